@@ -1,0 +1,16 @@
+/* Wiping secrets. Key material (PSKs, API secrets, tokens, E2E keys) is wiped with
+ * pskgw_wipe() before its memory is released; the compiler may not elide it. */
+#ifndef PSKGW_COMMON_WIPE_H
+#define PSKGW_COMMON_WIPE_H
+
+#include <stddef.h>
+
+void pskgw_wipe(void *p, size_t n);
+/* Wipe n bytes at p, then free(p). NULL is accepted. */
+void pskgw_free_secret(void *p, size_t n);
+/* Wipe a NUL-terminated string (its whole length), then free it. NULL is accepted. */
+void pskgw_free_secret_str(char *s);
+/* Constant-time comparison: 0 when equal. */
+int pskgw_memeq_ct(const void *a, const void *b, size_t n);
+
+#endif

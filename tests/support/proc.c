@@ -1,0 +1,274 @@
+#define _GNU_SOURCE
+#include "proc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char path_buf[4096];
+
+const char *pskgw_test_bin(const char *name)
+{
+    const char *dir = getenv("PSKGW_BIN_DIR");
+
+    snprintf(path_buf, sizeof(path_buf), "%s/%s", dir ? dir : ".", name);
+    return path_buf;
+}
+
+const char *pskgw_test_src(const char *rel)
+{
+    const char *dir = getenv("PSKGW_SOURCE_DIR");
+
+    snprintf(path_buf, sizeof(path_buf), "%s/%s", dir ? dir : ".", rel);
+    return path_buf;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int pskgw_test_spawn(pskgw_test_proc_t *p, char *const argv[], int capture_stdout)
+{
+    int fds[2] = { -1, -1 };
+    pid_t pid;
+
+    p->pid = -1;
+    p->out_fd = -1;
+    if (capture_stdout && pipe2(fds, O_CLOEXEC) < 0)
+        return -1;
+    pid = fork();
+    if (pid < 0) {
+        if (fds[0] >= 0) {
+            close(fds[0]);
+            close(fds[1]);
+        }
+        return -1;
+    }
+    if (pid == 0) {
+        if (capture_stdout)
+            dup2(fds[1], STDOUT_FILENO);
+        execv(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    if (capture_stdout) {
+        close(fds[1]);
+        p->out_fd = fds[0];
+    }
+    p->pid = pid;
+    return 0;
+}
+
+int pskgw_test_read_line(pskgw_test_proc_t *p, char *buf, size_t cap, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    size_t n = 0;
+
+    if (p->out_fd < 0 || cap == 0)
+        return -1;
+    while (n + 1 < cap) {
+        struct pollfd pfd = { p->out_fd, POLLIN, 0 };
+        long long left = deadline - now_ms();
+        char c;
+
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            return -1;
+        if (read(p->out_fd, &c, 1) != 1)
+            return -1;
+        if (c == '\n')
+            break;
+        buf[n++] = c;
+    }
+    buf[n] = '\0';
+    return 0;
+}
+
+int pskgw_test_wait(pskgw_test_proc_t *p, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    int status;
+
+    if (p->pid <= 0)
+        return -1;
+    for (;;) {
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (now_ms() > deadline) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &status, 0);
+            status = -1;
+            break;
+        }
+        usleep(10000);
+    }
+    p->pid = -1;
+    if (p->out_fd >= 0) {
+        close(p->out_fd);
+        p->out_fd = -1;
+    }
+    return status;
+}
+
+int pskgw_test_stop(pskgw_test_proc_t *p, int sig, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, sig);
+    return pskgw_test_wait(p, timeout_ms);
+}
+
+int pskgw_test_free_port(int udp)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+    int port = -1;
+
+    if (fd < 0)
+        return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+int pskgw_test_wait_tcp(int port, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+
+    while (now_ms() < deadline) {
+        struct sockaddr_in sa;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int ok;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        close(fd);
+        if (ok)
+            return 0;
+        usleep(20000);
+    }
+    return -1;
+}
+
+static int start_server(pskgw_test_proc_t *p, int *port, const char *bin_dirs[],
+                        int (*make_argv)(char **argv, char *bufs, int port))
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        char bufs[512];
+        char *argv[16];
+        int prt = pskgw_test_free_port(0);
+
+        (void)bin_dirs;
+        if (prt < 0)
+            return -1;
+        make_argv(argv, bufs, prt);
+        if (pskgw_test_spawn(p, argv, 0) < 0)
+            return -1;
+        if (pskgw_test_wait_tcp(prt, 5000) == 0) {
+            *port = prt;
+            return 0;
+        }
+        pskgw_test_stop(p, SIGKILL, 2000); /* port taken in between: try another */
+    }
+    return -1;
+}
+
+static int redis_argv(char **argv, char *bufs, int port)
+{
+    snprintf(bufs, 16, "%d", port);
+    argv[0] = "/usr/bin/redis-server";
+    argv[1] = "--port";
+    argv[2] = bufs;
+    argv[3] = "--bind";
+    argv[4] = "127.0.0.1";
+    argv[5] = "--save";
+    argv[6] = "";
+    argv[7] = "--appendonly";
+    argv[8] = "no";
+    argv[9] = "--dir";
+    argv[10] = "/tmp";
+    argv[11] = "--loglevel";
+    argv[12] = "warning";
+    argv[13] = NULL;
+    return 0;
+}
+
+int pskgw_test_redis_start(pskgw_test_proc_t *p, int *port)
+{
+    return start_server(p, port, NULL, redis_argv);
+}
+
+static int mosquitto_argv(char **argv, char *bufs, int port)
+{
+    /* mosquitto 2 needs a config file for a listener; write a small one per port. */
+    char *conf = bufs + 16;
+    FILE *f;
+
+    snprintf(conf, 200, "/tmp/pskgw-test-mosquitto-%d.conf", port);
+    f = fopen(conf, "w");
+    if (f) {
+        fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port);
+        fclose(f);
+    }
+    argv[0] = "/usr/sbin/mosquitto";
+    argv[1] = "-c";
+    argv[2] = conf;
+    argv[3] = NULL;
+    return 0;
+}
+
+int pskgw_test_mosquitto_start(pskgw_test_proc_t *p, int *port)
+{
+    return start_server(p, port, NULL, mosquitto_argv);
+}
+
+int pskgw_test_tmpdir(char *buf, size_t cap)
+{
+    const char *base = getenv("TMPDIR");
+
+    if (snprintf(buf, cap, "%s/pskgw-test-XXXXXX", base ? base : "/tmp") >= (int)cap)
+        return -1;
+    return mkdtemp(buf) ? 0 : -1;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void pskgw_test_rmtree(const char *dir)
+{
+    if (dir && strncmp(dir, "/tmp", 4) == 0)
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    else if (dir)
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
