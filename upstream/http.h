@@ -1,0 +1,72 @@
+/* Module-internal: asynchronous HTTP POST on one libcurl multi handle driven by a libuv loop.
+ *
+ * Wiring (after curl's docs/examples/multi-uv.c, hardened):
+ * - curl's socket and timer callbacks only arm uv handles (uv_poll_start/stop, uv_close,
+ *   uv_timer_start/stop); they never call back into curl. curl_multi_socket_action() is called
+ *   only from uv poll and timer callbacks, never from inside curl.
+ * - Poll contexts are kept in our own fd-indexed table (no curl_multi_assign). CURL_POLL_REMOVE
+ *   detaches the context from the table and closes its uv_poll; the memory goes in the close
+ *   callback. When curl reuses the same fd number before that close completes, a fresh context
+ *   is created, so a late event of the old handle never reaches the new socket.
+ * - Finished transfers are first removed from the multi and collected; their callbacks run
+ *   after curl_multi_socket_action() returned, so a callback may start or cancel transfers.
+ *
+ * One pskgw_http_t per security-service domain: keep-alive connections are reused across
+ * requests and HTTP/2 is negotiated over TLS when offered (multiplexed, CURLPIPE_MULTIPLEX).
+ * TLS peer and host verification are always on.
+ */
+#ifndef PSKGW_UPSTREAM_HTTP_H
+#define PSKGW_UPSTREAM_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct pskgw_http pskgw_http_t;
+typedef struct pskgw_http_req pskgw_http_req_t;
+
+typedef struct {
+    const char *ca_file;      /* NULL: system store; copied */
+    uint32_t max_connections; /* per host; 0: no limit */
+    size_t max_body;          /* response bodies above this fail with PSKGW_ETOOBIG */
+} pskgw_http_opts_t;
+
+/* The outcome of one POST. transport_err is 0 when a response arrived (status is then set),
+ * else PSKGW_ETIMEOUT (attempt timeout), PSKGW_EUNAVAIL (connect/DNS/send/receive/TLS
+ * handshake failure), PSKGW_ETLS (certificate verification or CA file problem), PSKGW_ETOOBIG
+ * (body over the bound), PSKGW_EINVAL (bad URL/protocol), PSKGW_ENOMEM. body is NUL-terminated
+ * and body/retry_after are valid during the callback only (they are wiped afterwards).
+ * retry_after is the Retry-After header value or NULL. */
+typedef struct {
+    int transport_err;
+    long status;
+    const char *body;
+    size_t body_len;
+    const char *retry_after;
+    const char *detail; /* curl's error text when transport_err < 0, else "" */
+} pskgw_http_result_t;
+
+typedef void (*pskgw_http_cb)(void *arg, const pskgw_http_result_t *res);
+
+int pskgw_http_new(uv_loop_t *loop, const pskgw_http_opts_t *opts, pskgw_http_t **out);
+
+/* Start a POST of a JSON body. url, body and the header values are copied (body and auth are
+ * wiped when the transfer ends). auth may be NULL (no Authorization header); it is the full
+ * header value ("<token>" or "Bearer <token>"). timeout_ms bounds the whole attempt.
+ * Returns 0 and calls cb exactly once later (never from inside this call), unless
+ * pskgw_http_cancel() is called first; or PSKGW_EINVAL / PSKGW_ENOMEM / PSKGW_ECLOSED and never
+ * calls back. *req_out is valid until cb returns or cancel. */
+int pskgw_http_post(pskgw_http_t *h, const char *url, const char *auth, const char *body,
+                    uint32_t timeout_ms, pskgw_http_cb cb, void *arg, pskgw_http_req_t **req_out);
+
+/* Abort a transfer synchronously; its callback never runs. Safe from any callback. */
+void pskgw_http_cancel(pskgw_http_req_t *req);
+
+/* Number of transfers started and not yet finished. */
+size_t pskgw_http_active(const pskgw_http_t *h);
+
+/* Abort every transfer (no callbacks), clean up curl, close the uv handles; cb(arg) runs when
+ * the last handle is closed and the object is freed. */
+void pskgw_http_close(pskgw_http_t *h, void (*cb)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,43 @@
+/* Retry policy of the security-service client (pure: no I/O, no clock, no curl).
+ *
+ * Classification of one attempt's outcome (spec section 4), bounded exponential backoff with
+ * jitter, and the Retry-After header. Unit-tested in tests/unit/upstream/test_policy.c.
+ */
+#ifndef PSKGW_UPSTREAM_POLICY_H
+#define PSKGW_UPSTREAM_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    PSKGW_UPSTREAM_CLASS_OK = 0,    /* 200: parse the body */
+    PSKGW_UPSTREAM_CLASS_REAUTH,    /* 401: renew the token once, retry */
+    PSKGW_UPSTREAM_CLASS_RATELIMIT, /* 429: wait Retry-After if within the deadline */
+    PSKGW_UPSTREAM_CLASS_TRANSIENT, /* 5xx, 408, timeouts, connection errors: back off, retry */
+    PSKGW_UPSTREAM_CLASS_PERMANENT, /* final answer: *err says which */
+} pskgw_upstream_class_t;
+
+/* Classify one attempt. transport_err is 0 when an HTTP response arrived (http_status is then
+ * its status), else the attempt's PSKGW_E* transport error (see http.h): PSKGW_EUNAVAIL and
+ * PSKGW_ETIMEOUT are transient, anything else permanent with that code.
+ * *err receives the code the request ends with if it is not retried:
+ *   200 -> 0; 400 -> EBADREQ; 401 -> EAUTH; 403 -> EDENIED; 404 -> ENOTFOUND;
+ *   429 -> ERATELIMIT; 408, 5xx -> EUNAVAIL; other statuses -> EPROTO. */
+pskgw_upstream_class_t pskgw_upstream_classify(long http_status, int transport_err, int *err);
+
+/* Backoff before retry number `attempt` (1 for the first retry): with
+ * cap = min(max_ms, base_ms * 2^(attempt-1)), the delay is cap/2 + r % (cap/2 + 1), so it never
+ * exceeds max_ms, never falls below half the cap (it grows with attempt until max_ms/2), and
+ * jitters over the upper half. base_ms 0 is treated as 1. r is a uniform random number. */
+uint64_t pskgw_upstream_backoff_ms(unsigned attempt, uint32_t base_ms, uint32_t max_ms, uint32_t r);
+
+/* Retry-After (RFC 9110 delay-seconds only): the delay in ms, capped at 24 h. HTTP-dates and
+ * garbage give -1 (the caller then uses its backoff). value need not be NUL-terminated. */
+int64_t pskgw_upstream_retry_after_ms(const char *value, size_t len);
+
+/* Whether a retry after delay_ms still fits before the deadline (absolute ms, same clock as
+ * now): now + delay_ms + min_attempt_ms <= deadline. */
+int pskgw_upstream_retry_fits(uint64_t now, uint64_t delay_ms, uint64_t deadline,
+                              uint64_t min_attempt_ms);
+
+#endif
