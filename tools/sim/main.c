@@ -1,0 +1,116 @@
+/* pskgw-sim: a simulator of the u-blox security service (see README.md and `pskgw-sim --help`).
+ *
+ * The main thread parses flags, generates the TLS certificate when asked, starts the server,
+ * prints the base URL as its first stdout line and waits for SIGTERM/SIGINT (blocked in every
+ * thread, taken with sigwait) before stopping cleanly and exiting 0.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "common/err.h"
+#include "common/wipe.h"
+#include "tools/sim/simcert.h"
+#include "tools/sim/simcfg.h"
+#include "tools/sim/simserver.h"
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return PSKGW_EIO;
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, f) == n;
+    ok = (fclose(f) == 0) && ok;
+    return ok ? 0 : PSKGW_EIO;
+}
+
+/* Many concurrent connections need descriptors: raise the soft limit to the hard one. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    pskgw_sim_cfg_t *cfg = NULL;
+    pskgw_sim_server_t *srv = NULL;
+    char *key_pem = NULL, *cert_pem = NULL;
+    char err[256] = "";
+    char url[320];
+    int status = 1;
+    sigset_t sigs;
+
+    cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
+        fprintf(stderr, "pskgw-sim: out of memory\n");
+        return 1;
+    }
+    if (pskgw_sim_cfg_parse(cfg, argc, argv, err, sizeof(err)) < 0) {
+        fprintf(stderr, "pskgw-sim: %s (see --help)\n", err);
+        free(cfg);
+        return 2;
+    }
+    if (cfg->help) {
+        fputs(pskgw_sim_cfg_usage(), stdout);
+        free(cfg);
+        return 0;
+    }
+
+    /* Block the stop signals before any thread exists, so only sigwait() below sees them. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    json_object_seed(0);
+
+    if (cfg->tls) {
+        char host[256];
+        size_t n = cfg->host_len < sizeof(host) - 1 ? cfg->host_len : sizeof(host) - 1;
+        memcpy(host, cfg->host, n);
+        host[n] = '\0';
+        int rc = pskgw_sim_cert_generate(host, &key_pem, &cert_pem);
+        if (rc < 0) {
+            fprintf(stderr, "pskgw-sim: certificate generation failed: %s\n", pskgw_strerror(rc));
+            goto done;
+        }
+        if (cfg->cert_out && write_file(cfg->cert_out, cert_pem) < 0) {
+            fprintf(stderr, "pskgw-sim: cannot write \"%s\": %s\n", cfg->cert_out, strerror(errno));
+            goto done;
+        }
+    }
+    int rc = pskgw_sim_server_new(cfg, key_pem, cert_pem, &srv);
+    if (rc == 0)
+        rc = pskgw_sim_server_start(srv, url, sizeof(url));
+    if (rc < 0) {
+        fprintf(stderr, "pskgw-sim: cannot serve on \"%.*s:%u\": %s\n", (int)cfg->host_len,
+                cfg->host, (unsigned)cfg->port, pskgw_strerror(rc));
+        goto done;
+    }
+    printf("%s\n", url);
+    fflush(stdout);
+    fprintf(stderr, "pskgw-sim: serving %s (%zu domain%s, %u devices, token ttl %u s)\n", url,
+            cfg->ndomains, cfg->ndomains == 1 ? "" : "s", (unsigned)cfg->devices, cfg->token_ttl_s);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    fprintf(stderr, "pskgw-sim: signal %d, stopping\n", sig);
+    status = 0;
+done:
+    pskgw_sim_server_free(srv);
+    pskgw_free_secret_str(key_pem);
+    free(cert_pem);
+    free(cfg);
+    return status;
+}
