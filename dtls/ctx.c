@@ -1,0 +1,327 @@
+/* pskgw_dtls_ctx: see ctx.h. */
+#include "dtls/internal.h"
+#include "dtls/parse.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wipe.h"
+
+#include <wolfssl/wolfcrypt/hmac.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+static int ensure_secret(pskgw_dtls_ctx_t *ctx, uint64_t now)
+{
+    uint32_t every = ctx->opt.cookie_rotate_ms;
+
+    if (ctx->secret_set && now - ctx->rotated_at < every)
+        return 0;
+    if (ctx->secret_set && now - ctx->rotated_at < 2 * (uint64_t)every) {
+        memcpy(ctx->secret[1], ctx->secret[0], PSKGW_COOKIE_SECRET_LEN);
+        ctx->have_prev = true;
+    } else {
+        /* Idle for two intervals: the old secret is past its grace period as well. */
+        ctx->have_prev = false;
+    }
+    if (pskgw_dtls_ctx_random(ctx, ctx->secret[0], PSKGW_COOKIE_SECRET_LEN) < 0)
+        return PSKGW_ECRYPTO;
+    ctx->secret_set = true;
+    ctx->rotated_at = now;
+    return 0;
+}
+
+int pskgw_dtls_ctx_rotate_cookie_secret(pskgw_dtls_ctx_t *ctx, uint64_t now)
+{
+    if (ctx == NULL)
+        return PSKGW_EINVAL;
+    if (ctx->secret_set) {
+        memcpy(ctx->secret[1], ctx->secret[0], PSKGW_COOKIE_SECRET_LEN);
+        ctx->have_prev = true;
+    }
+    if (pskgw_dtls_ctx_random(ctx, ctx->secret[0], PSKGW_COOKIE_SECRET_LEN) < 0)
+        return PSKGW_ECRYPTO;
+    ctx->secret_set = true;
+    ctx->rotated_at = now;
+    return 0;
+}
+
+int pskgw_dtls_ctx_random(pskgw_dtls_ctx_t *ctx, uint8_t *buf, size_t len)
+{
+    if (!ctx->rng_ok || wc_RNG_GenerateBlock(&ctx->rng, buf, (word32)len) != 0)
+        return PSKGW_ECRYPTO;
+    return 0;
+}
+
+/* wolfSSL 5.5.4's CreateDtlsCookie (src/dtls.c), byte for byte. */
+static int make_cookie(const uint8_t *secret, const uint8_t *peer, size_t peer_len,
+                       const pskgw_dtls_client_hello_t *ch, uint8_t out[WC_SHA256_DIGEST_SIZE])
+{
+    Hmac h;
+    int rc;
+
+    if (wc_HmacInit(&h, NULL, INVALID_DEVID) != 0)
+        return PSKGW_ECRYPTO;
+    rc = wc_HmacSetKey(&h, WC_SHA256, secret, PSKGW_COOKIE_SECRET_LEN);
+    if (rc == 0)
+        rc = wc_HmacUpdate(&h, peer, (word32)peer_len);
+    if (rc == 0)
+        rc = wc_HmacUpdate(&h, ch->version, 2);
+    if (rc == 0)
+        rc = wc_HmacUpdate(&h, ch->random, 32);
+    if (rc == 0)
+        rc = wc_HmacUpdate(&h, ch->session_id, (word32)ch->session_id_len);
+    if (rc == 0)
+        rc = wc_HmacUpdate(&h, ch->suites, (word32)ch->suites_len);
+    if (rc == 0)
+        rc = wc_HmacUpdate(&h, ch->compression, (word32)ch->compression_len);
+    if (rc == 0)
+        rc = wc_HmacFinal(&h, out);
+    wc_HmacFree(&h);
+    return rc == 0 ? 0 : PSKGW_ECRYPTO;
+}
+
+static int cookie_index(pskgw_dtls_ctx_t *ctx, const uint8_t *peer, size_t peer_len,
+                        const pskgw_dtls_client_hello_t *ch)
+{
+    uint8_t want[WC_SHA256_DIGEST_SIZE];
+    int found = PSKGW_ENOTFOUND;
+
+    if (ch->cookie_len != WC_SHA256_DIGEST_SIZE || !ctx->secret_set)
+        return PSKGW_ENOTFOUND;
+    for (int i = 0; i < (ctx->have_prev ? 2 : 1) && found < 0; i++) {
+        if (make_cookie(ctx->secret[i], peer, peer_len, ch, want) < 0)
+            return PSKGW_ECRYPTO;
+        if (pskgw_memeq_ct(want, ch->cookie, sizeof(want)) == 0)
+            found = i;
+    }
+    pskgw_wipe(want, sizeof(want));
+    return found;
+}
+
+int pskgw_dtls_ctx_cookie_index(pskgw_dtls_ctx_t *ctx, const uint8_t *peer, size_t peer_len,
+                                const uint8_t *dgram, size_t len)
+{
+    pskgw_dtls_client_hello_t ch;
+    uint64_t rseq = 0;
+    uint16_t mseq = 0;
+
+    if (pskgw_dtls_find_client_hello(dgram, len, &rseq, &mseq, &ch) < 0)
+        return PSKGW_EPARSE;
+    return cookie_index(ctx, peer, peer_len, &ch);
+}
+
+int pskgw_dtls_ctx_check_hello(pskgw_dtls_ctx_t *ctx, uint64_t now, const uint8_t *peer,
+                               size_t peer_len, const uint8_t *dgram, size_t len, uint8_t *out,
+                               size_t cap, size_t *out_len)
+{
+    pskgw_dtls_client_hello_t ch;
+    uint64_t rseq = 0;
+    uint16_t mseq = 0;
+    uint8_t *p = out;
+    int rc;
+
+    if (ctx == NULL || !ctx->opt.dtls || peer == NULL || out == NULL || out_len == NULL)
+        return PSKGW_EINVAL;
+    if (pskgw_dtls_find_client_hello(dgram, len, &rseq, &mseq, &ch) < 0)
+        return PSKGW_EPARSE;
+    if (ensure_secret(ctx, now) < 0)
+        return PSKGW_ECRYPTO;
+    rc = cookie_index(ctx, peer, peer_len, &ch);
+    if (rc >= 0)
+        return 1;
+    if (rc != PSKGW_ENOTFOUND)
+        return rc;
+    if (cap < PSKGW_DTLS_RECORD_HEADER_LEN + PSKGW_DTLS_HS_HEADER_LEN + 3 + 32)
+        return PSKGW_ETOOBIG;
+    /* Record header: handshake, DTLS 1.0 (RFC 6347 4.2.1), epoch 0, the ClientHello's seq. */
+    *p++ = PSKGW_CT_HANDSHAKE;
+    *p++ = 0xFE;
+    *p++ = 0xFF;
+    *p++ = 0;
+    *p++ = 0;
+    for (int i = 5; i >= 0; i--)
+        *p++ = (uint8_t)(rseq >> (8 * i));
+    *p++ = 0;
+    *p++ = PSKGW_DTLS_HS_HEADER_LEN + 35;
+    /* Handshake header: hello_verify_request, length 35, the ClientHello's message_seq. */
+    *p++ = PSKGW_HS_HELLO_VERIFY_REQUEST;
+    *p++ = 0;
+    *p++ = 0;
+    *p++ = 35;
+    *p++ = (uint8_t)(mseq >> 8);
+    *p++ = (uint8_t)mseq;
+    *p++ = 0;
+    *p++ = 0;
+    *p++ = 0;
+    *p++ = 0;
+    *p++ = 0;
+    *p++ = 35;
+    *p++ = 0xFE;
+    *p++ = 0xFF;
+    *p++ = 32;
+    if (make_cookie(ctx->secret[0], peer, peer_len, &ch, p) < 0)
+        return PSKGW_ECRYPTO;
+    p += 32;
+    *out_len = (size_t)(p - out);
+    return 0;
+}
+
+static const char *check_ciphers(WOLFSSL_CTX *wctx, const char *list)
+{
+    const char *p = list;
+    char tok[64];
+
+    if (*list == '\0')
+        return "empty cipher list";
+    while (*p != '\0') {
+        const char *end = strchr(p, ':');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+
+        if (n == 0 || n >= sizeof(tok))
+            return "bad cipher name";
+        memcpy(tok, p, n);
+        tok[n] = '\0';
+        if (strstr(tok, "NULL") != NULL)
+            return "NULL ciphers are refused";
+        if (strncmp(tok, "PSK-", 4) != 0 && strncmp(tok, "ECDHE-PSK-", 10) != 0)
+            return "only PSK and ECDHE-PSK suites are allowed";
+        if (wolfSSL_CTX_set_cipher_list(wctx, tok) != WOLFSSL_SUCCESS)
+            return "unknown cipher suite";
+        p += n;
+        if (*p == ':')
+            p++;
+    }
+    return NULL;
+}
+
+static unsigned int psk_server_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                                  unsigned int max_key_len);
+
+int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, const char **why)
+{
+    pskgw_dtls_ctx_t *ctx = NULL;
+    const char *reason = NULL;
+    int rc = PSKGW_ENOMEM;
+
+    if (opt == NULL || out == NULL)
+        return PSKGW_EINVAL;
+    ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL)
+        goto fail;
+    ctx->opt = *opt;
+    if (ctx->opt.max_identity_len == 0)
+        ctx->opt.max_identity_len = PSKGW_IDENTITY_MAX_RAW;
+    if (ctx->opt.max_parked_bytes == 0)
+        ctx->opt.max_parked_bytes = 4096;
+    if (ctx->opt.max_message == 0)
+        ctx->opt.max_message = 4096;
+    if (ctx->opt.handshake_timeout_ms == 0)
+        ctx->opt.handshake_timeout_ms = 10000;
+    if (ctx->opt.cookie_rotate_ms == 0)
+        ctx->opt.cookie_rotate_ms = 60000;
+    if (ctx->opt.mtu == 0)
+        ctx->opt.mtu = 1400;
+    rc = PSKGW_ECONFIG;
+    if (ctx->opt.max_identity_len > PSKGW_IDENTITY_MAX_RAW) {
+        reason = "max identity length above 128";
+        goto fail;
+    }
+    if (ctx->opt.max_message > 16384) {
+        reason = "max message size above 16384";
+        goto fail;
+    }
+    if (ctx->opt.framing > PSKGW_FRAMING_NEWLINE) {
+        reason = "unknown framing";
+        goto fail;
+    }
+    if (ctx->opt.mtu < 256) {
+        reason = "mtu below 256";
+        goto fail;
+    }
+    ctx->ciphers = strdup(opt->ciphers != NULL ? opt->ciphers : PSKGW_DTLS_DEFAULT_CIPHERS);
+    ctx->opt.ciphers = ctx->ciphers;
+    rc = PSKGW_ENOMEM;
+    if (ctx->ciphers == NULL)
+        goto fail;
+    rc = PSKGW_ETLS;
+    if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+        reason = "wolfSSL_Init failed";
+        goto fail;
+    }
+    ctx->inited = true;
+    ctx->wctx =
+        wolfSSL_CTX_new(ctx->opt.dtls ? wolfDTLSv1_2_server_method() : wolfTLSv1_2_server_method());
+    if (ctx->wctx == NULL) {
+        reason = "wolfSSL_CTX_new failed";
+        goto fail;
+    }
+    if (wc_InitRng(&ctx->rng) != 0) {
+        reason = "no random generator";
+        goto fail;
+    }
+    ctx->rng_ok = true;
+    /* One DRBG for every session of this context: wc_InitRng is a fifth of a handshake. */
+    if (wolfSSL_CTX_new_rng(ctx->wctx) != WOLFSSL_SUCCESS) {
+        reason = "wolfSSL_CTX_new_rng failed";
+        goto fail;
+    }
+    /* CTX level: wolfSSL 5.5.4 sizes its datagram read buffer from the CTX's MTU only. */
+    if (ctx->opt.dtls && wolfSSL_CTX_dtls_set_mtu(ctx->wctx, ctx->opt.mtu) != WOLFSSL_SUCCESS) {
+        reason = "mtu rejected";
+        goto fail;
+    }
+    rc = PSKGW_ECONFIG;
+    reason = check_ciphers(ctx->wctx, ctx->ciphers);
+    if (reason != NULL)
+        goto fail;
+    if (wolfSSL_CTX_set_cipher_list(ctx->wctx, ctx->ciphers) != WOLFSSL_SUCCESS) {
+        reason = "cipher list rejected";
+        goto fail;
+    }
+    rc = PSKGW_ETLS;
+    wolfSSL_CTX_set_psk_server_callback(ctx->wctx, psk_server_cb);
+    wolfSSL_CTX_SetIORecv(ctx->wctx, pskgw_dtls_io_recv);
+    wolfSSL_CTX_SetIOSend(ctx->wctx, pskgw_dtls_io_send);
+    /* No session resumption: every device proves its key with a full handshake. */
+    (void)wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_OFF);
+    (void)wolfSSL_CTX_NoTicketTLSv12(ctx->wctx);
+    *out = ctx;
+    return 0;
+
+fail:
+    if (why != NULL)
+        *why = reason != NULL ? reason : pskgw_strerror(rc);
+    pskgw_dtls_ctx_free(ctx);
+    return rc;
+}
+
+void pskgw_dtls_ctx_free(pskgw_dtls_ctx_t *ctx)
+{
+    if (ctx == NULL)
+        return;
+    if (ctx->wctx != NULL)
+        wolfSSL_CTX_free(ctx->wctx);
+    if (ctx->rng_ok)
+        wc_FreeRng(&ctx->rng);
+    if (ctx->inited)
+        wolfSSL_Cleanup();
+    pskgw_wipe(ctx->secret, sizeof(ctx->secret));
+    free(ctx->ciphers);
+    free(ctx);
+}
+
+const pskgw_dtls_options_t *pskgw_dtls_ctx_options(const pskgw_dtls_ctx_t *ctx)
+{
+    return &ctx->opt;
+}
+
+/* Implemented in session.c: copies the session's already-resolved key. */
+unsigned int pskgw_dtls_session_psk_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                                       unsigned int max_key_len);
+
+static unsigned int psk_server_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                                  unsigned int max_key_len)
+{
+    return pskgw_dtls_session_psk_cb(ssl, identity, key, max_key_len);
+}

@@ -1,0 +1,70 @@
+/* pskgw_dtls_ctx: the per-listener (D)TLS context.
+ *
+ * Owns one wolfSSL CTX (DTLS 1.2 or TLS 1.2 server, static PSK suites only), a DRBG shared by all
+ * of its sessions, and the stateless-cookie secrets. Does no I/O and reads no clock: `now` is
+ * monotonic milliseconds given by the caller. One loop thread; no locks.
+ *
+ * Stateless cookies (DTLS): pskgw_dtls_ctx_check_hello() answers a ClientHello without a valid
+ * cookie with a HelloVerifyRequest written into the caller's buffer and keeps nothing about the
+ * peer. The cookie is exactly wolfSSL 5.5.4's (HMAC-SHA256 over the peer bytes, version, random,
+ * session id, suites and compression), so the fresh session created for a ClientHello with a
+ * valid cookie, given the same secret and peer bytes, accepts it. The secret rotates every
+ * cookie_rotate_ms; the previous one stays valid for one more interval.
+ */
+#ifndef PSKGW_DTLS_CTX_H
+#define PSKGW_DTLS_CTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pskgw_dtls_ctx pskgw_dtls_ctx_t;
+
+typedef enum {
+    PSKGW_FRAMING_RECORD = 0, /* each TLS record's plaintext is one message (DTLS: always) */
+    PSKGW_FRAMING_LEN16 = 1,  /* 2-byte big-endian length, then the message */
+    PSKGW_FRAMING_NEWLINE = 2 /* message bytes up to '\n' (a preceding '\r' is removed too) */
+} pskgw_framing_t;
+
+#define PSKGW_DTLS_DEFAULT_CIPHERS \
+    "PSK-AES128-CCM8:PSK-AES128-GCM-SHA256:PSK-AES128-CBC-SHA256:PSK-AES128-CBC-SHA"
+
+typedef struct {
+    bool dtls;                     /* true: DTLS 1.2 (UDP); false: TLS 1.2 (stream) */
+    const char *ciphers;           /* OpenSSL-style list, ':'-separated; NULL: the default */
+    size_t max_identity_len;       /* raw identity bytes; 0: 128 (also the maximum) */
+    size_t max_parked_bytes;       /* bytes held per session while a lookup runs; 0: 4096 */
+    size_t max_message;            /* plaintext bytes per message; 0: 4096 (max 16384) */
+    pskgw_framing_t framing;       /* TLS only */
+    uint32_t handshake_timeout_ms; /* 0: 10000 */
+    uint32_t idle_timeout_s;       /* 0: no idle timeout */
+    uint32_t cookie_rotate_ms;     /* 0: 60000 */
+    uint16_t mtu;                  /* DTLS record MTU; 0: 1400 */
+} pskgw_dtls_options_t;
+
+/* Validates the options and makes the context. Errors: PSKGW_ECONFIG (a NULL cipher, an unknown
+ * suite, a non-PSK suite, a bad limit; *why names it, static string), PSKGW_ENOMEM, PSKGW_ETLS. */
+int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, const char **why);
+/* Frees the context. Every session made from it must be freed first. NULL is accepted. */
+void pskgw_dtls_ctx_free(pskgw_dtls_ctx_t *ctx);
+
+/* The options in effect (defaults filled in). Borrowed; ciphers points into the context. */
+const pskgw_dtls_options_t *pskgw_dtls_ctx_options(const pskgw_dtls_ctx_t *ctx);
+
+/* Maximum size of a HelloVerifyRequest datagram. */
+#define PSKGW_DTLS_HVR_MAX 64
+
+/* Classifies a datagram from a peer without a session (DTLS only):
+ *   1  a ClientHello carrying a valid cookie: create a session for this peer and feed it.
+ *   0  a ClientHello without a valid cookie: send out[0..*out_len) back to the peer; keep nothing.
+ *   PSKGW_EPARSE  anything else (drop it).
+ * peer/peer_len: bytes naming the peer's address, the same for every datagram of that peer
+ * (the listener uses family, port and address). Rotates the secret when due. */
+int pskgw_dtls_ctx_check_hello(pskgw_dtls_ctx_t *ctx, uint64_t now, const uint8_t *peer,
+                               size_t peer_len, const uint8_t *dgram, size_t len, uint8_t *out,
+                               size_t cap, size_t *out_len);
+
+/* Forces a secret rotation now (tests and operators). */
+int pskgw_dtls_ctx_rotate_cookie_secret(pskgw_dtls_ctx_t *ctx, uint64_t now);
+
+#endif

@@ -1,0 +1,901 @@
+/* pskgw_dtls_session: see session.h. */
+#include "dtls/session.h"
+
+#include "dtls/internal.h"
+#include "dtls/parse.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wipe.h"
+
+#include <wolfssl/error-ssl.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum {
+    KEY_NONE = 0, /* identity not seen yet */
+    KEY_PENDING,  /* resolver running; input parked */
+    KEY_READY,    /* s->psk holds the key */
+    KEY_RANDOM    /* refused/unknown/blocked: a random key makes it fail like a wrong one */
+} key_state_t;
+
+typedef struct {
+    pskgw_dtls_session_t *s; /* NULL once the session gave up on it */
+    void *handle;
+} resolve_req_t;
+
+/* Handshake-only state, freed when the handshake ends. */
+typedef struct {
+    pskgw_cke_asm_t cke;
+    uint8_t raw_id[PSKGW_IDENTITY_MAX_RAW];
+    size_t raw_id_len;
+    uint8_t peer[64];
+    size_t peer_len;
+    uint8_t *park; /* DTLS: [u16 len][datagram]...; TLS: stream bytes */
+    size_t park_len;
+} hs_state_t;
+
+struct pskgw_dtls_session {
+    pskgw_dtls_ctx_t *ctx;
+    const pskgw_psk_resolver_t *resolver;
+    pskgw_dtls_session_cbs_t cbs;
+    void *arg;
+    WOLFSSL *ssl;
+    bool dtls;
+
+    const uint8_t *in; /* input offered to wolfSSL's recv callback */
+    size_t in_len;
+
+    key_state_t key;
+    bool established;
+    bool closed;
+    bool free_deferred;
+    bool cke_fed;            /* a ClientKeyExchange reached wolfSSL */
+    bool server_flight_sent; /* TLS: our first flight went out */
+    bool sent;               /* something was sent during this entry point */
+    bool send_failed;
+    bool fed_once;
+    bool hs_freed; /* wolfSSL_FreeHandshakeResources done */
+    int depth;
+
+    uint64_t now;
+    uint64_t hs_deadline;
+    uint64_t rtx_deadline;
+    uint64_t last_rx;
+    uint64_t announced;
+    uint64_t seq;
+
+    char *identity;
+    char *uid;
+    uint8_t psk[PSKGW_PSK_MAX];
+    size_t psk_len;
+    hs_state_t *hs;
+    resolve_req_t *req;
+
+    uint8_t *fbuf; /* TLS len16/newline framing */
+    size_t flen;
+};
+
+static void do_free(pskgw_dtls_session_t *s);
+static void process_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len);
+
+static void enter(pskgw_dtls_session_t *s, uint64_t now)
+{
+    s->depth++;
+    if (now > s->now)
+        s->now = now;
+}
+
+static uint64_t next_deadline(const pskgw_dtls_session_t *s)
+{
+    uint64_t d = UINT64_MAX;
+
+    if (s->closed)
+        return UINT64_MAX;
+    if (!s->established) {
+        d = s->hs_deadline;
+        if (s->dtls && s->key != KEY_PENDING && s->rtx_deadline < d)
+            d = s->rtx_deadline;
+    } else if (s->ctx->opt.idle_timeout_s > 0) {
+        d = s->last_rx + (uint64_t)s->ctx->opt.idle_timeout_s * 1000;
+    }
+    return d;
+}
+
+/* Leaves an entry point: frees a deferred session, or announces a changed deadline. */
+static void leave(pskgw_dtls_session_t *s)
+{
+    if (--s->depth > 0)
+        return;
+    if (s->free_deferred) {
+        do_free(s);
+        return;
+    }
+    if (!s->closed && s->cbs.timer != NULL) {
+        uint64_t d = next_deadline(s);
+
+        if (d != s->announced) {
+            s->announced = d;
+            s->cbs.timer(s->arg, d);
+        }
+    }
+}
+
+static int fire_event(pskgw_dtls_session_t *s, pskgw_dtls_event_t ev)
+{
+    if (s->cbs.event == NULL)
+        return 0;
+    return s->cbs.event(s->arg, ev, s->identity);
+}
+
+static void free_hs(pskgw_dtls_session_t *s)
+{
+    if (s->hs == NULL)
+        return;
+    free(s->hs->park);
+    pskgw_wipe(s->hs, sizeof(*s->hs));
+    free(s->hs);
+    s->hs = NULL;
+}
+
+static void cancel_lookup(pskgw_dtls_session_t *s)
+{
+    resolve_req_t *req = s->req;
+
+    if (req == NULL)
+        return;
+    s->req = NULL;
+    req->s = NULL;
+    /* The resolver calls back (now or later) with PSKGW_ECANCELED; on_resolved frees req. */
+    s->resolver->cancel(s->resolver->ctx, req->handle);
+}
+
+static void end_session(pskgw_dtls_session_t *s, int reason)
+{
+    if (s->closed)
+        return;
+    s->closed = true;
+    if (s->key == KEY_PENDING) {
+        cancel_lookup(s);
+        (void)fire_event(s, PSKGW_DTLS_EV_UNPARK);
+    }
+    pskgw_wipe(s->psk, sizeof(s->psk));
+    free_hs(s);
+    if (s->cbs.closed != NULL)
+        s->cbs.closed(s->arg, reason);
+}
+
+/* ---- wolfSSL callbacks -------------------------------------------------------------------- */
+
+int pskgw_dtls_io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    pskgw_dtls_session_t *s = ctx;
+    size_t n;
+
+    (void)ssl;
+    if (s->in_len == 0 || sz <= 0)
+        return WOLFSSL_CBIO_ERR_WANT_READ;
+    n = s->in_len < (size_t)sz ? s->in_len : (size_t)sz;
+    memcpy(buf, s->in, n);
+    if (s->dtls) {
+        s->in_len = 0; /* one datagram per read; a truncated rest is dropped */
+    } else {
+        s->in += n;
+        s->in_len -= n;
+    }
+    return (int)n;
+}
+
+int pskgw_dtls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    pskgw_dtls_session_t *s = ctx;
+
+    (void)ssl;
+    if (s->closed && !s->dtls)
+        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+    if (!s->established)
+        s->server_flight_sent = true;
+    s->sent = true;
+    if (s->cbs.send(s->arg, (const uint8_t *)buf, (size_t)sz) < 0 && !s->dtls) {
+        s->send_failed = true;
+        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+    }
+    return sz; /* DTLS: a failed send is a lost datagram; wolfSSL retransmits */
+}
+
+/* Compares the identity wolfSSL read with the one pskgw pre-parsed (wolfSSL passes it as a C
+ * string, so raw identities are compared up to their first NUL). */
+static bool same_identity(const hs_state_t *hs, const char *identity)
+{
+    size_t n = 0;
+
+    if (identity == NULL)
+        return false;
+    while (n < hs->raw_id_len && hs->raw_id[n] != 0)
+        n++;
+    return strlen(identity) == n && memcmp(identity, hs->raw_id, n) == 0;
+}
+
+unsigned int pskgw_dtls_session_psk_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                                       unsigned int max_key_len);
+
+unsigned int pskgw_dtls_session_psk_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                                       unsigned int max_key_len)
+{
+    pskgw_dtls_session_t *s = wolfSSL_GetIOReadCtx(ssl);
+
+    if (s == NULL)
+        return 0;
+    s->cke_fed = true;
+    if (s->key == KEY_READY && s->hs != NULL && same_identity(s->hs, identity) &&
+        s->psk_len <= max_key_len) {
+        memcpy(key, s->psk, s->psk_len);
+        return (unsigned int)s->psk_len;
+    }
+    /* Unknown, refused, blocked or mismatched: a random key fails exactly like a wrong one. */
+    if (max_key_len < 16 || pskgw_dtls_ctx_random(s->ctx, key, 16) < 0)
+        return 0;
+    return 16;
+}
+
+/* ---- identity resolution ------------------------------------------------------------------ */
+
+static void feed_parked(pskgw_dtls_session_t *s)
+{
+    uint8_t *park;
+    size_t len;
+
+    if (s->hs == NULL || s->hs->park_len == 0)
+        return;
+    park = s->hs->park;
+    len = s->hs->park_len;
+    s->hs->park = NULL;
+    s->hs->park_len = 0;
+    if (s->dtls) {
+        size_t off = 0;
+
+        while (off + 2 <= len && !s->closed) {
+            size_t n = ((size_t)park[off] << 8) | park[off + 1];
+
+            process_input(s, park + off + 2, n);
+            off += 2 + n;
+        }
+    } else {
+        process_input(s, park, len);
+    }
+    free(park);
+}
+
+static void on_resolved(void *arg, int status, const uint8_t *psk, size_t psk_len, const char *uid)
+{
+    resolve_req_t *req = arg;
+    pskgw_dtls_session_t *s = req->s;
+
+    free(req);
+    if (s == NULL)
+        return; /* cancelled: the session is gone or gave up */
+    s->req = NULL;
+    enter(s, s->cbs.now != NULL ? s->cbs.now(s->arg) : s->now);
+    (void)fire_event(s, PSKGW_DTLS_EV_UNPARK);
+    if (status == 0 && psk != NULL && psk_len > 0 && psk_len <= sizeof(s->psk)) {
+        memcpy(s->psk, psk, psk_len);
+        s->psk_len = psk_len;
+        s->key = KEY_READY;
+        if (uid != NULL && uid[0] != '\0')
+            s->uid = strdup(uid);
+    } else if (status == 0 || status == PSKGW_ENOTFOUND || status == PSKGW_EDENIED) {
+        s->key = KEY_RANDOM;
+    } else {
+        s->key = KEY_NONE;
+        (void)fire_event(s, PSKGW_DTLS_EV_LOOKUP_FAILED);
+        end_session(s, PSKGW_EUNAVAIL);
+        leave(s);
+        return;
+    }
+    feed_parked(s);
+    leave(s);
+}
+
+static void start_lookup(pskgw_dtls_session_t *s, const uint8_t *raw, size_t raw_len)
+{
+    char hex[PSKGW_IDENTITY_HEX_CAP];
+    char uid[PSKGW_UID_CAP];
+    size_t psk_len = sizeof(s->psk);
+    resolve_req_t *req;
+
+    if (pskgw_identity_normalize(raw, raw_len, hex, sizeof(hex)) < 0) {
+        s->key = KEY_RANDOM;
+        return;
+    }
+    memcpy(s->hs->raw_id, raw, raw_len);
+    s->hs->raw_id_len = raw_len;
+    free(s->identity);
+    s->identity = strdup(hex);
+    if (s->identity == NULL || fire_event(s, PSKGW_DTLS_EV_IDENTITY) < 0) {
+        s->key = KEY_RANDOM;
+        return;
+    }
+    uid[0] = '\0';
+    if (s->resolver->lookup != NULL &&
+        s->resolver->lookup(s->resolver->ctx, hex, s->psk, &psk_len, uid, sizeof(uid)) == 0 &&
+        psk_len > 0 && psk_len <= sizeof(s->psk)) {
+        s->psk_len = psk_len;
+        s->key = KEY_READY;
+        uid[sizeof(uid) - 1] = '\0';
+        if (uid[0] != '\0')
+            s->uid = strdup(uid);
+        return;
+    }
+    pskgw_wipe(s->psk, sizeof(s->psk));
+    if (fire_event(s, PSKGW_DTLS_EV_PARK) < 0) {
+        end_session(s, PSKGW_EBUSY);
+        return;
+    }
+    req = calloc(1, sizeof(*req));
+    if (req == NULL ||
+        s->resolver->resolve(s->resolver->ctx, hex, on_resolved, req, &req->handle) < 0) {
+        free(req);
+        (void)fire_event(s, PSKGW_DTLS_EV_UNPARK);
+        (void)fire_event(s, PSKGW_DTLS_EV_LOOKUP_FAILED);
+        end_session(s, PSKGW_EUNAVAIL);
+        return;
+    }
+    req->s = s;
+    s->req = req;
+    s->key = KEY_PENDING;
+}
+
+/* ---- input -------------------------------------------------------------------------------- */
+
+static void park_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len, bool restart)
+{
+    hs_state_t *hs = s->hs;
+    size_t need = s->dtls ? len + 2 : len;
+    uint8_t *p;
+
+    if (s->dtls && restart)
+        hs->park_len = 0; /* a retransmitted flight: keep the newest copy only */
+    if (len == 0 || need > s->ctx->opt.max_parked_bytes - hs->park_len) {
+        if (!s->dtls)
+            end_session(s, PSKGW_ETOOBIG); /* a stream cannot drop bytes */
+        return;
+    }
+    p = realloc(hs->park, hs->park_len + need);
+    if (p == NULL) {
+        if (!s->dtls)
+            end_session(s, PSKGW_ENOMEM);
+        return;
+    }
+    hs->park = p;
+    if (s->dtls) {
+        p[hs->park_len] = (uint8_t)(len >> 8);
+        p[hs->park_len + 1] = (uint8_t)len;
+        memcpy(p + hs->park_len + 2, data, len);
+    } else {
+        memcpy(p + hs->park_len, data, len);
+    }
+    hs->park_len += need;
+}
+
+static void deliver(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
+{
+    s->seq++;
+    s->cbs.message(s->arg, s->seq, data, len);
+}
+
+/* TLS: cut the plaintext stream into messages per framing. */
+static void frame_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
+{
+    size_t max = s->ctx->opt.max_message;
+    size_t cap = max + 2;
+
+    if (s->ctx->opt.framing == PSKGW_FRAMING_RECORD) {
+        if (len > max) {
+            end_session(s, PSKGW_ETOOBIG);
+            return;
+        }
+        deliver(s, data, len);
+        return;
+    }
+    if (s->fbuf == NULL) {
+        s->fbuf = malloc(cap);
+        if (s->fbuf == NULL) {
+            end_session(s, PSKGW_ENOMEM);
+            return;
+        }
+    }
+    while (len > 0 && !s->closed) {
+        size_t n = cap - s->flen < len ? cap - s->flen : len;
+        bool progress = true;
+
+        memcpy(s->fbuf + s->flen, data, n);
+        s->flen += n;
+        data += n;
+        len -= n;
+        while (progress && !s->closed) {
+            size_t used = 0;
+
+            progress = false;
+            if (s->ctx->opt.framing == PSKGW_FRAMING_LEN16) {
+                size_t m;
+
+                if (s->flen < 2)
+                    break;
+                m = ((size_t)s->fbuf[0] << 8) | s->fbuf[1];
+                if (m > max) {
+                    end_session(s, PSKGW_ETOOBIG);
+                    return;
+                }
+                if (s->flen < 2 + m)
+                    break;
+                deliver(s, s->fbuf + 2, m);
+                used = 2 + m;
+            } else {
+                uint8_t *nl = memchr(s->fbuf, '\n', s->flen);
+                size_t m;
+
+                if (nl == NULL) {
+                    if (s->flen > max + 1) {
+                        end_session(s, PSKGW_ETOOBIG);
+                        return;
+                    }
+                    break;
+                }
+                m = (size_t)(nl - s->fbuf);
+                used = m + 1;
+                if (m > 0 && s->fbuf[m - 1] == '\r')
+                    m--;
+                if (m > max) {
+                    end_session(s, PSKGW_ETOOBIG);
+                    return;
+                }
+                if (m > 0)
+                    deliver(s, s->fbuf, m);
+            }
+            if (s->closed)
+                return;
+            memmove(s->fbuf, s->fbuf + used, s->flen - used);
+            s->flen -= used;
+            progress = true;
+        }
+    }
+}
+
+static int map_wolf_error(int err)
+{
+    switch (err) {
+    case VERIFY_MAC_ERROR:
+    case DECRYPT_ERROR:
+    case VERIFY_FINISHED_ERROR:
+    case PSK_KEY_ERROR:
+        return PSKGW_EAUTH;
+    case SOCKET_ERROR_E:
+        return PSKGW_EIO;
+    case FATAL_ERROR:
+        return PSKGW_ETLS;
+    default:
+        return PSKGW_ETLS;
+    }
+}
+
+static void on_established(pskgw_dtls_session_t *s)
+{
+    s->established = true;
+    s->last_rx = s->now;
+    wolfSSL_FreeArrays(s->ssl);
+    if (s->dtls)
+        (void)wolfSSL_dtls_set_peer(s->ssl, NULL, 0);
+    pskgw_wipe(s->psk, sizeof(s->psk));
+    /* Stream bytes held after the client's Finished stay in wolfSSL's own input buffer. */
+    free_hs(s);
+    (void)fire_event(s, PSKGW_DTLS_EV_ESTABLISHED);
+}
+
+static void read_all(pskgw_dtls_session_t *s)
+{
+    uint8_t *buf = s->ctx->readbuf;
+
+    while (!s->closed) {
+        int n = wolfSSL_read(s->ssl, buf, (int)PSKGW_READ_BUF);
+        int err;
+
+        if (n > 0) {
+            if (s->dtls) {
+                if ((size_t)n > s->ctx->opt.max_message)
+                    (void)fire_event(s, PSKGW_DTLS_EV_MESSAGE_DROPPED);
+                else
+                    deliver(s, buf, (size_t)n);
+            } else {
+                frame_input(s, buf, (size_t)n);
+            }
+            continue;
+        }
+        err = wolfSSL_get_error(s->ssl, n);
+        if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
+            /* The client was heard in epoch 1 after the handshake: our last flight arrived.
+             * Free the retransmission pool, handshake hashes and the grown input buffer. */
+            if (s->seq > 0 && !s->hs_freed) {
+                s->hs_freed = true;
+                (void)wolfSSL_FreeHandshakeResources(s->ssl);
+            }
+            break;
+        }
+        if (err == WOLFSSL_ERROR_ZERO_RETURN) {
+            end_session(s, 0);
+            break;
+        }
+        if (s->dtls && (err == VERIFY_MAC_ERROR || err == DECRYPT_ERROR))
+            continue; /* DTLS drops a bad record and carries on */
+        end_session(s, s->send_failed ? PSKGW_EIO : map_wolf_error(err));
+        break;
+    }
+}
+
+static void drive(pskgw_dtls_session_t *s)
+{
+    if (!s->established) {
+        int ret = wolfSSL_accept(s->ssl);
+
+        if (ret == WOLFSSL_SUCCESS) {
+            on_established(s);
+        } else {
+            int err = wolfSSL_get_error(s->ssl, ret);
+
+            if (err != WOLFSSL_ERROR_WANT_READ && err != WOLFSSL_ERROR_WANT_WRITE) {
+                int reason = s->send_failed ? PSKGW_EIO : map_wolf_error(err);
+
+                if (reason == PSKGW_EAUTH)
+                    (void)fire_event(s, PSKGW_DTLS_EV_AUTH_FAILED);
+                end_session(s, reason);
+                return;
+            }
+        }
+    }
+    if (s->established && !s->closed)
+        read_all(s);
+}
+
+/* Walks a datagram's records: returns the length of its well-formed prefix (whole records
+ * only) and whether any record is of a later epoch. wolfSSL 5.5.4 keeps a truncated record's
+ * bytes and misreads the next datagram after them, so only whole records reach it. */
+static size_t scan_datagram(const uint8_t *d, size_t len, bool *epoch1)
+{
+    size_t off = 0;
+
+    *epoch1 = false;
+    while (off < len) {
+        pskgw_dtls_record_t rec;
+        size_t used = 0;
+
+        if (pskgw_dtls_record_parse(d + off, len - off, &rec, &used) < 0)
+            break;
+        if (rec.epoch > 0)
+            *epoch1 = true;
+        off += used;
+    }
+    return off;
+}
+
+static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
+{
+    bool has_cke = false;
+    bool cke_start = false;
+    bool epoch1 = false;
+    bool cke_before = s->cke_fed;
+
+    if (!s->established && s->hs != NULL) {
+        const uint8_t *id = NULL;
+        size_t id_len = 0;
+        int rc = pskgw_cke_asm_feed(&s->hs->cke, data, len, s->ctx->opt.max_identity_len, &id,
+                                    &id_len, &has_cke, &cke_start);
+
+        if (s->key == KEY_NONE) {
+            if (rc == 1)
+                start_lookup(s, id, id_len);
+            else if (rc == PSKGW_ETOOBIG)
+                s->key = KEY_RANDOM; /* oversize identity: fails like a wrong key */
+            if (s->closed)
+                return;
+        }
+        if (s->key == KEY_PENDING) {
+            park_input(s, data, len, has_cke && cke_start);
+            return;
+        }
+    }
+    len = scan_datagram(data, len, &epoch1);
+    if (len == 0)
+        return; /* nothing but garbage */
+    s->in = data;
+    s->in_len = len;
+    drive(s);
+    s->in = NULL;
+    s->in_len = 0;
+    /* DTLS drops records it cannot decrypt: a client Finished under the wrong key is silently
+     * ignored. Once the CKE was processed, an epoch-1 flight that does not finish the
+     * handshake is that failure: end the session now instead of at the deadline. */
+    if (!s->closed && !s->established && epoch1 && (cke_before || s->cke_fed) &&
+        (s->key == KEY_READY || s->key == KEY_RANDOM)) {
+        (void)fire_event(s, PSKGW_DTLS_EV_AUTH_FAILED);
+        end_session(s, PSKGW_EAUTH);
+    }
+}
+
+static void process_tls(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
+{
+    if (!s->established && s->hs != NULL && s->server_flight_sent &&
+        (s->key == KEY_NONE || s->key == KEY_PENDING)) {
+        park_input(s, data, len, false);
+        if (s->closed)
+            return;
+        if (s->key == KEY_NONE) {
+            const uint8_t *id = NULL;
+            size_t id_len = 0;
+            int rc = pskgw_tls_find_cke_identity(s->hs->park, s->hs->park_len,
+                                                 s->ctx->opt.max_identity_len, s->ctx->scratch,
+                                                 sizeof(s->ctx->scratch), &id, &id_len);
+
+            if (rc == 1)
+                start_lookup(s, id, id_len);
+            else if (rc < 0)
+                s->key = KEY_RANDOM;
+            if (s->closed)
+                return;
+        }
+        if (s->key == KEY_READY || s->key == KEY_RANDOM)
+            feed_parked(s);
+        return;
+    }
+    s->in = data;
+    s->in_len = len;
+    drive(s);
+    /* wolfSSL reads what it needs per call; give it the rest of the bytes. */
+    while (!s->closed && s->in_len > 0) {
+        size_t before = s->in_len;
+
+        if (!s->established && s->server_flight_sent &&
+            (s->key == KEY_NONE || s->key == KEY_PENDING)) {
+            const uint8_t *rest = s->in;
+            size_t rest_len = s->in_len;
+
+            s->in = NULL;
+            s->in_len = 0;
+            process_tls(s, rest, rest_len);
+            return;
+        }
+        drive(s);
+        if (s->in_len == before)
+            break;
+    }
+    s->in = NULL;
+    s->in_len = 0;
+}
+
+static void process_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
+{
+    if (s->closed)
+        return;
+    if (s->dtls)
+        process_dtls(s, data, len);
+    else
+        process_tls(s, data, len);
+}
+
+/* ---- public ------------------------------------------------------------------------------- */
+
+int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+                           const pskgw_dtls_session_cbs_t *cbs, void *arg, const uint8_t *peer,
+                           size_t peer_len, uint64_t now, pskgw_dtls_session_t **out)
+{
+    pskgw_dtls_session_t *s;
+    int rc = PSKGW_ENOMEM;
+
+    if (ctx == NULL || resolver == NULL || resolver->resolve == NULL || resolver->cancel == NULL ||
+        cbs == NULL || cbs->send == NULL || cbs->message == NULL || out == NULL ||
+        (ctx->opt.dtls && (peer == NULL || peer_len == 0)))
+        return PSKGW_EINVAL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return PSKGW_ENOMEM;
+    s->ctx = ctx;
+    s->resolver = resolver;
+    s->cbs = *cbs;
+    s->arg = arg;
+    s->dtls = ctx->opt.dtls;
+    s->now = now;
+    s->hs_deadline = now + ctx->opt.handshake_timeout_ms;
+    s->rtx_deadline = UINT64_MAX;
+    s->announced = UINT64_MAX;
+    s->hs = calloc(1, sizeof(*s->hs));
+    if (s->hs == NULL)
+        goto fail;
+    rc = PSKGW_ETLS;
+    s->ssl = wolfSSL_new(ctx->wctx);
+    if (s->ssl == NULL)
+        goto fail;
+    wolfSSL_SetIOReadCtx(s->ssl, s);
+    wolfSSL_SetIOWriteCtx(s->ssl, s);
+    if (s->dtls) {
+        wolfSSL_dtls_set_using_nonblock(s->ssl, 1);
+        if (wolfSSL_dtls_set_peer(s->ssl, (void *)peer, (unsigned int)peer_len) != WOLFSSL_SUCCESS)
+            goto fail;
+        if (peer_len > sizeof(s->hs->peer))
+            goto fail;
+        memcpy(s->hs->peer, peer, peer_len);
+        s->hs->peer_len = peer_len;
+    }
+    *out = s;
+    return 0;
+
+fail:
+    if (s->ssl != NULL)
+        wolfSSL_free(s->ssl);
+    free(s->hs);
+    free(s);
+    return rc;
+}
+
+static void do_free(pskgw_dtls_session_t *s)
+{
+    if (s->key == KEY_PENDING)
+        cancel_lookup(s);
+    if (s->ssl != NULL)
+        wolfSSL_free(s->ssl);
+    free_hs(s);
+    pskgw_wipe(s->psk, sizeof(s->psk));
+    free(s->identity);
+    free(s->uid);
+    free(s->fbuf);
+    free(s);
+}
+
+void pskgw_dtls_session_free(pskgw_dtls_session_t *s)
+{
+    if (s == NULL)
+        return;
+    if (s->depth > 0) {
+        s->free_deferred = true;
+        return;
+    }
+    do_free(s);
+}
+
+int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t len, uint64_t now)
+{
+    if (s == NULL || (data == NULL && len > 0))
+        return PSKGW_EINVAL;
+    if (s->closed || s->free_deferred)
+        return PSKGW_ECLOSED;
+    enter(s, now);
+    s->last_rx = s->now;
+    s->sent = false;
+    if (s->dtls && !s->fed_once && s->hs != NULL) {
+        /* The secret (current or previous) that made this ClientHello's cookie, so a rotation
+         * between HelloVerifyRequest and ClientHello does not fail it. */
+        int idx = pskgw_dtls_ctx_cookie_index(s->ctx, s->hs->peer, s->hs->peer_len, data, len);
+
+        if (idx >= 0)
+            (void)wolfSSL_DTLS_SetCookieSecret(s->ssl, s->ctx->secret[idx],
+                                               PSKGW_COOKIE_SECRET_LEN);
+    }
+    s->fed_once = true;
+    process_input(s, data, len);
+    if (s->dtls && !s->established && !s->closed && s->sent) {
+        int t = wolfSSL_dtls_get_current_timeout(s->ssl);
+
+        s->rtx_deadline = s->now + (uint64_t)(t > 0 ? t : 1) * 1000;
+    }
+    leave(s);
+    return 0;
+}
+
+void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)
+{
+    if (s == NULL || s->closed || s->free_deferred)
+        return;
+    enter(s, now);
+    if (!s->established) {
+        if (s->now >= s->hs_deadline) {
+            end_session(s, PSKGW_ETIMEOUT);
+        } else if (s->dtls && s->key != KEY_PENDING && s->now >= s->rtx_deadline) {
+            if (wolfSSL_dtls_got_timeout(s->ssl) != WOLFSSL_SUCCESS) {
+                end_session(s, PSKGW_ETIMEOUT);
+            } else {
+                int t = wolfSSL_dtls_get_current_timeout(s->ssl);
+
+                s->rtx_deadline = s->now + (uint64_t)(t > 0 ? t : 1) * 1000;
+            }
+        }
+    } else if (s->ctx->opt.idle_timeout_s > 0 &&
+               s->now >= s->last_rx + (uint64_t)s->ctx->opt.idle_timeout_s * 1000) {
+        (void)wolfSSL_shutdown(s->ssl);
+        end_session(s, PSKGW_EAGAIN);
+    }
+    leave(s);
+}
+
+int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
+{
+    uint8_t *frame = NULL;
+    const uint8_t *p = data;
+    size_t n = len;
+    int rc = 0;
+    int ret;
+
+    if (s == NULL || (data == NULL && len > 0))
+        return PSKGW_EINVAL;
+    if (s->closed || s->free_deferred)
+        return PSKGW_ECLOSED;
+    if (!s->established)
+        return PSKGW_EAGAIN;
+    if (len > s->ctx->opt.max_message || len == 0)
+        return len == 0 ? PSKGW_EINVAL : PSKGW_ETOOBIG;
+    if (!s->dtls && s->ctx->opt.framing != PSKGW_FRAMING_RECORD) {
+        frame = malloc(len + 2);
+        if (frame == NULL)
+            return PSKGW_ENOMEM;
+        if (s->ctx->opt.framing == PSKGW_FRAMING_LEN16) {
+            frame[0] = (uint8_t)(len >> 8);
+            frame[1] = (uint8_t)len;
+            memcpy(frame + 2, data, len);
+        } else {
+            memcpy(frame, data, len);
+            frame[len] = '\n';
+        }
+        p = frame;
+        n = len + (s->ctx->opt.framing == PSKGW_FRAMING_LEN16 ? 2 : 1);
+    }
+    enter(s, s->now);
+    ret = wolfSSL_write(s->ssl, p, (int)n);
+    if (ret != (int)n) {
+        rc = s->send_failed ? PSKGW_EIO : PSKGW_ETLS;
+        if (!s->dtls)
+            end_session(s, rc);
+    }
+    free(frame);
+    leave(s);
+    return rc;
+}
+
+void pskgw_dtls_session_close_notify(pskgw_dtls_session_t *s)
+{
+    if (s == NULL || s->closed || s->free_deferred)
+        return;
+    enter(s, s->now);
+    if (s->established)
+        (void)wolfSSL_shutdown(s->ssl);
+    end_session(s, 0);
+    leave(s);
+}
+
+bool pskgw_dtls_session_established(const pskgw_dtls_session_t *s)
+{
+    return s->established;
+}
+
+bool pskgw_dtls_session_is_closed(const pskgw_dtls_session_t *s)
+{
+    return s->closed;
+}
+
+bool pskgw_dtls_session_lookup_pending(const pskgw_dtls_session_t *s)
+{
+    return s->key == KEY_PENDING;
+}
+
+const char *pskgw_dtls_session_identity(const pskgw_dtls_session_t *s)
+{
+    return s->identity;
+}
+
+const char *pskgw_dtls_session_uid(const pskgw_dtls_session_t *s)
+{
+    return s->uid;
+}
+
+const char *pskgw_dtls_session_cipher(const pskgw_dtls_session_t *s)
+{
+    if (!s->established)
+        return NULL;
+    return wolfSSL_get_cipher_name(s->ssl);
+}

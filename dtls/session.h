@@ -1,0 +1,104 @@
+/* pskgw_dtls_session: one PSK (D)TLS 1.2 server session, driven by bytes and time.
+ *
+ * The session never owns a socket, timer or clock. The owner (a gateway listener) gives it the
+ * peer's datagrams (DTLS) or stream bytes (TLS) with pskgw_dtls_session_feed(), calls
+ * pskgw_dtls_session_timeout() when the deadline it last announced through cbs.timer passes,
+ * and gets back: bytes to send (cbs.send), decrypted messages (cbs.message), lifecycle events
+ * (cbs.event) and the end of the session (cbs.closed, exactly once).
+ *
+ * Asynchronous identity resolution: before a flight reaches wolfSSL, the session reads the PSK
+ * identity from the plaintext ClientKeyExchange (reassembled from fragments). A synchronous
+ * resolver->lookup() hit is used at once; otherwise the flight is parked (at most
+ * max_parked_bytes; a retransmitted flight replaces the parked one), resolver->resolve() runs,
+ * and the parked bytes are fed when it calls back. wolfSSL's PSK callback only copies the
+ * resolved key. An unknown, refused, blocked or oversize identity gets a random key, so it fails
+ * exactly like a wrong key (DTLS: the client's Finished is dropped and the session ends; TLS:
+ * bad_record_mac), revealing nothing about which identities exist.
+ *
+ * Callbacks fire only from inside the session's own entry points (feed, timeout, write,
+ * close_notify) or from the resolver's completion. The owner must not free the session inside a
+ * callback other than `closed`... and not even there: pskgw_dtls_session_free() called inside a
+ * callback is deferred until the entry point returns (safe), but the owner's own memory that the
+ * callbacks use must stay valid until then.
+ */
+#ifndef PSKGW_DTLS_SESSION_H
+#define PSKGW_DTLS_SESSION_H
+
+#include "dtls/ctx.h"
+#include "dtls/resolver.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pskgw_dtls_session pskgw_dtls_session_t;
+
+typedef enum {
+    PSKGW_DTLS_EV_IDENTITY = 1,   /* identity read; return <0 to refuse (blocked identity) */
+    PSKGW_DTLS_EV_PARK,           /* lookup must wait; return <0 to refuse (too many pending) */
+    PSKGW_DTLS_EV_UNPARK,         /* the parked lookup ended (any status) */
+    PSKGW_DTLS_EV_LOOKUP_FAILED,  /* resolver unavailable: the session ends with PSKGW_EUNAVAIL */
+    PSKGW_DTLS_EV_ESTABLISHED,    /* handshake complete */
+    PSKGW_DTLS_EV_AUTH_FAILED,    /* the peer's Finished failed: wrong key or refused identity */
+    PSKGW_DTLS_EV_MESSAGE_DROPPED /* a message above max_message was dropped (DTLS) */
+} pskgw_dtls_event_t;
+
+typedef struct {
+    /* Bytes for the peer: one datagram (DTLS) or stream bytes (TLS). Borrowed during the call.
+     * Return 0, or <0 if they could not be queued (DTLS: treated as loss; TLS: ends session). */
+    int (*send)(void *arg, const uint8_t *data, size_t len);
+    /* One application message (DTLS: one record; TLS: per framing). Borrowed during the call.
+     * seq counts from 1. */
+    void (*message)(void *arg, uint64_t seq, const uint8_t *data, size_t len);
+    /* Events; identity is the KeyID (NULL before it is known). Return value used for
+     * PSKGW_DTLS_EV_IDENTITY and PSKGW_DTLS_EV_PARK only. May be NULL. */
+    int (*event)(void *arg, pskgw_dtls_event_t ev, const char *identity);
+    /* The next absolute deadline (ms) at which pskgw_dtls_session_timeout() must be called, or
+     * UINT64_MAX for none. Announced after every entry point that changed it. */
+    void (*timer)(void *arg, uint64_t deadline_ms);
+    /* The session is over (called once). reason: 0 close_notify from the peer or local close,
+     * PSKGW_ETIMEOUT handshake deadline or retransmissions exhausted, PSKGW_EAGAIN idle timeout,
+     * PSKGW_EAUTH authentication failed, PSKGW_EUNAVAIL key lookup unavailable,
+     * PSKGW_ETLS / PSKGW_EPROTO fatal alert or protocol error, PSKGW_ETOOBIG oversize TLS message,
+     * PSKGW_EIO send failure. After it no other callback fires; the owner frees the session. */
+    void (*closed)(void *arg, int reason);
+    /* The current time (monotonic ms); used on resolver completion, which carries no time. */
+    uint64_t (*now)(void *arg);
+} pskgw_dtls_session_cbs_t;
+
+/* A session for one peer. ctx, resolver and cbs are borrowed and must outlive the session; arg
+ * is passed to every callback. peer bytes as for pskgw_dtls_ctx_check_hello (DTLS; ignored for
+ * TLS). Errors: PSKGW_EINVAL, PSKGW_ENOMEM, PSKGW_ETLS. */
+int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+                           const pskgw_dtls_session_cbs_t *cbs, void *arg, const uint8_t *peer,
+                           size_t peer_len, uint64_t now, pskgw_dtls_session_t **out);
+
+/* Frees the session: wolfSSL object, parked bytes, key material (wiped). A pending lookup is
+ * cancelled. No callback fires from it (not even closed). Deferred when called from inside a
+ * callback of this session. NULL is accepted. */
+void pskgw_dtls_session_free(pskgw_dtls_session_t *s);
+
+/* Give one datagram (DTLS) or the next stream bytes (TLS). Returns 0, or PSKGW_ECLOSED if the
+ * session is already over (nothing done). Errors in the bytes end the session via cbs.closed. */
+int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t len, uint64_t now);
+
+/* Call when the announced deadline has passed (calling early is harmless). */
+void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now);
+
+/* Encrypt and send one message (DTLS: one record; TLS: framed per options). 0, PSKGW_EAGAIN
+ * (handshake not finished), PSKGW_ECLOSED, PSKGW_ETOOBIG (above max_message), PSKGW_ETLS. */
+int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_t len);
+
+/* Send close_notify and end the session (cbs.closed with 0). No-op if already over. */
+void pskgw_dtls_session_close_notify(pskgw_dtls_session_t *s);
+
+/* State for metadata. Strings are borrowed from the session (NULL until known). */
+bool pskgw_dtls_session_established(const pskgw_dtls_session_t *s);
+bool pskgw_dtls_session_is_closed(const pskgw_dtls_session_t *s);
+bool pskgw_dtls_session_lookup_pending(const pskgw_dtls_session_t *s);
+const char *pskgw_dtls_session_identity(const pskgw_dtls_session_t *s);
+const char *pskgw_dtls_session_uid(const pskgw_dtls_session_t *s);
+/* Negotiated suite name ("PSK-AES128-CCM-8"), or NULL before the handshake. */
+const char *pskgw_dtls_session_cipher(const pskgw_dtls_session_t *s);
+
+#endif

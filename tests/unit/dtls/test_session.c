@@ -1,0 +1,543 @@
+/* dtls/session.h + ctx.h in process: a wolfSSL client against pskgw_dtls_session through
+ * memory queues. Covers every default suite, asynchronous lookups (park, drop retransmissions,
+ * resume), failures that look like a wrong key, cookies and their rotation, timers, TLS
+ * framings and heap per established session. */
+#include "pair.h"
+
+#include "common/err.h"
+
+#include <criterion/criterion.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ID    "11010008002F33244B115B0AEEB9"
+#define PSK   "E5DE45B367DB690F2E17CF9D80A18E87"
+#define WRONG "00DE45B367DB690F2E17CF9D80A18E87"
+#define UID   "A1B2C3D4E5F60718"
+
+static pskgw_dtls_ctx_t *mkctx(bool dtls, pskgw_framing_t framing, size_t max_id)
+{
+    pskgw_dtls_options_t o = { 0 };
+    pskgw_dtls_ctx_t *c = NULL;
+    const char *why = NULL;
+
+    o.dtls = dtls;
+    o.framing = framing;
+    o.max_identity_len = max_id;
+    o.idle_timeout_s = 30;
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
+    return c;
+}
+
+static int cli_write(tpair_t *p, const char *s)
+{
+    return wolfSSL_write(p->cli, s, (int)strlen(s));
+}
+
+static int cli_read(tpair_t *p, char *buf, int cap)
+{
+    int n = wolfSSL_read(p->cli, buf, cap - 1);
+
+    if (n > 0)
+        buf[n] = '\0';
+    return n;
+}
+
+static void handshake_and_echo(const char *cipher)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    char buf[64];
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, cipher, ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done, "%s: client error %d", cipher, p.cli_error);
+    cr_assert_eq(p.hvr_sent, 1, "one stateless HelloVerifyRequest");
+    cr_assert_eq(p.established, 1);
+    cr_assert(pskgw_dtls_session_established(p.srv));
+    cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), ID);
+    cr_assert_str_eq(pskgw_dtls_session_uid(p.srv), UID);
+    cr_assert_eq(r.resolves, 0, "a synchronous hit needs no lookup");
+    cr_assert_gt(cli_write(&p, "hello"), 0);
+    cr_assert_gt(cli_write(&p, "world"), 0);
+    tpair_pump(&p);
+    cr_assert_eq(p.nmsgs, 2);
+    cr_assert_str_eq(p.msgs[0], "hello");
+    cr_assert_str_eq(p.msgs[1], "world");
+    cr_assert_eq(p.last_seq, 2);
+    cr_assert_eq(pskgw_dtls_session_write(p.srv, (const uint8_t *)"ack", 3), 0);
+    cr_assert_eq(cli_read(&p, buf, sizeof(buf)), 3);
+    cr_assert_str_eq(buf, "ack");
+    cr_assert_eq(p.closed_calls, 0);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(session, every_default_suite)
+{
+    handshake_and_echo("PSK-AES128-CCM-8");
+    handshake_and_echo("PSK-AES128-GCM-SHA256");
+    handshake_and_echo("PSK-AES128-CBC-SHA256");
+    handshake_and_echo("PSK-AES128-CBC-SHA");
+}
+
+Test(session, config_refuses_null_and_unknown_ciphers)
+{
+    pskgw_dtls_options_t o = { 0 };
+    pskgw_dtls_ctx_t *c = NULL;
+    const char *why = NULL;
+
+    o.dtls = true;
+    o.ciphers = "PSK-NULL-SHA256";
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), PSKGW_ECONFIG);
+    cr_assert_str_eq(why, "NULL ciphers are refused");
+    o.ciphers = "PSK-AES128-CCM8:PSK-NO-SUCH";
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), PSKGW_ECONFIG);
+    o.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), PSKGW_ECONFIG);
+    o.ciphers = "PSK-AES128-CCM8:ECDHE-PSK-AES128-CBC-SHA256";
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why);
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(session, async_lookup_parks_drops_retransmissions_and_resumes)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(!p.cli_done);
+    cr_assert_eq(r.resolves, 1);
+    cr_assert_eq(p.parks, 1);
+    cr_assert(pskgw_dtls_session_lookup_pending(p.srv));
+    int sends = p.server_sends;
+    /* The client retransmits its flight twice while the lookup runs: no new lookup, no reply. */
+    tpair_client_timeout(&p);
+    tpair_pump(&p);
+    tpair_client_timeout(&p);
+    tpair_pump(&p);
+    cr_assert_eq(r.resolves, 1);
+    cr_assert_eq(p.server_sends, sends);
+    cr_assert_eq(p.established, 0);
+    cr_assert_eq(tres_complete(&r, 0), 1);
+    tpair_pump(&p);
+    cr_assert(p.cli_done, "client error %d", p.cli_error);
+    cr_assert_eq(p.established, 1);
+    cr_assert_eq(p.unparks, 1);
+    cr_assert_str_eq(pskgw_dtls_session_uid(p.srv), UID);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(session, lookup_unavailable_drops_the_handshake)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+
+    tres_init(&r);
+    r.sync = false;
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    int sends = p.server_sends;
+    cr_assert_eq(tres_complete(&r, PSKGW_EUNAVAIL), 1);
+    cr_assert_eq(p.closed_calls, 1);
+    cr_assert_eq(p.closed_reason, PSKGW_EUNAVAIL);
+    cr_assert_eq(p.lookup_failed, 1);
+    cr_assert_eq(p.server_sends, sends, "no alert");
+    tpair_deinit(&p);
+    /* resolve() failing at once */
+    tres_init(&r);
+    r.sync = false;
+    r.fail_now = true;
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert_eq(p.closed_reason, PSKGW_EUNAVAIL);
+    cr_assert_eq(p.parks, 1);
+    cr_assert_eq(p.unparks, 1);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+/* Runs a handshake expected to fail at the client's Finished; returns server datagrams. */
+static int failing(const char *cli_id, const char *cli_psk, bool sync, size_t max_id, bool refuse,
+                   tres_t *r, int *reason)
+{
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, max_id);
+    int sends;
+
+    tres_init(r);
+    r->sync = sync;
+    tres_add(r, ID, PSK, UID);
+    tpair_init(&p, c, r, true, "PSK-AES128-CCM-8", cli_id, cli_psk);
+    p.refuse_identity = refuse;
+    tpair_pump(&p);
+    (void)tres_complete(r, 0);
+    tpair_pump(&p);
+    cr_assert(!p.cli_done);
+    cr_assert_eq(p.established, 0);
+    cr_assert_eq(p.auth_failed, 1);
+    cr_assert_eq(p.closed_calls, 1);
+    *reason = p.closed_reason;
+    sends = p.server_sends;
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+    return sends;
+}
+
+Test(session, wrong_key_unknown_oversize_and_blocked_identities_look_alike)
+{
+    tres_t r;
+    int reason = 0;
+    int wrong = failing(ID, WRONG, true, 0, false, &r, &reason);
+
+    cr_assert_eq(reason, PSKGW_EAUTH);
+    int wrong_async = failing(ID, WRONG, false, 0, false, &r, &reason);
+    cr_assert_eq(r.resolves, 1);
+    int unknown = failing("11010008002F33244B115B0AEEFF", PSK, false, 0, false, &r, &reason);
+    cr_assert_eq(reason, PSKGW_EAUTH);
+    cr_assert_eq(r.resolves, 1);
+    int oversize = failing(ID, PSK, true, 16, false, &r, &reason);
+    cr_assert_eq(r.resolves, 0, "an oversize identity is never looked up");
+    int blocked = failing(ID, PSK, true, 0, true, &r, &reason);
+    cr_assert_eq(r.resolves, 0);
+    /* Same datagrams from the server in every case: HVR + first flight, no alert. */
+    cr_assert_eq(wrong, wrong_async);
+    cr_assert_eq(wrong, unknown);
+    cr_assert_eq(wrong, oversize);
+    cr_assert_eq(wrong, blocked);
+}
+
+Test(session, raw_and_lowercase_identities_are_normalised)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+
+    tres_init(&r);
+    tres_add(&r, "1101ABCDEF", PSK, UID);
+    tres_add(&r, "ABCDEF0123", PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-GCM-SHA256", "\x11\x01\xab\xcd\xef", PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), "1101ABCDEF");
+    tpair_deinit(&p);
+    tpair_init(&p, c, &r, true, "PSK-AES128-GCM-SHA256", "abcdef0123", PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), "ABCDEF0123");
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(session, park_refused_when_too_many_pending)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+
+    tres_init(&r);
+    r.sync = false;
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    p.refuse_park = 1;
+    tpair_pump(&p);
+    cr_assert_eq(p.closed_reason, PSKGW_EBUSY);
+    cr_assert_eq(r.resolves, 0);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(session, cookie_is_stateless_and_survives_one_rotation)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    uint8_t buf[TQ_MAX];
+    uint8_t out[PSKGW_DTLS_HVR_MAX];
+    size_t on = 0;
+
+    cr_assert_eq(pskgw_dtls_ctx_check_hello(c, 0, (const uint8_t *)"p", 1,
+                                            (const uint8_t *)"garbage", 7, out, sizeof(out), &on),
+                 PSKGW_EPARSE);
+    for (int rotations = 0; rotations <= 2; rotations++) {
+        tres_init(&r);
+        tres_add(&r, ID, PSK, UID);
+        tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+        cr_assert_neq(wolfSSL_connect(p.cli), WOLFSSL_SUCCESS);
+        size_t n = tq_pop(&p.to_server, buf, sizeof(buf)); /* ClientHello, no cookie */
+        cr_assert_eq(pskgw_dtls_ctx_check_hello(c, p.now, p.peer, sizeof(p.peer), buf, n, out,
+                                                sizeof(out), &on),
+                     0);
+        tq_push(&p.to_client, out, on);
+        cr_assert_neq(wolfSSL_connect(p.cli), WOLFSSL_SUCCESS);
+        n = tq_pop(&p.to_server, buf, sizeof(buf)); /* ClientHello with cookie */
+        for (int i = 0; i < rotations; i++)
+            cr_assert_eq(pskgw_dtls_ctx_rotate_cookie_secret(c, p.now), 0);
+        int rc = pskgw_dtls_ctx_check_hello(c, p.now, p.peer, sizeof(p.peer), buf, n, out,
+                                            sizeof(out), &on);
+        cr_assert_eq(rc, rotations < 2 ? 1 : 0, "rotations %d", rotations);
+        /* Another peer address cannot reuse the cookie. */
+        cr_assert_eq(pskgw_dtls_ctx_check_hello(c, p.now, (const uint8_t *)"other", 5, buf, n, out,
+                                                sizeof(out), &on),
+                     0);
+        if (rc == 1) {
+            tq_push(&p.to_server, buf, n);
+            tpair_pump(&p);
+            cr_assert(p.cli_done, "client error %d", p.cli_error);
+        }
+        tpair_deinit(&p);
+    }
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(session, handshake_deadline_cancels_a_pending_lookup)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+
+    tres_init(&r);
+    r.sync = false;
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert_eq(p.deadline, p.now + 10000, "only the handshake deadline while parked");
+    pskgw_dtls_session_timeout(p.srv, p.now + 9999);
+    cr_assert_eq(p.closed_calls, 0);
+    pskgw_dtls_session_timeout(p.srv, p.now + 10000);
+    cr_assert_eq(p.closed_reason, PSKGW_ETIMEOUT);
+    cr_assert_eq(r.cancels, 1);
+    cr_assert_eq(p.unparks, 1);
+    tpair_deinit(&p);
+    /* freeing a session with a pending lookup cancels it too */
+    tres_init(&r);
+    r.sync = false;
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    pskgw_dtls_session_free(p.srv);
+    p.srv = NULL;
+    cr_assert_eq(r.cancels, 1);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(session, retransmits_its_flight_when_the_client_is_silent)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    /* Deliver ClientHello(cookie) to the server, but lose its reply. */
+    p.drop_to_client = true;
+    tpair_pump(&p);
+    cr_assert_not_null(p.srv);
+    cr_assert_eq(p.deadline, p.now + 1000, "wolfSSL's first retransmission timeout");
+    int sends = p.server_sends;
+    p.drop_to_client = false;
+    p.now += 1000;
+    pskgw_dtls_session_timeout(p.srv, p.now);
+    cr_assert_gt(p.server_sends, sends);
+    cr_assert_eq(p.deadline, p.now + 2000, "doubled");
+    tpair_pump(&p);
+    cr_assert(p.cli_done, "client error %d", p.cli_error);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(session, idle_timeout_and_close_notify)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    char buf[32];
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    cr_assert_eq(p.deadline, p.now + 30000);
+    pskgw_dtls_session_timeout(p.srv, p.now + 30000);
+    cr_assert_eq(p.closed_reason, PSKGW_EAGAIN);
+    cr_assert_eq(cli_read(&p, buf, sizeof(buf)), 0, "client got close_notify");
+    tpair_deinit(&p);
+    /* the client closes */
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    (void)wolfSSL_shutdown(p.cli);
+    tpair_pump(&p);
+    cr_assert_eq(p.closed_calls, 1);
+    cr_assert_eq(p.closed_reason, 0);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(session, garbage_truncated_and_replayed_records)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    uint8_t rec[256];
+    size_t n;
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    cr_assert_gt(cli_write(&p, "one"), 0);
+    n = tq_pop(&p.to_server, rec, sizeof(rec));
+    cr_assert_gt(n, 13);
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec, n, p.now), 0);
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec, n, p.now), 0);     /* replay */
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec, n - 3, p.now), 0); /* truncated */
+    rec[n - 1] ^= 1;
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec, n, p.now), 0); /* bad MAC */
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, (const uint8_t *)"junk", 4, p.now), 0);
+    cr_assert_eq(p.nmsgs, 1);
+    cr_assert_eq(p.closed_calls, 0, "a bad datagram does not end the session");
+    cr_assert_gt(cli_write(&p, "two"), 0);
+    tpair_pump(&p);
+    cr_assert_eq(p.nmsgs, 2);
+    cr_assert_eq(p.last_seq, 2);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+static void tls_framing(pskgw_framing_t f, bool async)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(false, f, 0);
+    char buf[64];
+
+    tres_init(&r);
+    r.sync = !async;
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, false, "PSK-AES128-GCM-SHA256", ID, PSK);
+    tpair_pump(&p);
+    if (async) {
+        cr_assert(!p.cli_done);
+        cr_assert_eq(p.parks, 1);
+        cr_assert_eq(tres_complete(&r, 0), 1);
+        tpair_pump(&p);
+    }
+    cr_assert(p.cli_done, "client error %d", p.cli_error);
+    if (f == PSKGW_FRAMING_LEN16) {
+        cr_assert_gt(wolfSSL_write(p.cli,
+                                   "\x00\x03"
+                                   "abc\x00\x02"
+                                   "de\x00",
+                                   10),
+                     0);
+        cr_assert_gt(wolfSSL_write(p.cli, "\x01z", 2), 0);
+    } else if (f == PSKGW_FRAMING_NEWLINE) {
+        cr_assert_gt(cli_write(&p, "abc\r\nde\n"), 0);
+        cr_assert_gt(cli_write(&p, "z\n"), 0);
+    } else {
+        cr_assert_gt(cli_write(&p, "abc"), 0);
+        cr_assert_gt(cli_write(&p, "de"), 0);
+        cr_assert_gt(cli_write(&p, "z"), 0);
+    }
+    tpair_pump(&p);
+    cr_assert_eq(p.nmsgs, 3, "framing %d", (int)f);
+    cr_assert_str_eq(p.msgs[0], "abc");
+    cr_assert_str_eq(p.msgs[1], "de");
+    cr_assert_str_eq(p.msgs[2], "z");
+    cr_assert_eq(pskgw_dtls_session_write(p.srv, (const uint8_t *)"ok", 2), 0);
+    int n = cli_read(&p, buf, sizeof(buf));
+    if (f == PSKGW_FRAMING_LEN16)
+        cr_assert(n == 4 && memcmp(buf, "\x00\x02ok", 4) == 0);
+    else if (f == PSKGW_FRAMING_NEWLINE)
+        cr_assert_str_eq(buf, "ok\n");
+    else
+        cr_assert_str_eq(buf, "ok");
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(session, tls_each_framing)
+{
+    tls_framing(PSKGW_FRAMING_LEN16, false);
+    tls_framing(PSKGW_FRAMING_NEWLINE, true);
+    tls_framing(PSKGW_FRAMING_RECORD, true);
+}
+
+Test(session, tls_wrong_key_and_oversize_message)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(false, PSKGW_FRAMING_LEN16, 0);
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, false, "PSK-AES128-GCM-SHA256", ID, WRONG);
+    tpair_pump(&p);
+    cr_assert(!p.cli_done);
+    cr_assert_eq(p.closed_reason, PSKGW_EAUTH);
+    cr_assert_eq(p.auth_failed, 1);
+    tpair_deinit(&p);
+    tpair_init(&p, c, &r, false, "PSK-AES128-GCM-SHA256", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    cr_assert_gt(wolfSSL_write(p.cli, "\xff\xff", 2), 0); /* 65535 > max_message */
+    tpair_pump(&p);
+    cr_assert_eq(p.closed_reason, PSKGW_ETOOBIG);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+
+static size_t heap_in_use(void)
+{
+    if (__sanitizer_get_current_allocated_bytes != NULL)
+        return __sanitizer_get_current_allocated_bytes();
+    return mallinfo2().uordblks;
+}
+
+Test(session, heap_per_established_session)
+{
+    enum { N = 20 };
+    static tpair_t p[N];
+    tres_t r;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    size_t with, without;
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    for (int i = 0; i < N; i++) {
+        tpair_init(&p[i], c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+        tpair_pump(&p[i]);
+        cr_assert(p[i].cli_done);
+        cr_assert_gt(cli_write(&p[i], "first record"), 0);
+        tpair_pump(&p[i]);
+        cr_assert_eq(p[i].nmsgs, 1);
+    }
+    with = heap_in_use();
+    for (int i = 0; i < N; i++) {
+        pskgw_dtls_session_free(p[i].srv);
+        p[i].srv = NULL;
+    }
+    without = heap_in_use();
+    cr_assert_gt(with, without);
+    printf("heap per established session: %zu bytes\n", (with - without) / N);
+    cr_log_info("heap per established session: %zu bytes", (with - without) / N);
+    cr_assert_lt((with - without) / N, 16384, "per-session state stays small");
+    for (int i = 0; i < N; i++)
+        tpair_deinit(&p[i]);
+    pskgw_dtls_ctx_free(c);
+}
