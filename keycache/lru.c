@@ -1,0 +1,256 @@
+#include "keycache/lru.h"
+
+#include "common/err.h"
+#include "common/wipe.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKETS_MAX ((size_t)1 << 22)
+
+struct pskgw_kc_lru {
+    pskgw_kc_entry_t **buckets;
+    size_t mask;
+    size_t count;
+    size_t max;
+    pskgw_kc_entry_t *head; /* most recent */
+    pskgw_kc_entry_t *tail; /* least recent */
+    uint8_t seed[16];
+};
+
+/* SipHash-2-4 (Aumasson, Bernstein), reference structure. */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND           \
+    do {                   \
+        v0 += v1;          \
+        v1 = ROTL(v1, 13); \
+        v1 ^= v0;          \
+        v0 = ROTL(v0, 32); \
+        v2 += v3;          \
+        v3 = ROTL(v3, 16); \
+        v3 ^= v2;          \
+        v0 += v3;          \
+        v3 = ROTL(v3, 21); \
+        v3 ^= v0;          \
+        v2 += v1;          \
+        v1 = ROTL(v1, 17); \
+        v1 ^= v2;          \
+        v2 = ROTL(v2, 32); \
+    } while (0)
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+uint64_t pskgw_kc_siphash(const uint8_t seed[16], const uint8_t *in, size_t len)
+{
+    uint64_t k0 = le64(seed);
+    uint64_t k1 = le64(seed + 8);
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
+    uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
+    uint64_t v3 = 0x7465646279746573ULL ^ k1;
+    uint64_t b = (uint64_t)len << 56;
+    size_t full = len & ~(size_t)7;
+    size_t i;
+
+    for (i = 0; i < full; i += 8) {
+        uint64_t m = le64(in + i);
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    for (size_t j = 0; j < (len & 7); j++)
+        b |= (uint64_t)in[i + j] << (8 * j);
+    v3 ^= b;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+int pskgw_kc_lru_new(size_t max_entries, const uint8_t seed[16], pskgw_kc_lru_t **out)
+{
+    pskgw_kc_lru_t *lru;
+    size_t n = 16;
+
+    if (max_entries == 0 || !seed || !out)
+        return PSKGW_EINVAL;
+    while (n < max_entries && n < BUCKETS_MAX)
+        n <<= 1;
+    lru = calloc(1, sizeof(*lru));
+    if (!lru)
+        return PSKGW_ENOMEM;
+    lru->buckets = calloc(n, sizeof(*lru->buckets));
+    if (!lru->buckets) {
+        free(lru);
+        return PSKGW_ENOMEM;
+    }
+    lru->mask = n - 1;
+    lru->max = max_entries;
+    memcpy(lru->seed, seed, 16);
+    *out = lru;
+    return 0;
+}
+
+static void entry_free(pskgw_kc_entry_t *e)
+{
+    pskgw_free_secret(e, sizeof(*e) + e->key_len + e->value_len);
+}
+
+void pskgw_kc_lru_free(pskgw_kc_lru_t *lru)
+{
+    pskgw_kc_entry_t *e;
+
+    if (!lru)
+        return;
+    e = lru->head;
+    while (e) {
+        pskgw_kc_entry_t *next = e->next;
+        entry_free(e);
+        e = next;
+    }
+    free(lru->buckets);
+    pskgw_wipe(lru->seed, sizeof(lru->seed));
+    free(lru);
+}
+
+uint64_t pskgw_kc_lru_hash(const pskgw_kc_lru_t *lru, const uint8_t *key, size_t len)
+{
+    return pskgw_kc_siphash(lru->seed, key, len);
+}
+
+static void list_unlink(pskgw_kc_lru_t *lru, pskgw_kc_entry_t *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        lru->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        lru->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void list_push_head(pskgw_kc_lru_t *lru, pskgw_kc_entry_t *e)
+{
+    e->prev = NULL;
+    e->next = lru->head;
+    if (lru->head)
+        lru->head->prev = e;
+    else
+        lru->tail = e;
+    lru->head = e;
+}
+
+/* Pointer to the chain link that points at key's entry (or at the chain's NULL end). */
+static pskgw_kc_entry_t **find_link(pskgw_kc_lru_t *lru, const uint8_t *key, size_t len, uint64_t h)
+{
+    pskgw_kc_entry_t **link = &lru->buckets[h & lru->mask];
+
+    while (*link) {
+        pskgw_kc_entry_t *e = *link;
+        if (e->hash == h && e->key_len == len && memcmp(e->data, key, len) == 0)
+            break;
+        link = &e->hnext;
+    }
+    return link;
+}
+
+static void drop(pskgw_kc_lru_t *lru, pskgw_kc_entry_t **link)
+{
+    pskgw_kc_entry_t *e = *link;
+
+    *link = e->hnext;
+    list_unlink(lru, e);
+    lru->count--;
+    entry_free(e);
+}
+
+pskgw_kc_entry_t *pskgw_kc_lru_get(pskgw_kc_lru_t *lru, const uint8_t *key, size_t len,
+                                   uint64_t now)
+{
+    uint64_t h = pskgw_kc_siphash(lru->seed, key, len);
+    pskgw_kc_entry_t **link = find_link(lru, key, len, h);
+    pskgw_kc_entry_t *e = *link;
+
+    if (!e)
+        return NULL;
+    if (e->stale_until <= now) {
+        drop(lru, link);
+        return NULL;
+    }
+    if (lru->head != e) {
+        list_unlink(lru, e);
+        list_push_head(lru, e);
+    }
+    return e;
+}
+
+int pskgw_kc_lru_put(pskgw_kc_lru_t *lru, const uint8_t *key, size_t len, uint8_t kind,
+                     const uint8_t *value, size_t value_len, uint64_t fresh_until,
+                     uint64_t stale_until, uint64_t *evicted)
+{
+    uint64_t h = pskgw_kc_siphash(lru->seed, key, len);
+    pskgw_kc_entry_t **link;
+    pskgw_kc_entry_t *e;
+
+    if (len > UINT32_MAX || value_len > UINT32_MAX)
+        return PSKGW_EINVAL;
+    e = malloc(sizeof(*e) + len + value_len);
+    if (!e)
+        return PSKGW_ENOMEM;
+    memset(e, 0, sizeof(*e));
+    e->hash = h;
+    e->fresh_until = fresh_until;
+    e->stale_until = stale_until < fresh_until ? fresh_until : stale_until;
+    e->key_len = (uint32_t)len;
+    e->value_len = (uint32_t)value_len;
+    e->kind = kind;
+    memcpy(e->data, key, len);
+    if (value_len)
+        memcpy(e->data + len, value, value_len);
+
+    link = find_link(lru, key, len, h);
+    if (*link)
+        drop(lru, link);
+    while (lru->count >= lru->max && lru->tail) {
+        pskgw_kc_entry_t *victim = lru->tail;
+        drop(lru, find_link(lru, victim->data, victim->key_len, victim->hash));
+        if (evicted)
+            (*evicted)++;
+    }
+    e->hnext = lru->buckets[h & lru->mask];
+    lru->buckets[h & lru->mask] = e;
+    list_push_head(lru, e);
+    lru->count++;
+    return 0;
+}
+
+int pskgw_kc_lru_remove(pskgw_kc_lru_t *lru, const uint8_t *key, size_t len)
+{
+    uint64_t h = pskgw_kc_siphash(lru->seed, key, len);
+    pskgw_kc_entry_t **link = find_link(lru, key, len, h);
+
+    if (!*link)
+        return 0;
+    drop(lru, link);
+    return 1;
+}
+
+size_t pskgw_kc_lru_count(const pskgw_kc_lru_t *lru)
+{
+    return lru->count;
+}
