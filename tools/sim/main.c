@@ -13,7 +13,9 @@
 #include <sys/resource.h>
 
 #include "common/err.h"
+#include "common/codec.h"
 #include "common/wipe.h"
+#include "tools/rotkeys/rotkeys.h"
 #include "tools/sim/simcert.h"
 #include "tools/sim/simcfg.h"
 #include "tools/sim/simserver.h"
@@ -27,6 +29,72 @@ static int write_file(const char *path, const char *text)
     int ok = fwrite(text, 1, n, f) == n;
     ok = (fclose(f) == 0) && ok;
     return ok ? 0 : PSKGW_EIO;
+}
+
+static int hex_member(json_t *o, const char *name, const uint8_t *b, size_t n)
+{
+    char hex[2 * 128 + 1];
+    int rc = pskgw_hex_encode(b, n, hex, sizeof(hex), true);
+    if (rc == 0)
+        rc = json_object_set_new(o, name, json_string(hex)) == 0 ? 0 : PSKGW_ENOMEM;
+    pskgw_wipe(hex, sizeof(hex));
+    return rc;
+}
+
+/* --show-device: what the simulated device holds, for demos and docs. */
+static int show_device(const char *seed, uint32_t dev)
+{
+    char id[PSKGW_ROT_IDENTITY_HEX_LEN + 1], uid[PSKGW_ROT_UID_LEN + 1];
+    uint8_t psk[PSKGW_ROT_PSK_MAX_LEN], ki[PSKGW_ROT_KI_MAX_LEN], msg[5 + 32];
+    size_t n = 0;
+    json_t *o = json_object();
+    int rc = o ? 0 : PSKGW_ENOMEM;
+    if (rc == 0)
+        rc = pskgw_rot_identity_hex(seed, dev, id);
+    if (rc == 0)
+        rc = pskgw_rot_uid(seed, dev, uid);
+    if (rc == 0) {
+        json_object_set_new(o, "device", json_integer(dev));
+        json_object_set_new(o, "identity", json_string(id));
+        json_object_set_new(o, "ROTPublicUID", json_string(uid));
+    }
+    if (rc == 0)
+        rc = pskgw_rot_psk(seed, dev, 128, psk, sizeof(psk), &n);
+    if (rc == 0)
+        rc = hex_member(o, "psk_128", psk, n);
+    if (rc == 0)
+        rc = pskgw_rot_psk(seed, dev, 256, psk, sizeof(psk), &n);
+    if (rc == 0)
+        rc = hex_member(o, "psk_256", psk, n);
+    if (rc == 0)
+        rc = pskgw_rot_e2e_ki(seed, dev, PSKGW_ROT_E2E_V1, 0, ki, sizeof(ki), &n);
+    if (rc == 0)
+        rc = hex_member(o, "ki_v1", ki, n);
+    if (rc == 0)
+        rc = pskgw_rot_e2e_ki(seed, dev, PSKGW_ROT_E2E_V2, 0, ki, sizeof(ki), &n);
+    if (rc == 0)
+        rc = hex_member(o, "ki_v2", ki, n);
+    if (rc == 0)
+        rc = pskgw_rot_e2e_encrypt(seed, dev, PSKGW_ROT_E2E_V1, (const uint8_t *)"HELLO", 5, msg,
+                                   sizeof(msg), &n);
+    if (rc == 0)
+        rc = hex_member(o, "hello_v1", msg, n);
+    if (rc == 0)
+        rc = pskgw_rot_e2e_encrypt(seed, dev, PSKGW_ROT_E2E_V2, (const uint8_t *)"HELLO", 5, msg,
+                                   sizeof(msg), &n);
+    if (rc == 0)
+        rc = hex_member(o, "hello_v2", msg, n);
+    pskgw_wipe(psk, sizeof(psk));
+    if (rc == 0) {
+        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (text)
+            printf("%s\n", text);
+        pskgw_free_secret_str(text);
+    } else {
+        fprintf(stderr, "pskgw-sim: %s\n", pskgw_strerror(rc));
+    }
+    json_decref(o);
+    return rc;
 }
 
 /* Many concurrent connections need descriptors: raise the soft limit to the hard one. */
@@ -58,6 +126,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "pskgw-sim: %s (see --help)\n", err);
         free(cfg);
         return 2;
+    }
+    if (cfg->show_device) {
+        int rc = show_device(cfg->seed, cfg->show_index);
+        free(cfg);
+        return rc < 0 ? 1 : 0;
     }
     if (cfg->help) {
         fputs(pskgw_sim_cfg_usage(), stdout);

@@ -42,7 +42,10 @@ static const char usage[] =
     "  --tls                   serve HTTPS with a freshly generated self-signed certificate\n"
     "                          (EC P-256; SAN 127.0.0.1, ::1, localhost and the listen host)\n"
     "  --cert-out FILE         write that certificate (PEM) to FILE, for clients' CA file\n"
-    "  --verbose               one stderr line per API call (no secrets)\n"
+    "  --verbose               log refused authentications, dropped calls, token expiry\n"
+    "                          and libmicrohttpd messages to stderr (never secrets)\n"
+    "  --show-device N         print device N's identity, PSKs, UID, KIs and a sample E2E\n"
+    "                          payload for --seed as JSON, then exit (no server)\n"
     "  --help                  this text\n"
     "\n"
     "Control endpoints (no authentication; not part of the real API):\n"
@@ -215,6 +218,9 @@ int pskgw_sim_cfg_parse(pskgw_sim_cfg_t *cfg, int argc, char **argv, char *err, 
             rc = parse_uint(val, 86400, &f->retry_after_s);
         } else if (strcmp(opt, "--drop-rate") == 0) {
             rc = parse_rate(val, &f->drop_rate);
+        } else if (strcmp(opt, "--show-device") == 0) {
+            rc = parse_u32(val, UINT32_MAX, &cfg->show_index);
+            cfg->show_device = true;
         } else if (strcmp(opt, "--cert-out") == 0) {
             cfg->cert_out = val;
         } else {
@@ -227,6 +233,8 @@ int pskgw_sim_cfg_parse(pskgw_sim_cfg_t *cfg, int argc, char **argv, char *err, 
         }
         i += takes;
     }
+    if (cfg->show_device)
+        return 0;
     if (pending_key) {
         snprintf(err, err_cap, "--api-key without a following --api-secret");
         return PSKGW_EINVAL;

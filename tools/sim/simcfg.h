@@ -47,6 +47,8 @@ typedef struct {
     const char *cert_out;
     bool verbose;
     bool help;
+    bool show_device; /* --show-device N: print device N's credentials and exit */
+    uint32_t show_index;
 } pskgw_sim_cfg_t;
 
 /* Parse argv (does not modify it). On error writes a one-line message into err and returns

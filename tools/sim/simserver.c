@@ -78,6 +78,19 @@ static void vlog(const pskgw_sim_server_t *s, const char *fmt, ...)
     va_end(ap);
 }
 
+/* libmicrohttpd's own messages (client handshake failures, resets): only with --verbose. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    const pskgw_sim_server_t *s = cls;
+    if (!s->cfg->verbose)
+        return;
+    pthread_mutex_lock(&log_lock);
+    fputs("pskgw-sim: mhd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    pthread_mutex_unlock(&log_lock);
+}
+
 static uint64_t wall_s(void)
 {
     struct timespec ts;
@@ -734,10 +747,10 @@ int pskgw_sim_server_start(pskgw_sim_server_t *s, char *url, size_t url_cap)
     struct MHD_OptionItem no_opts[] = { { MHD_OPTION_END, 0, NULL } };
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_ARRAY,
-        s->key_pem ? tls_opts : no_opts, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(512 * 1024), MHD_OPTION_ARRAY, s->key_pem ? tls_opts : no_opts, MHD_OPTION_END);
     if (!s->mhd)
         return PSKGW_EIO;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);

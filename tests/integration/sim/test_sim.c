@@ -876,25 +876,14 @@ Test(sim, help_and_bad_flags)
     char line[512];
     char *argv[] = { strdup(pskgw_test_bin("pskgw-sim")), strdup("--help"), NULL };
     cr_assert_eq(pskgw_test_spawn(&p, argv, 1), 0);
-    const char *flags[] = { "--listen",
-                            "--api-key",
-                            "--api-secret",
-                            "--seed",
-                            "--token-ttl",
-                            "--devices",
-                            "--disabled-every",
-                            "--disable-identity",
-                            "--no-e2e-every",
-                            "--latency-ms",
-                            "--jitter-ms",
-                            "--error-rate",
-                            "--error-status",
-                            "--ratelimit-rate",
-                            "--retry-after",
-                            "--drop-rate",
-                            "--tls",
-                            "--cert-out",
-                            "--help" };
+    const char *flags[] = {
+        "--listen",       "--api-key",        "--api-secret",     "--seed",
+        "--token-ttl",    "--devices",        "--disabled-every", "--disable-identity",
+        "--no-e2e-every", "--latency-ms",     "--jitter-ms",      "--error-rate",
+        "--error-status", "--ratelimit-rate", "--retry-after",    "--drop-rate",
+        "--tls",          "--cert-out",       "--verbose",        "--show-device",
+        "--help"
+    };
     int seen[sizeof(flags) / sizeof(flags[0])] = { 0 };
     while (pskgw_test_read_line(&p, line, sizeof(line), 5000) == 0) {
         for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
@@ -959,4 +948,47 @@ Test(sim, sigterm_and_sigint_exit_zero_with_requests_waiting)
     curl_easy_cleanup(e);
     curl_slist_free_all(h);
     curl_multi_cleanup(m);
+}
+
+Test(sim, show_device_prints_what_the_device_holds)
+{
+    pskgw_test_proc_t p;
+    char line[512], all[4096] = "";
+    char *argv[] = { strdup(pskgw_test_bin("pskgw-sim")),
+                     strdup("--seed"),
+                     strdup(SEED),
+                     strdup("--show-device"),
+                     strdup("47"),
+                     NULL };
+    cr_assert_eq(pskgw_test_spawn(&p, argv, 1), 0);
+    while (pskgw_test_read_line(&p, line, sizeof(line), 5000) == 0) {
+        strncat(all, line, sizeof(all) - strlen(all) - 1);
+    }
+    int st = pskgw_test_wait(&p, 5000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    for (int i = 0; argv[i]; i++)
+        free(argv[i]);
+    json_t *j = json_loads(all, 0, NULL);
+    cr_assert_not_null(j, "%s", all);
+    const char *id = NULL, *uid = NULL, *psk = NULL, *hello = NULL;
+    cr_assert_eq(json_unpack(j, "{s:s, s:s, s:s, s:s}", "identity", &id, "ROTPublicUID", &uid,
+                             "psk_128", &psk, "hello_v1", &hello),
+                 0);
+    char want_id[PSKGW_ROT_IDENTITY_HEX_LEN + 1], want_uid[PSKGW_ROT_UID_LEN + 1], hex[128];
+    uint8_t k[32], msg[64];
+    size_t n = 0;
+    identity_hex(47, want_id);
+    cr_assert_str_eq(id, want_id);
+    cr_assert_eq(pskgw_rot_uid(SEED, 47, want_uid), 0);
+    cr_assert_str_eq(uid, want_uid);
+    cr_assert_eq(pskgw_rot_psk(SEED, 47, 128, k, sizeof(k), &n), 0);
+    cr_assert_eq(pskgw_hex_encode(k, n, hex, sizeof(hex), true), 0);
+    cr_assert_str_eq(psk, hex);
+    cr_assert_eq(pskgw_rot_e2e_encrypt(SEED, 47, PSKGW_ROT_E2E_V1, (const uint8_t *)"HELLO", 5, msg,
+                                       sizeof(msg), &n),
+                 0);
+    cr_assert_eq(n, 37);
+    cr_assert_eq(pskgw_hex_encode(msg, n, hex, sizeof(hex), true), 0);
+    cr_assert_str_eq(hello, hex);
+    json_decref(j);
 }
