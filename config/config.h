@@ -1,0 +1,392 @@
+/* pskgw configuration: parse and validate the domain files (libconfig), pure (no sockets, no
+ * libuv). docs/CONFIG.md is the operator's reference of every key; this header is the contract
+ * for the modules that read the result.
+ *
+ * One file describes one customer domain (a Thingstream account: API credentials, listeners,
+ * sinks). Several files are loaded together; a domain name or a listener (proto, address, port)
+ * used twice across them is an error.
+ *
+ * Loading:
+ *   pskgw_config_diag_t diag;
+ *   pskgw_config_t *cfg = NULL;
+ *   pskgw_config_diag_init(&diag);
+ *   int rc = pskgw_config_load(paths, npaths, &cfg, &diag);
+ *   pskgw_config_diag_print(&diag, stderr, PSKGW_CONFIG_PRINT_ALL);   // errors and warnings
+ *   ...
+ *   pskgw_config_free(cfg);              // wipes every secret
+ *   pskgw_config_diag_deinit(&diag);
+ *
+ * Ownership: the caller owns the pskgw_config_t returned in *out and frees it with
+ * pskgw_config_free(), which releases every string, array and secret inside (secrets are wiped).
+ * Everything reachable from it is owned by it: readers never free or keep pointers past
+ * pskgw_config_free(). The structures are plain so that modules read fields directly; they are
+ * read-only after loading.
+ *
+ * Relative paths in a file (secret files, ca_file, spool and sink paths) are taken relative to the
+ * directory of the file that names them and stored joined to it (pskgw_config_load_string(): the
+ * current directory). Secret files: see pskgw_config_secret_t.
+ */
+#ifndef PSKGW_CONFIG_CONFIG_H
+#define PSKGW_CONFIG_CONFIG_H
+
+#include "common/log.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- diagnostics ------------------------------------------------------------------------- */
+
+typedef enum {
+    PSKGW_CONFIG_SEV_ERROR = 0,
+    PSKGW_CONFIG_SEV_WARNING = 1,
+} pskgw_config_severity_t;
+
+typedef struct {
+    pskgw_config_severity_t severity;
+    char *file;    /* the config file (or the name given to pskgw_config_load_string) */
+    unsigned line; /* 1-based; 0 when the problem concerns the whole file (cannot open it) */
+    char *path;    /* setting path ("api.timeout_ms", "sinks[1].spool.path"); NULL for syntax */
+    char *message; /* "must be between 100 and 600000 (got 5)" */
+    /* Ready to print: "file:line: path: message"; warnings: "file:line: path: warning: message";
+     * "file: message" when line is 0 and there is no path. Never contains a secret. */
+    char *text;
+} pskgw_config_diag_item_t;
+
+/* Collected diagnostics, in the order found (file by file). Caller memory: _init/_deinit.
+ * One diag may be passed to several loads; items accumulate. */
+typedef struct pskgw_config_diag {
+    pskgw_config_diag_item_t *items;
+    size_t nitems;
+    size_t cap;
+    size_t nerrors;
+    size_t nwarnings;
+    bool truncated; /* items were dropped (more than PSKGW_CONFIG_MAX_DIAG_PER_FILE in a file) */
+} pskgw_config_diag_t;
+
+/* At most this many errors are kept per file; one more line says that the rest was dropped. */
+#define PSKGW_CONFIG_MAX_DIAG_PER_FILE 100
+
+void pskgw_config_diag_init(pskgw_config_diag_t *diag);
+void pskgw_config_diag_deinit(pskgw_config_diag_t *diag);
+
+#define PSKGW_CONFIG_PRINT_ERRORS   1u
+#define PSKGW_CONFIG_PRINT_WARNINGS 2u
+#define PSKGW_CONFIG_PRINT_ALL      3u
+/* Print the selected items' `text`, one per line, to out. Returns the number of lines printed. */
+size_t pskgw_config_diag_print(const pskgw_config_diag_t *diag, FILE *out, unsigned what);
+
+/* ---- the configuration ------------------------------------------------------------------- */
+
+/* A secret read from a file (API secret, passwords, secret header lines). `data` is
+ * NUL-terminated (len excludes the NUL), heap, wiped on free. Never log it.
+ *
+ * Where it comes from (key `*_file` = NAME):
+ *   - NAME without '/' and $CREDENTIALS_DIRECTORY set (systemd LoadCredential=): that
+ *     directory's NAME;
+ *   - otherwise the path NAME (relative: to the directory of the config file).
+ * The file must be a regular file of at most 64 KiB; one trailing "\n" (or "\r\n") is stripped;
+ * an empty secret is an error. */
+typedef struct {
+    char *data;
+    size_t len;
+} pskgw_config_secret_t;
+
+typedef enum {
+    PSKGW_CONFIG_AUTH_RAW = 0,    /* Authorization: <token> (u-blox's own client) */
+    PSKGW_CONFIG_AUTH_BEARER = 1, /* Authorization: Bearer <token> */
+} pskgw_config_auth_header_t;
+
+typedef struct {
+    char *authenticate; /* default "/v1/authenticate" */
+    char *get_psk;      /* default "/v1/GetPSK" */
+    char *e2e_params;   /* default "/v1/GetE2EDecryptionParameters" */
+} pskgw_config_api_paths_t;
+
+/* api = { ... }: the security service of this domain (upstream/). */
+typedef struct {
+    char *url;                    /* base URL, http:// or https://, no trailing '/' kept */
+    char *key_id;                 /* APIKey */
+    char *secret_file;            /* as written (credential name or path); NULL: inline */
+    pskgw_config_secret_t secret; /* APISecret (from secret_file, or inline `secret`) */
+    pskgw_config_auth_header_t auth_header;
+    unsigned psk_key_bits;  /* 128 or 256: KeyLength sent to GetPSK */
+    uint32_t timeout_ms;    /* one HTTP attempt */
+    uint32_t deadline_ms;   /* one request, all retries included; >= timeout_ms */
+    uint32_t retries;       /* transient-error retries per request (0 = none) */
+    uint32_t retry_min_ms;  /* first backoff (then doubled, with jitter) */
+    uint32_t retry_max_ms;  /* backoff cap; >= retry_min_ms */
+    uint32_t max_in_flight; /* requests on the wire at once */
+    uint32_t queue_size;    /* requests waiting behind max_in_flight; full -> "busy" */
+    char *ca_file;          /* CA bundle; NULL: the system's store. Verification is always on. */
+    pskgw_config_api_paths_t paths;
+} pskgw_config_api_t;
+
+typedef enum {
+    PSKGW_CONFIG_PROTO_UDP = 0, /* DTLS */
+    PSKGW_CONFIG_PROTO_TCP = 1, /* TLS */
+} pskgw_config_proto_t;
+
+typedef enum {
+    PSKGW_CONFIG_FRAMING_NONE = 0,    /* udp: one DTLS application record = one message */
+    PSKGW_CONFIG_FRAMING_LEN16 = 1,   /* 2-byte big-endian length, then the message */
+    PSKGW_CONFIG_FRAMING_NEWLINE = 2, /* message ends at '\n' (not included) */
+    PSKGW_CONFIG_FRAMING_RECORD = 3,  /* one TLS application record = one message */
+} pskgw_config_framing_t;
+
+typedef enum {
+    PSKGW_CONFIG_ACK_NONE = 0,
+    PSKGW_CONFIG_ACK_ACCEPTED = 1, /* ack once every sink accepted or spooled the message */
+} pskgw_config_ack_t;
+
+/* listeners = ( { ... }, ... ) */
+typedef struct {
+    char *name; /* unique in the domain; default "<proto>:<port>" (":<index>" added if taken) */
+    pskgw_config_proto_t proto;
+    char *address;                  /* numeric IPv4 or IPv6 literal; default "0.0.0.0" */
+    uint16_t port;                  /* 0: the kernel picks a free port (tests) */
+    pskgw_config_framing_t framing; /* NONE for udp; default LEN16 for tcp */
+    pskgw_config_ack_t ack;
+    /* Effective limit: the listener's own value, else limits.max_message_bytes capped at 16384
+     * (udp: one record) or 65535 (tcp len16). */
+    uint32_t max_message_bytes;
+    uint32_t cookie_rotate_s; /* udp: DTLS cookie secret lifetime; previous one accepted as long */
+    unsigned line;            /* where it is defined in the domain's file, for messages */
+} pskgw_config_listener_t;
+
+/* A redis://[host][:port][/db] URL, parsed. */
+typedef struct {
+    char *url;           /* as written */
+    char *host;          /* default "127.0.0.1"; IPv6 written [::1] in the URL, stored without [] */
+    uint16_t port;       /* default 6379 */
+    uint32_t db;         /* default 0 */
+    char *password_file; /* as written; NULL: none */
+    pskgw_config_secret_t password; /* from *_password_file; data NULL when none (no AUTH) */
+} pskgw_config_redis_t;
+
+/* cache = { ... } (keycache/) */
+typedef struct {
+    uint32_t entries;        /* PSK entries in the in-process LRU */
+    uint32_t ttl_s;          /* fresh lifetime of a PSK entry */
+    uint32_t negative_ttl_s; /* lifetime of a 403/404 answer (0: not cached) */
+    uint32_t stale_s;        /* served past ttl_s while the service fails transiently (0: never) */
+    uint32_t e2e_entries;    /* E2E parameter entries in the LRU */
+    uint32_t e2e_ttl_s;      /* fresh lifetime of E2E parameters */
+    uint32_t max_waiters;    /* single-flight waiters per key; more get "busy" */
+    bool has_redis;          /* cache.redis given: shared layer 2 */
+    pskgw_config_redis_t redis;
+    char *redis_prefix;        /* key namespace, default "pskgw"; keys "<prefix>:<domain>:..." */
+    uint32_t redis_timeout_ms; /* one Redis command */
+    char *kek_file;            /* as written; NULL: none */
+    bool has_kek;              /* kek_file given (required with redis) */
+    uint8_t kek[32];           /* AES-256-GCM key-encryption key; wiped on free */
+} pskgw_config_cache_t;
+
+typedef enum {
+    PSKGW_CONFIG_E2E_OFF = 0,      /* forward the DTLS plaintext as is */
+    PSKGW_CONFIG_E2E_AUTO = 1,     /* decrypt payloads with a valid E2E header, forward others */
+    PSKGW_CONFIG_E2E_REQUIRED = 2, /* reject anything that is not a valid E2E payload */
+} pskgw_config_e2e_t;
+
+typedef enum {
+    PSKGW_CONFIG_SINK_FILE = 0,
+    PSKGW_CONFIG_SINK_HTTP = 1,
+    PSKGW_CONFIG_SINK_MQTT = 2,
+    PSKGW_CONFIG_SINK_REDIS_STREAM = 3,
+    PSKGW_CONFIG_SINK_KAFKA = 4,
+} pskgw_config_sink_type_t;
+
+typedef enum {
+    PSKGW_CONFIG_FSYNC_ALWAYS = 0, /* after every record */
+    PSKGW_CONFIG_FSYNC_BATCH = 1,  /* at most every fsync_interval_ms */
+    PSKGW_CONFIG_FSYNC_NEVER = 2,  /* leave it to the kernel */
+} pskgw_config_fsync_t;
+
+typedef enum {
+    PSKGW_CONFIG_PAYLOAD_BASE64 = 0, /* the JSON envelope */
+    PSKGW_CONFIG_PAYLOAD_RAW = 1,    /* raw bytes, metadata as properties/headers/fields */
+} pskgw_config_payload_t;
+
+typedef struct {
+    char *path;         /* spool file (unique across all sinks of all domains) */
+    uint64_t max_bytes; /* past this, messages are dropped and counted */
+    pskgw_config_fsync_t fsync;
+    uint32_t fsync_interval_ms; /* for FSYNC_BATCH */
+} pskgw_config_spool_t;
+
+typedef struct {
+    char *path; /* "-": stdout; otherwise appended to, reopened on SIGHUP */
+} pskgw_config_sink_file_t;
+
+typedef struct {
+    char *url;
+    char **headers; /* "Name: value" lines, validated (token name, no CR/LF) */
+    size_t nheaders;
+    char *headers_file;                    /* as written; NULL: none */
+    pskgw_config_secret_t *secret_headers; /* from headers_file: one "Name: value" per line */
+    size_t nsecret_headers;
+    uint32_t timeout_ms;
+    char *dead_letter_path; /* where 4xx-refused envelopes go (JSON lines); NULL: dropped */
+    char *ca_file;          /* NULL: system store */
+} pskgw_config_sink_http_t;
+
+typedef struct {
+    char *host;
+    uint16_t port;
+    char *topic; /* template: {domain}, {rot_public_uid}, {psk_identity}; no '+' or '#' */
+    unsigned qos;
+    char *client_id;                /* NULL: the sink makes "pskgw-<domain>-<sink>-<pid>" */
+    char *username;                 /* NULL: none */
+    char *password_file;            /* as written; NULL: none */
+    pskgw_config_secret_t password; /* from password_file; data NULL when none */
+    uint32_t keepalive_s;
+    bool tls;
+    char *ca_file; /* with tls; NULL: system store */
+} pskgw_config_sink_mqtt_t;
+
+typedef struct {
+    pskgw_config_redis_t redis; /* from url + password_file */
+    char *stream;               /* template as mqtt topic; default "pskgw:{domain}" */
+    uint64_t maxlen;            /* XADD MAXLEN ~ maxlen; 0: no trimming */
+} pskgw_config_sink_redis_stream_t;
+
+typedef struct {
+    char *brokers; /* "host:port,host:port" */
+    char *topic;
+    char **properties; /* extra librdkafka "key=value"; acks / idempotence refused */
+    size_t nproperties;
+    char *properties_file;                    /* as written; NULL: none */
+    pskgw_config_secret_t *secret_properties; /* from properties_file, "key=value" per line */
+    size_t nsecret_properties;
+} pskgw_config_sink_kafka_t;
+
+/* sinks = ( { type = "..."; ... }, ... ). Only the member matching `type` is filled; the others
+ * are zero. */
+typedef struct {
+    char *name; /* unique in the domain; default "<type>-<index>" ("file-0") */
+    pskgw_config_sink_type_t type;
+    uint32_t queue_size;   /* messages held in memory */
+    uint32_t in_flight;    /* deliveries outstanding at once */
+    uint32_t retry_min_ms; /* first retry delay */
+    uint32_t retry_max_ms; /* capped backoff; >= retry_min_ms */
+    bool has_spool;        /* spool = { ... } given; without it a full queue drops (counted) */
+    pskgw_config_spool_t spool;
+    pskgw_config_payload_t payload; /* RAW only for mqtt, redis-stream, kafka */
+    pskgw_config_sink_file_t file;
+    pskgw_config_sink_http_t http;
+    pskgw_config_sink_mqtt_t mqtt;
+    pskgw_config_sink_redis_stream_t redis_stream;
+    pskgw_config_sink_kafka_t kafka;
+    unsigned line;
+} pskgw_config_sink_t;
+
+/* limits = { ... } (dtls/ and the gateway's listeners), per domain */
+typedef struct {
+    uint32_t max_sessions;            /* established + handshaking; new handshakes refused */
+    uint32_t max_pending_handshakes;  /* handshakes parked on a key lookup */
+    uint32_t handshake_timeout_ms;    /* ClientHello to Finished */
+    uint32_t idle_timeout_s;          /* established session without traffic */
+    uint32_t per_ip_handshakes_per_s; /* token bucket rate per source IP; 0: unlimited */
+    uint32_t per_ip_handshake_burst;  /* bucket size */
+    uint32_t identity_fail_max;       /* failed handshakes before an identity is blocked; 0 off */
+    uint32_t identity_block_s;        /* how long it stays blocked */
+    uint32_t max_message_bytes;       /* default for listeners */
+    uint32_t max_identity_len;        /* PSK identity bytes accepted */
+    uint32_t max_parked_bytes;        /* bytes held per session while its key is looked up */
+} pskgw_config_limits_t;
+
+/* admin = { ... }: metrics/health endpoint (process-wide; see pskgw_config_t.admin). */
+typedef struct {
+    char *address; /* numeric IP literal, default "127.0.0.1" */
+    uint16_t port; /* default 9464; 0: a free port */
+} pskgw_config_admin_t;
+
+/* log = { ... }: process-wide; --log-level / --log-format on the command line win. */
+typedef struct {
+    pskgw_log_level_t level;   /* default info */
+    pskgw_log_format_t format; /* default text */
+} pskgw_config_log_t;
+
+#define PSKGW_CONFIG_MAX_CIPHERS 16
+
+/* One file. */
+typedef struct {
+    char *name;   /* `domain` */
+    char *source; /* the file it came from (or the name given to _load_string) */
+    pskgw_config_api_t api;
+    pskgw_config_listener_t *listeners; /* >= 1 */
+    size_t nlisteners;
+    /* Cipher suites in order of preference, validated and de-aliased: */
+    char *ciphers;         /* canonical names joined by ':' ("PSK-AES128-CCM8:...") */
+    char *ciphers_wolfssl; /* the same in wolfSSL's names, for wolfSSL_CTX_set_cipher_list() */
+    uint16_t cipher_ids[PSKGW_CONFIG_MAX_CIPHERS]; /* IANA suite numbers (0xC0A8, ...) */
+    size_t nciphers;
+    pskgw_config_cache_t cache;
+    pskgw_config_e2e_t e2e;     /* default OFF */
+    pskgw_config_sink_t *sinks; /* >= 1 */
+    size_t nsinks;
+    pskgw_config_limits_t limits;
+    bool has_admin; /* this file's admin group (merged into pskgw_config_t.admin) */
+    pskgw_config_admin_t admin;
+    bool has_log; /* this file's log group (merged into pskgw_config_t.log) */
+    pskgw_config_log_t log;
+} pskgw_config_domain_t;
+
+typedef struct pskgw_config {
+    pskgw_config_domain_t *domains; /* in the order of the files */
+    size_t ndomains;
+    /* Process-wide settings. A file may set them; files that set them must agree. */
+    bool has_admin; /* no file has an admin group: no admin endpoint */
+    pskgw_config_admin_t admin;
+    pskgw_config_log_t log; /* defaults when no file sets it */
+    bool has_log;
+} pskgw_config_t;
+
+/* Load and validate the files paths[0..npaths-1] (npaths >= 1), then check them against each
+ * other. Every problem of every file is added to diag (which may be NULL; warnings are also
+ * logged with PSKGW_WARN).
+ *   0               *out = the configuration (warnings may have been added)
+ *   PSKGW_ECONFIG   at least one error was added to diag; *out untouched
+ *   PSKGW_ENOMEM    out of memory (diag may be incomplete); *out untouched
+ *   PSKGW_EINVAL    paths/out NULL or npaths 0 */
+int pskgw_config_load(const char *const *paths, size_t npaths, pskgw_config_t **out,
+                      pskgw_config_diag_t *diag);
+
+/* The same for texts in memory (tests, fuzzing): names[i] is used in messages and as the base
+ * of relative paths is the current directory. `@include` is refused as in files. */
+int pskgw_config_load_strings(const char *const *names, const char *const *texts, size_t n,
+                              pskgw_config_t **out, pskgw_config_diag_t *diag);
+/* One text. */
+int pskgw_config_load_string(const char *name, const char *text, pskgw_config_t **out,
+                             pskgw_config_diag_t *diag);
+
+/* Free everything, wiping secrets (API secret, passwords, secret headers, KEK). NULL accepted. */
+void pskgw_config_free(pskgw_config_t *cfg);
+
+/* Domain by name, or NULL. Borrowed from cfg. */
+const pskgw_config_domain_t *pskgw_config_find_domain(const pskgw_config_t *cfg, const char *name);
+
+/* ---- names, for messages and metrics labels ---------------------------------------------- */
+const char *pskgw_config_proto_name(pskgw_config_proto_t p);         /* "udp" */
+const char *pskgw_config_framing_name(pskgw_config_framing_t f);     /* "len16" ("none") */
+const char *pskgw_config_sink_type_name(pskgw_config_sink_type_t t); /* "redis-stream" */
+const char *pskgw_config_e2e_name(pskgw_config_e2e_t m);             /* "auto" */
+
+/* ---- cipher suite names ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *name;    /* canonical (OpenSSL-style) config name: "PSK-AES128-CCM8" */
+    const char *wolfssl; /* wolfSSL's name: "PSK-AES128-CCM-8" */
+    uint16_t iana;       /* 0xC0A8 */
+    bool ecdhe;          /* ECDHE-PSK: opt-in, about 60x the CPU of plain PSK */
+} pskgw_config_cipher_t;
+
+/* The suite known by this name or alias (case-insensitive), or NULL. */
+const pskgw_config_cipher_t *pskgw_config_cipher_find(const char *name);
+
+/* The default cipher list. */
+#define PSKGW_CONFIG_DEFAULT_CIPHERS \
+    "PSK-AES128-CCM8:PSK-AES128-GCM-SHA256:PSK-AES128-CBC-SHA256:PSK-AES128-CBC-SHA"
+
+#endif
