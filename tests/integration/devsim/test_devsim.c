@@ -1,0 +1,472 @@
+/* pskgw-devsim, the real binary, against independent OpenSSL peers on loopback:
+ * `openssl s_server` (one client at a time) and devsim_peer (many clients, acks, a file-sink
+ * output). Every run is small and bounded by --duration. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/codec.h"
+#include "proc.h"
+#include "tools/devsim/payload.h"
+#include "tools/rotkeys/rotkeys.h"
+
+#define SEED "devsim-test-seed"
+
+static char tmpdir[256];
+static char path_json[512], path_sink[512], path_hand[512];
+
+static void setup(void)
+{
+    cr_assert_eq(pskgw_test_tmpdir(tmpdir, sizeof(tmpdir)), 0);
+    snprintf(path_json, sizeof(path_json), "%s/summary.json", tmpdir);
+    snprintf(path_sink, sizeof(path_sink), "%s/sink.jsonl", tmpdir);
+    snprintf(path_hand, sizeof(path_hand), "%s/hand.jsonl", tmpdir);
+}
+
+static void teardown(void)
+{
+    pskgw_test_rmtree(tmpdir);
+}
+
+/* Run pskgw-devsim with the NULL-terminated arguments; stdout into out; exit status or -1. */
+static int devsim(char *out, size_t cap, double *wall_s, ...)
+{
+    char *argv[64];
+    int argc = 0;
+    static char bin[4096];
+    snprintf(bin, sizeof(bin), "%s", pskgw_test_bin("pskgw-devsim"));
+    argv[argc++] = bin;
+    va_list ap;
+    va_start(ap, wall_s);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && argc < 62)
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pskgw_test_proc_t p;
+    cr_assert_eq(pskgw_test_spawn(&p, argv, 1), 0);
+    size_t n = 0;
+    char line[1024];
+    out[0] = '\0';
+    while (pskgw_test_read_line(&p, line, sizeof(line), 60000) == 0) {
+        int w = snprintf(out + n, cap - n, "%s\n", line);
+        if (w > 0 && (size_t)w < cap - n)
+            n += (size_t)w;
+    }
+    int st = pskgw_test_wait(&p, 30000);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (wall_s != NULL)
+        *wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static json_t *load_json(void)
+{
+    json_error_t e;
+    json_t *j = json_load_file(path_json, 0, &e);
+    cr_assert_not_null(j, "summary JSON does not parse: %s (line %d)", e.text, e.line);
+    return j;
+}
+
+static json_int_t jint(json_t *root, const char *obj, const char *key)
+{
+    json_t *o = obj != NULL ? json_object_get(root, obj) : root;
+    json_t *v = json_object_get(o, key);
+    cr_assert(json_is_integer(v), "%s.%s is not an integer", obj ? obj : "", key);
+    return json_integer_value(v);
+}
+
+/* devsim_peer: "PORT n" on its first line. */
+static int peer_start(pskgw_test_proc_t *p, const char *mode, const char *framing, bool ack,
+                      bool e2e)
+{
+    char *argv[16];
+    int argc = 0;
+    argv[argc++] = DEVSIM_PEER;
+    argv[argc++] = (char *)mode;
+    if (framing != NULL)
+        argv[argc++] = (char *)framing;
+    argv[argc++] = "--seed";
+    argv[argc++] = SEED;
+    argv[argc++] = "--out";
+    argv[argc++] = path_sink;
+    argv[argc++] = "--max-seconds";
+    argv[argc++] = "50";
+    if (ack)
+        argv[argc++] = "--ack";
+    if (e2e)
+        argv[argc++] = "--e2e";
+    argv[argc] = NULL;
+    cr_assert_eq(pskgw_test_spawn(p, argv, 1), 0);
+    char line[128];
+    cr_assert_eq(pskgw_test_read_line(p, line, sizeof(line), 10000), 0);
+    int port = 0;
+    cr_assert_eq(sscanf(line, "PORT %d", &port), 1, "peer said '%s'", line);
+    return port;
+}
+
+static void target(char *buf, size_t cap, int port)
+{
+    snprintf(buf, cap, "127.0.0.1:%d", port);
+}
+
+/* ---- openssl s_server: one device ---- */
+
+typedef struct {
+    pid_t pid;
+    int in_fd; /* kept open: s_server ends when its stdin ends */
+    int out_fd;
+} sserver_t;
+
+static void sserver_start(sserver_t *s, int port, const char *identity, const char *psk_hex)
+{
+    char accept_arg[64];
+    snprintf(accept_arg, sizeof(accept_arg), "127.0.0.1:%d", port);
+    int in[2], out[2];
+    cr_assert_eq(pipe(in), 0);
+    cr_assert_eq(pipe(out), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(in[0], STDIN_FILENO);
+        dup2(out[1], STDOUT_FILENO);
+        close(in[1]);
+        close(out[0]);
+        execlp("openssl", "openssl", "s_server", "-dtls1_2", "-accept", accept_arg, "-psk", psk_hex,
+               "-psk_identity", identity, "-cipher", "PSK-AES128-CCM8", "-nocert", "-naccept", "1",
+               (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    s->pid = pid;
+    s->in_fd = in[1];
+    s->out_fd = out[0];
+    /* ready when it says ACCEPT */
+    pskgw_test_proc_t p = { pid, out[0] };
+    char line[256];
+    for (;;) {
+        cr_assert_eq(pskgw_test_read_line(&p, line, sizeof(line), 10000), 0, "s_server silent");
+        if (strcmp(line, "ACCEPT") == 0)
+            break;
+    }
+}
+
+/* Stop it and return everything it printed after ACCEPT. */
+static void sserver_stop(sserver_t *s, char *out, size_t cap)
+{
+    close(s->in_fd);
+    pskgw_test_proc_t p = { s->pid, s->out_fd };
+    size_t n = 0;
+    char line[4096];
+    while (pskgw_test_read_line(&p, line, sizeof(line), 1500) == 0) {
+        int w = snprintf(out + n, cap - n, "%s\n", line);
+        if (w > 0 && (size_t)w < cap - n)
+            n += (size_t)w;
+    }
+    pskgw_test_stop(&p, SIGTERM, 3000);
+}
+
+static void device0(char id[PSKGW_ROT_IDENTITY_HEX_LEN + 1], char psk_hex[65])
+{
+    uint8_t psk[32];
+    size_t n;
+    cr_assert_eq(pskgw_rot_identity_hex(SEED, 0, id), 0);
+    cr_assert_eq(pskgw_rot_psk(SEED, 0, 128, psk, sizeof(psk), &n), 0);
+    cr_assert_eq(pskgw_hex_encode(psk, n, psk_hex, 65, false), 0);
+}
+
+Test(devsim_sserver, one_device_handshakes_and_sends, .init = setup, .fini = teardown)
+{
+    char id[29], psk[65], tgt[64], out[8192], srv[16384];
+    device0(id, psk);
+    int port = pskgw_test_free_port(1);
+    sserver_t s;
+    sserver_start(&s, port, id, psk);
+    target(tgt, sizeof(tgt), port);
+    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "1", "--messages", "3",
+                    "--rate", "50", "--seed", SEED, "--run-id", "0badc0de", "--duration", "20",
+                    "--json", path_json, "--quiet", NULL);
+    sserver_stop(&s, srv, sizeof(srv));
+    cr_assert_eq(rc, 0, "devsim failed:\n%s", out);
+    cr_assert(strstr(out, "result               PASS") != NULL, "%s", out);
+    /* s_server printed the three messages it decrypted */
+    for (int n = 0; n < 3; n++) {
+        char head[32];
+        snprintf(head, sizeof(head), "0badc0de:0:%d;", n);
+        cr_assert(strstr(srv, head) != NULL, "s_server did not get %s:\n%s", head, srv);
+    }
+    json_t *j = load_json();
+    cr_assert_eq(jint(j, "handshakes", "ok"), 1);
+    cr_assert_eq(jint(j, "messages", "sent"), 3);
+    cr_assert_eq(jint(j, NULL, "errors_total"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "cipher")), "PSK-AES128-CCM8");
+    cr_assert(json_is_true(json_object_get(j, "ok")));
+    cr_assert(json_array_size(json_object_get(j, "samples")) >= 1);
+    json_decref(j);
+}
+
+Test(devsim_sserver, wrong_psk_is_an_expected_failure, .init = setup, .fini = teardown)
+{
+    char id[29], psk[65], tgt[64], out[8192], srv[16384];
+    device0(id, psk);
+    int port = pskgw_test_free_port(1);
+    sserver_t s;
+    sserver_start(&s, port, id, psk);
+    target(tgt, sizeof(tgt), port);
+    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "1", "--messages", "3",
+                    "--seed", SEED, "--wrong-psk-share", "1", "--handshake-timeout", "1",
+                    "--duration", "20", "--json", path_json, "--quiet", NULL);
+    sserver_stop(&s, srv, sizeof(srv));
+    cr_assert_eq(rc, 0, "%s", out);
+    json_t *j = load_json();
+    cr_assert_eq(jint(j, "handshakes", "ok"), 0);
+    cr_assert_eq(jint(j, "expected_failures", "wrong_psk"), 1);
+    cr_assert_eq(jint(j, NULL, "errors_total"), 0);
+    cr_assert_eq(jint(j, "messages", "sent"), 0);
+    json_decref(j);
+}
+
+/* ---- devsim_peer: many devices ---- */
+
+Test(devsim_peer, fleet_with_bad_devices_acks_and_verify, .init = setup, .fini = teardown)
+{
+    pskgw_test_proc_t peer;
+    char tgt[64], out[8192];
+    target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, true, false));
+    int rc =
+        devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "20", "--messages", "5",
+               "--rate", "50", "--seed", SEED, "--unknown-share", "0.1", "--wrong-psk-share", "0.1",
+               "--handshake-timeout", "1", "--expect-ack", "--devices-per-ip", "3", "--duration",
+               "20", "--json", path_json, "--verify-file", path_sink, "--quiet", NULL);
+    pskgw_test_stop(&peer, SIGTERM, 5000);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_t *j = load_json();
+    cr_assert_eq(jint(j, "devices", "good"), 16);
+    cr_assert_eq(jint(j, "devices", "completed"), 16);
+    cr_assert_eq(jint(j, "handshakes", "ok"), 16);
+    cr_assert_eq(jint(j, "expected_failures", "unknown"), 2);
+    cr_assert_eq(jint(j, "expected_failures", "wrong_psk"), 2);
+    cr_assert_eq(jint(j, "messages", "sent"), 80);
+    cr_assert_eq(jint(j, "messages", "acks"), 80);
+    json_t *lat = json_object_get(json_object_get(j, "messages"), "ack_latency_us");
+    cr_assert_eq(jint(lat, NULL, "count"), 80);
+    cr_assert_eq(jint(j, "verify", "delivered"), 80);
+    cr_assert_eq(jint(j, "verify", "missing"), 0);
+    cr_assert_eq(jint(j, "verify", "duplicated"), 0);
+    cr_assert_eq(jint(j, "verify", "corrupted"), 0);
+    cr_assert_eq(jint(j, "verify", "misattributed"), 0);
+    cr_assert_eq(jint(j, NULL, "errors_total"), 0);
+    json_decref(j);
+}
+
+Test(devsim_peer, reconnect_and_nat_rebind, .init = setup, .fini = teardown)
+{
+    pskgw_test_proc_t peer;
+    char tgt[64], out[8192];
+    target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, false, false));
+    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "4", "--messages", "6",
+                    "--rate", "100", "--seed", SEED, "--reconnect-every", "2", "--duration", "20",
+                    "--json", path_json, "--verify-file", path_sink, "--quiet", NULL);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_t *j = load_json();
+    cr_assert_eq(jint(j, "handshakes", "ok"), 12);
+    cr_assert_eq(jint(j, "counters", "reconnects"), 8);
+    cr_assert_eq(jint(j, "verify", "delivered"), 24);
+    json_decref(j);
+    rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "4", "--messages", "6",
+                "--rate", "100", "--seed", SEED, "--nat-rebind-every", "3", "--duration", "20",
+                "--json", path_json, "--verify-file", path_sink, "--quiet", NULL);
+    pskgw_test_stop(&peer, SIGTERM, 5000);
+    cr_assert_eq(rc, 0, "%s", out);
+    j = load_json();
+    cr_assert_eq(jint(j, "handshakes", "ok"), 8);
+    cr_assert_eq(jint(j, "counters", "rebinds"), 4);
+    cr_assert_eq(jint(j, "verify", "delivered"), 24);
+    cr_assert_eq(jint(j, "verify", "foreign"), 24); /* the first run's lines, ignored */
+    json_decref(j);
+}
+
+Test(devsim_peer, e2e_v1_and_v2, .init = setup, .fini = teardown)
+{
+    pskgw_test_proc_t peer;
+    char tgt[64], out[8192];
+    target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, false, true));
+    const char *versions[] = { "v1", "v2" };
+    for (int i = 0; i < 2; i++) {
+        int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "3", "--messages",
+                        "3", "--rate", "100", "--seed", SEED, "--e2e", versions[i],
+                        "--e2e-fresh-ki", "--size", "100", "--duration", "20", "--json", path_json,
+                        "--verify-file", path_sink, "--quiet", NULL);
+        cr_assert_eq(rc, 0, "%s: %s", versions[i], out);
+        json_t *j = load_json();
+        cr_assert_eq(jint(j, "verify", "delivered"), 9);
+        cr_assert_eq(jint(j, "verify", "e2e_mismatch"), 0);
+        /* on the wire: cleartext + KI + tag */
+        cr_assert_eq(jint(j, "messages", "bytes"), 9 * (100 + (i == 0 ? 32 : 19)));
+        json_decref(j);
+    }
+    pskgw_test_stop(&peer, SIGTERM, 5000);
+}
+
+Test(devsim_peer, tls_over_tcp_each_framing, .init = setup, .fini = teardown)
+{
+    const char *framings[] = { "len16", "newline", "record" };
+    for (int i = 0; i < 3; i++) {
+        pskgw_test_proc_t peer;
+        char tgt[64], out[8192];
+        target(tgt, sizeof(tgt), peer_start(&peer, "--tcp", framings[i], true, false));
+        int rc = devsim(out, sizeof(out), NULL, "--tcp", tgt, "--framing", framings[i], "--devices",
+                        "5", "--messages", "4", "--rate", "100", "--seed", SEED,
+                        "--wrong-psk-share", "0.2", "--unknown-share", "0.2", "--handshake-timeout",
+                        "2", "--reconnect-every", "2", "--expect-ack", "--duration", "20", "--json",
+                        path_json, "--verify-file", path_sink, "--quiet", NULL);
+        pskgw_test_stop(&peer, SIGTERM, 5000);
+        cr_assert_eq(rc, 0, "%s: %s", framings[i], out);
+        json_t *j = load_json();
+        cr_assert_str_eq(json_string_value(json_object_get(j, "transport")), "tls");
+        cr_assert_eq(jint(j, "verify", "delivered"), 12, "%s", framings[i]);
+        cr_assert_eq(jint(j, "messages", "acks"), 12);
+        cr_assert_eq(jint(j, "expected_failures", "total"), 2);
+        cr_assert_eq(jint(j, "handshakes", "ok"), 6);
+        json_decref(j);
+    }
+}
+
+/* ---- bounds ---- */
+
+Test(devsim_bounds, duration_caps_a_run_that_cannot_finish, .init = setup, .fini = teardown)
+{
+    pskgw_test_proc_t peer;
+    char tgt[64], out[8192];
+    target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, false, false));
+    double wall = 0;
+    /* 1000 messages at 2/s would take 500 s: --duration stops it at 1.5 s */
+    int rc = devsim(out, sizeof(out), &wall, "--target", tgt, "--devices", "3", "--messages",
+                    "1000", "--rate", "2", "--seed", SEED, "--duration", "1.5", "--json", path_json,
+                    "--quiet", NULL);
+    pskgw_test_stop(&peer, SIGTERM, 5000);
+    cr_assert_eq(rc, 1, "%s", out);
+    cr_assert(wall < 10.0, "took %.1f s", wall);
+    json_t *j = load_json();
+    cr_assert_eq(jint(j, "errors", "unfinished"), 3);
+    cr_assert(json_is_false(json_object_get(j, "ok")));
+    cr_assert_eq(jint(j, NULL, "exit_status"), 1);
+    double el = json_real_value(json_object_get(j, "elapsed_s"));
+    cr_assert(el >= 1.4 && el < 5.0, "elapsed %.2f", el);
+    json_decref(j);
+}
+
+Test(devsim_bounds, nobody_listening_fails_by_timeout, .init = setup, .fini = teardown)
+{
+    char tgt[64], out[8192];
+    target(tgt, sizeof(tgt), pskgw_test_free_port(1));
+    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "2", "--seed", SEED,
+                    "--handshake-timeout", "0.5", "--duration", "10", "--json", path_json,
+                    "--quiet", NULL);
+    cr_assert_eq(rc, 1, "%s", out);
+    json_t *j = load_json();
+    cr_assert_eq(jint(j, "errors", "hs_timeout"), 2);
+    json_decref(j);
+}
+
+Test(devsim_cli, help_usage_and_refusals)
+{
+    char out[16384];
+    cr_assert_eq(devsim(out, sizeof(out), NULL, "--help", NULL), 0);
+    const char *flags[] = { "--target",
+                            "--tcp",
+                            "--framing",
+                            "--devices",
+                            "--ramp",
+                            "--messages",
+                            "--rate",
+                            "--size",
+                            "--e2e",
+                            "--e2e-fresh-ki",
+                            "--reconnect-every",
+                            "--handshake-per-message",
+                            "--nat-rebind-every",
+                            "--idle-interval",
+                            "--idle-share",
+                            "--unknown-share",
+                            "--wrong-psk-share",
+                            "--unknown-index-base",
+                            "--seed",
+                            "--psk-bits",
+                            "--cipher",
+                            "--mtu",
+                            "--devices-per-ip",
+                            "--duration",
+                            "--handshake-timeout",
+                            "--expect-ack",
+                            "--ack-timeout",
+                            "--hold",
+                            "--json",
+                            "--verify-file",
+                            "--verify-timeout",
+                            "--run-id",
+                            "--progress-interval",
+                            "--quiet",
+                            "--version",
+                            "Exit status" };
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+        cr_expect(strstr(out, flags[i]) != NULL, "--help does not mention %s", flags[i]);
+    cr_assert_eq(devsim(out, sizeof(out), NULL, "--target", "10.0.0.1:5684", NULL), 2);
+    cr_assert_eq(devsim(out, sizeof(out), NULL, "--devices", "5", NULL), 2);
+    cr_assert_eq(devsim(out, sizeof(out), NULL, "--target", "127.0.0.1:5684", "--cipher",
+                        "NO-SUCH-CIPHER", "--duration", "1", NULL),
+                 2);
+}
+
+/* --verify-file on a hand-made file: the run sends 3 messages; the file holds one of them once,
+ * one twice, and not the third. */
+Test(devsim_verify, hand_made_file_missing_and_duplicate, .init = setup, .fini = teardown)
+{
+    FILE *f = fopen(path_hand, "w");
+    cr_assert_not_null(f);
+    char id[29];
+    cr_assert_eq(pskgw_rot_identity_hex(SEED, 0, id), 0);
+    const int msgs[] = { 0, 1, 1 };
+    for (int i = 0; i < 3; i++) {
+        uint8_t pl[40];
+        char b64[64];
+        cr_assert_eq(pskgw_devsim_payload_make(0x0badc0de, 0, (uint32_t)msgs[i], 40, pl, 40), 0);
+        cr_assert_eq(pskgw_b64_encode(pl, 40, b64, sizeof(b64)), 0);
+        fprintf(
+            f,
+            "{\"message_id\":\"m%d\",\"domain\":\"d\",\"listener\":\"l\",\"transport\":"
+            "\"dtls\",\"peer\":\"127.1.0.1:4000\",\"psk_identity\":\"%s\","
+            "\"rot_public_uid\":\"0002\",\"session_id\":1,\"seq\":%d,\"received_at\":"
+            "\"2026-11-21T00:00:00.000Z\",\"payload\":\"%s\",\"payload_len\":40,\"e2e\":null}\n",
+            i, id, i, b64);
+    }
+    fclose(f);
+    pskgw_test_proc_t peer;
+    char tgt[64], out[8192];
+    target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, false, false));
+    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "1", "--messages", "3",
+                    "--rate", "100", "--size", "40", "--seed", SEED, "--run-id", "0badc0de",
+                    "--duration", "20", "--verify-file", path_hand, "--verify-timeout", "0.3",
+                    "--json", path_json, "--quiet", NULL);
+    pskgw_test_stop(&peer, SIGTERM, 5000);
+    cr_assert_eq(rc, 1, "%s", out);
+    cr_assert(strstr(out, "missing 1, duplicated 1") != NULL, "%s", out);
+    json_t *j = load_json();
+    cr_assert_eq(jint(j, "verify", "expected"), 3);
+    cr_assert_eq(jint(j, "verify", "delivered"), 2);
+    cr_assert_eq(jint(j, "verify", "missing"), 1);
+    cr_assert_eq(jint(j, "verify", "duplicated"), 1);
+    cr_assert_eq(jint(j, NULL, "errors_total"), 0); /* the devices themselves did fine */
+    json_decref(j);
+}

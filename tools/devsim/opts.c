@@ -1,0 +1,473 @@
+/* pskgw-devsim: command-line options (see opts.h). */
+#include "tools/devsim/opts.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "tools/devsim/payload.h"
+
+#define DEFAULT_SEED "pskgw-sim" /* pskgw-sim's default */
+
+enum {
+    O_TARGET = 256,
+    O_TCP,
+    O_FRAMING,
+    O_DEVICES,
+    O_RAMP,
+    O_MESSAGES,
+    O_RATE,
+    O_SIZE,
+    O_E2E,
+    O_E2E_FRESH,
+    O_RECONNECT,
+    O_HS_PER_MSG,
+    O_REBIND,
+    O_IDLE,
+    O_IDLE_SHARE,
+    O_UNKNOWN,
+    O_WRONG,
+    O_UNKNOWN_BASE,
+    O_SEED,
+    O_PSK_BITS,
+    O_CIPHER,
+    O_MTU,
+    O_PER_IP,
+    O_DURATION,
+    O_HS_TIMEOUT,
+    O_EXPECT_ACK,
+    O_ACK_TIMEOUT,
+    O_HOLD,
+    O_JSON,
+    O_VERIFY,
+    O_VERIFY_TIMEOUT,
+    O_PROGRESS,
+    O_RUN_ID,
+    O_QUIET,
+    O_HELP,
+    O_VERSION,
+};
+
+static const struct option long_opts[] = {
+    { "target", required_argument, NULL, O_TARGET },
+    { "tcp", required_argument, NULL, O_TCP },
+    { "framing", required_argument, NULL, O_FRAMING },
+    { "devices", required_argument, NULL, O_DEVICES },
+    { "ramp", required_argument, NULL, O_RAMP },
+    { "messages", required_argument, NULL, O_MESSAGES },
+    { "rate", required_argument, NULL, O_RATE },
+    { "size", required_argument, NULL, O_SIZE },
+    { "e2e", required_argument, NULL, O_E2E },
+    { "e2e-fresh-ki", no_argument, NULL, O_E2E_FRESH },
+    { "reconnect-every", required_argument, NULL, O_RECONNECT },
+    { "handshake-per-message", no_argument, NULL, O_HS_PER_MSG },
+    { "nat-rebind-every", required_argument, NULL, O_REBIND },
+    { "idle-interval", required_argument, NULL, O_IDLE },
+    { "idle-share", required_argument, NULL, O_IDLE_SHARE },
+    { "unknown-share", required_argument, NULL, O_UNKNOWN },
+    { "wrong-psk-share", required_argument, NULL, O_WRONG },
+    { "unknown-index-base", required_argument, NULL, O_UNKNOWN_BASE },
+    { "seed", required_argument, NULL, O_SEED },
+    { "psk-bits", required_argument, NULL, O_PSK_BITS },
+    { "cipher", required_argument, NULL, O_CIPHER },
+    { "mtu", required_argument, NULL, O_MTU },
+    { "devices-per-ip", required_argument, NULL, O_PER_IP },
+    { "duration", required_argument, NULL, O_DURATION },
+    { "handshake-timeout", required_argument, NULL, O_HS_TIMEOUT },
+    { "expect-ack", no_argument, NULL, O_EXPECT_ACK },
+    { "ack-timeout", required_argument, NULL, O_ACK_TIMEOUT },
+    { "hold", required_argument, NULL, O_HOLD },
+    { "json", required_argument, NULL, O_JSON },
+    { "verify-file", required_argument, NULL, O_VERIFY },
+    { "verify-timeout", required_argument, NULL, O_VERIFY_TIMEOUT },
+    { "progress-interval", required_argument, NULL, O_PROGRESS },
+    { "run-id", required_argument, NULL, O_RUN_ID },
+    { "quiet", no_argument, NULL, O_QUIET },
+    { "help", no_argument, NULL, O_HELP },
+    { "version", no_argument, NULL, O_VERSION },
+    { NULL, 0, NULL, 0 },
+};
+
+void pskgw_devsim_usage(FILE *out)
+{
+    fputs(
+        "usage: pskgw-devsim (--target HOST:PORT | --tcp HOST:PORT) [options]\n"
+        "\n"
+        "Simulates a fleet of u-blox SARA-R5 devices speaking PSK DTLS 1.2 (or TLS 1.2 over TCP)\n"
+        "to a gateway on this machine. Identities, PSKs and E2E keys come from the same seed\n"
+        "derivation as pskgw-sim (tools/rotkeys). Loopback targets only (127.0.0.0/8, ::1).\n"
+        "Every run is bounded in devices, messages and time, and stops by itself.\n"
+        "\n"
+        "Target:\n"
+        "  --target HOST:PORT        DTLS over UDP to HOST:PORT (IPv6 as [::1]:PORT)\n"
+        "  --tcp HOST:PORT           TLS over TCP to HOST:PORT instead\n"
+        "  --framing len16|newline|record\n"
+        "                            message framing inside TLS (default len16; TCP only)\n"
+        "  --cipher LIST             OpenSSL cipher list (default PSK-AES128-CCM8)\n"
+        "  --mtu BYTES               largest DTLS datagram (default 1400)\n"
+        "\n"
+        "Fleet:\n"
+        "  --devices N               simulated devices (default 10, at most 1000000)\n"
+        "  --ramp RATE               devices started per second; 0 = burst, all at once as after\n"
+        "                            a cell outage (default 0)\n"
+        "  --devices-per-ip N        devices sharing one 127.x.y.z source address (default 1);\n"
+        "                            each device always has its own socket and source port\n"
+        "  --seed SEED               derivation seed, as given to pskgw-sim (default "
+        "\"" DEFAULT_SEED "\")\n"
+        "  --psk-bits 128|256        PSK length (default 128)\n"
+        "  --unknown-share F         share of devices with an unknown identity (default 0)\n"
+        "  --wrong-psk-share F       share of devices with a wrong PSK (default 0); both kinds\n"
+        "                            must fail the handshake and are counted as expected failures\n"
+        "  --unknown-index-base B    unknown devices use well-formed identities of index B + i\n"
+        "                            (give pskgw-sim --devices B); default: a corrupted identity\n"
+        "\n"
+        "Traffic:\n"
+        "  --messages M              messages per device (default 10, 0 = handshake only)\n"
+        "  --rate R                  messages per second per device (default 1)\n"
+        "  --size BYTES              cleartext bytes per message (default 64, at least 32)\n"
+        "  --e2e none|v1|v2          E2E-protect each message as the module would (default none)\n"
+        "  --e2e-fresh-ki            a new E2E key identity per message (default: counter 0)\n"
+        "  --reconnect-every K       close and handshake again every K messages\n"
+        "  --handshake-per-message   a full handshake per message (same as --reconnect-every 1)\n"
+        "  --nat-rebind-every K      every K messages, move to a new source port without closing\n"
+        "                            the session (NAT rebinding) and handshake again\n"
+        "  --idle-interval S         idle devices send one message every S seconds instead\n"
+        "  --idle-share F            share of devices that are idle (default 1 with\n"
+        "                            --idle-interval)\n"
+        "  --expect-ack              count application records from the gateway as acks; report\n"
+        "                            message latency and missing acks\n"
+        "  --ack-timeout S           wait this long for the last acks (default 5)\n"
+        "  --hold S                  keep each session open S seconds after its last message\n"
+        "\n"
+        "Bounds:\n"
+        "  --duration S              hard cap on the run (default 300, at most 86400)\n"
+        "  --handshake-timeout S     a handshake not finished by then fails (default 10)\n"
+        "\n"
+        "Output:\n"
+        "  --json FILE               write the summary and per-second samples as JSON\n"
+        "  --verify-file FILE        after the run, check a file sink's JSON lines: every message\n"
+        "                            of a good device delivered exactly once, content equal\n"
+        "  --verify-timeout S        wait up to S seconds for the file to be complete (default "
+        "10)\n"
+        "  --run-id HEX              8 hex digits marking this run's messages (default random)\n"
+        "  --progress-interval S     seconds between progress lines when stderr is not a\n"
+        "                            terminal (default 5; on a terminal one line updates in "
+        "place)\n"
+        "  --quiet                   no progress output\n"
+        "  --help, --version\n"
+        "\n"
+        "Exit status: 0 when every expected-good device completed its handshakes and sent all its\n"
+        "messages, no error occurred (including: a bad device accepted, missing acks with\n"
+        "--expect-ack) and --verify-file found nothing missing, duplicated or corrupted;\n"
+        "1 otherwise; 2 for usage or start-up errors.\n",
+        out);
+}
+
+static int fail(char *err, size_t cap, const char *what, const char *arg)
+{
+    snprintf(err, cap, "%s: '%s'", what, arg != NULL ? arg : "");
+    return PSKGW_EINVAL;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi)
+        return PSKGW_EINVAL;
+    *out = v;
+    return 0;
+}
+
+static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    char *end = NULL;
+    if (s[0] == '-' || s[0] == '+' || s[0] == '\0')
+        return PSKGW_EINVAL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return PSKGW_EINVAL;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* HOST:PORT, [V6]:PORT; loopback only; "localhost" means 127.0.0.1. */
+static int parse_target(const char *s, struct sockaddr_storage *ss, char *text, size_t cap)
+{
+    char host[64];
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s)
+        return PSKGW_EINVAL;
+    size_t hl = (size_t)(colon - s);
+    const char *h = s;
+    if (s[0] == '[') {
+        if (hl < 3 || s[hl - 1] != ']')
+            return PSKGW_EINVAL;
+        h = s + 1;
+        hl -= 2;
+    }
+    if (hl >= sizeof(host))
+        return PSKGW_EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    uint32_t port;
+    if (parse_u32(colon + 1, 1, 65535, &port) < 0)
+        return PSKGW_EINVAL;
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        if ((ntohl(a4->sin_addr.s_addr) >> 24) != 127)
+            return PSKGW_EDENIED;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        snprintf(text, cap, "%s:%u", host, (unsigned)port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        if (!IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))
+            return PSKGW_EDENIED;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        snprintf(text, cap, "[%s]:%u", host, (unsigned)port);
+        return 0;
+    }
+    return PSKGW_EINVAL;
+}
+
+static void defaults(pskgw_devsim_opts_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->transport = PSKGW_DEVSIM_DTLS;
+    o->framing = PSKGW_DEVSIM_FRAMING_NONE;
+    o->devices = 10;
+    o->messages = 10;
+    o->rate = 1.0;
+    o->size = 64;
+    o->seed = DEFAULT_SEED;
+    o->psk_bits = 128;
+    o->cipher = "PSK-AES128-CCM8";
+    o->mtu = 1400;
+    o->per_ip = 1;
+    o->duration = 300;
+    o->handshake_timeout = 10;
+    o->ack_timeout = 5;
+    o->idle_share = -1; /* "not given" */
+    o->verify_timeout = 10;
+    o->progress_interval = 5;
+}
+
+int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, char *err,
+                            size_t err_cap)
+{
+    pskgw_devsim_opts_t o;
+    defaults(&o);
+    bool have_target = false, framing_given = false;
+    int c, rc;
+    uint32_t u;
+    optind = 0; /* full reset (GNU): parse may be called more than once */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+        const char *a = optarg;
+        switch (c) {
+        case O_TARGET:
+        case O_TCP:
+            if (have_target)
+                return fail(err, err_cap, "give one --target or --tcp", a);
+            rc = parse_target(a, &o.target, o.target_text, sizeof(o.target_text));
+            if (rc == PSKGW_EDENIED)
+                return fail(err, err_cap, "refusing a non-loopback target", a);
+            if (rc < 0)
+                return fail(err, err_cap, "bad HOST:PORT", a);
+            o.transport = c == O_TCP ? PSKGW_DEVSIM_TLS : PSKGW_DEVSIM_DTLS;
+            have_target = true;
+            break;
+        case O_FRAMING:
+            if (strcmp(a, "len16") == 0)
+                o.framing = PSKGW_DEVSIM_FRAMING_LEN16;
+            else if (strcmp(a, "newline") == 0)
+                o.framing = PSKGW_DEVSIM_FRAMING_NEWLINE;
+            else if (strcmp(a, "record") == 0)
+                o.framing = PSKGW_DEVSIM_FRAMING_RECORD;
+            else
+                return fail(err, err_cap, "--framing must be len16, newline or record", a);
+            framing_given = true;
+            break;
+        case O_DEVICES:
+            if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_DEVICES, &o.devices) < 0)
+                return fail(err, err_cap, "--devices must be 1..1000000", a);
+            break;
+        case O_RAMP:
+            if (parse_double(a, 0, 1e7, &o.ramp) < 0)
+                return fail(err, err_cap, "--ramp must be 0..1e7 devices/s", a);
+            break;
+        case O_MESSAGES:
+            if (parse_u32(a, 0, PSKGW_DEVSIM_MAX_MESSAGES, &o.messages) < 0)
+                return fail(err, err_cap, "--messages must be 0..1000000", a);
+            break;
+        case O_RATE:
+            if (parse_double(a, 1e-3, 1e5, &o.rate) < 0)
+                return fail(err, err_cap, "--rate must be 0.001..100000 messages/s", a);
+            break;
+        case O_SIZE:
+            if (parse_u32(a, PSKGW_DEVSIM_PAYLOAD_MIN, PSKGW_DEVSIM_PAYLOAD_MAX, &u) < 0)
+                return fail(err, err_cap, "--size must be 32..16000", a);
+            o.size = u;
+            break;
+        case O_E2E:
+            if (strcmp(a, "none") == 0)
+                o.e2e = 0;
+            else if (strcmp(a, "v1") == 0)
+                o.e2e = 1;
+            else if (strcmp(a, "v2") == 0)
+                o.e2e = 2;
+            else
+                return fail(err, err_cap, "--e2e must be none, v1 or v2", a);
+            break;
+        case O_E2E_FRESH:
+            o.e2e_fresh_ki = true;
+            break;
+        case O_RECONNECT:
+            if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_MESSAGES, &o.reconnect_every) < 0)
+                return fail(err, err_cap, "--reconnect-every must be >= 1", a);
+            break;
+        case O_HS_PER_MSG:
+            o.reconnect_every = 1;
+            break;
+        case O_REBIND:
+            if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_MESSAGES, &o.nat_rebind_every) < 0)
+                return fail(err, err_cap, "--nat-rebind-every must be >= 1", a);
+            break;
+        case O_IDLE:
+            if (parse_double(a, 0.001, 86400, &o.idle_interval) < 0)
+                return fail(err, err_cap, "--idle-interval must be 0.001..86400 s", a);
+            break;
+        case O_IDLE_SHARE:
+            if (parse_double(a, 0, 1, &o.idle_share) < 0)
+                return fail(err, err_cap, "--idle-share must be 0..1", a);
+            break;
+        case O_UNKNOWN:
+            if (parse_double(a, 0, 1, &o.unknown_share) < 0)
+                return fail(err, err_cap, "--unknown-share must be 0..1", a);
+            break;
+        case O_WRONG:
+            if (parse_double(a, 0, 1, &o.wrong_psk_share) < 0)
+                return fail(err, err_cap, "--wrong-psk-share must be 0..1", a);
+            break;
+        case O_UNKNOWN_BASE:
+            if (parse_u32(a, 0, UINT32_MAX - PSKGW_DEVSIM_MAX_DEVICES, &o.unknown_index_base) < 0)
+                return fail(err, err_cap, "--unknown-index-base is too large", a);
+            o.unknown_by_index = true;
+            break;
+        case O_SEED:
+            o.seed = a;
+            break;
+        case O_PSK_BITS:
+            if (parse_u32(a, 128, 256, &u) < 0 || (u != 128 && u != 256))
+                return fail(err, err_cap, "--psk-bits must be 128 or 256", a);
+            o.psk_bits = u;
+            break;
+        case O_CIPHER:
+            if (a[0] == '\0')
+                return fail(err, err_cap, "--cipher must not be empty", a);
+            o.cipher = a;
+            break;
+        case O_MTU:
+            if (parse_u32(a, 256, 65507, &u) < 0)
+                return fail(err, err_cap, "--mtu must be 256..65507", a);
+            o.mtu = u;
+            break;
+        case O_PER_IP:
+            if (parse_u32(a, 1, 60000, &o.per_ip) < 0)
+                return fail(err, err_cap, "--devices-per-ip must be 1..60000", a);
+            break;
+        case O_DURATION:
+            if (parse_double(a, 0.1, PSKGW_DEVSIM_MAX_DURATION, &o.duration) < 0)
+                return fail(err, err_cap, "--duration must be 0.1..86400 s", a);
+            break;
+        case O_HS_TIMEOUT:
+            if (parse_double(a, 0.05, 3600, &o.handshake_timeout) < 0)
+                return fail(err, err_cap, "--handshake-timeout must be 0.05..3600 s", a);
+            break;
+        case O_EXPECT_ACK:
+            o.expect_ack = true;
+            break;
+        case O_ACK_TIMEOUT:
+            if (parse_double(a, 0, 3600, &o.ack_timeout) < 0)
+                return fail(err, err_cap, "--ack-timeout must be 0..3600 s", a);
+            break;
+        case O_HOLD:
+            if (parse_double(a, 0, PSKGW_DEVSIM_MAX_DURATION, &o.hold) < 0)
+                return fail(err, err_cap, "--hold must be 0..86400 s", a);
+            break;
+        case O_JSON:
+            o.json_path = a;
+            break;
+        case O_VERIFY:
+            o.verify_path = a;
+            break;
+        case O_VERIFY_TIMEOUT:
+            if (parse_double(a, 0, 3600, &o.verify_timeout) < 0)
+                return fail(err, err_cap, "--verify-timeout must be 0..3600 s", a);
+            break;
+        case O_PROGRESS:
+            if (parse_double(a, 0.1, 3600, &o.progress_interval) < 0)
+                return fail(err, err_cap, "--progress-interval must be 0.1..3600 s", a);
+            break;
+        case O_RUN_ID: {
+            char *end = NULL;
+            errno = 0;
+            unsigned long v = strtoul(a, &end, 16);
+            if (errno != 0 || end == a || *end != '\0' || strlen(a) > 8 || a[0] == '-' ||
+                a[0] == '+')
+                return fail(err, err_cap, "--run-id must be 1..8 hex digits", a);
+            o.run_id = (uint32_t)v;
+            o.run_id_set = true;
+            break;
+        }
+        case O_QUIET:
+            o.quiet = true;
+            break;
+        case O_HELP:
+        case O_VERSION:
+            *out = o;
+            return c == O_HELP ? 1 : 2;
+        default:
+            return fail(err, err_cap, "unknown or incomplete option",
+                        optind > 0 && optind <= argc ? argv[optind - 1] : "");
+        }
+    }
+    if (optind < argc)
+        return fail(err, err_cap, "unexpected argument", argv[optind]);
+    if (!have_target)
+        return fail(err, err_cap, "one of --target or --tcp is required", "");
+    if (o.transport == PSKGW_DEVSIM_DTLS && framing_given)
+        return fail(err, err_cap, "--framing applies to --tcp only", "");
+    if (o.transport == PSKGW_DEVSIM_TLS && !framing_given)
+        o.framing = PSKGW_DEVSIM_FRAMING_LEN16;
+    if (o.framing == PSKGW_DEVSIM_FRAMING_NEWLINE && o.e2e != 0)
+        return fail(err, err_cap, "E2E payloads are binary: use --framing len16 or record", "");
+    if (o.unknown_share + o.wrong_psk_share > 1.0)
+        return fail(err, err_cap, "--unknown-share + --wrong-psk-share must be <= 1", "");
+    if (o.idle_share >= 0 && o.idle_interval <= 0)
+        return fail(err, err_cap, "--idle-share needs --idle-interval", "");
+    if (o.idle_share < 0)
+        o.idle_share = o.idle_interval > 0 ? 1.0 : 0.0;
+    size_t wire = o.size + (o.e2e == 1 ? 32 : o.e2e == 2 ? 19 : 0) + 2;
+    if (o.transport == PSKGW_DEVSIM_DTLS && wire + 13 + 8 + 8 > o.mtu)
+        return fail(err, err_cap,
+                    "--size (plus E2E overhead) does not fit in one datagram of --mtu", "");
+    if (o.verify_path != NULL && o.messages == 0)
+        return fail(err, err_cap, "--verify-file needs --messages >= 1", "");
+    *out = o;
+    return 0;
+}

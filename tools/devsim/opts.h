@@ -1,0 +1,75 @@
+/* pskgw-devsim: command-line options (pure parsing, no I/O except the usage text).
+ *
+ * Every run is bounded: device count, messages per device and the wall-clock duration all have
+ * defaults and hard upper limits, checked here. Targets must be loopback addresses (127.0.0.0/8 or
+ * ::1): anything else is refused, there is no override.
+ */
+#ifndef PSKGW_TOOLS_DEVSIM_OPTS_H
+#define PSKGW_TOOLS_DEVSIM_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "tools/devsim/client.h"
+
+#define PSKGW_DEVSIM_MAX_DEVICES  1000000u
+#define PSKGW_DEVSIM_MAX_MESSAGES 1000000u
+#define PSKGW_DEVSIM_MAX_DURATION 86400.0
+
+typedef enum {
+    PSKGW_DEVSIM_FRAMING_NONE = 0, /* DTLS: one record = one message */
+    PSKGW_DEVSIM_FRAMING_LEN16,    /* TLS: 2-byte big-endian length + message */
+    PSKGW_DEVSIM_FRAMING_NEWLINE,  /* TLS: message + '\n' */
+    PSKGW_DEVSIM_FRAMING_RECORD,   /* TLS: one TLS record (one SSL_write) = one message */
+} pskgw_devsim_framing_t;
+
+typedef struct {
+    pskgw_devsim_transport_t transport;
+    struct sockaddr_storage target;
+    char target_text[80]; /* "127.0.0.1:5684" as given, normalised */
+    pskgw_devsim_framing_t framing;
+    uint32_t devices;
+    double ramp;               /* devices started per second; 0 = burst */
+    uint32_t messages;         /* per device */
+    double rate;               /* messages per second per device */
+    size_t size;               /* cleartext bytes per message */
+    int e2e;                   /* 0 none, 1 V1, 2 V2 */
+    bool e2e_fresh_ki;         /* a new KI counter per message instead of counter 0 */
+    uint32_t reconnect_every;  /* 0 = never */
+    uint32_t nat_rebind_every; /* 0 = never */
+    double idle_interval;      /* 0 = no idle devices */
+    double idle_share;         /* share of devices that are idle when idle_interval > 0 */
+    double unknown_share;
+    double wrong_psk_share;
+    bool unknown_by_index; /* unknown = index unknown_index_base + i, not a bad tag */
+    uint32_t unknown_index_base;
+    const char *seed; /* borrowed from argv */
+    unsigned psk_bits;
+    const char *cipher;
+    size_t mtu;
+    uint32_t per_ip; /* devices per source address */
+    double duration;
+    double handshake_timeout;
+    bool expect_ack;
+    double ack_timeout;
+    double hold; /* keep sessions open this long after the last message */
+    const char *json_path;
+    const char *verify_path;
+    double verify_timeout;
+    double progress_interval; /* plain progress lines when stderr is not a terminal */
+    uint32_t run_id;
+    bool run_id_set;
+    bool quiet;
+} pskgw_devsim_opts_t;
+
+/* Parse argv. Returns 0 (run), 1 (--help given), 2 (--version given), or
+ * PSKGW_EINVAL with a one-line reason in err. Pure apart from getopt's global state (resets it). */
+int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, char *err,
+                            size_t err_cap);
+
+void pskgw_devsim_usage(FILE *out);
+
+#endif

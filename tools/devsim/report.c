@@ -1,0 +1,228 @@
+/* pskgw-devsim: summary table and JSON (see report.h). */
+#include "tools/devsim/report.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+
+bool pskgw_devsim_run_ok(const pskgw_devsim_stats_t *s, const pskgw_devsim_verify_result_t *vr)
+{
+    if (s->completed != s->good || pskgw_devsim_stats_errors(s) != 0)
+        return false;
+    return vr == NULL || pskgw_devsim_verify_ok(vr);
+}
+
+static const char *transport_name(const pskgw_devsim_opts_t *o)
+{
+    return o->transport == PSKGW_DEVSIM_DTLS ? "dtls" : "tls";
+}
+
+static const char *framing_name(pskgw_devsim_framing_t f)
+{
+    switch (f) {
+    case PSKGW_DEVSIM_FRAMING_LEN16:
+        return "len16";
+    case PSKGW_DEVSIM_FRAMING_NEWLINE:
+        return "newline";
+    case PSKGW_DEVSIM_FRAMING_RECORD:
+        return "record";
+    default:
+        return "none";
+    }
+}
+
+static double ms(uint64_t us)
+{
+    return (double)us / 1000.0;
+}
+
+static double per_s(uint64_t n, double secs)
+{
+    return secs > 0 ? (double)n / secs : 0.0;
+}
+
+void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t run_id,
+                               const pskgw_devsim_stats_t *s,
+                               const pskgw_devsim_verify_result_t *vr)
+{
+    fprintf(out, "pskgw-devsim summary: run %08x, %.2f s, %s to %s, cipher %s\n", (unsigned)run_id,
+            s->elapsed_s, o->transport == PSKGW_DEVSIM_DTLS ? "DTLS" : "TLS", o->target_text,
+            s->cipher != NULL ? s->cipher : "(none negotiated)");
+    fprintf(out, "  %-20s %u (good %u, unknown %u, wrong psk %u, idle %u)\n", "devices", s->devices,
+            s->good, s->unknown, s->wrong_psk, s->idle);
+    fprintf(out, "  %-20s %u / %u good devices (sessions up at most: %u)\n", "completed",
+            s->completed, s->good, s->up_max);
+    fprintf(out, "  %-20s %llu ok / %llu started (%.1f/s)\n", "handshakes",
+            (unsigned long long)s->handshakes_ok, (unsigned long long)s->handshakes_started,
+            per_s(s->handshakes_ok, s->elapsed_s));
+    fprintf(out, "  %-20s p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", "handshake latency",
+            ms(pskgw_devsim_hist_quantile(&s->hs, 0.5)),
+            ms(pskgw_devsim_hist_quantile(&s->hs, 0.99)), ms(s->hs.max_us));
+    fprintf(out, "  %-20s %llu / %llu planned (%.1f/s, %llu bytes)\n", "messages",
+            (unsigned long long)s->messages_sent, (unsigned long long)s->messages_planned,
+            per_s(s->messages_sent, s->elapsed_s), (unsigned long long)s->bytes_sent);
+    if (o->expect_ack)
+        fprintf(out, "  %-20s %llu, latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", "acks",
+                (unsigned long long)s->acks, ms(pskgw_devsim_hist_quantile(&s->msg, 0.5)),
+                ms(pskgw_devsim_hist_quantile(&s->msg, 0.99)), ms(s->msg.max_us));
+    else
+        fprintf(out, "  %-20s %llu (not expected)\n", "acks", (unsigned long long)s->acks);
+    fprintf(out, "  %-20s %llu (unknown %llu, wrong psk %llu)\n", "expected failures",
+            (unsigned long long)s->expected_failures, (unsigned long long)s->expected_unknown,
+            (unsigned long long)s->expected_wrong_psk);
+    fprintf(out,
+            "  %-20s retransmissions %llu, reconnects %llu, rebinds %llu, peer closes %llu, "
+            "send drops %llu\n",
+            "events", (unsigned long long)s->retransmissions, (unsigned long long)s->reconnects,
+            (unsigned long long)s->rebinds, (unsigned long long)s->peer_closes,
+            (unsigned long long)s->send_drops);
+    fprintf(out, "  %-20s %llu\n", "errors", (unsigned long long)pskgw_devsim_stats_errors(s));
+    for (int i = 0; i < PSKGW_DEVSIM_ERR_COUNT; i++)
+        if (s->errors[i] != 0)
+            fprintf(out, "    %-18s %llu  (%s)\n", pskgw_devsim_error_key(i),
+                    (unsigned long long)s->errors[i], pskgw_devsim_error_text(i));
+    if (vr != NULL)
+        fprintf(out,
+                "  %-20s delivered %llu / %llu, missing %llu, duplicated %llu, corrupted %llu, "
+                "misattributed %llu, e2e mismatch %llu, unexpected %llu, bad lines %llu "
+                "(ignored: other runs %llu, unrecognised %llu)\n",
+                "verify", (unsigned long long)vr->delivered, (unsigned long long)vr->expected,
+                (unsigned long long)vr->missing, (unsigned long long)vr->duplicated,
+                (unsigned long long)vr->corrupted, (unsigned long long)vr->misattributed,
+                (unsigned long long)vr->e2e_mismatch, (unsigned long long)vr->unexpected,
+                (unsigned long long)vr->bad_lines, (unsigned long long)vr->foreign,
+                (unsigned long long)vr->unrecognised);
+    fprintf(out, "  %-20s %s\n", "result", pskgw_devsim_run_ok(s, vr) ? "PASS" : "FAIL");
+    fflush(out);
+}
+
+static json_t *lat_json(const pskgw_devsim_hist_t *h)
+{
+    if (h->count == 0)
+        return json_null();
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "count", (json_int_t)h->count, "p50",
+                     (json_int_t)pskgw_devsim_hist_quantile(h, 0.5), "p90",
+                     (json_int_t)pskgw_devsim_hist_quantile(h, 0.9), "p99",
+                     (json_int_t)pskgw_devsim_hist_quantile(h, 0.99), "max", (json_int_t)h->max_us,
+                     "mean", (json_int_t)(h->sum_us / h->count));
+}
+
+static int set(json_t *o, const char *k, json_t *v)
+{
+    return v == NULL ? -1 : json_object_set_new(o, k, v);
+}
+
+int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uint32_t run_id,
+                             const pskgw_devsim_stats_t *s, const pskgw_devsim_verify_result_t *vr)
+{
+    int rc = PSKGW_ENOMEM;
+    char run[9];
+    snprintf(run, sizeof(run), "%08x", (unsigned)run_id);
+    json_t *root = json_object(), *cfg = NULL, *errs = NULL, *samples = NULL;
+    if (root == NULL)
+        return PSKGW_ENOMEM;
+    int bad = 0;
+    bad |= set(root, "run_id", json_string(run));
+    bad |= set(root, "transport", json_string(transport_name(o)));
+    bad |= set(root, "target", json_string(o->target_text));
+    bad |= set(root, "cipher", s->cipher != NULL ? json_string(s->cipher) : json_null());
+    bad |= set(root, "elapsed_s", json_real(s->elapsed_s));
+    cfg = json_pack("{s:I, s:f, s:I, s:f, s:I, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
+                    "s:f, s:b, s:b, s:I, s:I}",
+                    "devices", (json_int_t)o->devices, "ramp", o->ramp, "messages",
+                    (json_int_t)o->messages, "rate", o->rate, "size", (json_int_t)o->size, "e2e",
+                    o->e2e == 0   ? "none"
+                    : o->e2e == 1 ? "v1"
+                                  : "v2",
+                    "framing", framing_name(o->framing), "reconnect_every",
+                    (json_int_t)o->reconnect_every, "nat_rebind_every",
+                    (json_int_t)o->nat_rebind_every, "idle_interval", o->idle_interval,
+                    "idle_share", o->idle_share, "unknown_share", o->unknown_share,
+                    "wrong_psk_share", o->wrong_psk_share, "duration", o->duration, "hold", o->hold,
+                    "expect_ack", o->expect_ack, "e2e_fresh_ki", o->e2e_fresh_ki, "devices_per_ip",
+                    (json_int_t)o->per_ip, "psk_bits", (json_int_t)o->psk_bits);
+    bad |= set(root, "config", cfg);
+    bad |= set(root, "devices",
+               json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total",
+                         (json_int_t)s->devices, "good", (json_int_t)s->good, "unknown",
+                         (json_int_t)s->unknown, "wrong_psk", (json_int_t)s->wrong_psk, "idle",
+                         (json_int_t)s->idle, "started", (json_int_t)s->started, "completed",
+                         (json_int_t)s->completed, "up_max", (json_int_t)s->up_max));
+    bad |= set(root, "handshakes",
+               json_pack("{s:I, s:I, s:f, s:o}", "started", (json_int_t)s->handshakes_started, "ok",
+                         (json_int_t)s->handshakes_ok, "per_s",
+                         per_s(s->handshakes_ok, s->elapsed_s), "latency_us", lat_json(&s->hs)));
+    bad |=
+        set(root, "messages",
+            json_pack("{s:I, s:I, s:I, s:f, s:I, s:o}", "planned", (json_int_t)s->messages_planned,
+                      "sent", (json_int_t)s->messages_sent, "bytes", (json_int_t)s->bytes_sent,
+                      "per_s", per_s(s->messages_sent, s->elapsed_s), "acks", (json_int_t)s->acks,
+                      "ack_latency_us", lat_json(&s->msg)));
+    bad |= set(root, "expected_failures",
+               json_pack("{s:I, s:I, s:I}", "total", (json_int_t)s->expected_failures, "unknown",
+                         (json_int_t)s->expected_unknown, "wrong_psk",
+                         (json_int_t)s->expected_wrong_psk));
+    bad |= set(root, "counters",
+               json_pack("{s:I, s:I, s:I, s:I, s:I}", "retransmissions",
+                         (json_int_t)s->retransmissions, "reconnects", (json_int_t)s->reconnects,
+                         "rebinds", (json_int_t)s->rebinds, "peer_closes",
+                         (json_int_t)s->peer_closes, "send_drops", (json_int_t)s->send_drops));
+    errs = json_object();
+    bad |= errs == NULL ? -1 : 0;
+    for (int i = 0; errs != NULL && i < PSKGW_DEVSIM_ERR_COUNT; i++)
+        bad |= set(errs, pskgw_devsim_error_key(i), json_integer((json_int_t)s->errors[i]));
+    bad |= set(root, "errors", errs);
+    bad |= set(root, "errors_total", json_integer((json_int_t)pskgw_devsim_stats_errors(s)));
+    if (vr != NULL)
+        bad |= set(
+            root, "verify",
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "expected",
+                      (json_int_t)vr->expected, "delivered", (json_int_t)vr->delivered, "missing",
+                      (json_int_t)vr->missing, "duplicated", (json_int_t)vr->duplicated,
+                      "corrupted", (json_int_t)vr->corrupted, "misattributed",
+                      (json_int_t)vr->misattributed, "e2e_mismatch", (json_int_t)vr->e2e_mismatch,
+                      "unexpected", (json_int_t)vr->unexpected, "foreign", (json_int_t)vr->foreign,
+                      "unrecognised", (json_int_t)vr->unrecognised, "bad_lines",
+                      (json_int_t)vr->bad_lines, "ok", pskgw_devsim_verify_ok(vr)));
+    else
+        bad |= set(root, "verify", json_null());
+    bool ok = pskgw_devsim_run_ok(s, vr);
+    bad |= set(root, "ok", json_boolean(ok));
+    bad |= set(root, "exit_status", json_integer(ok ? 0 : 1));
+    samples = json_array();
+    bad |= samples == NULL ? -1 : 0;
+    double prev = 0;
+    for (size_t i = 0; samples != NULL && i < s->n_samples; i++) {
+        const pskgw_devsim_sample_t *p = &s->samples[i];
+        double dt = p->t - prev;
+        prev = p->t;
+        bad |= json_array_append_new(
+            samples, json_pack("{s:f, s:I, s:f, s:f, s:f, s:I, s:f, s:f, s:f, s:f}", "t", p->t,
+                               "devices_up", (json_int_t)p->devices_up, "handshakes_per_s",
+                               per_s(p->handshakes, dt), "messages_per_s", per_s(p->messages, dt),
+                               "acks_per_s", per_s(p->acks, dt), "errors", (json_int_t)p->errors,
+                               "hs_p50_ms", ms(p->hs_p50_us), "hs_p99_ms", ms(p->hs_p99_us),
+                               "msg_p50_ms", ms(p->msg_p50_us), "msg_p99_ms", ms(p->msg_p99_us)));
+    }
+    bad |= set(root, "samples", samples);
+    if (bad != 0)
+        goto done;
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 8);
+    if (tmp == NULL)
+        goto done;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    rc = PSKGW_EIO;
+    if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) == 0 &&
+        rename(tmp, path) == 0)
+        rc = 0;
+    else
+        remove(tmp);
+    free(tmp);
+done:
+    json_decref(root);
+    return rc;
+}
