@@ -187,6 +187,9 @@ static pskgw_e2e_reason_t reason_of_source_error(int status)
         return PSKGW_E2E_REASON_UNKNOWN_KI;
     case PSKGW_ECANCELED:
         return PSKGW_E2E_REASON_CANCELED;
+    case PSKGW_EINVAL:
+    case PSKGW_EPARSE:
+        return PSKGW_E2E_REASON_BAD_PARAMS; /* e.g. a cached value that does not decode */
     default:
         return PSKGW_E2E_REASON_UNAVAIL;
     }

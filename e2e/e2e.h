@@ -48,8 +48,11 @@ const char *pskgw_e2e_mode_name(pskgw_e2e_mode_t mode);
  * entry: that is the source's decision), borrowed for the duration of the call; e2e copies and
  * wipes its copy. status < 0: params is NULL; meaningful codes:
  *   PSKGW_ENOTFOUND / PSKGW_EDENIED   the service does not know / refuses this KI (404 / 403)
- *   PSKGW_EUNAVAIL (or ETIMEOUT, EBUSY, ERATELIMIT, ...)  transient: service unreachable
+ *   PSKGW_EPARSE / PSKGW_EINVAL        the parameters are unusable (e.g. a cached value that
+ *                                      pskgw_e2e_params_decode() refuses)
  *   PSKGW_ECANCELED                    after cancel()
+ *   anything else (PSKGW_EUNAVAIL, ETIMEOUT, EBUSY, ERATELIMIT, ...): transient, the service
+ *                                      could not be asked and nothing was cached
  * May be called from inside fetch() itself (e2e copes), but never more than once per fetch. */
 typedef void (*pskgw_e2e_params_done_cb)(void *arg, int status, const pskgw_e2e_params_t *params);
 
@@ -84,7 +87,8 @@ typedef enum {
     PSKGW_E2E_REASON_UNKNOWN_KI, /* service: 404 / 403 (status PSKGW_ENOTFOUND / EDENIED) */
     PSKGW_E2E_REASON_UNAVAIL,    /* service unreachable and nothing cached (status as given):
                                     the caller may retry later */
-    PSKGW_E2E_REASON_BAD_PARAMS, /* the parameters are unusable (status PSKGW_EINVAL) */
+    PSKGW_E2E_REASON_BAD_PARAMS, /* the parameters are unusable (status PSKGW_EINVAL, or the
+                                    source's PSKGW_EPARSE) */
     PSKGW_E2E_REASON_CANCELED,   /* pskgw_e2e_cancel / _free, or the source canceled
                                     (status PSKGW_ECANCELED); counted apart, not as rejected */
     PSKGW_E2E_REASON_COUNT_
@@ -149,7 +153,8 @@ void pskgw_e2e_free(pskgw_e2e_t *e2e);
  *     pskgw_e2e_cancel(), valid until the callback starts.
  * req may be NULL when the caller never cancels.
  * Returns 0, or (without any callback) PSKGW_EINVAL (NULL e2e/cb, NULL payload with len > 0,
- * unknown mode) or PSKGW_ENOMEM. */
+ * unknown mode), PSKGW_ENOMEM, or PSKGW_ECLOSED (called from a callback run by
+ * pskgw_e2e_free()). */
 int pskgw_e2e_process(pskgw_e2e_t *e2e, pskgw_e2e_mode_t mode, const uint8_t *payload, size_t len,
                       pskgw_e2e_result_cb cb, void *arg, pskgw_e2e_req_t **req);
 

@@ -592,6 +592,16 @@ Test(e2e_process, bad_params_from_the_source)
     cr_assert_eq(c.rejected_by[PSKGW_E2E_REASON_BAD_PARAMS], 1);
 }
 
+Test(e2e_process, undecodable_value_from_the_source)
+{
+    rec_t a = { 0 };
+
+    fake.deny = PSKGW_EPARSE; /* e.g. a cached value that pskgw_e2e_params_decode refuses */
+    cr_assert_eq(pskgw_e2e_process(e2e, PSKGW_E2E_MODE_AUTO, pl1, pl1_len, on_result, &a, NULL), 0);
+    fake_run();
+    assert_rejected(&a, PSKGW_EPARSE, PSKGW_E2E_REASON_BAD_PARAMS);
+}
+
 /* Many requests in every state, each reported exactly once; free() reports the pending ones. */
 Test(e2e_process, exactly_once_and_free_with_pending)
 {
