@@ -208,3 +208,40 @@ Test(keycache_codec, bad_arguments)
                                              (pskgw_keycache_record_t *)&rec),
                  PSKGW_EPARSE);
 }
+
+/* Known answer: sealed independently with Python's cryptography AESGCM (format 1, KEK id 1,
+ * entry example.com/psk/"id", value = 16 zero bytes + "0002000000073F1A", expiry 1000/2000). */
+Test(keycache_codec, known_answer_from_independent_implementation)
+{
+    static const uint8_t fuzz_kek[32] = { 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
+                                          0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f };
+    static const uint8_t sealed[] = {
+        0x01, 0x01, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b,
+        0x50, 0xe8, 0x17, 0x5f, 0xf8, 0x7f, 0x2e, 0x29, 0x85, 0x57, 0x8d, 0x47, 0x91, 0xfb,
+        0x81, 0xef, 0x8e, 0xf7, 0x8f, 0x7f, 0x37, 0xbb, 0x17, 0xe4, 0xd3, 0x2d, 0xcd, 0x28,
+        0xc2, 0xc0, 0xab, 0xd7, 0x02, 0x06, 0x11, 0x5c, 0xd6, 0x7a, 0xa5, 0xbc, 0x7e, 0xb7,
+        0x72, 0x8d, 0xfe, 0x72, 0xcf, 0x1c, 0xcf, 0xf1, 0xfd, 0x87, 0xdd, 0x3e, 0x01, 0xea,
+        0x2e, 0x21, 0x7e, 0x18, 0xb5, 0x9d, 0x99, 0x28, 0x4c, 0xae, 0x46
+    };
+    static const uint8_t kat_iv[12] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
+    pskgw_keycache_keyring_t kr = { fuzz_kek, 1, NULL, 0 };
+    pskgw_keycache_record_t rec;
+    uint8_t buf[64];
+    uint8_t again[sizeof(sealed)];
+    size_t n = 0;
+
+    cr_assert_eq(pskgw_keycache_codec_decode(&kr, "example.com", "psk", (const uint8_t *)"id", 2,
+                                             sealed, sizeof(sealed), buf, sizeof(buf), &rec),
+                 0);
+    cr_assert_eq(rec.kind, PSKGW_KEYCACHE_KIND_VALUE);
+    cr_assert_eq(rec.fresh_until_ms, 1000);
+    cr_assert_eq(rec.stale_until_ms, 2000);
+    cr_assert_eq(rec.value_len, 32);
+    cr_assert(memcmp(buf + 16, "0002000000073F1A", 16) == 0);
+    cr_assert_eq(pskgw_keycache_codec_encode(fuzz_kek, 1, kat_iv, "example.com", "psk",
+                                             (const uint8_t *)"id", 2, &rec, again, sizeof(again),
+                                             &n),
+                 0);
+    cr_assert_eq(n, sizeof(sealed));
+    cr_assert(memcmp(again, sealed, n) == 0, "encoder differs from the reference");
+}

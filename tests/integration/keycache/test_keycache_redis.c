@@ -1,0 +1,554 @@
+/* The key cache against a real redis-server started by the test on a free loopback port: shared
+ * layer 2 between two cache instances (two gateways) and between two processes, encrypted
+ * values, negative entries, wrong KEK / corrupted values, KEK rotation, Redis stopped and
+ * restarted, a hung Redis, and closing with Redis commands in flight. */
+#define _GNU_SOURCE
+#include "common/err.h"
+#include "fake_backend.h"
+#include "keycache/keycache.h"
+#include "proc.h"
+
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+static const uint8_t kek1[32] = { 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b,
+                                  0x6c, 0x6d, 0x6e, 0x6f, 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76,
+                                  0x77, 0x78, 0x79, 0x7a, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35 };
+static const uint8_t kek2[32] = { 0xee, 0xdd, 0xcc };
+
+static pskgw_test_proc_t redis;
+static int redis_port;
+static uv_loop_t loop;
+static uv_timer_t tick; /* wakes uv_run(UV_RUN_ONCE) so run_until() can check its condition */
+static int closed;
+
+#define K(s) (const uint8_t *)(s), strlen(s)
+
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void setup(void)
+{
+    closed = 0;
+    cr_assert_eq(pskgw_test_redis_start(&redis, &redis_port), 0, "redis-server did not start");
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+}
+
+static void finish(void)
+{
+    uv_close((uv_handle_t *)&tick, NULL);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    if (redis.pid > 0)
+        pskgw_test_stop(&redis, SIGTERM, 5000);
+}
+
+TestSuite(keycache_redis, .init = setup, .fini = finish, .timeout = 50);
+
+static uint64_t mono_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+/* Run the loop until cond(arg) holds; fails the test after timeout_ms. */
+static void run_until(bool (*cond)(void *), void *arg, int timeout_ms, const char *what)
+{
+    uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+
+    while (!cond(arg)) {
+        cr_assert(mono_ms() < deadline, "timed out waiting for %s", what);
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+}
+
+static pskgw_keycache_stats_t st(pskgw_keycache_t *kc)
+{
+    pskgw_keycache_stats_t s;
+
+    pskgw_keycache_stats(kc, &s);
+    return s;
+}
+
+static bool is_connected(void *kc)
+{
+    return st(kc).redis_connected == 1;
+}
+
+static bool is_disconnected(void *kc)
+{
+    return st(kc).redis_connected == 0;
+}
+
+typedef struct {
+    int calls;
+    int status;
+    bool stale;
+    uint8_t source;
+    size_t len;
+    uint8_t value[64];
+} got_t;
+
+static void on_result(void *arg, const pskgw_keycache_result_t *res)
+{
+    got_t *g = arg;
+
+    g->calls++;
+    g->status = res->status;
+    g->stale = res->stale;
+    g->source = res->source;
+    g->len = res->value_len;
+    if (res->status == PSKGW_OK && res->value_len <= sizeof(g->value))
+        memcpy(g->value, res->value, res->value_len);
+}
+
+static bool got_one(void *g)
+{
+    return ((got_t *)g)->calls >= 1;
+}
+
+static void on_closed(pskgw_keycache_t *kc)
+{
+    (void)kc;
+    closed++;
+}
+
+static bool closed_n(void *n)
+{
+    return closed >= *(int *)n;
+}
+
+static pskgw_keycache_t *make_cache(fake_backend_t *fb, const uint8_t *kek, uint8_t kek_id,
+                                    const uint8_t *prev, uint8_t prev_id, int port)
+{
+    pskgw_keycache_opts_t o;
+    pskgw_keycache_t *kc = NULL;
+
+    pskgw_keycache_opts_init(&o);
+    o.loop = &loop;
+    o.name = "psk";
+    o.domain = "example.com";
+    fake_backend_init(fb, &o.backend);
+    o.ttl_s = 60;
+    o.stale_s = 600;
+    o.negative_ttl_s = 30;
+    o.redis_host = "127.0.0.1";
+    o.redis_port = (uint16_t)port;
+    o.redis_timeout_ms = 300;
+    o.redis_backoff_min_ms = 20;
+    o.redis_backoff_max_ms = 200;
+    o.kek = kek;
+    o.kek_id = kek_id;
+    o.kek_prev = prev;
+    o.kek_prev_id = prev_id;
+    cr_assert_eq(pskgw_keycache_new(&o, &kc), 0);
+    return kc;
+}
+
+static void close_caches(pskgw_keycache_t *a, pskgw_keycache_t *b)
+{
+    int want = closed + (a != NULL) + (b != NULL);
+
+    if (a)
+        pskgw_keycache_close(a, on_closed);
+    if (b)
+        pskgw_keycache_close(b, on_closed);
+    run_until(closed_n, &want, 5000, "close");
+}
+
+/* A synchronous client for the test's own checks (blocking is fine here, not in the cache). */
+static redisContext *sync_client(void)
+{
+    redisContext *c = redisConnect("127.0.0.1", redis_port);
+
+    cr_assert(c && !c->err, "sync redis client");
+    return c;
+}
+
+static const char *rkey_dev1 = "pskgw:example.com:psk:6465763031"; /* hex("dev01") */
+
+/* Wait until Redis holds key (the cache's SET is fire-and-forget). */
+static void wait_redis_key(const char *key)
+{
+    redisContext *c = sync_client();
+    uint64_t deadline = mono_ms() + 3000;
+
+    for (;;) {
+        redisReply *r = redisCommand(c, "EXISTS %s", key);
+        long long n = r ? r->integer : 0;
+        freeReplyObject(r);
+        if (n == 1)
+            break;
+        cr_assert(mono_ms() < deadline, "key %s never written to redis", key);
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    redisFree(c);
+}
+
+static bool has_pending(void *fb)
+{
+    return ((fake_backend_t *)fb)->npending > 0;
+}
+
+/* Fetch key through kc; when the backend is asked, answer (status, value). Returns the result. */
+static got_t fetch_answer(pskgw_keycache_t *kc, fake_backend_t *fb, const char *key, int status,
+                          const char *value)
+{
+    got_t g = { 0 };
+
+    cr_assert_eq(pskgw_keycache_fetch(kc, K(key), on_result, &g, NULL), 0);
+    while (g.calls == 0) {
+        if (fb->npending > 0)
+            cr_assert(fake_complete(fb, K(key), status, value, value ? strlen(value) : 0));
+        else
+            uv_run(&loop, UV_RUN_ONCE);
+    }
+    cr_assert_eq(g.calls, 1);
+    return g;
+}
+
+Test(keycache_redis, second_instance_gets_value_from_redis_without_backend_call)
+{
+    fake_backend_t fa, fb;
+    pskgw_keycache_t *a = make_cache(&fa, kek1, 1, NULL, 0, redis_port);
+    pskgw_keycache_t *b = make_cache(&fb, kek1, 1, NULL, 0, redis_port);
+    redisContext *c;
+    redisReply *r;
+    got_t g;
+
+    run_until(is_connected, a, 5000, "redis connection a");
+    run_until(is_connected, b, 5000, "redis connection b");
+    g = fetch_answer(a, &fa, "dev01", PSKGW_OK, "psk-of-dev01");
+    cr_assert_eq(g.status, PSKGW_OK);
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_BACKEND);
+    cr_assert_eq(fa.calls, 1);
+    wait_redis_key(rkey_dev1);
+
+    /* What Redis holds: sealed (no PSK in clear), format 1, KEK id 1, TTL = ttl + stale. */
+    c = sync_client();
+    r = redisCommand(c, "GET %s", rkey_dev1);
+    cr_assert_eq(r->type, REDIS_REPLY_STRING);
+    cr_assert_eq((size_t)r->len, pskgw_keycache_codec_sealed_len(12));
+    cr_assert_eq((uint8_t)r->str[0], 1);
+    cr_assert_eq((uint8_t)r->str[1], 1);
+    cr_assert_null(memmem(r->str, r->len, "psk-of", 6));
+    freeReplyObject(r);
+    r = redisCommand(c, "PTTL %s", rkey_dev1);
+    cr_assert(r->integer > 600000 && r->integer <= 660000, "pttl %lld", r->integer);
+    freeReplyObject(r);
+    redisFree(c);
+
+    g = fetch_answer(b, &fb, "dev01", PSKGW_OK, "wrong");
+    cr_assert_eq(g.status, PSKGW_OK);
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_REDIS);
+    cr_assert_eq(g.len, 12);
+    cr_assert(memcmp(g.value, "psk-of-dev01", 12) == 0);
+    cr_assert_eq(fb.calls, 0, "second gateway asked the service");
+    cr_assert_eq(st(b).hits_redis, 1);
+    cr_assert_eq(st(b).misses, 1);
+
+    /* Now in b's layer 1 too. */
+    pskgw_keycache_result_t res;
+    cr_assert_eq(pskgw_keycache_lookup(b, K("dev01"), &res), 0);
+    close_caches(a, b);
+}
+
+Test(keycache_redis, second_process_gets_value_from_redis)
+{
+    fake_backend_t fa;
+    pskgw_keycache_t *a = make_cache(&fa, kek1, 1, NULL, 0, redis_port);
+    pid_t pid;
+    int status = 0;
+
+    run_until(is_connected, a, 5000, "redis connection");
+    (void)fetch_answer(a, &fa, "dev01", PSKGW_OK, "psk-of-dev01");
+    wait_redis_key(rkey_dev1);
+    close_caches(a, NULL);
+
+    fflush(NULL);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        /* The "second gateway": its own loop and cache; exit code says what it saw. */
+        uv_loop_t l2;
+        fake_backend_t f2;
+        pskgw_keycache_opts_t o;
+        pskgw_keycache_t *kc2 = NULL;
+        got_t g = { 0 };
+        uint64_t deadline = mono_ms() + 5000;
+        int code = 0;
+
+        if (uv_loop_init(&l2) != 0)
+            _exit(10);
+        pskgw_keycache_opts_init(&o);
+        o.loop = &l2;
+        o.name = "psk";
+        o.domain = "example.com";
+        memset(&f2, 0, sizeof(f2));
+        o.backend.fetch = fake_fetch;
+        o.backend.cancel = fake_cancel;
+        o.backend.ctx = &f2;
+        o.redis_host = "127.0.0.1";
+        o.redis_port = (uint16_t)redis_port;
+        o.kek = kek1;
+        o.kek_id = 1;
+        if (pskgw_keycache_new(&o, &kc2) != 0)
+            _exit(11);
+        while (st(kc2).redis_connected == 0 && mono_ms() < deadline)
+            uv_run(&l2, UV_RUN_ONCE);
+        if (pskgw_keycache_fetch(kc2, K("dev01"), on_result, &g, NULL) != 0)
+            _exit(12);
+        while (g.calls == 0 && f2.npending == 0 && mono_ms() < deadline)
+            uv_run(&l2, UV_RUN_ONCE);
+        if (g.calls != 1)
+            code = 13;
+        else if (g.status != PSKGW_OK || g.source != PSKGW_KEYCACHE_SRC_REDIS || g.len != 12 ||
+                 memcmp(g.value, "psk-of-dev01", 12) != 0)
+            code = 14;
+        else if (f2.calls != 0)
+            code = 15;
+        if (f2.npending)
+            fake_complete_all(&f2, PSKGW_EUNAVAIL);
+        pskgw_keycache_close(kc2, NULL);
+        uv_run(&l2, UV_RUN_DEFAULT);
+        if (uv_loop_close(&l2) != 0 && code == 0)
+            code = 16;
+        _exit(code);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status));
+    cr_assert_eq(WEXITSTATUS(status), 0, "child process: code %d", WEXITSTATUS(status));
+}
+
+Test(keycache_redis, negative_entry_in_redis_seen_by_second_instance)
+{
+    fake_backend_t fa, fb;
+    pskgw_keycache_t *a = make_cache(&fa, kek1, 1, NULL, 0, redis_port);
+    pskgw_keycache_t *b = make_cache(&fb, kek1, 1, NULL, 0, redis_port);
+    got_t g;
+
+    run_until(is_connected, a, 5000, "redis connection a");
+    run_until(is_connected, b, 5000, "redis connection b");
+    g = fetch_answer(a, &fa, "dev01", PSKGW_EDENIED, NULL);
+    cr_assert_eq(g.status, PSKGW_EDENIED);
+    g = fetch_answer(a, &fa, "ghost", PSKGW_ENOTFOUND, NULL);
+    cr_assert_eq(g.status, PSKGW_ENOTFOUND);
+    wait_redis_key(rkey_dev1);
+    wait_redis_key("pskgw:example.com:psk:67686f7374");
+
+    g = fetch_answer(b, &fb, "dev01", PSKGW_OK, "x");
+    cr_assert_eq(g.status, PSKGW_EDENIED);
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_REDIS);
+    g = fetch_answer(b, &fb, "ghost", PSKGW_OK, "x");
+    cr_assert_eq(g.status, PSKGW_ENOTFOUND);
+    cr_assert_eq(fb.calls, 0);
+    cr_assert_eq(st(b).negative_hits, 2);
+
+    /* The negative entry's Redis TTL is negative_ttl_s. */
+    redisContext *c = sync_client();
+    redisReply *r = redisCommand(c, "PTTL %s", rkey_dev1);
+    cr_assert(r->integer > 20000 && r->integer <= 30000, "pttl %lld", r->integer);
+    freeReplyObject(r);
+    redisFree(c);
+    close_caches(a, b);
+}
+
+Test(keycache_redis, wrong_kek_or_corrupted_value_is_a_miss_and_refetch)
+{
+    fake_backend_t fa, fb, fc;
+    pskgw_keycache_t *a = make_cache(&fa, kek1, 1, NULL, 0, redis_port);
+    pskgw_keycache_t *b = make_cache(&fb, kek2, 1, NULL, 0, redis_port);
+    got_t g;
+
+    run_until(is_connected, a, 5000, "redis connection a");
+    run_until(is_connected, b, 5000, "redis connection b");
+    (void)fetch_answer(a, &fa, "dev01", PSKGW_OK, "psk-of-dev01");
+    wait_redis_key(rkey_dev1);
+
+    g = fetch_answer(b, &fb, "dev01", PSKGW_OK, "psk-from-service");
+    cr_assert_eq(g.status, PSKGW_OK);
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_BACKEND);
+    cr_assert_eq(fb.calls, 1);
+    cr_assert_eq(st(b).decode_failures, 1);
+
+    /* Garbage and a truncated value in Redis: misses, counted, never a crash. */
+    redisContext *c = sync_client();
+    redisReply *r =
+        redisCommand(c, "SET %s %b", "pskgw:example.com:psk:6465763032", "garbage", (size_t)7);
+    freeReplyObject(r);
+    r = redisCommand(c, "GET %s", rkey_dev1);
+    cr_assert_eq(r->type, REDIS_REPLY_STRING);
+    redisReply *t = redisCommand(c, "SET %s %b", "pskgw:example.com:psk:6465763033", r->str,
+                                 (size_t)r->len - 1);
+    freeReplyObject(t);
+    freeReplyObject(r);
+    redisFree(c);
+    g = fetch_answer(a, &fa, "dev02", PSKGW_OK, "fresh-2");
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_BACKEND);
+    g = fetch_answer(a, &fa, "dev03", PSKGW_OK, "fresh-3");
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_BACKEND);
+    cr_assert_eq(st(a).decode_failures, 2);
+
+    /* KEK rotation: a reader with a new KEK (id 2) and the old one as previous (id 1). The value
+     * written by b under kek2/id 1 is not readable, the one written by a under kek1 is. */
+    close_caches(b, NULL);
+    wait_redis_key("pskgw:example.com:psk:6465763033");
+    pskgw_keycache_t *rot = make_cache(&fc, kek2, 2, kek1, 1, redis_port);
+    run_until(is_connected, rot, 5000, "redis connection rot");
+    g = fetch_answer(rot, &fc, "dev03", PSKGW_OK, "from-service");
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_REDIS);
+    cr_assert(memcmp(g.value, "fresh-3", 7) == 0);
+    cr_assert_eq(fc.calls, 0);
+    close_caches(a, rot);
+}
+
+static int spawn_redis_on(pskgw_test_proc_t *p, int port)
+{
+    char portbuf[16];
+    char *argv[] = {
+        "/usr/bin/redis-server", "--port", portbuf, "--bind", "127.0.0.1",  "--save",  "",
+        "--appendonly",          "no",     "--dir", "/tmp",   "--loglevel", "warning", NULL
+    };
+
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    if (pskgw_test_spawn(p, argv, 0) < 0)
+        return -1;
+    return pskgw_test_wait_tcp(port, 5000);
+}
+
+static bool reconnected(void *kc)
+{
+    pskgw_keycache_stats_t s = st(kc);
+
+    return s.redis_connected == 1 && s.redis_connects >= 2;
+}
+
+Test(keycache_redis, redis_stopped_then_restarted_on_the_same_port)
+{
+    fake_backend_t fa;
+    pskgw_keycache_t *a = make_cache(&fa, kek1, 1, NULL, 0, redis_port);
+    pskgw_keycache_result_t res;
+    got_t g;
+    char k[16];
+
+    run_until(is_connected, a, 5000, "redis connection");
+    for (int i = 0; i < 5; i++) {
+        snprintf(k, sizeof(k), "known%d", i);
+        g = fetch_answer(a, &fa, k, PSKGW_OK, "psk-known");
+        cr_assert_eq(g.status, PSKGW_OK);
+    }
+    cr_assert_eq(fa.calls, 5);
+
+    pskgw_test_stop(&redis, SIGTERM, 5000);
+    run_until(is_disconnected, a, 5000, "the cache to notice redis is gone");
+    cr_assert_geq(st(a).redis_disconnects, 1);
+
+    /* Known identities keep resolving from layer 1, new ones through the backend. */
+    for (int i = 0; i < 5; i++) {
+        snprintf(k, sizeof(k), "known%d", i);
+        cr_assert_eq(pskgw_keycache_lookup(a, K(k), &res), 0);
+        g = fetch_answer(a, &fa, k, PSKGW_EUNAVAIL, NULL);
+        cr_assert_eq(g.status, PSKGW_OK);
+        cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_L1);
+    }
+    g = fetch_answer(a, &fa, "newcomer", PSKGW_OK, "psk-new");
+    cr_assert_eq(g.status, PSKGW_OK);
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_BACKEND);
+    cr_assert_geq(st(a).redis_skipped, 1);
+    cr_assert_eq(fa.calls, 6);
+    /* Let a few reconnect attempts fail. */
+    uint64_t until = mono_ms() + 300;
+    while (mono_ms() < until)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(st(a).redis_connects, 1);
+
+    cr_assert_eq(spawn_redis_on(&redis, redis_port), 0, "redis restart on port %d", redis_port);
+    run_until(reconnected, a, 5000, "reconnect");
+    g = fetch_answer(a, &fa, "after", PSKGW_OK, "psk-after");
+    cr_assert_eq(g.status, PSKGW_OK);
+    wait_redis_key("pskgw:example.com:psk:6166746572"); /* layer 2 used again */
+    close_caches(a, NULL);
+}
+
+Test(keycache_redis, hung_redis_times_out_and_backend_answers)
+{
+    fake_backend_t fa;
+    pskgw_keycache_t *a = make_cache(&fa, kek1, 1, NULL, 0, redis_port);
+    got_t g = { 0 };
+    uint64_t t0;
+
+    run_until(is_connected, a, 5000, "redis connection");
+    kill(redis.pid, SIGSTOP);
+    t0 = mono_ms();
+    cr_assert_eq(pskgw_keycache_fetch(a, K("dev01"), on_result, &g, NULL), 0);
+    run_until(has_pending, &fa, 3000, "backend call after the redis reply timeout");
+    cr_assert_geq(mono_ms() - t0, 250, "did not wait for the reply timeout");
+    cr_assert(fake_complete(&fa, K("dev01"), PSKGW_OK, "psk", 3));
+    run_until(got_one, &g, 1000, "result");
+    cr_assert_eq(g.status, PSKGW_OK);
+    cr_assert_geq(st(a).redis_errors, 1);
+    kill(redis.pid, SIGCONT);
+    run_until(reconnected, a, 5000, "reconnect after the hang");
+    /* Redis works again: a new entry reaches it (the connection made while it was stopped may
+     * time out once more first; the fetch is answered either way). */
+    memset(&g, 0, sizeof(g));
+    cr_assert_eq(pskgw_keycache_fetch(a, K("after"), on_result, &g, NULL), 0);
+    run_until(has_pending, &fa, 3000, "backend call");
+    cr_assert(fake_complete(&fa, K("after"), PSKGW_OK, "psk2", 4));
+    run_until(got_one, &g, 1000, "result");
+    run_until(is_connected, a, 5000, "connected");
+    cr_assert_eq(pskgw_keycache_invalidate(a, K("after")), 0);
+    memset(&g, 0, sizeof(g));
+    g = fetch_answer(a, &fa, "after", PSKGW_OK, "psk3");
+    wait_redis_key("pskgw:example.com:psk:6166746572");
+    close_caches(a, NULL);
+}
+
+Test(keycache_redis, close_with_redis_reads_in_flight)
+{
+    fake_backend_t fa;
+    pskgw_keycache_t *a = make_cache(&fa, kek1, 1, NULL, 0, redis_port);
+    got_t g[3] = { { 0 } };
+
+    run_until(is_connected, a, 5000, "redis connection");
+    cr_assert_eq(pskgw_keycache_fetch(a, K("x1"), on_result, &g[0], NULL), 0);
+    cr_assert_eq(pskgw_keycache_fetch(a, K("x1"), on_result, &g[1], NULL), 0);
+    cr_assert_eq(pskgw_keycache_fetch(a, K("x2"), on_result, &g[2], NULL), 0);
+    cr_assert_eq(st(a).backend_calls, 0, "reads should be waiting on redis");
+    close_caches(a, NULL);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(g[i].calls, 1);
+        cr_assert_eq(g[i].status, PSKGW_ECANCELED);
+    }
+    cr_assert_eq(fa.calls, 0);
+}
+
+Test(keycache_redis, unreachable_redis_layer1_and_backend_only)
+{
+    fake_backend_t fa;
+    int port = pskgw_test_free_port(0);
+    pskgw_keycache_t *a = make_cache(&fa, kek1, 1, NULL, 0, port);
+    got_t g;
+    uint64_t until = mono_ms() + 200;
+
+    while (mono_ms() < until)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(st(a).redis_connected, 0);
+    cr_assert_eq(st(a).redis_connects, 0);
+    cr_assert_geq(st(a).redis_errors, 1);
+    g = fetch_answer(a, &fa, "dev01", PSKGW_OK, "psk");
+    cr_assert_eq(g.status, PSKGW_OK);
+    g = fetch_answer(a, &fa, "dev01", PSKGW_OK, "psk");
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_L1);
+    cr_assert_eq(st(a).redis_skipped, 1);
+    close_caches(a, NULL); /* with a reconnect timer pending */
+}
