@@ -1,0 +1,257 @@
+#include "sinks/appender.h"
+
+#include "common/err.h"
+#include "common/log.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    pskgw_appender_cb cb;
+    void *arg;
+} waiter_t;
+
+typedef struct {
+    char *buf;
+    size_t len;
+    size_t cap;
+    waiter_t *w;
+    size_t wn;
+    size_t wcap;
+} batch_t;
+
+struct pskgw_appender {
+    uv_loop_t *loop;
+    char *path;
+    bool is_stdout;
+    uv_file fd;
+    uv_fs_t req;
+    bool busy;
+    bool want_reopen;
+    bool closing;
+    int depth;
+    batch_t pend;
+    batch_t cur;
+    size_t cur_done;
+    uv_buf_t iov;
+    void (*close_cb)(void *);
+    void *close_arg;
+};
+
+static void next_op(pskgw_appender_t *a);
+
+/* Callbacks may write or even close: a->depth keeps next_op() from freeing under us; every
+ * caller calls next_op() after this returns. */
+static void batch_finish(pskgw_appender_t *a, batch_t *b, int status)
+{
+    waiter_t *w = b->w;
+    size_t n = b->wn;
+
+    free(b->buf);
+    memset(b, 0, sizeof(*b));
+    a->depth++;
+    for (size_t i = 0; i < n; i++)
+        if (w[i].cb)
+            w[i].cb(w[i].arg, status);
+    a->depth--;
+    free(w);
+}
+
+static void free_appender(pskgw_appender_t *a)
+{
+    void (*cb)(void *) = a->close_cb;
+    void *arg = a->close_arg;
+
+    free(a->path);
+    free(a);
+    if (cb)
+        cb(arg);
+}
+
+static void close_cb(uv_fs_t *req)
+{
+    pskgw_appender_t *a = req->data;
+
+    uv_fs_req_cleanup(req);
+    a->busy = false;
+    a->fd = -1;
+    next_op(a);
+}
+
+static void write_cb(uv_fs_t *req)
+{
+    pskgw_appender_t *a = req->data;
+    ssize_t r = req->result;
+
+    uv_fs_req_cleanup(req);
+    a->busy = false;
+    if (r < 0) {
+        PSKGW_LOG_RL(PSKGW_LOG_ERR, a->path, "file \"%s\": write failed: %s", a->path,
+                     uv_strerror((int)r));
+        batch_finish(a, &a->cur, PSKGW_EIO);
+        if (!a->is_stdout)
+            a->want_reopen = true; /* start over with a fresh open */
+    } else {
+        a->cur_done += (size_t)r;
+        if (a->cur_done >= a->cur.len)
+            batch_finish(a, &a->cur, 0);
+    }
+    next_op(a);
+}
+
+static void open_cb(uv_fs_t *req)
+{
+    pskgw_appender_t *a = req->data;
+    ssize_t r = req->result;
+
+    uv_fs_req_cleanup(req);
+    a->busy = false;
+    if (r < 0) {
+        PSKGW_LOG_RL(PSKGW_LOG_ERR, a->path, "file \"%s\": cannot open: %s", a->path,
+                     uv_strerror((int)r));
+        batch_finish(a, &a->cur, PSKGW_EIO);
+    } else {
+        a->fd = (uv_file)r;
+    }
+    next_op(a);
+}
+
+static void next_op(pskgw_appender_t *a)
+{
+    int rc;
+
+    if (a->busy || a->depth > 0)
+        return;
+    if (a->cur.len == 0 && a->cur.wn == 0 && (a->pend.len > 0 || a->pend.wn > 0)) {
+        a->cur = a->pend;
+        memset(&a->pend, 0, sizeof(a->pend));
+        a->cur_done = 0;
+    }
+    a->req.data = a;
+    if ((a->want_reopen || (a->closing && a->cur.wn == 0)) && a->fd >= 0 && !a->is_stdout) {
+        a->want_reopen = false;
+        a->busy = true;
+        rc = uv_fs_close(a->loop, &a->req, a->fd, close_cb);
+        if (rc == 0)
+            return;
+        a->busy = false;
+        a->fd = -1;
+    }
+    a->want_reopen = false;
+    if (a->cur.wn > 0) {
+        if (a->fd < 0) {
+            a->busy = true;
+            rc = uv_fs_open(a->loop, &a->req, a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                            0640, open_cb);
+            if (rc == 0)
+                return;
+            a->busy = false;
+            batch_finish(a, &a->cur, PSKGW_EIO);
+            next_op(a);
+            return;
+        }
+        if (a->cur_done < a->cur.len) {
+            a->iov = uv_buf_init(a->cur.buf + a->cur_done, (unsigned)(a->cur.len - a->cur_done));
+            a->busy = true;
+            rc = uv_fs_write(a->loop, &a->req, a->fd, &a->iov, 1, -1, write_cb);
+            if (rc == 0)
+                return;
+            a->busy = false;
+            batch_finish(a, &a->cur, PSKGW_EIO);
+        } else {
+            batch_finish(a, &a->cur, 0);
+        }
+        next_op(a);
+        return;
+    }
+    if (a->closing && a->pend.wn == 0)
+        free_appender(a);
+}
+
+int pskgw_appender_new(uv_loop_t *loop, const char *path, pskgw_appender_t **out)
+{
+    pskgw_appender_t *a;
+
+    if (!loop || !path || !path[0])
+        return PSKGW_EINVAL;
+    a = calloc(1, sizeof(*a));
+    if (!a)
+        return PSKGW_ENOMEM;
+    a->path = strdup(path);
+    if (!a->path) {
+        free(a);
+        return PSKGW_ENOMEM;
+    }
+    a->loop = loop;
+    a->fd = -1;
+    if (strcmp(path, "-") == 0) {
+        a->is_stdout = true;
+        a->fd = STDOUT_FILENO;
+    }
+    *out = a;
+    return 0;
+}
+
+int pskgw_appender_write(pskgw_appender_t *a, const char *data, size_t len, bool newline,
+                         pskgw_appender_cb cb, void *arg)
+{
+    batch_t *b = &a->pend;
+    size_t need = len + (newline ? 1 : 0);
+
+    if (a->closing)
+        return PSKGW_ECLOSED;
+    if (b->len + need > b->cap) {
+        size_t ncap = b->cap ? b->cap : 4096;
+        char *np;
+        while (ncap < b->len + need)
+            ncap *= 2;
+        np = realloc(b->buf, ncap);
+        if (!np)
+            return PSKGW_ENOMEM;
+        b->buf = np;
+        b->cap = ncap;
+    }
+    if (b->wn == b->wcap) {
+        size_t ncap = b->wcap ? 2 * b->wcap : 16;
+        waiter_t *nw = realloc(b->w, ncap * sizeof(*nw));
+        if (!nw)
+            return PSKGW_ENOMEM;
+        b->w = nw;
+        b->wcap = ncap;
+    }
+    memcpy(b->buf + b->len, data, len);
+    if (newline)
+        b->buf[b->len + len] = '\n';
+    b->len += need;
+    b->w[b->wn].cb = cb;
+    b->w[b->wn].arg = arg;
+    b->wn++;
+    next_op(a);
+    return 0;
+}
+
+void pskgw_appender_reopen(pskgw_appender_t *a)
+{
+    if (a->is_stdout)
+        return;
+    a->want_reopen = true;
+    next_op(a);
+}
+
+void pskgw_appender_close(pskgw_appender_t *a, void (*cb)(void *arg), void *arg)
+{
+    a->closing = true;
+    a->close_cb = cb;
+    a->close_arg = arg;
+    if (!a->busy && a->cur.wn == 0 && a->pend.wn == 0 && (a->fd < 0 || a->is_stdout)) {
+        /* nothing to do, but never call back from inside close */
+        a->busy = true;
+        a->req.data = a;
+        if (uv_fs_stat(a->loop, &a->req, ".", close_cb) == 0)
+            return;
+        a->busy = false;
+    }
+    next_op(a);
+}

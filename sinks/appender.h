@@ -1,0 +1,30 @@
+/* pskgw_appender_t: appends byte strings to a file (or stdout) without blocking the loop
+ * (module-internal; used by the file sink and for dead-letter files).
+ *
+ * Writes go through uv_fs (thread pool), one at a time; what is written while one is in progress
+ * is batched into the next. The file is opened lazily (O_APPEND|O_CREAT, 0640); if it cannot be
+ * opened or written, the writes of that batch fail with PSKGW_EIO and the next write tries to
+ * open it again. "-" writes to stdout (never closed). reopen() closes the file after the current
+ * write so the next write opens the path again (log rotation on SIGHUP).
+ */
+#ifndef PSKGW_SINKS_APPENDER_H
+#define PSKGW_SINKS_APPENDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct pskgw_appender pskgw_appender_t;
+typedef void (*pskgw_appender_cb)(void *arg, int status);
+
+/* 0, PSKGW_EINVAL, PSKGW_ENOMEM. Owned by the caller until pskgw_appender_close(). */
+int pskgw_appender_new(uv_loop_t *loop, const char *path, pskgw_appender_t **out);
+/* Copy data (plus "\n" when newline) for appending. 0: cb(arg, 0 | PSKGW_EIO) fires once, later
+ * (cb may be NULL). PSKGW_ENOMEM or PSKGW_ECLOSED now, without a callback. */
+int pskgw_appender_write(pskgw_appender_t *a, const char *data, size_t len, bool newline,
+                         pskgw_appender_cb cb, void *arg);
+void pskgw_appender_reopen(pskgw_appender_t *a);
+/* Complete pending writes, close the file, free; cb(arg) once, later. */
+void pskgw_appender_close(pskgw_appender_t *a, void (*cb)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,62 @@
+/* The message envelope: what a customer system receives for one device message.
+ *
+ * The gateway fills a pskgw_envelope_t (all pointers borrowed, valid during the call that takes
+ * it) and hands it to pskgw_sinkset_submit() (sinks/sinkset.h), which copies it. Sinks never see
+ * sessions; everything they know about a message is in here.
+ *
+ * JSON rendering (file, http, and the default of mqtt/redis-stream/kafka) is one object with
+ * exactly these keys, in this order, no whitespace:
+ *   {"message_id":"<32 hex>","domain":"..","listener":"..","transport":"dtls"|"tls",
+ *    "peer":"ip:port","psk_identity":"..","rot_public_uid":"..","session_id":<u64>,"seq":<u64>,
+ *    "received_at":"2026-11-21T10:00:00.123Z","payload":"<base64>","payload_len":<n>,
+ *    "e2e":null | {"version":1,"key_identity":"<hex>","cipher_suite":"AES_128_CCM"}}
+ * Strings are escaped per RFC 8259 (control characters as \u00XX); invalid UTF-8 bytes are
+ * replaced by U+FFFD so the output is always valid JSON. NULL strings render as "".
+ *
+ * message_id: 128 random bits (getrandom) drawn once when the set copies the envelope, stored
+ * with the message in the spool, so it is the same in every sink, across retries and across a
+ * restart's spool replay. Receivers de-duplicate on it (delivery is at-least-once).
+ */
+#ifndef PSKGW_SINKS_ENVELOPE_H
+#define PSKGW_SINKS_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PSKGW_MESSAGE_ID_LEN 32 /* hex characters, without the NUL */
+
+typedef struct {
+    unsigned version;         /* E2E format version (1 or 2 in the u-blox spec) */
+    const char *key_identity; /* hex of the key identity */
+    const char *cipher_suite; /* "AES_128_CCM" */
+} pskgw_envelope_e2e_t;
+
+typedef struct {
+    const char *domain;
+    const char *listener;
+    const char *transport; /* "dtls" | "tls" */
+    const char *peer;      /* "ip:port" ("[v6]:port") */
+    const char *psk_identity;
+    const char *rot_public_uid; /* may be NULL/"" when unknown: psk_identity is then the device */
+    uint64_t session_id;
+    uint64_t seq;
+    uint64_t received_at_ms; /* wall clock, ms since the epoch */
+    const uint8_t *payload;  /* cleartext (after E2E decryption) */
+    size_t payload_len;
+    const pskgw_envelope_e2e_t *e2e; /* NULL when the payload was not E2E protected */
+} pskgw_envelope_t;
+
+/* Render env as the one-line JSON object above (no trailing newline) with the given message id
+ * (PSKGW_MESSAGE_ID_LEN hex characters). *out is malloc'ed, NUL-terminated, owned by the caller;
+ * *out_len excludes the NUL. Returns 0, PSKGW_EINVAL (bad message_id), PSKGW_ENOMEM. */
+int pskgw_envelope_json(const pskgw_envelope_t *env, const char *message_id, char **out,
+                        size_t *out_len);
+
+/* The device a message belongs to, for per-device ordering: rot_public_uid when non-empty,
+ * else psk_identity (else ""). Borrowed from env. */
+const char *pskgw_envelope_device(const pskgw_envelope_t *env);
+
+/* Fill out[PSKGW_MESSAGE_ID_LEN + 1] with a fresh random message id. 0 or PSKGW_EIO. */
+int pskgw_envelope_new_id(char out[PSKGW_MESSAGE_ID_LEN + 1]);
+
+#endif

@@ -1,0 +1,80 @@
+/* Module-internal contracts of sinks/: the sink core (queue, window, retries, spool, dead
+ * letters; sink.c) and the backends it drives (sink_file.c, sink_http.c, ...).
+ *
+ * A backend is a client of one target system. The core calls it through pskgw_sink_backend_t:
+ *  - create(): parse options, start connecting (asynchronously); 0 or a PSKGW_E* code.
+ *  - send(impl, msg, token): start delivering msg (the backend holds a reference with
+ *    pskgw_msg_ref if it needs msg after returning). Returns 0 and later calls
+ *    pskgw_sink_result(core, token, status) exactly once, never from inside send(); or fails now
+ *    (no result later): PSKGW_EAGAIN/PSKGW_EUNAVAIL (not connected: retried) or a permanent
+ *    code (below).
+ *  - reopen(): SIGHUP; may be NULL.
+ *  - close(): stop, forget every token (no pskgw_sink_result() after this), free everything,
+ *    then call pskgw_sink_backend_closed(core) once, later.
+ * Result statuses: 0 delivered; PSKGW_EBADREQ / PSKGW_ETOOBIG: permanent (dead letter); any other
+ * negative code: transient (retried with backoff).
+ */
+#ifndef PSKGW_SINKS_INTERNAL_H
+#define PSKGW_SINKS_INTERNAL_H
+
+#include "sinks/msg.h"
+#include "sinks/sinkset.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+typedef struct pskgw_sink pskgw_sink_t;
+typedef struct pskgw_sub pskgw_sub_t;
+
+typedef struct {
+    const char *type;
+    bool raw_ok; /* accepts payload = raw */
+    int (*create)(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_options_t *o, void **impl);
+    int (*send)(void *impl, pskgw_msg_t *msg, void *token);
+    void (*reopen)(void *impl);
+    void (*close)(void *impl);
+} pskgw_sink_backend_t;
+
+extern const pskgw_sink_backend_t pskgw_sink_backend_file;
+extern const pskgw_sink_backend_t pskgw_sink_backend_http;
+extern const pskgw_sink_backend_t pskgw_sink_backend_redis;
+extern const pskgw_sink_backend_t pskgw_sink_backend_mqtt;
+extern const pskgw_sink_backend_t pskgw_sink_backend_kafka;
+
+/* Backend -> core. */
+void pskgw_sink_result(pskgw_sink_t *core, void *token, int status);
+void pskgw_sink_set_connected(pskgw_sink_t *core, bool connected);
+void pskgw_sink_backend_closed(pskgw_sink_t *core);
+const char *pskgw_sink_name(const pskgw_sink_t *core);
+
+/* Set <-> core (sink.c). The core calls pskgw_sub_done(sub, status) exactly once per
+ * pskgw_sink_submit() that returned 0. */
+int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t **out);
+void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *msg, pskgw_sub_t *sub);
+void pskgw_sink_reopen(pskgw_sink_t *s);
+void pskgw_sink_stats(const pskgw_sink_t *s, pskgw_sink_stats_t *out);
+/* Flush within close_timeout_ms, spool what is left, close; cb(arg) once, later. */
+void pskgw_sink_close(pskgw_sink_t *s, void (*cb)(void *arg), void *arg);
+void pskgw_sub_done(pskgw_sub_t *sub, int status);
+
+/* Expand {domain} {rot_public_uid} {psk_identity} {listener} in tmpl. *out malloc'ed.
+ * 0, PSKGW_ENOMEM. */
+int pskgw_sink_template(const char *tmpl, const pskgw_envelope_t *env, char **out);
+
+/* Metadata of a message as (name, value) pairs for raw mode (MQTT user properties, Kafka
+ * headers, stream fields): message_id domain listener transport peer psk_identity
+ * rot_public_uid session_id seq received_at payload_len [e2e_version e2e_key_identity
+ * e2e_cipher_suite]. Values point into m or into meta's own buffers. */
+typedef struct {
+    const char *name[14];
+    const char *value[14];
+    size_t n;
+    char num[4][24];
+    char ts[32];
+} pskgw_sink_meta_t;
+void pskgw_sink_meta(const pskgw_msg_t *m, pskgw_sink_meta_t *meta);
+
+/* Options with defaults applied and strings copied (sink.c); backends read their part. */
+char *pskgw_sink_strdup0(const char *s);
+
+#endif

@@ -1,0 +1,265 @@
+#include "sinks/msg.h"
+
+#include "common/codec.h"
+#include "common/err.h"
+#include "common/wipe.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NSTR 6
+
+static const char *const *env_strs(const pskgw_envelope_t *e, const char *out[NSTR])
+{
+    out[0] = e->domain;
+    out[1] = e->listener;
+    out[2] = e->transport;
+    out[3] = e->peer;
+    out[4] = e->psk_identity;
+    out[5] = e->rot_public_uid;
+    return out;
+}
+
+static int str_ok(const char *s, size_t *len)
+{
+    *len = s ? strlen(s) : 0;
+    return *len <= 0xffff;
+}
+
+/* Build a message from validated parts; strings are copied NUL-terminated into the blob. */
+static int msg_build(const char *id, const char *strs[NSTR], const size_t lens[NSTR],
+                     const pskgw_envelope_t *env, const char *ki, size_t ki_len, const char *cs,
+                     size_t cs_len, pskgw_msg_t **out)
+{
+    size_t total = env->payload_len;
+    pskgw_msg_t *m;
+    uint8_t *p;
+    char **dst[NSTR];
+
+    for (int i = 0; i < NSTR; i++)
+        total += lens[i] + 1;
+    if (env->e2e)
+        total += ki_len + 1 + cs_len + 1;
+    m = calloc(1, sizeof(*m) + total);
+    if (!m)
+        return PSKGW_ENOMEM;
+    m->refs = 1;
+    memcpy(m->id, id, PSKGW_MESSAGE_ID_LEN);
+    m->blob_len = total;
+    m->env.session_id = env->session_id;
+    m->env.seq = env->seq;
+    m->env.received_at_ms = env->received_at_ms;
+    dst[0] = (char **)&m->env.domain;
+    dst[1] = (char **)&m->env.listener;
+    dst[2] = (char **)&m->env.transport;
+    dst[3] = (char **)&m->env.peer;
+    dst[4] = (char **)&m->env.psk_identity;
+    dst[5] = (char **)&m->env.rot_public_uid;
+    p = m->blob;
+    for (int i = 0; i < NSTR; i++) {
+        *dst[i] = (char *)p;
+        if (lens[i])
+            memcpy(p, strs[i], lens[i]);
+        p += lens[i] + 1;
+    }
+    if (env->e2e) {
+        m->e2e.version = env->e2e->version;
+        m->e2e.key_identity = (const char *)p;
+        if (ki_len)
+            memcpy(p, ki, ki_len);
+        p += ki_len + 1;
+        m->e2e.cipher_suite = (const char *)p;
+        if (cs_len)
+            memcpy(p, cs, cs_len);
+        p += cs_len + 1;
+        m->env.e2e = &m->e2e;
+    }
+    m->env.payload = p;
+    m->env.payload_len = env->payload_len;
+    if (env->payload_len)
+        memcpy(p, env->payload, env->payload_len);
+    *out = m;
+    return 0;
+}
+
+int pskgw_msg_new(const pskgw_envelope_t *env, const char *id, pskgw_msg_t **out)
+{
+    const char *strs[NSTR];
+    size_t lens[NSTR];
+    size_t ki_len = 0;
+    size_t cs_len = 0;
+
+    if (!env || !id || strlen(id) != PSKGW_MESSAGE_ID_LEN ||
+        !pskgw_is_hex((const uint8_t *)id, PSKGW_MESSAGE_ID_LEN) ||
+        (env->payload_len && !env->payload) || env->payload_len > 0xffffffffu)
+        return PSKGW_EINVAL;
+    env_strs(env, strs);
+    for (int i = 0; i < NSTR; i++)
+        if (!str_ok(strs[i], &lens[i]))
+            return PSKGW_EINVAL;
+    if (env->e2e &&
+        (!str_ok(env->e2e->key_identity, &ki_len) || !str_ok(env->e2e->cipher_suite, &cs_len)))
+        return PSKGW_EINVAL;
+    return msg_build(id, strs, lens, env, env->e2e ? env->e2e->key_identity : NULL, ki_len,
+                     env->e2e ? env->e2e->cipher_suite : NULL, cs_len, out);
+}
+
+pskgw_msg_t *pskgw_msg_ref(pskgw_msg_t *m)
+{
+    m->refs++;
+    return m;
+}
+
+void pskgw_msg_unref(pskgw_msg_t *m)
+{
+    if (!m || --m->refs > 0)
+        return;
+    free(m->json);
+    pskgw_free_secret(m, sizeof(*m) + m->blob_len);
+}
+
+int pskgw_msg_json(pskgw_msg_t *m, const char **json, size_t *len)
+{
+    if (!m->json) {
+        int rc = pskgw_envelope_json(&m->env, m->id, &m->json, &m->json_len);
+        if (rc < 0)
+            return rc;
+    }
+    *json = m->json;
+    *len = m->json_len;
+    return 0;
+}
+
+const char *pskgw_msg_device(const pskgw_msg_t *m)
+{
+    return pskgw_envelope_device(&m->env);
+}
+
+size_t pskgw_msg_encoded_len(const pskgw_msg_t *m)
+{
+    const char *strs[NSTR];
+    size_t n = 1 + PSKGW_MESSAGE_ID_LEN + 24 + 1 + 4 + m->env.payload_len;
+
+    env_strs(&m->env, strs);
+    for (int i = 0; i < NSTR; i++)
+        n += 2 + strlen(strs[i]);
+    if (m->env.e2e)
+        n += 4 + 2 + strlen(m->e2e.key_identity) + 2 + strlen(m->e2e.cipher_suite);
+    return n;
+}
+
+static uint8_t *put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+static uint8_t *put_str(uint8_t *p, const char *s)
+{
+    size_t n = strlen(s);
+
+    p = put_le(p, n, 2);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+void pskgw_msg_encode(const pskgw_msg_t *m, uint8_t *out)
+{
+    const char *strs[NSTR];
+    uint8_t *p = out;
+
+    *p++ = 1;
+    memcpy(p, m->id, PSKGW_MESSAGE_ID_LEN);
+    p += PSKGW_MESSAGE_ID_LEN;
+    p = put_le(p, m->env.session_id, 8);
+    p = put_le(p, m->env.seq, 8);
+    p = put_le(p, m->env.received_at_ms, 8);
+    env_strs(&m->env, strs);
+    for (int i = 0; i < NSTR; i++)
+        p = put_str(p, strs[i]);
+    *p++ = m->env.e2e ? 1 : 0;
+    if (m->env.e2e) {
+        p = put_le(p, m->e2e.version, 4);
+        p = put_str(p, m->e2e.key_identity);
+        p = put_str(p, m->e2e.cipher_suite);
+    }
+    p = put_le(p, m->env.payload_len, 4);
+    if (m->env.payload_len)
+        memcpy(p, m->env.payload, m->env.payload_len);
+}
+
+typedef struct {
+    const uint8_t *p;
+    size_t left;
+} rd_t;
+
+static int get_le(rd_t *r, int n, uint64_t *v)
+{
+    if (r->left < (size_t)n)
+        return PSKGW_EPARSE;
+    *v = 0;
+    for (int i = 0; i < n; i++)
+        *v |= (uint64_t)r->p[i] << (8 * i);
+    r->p += n;
+    r->left -= (size_t)n;
+    return 0;
+}
+
+static int get_str(rd_t *r, const char **s, size_t *len)
+{
+    uint64_t n;
+
+    if (get_le(r, 2, &n) < 0 || r->left < n || memchr(r->p, 0, n))
+        return PSKGW_EPARSE;
+    *s = (const char *)r->p;
+    *len = n;
+    r->p += n;
+    r->left -= n;
+    return 0;
+}
+
+int pskgw_msg_decode(const uint8_t *body, size_t len, pskgw_msg_t **out)
+{
+    rd_t r = { body, len };
+    char id[PSKGW_MESSAGE_ID_LEN + 1];
+    const char *strs[NSTR];
+    size_t lens[NSTR];
+    pskgw_envelope_t env = { 0 };
+    pskgw_envelope_e2e_t e2e = { 0 };
+    const char *ki = NULL;
+    const char *cs = NULL;
+    size_t ki_len = 0;
+    size_t cs_len = 0;
+    uint64_t v;
+
+    if (r.left < 1 + PSKGW_MESSAGE_ID_LEN || r.p[0] != 1)
+        return PSKGW_EPARSE;
+    memcpy(id, r.p + 1, PSKGW_MESSAGE_ID_LEN);
+    id[PSKGW_MESSAGE_ID_LEN] = '\0';
+    if (!pskgw_is_hex((const uint8_t *)id, PSKGW_MESSAGE_ID_LEN))
+        return PSKGW_EPARSE;
+    r.p += 1 + PSKGW_MESSAGE_ID_LEN;
+    r.left -= 1 + PSKGW_MESSAGE_ID_LEN;
+    if (get_le(&r, 8, &env.session_id) < 0 || get_le(&r, 8, &env.seq) < 0 ||
+        get_le(&r, 8, &env.received_at_ms) < 0)
+        return PSKGW_EPARSE;
+    for (int i = 0; i < NSTR; i++)
+        if (get_str(&r, &strs[i], &lens[i]) < 0)
+            return PSKGW_EPARSE;
+    if (get_le(&r, 1, &v) < 0 || v > 1)
+        return PSKGW_EPARSE;
+    if (v == 1) {
+        uint64_t ver;
+        if (get_le(&r, 4, &ver) < 0 || get_str(&r, &ki, &ki_len) < 0 ||
+            get_str(&r, &cs, &cs_len) < 0)
+            return PSKGW_EPARSE;
+        e2e.version = (unsigned)ver;
+        env.e2e = &e2e;
+    }
+    if (get_le(&r, 4, &v) < 0 || r.left != v)
+        return PSKGW_EPARSE;
+    env.payload = r.p;
+    env.payload_len = (size_t)v;
+    return msg_build(id, strs, lens, &env, ki, ki_len, cs, cs_len, out);
+}

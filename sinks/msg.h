@@ -1,0 +1,49 @@
+/* pskgw_msg_t: the sinks' own, reference-counted copy of one envelope (module-internal).
+ *
+ * One allocation holds the strings and the payload. The set makes one message per submit and
+ * every sink of the set holds a reference; the JSON rendering is made once, on first use, and
+ * cached. The binary encoding (pskgw_msg_encode/_decode) is the body of a spool record
+ * (sinks/record.h): version 1, little-endian:
+ *   u8 1 | id[32] | u64 session_id | u64 seq | u64 received_at_ms |
+ *   6 x (u16 len | bytes): domain listener transport peer psk_identity rot_public_uid |
+ *   u8 has_e2e [ u32 version | u16 len | key_identity | u16 len | cipher_suite ] |
+ *   u32 payload_len | payload
+ * Strings are limited to 65535 bytes and may not contain NUL.
+ */
+#ifndef PSKGW_SINKS_MSG_H
+#define PSKGW_SINKS_MSG_H
+
+#include "sinks/envelope.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pskgw_msg {
+    unsigned refs;
+    char id[PSKGW_MESSAGE_ID_LEN + 1];
+    pskgw_envelope_t env; /* all pointers into blob[] (or e2e below) */
+    pskgw_envelope_e2e_t e2e;
+    char *json; /* cached rendering, NULL until pskgw_msg_json() */
+    size_t json_len;
+    size_t blob_len;
+    uint8_t blob[];
+} pskgw_msg_t;
+
+/* Copy env with the given id (PSKGW_MESSAGE_ID_LEN hex chars). refs = 1.
+ * 0, PSKGW_EINVAL (bad id, a string too long or with a NUL), PSKGW_ENOMEM. */
+int pskgw_msg_new(const pskgw_envelope_t *env, const char *id, pskgw_msg_t **out);
+pskgw_msg_t *pskgw_msg_ref(pskgw_msg_t *m);
+/* Drops a reference; frees (payload wiped) at zero. NULL accepted. */
+void pskgw_msg_unref(pskgw_msg_t *m);
+/* Cached JSON envelope (sinks/envelope.h). Borrowed, valid while m is. 0 or PSKGW_ENOMEM. */
+int pskgw_msg_json(pskgw_msg_t *m, const char **json, size_t *len);
+const char *pskgw_msg_device(const pskgw_msg_t *m);
+
+size_t pskgw_msg_encoded_len(const pskgw_msg_t *m);
+/* Writes exactly pskgw_msg_encoded_len(m) bytes. */
+void pskgw_msg_encode(const pskgw_msg_t *m, uint8_t *out);
+/* Strict: the whole buffer must be one message. 0, PSKGW_EPARSE, PSKGW_ENOMEM. */
+int pskgw_msg_decode(const uint8_t *body, size_t len, pskgw_msg_t **out);
+
+#endif

@@ -1,0 +1,718 @@
+/* The sink core: one per configured sink. Owns the in-memory queue, the in-flight window, the
+ * retry timer, the spool and the dead-letter file, and drives one backend (internal.h).
+ *
+ * Queue: a list in arrival order. dispatch() walks it from the head and starts an attempt for
+ * each entry whose device has nothing earlier waiting or in flight ("blocked" marks per scan),
+ * so each device's messages are attempted strictly in order, one at a time, while other
+ * devices go on. Replayed spool records are appended at the tail; a device with records in the
+ * spool has its new messages spooled behind them (dev->spooled).
+ */
+#include "sinks/internal.h"
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wipe.h"
+#include "sinks/appender.h"
+#include "sinks/spool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BACKOFF_BASE_MS 100
+#define DEV_BUCKETS_MIN 64
+
+typedef struct dev {
+    struct dev *hnext;
+    uint32_t hash;
+    unsigned refs;    /* entries in the queue */
+    unsigned spooled; /* records appended by this run and not read back */
+    bool busy;
+    unsigned gen;
+    char key[];
+} device_t;
+
+typedef struct mark {
+    struct mark *next;
+    uint64_t off;
+    bool done;
+} mark_t;
+
+typedef struct entry {
+    struct entry *prev;
+    struct entry *next;
+    pskgw_msg_t *msg;
+    pskgw_sub_t *sub; /* NULL for replayed records */
+    device_t *dev;
+    mark_t *mark; /* replayed: its place in the spool */
+    bool inflight;
+    unsigned attempts;
+    uint64_t not_before;
+} entry_t;
+
+typedef struct {
+    pskgw_sink_t *s;
+    pskgw_sub_t *sub;
+    device_t *dev;
+} spool_ctx_t;
+
+struct pskgw_sink {
+    uv_loop_t *loop;
+    char *name;
+    const pskgw_sink_backend_t *be;
+    void *impl;
+    size_t queue_size;
+    unsigned window;
+    uint64_t retry_max_ms;
+    unsigned max_attempts;
+    uint64_t close_timeout_ms;
+
+    entry_t *head;
+    entry_t *tail;
+    size_t qlen;
+    unsigned inflight;
+
+    device_t **buckets;
+    size_t nbuckets;
+    size_t ndevs;
+    unsigned gen;
+
+    pskgw_spool_t *spool;
+    mark_t *mhead;
+    mark_t *mtail;
+    pskgw_appender_t *dlq;
+
+    uv_timer_t retry_timer;
+    uv_timer_t close_timer;
+    bool dispatching;
+    bool redispatch;
+    pskgw_sink_stats_t st;
+
+    bool closing;
+    bool phase2;
+    unsigned pending; /* asynchronous closes outstanding */
+    void (*close_cb)(void *);
+    void *close_arg;
+};
+
+static void dispatch(pskgw_sink_t *s);
+static void close_phase2(pskgw_sink_t *s);
+
+uint64_t pskgw_sink_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t max_ms, uint32_t rnd)
+{
+    uint64_t d = base_ms ? base_ms : 1;
+
+    if (attempt == 0)
+        attempt = 1;
+    for (unsigned i = 1; i < attempt && d < max_ms; i++)
+        d *= 2;
+    if (d > max_ms)
+        d = max_ms;
+    return d - (d / 2 == 0 ? 0 : rnd % (d / 2 + 1));
+}
+
+char *pskgw_sink_strdup0(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+const char *pskgw_sink_name(const pskgw_sink_t *s)
+{
+    return s->name;
+}
+
+/* ---- devices ---------------------------------------------------------------------------- */
+
+static uint32_t fnv1a(const char *k)
+{
+    uint32_t h = 2166136261u;
+
+    while (*k)
+        h = (h ^ (uint8_t)*k++) * 16777619u;
+    return h;
+}
+
+static void dev_rehash(pskgw_sink_t *s)
+{
+    size_t n = s->nbuckets * 2;
+    device_t **nb = calloc(n, sizeof(*nb));
+
+    if (!nb)
+        return; /* keep the old table: longer chains, still correct */
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        device_t *d = s->buckets[i];
+        while (d) {
+            device_t *next = d->hnext;
+            d->hnext = nb[d->hash & (n - 1)];
+            nb[d->hash & (n - 1)] = d;
+            d = next;
+        }
+    }
+    free(s->buckets);
+    s->buckets = nb;
+    s->nbuckets = n;
+}
+
+static device_t *dev_get(pskgw_sink_t *s, const char *key)
+{
+    uint32_t h = fnv1a(key);
+    size_t len = strlen(key);
+    device_t *d;
+
+    for (d = s->buckets[h & (s->nbuckets - 1)]; d; d = d->hnext)
+        if (d->hash == h && strcmp(d->key, key) == 0)
+            return d;
+    d = calloc(1, sizeof(*d) + len + 1);
+    if (!d)
+        return NULL;
+    memcpy(d->key, key, len);
+    d->hash = h;
+    d->hnext = s->buckets[h & (s->nbuckets - 1)];
+    s->buckets[h & (s->nbuckets - 1)] = d;
+    if (++s->ndevs > s->nbuckets)
+        dev_rehash(s);
+    return d;
+}
+
+/* Free d when nothing refers to it any more. */
+static void dev_put(pskgw_sink_t *s, device_t *d)
+{
+    device_t **pp;
+
+    if (d->refs || d->spooled || d->busy)
+        return;
+    for (pp = &s->buckets[d->hash & (s->nbuckets - 1)]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == d) {
+            *pp = d->hnext;
+            s->ndevs--;
+            free(d);
+            return;
+        }
+    }
+}
+
+/* ---- queue ------------------------------------------------------------------------------ */
+
+static void q_push(pskgw_sink_t *s, entry_t *e)
+{
+    e->prev = s->tail;
+    e->next = NULL;
+    if (s->tail)
+        s->tail->next = e;
+    else
+        s->head = e;
+    s->tail = e;
+    s->qlen++;
+}
+
+static void q_unlink(pskgw_sink_t *s, entry_t *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        s->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        s->tail = e->prev;
+    s->qlen--;
+}
+
+/* The spool may forget everything before the first replayed record not yet delivered (or
+ * everything read, when all were). */
+static void commit_marks(pskgw_sink_t *s)
+{
+    if (!s->spool)
+        return;
+    while (s->mhead && s->mhead->done) {
+        mark_t *m = s->mhead;
+        s->mhead = m->next;
+        if (!s->mhead)
+            s->mtail = NULL;
+        free(m);
+    }
+    pskgw_spool_commit(s->spool, s->mhead ? s->mhead->off : pskgw_spool_read_offset(s->spool));
+}
+
+/* Remove e from the queue for good. */
+static void finish(pskgw_sink_t *s, entry_t *e, int status)
+{
+    q_unlink(s, e);
+    if (e->sub)
+        pskgw_sub_done(e->sub, status);
+    if (e->mark)
+        e->mark->done = true;
+    e->dev->refs--;
+    dev_put(s, e->dev);
+    pskgw_msg_unref(e->msg);
+    free(e);
+}
+
+/* ---- spool callbacks -------------------------------------------------------------------- */
+
+static void spool_append_cb(void *arg, int status)
+{
+    spool_ctx_t *c = arg;
+    pskgw_sink_t *s = c->s;
+
+    if (status < 0) {
+        s->st.dropped++;
+        if (c->dev->spooled > 0)
+            c->dev->spooled--;
+        dev_put(s, c->dev);
+    }
+    if (c->sub)
+        pskgw_sub_done(c->sub, status);
+    free(c);
+}
+
+/* Spool m (for sub, may be NULL). 0 or the error (counted as a drop). */
+static int spool_msg(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub, device_t *d)
+{
+    spool_ctx_t *c;
+    int rc;
+
+    if (!s->spool)
+        return PSKGW_EFULL;
+    c = malloc(sizeof(*c));
+    if (!c)
+        return PSKGW_ENOMEM;
+    c->s = s;
+    c->sub = sub;
+    c->dev = d;
+    rc = pskgw_spool_append(s->spool, m, spool_append_cb, c);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    d->spooled++;
+    s->st.spooled++;
+    return 0;
+}
+
+static int on_record(void *arg, const uint8_t *body, size_t len, uint64_t off, uint64_t end)
+{
+    pskgw_sink_t *s = arg;
+    pskgw_msg_t *m = NULL;
+    entry_t *e = NULL;
+    mark_t *mk = NULL;
+    device_t *d;
+    int rc;
+
+    (void)end;
+    if (s->closing || s->qlen >= s->queue_size)
+        return 1;
+    mk = calloc(1, sizeof(*mk));
+    if (!mk)
+        return 1;
+    mk->off = off;
+    rc = pskgw_msg_decode(body, len, &m);
+    if (rc == PSKGW_ENOMEM) {
+        free(mk);
+        return 1;
+    }
+    if (rc < 0) {
+        PSKGW_ERR("sink \"%s\": undecodable spool record at offset %llu dropped", s->name,
+                  (unsigned long long)off);
+        s->st.dropped++;
+        mk->done = true;
+        goto link;
+    }
+    d = dev_get(s, pskgw_msg_device(m));
+    e = calloc(1, sizeof(*e));
+    if (!d || !e) {
+        if (d)
+            dev_put(s, d);
+        free(e);
+        free(mk);
+        pskgw_msg_unref(m);
+        return 1;
+    }
+    /* records of earlier runs (before the backlog end) were never counted in d->spooled */
+    if (d->spooled > 0 && !pskgw_spool_in_backlog(s->spool))
+        d->spooled--;
+    e->msg = m;
+    e->dev = d;
+    e->mark = mk;
+    d->refs++;
+    q_push(s, e);
+    s->st.replayed++;
+link:
+    if (s->mtail)
+        s->mtail->next = mk;
+    else
+        s->mhead = mk;
+    s->mtail = mk;
+    return 0;
+}
+
+static void on_spool_ready(void *arg)
+{
+    pskgw_sink_t *s = arg;
+
+    commit_marks(s);
+    dispatch(s);
+}
+
+static const pskgw_spool_cbs_t spool_cbs = { on_record, on_spool_ready };
+
+/* ---- attempts --------------------------------------------------------------------------- */
+
+static void dead_letter(pskgw_sink_t *s, entry_t *e, int status)
+{
+    const char *json;
+    size_t len;
+
+    s->st.dead_lettered++;
+    PSKGW_LOG_RL(PSKGW_LOG_WARNING, s->name,
+                 "sink \"%s\": message \"%s\" of device \"%s\" dead-lettered: %s", s->name,
+                 e->msg->id, e->dev->key, pskgw_strerror(status));
+    if (s->dlq && pskgw_msg_json(e->msg, &json, &len) == 0)
+        (void)pskgw_appender_write(s->dlq, json, len, true, NULL, NULL);
+    finish(s, e, 0);
+}
+
+static bool permanent(int status)
+{
+    return status == PSKGW_EBADREQ || status == PSKGW_ETOOBIG;
+}
+
+static void attempt_failed(pskgw_sink_t *s, entry_t *e, int status)
+{
+    e->attempts++;
+    if (permanent(status) || (s->max_attempts && e->attempts >= s->max_attempts)) {
+        dead_letter(s, e, status);
+        return;
+    }
+    s->st.retried++;
+    s->st.connected = false;
+    e->not_before = uv_now(s->loop) + pskgw_sink_backoff_ms(e->attempts, BACKOFF_BASE_MS,
+                                                            s->retry_max_ms, (uint32_t)rand());
+    PSKGW_LOG_RL(PSKGW_LOG_INFO, s->name, "sink \"%s\": attempt %u of message \"%s\" failed: %s",
+                 s->name, e->attempts, e->msg->id, pskgw_strerror(status));
+}
+
+void pskgw_sink_result(pskgw_sink_t *s, void *token, int status)
+{
+    entry_t *e = token;
+
+    e->inflight = false;
+    e->dev->busy = false;
+    s->inflight--;
+    if (status == 0) {
+        s->st.delivered++;
+        s->st.connected = true;
+        finish(s, e, 0);
+    } else {
+        attempt_failed(s, e, status);
+    }
+    commit_marks(s);
+    if (s->closing && s->qlen == 0)
+        close_phase2(s);
+    else
+        dispatch(s);
+}
+
+void pskgw_sink_set_connected(pskgw_sink_t *s, bool connected)
+{
+    s->st.connected = connected;
+    if (connected && !s->phase2) {
+        /* retry now what waited for the connection */
+        for (entry_t *e = s->head; e; e = e->next)
+            e->not_before = 0;
+        dispatch(s);
+    }
+}
+
+static void retry_timer_cb(uv_timer_t *t)
+{
+    dispatch(t->data);
+}
+
+static void dispatch(pskgw_sink_t *s)
+{
+    if (s->phase2)
+        return;
+    if (s->dispatching) {
+        s->redispatch = true;
+        return;
+    }
+    s->dispatching = true;
+    do {
+        uint64_t now = uv_now(s->loop);
+        uint64_t earliest = UINT64_MAX;
+        unsigned gen = ++s->gen;
+        entry_t *next;
+
+        s->redispatch = false;
+        for (entry_t *e = s->head; e && s->inflight < s->window; e = next) {
+            int rc;
+
+            next = e->next;
+            if (e->dev->gen == gen)
+                continue; /* an earlier message of this device waits */
+            e->dev->gen = gen;
+            if (e->inflight || e->dev->busy)
+                continue;
+            if (e->not_before > now) {
+                if (e->not_before < earliest)
+                    earliest = e->not_before;
+                continue;
+            }
+            e->inflight = true;
+            e->dev->busy = true;
+            s->inflight++;
+            rc = s->be->send(s->impl, e->msg, e);
+            if (rc < 0) {
+                e->inflight = false;
+                e->dev->busy = false;
+                s->inflight--;
+                attempt_failed(s, e, rc);
+            }
+        }
+        if (earliest != UINT64_MAX)
+            uv_timer_start(&s->retry_timer, retry_timer_cb, earliest - now, 0);
+        if (s->spool && !s->closing && s->qlen + s->queue_size / 4 < s->queue_size &&
+            pskgw_spool_has_unread(s->spool) && !pskgw_spool_opening(s->spool))
+            pskgw_spool_read(s->spool, 0);
+    } while (s->redispatch);
+    s->dispatching = false;
+    commit_marks(s);
+}
+
+/* ---- set-facing API --------------------------------------------------------------------- */
+
+void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub)
+{
+    device_t *d;
+    entry_t *e;
+    int rc;
+
+    if (s->closing) {
+        pskgw_sub_done(sub, PSKGW_ECLOSED);
+        return;
+    }
+    d = dev_get(s, pskgw_msg_device(m));
+    if (!d) {
+        s->st.dropped++;
+        pskgw_sub_done(sub, PSKGW_ENOMEM);
+        return;
+    }
+    if (s->spool &&
+        (pskgw_spool_in_backlog(s->spool) || d->spooled > 0 || s->qlen >= s->queue_size)) {
+        rc = spool_msg(s, m, sub, d);
+        if (rc < 0) {
+            s->st.dropped++;
+            PSKGW_LOG_RL(PSKGW_LOG_WARNING, s->name,
+                         "sink \"%s\": message \"%s\" dropped: spool: %s", s->name, m->id,
+                         pskgw_strerror(rc));
+            dev_put(s, d);
+            pskgw_sub_done(sub, rc);
+        }
+        return;
+    }
+    if (s->qlen >= s->queue_size || !(e = calloc(1, sizeof(*e)))) {
+        s->st.dropped++;
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, s->name, "sink \"%s\": queue full, message \"%s\" dropped",
+                     s->name, m->id);
+        dev_put(s, d);
+        pskgw_sub_done(sub, PSKGW_EFULL);
+        return;
+    }
+    e->msg = pskgw_msg_ref(m);
+    e->sub = sub;
+    e->dev = d;
+    d->refs++;
+    q_push(s, e);
+    s->st.queued++;
+    dispatch(s);
+}
+
+void pskgw_sink_reopen(pskgw_sink_t *s)
+{
+    if (s->closing)
+        return;
+    if (s->be->reopen)
+        s->be->reopen(s->impl);
+    if (s->dlq)
+        pskgw_appender_reopen(s->dlq);
+}
+
+void pskgw_sink_stats(const pskgw_sink_t *s, pskgw_sink_stats_t *out)
+{
+    *out = s->st;
+    out->queue_depth = s->qlen;
+    out->spool_bytes = s->spool ? pskgw_spool_bytes(s->spool) : 0;
+}
+
+int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t **out)
+{
+    static const pskgw_sink_backend_t *const backends[] = {
+        [PSKGW_SINK_FILE] = &pskgw_sink_backend_file,
+    };
+    pskgw_sink_t *s;
+    int rc = PSKGW_ENOMEM;
+
+    if (!o->name || !o->name[0] || (unsigned)o->type >= sizeof(backends) / sizeof(backends[0]) ||
+        !backends[o->type]) {
+        PSKGW_ERR("sink \"%s\": unsupported type", o->name ? o->name : "");
+        return PSKGW_EUNSUPPORTED;
+    }
+    if (o->payload == PSKGW_SINK_PAYLOAD_RAW && !backends[o->type]->raw_ok) {
+        PSKGW_ERR("sink \"%s\": payload \"raw\" is not supported by %s sinks", o->name,
+                  backends[o->type]->type);
+        return PSKGW_ECONFIG;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return PSKGW_ENOMEM;
+    s->loop = loop;
+    s->be = backends[o->type];
+    s->name = strdup(o->name);
+    s->nbuckets = DEV_BUCKETS_MIN;
+    s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
+    if (!s->name || !s->buckets)
+        goto fail;
+    s->queue_size = o->queue_size ? o->queue_size : 1024;
+    s->window = o->in_flight ? o->in_flight : 64;
+    s->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 30000;
+    s->max_attempts = o->max_attempts;
+    s->close_timeout_ms = o->close_timeout_ms ? o->close_timeout_ms : 2000;
+    if (o->dead_letter_path && (rc = pskgw_appender_new(loop, o->dead_letter_path, &s->dlq)) < 0)
+        goto fail;
+    if (o->spool.path) {
+        rc = pskgw_spool_new(loop, o->spool.path, o->name,
+                             o->spool.max_bytes ? o->spool.max_bytes : 64u * 1024 * 1024,
+                             o->spool.fsync, &spool_cbs, s, &s->spool);
+        if (rc < 0)
+            goto fail;
+    }
+    rc = s->be->create(s, loop, o, &s->impl);
+    if (rc < 0)
+        goto fail;
+    uv_timer_init(loop, &s->retry_timer);
+    uv_timer_init(loop, &s->close_timer);
+    s->retry_timer.data = s;
+    s->close_timer.data = s;
+    *out = s;
+    return 0;
+fail:
+    /* nothing asynchronous started yet except the spool's open job and the appender (idle) */
+    if (s->spool || s->dlq) {
+        /* closing them is asynchronous: hand them a no-op callback; they free themselves */
+        if (s->spool)
+            pskgw_spool_close(s->spool, NULL, NULL);
+        if (s->dlq)
+            pskgw_appender_close(s->dlq, NULL, NULL);
+    }
+    free(s->buckets);
+    free(s->name);
+    free(s);
+    return rc;
+}
+
+/* ---- close ------------------------------------------------------------------------------ */
+
+static void release(pskgw_sink_t *s)
+{
+    void (*cb)(void *);
+    void *arg;
+
+    if (--s->pending > 0)
+        return;
+    cb = s->close_cb;
+    arg = s->close_arg;
+    while (s->mhead) {
+        mark_t *m = s->mhead;
+        s->mhead = m->next;
+        free(m);
+    }
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        while (s->buckets[i]) {
+            device_t *d = s->buckets[i];
+            s->buckets[i] = d->hnext;
+            free(d);
+        }
+    }
+    free(s->buckets);
+    free(s->name);
+    free(s);
+    cb(arg);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    release(h->data);
+}
+
+static void part_closed(void *arg)
+{
+    release(arg);
+}
+
+void pskgw_sink_backend_closed(pskgw_sink_t *s)
+{
+    release(s);
+}
+
+static void close_timer_cb(uv_timer_t *t)
+{
+    close_phase2(t->data);
+}
+
+static void close_phase2(pskgw_sink_t *s)
+{
+    if (s->phase2)
+        return;
+    s->phase2 = true;
+    uv_timer_stop(&s->retry_timer);
+    uv_timer_stop(&s->close_timer);
+    /* the backend forgets every token: what is still queued or in flight is not delivered */
+    s->pending = 3; /* backend, two timers */
+    s->be->close(s->impl);
+    while (s->head) {
+        entry_t *e = s->head;
+        pskgw_sub_t *sub = e->sub;
+
+        e->sub = NULL;
+        e->inflight = false;
+        e->dev->busy = false;
+        if (sub) {
+            int rc = spool_msg(s, e->msg, sub, e->dev);
+            if (rc < 0) {
+                s->st.dropped++;
+                PSKGW_WARN("sink \"%s\": message \"%s\" lost at close: %s", s->name, e->msg->id,
+                           pskgw_strerror(rc));
+                pskgw_sub_done(sub, PSKGW_ECANCELED);
+            }
+        }
+        /* replayed records stay in the spool: their mark is never done */
+        e->mark = NULL;
+        finish(s, e, 0);
+    }
+    s->inflight = 0;
+    if (s->spool) {
+        commit_marks(s);
+        s->pending++;
+        pskgw_spool_close(s->spool, part_closed, s);
+    }
+    if (s->dlq) {
+        s->pending++;
+        pskgw_appender_close(s->dlq, part_closed, s);
+    }
+    uv_close((uv_handle_t *)&s->retry_timer, handle_closed);
+    uv_close((uv_handle_t *)&s->close_timer, handle_closed);
+}
+
+void pskgw_sink_close(pskgw_sink_t *s, void (*cb)(void *arg), void *arg)
+{
+    s->closing = true;
+    s->close_cb = cb;
+    s->close_arg = arg;
+    if (s->qlen == 0) {
+        close_phase2(s);
+        return;
+    }
+    uv_timer_start(&s->close_timer, close_timer_cb, s->close_timeout_ms, 0);
+    dispatch(s);
+}

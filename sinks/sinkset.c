@@ -1,0 +1,214 @@
+#include "sinks/sinkset.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "sinks/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct pskgw_sub {
+    pskgw_sinkset_t *set;
+    struct pskgw_sub *next; /* completion list */
+    unsigned remaining;
+    int status;
+    pskgw_sinkset_done_cb cb;
+    void *arg;
+};
+
+struct pskgw_sinkset {
+    uv_loop_t *loop;
+    pskgw_sink_t **sinks;
+    size_t n;
+    uv_idle_t idle; /* fires completions outside of submit and of backend callbacks */
+    pskgw_sub_t *done_head;
+    pskgw_sub_t *done_tail;
+    unsigned live_subs;
+    bool closing;
+    unsigned pending; /* sinks + idle handle still closing */
+    void (*close_cb)(void *);
+    void *close_arg;
+};
+
+static void flush_done(pskgw_sinkset_t *set)
+{
+    while (set->done_head) {
+        pskgw_sub_t *sub = set->done_head;
+        set->done_head = sub->next;
+        if (!set->done_head)
+            set->done_tail = NULL;
+        set->live_subs--;
+        if (sub->cb)
+            sub->cb(sub->arg, sub->status);
+        free(sub);
+    }
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+    pskgw_sinkset_t *set = h->data;
+
+    uv_idle_stop(h);
+    flush_done(set);
+}
+
+void pskgw_sub_done(pskgw_sub_t *sub, int status)
+{
+    pskgw_sinkset_t *set = sub->set;
+
+    if (status < 0 && sub->status == 0)
+        sub->status = status;
+    if (--sub->remaining > 0)
+        return;
+    sub->next = NULL;
+    if (set->done_tail)
+        set->done_tail->next = sub;
+    else
+        set->done_head = sub;
+    set->done_tail = sub;
+    if (!uv_is_closing((uv_handle_t *)&set->idle))
+        uv_idle_start(&set->idle, idle_cb);
+}
+
+int pskgw_sinkset_new(uv_loop_t *loop, const pskgw_sink_options_t *opts, size_t n,
+                      pskgw_sinkset_t **out)
+{
+    pskgw_sinkset_t *set;
+    int rc;
+
+    if (!loop || !opts || n == 0 || !out)
+        return PSKGW_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (opts[i].name && opts[j].name && strcmp(opts[i].name, opts[j].name) == 0) {
+                PSKGW_ERR("sinks: two sinks named \"%s\"", opts[i].name);
+                return PSKGW_ECONFIG;
+            }
+    set = calloc(1, sizeof(*set));
+    if (!set)
+        return PSKGW_ENOMEM;
+    set->sinks = calloc(n, sizeof(*set->sinks));
+    if (!set->sinks) {
+        free(set);
+        return PSKGW_ENOMEM;
+    }
+    set->loop = loop;
+    for (size_t i = 0; i < n; i++) {
+        rc = pskgw_sink_new(loop, &opts[i], &set->sinks[i]);
+        if (rc < 0) {
+            PSKGW_ERR("sink \"%s\": cannot create: %s", opts[i].name ? opts[i].name : "",
+                      pskgw_strerror(rc));
+            goto fail;
+        }
+        set->n++;
+    }
+    uv_idle_init(loop, &set->idle);
+    set->idle.data = set;
+    *out = set;
+    return 0;
+fail:
+    /* sinks already made must be closed asynchronously: they free themselves */
+    for (size_t i = 0; i < set->n; i++)
+        pskgw_sink_close(set->sinks[i], free, NULL);
+    free(set->sinks);
+    free(set);
+    return rc;
+}
+
+int pskgw_sinkset_submit(pskgw_sinkset_t *set, const pskgw_envelope_t *env,
+                         pskgw_sinkset_done_cb done_cb, void *arg, char *out_id)
+{
+    char id[PSKGW_MESSAGE_ID_LEN + 1];
+    pskgw_msg_t *m;
+    pskgw_sub_t *sub;
+    int rc;
+
+    if (set->closing)
+        return PSKGW_ECLOSED;
+    if ((rc = pskgw_envelope_new_id(id)) < 0)
+        return rc;
+    if ((rc = pskgw_msg_new(env, id, &m)) < 0)
+        return rc;
+    sub = calloc(1, sizeof(*sub));
+    if (!sub) {
+        pskgw_msg_unref(m);
+        return PSKGW_ENOMEM;
+    }
+    sub->set = set;
+    sub->cb = done_cb;
+    sub->arg = arg;
+    sub->remaining = (unsigned)set->n + 1; /* +1: held until every sink has it */
+    set->live_subs++;
+    for (size_t i = 0; i < set->n; i++)
+        pskgw_sink_submit(set->sinks[i], m, sub);
+    pskgw_sub_done(sub, 0);
+    pskgw_msg_unref(m);
+    if (out_id)
+        memcpy(out_id, id, sizeof(id));
+    return 0;
+}
+
+void pskgw_sinkset_reopen(pskgw_sinkset_t *set)
+{
+    for (size_t i = 0; i < set->n; i++)
+        pskgw_sink_reopen(set->sinks[i]);
+}
+
+size_t pskgw_sinkset_count(const pskgw_sinkset_t *set)
+{
+    return set->n;
+}
+
+int pskgw_sinkset_stats(const pskgw_sinkset_t *set, size_t i, const char **name,
+                        pskgw_sink_stats_t *out)
+{
+    if (i >= set->n)
+        return PSKGW_ERANGE;
+    if (name)
+        *name = pskgw_sink_name(set->sinks[i]);
+    pskgw_sink_stats(set->sinks[i], out);
+    return 0;
+}
+
+static void set_release(pskgw_sinkset_t *set)
+{
+    void (*cb)(void *);
+    void *arg;
+
+    if (--set->pending > 0)
+        return;
+    flush_done(set); /* anything the last closes completed */
+    cb = set->close_cb;
+    arg = set->close_arg;
+    free(set->sinks);
+    free(set);
+    if (cb)
+        cb(arg);
+}
+
+static void idle_closed(uv_handle_t *h)
+{
+    set_release(h->data);
+}
+
+static void sink_closed(void *arg)
+{
+    pskgw_sinkset_t *set = arg;
+
+    if (set->pending == 2) {
+        /* last sink: every sub is complete now; close the idle handle */
+        flush_done(set);
+        uv_close((uv_handle_t *)&set->idle, idle_closed);
+    }
+    set_release(set);
+}
+
+void pskgw_sinkset_close(pskgw_sinkset_t *set, void (*cb)(void *arg), void *arg)
+{
+    set->closing = true;
+    set->close_cb = cb;
+    set->close_arg = arg;
+    set->pending = (unsigned)set->n + 1;
+    for (size_t i = 0; i < set->n; i++)
+        pskgw_sink_close(set->sinks[i], sink_closed, set);
+}

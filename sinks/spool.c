@@ -1,0 +1,634 @@
+#define _GNU_SOURCE /* fdatasync, flock */
+#include "sinks/spool.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "sinks/record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BATCH_FSYNC_MS 200
+#define SCAN_CHUNK     (256u * 1024u)
+
+typedef struct {
+    pskgw_spool_append_cb cb;
+    void *arg;
+} waiter_t;
+
+/* One job on the thread pool: inputs set on the loop thread, outputs read back after it. */
+typedef struct {
+    bool open;
+    uint64_t open_committed; /* out */
+    uint64_t open_end;       /* out */
+    uint64_t open_cut;       /* out: bytes of torn tail truncated */
+    uint8_t *abuf;
+    size_t alen;
+    uint64_t aoff;
+    waiter_t *aw;
+    size_t awn;
+    bool fsync;
+    bool commit;
+    uint64_t commit_val;
+    bool reset;
+    bool read;
+    uint64_t roff;
+    size_t rlen;
+    uint8_t *rbuf;
+    size_t rgot; /* out */
+    bool close;
+    int err;  /* out: open or append error (PSKGW_E*) */
+    int oerr; /* out: fsync/offset/reset error */
+} job_t;
+
+struct pskgw_spool {
+    uv_loop_t *loop;
+    char *name;
+    int fd;
+    int off_fd;
+    uint64_t max_bytes;
+    pskgw_sink_fsync_t fsync_mode;
+    const pskgw_spool_cbs_t *cbs;
+    void *arg;
+
+    bool opening;
+    bool broken;
+    bool closing;
+    bool fds_closed;
+    bool dirty; /* written since the last fdatasync (batch mode) */
+    bool want_fsync;
+    uint64_t written_end;
+    uint64_t read_off;
+    uint64_t committed;
+    uint64_t committed_disk;
+    uint64_t backlog_end;
+    uint64_t writing; /* bytes of the append job in progress */
+
+    uint8_t *pend;
+    size_t pend_len;
+    size_t pend_cap;
+    waiter_t *pw;
+    size_t pw_len;
+    size_t pw_cap;
+
+    bool read_req;
+    size_t read_max;
+
+    bool busy;
+    uv_work_t work;
+    job_t job;
+    uv_timer_t timer;
+    void (*close_cb)(void *);
+    void *close_arg;
+};
+
+static void kick(pskgw_spool_t *s);
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return PSKGW_EIO;
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+static ssize_t pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+    size_t got = 0;
+
+    while (got < n) {
+        ssize_t r = pread(fd, p + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* Thread pool: validate the record chain from the stored offset, cut a torn tail. */
+static int job_open(pskgw_spool_t *s, job_t *j)
+{
+    uint8_t obuf[PSKGW_SPOOL_OFFSET_LEN];
+    uint64_t committed = 0;
+    uint64_t pos;
+    struct stat st;
+    size_t cap = SCAN_CHUNK;
+    uint8_t *buf;
+    ssize_t n;
+
+    if (fstat(s->fd, &st) < 0)
+        return PSKGW_EIO;
+    n = pread_all(s->off_fd, obuf, sizeof(obuf), 0);
+    if (n == (ssize_t)sizeof(obuf) &&
+        pskgw_spool_offset_decode(obuf, sizeof(obuf), &committed) == 0 &&
+        committed <= (uint64_t)st.st_size) {
+        /* committed is a record boundary written by us */
+    } else {
+        committed = 0; /* missing or damaged: replay everything (duplicates only) */
+    }
+    buf = malloc(cap);
+    if (!buf)
+        return PSKGW_ENOMEM;
+    pos = committed;
+    while (pos < (uint64_t)st.st_size) {
+        uint64_t size = (uint64_t)st.st_size;
+        size_t want = size - pos < cap ? (size_t)(size - pos) : cap;
+        size_t used = 0;
+        bool cut = false;
+
+        n = pread_all(s->fd, buf, want, pos);
+        if (n < 0) {
+            free(buf);
+            return PSKGW_EIO;
+        }
+        for (;;) {
+            const uint8_t *body;
+            size_t blen;
+            size_t consumed = 0;
+            int rc =
+                pskgw_spool_record_parse(buf + used, (size_t)n - used, &body, &blen, &consumed);
+
+            if (rc == 0) {
+                used += consumed;
+                continue;
+            }
+            if (rc == PSKGW_EAGAIN && used > 0 && used < (size_t)n)
+                break; /* read on from the start of this record */
+            if (rc == PSKGW_EAGAIN && used == (size_t)n)
+                break; /* chunk ended on a record boundary */
+            if (rc == PSKGW_EAGAIN && consumed > cap && pos + consumed <= size) {
+                uint8_t *nb = realloc(buf, consumed); /* a record larger than the chunk */
+                if (!nb) {
+                    free(buf);
+                    return PSKGW_ENOMEM;
+                }
+                buf = nb;
+                cap = consumed;
+                break;
+            }
+            cut = true; /* torn (incomplete at the end of the file) or corrupt */
+            break;
+        }
+        pos += used;
+        if (cut || (size_t)n < want)
+            break;
+    }
+    free(buf);
+    if (pos < (uint64_t)st.st_size) {
+        if (ftruncate(s->fd, (off_t)pos) < 0)
+            return PSKGW_EIO;
+        j->open_cut = (uint64_t)st.st_size - pos;
+    }
+    j->open_committed = committed;
+    j->open_end = pos;
+    return 0;
+}
+
+static int write_offset(pskgw_spool_t *s, uint64_t off)
+{
+    uint8_t obuf[PSKGW_SPOOL_OFFSET_LEN];
+    int rc;
+
+    pskgw_spool_offset_encode(obuf, off);
+    rc = pwrite_all(s->off_fd, obuf, sizeof(obuf), 0);
+    if (rc == 0 && s->fsync_mode != PSKGW_SINK_FSYNC_NEVER && fdatasync(s->off_fd) < 0)
+        rc = PSKGW_EIO;
+    return rc;
+}
+
+static void work_cb(uv_work_t *w)
+{
+    pskgw_spool_t *s = w->data;
+    job_t *j = &s->job;
+    int rc;
+
+    if (j->open) {
+        j->err = job_open(s, j);
+        return;
+    }
+    if (j->alen > 0) {
+        rc = pwrite_all(s->fd, j->abuf, j->alen, j->aoff);
+        if (rc == 0 && s->fsync_mode == PSKGW_SINK_FSYNC_ALWAYS && fdatasync(s->fd) < 0)
+            rc = PSKGW_EIO;
+        j->err = rc;
+    }
+    if (j->fsync && fdatasync(s->fd) < 0)
+        j->oerr = PSKGW_EIO;
+    if (j->commit && (rc = write_offset(s, j->commit_val)) < 0)
+        j->oerr = rc;
+    if (j->reset) {
+        /* offset first: a crash before the truncate replays delivered records, never skips */
+        rc = write_offset(s, 0);
+        if (rc == 0 && ftruncate(s->fd, 0) < 0)
+            rc = PSKGW_EIO;
+        if (rc < 0) {
+            j->reset = false;
+            j->oerr = rc;
+        }
+    }
+    if (j->read) {
+        ssize_t n = pread_all(s->fd, j->rbuf, j->rlen, j->roff);
+        j->rgot = n > 0 ? (size_t)n : 0;
+    }
+    if (j->close) {
+        if (s->fsync_mode != PSKGW_SINK_FSYNC_NEVER) {
+            (void)fdatasync(s->fd);
+            (void)fdatasync(s->off_fd);
+        }
+        close(s->fd);
+        close(s->off_fd);
+    }
+}
+
+static void timer_close_cb(uv_handle_t *h)
+{
+    pskgw_spool_t *s = h->data;
+    void (*cb)(void *) = s->close_cb;
+    void *arg = s->close_arg;
+
+    free(s->pend);
+    free(s->pw);
+    free(s->name);
+    free(s);
+    if (cb)
+        cb(arg);
+}
+
+static void deliver_read(pskgw_spool_t *s, job_t *j)
+{
+    size_t used = 0;
+
+    while (used < j->rgot) {
+        const uint8_t *body;
+        size_t blen;
+        size_t consumed = 0;
+        int rc = pskgw_spool_record_parse(j->rbuf + used, j->rgot - used, &body, &blen, &consumed);
+
+        if (rc == PSKGW_EAGAIN) {
+            if (used == 0 && consumed > j->rlen)
+                s->read_max = consumed; /* next read fits the big record */
+            break;
+        }
+        if (rc < 0) {
+            /* the open scan checked the chain: this is damage after the fact */
+            PSKGW_ERR("spool \"%s\": corrupt record at offset %llu, skipping %llu bytes", s->name,
+                      (unsigned long long)(j->roff + used),
+                      (unsigned long long)(s->written_end - (j->roff + used)));
+            s->read_off = s->written_end;
+            return;
+        }
+        if (s->cbs->on_record(s->arg, body, blen, j->roff + used, j->roff + used + consumed) != 0)
+            break;
+        used += consumed;
+        s->read_off = j->roff + used;
+    }
+}
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+    pskgw_spool_t *s = w->data;
+    job_t *j = &s->job;
+    job_t done = *j;
+    bool notify = false;
+
+    (void)status;
+    memset(j, 0, sizeof(*j));
+    if (done.open) {
+        s->opening = false;
+        if (done.err < 0) {
+            PSKGW_ERR("spool \"%s\": cannot open: %s", s->name, pskgw_strerror(done.err));
+            s->broken = true;
+            for (size_t i = 0; i < s->pw_len; i++)
+                s->pw[i].cb(s->pw[i].arg, PSKGW_EIO);
+            s->pw_len = 0;
+            s->pend_len = 0;
+        } else {
+            s->committed = s->committed_disk = s->read_off = done.open_committed;
+            s->written_end = s->backlog_end = done.open_end;
+            if (done.open_cut)
+                PSKGW_WARN("spool \"%s\": cut %llu bytes of torn records at the end", s->name,
+                           (unsigned long long)done.open_cut);
+            if (done.open_end > done.open_committed)
+                PSKGW_INFO("spool \"%s\": %llu bytes to replay", s->name,
+                           (unsigned long long)(done.open_end - done.open_committed));
+        }
+        notify = true;
+    }
+    s->writing = 0;
+    if (done.awn > 0) {
+        if (done.err == 0) {
+            s->written_end = done.aoff + done.alen;
+            s->dirty = true;
+            notify = true; /* new unread records */
+        } else {
+            PSKGW_ERR("spool \"%s\": append failed: %s", s->name, pskgw_strerror(done.err));
+        }
+        for (size_t i = 0; i < done.awn; i++)
+            done.aw[i].cb(done.aw[i].arg, done.err);
+    }
+    free(done.abuf);
+    free(done.aw);
+    if (done.oerr < 0)
+        PSKGW_ERR("spool \"%s\": offset/fsync failed: %s", s->name, pskgw_strerror(done.oerr));
+    if (done.commit && done.oerr == 0)
+        s->committed_disk = done.commit_val;
+    if (done.reset) {
+        s->written_end = s->read_off = s->committed = s->committed_disk = s->backlog_end = 0;
+    }
+    if (done.read) {
+        s->read_req = false;
+        deliver_read(s, &done);
+        free(done.rbuf);
+        notify = true;
+    }
+    if (done.close) {
+        s->fds_closed = true;
+        s->busy = false;
+        uv_close((uv_handle_t *)&s->timer, timer_close_cb);
+        return;
+    }
+    s->busy = false;
+    if (notify && !s->closing)
+        s->cbs->on_ready(s->arg);
+    kick(s);
+}
+
+static void kick(pskgw_spool_t *s)
+{
+    job_t *j = &s->job;
+    bool any = false;
+
+    if (s->busy || s->fds_closed || s->opening)
+        return;
+    memset(j, 0, sizeof(*j));
+    if (s->pend_len > 0) {
+        j->abuf = s->pend;
+        j->alen = s->pend_len;
+        j->aoff = s->written_end;
+        j->aw = s->pw;
+        s->writing = s->pend_len;
+        j->awn = s->pw_len;
+        s->pend = NULL;
+        s->pend_len = s->pend_cap = 0;
+        s->pw = NULL;
+        s->pw_len = s->pw_cap = 0;
+        any = true;
+    }
+    if (s->want_fsync) {
+        s->want_fsync = false;
+        j->fsync = true;
+        any = true;
+    }
+    if (s->committed != s->committed_disk) {
+        j->commit = true;
+        j->commit_val = s->committed;
+        any = true;
+    }
+    if (!any && s->written_end > 0 && s->read_off == s->written_end &&
+        s->committed == s->written_end && !s->read_req) {
+        j->reset = true;
+        any = true;
+    }
+    if (!j->reset && s->read_req && s->read_off < s->written_end && !s->closing) {
+        uint64_t left = s->written_end - s->read_off;
+        j->rlen = s->read_max;
+        if (left < j->rlen)
+            j->rlen = (size_t)left;
+        j->rbuf = malloc(j->rlen);
+        if (j->rbuf) {
+            j->read = true;
+            j->roff = s->read_off;
+            any = true;
+        }
+    } else if (s->read_req && (s->read_off >= s->written_end || s->closing)) {
+        s->read_req = false;
+    }
+    if (s->closing && !j->alen && !j->commit && !j->reset) {
+        j->close = true;
+        any = true;
+    }
+    if (!any)
+        return;
+    s->busy = true;
+    s->work.data = s;
+    if (uv_queue_work(s->loop, &s->work, work_cb, after_work_cb) != 0) {
+        /* cannot happen with a valid loop; run nothing and leave the state for a later kick */
+        s->busy = false;
+        PSKGW_ERR("spool \"%s\": uv_queue_work failed", s->name);
+    }
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    pskgw_spool_t *s = t->data;
+
+    if (s->dirty && s->fsync_mode == PSKGW_SINK_FSYNC_BATCH) {
+        s->dirty = false;
+        s->want_fsync = true;
+        kick(s);
+    }
+}
+
+static char *join_path(const char *dir, const char *name, const char *ext)
+{
+    size_t n = strlen(dir) + strlen(name) + strlen(ext) + 2;
+    char *p = malloc(n);
+
+    if (p)
+        snprintf(p, n, "%s/%s%s", dir, name, ext);
+    return p;
+}
+
+int pskgw_spool_new(uv_loop_t *loop, const char *dir, const char *name, uint64_t max_bytes,
+                    pskgw_sink_fsync_t fsync_mode, const pskgw_spool_cbs_t *cbs, void *arg,
+                    pskgw_spool_t **out)
+{
+    pskgw_spool_t *s;
+    char *p1 = NULL;
+    char *p2 = NULL;
+    int rc = PSKGW_ENOMEM;
+
+    if (!loop || !dir || !name || !name[0] || strchr(name, '/') || !cbs)
+        return PSKGW_EINVAL;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return PSKGW_ENOMEM;
+    s->fd = s->off_fd = -1;
+    s->name = strdup(name);
+    p1 = join_path(dir, name, ".spool");
+    p2 = join_path(dir, name, ".offset");
+    if (!s->name || !p1 || !p2)
+        goto fail;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        PSKGW_ERR("spool: cannot create \"%s\": %s", dir, strerror(errno));
+        rc = PSKGW_EIO;
+        goto fail;
+    }
+    s->fd = open(p1, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    s->off_fd = open(p2, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->fd < 0 || s->off_fd < 0) {
+        PSKGW_ERR("spool: cannot open \"%s\": %s", p1, strerror(errno));
+        rc = PSKGW_EIO;
+        goto fail;
+    }
+    if (flock(s->fd, LOCK_EX | LOCK_NB) < 0) {
+        PSKGW_ERR("spool: \"%s\" is in use by another process", p1);
+        rc = PSKGW_EBUSY;
+        goto fail;
+    }
+    s->loop = loop;
+    s->max_bytes = max_bytes;
+    s->fsync_mode = fsync_mode;
+    s->cbs = cbs;
+    s->arg = arg;
+    s->read_max = SCAN_CHUNK;
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    if (fsync_mode == PSKGW_SINK_FSYNC_BATCH)
+        uv_timer_start(&s->timer, timer_cb, BATCH_FSYNC_MS, BATCH_FSYNC_MS);
+    /* the open scan is the first job */
+    s->opening = true;
+    s->busy = true;
+    memset(&s->job, 0, sizeof(s->job));
+    s->job.open = true;
+    s->work.data = s;
+    if (uv_queue_work(loop, &s->work, work_cb, after_work_cb) != 0) {
+        s->busy = false;
+        s->opening = false;
+        s->broken = true;
+    }
+    free(p1);
+    free(p2);
+    *out = s;
+    return 0;
+fail:
+    if (s->fd >= 0)
+        close(s->fd);
+    if (s->off_fd >= 0)
+        close(s->off_fd);
+    free(p1);
+    free(p2);
+    free(s->name);
+    free(s);
+    return rc;
+}
+
+int pskgw_spool_append(pskgw_spool_t *s, const pskgw_msg_t *m, pskgw_spool_append_cb cb, void *arg)
+{
+    size_t blen = pskgw_msg_encoded_len(m);
+    size_t rlen = PSKGW_SPOOL_REC_HDR + blen;
+    uint8_t *rec;
+
+    if (s->closing)
+        return PSKGW_ECLOSED;
+    if (s->broken)
+        return PSKGW_EIO;
+    if (blen > PSKGW_SPOOL_REC_MAX_BODY)
+        return PSKGW_ETOOBIG;
+    if (pskgw_spool_bytes(s) + rlen > s->max_bytes)
+        return PSKGW_EFULL;
+    if (s->pend_len + rlen > s->pend_cap) {
+        size_t ncap = s->pend_cap ? s->pend_cap : 4096;
+        uint8_t *np;
+        while (ncap < s->pend_len + rlen)
+            ncap *= 2;
+        np = realloc(s->pend, ncap);
+        if (!np)
+            return PSKGW_ENOMEM;
+        s->pend = np;
+        s->pend_cap = ncap;
+    }
+    if (s->pw_len == s->pw_cap) {
+        size_t ncap = s->pw_cap ? 2 * s->pw_cap : 16;
+        waiter_t *np = realloc(s->pw, ncap * sizeof(*np));
+        if (!np)
+            return PSKGW_ENOMEM;
+        s->pw = np;
+        s->pw_cap = ncap;
+    }
+    rec = s->pend + s->pend_len;
+    pskgw_msg_encode(m, rec + PSKGW_SPOOL_REC_HDR);
+    pskgw_spool_record_header(rec, rec + PSKGW_SPOOL_REC_HDR, blen);
+    s->pend_len += rlen;
+    s->pw[s->pw_len].cb = cb;
+    s->pw[s->pw_len].arg = arg;
+    s->pw_len++;
+    kick(s);
+    return 0;
+}
+
+void pskgw_spool_read(pskgw_spool_t *s, size_t max_bytes)
+{
+    if (s->read_req || s->closing || s->broken || s->read_off >= s->written_end)
+        return;
+    s->read_req = true;
+    if (max_bytes > s->read_max)
+        s->read_max = max_bytes;
+    kick(s);
+}
+
+void pskgw_spool_commit(pskgw_spool_t *s, uint64_t off)
+{
+    if (off == s->committed || off > s->read_off)
+        return;
+    s->committed = off;
+    kick(s);
+}
+
+bool pskgw_spool_opening(const pskgw_spool_t *s)
+{
+    return s->opening;
+}
+
+bool pskgw_spool_has_unread(const pskgw_spool_t *s)
+{
+    return s->opening || s->read_off < s->written_end;
+}
+
+bool pskgw_spool_in_backlog(const pskgw_spool_t *s)
+{
+    return s->opening || s->read_off < s->backlog_end;
+}
+
+uint64_t pskgw_spool_read_offset(const pskgw_spool_t *s)
+{
+    return s->read_off;
+}
+
+uint64_t pskgw_spool_bytes(const pskgw_spool_t *s)
+{
+    return s->written_end + s->writing + s->pend_len;
+}
+
+void pskgw_spool_close(pskgw_spool_t *s, void (*cb)(void *arg), void *arg)
+{
+    s->closing = true;
+    s->close_cb = cb;
+    s->close_arg = arg;
+    uv_timer_stop(&s->timer);
+    if (s->broken && !s->busy && !s->fds_closed) {
+        /* fail what is pending, then close */
+        for (size_t i = 0; i < s->pw_len; i++)
+            s->pw[i].cb(s->pw[i].arg, PSKGW_EIO);
+        s->pw_len = 0;
+        s->pend_len = 0;
+    }
+    kick(s);
+}

@@ -1,0 +1,268 @@
+#define _GNU_SOURCE
+#include "sinktest.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void st_envelope(int i, int ndev, uint8_t *pl, size_t *pl_len, char *dev, size_t dev_cap,
+                 pskgw_envelope_t *out)
+{
+    int n = snprintf((char *)pl, 24, "msg-%d-\x01\xff", i);
+
+    snprintf(dev, dev_cap, "ROT%04d", i % ndev);
+    *pl_len = (size_t)n;
+    memset(out, 0, sizeof(*out));
+    out->domain = "acme";
+    out->listener = "dtls-main";
+    out->transport = "dtls";
+    out->peer = "127.0.0.1:5684";
+    out->psk_identity = dev;
+    out->rot_public_uid = dev;
+    out->session_id = 7;
+    out->seq = (uint64_t)i;
+    out->received_at_ms = 1763719200000ull + (uint64_t)i;
+    out->payload = pl;
+    out->payload_len = *pl_len;
+}
+
+typedef struct {
+    st_ctx_t *c;
+    int i;
+} st_arg_t;
+
+static void done_cb(void *arg, int status)
+{
+    st_arg_t *a = arg;
+    st_ctx_t *c = a->c;
+
+    cr_assert_eq(c->status[a->i], 0, "done twice for %d", a->i);
+    c->status[a->i] = status == 0 ? 1 : -1;
+    if (status == 0)
+        c->done_ok++;
+    else {
+        c->done_err++;
+        c->last_err = status;
+    }
+    free(a);
+}
+
+void st_submit(st_ctx_t *c, int first, int n, int ndev)
+{
+    for (int i = first; i < first + n; i++) {
+        pskgw_envelope_t env;
+        char dev[32];
+        st_arg_t *a = malloc(sizeof(*a));
+
+        cr_assert_lt(i, ST_MAX);
+        a->c = c;
+        a->i = i;
+        st_envelope(i, ndev, c->payload[i], &c->payload_len[i], dev, sizeof(dev), &env);
+        cr_assert_eq(pskgw_sinkset_submit(c->set, &env, done_cb, a, c->ids[i]), 0);
+        c->done_total++;
+    }
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+void st_run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, int timeout_ms)
+{
+    uv_timer_t tick;
+    uint64_t deadline;
+
+    uv_update_time(loop);
+    deadline = uv_now(loop) + (uint64_t)timeout_ms;
+    uv_timer_init(loop, &tick);
+    uv_timer_start(&tick, tick_cb, 20, 20);
+    while (!pred(arg)) {
+        uv_run(loop, UV_RUN_ONCE);
+        uv_update_time(loop);
+        if (uv_now(loop) > deadline)
+            break;
+    }
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    cr_assert(pred(arg), "condition not reached within %d ms", timeout_ms);
+}
+
+bool st_all_done(void *arg)
+{
+    st_ctx_t *c = arg;
+
+    return c->done_ok + c->done_err == c->done_total;
+}
+
+typedef struct {
+    st_ctx_t *c;
+    uint64_t want;
+} deliv_t;
+
+static bool delivered_enough(void *arg)
+{
+    deliv_t *d = arg;
+    pskgw_sink_stats_t st;
+
+    cr_assert_eq(pskgw_sinkset_stats(d->c->set, 0, NULL, &st), 0);
+    return st.delivered >= d->want;
+}
+
+void st_wait_delivered(st_ctx_t *c, uint64_t want, int timeout_ms)
+{
+    deliv_t d = { c, want };
+
+    st_run_until(&c->loop, delivered_enough, &d, timeout_ms);
+}
+
+static void closed_cb(void *arg)
+{
+    ((st_ctx_t *)arg)->closed = 1;
+}
+
+static bool is_closed(void *arg)
+{
+    return ((st_ctx_t *)arg)->closed;
+}
+
+void st_close(st_ctx_t *c)
+{
+    c->closed = 0;
+    pskgw_sinkset_close(c->set, closed_cb, c);
+    st_run_until(&c->loop, is_closed, c, 15000);
+    c->set = NULL;
+}
+
+void st_loop_fini(st_ctx_t *c)
+{
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&c->loop), 0);
+}
+
+int st_parse_json(const char *line, size_t len, st_rx_t *rx)
+{
+    static const char *const keys[] = {
+        "message_id",   "domain",         "listener",   "transport", "peer",
+        "psk_identity", "rot_public_uid", "session_id", "seq",       "received_at",
+        "payload",      "payload_len",    "e2e"
+    };
+    json_error_t err;
+    json_t *o = json_loadb(line, len, 0, &err);
+    const char *id;
+    const char *dev;
+
+    if (!o)
+        return -1;
+    if (json_object_size(o) != sizeof(keys) / sizeof(keys[0]))
+        goto fail;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (!json_object_get(o, keys[i]))
+            goto fail;
+    id = json_string_value(json_object_get(o, "message_id"));
+    dev = json_string_value(json_object_get(o, "rot_public_uid"));
+    if (!id || !dev || strlen(id) != PSKGW_MESSAGE_ID_LEN || strlen(dev) >= sizeof(rx->dev))
+        goto fail;
+    memcpy(rx->id, id, PSKGW_MESSAGE_ID_LEN + 1);
+    snprintf(rx->dev, sizeof(rx->dev), "%s", dev);
+    rx->seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
+    json_decref(o);
+    return 0;
+fail:
+    json_decref(o);
+    return -1;
+}
+
+int st_check_delivery(const st_rx_t *rx, int n, char (*want)[PSKGW_MESSAGE_ID_LEN + 1], int nwant)
+{
+    int distinct = 0;
+
+    for (int i = 0; i < n; i++) {
+        bool dup = false;
+        for (int j = 0; j < i && !dup; j++)
+            dup = strcmp(rx[i].id, rx[j].id) == 0;
+        if (dup)
+            continue;
+        distinct++;
+        /* per device: no later message of the same device before it (first occurrences) */
+        for (int j = 0; j < i; j++)
+            if (strcmp(rx[j].dev, rx[i].dev) == 0)
+                cr_assert_lt(rx[j].seq, rx[i].seq + 1, "device %s: seq %llu delivered before %llu",
+                             rx[i].dev, (unsigned long long)rx[j].seq,
+                             (unsigned long long)rx[i].seq);
+    }
+    for (int k = 0; k < nwant; k++) {
+        bool found = false;
+        for (int i = 0; i < n && !found; i++)
+            found = strcmp(rx[i].id, want[k]) == 0;
+        cr_assert(found, "message %s (#%d) never delivered", want[k], k);
+    }
+    return distinct;
+}
+
+void st_write_line(int fd, const char *s)
+{
+    size_t n = strlen(s);
+
+    while (n > 0) {
+        ssize_t w = write(fd, s, n);
+        if (w <= 0)
+            _exit(3);
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+int st_fork_kill9(void (*child)(void *arg, int fd), void *arg,
+                  char (*ids)[PSKGW_MESSAGE_ID_LEN + 1], int max, int timeout_ms)
+{
+    int fds[2];
+    pid_t pid;
+    int n = 0;
+    char line[128];
+    size_t ll = 0;
+    bool ready = false;
+    int status;
+
+    cr_assert_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        child(arg, fds[1]);
+        _exit(2); /* the child must never return */
+    }
+    close(fds[1]);
+    while (!ready) {
+        struct pollfd p = { fds[0], POLLIN, 0 };
+        char ch;
+        cr_assert_gt(poll(&p, 1, timeout_ms), 0, "child did not get ready");
+        cr_assert_eq(read(fds[0], &ch, 1), 1, "child died before it was ready");
+        if (ch != '\n') {
+            cr_assert_lt(ll, sizeof(line) - 1);
+            line[ll++] = ch;
+            continue;
+        }
+        line[ll] = '\0';
+        ll = 0;
+        if (strcmp(line, "READY") == 0) {
+            ready = true;
+        } else {
+            cr_assert_eq(strlen(line), PSKGW_MESSAGE_ID_LEN, "bad line from child: %s", line);
+            cr_assert_lt(n, max);
+            memcpy(ids[n++], line, PSKGW_MESSAGE_ID_LEN + 1);
+        }
+    }
+    cr_assert_eq(kill(pid, SIGKILL), 0);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    close(fds[0]);
+    return n;
+}

@@ -1,0 +1,65 @@
+/* Helpers for the sink integration tests: envelopes with known content, running the loop until
+ * a condition holds, reading delivered JSON lines back, and the kill -9 child. */
+#ifndef PSKGW_TEST_SINKTEST_H
+#define PSKGW_TEST_SINKTEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "sinks/sinkset.h"
+
+#define ST_MAX 4096
+
+typedef struct {
+    uv_loop_t loop;
+    pskgw_sinkset_t *set;
+    int done_ok;
+    int done_err;
+    int done_total;
+    int last_err;
+    int closed;
+    char ids[ST_MAX][PSKGW_MESSAGE_ID_LEN + 1]; /* by submit index */
+    int status[ST_MAX];                         /* 1 ok, -1 error, 0 pending */
+    uint8_t payload[ST_MAX][24];
+    size_t payload_len[ST_MAX];
+} st_ctx_t;
+
+/* A message of device (i % ndev) with seq i and a payload derived from i. */
+void st_envelope(int i, int ndev, uint8_t *pl, size_t *pl_len, char *dev, size_t dev_cap,
+                 pskgw_envelope_t *out);
+/* Submit messages [first, first + n) to c->set; asserts success. */
+void st_submit(st_ctx_t *c, int first, int n, int ndev);
+/* Run the loop until pred(arg) or timeout_ms (asserting on timeout). pred is re-checked after
+ * every loop iteration and at least every 20 ms. */
+void st_run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, int timeout_ms);
+bool st_all_done(void *c); /* every submitted message got its callback */
+/* Wait until sink 0 of c->set has delivered at least `want` messages. */
+void st_wait_delivered(st_ctx_t *c, uint64_t want, int timeout_ms);
+/* Close c->set and run the loop until closed; then uv_loop_close must be 0. */
+void st_close(st_ctx_t *c);
+void st_loop_fini(st_ctx_t *c);
+
+/* One delivered message parsed back from its JSON. */
+typedef struct {
+    char id[PSKGW_MESSAGE_ID_LEN + 1];
+    char dev[64];
+    uint64_t seq;
+} st_rx_t;
+
+/* Parse one JSON envelope line (jansson) into rx; also checks all keys are present. 0 or -1. */
+int st_parse_json(const char *line, size_t len, st_rx_t *rx);
+/* Check rx[0..n): per device strictly increasing seq after removing duplicates (by id), and
+ * every id in want[0..nwant) present. Returns the number of distinct ids. Asserts. */
+int st_check_delivery(const st_rx_t *rx, int n, char (*want)[PSKGW_MESSAGE_ID_LEN + 1], int nwant);
+
+/* kill -9 test: fork a child that runs `child(arg, fd)`: it must write each acknowledged
+ * message id as a line to fd and then "READY\n", and keep running. The parent reads the ids
+ * into ids (returns their count), then SIGKILLs the child and reaps it. */
+int st_fork_kill9(void (*child)(void *arg, int fd), void *arg,
+                  char (*ids)[PSKGW_MESSAGE_ID_LEN + 1], int max, int timeout_ms);
+/* In a child: write s to fd fully (no stdio). */
+void st_write_line(int fd, const char *s);
+
+#endif

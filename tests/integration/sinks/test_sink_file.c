@@ -1,0 +1,360 @@
+/* file sink through a sink set: exact content, outage + recovery, kill -9 replay, spool limit,
+ * reopen (log rotation). The "outage" of a file sink is a directory that does not exist yet. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "proc.h"
+#include "sinks/envelope.h"
+#include "sinktest.h"
+
+static char tmp[256];
+static char outdir[300];
+static char outpath[400];
+static char spooldir[300];
+
+static void setup(void)
+{
+    cr_assert_eq(pskgw_test_tmpdir(tmp, sizeof(tmp)), 0);
+    snprintf(outdir, sizeof(outdir), "%s/out", tmp);
+    snprintf(outpath, sizeof(outpath), "%s/out/messages.jsonl", tmp);
+    snprintf(spooldir, sizeof(spooldir), "%s/spool", tmp);
+}
+
+static void teardown(void)
+{
+    pskgw_test_rmtree(tmp);
+}
+
+TestSuite(sink_file, .init = setup, .fini = teardown, .timeout = 60);
+
+static pskgw_sink_options_t file_opts(size_t queue_size)
+{
+    pskgw_sink_options_t o;
+
+    memset(&o, 0, sizeof(o));
+    o.name = "jsonl";
+    o.type = PSKGW_SINK_FILE;
+    o.file.path = outpath;
+    o.queue_size = queue_size;
+    o.in_flight = 8;
+    o.retry_max_ms = 200;
+    o.spool.path = spooldir;
+    o.spool.max_bytes = 8u << 20;
+    o.spool.fsync = PSKGW_SINK_FSYNC_BATCH;
+    return o;
+}
+
+/* Read the output file into rx; returns the number of lines. */
+static int read_lines(const char *path, st_rx_t *rx, int max, char ***raw)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int n = 0;
+
+    if (!f)
+        return 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        cr_assert_eq(line[len - 1], '\n', "line without newline");
+        cr_assert_lt(n, max);
+        cr_assert_eq(st_parse_json(line, (size_t)len - 1, &rx[n]), 0, "bad line: %s", line);
+        if (raw)
+            (*raw)[n] = strndup(line, (size_t)len - 1);
+        n++;
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+typedef struct {
+    const char *path;
+    int want;
+    char (*ids)[PSKGW_MESSAGE_ID_LEN + 1];
+} file_wait_t;
+
+static st_rx_t rxbuf[ST_MAX * 2];
+
+static bool file_has_all(void *arg)
+{
+    file_wait_t *w = arg;
+    int n = read_lines(w->path, rxbuf, ST_MAX * 2, NULL);
+
+    if (n < w->want)
+        return false;
+    for (int k = 0; k < w->want; k++) {
+        bool found = false;
+        for (int i = 0; i < n && !found; i++)
+            found = strcmp(rxbuf[i].id, w->ids[k]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+Test(sink_file, delivers_exact_json_lines)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(64);
+    char **raw = calloc(ST_MAX, sizeof(*raw));
+    const char *name;
+    pskgw_sink_stats_t st;
+    int n;
+
+    memset(&c, 0, sizeof(c));
+    mkdir(outdir, 0700);
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 300, 5);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    cr_assert_eq(c.done_ok, 300);
+    st_wait_delivered(&c, 300, 20000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, &name, &st), 0);
+    cr_assert_str_eq(name, "jsonl");
+    cr_assert_eq(st.delivered + 0, 300);
+    cr_assert_eq(st.dropped, 0);
+    cr_assert_eq(st.queued + st.spooled, 300);
+    st_close(&c);
+    st_loop_fini(&c);
+
+    n = read_lines(outpath, rxbuf, ST_MAX, &raw);
+    cr_assert_eq(n, 300);
+    for (int i = 0; i < 300; i++) {
+        /* each message exactly once, byte for byte the envelope rendering */
+        pskgw_envelope_t env;
+        uint8_t pl[24];
+        size_t pl_len;
+        char dev[32];
+        char *want = NULL;
+        size_t wl;
+        int found = -1;
+
+        st_envelope(i, 5, pl, &pl_len, dev, sizeof(dev), &env);
+        cr_assert_eq(pskgw_envelope_json(&env, c.ids[i], &want, &wl), 0);
+        for (int j = 0; j < n; j++)
+            if (strcmp(raw[j], want) == 0) {
+                cr_assert_eq(found, -1, "message %d twice", i);
+                found = j;
+            }
+        cr_assert_neq(found, -1, "message %d missing or different", i);
+        free(want);
+    }
+    cr_assert_eq(st_check_delivery(rxbuf, n, c.ids, 300), 300);
+    for (int j = 0; j < n; j++)
+        free(raw[j]);
+    free(raw);
+}
+
+static void mkdir_cb(uv_timer_t *t)
+{
+    mkdir(outdir, 0700);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+Test(sink_file, outage_then_recovery_keeps_order_loses_nothing)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(8);
+    pskgw_sink_stats_t st;
+    uv_timer_t later;
+    int n;
+
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    /* the directory appears after 700 ms: until then every attempt fails */
+    uv_timer_init(&c.loop, &later);
+    uv_timer_start(&later, mkdir_cb, 700, 0);
+    st_submit(&c, 0, 150, 4);
+    st_run_until(&c.loop, st_all_done, &c, 30000);
+    cr_assert_eq(c.done_ok, 150);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_gt(st.spooled, 100, "spooled %llu", (unsigned long long)st.spooled);
+    cr_assert_eq(st.delivered, 0);
+    cr_assert_eq(st.dropped, 0);
+    /* more while the spool drains: they queue behind their device's spooled messages */
+    st_submit(&c, 150, 50, 4);
+    st_run_until(&c.loop, st_all_done, &c, 30000);
+    {
+        file_wait_t w = { outpath, 200, c.ids };
+        st_run_until(&c.loop, file_has_all, &w, 30000);
+    }
+    st_wait_delivered(&c, 200, 10000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.delivered, 200);
+    cr_assert_eq(st.queue_depth, 0);
+    cr_assert_gt(st.retried, 0);
+    cr_assert_eq(st.replayed, st.spooled);
+    st_close(&c);
+    st_loop_fini(&c);
+    n = read_lines(outpath, rxbuf, ST_MAX * 2, NULL);
+    cr_assert_eq(st_check_delivery(rxbuf, n, c.ids, 200), 200);
+}
+
+static bool retried_once(void *arg)
+{
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return st.retried > 0;
+}
+
+Test(sink_file, spool_limit_counts_drops)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(4);
+    pskgw_sink_stats_t st;
+
+    memset(&c, 0, sizeof(c));
+    o.spool.max_bytes = 4096; /* about 15 records */
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    /* one message first: it waits in the spool or the queue; once it is being retried the
+     * spool's open scan is over and the queue is in use */
+    st_submit(&c, 0, 1, 3);
+    st_run_until(&c.loop, retried_once, &c, 10000);
+    st_submit(&c, 1, 199, 3);
+    while (c.done_ok + c.done_err < 196)
+        uv_run(&c.loop, UV_RUN_ONCE);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_gt(c.done_err, 150);
+    cr_assert_eq(c.last_err, PSKGW_EFULL);
+    cr_assert_eq(st.dropped, (uint64_t)c.done_err);
+    cr_assert_eq(st.spooled, (uint64_t)c.done_ok);
+    cr_assert_leq(st.spool_bytes, 4096);
+    cr_assert_leq(st.queue_depth, 4);
+    /* close with the sink still down: the queued four go to the spool if there is room,
+     * else they are counted as dropped; every callback fires */
+    st_close(&c);
+    st_loop_fini(&c);
+    cr_assert_eq(c.done_ok + c.done_err, 200);
+}
+
+Test(sink_file, reopen_after_rotation)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(64);
+    char rotated[500];
+    st_rx_t *rx = rxbuf;
+    int n1;
+    int n2;
+
+    memset(&c, 0, sizeof(c));
+    mkdir(outdir, 0700);
+    snprintf(rotated, sizeof(rotated), "%s.1", outpath);
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 10, 2);
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    st_wait_delivered(&c, 10, 10000);
+    cr_assert_eq(rename(outpath, rotated), 0);
+    pskgw_sinkset_reopen(c.set);
+    st_submit(&c, 10, 10, 2);
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    st_wait_delivered(&c, 20, 10000);
+    st_close(&c);
+    st_loop_fini(&c);
+    n1 = read_lines(rotated, rx, ST_MAX, NULL);
+    n2 = read_lines(outpath, rx + n1, ST_MAX, NULL);
+    cr_assert_eq(n1, 10);
+    cr_assert_eq(n2, 10);
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(rx[n1 + i].seq >= 10, 1);
+}
+
+/* ---- kill -9 ---------------------------------------------------------------------------- */
+
+static int child_acks;
+static int child_fd = -1;
+
+static void child_done(void *arg, int status)
+{
+    const char *id = arg;
+
+    child_acks++;
+    if (status == 0) {
+        char line[PSKGW_MESSAGE_ID_LEN + 2];
+        snprintf(line, sizeof(line), "%s\n", id);
+        st_write_line(child_fd, line);
+    }
+}
+
+typedef struct {
+    int fd;
+    int n;
+} child_arg_t;
+
+/* In the child: the directory is missing, so messages queue (4) and spool (the rest); each
+ * spooled one is acknowledged; then it reports READY and keeps retrying until killed. */
+static void child_main(void *arg, int fd)
+{
+    child_arg_t *ca = arg;
+    uv_loop_t loop;
+    pskgw_sinkset_t *set;
+    pskgw_sink_options_t o = file_opts(4);
+    static char ids[ST_MAX][PSKGW_MESSAGE_ID_LEN + 1];
+    pskgw_sink_stats_t st;
+
+    o.spool.fsync = PSKGW_SINK_FSYNC_NEVER; /* kill -9 keeps the page cache */
+    child_fd = fd;
+    if (uv_loop_init(&loop) != 0 || pskgw_sinkset_new(&loop, &o, 1, &set) != 0)
+        _exit(4);
+    for (int i = 0; i < ca->n; i++) {
+        pskgw_envelope_t env;
+        uint8_t pl[24];
+        size_t pl_len;
+        char dev[32];
+
+        st_envelope(i, 3, pl, &pl_len, dev, sizeof(dev), &env);
+        if (pskgw_sinkset_submit(set, &env, child_done, ids[i], ids[i]) != 0)
+            _exit(5);
+    }
+    /* every message is either acknowledged (spooled) or waiting in the queue */
+    do {
+        uv_run(&loop, UV_RUN_ONCE);
+        pskgw_sinkset_stats(set, 0, NULL, &st);
+    } while ((uint64_t)child_acks + st.queue_depth < (uint64_t)ca->n);
+    st_write_line(fd, "READY\n");
+    for (;;)
+        uv_run(&loop, UV_RUN_ONCE);
+}
+
+Test(sink_file, spool_replayed_after_kill9)
+{
+    static st_ctx_t c;
+    static char acked[ST_MAX][PSKGW_MESSAGE_ID_LEN + 1];
+    child_arg_t ca = { -1, 120 };
+    pskgw_sink_options_t o = file_opts(16);
+    int nacked;
+    int n;
+
+    memset(&c, 0, sizeof(c));
+    nacked = st_fork_kill9(child_main, &ca, acked, ST_MAX, 20000);
+    cr_assert_geq(nacked, 116, "acknowledged %d", nacked);
+
+    /* a new process (here: a new set) on the same spool, with the sink up */
+    mkdir(outdir, 0700);
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    {
+        file_wait_t w = { outpath, nacked, acked };
+        st_run_until(&c.loop, file_has_all, &w, 30000);
+    }
+    {
+        pskgw_sink_stats_t st;
+        cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+        cr_assert_geq(st.replayed, (uint64_t)nacked);
+    }
+    st_close(&c);
+    st_loop_fini(&c);
+    n = read_lines(outpath, rxbuf, ST_MAX * 2, NULL);
+    cr_assert_eq(st_check_delivery(rxbuf, n, acked, nacked), nacked);
+}

@@ -1,0 +1,309 @@
+/* The spool on a real loop and real files: order, torn tails, the offset file, limits. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/err.h"
+#include "proc.h"
+#include "sinks/msg.h"
+#include "sinks/record.h"
+#include "sinks/spool.h"
+
+#define MAXR 256
+
+typedef struct {
+    uv_loop_t loop;
+    pskgw_spool_t *sp;
+    char dir[256];
+    int appended;
+    int append_err;
+    int ready;
+    int nrec;
+    uint64_t seqs[MAXR];
+    uint64_t offs[MAXR];
+    uint64_t ends[MAXR];
+    int stop_after; /* take at most this many records per read (0: all) */
+    int taken_this_read;
+    int closed;
+} ctx_t;
+
+static int on_record(void *arg, const uint8_t *body, size_t len, uint64_t off, uint64_t end)
+{
+    ctx_t *c = arg;
+    pskgw_msg_t *m = NULL;
+
+    if (c->stop_after && c->taken_this_read >= c->stop_after)
+        return 1;
+    cr_assert_eq(pskgw_msg_decode(body, len, &m), 0);
+    cr_assert_lt(c->nrec, MAXR);
+    c->seqs[c->nrec] = m->env.seq;
+    c->offs[c->nrec] = off;
+    c->ends[c->nrec] = end;
+    c->nrec++;
+    c->taken_this_read++;
+    pskgw_msg_unref(m);
+    return 0;
+}
+
+static void on_ready(void *arg)
+{
+    ((ctx_t *)arg)->ready++;
+}
+
+static const pskgw_spool_cbs_t cbs = { on_record, on_ready };
+
+static void append_cb(void *arg, int status)
+{
+    ctx_t *c = arg;
+
+    if (status == 0)
+        c->appended++;
+    else
+        c->append_err++;
+}
+
+static void closed_cb(void *arg)
+{
+    ((ctx_t *)arg)->closed = 1;
+}
+
+static void run_until(ctx_t *c, int *flag, int want)
+{
+    uint64_t deadline = uv_now(&c->loop) + 10000;
+
+    while (*flag < want) {
+        uv_run(&c->loop, UV_RUN_ONCE);
+        uv_update_time(&c->loop);
+        cr_assert_lt(uv_now(&c->loop), deadline, "timed out waiting");
+    }
+}
+
+static void open_spool(ctx_t *c, uint64_t max)
+{
+    int r0 = c->ready;
+
+    cr_assert_eq(
+        pskgw_spool_new(&c->loop, c->dir, "s1", max, PSKGW_SINK_FSYNC_BATCH, &cbs, c, &c->sp), 0);
+    run_until(c, &c->ready, r0 + 1); /* the open scan */
+}
+
+static void close_spool(ctx_t *c)
+{
+    c->closed = 0;
+    pskgw_spool_close(c->sp, closed_cb, c);
+    run_until(c, &c->closed, 1);
+    c->sp = NULL;
+}
+
+static pskgw_msg_t *mk(uint64_t seq, const char *dev)
+{
+    static const uint8_t pl[] = "payload-bytes";
+    pskgw_envelope_t e = { .domain = "d",
+                           .listener = "l",
+                           .transport = "dtls",
+                           .peer = "p:1",
+                           .psk_identity = dev,
+                           .rot_public_uid = dev,
+                           .seq = seq,
+                           .received_at_ms = 1000,
+                           .payload = pl,
+                           .payload_len = sizeof(pl) };
+    pskgw_msg_t *m = NULL;
+
+    cr_assert_eq(pskgw_msg_new(&e, "00000000000000000000000000000001", &m), 0);
+    return m;
+}
+
+static void append_n(ctx_t *c, uint64_t first, int n)
+{
+    int want = c->appended + n;
+
+    for (int i = 0; i < n; i++) {
+        pskgw_msg_t *m = mk(first + (uint64_t)i, i % 2 ? "devA" : "devB");
+        cr_assert_eq(pskgw_spool_append(c->sp, m, append_cb, c), 0);
+        pskgw_msg_unref(m);
+    }
+    run_until(c, &c->appended, want);
+}
+
+static void read_all(ctx_t *c)
+{
+    while (pskgw_spool_has_unread(c->sp)) {
+        int r0 = c->ready;
+        c->taken_this_read = 0;
+        pskgw_spool_read(c->sp, 0);
+        run_until(c, &c->ready, r0 + 1);
+        if (c->stop_after)
+            break;
+    }
+}
+
+static ctx_t *setup(void)
+{
+    ctx_t *c = calloc(1, sizeof(*c));
+
+    cr_assert_eq(uv_loop_init(&c->loop), 0);
+    cr_assert_eq(pskgw_test_tmpdir(c->dir, sizeof(c->dir)), 0);
+    return c;
+}
+
+static void teardown(ctx_t *c)
+{
+    if (c->sp)
+        close_spool(c);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&c->loop), 0);
+    pskgw_test_rmtree(c->dir);
+    free(c);
+}
+
+static off_t file_size(ctx_t *c)
+{
+    char p[512];
+    struct stat st;
+
+    snprintf(p, sizeof(p), "%s/s1.spool", c->dir);
+    cr_assert_eq(stat(p, &st), 0);
+    return st.st_size;
+}
+
+Test(spool, append_read_in_order_then_empties)
+{
+    ctx_t *c = setup();
+
+    open_spool(c, 1 << 20);
+    append_n(c, 0, 50);
+    read_all(c);
+    cr_assert_eq(c->nrec, 50);
+    for (int i = 0; i < 50; i++)
+        cr_assert_eq(c->seqs[i], (uint64_t)i);
+    pskgw_spool_commit(c->sp, pskgw_spool_read_offset(c->sp));
+    /* everything delivered: the spool truncates itself */
+    for (int i = 0; i < 100 && pskgw_spool_bytes(c->sp) > 0; i++)
+        uv_run(&c->loop, UV_RUN_ONCE); /* wakes when the reset job completes */
+    cr_assert_eq(pskgw_spool_bytes(c->sp), 0);
+    cr_assert_eq(file_size(c), 0);
+    close_spool(c);
+    c->nrec = 0;
+    open_spool(c, 1 << 20);
+    cr_assert_not(pskgw_spool_has_unread(c->sp));
+    teardown(c);
+}
+
+Test(spool, torn_tail_cut_and_survivors_replayed)
+{
+    ctx_t *c = setup();
+    char p[512];
+    int fd;
+    off_t good;
+    static const uint8_t torn[] = { 'P', 'S', 'R', '1', 100, 0, 0, 0, 1, 2, 3, 4, 5, 6 };
+
+    open_spool(c, 1 << 20);
+    append_n(c, 0, 10);
+    close_spool(c);
+    good = file_size(c);
+    snprintf(p, sizeof(p), "%s/s1.spool", c->dir);
+    fd = open(p, O_WRONLY | O_APPEND);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, torn, sizeof(torn)), (ssize_t)sizeof(torn));
+    close(fd);
+
+    open_spool(c, 1 << 20);
+    cr_assert_eq(file_size(c), good, "torn tail not cut");
+    cr_assert(pskgw_spool_in_backlog(c->sp));
+    append_n(c, 10, 5); /* lands after the survivors, not after the garbage */
+    read_all(c);
+    cr_assert_eq(c->nrec, 15);
+    for (int i = 0; i < 15; i++)
+        cr_assert_eq(c->seqs[i], (uint64_t)i);
+    cr_assert_not(pskgw_spool_in_backlog(c->sp));
+    teardown(c);
+}
+
+Test(spool, offset_file_resumes_after_delivered)
+{
+    ctx_t *c = setup();
+
+    open_spool(c, 1 << 20);
+    append_n(c, 0, 10);
+    read_all(c);
+    cr_assert_eq(c->nrec, 10);
+    /* records 0..4 delivered */
+    pskgw_spool_commit(c->sp, c->offs[5]);
+    close_spool(c);
+    c->nrec = 0;
+    open_spool(c, 1 << 20);
+    read_all(c);
+    cr_assert_eq(c->nrec, 5);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(c->seqs[i], (uint64_t)(5 + i));
+    teardown(c);
+}
+
+Test(spool, damaged_offset_file_replays_everything)
+{
+    ctx_t *c = setup();
+    char p[512];
+    int fd;
+
+    open_spool(c, 1 << 20);
+    append_n(c, 0, 4);
+    read_all(c);
+    pskgw_spool_commit(c->sp, c->offs[2]);
+    close_spool(c);
+    snprintf(p, sizeof(p), "%s/s1.offset", c->dir);
+    fd = open(p, O_WRONLY);
+    cr_assert_eq(pwrite(fd, "X", 1, 6), 1);
+    close(fd);
+    c->nrec = 0;
+    open_spool(c, 1 << 20);
+    read_all(c);
+    cr_assert_eq(c->nrec, 4); /* duplicates, never loss */
+    teardown(c);
+}
+
+Test(spool, limit_and_partial_reads)
+{
+    ctx_t *c = setup();
+    pskgw_msg_t *m = mk(0, "x");
+    size_t rec = PSKGW_SPOOL_REC_HDR + pskgw_msg_encoded_len(m);
+    int ok = 0;
+
+    open_spool(c, rec * 3 + rec / 2);
+    for (int i = 0; i < 5; i++) {
+        int rc = pskgw_spool_append(c->sp, m, append_cb, c);
+        if (rc == 0)
+            ok++;
+        else
+            cr_assert_eq(rc, PSKGW_EFULL);
+    }
+    pskgw_msg_unref(m);
+    cr_assert_eq(ok, 3);
+    run_until(c, &c->appended, 3);
+    cr_assert_eq(pskgw_spool_bytes(c->sp), rec * 3);
+    c->stop_after = 2;
+    read_all(c);
+    cr_assert_eq(c->nrec, 2);
+    cr_assert(pskgw_spool_has_unread(c->sp));
+    c->stop_after = 0;
+    read_all(c);
+    cr_assert_eq(c->nrec, 3);
+    teardown(c);
+}
+
+Test(spool, second_user_is_refused)
+{
+    ctx_t *c = setup();
+    pskgw_spool_t *other = NULL;
+
+    open_spool(c, 1 << 20);
+    cr_assert_eq(
+        pskgw_spool_new(&c->loop, c->dir, "s1", 1 << 20, PSKGW_SINK_FSYNC_NEVER, &cbs, c, &other),
+        PSKGW_EBUSY);
+    teardown(c);
+}
