@@ -103,6 +103,8 @@ int pskgw_devsim_client_ctx_new(pskgw_devsim_transport_t transport, const char *
         goto fail;
     SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_NO_TICKET);
+    /* Idle sessions give their record buffers back: a fleet holds many of them. */
+    SSL_CTX_set_mode(ctx->ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
     free(list);
     ERR_clear_error();
     *out = ctx;

@@ -4,11 +4,12 @@
  * on memory BIOs; TCP connections use one non-blocking SSL per connection. Keys come from
  * pskgw_rotkeys (the identity's tag is checked; unknown identities get no key, so the handshake
  * fails with an alert). Every message received is written as one JSON envelope line (the file
- * sink's shape) to --out, and acknowledged with one record "ack" when --ack is given. With --e2e,
+ * sink's shape) to --out, and acknowledged with one record "ack" when --ack is given. With
+ * --idle-close S, established sessions idle for S seconds are closed with close_notify. With --e2e,
  * E2E payloads are decrypted (AES-CCM, parameters from pskgw_rotkeys) before they are written.
  *
  * usage: devsim_peer (--udp | --tcp len16|newline|record) --seed SEED --out FILE [--ack] [--e2e]
- *                    [--devices N] [--max-seconds S]
+ *                    [--devices N] [--idle-close S] [--max-seconds S]
  * Prints "PORT <n>" on stdout once listening on 127.0.0.1 (port chosen by the kernel), then runs
  * until SIGTERM or --max-seconds (default 60).
  */
@@ -47,6 +48,7 @@ typedef struct {
     char identity[PSKGW_ROT_IDENTITY_HEX_LEN + 1];
     uint64_t session;
     uint64_t seq;
+    uint64_t last_ms;   /* last datagram or bytes received */
     uint8_t acc[20000]; /* TCP framing accumulator */
     size_t acc_len;
 } peer_t;
@@ -275,7 +277,7 @@ static peer_t *peer_new(SSL_CTX *ctx)
 int main(int argc, char **argv)
 {
     const char *out = NULL;
-    double max_s = 60;
+    double max_s = 60, idle_close = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--udp") == 0) {
             g_udp = true;
@@ -292,6 +294,8 @@ int main(int argc, char **argv)
             g_e2e = true;
         } else if (strcmp(argv[i], "--devices") == 0 && i + 1 < argc) {
             g_devices = (uint32_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--idle-close") == 0 && i + 1 < argc) {
+            idle_close = strtod(argv[++i], NULL);
         } else if (strcmp(argv[i], "--max-seconds") == 0 && i + 1 < argc) {
             max_s = strtod(argv[++i], NULL);
         } else {
@@ -346,7 +350,17 @@ int main(int argc, char **argv)
             pf[n].events = POLLIN;
             idx[n++] = i;
         }
-        if (poll(pf, (nfds_t)n, 100) <= 0)
+        uint64_t now = pskgw_clock_mono_ms();
+        for (int i = 0; idle_close > 0 && i < MAX_PEERS; i++) {
+            peer_t *p = &g_peers[i];
+            if (!p->used || !p->established || now - p->last_ms < (uint64_t)(idle_close * 1000))
+                continue;
+            SSL_shutdown(p->ssl);
+            if (g_udp)
+                flush_udp(fd, p);
+            peer_free(p);
+        }
+        if (poll(pf, (nfds_t)n, 20) <= 0)
             continue;
         for (int k = 0; k < n; k++) {
             if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -378,6 +392,7 @@ int main(int argc, char **argv)
                         SSL_set_options(p->ssl, SSL_OP_NO_QUERY_MTU);
                         SSL_set_mtu(p->ssl, 1400);
                     }
+                    p->last_ms = pskgw_clock_mono_ms();
                     BIO_write(p->rbio, dg, (int)r);
                     bool alive = drive(p);
                     flush_udp(fd, p);
@@ -398,6 +413,7 @@ int main(int argc, char **argv)
                 }
             } else {
                 peer_t *p = &g_peers[idx[k]];
+                p->last_ms = pskgw_clock_mono_ms();
                 char probe;
                 if (!drive(p) || (pf[k].revents & POLLHUP) ||
                     recv(p->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0)

@@ -87,10 +87,10 @@ static json_int_t jint(json_t *root, const char *obj, const char *key)
 }
 
 /* devsim_peer: "PORT n" on its first line. */
-static int peer_start(pskgw_test_proc_t *p, const char *mode, const char *framing, bool ack,
-                      bool e2e)
+static int peer_start_ex(pskgw_test_proc_t *p, const char *mode, const char *framing, bool ack,
+                         bool e2e, const char *idle_close)
 {
-    char *argv[16];
+    char *argv[20];
     int argc = 0;
     argv[argc++] = DEVSIM_PEER;
     argv[argc++] = (char *)mode;
@@ -106,6 +106,10 @@ static int peer_start(pskgw_test_proc_t *p, const char *mode, const char *framin
         argv[argc++] = "--ack";
     if (e2e)
         argv[argc++] = "--e2e";
+    if (idle_close != NULL) {
+        argv[argc++] = "--idle-close";
+        argv[argc++] = (char *)idle_close;
+    }
     argv[argc] = NULL;
     cr_assert_eq(pskgw_test_spawn(p, argv, 1), 0);
     char line[128];
@@ -113,6 +117,12 @@ static int peer_start(pskgw_test_proc_t *p, const char *mode, const char *framin
     int port = 0;
     cr_assert_eq(sscanf(line, "PORT %d", &port), 1, "peer said '%s'", line);
     return port;
+}
+
+static int peer_start(pskgw_test_proc_t *p, const char *mode, const char *framing, bool ack,
+                      bool e2e)
+{
+    return peer_start_ex(p, mode, framing, ack, e2e, NULL);
 }
 
 static void target(char *buf, size_t cap, int port)
@@ -341,6 +351,52 @@ Test(devsim_peer, tls_over_tcp_each_framing, .init = setup, .fini = teardown)
         cr_assert_eq(jint(j, "handshakes", "ok"), 6);
         json_decref(j);
     }
+}
+
+Test(devsim_peer, ramp_hold_and_handshake_per_message, .init = setup, .fini = teardown)
+{
+    pskgw_test_proc_t peer;
+    char tgt[64], out[8192];
+    target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, false, false));
+    double wall = 0;
+    /* 10 devices at 20/s: the last starts 0.45 s after the first; each holds its session 0.3 s */
+    int rc = devsim(out, sizeof(out), &wall, "--target", tgt, "--devices", "10", "--ramp", "20",
+                    "--messages", "2", "--rate", "100", "--handshake-per-message", "--hold", "0.3",
+                    "--seed", SEED, "--duration", "20", "--json", path_json, "--verify-file",
+                    path_sink, "--quiet", NULL);
+    pskgw_test_stop(&peer, SIGTERM, 5000);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_t *j = load_json();
+    double el = json_real_value(json_object_get(j, "elapsed_s"));
+    cr_assert(el >= 0.7, "elapsed %.2f: ramp and hold not applied", el);
+    cr_assert(el < 10, "elapsed %.2f", el);
+    cr_assert_eq(jint(j, "handshakes", "ok"), 20);
+    cr_assert_eq(jint(j, "counters", "reconnects"), 10);
+    cr_assert_eq(jint(j, "verify", "delivered"), 20);
+    json_decref(j);
+}
+
+Test(devsim_peer, idle_devices_handshake_again_after_the_gateway_closed, .init = setup,
+     .fini = teardown)
+{
+    pskgw_test_proc_t peer;
+    char tgt[64], out[8192];
+    /* the peer closes sessions idle for 0.3 s; idle devices send every 0.8 s */
+    target(tgt, sizeof(tgt), peer_start_ex(&peer, "--udp", NULL, false, false, "0.3"));
+    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "4", "--messages", "3",
+                    "--rate", "100", "--idle-interval", "0.8", "--idle-share", "0.5", "--seed",
+                    SEED, "--duration", "20", "--json", path_json, "--verify-file", path_sink,
+                    "--quiet", NULL);
+    pskgw_test_stop(&peer, SIGTERM, 5000);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_t *j = load_json();
+    cr_assert_eq(jint(j, "devices", "idle"), 2);
+    cr_assert_eq(jint(j, "verify", "delivered"), 12);
+    /* each idle device: closed twice by the peer, three handshakes */
+    cr_assert_eq(jint(j, "counters", "peer_closes"), 4);
+    cr_assert_eq(jint(j, "handshakes", "ok"), 2 + 2 * 3);
+    cr_assert(json_real_value(json_object_get(j, "elapsed_s")) >= 1.6);
+    json_decref(j);
 }
 
 /* ---- bounds ---- */
