@@ -43,6 +43,7 @@ size_t pskgw_config_diag_print(const pskgw_config_diag_t *diag, FILE *out, unsig
     return n;
 }
 
+static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static char *vformat(const char *fmt, va_list ap)
 {
     va_list ap2;

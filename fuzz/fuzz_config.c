@@ -16,6 +16,16 @@ static const char base[] =
     "sinks = ( { type = \"file\"; path = \"/tmp/pskgw-fuzz-out\"; } );\n"
     "admin = { port = 9464; };\n";
 
+/* libconfig 1.5 (Debian 12) leaks the string it is scanning when a syntax error stops its
+ * parser (strbuf_append / scanctx_take_string without a bison %destructor); that leak is
+ * libconfig's, bounded to one per failed parse, and not what this target looks for. Our own
+ * allocations never have libconfig in their stack, so they stay checked. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libconfig.so\n";
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
