@@ -18,14 +18,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "common/codec.h"
 #include "common/err.h"
 #include "common/wipe.h"
-#include "tools/rotkeys/rotkeys.h"
+#include "tools/sim/simapi.h"
 #include "tools/sim/simstats.h"
-#include "tools/sim/simtoken.h"
-
-#define MAX_KEYID_HEX 64 /* identities are at most 32 bytes */
 
 struct pskgw_sim_server {
     const pskgw_sim_cfg_t *cfg;
@@ -33,13 +29,13 @@ struct pskgw_sim_server {
     const char *cert_pem;
     struct MHD_Daemon *mhd;
     pskgw_sim_stats_t *stats;
+    pskgw_sim_api_t *api;
 
-    pthread_mutex_t lock; /* everything below, and every wolfCrypt call */
+    pthread_mutex_t lock; /* everything below */
     pthread_cond_t wake;  /* broadcast when stopping */
     bool stopping;
     pskgw_sim_faults_t faults;
     uint64_t rng;
-    pskgw_sim_token_t *tokens;
 };
 
 /* Per-request state, from the first access-handler call to MHD's completion callback. */
@@ -49,14 +45,6 @@ typedef struct {
     size_t cap;
     bool too_big;
 } req_t;
-
-typedef enum {
-    EP_NONE = 0,
-    EP_AUTH,
-    EP_PSK,
-    EP_E2E,
-    EP_SIM,
-} endpoint_t;
 
 /* ---- small helpers ---- */
 
@@ -109,37 +97,17 @@ static double rnd(pskgw_sim_server_t *s)
     return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
-static endpoint_t classify(const char *url)
+/* Queue an answer; *reply is cleared (its text is wiped: it may hold a key or a token). */
+static enum MHD_Result send_reply(pskgw_sim_server_t *s, struct MHD_Connection *c,
+                                  pskgw_sim_reply_t *reply, unsigned retry_after, bool api)
 {
-    if (strcmp(url, "/v1/authenticate") == 0)
-        return EP_AUTH;
-    if (strcmp(url, "/v1/GetPSK") == 0)
-        return EP_PSK;
-    if (strcmp(url, "/v1/GetE2EDecryptionParameters") == 0 ||
-        strcmp(url, "/v1/e2e/uplink/protectionparameters/get") == 0)
-        return EP_E2E;
-    if (strncmp(url, "/_sim/", 6) == 0)
-        return EP_SIM;
-    return EP_NONE;
-}
-
-static pskgw_sim_op_t op_of(endpoint_t ep)
-{
-    return ep == EP_AUTH ? PSKGW_SIM_OP_AUTH : ep == EP_PSK ? PSKGW_SIM_OP_PSK : PSKGW_SIM_OP_E2E;
-}
-
-/* Queue a JSON answer; `body` is consumed (NULL sends {}). The serialized text is wiped: it may
- * hold a key or a token. */
-static enum MHD_Result respond(pskgw_sim_server_t *s, struct MHD_Connection *c, unsigned status,
-                               json_t *body, unsigned retry_after, bool api)
-{
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(body);
-    const char *out = text ? text : "{}";
-    size_t len = strlen(out);
+    static const char oom[] = "{\"error\":\"out of memory\"}";
+    unsigned status = reply->body ? reply->status : 500;
+    const char *text = reply->body ? reply->body : oom;
+    size_t len = reply->body ? reply->len : strlen(oom);
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)(uintptr_t)out, MHD_RESPMEM_MUST_COPY);
-    pskgw_free_secret(text, text ? len : 0);
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)text, MHD_RESPMEM_MUST_COPY);
+    pskgw_sim_reply_clear(reply);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -151,7 +119,7 @@ static enum MHD_Result respond(pskgw_sim_server_t *s, struct MHD_Connection *c, 
     if (status == 401)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (status == 405)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, api ? "POST" : "GET, POST");
     enum MHD_Result ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     if (api)
@@ -159,10 +127,20 @@ static enum MHD_Result respond(pskgw_sim_server_t *s, struct MHD_Connection *c, 
     return ok;
 }
 
+static enum MHD_Result respond(pskgw_sim_server_t *s, struct MHD_Connection *c, unsigned status,
+                               json_t *body, bool api)
+{
+    pskgw_sim_reply_t reply;
+    (void)pskgw_sim_reply_json(&reply, status, body);
+    return send_reply(s, c, &reply, 0, api);
+}
+
 static enum MHD_Result respond_error(pskgw_sim_server_t *s, struct MHD_Connection *c,
                                      unsigned status, const char *msg, bool api)
 {
-    return respond(s, c, status, json_pack("{s:s}", "error", msg), 0, api);
+    pskgw_sim_reply_t reply;
+    (void)pskgw_sim_reply_error(&reply, status, msg);
+    return send_reply(s, c, &reply, 0, api);
 }
 
 /* ---- faults ---- */
@@ -285,261 +263,40 @@ static void delay(pskgw_sim_server_t *s, unsigned ms)
 
 /* ---- API calls ---- */
 
-/* A string member: *v and *len, or false when missing or not a string. */
-static bool get_str(json_t *o, const char *name, const char **v, size_t *len)
-{
-    json_t *j = json_is_object(o) ? json_object_get(o, name) : NULL;
-    if (!json_is_string(j))
-        return false;
-    *v = json_string_value(j);
-    *len = json_string_length(j);
-    return true;
-}
-
-static bool is_hex(const char *s, size_t n)
-{
-    return n > 0 && n % 2 == 0 && pskgw_is_hex((const uint8_t *)s, n);
-}
-
-static bool every(uint32_t n, uint32_t device)
-{
-    return n > 0 && device % n == n - 1;
-}
-
-static int check_token(pskgw_sim_server_t *s, struct MHD_Connection *c)
-{
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h)
-        return PSKGW_EAUTH;
-    while (*h == ' ')
-        h++;
-    if (strncasecmp(h, "Bearer ", 7) == 0) {
-        h += 7;
-        while (*h == ' ')
-            h++;
-    }
-    size_t n = strlen(h);
-    while (n > 0 && h[n - 1] == ' ')
-        n--;
-    pthread_mutex_lock(&s->lock);
-    int rc = pskgw_sim_token_verify(s->tokens, h, n, wall_s());
-    pthread_mutex_unlock(&s->lock);
-    return rc;
-}
-
-static enum MHD_Result do_auth(pskgw_sim_server_t *s, struct MHD_Connection *c, json_t *req)
-{
-    const char *key, *secret;
-    size_t key_len, secret_len;
-    char refresh[65];
-    char *tok = NULL;
-    if (!get_str(req, "APIKey", &key, &key_len) || !get_str(req, "APISecret", &secret, &secret_len))
-        return respond_error(s, c, 400, "APIKey and APISecret must be strings", true);
-    const pskgw_sim_domain_t *d = NULL;
-    for (size_t i = 0; i < s->cfg->ndomains; i++) {
-        const pskgw_sim_domain_t *cand = &s->cfg->domains[i];
-        size_t sl = strlen(cand->secret);
-        if (strlen(cand->key) == key_len && memcmp(cand->key, key, key_len) == 0 &&
-            sl == secret_len && pskgw_memeq_ct(cand->secret, secret, sl) == 0)
-            d = cand;
-    }
-    if (!d) {
-        vlog(s, "authenticate refused for api key \"%.*s\"", (int)(key_len > 64 ? 64 : key_len),
-             key);
-        return respond_error(s, c, 401, "invalid APIKey or APISecret", true);
-    }
-    pthread_mutex_lock(&s->lock);
-    int rc = pskgw_sim_token_issue(s->tokens, d->key, wall_s(), s->cfg->token_ttl_s, &tok);
-    pthread_mutex_unlock(&s->lock);
-    if (rc == 0)
-        rc = pskgw_sim_random_hex(32, refresh, sizeof(refresh));
-    if (rc < 0) {
-        pskgw_free_secret_str(tok);
-        return respond_error(s, c, 500, "token generation failed", true);
-    }
-    pskgw_sim_stats_token(s->stats);
-    json_t *body = json_pack("{s:s, s:s}", "AuthToken", tok, "RefreshToken", refresh);
-    pskgw_free_secret_str(tok);
-    pskgw_wipe(refresh, sizeof(refresh));
-    /* jansson copied the strings; they are wiped again in respond() after serialising. */
-    return respond(s, c, 200, body, 0, true);
-}
-
-/* KeyLength: missing -> 128; "128"/"256" (the seed's string form) or the integers 128/256. */
-static int key_bits(json_t *req, unsigned *bits)
-{
-    json_t *v = json_object_get(req, "KeyLength");
-    if (!v) {
-        *bits = 128;
-        return 0;
-    }
-    if (json_is_string(v)) {
-        const char *t = json_string_value(v);
-        if (strcmp(t, "128") == 0 || strcmp(t, "256") == 0) {
-            *bits = t[0] == '1' ? 128 : 256;
-            return 0;
-        }
-    } else if (json_is_integer(v)) {
-        json_int_t n = json_integer_value(v);
-        if (n == 128 || n == 256) {
-            *bits = (unsigned)n;
-            return 0;
-        }
-    }
-    return PSKGW_EINVAL;
-}
-
-static bool identity_disabled(const pskgw_sim_cfg_t *cfg, const char *hex, size_t len)
-{
-    for (size_t i = 0; i < cfg->ndisabled; i++) {
-        if (strlen(cfg->disabled[i]) == len && strncasecmp(cfg->disabled[i], hex, len) == 0)
-            return true;
-    }
-    return false;
-}
-
-static enum MHD_Result do_psk(pskgw_sim_server_t *s, struct MHD_Connection *c, json_t *req)
-{
-    const char *id;
-    size_t id_len;
-    unsigned bits = 0;
-    uint32_t dev = 0;
-    uint8_t psk[PSKGW_ROT_PSK_MAX_LEN];
-    size_t psk_len = 0;
-    char b64[64];
-    char uid[PSKGW_ROT_UID_LEN + 1];
-
-    if (!json_is_object(req))
-        return respond_error(s, c, 400, "body must be a JSON object", true);
-    if (!get_str(req, "KeyID", &id, &id_len))
-        return respond_error(s, c, 400, "KeyID must be a string", true);
-    if (!is_hex(id, id_len) || id_len > MAX_KEYID_HEX)
-        return respond_error(s, c, 400, "KeyID must be hex (2 to 64 characters)", true);
-    if (key_bits(req, &bits) < 0)
-        return respond_error(s, c, 400, "KeyLength must be \"128\" or \"256\"", true);
-    pthread_mutex_lock(&s->lock);
-    int rc = pskgw_rot_identity_check_hex(s->cfg->seed, id, id_len, &dev);
-    pthread_mutex_unlock(&s->lock);
-    if (rc == PSKGW_EPARSE || rc == PSKGW_ENOTFOUND || (rc == 0 && dev >= s->cfg->devices))
-        return respond_error(s, c, 404, "unknown KeyID", true);
-    if (rc < 0)
-        return respond_error(s, c, 500, "derivation failed", true);
-    if (every(s->cfg->disabled_every, dev) || identity_disabled(s->cfg, id, id_len))
-        return respond_error(s, c, 403, "PSK provisioning is not enabled for this device", true);
-    pthread_mutex_lock(&s->lock);
-    rc = pskgw_rot_psk(s->cfg->seed, dev, bits, psk, sizeof(psk), &psk_len);
-    if (rc == 0)
-        rc = pskgw_rot_uid(s->cfg->seed, dev, uid);
-    pthread_mutex_unlock(&s->lock);
-    if (rc == 0)
-        rc = pskgw_b64_encode(psk, psk_len, b64, sizeof(b64));
-    pskgw_wipe(psk, sizeof(psk));
-    if (rc < 0) {
-        pskgw_wipe(b64, sizeof(b64));
-        return respond_error(s, c, 500, "derivation failed", true);
-    }
-    json_t *body = json_pack("{s:s, s:s}", "Key", b64, "ROTPublicUID", uid);
-    pskgw_wipe(b64, sizeof(b64));
-    return respond(s, c, 200, body, 0, true);
-}
-
-static enum MHD_Result do_e2e(pskgw_sim_server_t *s, struct MHD_Connection *c, json_t *req)
-{
-    const char *hex;
-    size_t len;
-    uint8_t ki[PSKGW_ROT_KI_MAX_LEN];
-    size_t ki_len = 0;
-    pskgw_rot_e2e_params_t p;
-    char key_b64[32], nonce_b64[32];
-    char uid[PSKGW_ROT_UID_LEN + 1];
-
-    if (!json_is_object(req))
-        return respond_error(s, c, 400, "body must be a JSON object", true);
-    if (!get_str(req, "EncryptedHeader", &hex, &len))
-        return respond_error(s, c, 400, "EncryptedHeader must be a string", true);
-    if ((len != 2 * PSKGW_ROT_KI_V1_LEN && len != 2 * PSKGW_ROT_KI_V2_LEN) ||
-        pskgw_hex_decode(hex, len, ki, sizeof(ki), &ki_len) != 0)
-        return respond_error(s, c, 400, "EncryptedHeader must be 32 or 22 hex characters", true);
-    memset(&p, 0, sizeof(p));
-    pthread_mutex_lock(&s->lock);
-    int rc = pskgw_rot_e2e_params(s->cfg->seed, ki, ki_len, &p);
-    if (rc == 0)
-        rc = pskgw_rot_uid(s->cfg->seed, p.info.device, uid);
-    pthread_mutex_unlock(&s->lock);
-    if (rc == PSKGW_ENOTFOUND || (rc == 0 && p.info.device >= s->cfg->devices)) {
-        pskgw_rot_e2e_params_wipe(&p);
-        return respond_error(s, c, 404, "unknown key identity", true);
-    }
-    if (rc < 0) {
-        pskgw_rot_e2e_params_wipe(&p);
-        return respond_error(s, c, 500, "derivation failed", true);
-    }
-    if (every(s->cfg->no_e2e_every, p.info.device)) {
-        pskgw_rot_e2e_params_wipe(&p);
-        return respond_error(s, c, 403, "E2E protection is not enabled for this device", true);
-    }
-    rc = pskgw_b64_encode(p.key, sizeof(p.key), key_b64, sizeof(key_b64));
-    if (rc == 0)
-        rc = pskgw_b64_encode(p.nonce, p.nonce_len, nonce_b64, sizeof(nonce_b64));
-    json_t *body = rc < 0 ? NULL
-                          : json_pack("{s:s, s:s, s:i, s:s, s:s}", "Key", key_b64, "Nonce",
-                                      nonce_b64, "MACLength", (int)p.mac_bits, "CipherSuite",
-                                      p.cipher_suite, "ROTPublicUID", uid);
-    pskgw_rot_e2e_params_wipe(&p);
-    pskgw_wipe(key_b64, sizeof(key_b64));
-    pskgw_wipe(nonce_b64, sizeof(nonce_b64));
-    if (!body)
-        return respond_error(s, c, 500, "encoding failed", true);
-    return respond(s, c, 200, body, 0, true);
-}
-
-static enum MHD_Result do_api(pskgw_sim_server_t *s, struct MHD_Connection *c, endpoint_t ep,
+static enum MHD_Result do_api(pskgw_sim_server_t *s, struct MHD_Connection *c, pskgw_sim_ep_t ep,
                               const char *method, req_t *r)
 {
+    pskgw_sim_reply_t reply;
     if (strcmp(method, "POST") != 0)
         return respond_error(s, c, 405, "method not allowed", true);
-    pskgw_sim_op_t op = op_of(ep);
     if (r->too_big) {
-        pskgw_sim_stats_call(s->stats, op, NULL, 0);
+        pskgw_sim_stats_call(s->stats, pskgw_sim_api_op(ep), NULL, 0);
         return respond_error(s, c, 413, "request body too large", true);
     }
-    json_error_t jerr;
-    json_t *req = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
-    const char *key = NULL;
-    size_t key_len = 0;
-    if (ep == EP_PSK)
-        (void)get_str(req, "KeyID", &key, &key_len);
-    else if (ep == EP_E2E)
-        (void)get_str(req, "EncryptedHeader", &key, &key_len);
-    pskgw_sim_stats_call(s->stats, op, key, key_len);
+    pskgw_sim_api_count(s->api, ep, r->body, r->len);
 
-    enum MHD_Result ret;
     fault_plan_t f = faults_draw(s);
+    delay(s, f.delay_ms);
     if (f.kind == FAULT_DROP) {
-        delay(s, f.delay_ms);
         pskgw_sim_stats_dropped(s->stats);
-        vlog(s, "%s dropped", op == PSKGW_SIM_OP_AUTH ? "authenticate" : "call");
-        json_decref(req);
+        vlog(s, "dropped a call to %s",
+             pskgw_sim_api_op(ep) == PSKGW_SIM_OP_AUTH  ? "authenticate"
+             : pskgw_sim_api_op(ep) == PSKGW_SIM_OP_PSK ? "GetPSK"
+                                                        : "E2E");
         return MHD_NO; /* MHD closes the connection without an answer */
     }
-    delay(s, f.delay_ms);
     if (f.kind == FAULT_RATELIMIT) {
-        ret = respond(s, c, 429, json_pack("{s:s}", "error", "rate limited"), f.retry_after, true);
-    } else if (f.kind == FAULT_ERROR) {
-        ret = respond_error(s, c, f.status, "simulated failure", true);
-    } else if (!req) {
-        ret = respond_error(s, c, 400, "malformed JSON", true);
-    } else if (ep == EP_AUTH) {
-        ret = do_auth(s, c, req);
-    } else if (check_token(s, c) < 0) {
-        ret = respond_error(s, c, 401, "missing, invalid or expired AuthToken", true);
-    } else if (ep == EP_PSK) {
-        ret = do_psk(s, c, req);
-    } else {
-        ret = do_e2e(s, c, req);
+        (void)pskgw_sim_reply_error(&reply, 429, "rate limited");
+        return send_reply(s, c, &reply, f.retry_after, true);
     }
-    json_decref(req);
-    return ret;
+    if (f.kind == FAULT_ERROR)
+        return respond_error(s, c, f.status, "simulated failure", true);
+    const char *auth =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    (void)pskgw_sim_api_call(s->api, ep, auth, r->body, r->len, wall_s(), &reply);
+    if (ep == PSKGW_SIM_EP_AUTH && reply.status == 401)
+        vlog(s, "authenticate refused (bad APIKey/APISecret)");
+    return send_reply(s, c, &reply, 0, true);
 }
 
 /* ---- /_sim/ control ---- */
@@ -552,24 +309,22 @@ static enum MHD_Result do_sim(pskgw_sim_server_t *s, struct MHD_Connection *c, c
         if (!get)
             return respond_error(s, c, 405, "use GET", false);
         json_t *j = pskgw_sim_stats_json(s->stats);
-        return j ? respond(s, c, 200, j, 0, false) : respond_error(s, c, 500, "no memory", false);
+        return j ? respond(s, c, 200, j, false) : respond_error(s, c, 500, "no memory", false);
     }
     if (strcmp(url, "/_sim/reset") == 0) {
         if (!post)
             return respond_error(s, c, 405, "use POST", false);
         pskgw_sim_stats_reset(s->stats);
-        return respond(s, c, 200, json_pack("{s:b}", "reset", 1), 0, false);
+        return respond(s, c, 200, json_pack("{s:b}", "reset", 1), false);
     }
     if (strcmp(url, "/_sim/expire-tokens") == 0) {
         if (!post)
             return respond_error(s, c, 405, "use POST", false);
-        pthread_mutex_lock(&s->lock);
-        int rc = pskgw_sim_token_expire_all(s->tokens);
-        pthread_mutex_unlock(&s->lock);
+        int rc = pskgw_sim_api_expire_tokens(s->api);
         if (rc < 0)
             return respond_error(s, c, 500, "no randomness", false);
         vlog(s, "every token issued so far is now invalid");
-        return respond(s, c, 200, json_pack("{s:b}", "expired", 1), 0, false);
+        return respond(s, c, 200, json_pack("{s:b}", "expired", 1), false);
     }
     if (strcmp(url, "/_sim/faults") == 0) {
         if (!get && !post)
@@ -588,7 +343,7 @@ static enum MHD_Result do_sim(pskgw_sim_server_t *s, struct MHD_Connection *c, c
         pthread_mutex_lock(&s->lock);
         pskgw_sim_faults_t f = s->faults;
         pthread_mutex_unlock(&s->lock);
-        return respond(s, c, 200, faults_json(&f), 0, false);
+        return respond(s, c, 200, faults_json(&f), false);
     }
     return respond_error(s, c, 404, "not found", false);
 }
@@ -602,7 +357,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     pskgw_sim_server_t *s = cls;
     req_t *r = *con_cls;
     (void)version;
-    endpoint_t ep = classify(url);
+    bool sim = strncmp(url, "/_sim/", 6) == 0;
+    pskgw_sim_ep_t ep = pskgw_sim_api_endpoint(url);
 
     if (!r) {
         r = calloc(1, sizeof(*r));
@@ -614,13 +370,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         char *end = NULL;
         errno = 0;
         unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
-        if (cl && errno == 0 && end != cl && n > PSKGW_SIM_MAX_BODY && ep != EP_NONE) {
+        if (cl && errno == 0 && end != cl && n > PSKGW_SIM_MAX_BODY &&
+            (sim || ep != PSKGW_SIM_EP_NONE)) {
             /* refuse before reading the body */
             r->too_big = true;
-            bool api = ep != EP_SIM;
-            if (api)
-                pskgw_sim_stats_call(s->stats, op_of(ep), NULL, 0);
-            return respond_error(s, c, 413, "request body too large", api);
+            if (!sim)
+                pskgw_sim_stats_call(s->stats, pskgw_sim_api_op(ep), NULL, 0);
+            return respond_error(s, c, 413, "request body too large", !sim);
         }
         return MHD_YES;
     }
@@ -645,9 +401,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->len += n;
         return MHD_YES;
     }
-    if (ep == EP_SIM)
+    if (sim)
         return do_sim(s, c, url, method, r);
-    if (ep == EP_NONE)
+    if (ep == PSKGW_SIM_EP_NONE)
         return respond_error(s, c, 404, "not found", true);
     pskgw_sim_stats_enter(s->stats);
     enum MHD_Result ret = do_api(s, c, ep, method, r);
@@ -685,8 +441,8 @@ int pskgw_sim_server_new(const pskgw_sim_cfg_t *cfg, const char *key_pem, const 
         s->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)time(NULL);
     if ((rc = pskgw_sim_stats_new(&s->stats)) < 0)
         goto fail_stats;
-    if ((rc = pskgw_sim_token_new(&s->tokens)) < 0)
-        goto fail_tokens;
+    if ((rc = pskgw_sim_api_new(cfg, s->stats, &s->api)) < 0)
+        goto fail_api;
     rc = PSKGW_ENOMEM;
     if (pthread_mutex_init(&s->lock, NULL) != 0)
         goto fail_lock;
@@ -702,8 +458,8 @@ int pskgw_sim_server_new(const pskgw_sim_cfg_t *cfg, const char *key_pem, const 
 fail_cond:
     pthread_mutex_destroy(&s->lock);
 fail_lock:
-    pskgw_sim_token_free(s->tokens);
-fail_tokens:
+    pskgw_sim_api_free(s->api);
+fail_api:
     pskgw_sim_stats_free(s->stats);
 fail_stats:
     free(s);
@@ -776,7 +532,7 @@ void pskgw_sim_server_free(pskgw_sim_server_t *s)
         MHD_stop_daemon(s->mhd);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
-    pskgw_sim_token_free(s->tokens);
+    pskgw_sim_api_free(s->api);
     pskgw_sim_stats_free(s->stats);
     free(s);
 }
