@@ -266,3 +266,49 @@ int st_fork_kill9(void (*child)(void *arg, int fd), void *arg,
     close(fds[0]);
     return n;
 }
+
+static int child_acks;
+static int child_fd = -1;
+
+static void child_done(void *arg, int status)
+{
+    const char *id = arg;
+
+    child_acks++;
+    if (status == 0) {
+        char line[PSKGW_MESSAGE_ID_LEN + 2];
+        snprintf(line, sizeof(line), "%s\n", id);
+        st_write_line(child_fd, line);
+    }
+}
+
+void st_child_spool(void *arg, int fd)
+{
+    st_child_t *ca = arg;
+    uv_loop_t loop;
+    pskgw_sinkset_t *set;
+    static char ids[ST_MAX][PSKGW_MESSAGE_ID_LEN + 1];
+    pskgw_sink_stats_t st;
+
+    child_fd = fd;
+    if (uv_loop_init(&loop) != 0 || pskgw_sinkset_new(&loop, ca->o, 1, &set) != 0)
+        _exit(4);
+    for (int i = 0; i < ca->n; i++) {
+        pskgw_envelope_t env;
+        uint8_t pl[24];
+        size_t pl_len;
+        char dev[32];
+
+        st_envelope(i, ca->ndev, pl, &pl_len, dev, sizeof(dev), &env);
+        if (pskgw_sinkset_submit(set, &env, child_done, ids[i], ids[i]) != 0)
+            _exit(5);
+    }
+    /* every message is either acknowledged (spooled) or waiting in the queue */
+    do {
+        uv_run(&loop, UV_RUN_ONCE);
+        pskgw_sinkset_stats(set, 0, NULL, &st);
+    } while ((uint64_t)child_acks + st.queue_depth < (uint64_t)ca->n);
+    st_write_line(fd, "READY\n");
+    for (;;)
+        uv_run(&loop, UV_RUN_ONCE);
+}

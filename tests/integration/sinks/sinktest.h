@@ -59,6 +59,15 @@ int st_check_delivery(const st_rx_t *rx, int n, char (*want)[PSKGW_MESSAGE_ID_LE
  * into ids (returns their count), then SIGKILLs the child and reaps it. */
 int st_fork_kill9(void (*child)(void *arg, int fd), void *arg,
                   char (*ids)[PSKGW_MESSAGE_ID_LEN + 1], int max, int timeout_ms);
+/* A child for st_fork_kill9 that builds a one-sink set from *o (a sink that is down), submits
+ * n messages (device i % ndev), reports every acknowledged id and READY once every message is
+ * acknowledged or waiting in the queue, and then runs the loop until killed. */
+typedef struct {
+    const pskgw_sink_options_t *o;
+    int n;
+    int ndev;
+} st_child_t;
+void st_child_spool(void *arg, int fd);
 /* In a child: write s to fd fully (no stdio). */
 void st_write_line(int fd, const char *s);
 

@@ -272,72 +272,19 @@ Test(sink_file, reopen_after_rotation)
 
 /* ---- kill -9 ---------------------------------------------------------------------------- */
 
-static int child_acks;
-static int child_fd = -1;
-
-static void child_done(void *arg, int status)
-{
-    const char *id = arg;
-
-    child_acks++;
-    if (status == 0) {
-        char line[PSKGW_MESSAGE_ID_LEN + 2];
-        snprintf(line, sizeof(line), "%s\n", id);
-        st_write_line(child_fd, line);
-    }
-}
-
-typedef struct {
-    int fd;
-    int n;
-} child_arg_t;
-
-/* In the child: the directory is missing, so messages queue (4) and spool (the rest); each
- * spooled one is acknowledged; then it reports READY and keeps retrying until killed. */
-static void child_main(void *arg, int fd)
-{
-    child_arg_t *ca = arg;
-    uv_loop_t loop;
-    pskgw_sinkset_t *set;
-    pskgw_sink_options_t o = file_opts(4);
-    static char ids[ST_MAX][PSKGW_MESSAGE_ID_LEN + 1];
-    pskgw_sink_stats_t st;
-
-    o.spool.fsync = PSKGW_SINK_FSYNC_NEVER; /* kill -9 keeps the page cache */
-    child_fd = fd;
-    if (uv_loop_init(&loop) != 0 || pskgw_sinkset_new(&loop, &o, 1, &set) != 0)
-        _exit(4);
-    for (int i = 0; i < ca->n; i++) {
-        pskgw_envelope_t env;
-        uint8_t pl[24];
-        size_t pl_len;
-        char dev[32];
-
-        st_envelope(i, 3, pl, &pl_len, dev, sizeof(dev), &env);
-        if (pskgw_sinkset_submit(set, &env, child_done, ids[i], ids[i]) != 0)
-            _exit(5);
-    }
-    /* every message is either acknowledged (spooled) or waiting in the queue */
-    do {
-        uv_run(&loop, UV_RUN_ONCE);
-        pskgw_sinkset_stats(set, 0, NULL, &st);
-    } while ((uint64_t)child_acks + st.queue_depth < (uint64_t)ca->n);
-    st_write_line(fd, "READY\n");
-    for (;;)
-        uv_run(&loop, UV_RUN_ONCE);
-}
-
 Test(sink_file, spool_replayed_after_kill9)
 {
     static st_ctx_t c;
     static char acked[ST_MAX][PSKGW_MESSAGE_ID_LEN + 1];
-    child_arg_t ca = { -1, 120 };
+    pskgw_sink_options_t co = file_opts(4);
+    st_child_t ca = { &co, 120, 3 };
     pskgw_sink_options_t o = file_opts(16);
     int nacked;
     int n;
 
     memset(&c, 0, sizeof(c));
-    nacked = st_fork_kill9(child_main, &ca, acked, ST_MAX, 20000);
+    co.spool.fsync = PSKGW_SINK_FSYNC_NEVER; /* kill -9 keeps the page cache */
+    nacked = st_fork_kill9(st_child_spool, &ca, acked, ST_MAX, 20000);
     cr_assert_geq(nacked, 116, "acknowledged %d", nacked);
 
     /* a new process (here: a new set) on the same spool, with the sink up */

@@ -1,0 +1,279 @@
+/* http sink against a libmicrohttpd receiver: exact bodies and headers, 500s and hangs then
+ * recovery, kill -9 replay, spool limit, a poison message (400) dead-lettered. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "httprx.h"
+#include "proc.h"
+#include "sinks/envelope.h"
+#include "sinktest.h"
+
+static char tmp[256];
+static char spooldir[300];
+static char dlq[300];
+static char url[128];
+static httprx_t *rx;
+static int port;
+static const pskgw_sink_kv_t hdrs[] = { { "Authorization", "Bearer s3cret-token" } };
+
+static void setup(void)
+{
+    cr_assert_eq(pskgw_test_tmpdir(tmp, sizeof(tmp)), 0);
+    snprintf(spooldir, sizeof(spooldir), "%s/spool", tmp);
+    snprintf(dlq, sizeof(dlq), "%s/dead.jsonl", tmp);
+    cr_assert_eq(httprx_start(&rx, &port), 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/ingest", port);
+}
+
+static void teardown(void)
+{
+    if (rx)
+        httprx_stop(rx);
+    rx = NULL;
+    pskgw_test_rmtree(tmp);
+}
+
+TestSuite(sink_http, .init = setup, .fini = teardown, .timeout = 60);
+
+static pskgw_sink_options_t http_opts(size_t queue_size, const char *u)
+{
+    pskgw_sink_options_t o;
+
+    memset(&o, 0, sizeof(o));
+    o.name = "hook";
+    o.type = PSKGW_SINK_HTTP;
+    o.http.url = u;
+    o.http.headers = hdrs;
+    o.http.n_headers = 1;
+    o.http.timeout_ms = 2000;
+    o.queue_size = queue_size;
+    o.in_flight = 8;
+    o.retry_max_ms = 300;
+    o.dead_letter_path = dlq;
+    o.spool.path = spooldir;
+    o.spool.max_bytes = 8u << 20;
+    return o;
+}
+
+typedef struct {
+    int want;
+    char (*ids)[PSKGW_MESSAGE_ID_LEN + 1];
+} rx_wait_t;
+
+static st_rx_t got[ST_MAX * 2];
+
+static bool rx_has_all(void *arg)
+{
+    rx_wait_t *w = arg;
+    int n = httprx_get(rx, got, NULL, ST_MAX * 2);
+
+    for (int k = 0; k < w->want; k++) {
+        bool found = false;
+        for (int i = 0; i < n && !found; i++)
+            found = strcmp(got[i].id, w->ids[k]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+Test(sink_http, delivers_exact_bodies_with_headers)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = http_opts(256, url);
+    char **raw = calloc(ST_MAX * 2, sizeof(*raw));
+    pskgw_sink_stats_t st;
+    int n;
+
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 200, 6);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    cr_assert_eq(c.done_ok, 200);
+    st_wait_delivered(&c, 200, 20000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.delivered, 200);
+    cr_assert_eq(st.dead_lettered, 0);
+    cr_assert(st.connected);
+    st_close(&c);
+    st_loop_fini(&c);
+
+    cr_assert_str_eq(httprx_last_auth(rx), "Bearer s3cret-token");
+    n = httprx_get(rx, got, raw, ST_MAX * 2);
+    cr_assert_eq(n, 200);
+    for (int i = 0; i < 200; i++) {
+        pskgw_envelope_t env;
+        uint8_t pl[24];
+        size_t pl_len;
+        char dev[32];
+        char *want = NULL;
+        size_t wl;
+        int found = 0;
+
+        st_envelope(i, 6, pl, &pl_len, dev, sizeof(dev), &env);
+        cr_assert_eq(pskgw_envelope_json(&env, c.ids[i], &want, &wl), 0);
+        for (int j = 0; j < n; j++)
+            found += strcmp(raw[j], want) == 0;
+        cr_assert_eq(found, 1, "message %d received %d times", i, found);
+        free(want);
+    }
+    cr_assert_eq(st_check_delivery(got, n, c.ids, 200), 200);
+    for (int j = 0; j < n; j++)
+        free(raw[j]);
+    free(raw);
+}
+
+static void recover_cb(uv_timer_t *t)
+{
+    httprx_set_mode(rx, HTTPRX_OK, 0);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void outage(httprx_mode_t mode, int timeout_ms)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = http_opts(16, url);
+    pskgw_sink_stats_t st;
+    uv_timer_t later;
+    int n;
+
+    memset(&c, 0, sizeof(c));
+    o.http.timeout_ms = (uint64_t)timeout_ms;
+    httprx_set_mode(rx, mode, 1000);
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    uv_timer_init(&c.loop, &later);
+    uv_timer_start(&later, recover_cb, 1200, 0);
+    st_submit(&c, 0, 120, 5);
+    st_run_until(&c.loop, st_all_done, &c, 30000);
+    cr_assert_eq(c.done_ok, 120);
+    {
+        rx_wait_t w = { 120, c.ids };
+        st_run_until(&c.loop, rx_has_all, &w, 40000);
+    }
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_gt(st.retried, 0);
+    cr_assert_gt(st.spooled, 0);
+    cr_assert_eq(st.dropped, 0);
+    cr_assert_eq(st.dead_lettered, 0);
+    st_close(&c);
+    st_loop_fini(&c);
+    n = httprx_get(rx, got, NULL, ST_MAX * 2);
+    cr_assert_eq(st_check_delivery(got, n, c.ids, 120), 120);
+}
+
+Test(sink_http, server_errors_then_recovery)
+{
+    outage(HTTPRX_FAIL, 2000);
+}
+
+Test(sink_http, hanging_server_times_out_then_recovery)
+{
+    outage(HTTPRX_HANG, 300);
+}
+
+Test(sink_http, poison_message_dead_lettered_queue_goes_on)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = http_opts(64, url);
+    pskgw_sink_stats_t st;
+    FILE *f;
+    char line[2048];
+    st_rx_t d;
+    int n;
+
+    memset(&c, 0, sizeof(c));
+    httprx_set_poison(rx, 7);
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 40, 2); /* seq 7 is device 1's 4th message; 9, 11, ... follow it */
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    {
+        char(*rest)[PSKGW_MESSAGE_ID_LEN + 1] = calloc(40, sizeof(*rest));
+        int k = 0;
+        for (int i = 0; i < 40; i++)
+            if (i != 7)
+                memcpy(rest[k++], c.ids[i], sizeof(rest[0]));
+        rx_wait_t w = { k, rest };
+        st_run_until(&c.loop, rx_has_all, &w, 20000);
+        free(rest);
+    }
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.dead_lettered, 1);
+    cr_assert_eq(st.delivered, 39);
+    st_close(&c);
+    st_loop_fini(&c);
+    n = httprx_get(rx, got, NULL, ST_MAX * 2);
+    cr_assert_eq(n, 39);
+    for (int i = 0; i < n; i++)
+        cr_assert_neq(got[i].seq, 7);
+    f = fopen(dlq, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    cr_assert_eq(st_parse_json(line, strlen(line) - 1, &d), 0);
+    cr_assert_str_eq(d.id, c.ids[7]);
+    cr_assert_null(fgets(line, sizeof(line), f));
+    fclose(f);
+}
+
+Test(sink_http, spool_limit_counts_drops)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = http_opts(4, url);
+    pskgw_sink_stats_t st;
+
+    memset(&c, 0, sizeof(c));
+    httprx_set_mode(rx, HTTPRX_FAIL, 0);
+    o.spool.max_bytes = 4096;
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 300, 3);
+    while (c.done_ok + c.done_err + 4 < 300)
+        uv_run(&c.loop, UV_RUN_ONCE);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_gt(c.done_err, 200);
+    cr_assert_eq(c.last_err, PSKGW_EFULL);
+    cr_assert_eq(st.dropped, (uint64_t)c.done_err);
+    cr_assert_leq(st.spool_bytes, 4096);
+    cr_assert_eq(st.delivered, 0);
+    st_close(&c);
+    st_loop_fini(&c);
+    cr_assert_eq(c.done_ok + c.done_err, 300);
+}
+
+Test(sink_http, spool_replayed_after_kill9)
+{
+    static st_ctx_t c;
+    static char acked[ST_MAX][PSKGW_MESSAGE_ID_LEN + 1];
+    char dead_url[64];
+    pskgw_sink_options_t co;
+    st_child_t ca = { &co, 100, 4 };
+    pskgw_sink_options_t o = http_opts(16, url);
+    int nacked;
+    int n;
+
+    /* the child posts to a port nobody listens on */
+    snprintf(dead_url, sizeof(dead_url), "http://127.0.0.1:%d/", pskgw_test_free_port(0));
+    co = http_opts(4, dead_url);
+    co.spool.fsync = PSKGW_SINK_FSYNC_ALWAYS;
+    memset(&c, 0, sizeof(c));
+    nacked = st_fork_kill9(st_child_spool, &ca, acked, ST_MAX, 20000);
+    cr_assert_geq(nacked, 96, "acknowledged %d", nacked);
+
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    {
+        rx_wait_t w = { nacked, acked };
+        st_run_until(&c.loop, rx_has_all, &w, 30000);
+    }
+    st_close(&c);
+    st_loop_fini(&c);
+    n = httprx_get(rx, got, NULL, ST_MAX * 2);
+    cr_assert_eq(st_check_delivery(got, n, acked, nacked), nacked);
+}
