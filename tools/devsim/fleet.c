@@ -2,6 +2,7 @@
 #include "tools/devsim/fleet.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,7 @@ struct fleet {
     uint32_t next_start;
     uint32_t run_id;
     uv_timer_t ramp_timer, tick_timer, stop_timer;
+    uv_signal_t sigint, sigterm;
     uint64_t t0_ns;
     bool finishing;
     bool tty;
@@ -877,6 +879,15 @@ static void on_stop(uv_timer_t *t)
         fleet_finish(f);
 }
 
+static void on_signal(uv_signal_t *h, int signum)
+{
+    fleet_t *f = h->data;
+    (void)signum;
+    f->s->interrupted = true;
+    if (!f->finishing)
+        fleet_finish(f);
+}
+
 static void close_any(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -989,6 +1000,12 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
     uv_timer_start(&f->ramp_timer, on_ramp, 0, o->ramp <= 0 ? 1 : RAMP_TICK_MS);
     uv_timer_start(&f->tick_timer, on_tick, 1000, 1000);
     uv_timer_start(&f->stop_timer, on_stop, (uint64_t)ceil(o->duration * 1000.0), 0);
+    /* Ctrl-C or SIGTERM ends the run early, with the summary (devices not done: unfinished). */
+    uv_signal_init(&f->loop, &f->sigint);
+    uv_signal_init(&f->loop, &f->sigterm);
+    f->sigint.data = f->sigterm.data = f;
+    uv_signal_start_oneshot(&f->sigint, on_signal, SIGINT);
+    uv_signal_start_oneshot(&f->sigterm, on_signal, SIGTERM);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     /* Every handle is closed by fleet_finish; run once more for close callbacks just in case. */
     uv_walk(&f->loop, close_any, NULL);

@@ -4,11 +4,13 @@
  * address and port, a client session (client.h) and two timers (DTLS retransmission; its next
  * action). Devices start at the --ramp rate, handshake, send their messages at --rate, reconnect or
  * rebind as asked, and end; the run ends when every device has ended or at --duration, whichever
- * comes first. Everything is counted in pskgw_devsim_stats_t.
+ * comes first, or at SIGINT/SIGTERM (the summary is still written; unfinished devices count as
+ * errors). Everything is counted in pskgw_devsim_stats_t.
  */
 #ifndef PSKGW_TOOLS_DEVSIM_FLEET_H
 #define PSKGW_TOOLS_DEVSIM_FLEET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -69,6 +71,7 @@ typedef struct {
     pskgw_devsim_hist_t hs;  /* handshake latency, whole run */
     pskgw_devsim_hist_t msg; /* message latency (ack), whole run */
     double elapsed_s;
+    bool interrupted;               /* ended by SIGINT/SIGTERM */
     const char *cipher;             /* negotiated (static), NULL if none */
     pskgw_devsim_sample_t *samples; /* owned; free with pskgw_devsim_stats_deinit */
     size_t n_samples;

@@ -94,7 +94,8 @@ void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t
                 (unsigned long long)vr->e2e_mismatch, (unsigned long long)vr->unexpected,
                 (unsigned long long)vr->bad_lines, (unsigned long long)vr->foreign,
                 (unsigned long long)vr->unrecognised);
-    fprintf(out, "  %-20s %s\n", "result", pskgw_devsim_run_ok(s, vr) ? "PASS" : "FAIL");
+    fprintf(out, "  %-20s %s%s\n", "result", pskgw_devsim_run_ok(s, vr) ? "PASS" : "FAIL",
+            s->interrupted ? " (interrupted)" : "");
     fflush(out);
 }
 
@@ -129,6 +130,7 @@ int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uin
     bad |= set(root, "target", json_string(o->target_text));
     bad |= set(root, "cipher", s->cipher != NULL ? json_string(s->cipher) : json_null());
     bad |= set(root, "elapsed_s", json_real(s->elapsed_s));
+    bad |= set(root, "interrupted", json_boolean(s->interrupted));
     cfg = json_pack("{s:I, s:f, s:I, s:f, s:I, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
                     "s:f, s:b, s:b, s:I, s:I}",
                     "devices", (json_int_t)o->devices, "ramp", o->ramp, "messages",

@@ -423,6 +423,43 @@ Test(devsim_bounds, duration_caps_a_run_that_cannot_finish, .init = setup, .fini
     json_decref(j);
 }
 
+Test(devsim_bounds, sigterm_ends_the_run_with_a_summary, .init = setup, .fini = teardown)
+{
+    pskgw_test_proc_t peer, ds;
+    char tgt[64];
+    target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, false, false));
+    char *argv[] = { NULL,   "--target", tgt,       "--devices", "2",  "--messages",
+                     "1000", "--rate",   "5",       "--seed",    SEED, "--duration",
+                     "60",   "--json",   path_json, "--quiet",   NULL };
+    static char bin[4096];
+    snprintf(bin, sizeof(bin), "%s", pskgw_test_bin("pskgw-devsim"));
+    argv[0] = bin;
+    cr_assert_eq(pskgw_test_spawn(&ds, argv, 1), 0);
+    /* wait until the devices are sending: the peer's sink file gets its first line */
+    struct timespec t0, now, nap = { 0, 20 * 1000 * 1000 };
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        FILE *f = fopen(path_sink, "r");
+        int c = f != NULL ? fgetc(f) : EOF;
+        if (f != NULL)
+            fclose(f);
+        if (c != EOF)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        cr_assert(now.tv_sec - t0.tv_sec < 20, "no message reached the peer");
+        nanosleep(&nap, NULL);
+    }
+    int st = pskgw_test_stop(&ds, SIGTERM, 20000);
+    pskgw_test_stop(&peer, SIGTERM, 5000);
+    cr_assert(WIFEXITED(st), "killed by a signal instead of ending cleanly");
+    cr_assert_eq(WEXITSTATUS(st), 1);
+    json_t *j = load_json();
+    cr_assert(json_is_true(json_object_get(j, "interrupted")));
+    cr_assert_eq(jint(j, "errors", "unfinished"), 2);
+    cr_assert(jint(j, "messages", "sent") >= 1);
+    json_decref(j);
+}
+
 Test(devsim_bounds, nobody_listening_fails_by_timeout, .init = setup, .fini = teardown)
 {
     char tgt[64], out[8192];
