@@ -146,7 +146,8 @@ static void emit(pskgw_log_level_t level, const char *msg)
     fflush(out);
 }
 
-static void vwrite(pskgw_log_level_t level, const char *suffix, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void
+vwrite(pskgw_log_level_t level, const char *suffix, const char *fmt, va_list ap)
 {
     char msg[LINE_MAX_];
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);

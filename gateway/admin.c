@@ -1,0 +1,146 @@
+#include "gateway/admin.h"
+#include "common/err.h"
+#include "common/log.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct pskgw_admin {
+    struct MHD_Daemon *daemon;
+    uint16_t port;
+    pthread_mutex_t lock; /* guards text, len, healthy: written by the loop, read by MHD */
+    char *text;
+    size_t len;
+    bool healthy;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                             char *body, size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result r;
+
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls)
+{
+    pskgw_admin_t *admin = cls;
+    char *body;
+    size_t len;
+    bool healthy;
+
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    (void)req_cls;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return reply(conn, 405, "text/plain", strdup("method not allowed\n"), 19);
+    if (strcmp(url, "/metrics") == 0) {
+        pthread_mutex_lock(&admin->lock);
+        len = admin->len;
+        body = malloc(len + 1);
+        if (body)
+            memcpy(body, admin->text ? admin->text : "", len);
+        pthread_mutex_unlock(&admin->lock);
+        if (!body)
+            return MHD_NO;
+        return reply(conn, 200, "text/plain; version=0.0.4", body, len);
+    }
+    if (strcmp(url, "/healthz") == 0) {
+        pthread_mutex_lock(&admin->lock);
+        healthy = admin->healthy;
+        pthread_mutex_unlock(&admin->lock);
+        return healthy ? reply(conn, 200, "text/plain", strdup("ok\n"), 3)
+                       : reply(conn, 503, "text/plain", strdup("unhealthy\n"), 10);
+    }
+    return reply(conn, 404, "text/plain", strdup("not found\n"), 10);
+}
+
+int pskgw_admin_start(const char *address, uint16_t port, pskgw_admin_t **out)
+{
+    struct sockaddr_in6 sa6;
+    struct sockaddr_in sa4;
+    struct sockaddr *sa;
+    pskgw_admin_t *admin;
+    const union MHD_DaemonInfo *info;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+
+    memset(&sa4, 0, sizeof(sa4));
+    memset(&sa6, 0, sizeof(sa6));
+    if (inet_pton(AF_INET, address, &sa4.sin_addr) == 1) {
+        sa4.sin_family = AF_INET;
+        sa4.sin_port = htons(port);
+        sa = (struct sockaddr *)&sa4;
+    } else if (inet_pton(AF_INET6, address, &sa6.sin6_addr) == 1) {
+        sa6.sin6_family = AF_INET6;
+        sa6.sin6_port = htons(port);
+        sa = (struct sockaddr *)&sa6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        return PSKGW_EINVAL;
+    }
+    admin = calloc(1, sizeof(*admin));
+    if (!admin)
+        return PSKGW_ENOMEM;
+    pthread_mutex_init(&admin->lock, NULL);
+    admin->healthy = true;
+    admin->daemon = MHD_start_daemon(flags, port, NULL, NULL, handle, admin, MHD_OPTION_SOCK_ADDR,
+                                     sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    if (!admin->daemon) {
+        pthread_mutex_destroy(&admin->lock);
+        free(admin);
+        return PSKGW_EEXISTS;
+    }
+    info = MHD_get_daemon_info(admin->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    admin->port = info ? info->port : port;
+    *out = admin;
+    return 0;
+}
+
+uint16_t pskgw_admin_port(const pskgw_admin_t *admin)
+{
+    return admin->port;
+}
+
+int pskgw_admin_publish(pskgw_admin_t *admin, const char *text, size_t len, bool healthy)
+{
+    char *copy = malloc(len + 1);
+
+    if (!copy)
+        return PSKGW_ENOMEM;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    pthread_mutex_lock(&admin->lock);
+    free(admin->text);
+    admin->text = copy;
+    admin->len = len;
+    admin->healthy = healthy;
+    pthread_mutex_unlock(&admin->lock);
+    return 0;
+}
+
+void pskgw_admin_free(pskgw_admin_t *admin)
+{
+    if (!admin)
+        return;
+    MHD_stop_daemon(admin->daemon);
+    pthread_mutex_destroy(&admin->lock);
+    free(admin->text);
+    free(admin);
+}
