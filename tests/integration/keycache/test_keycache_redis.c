@@ -127,8 +127,31 @@ static bool closed_n(void *n)
     return closed >= *(int *)n;
 }
 
+/* Wall clock with a per-cache skew (clock_arg points at it): a cache "in the future" sees the
+ * expiry sealed into Redis values pass. */
+static uint64_t skewed_wall(void *arg)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + *(uint64_t *)arg;
+}
+
+static uint64_t no_skew;
+
+static pskgw_keycache_t *make_cache_skewed(fake_backend_t *fb, const uint8_t *kek, uint8_t kek_id,
+                                           const uint8_t *prev, uint8_t prev_id, int port,
+                                           uint64_t *skew);
+
 static pskgw_keycache_t *make_cache(fake_backend_t *fb, const uint8_t *kek, uint8_t kek_id,
                                     const uint8_t *prev, uint8_t prev_id, int port)
+{
+    return make_cache_skewed(fb, kek, kek_id, prev, prev_id, port, &no_skew);
+}
+
+static pskgw_keycache_t *make_cache_skewed(fake_backend_t *fb, const uint8_t *kek, uint8_t kek_id,
+                                           const uint8_t *prev, uint8_t prev_id, int port,
+                                           uint64_t *skew)
 {
     pskgw_keycache_opts_t o;
     pskgw_keycache_t *kc = NULL;
@@ -150,6 +173,8 @@ static pskgw_keycache_t *make_cache(fake_backend_t *fb, const uint8_t *kek, uint
     o.kek_id = kek_id;
     o.kek_prev = prev;
     o.kek_prev_id = prev_id;
+    o.wall_ms = skewed_wall;
+    o.clock_arg = skew;
     cr_assert_eq(pskgw_keycache_new(&o, &kc), 0);
     return kc;
 }
@@ -551,4 +576,44 @@ Test(keycache_redis, unreachable_redis_layer1_and_backend_only)
     cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_L1);
     cr_assert_eq(st(a).redis_skipped, 1);
     close_caches(a, NULL); /* with a reconnect timer pending */
+}
+
+Test(keycache_redis, stale_value_from_redis_served_when_the_backend_fails)
+{
+    static uint64_t future = 61000; /* past ttl_s (60), inside stale_s (600) */
+    fake_backend_t fa, fb;
+    pskgw_keycache_t *a = make_cache(&fa, kek1, 1, NULL, 0, redis_port);
+    pskgw_keycache_t *b = make_cache_skewed(&fb, kek1, 1, NULL, 0, redis_port, &future);
+    pskgw_keycache_result_t res;
+    got_t g;
+
+    run_until(is_connected, a, 5000, "redis connection a");
+    run_until(is_connected, b, 5000, "redis connection b");
+    (void)fetch_answer(a, &fa, "dev01", PSKGW_OK, "psk-of-dev01");
+    wait_redis_key(rkey_dev1);
+
+    /* b (a gateway started later, nothing in layer 1) finds only a stale value in Redis: it asks
+     * the service, which is down, and serves the stale value. */
+    g = fetch_answer(b, &fb, "dev01", PSKGW_EUNAVAIL, NULL);
+    cr_assert_eq(fb.calls, 1, "stale redis value not refreshed");
+    cr_assert_eq(g.status, PSKGW_OK);
+    cr_assert(g.stale);
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_REDIS);
+    cr_assert(memcmp(g.value, "psk-of-dev01", 12) == 0);
+    cr_assert_eq(st(b).stale_serves, 1);
+    cr_assert_eq(st(b).hits_redis, 0);
+    /* Kept in b's layer 1 for the hold-off. */
+    cr_assert_eq(pskgw_keycache_lookup(b, K("dev01"), &res), 0);
+    cr_assert(res.stale);
+
+    /* Without a backend failure the stale value is replaced. */
+    cr_assert_eq(pskgw_keycache_invalidate(b, K("dev01")), 0);
+    (void)fetch_answer(a, &fa, "dev02", PSKGW_OK, "psk-of-dev02");
+    wait_redis_key("pskgw:example.com:psk:6465763032");
+    g = fetch_answer(b, &fb, "dev02", PSKGW_OK, "psk-renewed!");
+    cr_assert_eq(g.status, PSKGW_OK);
+    cr_assert_not(g.stale);
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_BACKEND);
+    cr_assert(memcmp(g.value, "psk-renewed!", 12) == 0);
+    close_caches(a, b);
 }
