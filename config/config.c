@@ -93,7 +93,7 @@ static char *dir_of(const char *path, bool *oom)
 /* Read a config file into a NUL-terminated heap buffer; problems reported as "file: ...". */
 static char *read_file(cfg_ctx_t *ctx, const char *path, size_t *len_out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     struct stat st;
     char *buf = NULL;
     size_t len = 0;

@@ -11,10 +11,14 @@
  *   pskgw_config_t *cfg = NULL;
  *   pskgw_config_diag_init(&diag);
  *   int rc = pskgw_config_load(paths, npaths, &cfg, &diag);
- *   pskgw_config_diag_print(&diag, stderr, PSKGW_CONFIG_PRINT_ALL);   // errors and warnings
- *   ...
+ *   pskgw_config_diag_print(&diag, stderr, PSKGW_CONFIG_PRINT_ERRORS);
+ *   ...                                  // rc == 0: use cfg; PSKGW_ECONFIG: exit 2 / keep old
  *   pskgw_config_free(cfg);              // wipes every secret
  *   pskgw_config_diag_deinit(&diag);
+ *
+ * Warnings (inline secret, plain http API URL, ...) are logged with PSKGW_WARN as they are found
+ * and also kept in diag; print PSKGW_CONFIG_PRINT_ERRORS to avoid showing them twice, or
+ * PSKGW_CONFIG_PRINT_ALL when logging is off.
  *
  * Ownership: the caller owns the pskgw_config_t returned in *out and frees it with
  * pskgw_config_free(), which releases every string, array and secret inside (secrets are wiped).

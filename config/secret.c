@@ -42,10 +42,11 @@ static char *resolve(const cfg_ctx_t *ctx, const char *name)
     return cfg_join_path(ctx->basedir, name);
 }
 
-/* Read the whole regular file at path (at most max bytes) into a NUL-terminated heap buffer. */
+/* Read the whole regular file at path (at most max bytes) into a NUL-terminated heap buffer.
+ * O_NONBLOCK: a FIFO named by mistake is refused by the S_ISREG check instead of hanging open(). */
 static int slurp(const char *path, size_t max, char **out, size_t *outlen, int *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     struct stat st;
     char *buf = NULL;
     size_t len = 0;

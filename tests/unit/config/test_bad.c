@@ -163,6 +163,7 @@ Test(config_bad, secret_file_directory_empty_and_unreadable)
     snprintf(sub, sizeof(sub), "%s/dir", test_dir);
     cr_assert_eq(mkdir(sub, 0700), 0);
     write_file("empty", "\n");
+    cr_assert_eq(mkfifo(tpath("fifo"), 0600), 0);
     write_file("noperm", "x");
     cr_assert_eq(chmod(tpath("noperm"), 0), 0);
     expect_fail("domain = \"acme\";\n"
@@ -171,10 +172,15 @@ Test(config_bad, secret_file_directory_empty_and_unreadable)
                 "sinks = ( { type = \"mqtt\"; host = \"h\"; username = \"u\";\n"
                 "            password_file = \"./empty\"; },\n"
                 "          { type = \"redis-stream\"; url = \"redis://h\";\n"
-                "            password_file = \"./noperm\"; } );\n");
+                "            password_file = \"./noperm\"; },\n"
+                "          { type = \"mqtt\"; host = \"h\"; username = \"u\";\n"
+                "            password_file = \"./fifo\"; } );\n");
     cr_assert(diag_has("acme.conf:2: api.secret_file: cannot read secret file",
                        "not a regular file", NULL));
     cr_assert(diag_has("acme.conf:5: sinks[0].password_file: secret file", "is empty", NULL));
+    /* A FIFO is refused, not waited on. */
+    cr_assert(diag_has("acme.conf:9: sinks[2].password_file: cannot read secret file",
+                       "not a regular file", NULL));
     if (geteuid() != 0) /* root reads anything */
         cr_assert(diag_has("acme.conf:7: sinks[1].password_file: cannot read secret file",
                            "Permission denied", NULL));
