@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -460,7 +461,7 @@ static void read_value(cfg_ctx_t *ctx, const cfg_key_t *k, const config_setting_
         bool overflow = false;
         if (t == CONFIG_TYPE_INT && ctx->text != NULL &&
             raw_int(ctx, line, k->name, raw, sizeof(raw), &rv, &overflow) &&
-            (overflow || rv != v)) {
+            (overflow || rv > INT_MAX || rv < INT_MIN)) {
             cfg_error(ctx, line, path, "must be between %" PRIu64 " and %" PRIu64 " (got %s)",
                       k->min, k->max, raw);
             return;
