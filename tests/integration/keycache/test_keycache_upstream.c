@@ -112,6 +112,7 @@ static pskgw_upstream_t *up;
 static pskgw_keycache_t *kc;
 static uint64_t g_skew; /* added to the cache's clocks: lets a test age entries */
 static int closed;
+static uint32_t g_deadline_ms; /* per GetPSK: long for bulk tests, short while the sim fails */
 
 static uint64_t kc_now(void *arg)
 {
@@ -174,7 +175,7 @@ static int be_fetch(void *ctx, const uint8_t *key, size_t key_len,
         return PSKGW_ENOMEM;
     c->done = done;
     c->done_arg = done_arg;
-    rc = pskgw_upstream_get_psk(up, hex, 128, 0, on_psk, c, &c->req);
+    rc = pskgw_upstream_get_psk(up, hex, 128, g_deadline_ms, on_psk, c, &c->req);
     if (rc < 0) {
         free(c);
         return rc;
@@ -206,6 +207,7 @@ static void setup(void)
 
     closed = 0;
     g_skew = 0;
+    g_deadline_ms = 30000;
     cr_assert_eq(uv_loop_init(&loop), 0);
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, tick_cb, 10, 10);
@@ -217,7 +219,6 @@ static void setup(void)
     uo.secret = SIM_SECRET;
     uo.max_in_flight = 64;
     uo.queue_size = 20000;
-    uo.deadline_ms = 1500;
     uo.backoff_base_ms = 50;
     uo.backoff_max_ms = 200;
     cr_assert_eq(pskgw_upstream_new(&loop, &uo, &up), 0);
@@ -417,7 +418,8 @@ Test(keycache_upstream, stale_served_while_the_sim_returns_503_fresh_after_recov
     cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_BACKEND);
     cr_assert(value_is(&g, 42));
 
-    g_skew += 61000; /* past ttl_s (60), inside stale_s (600) */
+    g_skew += 61000;      /* past ttl_s (60), inside stale_s (600) */
+    g_deadline_ms = 1000; /* the client retries 503s until this deadline */
     sim_post("/_sim/faults", "{\"error_rate\":1,\"error_status\":503}");
     calls = sim_get_psk_calls(NULL);
     g = fetch_one(42);
