@@ -860,9 +860,9 @@ static void take_sample(fleet_t *f, bool final)
     pskgw_devsim_hist_reset(&f->msg_sec);
     if (f->o->quiet)
         return;
-    if (f->tty || final || smp->t >= f->next_plain_progress) {
+    if (f->tty || final || smp->t + 0.05 >= f->next_plain_progress) {
         progress_line(f, smp, final);
-        while (f->next_plain_progress <= smp->t)
+        while (f->next_plain_progress <= smp->t + 0.05)
             f->next_plain_progress += f->o->progress_interval;
     }
 }
@@ -992,6 +992,7 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
         stats->idle += d->idle;
     }
     stats->messages_planned = (uint64_t)stats->good * o->messages;
+    uv_update_time(&f->loop);
     f->t0_ns = uv_hrtime();
     uv_timer_init(&f->loop, &f->ramp_timer);
     uv_timer_init(&f->loop, &f->tick_timer);
