@@ -1012,6 +1012,12 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
     uv_walk(&f->loop, close_any, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&f->loop) == 0 ? 0 : PSKGW_EINTERNAL;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        stats->cpu_user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+        stats->cpu_sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        stats->max_rss_kb = (uint64_t)ru.ru_maxrss;
+    }
 fail:
     if (f->dev != NULL) {
         for (uint32_t i = 0; i < f->n; i++)

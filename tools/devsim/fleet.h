@@ -72,6 +72,8 @@ typedef struct {
     pskgw_devsim_hist_t msg; /* message latency (ack), whole run */
     double elapsed_s;
     bool interrupted;               /* ended by SIGINT/SIGTERM */
+    double cpu_user_s, cpu_sys_s;   /* the simulator's own CPU time */
+    uint64_t max_rss_kb;            /* the simulator's own peak RSS */
     const char *cipher;             /* negotiated (static), NULL if none */
     pskgw_devsim_sample_t *samples; /* owned; free with pskgw_devsim_stats_deinit */
     size_t n_samples;

@@ -33,6 +33,23 @@ static const char *framing_name(pskgw_devsim_framing_t f)
     }
 }
 
+/* Highest per-second rate over the samples (field selects handshakes or messages). */
+static double peak(const pskgw_devsim_stats_t *s, bool handshakes)
+{
+    double best = 0, prev = 0;
+    for (size_t i = 0; i < s->n_samples; i++) {
+        const pskgw_devsim_sample_t *p = &s->samples[i];
+        double dt = p->t - prev;
+        prev = p->t;
+        if (dt < 0.5) /* the short last sample would exaggerate */
+            continue;
+        double r = (double)(handshakes ? p->handshakes : p->messages) / dt;
+        if (r > best)
+            best = r;
+    }
+    return best;
+}
+
 static double ms(uint64_t us)
 {
     return (double)us / 1000.0;
@@ -54,15 +71,16 @@ void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t
             s->good, s->unknown, s->wrong_psk, s->idle);
     fprintf(out, "  %-20s %u / %u good devices (sessions up at most: %u)\n", "completed",
             s->completed, s->good, s->up_max);
-    fprintf(out, "  %-20s %llu ok / %llu started (%.1f/s)\n", "handshakes",
+    fprintf(out, "  %-20s %llu ok / %llu started (%.1f/s, peak %.0f/s)\n", "handshakes",
             (unsigned long long)s->handshakes_ok, (unsigned long long)s->handshakes_started,
-            per_s(s->handshakes_ok, s->elapsed_s));
+            per_s(s->handshakes_ok, s->elapsed_s), peak(s, true));
     fprintf(out, "  %-20s p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", "handshake latency",
             ms(pskgw_devsim_hist_quantile(&s->hs, 0.5)),
             ms(pskgw_devsim_hist_quantile(&s->hs, 0.99)), ms(s->hs.max_us));
-    fprintf(out, "  %-20s %llu / %llu planned (%.1f/s, %llu bytes)\n", "messages",
+    fprintf(out, "  %-20s %llu / %llu planned (%.1f/s, peak %.0f/s, %llu bytes)\n", "messages",
             (unsigned long long)s->messages_sent, (unsigned long long)s->messages_planned,
-            per_s(s->messages_sent, s->elapsed_s), (unsigned long long)s->bytes_sent);
+            per_s(s->messages_sent, s->elapsed_s), peak(s, false),
+            (unsigned long long)s->bytes_sent);
     if (o->expect_ack)
         fprintf(out, "  %-20s %llu, latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", "acks",
                 (unsigned long long)s->acks, ms(pskgw_devsim_hist_quantile(&s->msg, 0.5)),
@@ -78,6 +96,8 @@ void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t
             "events", (unsigned long long)s->retransmissions, (unsigned long long)s->reconnects,
             (unsigned long long)s->rebinds, (unsigned long long)s->peer_closes,
             (unsigned long long)s->send_drops);
+    fprintf(out, "  %-20s cpu %.2f s user + %.2f s sys, peak rss %.1f MB\n", "simulator",
+            s->cpu_user_s, s->cpu_sys_s, (double)s->max_rss_kb / 1024.0);
     fprintf(out, "  %-20s %llu\n", "errors", (unsigned long long)pskgw_devsim_stats_errors(s));
     for (int i = 0; i < PSKGW_DEVSIM_ERR_COUNT; i++)
         if (s->errors[i] != 0)
@@ -131,6 +151,9 @@ int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uin
     bad |= set(root, "cipher", s->cipher != NULL ? json_string(s->cipher) : json_null());
     bad |= set(root, "elapsed_s", json_real(s->elapsed_s));
     bad |= set(root, "interrupted", json_boolean(s->interrupted));
+    bad |= set(root, "simulator",
+               json_pack("{s:f, s:f, s:I}", "cpu_user_s", s->cpu_user_s, "cpu_sys_s", s->cpu_sys_s,
+                         "max_rss_kb", (json_int_t)s->max_rss_kb));
     cfg = json_pack("{s:I, s:f, s:I, s:f, s:I, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
                     "s:f, s:b, s:b, s:I, s:I}",
                     "devices", (json_int_t)o->devices, "ramp", o->ramp, "messages",
