@@ -1,0 +1,392 @@
+/* redis-stream sink against a real redis-server: exact envelopes, raw fields, MAXLEN ~, redis
+ * down then up, kill -9 replay, spool limit, poison messages (WRONGTYPE) dead-lettered. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "proc.h"
+#include "sinks/envelope.h"
+#include "sinktest.h"
+
+static char tmp[256];
+static char spooldir[300];
+static char dlq[300];
+static char url[128];
+static pskgw_test_proc_t redis = { -1, -1 };
+static int port;
+
+static void setup(void)
+{
+    cr_assert_eq(pskgw_test_tmpdir(tmp, sizeof(tmp)), 0);
+    snprintf(spooldir, sizeof(spooldir), "%s/spool", tmp);
+    snprintf(dlq, sizeof(dlq), "%s/dead.jsonl", tmp);
+    redis.pid = -1;
+}
+
+static void teardown(void)
+{
+    if (redis.pid > 0)
+        pskgw_test_stop(&redis, SIGTERM, 5000);
+    pskgw_test_rmtree(tmp);
+}
+
+TestSuite(sink_redis, .init = setup, .fini = teardown, .timeout = 60);
+
+/* redis-server on a given port (for "down, then up on the same address"). */
+static void start_redis_on(int p)
+{
+    char ps[16];
+    char *argv[] = {
+        "/usr/bin/redis-server", "--port", ps,      "--bind", "127.0.0.1",  "--save",  "",
+        "--appendonly",          "no",     "--dir", "/tmp",   "--loglevel", "warning", NULL
+    };
+
+    snprintf(ps, sizeof(ps), "%d", p);
+    cr_assert_eq(pskgw_test_spawn(&redis, argv, 0), 0);
+    cr_assert_eq(pskgw_test_wait_tcp(p, 5000), 0);
+}
+
+static void start_redis(void)
+{
+    cr_assert_eq(pskgw_test_redis_start(&redis, &port), 0);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
+}
+
+static pskgw_sink_options_t redis_opts(size_t queue_size, const char *u, const char *stream)
+{
+    pskgw_sink_options_t o;
+
+    memset(&o, 0, sizeof(o));
+    o.name = "stream";
+    o.type = PSKGW_SINK_REDIS_STREAM;
+    o.redis.url = u;
+    o.redis.stream = stream;
+    o.queue_size = queue_size;
+    o.in_flight = 16;
+    o.retry_max_ms = 300;
+    o.dead_letter_path = dlq;
+    o.spool.path = spooldir;
+    o.spool.max_bytes = 8u << 20;
+    return o;
+}
+
+static redisContext *sync_conn(void)
+{
+    redisContext *rc = redisConnect("127.0.0.1", port);
+
+    cr_assert(rc && !rc->err, "cannot connect to redis");
+    return rc;
+}
+
+static long long xlen(const char *key)
+{
+    redisContext *rc = sync_conn();
+    redisReply *r = redisCommand(rc, "XLEN %s", key);
+    long long n;
+
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER);
+    n = r->integer;
+    freeReplyObject(r);
+    redisFree(rc);
+    return n;
+}
+
+/* Read a stream written in json mode; raw bodies into raw[] when not NULL. */
+static int read_stream(const char *key, st_rx_t *rx, char **raw, int max)
+{
+    redisContext *rc = sync_conn();
+    redisReply *r = redisCommand(rc, "XRANGE %s - +", key);
+    int n = 0;
+
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < r->elements && n < max; i++) {
+        redisReply *fields = r->element[i]->element[1];
+        cr_assert_eq(fields->elements, 2);
+        cr_assert_str_eq(fields->element[0]->str, "envelope");
+        cr_assert_eq(st_parse_json(fields->element[1]->str, fields->element[1]->len, &rx[n]), 0);
+        if (raw)
+            raw[n] = strndup(fields->element[1]->str, fields->element[1]->len);
+        n++;
+    }
+    freeReplyObject(r);
+    redisFree(rc);
+    return n;
+}
+
+static st_rx_t got[ST_MAX * 2];
+
+typedef struct {
+    const char *key;
+    int want;
+    char (*ids)[PSKGW_MESSAGE_ID_LEN + 1];
+} rwait_t;
+
+static bool stream_has_all(void *arg)
+{
+    rwait_t *w = arg;
+    int n;
+
+    if (redis.pid <= 0 || xlen(w->key) < w->want)
+        return false;
+    n = read_stream(w->key, got, NULL, ST_MAX * 2);
+    for (int k = 0; k < w->want; k++) {
+        bool found = false;
+        for (int i = 0; i < n && !found; i++)
+            found = strcmp(got[i].id, w->ids[k]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+Test(sink_redis, delivers_exact_envelopes)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    char **raw = calloc(ST_MAX, sizeof(*raw));
+    pskgw_sink_stats_t st;
+    int n;
+
+    start_redis();
+    o = redis_opts(256, url, "pskgw:{domain}");
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 200, 6);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    cr_assert_eq(c.done_ok, 200);
+    st_wait_delivered(&c, 200, 20000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert(st.connected);
+    cr_assert_eq(st.dead_lettered, 0);
+    st_close(&c);
+    st_loop_fini(&c);
+    n = read_stream("pskgw:acme", got, raw, ST_MAX);
+    cr_assert_eq(n, 200);
+    for (int i = 0; i < 200; i++) {
+        pskgw_envelope_t env;
+        uint8_t pl[24];
+        size_t pl_len;
+        char dev[32];
+        char *want = NULL;
+        size_t wl;
+        int found = 0;
+
+        st_envelope(i, 6, pl, &pl_len, dev, sizeof(dev), &env);
+        cr_assert_eq(pskgw_envelope_json(&env, c.ids[i], &want, &wl), 0);
+        for (int j = 0; j < n; j++)
+            found += strcmp(raw[j], want) == 0;
+        cr_assert_eq(found, 1, "message %d stored %d times", i, found);
+        free(want);
+    }
+    cr_assert_eq(st_check_delivery(got, n, c.ids, 200), 200);
+    for (int j = 0; j < n; j++)
+        free(raw[j]);
+    free(raw);
+}
+
+Test(sink_redis, raw_fields_and_maxlen)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    redisContext *rc;
+    redisReply *r;
+    long long len;
+
+    start_redis();
+    o = redis_opts(1024, url, "raw:{rot_public_uid}");
+    o.payload = PSKGW_SINK_PAYLOAD_RAW;
+    o.redis.maxlen = 50;
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 800, 1); /* one device: one stream */
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    st_wait_delivered(&c, 800, 20000);
+    st_close(&c);
+    st_loop_fini(&c);
+    len = xlen("raw:ROT0000");
+    cr_assert(len >= 50 && len < 800, "XLEN %lld: MAXLEN ~ 50 not applied", len);
+
+    rc = sync_conn();
+    r = redisCommand(rc, "XREVRANGE raw:ROT0000 + - COUNT 1");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+    {
+        redisReply *f = r->element[0]->element[1];
+        const char *want[][2] = { { "message_id", c.ids[799] },
+                                  { "domain", "acme" },
+                                  { "listener", "dtls-main" },
+                                  { "transport", "dtls" },
+                                  { "peer", "127.0.0.1:5684" },
+                                  { "psk_identity", "ROT0000" },
+                                  { "rot_public_uid", "ROT0000" },
+                                  { "session_id", "7" },
+                                  { "seq", "799" },
+                                  { "received_at", "2025-11-21T10:00:00.799Z" } };
+        size_t nf = f->elements / 2;
+        bool seen_payload = false;
+
+        for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+            bool ok = false;
+            for (size_t i = 0; i < nf && !ok; i++)
+                ok = strcmp(f->element[2 * i]->str, want[k][0]) == 0 &&
+                     strcmp(f->element[2 * i + 1]->str, want[k][1]) == 0;
+            cr_assert(ok, "field %s != %s", want[k][0], want[k][1]);
+        }
+        for (size_t i = 0; i < nf; i++)
+            if (strcmp(f->element[2 * i]->str, "payload") == 0) {
+                seen_payload = true;
+                cr_assert_eq(f->element[2 * i + 1]->len, c.payload_len[799]);
+                cr_assert_eq(memcmp(f->element[2 * i + 1]->str, c.payload[799], c.payload_len[799]),
+                             0);
+            }
+        cr_assert(seen_payload);
+    }
+    freeReplyObject(r);
+    redisFree(rc);
+}
+
+static void start_cb(uv_timer_t *t)
+{
+    start_redis_on(port);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+Test(sink_redis, down_then_up_loses_nothing)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    pskgw_sink_stats_t st;
+    uv_timer_t later;
+    int n;
+
+    port = pskgw_test_free_port(0);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
+    o = redis_opts(16, url, "pskgw:{domain}");
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    uv_timer_init(&c.loop, &later);
+    uv_timer_start(&later, start_cb, 800, 0);
+    st_submit(&c, 0, 150, 5);
+    st_run_until(&c.loop, st_all_done, &c, 30000);
+    cr_assert_eq(c.done_ok, 150);
+    {
+        rwait_t w = { "pskgw:acme", 150, c.ids };
+        st_run_until(&c.loop, stream_has_all, &w, 30000);
+    }
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_gt(st.spooled, 0);
+    cr_assert_eq(st.dropped, 0);
+    cr_assert(st.connected);
+    st_close(&c);
+    st_loop_fini(&c);
+    n = read_stream("pskgw:acme", got, NULL, ST_MAX * 2);
+    cr_assert_eq(st_check_delivery(got, n, c.ids, 150), 150);
+}
+
+Test(sink_redis, poison_wrongtype_dead_lettered)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    pskgw_sink_stats_t st;
+    redisContext *rc;
+    redisReply *r;
+
+    start_redis();
+    rc = sync_conn();
+    r = redisCommand(rc, "SET dev:ROT0001 not-a-stream");
+    freeReplyObject(r);
+    redisFree(rc);
+    o = redis_opts(64, url, "dev:{rot_public_uid}");
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 60, 3); /* device 1 (20 messages) is poison */
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    st_wait_delivered(&c, 40, 20000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.dead_lettered, 20);
+    cr_assert_eq(st.delivered, 40);
+    st_close(&c);
+    st_loop_fini(&c);
+    cr_assert_eq(xlen("dev:ROT0000"), 20);
+    cr_assert_eq(xlen("dev:ROT0002"), 20);
+    {
+        FILE *f = fopen(dlq, "r");
+        char line[2048];
+        int lines = 0;
+        cr_assert_not_null(f);
+        while (fgets(line, sizeof(line), f)) {
+            st_rx_t d;
+            cr_assert_eq(st_parse_json(line, strlen(line) - 1, &d), 0);
+            cr_assert_str_eq(d.dev, "ROT0001");
+            lines++;
+        }
+        fclose(f);
+        cr_assert_eq(lines, 20);
+    }
+}
+
+Test(sink_redis, spool_limit_counts_drops)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    pskgw_sink_stats_t st;
+
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", pskgw_test_free_port(0));
+    o = redis_opts(4, url, "s");
+    o.spool.max_bytes = 4096;
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 300, 3);
+    while (c.done_ok + c.done_err + 4 < 300)
+        uv_run(&c.loop, UV_RUN_ONCE);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_gt(c.done_err, 200);
+    cr_assert_eq(c.last_err, PSKGW_EFULL);
+    cr_assert_eq(st.dropped, (uint64_t)c.done_err);
+    cr_assert_leq(st.spool_bytes, 4096);
+    cr_assert_not(st.connected);
+    st_close(&c);
+    st_loop_fini(&c);
+    cr_assert_eq(c.done_ok + c.done_err, 300);
+}
+
+Test(sink_redis, spool_replayed_after_kill9)
+{
+    static st_ctx_t c;
+    static char acked[ST_MAX][PSKGW_MESSAGE_ID_LEN + 1];
+    char dead_url[64];
+    pskgw_sink_options_t co;
+    st_child_t ca = { &co, 100, 4 };
+    pskgw_sink_options_t o;
+    int nacked;
+    int n;
+
+    snprintf(dead_url, sizeof(dead_url), "redis://127.0.0.1:%d", pskgw_test_free_port(0));
+    co = redis_opts(4, dead_url, "pskgw:{domain}");
+    nacked = st_fork_kill9(st_child_spool, &ca, acked, ST_MAX, 20000);
+    cr_assert_geq(nacked, 96, "acknowledged %d", nacked);
+
+    start_redis();
+    o = redis_opts(16, url, "pskgw:{domain}");
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    {
+        rwait_t w = { "pskgw:acme", nacked, acked };
+        st_run_until(&c.loop, stream_has_all, &w, 30000);
+    }
+    st_close(&c);
+    st_loop_fini(&c);
+    n = read_stream("pskgw:acme", got, NULL, ST_MAX * 2);
+    cr_assert_eq(st_check_delivery(got, n, acked, nacked), nacked);
+}
