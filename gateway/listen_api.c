@@ -1,0 +1,594 @@
+/* pskgw_listener: options, session tables, the dtls session callbacks, send and close.
+ * The UDP and TCP specifics live in udp_listener.c and tcp_listener.c. */
+#include "gateway/listen_internal.h"
+
+#include "common/err.h"
+#include "common/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t next_session_id; /* one loop per process: unique per run */
+
+/* ---- tables ------------------------------------------------------------------------------- */
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static uint64_t hash_id(uint64_t id)
+{
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdULL;
+    id ^= id >> 33;
+    return id;
+}
+
+static pskgw_lsess_t **chain_next(pskgw_lsess_t *s, bool peer)
+{
+    return peer ? &s->next_peer : &s->next_id;
+}
+
+static uint64_t sess_hash(const pskgw_lsess_t *s, bool peer)
+{
+    return peer ? hash_bytes(s->key, s->key_len) : hash_id(s->id);
+}
+
+static int table_grow(pskgw_ltable_t *t, bool peer)
+{
+    size_t ncap = t->cap ? t->cap * 2 : 64;
+    pskgw_lsess_t **nb = calloc(ncap, sizeof(*nb));
+
+    if (nb == NULL)
+        return PSKGW_ENOMEM;
+    for (size_t i = 0; i < t->cap; i++) {
+        pskgw_lsess_t *s = t->b[i];
+
+        while (s != NULL) {
+            pskgw_lsess_t *next = *chain_next(s, peer);
+            size_t j = sess_hash(s, peer) & (ncap - 1);
+
+            *chain_next(s, peer) = nb[j];
+            nb[j] = s;
+            s = next;
+        }
+    }
+    free(t->b);
+    t->b = nb;
+    t->cap = ncap;
+    return 0;
+}
+
+static int table_insert(pskgw_ltable_t *t, pskgw_lsess_t *s, bool peer)
+{
+    size_t j;
+
+    if (t->n + 1 > t->cap && table_grow(t, peer) < 0)
+        return PSKGW_ENOMEM;
+    j = sess_hash(s, peer) & (t->cap - 1);
+    *chain_next(s, peer) = t->b[j];
+    t->b[j] = s;
+    t->n++;
+    return 0;
+}
+
+static void table_remove(pskgw_ltable_t *t, pskgw_lsess_t *s, bool peer)
+{
+    pskgw_lsess_t **pp;
+
+    if (t->cap == 0)
+        return;
+    for (pp = &t->b[sess_hash(s, peer) & (t->cap - 1)]; *pp != NULL; pp = chain_next(*pp, peer)) {
+        if (*pp == s) {
+            *pp = *chain_next(s, peer);
+            *chain_next(s, peer) = NULL;
+            t->n--;
+            return;
+        }
+    }
+}
+
+pskgw_lsess_t *pskgw_ltable_find_id(pskgw_ltable_t *t, uint64_t id)
+{
+    if (t->cap == 0)
+        return NULL;
+    for (pskgw_lsess_t *s = t->b[hash_id(id) & (t->cap - 1)]; s != NULL; s = s->next_id) {
+        if (s->id == id)
+            return s;
+    }
+    return NULL;
+}
+
+pskgw_lsess_t *pskgw_ltable_find_peer(pskgw_ltable_t *t, const uint8_t *key, size_t len)
+{
+    if (t->cap == 0)
+        return NULL;
+    for (pskgw_lsess_t *s = t->b[hash_bytes(key, len) & (t->cap - 1)]; s != NULL;
+         s = s->next_peer) {
+        if (s->key_len == len && memcmp(s->key, key, len) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* ---- sessions ----------------------------------------------------------------------------- */
+
+int pskgw_lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, const char *peer,
+                    pskgw_lsess_t **out)
+{
+    pskgw_lsess_t *s;
+
+    if (key_len > PSKGW_PEER_KEY_MAX)
+        return PSKGW_EINVAL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return PSKGW_ENOMEM;
+    s->l = l;
+    s->id = ++next_session_id;
+    if (key_len > 0)
+        memcpy(s->key, key, key_len);
+    s->key_len = (uint8_t)key_len;
+    (void)snprintf(s->peer, sizeof(s->peer), "%s", peer);
+    if (table_insert(&l->by_id, s, false) < 0) {
+        free(s);
+        return PSKGW_ENOMEM;
+    }
+    if (key_len > 0 && table_insert(&l->by_peer, s, true) < 0) {
+        table_remove(&l->by_id, s, false);
+        free(s);
+        return PSKGW_ENOMEM;
+    }
+    (void)uv_timer_init(l->loop, &s->timer);
+    s->timer.data = s;
+    s->pending_closes = 1; /* the timer */
+    l->refs++;
+    l->counters.sessions_active++;
+    *out = s;
+    return 0;
+}
+
+void pskgw_lsess_handle_closed(uv_handle_t *h)
+{
+    pskgw_lsess_t *s = h->data;
+    pskgw_listener_t *l = s->l;
+
+    if (--s->pending_closes > 0)
+        return;
+    free(s);
+    pskgw_listener_unref(l);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    uv_handle_t *h = (uv_handle_t *)req->handle;
+
+    (void)status;
+    free(req);
+    uv_close(h, pskgw_lsess_handle_closed);
+}
+
+void pskgw_lsess_end(pskgw_lsess_t *s)
+{
+    pskgw_listener_t *l = s->l;
+
+    if (s->ended)
+        return;
+    s->ended = true;
+    table_remove(&l->by_id, s, false);
+    if (s->key_len > 0)
+        table_remove(&l->by_peer, s, true);
+    l->counters.sessions_active--;
+    if (s->parked) {
+        s->parked = false;
+        l->counters.pending_lookups--;
+    }
+    /* Deferred by the dtls layer when we are inside one of its callbacks. */
+    pskgw_dtls_session_free(s->ds);
+    s->ds = NULL;
+    (void)uv_timer_stop(&s->timer);
+    uv_close((uv_handle_t *)&s->timer, pskgw_lsess_handle_closed);
+    if (l->opt.proto == PSKGW_LISTEN_TCP) {
+        uv_shutdown_t *req = NULL;
+
+        s->pending_closes++;
+        /* Let queued bytes (an alert, close_notify) leave before the close. */
+        if (s->u.tcp.queued > 0 && (req = malloc(sizeof(*req))) != NULL &&
+            uv_shutdown(req, (uv_stream_t *)&s->u.tcp.handle, on_shutdown) == 0)
+            return;
+        free(req);
+        uv_close((uv_handle_t *)&s->u.tcp.handle, pskgw_lsess_handle_closed);
+    }
+}
+
+/* ---- dtls session callbacks --------------------------------------------------------------- */
+
+static int cb_send(void *arg, const uint8_t *data, size_t len)
+{
+    pskgw_lsess_t *s = arg;
+
+    if (s->l->opt.proto == PSKGW_LISTEN_TCP)
+        return pskgw_tcp_send(s, data, len);
+    return pskgw_udp_send(s, data, len);
+}
+
+static void cb_message(void *arg, uint64_t seq, const uint8_t *data, size_t len)
+{
+    pskgw_lsess_t *s = arg;
+    pskgw_listener_t *l = s->l;
+    pskgw_msg_meta_t m;
+    const char *uid;
+
+    if (l->closing)
+        return;
+    uid = pskgw_dtls_session_uid(s->ds);
+    m.domain = l->domain;
+    m.listener = l->name;
+    m.transport = l->opt.proto == PSKGW_LISTEN_TCP ? "tls" : "dtls";
+    m.peer = s->peer;
+    m.identity = pskgw_dtls_session_identity(s->ds);
+    m.rot_public_uid = uid != NULL ? uid : "";
+    m.session_id = s->id;
+    m.seq = seq;
+    l->counters.messages++;
+    l->counters.bytes += len;
+    if (l->on_message != NULL)
+        l->on_message(l->arg, &m, data, len);
+}
+
+static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
+{
+    pskgw_lsess_t *s = arg;
+    pskgw_listener_t *l = s->l;
+    uint64_t now = uv_now(l->loop);
+
+    switch (ev) {
+    case PSKGW_DTLS_EV_IDENTITY:
+        if (pskgw_ident_block_check(&l->idblock, identity, now)) {
+            s->blocked = true;
+            l->counters.blocked_identities++;
+            PSKGW_LOG_RL(PSKGW_LOG_NOTICE, "listen-blocked",
+                         "listener \"%s\": blocked identity \"%s\" from \"%s\" (session %llu)",
+                         l->name, identity, s->peer, (unsigned long long)s->id);
+            return PSKGW_EDENIED;
+        }
+        return 0;
+    case PSKGW_DTLS_EV_PARK:
+        if (l->counters.pending_lookups >= l->opt.max_pending_handshakes) {
+            l->counters.refused_pending++;
+            return PSKGW_EFULL;
+        }
+        s->parked = true;
+        l->counters.pending_lookups++;
+        l->counters.lookups_parked++;
+        return 0;
+    case PSKGW_DTLS_EV_UNPARK:
+        if (s->parked) {
+            s->parked = false;
+            l->counters.pending_lookups--;
+        }
+        return 0;
+    case PSKGW_DTLS_EV_LOOKUP_FAILED:
+        l->counters.lookups_failed++;
+        return 0;
+    case PSKGW_DTLS_EV_ESTABLISHED:
+        s->established = true;
+        l->counters.handshakes_completed++;
+        PSKGW_DEBUG("listener \"%s\": session %llu established with \"%s\" identity \"%s\"",
+                    l->name, (unsigned long long)s->id, s->peer, identity ? identity : "");
+        return 0;
+    case PSKGW_DTLS_EV_AUTH_FAILED:
+        l->counters.auth_failures++;
+        if (!s->blocked && identity != NULL && pskgw_ident_block_fail(&l->idblock, identity, now))
+            PSKGW_LOG_RL(PSKGW_LOG_WARNING, "listen-block",
+                         "listener \"%s\": identity \"%s\" blocked after %u failed handshakes",
+                         l->name, identity, (unsigned)l->opt.identity_failure_max);
+        return 0;
+    case PSKGW_DTLS_EV_MESSAGE_DROPPED:
+        l->counters.messages_dropped++;
+        return 0;
+    }
+    return 0;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    pskgw_lsess_t *s = t->data;
+
+    if (s->ds != NULL)
+        pskgw_dtls_session_timeout(s->ds, uv_now(s->l->loop));
+}
+
+static void cb_timer(void *arg, uint64_t deadline)
+{
+    pskgw_lsess_t *s = arg;
+    uint64_t now = uv_now(s->l->loop);
+
+    if (s->ended)
+        return;
+    if (deadline == UINT64_MAX) {
+        (void)uv_timer_stop(&s->timer);
+        return;
+    }
+    (void)uv_timer_start(&s->timer, on_timer, deadline > now ? deadline - now : 0, 0);
+}
+
+static void cb_closed(void *arg, int reason)
+{
+    pskgw_lsess_t *s = arg;
+    pskgw_listener_t *l = s->l;
+
+    if (!s->established) {
+        l->counters.handshakes_failed++;
+        PSKGW_LOG_RL(PSKGW_LOG_INFO, "listen-hsfail",
+                     "listener \"%s\": handshake with \"%s\" failed: %s (session %llu)", l->name,
+                     s->peer, pskgw_strerror(reason), (unsigned long long)s->id);
+    } else if (reason == PSKGW_EAGAIN) {
+        l->counters.idle_closes++;
+    }
+    pskgw_lsess_end(s);
+}
+
+static uint64_t cb_now(void *arg)
+{
+    pskgw_lsess_t *s = arg;
+
+    return uv_now(s->l->loop);
+}
+
+const pskgw_dtls_session_cbs_t pskgw_listen_session_cbs = {
+    .send = cb_send,
+    .message = cb_message,
+    .event = cb_event,
+    .timer = cb_timer,
+    .closed = cb_closed,
+    .now = cb_now,
+};
+
+/* ---- names -------------------------------------------------------------------------------- */
+
+int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,
+                           uint8_t *key_len)
+{
+    char ip[INET6_ADDRSTRLEN];
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+
+        if (uv_ip4_name(a, ip, sizeof(ip)) != 0)
+            return PSKGW_EINVAL;
+        (void)snprintf(out, cap, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+        key[0] = 4;
+        memcpy(key + 1, &a->sin_port, 2);
+        memcpy(key + 3, &a->sin_addr, 4);
+        *key_len = 7;
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+
+        if (uv_ip6_name(a, ip, sizeof(ip)) != 0)
+            return PSKGW_EINVAL;
+        (void)snprintf(out, cap, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+        key[0] = 6;
+        memcpy(key + 1, &a->sin6_port, 2);
+        memcpy(key + 3, &a->sin6_addr, 16);
+        *key_len = 19;
+        return 0;
+    }
+    return PSKGW_EINVAL;
+}
+
+int pskgw_listen_proto_parse(const char *s, pskgw_listen_proto_t *out)
+{
+    if (s != NULL && strcmp(s, "udp") == 0)
+        *out = PSKGW_LISTEN_UDP;
+    else if (s != NULL && strcmp(s, "tcp") == 0)
+        *out = PSKGW_LISTEN_TCP;
+    else
+        return PSKGW_EINVAL;
+    return 0;
+}
+
+int pskgw_listen_framing_parse(const char *s, pskgw_framing_t *out)
+{
+    if (s != NULL && strcmp(s, "len16") == 0)
+        *out = PSKGW_FRAMING_LEN16;
+    else if (s != NULL && strcmp(s, "newline") == 0)
+        *out = PSKGW_FRAMING_NEWLINE;
+    else if (s != NULL && strcmp(s, "record") == 0)
+        *out = PSKGW_FRAMING_RECORD;
+    else
+        return PSKGW_EINVAL;
+    return 0;
+}
+
+/* ---- listener ----------------------------------------------------------------------------- */
+
+static void listener_free(pskgw_listener_t *l)
+{
+    pskgw_dtls_ctx_free(l->dctx);
+    free(l->by_id.b);
+    free(l->by_peer.b);
+    free(l->rbuf);
+    free(l->domain);
+    free(l->name);
+    free(l->address);
+    free(l);
+}
+
+void pskgw_listener_unref(pskgw_listener_t *l)
+{
+    if (--l->refs > 0)
+        return;
+    if (l->close_cb != NULL)
+        l->close_cb(l, l->close_arg);
+    listener_free(l);
+}
+
+static void listener_handle_closed(uv_handle_t *h)
+{
+    pskgw_listener_t *l = h->data;
+
+    pskgw_listener_unref(l);
+}
+
+int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
+                       const pskgw_psk_resolver_t *resolver, pskgw_listener_msg_cb on_message,
+                       void *arg, pskgw_listener_t **out, const char **why)
+{
+    pskgw_listener_t *l = NULL;
+    pskgw_dtls_options_t d = { 0 };
+    const char *reason = NULL;
+    int rc = PSKGW_EINVAL;
+
+    if (loop == NULL || opts == NULL || resolver == NULL || resolver->resolve == NULL ||
+        resolver->cancel == NULL || out == NULL)
+        goto fail_early;
+    rc = PSKGW_ECONFIG;
+    if (opts->domain == NULL || opts->name == NULL || opts->address == NULL) {
+        reason = "domain, name and address are required";
+        goto fail_early;
+    }
+    if (opts->proto != PSKGW_LISTEN_UDP && opts->proto != PSKGW_LISTEN_TCP) {
+        reason = "proto must be udp or tcp";
+        goto fail_early;
+    }
+    rc = PSKGW_ENOMEM;
+    l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        goto fail_early;
+    l->loop = loop;
+    l->opt = *opts;
+    l->resolver = *resolver;
+    l->on_message = on_message;
+    l->arg = arg;
+    l->domain = strdup(opts->domain);
+    l->name = strdup(opts->name);
+    l->address = strdup(opts->address);
+    if (l->domain == NULL || l->name == NULL || l->address == NULL)
+        goto fail;
+    l->opt.domain = l->domain;
+    l->opt.name = l->name;
+    l->opt.address = l->address;
+    l->opt.ciphers = NULL;
+#define DEF(f, v)      \
+    if (l->opt.f == 0) \
+    l->opt.f = (v)
+    DEF(max_sessions, 100000);
+    DEF(max_pending_handshakes, 10000);
+    DEF(handshake_timeout_ms, 10000);
+    DEF(idle_timeout_s, 300);
+    DEF(handshakes_per_ip, 100);
+    DEF(identity_failure_max, 5);
+    DEF(identity_block_s, 300);
+    DEF(cookie_rotate_s, 60);
+#undef DEF
+    d.dtls = opts->proto == PSKGW_LISTEN_UDP;
+    d.ciphers = opts->ciphers;
+    d.max_identity_len = opts->max_identity_len;
+    d.max_message = opts->max_message;
+    d.framing = opts->framing;
+    d.handshake_timeout_ms = l->opt.handshake_timeout_ms;
+    d.idle_timeout_s = l->opt.idle_timeout_s;
+    d.cookie_rotate_ms = l->opt.cookie_rotate_s * 1000;
+    rc = pskgw_dtls_ctx_new(&d, &l->dctx, &reason);
+    if (rc < 0)
+        goto fail;
+    l->opt.max_message = pskgw_dtls_ctx_options(l->dctx)->max_message;
+    pskgw_rate_limit_init(&l->rate, l->opt.handshakes_per_ip);
+    pskgw_ident_block_init(&l->idblock, l->opt.identity_failure_max,
+                           (uint64_t)l->opt.identity_block_s * 1000);
+    l->refs = 1;
+    if (opts->proto == PSKGW_LISTEN_UDP)
+        rc = pskgw_udp_listener_start(l, &reason);
+    else
+        rc = pskgw_tcp_listener_start(l, &reason);
+    if (rc < 0) {
+        if (l->handle_open) {
+            /* The handle is closed through the loop; the listener is freed in its callback. */
+            l->handle_open = false;
+            l->closing = true;
+            l->h.udp.data = l;
+            uv_close((uv_handle_t *)&l->h, listener_handle_closed);
+            if (why != NULL)
+                *why = reason != NULL ? reason : pskgw_strerror(rc);
+            return rc;
+        }
+        goto fail;
+    }
+    PSKGW_INFO("listener \"%s\" of domain \"%s\": %s on \"%s\" port %u", l->name, l->domain,
+               opts->proto == PSKGW_LISTEN_UDP ? "dtls/udp" : "tls/tcp", l->address,
+               (unsigned)l->port);
+    *out = l;
+    return 0;
+
+fail:
+    listener_free(l);
+fail_early:
+    if (why != NULL)
+        *why = reason != NULL ? reason : pskgw_strerror(rc);
+    return rc;
+}
+
+uint16_t pskgw_listener_port(const pskgw_listener_t *l)
+{
+    return l->port;
+}
+
+const pskgw_listener_counters_t *pskgw_listener_counters(const pskgw_listener_t *l)
+{
+    return &l->counters;
+}
+
+int pskgw_listener_send(pskgw_listener_t *l, uint64_t session_id, const uint8_t *data, size_t len)
+{
+    pskgw_lsess_t *s;
+
+    if (l == NULL)
+        return PSKGW_EINVAL;
+    if (l->closing)
+        return PSKGW_ECLOSED;
+    s = pskgw_ltable_find_id(&l->by_id, session_id);
+    if (s == NULL || s->ended || s->ds == NULL)
+        return PSKGW_ENOTFOUND;
+    return pskgw_dtls_session_write(s->ds, data, len);
+}
+
+void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void *arg)
+{
+    if (l == NULL || l->closing)
+        return;
+    l->closing = true;
+    l->close_cb = cb;
+    l->close_arg = arg;
+    /* End every session first, while the socket can still carry close_notify. */
+    while (l->by_id.n > 0) {
+        for (size_t i = 0; i < l->by_id.cap; i++) {
+            pskgw_lsess_t *s = l->by_id.b[i];
+
+            if (s == NULL)
+                continue;
+            if (s->ds != NULL && s->established)
+                pskgw_dtls_session_close_notify(s->ds); /* ends it via cb_closed */
+            pskgw_lsess_end(s);
+            break;
+        }
+    }
+    if (l->handle_open) {
+        l->handle_open = false;
+        l->h.udp.data = l;
+        l->refs++;
+        if (l->opt.proto == PSKGW_LISTEN_UDP)
+            (void)uv_udp_recv_stop(&l->h.udp);
+        uv_close((uv_handle_t *)&l->h, listener_handle_closed);
+    }
+    pskgw_listener_unref(l);
+}

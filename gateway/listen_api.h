@@ -1,0 +1,143 @@
+/* pskgw_listener: one PSK DTLS (UDP) or TLS (TCP) listener of a domain, on the gateway's loop.
+ *
+ * UDP: one socket; datagrams are demultiplexed by peer address (IPv4 and IPv6) to per-peer
+ * sessions in a hash table. A ClientHello from a peer without a session is answered with a
+ * stateless HelloVerifyRequest (dtls/ctx.h); only a ClientHello with a valid cookie creates a
+ * session. TCP: one session per connection.
+ *
+ * Each session is a pskgw_dtls_session (dtls/session.h) plus a uv timer. PSK identities are
+ * resolved through the borrowed resolver (dtls/resolver.h) without ever blocking the loop.
+ * Every decrypted message goes to on_message with its metadata.
+ *
+ * Limits (options; 0 picks the default in brackets):
+ *   max_sessions [100000]            sessions (handshaking + established); new handshakes are
+ *                                    refused when full (counter refused_max_sessions)
+ *   max_pending_handshakes [10000]   sessions waiting for a resolver lookup (parked)
+ *   handshake_timeout_ms [10000]     handshake deadline
+ *   idle_timeout_s [300]             established session without input is closed (close_notify)
+ *   handshakes_per_ip [100]          new sessions per source IP per second (token bucket,
+ *                                    burst = the same number); over it: counter rate_limited
+ *   identity_failure_max [5]         failed handshakes (bad Finished: wrong key) of one identity
+ *   identity_block_s [300]           ... within this period block the identity for this long:
+ *                                    its handshakes then fail like a wrong key
+ *   max_identity_len [128]           raw identity bytes
+ *   max_message [4096]               plaintext bytes per message (max 16384)
+ *   cookie_rotate_s [60]             cookie secret lifetime (the previous one is accepted for
+ *                                    one more period)
+ *
+ * Ownership: the listener owns its sockets, timers, sessions and wolfSSL objects. resolver and
+ * loop are borrowed and must outlive the listener (until the close callback).
+ * Threading: the loop's thread only.
+ */
+#ifndef PSKGW_GATEWAY_LISTEN_API_H
+#define PSKGW_GATEWAY_LISTEN_API_H
+
+#include "dtls/ctx.h"
+#include "dtls/resolver.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct pskgw_listener pskgw_listener_t;
+
+typedef enum {
+    PSKGW_LISTEN_UDP = 0, /* DTLS 1.2 */
+    PSKGW_LISTEN_TCP = 1  /* TLS 1.2 */
+} pskgw_listen_proto_t;
+
+typedef struct {
+    const char *domain; /* copied; required */
+    const char *name;   /* listener name, copied; required */
+    pskgw_listen_proto_t proto;
+    const char *address;     /* "0.0.0.0", "::", "127.0.0.1", ... copied; required */
+    uint16_t port;           /* 0: a free port (see pskgw_listener_port) */
+    pskgw_framing_t framing; /* TCP only: len16 | newline | record */
+    size_t max_message;
+    const char *ciphers; /* OpenSSL-style names, ':'-separated; NULL: the four defaults */
+    uint32_t max_sessions;
+    uint32_t max_pending_handshakes;
+    uint32_t handshake_timeout_ms;
+    uint32_t idle_timeout_s;
+    uint32_t handshakes_per_ip;
+    uint32_t identity_failure_max;
+    uint32_t identity_block_s;
+    size_t max_identity_len;
+    uint32_t cookie_rotate_s;
+} pskgw_listener_opts_t;
+
+/* Metadata of one message; every pointer is valid during the callback only. */
+typedef struct {
+    const char *domain;
+    const char *listener;
+    const char *transport;      /* "dtls" | "tls" */
+    const char *peer;           /* "192.0.2.1:5684", "[2001:db8::1]:5684" */
+    const char *identity;       /* PSK identity, upper-case hex (KeyID) */
+    const char *rot_public_uid; /* from the resolver; "" if it gave none */
+    uint64_t session_id;        /* unique per process run, never 0 */
+    uint64_t seq;               /* per session, from 1 */
+} pskgw_msg_meta_t;
+
+/* One decrypted message. data/meta valid during the call only. The callback may call
+ * pskgw_listener_send() and pskgw_listener_close(). */
+typedef void (*pskgw_listener_msg_cb)(void *arg, const pskgw_msg_meta_t *meta, const uint8_t *data,
+                                      size_t len);
+typedef void (*pskgw_listener_close_cb)(pskgw_listener_t *l, void *arg);
+
+/* Counters for the metrics endpoint: monotonic totals except sessions_active and
+ * pending_lookups (gauges). */
+typedef struct {
+    uint64_t datagrams_in;       /* UDP datagrams / TCP reads received */
+    uint64_t datagrams_out;      /* UDP datagrams / TCP writes sent */
+    uint64_t bad_datagrams;      /* no session and not a ClientHello */
+    uint64_t cookies_sent;       /* HelloVerifyRequests */
+    uint64_t cookie_verified;    /* ClientHellos with a valid cookie */
+    uint64_t connections;        /* TCP connections accepted */
+    uint64_t handshakes_started; /* sessions created */
+    uint64_t handshakes_completed;
+    uint64_t handshakes_failed; /* sessions that ended before completing */
+    uint64_t auth_failures;     /* of which: wrong key / unknown / refused identity */
+    uint64_t lookups_parked;
+    uint64_t lookups_failed; /* resolver unavailable */
+    uint64_t refused_max_sessions;
+    uint64_t refused_pending; /* max_pending_handshakes reached */
+    uint64_t rate_limited;
+    uint64_t blocked_identities; /* handshakes of a blocked identity */
+    uint64_t idle_closes;
+    uint64_t messages;
+    uint64_t bytes;            /* message bytes */
+    uint64_t messages_dropped; /* above max_message */
+    uint64_t sessions_active;  /* gauge */
+    uint64_t pending_lookups;  /* gauge */
+} pskgw_listener_counters_t;
+
+/* Validates the options, binds and starts. Errors: PSKGW_EINVAL (NULL arguments), PSKGW_ECONFIG
+ * (bad option or cipher list; *why says which, static string), PSKGW_EIO and other codes from
+ * pskgw_err_from_errno() for bind/listen failures, PSKGW_ENOMEM. On error nothing is left
+ * running. */
+int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
+                       const pskgw_psk_resolver_t *resolver, pskgw_listener_msg_cb on_message,
+                       void *arg, pskgw_listener_t **out, const char **why);
+
+/* The bound port (useful with port 0). */
+uint16_t pskgw_listener_port(const pskgw_listener_t *l);
+
+/* Live counters (borrowed; valid until the close callback). */
+const pskgw_listener_counters_t *pskgw_listener_counters(const pskgw_listener_t *l);
+
+/* Encrypt and send one message to the device of session_id (DTLS: one record; TLS: framed).
+ * 0, PSKGW_ENOTFOUND (no such session, or it ended), PSKGW_EAGAIN (handshake not finished),
+ * PSKGW_ETOOBIG (above max_message), PSKGW_ECLOSED (listener closing), PSKGW_ETLS. */
+int pskgw_listener_send(pskgw_listener_t *l, uint64_t session_id, const uint8_t *data, size_t len);
+
+/* Stops accepting, ends every session (pending lookups are cancelled; established sessions get
+ * close_notify), closes every handle and frees everything; cb (may be NULL) fires once when all
+ * is released, from a libuv close callback. Calling it again does nothing. */
+void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void *arg);
+
+/* Parse "udp"/"tcp" and "len16"/"newline"/"record". 0 or PSKGW_EINVAL. */
+int pskgw_listen_proto_parse(const char *s, pskgw_listen_proto_t *out);
+int pskgw_listen_framing_parse(const char *s, pskgw_framing_t *out);
+
+#endif

@@ -1,0 +1,105 @@
+/* Listener internals shared by listen_api.c, udp_listener.c and tcp_listener.c. */
+#ifndef PSKGW_GATEWAY_LISTEN_INTERNAL_H
+#define PSKGW_GATEWAY_LISTEN_INTERNAL_H
+
+#include "gateway/listen_api.h"
+#include "gateway/listen_limits.h"
+
+#include "dtls/session.h"
+
+#include <netinet/in.h>
+#include <uv.h>
+
+#define PSKGW_PEER_KEY_MAX 19 /* family + port + IPv6 address */
+#define PSKGW_PEER_STR_CAP 64
+
+typedef struct pskgw_lsess pskgw_lsess_t;
+
+struct pskgw_lsess {
+    pskgw_listener_t *l;
+    uint64_t id;
+    pskgw_dtls_session_t *ds; /* NULL once ended */
+    uv_timer_t timer;
+    int pending_closes;
+    bool ended;
+    bool established;
+    bool parked;
+    bool blocked;
+    pskgw_lsess_t *next_peer; /* UDP peer table chain */
+    pskgw_lsess_t *next_id;   /* id table chain */
+    uint8_t key[PSKGW_PEER_KEY_MAX];
+    uint8_t key_len;
+    char peer[PSKGW_PEER_STR_CAP];
+    union {
+        struct sockaddr_in6 udp_addr; /* UDP: the peer (sockaddr_in or sockaddr_in6) */
+        struct {
+            uv_tcp_t handle;
+            size_t queued; /* bytes in uv_write requests */
+        } tcp;
+    } u;
+};
+
+typedef struct {
+    pskgw_lsess_t **b;
+    size_t cap; /* power of two */
+    size_t n;
+} pskgw_ltable_t;
+
+struct pskgw_listener {
+    uv_loop_t *loop;
+    pskgw_listener_opts_t opt;
+    char *domain;
+    char *name;
+    char *address;
+    pskgw_dtls_ctx_t *dctx;
+    pskgw_psk_resolver_t resolver;
+    pskgw_listener_msg_cb on_message;
+    void *arg;
+    pskgw_listener_counters_t counters;
+    pskgw_rate_limit_t rate;
+    pskgw_ident_block_t idblock;
+    pskgw_ltable_t by_id;
+    pskgw_ltable_t by_peer; /* UDP */
+    uint16_t port;
+    union {
+        uv_udp_t udp;
+        uv_tcp_t tcp;
+    } h;
+    bool handle_open;
+    bool closing;
+    int refs; /* 1 (open) + live session structs + open handle */
+    pskgw_listener_close_cb close_cb;
+    void *close_arg;
+    uint8_t *rbuf; /* UDP receive buffer */
+    size_t rbuf_len;
+};
+
+extern const pskgw_dtls_session_cbs_t pskgw_listen_session_cbs;
+
+/* Session tables. */
+pskgw_lsess_t *pskgw_ltable_find_id(pskgw_ltable_t *t, uint64_t id);
+pskgw_lsess_t *pskgw_ltable_find_peer(pskgw_ltable_t *t, const uint8_t *key, size_t len);
+
+/* Allocate a session struct, give it an id, insert in by_id (and by_peer when key_len > 0),
+ * init its timer. The caller then creates s->ds. 0 or PSKGW_ENOMEM. */
+int pskgw_lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, const char *peer,
+                    pskgw_lsess_t **out);
+/* Ends a session: out of the tables, dtls session freed (deferred if inside it), handles
+ * closed; the struct is freed in the last close callback. Idempotent. */
+void pskgw_lsess_end(pskgw_lsess_t *s);
+/* A close callback for handles embedded in a session (handle->data = session). */
+void pskgw_lsess_handle_closed(uv_handle_t *h);
+/* Drop a listener reference; frees the listener after close when none are left. */
+void pskgw_listener_unref(pskgw_listener_t *l);
+
+/* "ip:port" / "[ip6]:port" and the peer key (family, port, address bytes). */
+int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,
+                           uint8_t *key_len);
+
+/* Per-protocol parts. */
+int pskgw_udp_listener_start(pskgw_listener_t *l, const char **why);
+int pskgw_udp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len);
+int pskgw_tcp_listener_start(pskgw_listener_t *l, const char **why);
+int pskgw_tcp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len);
+
+#endif

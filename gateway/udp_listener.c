@@ -1,0 +1,173 @@
+/* The UDP side of pskgw_listener: one socket, datagrams demultiplexed by peer address, stateless
+ * cookies before any per-peer state. See listen_api.h. */
+#include "gateway/udp_listener.h"
+
+#include "gateway/listen_internal.h"
+
+#include "common/err.h"
+#include "common/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define UDP_RBUF    65536
+#define UDP_SOCKBUF (4 * 1024 * 1024)
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    pskgw_listener_t *l = h->data;
+
+    (void)suggested;
+    /* One loop thread, one datagram at a time: a single buffer per listener. */
+    *buf = uv_buf_init((char *)l->rbuf, (unsigned)l->rbuf_len);
+}
+
+static int send_to(pskgw_listener_t *l, const struct sockaddr *to, const uint8_t *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int rc = uv_udp_try_send(&l->h.udp, &b, 1, to);
+
+    if (rc < 0)
+        return pskgw_err_from_errno(rc); /* a lost datagram: DTLS retransmits */
+    l->counters.datagrams_out++;
+    return 0;
+}
+
+int pskgw_udp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len)
+{
+    if (s->l->closing && !s->established)
+        return PSKGW_ECLOSED;
+    if (!s->l->handle_open)
+        return PSKGW_ECLOSED;
+    return send_to(s->l, (const struct sockaddr *)&s->u.udp_addr, data, len);
+}
+
+static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const uint8_t *key,
+                        uint8_t key_len, const char *peer, const uint8_t *data, size_t len)
+{
+    pskgw_lsess_t *s = NULL;
+    uint8_t ip[17];
+    size_t ip_len;
+    uint64_t now = uv_now(l->loop);
+
+    if (l->counters.sessions_active >= l->opt.max_sessions) {
+        l->counters.refused_max_sessions++;
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, "listen-full",
+                     "listener \"%s\": max_sessions %u reached, refusing \"%s\"", l->name,
+                     (unsigned)l->opt.max_sessions, peer);
+        return;
+    }
+    /* Rate per source IP: family byte + address, without the port. */
+    ip[0] = key[0];
+    ip_len = key_len - 2;
+    memcpy(ip + 1, key + 3, ip_len - 1);
+    if (!pskgw_rate_limit_take(&l->rate, ip, ip_len, now)) {
+        l->counters.rate_limited++;
+        PSKGW_LOG_RL(PSKGW_LOG_NOTICE, "listen-rate",
+                     "listener \"%s\": handshake rate limit for \"%s\"", l->name, peer);
+        return;
+    }
+    if (pskgw_lsess_new(l, key, key_len, peer, &s) < 0)
+        return;
+    if (from->sa_family == AF_INET)
+        memcpy(&s->u.udp_addr, from, sizeof(struct sockaddr_in));
+    else
+        memcpy(&s->u.udp_addr, from, sizeof(struct sockaddr_in6));
+    if (pskgw_dtls_session_new(l->dctx, &l->resolver, &pskgw_listen_session_cbs, s, key, key_len,
+                               now, &s->ds) < 0) {
+        l->counters.handshakes_failed++;
+        pskgw_lsess_end(s);
+        return;
+    }
+    l->counters.handshakes_started++;
+    (void)pskgw_dtls_session_feed(s->ds, data, len, now);
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
+                    unsigned flags)
+{
+    pskgw_listener_t *l = h->data;
+    const uint8_t *data = (const uint8_t *)buf->base;
+    uint8_t key[PSKGW_PEER_KEY_MAX];
+    uint8_t key_len = 0;
+    char peer[PSKGW_PEER_STR_CAP];
+    pskgw_lsess_t *s;
+    uint8_t hvr[PSKGW_DTLS_HVR_MAX];
+    size_t hvr_len = 0;
+    int rc;
+
+    if (nread <= 0 || from == NULL || l->closing)
+        return;
+    l->counters.datagrams_in++;
+    if ((flags & UV_UDP_PARTIAL) != 0) {
+        l->counters.bad_datagrams++;
+        return;
+    }
+    if (pskgw_listen_peer_name(from, peer, sizeof(peer), key, &key_len) < 0)
+        return;
+    s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
+    if (s != NULL && s->ds != NULL) {
+        (void)pskgw_dtls_session_feed(s->ds, data, (size_t)nread, uv_now(l->loop));
+        return;
+    }
+    /* No session: only a ClientHello is answered, and without keeping anything. */
+    rc = pskgw_dtls_ctx_check_hello(l->dctx, uv_now(l->loop), key, key_len, data, (size_t)nread,
+                                    hvr, sizeof(hvr), &hvr_len);
+    if (rc == 0) {
+        if (send_to(l, from, hvr, hvr_len) == 0)
+            l->counters.cookies_sent++;
+        return;
+    }
+    if (rc < 0) {
+        l->counters.bad_datagrams++;
+        return;
+    }
+    l->counters.cookie_verified++;
+    new_session(l, from, key, key_len, peer, data, (size_t)nread);
+}
+
+int pskgw_udp_listener_start(pskgw_listener_t *l, const char **why)
+{
+    struct sockaddr_storage ss;
+    int namelen = sizeof(ss);
+    int rc;
+
+    l->rbuf_len = UDP_RBUF;
+    l->rbuf = malloc(l->rbuf_len);
+    if (l->rbuf == NULL)
+        return PSKGW_ENOMEM;
+    memset(&ss, 0, sizeof(ss));
+    if (uv_ip4_addr(l->address, l->opt.port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(l->address, l->opt.port, (struct sockaddr_in6 *)&ss) != 0) {
+        *why = "address is not an IPv4 or IPv6 literal";
+        return PSKGW_ECONFIG;
+    }
+    rc = uv_udp_init(l->loop, &l->h.udp);
+    if (rc < 0)
+        return pskgw_err_from_errno(rc);
+    l->h.udp.data = l;
+    l->handle_open = true;
+    rc = uv_udp_bind(&l->h.udp, (const struct sockaddr *)&ss, 0);
+    if (rc < 0) {
+        *why = "cannot bind the UDP socket";
+        return pskgw_err_from_errno(rc);
+    }
+    /* Bursts of thousands of handshakes: a large socket buffer instead of kernel drops (the
+     * kernel caps it at net.core.rmem_max / wmem_max). Best effort. */
+    {
+        int sz = UDP_SOCKBUF;
+
+        (void)uv_recv_buffer_size((uv_handle_t *)&l->h.udp, &sz);
+        sz = UDP_SOCKBUF;
+        (void)uv_send_buffer_size((uv_handle_t *)&l->h.udp, &sz);
+    }
+    rc = uv_udp_getsockname(&l->h.udp, (struct sockaddr *)&ss, &namelen);
+    if (rc < 0)
+        return pskgw_err_from_errno(rc);
+    l->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                            : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    rc = uv_udp_recv_start(&l->h.udp, on_alloc, on_recv);
+    if (rc < 0)
+        return pskgw_err_from_errno(rc);
+    return 0;
+}

@@ -1,0 +1,17 @@
+/* The UDP (DTLS 1.2) listener: the public API is pskgw_listener_* in gateway/listen_api.h with
+ * proto PSKGW_LISTEN_UDP.
+ *
+ * Path of a datagram: the listener's receive buffer (borrowed) -> the session found by peer
+ * address (family, port, address) -> pskgw_dtls_session_feed(). Without a session only a
+ * ClientHello is answered: no valid cookie -> a HelloVerifyRequest sent with uv_udp_try_send and
+ * nothing remembered (counter cookies_sent); a valid cookie -> max_sessions and the per-IP rate
+ * are checked, then a session is created (cookie_verified, handshakes_started). Anything else
+ * counts as bad_datagrams. Datagrams out are sent with uv_udp_try_send: a full socket buffer
+ * loses the datagram, which DTLS retransmission covers.
+ */
+#ifndef PSKGW_GATEWAY_UDP_LISTENER_H
+#define PSKGW_GATEWAY_UDP_LISTENER_H
+
+#include "gateway/listen_api.h"
+
+#endif

@@ -1,0 +1,556 @@
+/* The UDP DTLS listener on real loopback sockets (port 0): wolfSSL and OpenSSL peers, every
+ * default suite, 200 devices with slow lookups at once, failures, floods, limits, shutdown. */
+#include "harness.h"
+
+#include "common/err.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *suites[4][2] = {
+    { "PSK-AES128-CCM-8", "PSK-AES128-CCM8" },
+    { "PSK-AES128-GCM-SHA256", "PSK-AES128-GCM-SHA256" },
+    { "PSK-AES128-CBC-SHA256", "PSK-AES128-CBC-SHA256" },
+    { "PSK-AES128-CBC-SHA", "PSK-AES128-CBC-SHA" },
+};
+
+static uv_loop_t loop;
+static hres_t res;
+static hmsgs_t msgs;
+static hcli_t cli[200];
+static pskgw_listener_t *lst;
+static bool closed_cb_ran;
+
+static void setup(void)
+{
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    memset(&msgs, 0, sizeof(msgs));
+    closed_cb_ran = false;
+    lst = NULL;
+    cr_assert_eq(wolfSSL_Init(), WOLFSSL_SUCCESS);
+}
+
+static void on_closed(pskgw_listener_t *l, void *arg)
+{
+    (void)l;
+    *(bool *)arg = true;
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < 200; i++)
+        hcli_close(&cli[i]);
+    if (lst != NULL) {
+        pskgw_listener_close(lst, on_closed, &closed_cb_ran);
+        lst = NULL;
+        (void)uv_run(&loop, UV_RUN_DEFAULT);
+        cr_assert(closed_cb_ran);
+    }
+    cr_assert_eq(hloop_finish(&loop), 0, "every handle closed");
+    cr_assert_eq(res.outstanding, 0, "every lookup finished or cancelled");
+    wolfSSL_Cleanup();
+}
+
+TestSuite(udp, .init = setup, .fini = teardown, .timeout = 60);
+
+static void start(pskgw_listener_opts_t *o)
+{
+    const char *why = NULL;
+
+    if (o->domain == NULL)
+        o->domain = "acme";
+    if (o->name == NULL)
+        o->name = "devices";
+    if (o->address == NULL)
+        o->address = "127.0.0.1";
+    cr_assert_eq(pskgw_listener_new(&loop, o, &res.iface, hmsgs_cb, &msgs, &lst, &why), 0,
+                 "listener: %s", why ? why : "");
+    msgs.l = lst;
+    cr_assert_gt(pskgw_listener_port(lst), 0);
+}
+
+static const pskgw_listener_counters_t *ctr(void)
+{
+    return pskgw_listener_counters(lst);
+}
+
+static int want_msgs;
+static bool have_msgs(void *arg)
+{
+    (void)arg;
+    return msgs.n >= want_msgs;
+}
+
+static bool all_done(void *arg)
+{
+    int n = *(int *)arg;
+
+    for (int i = 0; i < n; i++) {
+        if (!cli[i].done)
+            return false;
+    }
+    return true;
+}
+
+Test(udp, every_default_suite_with_wolfssl_metadata_and_reply)
+{
+    pskgw_listener_opts_t o = { 0 };
+    int n = 4;
+    char text[4][64];
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    start(&o);
+    msgs.reply = true;
+    for (int i = 0; i < n; i++) {
+        (void)snprintf(text[i], sizeof(text[i]), "hello %s", suites[i][0]);
+        hcli_start(&cli[i], &loop, pskgw_listener_port(lst), false, suites[i][0], H_ID, H_PSK,
+                   text[i]);
+    }
+    want_msgs = n;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 10000));
+    cr_assert(hrun_until(&loop, all_done, &n, 1000));
+    for (int i = 0; i < n; i++) {
+        cr_assert_str_eq(msgs.identity[i], H_ID);
+        cr_assert_str_eq(msgs.uid[i], H_UID);
+        cr_assert_eq(strncmp(msgs.peer[i], "127.0.0.1:", 10), 0);
+        cr_assert_eq(msgs.meta[i].seq, 1);
+        cr_assert_neq(msgs.meta[i].session_id, 0);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(msgs.meta[i].session_id, msgs.meta[j].session_id);
+        cr_assert_str_eq(msgs.meta[i].transport, "dtls");
+        cr_assert_str_eq(msgs.meta[i].listener, "devices");
+        cr_assert_str_eq(msgs.meta[i].domain, "acme");
+    }
+    cr_assert_eq(msgs.reply_rc, 0);
+    for (int i = 0; i < n; i++) {
+        hcli_t *c = &cli[i];
+
+        for (int k = 0; k < 100 && strcmp(c->got, "ack") != 0; k++)
+            (void)uv_run(&loop, UV_RUN_ONCE);
+        cr_assert_str_eq(c->got, "ack", "client %d got the reply", i);
+    }
+    cr_assert_eq(ctr()->handshakes_completed, 4);
+    cr_assert_eq(ctr()->cookies_sent, 4);
+    cr_assert_eq(ctr()->sessions_active, 4);
+    cr_assert_eq(ctr()->messages, 4);
+    cr_assert_eq(pskgw_listener_send(lst, 999999, (const uint8_t *)"x", 1), PSKGW_ENOTFOUND);
+}
+
+Test(udp, ipv6_peer)
+{
+    pskgw_listener_opts_t o = { 0 };
+    int n = 1;
+
+    hres_init(&res, &loop, 50);
+    hres_add(&res, H_ID, H_PSK);
+    o.address = "::1";
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), true, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               "v6");
+    want_msgs = 1;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 10000));
+    cr_assert(all_done(&n));
+    cr_assert_eq(strncmp(msgs.peer[0], "[::1]:", 6), 0, "%s", msgs.peer[0]);
+}
+
+static uv_timer_t hb;
+static uint64_t hb_last, hb_max_gap;
+
+static void on_hb(uv_timer_t *t)
+{
+    uint64_t now = uv_now(t->loop);
+
+    uv_update_time(t->loop);
+    now = uv_now(t->loop);
+    if (hb_last != 0 && now - hb_last > hb_max_gap)
+        hb_max_gap = now - hb_last;
+    hb_last = now;
+}
+
+Test(udp, two_hundred_devices_with_slow_lookups_finish_in_one_lookup_time)
+{
+    pskgw_listener_opts_t o = { 0 };
+    int n = 200;
+    static char ids[200][32];
+    uint64_t t0;
+    uint64_t last = 0;
+
+    hres_init(&res, &loop, 300);
+    for (int i = 0; i < n; i++) {
+        (void)snprintf(ids[i], sizeof(ids[i]), "110100080000%04X", i);
+        hres_add(&res, ids[i], H_PSK);
+    }
+    o.handshakes_per_ip = 100000; /* all 200 devices share 127.0.0.1 */
+    start(&o);
+    cr_assert_eq(uv_timer_init(&loop, &hb), 0);
+    hb_last = 0;
+    hb_max_gap = 0;
+    cr_assert_eq(uv_timer_start(&hb, on_hb, 10, 10), 0);
+    uv_update_time(&loop);
+    t0 = uv_now(&loop);
+    for (int i = 0; i < n; i++)
+        hcli_start(&cli[i], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", ids[i],
+                   H_PSK, "m");
+    cr_assert(hrun_until(&loop, all_done, &n, 20000), "all 200 handshakes completed");
+    for (int i = 0; i < n; i++) {
+        if (cli[i].done_at > last)
+            last = cli[i].done_at;
+    }
+    uv_timer_stop(&hb);
+    uv_close((uv_handle_t *)&hb, NULL);
+    printf("200 devices, 300 ms lookups: all established after %llu ms, heartbeat max gap "
+           "%llu ms\n",
+           (unsigned long long)(last - t0), (unsigned long long)hb_max_gap);
+    cr_assert_lt(last - t0, 3000, "took %llu ms", (unsigned long long)(last - t0));
+    cr_assert_lt(hb_max_gap, 200, "heartbeat stalled %llu ms", (unsigned long long)hb_max_gap);
+    cr_assert_eq(res.resolves, 200);
+    cr_assert_eq(ctr()->lookups_parked, 200);
+    cr_assert_eq(ctr()->handshakes_completed, 200);
+    cr_assert_eq(ctr()->pending_lookups, 0);
+    want_msgs = 200;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+}
+
+Test(udp, retransmissions_while_a_lookup_is_pending_are_dropped)
+{
+    pskgw_listener_opts_t o = { 0 };
+    int n = 1;
+
+    hres_init(&res, &loop, 2500); /* the client's 1 s and 2 s retransmission timers fire */
+    hres_add(&res, H_ID, H_PSK);
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-GCM-SHA256", H_ID,
+               H_PSK, "late");
+    cr_assert(hrun_until(&loop, all_done, &n, 10000));
+    cr_assert_geq(cli[0].retransmits, 1);
+    cr_assert_eq(res.resolves, 1, "one lookup for all copies of the flight");
+    cr_assert_eq(ctr()->lookups_parked, 1);
+    cr_assert_eq(ctr()->handshakes_started, 1);
+    want_msgs = 1;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 2000));
+}
+
+static bool hs_failed(void *arg)
+{
+    return ctr()->handshakes_failed >= (uint64_t)(intptr_t)arg;
+}
+
+Test(udp, lookup_failure_wrong_key_unknown_raw_and_oversize_identities)
+{
+    pskgw_listener_opts_t o = { 0 };
+
+    hres_init(&res, &loop, 20);
+    hres_add(&res, H_ID, H_PSK);
+    hres_add(&res, "1101ABCDEF", H_PSK);
+    o.max_identity_len = 40;
+    o.identity_failure_max = 100;
+    start(&o);
+    /* wrong key */
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_WRONG,
+               NULL);
+    cr_assert(hrun_until(&loop, hs_failed, (void *)1, 5000));
+    cr_assert_eq(ctr()->auth_failures, 1);
+    /* unknown identity */
+    hcli_start(&cli[1], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8",
+               "11010008002F33244B115B0AEE00", H_PSK, NULL);
+    cr_assert(hrun_until(&loop, hs_failed, (void *)2, 5000));
+    cr_assert_eq(ctr()->auth_failures, 2);
+    /* oversize identity (41 > 40) */
+    hcli_start(&cli[2], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8",
+               "11010008002F33244B115B0AEEB911010008002F3", H_PSK, NULL);
+    cr_assert(hrun_until(&loop, hs_failed, (void *)3, 5000));
+    cr_assert_eq(ctr()->auth_failures, 3);
+    cr_assert_eq(res.resolves, 2, "an oversize identity is never looked up");
+    /* raw identity bytes */
+    hcli_start(&cli[3], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8",
+               "\x11\x01\xab\xcd\xef", H_PSK, "raw");
+    want_msgs = 1;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    cr_assert_str_eq(msgs.identity[0], "1101ABCDEF");
+    /* the resolver is unavailable */
+    res.fail_with = PSKGW_EUNAVAIL;
+    hcli_start(&cli[4], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               NULL);
+    cr_assert(hrun_until(&loop, hs_failed, (void *)4, 5000));
+    cr_assert_eq(ctr()->lookups_failed, 1);
+    cr_assert_eq(ctr()->auth_failures, 3);
+    for (int i = 0; i < 5; i++) {
+        if (i != 3)
+            cr_assert(!cli[i].done);
+    }
+}
+
+Test(udp, repeated_bad_keys_block_the_identity)
+{
+    pskgw_listener_opts_t o = { 0 };
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    o.identity_failure_max = 2;
+    o.identity_block_s = 60;
+    start(&o);
+    for (int i = 0; i < 2; i++) {
+        hcli_start(&cli[i], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID,
+                   H_WRONG, NULL);
+        cr_assert(hrun_until(&loop, hs_failed, (void *)(intptr_t)(i + 1), 5000));
+    }
+    /* now even the right key fails, like a wrong key */
+    hcli_start(&cli[2], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               NULL);
+    cr_assert(hrun_until(&loop, hs_failed, (void *)3, 5000));
+    cr_assert_eq(ctr()->blocked_identities, 1);
+    cr_assert(!cli[2].done);
+}
+
+/* A DTLS 1.2 ClientHello without a cookie (PSK-AES128-CCM8 offered). */
+static const uint8_t client_hello[] = {
+    0x16, 0xfe, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x36, 0x01,
+    0x00, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, 0xfe, 0xfd, 0x01,
+    0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d,
+    0x1e, 0x1f, 0x20, 0x00, 0x00, 0x00, 0x02, 0xc0, 0xa8, 0x01, 0x00,
+};
+
+static int hvr_seen;
+static void raw_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
+{
+    static char buf[2048];
+
+    (void)h;
+    (void)s;
+    *b = uv_buf_init(buf, sizeof(buf));
+}
+
+static void raw_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct sockaddr *a,
+                     unsigned f)
+{
+    (void)h;
+    (void)a;
+    (void)f;
+    if (n > 13 && (uint8_t)b->base[0] == 22 && (uint8_t)b->base[13] == 3)
+        hvr_seen++;
+}
+
+static bool flood_answered(void *arg)
+{
+    return hvr_seen >= *(int *)arg;
+}
+
+Test(udp, client_hello_flood_garbage_and_truncation_create_no_session)
+{
+    pskgw_listener_opts_t o = { 0 };
+    static uv_udp_t socks[100];
+    struct sockaddr_in to;
+    struct sockaddr_in any;
+    int n = 100;
+    uv_buf_t b;
+
+    hres_init(&res, &loop, 0);
+    start(&o);
+    hvr_seen = 0;
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", pskgw_listener_port(lst), &to), 0);
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &any), 0);
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(uv_udp_init(&loop, &socks[i]), 0);
+        cr_assert_eq(uv_udp_bind(&socks[i], (const struct sockaddr *)&any, 0), 0);
+        cr_assert_eq(uv_udp_recv_start(&socks[i], raw_alloc, raw_recv), 0);
+        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
+        cr_assert_eq(uv_udp_try_send(&socks[i], &b, 1, (const struct sockaddr *)&to),
+                     (int)sizeof(client_hello));
+    }
+    cr_assert(hrun_until(&loop, flood_answered, &n, 5000));
+    cr_assert_eq(ctr()->cookies_sent, 100);
+    cr_assert_eq(ctr()->sessions_active, 0);
+    cr_assert_eq(ctr()->handshakes_started, 0);
+    /* garbage, truncated ClientHello, a forged cookie */
+    b = uv_buf_init("garbage!", 8);
+    (void)uv_udp_try_send(&socks[0], &b, 1, (const struct sockaddr *)&to);
+    b = uv_buf_init((char *)client_hello, sizeof(client_hello) - 5);
+    (void)uv_udp_try_send(&socks[1], &b, 1, (const struct sockaddr *)&to);
+    uint8_t forged[sizeof(client_hello) + 32];
+    memcpy(forged, client_hello, sizeof(client_hello));
+    /* set cookie length 32 (zeros) right after the session id */
+    memmove(forged + 60 + 33, forged + 60 + 1, sizeof(client_hello) - 61);
+    forged[60] = 32;
+    memset(forged + 61, 0xAA, 32);
+    forged[12] += 32;
+    forged[16] += 32;
+    forged[24] += 32;
+    b = uv_buf_init((char *)forged, sizeof(forged));
+    (void)uv_udp_try_send(&socks[2], &b, 1, (const struct sockaddr *)&to);
+    int want = 101;
+    cr_assert(hrun_until(&loop, flood_answered, &want, 5000), "forged cookie answered with HVR");
+    for (int k = 0; k < 20; k++)
+        (void)uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(ctr()->bad_datagrams, 2);
+    cr_assert_eq(ctr()->sessions_active, 0);
+    cr_assert_eq(ctr()->handshakes_started, 0);
+    for (int i = 0; i < n; i++)
+        uv_close((uv_handle_t *)&socks[i], NULL);
+}
+
+static bool idle_closed(void *arg)
+{
+    (void)arg;
+    return ctr()->idle_closes >= 1 && cli[0].got_close_notify;
+}
+
+Test(udp, idle_timeout_sends_close_notify)
+{
+    pskgw_listener_opts_t o = { 0 };
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    o.idle_timeout_s = 1;
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               "hi");
+    want_msgs = 1;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    cr_assert(hrun_until(&loop, idle_closed, NULL, 5000));
+    cr_assert_eq(ctr()->sessions_active, 0);
+    cr_assert_eq(pskgw_listener_send(lst, msgs.meta[0].session_id, (const uint8_t *)"x", 1),
+                 PSKGW_ENOTFOUND);
+}
+
+static bool refused(void *arg)
+{
+    (void)arg;
+    return ctr()->refused_max_sessions >= 1;
+}
+
+Test(udp, max_sessions_refuses_new_handshakes)
+{
+    pskgw_listener_opts_t o = { 0 };
+    int n = 2;
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    o.max_sessions = 2;
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               NULL);
+    hcli_start(&cli[1], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               NULL);
+    cr_assert(hrun_until(&loop, all_done, &n, 5000));
+    hcli_start(&cli[2], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               NULL);
+    cr_assert(hrun_until(&loop, refused, NULL, 5000));
+    cr_assert(!cli[2].done);
+    cr_assert_eq(ctr()->sessions_active, 2);
+    cr_assert_eq(ctr()->handshakes_started, 2);
+}
+
+Test(udp, per_ip_handshake_rate)
+{
+    pskgw_listener_opts_t o = { 0 };
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    o.handshakes_per_ip = 2;
+    start(&o);
+    for (int i = 0; i < 4; i++)
+        hcli_start(&cli[i], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+                   NULL);
+    int two = 2;
+    cr_assert(hrun_until(&loop, all_done, &two, 5000));
+    cr_assert_geq(ctr()->rate_limited, 1);
+    cr_assert_eq(ctr()->handshakes_started, 2, "a burst of 2 per second from 127.0.0.1");
+}
+
+Test(udp, peer_vanishing_mid_handshake_is_reaped)
+{
+    pskgw_listener_opts_t o = { 0 };
+
+    hres_init(&res, &loop, 100);
+    hres_add(&res, H_ID, H_PSK);
+    o.handshake_timeout_ms = 600;
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               NULL);
+    cli[0].max_sends = 2; /* ClientHello, ClientHello with cookie, then silence */
+    cr_assert(hrun_until(&loop, hs_failed, (void *)1, 5000));
+    cr_assert_eq(ctr()->sessions_active, 0);
+    cr_assert_eq(ctr()->handshakes_started, 1);
+}
+
+static bool parked(void *arg)
+{
+    (void)arg;
+    return ctr()->pending_lookups == 1;
+}
+
+static bool second_done(void *arg)
+{
+    (void)arg;
+    return cli[1].done;
+}
+
+Test(udp, shutdown_with_sessions_in_every_state_frees_everything)
+{
+    pskgw_listener_opts_t o = { 0 };
+
+    hres_init(&res, &loop, 5000);
+    res.sync_hits = false;
+    hres_add(&res, H_ID, H_PSK);
+    hres_add(&res, "AA", H_PSK);
+    start(&o);
+    /* one parked on a slow lookup */
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               NULL);
+    cr_assert(hrun_until(&loop, parked, NULL, 5000));
+    /* one established (its lookup answered synchronously) */
+    res.sync_hits = true;
+    hcli_start(&cli[1], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", "AA", H_PSK,
+               NULL);
+    cr_assert(hrun_until(&loop, second_done, NULL, 5000));
+    cr_assert_eq(ctr()->sessions_active, 2);
+    pskgw_listener_close(lst, on_closed, &closed_cb_ran);
+    lst = NULL;
+    for (int k = 0; k < 100 && !closed_cb_ran; k++)
+        (void)uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(closed_cb_ran);
+    cr_assert_eq(res.cancels, 1, "the parked lookup was cancelled");
+    for (int k = 0; k < 100 && !cli[1].got_close_notify; k++)
+        (void)uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(cli[1].got_close_notify, "the established peer got close_notify");
+}
+
+static bool ossl_got(void *arg)
+{
+    hossl_t *o = arg;
+
+    return msgs.n >= 1 && strstr(o->out_buf, "ack") != NULL;
+}
+
+Test(udp, openssl_s_client_every_default_suite)
+{
+    pskgw_listener_opts_t o = { 0 };
+    static hossl_t ossl;
+
+    hres_init(&res, &loop, 100);
+    hres_add(&res, H_ID, H_PSK);
+    start(&o);
+    msgs.reply = true;
+    for (int i = 0; i < 4; i++) {
+        msgs.n = 0;
+        hossl_start(&ossl, &loop, true, pskgw_listener_port(lst), suites[i][1], H_ID, H_PSK,
+                    (const uint8_t *)"hello-openssl\n", 14);
+        cr_assert(hrun_until(&loop, ossl_got, &ossl, 15000),
+                  "openssl s_client -dtls1_2 -cipher %s: handshake, message and reply",
+                  suites[i][1]);
+        cr_assert_str_eq(msgs.data[0], "hello-openssl\n");
+        cr_assert_str_eq(msgs.identity[0], H_ID);
+        cr_assert_str_eq(msgs.uid[0], H_UID);
+        hossl_stop(&ossl);
+        (void)uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    cr_assert_eq(ctr()->handshakes_completed, 4);
+}
