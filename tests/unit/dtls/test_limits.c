@@ -1,0 +1,46 @@
+/* gateway/listen_limits.h: per-IP token bucket and identity blocking, with injected time. */
+#include "gateway/listen_limits.h"
+
+#include <criterion/criterion.h>
+
+static pskgw_rate_limit_t rl;
+static pskgw_ident_block_t ib;
+
+Test(limits, token_bucket_per_ip)
+{
+    const uint8_t a[5] = { 4, 127, 0, 0, 1 };
+    const uint8_t b[5] = { 4, 10, 0, 0, 2 };
+
+    pskgw_rate_limit_init(&rl, 3);
+    for (int i = 0; i < 3; i++)
+        cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000));
+    cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "burst used up");
+    cr_assert(pskgw_rate_limit_take(&rl, b, sizeof(b), 1000), "another IP has its own bucket");
+    cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1100), "0.3 token after 100 ms");
+    cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1334), "one token after 1/3 s");
+    cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1334));
+    pskgw_rate_limit_init(&rl, 0);
+    for (int i = 0; i < 1000; i++)
+        cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 0), "0 = unlimited");
+}
+
+Test(limits, identity_blocked_after_failures_then_released)
+{
+    pskgw_ident_block_init(&ib, 3, 60000);
+    cr_assert(!pskgw_ident_block_fail(&ib, "AA", 0));
+    cr_assert(!pskgw_ident_block_fail(&ib, "AA", 10));
+    cr_assert(!pskgw_ident_block_check(&ib, "AA", 20));
+    cr_assert(pskgw_ident_block_fail(&ib, "AA", 20), "third failure blocks");
+    cr_assert(pskgw_ident_block_check(&ib, "AA", 21));
+    cr_assert(!pskgw_ident_block_check(&ib, "BB", 21), "only that identity");
+    cr_assert(pskgw_ident_block_check(&ib, "AA", 60019));
+    cr_assert(!pskgw_ident_block_check(&ib, "AA", 60020), "released after the block time");
+    /* failures spread beyond the period do not add up */
+    pskgw_ident_block_init(&ib, 2, 1000);
+    cr_assert(!pskgw_ident_block_fail(&ib, "CC", 0));
+    cr_assert(!pskgw_ident_block_fail(&ib, "CC", 1500));
+    cr_assert(!pskgw_ident_block_check(&ib, "CC", 1600));
+    pskgw_ident_block_init(&ib, 0, 1000);
+    cr_assert(!pskgw_ident_block_fail(&ib, "DD", 0));
+    cr_assert(!pskgw_ident_block_check(&ib, "DD", 0), "0 = never block");
+}
