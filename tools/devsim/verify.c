@@ -83,7 +83,7 @@ void pskgw_devsim_verify_free(pskgw_devsim_verify_t *v)
     free(v);
 }
 
-static void check_line(pskgw_devsim_verify_t *v, const char *line, size_t len)
+void pskgw_devsim_verify_line(pskgw_devsim_verify_t *v, const char *line, size_t len)
 {
     pskgw_devsim_verify_result_t *r = &v->r;
     json_error_t jerr;
@@ -174,7 +174,7 @@ int pskgw_devsim_verify_poll(pskgw_devsim_verify_t *v)
             len--;
         if (len == 0)
             continue;
-        check_line(v, line, len);
+        pskgw_devsim_verify_line(v, line, len);
     }
     if (ferror(fp))
         rc = PSKGW_EIO;

@@ -43,6 +43,10 @@ void pskgw_devsim_verify_free(pskgw_devsim_verify_t *v);
  * PSKGW_EIO when the file exists but cannot be read. */
 int pskgw_devsim_verify_poll(pskgw_devsim_verify_t *v);
 
+/* Check one line (without its newline) as if read from the file; what poll does per line.
+ * Untrusted bytes: any content is accepted and counted (fuzzed by fuzz/fuzz_devsim_verify.c). */
+void pskgw_devsim_verify_line(pskgw_devsim_verify_t *v, const char *line, size_t len);
+
 /* Current counts; complete when every expected message was found. */
 void pskgw_devsim_verify_result(const pskgw_devsim_verify_t *v, pskgw_devsim_verify_result_t *r);
 bool pskgw_devsim_verify_complete(const pskgw_devsim_verify_t *v);
