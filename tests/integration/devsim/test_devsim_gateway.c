@@ -67,7 +67,7 @@ static void start_chain(void)
             "e2e = \"auto\";\n"
             "sinks = ( { type = \"file\"; path = \"%s\"; } );\n"
             "limits = { max_sessions = 1000; max_pending_handshakes = 1000;\n"
-            "           handshake_timeout_ms = 10000; idle_timeout_s = 60; };\n",
+            "           handshake_timeout_ms = 10000; idle_timeout_s = 1; };\n",
             url, secret, udp_port, tcp_port, sink);
     fclose(f);
     static char gwbin[4096];
@@ -167,5 +167,23 @@ Test(devsim_gateway, tls_len16_and_nat_rebinding)
     cr_assert_not_null(j);
     cr_assert_eq(jint(j, "counters", "rebinds"), 5);
     cr_assert_eq(jint(j, "verify", "delivered"), 20);
+    json_decref(j);
+}
+
+/* pskgw closes sessions idle for 1 s (close_notify): idle devices handshake again, lose nothing. */
+Test(devsim_gateway, idle_devices_after_the_idle_timeout)
+{
+    char tgt[64], out[8192];
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
+    int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "3", "--messages", "2",
+                    "--idle-interval", "1.8", "--seed", SEED, "--duration", "40", "--verify-file",
+                    sink, "--json", json_path, "--quiet", NULL);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_error_t e;
+    json_t *j = json_load_file(json_path, 0, &e);
+    cr_assert_not_null(j);
+    cr_assert_eq(jint(j, "counters", "peer_closes"), 3);
+    cr_assert_eq(jint(j, "handshakes", "ok"), 6);
+    cr_assert_eq(jint(j, "verify", "delivered"), 6);
     json_decref(j);
 }
