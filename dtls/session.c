@@ -557,7 +557,7 @@ static void drive(pskgw_dtls_session_t *s)
 }
 
 /* Walks a datagram's records: returns the length of its well-formed prefix (whole records
- * only) and whether any record is of a later epoch. wolfSSL 5.5.4 keeps a truncated record's
+ * only) and whether it holds an encrypted handshake record (epoch > 0). wolfSSL 5.5.4 keeps a truncated record's
  * bytes and misreads the next datagram after them, so only whole records reach it. */
 static size_t scan_datagram(const uint8_t *d, size_t len, bool *epoch1)
 {
@@ -570,8 +570,8 @@ static size_t scan_datagram(const uint8_t *d, size_t len, bool *epoch1)
 
         if (pskgw_dtls_record_parse(d + off, len - off, &rec, &used) < 0)
             break;
-        if (rec.epoch > 0)
-            *epoch1 = true;
+        if (rec.epoch > 0 && rec.type == PSKGW_CT_HANDSHAKE)
+            *epoch1 = true; /* the client's Finished */
         off += used;
     }
     return off;

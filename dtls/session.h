@@ -59,8 +59,9 @@ typedef struct {
     /* The session is over (called once). reason: 0 close_notify from the peer or local close,
      * PSKGW_ETIMEOUT handshake deadline or retransmissions exhausted, PSKGW_EAGAIN idle timeout,
      * PSKGW_EAUTH authentication failed, PSKGW_EUNAVAIL key lookup unavailable,
-     * PSKGW_ETLS / PSKGW_EPROTO fatal alert or protocol error, PSKGW_ETOOBIG oversize TLS message,
-     * PSKGW_EIO send failure. After it no other callback fires; the owner frees the session. */
+     * PSKGW_ETLS fatal alert or protocol error, PSKGW_ETOOBIG oversize TLS message or held
+     * stream bytes, PSKGW_EIO send failure, PSKGW_EBUSY the PARK event was refused,
+     * PSKGW_ENOMEM. After it no other callback fires; the owner frees the session. */
     void (*closed)(void *arg, int reason);
     /* The current time (monotonic ms); used on resolver completion, which carries no time. */
     uint64_t (*now)(void *arg);

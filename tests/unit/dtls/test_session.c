@@ -104,6 +104,30 @@ Test(session, config_refuses_null_and_unknown_ciphers)
     pskgw_dtls_ctx_free(c);
 }
 
+Test(session, ecdhe_psk_suite_when_configured)
+{
+    pskgw_dtls_options_t o = { 0 };
+    pskgw_dtls_ctx_t *c = NULL;
+    const char *why = NULL;
+    tres_t r;
+    tpair_t p;
+
+    o.dtls = true;
+    o.ciphers = "PSK-AES128-CCM8:ECDHE-PSK-AES128-CBC-SHA256";
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why);
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "ECDHE-PSK-AES128-CBC-SHA256", ID, PSK);
+    tpair_pump(&p);
+    cr_assert_eq(tres_complete(&r, 0), 1, "identity read from the ECDHE-PSK key exchange");
+    tpair_pump(&p);
+    cr_assert(p.cli_done, "client error %d", p.cli_error);
+    cr_assert_str_eq(pskgw_dtls_session_cipher(p.srv), "ECDHE-PSK-AES128-CBC-SHA256");
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
 Test(session, async_lookup_parks_drops_retransmissions_and_resumes)
 {
     tres_t r;
