@@ -1,0 +1,536 @@
+/* mqtt sink: libmosquitto driven by the libuv loop, no extra thread. Its socket is watched by
+ * a uv_poll handle (readable always, writable while mosquitto_want_write()); a uv_timer calls
+ * mosquitto_loop_misc() (keepalive) and reconnects with backoff. MQTT v5, QoS from the options
+ * (default 1): a message is delivered when the PUBACK arrives (QoS 1/2) or when it was written
+ * (QoS 0).
+ *
+ * Topic: a template with {domain} {rot_public_uid} {psk_identity} {listener}; a topic that is
+ * not a valid MQTT topic name (it contains + or #, for example) is a permanent failure.
+ * payload "json" (default): the JSON envelope, content type application/json. payload "raw": the
+ * raw payload with the metadata of pskgw_sink_meta() as v5 user properties.
+ * PUBACK reason codes 0x87 (not authorized), 0x90 (topic name invalid) and 0x99 (payload
+ * format invalid) are permanent; other failures are transient.
+ *
+ * libmosquitto's callbacks only record what happened; it is acted on (results to the core,
+ * which may publish again) after the mosquitto_* call returned, never inside it.
+ * When the connection drops, every message in flight is reported failed (transient) and will
+ * be published again; libmosquitto may also resend its copy after reconnecting: a receiver can
+ * see a message twice (de-duplicate on message_id), never lose it.
+ * Blocking: connecting resolves the host name with getaddrinfo() on the loop thread; configure
+ * an IP address (or a name served from /etc/hosts) for a gateway that must never stall.
+ */
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wipe.h"
+#include "sinks/internal.h"
+
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MISC_MS            250
+#define CONNECT_TIMEOUT_MS 10000
+#define RECONNECT_MIN_MS   100
+
+static unsigned lib_users;
+
+typedef struct mq_req {
+    struct mq_req *next;
+    int mid;
+    void *token;
+    bool done;
+    int status;
+} mq_req_t;
+
+typedef struct {
+    pskgw_sink_t *core;
+    uv_loop_t *loop;
+    struct mosquitto *mosq;
+    char *host;
+    int port;
+    char *topic;
+    int qos;
+    int keepalive;
+    bool raw;
+    uint64_t retry_max_ms;
+
+    uv_poll_t *poll;
+    int poll_fd;
+    uv_timer_t misc;
+
+    bool ever_connected;
+    bool connecting;
+    bool connected;
+    uint64_t connect_started;
+    uint64_t next_reconnect;
+    unsigned attempts;
+
+    /* recorded by libmosquitto callbacks, acted on afterwards */
+    bool ev_connected;
+    bool ev_lost;
+    int ev_connack;
+
+    mq_req_t *reqs;
+    bool closing;
+    unsigned pending;
+} mqtt_sink_t;
+
+static void process(mqtt_sink_t *m);
+
+/* ---- poll handle follows mosquitto's socket --------------------------------------------- */
+
+static void release(mqtt_sink_t *m)
+{
+    pskgw_sink_t *core;
+
+    if (--m->pending > 0)
+        return;
+    core = m->core;
+    free(m->host);
+    free(m->topic);
+    free(m);
+    if (--lib_users == 0)
+        mosquitto_lib_cleanup();
+    pskgw_sink_backend_closed(core);
+}
+
+static void poll_closed(uv_handle_t *h)
+{
+    mqtt_sink_t *m = h->data;
+
+    free(h);
+    if (m->closing)
+        release(m);
+}
+
+static void drop_poll(mqtt_sink_t *m)
+{
+    if (!m->poll)
+        return;
+    uv_poll_stop(m->poll);
+    if (m->closing)
+        m->pending++;
+    uv_close((uv_handle_t *)m->poll, poll_closed);
+    m->poll = NULL;
+    m->poll_fd = -1;
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events);
+
+static void sync_poll(mqtt_sink_t *m)
+{
+    int fd = m->closing ? -1 : mosquitto_socket(m->mosq);
+    int ev;
+
+    if (fd != m->poll_fd)
+        drop_poll(m);
+    if (fd < 0)
+        return;
+    if (!m->poll) {
+        m->poll = malloc(sizeof(*m->poll));
+        if (!m->poll || uv_poll_init_socket(m->loop, m->poll, fd) != 0) {
+            free(m->poll);
+            m->poll = NULL;
+            return;
+        }
+        m->poll->data = m;
+        m->poll_fd = fd;
+    }
+    ev = UV_READABLE | (mosquitto_want_write(m->mosq) ? UV_WRITABLE : 0);
+    uv_poll_start(m->poll, ev, poll_cb);
+}
+
+/* ---- libmosquitto callbacks: record only ------------------------------------------------ */
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+                       const mosquitto_property *props)
+{
+    mqtt_sink_t *m = obj;
+
+    (void)mosq;
+    (void)flags;
+    (void)props;
+    if (rc == 0) {
+        m->ev_connected = true;
+    } else {
+        m->ev_connack = rc;
+        m->ev_lost = true;
+    }
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
+                          const mosquitto_property *props)
+{
+    mqtt_sink_t *m = obj;
+
+    (void)mosq;
+    (void)rc;
+    (void)props;
+    m->ev_lost = true;
+}
+
+static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+                       const mosquitto_property *props)
+{
+    mqtt_sink_t *m = obj;
+
+    (void)mosq;
+    (void)props;
+    for (mq_req_t *q = m->reqs; q; q = q->next) {
+        if (q->mid == mid && !q->done) {
+            q->done = true;
+            if (reason < 0x80)
+                q->status = 0;
+            else if (reason == MQTT_RC_NOT_AUTHORIZED || reason == MQTT_RC_TOPIC_NAME_INVALID ||
+                     reason == MQTT_RC_PAYLOAD_FORMAT_INVALID)
+                q->status = PSKGW_EBADREQ;
+            else
+                q->status = PSKGW_EUNAVAIL;
+            return;
+        }
+    }
+    /* a resend from before a reconnect, already reported failed: nothing to do */
+}
+
+/* ---- state ------------------------------------------------------------------------------ */
+
+static void schedule_reconnect(mqtt_sink_t *m)
+{
+    m->next_reconnect = uv_now(m->loop) + pskgw_sink_backoff_ms(++m->attempts, RECONNECT_MIN_MS,
+                                                                m->retry_max_ms, (uint32_t)rand());
+}
+
+static void lost(mqtt_sink_t *m, const char *why)
+{
+    bool was = m->connected;
+    mq_req_t *list;
+
+    m->connected = false;
+    m->connecting = false;
+    if (was)
+        PSKGW_WARN("sink \"%s\": mqtt connection to %s:%d lost: %s", pskgw_sink_name(m->core),
+                   m->host, m->port, why);
+    else
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, pskgw_sink_name(m->core),
+                     "sink \"%s\": cannot connect to mqtt %s:%d: %s", pskgw_sink_name(m->core),
+                     m->host, m->port, why);
+    schedule_reconnect(m);
+    sync_poll(m);
+    if (was)
+        pskgw_sink_set_connected(m->core, false);
+    /* everything in flight failed: the core publishes it again */
+    list = m->reqs;
+    m->reqs = NULL;
+    while (list) {
+        mq_req_t *q = list;
+        list = q->next;
+        if (!m->closing)
+            pskgw_sink_result(m->core, q->token, q->done ? q->status : PSKGW_EUNAVAIL);
+        free(q);
+    }
+}
+
+/* Act on what the callbacks recorded, then report finished publishes. */
+static void process(mqtt_sink_t *m)
+{
+    if (m->closing)
+        return;
+    if (m->ev_connected) {
+        m->ev_connected = false;
+        m->connected = true;
+        m->connecting = false;
+        m->attempts = 0;
+        PSKGW_INFO("sink \"%s\": connected to mqtt %s:%d", pskgw_sink_name(m->core), m->host,
+                   m->port);
+        pskgw_sink_set_connected(m->core, true);
+    }
+    if (m->ev_lost) {
+        char why[64];
+        m->ev_lost = false;
+        if (m->ev_connack)
+            snprintf(why, sizeof(why), "%s", mosquitto_connack_string(m->ev_connack));
+        else
+            snprintf(why, sizeof(why), "disconnected");
+        m->ev_connack = 0;
+        lost(m, why);
+        return;
+    }
+    for (mq_req_t **pp = &m->reqs; *pp;) {
+        mq_req_t *q = *pp;
+        if (!q->done) {
+            pp = &q->next;
+            continue;
+        }
+        *pp = q->next;
+        {
+            void *token = q->token;
+            int st = q->status;
+            free(q);
+            pskgw_sink_result(m->core, token, st);
+        }
+        if (m->closing)
+            return;
+        pp = &m->reqs; /* the list may have changed under the result */
+    }
+    sync_poll(m);
+}
+
+static void after_call(mqtt_sink_t *m, int rc)
+{
+    if (rc != MOSQ_ERR_SUCCESS && !m->closing)
+        m->ev_lost = true; /* also when the connect never completed */
+    process(m);
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events)
+{
+    mqtt_sink_t *m = h->data;
+    int rc = MOSQ_ERR_SUCCESS;
+
+    if (status < 0)
+        events = UV_READABLE | UV_WRITABLE; /* let libmosquitto find the socket error */
+    if (events & UV_READABLE)
+        rc = mosquitto_loop_read(m->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS && (events & UV_WRITABLE) && mosquitto_socket(m->mosq) >= 0)
+        rc = mosquitto_loop_write(m->mosq, 1);
+    after_call(m, rc);
+}
+
+static void try_connect(mqtt_sink_t *m)
+{
+    int rc;
+
+    m->connecting = true;
+    m->connect_started = uv_now(m->loop);
+    if (!m->ever_connected)
+        rc = mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive);
+    else
+        rc = mosquitto_reconnect_async(m->mosq);
+    m->ever_connected = true;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        m->ev_lost = false;
+        lost(m, rc == MOSQ_ERR_ERRNO ? "connect failed" : mosquitto_strerror(rc));
+        return;
+    }
+    process(m);
+}
+
+static void misc_cb(uv_timer_t *t)
+{
+    mqtt_sink_t *m = t->data;
+    uint64_t now = uv_now(m->loop);
+
+    if (m->closing)
+        return;
+    if (m->connected) {
+        after_call(m, mosquitto_loop_misc(m->mosq));
+        return;
+    }
+    if (m->connecting && now - m->connect_started > CONNECT_TIMEOUT_MS) {
+        mosquitto_disconnect(m->mosq);
+        m->ev_lost = false;
+        lost(m, "connect timed out");
+        return;
+    }
+    if (!m->connecting && now >= m->next_reconnect)
+        try_connect(m);
+}
+
+/* ---- backend ---------------------------------------------------------------------------- */
+
+static int add_props(const pskgw_msg_t *msg, bool raw, mosquitto_property **props)
+{
+    int rc;
+
+    if (!raw) {
+        rc = mosquitto_property_add_string(props, MQTT_PROP_CONTENT_TYPE, "application/json");
+        if (rc == MOSQ_ERR_SUCCESS)
+            rc = mosquitto_property_add_byte(props, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR, 1);
+        return rc;
+    }
+    {
+        pskgw_sink_meta_t meta;
+        pskgw_sink_meta(msg, &meta);
+        for (size_t i = 0; i < meta.n; i++) {
+            rc = mosquitto_property_add_string_pair(props, MQTT_PROP_USER_PROPERTY, meta.name[i],
+                                                    meta.value[i]);
+            if (rc != MOSQ_ERR_SUCCESS)
+                return rc;
+        }
+    }
+    return MOSQ_ERR_SUCCESS;
+}
+
+static int mqtt_send(void *impl, pskgw_msg_t *msg, void *token)
+{
+    mqtt_sink_t *m = impl;
+    mosquitto_property *props = NULL;
+    char *topic = NULL;
+    const void *payload;
+    size_t len;
+    mq_req_t *q;
+    int mid = 0;
+    int rc;
+
+    if (!m->connected)
+        return PSKGW_EUNAVAIL;
+    if ((rc = pskgw_sink_template(m->topic, &msg->env, &topic)) < 0)
+        return rc;
+    if (mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS ||
+        mosquitto_validate_utf8(topic, (int)strlen(topic)) != MOSQ_ERR_SUCCESS) {
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, pskgw_sink_name(m->core),
+                     "sink \"%s\": message \"%s\": invalid mqtt topic", pskgw_sink_name(m->core),
+                     msg->id);
+        free(topic);
+        return PSKGW_EBADREQ;
+    }
+    if (m->raw) {
+        payload = msg->env.payload;
+        len = msg->env.payload_len;
+    } else {
+        const char *json;
+        if ((rc = pskgw_msg_json(msg, &json, &len)) < 0) {
+            free(topic);
+            return rc;
+        }
+        payload = json;
+    }
+    q = calloc(1, sizeof(*q));
+    if (!q) {
+        free(topic);
+        return PSKGW_ENOMEM;
+    }
+    rc = add_props(msg, m->raw, &props);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_publish_v5(m->mosq, &mid, topic, (int)len, payload, m->qos, false, props);
+    mosquitto_property_free_all(&props);
+    free(topic);
+    switch (rc) {
+    case MOSQ_ERR_SUCCESS:
+        break;
+    case MOSQ_ERR_NOMEM:
+        free(q);
+        return PSKGW_ENOMEM;
+    case MOSQ_ERR_INVAL:
+    case MOSQ_ERR_PAYLOAD_SIZE:
+    case MOSQ_ERR_MALFORMED_UTF8:
+    case MOSQ_ERR_OVERSIZE_PACKET:
+    case MOSQ_ERR_QOS_NOT_SUPPORTED:
+    case MOSQ_ERR_DUPLICATE_PROPERTY:
+        free(q);
+        return PSKGW_EBADREQ;
+    default:
+        free(q);
+        return PSKGW_EUNAVAIL;
+    }
+    q->mid = mid;
+    q->token = token;
+    q->next = m->reqs;
+    m->reqs = q;
+    /* QoS 0: libmosquitto reports it sent via on_publish; process() picks it up */
+    sync_poll(m);
+    return 0;
+}
+
+static int mqtt_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_options_t *o,
+                       void **impl)
+{
+    mqtt_sink_t *m;
+    char idbuf[128];
+    const char *cid = o->mqtt.client_id;
+    int rc = PSKGW_ENOMEM;
+
+    if (!o->mqtt.host || !o->mqtt.host[0] || !o->mqtt.topic || !o->mqtt.topic[0] ||
+        o->mqtt.qos < 0 || o->mqtt.qos > 2 || o->mqtt.port < 0 || o->mqtt.port > 65535) {
+        PSKGW_ERR("sink \"%s\": mqtt needs host, topic, qos 0..2", o->name);
+        return PSKGW_ECONFIG;
+    }
+    if (lib_users++ == 0)
+        mosquitto_lib_init();
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        goto fail;
+    m->core = core;
+    m->loop = loop;
+    m->port = o->mqtt.port ? o->mqtt.port : 1883;
+    m->qos = o->mqtt.qos ? o->mqtt.qos : 1;
+    m->keepalive = o->mqtt.keepalive ? o->mqtt.keepalive : 30;
+    m->raw = o->payload == PSKGW_SINK_PAYLOAD_RAW;
+    m->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 30000;
+    m->poll_fd = -1;
+    m->host = strdup(o->mqtt.host);
+    m->topic = strdup(o->mqtt.topic);
+    if (!cid) {
+        snprintf(idbuf, sizeof(idbuf), "pskgw-%ld-%s", (long)getpid(), o->name);
+        cid = idbuf;
+    }
+    if (!m->host || !m->topic)
+        goto fail;
+    m->mosq = mosquitto_new(cid, true, m);
+    if (!m->mosq)
+        goto fail;
+    mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    if (o->mqtt.username && mosquitto_username_pw_set(m->mosq, o->mqtt.username,
+                                                      o->mqtt.password) != MOSQ_ERR_SUCCESS) {
+        rc = PSKGW_ECONFIG;
+        goto fail;
+    }
+    mosquitto_connect_v5_callback_set(m->mosq, on_connect);
+    mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
+    mosquitto_publish_v5_callback_set(m->mosq, on_publish);
+    uv_timer_init(loop, &m->misc);
+    m->misc.data = m;
+    /* first connect from the timer: never from inside create */
+    uv_timer_start(&m->misc, misc_cb, 0, MISC_MS);
+    *impl = m;
+    return 0;
+fail:
+    if (m) {
+        if (m->mosq)
+            mosquitto_destroy(m->mosq);
+        free(m->host);
+        free(m->topic);
+        free(m);
+    }
+    if (--lib_users == 0)
+        mosquitto_lib_cleanup();
+    return rc;
+}
+
+static void misc_closed(uv_handle_t *h)
+{
+    release(h->data);
+}
+
+static void mqtt_close(void *impl)
+{
+    mqtt_sink_t *m = impl;
+
+    m->closing = true;
+    m->pending = 1; /* the timer; drop_poll adds the poll handle */
+    drop_poll(m);   /* stop watching before libmosquitto closes the socket */
+    while (m->reqs) {
+        mq_req_t *q = m->reqs;
+        m->reqs = q->next;
+        free(q);
+    }
+    if (m->connected)
+        mosquitto_disconnect(m->mosq);
+    mosquitto_destroy(m->mosq);
+    m->mosq = NULL;
+    uv_timer_stop(&m->misc);
+    uv_close((uv_handle_t *)&m->misc, misc_closed);
+}
+
+const pskgw_sink_backend_t pskgw_sink_backend_mqtt = {
+    .type = "mqtt",
+    .raw_ok = true,
+    .create = mqtt_create,
+    .send = mqtt_send,
+    .reopen = NULL,
+    .close = mqtt_close,
+};

@@ -1,0 +1,421 @@
+/* mqtt sink against a real mosquitto, checked with a libmosquitto subscriber: exact envelopes
+ * and topics, raw payload with v5 user properties, broker down then up, broker restart
+ * (reconnect), kill -9 replay, spool limit, a poison message (invalid topic) dead-lettered. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "mqttrx.h"
+#include "proc.h"
+#include "sinks/envelope.h"
+#include "sinktest.h"
+
+static char tmp[256];
+static char spooldir[300];
+static char dlq[300];
+static pskgw_test_proc_t broker = { -1, -1 };
+static int port;
+static mqttrx_t *sub;
+static char conf[400];
+
+static void setup(void)
+{
+    cr_assert_eq(pskgw_test_tmpdir(tmp, sizeof(tmp)), 0);
+    snprintf(spooldir, sizeof(spooldir), "%s/spool", tmp);
+    snprintf(dlq, sizeof(dlq), "%s/dead.jsonl", tmp);
+    broker.pid = -1;
+    sub = NULL;
+}
+
+static void teardown(void)
+{
+    if (sub)
+        mqttrx_stop(sub);
+    if (broker.pid > 0)
+        pskgw_test_stop(&broker, SIGTERM, 5000);
+    pskgw_test_rmtree(tmp);
+}
+
+TestSuite(sink_mqtt, .init = setup, .fini = teardown, .timeout = 60);
+
+/* mosquitto on a given port (for "down, then up on the same address"), then the subscriber. */
+static void start_broker_on(int p)
+{
+    char *argv[] = { "/usr/sbin/mosquitto", "-c", conf, NULL };
+    FILE *f;
+
+    snprintf(conf, sizeof(conf), "%s/mosquitto-%d.conf", tmp, p);
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", p);
+    fclose(f);
+    cr_assert_eq(pskgw_test_spawn(&broker, argv, 0), 0);
+    cr_assert_eq(pskgw_test_wait_tcp(p, 5000), 0);
+    if (sub)
+        mqttrx_stop(sub);
+    sub = NULL;
+    cr_assert_eq(mqttrx_start(&sub, p, "#"), 0);
+}
+
+static void start_broker(void)
+{
+    cr_assert_eq(pskgw_test_mosquitto_start(&broker, &port), 0);
+    cr_assert_eq(mqttrx_start(&sub, port, "#"), 0);
+}
+
+static pskgw_sink_options_t mqtt_opts(size_t queue_size, int p, const char *topic)
+{
+    pskgw_sink_options_t o;
+
+    memset(&o, 0, sizeof(o));
+    o.name = "mq";
+    o.type = PSKGW_SINK_MQTT;
+    o.mqtt.host = "127.0.0.1";
+    o.mqtt.port = p;
+    o.mqtt.topic = topic;
+    o.mqtt.qos = 1;
+    o.queue_size = queue_size;
+    o.in_flight = 16;
+    o.retry_max_ms = 300;
+    o.dead_letter_path = dlq;
+    o.spool.path = spooldir;
+    o.spool.max_bytes = 8u << 20;
+    return o;
+}
+
+static mqttrx_msg_t msgs[ST_MAX * 2];
+static st_rx_t got[ST_MAX * 2];
+
+/* Received messages as st_rx_t (json mode parses the envelope; raw mode the properties). */
+static int received(bool raw)
+{
+    int n = mqttrx_get(sub, msgs, ST_MAX * 2);
+
+    for (int i = 0; i < n; i++) {
+        if (raw) {
+            memcpy(got[i].id, msgs[i].prop_id, sizeof(got[i].id));
+            snprintf(got[i].dev, sizeof(got[i].dev), "%s", msgs[i].prop_dev);
+            got[i].seq = msgs[i].prop_seq;
+        } else {
+            cr_assert_eq(st_parse_json((const char *)msgs[i].payload, msgs[i].len, &got[i]), 0);
+        }
+    }
+    return n;
+}
+
+typedef struct {
+    int want;
+    char (*ids)[PSKGW_MESSAGE_ID_LEN + 1];
+    bool raw;
+} mwait_t;
+
+static bool sub_has_all(void *arg)
+{
+    mwait_t *w = arg;
+    int n;
+    bool all = true;
+
+    if (!sub || mqttrx_count(sub) < w->want)
+        return false;
+    n = received(w->raw);
+    for (int k = 0; k < w->want && all; k++) {
+        bool found = false;
+        for (int i = 0; i < n && !found; i++)
+            found = strcmp(got[i].id, w->ids[k]) == 0;
+        all = found;
+    }
+    mqttrx_free_msgs(msgs, n);
+    return all;
+}
+
+Test(sink_mqtt, delivers_exact_envelopes_on_templated_topics)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    pskgw_sink_stats_t st;
+    int n;
+
+    start_broker();
+    o = mqtt_opts(256, port, "gw/{domain}/{rot_public_uid}/up");
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 150, 5);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    cr_assert_eq(c.done_ok, 150);
+    {
+        mwait_t w = { 150, c.ids, false };
+        st_run_until(&c.loop, sub_has_all, &w, 20000);
+    }
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert(st.connected);
+    cr_assert_eq(st.dead_lettered, 0);
+    st_close(&c);
+    st_loop_fini(&c);
+    n = received(false);
+    for (int i = 0; i < 150; i++) {
+        pskgw_envelope_t env;
+        uint8_t pl[24];
+        size_t pl_len;
+        char dev[32];
+        char topic[128];
+        char *want = NULL;
+        size_t wl;
+        int found = 0;
+
+        st_envelope(i, 5, pl, &pl_len, dev, sizeof(dev), &env);
+        snprintf(topic, sizeof(topic), "gw/acme/%s/up", dev);
+        cr_assert_eq(pskgw_envelope_json(&env, c.ids[i], &want, &wl), 0);
+        for (int j = 0; j < n; j++)
+            if (msgs[j].len == wl && memcmp(msgs[j].payload, want, wl) == 0) {
+                found++;
+                cr_assert_str_eq(msgs[j].topic, topic);
+                cr_assert_str_eq(msgs[j].content_type, "application/json");
+            }
+        cr_assert_eq(found, 1, "message %d received %d times", i, found);
+        free(want);
+    }
+    cr_assert_eq(st_check_delivery(got, n, c.ids, 150), 150);
+    mqttrx_free_msgs(msgs, n);
+}
+
+Test(sink_mqtt, raw_payload_with_user_properties)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    int n;
+
+    start_broker();
+    o = mqtt_opts(64, port, "raw/{psk_identity}");
+    o.payload = PSKGW_SINK_PAYLOAD_RAW;
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 30, 3);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    {
+        mwait_t w = { 30, c.ids, true };
+        st_run_until(&c.loop, sub_has_all, &w, 20000);
+    }
+    st_close(&c);
+    st_loop_fini(&c);
+    n = received(true);
+    cr_assert_eq(n, 30);
+    for (int j = 0; j < n; j++) {
+        int i = (int)msgs[j].prop_seq;
+        char topic[80];
+
+        cr_assert_str_eq(msgs[j].prop_id, c.ids[i]);
+        cr_assert_eq(msgs[j].len, c.payload_len[i]);
+        cr_assert_eq(memcmp(msgs[j].payload, c.payload[i], c.payload_len[i]), 0);
+        snprintf(topic, sizeof(topic), "raw/%s", msgs[j].prop_psk);
+        cr_assert_str_eq(msgs[j].topic, topic);
+    }
+    cr_assert_eq(st_check_delivery(got, n, c.ids, 30), 30);
+    mqttrx_free_msgs(msgs, n);
+}
+
+static void start_cb(uv_timer_t *t)
+{
+    start_broker_on(port);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+Test(sink_mqtt, broker_down_then_up_loses_nothing)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    pskgw_sink_stats_t st;
+    uv_timer_t later;
+    int n;
+
+    port = pskgw_test_free_port(0);
+    o = mqtt_opts(16, port, "gw/{rot_public_uid}");
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    uv_timer_init(&c.loop, &later);
+    uv_timer_start(&later, start_cb, 800, 0);
+    st_submit(&c, 0, 120, 4);
+    st_run_until(&c.loop, st_all_done, &c, 30000);
+    cr_assert_eq(c.done_ok, 120);
+    {
+        mwait_t w = { 120, c.ids, false };
+        st_run_until(&c.loop, sub_has_all, &w, 30000);
+    }
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_gt(st.spooled, 0);
+    cr_assert_eq(st.dropped, 0);
+    cr_assert(st.connected);
+    st_close(&c);
+    st_loop_fini(&c);
+    n = received(false);
+    cr_assert_eq(st_check_delivery(got, n, c.ids, 120), 120);
+    mqttrx_free_msgs(msgs, n);
+}
+
+static bool sink_disconnected(void *arg)
+{
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return !st.connected;
+}
+
+Test(sink_mqtt, reconnects_after_broker_restart)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    uv_timer_t later;
+    int n;
+
+    port = pskgw_test_free_port(0);
+    start_broker_on(port);
+    o = mqtt_opts(16, port, "gw/{rot_public_uid}");
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 40, 4);
+    {
+        mwait_t w = { 40, c.ids, false };
+        st_run_until(&c.loop, sub_has_all, &w, 20000);
+    }
+    /* the broker goes away (kill -9) and comes back on the same port */
+    pskgw_test_stop(&broker, SIGKILL, 5000);
+    st_run_until(&c.loop, sink_disconnected, &c, 10000);
+    st_submit(&c, 40, 60, 4);
+    uv_timer_init(&c.loop, &later);
+    uv_timer_start(&later, start_cb, 500, 0);
+    {
+        /* the new subscriber sees what was published after the restart */
+        mwait_t w = { 60, c.ids + 40, false };
+        st_run_until(&c.loop, sub_has_all, &w, 30000);
+    }
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    cr_assert_eq(c.done_ok, 100);
+    st_close(&c);
+    st_loop_fini(&c);
+    n = received(false);
+    cr_assert_eq(st_check_delivery(got, n, c.ids + 40, 60), 60);
+    mqttrx_free_msgs(msgs, n);
+}
+
+typedef struct {
+    st_ctx_t *c;
+    int done;
+} poison_t;
+
+static void poison_done(void *arg, int status)
+{
+    poison_t *p = arg;
+
+    cr_assert_eq(status, 0);
+    p->done = 1;
+}
+
+Test(sink_mqtt, poison_topic_dead_lettered_queue_goes_on)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    pskgw_sink_stats_t st;
+    pskgw_envelope_t env;
+    uint8_t pl[24];
+    size_t pl_len;
+    char dev[32];
+    char bad_id[PSKGW_MESSAGE_ID_LEN + 1];
+    poison_t pd = { &c, 0 };
+    FILE *f;
+    char line[2048];
+    st_rx_t d;
+
+    start_broker();
+    o = mqtt_opts(64, port, "up/{psk_identity}");
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 10, 2);
+    /* a device whose identity makes an invalid topic ("up/bad+id") */
+    st_envelope(999, 1, pl, &pl_len, dev, sizeof(dev), &env);
+    env.psk_identity = "bad+id";
+    env.rot_public_uid = "ROTBAD";
+    cr_assert_eq(pskgw_sinkset_submit(c.set, &env, poison_done, &pd, bad_id), 0);
+    st_submit(&c, 10, 10, 2);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    {
+        mwait_t w = { 20, c.ids, false };
+        st_run_until(&c.loop, sub_has_all, &w, 20000);
+    }
+    st_wait_delivered(&c, 20, 10000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.dead_lettered, 1);
+    st_close(&c);
+    st_loop_fini(&c);
+    cr_assert(pd.done);
+    f = fopen(dlq, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    cr_assert_eq(st_parse_json(line, strlen(line) - 1, &d), 0);
+    cr_assert_str_eq(d.id, bad_id);
+    fclose(f);
+}
+
+Test(sink_mqtt, spool_limit_counts_drops)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    pskgw_sink_stats_t st;
+
+    o = mqtt_opts(4, pskgw_test_free_port(0), "t");
+    o.spool.max_bytes = 4096;
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 300, 3);
+    while (c.done_ok + c.done_err + 4 < 300)
+        uv_run(&c.loop, UV_RUN_ONCE);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_gt(c.done_err, 200);
+    cr_assert_eq(c.last_err, PSKGW_EFULL);
+    cr_assert_eq(st.dropped, (uint64_t)c.done_err);
+    cr_assert_leq(st.spool_bytes, 4096);
+    cr_assert_not(st.connected);
+    st_close(&c);
+    st_loop_fini(&c);
+    cr_assert_eq(c.done_ok + c.done_err, 300);
+}
+
+Test(sink_mqtt, spool_replayed_after_kill9)
+{
+    static st_ctx_t c;
+    static char acked[ST_MAX][PSKGW_MESSAGE_ID_LEN + 1];
+    pskgw_sink_options_t co;
+    st_child_t ca = { &co, 100, 4 };
+    pskgw_sink_options_t o;
+    int nacked;
+    int n;
+
+    co = mqtt_opts(4, pskgw_test_free_port(0), "gw/{rot_public_uid}");
+    nacked = st_fork_kill9(st_child_spool, &ca, acked, ST_MAX, 20000);
+    cr_assert_geq(nacked, 96, "acknowledged %d", nacked);
+
+    start_broker();
+    o = mqtt_opts(16, port, "gw/{rot_public_uid}");
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    {
+        mwait_t w = { nacked, acked, false };
+        st_run_until(&c.loop, sub_has_all, &w, 30000);
+    }
+    st_close(&c);
+    st_loop_fini(&c);
+    n = received(false);
+    cr_assert_eq(st_check_delivery(got, n, acked, nacked), nacked);
+    mqttrx_free_msgs(msgs, n);
+}
