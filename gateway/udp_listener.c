@@ -4,6 +4,8 @@
 
 #include "gateway/listen_internal.h"
 
+#include "dtls/parse.h"
+
 #include "common/err.h"
 #include "common/log.h"
 
@@ -83,6 +85,19 @@ static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const 
     (void)pskgw_dtls_session_feed(s->ds, data, len, now);
 }
 
+static bool is_client_hello(const uint8_t *d, size_t len)
+{
+    pskgw_dtls_client_hello_t ch;
+    uint64_t rseq = 0;
+    uint16_t mseq = 0;
+
+    /* Cheap first test: an epoch-0 handshake record carrying a ClientHello. */
+    if (len < PSKGW_DTLS_RECORD_HEADER_LEN + 1 || d[0] != PSKGW_CT_HANDSHAKE || d[3] != 0 ||
+        d[4] != 0 || d[PSKGW_DTLS_RECORD_HEADER_LEN] != PSKGW_HS_CLIENT_HELLO)
+        return false;
+    return pskgw_dtls_find_client_hello(d, len, &rseq, &mseq, &ch) == 0;
+}
+
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
                     unsigned flags)
 {
@@ -107,7 +122,25 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
     if (s != NULL && s->ds != NULL) {
-        (void)pskgw_dtls_session_feed(s->ds, data, (size_t)nread, uv_now(l->loop));
+        if (!s->established || !is_client_hello(data, (size_t)nread)) {
+            (void)pskgw_dtls_session_feed(s->ds, data, (size_t)nread, uv_now(l->loop));
+            return;
+        }
+        /* A ClientHello on an established association: the device restarted behind the same
+         * address and port (RFC 6347 4.2.8). Answer statelessly; only a valid cookie replaces
+         * the old session, so a spoofed ClientHello cannot end it. */
+        rc = pskgw_dtls_ctx_check_hello(l->dctx, uv_now(l->loop), key, key_len, data, (size_t)nread,
+                                        hvr, sizeof(hvr), &hvr_len);
+        if (rc == 0 && send_to(l, from, hvr, hvr_len) == 0)
+            l->counters.cookies_sent++;
+        if (rc != 1)
+            return;
+        PSKGW_LOG_RL(PSKGW_LOG_INFO, "listen-rehello",
+                     "listener \"%s\": new handshake from \"%s\" replaces session %llu", l->name,
+                     peer, (unsigned long long)s->id);
+        pskgw_lsess_end(s);
+        l->counters.cookie_verified++;
+        new_session(l, from, key, key_len, peer, data, (size_t)nread);
         return;
     }
     /* No session: only a ClientHello is answered, and without keeping anything. */

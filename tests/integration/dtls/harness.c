@@ -252,8 +252,9 @@ static void cli_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
     cli_drive(c);
 }
 
-void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char *cipher,
-                const char *identity, const char *psk_hex, const char *send_on_done)
+static void cli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, uint16_t local_port, bool ipv6,
+                      const char *cipher, const char *identity, const char *psk_hex,
+                      const char *send_on_done)
 {
     size_t n = 0;
     struct sockaddr_in6 any;
@@ -269,7 +270,7 @@ void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char
         cr_assert_eq(uv_ip6_addr("::1", 0, &any), 0);
     } else {
         cr_assert_eq(uv_ip4_addr("127.0.0.1", port, (struct sockaddr_in *)&c->srv), 0);
-        cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, (struct sockaddr_in *)&any), 0);
+        cr_assert_eq(uv_ip4_addr("127.0.0.1", local_port, (struct sockaddr_in *)&any), 0);
     }
     cr_assert_eq(uv_udp_init(loop, &c->sock), 0);
     c->sock.data = c;
@@ -289,6 +290,28 @@ void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char
     wolfSSL_SetIOWriteCtx(c->ssl, c);
     wolfSSL_dtls_set_using_nonblock(c->ssl, 1);
     cli_drive(c);
+}
+
+void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char *cipher,
+                const char *identity, const char *psk_hex, const char *send_on_done)
+{
+    cli_start(c, loop, port, 0, ipv6, cipher, identity, psk_hex, send_on_done);
+}
+
+void hcli_start_from(hcli_t *c, uv_loop_t *loop, uint16_t port, uint16_t local_port,
+                     const char *cipher, const char *identity, const char *psk_hex,
+                     const char *send_on_done)
+{
+    cli_start(c, loop, port, local_port, false, cipher, identity, psk_hex, send_on_done);
+}
+
+uint16_t hcli_local_port(hcli_t *c)
+{
+    struct sockaddr_in6 a;
+    int len = sizeof(a);
+
+    cr_assert_eq(uv_udp_getsockname(&c->sock, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin6_port);
 }
 
 static void cli_handle_closed(uv_handle_t *h)

@@ -65,6 +65,12 @@ typedef struct {
 
 void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char *cipher,
                 const char *identity, const char *psk_hex, const char *send_on_done);
+/* Same, from a given local port (IPv4). */
+void hcli_start_from(hcli_t *c, uv_loop_t *loop, uint16_t port, uint16_t local_port,
+                     const char *cipher, const char *identity, const char *psk_hex,
+                     const char *send_on_done);
+/* The client's local port. */
+uint16_t hcli_local_port(hcli_t *c);
 /* Closes the socket and timer (run the loop to finish) and frees the wolfSSL objects. */
 void hcli_close(hcli_t *c);
 

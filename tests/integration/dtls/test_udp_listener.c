@@ -82,6 +82,18 @@ static bool have_msgs(void *arg)
     return msgs.n >= want_msgs;
 }
 
+static bool parked(void *arg)
+{
+    (void)arg;
+    return ctr()->pending_lookups == 1;
+}
+
+static bool second_done(void *arg)
+{
+    (void)arg;
+    return cli[1].done;
+}
+
 static bool all_done(void *arg)
 {
     int n = *(int *)arg;
@@ -447,6 +459,60 @@ Test(udp, max_sessions_refuses_new_handshakes)
     cr_assert_eq(ctr()->handshakes_started, 2);
 }
 
+static bool pending_refused(void *arg)
+{
+    (void)arg;
+    return ctr()->refused_pending >= 1;
+}
+
+Test(udp, max_pending_handshakes_bounds_parked_lookups)
+{
+    pskgw_listener_opts_t o = { 0 };
+    int one = 1;
+
+    hres_init(&res, &loop, 400);
+    hres_add(&res, H_ID, H_PSK);
+    o.max_pending_handshakes = 1;
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               NULL);
+    cr_assert(hrun_until(&loop, parked, NULL, 5000));
+    hcli_start(&cli[1], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               NULL);
+    cr_assert(hrun_until(&loop, pending_refused, NULL, 5000));
+    cr_assert_eq(res.resolves, 1);
+    cr_assert(hrun_until(&loop, all_done, &one, 5000), "the parked one completes");
+}
+
+Test(udp, a_device_restarting_on_the_same_port_gets_a_new_session)
+{
+    pskgw_listener_opts_t o = { 0 };
+    uint16_t local;
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               "before");
+    want_msgs = 1;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    local = hcli_local_port(&cli[0]);
+    hcli_close(&cli[0]);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    hcli_start_from(&cli[1], &loop, pskgw_listener_port(lst), local, "PSK-AES128-CCM-8", H_ID,
+                    H_PSK, "after");
+    want_msgs = 2;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    cr_assert(second_done(NULL));
+    cr_assert_str_eq(msgs.data[1], "after");
+    cr_assert_neq(msgs.meta[1].session_id, msgs.meta[0].session_id);
+    cr_assert_eq(msgs.meta[1].seq, 1);
+    cr_assert_str_eq(msgs.peer[0], msgs.peer[1]);
+    cr_assert_eq(ctr()->sessions_active, 1);
+    cr_assert_eq(ctr()->handshakes_completed, 2);
+}
+
 Test(udp, per_ip_handshake_rate)
 {
     pskgw_listener_opts_t o = { 0 };
@@ -479,18 +545,6 @@ Test(udp, peer_vanishing_mid_handshake_is_reaped)
     cr_assert(hrun_until(&loop, hs_failed, (void *)1, 5000));
     cr_assert_eq(ctr()->sessions_active, 0);
     cr_assert_eq(ctr()->handshakes_started, 1);
-}
-
-static bool parked(void *arg)
-{
-    (void)arg;
-    return ctr()->pending_lookups == 1;
-}
-
-static bool second_done(void *arg)
-{
-    (void)arg;
-    return cli[1].done;
 }
 
 Test(udp, shutdown_with_sessions_in_every_state_frees_everything)
