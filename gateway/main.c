@@ -1,42 +1,213 @@
-/* pskgw: the PSK (D)TLS gateway for u-blox root-of-trust devices. */
+/* pskgw: the PSK (D)TLS gateway for u-blox root-of-trust devices.
+ *
+ *   pskgw --config acme.conf [--config other.conf] [--config-dir /etc/pskgw/domains]
+ *   pskgw --check-config acme.conf other.conf     (exit 0, or 2 with file:line errors)
+ *   pskgw --version
+ */
 #include "common/err.h"
 #include "common/log.h"
+#include "config/config.h"
+#include "gateway/app.h"
 #include "gateway/version.h"
 
+#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#define MAX_FILES 256
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: pskgw [--config FILE]... [--check-config FILE...] [--log-level LEVEL]\n"
-                 "             [--log-format text|json] [--version] [--help]\n"
-                 "\n"
-                 "  --version             print pskgw's version, wolfSSL's and the PSK suites\n"
-                 "  --help                this text\n");
+    fprintf(out,
+            "usage: pskgw --config FILE [--config FILE]... [--config-dir DIR] [options]\n"
+            "       pskgw --check-config FILE... | --check-config-dir DIR\n"
+            "       pskgw --version | --help\n"
+            "\n"
+            "  --config FILE         a domain's configuration file (repeatable; docs/CONFIG.md)\n"
+            "  --config-dir DIR      every *.conf file in DIR, in name order\n"
+            "  --check-config FILE.. validate the files and exit: 0 if valid, 2 with every error\n"
+            "                        printed as file:line: path: message\n"
+            "  --check-config-dir DIR  the same for every *.conf file in DIR\n"
+            "  --log-level LEVEL     err|warning|notice|info|debug (default info)\n"
+            "  --log-format FORMAT   text (journald priority prefixes) or json (default text)\n"
+            "  --worker N            run as worker N of several sharing the ports (SO_REUSEPORT);\n"
+            "                        spool directories get a worker-N suffix\n"
+            "  --version             pskgw's version, wolfSSL's and the PSK cipher suites\n"
+            "  --help                this text\n"
+            "\n"
+            "signals: SIGTERM/SIGINT stop cleanly; SIGHUP reopens file sinks (log rotation)\n");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends the *.conf files of dir (sorted) to files; the strings are heap-owned by the caller. */
+static int add_dir(const char *dir, char **files, size_t *n, size_t *owned_from)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t first = *n;
+
+    (void)owned_from;
+    if (!d) {
+        fprintf(stderr, "pskgw: %s: cannot open directory\n", dir);
+        return PSKGW_EIO;
+    }
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        char *path;
+
+        if (len < 6 || strcmp(e->d_name + len - 5, ".conf") != 0 || e->d_name[0] == '.')
+            continue;
+        if (*n >= MAX_FILES) {
+            closedir(d);
+            fprintf(stderr, "pskgw: too many configuration files (max %d)\n", MAX_FILES);
+            return PSKGW_ERANGE;
+        }
+        path = malloc(strlen(dir) + len + 2);
+        if (!path) {
+            closedir(d);
+            return PSKGW_ENOMEM;
+        }
+        snprintf(path, strlen(dir) + len + 2, "%s/%s", dir, e->d_name);
+        files[(*n)++] = path;
+    }
+    closedir(d);
+    qsort(files + first, *n - first, sizeof(char *), cmp_str);
+    if (*n == first)
+        fprintf(stderr, "pskgw: %s: no *.conf files\n", dir);
+    return *n == first ? PSKGW_ENOTFOUND : 0;
+}
+
+static int load(char **files, size_t n, pskgw_config_t **cfg)
+{
+    pskgw_config_diag_t diag;
+    int rc;
+
+    pskgw_config_diag_init(&diag);
+    rc = pskgw_config_load((const char *const *)files, n, cfg, &diag);
+    pskgw_config_diag_print(&diag, stderr, PSKGW_CONFIG_PRINT_ERRORS); /* warnings are logged */
+    pskgw_config_diag_deinit(&diag);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
+    enum { OPT_CONFIG_DIR = 256, OPT_CHECK, OPT_CHECK_DIR, OPT_LEVEL, OPT_FORMAT, OPT_WORKER };
     static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "config-dir", required_argument, NULL, OPT_CONFIG_DIR },
+        { "check-config", no_argument, NULL, OPT_CHECK },
+        { "check-config-dir", required_argument, NULL, OPT_CHECK_DIR },
+        { "log-level", required_argument, NULL, OPT_LEVEL },
+        { "log-format", required_argument, NULL, OPT_FORMAT },
+        { "worker", required_argument, NULL, OPT_WORKER },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
+    char *files[MAX_FILES];
+    size_t nfiles = 0;
+    int check = 0;
     int c;
+    int rc = 2;
+    pskgw_app_opts_t app_opts;
+    pskgw_config_t *cfg = NULL;
 
-    while ((c = getopt_long(argc, argv, "Vh", opts, NULL)) != -1) {
+    memset(&app_opts, 0, sizeof(app_opts));
+    app_opts.worker = -1;
+    while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
         switch (c) {
+        case 'c':
+            if (nfiles >= MAX_FILES || !(files[nfiles] = strdup(optarg)))
+                goto out;
+            nfiles++;
+            break;
+        case OPT_CONFIG_DIR:
+        case OPT_CHECK_DIR:
+            if (add_dir(optarg, files, &nfiles, NULL) < 0)
+                goto out;
+            check |= c == OPT_CHECK_DIR;
+            break;
+        case OPT_CHECK:
+            check = 1;
+            break;
+        case OPT_LEVEL: {
+            pskgw_log_level_t l;
+            if (pskgw_log_level_parse(optarg, &l) < 0) {
+                fprintf(stderr, "pskgw: --log-level: unknown level \"%s\"\n", optarg);
+                goto out;
+            }
+            pskgw_log_set_level(l);
+            break;
+        }
+        case OPT_FORMAT: {
+            pskgw_log_format_t f;
+            if (pskgw_log_format_parse(optarg, &f) < 0) {
+                fprintf(stderr, "pskgw: --log-format: must be text or json (got \"%s\")\n", optarg);
+                goto out;
+            }
+            pskgw_log_set_format(f);
+            break;
+        }
+        case OPT_WORKER: {
+            char *end = NULL;
+            long w = strtol(optarg, &end, 10);
+            if (!end || *end || w < 0 || w > 1023) {
+                fprintf(stderr, "pskgw: --worker: must be 0..1023 (got \"%s\")\n", optarg);
+                goto out;
+            }
+            app_opts.worker = (int)w;
+            break;
+        }
         case 'V':
-            return pskgw_version_print(stdout) == 0 ? 0 : 1;
+            rc = pskgw_version_print(stdout) == 0 ? 0 : 1;
+            goto out;
         case 'h':
             usage(stdout);
-            return 0;
+            rc = 0;
+            goto out;
         default:
             usage(stderr);
-            return 2;
+            goto out;
         }
     }
-    usage(stderr);
-    return 2;
+    /* --check-config takes the remaining arguments as files too. */
+    for (; optind < argc && nfiles < MAX_FILES; optind++) {
+        if (!check) {
+            fprintf(stderr, "pskgw: unexpected argument \"%s\" (use --config FILE)\n",
+                    argv[optind]);
+            usage(stderr);
+            goto out;
+        }
+        if (!(files[nfiles] = strdup(argv[optind])))
+            goto out;
+        nfiles++;
+    }
+    if (nfiles == 0) {
+        fprintf(stderr, "pskgw: no configuration given\n");
+        usage(stderr);
+        goto out;
+    }
+    if (load(files, nfiles, &cfg) < 0) {
+        if (check)
+            fprintf(stderr, "pskgw: configuration invalid\n");
+        rc = 2;
+        goto out;
+    }
+    if (check) {
+        printf("pskgw: configuration valid (%zu file%s)\n", nfiles, nfiles == 1 ? "" : "s");
+        rc = 0;
+        goto out;
+    }
+    rc = pskgw_app_run(cfg, &app_opts) == 0 ? 0 : 1;
+out:
+    pskgw_config_free(cfg);
+    for (size_t i = 0; i < nfiles; i++)
+        free(files[i]);
+    return rc;
 }

@@ -1,0 +1,198 @@
+/* The gateway process: loop, signals, systemd notification, admin endpoint, and the domains. */
+#include "gateway/app.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "gateway/admin.h"
+#include "gateway/domain.h"
+#include "gateway/metrics.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <uv.h>
+
+#define TICK_MS           1000
+#define SHUTDOWN_LIMIT_MS 30000
+
+typedef struct {
+    uv_loop_t loop;
+    const pskgw_config_t *cfg;
+    pskgw_domain_t **domains;
+    size_t ndomains;
+    size_t open_domains; /* domains not yet closed */
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t tick;
+    uv_timer_t limit; /* bounds the shutdown */
+    pskgw_admin_t *admin;
+    pskgw_metrics_t metrics;
+    int watchdog;
+    int stopping;
+    int failed;
+} app_t;
+
+static void publish(app_t *app)
+{
+    int healthy = !app->stopping;
+
+    if (!app->admin)
+        return;
+    pskgw_metrics_reset(&app->metrics);
+    pskgw_metrics_family(&app->metrics, "pskgw_up", "gauge", "1 while the gateway runs");
+    pskgw_metrics_sample(&app->metrics, "pskgw_up", NULL, 1);
+    pskgw_domain_metrics(app->domains, app->ndomains, &app->metrics);
+    for (size_t i = 0; i < app->ndomains; i++)
+        healthy &= pskgw_domain_healthy(app->domains[i]);
+    if (!app->metrics.failed)
+        pskgw_admin_publish(app->admin, app->metrics.text, app->metrics.len, healthy);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    app_t *app = t->data;
+
+    publish(app);
+    if (app->watchdog)
+        sd_notify(0, "WATCHDOG=1");
+}
+
+static void close_handles(app_t *app)
+{
+    uv_close((uv_handle_t *)&app->sig_term, NULL);
+    uv_close((uv_handle_t *)&app->sig_int, NULL);
+    uv_close((uv_handle_t *)&app->sig_hup, NULL);
+    uv_close((uv_handle_t *)&app->tick, NULL);
+    uv_close((uv_handle_t *)&app->limit, NULL);
+}
+
+static void domain_closed(void *arg)
+{
+    app_t *app = arg;
+
+    if (--app->open_domains == 0)
+        close_handles(app);
+}
+
+static void on_limit(uv_timer_t *t)
+{
+    app_t *app = t->data;
+
+    PSKGW_ERR("shutdown did not finish within %d ms; stopping the loop", SHUTDOWN_LIMIT_MS);
+    app->failed = 1;
+    uv_stop(&app->loop);
+}
+
+static void stop(app_t *app, const char *why)
+{
+    size_t n = 0;
+
+    if (app->stopping)
+        return;
+    app->stopping = 1;
+    PSKGW_NOTICE("stopping (%s)", why);
+    sd_notify(0, "STOPPING=1");
+    uv_timer_start(&app->limit, on_limit, SHUTDOWN_LIMIT_MS, 0);
+    for (size_t i = 0; i < app->ndomains; i++)
+        n += app->domains[i] != NULL;
+    app->open_domains = n;
+    if (n == 0) {
+        close_handles(app);
+        return;
+    }
+    for (size_t i = 0; i < app->ndomains; i++) {
+        pskgw_domain_t *d = app->domains[i];
+
+        if (d)
+            pskgw_domain_close(d, domain_closed, app);
+    }
+    /* The domains free themselves; the metrics must not look at them any more. */
+    app->ndomains = 0;
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    app_t *app = s->data;
+
+    if (signum == SIGHUP) {
+        PSKGW_NOTICE("SIGHUP: reopening output files");
+        for (size_t i = 0; i < app->ndomains; i++)
+            pskgw_domain_reopen(app->domains[i]);
+        return;
+    }
+    stop(app, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int start_handles(app_t *app)
+{
+    uv_signal_t *sigs[3] = { &app->sig_term, &app->sig_int, &app->sig_hup };
+    const int nums[3] = { SIGTERM, SIGINT, SIGHUP };
+
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(&app->loop, sigs[i]);
+        sigs[i]->data = app;
+        if (uv_signal_start(sigs[i], on_signal, nums[i]) < 0)
+            return PSKGW_EIO;
+    }
+    uv_timer_init(&app->loop, &app->tick);
+    uv_timer_init(&app->loop, &app->limit);
+    app->tick.data = app;
+    app->limit.data = app;
+    return 0;
+}
+
+int pskgw_app_run(const pskgw_config_t *cfg, const pskgw_app_opts_t *opts)
+{
+    app_t app;
+    uint64_t usec = 0;
+    int rc;
+
+    memset(&app, 0, sizeof(app));
+    app.cfg = cfg;
+    pskgw_metrics_init(&app.metrics);
+    if (uv_loop_init(&app.loop) < 0)
+        return PSKGW_EIO;
+    app.domains = calloc(cfg->ndomains ? cfg->ndomains : 1, sizeof(*app.domains));
+    if (!app.domains) {
+        uv_loop_close(&app.loop);
+        return PSKGW_ENOMEM;
+    }
+    app.ndomains = cfg->ndomains;
+    rc = start_handles(&app);
+    for (size_t i = 0; rc == 0 && i < cfg->ndomains; i++) {
+        rc = pskgw_domain_start(&app.loop, &cfg->domains[i], opts->worker, &app.domains[i]);
+        if (rc < 0)
+            PSKGW_ERR("domain \"%s\" could not start: %s", cfg->domains[i].name,
+                      pskgw_strerror(rc));
+    }
+    if (rc == 0 && cfg->has_admin) {
+        rc = pskgw_admin_start(cfg->admin.address, cfg->admin.port, &app.admin);
+        if (rc < 0)
+            PSKGW_ERR("admin endpoint on %s:%u not started: %s", cfg->admin.address,
+                      (unsigned)cfg->admin.port, pskgw_strerror(rc));
+        else
+            PSKGW_NOTICE("admin endpoint on http://%s:%u/metrics", cfg->admin.address,
+                         (unsigned)pskgw_admin_port(app.admin));
+    }
+    if (rc < 0) {
+        app.failed = 1;
+        stop(&app, "start-up failed");
+    } else {
+        app.watchdog = sd_watchdog_enabled(0, &usec) > 0;
+        uv_timer_start(&app.tick, on_tick, 0, TICK_MS);
+        PSKGW_NOTICE("pskgw %s running: %zu domain%s%s", PSKGW_VERSION, cfg->ndomains,
+                     cfg->ndomains == 1 ? "" : "s",
+                     opts->worker >= 0 ? " (worker with SO_REUSEPORT)" : "");
+        sd_notify(0, "READY=1");
+    }
+    uv_run(&app.loop, UV_RUN_DEFAULT);
+    pskgw_admin_free(app.admin);
+    pskgw_metrics_deinit(&app.metrics);
+    free(app.domains);
+    if (uv_loop_close(&app.loop) != 0) {
+        PSKGW_ERR("handles still open at exit");
+        app.failed = 1;
+    }
+    if (!app.failed)
+        PSKGW_NOTICE("stopped");
+    return app.failed ? (rc < 0 ? rc : PSKGW_EINTERNAL) : 0;
+}

@@ -1,0 +1,905 @@
+/* One domain: the wiring between the modules (see domain.h). The adapters here translate one
+ * module's asynchronous contract into another's; every one of them keeps the rule "fails at once
+ * or calls back exactly once", so ownership of each small request record is simple: it is freed
+ * by the callback that completes it. */
+#include "gateway/domain.h"
+#include "gateway/domain_internal.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wipe.h"
+#include "e2e/e2e.h"
+#include "gateway/listen_api.h"
+#include "keycache/keycache.h"
+#include "sinks/sinkset.h"
+#include "upstream/upstream.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- layer 3 of the caches: the upstream client ------------------------------------------ */
+
+/* One backend fetch; freed by the upstream callback that completes it. */
+struct bfetch {
+    pskgw_keycache_backend_done_cb done;
+    void *done_arg;
+    pskgw_upstream_req_t *req;
+};
+
+/* The PSK cache's value: psk_len (1 byte) | psk | ROTPublicUID (rest, no NUL). */
+#define PSK_VALUE_MAX (1 + 32 + 64)
+
+static int psk_value_decode(const uint8_t *v, size_t n, uint8_t *psk, size_t *psk_len, char *uid,
+                            size_t uid_cap)
+{
+    size_t klen;
+    size_t ulen;
+
+    if (!v || n < 1)
+        return PSKGW_EPARSE;
+    klen = v[0];
+    if (klen == 0 || klen > 32 || n < 1 + klen)
+        return PSKGW_EPARSE;
+    ulen = n - 1 - klen;
+    if (klen > *psk_len || ulen + 1 > uid_cap)
+        return PSKGW_ETOOBIG;
+    memcpy(psk, v + 1, klen);
+    memcpy(uid, v + 1 + klen, ulen);
+    uid[ulen] = '\0';
+    *psk_len = klen;
+    return 0;
+}
+
+static void psk_upstream_done(void *arg, int status, const pskgw_upstream_psk_t *res)
+{
+    struct bfetch *b = arg;
+    uint8_t val[PSK_VALUE_MAX];
+    size_t n = 0;
+
+    if (status == 0) {
+        size_t ulen = strnlen(res->rot_uid, 64);
+
+        val[0] = (uint8_t)res->key_len;
+        memcpy(val + 1, res->key, res->key_len);
+        memcpy(val + 1 + res->key_len, res->rot_uid, ulen);
+        n = 1 + res->key_len + ulen;
+    }
+    b->done(b->done_arg, status, status == 0 ? val : NULL, n);
+    pskgw_wipe(val, sizeof(val));
+    free(b);
+}
+
+static int key_to_string(const uint8_t *key, size_t key_len, char *out, size_t cap)
+{
+    if (key_len == 0 || key_len >= cap || memchr(key, '\0', key_len))
+        return PSKGW_EINVAL;
+    memcpy(out, key, key_len);
+    out[key_len] = '\0';
+    return 0;
+}
+
+static int psk_backend_fetch(void *ctx, const uint8_t *key, size_t key_len,
+                             pskgw_keycache_backend_done_cb done, void *done_arg, void **handle)
+{
+    pskgw_domain_t *d = ctx;
+    char id[PSKGW_KEYCACHE_KEY_MAX + 1];
+    struct bfetch *b;
+    int rc = key_to_string(key, key_len, id, sizeof(id));
+
+    if (rc < 0)
+        return rc;
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return PSKGW_ENOMEM;
+    b->done = done;
+    b->done_arg = done_arg;
+    rc = pskgw_upstream_get_psk(d->up, id, d->cfg->api.psk_key_bits, 0, psk_upstream_done, b,
+                                &b->req);
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
+    *handle = b;
+    return 0;
+}
+
+static void e2e_upstream_done(void *arg, int status, const pskgw_upstream_e2e_t *res)
+{
+    struct bfetch *b = arg;
+    uint8_t val[PSKGW_E2E_PARAMS_ENCODED_MAX];
+    size_t n = 0;
+
+    if (status == 0) {
+        pskgw_e2e_params_t p;
+        size_t ulen = strnlen(res->rot_uid, sizeof(res->rot_uid));
+
+        memset(&p, 0, sizeof(p));
+        memcpy(p.key, res->key, sizeof(p.key));
+        memcpy(p.nonce, res->nonce, res->nonce_len);
+        p.nonce_len = res->nonce_len;
+        p.mac_bits = res->mac_bits;
+        if (ulen > PSKGW_E2E_UID_MAX_LEN ||
+            pskgw_e2e_suite_parse(res->cipher_suite, strlen(res->cipher_suite), &p.suite) < 0)
+            status = PSKGW_EPARSE;
+        else
+            memcpy(p.rot_uid, res->rot_uid, ulen + 1);
+        if (status == 0 && pskgw_e2e_params_encode(&p, val, sizeof(val), &n) < 0)
+            status = PSKGW_EPARSE;
+        pskgw_e2e_params_wipe(&p);
+    }
+    b->done(b->done_arg, status, status == 0 ? val : NULL, n);
+    pskgw_wipe(val, sizeof(val));
+    free(b);
+}
+
+static int e2e_backend_fetch(void *ctx, const uint8_t *key, size_t key_len,
+                             pskgw_keycache_backend_done_cb done, void *done_arg, void **handle)
+{
+    pskgw_domain_t *d = ctx;
+    char ki[PSKGW_KEYCACHE_KEY_MAX + 1];
+    struct bfetch *b;
+    int rc = key_to_string(key, key_len, ki, sizeof(ki));
+
+    if (rc < 0)
+        return rc;
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return PSKGW_ENOMEM;
+    b->done = done;
+    b->done_arg = done_arg;
+    rc = pskgw_upstream_get_e2e(d->up, ki, 0, e2e_upstream_done, b, &b->req);
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
+    *handle = b;
+    return 0;
+}
+
+static void backend_cancel(void *ctx, void *handle)
+{
+    (void)ctx;
+    pskgw_upstream_cancel(((struct bfetch *)handle)->req);
+}
+
+/* ---- the PSK resolver given to the listeners: the PSK cache ------------------------------ */
+
+struct rfetch {
+    pskgw_psk_done_cb cb;
+    void *arg;
+    pskgw_keycache_req_t *req;
+};
+
+static void resolve_done(void *arg, const pskgw_keycache_result_t *res)
+{
+    struct rfetch *r = arg;
+    uint8_t psk[PSKGW_PSK_MAX];
+    size_t psk_len = sizeof(psk);
+    char uid[PSKGW_UID_CAP];
+    int status = res->status;
+
+    if (status == 0 &&
+        psk_value_decode(res->value, res->value_len, psk, &psk_len, uid, sizeof(uid)) < 0) {
+        PSKGW_LOG_RL(PSKGW_LOG_ERR, "psk-value",
+                     "psk cache: undecodable value, treated as "
+                     "unavailable");
+        status = PSKGW_EUNAVAIL;
+    }
+    r->cb(r->arg, status, status == 0 ? psk : NULL, status == 0 ? psk_len : 0,
+          status == 0 ? uid : NULL);
+    pskgw_wipe(psk, sizeof(psk));
+    free(r);
+}
+
+static int resolver_resolve(void *ctx, const char *identity, pskgw_psk_done_cb cb, void *arg,
+                            void **handle)
+{
+    pskgw_domain_t *d = ctx;
+    struct rfetch *r;
+    int rc;
+
+    if (d->closing)
+        return PSKGW_ECLOSED;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return PSKGW_ENOMEM;
+    r->cb = cb;
+    r->arg = arg;
+    rc = pskgw_keycache_fetch(d->psk_cache, (const uint8_t *)identity, strlen(identity),
+                              resolve_done, r, &r->req);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    *handle = r;
+    return 0;
+}
+
+static void resolver_cancel(void *ctx, void *handle)
+{
+    (void)ctx;
+    pskgw_keycache_cancel(((struct rfetch *)handle)->req);
+}
+
+static int resolver_lookup(void *ctx, const char *identity, uint8_t *psk, size_t *psk_len,
+                           char *uid, size_t uid_cap)
+{
+    pskgw_domain_t *d = ctx;
+    pskgw_keycache_result_t res;
+    int rc = pskgw_keycache_lookup(d->psk_cache, (const uint8_t *)identity, strlen(identity), &res);
+
+    if (rc < 0)
+        return rc;
+    if (res.status != 0)
+        return res.status;
+    return psk_value_decode(res.value, res.value_len, psk, psk_len, uid, uid_cap);
+}
+
+/* ---- the E2E parameters source: the E2E cache -------------------------------------------- */
+
+struct efetch {
+    pskgw_e2e_params_done_cb done;
+    void *arg;
+    pskgw_keycache_req_t *req;
+};
+
+static void e2e_cache_done(void *arg, const pskgw_keycache_result_t *res)
+{
+    struct efetch *e = arg;
+    pskgw_e2e_params_t p;
+    int status = res->status;
+
+    if (status == 0 && pskgw_e2e_params_decode(res->value, res->value_len, &p) < 0)
+        status = PSKGW_EUNAVAIL;
+    e->done(e->arg, status, status == 0 ? &p : NULL);
+    pskgw_e2e_params_wipe(&p);
+    free(e);
+}
+
+static int e2e_src_fetch(void *ctx, const char *ki_hex, pskgw_e2e_params_done_cb done, void *arg,
+                         void **handle)
+{
+    pskgw_domain_t *d = ctx;
+    struct efetch *e = calloc(1, sizeof(*e));
+    int rc;
+
+    if (!e)
+        return PSKGW_ENOMEM;
+    e->done = done;
+    e->arg = arg;
+    rc = pskgw_keycache_fetch(d->e2e_cache, (const uint8_t *)ki_hex, strlen(ki_hex), e2e_cache_done,
+                              e, &e->req);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    *handle = e;
+    return 0;
+}
+
+static void e2e_src_cancel(void *ctx, void *handle)
+{
+    (void)ctx;
+    pskgw_keycache_cancel(((struct efetch *)handle)->req);
+}
+
+static int e2e_src_lookup(void *ctx, const char *ki_hex, pskgw_e2e_params_t *out)
+{
+    pskgw_domain_t *d = ctx;
+    pskgw_keycache_result_t res;
+    int rc = pskgw_keycache_lookup(d->e2e_cache, (const uint8_t *)ki_hex, strlen(ki_hex), &res);
+
+    if (rc < 0)
+        return rc;
+    if (res.status != 0)
+        return res.status;
+    return pskgw_e2e_params_decode(res.value, res.value_len, out);
+}
+
+/* ---- the message path: listener -> e2e -> sinks -> ack ----------------------------------- */
+
+/* One message between the listener and the sink set; freed when the sink set is done with it
+ * (ack listeners) or right after the submit. Strings live in buf. */
+struct msg {
+    struct lctx *lc;
+    uint64_t session_id;
+    uint64_t seq;
+    uint64_t received_at_ms;
+    const char *peer;
+    const char *identity;
+    const char *uid;
+    char buf[];
+};
+
+static void sink_done(void *arg, int status)
+{
+    pskgw_domain_t *d = arg;
+
+    if (status < 0)
+        d->c.sink_failed++;
+}
+
+static void sink_done_ack(void *arg, int status)
+{
+    struct msg *m = arg;
+    pskgw_domain_t *d = m->lc->d;
+    char ack[32];
+    int n;
+
+    if (status < 0) {
+        d->c.sink_failed++;
+    } else if (m->lc->l) {
+        n = snprintf(ack, sizeof(ack), "ACK %" PRIu64, m->seq);
+        if (pskgw_listener_send(m->lc->l, m->session_id, (const uint8_t *)ack, (size_t)n) == 0)
+            d->c.acks_sent++;
+        else
+            d->c.acks_undelivered++;
+    } else {
+        d->c.acks_undelivered++;
+    }
+    free(m);
+}
+
+static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
+{
+    struct msg *m = arg;
+    struct lctx *lc = m->lc;
+    pskgw_domain_t *d = lc->d;
+    pskgw_envelope_e2e_t e2e;
+    pskgw_envelope_t env;
+    int rc;
+
+    if (r->kind == PSKGW_E2E_REJECTED) {
+        if (r->reason != PSKGW_E2E_REASON_CANCELED) {
+            d->c.rejected_e2e++;
+            PSKGW_LOG_RL(PSKGW_LOG_WARNING, m->identity,
+                         "domain \"%s\": message %" PRIu64 " of session %" PRIu64
+                         " (identity \"%s\") rejected: %s (%s)",
+                         d->cfg->name, m->seq, m->session_id, m->identity,
+                         pskgw_e2e_reason_name(r->reason), pskgw_strerror(r->status));
+        }
+        free(m);
+        return;
+    }
+    memset(&env, 0, sizeof(env));
+    env.domain = d->cfg->name;
+    env.listener = lc->cfg->name;
+    env.transport = lc->cfg->proto == PSKGW_CONFIG_PROTO_UDP ? "dtls" : "tls";
+    env.peer = m->peer;
+    env.psk_identity = m->identity;
+    env.rot_public_uid = m->uid;
+    env.session_id = m->session_id;
+    env.seq = m->seq;
+    env.received_at_ms = m->received_at_ms;
+    env.payload = r->data;
+    env.payload_len = r->len;
+    if (r->kind == PSKGW_E2E_DECRYPTED && r->e2e) {
+        e2e.version = (unsigned)r->e2e->version;
+        e2e.key_identity = r->e2e->ki_hex;
+        e2e.cipher_suite = r->e2e->cipher_suite;
+        env.e2e = &e2e;
+        if (!m->uid[0] && r->e2e->rot_uid)
+            env.rot_public_uid = r->e2e->rot_uid;
+    }
+    rc = pskgw_sinkset_submit(d->sinks, &env, lc->ack ? sink_done_ack : sink_done,
+                              lc->ack ? (void *)m : (void *)d, NULL);
+    if (rc < 0) {
+        d->c.submit_failed++;
+        PSKGW_LOG_RL(PSKGW_LOG_ERR, "sink-submit",
+                     "domain \"%s\": message %" PRIu64 " of session %" PRIu64
+                     " not accepted by the sinks: %s",
+                     d->cfg->name, m->seq, m->session_id, pskgw_strerror(rc));
+        free(m);
+        return;
+    }
+    d->c.forwarded++;
+    if (!lc->ack)
+        free(m);
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void on_message(void *arg, const pskgw_msg_meta_t *meta, const uint8_t *data, size_t len)
+{
+    struct lctx *lc = arg;
+    pskgw_domain_t *d = lc->d;
+    const char *uid = meta->rot_public_uid ? meta->rot_public_uid : "";
+    size_t lp = strlen(meta->peer) + 1;
+    size_t li = strlen(meta->identity) + 1;
+    size_t lu = strlen(uid) + 1;
+    struct msg *m;
+    int rc;
+
+    if (d->closing)
+        return;
+    m = malloc(sizeof(*m) + lp + li + lu);
+    if (!m) {
+        d->c.submit_failed++;
+        return;
+    }
+    m->lc = lc;
+    m->session_id = meta->session_id;
+    m->seq = meta->seq;
+    m->received_at_ms = wall_ms();
+    memcpy(m->buf, meta->peer, lp);
+    memcpy(m->buf + lp, meta->identity, li);
+    memcpy(m->buf + lp + li, uid, lu);
+    m->peer = m->buf;
+    m->identity = m->buf + lp;
+    m->uid = m->buf + lp + li;
+    rc = pskgw_e2e_process(d->e2e, d->mode, data, len, e2e_done, m, NULL);
+    if (rc < 0) {
+        d->c.submit_failed++;
+        PSKGW_LOG_RL(PSKGW_LOG_ERR, "e2e-process", "domain \"%s\": message not processed: %s",
+                     d->cfg->name, pskgw_strerror(rc));
+        free(m);
+    }
+}
+
+/* ---- building the domain ----------------------------------------------------------------- */
+
+static int start_upstream(pskgw_domain_t *d)
+{
+    const pskgw_config_api_t *a = &d->cfg->api;
+    pskgw_upstream_opts_t o;
+    int rc;
+
+    pskgw_upstream_opts_init(&o);
+    o.name = d->cfg->name;
+    o.base_url = a->url;
+    o.key_id = a->key_id;
+    o.secret = a->secret.data;
+    o.auth_mode = a->auth_header == PSKGW_CONFIG_AUTH_BEARER ? PSKGW_UPSTREAM_AUTH_BEARER
+                                                             : PSKGW_UPSTREAM_AUTH_RAW;
+    o.psk_key_bits = a->psk_key_bits;
+    o.timeout_ms = a->timeout_ms;
+    o.deadline_ms = a->deadline_ms;
+    o.max_in_flight = a->max_in_flight;
+    o.queue_size = a->queue_size;
+    o.ca_file = a->ca_file;
+    o.path_authenticate = a->paths.authenticate;
+    o.path_get_psk = a->paths.get_psk;
+    o.path_e2e_params = a->paths.e2e_params;
+    o.backoff_base_ms = a->retry_min_ms;
+    o.backoff_max_ms = a->retry_max_ms;
+    rc = pskgw_upstream_new(d->loop, &o, &d->up);
+    if (rc == 0)
+        pskgw_upstream_warmup(d->up);
+    return rc;
+}
+
+static int start_cache(pskgw_domain_t *d, const char *name, size_t entries, uint32_t ttl_s,
+                       pskgw_keycache_backend_t backend, pskgw_keycache_t **out)
+{
+    const pskgw_config_cache_t *c = &d->cfg->cache;
+    pskgw_keycache_opts_t o;
+
+    pskgw_keycache_opts_init(&o);
+    o.loop = d->loop;
+    o.name = name;
+    o.domain = d->cfg->name;
+    o.backend = backend;
+    o.entries = entries;
+    o.ttl_s = ttl_s;
+    o.negative_ttl_s = c->negative_ttl_s;
+    o.stale_s = c->stale_s;
+    if (c->max_waiters)
+        o.max_waiters = c->max_waiters;
+    o.max_key_len = 2 * (size_t)d->cfg->limits.max_identity_len;
+    if (o.max_key_len < 64)
+        o.max_key_len = 64;
+    if (o.max_key_len > PSKGW_KEYCACHE_KEY_MAX)
+        o.max_key_len = PSKGW_KEYCACHE_KEY_MAX;
+    if (c->has_redis) {
+        o.redis_host = c->redis.host;
+        o.redis_port = c->redis.port;
+        o.redis_db = (int)c->redis.db;
+        o.redis_password = c->redis.password.data;
+        if (c->redis_timeout_ms)
+            o.redis_timeout_ms = c->redis_timeout_ms;
+        o.kek = c->has_kek ? c->kek : NULL;
+        o.kek_id = 1;
+    }
+    o.data = d;
+    return pskgw_keycache_new(&o, out);
+}
+
+/* Splits "Name: value" / "key=value" into kv (pointing into copies kept in store). */
+static int split_kv(const char *line, char sep, pskgw_sink_kv_t *kv, char **store)
+{
+    char *copy = strdup(line);
+    char *p;
+
+    if (!copy)
+        return PSKGW_ENOMEM;
+    p = strchr(copy, sep);
+    if (!p) {
+        pskgw_free_secret_str(copy);
+        return PSKGW_ECONFIG;
+    }
+    *p++ = '\0';
+    while (*p == ' ' || *p == '\t')
+        p++;
+    kv->key = copy;
+    kv->value = p;
+    *store = copy;
+    return 0;
+}
+
+struct sink_build {
+    pskgw_sink_options_t *opts;
+    pskgw_sink_kv_t *kvs;
+    char **store;
+    char **names;
+    size_t nkv;
+    size_t nnames;
+};
+
+static void sink_build_free(struct sink_build *b, size_t nsinks)
+{
+    for (size_t i = 0; i < b->nkv; i++)
+        pskgw_free_secret_str(b->store[i]);
+    for (size_t i = 0; i < b->nnames; i++)
+        free(b->names[i]);
+    (void)nsinks;
+    free(b->opts);
+    free(b->kvs);
+    free(b->store);
+    free(b->names);
+}
+
+static int add_kvs(struct sink_build *b, char *const *lines, size_t n,
+                   const pskgw_config_secret_t *secret, size_t nsecret, char sep,
+                   const pskgw_sink_kv_t **out, size_t *out_n)
+{
+    size_t first = b->nkv;
+    int rc;
+
+    for (size_t i = 0; i < n + nsecret; i++) {
+        const char *line = i < n ? lines[i] : secret[i - n].data;
+
+        rc = split_kv(line, sep, &b->kvs[b->nkv], &b->store[b->nkv]);
+        if (rc < 0)
+            return rc;
+        b->nkv++;
+    }
+    *out = b->kvs + first;
+    *out_n = b->nkv - first;
+    return 0;
+}
+
+static int start_sinks(pskgw_domain_t *d)
+{
+    const pskgw_config_domain_t *cfg = d->cfg;
+    struct sink_build b;
+    size_t nkv = 0;
+    int rc = PSKGW_ENOMEM;
+
+    memset(&b, 0, sizeof(b));
+    for (size_t i = 0; i < cfg->nsinks; i++)
+        nkv += cfg->sinks[i].http.nheaders + cfg->sinks[i].http.nsecret_headers +
+               cfg->sinks[i].kafka.nproperties + cfg->sinks[i].kafka.nsecret_properties;
+    b.opts = calloc(cfg->nsinks, sizeof(*b.opts));
+    b.kvs = calloc(nkv + 1, sizeof(*b.kvs));
+    b.store = calloc(nkv + 1, sizeof(*b.store));
+    b.names = calloc(cfg->nsinks, sizeof(*b.names));
+    if (!b.opts || !b.kvs || !b.store || !b.names)
+        goto fail;
+    for (size_t i = 0; i < cfg->nsinks; i++) {
+        const pskgw_config_sink_t *s = &cfg->sinks[i];
+        pskgw_sink_options_t *o = &b.opts[i];
+        size_t len = strlen(cfg->name) + strlen(s->name) + 16;
+
+        b.names[i] = malloc(len);
+        if (!b.names[i])
+            goto fail;
+        b.nnames++;
+        if (d->worker >= 0)
+            snprintf(b.names[i], len, "%s-%s-w%d", cfg->name, s->name, d->worker);
+        else
+            snprintf(b.names[i], len, "%s-%s", cfg->name, s->name);
+        o->name = b.names[i];
+        o->payload = s->payload == PSKGW_CONFIG_PAYLOAD_RAW ? PSKGW_SINK_PAYLOAD_RAW
+                                                            : PSKGW_SINK_PAYLOAD_JSON;
+        o->queue_size = s->queue_size;
+        o->in_flight = s->in_flight;
+        o->retry_max_ms = s->retry_max_ms;
+        if (s->has_spool) {
+            o->spool.path = s->spool.path;
+            o->spool.max_bytes = s->spool.max_bytes;
+            o->spool.fsync = s->spool.fsync == PSKGW_CONFIG_FSYNC_ALWAYS  ? PSKGW_SINK_FSYNC_ALWAYS
+                             : s->spool.fsync == PSKGW_CONFIG_FSYNC_NEVER ? PSKGW_SINK_FSYNC_NEVER
+                                                                          : PSKGW_SINK_FSYNC_BATCH;
+        }
+        switch (s->type) {
+        case PSKGW_CONFIG_SINK_FILE:
+            o->type = PSKGW_SINK_FILE;
+            o->file.path = s->file.path;
+            break;
+        case PSKGW_CONFIG_SINK_HTTP:
+            o->type = PSKGW_SINK_HTTP;
+            o->http.url = s->http.url;
+            o->http.timeout_ms = s->http.timeout_ms;
+            o->dead_letter_path = s->http.dead_letter_path;
+            rc = add_kvs(&b, s->http.headers, s->http.nheaders, s->http.secret_headers,
+                         s->http.nsecret_headers, ':', &o->http.headers, &o->http.n_headers);
+            if (rc < 0)
+                goto fail;
+            break;
+        case PSKGW_CONFIG_SINK_MQTT:
+            o->type = PSKGW_SINK_MQTT;
+            if (s->mqtt.tls) {
+                PSKGW_ERR("domain \"%s\": sink \"%s\": mqtt over TLS is not supported yet",
+                          cfg->name, s->name);
+                rc = PSKGW_EUNSUPPORTED;
+                goto fail;
+            }
+            o->mqtt.host = s->mqtt.host;
+            o->mqtt.port = s->mqtt.port;
+            o->mqtt.topic = s->mqtt.topic;
+            o->mqtt.qos = (int)s->mqtt.qos;
+            o->mqtt.client_id = s->mqtt.client_id;
+            o->mqtt.username = s->mqtt.username;
+            o->mqtt.password = s->mqtt.password.data;
+            o->mqtt.keepalive = (int)s->mqtt.keepalive_s;
+            break;
+        case PSKGW_CONFIG_SINK_REDIS_STREAM:
+            o->type = PSKGW_SINK_REDIS_STREAM;
+            o->redis.url = s->redis_stream.redis.url;
+            o->redis.stream = s->redis_stream.stream;
+            o->redis.maxlen = s->redis_stream.maxlen;
+            break;
+        case PSKGW_CONFIG_SINK_KAFKA:
+            o->type = PSKGW_SINK_KAFKA;
+            o->kafka.brokers = s->kafka.brokers;
+            o->kafka.topic = s->kafka.topic;
+            rc = add_kvs(&b, s->kafka.properties, s->kafka.nproperties, s->kafka.secret_properties,
+                         s->kafka.nsecret_properties, '=', &o->kafka.props, &o->kafka.n_props);
+            if (rc < 0)
+                goto fail;
+            break;
+        }
+    }
+    rc = pskgw_sinkset_new(d->loop, b.opts, cfg->nsinks, &d->sinks);
+fail:
+    if (rc < 0)
+        PSKGW_ERR("domain \"%s\": sinks not started: %s", cfg->name, pskgw_strerror(rc));
+    sink_build_free(&b, cfg->nsinks);
+    return rc;
+}
+
+static int start_listener(pskgw_domain_t *d, struct lctx *lc)
+{
+    const pskgw_config_listener_t *l = lc->cfg;
+    const pskgw_config_limits_t *lim = &d->cfg->limits;
+    pskgw_listener_opts_t o;
+    const char *why = NULL;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    o.domain = d->cfg->name;
+    o.name = l->name;
+    o.proto = l->proto == PSKGW_CONFIG_PROTO_UDP ? PSKGW_LISTEN_UDP : PSKGW_LISTEN_TCP;
+    o.address = l->address;
+    o.port = l->port;
+    o.framing = l->framing == PSKGW_CONFIG_FRAMING_LEN16     ? PSKGW_FRAMING_LEN16
+                : l->framing == PSKGW_CONFIG_FRAMING_NEWLINE ? PSKGW_FRAMING_NEWLINE
+                                                             : PSKGW_FRAMING_RECORD;
+    o.max_message = l->max_message_bytes;
+    o.ciphers = d->cfg->ciphers;
+    o.max_sessions = lim->max_sessions;
+    o.max_pending_handshakes = lim->max_pending_handshakes;
+    o.handshake_timeout_ms = lim->handshake_timeout_ms;
+    o.idle_timeout_s = lim->idle_timeout_s;
+    /* The listener reads 0 as "its default": "off" in the config becomes "never reached". */
+    o.handshakes_per_ip = lim->per_ip_handshakes_per_s ? lim->per_ip_handshakes_per_s : UINT32_MAX;
+    o.identity_failure_max = lim->identity_fail_max ? lim->identity_fail_max : UINT32_MAX;
+    o.identity_block_s = lim->identity_block_s;
+    o.max_identity_len = lim->max_identity_len;
+    o.cookie_rotate_s = l->cookie_rotate_s;
+    rc = pskgw_listener_new(d->loop, &o, &d->resolver, on_message, lc, &lc->l, &why);
+    if (rc < 0) {
+        PSKGW_ERR("domain \"%s\": listener \"%s\" on %s %s:%u not started: %s%s%s", d->cfg->name,
+                  l->name, pskgw_config_proto_name(l->proto), l->address, (unsigned)l->port,
+                  pskgw_strerror(rc), why ? ": " : "", why ? why : "");
+        lc->l = NULL;
+        return rc;
+    }
+    PSKGW_NOTICE("domain \"%s\": listener \"%s\" on %s %s:%u", d->cfg->name, l->name,
+                 pskgw_config_proto_name(l->proto), l->address,
+                 (unsigned)pskgw_listener_port(lc->l));
+    return 0;
+}
+
+int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
+                       pskgw_domain_t **out)
+{
+    pskgw_domain_t *d = calloc(1, sizeof(*d));
+    pskgw_keycache_backend_t psk_backend = { psk_backend_fetch, backend_cancel, NULL };
+    pskgw_keycache_backend_t e2e_backend = { e2e_backend_fetch, backend_cancel, NULL };
+    int rc;
+
+    if (!d)
+        return PSKGW_ENOMEM;
+    d->loop = loop;
+    d->cfg = cfg;
+    d->worker = worker;
+    d->mode = cfg->e2e == PSKGW_CONFIG_E2E_REQUIRED ? PSKGW_E2E_MODE_REQUIRED
+              : cfg->e2e == PSKGW_CONFIG_E2E_AUTO   ? PSKGW_E2E_MODE_AUTO
+                                                    : PSKGW_E2E_MODE_OFF;
+    d->resolver = (pskgw_psk_resolver_t){ resolver_resolve, resolver_cancel, resolver_lookup, d };
+    d->e2e_src = (pskgw_e2e_params_source_t){ d, e2e_src_fetch, e2e_src_cancel, e2e_src_lookup };
+    psk_backend.ctx = d;
+    e2e_backend.ctx = d;
+    d->lis = calloc(cfg->nlisteners, sizeof(*d->lis));
+    if (!d->lis) {
+        free(d);
+        return PSKGW_ENOMEM;
+    }
+    d->nlis = cfg->nlisteners;
+    for (size_t i = 0; i < d->nlis; i++) {
+        d->lis[i].d = d;
+        d->lis[i].cfg = &cfg->listeners[i];
+        d->lis[i].ack = cfg->listeners[i].ack == PSKGW_CONFIG_ACK_ACCEPTED;
+    }
+
+    rc = start_upstream(d);
+    if (rc < 0) {
+        PSKGW_ERR("domain \"%s\": security-service client not started: %s", cfg->name,
+                  pskgw_strerror(rc));
+        goto fail;
+    }
+    rc = start_cache(d, "psk", cfg->cache.entries, cfg->cache.ttl_s, psk_backend, &d->psk_cache);
+    if (rc == 0)
+        rc = start_cache(d, "e2e", cfg->cache.e2e_entries, cfg->cache.e2e_ttl_s, e2e_backend,
+                         &d->e2e_cache);
+    if (rc < 0) {
+        PSKGW_ERR("domain \"%s\": key cache not started: %s", cfg->name, pskgw_strerror(rc));
+        goto fail;
+    }
+    rc = pskgw_e2e_new(&d->e2e_src, &d->e2e);
+    if (rc < 0)
+        goto fail;
+    rc = start_sinks(d);
+    if (rc < 0)
+        goto fail;
+    for (size_t i = 0; i < d->nlis; i++) {
+        rc = start_listener(d, &d->lis[i]);
+        if (rc < 0)
+            goto fail;
+    }
+    *out = d;
+    return 0;
+fail:
+    pskgw_domain_close(d, NULL, NULL);
+    return rc;
+}
+
+void pskgw_domain_reopen(pskgw_domain_t *d)
+{
+    if (d->sinks)
+        pskgw_sinkset_reopen(d->sinks);
+}
+
+int pskgw_domain_healthy(const pskgw_domain_t *d)
+{
+    if (d->closing || !d->sinks)
+        return 0;
+    for (size_t i = 0; i < d->nlis; i++)
+        if (!d->lis[i].l)
+            return 0;
+    return 1;
+}
+
+/* ---- shutdown, in dependency order ------------------------------------------------------- */
+
+static void close_upstream_phase(pskgw_domain_t *d);
+
+static void upstream_closed(void *arg)
+{
+    pskgw_domain_t *d = arg;
+    void (*cb)(void *) = d->close_cb;
+    void *cb_arg = d->close_arg;
+
+    free(d->lis);
+    free(d);
+    if (cb)
+        cb(cb_arg);
+}
+
+static void close_upstream_phase(pskgw_domain_t *d)
+{
+    if (d->up) {
+        pskgw_upstream_close(d->up, upstream_closed, d);
+        d->up = NULL;
+    } else {
+        upstream_closed(d);
+    }
+}
+
+static void cache_closed(pskgw_keycache_t *kc)
+{
+    pskgw_domain_t *d = pskgw_keycache_data(kc);
+
+    if (--d->pending == 0)
+        close_upstream_phase(d);
+}
+
+static void close_caches_phase(pskgw_domain_t *d)
+{
+    pskgw_keycache_t *caches[2] = { d->psk_cache, d->e2e_cache };
+
+    d->psk_cache = d->e2e_cache = NULL;
+    d->pending = (caches[0] != NULL) + (caches[1] != NULL);
+    if (d->pending == 0) {
+        close_upstream_phase(d);
+        return;
+    }
+    for (int i = 0; i < 2; i++)
+        if (caches[i])
+            pskgw_keycache_close(caches[i], cache_closed);
+}
+
+static void sinks_closed(void *arg)
+{
+    close_caches_phase(arg);
+}
+
+static void close_sinks_phase(pskgw_domain_t *d)
+{
+    pskgw_sinkset_t *s = d->sinks;
+
+    /* Pending E2E requests end first (their callbacks see REASON_CANCELED and free their
+     * messages); then the sinks flush or spool what they hold. */
+    pskgw_e2e_free(d->e2e);
+    d->e2e = NULL;
+    if (!s) {
+        close_caches_phase(d);
+        return;
+    }
+    pskgw_sinkset_close(s, sinks_closed, d);
+}
+
+static void listener_closed(pskgw_listener_t *l, void *arg)
+{
+    pskgw_domain_t *d = arg;
+
+    (void)l;
+    if (--d->pending == 0) {
+        close_sinks_phase(d);
+    }
+}
+
+void pskgw_domain_close(pskgw_domain_t *d, void (*cb)(void *arg), void *arg)
+{
+    size_t n = 0;
+
+    if (d->closing)
+        return;
+    d->closing = 1;
+    d->close_cb = cb;
+    d->close_arg = arg;
+    for (size_t i = 0; i < d->nlis; i++)
+        n += d->lis[i].l != NULL;
+    d->pending = n;
+    if (n == 0) {
+        close_sinks_phase(d);
+        return;
+    }
+    for (size_t i = 0; i < d->nlis; i++) {
+        pskgw_listener_t *l = d->lis[i].l;
+
+        if (l) {
+            d->lis[i].l = NULL; /* acks from now on find no session */
+            pskgw_listener_close(l, listener_closed, d);
+        }
+    }
+}

@@ -1,0 +1,50 @@
+/* One customer domain inside the gateway: its upstream client, PSK and E2E caches, E2E
+ * processor, sink set and listeners, wired together. Only gateway/ knows all these modules.
+ *
+ *   listener --message--> e2e (params: e2e cache -> upstream GetE2EDecryptionParameters)
+ *            --envelope--> sink set --all accepted--> optional ack record back to the device
+ *   listener --identity--> resolver = PSK cache -> upstream GetPSK
+ *
+ * Ownership: the app owns each domain; the domain owns every module object it creates and
+ * closes them in dependency order in pskgw_domain_close(). The domain config is borrowed and
+ * must outlive the domain.
+ */
+#ifndef PSKGW_GATEWAY_DOMAIN_H
+#define PSKGW_GATEWAY_DOMAIN_H
+
+#include "config/config.h"
+#include "gateway/metrics.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct pskgw_domain pskgw_domain_t;
+
+/* Counters of the domain's message path (the modules count their own). */
+typedef struct {
+    uint64_t forwarded;        /* messages handed to the sink set */
+    uint64_t rejected_e2e;     /* messages the E2E stage rejected */
+    uint64_t submit_failed;    /* the sink set refused a message (counted and logged) */
+    uint64_t sink_failed;      /* the sink set could not deliver or spool a message */
+    uint64_t acks_sent;        /* acknowledgement records sent to devices */
+    uint64_t acks_undelivered; /* acknowledgements whose session had ended */
+} pskgw_domain_counters_t;
+
+/* Build and start the domain on loop. worker >= 0 makes the listeners share their ports
+ * (SO_REUSEPORT) and names spools per worker. Errors are logged with the domain's name:
+ * PSKGW_ECONFIG, PSKGW_EIO, PSKGW_ENOMEM, or a module's code. On error nothing is left running
+ * (the partially built domain is closed; *out untouched), but the loop must still be run for
+ * the close callbacks: the caller runs it to completion after a failed start. */
+int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
+                       pskgw_domain_t **out);
+/* SIGHUP: reopen file sinks and dead-letter files. */
+void pskgw_domain_reopen(pskgw_domain_t *d);
+/* Render the metrics of n domains (all their modules) into m, one family at a time as the
+ * Prometheus text format requires. */
+void pskgw_domain_metrics(pskgw_domain_t *const *domains, size_t n, pskgw_metrics_t *m);
+/* Healthy: every listener is running and the sinks are not dropping messages. */
+int pskgw_domain_healthy(const pskgw_domain_t *d);
+/* Close everything in order; cb(arg) once the domain is freed (from a libuv callback). */
+void pskgw_domain_close(pskgw_domain_t *d, void (*cb)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,346 @@
+/* Prometheus metrics of the domains: every module's counters, labelled by domain (and
+ * listener, cache, sink, operation...). Families are rendered one at a time across all domains,
+ * as the text format requires. */
+#include "gateway/domain.h"
+#include "gateway/domain_internal.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+struct field {
+    const char *name;
+    size_t off;
+    const char *type; /* "counter" or "gauge" */
+    const char *help;
+};
+
+#define LF(f, t, h)                                                        \
+    {                                                                      \
+        "pskgw_listener_" #f, offsetof(pskgw_listener_counters_t, f), t, h \
+    }
+static const struct field listener_fields[] = {
+    LF(datagrams_in, "counter", "UDP datagrams or TCP reads received"),
+    LF(datagrams_out, "counter", "UDP datagrams or TCP writes sent"),
+    LF(bad_datagrams, "counter", "datagrams from peers without a session that were no ClientHello"),
+    LF(cookies_sent, "counter", "HelloVerifyRequests sent (no state kept)"),
+    LF(cookie_verified, "counter", "ClientHellos with a valid cookie"),
+    LF(connections, "counter", "TCP connections accepted"),
+    LF(handshakes_started, "counter", "sessions created"),
+    LF(handshakes_completed, "counter", "handshakes completed"),
+    LF(handshakes_failed, "counter", "sessions that ended before completing the handshake"),
+    LF(auth_failures, "counter", "handshakes failed on a wrong key or an unknown/refused identity"),
+    LF(lookups_parked, "counter", "handshakes parked on an identity lookup"),
+    LF(lookups_failed, "counter", "identity lookups that failed (service unavailable)"),
+    LF(refused_max_sessions, "counter", "handshakes refused: max_sessions reached"),
+    LF(refused_pending, "counter", "handshakes refused: max_pending_handshakes reached"),
+    LF(rate_limited, "counter", "handshakes refused by the per-IP rate"),
+    LF(blocked_identities, "counter", "handshakes of a blocked identity"),
+    LF(idle_closes, "counter", "sessions closed for idleness"),
+    LF(messages, "counter", "application messages received"),
+    LF(bytes, "counter", "application message bytes received"),
+    LF(messages_dropped, "counter", "messages above max_message_bytes"),
+    LF(sessions_active, "gauge", "sessions now (handshaking and established)"),
+    LF(pending_lookups, "gauge", "handshakes waiting for an identity lookup now"),
+};
+
+#define KF(f, t, h)                                                     \
+    {                                                                   \
+        "pskgw_keycache_" #f, offsetof(pskgw_keycache_stats_t, f), t, h \
+    }
+static const struct field cache_fields[] = {
+    KF(lookups, "counter", "synchronous layer-1 lookups"),
+    KF(fetches, "counter", "asynchronous fetches"),
+    KF(hits_l1, "counter", "fresh values served from the in-process LRU"),
+    KF(hits_redis, "counter", "fresh values served from Redis"),
+    KF(misses, "counter", "fetches that started a flight"),
+    KF(coalesced, "counter", "fetches that joined a flight under way (single-flight)"),
+    KF(negative_hits, "counter", "refusals served from the negative cache"),
+    KF(stale_serves, "counter", "values served past their TTL because the service failed"),
+    KF(backend_calls, "counter", "calls to the security service"),
+    KF(backend_errors, "counter", "security-service calls that failed transiently"),
+    KF(decode_failures, "counter", "Redis values that did not decrypt or parse"),
+    KF(evictions, "counter", "LRU evictions"),
+    KF(busy, "counter", "fetches refused as busy"),
+    KF(canceled, "counter", "fetches canceled"),
+    KF(redis_skipped, "counter", "flights that skipped Redis because it was down"),
+    KF(redis_errors, "counter", "Redis command failures and lost connections"),
+    KF(redis_connects, "counter", "Redis connections made"),
+    KF(redis_disconnects, "counter", "Redis connections lost"),
+    KF(redis_connected, "gauge", "1 while connected to Redis"),
+    KF(entries, "gauge", "entries in the in-process LRU"),
+    KF(flights, "gauge", "keys being fetched now"),
+};
+
+#define SF(f, t, h)                                             \
+    {                                                           \
+        "pskgw_sink_" #f, offsetof(pskgw_sink_stats_t, f), t, h \
+    }
+static const struct field sink_fields[] = {
+    SF(queued, "counter", "messages queued in memory"),
+    SF(delivered, "counter", "messages acknowledged by the target system"),
+    SF(retried, "counter", "failed attempts retried"),
+    SF(spooled, "counter", "messages written to the disk spool"),
+    SF(replayed, "counter", "messages read back from the spool"),
+    SF(dropped, "counter", "messages lost: queue and spool full"),
+    SF(dead_lettered, "counter", "messages refused permanently (dead-letter file)"),
+    SF(queue_depth, "gauge", "messages in memory now"),
+    SF(spool_bytes, "gauge", "spool bytes now"),
+};
+
+#define DF(f, h)                                                                        \
+    {                                                                                   \
+        "pskgw_domain_" #f "_total", offsetof(pskgw_domain_counters_t, f), "counter", h \
+    }
+static const struct field domain_fields[] = {
+    DF(forwarded, "messages handed to the sinks"),
+    DF(rejected_e2e, "messages rejected by the E2E stage"),
+    DF(submit_failed, "messages the sinks did not accept"),
+    DF(sink_failed, "messages a sink could neither deliver nor spool"),
+    DF(acks_sent, "acknowledgement records sent to devices"),
+    DF(acks_undelivered, "acknowledgements whose session had ended"),
+};
+
+static uint64_t field_at(const void *base, size_t off)
+{
+    uint64_t v;
+
+    memcpy(&v, (const char *)base + off, sizeof(v));
+    return v;
+}
+
+static void family(pskgw_metrics_t *m, const struct field *f, int total)
+{
+    char name[128];
+
+    snprintf(name, sizeof(name), "%s%s", f->name,
+             total && strcmp(f->type, "counter") == 0 ? "_total" : "");
+    pskgw_metrics_family(m, name, f->type, f->help);
+}
+
+static void sample(pskgw_metrics_t *m, const struct field *f, int total, const char *labels,
+                   uint64_t v)
+{
+    char name[128];
+
+    snprintf(name, sizeof(name), "%s%s", f->name,
+             total && strcmp(f->type, "counter") == 0 ? "_total" : "");
+    pskgw_metrics_sample(m, name, labels, v);
+}
+
+static void labels2(char *out, size_t cap, const char *k1, const char *v1, const char *k2,
+                    const char *v2)
+{
+    char a[256];
+    char b[256];
+
+    pskgw_metrics_label(a, sizeof(a), k1, v1);
+    if (!k2) {
+        snprintf(out, cap, "%s", a);
+        return;
+    }
+    pskgw_metrics_label(b, sizeof(b), k2, v2);
+    snprintf(out, cap, "%s,%s", a, b);
+}
+
+static void listener_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
+{
+    for (size_t f = 0; f < sizeof(listener_fields) / sizeof(listener_fields[0]); f++) {
+        family(m, &listener_fields[f], 1);
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = 0; j < ds[i]->nlis; j++) {
+                const struct lctx *lc = &ds[i]->lis[j];
+                char lab[600];
+
+                if (!lc->l)
+                    continue;
+                labels2(lab, sizeof(lab), "domain", ds[i]->cfg->name, "listener", lc->cfg->name);
+                sample(m, &listener_fields[f], 1, lab,
+                       field_at(pskgw_listener_counters(lc->l), listener_fields[f].off));
+            }
+        }
+    }
+}
+
+static void cache_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
+{
+    for (size_t f = 0; f < sizeof(cache_fields) / sizeof(cache_fields[0]); f++) {
+        family(m, &cache_fields[f], 1);
+        for (size_t i = 0; i < n; i++) {
+            const pskgw_keycache_t *caches[2] = { ds[i]->psk_cache, ds[i]->e2e_cache };
+            static const char *const names[2] = { "psk", "e2e" };
+
+            for (int c = 0; c < 2; c++) {
+                pskgw_keycache_stats_t st;
+                char lab[600];
+
+                if (!caches[c])
+                    continue;
+                pskgw_keycache_stats(caches[c], &st);
+                labels2(lab, sizeof(lab), "domain", ds[i]->cfg->name, "cache", names[c]);
+                sample(m, &cache_fields[f], 1, lab, field_at(&st, cache_fields[f].off));
+            }
+        }
+    }
+}
+
+static void sink_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
+{
+    for (size_t f = 0; f <= sizeof(sink_fields) / sizeof(sink_fields[0]); f++) {
+        int connected = f == sizeof(sink_fields) / sizeof(sink_fields[0]);
+
+        if (connected)
+            pskgw_metrics_family(m, "pskgw_sink_connected", "gauge",
+                                 "1 while the sink's target accepts messages");
+        else
+            family(m, &sink_fields[f], 1);
+        for (size_t i = 0; i < n; i++) {
+            size_t count = ds[i]->sinks ? pskgw_sinkset_count(ds[i]->sinks) : 0;
+
+            for (size_t s = 0; s < count; s++) {
+                pskgw_sink_stats_t st;
+                const char *name = NULL;
+                char lab[600];
+
+                if (pskgw_sinkset_stats(ds[i]->sinks, s, &name, &st) < 0)
+                    continue;
+                labels2(lab, sizeof(lab), "domain", ds[i]->cfg->name, "sink", name);
+                if (connected)
+                    pskgw_metrics_sample(m, "pskgw_sink_connected", lab, st.connected ? 1 : 0);
+                else
+                    sample(m, &sink_fields[f], 1, lab, field_at(&st, sink_fields[f].off));
+            }
+        }
+    }
+}
+
+static void upstream_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
+{
+    pskgw_metrics_family(m, "pskgw_upstream_requests_total", "counter",
+                         "security-service requests by operation and outcome");
+    for (size_t i = 0; i < n; i++) {
+        pskgw_upstream_stats_t st;
+
+        if (!ds[i]->up)
+            continue;
+        pskgw_upstream_stats(ds[i]->up, &st);
+        for (int op = 0; op < PSKGW_UPSTREAM_OP_COUNT_; op++) {
+            for (int o = 0; o < PSKGW_UPSTREAM_OUT_COUNT_; o++) {
+                char a[600];
+                char lab[800];
+
+                labels2(a, sizeof(a), "domain", ds[i]->cfg->name, "op",
+                        pskgw_upstream_op_name((pskgw_upstream_op_t)op));
+                snprintf(lab, sizeof(lab), "%s,outcome=\"%s\"", a,
+                         pskgw_upstream_outcome_name((pskgw_upstream_outcome_t)o));
+                pskgw_metrics_sample(m, "pskgw_upstream_requests_total", lab, st.outcomes[op][o]);
+            }
+        }
+    }
+    pskgw_metrics_family(m, "pskgw_upstream_latency_ms", "histogram",
+                         "security-service request latency, call to callback");
+    for (size_t i = 0; i < n; i++) {
+        pskgw_upstream_stats_t st;
+
+        if (!ds[i]->up)
+            continue;
+        pskgw_upstream_stats(ds[i]->up, &st);
+        for (int op = 0; op < PSKGW_UPSTREAM_OP_COUNT_; op++) {
+            char a[600];
+            char lab[800];
+
+            labels2(a, sizeof(a), "domain", ds[i]->cfg->name, "op",
+                    pskgw_upstream_op_name((pskgw_upstream_op_t)op));
+            for (int b = 0; b <= PSKGW_UPSTREAM_LAT_BUCKETS; b++) {
+                if (b < PSKGW_UPSTREAM_LAT_BUCKETS)
+                    snprintf(lab, sizeof(lab), "%s,le=\"%u\"", a,
+                             (unsigned)pskgw_upstream_latency_bounds_ms[b]);
+                else
+                    snprintf(lab, sizeof(lab), "%s,le=\"+Inf\"", a);
+                pskgw_metrics_sample(m, "pskgw_upstream_latency_ms_bucket", lab,
+                                     st.latency_le[op][b]);
+            }
+            pskgw_metrics_sample(m, "pskgw_upstream_latency_ms_sum", a, st.latency_sum_ms[op]);
+            pskgw_metrics_sample(m, "pskgw_upstream_latency_ms_count", a, st.latency_count[op]);
+        }
+    }
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+    } extra[] = {
+        { "pskgw_upstream_retries_total", "counter", "HTTP attempts after the first" },
+        { "pskgw_upstream_reauth_total", "counter", "401 answers that dropped the token" },
+        { "pskgw_upstream_token_renewals_total", "counter", "successful authentications" },
+        { "pskgw_upstream_in_flight", "gauge", "requests admitted now" },
+        { "pskgw_upstream_queued", "gauge", "requests waiting for a slot now" },
+        { "pskgw_upstream_token_valid", "gauge", "1 while a usable token is held" },
+    };
+    for (size_t e = 0; e < sizeof(extra) / sizeof(extra[0]); e++) {
+        pskgw_metrics_family(m, extra[e].name, extra[e].type, extra[e].help);
+        for (size_t i = 0; i < n; i++) {
+            pskgw_upstream_stats_t st;
+            uint64_t v[6];
+            char lab[300];
+
+            if (!ds[i]->up)
+                continue;
+            pskgw_upstream_stats(ds[i]->up, &st);
+            v[0] = st.retries;
+            v[1] = st.reauth_on_401;
+            v[2] = st.token_renewals;
+            v[3] = st.in_flight;
+            v[4] = st.queued;
+            v[5] = st.token_valid ? 1 : 0;
+            pskgw_metrics_label(lab, sizeof(lab), "domain", ds[i]->cfg->name);
+            pskgw_metrics_sample(m, extra[e].name, lab, v[e]);
+        }
+    }
+}
+
+static void e2e_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
+{
+    pskgw_metrics_family(m, "pskgw_e2e_payloads_total", "counter",
+                         "payloads by E2E outcome (plain, decrypted, rejected:<reason>)");
+    for (size_t i = 0; i < n; i++) {
+        pskgw_e2e_counters_t c;
+        char a[300];
+        char lab[400];
+
+        if (!ds[i]->e2e)
+            continue;
+        pskgw_e2e_counters(ds[i]->e2e, &c);
+        pskgw_metrics_label(a, sizeof(a), "domain", ds[i]->cfg->name);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"plain\"", a);
+        pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, c.plain);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"decrypted\"", a);
+        pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, c.decrypted);
+        for (int r = PSKGW_E2E_REASON_NOT_E2E; r < PSKGW_E2E_REASON_COUNT_; r++) {
+            if (r == PSKGW_E2E_REASON_CANCELED)
+                continue;
+            snprintf(lab, sizeof(lab), "%s,outcome=\"rejected\",reason=\"%s\"", a,
+                     pskgw_e2e_reason_name((pskgw_e2e_reason_t)r));
+            pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, c.rejected_by[r]);
+        }
+    }
+}
+
+void pskgw_domain_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
+{
+    for (size_t f = 0; f < sizeof(domain_fields) / sizeof(domain_fields[0]); f++) {
+        pskgw_metrics_family(m, domain_fields[f].name, domain_fields[f].type,
+                             domain_fields[f].help);
+        for (size_t i = 0; i < n; i++) {
+            char lab[300];
+
+            pskgw_metrics_label(lab, sizeof(lab), "domain", ds[i]->cfg->name);
+            pskgw_metrics_sample(m, domain_fields[f].name, lab,
+                                 field_at(&ds[i]->c, domain_fields[f].off));
+        }
+    }
+    listener_metrics(ds, n, m);
+    upstream_metrics(ds, n, m);
+    cache_metrics(ds, n, m);
+    e2e_metrics(ds, n, m);
+    sink_metrics(ds, n, m);
+}

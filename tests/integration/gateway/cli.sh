@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# pskgw's command line: --version lists the PSK suites of the wolfSSL profile; --check-config
+# accepts the examples and reports bad files as file:line: path: message with exit status 2.
+. "$(dirname "$0")/lib.sh"
+
+out=$("$BIN/pskgw" --version)
+check "--version lists PSK-AES128-CCM-8" grep -q 'PSK-AES128-CCM-8' <<<"$out"
+check "--version names wolfSSL 5.5.4" grep -q 'wolfSSL 5.5.4' <<<"$out"
+check "--version offers no NULL cipher" bash -c "! grep -qi null <<<\"\$1\"" _ "$out"
+
+# The production examples name systemd credentials: provide stand-ins.
+mkdir -p "$WORK/creds"
+printf 'secret' >"$WORK/creds/fleet-api-secret"
+printf 'secret' >"$WORK/creds/acme-api-secret"
+printf 'Authorization: Bearer t0ken\n' >"$WORK/creds/fleet-http-headers"
+printf 'password' >"$WORK/creds/fleet-mqtt-password"
+printf '%064d' 7 >"$WORK/creds/acme-kek"
+for f in "$SRC"/examples/*.conf; do
+  (cd "$(dirname "$f")" && CREDENTIALS_DIRECTORY="$WORK/creds" \
+    "$BIN/pskgw" --check-config "$f" >/dev/null 2>"$WORK/check.err") &&
+    rc=0 || rc=$?
+  check "--check-config $(basename "$f") is valid" [ "$rc" -eq 0 ]
+  [ "$rc" -eq 0 ] || cat "$WORK/check.err"
+done
+
+cat >"$WORK/bad.conf" <<'CONF'
+domain = "bad";
+api = { url = "https://ssapi.services.u-blox.com"; key_id = "k"; secret_file = "missing.secret";
+        timeout_ms = 5; };
+listeners = ( { proto = "udp"; address = "0.0.0.0"; port = 5684; colour = "red"; } );
+ciphers = "PSK-NULL-SHA256";
+sinks = ( { type = "file"; path = "-"; } );
+CONF
+"$BIN/pskgw" --check-config "$WORK/bad.conf" >/dev/null 2>"$WORK/bad.err" && rc=0 || rc=$?
+check "--check-config of a bad file exits 2" [ "$rc" -eq 2 ]
+check "error names file:line: path for the range error" grep -q "bad.conf:3: api.timeout_ms: " "$WORK/bad.err"
+check "error for the unknown key" grep -q "bad.conf:4: listeners\[0\].colour: " "$WORK/bad.err"
+check "error for the NULL cipher" grep -qi "bad.conf:5: ciphers: .*null" "$WORK/bad.err"
+check "error for the unreadable secret file" grep -q "bad.conf:2: api.secret_file: " "$WORK/bad.err"
+check "the gateway refuses to start on it (exit 2)" bash -c \
+  "'$BIN/pskgw' --config '$WORK/bad.conf' 2>/dev/null; [ \$? -eq 2 ]"
+check "no config at all: usage, exit 2" bash -c "'$BIN/pskgw' 2>/dev/null; [ \$? -eq 2 ]"
+check "--help documents --check-config" bash -c "'$BIN/pskgw' --help | grep -q -- --check-config"
+finish
