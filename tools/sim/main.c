@@ -163,13 +163,12 @@ int main(int argc, char **argv)
         }
     }
     int rc = pskgw_sim_server_new(cfg, key_pem, cert_pem, &srv);
-    if (rc == 0)
-        rc = pskgw_sim_server_start(srv, url, sizeof(url));
     if (rc < 0) {
-        fprintf(stderr, "pskgw-sim: cannot serve on \"%.*s:%u\": %s\n", (int)cfg->host_len,
-                cfg->host, (unsigned)cfg->port, pskgw_strerror(rc));
+        fprintf(stderr, "pskgw-sim: cannot start: %s\n", pskgw_strerror(rc));
         goto done;
     }
+    if (pskgw_sim_server_start(srv, url, sizeof(url)) < 0)
+        goto done; /* it said why */
     printf("%s\n", url);
     fflush(stdout);
     fprintf(stderr, "pskgw-sim: serving %s (%zu domain%s, %u devices, token ttl %u s)\n", url,

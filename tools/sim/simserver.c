@@ -17,6 +17,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "common/wipe.h"
@@ -471,25 +472,50 @@ int pskgw_sim_server_start(pskgw_sim_server_t *s, char *url, size_t url_cap)
     char host[256];
     struct addrinfo hints, *ai = NULL;
     const pskgw_sim_cfg_t *cfg = s->cfg;
-    if (cfg->host_len >= sizeof(host))
+    if (cfg->host_len >= sizeof(host)) {
+        fprintf(stderr, "pskgw-sim: listen host too long\n");
         return PSKGW_EINVAL;
+    }
     memcpy(host, cfg->host, cfg->host_len);
     host[cfg->host_len] = '\0';
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
-    if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai)
+    int gai = getaddrinfo(host, NULL, &hints, &ai);
+    if (gai != 0 || !ai) {
+        fprintf(stderr, "pskgw-sim: cannot resolve listen host \"%s\": %s\n", host,
+                gai_strerror(gai));
         return PSKGW_EINVAL;
+    }
     struct sockaddr_storage sa;
     memset(&sa, 0, sizeof(sa));
     memcpy(&sa, ai->ai_addr, ai->ai_addrlen);
     int family = ai->ai_family;
     freeaddrinfo(ai);
-    if (family == AF_INET6)
+    socklen_t sa_len;
+    if (family == AF_INET6) {
         ((struct sockaddr_in6 *)&sa)->sin6_port = htons(cfg->port);
-    else
+        sa_len = sizeof(struct sockaddr_in6);
+    } else {
         ((struct sockaddr_in *)&sa)->sin_port = htons(cfg->port);
+        sa_len = sizeof(struct sockaddr_in);
+    }
+
+    /* Our own listening socket, so that a bind error is reported precisely; MHD owns it after
+     * MHD_start_daemon succeeds. */
+    int one = 1;
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        bind(fd, (struct sockaddr *)&sa, sa_len) < 0 || listen(fd, 1024) < 0) {
+        int e = errno;
+        fprintf(stderr, "pskgw-sim: cannot listen on \"%s\" port %u: %s\n", host,
+                (unsigned)cfg->port, strerror(e));
+        if (fd >= 0)
+            close(fd);
+        return pskgw_err_from_errno(e);
+    }
 
     unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
@@ -501,22 +527,29 @@ int pskgw_sim_server_start(pskgw_sim_server_t *s, char *url, size_t url_cap)
         { MHD_OPTION_END, 0, NULL },
     };
     struct MHD_OptionItem no_opts[] = { { MHD_OPTION_END, 0, NULL } };
-    s->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)(512 * 1024), MHD_OPTION_ARRAY, s->key_pem ? tls_opts : no_opts, MHD_OPTION_END);
-    if (!s->mhd)
-        return PSKGW_EIO;
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_CONNECTION_LIMIT,
+                              (unsigned)4000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                              MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_ARRAY,
+                              s->key_pem ? tls_opts : no_opts, MHD_OPTION_END);
+    if (!s->mhd) {
+        fprintf(stderr, "pskgw-sim: libmicrohttpd did not start%s\n",
+                s->key_pem ? " (TLS key or certificate refused?)" : "");
+        return PSKGW_EIO; /* fd: MHD may already have closed it; the process exits anyway */
+    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    if (!info || info->port == 0)
+    if (!info || info->port == 0) {
+        fprintf(stderr, "pskgw-sim: libmicrohttpd reports no port\n");
         return PSKGW_EIO;
+    }
     bool v6 = strchr(host, ':') != NULL;
     int n = snprintf(url, url_cap, "%s://%s%s%s:%u", s->key_pem ? "https" : "http", v6 ? "[" : "",
                      host, v6 ? "]" : "", (unsigned)info->port);
-    if (n < 0 || (size_t)n >= url_cap)
+    if (n < 0 || (size_t)n >= url_cap) {
+        fprintf(stderr, "pskgw-sim: base URL too long\n");
         return PSKGW_ETOOBIG;
+    }
     return 0;
 }
 

@@ -33,8 +33,10 @@ typedef struct pskgw_sim_server pskgw_sim_server_t;
 int pskgw_sim_server_new(const pskgw_sim_cfg_t *cfg, const char *key_pem, const char *cert_pem,
                          pskgw_sim_server_t **out);
 
-/* Bind and start serving; writes the base URL ("http://127.0.0.1:PORT") into url.
- * PSKGW_EINVAL (host does not resolve), PSKGW_EIO (bind/start failed), PSKGW_ETOOBIG (url). */
+/* Bind and start serving; writes the base URL ("http://127.0.0.1:PORT") into url. Start-up
+ * only (main thread): on failure it has already told stderr why.
+ * PSKGW_EINVAL (host does not resolve), a translated errno (socket/bind/listen), PSKGW_EIO
+ * (libmicrohttpd did not start), PSKGW_ETOOBIG (url). */
 int pskgw_sim_server_start(pskgw_sim_server_t *s, char *url, size_t url_cap);
 
 /* Wake requests waiting out a latency fault, stop the daemon (joins every connection thread),

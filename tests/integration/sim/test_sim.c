@@ -992,3 +992,31 @@ Test(sim, show_device_prints_what_the_device_holds)
     cr_assert_str_eq(hello, hex);
     json_decref(j);
 }
+
+Test(sim, port_in_use_exits_1)
+{
+    start_sim_v(NULL);
+    const char *port = strrchr(g_url, ':');
+    cr_assert_not_null(port);
+    char listen[64];
+    snprintf(listen, sizeof(listen), "127.0.0.1%s", port);
+    pskgw_test_proc_t p;
+    char *argv[] = { strdup(pskgw_test_bin("pskgw-sim")),
+                     strdup("--listen"),
+                     strdup(listen),
+                     strdup("--api-key"),
+                     strdup("k"),
+                     strdup("--api-secret"),
+                     strdup("s"),
+                     NULL };
+    cr_assert_eq(pskgw_test_spawn(&p, argv, 1), 0);
+    int st = pskgw_test_wait(&p, 10000);
+    for (int i = 0; argv[i]; i++)
+        free(argv[i]);
+    cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+    /* the first one still serves */
+    resp_t r;
+    request("GET", "/_sim/stats", NULL, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    stop_sim_clean();
+}
