@@ -754,7 +754,9 @@ void pskgw_dtls_session_free(pskgw_dtls_session_t *s)
     if (s == NULL)
         return;
     if (s->depth > 0) {
+        /* Inside one of our callbacks: stop every loop now, free on the way out. */
         s->free_deferred = true;
+        s->closed = true;
         return;
     }
     do_free(s);

@@ -220,6 +220,10 @@ static void srv_message(void *arg, uint64_t seq, const uint8_t *d, size_t n)
         p->msg_len[p->nmsgs] = n;
         p->nmsgs++;
     }
+    if (p->free_in_message) {
+        pskgw_dtls_session_free(p->srv);
+        p->srv = NULL;
+    }
 }
 
 static int srv_event(void *arg, pskgw_dtls_event_t ev, const char *identity)

@@ -84,6 +84,7 @@ typedef struct {
     int lookup_failed;
     int refuse_identity;
     int refuse_park;
+    bool free_in_message; /* the owner frees the session from its message callback */
     uint64_t deadline;
     uint64_t last_seq;
     char msgs[8][256];

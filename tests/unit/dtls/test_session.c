@@ -500,6 +500,27 @@ Test(session, tls_each_framing)
     tls_framing(PSKGW_FRAMING_RECORD, true);
 }
 
+Test(session, freeing_from_the_message_callback_stops_delivery)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(false, PSKGW_FRAMING_NEWLINE, 0);
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, false, "PSK-AES128-GCM-SHA256", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    p.free_in_message = true;
+    cr_assert_gt(cli_write(&p, "a\nb\nc\n"), 0);
+    tpair_pump(&p);
+    cr_assert_eq(p.nmsgs, 1, "nothing after the owner freed the session");
+    cr_assert_null(p.srv);
+    cr_assert_eq(p.closed_calls, 0, "free fires no callback");
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
 Test(session, tls_wrong_key_and_oversize_message)
 {
     tres_t r;
