@@ -552,6 +552,7 @@ int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t 
         [PSKGW_SINK_HTTP] = &pskgw_sink_backend_http,
         [PSKGW_SINK_REDIS_STREAM] = &pskgw_sink_backend_redis,
         [PSKGW_SINK_MQTT] = &pskgw_sink_backend_mqtt,
+        [PSKGW_SINK_KAFKA] = &pskgw_sink_backend_kafka,
     };
     pskgw_sink_t *s;
     int rc = PSKGW_ENOMEM;
