@@ -1,13 +1,18 @@
 /* pskgw_listener: options, session tables, the dtls session callbacks, send and close.
  * The UDP and TCP specifics live in udp_listener.c and tcp_listener.c. */
+#define _DEFAULT_SOURCE /* SO_REUSEPORT, SOCK_NONBLOCK (Linux) */
+
 #include "gateway/listen_internal.h"
 
 #include "common/err.h"
 #include "common/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static uint64_t next_session_id; /* one loop per process: unique per run */
 
@@ -384,6 +389,26 @@ int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uin
         return 0;
     }
     return PSKGW_EINVAL;
+}
+
+int pskgw_listen_reuseport_socket(const struct sockaddr *sa, int type)
+{
+    int one = 1;
+    int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    socklen_t len =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int rc;
+
+    if (fd < 0)
+        return pskgw_err_from_errno(errno);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) ||
+        bind(fd, sa, len) != 0) {
+        rc = pskgw_err_from_errno(errno);
+        (void)close(fd);
+        return rc;
+    }
+    return fd;
 }
 
 int pskgw_listen_proto_parse(const char *s, pskgw_listen_proto_t *out)

@@ -65,6 +65,7 @@ typedef struct {
     uint32_t identity_block_s;
     size_t max_identity_len;
     uint32_t cookie_rotate_s;
+    bool reuseport; /* SO_REUSEPORT: one listener per worker process on the same port */
 } pskgw_listener_opts_t;
 
 /* Metadata of one message; every pointer is valid during the callback only. */

@@ -96,6 +96,10 @@ void pskgw_listener_unref(pskgw_listener_t *l);
 int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,
                            uint8_t *key_len);
 
+/* A bound socket with SO_REUSEPORT (type SOCK_DGRAM or SOCK_STREAM), non-blocking; the fd or
+ * a negative PSKGW_E* code. */
+int pskgw_listen_reuseport_socket(const struct sockaddr *sa, int type);
+
 /* Per-protocol parts. */
 int pskgw_udp_listener_start(pskgw_listener_t *l, const char **why);
 int pskgw_udp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len);

@@ -8,6 +8,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define TCP_MAX_QUEUED (1024 * 1024)
 
@@ -168,7 +170,19 @@ int pskgw_tcp_listener_start(pskgw_listener_t *l, const char **why)
         return pskgw_err_from_errno(rc);
     l->h.tcp.data = l;
     l->handle_open = true;
-    rc = uv_tcp_bind(&l->h.tcp, (const struct sockaddr *)&ss, 0);
+    if (l->opt.reuseport) {
+        int fd = pskgw_listen_reuseport_socket((const struct sockaddr *)&ss, SOCK_STREAM);
+
+        if (fd < 0) {
+            *why = "cannot bind the TCP socket (SO_REUSEPORT)";
+            return fd;
+        }
+        rc = uv_tcp_open(&l->h.tcp, fd);
+        if (rc < 0)
+            (void)close(fd);
+    } else {
+        rc = uv_tcp_bind(&l->h.tcp, (const struct sockaddr *)&ss, 0);
+    }
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&l->h.tcp, 511, on_connection);
     if (rc < 0) {

@@ -11,6 +11,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define UDP_RBUF    65536
 #define UDP_SOCKBUF (4 * 1024 * 1024)
@@ -180,10 +182,24 @@ int pskgw_udp_listener_start(pskgw_listener_t *l, const char **why)
         return pskgw_err_from_errno(rc);
     l->h.udp.data = l;
     l->handle_open = true;
-    rc = uv_udp_bind(&l->h.udp, (const struct sockaddr *)&ss, 0);
-    if (rc < 0) {
-        *why = "cannot bind the UDP socket";
-        return pskgw_err_from_errno(rc);
+    if (l->opt.reuseport) {
+        int fd = pskgw_listen_reuseport_socket((const struct sockaddr *)&ss, SOCK_DGRAM);
+
+        if (fd < 0) {
+            *why = "cannot bind the UDP socket (SO_REUSEPORT)";
+            return fd;
+        }
+        rc = uv_udp_open(&l->h.udp, fd);
+        if (rc < 0) {
+            (void)close(fd);
+            return pskgw_err_from_errno(rc);
+        }
+    } else {
+        rc = uv_udp_bind(&l->h.udp, (const struct sockaddr *)&ss, 0);
+        if (rc < 0) {
+            *why = "cannot bind the UDP socket";
+            return pskgw_err_from_errno(rc);
+        }
     }
     /* Bursts of thousands of handshakes: a large socket buffer instead of kernel drops (the
      * kernel caps it at net.core.rmem_max / wmem_max). Best effort. */

@@ -174,3 +174,25 @@ Test(tcp, shutdown_with_a_live_connection)
     cr_assert(closed_cb_ran);
     hossl_stop(&ossl);
 }
+
+Test(tcp, reuseport_binds_twice)
+{
+    pskgw_listener_opts_t o = { 0 };
+    pskgw_listener_t *a = NULL;
+    pskgw_listener_t *b = NULL;
+    const char *why = NULL;
+
+    hres_init(&res, &loop, 0);
+    o.domain = "acme";
+    o.name = "tls";
+    o.address = "127.0.0.1";
+    o.proto = PSKGW_LISTEN_TCP;
+    o.reuseport = true;
+    cr_assert_eq(pskgw_listener_new(&loop, &o, &res.iface, hmsgs_cb, &msgs, &a, &why), 0);
+    o.port = pskgw_listener_port(a);
+    cr_assert_eq(pskgw_listener_new(&loop, &o, &res.iface, hmsgs_cb, &msgs, &b, &why), 0, "%s",
+                 why ? why : "");
+    cr_assert_eq(pskgw_listener_port(b), o.port);
+    pskgw_listener_close(a, NULL, NULL);
+    pskgw_listener_close(b, NULL, NULL);
+}

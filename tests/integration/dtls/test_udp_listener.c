@@ -182,6 +182,34 @@ Test(udp, bad_options_and_a_taken_port_fail_cleanly)
     pskgw_listener_close(second, NULL, NULL);
 }
 
+Test(udp, reuseport_lets_worker_processes_share_the_port)
+{
+    pskgw_listener_opts_t o = { 0 };
+    pskgw_listener_t *second = NULL;
+    pskgw_listener_t *third = NULL;
+    const char *why = NULL;
+    int one = 1;
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    o.reuseport = true;
+    start(&o);
+    o.port = pskgw_listener_port(lst);
+    cr_assert_eq(pskgw_listener_new(&loop, &o, &res.iface, hmsgs_cb, &msgs, &second, &why), 0, "%s",
+                 why ? why : "");
+    cr_assert_eq(pskgw_listener_port(second), o.port);
+    o.reuseport = false;
+    cr_assert_lt(pskgw_listener_new(&loop, &o, &res.iface, hmsgs_cb, &msgs, &third, &why), 0);
+    hcli_start(&cli[0], &loop, o.port, false, "PSK-AES128-CCM-8", H_ID, H_PSK, "shared");
+    cr_assert(hrun_until(&loop, all_done, &one, 5000));
+    want_msgs = 1;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    cr_assert_eq(pskgw_listener_counters(lst)->messages + pskgw_listener_counters(second)->messages,
+                 1);
+    pskgw_listener_close(second, NULL, NULL);
+}
+
 Test(udp, ipv6_peer)
 {
     pskgw_listener_opts_t o = { 0 };
