@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,15 +87,39 @@ static int show_device(const char *seed, uint32_t dev)
         rc = hex_member(o, "hello_v2", msg, n);
     pskgw_wipe(psk, sizeof(psk));
     if (rc == 0) {
-        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (text)
-            printf("%s\n", text);
-        pskgw_free_secret_str(text);
+        if (json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+            rc = PSKGW_EIO;
+        printf("\n");
     } else {
         fprintf(stderr, "pskgw-sim: %s\n", pskgw_strerror(rc));
     }
     json_decref(o);
     return rc;
+}
+
+/* jansson allocations carry their size so that they can be wiped when freed: parsed requests
+ * hold APISecrets, answers hold PSKs, E2E keys and tokens. */
+#define WIPE_HDR 16 /* keeps max_align_t alignment */
+static void *wiping_malloc(size_t n)
+{
+    if (n > SIZE_MAX - WIPE_HDR)
+        return NULL;
+    unsigned char *p = malloc(n + WIPE_HDR);
+    if (!p)
+        return NULL;
+    memcpy(p, &n, sizeof(n));
+    return p + WIPE_HDR;
+}
+
+static void wiping_free(void *q)
+{
+    if (!q)
+        return;
+    unsigned char *p = (unsigned char *)q - WIPE_HDR;
+    size_t n;
+    memcpy(&n, p, sizeof(n));
+    pskgw_wipe(q, n);
+    free(p);
 }
 
 /* Many concurrent connections need descriptors: raise the soft limit to the hard one. */
@@ -145,6 +170,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
+    json_set_alloc_funcs(wiping_malloc, wiping_free);
     json_object_seed(0);
 
     if (cfg->tls) {

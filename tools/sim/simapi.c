@@ -28,14 +28,23 @@ struct pskgw_sim_api {
 
 int pskgw_sim_reply_json(pskgw_sim_reply_t *reply, unsigned status, json_t *json)
 {
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
     memset(reply, 0, sizeof(*reply));
-    char *text = json ? json_dumps(json, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    /* json_dumpb into our own buffer: pskgw-sim gives jansson wiping allocators, and a
+     * json_dumps() result would have to go back through them. */
+    size_t n = json ? json_dumpb(json, NULL, 0, flags) : 0;
+    char *text = n ? malloc(n + 1) : NULL;
+    if (text && json_dumpb(json, text, n, flags) != n) {
+        pskgw_free_secret(text, n + 1);
+        text = NULL;
+    }
     json_decref(json);
     if (!text)
         return PSKGW_ENOMEM;
+    text[n] = '\0';
     reply->status = status;
     reply->body = text;
-    reply->len = strlen(text);
+    reply->len = n;
     return 0;
 }
 

@@ -114,11 +114,19 @@ int pskgw_sim_token_issue(pskgw_sim_token_t *t, const char *sub, uint64_t now_s,
                           (json_int_t)(now_s + ttl_s), "jti", jti);
     if (!p)
         return PSKGW_ENOMEM;
-    payload = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* json_dumpb, not json_dumps: pskgw-sim replaces jansson's allocators. */
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+    size_t pl = json_dumpb(p, NULL, 0, flags);
+    payload = pl ? malloc(pl + 1) : NULL;
+    if (payload && json_dumpb(p, payload, pl, flags) != pl) {
+        free(payload);
+        payload = NULL;
+    }
     json_decref(p);
     if (!payload)
         return PSKGW_ENOMEM;
-    size_t hl = strlen(header), pl = strlen(payload);
+    payload[pl] = '\0';
+    size_t hl = strlen(header);
     size_t cap =
         pskgw_b64_encoded_len(hl) + pskgw_b64_encoded_len(pl) + pskgw_b64_encoded_len(SIG_LEN) + 2;
     rc = PSKGW_ENOMEM;
