@@ -14,7 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define UDP_RBUF    65536
+/* recvmmsg: libuv splits the buffer into 64 KiB slots, one datagram each. */
+#define UDP_RBUF    (4 * 65536)
 #define UDP_SOCKBUF (4 * 1024 * 1024)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -177,7 +178,7 @@ int pskgw_udp_listener_start(pskgw_listener_t *l, const char **why)
         *why = "address is not an IPv4 or IPv6 literal";
         return PSKGW_ECONFIG;
     }
-    rc = uv_udp_init(l->loop, &l->h.udp);
+    rc = uv_udp_init_ex(l->loop, &l->h.udp, AF_UNSPEC | UV_UDP_RECVMMSG);
     if (rc < 0)
         return pskgw_err_from_errno(rc);
     l->h.udp.data = l;
