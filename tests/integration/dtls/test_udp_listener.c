@@ -5,8 +5,18 @@
 #include "common/err.h"
 
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+
+extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+
+static size_t heap_in_use(void)
+{
+    if (__sanitizer_get_current_allocated_bytes != NULL)
+        return __sanitizer_get_current_allocated_bytes();
+    return mallinfo2().uordblks;
+}
 
 static const char *suites[4][2] = {
     { "PSK-AES128-CCM-8", "PSK-AES128-CCM8" },
@@ -255,7 +265,9 @@ Test(udp, two_hundred_devices_with_slow_lookups_finish_in_one_lookup_time)
         hres_add(&res, ids[i], H_PSK);
     }
     o.handshakes_per_ip = 100000; /* all 200 devices share 127.0.0.1 */
+    size_t h0 = heap_in_use();
     start(&o);
+    size_t fixed = heap_in_use() - h0;
     cr_assert_eq(uv_timer_init(&loop, &hb), 0);
     hb_last = 0;
     hb_max_gap = 0;
@@ -283,6 +295,21 @@ Test(udp, two_hundred_devices_with_slow_lookups_finish_in_one_lookup_time)
     cr_assert_eq(ctr()->pending_lookups, 0);
     want_msgs = 200;
     cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    /* Heap held by the listener per established session (wolfSSL + dtls + listener state):
+     * drop the clients, then the listener, and compare. */
+    for (int i = 0; i < n; i++)
+        hcli_close(&cli[i]);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    size_t with = heap_in_use();
+    pskgw_listener_close(lst, on_closed, &closed_cb_ran);
+    lst = NULL;
+    for (int k = 0; k < 100 && !closed_cb_ran; k++)
+        (void)uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(closed_cb_ran);
+    size_t without = heap_in_use();
+    cr_assert_gt(with, without + fixed);
+    printf("heap per established session: %zu bytes (listener, wolfSSL included)\n",
+           (with - without - fixed) / (size_t)n);
 }
 
 Test(udp, retransmissions_while_a_lookup_is_pending_are_dropped)
