@@ -98,17 +98,30 @@ static double rnd(pskgw_sim_server_t *s)
     return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
-/* Queue an answer; *reply is cleared (its text is wiped: it may hold a key or a token). */
+/* Free callback of a response body: NUL-terminated JSON that may hold a key or a token. */
+static void wipe_free(void *text)
+{
+    pskgw_free_secret_str(text);
+}
+
+/* Queue an answer; *reply is consumed (its text is wiped when MHD releases it). */
 static enum MHD_Result send_reply(pskgw_sim_server_t *s, struct MHD_Connection *c,
                                   pskgw_sim_reply_t *reply, unsigned retry_after, bool api)
 {
     static const char oom[] = "{\"error\":\"out of memory\"}";
     unsigned status = reply->body ? reply->status : 500;
-    const char *text = reply->body ? reply->body : oom;
-    size_t len = reply->body ? reply->len : strlen(oom);
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)(uintptr_t)text, MHD_RESPMEM_MUST_COPY);
-    pskgw_sim_reply_clear(reply);
+    struct MHD_Response *r;
+    if (reply->body) {
+        /* MHD owns the text from here and hands it to wipe_free when it is done with it. */
+        r = MHD_create_response_from_buffer_with_free_callback(reply->len, reply->body, wipe_free);
+        if (r)
+            memset(reply, 0, sizeof(*reply));
+        else
+            pskgw_sim_reply_clear(reply);
+    } else {
+        r = MHD_create_response_from_buffer(strlen(oom), (void *)(uintptr_t)oom,
+                                            MHD_RESPMEM_PERSISTENT);
+    }
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
