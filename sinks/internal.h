@@ -43,6 +43,8 @@ extern const pskgw_sink_backend_t pskgw_sink_backend_kafka;
 
 /* Backend -> core. */
 void pskgw_sink_result(pskgw_sink_t *core, void *token, int status);
+/* Connection state for the counters; a change to connected retries at once what waited in
+ * backoff. Never call from inside create(). */
 void pskgw_sink_set_connected(pskgw_sink_t *core, bool connected);
 void pskgw_sink_backend_closed(pskgw_sink_t *core);
 const char *pskgw_sink_name(const pskgw_sink_t *core);

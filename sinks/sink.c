@@ -415,8 +415,10 @@ void pskgw_sink_result(pskgw_sink_t *s, void *token, int status)
 
 void pskgw_sink_set_connected(pskgw_sink_t *s, bool connected)
 {
+    bool up = connected && !s->st.connected;
+
     s->st.connected = connected;
-    if (connected && !s->phase2) {
+    if (up && !s->phase2) {
         /* retry now what waited for the connection */
         for (entry_t *e = s->head; e; e = e->next)
             e->not_before = 0;

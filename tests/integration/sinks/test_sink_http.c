@@ -277,3 +277,96 @@ Test(sink_http, spool_replayed_after_kill9)
     n = httprx_get(rx, got, NULL, ST_MAX * 2);
     cr_assert_eq(st_check_delivery(got, n, acked, nacked), nacked);
 }
+
+static bool five_dead(void *arg)
+{
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return st.dead_lettered >= 5;
+}
+
+Test(sink_http, max_attempts_dead_letters_a_message_that_keeps_failing)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = http_opts(64, url);
+    pskgw_sink_stats_t st;
+
+    memset(&c, 0, sizeof(c));
+    o.max_attempts = 3;
+    o.retry_max_ms = 50;
+    httprx_set_mode(rx, HTTPRX_FAIL, 0);
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 5, 5);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    cr_assert_eq(c.done_ok, 5);
+    st_run_until(&c.loop, five_dead, &c, 20000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.dead_lettered, 5);
+    cr_assert_eq(st.retried, 10); /* attempts 1 and 2 retried, the 3rd dead-letters */
+    cr_assert_eq(st.delivered, 0);
+    cr_assert_eq(httprx_requests(rx), 15);
+    st_close(&c);
+    st_loop_fini(&c);
+}
+
+/* Fan-out: the done callback waits for every sink. The file sink delivers at once; the http
+ * sink answers 500 until the receiver recovers: no acknowledgement before that. */
+static void recover_later_cb(uv_timer_t *t)
+{
+    httprx_set_mode(rx, HTTPRX_OK, 0);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+Test(sink_http, fan_out_done_waits_for_every_sink)
+{
+    static st_ctx_t c;
+    char path[400];
+    char fspool[400];
+    pskgw_sink_options_t o[2];
+    pskgw_sink_stats_t st;
+    uv_timer_t later;
+
+    memset(&c, 0, sizeof(c));
+    o[0] = http_opts(64, url);
+    snprintf(path, sizeof(path), "%s/fan.jsonl", tmp);
+    snprintf(fspool, sizeof(fspool), "%s/fspool", tmp);
+    memset(&o[1], 0, sizeof(o[1]));
+    o[1].name = "file";
+    o[1].type = PSKGW_SINK_FILE;
+    o[1].file.path = path;
+    o[1].spool.path = fspool;
+    httprx_set_mode(rx, HTTPRX_FAIL, 0);
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, o, 2, &c.set), 0);
+    cr_assert_eq(pskgw_sinkset_count(c.set), 2);
+    /* the first message is spooled by both (their spools are still opening) and acknowledged
+     * once both appends are written: after that both sinks use their queues */
+    st_submit(&c, 0, 1, 1);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    cr_assert_eq(c.done_ok, 1);
+    st_submit(&c, 1, 10, 11); /* devices 1..10: none has a message in a spool */
+    {
+        /* the file sink delivers all eleven; the http sink none */
+        int spins = 0;
+        do {
+            uv_run(&c.loop, UV_RUN_ONCE);
+            cr_assert_eq(pskgw_sinkset_stats(c.set, 1, NULL, &st), 0);
+        } while (st.delivered < 11 && ++spins < 100000);
+        cr_assert_eq(st.delivered, 11);
+    }
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.delivered, 0);
+    cr_assert_eq(st.queue_depth, 11);
+    cr_assert_eq(c.done_ok, 1, "acknowledged before the http sink accepted");
+    uv_timer_init(&c.loop, &later);
+    uv_timer_start(&later, recover_later_cb, 300, 0);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    cr_assert_eq(c.done_ok, 11);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.delivered, 11);
+    st_close(&c);
+    st_loop_fini(&c);
+}
