@@ -267,6 +267,16 @@ static void feed_parked(pskgw_dtls_session_t *s)
     free(park);
 }
 
+/* After our flight went out: wolfSSL's current retransmission timeout (1 s, doubling). */
+static void arm_rtx(pskgw_dtls_session_t *s)
+{
+    if (s->dtls && !s->established && !s->closed && s->sent) {
+        int t = wolfSSL_dtls_get_current_timeout(s->ssl);
+
+        s->rtx_deadline = s->now + (uint64_t)(t > 0 ? t : 1) * 1000;
+    }
+}
+
 static void on_resolved(void *arg, int status, const uint8_t *psk, size_t psk_len, const char *uid)
 {
     resolve_req_t *req = arg;
@@ -293,7 +303,9 @@ static void on_resolved(void *arg, int status, const uint8_t *psk, size_t psk_le
         leave(s);
         return;
     }
+    s->sent = false;
     feed_parked(s);
+    arm_rtx(s);
     leave(s);
 }
 
@@ -782,11 +794,7 @@ int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t
     }
     s->fed_once = true;
     process_input(s, data, len);
-    if (s->dtls && !s->established && !s->closed && s->sent) {
-        int t = wolfSSL_dtls_get_current_timeout(s->ssl);
-
-        s->rtx_deadline = s->now + (uint64_t)(t > 0 ? t : 1) * 1000;
-    }
+    arm_rtx(s);
     leave(s);
     return 0;
 }
