@@ -305,3 +305,40 @@ Test(sink_file, spool_replayed_after_kill9)
     n = read_lines(outpath, rxbuf, ST_MAX * 2, NULL);
     cr_assert_eq(st_check_delivery(rxbuf, n, acked, nacked), nacked);
 }
+
+/* Close with the sink down: what waits in memory goes to the spool (and is acknowledged then),
+ * and the next set on the same spool delivers all of it. */
+Test(sink_file, close_spools_the_queue_and_next_start_delivers)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(64);
+    pskgw_sink_stats_t st;
+    int n;
+
+    memset(&c, 0, sizeof(c));
+    o.close_timeout_ms = 200;
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 1, 1); /* spooled while the spool opens */
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    st_submit(&c, 1, 20, 21); /* devices without spooled messages: they queue */
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.queued, 20);
+    cr_assert_eq(c.done_ok, 1);
+    st_close(&c);
+    cr_assert_eq(c.done_ok, 21, "every callback fires before the close callback");
+    st_loop_fini(&c);
+
+    mkdir(outdir, 0700);
+    memset(&c.loop, 0, sizeof(c.loop));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    {
+        file_wait_t w = { outpath, 21, c.ids };
+        st_run_until(&c.loop, file_has_all, &w, 20000);
+    }
+    st_close(&c);
+    st_loop_fini(&c);
+    n = read_lines(outpath, rxbuf, ST_MAX * 2, NULL);
+    cr_assert_eq(st_check_delivery(rxbuf, n, c.ids, 21), 21);
+}
