@@ -705,6 +705,7 @@ static int start_listener(pskgw_domain_t *d, struct lctx *lc)
     o.identity_block_s = lim->identity_block_s;
     o.max_identity_len = lim->max_identity_len;
     o.cookie_rotate_s = l->cookie_rotate_s;
+    o.reuseport = d->worker >= 0;
     rc = pskgw_listener_new(d->loop, &o, &d->resolver, on_message, lc, &lc->l, &why);
     if (rc < 0) {
         PSKGW_ERR("domain \"%s\": listener \"%s\" on %s %s:%u not started: %s%s%s", d->cfg->name,
