@@ -113,6 +113,8 @@ int main(int argc, char **argv)
     char *files[MAX_FILES];
     size_t nfiles = 0;
     int check = 0;
+    int cli_level = 0;
+    int cli_format = 0;
     int c;
     int rc = 2;
     pskgw_app_opts_t app_opts;
@@ -143,6 +145,7 @@ int main(int argc, char **argv)
                 goto out;
             }
             pskgw_log_set_level(l);
+            cli_level = 1;
             break;
         }
         case OPT_FORMAT: {
@@ -152,6 +155,7 @@ int main(int argc, char **argv)
                 goto out;
             }
             pskgw_log_set_format(f);
+            cli_format = 1;
             break;
         }
         case OPT_WORKER: {
@@ -204,6 +208,11 @@ int main(int argc, char **argv)
         rc = 0;
         goto out;
     }
+    /* The configuration's log group applies where the command line said nothing. */
+    if (cfg->has_log && !cli_level)
+        pskgw_log_set_level(cfg->log.level);
+    if (cfg->has_log && !cli_format)
+        pskgw_log_set_format(cfg->log.format);
     rc = pskgw_app_run(cfg, &app_opts) == 0 ? 0 : 1;
 out:
     pskgw_config_free(cfg);

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_sim --devices 1000
-write_config it "" 'ack = "accepted";'
+write_config it 'log = { format = "json"; };' 'ack = "accepted";'
 start_gateway it
 
 "$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 30 --messages 4 --rate 20 \
@@ -49,6 +49,17 @@ acks=$(metric 'pskgw_domain_acks_sent_total{domain="it"}')
 check "metrics: acknowledgements sent ($acks)" [ "${acks:-0}" -ge 100 ]
 check "health endpoint says ok" bash -c "curl -sf '${GW_ADMIN%/metrics}/healthz' | grep -q ok"
 check "no secret in the gateway's log" bash -c "! grep -q 'it-secret' '$WORK/it.log'"
+
+check "config log group: JSON log lines" bash -c "head -n1 '$WORK/it.log' | jq -e '.level and .msg and .ts' >/dev/null"
+
+# Log rotation: move the sink file away, SIGHUP, the next messages land in a new file.
+mv "$WORK/it.jsonl" "$WORK/it.jsonl.1"
+kill -HUP "$GW_PID"
+wait_for "$WORK/it.log" 'SIGHUP' 5 >/dev/null
+"$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 3 --messages 2 --rate 20 \
+  --duration 30 --verify-file "$WORK/it.jsonl" --quiet >"$WORK/hup.txt" 2>&1 && rc=0 || rc=$?
+check "SIGHUP reopens the file sink: new messages in the new file" [ "$rc" -eq 0 ]
+check "SIGHUP: the rotated file is left alone" [ "$(grep -c . "$WORK/it.jsonl.1")" -ge 150 ]
 
 stop_gateway && rc=0 || rc=$?
 check "SIGTERM: clean exit 0" [ "$rc" -eq 0 ]
