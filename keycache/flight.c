@@ -27,9 +27,14 @@ result_t *pskgw_kc_result_new(int status, const uint8_t *value, size_t len, bool
     return r;
 }
 
+/* Delivered when a result cannot be allocated: needs no memory, never freed. */
+static result_t oom_result = { 1, PSKGW_ENOMEM, false, PSKGW_KEYCACHE_SRC_NONE, 0 };
+
 void pskgw_kc_result_release(result_t *r)
 {
-    if (r && --r->refs == 0)
+    if (!r || r == &oom_result)
+        return;
+    if (--r->refs == 0)
         pskgw_free_secret(r, sizeof(*r) + r->value_len);
 }
 
@@ -105,7 +110,8 @@ void pskgw_kc_ready_push(pskgw_keycache_t *kc, pskgw_keycache_req_t *q, result_t
 {
     q->flight = NULL;
     q->res = r;
-    r->refs++;
+    if (r != &oom_result)
+        r->refs++;
     pskgw_kc_req_append(&kc->rhead, &kc->rtail, q);
     kc->nready++;
     if (!kc->idle_closing && !uv_is_active((uv_handle_t *)&kc->idle))
@@ -172,23 +178,17 @@ static void flight_complete(flight_t *f, int status, const uint8_t *value, size_
 
     flight_remove(kc, f);
     if (!r)
-        r = pskgw_kc_result_new(PSKGW_ENOMEM, NULL, 0, false, PSKGW_KEYCACHE_SRC_NONE);
+        r = &oom_result;
     while (f->whead) {
         pskgw_keycache_req_t *q = f->whead;
 
         pskgw_kc_req_unlink(&f->whead, &f->wtail, q);
         f->nwait--;
-        if (!r) {
-            /* Out of memory twice: a canceled result needs no allocation. */
-            pskgw_kc_deliver_canceled(q);
-            free(q);
-            continue;
-        }
         if (r->status == PSKGW_OK && stale)
             kc->stats.stale_serves++;
         pskgw_kc_ready_push(kc, q, r);
     }
-    if (r && r->refs == 0)
+    if (r != &oom_result && r->refs == 0)
         pskgw_free_secret(r, sizeof(*r) + r->value_len);
     pskgw_kc_flight_free(f);
 }
@@ -276,7 +276,14 @@ static void flight_backend_result(flight_t *f, int status, const uint8_t *value,
             l1_store(kc, f->key, f->key_len, kind, NULL, 0, kc->neg_ttl_ms, kc->neg_ttl_ms);
             redis_store(kc, f->key, f->key_len, kind, NULL, 0, kc->neg_ttl_ms, kc->neg_ttl_ms);
         } else {
+            char rkey[PSKGW_KC_RKEY_CAP];
+            size_t rlen = 0;
+
+            /* Refusals are not cached, but an older value must not outlive the refusal. */
             (void)pskgw_kc_lru_remove(kc->lru, f->key, f->key_len);
+            if (kc->redis &&
+                pskgw_kc_redis_key(kc, f->key, f->key_len, rkey, sizeof(rkey), &rlen) == 0)
+                (void)pskgw_kc_redis_del(kc->redis, rkey, rlen);
         }
         flight_complete(f, status, NULL, 0, false, PSKGW_KEYCACHE_SRC_BACKEND);
         return;
@@ -338,6 +345,14 @@ static void flight_backend(flight_t *f)
     }
 }
 
+/* An expiry time, no later than wall + max (already past times are kept as they are). */
+static uint64_t cap_until(uint64_t until, uint64_t wall, uint64_t max)
+{
+    if (until <= wall)
+        return until;
+    return until - wall > max ? wall + max : until;
+}
+
 static void flight_redis_done(void *arg, int status, const uint8_t *data, size_t len)
 {
     flight_t *f = arg;
@@ -374,6 +389,7 @@ static void flight_redis_done(void *arg, int status, const uint8_t *data, size_t
                      "keycache: \"%s\" redis value for domain \"%s\" does not decode (%s): "
                      "treated as a miss",
                      kc->name, kc->domain, pskgw_strerror(rc));
+        pskgw_wipe(value, sizeof(value));
         flight_backend(f);
         return;
     }
@@ -384,6 +400,17 @@ static void flight_redis_done(void *arg, int status, const uint8_t *data, size_t
         flight_backend(f);
         return;
     }
+    /* Trust another gateway's clock only within our own lifetimes (a skewed clock must not make
+     * an entry live longer than this cache would keep it). */
+    if (rec.kind == PSKGW_KEYCACHE_KIND_VALUE) {
+        rec.fresh_until_ms = cap_until(rec.fresh_until_ms, wall, kc->ttl_ms);
+        rec.stale_until_ms = cap_until(rec.stale_until_ms, wall, kc->ttl_ms + kc->stale_ms);
+    } else {
+        rec.fresh_until_ms = cap_until(rec.fresh_until_ms, wall, kc->neg_ttl_ms);
+        rec.stale_until_ms = rec.fresh_until_ms;
+    }
+    if (rec.stale_until_ms < rec.fresh_until_ms)
+        rec.stale_until_ms = rec.fresh_until_ms;
     if (rec.kind == PSKGW_KEYCACHE_KIND_VALUE) {
         if (wall < rec.fresh_until_ms) {
             kc->stats.hits_redis += f->nwait;

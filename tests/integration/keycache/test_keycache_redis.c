@@ -27,6 +27,7 @@ static int redis_port;
 static uv_loop_t loop;
 static uv_timer_t tick; /* wakes uv_run(UV_RUN_ONCE) so run_until() can check its condition */
 static int closed;
+static uint32_t g_ttl_s = 60; /* ttl_s of the caches make_cache creates */
 
 #define K(s) (const uint8_t *)(s), strlen(s)
 
@@ -38,14 +39,36 @@ static void tick_cb(uv_timer_t *t)
 static void setup(void)
 {
     closed = 0;
+    g_ttl_s = 60;
     cr_assert_eq(pskgw_test_redis_start(&redis, &redis_port), 0, "redis-server did not start");
     cr_assert_eq(uv_loop_init(&loop), 0);
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, tick_cb, 10, 10);
 }
 
+/* Caches not yet closed: finish() closes them when a test failed half-way (so the loop and
+ * redis-server still end). */
+static pskgw_keycache_t *open_caches[8];
+
+static void track(pskgw_keycache_t *kc, bool open)
+{
+    for (size_t i = 0; i < 8; i++) {
+        if (open ? open_caches[i] == NULL : open_caches[i] == kc) {
+            open_caches[i] = open ? kc : NULL;
+            return;
+        }
+    }
+    cr_assert_fail("too many caches");
+}
+
 static void finish(void)
 {
+    for (size_t i = 0; i < 8; i++) {
+        if (open_caches[i]) {
+            pskgw_keycache_close(open_caches[i], NULL);
+            open_caches[i] = NULL;
+        }
+    }
     uv_close((uv_handle_t *)&tick, NULL);
     cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
     cr_assert_eq(uv_loop_close(&loop), 0);
@@ -139,6 +162,12 @@ static uint64_t skewed_wall(void *arg)
 
 static uint64_t no_skew;
 
+/* Monotonic clock with the same per-cache skew. */
+static uint64_t skewed_mono(void *arg)
+{
+    return uv_hrtime() / 1000000 + *(uint64_t *)arg;
+}
+
 static pskgw_keycache_t *make_cache_skewed(fake_backend_t *fb, const uint8_t *kek, uint8_t kek_id,
                                            const uint8_t *prev, uint8_t prev_id, int port,
                                            uint64_t *skew);
@@ -161,7 +190,7 @@ static pskgw_keycache_t *make_cache_skewed(fake_backend_t *fb, const uint8_t *ke
     o.name = "psk";
     o.domain = "example.com";
     fake_backend_init(fb, &o.backend);
-    o.ttl_s = 60;
+    o.ttl_s = g_ttl_s;
     o.stale_s = 600;
     o.negative_ttl_s = 30;
     o.redis_host = "127.0.0.1";
@@ -174,8 +203,10 @@ static pskgw_keycache_t *make_cache_skewed(fake_backend_t *fb, const uint8_t *ke
     o.kek_prev = prev;
     o.kek_prev_id = prev_id;
     o.wall_ms = skewed_wall;
+    o.now_ms = skewed_mono;
     o.clock_arg = skew;
     cr_assert_eq(pskgw_keycache_new(&o, &kc), 0);
+    track(kc, true);
     return kc;
 }
 
@@ -183,10 +214,14 @@ static void close_caches(pskgw_keycache_t *a, pskgw_keycache_t *b)
 {
     int want = closed + (a != NULL) + (b != NULL);
 
-    if (a)
+    if (a) {
+        track(a, false);
         pskgw_keycache_close(a, on_closed);
-    if (b)
+    }
+    if (b) {
+        track(b, false);
         pskgw_keycache_close(b, on_closed);
+    }
     run_until(closed_n, &want, 5000, "close");
 }
 
@@ -615,5 +650,35 @@ Test(keycache_redis, stale_value_from_redis_served_when_the_backend_fails)
     cr_assert_not(g.stale);
     cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_BACKEND);
     cr_assert(memcmp(g.value, "psk-renewed!", 12) == 0);
+    close_caches(a, b);
+}
+
+Test(keycache_redis, lifetimes_from_redis_capped_by_the_readers_ttl)
+{
+    static uint64_t bskew;
+    fake_backend_t fa, fb;
+    pskgw_keycache_t *a;
+    pskgw_keycache_t *b;
+    pskgw_keycache_result_t res;
+    got_t g;
+
+    g_ttl_s = 3600; /* a writes values fresh for an hour */
+    a = make_cache(&fa, kek1, 1, NULL, 0, redis_port);
+    g_ttl_s = 60; /* b keeps them fresh for a minute at most */
+    bskew = 0;
+    b = make_cache_skewed(&fb, kek1, 1, NULL, 0, redis_port, &bskew);
+    run_until(is_connected, a, 5000, "redis connection a");
+    run_until(is_connected, b, 5000, "redis connection b");
+    (void)fetch_answer(a, &fa, "dev01", PSKGW_OK, "psk-of-dev01");
+    wait_redis_key(rkey_dev1);
+    g = fetch_answer(b, &fb, "dev01", PSKGW_OK, "x");
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_REDIS);
+    bskew = 59000;
+    cr_assert_eq(pskgw_keycache_lookup(b, K("dev01"), &res), 0);
+    bskew = 61000;
+    cr_assert_eq(pskgw_keycache_lookup(b, K("dev01"), &res), PSKGW_EAGAIN,
+                 "an entry from redis outlived the reader's ttl");
+    cr_assert(res.stale);
+
     close_caches(a, b);
 }
