@@ -27,7 +27,9 @@ static int redis_port;
 static uv_loop_t loop;
 static uv_timer_t tick; /* wakes uv_run(UV_RUN_ONCE) so run_until() can check its condition */
 static int closed;
-static uint32_t g_ttl_s = 60; /* ttl_s of the caches make_cache creates */
+static uint32_t g_ttl_s = 60;  /* ttl_s of the caches make_cache creates */
+static const char *g_password; /* their redis_password */
+static int g_db;               /* their redis_db */
 
 #define K(s) (const uint8_t *)(s), strlen(s)
 
@@ -40,6 +42,8 @@ static void setup(void)
 {
     closed = 0;
     g_ttl_s = 60;
+    g_password = NULL;
+    g_db = 0;
     cr_assert_eq(pskgw_test_redis_start(&redis, &redis_port), 0, "redis-server did not start");
     cr_assert_eq(uv_loop_init(&loop), 0);
     uv_timer_init(&loop, &tick);
@@ -202,6 +206,8 @@ static pskgw_keycache_t *make_cache_skewed(fake_backend_t *fb, const uint8_t *ke
     o.kek_id = kek_id;
     o.kek_prev = prev;
     o.kek_prev_id = prev_id;
+    o.redis_password = g_password;
+    o.redis_db = g_db;
     o.wall_ms = skewed_wall;
     o.now_ms = skewed_mono;
     o.clock_arg = skew;
@@ -681,4 +687,72 @@ Test(keycache_redis, lifetimes_from_redis_capped_by_the_readers_ttl)
     cr_assert(res.stale);
 
     close_caches(a, b);
+}
+
+Test(keycache_redis, password_and_database)
+{
+    pskgw_test_proc_t pw_redis;
+    int port = pskgw_test_free_port(0);
+    char portbuf[16];
+    char *argv[] = { "/usr/bin/redis-server",
+                     "--port",
+                     portbuf,
+                     "--bind",
+                     "127.0.0.1",
+                     "--save",
+                     "",
+                     "--appendonly",
+                     "no",
+                     "--dir",
+                     "/tmp",
+                     "--loglevel",
+                     "warning",
+                     "--requirepass",
+                     "s3cret-pass",
+                     NULL };
+    fake_backend_t fa, fb;
+    pskgw_keycache_t *a;
+    pskgw_keycache_t *b;
+    got_t g;
+
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    cr_assert_eq(pskgw_test_spawn(&pw_redis, argv, 0), 0);
+    cr_assert_eq(pskgw_test_wait_tcp(port, 5000), 0);
+
+    g_password = "s3cret-pass";
+    g_db = 3;
+    a = make_cache(&fa, kek1, 1, NULL, 0, port);
+    g_password = "wrong";
+    b = make_cache(&fb, kek1, 1, NULL, 0, port);
+    run_until(is_connected, a, 5000, "redis connection a");
+    run_until(is_connected, b, 5000, "redis connection b");
+    (void)fetch_answer(a, &fa, "dev01", PSKGW_OK, "psk-of-dev01");
+
+    /* The value is in database 3, behind the password. */
+    redisContext *c = redisConnect("127.0.0.1", port);
+    cr_assert(c && !c->err);
+    redisReply *r = redisCommand(c, "AUTH s3cret-pass");
+    freeReplyObject(r);
+    r = redisCommand(c, "SELECT 3");
+    freeReplyObject(r);
+    uint64_t deadline = mono_ms() + 3000;
+    for (;;) {
+        r = redisCommand(c, "EXISTS %s", rkey_dev1);
+        long long n = r->integer;
+        freeReplyObject(r);
+        if (n == 1)
+            break;
+        cr_assert(mono_ms() < deadline, "not written to db 3");
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    redisFree(c);
+
+    /* With the wrong password every command fails: the cache still answers through the backend
+     * and counts the errors. */
+    g = fetch_answer(b, &fb, "dev01", PSKGW_OK, "psk-from-service");
+    cr_assert_eq(g.status, PSKGW_OK);
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_BACKEND);
+    cr_assert_geq(st(b).redis_errors, 2);
+    close_caches(a, b);
+    pskgw_test_stop(&pw_redis, SIGTERM, 5000);
 }
