@@ -249,7 +249,8 @@ static void lost(pskgw_kc_redis_t *r, const char *why)
         r->connected = false;
         r->stats.connected = 0;
         r->stats.disconnects++;
-        PSKGW_WARN("keycache: redis connection to \"%s:%d\" lost: %s", r->host, r->port, why);
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, "keycache-redis-lost",
+                     "keycache: redis connection to \"%s:%d\" lost: %s", r->host, r->port, why);
     }
     r->ac = NULL;
     schedule_reconnect(r);
@@ -297,6 +298,12 @@ static void op_reply(redisAsyncContext *ac, void *reply_v, void *privdata)
             PSKGW_LOG_RL(PSKGW_LOG_WARNING, "keycache-redis-reply",
                          "keycache: redis error reply: \"%.*s\"",
                          (int)(reply->len > 200 ? 200 : reply->len), reply->str ? reply->str : "");
+    }
+    if (op->kind == OP_CTL && reply && status != 0) {
+        /* AUTH or SELECT refused: this connection is useless; retry later with backoff. Inside a
+         * reply callback hiredis defers the free until we return. */
+        if (r->ac == ac)
+            teardown(r, "redis refused AUTH or SELECT");
     }
     if (op->kind == OP_GET && status == 0 && !data) {
         status = PSKGW_EIO; /* GET answered with something other than a string */
@@ -356,7 +363,8 @@ static void on_connect(const redisAsyncContext *cac, int status)
     r->stats.connected = 1;
     r->stats.connects++;
     r->backoff_ms = r->backoff_min_ms;
-    PSKGW_INFO("keycache: redis connected to \"%s:%d\"", r->host, r->port);
+    PSKGW_LOG_RL(PSKGW_LOG_INFO, "keycache-redis-connected",
+                 "keycache: redis connected to \"%s:%d\"", r->host, r->port);
 }
 
 static void on_disconnect(const redisAsyncContext *cac, int status)
