@@ -4,6 +4,7 @@
  * input. */
 #include "common/err.h"
 #include "keycache/codec.h"
+#include "keycache/psk_value.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)pskgw_keycache_codec_decode(&kr, "example.com", "psk", (const uint8_t *)"id", 2, data,
                                       size, value, size % 8, &rec);
 
-    /* 2. Round trip: the input is kind, key length, key, value. */
+    /* 2. The input as a PSK-cache value: decode, then encode must give the same bytes. */
+    {
+        uint8_t psk[PSKGW_KEYCACHE_PSK_MAX];
+        uint8_t again[PSKGW_KEYCACHE_PSK_VALUE_MAX];
+        char uid[PSKGW_KEYCACHE_UID_MAX + 1];
+        size_t pl = 0;
+        size_t m = 0;
+
+        if (pskgw_keycache_psk_value_decode(data, size, psk, sizeof(psk), &pl, uid, sizeof(uid)) ==
+            0) {
+            if (pskgw_keycache_psk_value_encode(psk, pl, uid, again, sizeof(again), &m) != 0 ||
+                m != size || memcmp(again, data, size) != 0)
+                abort();
+        }
+    }
+
+    /* 3. Round trip: the input is kind, key length, key, value. */
     if (size >= 3) {
         uint8_t kind = (uint8_t)(1 + data[0] % 3);
         size_t klen = 1 + data[1] % 64;

@@ -7,6 +7,7 @@
 #include "common/codec.h"
 #include "common/err.h"
 #include "keycache/keycache.h"
+#include "keycache/psk_value.h"
 #include "proc.h"
 #include "tools/rotkeys/rotkeys.h"
 #include "upstream/upstream.h"
@@ -144,17 +145,11 @@ typedef struct {
 static void on_psk(void *arg, int status, const pskgw_upstream_psk_t *r)
 {
     call_t *c = arg;
-    uint8_t v[1 + 32 + 65];
+    uint8_t v[PSKGW_KEYCACHE_PSK_VALUE_MAX];
     size_t n = 0;
 
-    if (status == 0) {
-        size_t ul = strlen(r->rot_uid);
-        v[n++] = (uint8_t)r->key_len;
-        memcpy(v + n, r->key, r->key_len);
-        n += r->key_len;
-        memcpy(v + n, r->rot_uid, ul);
-        n += ul;
-    }
+    if (status == 0)
+        status = pskgw_keycache_psk_value_encode(r->key, r->key_len, r->rot_uid, v, sizeof(v), &n);
     c->done(c->done_arg, status, status == 0 ? v : NULL, n);
     memset(v, 0, sizeof(v));
     free(c);
@@ -283,14 +278,15 @@ static void run_until_count(const int *counter, int target, int timeout_ms, cons
 /* What the sim's root of trust says device i's value is. */
 static size_t expected_value(uint32_t dev, uint8_t *v)
 {
-    size_t n = 0;
+    uint8_t psk[16];
+    char uid[PSKGW_ROT_UID_LEN + 1];
     size_t kl = 0;
+    size_t n = 0;
 
-    v[n++] = 16;
-    cr_assert_eq(pskgw_rot_psk(SIM_SEED, dev, 128, v + 1, 32, &kl), 0);
-    n += kl;
-    cr_assert_eq(pskgw_rot_uid(SIM_SEED, dev, (char *)v + n), 0);
-    n += PSKGW_ROT_UID_LEN;
+    cr_assert_eq(pskgw_rot_psk(SIM_SEED, dev, 128, psk, sizeof(psk), &kl), 0);
+    cr_assert_eq(pskgw_rot_uid(SIM_SEED, dev, uid), 0);
+    cr_assert_eq(pskgw_keycache_psk_value_encode(psk, kl, uid, v, PSKGW_KEYCACHE_PSK_VALUE_MAX, &n),
+                 0);
     return n;
 }
 
@@ -300,7 +296,7 @@ typedef struct {
     bool stale;
     uint8_t source;
     size_t len;
-    uint8_t value[128];
+    uint8_t value[PSKGW_KEYCACHE_PSK_VALUE_MAX];
 } got_t;
 
 static int total_done;
@@ -327,7 +323,7 @@ static void on_result(void *arg, const pskgw_keycache_result_t *res)
 
 static bool value_is(const got_t *g, uint32_t dev)
 {
-    uint8_t v[128];
+    uint8_t v[PSKGW_KEYCACHE_PSK_VALUE_MAX];
     size_t n = expected_value(dev, v);
 
     return g->len == n && memcmp(g->value, v, n) == 0;

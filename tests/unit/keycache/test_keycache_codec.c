@@ -245,3 +245,69 @@ Test(keycache_codec, known_answer_from_independent_implementation)
     cr_assert_eq(n, sizeof(sealed));
     cr_assert(memcmp(again, sealed, n) == 0, "encoder differs from the reference");
 }
+
+/* ---- the PSK cache's value format ---- */
+#include "keycache/psk_value.h"
+
+Test(keycache_psk_value, round_trip_and_bounds)
+{
+    uint8_t psk[32];
+    uint8_t out[PSKGW_KEYCACHE_PSK_VALUE_MAX];
+    uint8_t back[64];
+    char uid[65];
+    size_t n = 0;
+    size_t bl = 0;
+
+    for (size_t i = 0; i < sizeof(psk); i++)
+        psk[i] = (uint8_t)(i * 7);
+    cr_assert_eq(pskgw_keycache_psk_value_encode(psk, 16, "0002000000073F1A", out, sizeof(out), &n),
+                 0);
+    cr_assert_eq(n, 3 + 16 + 16);
+    cr_assert_eq(out[0], 1);
+    cr_assert_eq(pskgw_keycache_psk_value_decode(out, n, back, sizeof(back), &bl, uid, sizeof(uid)),
+                 0);
+    cr_assert_eq(bl, 16);
+    cr_assert(memcmp(back, psk, 16) == 0);
+    cr_assert_str_eq(uid, "0002000000073F1A");
+
+    /* Empty UID, 32-byte PSK. */
+    cr_assert_eq(pskgw_keycache_psk_value_encode(psk, 32, "", out, sizeof(out), &n), 0);
+    cr_assert_eq(pskgw_keycache_psk_value_decode(out, n, back, sizeof(back), &bl, uid, sizeof(uid)),
+                 0);
+    cr_assert_eq(bl, 32);
+    cr_assert_str_eq(uid, "");
+    cr_assert_eq(pskgw_keycache_psk_value_decode(out, n, back, 31, &bl, uid, sizeof(uid)),
+                 PSKGW_ETOOBIG);
+
+    cr_assert_eq(pskgw_keycache_psk_value_encode(psk, 0, "", out, sizeof(out), &n), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_keycache_psk_value_encode(psk, 16, "bad uid", out, sizeof(out), &n),
+                 PSKGW_EINVAL);
+    cr_assert_eq(pskgw_keycache_psk_value_encode(psk, 16, "u", out, 19, &n), PSKGW_ETOOBIG);
+}
+
+Test(keycache_psk_value, malformed_bytes)
+{
+    uint8_t psk[16] = { 1 };
+    uint8_t out[64];
+    uint8_t back[64];
+    char uid[65];
+    size_t n = 0;
+    size_t bl = 0;
+
+    cr_assert_eq(pskgw_keycache_psk_value_encode(psk, 16, "UID1", out, sizeof(out), &n), 0);
+    for (size_t len = 0; len < n; len++)
+        cr_assert_eq(
+            pskgw_keycache_psk_value_decode(out, len, back, sizeof(back), &bl, uid, sizeof(uid)),
+            PSKGW_EPARSE, "length %zu", len);
+    out[n] = 'x';
+    cr_assert_eq(
+        pskgw_keycache_psk_value_decode(out, n + 1, back, sizeof(back), &bl, uid, sizeof(uid)),
+        PSKGW_EPARSE);
+    out[0] = 2;
+    cr_assert_eq(pskgw_keycache_psk_value_decode(out, n, back, sizeof(back), &bl, uid, sizeof(uid)),
+                 PSKGW_EPARSE);
+    out[0] = 1;
+    out[n - 1] = '\n'; /* not printable */
+    cr_assert_eq(pskgw_keycache_psk_value_decode(out, n, back, sizeof(back), &bl, uid, sizeof(uid)),
+                 PSKGW_EPARSE);
+}
