@@ -513,6 +513,8 @@ static void read_all(pskgw_dtls_session_t *s)
         int err;
 
         if (n > 0) {
+            /* Only authenticated records keep the session alive (anyone can spoof junk). */
+            s->last_rx = s->now;
             if (s->dtls) {
                 if ((size_t)n > s->ctx->opt.max_message)
                     (void)fire_event(s, PSKGW_DTLS_EV_MESSAGE_DROPPED);
@@ -781,7 +783,6 @@ int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t
     if (s->closed || s->free_deferred)
         return PSKGW_ECLOSED;
     enter(s, now);
-    s->last_rx = s->now;
     s->sent = false;
     if (s->dtls && !s->fed_once && s->hs != NULL) {
         /* The secret (current or previous) that made this ClientHello's cookie, so a rotation

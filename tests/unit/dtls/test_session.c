@@ -586,3 +586,55 @@ Test(session, heap_per_established_session)
         tpair_deinit(&p[i]);
     pskgw_dtls_ctx_free(c);
 }
+
+/* Only authenticated input keeps an established session alive: junk, replays, bad MACs and
+ * truncated records (anyone can spoof them from the device's address) do not move the idle
+ * deadline; a real message does. */
+Test(session, idle_deadline_moves_only_on_authenticated_input)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    uint8_t rec[256];
+    size_t n;
+    uint64_t t0;
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    t0 = p.now;
+    cr_assert_eq(p.deadline, t0 + 30000);
+    cr_assert_gt(cli_write(&p, "one"), 0);
+    n = tq_pop(&p.to_server, rec, sizeof(rec));
+    cr_assert_gt(n, 13);
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec, n, t0), 0);
+    cr_assert_eq(p.nmsgs, 1);
+    /* 20 s later: spoofed junk, a replay, a truncated and a tampered record */
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, (const uint8_t *)"junk", 4, t0 + 20000), 0);
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec, n, t0 + 20000), 0);
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec, n - 3, t0 + 20000), 0);
+    rec[n - 1] ^= 1;
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec, n, t0 + 20000), 0);
+    cr_assert_eq(p.nmsgs, 1);
+    cr_assert_eq(p.deadline, t0 + 30000, "deadline moved by unauthenticated input");
+    pskgw_dtls_session_timeout(p.srv, t0 + 30000);
+    cr_assert_eq(p.closed_calls, 1);
+    cr_assert_eq(p.closed_reason, PSKGW_EAGAIN);
+    tpair_deinit(&p);
+    /* a real message does move it */
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    t0 = p.now;
+    cr_assert_gt(cli_write(&p, "two"), 0);
+    n = tq_pop(&p.to_server, rec, sizeof(rec));
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec, n, t0 + 20000), 0);
+    cr_assert_eq(p.nmsgs, 1);
+    cr_assert_eq(p.deadline, t0 + 50000);
+    pskgw_dtls_session_timeout(p.srv, t0 + 30000);
+    cr_assert_eq(p.closed_calls, 0);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
