@@ -258,6 +258,8 @@ static void feed_parked(pskgw_dtls_session_t *s)
         while (off + 2 <= len && !s->closed) {
             size_t n = ((size_t)park[off] << 8) | park[off + 1];
 
+            if (n > len - off - 2)
+                break; /* never past the parked bytes */
             process_input(s, park + off + 2, n);
             off += 2 + n;
         }
@@ -366,6 +368,8 @@ static void park_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len,
     size_t need = s->dtls ? len + 2 : len;
     uint8_t *p;
 
+    if (s->dtls && len > 0xFFFF)
+        return; /* not a UDP datagram; its length would not fit the 16-bit prefix */
     if (s->dtls && restart)
         hs->park_len = 0; /* a retransmitted flight: keep the newest copy only */
     if (len == 0 || need > s->ctx->opt.max_parked_bytes - hs->park_len) {

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ID    "11010008002F33244B115B0AEEB9"
@@ -637,4 +638,42 @@ Test(session, idle_deadline_moves_only_on_authenticated_input)
     cr_assert_eq(p.closed_calls, 0);
     tpair_deinit(&p);
     pskgw_dtls_ctx_free(c);
+}
+
+/* A datagram longer than a 16-bit length parked while a lookup runs (possible through the API
+ * with a large max_parked_bytes) must not desynchronise the parked-datagram framing into
+ * reads past the buffer. */
+Test(session, oversize_datagram_parked_during_a_lookup_stays_in_bounds)
+{
+    enum { BIG = 70000 };
+    pskgw_dtls_options_t o = { 0 };
+    pskgw_dtls_ctx_t *c = NULL;
+    const char *why = NULL;
+    tres_t r;
+    tpair_t p;
+    uint8_t *big = calloc(1, BIG);
+
+    cr_assert_not_null(big);
+    o.dtls = true;
+    o.max_parked_bytes = 4 * BIG;
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(pskgw_dtls_session_lookup_pending(p.srv));
+    /* Truncated to 16 bits the length is BIG - 65536 = 4464; then the bytes there read as a
+     * length that jumps to the last two bytes, which read as 0xFFFF. */
+    big[4464] = 0xFF;
+    big[4465] = 0xFA; /* 65530: next length at 4466 + 65530 = 69996 */
+    big[69996] = 0xFF;
+    big[69997] = 0xFF;
+    (void)pskgw_dtls_session_feed(p.srv, big, BIG, p.now);
+    cr_assert_eq(tres_complete(&r, 0), 1);
+    tpair_pump(&p);
+    cr_assert(p.cli_done, "client error %d", p.cli_error);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+    free(big);
 }
