@@ -136,15 +136,15 @@ typedef void (*pskgw_keycache_cb)(void *arg, const pskgw_keycache_result_t *res)
 /* ---- counters ---- */
 
 typedef struct {
-    uint64_t lookups;         /* pskgw_keycache_lookup() calls */
-    uint64_t fetches;         /* accepted pskgw_keycache_fetch() calls */
-    uint64_t hits_l1;         /* fresh values served from layer 1 (lookup or fetch) */
-    uint64_t hits_redis;      /* fresh values served from Redis (per flight) */
-    uint64_t misses;          /* flights started: nothing fresh in layer 1 */
-    uint64_t coalesced;       /* fetches that joined a flight already under way */
-    uint64_t negative_hits;   /* refusals served from the negative cache (layer 1 or Redis) */
-    uint64_t stale_serves;    /* results served stale (per waiter, and stale lookups) */
-    uint64_t backend_calls;   /* backend fetches started */
+    uint64_t lookups;       /* pskgw_keycache_lookup() calls */
+    uint64_t fetches;       /* accepted pskgw_keycache_fetch() calls */
+    uint64_t hits_l1;       /* fresh values served from layer 1 (lookup or fetch) */
+    uint64_t hits_redis;    /* fresh values served from Redis (per waiter of the flight) */
+    uint64_t misses;        /* flights started: nothing fresh in layer 1 */
+    uint64_t coalesced;     /* fetches that joined a flight already under way */
+    uint64_t negative_hits; /* refusals served from the negative cache (L1 or Redis), per request */
+    uint64_t stale_serves;  /* results served stale (per waiter, and stale lookups) */
+    uint64_t backend_calls; /* backend fetches started */
     uint64_t backend_errors;  /* backend answers other than OK/DENIED/NOTFOUND/CANCELED */
     uint64_t decode_failures; /* Redis values that did not decrypt or parse */
     uint64_t evictions;       /* layer-1 entries evicted by the bound */
