@@ -171,13 +171,35 @@ void pskgw_lsess_handle_closed(uv_handle_t *h)
     pskgw_listener_unref(l);
 }
 
+/* How long an ended TCP session waits for its queued bytes (an alert, close_notify) to leave
+ * before the connection is closed anyway: a peer that stops reading holds nothing longer. */
+#define TCP_LINGER_MS 1000
+
+static void close_if_open(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, pskgw_lsess_handle_closed);
+}
+
+/* Either the queued bytes left (shutdown done) or the linger time is over: close both handles.
+ * Closing the stream with the shutdown pending calls on_shutdown with UV_ECANCELED before the
+ * stream's close callback, so the session struct is still alive there. */
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-    uv_handle_t *h = (uv_handle_t *)req->handle;
+    pskgw_lsess_t *s = req->handle->data;
 
     (void)status;
     free(req);
-    uv_close(h, pskgw_lsess_handle_closed);
+    close_if_open((uv_handle_t *)&s->u.tcp.handle);
+    close_if_open((uv_handle_t *)&s->timer);
+}
+
+static void on_linger(uv_timer_t *t)
+{
+    pskgw_lsess_t *s = t->data;
+
+    close_if_open((uv_handle_t *)&s->u.tcp.handle);
+    close_if_open((uv_handle_t *)&s->timer);
 }
 
 void pskgw_lsess_end(pskgw_lsess_t *s)
@@ -199,18 +221,22 @@ void pskgw_lsess_end(pskgw_lsess_t *s)
     pskgw_dtls_session_free(s->ds);
     s->ds = NULL;
     (void)uv_timer_stop(&s->timer);
-    uv_close((uv_handle_t *)&s->timer, pskgw_lsess_handle_closed);
     if (l->opt.proto == PSKGW_LISTEN_TCP) {
         uv_shutdown_t *req = NULL;
 
         s->pending_closes++;
-        /* Let queued bytes (an alert, close_notify) leave before the close. */
+        /* Nothing is read any more (the session is gone). */
+        (void)uv_read_stop((uv_stream_t *)&s->u.tcp.handle);
+        /* Let queued bytes (an alert, close_notify) leave before the close, for a while. */
         if (s->u.tcp.queued > 0 && (req = malloc(sizeof(*req))) != NULL &&
-            uv_shutdown(req, (uv_stream_t *)&s->u.tcp.handle, on_shutdown) == 0)
+            uv_shutdown(req, (uv_stream_t *)&s->u.tcp.handle, on_shutdown) == 0) {
+            (void)uv_timer_start(&s->timer, on_linger, TCP_LINGER_MS, 0);
             return;
+        }
         free(req);
         uv_close((uv_handle_t *)&s->u.tcp.handle, pskgw_lsess_handle_closed);
     }
+    uv_close((uv_handle_t *)&s->timer, pskgw_lsess_handle_closed);
 }
 
 /* ---- dtls session callbacks --------------------------------------------------------------- */

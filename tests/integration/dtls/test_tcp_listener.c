@@ -5,6 +5,7 @@
 #include "common/err.h"
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -195,4 +196,44 @@ Test(tcp, reuseport_binds_twice)
     cr_assert_eq(pskgw_listener_port(b), o.port);
     pskgw_listener_close(a, NULL, NULL);
     pskgw_listener_close(b, NULL, NULL);
+}
+
+static bool flag_set(void *arg)
+{
+    return *(bool *)arg;
+}
+
+/* A device that stops reading (its socket buffers full) while the gateway still has bytes
+ * queued for it must not hold its session struct, and the listener's close, forever. */
+Test(tcp, a_peer_that_stops_reading_cannot_hold_the_close)
+{
+    static uint8_t big[4000];
+    uint64_t sid;
+    int rc = 0;
+    bool closed_in_time;
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    start(PSKGW_FRAMING_NEWLINE);
+    msgs.reply = false;
+    hossl_start(&ossl, &loop, false, pskgw_listener_port(lst), "PSK-AES128-GCM-SHA256", H_ID, H_PSK,
+                (const uint8_t *)"up\n", 3);
+    cr_assert(hrun_until(&loop, established, NULL, 15000));
+    sid = msgs.meta[0].session_id;
+    cr_assert_eq(uv_process_kill(&ossl.proc, SIGSTOP), 0);
+    memset(big, 'x', sizeof(big));
+    big[sizeof(big) - 1] = '\n';
+    for (int i = 0; i < 40000 && rc == 0; i++) {
+        rc = pskgw_listener_send(lst, sid, big, sizeof(big));
+        if (i % 16 == 0)
+            (void)uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    cr_assert_neq(rc, 0, "the stalled peer's queue filled up");
+    pskgw_listener_close(lst, on_closed, &closed_cb_ran);
+    lst = NULL;
+    closed_in_time = hrun_until(&loop, flag_set, &closed_cb_ran, 5000);
+    (void)uv_process_kill(&ossl.proc, SIGCONT);
+    cr_assert(closed_in_time, "the listener closed although the peer stopped reading");
+    hossl_stop(&ossl);
 }
