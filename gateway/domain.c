@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/wipe.h"
+#include "keycache/psk_value.h"
 #include "e2e/e2e.h"
 #include "gateway/listen_api.h"
 #include "keycache/keycache.h"
@@ -28,44 +29,15 @@ struct bfetch {
     pskgw_upstream_req_t *req;
 };
 
-/* The PSK cache's value: psk_len (1 byte) | psk | ROTPublicUID (rest, no NUL). */
-#define PSK_VALUE_MAX (1 + 32 + 64)
-
-static int psk_value_decode(const uint8_t *v, size_t n, uint8_t *psk, size_t *psk_len, char *uid,
-                            size_t uid_cap)
-{
-    size_t klen;
-    size_t ulen;
-
-    if (!v || n < 1)
-        return PSKGW_EPARSE;
-    klen = v[0];
-    if (klen == 0 || klen > 32 || n < 1 + klen)
-        return PSKGW_EPARSE;
-    ulen = n - 1 - klen;
-    if (klen > *psk_len || ulen + 1 > uid_cap)
-        return PSKGW_ETOOBIG;
-    memcpy(psk, v + 1, klen);
-    memcpy(uid, v + 1 + klen, ulen);
-    uid[ulen] = '\0';
-    *psk_len = klen;
-    return 0;
-}
-
 static void psk_upstream_done(void *arg, int status, const pskgw_upstream_psk_t *res)
 {
     struct bfetch *b = arg;
-    uint8_t val[PSK_VALUE_MAX];
+    uint8_t val[PSKGW_KEYCACHE_PSK_VALUE_MAX];
     size_t n = 0;
 
-    if (status == 0) {
-        size_t ulen = strnlen(res->rot_uid, 64);
-
-        val[0] = (uint8_t)res->key_len;
-        memcpy(val + 1, res->key, res->key_len);
-        memcpy(val + 1 + res->key_len, res->rot_uid, ulen);
-        n = 1 + res->key_len + ulen;
-    }
+    if (status == 0 && pskgw_keycache_psk_value_encode(res->key, res->key_len, res->rot_uid, val,
+                                                       sizeof(val), &n) < 0)
+        status = PSKGW_EPARSE;
     b->done(b->done_arg, status, status == 0 ? val : NULL, n);
     pskgw_wipe(val, sizeof(val));
     free(b);
@@ -176,12 +148,12 @@ static void resolve_done(void *arg, const pskgw_keycache_result_t *res)
 {
     struct rfetch *r = arg;
     uint8_t psk[PSKGW_PSK_MAX];
-    size_t psk_len = sizeof(psk);
-    char uid[PSKGW_UID_CAP];
+    size_t psk_len = 0;
+    char uid[PSKGW_KEYCACHE_UID_MAX + 1];
     int status = res->status;
 
-    if (status == 0 &&
-        psk_value_decode(res->value, res->value_len, psk, &psk_len, uid, sizeof(uid)) < 0) {
+    if (status == 0 && pskgw_keycache_psk_value_decode(res->value, res->value_len, psk, sizeof(psk),
+                                                       &psk_len, uid, sizeof(uid)) < 0) {
         PSKGW_LOG_RL(PSKGW_LOG_ERR, "psk-value",
                      "psk cache: undecodable value, treated as "
                      "unavailable");
@@ -234,7 +206,8 @@ static int resolver_lookup(void *ctx, const char *identity, uint8_t *psk, size_t
         return rc;
     if (res.status != 0)
         return res.status;
-    return psk_value_decode(res.value, res.value_len, psk, psk_len, uid, uid_cap);
+    return pskgw_keycache_psk_value_decode(res.value, res.value_len, psk, *psk_len, psk_len, uid,
+                                           uid_cap);
 }
 
 /* ---- the E2E parameters source: the E2E cache -------------------------------------------- */
