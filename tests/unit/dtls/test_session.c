@@ -677,3 +677,44 @@ Test(session, oversize_datagram_parked_during_a_lookup_stays_in_bounds)
     pskgw_dtls_ctx_free(c);
     free(big);
 }
+
+/* One spoofed datagram holding a well-formed record longer than wolfSSL's datagram read size
+ * must not leave a partial record in wolfSSL that swallows the device's next datagrams. */
+Test(session, a_record_larger_than_the_read_size_does_not_wedge_the_session)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    static uint8_t big[6000];
+    const size_t sizes[] = { 1600, 1950, 2600, 5000 };
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t n = sizes[k];
+        char msg[16];
+
+        memset(big, 0xA5, n);
+        big[0] = 23;
+        big[1] = 0xFE;
+        big[2] = 0xFD;
+        big[3] = 0;
+        big[4] = 1; /* epoch 1 */
+        memset(big + 5, 0, 6);
+        big[10] = (uint8_t)(100 + k);
+        big[11] = (uint8_t)((n - 13) >> 8);
+        big[12] = (uint8_t)(n - 13);
+        cr_assert_eq(pskgw_dtls_session_feed(p.srv, big, n, p.now), 0);
+        (void)snprintf(msg, sizeof(msg), "after%zu", n);
+        cr_assert_gt(cli_write(&p, msg), 0);
+        tpair_pump(&p);
+        cr_assert_eq(p.nmsgs, (int)k + 1, "the message after a %zu-byte record was lost", n);
+        cr_assert_str_eq(p.msgs[k], msg);
+    }
+    cr_assert_eq(p.closed_calls, 0);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
