@@ -57,6 +57,7 @@ struct pskgw_dtls_session {
     bool send_failed;
     bool fed_once;
     bool hs_freed; /* wolfSSL_FreeHandshakeResources done */
+    bool ccs_fed;  /* DTLS: the client's ChangeCipherSpec reached wolfSSL */
     int depth;
 
     uint64_t now;
@@ -575,13 +576,15 @@ static void drive(pskgw_dtls_session_t *s)
 }
 
 /* Walks a datagram's records: returns the length of its well-formed prefix (whole records
- * only) and whether it holds an encrypted handshake record (epoch > 0). wolfSSL 5.5.4 keeps a truncated record's
- * bytes and misreads the next datagram after them, so only whole records reach it. */
-static size_t scan_datagram(const uint8_t *d, size_t len, bool *epoch1)
+ * only), whether it holds an encrypted handshake record (epoch > 0) and whether a
+ * ChangeCipherSpec. wolfSSL 5.5.4 keeps a truncated record's bytes and misreads the next
+ * datagram after them, so only whole records reach it. */
+static size_t scan_datagram(const uint8_t *d, size_t len, bool *epoch1, bool *ccs)
 {
     size_t off = 0;
 
     *epoch1 = false;
+    *ccs = false;
     while (off < len) {
         pskgw_dtls_record_t rec;
         size_t used = 0;
@@ -590,6 +593,8 @@ static size_t scan_datagram(const uint8_t *d, size_t len, bool *epoch1)
             break;
         if (rec.epoch > 0 && rec.type == PSKGW_CT_HANDSHAKE)
             *epoch1 = true; /* the client's Finished */
+        if (rec.type == PSKGW_CT_CHANGE_CIPHER_SPEC)
+            *ccs = true;
         off += used;
     }
     return off;
@@ -600,6 +605,7 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
     bool has_cke = false;
     bool cke_start = false;
     bool epoch1 = false;
+    bool ccs = false;
     bool cke_before = s->cke_fed;
 
     if (!s->established && s->hs != NULL) {
@@ -621,18 +627,22 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
             return;
         }
     }
-    len = scan_datagram(data, len, &epoch1);
+    len = scan_datagram(data, len, &epoch1, &ccs);
     if (len == 0)
         return; /* nothing but garbage */
+    if (ccs)
+        s->ccs_fed = true;
     s->in = data;
     s->in_len = len;
     drive(s);
     s->in = NULL;
     s->in_len = 0;
     /* DTLS drops records it cannot decrypt: a client Finished under the wrong key is silently
-     * ignored. Once the CKE was processed, an epoch-1 flight that does not finish the
-     * handshake is that failure: end the session now instead of at the deadline. */
-    if (!s->closed && !s->established && epoch1 && (cke_before || s->cke_fed) &&
+     * ignored. Once the CKE and the ChangeCipherSpec were processed, an epoch-1 flight that
+     * does not finish the handshake is that failure: end the session now instead of at the
+     * deadline. (A Finished that overtook the ChangeCipherSpec is not: it could not be
+     * decrypted yet.) */
+    if (!s->closed && !s->established && epoch1 && s->ccs_fed && (cke_before || s->cke_fed) &&
         (s->key == KEY_READY || s->key == KEY_RANDOM)) {
         (void)fire_event(s, PSKGW_DTLS_EV_AUTH_FAILED);
         end_session(s, PSKGW_EAUTH);

@@ -328,6 +328,7 @@ void tpair_deinit(tpair_t *p)
     wolfSSL_CTX_free(p->cctx);
     tq_clear(&p->to_server);
     tq_clear(&p->to_client);
+    tq_clear(&p->held);
     wolfSSL_Cleanup();
 }
 
@@ -354,6 +355,12 @@ void tpair_pump(tpair_t *p)
             size_t n = tq_pop(&p->to_server, buf, sizeof(buf));
 
             moved = true;
+            if (p->hold_cke && p->dtls &&
+                (p->held.count > 0 ||
+                 (n > 25 && buf[0] == 22 && buf[3] == 0 && buf[4] == 0 && buf[13] == 16))) {
+                tq_push(&p->held, buf, n);
+                continue;
+            }
             if (p->srv == NULL && p->dtls) {
                 uint8_t hvr[PSKGW_DTLS_HVR_MAX];
                 size_t hn = 0;

@@ -66,6 +66,8 @@ typedef struct {
     /* links */
     tq_t to_server, to_client;
     bool drop_to_client;
+    bool hold_cke; /* from a datagram starting with an epoch-0 CKE on, all go to `held` */
+    tq_t held;
     /* server */
     pskgw_dtls_ctx_t *sctx;
     pskgw_dtls_session_t *srv;

@@ -5,6 +5,7 @@
 #include "pair.h"
 
 #include "common/err.h"
+#include "dtls/parse.h"
 
 #include <criterion/criterion.h>
 #include <malloc.h>
@@ -715,6 +716,74 @@ Test(session, a_record_larger_than_the_read_size_does_not_wedge_the_session)
         cr_assert_str_eq(p.msgs[k], msg);
     }
     cr_assert_eq(p.closed_calls, 0);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+/* The client's last flight sent as one record per datagram and reordered (Finished before the
+ * ChangeCipherSpec): an undecryptable Finished that arrives before the ChangeCipherSpec is not
+ * an authentication failure (that would count against, and could block, a valid identity). */
+Test(session, finished_overtaking_change_cipher_spec_is_not_an_auth_failure)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    static uint8_t dg[TQ_CAP][2048];
+    size_t dl[TQ_CAP];
+    uint8_t rec[16][512];
+    size_t rl[16];
+    int nd = 0, nr = 0, ccs = -1, fin = -1;
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    /* Run the handshake up to the client's second flight, and hold that flight. */
+    p.hold_cke = true;
+    tpair_pump(&p);
+    while (p.held.count > 0) {
+        dl[nd] = tq_pop(&p.held, dg[nd], sizeof(dg[nd]));
+        nd++;
+    }
+    p.hold_cke = false;
+    cr_assert_gt(nd, 0, "the client's ClientKeyExchange flight");
+    /* Split it into single records. */
+    for (int i = 0; i < nd; i++) {
+        size_t off = 0;
+
+        while (off < dl[i]) {
+            pskgw_dtls_record_t rc;
+            size_t used = 0;
+
+            cr_assert_eq(pskgw_dtls_record_parse(dg[i] + off, dl[i] - off, &rc, &used), 0);
+            cr_assert_lt(nr, 16);
+            memcpy(rec[nr], dg[i] + off, used);
+            rl[nr] = used;
+            if (rc.type == 20)
+                ccs = nr;
+            if (rc.type == 22 && rc.epoch == 1)
+                fin = nr;
+            nr++;
+            off += used;
+        }
+    }
+    cr_assert(ccs >= 0 && fin > ccs, "CKE, CCS, Finished: %d datagrams, %d records, ccs %d fin %d",
+              nd, nr, ccs, fin);
+    for (int i = 0; i < nr; i++) {
+        if (i != ccs && i != fin)
+            cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec[i], rl[i], p.now), 0);
+    }
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec[fin], rl[fin], p.now), 0);
+    cr_assert_eq(p.closed_calls, 0, "ended with %d", p.closed_reason);
+    cr_assert_eq(p.auth_failed, 0);
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec[ccs], rl[ccs], p.now), 0);
+    /* Either wolfSSL kept the early Finished, or the client's retransmission completes it. */
+    if (!pskgw_dtls_session_established(p.srv)) {
+        tpair_client_timeout(&p);
+        tpair_pump(&p);
+    }
+    tpair_pump(&p);
+    cr_assert(p.cli_done, "client error %d", p.cli_error);
+    cr_assert_eq(p.established, 1);
     tpair_deinit(&p);
     pskgw_dtls_ctx_free(c);
 }
