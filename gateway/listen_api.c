@@ -620,17 +620,15 @@ void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void 
     l->closing = true;
     l->close_cb = cb;
     l->close_arg = arg;
-    /* End every session first, while the socket can still carry close_notify. */
-    while (l->by_id.n > 0) {
-        for (size_t i = 0; i < l->by_id.cap; i++) {
-            pskgw_lsess_t *s = l->by_id.b[i];
+    /* End every session first, while the socket can still carry close_notify. One pass over
+     * the buckets: ending a session only unlinks that session (the table never shrinks). */
+    for (size_t i = 0; i < l->by_id.cap && l->by_id.n > 0; i++) {
+        pskgw_lsess_t *s;
 
-            if (s == NULL)
-                continue;
+        while ((s = l->by_id.b[i]) != NULL) {
             if (s->ds != NULL && s->established)
                 pskgw_dtls_session_close_notify(s->ds); /* ends it via cb_closed */
             pskgw_lsess_end(s);
-            break;
         }
     }
     if (l->handle_open) {

@@ -2,12 +2,15 @@
  * default suite, 200 devices with slow lookups at once, failures, floods, limits, shutdown. */
 #include "harness.h"
 
+#include "gateway/listen_internal.h"
+
 #include "common/err.h"
 
 #include <criterion/criterion.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
 
@@ -701,4 +704,34 @@ Test(udp, openssl_s_client_every_default_suite)
         (void)uv_run(&loop, UV_RUN_NOWAIT);
     }
     cr_assert_eq(ctr()->handshakes_completed, 4);
+}
+
+/* Closing a listener ends its sessions in time linear in their number (a scan restarting at
+ * the first bucket for every session made it quadratic: seconds of a blocked loop at 100000). */
+Test(udp, closing_a_listener_with_many_sessions_takes_linear_time)
+{
+    enum { N = 60000 };
+    pskgw_listener_opts_t o = { 0 };
+    struct timespec a, b;
+    double secs;
+
+    hres_init(&res, &loop, 0);
+    o.max_sessions = N + 1;
+    start(&o);
+    for (uint32_t i = 0; i < N; i++) {
+        const uint8_t key[7] = { 4, (uint8_t)(i >> 8), (uint8_t)i, 10, (uint8_t)(i >> 16), 0, 1 };
+        pskgw_lsess_t *s = NULL;
+
+        cr_assert_eq(pskgw_lsess_new(lst, key, sizeof(key), "10.0.0.1:1", &s), 0);
+    }
+    cr_assert_eq(ctr()->sessions_active, N);
+    (void)clock_gettime(CLOCK_MONOTONIC, &a);
+    pskgw_listener_close(lst, on_closed, &closed_cb_ran);
+    (void)clock_gettime(CLOCK_MONOTONIC, &b);
+    lst = NULL;
+    (void)uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert(closed_cb_ran);
+    secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    cr_log_info("closing %d sessions: %.3f s", N, secs);
+    cr_assert_lt(secs, 1.0, "closing %d sessions took %.2f s", N, secs);
 }
