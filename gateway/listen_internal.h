@@ -31,7 +31,10 @@ struct pskgw_lsess {
     uint8_t key_len;
     char peer[PSKGW_PEER_STR_CAP];
     union {
-        struct sockaddr_in6 udp_addr; /* UDP: the peer (sockaddr_in or sockaddr_in6) */
+        struct {
+            struct sockaddr_in6 addr; /* the peer (sockaddr_in or sockaddr_in6) */
+            uint8_t hello_random[32]; /* of the ClientHello that started the session */
+        } udp;
         struct {
             uv_tcp_t handle;
             size_t queued; /* bytes in uv_write requests */

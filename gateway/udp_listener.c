@@ -44,13 +44,16 @@ int pskgw_udp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len)
         return PSKGW_ECLOSED;
     if (!s->l->handle_open)
         return PSKGW_ECLOSED;
-    return send_to(s->l, (const struct sockaddr *)&s->u.udp_addr, data, len);
+    return send_to(s->l, (const struct sockaddr *)&s->u.udp.addr, data, len);
 }
 
 static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const uint8_t *key,
                         uint8_t key_len, const char *peer, const uint8_t *data, size_t len)
 {
     pskgw_lsess_t *s = NULL;
+    pskgw_dtls_client_hello_t ch;
+    uint64_t rseq = 0;
+    uint16_t mseq = 0;
     uint8_t ip[17];
     size_t ip_len;
     uint64_t now = uv_now(l->loop);
@@ -72,12 +75,15 @@ static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const 
                      "listener \"%s\": handshake rate limit for \"%s\"", l->name, peer);
         return;
     }
+    if (pskgw_dtls_find_client_hello(data, len, &rseq, &mseq, &ch) < 0)
+        return; /* cannot happen: the cookie check parsed it */
     if (pskgw_lsess_new(l, key, key_len, peer, &s) < 0)
         return;
+    memcpy(s->u.udp.hello_random, ch.random, sizeof(s->u.udp.hello_random));
     if (from->sa_family == AF_INET)
-        memcpy(&s->u.udp_addr, from, sizeof(struct sockaddr_in));
+        memcpy(&s->u.udp.addr, from, sizeof(struct sockaddr_in));
     else
-        memcpy(&s->u.udp_addr, from, sizeof(struct sockaddr_in6));
+        memcpy(&s->u.udp.addr, from, sizeof(struct sockaddr_in6));
     if (pskgw_dtls_session_new(l->dctx, &l->resolver, &pskgw_listen_session_cbs, s, key, key_len,
                                now, &s->ds) < 0) {
         l->counters.handshakes_failed++;
@@ -88,7 +94,9 @@ static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const 
     (void)pskgw_dtls_session_feed(s->ds, data, len, now);
 }
 
-static bool is_client_hello(const uint8_t *d, size_t len)
+/* A ClientHello that is not the one that started session s (whose late network duplicate
+ * still carries a valid cookie and must not replace the live session). */
+static bool is_new_client_hello(const pskgw_lsess_t *s, const uint8_t *d, size_t len)
 {
     pskgw_dtls_client_hello_t ch;
     uint64_t rseq = 0;
@@ -98,7 +106,8 @@ static bool is_client_hello(const uint8_t *d, size_t len)
     if (len < PSKGW_DTLS_RECORD_HEADER_LEN + 1 || d[0] != PSKGW_CT_HANDSHAKE || d[3] != 0 ||
         d[4] != 0 || d[PSKGW_DTLS_RECORD_HEADER_LEN] != PSKGW_HS_CLIENT_HELLO)
         return false;
-    return pskgw_dtls_find_client_hello(d, len, &rseq, &mseq, &ch) == 0;
+    return pskgw_dtls_find_client_hello(d, len, &rseq, &mseq, &ch) == 0 &&
+           memcmp(ch.random, s->u.udp.hello_random, sizeof(s->u.udp.hello_random)) != 0;
 }
 
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
@@ -125,13 +134,14 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
     if (s != NULL && s->ds != NULL) {
-        if (!s->established || !is_client_hello(data, (size_t)nread)) {
+        if (!s->established || !is_new_client_hello(s, data, (size_t)nread)) {
             (void)pskgw_dtls_session_feed(s->ds, data, (size_t)nread, uv_now(l->loop));
             return;
         }
         /* A ClientHello on an established association: the device restarted behind the same
          * address and port (RFC 6347 4.2.8). Answer statelessly; only a valid cookie replaces
-         * the old session, so a spoofed ClientHello cannot end it. */
+         * the old session, so a spoofed ClientHello cannot end it; a late duplicate of the
+         * ClientHello that started the session (same random) went to the session above. */
         rc = pskgw_dtls_ctx_check_hello(l->dctx, uv_now(l->loop), key, key_len, data, (size_t)nread,
                                         hvr, sizeof(hvr), &hvr_len);
         if (rc == 0 && send_to(l, from, hvr, hvr_len) == 0)

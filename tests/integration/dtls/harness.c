@@ -3,6 +3,7 @@
 
 #include "common/codec.h"
 #include "common/err.h"
+#include "dtls/parse.h"
 
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -147,6 +148,18 @@ static int cli_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 
     (void)ssl;
     c->sends++;
+    if ((size_t)sz <= sizeof(c->hello)) {
+        pskgw_dtls_client_hello_t ch;
+        uint64_t rseq = 0;
+        uint16_t mseq = 0;
+
+        if (pskgw_dtls_find_client_hello((const uint8_t *)buf, (size_t)sz, &rseq, &mseq, &ch) ==
+                0 &&
+            ch.cookie_len > 0) {
+            memcpy(c->hello, buf, (size_t)sz);
+            c->hello_len = (size_t)sz;
+        }
+    }
     if (c->max_sends > 0 && c->sends > c->max_sends)
         return sz; /* vanished */
     (void)uv_udp_try_send(&c->sock, &b, 1, (const struct sockaddr *)&c->srv);

@@ -61,6 +61,8 @@ typedef struct {
     size_t got_len;
     const char *send_on_done; /* message written once established */
     int closed_handles;
+    uint8_t hello[1024]; /* the last ClientHello sent with a cookie */
+    size_t hello_len;
 } hcli_t;
 
 void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char *cipher,

@@ -735,3 +735,43 @@ Test(udp, closing_a_listener_with_many_sessions_takes_linear_time)
     cr_log_info("closing %d sessions: %.3f s", N, secs);
     cr_assert_lt(secs, 1.0, "closing %d sessions took %.2f s", N, secs);
 }
+
+static uint64_t din_target;
+static bool datagrams_seen(void *arg)
+{
+    (void)arg;
+    return ctr()->datagrams_in >= din_target;
+}
+
+/* A late network duplicate of the ClientHello that started an established session (its cookie
+ * is still valid) is not a device restart: it must not replace the live session. */
+Test(udp, a_late_duplicate_of_the_cookie_client_hello_keeps_the_session)
+{
+    pskgw_listener_opts_t o = { 0 };
+    uv_buf_t b;
+    uint64_t sid;
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               "before");
+    want_msgs = 1;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    sid = msgs.meta[0].session_id;
+    cr_assert_gt(cli[0].hello_len, 0, "the client's ClientHello with the cookie");
+    din_target = ctr()->datagrams_in + 1;
+    b = uv_buf_init((char *)cli[0].hello, (unsigned)cli[0].hello_len);
+    cr_assert_eq(uv_udp_try_send(&cli[0].sock, &b, 1, (const struct sockaddr *)&cli[0].srv),
+                 (int)cli[0].hello_len);
+    cr_assert(hrun_until(&loop, datagrams_seen, NULL, 5000));
+    cr_assert_gt(wolfSSL_write(cli[0].ssl, "after", 5), 0);
+    want_msgs = 2;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 3000), "the session survived the duplicate");
+    cr_assert_str_eq(msgs.data[1], "after");
+    cr_assert_eq(msgs.meta[1].session_id, sid);
+    cr_assert_eq(msgs.meta[1].seq, 2);
+    cr_assert_eq(ctr()->handshakes_started, 1);
+    cr_assert_eq(ctr()->sessions_active, 1);
+}
