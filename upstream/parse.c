@@ -13,7 +13,7 @@
 #define MAX_UID    64u
 #define MAX_ID_HEX 64u
 #define MAX_TTL_MS (7ull * 24 * 3600 * 1000)
-#define MIN_TTL_MS 1000ull
+#define MIN_TTL_MS 200ull
 
 static void why_set(char *why, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -358,18 +358,27 @@ fail:
 
 uint64_t pskgw_upstream_token_lifetime_ms(int rc, int64_t exp, int64_t iat, uint64_t now_wall_ms)
 {
-    int64_t ms;
+    int64_t ms = -1;
+    int64_t wall_left = -1;
 
     if (rc < 0 || exp <= 0)
         return PSKGW_UPSTREAM_DEFAULT_TOKEN_TTL_MS;
     if (exp > INT64_MAX / 1000)
         return MAX_TTL_MS;
-    if (iat > 0)
+    if (now_wall_ms <= (uint64_t)INT64_MAX)
+        wall_left = exp * 1000 - (int64_t)now_wall_ms;
+    if (iat >= exp)
+        return PSKGW_UPSTREAM_DEFAULT_TOKEN_TTL_MS; /* inconsistent claims */
+    if (iat > 0) {
+        /* exp - iat does not depend on clock skew, but both claims are whole seconds: a token
+         * issued at x.999 s may have only exp - iat - 1 s left. When the clocks agree well
+         * enough to give a shorter positive answer, that one is right. */
         ms = (exp - iat) * 1000;
-    else if (now_wall_ms > (uint64_t)INT64_MAX)
-        return PSKGW_UPSTREAM_DEFAULT_TOKEN_TTL_MS;
-    else
-        ms = exp * 1000 - (int64_t)now_wall_ms;
+        if (wall_left > 0 && wall_left < ms)
+            ms = wall_left;
+    } else {
+        ms = wall_left;
+    }
     if (ms <= 0)
         return PSKGW_UPSTREAM_DEFAULT_TOKEN_TTL_MS;
     if ((uint64_t)ms < MIN_TTL_MS)

@@ -54,9 +54,10 @@ int pskgw_upstream_parse_e2e(const char *body, size_t len, pskgw_upstream_e2e_t 
 int pskgw_upstream_jwt_claims(const char *jwt, size_t len, int64_t *exp, int64_t *iat);
 
 /* Token lifetime in ms from what pskgw_upstream_jwt_claims() returned (its rc, exp, iat) and the
- * wall clock: exp - iat when iat is present (independent of clock skew), else exp - now. Falls
- * back to PSKGW_UPSTREAM_DEFAULT_TOKEN_TTL_MS when rc < 0 or the result is not positive;
- * never below 1000 ms and never above 7 days. */
+ * wall clock: exp - iat when iat is present (independent of clock skew), shortened to
+ * exp - now when that is positive and smaller (the claims are whole seconds); exp - now without
+ * iat. Falls back to PSKGW_UPSTREAM_DEFAULT_TOKEN_TTL_MS when rc < 0 or the result is not
+ * positive; never below 200 ms and never above 7 days. */
 uint64_t pskgw_upstream_token_lifetime_ms(int rc, int64_t exp, int64_t iat, uint64_t now_wall_ms);
 
 /* Request bodies (jansson-built, compact). *out is malloc'd; free with pskgw_free_secret_str()

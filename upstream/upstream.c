@@ -15,7 +15,8 @@
 
 /* A retry is only worth sending when at least this much of the deadline is left for it. */
 #define MIN_ATTEMPT_MS 20u
-/* A token is not used in its last moments (it could expire on the way). */
+/* A token is not used in its last moments (it could expire on the way): the last 500 ms, or
+ * the last fifth of a shorter lifetime. */
 #define TOKEN_MARGIN_MS 500u
 
 const uint32_t pskgw_upstream_latency_bounds_ms[PSKGW_UPSTREAM_LAT_BUCKETS] = {
@@ -97,6 +98,7 @@ struct pskgw_upstream {
 
     char *token; /* current AuthToken, NULL if none */
     uint64_t token_expiry;
+    uint64_t token_margin;
     uint64_t token_gen;
     pskgw_http_req_t *auth_http;
     uint64_t auth_t0;
@@ -382,7 +384,7 @@ static void req_send(pskgw_upstream_req_t *r)
 
 static int token_usable(pskgw_upstream_t *c)
 {
-    return c->token && now_ms(c) + TOKEN_MARGIN_MS < c->token_expiry;
+    return c->token && now_ms(c) + c->token_margin < c->token_expiry;
 }
 
 static void req_start(pskgw_upstream_req_t *r)
@@ -549,10 +551,11 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
         c->token = token;
         c->token_gen++;
         c->token_expiry = c->auth_t0 + life;
+        c->token_margin = life / 5 < TOKEN_MARGIN_MS ? life / 5 : TOKEN_MARGIN_MS;
         c->auth_failures = 0;
         c->auth_not_before = 0;
-        PSKGW_INFO("upstream \"%s\": authenticated, token valid for %llu s%s", c->name,
-                   (unsigned long long)(life / 1000), rc < 0 ? " (no exp claim: assumed)" : "");
+        PSKGW_INFO("upstream \"%s\": authenticated, token valid for %llu ms%s", c->name,
+                   (unsigned long long)life, rc < 0 ? " (no exp claim: assumed)" : "");
         {
             uint64_t at = c->auth_t0 + life * 8 / 10;
             uv_timer_start(&c->renew, on_renew, at > now ? at - now : 0, 0);
@@ -608,13 +611,15 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
             delay = pskgw_upstream_backoff_ms(c->auth_failures, c->backoff_base_ms,
                                               c->backoff_max_ms, next_random(c));
         }
-        PSKGW_LOG_RL(PSKGW_LOG_WARNING, "upstream-auth",
-                     "upstream \"%s\": authenticate: %s%s%s; "
-                     "retrying in %llu ms",
-                     c->name,
-                     res->transport_err ? pskgw_strerror(res->transport_err) : "http status",
-                     res->transport_err ? " " : " ", res->transport_err ? res->detail : "",
-                     (unsigned long long)delay);
+        if (res->transport_err)
+            PSKGW_LOG_RL(PSKGW_LOG_WARNING, "upstream-auth",
+                         "upstream \"%s\": authenticate: %s (%s); retrying in %llu ms", c->name,
+                         pskgw_strerror(res->transport_err), res->detail,
+                         (unsigned long long)delay);
+        else
+            PSKGW_LOG_RL(PSKGW_LOG_WARNING, "upstream-auth",
+                         "upstream \"%s\": authenticate: http %ld; retrying in %llu ms", c->name,
+                         res->status, (unsigned long long)delay);
         c->auth_not_before = now + delay;
         for (r = c->waiters.head; r; r = next) {
             next = r->next;

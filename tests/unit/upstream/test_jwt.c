@@ -111,8 +111,17 @@ Test(jwt, lifetime_bounds)
     cr_assert_eq(pskgw_upstream_token_lifetime_ms(0, 1000, -1, 2000000), 3600000ull);
     /* iat after exp: default */
     cr_assert_eq(pskgw_upstream_token_lifetime_ms(0, 1000, 2000, 0), 3600000ull);
-    /* very short: floor of 1 s */
-    cr_assert_eq(pskgw_upstream_token_lifetime_ms(0, 1000, -1, 999900), 1000ull);
+    /* very short: floor of 200 ms */
+    cr_assert_eq(pskgw_upstream_token_lifetime_ms(0, 1000, -1, 999900), 200ull);
+    /* whole-second claims: a 2 s token issued late in its second has less left */
+    cr_assert_eq(pskgw_upstream_token_lifetime_ms(0, 1700000002, 1700000000, 1700000000900ull),
+                 1100ull);
+    /* our clock behind the issuer's: exp - iat wins */
+    cr_assert_eq(pskgw_upstream_token_lifetime_ms(0, 1700000002, 1700000000, 1699999000000ull),
+                 2000ull);
+    /* our clock ahead (token already past exp by our clock): exp - iat */
+    cr_assert_eq(pskgw_upstream_token_lifetime_ms(0, 1700000002, 1700000000, 1800000000000ull),
+                 2000ull);
     /* absurdly long: 7 days cap */
     cr_assert_eq(pskgw_upstream_token_lifetime_ms(0, 4000000000ll, 1, 0), 7ull * 86400 * 1000);
     cr_assert_eq(pskgw_upstream_token_lifetime_ms(0, INT64_MAX, -1, 0), 7ull * 86400 * 1000);

@@ -1,0 +1,33 @@
+/* Test helper: start pskgw-sim and talk to its /_sim control endpoints (blocking libcurl easy
+ * calls: used only between loop runs, never from inside the loop under test). */
+#ifndef PSKGW_TEST_UPSTREAM_SIMCTL_H
+#define PSKGW_TEST_UPSTREAM_SIMCTL_H
+
+#include <jansson.h>
+
+#include "proc.h"
+
+#define SIM_KEY    "test-key"
+#define SIM_SECRET "test-secret-0123456789"
+#define SIM_SEED   "upstream-test-seed"
+
+typedef struct {
+    pskgw_test_proc_t proc;
+    char url[128];
+} sim_t;
+
+/* Start pskgw-sim with the test credentials plus extra arguments (NULL-terminated list).
+ * Returns 0 once its base URL was read. */
+int sim_start(sim_t *s, const char *const *extra);
+void sim_stop(sim_t *s);
+
+/* POST a JSON body to path; the HTTP status or -1. */
+long sim_post(const sim_t *s, const char *path, const char *json);
+/* GET /_sim/stats, parsed (caller json_decref()s), or NULL. */
+json_t *sim_stats(const sim_t *s);
+/* stats.calls.<op> */
+long sim_calls(const sim_t *s, const char *op);
+/* stats.status.<code> (0 when absent) */
+long sim_status_count(const sim_t *s, int code);
+
+#endif

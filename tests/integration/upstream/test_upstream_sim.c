@@ -1,0 +1,722 @@
+/* pskgw_upstream against the real simulator (pskgw-sim) on loopback: authentication and token
+ * lifecycle, refusals, 401 recovery, 429 with Retry-After, transient failures, deadlines, the
+ * in-flight cap and queue, 1,000 concurrent requests without blocking the loop, cancel and close
+ * with requests in flight. Every test ends with uv_loop_close() == 0. */
+#include "common/codec.h"
+#include "common/err.h"
+#include "simctl.h"
+#include "tools/rotkeys/rotkeys.h"
+#include "upstream/upstream.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+typedef struct {
+    int calls;
+    int status;
+    uint64_t at_ms; /* loop time of the callback */
+    pskgw_upstream_psk_t psk;
+    pskgw_upstream_e2e_t e2e;
+    pskgw_upstream_req_t *req;
+} res_t;
+
+static uv_loop_t loop;
+static uv_timer_t pump;
+static pskgw_upstream_t *cli;
+static sim_t sim;
+static int in_api;   /* set around API calls: a callback inside one is a contract violation */
+static int done;     /* callbacks seen */
+static int violated; /* callbacks from inside an API call, or twice */
+static int closed;
+static uint64_t t0;
+
+/* A failed assertion ends the test early: never leave the simulator running. */
+static void suite_fini(void)
+{
+    sim_stop(&sim);
+}
+
+TestSuite(upstream_sim, .fini = suite_fini);
+
+static void on_pump(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void psk_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
+{
+    res_t *x = arg;
+
+    if (in_api || x->calls)
+        violated++;
+    x->calls++;
+    x->status = status;
+    x->at_ms = uv_now(&loop);
+    if ((status == 0) != (r != NULL))
+        violated++;
+    if (r)
+        x->psk = *r;
+    done++;
+}
+
+static void e2e_cb(void *arg, int status, const pskgw_upstream_e2e_t *r)
+{
+    res_t *x = arg;
+
+    if (in_api || x->calls)
+        violated++;
+    x->calls++;
+    x->status = status;
+    x->at_ms = uv_now(&loop);
+    if ((status == 0) != (r != NULL))
+        violated++;
+    if (r)
+        x->e2e = *r;
+    done++;
+}
+
+static void on_closed(void *arg)
+{
+    (void)arg;
+    closed++;
+}
+
+static void start_sim(const char *const *extra)
+{
+    cr_assert_eq(sim_start(&sim, extra), 0, "pskgw-sim did not start (%s)",
+                 pskgw_test_bin("pskgw-sim"));
+}
+
+static void opts_base(pskgw_upstream_opts_t *o)
+{
+    pskgw_upstream_opts_init(o);
+    o->name = "test";
+    o->base_url = sim.url;
+    o->key_id = SIM_KEY;
+    o->secret = SIM_SECRET;
+    o->backoff_base_ms = 50;
+    o->backoff_max_ms = 400;
+}
+
+static void start_client(const pskgw_upstream_opts_t *o)
+{
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    cr_assert_eq(uv_timer_init(&loop, &pump), 0);
+    uv_timer_start(&pump, on_pump, 10, 10); /* makes UV_RUN_ONCE return regularly */
+    cr_assert_eq(pskgw_upstream_new(&loop, o, &cli), 0);
+    done = violated = closed = in_api = 0;
+    uv_update_time(&loop);
+    t0 = uv_now(&loop);
+}
+
+/* Run the loop until *counter >= target or timeout_ms passed. */
+static void run_until(const int *counter, int target, uint64_t timeout_ms)
+{
+    uint64_t end = uv_now(&loop) + timeout_ms;
+
+    while (*counter < target && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+}
+
+static void run_for(uint64_t ms)
+{
+    int never = 0;
+
+    run_until(&never, 1, ms);
+}
+
+static void finish(void)
+{
+    if (cli)
+        pskgw_upstream_close(cli, on_closed, NULL);
+    cli = NULL;
+    uv_close((uv_handle_t *)&pump, NULL);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    cr_assert_eq(closed, 1, "close callback ran %d times", closed);
+    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
+    cr_assert_eq(violated, 0, "callback contract violated %d times", violated);
+    sim_stop(&sim);
+}
+
+static int get_psk(unsigned dev, unsigned bits, uint32_t deadline, res_t *r)
+{
+    char id[PSKGW_ROT_IDENTITY_HEX_LEN + 1];
+    int rc;
+
+    cr_assert_eq(pskgw_rot_identity_hex(SIM_SEED, dev, id), 0);
+    in_api = 1;
+    rc = pskgw_upstream_get_psk(cli, id, bits, deadline, psk_cb, r, &r->req);
+    in_api = 0;
+    return rc;
+}
+
+static void check_psk(unsigned dev, unsigned bits, const res_t *r)
+{
+    uint8_t key[32];
+    size_t n = 0;
+    char uid[PSKGW_ROT_UID_LEN + 1];
+
+    cr_assert_eq(r->calls, 1);
+    cr_assert_eq(r->status, 0, "device %u: %s", dev, pskgw_strerror(r->status));
+    cr_assert_eq(pskgw_rot_psk(SIM_SEED, dev, bits, key, sizeof(key), &n), 0);
+    cr_assert_eq(r->psk.key_len, n);
+    cr_assert(memcmp(r->psk.key, key, n) == 0, "device %u: wrong key", dev);
+    cr_assert_eq(pskgw_rot_uid(SIM_SEED, dev, uid), 0);
+    cr_assert_str_eq(r->psk.rot_uid, uid);
+}
+
+static void set_faults(const char *json)
+{
+    cr_assert_eq(sim_post(&sim, "/_sim/faults", json), 200, "faults %s", json);
+}
+
+/* One request to get a token (so that later faults hit the call under test, not authenticate). */
+static void warm_up(void)
+{
+    res_t r = { 0 };
+
+    cr_assert_eq(get_psk(1, 128, 0, &r), 0);
+    run_until(&r.calls, 1, 10000);
+    check_psk(1, 128, &r);
+}
+
+Test(upstream_sim, authenticate_once_then_psk_and_e2e)
+{
+    pskgw_upstream_opts_t o;
+    res_t r[8];
+    res_t e[2];
+    pskgw_upstream_stats_t st;
+
+    memset(r, 0, sizeof(r));
+    memset(e, 0, sizeof(e));
+    start_sim(NULL);
+    opts_base(&o);
+    start_client(&o);
+    /* eight requests before any token: they share one authentication */
+    for (unsigned i = 0; i < 8; i++)
+        cr_assert_eq(get_psk(10 + i, i % 2 ? 256 : 128, 0, &r[i]), 0);
+    cr_assert_eq(done, 0, "a callback ran inside the call");
+    run_until(&done, 8, 10000);
+    for (unsigned i = 0; i < 8; i++)
+        check_psk(10 + i, i % 2 ? 256 : 128, &r[i]);
+    cr_assert_eq(sim_calls(&sim, "authenticate"), 1);
+    cr_assert_eq(sim_calls(&sim, "get_psk"), 8);
+
+    /* E2E V1 and V2 */
+    for (int v = 1; v <= 2; v++) {
+        uint8_t ki[PSKGW_ROT_KI_MAX_LEN];
+        char hex[2 * PSKGW_ROT_KI_MAX_LEN + 1];
+        size_t n = 0;
+        cr_assert_eq(pskgw_rot_e2e_ki(SIM_SEED, 5, v, 3, ki, sizeof(ki), &n), 0);
+        cr_assert_eq(pskgw_hex_encode(ki, n, hex, sizeof(hex), v == 2), 0); /* any case */
+        in_api = 1;
+        cr_assert_eq(pskgw_upstream_get_e2e(cli, hex, 0, e2e_cb, &e[v - 1], NULL), 0);
+        in_api = 0;
+    }
+    run_until(&done, 10, 10000);
+    for (int v = 1; v <= 2; v++) {
+        uint8_t ki[PSKGW_ROT_KI_MAX_LEN];
+        size_t n = 0;
+        pskgw_rot_e2e_params_t p;
+        const res_t *x = &e[v - 1];
+        cr_assert_eq(pskgw_rot_e2e_ki(SIM_SEED, 5, v, 3, ki, sizeof(ki), &n), 0);
+        cr_assert_eq(pskgw_rot_e2e_params(SIM_SEED, ki, n, &p), 0);
+        cr_assert_eq(x->status, 0, "V%d: %s", v, pskgw_strerror(x->status));
+        cr_assert(memcmp(x->e2e.key, p.key, 16) == 0);
+        cr_assert_eq(x->e2e.nonce_len, p.nonce_len);
+        cr_assert(memcmp(x->e2e.nonce, p.nonce, p.nonce_len) == 0);
+        cr_assert_eq(x->e2e.mac_bits, p.mac_bits);
+        cr_assert_str_eq(x->e2e.cipher_suite, p.cipher_suite);
+        pskgw_rot_e2e_params_wipe(&p);
+    }
+    pskgw_upstream_stats(cli, &st);
+    cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_PSK][PSKGW_UPSTREAM_OUT_OK], 8);
+    cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_E2E][PSKGW_UPSTREAM_OUT_OK], 2);
+    cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_OK], 1);
+    cr_assert_eq(st.latency_count[PSKGW_UPSTREAM_OP_PSK], 8);
+    cr_assert_eq(st.latency_le[PSKGW_UPSTREAM_OP_PSK][PSKGW_UPSTREAM_LAT_BUCKETS], 8);
+    cr_assert_eq(st.http_attempts[PSKGW_UPSTREAM_OP_PSK], 8);
+    cr_assert_eq(st.token_valid, 1);
+    cr_assert_eq(st.in_flight, 0);
+    finish();
+}
+
+Test(upstream_sim, bearer_header_mode)
+{
+    pskgw_upstream_opts_t o;
+
+    start_sim(NULL);
+    opts_base(&o);
+    o.auth_mode = PSKGW_UPSTREAM_AUTH_BEARER;
+    start_client(&o);
+    warm_up();
+    cr_assert_eq(sim_status_count(&sim, 401), 0);
+    finish();
+}
+
+Test(upstream_sim, refusals_are_final)
+{
+    static const char *const extra[] = { "--devices", "100", "--disabled-every", "10", NULL };
+    pskgw_upstream_opts_t o;
+    res_t nf = { 0 };
+    res_t den = { 0 };
+    res_t junk = { 0 };
+    pskgw_upstream_stats_t st;
+
+    start_sim(extra);
+    opts_base(&o);
+    start_client(&o);
+    warm_up();
+    cr_assert_eq(get_psk(150, 128, 0, &nf), 0); /* a valid identity of an unknown device */
+    cr_assert_eq(get_psk(9, 128, 0, &den), 0);  /* provisioning disabled */
+    in_api = 1;
+    cr_assert_eq(
+        pskgw_upstream_get_psk(cli, "00112233445566778899AABBCCDD", 128, 0, psk_cb, &junk, NULL),
+        0);
+    in_api = 0;
+    run_until(&done, 4, 10000);
+    cr_assert_eq(nf.status, PSKGW_ENOTFOUND, "%s", pskgw_strerror(nf.status));
+    cr_assert_eq(den.status, PSKGW_EDENIED, "%s", pskgw_strerror(den.status));
+    cr_assert_eq(junk.status, PSKGW_ENOTFOUND, "%s", pskgw_strerror(junk.status));
+    /* no retries for final answers */
+    cr_assert_eq(sim_calls(&sim, "get_psk"), 4);
+    pskgw_upstream_stats(cli, &st);
+    cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_PSK][PSKGW_UPSTREAM_OUT_NOTFOUND], 2);
+    cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_PSK][PSKGW_UPSTREAM_OUT_DENIED], 1);
+    /* invalid arguments fail at once */
+    in_api = 1;
+    cr_assert_eq(pskgw_upstream_get_psk(cli, "XYZ", 128, 0, psk_cb, &junk, NULL), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_upstream_get_psk(cli, "AABB", 192, 0, psk_cb, &junk, NULL), PSKGW_EINVAL);
+    in_api = 0;
+    finish();
+}
+
+Test(upstream_sim, wrong_secret_is_eauth)
+{
+    pskgw_upstream_opts_t o;
+    res_t r[3];
+
+    memset(r, 0, sizeof(r));
+    start_sim(NULL);
+    opts_base(&o);
+    o.secret = "not-the-secret";
+    start_client(&o);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(get_psk(1, 128, 0, &r[i]), 0);
+    run_until(&done, 3, 10000);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(r[i].status, PSKGW_EAUTH, "%s", pskgw_strerror(r[i].status));
+    cr_assert_eq(sim_calls(&sim, "authenticate"), 1);
+    cr_assert_eq(sim_calls(&sim, "get_psk"), 0);
+    finish();
+}
+
+/* A request every 200 ms for 4.5 s with a 2 s token: renewed in the background (at 1.6 s,
+ * 3.2 s), never used expired, no 401. */
+typedef struct {
+    uv_timer_t t;
+    int sent;
+    res_t r[30];
+} feeder_t;
+
+static void on_feed(uv_timer_t *t)
+{
+    feeder_t *f = t->data;
+
+    if (f->sent >= 23) {
+        uv_timer_stop(t);
+        return;
+    }
+    cr_assert_eq(get_psk(20 + (unsigned)f->sent, 128, 0, &f->r[f->sent]), 0);
+    f->sent++;
+}
+
+Test(upstream_sim, proactive_renewal)
+{
+    static const char *const extra[] = { "--token-ttl", "2", NULL };
+    pskgw_upstream_opts_t o;
+    feeder_t f;
+    pskgw_upstream_stats_t st;
+
+    memset(&f, 0, sizeof(f));
+    start_sim(extra);
+    opts_base(&o);
+    start_client(&o);
+    cr_assert_eq(uv_timer_init(&loop, &f.t), 0);
+    f.t.data = &f;
+    uv_timer_start(&f.t, on_feed, 0, 200);
+    run_until(&done, 23, 15000);
+    uv_close((uv_handle_t *)&f.t, NULL);
+    for (int i = 0; i < 23; i++)
+        check_psk(20 + (unsigned)i, 128, &f.r[i]);
+    cr_assert_geq(sim_calls(&sim, "authenticate"), 3, "renewals: %ld",
+                  sim_calls(&sim, "authenticate"));
+    cr_assert_eq(sim_status_count(&sim, 401), 0, "a request used an expired token");
+    pskgw_upstream_stats(cli, &st);
+    cr_assert_eq(st.reauth_on_401, 0);
+    cr_assert_geq(st.token_renewals, 3);
+    finish();
+}
+
+Test(upstream_sim, recovers_from_401_with_one_reauth)
+{
+    pskgw_upstream_opts_t o;
+    res_t r[4];
+    pskgw_upstream_stats_t st;
+
+    memset(r, 0, sizeof(r));
+    start_sim(NULL);
+    opts_base(&o);
+    start_client(&o);
+    warm_up();
+    cr_assert_eq(sim_post(&sim, "/_sim/expire-tokens", "{}"), 200);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(get_psk(30 + (unsigned)i, 128, 0, &r[i]), 0);
+    run_until(&done, 5, 10000);
+    for (int i = 0; i < 4; i++)
+        check_psk(30 + (unsigned)i, 128, &r[i]);
+    /* four 401s at most, but one shared re-authentication */
+    cr_assert_eq(sim_calls(&sim, "authenticate"), 2);
+    cr_assert_leq(sim_status_count(&sim, 401), 4);
+    cr_assert_geq(sim_status_count(&sim, 401), 1);
+    pskgw_upstream_stats(cli, &st);
+    cr_assert_geq(st.reauth_on_401, 1);
+    cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_PSK][PSKGW_UPSTREAM_OUT_OK], 5);
+    finish();
+}
+
+Test(upstream_sim, ratelimit_honours_retry_after)
+{
+    pskgw_upstream_opts_t o;
+    res_t a = { 0 };
+    res_t b = { 0 };
+    uint64_t t;
+
+    start_sim(NULL);
+    opts_base(&o);
+    start_client(&o);
+    warm_up();
+    /* one 429 with Retry-After: 1 -> the retry comes after >= 1 s and succeeds */
+    set_faults("{\"ratelimit_next\":1,\"retry_after_s\":1}");
+    uv_update_time(&loop);
+    t = uv_now(&loop);
+    cr_assert_eq(get_psk(40, 128, 5000, &a), 0);
+    run_until(&a.calls, 1, 10000);
+    check_psk(40, 128, &a);
+    cr_assert_geq(a.at_ms - t, 1000, "retried after %llu ms", (unsigned long long)(a.at_ms - t));
+    cr_assert_lt(a.at_ms - t, 3000);
+    cr_assert_eq(sim_status_count(&sim, 429), 1);
+    /* Retry-After: 5 does not fit a 2 s deadline: ERATELIMIT at once, hint available */
+    set_faults("{\"ratelimit_next\":1,\"retry_after_s\":5}");
+    uv_update_time(&loop);
+    t = uv_now(&loop);
+    cr_assert_eq(get_psk(41, 128, 2000, &b), 0);
+    run_until(&b.calls, 1, 10000);
+    cr_assert_eq(b.status, PSKGW_ERATELIMIT, "%s", pskgw_strerror(b.status));
+    cr_assert_lt(b.at_ms - t, 1000);
+    cr_assert_gt(pskgw_upstream_retry_after_ms_left(cli), 3000);
+    cr_assert_leq(pskgw_upstream_retry_after_ms_left(cli), 5000);
+    finish();
+}
+
+Test(upstream_sim, transient_failures_are_retried)
+{
+    pskgw_upstream_opts_t o;
+    res_t a = { 0 };
+    res_t b = { 0 };
+    pskgw_upstream_stats_t st;
+
+    start_sim(NULL);
+    opts_base(&o);
+    start_client(&o);
+    warm_up();
+    /* two 503s, then success */
+    set_faults("{\"error_next\":2,\"error_status\":503}");
+    cr_assert_eq(get_psk(50, 128, 5000, &a), 0);
+    run_until(&a.calls, 1, 10000);
+    check_psk(50, 128, &a);
+    cr_assert_eq(sim_calls(&sim, "get_psk"), 4); /* warm-up + 3 */
+    /* a dropped connection, then a 500, then success */
+    set_faults("{\"drop_next\":1,\"error_next\":1,\"error_status\":500}");
+    cr_assert_eq(get_psk(51, 128, 5000, &b), 0);
+    run_until(&b.calls, 1, 10000);
+    check_psk(51, 128, &b);
+    /* curl itself retries a request whose reused connection died, once: 3 or 4 here */
+    pskgw_upstream_stats(cli, &st);
+    cr_assert(st.retries == 3 || st.retries == 4, "retries %llu", (unsigned long long)st.retries);
+    finish();
+}
+
+Test(upstream_sim, unavailable_within_the_deadline)
+{
+    pskgw_upstream_opts_t o;
+    res_t a = { 0 };
+    uint64_t t;
+
+    start_sim(NULL);
+    opts_base(&o);
+    start_client(&o);
+    warm_up();
+    set_faults("{\"error_rate\":1.0,\"error_status\":502}");
+    uv_update_time(&loop);
+    t = uv_now(&loop);
+    cr_assert_eq(get_psk(60, 128, 1500, &a), 0);
+    run_until(&a.calls, 1, 10000);
+    cr_assert_eq(a.status, PSKGW_EUNAVAIL, "%s", pskgw_strerror(a.status));
+    cr_assert_leq(a.at_ms - t, 1500);
+    /* bounded backoff: several attempts, never a storm */
+    cr_assert_geq(sim_calls(&sim, "get_psk"), 1 + 3);
+    cr_assert_leq(sim_calls(&sim, "get_psk"), 1 + 12);
+    finish();
+}
+
+Test(upstream_sim, deadline_exceeded)
+{
+    pskgw_upstream_opts_t o;
+    res_t a = { 0 };
+    uint64_t t;
+
+    start_sim(NULL);
+    opts_base(&o);
+    start_client(&o);
+    warm_up();
+    set_faults("{\"latency_ms\":3000}");
+    uv_update_time(&loop);
+    t = uv_now(&loop);
+    cr_assert_eq(get_psk(70, 128, 300, &a), 0);
+    run_until(&a.calls, 1, 10000);
+    cr_assert_eq(a.status, PSKGW_ETIMEOUT, "%s", pskgw_strerror(a.status));
+    cr_assert_geq(a.at_ms - t, 290);
+    cr_assert_lt(a.at_ms - t, 1000);
+    set_faults("{\"latency_ms\":0}");
+    finish();
+}
+
+Test(upstream_sim, queue_full_is_busy_at_once)
+{
+    pskgw_upstream_opts_t o;
+    res_t r[6];
+    pskgw_upstream_stats_t st;
+    json_t *stats;
+
+    memset(r, 0, sizeof(r));
+    start_sim(NULL);
+    opts_base(&o);
+    o.max_in_flight = 2;
+    o.queue_size = 3;
+    start_client(&o);
+    warm_up();
+    set_faults("{\"latency_ms\":150}");
+    cr_assert_eq(sim_post(&sim, "/_sim/reset", "{}"), 200);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(get_psk(80 + (unsigned)i, 128, 0, &r[i]), 0);
+    pskgw_upstream_stats(cli, &st);
+    cr_assert_eq(st.in_flight, 2);
+    cr_assert_eq(st.queued, 3);
+    cr_assert_eq(get_psk(85, 128, 0, &r[5]), PSKGW_EBUSY);
+    run_until(&done, 6, 10000); /* 5 + warm-up */
+    for (int i = 0; i < 5; i++)
+        check_psk(80 + (unsigned)i, 128, &r[i]);
+    cr_assert_eq(r[5].calls, 0, "a refused request called back");
+    stats = sim_stats(&sim);
+    cr_assert_not_null(stats);
+    cr_assert_leq(json_integer_value(json_object_get(stats, "max_in_flight")), 2);
+    json_decref(stats);
+    pskgw_upstream_stats(cli, &st);
+    cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_PSK][PSKGW_UPSTREAM_OUT_BUSY], 1);
+    /* FIFO: the queued ones finish after the first two */
+    cr_assert_leq(r[0].at_ms, r[2].at_ms);
+    cr_assert_leq(r[1].at_ms, r[4].at_ms);
+    finish();
+}
+
+/* ---- 1,000 concurrent requests; the loop keeps ticking ---- */
+
+typedef struct {
+    uv_timer_t t;
+    uint64_t last_ns;
+    uint64_t max_gap_ns;
+    unsigned ticks;
+} ticker_t;
+
+static void on_tick(uv_timer_t *t)
+{
+    ticker_t *k = t->data;
+    uint64_t now = uv_hrtime();
+
+    if (k->last_ns && now - k->last_ns > k->max_gap_ns)
+        k->max_gap_ns = now - k->last_ns;
+    k->last_ns = now;
+    k->ticks++;
+}
+
+Test(upstream_sim, thousand_concurrent_requests_do_not_block_the_loop)
+{
+    static const char *const extra[] = { "--latency-ms", "20", "--jitter-ms", "20", NULL };
+    enum { N = 1000 };
+    pskgw_upstream_opts_t o;
+    res_t *r = calloc(N, sizeof(*r));
+    ticker_t k;
+    pskgw_upstream_stats_t st;
+
+    cr_assert_not_null(r);
+    memset(&k, 0, sizeof(k));
+    start_sim(extra);
+    opts_base(&o);
+    o.max_in_flight = N;
+    o.max_connections = 64;
+    o.deadline_ms = 60000;
+    o.timeout_ms = 30000;
+    start_client(&o);
+    cr_assert_eq(uv_timer_init(&loop, &k.t), 0);
+    k.t.data = &k;
+    uv_timer_start(&k.t, on_tick, 10, 10);
+    for (unsigned i = 0; i < N; i++)
+        cr_assert_eq(get_psk(1000 + i, 128, 0, &r[i]), 0);
+    run_until(&done, N, 60000);
+    uv_close((uv_handle_t *)&k.t, NULL);
+    cr_assert_eq(done, N);
+    for (unsigned i = 0; i < N; i++)
+        check_psk(1000 + i, 128, &r[i]);
+    cr_assert_gt(k.ticks, 5);
+    cr_assert_lt(k.max_gap_ns, 200ull * 1000 * 1000, "the loop stalled %llu ms",
+                 (unsigned long long)(k.max_gap_ns / 1000000));
+    cr_assert_eq(sim_calls(&sim, "authenticate"), 1);
+    pskgw_upstream_stats(cli, &st);
+    cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_PSK][PSKGW_UPSTREAM_OUT_OK], N);
+    free(r);
+    finish();
+}
+
+/* ---- cancel and close ---- */
+
+typedef struct {
+    res_t a;
+    res_t b;
+    int closed_from_cb;
+} chain_t;
+
+static chain_t chain;
+
+static void chain_b_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
+{
+    psk_cb(arg, status, r);
+    /* close from inside a callback, with requests still pending */
+    pskgw_upstream_close(cli, on_closed, NULL);
+    cli = NULL;
+    chain.closed_from_cb = 1;
+}
+
+static void chain_a_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
+{
+    psk_cb(arg, status, r);
+    /* cancel another request from inside this callback; its own cancel is a no-op */
+    pskgw_upstream_cancel(chain.a.req);
+    in_api = 1;
+    pskgw_upstream_cancel(chain.b.req);
+    in_api = 0;
+}
+
+static void on_cancel_timer(uv_timer_t *t)
+{
+    in_api = 1;
+    pskgw_upstream_cancel(chain.a.req);
+    in_api = 0;
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+Test(upstream_sim, cancel_and_close_with_requests_in_flight)
+{
+    enum { M = 40 };
+    pskgw_upstream_opts_t o;
+    res_t r[M];
+    uv_timer_t ct;
+    char id[PSKGW_ROT_IDENTITY_HEX_LEN + 1];
+
+    memset(r, 0, sizeof(r));
+    memset(&chain, 0, sizeof(chain));
+    start_sim(NULL);
+    opts_base(&o);
+    o.max_in_flight = 10; /* some in flight, some queued */
+    start_client(&o);
+    warm_up();
+    set_faults("{\"latency_ms\":1500}");
+    cr_assert_eq(pskgw_rot_identity_hex(SIM_SEED, 90, id), 0);
+    cr_assert_eq(pskgw_upstream_get_psk(cli, id, 128, 0, chain_a_cb, &chain.a, &chain.a.req), 0);
+    cr_assert_eq(pskgw_upstream_get_psk(cli, id, 128, 0, chain_b_cb, &chain.b, &chain.b.req), 0);
+    for (int i = 0; i < M; i++)
+        cr_assert_eq(get_psk(100 + (unsigned)i, 128, 0, &r[i]), 0);
+    /* cancel is never synchronous */
+    in_api = 1;
+    pskgw_upstream_cancel(r[3].req);
+    pskgw_upstream_cancel(r[30].req); /* a queued one */
+    in_api = 0;
+    cr_assert_eq(r[3].calls, 0);
+    cr_assert_eq(uv_timer_init(&loop, &ct), 0);
+    uv_timer_start(&ct, on_cancel_timer, 100, 0);
+    run_until(&chain.closed_from_cb, 1, 5000);
+    cr_assert_eq(chain.a.status, PSKGW_ECANCELED);
+    cr_assert_eq(chain.b.status, PSKGW_ECANCELED);
+    cr_assert_eq(r[3].status, PSKGW_ECANCELED);
+    cr_assert_eq(r[30].status, PSKGW_ECANCELED);
+    cr_assert_lt(uv_now(&loop) - t0, 1400, "cancellations waited for the server");
+    /* finish(): runs the loop to the end; every request must have been called back once */
+    finish();
+    cr_assert_eq(chain.a.calls, 1);
+    cr_assert_eq(chain.b.calls, 1);
+    for (int i = 0; i < M; i++) {
+        cr_assert_eq(r[i].calls, 1, "request %d called back %d times", i, r[i].calls);
+        cr_assert_eq(r[i].status, PSKGW_ECANCELED);
+    }
+}
+
+Test(upstream_sim, close_while_authenticating)
+{
+    pskgw_upstream_opts_t o;
+    res_t r[5];
+
+    memset(r, 0, sizeof(r));
+    start_sim(NULL);
+    set_faults("{\"latency_ms\":2000}"); /* authenticate hangs */
+    opts_base(&o);
+    start_client(&o);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(get_psk(1 + (unsigned)i, 128, 0, &r[i]), 0);
+    run_for(100);
+    cr_assert_eq(done, 0);
+    in_api = 1;
+    pskgw_upstream_close(cli, on_closed, NULL);
+    cr_assert_eq(pskgw_upstream_get_psk(cli, "AABB", 128, 0, psk_cb, &r[0], NULL), PSKGW_ECLOSED);
+    in_api = 0;
+    cr_assert_eq(done, 0, "close called back synchronously");
+    cli = NULL;
+    finish();
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(r[i].calls, 1);
+        cr_assert_eq(r[i].status, PSKGW_ECANCELED);
+    }
+}
+
+Test(upstream_sim, connection_refused_is_unavailable)
+{
+    pskgw_upstream_opts_t o;
+    res_t a = { 0 };
+    char url[64];
+    int port = pskgw_test_free_port(0);
+
+    cr_assert_gt(port, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    memset(&sim, 0, sizeof(sim));
+    sim.proc.pid = -1;
+    opts_base(&o);
+    o.base_url = url;
+    start_client(&o);
+    cr_assert_eq(get_psk(1, 128, 800, &a), 0);
+    run_until(&a.calls, 1, 5000);
+    cr_assert(a.status == PSKGW_EUNAVAIL || a.status == PSKGW_ETIMEOUT, "%s",
+              pskgw_strerror(a.status));
+    finish();
+}
