@@ -134,14 +134,16 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
     if (s != NULL && s->ds != NULL) {
-        if (!s->established || !is_new_client_hello(s, data, (size_t)nread)) {
+        if (!is_new_client_hello(s, data, (size_t)nread)) {
             (void)pskgw_dtls_session_feed(s->ds, data, (size_t)nread, uv_now(l->loop));
             return;
         }
-        /* A ClientHello on an established association: the device restarted behind the same
-         * address and port (RFC 6347 4.2.8). Answer statelessly; only a valid cookie replaces
-         * the old session, so a spoofed ClientHello cannot end it; a late duplicate of the
-         * ClientHello that started the session (same random) went to the session above. */
+        /* A new ClientHello (another random) on an association, established or still in its
+         * handshake: the device restarted behind the same address and port (RFC 6347 4.2.8;
+         * a client keeps its random across HelloVerifyRequest and retransmissions). Answer
+         * statelessly; only a valid cookie replaces the old session, so a spoofed ClientHello
+         * cannot end it; a late duplicate of the ClientHello that started the session (same
+         * random) went to the session above. */
         rc = pskgw_dtls_ctx_check_hello(l->dctx, uv_now(l->loop), key, key_len, data, (size_t)nread,
                                         hvr, sizeof(hvr), &hvr_len);
         if (rc == 0 && send_to(l, from, hvr, hvr_len) == 0)
@@ -151,6 +153,8 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         PSKGW_LOG_RL(PSKGW_LOG_INFO, "listen-rehello",
                      "listener \"%s\": new handshake from \"%s\" replaces session %llu", l->name,
                      peer, (unsigned long long)s->id);
+        if (!s->established)
+            l->counters.handshakes_failed++;
         pskgw_lsess_end(s);
         l->counters.cookie_verified++;
         new_session(l, from, key, key_len, peer, data, (size_t)nread);

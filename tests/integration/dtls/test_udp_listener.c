@@ -775,3 +775,39 @@ Test(udp, a_late_duplicate_of_the_cookie_client_hello_keeps_the_session)
     cr_assert_eq(ctr()->handshakes_started, 1);
     cr_assert_eq(ctr()->sessions_active, 1);
 }
+
+static bool one_started(void *arg)
+{
+    (void)arg;
+    return ctr()->handshakes_started >= 1;
+}
+
+/* A device that restarts in the middle of its handshake, behind the same address and port,
+ * gets a new session at once (after a cookie exchange), not after the old handshake's
+ * deadline. */
+Test(udp, a_device_restarting_mid_handshake_gets_a_new_session)
+{
+    pskgw_listener_opts_t o = { 0 };
+    uint16_t local;
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    o.handshake_timeout_ms = 30000;
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               NULL);
+    cli[0].max_sends = 2; /* ClientHello, ClientHello with cookie, then the device restarts */
+    cr_assert(hrun_until(&loop, one_started, NULL, 5000));
+    local = hcli_local_port(&cli[0]);
+    hcli_close(&cli[0]);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    hcli_start_from(&cli[1], &loop, pskgw_listener_port(lst), local, "PSK-AES128-CCM-8", H_ID,
+                    H_PSK, "after");
+    want_msgs = 1;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 4000), "the restarted device got through");
+    cr_assert_str_eq(msgs.data[0], "after");
+    cr_assert_eq(ctr()->sessions_active, 1);
+    cr_assert_eq(ctr()->handshakes_started, 2);
+    cr_assert_eq(ctr()->handshakes_failed, 1, "the replaced handshake");
+}
