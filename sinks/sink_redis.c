@@ -8,8 +8,11 @@
  * Replies: an ID delivered; no reply (connection lost) transient; error replies LOADING, BUSY,
  * OOM, TRYAGAIN, MASTERDOWN, READONLY, CLUSTERDOWN, NOREPLICAS transient; any other error
  * (WRONGTYPE, ERR ...) permanent: the message is dead-lettered.
- * The context is never freed inside a hiredis callback: close defers redisAsyncFree() to a
- * timer callback.
+ * hiredis has no command timeout: a watchdog (every 250 ms) drops the connection when the
+ * oldest outstanding XADD is older than redis.timeout_ms (a hung server); its messages are
+ * retried on the next connection.
+ * The context is never freed inside a hiredis callback: close and the watchdog free it from
+ * timer callbacks.
  *
  * Our own libuv adapter instead of hiredis' adapters/libuv.h: that one ignores a poll error
  * status, so a refused connect is never noticed (no connect callback, ever). Ours hands errors
@@ -45,7 +48,9 @@ typedef struct {
     unsigned attempts; /* failed connects in a row */
     uint64_t retry_max_ms;
     uv_timer_t timer; /* reconnect; on close: the deferred free */
-    bool timer_closed;
+    uv_timer_t watch; /* reply timeout */
+    uint64_t timeout_ms;
+    unsigned handles;  /* our timers not closed yet */
     unsigned adapters; /* adapter poll handles not closed yet */
     redis_req_t *reqs;
 } redis_sink_t;
@@ -146,6 +151,7 @@ struct redis_req {
     redis_req_t *next;
     redis_sink_t *r;
     void *token;
+    uint64_t sent; /* uv_now at send */
 };
 
 static void connect_now(redis_sink_t *r);
@@ -166,6 +172,38 @@ static void timer_cb(uv_timer_t *t)
 
     if (!r->closing)
         connect_now(r);
+}
+
+static void lost(redis_sink_t *r);
+
+/* Drop the connection now (from a timer callback only): pending replies come back NULL
+ * (transient failures), then we reconnect. */
+static void drop_connection(redis_sink_t *r)
+{
+    redisAsyncContext *ac = r->ac;
+
+    lost(r); /* r->ac = NULL and connected = false first: no send reaches the dying context */
+    if (ac) {
+        ac->data = NULL; /* its connect/disconnect callbacks find no sink */
+        redisAsyncFree(ac);
+    }
+}
+
+static void watch_cb(uv_timer_t *t)
+{
+    redis_sink_t *r = t->data;
+    uint64_t now = uv_now(r->loop);
+
+    if (r->closing || !r->ac)
+        return;
+    for (redis_req_t *q = r->reqs; q; q = q->next)
+        if (now - q->sent > r->timeout_ms) {
+            PSKGW_WARN("sink \"%s\": redis %s:%d did not answer within %llu ms: reconnecting",
+                       pskgw_sink_name(r->core), r->host, r->port,
+                       (unsigned long long)r->timeout_ms);
+            drop_connection(r);
+            return;
+        }
 }
 
 static void schedule_reconnect(redis_sink_t *r)
@@ -354,6 +392,7 @@ static int redis_send(void *impl, pskgw_msg_t *msg, void *token)
 #undef ARGS
     q->r = r;
     q->token = token;
+    q->sent = uv_now(r->loop);
     /* hiredis formats the command into its output buffer now: argv may go after the call */
     if (redisAsyncCommandArgv(r->ac, reply_cb, q, argc, argv, lens) != REDIS_OK) {
         free(key);
@@ -432,10 +471,15 @@ static int redis_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_op
         free(r);
         return rc;
     }
+    r->timeout_ms = o->redis.timeout_ms ? o->redis.timeout_ms : 10000;
     uv_timer_init(loop, &r->timer);
     r->timer.data = r;
+    uv_timer_init(loop, &r->watch);
+    r->watch.data = r;
+    r->handles = 2;
     /* connect on the next loop turn, never from inside create */
     uv_timer_start(&r->timer, timer_cb, 0, 0);
+    uv_timer_start(&r->watch, watch_cb, 250, 250);
     *impl = r;
     return 0;
 }
@@ -444,7 +488,7 @@ static void maybe_closed(redis_sink_t *r)
 {
     pskgw_sink_t *core = r->core;
 
-    if (!r->closing || !r->timer_closed || r->adapters > 0)
+    if (!r->closing || r->handles > 0 || r->adapters > 0)
         return;
     free(r->host);
     free(r->stream);
@@ -456,7 +500,7 @@ static void timer_closed(uv_handle_t *h)
 {
     redis_sink_t *r = h->data;
 
-    r->timer_closed = true;
+    r->handles--;
     maybe_closed(r);
 }
 
@@ -476,6 +520,7 @@ static void close_cb(uv_timer_t *t)
         free(q);
     }
     uv_close((uv_handle_t *)&r->timer, timer_closed);
+    uv_close((uv_handle_t *)&r->watch, timer_closed);
 }
 
 static void redis_close(void *impl)
@@ -484,6 +529,7 @@ static void redis_close(void *impl)
 
     r->closing = true;
     uv_timer_stop(&r->timer);
+    uv_timer_stop(&r->watch);
     uv_timer_start(&r->timer, close_cb, 0, 0);
 }
 

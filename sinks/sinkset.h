@@ -87,9 +87,10 @@ typedef struct {
         int keepalive;        /* [30] seconds */
     } mqtt;
     struct {
-        const char *url;    /* redis://host:port[/db] */
-        const char *stream; /* key; template like mqtt.topic */
-        uint64_t maxlen;    /* [0 = no trimming] XADD MAXLEN ~ maxlen */
+        const char *url;     /* redis://host:port[/db] */
+        const char *stream;  /* key; template like mqtt.topic */
+        uint64_t maxlen;     /* [0 = no trimming] XADD MAXLEN ~ maxlen */
+        uint64_t timeout_ms; /* [10000] a reply later than this drops the connection */
     } redis;
     struct {
         const char *brokers;

@@ -20,6 +20,7 @@ static char dlq[300];
 static char url[128];
 static pskgw_test_proc_t redis = { -1, -1 };
 static int port;
+static bool paused; /* redis is SIGSTOPped: do not query it from the test */
 
 static void setup(void)
 {
@@ -31,6 +32,9 @@ static void setup(void)
 
 static void teardown(void)
 {
+    if (redis.pid > 0 && paused)
+        kill(redis.pid, SIGCONT);
+    paused = false;
     if (redis.pid > 0)
         pskgw_test_stop(&redis, SIGTERM, 5000);
     pskgw_test_rmtree(tmp);
@@ -132,7 +136,7 @@ static bool stream_has_all(void *arg)
     rwait_t *w = arg;
     int n;
 
-    if (redis.pid <= 0 || xlen(w->key) < w->want)
+    if (redis.pid <= 0 || paused || xlen(w->key) < w->want)
         return false;
     n = read_stream(w->key, got, NULL, ST_MAX * 2);
     for (int k = 0; k < w->want; k++) {
@@ -389,4 +393,56 @@ Test(sink_redis, spool_replayed_after_kill9)
     st_loop_fini(&c);
     n = read_stream("pskgw:acme", got, NULL, ST_MAX * 2);
     cr_assert_eq(st_check_delivery(got, n, acked, nacked), nacked);
+}
+
+static bool retried_some(void *arg)
+{
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return st.retried > 0;
+}
+
+static void resume_cb(uv_timer_t *t)
+{
+    kill(redis.pid, SIGCONT);
+    paused = false;
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+/* A hung server (SIGSTOP): no reply within redis.timeout_ms drops the connection; messages are
+ * retried and all arrive once it resumes. */
+Test(sink_redis, hung_server_times_out_then_resumes)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    pskgw_sink_stats_t st;
+    uv_timer_t later;
+    int n;
+
+    start_redis();
+    o = redis_opts(32, url, "pskgw:{domain}");
+    o.redis.timeout_ms = 300;
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 10, 2);
+    st_wait_delivered(&c, 10, 10000);
+    paused = true;
+    cr_assert_eq(kill(redis.pid, SIGSTOP), 0);
+    st_submit(&c, 10, 40, 4);
+    st_run_until(&c.loop, retried_some, &c, 10000);
+    uv_timer_init(&c.loop, &later);
+    uv_timer_start(&later, resume_cb, 1000, 0);
+    {
+        rwait_t w = { "pskgw:acme", 50, c.ids };
+        st_run_until(&c.loop, stream_has_all, &w, 30000);
+    }
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_gt(st.retried, 0);
+    st_close(&c);
+    st_loop_fini(&c);
+    n = read_stream("pskgw:acme", got, NULL, ST_MAX * 2);
+    cr_assert_eq(st_check_delivery(got, n, c.ids, 50), 50);
 }
