@@ -720,3 +720,70 @@ Test(upstream_sim, connection_refused_is_unavailable)
               pskgw_strerror(a.status));
     finish();
 }
+
+/* ---- TLS: verification is always on ---- */
+
+static void tls_case(int trust, int want)
+{
+    static char dir[512];
+    char ca[600];
+    const char *extra[] = { "--tls", "--cert-out", ca, NULL };
+    pskgw_upstream_opts_t o;
+    res_t a = { 0 };
+
+    cr_assert_eq(pskgw_test_tmpdir(dir, sizeof(dir)), 0);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    start_sim(extra);
+    cr_assert(strncmp(sim.url, "https://", 8) == 0, "%s", sim.url);
+    opts_base(&o);
+    if (trust)
+        o.ca_file = ca;
+    start_client(&o);
+    cr_assert_eq(get_psk(7, 256, 5000, &a), 0);
+    run_until(&a.calls, 1, 10000);
+    if (want == 0)
+        check_psk(7, 256, &a);
+    else
+        cr_assert_eq(a.status, want, "%s", pskgw_strerror(a.status));
+    finish();
+    pskgw_test_rmtree(dir);
+}
+
+Test(upstream_sim, https_with_the_configured_ca)
+{
+    tls_case(1, 0);
+}
+
+Test(upstream_sim, https_with_an_untrusted_certificate_fails)
+{
+    tls_case(0, PSKGW_ETLS);
+}
+
+Test(upstream_sim, e2e_alias_path)
+{
+    pskgw_upstream_opts_t o;
+    res_t e = { 0 };
+    uint8_t ki[PSKGW_ROT_KI_MAX_LEN];
+    char hex[2 * PSKGW_ROT_KI_MAX_LEN + 1];
+    size_t n = 0;
+    json_t *stats;
+
+    start_sim(NULL);
+    opts_base(&o);
+    o.path_e2e_params = "/v1/e2e/uplink/protectionparameters/get";
+    start_client(&o);
+    cr_assert_eq(pskgw_rot_e2e_ki(SIM_SEED, 8, PSKGW_ROT_E2E_V1, 0, ki, sizeof(ki), &n), 0);
+    cr_assert_eq(pskgw_hex_encode(ki, n, hex, sizeof(hex), true), 0);
+    in_api = 1;
+    cr_assert_eq(pskgw_upstream_get_e2e(cli, hex, 0, e2e_cb, &e, NULL), 0);
+    in_api = 0;
+    run_until(&e.calls, 1, 10000);
+    cr_assert_eq(e.status, 0, "%s", pskgw_strerror(e.status));
+    cr_assert_eq(e.e2e.mac_bits, 128);
+    stats = sim_stats(&sim);
+    cr_assert_not_null(stats);
+    cr_assert_eq(
+        json_integer_value(json_object_get(json_object_get(stats, "by_key_identity"), hex)), 1);
+    json_decref(stats);
+    finish();
+}
