@@ -4,6 +4,7 @@
  * with requests in flight. Every test ends with uv_loop_close() == 0. */
 #include "common/codec.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "simctl.h"
 #include "tools/rotkeys/rotkeys.h"
 #include "upstream/upstream.h"
@@ -786,4 +787,57 @@ Test(upstream_sim, e2e_alias_path)
         json_integer_value(json_object_get(json_object_get(stats, "by_key_identity"), hex)), 1);
     json_decref(stats);
     finish();
+}
+
+/* ---- secrets never reach a log ---- */
+
+Test(upstream_sim, logs_hold_no_secret_token_or_key)
+{
+    static const char *const extra[] = { "--devices", "100", NULL };
+    pskgw_upstream_opts_t o;
+    res_t r[4];
+    FILE *logf = tmpfile();
+    char *text;
+    long len;
+    uint8_t key[32];
+    char key_hex[65];
+    size_t n = 0;
+
+    memset(r, 0, sizeof(r));
+    cr_assert_not_null(logf);
+    pskgw_log_set_output(logf);
+    pskgw_log_set_level(PSKGW_LOG_DEBUG);
+    start_sim(extra);
+    opts_base(&o);
+    start_client(&o);
+    warm_up();
+    cr_assert_eq(sim_post(&sim, "/_sim/expire-tokens", "{}"), 200);
+    set_faults("{\"error_next\":1,\"error_status\":503}");
+    cr_assert_eq(get_psk(2, 128, 0, &r[0]), 0);
+    run_until(&r[0].calls, 1, 10000);
+    cr_assert_eq(get_psk(150, 128, 0, &r[1]), 0); /* 404 */
+    run_until(&r[1].calls, 1, 10000);
+    check_psk(2, 128, &r[0]);
+    cr_assert_eq(r[1].status, PSKGW_ENOTFOUND);
+    finish();
+    pskgw_log_set_output(NULL);
+    pskgw_log_set_level(PSKGW_LOG_INFO);
+
+    fflush(logf);
+    len = ftell(logf);
+    cr_assert_gt(len, 0, "nothing was logged");
+    text = calloc(1, (size_t)len + 1);
+    cr_assert_not_null(text);
+    rewind(logf);
+    cr_assert_eq(fread(text, 1, (size_t)len, logf), (size_t)len);
+    fclose(logf);
+    cr_assert_null(strstr(text, SIM_SECRET), "the API secret was logged");
+    cr_assert_null(strstr(text, "eyJ"), "a JWT was logged:\n%s", text);
+    cr_assert_eq(pskgw_rot_psk(SIM_SEED, 2, 128, key, sizeof(key), &n), 0);
+    cr_assert_eq(pskgw_hex_encode(key, n, key_hex, sizeof(key_hex), true), 0);
+    cr_assert_null(strstr(text, key_hex), "a PSK was logged");
+    cr_assert_eq(pskgw_hex_encode(key, n, key_hex, sizeof(key_hex), false), 0);
+    cr_assert_null(strstr(text, key_hex), "a PSK was logged");
+    cr_assert_not_null(strstr(text, "401"), "the 401 recovery was not logged:\n%s", text);
+    free(text);
 }
