@@ -11,6 +11,9 @@
  * PUBACK reason codes 0x87 (not authorized), 0x90 (topic name invalid) and 0x99 (payload
  * format invalid) are permanent; other failures are transient.
  *
+ * A CONNACK or PUBACK later than mqtt.timeout_ms (a hung broker: TCP still up) drops the
+ * connection; the messages are published again after reconnecting.
+ *
  * libmosquitto's callbacks only record what happened; it is acted on (results to the core,
  * which may publish again) after the mosquitto_* call returned, never inside it.
  * When the connection drops, every message in flight is reported failed (transient) and will
@@ -31,14 +34,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MISC_MS            250
-#define CONNECT_TIMEOUT_MS 10000
-#define RECONNECT_MIN_MS   100
+#define MISC_MS          250
+#define RECONNECT_MIN_MS 100
 
 static unsigned lib_users;
 
 typedef struct mq_req {
     struct mq_req *next;
+    uint64_t sent;
     int mid;
     void *token;
     bool done;
@@ -56,6 +59,7 @@ typedef struct {
     int keepalive;
     bool raw;
     uint64_t retry_max_ms;
+    uint64_t timeout_ms;
 
     uv_poll_t *poll;
     int poll_fd;
@@ -326,10 +330,20 @@ static void misc_cb(uv_timer_t *t)
     if (m->closing)
         return;
     if (m->connected) {
+        for (mq_req_t *q = m->reqs; q; q = q->next)
+            if (!q->done && now - q->sent > m->timeout_ms) {
+                PSKGW_WARN("sink \"%s\": no PUBACK from mqtt %s:%d within %llu ms: reconnecting",
+                           pskgw_sink_name(m->core), m->host, m->port,
+                           (unsigned long long)m->timeout_ms);
+                mosquitto_disconnect(m->mosq);
+                m->ev_lost = false;
+                lost(m, "publish timed out");
+                return;
+            }
         after_call(m, mosquitto_loop_misc(m->mosq));
         return;
     }
-    if (m->connecting && now - m->connect_started > CONNECT_TIMEOUT_MS) {
+    if (m->connecting && now - m->connect_started > m->timeout_ms) {
         mosquitto_disconnect(m->mosq);
         m->ev_lost = false;
         lost(m, "connect timed out");
@@ -428,6 +442,7 @@ static int mqtt_send(void *impl, pskgw_msg_t *msg, void *token)
     }
     q->mid = mid;
     q->token = token;
+    q->sent = uv_now(m->loop);
     q->next = m->reqs;
     m->reqs = q;
     /* QoS 0: libmosquitto reports it sent via on_publish; process() picks it up */
@@ -460,6 +475,7 @@ static int mqtt_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_opt
     m->keepalive = o->mqtt.keepalive ? o->mqtt.keepalive : 30;
     m->raw = o->payload == PSKGW_SINK_PAYLOAD_RAW;
     m->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 30000;
+    m->timeout_ms = o->mqtt.timeout_ms ? o->mqtt.timeout_ms : 10000;
     m->poll_fd = -1;
     m->host = strdup(o->mqtt.host);
     m->topic = strdup(o->mqtt.topic);

@@ -85,6 +85,7 @@ typedef struct {
         const char *username;
         const char *password; /* secret */
         int keepalive;        /* [30] seconds */
+        uint64_t timeout_ms;  /* [10000] CONNACK/PUBACK later than this drops the connection */
     } mqtt;
     struct {
         const char *url;     /* redis://host:port[/db] */

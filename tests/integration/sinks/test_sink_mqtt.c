@@ -34,6 +34,8 @@ static void setup(void)
 
 static void teardown(void)
 {
+    if (broker.pid > 0)
+        kill(broker.pid, SIGCONT); /* in case a test stopped it */
     if (sub)
         mqttrx_stop(sub);
     if (broker.pid > 0)
@@ -417,5 +419,53 @@ Test(sink_mqtt, spool_replayed_after_kill9)
     st_loop_fini(&c);
     n = received(false);
     cr_assert_eq(st_check_delivery(got, n, acked, nacked), nacked);
+    mqttrx_free_msgs(msgs, n);
+}
+
+static void resume_cb(uv_timer_t *t)
+{
+    kill(broker.pid, SIGCONT);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static bool retried_some(void *arg)
+{
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return st.retried > 0;
+}
+
+/* A hung broker (SIGSTOP, TCP still accepted): no PUBACK within mqtt.timeout_ms drops the
+ * connection; everything arrives once the broker resumes. */
+Test(sink_mqtt, hung_broker_times_out_then_resumes)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    uv_timer_t later;
+    int n;
+
+    start_broker();
+    o = mqtt_opts(32, port, "gw/{rot_public_uid}");
+    o.mqtt.timeout_ms = 300;
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 10, 2);
+    st_wait_delivered(&c, 10, 10000);
+    cr_assert_eq(kill(broker.pid, SIGSTOP), 0);
+    st_submit(&c, 10, 40, 4);
+    st_run_until(&c.loop, retried_some, &c, 10000);
+    uv_timer_init(&c.loop, &later);
+    uv_timer_start(&later, resume_cb, 800, 0);
+    {
+        mwait_t w = { 50, c.ids, false };
+        st_run_until(&c.loop, sub_has_all, &w, 30000);
+    }
+    st_close(&c);
+    st_loop_fini(&c);
+    n = received(false);
+    cr_assert_eq(st_check_delivery(got, n, c.ids, 50), 50);
     mqttrx_free_msgs(msgs, n);
 }
