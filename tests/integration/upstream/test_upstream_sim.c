@@ -841,3 +841,46 @@ Test(upstream_sim, logs_hold_no_secret_token_or_key)
     cr_assert_not_null(strstr(text, "401"), "the 401 recovery was not logged:\n%s", text);
     free(text);
 }
+
+/* ---- socket churn: dropped connections and errors, fd numbers reused under curl ---- */
+
+Test(upstream_sim, churn_with_dropped_connections)
+{
+    static const char *const extra[] = { "--drop-rate", "0.3", "--error-rate", "0.2", NULL };
+    enum { N = 300 };
+    pskgw_upstream_opts_t o;
+    res_t *r = calloc(N, sizeof(*r));
+    int ok = 0;
+    json_t *stats;
+
+    cr_assert_not_null(r);
+    start_sim(extra);
+    opts_base(&o);
+    o.max_in_flight = 50;
+    o.max_connections = 8;
+    o.backoff_base_ms = 10;
+    o.backoff_max_ms = 80;
+    o.deadline_ms = 8000;
+    start_client(&o);
+    for (unsigned i = 0; i < N; i++)
+        cr_assert_eq(get_psk(2000 + i, 128, 0, &r[i]), 0);
+    run_until(&done, N, 30000);
+    cr_assert_eq(done, N);
+    for (unsigned i = 0; i < N; i++) {
+        cr_assert_eq(r[i].calls, 1);
+        if (r[i].status == 0) {
+            check_psk(2000 + i, 128, &r[i]);
+            ok++;
+        } else {
+            cr_assert(r[i].status == PSKGW_EUNAVAIL || r[i].status == PSKGW_ETIMEOUT, "%s",
+                      pskgw_strerror(r[i].status));
+        }
+    }
+    cr_assert_gt(ok, N * 9 / 10, "only %d of %d succeeded", ok, N);
+    stats = sim_stats(&sim);
+    cr_assert_not_null(stats);
+    cr_assert_gt(json_integer_value(json_object_get(stats, "dropped")), 10);
+    json_decref(stats);
+    free(r);
+    finish();
+}
