@@ -18,15 +18,31 @@ static uint64_t next_session_id; /* one loop per process: unique per run */
 
 /* ---- tables ------------------------------------------------------------------------------- */
 
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
+static uint64_t mix64(uint64_t x)
 {
-    uint64_t h = 1469598103934665603ULL;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
 
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
+/* Peer keys come from the network: the placement depends on the table's secret seed. */
+static uint64_t hash_bytes(uint64_t seed, const uint8_t *p, size_t n)
+{
+    uint64_t h = mix64(seed ^ n);
+
+    while (n > 0) {
+        uint64_t w = 0;
+        size_t k = n < 8 ? n : 8;
+
+        memcpy(&w, p, k);
+        h = mix64(h ^ w ^ seed) + 0x9e3779b97f4a7c15ULL;
+        p += k;
+        n -= k;
     }
-    return h;
+    return mix64(h ^ seed);
 }
 
 static uint64_t hash_id(uint64_t id)
@@ -42,9 +58,9 @@ static pskgw_lsess_t **chain_next(pskgw_lsess_t *s, bool peer)
     return peer ? &s->next_peer : &s->next_id;
 }
 
-static uint64_t sess_hash(const pskgw_lsess_t *s, bool peer)
+static uint64_t sess_hash(const pskgw_ltable_t *t, const pskgw_lsess_t *s, bool peer)
 {
-    return peer ? hash_bytes(s->key, s->key_len) : hash_id(s->id);
+    return peer ? hash_bytes(t->seed, s->key, s->key_len) : hash_id(s->id);
 }
 
 static int table_grow(pskgw_ltable_t *t, bool peer)
@@ -59,7 +75,7 @@ static int table_grow(pskgw_ltable_t *t, bool peer)
 
         while (s != NULL) {
             pskgw_lsess_t *next = *chain_next(s, peer);
-            size_t j = sess_hash(s, peer) & (ncap - 1);
+            size_t j = sess_hash(t, s, peer) & (ncap - 1);
 
             *chain_next(s, peer) = nb[j];
             nb[j] = s;
@@ -78,7 +94,7 @@ static int table_insert(pskgw_ltable_t *t, pskgw_lsess_t *s, bool peer)
 
     if (t->n + 1 > t->cap && table_grow(t, peer) < 0)
         return PSKGW_ENOMEM;
-    j = sess_hash(s, peer) & (t->cap - 1);
+    j = sess_hash(t, s, peer) & (t->cap - 1);
     *chain_next(s, peer) = t->b[j];
     t->b[j] = s;
     t->n++;
@@ -91,7 +107,8 @@ static void table_remove(pskgw_ltable_t *t, pskgw_lsess_t *s, bool peer)
 
     if (t->cap == 0)
         return;
-    for (pp = &t->b[sess_hash(s, peer) & (t->cap - 1)]; *pp != NULL; pp = chain_next(*pp, peer)) {
+    for (pp = &t->b[sess_hash(t, s, peer) & (t->cap - 1)]; *pp != NULL;
+         pp = chain_next(*pp, peer)) {
         if (*pp == s) {
             *pp = *chain_next(s, peer);
             *chain_next(s, peer) = NULL;
@@ -116,7 +133,7 @@ pskgw_lsess_t *pskgw_ltable_find_peer(pskgw_ltable_t *t, const uint8_t *key, siz
 {
     if (t->cap == 0)
         return NULL;
-    for (pskgw_lsess_t *s = t->b[hash_bytes(key, len) & (t->cap - 1)]; s != NULL;
+    for (pskgw_lsess_t *s = t->b[hash_bytes(t->seed, key, len) & (t->cap - 1)]; s != NULL;
          s = s->next_peer) {
         if (s->key_len == len && memcmp(s->key, key, len) == 0)
             return s;
@@ -526,6 +543,11 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     l->address = strdup(opts->address);
     if (l->domain == NULL || l->name == NULL || l->address == NULL)
         goto fail;
+    if (uv_random(NULL, NULL, &l->by_peer.seed, sizeof(l->by_peer.seed), 0, NULL) != 0) {
+        rc = PSKGW_ECRYPTO;
+        reason = "no random seed for the peer table";
+        goto fail;
+    }
     l->opt.domain = l->domain;
     l->opt.name = l->name;
     l->opt.address = l->address;

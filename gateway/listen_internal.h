@@ -46,6 +46,7 @@ typedef struct {
     pskgw_lsess_t **b;
     size_t cap; /* power of two */
     size_t n;
+    uint64_t seed; /* secret, random per listener (peer table) */
 } pskgw_ltable_t;
 
 struct pskgw_listener {

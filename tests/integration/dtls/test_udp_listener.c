@@ -811,3 +811,44 @@ Test(udp, a_device_restarting_mid_handshake_gets_a_new_session)
     cr_assert_eq(ctr()->handshakes_started, 2);
     cr_assert_eq(ctr()->handshakes_failed, 1, "the replaced handshake");
 }
+
+/* Where a peer's session lands in the peer table depends on a per-listener secret seed, so a
+ * sender choosing its source ports cannot aim them all at one bucket (hash flooding). */
+static size_t bucket_of(pskgw_listener_t *l, pskgw_lsess_t *s)
+{
+    for (size_t i = 0; i < l->by_peer.cap; i++) {
+        for (pskgw_lsess_t *p = l->by_peer.b[i]; p != NULL; p = p->next_peer) {
+            if (p == s)
+                return i;
+        }
+    }
+    cr_assert_fail("session not in the peer table");
+    return 0;
+}
+
+Test(udp, peer_table_placement_is_seeded_per_listener)
+{
+    enum { N = 64 };
+    pskgw_listener_opts_t o = { 0 };
+    pskgw_listener_t *other = NULL;
+    pskgw_lsess_t *a[N], *b[N];
+    const char *why = NULL;
+    int same = 0;
+
+    hres_init(&res, &loop, 0);
+    start(&o);
+    cr_assert_eq(pskgw_listener_new(&loop, &o, &res.iface, hmsgs_cb, &msgs, &other, &why), 0);
+    for (int i = 0; i < N; i++) {
+        const uint8_t key[7] = { 4, 0x13, (uint8_t)i, 192, 0, 2, 7 };
+
+        cr_assert_eq(pskgw_lsess_new(lst, key, sizeof(key), "192.0.2.7:1", &a[i]), 0);
+        cr_assert_eq(pskgw_lsess_new(other, key, sizeof(key), "192.0.2.7:1", &b[i]), 0);
+        cr_assert_eq(pskgw_ltable_find_peer(&lst->by_peer, key, sizeof(key)), a[i]);
+        cr_assert_eq(pskgw_ltable_find_peer(&other->by_peer, key, sizeof(key)), b[i]);
+    }
+    cr_assert_eq(lst->by_peer.cap, other->by_peer.cap);
+    for (int i = 0; i < N; i++)
+        same += bucket_of(lst, a[i]) == bucket_of(other, b[i]);
+    cr_assert_lt(same, N, "two listeners place %d peers identically", N);
+    pskgw_listener_close(other, NULL, NULL);
+}
