@@ -116,8 +116,7 @@ typedef struct {
 /* Validates the options, binds and starts. Errors: PSKGW_EINVAL (NULL arguments), PSKGW_ECONFIG
  * (bad option or cipher list; *why says which, static string), PSKGW_EIO and other codes from
  * pskgw_err_from_errno() for bind/listen failures, PSKGW_ENOMEM, PSKGW_ECRYPTO (no random seed),
- * PSKGW_ETLS (wolfSSL). On error nothing is left
- * running. */
+ * PSKGW_ETLS (wolfSSL). On error nothing is left running. */
 int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
                        const pskgw_psk_resolver_t *resolver, pskgw_listener_msg_cb on_message,
                        void *arg, pskgw_listener_t **out, const char **why);
