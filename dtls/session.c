@@ -55,6 +55,7 @@ struct pskgw_dtls_session {
     bool server_flight_sent; /* TLS: our first flight went out */
     bool sent;               /* something was sent during this entry point */
     bool send_failed;
+    bool dgram_dropped; /* DTLS: a datagram the owner could not send (a loss) */
     bool fed_once;
     bool hs_freed; /* wolfSSL_FreeHandshakeResources done */
     bool ccs_fed;  /* DTLS: the client's ChangeCipherSpec reached wolfSSL */
@@ -198,11 +199,15 @@ int pskgw_dtls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     if (!s->established)
         s->server_flight_sent = true;
     s->sent = true;
-    if (s->cbs.send(s->arg, (const uint8_t *)buf, (size_t)sz) < 0 && !s->dtls) {
+    if (s->cbs.send(s->arg, (const uint8_t *)buf, (size_t)sz) < 0) {
+        if (s->dtls) {
+            s->dgram_dropped = true;
+            return sz; /* a lost datagram: wolfSSL retransmits handshake flights */
+        }
         s->send_failed = true;
         return WOLFSSL_CBIO_ERR_CONN_CLOSE;
     }
-    return sz; /* DTLS: a failed send is a lost datagram; wolfSSL retransmits */
+    return sz;
 }
 
 /* Compares the identity wolfSSL read with the one pskgw pre-parsed (wolfSSL passes it as a C
@@ -871,11 +876,14 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
         n = len + (s->ctx->opt.framing == PSKGW_FRAMING_LEN16 ? 2 : 1);
     }
     enter(s, s->now);
+    s->dgram_dropped = false;
     ret = wolfSSL_write(s->ssl, p, (int)n);
     if (ret != (int)n) {
         rc = s->send_failed ? PSKGW_EIO : PSKGW_ETLS;
         if (!s->dtls)
             end_session(s, rc);
+    } else if (s->dgram_dropped) {
+        rc = PSKGW_EIO; /* DTLS: the record was lost at the socket; the session goes on */
     }
     free(frame);
     leave(s);

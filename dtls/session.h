@@ -87,7 +87,9 @@ int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t
 void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now);
 
 /* Encrypt and send one message (DTLS: one record; TLS: framed per options). 0, PSKGW_EAGAIN
- * (handshake not finished), PSKGW_ECLOSED, PSKGW_ETOOBIG (above max_message), PSKGW_ETLS. */
+ * (handshake not finished), PSKGW_ECLOSED, PSKGW_ETOOBIG (above max_message), PSKGW_ETLS,
+ * PSKGW_EIO (cbs.send refused it: TLS ends the session; DTLS loses this one datagram and the
+ * session goes on). */
 int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_t len);
 
 /* Send close_notify and end the session (cbs.closed with 0). No-op if already over. */

@@ -129,7 +129,8 @@ const pskgw_listener_counters_t *pskgw_listener_counters(const pskgw_listener_t 
 
 /* Encrypt and send one message to the device of session_id (DTLS: one record; TLS: framed).
  * 0, PSKGW_ENOTFOUND (no such session, or it ended), PSKGW_EAGAIN (handshake not finished),
- * PSKGW_ETOOBIG (above max_message), PSKGW_ECLOSED (listener closing), PSKGW_ETLS. */
+ * PSKGW_ETOOBIG (above max_message), PSKGW_ECLOSED (listener closing), PSKGW_ETLS, PSKGW_EIO
+ * (not sent: the socket refused it (DTLS, the session goes on) or the connection failed). */
 int pskgw_listener_send(pskgw_listener_t *l, uint64_t session_id, const uint8_t *data, size_t len);
 
 /* Stops accepting, ends every session (pending lookups are cancelled; established sessions get

@@ -202,6 +202,8 @@ static int srv_send(void *arg, const uint8_t *d, size_t n)
     tpair_t *p = arg;
 
     p->server_sends++;
+    if (p->fail_sends)
+        return PSKGW_EAGAIN;
     if (!p->drop_to_client)
         tq_push(&p->to_client, d, n);
     return 0;

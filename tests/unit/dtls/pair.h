@@ -87,6 +87,7 @@ typedef struct {
     int refuse_identity;
     int refuse_park;
     bool free_in_message; /* the owner frees the session from its message callback */
+    bool fail_sends;      /* the server's send callback fails (socket buffer full) */
     uint64_t deadline;
     uint64_t last_seq;
     char msgs[8][256];

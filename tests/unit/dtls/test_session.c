@@ -787,3 +787,28 @@ Test(session, finished_overtaking_change_cipher_spec_is_not_an_auth_failure)
     tpair_deinit(&p);
     pskgw_dtls_ctx_free(c);
 }
+
+/* A DTLS message the socket could not take (EAGAIN) is reported to the writer, not claimed as
+ * sent; the session stays up (a lost datagram) and the next write goes through. */
+Test(session, dtls_write_reports_a_datagram_the_socket_refused)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    char buf[32];
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    p.fail_sends = true;
+    cr_assert_eq(pskgw_dtls_session_write(p.srv, (const uint8_t *)"lost", 4), PSKGW_EIO);
+    cr_assert_eq(p.closed_calls, 0);
+    p.fail_sends = false;
+    cr_assert_eq(pskgw_dtls_session_write(p.srv, (const uint8_t *)"ack", 3), 0);
+    cr_assert_eq(cli_read(&p, buf, sizeof(buf)), 3);
+    cr_assert_str_eq(buf, "ack");
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
