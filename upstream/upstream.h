@@ -94,8 +94,9 @@ typedef void (*pskgw_upstream_e2e_cb)(void *arg, int status, const pskgw_upstrea
 typedef void (*pskgw_upstream_close_cb)(void *arg);
 
 /* Create a client on loop. Does no I/O (authentication starts with the first request or
- * pskgw_upstream_warmup()). 0, or PSKGW_EINVAL (missing base_url/key_id/secret, bad key bits,
- * zero max_in_flight, backoff_base > backoff_max), PSKGW_ENOMEM, PSKGW_EIO (libcurl init).
+ * pskgw_upstream_warmup()). 0, or PSKGW_EINVAL (missing base_url/key_id/secret, key bits not
+ * 128/256, unknown auth_mode, backoff_base > backoff_max), PSKGW_ENOMEM, PSKGW_EIO (libcurl
+ * init).
  * The client is owned by the caller and ends with pskgw_upstream_close(). */
 int pskgw_upstream_new(uv_loop_t *loop, const pskgw_upstream_opts_t *opts, pskgw_upstream_t **out);
 
