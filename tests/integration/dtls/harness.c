@@ -405,6 +405,12 @@ void hmsgs_cb(void *arg, const pskgw_msg_meta_t *meta, const uint8_t *data, size
     m->n++;
     if (m->reply)
         m->reply_rc = pskgw_listener_send(m->l, meta->session_id, (const uint8_t *)"ack", 3);
+    if (m->close_on_message != NULL) {
+        pskgw_listener_close(m->l, m->close_on_message, m->close_arg);
+        m->close_on_message = NULL;
+        m->send_after_close_rc =
+            pskgw_listener_send(m->l, meta->session_id, (const uint8_t *)"late", 4);
+    }
 }
 
 /* ---- OpenSSL -------------------------------------------------------------------------- */

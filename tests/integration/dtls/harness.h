@@ -95,6 +95,10 @@ typedef struct {
     pskgw_listener_t *l;
     bool reply; /* answer "ack" with pskgw_listener_send */
     int reply_rc;
+    /* set: the first message closes the listener from inside the callback, then tries a send */
+    pskgw_listener_close_cb close_on_message;
+    void *close_arg;
+    int send_after_close_rc;
 } hmsgs_t;
 
 void hmsgs_cb(void *arg, const pskgw_msg_meta_t *meta, const uint8_t *data, size_t len);

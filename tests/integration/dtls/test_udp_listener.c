@@ -852,3 +852,37 @@ Test(udp, peer_table_placement_is_seeded_per_listener)
     cr_assert_lt(same, N, "two listeners place %d peers identically", N);
     pskgw_listener_close(other, NULL, NULL);
 }
+
+static bool flag_set(void *arg)
+{
+    return *(bool *)arg;
+}
+
+/* The listener closed from inside its message callback, with another handshake parked on a
+ * slow lookup: no message after the close started, a send then returns PSKGW_ECLOSED, the
+ * lookup is cancelled, everything is freed (ASan) and the close callback fires once. */
+Test(udp, close_from_inside_the_message_callback)
+{
+    pskgw_listener_opts_t o = { 0 };
+
+    hres_init(&res, &loop, 5000);
+    res.sync_hits = false;
+    hres_add(&res, "AA", H_PSK);
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", "AA", H_PSK,
+               NULL);
+    cr_assert(hrun_until(&loop, parked, NULL, 5000));
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    msgs.close_on_message = on_closed;
+    msgs.close_arg = &closed_cb_ran;
+    hcli_start(&cli[1], &loop, pskgw_listener_port(lst), false, "PSK-AES128-GCM-SHA256", H_ID,
+               H_PSK, "first");
+    want_msgs = 1;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    cr_assert_eq(msgs.send_after_close_rc, PSKGW_ECLOSED);
+    lst = NULL; /* closed by the callback */
+    cr_assert(hrun_until(&loop, flag_set, &closed_cb_ran, 5000));
+    cr_assert_eq(msgs.n, 1);
+    cr_assert_eq(res.cancels, 1);
+}
