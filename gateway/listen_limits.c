@@ -36,13 +36,15 @@ bool pskgw_rate_limit_take(pskgw_rate_limit_t *r, const uint8_t *addr, size_t le
     if (!s->used || memcmp(s->addr, key, sizeof(key)) != 0) {
         memcpy(s->addr, key, sizeof(key));
         s->used = true;
-        s->tokens_milli = (uint32_t)cap;
+        s->tokens_milli = cap;
         s->last_ms = now;
     } else if (now > s->last_ms) {
         /* per_s tokens per 1000 ms = per_s milli-tokens per ms */
-        uint64_t t = s->tokens_milli + (now - s->last_ms) * r->per_s;
+        /* A second refills the whole bucket; bounding the elapsed time bounds the product. */
+        uint64_t elapsed = now - s->last_ms < 1000 ? now - s->last_ms : 1000;
+        uint64_t t = s->tokens_milli + elapsed * r->per_s;
 
-        s->tokens_milli = (uint32_t)(t > cap ? cap : t);
+        s->tokens_milli = t > cap ? cap : t;
         s->last_ms = now;
     }
     if (s->tokens_milli < 1000)

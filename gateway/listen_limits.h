@@ -15,7 +15,7 @@
 typedef struct {
     uint8_t addr[17]; /* family byte + up to 16 address bytes */
     bool used;
-    uint32_t tokens_milli; /* tokens * 1000 */
+    uint64_t tokens_milli; /* tokens * 1000 (per_s * 1000 does not fit 32 bits) */
     uint64_t last_ms;
 } pskgw_rate_slot_t;
 

@@ -44,3 +44,17 @@ Test(limits, identity_blocked_after_failures_then_released)
     cr_assert(!pskgw_ident_block_fail(&ib, "DD", 0));
     cr_assert(!pskgw_ident_block_check(&ib, "DD", 0), "0 = never block");
 }
+
+/* A large configured rate (above 4294967 per second) does not wrap the bucket's capacity into
+ * a tiny one that refuses everyone. */
+Test(limits, token_bucket_large_rate_does_not_wrap)
+{
+    const uint8_t a[5] = { 4, 127, 0, 0, 1 };
+
+    pskgw_rate_limit_init(&rl, 4294968u);
+    for (int i = 0; i < 1000; i++)
+        cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "take %d", i);
+    pskgw_rate_limit_init(&rl, UINT32_MAX);
+    cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000));
+    cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 5000000));
+}
