@@ -1,6 +1,8 @@
 #define _DEFAULT_SOURCE
 #include "common/wipe.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +26,35 @@ void pskgw_free_secret_str(char *s)
         return;
     pskgw_wipe(s, strlen(s));
     free(s);
+}
+
+/* The header keeps the block's size; its size keeps the block aligned for any type. */
+typedef union {
+    size_t size;
+    max_align_t align;
+} wipe_hdr_t;
+
+void *pskgw_wiping_malloc(size_t n)
+{
+    wipe_hdr_t *h;
+
+    if (n > SIZE_MAX - sizeof(*h))
+        return NULL;
+    h = malloc(sizeof(*h) + n);
+    if (!h)
+        return NULL;
+    h->size = n;
+    return h + 1;
+}
+
+void pskgw_wiping_free(void *p)
+{
+    wipe_hdr_t *h;
+
+    if (!p)
+        return;
+    h = (wipe_hdr_t *)p - 1;
+    pskgw_free_secret(h, sizeof(*h) + h->size);
 }
 
 int pskgw_memeq_ct(const void *a, const void *b, size_t n)

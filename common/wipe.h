@@ -10,6 +10,11 @@ void pskgw_wipe(void *p, size_t n);
 void pskgw_free_secret(void *p, size_t n);
 /* Wipe a NUL-terminated string (its whole length), then free it. NULL is accepted. */
 void pskgw_free_secret_str(char *s);
+/* An allocator that wipes every block when it is freed: for libraries that hold secrets in
+ * buffers they free themselves (jansson: json_set_alloc_funcs(pskgw_wiping_malloc,
+ * pskgw_wiping_free)). The block's size is kept in a header in front of it. */
+void *pskgw_wiping_malloc(size_t n);
+void pskgw_wiping_free(void *p);
 /* Constant-time comparison: 0 when equal. */
 int pskgw_memeq_ct(const void *a, const void *b, size_t n);
 

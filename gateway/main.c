@@ -6,12 +6,14 @@
  */
 #include "common/err.h"
 #include "common/log.h"
+#include "common/wipe.h"
 #include "config/config.h"
 #include "gateway/app.h"
 #include "gateway/version.h"
 
 #include <dirent.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,8 @@ int main(int argc, char **argv)
     pskgw_app_opts_t app_opts;
     pskgw_config_t *cfg = NULL;
 
+    /* jansson frees the buffers that held tokens and keys without wiping them: make it wipe. */
+    json_set_alloc_funcs(pskgw_wiping_malloc, pskgw_wiping_free);
     memset(&app_opts, 0, sizeof(app_opts));
     app_opts.worker = -1;
     while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {

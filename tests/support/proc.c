@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,6 +61,9 @@ int pskgw_test_spawn(pskgw_test_proc_t *p, char *const argv[], int capture_stdou
         return -1;
     }
     if (pid == 0) {
+        /* A test process that crashes must not leave its servers running (they would hold
+         * CTest's output pipe open and hang the run). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (capture_stdout)
             dup2(fds[1], STDOUT_FILENO);
         execv(argv[0], argv);

@@ -1,6 +1,8 @@
 #include "common/wipe.h"
 
 #include <criterion/criterion.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,4 +32,16 @@ Test(wipe, constant_time_compare)
     cr_assert_eq(pskgw_memeq_ct("abcd", "abcd", 4), 0);
     cr_assert_neq(pskgw_memeq_ct("abcd", "abce", 4), 0);
     cr_assert_eq(pskgw_memeq_ct("x", "y", 0), 0);
+}
+
+Test(wipe, wiping_allocator_round_trip)
+{
+    char *p = pskgw_wiping_malloc(40);
+
+    cr_assert_not_null(p);
+    cr_assert_eq((uintptr_t)p % _Alignof(max_align_t), 0, "aligned for any type");
+    memset(p, 0x5a, 40); /* ASan proves the whole block is ours */
+    pskgw_wiping_free(p);
+    pskgw_wiping_free(NULL);
+    cr_assert_null(pskgw_wiping_malloc(SIZE_MAX - 4));
 }
