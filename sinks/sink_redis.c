@@ -1,12 +1,14 @@
 /* redis-stream sink: XADD <stream> [MAXLEN ~ n] * <fields> through hiredis async on the loop
- * (hiredis' libuv adapter). One connection, pipelined; reconnects with backoff.
+ * (with our own libuv adapter, below). One connection, pipelined; AUTH and SELECT first when
+ * configured; reconnects with backoff.
  *
  * Fields: payload "json" (default): one field `envelope` = the JSON envelope. payload "raw":
  * the metadata fields of pskgw_sink_meta() (message_id, domain, ..., payload_len, e2e_*) and
  * `payload` = the raw bytes.
  * The stream name is a template ({domain}, {rot_public_uid}, {psk_identity}, {listener}).
  * Replies: an ID delivered; no reply (connection lost) transient; error replies LOADING, BUSY,
- * OOM, TRYAGAIN, MASTERDOWN, READONLY, CLUSTERDOWN, NOREPLICAS transient; any other error
+ * OOM, TRYAGAIN, MASTERDOWN, READONLY, CLUSTERDOWN, NOREPLICAS, NOAUTH, WRONGPASS (a
+ * configuration problem, not the message's) transient; any other error
  * (WRONGTYPE, ERR ...) permanent: the message is dead-lettered.
  * hiredis has no command timeout: a watchdog (every 250 ms) drops the connection when the
  * oldest outstanding XADD is older than redis.timeout_ms (a hung server); its messages are
@@ -21,6 +23,7 @@
  */
 #include "common/err.h"
 #include "common/log.h"
+#include "common/wipe.h"
 #include "sinks/internal.h"
 
 #include <hiredis/async.h>
@@ -40,6 +43,7 @@ typedef struct {
     char *host;
     int port;
     int db;
+    char *password; /* secret: wiped on free */
     char *stream;
     uint64_t maxlen;
     bool raw;
@@ -255,6 +259,17 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     lost(r);
 }
 
+static void auth_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    redis_sink_t *r = ac->data;
+    redisReply *rep = reply;
+
+    (void)priv;
+    if (r && rep && rep->type == REDIS_REPLY_ERROR)
+        PSKGW_LOG_RL(PSKGW_LOG_ERR, pskgw_sink_name(r->core), "sink \"%s\": redis AUTH: %s",
+                     pskgw_sink_name(r->core), rep->str);
+}
+
 static void connect_now(redis_sink_t *r)
 {
     redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
@@ -277,6 +292,11 @@ static void connect_now(redis_sink_t *r)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     r->ac = ac;
+    if (r->password) {
+        const char *argv[2] = { "AUTH", r->password };
+        size_t lens[2] = { 4, strlen(r->password) };
+        redisAsyncCommandArgv(ac, auth_cb, NULL, 2, argv, lens);
+    }
     /* hiredis notices the connect only when it has something to write: PING drives it */
     {
         const char *argv[1] = { "PING" };
@@ -299,7 +319,8 @@ static void connect_now(redis_sink_t *r)
 static bool transient_error(const char *s)
 {
     static const char *const t[] = { "LOADING",    "BUSY",     "OOM",         "TRYAGAIN",
-                                     "MASTERDOWN", "READONLY", "CLUSTERDOWN", "NOREPLICAS" };
+                                     "MASTERDOWN", "READONLY", "CLUSTERDOWN", "NOREPLICAS",
+                                     "NOAUTH",     "WRONGPASS" };
 
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
         if (strncmp(s, t[i], strlen(t[i])) == 0)
@@ -407,40 +428,47 @@ static int redis_send(void *impl, pskgw_msg_t *msg, void *token)
     return 0;
 }
 
-/* redis://host[:port][/db] */
+/* redis://[host][:port][/db]; host "[v6]" for IPv6; empty host: 127.0.0.1 */
 static int parse_url(redis_sink_t *r, const char *url)
 {
     const char *p;
-    const char *colon;
-    const char *slash;
-    size_t hl;
+    const char *hend;
+    const char *rest;
     char *end;
 
     if (!url || strncmp(url, "redis://", 8) != 0)
         return PSKGW_ECONFIG;
     p = url + 8;
-    slash = strchr(p, '/');
-    colon = strchr(p, ':');
-    if (colon && slash && colon > slash)
-        colon = NULL;
-    hl = colon ? (size_t)(colon - p) : slash ? (size_t)(slash - p) : strlen(p);
-    if (hl == 0)
-        return PSKGW_ECONFIG;
-    r->host = strndup(p, hl);
+    if (*p == '[') {
+        hend = strchr(p, ']');
+        if (!hend)
+            return PSKGW_ECONFIG;
+        r->host = strndup(p + 1, (size_t)(hend - p - 1));
+        rest = hend + 1;
+    } else {
+        hend = p + strcspn(p, ":/");
+        r->host = hend == p ? strdup("127.0.0.1") : strndup(p, (size_t)(hend - p));
+        rest = hend;
+    }
     if (!r->host)
         return PSKGW_ENOMEM;
+    if (strchr(r->host, '@'))
+        return PSKGW_ECONFIG; /* credentials belong in the password option */
     r->port = 6379;
-    if (colon) {
-        long v = strtol(colon + 1, &end, 10);
-        if (end == colon + 1 || v <= 0 || v > 65535 || (*end && *end != '/'))
+    if (*rest == ':') {
+        long v = strtol(rest + 1, &end, 10);
+        if (end == rest + 1 || v <= 0 || v > 65535 || (*end && *end != '/'))
             return PSKGW_ECONFIG;
         r->port = (int)v;
+        rest = end;
     }
-    if (slash && slash[1]) {
-        long v = strtol(slash + 1, &end, 10);
-        if (end == slash + 1 || *end || v < 0 || v > 1000000)
+    if (*rest == '/' && rest[1]) {
+        long v = strtol(rest + 1, &end, 10);
+        if (end == rest + 1 || *end || v < 0 || v > 1000000)
             return PSKGW_ECONFIG;
         r->db = (int)v;
+    } else if (*rest && strcmp(rest, "/") != 0) {
+        return PSKGW_ECONFIG;
     }
     return 0;
 }
@@ -458,7 +486,18 @@ static int redis_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_op
     r->raw = o->payload == PSKGW_SINK_PAYLOAD_RAW;
     r->maxlen = o->redis.maxlen;
     r->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 30000;
-    rc = parse_url(r, o->redis.url);
+    if (o->redis.host) {
+        r->host = strdup(o->redis.host);
+        r->port = o->redis.port ? o->redis.port : 6379;
+        r->db = (int)o->redis.db;
+        rc = r->host ? 0 : PSKGW_ENOMEM;
+        if (r->port < 0 || r->port > 65535)
+            rc = PSKGW_ECONFIG;
+    } else {
+        rc = parse_url(r, o->redis.url);
+    }
+    if (rc == 0 && o->redis.password && !(r->password = strdup(o->redis.password)))
+        rc = PSKGW_ENOMEM;
     if (rc == 0 && (!o->redis.stream || !o->redis.stream[0]))
         rc = PSKGW_ECONFIG;
     if (rc == 0 && !(r->stream = strdup(o->redis.stream)))
@@ -468,6 +507,7 @@ static int redis_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_op
             PSKGW_ERR("sink \"%s\": bad redis url or stream", o->name);
         free(r->host);
         free(r->stream);
+        pskgw_free_secret_str(r->password);
         free(r);
         return rc;
     }
@@ -492,6 +532,7 @@ static void maybe_closed(redis_sink_t *r)
         return;
     free(r->host);
     free(r->stream);
+    pskgw_free_secret_str(r->password);
     free(r);
     pskgw_sink_backend_closed(core);
 }

@@ -88,10 +88,15 @@ typedef struct {
         uint64_t timeout_ms;  /* [10000] CONNACK/PUBACK later than this drops the connection */
     } mqtt;
     struct {
-        const char *url;     /* redis://host:port[/db] */
-        const char *stream;  /* key; template like mqtt.topic */
-        uint64_t maxlen;     /* [0 = no trimming] XADD MAXLEN ~ maxlen */
-        uint64_t timeout_ms; /* [10000] a reply later than this drops the connection */
+        const char *url;      /* redis://[host][:port][/db] ([::1] for IPv6); not used
+                                 when host is set */
+        const char *host;     /* [NULL: from url] */
+        int port;             /* [6379] */
+        unsigned db;          /* [0] SELECT db after connecting */
+        const char *password; /* [NULL: no AUTH] secret */
+        const char *stream;   /* key; template like mqtt.topic */
+        uint64_t maxlen;      /* [0 = no trimming] XADD MAXLEN ~ maxlen */
+        uint64_t timeout_ms;  /* [10000] a reply later than this drops the connection */
     } redis;
     struct {
         const char *brokers;

@@ -59,7 +59,7 @@ static void start_redis_on(int p)
 static void start_redis(void)
 {
     cr_assert_eq(pskgw_test_redis_start(&redis, &port), 0);
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
+    snprintf(url, sizeof(url), "redis://:%d/0", port); /* empty host: 127.0.0.1 */
 }
 
 static pskgw_sink_options_t redis_opts(size_t queue_size, const char *u, const char *stream)
@@ -445,4 +445,103 @@ Test(sink_redis, hung_server_times_out_then_resumes)
     st_loop_fini(&c);
     n = read_stream("pskgw:acme", got, NULL, ST_MAX * 2);
     cr_assert_eq(st_check_delivery(got, n, c.ids, 50), 50);
+}
+
+/* AUTH and SELECT: a password-protected server, the url form with a database and the explicit
+ * host/port/db form; a wrong password delivers nothing and is retried, not dead-lettered. */
+static long long xlen_db(const char *pw, int db, const char *key)
+{
+    redisContext *rc = sync_conn();
+    redisReply *r = redisCommand(rc, "AUTH %s", pw);
+    long long n;
+
+    cr_assert(r && r->type != REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    r = redisCommand(rc, "SELECT %d", db);
+    cr_assert(r && r->type != REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    r = redisCommand(rc, "XLEN %s", key);
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER);
+    n = r->integer;
+    freeReplyObject(r);
+    redisFree(rc);
+    return n;
+}
+
+Test(sink_redis, auth_and_database_selection)
+{
+    static st_ctx_t c;
+    char ps[16];
+    char *argv[] = { "/usr/bin/redis-server",
+                     "--port",
+                     ps,
+                     "--bind",
+                     "127.0.0.1",
+                     "--save",
+                     "",
+                     "--appendonly",
+                     "no",
+                     "--requirepass",
+                     "pw-s3cret",
+                     "--loglevel",
+                     "warning",
+                     NULL };
+    pskgw_sink_options_t o[2];
+    pskgw_sink_options_t bad;
+    pskgw_sinkset_t *badset;
+    pskgw_sink_stats_t st;
+
+    port = pskgw_test_free_port(0);
+    snprintf(ps, sizeof(ps), "%d", port);
+    cr_assert_eq(pskgw_test_spawn(&redis, argv, 0), 0);
+    cr_assert_eq(pskgw_test_wait_tcp(port, 5000), 0);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3", port);
+    o[0] = redis_opts(64, url, "s");
+    o[0].redis.password = "pw-s3cret";
+    o[1] = redis_opts(64, NULL, "s");
+    o[1].name = "stream2";
+    o[1].redis.host = "127.0.0.1";
+    o[1].redis.port = port;
+    o[1].redis.db = 5;
+    o[1].redis.password = "pw-s3cret";
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, o, 2, &c.set), 0);
+    /* a third sink with a wrong password, in its own set */
+    bad = redis_opts(64, url, "s");
+    bad.name = "bad";
+    bad.redis.password = "wrong";
+    bad.dead_letter_path = NULL;
+    bad.spool.path = NULL;
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &bad, 1, &badset), 0);
+    st_submit(&c, 0, 20, 2);
+    {
+        pskgw_envelope_t env;
+        uint8_t pl[24];
+        size_t pl_len;
+        char dev[32];
+        st_envelope(0, 1, pl, &pl_len, dev, sizeof(dev), &env);
+        cr_assert_eq(pskgw_sinkset_submit(badset, &env, NULL, NULL, NULL), 0);
+    }
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    for (int i = 0; i < 2; i++) {
+        bool ok = false;
+        for (int k = 0; k < 2000 && !ok; k++) {
+            cr_assert_eq(pskgw_sinkset_stats(c.set, (size_t)i, NULL, &st), 0);
+            ok = st.delivered == 20;
+            if (!ok)
+                uv_run(&c.loop, UV_RUN_ONCE);
+        }
+        cr_assert(ok, "sink %d delivered %llu", i, (unsigned long long)st.delivered);
+    }
+    cr_assert_eq(pskgw_sinkset_stats(badset, 0, NULL, &st), 0);
+    cr_assert_eq(st.delivered, 0);
+    cr_assert_eq(st.dead_lettered, 0);
+    cr_assert_gt(st.retried, 0);
+    cr_assert_eq(xlen_db("pw-s3cret", 3, "s"), 20);
+    cr_assert_eq(xlen_db("pw-s3cret", 5, "s"), 20);
+    cr_assert_eq(xlen_db("pw-s3cret", 0, "s"), 0);
+    pskgw_sinkset_close(badset, NULL, NULL);
+    st_close(&c);
+    st_loop_fini(&c);
 }
