@@ -161,7 +161,7 @@ void pskgw_sim_api_count(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const char *body
     json_decref(req);
 }
 
-static int check_token(pskgw_sim_api_t *a, const char *h, uint64_t now_s)
+static int check_token(pskgw_sim_api_t *a, const char *h, uint64_t now_ms)
 {
     if (!h)
         return PSKGW_EAUTH;
@@ -176,14 +176,14 @@ static int check_token(pskgw_sim_api_t *a, const char *h, uint64_t now_s)
     while (n > 0 && h[n - 1] == ' ')
         n--;
     pthread_mutex_lock(&a->lock);
-    int rc = pskgw_sim_token_verify(a->tokens, h, n, now_s);
+    int rc = pskgw_sim_token_verify(a->tokens, h, n, now_ms);
     pthread_mutex_unlock(&a->lock);
     return rc;
 }
 
 /* ---- calls ---- */
 
-static int do_auth(pskgw_sim_api_t *a, json_t *req, uint64_t now_s, pskgw_sim_reply_t *reply)
+static int do_auth(pskgw_sim_api_t *a, json_t *req, uint64_t now_ms, pskgw_sim_reply_t *reply)
 {
     const char *key, *secret;
     size_t key_len, secret_len;
@@ -202,7 +202,7 @@ static int do_auth(pskgw_sim_api_t *a, json_t *req, uint64_t now_s, pskgw_sim_re
     if (!d)
         return pskgw_sim_reply_error(reply, 401, "invalid APIKey or APISecret");
     pthread_mutex_lock(&a->lock);
-    int rc = pskgw_sim_token_issue(a->tokens, d->key, now_s, a->cfg->token_ttl_s, &tok);
+    int rc = pskgw_sim_token_issue(a->tokens, d->key, now_ms, a->cfg->token_ttl_s, &tok);
     pthread_mutex_unlock(&a->lock);
     if (rc == 0)
         rc = pskgw_sim_random_hex(32, refresh, sizeof(refresh));
@@ -342,7 +342,7 @@ static int do_e2e(pskgw_sim_api_t *a, json_t *req, pskgw_sim_reply_t *reply)
 }
 
 int pskgw_sim_api_call(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const char *auth, const char *body,
-                       size_t len, uint64_t now_s, pskgw_sim_reply_t *reply)
+                       size_t len, uint64_t now_ms, pskgw_sim_reply_t *reply)
 {
     memset(reply, 0, sizeof(*reply));
     if (ep == PSKGW_SIM_EP_NONE)
@@ -352,8 +352,8 @@ int pskgw_sim_api_call(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const char *auth, 
     if (!req)
         rc = pskgw_sim_reply_error(reply, 400, "malformed JSON");
     else if (ep == PSKGW_SIM_EP_AUTH)
-        rc = do_auth(a, req, now_s, reply);
-    else if (check_token(a, auth, now_s) < 0)
+        rc = do_auth(a, req, now_ms, reply);
+    else if (check_token(a, auth, now_ms) < 0)
         rc = pskgw_sim_reply_error(reply, 401, "missing, invalid or expired AuthToken");
     else if (ep == PSKGW_SIM_EP_PSK)
         rc = do_psk(a, req, reply);

@@ -49,11 +49,11 @@ void pskgw_sim_api_free(pskgw_sim_api_t *a);
 void pskgw_sim_api_count(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const char *body, size_t len);
 
 /* Answer one call. auth is the Authorization header value or NULL ("<token>" or
- * "Bearer <token>"); body need not be NUL-terminated; now_s is the wall clock in seconds.
+ * "Bearer <token>"); body need not be NUL-terminated; now_ms is the wall clock in ms.
  * Counts issued tokens in the stats (not the status: the caller does once it answered).
  * 0, or PSKGW_ENOMEM when no reply could be built (*reply is then empty). */
 int pskgw_sim_api_call(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const char *auth, const char *body,
-                       size_t len, uint64_t now_s, pskgw_sim_reply_t *reply);
+                       size_t len, uint64_t now_ms, pskgw_sim_reply_t *reply);
 
 /* Every token issued so far becomes invalid. 0 or PSKGW_EIO. */
 int pskgw_sim_api_expire_tokens(pskgw_sim_api_t *a);

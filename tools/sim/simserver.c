@@ -80,11 +80,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     pthread_mutex_unlock(&log_lock);
 }
 
-static uint64_t wall_s(void)
+static uint64_t wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec;
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* xorshift64*: a uniform double in [0, 1). Called with s->lock held. */
@@ -307,7 +307,7 @@ static enum MHD_Result do_api(pskgw_sim_server_t *s, struct MHD_Connection *c, p
         return respond_error(s, c, f.status, "simulated failure", true);
     const char *auth =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    (void)pskgw_sim_api_call(s->api, ep, auth, r->body, r->len, wall_s(), &reply);
+    (void)pskgw_sim_api_call(s->api, ep, auth, r->body, r->len, wall_ms(), &reply);
     if (ep == PSKGW_SIM_EP_AUTH && reply.status == 401)
         vlog(s, "authenticate refused (bad APIKey/APISecret)");
     return send_reply(s, c, &reply, 0, true);

@@ -99,7 +99,7 @@ static int sign(const pskgw_sim_token_t *t, const char *msg, size_t len, uint8_t
     return rc;
 }
 
-int pskgw_sim_token_issue(pskgw_sim_token_t *t, const char *sub, uint64_t now_s, unsigned ttl_s,
+int pskgw_sim_token_issue(pskgw_sim_token_t *t, const char *sub, uint64_t now_ms, unsigned ttl_s,
                           char **out)
 {
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
@@ -110,8 +110,10 @@ int pskgw_sim_token_issue(pskgw_sim_token_t *t, const char *sub, uint64_t now_s,
     int rc = pskgw_sim_random_hex(8, jti, sizeof(jti));
     if (rc < 0)
         return rc;
-    json_t *p = json_pack("{s:s, s:I, s:I, s:s}", "sub", sub, "iat", (json_int_t)now_s, "exp",
-                          (json_int_t)(now_s + ttl_s), "jti", jti);
+    uint64_t now_s = now_ms / 1000;
+    json_t *p = json_pack("{s:s, s:I, s:I, s:I, s:s}", "sub", sub, "iat", (json_int_t)now_s, "exp",
+                          (json_int_t)(now_s + ttl_s), "exp_ms",
+                          (json_int_t)(now_ms + 1000ULL * ttl_s), "jti", jti);
     if (!p)
         return PSKGW_ENOMEM;
     /* json_dumpb, not json_dumps: pskgw-sim replaces jansson's allocators. */
@@ -158,7 +160,7 @@ fail:
     return rc;
 }
 
-int pskgw_sim_token_verify(pskgw_sim_token_t *t, const char *tok, size_t len, uint64_t now_s)
+int pskgw_sim_token_verify(pskgw_sim_token_t *t, const char *tok, size_t len, uint64_t now_ms)
 {
     uint8_t sig[SIG_LEN], want[SIG_LEN];
     uint8_t payload[MAX_TOKEN];
@@ -184,11 +186,11 @@ int pskgw_sim_token_verify(pskgw_sim_token_t *t, const char *tok, size_t len, ui
         return PSKGW_EPARSE;
     json_t *j = json_loadb((const char *)payload, n, 0, NULL);
     json_int_t exp = 0;
-    int ok = j && json_unpack(j, "{s:I}", "exp", &exp) == 0;
+    int ok = j && json_unpack(j, "{s:I}", "exp_ms", &exp) == 0;
     json_decref(j);
     if (!ok)
         return PSKGW_EPARSE;
-    if ((json_int_t)now_s >= exp)
+    if ((json_int_t)now_ms >= exp)
         return PSKGW_ETIMEOUT;
     return 0;
 }

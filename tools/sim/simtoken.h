@@ -1,7 +1,11 @@
 /* pskgw-sim AuthTokens: HS256 JWTs signed with a random per-epoch secret.
  *
  *   header  {"alg":"HS256","typ":"JWT"}
- *   payload {"sub":"<APIKey>","iat":<s>,"exp":<iat + ttl>,"jti":"<16 hex>"}
+ *   payload {"sub":"<APIKey>","iat":<s>,"exp":<iat + ttl>,"exp_ms":<issue ms + ttl*1000>,
+ *            "jti":"<16 hex>"}
+ * iat and exp are whole seconds (iat rounded down); the simulator enforces exp_ms, so a token
+ * lives exactly ttl from the moment it was issued: a client that times the lifetime (exp - iat)
+ * from when it received the token never holds an expired token early.
  * base64url without padding, "<header>.<payload>.<HMAC-SHA256(secret, header.payload)>".
  * pskgw_sim_token_expire_all() draws a new secret: every token issued before fails to verify.
  *
@@ -20,14 +24,14 @@ typedef struct pskgw_sim_token pskgw_sim_token_t;
 int pskgw_sim_token_new(pskgw_sim_token_t **out);
 void pskgw_sim_token_free(pskgw_sim_token_t *t);
 
-/* Issue a token for `sub` at wall-clock second now_s. *out is a heap string owned by the caller
+/* Issue a token for `sub` at wall-clock millisecond now_ms. *out is a heap string owned by the caller
  * (free with pskgw_free_secret_str). PSKGW_ENOMEM, PSKGW_ECRYPTO. */
-int pskgw_sim_token_issue(pskgw_sim_token_t *t, const char *sub, uint64_t now_s, unsigned ttl_s,
+int pskgw_sim_token_issue(pskgw_sim_token_t *t, const char *sub, uint64_t now_ms, unsigned ttl_s,
                           char **out);
 
-/* 0 when `tok` (len bytes) has a valid signature of the current epoch and now_s < exp;
+/* 0 when `tok` (len bytes) has a valid signature of the current epoch and now_ms < exp_ms;
  * PSKGW_EPARSE (not a JWT of ours), PSKGW_EAUTH (bad signature), PSKGW_ETIMEOUT (expired). */
-int pskgw_sim_token_verify(pskgw_sim_token_t *t, const char *tok, size_t len, uint64_t now_s);
+int pskgw_sim_token_verify(pskgw_sim_token_t *t, const char *tok, size_t len, uint64_t now_ms);
 
 /* Invalidate every token issued so far. PSKGW_EIO (no randomness). */
 int pskgw_sim_token_expire_all(pskgw_sim_token_t *t);

@@ -274,9 +274,12 @@ Test(sim, authenticate_ok_and_wrong_secret)
     cr_assert_eq(pskgw_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), payload, sizeof(payload), &n),
                  0);
     json_t *p = json_loadb((const char *)payload, n, 0, NULL);
-    json_int_t iat = 0, exp = 0;
-    cr_assert_eq(json_unpack(p, "{s:I, s:I}", "iat", &iat, "exp", &exp), 0);
+    json_int_t iat = 0, exp = 0, exp_ms = 0;
+    cr_assert_eq(json_unpack(p, "{s:I, s:I, s:I}", "iat", &iat, "exp", &exp, "exp_ms", &exp_ms), 0);
     cr_assert_eq(exp - iat, 120);
+    /* enforced: exactly ttl after issue, which lies within the second iat */
+    cr_assert(exp_ms >= exp * 1000 && exp_ms < exp * 1000 + 1000, "exp_ms %lld exp %lld",
+              (long long)exp_ms, (long long)exp);
     cr_assert(llabs((long long)iat - (long long)time(NULL)) < 60);
     json_decref(p);
     json_decref(j);
