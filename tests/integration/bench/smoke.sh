@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Smoke test of the bench tooling: pskgw-udpceiling, pskgw-dtls-hammer (usage errors, a few
+# hundred handshakes against a real gateway) and `scripts/bench --smoke` (tiny sizes of every
+# scenario), checking that report.md, results.json and the plots are produced and well-formed.
+# Figures are not judged: this is the tooling's test, not a performance test.
+set -euo pipefail
+BIN=${PSKGW_BIN_DIR:?}
+SRC=${PSKGW_SOURCE_DIR:?}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pskgw-bench-it.XXXXXX")
+PASSED=0
+FAILED=0
+trap 'rm -rf "$WORK"' EXIT
+
+ok() { echo "ok: $*"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL: $*"; FAILED=$((FAILED + 1)); }
+check() { # description, command...
+  local what=$1; shift
+  if "$@"; then ok "$what"; else fail "$what"; fi
+}
+jqcheck() { jq -e "$2" "$1" >/dev/null 2>&1; }
+
+for t in jq curl awk; do
+  command -v "$t" >/dev/null || { echo "bench smoke test needs $t"; exit 1; }
+done
+
+# udpceiling (its one-second run is part of the bench below).
+"$BIN/pskgw-udpceiling" --seconds 0 >/dev/null 2>&1 && rc=0 || rc=$?
+check "udpceiling refuses --seconds 0 (exit 2)" [ "$rc" -eq 2 ]
+
+# dtls_hammer usage errors.
+"$BIN/pskgw-dtls-hammer" --target 10.0.0.1:5684 --seed s --device 0 >/dev/null 2>&1 && rc=0 || rc=$?
+check "dtls_hammer refuses a non-loopback target (exit 2)" [ "$rc" -eq 2 ]
+"$BIN/pskgw-dtls-hammer" --target 127.0.0.1:5684 >/dev/null 2>&1 && rc=0 || rc=$?
+check "dtls_hammer needs credentials (exit 2)" [ "$rc" -eq 2 ]
+"$BIN/pskgw-dtls-hammer" --target 127.0.0.1:5684 --identity x --psk zz >/dev/null 2>&1 && rc=0 || rc=$?
+check "dtls_hammer refuses a PSK that is not hex (exit 2)" [ "$rc" -eq 2 ]
+
+# dtls_hammer against nothing: bounded, every handshake failed, exit 1.
+"$BIN/pskgw-dtls-hammer" --target 127.0.0.1:9 --identity x --psk 00112233 --handshakes 3 \
+  --handshake-timeout 1 --duration 5 --json "$WORK/none.json" --quiet && rc=0 || rc=$?
+check "dtls_hammer against a closed port: exit 1, 0 ok, 3 failed" \
+  bash -c "[ $rc -eq 1 ] && jq -e '.ok == 0 and .failed == 3' '$WORK/none.json' >/dev/null"
+
+# The whole bench at smoke size: sim + gateway + fleets + hammer + peer, report written.
+out=$WORK/out
+"$SRC/scripts/bench" --smoke --bin "$BIN" --out "$out" >"$WORK/bench.log" 2>&1 && rc=0 || rc=$?
+check "scripts/bench --smoke exits 0" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || tail -n 30 "$WORK/bench.log" | sed 's/^/  | /'
+J=$out/results.json
+check "results.json is JSON with every section" jqcheck "$J" \
+  '.ceilings.wolfpair and .ceilings.udp and .handshakes.warm and .handshakes.hammer and
+   .handshakes.cold_latency50 and .messages and .memory.fleet and .upstream.first_scenario and .ratios'
+check "udpceiling: received > 0, per CPU-second > 0, received <= sent" jqcheck "$J" \
+  '.ceilings.udp.received > 0 and .ceilings.udp.received_per_cpu_s > 0 and .ceilings.udp.received <= .ceilings.udp.sent'
+check "wolfpair: handshakes and records per CPU-second, heap per session" jqcheck "$J" \
+  '.ceilings.wolfpair.handshakes_per_cpu_s > 0 and .ceilings.wolfpair.records_per_cpu_s > 0 and .ceilings.wolfpair.heap_per_session_bytes > 0'
+check "hammer against pskgw: every handshake ok" jqcheck "$J" \
+  '.handshakes.hammer.ok == .handshakes.hammer.handshakes and .handshakes.hammer.failed == 0'
+check "fleet passes without errors" jqcheck "$J" \
+  '.handshakes.cold.errors == 0 and .handshakes.warm.errors == 0 and .handshakes.cold_latency50.errors == 0'
+check "cold cache with the service at 50 ms: p50 at least 50 ms" jqcheck "$J" \
+  '.handshakes.cold_latency50.p50_ms >= 50'
+check "messages verified through the file sink" jqcheck "$J" '.messages.verify.ok == true'
+check "upstream: one GetPSK per identity" jqcheck "$J" \
+  '.upstream.first_scenario.max_calls_one_identity == 1 and .upstream.cold_latency50.max_calls_one_identity == 1'
+check "memory samples with sessions up" jqcheck "$J" '(.memory.fleet.samples | length) >= 1 and .memory.fleet.samples[0].sessions > 0'
+check "ratios computed against the ceilings" jqcheck "$J" \
+  '(.ratios.warm_handshakes_per_cpu_vs_wolfpair | type) == "number" and (.ratios.messages_per_cpu_vs_udp_per_cpu | type) == "number"'
+check "report.md has its sections" bash -c "
+  for h in '## Summary against the targets' '## Ceilings of this machine' '## Handshakes' \
+           '## Messages end to end' '## Memory per established session' '## Upstream economy' \
+           '## Running a bigger test on a bigger machine'; do
+    grep -qF \"\$h\" '$out/report.md' || { echo \"missing \$h\"; exit 1; }
+  done"
+check "report.md has no unfilled figure in the summary" bash -c \
+  "! sed -n '/## Summary/,/## Ceilings/p' '$out/report.md' | grep -q 'null'"
+if command -v gnuplot >/dev/null; then
+  check "PNG plots written" bash -c "for p in handshakes latency messages memory; do
+    head -c 8 '$out/'\$p.png | od -An -tx1 | grep -q '89 50 4e 47' || exit 1; done"
+fi
+if command -v coap-server-openssl >/dev/null; then
+  check "peer: coap-server-openssl measured" jqcheck "$J" \
+    '.peer.coap_server.handshakes.ok > 0 and .peer.coap_server.memory.held > 0'
+fi
+check "no sanitizer report in any program's output" bash -c \
+  "! grep -rlE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' '$out/raw'"
+check "every process the bench started is gone" bash -c "
+  [ -s '$out/raw/pids.txt' ] || exit 1
+  while read -r p; do [ -d /proc/\$p ] && { echo \"pid \$p still running\"; exit 1; }; done \
+    <'$out/raw/pids.txt'; exit 0"
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
