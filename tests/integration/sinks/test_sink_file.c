@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -341,4 +342,61 @@ Test(sink_file, close_spools_the_queue_and_next_start_delivers)
     st_loop_fini(&c);
     n = read_lines(outpath, rxbuf, ST_MAX * 2, NULL);
     cr_assert_eq(st_check_delivery(rxbuf, n, c.ids, 21), 21);
+}
+
+/* "-" writes the JSON lines to stdout: a child process with its stdout on a pipe. */
+Test(sink_file, stdout_dash)
+{
+    int fds[2];
+    pid_t pid;
+    int status;
+    FILE *in;
+    char line[2048];
+    int n = 0;
+
+    cr_assert_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        static st_ctx_t c;
+        pskgw_sink_options_t o = file_opts(16);
+        pskgw_sink_stats_t st;
+
+        close(fds[0]);
+        dup2(fds[1], STDOUT_FILENO);
+        o.file.path = "-";
+        o.spool.path = NULL;
+        if (uv_loop_init(&c.loop) != 0 || pskgw_sinkset_new(&c.loop, &o, 1, &c.set) != 0)
+            _exit(4);
+        for (int i = 0; i < 5; i++) {
+            pskgw_envelope_t env;
+            uint8_t pl[24];
+            size_t pl_len;
+            char dev[32];
+            st_envelope(i, 2, pl, &pl_len, dev, sizeof(dev), &env);
+            if (pskgw_sinkset_submit(c.set, &env, NULL, NULL, NULL) != 0)
+                _exit(5);
+        }
+        do {
+            uv_run(&c.loop, UV_RUN_ONCE);
+            pskgw_sinkset_stats(c.set, 0, NULL, &st);
+        } while (st.delivered < 5);
+        pskgw_sinkset_close(c.set, NULL, NULL);
+        uv_run(&c.loop, UV_RUN_DEFAULT);
+        _exit(uv_loop_close(&c.loop) == 0 ? 0 : 6);
+    }
+    close(fds[1]);
+    in = fdopen(fds[0], "r");
+    cr_assert_not_null(in);
+    while (fgets(line, sizeof(line), in)) {
+        st_rx_t rx;
+        cr_assert_eq(st_parse_json(line, strlen(line) - 1, &rx), 0, "bad line: %s", line);
+        cr_assert_eq(rx.seq, (uint64_t)n);
+        n++;
+    }
+    fclose(in);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    cr_assert_eq(n, 5);
 }
