@@ -43,40 +43,6 @@ static void psk_upstream_done(void *arg, int status, const pskgw_upstream_psk_t 
     free(b);
 }
 
-static int key_to_string(const uint8_t *key, size_t key_len, char *out, size_t cap)
-{
-    if (key_len == 0 || key_len >= cap || memchr(key, '\0', key_len))
-        return PSKGW_EINVAL;
-    memcpy(out, key, key_len);
-    out[key_len] = '\0';
-    return 0;
-}
-
-static int psk_backend_fetch(void *ctx, const uint8_t *key, size_t key_len,
-                             pskgw_keycache_backend_done_cb done, void *done_arg, void **handle)
-{
-    pskgw_domain_t *d = ctx;
-    char id[PSKGW_KEYCACHE_KEY_MAX + 1];
-    struct bfetch *b;
-    int rc = key_to_string(key, key_len, id, sizeof(id));
-
-    if (rc < 0)
-        return rc;
-    b = calloc(1, sizeof(*b));
-    if (!b)
-        return PSKGW_ENOMEM;
-    b->done = done;
-    b->done_arg = done_arg;
-    rc = pskgw_upstream_get_psk(d->up, id, d->cfg->api.psk_key_bits, 0, psk_upstream_done, b,
-                                &b->req);
-    if (rc < 0) {
-        free(b);
-        return rc;
-    }
-    *handle = b;
-    return 0;
-}
-
 static void e2e_upstream_done(void *arg, int status, const pskgw_upstream_e2e_t *res)
 {
     struct bfetch *b = arg;
@@ -106,28 +72,56 @@ static void e2e_upstream_done(void *arg, int status, const pskgw_upstream_e2e_t 
     free(b);
 }
 
-static int e2e_backend_fetch(void *ctx, const uint8_t *key, size_t key_len,
-                             pskgw_keycache_backend_done_cb done, void *done_arg, void **handle)
-{
-    pskgw_domain_t *d = ctx;
-    char ki[PSKGW_KEYCACHE_KEY_MAX + 1];
-    struct bfetch *b;
-    int rc = key_to_string(key, key_len, ki, sizeof(ki));
+/* Starts one upstream call for a cache backend: the key (identity or KI hex) as a string. */
+typedef int (*upstream_start_fn)(pskgw_domain_t *d, const char *key, struct bfetch *b);
 
-    if (rc < 0)
-        return rc;
+static int start_get_psk(pskgw_domain_t *d, const char *key, struct bfetch *b)
+{
+    return pskgw_upstream_get_psk(d->up, key, d->cfg->api.psk_key_bits, 0, psk_upstream_done, b,
+                                  &b->req);
+}
+
+static int start_get_e2e(pskgw_domain_t *d, const char *key, struct bfetch *b)
+{
+    return pskgw_upstream_get_e2e(d->up, key, 0, e2e_upstream_done, b, &b->req);
+}
+
+static int backend_fetch(pskgw_domain_t *d, upstream_start_fn start, const uint8_t *key,
+                         size_t key_len, pskgw_keycache_backend_done_cb done, void *done_arg,
+                         void **handle)
+{
+    char str[PSKGW_KEYCACHE_KEY_MAX + 1];
+    struct bfetch *b;
+    int rc;
+
+    if (key_len == 0 || key_len >= sizeof(str) || memchr(key, '\0', key_len))
+        return PSKGW_EINVAL;
+    memcpy(str, key, key_len);
+    str[key_len] = '\0';
     b = calloc(1, sizeof(*b));
     if (!b)
         return PSKGW_ENOMEM;
     b->done = done;
     b->done_arg = done_arg;
-    rc = pskgw_upstream_get_e2e(d->up, ki, 0, e2e_upstream_done, b, &b->req);
+    rc = start(d, str, b);
     if (rc < 0) {
         free(b);
         return rc;
     }
     *handle = b;
     return 0;
+}
+
+static int psk_backend_fetch(void *ctx, const uint8_t *key, size_t key_len,
+                             pskgw_keycache_backend_done_cb done, void *done_arg, void **handle)
+{
+    return backend_fetch(ctx, start_get_psk, key, key_len, done, done_arg, handle);
+}
+
+static int e2e_backend_fetch(void *ctx, const uint8_t *key, size_t key_len,
+                             pskgw_keycache_backend_done_cb done, void *done_arg, void **handle)
+{
+    return backend_fetch(ctx, start_get_e2e, key, key_len, done, done_arg, handle);
 }
 
 static void backend_cancel(void *ctx, void *handle)
