@@ -86,8 +86,8 @@ bool pskgw_ident_block_fail(pskgw_ident_block_t *b, const char *identity, uint64
         return false;
     s = ident_slot(b, identity, &h);
     if (s->hash != h || now - s->window_start >= b->period_ms) {
-        if (s->hash == h && now < s->blocked_until)
-            return false; /* still blocked: keep the block */
+        if (now < s->blocked_until)
+            return false; /* a block (this identity's or a colliding one's) is kept */
         s->hash = h;
         s->failures = 0;
         s->window_start = now;

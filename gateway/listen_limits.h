@@ -2,7 +2,8 @@
  *  - a per-source-IP token bucket for new handshakes;
  *  - a per-identity failure counter that blocks an identity for a while.
  * Both are direct-mapped tables of fixed size: a colliding newcomer replaces the old entry,
- * which can only make a limit more lenient for that entry, never grow memory. */
+ * which can only make a limit more lenient for that entry, never grow memory; an identity
+ * block in force is never replaced (the newcomer then goes uncounted until it ends). */
 #ifndef PSKGW_GATEWAY_LISTEN_LIMITS_H
 #define PSKGW_GATEWAY_LISTEN_LIMITS_H
 

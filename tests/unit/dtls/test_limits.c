@@ -2,6 +2,8 @@
 #include "gateway/listen_limits.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
 
 static pskgw_rate_limit_t rl;
 static pskgw_ident_block_t ib;
@@ -57,4 +59,37 @@ Test(limits, token_bucket_large_rate_does_not_wrap)
     pskgw_rate_limit_init(&rl, UINT32_MAX);
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000));
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 5000000));
+}
+
+/* An identity whose table slot collides with a blocked one cannot lift that block by failing
+ * once (the table is direct-mapped: a newcomer may only take a slot that blocks nothing). */
+Test(limits, a_colliding_identity_does_not_lift_a_block)
+{
+    static pskgw_ident_block_t probe;
+    char other[16] = "";
+
+    /* Find an identity that shares AA's slot: failed once where one failure blocks and AA is
+     * blocked, either it is not blocked (its slot holds AA's block) or AA no longer is. */
+    for (unsigned i = 0; i < 200000 && other[0] == '\0'; i++) {
+        char cand[16];
+
+        (void)snprintf(cand, sizeof(cand), "%X", i);
+        pskgw_ident_block_init(&probe, 1, 60000);
+        cr_assert(pskgw_ident_block_fail(&probe, "AA", 0));
+        if (strcmp(cand, "AA") == 0)
+            continue;
+        (void)pskgw_ident_block_fail(&probe, cand, 1);
+        if (!pskgw_ident_block_check(&probe, "AA", 2) || !pskgw_ident_block_check(&probe, cand, 2))
+            memcpy(other, cand, sizeof(other));
+    }
+    if (other[0] == '\0')
+        cr_skip_test("no colliding identity among 200000 (a seeded or larger table)");
+    pskgw_ident_block_init(&ib, 3, 60000);
+    for (int i = 0; i < 3; i++)
+        (void)pskgw_ident_block_fail(&ib, "AA", (uint64_t)i);
+    cr_assert(pskgw_ident_block_check(&ib, "AA", 10));
+    for (int i = 0; i < 5; i++)
+        (void)pskgw_ident_block_fail(&ib, other, 10 + (uint64_t)i);
+    cr_assert(pskgw_ident_block_check(&ib, "AA", 20), "\"%s\" lifted the block of AA", other);
+    cr_assert(!pskgw_ident_block_check(&ib, "AA", 60003), "released after the block time");
 }
