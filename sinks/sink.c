@@ -426,6 +426,15 @@ void pskgw_sink_set_connected(pskgw_sink_t *s, bool connected)
     }
 }
 
+/* How much spool to read for the room in the queue: about 512 bytes a record, 4..256 KiB. */
+static size_t read_hint(const pskgw_sink_t *s)
+{
+    size_t room = s->queue_size - s->qlen;
+    size_t n = room < (256u * 1024u) / 512u ? room * 512u : 256u * 1024u;
+
+    return n < 4096 ? 4096 : n;
+}
+
 static void retry_timer_cb(uv_timer_t *t)
 {
     dispatch(t->data);
@@ -476,7 +485,7 @@ static void dispatch(pskgw_sink_t *s)
             uv_timer_start(&s->retry_timer, retry_timer_cb, earliest - now, 0);
         if (s->spool && !s->closing && s->qlen + s->queue_size / 4 < s->queue_size &&
             pskgw_spool_has_unread(s->spool) && !pskgw_spool_opening(s->spool))
-            pskgw_spool_read(s->spool, 0);
+            pskgw_spool_read(s->spool, read_hint(s));
     } while (s->redispatch);
     s->dispatching = false;
     commit_marks(s);

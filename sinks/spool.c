@@ -78,7 +78,8 @@ struct pskgw_spool {
     size_t pw_cap;
 
     bool read_req;
-    size_t read_max;
+    size_t read_want; /* bytes asked for by pskgw_spool_read() */
+    size_t read_min;  /* at least this much: the next record is that big */
 
     bool busy;
     uv_work_t work;
@@ -283,7 +284,7 @@ static void deliver_read(pskgw_spool_t *s, job_t *j)
 
         if (rc == PSKGW_EAGAIN) {
             if (used == 0 && consumed > j->rlen)
-                s->read_max = consumed; /* next read fits the big record */
+                s->read_min = consumed; /* next read fits the big record */
             break;
         }
         if (rc < 0) {
@@ -297,6 +298,7 @@ static void deliver_read(pskgw_spool_t *s, job_t *j)
         if (s->cbs->on_record(s->arg, body, blen, j->roff + used, j->roff + used + consumed) != 0)
             break;
         used += consumed;
+        s->read_min = 0;
         s->read_off = j->roff + used;
     }
 }
@@ -408,7 +410,7 @@ static void kick(pskgw_spool_t *s)
     }
     if (!j->reset && s->read_req && s->read_off < s->written_end && !s->closing) {
         uint64_t left = s->written_end - s->read_off;
-        j->rlen = s->read_max;
+        j->rlen = s->read_want > s->read_min ? s->read_want : s->read_min;
         if (left < j->rlen)
             j->rlen = (size_t)left;
         j->rbuf = malloc(j->rlen);
@@ -498,7 +500,7 @@ int pskgw_spool_new(uv_loop_t *loop, const char *dir, const char *name, uint64_t
     s->fsync_mode = fsync_mode;
     s->cbs = cbs;
     s->arg = arg;
-    s->read_max = SCAN_CHUNK;
+    s->read_want = SCAN_CHUNK;
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     if (fsync_mode == PSKGW_SINK_FSYNC_BATCH)
@@ -579,8 +581,7 @@ void pskgw_spool_read(pskgw_spool_t *s, size_t max_bytes)
     if (s->read_req || s->closing || s->broken || s->read_off >= s->written_end)
         return;
     s->read_req = true;
-    if (max_bytes > s->read_max)
-        s->read_max = max_bytes;
+    s->read_want = max_bytes ? max_bytes : SCAN_CHUNK;
     kick(s);
 }
 

@@ -60,8 +60,9 @@ int pskgw_spool_new(uv_loop_t *loop, const char *dir, const char *name, uint64_t
  * would be exceeded), PSKGW_ETOOBIG, PSKGW_ENOMEM, PSKGW_ECLOSED, PSKGW_EIO (spool broken). */
 int pskgw_spool_append(pskgw_spool_t *s, const pskgw_msg_t *m, pskgw_spool_append_cb cb, void *arg);
 
-/* Ask for up to max_bytes of records from the read offset (async; on_record per record, then
- * on_ready). No-op when a read is already pending or nothing is unread. */
+/* Read about max_bytes (0: 256 KiB; more when the next record is bigger) from the read
+ * offset (async; on_record per whole record, then on_ready). No-op when a read is already
+ * pending or nothing is unread. */
 void pskgw_spool_read(pskgw_spool_t *s, size_t max_bytes);
 /* Every record before off has been delivered (off must be a record boundary <= read offset). */
 void pskgw_spool_commit(pskgw_spool_t *s, uint64_t off);

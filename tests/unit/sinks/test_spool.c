@@ -131,12 +131,14 @@ static void append_n(ctx_t *c, uint64_t first, int n)
     run_until(c, &c->appended, want);
 }
 
+static size_t read_hint; /* bytes per read (0: the spool's default) */
+
 static void read_all(ctx_t *c)
 {
     while (pskgw_spool_has_unread(c->sp)) {
         int r0 = c->ready;
         c->taken_this_read = 0;
-        pskgw_spool_read(c->sp, 0);
+        pskgw_spool_read(c->sp, read_hint);
         run_until(c, &c->ready, r0 + 1);
         if (c->stop_after)
             break;
@@ -305,5 +307,34 @@ Test(spool, second_user_is_refused)
     cr_assert_eq(
         pskgw_spool_new(&c->loop, c->dir, "s1", 1 << 20, PSKGW_SINK_FSYNC_NEVER, &cbs, c, &other),
         PSKGW_EBUSY);
+    teardown(c);
+}
+
+Test(spool, records_bigger_than_a_read)
+{
+    ctx_t *c = setup();
+    static uint8_t big[100000];
+    pskgw_envelope_t e = { .domain = "d",
+                           .psk_identity = "x",
+                           .rot_public_uid = "x",
+                           .received_at_ms = 1,
+                           .payload = big,
+                           .payload_len = sizeof(big) };
+    pskgw_msg_t *m = NULL;
+
+    read_hint = 4096;
+    open_spool(c, 1 << 22);
+    append_n(c, 0, 3);
+    e.seq = 3;
+    cr_assert_eq(pskgw_msg_new(&e, "00000000000000000000000000000002", &m), 0);
+    cr_assert_eq(pskgw_spool_append(c->sp, m, append_cb, c), 0);
+    pskgw_msg_unref(m);
+    run_until(c, &c->appended, 4);
+    append_n(c, 4, 3);
+    read_all(c);
+    read_hint = 0;
+    cr_assert_eq(c->nrec, 7);
+    for (int i = 0; i < 7; i++)
+        cr_assert_eq(c->seqs[i], (uint64_t)i);
     teardown(c);
 }
