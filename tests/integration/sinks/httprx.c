@@ -71,6 +71,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char
     pthread_mutex_lock(&h->mu);
     h->requests++;
     mode = h->mode;
+    if (mode == HTTPRX_FLAKY && h->requests % 3 == 0)
+        mode = HTTPRX_FAIL;
     hang = h->hang_ms;
     snprintf(h->auth, sizeof(h->auth), "%s", auth ? auth : "");
     pthread_mutex_unlock(&h->mu);

@@ -13,6 +13,7 @@ typedef enum {
     HTTPRX_OK = 0, /* 200, message recorded */
     HTTPRX_FAIL,   /* 500 */
     HTTPRX_HANG,   /* no answer for hang_ms, then 503 */
+    HTTPRX_FLAKY,  /* every third request 500, the others as HTTPRX_OK */
 } httprx_mode_t;
 
 typedef struct httprx httprx_t;

@@ -295,6 +295,15 @@ Test(sink_redis, down_then_up_loses_nothing)
     cr_assert_eq(st_check_delivery(got, n, c.ids, 150), 150);
 }
 
+static bool twenty_dead(void *arg)
+{
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return st.dead_lettered >= 20;
+}
+
 Test(sink_redis, poison_wrongtype_dead_lettered)
 {
     static st_ctx_t c;
@@ -315,6 +324,7 @@ Test(sink_redis, poison_wrongtype_dead_lettered)
     st_submit(&c, 0, 60, 3); /* device 1 (20 messages) is poison */
     st_run_until(&c.loop, st_all_done, &c, 20000);
     st_wait_delivered(&c, 40, 20000);
+    st_run_until(&c.loop, twenty_dead, &c, 20000);
     cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
     cr_assert_eq(st.dead_lettered, 20);
     cr_assert_eq(st.delivered, 40);
