@@ -8,7 +8,9 @@
  *  - failed attempts are retried with capped exponential backoff (100 ms doubling up to
  *    retry_max_ms, with jitter), per message; a failure never blocks other devices;
  *  - when the queue is full the message is appended to the sink's disk spool (sinks/spool.h);
- *    once a device has messages in the spool its newer messages go behind them; spooled
+ *    once a device has messages in the spool its newer messages go behind them (and while the
+ *    spool is still opening, or holds records of an earlier run, every message goes there, to
+ *    keep order across restarts); spooled
  *    messages are read back in order when the queue has room; past spool.max_bytes messages
  *    are dropped and counted; the spool survives kill -9 and is replayed at the next start;
  *  - permanent failures (HTTP 4xx, a message a broker rejects, a message too large) and
@@ -122,7 +124,8 @@ typedef struct {
 typedef struct pskgw_sinkset pskgw_sinkset_t;
 
 /* status: 0 when every sink of the set delivered the message, durably spooled it, or
- * dead-lettered it; else the first error of a sink: PSKGW_EFULL (queue and spool full: counted
+ * dead-lettered it (a message waiting in a memory queue is not acknowledged until it is
+ * delivered or, at close, spooled); else the first error of a sink: PSKGW_EFULL (queue and spool full: counted
  * drop), PSKGW_EIO (spool write failed), PSKGW_ECANCELED (the set closed first and could not
  * spool it). Fires exactly once per accepted submit, never inside pskgw_sinkset_submit(). */
 typedef void (*pskgw_sinkset_done_cb)(void *arg, int status);
@@ -135,7 +138,7 @@ int pskgw_sinkset_new(uv_loop_t *loop, const pskgw_sink_options_t *sinks, size_t
                       pskgw_sinkset_t **out);
 
 /* Copy env (a fresh message_id is drawn) and hand it to every sink. 0: done_cb(arg, status)
- * fires exactly once, later. Fails now, without a callback: PSKGW_EINVAL (bad envelope),
+ * fires exactly once, later (done_cb may be NULL). Fails now, without a callback: PSKGW_EINVAL (bad envelope),
  * PSKGW_ENOMEM, PSKGW_ECLOSED (close started). If out_id is not NULL, the message id is copied
  * there (PSKGW_MESSAGE_ID_LEN + 1 bytes) on success. */
 int pskgw_sinkset_submit(pskgw_sinkset_t *set, const pskgw_envelope_t *env,
@@ -151,7 +154,8 @@ int pskgw_sinkset_stats(const pskgw_sinkset_t *set, size_t i, const char **name,
 
 /* Stop accepting, give in-flight deliveries up to close_timeout_ms, append everything not
  * delivered to the spool (no spool: counted as dropped), close clients and files, free the set,
- * then cb(arg) (later, exactly once). All pending done callbacks fire before cb. */
+ * then cb(arg) (later, exactly once; cb may be NULL). All pending done callbacks fire before
+ * cb. The loop must keep running until then (handles are closed, uv_loop_close() == 0 after). */
 void pskgw_sinkset_close(pskgw_sinkset_t *set, void (*cb)(void *arg), void *arg);
 
 /* The backoff used between attempts: attempt >= 1; base_ms doubled per attempt, capped at
