@@ -345,14 +345,12 @@ static void destroy_done(uv_work_t *w, int status)
     release(k);
 }
 
-static void kafka_close(void *impl)
+/* The teardown runs from a timer callback: close may be called from inside dr_cb, that is
+ * inside rd_kafka_poll(), where purging and destroying the instance is not allowed. */
+static void close_tick(uv_timer_t *t)
 {
-    kafka_sink_t *k = impl;
+    kafka_sink_t *k = t->data;
 
-    k->closing = true;
-    k->pending = 3; /* poll, timer, destroy job */
-    uv_poll_stop(&k->poll);
-    uv_timer_stop(&k->timer);
     /* what librdkafka still holds is reported purged (ignored: closing) */
     rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
                               RD_KAFKA_PURGE_F_NON_BLOCKING);
@@ -366,6 +364,17 @@ static void kafka_close(void *impl)
         destroy_work(&k->work);
         destroy_done(&k->work, 0);
     }
+}
+
+static void kafka_close(void *impl)
+{
+    kafka_sink_t *k = impl;
+
+    k->closing = true;
+    k->pending = 3; /* poll, timer, destroy job */
+    uv_poll_stop(&k->poll);
+    uv_timer_stop(&k->timer);
+    uv_timer_start(&k->timer, close_tick, 0, 0);
 }
 
 const pskgw_sink_backend_t pskgw_sink_backend_kafka = {
