@@ -405,7 +405,17 @@ static void on_req_timer(uv_timer_t *t)
     pskgw_upstream_req_t *r = t->data;
 
     if (r->state == R_BACKOFF) {
+        pskgw_upstream_t *c = r->c;
+        uint64_t now = now_ms(c);
+
         rl_unlink(r);
+        /* The backoff used the request's timer: give it back the deadline, which must hold
+         * while the request waits for a token (req_send re-arms it for an attempt). */
+        if (now >= r->deadline) {
+            finish(r, PSKGW_ETIMEOUT);
+            return;
+        }
+        uv_timer_start(&r->timer, on_req_timer, r->deadline - now, 0);
         req_start(r); /* the token may have gone meanwhile */
         return;
     }
