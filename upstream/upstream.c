@@ -549,7 +549,14 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
         rc = pskgw_upstream_parse_auth(res->body, res->body_len, &token, why, sizeof(why));
         if (rc < 0) {
             c->stats.outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_ERROR]++;
-            PSKGW_ERR("upstream \"%s\": bad authenticate response: %s", c->name, why);
+            PSKGW_LOG_RL(PSKGW_LOG_ERR, "upstream-auth-parse",
+                         "upstream \"%s\": bad authenticate response: %s", c->name, why);
+            /* Back off like any failed authentication: the next request must not start a new
+             * authenticate at once (a broken service would get one per request). */
+            c->auth_failures++;
+            c->auth_not_before =
+                now + pskgw_upstream_backoff_ms(c->auth_failures, c->backoff_base_ms,
+                                                c->backoff_max_ms, next_random(c));
             fail_waiters(c, rc);
             return;
         }

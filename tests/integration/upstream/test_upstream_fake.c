@@ -167,3 +167,40 @@ Test(upstream_fake, deadline_holds_after_a_backoff_that_finds_no_token)
     cr_assert_eq(fakesrv_count(srv, P_AUTH), 2);
     finish();
 }
+
+static void bad_auth(void *arg, const char *path, unsigned n, fake_reply_t *out)
+{
+    (void)arg;
+    (void)n;
+    out->status = 200;
+    out->body = strcmp(path, P_AUTH) == 0 ? "{\"Token\":\"x\"}" : PSK_OK;
+}
+
+/* A malformed authenticate answer backs off like any failed authentication: requests made one
+ * after another do not each hammer the service with a new authenticate. */
+Test(upstream_fake, malformed_authenticate_answer_backs_off)
+{
+    uint64_t end;
+    res_t r[512];
+    int n = 0;
+
+    memset(r, 0, sizeof(r));
+    start(bad_auth);
+    uv_update_time(&loop);
+    end = uv_now(&loop) + 500;
+    cr_assert_eq(get_psk(3000, &r[n++]), 0);
+    while (uv_now(&loop) < end && n < 512) {
+        uv_run(&loop, UV_RUN_ONCE);
+        if (r[n - 1].calls) {
+            cr_assert_eq(r[n - 1].status, PSKGW_EPARSE, "%s", pskgw_strerror(r[n - 1].status));
+            cr_assert_eq(get_psk(3000, &r[n++]), 0);
+        }
+    }
+    /* backoff 25, 50, 100, 200 ms ...: a handful in 500 ms, not one per request */
+    cr_assert_leq(fakesrv_count(srv, P_AUTH), 8, "%u authenticate calls in 500 ms",
+                  fakesrv_count(srv, P_AUTH));
+    cr_assert_eq(fakesrv_count(srv, P_PSK), 0);
+    finish();
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(r[i].calls, 1);
+}
