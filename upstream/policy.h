@@ -31,9 +31,18 @@ pskgw_upstream_class_t pskgw_upstream_classify(long http_status, int transport_e
  * jitters over the upper half. base_ms 0 is treated as 1. r is a uniform random number. */
 uint64_t pskgw_upstream_backoff_ms(unsigned attempt, uint32_t base_ms, uint32_t max_ms, uint32_t r);
 
-/* Retry-After (RFC 9110 delay-seconds only): the delay in ms, capped at 24 h. HTTP-dates and
- * garbage give -1 (the caller then uses its backoff). value need not be NUL-terminated. */
+/* Retry-After delay-seconds only: the delay in ms, capped at 24 h. HTTP-dates and garbage give -1
+ * (see pskgw_upstream_retry_after_at_ms() for both forms). value need not be NUL-terminated. */
 int64_t pskgw_upstream_retry_after_ms(const char *value, size_t len);
+
+/* An HTTP-date (RFC 9110 5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms, GMT)
+ * as wall-clock ms since the epoch, or -1 when value is not one. value need not be
+ * NUL-terminated. */
+int64_t pskgw_upstream_http_date_ms(const char *value, size_t len);
+
+/* Retry-After in either form (RFC 9110 10.2.3): delay-seconds, or an HTTP-date turned into the
+ * delay from now_wall_ms (0 when already past); capped at 24 h; -1 for garbage. */
+int64_t pskgw_upstream_retry_after_at_ms(const char *value, size_t len, uint64_t now_wall_ms);
 
 /* Whether a retry after delay_ms still fits before the deadline (absolute ms, same clock as
  * now): now + delay_ms + min_attempt_ms <= deadline. */

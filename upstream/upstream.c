@@ -299,8 +299,9 @@ static void retry_or_finish(pskgw_upstream_req_t *r, pskgw_upstream_class_t cls,
     uint64_t delay;
 
     if (cls == PSKGW_UPSTREAM_CLASS_RATELIMIT) {
-        int64_t ra =
-            retry_after ? pskgw_upstream_retry_after_ms(retry_after, strlen(retry_after)) : -1;
+        int64_t ra = retry_after ? pskgw_upstream_retry_after_at_ms(
+                                       retry_after, strlen(retry_after), pskgw_clock_wall_ms())
+                                 : -1;
         r->attempt++;
         if (ra >= 0) {
             c->ratelimit_until = now + (uint64_t)ra;
@@ -620,7 +621,8 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
         pskgw_upstream_req_t *next;
         c->auth_failures++;
         if (cls == PSKGW_UPSTREAM_CLASS_RATELIMIT && res->retry_after)
-            ra = pskgw_upstream_retry_after_ms(res->retry_after, strlen(res->retry_after));
+            ra = pskgw_upstream_retry_after_at_ms(res->retry_after, strlen(res->retry_after),
+                                                  pskgw_clock_wall_ms());
         if (ra >= 0) {
             c->ratelimit_until = now + (uint64_t)ra;
             delay = (uint64_t)ra > c->backoff_base_ms ? (uint64_t)ra : c->backoff_base_ms;

@@ -1,5 +1,5 @@
 /* pskgw_upstream against a scripted HTTP server (fakesrv.h) for what pskgw-sim cannot do: a
- * slow authenticate only (and more cases below). Every test
+ * slow authenticate only, HTTP-date Retry-After, a malformed authenticate answer. Every test
  * ends with uv_loop_close() == 0 and the callback contract checked. */
 #include "common/err.h"
 #include "fakesrv.h"
@@ -32,6 +32,7 @@ static int in_api;
 static int done;
 static int violated;
 static int closed;
+static char retry_after_hdr[128];
 
 static void suite_fini(void)
 {
@@ -165,6 +166,48 @@ Test(upstream_fake, deadline_holds_after_a_backoff_that_finds_no_token)
     cr_assert_lt(a.at_ms - t, 850, "a ended after %llu ms", (unsigned long long)(a.at_ms - t));
     cr_assert_lt(b.at_ms - t, 850, "b ended after %llu ms", (unsigned long long)(b.at_ms - t));
     cr_assert_eq(fakesrv_count(srv, P_AUTH), 2);
+    finish();
+}
+
+static void http_date_429(void *arg, const char *path, unsigned n, fake_reply_t *out)
+{
+    (void)arg;
+    if (strcmp(path, P_AUTH) == 0) {
+        out->status = 200;
+        out->body = AUTH_OK;
+    } else if (n == 0) {
+        out->status = 429;
+        out->headers = retry_after_hdr;
+        out->body = "{\"error\":\"slow down\"}";
+    } else {
+        out->status = 200;
+        out->body = PSK_OK;
+    }
+}
+
+/* Retry-After as an HTTP-date (RFC 9110 10.2.3) is honoured like delay-seconds. */
+Test(upstream_fake, retry_after_http_date_is_honoured)
+{
+    res_t a = { 0 };
+    time_t when = time(NULL) + 2;
+    struct tm tm;
+    uint64_t t;
+
+    gmtime_r(&when, &tm);
+    cr_assert_gt(strftime(retry_after_hdr, sizeof(retry_after_hdr),
+                          "Retry-After: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm),
+                 0);
+    start(http_date_429);
+    uv_update_time(&loop);
+    t = uv_now(&loop);
+    cr_assert_eq(get_psk(6000, &a), 0);
+    run_until(&done, 1, 8000);
+    cr_assert_eq(a.calls, 1);
+    cr_assert_eq(a.status, 0, "%s", pskgw_strerror(a.status));
+    /* the date is 2 s ahead in whole seconds: at least 1 s from now */
+    cr_assert_geq(a.at_ms - t, 900, "retried after %llu ms", (unsigned long long)(a.at_ms - t));
+    cr_assert_eq(fakesrv_count(srv, P_PSK), 2);
+    cr_assert_geq(pskgw_upstream_retry_after_ms_left(cli), 0);
     finish();
 }
 

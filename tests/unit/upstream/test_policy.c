@@ -168,3 +168,34 @@ Test(labels, outcomes_and_ops)
     for (unsigned i = 1; i < PSKGW_UPSTREAM_LAT_BUCKETS; i++)
         cr_assert_gt(pskgw_upstream_latency_bounds_ms[i], pskgw_upstream_latency_bounds_ms[i - 1]);
 }
+
+Test(retry_after, http_date_forms)
+{
+    /* 1994-11-06 08:49:37 GMT = 784111777 s */
+    const int64_t t = 784111777000;
+
+    cr_assert_eq(pskgw_upstream_http_date_ms("Sun, 06 Nov 1994 08:49:37 GMT", 29), t);
+    cr_assert_eq(pskgw_upstream_http_date_ms("Sunday, 06-Nov-94 08:49:37 GMT", 30), t);
+    cr_assert_eq(pskgw_upstream_http_date_ms("Sun Nov  6 08:49:37 1994", 24), t);
+    cr_assert_eq(pskgw_upstream_http_date_ms(" Sun, 06 Nov 1994 08:49:37 GMT\r\n", 32), t);
+    cr_assert_eq(pskgw_upstream_http_date_ms("Wed, 21 Oct 2015 07:28:00 GMT", 29), 1445412480000);
+    cr_assert_eq(pskgw_upstream_http_date_ms("Sun, 06 Nov 1994 08:49:37 UTC", 29), -1);
+    cr_assert_eq(pskgw_upstream_http_date_ms("Sun, 06 Foo 1994 08:49:37 GMT", 29), -1);
+    cr_assert_eq(pskgw_upstream_http_date_ms("Sun, 32 Nov 1994 08:49:37 GMT", 29), -1);
+    cr_assert_eq(pskgw_upstream_http_date_ms("Sun, 06 Nov 1994 24:49:37 GMT", 29), -1);
+    cr_assert_eq(pskgw_upstream_http_date_ms("Sun, 06 Nov 1994 08:49:37 GMT x", 31), -1);
+    cr_assert_eq(pskgw_upstream_http_date_ms("", 0), -1);
+    cr_assert_eq(pskgw_upstream_http_date_ms(NULL, 0), -1);
+}
+
+Test(retry_after, either_form_from_now)
+{
+    const uint64_t now = 1445412480000; /* Wed, 21 Oct 2015 07:28:00 GMT */
+
+    cr_assert_eq(pskgw_upstream_retry_after_at_ms("7", 1, now), 7000);
+    cr_assert_eq(pskgw_upstream_retry_after_at_ms("Wed, 21 Oct 2015 07:28:05 GMT", 29, now), 5000);
+    cr_assert_eq(pskgw_upstream_retry_after_at_ms("Wed, 21 Oct 2015 07:27:00 GMT", 29, now), 0);
+    cr_assert_eq(pskgw_upstream_retry_after_at_ms("Thu, 21 Oct 2055 07:28:00 GMT", 29, now),
+                 86400000);
+    cr_assert_eq(pskgw_upstream_retry_after_at_ms("soon", 4, now), -1);
+}
