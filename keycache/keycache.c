@@ -51,6 +51,8 @@ bool pskgw_keycache_status_transient(int status)
     case PSKGW_EAUTH:
     case PSKGW_EAGAIN:
     case PSKGW_ENOMEM:
+    case PSKGW_EPARSE:  /* a 200 answer that is not the documented JSON: the service is broken */
+    case PSKGW_ETOOBIG: /* likewise, an answer over the size bound */
         return true;
     default:
         return false;

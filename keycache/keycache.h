@@ -198,7 +198,8 @@ void *pskgw_keycache_data(const pskgw_keycache_t *kc);
 
 /* true for failures after which a stale value is served: PSKGW_EUNAVAIL, PSKGW_ETIMEOUT,
  * PSKGW_EBUSY, PSKGW_ERATELIMIT, PSKGW_EIO, PSKGW_ETLS, PSKGW_EPROTO, PSKGW_EAUTH, PSKGW_EAGAIN,
- * PSKGW_ENOMEM (the service, or our way to it, is not working; the identity was not refused). */
+ * PSKGW_ENOMEM, PSKGW_EPARSE and PSKGW_ETOOBIG (a malformed or oversized answer) (the service,
+ * or our way to it, is not working; the identity was not refused). */
 bool pskgw_keycache_status_transient(int status);
 
 /* Close asynchronously: every pending request is completed with PSKGW_ECANCELED (before this

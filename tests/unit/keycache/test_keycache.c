@@ -356,6 +356,32 @@ Test(keycache, no_stale_for_refusals_permanent_errors_or_past_window)
     cr_assert_eq(stats().stale_serves, 0);
 }
 
+/* A 200 answer that does not parse (or is too big) is the service failing, not a refusal of the
+ * identity: known devices keep their stale key. */
+Test(keycache, stale_served_when_the_service_answers_garbage)
+{
+    static const int garbage[] = { PSKGW_EPARSE, PSKGW_ETOOBIG };
+    got_t g = { 0 };
+
+    for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+        memset(&g, 0, sizeof(g));
+        cr_assert_eq(pskgw_keycache_fetch(kc, K("dev1"), on_result, &g, NULL), 0);
+        fake_complete(&fb, K("dev1"), PSKGW_OK, "old", 3);
+        drain();
+        g_now += 11000; /* past ttl (10 s), inside stale (100 s) */
+        cr_assert_eq(pskgw_keycache_fetch(kc, K("dev1"), on_result, &g, NULL), 0);
+        fake_complete(&fb, K("dev1"), garbage[i], NULL, 0);
+        drain();
+        cr_assert_eq(g.status, PSKGW_OK, "%s: %s", pskgw_strerror(garbage[i]),
+                     pskgw_strerror(g.status));
+        cr_assert(g.stale);
+        g_now += 2000; /* past the hold-off: the next fetch asks the backend again */
+    }
+    cr_assert(pskgw_keycache_status_transient(PSKGW_EPARSE));
+    cr_assert(pskgw_keycache_status_transient(PSKGW_ETOOBIG));
+    cr_assert_not(pskgw_keycache_status_transient(PSKGW_EBADREQ));
+}
+
 #define N_SF 1000
 
 static int sf_calls[N_SF];
