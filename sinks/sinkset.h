@@ -125,9 +125,9 @@ typedef struct pskgw_sinkset pskgw_sinkset_t;
 
 /* status: 0 when every sink of the set delivered the message, durably spooled it, or
  * dead-lettered it (a message waiting in a memory queue is not acknowledged until it is
- * delivered or, at close, spooled); else the first error of a sink: PSKGW_EFULL (queue and spool full: counted
- * drop), PSKGW_EIO (spool write failed), PSKGW_ECANCELED (the set closed first and could not
- * spool it). Fires exactly once per accepted submit, never inside pskgw_sinkset_submit(). */
+ * delivered or, at close, spooled); else the first error of a sink: PSKGW_EFULL (queue and
+ * spool full: counted drop), PSKGW_EIO (spool write failed), PSKGW_ECANCELED (the set closed
+ * first and could not spool it). Fires exactly once per accepted submit, never inside pskgw_sinkset_submit(). */
 typedef void (*pskgw_sinkset_done_cb)(void *arg, int status);
 
 /* Build a set of n sinks (n >= 1) on loop; the set is owned by the caller, freed by
