@@ -98,6 +98,7 @@ static void idle_cb(uv_idle_t *h)
 
         pskgw_kc_req_unlink(&kc->rhead, &kc->rtail, q);
         kc->nready--;
+        q->delivering = true;
         deliver(q, r);
         pskgw_kc_result_release(r);
         free(q);

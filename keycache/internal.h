@@ -33,7 +33,8 @@ struct pskgw_keycache_req {
     pskgw_keycache_req_t *next;
     pskgw_keycache_cb cb;
     void *arg;
-    result_t *res; /* ready queue only */
+    result_t *res;   /* ready queue only */
+    bool delivering; /* its callback is running: cancel is a no-op */
 };
 
 struct flight {

@@ -316,6 +316,8 @@ void pskgw_keycache_cancel(pskgw_keycache_req_t *q)
 {
     pskgw_keycache_t *kc = q->kc;
 
+    if (q->delivering)
+        return; /* called from its own callback: it is being answered already */
     if (q->flight) {
         pskgw_kc_req_unlink(&q->flight->whead, &q->flight->wtail, q);
         q->flight->nwait--;

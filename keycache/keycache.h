@@ -185,8 +185,8 @@ int pskgw_keycache_fetch(pskgw_keycache_t *kc, const uint8_t *key, size_t key_le
                          pskgw_keycache_cb cb, void *arg, pskgw_keycache_req_t **req);
 
 /* Cancel a pending request: its cb is called with PSKGW_ECANCELED before this returns. Other
- * waiters of the same key are unaffected (the flight goes on and fills the cache). req must be
- * pending (its cb not yet started). */
+ * waiters of the same key are unaffected (the flight goes on and fills the cache). A no-op when
+ * called from req's own callback. req must not be used after its callback returned. */
 void pskgw_keycache_cancel(pskgw_keycache_req_t *req);
 
 /* Drop key from layer 1 and Redis (e.g. after a handshake failed with a cached PSK). A flight

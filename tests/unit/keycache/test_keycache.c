@@ -618,6 +618,33 @@ Test(keycache, close_from_inside_a_callback)
     cr_assert_eq(reent[2].calls, 0);
 }
 
+static pskgw_keycache_req_t *self_req[2];
+static got_t self_got[2];
+
+static void on_cancel_self(void *arg, const pskgw_keycache_result_t *res)
+{
+    got_t *g = arg;
+
+    on_result(arg, res);
+    pskgw_keycache_cancel(self_req[g == &self_got[0] ? 0 : 1]);
+}
+
+/* Cancel of the request whose callback is running (a caller tearing down from inside it) is a
+ * no-op: no second callback, no double free, the other ready request still answered once. */
+Test(keycache, cancel_from_its_own_callback_is_a_no_op)
+{
+    memset(self_got, 0, sizeof(self_got));
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("a"), on_cancel_self, &self_got[0], &self_req[0]), 0);
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("a"), on_cancel_self, &self_got[1], &self_req[1]), 0);
+    fake_complete(&fb, K("a"), PSKGW_OK, "va", 2);
+    drain();
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(self_got[i].calls, 1);
+        cr_assert_eq(self_got[i].status, PSKGW_OK);
+    }
+    cr_assert_eq(stats().canceled, 0);
+}
+
 static int refetch_calls;
 
 static void on_refetch(void *arg, const pskgw_keycache_result_t *res)
