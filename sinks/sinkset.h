@@ -127,7 +127,8 @@ typedef struct pskgw_sinkset pskgw_sinkset_t;
  * dead-lettered it (a message waiting in a memory queue is not acknowledged until it is
  * delivered or, at close, spooled); else the first error of a sink: PSKGW_EFULL (queue and
  * spool full: counted drop), PSKGW_EIO (spool write failed), PSKGW_ECANCELED (the set closed
- * first and could not spool it). Fires exactly once per accepted submit, never inside pskgw_sinkset_submit(). */
+ * first and could not spool it). Fires exactly once per accepted submit, never inside
+ * pskgw_sinkset_submit(). */
 typedef void (*pskgw_sinkset_done_cb)(void *arg, int status);
 
 /* Build a set of n sinks (n >= 1) on loop; the set is owned by the caller, freed by
@@ -138,8 +139,8 @@ int pskgw_sinkset_new(uv_loop_t *loop, const pskgw_sink_options_t *sinks, size_t
                       pskgw_sinkset_t **out);
 
 /* Copy env (a fresh message_id is drawn) and hand it to every sink. 0: done_cb(arg, status)
- * fires exactly once, later (done_cb may be NULL). Fails now, without a callback: PSKGW_EINVAL (bad envelope),
- * PSKGW_ENOMEM, PSKGW_ECLOSED (close started). If out_id is not NULL, the message id is copied
+ * fires exactly once, later (done_cb may be NULL). Fails now, without a callback:
+ * PSKGW_EINVAL (bad envelope), PSKGW_ENOMEM, PSKGW_ECLOSED (close started). If out_id is not NULL, the message id is copied
  * there (PSKGW_MESSAGE_ID_LEN + 1 bytes) on success. */
 int pskgw_sinkset_submit(pskgw_sinkset_t *set, const pskgw_envelope_t *env,
                          pskgw_sinkset_done_cb done_cb, void *arg, char *out_id);
