@@ -140,8 +140,8 @@ int pskgw_sinkset_new(uv_loop_t *loop, const pskgw_sink_options_t *sinks, size_t
 
 /* Copy env (a fresh message_id is drawn) and hand it to every sink. 0: done_cb(arg, status)
  * fires exactly once, later (done_cb may be NULL). Fails now, without a callback:
- * PSKGW_EINVAL (bad envelope), PSKGW_ENOMEM, PSKGW_ECLOSED (close started). If out_id is not NULL, the message id is copied
- * there (PSKGW_MESSAGE_ID_LEN + 1 bytes) on success. */
+ * PSKGW_EINVAL (bad envelope), PSKGW_ENOMEM, PSKGW_ECLOSED (close started). If out_id is not
+ * NULL, the message id is copied there (PSKGW_MESSAGE_ID_LEN + 1 bytes) on success. */
 int pskgw_sinkset_submit(pskgw_sinkset_t *set, const pskgw_envelope_t *env,
                          pskgw_sinkset_done_cb done_cb, void *arg, char *out_id);
 
