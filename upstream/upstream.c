@@ -16,7 +16,8 @@
 /* A retry is only worth sending when at least this much of the deadline is left for it. */
 #define MIN_ATTEMPT_MS 20u
 /* A token is not used in its last moments (it could expire on the way): the last 500 ms, or
- * the last fifth of a shorter lifetime. */
+ * the last tenth of a shorter lifetime (less than the fifth left at the 80 % renewal, so the
+ * renewal timer, even firing a little late, still finds the token usable and renews it). */
 #define TOKEN_MARGIN_MS 500u
 
 const uint32_t pskgw_upstream_latency_bounds_ms[PSKGW_UPSTREAM_LAT_BUCKETS] = {
@@ -569,7 +570,7 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
         c->token = token;
         c->token_gen++;
         c->token_expiry = c->auth_t0 + life;
-        c->token_margin = life / 5 < TOKEN_MARGIN_MS ? life / 5 : TOKEN_MARGIN_MS;
+        c->token_margin = life / 10 < TOKEN_MARGIN_MS ? life / 10 : TOKEN_MARGIN_MS;
         c->auth_failures = 0;
         c->auth_not_before = 0;
         PSKGW_INFO("upstream \"%s\": authenticated, token valid for %llu ms%s", c->name,

@@ -362,6 +362,41 @@ Test(upstream_sim, proactive_renewal)
     finish();
 }
 
+static void on_busy(uv_timer_t *t)
+{
+    uint64_t end = uv_hrtime() + 3000000;
+
+    (void)t;
+    while (uv_hrtime() < end) /* a busy gateway: timers fire a few ms late */
+        ;
+}
+
+/* A short-lived token is renewed in the background too (at 80 % of its lifetime, while it is
+ * still usable, even when the timer fires a little late), not only when the next request finds
+ * it gone. */
+Test(upstream_sim, short_token_renewed_in_the_background_while_idle)
+{
+    static const char *const extra[] = { "--token-ttl", "2", NULL };
+    pskgw_upstream_opts_t o;
+    pskgw_upstream_stats_t st;
+    uv_timer_t busy;
+
+    start_sim(extra);
+    opts_base(&o);
+    start_client(&o);
+    warm_up();
+    cr_assert_eq(sim_calls(&sim, "authenticate"), 1);
+    cr_assert_eq(uv_timer_init(&loop, &busy), 0);
+    uv_timer_start(&busy, on_busy, 1, 1);
+    run_for(2300); /* no request: only the renewal timer can authenticate */
+    uv_close((uv_handle_t *)&busy, NULL);
+    cr_assert_geq(sim_calls(&sim, "authenticate"), 2, "renewals: %ld",
+                  sim_calls(&sim, "authenticate"));
+    pskgw_upstream_stats(cli, &st);
+    cr_assert_eq(st.token_valid, 1);
+    finish();
+}
+
 Test(upstream_sim, recovers_from_401_with_one_reauth)
 {
     pskgw_upstream_opts_t o;
