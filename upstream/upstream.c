@@ -362,6 +362,17 @@ static void req_send(pskgw_upstream_req_t *r)
         finish(r, PSKGW_ETIMEOUT);
         return;
     }
+    if (c->ratelimit_until > now) {
+        /* The service asked for quiet (Retry-After): wait for the end of the window rather than
+         * send into it, or end now when the window outlasts the deadline. */
+        uint64_t wait = c->ratelimit_until - now;
+
+        if (pskgw_upstream_retry_fits(now, wait, r->deadline, MIN_ATTEMPT_MS))
+            backoff(r, wait);
+        else
+            finish(r, PSKGW_ERATELIMIT);
+        return;
+    }
     attempt_ms = left < c->timeout_ms ? (uint32_t)left : c->timeout_ms;
     r->cut_by_deadline = left <= c->timeout_ms;
     rc = auth_value(c, &auth);

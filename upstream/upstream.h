@@ -18,7 +18,9 @@
  *   PSKGW_ENOTFOUND   404: unknown identity (final "no")
  *   PSKGW_EBADREQ     400: the service rejected the request as malformed
  *   PSKGW_ERATELIMIT  429 and the Retry-After wait does not fit the deadline
- *                     (pskgw_upstream_retry_after_ms() gives the server's hint)
+ *                     (pskgw_upstream_retry_after_ms_left() gives the server's hint); while a
+ *                     Retry-After window is open no request is sent: each waits for its end,
+ *                     or ends with this at once when the window outlasts its deadline
  *   PSKGW_EUNAVAIL    5xx / 408 / connection errors / attempt timeouts, retried with capped
  *                     exponential backoff and jitter until the next retry would not fit the
  *                     deadline

@@ -458,6 +458,50 @@ Test(upstream_sim, ratelimit_honours_retry_after)
     finish();
 }
 
+/* Retry-After holds for the whole client: requests made while the window is open wait for its
+ * end instead of being sent into it (or end with ERATELIMIT at once when it passes their
+ * deadline). */
+Test(upstream_sim, retry_after_window_holds_new_requests)
+{
+    pskgw_upstream_opts_t o;
+    res_t a = { 0 };
+    res_t r[4];
+    res_t late = { 0 };
+    uint64_t t;
+
+    memset(r, 0, sizeof(r));
+    start_sim(NULL);
+    opts_base(&o);
+    start_client(&o);
+    warm_up();
+    set_faults("{\"ratelimit_next\":1,\"retry_after_s\":1}");
+    cr_assert_eq(sim_post(&sim, "/_sim/reset", "{}"), 200);
+    cr_assert_eq(get_psk(50, 128, 5000, &a), 0);
+    uv_update_time(&loop);
+    t = uv_now(&loop) + 2000;
+    while (pskgw_upstream_retry_after_ms_left(cli) == 0 && uv_now(&loop) < t)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_gt(pskgw_upstream_retry_after_ms_left(cli), 0, "no 429 seen");
+    t = uv_now(&loop);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(get_psk(51 + (unsigned)i, 128, 5000, &r[i]), 0);
+    /* a 300 ms deadline cannot see the window end: refused at once, never sent */
+    cr_assert_eq(get_psk(55, 128, 300, &late), 0);
+    run_for(300);
+    cr_assert_eq(sim_calls(&sim, "get_psk"), 1, "requests sent into the Retry-After window");
+    cr_assert_eq(late.calls, 1);
+    cr_assert_eq(late.status, PSKGW_ERATELIMIT, "%s", pskgw_strerror(late.status));
+    run_until(&done, 7, 5000);
+    check_psk(50, 128, &a);
+    for (int i = 0; i < 4; i++) {
+        check_psk(51 + (unsigned)i, 128, &r[i]);
+        cr_assert_geq(r[i].at_ms - t, 500, "sent after %llu ms",
+                      (unsigned long long)(r[i].at_ms - t));
+    }
+    cr_assert_eq(sim_status_count(&sim, 429), 1);
+    finish();
+}
+
 Test(upstream_sim, transient_failures_are_retried)
 {
     pskgw_upstream_opts_t o;
