@@ -108,6 +108,7 @@ struct pskgw_upstream {
     uv_timer_t renew; /* proactive renewal, or the next authentication attempt */
     uv_timer_t dispatch;
     uint64_t ratelimit_until;
+    uint32_t ratelimit_window_max_ms;
 
     pskgw_upstream_stats_t stats;
 
@@ -186,6 +187,12 @@ static void excerpt(const char *body, size_t len, char *out, size_t cap)
         out[n++] = (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') ? (char)ch : '.';
     }
     out[n] = '\0';
+}
+
+/* The part of a Retry-After that holds every request (capped: see the option). */
+static uint64_t ratelimit_window(const pskgw_upstream_t *c, int64_t ra)
+{
+    return (uint64_t)ra < c->ratelimit_window_max_ms ? (uint64_t)ra : c->ratelimit_window_max_ms;
 }
 
 static void lat_record(pskgw_upstream_t *c, pskgw_upstream_op_t op, uint64_t ms)
@@ -305,7 +312,7 @@ static void retry_or_finish(pskgw_upstream_req_t *r, pskgw_upstream_class_t cls,
                                  : -1;
         r->attempt++;
         if (ra >= 0) {
-            c->ratelimit_until = now + (uint64_t)ra;
+            c->ratelimit_until = now + ratelimit_window(c, ra);
             delay = (uint64_t)ra > c->backoff_base_ms ? (uint64_t)ra : c->backoff_base_ms;
         } else {
             delay = pskgw_upstream_backoff_ms(r->attempt, c->backoff_base_ms, c->backoff_max_ms,
@@ -636,7 +643,7 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
             ra = pskgw_upstream_retry_after_at_ms(res->retry_after, strlen(res->retry_after),
                                                   pskgw_clock_wall_ms());
         if (ra >= 0) {
-            c->ratelimit_until = now + (uint64_t)ra;
+            c->ratelimit_until = now + ratelimit_window(c, ra);
             delay = (uint64_t)ra > c->backoff_base_ms ? (uint64_t)ra : c->backoff_base_ms;
         } else {
             delay = pskgw_upstream_backoff_ms(c->auth_failures, c->backoff_base_ms,
@@ -780,6 +787,7 @@ void pskgw_upstream_opts_init(pskgw_upstream_opts_t *o)
     o->path_e2e_params = "/v1/GetE2EDecryptionParameters";
     o->backoff_base_ms = 100;
     o->backoff_max_ms = 2000;
+    o->ratelimit_window_max_ms = 60000;
 }
 
 static char *join_url(const char *base, const char *path)
@@ -834,6 +842,8 @@ int pskgw_upstream_new(uv_loop_t *loop, const pskgw_upstream_opts_t *o, pskgw_up
     c->queue_size = o->queue_size;
     c->backoff_base_ms = o->backoff_base_ms ? o->backoff_base_ms : d.backoff_base_ms;
     c->backoff_max_ms = o->backoff_max_ms ? o->backoff_max_ms : d.backoff_max_ms;
+    c->ratelimit_window_max_ms =
+        o->ratelimit_window_max_ms ? o->ratelimit_window_max_ms : d.ratelimit_window_max_ms;
     c->random = o->random;
     c->random_arg = o->random_arg;
     if (c->backoff_base_ms > c->backoff_max_ms) {

@@ -20,7 +20,8 @@
  *   PSKGW_ERATELIMIT  429 and the Retry-After wait does not fit the deadline
  *                     (pskgw_upstream_retry_after_ms_left() gives the server's hint); while a
  *                     Retry-After window is open no request is sent: each waits for its end,
- *                     or ends with this at once when the window outlasts its deadline
+ *                     or ends with this at once when the window outlasts its deadline (the
+ *                     window is capped by ratelimit_window_max_ms)
  *   PSKGW_EUNAVAIL    5xx / 408 / connection errors / attempt timeouts, retried with capped
  *                     exponential backoff and jitter until the next retry would not fit the
  *                     deadline
@@ -80,7 +81,10 @@ typedef struct {
     const char *path_e2e_params;   /* default "/v1/GetE2EDecryptionParameters" */
     uint32_t backoff_base_ms;      /* default 100 */
     uint32_t backoff_max_ms;       /* default 2000 */
-    pskgw_upstream_random_fn random; /* NULL: an internal generator seeded from uv_random */
+    uint32_t ratelimit_window_max_ms; /* longest time a 429's Retry-After holds the other
+                                         requests (default 60000; the request that got the 429
+                                         honours the full value within its deadline) */
+    pskgw_upstream_random_fn random;  /* NULL: an internal generator seeded from uv_random */
     void *random_arg;
 } pskgw_upstream_opts_t;
 

@@ -247,3 +247,54 @@ Test(upstream_fake, malformed_authenticate_answer_backs_off)
     for (int i = 0; i < n; i++)
         cr_assert_eq(r[i].calls, 1);
 }
+
+static void hour_429(void *arg, const char *path, unsigned n, fake_reply_t *out)
+{
+    (void)arg;
+    if (strcmp(path, P_AUTH) == 0) {
+        out->status = 200;
+        out->body = AUTH_OK;
+    } else if (n == 0) {
+        out->status = 429;
+        out->headers = "Retry-After: 3600\r\n";
+        out->body = "{\"error\":\"slow down\"}";
+    } else {
+        out->status = 200;
+        out->body = PSK_OK;
+    }
+}
+
+/* An absurd Retry-After (an hour) ends the request that got it, but holds the other requests
+ * only for ratelimit_window_max_ms: one broken answer cannot stop the client for an hour. */
+Test(upstream_fake, retry_after_window_is_capped_for_other_requests)
+{
+    pskgw_upstream_opts_t o;
+    res_t a = { 0 };
+    res_t b = { 0 };
+    uint64_t t;
+
+    cr_assert_eq(fakesrv_start(&srv, hour_429, NULL, url, sizeof(url)), 0);
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    cr_assert_eq(uv_timer_init(&loop, &pump), 0);
+    uv_timer_start(&pump, on_pump, 10, 10);
+    pskgw_upstream_opts_init(&o);
+    o.base_url = url;
+    o.key_id = "k";
+    o.secret = "s";
+    o.random = zero_random;
+    o.ratelimit_window_max_ms = 400;
+    cr_assert_eq(pskgw_upstream_new(&loop, &o, &cli), 0);
+    done = violated = closed = in_api = 0;
+    cr_assert_eq(get_psk(3000, &a), 0);
+    run_until(&done, 1, 3000);
+    cr_assert_eq(a.status, PSKGW_ERATELIMIT, "%s", pskgw_strerror(a.status));
+    cr_assert_leq(pskgw_upstream_retry_after_ms_left(cli), 400);
+    uv_update_time(&loop);
+    t = uv_now(&loop);
+    cr_assert_eq(get_psk(3000, &b), 0);
+    run_until(&done, 2, 3000);
+    cr_assert_eq(b.status, 0, "%s", pskgw_strerror(b.status));
+    cr_assert_lt(b.at_ms - t, 1000);
+    cr_assert_eq(fakesrv_count(srv, P_PSK), 2);
+    finish();
+}
