@@ -38,6 +38,8 @@ typedef struct mark {
     bool done;
 } mark_t;
 
+typedef struct dlq_ctx dlq_ctx_t;
+
 typedef struct entry {
     struct entry *prev;
     struct entry *next;
@@ -48,7 +50,17 @@ typedef struct entry {
     bool inflight;
     unsigned attempts;
     uint64_t not_before;
+    bool dead;         /* permanent failure: waits for its dead-letter line to be written */
+    int dead_status;   /* why */
+    unsigned dl_tries; /* failed dead-letter writes */
+    dlq_ctx_t *dlq;    /* the dead-letter write in progress */
 } entry_t;
+
+/* A dead-letter write in progress; e is NULL once close took the entry back (detached). */
+struct dlq_ctx {
+    pskgw_sink_t *s;
+    entry_t *e;
+};
 
 typedef struct {
     pskgw_sink_t *s;
@@ -358,18 +370,82 @@ static const pskgw_spool_cbs_t spool_cbs = { on_record, on_spool_ready };
 
 /* ---- attempts --------------------------------------------------------------------------- */
 
+static void dead_letter_failed(pskgw_sink_t *s, entry_t *e, int status)
+{
+    e->dl_tries++;
+    e->not_before = uv_now(s->loop) + pskgw_sink_backoff_ms(e->dl_tries, BACKOFF_BASE_MS,
+                                                            s->retry_max_ms, (uint32_t)rand());
+    PSKGW_LOG_RL(PSKGW_LOG_ERR, s->name,
+                 "sink \"%s\": message \"%s\" not dead-lettered yet (%s): kept, retried", s->name,
+                 e->msg->id, pskgw_strerror(status));
+}
+
+static void dead_letter_written(void *arg, int status)
+{
+    dlq_ctx_t *c = arg;
+    pskgw_sink_t *s = c->s;
+    entry_t *e = c->e;
+
+    free(c);
+    if (!e)
+        return; /* close took the entry back (spooled or reported) */
+    e->dlq = NULL;
+    e->inflight = false;
+    e->dev->busy = false;
+    if (status == 0) {
+        s->st.dead_lettered++;
+        finish(s, e, 0);
+    } else {
+        dead_letter_failed(s, e, status);
+    }
+    commit_marks(s);
+    if (s->closing && s->qlen == 0)
+        close_phase2(s);
+    else
+        dispatch(s);
+}
+
+/* A permanent failure: the message is acknowledged (and its spool record released) only once
+ * its dead-letter line is written; a write that fails is retried with backoff and the message
+ * keeps its place (its device waits behind it), so a dead-letter file that cannot be written
+ * never turns a message into a silent loss. Without a dead-letter file it is counted and logged
+ * only. */
 static void dead_letter(pskgw_sink_t *s, entry_t *e, int status)
 {
     const char *json;
     size_t len;
+    dlq_ctx_t *c;
+    int rc;
 
-    s->st.dead_lettered++;
-    PSKGW_LOG_RL(PSKGW_LOG_WARNING, s->name,
-                 "sink \"%s\": message \"%s\" of device \"%s\" dead-lettered: %s", s->name,
-                 e->msg->id, e->dev->key, pskgw_strerror(status));
-    if (s->dlq && pskgw_msg_json(e->msg, &json, &len) == 0)
-        (void)pskgw_appender_write(s->dlq, json, len, true, NULL, NULL);
-    finish(s, e, 0);
+    if (!e->dead) {
+        e->dead = true;
+        e->dead_status = status;
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, s->name,
+                     "sink \"%s\": message \"%s\" of device \"%s\" dead-lettered: %s", s->name,
+                     e->msg->id, e->dev->key, pskgw_strerror(status));
+    }
+    if (!s->dlq) {
+        s->st.dead_lettered++;
+        finish(s, e, 0);
+        return;
+    }
+    if ((rc = pskgw_msg_json(e->msg, &json, &len)) < 0 || !(c = malloc(sizeof(*c)))) {
+        dead_letter_failed(s, e, rc < 0 ? rc : PSKGW_ENOMEM);
+        return;
+    }
+    c->s = s;
+    c->e = e;
+    e->dlq = c;
+    e->inflight = true; /* not in the backend's window, but nothing else may start it */
+    e->dev->busy = true;
+    rc = pskgw_appender_write(s->dlq, json, len, true, dead_letter_written, c);
+    if (rc < 0) {
+        e->dlq = NULL;
+        e->inflight = false;
+        e->dev->busy = false;
+        free(c);
+        dead_letter_failed(s, e, rc);
+    }
 }
 
 static bool permanent(int status)
@@ -468,6 +544,10 @@ static void dispatch(pskgw_sink_t *s)
             if (e->not_before > now) {
                 if (e->not_before < earliest)
                     earliest = e->not_before;
+                continue;
+            }
+            if (e->dead) {
+                dead_letter(s, e, e->dead_status);
                 continue;
             }
             e->inflight = true;
@@ -692,6 +772,10 @@ static void close_phase2(pskgw_sink_t *s)
         e->sub = NULL;
         e->inflight = false;
         e->dev->busy = false;
+        if (e->dlq) {
+            e->dlq->e = NULL; /* its write completes before the appender closes */
+            e->dlq = NULL;
+        }
         if (sub) {
             int rc = spool_msg(s, e->msg, sub, e->dev);
             if (rc < 0) {

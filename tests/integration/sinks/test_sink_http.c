@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -219,6 +220,160 @@ Test(sink_http, poison_message_dead_lettered_queue_goes_on)
     cr_assert_not_null(fgets(line, sizeof(line), f));
     cr_assert_eq(st_parse_json(line, strlen(line) - 1, &d), 0);
     cr_assert_str_eq(d.id, c.ids[7]);
+    cr_assert_null(fgets(line, sizeof(line), f));
+    fclose(f);
+}
+
+typedef struct {
+    st_ctx_t *c;
+    int i;
+} one_done_t;
+
+static bool one_done(void *arg)
+{
+    one_done_t *w = arg;
+
+    return w->c->status[w->i] != 0;
+}
+
+/* A dead-letter file that cannot be written (its directory is missing) must not acknowledge the
+ * poison message as dead-lettered: it waits (its device behind it) and is written once the
+ * directory exists. (Without a spool, so that acknowledgements wait for the outcome.) */
+Test(sink_http, dead_letter_write_failure_keeps_the_message)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = http_opts(64, url);
+    pskgw_sink_stats_t st;
+    char dlqdir[320];
+    char dlqfile[360];
+    FILE *f;
+    char line[2048];
+    st_rx_t d;
+
+    snprintf(dlqdir, sizeof(dlqdir), "%s/dlq", tmp);
+    snprintf(dlqfile, sizeof(dlqfile), "%s/dead.jsonl", dlqdir);
+    o.dead_letter_path = dlqfile;
+    o.retry_max_ms = 100;
+    o.spool.path = NULL; /* acknowledged only once delivered or dead-lettered */
+    memset(&c, 0, sizeof(c));
+    httprx_set_poison(rx, 3);
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 10, 2); /* seq 3 is device 1's 2nd message */
+    {
+        char(*rest)[PSKGW_MESSAGE_ID_LEN + 1] = calloc(10, sizeof(*rest));
+        int k = 0;
+        for (int i = 0; i < 10; i += 2) /* device 0 goes on */
+            memcpy(rest[k++], c.ids[i], sizeof(rest[0]));
+        memcpy(rest[k++], c.ids[1], sizeof(rest[0]));
+        rx_wait_t w = { k, rest };
+        st_run_until(&c.loop, rx_has_all, &w, 20000);
+        free(rest);
+    }
+    /* several dead-letter attempts have failed by now */
+    {
+        uint64_t until = uv_now(&c.loop) + 600;
+        while (uv_now(&c.loop) < until) {
+            uv_run(&c.loop, UV_RUN_NOWAIT);
+            usleep(10000);
+            uv_update_time(&c.loop);
+        }
+    }
+    cr_assert_eq(c.status[3], 0, "poison message acknowledged although not dead-lettered");
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.dead_lettered, 0);
+    for (int i = 5; i < 10; i += 2)
+        cr_assert_eq(c.status[i], 0, "device 1's message %d overtook its poison message", i);
+    cr_assert_eq(mkdir(dlqdir, 0700), 0);
+    {
+        one_done_t w = { &c, 3 };
+        st_run_until(&c.loop, one_done, &w, 10000);
+    }
+    cr_assert_eq(c.status[3], 1);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    cr_assert_eq(c.done_ok, 10);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.dead_lettered, 1);
+    st_close(&c);
+    st_loop_fini(&c);
+    f = fopen(dlqfile, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    cr_assert_eq(st_parse_json(line, strlen(line) - 1, &d), 0);
+    cr_assert_str_eq(d.id, c.ids[3]);
+    cr_assert_null(fgets(line, sizeof(line), f));
+    fclose(f);
+}
+
+/* The same with a spool: the messages are acknowledged when spooled and replayed from it; a
+ * replayed poison message whose dead-letter line could not be written must stay in the spool
+ * (not be committed past), so that the next start dead-letters it. */
+Test(sink_http, dead_letter_write_failure_keeps_the_spool_record)
+{
+    static st_ctx_t c;
+    char poison_id[PSKGW_MESSAGE_ID_LEN + 1];
+    pskgw_sink_options_t o = http_opts(64, url);
+    pskgw_sink_stats_t st;
+    char dlqdir[320];
+    char dlqfile[360];
+    FILE *f;
+    char line[2048];
+    st_rx_t d;
+
+    snprintf(dlqdir, sizeof(dlqdir), "%s/dlq", tmp);
+    snprintf(dlqfile, sizeof(dlqfile), "%s/dead.jsonl", dlqdir);
+    o.dead_letter_path = dlqfile;
+    o.retry_max_ms = 100;
+    o.close_timeout_ms = 200;
+    memset(&c, 0, sizeof(c));
+    httprx_set_poison(rx, 3);
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 4, 2);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    {
+        char(*want)[PSKGW_MESSAGE_ID_LEN + 1] = calloc(3, sizeof(*want));
+        memcpy(want[0], c.ids[0], sizeof(want[0]));
+        memcpy(want[1], c.ids[1], sizeof(want[0]));
+        memcpy(want[2], c.ids[2], sizeof(want[0]));
+        rx_wait_t w = { 3, want };
+        st_run_until(&c.loop, rx_has_all, &w, 20000);
+        free(want);
+    }
+    {
+        uint64_t until = uv_now(&c.loop) + 400; /* dead-letter writes fail meanwhile */
+        while (uv_now(&c.loop) < until) {
+            uv_run(&c.loop, UV_RUN_NOWAIT);
+            usleep(10000);
+            uv_update_time(&c.loop);
+        }
+    }
+    memcpy(poison_id, c.ids[3], sizeof(poison_id));
+    st_close(&c);
+    st_loop_fini(&c);
+
+    /* next start: the directory exists, the record is replayed and dead-lettered */
+    cr_assert_eq(mkdir(dlqdir, 0700), 0);
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    {
+        uint64_t until = uv_now(&c.loop) + 5000;
+        do {
+            uv_run(&c.loop, UV_RUN_NOWAIT);
+            usleep(10000);
+            uv_update_time(&c.loop);
+            cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+        } while (st.dead_lettered == 0 && uv_now(&c.loop) < until);
+    }
+    cr_assert_eq(st.dead_lettered, 1, "the poison record was lost from the spool");
+    st_close(&c);
+    st_loop_fini(&c);
+    f = fopen(dlqfile, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    cr_assert_eq(st_parse_json(line, strlen(line) - 1, &d), 0);
+    cr_assert_str_eq(d.id, poison_id);
     cr_assert_null(fgets(line, sizeof(line), f));
     fclose(f);
 }
