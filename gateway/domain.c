@@ -621,6 +621,7 @@ static int start_sinks(pskgw_domain_t *d)
         case PSKGW_CONFIG_SINK_REDIS_STREAM:
             o->type = PSKGW_SINK_REDIS_STREAM;
             o->redis.url = s->redis_stream.redis.url;
+            o->redis.password = s->redis_stream.redis.password.data; /* AUTH; NULL: none */
             o->redis.stream = s->redis_stream.stream;
             o->redis.maxlen = s->redis_stream.maxlen;
             break;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The gateway hands every sink option of the configuration to the sink set: a redis-stream
+# sink whose Redis requires a password (password_file) gets every message of a fleet, and the
+# devices are acknowledged.
+. "$(dirname "$0")/lib.sh"
+
+start_sim
+port=$((20000 + RANDOM % 30000))
+printf 'r3dis-pass\n' >"$WORK/redis.pass"
+redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
+  --requirepass r3dis-pass --loglevel warning >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+rcli() { redis-cli -p "$port" --no-auth-warning -a r3dis-pass "$@"; }
+for _ in $(seq 50); do rcli ping >/dev/null 2>&1 && break; sleep 0.1; done
+check "redis-server with requirepass is up" bash -c "redis-cli -p $port --no-auth-warning -a r3dis-pass ping | grep -q PONG"
+
+write_config rs '' 'ack = "accepted";'
+sed -i "s#^sinks = .*#sinks = ( { type = \"redis-stream\"; url = \"redis://127.0.0.1:$port/0\"; password_file = \"redis.pass\"; stream = \"it:{domain}\"; } );#" \
+  "$WORK/rs.conf"
+start_gateway rs
+"$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 4 --messages 3 --rate 20 \
+  --expect-ack --duration 20 --quiet >"$WORK/fleet.txt" 2>&1 && rc=0 || rc=$?
+check "redis-stream sink with AUTH: devices acknowledged" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || sed 's/^/  | /' "$WORK/fleet.txt" | tail -n 15
+check "redis-stream sink with AUTH: 12 entries in the stream" [ "$(rcli xlen it:rs)" = 12 ]
+check "the redis password never reaches the log" bash -c "! grep -q 'r3dis-pass' '$WORK/rs.log'"
+stop_gateway && rc=0 || rc=$?
+check "SIGTERM: clean exit 0" [ "$rc" -eq 0 ]
+finish
