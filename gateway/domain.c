@@ -758,9 +758,26 @@ void pskgw_domain_reopen(pskgw_domain_t *d)
         pskgw_sinkset_reopen(d->sinks);
 }
 
-int pskgw_domain_healthy(const pskgw_domain_t *d)
+int pskgw_domain_healthy(pskgw_domain_t *d)
 {
+    uint64_t drops = 0;
+    uint64_t now;
+
     if (d->closing || !d->sinks)
+        return 0;
+    for (size_t i = 0; i < pskgw_sinkset_count(d->sinks); i++) {
+        pskgw_sink_stats_t st;
+        const char *name;
+
+        if (pskgw_sinkset_stats(d->sinks, i, &name, &st) == 0)
+            drops += st.dropped;
+    }
+    now = uv_now(d->loop);
+    if (drops > d->drops_seen) {
+        d->drops_seen = drops;
+        d->last_drop_ms = now ? now : 1;
+    }
+    if (d->last_drop_ms && now - d->last_drop_ms < PSKGW_DOMAIN_DROP_HOLD_MS)
         return 0;
     for (size_t i = 0; i < d->nlis; i++)
         if (!d->lis[i].l)

@@ -42,8 +42,11 @@ void pskgw_domain_reopen(pskgw_domain_t *d);
 /* Render the metrics of n domains (all their modules) into m, one family at a time as the
  * Prometheus text format requires. */
 void pskgw_domain_metrics(pskgw_domain_t *const *domains, size_t n, pskgw_metrics_t *m);
-/* Healthy: every listener is running and the sinks are not dropping messages. */
-int pskgw_domain_healthy(const pskgw_domain_t *d);
+/* Healthy: every listener is running and no sink dropped a message (queue and spool full, or
+ * spool unusable) in the last PSKGW_DOMAIN_DROP_HOLD_MS. Call it regularly (the app does, once a
+ * second): it notices new drops by comparing the sinks' counters with the previous call. */
+#define PSKGW_DOMAIN_DROP_HOLD_MS 10000
+int pskgw_domain_healthy(pskgw_domain_t *d);
 /* Close everything in order; cb(arg) once the domain is freed (from a libuv callback). */
 void pskgw_domain_close(pskgw_domain_t *d, void (*cb)(void *arg), void *arg);
 

@@ -31,6 +31,8 @@ struct pskgw_domain {
     pskgw_psk_resolver_t resolver;
     pskgw_e2e_params_source_t e2e_src;
     pskgw_domain_counters_t c;
+    uint64_t drops_seen;   /* sum of the sinks' dropped counters at the last health check */
+    uint64_t last_drop_ms; /* uv_now() when that sum last grew; 0: never */
     int closing;
     size_t pending; /* asynchronous closes outstanding in the current shutdown phase */
     void (*close_cb)(void *arg);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The gateway hands every sink option of the configuration to the sink set: a redis-stream
 # sink whose Redis requires a password (password_file) gets every message of a fleet, and the
-# devices are acknowledged.
+# devices are acknowledged. /healthz turns 503 when a sink drops messages.
 . "$(dirname "$0")/lib.sh"
 
 start_sim
@@ -26,4 +26,26 @@ check "redis-stream sink with AUTH: 12 entries in the stream" [ "$(rcli xlen it:
 check "the redis password never reaches the log" bash -c "! grep -q 'r3dis-pass' '$WORK/rs.log'"
 stop_gateway && rc=0 || rc=$?
 check "SIGTERM: clean exit 0" [ "$rc" -eq 0 ]
+
+# Health reports a sink that drops messages: a file sink that cannot open its file (a path
+# under a regular file) and a queue of one message, no spool.
+write_config drop '' ''
+touch "$WORK/not-a-dir"
+sed -i "s#^sinks = .*#sinks = ( { type = \"file\"; path = \"$WORK/not-a-dir/x.jsonl\"; queue_size = 1; } );#" \
+  "$WORK/drop.conf"
+start_gateway drop
+HEALTH=${GW_ADMIN%/metrics}/healthz
+check "health ok before any message" bash -c "curl -sf '$HEALTH' | grep -q ok"
+"$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 3 --messages 3 --rate 20 \
+  --duration 20 --quiet >"$WORK/drop.txt" 2>&1 || true
+for _ in $(seq 30); do
+  [ "$(metric 'pskgw_sink_dropped_total{domain="drop"')" -ge 1 ] 2>/dev/null && break
+  sleep 0.2
+done
+check "metrics: dropped messages counted" [ "$(metric 'pskgw_sink_dropped_total{domain="drop"')" -ge 1 ]
+sleep 1.2 # the health state is published with the metrics, once a second
+code=$(curl -s -o /dev/null -w '%{http_code}' "$HEALTH")
+check "health is 503 while the sink drops messages (got $code)" [ "$code" = 503 ]
+stop_gateway && rc=0 || rc=$?
+check "SIGTERM with an undeliverable message queued: clean exit 0" [ "$rc" -eq 0 ]
 finish
