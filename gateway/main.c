@@ -47,6 +47,22 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Appends a copy of path to files. */
+static int add_file(const char *path, char **files, size_t *n)
+{
+    if (*n >= MAX_FILES) {
+        fprintf(stderr, "pskgw: too many configuration files (max %d)\n", MAX_FILES);
+        return PSKGW_ERANGE;
+    }
+    files[*n] = strdup(path);
+    if (!files[*n]) {
+        fprintf(stderr, "pskgw: out of memory\n");
+        return PSKGW_ENOMEM;
+    }
+    (*n)++;
+    return 0;
+}
+
 /* Appends the *.conf files of dir (sorted) to files; the strings are heap-owned by the caller. */
 static int add_dir(const char *dir, char **files, size_t *n, size_t *owned_from)
 {
@@ -129,9 +145,8 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
-            if (nfiles >= MAX_FILES || !(files[nfiles] = strdup(optarg)))
+            if (add_file(optarg, files, &nfiles) < 0)
                 goto out;
-            nfiles++;
             break;
         case OPT_CONFIG_DIR:
         case OPT_CHECK_DIR:
@@ -185,16 +200,15 @@ int main(int argc, char **argv)
         }
     }
     /* --check-config takes the remaining arguments as files too. */
-    for (; optind < argc && nfiles < MAX_FILES; optind++) {
+    for (; optind < argc; optind++) {
         if (!check) {
             fprintf(stderr, "pskgw: unexpected argument \"%s\" (use --config FILE)\n",
                     argv[optind]);
             usage(stderr);
             goto out;
         }
-        if (!(files[nfiles] = strdup(argv[optind])))
+        if (add_file(argv[optind], files, &nfiles) < 0)
             goto out;
-        nfiles++;
     }
     if (nfiles == 0) {
         fprintf(stderr, "pskgw: no configuration given\n");

@@ -40,5 +40,27 @@ check "error for the unreadable secret file" grep -q "bad.conf:2: api.secret_fil
 check "the gateway refuses to start on it (exit 2)" bash -c \
   "'$BIN/pskgw' --config '$WORK/bad.conf' 2>/dev/null; [ \$? -eq 2 ]"
 check "no config at all: usage, exit 2" bash -c "'$BIN/pskgw' 2>/dev/null; [ \$? -eq 2 ]"
+# More files than the gateway takes: an error, never a silently shortened list.
+printf 'secret' >"$WORK/many.secret"
+mkdir -p "$WORK/many"
+for i in $(seq 0 255); do
+  cat >"$WORK/many/d$i.conf" <<CONF
+domain = "d$i";
+api = { url = "https://ssapi.services.u-blox.com"; key_id = "k"; secret_file = "$WORK/many.secret"; };
+listeners = ( { proto = "udp"; address = "127.0.0.1"; port = $((30000 + i)); } );
+sinks = ( { type = "file"; path = "$WORK/many/d$i.jsonl"; } );
+CONF
+done
+"$BIN/pskgw" --check-config "$WORK"/many/d*.conf >/dev/null 2>"$WORK/many.err" && rc=0 || rc=$?
+check "--check-config of 256 files: valid" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || head -n 5 "$WORK/many.err"
+"$BIN/pskgw" --check-config "$WORK"/many/d*.conf "$WORK/missing.conf" >/dev/null \
+  2>"$WORK/many.err" && rc=0 || rc=$?
+check "--check-config of a 257th (missing) file: exit 2, not ignored" [ "$rc" -eq 2 ]
+check "too many files: said so" grep -q "too many configuration files" "$WORK/many.err"
+"$BIN/pskgw" --check-config-dir "$WORK/many" --config "$WORK/missing.conf" >/dev/null \
+  2>"$WORK/many.err" && rc=0 || rc=$?
+check "--check-config-dir of 256 files and one more --config: exit 2" [ "$rc" -eq 2 ]
+check "--config beyond the limit: said so" grep -q "too many configuration files" "$WORK/many.err"
 check "--help documents --check-config" bash -c "'$BIN/pskgw' --help | grep -q -- --check-config"
 finish
