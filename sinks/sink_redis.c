@@ -7,7 +7,8 @@
  * `payload` = the raw bytes.
  * The stream name is a template ({domain}, {rot_public_uid}, {psk_identity}, {listener}).
  * Replies: an ID delivered; no reply (connection lost) transient; error replies LOADING, BUSY,
- * OOM, TRYAGAIN, MASTERDOWN, READONLY, CLUSTERDOWN, NOREPLICAS, NOAUTH, WRONGPASS (a
+ * OOM, TRYAGAIN, MASTERDOWN, READONLY, MISCONF (writes stopped after a failed save),
+ * CLUSTERDOWN, NOREPLICAS, NOAUTH, WRONGPASS, NOPERM, "ERR max number of clients" (a
  * configuration problem, not the message's) transient; any other error
  * (WRONGTYPE, ERR ...) permanent: the message is dead-lettered.
  * hiredis has no command timeout: a watchdog (every 250 ms) drops the connection when the
@@ -318,9 +319,21 @@ static void connect_now(redis_sink_t *r)
 
 static bool transient_error(const char *s)
 {
-    static const char *const t[] = { "LOADING",    "BUSY",     "OOM",         "TRYAGAIN",
-                                     "MASTERDOWN", "READONLY", "CLUSTERDOWN", "NOREPLICAS",
-                                     "NOAUTH",     "WRONGPASS" };
+    /* server conditions and configuration problems, not the message's fault: MISCONF (a
+     * failed RDB save stops writes until it is fixed), NOPERM (ACL), too many clients */
+    static const char *const t[] = { "LOADING",
+                                     "BUSY",
+                                     "OOM",
+                                     "TRYAGAIN",
+                                     "MASTERDOWN",
+                                     "READONLY",
+                                     "MISCONF",
+                                     "CLUSTERDOWN",
+                                     "NOREPLICAS",
+                                     "NOAUTH",
+                                     "WRONGPASS",
+                                     "NOPERM",
+                                     "ERR max number of clients" };
 
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
         if (strncmp(s, t[i], strlen(t[i])) == 0)

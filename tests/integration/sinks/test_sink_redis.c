@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -346,6 +347,90 @@ Test(sink_redis, poison_wrongtype_dead_lettered)
         fclose(f);
         cr_assert_eq(lines, 20);
     }
+}
+
+static bool bgsave_failed(void *arg)
+{
+    redisContext *rc = sync_conn();
+    redisReply *r = redisCommand(rc, "INFO persistence");
+    bool failed;
+
+    (void)arg;
+    cr_assert(r && r->type == REDIS_REPLY_STRING);
+    failed = strstr(r->str, "rdb_last_bgsave_status:err") != NULL &&
+             strstr(r->str, "rdb_bgsave_in_progress:0") != NULL;
+    freeReplyObject(r);
+    redisFree(rc);
+    return failed;
+}
+
+/* A redis that cannot persist (its last background save failed) refuses writes with MISCONF
+ * until an operator fixes it: a server condition, not the message's fault. The messages must
+ * wait and be delivered afterwards, not be dead-lettered. */
+Test(sink_redis, misconf_is_retried_not_dead_lettered)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    pskgw_sink_stats_t st;
+    char rdbdir[320];
+    char ps[16];
+    /* a save point (never reached) makes redis refuse writes after a failed save */
+    char *argv[] = {
+        "/usr/bin/redis-server", "--port", ps,      "--bind", "127.0.0.1",  "--save",  "3600 1",
+        "--appendonly",          "no",     "--dir", rdbdir,   "--loglevel", "warning", NULL
+    };
+    redisContext *rc;
+    redisReply *r;
+
+    snprintf(rdbdir, sizeof(rdbdir), "%s/rdb", tmp);
+    cr_assert_eq(mkdir(rdbdir, 0700), 0);
+    port = pskgw_test_free_port(0);
+    cr_assert_gt(port, 0);
+    snprintf(ps, sizeof(ps), "%d", port);
+    cr_assert_eq(pskgw_test_spawn(&redis, argv, 0), 0);
+    cr_assert_eq(pskgw_test_wait_tcp(port, 5000), 0);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
+    /* its working directory disappears: the next background save fails */
+    cr_assert_eq(rmdir(rdbdir), 0);
+    rc = sync_conn();
+    r = redisCommand(rc, "BGSAVE");
+    cr_assert_not_null(r);
+    freeReplyObject(r);
+    redisFree(rc);
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    st_run_until(&c.loop, bgsave_failed, NULL, 10000);
+
+    o = redis_opts(64, url, "ms:{rot_public_uid}");
+    o.spool.path = NULL;
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 6, 2);
+    {
+        uint64_t until = uv_now(&c.loop) + 800; /* several attempts meet MISCONF */
+        while (uv_now(&c.loop) < until) {
+            uv_run(&c.loop, UV_RUN_NOWAIT);
+            usleep(10000);
+            uv_update_time(&c.loop);
+        }
+    }
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_gt(st.retried, 0);
+    cr_assert_eq(st.dead_lettered, 0, "MISCONF dead-lettered %llu messages",
+                 (unsigned long long)st.dead_lettered);
+    cr_assert_eq(c.done_total - c.done_ok - c.done_err, 6);
+    /* the operator lets it accept writes again */
+    rc = sync_conn();
+    r = redisCommand(rc, "CONFIG SET stop-writes-on-bgsave-error no");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    redisFree(rc);
+    st_run_until(&c.loop, st_all_done, &c, 20000);
+    cr_assert_eq(c.done_ok, 6);
+    cr_assert_eq(xlen("ms:ROT0000") + xlen("ms:ROT0001"), 6);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.dead_lettered, 0);
+    st_close(&c);
+    st_loop_fini(&c);
 }
 
 Test(sink_redis, spool_limit_counts_drops)
