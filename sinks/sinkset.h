@@ -36,6 +36,13 @@ typedef enum {
     PSKGW_SINK_KAFKA,
 } pskgw_sink_type_t;
 
+/* When a spooled message counts as "spooled" (acknowledged with status 0):
+ *  ALWAYS: after fdatasync(): it survives a power loss or kernel crash;
+ *  BATCH:  after write(2); fdatasync every 200 ms: it survives a crash or kill -9 of pskgw, but
+ *          a power loss or kernel crash can lose up to the last ~200 ms of acknowledged messages;
+ *  NEVER:  after write(2), never synced: kill -9 safe only; a power loss can lose whatever the
+ *          kernel had not written back.
+ * Use ALWAYS where device acknowledgements must mean "survives a power loss". */
 typedef enum {
     PSKGW_SINK_FSYNC_BATCH = 0, /* default */
     PSKGW_SINK_FSYNC_ALWAYS,
@@ -123,7 +130,8 @@ typedef struct {
 
 typedef struct pskgw_sinkset pskgw_sinkset_t;
 
-/* status: 0 when every sink of the set delivered the message, durably spooled it, or
+/* status: 0 when every sink of the set delivered the message, spooled it (durable against
+ * power loss only with spool.fsync = ALWAYS; see pskgw_sink_fsync_t), or
  * dead-lettered it (a message waiting in a memory queue is not acknowledged until it is
  * delivered or, at close, spooled); else the first error of a sink: PSKGW_EFULL (queue and
  * spool full: counted drop), PSKGW_EIO (spool write failed), PSKGW_ECANCELED (the set closed
