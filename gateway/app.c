@@ -177,8 +177,13 @@ int pskgw_app_run(const pskgw_config_t *cfg, const pskgw_app_opts_t *opts)
         app.failed = 1;
         stop(&app, "start-up failed");
     } else {
+        uint64_t tick_ms = TICK_MS;
+
+        /* systemd wants WATCHDOG=1 within WatchdogSec: ping at least twice per period. */
         app.watchdog = sd_watchdog_enabled(0, &usec) > 0;
-        uv_timer_start(&app.tick, on_tick, 0, TICK_MS);
+        if (app.watchdog && usec / 2000 < tick_ms)
+            tick_ms = usec / 2000 ? usec / 2000 : 1;
+        uv_timer_start(&app.tick, on_tick, 0, tick_ms);
         PSKGW_NOTICE("pskgw %s running: %zu domain%s%s", PSKGW_VERSION, cfg->ndomains,
                      cfg->ndomains == 1 ? "" : "s",
                      opts->worker >= 0 ? " (worker with SO_REUSEPORT)" : "");
