@@ -168,7 +168,9 @@ int pskgw_app_run(const pskgw_config_t *cfg, const pskgw_app_opts_t *opts)
         rc = pskgw_admin_start(cfg->admin.address, cfg->admin.port, &app.admin);
         if (rc < 0)
             PSKGW_ERR("admin endpoint on %s:%u not started: %s", cfg->admin.address,
-                      (unsigned)cfg->admin.port, pskgw_strerror(rc));
+                      (unsigned)cfg->admin.port,
+                      rc == PSKGW_EEXISTS ? "address in use (or not bindable)"
+                                          : pskgw_strerror(rc));
         else
             PSKGW_NOTICE("admin endpoint on http://%s:%u/metrics", cfg->admin.address,
                          (unsigned)pskgw_admin_port(app.admin));

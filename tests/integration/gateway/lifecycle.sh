@@ -74,6 +74,7 @@ write_config b '' ''
 sed -i "s/^admin = .*/admin = { address = \"127.0.0.1\"; port = $aport; };/" "$WORK/b.conf"
 timeout 20 "$BIN/pskgw" --config "$WORK/b.conf" >/dev/null 2>"$WORK/b.log" && rc=0 || rc=$?
 check "admin port in use: exit 1 (got $rc)" [ "$rc" -eq 1 ]
+check "admin port in use: said so" grep -q 'admin endpoint on 127.0.0.1:'"$aport"' not started: address in use' "$WORK/b.log"
 check "admin port in use: the domain's handles released" bash -c \
   "! grep -qi 'still open\|AddressSanitizer' '$WORK/b.log'"
 
