@@ -31,6 +31,8 @@ struct pskgw_appender {
     bool busy;
     bool want_reopen;
     bool closing;
+    bool torn;       /* a failed batch left a partial line at the end of the file */
+    bool writing_nl; /* the write in progress is the "\n" that ends that partial line */
     int depth;
     batch_t pend;
     batch_t cur;
@@ -87,9 +89,23 @@ static void write_cb(uv_fs_t *req)
 
     uv_fs_req_cleanup(req);
     a->busy = false;
+    if (a->writing_nl) {
+        a->writing_nl = false;
+        if (r == 1) {
+            a->torn = false;
+            next_op(a);
+            return;
+        }
+        if (r >= 0)
+            r = UV_EIO;
+    }
     if (r < 0) {
         PSKGW_LOG_RL(PSKGW_LOG_ERR, a->path, "file \"%s\": write failed: %s", a->path,
                      uv_strerror((int)r));
+        /* part of the batch may be in the file, ending inside a line: the next batch starts
+         * with a newline, so the lines written again are not glued to that fragment */
+        if (a->cur_done > 0 && a->cur.buf[a->cur_done - 1] != '\n')
+            a->torn = true;
         batch_finish(a, &a->cur, PSKGW_EIO);
         if (!a->is_stdout)
             a->want_reopen = true; /* start over with a fresh open */
@@ -152,6 +168,20 @@ static void next_op(pskgw_appender_t *a)
             next_op(a);
             return;
         }
+        if (a->torn && a->cur_done == 0) {
+            static char nl[] = "\n";
+            a->iov = uv_buf_init(nl, 1);
+            a->busy = true;
+            a->writing_nl = true;
+            rc = uv_fs_write(a->loop, &a->req, a->fd, &a->iov, 1, -1, write_cb);
+            if (rc == 0)
+                return;
+            a->busy = false;
+            a->writing_nl = false;
+            batch_finish(a, &a->cur, PSKGW_EIO);
+            next_op(a);
+            return;
+        }
         if (a->cur_done < a->cur.len) {
             a->iov = uv_buf_init(a->cur.buf + a->cur_done, (unsigned)(a->cur.len - a->cur_done));
             a->busy = true;
@@ -159,6 +189,8 @@ static void next_op(pskgw_appender_t *a)
             if (rc == 0)
                 return;
             a->busy = false;
+            if (a->cur_done > 0 && a->cur.buf[a->cur_done - 1] != '\n')
+                a->torn = true;
             batch_finish(a, &a->cur, PSKGW_EIO);
         } else {
             batch_finish(a, &a->cur, 0);

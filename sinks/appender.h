@@ -4,7 +4,9 @@
  * Writes go through uv_fs (thread pool), one at a time; what is written while one is in progress
  * is batched into the next. The file is opened lazily (O_APPEND|O_CREAT, 0640); if it cannot be
  * opened or written, the writes of that batch fail with PSKGW_EIO and the next write tries to
- * open it again. "-" writes to stdout (never closed). reopen() closes the file after the current
+ * open it again. A batch that failed after part of it was written (a disk filling up) may leave
+ * a partial line at the end of the file: the next batch then starts with "\n", so the lines
+ * written again are whole lines of their own. "-" writes to stdout (never closed). reopen() closes the file after the current
  * write so the next write opens the path again (log rotation on SIGHUP).
  */
 #ifndef PSKGW_SINKS_APPENDER_H

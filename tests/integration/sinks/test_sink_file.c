@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -237,6 +239,79 @@ Test(sink_file, spool_limit_counts_drops)
     st_close(&c);
     st_loop_fini(&c);
     cr_assert_eq(c.done_ok + c.done_err, 200);
+}
+
+static bool retried_n(void *arg)
+{
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    cr_assert_eq(pskgw_sinkset_stats(c->set, 0, NULL, &st), 0);
+    return st.retried >= 3;
+}
+
+/* A disk that fills up in the middle of a write: write(2) takes part of a batch (ending in the
+ * middle of a line), the next write fails. The failed lines are written again later; they must
+ * each be a line of their own, not glued to the torn one (a JSON-lines reader would lose the
+ * first of them). RLIMIT_FSIZE plays the full disk. */
+Test(sink_file, torn_write_then_retry_keeps_every_line_parseable)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(64);
+    struct rlimit old;
+    struct rlimit lim;
+    struct stat sb;
+    int n;
+
+    o.spool.path = NULL;
+    o.retry_max_ms = 100;
+    cr_assert_eq(mkdir(outdir, 0700), 0);
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 1, 1);
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    cr_assert_eq(stat(outpath, &sb), 0);
+    /* room for the first line and a half */
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)sb.st_size + (rlim_t)sb.st_size / 2;
+    signal(SIGXFSZ, SIG_IGN);
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    st_submit(&c, 1, 6, 1);
+    st_run_until(&c.loop, retried_n, &c, 10000);
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0); /* space again */
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    cr_assert_eq(c.done_ok, 7);
+    st_close(&c);
+    st_loop_fini(&c);
+    /* whole lines parse; the torn fragment may stand on a line of its own */
+    {
+        FILE *f = fopen(outpath, "r");
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        int bad = 0;
+
+        cr_assert_not_null(f);
+        n = 0;
+        while ((len = getline(&line, &cap, f)) > 0) {
+            cr_assert_lt(n, ST_MAX);
+            if (len > 1 && st_parse_json(line, (size_t)len - 1, &rxbuf[n]) == 0)
+                n++;
+            else
+                bad++;
+        }
+        free(line);
+        fclose(f);
+        cr_assert_leq(bad, 1);
+    }
+    for (int k = 0; k < 7; k++) {
+        bool found = false;
+        for (int i = 0; i < n && !found; i++)
+            found = strcmp(rxbuf[i].id, c.ids[k]) == 0;
+        cr_assert(found, "message %d is not on a line of its own", k);
+    }
 }
 
 Test(sink_file, reopen_after_rotation)
