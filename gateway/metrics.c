@@ -87,7 +87,7 @@ void pskgw_metrics_label(char *out, size_t cap, const char *key, const char *val
     size_t o;
     int n = snprintf(out, cap, "%s=\"", key);
 
-    if (n < 0 || (size_t)n >= cap) {
+    if (n < 0 || (size_t)n + 2 > cap) { /* room for the closing quote and the NUL */
         if (cap)
             out[0] = '\0';
         return;

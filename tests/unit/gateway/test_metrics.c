@@ -1,0 +1,66 @@
+/* The Prometheus text builder: label escaping and truncation, samples, families. */
+#include "gateway/metrics.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+Test(metrics, label_escapes_backslash_quote_newline)
+{
+    char out[64];
+
+    pskgw_metrics_label(out, sizeof(out), "sink", "a\\b\"c\nd");
+    cr_assert_str_eq(out, "sink=\"a\\\\b\\\"c\\nd\"");
+}
+
+/* Every capacity from 0 up: the result fits in exactly cap bytes (the buffer is malloc'ed at
+ * that size, so ASan sees a write past it), ends with a quote when anything is written, and
+ * never splits an escape. */
+Test(metrics, label_truncation_stays_inside_the_buffer)
+{
+    for (size_t cap = 1; cap < 24; cap++) {
+        char *out = malloc(cap);
+        size_t len;
+
+        cr_assert_not_null(out);
+        pskgw_metrics_label(out, cap, "key", "v\"\"\"\"\"\"\"\"\"\"");
+        len = strlen(out);
+        cr_assert_lt(len, cap, "cap %zu", cap);
+        if (len > 0) {
+            cr_assert_eq(strncmp(out, "key=\"", 5), 0, "cap %zu: %s", cap, out);
+            cr_assert_eq(out[len - 1], '"', "cap %zu: %s", cap, out);
+            /* inside the quotes every backslash starts a whole escape */
+            for (size_t i = 5; i + 1 < len; i++) {
+                if (out[i] == '\\') {
+                    cr_assert(i + 2 < len && (out[i + 1] == '"' || out[i + 1] == '\\'),
+                              "cap %zu: split escape in %s", cap, out);
+                    i++;
+                } else {
+                    cr_assert_neq(out[i], '"', "cap %zu: bare quote in %s", cap, out);
+                }
+            }
+        }
+        free(out);
+    }
+}
+
+Test(metrics, family_and_samples)
+{
+    pskgw_metrics_t m;
+
+    pskgw_metrics_init(&m);
+    pskgw_metrics_family(&m, "x_total", "counter", "help text");
+    pskgw_metrics_sample(&m, "x_total", "a=\"1\"", 7);
+    pskgw_metrics_sample(&m, "x_total", NULL, 18446744073709551615u);
+    cr_assert_not(m.failed);
+    cr_assert_str_eq(m.text, "# HELP x_total help text\n# TYPE x_total counter\n"
+                             "x_total{a=\"1\"} 7\nx_total 18446744073709551615\n");
+    cr_assert_eq(m.len, strlen(m.text));
+    pskgw_metrics_reset(&m);
+    cr_assert_eq(m.len, 0);
+    for (int i = 0; i < 10000; i++)
+        pskgw_metrics_sample(&m, "a_long_metric_name_to_grow_the_buffer", "k=\"v\"", (uint64_t)i);
+    cr_assert_not(m.failed);
+    cr_assert_eq(m.len, strlen(m.text));
+    pskgw_metrics_deinit(&m);
+}
