@@ -179,7 +179,11 @@ int main(int argc, char **argv)
         }
         case OPT_WORKER: {
             char *end = NULL;
-            long w = strtol(optarg, &end, 10);
+            long w = -1;
+
+            /* digits only: strtol alone takes "" as 0 and skips blanks and a sign */
+            if (optarg[0] >= '0' && optarg[0] <= '9')
+                w = strtol(optarg, &end, 10);
             if (!end || *end || w < 0 || w > 1023) {
                 fprintf(stderr, "pskgw: --worker: must be 0..1023 (got \"%s\")\n", optarg);
                 goto out;
