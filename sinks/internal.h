@@ -76,6 +76,19 @@ typedef struct {
 } pskgw_sink_meta_t;
 void pskgw_sink_meta(const pskgw_msg_t *m, pskgw_sink_meta_t *meta);
 
+/* Resolve a host name on the thread pool (uv_getaddrinfo), never on the loop thread: for
+ * clients (hiredis, libmosquitto) that would otherwise call getaddrinfo() on the loop when they
+ * (re)connect. cb(arg, 0, ip) with a numeric address (the first IPv4 one, else the first one;
+ * ip borrowed during the call) or cb(arg, PSKGW_EUNAVAIL | PSKGW_ECANCELED, NULL) fires exactly
+ * once, later, never inside pskgw_sink_resolve(). cancel() asks libuv to cancel: cb still fires
+ * once (with PSKGW_ECANCELED, or the result when the lookup was already running).
+ * 0 or PSKGW_ENOMEM / PSKGW_EINVAL (no callback then). */
+typedef struct pskgw_sink_resolve pskgw_sink_resolve_t;
+int pskgw_sink_resolve(uv_loop_t *loop, const char *host,
+                       void (*cb)(void *arg, int status, const char *ip), void *arg,
+                       pskgw_sink_resolve_t **out);
+void pskgw_sink_resolve_cancel(pskgw_sink_resolve_t *r);
+
 /* Options with defaults applied and strings copied (sink.c); backends read their part. */
 char *pskgw_sink_strdup0(const char *s);
 

@@ -55,8 +55,9 @@ typedef struct {
     uv_timer_t timer; /* reconnect; on close: the deferred free */
     uv_timer_t watch; /* reply timeout */
     uint64_t timeout_ms;
-    unsigned handles;  /* our timers not closed yet */
-    unsigned adapters; /* adapter poll handles not closed yet */
+    unsigned handles;          /* our timers not closed yet, and the name lookup in progress */
+    pskgw_sink_resolve_t *res; /* host name lookup (thread pool) in progress */
+    unsigned adapters;         /* adapter poll handles not closed yet */
     redis_req_t *reqs;
 } redis_sink_t;
 
@@ -159,7 +160,8 @@ struct redis_req {
     uint64_t sent; /* uv_now at send */
 };
 
-static void connect_now(redis_sink_t *r);
+static void connect_now(redis_sink_t *r, const char *ip);
+static void resolve_now(redis_sink_t *r);
 
 static void req_unlink(redis_sink_t *r, redis_req_t *q)
 {
@@ -176,7 +178,7 @@ static void timer_cb(uv_timer_t *t)
     redis_sink_t *r = t->data;
 
     if (!r->closing)
-        connect_now(r);
+        resolve_now(r);
 }
 
 static void lost(redis_sink_t *r);
@@ -271,9 +273,43 @@ static void auth_cb(redisAsyncContext *ac, void *reply, void *priv)
                      pskgw_sink_name(r->core), rep->str);
 }
 
-static void connect_now(redis_sink_t *r)
+static void resolved(void *arg, int status, const char *ip)
 {
-    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+    redis_sink_t *r = arg;
+
+    r->res = NULL;
+    r->handles--;
+    if (r->closing) {
+        maybe_closed(r);
+        return;
+    }
+    if (status < 0) {
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, pskgw_sink_name(r->core),
+                     "sink \"%s\": cannot resolve redis host %s", pskgw_sink_name(r->core),
+                     r->host);
+        schedule_reconnect(r);
+        return;
+    }
+    connect_now(r, ip);
+}
+
+/* The host name is resolved on the thread pool: hiredis then gets a numeric address and does
+ * no name lookup on the loop thread. */
+static void resolve_now(redis_sink_t *r)
+{
+    if (r->res)
+        return;
+    if (pskgw_sink_resolve(r->loop, r->host, resolved, r, &r->res) < 0) {
+        r->res = NULL;
+        schedule_reconnect(r);
+        return;
+    }
+    r->handles++;
+}
+
+static void connect_now(redis_sink_t *r, const char *ip)
+{
+    redisAsyncContext *ac = redisAsyncConnect(ip, r->port);
 
     if (!ac || ac->err) {
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, pskgw_sink_name(r->core),
@@ -561,6 +597,9 @@ static void timer_closed(uv_handle_t *h)
 static void close_cb(uv_timer_t *t)
 {
     redis_sink_t *r = t->data;
+
+    if (r->res)
+        pskgw_sink_resolve_cancel(r->res); /* its callback still comes, then frees nothing */
 
     if (r->ac) {
         redisAsyncContext *ac = r->ac;

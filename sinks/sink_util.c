@@ -1,8 +1,11 @@
-/* Helpers shared by the backends: topic/stream templates and raw-mode metadata. */
+/* Helpers shared by the backends: topic/stream templates, raw-mode metadata, name resolution
+ * off the loop. */
 #include "common/clock.h"
 #include "common/err.h"
 #include "sinks/internal.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,4 +88,66 @@ void pskgw_sink_meta(const pskgw_msg_t *m, pskgw_sink_meta_t *meta)
     }
 #undef META
     meta->n = n;
+}
+
+struct pskgw_sink_resolve {
+    uv_getaddrinfo_t req;
+    void (*cb)(void *arg, int status, const char *ip);
+    void *arg;
+};
+
+static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    pskgw_sink_resolve_t *r = req->data;
+    const struct addrinfo *pick = NULL;
+    char ip[INET6_ADDRSTRLEN];
+    int rc = PSKGW_EUNAVAIL;
+
+    if (status == UV_ECANCELED)
+        rc = PSKGW_ECANCELED;
+    for (const struct addrinfo *ai = status == 0 ? res : NULL; ai; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET) {
+            pick = ai;
+            break;
+        }
+        if (!pick && ai->ai_family == AF_INET6)
+            pick = ai;
+    }
+    if (pick && uv_ip_name(pick->ai_addr, ip, sizeof(ip)) == 0)
+        rc = 0;
+    uv_freeaddrinfo(res);
+    r->cb(r->arg, rc, rc == 0 ? ip : NULL);
+    free(r);
+}
+
+int pskgw_sink_resolve(uv_loop_t *loop, const char *host,
+                       void (*cb)(void *arg, int status, const char *ip), void *arg,
+                       pskgw_sink_resolve_t **out)
+{
+    struct addrinfo hints;
+    pskgw_sink_resolve_t *r;
+    int rc;
+
+    if (!loop || !host || !cb || !out)
+        return PSKGW_EINVAL;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return PSKGW_ENOMEM;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    r->cb = cb;
+    r->arg = arg;
+    r->req.data = r;
+    if ((rc = uv_getaddrinfo(loop, &r->req, resolved_cb, host, NULL, &hints)) != 0) {
+        free(r);
+        return rc == UV_ENOMEM ? PSKGW_ENOMEM : PSKGW_EINVAL;
+    }
+    *out = r;
+    return 0;
+}
+
+void pskgw_sink_resolve_cancel(pskgw_sink_resolve_t *r)
+{
+    (void)uv_cancel((uv_req_t *)&r->req);
 }
