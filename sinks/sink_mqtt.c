@@ -19,8 +19,8 @@
  * When the connection drops, every message in flight is reported failed (transient) and will
  * be published again; libmosquitto may also resend its copy after reconnecting: a receiver can
  * see a message twice (de-duplicate on message_id), never lose it.
- * Blocking: connecting resolves the host name with getaddrinfo() on the loop thread; configure
- * an IP address (or a name served from /etc/hosts) for a gateway that must never stall.
+ * The host name is resolved on the thread pool (uv_getaddrinfo) before every connect and
+ * libmosquitto gets the numeric address: no name lookup on the loop thread.
  */
 #include "common/err.h"
 #include "common/log.h"
@@ -65,7 +65,7 @@ typedef struct {
     int poll_fd;
     uv_timer_t misc;
 
-    bool ever_connected;
+    pskgw_sink_resolve_t *res; /* host name lookup (thread pool) in progress */
     bool connecting;
     bool connected;
     uint64_t connect_started;
@@ -303,23 +303,45 @@ static void poll_cb(uv_poll_t *h, int status, int events)
     after_call(m, rc);
 }
 
-static void try_connect(mqtt_sink_t *m)
+/* The host name was resolved on the thread pool: libmosquitto gets the numeric address (and
+ * does no name lookup on the loop thread). */
+static void resolved(void *arg, int status, const char *ip)
 {
+    mqtt_sink_t *m = arg;
     int rc;
 
-    m->connecting = true;
-    m->connect_started = uv_now(m->loop);
-    if (!m->ever_connected)
-        rc = mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive);
-    else
-        rc = mosquitto_reconnect_async(m->mosq);
-    m->ever_connected = true;
+    m->res = NULL;
+    if (m->closing) {
+        release(m);
+        return;
+    }
+    if (!m->connecting)
+        return; /* the connect timed out meanwhile: lost() scheduled the next try */
+    if (status < 0) {
+        m->ev_lost = false;
+        lost(m, "cannot resolve the host name");
+        return;
+    }
+    rc = mosquitto_connect_async(m->mosq, ip, m->port, m->keepalive);
     if (rc != MOSQ_ERR_SUCCESS) {
         m->ev_lost = false;
         lost(m, rc == MOSQ_ERR_ERRNO ? "connect failed" : mosquitto_strerror(rc));
         return;
     }
     process(m);
+}
+
+static void try_connect(mqtt_sink_t *m)
+{
+    if (m->res)
+        return; /* the previous lookup is still running */
+    m->connecting = true;
+    m->connect_started = uv_now(m->loop);
+    if (pskgw_sink_resolve(m->loop, m->host, resolved, m, &m->res) < 0) {
+        m->res = NULL;
+        m->ev_lost = false;
+        lost(m, "cannot resolve the host name");
+    }
 }
 
 static void misc_cb(uv_timer_t *t)
@@ -527,8 +549,12 @@ static void mqtt_close(void *impl)
     mqtt_sink_t *m = impl;
 
     m->closing = true;
-    m->pending = 1; /* the timer; drop_poll adds the poll handle */
-    drop_poll(m);   /* stop watching before libmosquitto closes the socket */
+    m->pending = 1; /* the timer; drop_poll adds the poll handle, a lookup adds itself */
+    if (m->res) {
+        m->pending++;
+        pskgw_sink_resolve_cancel(m->res); /* its callback still comes: release() */
+    }
+    drop_poll(m); /* stop watching before libmosquitto closes the socket */
     while (m->reqs) {
         mq_req_t *q = m->reqs;
         m->reqs = q->next;
