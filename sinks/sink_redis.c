@@ -1,6 +1,8 @@
 /* redis-stream sink: XADD <stream> [MAXLEN ~ n] * <fields> through hiredis async on the loop
  * (with our own libuv adapter, below). One connection, pipelined; AUTH and SELECT first when
- * configured; reconnects with backoff.
+ * configured, and no XADD before they (and a PING) answered: a failed SELECT drops the
+ * connection (XADDs would land in another database), so does no answer within timeout_ms;
+ * reconnects with backoff.
  *
  * Fields: payload "json" (default): one field `envelope` = the JSON envelope. payload "raw":
  * the metadata fields of pskgw_sink_meta() (message_id, domain, ..., payload_len, e2e_*) and
@@ -48,7 +50,9 @@ typedef struct {
     char *stream;
     uint64_t maxlen;
     bool raw;
-    bool connected;
+    bool connected;      /* usable: AUTH, SELECT and PING answered */
+    bool select_failed;  /* on the current connection */
+    uint64_t connect_at; /* uv_now when the current connection was started */
     bool closing;
     unsigned attempts; /* failed connects in a row */
     uint64_t retry_max_ms;
@@ -203,6 +207,13 @@ static void watch_cb(uv_timer_t *t)
 
     if (r->closing || !r->ac)
         return;
+    if (!r->connected && now - r->connect_at > r->timeout_ms) {
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, pskgw_sink_name(r->core),
+                     "sink \"%s\": redis %s:%d not ready within %llu ms: reconnecting",
+                     pskgw_sink_name(r->core), r->host, r->port, (unsigned long long)r->timeout_ms);
+        drop_connection(r);
+        return;
+    }
     for (redis_req_t *q = r->reqs; q; q = q->next)
         if (now - q->sent > r->timeout_ms) {
             PSKGW_WARN("sink \"%s\": redis %s:%d did not answer within %llu ms: reconnecting",
@@ -246,10 +257,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         lost(r);
         return;
     }
-    PSKGW_INFO("sink \"%s\": connected to redis %s:%d", pskgw_sink_name(r->core), r->host, r->port);
-    r->connected = true;
-    r->attempts = 0;
-    pskgw_sink_set_connected(r->core, true);
+    /* usable once AUTH and SELECT answered: ready_cb */
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -271,6 +279,38 @@ static void auth_cb(redisAsyncContext *ac, void *reply, void *priv)
     if (r && rep && rep->type == REDIS_REPLY_ERROR)
         PSKGW_LOG_RL(PSKGW_LOG_ERR, pskgw_sink_name(r->core), "sink \"%s\": redis AUTH: %s",
                      pskgw_sink_name(r->core), rep->str);
+}
+
+static void select_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    redis_sink_t *r = ac->data;
+    redisReply *rep = reply;
+
+    (void)priv;
+    if (r && ac == r->ac && rep && rep->type == REDIS_REPLY_ERROR) {
+        PSKGW_LOG_RL(PSKGW_LOG_ERR, pskgw_sink_name(r->core), "sink \"%s\": redis SELECT %d: %s",
+                     pskgw_sink_name(r->core), r->db, rep->str);
+        r->select_failed = true;
+    }
+}
+
+/* The PING sent after AUTH and SELECT answered: the connection is usable, unless SELECT failed
+ * (then every XADD would go to another database: drop it and retry later). */
+static void ready_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    redis_sink_t *r = ac->data;
+
+    (void)priv;
+    if (!r || r->closing || ac != r->ac || !reply)
+        return; /* no reply: the connection is gone (on_disconnect) */
+    if (r->select_failed) {
+        redisAsyncDisconnect(ac); /* deferred by hiredis until this callback returned */
+        return;
+    }
+    PSKGW_INFO("sink \"%s\": connected to redis %s:%d", pskgw_sink_name(r->core), r->host, r->port);
+    r->connected = true;
+    r->attempts = 0;
+    pskgw_sink_set_connected(r->core, true);
 }
 
 static void resolved(void *arg, int status, const char *ip)
@@ -321,6 +361,8 @@ static void connect_now(redis_sink_t *r, const char *ip)
         return;
     }
     ac->data = r;
+    r->select_failed = false;
+    r->connect_at = uv_now(r->loop);
     if (ad_attach(r, ac) < 0) {
         redisAsyncFree(ac);
         schedule_reconnect(r);
@@ -334,12 +376,6 @@ static void connect_now(redis_sink_t *r, const char *ip)
         size_t lens[2] = { 4, strlen(r->password) };
         redisAsyncCommandArgv(ac, auth_cb, NULL, 2, argv, lens);
     }
-    /* hiredis notices the connect only when it has something to write: PING drives it */
-    {
-        const char *argv[1] = { "PING" };
-        size_t lens[1] = { 4 };
-        redisAsyncCommandArgv(ac, NULL, NULL, 1, argv, lens);
-    }
     if (r->db > 0) {
         char db[16];
         const char *argv[2] = { "SELECT", db };
@@ -349,7 +385,14 @@ static void connect_now(redis_sink_t *r, const char *ip)
         lens[0] = 6;
         lens[1] = strlen(db);
         /* queued before any XADD on this connection: commands run in order */
-        redisAsyncCommandArgv(ac, NULL, NULL, 2, argv, lens);
+        redisAsyncCommandArgv(ac, select_cb, NULL, 2, argv, lens);
+    }
+    /* also drives the connect (hiredis notices it only when it has something to write); its
+     * answer makes the connection usable */
+    {
+        const char *argv[1] = { "PING" };
+        size_t lens[1] = { 4 };
+        redisAsyncCommandArgv(ac, ready_cb, NULL, 1, argv, lens);
     }
 }
 

@@ -621,6 +621,41 @@ static long long xlen_db(const char *pw, int db, const char *key)
     return n;
 }
 
+/* A database the server does not have (SELECT fails): the messages must not be written to
+ * database 0 and acknowledged there; the sink is not connected until SELECT succeeded. */
+Test(sink_redis, failed_select_delivers_nothing_to_another_database)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o;
+    pskgw_sink_stats_t st;
+
+    start_redis();
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/100", port); /* 16 databases */
+    o = redis_opts(64, url, "sel");
+    o.spool.path = NULL;
+    o.close_timeout_ms = 100;
+    memset(&c, 0, sizeof(c));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 4, 2);
+    {
+        uint64_t until = uv_now(&c.loop) + 800;
+        while (uv_now(&c.loop) < until) {
+            uv_run(&c.loop, UV_RUN_NOWAIT);
+            usleep(10000);
+            uv_update_time(&c.loop);
+        }
+    }
+    cr_assert_eq(xlen("sel"), 0, "written to database 0 instead of 100");
+    cr_assert_eq(c.done_ok, 0);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.delivered, 0);
+    cr_assert_not(st.connected);
+    st_close(&c);
+    st_loop_fini(&c);
+    cr_assert_eq(c.done_err, 4); /* no spool: canceled at close, not acknowledged */
+}
+
 Test(sink_redis, auth_and_database_selection)
 {
     static st_ctx_t c;
