@@ -7,6 +7,7 @@
 #include "gateway/domain.h"
 #include "gateway/metrics.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
@@ -140,6 +141,30 @@ static int start_handles(app_t *app)
     return 0;
 }
 
+/* Workers share one configuration: worker N serves admin.port + N (port 0 stays "any"), so
+ * every worker's metrics can be scraped. */
+static int start_admin(app_t *app, int worker)
+{
+    const pskgw_config_admin_t *a = &app->cfg->admin;
+    unsigned port = a->port;
+    int rc;
+
+    if (port && worker > 0)
+        port += (unsigned)worker;
+    if (port > UINT16_MAX) {
+        PSKGW_ERR("admin endpoint: port %u + worker %d is above 65535", (unsigned)a->port, worker);
+        return PSKGW_ECONFIG;
+    }
+    rc = pskgw_admin_start(a->address, (uint16_t)port, &app->admin);
+    if (rc < 0)
+        PSKGW_ERR("admin endpoint on %s:%u not started: %s", a->address, port,
+                  rc == PSKGW_EEXISTS ? "address in use (or not bindable)" : pskgw_strerror(rc));
+    else
+        PSKGW_NOTICE("admin endpoint on http://%s:%u/metrics", a->address,
+                     (unsigned)pskgw_admin_port(app->admin));
+    return rc;
+}
+
 int pskgw_app_run(const pskgw_config_t *cfg, const pskgw_app_opts_t *opts)
 {
     app_t app;
@@ -164,17 +189,8 @@ int pskgw_app_run(const pskgw_config_t *cfg, const pskgw_app_opts_t *opts)
             PSKGW_ERR("domain \"%s\" could not start: %s", cfg->domains[i].name,
                       pskgw_strerror(rc));
     }
-    if (rc == 0 && cfg->has_admin) {
-        rc = pskgw_admin_start(cfg->admin.address, cfg->admin.port, &app.admin);
-        if (rc < 0)
-            PSKGW_ERR("admin endpoint on %s:%u not started: %s", cfg->admin.address,
-                      (unsigned)cfg->admin.port,
-                      rc == PSKGW_EEXISTS ? "address in use (or not bindable)"
-                                          : pskgw_strerror(rc));
-        else
-            PSKGW_NOTICE("admin endpoint on http://%s:%u/metrics", cfg->admin.address,
-                         (unsigned)pskgw_admin_port(app.admin));
-    }
+    if (rc == 0 && cfg->has_admin)
+        rc = start_admin(&app, opts->worker);
     if (rc < 0) {
         app.failed = 1;
         stop(&app, "start-up failed");

@@ -12,7 +12,8 @@
 #include "config/config.h"
 
 typedef struct {
-    int worker; /* -1: single process; N >= 0: worker N of several (SO_REUSEPORT) */
+    int worker; /* -1: single process; N >= 0: worker N of several (SO_REUSEPORT); worker N's
+                   admin endpoint listens on the configured port + N (port 0: any) */
 } pskgw_app_opts_t;
 
 /* Runs until a stop signal. 0 after a clean stop; PSKGW_ECONFIG / PSKGW_EIO / ... when start-up

@@ -2,13 +2,16 @@
 # One worker process per core: two gateways started with --worker 0 and --worker 1 share the
 # same UDP and TCP ports (SO_REUSEPORT); a fleet spread over many source addresses is served by
 # both, and every message is delivered exactly once. Without --worker the second bind fails.
+# The workers share one configuration with a fixed admin port: worker N serves port + N.
 . "$(dirname "$0")/lib.sh"
 
 start_sim
 for attempt in 1 2 3 4 5; do
   port=$((20000 + RANDOM % 30000))
   write_config w0 "" ""
-  sed -i "s/\"udp\"; address = \"127.0.0.1\"; port = 0;/\"udp\"; address = \"127.0.0.1\"; port = $port;/; s/port = 0; framing/port = $((port + 1)); framing/" "$WORK/w0.conf"
+  # One configuration for all workers, with a fixed admin port as in production: worker N
+  # serves it on port + N.
+  sed -i "s/\"udp\"; address = \"127.0.0.1\"; port = 0;/\"udp\"; address = \"127.0.0.1\"; port = $port;/; s/port = 0; framing/port = $((port + 1)); framing/; s/^admin = .*/admin = { address = \"127.0.0.1\"; port = $((port + 2)); };/" "$WORK/w0.conf"
   "$BIN/pskgw" --config "$WORK/w0.conf" --worker 0 >/dev/null 2>"$WORK/w0.log" &
   p0=$!
   PIDS+=($p0)
@@ -33,6 +36,9 @@ hs() { # worker log -> handshakes completed on its DTLS listener
   url=$(grep -m1 -Eo 'http://127\.0\.0\.1:[0-9]+/metrics' "$1")
   curl -s "$url" | awk '/^pskgw_listener_handshakes_completed_total\{domain="w0",listener="dtls"\}/ {print $2}'
 }
+check "worker 0 serves the admin port, worker 1 the port + 1" bash -c \
+  "grep -q 'http://127.0.0.1:$((port + 2))/metrics' '$WORK/w0.log' &&
+   grep -q 'http://127.0.0.1:$((port + 3))/metrics' '$WORK/w1.log'"
 n0=$(hs "$WORK/w0.log")
 n1=$(hs "$WORK/w1.log")
 check "the kernel spread the devices over both workers ($n0 + $n1 handshakes)" \
