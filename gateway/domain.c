@@ -688,6 +688,44 @@ static int start_listener(pskgw_domain_t *d, struct lctx *lc)
     return 0;
 }
 
+/* Configuration keys that are parsed and validated but that no module takes yet (their options
+ * do not exist): set to anything but their documented default, they are named at start-up so
+ * that an operator does not believe them in effect. Also ignored, by design: the "as written"
+ * names of secret files (*_file), ciphers_wolfssl/cipher_ids (other spellings of ciphers),
+ * cache.redis.url and the redis-stream sink's parsed host/port/db (the url is passed),
+ * source/line (diagnostics). */
+static void warn_ignored(const pskgw_config_domain_t *cfg)
+{
+#define IGNORED(cond, key, why)                                                                 \
+    do {                                                                                        \
+        if (cond)                                                                               \
+            PSKGW_WARN("domain \"%s\": %s is not supported yet and is ignored (%s)", cfg->name, \
+                       key, why);                                                               \
+    } while (0)
+    IGNORED(cfg->api.retries != 3, "api.retries",
+            "transient failures are retried with backoff until api.deadline_ms");
+    IGNORED(cfg->cache.redis_prefix && strcmp(cfg->cache.redis_prefix, "pskgw") != 0,
+            "cache.redis_prefix", "keys are namespaced by domain and cache name");
+    IGNORED(cfg->limits.per_ip_handshake_burst != 5000, "limits.per_ip_handshake_burst",
+            "the burst equals limits.per_ip_handshakes_per_s");
+    IGNORED(cfg->limits.max_parked_bytes != 8192, "limits.max_parked_bytes",
+            "the DTLS layer's own bound applies");
+    for (size_t i = 0; i < cfg->nsinks; i++) {
+        const pskgw_config_sink_t *k = &cfg->sinks[i];
+        char key[96];
+
+        snprintf(key, sizeof(key), "sinks[%zu].retry_min_ms", i);
+        IGNORED(k->retry_min_ms != 100, key, "retries start at 100 ms");
+        snprintf(key, sizeof(key), "sinks[%zu].spool.fsync_interval_ms", i);
+        IGNORED(k->has_spool && k->spool.fsync_interval_ms != 1000, key,
+                "batch mode syncs every 200 ms");
+        snprintf(key, sizeof(key), "sinks[%zu].ca_file", i);
+        IGNORED(k->type == PSKGW_CONFIG_SINK_HTTP && k->http.ca_file, key,
+                "https sinks verify against the system CA store");
+    }
+#undef IGNORED
+}
+
 int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
                        pskgw_domain_t **out)
 {
@@ -720,6 +758,7 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
         d->lis[i].ack = cfg->listeners[i].ack == PSKGW_CONFIG_ACK_ACCEPTED;
     }
 
+    warn_ignored(cfg);
     rc = start_upstream(d);
     if (rc < 0) {
         PSKGW_ERR("domain \"%s\": security-service client not started: %s", cfg->name,
