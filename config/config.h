@@ -117,8 +117,7 @@ typedef struct {
     pskgw_config_auth_header_t auth_header;
     unsigned psk_key_bits;  /* 128 or 256: KeyLength sent to GetPSK */
     uint32_t timeout_ms;    /* one HTTP attempt */
-    uint32_t deadline_ms;   /* one request, all retries included; >= timeout_ms */
-    uint32_t retries;       /* transient-error retries per request (0 = none) */
+    uint32_t deadline_ms;   /* one request: transient failures are retried until it passes */
     uint32_t retry_min_ms;  /* first backoff (then doubled, with jitter) */
     uint32_t retry_max_ms;  /* backoff cap; >= retry_min_ms */
     uint32_t max_in_flight; /* requests on the wire at once */
@@ -180,7 +179,6 @@ typedef struct {
     uint32_t max_waiters;    /* single-flight waiters per key; more get "busy" */
     bool has_redis;          /* cache.redis given: shared layer 2 */
     pskgw_config_redis_t redis;
-    char *redis_prefix;        /* key namespace, default "pskgw"; keys "<prefix>:<domain>:..." */
     uint32_t redis_timeout_ms; /* one Redis command */
     char *kek_file;            /* as written; NULL: none */
     bool has_kek;              /* kek_file given (required with redis) */
@@ -203,7 +201,7 @@ typedef enum {
 
 typedef enum {
     PSKGW_CONFIG_FSYNC_ALWAYS = 0, /* after every record */
-    PSKGW_CONFIG_FSYNC_BATCH = 1,  /* at most every fsync_interval_ms */
+    PSKGW_CONFIG_FSYNC_BATCH = 1,  /* every 200 ms when written to (sinks/) */
     PSKGW_CONFIG_FSYNC_NEVER = 2,  /* leave it to the kernel */
 } pskgw_config_fsync_t;
 
@@ -216,7 +214,6 @@ typedef struct {
     char *path;         /* spool file (unique across all sinks of all domains) */
     uint64_t max_bytes; /* past this, messages are dropped and counted */
     pskgw_config_fsync_t fsync;
-    uint32_t fsync_interval_ms; /* for FSYNC_BATCH */
 } pskgw_config_spool_t;
 
 typedef struct {
@@ -232,8 +229,7 @@ typedef struct {
     size_t nsecret_headers;
     uint32_t timeout_ms;
     char *dead_letter_path; /* where 4xx-refused envelopes go (JSON lines); NULL: dropped */
-    char *ca_file;          /* NULL: system store */
-} pskgw_config_sink_http_t;
+} pskgw_config_sink_http_t; /* https: verified against the system CA store */
 
 typedef struct {
     char *host;
@@ -245,9 +241,7 @@ typedef struct {
     char *password_file;            /* as written; NULL: none */
     pskgw_config_secret_t password; /* from password_file; data NULL when none */
     uint32_t keepalive_s;
-    bool tls;
-    char *ca_file; /* with tls; NULL: system store */
-} pskgw_config_sink_mqtt_t;
+} pskgw_config_sink_mqtt_t; /* plain TCP (no TLS yet) */
 
 typedef struct {
     pskgw_config_redis_t redis; /* from url + password_file */
@@ -272,8 +266,7 @@ typedef struct {
     pskgw_config_sink_type_t type;
     uint32_t queue_size;   /* messages held in memory */
     uint32_t in_flight;    /* deliveries outstanding at once */
-    uint32_t retry_min_ms; /* first retry delay */
-    uint32_t retry_max_ms; /* capped backoff; >= retry_min_ms */
+    uint32_t retry_max_ms; /* backoff cap (retries start at 100 ms, doubling) */
     bool has_spool;        /* spool = { ... } given; without it a full queue drops (counted) */
     pskgw_config_spool_t spool;
     pskgw_config_payload_t payload; /* RAW only for mqtt, redis-stream, kafka */

@@ -420,7 +420,6 @@ static const cfg_key_t api_keys[] = {
     K_UINT("psk_key_bits", API, psk_key_bits, 0, 128, 256, 128, .choices = psk_bits_choices),
     K_UINT("timeout_ms", API, timeout_ms, 0, 100, 600000, 3000),
     K_UINT("deadline_ms", API, deadline_ms, 0, 100, 3600000, 10000),
-    K_UINT("retries", API, retries, 0, 0, 100, 3),
     K_UINT("retry_min_ms", API, retry_min_ms, 0, 1, 60000, 100),
     K_UINT("retry_max_ms", API, retry_max_ms, 0, 1, 600000, 2000),
     K_UINT("max_in_flight", API, max_in_flight, 0, 1, 100000, 64),
@@ -562,7 +561,6 @@ static const cfg_key_t cache_keys[] = {
     K_UINT("max_waiters", CACHE, max_waiters, 0, 1, 1000000, 1024),
     K_STR("redis", CACHE, redis.url, 0, 1, 1024, NULL),
     K_STR("redis_password_file", CACHE, redis.password_file, 0, 1, PATH_MAX_LEN, NULL),
-    K_STR("redis_prefix", CACHE, redis_prefix, 0, 1, 64, "pskgw"),
     K_UINT("redis_timeout_ms", CACHE, redis_timeout_ms, 0, 10, 60000, 1000),
     K_STR("kek_file", CACHE, kek_file, 0, 1, PATH_MAX_LEN, NULL),
 };
@@ -597,11 +595,6 @@ static void cache_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *
             c->has_kek = true;
         if (c->redis.url == NULL)
             cfg_warn(ctx, line_of(s, "kek_file"), kp, "unused without cache.redis");
-    }
-    if (c->redis_prefix != NULL && !name_ok(c->redis_prefix)) {
-        cfg_path_member(kp, path, "redis_prefix");
-        cfg_error(ctx, line_of(s, "redis_prefix"), kp,
-                  "may hold only letters, digits, '-', '_', '.'");
     }
 }
 
@@ -640,7 +633,6 @@ static const cfg_key_t spool_keys[] = {
     K_STR("path", SPOOL, path, F_REQUIRED | F_PATH, 1, PATH_MAX_LEN, NULL),
     K_UINT("max_bytes", SPOOL, max_bytes, 0, 65536, (uint64_t)1 << 50, (uint64_t)1 << 30),
     K_ENUM("fsync", SPOOL, fsync, 0, fsync_enum, PSKGW_CONFIG_FSYNC_BATCH),
-    K_UINT("fsync_interval_ms", SPOOL, fsync_interval_ms, 0, 1, 60000, 1000),
 };
 static const cfg_schema_t spool_schema = { "spool",       spool_keys, NKEYS(spool_keys),
                                            sizeof(SPOOL), NULL,       NULL };
@@ -657,7 +649,6 @@ static const cfg_key_t sink_keys[] = {
     K_STR("name", SINK, name, 0, 1, 64, NULL),
     K_UINT("queue_size", SINK, queue_size, 0, 1, 10000000, 10000),
     K_UINT("in_flight", SINK, in_flight, 0, 1, 100000, 64),
-    K_UINT("retry_min_ms", SINK, retry_min_ms, 0, 1, 600000, 100),
     K_UINT("retry_max_ms", SINK, retry_max_ms, 0, 1, 3600000, 30000),
     K_GROUP("spool", SINK, spool, 0, offsetof(SINK, has_spool), spool_schema),
     K_ENUM("payload", SINK, payload, 0, payload_enum, PSKGW_CONFIG_PAYLOAD_BASE64),
@@ -670,7 +661,6 @@ static const cfg_key_t sink_keys[] = {
     K_UINT("timeout_ms", SINK, http.timeout_ms, 0, 100, 600000, 5000, .when = S_HTTP),
     K_STR("dead_letter_path", SINK, http.dead_letter_path, F_PATH, 1, PATH_MAX_LEN, NULL,
           .when = S_HTTP),
-    K_STR("ca_file", SINK, http.ca_file, F_PATH, 1, PATH_MAX_LEN, NULL, .when = S_HTTP),
     /* mqtt */
     K_STR("host", SINK, mqtt.host, F_REQUIRED, 1, 255, NULL, .when = S_MQTT),
     K_UINT("port", SINK, mqtt.port, 0, 1, 65535, 1883, .when = S_MQTT),
@@ -680,8 +670,6 @@ static const cfg_key_t sink_keys[] = {
     K_STR("username", SINK, mqtt.username, 0, 1, 256, NULL, .when = S_MQTT),
     K_STR("password_file", SINK, mqtt.password_file, 0, 1, PATH_MAX_LEN, NULL, .when = S_MQTT),
     K_UINT("keepalive_s", SINK, mqtt.keepalive_s, 0, 5, 65535, 60, .when = S_MQTT),
-    K_BOOL("tls", SINK, mqtt.tls, false, .when = S_MQTT),
-    K_STR("ca_file", SINK, mqtt.ca_file, F_PATH, 1, PATH_MAX_LEN, NULL, .when = S_MQTT),
     /* redis-stream */
     K_STR("url", SINK, redis_stream.redis.url, F_REQUIRED, 1, 1024, NULL, .when = S_RSTREAM),
     K_STR("password_file", SINK, redis_stream.redis.password_file, 0, 1, PATH_MAX_LEN, NULL,
@@ -717,10 +705,6 @@ static void sink_http(cfg_ctx_t *ctx, const config_setting_t *s, const char *pat
         read_secret_lines(ctx, line_of(s, "headers_file"), kp, k->http.headers_file, header_problem,
                           &k->http.secret_headers, &k->http.nsecret_headers);
     }
-    if (k->http.ca_file != NULL) {
-        cfg_path_member(kp, path, "ca_file");
-        check_readable(ctx, line_of(s, "ca_file"), kp, k->http.ca_file);
-    }
 }
 
 static void sink_mqtt(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, SINK *k)
@@ -740,12 +724,6 @@ static void sink_mqtt(cfg_ctx_t *ctx, const config_setting_t *s, const char *pat
             cfg_error(ctx, line_of(s, "password_file"), kp, "needs a username");
         (void)cfg_read_secret(ctx, line_of(s, "password_file"), kp, k->mqtt.password_file,
                               SECRET_MAX, true, &k->mqtt.password);
-    }
-    if (k->mqtt.ca_file != NULL) {
-        cfg_path_member(kp, path, "ca_file");
-        if (!k->mqtt.tls)
-            cfg_error(ctx, line_of(s, "ca_file"), kp, "only valid with tls = true");
-        check_readable(ctx, line_of(s, "ca_file"), kp, k->mqtt.ca_file);
     }
 }
 
@@ -829,11 +807,6 @@ static void sink_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *p
         cfg_path_member(kp, path, "payload");
         cfg_error(ctx, line_of(s, "payload"), kp,
                   "\"raw\" is only valid for mqtt, redis-stream and kafka sinks");
-    }
-    if (k->retry_min_ms > k->retry_max_ms) {
-        cfg_path_member(kp, path, "retry_min_ms");
-        cfg_error(ctx, line_of(s, "retry_min_ms"), kp, "must not exceed retry_max_ms (%u > %u)",
-                  (unsigned)k->retry_min_ms, (unsigned)k->retry_max_ms);
     }
     switch (k->type) {
     case PSKGW_CONFIG_SINK_FILE:

@@ -603,12 +603,6 @@ static int start_sinks(pskgw_domain_t *d)
             break;
         case PSKGW_CONFIG_SINK_MQTT:
             o->type = PSKGW_SINK_MQTT;
-            if (s->mqtt.tls) {
-                PSKGW_ERR("domain \"%s\": sink \"%s\": mqtt over TLS is not supported yet",
-                          cfg->name, s->name);
-                rc = PSKGW_EUNSUPPORTED;
-                goto fail;
-            }
             o->mqtt.host = s->mqtt.host;
             o->mqtt.port = s->mqtt.port;
             o->mqtt.topic = s->mqtt.topic;
@@ -702,27 +696,10 @@ static void warn_ignored(const pskgw_config_domain_t *cfg)
             PSKGW_WARN("domain \"%s\": %s is not supported yet and is ignored (%s)", cfg->name, \
                        key, why);                                                               \
     } while (0)
-    IGNORED(cfg->api.retries != 3, "api.retries",
-            "transient failures are retried with backoff until api.deadline_ms");
-    IGNORED(cfg->cache.redis_prefix && strcmp(cfg->cache.redis_prefix, "pskgw") != 0,
-            "cache.redis_prefix", "keys are namespaced by domain and cache name");
     IGNORED(cfg->limits.per_ip_handshake_burst != 5000, "limits.per_ip_handshake_burst",
             "the burst equals limits.per_ip_handshakes_per_s");
     IGNORED(cfg->limits.max_parked_bytes != 8192, "limits.max_parked_bytes",
             "the DTLS layer's own bound applies");
-    for (size_t i = 0; i < cfg->nsinks; i++) {
-        const pskgw_config_sink_t *k = &cfg->sinks[i];
-        char key[96];
-
-        snprintf(key, sizeof(key), "sinks[%zu].retry_min_ms", i);
-        IGNORED(k->retry_min_ms != 100, key, "retries start at 100 ms");
-        snprintf(key, sizeof(key), "sinks[%zu].spool.fsync_interval_ms", i);
-        IGNORED(k->has_spool && k->spool.fsync_interval_ms != 1000, key,
-                "batch mode syncs every 200 ms");
-        snprintf(key, sizeof(key), "sinks[%zu].ca_file", i);
-        IGNORED(k->type == PSKGW_CONFIG_SINK_HTTP && k->http.ca_file, key,
-                "https sinks verify against the system CA store");
-    }
 #undef IGNORED
 }
 

@@ -79,10 +79,10 @@ Test(config_bad, bad_type_in_lists)
     expect_fail("domain = \"acme\";\n" MIN_API
                 "listeners = ( \"udp\", { proto = \"udp\"; port = 1; } );\n"
                 "sinks = ( { type = \"http\"; url = \"https://h.example\"; headers = \"X: y\"; },\n"
-                "          { type = \"mqtt\"; host = \"b\"; tls = 1; } );\n");
+                "          { type = \"mqtt\"; host = \"b\"; qos = \"1\"; } );\n");
     cr_assert(diag_has("acme.conf:4: listeners[0]: must be a group { ... } (got a string)", NULL));
     cr_assert(diag_has("acme.conf:5: sinks[0].headers: must be an array of strings", NULL));
-    cr_assert(diag_has("acme.conf:6: sinks[1].tls: must be true or false (got an integer)", NULL));
+    cr_assert(diag_has("acme.conf:6: sinks[1].qos: must be an integer", NULL));
 }
 
 Test(config_bad, unknown_keys_top_and_nested)
@@ -392,14 +392,34 @@ Test(config_bad, sink_specific_checks)
         cr_assert_null(strstr(diag.items[i].text, "no colon here"));
 }
 
-Test(config_bad, mqtt_wildcards_and_ca_without_tls)
+Test(config_bad, mqtt_wildcards)
+{
+    expect_fail("domain = \"acme\";\n" MIN_API MIN_LISTENERS
+                "sinks = ( { type = \"mqtt\"; host = \"b\"; topic = \"a/#\"; } );\n");
+    cr_assert(diag_has("sinks[0].topic: must not contain the wildcards", NULL));
+}
+
+/* Keys that no module takes are not in the schema: a file still using one is refused like any
+ * unknown key, not parsed and then ignored. */
+Test(config_bad, keys_no_module_takes_are_unknown)
 {
     write_file("ca.pem", "x");
-    expect_fail("domain = \"acme\";\n" MIN_API MIN_LISTENERS
-                "sinks = ( { type = \"mqtt\"; host = \"b\"; topic = \"a/#\"; ca_file = \"ca.pem\"; "
-                "} );\n");
-    cr_assert(diag_has("sinks[0].topic: must not contain the wildcards", NULL));
-    cr_assert(diag_has("sinks[0].ca_file: only valid with tls = true", NULL));
+    expect_fail(
+        "domain = \"acme\";\n"
+        "api = { url = \"https://x.example\"; key_id = \"K\"; secret_file = \"./api.secret\";\n"
+        "        retries = 3; };\n" MIN_LISTENERS "cache = { redis_prefix = \"pskgw\"; };\n"
+        "sinks = ( { type = \"file\"; path = \"out.jsonl\"; retry_min_ms = 100;\n"
+        "            spool = { path = \"spool\"; fsync_interval_ms = 1000; }; },\n"
+        "          { type = \"http\"; url = \"https://h.example\"; ca_file = \"ca.pem\"; },\n"
+        "          { type = \"mqtt\"; host = \"b\"; tls = false; ca_file = \"ca.pem\"; } );\n");
+    cr_assert(diag_has("api.retries: unknown key", NULL));
+    cr_assert(diag_has("cache.redis_prefix: unknown key", NULL));
+    cr_assert(diag_has("sinks[0].retry_min_ms: unknown key", NULL));
+    cr_assert(diag_has("sinks[0].spool.fsync_interval_ms: unknown key", NULL));
+    cr_assert(diag_has("sinks[1].ca_file: unknown key", NULL));
+    cr_assert(diag_has("sinks[2].tls: unknown key", NULL));
+    cr_assert(diag_has("sinks[2].ca_file: unknown key", NULL));
+    cr_assert_eq(diag.nerrors, 7);
 }
 
 Test(config_bad, plain_http_api_warns)

@@ -16,7 +16,6 @@ static const char full_conf[] =
     "  psk_key_bits = 256;\n"
     "  timeout_ms = 2500;\n"
     "  deadline_ms = 9000;\n"
-    "  retries = 4;\n"
     "  retry_min_ms = 50;\n"
     "  retry_max_ms = 1500;\n"
     "  max_in_flight = 32;\n"
@@ -34,21 +33,19 @@ static const char full_conf[] =
     "cache = { entries = 1000; ttl_s = 3600; negative_ttl_s = 30; stale_s = 7200;\n"
     "          e2e_entries = 500; e2e_ttl_s = 1800; max_waiters = 10;\n"
     "          redis = \"redis://[::1]:6380/3\"; redis_password_file = \"redis.pw\";\n"
-    "          redis_prefix = \"gw1\"; redis_timeout_ms = 250; kek_file = \"kek.hex\"; };\n"
+    "          redis_timeout_ms = 250; kek_file = \"kek.hex\"; };\n"
     "e2e = \"required\";\n"
     "sinks = (\n"
     "  { type = \"file\"; path = \"out/messages.jsonl\"; queue_size = 100; in_flight = 1;\n"
-    "    retry_min_ms = 10; retry_max_ms = 20;\n"
-    "    spool = { path = \"spool/file.spool\"; max_bytes = 1048576L; fsync = \"always\";\n"
-    "              fsync_interval_ms = 5; }; },\n"
+    "    retry_max_ms = 20;\n"
+    "    spool = { path = \"spool/file.spool\"; max_bytes = 1048576L; fsync = \"always\"; }; },\n"
     "  { type = \"http\"; name = \"web\"; url = \"https://collector.example.com/in\";\n"
     "    headers = [ \"X-Tenant: acme\", \"Accept: */*\" ]; headers_file = \"hdr.secret\";\n"
-    "    timeout_ms = 700; dead_letter_path = \"/var/lib/pskgw/dead.jsonl\"; ca_file = \"ca.pem\"; "
-    "},\n"
+    "    timeout_ms = 700; dead_letter_path = \"/var/lib/pskgw/dead.jsonl\"; },\n"
     "  { type = \"mqtt\"; host = \"broker.local\"; port = 8883; topic = "
     "\"t/{domain}/{psk_identity}\";\n"
     "    qos = 2; client_id = \"gw-1\"; username = \"u\"; password_file = \"mqtt.pw\";\n"
-    "    keepalive_s = 30; tls = true; ca_file = \"ca.pem\"; payload = \"raw\"; },\n"
+    "    keepalive_s = 30; payload = \"raw\"; },\n"
     "  { type = \"redis-stream\"; url = \"redis://10.0.0.5:6379/1\"; password_file = "
     "\"redis.pw\";\n"
     "    stream = \"s:{rot_public_uid}\"; maxlen = 5000000000L; },\n"
@@ -98,7 +95,6 @@ Test(config_good, every_key_read_back)
     cr_assert_eq(d->api.psk_key_bits, 256);
     cr_assert_eq(d->api.timeout_ms, 2500);
     cr_assert_eq(d->api.deadline_ms, 9000);
-    cr_assert_eq(d->api.retries, 4);
     cr_assert_eq(d->api.retry_min_ms, 50);
     cr_assert_eq(d->api.retry_max_ms, 1500);
     cr_assert_eq(d->api.max_in_flight, 32);
@@ -119,7 +115,7 @@ Test(config_good, every_key_read_back)
     cr_assert_eq(u->ack, PSKGW_CONFIG_ACK_ACCEPTED);
     cr_assert_eq(u->max_message_bytes, 1024);
     cr_assert_eq(u->cookie_rotate_s, 600);
-    cr_assert_eq(u->line, 21);
+    cr_assert_eq(u->line, 20);
     cr_assert_str_eq(t->name, "tcp:5685");
     cr_assert_eq(t->proto, PSKGW_CONFIG_PROTO_TCP);
     cr_assert_str_eq(t->address, "127.0.0.1");
@@ -151,7 +147,6 @@ Test(config_good, every_key_read_back)
     cr_assert_eq(d->cache.redis.port, 6380);
     cr_assert_eq(d->cache.redis.db, 3);
     cr_assert_str_eq(d->cache.redis.password.data, "redis-pass");
-    cr_assert_str_eq(d->cache.redis_prefix, "gw1");
     cr_assert_eq(d->cache.redis_timeout_ms, 250);
     cr_assert(d->cache.has_kek);
     for (int i = 0; i < 32; i++)
@@ -167,13 +162,11 @@ Test(config_good, every_key_read_back)
     cr_assert_str_eq(f->file.path, tpath("out/messages.jsonl"));
     cr_assert_eq(f->queue_size, 100);
     cr_assert_eq(f->in_flight, 1);
-    cr_assert_eq(f->retry_min_ms, 10);
     cr_assert_eq(f->retry_max_ms, 20);
     cr_assert(f->has_spool);
     cr_assert_str_eq(f->spool.path, tpath("spool/file.spool"));
     cr_assert_eq(f->spool.max_bytes, 1048576);
     cr_assert_eq(f->spool.fsync, PSKGW_CONFIG_FSYNC_ALWAYS);
-    cr_assert_eq(f->spool.fsync_interval_ms, 5);
     cr_assert_eq(f->payload, PSKGW_CONFIG_PAYLOAD_BASE64);
 
     const pskgw_config_sink_t *h = &d->sinks[1];
@@ -188,7 +181,6 @@ Test(config_good, every_key_read_back)
     cr_assert_str_eq(h->http.secret_headers[1].data, "X-Key: 42");
     cr_assert_eq(h->http.timeout_ms, 700);
     cr_assert_str_eq(h->http.dead_letter_path, "/var/lib/pskgw/dead.jsonl");
-    cr_assert_str_eq(h->http.ca_file, tpath("ca.pem"));
     cr_assert_eq(h->has_spool, false);
     cr_assert_eq(h->queue_size, 10000); /* defaults */
     cr_assert_eq(h->in_flight, 64);
@@ -203,8 +195,6 @@ Test(config_good, every_key_read_back)
     cr_assert_str_eq(m->mqtt.username, "u");
     cr_assert_str_eq(m->mqtt.password.data, "mqtt-pass");
     cr_assert_eq(m->mqtt.keepalive_s, 30);
-    cr_assert(m->mqtt.tls);
-    cr_assert_str_eq(m->mqtt.ca_file, tpath("ca.pem"));
     cr_assert_eq(m->payload, PSKGW_CONFIG_PAYLOAD_RAW);
     cr_assert_null(m->http.url); /* other types' members stay empty */
     cr_assert_null(m->file.path);
@@ -262,7 +252,6 @@ Test(config_good, defaults_of_a_minimal_domain)
     cr_assert_eq(d->api.psk_key_bits, 128);
     cr_assert_eq(d->api.timeout_ms, 3000);
     cr_assert_eq(d->api.deadline_ms, 10000);
-    cr_assert_eq(d->api.retries, 3);
     cr_assert_eq(d->api.max_in_flight, 64);
     cr_assert_eq(d->api.queue_size, 10000);
     cr_assert_null(d->api.ca_file);
@@ -285,7 +274,6 @@ Test(config_good, defaults_of_a_minimal_domain)
     cr_assert_eq(d->cache.stale_s, 604800);
     cr_assert_eq(d->cache.has_redis, false);
     cr_assert_eq(d->cache.has_kek, false);
-    cr_assert_str_eq(d->cache.redis_prefix, "pskgw");
     cr_assert_eq(d->e2e, PSKGW_CONFIG_E2E_OFF);
     cr_assert_str_eq(d->sinks[0].file.path, "-");
     cr_assert_eq(d->sinks[0].retry_max_ms, 30000);
