@@ -57,6 +57,44 @@ void pskgw_wiping_free(void *p)
     pskgw_free_secret(h, sizeof(*h) + h->size);
 }
 
+void *pskgw_wiping_realloc(void *p, size_t n)
+{
+    wipe_hdr_t *h;
+    void *q;
+
+    if (!p)
+        return pskgw_wiping_malloc(n);
+    h = (wipe_hdr_t *)p - 1;
+    q = pskgw_wiping_malloc(n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, h->size < n ? h->size : n);
+    pskgw_wiping_free(p);
+    return q;
+}
+
+void *pskgw_wiping_calloc(size_t nmemb, size_t size)
+{
+    void *p;
+
+    if (size && nmemb > SIZE_MAX / size)
+        return NULL;
+    p = pskgw_wiping_malloc(nmemb * size);
+    if (p)
+        memset(p, 0, nmemb * size);
+    return p;
+}
+
+char *pskgw_wiping_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = pskgw_wiping_malloc(n);
+
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
 int pskgw_memeq_ct(const void *a, const void *b, size_t n)
 {
     const volatile unsigned char *x = a;

@@ -15,6 +15,11 @@ void pskgw_free_secret_str(char *s);
  * pskgw_wiping_free)). The block's size is kept in a header in front of it. */
 void *pskgw_wiping_malloc(size_t n);
 void pskgw_wiping_free(void *p);
+/* The rest of a malloc family, for libraries that want all of it (libcurl:
+ * curl_global_init_mem). realloc moves the block and wipes the old one. */
+void *pskgw_wiping_realloc(void *p, size_t n);
+void *pskgw_wiping_calloc(size_t nmemb, size_t size);
+char *pskgw_wiping_strdup(const char *s);
 /* Constant-time comparison: 0 when equal. */
 int pskgw_memeq_ct(const void *a, const void *b, size_t n);
 

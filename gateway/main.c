@@ -12,6 +12,8 @@
 #include "gateway/version.h"
 
 #include <dirent.h>
+#include <signal.h>
+#include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -139,8 +141,17 @@ int main(int argc, char **argv)
     pskgw_app_opts_t app_opts;
     pskgw_config_t *cfg = NULL;
 
-    /* jansson frees the buffers that held tokens and keys without wiping them: make it wipe. */
+    /* jansson and libcurl free the buffers that held the API secret, tokens and keys without
+     * wiping them: make them wipe. Before any other use of either library. */
     json_set_alloc_funcs(pskgw_wiping_malloc, pskgw_wiping_free);
+    if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, pskgw_wiping_malloc, pskgw_wiping_free,
+                             pskgw_wiping_realloc, pskgw_wiping_strdup,
+                             pskgw_wiping_calloc) != CURLE_OK) {
+        fprintf(stderr, "pskgw: libcurl initialisation failed\n");
+        return 1;
+    }
+    /* A closed stdout (file sink "-") or socket is an error to handle, not a reason to die. */
+    signal(SIGPIPE, SIG_IGN);
     memset(&app_opts, 0, sizeof(app_opts));
     app_opts.worker = -1;
     while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -239,6 +250,7 @@ int main(int argc, char **argv)
     rc = pskgw_app_run(cfg, &app_opts) == 0 ? 0 : 1;
 out:
     pskgw_config_free(cfg);
+    curl_global_cleanup();
     for (size_t i = 0; i < nfiles; i++)
         free(files[i]);
     return rc;

@@ -7,7 +7,7 @@ PSKGW_PACKAGES=(
   dpkg-dev autoconf automake libtool
   libuv1-dev libcurl4-openssl-dev libhiredis-dev libcriterion-dev libconfig-dev libjansson-dev
   libmicrohttpd-dev libsystemd-dev libmosquitto-dev librdkafka-dev
-  redis-server mosquitto systemd jq
+  redis-server mosquitto systemd jq python3
 )
 
 log() { printf '== %s\n' "$*" >&2; }

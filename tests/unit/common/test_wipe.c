@@ -45,3 +45,22 @@ Test(wipe, wiping_allocator_round_trip)
     pskgw_wiping_free(NULL);
     cr_assert_null(pskgw_wiping_malloc(SIZE_MAX - 4));
 }
+
+Test(wipe, wiping_family)
+{
+    char *s = pskgw_wiping_strdup("token");
+    char *r;
+    unsigned char *z = pskgw_wiping_calloc(4, 8);
+
+    cr_assert_str_eq(s, "token");
+    r = pskgw_wiping_realloc(s, 64);
+    cr_assert_str_eq(r, "token", "content kept when growing");
+    r = pskgw_wiping_realloc(r, 3);
+    cr_assert(memcmp(r, "tok", 3) == 0, "prefix kept when shrinking");
+    pskgw_wiping_free(r);
+    for (int i = 0; i < 32; i++)
+        cr_assert_eq(z[i], 0);
+    pskgw_wiping_free(z);
+    cr_assert_null(pskgw_wiping_calloc(SIZE_MAX / 2, 4));
+    pskgw_wiping_free(pskgw_wiping_realloc(NULL, 10));
+}
