@@ -28,6 +28,7 @@ typedef struct {
     uint64_t open_committed; /* out */
     uint64_t open_end;       /* out */
     uint64_t open_cut;       /* out: bytes of torn tail truncated */
+    uint64_t open_damaged;   /* out: damaged bytes between valid records (kept, skipped) */
     uint8_t *abuf;
     size_t alen;
     uint64_t aoff;
@@ -123,7 +124,64 @@ static ssize_t pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
     return (ssize_t)got;
 }
 
-/* Thread pool: validate the record chain from the stored offset, cut a torn tail. */
+static const uint8_t rec_magic[4] = { 'P', 'S', 'R', '1' };
+
+/* Thread pool: is there a whole, valid record at off in a file of size bytes? */
+static bool record_at(int fd, uint64_t off, uint64_t size)
+{
+    uint8_t hdr[PSKGW_SPOOL_REC_HDR];
+    const uint8_t *body;
+    size_t blen;
+    size_t consumed = 0;
+    uint64_t n;
+    uint8_t *buf;
+    bool ok;
+
+    if (size - off < PSKGW_SPOOL_REC_HDR ||
+        pread_all(fd, hdr, sizeof(hdr), off) != (ssize_t)sizeof(hdr) ||
+        memcmp(hdr, rec_magic, 4) != 0)
+        return false;
+    n = (uint64_t)hdr[4] | (uint64_t)hdr[5] << 8 | (uint64_t)hdr[6] << 16 | (uint64_t)hdr[7] << 24;
+    if (n > PSKGW_SPOOL_REC_MAX_BODY || off + PSKGW_SPOOL_REC_HDR + n > size)
+        return false;
+    buf = malloc(PSKGW_SPOOL_REC_HDR + (size_t)n);
+    if (!buf)
+        return false;
+    ok = pread_all(fd, buf, PSKGW_SPOOL_REC_HDR + (size_t)n, off) ==
+             (ssize_t)(PSKGW_SPOOL_REC_HDR + n) &&
+         pskgw_spool_record_parse(buf, PSKGW_SPOOL_REC_HDR + (size_t)n, &body, &blen, &consumed) ==
+             0;
+    free(buf);
+    return ok;
+}
+
+/* Thread pool: the offset of the first whole valid record after pos, or size if there is none
+ * (then pos starts a torn tail). */
+static uint64_t next_record(int fd, uint64_t pos, uint64_t size)
+{
+    uint8_t buf[64 * 1024];
+    uint64_t at = pos + 1;
+
+    while (at + PSKGW_SPOOL_REC_HDR <= size) {
+        size_t want = size - at < sizeof(buf) ? (size_t)(size - at) : sizeof(buf);
+        ssize_t n = pread_all(fd, buf, want, at);
+
+        if (n < 4)
+            break;
+        for (size_t i = 0; i + 4 <= (size_t)n; i++)
+            if (buf[i] == 'P' && memcmp(buf + i, rec_magic, 4) == 0 && record_at(fd, at + i, size))
+                return at + i;
+        if ((size_t)n < want)
+            break;
+        at += (uint64_t)n - 3; /* a magic may straddle the chunks */
+    }
+    return size;
+}
+
+/* Thread pool: validate the record chain from the stored offset, cut a torn tail. A record that
+ * fails its checks with a valid record after it is damage in the middle (a bad sector, a bit
+ * flip), not a torn append: the valid records after it are kept (and the damaged bytes skipped
+ * when read); only an invalid tail with nothing valid after it is cut. */
 static int job_open(pskgw_spool_t *s, job_t *j)
 {
     uint8_t obuf[PSKGW_SPOOL_OFFSET_LEN];
@@ -188,7 +246,16 @@ static int job_open(pskgw_spool_t *s, job_t *j)
             break;
         }
         pos += used;
-        if (cut || (size_t)n < want)
+        if (cut) {
+            uint64_t nxt = next_record(s->fd, pos, size);
+
+            if (nxt >= size)
+                break; /* a torn tail: cut below */
+            j->open_damaged += nxt - pos;
+            pos = nxt;
+            continue;
+        }
+        if ((size_t)n < want)
             break;
     }
     free(buf);
@@ -272,6 +339,30 @@ static void timer_close_cb(uv_handle_t *h)
         cb(arg);
 }
 
+/* Where reading may go on after damaged bytes at from: the next offset in the buffer where a
+ * valid record starts, or may start (the record or its header goes past the buffer but fits
+ * in the file: the next read checks it), else the end of the buffer. */
+static size_t resync(const pskgw_spool_t *s, const job_t *j, size_t from)
+{
+    for (size_t i = from + 1; i < j->rgot; i++) {
+        size_t left = j->rgot - i;
+        const uint8_t *body;
+        size_t blen;
+        size_t consumed = 0;
+        int rc;
+
+        if (memcmp(j->rbuf + i, rec_magic, left < 4 ? left : 4) != 0)
+            continue;
+        rc = pskgw_spool_record_parse(j->rbuf + i, left, &body, &blen, &consumed);
+        if (rc == 0)
+            return i;
+        if (rc == PSKGW_EAGAIN && (consumed == 0 ? j->roff + j->rgot < s->written_end
+                                                 : j->roff + i + consumed <= s->written_end))
+            return i;
+    }
+    return j->rgot;
+}
+
 static void deliver_read(pskgw_spool_t *s, job_t *j)
 {
     size_t used = 0;
@@ -283,17 +374,26 @@ static void deliver_read(pskgw_spool_t *s, job_t *j)
         int rc = pskgw_spool_record_parse(j->rbuf + used, j->rgot - used, &body, &blen, &consumed);
 
         if (rc == PSKGW_EAGAIN) {
-            if (used == 0 && consumed > j->rlen)
-                s->read_min = consumed; /* next read fits the big record */
-            break;
+            bool fits = consumed == 0 ? j->roff + j->rgot < s->written_end
+                                      : j->roff + used + consumed <= s->written_end;
+            if (fits) {
+                if (used == 0 && consumed > j->rlen)
+                    s->read_min = consumed; /* next read fits the big record */
+                break;
+            }
+            rc = PSKGW_EPARSE; /* claims bytes past the end: damaged */
         }
         if (rc < 0) {
-            /* the open scan checked the chain: this is damage after the fact */
-            PSKGW_ERR("spool \"%s\": corrupt record at offset %llu, skipping %llu bytes", s->name,
-                      (unsigned long long)(j->roff + used),
-                      (unsigned long long)(s->written_end - (j->roff + used)));
-            s->read_off = s->written_end;
-            return;
+            /* damaged bytes (kept by the open scan between valid records, or damaged since):
+             * skip to the next valid record, never past it */
+            size_t k = resync(s, j, used);
+
+            PSKGW_ERR("spool \"%s\": damaged record at offset %llu, skipping %llu bytes", s->name,
+                      (unsigned long long)(j->roff + used), (unsigned long long)(k - used));
+            used = k;
+            s->read_min = 0;
+            s->read_off = j->roff + used;
+            continue;
         }
         if (s->cbs->on_record(s->arg, body, blen, j->roff + used, j->roff + used + consumed) != 0)
             break;
@@ -327,6 +427,10 @@ static void after_work_cb(uv_work_t *w, int status)
             if (done.open_cut)
                 PSKGW_WARN("spool \"%s\": cut %llu bytes of torn records at the end", s->name,
                            (unsigned long long)done.open_cut);
+            if (done.open_damaged)
+                PSKGW_ERR("spool \"%s\": %llu damaged bytes between valid records (skipped; the "
+                          "records after them are kept)",
+                          s->name, (unsigned long long)done.open_damaged);
             if (done.open_end > done.open_committed)
                 PSKGW_INFO("spool \"%s\": %llu bytes to replay", s->name,
                            (unsigned long long)(done.open_end - done.open_committed));
