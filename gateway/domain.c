@@ -663,9 +663,11 @@ static int start_listener(pskgw_domain_t *d, struct lctx *lc)
     o.idle_timeout_s = lim->idle_timeout_s;
     /* The listener reads 0 as "its default": "off" in the config becomes "never reached". */
     o.handshakes_per_ip = lim->per_ip_handshakes_per_s ? lim->per_ip_handshakes_per_s : UINT32_MAX;
+    o.handshakes_per_ip_burst = lim->per_ip_handshakes_per_s ? lim->per_ip_handshake_burst : 0;
     o.identity_failure_max = lim->identity_fail_max ? lim->identity_fail_max : UINT32_MAX;
     o.identity_block_s = lim->identity_block_s;
     o.max_identity_len = lim->max_identity_len;
+    o.max_parked_bytes = lim->max_parked_bytes;
     o.cookie_rotate_s = l->cookie_rotate_s;
     o.reuseport = d->worker >= 0;
     rc = pskgw_listener_new(d->loop, &o, &d->resolver, on_message, lc, &lc->l, &why);
@@ -680,27 +682,6 @@ static int start_listener(pskgw_domain_t *d, struct lctx *lc)
                  pskgw_config_proto_name(l->proto), l->address,
                  (unsigned)pskgw_listener_port(lc->l));
     return 0;
-}
-
-/* Configuration keys that are parsed and validated but that no module takes yet (their options
- * do not exist): set to anything but their documented default, they are named at start-up so
- * that an operator does not believe them in effect. Also ignored, by design: the "as written"
- * names of secret files (*_file), ciphers_wolfssl/cipher_ids (other spellings of ciphers),
- * cache.redis.url and the redis-stream sink's parsed host/port/db (the url is passed),
- * source/line (diagnostics). */
-static void warn_ignored(const pskgw_config_domain_t *cfg)
-{
-#define IGNORED(cond, key, why)                                                                 \
-    do {                                                                                        \
-        if (cond)                                                                               \
-            PSKGW_WARN("domain \"%s\": %s is not supported yet and is ignored (%s)", cfg->name, \
-                       key, why);                                                               \
-    } while (0)
-    IGNORED(cfg->limits.per_ip_handshake_burst != 5000, "limits.per_ip_handshake_burst",
-            "the burst equals limits.per_ip_handshakes_per_s");
-    IGNORED(cfg->limits.max_parked_bytes != 8192, "limits.max_parked_bytes",
-            "the DTLS layer's own bound applies");
-#undef IGNORED
 }
 
 int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
@@ -735,7 +716,6 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
         d->lis[i].ack = cfg->listeners[i].ack == PSKGW_CONFIG_ACK_ACCEPTED;
     }
 
-    warn_ignored(cfg);
     rc = start_upstream(d);
     if (rc < 0) {
         PSKGW_ERR("domain \"%s\": security-service client not started: %s", cfg->name,

@@ -567,6 +567,7 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     d.dtls = opts->proto == PSKGW_LISTEN_UDP;
     d.ciphers = opts->ciphers;
     d.max_identity_len = opts->max_identity_len;
+    d.max_parked_bytes = opts->max_parked_bytes;
     d.max_message = opts->max_message;
     d.framing = opts->framing;
     d.handshake_timeout_ms = l->opt.handshake_timeout_ms;
@@ -576,7 +577,7 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     if (rc < 0)
         goto fail;
     l->opt.max_message = pskgw_dtls_ctx_options(l->dctx)->max_message;
-    pskgw_rate_limit_init(&l->rate, l->opt.handshakes_per_ip);
+    pskgw_rate_limit_init(&l->rate, l->opt.handshakes_per_ip, l->opt.handshakes_per_ip_burst);
     pskgw_ident_block_init(&l->idblock, l->opt.identity_failure_max,
                            (uint64_t)l->opt.identity_block_s * 1000);
     l->refs = 1;

@@ -15,12 +15,17 @@
  *   max_pending_handshakes [10000]   sessions waiting for a resolver lookup (parked)
  *   handshake_timeout_ms [10000]     handshake deadline
  *   idle_timeout_s [300]             established session without input is closed (close_notify)
- *   handshakes_per_ip [100]          new sessions per source IP per second (token bucket,
- *                                    burst = the same number); over it: counter rate_limited
+ *   handshakes_per_ip [100]          new sessions per source IP per second (token bucket);
+ *                                    over it: counter rate_limited
+ *   handshakes_per_ip_burst [= handshakes_per_ip]  bucket size: new sessions one source IP
+ *                                    may start at once
  *   identity_failure_max [5]         failed handshakes (bad Finished: wrong key) of one identity
  *   identity_block_s [300]           ... within this period block the identity for this long:
  *                                    its handshakes then fail like a wrong key
  *   max_identity_len [128]           raw identity bytes
+ *   max_parked_bytes [4096]          handshake bytes held per session while its key is looked
+ *                                    up (dtls/ctx.h); beyond it a DTLS datagram is dropped (the
+ *                                    peer retransmits) and a TLS connection is ended
  *   max_message [4096]               plaintext bytes per message (max 16384)
  *   cookie_rotate_s [60]             cookie secret lifetime (the previous one is accepted for
  *                                    one more period)
@@ -61,9 +66,11 @@ typedef struct {
     uint32_t handshake_timeout_ms;
     uint32_t idle_timeout_s;
     uint32_t handshakes_per_ip;
+    uint32_t handshakes_per_ip_burst;
     uint32_t identity_failure_max;
     uint32_t identity_block_s;
     size_t max_identity_len;
+    size_t max_parked_bytes;
     uint32_t cookie_rotate_s;
     bool reuseport; /* SO_REUSEPORT: one listener per worker process on the same port */
 } pskgw_listener_opts_t;

@@ -14,10 +14,11 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
     return h;
 }
 
-void pskgw_rate_limit_init(pskgw_rate_limit_t *r, uint32_t per_s)
+void pskgw_rate_limit_init(pskgw_rate_limit_t *r, uint32_t per_s, uint32_t burst)
 {
     memset(r, 0, sizeof(*r));
     r->per_s = per_s;
+    r->burst = burst != 0 ? burst : per_s;
 }
 
 bool pskgw_rate_limit_take(pskgw_rate_limit_t *r, const uint8_t *addr, size_t len, uint64_t now)
@@ -32,16 +33,17 @@ bool pskgw_rate_limit_take(pskgw_rate_limit_t *r, const uint8_t *addr, size_t le
         len = sizeof(key);
     memcpy(key, addr, len);
     s = &r->slots[fnv1a(key, sizeof(key)) % PSKGW_LIMIT_SLOTS];
-    cap = (uint64_t)r->per_s * 1000;
+    cap = (uint64_t)r->burst * 1000;
     if (!s->used || memcmp(s->addr, key, sizeof(key)) != 0) {
         memcpy(s->addr, key, sizeof(key));
         s->used = true;
         s->tokens_milli = cap;
         s->last_ms = now;
     } else if (now > s->last_ms) {
-        /* per_s tokens per 1000 ms = per_s milli-tokens per ms */
-        /* A second refills the whole bucket; bounding the elapsed time bounds the product. */
-        uint64_t elapsed = now - s->last_ms < 1000 ? now - s->last_ms : 1000;
+        /* per_s tokens per 1000 ms = per_s milli-tokens per ms. fill_ms refills the whole
+         * bucket; bounding the elapsed time by it bounds the product (< 2^44). */
+        uint64_t fill_ms = cap / r->per_s + 1;
+        uint64_t elapsed = now - s->last_ms < fill_ms ? now - s->last_ms : fill_ms;
         uint64_t t = s->tokens_milli + elapsed * r->per_s;
 
         s->tokens_milli = t > cap ? cap : t;

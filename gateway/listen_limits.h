@@ -1,5 +1,6 @@
 /* Listener limits with bounded memory and injected time (pure; unit-tested):
- *  - a per-source-IP token bucket for new handshakes;
+ *  - a per-source-IP token bucket for new handshakes (refilled at per_s tokens per second, holding
+ *    at most burst tokens; a new source starts with a full bucket);
  *  - a per-identity failure counter that blocks an identity for a while.
  * Both are direct-mapped tables of fixed size: a colliding newcomer replaces the old entry,
  * which can only make a limit more lenient for that entry, never grow memory; an identity
@@ -22,10 +23,13 @@ typedef struct {
 
 typedef struct {
     uint32_t per_s; /* 0: unlimited */
+    uint32_t burst; /* bucket size */
     pskgw_rate_slot_t slots[PSKGW_LIMIT_SLOTS];
 } pskgw_rate_limit_t;
 
-void pskgw_rate_limit_init(pskgw_rate_limit_t *r, uint32_t per_s);
+/* per_s: tokens per second per source (0: unlimited); burst: the bucket size, i.e. handshakes
+ * a source may start at once (0: the same as per_s). */
+void pskgw_rate_limit_init(pskgw_rate_limit_t *r, uint32_t per_s, uint32_t burst);
 /* addr: family byte then the address (4 or 16 bytes), len <= 17. true when allowed (a token is
  * taken), false when over the rate. */
 bool pskgw_rate_limit_take(pskgw_rate_limit_t *r, const uint8_t *addr, size_t len, uint64_t now);

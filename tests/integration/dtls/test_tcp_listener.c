@@ -15,6 +15,7 @@ static hmsgs_t msgs;
 static hossl_t ossl;
 static pskgw_listener_t *lst;
 static bool closed_cb_ran;
+static size_t parked_bound; /* max_parked_bytes of the next listener (0: the default) */
 
 static void setup(void)
 {
@@ -22,6 +23,7 @@ static void setup(void)
     memset(&msgs, 0, sizeof(msgs));
     lst = NULL;
     closed_cb_ran = false;
+    parked_bound = 0;
 }
 
 static void on_closed(pskgw_listener_t *l, void *arg)
@@ -55,6 +57,7 @@ static void start(pskgw_framing_t framing)
     o.proto = PSKGW_LISTEN_TCP;
     o.framing = framing;
     o.identity_failure_max = 100;
+    o.max_parked_bytes = parked_bound;
     cr_assert_eq(pskgw_listener_new(&loop, &o, &res.iface, hmsgs_cb, &msgs, &lst, &why), 0,
                  "listener: %s", why ? why : "");
     msgs.l = lst;
@@ -150,6 +153,32 @@ Test(tcp, wrong_key_fails_and_the_connection_closes)
     cr_assert_eq(pskgw_listener_counters(lst)->auth_failures, 1);
     cr_assert_eq(msgs.n, 0);
     hossl_stop(&ossl);
+}
+
+/* max_parked_bytes bounds what a connection may send while its key is looked up: the client's
+ * CKE/CCS/Finished flight (about 90 bytes) does not fit in 64, and TCP cannot drop bytes, so the
+ * connection ends without completing; in 512 the same handshake completes. */
+Test(tcp, max_parked_bytes_bounds_the_flight_held_during_a_lookup)
+{
+    hres_init(&res, &loop, 1000);
+    hres_add(&res, H_ID, H_PSK);
+    parked_bound = 64;
+    start(PSKGW_FRAMING_NEWLINE);
+    hossl_start(&ossl, &loop, false, pskgw_listener_port(lst), "PSK-AES128-GCM-SHA256", H_ID, H_PSK,
+                (const uint8_t *)"x\n", 2);
+    cr_assert(hrun_until(&loop, failed, NULL, 15000), "the connection ended");
+    cr_assert_eq(pskgw_listener_counters(lst)->handshakes_completed, 0);
+    cr_assert_eq(pskgw_listener_counters(lst)->auth_failures, 0, "not a key failure");
+    cr_assert_eq(msgs.n, 0);
+    hossl_stop(&ossl);
+}
+
+Test(tcp, a_flight_within_max_parked_bytes_completes)
+{
+    const char *expect[] = { "x" };
+
+    parked_bound = 512;
+    framing_case(PSKGW_FRAMING_NEWLINE, "x\n", 2, 1, expect, "ack\n", 4);
 }
 
 static bool established(void *arg)

@@ -628,6 +628,35 @@ Test(udp, per_ip_handshake_rate)
     cr_assert(hrun_until(&loop, all_done, &two, 5000));
 }
 
+static bool one_rate_limited(void *arg)
+{
+    (void)arg;
+    return ctr()->rate_limited >= 1;
+}
+
+/* handshakes_per_ip_burst above the rate: a burst of 4 at 1 per second from one address. */
+Test(udp, per_ip_handshake_burst_larger_than_the_rate)
+{
+    pskgw_listener_opts_t o = { 0 };
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    o.handshakes_per_ip = 1;
+    o.handshakes_per_ip_burst = 4;
+    start(&o);
+    for (int i = 0; i < 5; i++)
+        hcli_start(&cli[i], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+                   NULL);
+    /* All five valid-cookie ClientHellos arrive within milliseconds: four pass, one is refused
+     * (a token comes back only after a second). */
+    cr_assert(hrun_until(&loop, one_rate_limited, NULL, 5000));
+    cr_assert_eq(ctr()->handshakes_started, 4, "a burst of 4 from 127.0.0.1");
+    cr_assert_eq(ctr()->rate_limited, 1);
+    int four = 4;
+    cr_assert(hrun_until(&loop, all_done, &four, 5000));
+}
+
 Test(udp, peer_vanishing_mid_handshake_is_reaped)
 {
     pskgw_listener_opts_t o = { 0 };

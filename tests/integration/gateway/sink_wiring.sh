@@ -24,11 +24,10 @@ sed 's/timeout_ms = 2000;/timeout_ms = 2000; retries = 5;/; s/stream = "it:{doma
 check "a removed key is refused (exit 2)" [ "$rc" -eq 2 ]
 check "api.retries: unknown key" grep -q "api.retries: unknown key" "$WORK/removed.err"
 check "sinks[0].retry_min_ms: unknown key" grep -q "sinks\[0\].retry_min_ms: unknown key" "$WORK/removed.err"
+# Every key left is taken by a module: nothing is named as ignored at start-up.
 echo 'limits = { per_ip_handshake_burst = 100; max_parked_bytes = 4096; };' >>"$WORK/rs.conf"
 start_gateway rs
-for key in limits.per_ip_handshake_burst limits.max_parked_bytes; do
-  check "ignored key named at start-up: $key" grep -q "domain \"rs\": $key is not supported yet" "$WORK/rs.log"
-done
+check "no configuration key is ignored" bash -c "! grep -q 'ignored' '$WORK/rs.log'"
 "$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 4 --messages 3 --rate 20 \
   --expect-ack --duration 20 --quiet >"$WORK/fleet.txt" 2>&1 && rc=0 || rc=$?
 check "redis-stream sink with AUTH: devices acknowledged" [ "$rc" -eq 0 ]

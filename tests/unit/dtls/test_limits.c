@@ -13,7 +13,7 @@ Test(limits, token_bucket_per_ip)
     const uint8_t a[5] = { 4, 127, 0, 0, 1 };
     const uint8_t b[5] = { 4, 10, 0, 0, 2 };
 
-    pskgw_rate_limit_init(&rl, 3);
+    pskgw_rate_limit_init(&rl, 3, 0);
     for (int i = 0; i < 3; i++)
         cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000));
     cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "burst used up");
@@ -21,7 +21,7 @@ Test(limits, token_bucket_per_ip)
     cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1100), "0.3 token after 100 ms");
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1334), "one token after 1/3 s");
     cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1334));
-    pskgw_rate_limit_init(&rl, 0);
+    pskgw_rate_limit_init(&rl, 0, 0);
     for (int i = 0; i < 1000; i++)
         cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 0), "0 = unlimited");
 }
@@ -53,12 +53,54 @@ Test(limits, token_bucket_large_rate_does_not_wrap)
 {
     const uint8_t a[5] = { 4, 127, 0, 0, 1 };
 
-    pskgw_rate_limit_init(&rl, 4294968u);
+    pskgw_rate_limit_init(&rl, 4294968u, 0);
     for (int i = 0; i < 1000; i++)
         cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "take %d", i);
-    pskgw_rate_limit_init(&rl, UINT32_MAX);
+    pskgw_rate_limit_init(&rl, UINT32_MAX, 0);
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000));
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 5000000));
+}
+
+/* A burst larger than the rate: a source may start `burst` handshakes at once, then gets
+ * `per_s` a second, and an idle source saves up no more than `burst`. */
+Test(limits, burst_larger_than_rate_admits_a_burst)
+{
+    const uint8_t a[5] = { 4, 127, 0, 0, 1 };
+    const uint8_t b[5] = { 4, 10, 0, 0, 2 };
+
+    pskgw_rate_limit_init(&rl, 2, 10);
+    for (int i = 0; i < 10; i++)
+        cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "take %d of the burst", i);
+    cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "burst of 10 used up");
+    cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1400), "0.8 token after 400 ms");
+    cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1500), "2 per second: one after 500 ms");
+    cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1500));
+    /* 2 s refill only 4: the bucket does not refill in one second as when burst = rate */
+    for (int i = 0; i < 4; i++)
+        cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 3500), "take %d after 2 s", i);
+    cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 3500), "4 tokens in 2 s, not 10");
+    /* a long idle time refills up to the burst, not beyond */
+    for (int i = 0; i < 10; i++)
+        cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 100000), "take %d after idling", i);
+    cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 100000), "capped at the burst");
+    for (int i = 0; i < 10; i++)
+        cr_assert(pskgw_rate_limit_take(&rl, b, sizeof(b), 100000), "another IP: its own burst");
+    /* burst 0 is the rate; a burst below the rate caps at the burst */
+    pskgw_rate_limit_init(&rl, 3, 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 0));
+    cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 0), "burst 0 = the rate");
+    pskgw_rate_limit_init(&rl, 100, 1);
+    cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 0));
+    cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 0), "burst 1");
+    cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 10), "one token every 10 ms");
+    cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000));
+    cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "at most 1 after a second");
+    /* the largest values do not overflow the refill arithmetic */
+    pskgw_rate_limit_init(&rl, 1, UINT32_MAX);
+    for (int i = 0; i < 1000; i++)
+        cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 0));
+    cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), UINT64_MAX / 2));
 }
 
 /* An identity whose table slot collides with a blocked one cannot lift that block by failing
