@@ -268,14 +268,31 @@ static void check_listeners(xctx_t *x, loaded_t *l, size_t n)
     }
 }
 
-/* Files written by sinks (spools, file sinks, dead letters) must not be shared. */
+/* Files written by sinks must not be shared. A spool path is a directory in which the sink
+ * set writes "<domain>-<sink>[-wN].spool" and ".offset" (sinks/spool.h): several sinks and
+ * domains may share one spool directory as long as those names differ ("a-b" + "c" and "a" +
+ * "b-c" would not). File-sink paths and dead-letter files must be unique, and none may be a
+ * spool directory. */
 typedef struct {
     const char *path;
+    bool spool;     /* path is a spool directory; name is the spool file name */
+    char name[130]; /* "<domain>-<sink>" (both at most 64 characters) */
     const char *file;
     unsigned line;
     char what[CFG_PATH_MAX];
     const char *domain;
 } outfile_t;
+
+/* Equal paths, ignoring trailing slashes ("/var/spool/" is "/var/spool"). */
+static bool same_path(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    while (na > 1 && a[na - 1] == '/')
+        na--;
+    while (nb > 1 && b[nb - 1] == '/')
+        nb--;
+    return na == nb && memcmp(a, b, na) == 0;
+}
 
 static void check_outputs(xctx_t *x, loaded_t *l, size_t n)
 {
@@ -304,15 +321,34 @@ static void check_outputs(xctx_t *x, loaded_t *l, size_t n)
                     continue;
                 outfile_t *cur = &o[used];
                 cur->path = paths[m];
+                cur->spool = m == 0;
+                if (cur->spool)
+                    snprintf(cur->name, sizeof(cur->name), "%s-%s", l[i].d.name ? l[i].d.name : "",
+                             s->name ? s->name : "");
                 cur->file = l[i].d.source;
                 cur->line = s->line;
                 cur->domain = l[i].d.name;
                 snprintf(cur->what, sizeof(cur->what), "sinks[%zu].%s", k, keys[m]);
                 for (size_t e = 0; e < used; e++) {
-                    if (strcmp(o[e].path, cur->path) == 0) {
+                    if (!same_path(o[e].path, cur->path))
+                        continue;
+                    if (!o[e].spool) {
                         xerror(x, cur->file, cur->line, cur->what,
                                "\"%s\" is also written by %s of domain \"%s\" (%s:%u)", cur->path,
                                o[e].what, o[e].domain, o[e].file, o[e].line);
+                        break;
+                    }
+                    if (!cur->spool) {
+                        xerror(x, cur->file, cur->line, cur->what,
+                               "\"%s\" is the spool directory of %s of domain \"%s\" (%s:%u)",
+                               cur->path, o[e].what, o[e].domain, o[e].file, o[e].line);
+                        break;
+                    }
+                    if (strcmp(o[e].name, cur->name) == 0) {
+                        xerror(x, cur->file, cur->line, cur->what,
+                               "spool file \"%s.spool\" in \"%s\" is also written by %s of domain "
+                               "\"%s\" (%s:%u); rename a sink or use another directory",
+                               cur->name, cur->path, o[e].what, o[e].domain, o[e].file, o[e].line);
                         break;
                     }
                 }

@@ -211,7 +211,8 @@ typedef enum {
 } pskgw_config_payload_t;
 
 typedef struct {
-    char *path;         /* spool file (unique across all sinks of all domains) */
+    char *path;         /* spool directory: "<domain>-<sink>[-wN].spool" / ".offset" in it;
+                         * shared by sinks whose "<domain>-<sink>" differ */
     uint64_t max_bytes; /* past this, messages are dropped and counted */
     pskgw_config_fsync_t fsync;
 } pskgw_config_spool_t;

@@ -59,25 +59,80 @@ Test(config_cross, duplicate_listener_name)
     cr_assert_eq(diag.nerrors, 1);
 }
 
-Test(config_cross, shared_spool_and_output_files)
+/* spool.path is a directory holding "<domain>-<sink>[-wN].spool": sinks of one domain and of
+ * several domains may share it (trailing slashes do not matter). */
+Test(config_cross, spool_directory_shared_by_sinks_and_domains)
+{
+    static const char a[] = "domain = \"alpha\";\n" MIN_API MIN_LISTENERS
+                            "sinks = ( { type = \"file\"; path = \"/tmp/alpha.jsonl\";\n"
+                            "            spool = { path = \"/var/lib/pskgw/spool\"; }; },\n"
+                            "          { type = \"http\"; url = \"https://h\";\n"
+                            "            spool = { path = \"/var/lib/pskgw/spool/\"; }; } );\n";
+    static const char b[] =
+        "domain = \"beta\";\n" MIN_API "listeners = ( { proto = \"udp\"; port = 1; } );\n"
+        "sinks = ( { type = \"file\"; path = \"/tmp/beta.jsonl\";\n"
+        "            spool = { path = \"/var/lib/pskgw/spool\"; }; } );\n";
+    int rc = load_two("a.conf", a, "b.conf", b);
+    if (rc != 0)
+        diag_dump();
+    cr_assert_eq(rc, 0);
+    cr_assert_str_eq(cfg->domains[0].sinks[0].spool.path, "/var/lib/pskgw/spool");
+    cr_assert_str_eq(cfg->domains[1].sinks[0].spool.path, "/var/lib/pskgw/spool");
+}
+
+/* Within a shared directory the spool file names must differ: "<domain>-<sink>" of domain
+ * "a-b", sink "c" and of domain "a", sink "b-c" are both "a-b-c". */
+Test(config_cross, spool_file_names_must_differ_in_a_shared_directory)
+{
+    static const char a[] = "domain = \"a-b\";\n" MIN_API MIN_LISTENERS
+                            "sinks = ( { type = \"http\"; name = \"c\"; url = \"https://h\";\n"
+                            "            spool = { path = \"/tmp/sp\"; }; } );\n";
+    static const char b[] =
+        "domain = \"a\";\n" MIN_API "listeners = ( { proto = \"udp\"; port = 1; } );\n"
+        "sinks = ( { type = \"http\"; name = \"b-c\"; url = \"https://h\";\n"
+        "            spool = { path = \"/tmp/sp/\"; }; } );\n";
+    static const char b_elsewhere[] =
+        "domain = \"a\";\n" MIN_API "listeners = ( { proto = \"udp\"; port = 1; } );\n"
+        "sinks = ( { type = \"http\"; name = \"b-c\"; url = \"https://h\";\n"
+        "            spool = { path = \"/tmp/sp2\"; }; } );\n";
+    cr_assert_eq(load_two("a.conf", a, "b.conf", b), PSKGW_ECONFIG);
+    cr_assert(diag_has("b.conf:5: sinks[0].spool.path: spool file \"a-b-c.spool\" in \"/tmp/sp/\" "
+                       "is also written by sinks[0].spool.path of domain \"a-b\"",
+                       NULL));
+    cr_assert_eq(diag.nerrors, 1);
+    pskgw_config_free(cfg);
+    cfg = NULL;
+    pskgw_config_diag_deinit(&diag);
+    pskgw_config_diag_init(&diag);
+    int rc = load_two("a.conf", a, "b.conf", b_elsewhere);
+    if (rc != 0)
+        diag_dump();
+    cr_assert_eq(rc, 0, "different directories");
+}
+
+/* File-sink paths and dead-letter files stay unique, and none may be a spool directory. */
+Test(config_cross, output_files_must_not_be_shared)
 {
     static const char a[] = "domain = \"alpha\";\n" MIN_API MIN_LISTENERS
                             "sinks = ( { type = \"file\"; path = \"/tmp/out.jsonl\";\n"
-                            "            spool = { path = \"/tmp/one.spool\"; }; } );\n";
+                            "            spool = { path = \"/tmp/spool\"; }; } );\n";
     static const char b[] =
         "domain = \"beta\";\n" MIN_API "listeners = ( { proto = \"udp\"; port = 1; } );\n"
-        "sinks = ( { type = \"http\"; url = \"https://h\";\n"
-        "            spool = { path = \"/tmp/one.spool\"; }; },\n"
-        "          { type = \"file\"; path = \"/tmp/out.jsonl\"; name = \"f\"; } "
-        ");\n";
+        "sinks = ( { type = \"http\"; url = \"https://h\"; dead_letter_path = \"/tmp/out.jsonl\"; "
+        "},\n"
+        "          { type = \"file\"; path = \"/tmp/out.jsonl\"; name = \"f\"; },\n"
+        "          { type = \"file\"; path = \"/tmp/spool\"; name = \"g\"; } );\n";
     cr_assert_eq(load_two("a.conf", a, "b.conf", b), PSKGW_ECONFIG);
-    cr_assert(diag_has("b.conf:5: sinks[0].spool.path: \"/tmp/one.spool\" is also written by "
-                       "sinks[0].spool.path of domain \"alpha\"",
-                       NULL));
-    cr_assert(diag_has("b.conf:7: sinks[1].path: \"/tmp/out.jsonl\" is also written by "
+    cr_assert(diag_has("b.conf:5: sinks[0].dead_letter_path: \"/tmp/out.jsonl\" is also written by "
                        "sinks[0].path of domain \"alpha\"",
                        NULL));
-    cr_assert_eq(diag.nerrors, 2);
+    cr_assert(diag_has("b.conf:6: sinks[1].path: \"/tmp/out.jsonl\" is also written by "
+                       "sinks[0].path of domain \"alpha\"",
+                       NULL));
+    cr_assert(diag_has("b.conf:7: sinks[2].path: \"/tmp/spool\" is the spool directory of "
+                       "sinks[0].spool.path of domain \"alpha\"",
+                       NULL));
+    cr_assert_eq(diag.nerrors, 3);
 }
 
 Test(config_cross, admin_and_log_must_agree)

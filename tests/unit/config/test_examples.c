@@ -98,6 +98,9 @@ Test(config_examples, production_and_multi_sink_together)
     cr_assert(cfg->domains[0].cache.has_redis);
     cr_assert(cfg->domains[0].cache.has_kek);
     cr_assert_eq(cfg->domains[1].nsinks, 5);
+    /* both domains spool into one directory (their spool file names differ) */
+    cr_assert_str_eq(cfg->domains[0].sinks[0].spool.path, "/var/lib/pskgw/spool");
+    cr_assert_str_eq(cfg->domains[1].sinks[1].spool.path, "/var/lib/pskgw/spool");
     cr_assert_str_eq(cfg->domains[1].sinks[1].http.secret_headers[0].data,
                      "Authorization: Bearer token");
     cr_assert(cfg->has_admin);

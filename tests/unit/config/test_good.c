@@ -38,7 +38,7 @@ static const char full_conf[] =
     "sinks = (\n"
     "  { type = \"file\"; path = \"out/messages.jsonl\"; queue_size = 100; in_flight = 1;\n"
     "    retry_max_ms = 20;\n"
-    "    spool = { path = \"spool/file.spool\"; max_bytes = 1048576L; fsync = \"always\"; }; },\n"
+    "    spool = { path = \"spool\"; max_bytes = 1048576L; fsync = \"always\"; }; },\n"
     "  { type = \"http\"; name = \"web\"; url = \"https://collector.example.com/in\";\n"
     "    headers = [ \"X-Tenant: acme\", \"Accept: */*\" ]; headers_file = \"hdr.secret\";\n"
     "    timeout_ms = 700; dead_letter_path = \"/var/lib/pskgw/dead.jsonl\"; },\n"
@@ -164,7 +164,7 @@ Test(config_good, every_key_read_back)
     cr_assert_eq(f->in_flight, 1);
     cr_assert_eq(f->retry_max_ms, 20);
     cr_assert(f->has_spool);
-    cr_assert_str_eq(f->spool.path, tpath("spool/file.spool"));
+    cr_assert_str_eq(f->spool.path, tpath("spool")); /* a directory */
     cr_assert_eq(f->spool.max_bytes, 1048576);
     cr_assert_eq(f->spool.fsync, PSKGW_CONFIG_FSYNC_ALWAYS);
     cr_assert_eq(f->payload, PSKGW_CONFIG_PAYLOAD_BASE64);
