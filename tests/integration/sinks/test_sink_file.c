@@ -54,7 +54,9 @@ static pskgw_sink_options_t file_opts(size_t queue_size)
 }
 
 /* Read the output file into rx; returns the number of lines. */
-static int read_lines(const char *path, st_rx_t *rx, int max, char ***raw)
+/* strict: every line must be complete (after the writer is done); otherwise a last line
+ * without its newline is still being written from the thread pool and is left for the next poll. */
+static int read_lines_mode(const char *path, st_rx_t *rx, int max, char ***raw, bool strict)
 {
     FILE *f = fopen(path, "r");
     char *line = NULL;
@@ -65,6 +67,8 @@ static int read_lines(const char *path, st_rx_t *rx, int max, char ***raw)
     if (!f)
         return 0;
     while ((len = getline(&line, &cap, f)) > 0) {
+        if (!strict && line[len - 1] != '\n')
+            break;
         cr_assert_eq(line[len - 1], '\n', "line without newline");
         cr_assert_lt(n, max);
         cr_assert_eq(st_parse_json(line, (size_t)len - 1, &rx[n]), 0, "bad line: %s", line);
@@ -75,6 +79,11 @@ static int read_lines(const char *path, st_rx_t *rx, int max, char ***raw)
     free(line);
     fclose(f);
     return n;
+}
+
+static int read_lines(const char *path, st_rx_t *rx, int max, char ***raw)
+{
+    return read_lines_mode(path, rx, max, raw, true);
 }
 
 typedef struct {
@@ -88,7 +97,7 @@ static st_rx_t rxbuf[ST_MAX * 2];
 static bool file_has_all(void *arg)
 {
     file_wait_t *w = arg;
-    int n = read_lines(w->path, rxbuf, ST_MAX * 2, NULL);
+    int n = read_lines_mode(w->path, rxbuf, ST_MAX * 2, NULL, false);
 
     if (n < w->want)
         return false;
