@@ -89,6 +89,11 @@ int pskgw_sink_resolve(uv_loop_t *loop, const char *host,
                        pskgw_sink_resolve_t **out);
 void pskgw_sink_resolve_cancel(pskgw_sink_resolve_t *r);
 
+/* For tests only (sink_kafka.c; loop thread): the current librdkafka producer (rd_kafka_t *)
+ * of the live kafka sink named `name`, or NULL (no such sink, or its producer is being replaced
+ * after a fatal error); *resets (may be NULL) = producers it replaced after fatal errors. */
+void *pskgw_sink_kafka_test_producer(const char *name, uint64_t *resets);
+
 /* Options with defaults applied and strings copied (sink.c); backends read their part. */
 char *pskgw_sink_strdup0(const char *s);
 

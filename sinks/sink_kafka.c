@@ -14,6 +14,14 @@
  * extra properties) before reporting it failed; the in-flight window bounds how many it holds.
  * Close purges what librdkafka still holds (reported undelivered to the core, which spools
  * it) and runs rd_kafka_destroy(), which joins librdkafka's threads, on the thread pool.
+ * Fatal errors (error callback with RD_KAFKA_RESP_ERR__FATAL, the idempotent producer's
+ * unrecoverable state; rd_kafka_fatal_error() tells the cause): the instance is unusable until
+ * destroyed. The sink goes disconnected, logs the cause (rate-limited) and, from a timer (not
+ * inside rd_kafka_poll()), reports every message the instance still holds failed (transient:
+ * the core retries it; one Kafka did store may then be duplicated, none is lost), retires the
+ * instance like close does (purge, rd_kafka_destroy() on the thread pool, its late reports
+ * only free their bookkeeping) and creates a fresh producer from the same configuration after
+ * the capped backoff (100 ms doubling per consecutive fatal error up to retry_max_ms).
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "common/err.h"
@@ -28,7 +36,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define POLL_MS 100
+#define POLL_MS         100
+#define BACKOFF_BASE_MS 100
+
+typedef struct kafka_sink kafka_sink_t;
 
 typedef struct kreq {
     struct kreq *prev;
@@ -36,21 +47,40 @@ typedef struct kreq {
     void *token;
 } kreq_t;
 
+/* One librdkafka producer instance. The sink has at most one current producer; after a fatal
+ * error it is retired (its tokens reported failed at once, retried by the core) and destroyed
+ * on the thread pool while, after a backoff, a fresh one is created from the same
+ * configuration. */
 typedef struct {
-    pskgw_sink_t *core;
-    uv_loop_t *loop;
+    kafka_sink_t *k;
     rd_kafka_t *rk;
     rd_kafka_queue_t *mainq;
+    kreq_t *reqs; /* messages handed to rk and not reported yet */
+    bool retired; /* no longer current: callbacks only free their kreq_t */
+    uv_work_t work;
+} kprod_t;
+
+struct kafka_sink {
+    pskgw_sink_t *core;
+    uv_loop_t *loop;
+    rd_kafka_conf_t *conf; /* template: every producer gets a copy */
+    kprod_t *prod;         /* NULL between a fatal error and the replacement */
     char *topic;
     bool raw;
+    bool fatal;      /* prod raised a fatal error: retired at the next restart tick */
+    unsigned streak; /* fatal errors since the last delivery: the backoff attempt */
+    uint64_t retry_max_ms;
+    uint64_t resets; /* producers replaced after a fatal error */
     int pipefd[2];
     uv_poll_t poll;
     uv_timer_t timer;
-    uv_work_t work;
-    kreq_t *reqs;
+    uv_timer_t restart;
     bool closing;
-    unsigned pending;
-} kafka_sink_t;
+    unsigned pending;         /* handles closing + destroy jobs outstanding */
+    struct kafka_sink *tnext; /* live kafka sinks (test hook) */
+};
+
+static kafka_sink_t *live; /* loop thread only: pskgw_sink_kafka_test_producer() */
 
 static int classify(rd_kafka_resp_err_t err)
 {
@@ -69,23 +99,25 @@ static int classify(rd_kafka_resp_err_t err)
     }
 }
 
-static void req_unlink(kafka_sink_t *k, kreq_t *q)
+static void req_unlink(kprod_t *p, kreq_t *q)
 {
     if (q->prev)
         q->prev->next = q->next;
     else
-        k->reqs = q->next;
+        p->reqs = q->next;
     if (q->next)
         q->next->prev = q->prev;
 }
 
 /* Runs inside rd_kafka_poll() on the loop thread, the result goes to the core from here (the
- * core may produce again, which librdkafka allows from a delivery report callback). After
- * close it may also run inside rd_kafka_destroy() on the thread pool: then it only frees its
- * kreq_t (the loop thread does not touch k->reqs until the destroy job is done). */
+ * core may produce again, which librdkafka allows from a delivery report callback). A retired
+ * producer (fatal error or close) may also run it inside rd_kafka_destroy() on the thread
+ * pool: then it only frees its kreq_t (its token was already reported or forgotten, and the
+ * loop thread does not touch p->reqs until the destroy job is done). */
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    kafka_sink_t *k = opaque;
+    kprod_t *p = opaque;
+    kafka_sink_t *k = p->k;
     kreq_t *q = m->_private;
     void *token;
     int status;
@@ -93,16 +125,19 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     (void)rk;
     if (!q)
         return;
-    req_unlink(k, q);
+    req_unlink(p, q);
     token = q->token;
     free(q);
-    if (k->closing)
+    if (p->retired)
         return;
     status = classify(m->err);
     if (status < 0)
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, pskgw_sink_name(k->core), "sink \"%s\": kafka: %s",
                      pskgw_sink_name(k->core), rd_kafka_err2str(m->err));
-    pskgw_sink_set_connected(k->core, status == 0 || status == PSKGW_EBADREQ);
+    if (status == 0)
+        k->streak = 0;
+    /* after a fatal error the sink stays disconnected until the replacement delivers */
+    pskgw_sink_set_connected(k->core, !k->fatal && (status == 0 || status == PSKGW_EBADREQ));
     pskgw_sink_result(k->core, token, status);
 }
 
@@ -110,19 +145,46 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
  * loop thread, so they go through our (single-threaded) logger, rate-limited. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    kafka_sink_t *k = rd_kafka_opaque(rk);
+    kprod_t *p = rd_kafka_opaque(rk);
+    kafka_sink_t *k;
 
     (void)fac;
+    if (!p || p->retired)
+        return; /* maybe on the thread pool: our logger is not thread-safe */
+    k = p->k;
     if (level <= 4)
         PSKGW_LOG_RL(level <= 3 ? PSKGW_LOG_WARNING : PSKGW_LOG_INFO, pskgw_sink_name(k->core),
                      "sink \"%s\": librdkafka: %s", pskgw_sink_name(k->core), buf);
 }
 
+static void restart_tick(uv_timer_t *t);
+
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    kafka_sink_t *k = opaque;
+    kprod_t *p = opaque;
+    kafka_sink_t *k = p->k;
+    char cause[512];
+    rd_kafka_resp_err_t ferr;
 
-    (void)rk;
+    if (p->retired)
+        return;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        /* the instance is unusable until destroyed: retire it outside of rd_kafka_poll() */
+        if (k->fatal || k->closing)
+            return;
+        k->fatal = true;
+        k->resets++;
+        k->streak++;
+        cause[0] = 0;
+        ferr = rd_kafka_fatal_error(rk, cause, sizeof(cause));
+        PSKGW_LOG_RL(PSKGW_LOG_ERR, pskgw_sink_name(k->core),
+                     "sink \"%s\": kafka producer fatal error %s: %s: replacing the producer, "
+                     "messages in flight are retried",
+                     pskgw_sink_name(k->core), rd_kafka_err2name(ferr), cause[0] ? cause : reason);
+        pskgw_sink_set_connected(k->core, false);
+        uv_timer_start(&k->restart, restart_tick, 0, 0);
+        return;
+    }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         pskgw_sink_set_connected(k->core, false);
     PSKGW_LOG_RL(PSKGW_LOG_WARNING, pskgw_sink_name(k->core), "sink \"%s\": kafka: %s: %s",
@@ -131,8 +193,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 static void serve(kafka_sink_t *k)
 {
-    if (k->rk && !k->closing)
-        rd_kafka_poll(k->rk, 0);
+    if (k->prod && !k->closing)
+        rd_kafka_poll(k->prod->rk, 0);
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events)
@@ -152,6 +214,141 @@ static void timer_cb(uv_timer_t *t)
     serve(t->data);
 }
 
+/* ---- producer instances ----------------------------------------------------------------- */
+
+/* A fresh producer from the template configuration; its reports wake our poll handle. */
+static int prod_new(kafka_sink_t *k, kprod_t **out)
+{
+    rd_kafka_conf_t *conf;
+    char errstr[512];
+    kprod_t *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return PSKGW_ENOMEM;
+    p->k = k;
+    conf = rd_kafka_conf_dup(k->conf);
+    if (!conf) {
+        free(p);
+        return PSKGW_ENOMEM;
+    }
+    rd_kafka_conf_set_opaque(conf, p);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!p->rk) {
+        PSKGW_ERR("sink \"%s\": kafka producer: %s", pskgw_sink_name(k->core), errstr);
+        rd_kafka_conf_destroy(conf); /* still ours */
+        free(p);
+        return PSKGW_ECONFIG;
+    }
+    rd_kafka_set_log_queue(p->rk, NULL); /* logs to the main queue, served by our polls */
+    p->mainq = rd_kafka_queue_get_main(p->rk);
+    rd_kafka_queue_io_event_enable(p->mainq, k->pipefd[1], "1", 1);
+    *out = p;
+    return 0;
+}
+
+static void release(kafka_sink_t *k);
+
+static void destroy_work(uv_work_t *w)
+{
+    kprod_t *p = w->data;
+
+    rd_kafka_destroy(p->rk); /* joins librdkafka's threads: off the loop */
+}
+
+static void destroy_done(uv_work_t *w, int status)
+{
+    kprod_t *p = w->data;
+    kafka_sink_t *k = p->k;
+
+    (void)status;
+    while (p->reqs) { /* reports librdkafka dropped without calling back */
+        kreq_t *q = p->reqs;
+        req_unlink(p, q);
+        free(q);
+    }
+    free(p);
+    release(k);
+}
+
+/* Take p out of service (loop thread, never inside rd_kafka_poll()): what it still holds is
+ * purged and its reports ignored; rd_kafka_destroy() runs on the thread pool. The caller has
+ * reported or forgotten every token of p->reqs. */
+static void prod_retire(kafka_sink_t *k, kprod_t *p)
+{
+    p->retired = true;
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                              RD_KAFKA_PURGE_F_NON_BLOCKING);
+    rd_kafka_queue_io_event_enable(p->mainq, -1, NULL, 0);
+    rd_kafka_queue_destroy(p->mainq);
+    p->mainq = NULL;
+    k->pending++;
+    p->work.data = p;
+    if (uv_queue_work(k->loop, &p->work, destroy_work, destroy_done) != 0) {
+        destroy_work(&p->work);
+        destroy_done(&p->work, 0);
+    }
+}
+
+/* After a fatal error (k->fatal, k->prod set): fail every message of the dead producer back
+ * to the core (transient: retried with backoff, maybe duplicated, never lost), retire it and
+ * create its replacement after the backoff. Without a producer: create one, or back off. */
+static void restart_tick(uv_timer_t *t)
+{
+    kafka_sink_t *k = t->data;
+    kprod_t *p = k->prod;
+    uint64_t delay;
+    int rc;
+
+    if (k->closing)
+        return;
+    if (p) {
+        /* k->prod is NULL: a send the core starts from inside a result fails now (retried) */
+        k->prod = NULL;
+        pskgw_sink_set_connected(k->core, false);
+        for (kreq_t *q = p->reqs; q; q = q->next) {
+            void *token = q->token;
+            q->token = NULL; /* q stays: rk may still report it (then it is only freed) */
+            if (k->closing)
+                continue; /* the core forgot every token */
+            pskgw_sink_result(k->core, token, PSKGW_EUNAVAIL);
+        }
+        prod_retire(k, p);
+        if (k->closing)
+            return; /* a result completed a close: close_tick does the rest */
+        delay =
+            pskgw_sink_backoff_ms(k->streak, BACKOFF_BASE_MS, k->retry_max_ms, (uint32_t)rand());
+        uv_timer_start(&k->restart, restart_tick, delay, 0);
+        return;
+    }
+    rc = prod_new(k, &k->prod);
+    if (rc < 0) {
+        k->streak++;
+        delay =
+            pskgw_sink_backoff_ms(k->streak, BACKOFF_BASE_MS, k->retry_max_ms, (uint32_t)rand());
+        PSKGW_LOG_RL(PSKGW_LOG_ERR, pskgw_sink_name(k->core),
+                     "sink \"%s\": kafka producer not recreated (%s): retried in %llu ms",
+                     pskgw_sink_name(k->core), pskgw_strerror(rc), (unsigned long long)delay);
+        uv_timer_start(&k->restart, restart_tick, delay, 0);
+        return;
+    }
+    k->fatal = false;
+    PSKGW_INFO("sink \"%s\": kafka producer recreated", pskgw_sink_name(k->core));
+}
+
+void *pskgw_sink_kafka_test_producer(const char *name, uint64_t *resets)
+{
+    for (kafka_sink_t *k = live; k; k = k->tnext) {
+        if (strcmp(pskgw_sink_name(k->core), name) == 0) {
+            if (resets)
+                *resets = k->resets;
+            return k->prod && !k->fatal ? k->prod->rk : NULL;
+        }
+    }
+    if (resets)
+        *resets = 0;
+    return NULL;
+}
+
 static int kafka_send(void *impl, pskgw_msg_t *msg, void *token)
 {
     kafka_sink_t *k = impl;
@@ -163,6 +360,8 @@ static int kafka_send(void *impl, pskgw_msg_t *msg, void *token)
     rd_kafka_resp_err_t err;
     int rc;
 
+    if (!k->prod || k->fatal)
+        return PSKGW_EUNAVAIL; /* the producer is being replaced: retried with backoff */
     if (k->raw) {
         pskgw_sink_meta_t meta;
         value = msg->env.payload;
@@ -187,15 +386,15 @@ static int kafka_send(void *impl, pskgw_msg_t *msg, void *token)
     }
     q->token = token;
     if (hdrs)
-        err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(k->topic), RD_KAFKA_V_KEY(dev, strlen(dev)),
-                                RD_KAFKA_V_VALUE((void *)value, len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                                RD_KAFKA_V_OPAQUE(q), RD_KAFKA_V_END);
+        err = rd_kafka_producev(
+            k->prod->rk, RD_KAFKA_V_TOPIC(k->topic), RD_KAFKA_V_KEY(dev, strlen(dev)),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(q), RD_KAFKA_V_END);
     else
-        err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(k->topic), RD_KAFKA_V_KEY(dev, strlen(dev)),
-                                RD_KAFKA_V_VALUE((void *)value, len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(q),
-                                RD_KAFKA_V_END);
+        err = rd_kafka_producev(
+            k->prod->rk, RD_KAFKA_V_TOPIC(k->topic), RD_KAFKA_V_KEY(dev, strlen(dev)),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(q), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (hdrs)
             rd_kafka_headers_destroy(hdrs); /* not taken over on failure */
@@ -207,10 +406,10 @@ static int kafka_send(void *impl, pskgw_msg_t *msg, void *token)
             return PSKGW_EAGAIN;
         return classify(err) == PSKGW_EBADREQ ? PSKGW_EBADREQ : PSKGW_EUNAVAIL;
     }
-    q->next = k->reqs;
-    if (k->reqs)
-        k->reqs->prev = q;
-    k->reqs = q;
+    q->next = k->prod->reqs;
+    if (k->prod->reqs)
+        k->prod->reqs->prev = q;
+    k->prod->reqs = q;
     return 0;
 }
 
@@ -230,8 +429,6 @@ static int kafka_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_op
                         void **impl)
 {
     kafka_sink_t *k;
-    rd_kafka_conf_t *conf = NULL;
-    char errstr[512];
     int rc = PSKGW_ENOMEM;
 
     if (!o->kafka.brokers || !o->kafka.brokers[0] || !o->kafka.topic || !o->kafka.topic[0]) {
@@ -244,14 +441,15 @@ static int kafka_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_op
     k->core = core;
     k->loop = loop;
     k->raw = o->payload == PSKGW_SINK_PAYLOAD_RAW;
+    k->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 30000; /* the core's default */
     k->pipefd[0] = k->pipefd[1] = -1;
     k->topic = strdup(o->kafka.topic);
-    conf = rd_kafka_conf_new();
-    if (!k->topic || !conf)
+    k->conf = rd_kafka_conf_new();
+    if (!k->topic || !k->conf)
         goto fail;
-    if ((rc = set_prop(conf, o->name, "bootstrap.servers", o->kafka.brokers)) < 0 ||
-        (rc = set_prop(conf, o->name, "acks", "all")) < 0 ||
-        (rc = set_prop(conf, o->name, "enable.idempotence", "true")) < 0)
+    if ((rc = set_prop(k->conf, o->name, "bootstrap.servers", o->kafka.brokers)) < 0 ||
+        (rc = set_prop(k->conf, o->name, "acks", "all")) < 0 ||
+        (rc = set_prop(k->conf, o->name, "enable.idempotence", "true")) < 0)
         goto fail;
     for (size_t i = 0; i < o->kafka.n_props; i++) {
         const pskgw_sink_kv_t *kv = &o->kafka.props[i];
@@ -262,40 +460,35 @@ static int kafka_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_op
             rc = PSKGW_ECONFIG;
             goto fail;
         }
-        if ((rc = set_prop(conf, o->name, kv->key, kv->value)) < 0)
+        if ((rc = set_prop(k->conf, o->name, kv->key, kv->value)) < 0)
             goto fail;
     }
-    if ((rc = set_prop(conf, o->name, "log.queue", "true")) < 0)
+    if ((rc = set_prop(k->conf, o->name, "log.queue", "true")) < 0)
         goto fail;
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_log_cb(k->conf, log_cb);
+    rd_kafka_conf_set_error_cb(k->conf, error_cb);
+    rd_kafka_conf_set_dr_msg_cb(k->conf, dr_cb);
     if (pipe2(k->pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {
         rc = PSKGW_EIO;
         goto fail;
     }
-    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (!k->rk) {
-        PSKGW_ERR("sink \"%s\": kafka producer: %s", o->name, errstr);
-        rc = PSKGW_ECONFIG;
-        goto fail; /* conf still ours */
-    }
-    conf = NULL;                         /* owned by rk now */
-    rd_kafka_set_log_queue(k->rk, NULL); /* logs to the main queue, served by our polls */
-    k->mainq = rd_kafka_queue_get_main(k->rk);
-    rd_kafka_queue_io_event_enable(k->mainq, k->pipefd[1], "1", 1);
+    if ((rc = prod_new(k, &k->prod)) < 0)
+        goto fail;
     uv_poll_init(loop, &k->poll, k->pipefd[0]);
     k->poll.data = k;
     uv_poll_start(&k->poll, UV_READABLE, poll_cb);
     uv_timer_init(loop, &k->timer);
     k->timer.data = k;
     uv_timer_start(&k->timer, timer_cb, POLL_MS, POLL_MS);
+    uv_timer_init(loop, &k->restart);
+    k->restart.data = k;
+    k->tnext = live;
+    live = k;
     *impl = k;
     return 0;
 fail:
-    if (conf)
-        rd_kafka_conf_destroy(conf);
+    if (k->conf)
+        rd_kafka_conf_destroy(k->conf); /* sensitive values are cleared by librdkafka */
     if (k->pipefd[0] >= 0) {
         close(k->pipefd[0]);
         close(k->pipefd[1]);
@@ -305,15 +498,23 @@ fail:
     return rc;
 }
 
+/* Freed once closing and every handle and destroy job is done. */
 static void release(kafka_sink_t *k)
 {
     pskgw_sink_t *core;
 
-    if (--k->pending > 0)
+    if (--k->pending > 0 || !k->closing)
         return;
+    for (kafka_sink_t **pp = &live; *pp; pp = &(*pp)->tnext) {
+        if (*pp == k) {
+            *pp = k->tnext;
+            break;
+        }
+    }
     core = k->core;
     close(k->pipefd[0]);
     close(k->pipefd[1]);
+    rd_kafka_conf_destroy(k->conf);
     free(k->topic);
     free(k);
     pskgw_sink_backend_closed(core);
@@ -324,46 +525,19 @@ static void handle_closed(uv_handle_t *h)
     release(h->data);
 }
 
-static void destroy_work(uv_work_t *w)
-{
-    kafka_sink_t *k = w->data;
-
-    rd_kafka_destroy(k->rk); /* joins librdkafka's threads: off the loop */
-}
-
-static void destroy_done(uv_work_t *w, int status)
-{
-    kafka_sink_t *k = w->data;
-
-    (void)status;
-    k->rk = NULL;
-    while (k->reqs) { /* reports librdkafka dropped without calling back */
-        kreq_t *q = k->reqs;
-        req_unlink(k, q);
-        free(q);
-    }
-    release(k);
-}
-
 /* The teardown runs from a timer callback: close may be called from inside dr_cb, that is
  * inside rd_kafka_poll(), where purging and destroying the instance is not allowed. */
 static void close_tick(uv_timer_t *t)
 {
     kafka_sink_t *k = t->data;
+    kprod_t *p = k->prod;
 
-    /* what librdkafka still holds is reported purged (ignored: closing) */
-    rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
-                              RD_KAFKA_PURGE_F_NON_BLOCKING);
-    rd_kafka_queue_io_event_enable(k->mainq, -1, NULL, 0);
-    rd_kafka_queue_destroy(k->mainq);
-    k->mainq = NULL;
     uv_close((uv_handle_t *)&k->poll, handle_closed);
     uv_close((uv_handle_t *)&k->timer, handle_closed);
-    k->work.data = k;
-    if (uv_queue_work(k->loop, &k->work, destroy_work, destroy_done) != 0) {
-        destroy_work(&k->work);
-        destroy_done(&k->work, 0);
-    }
+    uv_close((uv_handle_t *)&k->restart, handle_closed);
+    k->prod = NULL;
+    if (p) /* what librdkafka still holds is reported purged (ignored: retired) */
+        prod_retire(k, p);
 }
 
 static void kafka_close(void *impl)
@@ -371,8 +545,9 @@ static void kafka_close(void *impl)
     kafka_sink_t *k = impl;
 
     k->closing = true;
-    k->pending = 3; /* poll, timer, destroy job */
+    k->pending += 3; /* poll, timer, restart (+ destroy jobs, counted when queued) */
     uv_poll_stop(&k->poll);
+    uv_timer_stop(&k->restart);
     uv_timer_stop(&k->timer);
     uv_timer_start(&k->timer, close_tick, 0, 0);
 }

@@ -1,6 +1,7 @@
 /* kafka sink against librdkafka's mock cluster (3 brokers), consumed back with an rdkafka
  * consumer: exact envelopes and keys, raw value with headers, brokers down then up, kill -9
- * replay, spool limit, a poison message (over message.max.bytes) dead-lettered. */
+ * replay, spool limit, a poison message (over message.max.bytes) dead-lettered, a fatal error
+ * of the idempotent producer while messages are in flight (producer replaced, nothing lost). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <librdkafka/rdkafka.h>
@@ -14,6 +15,7 @@
 #include "common/err.h"
 #include "proc.h"
 #include "sinks/envelope.h"
+#include "sinks/internal.h" /* pskgw_sink_kafka_test_producer */
 #include "sinktest.h"
 
 #define TOPIC "pskgw-up"
@@ -82,6 +84,7 @@ typedef struct {
 
 static kmsg_t km[ST_MAX * 2];
 static st_rx_t got[ST_MAX * 2];
+static int stop_distinct; /* consume(): also stop once this many distinct ids were read */
 
 static void free_km(int n)
 {
@@ -99,6 +102,7 @@ static int consume(int want, int timeout_ms, bool raw)
     struct timespec t0;
     struct timespec t1;
     int n = 0;
+    int distinct = 0;
 
     cr_assert_eq(rd_kafka_conf_set(conf, "bootstrap.servers", boot, err, sizeof(err)),
                  RD_KAFKA_CONF_OK);
@@ -113,7 +117,7 @@ static int consume(int want, int timeout_ms, bool raw)
     cr_assert_eq(rd_kafka_assign(c, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(parts);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (n < want) {
+    while (n < want && !(stop_distinct && distinct >= stop_distinct)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
@@ -152,6 +156,12 @@ static int consume(int want, int timeout_ms, bool raw)
             } else {
                 cr_assert_eq(st_parse_json(k->value, k->len, &got[n]), 0);
             }
+            distinct++;
+            for (int j = 0; j < n; j++)
+                if (strcmp(got[j].id, got[n].id) == 0) {
+                    distinct--;
+                    break;
+                }
             n++;
         }
         rd_kafka_message_destroy(m);
@@ -436,5 +446,79 @@ Test(sink_kafka, close_in_flight_then_restart_delivers)
     st_loop_fini(&c);
     n = consume(nacked, 20000, false);
     cr_assert_eq(st_check_delivery(got, n, acked, nacked), nacked);
+    free_km(n);
+}
+
+typedef struct {
+    st_ctx_t *c;
+    void *rk;  /* the producer the fatal error was raised on */
+    int phase; /* 0 waiting for the first deliveries, 1 fatal raised */
+    int first; /* messages submitted before the fatal error */
+    int total;
+} fatal_ctx_t;
+
+static bool fatal_step(void *arg)
+{
+    fatal_ctx_t *f = arg;
+    pskgw_sink_stats_t st;
+    uint64_t resets;
+    void *rk;
+
+    cr_assert_eq(pskgw_sinkset_stats(f->c->set, 0, NULL, &st), 0);
+    if (f->phase == 0) {
+        if (st.delivered < 20)
+            return false;
+        /* messages of many devices are in flight now: the producer turns unusable */
+        f->rk = pskgw_sink_kafka_test_producer("kafka", &resets);
+        cr_assert_not_null(f->rk);
+        cr_assert_eq(resets, 0);
+        cr_assert_lt(st.delivered, (uint64_t)f->first, "nothing left in flight");
+        cr_assert_eq(rd_kafka_test_fatal_error(
+                         f->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "test"),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+        st_submit(f->c, f->first, f->total - f->first, 60); /* and more keep coming */
+        f->phase = 1;
+        return false;
+    }
+    rk = pskgw_sink_kafka_test_producer("kafka", &resets);
+    return st.delivered >= (uint64_t)f->total && rk && rk != f->rk && st.connected;
+}
+
+/* The idempotent producer raises a fatal error while messages of 60 devices are in flight:
+ * the sink replaces the producer and delivers everything, in order per device. */
+Test(sink_kafka, fatal_error_replaces_producer_loses_nothing)
+{
+    static st_ctx_t c;
+    static fatal_ctx_t f;
+    pskgw_sink_options_t o = kafka_opts(128, boot);
+    pskgw_sink_stats_t st;
+    uint64_t resets;
+    int n;
+
+    memset(&c, 0, sizeof(c));
+    memset(&f, 0, sizeof(f));
+    f.c = &c;
+    f.first = 200;
+    f.total = 400;
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, f.first, 60);
+    st_run_until(&c.loop, fatal_step, &f, 20000);
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    cr_assert_eq(c.done_ok, f.total);
+    cr_assert_not_null(pskgw_sink_kafka_test_producer("kafka", &resets));
+    cr_assert_eq(resets, 1);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert(st.connected);
+    cr_assert_eq(st.dropped, 0);
+    cr_assert_eq(st.dead_lettered, 0);
+    cr_assert_gt(st.retried, 0);
+    st_close(&c);
+    st_loop_fini(&c);
+    cr_assert_null(pskgw_sink_kafka_test_producer("kafka", NULL)); /* closed */
+    stop_distinct = f.total;
+    n = consume(ST_MAX * 2, 20000, false);
+    stop_distinct = 0;
+    cr_assert_eq(st_check_delivery(got, n, c.ids, f.total), f.total);
     free_km(n);
 }
