@@ -522,3 +522,61 @@ Test(sink_kafka, fatal_error_replaces_producer_loses_nothing)
     cr_assert_eq(st_check_delivery(got, n, c.ids, f.total), f.total);
     free_km(n);
 }
+
+static bool fatal_raised(void *arg)
+{
+    uint64_t resets;
+
+    (void)arg;
+    return pskgw_sink_kafka_test_producer("kafka", &resets) == NULL && resets == 1;
+}
+
+/* Close while the producer that raised a fatal error is being replaced: every callback fires,
+ * nothing leaks, and a new set on the same spool delivers whatever the first one acknowledged. */
+Test(sink_kafka, close_during_fatal_recovery_then_restart_delivers)
+{
+    static st_ctx_t c;
+    static char acked[ST_MAX][PSKGW_MESSAGE_ID_LEN + 1];
+    pskgw_sink_options_t o = kafka_opts(128, boot); /* no spooling before close */
+    pskgw_sink_stats_t st;
+    void *rk;
+    int nacked = 0;
+    int n;
+
+    memset(&c, 0, sizeof(c));
+    o.close_timeout_ms = 1;
+    o.retry_max_ms = 5000; /* the replacement waits: close finds no current producer */
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 1, 1);
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    st_submit(&c, 1, 100, 50);
+    for (int i = 0; i < 3; i++)
+        uv_run(&c.loop, UV_RUN_NOWAIT);
+    rk = pskgw_sink_kafka_test_producer("kafka", NULL);
+    cr_assert_not_null(rk);
+    cr_assert_eq(
+        rd_kafka_test_fatal_error(rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "test"),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
+    st_run_until(&c.loop, fatal_raised, NULL, 10000);
+    for (int i = 0; i < 3; i++) /* let the retirement run: its destroy job is in flight */
+        uv_run(&c.loop, UV_RUN_NOWAIT);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert(!st.connected);
+    st_close(&c);
+    cr_assert_eq(c.done_ok + c.done_err, 101);
+    for (int i = 0; i < 101; i++)
+        if (c.status[i] == 1)
+            memcpy(acked[nacked++], c.ids[i], sizeof(acked[0]));
+    st_loop_fini(&c);
+
+    memset(&c.loop, 0, sizeof(c.loop));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_run_until(&c.loop, drained, &c, 30000);
+    st_close(&c);
+    st_loop_fini(&c);
+    n = consume(nacked, 20000, false);
+    cr_assert_eq(st_check_delivery(got, n, acked, nacked), nacked);
+    free_km(n);
+}
