@@ -165,12 +165,26 @@ static bool done_or_looked_up(void *arg)
     return loop_thread_lookups > 0 || st_all_done(arg);
 }
 
+/* The host-name tests need "localhost" to resolve on this machine (/etc/hosts). */
+static void need_localhost(void)
+{
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_INET;
+    if (getaddrinfo("localhost", NULL, &hints, &res) != 0)
+        cr_skip_test("this machine cannot resolve \"localhost\" (no /etc/hosts entry)");
+    freeaddrinfo(res);
+}
+
 /* A host name (here "localhost") is resolved on the thread pool, never on the loop thread, at
  * the first connect and after a reconnect; the messages are delivered. */
 Test(sink_mqtt, host_name_resolved_off_the_loop)
 {
     static st_ctx_t c;
     pskgw_sink_options_t o;
+    need_localhost();
 
     start_broker();
     o = mqtt_opts(64, port, "lk/{rot_public_uid}");
@@ -364,7 +378,9 @@ Test(sink_mqtt, reconnects_after_broker_restart)
     st_close(&c);
     st_loop_fini(&c);
     n = received(false);
-    cr_assert_eq(st_check_delivery(got, n, c.ids + 40, 60), 60);
+    /* All 60 arrive in order per device; a message of the first 40 whose PUBACK died with the
+     * old broker is legitimately sent again (at-least-once), so more may arrive. */
+    cr_assert_geq(st_check_delivery(got, n, c.ids + 40, 60), 60);
     mqttrx_free_msgs(msgs, n);
 }
 
