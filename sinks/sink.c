@@ -5,7 +5,11 @@
  * each entry whose device has nothing earlier waiting or in flight ("blocked" marks per scan),
  * so each device's messages are attempted strictly in order, one at a time, while other
  * devices go on. Replayed spool records are appended at the tail; a device with records in the
- * spool has its new messages spooled behind them (dev->spooled).
+ * spool has its new messages spooled behind them (dev->spooled). When a device's first message
+ * goes to the spool, its queued messages of this run that are not in flight go there first, in
+ * order (spill_device()): so while dev->spooled > 0 the only message of this run of the device
+ * in memory is the one in flight, and close, which appends what is left in memory to the spool,
+ * never puts an older queued message behind the device's spooled ones.
  */
 #include "sinks/internal.h"
 
@@ -302,6 +306,30 @@ static int spool_msg(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub, device_t
     return 0;
 }
 
+/* d's messages must go to the spool from now on: first move its queued messages of this run
+ * that are not in flight there, in order, so that d's spooled records stay an ordered suffix
+ * of its messages (only its single in-flight message, if any, is older and in memory). Replayed
+ * entries stay: their records sit earlier in the spool. 0, or the spool error of the first
+ * message that could not be moved (it and the later ones stay queued). */
+static int spill_device(pskgw_sink_t *s, device_t *d)
+{
+    entry_t *next;
+
+    for (entry_t *e = s->head; e && d->refs > 0; e = next) {
+        int rc;
+
+        next = e->next;
+        if (e->dev != d || e->inflight || !e->sub)
+            continue;
+        rc = spool_msg(s, e->msg, e->sub, d);
+        if (rc < 0)
+            return rc;
+        e->sub = NULL; /* its done callback now fires when its record is written */
+        finish(s, e, 0);
+    }
+    return 0;
+}
+
 static int on_record(void *arg, const uint8_t *body, size_t len, uint64_t off, uint64_t end)
 {
     pskgw_sink_t *s = arg;
@@ -591,7 +619,9 @@ void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub)
     }
     if (s->spool &&
         (pskgw_spool_in_backlog(s->spool) || d->spooled > 0 || s->qlen >= s->queue_size)) {
-        rc = spool_msg(s, m, sub, d);
+        rc = spill_device(s, d);
+        if (rc == 0)
+            rc = spool_msg(s, m, sub, d);
         if (rc < 0) {
             s->st.dropped++;
             PSKGW_LOG_RL(PSKGW_LOG_WARNING, s->name,
@@ -777,6 +807,8 @@ static void close_phase2(pskgw_sink_t *s)
             e->dlq = NULL;
         }
         if (sub) {
+            /* in queue order; a message in flight at close of a device that has spooled records
+             * is older than them yet lands behind them (the one reorder, see README.md) */
             int rc = spool_msg(s, e->msg, sub, e->dev);
             if (rc < 0) {
                 s->st.dropped++;

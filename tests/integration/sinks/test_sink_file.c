@@ -428,6 +428,49 @@ Test(sink_file, close_spools_the_queue_and_next_start_delivers)
     cr_assert_eq(st_check_delivery(rxbuf, n, c.ids, 21), 21);
 }
 
+/* Close with the sink down after some devices overflowed into the spool: each such device has
+ * older messages in the memory queue and newer ones in the spool. The next set on the same
+ * spool must deliver every message once and in order per device (the queued ones must not be
+ * appended behind their device's spooled ones). */
+Test(sink_file, close_after_overflow_keeps_device_order_across_restart)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(64);
+    pskgw_sink_stats_t st;
+    int n;
+
+    memset(&c, 0, sizeof(c));
+    o.close_timeout_ms = 200;
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 1, 50); /* spooled while the spool opens; then the queue is in use */
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    /* 100 more over 50 devices without running the loop: about 63 fit in the queue, the rest
+     * (devices 14..49 and 0) overflow into the spool behind their queued first message */
+    st_submit(&c, 1, 100, 50);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_gt(st.spooled, 30, "spooled %llu", (unsigned long long)st.spooled);
+    cr_assert_eq(st.dropped, 0);
+    st_close(&c);
+    cr_assert_eq(c.done_ok, 101, "every callback fires before the close callback");
+    cr_assert_eq(c.done_err, 0);
+    st_loop_fini(&c);
+
+    mkdir(outdir, 0700);
+    memset(&c.loop, 0, sizeof(c.loop));
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    {
+        file_wait_t w = { outpath, 101, c.ids };
+        st_run_until(&c.loop, file_has_all, &w, 20000);
+    }
+    st_close(&c);
+    st_loop_fini(&c);
+    n = read_lines(outpath, rxbuf, ST_MAX * 2, NULL);
+    cr_assert_eq(st_check_delivery(rxbuf, n, c.ids, 101), 101);
+    cr_assert_eq(n, 101, "each message once (nothing was delivered before the restart)");
+}
+
 /* "-" writes the JSON lines to stdout: a child process with its stdout on a pipe. */
 Test(sink_file, stdout_dash)
 {
