@@ -8,6 +8,7 @@
 #include "gateway/metrics.h"
 
 #include <stdint.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
@@ -64,6 +65,12 @@ static void close_handles(app_t *app)
     uv_close((uv_handle_t *)&app->sig_hup, NULL);
     uv_close((uv_handle_t *)&app->tick, NULL);
     uv_close((uv_handle_t *)&app->limit, NULL);
+    /* Closing the uv_signal handles restored the default actions: a second SIGTERM or SIGINT
+     * arriving during the last steps of a shutdown already under way must not kill the process
+     * (exit 143 instead of 0). SIGHUP has nothing left to reopen. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
 }
 
 static void domain_closed(void *arg)
