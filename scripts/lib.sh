@@ -8,7 +8,10 @@ PSKGW_PACKAGES=(
   libuv1-dev libcurl4-openssl-dev libhiredis-dev libcriterion-dev libconfig-dev libjansson-dev
   libmicrohttpd-dev libsystemd-dev libmosquitto-dev librdkafka-dev
   redis-server mosquitto systemd jq python3
+  gnuplot-nox libcoap3-bin # the bench and its smoke test: plots, the peer (coap-server-openssl)
 )
+# scripts/test --coverage only.
+PSKGW_COVERAGE_PACKAGES=(gcovr)
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -30,6 +33,27 @@ pskgw_need_packages() {
 # Build the gateway-profile wolfSSL from Debian's source package, once per profile.
 pskgw_need_wolfssl() {
   "$ROOT/scripts/build-wolfssl"
+}
+
+# Build DIR (configured already), all targets or the given ones, printing the compiler's output
+# without the progress lines. Returns the build's own exit status: on failure the error lines are
+# repeated at the end (with -j they are buried in other output) and the whole output stays in
+# DIR/build.log. Never put it in a pipeline ending in `|| true`: test its status.
+pskgw_build() { # dir [target...]
+  local dir=$1 rc=0
+  shift
+  local targets=()
+  [ $# -eq 0 ] || targets=(--target "$@")
+  # The status of cmake itself, whatever the filter does: with pipefail the pipeline fails when
+  # cmake does; without it, PIPESTATUS is read before any other command runs.
+  cmake --build "$dir" -j"${PSKGW_JOBS:-$(nproc)}" "${targets[@]}" 2>&1 |
+    tee "$dir/build.log" | { grep -Ev '^\[ *[0-9]+%\]|^Consolidate|^-- ' || true; } &&
+    rc=${PIPESTATUS[0]} || rc=${PIPESTATUS[0]}
+  [ "$rc" -ne 0 ] || return 0
+  log "build FAILED in $dir (exit $rc); the errors (whole output: $dir/build.log):"
+  grep -E 'error:|Error [0-9]+|undefined reference|No rule to make target|FAILED:' "$dir/build.log" |
+    head -n 40 >&2 || true
+  return "$rc"
 }
 
 pskgw_setup() {
