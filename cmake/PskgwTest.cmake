@@ -1,11 +1,16 @@
 # Test helpers.
 #
 # pskgw_add_unit_test(NAME SOURCES a.c b.c LIBS pskgw_x ... [TIMEOUT s] [LABELS l])
-#   A Criterion executable registered with CTest. A sanitizer report anywhere in its output fails
-#   the test even when Criterion itself reports success (it does not look at LSan at exit).
+#   A Criterion executable registered with CTest, run through cmake/criterion-run.sh. A sanitizer
+#   report anywhere in its output fails the test even when Criterion itself reports success (it
+#   does not look at LSan at exit). A binary that passed but skipped tests (cr_skip_test) is
+#   reported by CTest as skipped, not passed.
+#
+# pskgw_add_script_test: a script exits 77 to be reported as skipped (tests/support/skip.sh).
 #
 # Tests get PSKGW_BIN_DIR (where pskgw, pskgw-sim, pskgw-devsim are) and PSKGW_SOURCE_DIR in
-# their environment.
+# their environment, and inherit ctest's: with CI=true a skip because a tool or package is
+# missing fails instead (tests/support/skip.h, tests/support/skip.sh).
 set(PSKGW_SANITIZER_FAIL_REGEX
     "ERROR: AddressSanitizer;ERROR: LeakSanitizer;runtime error:;WARNING: ThreadSanitizer")
 
@@ -15,12 +20,14 @@ function(pskgw_add_unit_test name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${T_LIBS} pskgw_testsupport pskgw::criterion)
   # --jobs 1: tests that start servers on free ports must not race each other inside one binary.
-  add_test(NAME ${name} COMMAND ${name} --jobs 1 --verbose=0)
+  add_test(NAME ${name} COMMAND ${PROJECT_SOURCE_DIR}/cmake/criterion-run.sh
+                                 $<TARGET_FILE:${name}> --jobs 1 --verbose=0)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES
     TIMEOUT ${T_TIMEOUT}
+    SKIP_RETURN_CODE 77
     FAIL_REGULAR_EXPRESSION "${PSKGW_SANITIZER_FAIL_REGEX}"
     ENVIRONMENT "PSKGW_BIN_DIR=${PROJECT_BINARY_DIR};PSKGW_SOURCE_DIR=${PROJECT_SOURCE_DIR};ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
   if(T_LABELS)
@@ -29,7 +36,8 @@ function(pskgw_add_unit_test name)
 endfunction()
 
 # pskgw_add_script_test(NAME COMMAND cmd args... [TIMEOUT s])
-#   A test that is a program or script (integration tests driving the real binaries).
+#   A test that is a program or script (integration tests driving the real binaries). Exit 77:
+#   skipped (never with a sanitizer report in the output: CTest lets the skip win).
 function(pskgw_add_script_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "COMMAND;LABELS" ${ARGN})
   add_test(NAME ${name} COMMAND ${T_COMMAND})
@@ -38,6 +46,7 @@ function(pskgw_add_script_test name)
   endif()
   set_tests_properties(${name} PROPERTIES
     TIMEOUT ${T_TIMEOUT}
+    SKIP_RETURN_CODE 77
     FAIL_REGULAR_EXPRESSION "${PSKGW_SANITIZER_FAIL_REGEX}"
     ENVIRONMENT "PSKGW_BIN_DIR=${PROJECT_BINARY_DIR};PSKGW_SOURCE_DIR=${PROJECT_SOURCE_DIR};ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
   if(T_LABELS)
