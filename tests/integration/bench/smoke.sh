@@ -3,9 +3,13 @@
 # hundred handshakes against a real gateway) and `scripts/bench --smoke` (tiny sizes of every
 # scenario), checking that report.md, results.json and the plots are produced and well-formed.
 # Figures are not judged: this is the tooling's test, not a performance test.
+# gnuplot (gnuplot-nox) and coap-server-openssl (libcoap3-bin) are installed by scripts/test; where
+# one is missing its checks are skipped (exit 77), and fail under CI=true (tests/support/skip.sh).
 set -euo pipefail
 BIN=${PSKGW_BIN_DIR:?}
 SRC=${PSKGW_SOURCE_DIR:?}
+# shellcheck source=../../support/skip.sh
+. "$SRC/tests/support/skip.sh"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pskgw-bench-it.XXXXXX")
 PASSED=0
 FAILED=0
@@ -72,16 +76,56 @@ check "report.md has its sections" bash -c "
            '## Running a bigger test on a bigger machine'; do
     grep -qF \"\$h\" '$out/report.md' || { echo \"missing \$h\"; exit 1; }
   done"
-check "report.md has no unfilled figure in the summary" bash -c \
-  "! sed -n '/## Summary/,/## Ceilings/p' '$out/report.md' | grep -q 'null'"
+# The report prints a missing figure as "n/a" (and a jq null as "null"): the summary has neither.
+summary_filled() { ! sed -n '/## Summary/,/## Ceilings/p' "$1" | grep -nE 'n/a|null'; }
+check "report.md has no unfilled figure in the summary" summary_filled "$out/report.md"
+check "report.md has no null anywhere" bash -c "! grep -n 'null' '$out/report.md'"
+check "no run failed" jqcheck "$J" '.failed_runs == []'
+# That check must be able to fail: the same report with one figure of the summary gone is caught.
+sed '/^| full PSK-AES128-CCM8/s/| [0-9][0-9.]* |/| n\/a |/' "$out/report.md" >"$WORK/unfilled.md"
+check "the summary check catches a figure printed as n/a" bash -c \
+  "$(declare -f summary_filled); ! cmp -s '$out/report.md' '$WORK/unfilled.md' &&
+   ! summary_filled '$WORK/unfilled.md' >/dev/null"
 if command -v gnuplot >/dev/null; then
   check "PNG plots written" bash -c "for p in handshakes latency messages memory; do
     head -c 8 '$out/'\$p.png | od -An -tx1 | grep -q '89 50 4e 47' || exit 1; done"
+else
+  pskgw_missing gnuplot gnuplot-nox || FAILED=$((FAILED + 1))
 fi
 if command -v coap-server-openssl >/dev/null; then
   check "peer: coap-server-openssl measured" jqcheck "$J" \
     '.peer.coap_server.handshakes.ok > 0 and .peer.coap_server.memory.held > 0'
+else
+  pskgw_missing coap-server-openssl libcoap3-bin || FAILED=$((FAILED + 1))
 fi
+# A ceiling run that fails is reported, not retried: pskgw-wolfpair fails its first run (a second
+# would pass). The bench runs everything else, writes the report and exits 1; the report says
+# which run failed and prints no figure that needed it.
+fake=$WORK/bin-failing-ceiling
+mkdir -p "$fake"
+for b in pskgw pskgw-sim pskgw-devsim pskgw-udpceiling pskgw-dtls-hammer; do ln -s "$BIN/$b" "$fake/$b"; done
+cat >"$fake/pskgw-wolfpair" <<SH
+#!/usr/bin/env bash
+echo run >>"$WORK/wolfpair.calls"
+[ "\$(wc -l <"$WORK/wolfpair.calls")" -eq 1 ] || exec "$BIN/pskgw-wolfpair" "\$@"
+echo "pskgw-wolfpair: record 17 failed (a fault injected by the smoke test)" >&2
+exit 1
+SH
+chmod +x "$fake/pskgw-wolfpair"
+out2=$WORK/out-failing-ceiling
+"$SRC/scripts/bench" --smoke --bin "$fake" --out "$out2" >"$WORK/bench2.log" 2>&1 && rc=0 || rc=$?
+check "a failed ceiling run: scripts/bench exits 1" [ "$rc" -eq 1 ]
+check "a failed ceiling run is not retried" [ "$(wc -l <"$WORK/wolfpair.calls")" -eq 1 ]
+check "a failed ceiling run is in results.json, its figures null" jqcheck "$out2/results.json" \
+  '(.failed_runs | length) == 1 and (.failed_runs[0] | test("pskgw-wolfpair.*exit 1")) and
+   .ceilings.wolfpair == null and .ratios.warm_handshakes_per_cpu_vs_wolfpair == null'
+check "a failed ceiling run is in report.md" bash -c \
+  "grep -q '^## Runs that failed' '$out2/report.md' && grep -q '^- pskgw-wolfpair.*exit 1' '$out2/report.md'"
+check "a failed ceiling run: its ratio is n/a, no sentence states it, no null printed" bash -c "
+  grep -q '^| full PSK-AES128-CCM8.* | n/a | >= 60 % | n/a |' '$out2/report.md' &&
+  ! grep -q 'of the in-memory ceiling per CPU-second' '$out2/report.md' &&
+  ! grep -n 'null' '$out2/report.md'"
+[ "$rc" -eq 1 ] || tail -n 30 "$WORK/bench2.log" | sed 's/^/  | /'
 check "no sanitizer report in any program's output" bash -c \
   "! grep -rlE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' '$out/raw'"
 check "every process the bench started is gone" bash -c "
@@ -89,5 +133,4 @@ check "every process the bench started is gone" bash -c "
   while read -r p; do [ -d /proc/\$p ] && { echo \"pid \$p still running\"; exit 1; }; done \
     <'$out/raw/pids.txt'; exit 0"
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+pskgw_skip_status "$PASSED" "$FAILED"
