@@ -9,9 +9,8 @@ PSKGW_PACKAGES=(
   libmicrohttpd-dev libsystemd-dev libmosquitto-dev librdkafka-dev
   redis-server mosquitto systemd jq python3
   gnuplot-nox libcoap3-bin # the bench and its smoke test: plots, the peer (coap-server-openssl)
+  gcovr                    # scripts/test --coverage (and its test)
 )
-# scripts/test --coverage only.
-PSKGW_COVERAGE_PACKAGES=(gcovr)
 
 log() { printf '== %s\n' "$*" >&2; }
 
