@@ -385,6 +385,8 @@ bool hrun_until(uv_loop_t *loop, hpred_t pred, void *arg, uint32_t timeout_ms)
     bool expired = false;
     bool ok;
 
+    if (timeout_ms < H_GUARD_MS)
+        timeout_ms = H_GUARD_MS;
     cr_assert_eq(uv_timer_init(loop, &guard), 0);
     guard.data = &expired;
     cr_assert_eq(uv_timer_start(&guard, on_guard, timeout_ms, 0), 0);

@@ -83,7 +83,11 @@ void hcli_close(hcli_t *c);
 
 /* ---- loop helpers ---- */
 typedef bool (*hpred_t)(void *arg);
-/* Runs the loop until pred(arg) or timeout_ms; returns pred's final value. */
+/* Runs the loop until pred(arg) or timeout_ms; returns pred's final value. The timeout only
+ * guards against hanging: it is raised to at least H_GUARD_MS, so that a loaded machine (or a
+ * sanitizer build) cannot fail a wait that would have succeeded. Never use it to assert that
+ * something does not happen within a time. */
+#define H_GUARD_MS 60000
 bool hrun_until(uv_loop_t *loop, hpred_t pred, void *arg, uint32_t timeout_ms);
 /* Closes every remaining handle, runs the loop and returns uv_loop_close(). */
 int hloop_finish(uv_loop_t *loop);
