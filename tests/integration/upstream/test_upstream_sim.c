@@ -120,10 +120,11 @@ static void start_client(const pskgw_upstream_opts_t *o)
 }
 
 /* Run the loop until *counter >= target; timeout_ms only guards against hanging (the checks
- * after it fail). */
+ * after it fail): raised to at least 30 s so that a loaded machine cannot fail a wait (the
+ * faults that must outlast a wait hold answers for 60 s). */
 static void run_until(const int *counter, int target, uint64_t timeout_ms)
 {
-    uint64_t end = uv_now(&loop) + timeout_ms;
+    uint64_t end = uv_now(&loop) + (timeout_ms < 30000 ? 30000 : timeout_ms);
 
     while (*counter < target && uv_now(&loop) < end)
         uv_run(&loop, UV_RUN_ONCE);
