@@ -1,6 +1,7 @@
 #define _DEFAULT_SOURCE
 #include "common/wipe.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,11 +13,24 @@ void pskgw_wipe(void *p, size_t n)
         explicit_bzero(p, n);
 }
 
+/* Atomic: libcurl may free through the wiping allocator from its resolver threads. */
+static _Atomic(pskgw_wipe_release_hook_t) release_hook;
+
+void pskgw_wipe_test_set_release_hook(pskgw_wipe_release_hook_t hook)
+{
+    atomic_store(&release_hook, hook);
+}
+
 void pskgw_free_secret(void *p, size_t n)
 {
+    pskgw_wipe_release_hook_t hook;
+
     if (!p)
         return;
     pskgw_wipe(p, n);
+    hook = atomic_load_explicit(&release_hook, memory_order_acquire);
+    if (hook)
+        hook(p, n);
     free(p);
 }
 
@@ -24,8 +38,8 @@ void pskgw_free_secret_str(char *s)
 {
     if (!s)
         return;
-    pskgw_wipe(s, strlen(s));
-    free(s);
+    /* The terminating NUL too: the hook sees the whole allocation of a strdup'ed secret. */
+    pskgw_free_secret(s, strlen(s) + 1);
 }
 
 /* The header keeps the block's size; its size keeps the block aligned for any type. */

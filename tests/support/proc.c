@@ -2,6 +2,7 @@
 #include "proc.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -158,6 +159,131 @@ int pskgw_test_free_port(int udp)
     return port;
 }
 
+int pskgw_test_reserve_port(int udp, int *port)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* Inodes of the sockets on port in one /proc/net table (TCP: listening ones only). */
+static int port_inodes(const char *table, int port, int tcp, unsigned long *ino, int n, int cap)
+{
+    FILE *f = fopen(table, "r");
+    char line[512];
+
+    if (f == NULL)
+        return n;
+    if (fgets(line, sizeof(line), f) == NULL) { /* the header */
+        fclose(f);
+        return n;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char local[128];
+        unsigned st;
+        unsigned long inode;
+        const char *colon;
+
+        if (sscanf(line, "%*d: %127s %*s %x %*s %*s %*s %*u %*u %lu", local, &st, &inode) != 3)
+            continue;
+        colon = strrchr(local, ':');
+        if (colon == NULL || strtol(colon + 1, NULL, 16) != port || (tcp && st != 0x0A))
+            continue;
+        if (n < cap)
+            ino[n++] = inode;
+    }
+    fclose(f);
+    return n;
+}
+
+/* How many of the n socket inodes are open in process pid. */
+static int owned_by(pid_t pid, const unsigned long *ino, int n)
+{
+    char dir[64];
+    DIR *d;
+    struct dirent *e;
+    int owned = 0;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        char path[320], link[64];
+        ssize_t k;
+        unsigned long inode;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        k = readlink(path, link, sizeof(link) - 1);
+        if (k <= 0)
+            continue;
+        link[k] = '\0';
+        if (sscanf(link, "socket:[%lu]", &inode) != 1)
+            continue;
+        for (int i = 0; i < n; i++)
+            owned += ino[i] == inode;
+    }
+    closedir(d);
+    return owned;
+}
+
+/* The process exists and has not exited (a zombie has). */
+static int running(pid_t pid)
+{
+    char path[64], buf[512];
+    FILE *f;
+    const char *paren;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    paren = strrchr(buf, ')');
+    return paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+}
+
+int pskgw_test_wait_own_port(pid_t pid, int port, int udp, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+
+    while (now_ms() < deadline) {
+        unsigned long ino[64];
+        int n = 0;
+        int owned;
+
+        if (!running(pid))
+            return -1;
+        n = port_inodes(udp ? "/proc/net/udp" : "/proc/net/tcp", port, !udp, ino, n, 64);
+        n = port_inodes(udp ? "/proc/net/udp6" : "/proc/net/tcp6", port, !udp, ino, n, 64);
+        owned = n > 0 ? owned_by(pid, ino, n) : 0;
+        if (n > 0 && owned == n)
+            return 0;
+        if (owned > 0)
+            return -1; /* shared with another process */
+        /* Not bound yet, or held by another process: then ours fails to bind and exits, or
+         * binds beside it (SO_REUSEADDR/SO_REUSEPORT) and is found sharing. */
+        usleep(20000); /* polling /proc: nothing tells us when a process binds */
+    }
+    return -1;
+}
+
 int pskgw_test_wait_tcp(int port, int timeout_ms)
 {
     long long deadline = now_ms() + timeout_ms;
@@ -194,11 +320,14 @@ static int start_server(pskgw_test_proc_t *p, int *port, const char *bin_dirs[],
         make_argv(argv, bufs, prt);
         if (pskgw_test_spawn(p, argv, 0) < 0)
             return -1;
-        if (pskgw_test_wait_tcp(prt, 5000) == 0) {
+        /* The port was free a moment ago, not reserved: use it only if this server is the one
+         * listening there (a connect could reach another test's server). */
+        if (pskgw_test_wait_own_port(p->pid, prt, 0, 30000) == 0 &&
+            pskgw_test_wait_tcp(prt, 30000) == 0) {
             *port = prt;
             return 0;
         }
-        pskgw_test_stop(p, SIGKILL, 2000); /* port taken in between: try another */
+        pskgw_test_stop(p, SIGKILL, 5000); /* port taken in between: try another */
     }
     return -1;
 }

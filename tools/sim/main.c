@@ -97,31 +97,6 @@ static int show_device(const char *seed, uint32_t dev)
     return rc;
 }
 
-/* jansson allocations carry their size so that they can be wiped when freed: parsed requests
- * hold APISecrets, answers hold PSKs, E2E keys and tokens. */
-#define WIPE_HDR 16 /* keeps max_align_t alignment */
-static void *wiping_malloc(size_t n)
-{
-    if (n > SIZE_MAX - WIPE_HDR)
-        return NULL;
-    unsigned char *p = malloc(n + WIPE_HDR);
-    if (!p)
-        return NULL;
-    memcpy(p, &n, sizeof(n));
-    return p + WIPE_HDR;
-}
-
-static void wiping_free(void *q)
-{
-    if (!q)
-        return;
-    unsigned char *p = (unsigned char *)q - WIPE_HDR;
-    size_t n;
-    memcpy(&n, p, sizeof(n));
-    pskgw_wipe(q, n);
-    free(p);
-}
-
 /* Many concurrent connections need descriptors: raise the soft limit to the hard one. */
 static void raise_nofile(void)
 {
@@ -170,7 +145,9 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
-    json_set_alloc_funcs(wiping_malloc, wiping_free);
+    /* jansson's blocks are wiped when freed (common/wipe.h): parsed requests hold APISecrets,
+     * answers hold PSKs, E2E keys and tokens. */
+    json_set_alloc_funcs(pskgw_wiping_malloc, pskgw_wiping_free);
     json_object_seed(0);
 
     if (cfg->tls) {

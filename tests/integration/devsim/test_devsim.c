@@ -37,7 +37,7 @@ static void teardown(void)
 }
 
 /* Run pskgw-devsim with the NULL-terminated arguments; stdout into out; exit status or -1. */
-static int devsim(char *out, size_t cap, double *wall_s, ...)
+static int devsim(char *out, size_t cap, ...)
 {
     char *argv[64];
     int argc = 0;
@@ -45,14 +45,12 @@ static int devsim(char *out, size_t cap, double *wall_s, ...)
     snprintf(bin, sizeof(bin), "%s", pskgw_test_bin("pskgw-devsim"));
     argv[argc++] = bin;
     va_list ap;
-    va_start(ap, wall_s);
+    va_start(ap, cap);
     const char *a;
     while ((a = va_arg(ap, const char *)) != NULL && argc < 62)
         argv[argc++] = (char *)a;
     va_end(ap);
     argv[argc] = NULL;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     pskgw_test_proc_t p;
     cr_assert_eq(pskgw_test_spawn(&p, argv, 1), 0);
     size_t n = 0;
@@ -64,9 +62,6 @@ static int devsim(char *out, size_t cap, double *wall_s, ...)
             n += (size_t)w;
     }
     int st = pskgw_test_wait(&p, 30000);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (wall_s != NULL)
-        *wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -138,7 +133,9 @@ typedef struct {
     int out_fd;
 } sserver_t;
 
-static void sserver_start(sserver_t *s, int port, const char *identity, const char *psk_hex)
+/* Start s_server on a port picked here; false when it did not start there or does not hold the
+ * port alone (another process took it between the pick and its bind). */
+static bool sserver_try(sserver_t *s, int port, const char *identity, const char *psk_hex)
 {
     char accept_arg[64];
     snprintf(accept_arg, sizeof(accept_arg), "127.0.0.1:%d", port);
@@ -162,14 +159,35 @@ static void sserver_start(sserver_t *s, int port, const char *identity, const ch
     s->pid = pid;
     s->in_fd = in[1];
     s->out_fd = out[0];
-    /* ready when it says ACCEPT */
+    /* ready when it says ACCEPT, and it must be the only one on the port */
     pskgw_test_proc_t p = { pid, out[0] };
     char line[256];
     for (;;) {
-        cr_assert_eq(pskgw_test_read_line(&p, line, sizeof(line), 10000), 0, "s_server silent");
-        if (strcmp(line, "ACCEPT") == 0)
+        if (pskgw_test_read_line(&p, line, sizeof(line), 60000) < 0)
             break;
+        if (strcmp(line, "ACCEPT") == 0) {
+            if (pskgw_test_wait_own_port(pid, port, 1, 30000) == 0)
+                return true;
+            break;
+        }
     }
+    close(s->in_fd);
+    pskgw_test_stop(&p, SIGKILL, 5000);
+    return false;
+}
+
+/* s_server on a free UDP port; the port. */
+static int sserver_start(sserver_t *s, const char *identity, const char *psk_hex)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int port = pskgw_test_free_port(1);
+
+        cr_assert_gt(port, 0);
+        if (sserver_try(s, port, identity, psk_hex))
+            return port;
+    }
+    cr_assert_fail("openssl s_server did not start");
+    return -1;
 }
 
 /* Stop it and return everything it printed after ACCEPT. */
@@ -200,11 +218,10 @@ Test(devsim_sserver, one_device_handshakes_and_sends, .init = setup, .fini = tea
 {
     char id[29], psk[65], tgt[64], out[8192], srv[16384];
     device0(id, psk);
-    int port = pskgw_test_free_port(1);
     sserver_t s;
-    sserver_start(&s, port, id, psk);
+    int port = sserver_start(&s, id, psk);
     target(tgt, sizeof(tgt), port);
-    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "1", "--messages", "3",
+    int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "1", "--messages", "3",
                     "--rate", "50", "--seed", SEED, "--run-id", "0badc0de", "--duration", "20",
                     "--json", path_json, "--quiet", NULL);
     sserver_stop(&s, srv, sizeof(srv));
@@ -230,11 +247,10 @@ Test(devsim_sserver, wrong_psk_is_an_expected_failure, .init = setup, .fini = te
 {
     char id[29], psk[65], tgt[64], out[8192], srv[16384];
     device0(id, psk);
-    int port = pskgw_test_free_port(1);
     sserver_t s;
-    sserver_start(&s, port, id, psk);
+    int port = sserver_start(&s, id, psk);
     target(tgt, sizeof(tgt), port);
-    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "1", "--messages", "3",
+    int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "1", "--messages", "3",
                     "--seed", SEED, "--wrong-psk-share", "1", "--handshake-timeout", "1",
                     "--duration", "20", "--json", path_json, "--quiet", NULL);
     sserver_stop(&s, srv, sizeof(srv));
@@ -255,8 +271,8 @@ Test(devsim_peer, fleet_with_bad_devices_acks_and_verify, .init = setup, .fini =
     char tgt[64], out[8192];
     target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, true, false));
     int rc =
-        devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "20", "--messages", "5",
-               "--rate", "50", "--seed", SEED, "--unknown-share", "0.1", "--wrong-psk-share", "0.1",
+        devsim(out, sizeof(out), "--target", tgt, "--devices", "20", "--messages", "5", "--rate",
+               "50", "--seed", SEED, "--unknown-share", "0.1", "--wrong-psk-share", "0.1",
                "--handshake-timeout", "1", "--expect-ack", "--devices-per-ip", "3", "--duration",
                "20", "--json", path_json, "--verify-file", path_sink, "--quiet", NULL);
     pskgw_test_stop(&peer, SIGTERM, 5000);
@@ -285,7 +301,7 @@ Test(devsim_peer, reconnect_and_nat_rebind, .init = setup, .fini = teardown)
     pskgw_test_proc_t peer;
     char tgt[64], out[8192];
     target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, false, false));
-    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "4", "--messages", "6",
+    int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "4", "--messages", "6",
                     "--rate", "100", "--seed", SEED, "--reconnect-every", "2", "--duration", "20",
                     "--json", path_json, "--verify-file", path_sink, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
@@ -294,9 +310,9 @@ Test(devsim_peer, reconnect_and_nat_rebind, .init = setup, .fini = teardown)
     cr_assert_eq(jint(j, "counters", "reconnects"), 8);
     cr_assert_eq(jint(j, "verify", "delivered"), 24);
     json_decref(j);
-    rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "4", "--messages", "6",
-                "--rate", "100", "--seed", SEED, "--nat-rebind-every", "3", "--duration", "20",
-                "--json", path_json, "--verify-file", path_sink, "--quiet", NULL);
+    rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "4", "--messages", "6", "--rate",
+                "100", "--seed", SEED, "--nat-rebind-every", "3", "--duration", "20", "--json",
+                path_json, "--verify-file", path_sink, "--quiet", NULL);
     pskgw_test_stop(&peer, SIGTERM, 5000);
     cr_assert_eq(rc, 0, "%s", out);
     j = load_json();
@@ -314,10 +330,10 @@ Test(devsim_peer, e2e_v1_and_v2, .init = setup, .fini = teardown)
     target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, false, true));
     const char *versions[] = { "v1", "v2" };
     for (int i = 0; i < 2; i++) {
-        int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "3", "--messages",
-                        "3", "--rate", "100", "--seed", SEED, "--e2e", versions[i],
-                        "--e2e-fresh-ki", "--size", "100", "--duration", "20", "--json", path_json,
-                        "--verify-file", path_sink, "--quiet", NULL);
+        int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "3", "--messages", "3",
+                        "--rate", "100", "--seed", SEED, "--e2e", versions[i], "--e2e-fresh-ki",
+                        "--size", "100", "--duration", "20", "--json", path_json, "--verify-file",
+                        path_sink, "--quiet", NULL);
         cr_assert_eq(rc, 0, "%s: %s", versions[i], out);
         json_t *j = load_json();
         cr_assert_eq(jint(j, "verify", "delivered"), 9);
@@ -336,10 +352,10 @@ Test(devsim_peer, tls_over_tcp_each_framing, .init = setup, .fini = teardown)
         pskgw_test_proc_t peer;
         char tgt[64], out[8192];
         target(tgt, sizeof(tgt), peer_start(&peer, "--tcp", framings[i], true, false));
-        int rc = devsim(out, sizeof(out), NULL, "--tcp", tgt, "--framing", framings[i], "--devices",
-                        "5", "--messages", "4", "--rate", "100", "--seed", SEED,
-                        "--wrong-psk-share", "0.2", "--unknown-share", "0.2", "--handshake-timeout",
-                        "2", "--reconnect-every", "2", "--expect-ack", "--duration", "20", "--json",
+        int rc = devsim(out, sizeof(out), "--tcp", tgt, "--framing", framings[i], "--devices", "5",
+                        "--messages", "4", "--rate", "100", "--seed", SEED, "--wrong-psk-share",
+                        "0.2", "--unknown-share", "0.2", "--handshake-timeout", "2",
+                        "--reconnect-every", "2", "--expect-ack", "--duration", "20", "--json",
                         path_json, "--verify-file", path_sink, "--quiet", NULL);
         pskgw_test_stop(&peer, SIGTERM, 5000);
         cr_assert_eq(rc, 0, "%s: %s", framings[i], out);
@@ -358,9 +374,8 @@ Test(devsim_peer, ramp_hold_and_handshake_per_message, .init = setup, .fini = te
     pskgw_test_proc_t peer;
     char tgt[64], out[8192];
     target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, false, false));
-    double wall = 0;
     /* 10 devices at 20/s: the last starts 0.45 s after the first; each holds its session 0.3 s */
-    int rc = devsim(out, sizeof(out), &wall, "--target", tgt, "--devices", "10", "--ramp", "20",
+    int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "10", "--ramp", "20",
                     "--messages", "2", "--rate", "100", "--handshake-per-message", "--hold", "0.3",
                     "--seed", SEED, "--duration", "20", "--json", path_json, "--verify-file",
                     path_sink, "--quiet", NULL);
@@ -368,8 +383,8 @@ Test(devsim_peer, ramp_hold_and_handshake_per_message, .init = setup, .fini = te
     cr_assert_eq(rc, 0, "%s", out);
     json_t *j = load_json();
     double el = json_real_value(json_object_get(j, "elapsed_s"));
+    /* a lower bound (devsim's own clock: its timers never fire early; load only adds) */
     cr_assert(el >= 0.7, "elapsed %.2f: ramp and hold not applied", el);
-    cr_assert(el < 10, "elapsed %.2f", el);
     cr_assert_eq(jint(j, "handshakes", "ok"), 20);
     cr_assert_eq(jint(j, "counters", "reconnects"), 10);
     cr_assert_eq(jint(j, "verify", "delivered"), 20);
@@ -383,10 +398,10 @@ Test(devsim_peer, idle_devices_handshake_again_after_the_gateway_closed, .init =
     char tgt[64], out[8192];
     /* the peer closes sessions idle for 0.3 s; idle devices send every 0.8 s */
     target(tgt, sizeof(tgt), peer_start_ex(&peer, "--udp", NULL, false, false, "0.3"));
-    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "4", "--messages", "3",
-                    "--rate", "100", "--idle-interval", "0.8", "--idle-share", "0.5", "--seed",
-                    SEED, "--duration", "20", "--json", path_json, "--verify-file", path_sink,
-                    "--quiet", NULL);
+    int rc =
+        devsim(out, sizeof(out), "--target", tgt, "--devices", "4", "--messages", "3", "--rate",
+               "100", "--idle-interval", "0.8", "--idle-share", "0.5", "--seed", SEED, "--duration",
+               "20", "--json", path_json, "--verify-file", path_sink, "--quiet", NULL);
     pskgw_test_stop(&peer, SIGTERM, 5000);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *j = load_json();
@@ -406,20 +421,19 @@ Test(devsim_bounds, duration_caps_a_run_that_cannot_finish, .init = setup, .fini
     pskgw_test_proc_t peer;
     char tgt[64], out[8192];
     target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, false, false));
-    double wall = 0;
-    /* 1000 messages at 2/s would take 500 s: --duration stops it at 1.5 s */
-    int rc = devsim(out, sizeof(out), &wall, "--target", tgt, "--devices", "3", "--messages",
-                    "1000", "--rate", "2", "--seed", SEED, "--duration", "1.5", "--json", path_json,
-                    "--quiet", NULL);
+    /* 1000 messages at 2/s would take 500 s: --duration stops it at 1.5 s (a run that ignored
+     * it would outlast devsim()'s guards and be killed: rc -1) */
+    int rc =
+        devsim(out, sizeof(out), "--target", tgt, "--devices", "3", "--messages", "1000", "--rate",
+               "2", "--seed", SEED, "--duration", "1.5", "--json", path_json, "--quiet", NULL);
     pskgw_test_stop(&peer, SIGTERM, 5000);
     cr_assert_eq(rc, 1, "%s", out);
-    cr_assert(wall < 10.0, "took %.1f s", wall);
     json_t *j = load_json();
     cr_assert_eq(jint(j, "errors", "unfinished"), 3);
     cr_assert(json_is_false(json_object_get(j, "ok")));
     cr_assert_eq(jint(j, NULL, "exit_status"), 1);
     double el = json_real_value(json_object_get(j, "elapsed_s"));
-    cr_assert(el >= 1.4 && el < 5.0, "elapsed %.2f", el);
+    cr_assert(el >= 1.4, "elapsed %.2f: stopped before --duration", el);
     json_decref(j);
 }
 
@@ -446,8 +460,8 @@ Test(devsim_bounds, sigterm_ends_the_run_with_a_summary, .init = setup, .fini = 
         if (c != EOF)
             break;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        cr_assert(now.tv_sec - t0.tv_sec < 20, "no message reached the peer");
-        nanosleep(&nap, NULL);
+        cr_assert(now.tv_sec - t0.tv_sec < 60, "no message reached the peer"); /* a guard */
+        nanosleep(&nap, NULL); /* polling the file: nothing signals its first line */
     }
     int st = pskgw_test_stop(&ds, SIGTERM, 20000);
     pskgw_test_stop(&peer, SIGTERM, 5000);
@@ -463,10 +477,14 @@ Test(devsim_bounds, sigterm_ends_the_run_with_a_summary, .init = setup, .fini = 
 Test(devsim_bounds, nobody_listening_fails_by_timeout, .init = setup, .fini = teardown)
 {
     char tgt[64], out[8192];
-    target(tgt, sizeof(tgt), pskgw_test_free_port(1));
-    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "2", "--seed", SEED,
+    int port = 0;
+    int hold = pskgw_test_reserve_port(1, &port); /* bound, never read: nobody answers */
+    cr_assert_geq(hold, 0);
+    target(tgt, sizeof(tgt), port);
+    int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "2", "--seed", SEED,
                     "--handshake-timeout", "0.5", "--duration", "10", "--json", path_json,
                     "--quiet", NULL);
+    close(hold);
     cr_assert_eq(rc, 1, "%s", out);
     json_t *j = load_json();
     cr_assert_eq(jint(j, "errors", "hs_timeout"), 2);
@@ -476,7 +494,7 @@ Test(devsim_bounds, nobody_listening_fails_by_timeout, .init = setup, .fini = te
 Test(devsim_cli, help_usage_and_refusals)
 {
     char out[16384];
-    cr_assert_eq(devsim(out, sizeof(out), NULL, "--help", NULL), 0);
+    cr_assert_eq(devsim(out, sizeof(out), "--help", NULL), 0);
     const char *flags[] = { "--target",
                             "--tcp",
                             "--framing",
@@ -515,9 +533,9 @@ Test(devsim_cli, help_usage_and_refusals)
                             "Exit status" };
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
         cr_expect(strstr(out, flags[i]) != NULL, "--help does not mention %s", flags[i]);
-    cr_assert_eq(devsim(out, sizeof(out), NULL, "--target", "10.0.0.1:5684", NULL), 2);
-    cr_assert_eq(devsim(out, sizeof(out), NULL, "--devices", "5", NULL), 2);
-    cr_assert_eq(devsim(out, sizeof(out), NULL, "--target", "127.0.0.1:5684", "--cipher",
+    cr_assert_eq(devsim(out, sizeof(out), "--target", "10.0.0.1:5684", NULL), 2);
+    cr_assert_eq(devsim(out, sizeof(out), "--devices", "5", NULL), 2);
+    cr_assert_eq(devsim(out, sizeof(out), "--target", "127.0.0.1:5684", "--cipher",
                         "NO-SUCH-CIPHER", "--duration", "1", NULL),
                  2);
 }
@@ -548,7 +566,7 @@ Test(devsim_verify, hand_made_file_missing_and_duplicate, .init = setup, .fini =
     pskgw_test_proc_t peer;
     char tgt[64], out[8192];
     target(tgt, sizeof(tgt), peer_start(&peer, "--udp", NULL, false, false));
-    int rc = devsim(out, sizeof(out), NULL, "--target", tgt, "--devices", "1", "--messages", "3",
+    int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "1", "--messages", "3",
                     "--rate", "100", "--size", "40", "--seed", SEED, "--run-id", "0badc0de",
                     "--duration", "20", "--verify-file", path_hand, "--verify-timeout", "0.3",
                     "--json", path_json, "--quiet", NULL);

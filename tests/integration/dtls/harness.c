@@ -13,13 +13,15 @@
 
 /* ---- resolver ------------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct hreq hreq_t;
+struct hreq {
     uv_timer_t t;
     hres_t *r;
+    hreq_t *next_held; /* while r->hold: not started yet */
     char id[300];
     pskgw_psk_done_cb cb;
     void *arg;
-} hreq_t;
+};
 
 static void hreq_closed(uv_handle_t *h)
 {
@@ -67,7 +69,13 @@ static int hres_resolve(void *ctx, const char *id, pskgw_psk_done_cb cb, void *a
     q->arg = arg;
     cr_assert_eq(uv_timer_init(r->loop, &q->t), 0);
     q->t.data = q;
-    cr_assert_eq(uv_timer_start(&q->t, hreq_fire, r->delay_ms, 0), 0);
+    if (r->hold) {
+        q->next_held = r->held;
+        r->held = q;
+        r->nheld++;
+    } else {
+        cr_assert_eq(uv_timer_start(&q->t, hreq_fire, r->delay_ms, 0), 0);
+    }
     r->resolves++;
     r->outstanding++;
     *handle = q;
@@ -81,6 +89,13 @@ static void hres_cancel(void *ctx, void *handle)
     pskgw_psk_done_cb cb = q->cb;
 
     cr_assert_not_null(cb, "cancel after completion");
+    for (hreq_t **pp = &r->held; *pp != NULL; pp = &(*pp)->next_held) {
+        if (*pp == q) {
+            *pp = q->next_held;
+            r->nheld--;
+            break;
+        }
+    }
     r->cancels++;
     q->cb = NULL;
     (void)uv_timer_stop(&q->t);
@@ -111,6 +126,18 @@ void hres_init(hres_t *r, uv_loop_t *loop, uint32_t delay_ms)
     r->iface.cancel = hres_cancel;
     r->iface.lookup = hres_lookup;
     r->iface.ctx = r;
+}
+
+void hres_release(hres_t *r)
+{
+    hreq_t *q;
+
+    r->hold = false;
+    while ((q = r->held) != NULL) {
+        r->held = q->next_held;
+        r->nheld--;
+        cr_assert_eq(uv_timer_start(&q->t, hreq_fire, 0, 0), 0);
+    }
 }
 
 void hres_add(hres_t *r, const char *id, const char *psk_hex)
@@ -358,6 +385,8 @@ bool hrun_until(uv_loop_t *loop, hpred_t pred, void *arg, uint32_t timeout_ms)
     bool expired = false;
     bool ok;
 
+    if (timeout_ms < H_GUARD_MS)
+        timeout_ms = H_GUARD_MS;
     cr_assert_eq(uv_timer_init(loop, &guard), 0);
     guard.data = &expired;
     cr_assert_eq(uv_timer_start(&guard, on_guard, timeout_ms, 0), 0);

@@ -21,8 +21,11 @@
 typedef struct {
     uv_loop_t *loop;
     uint32_t delay_ms;
-    int fail_with;  /* non-zero: every lookup completes with this status */
-    bool sync_hits; /* lookup() answers known identities at once */
+    int fail_with;     /* non-zero: every lookup completes with this status */
+    bool sync_hits;    /* lookup() answers known identities at once */
+    bool hold;         /* lookups wait for hres_release() instead of delay_ms */
+    struct hreq *held; /* the lookups held (internal) */
+    int nheld;
     char ids[256][64];
     uint8_t psk[256][32];
     size_t psk_len[256];
@@ -35,6 +38,8 @@ typedef struct {
 
 void hres_init(hres_t *r, uv_loop_t *loop, uint32_t delay_ms);
 void hres_add(hres_t *r, const char *id, const char *psk_hex);
+/* Answers every held lookup (in the next loop iteration) and stops holding new ones. */
+void hres_release(hres_t *r);
 
 /* ---- DTLS client on a uv UDP socket ---- */
 typedef struct {
@@ -78,7 +83,11 @@ void hcli_close(hcli_t *c);
 
 /* ---- loop helpers ---- */
 typedef bool (*hpred_t)(void *arg);
-/* Runs the loop until pred(arg) or timeout_ms; returns pred's final value. */
+/* Runs the loop until pred(arg) or timeout_ms; returns pred's final value. The timeout only
+ * guards against hanging: it is raised to at least H_GUARD_MS, so that a loaded machine (or a
+ * sanitizer build) cannot fail a wait that would have succeeded. Never use it to assert that
+ * something does not happen within a time. */
+#define H_GUARD_MS 60000
 bool hrun_until(uv_loop_t *loop, hpred_t pred, void *arg, uint32_t timeout_ms);
 /* Closes every remaining handle, runs the loop and returns uv_loop_close(). */
 int hloop_finish(uv_loop_t *loop);

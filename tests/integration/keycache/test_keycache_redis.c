@@ -8,11 +8,14 @@
 #include "keycache/keycache.h"
 #include "proc.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
@@ -87,10 +90,12 @@ static uint64_t mono_ms(void)
     return uv_hrtime() / 1000000;
 }
 
-/* Run the loop until cond(arg) holds; fails the test after timeout_ms. */
+/* Run the loop until cond(arg) holds; fails the test after timeout_ms, a guard against hanging
+ * only: raised to at least 30 s so that a loaded machine cannot fail a wait (the suite's 50 s
+ * timeout stays above it). */
 static void run_until(bool (*cond)(void *), void *arg, int timeout_ms, const char *what)
 {
-    uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms < 30000 ? 30000 : timeout_ms);
 
     while (!cond(arg)) {
         cr_assert(mono_ms() < deadline, "timed out waiting for %s", what);
@@ -246,7 +251,7 @@ static const char *rkey_dev1 = "pskgw:example.com:psk:6465763031"; /* hex("dev01
 static void wait_redis_key(const char *key)
 {
     redisContext *c = sync_client();
-    uint64_t deadline = mono_ms() + 3000;
+    uint64_t deadline = mono_ms() + 30000; /* a guard */
 
     for (;;) {
         redisReply *r = redisCommand(c, "EXISTS %s", key);
@@ -350,7 +355,7 @@ Test(keycache_redis, second_process_gets_value_from_redis)
         pskgw_keycache_opts_t o;
         pskgw_keycache_t *kc2 = NULL;
         got_t g = { 0 };
-        uint64_t deadline = mono_ms() + 5000;
+        uint64_t deadline = mono_ms() + 30000; /* a guard */
         int code = 0;
 
         if (uv_loop_init(&l2) != 0)
@@ -477,6 +482,8 @@ Test(keycache_redis, wrong_kek_or_corrupted_value_is_a_miss_and_refetch)
     close_caches(a, rot);
 }
 
+/* redis-server on a port that was just given up (a restart): 0 once it is the process that
+ * listens there, -1 if another process took the port in between. */
 static int spawn_redis_on(pskgw_test_proc_t *p, int port)
 {
     char portbuf[16];
@@ -488,7 +495,7 @@ static int spawn_redis_on(pskgw_test_proc_t *p, int port)
     snprintf(portbuf, sizeof(portbuf), "%d", port);
     if (pskgw_test_spawn(p, argv, 0) < 0)
         return -1;
-    return pskgw_test_wait_tcp(port, 5000);
+    return pskgw_test_wait_own_port(p->pid, port, 0, 30000);
 }
 
 static bool reconnected(void *kc)
@@ -496,6 +503,35 @@ static bool reconnected(void *kc)
     pskgw_keycache_stats_t s = st(kc);
 
     return s.redis_connected == 1 && s.redis_connects >= 2;
+}
+
+static uint64_t errors_target;
+
+static bool errors_reached(void *kc)
+{
+    return st(kc).redis_errors >= errors_target;
+}
+
+/* Stop redis-server and hold its port with a socket that never listens: the cache's reconnect
+ * attempts are refused, and no other process can take the port before the restart. */
+static int stop_redis_keep_port(void)
+{
+    struct sockaddr_in sa;
+    int fd;
+
+    pskgw_test_stop(&redis, SIGTERM, 30000);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)redis_port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* redis-server's listening socket is closed at its exit: the port is free (SO_REUSEADDR
+     * lets the bind pass a TIME_WAIT left by the cache's connection) */
+    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int)), 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "port %d taken at once",
+                 redis_port);
+    return fd;
 }
 
 Test(keycache_redis, redis_stopped_then_restarted_on_the_same_port)
@@ -514,8 +550,8 @@ Test(keycache_redis, redis_stopped_then_restarted_on_the_same_port)
     }
     cr_assert_eq(fa.calls, 5);
 
-    pskgw_test_stop(&redis, SIGTERM, 5000);
-    run_until(is_disconnected, a, 5000, "the cache to notice redis is gone");
+    int hold = stop_redis_keep_port();
+    run_until(is_disconnected, a, 30000, "the cache to notice redis is gone");
     cr_assert_geq(st(a).redis_disconnects, 1);
 
     /* Known identities keep resolving from layer 1, new ones through the backend. */
@@ -531,14 +567,16 @@ Test(keycache_redis, redis_stopped_then_restarted_on_the_same_port)
     cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_BACKEND);
     cr_assert_geq(st(a).redis_skipped, 1);
     cr_assert_eq(fa.calls, 6);
-    /* Let a few reconnect attempts fail. */
-    uint64_t until = mono_ms() + 300;
-    while (mono_ms() < until)
-        uv_run(&loop, UV_RUN_ONCE);
+    /* Two reconnect attempts fail (refused by the held port), counted as errors. */
+    errors_target = st(a).redis_errors + 2;
+    run_until(errors_reached, a, 30000, "two failed reconnect attempts");
     cr_assert_eq(st(a).redis_connects, 1);
+    cr_assert_eq(st(a).redis_connected, 0);
 
+    close(hold);
     cr_assert_eq(spawn_redis_on(&redis, redis_port), 0, "redis restart on port %d", redis_port);
-    run_until(reconnected, a, 5000, "reconnect");
+    /* the backoff is capped at 200 ms: the reconnect comes; the deadline only guards */
+    run_until(reconnected, a, 30000, "reconnect");
     g = fetch_answer(a, &fa, "after", PSKGW_OK, "psk-after");
     cr_assert_eq(g.status, PSKGW_OK);
     wait_redis_key("pskgw:example.com:psk:6166746572"); /* layer 2 used again */
@@ -554,10 +592,12 @@ Test(keycache_redis, hung_redis_times_out_and_backend_answers)
 
     run_until(is_connected, a, 5000, "redis connection");
     kill(redis.pid, SIGSTOP);
-    t0 = mono_ms();
+    uv_update_time(&loop);
+    t0 = uv_now(&loop);
     cr_assert_eq(pskgw_keycache_fetch(a, K("dev01"), on_result, &g, NULL), 0);
-    run_until(has_pending, &fa, 3000, "backend call after the redis reply timeout");
-    cr_assert_geq(mono_ms() - t0, 250, "did not wait for the reply timeout");
+    run_until(has_pending, &fa, 30000, "backend call after the redis reply timeout");
+    /* a lower bound of loop time (the 300 ms reply timeout cannot end early; load only delays) */
+    cr_assert_geq(uv_now(&loop) - t0, 250, "did not wait for the reply timeout");
     cr_assert(fake_complete(&fa, K("dev01"), PSKGW_OK, "psk", 3));
     run_until(got_one, &g, 1000, "result");
     cr_assert_eq(g.status, PSKGW_OK);
@@ -601,13 +641,15 @@ Test(keycache_redis, close_with_redis_reads_in_flight)
 Test(keycache_redis, unreachable_redis_layer1_and_backend_only)
 {
     fake_backend_t fa;
-    int port = pskgw_test_free_port(0);
-    pskgw_keycache_t *a = make_cache(&fa, kek1, 1, NULL, 0, port);
+    int port = 0;
+    int hold = pskgw_test_reserve_port(0, &port); /* bound, never listening: refused */
+    pskgw_keycache_t *a;
     got_t g;
-    uint64_t until = mono_ms() + 200;
 
-    while (mono_ms() < until)
-        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_geq(hold, 0);
+    a = make_cache(&fa, kek1, 1, NULL, 0, port);
+    errors_target = 1;
+    run_until(errors_reached, a, 30000, "a refused connect");
     cr_assert_eq(st(a).redis_connected, 0);
     cr_assert_eq(st(a).redis_connects, 0);
     cr_assert_geq(st(a).redis_errors, 1);
@@ -617,6 +659,7 @@ Test(keycache_redis, unreachable_redis_layer1_and_backend_only)
     cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_L1);
     cr_assert_eq(st(a).redis_skipped, 1);
     close_caches(a, NULL); /* with a reconnect timer pending */
+    close(hold);
 }
 
 Test(keycache_redis, stale_value_from_redis_served_when_the_backend_fails)
@@ -697,7 +740,7 @@ static bool has_disconnected(void *kc)
 Test(keycache_redis, password_and_database)
 {
     pskgw_test_proc_t pw_redis;
-    int port = pskgw_test_free_port(0);
+    int port;
     char portbuf[16];
     char *argv[] = { "/usr/bin/redis-server",
                      "--port",
@@ -720,9 +763,16 @@ Test(keycache_redis, password_and_database)
     pskgw_keycache_t *b;
     got_t g;
 
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    cr_assert_eq(pskgw_test_spawn(&pw_redis, argv, 0), 0);
-    cr_assert_eq(pskgw_test_wait_tcp(port, 5000), 0);
+    /* a free port is not reserved: retry until this redis-server is the one listening */
+    for (int attempt = 0;; attempt++) {
+        cr_assert_lt(attempt, 5, "no port for redis-server");
+        port = pskgw_test_free_port(0);
+        snprintf(portbuf, sizeof(portbuf), "%d", port);
+        cr_assert_eq(pskgw_test_spawn(&pw_redis, argv, 0), 0);
+        if (pskgw_test_wait_own_port(pw_redis.pid, port, 0, 30000) == 0)
+            break;
+        pskgw_test_stop(&pw_redis, SIGKILL, 5000);
+    }
 
     g_password = "s3cret-pass";
     g_db = 3;
@@ -740,7 +790,7 @@ Test(keycache_redis, password_and_database)
     freeReplyObject(r);
     r = redisCommand(c, "SELECT 3");
     freeReplyObject(r);
-    uint64_t deadline = mono_ms() + 3000;
+    uint64_t deadline = mono_ms() + 30000; /* a guard */
     for (;;) {
         r = redisCommand(c, "EXISTS %s", rkey_dev1);
         long long n = r->integer;

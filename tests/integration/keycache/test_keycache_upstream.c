@@ -264,9 +264,11 @@ static void finish(void)
 
 TestSuite(keycache_upstream, .init = setup, .fini = finish, .timeout = 55);
 
+/* timeout_ms is a guard against hanging only: raised to at least 30 s (the suite's timeout is
+ * 55 s) so that a loaded machine cannot fail a wait. */
 static void run_until_count(const int *counter, int target, int timeout_ms, const char *what)
 {
-    uint64_t deadline = uv_hrtime() / 1000000 + (uint64_t)timeout_ms;
+    uint64_t deadline = uv_hrtime() / 1000000 + (uint64_t)(timeout_ms < 30000 ? 30000 : timeout_ms);
 
     while (*counter < target) {
         cr_assert(uv_hrtime() / 1000000 < deadline, "timed out waiting for %s (%d of %d)", what,
@@ -453,6 +455,8 @@ Test(keycache_upstream, refusals_cached_and_close_cancels_upstream_calls)
     uint8_t id[PSKGW_ROT_IDENTITY_LEN];
     uint8_t unknown[PSKGW_ROT_IDENTITY_LEN];
     long calls;
+    pskgw_upstream_stats_t ust;
+    uint64_t sent;
 
     /* An identity that is not from the sim's seed: 404, cached as a refusal. */
     cr_assert_eq(pskgw_rot_identity(SIM_SEED, 1, unknown), 0);
@@ -468,14 +472,25 @@ Test(keycache_upstream, refusals_cached_and_close_cancels_upstream_calls)
     cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_L1);
     cr_assert_eq(sim_get_psk_calls(NULL), calls);
 
-    /* Requests held at the sim by latency when the cache closes: ECANCELED, exactly once. */
-    sim_post("/_sim/faults", "{\"latency_ms\":2000}");
+    /* Requests held at the sim by latency (a minute: longer than anything here waits) when the
+     * cache closes: ECANCELED, exactly once. */
+    sim_post("/_sim/faults", "{\"latency_ms\":60000}");
+    pskgw_upstream_stats(up, &ust);
+    sent = ust.http_attempts[PSKGW_UPSTREAM_OP_PSK];
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(pskgw_rot_identity(SIM_SEED, 100 + (uint32_t)i, id), 0);
         cr_assert_eq(pskgw_keycache_fetch(kc, id, sizeof(id), on_result, &pending[i], NULL), 0);
     }
-    for (int i = 0; i < 20; i++)
+    /* wait until the three GetPSK requests are sent (then held by the sim) */
+    uv_update_time(&loop);
+    for (uint64_t end = uv_now(&loop) + 30000;
+         ust.http_attempts[PSKGW_UPSTREAM_OP_PSK] < sent + 3;) {
+        cr_assert_lt(uv_now(&loop), end, "the GetPSK requests were not sent");
         uv_run(&loop, UV_RUN_ONCE);
+        pskgw_upstream_stats(up, &ust);
+    }
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(pending[i].calls, 0);
     pskgw_keycache_close(kc, on_kc_closed);
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(pending[i].calls, 1);

@@ -3,9 +3,11 @@
  * ends with uv_loop_close() == 0 and the callback contract checked. */
 #include "common/err.h"
 #include "fakesrv.h"
+#include "upstream/policy.h"
 #include "upstream/upstream.h"
 
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -20,7 +22,8 @@
 typedef struct {
     int calls;
     int status;
-    uint64_t at_ms;
+    uint64_t at_ms;       /* loop time of the callback */
+    uint64_t window_left; /* the client's Retry-After window left at the callback, ms */
 } res_t;
 
 static uv_loop_t loop;
@@ -68,6 +71,7 @@ static void psk_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
     x->calls++;
     x->status = status;
     x->at_ms = uv_now(&loop);
+    x->window_left = pskgw_upstream_retry_after_ms_left(cli);
     done++;
 }
 
@@ -91,6 +95,8 @@ static void start(fake_handler h)
     done = violated = closed = in_api = 0;
 }
 
+/* Run the loop until *counter >= target; timeout_ms only guards against hanging (the checks
+ * after it fail). */
 static void run_until(const int *counter, int target, uint64_t timeout_ms)
 {
     uint64_t end;
@@ -99,6 +105,14 @@ static void run_until(const int *counter, int target, uint64_t timeout_ms)
     end = uv_now(&loop) + timeout_ms;
     while (*counter < target && uv_now(&loop) < end)
         uv_run(&loop, UV_RUN_ONCE);
+}
+
+static uint64_t psk_attempts(void)
+{
+    pskgw_upstream_stats_t st;
+
+    pskgw_upstream_stats(cli, &st);
+    return st.http_attempts[PSKGW_UPSTREAM_OP_PSK];
 }
 
 static int get_psk(uint32_t deadline, res_t *r)
@@ -124,15 +138,15 @@ static void finish(void)
     srv = NULL;
 }
 
-/* The first authenticate is quick, every later one takes 1.5 s. GetPSK: 503, then 401, then
- * keys. */
+/* The first authenticate is quick, every later one takes a minute (longer than any test waits).
+ * GetPSK: 503, then 401, then keys. */
 static void slow_reauth(void *arg, const char *path, unsigned n, fake_reply_t *out)
 {
     (void)arg;
     if (strcmp(path, P_AUTH) == 0) {
         out->status = 200;
         out->body = AUTH_OK;
-        out->delay_ms = n == 0 ? 0 : 1500;
+        out->delay_ms = n == 0 ? 0 : 60000;
     } else if (n == 0) {
         out->status = 503;
         out->body = "{\"error\":\"busy\"}";
@@ -158,13 +172,15 @@ Test(upstream_fake, deadline_holds_after_a_backoff_that_finds_no_token)
     t = uv_now(&loop);
     cr_assert_eq(get_psk(600, &a), 0);
     cr_assert_eq(get_psk(600, &b), 0);
-    run_until(&done, 2, 5000);
-    cr_assert_eq(a.calls, 1);
-    cr_assert_eq(b.calls, 1);
+    /* the token comes back only after a minute: both ending means the deadline ended them */
+    run_until(&done, 2, 30000);
+    cr_assert_eq(a.calls, 1, "a waited for the token");
+    cr_assert_eq(b.calls, 1, "b waited for the token");
     cr_assert_eq(a.status, PSKGW_ETIMEOUT, "%s", pskgw_strerror(a.status));
     cr_assert_eq(b.status, PSKGW_ETIMEOUT, "%s", pskgw_strerror(b.status));
-    cr_assert_lt(a.at_ms - t, 850, "a ended after %llu ms", (unsigned long long)(a.at_ms - t));
-    cr_assert_lt(b.at_ms - t, 850, "b ended after %llu ms", (unsigned long long)(b.at_ms - t));
+    /* not before the deadline (loop time: a timer never fires early) */
+    cr_assert_geq(a.at_ms - t, 600, "a ended after %llu ms", (unsigned long long)(a.at_ms - t));
+    cr_assert_geq(b.at_ms - t, 600, "b ended after %llu ms", (unsigned long long)(b.at_ms - t));
     cr_assert_eq(fakesrv_count(srv, P_AUTH), 2);
     finish();
 }
@@ -189,25 +205,31 @@ static void http_date_429(void *arg, const char *path, unsigned n, fake_reply_t 
 Test(upstream_fake, retry_after_http_date_is_honoured)
 {
     res_t a = { 0 };
-    time_t when = time(NULL) + 2;
+    time_t when = time(NULL) + 4;
     struct tm tm;
-    uint64_t t;
+    bool saw_window = false;
 
     gmtime_r(&when, &tm);
     cr_assert_gt(strftime(retry_after_hdr, sizeof(retry_after_hdr),
                           "Retry-After: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm),
                  0);
     start(http_date_429);
+    cr_assert_eq(get_psk(30000, &a), 0);
+    /* The date (3 to 4 s ahead) opens a window; no retry is sent while it is open. The window
+     * and the send decision use the same loop clock, so this holds on any machine. */
     uv_update_time(&loop);
-    t = uv_now(&loop);
-    cr_assert_eq(get_psk(6000, &a), 0);
-    run_until(&done, 1, 8000);
+    for (uint64_t end = uv_now(&loop) + 30000; a.calls == 0 && uv_now(&loop) < end;) {
+        uv_run(&loop, UV_RUN_ONCE);
+        if (pskgw_upstream_retry_after_ms_left(cli) > 0) {
+            saw_window = true;
+            cr_assert_eq(psk_attempts(), 1, "a retry was sent inside the Retry-After window");
+        }
+    }
     cr_assert_eq(a.calls, 1);
     cr_assert_eq(a.status, 0, "%s", pskgw_strerror(a.status));
-    /* the date is 2 s ahead in whole seconds: at least 1 s from now */
-    cr_assert_geq(a.at_ms - t, 900, "retried after %llu ms", (unsigned long long)(a.at_ms - t));
+    cr_assert(saw_window, "the HTTP-date opened no window");
+    cr_assert_eq(a.window_left, 0, "answered after the window");
     cr_assert_eq(fakesrv_count(srv, P_PSK), 2);
-    cr_assert_geq(pskgw_upstream_retry_after_ms_left(cli), 0);
     finish();
 }
 
@@ -220,32 +242,35 @@ static void bad_auth(void *arg, const char *path, unsigned n, fake_reply_t *out)
 }
 
 /* A malformed authenticate answer backs off like any failed authentication: requests made one
- * after another do not each hammer the service with a new authenticate. */
+ * after another do not each start a new authenticate at once. Each request here is made as soon
+ * as the previous one failed, so it waits for the next authenticate, which the growing backoff
+ * holds back: the k-th failure comes at least backoff(k - 1) after the one before (lower bounds
+ * of loop time, which load can only lengthen). */
 Test(upstream_fake, malformed_authenticate_answer_backs_off)
 {
-    uint64_t end;
-    res_t r[512];
-    int n = 0;
+    enum { N = 6 };
+    res_t r[N];
 
     memset(r, 0, sizeof(r));
     start(bad_auth);
-    uv_update_time(&loop);
-    end = uv_now(&loop) + 500;
-    cr_assert_eq(get_psk(3000, &r[n++]), 0);
-    while (uv_now(&loop) < end && n < 512) {
-        uv_run(&loop, UV_RUN_ONCE);
-        if (r[n - 1].calls) {
-            cr_assert_eq(r[n - 1].status, PSKGW_EPARSE, "%s", pskgw_strerror(r[n - 1].status));
-            cr_assert_eq(get_psk(3000, &r[n++]), 0);
-        }
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(get_psk(30000, &r[i]), 0);
+        run_until(&r[i].calls, 1, 30000);
+        cr_assert_eq(r[i].calls, 1);
+        cr_assert_eq(r[i].status, PSKGW_EPARSE, "%s", pskgw_strerror(r[i].status));
+        cr_assert_eq(fakesrv_count(srv, P_AUTH), (unsigned)i + 1, "one authenticate per failure");
     }
-    /* backoff 25, 50, 100, 200 ms ...: a handful in 500 ms, not one per request */
-    cr_assert_leq(fakesrv_count(srv, P_AUTH), 8, "%u authenticate calls in 500 ms",
-                  fakesrv_count(srv, P_AUTH));
+    for (int i = 1; i < N; i++) {
+        uint64_t gap = r[i].at_ms - r[i - 1].at_ms;
+        uint64_t want = pskgw_upstream_backoff_ms((unsigned)i, 50, 400, 0);
+
+        cr_assert_geq(gap, want,
+                      "authenticate %d came %llu ms after the failure before it, "
+                      "backoff %llu ms",
+                      i + 1, (unsigned long long)gap, (unsigned long long)want);
+    }
     cr_assert_eq(fakesrv_count(srv, P_PSK), 0);
     finish();
-    for (int i = 0; i < n; i++)
-        cr_assert_eq(r[i].calls, 1);
 }
 
 static void hour_429(void *arg, const char *path, unsigned n, fake_reply_t *out)
@@ -271,7 +296,6 @@ Test(upstream_fake, retry_after_window_is_capped_for_other_requests)
     pskgw_upstream_opts_t o;
     res_t a = { 0 };
     res_t b = { 0 };
-    uint64_t t;
 
     cr_assert_eq(fakesrv_start(&srv, hour_429, NULL, url, sizeof(url)), 0);
     cr_assert_eq(uv_loop_init(&loop), 0);
@@ -286,15 +310,16 @@ Test(upstream_fake, retry_after_window_is_capped_for_other_requests)
     cr_assert_eq(pskgw_upstream_new(&loop, &o, &cli), 0);
     done = violated = closed = in_api = 0;
     cr_assert_eq(get_psk(3000, &a), 0);
-    run_until(&done, 1, 3000);
+    run_until(&done, 1, 30000);
     cr_assert_eq(a.status, PSKGW_ERATELIMIT, "%s", pskgw_strerror(a.status));
     cr_assert_leq(pskgw_upstream_retry_after_ms_left(cli), 400);
-    uv_update_time(&loop);
-    t = uv_now(&loop);
-    cr_assert_eq(get_psk(3000, &b), 0);
-    run_until(&done, 2, 3000);
+    /* an hour-long window would refuse b at once (its deadline cannot see the end): b is sent
+     * after the capped window and answered */
+    cr_assert_eq(get_psk(30000, &b), 0);
+    run_until(&done, 2, 30000);
+    cr_assert_eq(b.calls, 1);
     cr_assert_eq(b.status, 0, "%s", pskgw_strerror(b.status));
-    cr_assert_lt(b.at_ms - t, 1000);
+    cr_assert_eq(b.window_left, 0);
     cr_assert_eq(fakesrv_count(srv, P_PSK), 2);
     finish();
 }

@@ -10,15 +10,19 @@
 #include "upstream/upstream.h"
 
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 typedef struct {
     int calls;
     int status;
-    uint64_t at_ms; /* loop time of the callback */
+    uint64_t at_ms;       /* loop time of the callback */
+    int seq;              /* order of the callback among all callbacks (1, 2, ...) */
+    uint64_t window_left; /* the client's Retry-After window left at the callback, ms */
     pskgw_upstream_psk_t psk;
     pskgw_upstream_e2e_t e2e;
     pskgw_upstream_req_t *req;
@@ -32,7 +36,7 @@ static int in_api;   /* set around API calls: a callback inside one is a contrac
 static int done;     /* callbacks seen */
 static int violated; /* callbacks from inside an API call, or twice */
 static int closed;
-static uint64_t t0;
+static int seq; /* callbacks in order */
 
 /* A failed assertion ends the test early: never leave the simulator running. */
 static void suite_fini(void)
@@ -56,6 +60,8 @@ static void psk_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
     x->calls++;
     x->status = status;
     x->at_ms = uv_now(&loop);
+    x->seq = ++seq;
+    x->window_left = cli ? pskgw_upstream_retry_after_ms_left(cli) : 0;
     if ((status == 0) != (r != NULL))
         violated++;
     if (r)
@@ -72,6 +78,8 @@ static void e2e_cb(void *arg, int status, const pskgw_upstream_e2e_t *r)
     x->calls++;
     x->status = status;
     x->at_ms = uv_now(&loop);
+    x->seq = ++seq;
+    x->window_left = cli ? pskgw_upstream_retry_after_ms_left(cli) : 0;
     if ((status == 0) != (r != NULL))
         violated++;
     if (r)
@@ -108,25 +116,37 @@ static void start_client(const pskgw_upstream_opts_t *o)
     cr_assert_eq(uv_timer_init(&loop, &pump), 0);
     uv_timer_start(&pump, on_pump, 10, 10); /* makes UV_RUN_ONCE return regularly */
     cr_assert_eq(pskgw_upstream_new(&loop, o, &cli), 0);
-    done = violated = closed = in_api = 0;
-    uv_update_time(&loop);
-    t0 = uv_now(&loop);
+    done = violated = closed = in_api = seq = 0;
 }
 
-/* Run the loop until *counter >= target or timeout_ms passed. */
+/* Run the loop until *counter >= target; timeout_ms only guards against hanging (the checks
+ * after it fail): raised to at least 30 s so that a loaded machine cannot fail a wait (the
+ * faults that must outlast a wait hold answers for 60 s). */
 static void run_until(const int *counter, int target, uint64_t timeout_ms)
 {
-    uint64_t end = uv_now(&loop) + timeout_ms;
+    uint64_t end = uv_now(&loop) + (timeout_ms < 30000 ? 30000 : timeout_ms);
 
     while (*counter < target && uv_now(&loop) < end)
         uv_run(&loop, UV_RUN_ONCE);
 }
 
-static void run_for(uint64_t ms)
+/* Run the loop until pred() holds; fails the test after timeout_ms (a guard only). */
+static void run_until_pred(bool (*pred)(void), uint64_t timeout_ms, const char *what)
 {
-    int never = 0;
+    uint64_t end = uv_now(&loop) + timeout_ms;
 
-    run_until(&never, 1, ms);
+    while (!pred()) {
+        cr_assert_lt(uv_now(&loop), end, "timed out waiting for %s", what);
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+}
+
+static pskgw_upstream_stats_t stats_now(void)
+{
+    pskgw_upstream_stats_t st;
+
+    pskgw_upstream_stats(cli, &st);
+    return st;
 }
 
 static void finish(void)
@@ -371,9 +391,14 @@ static void on_busy(uv_timer_t *t)
         ;
 }
 
-/* A short-lived token is renewed in the background too (at 80 % of its lifetime, while it is
- * still usable, even when the timer fires a little late), not only when the next request finds
- * it gone. */
+static bool renewed_twice(void)
+{
+    return stats_now().token_renewals >= 2;
+}
+
+/* A short-lived token is renewed in the background too (at 80 % of its lifetime, even when the
+ * timer fires a little late), not only when the next request finds it gone: with no request
+ * made after the warm-up, a second authentication can only come from the renewal timer. */
 Test(upstream_sim, short_token_renewed_in_the_background_while_idle)
 {
     static const char *const extra[] = { "--token-ttl", "2", NULL };
@@ -388,11 +413,12 @@ Test(upstream_sim, short_token_renewed_in_the_background_while_idle)
     cr_assert_eq(sim_calls(&sim, "authenticate"), 1);
     cr_assert_eq(uv_timer_init(&loop, &busy), 0);
     uv_timer_start(&busy, on_busy, 1, 1);
-    run_for(2300); /* no request: only the renewal timer can authenticate */
+    run_until_pred(renewed_twice, 30000, "a background renewal");
     uv_close((uv_handle_t *)&busy, NULL);
-    cr_assert_geq(sim_calls(&sim, "authenticate"), 2, "renewals: %ld",
-                  sim_calls(&sim, "authenticate"));
+    cr_assert_eq(sim_calls(&sim, "authenticate"), 2);
+    cr_assert_eq(sim_calls(&sim, "get_psk"), 1, "the warm-up only: nothing asked for a token");
     pskgw_upstream_stats(cli, &st);
+    cr_assert_eq(st.http_attempts[PSKGW_UPSTREAM_OP_PSK], 1);
     cr_assert_eq(st.token_valid, 1);
     finish();
 }
@@ -435,27 +461,34 @@ Test(upstream_sim, ratelimit_honours_retry_after)
     opts_base(&o);
     start_client(&o);
     warm_up();
-    /* one 429 with Retry-After: 1 -> the retry comes after >= 1 s and succeeds */
+    /* one 429 with Retry-After: 1 -> the retry comes after the window (>= 1 s of loop time:
+     * a timer never fires early; load only makes it later) and succeeds */
     set_faults("{\"ratelimit_next\":1,\"retry_after_s\":1}");
     uv_update_time(&loop);
     t = uv_now(&loop);
-    cr_assert_eq(get_psk(40, 128, 5000, &a), 0);
-    run_until(&a.calls, 1, 10000);
+    cr_assert_eq(get_psk(40, 128, 30000, &a), 0);
+    run_until(&a.calls, 1, 60000);
     check_psk(40, 128, &a);
     cr_assert_geq(a.at_ms - t, 1000, "retried after %llu ms", (unsigned long long)(a.at_ms - t));
-    cr_assert_lt(a.at_ms - t, 3000);
+    cr_assert_eq(a.window_left, 0, "answered after the window");
     cr_assert_eq(sim_status_count(&sim, 429), 1);
-    /* Retry-After: 5 does not fit a 2 s deadline: ERATELIMIT at once, hint available */
+    cr_assert_eq(stats_now().http_attempts[PSKGW_UPSTREAM_OP_PSK], 1 + 2, "the 429 and one retry");
+    /* Retry-After: 5 does not fit a 2 s deadline: ERATELIMIT at once (inside the window, without
+     * a retry), hint available */
     set_faults("{\"ratelimit_next\":1,\"retry_after_s\":5}");
-    uv_update_time(&loop);
-    t = uv_now(&loop);
     cr_assert_eq(get_psk(41, 128, 2000, &b), 0);
-    run_until(&b.calls, 1, 10000);
+    run_until(&b.calls, 1, 60000);
     cr_assert_eq(b.status, PSKGW_ERATELIMIT, "%s", pskgw_strerror(b.status));
-    cr_assert_lt(b.at_ms - t, 1000);
-    cr_assert_gt(pskgw_upstream_retry_after_ms_left(cli), 3000);
-    cr_assert_leq(pskgw_upstream_retry_after_ms_left(cli), 5000);
+    cr_assert_gt(b.window_left, 0, "refused while the window was open, not after waiting");
+    cr_assert_leq(b.window_left, 5000);
+    cr_assert_eq(stats_now().http_attempts[PSKGW_UPSTREAM_OP_PSK], 3 + 1, "never retried");
+    cr_assert_eq(sim_status_count(&sim, 429), 2);
     finish();
+}
+
+static bool window_open(void)
+{
+    return pskgw_upstream_retry_after_ms_left(cli) > 0;
 }
 
 /* Retry-After holds for the whole client: requests made while the window is open wait for its
@@ -467,36 +500,37 @@ Test(upstream_sim, retry_after_window_holds_new_requests)
     res_t a = { 0 };
     res_t r[4];
     res_t late = { 0 };
-    uint64_t t;
+    uint64_t attempts;
 
     memset(r, 0, sizeof(r));
     start_sim(NULL);
     opts_base(&o);
     start_client(&o);
     warm_up();
-    set_faults("{\"ratelimit_next\":1,\"retry_after_s\":1}");
+    /* a 3 s window: long enough that the checks below run inside it on a loaded machine */
+    set_faults("{\"ratelimit_next\":1,\"retry_after_s\":3}");
     cr_assert_eq(sim_post(&sim, "/_sim/reset", "{}"), 200);
-    cr_assert_eq(get_psk(50, 128, 5000, &a), 0);
-    uv_update_time(&loop);
-    t = uv_now(&loop) + 2000;
-    while (pskgw_upstream_retry_after_ms_left(cli) == 0 && uv_now(&loop) < t)
-        uv_run(&loop, UV_RUN_ONCE);
-    cr_assert_gt(pskgw_upstream_retry_after_ms_left(cli), 0, "no 429 seen");
-    t = uv_now(&loop);
+    cr_assert_eq(get_psk(50, 128, 30000, &a), 0);
+    run_until_pred(window_open, 30000, "the 429");
+    attempts = stats_now().http_attempts[PSKGW_UPSTREAM_OP_PSK];
     for (int i = 0; i < 4; i++)
-        cr_assert_eq(get_psk(51 + (unsigned)i, 128, 5000, &r[i]), 0);
-    /* a 300 ms deadline cannot see the window end: refused at once, never sent */
+        cr_assert_eq(get_psk(51 + (unsigned)i, 128, 30000, &r[i]), 0);
+    /* a 300 ms deadline cannot see the window end: refused at once (inside the window), never
+     * sent */
     cr_assert_eq(get_psk(55, 128, 300, &late), 0);
-    run_for(300);
-    cr_assert_eq(sim_calls(&sim, "get_psk"), 1, "requests sent into the Retry-After window");
+    run_until(&late.calls, 1, 30000);
     cr_assert_eq(late.calls, 1);
     cr_assert_eq(late.status, PSKGW_ERATELIMIT, "%s", pskgw_strerror(late.status));
-    run_until(&done, 7, 5000);
+    cr_assert_gt(late.window_left, 0, "refused at once, not after waiting");
+    cr_assert_eq(stats_now().http_attempts[PSKGW_UPSTREAM_OP_PSK], attempts,
+                 "requests sent into the Retry-After window");
+    cr_assert_eq(sim_calls(&sim, "get_psk"), 1, "requests sent into the Retry-After window");
+    run_until(&done, 7, 60000);
     check_psk(50, 128, &a);
     for (int i = 0; i < 4; i++) {
         check_psk(51 + (unsigned)i, 128, &r[i]);
-        cr_assert_geq(r[i].at_ms - t, 500, "sent after %llu ms",
-                      (unsigned long long)(r[i].at_ms - t));
+        cr_assert_eq(r[i].window_left, 0, "request %d answered inside the window", i);
+        cr_assert_gt(r[i].seq, late.seq);
     }
     cr_assert_eq(sim_status_count(&sim, 429), 1);
     finish();
@@ -534,19 +568,16 @@ Test(upstream_sim, unavailable_within_the_deadline)
 {
     pskgw_upstream_opts_t o;
     res_t a = { 0 };
-    uint64_t t;
 
     start_sim(NULL);
     opts_base(&o);
     start_client(&o);
     warm_up();
     set_faults("{\"error_rate\":1.0,\"error_status\":502}");
-    uv_update_time(&loop);
-    t = uv_now(&loop);
     cr_assert_eq(get_psk(60, 128, 1500, &a), 0);
-    run_until(&a.calls, 1, 10000);
+    run_until(&a.calls, 1, 60000);
+    cr_assert_eq(a.calls, 1, "the deadline ended the request");
     cr_assert_eq(a.status, PSKGW_EUNAVAIL, "%s", pskgw_strerror(a.status));
-    cr_assert_leq(a.at_ms - t, 1500);
     /* bounded backoff: several attempts, never a storm */
     cr_assert_geq(sim_calls(&sim, "get_psk"), 1 + 3);
     cr_assert_leq(sim_calls(&sim, "get_psk"), 1 + 12);
@@ -563,14 +594,16 @@ Test(upstream_sim, deadline_exceeded)
     opts_base(&o);
     start_client(&o);
     warm_up();
-    set_faults("{\"latency_ms\":3000}");
+    /* the answer would come after 60 s: ETIMEOUT means the 300 ms deadline ended it first */
+    set_faults("{\"latency_ms\":60000}");
     uv_update_time(&loop);
     t = uv_now(&loop);
     cr_assert_eq(get_psk(70, 128, 300, &a), 0);
-    run_until(&a.calls, 1, 10000);
+    run_until(&a.calls, 1, 30000);
+    cr_assert_eq(a.calls, 1);
     cr_assert_eq(a.status, PSKGW_ETIMEOUT, "%s", pskgw_strerror(a.status));
-    cr_assert_geq(a.at_ms - t, 290);
-    cr_assert_lt(a.at_ms - t, 1000);
+    /* not before the deadline (loop time: a timer never fires early) */
+    cr_assert_geq(a.at_ms - t, 300, "ended after %llu ms", (unsigned long long)(a.at_ms - t));
     set_faults("{\"latency_ms\":0}");
     finish();
 }
@@ -608,8 +641,8 @@ Test(upstream_sim, queue_full_is_busy_at_once)
     pskgw_upstream_stats(cli, &st);
     cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_PSK][PSKGW_UPSTREAM_OUT_BUSY], 1);
     /* FIFO: the queued ones finish after the first two */
-    cr_assert_leq(r[0].at_ms, r[2].at_ms);
-    cr_assert_leq(r[1].at_ms, r[4].at_ms);
+    cr_assert_lt(r[0].seq, r[2].seq);
+    cr_assert_lt(r[1].seq, r[4].seq);
     finish();
 }
 
@@ -617,20 +650,18 @@ Test(upstream_sim, queue_full_is_busy_at_once)
 
 typedef struct {
     uv_timer_t t;
-    uint64_t last_ns;
-    uint64_t max_gap_ns;
-    unsigned ticks;
+    int n;               /* requests made */
+    unsigned ticks;      /* all ticks */
+    unsigned ticks_busy; /* ticks while some requests were answered and others still pending */
 } ticker_t;
 
 static void on_tick(uv_timer_t *t)
 {
     ticker_t *k = t->data;
-    uint64_t now = uv_hrtime();
 
-    if (k->last_ns && now - k->last_ns > k->max_gap_ns)
-        k->max_gap_ns = now - k->last_ns;
-    k->last_ns = now;
     k->ticks++;
+    if (done > 0 && done < k->n)
+        k->ticks_busy++;
 }
 
 Test(upstream_sim, thousand_concurrent_requests_do_not_block_the_loop)
@@ -653,6 +684,7 @@ Test(upstream_sim, thousand_concurrent_requests_do_not_block_the_loop)
     start_client(&o);
     cr_assert_eq(uv_timer_init(&loop, &k.t), 0);
     k.t.data = &k;
+    k.n = N;
     uv_timer_start(&k.t, on_tick, 10, 10);
     for (unsigned i = 0; i < N; i++)
         cr_assert_eq(get_psk(1000 + i, 128, 0, &r[i]), 0);
@@ -661,9 +693,10 @@ Test(upstream_sim, thousand_concurrent_requests_do_not_block_the_loop)
     cr_assert_eq(done, N);
     for (unsigned i = 0; i < N; i++)
         check_psk(1000 + i, 128, &r[i]);
-    cr_assert_gt(k.ticks, 5);
-    cr_assert_lt(k.max_gap_ns, 200ull * 1000 * 1000, "the loop stalled %llu ms",
-                 (unsigned long long)(k.max_gap_ns / 1000000));
+    /* 1000 answers of >= 20 ms over at most 64 connections: the loop serviced its timer many
+     * times between the first answer and the last (a loop blocked on the transfers would not) */
+    cr_assert_geq(k.ticks_busy, 3, "%u of %u ticks while requests were pending", k.ticks_busy,
+                  k.ticks);
     cr_assert_eq(sim_calls(&sim, "authenticate"), 1);
     pskgw_upstream_stats(cli, &st);
     cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_PSK][PSKGW_UPSTREAM_OUT_OK], N);
@@ -723,7 +756,9 @@ Test(upstream_sim, cancel_and_close_with_requests_in_flight)
     o.max_in_flight = 10; /* some in flight, some queued */
     start_client(&o);
     warm_up();
-    set_faults("{\"latency_ms\":1500}");
+    /* answers after 60 s: every callback before that is a cancellation that did not wait for
+     * the server (the run below gives up long before) */
+    set_faults("{\"latency_ms\":60000}");
     cr_assert_eq(pskgw_rot_identity_hex(SIM_SEED, 90, id), 0);
     cr_assert_eq(pskgw_upstream_get_psk(cli, id, 128, 0, chain_a_cb, &chain.a, &chain.a.req), 0);
     cr_assert_eq(pskgw_upstream_get_psk(cli, id, 128, 0, chain_b_cb, &chain.b, &chain.b.req), 0);
@@ -737,12 +772,12 @@ Test(upstream_sim, cancel_and_close_with_requests_in_flight)
     cr_assert_eq(r[3].calls, 0);
     cr_assert_eq(uv_timer_init(&loop, &ct), 0);
     uv_timer_start(&ct, on_cancel_timer, 100, 0);
-    run_until(&chain.closed_from_cb, 1, 5000);
+    run_until(&chain.closed_from_cb, 1, 30000);
+    cr_assert_eq(chain.closed_from_cb, 1, "cancellations waited for the server");
     cr_assert_eq(chain.a.status, PSKGW_ECANCELED);
     cr_assert_eq(chain.b.status, PSKGW_ECANCELED);
     cr_assert_eq(r[3].status, PSKGW_ECANCELED);
     cr_assert_eq(r[30].status, PSKGW_ECANCELED);
-    cr_assert_lt(uv_now(&loop) - t0, 1400, "cancellations waited for the server");
     /* finish(): runs the loop to the end; every request must have been called back once */
     finish();
     cr_assert_eq(chain.a.calls, 1);
@@ -753,6 +788,11 @@ Test(upstream_sim, cancel_and_close_with_requests_in_flight)
     }
 }
 
+static bool authenticate_sent(void)
+{
+    return stats_now().http_attempts[PSKGW_UPSTREAM_OP_AUTH] >= 1;
+}
+
 Test(upstream_sim, close_while_authenticating)
 {
     pskgw_upstream_opts_t o;
@@ -760,12 +800,12 @@ Test(upstream_sim, close_while_authenticating)
 
     memset(r, 0, sizeof(r));
     start_sim(NULL);
-    set_faults("{\"latency_ms\":2000}"); /* authenticate hangs */
+    set_faults("{\"latency_ms\":60000}"); /* authenticate hangs */
     opts_base(&o);
     start_client(&o);
     for (int i = 0; i < 5; i++)
         cr_assert_eq(get_psk(1 + (unsigned)i, 128, 0, &r[i]), 0);
-    run_for(100);
+    run_until_pred(authenticate_sent, 30000, "the authenticate request");
     cr_assert_eq(done, 0);
     in_api = 1;
     pskgw_upstream_close(cli, on_closed, NULL);
@@ -785,9 +825,10 @@ Test(upstream_sim, connection_refused_is_unavailable)
     pskgw_upstream_opts_t o;
     res_t a = { 0 };
     char url[64];
-    int port = pskgw_test_free_port(0);
+    int port = 0;
+    int hold = pskgw_test_reserve_port(0, &port); /* bound, never listening: refused */
 
-    cr_assert_gt(port, 0);
+    cr_assert_geq(hold, 0);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
     memset(&sim, 0, sizeof(sim));
     sim.proc.pid = -1;
@@ -795,10 +836,12 @@ Test(upstream_sim, connection_refused_is_unavailable)
     o.base_url = url;
     start_client(&o);
     cr_assert_eq(get_psk(1, 128, 800, &a), 0);
-    run_until(&a.calls, 1, 5000);
+    run_until(&a.calls, 1, 30000);
+    cr_assert_eq(a.calls, 1);
     cr_assert(a.status == PSKGW_EUNAVAIL || a.status == PSKGW_ETIMEOUT, "%s",
               pskgw_strerror(a.status));
     finish();
+    close(hold);
 }
 
 /* ---- TLS: verification is always on ---- */
