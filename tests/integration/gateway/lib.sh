@@ -106,7 +106,8 @@ reap() { # pid seconds: waits for the end of the process; sets REAPED (its exit 
   REAPED=0
   wait "$1" 2>/dev/null || REAPED=$?
 }
-verdict() { # pid expected-status how: one check of how a tracked process ended
+verdict() { # pid expected-statuses how: one check of how a tracked process ended; the
+  # expected statuses are one number or a list ("0,1")
   local name=${PROC_NAME[$1]:-} bad="" logs
   if [ -z "$name" ]; then # added to PIDS by hand: stopped, its status not judged
     echo "note: untracked process $1: $3 -> exit $REAPED"
@@ -114,7 +115,7 @@ verdict() { # pid expected-status how: one check of how a tracked process ended
     return 0
   fi
   [ "$REAP_KILLED" = 0 ] || bad="still running after ${GUARD_S} s; "
-  [ "$REAPED" -eq "$2" ] || bad+="expected exit status $2; "
+  [[ ",$2," == *",$REAPED,"* ]] || bad+="expected exit status $2; "
   # shellcheck disable=SC2086
   logs=$(grep -lE "$SANITIZER_RE" ${PROC_LOGS[$1]:-/dev/null} 2>/dev/null || true)
   [ -z "$logs" ] || bad+="sanitizer report in $logs; "
@@ -126,13 +127,13 @@ verdict() { # pid expected-status how: one check of how a tracked process ended
   fi
   forget "$1"
 }
-stop_proc() { # pid [expected exit status, default 0] -> its exit status (and one check)
+stop_proc() { # pid [expected exit statuses, default 0] -> its exit status (and one check)
   kill -TERM "$1" 2>/dev/null || true
   reap "$1" "$GUARD_S"
   verdict "$1" "${2:-0}" SIGTERM
   return "$REAPED"
 }
-wait_exit() { # pid [expected exit status, default 0] -> its exit status, for a process that
+wait_exit() { # pid [expected exit statuses, default 0] -> its exit status, for a process that
   # ends by itself (and one check); SIGTERM, then SIGKILL, if it still runs at the deadline
   reap "$1" "$GUARD_S"
   verdict "$1" "${2:-0}" "ended by itself"
