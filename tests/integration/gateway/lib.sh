@@ -23,6 +23,8 @@ GUARD_S=${PSKGW_IT_GUARD_S:-60}
 SANITIZER_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:'
 PIDS=() # every process started, in order (scripts may add their own; untracked ones are stopped too)
 declare -A PROC_NAME=() PROC_LOGS=()
+ALL_LOGS=() # the logs of every process tracked, for the tails printed when the run fails
+SHOWN_LOGS=" "
 PASSED=0
 FAILED=0
 KEEP_WORK=0
@@ -75,6 +77,7 @@ count_is() { # file regex test n: [ (lines of file matching regex) test n ]
 track() { # name pid log...: a process this script started, and the files it writes its output to
   PROC_NAME[$2]=$1
   PROC_LOGS[$2]="${*:3}"
+  ALL_LOGS+=("${@:3}")
   PIDS+=("$2")
 }
 forget() { # pid
@@ -85,7 +88,14 @@ forget() { # pid
 }
 show_logs() { # pid: the tail of its logs
   local f
-  for f in ${PROC_LOGS[$1]:-}; do
+  # shellcheck disable=SC2086
+  show_tails ${PROC_LOGS[$1]:-}
+}
+show_tails() { # file...: the last lines of each (once per run)
+  local f
+  for f in "$@"; do
+    [[ "$SHOWN_LOGS" != *" $f "* ]] || continue
+    SHOWN_LOGS+="$f "
     echo "  --- tail of $f"
     tail -n 30 "$f" 2>/dev/null | sed 's/^/  | /'
   done
@@ -167,6 +177,7 @@ on_exit() {
   fi
   [ "$FAILED" -eq 0 ] || [ "$rc" -ne 0 ] || rc=1
   if [ "$rc" -ne 0 ] || [ "$KEEP_WORK" = 1 ]; then
+    show_tails ${ALL_LOGS[@]+"${ALL_LOGS[@]}"}
     echo "logs kept in $WORK"
   else
     rm -rf "$WORK"
@@ -174,6 +185,7 @@ on_exit() {
   exit "$rc"
 }
 trap on_exit EXIT
+trap 'exit 143' TERM INT HUP # (a CTest timeout): the EXIT trap still stops every process
 
 # --- servers ---------------------------------------------------------------------------------
 reserve_ports() { # [--reuseport] tcp|udp|tcp+1...: sets PORTS and RESERVE_PID; the ports stay
