@@ -5,11 +5,14 @@
 #
 # Process registry: every process a script starts is tracked (track, or start_sim, start_gateway,
 # start_redis, reserve_ports, which track what they start). stop_proc sends SIGTERM, waits for
-# the exit (a guard deadline only against hanging, then SIGKILL) and records one check: the exit
-# status is the expected one (0 unless said) and no log of the process holds a sanitizer report.
+# the exit (a guard deadline only against hanging, then SIGTERM again and SIGKILL) and records
+# one check: the exit status is one expected (0 unless said) and no log of the process holds a
+# sanitizer report.
 # finish (and the EXIT trap, if a script ends early) stops whatever is still running the same
 # way, then looks for sanitizer reports in every log of the work directory (foreground runs
-# included). A failed run keeps its work directory and prints the tail of the failing logs.
+# included). A failed run keeps its work directory and prints the tail of its processes' logs.
+# Ports: listeners on port 0, read back from what the binary prints; a server that needs a fixed
+# port (redis-server, pskgw --worker) gets one from reserve_ports, held until the script ends.
 #
 # No sleeps as synchronisation: wait_for (a line in a file), wait_until (a command that
 # succeeds), wait_metric (a metric reaches a value) poll for the event; their deadline (GUARD_S)
@@ -21,7 +24,7 @@ LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pskgw-it.XXXXXX")
 GUARD_S=${PSKGW_IT_GUARD_S:-60}
 SANITIZER_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:'
-PIDS=() # every process started, in order (scripts may add their own; untracked ones are stopped too)
+PIDS=() # every process started, in order (a pid added without track is stopped, not judged)
 declare -A PROC_NAME=() PROC_LOGS=()
 ALL_LOGS=() # the logs of every process tracked, for the tails printed when the run fails
 SHOWN_LOGS=" "
