@@ -1,19 +1,12 @@
 #!/usr/bin/env bash
 # Two gateways sharing one Redis (cache.redis + the same kek_file): devices that connected to
 # the first are served by the second without a GetPSK call; with Redis stopped the gateways keep
-# serving known devices from memory, and they reconnect when it is back.
+# serving known devices from memory, and they reconnect when it is back (on the same reserved
+# port).
 . "$(dirname "$0")/lib.sh"
 
-port=$((20000 + RANDOM % 30000))
-redis_start() {
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
-    --loglevel warning >"$WORK/redis.log" 2>&1 &
-  REDIS_PID=$!
-  PIDS+=($REDIS_PID)
-  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
-redis_start || { echo "redis-server did not start"; exit 1; }
+start_redis
+port=$REDIS_PORT
 head -c 32 /dev/urandom >"$WORK/kek"
 start_sim
 cache="cache = { entries = 1000; ttl_s = 600; redis = \"redis://127.0.0.1:$port/0\"; kek_file = \"kek\"; };"
@@ -23,9 +16,10 @@ sed -i "s#^cache = .*#$cache#" "$WORK/a.conf" "$WORK/b.conf"
 # The second gateway serves the same domain (the cache is namespaced per domain).
 sed -i 's/^domain = "b";/domain = "a";/' "$WORK/b.conf"
 start_gateway a
-A_UDP=$GW_UDP A_PID=$GW_PID
+A_UDP=$GW_UDP A_ADMIN=$GW_ADMIN
 start_gateway b
 B_UDP=$GW_UDP B_ADMIN=$GW_ADMIN
+CONNECTED='pskgw_keycache_redis_connected{domain="a",cache="psk"}'
 
 fleet() { # port run-file -> exit status
   "$BIN/pskgw-devsim" --target "127.0.0.1:$1" --seed it --devices 20 --messages 2 --rate 20 \
@@ -33,27 +27,49 @@ fleet() { # port run-file -> exit status
 }
 calls() { curl -s "$SIM_URL/_sim/stats" | jq '.calls.get_psk'; }
 
+check "first gateway connected to Redis" wait_metric "$CONNECTED" = 1 "$A_ADMIN"
+check "second gateway connected to Redis" wait_metric "$CONNECTED" = 1 "$B_ADMIN"
 check "first gateway: fleet delivered" fleet "$A_UDP" "$WORK/a.jsonl"
 c1=$(calls)
 check "first gateway asked the service once per device ($c1)" [ "$c1" -eq 20 ]
 keys=$(redis-cli -p "$port" --scan --pattern '*' | wc -l)
 check "the keys are in Redis ($keys)" [ "$keys" -ge 20 ]
-check "Redis values are sealed (no PSK or UID in clear)" bash -c \
-  "! redis-cli -p $port --scan | head -n 3 | xargs -I{} redis-cli -p $port --raw GET {} | grep -q '0002000'"
+
+# Sealed values: every key holds a value, and no value holds a device's PSK (raw bytes, upper
+# or lower case hex) or its ROT public UID. The secrets come from the simulator's derivation.
+redis-cli -p "$port" --scan --pattern '*' >"$WORK/keys.txt"
+: >"$WORK/values.hex"
+while read -r k; do
+  redis-cli -p "$port" --raw GET "$k" | head -c -1 | od -An -v -tx1 | tr -d ' \n' >>"$WORK/values.hex"
+  echo >>"$WORK/values.hex"
+done <"$WORK/keys.txt"
+hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
+: >"$WORK/secrets.hex"
+for i in $(seq 0 19); do
+  d=$("$BIN/pskgw-sim" --seed it --show-device "$i")
+  for f in psk_128 psk_256 ROTPublicUID; do
+    v=$(jq -r ".$f" <<<"$d")
+    { hex "$v"; echo; hex "${v,,}"; echo; echo "${v,,}"; } >>"$WORK/secrets.hex" # the last: raw
+  done
+done
+sealed() {
+  [ "$(grep -c . "$WORK/values.hex")" -eq "$keys" ] || { echo "  an empty value in Redis"; return 1; }
+  [ "$(grep -c . "$WORK/secrets.hex")" -eq 180 ] || { echo "  secrets not all derived"; return 1; }
+  ! grep -qFf "$WORK/secrets.hex" "$WORK/values.hex"
+}
+check "Redis values are sealed: one per key, none holds a PSK or UID of the 20 devices (raw or hex)" sealed
+
 check "second gateway: same fleet delivered" fleet "$B_UDP" "$WORK/b.jsonl"
 c2=$(calls)
 check "second gateway made no GetPSK call ($c1 -> $c2)" [ "$c2" -eq "$c1" ]
-sleep 1.2
-GW_ADMIN=$B_ADMIN
-hits=$(metric 'pskgw_keycache_hits_redis_total{domain="a",cache="psk"}')
-check "second gateway counted Redis hits ($hits)" [ "${hits:-0}" -ge 20 ]
+check "second gateway counted Redis hits (at least 20)" \
+  wait_metric 'pskgw_keycache_hits_redis_total{domain="a",cache="psk"}' -ge 20 "$B_ADMIN"
 
-kill -TERM "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
+stop_proc "$REDIS_PID" || true
+check "Redis down: the first gateway saw it" wait_metric "$CONNECTED" = 0 "$A_ADMIN"
 check "Redis down: known devices still connect" fleet "$A_UDP" "$WORK/a.jsonl"
-redis_start
-sleep 1.5
+start_redis
+check "Redis back: the second gateway reconnected" wait_metric "$CONNECTED" = 1 "$B_ADMIN"
 check "Redis back: fleet still delivered" fleet "$B_UDP" "$WORK/b.jsonl"
-sleep 1.2
-GW_ADMIN=$B_ADMIN
-check "the gateway reconnected to Redis" [ "$(metric 'pskgw_keycache_redis_connected{domain="a",cache="psk"}')" = 1 ]
+check "Redis back: the first gateway reconnected" wait_metric "$CONNECTED" = 1 "$A_ADMIN"
 finish
