@@ -76,9 +76,11 @@ static long request(const sim_t *s, const char *path, const char *json, buf_t *o
     snprintf(url, sizeof(url), "%s%s", s->url, path);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L); /* a guard: slow-handshake tests wait */
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
+    if (s->ca[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca);
     if (json) {
         h = curl_slist_append(h, "Content-Type: application/json");
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);

@@ -14,6 +14,7 @@
 typedef struct {
     pskgw_test_proc_t proc;
     char url[128];
+    char ca[512]; /* CA file of an https simulator (--tls --cert-out), "" otherwise */
 } sim_t;
 
 /* Start pskgw-sim --strict (pskgw must never depend on the simulator's leniency) with the test
