@@ -11,6 +11,7 @@ static const pskgw_config_cipher_t ciphers[] = {
     { "PSK-AES128-GCM-SHA256", "PSK-AES128-GCM-SHA256", 0x00A8, false },
     { "PSK-AES128-CBC-SHA256", "PSK-AES128-CBC-SHA256", 0x00AE, false },
     { "PSK-AES128-CBC-SHA", "PSK-AES128-CBC-SHA", 0x008C, false },
+    { "PSK-AES256-CBC-SHA", "PSK-AES256-CBC-SHA", 0x008D, false },
     { "PSK-AES256-GCM-SHA384", "PSK-AES256-GCM-SHA384", 0x00A9, false },
     { "PSK-AES256-CBC-SHA384", "PSK-AES256-CBC-SHA384", 0x00AF, false },
     { "PSK-AES128-CCM", "PSK-AES128-CCM", 0xC0A4, false },

@@ -192,12 +192,11 @@ int pskgw_identity_normalize(const uint8_t *ident, size_t len, char *out, size_t
     for (size_t i = 0; i < len && ascii_hex; i++)
         ascii_hex = is_hex_digit(ident[i]);
     if (ascii_hex) {
+        /* As the device sent it, case kept: the service may know the identity only in the
+         * form the module printed and the device was configured with. */
         if (cap < len + 1)
             return PSKGW_ETOOBIG;
-        for (size_t i = 0; i < len; i++) {
-            uint8_t c = ident[i];
-            out[i] = (char)((c >= 'a' && c <= 'f') ? c - 'a' + 'A' : c);
-        }
+        memcpy(out, ident, len);
         out[len] = '\0';
         return 0;
     }

@@ -97,8 +97,9 @@ int pskgw_dtls_find_client_hello(const uint8_t *dgram, size_t len, uint64_t *rec
 int pskgw_cke_identity(const uint8_t *body, size_t len, size_t max_len, const uint8_t **ident,
                        size_t *ident_len);
 
-/* Normalise an identity to the KeyID form: ASCII hex digits are upper-cased and used as they
- * are; anything else is hex-encoded (upper case). out gets a NUL-terminated string. */
+/* Normalise an identity to the KeyID form: an identity of ASCII hex digits is used exactly as
+ * the device sent it (case kept); anything else (raw bytes) is hex-encoded in upper case, as
+ * the module prints identities (AT+USECPSK). out gets a NUL-terminated string. */
 int pskgw_identity_normalize(const uint8_t *ident, size_t len, char *out, size_t cap);
 
 /* Reassembly of a DTLS ClientKeyExchange from epoch-0 handshake fragments, in caller memory.

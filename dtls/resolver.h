@@ -3,7 +3,8 @@
  * Implemented by the key cache (keycache/); the gateway hands it to the listeners as this
  * struct of function pointers. Tests use a small in-memory resolver behind the same pointers.
  *
- * identity_hex_upper: the KeyID, upper-case hex, NUL-terminated (see pskgw_identity_normalize).
+ * identity_hex_upper: the KeyID, hex, NUL-terminated: ASCII-hex identities keep the device's
+ * case, raw ones are upper case (see pskgw_identity_normalize).
  *
  * lookup(): the synchronous in-process hit. Returns 0 and writes psk (*psk_len in: capacity,
  *   out: length) and uid (NUL-terminated ROTPublicUID, "" if unknown) when the key is in memory;

@@ -81,7 +81,7 @@ typedef struct {
     const char *listener;
     const char *transport;      /* "dtls" | "tls" */
     const char *peer;           /* "192.0.2.1:5684", "[2001:db8::1]:5684" */
-    const char *identity;       /* PSK identity, upper-case hex (KeyID) */
+    const char *identity;       /* PSK identity as KeyID hex (pskgw_identity_normalize) */
     const char *rot_public_uid; /* from the resolver; "" if it gave none */
     uint64_t session_id;        /* unique per process run, never 0 */
     uint64_t seq;               /* per session, from 1 */

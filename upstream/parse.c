@@ -75,18 +75,145 @@ static int load(const char *what, const char *body, size_t len, json_t **root, c
     return 0;
 }
 
-/* jansson's unpack messages name keys and types ("Object item not found: Key", "Expected
- * string, got integer", "1 object item(s) left unpacked: X"), never values. Extra keys come
- * from the peer: keep them printable and short. */
-static void why_unpack(char *why, size_t cap, const char *what, const json_error_t *jerr)
+/* ---- tolerant field reading ----
+ *
+ * The service may add fields (verified: "Extra": 1 in a GetPSK answer) and may send numbers as
+ * strings: known fields are read by name with strict types and ranges; unknown fields are
+ * counted and named in a note, never refused; null counts as absent (fine for optional fields,
+ * "missing" for required ones). */
+
+typedef enum { F_STR, F_NUM } ftype_t;
+
+typedef struct {
+    const char *name;
+    ftype_t type;
+    int required;
+    const char **str; /* F_STR: the value, NULL when absent */
+    json_int_t *num;  /* F_NUM: the value, -1 when absent */
+} field_t;
+
+typedef struct {
+    size_t count;   /* unknown fields */
+    char first[40]; /* the first one's name, printable and bounded */
+} unknown_t;
+
+static const char *type_word(const json_t *v)
 {
-    char clean[96];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a real number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
+    }
+}
+
+/* A whole number given as an integer or as a string of 1..9 decimal digits without sign,
+ * spaces or leading zeros ("128"). */
+static int read_num(const json_t *v, json_int_t *out)
+{
+    const char *s;
+    size_t n;
+    json_int_t x = 0;
+
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return PSKGW_EPARSE;
+    s = json_string_value(v);
+    n = json_string_length(v);
+    if (n == 0 || n > 9 || (s[0] == '0' && n > 1))
+        return PSKGW_EPARSE;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return PSKGW_EPARSE;
+        x = x * 10 + (s[i] - '0');
+    }
+    *out = x;
+    return 0;
+}
+
+static int known(const field_t *f, size_t nf, const char *name)
+{
+    for (size_t i = 0; i < nf; i++)
+        if (strcmp(f[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static void note_unknown(unknown_t *u, const char *name)
+{
     size_t n = 0;
 
-    for (const char *p = jerr->text; *p && n + 1 < sizeof(clean); p++)
-        clean[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
-    clean[n] = '\0';
-    why_set(why, cap, "%s: %s", what, clean);
+    if (u->count++ > 0)
+        return;
+    for (const char *p = name; *p && n < 32; p++)
+        u->first[n++] = (*p >= 0x20 && *p < 0x7f && *p != '"') ? *p : '?';
+    if (name[n] != '\0') {
+        memcpy(u->first + n, "...", 3);
+        n += 3;
+    }
+    u->first[n] = '\0';
+}
+
+static int read_fields(const char *what, json_t *root, field_t *f, size_t nf, unknown_t *u,
+                       char *why, size_t why_cap)
+{
+    const char *name;
+    json_t *v;
+
+    for (size_t i = 0; i < nf; i++) {
+        v = json_object_get(root, f[i].name);
+        if (f[i].str)
+            *f[i].str = NULL;
+        if (f[i].num)
+            *f[i].num = -1;
+        if (!v || json_is_null(v)) {
+            if (!f[i].required)
+                continue;
+            why_set(why, why_cap, "%s: %s: missing%s", what, f[i].name, v ? " (null)" : "");
+            return PSKGW_EPARSE;
+        }
+        if (f[i].type == F_STR && json_is_string(v)) {
+            *f[i].str = json_string_value(v);
+            continue;
+        }
+        if (f[i].type == F_NUM && read_num(v, f[i].num) == 0)
+            continue;
+        why_set(why, why_cap, "%s: %s: expected %s, got %s", what, f[i].name,
+                f[i].type == F_STR ? "a string" : "a whole number (or its decimal string)",
+                type_word(v));
+        return PSKGW_EPARSE;
+    }
+    memset(u, 0, sizeof(*u));
+    json_object_foreach(root, name, v)
+    {
+        if (!known(f, nf, name))
+            note_unknown(u, name);
+    }
+    return 0;
+}
+
+/* On success: the note about ignored fields, or an empty string. */
+static void why_note(char *why, size_t why_cap, const char *what, const unknown_t *u)
+{
+    if (u->count == 0)
+        why_set(why, why_cap, "%s", "");
+    else
+        why_set(why, why_cap, "%s: ignored %zu unknown field%s (first \"%s\")", what, u->count,
+                u->count == 1 ? "" : "s", u->first);
 }
 
 static int printable(const char *s, size_t len, int allow_space)
@@ -119,9 +246,11 @@ int pskgw_upstream_parse_auth(const char *body, size_t len, char **token_out, ch
     static const char *const secret_keys[] = { "AuthToken", "RefreshToken", NULL };
     const char *what = "authenticate response";
     json_t *root = NULL;
-    json_error_t jerr;
     const char *token = NULL;
     const char *refresh = NULL;
+    field_t f[] = { { "AuthToken", F_STR, 1, &token, NULL },
+                    { "RefreshToken", F_STR, 0, &refresh, NULL } };
+    unknown_t u;
     size_t n;
     char *copy;
     int rc;
@@ -131,12 +260,9 @@ int pskgw_upstream_parse_auth(const char *body, size_t len, char **token_out, ch
     rc = load(what, body, len, &root, why, why_cap);
     if (rc < 0)
         return rc;
-    if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:s, s?:s}", "AuthToken", &token, "RefreshToken",
-                       &refresh) != 0) {
-        why_unpack(why, why_cap, what, &jerr);
-        rc = PSKGW_EPARSE;
+    rc = read_fields(what, root, f, sizeof(f) / sizeof(f[0]), &u, why, why_cap);
+    if (rc < 0)
         goto fail;
-    }
     n = strlen(token);
     if (n == 0 || n > PSKGW_UPSTREAM_MAX_TOKEN || !printable(token, n, 0)) {
         why_set(why, why_cap, "%s: AuthToken: must be 1..%u printable characters", what,
@@ -151,6 +277,7 @@ int pskgw_upstream_parse_auth(const char *body, size_t len, char **token_out, ch
     }
     memcpy(copy, token, n + 1);
     *token_out = copy;
+    why_note(why, why_cap, what, &u);
     wipe_and_decref(root, secret_keys);
     return 0;
 
@@ -175,15 +302,34 @@ static int decode_b64(const char *what, const char *field, const char *s, uint8_
     return 0;
 }
 
+/* The key's length against the domain's: a 16-byte key where 32 were asked for (or the reverse)
+ * almost always means the device made its PSK with the other length (AT+USECPSK=16|32). */
+static void why_key_length(char *why, size_t why_cap, const char *what, size_t n,
+                           unsigned want_bits)
+{
+    if ((n == 16 || n == 32) && n * 8 != want_bits)
+        why_set(why, why_cap,
+                "%s: Key: %zu bytes (%zu bits) where psk_key_bits asks for %u: the device likely "
+                "uses the other PSK length (set psk_key_bits = %zu for it)",
+                what, n, n * 8, want_bits, n * 8);
+    else
+        why_set(why, why_cap, "%s: Key: wrong length %zu bytes (asked for %u)", what, n,
+                want_bits / 8);
+}
+
 int pskgw_upstream_parse_psk(const char *body, size_t len, unsigned want_bits,
                              pskgw_upstream_psk_t *out, char *why, size_t why_cap)
 {
     static const char *const secret_keys[] = { "Key", NULL };
     const char *what = "psk response";
     json_t *root = NULL;
-    json_error_t jerr;
     const char *key = NULL;
     const char *uid = NULL;
+    json_int_t bits = -1;
+    field_t f[] = { { "Key", F_STR, 1, &key, NULL },
+                    { "ROTPublicUID", F_STR, 1, &uid, NULL },
+                    { "KeyLength", F_NUM, 0, NULL, &bits } };
+    unknown_t u;
     pskgw_upstream_psk_t res;
     uint8_t buf[64];
     size_t n = 0;
@@ -195,19 +341,20 @@ int pskgw_upstream_parse_psk(const char *body, size_t len, unsigned want_bits,
     rc = load(what, body, len, &root, why, why_cap);
     if (rc < 0)
         return rc;
-    if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:s, s:s}", "Key", &key, "ROTPublicUID", &uid) !=
-        0) {
-        why_unpack(why, why_cap, what, &jerr);
-        rc = PSKGW_EPARSE;
+    rc = read_fields(what, root, f, sizeof(f) / sizeof(f[0]), &u, why, why_cap);
+    if (rc < 0)
         goto fail;
-    }
     rc = decode_b64(what, "Key", key, buf, sizeof(buf), &n, why, why_cap);
     if (rc < 0)
         goto fail;
+    rc = PSKGW_EPARSE;
     if ((n != 16 && n != 32) || n != want_bits / 8) {
-        why_set(why, why_cap, "%s: Key: wrong length %zu bytes (asked for %u)", what, n,
-                want_bits / 8);
-        rc = PSKGW_EPARSE;
+        why_key_length(why, why_cap, what, n, want_bits);
+        goto fail;
+    }
+    if (bits != -1 && (size_t)bits != n * 8) {
+        why_set(why, why_cap, "%s: KeyLength: %lld does not match the %zu-bit key", what,
+                (long long)bits, n * 8);
         goto fail;
     }
     rc = copy_uid(what, uid, res.rot_uid, why, why_cap);
@@ -216,6 +363,7 @@ int pskgw_upstream_parse_psk(const char *body, size_t len, unsigned want_bits,
     memcpy(res.key, buf, n);
     res.key_len = n;
     *out = res;
+    why_note(why, why_cap, what, &u);
     rc = 0;
 
 fail:
@@ -231,12 +379,17 @@ int pskgw_upstream_parse_e2e(const char *body, size_t len, pskgw_upstream_e2e_t 
     static const char *const secret_keys[] = { "Key", "Nonce", NULL };
     const char *what = "e2e parameters response";
     json_t *root = NULL;
-    json_error_t jerr;
     const char *key = NULL;
     const char *nonce = NULL;
     const char *suite = NULL;
     const char *uid = NULL;
     json_int_t mac = 0;
+    field_t f[] = { { "Key", F_STR, 1, &key, NULL },
+                    { "Nonce", F_STR, 1, &nonce, NULL },
+                    { "MACLength", F_NUM, 1, NULL, &mac },
+                    { "CipherSuite", F_STR, 1, &suite, NULL },
+                    { "ROTPublicUID", F_STR, 1, &uid, NULL } };
+    unknown_t u;
     pskgw_upstream_e2e_t res;
     uint8_t buf[64];
     size_t n = 0;
@@ -248,13 +401,9 @@ int pskgw_upstream_parse_e2e(const char *body, size_t len, pskgw_upstream_e2e_t 
     rc = load(what, body, len, &root, why, why_cap);
     if (rc < 0)
         return rc;
-    if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:s, s:s, s:I, s:s, s:s}", "Key", &key, "Nonce",
-                       &nonce, "MACLength", &mac, "CipherSuite", &suite, "ROTPublicUID",
-                       &uid) != 0) {
-        why_unpack(why, why_cap, what, &jerr);
-        rc = PSKGW_EPARSE;
+    rc = read_fields(what, root, f, sizeof(f) / sizeof(f[0]), &u, why, why_cap);
+    if (rc < 0)
         goto fail;
-    }
     rc = decode_b64(what, "Key", key, buf, sizeof(buf), &n, why, why_cap);
     if (rc < 0)
         goto fail;
@@ -294,6 +443,7 @@ int pskgw_upstream_parse_e2e(const char *body, size_t len, pskgw_upstream_e2e_t 
     if (rc < 0)
         goto fail;
     *out = res;
+    why_note(why, why_cap, what, &u);
     rc = 0;
 
 fail:
@@ -448,12 +598,17 @@ static int upper_hex(const char *in, char out[MAX_ID_HEX + 1])
 
 int pskgw_upstream_build_psk(const char *key_id_hex, unsigned key_bits, char **out)
 {
-    char id[MAX_ID_HEX + 1];
+    size_t n;
 
-    if (!out || (key_bits != 128 && key_bits != 256) || upper_hex(key_id_hex, id) < 0)
+    if (!out || !key_id_hex || (key_bits != 128 && key_bits != 256))
         return PSKGW_EINVAL;
-    return dump(json_pack("{s:s, s:s}", "KeyID", id, "KeyLength", key_bits == 128 ? "128" : "256"),
-                out);
+    n = strnlen(key_id_hex, MAX_ID_HEX + 1);
+    if (n < 2 || n > MAX_ID_HEX || !pskgw_is_hex((const uint8_t *)key_id_hex, n))
+        return PSKGW_EINVAL;
+    /* KeyID exactly as given (case kept): see pskgw_identity_normalize(). */
+    return dump(
+        json_pack("{s:s, s:s}", "KeyID", key_id_hex, "KeyLength", key_bits == 128 ? "128" : "256"),
+        out);
 }
 
 int pskgw_upstream_build_e2e(const char *header_hex, char **out)

@@ -1,15 +1,23 @@
 /* Security-service response parsers and request builders (pure: no I/O, no curl, no clock).
  *
  * Every parser takes the raw response body (not NUL-terminated; at most
- * PSKGW_UPSTREAM_MAX_BODY bytes, longer bodies are refused with PSKGW_ETOOBIG) and parses it
- * strictly with jansson: the object must hold exactly the documented keys with the documented
- * JSON types (json_unpack_ex with JSON_STRICT; duplicate keys rejected). Outputs are written only
- * on success. On failure a short, lower-case reason ("psk response: Key: wrong length 15 bytes")
- * is written to `why` (may be NULL) that never contains key material, tokens or body bytes other
- * than key names.
+ * PSKGW_UPSTREAM_MAX_BODY bytes, longer bodies are refused with PSKGW_ETOOBIG) with jansson,
+ * liberal in what it accepts from the service and strict about what it uses:
+ *   - the body is one JSON object (duplicate keys rejected), fields in any order;
+ *   - unknown fields, at any level, are ignored (the service may add some): on success `why`
+ *     holds a note naming the first one and their count ("psk response: ignored 2 unknown
+ *     fields (first \"Extra\")"), or "" when there were none; the caller logs it;
+ *   - known fields keep their types and ranges; the numbers MACLength and KeyLength are accepted
+ *     as JSON integers or as decimal strings ("128"); `null` counts as absent, which is fine for
+ *     optional fields (RefreshToken, KeyLength) and "missing (null)" for required ones.
+ * Outputs are written only on success. On failure a short, lower-case reason ("psk response:
+ * Key: wrong length 15 bytes", "e2e parameters response: MACLength: expected a whole number (or
+ * its decimal string), got a boolean") is written to `why` (may be NULL) that never contains
+ * key material, tokens or body bytes other than key names.
  *
- * Errors: PSKGW_EPARSE (not JSON, missing/mistyped/extra field, bad base64, wrong length or
- * value), PSKGW_ETOOBIG (body over the bound), PSKGW_EINVAL (bad arguments), PSKGW_ENOMEM.
+ * Errors: PSKGW_EPARSE (not JSON, not an object, missing/mistyped field, bad base64, wrong
+ * length or value), PSKGW_ETOOBIG (body over the bound), PSKGW_EINVAL (bad arguments),
+ * PSKGW_ENOMEM.
  *
  * Fuzzed by fuzz/fuzz_upstream_response.c and fuzz/fuzz_upstream_jwt.c.
  */
@@ -28,20 +36,24 @@
 /* Lifetime assumed when the JWT carries no usable `exp` claim. */
 #define PSKGW_UPSTREAM_DEFAULT_TOKEN_TTL_MS 3600000u
 
-/* Authenticate response {"AuthToken": s, "RefreshToken": s (optional)}. The token must be
+/* Authenticate response {"AuthToken": s, "RefreshToken": s (optional, may be null)}. The token must be
  * non-empty, at most PSKGW_UPSTREAM_MAX_TOKEN bytes of printable ASCII (no spaces or control
  * characters: it goes into a header). *token_out is malloc'd, owned by the caller, who frees it
  * with pskgw_free_secret_str(). */
 int pskgw_upstream_parse_auth(const char *body, size_t len, char **token_out, char *why,
                               size_t why_cap);
 
-/* GetPSK response {"Key": base64, "ROTPublicUID": s}. The key must decode to 16 or 32 bytes and
- * to exactly want_bits / 8 bytes (want_bits 128 or 256). ROTPublicUID: 1..64 printable ASCII. */
+/* GetPSK response {"Key": base64, "ROTPublicUID": s, "KeyLength": 128|256|"128"|"256"
+ * (optional)}. The key must decode to 16 or 32 bytes and to exactly want_bits / 8 bytes
+ * (want_bits 128 or 256); a KeyLength, when present, must agree with the key. A key of the other
+ * valid length is refused with a reason that names the likely cause: the device made its PSK
+ * with the other length (AT+USECPSK=16|32), so the domain's psk_key_bits does not fit it.
+ * ROTPublicUID: 1..64 printable ASCII. */
 int pskgw_upstream_parse_psk(const char *body, size_t len, unsigned want_bits,
                              pskgw_upstream_psk_t *out, char *why, size_t why_cap);
 
 /* GetE2EDecryptionParameters response {"Key": base64 (16 bytes), "Nonce": base64 (7..13 bytes),
- * "MACLength": 64|128 (integer), "CipherSuite": "AES_128_CCM" (with 128) | "AES_128_CCM_8"
+ * "MACLength": 64|128 (integer or decimal string), "CipherSuite": "AES_128_CCM" (with 128) | "AES_128_CCM_8"
  * (with 64), "ROTPublicUID": s}. */
 int pskgw_upstream_parse_e2e(const char *body, size_t len, pskgw_upstream_e2e_t *out, char *why,
                              size_t why_cap);
@@ -63,8 +75,9 @@ uint64_t pskgw_upstream_token_lifetime_ms(int rc, int64_t exp, int64_t iat, uint
 /* Request bodies (jansson-built, compact). *out is malloc'd; free with pskgw_free_secret_str()
  * (the authenticate body holds the API secret). */
 int pskgw_upstream_build_auth(const char *key_id, const char *secret, char **out);
-/* key_id_hex: 2..64 hex digits (any case; sent upper-case). key_bits: 128 or 256, sent as the
- * string "128"/"256" as in the seed. PSKGW_EINVAL otherwise. */
+/* key_id_hex: 2..64 hex digits, sent as KeyID exactly as given (case kept: the gateway passes
+ * the identity in the form the device sent it). key_bits: 128 or 256, sent as the string
+ * "128"/"256" as in the seed. PSKGW_EINVAL otherwise. */
 int pskgw_upstream_build_psk(const char *key_id_hex, unsigned key_bits, char **out);
 /* header_hex: 2..64 hex digits (sent upper-case). */
 int pskgw_upstream_build_e2e(const char *header_hex, char **out);

@@ -111,6 +111,7 @@ struct pskgw_upstream {
     uint32_t ratelimit_window_max_ms;
 
     pskgw_upstream_stats_t stats;
+    unsigned noted_unknown; /* bit per op: its ignored-fields note was logged (once) */
 
     int closing;
     int torn_down;
@@ -442,11 +443,20 @@ static void on_req_timer(uv_timer_t *t)
     finish(r, PSKGW_ETIMEOUT);
 }
 
+/* A parser's success note (unknown fields ignored): logged once per client and call. */
+static void note_once(pskgw_upstream_t *c, pskgw_upstream_op_t op, const char *note)
+{
+    if (!note[0] || (c->noted_unknown & (1u << op)))
+        return;
+    c->noted_unknown |= 1u << op;
+    PSKGW_DEBUG("upstream \"%s\": %s (noted once)", c->name, note);
+}
+
 static void on_req_http(void *arg, const pskgw_http_result_t *res)
 {
     pskgw_upstream_req_t *r = arg;
     pskgw_upstream_t *c = r->c;
-    char why[160];
+    char why[256];
     char ex[121];
     int err = 0;
     int rc;
@@ -467,6 +477,8 @@ static void on_req_http(void *arg, const pskgw_http_result_t *res)
             PSKGW_LOG_RL(PSKGW_LOG_WARNING, "upstream-parse",
                          "upstream \"%s\": %s \"%s\": bad response: %s", c->name, op_word(r->op),
                          r->ident, why);
+        else
+            note_once(c, r->op, why);
         finish(r, rc);
         return;
     case PSKGW_UPSTREAM_CLASS_REAUTH:
@@ -552,7 +564,7 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
     pskgw_upstream_t *c = arg;
     uint64_t now = now_ms(c);
     pskgw_upstream_class_t cls;
-    char why[160];
+    char why[256];
     char ex[121];
     char *token = NULL;
     int err = 0;
@@ -580,6 +592,7 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
             fail_waiters(c, rc);
             return;
         }
+        note_once(c, PSKGW_UPSTREAM_OP_AUTH, why);
         rc = pskgw_upstream_jwt_claims(token, strlen(token), &exp, &iat);
         life = pskgw_upstream_token_lifetime_ms(rc, exp, iat, pskgw_clock_wall_ms());
         c->stats.outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_OK]++;

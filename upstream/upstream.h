@@ -109,7 +109,7 @@ int pskgw_upstream_new(uv_loop_t *loop, const pskgw_upstream_opts_t *opts, pskgw
 /* Start authenticating now if there is no valid token (optional). 0 or PSKGW_ECLOSED. */
 int pskgw_upstream_warmup(pskgw_upstream_t *c);
 
-/* GetPSK for a PSK identity. key_id_hex: 2..64 hex digits (any case, sent upper-case);
+/* GetPSK for a PSK identity. key_id_hex: 2..64 hex digits (sent as given, case kept);
  * key_bits: 128, 256, or 0 for the option's default; deadline_ms: 0 for the option's default.
  * Either fails at once (returns < 0, never calls back):
  *   PSKGW_EINVAL (bad identity/bits/callback), PSKGW_EBUSY (max_in_flight reached and the queue

@@ -127,6 +127,10 @@ int main(int argc, char **argv)
         free(cfg);
         return 2;
     }
+    /* The lead's test scripts turn strict mode on for every simulator they start. */
+    const char *strict_env = getenv("PSKGW_SIM_STRICT");
+    if (strict_env && strcmp(strict_env, "1") == 0)
+        cfg->strict = true;
     if (cfg->show_device) {
         int rc = show_device(cfg->seed, cfg->show_index);
         free(cfg);
@@ -174,8 +178,9 @@ int main(int argc, char **argv)
         goto done; /* it said why */
     printf("%s\n", url);
     fflush(stdout);
-    fprintf(stderr, "pskgw-sim: serving %s (%zu domain%s, %u devices, token ttl %u s)\n", url,
-            cfg->ndomains, cfg->ndomains == 1 ? "" : "s", (unsigned)cfg->devices, cfg->token_ttl_s);
+    fprintf(stderr, "pskgw-sim: serving %s (%zu domain%s, %u devices, token ttl %u s%s)\n", url,
+            cfg->ndomains, cfg->ndomains == 1 ? "" : "s", (unsigned)cfg->devices, cfg->token_ttl_s,
+            cfg->strict ? ", strict" : "");
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -161,29 +162,130 @@ void pskgw_sim_api_count(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const char *body
     json_decref(req);
 }
 
-static int check_token(pskgw_sim_api_t *a, const char *h, uint64_t now_ms)
+pskgw_sim_auth_form_t pskgw_sim_api_auth_form(const char *auth)
 {
+    if (!auth || !*auth)
+        return PSKGW_SIM_AUTH_NONE;
+    while (*auth == ' ')
+        auth++;
+    return strncasecmp(auth, "Bearer ", 7) == 0 ? PSKGW_SIM_AUTH_BEARER : PSKGW_SIM_AUTH_RAW;
+}
+
+static const pskgw_sim_domain_t *find_domain(const pskgw_sim_cfg_t *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->ndomains; i++)
+        if (strcmp(cfg->domains[i].key, key) == 0)
+            return &cfg->domains[i];
+    return NULL;
+}
+
+/* 0 when the header carries a valid token (and, in strict mode, in exactly the form its domain
+ * is configured for: "Bearer <token>" or "<token>", no other spaces). *why: the refusal. */
+static int check_token(pskgw_sim_api_t *a, const char *h, uint64_t now_ms, const char **why)
+{
+    const char *tok = h;
+    char sub[256];
+    bool bearer;
+
+    *why = "missing, invalid or expired AuthToken";
     if (!h)
         return PSKGW_EAUTH;
-    while (*h == ' ')
-        h++;
-    if (strncasecmp(h, "Bearer ", 7) == 0) {
-        h += 7;
-        while (*h == ' ')
-            h++;
+    while (*tok == ' ')
+        tok++;
+    bearer = strncasecmp(tok, "Bearer ", 7) == 0;
+    if (bearer) {
+        tok += 7;
+        while (*tok == ' ')
+            tok++;
     }
-    size_t n = strnlen(h, MAX_AUTH + 1);
-    while (n > 0 && h[n - 1] == ' ')
+    size_t n = strnlen(tok, MAX_AUTH + 1);
+    while (n > 0 && tok[n - 1] == ' ')
         n--;
     pthread_mutex_lock(&a->lock);
-    int rc = pskgw_sim_token_verify(a->tokens, h, n, now_ms);
+    int rc = pskgw_sim_token_verify(a->tokens, tok, n, now_ms, sub, sizeof(sub));
     pthread_mutex_unlock(&a->lock);
-    return rc;
+    if (rc < 0 || !a->cfg->strict)
+        return rc;
+    const pskgw_sim_domain_t *d = find_domain(a->cfg, sub);
+    if (!d)
+        return PSKGW_EAUTH;
+    if (d->bearer != bearer) {
+        *why = d->bearer ? "Authorization: this domain sends \"Bearer <token>\""
+                         : "Authorization: this domain sends the raw token, without \"Bearer\"";
+        return PSKGW_EAUTH;
+    }
+    if (tok[n] != '\0' || tok != h + (bearer ? 7 : 0)) {
+        *why = "Authorization: malformed (spaces around the token)";
+        return PSKGW_EAUTH;
+    }
+    return 0;
+}
+
+/* ---- strict mode ---- */
+
+static bool json_content_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    size_t n = strlen(want);
+
+    if (!ct || strncasecmp(ct, want, n) != 0)
+        return false;
+    ct += n;
+    while (*ct == ' ')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+/* The first member of req that is not in names (NULL-terminated), or NULL. */
+static const char *unknown_field(json_t *req, const char *const *names)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(req, k, v)
+    {
+        bool known = false;
+        for (size_t i = 0; names[i] && !known; i++)
+            known = strcmp(k, names[i]) == 0;
+        if (!known)
+            return k;
+    }
+    return NULL;
+}
+
+/* A careful service's refusals of the request itself (fields and forms), or 0. */
+static int strict_fields(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, json_t *req,
+                         pskgw_sim_reply_t *reply, bool *refused)
+{
+    static const char *const auth[] = { "APIKey", "APISecret", NULL };
+    static const char *const psk[] = { "KeyID", "KeyLength", NULL };
+    static const char *const e2e[] = { "EncryptedHeader", NULL };
+    char msg[96];
+
+    *refused = false;
+    if (!a->cfg->strict || !json_is_object(req))
+        return 0;
+    const char *k = unknown_field(req, ep == PSKGW_SIM_EP_AUTH  ? auth
+                                       : ep == PSKGW_SIM_EP_PSK ? psk
+                                                                : e2e);
+    if (k) {
+        *refused = true;
+        snprintf(msg, sizeof(msg), "unknown field \"%.40s\"", k);
+        return pskgw_sim_reply_error(reply, 400, msg);
+    }
+    json_t *kl = ep == PSKGW_SIM_EP_PSK ? json_object_get(req, "KeyLength") : NULL;
+    if (kl && !(json_is_string(kl) && (strcmp(json_string_value(kl), "128") == 0 ||
+                                       strcmp(json_string_value(kl), "256") == 0))) {
+        *refused = true;
+        return pskgw_sim_reply_error(reply, 400, "KeyLength must be the string \"128\" or \"256\"");
+    }
+    return 0;
 }
 
 /* ---- calls ---- */
 
-static int do_auth(pskgw_sim_api_t *a, json_t *req, uint64_t now_ms, pskgw_sim_reply_t *reply)
+static int do_auth(pskgw_sim_api_t *a, json_t *req, uint64_t now_ms, unsigned life_ms,
+                   pskgw_sim_reply_t *reply)
 {
     const char *key, *secret;
     size_t key_len, secret_len;
@@ -202,7 +304,7 @@ static int do_auth(pskgw_sim_api_t *a, json_t *req, uint64_t now_ms, pskgw_sim_r
     if (!d)
         return pskgw_sim_reply_error(reply, 401, "invalid APIKey or APISecret");
     pthread_mutex_lock(&a->lock);
-    int rc = pskgw_sim_token_issue(a->tokens, d->key, now_ms, a->cfg->token_ttl_s, &tok);
+    int rc = pskgw_sim_token_issue(a->tokens, d->key, now_ms, a->cfg->token_ttl_s, life_ms, &tok);
     pthread_mutex_unlock(&a->lock);
     if (rc == 0)
         rc = pskgw_sim_random_hex(32, refresh, sizeof(refresh));
@@ -341,24 +443,82 @@ static int do_e2e(pskgw_sim_api_t *a, json_t *req, pskgw_sim_reply_t *reply)
     return rc;
 }
 
-int pskgw_sim_api_call(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const char *auth, const char *body,
-                       size_t len, uint64_t now_ms, pskgw_sim_reply_t *reply)
+int pskgw_sim_api_handle(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const pskgw_sim_call_t *call,
+                         pskgw_sim_reply_t *reply)
 {
+    const char *why = NULL;
+    bool refused = false;
+    int rc;
+
     memset(reply, 0, sizeof(*reply));
     if (ep == PSKGW_SIM_EP_NONE)
         return pskgw_sim_reply_error(reply, 404, "not found");
-    json_t *req = load(body, len);
-    int rc;
+    if (a->cfg->strict && !json_content_type(call->content_type)) {
+        pskgw_sim_stats_strict_refused(a->stats);
+        return pskgw_sim_reply_error(reply, 415, "Content-Type must be application/json");
+    }
+    json_t *req = load(call->body, call->len);
     if (!req)
         rc = pskgw_sim_reply_error(reply, 400, "malformed JSON");
-    else if (ep == PSKGW_SIM_EP_AUTH)
-        rc = do_auth(a, req, now_ms, reply);
-    else if (check_token(a, auth, now_ms) < 0)
-        rc = pskgw_sim_reply_error(reply, 401, "missing, invalid or expired AuthToken");
-    else if (ep == PSKGW_SIM_EP_PSK)
-        rc = do_psk(a, req, reply);
-    else
-        rc = do_e2e(a, req, reply);
+    else if (ep != PSKGW_SIM_EP_AUTH && check_token(a, call->auth, call->now_ms, &why) < 0) {
+        refused = a->cfg->strict && strncmp(why, "Authorization:", 14) == 0;
+        rc = pskgw_sim_reply_error(reply, 401, why);
+    } else {
+        rc = strict_fields(a, ep, req, reply, &refused);
+        if (rc == 0 && !refused)
+            rc = ep == PSKGW_SIM_EP_AUTH ? do_auth(a, req, call->now_ms, call->token_life_ms, reply)
+                 : ep == PSKGW_SIM_EP_PSK ? do_psk(a, req, reply)
+                                          : do_e2e(a, req, reply);
+    }
+    if (refused)
+        pskgw_sim_stats_strict_refused(a->stats);
     json_decref(req);
     return rc;
+}
+
+int pskgw_sim_api_call(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const char *auth, const char *body,
+                       size_t len, uint64_t now_ms, pskgw_sim_reply_t *reply)
+{
+    pskgw_sim_call_t call = { auth, "application/json", body, len, now_ms, 0 };
+    return pskgw_sim_api_handle(a, ep, &call, reply);
+}
+
+/* ---- faults on answers ---- */
+
+int pskgw_sim_reply_add_extra_fields(pskgw_sim_reply_t *reply)
+{
+    if (!reply->body || reply->status != 200)
+        return PSKGW_EINVAL;
+    json_t *o = json_loadb(reply->body, reply->len, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return PSKGW_EINVAL;
+    }
+    /* Names a service might add; nested levels repeat the known names with other types, so
+     * that a parser which looks into them would be caught. */
+    json_t *meta =
+        json_pack("{s:s, s:i, s:[i, n, {s:i, s:s}], s:{s:b}}", "Service", "pskgw-sim", "Version", 2,
+                  "Fields", 1, "Key", 5, "ROTPublicUID", "nested", "Flags", "Beta", 1);
+    if (!meta || json_object_set_new(o, "Extra", json_integer(1)) != 0 ||
+        json_object_set_new(o, "Meta", meta) != 0 ||
+        json_object_set_new(o, "Notice", json_null()) != 0) {
+        json_decref(o);
+        return PSKGW_ENOMEM;
+    }
+    pskgw_sim_reply_t grown;
+    int rc = pskgw_sim_reply_json(&grown, 200, o); /* consumes o */
+    if (rc < 0)
+        return rc;
+    pskgw_sim_reply_clear(reply);
+    *reply = grown;
+    return 0;
+}
+
+void pskgw_sim_reply_truncate(pskgw_sim_reply_t *reply)
+{
+    if (!reply->body || reply->len == 0)
+        return;
+    size_t keep = reply->len / 2;
+    pskgw_wipe(reply->body + keep, reply->len - keep);
+    reply->len = keep;
 }

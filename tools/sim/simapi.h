@@ -48,12 +48,40 @@ void pskgw_sim_api_free(pskgw_sim_api_t *a);
 /* Count one arriving call in the stats, with its KeyID / EncryptedHeader when the body has one. */
 void pskgw_sim_api_count(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const char *body, size_t len);
 
-/* Answer one call. auth is the Authorization header value or NULL ("<token>" or
- * "Bearer <token>"); body need not be NUL-terminated; now_ms is the wall clock in ms.
- * Counts issued tokens in the stats (not the status: the caller does once it answered).
+/* One call as it arrived. */
+typedef struct {
+    const char *auth;         /* Authorization header value or NULL */
+    const char *content_type; /* Content-Type header value or NULL */
+    const char *body;         /* need not be NUL-terminated */
+    size_t len;
+    uint64_t now_ms;        /* wall clock in ms */
+    unsigned token_life_ms; /* authenticate: 0, or how long the token really lives (fault) */
+} pskgw_sim_call_t;
+
+/* Answer one call. The Authorization header is "<token>" or "Bearer <token>" (any case,
+ * spaces trimmed), unless cfg->strict: then exactly the form of the token's domain
+ * (--auth-header), and also refused are a Content-Type other than application/json (415),
+ * request fields other than the call's own and a KeyLength other than the strings "128" and
+ * "256" (400); each such refusal is counted as strict_refused. Counts issued tokens in the stats
+ * (not the status: the caller does once it answered).
  * 0, or PSKGW_ENOMEM when no reply could be built (*reply is then empty). */
+int pskgw_sim_api_handle(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const pskgw_sim_call_t *call,
+                         pskgw_sim_reply_t *reply);
+
+/* pskgw_sim_api_handle() with Content-Type application/json and no token fault. */
 int pskgw_sim_api_call(pskgw_sim_api_t *a, pskgw_sim_ep_t ep, const char *auth, const char *body,
                        size_t len, uint64_t now_ms, pskgw_sim_reply_t *reply);
+
+/* The form of an Authorization header value: NONE (NULL or empty), BEARER ("Bearer " prefix,
+ * any case), RAW (anything else). */
+pskgw_sim_auth_form_t pskgw_sim_api_auth_form(const char *auth);
+
+/* Faults on a 200 answer holding a JSON object. add_extra_fields: the object gains unknown
+ * fields at the top level and nested ones inside them ({"Extra": 1, "Meta": {...}, "Notice":
+ * null}); 0, PSKGW_EINVAL (not a 200 JSON object: unchanged), PSKGW_ENOMEM (unchanged).
+ * truncate: the text is cut to half its length (at least one byte shorter), invalid JSON. */
+int pskgw_sim_reply_add_extra_fields(pskgw_sim_reply_t *reply);
+void pskgw_sim_reply_truncate(pskgw_sim_reply_t *reply);
 
 /* Every token issued so far becomes invalid. 0 or PSKGW_EIO. */
 int pskgw_sim_api_expire_tokens(pskgw_sim_api_t *a);

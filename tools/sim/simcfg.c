@@ -39,6 +39,22 @@ static const char usage[] =
     "  --retry-after S         Retry-After seconds on those 429s (default 1)\n"
     "  --drop-rate R           fraction 0..1 of API calls whose connection is closed\n"
     "                          without an answer\n"
+    "  --extra-fields-rate R   fraction 0..1 of 200 answers that gain unknown fields (top\n"
+    "                          level and nested)\n"
+    "  --error-body-rate R     fraction 0..1 of API calls answered 200 with an error body\n"
+    "  --truncate-rate R       fraction 0..1 of 200 answers cut short (truncated JSON)\n"
+    "  --tls-handshake-delay-ms MS  with --tls: every TLS handshake waits MS before the\n"
+    "                          server answers the ClientHello\n"
+    "  --token-early-expiry-ms MS  AuthTokens die MS after issue although their exp claim\n"
+    "                          says --token-ttl (0: off)\n"
+    "  --strict                refuse what a careful real service would refuse: no\n"
+    "                          Content-Type: application/json (415), KeyLength other than\n"
+    "                          the strings \"128\"/\"256\", unknown request fields (400), an\n"
+    "                          Authorization form other than the domain's (401); also\n"
+    "                          when the environment has PSKGW_SIM_STRICT=1\n"
+    "  --auth-header raw|bearer  the Authorization form of the domain of the preceding\n"
+    "                          --api-key/--api-secret pair (default raw: \"<token>\";\n"
+    "                          bearer: \"Bearer <token>\"); enforced by --strict\n"
     "  --tls                   serve HTTPS with a freshly generated self-signed certificate\n"
     "                          (EC P-256; SAN 127.0.0.1, ::1, localhost and the listen host)\n"
     "  --cert-out FILE         write that certificate (PEM) to FILE, for clients' CA file\n"
@@ -55,7 +71,11 @@ static const char usage[] =
     "  POST /_sim/faults         change faults: {\"latency_ms\",\"jitter_ms\",\"error_rate\",\n"
     "                            "
     "\"error_status\",\"ratelimit_rate\",\"retry_after_s\",\"drop_rate\",\n"
-    "                            \"error_next\",\"ratelimit_next\",\"drop_next\"} (all optional)\n"
+    "                            \"error_next\",\"ratelimit_next\",\"drop_next\",\n"
+    "                            \"extra_fields_rate\",\"extra_fields_next\",\"error_body_rate\",\n"
+    "                            \"error_body_next\",\"truncate_rate\",\"truncate_next\",\n"
+    "                            \"tls_handshake_delay_ms\",\"token_early_expiry_ms\"}\n"
+    "                            (all optional)\n"
     "  POST /_sim/expire-tokens  every AuthToken issued so far becomes invalid (401)\n";
 
 const char *pskgw_sim_cfg_usage(void)
@@ -169,6 +189,9 @@ int pskgw_sim_cfg_parse(pskgw_sim_cfg_t *cfg, int argc, char **argv, char *err, 
         } else if (strcmp(opt, "--verbose") == 0) {
             cfg->verbose = true;
             takes = 0;
+        } else if (strcmp(opt, "--strict") == 0) {
+            cfg->strict = true;
+            takes = 0;
         } else if (!val) {
             snprintf(err, err_cap, "option \"%s\" unknown or missing its value", opt);
             return PSKGW_EINVAL;
@@ -218,6 +241,23 @@ int pskgw_sim_cfg_parse(pskgw_sim_cfg_t *cfg, int argc, char **argv, char *err, 
             rc = parse_uint(val, 86400, &f->retry_after_s);
         } else if (strcmp(opt, "--drop-rate") == 0) {
             rc = parse_rate(val, &f->drop_rate);
+        } else if (strcmp(opt, "--extra-fields-rate") == 0) {
+            rc = parse_rate(val, &f->extra_fields_rate);
+        } else if (strcmp(opt, "--error-body-rate") == 0) {
+            rc = parse_rate(val, &f->error_body_rate);
+        } else if (strcmp(opt, "--truncate-rate") == 0) {
+            rc = parse_rate(val, &f->truncate_rate);
+        } else if (strcmp(opt, "--tls-handshake-delay-ms") == 0) {
+            rc = parse_uint(val, 600000, &f->tls_handshake_delay_ms);
+        } else if (strcmp(opt, "--token-early-expiry-ms") == 0) {
+            rc = parse_uint(val, 600000, &f->token_early_expiry_ms);
+        } else if (strcmp(opt, "--auth-header") == 0) {
+            if (pending_key || cfg->ndomains == 0)
+                rc = PSKGW_EINVAL; /* it follows a complete pair */
+            else if (strcmp(val, "raw") == 0 || strcmp(val, "bearer") == 0)
+                cfg->domains[cfg->ndomains - 1].bearer = val[0] == 'b';
+            else
+                rc = PSKGW_EINVAL;
         } else if (strcmp(opt, "--show-device") == 0) {
             rc = parse_u32(val, UINT32_MAX, &cfg->show_index);
             cfg->show_device = true;

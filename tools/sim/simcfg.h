@@ -10,7 +10,9 @@
 #define PSKGW_SIM_MAX_DISABLED 256
 
 /* Faults applied to the three API calls (never to /_sim/). Rates are fractions in [0, 1]. The
- * *_next counters make the next N calls fail deterministically, before the random rates. */
+ * *_next counters make the next N calls fail deterministically, before the random rates.
+ * drop / ratelimit / error / error_body replace the answer; extra_fields and truncate change a
+ * 200 answer (their *_next count only calls that had one). */
 typedef struct {
     unsigned latency_ms;
     unsigned jitter_ms;
@@ -22,11 +24,20 @@ typedef struct {
     unsigned error_next;
     unsigned ratelimit_next;
     unsigned drop_next;
+    double extra_fields_rate; /* 200 answers gain unknown fields (top level and nested) */
+    unsigned extra_fields_next;
+    double error_body_rate; /* answered 200 with an error body instead of the answer */
+    unsigned error_body_next;
+    double truncate_rate; /* 200 answers cut short (invalid JSON, Content-Length true) */
+    unsigned truncate_next;
+    unsigned tls_handshake_delay_ms; /* HTTPS: each TLS handshake waits this long */
+    unsigned token_early_expiry_ms;  /* tokens issued die after this (their exp says more); 0 off */
 } pskgw_sim_faults_t;
 
 typedef struct {
     char *key;    /* APIKey, borrowed from argv */
     char *secret; /* APISecret, borrowed from argv */
+    bool bearer;  /* --auth-header bearer: the domain sends "Bearer <token>" (--strict checks) */
 } pskgw_sim_domain_t;
 
 typedef struct {
@@ -46,6 +57,7 @@ typedef struct {
     bool tls;
     const char *cert_out;
     bool verbose;
+    bool strict; /* --strict (or PSKGW_SIM_STRICT=1): refuse what a careful service refuses */
     bool help;
     bool show_device; /* --show-device N: print device N's credentials and exit */
     uint32_t show_index;

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -161,12 +162,24 @@ static enum MHD_Result respond_error(pskgw_sim_server_t *s, struct MHD_Connectio
 
 static json_t *faults_json(const pskgw_sim_faults_t *f)
 {
-    return json_pack("{s:i, s:i, s:f, s:i, s:f, s:i, s:f, s:i, s:i, s:i}", "latency_ms",
-                     (int)f->latency_ms, "jitter_ms", (int)f->jitter_ms, "error_rate",
-                     f->error_rate, "error_status", (int)f->error_status, "ratelimit_rate",
-                     f->ratelimit_rate, "retry_after_s", (int)f->retry_after_s, "drop_rate",
-                     f->drop_rate, "error_next", (int)f->error_next, "ratelimit_next",
-                     (int)f->ratelimit_next, "drop_next", (int)f->drop_next);
+    json_t *o = json_pack("{s:i, s:i, s:f, s:i, s:f, s:i, s:f, s:i, s:i, s:i}", "latency_ms",
+                          (int)f->latency_ms, "jitter_ms", (int)f->jitter_ms, "error_rate",
+                          f->error_rate, "error_status", (int)f->error_status, "ratelimit_rate",
+                          f->ratelimit_rate, "retry_after_s", (int)f->retry_after_s, "drop_rate",
+                          f->drop_rate, "error_next", (int)f->error_next, "ratelimit_next",
+                          (int)f->ratelimit_next, "drop_next", (int)f->drop_next);
+    json_t *more = json_pack(
+        "{s:f, s:i, s:f, s:i, s:f, s:i, s:i, s:i}", "extra_fields_rate", f->extra_fields_rate,
+        "extra_fields_next", (int)f->extra_fields_next, "error_body_rate", f->error_body_rate,
+        "error_body_next", (int)f->error_body_next, "truncate_rate", f->truncate_rate,
+        "truncate_next", (int)f->truncate_next, "tls_handshake_delay_ms",
+        (int)f->tls_handshake_delay_ms, "token_early_expiry_ms", (int)f->token_early_expiry_ms);
+    if (!o || !more || json_object_update(o, more) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    json_decref(more);
+    return o;
 }
 
 static int get_uint_field(json_t *o, const char *name, unsigned min, unsigned max, unsigned *out)
@@ -209,26 +222,46 @@ static int faults_update(json_t *o, pskgw_sim_faults_t *f)
         get_rate_field(o, "drop_rate", &n.drop_rate) < 0 ||
         get_uint_field(o, "error_next", 0, 1000000, &n.error_next) < 0 ||
         get_uint_field(o, "ratelimit_next", 0, 1000000, &n.ratelimit_next) < 0 ||
-        get_uint_field(o, "drop_next", 0, 1000000, &n.drop_next) < 0)
+        get_uint_field(o, "drop_next", 0, 1000000, &n.drop_next) < 0 ||
+        get_rate_field(o, "extra_fields_rate", &n.extra_fields_rate) < 0 ||
+        get_uint_field(o, "extra_fields_next", 0, 1000000, &n.extra_fields_next) < 0 ||
+        get_rate_field(o, "error_body_rate", &n.error_body_rate) < 0 ||
+        get_uint_field(o, "error_body_next", 0, 1000000, &n.error_body_next) < 0 ||
+        get_rate_field(o, "truncate_rate", &n.truncate_rate) < 0 ||
+        get_uint_field(o, "truncate_next", 0, 1000000, &n.truncate_next) < 0 ||
+        get_uint_field(o, "tls_handshake_delay_ms", 0, big, &n.tls_handshake_delay_ms) < 0 ||
+        get_uint_field(o, "token_early_expiry_ms", 0, big, &n.token_early_expiry_ms) < 0)
         return PSKGW_EINVAL;
     *f = n;
     return 0;
 }
 
-typedef enum { FAULT_NONE, FAULT_DROP, FAULT_RATELIMIT, FAULT_ERROR } fault_t;
+typedef enum { FAULT_NONE, FAULT_DROP, FAULT_RATELIMIT, FAULT_ERROR, FAULT_ERROR_BODY } fault_t;
 
 typedef struct {
     fault_t kind;
     unsigned delay_ms;
     unsigned status;
     unsigned retry_after;
+    unsigned token_life_ms;
 } fault_plan_t;
+
+/* A deterministic count first, then the random rate. Called with s->lock held. */
+static bool draw_one(pskgw_sim_server_t *s, unsigned *next, double rate)
+{
+    if (*next) {
+        (*next)--;
+        return true;
+    }
+    return rate > 0 && rnd(s) < rate;
+}
 
 static fault_plan_t faults_draw(pskgw_sim_server_t *s)
 {
-    fault_plan_t p = { FAULT_NONE, 0, 0, 0 };
+    fault_plan_t p = { FAULT_NONE, 0, 0, 0, 0 };
     pthread_mutex_lock(&s->lock);
     pskgw_sim_faults_t *f = &s->faults;
+    p.token_life_ms = f->token_early_expiry_ms;
     p.delay_ms = f->latency_ms;
     if (f->jitter_ms)
         p.delay_ms += (unsigned)(rnd(s) * (f->jitter_ms + 1.0));
@@ -249,9 +282,30 @@ static fault_plan_t faults_draw(pskgw_sim_server_t *s)
         p.kind = FAULT_RATELIMIT;
     } else if (f->error_rate > 0 && rnd(s) < f->error_rate) {
         p.kind = FAULT_ERROR;
+    } else if (draw_one(s, &f->error_body_next, f->error_body_rate)) {
+        p.kind = FAULT_ERROR_BODY;
     }
     pthread_mutex_unlock(&s->lock);
     return p;
+}
+
+/* The faults that change a 200 answer: extra fields, then truncation. */
+static void faults_on_answer(pskgw_sim_server_t *s, pskgw_sim_reply_t *reply)
+{
+    bool extra, cut;
+
+    if (!reply->body || reply->status != 200)
+        return;
+    pthread_mutex_lock(&s->lock);
+    extra = draw_one(s, &s->faults.extra_fields_next, s->faults.extra_fields_rate);
+    cut = draw_one(s, &s->faults.truncate_next, s->faults.truncate_rate);
+    pthread_mutex_unlock(&s->lock);
+    if (extra && pskgw_sim_reply_add_extra_fields(reply) == 0)
+        pskgw_sim_stats_fault(s->stats, PSKGW_SIM_FAULT_EXTRA_FIELDS);
+    if (cut) {
+        pskgw_sim_reply_truncate(reply);
+        pskgw_sim_stats_fault(s->stats, PSKGW_SIM_FAULT_TRUNCATED);
+    }
 }
 
 /* Wait ms milliseconds, or less when the server stops. */
@@ -275,6 +329,47 @@ static void delay(pskgw_sim_server_t *s, unsigned ms)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* ---- slow TLS handshakes ----
+ *
+ * libmicrohttpd runs each connection's TLS handshake (GnuTLS) in that connection's thread. When
+ * a connection starts, its GnuTLS session gets a post-ClientHello hook that waits out the
+ * current tls_handshake_delay_ms before the server answers the ClientHello. GnuTLS hooks carry
+ * no closure that MHD leaves free, so the hook finds the server through this pointer: one
+ * server per process (pskgw-sim's main). */
+static pskgw_sim_server_t *tls_hook_server;
+
+static int slow_client_hello(gnutls_session_t session)
+{
+    pskgw_sim_server_t *s = tls_hook_server;
+    unsigned ms;
+
+    (void)session;
+    if (!s)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    ms = s->faults.tls_handshake_delay_ms;
+    pthread_mutex_unlock(&s->lock);
+    if (ms) {
+        pskgw_sim_stats_fault(s->stats, PSKGW_SIM_FAULT_SLOW_HANDSHAKE);
+        delay(s, ms);
+    }
+    return 0;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    pskgw_sim_server_t *s = cls;
+    const union MHD_ConnectionInfo *info;
+
+    (void)socket_context;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED || !s->key_pem)
+        return;
+    info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (info && info->tls_session)
+        gnutls_handshake_set_post_client_hello_function(info->tls_session, slow_client_hello);
+}
+
 /* ---- API calls ---- */
 
 static enum MHD_Result do_api(pskgw_sim_server_t *s, struct MHD_Connection *c, pskgw_sim_ep_t ep,
@@ -288,6 +383,10 @@ static enum MHD_Result do_api(pskgw_sim_server_t *s, struct MHD_Connection *c, p
         return respond_error(s, c, 413, "request body too large", true);
     }
     pskgw_sim_api_count(s->api, ep, r->body, r->len);
+    const char *auth =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (ep != PSKGW_SIM_EP_AUTH)
+        pskgw_sim_stats_auth_form(s->stats, pskgw_sim_api_auth_form(auth));
 
     fault_plan_t f = faults_draw(s);
     delay(s, f.delay_ms);
@@ -305,11 +404,26 @@ static enum MHD_Result do_api(pskgw_sim_server_t *s, struct MHD_Connection *c, p
     }
     if (f.kind == FAULT_ERROR)
         return respond_error(s, c, f.status, "simulated failure", true);
-    const char *auth =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    (void)pskgw_sim_api_call(s->api, ep, auth, r->body, r->len, wall_ms(), &reply);
+    if (f.kind == FAULT_ERROR_BODY) {
+        pskgw_sim_stats_fault(s->stats, PSKGW_SIM_FAULT_ERROR_BODY);
+        return respond(s, c, 200, json_pack("{s:s, s:i}", "error", "internal error", "code", 500),
+                       true);
+    }
+    pskgw_sim_call_t call = {
+        .auth = auth,
+        .content_type =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .body = r->body,
+        .len = r->len,
+        .now_ms = wall_ms(),
+        .token_life_ms = f.token_life_ms,
+    };
+    (void)pskgw_sim_api_handle(s->api, ep, &call, &reply);
     if (ep == PSKGW_SIM_EP_AUTH && reply.status == 401)
         vlog(s, "authenticate refused (bad APIKey/APISecret)");
+    if (s->cfg->strict && reply.status >= 400 && reply.body) /* error texts hold no secrets */
+        vlog(s, "strict: answered %u %s", reply.status, reply.body);
+    faults_on_answer(s, &reply);
     return send_reply(s, c, &reply, 0, true);
 }
 
@@ -540,12 +654,13 @@ int pskgw_sim_server_start(pskgw_sim_server_t *s, char *url, size_t url_cap)
         { MHD_OPTION_END, 0, NULL },
     };
     struct MHD_OptionItem no_opts[] = { { MHD_OPTION_END, 0, NULL } };
-    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)4000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                              MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_ARRAY,
-                              s->key_pem ? tls_opts : no_opts, MHD_OPTION_END);
+    tls_hook_server = s; /* before any connection thread exists */
+    s->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(512 * 1024), MHD_OPTION_ARRAY, s->key_pem ? tls_opts : no_opts, MHD_OPTION_END);
     if (!s->mhd) {
         fprintf(stderr, "pskgw-sim: libmicrohttpd did not start%s\n",
                 s->key_pem ? " (TLS key or certificate refused?)" : "");
@@ -576,6 +691,8 @@ void pskgw_sim_server_free(pskgw_sim_server_t *s)
     pthread_mutex_unlock(&s->lock);
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
+    if (tls_hook_server == s)
+        tls_hook_server = NULL;
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     pskgw_sim_api_free(s->api);

@@ -14,7 +14,12 @@
  *                           "MACLength","CipherSuite","ROTPublicUID"}
  *   401 missing/invalid/expired token ("Authorization: <token>" or "Bearer <token>"),
  *   400 malformed JSON, missing or mistyped field, bad hex; 404 unknown identity or device;
- *   403 disabled; 413 body over PSKGW_SIM_MAX_BODY; 405 wrong method.
+ *   403 disabled; 413 body over PSKGW_SIM_MAX_BODY; 405 wrong method; with cfg->strict also
+ *   415 (Content-Type), 400 (unknown request field, KeyLength not "128"/"256") and 401 (an
+ *   Authorization form other than the domain's): see simapi.h.
+ *   Faults (cfg->faults, changed by POST /_sim/faults): drop, 429, error status, 200 with an
+ *   error body, latency, extra fields and truncation of 200 answers, early token expiry, and
+ *   with TLS a delay in every handshake (a GnuTLS post-ClientHello hook per connection).
  *   /_sim/stats, /_sim/reset, /_sim/faults, /_sim/expire-tokens: see simcfg.c's usage text.
  */
 #ifndef PSKGW_TOOLS_SIM_SIMSERVER_H

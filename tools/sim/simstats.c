@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/err.h"
 
@@ -18,11 +19,17 @@ struct pskgw_sim_stats {
     json_int_t tokens;
     json_int_t in_flight;
     json_int_t max_in_flight;
+    json_int_t auth_form[PSKGW_SIM_AUTH_COUNT_];
+    json_int_t faults[PSKGW_SIM_FAULT_COUNT_];
+    json_int_t strict_refused;
     json_t *by_id[PSKGW_SIM_OP_COUNT_]; /* [PSK] and [E2E] used */
 };
 
 static const char *const op_names[PSKGW_SIM_OP_COUNT_] = { "authenticate", "get_psk",
                                                            "e2e_params" };
+static const char *const auth_names[PSKGW_SIM_AUTH_COUNT_] = { "none", "raw", "bearer" };
+static const char *const fault_names[PSKGW_SIM_FAULT_COUNT_] = { "extra_fields", "error_body",
+                                                                 "truncated", "slow_handshakes" };
 
 int pskgw_sim_stats_new(pskgw_sim_stats_t **out)
 {
@@ -109,6 +116,27 @@ void pskgw_sim_stats_token(pskgw_sim_stats_t *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+void pskgw_sim_stats_auth_form(pskgw_sim_stats_t *s, pskgw_sim_auth_form_t form)
+{
+    pthread_mutex_lock(&s->lock);
+    s->auth_form[form]++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void pskgw_sim_stats_fault(pskgw_sim_stats_t *s, pskgw_sim_fault_stat_t fault)
+{
+    pthread_mutex_lock(&s->lock);
+    s->faults[fault]++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void pskgw_sim_stats_strict_refused(pskgw_sim_stats_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->strict_refused++;
+    pthread_mutex_unlock(&s->lock);
+}
+
 void pskgw_sim_stats_enter(pskgw_sim_stats_t *s)
 {
     pthread_mutex_lock(&s->lock);
@@ -136,6 +164,9 @@ void pskgw_sim_stats_reset(pskgw_sim_stats_t *s)
         s->status[i] = 0;
     s->dropped = 0;
     s->tokens = 0;
+    memset(s->auth_form, 0, sizeof(s->auth_form));
+    memset(s->faults, 0, sizeof(s->faults));
+    s->strict_refused = 0;
     s->max_in_flight = s->in_flight;
     pthread_mutex_unlock(&s->lock);
 }
@@ -145,8 +176,10 @@ json_t *pskgw_sim_stats_json(pskgw_sim_stats_t *s)
     json_t *root = json_object();
     json_t *calls = json_object();
     json_t *status = json_object();
+    json_t *auth = json_object();
+    json_t *faults = json_object();
     json_t *by_psk = NULL, *by_e2e = NULL;
-    if (!root || !calls || !status)
+    if (!root || !calls || !status || !auth || !faults)
         goto fail;
     pthread_mutex_lock(&s->lock);
     for (int i = 0; i < PSKGW_SIM_OP_COUNT_; i++)
@@ -158,6 +191,11 @@ json_t *pskgw_sim_stats_json(pskgw_sim_stats_t *s)
             json_object_set_new(status, k, json_integer(s->status[i]));
         }
     }
+    for (int i = 0; i < PSKGW_SIM_AUTH_COUNT_; i++)
+        json_object_set_new(auth, auth_names[i], json_integer(s->auth_form[i]));
+    for (int i = 0; i < PSKGW_SIM_FAULT_COUNT_; i++)
+        json_object_set_new(faults, fault_names[i], json_integer(s->faults[i]));
+    json_int_t strict_refused = s->strict_refused;
     by_psk = json_deep_copy(s->by_id[PSKGW_SIM_OP_PSK]);
     by_e2e = json_deep_copy(s->by_id[PSKGW_SIM_OP_E2E]);
     json_int_t dropped = s->dropped, tokens = s->tokens;
@@ -173,8 +211,13 @@ json_t *pskgw_sim_stats_json(pskgw_sim_stats_t *s)
     json_object_set_new(root, "tokens_issued", json_integer(tokens));
     json_object_set_new(root, "in_flight", json_integer(in_flight));
     json_object_set_new(root, "max_in_flight", json_integer(max_in_flight));
+    json_object_set_new(root, "auth_header", auth);
+    json_object_set_new(root, "faults", faults);
+    json_object_set_new(root, "strict_refused", json_integer(strict_refused));
     return root;
 fail:
+    json_decref(auth);
+    json_decref(faults);
     json_decref(by_psk);
     json_decref(by_e2e);
     json_decref(calls);

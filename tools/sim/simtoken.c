@@ -100,7 +100,7 @@ static int sign(const pskgw_sim_token_t *t, const char *msg, size_t len, uint8_t
 }
 
 int pskgw_sim_token_issue(pskgw_sim_token_t *t, const char *sub, uint64_t now_ms, unsigned ttl_s,
-                          char **out)
+                          unsigned life_ms, char **out)
 {
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     char jti[33];
@@ -113,7 +113,7 @@ int pskgw_sim_token_issue(pskgw_sim_token_t *t, const char *sub, uint64_t now_ms
     uint64_t now_s = now_ms / 1000;
     json_t *p = json_pack("{s:s, s:I, s:I, s:I, s:s}", "sub", sub, "iat", (json_int_t)now_s, "exp",
                           (json_int_t)(now_s + ttl_s), "exp_ms",
-                          (json_int_t)(now_ms + 1000ULL * ttl_s), "jti", jti);
+                          (json_int_t)(now_ms + (life_ms ? life_ms : 1000ULL * ttl_s)), "jti", jti);
     if (!p)
         return PSKGW_ENOMEM;
     /* json_dumpb, not json_dumps: pskgw-sim replaces jansson's allocators. */
@@ -160,7 +160,8 @@ fail:
     return rc;
 }
 
-int pskgw_sim_token_verify(pskgw_sim_token_t *t, const char *tok, size_t len, uint64_t now_ms)
+int pskgw_sim_token_verify(pskgw_sim_token_t *t, const char *tok, size_t len, uint64_t now_ms,
+                           char *sub_out, size_t sub_cap)
 {
     uint8_t sig[SIG_LEN], want[SIG_LEN];
     uint8_t payload[MAX_TOKEN];
@@ -186,11 +187,20 @@ int pskgw_sim_token_verify(pskgw_sim_token_t *t, const char *tok, size_t len, ui
         return PSKGW_EPARSE;
     json_t *j = json_loadb((const char *)payload, n, 0, NULL);
     json_int_t exp = 0;
-    int ok = j && json_unpack(j, "{s:I}", "exp_ms", &exp) == 0;
-    json_decref(j);
+    const char *sub = NULL;
+    int ok = j && json_unpack(j, "{s:I, s:s}", "exp_ms", &exp, "sub", &sub) == 0;
+    int rc = 0;
     if (!ok)
-        return PSKGW_EPARSE;
-    if ((json_int_t)now_ms >= exp)
-        return PSKGW_ETIMEOUT;
-    return 0;
+        rc = PSKGW_EPARSE;
+    else if ((json_int_t)now_ms >= exp)
+        rc = PSKGW_ETIMEOUT;
+    else if (sub_out && sub_cap) {
+        size_t sl = strlen(sub);
+        if (sl >= sub_cap)
+            rc = PSKGW_EPARSE;
+        else
+            memcpy(sub_out, sub, sl + 1);
+    }
+    json_decref(j);
+    return rc;
 }

@@ -24,14 +24,19 @@ typedef struct pskgw_sim_token pskgw_sim_token_t;
 int pskgw_sim_token_new(pskgw_sim_token_t **out);
 void pskgw_sim_token_free(pskgw_sim_token_t *t);
 
-/* Issue a token for `sub` at wall-clock millisecond now_ms. *out is a heap string owned by the caller
- * (free with pskgw_free_secret_str). PSKGW_ENOMEM, PSKGW_ECRYPTO. */
+/* Issue a token for `sub` at wall-clock millisecond now_ms. life_ms 0: it lives ttl_s (exp_ms =
+ * issue + ttl); otherwise it dies life_ms after issue while its exp claim still says ttl_s (the
+ * "token expires early" fault). *out is a heap string owned by the caller (free with
+ * pskgw_free_secret_str). PSKGW_ENOMEM, PSKGW_ECRYPTO. */
 int pskgw_sim_token_issue(pskgw_sim_token_t *t, const char *sub, uint64_t now_ms, unsigned ttl_s,
-                          char **out);
+                          unsigned life_ms, char **out);
 
 /* 0 when `tok` (len bytes) has a valid signature of the current epoch and now_ms < exp_ms;
- * PSKGW_EPARSE (not a JWT of ours), PSKGW_EAUTH (bad signature), PSKGW_ETIMEOUT (expired). */
-int pskgw_sim_token_verify(pskgw_sim_token_t *t, const char *tok, size_t len, uint64_t now_ms);
+ * then its `sub` is copied into sub_out (sub_cap bytes, NUL-terminated; may be NULL/0).
+ * PSKGW_EPARSE (not a JWT of ours, or sub longer than sub_cap), PSKGW_EAUTH (bad signature),
+ * PSKGW_ETIMEOUT (expired). */
+int pskgw_sim_token_verify(pskgw_sim_token_t *t, const char *tok, size_t len, uint64_t now_ms,
+                           char *sub_out, size_t sub_cap);
 
 /* Invalidate every token issued so far. PSKGW_EIO (no randomness). */
 int pskgw_sim_token_expire_all(pskgw_sim_token_t *t);

@@ -22,6 +22,7 @@ int sim_start(sim_t *s, const char *const *extra)
     argv[n++] = SIM_SECRET;
     argv[n++] = "--seed";
     argv[n++] = SIM_SEED;
+    argv[n++] = "--strict";
     for (size_t i = 0; extra && extra[i] && n + 1 < sizeof(argv) / sizeof(argv[0]); i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
@@ -75,9 +76,11 @@ static long request(const sim_t *s, const char *path, const char *json, buf_t *o
     snprintf(url, sizeof(url), "%s%s", s->url, path);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L); /* a guard: slow-handshake tests wait */
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
+    if (s->ca[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca);
     if (json) {
         h = curl_slist_append(h, "Content-Type: application/json");
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
@@ -117,6 +120,20 @@ long sim_calls(const sim_t *s, const char *op)
 
     if (j) {
         json_t *x = json_object_get(json_object_get(j, "calls"), op);
+        if (json_is_integer(x))
+            v = (long)json_integer_value(x);
+        json_decref(j);
+    }
+    return v;
+}
+
+long sim_stat(const sim_t *s, const char *obj, const char *key)
+{
+    json_t *j = sim_stats(s);
+    long v = -1;
+
+    if (j) {
+        json_t *x = json_object_get(obj ? json_object_get(j, obj) : j, key);
         if (json_is_integer(x))
             v = (long)json_integer_value(x);
         json_decref(j);

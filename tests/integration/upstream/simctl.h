@@ -14,10 +14,12 @@
 typedef struct {
     pskgw_test_proc_t proc;
     char url[128];
+    char ca[512]; /* CA file of an https simulator (--tls --cert-out), "" otherwise */
 } sim_t;
 
-/* Start pskgw-sim with the test credentials plus extra arguments (NULL-terminated list).
- * Returns 0 once its base URL was read. */
+/* Start pskgw-sim --strict (pskgw must never depend on the simulator's leniency) with the test
+ * credentials plus extra arguments (NULL-terminated list; "--auth-header", "bearer" sets the
+ * test domain's Authorization form). Returns 0 once its base URL was read. */
 int sim_start(sim_t *s, const char *const *extra);
 void sim_stop(sim_t *s);
 
@@ -29,5 +31,7 @@ json_t *sim_stats(const sim_t *s);
 long sim_calls(const sim_t *s, const char *op);
 /* stats.status.<code> (0 when absent) */
 long sim_status_count(const sim_t *s, int code);
+/* stats.<obj>.<key>, or stats.<key> when obj is NULL; -1 when absent or not an integer. */
+long sim_stat(const sim_t *s, const char *obj, const char *key);
 
 #endif

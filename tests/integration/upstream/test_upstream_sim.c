@@ -265,15 +265,33 @@ Test(upstream_sim, authenticate_once_then_psk_and_e2e)
     finish();
 }
 
+/* The simulator records the Authorization form of every call, and --strict (simctl) refuses the
+ * form the domain is not configured for: the client must send "Bearer <token>" in bearer mode
+ * and the raw token otherwise (issue 17 §3: this test passed whatever form pskgw sent). */
 Test(upstream_sim, bearer_header_mode)
 {
+    static const char *const bearer[] = { "--auth-header", "bearer", NULL };
     pskgw_upstream_opts_t o;
 
-    start_sim(NULL);
+    start_sim(bearer);
     opts_base(&o);
     o.auth_mode = PSKGW_UPSTREAM_AUTH_BEARER;
     start_client(&o);
     warm_up();
+    cr_assert_eq(sim_stat(&sim, "auth_header", "bearer"), 1);
+    cr_assert_eq(sim_stat(&sim, "auth_header", "raw"), 0);
+    cr_assert_eq(sim_stat(&sim, "auth_header", "none"), 0);
+    cr_assert_eq(sim_stat(&sim, NULL, "strict_refused"), 0);
+    cr_assert_eq(sim_status_count(&sim, 401), 0);
+    finish();
+
+    /* the default form is the raw token */
+    start_sim(NULL);
+    opts_base(&o);
+    start_client(&o);
+    warm_up();
+    cr_assert_eq(sim_stat(&sim, "auth_header", "raw"), 1);
+    cr_assert_eq(sim_stat(&sim, "auth_header", "bearer"), 0);
     cr_assert_eq(sim_status_count(&sim, 401), 0);
     finish();
 }

@@ -146,11 +146,23 @@ Test(parse, identity_normalize)
     char out[PSKGW_IDENTITY_HEX_CAP];
     const uint8_t raw[] = { 0x11, 0x01, 0x00, 0x08, 0xAB };
 
+    /* ASCII hex: exactly as the device sent it, case kept (issue 10 §2) */
     cr_assert_eq(
         pskgw_identity_normalize((const uint8_t *)"11010008002f33244b", 18, out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "11010008002f33244b");
+    cr_assert_eq(
+        pskgw_identity_normalize((const uint8_t *)"11010008002F33244b", 18, out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "11010008002F33244b");
+    cr_assert_eq(
+        pskgw_identity_normalize((const uint8_t *)"11010008002F33244B", 18, out, sizeof(out)), 0);
     cr_assert_str_eq(out, "11010008002F33244B");
     cr_assert_eq(pskgw_identity_normalize(raw, sizeof(raw), out, sizeof(out)), 0);
-    cr_assert_str_eq(out, "11010008AB");
+    cr_assert_str_eq(out, "11010008AB"); /* raw bytes: upper case, as the module prints them */
+    {
+        const uint8_t lower_raw[] = { 0xab, 0xcd, 0x0e };
+        cr_assert_eq(pskgw_identity_normalize(lower_raw, sizeof(lower_raw), out, sizeof(out)), 0);
+        cr_assert_str_eq(out, "ABCD0E");
+    }
     cr_assert_eq(pskgw_identity_normalize((const uint8_t *)"xyz", 3, out, sizeof(out)), 0);
     cr_assert_str_eq(out, "78797A");
     cr_assert_eq(pskgw_identity_normalize(raw, sizeof(raw), out, 10), PSKGW_ETOOBIG);

@@ -22,8 +22,15 @@ Test(build, get_psk_uppercases_and_sends_bits_as_string)
 {
     char *b = NULL;
 
+    /* KeyID exactly as the device sent it, case kept (issue 10 §2) */
     cr_assert_eq(pskgw_upstream_build_psk("11010008002f33244b115b0aeeb9", 128, &b), 0);
+    cr_assert_str_eq(b, "{\"KeyID\":\"11010008002f33244b115b0aeeb9\",\"KeyLength\":\"128\"}");
+    free(b);
+    cr_assert_eq(pskgw_upstream_build_psk("11010008002F33244B115B0AEEB9", 128, &b), 0);
     cr_assert_str_eq(b, "{\"KeyID\":\"11010008002F33244B115B0AEEB9\",\"KeyLength\":\"128\"}");
+    free(b);
+    cr_assert_eq(pskgw_upstream_build_psk("11010008002F33244b115B0aEeB9", 128, &b), 0);
+    cr_assert_str_eq(b, "{\"KeyID\":\"11010008002F33244b115B0aEeB9\",\"KeyLength\":\"128\"}");
     free(b);
     cr_assert_eq(pskgw_upstream_build_psk("AB", 256, &b), 0);
     cr_assert_str_eq(b, "{\"KeyID\":\"AB\",\"KeyLength\":\"256\"}");

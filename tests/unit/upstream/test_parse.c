@@ -1,4 +1,5 @@
-/* Strict parsing of the security service's responses (spec sections 1-3). */
+/* Parsing of the security service's responses (spec sections 1-3): liberal about fields the
+ * service adds and about number forms, strict about every field pskgw uses (issue 10 §1). */
 #include "common/err.h"
 #include "common/wipe.h"
 #include "upstream/parse.h"
@@ -59,7 +60,7 @@ Test(parse_psk, missing_fields)
 {
     expect_psk_fail("{\"ROTPublicUID\":\"1\"}", 128, PSKGW_EPARSE, "Key");
     expect_psk_fail("{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\"}", 128, PSKGW_EPARSE, "ROTPublicUID");
-    expect_psk_fail("{}", 128, PSKGW_EPARSE, "not found");
+    expect_psk_fail("{}", 128, PSKGW_EPARSE, "Key: missing");
 }
 
 Test(parse_psk, wrong_types)
@@ -67,15 +68,98 @@ Test(parse_psk, wrong_types)
     expect_psk_fail("{\"Key\":5,\"ROTPublicUID\":\"1\"}", 128, PSKGW_EPARSE, "psk response");
     expect_psk_fail("{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"ROTPublicUID\":12}", 128, PSKGW_EPARSE,
                     "psk response");
-    expect_psk_fail("{\"Key\":null,\"ROTPublicUID\":\"1\"}", 128, PSKGW_EPARSE, "psk response");
+    expect_psk_fail("{\"Key\":null,\"ROTPublicUID\":\"1\"}", 128, PSKGW_EPARSE,
+                    "Key: missing (null)");
+    expect_psk_fail("{\"Key\":[\"5d5Fs2fbaQ8uF8+dgKGOhw==\"],\"ROTPublicUID\":\"1\"}", 128,
+                    PSKGW_EPARSE, "Key: expected a string, got an array");
+    expect_psk_fail("{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"ROTPublicUID\":{\"u\":1}}", 128,
+                    PSKGW_EPARSE, "ROTPublicUID: expected a string, got an object");
     expect_psk_fail("[\"Key\"]", 128, PSKGW_EPARSE, "not a json object");
     expect_psk_fail("\"Key\"", 128, PSKGW_EPARSE, "not");
 }
 
-Test(parse_psk, extra_fields_rejected)
+static void expect_psk_ok(const char *body, unsigned bits, const char *note_part)
 {
-    expect_psk_fail("{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"ROTPublicUID\":\"1\",\"x\":1}", 128,
-                    PSKGW_EPARSE, "unpacked");
+    pskgw_upstream_psk_t r;
+    char why[256] = "stale";
+
+    memset(&r, 0, sizeof(r));
+    cr_assert_eq(pskgw_upstream_parse_psk(body, strlen(body), bits, &r, why, sizeof(why)), 0,
+                 "body %s: %s", body, why);
+    cr_assert_eq(r.key_len, bits / 8);
+    cr_assert_str_eq(r.rot_uid, "0002000089282245");
+    if (note_part)
+        cr_assert(strstr(why, note_part) != NULL, "note '%s' lacks '%s'", why, note_part);
+    else
+        cr_assert_str_eq(why, "", "a note without unknown fields");
+}
+
+/* The service added "Extra": 1 (verified): every handshake of every device failed. */
+Test(parse_psk, extra_fields_at_every_level_are_ignored)
+{
+    expect_psk_ok("{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"ROTPublicUID\":\"0002000089282245\","
+                  "\"Extra\":1}",
+                  128, "psk response: ignored 1 unknown field (first \"Extra\")");
+    /* before, between and after the known fields; nested objects and arrays; null */
+    expect_psk_ok("{\"A\":{\"Key\":5,\"b\":[1,{\"c\":null}]},\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\","
+                  "\"B\":[],\"ROTPublicUID\":\"0002000089282245\",\"C\":null,\"D\":true}",
+                  128, "ignored 4 unknown fields (first \"A\")");
+    /* a long or unprintable name is bounded and cleaned in the note */
+    expect_psk_ok("{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"ROTPublicUID\":\"0002000089282245\","
+                  "\"x\\n\\\"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\":1}",
+                  128, "(first \"x??yyyyyyyyyyyyyyyyyyyyyyyyyyyyy...\")");
+    /* field names are case-sensitive: "key" is unknown, and "Key" is still required */
+    expect_psk_fail("{\"key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"ROTPublicUID\":\"1\"}", 128,
+                    PSKGW_EPARSE, "Key: missing");
+}
+
+Test(parse_psk, reordered_fields_and_no_note_without_unknown_fields)
+{
+    expect_psk_ok("{\"ROTPublicUID\":\"0002000089282245\",\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\"}",
+                  128, NULL);
+}
+
+Test(parse_psk, key_length_as_string_number_or_null)
+{
+    const char *k256 = "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"";
+    char body[256];
+
+    expect_psk_ok("{\"KeyLength\":\"128\",\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\","
+                  "\"ROTPublicUID\":\"0002000089282245\"}",
+                  128, NULL);
+    expect_psk_ok("{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"KeyLength\":128,"
+                  "\"ROTPublicUID\":\"0002000089282245\"}",
+                  128, NULL);
+    expect_psk_ok("{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"KeyLength\":null,"
+                  "\"ROTPublicUID\":\"0002000089282245\"}",
+                  128, NULL);
+    snprintf(body, sizeof(body),
+             "{\"Key\":%s,\"KeyLength\":\"256\",\"ROTPublicUID\":\"0002000089282245\"}", k256);
+    expect_psk_ok(body, 256, NULL);
+    snprintf(body, sizeof(body),
+             "{\"Key\":%s,\"KeyLength\":256,\"ROTPublicUID\":\"0002000089282245\"}", k256);
+    expect_psk_ok(body, 256, NULL);
+}
+
+Test(parse_psk, malformed_key_length_refused)
+{
+    static const char *const bad[] = { "\"0128\"", "\" 128\"", "\"128 \"", "\"+128\"",
+                                       "\"-128\"", "\"\"",     "\"12a8\"", "128.0",
+                                       "true",     "[128]",    "{}",       "\"1280000000\"" };
+    char body[256];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"KeyLength\":%s,\"ROTPublicUID\":\"1\"}",
+                 bad[i]);
+        expect_psk_fail(body, 128, PSKGW_EPARSE, "KeyLength: expected a whole number");
+    }
+    /* a KeyLength that disagrees with the key */
+    expect_psk_fail("{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"KeyLength\":\"256\","
+                    "\"ROTPublicUID\":\"1\"}",
+                    128, PSKGW_EPARSE, "KeyLength: 256 does not match the 128-bit key");
+    expect_psk_fail("{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"KeyLength\":0,\"ROTPublicUID\":\"1\"}",
+                    128, PSKGW_EPARSE, "KeyLength: 0 does not match");
 }
 
 Test(parse_psk, duplicate_keys_rejected)
@@ -100,9 +184,16 @@ Test(parse_psk, wrong_lengths)
     /* 15 bytes */
     expect_psk_fail("{\"Key\":\"AAECAwQFBgcICQoLDA0O\",\"ROTPublicUID\":\"1\"}", 128, PSKGW_EPARSE,
                     "wrong length 15");
-    /* 16 bytes but 256 bits asked */
+    /* 16 bytes but 256 bits asked, and the reverse: the reason names the likely cause */
     expect_psk_fail("{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"ROTPublicUID\":\"1\"}", 256,
-                    PSKGW_EPARSE, "wrong length 16");
+                    PSKGW_EPARSE,
+                    "Key: 16 bytes (128 bits) where psk_key_bits asks for 256: the device likely "
+                    "uses the other PSK length (set psk_key_bits = 128 for it)");
+    expect_psk_fail("{\"Key\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\",\"ROTPublicUID\":"
+                    "\"1\"}",
+                    128, PSKGW_EPARSE,
+                    "Key: 32 bytes (256 bits) where psk_key_bits asks for 128: the device likely "
+                    "uses the other PSK length (set psk_key_bits = 256 for it)");
     /* 24 bytes */
     expect_psk_fail("{\"Key\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYX\",\"ROTPublicUID\":\"1\"}", 128,
                     PSKGW_EPARSE, "wrong length 24");
@@ -252,17 +343,41 @@ Test(parse_e2e, missing_and_mistyped)
 {
     expect_e2e_fail("{\"Key\":" K16 ",\"Nonce\":" N12 ",\"MACLength\":128,\"ROTPublicUID\":\"u\"}",
                     "CipherSuite");
-    expect_e2e_fail(E2E(K16, N12, "\"128\"", "\"AES_128_CCM\"", "\"u\""), "e2e parameters");
-    expect_e2e_fail(E2E(K16, N12, "128.0", "\"AES_128_CCM\"", "\"u\""), "e2e parameters");
-    expect_e2e_fail(E2E(K16, "7", "128", "\"AES_128_CCM\"", "\"u\""), "e2e parameters");
-    expect_e2e_fail(E2E(K16, N12, "true", "\"AES_128_CCM\"", "\"u\""), "e2e parameters");
+    expect_e2e_fail(
+        E2E(K16, N12, "128.0", "\"AES_128_CCM\"", "\"u\""),
+        "MACLength: expected a whole number (or its decimal string), got a real number");
+    expect_e2e_fail(E2E(K16, "7", "128", "\"AES_128_CCM\"", "\"u\""),
+                    "Nonce: expected a string, got an integer");
+    expect_e2e_fail(E2E(K16, N12, "true", "\"AES_128_CCM\"", "\"u\""),
+                    "MACLength: expected a whole number (or its decimal string), got a boolean");
+    expect_e2e_fail(E2E(K16, N12, "null", "\"AES_128_CCM\"", "\"u\""), "MACLength: missing (null)");
+    expect_e2e_fail(E2E(K16, N12, "\"0x80\"", "\"AES_128_CCM\"", "\"u\""), "MACLength: expected");
+    expect_e2e_fail(E2E(K16, N12, "\"128.0\"", "\"AES_128_CCM\"", "\"u\""), "MACLength: expected");
+    expect_e2e_fail(E2E(K16, N12, "\"96\"", "\"AES_128_CCM\"", "\"u\""),
+                    "MACLength: 96 is not 64 or 128");
+    expect_e2e_fail(E2E(K16, N12, "\"64\"", "\"AES_128_CCM\"", "\"u\""), "CipherSuite");
+    expect_e2e_fail(E2E("null", N12, "128", "\"AES_128_CCM\"", "\"u\""), "Key: missing (null)");
+    expect_e2e_fail(E2E(K16, N12, "128", "\"AES_128_CCM\"", "null"),
+                    "ROTPublicUID: missing (null)");
 }
 
-Test(parse_e2e, extra_field_rejected)
+Test(parse_e2e, mac_length_as_string_or_number_and_extra_fields_ignored)
 {
-    expect_e2e_fail("{\"Key\":" K16 ",\"Nonce\":" N12 ",\"MACLength\":128,\"CipherSuite\":"
-                    "\"AES_128_CCM\",\"ROTPublicUID\":\"u\",\"Extra\":\"x\"}",
-                    "Extra");
+    pskgw_upstream_e2e_t r;
+    char why[256] = "stale";
+    const char *s128 = E2E(K16, N12, "\"128\"", "\"AES_128_CCM\"", "\"u\"");
+    const char *s64 =
+        "{\"Extra\":{\"Nested\":[{\"Key\":1}]},\"ROTPublicUID\":\"u\",\"CipherSuite\":"
+        "\"AES_128_CCM_8\",\"MACLength\":\"64\",\"Nonce\":" N12 ",\"Key\":" K16 ",\"Version\":2}";
+
+    cr_assert_eq(pskgw_upstream_parse_e2e(s128, strlen(s128), &r, why, sizeof(why)), 0, "%s", why);
+    cr_assert_eq(r.mac_bits, 128);
+    cr_assert_str_eq(why, "");
+    cr_assert_eq(pskgw_upstream_parse_e2e(s64, strlen(s64), &r, why, sizeof(why)), 0, "%s", why);
+    cr_assert_eq(r.mac_bits, 64);
+    cr_assert_str_eq(r.cipher_suite, "AES_128_CCM_8");
+    cr_assert_eq(r.nonce_len, 12);
+    cr_assert_str_eq(why, "e2e parameters response: ignored 2 unknown fields (first \"Extra\")");
 }
 
 Test(parse_e2e, lengths_and_values)
@@ -340,14 +455,38 @@ Test(parse_auth, rejects)
                  PSKGW_EPARSE);
     cr_assert_eq(pskgw_upstream_parse_auth(S("{\"AuthToken\":\"a b\"}"), &tok, why, sizeof(why)),
                  PSKGW_EPARSE);
-    cr_assert_eq(pskgw_upstream_parse_auth(S("{\"AuthToken\":\"a\",\"Other\":\"b\"}"), &tok, why,
-                                           sizeof(why)),
-                 PSKGW_EPARSE);
-    cr_assert(strstr(why, "Other"), "%s", why);
     cr_assert_eq(pskgw_upstream_parse_auth(S("{\"AuthToken\":\"a\",\"RefreshToken\":5}"), &tok, why,
                                            sizeof(why)),
                  PSKGW_EPARSE);
+    cr_assert(strstr(why, "RefreshToken: expected a string, got an integer"), "%s", why);
+    cr_assert_eq(pskgw_upstream_parse_auth(S("{\"AuthToken\":null}"), &tok, why, sizeof(why)),
+                 PSKGW_EPARSE);
+    cr_assert(strstr(why, "AuthToken: missing (null)"), "%s", why);
+    cr_assert_eq(pskgw_upstream_parse_auth(S("[{\"AuthToken\":\"a\"}]"), &tok, why, sizeof(why)),
+                 PSKGW_EPARSE);
     cr_assert_null(tok);
+}
+
+Test(parse_auth, null_refresh_token_and_extra_fields)
+{
+    char *tok = NULL;
+    char why[256] = "stale";
+
+    cr_assert_eq(pskgw_upstream_parse_auth(S("{\"RefreshToken\":null,\"AuthToken\":\"a.b.c\"}"),
+                                           &tok, why, sizeof(why)),
+                 0, "%s", why);
+    cr_assert_str_eq(tok, "a.b.c");
+    cr_assert_str_eq(why, "");
+    pskgw_free_secret_str(tok);
+    tok = NULL;
+    cr_assert_eq(
+        pskgw_upstream_parse_auth(S("{\"AuthToken\":\"a\",\"Other\":\"b\",\"ExpiresIn\":3600,"
+                                    "\"Scopes\":[\"psk\",{\"e2e\":true}]}"),
+                                  &tok, why, sizeof(why)),
+        0, "%s", why);
+    cr_assert_str_eq(tok, "a");
+    cr_assert_str_eq(why, "authenticate response: ignored 3 unknown fields (first \"Other\")");
+    pskgw_free_secret_str(tok);
 }
 
 Test(parse_auth, token_too_long)
