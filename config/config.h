@@ -191,6 +191,18 @@ typedef enum {
     PSKGW_CONFIG_E2E_REQUIRED = 2, /* reject anything that is not a valid E2E payload */
 } pskgw_config_e2e_t;
 
+/* e2e_header_case: the case of the EncryptedHeader hex sent to GetE2EDecryptionParameters. */
+typedef enum {
+    PSKGW_CONFIG_E2E_HEADER_LOWER = 0, /* "lower": as the seed's example (default) */
+    PSKGW_CONFIG_E2E_HEADER_UPPER = 1, /* "upper" */
+} pskgw_config_e2e_header_case_t;
+
+/* e2e_v2_layout: how E2E version 2 payloads are read (e2e/header.h has the table). */
+typedef enum {
+    PSKGW_CONFIG_E2E_V2_SEED = 0, /* "seed": KI (11) | ciphertext | tag (default) */
+    PSKGW_CONFIG_E2E_V2_PAD1 = 1, /* "pad1": KI (11) | 1 skipped byte | ciphertext | tag */
+} pskgw_config_e2e_v2_layout_t;
+
 typedef enum {
     PSKGW_CONFIG_SINK_FILE = 0,
     PSKGW_CONFIG_SINK_HTTP = 1,
@@ -321,8 +333,10 @@ typedef struct {
     uint16_t cipher_ids[PSKGW_CONFIG_MAX_CIPHERS]; /* IANA suite numbers (0xC0A8, ...) */
     size_t nciphers;
     pskgw_config_cache_t cache;
-    pskgw_config_e2e_t e2e;     /* default OFF */
-    pskgw_config_sink_t *sinks; /* >= 1 */
+    pskgw_config_e2e_t e2e;                         /* default OFF */
+    pskgw_config_e2e_header_case_t e2e_header_case; /* default LOWER */
+    pskgw_config_e2e_v2_layout_t e2e_v2_layout;     /* default SEED */
+    pskgw_config_sink_t *sinks;                     /* >= 1 */
     size_t nsinks;
     pskgw_config_limits_t limits;
     bool has_admin; /* this file's admin group (merged into pskgw_config_t.admin) */

@@ -906,6 +906,18 @@ static const cfg_enum_t e2e_enum[] = {
     { NULL, 0 },
 };
 
+static const cfg_enum_t e2e_header_case_enum[] = {
+    { "lower", PSKGW_CONFIG_E2E_HEADER_LOWER },
+    { "upper", PSKGW_CONFIG_E2E_HEADER_UPPER },
+    { NULL, 0 },
+};
+
+static const cfg_enum_t e2e_v2_layout_enum[] = {
+    { "seed", PSKGW_CONFIG_E2E_V2_SEED },
+    { "pad1", PSKGW_CONFIG_E2E_V2_PAD1 },
+    { NULL, 0 },
+};
+
 typedef pskgw_config_domain_t DOM;
 static const cfg_key_t domain_keys[] = {
     K_STR("domain", DOM, name, F_REQUIRED, 1, 64, NULL),
@@ -914,6 +926,9 @@ static const cfg_key_t domain_keys[] = {
     K_STR("ciphers", DOM, ciphers, 0, 1, 1024, PSKGW_CONFIG_DEFAULT_CIPHERS),
     K_GROUP("cache", DOM, cache, 0, NO_OFF, cache_schema),
     K_ENUM("e2e", DOM, e2e, 0, e2e_enum, PSKGW_CONFIG_E2E_OFF),
+    K_ENUM("e2e_header_case", DOM, e2e_header_case, 0, e2e_header_case_enum,
+           PSKGW_CONFIG_E2E_HEADER_LOWER),
+    K_ENUM("e2e_v2_layout", DOM, e2e_v2_layout, 0, e2e_v2_layout_enum, PSKGW_CONFIG_E2E_V2_SEED),
     K_GLIST("sinks", DOM, sinks, nsinks, F_REQUIRED, 1, 16, sink_schema),
     K_GROUP("limits", DOM, limits, 0, NO_OFF, limits_schema),
     K_GROUP("admin", DOM, admin, 0, offsetof(DOM, has_admin), admin_schema),

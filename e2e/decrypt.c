@@ -87,10 +87,17 @@ int pskgw_e2e_decrypt(const pskgw_e2e_params_t *p, const uint8_t *body, size_t b
 int pskgw_e2e_decrypt_payload(const pskgw_e2e_params_t *p, const uint8_t *payload, size_t len,
                               pskgw_e2e_header_t *hdr, uint8_t *out, size_t cap, size_t *out_len)
 {
+    return pskgw_e2e_decrypt_payload_as(p, PSKGW_E2E_V2_SEED, payload, len, hdr, out, cap, out_len);
+}
+
+int pskgw_e2e_decrypt_payload_as(const pskgw_e2e_params_t *p, pskgw_e2e_v2_layout_t v2,
+                                 const uint8_t *payload, size_t len, pskgw_e2e_header_t *hdr,
+                                 uint8_t *out, size_t cap, size_t *out_len)
+{
     pskgw_e2e_header_t h;
     int rc;
 
-    rc = pskgw_e2e_header_parse(payload, len, &h);
+    rc = pskgw_e2e_header_parse_as(payload, len, v2, &h);
     if (rc != 0)
         return rc;
     if (hdr)

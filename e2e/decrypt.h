@@ -32,5 +32,9 @@ int pskgw_e2e_decrypt(const pskgw_e2e_params_t *p, const uint8_t *body, size_t b
  * pskgw_e2e_decrypt. */
 int pskgw_e2e_decrypt_payload(const pskgw_e2e_params_t *p, const uint8_t *payload, size_t len,
                               pskgw_e2e_header_t *hdr, uint8_t *out, size_t cap, size_t *out_len);
+/* Same, reading a version 2 payload with candidate v2 (pskgw_e2e_header_parse_as). */
+int pskgw_e2e_decrypt_payload_as(const pskgw_e2e_params_t *p, pskgw_e2e_v2_layout_t v2,
+                                 const uint8_t *payload, size_t len, pskgw_e2e_header_t *hdr,
+                                 uint8_t *out, size_t cap, size_t *out_len);
 
 #endif

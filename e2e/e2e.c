@@ -13,6 +13,7 @@
 
 struct pskgw_e2e {
     pskgw_e2e_params_source_t src;
+    pskgw_e2e_opts_t opts;
     pskgw_e2e_req_t *head; /* pending requests (waiting for the source) */
     size_t npending;
     bool freeing;
@@ -93,18 +94,68 @@ const char *pskgw_e2e_reason_name(pskgw_e2e_reason_t reason)
     return "unknown";
 }
 
-int pskgw_e2e_new(const pskgw_e2e_params_source_t *src, pskgw_e2e_t **out)
+int pskgw_e2e_header_case_parse(const char *s, pskgw_e2e_header_case_t *out)
 {
+    if (!s || !out)
+        return PSKGW_EINVAL;
+    if (strcmp(s, "lower") == 0)
+        *out = PSKGW_E2E_HEADER_LOWER;
+    else if (strcmp(s, "upper") == 0)
+        *out = PSKGW_E2E_HEADER_UPPER;
+    else
+        return PSKGW_EINVAL;
+    return 0;
+}
+
+const char *pskgw_e2e_header_case_name(pskgw_e2e_header_case_t c)
+{
+    switch (c) {
+    case PSKGW_E2E_HEADER_LOWER:
+        return "lower";
+    case PSKGW_E2E_HEADER_UPPER:
+        return "upper";
+    }
+    return "unknown";
+}
+
+int pskgw_e2e_new_opts(const pskgw_e2e_params_source_t *src, const pskgw_e2e_opts_t *opts,
+                       pskgw_e2e_t **out)
+{
+    pskgw_e2e_opts_t o = { PSKGW_E2E_HEADER_LOWER, PSKGW_E2E_V2_SEED };
     pskgw_e2e_t *e2e;
 
+    if (opts)
+        o = *opts;
     if (!src || !out || !src->fetch || !src->cancel)
+        return PSKGW_EINVAL;
+    if ((o.header_case != PSKGW_E2E_HEADER_LOWER && o.header_case != PSKGW_E2E_HEADER_UPPER) ||
+        !pskgw_e2e_layout_as(2, o.v2_layout))
         return PSKGW_EINVAL;
     e2e = calloc(1, sizeof(*e2e));
     if (!e2e)
         return PSKGW_ENOMEM;
     e2e->src = *src;
+    e2e->opts = o;
     *out = e2e;
     return 0;
+}
+
+int pskgw_e2e_new(const pskgw_e2e_params_source_t *src, pskgw_e2e_t **out)
+{
+    return pskgw_e2e_new_opts(src, NULL, out);
+}
+
+/* The EncryptedHeader as the source gets it: the parser's lower-case hex in the chosen case. */
+static void source_key(const pskgw_e2e_t *e2e, const pskgw_e2e_header_t *h,
+                       char key[PSKGW_E2E_KI_HEX_MAX + 1])
+{
+    memcpy(key, h->ki_hex, PSKGW_E2E_KI_HEX_MAX + 1);
+    if (e2e->opts.header_case != PSKGW_E2E_HEADER_UPPER)
+        return;
+    for (size_t i = 0; key[i] != '\0'; i++) {
+        if (key[i] >= 'a' && key[i] <= 'f')
+            key[i] = (char)(key[i] - 'a' + 'A');
+    }
 }
 
 void pskgw_e2e_counters(const pskgw_e2e_t *e2e, pskgw_e2e_counters_t *out)
@@ -316,13 +367,15 @@ static int try_lookup(pskgw_e2e_t *e2e, const pskgw_e2e_header_t *h, const uint8
                       size_t len, pskgw_e2e_result_cb cb, void *arg)
 {
     pskgw_e2e_params_t p;
+    char key[PSKGW_E2E_KI_HEX_MAX + 1];
     uint8_t *out;
     int rc;
 
     if (!e2e->src.lookup)
         return 1;
     memset(&p, 0, sizeof(p));
-    if (e2e->src.lookup(e2e->src.ctx, h->ki_hex, &p) != 0) {
+    source_key(e2e, h, key);
+    if (e2e->src.lookup(e2e->src.ctx, key, &p) != 0) {
         pskgw_e2e_params_wipe(&p);
         return 1;
     }
@@ -345,6 +398,7 @@ int pskgw_e2e_process(pskgw_e2e_t *e2e, pskgw_e2e_mode_t mode, const uint8_t *pa
     pskgw_e2e_header_t h;
     pskgw_e2e_info_t info;
     pskgw_e2e_req_t *r;
+    char key[PSKGW_E2E_KI_HEX_MAX + 1];
     int rc;
 
     if (!e2e || !cb || (!payload && len > 0))
@@ -362,7 +416,7 @@ int pskgw_e2e_process(pskgw_e2e_t *e2e, pskgw_e2e_mode_t mode, const uint8_t *pa
                       arg);
         return 0;
     }
-    rc = pskgw_e2e_header_parse(payload, len, &h);
+    rc = pskgw_e2e_header_parse_as(payload, len, e2e->opts.v2_layout, &h);
     if (rc != 0) {
         if (mode == PSKGW_E2E_MODE_AUTO)
             report_simple(e2e, PSKGW_E2E_PLAIN, 0, PSKGW_E2E_REASON_NONE, payload, len, NULL, len,
@@ -394,8 +448,9 @@ int pskgw_e2e_process(pskgw_e2e_t *e2e, pskgw_e2e_mode_t mode, const uint8_t *pa
     memcpy(r->payload, payload, len);
     req_link(e2e, r);
 
+    source_key(e2e, &h, key);
     r->in_fetch = true;
-    rc = e2e->src.fetch(e2e->src.ctx, h.ki_hex, on_params, r, &r->handle);
+    rc = e2e->src.fetch(e2e->src.ctx, key, on_params, r, &r->handle);
     r->in_fetch = false;
     if (rc < 0) {
         req_unlink(e2e, r);

@@ -6,7 +6,8 @@
  *             forwarded as plain. CAUTION: auto cannot tell E2E from plain by anything but the
  *             first nibble, so a PLAIN payload whose first byte is 0x10..0x2f (control bytes,
  *             space, the ASCII characters !"#$%&'()*+,-./ , a CBOR small or negative integer...)
- *             and that is at least 24 bytes (0x1_) or 19 bytes (0x2_) long is taken as E2E, fails
+ *             and that is at least 24 bytes (0x1_) or 19 bytes (0x2_; 20 with the V2 layout
+ *             "pad1") long is taken as E2E, fails
  *             to decrypt and is REJECTED, not forwarded. Operators whose devices send such plain
  *             payloads use `off` (no E2E) or `required` (all E2E) for that domain, not `auto`.
  *   required  anything that is not a valid E2E payload is rejected.
@@ -58,8 +59,8 @@ typedef void (*pskgw_e2e_params_done_cb)(void *arg, int status, const pskgw_e2e_
 
 typedef struct {
     void *ctx; /* passed back to the functions below; owned by the gateway */
-    /* Start getting the parameters of ki_hex (lower-case hex, NUL-terminated, the
-     * EncryptedHeader value; borrowed for the call only). Either returns < 0 now and never calls
+    /* Start getting the parameters of ki_hex (hex in the processor's header case, lower by
+     * default; NUL-terminated; the EncryptedHeader value; borrowed for the call only). Either returns < 0 now and never calls
      * `done`, or returns 0, sets *handle, and calls done(arg, ...) exactly once. Required. */
     int (*fetch)(void *ctx, const char *ki_hex, pskgw_e2e_params_done_cb done, void *arg,
                  void **handle);
@@ -133,10 +134,32 @@ typedef struct {
 typedef struct pskgw_e2e pskgw_e2e_t;
 typedef struct pskgw_e2e_req pskgw_e2e_req_t;
 
+/* Case of the EncryptedHeader hex the processor hands to its source (per domain: config key
+ * `e2e_header_case`). The seed's example is lower case; upper case is for a service that wants
+ * it so. The KI in results (pskgw_e2e_info_t.ki_hex) is lower case either way. */
+typedef enum {
+    PSKGW_E2E_HEADER_LOWER = 0, /* "lower" (default) */
+    PSKGW_E2E_HEADER_UPPER = 1, /* "upper" */
+} pskgw_e2e_header_case_t;
+
+/* "lower" / "upper" -> case; PSKGW_EINVAL for NULL or anything else. */
+int pskgw_e2e_header_case_parse(const char *s, pskgw_e2e_header_case_t *out);
+/* "lower" / "upper" ("unknown" otherwise). Static. */
+const char *pskgw_e2e_header_case_name(pskgw_e2e_header_case_t c);
+
+typedef struct {
+    pskgw_e2e_header_case_t header_case; /* default PSKGW_E2E_HEADER_LOWER */
+    pskgw_e2e_v2_layout_t v2_layout;     /* how V2 payloads are read; default PSKGW_E2E_V2_SEED */
+} pskgw_e2e_opts_t;
+
 /* New processor using *src (copied; src->ctx stays owned by the caller and must outlive every
- * fetch started by this processor). PSKGW_EINVAL (NULL, or fetch/cancel missing),
- * PSKGW_ENOMEM. */
+ * fetch started by this processor), with the default options (lower case, V2 "seed").
+ * PSKGW_EINVAL (NULL, or fetch/cancel missing), PSKGW_ENOMEM. */
 int pskgw_e2e_new(const pskgw_e2e_params_source_t *src, pskgw_e2e_t **out);
+/* Same with *opts (copied; NULL means the defaults). PSKGW_EINVAL also for an unknown case or V2
+ * layout. */
+int pskgw_e2e_new_opts(const pskgw_e2e_params_source_t *src, const pskgw_e2e_opts_t *opts,
+                       pskgw_e2e_t **out);
 
 /* Free the processor. Pending requests are canceled first: each callback fires with
  * PSKGW_E2E_REASON_CANCELED before this returns, and the source's fetches are canceled (their

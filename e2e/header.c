@@ -5,43 +5,78 @@
 
 #include <string.h>
 
-/* The E2E layouts, one row per version (= first nibble). Change a row, and only the row, when a
- * real sample proves the layout wrong.
+/* The E2E layouts: one row for version 1, one row per version 2 candidate (in the order of
+ * pskgw_e2e_v2_layout_t). Change a row, and only the row, when a real sample proves it wrong.
  *
  * V1: 16-byte KI, then the ciphertext, then the tag. Proven by the seed ("HELLO", 5 bytes, gives
  *     37 = 16 + 5 + 16) and ubxlib's README (44 bytes give 76).
  * V2: 11-byte KI. u-blox's own tests assert 28 bytes of overhead on live modules
  *     (U_SECURITY_E2E_V2_HEADER_LENGTH_BYTES = 28), which 11 (KI) + 16 (tag) does not fill: one byte
- *     is unexplained in public material. We keep the seed's layout (no extra byte), as the spec
- *     says; if a real V2 sample shows e.g. a one-byte field after the KI, set extra_len to 1 here.
- *     The default tag length 16 is what that 28-byte figure implies; the decryptor ignores it and
- *     takes MACLength from the parameters anyway.
+ *     is unexplained in public material.
+ *     seed: the seed's layout, no extra byte (the spec's default): 19 bytes with an 8-byte tag,
+ *           27 with a 16-byte tag; never 28.
+ *     pad1: one byte after the KI, skipped: 11 + 1 + 16 = 28 with AES_128_CCM. Which of the two
+ *           a module produces is for a real V2 sample to say; a domain selects one.
+ *     The tag length column is what each candidate implies; the decryptor ignores it and takes
+ *     MACLength from the parameters anyway.
  */
-static const pskgw_e2e_layout_t layouts[] = {
-    /* version, ki_len, default_tag_len, extra_len */
-    { 1, 16, 16, 0 },
-    { 2, 11, 16, 0 },
+static const pskgw_e2e_layout_t v1_layout = { "v1", 1, 16, 16, 0 };
+static const pskgw_e2e_layout_t v2_layouts[PSKGW_E2E_V2_COUNT_] = {
+    /* name, version, ki_len, default_tag_len, extra_len */
+    [PSKGW_E2E_V2_SEED] = { "seed", 2, 11, 16, 0 },
+    [PSKGW_E2E_V2_PAD1] = { "pad1", 2, 11, 16, 1 },
 };
+
+int pskgw_e2e_v2_layout_parse(const char *name, pskgw_e2e_v2_layout_t *out)
+{
+    if (!name || !out)
+        return PSKGW_EINVAL;
+    for (int i = 0; i < PSKGW_E2E_V2_COUNT_; i++) {
+        if (strcmp(v2_layouts[i].name, name) == 0) {
+            *out = (pskgw_e2e_v2_layout_t)i;
+            return 0;
+        }
+    }
+    return PSKGW_EINVAL;
+}
+
+const char *pskgw_e2e_v2_layout_name(pskgw_e2e_v2_layout_t v2)
+{
+    if ((int)v2 < 0 || v2 >= PSKGW_E2E_V2_COUNT_)
+        return "unknown";
+    return v2_layouts[v2].name;
+}
+
+const pskgw_e2e_layout_t *pskgw_e2e_layout_as(int version, pskgw_e2e_v2_layout_t v2)
+{
+    if (version == 1)
+        return &v1_layout;
+    if (version == 2 && (int)v2 >= 0 && v2 < PSKGW_E2E_V2_COUNT_)
+        return &v2_layouts[v2];
+    return NULL;
+}
 
 const pskgw_e2e_layout_t *pskgw_e2e_layout(int version)
 {
-    for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
-        if (layouts[i].version == version)
-            return &layouts[i];
-    }
-    return NULL;
+    return pskgw_e2e_layout_as(version, PSKGW_E2E_V2_SEED);
 }
 
 int pskgw_e2e_header_parse(const uint8_t *p, size_t len, pskgw_e2e_header_t *out)
 {
+    return pskgw_e2e_header_parse_as(p, len, PSKGW_E2E_V2_SEED, out);
+}
+
+int pskgw_e2e_header_parse_as(const uint8_t *p, size_t len, pskgw_e2e_v2_layout_t v2,
+                              pskgw_e2e_header_t *out)
+{
     const pskgw_e2e_layout_t *lay;
     pskgw_e2e_header_t h;
 
-    if (!out || (!p && len > 0))
+    if (!out || (!p && len > 0) || (int)v2 < 0 || v2 >= PSKGW_E2E_V2_COUNT_)
         return PSKGW_EINVAL;
     if (len == 0)
         return PSKGW_EPROTO;
-    lay = pskgw_e2e_layout(p[0] >> 4);
+    lay = pskgw_e2e_layout_as(p[0] >> 4, v2);
     if (!lay)
         return PSKGW_EPROTO;
     /* Sizes in the table are small constants: no overflow in the sum. */

@@ -2,7 +2,8 @@
  * may read or write out of bounds; whatever they accept must be self-consistent:
  *   - a parsed header's offsets stay inside the input, its KI hex decodes back to its KI bytes;
  *   - decode(encode(decode(x))) == decode(x) for the params codec, and encode(decode(x)) == x.
- * The first input byte selects which of them gets the rest. */
+ * The first input byte selects which of them gets the rest and, for the header parser, which
+ * version 2 layout candidate reads it (every candidate of e2e/header.c is covered). */
 #include "e2e/decrypt.h"
 #include "e2e/header.h"
 #include "e2e/params.h"
@@ -10,16 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void header(const uint8_t *data, size_t size)
+static void header(const uint8_t *data, size_t size, pskgw_e2e_v2_layout_t v2)
 {
+    const pskgw_e2e_layout_t *lay;
     pskgw_e2e_header_t h;
     uint8_t ki[PSKGW_E2E_KI_MAX_LEN];
     size_t n = 0;
     int v = 0;
     size_t ct_off, ct_len, tag_off;
 
-    if (pskgw_e2e_header_parse(data, size, &h) != 0)
+    if (pskgw_e2e_header_parse_as(data, size, v2, &h) != 0)
         return;
+    lay = pskgw_e2e_layout_as(h.version, v2);
+    if (!lay || h.ki_len != lay->ki_len || h.extra_len != lay->extra_len ||
+        h.body_off != h.ki_len + h.extra_len)
+        abort();
     if (h.version != (data[0] >> 4) || h.body_off + h.body_len != size ||
         h.body_len < PSKGW_E2E_TAG_MIN_LEN || h.ki_len > PSKGW_E2E_KI_MAX_LEN ||
         memcmp(h.ki, data, h.ki_len) != 0 || strlen(h.ki_hex) != 2 * h.ki_len)
@@ -41,7 +47,7 @@ static void header(const uint8_t *data, size_t size)
         p.suite = (size & 1) ? PSKGW_E2E_SUITE_AES_128_CCM : PSKGW_E2E_SUITE_AES_128_CCM_8;
         p.mac_bits = (size & 1) ? 128 : 64;
         if (size <= sizeof(out))
-            (void)pskgw_e2e_decrypt_payload(&p, data, size, NULL, out, sizeof(out), &n);
+            (void)pskgw_e2e_decrypt_payload_as(&p, v2, data, size, NULL, out, sizeof(out), &n);
     }
 }
 
@@ -82,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     switch (data[0] % 3) {
     case 0:
-        header(data + 1, size - 1);
+        header(data + 1, size - 1, (pskgw_e2e_v2_layout_t)((data[0] / 3) % PSKGW_E2E_V2_COUNT_));
         break;
     case 1:
         ki_hex(data + 1, size - 1);

@@ -690,6 +690,7 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
     pskgw_domain_t *d = calloc(1, sizeof(*d));
     pskgw_keycache_backend_t psk_backend = { psk_backend_fetch, backend_cancel, NULL };
     pskgw_keycache_backend_t e2e_backend = { e2e_backend_fetch, backend_cancel, NULL };
+    pskgw_e2e_opts_t e2e_opts;
     int rc;
 
     if (!d)
@@ -700,6 +701,11 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
     d->mode = cfg->e2e == PSKGW_CONFIG_E2E_REQUIRED ? PSKGW_E2E_MODE_REQUIRED
               : cfg->e2e == PSKGW_CONFIG_E2E_AUTO   ? PSKGW_E2E_MODE_AUTO
                                                     : PSKGW_E2E_MODE_OFF;
+    e2e_opts.header_case = cfg->e2e_header_case == PSKGW_CONFIG_E2E_HEADER_UPPER
+                               ? PSKGW_E2E_HEADER_UPPER
+                               : PSKGW_E2E_HEADER_LOWER;
+    e2e_opts.v2_layout =
+        cfg->e2e_v2_layout == PSKGW_CONFIG_E2E_V2_PAD1 ? PSKGW_E2E_V2_PAD1 : PSKGW_E2E_V2_SEED;
     d->resolver = (pskgw_psk_resolver_t){ resolver_resolve, resolver_cancel, resolver_lookup, d };
     d->e2e_src = (pskgw_e2e_params_source_t){ d, e2e_src_fetch, e2e_src_cancel, e2e_src_lookup };
     psk_backend.ctx = d;
@@ -730,7 +736,7 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
         PSKGW_ERR("domain \"%s\": key cache not started: %s", cfg->name, pskgw_strerror(rc));
         goto fail;
     }
-    rc = pskgw_e2e_new(&d->e2e_src, &d->e2e);
+    rc = pskgw_e2e_new_opts(&d->e2e_src, &e2e_opts, &d->e2e);
     if (rc < 0)
         goto fail;
     rc = start_sinks(d);

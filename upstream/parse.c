@@ -615,7 +615,7 @@ int pskgw_upstream_build_e2e(const char *header_hex, char **out)
 {
     char hdr[MAX_ID_HEX + 1];
 
-    if (!out || upper_hex(header_hex, hdr) < 0)
+    if (!out || upper_hex(header_hex, hdr) < 0) /* validates; the case is e2e/'s choice */
         return PSKGW_EINVAL;
-    return dump(json_pack("{s:s}", "EncryptedHeader", hdr), out);
+    return dump(json_pack("{s:s}", "EncryptedHeader", header_hex), out);
 }

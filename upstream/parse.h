@@ -79,7 +79,8 @@ int pskgw_upstream_build_auth(const char *key_id, const char *secret, char **out
  * the identity in the form the device sent it). key_bits: 128 or 256, sent as the string
  * "128"/"256" as in the seed. PSKGW_EINVAL otherwise. */
 int pskgw_upstream_build_psk(const char *key_id_hex, unsigned key_bits, char **out);
-/* header_hex: 2..64 hex digits (sent upper-case). */
+/* header_hex: 2..64 hex digits, sent as given (e2e/ sends lower case unless the domain's
+ * e2e_header_case is "upper"). */
 int pskgw_upstream_build_e2e(const char *header_hex, char **out);
 
 #endif

@@ -26,6 +26,13 @@ pskgw_devsim_kind_t pskgw_devsim_kind_of(uint32_t index, double unknown_share, d
 int pskgw_devsim_creds_get(const char *seed, uint32_t index, pskgw_devsim_kind_t kind,
                            unsigned psk_bits, uint64_t unknown_base, pskgw_devsim_creds_t *out)
 {
+    return pskgw_devsim_creds_get_session(seed, index, kind, psk_bits, unknown_base, false, 0, out);
+}
+
+int pskgw_devsim_creds_get_session(const char *seed, uint32_t index, pskgw_devsim_kind_t kind,
+                                   unsigned psk_bits, uint64_t unknown_base, bool per_session,
+                                   uint32_t session, pskgw_devsim_creds_t *out)
+{
     if (seed == NULL || out == NULL)
         return PSKGW_EINVAL;
     pskgw_devsim_creds_t c;
@@ -36,11 +43,13 @@ int pskgw_devsim_creds_get(const char *seed, uint32_t index, pskgw_devsim_kind_t
             return PSKGW_EINVAL;
         index = (uint32_t)(unknown_base + index);
     }
-    int rc = pskgw_rot_identity_hex(seed, index, c.identity);
+    int rc = per_session ? pskgw_rot_identity_session_hex(seed, index, session, c.identity)
+                         : pskgw_rot_identity_hex(seed, index, c.identity);
     if (rc < 0)
         goto fail;
     c.identity_len = strlen(c.identity);
-    rc = pskgw_rot_psk(seed, index, psk_bits, c.psk, sizeof(c.psk), &c.psk_len);
+    rc = pskgw_rot_identity_psk_hex(seed, c.identity, c.identity_len, psk_bits, c.psk,
+                                    sizeof(c.psk), &c.psk_len);
     if (rc < 0)
         goto fail;
     if (kind == PSKGW_DEVSIM_UNKNOWN && unknown_base == UINT64_MAX) {

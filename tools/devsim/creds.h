@@ -12,6 +12,7 @@
 #ifndef PSKGW_TOOLS_DEVSIM_CREDS_H
 #define PSKGW_TOOLS_DEVSIM_CREDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,13 @@ pskgw_devsim_kind_t pskgw_devsim_kind_of(uint32_t index, double unknown_share, d
  * Errors from pskgw_rot_identity_hex / pskgw_rot_psk (PSKGW_EINVAL, PSKGW_ECRYPTO). */
 int pskgw_devsim_creds_get(const char *seed, uint32_t index, pskgw_devsim_kind_t kind,
                            unsigned psk_bits, uint64_t unknown_base, pskgw_devsim_creds_t *out);
+
+/* Same, with a fresh identity and PSK for handshake `session` when per_session is true (the
+ * device's session identity from tools/rotkeys, as AT+USECPSK gives a new pair per call); the bad
+ * kinds are made bad the same way. per_session false: exactly pskgw_devsim_creds_get(). */
+int pskgw_devsim_creds_get_session(const char *seed, uint32_t index, pskgw_devsim_kind_t kind,
+                                   unsigned psk_bits, uint64_t unknown_base, bool per_session,
+                                   uint32_t session, pskgw_devsim_creds_t *out);
 
 void pskgw_devsim_creds_wipe(pskgw_devsim_creds_t *c);
 

@@ -63,6 +63,7 @@ typedef struct {
     pskgw_devsim_client_t *c;
     uint64_t hs_start_ns;
     uint32_t sent, since_session, acks;
+    uint32_t handshakes; /* sessions started (per-session identity number) */
     uint8_t ring_head, ring_len;
     uint64_t ring[ACK_RING]; /* send times (ns) of unacknowledged messages */
 } device_t;
@@ -381,9 +382,13 @@ static void session_start(device_t *d)
 {
     fleet_t *f = d->f;
     pskgw_devsim_creds_t cr;
-    int rc =
-        pskgw_devsim_creds_get(f->o->seed, d->index, (pskgw_devsim_kind_t)d->kind, f->o->psk_bits,
-                               f->o->unknown_by_index ? f->o->unknown_index_base : UINT64_MAX, &cr);
+    /* Per-session identities: session numbers start at the run id, so that runs against the
+     * same gateway do not meet each other's identities in its cache. */
+    int rc = pskgw_devsim_creds_get_session(
+        f->o->seed, d->index, (pskgw_devsim_kind_t)d->kind, f->o->psk_bits,
+        f->o->unknown_by_index ? f->o->unknown_index_base : UINT64_MAX, f->o->identity_per_session,
+        f->run_id + d->handshakes, &cr);
+    d->handshakes++;
     if (rc == 0) {
         rc = pskgw_devsim_client_new(f->ctx, (const uint8_t *)cr.identity, cr.identity_len, cr.psk,
                                      cr.psk_len, f->o->mtu, &d->c);
@@ -511,9 +516,12 @@ static void send_message(device_t *d)
     size_t len = o->size;
     int rc = pskgw_devsim_payload_make(f->run_id, d->index, n, o->size, f->pt, sizeof(f->pt));
     if (rc == 0 && o->e2e != 0) {
-        uint16_t ctr = o->e2e_fresh_ki ? (uint16_t)(n & 0xFFFF) : 0;
-        rc = pskgw_rot_e2e_encrypt_ctr(o->seed, d->index, o->e2e, ctr, f->pt, o->size, f->e2e,
-                                       sizeof(f->e2e), &len);
+        /* A new key identity (hence key and nonce) per message, as AT+USECE2EDATAENC gives:
+         * message n of the run uses counter run_id + n (n < 65536, checked by the options), so
+         * no two messages of a device in a run share one, and runs start apart. */
+        uint16_t ctr = o->e2e_fixed_ki ? 0 : (uint16_t)((f->run_id + n) & 0xFFFF);
+        rc = pskgw_rot_e2e_encrypt_as(o->seed, d->index, o->e2e, ctr, o->e2e_v2_layout, f->pt,
+                                      o->size, f->e2e, sizeof(f->e2e), &len);
         msg = f->e2e;
     }
     size_t wlen = 0;

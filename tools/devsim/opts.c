@@ -25,6 +25,9 @@ enum {
     O_SIZE,
     O_E2E,
     O_E2E_FRESH,
+    O_E2E_FIXED,
+    O_E2E_V2_LAYOUT,
+    O_ID_PER_SESSION,
     O_RECONNECT,
     O_HS_PER_MSG,
     O_REBIND,
@@ -64,6 +67,9 @@ static const struct option long_opts[] = {
     { "size", required_argument, NULL, O_SIZE },
     { "e2e", required_argument, NULL, O_E2E },
     { "e2e-fresh-ki", no_argument, NULL, O_E2E_FRESH },
+    { "e2e-fixed-ki", no_argument, NULL, O_E2E_FIXED },
+    { "e2e-v2-layout", required_argument, NULL, O_E2E_V2_LAYOUT },
+    { "identity-per-session", no_argument, NULL, O_ID_PER_SESSION },
     { "reconnect-every", required_argument, NULL, O_RECONNECT },
     { "handshake-per-message", no_argument, NULL, O_HS_PER_MSG },
     { "nat-rebind-every", required_argument, NULL, O_REBIND },
@@ -108,7 +114,9 @@ void pskgw_devsim_usage(FILE *out)
         "  --tcp HOST:PORT           TLS over TCP to HOST:PORT instead\n"
         "  --framing len16|newline|record\n"
         "                            message framing inside TLS (default len16; TCP only)\n"
-        "  --cipher LIST             OpenSSL cipher list (default PSK-AES128-CCM8)\n"
+        "  --cipher LIST             OpenSSL cipher list offered in the ClientHello; the server\n"
+        "                            picks (default: a module-like list of several PSK suites,\n"
+        "                            " PSKGW_DEVSIM_MODULE_CIPHERS ")\n"
         "  --mtu BYTES               largest DTLS datagram (default 1400)\n"
         "\n"
         "Fleet:\n"
@@ -120,6 +128,10 @@ void pskgw_devsim_usage(FILE *out)
         "  --seed SEED               derivation seed, as given to pskgw-sim (default "
         "\"" DEFAULT_SEED "\")\n"
         "  --psk-bits 128|256        PSK length (default 128)\n"
+        "  --identity-per-session    a fresh identity and PSK for every handshake, as the "
+        "module's\n"
+        "                            AT+USECPSK gives a new pair per call (pskgw-sim resolves\n"
+        "                            them; every handshake is then a GetPSK for the gateway)\n"
         "  --unknown-share F         share of devices with an unknown identity (default 0)\n"
         "  --wrong-psk-share F       share of devices with a wrong PSK (default 0); both kinds\n"
         "                            must fail the handshake and are counted as expected failures\n"
@@ -131,7 +143,15 @@ void pskgw_devsim_usage(FILE *out)
         "  --rate R                  messages per second per device (default 1)\n"
         "  --size BYTES              cleartext bytes per message (default 64, at least 32)\n"
         "  --e2e none|v1|v2          E2E-protect each message as the module would (default none)\n"
-        "  --e2e-fresh-ki            a new E2E key identity per message (default: counter 0)\n"
+        "  --e2e-v2-layout seed|pad1 V2 layout (as pskgw-sim's option and the gateway's\n"
+        "                            e2e_v2_layout): seed = KI | ct | 8-byte tag (19 bytes),\n"
+        "                            pad1 = KI | 1 byte | ct | 16-byte tag (28 bytes); default "
+        "seed\n"
+        "  --e2e-fixed-ki            reuse key identity counter 0 for every message (a module\n"
+        "                            never does: for warm-cache measurements only). Default: a "
+        "new\n"
+        "                            key identity (hence key and nonce) per message, as\n"
+        "                            AT+USECE2EDATAENC; --e2e-fresh-ki is accepted for that\n"
         "  --reconnect-every K       close and handshake again every K messages\n"
         "  --handshake-per-message   a full handshake per message (same as --reconnect-every 1)\n"
         "  --nat-rebind-every K      every K messages, move to a new source port without closing\n"
@@ -255,7 +275,7 @@ static void defaults(pskgw_devsim_opts_t *o)
     o->size = 64;
     o->seed = DEFAULT_SEED;
     o->psk_bits = 128;
-    o->cipher = "PSK-AES128-CCM8";
+    o->cipher = PSKGW_DEVSIM_MODULE_CIPHERS;
     o->mtu = 1400;
     o->per_ip = 1;
     o->duration = 300;
@@ -334,7 +354,17 @@ int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, cha
                 return fail(err, err_cap, "--e2e must be none, v1 or v2", a);
             break;
         case O_E2E_FRESH:
-            o.e2e_fresh_ki = true;
+            o.e2e_fixed_ki = false;
+            break;
+        case O_E2E_FIXED:
+            o.e2e_fixed_ki = true;
+            break;
+        case O_E2E_V2_LAYOUT:
+            if (pskgw_rot_v2_layout_parse(a, &o.e2e_v2_layout) < 0)
+                return fail(err, err_cap, "--e2e-v2-layout must be seed or pad1", a);
+            break;
+        case O_ID_PER_SESSION:
+            o.identity_per_session = true;
             break;
         case O_RECONNECT:
             if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_MESSAGES, &o.reconnect_every) < 0)
@@ -462,7 +492,12 @@ int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, cha
         return fail(err, err_cap, "--idle-share needs --idle-interval", "");
     if (o.idle_share < 0)
         o.idle_share = o.idle_interval > 0 ? 1.0 : 0.0;
-    size_t wire = o.size + (o.e2e == 1 ? 32 : o.e2e == 2 ? 19 : 0) + 2;
+    if (o.e2e != 0 && !o.e2e_fixed_ki && o.messages > PSKGW_DEVSIM_MAX_E2E_MESSAGES)
+        return fail(err, err_cap,
+                    "--messages over 65536 with --e2e would reuse a key identity and nonce (16-bit "
+                    "counter): use fewer messages or --e2e-fixed-ki",
+                    "");
+    size_t wire = o.size + (o.e2e ? pskgw_rot_e2e_overhead_as(o.e2e, o.e2e_v2_layout) : 0) + 2;
     if (o.transport == PSKGW_DEVSIM_DTLS && wire + 13 + 8 + 8 > o.mtu)
         return fail(err, err_cap,
                     "--size (plus E2E overhead) does not fit in one datagram of --mtu", "");

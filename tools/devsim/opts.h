@@ -14,10 +14,19 @@
 #include <sys/socket.h>
 
 #include "tools/devsim/client.h"
+#include "tools/rotkeys/rotkeys.h"
 
 #define PSKGW_DEVSIM_MAX_DEVICES  1000000u
 #define PSKGW_DEVSIM_MAX_MESSAGES 1000000u
 #define PSKGW_DEVSIM_MAX_DURATION 86400.0
+/* E2E key identities carry a 16-bit counter: more messages per device would reuse one. */
+#define PSKGW_DEVSIM_MAX_E2E_MESSAGES 65536u
+
+/* The default ClientHello offers several PSK suites, as a module does, and the server picks:
+ * the gateway's default suites and the other PSK suites a (D)TLS 1.2 stack commonly offers. */
+#define PSKGW_DEVSIM_MODULE_CIPHERS                                                              \
+    "PSK-AES128-CCM8:PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:PSK-AES128-CCM:PSK-AES256-CCM:" \
+    "PSK-AES128-CBC-SHA256:PSK-AES256-CBC-SHA384:PSK-AES128-CBC-SHA:PSK-AES256-CBC-SHA"
 
 typedef enum {
     PSKGW_DEVSIM_FRAMING_NONE = 0, /* DTLS: one record = one message */
@@ -32,16 +41,18 @@ typedef struct {
     char target_text[80]; /* "127.0.0.1:5684" as given, normalised */
     pskgw_devsim_framing_t framing;
     uint32_t devices;
-    double ramp;               /* devices started per second; 0 = burst */
-    uint32_t messages;         /* per device */
-    double rate;               /* messages per second per device */
-    size_t size;               /* cleartext bytes per message */
-    int e2e;                   /* 0 none, 1 V1, 2 V2 */
-    bool e2e_fresh_ki;         /* a new KI counter per message instead of counter 0 */
-    uint32_t reconnect_every;  /* 0 = never */
-    uint32_t nat_rebind_every; /* 0 = never */
-    double idle_interval;      /* 0 = no idle devices */
-    double idle_share;         /* share of devices that are idle when idle_interval > 0 */
+    double ramp;       /* devices started per second; 0 = burst */
+    uint32_t messages; /* per device */
+    double rate;       /* messages per second per device */
+    size_t size;       /* cleartext bytes per message */
+    int e2e;           /* 0 none, 1 V1, 2 V2 */
+    bool e2e_fixed_ki; /* KI counter 0 for every message (default: a new KI each) */
+    pskgw_rot_v2_layout_t e2e_v2_layout; /* how V2 payloads are laid out (default seed) */
+    bool identity_per_session;           /* a fresh identity + PSK per handshake */
+    uint32_t reconnect_every;            /* 0 = never */
+    uint32_t nat_rebind_every;           /* 0 = never */
+    double idle_interval;                /* 0 = no idle devices */
+    double idle_share;                   /* share of devices that are idle when idle_interval > 0 */
     double unknown_share;
     double wrong_psk_share;
     bool unknown_by_index; /* unknown = index unknown_index_base + i, not a bad tag */

@@ -166,8 +166,14 @@ int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uin
                     (json_int_t)o->nat_rebind_every, "idle_interval", o->idle_interval,
                     "idle_share", o->idle_share, "unknown_share", o->unknown_share,
                     "wrong_psk_share", o->wrong_psk_share, "duration", o->duration, "hold", o->hold,
-                    "expect_ack", o->expect_ack, "e2e_fresh_ki", o->e2e_fresh_ki, "devices_per_ip",
+                    "expect_ack", o->expect_ack, "e2e_fresh_ki", !o->e2e_fixed_ki, "devices_per_ip",
                     (json_int_t)o->per_ip, "psk_bits", (json_int_t)o->psk_bits);
+    if (cfg != NULL) {
+        json_object_set_new(cfg, "identity_per_session", json_boolean(o->identity_per_session));
+        json_object_set_new(cfg, "e2e_v2_layout",
+                            json_string(pskgw_rot_v2_layout_name(o->e2e_v2_layout)));
+        json_object_set_new(cfg, "cipher_offer", json_string(o->cipher));
+    }
     bad |= set(root, "config", cfg);
     bad |= set(root, "devices",
                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total",

@@ -138,8 +138,10 @@ void pskgw_devsim_verify_line(pskgw_devsim_verify_t *v, const char *line, size_t
         n != v->size || json_integer_value(plen) != (json_int_t)v->size ||
         memcmp(v->expect_buf, v->got_buf, n) != 0)
         r->corrupted++;
-    char want[PSKGW_ROT_IDENTITY_HEX_LEN + 1];
-    if (pskgw_rot_identity_hex(v->seed, dev, want) < 0 || strcasecmp(want, ident) != 0)
+    /* The device's fixed identity or one of its per-session identities (--identity-per-session). */
+    pskgw_rot_id_info_t idi;
+    if (pskgw_rot_identity_resolve_hex(v->seed, ident, strlen(ident), &idi) < 0 ||
+        idi.device != dev)
         r->misattributed++;
     if (v->e2e == 0 ? !json_is_null(e2e)
                     : (!json_is_object(e2e) ||

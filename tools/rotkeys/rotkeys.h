@@ -9,7 +9,11 @@
  *   K        = HMAC(key = "pskgw-rotkeys-v1", msg = seed)                  (32-byte seed key)
  *   identity = 0x11 0x01 | index (4) | HMAC(K, "id" | 0x11 0x01 | index)[0..8]      (14 bytes)
  *              ASCII form: 28 upper-case hex digits, e.g. "110100000007" + 16 tag digits
+ *   session identity (a fresh pair per handshake, as AT+USECPSK gives one per call):
+ *            = 0x11 0x01 | index (4) | session (4)
+ *              | HMAC(K, "ids" | 0x11 0x01 | index | session)[0..4]                   (14 bytes)
  *   PSK      = HMAC(K, "psk" | identity (14) | key_bits (2))[0..key_bits/8]   (16 or 32 bytes)
+ *              (the same rule for both kinds of identity)
  *   UID      = "0002" | hex8(index) | HEX(HMAC(K, "uid" | index)[0..2])  (16 upper-case hex chars)
  *   KI V1    = 0x11 0x01 | index (4) | tag8 | counter (2)                              (16 bytes)
  *              tag8 = HMAC(K, "ki" | 0x01 | index | counter)[0..8]
@@ -17,7 +21,10 @@
  *              tag4 = HMAC(K, "ki" | 0x02 | index | counter)[0..4]
  *   E2E key  = HMAC(K, "e2e-key" | KI)[0..16]
  *   nonce    = HMAC(K, "e2e-nonce" | KI)[0..n], n = 13 (V1) or 12 (V2)
- *   MAC      = 128 bits, "AES_128_CCM" (V1); 64 bits, "AES_128_CCM_8" (V2)
+ *   MAC      = 128 bits, "AES_128_CCM" (V1); V2 by layout candidate (the gateway's e2e/header.c
+ *              table; config key e2e_v2_layout):
+ *                seed  KI | ciphertext | tag, 64 bits "AES_128_CCM_8"           (19 bytes)
+ *                pad1  KI | 0x00 | ciphertext | tag, 128 bits "AES_128_CCM"     (28 bytes)
  * The V1 layout mirrors the public examples (prefix 1101, 4-byte device, 8 bytes, 2 bytes 0000).
  * A new counter gives a new KI, hence a new key and nonce: a device that encrypts several messages
  * should use a new counter for each (pskgw_rot_e2e_encrypt uses counter 0).
@@ -38,6 +45,7 @@
 #ifndef PSKGW_TOOLS_ROTKEYS_H
 #define PSKGW_TOOLS_ROTKEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,6 +87,36 @@ int pskgw_rot_identity_check_hex(const char *seed, const char *hex, size_t len, 
  * *out_len = key_bits / 8. PSKGW_EINVAL for other key_bits; PSKGW_ETOOBIG when cap is short. */
 int pskgw_rot_psk(const char *seed, uint32_t device, unsigned key_bits, uint8_t *out, size_t cap,
                   size_t *out_len);
+
+/* The identity of device `device` for handshake `session` (see the derivation above). */
+int pskgw_rot_identity_session(const char *seed, uint32_t device, uint32_t session,
+                               uint8_t out[PSKGW_ROT_IDENTITY_LEN]);
+/* The same as 28 upper-case hex characters plus NUL. */
+int pskgw_rot_identity_session_hex(const char *seed, uint32_t device, uint32_t session,
+                                   char out[PSKGW_ROT_IDENTITY_HEX_LEN + 1]);
+
+/* What an identity of this seed designates. */
+typedef struct {
+    uint32_t device;
+    uint32_t session; /* 0 when !per_session */
+    bool per_session; /* a session identity (else the device's fixed identity) */
+} pskgw_rot_id_info_t;
+
+/* Resolve any identity of this seed: the device's fixed identity or one of its session
+ * identities. PSKGW_EINVAL (NULL), PSKGW_ENOTFOUND (neither). */
+int pskgw_rot_identity_resolve(const char *seed, const uint8_t *id, size_t len,
+                               pskgw_rot_id_info_t *info);
+/* Same for the ASCII form (28 hex characters, any case); PSKGW_EPARSE otherwise. */
+int pskgw_rot_identity_resolve_hex(const char *seed, const char *hex, size_t len,
+                                   pskgw_rot_id_info_t *info);
+
+/* The PSK of an identity (either kind, resolved first: PSKGW_ENOTFOUND for a foreign one).
+ * key_bits 128 or 256; *out_len = key_bits / 8. Errors as pskgw_rot_psk and _resolve. */
+int pskgw_rot_identity_psk(const char *seed, const uint8_t *id, size_t len, unsigned key_bits,
+                           uint8_t *out, size_t cap, size_t *out_len);
+/* Same for the ASCII form (28 hex characters, any case); PSKGW_EPARSE otherwise. */
+int pskgw_rot_identity_psk_hex(const char *seed, const char *hex, size_t len, unsigned key_bits,
+                               uint8_t *out, size_t cap, size_t *out_len);
 
 /* The device's ROTPublicUID: 16 upper-case hex characters plus NUL, starting "0002". */
 int pskgw_rot_uid(const char *seed, uint32_t device, char out[PSKGW_ROT_UID_LEN + 1]);
@@ -133,6 +171,28 @@ int pskgw_rot_e2e_ki_check_hex(const char *seed, const char *hex, size_t len,
 int pskgw_rot_e2e_params(const char *seed, const uint8_t *ki, size_t len,
                          pskgw_rot_e2e_params_t *out);
 
+/* Version 2 layout candidates (names as the gateway's config key e2e_v2_layout). */
+typedef enum {
+    PSKGW_ROT_V2_SEED = 0, /* "seed": KI | ciphertext | 8-byte tag (AES_128_CCM_8) */
+    PSKGW_ROT_V2_PAD1 = 1, /* "pad1": KI | 0x00 | ciphertext | 16-byte tag (AES_128_CCM) */
+    PSKGW_ROT_V2_COUNT_
+} pskgw_rot_v2_layout_t;
+
+/* "seed" / "pad1" -> candidate; PSKGW_EINVAL otherwise. */
+int pskgw_rot_v2_layout_parse(const char *name, pskgw_rot_v2_layout_t *out);
+/* The candidate's name ("unknown" for other values). Static. */
+const char *pskgw_rot_v2_layout_name(pskgw_rot_v2_layout_t v2);
+/* Bytes between KI and ciphertext (0 for V1), and the whole overhead (KI + extra + tag) of a
+ * version under candidate v2 (V1: 32 whatever v2); 0 for an unknown version or candidate. */
+size_t pskgw_rot_e2e_extra_len_as(int version, pskgw_rot_v2_layout_t v2);
+size_t pskgw_rot_e2e_overhead_as(int version, pskgw_rot_v2_layout_t v2);
+
+/* Decryption parameters of a KI as a service simulating candidate v2 answers them (V2: suite and
+ * MACLength of the candidate; V1 unaffected). pskgw_rot_e2e_params() is candidate "seed".
+ * PSKGW_EINVAL also for an unknown candidate. */
+int pskgw_rot_e2e_params_as(const char *seed, const uint8_t *ki, size_t len,
+                            pskgw_rot_v2_layout_t v2, pskgw_rot_e2e_params_t *out);
+
 /* Wipe the key and nonce of *p (NULL accepted). */
 void pskgw_rot_e2e_params_wipe(pskgw_rot_e2e_params_t *p);
 
@@ -147,5 +207,12 @@ int pskgw_rot_e2e_encrypt(const char *seed, uint32_t device, int version, const 
 int pskgw_rot_e2e_encrypt_ctr(const char *seed, uint32_t device, int version, uint16_t counter,
                               const uint8_t *pt, size_t len, uint8_t *out, size_t cap,
                               size_t *out_len);
+
+/* Same, V2 laid out as candidate v2: out = KI | extra bytes (0x00) | ciphertext | tag;
+ * *out_len = len + pskgw_rot_e2e_overhead_as(version, v2). PSKGW_EINVAL also for an unknown
+ * candidate. */
+int pskgw_rot_e2e_encrypt_as(const char *seed, uint32_t device, int version, uint16_t counter,
+                             pskgw_rot_v2_layout_t v2, const uint8_t *pt, size_t len, uint8_t *out,
+                             size_t cap, size_t *out_len);
 
 #endif

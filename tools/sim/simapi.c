@@ -373,7 +373,9 @@ static int do_psk(pskgw_sim_api_t *a, json_t *req, pskgw_sim_reply_t *reply)
     if (key_bits(req, &bits) < 0)
         return pskgw_sim_reply_error(reply, 400, "KeyLength must be \"128\" or \"256\"");
     pthread_mutex_lock(&a->lock);
-    int rc = pskgw_rot_identity_check_hex(a->cfg->seed, id, id_len, &dev);
+    pskgw_rot_id_info_t idi = { 0, 0, false }; /* fixed or per-session (devsim) identity */
+    int rc = pskgw_rot_identity_resolve_hex(a->cfg->seed, id, id_len, &idi);
+    dev = idi.device;
     pthread_mutex_unlock(&a->lock);
     if (rc == PSKGW_EPARSE || rc == PSKGW_ENOTFOUND || (rc == 0 && dev >= a->cfg->devices))
         return pskgw_sim_reply_error(reply, 404, "unknown KeyID");
@@ -382,7 +384,7 @@ static int do_psk(pskgw_sim_api_t *a, json_t *req, pskgw_sim_reply_t *reply)
     if (every(a->cfg->disabled_every, dev) || identity_disabled(a->cfg, id, id_len))
         return pskgw_sim_reply_error(reply, 403, "PSK provisioning is not enabled for this device");
     pthread_mutex_lock(&a->lock);
-    rc = pskgw_rot_psk(a->cfg->seed, dev, bits, psk, sizeof(psk), &psk_len);
+    rc = pskgw_rot_identity_psk_hex(a->cfg->seed, id, id_len, bits, psk, sizeof(psk), &psk_len);
     if (rc == 0)
         rc = pskgw_rot_uid(a->cfg->seed, dev, uid);
     pthread_mutex_unlock(&a->lock);
@@ -417,7 +419,7 @@ static int do_e2e(pskgw_sim_api_t *a, json_t *req, pskgw_sim_reply_t *reply)
         return pskgw_sim_reply_error(reply, 400, "EncryptedHeader must be 32 or 22 hex characters");
     memset(&p, 0, sizeof(p));
     pthread_mutex_lock(&a->lock);
-    int rc = pskgw_rot_e2e_params(a->cfg->seed, ki, ki_len, &p);
+    int rc = pskgw_rot_e2e_params_as(a->cfg->seed, ki, ki_len, a->cfg->e2e_v2_layout, &p);
     if (rc == 0)
         rc = pskgw_rot_uid(a->cfg->seed, p.info.device, uid);
     pthread_mutex_unlock(&a->lock);

@@ -31,6 +31,10 @@ static const char usage[] =
     "                          i % N == N-1 (default 0: none)\n"
     "  --disable-identity HEX  that PSK identity is disabled (403); repeatable\n"
     "  --no-e2e-every N        device i has E2E disabled (403) when i % N == N-1 (default 0)\n"
+    "  --e2e-v2-layout L       E2E V2 as simulated modules make it: seed (KI | ct | 8-byte tag,\n"
+    "                          AES_128_CCM_8) or pad1 (KI | 1 byte | ct | 16-byte tag,\n"
+    "                          AES_128_CCM: 28 bytes); answers MACLength/CipherSuite to match\n"
+    "                          (default seed; the gateway's e2e_v2_layout must agree)\n"
     "  --latency-ms MS         added latency before every API answer (default 0)\n"
     "  --jitter-ms MS          plus a uniform random 0..MS (default 0)\n"
     "  --error-rate R          fraction 0..1 of API calls answered with --error-status\n"
@@ -223,6 +227,8 @@ int pskgw_sim_cfg_parse(pskgw_sim_cfg_t *cfg, int argc, char **argv, char *err, 
             rc = parse_u32(val, UINT32_MAX, &cfg->disabled_every);
         } else if (strcmp(opt, "--no-e2e-every") == 0) {
             rc = parse_u32(val, UINT32_MAX, &cfg->no_e2e_every);
+        } else if (strcmp(opt, "--e2e-v2-layout") == 0) {
+            rc = pskgw_rot_v2_layout_parse(val, &cfg->e2e_v2_layout);
         } else if (strcmp(opt, "--disable-identity") == 0) {
             rc = parse_identity(cfg, val);
         } else if (strcmp(opt, "--latency-ms") == 0) {

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tools/rotkeys/rotkeys.h"
+
 #define PSKGW_SIM_MAX_DOMAINS  16
 #define PSKGW_SIM_MAX_DISABLED 256
 
@@ -51,6 +53,7 @@ typedef struct {
     uint32_t devices;
     uint32_t disabled_every;
     uint32_t no_e2e_every;
+    pskgw_rot_v2_layout_t e2e_v2_layout;       /* --e2e-v2-layout (default seed) */
     char disabled[PSKGW_SIM_MAX_DISABLED][29]; /* upper-case hex identities */
     size_t ndisabled;
     pskgw_sim_faults_t faults;

@@ -72,14 +72,15 @@ static unsigned int psk_server_cb(SSL *ssl, const char *identity, unsigned char 
                                   unsigned int max_psk_len)
 {
     peer_t *p = SSL_get_app_data(ssl);
-    uint32_t dev;
+    pskgw_rot_id_info_t idi; /* fixed or per-session identity */
     size_t n;
     if (identity == NULL ||
-        pskgw_rot_identity_check_hex(g_seed, identity, strlen(identity), &dev) != 0 ||
-        dev >= g_devices || max_psk_len < 16 ||
-        pskgw_rot_psk(g_seed, dev, 128, psk, max_psk_len, &n) != 0)
+        pskgw_rot_identity_resolve_hex(g_seed, identity, strlen(identity), &idi) != 0 ||
+        idi.device >= g_devices || max_psk_len < 16 ||
+        pskgw_rot_identity_psk_hex(g_seed, identity, strlen(identity), 128, psk, max_psk_len, &n) !=
+            0)
         return 0;
-    p->device = dev;
+    p->device = idi.device;
     snprintf(p->identity, sizeof(p->identity), "%s", identity);
     return (unsigned int)n;
 }

@@ -119,6 +119,48 @@ Test(devsim_creds, bad_devices_differ_from_the_good_one)
     pskgw_devsim_creds_wipe(&ui);
 }
 
+/* --identity-per-session: each session its own identity and PSK, resolvable to the device; the
+ * bad kinds stay bad. */
+Test(devsim_creds, per_session_identities)
+{
+    pskgw_devsim_creds_t a, b, fixed, u, w;
+    pskgw_rot_id_info_t info;
+    uint8_t psk[16];
+    size_t n = 0;
+
+    cr_assert_eq(
+        pskgw_devsim_creds_get_session("s", 5, PSKGW_DEVSIM_GOOD, 128, UINT64_MAX, true, 1, &a), 0);
+    cr_assert_eq(
+        pskgw_devsim_creds_get_session("s", 5, PSKGW_DEVSIM_GOOD, 128, UINT64_MAX, true, 2, &b), 0);
+    cr_assert_eq(pskgw_devsim_creds_get("s", 5, PSKGW_DEVSIM_GOOD, 128, UINT64_MAX, &fixed), 0);
+    cr_assert_str_neq(a.identity, b.identity);
+    cr_assert_str_neq(a.identity, fixed.identity);
+    cr_assert_neq(memcmp(a.psk, b.psk, 16), 0);
+    cr_assert_eq(pskgw_rot_identity_resolve_hex("s", a.identity, a.identity_len, &info), 0);
+    cr_assert_eq(info.device, 5);
+    cr_assert(info.per_session);
+    cr_assert_eq(info.session, 1);
+    /* What pskgw-sim answers for that identity is the device's PSK for this session. */
+    cr_assert_eq(
+        pskgw_rot_identity_psk_hex("s", a.identity, a.identity_len, 128, psk, sizeof(psk), &n), 0);
+    cr_assert_arr_eq(psk, a.psk, 16);
+    cr_assert_eq(
+        pskgw_devsim_creds_get_session("s", 5, PSKGW_DEVSIM_UNKNOWN, 128, UINT64_MAX, true, 1, &u),
+        0);
+    cr_assert_eq(pskgw_rot_identity_resolve_hex("s", u.identity, u.identity_len, &info),
+                 PSKGW_ENOTFOUND);
+    cr_assert_eq(pskgw_devsim_creds_get_session("s", 5, PSKGW_DEVSIM_WRONG_PSK, 128, UINT64_MAX,
+                                                true, 1, &w),
+                 0);
+    cr_assert_str_eq(w.identity, a.identity);
+    cr_assert_neq(memcmp(w.psk, a.psk, 16), 0);
+    pskgw_devsim_creds_wipe(&a);
+    pskgw_devsim_creds_wipe(&b);
+    pskgw_devsim_creds_wipe(&fixed);
+    pskgw_devsim_creds_wipe(&u);
+    pskgw_devsim_creds_wipe(&w);
+}
+
 static int parse(pskgw_devsim_opts_t *o, char *err, int argc, ...)
 {
     char *argv[32];
@@ -139,8 +181,16 @@ Test(devsim_opts, defaults_and_scenarios)
     cr_assert_eq(o.transport, PSKGW_DEVSIM_DTLS);
     cr_assert_eq(o.devices, 10);
     cr_assert_eq(o.messages, 10);
-    cr_assert_str_eq(o.cipher, "PSK-AES128-CCM8");
+    /* A module-like ClientHello: several PSK suites, the gateway's defaults among them. */
+    cr_assert_str_eq(o.cipher, PSKGW_DEVSIM_MODULE_CIPHERS);
+    cr_assert(strstr(o.cipher, "PSK-AES128-CCM8:") && strstr(o.cipher, "PSK-AES128-GCM-SHA256:") &&
+              strstr(o.cipher, "PSK-AES128-CBC-SHA256:") && strstr(o.cipher, "PSK-AES128-CBC-SHA"));
     cr_assert_str_eq(o.seed, "pskgw-sim");
+    /* Modules: a new E2E key identity per message by default; one identity per device unless
+     * asked; V2 layout "seed". */
+    cr_assert_not(o.e2e_fixed_ki);
+    cr_assert_not(o.identity_per_session);
+    cr_assert_eq(o.e2e_v2_layout, PSKGW_ROT_V2_SEED);
     cr_assert_eq(
         parse(&o, err, 6, "--tcp", "localhost:8883", "--handshake-per-message", "--e2e", "v2"), 0,
         "%s", err);
@@ -153,6 +203,15 @@ Test(devsim_opts, defaults_and_scenarios)
                  err);
     cr_assert_eq(o.idle_share, 1.0);
     cr_assert_eq(parse(&o, err, 2, "--help"), 1);
+    cr_assert_eq(parse(&o, err, 9, "--target", "127.0.0.1:1", "--identity-per-session", "--e2e",
+                       "v2", "--e2e-v2-layout", "pad1", "--e2e-fixed-ki"),
+                 0, "%s", err);
+    cr_assert(o.identity_per_session);
+    cr_assert_eq(o.e2e_v2_layout, PSKGW_ROT_V2_PAD1);
+    cr_assert(o.e2e_fixed_ki);
+    /* 65536 messages is the most a 16-bit KI counter gives without reuse. */
+    cr_assert_eq(parse(&o, err, 7, "--target", "127.0.0.1:1", "--e2e", "v1", "--messages", "65536"),
+                 0, "%s", err);
 }
 
 Test(devsim_opts, refusals)
@@ -178,6 +237,22 @@ Test(devsim_opts, refusals)
                  PSKGW_EINVAL);
     cr_assert_eq(parse(&o, err, 5, "--target", "127.0.0.1:1", "--size", "1400"), PSKGW_EINVAL);
     cr_assert_eq(parse(&o, err, 4, "--target", "127.0.0.1:1", "extra"), PSKGW_EINVAL);
+    cr_assert_eq(parse(&o, err, 5, "--target", "127.0.0.1:1", "--e2e-v2-layout", "pad2"),
+                 PSKGW_EINVAL);
+    /* More messages than KI counter values: a key identity and nonce would be reused. */
+    cr_assert_eq(parse(&o, err, 7, "--target", "127.0.0.1:1", "--e2e", "v1", "--messages", "65537"),
+                 PSKGW_EINVAL);
+    cr_assert(strstr(err, "reuse") != NULL, "%s", err);
+    cr_assert_eq(parse(&o, err, 8, "--target", "127.0.0.1:1", "--e2e", "v1", "--messages", "65537",
+                       "--e2e-fixed-ki"),
+                 0, "%s", err);
+    /* pad1 V2 is 9 bytes longer than seed: the MTU check counts it. 1400 - 13 - 16 - 2 - 28. */
+    cr_assert_eq(parse(&o, err, 9, "--target", "127.0.0.1:1", "--e2e", "v2", "--e2e-v2-layout",
+                       "pad1", "--size", "1341"),
+                 0, "%s", err);
+    cr_assert_eq(parse(&o, err, 9, "--target", "127.0.0.1:1", "--e2e", "v2", "--e2e-v2-layout",
+                       "pad1", "--size", "1342"),
+                 PSKGW_EINVAL);
 }
 
 /* ---- verifier on hand-made files ---- */

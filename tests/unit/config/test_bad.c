@@ -272,6 +272,13 @@ Test(config_bad, bad_enum_values)
     cr_assert(diag_has("acme.conf:7: log.level: must be one of \"err\", \"warning\"", NULL));
     cr_assert(diag_has(
         "acme.conf:7: log.format: must be one of \"text\", \"json\" (got an integer)", NULL));
+    expect_fail(MIN_CONF "e2e_header_case = \"UPPER\";\n"
+                         "e2e_v2_layout = \"pad2\";\n");
+    cr_assert(diag_has("acme.conf:6: e2e_header_case: must be one of \"lower\", \"upper\" (got "
+                       "\"UPPER\")",
+                       NULL));
+    cr_assert(diag_has(
+        "acme.conf:7: e2e_v2_layout: must be one of \"seed\", \"pad1\" (got \"pad2\")", NULL));
 }
 
 Test(config_bad, bad_sink_type_stops_type_specific_checks)

@@ -35,6 +35,8 @@ static const char full_conf[] =
     "          redis = \"redis://[::1]:6380/3\"; redis_password_file = \"redis.pw\";\n"
     "          redis_timeout_ms = 250; kek_file = \"kek.hex\"; };\n"
     "e2e = \"required\";\n"
+    "e2e_header_case = \"upper\";\n"
+    "e2e_v2_layout = \"pad1\";\n"
     "sinks = (\n"
     "  { type = \"file\"; path = \"out/messages.jsonl\"; queue_size = 100; in_flight = 1;\n"
     "    retry_max_ms = 20;\n"
@@ -153,6 +155,8 @@ Test(config_good, every_key_read_back)
         cr_assert_eq(d->cache.kek[i], i);
 
     cr_assert_eq(d->e2e, PSKGW_CONFIG_E2E_REQUIRED);
+    cr_assert_eq(d->e2e_header_case, PSKGW_CONFIG_E2E_HEADER_UPPER);
+    cr_assert_eq(d->e2e_v2_layout, PSKGW_CONFIG_E2E_V2_PAD1);
 
     /* sinks */
     cr_assert_eq(d->nsinks, 5);
@@ -275,6 +279,8 @@ Test(config_good, defaults_of_a_minimal_domain)
     cr_assert_eq(d->cache.has_redis, false);
     cr_assert_eq(d->cache.has_kek, false);
     cr_assert_eq(d->e2e, PSKGW_CONFIG_E2E_OFF);
+    cr_assert_eq(d->e2e_header_case, PSKGW_CONFIG_E2E_HEADER_LOWER);
+    cr_assert_eq(d->e2e_v2_layout, PSKGW_CONFIG_E2E_V2_SEED);
     cr_assert_str_eq(d->sinks[0].file.path, "-");
     cr_assert_eq(d->sinks[0].retry_max_ms, 30000);
     cr_assert_eq(d->limits.max_sessions, 100000);

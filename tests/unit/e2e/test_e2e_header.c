@@ -24,6 +24,69 @@ Test(e2e_header, layout_table)
         if (v != 1 && v != 2)
             cr_assert_null(pskgw_e2e_layout(v), "version %d", v);
     }
+    /* Version 2 candidates: the default is the seed's; pad1 accounts for 28 bytes with a
+     * 16-byte tag. Version 1 is the same whatever the V2 candidate. */
+    cr_assert_eq(pskgw_e2e_layout_as(2, PSKGW_E2E_V2_SEED), v2);
+    cr_assert_str_eq(v2->name, "seed");
+    for (int c = 0; c < PSKGW_E2E_V2_COUNT_; c++) {
+        const pskgw_e2e_layout_t *l = pskgw_e2e_layout_as(2, (pskgw_e2e_v2_layout_t)c);
+        pskgw_e2e_v2_layout_t back;
+        cr_assert_not_null(l);
+        cr_assert_eq(l->version, 2);
+        cr_assert_eq(l->ki_len, 11, "every candidate has the documented 11-byte KI");
+        cr_assert_eq(pskgw_e2e_layout_as(1, (pskgw_e2e_v2_layout_t)c), v1);
+        cr_assert_str_eq(pskgw_e2e_v2_layout_name((pskgw_e2e_v2_layout_t)c), l->name);
+        cr_assert_eq(pskgw_e2e_v2_layout_parse(l->name, &back), 0);
+        cr_assert_eq((int)back, c);
+    }
+    {
+        const pskgw_e2e_layout_t *pad = pskgw_e2e_layout_as(2, PSKGW_E2E_V2_PAD1);
+        cr_assert_str_eq(pad->name, "pad1");
+        cr_assert_eq(pad->ki_len + pad->extra_len + pad->default_tag_len, 28);
+        cr_assert_eq(v2->ki_len + v2->extra_len + v2->default_tag_len, 27);
+    }
+    cr_assert_null(pskgw_e2e_layout_as(2, PSKGW_E2E_V2_COUNT_));
+    cr_assert_null(pskgw_e2e_layout_as(3, PSKGW_E2E_V2_SEED));
+    {
+        pskgw_e2e_v2_layout_t back = PSKGW_E2E_V2_SEED;
+        cr_assert_eq(pskgw_e2e_v2_layout_parse("PAD1", &back), PSKGW_EINVAL);
+        cr_assert_eq(pskgw_e2e_v2_layout_parse(NULL, &back), PSKGW_EINVAL);
+        cr_assert_str_eq(pskgw_e2e_v2_layout_name(PSKGW_E2E_V2_COUNT_), "unknown");
+    }
+}
+
+/* pad1: KI (11) | 1 byte | ciphertext | tag. The byte is skipped; a V1 payload is untouched. */
+Test(e2e_header, v2_pad1_offsets)
+{
+    uint8_t p[64];
+    pskgw_e2e_header_t h;
+    size_t ct_off, ct_len, tag_off;
+
+    memset(p, 0x33, sizeof(p));
+    cr_assert_eq(th_unhex("21000000070000abcdef01", p, 11), 11);
+    /* "HELLO" with a 16-byte tag: 11 + 1 + 5 + 16 = 33 bytes. */
+    cr_assert_eq(pskgw_e2e_header_parse_as(p, 33, PSKGW_E2E_V2_PAD1, &h), 0);
+    cr_assert_eq(h.version, 2);
+    cr_assert_str_eq(h.ki_hex, "21000000070000abcdef01");
+    cr_assert_eq(h.extra_off, 11);
+    cr_assert_eq(h.extra_len, 1);
+    cr_assert_eq(h.body_off, 12);
+    cr_assert_eq(h.body_len, 21);
+    cr_assert_eq(pskgw_e2e_header_split(&h, 128, &ct_off, &ct_len, &tag_off), 0);
+    cr_assert_eq(ct_off, 12);
+    cr_assert_eq(ct_len, 5);
+    cr_assert_eq(tag_off, 17);
+    /* Shortest: 11 + 1 + 8. */
+    cr_assert_eq(pskgw_e2e_header_parse_as(p, 19, PSKGW_E2E_V2_PAD1, &h), PSKGW_EPARSE);
+    cr_assert_eq(pskgw_e2e_header_parse_as(p, 20, PSKGW_E2E_V2_PAD1, &h), 0);
+    cr_assert_eq(pskgw_e2e_header_parse_as(p, 19, PSKGW_E2E_V2_SEED, &h), 0);
+    cr_assert_eq(h.body_off, 11);
+    /* V1 reads the same under every candidate. */
+    cr_assert_eq(th_unhex("1101000089291e26ec1aeb0074450000", p, 16), 16);
+    cr_assert_eq(pskgw_e2e_header_parse_as(p, 37, PSKGW_E2E_V2_PAD1, &h), 0);
+    cr_assert_eq(h.body_off, 16);
+    cr_assert_eq(h.extra_len, 0);
+    cr_assert_eq(pskgw_e2e_header_parse_as(p, 37, PSKGW_E2E_V2_COUNT_, &h), PSKGW_EINVAL);
 }
 
 /* The seed's example: "HELLO" (5 bytes) became 37 bytes with KI 1101000089291e26ec1aeb0074450000

@@ -683,5 +683,91 @@ Test(e2e_process, invalid_arguments_never_call_back)
     cr_assert_eq(a.calls, 0);
     cr_assert_eq(pskgw_e2e_new(&bad, &x), PSKGW_EINVAL);
     cr_assert_eq(pskgw_e2e_new(NULL, &x), PSKGW_EINVAL);
+    {
+        pskgw_e2e_params_source_t src = { &fake, fake_fetch, fake_cancel, NULL };
+        pskgw_e2e_opts_t o = { (pskgw_e2e_header_case_t)2, PSKGW_E2E_V2_SEED };
+        cr_assert_eq(pskgw_e2e_new_opts(&src, &o, &x), PSKGW_EINVAL);
+        o = (pskgw_e2e_opts_t){ PSKGW_E2E_HEADER_LOWER, PSKGW_E2E_V2_COUNT_ };
+        cr_assert_eq(pskgw_e2e_new_opts(&src, &o, &x), PSKGW_EINVAL);
+    }
     cr_assert_null(x);
+}
+
+Test(e2e_process, header_case_names)
+{
+    pskgw_e2e_header_case_t c;
+
+    cr_assert_eq(pskgw_e2e_header_case_parse("lower", &c), 0);
+    cr_assert_eq(c, PSKGW_E2E_HEADER_LOWER);
+    cr_assert_eq(pskgw_e2e_header_case_parse("upper", &c), 0);
+    cr_assert_eq(c, PSKGW_E2E_HEADER_UPPER);
+    cr_assert_eq(pskgw_e2e_header_case_parse("Upper", &c), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_e2e_header_case_parse(NULL, &c), PSKGW_EINVAL);
+    cr_assert_str_eq(pskgw_e2e_header_case_name(PSKGW_E2E_HEADER_LOWER), "lower");
+    cr_assert_str_eq(pskgw_e2e_header_case_name(PSKGW_E2E_HEADER_UPPER), "upper");
+}
+
+/* e2e_header_case = "upper": the source (hence GetE2EDecryptionParameters) gets the KI in upper
+ * case, for fetch and lookup alike; results still carry it in lower case. */
+Test(e2e_process, header_case_upper_asks_the_source_in_upper_case)
+{
+    pskgw_e2e_params_source_t src = { &fake, fake_fetch, fake_cancel, fake_lookup };
+    pskgw_e2e_opts_t o = { PSKGW_E2E_HEADER_UPPER, PSKGW_E2E_V2_SEED };
+    pskgw_e2e_t *up = NULL;
+    rec_t a = { 0 }, b = { 0 };
+
+    fake.nentries = 0;
+    fake_add("11010000000701020304050607080000", &p1, false); /* no letters: same either way */
+    fake_add("210000000700000A0B0C0D", &p2, false);
+    cr_assert_eq(pskgw_e2e_new_opts(&src, &o, &up), 0);
+    cr_assert_eq(pskgw_e2e_process(up, PSKGW_E2E_MODE_AUTO, pl2, pl2_len, on_result, &a, NULL), 0);
+    cr_assert_str_eq(fake.fetches[0].ki_hex, "210000000700000A0B0C0D");
+    cr_assert_eq(fake_run(), 1);
+    assert_decrypted(&a, 2, ki2_hex, &p2); /* lower case in the result */
+    fake.use_lookup = true;
+    cr_assert_eq(pskgw_e2e_process(up, PSKGW_E2E_MODE_AUTO, pl2, pl2_len, on_result, &b, NULL), 0);
+    cr_assert_eq(fake.lookup_calls, 2);
+    assert_decrypted(&b, 2, ki2_hex, &p2); /* the lookup found the upper-case key */
+    pskgw_e2e_free(up);
+}
+
+/* V2 layout "pad1": one byte between the KI and the ciphertext, 16-byte tag: 28 bytes of
+ * overhead as u-blox's tests measure. The same bytes read with "seed" fail to authenticate
+ * (the byte would be taken as ciphertext). */
+Test(e2e_process, v2_pad1_layout_reads_28_bytes_of_overhead)
+{
+    pskgw_e2e_params_source_t src = { &fake, fake_fetch, fake_cancel, NULL };
+    pskgw_e2e_opts_t o = { PSKGW_E2E_HEADER_LOWER, PSKGW_E2E_V2_PAD1 };
+    pskgw_e2e_t *pad = NULL;
+    pskgw_e2e_params_t p;
+    uint8_t head[12], pl[128];
+    size_t len;
+    rec_t a = { 0 }, b = { 0 }, c = { 0 };
+
+    th_params(1, 9, &p); /* AES_128_CCM, 16-byte tag */
+    memcpy(head, ki2, 11);
+    head[11] = 0xa5;
+    len = th_make_payload(&p, head, 12, (const uint8_t *)msg, strlen(msg), pl, sizeof(pl));
+    cr_assert_eq(len, strlen(msg) + 28);
+    fake.nentries = 0;
+    fake_add(ki2_hex, &p, false);
+    cr_assert_eq(pskgw_e2e_new_opts(&src, &o, &pad), 0);
+    cr_assert_eq(pskgw_e2e_process(pad, PSKGW_E2E_MODE_REQUIRED, pl, len, on_result, &a, NULL), 0);
+    cr_assert_str_eq(fake.fetches[0].ki_hex, ki2_hex, "the extra byte is not sent");
+    cr_assert_eq(fake_run(), 1);
+    assert_decrypted(&a, 2, ki2_hex, &p);
+    /* The extra byte is not authenticated. */
+    pl[11] ^= 0xff;
+    cr_assert_eq(pskgw_e2e_process(pad, PSKGW_E2E_MODE_REQUIRED, pl, len, on_result, &b, NULL), 0);
+    cr_assert_eq(fake_run(), 1);
+    assert_decrypted(&b, 2, ki2_hex, &p);
+    /* The default layout reads the same bytes wrong. */
+    cr_assert_eq(pskgw_e2e_process(e2e, PSKGW_E2E_MODE_REQUIRED, pl, len, on_result, &c, NULL), 0);
+    cr_assert_eq(fake_run(), 1);
+    cr_assert_eq(c.kind, PSKGW_E2E_REJECTED);
+    cr_assert_eq(c.reason, PSKGW_E2E_REASON_BAD_MAC);
+    /* pad1 V2 needs 11 + 1 + 8 bytes for a header; V1 is not affected. */
+    cr_assert_eq(pskgw_e2e_process(pad, PSKGW_E2E_MODE_AUTO, pl, 19, on_result, &c, NULL), 0);
+    cr_assert_eq(c.kind, PSKGW_E2E_PLAIN);
+    pskgw_e2e_free(pad);
 }

@@ -13,8 +13,9 @@
 
 static const char seed[] = "pskgw-e2e-unit-test-seed";
 
-/* GetE2EDecryptionParameters as the simulator answers it, from the KI hex we would send. */
-static int sim_params(const char *ki_hex, pskgw_e2e_params_t *out)
+/* GetE2EDecryptionParameters as the simulator answers it (pskgw-sim --e2e-v2-layout v2), from
+ * the KI hex we would send. */
+static int sim_params_as(const char *ki_hex, pskgw_rot_v2_layout_t v2, pskgw_e2e_params_t *out)
 {
     uint8_t ki[16];
     size_t ki_len = 0;
@@ -24,7 +25,7 @@ static int sim_params(const char *ki_hex, pskgw_e2e_params_t *out)
     rc = pskgw_e2e_ki_from_hex(ki_hex, strlen(ki_hex), ki, sizeof(ki), &ki_len, NULL);
     if (rc != 0)
         return rc;
-    rc = pskgw_rot_e2e_params(seed, ki, ki_len, &rp);
+    rc = pskgw_rot_e2e_params_as(seed, ki, ki_len, v2, &rp);
     if (rc != 0)
         return rc; /* PSKGW_ENOTFOUND for a KI the simulator did not make: its 404 */
     memset(out, 0, sizeof(*out));
@@ -37,6 +38,11 @@ static int sim_params(const char *ki_hex, pskgw_e2e_params_t *out)
         rc = pskgw_rot_uid(seed, rp.info.device, out->rot_uid);
     pskgw_rot_e2e_params_wipe(&rp);
     return rc;
+}
+
+static int sim_params(const char *ki_hex, pskgw_e2e_params_t *out)
+{
+    return sim_params_as(ki_hex, PSKGW_ROT_V2_SEED, out);
 }
 
 Test(e2e_rotkeys, hello_v1_is_37_bytes_and_decrypts)
@@ -237,4 +243,46 @@ Test(e2e_rotkeys, processor_with_simulated_service)
     cr_assert_eq(c.status, PSKGW_ECANCELED);
     cr_assert_not(pending.active);
     pskgw_e2e_free(e2e);
+}
+
+/* Every V2 layout candidate: what simulated modules make (rotkeys) under candidate c decrypts
+ * with the gateway's candidate of the same name and fails under any other. */
+Test(e2e_rotkeys, every_v2_layout_candidate_round_trips)
+{
+    static const uint8_t pt[] = "{\"t\":21.5}";
+    uint8_t payload[128], out[128];
+
+    cr_assert_eq((int)PSKGW_ROT_V2_COUNT_, (int)PSKGW_E2E_V2_COUNT_, "the two tables agree");
+    for (int c = 0; c < PSKGW_E2E_V2_COUNT_; c++) {
+        pskgw_e2e_v2_layout_t gw = (pskgw_e2e_v2_layout_t)c;
+        pskgw_rot_v2_layout_t dev = (pskgw_rot_v2_layout_t)c;
+        const pskgw_e2e_layout_t *lay = pskgw_e2e_layout_as(2, gw);
+        size_t len = 0, n = 0;
+        pskgw_e2e_header_t h;
+        pskgw_e2e_params_t p;
+
+        cr_assert_str_eq(pskgw_e2e_v2_layout_name(gw), pskgw_rot_v2_layout_name(dev));
+        cr_assert_eq(pskgw_rot_e2e_encrypt_as(seed, 11, PSKGW_ROT_E2E_V2, (uint16_t)(c + 5), dev,
+                                              pt, sizeof(pt) - 1, payload, sizeof(payload), &len),
+                     0);
+        cr_assert_eq(len, sizeof(pt) - 1 + pskgw_rot_e2e_overhead_as(PSKGW_ROT_E2E_V2, dev));
+        cr_assert_eq(pskgw_e2e_header_parse_as(payload, len, gw, &h), 0);
+        cr_assert_eq(h.extra_len, lay->extra_len);
+        cr_assert_eq(sim_params_as(h.ki_hex, dev, &p), 0);
+        cr_assert_eq(pskgw_e2e_decrypt_payload_as(&p, gw, payload, len, NULL, out, sizeof(out), &n),
+                     0, "candidate %s", lay->name);
+        cr_assert_eq(n, sizeof(pt) - 1);
+        cr_assert_arr_eq(out, pt, n);
+        for (int o = 0; o < PSKGW_E2E_V2_COUNT_; o++) {
+            if (o == c)
+                continue;
+            cr_assert_neq(pskgw_e2e_decrypt_payload_as(&p, (pskgw_e2e_v2_layout_t)o, payload, len,
+                                                       NULL, out, sizeof(out), &n),
+                          0, "%s read as %s", lay->name,
+                          pskgw_e2e_v2_layout_name((pskgw_e2e_v2_layout_t)o));
+        }
+        pskgw_e2e_params_wipe(&p);
+    }
+    /* pad1 is the candidate that gives u-blox's 28 bytes. */
+    cr_assert_eq(pskgw_rot_e2e_overhead_as(PSKGW_ROT_E2E_V2, PSKGW_ROT_V2_PAD1), 28);
 }

@@ -383,3 +383,137 @@ Test(rotkeys, known_answers_match_documented_scheme)
            "11010000002ff629e21c4b4fbe820000"
            "58181d05f822dcedbce2e2818e3f038c147e333b42");
 }
+
+/* ---- per-session identities (pskgw-devsim --identity-per-session) ---- */
+
+/* Pinned with Python's hmac (see tools/rotkeys/README.md): seed "unit-test-seed", device 47,
+ * session 0x01020304. */
+Test(rotkeys, session_identity_pinned_and_resolved)
+{
+    char hex[PSKGW_ROT_IDENTITY_HEX_LEN + 1];
+    uint8_t id[PSKGW_ROT_IDENTITY_LEN], psk[32], want[16];
+    size_t n = 0;
+    pskgw_rot_id_info_t info;
+
+    cr_assert_eq(pskgw_rot_identity_session_hex(SEED, 47, 0x01020304, hex), 0);
+    cr_assert_str_eq(hex, "11010000002F01020304A89E0B81");
+    cr_assert_eq(pskgw_rot_identity_resolve_hex(SEED, hex, 28, &info), 0);
+    cr_assert_eq(info.device, 47);
+    cr_assert_eq(info.session, 0x01020304);
+    cr_assert(info.per_session);
+    cr_assert_eq(pskgw_rot_identity_psk_hex(SEED, hex, 28, 128, psk, sizeof(psk), &n), 0);
+    cr_assert_eq(n, 16);
+    cr_assert_eq(pskgw_hex_decode("b0ba7d978f6bf731952248722bbe7bd6", 32, want, sizeof(want), &n),
+                 0);
+    cr_assert_arr_eq(psk, want, 16);
+    /* The fixed identity resolves too, to the same PSK as pskgw_rot_psk. */
+    cr_assert_eq(pskgw_rot_identity(SEED, 47, id), 0);
+    cr_assert_eq(pskgw_rot_identity_resolve(SEED, id, sizeof(id), &info), 0);
+    cr_assert_eq(info.device, 47);
+    cr_assert_not(info.per_session);
+    cr_assert_eq(pskgw_rot_identity_psk(SEED, id, sizeof(id), 256, psk, sizeof(psk), &n), 0);
+    {
+        uint8_t k[32];
+        size_t kn = 0;
+        cr_assert_eq(pskgw_rot_psk(SEED, 47, 256, k, sizeof(k), &kn), 0);
+        cr_assert_eq(kn, n);
+        cr_assert_arr_eq(k, psk, 32);
+    }
+}
+
+Test(rotkeys, session_identities_are_all_distinct_with_distinct_psks)
+{
+    enum { N = 64 };
+    uint8_t ids[N][PSKGW_ROT_IDENTITY_LEN], psks[N][16];
+    size_t n = 0;
+
+    for (uint32_t s = 0; s < N; s++) {
+        cr_assert_eq(pskgw_rot_identity_session(SEED, 3, s, ids[s]), 0);
+        cr_assert_eq(
+            pskgw_rot_identity_psk(SEED, ids[s], PSKGW_ROT_IDENTITY_LEN, 128, psks[s], 16, &n), 0);
+        for (uint32_t t = 0; t < s; t++) {
+            cr_assert_neq(memcmp(ids[s], ids[t], PSKGW_ROT_IDENTITY_LEN), 0);
+            cr_assert_neq(memcmp(psks[s], psks[t], 16), 0);
+        }
+    }
+}
+
+Test(rotkeys, session_identity_refuses_forgeries)
+{
+    uint8_t id[PSKGW_ROT_IDENTITY_LEN], psk[32];
+    size_t n = 0;
+    pskgw_rot_id_info_t info;
+
+    cr_assert_eq(pskgw_rot_identity_session(SEED, 9, 77, id), 0);
+    cr_assert_eq(pskgw_rot_identity_resolve("other-seed", id, sizeof(id), &info), PSKGW_ENOTFOUND);
+    for (size_t i = 0; i < sizeof(id); i++) {
+        id[i] ^= 0x01;
+        cr_assert_eq(pskgw_rot_identity_resolve(SEED, id, sizeof(id), &info), PSKGW_ENOTFOUND,
+                     "byte %zu", i);
+        cr_assert_eq(pskgw_rot_identity_psk(SEED, id, sizeof(id), 128, psk, sizeof(psk), &n),
+                     PSKGW_ENOTFOUND);
+        id[i] ^= 0x01;
+    }
+    cr_assert_eq(pskgw_rot_identity_resolve_hex(SEED, "11", 2, &info), PSKGW_EPARSE);
+    cr_assert_eq(pskgw_rot_identity_psk_hex(SEED, "zz", 2, 128, psk, sizeof(psk), &n),
+                 PSKGW_EPARSE);
+    cr_assert_eq(pskgw_rot_identity_psk(SEED, id, sizeof(id), 100, psk, sizeof(psk), &n),
+                 PSKGW_EINVAL);
+}
+
+/* ---- V2 layout candidates ---- */
+
+Test(rotkeys, v2_layouts_overheads)
+{
+    pskgw_rot_v2_layout_t v2;
+
+    cr_assert_eq(pskgw_rot_e2e_overhead_as(PSKGW_ROT_E2E_V2, PSKGW_ROT_V2_SEED), 19);
+    cr_assert_eq(pskgw_rot_e2e_overhead_as(PSKGW_ROT_E2E_V2, PSKGW_ROT_V2_PAD1), 28);
+    cr_assert_eq(pskgw_rot_e2e_overhead_as(PSKGW_ROT_E2E_V1, PSKGW_ROT_V2_PAD1), 32);
+    cr_assert_eq(pskgw_rot_e2e_overhead_as(PSKGW_ROT_E2E_V2, PSKGW_ROT_V2_COUNT_), 0);
+    cr_assert_eq(pskgw_rot_e2e_extra_len_as(PSKGW_ROT_E2E_V1, PSKGW_ROT_V2_PAD1), 0);
+    cr_assert_eq(pskgw_rot_e2e_extra_len_as(PSKGW_ROT_E2E_V2, PSKGW_ROT_V2_PAD1), 1);
+    for (int i = 0; i < PSKGW_ROT_V2_COUNT_; i++) {
+        cr_assert_eq(
+            pskgw_rot_v2_layout_parse(pskgw_rot_v2_layout_name((pskgw_rot_v2_layout_t)i), &v2), 0);
+        cr_assert_eq((int)v2, i);
+    }
+    cr_assert_eq(pskgw_rot_v2_layout_parse("seed", &v2), 0);
+    cr_assert_eq(v2, PSKGW_ROT_V2_SEED);
+    cr_assert_eq(pskgw_rot_v2_layout_parse("pad1", &v2), 0);
+    cr_assert_eq(v2, PSKGW_ROT_V2_PAD1);
+    cr_assert_eq(pskgw_rot_v2_layout_parse("pad2", &v2), PSKGW_EINVAL);
+}
+
+/* "HELLO" from device 47, counter 0, V2 pad1: pinned with Python's hmac and cryptography's
+ * AESCCM (tag 16): KI (11) | 00 | ciphertext (5) | tag (16) = 33 bytes = 5 + 28. */
+Test(rotkeys, v2_pad1_hello_pinned)
+{
+    uint8_t out[64], want[33];
+    size_t n = 0;
+    pskgw_rot_e2e_params_t p;
+
+    cr_assert_eq(pskgw_rot_e2e_encrypt_as(SEED, 47, PSKGW_ROT_E2E_V2, 0, PSKGW_ROT_V2_PAD1,
+                                          (const uint8_t *)"HELLO", 5, out, sizeof(out), &n),
+                 0);
+    cr_assert_eq(n, 33);
+    cr_assert_eq(pskgw_hex_decode("210000002f00007b6ac420004c38882c10141cb7dbbf2b0735aa88feaa0cc674"
+                                  "02",
+                                  66, want, sizeof(want), &n),
+                 0);
+    cr_assert_arr_eq(out, want, 33);
+    cr_assert_eq(pskgw_rot_e2e_params_as(SEED, out, 11, PSKGW_ROT_V2_PAD1, &p), 0);
+    cr_assert_eq(p.mac_bits, 128);
+    cr_assert_str_eq(p.cipher_suite, "AES_128_CCM");
+    cr_assert_eq(p.nonce_len, 12);
+    pskgw_rot_e2e_params_wipe(&p);
+    cr_assert_eq(pskgw_rot_e2e_params_as(SEED, out, 11, PSKGW_ROT_V2_SEED, &p), 0);
+    cr_assert_eq(p.mac_bits, 64);
+    pskgw_rot_e2e_params_wipe(&p);
+    cr_assert_eq(pskgw_rot_e2e_encrypt_as(SEED, 47, PSKGW_ROT_E2E_V2, 0, PSKGW_ROT_V2_PAD1,
+                                          (const uint8_t *)"HELLO", 5, out, 32, &n),
+                 PSKGW_ETOOBIG);
+    cr_assert_eq(pskgw_rot_e2e_encrypt_as(SEED, 47, PSKGW_ROT_E2E_V2, 0, PSKGW_ROT_V2_COUNT_,
+                                          (const uint8_t *)"HELLO", 5, out, sizeof(out), &n),
+                 PSKGW_EINVAL);
+}
