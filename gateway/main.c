@@ -12,7 +12,10 @@
 #include "gateway/version.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -39,6 +42,8 @@ static void usage(FILE *out)
             "  --worker N            run as worker N of several sharing the ports (SO_REUSEPORT);\n"
             "                        spool files get a -wN suffix, the admin endpoint\n"
             "                        listens on its port + N\n"
+            "  --allow-core-dumps    keep the process dumpable and the core size limit as it\n"
+            "                        was (debugging only: a core holds every secret)\n"
             "  --version             pskgw's version, wolfSSL's and the PSK cipher suites\n"
             "  --help                this text\n"
             "\n"
@@ -104,6 +109,34 @@ static int add_dir(const char *dir, char **files, size_t *n, size_t *owned_from)
     return *n == first ? PSKGW_ENOTFOUND : 0;
 }
 
+/* A core dump holds the API secret, tokens, the cache KEK and cached PSKs (and WatchdogSec
+ * aborts a hung process). Before any secret is read the process makes itself non-dumpable (no
+ * core, no ptrace by other processes of its user, /proc/PID owned by root) and lowers its soft
+ * core size limit to 0 (which systemd-coredump honours even where fs.suid_dumpable = 2 would let
+ * the kernel dump a non-dumpable process). *saved keeps the limit for allow_core_dumps(). */
+static void deny_core_dumps(struct rlimit *saved)
+{
+    struct rlimit none;
+
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        fprintf(stderr, "pskgw: prctl(PR_SET_DUMPABLE, 0): %s\n", strerror(errno));
+    if (getrlimit(RLIMIT_CORE, saved) == 0) {
+        none = *saved;
+        none.rlim_cur = 0;
+        if (setrlimit(RLIMIT_CORE, &none) < 0)
+            fprintf(stderr, "pskgw: setrlimit(RLIMIT_CORE): %s\n", strerror(errno));
+    }
+}
+
+/* --allow-core-dumps: back to what the process was given. */
+static void allow_core_dumps(const struct rlimit *saved)
+{
+    (void)setrlimit(RLIMIT_CORE, saved);
+    (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    PSKGW_WARN("core dumps allowed (--allow-core-dumps): a core holds the API secret, tokens and "
+               "cached keys");
+}
+
 static int load(char **files, size_t n, pskgw_config_t **cfg)
 {
     pskgw_config_diag_t diag;
@@ -118,7 +151,15 @@ static int load(char **files, size_t n, pskgw_config_t **cfg)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_CONFIG_DIR = 256, OPT_CHECK, OPT_CHECK_DIR, OPT_LEVEL, OPT_FORMAT, OPT_WORKER };
+    enum {
+        OPT_CONFIG_DIR = 256,
+        OPT_CHECK,
+        OPT_CHECK_DIR,
+        OPT_LEVEL,
+        OPT_FORMAT,
+        OPT_WORKER,
+        OPT_CORES
+    };
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "config-dir", required_argument, NULL, OPT_CONFIG_DIR },
@@ -127,6 +168,7 @@ int main(int argc, char **argv)
         { "log-level", required_argument, NULL, OPT_LEVEL },
         { "log-format", required_argument, NULL, OPT_FORMAT },
         { "worker", required_argument, NULL, OPT_WORKER },
+        { "allow-core-dumps", no_argument, NULL, OPT_CORES },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -138,9 +180,12 @@ int main(int argc, char **argv)
     int cli_format = 0;
     int c;
     int rc = 2;
+    int cores = 0;
+    struct rlimit core_limit = { 0, 0 };
     pskgw_app_opts_t app_opts;
     pskgw_config_t *cfg = NULL;
 
+    deny_core_dumps(&core_limit); /* first: nothing secret is in memory yet */
     /* jansson and libcurl free the buffers that held the API secret, tokens and keys without
      * wiping them: make them wipe. Before any other use of either library. */
     json_set_alloc_funcs(pskgw_wiping_malloc, pskgw_wiping_free);
@@ -203,6 +248,9 @@ int main(int argc, char **argv)
             app_opts.worker = (int)w;
             break;
         }
+        case OPT_CORES:
+            cores = 1;
+            break;
         case 'V':
             rc = pskgw_version_print(stdout) == 0 ? 0 : 1;
             goto out;
@@ -226,6 +274,8 @@ int main(int argc, char **argv)
         if (add_file(argv[optind], files, &nfiles) < 0)
             goto out;
     }
+    if (cores)
+        allow_core_dumps(&core_limit);
     if (nfiles == 0) {
         fprintf(stderr, "pskgw: no configuration given\n");
         usage(stderr);

@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "sinks/record.h"
+#include "sinks/spool_scan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,8 @@
 
 #define BATCH_FSYNC_MS 200
 #define SCAN_CHUNK     (256u * 1024u)
+#define pwrite_all     pskgw_spool_pwrite_all
+#define pread_all      pskgw_spool_pread_all
 
 typedef struct {
     pskgw_spool_append_cb cb;
@@ -25,10 +28,8 @@ typedef struct {
 /* One job on the thread pool: inputs set on the loop thread, outputs read back after it. */
 typedef struct {
     bool open;
-    uint64_t open_committed; /* out */
-    uint64_t open_end;       /* out */
-    uint64_t open_cut;       /* out: bytes of torn tail truncated */
-    uint64_t open_damaged;   /* out: damaged bytes between valid records (kept, skipped) */
+    pskgw_spool_scan_t scan; /* out of the open job */
+    bool whdr;               /* write the file header at 0 before the appended records */
     uint8_t *abuf;
     size_t alen;
     uint64_t aoff;
@@ -51,6 +52,9 @@ typedef struct {
 struct pskgw_spool {
     uv_loop_t *loop;
     char *name;
+    char *path; /* dir/name.spool */
+    char *dir;
+    uint8_t sync[PSKGW_SPOOL_SYNC_LEN]; /* the file's (sinks/record.h); set by the open scan */
     int fd;
     int off_fd;
     uint64_t max_bytes;
@@ -92,181 +96,16 @@ struct pskgw_spool {
 
 static void kick(pskgw_spool_t *s);
 
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-    while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, (off_t)off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return PSKGW_EIO;
-        p += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
-}
-
-static ssize_t pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
-{
-    size_t got = 0;
-
-    while (got < n) {
-        ssize_t r = pread(fd, p + got, n - got, (off_t)(off + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
-static const uint8_t rec_magic[4] = { 'P', 'S', 'R', '1' };
-
-/* Thread pool: is there a whole, valid record at off in a file of size bytes? */
-static bool record_at(int fd, uint64_t off, uint64_t size)
-{
-    uint8_t hdr[PSKGW_SPOOL_REC_HDR];
-    const uint8_t *body;
-    size_t blen;
-    size_t consumed = 0;
-    uint64_t n;
-    uint8_t *buf;
-    bool ok;
-
-    if (size - off < PSKGW_SPOOL_REC_HDR ||
-        pread_all(fd, hdr, sizeof(hdr), off) != (ssize_t)sizeof(hdr) ||
-        memcmp(hdr, rec_magic, 4) != 0)
-        return false;
-    n = (uint64_t)hdr[4] | (uint64_t)hdr[5] << 8 | (uint64_t)hdr[6] << 16 | (uint64_t)hdr[7] << 24;
-    if (n > PSKGW_SPOOL_REC_MAX_BODY || off + PSKGW_SPOOL_REC_HDR + n > size)
-        return false;
-    buf = malloc(PSKGW_SPOOL_REC_HDR + (size_t)n);
-    if (!buf)
-        return false;
-    ok = pread_all(fd, buf, PSKGW_SPOOL_REC_HDR + (size_t)n, off) ==
-             (ssize_t)(PSKGW_SPOOL_REC_HDR + n) &&
-         pskgw_spool_record_parse(buf, PSKGW_SPOOL_REC_HDR + (size_t)n, &body, &blen, &consumed) ==
-             0;
-    free(buf);
-    return ok;
-}
-
-/* Thread pool: the offset of the first whole valid record after pos, or size if there is none
- * (then pos starts a torn tail). */
-static uint64_t next_record(int fd, uint64_t pos, uint64_t size)
-{
-    uint8_t buf[64 * 1024];
-    uint64_t at = pos + 1;
-
-    while (at + PSKGW_SPOOL_REC_HDR <= size) {
-        size_t want = size - at < sizeof(buf) ? (size_t)(size - at) : sizeof(buf);
-        ssize_t n = pread_all(fd, buf, want, at);
-
-        if (n < 4)
-            break;
-        for (size_t i = 0; i + 4 <= (size_t)n; i++)
-            if (buf[i] == 'P' && memcmp(buf + i, rec_magic, 4) == 0 && record_at(fd, at + i, size))
-                return at + i;
-        if ((size_t)n < want)
-            break;
-        at += (uint64_t)n - 3; /* a magic may straddle the chunks */
-    }
-    return size;
-}
-
-/* Thread pool: validate the record chain from the stored offset, cut a torn tail. A record that
- * fails its checks with a valid record after it is damage in the middle (a bad sector, a bit
- * flip), not a torn append: the valid records after it are kept (and the damaged bytes skipped
- * when read); only an invalid tail with nothing valid after it is cut. */
+/* Thread pool: read the offset file, then check (and migrate or repair) the spool file. */
 static int job_open(pskgw_spool_t *s, job_t *j)
 {
     uint8_t obuf[PSKGW_SPOOL_OFFSET_LEN];
     uint64_t committed = 0;
-    uint64_t pos;
-    struct stat st;
-    size_t cap = SCAN_CHUNK;
-    uint8_t *buf;
-    ssize_t n;
+    ssize_t n = pskgw_spool_pread_all(s->off_fd, obuf, sizeof(obuf), 0);
 
-    if (fstat(s->fd, &st) < 0)
-        return PSKGW_EIO;
-    n = pread_all(s->off_fd, obuf, sizeof(obuf), 0);
-    if (n == (ssize_t)sizeof(obuf) &&
-        pskgw_spool_offset_decode(obuf, sizeof(obuf), &committed) == 0 &&
-        committed <= (uint64_t)st.st_size) {
-        /* committed is a record boundary written by us */
-    } else {
+    if (n != (ssize_t)sizeof(obuf) || pskgw_spool_offset_decode(obuf, sizeof(obuf), &committed) < 0)
         committed = 0; /* missing or damaged: replay everything (duplicates only) */
-    }
-    buf = malloc(cap);
-    if (!buf)
-        return PSKGW_ENOMEM;
-    pos = committed;
-    while (pos < (uint64_t)st.st_size) {
-        uint64_t size = (uint64_t)st.st_size;
-        size_t want = size - pos < cap ? (size_t)(size - pos) : cap;
-        size_t used = 0;
-        bool cut = false;
-
-        n = pread_all(s->fd, buf, want, pos);
-        if (n < 0) {
-            free(buf);
-            return PSKGW_EIO;
-        }
-        for (;;) {
-            const uint8_t *body;
-            size_t blen;
-            size_t consumed = 0;
-            int rc =
-                pskgw_spool_record_parse(buf + used, (size_t)n - used, &body, &blen, &consumed);
-
-            if (rc == 0) {
-                used += consumed;
-                continue;
-            }
-            if (rc == PSKGW_EAGAIN && used > 0 && used < (size_t)n)
-                break; /* read on from the start of this record */
-            if (rc == PSKGW_EAGAIN && used == (size_t)n)
-                break; /* chunk ended on a record boundary */
-            if (rc == PSKGW_EAGAIN && consumed > cap && pos + consumed <= size) {
-                uint8_t *nb = realloc(buf, consumed); /* a record larger than the chunk */
-                if (!nb) {
-                    free(buf);
-                    return PSKGW_ENOMEM;
-                }
-                buf = nb;
-                cap = consumed;
-                break;
-            }
-            cut = true; /* torn (incomplete at the end of the file) or corrupt */
-            break;
-        }
-        pos += used;
-        if (cut) {
-            uint64_t nxt = next_record(s->fd, pos, size);
-
-            if (nxt >= size)
-                break; /* a torn tail: cut below */
-            j->open_damaged += nxt - pos;
-            pos = nxt;
-            continue;
-        }
-        if ((size_t)n < want)
-            break;
-    }
-    free(buf);
-    if (pos < (uint64_t)st.st_size) {
-        if (ftruncate(s->fd, (off_t)pos) < 0)
-            return PSKGW_EIO;
-        j->open_cut = (uint64_t)st.st_size - pos;
-    }
-    j->open_committed = committed;
-    j->open_end = pos;
-    return 0;
+    return pskgw_spool_scan(&s->fd, s->off_fd, s->path, s->dir, committed, &j->scan);
 }
 
 static int write_offset(pskgw_spool_t *s, uint64_t off)
@@ -292,7 +131,14 @@ static void work_cb(uv_work_t *w)
         return;
     }
     if (j->alen > 0) {
-        rc = pwrite_all(s->fd, j->abuf, j->alen, j->aoff);
+        rc = 0;
+        if (j->whdr) {
+            uint8_t fh[PSKGW_SPOOL_FILE_HDR];
+            pskgw_spool_file_header(fh, s->sync);
+            rc = pwrite_all(s->fd, fh, sizeof(fh), 0);
+        }
+        if (rc == 0)
+            rc = pwrite_all(s->fd, j->abuf, j->alen, j->aoff);
         if (rc == 0 && s->fsync_mode == PSKGW_SINK_FSYNC_ALWAYS && fdatasync(s->fd) < 0)
             rc = PSKGW_EIO;
         j->err = rc;
@@ -334,6 +180,8 @@ static void timer_close_cb(uv_handle_t *h)
     free(s->pend);
     free(s->pw);
     free(s->name);
+    free(s->path);
+    free(s->dir);
     free(s);
     if (cb)
         cb(arg);
@@ -351,9 +199,10 @@ static size_t resync(const pskgw_spool_t *s, const job_t *j, size_t from)
         size_t consumed = 0;
         int rc;
 
-        if (memcmp(j->rbuf + i, rec_magic, left < 4 ? left : 4) != 0)
+        if (memcmp(j->rbuf + i, s->sync,
+                   left < PSKGW_SPOOL_SYNC_LEN ? left : PSKGW_SPOOL_SYNC_LEN) != 0)
             continue;
-        rc = pskgw_spool_record_parse(j->rbuf + i, left, &body, &blen, &consumed);
+        rc = pskgw_spool_record_parse(j->rbuf + i, left, s->sync, &body, &blen, &consumed);
         if (rc == 0)
             return i;
         if (rc == PSKGW_EAGAIN && (consumed == 0 ? j->roff + j->rgot < s->written_end
@@ -371,7 +220,8 @@ static void deliver_read(pskgw_spool_t *s, job_t *j)
         const uint8_t *body;
         size_t blen;
         size_t consumed = 0;
-        int rc = pskgw_spool_record_parse(j->rbuf + used, j->rgot - used, &body, &blen, &consumed);
+        int rc = pskgw_spool_record_parse(j->rbuf + used, j->rgot - used, s->sync, &body, &blen,
+                                          &consumed);
 
         if (rc == PSKGW_EAGAIN) {
             bool fits = consumed == 0 ? j->roff + j->rgot < s->written_end
@@ -403,6 +253,44 @@ static void deliver_read(pskgw_spool_t *s, job_t *j)
     }
 }
 
+/* The open scan's results; records appended meanwhile get the file's sync. */
+static void opened(pskgw_spool_t *s, const pskgw_spool_scan_t *sc)
+{
+    memcpy(s->sync, sc->sync, sizeof(s->sync));
+    for (size_t at = 0; at < s->pend_len;) {
+        uint8_t *rec = s->pend + at;
+        size_t blen =
+            (size_t)rec[16] | (size_t)rec[17] << 8 | (size_t)rec[18] << 16 | (size_t)rec[19] << 24;
+        pskgw_spool_record_header(rec, s->sync, rec + PSKGW_SPOOL_REC_HDR, blen);
+        at += PSKGW_SPOOL_REC_HDR + blen;
+    }
+    s->committed = s->committed_disk = s->read_off = sc->start;
+    s->written_end = s->backlog_end = sc->end;
+    if (sc->migrated || sc->dropped) {
+        if (sc->header == 0)
+            PSKGW_WARN("spool \"%s\": migrated %llu records of the old format (%llu bytes after "
+                       "the first invalid one dropped)",
+                       s->name, (unsigned long long)sc->migrated, (unsigned long long)sc->dropped);
+        else if (sc->header == 1)
+            PSKGW_WARN("spool \"%s\": emptied a torn file header (%llu bytes)", s->name,
+                       (unsigned long long)sc->dropped);
+        else
+            PSKGW_ERR("spool \"%s\": damaged file header: %llu bytes moved to \"%s.damaged\", "
+                      "spool emptied",
+                      s->name, (unsigned long long)sc->dropped, s->path);
+    }
+    if (sc->cut)
+        PSKGW_WARN("spool \"%s\": cut %llu bytes of a torn or damaged tail", s->name,
+                   (unsigned long long)sc->cut);
+    if (sc->damaged)
+        PSKGW_ERR("spool \"%s\": %llu damaged bytes between valid records (skipped; the "
+                  "records after them are kept)",
+                  s->name, (unsigned long long)sc->damaged);
+    if (sc->end > sc->start)
+        PSKGW_INFO("spool \"%s\": %llu bytes to replay", s->name,
+                   (unsigned long long)(sc->end - sc->start));
+}
+
 static void after_work_cb(uv_work_t *w, int status)
 {
     pskgw_spool_t *s = w->data;
@@ -422,18 +310,7 @@ static void after_work_cb(uv_work_t *w, int status)
             s->pw_len = 0;
             s->pend_len = 0;
         } else {
-            s->committed = s->committed_disk = s->read_off = done.open_committed;
-            s->written_end = s->backlog_end = done.open_end;
-            if (done.open_cut)
-                PSKGW_WARN("spool \"%s\": cut %llu bytes of torn records at the end", s->name,
-                           (unsigned long long)done.open_cut);
-            if (done.open_damaged)
-                PSKGW_ERR("spool \"%s\": %llu damaged bytes between valid records (skipped; the "
-                          "records after them are kept)",
-                          s->name, (unsigned long long)done.open_damaged);
-            if (done.open_end > done.open_committed)
-                PSKGW_INFO("spool \"%s\": %llu bytes to replay", s->name,
-                           (unsigned long long)(done.open_end - done.open_committed));
+            opened(s, &done.scan);
         }
         notify = true;
     }
@@ -441,6 +318,10 @@ static void after_work_cb(uv_work_t *w, int status)
     if (done.awn > 0) {
         if (done.err == 0) {
             s->written_end = done.aoff + done.alen;
+            if (done.whdr && s->read_off < PSKGW_SPOOL_FILE_HDR) {
+                /* the file starts again: offset 0 on disk means "after the header" */
+                s->read_off = s->committed = s->committed_disk = PSKGW_SPOOL_FILE_HDR;
+            }
             s->dirty = true;
             notify = true; /* new unread records */
         } else {
@@ -487,7 +368,8 @@ static void kick(pskgw_spool_t *s)
     if (s->pend_len > 0) {
         j->abuf = s->pend;
         j->alen = s->pend_len;
-        j->aoff = s->written_end;
+        j->whdr = s->written_end == 0;
+        j->aoff = j->whdr ? PSKGW_SPOOL_FILE_HDR : s->written_end;
         j->aw = s->pw;
         s->writing = s->pend_len;
         j->awn = s->pw_len;
@@ -580,7 +462,8 @@ int pskgw_spool_new(uv_loop_t *loop, const char *dir, const char *name, uint64_t
     s->name = strdup(name);
     p1 = join_path(dir, name, ".spool");
     p2 = join_path(dir, name, ".offset");
-    if (!s->name || !p1 || !p2)
+    s->dir = strdup(dir);
+    if (!s->name || !p1 || !p2 || !s->dir)
         goto fail;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         PSKGW_ERR("spool: cannot create \"%s\": %s", dir, strerror(errno));
@@ -599,6 +482,8 @@ int pskgw_spool_new(uv_loop_t *loop, const char *dir, const char *name, uint64_t
         rc = PSKGW_EBUSY;
         goto fail;
     }
+    s->path = p1; /* read by the open job */
+    p1 = NULL;
     s->loop = loop;
     s->max_bytes = max_bytes;
     s->fsync_mode = fsync_mode;
@@ -620,7 +505,6 @@ int pskgw_spool_new(uv_loop_t *loop, const char *dir, const char *name, uint64_t
         s->opening = false;
         s->broken = true;
     }
-    free(p1);
     free(p2);
     *out = s;
     return 0;
@@ -632,6 +516,7 @@ fail:
     free(p1);
     free(p2);
     free(s->name);
+    free(s->dir);
     free(s);
     return rc;
 }
@@ -671,7 +556,7 @@ int pskgw_spool_append(pskgw_spool_t *s, const pskgw_msg_t *m, pskgw_spool_appen
     }
     rec = s->pend + s->pend_len;
     pskgw_msg_encode(m, rec + PSKGW_SPOOL_REC_HDR);
-    pskgw_spool_record_header(rec, rec + PSKGW_SPOOL_REC_HDR, blen);
+    pskgw_spool_record_header(rec, s->sync, rec + PSKGW_SPOOL_REC_HDR, blen);
     s->pend_len += rlen;
     s->pw[s->pw_len].cb = cb;
     s->pw[s->pw_len].arg = arg;
@@ -719,7 +604,9 @@ uint64_t pskgw_spool_read_offset(const pskgw_spool_t *s)
 
 uint64_t pskgw_spool_bytes(const pskgw_spool_t *s)
 {
-    return s->written_end + s->writing + s->pend_len;
+    uint64_t hdr = s->written_end >= PSKGW_SPOOL_FILE_HDR ? PSKGW_SPOOL_FILE_HDR : 0;
+
+    return s->written_end - hdr + s->writing + s->pend_len;
 }
 
 void pskgw_spool_close(pskgw_spool_t *s, void (*cb)(void *arg), void *arg)

@@ -11,10 +11,14 @@
  *    the fact: a crash replays from an older offset (duplicates, never loss);
  *  - when everything is delivered the spool is emptied: the offset file is set to 0 first, then
  *    the file truncated; a crash between the two replays delivered records (duplicates);
- *  - on open the records from the offset on are checked; a torn or corrupt tail (a crash during
- *    an append) is truncated away before anything new is appended. A damaged record with valid
- *    records after it (a bad sector, a bit flip) is not a tail: the records after it are kept,
- *    and reading skips the damaged bytes to the next valid record (logged), never further.
+ *  - on open the records from the offset on are checked (sinks/spool_scan.h); a torn tail (a
+ *    crash during an append) is truncated away, never scanned, before anything new is appended.
+ *    A damaged record with valid records after it (a bad sector, a bit flip) is not a tail: the
+ *    records after it are kept, and reading skips the damaged bytes to the next valid record
+ *    (logged), never further. Only records that start with the file's random sync count
+ *    (sinks/record.h): bytes a device put in a payload are never taken for a record.
+ *  - the file header (with the sync) is written with the first append to an empty file; the
+ *    file is truncated to 0 when emptied. max_bytes counts records, not the 24-byte header.
  * fsync policy: "always": fdatasync before an append is reported (group commit: one per batch
  * of appends); "batch": appends reported after write(2), fdatasync every 200 ms when dirty;
  * "never": left to the kernel. kill -9 loses nothing in every mode; power loss only with always.

@@ -1,4 +1,5 @@
-/* The spool on a real loop and real files: order, torn tails, the offset file, limits. */
+/* The spool on a real loop and real files: order, torn tails, damage, forged records in device
+ * payloads, the format-1 migration, the offset file, limits. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "common/err.h"
 #include "proc.h"
+#include "sinks/crc32.h"
 #include "sinks/msg.h"
 #include "sinks/record.h"
 #include "sinks/spool.h"
@@ -242,14 +244,14 @@ Test(spool, damage_in_the_middle_keeps_the_records_after_it)
     append_n(c, 0, 10);
     close_spool(c);
     size = file_size(c);
-    rec = size / 10; /* same-sized records */
-    cr_assert_eq(rec * 10, size);
+    rec = (size - PSKGW_SPOOL_FILE_HDR) / 10; /* same-sized records after the file header */
+    cr_assert_eq(PSKGW_SPOOL_FILE_HDR + rec * 10, size);
     snprintf(p, sizeof(p), "%s/s1.spool", c->dir);
     fd = open(p, O_RDWR);
     cr_assert_geq(fd, 0);
-    cr_assert_eq(pread(fd, &b, 1, 4 * rec + rec / 2), 1); /* record 4's body */
+    cr_assert_eq(pread(fd, &b, 1, PSKGW_SPOOL_FILE_HDR + 4 * rec + rec / 2), 1); /* record 4 */
     b ^= 0x40;
-    cr_assert_eq(pwrite(fd, &b, 1, 4 * rec + rec / 2), 1);
+    cr_assert_eq(pwrite(fd, &b, 1, PSKGW_SPOOL_FILE_HDR + 4 * rec + rec / 2), 1);
     close(fd);
 
     open_spool(c, 1 << 20);
@@ -279,13 +281,13 @@ Test(spool, damage_found_while_reading_skips_to_the_next_record)
     open_spool(c, 1 << 20);
     append_n(c, 0, 10);
     size = file_size(c);
-    rec = size / 10;
+    rec = (size - PSKGW_SPOOL_FILE_HDR) / 10;
     snprintf(p, sizeof(p), "%s/s1.spool", c->dir);
     fd = open(p, O_RDWR);
     cr_assert_geq(fd, 0);
-    cr_assert_eq(pread(fd, &b, 1, 2 * rec + 5), 1); /* record 2's length field */
+    cr_assert_eq(pread(fd, &b, 1, PSKGW_SPOOL_FILE_HDR + 2 * rec + 17), 1); /* record 2's length */
     b ^= 0x10;
-    cr_assert_eq(pwrite(fd, &b, 1, 2 * rec + 5), 1);
+    cr_assert_eq(pwrite(fd, &b, 1, PSKGW_SPOOL_FILE_HDR + 2 * rec + 17), 1);
     close(fd);
     for (int reads = 0; pskgw_spool_has_unread(c->sp); reads++) {
         int r0 = c->ready;
@@ -412,5 +414,177 @@ Test(spool, records_bigger_than_a_read)
     cr_assert_eq(c->nrec, 7);
     for (int i = 0; i < 7; i++)
         cr_assert_eq(c->seqs[i], (uint64_t)i);
+    teardown(c);
+}
+
+/* A device controls its payload: it can embed bytes that are a well-formed spool record of
+ * another identity, in the format-1 layout ("PSR1") and in the format-2 layout with a guessed
+ * sync. Returns the forged bytes' length. */
+static size_t forge(uint8_t *out, size_t cap, const char *victim, uint64_t seq)
+{
+    pskgw_msg_t *m = mk(seq, victim);
+    size_t blen = pskgw_msg_encoded_len(m);
+    size_t n = 0;
+    uint32_t crc;
+
+    cr_assert_leq(2 * (blen + PSKGW_SPOOL_REC_HDR), cap);
+    /* format 1: "PSR1" | len | crc32(len || body) | body */
+    memcpy(out, "PSR1", 4);
+    for (int i = 0; i < 4; i++)
+        out[4 + i] = (uint8_t)(blen >> (8 * i));
+    pskgw_msg_encode(m, out + 12);
+    crc = pskgw_crc32_update(pskgw_crc32(out + 4, 4), out + 12, blen);
+    for (int i = 0; i < 4; i++)
+        out[8 + i] = (uint8_t)(crc >> (8 * i));
+    n = 12 + blen;
+    /* format 2 with a guessed (all-zero) sync */
+    {
+        static const uint8_t zero[PSKGW_SPOOL_SYNC_LEN];
+        pskgw_spool_record_header(out + n, zero, out + 12, blen);
+        memcpy(out + n + PSKGW_SPOOL_REC_HDR, out + 12, blen);
+        n += PSKGW_SPOOL_REC_HDR + blen;
+    }
+    pskgw_msg_unref(m);
+    return n;
+}
+
+static void append_payload(ctx_t *c, uint64_t seq, const char *dev, const uint8_t *pl, size_t n)
+{
+    pskgw_envelope_t e = { .domain = "d",
+                           .psk_identity = dev,
+                           .rot_public_uid = dev,
+                           .seq = seq,
+                           .received_at_ms = 1000,
+                           .payload = pl,
+                           .payload_len = n };
+    pskgw_msg_t *m = NULL;
+    int want = c->appended + 1;
+
+    cr_assert_eq(pskgw_msg_new(&e, "00000000000000000000000000000003", &m), 0);
+    cr_assert_eq(pskgw_spool_append(c->sp, m, append_cb, c), 0);
+    pskgw_msg_unref(m);
+    run_until(c, &c->appended, want);
+}
+
+/* Issue 16 §4: a record whose payload embeds a forged record, torn at the end of the file by a
+ * crash. The torn tail is cut; nothing inside it is replayed. */
+Test(spool, torn_tail_with_a_forged_record_inside_replays_nothing_forged)
+{
+    ctx_t *c = setup();
+    uint8_t pl[2048];
+    size_t n;
+    off_t good;
+    off_t full;
+    char p[512];
+
+    n = forge(pl, sizeof(pl), "victim", 999);
+    memset(pl + n, 'z', 64); /* the crash tears the attacker's record here */
+    open_spool(c, 1 << 20);
+    append_n(c, 0, 3);
+    good = file_size(c);
+    append_payload(c, 3, "attacker", pl, n + 64);
+    full = file_size(c);
+    close_spool(c);
+    snprintf(p, sizeof(p), "%s/s1.spool", c->dir);
+    cr_assert_eq(truncate(p, full - 32), 0);
+
+    open_spool(c, 1 << 20);
+    cr_assert_eq(file_size(c), good, "the torn tail was not cut");
+    read_all(c);
+    cr_assert_eq(c->nrec, 3, "%d records replayed (forged: seq 999)", c->nrec);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(c->seqs[i], (uint64_t)i);
+    teardown(c);
+}
+
+/* The same payload in the middle of the file, its record's header damaged: resynchronisation
+ * skips the whole damaged record (never stops on the forged bytes) and keeps the records after. */
+Test(spool, damaged_record_with_a_forged_record_inside_resyncs_past_it)
+{
+    ctx_t *c = setup();
+    uint8_t pl[2048];
+    size_t n;
+    off_t at;
+    char p[512];
+    int fd;
+    uint8_t b;
+
+    n = forge(pl, sizeof(pl), "victim", 999);
+    open_spool(c, 1 << 20);
+    append_n(c, 0, 3);
+    at = file_size(c);
+    append_payload(c, 3, "attacker", pl, n);
+    append_n(c, 4, 3);
+    close_spool(c);
+    snprintf(p, sizeof(p), "%s/s1.spool", c->dir);
+    fd = open(p, O_RDWR);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pread(fd, &b, 1, at + 2), 1); /* the attacker record's header */
+    b ^= 0x01;
+    cr_assert_eq(pwrite(fd, &b, 1, at + 2), 1);
+    close(fd);
+
+    open_spool(c, 1 << 20);
+    read_all(c);
+    cr_assert_eq(c->nrec, 6, "%d records", c->nrec);
+    for (int i = 0, k = 0; i < 7; i++) {
+        if (i == 3)
+            continue;
+        cr_assert_eq(c->seqs[k], (uint64_t)i, "record %d: seq %llu", k,
+                     (unsigned long long)c->seqs[k]);
+        k++;
+    }
+    teardown(c);
+}
+
+/* A spool left by a version with format 1 is migrated once when it opens: its undelivered
+ * records (from the offset on) are replayed in order, and the file is format 2 afterwards. */
+Test(spool, format_1_file_is_migrated_and_replayed)
+{
+    ctx_t *c = setup();
+    char p[512];
+    uint8_t file[8192];
+    uint8_t obuf[PSKGW_SPOOL_OFFSET_LEN];
+    uint64_t third = 0;
+    size_t n = 0;
+    int fd;
+
+    for (int i = 0; i < 5; i++) {
+        pskgw_msg_t *m = mk((uint64_t)i, "old");
+        size_t blen = pskgw_msg_encoded_len(m);
+        if (i == 2)
+            third = n;
+        cr_assert_leq(n + PSKGW_SPOOL_V1_REC_HDR + blen, sizeof(file));
+        pskgw_msg_encode(m, file + n + PSKGW_SPOOL_V1_REC_HDR);
+        pskgw_spool_v1_header(file + n, file + n + PSKGW_SPOOL_V1_REC_HDR, blen);
+        n += PSKGW_SPOOL_V1_REC_HDR + blen;
+        pskgw_msg_unref(m);
+    }
+    snprintf(p, sizeof(p), "%s/s1.spool", c->dir);
+    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(write(fd, file, n), (ssize_t)n);
+    close(fd);
+    pskgw_spool_offset_encode(obuf, third); /* records 0 and 1 were delivered */
+    snprintf(p, sizeof(p), "%s/s1.offset", c->dir);
+    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(write(fd, obuf, sizeof(obuf)), (ssize_t)sizeof(obuf));
+    close(fd);
+
+    open_spool(c, 1 << 20);
+    append_n(c, 5, 2);
+    read_all(c);
+    cr_assert_eq(c->nrec, 5, "%d records", c->nrec);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(c->seqs[i], (uint64_t)(2 + i));
+    close_spool(c);
+    snprintf(p, sizeof(p), "%s/s1.spool", c->dir);
+    fd = open(p, O_RDONLY);
+    cr_assert_eq(read(fd, file, 4), 4);
+    close(fd);
+    cr_assert_eq(memcmp(file, "PSF2", 4), 0, "not migrated");
+    c->nrec = 0;
+    open_spool(c, 1 << 20); /* the format-2 file opens as it is */
+    read_all(c);
+    cr_assert_eq(c->nrec, 5);
     teardown(c);
 }
