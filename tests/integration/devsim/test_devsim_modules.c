@@ -75,10 +75,11 @@ static void start_chain(const char *const *sim_extra, const char *extra)
     admin_port = pskgw_test_free_port(0);
     f = fopen(conf, "w");
     cr_assert_not_null(f);
+    /* Long API timeouts: no retry on a loaded machine, so the simulator's call counts are exact. */
     fprintf(f,
             "domain = \"modules\";\n"
             "api = { url = \"%s\"; key_id = \"k\"; secret_file = \"%s\"; psk_key_bits = 128;\n"
-            "        timeout_ms = 5000; };\n"
+            "        timeout_ms = 30000; deadline_ms = 60000; };\n"
             "listeners = (\n"
             "  { proto = \"udp\"; address = \"127.0.0.1\"; port = %d; },\n"
             "  { proto = \"tcp\"; address = \"127.0.0.1\"; port = %d; framing = \"len16\"; }\n"
