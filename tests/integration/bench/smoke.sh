@@ -80,6 +80,9 @@ check "report.md has its sections" bash -c "
 summary_filled() { ! sed -n '/## Summary/,/## Ceilings/p' "$1" | grep -nE 'n/a|null'; }
 check "report.md has no unfilled figure in the summary" summary_filled "$out/report.md"
 check "report.md has no null anywhere" bash -c "! grep -n 'null' '$out/report.md'"
+# Sentences (lines outside tables) never carry a figure that is missing: they are dropped.
+prose_filled() { ! grep -v '^|' "$1" | grep -v '^Not retried; every figure' | grep -n 'n/a'; }
+check "no sentence of report.md prints a missing figure" prose_filled "$out/report.md"
 check "no run failed" jqcheck "$J" '.failed_runs == []'
 # That check must be able to fail: the same report with one figure of the summary gone is caught.
 sed '/^| full PSK-AES128-CCM8/s/| [0-9][0-9.]* |/| n\/a |/' "$out/report.md" >"$WORK/unfilled.md"
@@ -125,6 +128,7 @@ check "a failed ceiling run: its ratio is n/a, no sentence states it, no null pr
   grep -q '^| full PSK-AES128-CCM8.* | n/a | >= 60 % | n/a |' '$out2/report.md' &&
   ! grep -q 'of the in-memory ceiling per CPU-second' '$out2/report.md' &&
   ! grep -n 'null' '$out2/report.md'"
+check "a failed ceiling run: no sentence prints a figure that needed it" prose_filled "$out2/report.md"
 [ "$rc" -eq 1 ] || tail -n 30 "$WORK/bench2.log" | sed 's/^/  | /'
 check "no sanitizer report in any program's output" bash -c \
   "! grep -rlE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' '$out/raw'"

@@ -81,6 +81,18 @@ expect_build_failure "scripts/fuzz" 3 "$b/scripts/fuzz" --seconds 1 || true
 expect_build_failure "scripts/bench" any "$b/scripts/bench" --smoke --out "$tmp/bench-out" || true
 PSKGW_DEMO_SECONDS=5 expect_build_failure "scripts/demo" any "$b/scripts/demo" || true
 
+# Under CI=true the local-only step skips are refused before anything runs.
+for v in PSKGW_TEST_SKIP_ASAN PSKGW_TEST_SKIP_FUZZ; do
+  rc=0
+  out=$(env CI=true "$v=1" "$b/scripts/test" </dev/null 2>&1) || rc=$?
+  if [ "$rc" -eq 1 ] && [ "$(tail -n1 <<<"$out")" = "steps: 0 passed, 1 failed" ]; then
+    ok "scripts/test refuses $v=1 under CI=true"
+  else
+    fail "scripts/test with CI=true $v=1: exit $rc"
+    sed 's/^/  | /' <<<"$out" | tail -n 10
+  fi
+done
+
 # 2. scripts/fuzz: a target of fuzz/ that the build does not make fails the run.
 f=$tmp/fuzz
 clone "$f"
