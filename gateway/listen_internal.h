@@ -120,6 +120,16 @@ void pskgw_lsess_handle_closed(uv_handle_t *h);
 /* Drop a listener reference; frees the listener after close when none are left. */
 void pskgw_listener_unref(pskgw_listener_t *l);
 
+/* Session events that the limits answer (listen_admit.c): the identity was read (return <0 to
+ * make it fail like a wrong key: throttled for its source), the handshake failed on its key. */
+int pskgw_listen_on_identity(pskgw_lsess_t *s, const char *identity, uint64_t now);
+void pskgw_listen_on_auth_failed(pskgw_lsess_t *s, const char *identity, uint64_t now);
+
+/* Identities in log lines: at most PSKGW_LOG_ID_MAX input bytes; an escaped copy needs at most
+ * PSKGW_LOG_ID_CAP bytes. */
+#define PSKGW_LOG_ID_MAX 80
+#define PSKGW_LOG_ID_CAP (PSKGW_LOG_ID_MAX * 4 + 8)
+
 /* A network identity for a log line: printable ASCII kept but '"' and '\\', others as \xNN,
  * at most 80 input bytes ("..." marks a cut); out gets at most cap bytes with the NUL. */
 void pskgw_listen_log_identity(const char *id, char *out, size_t cap);
