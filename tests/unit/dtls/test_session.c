@@ -703,6 +703,40 @@ Test(session, heap_per_established_session)
     pskgw_dtls_ctx_free(c);
 }
 
+/* What a half-open handshake holds before its key is known (the figure in docs/SECURITY.md):
+ * the session after the cookie-verified ClientHello and our flight, no ClientKeyExchange. */
+Test(session, heap_per_half_open_handshake)
+{
+    enum { N = 20 };
+    static tpair_t p[N];
+    tres_t r;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    size_t with, without;
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    for (int i = 0; i < N; i++) {
+        tpair_init(&p[i], c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+        p[i].drop_to_client = true;
+        tpair_pump(&p[i]);
+        cr_assert_not_null(p[i].srv);
+        cr_assert_null(pskgw_dtls_session_identity(p[i].srv));
+        cr_assert_eq(p[i].closed_calls, 0);
+    }
+    with = heap_in_use();
+    for (int i = 0; i < N; i++) {
+        pskgw_dtls_session_free(p[i].srv);
+        p[i].srv = NULL;
+    }
+    without = heap_in_use();
+    cr_assert_gt(with, without);
+    printf("heap per half-open handshake: %zu bytes\n", (with - without) / N);
+    cr_assert_lt((with - without) / N, 16384, "per-handshake state stays small");
+    for (int i = 0; i < N; i++)
+        tpair_deinit(&p[i]);
+    pskgw_dtls_ctx_free(c);
+}
+
 /* Only authenticated input keeps an established session alive: junk, replays, bad MACs and
  * truncated records (anyone can spoof them from the device's address) do not move the idle
  * deadline; a real message does. */
