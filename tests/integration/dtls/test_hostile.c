@@ -400,3 +400,65 @@ Test(hostile, identities_in_log_lines_are_escaped_and_bounded)
     pskgw_listen_log_identity("\xff\xff\xff\xff", out, 10);
     cr_assert_str_eq(out, "\\xFF...", "cut to the buffer");
 }
+
+/* ---- TCP ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    uv_tcp_t h;
+    uv_connect_t req;
+    bool connected;
+} rawtcp_t;
+
+static rawtcp_t tcp[8];
+
+static void on_tcp_connect(uv_connect_t *req, int status)
+{
+    rawtcp_t *t = req->data;
+
+    t->connected = status == 0;
+}
+
+static void tcp_from(rawtcp_t *t, const char *src)
+{
+    struct sockaddr_in a;
+    struct sockaddr_in to;
+
+    cr_assert_eq(uv_tcp_init(&loop, &t->h), 0);
+    cr_assert_eq(uv_ip4_addr(src, 0, &a), 0);
+    cr_assert_eq(uv_tcp_bind(&t->h, (const struct sockaddr *)&a, 0), 0);
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", port(), &to), 0);
+    t->req.data = t;
+    cr_assert_eq(uv_tcp_connect(&t->req, &t->h, (const struct sockaddr *)&to, on_tcp_connect), 0);
+}
+
+static bool tcp_refused_or_started(void *arg)
+{
+    uint64_t n = *(uint64_t *)arg;
+
+    return ctr()->handshakes_started + ctr()->refused_half_open >= n;
+}
+
+/* TLS connections count against the same per-source bound, from their accept on: silent
+ * connections from one source cannot take the listener, another source still gets in. */
+Test(hostile, tcp_connections_count_against_the_half_open_bound)
+{
+    pskgw_listener_opts_t o = { 0 };
+    uint64_t n = 3;
+
+    hres_init(&res, &loop, 0);
+    o.proto = PSKGW_LISTEN_TCP;
+    o.framing = PSKGW_FRAMING_LEN16;
+    o.half_open_per_source = 2;
+    start(&o);
+    for (int i = 0; i < 3; i++)
+        tcp_from(&tcp[i], "127.0.0.30");
+    cr_assert(hrun_until(&loop, tcp_refused_or_started, &n, 10000));
+    cr_assert_eq(ctr()->handshakes_started, 2);
+    cr_assert_eq(ctr()->refused_half_open, 1);
+    tcp_from(&tcp[3], "127.0.0.31");
+    n = 4;
+    cr_assert(hrun_until(&loop, tcp_refused_or_started, &n, 10000));
+    cr_assert_eq(ctr()->handshakes_started, 3, "another source is admitted");
+    for (int i = 0; i < 4; i++)
+        uv_close((uv_handle_t *)&tcp[i].h, NULL);
+}
