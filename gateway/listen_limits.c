@@ -128,21 +128,25 @@ bool pskgw_rate_limit_take(pskgw_rate_limit_t *r, const uint8_t *addr, size_t le
 
 /* ---- exact bounded tables ----------------------------------------------------------------- */
 
-static pskgw_limit_entry_t *set_of(pskgw_limit_table_t *t, const uint8_t *key, size_t len,
-                                   uint64_t *fp, size_t *set)
+/* The set of key (its index) and its fingerprint. */
+static size_t place(const pskgw_limit_table_t *t, const uint8_t *key, size_t len, uint64_t *fp)
 {
-    *set = (size_t)(pskgw_siphash24(t->key, key, len) % PSKGW_LIMIT_SETS);
     *fp = pskgw_siphash24(t->key + 16, key, len) | 1; /* 0 marks an empty entry */
-    return t->e[*set];
+    return (size_t)(pskgw_siphash24(t->key, key, len) % PSKGW_LIMIT_SETS);
 }
 
-static pskgw_limit_entry_t *find(pskgw_limit_entry_t *set, uint64_t fp)
+static const pskgw_limit_entry_t *find_const(const pskgw_limit_entry_t *set, uint64_t fp)
 {
     for (int w = 0; w < PSKGW_LIMIT_WAYS; w++) {
         if (set[w].fp == fp)
             return &set[w];
     }
     return NULL;
+}
+
+static pskgw_limit_entry_t *find(pskgw_limit_entry_t *set, uint64_t fp)
+{
+    return (pskgw_limit_entry_t *)find_const(set, fp); /* set is not const here */
 }
 
 /* The entry of fp in its set, or a fresh one in place of the entry that weighs least. */
@@ -190,15 +194,14 @@ static uint32_t leaked(const pskgw_fail_throttle_t *t, const pskgw_limit_entry_t
 bool pskgw_fail_throttle_blocked(const pskgw_fail_throttle_t *t, const uint8_t *key, size_t len,
                                  uint64_t now)
 {
-    pskgw_fail_throttle_t *m = (pskgw_fail_throttle_t *)t; /* placement only reads */
-    pskgw_limit_entry_t *e;
+    const pskgw_limit_entry_t *e;
     uint64_t fp = 0;
-    size_t set = 0;
+    size_t set;
 
     if (t->max == 0)
         return false;
-    e = set_of(&m->t, key, len, &fp, &set);
-    e = find(e, fp); /* after set_of wrote fp */
+    set = place(&t->t, key, len, &fp);
+    e = find_const(t->t.e[set], fp);
     /* Throttled while one more failure would go above max. */
     return e != NULL && leaked(t, e, now) > (t->max - 1) * 1000u;
 }
@@ -211,11 +214,10 @@ bool pskgw_fail_throttle_fail(pskgw_fail_throttle_t *t, const uint8_t *key, size
     uint32_t weight[PSKGW_LIMIT_WAYS];
     uint32_t v;
     uint64_t fp = 0;
-    size_t si = 0;
 
     if (t->max == 0)
         return false;
-    set = set_of(&t->t, key, len, &fp, &si);
+    set = t->t.e[place(&t->t, key, len, &fp)];
     for (int w = 0; w < PSKGW_LIMIT_WAYS; w++)
         weight[w] = leaked(t, &set[w], now);
     e = claim(set, fp, weight);
@@ -249,7 +251,8 @@ bool pskgw_halfopen_take(pskgw_halfopen_t *h, const uint8_t *key, size_t len,
     ticket->held = false;
     if (h->max == 0)
         return true;
-    set = set_of(&h->t, key, len, &fp, &si);
+    si = place(&h->t, key, len, &fp);
+    set = h->t.e[si];
     for (int w = 0; w < PSKGW_LIMIT_WAYS; w++)
         weight[w] = set[w].fp == 0 ? 0 : set[w].v;
     e = claim(set, fp, weight);
