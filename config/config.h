@@ -152,9 +152,9 @@ typedef struct {
     pskgw_config_framing_t framing; /* NONE for udp; default LEN16 for tcp */
     pskgw_config_ack_t ack;
     /* Effective limit: the listener's own value, else limits.max_message_bytes capped at 16384
-     * (udp: one record) or 65535 (tcp len16). */
+     * (the largest message a listener handles, any protocol and framing). */
     uint32_t max_message_bytes;
-    uint32_t cookie_rotate_s; /* udp: DTLS cookie secret lifetime; previous one accepted as long */
+    uint32_t cookie_rotate_s; /* udp: DTLS cookie period; a cookie lives at most two periods */
     unsigned line;            /* where it is defined in the domain's file, for messages */
 } pskgw_config_listener_t;
 
@@ -299,8 +299,14 @@ typedef struct {
     uint32_t idle_timeout_s;          /* established session without traffic */
     uint32_t per_ip_handshakes_per_s; /* token bucket rate per source IP; 0: unlimited */
     uint32_t per_ip_handshake_burst;  /* bucket size */
-    uint32_t identity_fail_max;       /* failed handshakes before an identity is blocked; 0 off */
-    uint32_t identity_block_s;        /* how long it stays blocked */
+    uint32_t identity_fail_max;       /* failed handshakes of one identity from one source per
+                                       * identity_block_s before it is throttled there; 0 off */
+    uint32_t source_fail_max;         /* failed handshakes of one source (any identity) per
+                                       * identity_block_s before the source is throttled; 0 off */
+    uint32_t identity_block_s;        /* the failure period of both */
+    uint32_t half_open_per_source;    /* handshakes in progress per source; 0: unlimited */
+    uint32_t half_open_timeout_ms;    /* a handshake without a ClientKeyExchange by then ends */
+    uint32_t ipv6_source_prefix;      /* IPv6 prefix length that makes one source */
     uint32_t max_message_bytes;       /* default for listeners */
     uint32_t max_identity_len;        /* PSK identity bytes accepted */
     uint32_t max_parked_bytes;        /* bytes held per session while its key is looked up */

@@ -523,7 +523,7 @@ static const cfg_key_t listener_keys[] = {
            .when = W(PSKGW_CONFIG_PROTO_TCP)),
     K_ENUM("ack", LIS, ack, 0, ack_enum, PSKGW_CONFIG_ACK_NONE),
     K_UINT("max_message_bytes", LIS, max_message_bytes, 0, 1, 1048576, 0),
-    K_UINT("cookie_rotate_s", LIS, cookie_rotate_s, 0, 10, 86400, 3600,
+    K_UINT("cookie_rotate_s", LIS, cookie_rotate_s, 0, 5, 3600, 30,
            .when = W(PSKGW_CONFIG_PROTO_UDP)),
 };
 
@@ -849,7 +849,11 @@ static const cfg_key_t limits_keys[] = {
     K_UINT("per_ip_handshakes_per_s", LIM, per_ip_handshakes_per_s, 0, 0, 1000000, 1000),
     K_UINT("per_ip_handshake_burst", LIM, per_ip_handshake_burst, 0, 1, 1000000, 5000),
     K_UINT("identity_fail_max", LIM, identity_fail_max, 0, 0, 1000, 5),
+    K_UINT("source_fail_max", LIM, source_fail_max, 0, 0, 1000000, 50),
     K_UINT("identity_block_s", LIM, identity_block_s, 0, 1, 86400, 300),
+    K_UINT("half_open_per_source", LIM, half_open_per_source, 0, 0, 65535, 1000),
+    K_UINT("half_open_timeout_ms", LIM, half_open_timeout_ms, 0, 100, 600000, 10000),
+    K_UINT("ipv6_source_prefix", LIM, ipv6_source_prefix, 0, 1, 128, 64),
     K_UINT("max_message_bytes", LIM, max_message_bytes, 0, 1, 1048576, 16384),
     K_UINT("max_identity_len", LIM, max_identity_len, 0, 1, 128, 64),
     K_UINT("max_parked_bytes", LIM, max_parked_bytes, 0, 256, 1048576, 8192),
@@ -968,22 +972,20 @@ static void listener_names(cfg_ctx_t *ctx, DOM *d)
     }
 }
 
+/* What a listener refuses at start is refused here, so --check-config says so first. */
 static void listener_limits(cfg_ctx_t *ctx, DOM *d)
 {
     for (size_t i = 0; i < d->nlisteners; i++) {
         LIS *l = &d->listeners[i];
-        uint32_t cap = 1048576;
-        const char *why = NULL;
-        if (l->proto == PSKGW_CONFIG_PROTO_UDP) {
-            cap = 16384;
-            why = "udp listeners carry one DTLS record per message";
-        } else if (l->framing == PSKGW_CONFIG_FRAMING_LEN16) {
-            cap = 65535;
-            why = "len16 framing has a 2-byte length";
-        } else if (l->framing == PSKGW_CONFIG_FRAMING_RECORD) {
-            cap = 16384;
-            why = "record framing carries one TLS record per message";
-        }
+        /* dtls/ctx.h: at most 16384 plaintext bytes per message, for every protocol and
+         * framing (one record for udp and record framing; the stream's message buffer for
+         * len16 and newline). */
+        const uint32_t cap = 16384;
+        const char *why = l->proto == PSKGW_CONFIG_PROTO_UDP
+                              ? "udp listeners carry one DTLS record per message"
+                          : l->framing == PSKGW_CONFIG_FRAMING_RECORD
+                              ? "record framing carries one TLS record per message"
+                              : "a listener handles messages of at most 16384 bytes";
         if (l->max_message_bytes == 0) {
             l->max_message_bytes =
                 d->limits.max_message_bytes < cap ? d->limits.max_message_bytes : cap;

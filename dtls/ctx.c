@@ -11,23 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The secret of the current period, and the previous period's only if it was the last one. */
 static int ensure_secret(pskgw_dtls_ctx_t *ctx, uint64_t now)
 {
-    uint32_t every = ctx->opt.cookie_rotate_ms;
+    uint64_t period = now / ctx->opt.cookie_rotate_ms;
 
-    if (ctx->secret_set && now - ctx->rotated_at < every)
+    if (ctx->secret_set && period == ctx->period)
         return 0;
-    if (ctx->secret_set && now - ctx->rotated_at < 2 * (uint64_t)every) {
+    if (ctx->secret_set && period == ctx->period + 1) {
         memcpy(ctx->secret[1], ctx->secret[0], PSKGW_COOKIE_SECRET_LEN);
         ctx->have_prev = true;
     } else {
-        /* Idle for two intervals: the old secret is past its grace period as well. */
+        /* A gap of two periods or more: the old secret is past its lifetime as well. */
+        pskgw_wipe(ctx->secret[1], PSKGW_COOKIE_SECRET_LEN);
         ctx->have_prev = false;
     }
     if (pskgw_dtls_ctx_random(ctx, ctx->secret[0], PSKGW_COOKIE_SECRET_LEN) < 0)
         return PSKGW_ECRYPTO;
     ctx->secret_set = true;
-    ctx->rotated_at = now;
+    ctx->period = period;
     return 0;
 }
 
@@ -42,7 +44,7 @@ int pskgw_dtls_ctx_rotate_cookie_secret(pskgw_dtls_ctx_t *ctx, uint64_t now)
     if (pskgw_dtls_ctx_random(ctx, ctx->secret[0], PSKGW_COOKIE_SECRET_LEN) < 0)
         return PSKGW_ECRYPTO;
     ctx->secret_set = true;
-    ctx->rotated_at = now;
+    ctx->period = now / ctx->opt.cookie_rotate_ms;
     return 0;
 }
 
@@ -219,7 +221,10 @@ int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, 
     if (ctx->opt.handshake_timeout_ms == 0)
         ctx->opt.handshake_timeout_ms = 10000;
     if (ctx->opt.cookie_rotate_ms == 0)
-        ctx->opt.cookie_rotate_ms = 60000;
+        ctx->opt.cookie_rotate_ms = 30000;
+    if (ctx->opt.half_open_timeout_ms == 0 ||
+        ctx->opt.half_open_timeout_ms > ctx->opt.handshake_timeout_ms)
+        ctx->opt.half_open_timeout_ms = ctx->opt.handshake_timeout_ms;
     if (ctx->opt.mtu == 0)
         ctx->opt.mtu = 1400;
     rc = PSKGW_ECONFIG;

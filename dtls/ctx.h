@@ -8,8 +8,13 @@
  * cookie with a HelloVerifyRequest written into the caller's buffer and keeps nothing about the
  * peer. The cookie is exactly wolfSSL 5.5.4's (HMAC-SHA256 over the peer bytes, version, random,
  * session id, suites and compression), so the fresh session created for a ClientHello with a
- * valid cookie, given the same secret and peer bytes, accepts it. The secret rotates every
- * cookie_rotate_ms; the previous one stays valid for one more interval.
+ * valid cookie, given the same secret and peer bytes, accepts it.
+ *
+ * Cookie lifetime: time is cut into periods of cookie_rotate_ms (period = now / cookie_rotate_ms,
+ * on the caller's clock), with a fresh random secret for each. A cookie is accepted in the
+ * period it was made and the next one only, so a captured ClientHello replays for at most
+ * 2 * cookie_rotate_ms (the cookie's time is the secret's period); after a gap of two periods
+ * no old secret is kept at all.
  */
 #ifndef PSKGW_DTLS_CTX_H
 #define PSKGW_DTLS_CTX_H
@@ -37,8 +42,10 @@ typedef struct {
     size_t max_message;            /* plaintext bytes per message; 0: 4096 (max 16384) */
     pskgw_framing_t framing;       /* TLS only */
     uint32_t handshake_timeout_ms; /* 0: 10000 */
+    uint32_t half_open_timeout_ms; /* until the ClientKeyExchange; 0 or above the handshake
+                                    * timeout: the handshake timeout */
     uint32_t idle_timeout_s;       /* 0: no idle timeout */
-    uint32_t cookie_rotate_ms;     /* 0: 60000 */
+    uint32_t cookie_rotate_ms;     /* cookie secret period; 0: 30000 */
     uint16_t mtu;                  /* DTLS record MTU; 0: 1400 */
 } pskgw_dtls_options_t;
 

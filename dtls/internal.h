@@ -22,7 +22,7 @@ struct pskgw_dtls_ctx {
     uint8_t secret[2][PSKGW_COOKIE_SECRET_LEN]; /* [0] current, [1] previous */
     bool have_prev;
     bool secret_set;
-    uint64_t rotated_at;
+    uint64_t period; /* of secret[0]: now / cookie_rotate_ms */
     /* Shared scratch (one thread): TLS CKE pre-parse, plaintext reads. */
     uint8_t scratch[PSKGW_TLS_SCRATCH];
     uint8_t readbuf[PSKGW_READ_BUF];

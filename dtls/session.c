@@ -63,6 +63,7 @@ struct pskgw_dtls_session {
 
     uint64_t now;
     uint64_t hs_deadline;
+    uint64_t ho_deadline; /* half-open: until the identity is known */
     uint64_t rtx_deadline;
     uint64_t last_rx;
     uint64_t announced;
@@ -97,6 +98,8 @@ static uint64_t next_deadline(const pskgw_dtls_session_t *s)
         return UINT64_MAX;
     if (!s->established) {
         d = s->hs_deadline;
+        if (s->key == KEY_NONE && s->ho_deadline < d)
+            d = s->ho_deadline;
         if (s->dtls && s->key != KEY_PENDING && s->rtx_deadline < d)
             d = s->rtx_deadline;
     } else if (s->ctx->opt.idle_timeout_s > 0) {
@@ -737,6 +740,7 @@ int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *re
     s->dtls = ctx->opt.dtls;
     s->now = now;
     s->hs_deadline = now + ctx->opt.handshake_timeout_ms;
+    s->ho_deadline = now + ctx->opt.half_open_timeout_ms;
     s->rtx_deadline = UINT64_MAX;
     s->announced = UINT64_MAX;
     s->hs = calloc(1, sizeof(*s->hs));
@@ -825,7 +829,7 @@ void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)
         return;
     enter(s, now);
     if (!s->established) {
-        if (s->now >= s->hs_deadline) {
+        if (s->now >= s->hs_deadline || (s->key == KEY_NONE && s->now >= s->ho_deadline)) {
             end_session(s, PSKGW_ETIMEOUT);
         } else if (s->dtls && s->key != KEY_PENDING && s->now >= s->rtx_deadline) {
             if (wolfSSL_dtls_got_timeout(s->ssl) != WOLFSSL_SUCCESS) {

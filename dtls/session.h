@@ -57,7 +57,8 @@ typedef struct {
      * UINT64_MAX for none. Announced after every entry point that changed it. */
     void (*timer)(void *arg, uint64_t deadline_ms);
     /* The session is over (called once). reason: 0 close_notify from the peer or local close,
-     * PSKGW_ETIMEOUT handshake deadline or retransmissions exhausted, PSKGW_EAGAIN idle timeout,
+     * PSKGW_ETIMEOUT handshake deadline, half-open deadline (no ClientKeyExchange yet: identity
+     * still NULL) or retransmissions exhausted, PSKGW_EAGAIN idle timeout,
      * PSKGW_EAUTH authentication failed, PSKGW_EUNAVAIL key lookup unavailable,
      * PSKGW_ETLS fatal alert or protocol error, PSKGW_ETOOBIG oversize TLS message or held
      * stream bytes, PSKGW_EIO send failure, PSKGW_EBUSY the PARK event was refused,

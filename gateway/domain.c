@@ -665,7 +665,11 @@ static int start_listener(pskgw_domain_t *d, struct lctx *lc)
     o.handshakes_per_ip = lim->per_ip_handshakes_per_s ? lim->per_ip_handshakes_per_s : UINT32_MAX;
     o.handshakes_per_ip_burst = lim->per_ip_handshakes_per_s ? lim->per_ip_handshake_burst : 0;
     o.identity_failure_max = lim->identity_fail_max ? lim->identity_fail_max : UINT32_MAX;
+    o.source_failure_max = lim->source_fail_max ? lim->source_fail_max : UINT32_MAX;
     o.identity_block_s = lim->identity_block_s;
+    o.half_open_timeout_ms = lim->half_open_timeout_ms;
+    o.half_open_per_source = lim->half_open_per_source ? lim->half_open_per_source : UINT32_MAX;
+    o.ipv6_source_prefix = lim->ipv6_source_prefix;
     o.max_identity_len = lim->max_identity_len;
     o.max_parked_bytes = lim->max_parked_bytes;
     o.cookie_rotate_s = l->cookie_rotate_s;

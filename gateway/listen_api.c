@@ -6,6 +6,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/wipe.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -143,8 +144,8 @@ pskgw_lsess_t *pskgw_ltable_find_peer(pskgw_ltable_t *t, const uint8_t *key, siz
 
 /* ---- sessions ----------------------------------------------------------------------------- */
 
-int pskgw_lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, const char *peer,
-                    pskgw_lsess_t **out)
+static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, const char *peer,
+                     bool in_peer_table, pskgw_lsess_t **out)
 {
     pskgw_lsess_t *s;
 
@@ -163,10 +164,13 @@ int pskgw_lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, con
         free(s);
         return PSKGW_ENOMEM;
     }
-    if (key_len > 0 && table_insert(&l->by_peer, s, true) < 0) {
-        table_remove(&l->by_id, s, false);
-        free(s);
-        return PSKGW_ENOMEM;
+    if (key_len > 0 && in_peer_table) {
+        if (table_insert(&l->by_peer, s, true) < 0) {
+            table_remove(&l->by_id, s, false);
+            free(s);
+            return PSKGW_ENOMEM;
+        }
+        s->in_peer_table = true;
     }
     (void)uv_timer_init(l->loop, &s->timer);
     s->timer.data = s;
@@ -175,6 +179,18 @@ int pskgw_lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, con
     l->counters.sessions_active++;
     *out = s;
     return 0;
+}
+
+int pskgw_lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, const char *peer,
+                    pskgw_lsess_t **out)
+{
+    return lsess_new(l, key, key_len, peer, true, out);
+}
+
+int pskgw_lsess_new_beside(pskgw_listener_t *l, const uint8_t *key, size_t key_len,
+                           const char *peer, pskgw_lsess_t **out)
+{
+    return lsess_new(l, key, key_len, peer, false, out);
 }
 
 void pskgw_lsess_handle_closed(uv_handle_t *h)
@@ -227,8 +243,24 @@ void pskgw_lsess_end(pskgw_lsess_t *s)
         return;
     s->ended = true;
     table_remove(&l->by_id, s, false);
-    if (s->key_len > 0)
+    if (s->in_peer_table) {
         table_remove(&l->by_peer, s, true);
+        s->in_peer_table = false;
+    }
+    pskgw_halfopen_release(&l->half_open, &s->half_open);
+    if (s->predecessor != NULL) {
+        s->predecessor->successor = NULL;
+        s->predecessor = NULL;
+    }
+    if (s->successor != NULL) {
+        /* The old session is over: its peer's new handshake takes its place at once. */
+        pskgw_lsess_t *n = s->successor;
+
+        s->successor = NULL;
+        n->predecessor = NULL;
+        if (table_insert(&l->by_peer, n, true) == 0)
+            n->in_peer_table = true;
+    }
     l->counters.sessions_active--;
     if (s->parked) {
         s->parked = false;
@@ -291,6 +323,22 @@ static void cb_message(void *arg, uint64_t seq, const uint8_t *data, size_t len)
         l->on_message(l->arg, &m, data, len);
 }
 
+/* The new handshake of a peer completed: it replaces the peer's old session. */
+static void promote(pskgw_lsess_t *s)
+{
+    pskgw_listener_t *l = s->l;
+    pskgw_lsess_t *old = s->predecessor;
+
+    if (old == NULL)
+        return;
+    PSKGW_LOG_RL(PSKGW_LOG_INFO, "listen-rehello",
+                 "listener \"%s\": new session %llu with \"%s\" replaces session %llu", l->name,
+                 (unsigned long long)s->id, s->peer, (unsigned long long)old->id);
+    l->counters.rehandshakes++;
+    /* Ending the old one hands its peer-table place to this one (pskgw_lsess_end). */
+    pskgw_lsess_end(old);
+}
+
 static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
 {
     pskgw_lsess_t *s = arg;
@@ -299,15 +347,7 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
 
     switch (ev) {
     case PSKGW_DTLS_EV_IDENTITY:
-        if (pskgw_ident_block_check(&l->idblock, identity, now)) {
-            s->blocked = true;
-            l->counters.blocked_identities++;
-            PSKGW_LOG_RL(PSKGW_LOG_NOTICE, "listen-blocked",
-                         "listener \"%s\": blocked identity \"%s\" from \"%s\" (session %llu)",
-                         l->name, identity, s->peer, (unsigned long long)s->id);
-            return PSKGW_EDENIED;
-        }
-        return 0;
+        return pskgw_listen_on_identity(s, identity, now);
     case PSKGW_DTLS_EV_PARK:
         if (l->counters.pending_lookups >= l->opt.max_pending_handshakes) {
             l->counters.refused_pending++;
@@ -329,15 +369,13 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
     case PSKGW_DTLS_EV_ESTABLISHED:
         s->established = true;
         l->counters.handshakes_completed++;
+        pskgw_halfopen_release(&l->half_open, &s->half_open);
         PSKGW_DEBUG("listener \"%s\": session %llu established with \"%s\" identity \"%s\"",
                     l->name, (unsigned long long)s->id, s->peer, identity ? identity : "");
+        promote(s);
         return 0;
     case PSKGW_DTLS_EV_AUTH_FAILED:
-        l->counters.auth_failures++;
-        if (!s->blocked && identity != NULL && pskgw_ident_block_fail(&l->idblock, identity, now))
-            PSKGW_LOG_RL(PSKGW_LOG_WARNING, "listen-block",
-                         "listener \"%s\": identity \"%s\" blocked after %u failed handshakes",
-                         l->name, identity, (unsigned)l->opt.identity_failure_max);
+        pskgw_listen_on_auth_failed(s, identity, now);
         return 0;
     case PSKGW_DTLS_EV_MESSAGE_DROPPED:
         l->counters.messages_dropped++;
@@ -368,16 +406,47 @@ static void cb_timer(void *arg, uint64_t deadline)
     (void)uv_timer_start(&s->timer, on_timer, deadline > now ? deadline - now : 0, 0);
 }
 
+/* One rate-limit key per failure reason: a flood of one kind (wrong keys, timeouts) cannot
+ * hide another (the resolver being unavailable). */
+static const char *hsfail_key(int reason, bool half_open)
+{
+    if (half_open)
+        return "listen-hsfail-half-open";
+    switch (reason) {
+    case PSKGW_EAUTH:
+        return "listen-hsfail-auth";
+    case PSKGW_EUNAVAIL:
+        return "listen-hsfail-unavail";
+    case PSKGW_ETIMEOUT:
+        return "listen-hsfail-timeout";
+    case PSKGW_EBUSY:
+        return "listen-hsfail-busy";
+    case PSKGW_ETLS:
+        return "listen-hsfail-tls";
+    default:
+        return "listen-hsfail-other";
+    }
+}
+
 static void cb_closed(void *arg, int reason)
 {
     pskgw_lsess_t *s = arg;
     pskgw_listener_t *l = s->l;
 
     if (!s->established) {
+        const char *id = s->ds != NULL ? pskgw_dtls_session_identity(s->ds) : NULL;
+        bool half_open = reason == PSKGW_ETIMEOUT && id == NULL;
+        char esc[PSKGW_LOG_ID_CAP];
+
         l->counters.handshakes_failed++;
-        PSKGW_LOG_RL(PSKGW_LOG_INFO, "listen-hsfail",
-                     "listener \"%s\": handshake with \"%s\" failed: %s (session %llu)", l->name,
-                     s->peer, pskgw_strerror(reason), (unsigned long long)s->id);
+        if (half_open)
+            l->counters.half_open_timeouts++;
+        pskgw_listen_log_identity(id, esc, sizeof(esc));
+        PSKGW_LOG_RL(PSKGW_LOG_INFO, hsfail_key(reason, half_open),
+                     "listener \"%s\": handshake with \"%s\" identity \"%s\" failed: %s%s "
+                     "(session %llu)",
+                     l->name, s->peer, esc, pskgw_strerror(reason),
+                     half_open ? " (no key exchange in time)" : "", (unsigned long long)s->id);
     } else if (reason == PSKGW_EAGAIN) {
         l->counters.idle_closes++;
     }
@@ -508,12 +577,15 @@ static void listener_handle_closed(uv_handle_t *h)
     pskgw_listener_unref(l);
 }
 
+#define OFF(v) ((v) == UINT32_MAX ? 0 : (v))
+
 int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
                        const pskgw_psk_resolver_t *resolver, pskgw_listener_msg_cb on_message,
                        void *arg, pskgw_listener_t **out, const char **why)
 {
     pskgw_listener_t *l = NULL;
     pskgw_dtls_options_t d = { 0 };
+    uint8_t seed[3 * PSKGW_LIMIT_SEED_LEN + 16];
     const char *reason = NULL;
     int rc = PSKGW_EINVAL;
 
@@ -543,7 +615,8 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     l->address = strdup(opts->address);
     if (l->domain == NULL || l->name == NULL || l->address == NULL)
         goto fail;
-    if (uv_random(NULL, NULL, &l->by_peer.seed, sizeof(l->by_peer.seed), 0, NULL) != 0) {
+    if (uv_random(NULL, NULL, &l->by_peer.seed, sizeof(l->by_peer.seed), 0, NULL) != 0 ||
+        uv_random(NULL, NULL, seed, sizeof(seed), 0, NULL) != 0) {
         rc = PSKGW_ECRYPTO;
         reason = "no random seed for the peer table";
         goto fail;
@@ -561,9 +634,20 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     DEF(idle_timeout_s, 300);
     DEF(handshakes_per_ip, 100);
     DEF(identity_failure_max, 5);
+    DEF(source_failure_max, 50);
     DEF(identity_block_s, 300);
-    DEF(cookie_rotate_s, 60);
+    DEF(half_open_per_source, 1000);
+    DEF(ipv6_source_prefix, 64);
+    DEF(cookie_rotate_s, 30);
 #undef DEF
+    if (l->opt.half_open_timeout_ms == 0 ||
+        l->opt.half_open_timeout_ms > l->opt.handshake_timeout_ms)
+        l->opt.half_open_timeout_ms = l->opt.handshake_timeout_ms;
+    rc = PSKGW_ECONFIG;
+    if (l->opt.ipv6_source_prefix > 128) {
+        reason = "ipv6_source_prefix above 128";
+        goto fail;
+    }
     d.dtls = opts->proto == PSKGW_LISTEN_UDP;
     d.ciphers = opts->ciphers;
     d.max_identity_len = opts->max_identity_len;
@@ -571,15 +655,23 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     d.max_message = opts->max_message;
     d.framing = opts->framing;
     d.handshake_timeout_ms = l->opt.handshake_timeout_ms;
+    d.half_open_timeout_ms = l->opt.half_open_timeout_ms;
     d.idle_timeout_s = l->opt.idle_timeout_s;
     d.cookie_rotate_ms = l->opt.cookie_rotate_s * 1000;
     rc = pskgw_dtls_ctx_new(&d, &l->dctx, &reason);
     if (rc < 0)
         goto fail;
     l->opt.max_message = pskgw_dtls_ctx_options(l->dctx)->max_message;
-    pskgw_rate_limit_init(&l->rate, l->opt.handshakes_per_ip, l->opt.handshakes_per_ip_burst);
-    pskgw_ident_block_init(&l->idblock, l->opt.identity_failure_max,
-                           (uint64_t)l->opt.identity_block_s * 1000);
+    pskgw_rate_limit_init(&l->rate, l->opt.handshakes_per_ip, l->opt.handshakes_per_ip_burst,
+                          seed + 3 * PSKGW_LIMIT_SEED_LEN);
+    /* UINT32_MAX: "off" (the config's 0). */
+    pskgw_fail_throttle_init(&l->src_fail, OFF(l->opt.source_failure_max),
+                             (uint64_t)l->opt.identity_block_s * 1000, seed);
+    pskgw_fail_throttle_init(&l->pair_fail, OFF(l->opt.identity_failure_max),
+                             (uint64_t)l->opt.identity_block_s * 1000, seed + PSKGW_LIMIT_SEED_LEN);
+    pskgw_halfopen_init(&l->half_open, OFF(l->opt.half_open_per_source),
+                        seed + 2 * PSKGW_LIMIT_SEED_LEN);
+    pskgw_wipe(seed, sizeof(seed));
     l->refs = 1;
     if (opts->proto == PSKGW_LISTEN_UDP)
         rc = pskgw_udp_listener_start(l, &reason);
@@ -605,6 +697,7 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     return 0;
 
 fail:
+    pskgw_wipe(seed, sizeof(seed));
     listener_free(l);
 fail_early:
     if (why != NULL)

@@ -9,26 +9,46 @@
  * resolved through the borrowed resolver (dtls/resolver.h) without ever blocking the loop.
  * Every decrypted message goes to on_message with its metadata.
  *
- * Limits (options; 0 picks the default in brackets):
+ * Limits (options; 0 picks the default in brackets). A "source" is the peer's IPv4 address, or
+ * its IPv6 address's first ipv6_source_prefix bits (listen_limits.h):
  *   max_sessions [100000]            sessions (handshaking + established); new handshakes are
  *                                    refused when full (counter refused_max_sessions)
  *   max_pending_handshakes [10000]   sessions waiting for a resolver lookup (parked)
  *   handshake_timeout_ms [10000]     handshake deadline
+ *   half_open_timeout_ms [= handshake_timeout_ms, at most it]  a handshake whose
+ *                                    ClientKeyExchange has not arrived by then ends
+ *   half_open_per_source [1000]      handshakes in progress per source; over it a new one is
+ *                                    refused (counter refused_half_open)
  *   idle_timeout_s [300]             established session without input is closed (close_notify)
- *   handshakes_per_ip [100]          new sessions per source IP per second (token bucket);
+ *   handshakes_per_ip [100]          new sessions per source per second (token bucket);
  *                                    over it: counter rate_limited
- *   handshakes_per_ip_burst [= handshakes_per_ip]  bucket size: new sessions one source IP
+ *   handshakes_per_ip_burst [= handshakes_per_ip]  bucket size: new sessions one source
  *                                    may start at once
  *   identity_failure_max [5]         failed handshakes (bad Finished: wrong key) of one identity
- *   identity_block_s [300]           ... within this period block the identity for this long:
- *                                    its handshakes then fail like a wrong key
+ *                                    from one source within identity_block_s; beyond it that
+ *                                    identity's handshakes from that source fail like a wrong
+ *                                    key without a lookup (counter blocked_identities), one more
+ *                                    attempt allowed every identity_block_s / identity_failure_max
+ *   source_failure_max [50]          failed handshakes of one source (any identity) within
+ *                                    identity_block_s; beyond it new handshakes from that
+ *                                    source are refused (counter throttled_sources), likewise
+ *   identity_block_s [300]           the failure period of both; never an identity-wide block:
+ *                                    other sources' failures never refuse a handshake
+ *   ipv6_source_prefix [64]          IPv6 prefix length that makes one source (1..128)
  *   max_identity_len [128]           raw identity bytes
  *   max_parked_bytes [4096]          handshake bytes held per session while its key is looked
  *                                    up (dtls/ctx.h); beyond it a DTLS datagram is dropped (the
  *                                    peer retransmits) and a TLS connection is ended
  *   max_message [4096]               plaintext bytes per message (max 16384)
- *   cookie_rotate_s [60]             cookie secret lifetime (the previous one is accepted for
- *                                    one more period)
+ *   cookie_rotate_s [30]             cookie secret period: a cookie is accepted in the period
+ *                                    it was made and the next one, so at most 2 * cookie_rotate_s
+ *                                    after it was made (dtls/ctx.h)
+ *
+ * UDP sessions and new handshakes from the same address and port: a ClientHello with a new
+ * random and a valid cookie starts a new handshake. If the existing session is established,
+ * it stays (and keeps its application data) until the new handshake completes (the client's
+ * Finished verified), then the new one replaces it (RFC 6347 4.2.8); a replayed ClientHello
+ * that cannot finish ends nothing. A session still in its handshake is replaced at once.
  *
  * Ownership: the listener owns its sockets, timers, sessions and wolfSSL objects. resolver and
  * loop are borrowed and must outlive the listener (until the close callback).
@@ -68,7 +88,11 @@ typedef struct {
     uint32_t handshakes_per_ip;
     uint32_t handshakes_per_ip_burst;
     uint32_t identity_failure_max;
+    uint32_t source_failure_max;
     uint32_t identity_block_s;
+    uint32_t half_open_timeout_ms;
+    uint32_t half_open_per_source;
+    uint32_t ipv6_source_prefix;
     size_t max_identity_len;
     size_t max_parked_bytes;
     uint32_t cookie_rotate_s;
@@ -111,7 +135,11 @@ typedef struct {
     uint64_t refused_max_sessions;
     uint64_t refused_pending; /* max_pending_handshakes reached */
     uint64_t rate_limited;
-    uint64_t blocked_identities; /* handshakes of a blocked identity */
+    uint64_t blocked_identities; /* handshakes of an identity throttled for its source */
+    uint64_t throttled_sources;  /* new handshakes refused: their source failed too often */
+    uint64_t refused_half_open;  /* new handshakes refused: half_open_per_source reached */
+    uint64_t half_open_timeouts; /* handshakes ended by half_open_timeout_ms */
+    uint64_t rehandshakes;       /* established sessions replaced by a completed handshake */
     uint64_t idle_closes;
     uint64_t messages;
     uint64_t bytes;            /* message bytes */

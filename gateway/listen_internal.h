@@ -25,6 +25,15 @@ struct pskgw_lsess {
     bool established;
     bool parked;
     bool blocked;
+    bool in_peer_table;
+    pskgw_halfopen_ticket_t half_open; /* held until established or ended */
+    uint8_t src[PSKGW_SOURCE_MAX];     /* the source (address or IPv6 prefix) for the limits */
+    uint8_t src_len;
+    /* UDP: a handshake from the peer of an established session replaces it only when it
+     * completes (RFC 6347 4.2.8); until then the old session is in the peer table and the new
+     * one hangs off it as its successor. */
+    pskgw_lsess_t *successor;
+    pskgw_lsess_t *predecessor;
     pskgw_lsess_t *next_peer; /* UDP peer table chain */
     pskgw_lsess_t *next_id;   /* id table chain */
     uint8_t key[PSKGW_PEER_KEY_MAX];
@@ -61,7 +70,9 @@ struct pskgw_listener {
     void *arg;
     pskgw_listener_counters_t counters;
     pskgw_rate_limit_t rate;
-    pskgw_ident_block_t idblock;
+    pskgw_fail_throttle_t src_fail;  /* failed handshakes per source */
+    pskgw_fail_throttle_t pair_fail; /* failed handshakes per (source, identity) */
+    pskgw_halfopen_t half_open;      /* handshakes in progress per source */
     pskgw_ltable_t by_id;
     pskgw_ltable_t by_peer; /* UDP */
     uint16_t port;
@@ -88,6 +99,19 @@ pskgw_lsess_t *pskgw_ltable_find_peer(pskgw_ltable_t *t, const uint8_t *key, siz
  * init its timer. The caller then creates s->ds. 0 or PSKGW_ENOMEM. */
 int pskgw_lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, const char *peer,
                     pskgw_lsess_t **out);
+/* The same, but kept out of by_peer: the new handshake beside a peer's established session
+ * (its successor); it takes the peer-table place when the old session ends. */
+int pskgw_lsess_new_beside(pskgw_listener_t *l, const uint8_t *key, size_t key_len,
+                           const char *peer, pskgw_lsess_t **out);
+/* The limits on a new handshake from a source (pskgw_source_of): the per-source handshake
+ * rate, the failure throttle and the bound on handshakes in progress. 0 and *ticket held (give
+ * it to the session, or back with pskgw_halfopen_release), or PSKGW_EBUSY when refused
+ * (counted and logged, nothing held). */
+int pskgw_listen_admit(pskgw_listener_t *l, const uint8_t *src, size_t src_len, const char *peer,
+                       pskgw_halfopen_ticket_t *ticket);
+/* Attaches an admitted handshake's source and ticket to its session. */
+void pskgw_lsess_set_source(pskgw_lsess_t *s, const uint8_t *src, size_t src_len,
+                            const pskgw_halfopen_ticket_t *ticket);
 /* Ends a session: out of the tables, dtls session freed (deferred if inside it), handles
  * closed; the struct is freed in the last close callback. Idempotent. */
 void pskgw_lsess_end(pskgw_lsess_t *s);
@@ -95,6 +119,20 @@ void pskgw_lsess_end(pskgw_lsess_t *s);
 void pskgw_lsess_handle_closed(uv_handle_t *h);
 /* Drop a listener reference; frees the listener after close when none are left. */
 void pskgw_listener_unref(pskgw_listener_t *l);
+
+/* Session events that the limits answer (listen_admit.c): the identity was read (return <0 to
+ * make it fail like a wrong key: throttled for its source), the handshake failed on its key. */
+int pskgw_listen_on_identity(pskgw_lsess_t *s, const char *identity, uint64_t now);
+void pskgw_listen_on_auth_failed(pskgw_lsess_t *s, const char *identity, uint64_t now);
+
+/* Identities in log lines: at most PSKGW_LOG_ID_MAX input bytes; an escaped copy needs at most
+ * PSKGW_LOG_ID_CAP bytes. */
+#define PSKGW_LOG_ID_MAX 80
+#define PSKGW_LOG_ID_CAP (PSKGW_LOG_ID_MAX * 4 + 8)
+
+/* A network identity for a log line: printable ASCII kept but '"' and '\\', others as \xNN,
+ * at most 80 input bytes ("..." marks a cut); out gets at most cap bytes with the NUL. */
+void pskgw_listen_log_identity(const char *id, char *out, size_t cap);
 
 /* "ip:port" / "[ip6]:port" and the peer key (family, port, address bytes). */
 int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,

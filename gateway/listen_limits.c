@@ -3,28 +3,99 @@
 
 #include <string.h>
 
-static uint64_t fnv1a(const uint8_t *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND           \
+    do {                   \
+        v0 += v1;          \
+        v1 = ROTL(v1, 13); \
+        v1 ^= v0;          \
+        v0 = ROTL(v0, 32); \
+        v2 += v3;          \
+        v3 = ROTL(v3, 16); \
+        v3 ^= v2;          \
+        v0 += v3;          \
+        v3 = ROTL(v3, 21); \
+        v3 ^= v0;          \
+        v2 += v1;          \
+        v1 = ROTL(v1, 17); \
+        v1 ^= v2;          \
+        v2 = ROTL(v2, 32); \
+    } while (0)
 
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
 }
 
-void pskgw_rate_limit_init(pskgw_rate_limit_t *r, uint32_t per_s, uint32_t burst)
+uint64_t pskgw_siphash24(const uint8_t key[16], const uint8_t *data, size_t len)
+{
+    uint64_t k0 = le64(key), k1 = le64(key + 8);
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+    uint64_t b = (uint64_t)len << 56;
+    size_t end = len - (len % 8);
+
+    for (size_t i = 0; i < end; i += 8) {
+        uint64_t m = le64(data + i);
+
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    for (size_t i = 0; i < len % 8; i++)
+        b |= (uint64_t)data[end + i] << (8 * i);
+    v3 ^= b;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+size_t pskgw_source_of(const uint8_t *peer_key, size_t len, unsigned prefix6,
+                       uint8_t out[PSKGW_SOURCE_MAX])
+{
+    if (len == 7 && peer_key[0] == 4) {
+        out[0] = 4;
+        memcpy(out + 1, peer_key + 3, 4);
+        return 5;
+    }
+    if (len != 19 || peer_key[0] != 6)
+        return 0;
+    if (prefix6 == 0 || prefix6 > 128)
+        prefix6 = 64;
+    out[0] = 6;
+    memcpy(out + 1, peer_key + 3, 16);
+    for (unsigned bit = prefix6; bit < 128; bit++)
+        out[1 + bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+    return 17;
+}
+
+/* ---- token bucket ------------------------------------------------------------------------- */
+
+void pskgw_rate_limit_init(pskgw_rate_limit_t *r, uint32_t per_s, uint32_t burst,
+                           const uint8_t *seed)
 {
     memset(r, 0, sizeof(*r));
     r->per_s = per_s;
     r->burst = burst != 0 ? burst : per_s;
+    if (seed != NULL)
+        memcpy(r->key, seed, sizeof(r->key));
 }
 
 bool pskgw_rate_limit_take(pskgw_rate_limit_t *r, const uint8_t *addr, size_t len, uint64_t now)
 {
     pskgw_rate_slot_t *s;
-    uint8_t key[17] = { 0 };
+    uint8_t key[PSKGW_SOURCE_MAX] = { 0 };
     uint64_t cap;
 
     if (r->per_s == 0)
@@ -32,7 +103,7 @@ bool pskgw_rate_limit_take(pskgw_rate_limit_t *r, const uint8_t *addr, size_t le
     if (len > sizeof(key))
         len = sizeof(key);
     memcpy(key, addr, len);
-    s = &r->slots[fnv1a(key, sizeof(key)) % PSKGW_LIMIT_SLOTS];
+    s = &r->slots[pskgw_siphash24(r->key, key, sizeof(key)) % PSKGW_LIMIT_SLOTS];
     cap = (uint64_t)r->burst * 1000;
     if (!s->used || memcmp(s->addr, key, sizeof(key)) != 0) {
         memcpy(s->addr, key, sizeof(key));
@@ -55,50 +126,155 @@ bool pskgw_rate_limit_take(pskgw_rate_limit_t *r, const uint8_t *addr, size_t le
     return true;
 }
 
-void pskgw_ident_block_init(pskgw_ident_block_t *b, uint32_t max_failures, uint64_t period_ms)
+/* ---- exact bounded tables ----------------------------------------------------------------- */
+
+/* The set of key (its index) and its fingerprint. */
+static size_t place(const pskgw_limit_table_t *t, const uint8_t *key, size_t len, uint64_t *fp)
 {
-    memset(b, 0, sizeof(*b));
-    b->max_failures = max_failures;
-    b->period_ms = period_ms;
+    *fp = pskgw_siphash24(t->key + 16, key, len) | 1; /* 0 marks an empty entry */
+    return (size_t)(pskgw_siphash24(t->key, key, len) % PSKGW_LIMIT_SETS);
 }
 
-static pskgw_ident_slot_t *ident_slot(pskgw_ident_block_t *b, const char *identity, uint64_t *h)
+static const pskgw_limit_entry_t *find_const(const pskgw_limit_entry_t *set, uint64_t fp)
 {
-    *h = fnv1a((const uint8_t *)identity, strlen(identity)) | 1; /* 0 marks an empty slot */
-    return &b->slots[*h % PSKGW_LIMIT_SLOTS];
-}
-
-bool pskgw_ident_block_check(pskgw_ident_block_t *b, const char *identity, uint64_t now)
-{
-    uint64_t h;
-    pskgw_ident_slot_t *s;
-
-    if (b->max_failures == 0 || identity == NULL)
-        return false;
-    s = ident_slot(b, identity, &h);
-    return s->hash == h && now < s->blocked_until;
-}
-
-bool pskgw_ident_block_fail(pskgw_ident_block_t *b, const char *identity, uint64_t now)
-{
-    uint64_t h;
-    pskgw_ident_slot_t *s;
-
-    if (b->max_failures == 0 || identity == NULL)
-        return false;
-    s = ident_slot(b, identity, &h);
-    if (s->hash != h || now - s->window_start >= b->period_ms) {
-        if (now < s->blocked_until)
-            return false; /* a block (this identity's or a colliding one's) is kept */
-        s->hash = h;
-        s->failures = 0;
-        s->window_start = now;
-        s->blocked_until = 0;
+    for (int w = 0; w < PSKGW_LIMIT_WAYS; w++) {
+        if (set[w].fp == fp)
+            return &set[w];
     }
-    s->failures++;
-    if (s->failures == b->max_failures) {
-        s->blocked_until = now + b->period_ms;
+    return NULL;
+}
+
+static pskgw_limit_entry_t *find(pskgw_limit_entry_t *set, uint64_t fp)
+{
+    return (pskgw_limit_entry_t *)find_const(set, fp); /* set is not const here */
+}
+
+/* The entry of fp in its set, or a fresh one in place of the entry that weighs least. */
+static pskgw_limit_entry_t *claim(pskgw_limit_entry_t *set, uint64_t fp, const uint32_t *weight)
+{
+    pskgw_limit_entry_t *e = find(set, fp);
+    int victim = 0;
+
+    if (e != NULL)
+        return e;
+    for (int w = 1; w < PSKGW_LIMIT_WAYS; w++) {
+        if (weight[w] < weight[victim] ||
+            (weight[w] == weight[victim] && set[w].last_ms < set[victim].last_ms))
+            victim = w;
+    }
+    memset(&set[victim], 0, sizeof(set[victim]));
+    set[victim].fp = fp;
+    return &set[victim];
+}
+
+/* ---- failure throttle --------------------------------------------------------------------- */
+
+void pskgw_fail_throttle_init(pskgw_fail_throttle_t *t, uint32_t max, uint64_t period_ms,
+                              const uint8_t *seed)
+{
+    memset(t, 0, sizeof(*t));
+    t->max = max > 1000000 ? 1000000 : max;
+    t->period_ms = period_ms > 0 ? period_ms : 1;
+    if (seed != NULL)
+        memcpy(t->t.key, seed, sizeof(t->t.key));
+}
+
+/* The entry's level at now: max failures leak out per period. */
+static uint32_t leaked(const pskgw_fail_throttle_t *t, const pskgw_limit_entry_t *e, uint64_t now)
+{
+    uint64_t elapsed = now > e->last_ms ? now - e->last_ms : 0;
+    uint64_t out;
+
+    if (e->fp == 0 || elapsed >= t->period_ms)
+        return 0;
+    out = elapsed * t->max * 1000 / t->period_ms; /* < 2^64: period_ms * 10^9 */
+    return out >= e->v ? 0 : e->v - (uint32_t)out;
+}
+
+bool pskgw_fail_throttle_blocked(const pskgw_fail_throttle_t *t, const uint8_t *key, size_t len,
+                                 uint64_t now)
+{
+    const pskgw_limit_entry_t *e;
+    uint64_t fp = 0;
+    size_t set;
+
+    if (t->max == 0)
+        return false;
+    set = place(&t->t, key, len, &fp);
+    e = find_const(t->t.e[set], fp);
+    /* Throttled while one more failure would go above max. */
+    return e != NULL && leaked(t, e, now) > (t->max - 1) * 1000u;
+}
+
+bool pskgw_fail_throttle_fail(pskgw_fail_throttle_t *t, const uint8_t *key, size_t len,
+                              uint64_t now)
+{
+    pskgw_limit_entry_t *set;
+    pskgw_limit_entry_t *e;
+    uint32_t weight[PSKGW_LIMIT_WAYS];
+    uint32_t v;
+    uint64_t fp = 0;
+
+    if (t->max == 0)
+        return false;
+    set = t->t.e[place(&t->t, key, len, &fp)];
+    for (int w = 0; w < PSKGW_LIMIT_WAYS; w++)
+        weight[w] = leaked(t, &set[w], now);
+    e = claim(set, fp, weight);
+    v = leaked(t, e, now) + 1000;
+    if (v > t->max * 1000u)
+        v = t->max * 1000u; /* capped: a flood throttles for period/max, not longer */
+    e->v = v;
+    e->last_ms = now;
+    return v > (t->max - 1) * 1000u;
+}
+
+/* ---- handshakes in progress --------------------------------------------------------------- */
+
+void pskgw_halfopen_init(pskgw_halfopen_t *h, uint32_t max, const uint8_t *seed)
+{
+    memset(h, 0, sizeof(*h));
+    h->max = max;
+    if (seed != NULL)
+        memcpy(h->t.key, seed, sizeof(h->t.key));
+}
+
+bool pskgw_halfopen_take(pskgw_halfopen_t *h, const uint8_t *key, size_t len,
+                         pskgw_halfopen_ticket_t *ticket)
+{
+    pskgw_limit_entry_t *set;
+    pskgw_limit_entry_t *e;
+    uint32_t weight[PSKGW_LIMIT_WAYS];
+    uint64_t fp = 0;
+    size_t si = 0;
+
+    ticket->held = false;
+    if (h->max == 0)
         return true;
-    }
-    return false;
+    si = place(&h->t, key, len, &fp);
+    set = h->t.e[si];
+    for (int w = 0; w < PSKGW_LIMIT_WAYS; w++)
+        weight[w] = set[w].fp == 0 ? 0 : set[w].v;
+    e = claim(set, fp, weight);
+    if (e->v >= h->max)
+        return false;
+    e->v++;
+    ticket->fp = fp;
+    ticket->set = (uint16_t)si;
+    ticket->held = true;
+    return true;
+}
+
+void pskgw_halfopen_release(pskgw_halfopen_t *h, pskgw_halfopen_ticket_t *ticket)
+{
+    pskgw_limit_entry_t *e;
+
+    if (!ticket->held)
+        return;
+    ticket->held = false;
+    e = find(h->t.e[ticket->set], ticket->fp);
+    if (e == NULL || e->v == 0)
+        return; /* replaced meanwhile: its count was forgotten */
+    if (--e->v == 0)
+        e->fp = 0;
 }

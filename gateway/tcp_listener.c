@@ -97,7 +97,9 @@ static void on_connection(uv_stream_t *server, int status)
     char peer[PSKGW_PEER_STR_CAP] = "?";
     uint8_t key[PSKGW_PEER_KEY_MAX];
     uint8_t key_len = 0;
-    uint8_t ip[17];
+    uint8_t src[PSKGW_SOURCE_MAX];
+    size_t src_len;
+    pskgw_halfopen_ticket_t ticket;
     pskgw_lsess_t *s = NULL;
     uint64_t now = uv_now(l->loop);
 
@@ -127,14 +129,13 @@ static void on_connection(uv_stream_t *server, int status)
         refuse(l, s);
         return;
     }
-    if (key_len >= 7) {
-        ip[0] = key[0];
-        memcpy(ip + 1, key + 3, (size_t)key_len - 3);
-        if (!pskgw_rate_limit_take(&l->rate, ip, (size_t)key_len - 2, now)) {
-            l->counters.rate_limited++;
+    src_len = pskgw_source_of(key, key_len, l->opt.ipv6_source_prefix, src);
+    if (src_len > 0) {
+        if (pskgw_listen_admit(l, src, src_len, peer, &ticket) < 0) {
             refuse(l, s);
             return;
         }
+        pskgw_lsess_set_source(s, src, src_len, &ticket);
     }
     if (pskgw_dtls_session_new(l->dctx, &l->resolver, &pskgw_listen_session_cbs, s, NULL, 0, now,
                                &s->ds) < 0 ||

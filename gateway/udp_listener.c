@@ -47,15 +47,19 @@ int pskgw_udp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len)
     return send_to(s->l, (const struct sockaddr *)&s->u.udp.addr, data, len);
 }
 
+/* A new handshake for a ClientHello with a valid cookie. pred: the peer's established
+ * session, which the new one replaces only when it completes (NULL: none). */
 static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const uint8_t *key,
-                        uint8_t key_len, const char *peer, const uint8_t *data, size_t len)
+                        uint8_t key_len, const char *peer, const uint8_t *data, size_t len,
+                        pskgw_lsess_t *pred)
 {
     pskgw_lsess_t *s = NULL;
     pskgw_dtls_client_hello_t ch;
+    pskgw_halfopen_ticket_t ticket;
     uint64_t rseq = 0;
     uint16_t mseq = 0;
-    uint8_t ip[17];
-    size_t ip_len;
+    uint8_t src[PSKGW_SOURCE_MAX];
+    size_t src_len = pskgw_source_of(key, key_len, l->opt.ipv6_source_prefix, src);
     uint64_t now = uv_now(l->loop);
 
     if (l->counters.sessions_active >= l->opt.max_sessions) {
@@ -65,25 +69,24 @@ static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const 
                      (unsigned)l->opt.max_sessions, peer);
         return;
     }
-    /* Rate per source IP: family byte + address, without the port. */
-    ip[0] = key[0];
-    ip_len = key_len - 2;
-    memcpy(ip + 1, key + 3, ip_len - 1);
-    if (!pskgw_rate_limit_take(&l->rate, ip, ip_len, now)) {
-        l->counters.rate_limited++;
-        PSKGW_LOG_RL(PSKGW_LOG_NOTICE, "listen-rate",
-                     "listener \"%s\": handshake rate limit for \"%s\"", l->name, peer);
+    if (src_len == 0 || pskgw_listen_admit(l, src, src_len, peer, &ticket) < 0)
+        return;
+    if (pskgw_dtls_find_client_hello(data, len, &rseq, &mseq, &ch) < 0 ||
+        (pred == NULL ? pskgw_lsess_new(l, key, key_len, peer, &s)
+                      : pskgw_lsess_new_beside(l, key, key_len, peer, &s)) < 0) {
+        pskgw_halfopen_release(&l->half_open, &ticket);
         return;
     }
-    if (pskgw_dtls_find_client_hello(data, len, &rseq, &mseq, &ch) < 0)
-        return; /* cannot happen: the cookie check parsed it */
-    if (pskgw_lsess_new(l, key, key_len, peer, &s) < 0)
-        return;
+    pskgw_lsess_set_source(s, src, src_len, &ticket);
     memcpy(s->u.udp.hello_random, ch.random, sizeof(s->u.udp.hello_random));
     if (from->sa_family == AF_INET)
         memcpy(&s->u.udp.addr, from, sizeof(struct sockaddr_in));
     else
         memcpy(&s->u.udp.addr, from, sizeof(struct sockaddr_in6));
+    if (pred != NULL) {
+        pred->successor = s;
+        s->predecessor = pred;
+    }
     if (pskgw_dtls_session_new(l->dctx, &l->resolver, &pskgw_listen_session_cbs, s, key, key_len,
                                now, &s->ds) < 0) {
         l->counters.handshakes_failed++;
@@ -94,6 +97,13 @@ static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const 
     (void)pskgw_dtls_session_feed(s->ds, data, len, now);
 }
 
+/* A ClientHello record (epoch 0) whose random is not the one that started session s. */
+static bool is_client_hello(const uint8_t *d, size_t len)
+{
+    return len >= PSKGW_DTLS_RECORD_HEADER_LEN + 1 && d[0] == PSKGW_CT_HANDSHAKE && d[3] == 0 &&
+           d[4] == 0 && d[PSKGW_DTLS_RECORD_HEADER_LEN] == PSKGW_HS_CLIENT_HELLO;
+}
+
 /* A ClientHello that is not the one that started session s (whose late network duplicate
  * still carries a valid cookie and must not replace the live session). */
 static bool is_new_client_hello(const pskgw_lsess_t *s, const uint8_t *d, size_t len)
@@ -102,12 +112,73 @@ static bool is_new_client_hello(const pskgw_lsess_t *s, const uint8_t *d, size_t
     uint64_t rseq = 0;
     uint16_t mseq = 0;
 
-    /* Cheap first test: an epoch-0 handshake record carrying a ClientHello. */
-    if (len < PSKGW_DTLS_RECORD_HEADER_LEN + 1 || d[0] != PSKGW_CT_HANDSHAKE || d[3] != 0 ||
-        d[4] != 0 || d[PSKGW_DTLS_RECORD_HEADER_LEN] != PSKGW_HS_CLIENT_HELLO)
+    if (!is_client_hello(d, len))
         return false;
     return pskgw_dtls_find_client_hello(d, len, &rseq, &mseq, &ch) == 0 &&
            memcmp(ch.random, s->u.udp.hello_random, sizeof(s->u.udp.hello_random)) != 0;
+}
+
+/* While a peer's new handshake runs beside its established session: handshake and
+ * ChangeCipherSpec records and anything in epoch 0 belong to the new handshake; application
+ * data and alerts in later epochs to the established session (the device's new handshake sends
+ * none before it completes; if the device did not restart, they are its old session's). */
+static bool for_successor(const uint8_t *d, size_t len)
+{
+    if (len < PSKGW_DTLS_RECORD_HEADER_LEN)
+        return false;
+    return (d[3] == 0 && d[4] == 0) || d[0] == PSKGW_CT_HANDSHAKE ||
+           d[0] == PSKGW_CT_CHANGE_CIPHER_SPEC;
+}
+
+/* A datagram from the peer of a live session s. */
+static void on_peer_datagram(pskgw_listener_t *l, pskgw_lsess_t *s, const struct sockaddr *from,
+                             const uint8_t *key, uint8_t key_len, const char *peer,
+                             const uint8_t *data, size_t len)
+{
+    pskgw_lsess_t *next = s->successor;
+    uint8_t hvr[PSKGW_DTLS_HVR_MAX];
+    size_t hvr_len = 0;
+    int rc;
+
+    if (!is_new_client_hello(s, data, len)) {
+        if (next != NULL && next->ds != NULL && !is_client_hello(data, len) &&
+            for_successor(data, len))
+            s = next;
+        (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));
+        return;
+    }
+    if (next != NULL && next->ds != NULL && !is_new_client_hello(next, data, len)) {
+        /* The new handshake's own ClientHello again (a retransmission or a duplicate). */
+        (void)pskgw_dtls_session_feed(next->ds, data, len, uv_now(l->loop));
+        return;
+    }
+    /* A new ClientHello (another random): the device restarted behind the same address and
+     * port (RFC 6347 4.2.8; a client keeps its random across HelloVerifyRequest and
+     * retransmissions), or someone replays an old one. Answer statelessly; only a valid
+     * cookie starts a handshake, and an established session ends only when it completes. */
+    rc = pskgw_dtls_ctx_check_hello(l->dctx, uv_now(l->loop), key, key_len, data, len, hvr,
+                                    sizeof(hvr), &hvr_len);
+    if (rc == 0 && send_to(l, from, hvr, hvr_len) == 0)
+        l->counters.cookies_sent++;
+    if (rc != 1)
+        return;
+    l->counters.cookie_verified++;
+    if (!s->established) {
+        /* A handshake in progress has nothing to keep: the new one replaces it at once. */
+        PSKGW_LOG_RL(PSKGW_LOG_INFO, "listen-rehello",
+                     "listener \"%s\": new handshake from \"%s\" replaces handshake %llu", l->name,
+                     peer, (unsigned long long)s->id);
+        l->counters.handshakes_failed++;
+        pskgw_lsess_end(s);
+        new_session(l, from, key, key_len, peer, data, len, NULL);
+        return;
+    }
+    if (next != NULL) {
+        /* Only the newest handshake of the peer is kept beside its session. */
+        l->counters.handshakes_failed++;
+        pskgw_lsess_end(next);
+    }
+    new_session(l, from, key, key_len, peer, data, len, s);
 }
 
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
@@ -134,30 +205,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
     if (s != NULL && s->ds != NULL) {
-        if (!is_new_client_hello(s, data, (size_t)nread)) {
-            (void)pskgw_dtls_session_feed(s->ds, data, (size_t)nread, uv_now(l->loop));
-            return;
-        }
-        /* A new ClientHello (another random) on an association, established or still in its
-         * handshake: the device restarted behind the same address and port (RFC 6347 4.2.8;
-         * a client keeps its random across HelloVerifyRequest and retransmissions). Answer
-         * statelessly; only a valid cookie replaces the old session, so a spoofed ClientHello
-         * cannot end it; a late duplicate of the ClientHello that started the session (same
-         * random) went to the session above. */
-        rc = pskgw_dtls_ctx_check_hello(l->dctx, uv_now(l->loop), key, key_len, data, (size_t)nread,
-                                        hvr, sizeof(hvr), &hvr_len);
-        if (rc == 0 && send_to(l, from, hvr, hvr_len) == 0)
-            l->counters.cookies_sent++;
-        if (rc != 1)
-            return;
-        PSKGW_LOG_RL(PSKGW_LOG_INFO, "listen-rehello",
-                     "listener \"%s\": new handshake from \"%s\" replaces session %llu", l->name,
-                     peer, (unsigned long long)s->id);
-        if (!s->established)
-            l->counters.handshakes_failed++;
-        pskgw_lsess_end(s);
-        l->counters.cookie_verified++;
-        new_session(l, from, key, key_len, peer, data, (size_t)nread);
+        on_peer_datagram(l, s, from, key, key_len, peer, data, (size_t)nread);
         return;
     }
     /* No session: only a ClientHello is answered, and without keeping anything. */
@@ -173,7 +221,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     }
     l->counters.cookie_verified++;
-    new_session(l, from, key, key_len, peer, data, (size_t)nread);
+    new_session(l, from, key, key_len, peer, data, (size_t)nread, NULL);
 }
 
 int pskgw_udp_listener_start(pskgw_listener_t *l, const char **why)

@@ -320,6 +320,22 @@ Test(config_bad, multiple_errors_collected)
     cr_assert_eq(diag.nerrors, 7);
 }
 
+/* A listener refuses messages above 16384 bytes at start whatever its framing (dtls/ctx.h):
+ * --check-config refuses them first, for len16 and newline framing too. */
+Test(config_bad, max_message_bytes_above_what_a_listener_handles)
+{
+    expect_fail(
+        "domain = \"acme\";\n"
+        "api = { url = \"https://x.example\"; key_id = \"K\"; secret_file = \"./api.secret\"; };\n"
+        "listeners = ( { proto = \"tcp\"; port = 1; framing = \"len16\"; max_message_bytes = "
+        "20000; },\n"
+        "              { proto = \"tcp\"; port = 2; framing = \"newline\"; max_message_bytes = "
+        "16385; } );\n" MIN_SINKS);
+    cr_assert(diag_has("acme.conf:3: listeners[0].max_message_bytes: must be at most 16384", NULL));
+    cr_assert(diag_has("acme.conf:4: listeners[1].max_message_bytes: must be at most 16384", NULL));
+    cr_assert_eq(diag.nerrors, 2);
+}
+
 Test(config_bad, too_many_errors_are_capped)
 {
     size_t cap = 200 * 40 + 256;

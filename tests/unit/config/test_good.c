@@ -58,7 +58,9 @@ static const char full_conf[] =
     "limits = { max_sessions = 2000; max_pending_handshakes = 100; handshake_timeout_ms = 5000;\n"
     "           idle_timeout_s = 120; per_ip_handshakes_per_s = 0; per_ip_handshake_burst = 7;\n"
     "           identity_fail_max = 3; identity_block_s = 60; max_message_bytes = 100000;\n"
-    "           max_identity_len = 32; max_parked_bytes = 1024; };\n"
+    "           max_identity_len = 32; max_parked_bytes = 1024; source_fail_max = 9;\n"
+    "           half_open_per_source = 11; half_open_timeout_ms = 2500; ipv6_source_prefix = 56; "
+    "};\n"
     "admin = { address = \"::1\"; port = 0; };\n"
     "log = { level = \"debug\"; format = \"json\"; };\n";
 
@@ -123,7 +125,8 @@ Test(config_good, every_key_read_back)
     cr_assert_str_eq(t->address, "127.0.0.1");
     cr_assert_eq(t->framing, PSKGW_CONFIG_FRAMING_NEWLINE);
     cr_assert_eq(t->ack, PSKGW_CONFIG_ACK_NONE);
-    cr_assert_eq(t->max_message_bytes, 100000); /* limits.max_message_bytes, newline: no cap */
+    /* limits.max_message_bytes capped at 16384: what a listener handles, any framing */
+    cr_assert_eq(t->max_message_bytes, 16384);
 
     /* ciphers: aliases and case folded to canonical names */
     cr_assert_str_eq(d->ciphers,
@@ -234,6 +237,10 @@ Test(config_good, every_key_read_back)
     cr_assert_eq(d->limits.max_message_bytes, 100000);
     cr_assert_eq(d->limits.max_identity_len, 32);
     cr_assert_eq(d->limits.max_parked_bytes, 1024);
+    cr_assert_eq(d->limits.source_fail_max, 9);
+    cr_assert_eq(d->limits.half_open_per_source, 11);
+    cr_assert_eq(d->limits.half_open_timeout_ms, 2500);
+    cr_assert_eq(d->limits.ipv6_source_prefix, 56);
 
     /* process-wide */
     cr_assert(cfg->has_admin);
@@ -265,7 +272,7 @@ Test(config_good, defaults_of_a_minimal_domain)
     cr_assert_str_eq(d->listeners[0].address, "0.0.0.0");
     cr_assert_str_eq(d->listeners[0].name, "udp:5684");
     cr_assert_eq(d->listeners[0].max_message_bytes, 16384);
-    cr_assert_eq(d->listeners[0].cookie_rotate_s, 3600);
+    cr_assert_eq(d->listeners[0].cookie_rotate_s, 30); /* cookies live at most 60 s */
     cr_assert_str_eq(d->ciphers, PSKGW_CONFIG_DEFAULT_CIPHERS);
     cr_assert_str_eq(d->ciphers_wolfssl,
                      "PSK-AES128-CCM-8:PSK-AES128-GCM-SHA256:PSK-AES128-CBC-SHA256:"
@@ -289,6 +296,11 @@ Test(config_good, defaults_of_a_minimal_domain)
     cr_assert_eq(d->limits.idle_timeout_s, 600);
     cr_assert_eq(d->limits.max_message_bytes, 16384);
     cr_assert_eq(d->limits.max_identity_len, 64);
+    cr_assert_eq(d->limits.identity_fail_max, 5);
+    cr_assert_eq(d->limits.source_fail_max, 50);
+    cr_assert_eq(d->limits.half_open_per_source, 1000);
+    cr_assert_eq(d->limits.half_open_timeout_ms, 10000);
+    cr_assert_eq(d->limits.ipv6_source_prefix, 64);
     cr_assert_eq(cfg->has_admin, false);
     cr_assert_eq(cfg->has_log, false);
     cr_assert_eq(cfg->log.level, PSKGW_LOG_INFO);

@@ -1,4 +1,5 @@
-/* gateway/listen_limits.h: per-IP token bucket and identity blocking, with injected time. */
+/* gateway/listen_limits.h: per-source token bucket, failure throttle and half-open bound, with
+ * injected time. */
 #include "gateway/listen_limits.h"
 
 #include <criterion/criterion.h>
@@ -6,14 +7,15 @@
 #include <string.h>
 
 static pskgw_rate_limit_t rl;
-static pskgw_ident_block_t ib;
+static pskgw_fail_throttle_t ft;
+static pskgw_halfopen_t ho;
 
 Test(limits, token_bucket_per_ip)
 {
     const uint8_t a[5] = { 4, 127, 0, 0, 1 };
     const uint8_t b[5] = { 4, 10, 0, 0, 2 };
 
-    pskgw_rate_limit_init(&rl, 3, 0);
+    pskgw_rate_limit_init(&rl, 3, 0, NULL);
     for (int i = 0; i < 3; i++)
         cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000));
     cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "burst used up");
@@ -21,30 +23,9 @@ Test(limits, token_bucket_per_ip)
     cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1100), "0.3 token after 100 ms");
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1334), "one token after 1/3 s");
     cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1334));
-    pskgw_rate_limit_init(&rl, 0, 0);
+    pskgw_rate_limit_init(&rl, 0, 0, NULL);
     for (int i = 0; i < 1000; i++)
         cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 0), "0 = unlimited");
-}
-
-Test(limits, identity_blocked_after_failures_then_released)
-{
-    pskgw_ident_block_init(&ib, 3, 60000);
-    cr_assert(!pskgw_ident_block_fail(&ib, "AA", 0));
-    cr_assert(!pskgw_ident_block_fail(&ib, "AA", 10));
-    cr_assert(!pskgw_ident_block_check(&ib, "AA", 20));
-    cr_assert(pskgw_ident_block_fail(&ib, "AA", 20), "third failure blocks");
-    cr_assert(pskgw_ident_block_check(&ib, "AA", 21));
-    cr_assert(!pskgw_ident_block_check(&ib, "BB", 21), "only that identity");
-    cr_assert(pskgw_ident_block_check(&ib, "AA", 60019));
-    cr_assert(!pskgw_ident_block_check(&ib, "AA", 60020), "released after the block time");
-    /* failures spread beyond the period do not add up */
-    pskgw_ident_block_init(&ib, 2, 1000);
-    cr_assert(!pskgw_ident_block_fail(&ib, "CC", 0));
-    cr_assert(!pskgw_ident_block_fail(&ib, "CC", 1500));
-    cr_assert(!pskgw_ident_block_check(&ib, "CC", 1600));
-    pskgw_ident_block_init(&ib, 0, 1000);
-    cr_assert(!pskgw_ident_block_fail(&ib, "DD", 0));
-    cr_assert(!pskgw_ident_block_check(&ib, "DD", 0), "0 = never block");
 }
 
 /* A large configured rate (above 4294967 per second) does not wrap the bucket's capacity into
@@ -53,10 +34,10 @@ Test(limits, token_bucket_large_rate_does_not_wrap)
 {
     const uint8_t a[5] = { 4, 127, 0, 0, 1 };
 
-    pskgw_rate_limit_init(&rl, 4294968u, 0);
+    pskgw_rate_limit_init(&rl, 4294968u, 0, NULL);
     for (int i = 0; i < 1000; i++)
         cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "take %d", i);
-    pskgw_rate_limit_init(&rl, UINT32_MAX, 0);
+    pskgw_rate_limit_init(&rl, UINT32_MAX, 0, NULL);
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000));
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 5000000));
 }
@@ -68,7 +49,7 @@ Test(limits, burst_larger_than_rate_admits_a_burst)
     const uint8_t a[5] = { 4, 127, 0, 0, 1 };
     const uint8_t b[5] = { 4, 10, 0, 0, 2 };
 
-    pskgw_rate_limit_init(&rl, 2, 10);
+    pskgw_rate_limit_init(&rl, 2, 10, NULL);
     for (int i = 0; i < 10; i++)
         cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "take %d of the burst", i);
     cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "burst of 10 used up");
@@ -86,52 +67,158 @@ Test(limits, burst_larger_than_rate_admits_a_burst)
     for (int i = 0; i < 10; i++)
         cr_assert(pskgw_rate_limit_take(&rl, b, sizeof(b), 100000), "another IP: its own burst");
     /* burst 0 is the rate; a burst below the rate caps at the burst */
-    pskgw_rate_limit_init(&rl, 3, 0);
+    pskgw_rate_limit_init(&rl, 3, 0, NULL);
     for (int i = 0; i < 3; i++)
         cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 0));
     cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 0), "burst 0 = the rate");
-    pskgw_rate_limit_init(&rl, 100, 1);
+    pskgw_rate_limit_init(&rl, 100, 1, NULL);
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 0));
     cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 0), "burst 1");
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 10), "one token every 10 ms");
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 1000));
     cr_assert(!pskgw_rate_limit_take(&rl, a, sizeof(a), 1000), "at most 1 after a second");
     /* the largest values do not overflow the refill arithmetic */
-    pskgw_rate_limit_init(&rl, 1, UINT32_MAX);
+    pskgw_rate_limit_init(&rl, 1, UINT32_MAX, NULL);
     for (int i = 0; i < 1000; i++)
         cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), 0));
     cr_assert(pskgw_rate_limit_take(&rl, a, sizeof(a), UINT64_MAX / 2));
 }
 
-/* An identity whose table slot collides with a blocked one cannot lift that block by failing
- * once (the table is direct-mapped: a newcomer may only take a slot that blocks nothing). */
-Test(limits, a_colliding_identity_does_not_lift_a_block)
+/* SipHash-2-4 reference vectors (Aumasson & Bernstein, key 00..0f). */
+Test(limits, siphash_reference_vectors)
 {
-    static pskgw_ident_block_t probe;
-    char other[16] = "";
+    uint8_t key[16];
+    uint8_t msg[64];
 
-    /* Find an identity that shares AA's slot: failed once where one failure blocks and AA is
-     * blocked, either it is not blocked (its slot holds AA's block) or AA no longer is. */
-    for (unsigned i = 0; i < 200000 && other[0] == '\0'; i++) {
-        char cand[16];
+    for (int i = 0; i < 16; i++)
+        key[i] = (uint8_t)i;
+    for (int i = 0; i < 64; i++)
+        msg[i] = (uint8_t)i;
+    cr_assert_eq(pskgw_siphash24(key, msg, 0), 0x726fdb47dd0e0e31ULL);
+    cr_assert_eq(pskgw_siphash24(key, msg, 15), 0xa129ca6149be45e5ULL);
+    cr_assert_eq(pskgw_siphash24(key, msg, 8), 0x93f5f5799a932462ULL);
+}
 
-        (void)snprintf(cand, sizeof(cand), "%X", i);
-        pskgw_ident_block_init(&probe, 1, 60000);
-        cr_assert(pskgw_ident_block_fail(&probe, "AA", 0));
-        if (strcmp(cand, "AA") == 0)
-            continue;
-        (void)pskgw_ident_block_fail(&probe, cand, 1);
-        if (!pskgw_ident_block_check(&probe, "AA", 2) || !pskgw_ident_block_check(&probe, cand, 2))
-            memcpy(other, cand, sizeof(other));
+Test(limits, source_is_the_ipv4_address_or_the_ipv6_prefix)
+{
+    /* peer keys as the listener builds them: family, port (2 bytes), address */
+    const uint8_t v4[7] = { 4, 0x16, 0x34, 127, 0, 0, 2 };
+    uint8_t v6[19] = { 6, 0x16, 0x34 };
+    uint8_t out[PSKGW_SOURCE_MAX];
+    uint8_t want[PSKGW_SOURCE_MAX] = { 6 };
+
+    cr_assert_eq(pskgw_source_of(v4, sizeof(v4), 64, out), 5);
+    cr_assert_eq(memcmp(out, (const uint8_t[]){ 4, 127, 0, 0, 2 }, 5), 0, "no port");
+    for (int i = 0; i < 16; i++)
+        v6[3 + i] = 0xAB;
+    cr_assert_eq(pskgw_source_of(v6, sizeof(v6), 64, out), 17);
+    memset(want + 1, 0xAB, 8);
+    cr_assert_eq(memcmp(out, want, 17), 0, "/64: the interface identifier is cleared");
+    cr_assert_eq(pskgw_source_of(v6, sizeof(v6), 0, out), 17);
+    cr_assert_eq(memcmp(out, want, 17), 0, "0 reads as /64");
+    cr_assert_eq(pskgw_source_of(v6, sizeof(v6), 52, out), 17);
+    cr_assert_eq(out[7], 0xA0, "/52 keeps the first 4 bits of byte 7");
+    cr_assert_eq(out[8], 0);
+    cr_assert_eq(pskgw_source_of(v6, sizeof(v6), 128, out), 17);
+    cr_assert_eq(out[16], 0xAB, "/128: the whole address");
+    cr_assert_eq(pskgw_source_of(v6, 7, 64, out), 0, "bad key");
+}
+
+Test(limits, failures_throttle_a_key_and_leak_out)
+{
+    const uint8_t a[5] = { 4, 127, 0, 0, 2 };
+    const uint8_t b[5] = { 4, 127, 0, 0, 3 };
+
+    pskgw_fail_throttle_init(&ft, 3, 60000, NULL);
+    cr_assert(!pskgw_fail_throttle_fail(&ft, a, sizeof(a), 0));
+    cr_assert(!pskgw_fail_throttle_fail(&ft, a, sizeof(a), 10));
+    cr_assert(!pskgw_fail_throttle_blocked(&ft, a, sizeof(a), 20));
+    cr_assert(pskgw_fail_throttle_fail(&ft, a, sizeof(a), 20), "the third failure throttles");
+    cr_assert(pskgw_fail_throttle_blocked(&ft, a, sizeof(a), 21));
+    cr_assert(!pskgw_fail_throttle_blocked(&ft, b, sizeof(b), 21), "only that key");
+    for (int i = 0; i < 100; i++)
+        (void)pskgw_fail_throttle_fail(&ft, a, sizeof(a), 30);
+    /* capped at max: one failure leaks out every period / max = 20 s, then one more try */
+    cr_assert(pskgw_fail_throttle_blocked(&ft, a, sizeof(a), 20000));
+    cr_assert(!pskgw_fail_throttle_blocked(&ft, a, sizeof(a), 20031), "one try after 20 s");
+    cr_assert(pskgw_fail_throttle_fail(&ft, a, sizeof(a), 20031), "and throttled again");
+    cr_assert(!pskgw_fail_throttle_blocked(&ft, a, sizeof(a), 80031), "all leaked in a period");
+    pskgw_fail_throttle_init(&ft, 0, 1000, NULL);
+    cr_assert(!pskgw_fail_throttle_fail(&ft, a, sizeof(a), 0));
+    cr_assert(!pskgw_fail_throttle_blocked(&ft, a, sizeof(a), 0), "0 = never throttled");
+}
+
+/* An attacker with many sources failing at once fills the table: no clean key is ever
+ * throttled by it, and the attacker's newest failures are always counted (no pinned entry
+ * keeps a newcomer out). */
+Test(limits, a_full_failure_table_never_throttles_a_clean_key)
+{
+    uint8_t seed[PSKGW_LIMIT_SEED_LEN];
+    uint8_t k[8] = { 'a' };
+    int counted = 0;
+
+    for (size_t i = 0; i < sizeof(seed); i++)
+        seed[i] = (uint8_t)(i * 7 + 1);
+    pskgw_fail_throttle_init(&ft, 1, 300000, seed);
+    for (uint32_t i = 0; i < 4 * PSKGW_LIMIT_SETS * PSKGW_LIMIT_WAYS; i++) {
+        memcpy(k + 1, &i, sizeof(i));
+        (void)pskgw_fail_throttle_fail(&ft, k, sizeof(k), 1);
     }
-    if (other[0] == '\0')
-        cr_skip_test("no colliding identity among 200000 (a seeded or larger table)");
-    pskgw_ident_block_init(&ib, 3, 60000);
+    k[0] = 'c';
+    for (uint32_t i = 0; i < 20000; i++) {
+        memcpy(k + 1, &i, sizeof(i));
+        cr_assert(!pskgw_fail_throttle_blocked(&ft, k, sizeof(k), 2), "clean key %u", i);
+    }
+    k[0] = 'n';
+    for (uint32_t i = 0; i < 1000; i++) {
+        memcpy(k + 1, &i, sizeof(i));
+        counted += pskgw_fail_throttle_fail(&ft, k, sizeof(k), 3) &&
+                   pskgw_fail_throttle_blocked(&ft, k, sizeof(k), 3);
+    }
+    cr_assert_eq(counted, 1000, "every newcomer's failure is counted");
+}
+
+Test(limits, half_open_bound_per_source)
+{
+    const uint8_t a[5] = { 4, 127, 0, 0, 2 };
+    const uint8_t b[5] = { 4, 127, 0, 0, 3 };
+    pskgw_halfopen_ticket_t t[4];
+    pskgw_halfopen_ticket_t u;
+
+    pskgw_halfopen_init(&ho, 3, NULL);
     for (int i = 0; i < 3; i++)
-        (void)pskgw_ident_block_fail(&ib, "AA", (uint64_t)i);
-    cr_assert(pskgw_ident_block_check(&ib, "AA", 10));
-    for (int i = 0; i < 5; i++)
-        (void)pskgw_ident_block_fail(&ib, other, 10 + (uint64_t)i);
-    cr_assert(pskgw_ident_block_check(&ib, "AA", 20), "\"%s\" lifted the block of AA", other);
-    cr_assert(!pskgw_ident_block_check(&ib, "AA", 60003), "released after the block time");
+        cr_assert(pskgw_halfopen_take(&ho, a, sizeof(a), &t[i]));
+    cr_assert(!pskgw_halfopen_take(&ho, a, sizeof(a), &t[3]), "the fourth is refused");
+    cr_assert(!t[3].held);
+    cr_assert(pskgw_halfopen_take(&ho, b, sizeof(b), &u), "another source has its own bound");
+    pskgw_halfopen_release(&ho, &t[0]);
+    cr_assert(!t[0].held);
+    pskgw_halfopen_release(&ho, &t[0]); /* twice: no-op */
+    cr_assert(pskgw_halfopen_take(&ho, a, sizeof(a), &t[0]), "one given back, one taken");
+    cr_assert(!pskgw_halfopen_take(&ho, a, sizeof(a), &t[3]));
+    for (int i = 0; i < 3; i++)
+        pskgw_halfopen_release(&ho, &t[i]);
+    pskgw_halfopen_release(&ho, &u);
+    pskgw_halfopen_init(&ho, 0, NULL);
+    for (int i = 0; i < 100; i++)
+        cr_assert(pskgw_halfopen_take(&ho, a, sizeof(a), &u), "0 = unlimited");
+}
+
+/* Many sources at their bound fill the table: a new source still gets its handshakes. */
+Test(limits, a_full_half_open_table_never_refuses_a_new_source)
+{
+    uint8_t k[8] = { 'a' };
+    pskgw_halfopen_ticket_t t;
+
+    pskgw_halfopen_init(&ho, 2, NULL);
+    for (uint32_t i = 0; i < 2 * PSKGW_LIMIT_SETS * PSKGW_LIMIT_WAYS; i++) {
+        memcpy(k + 1, &i, sizeof(i));
+        cr_assert(pskgw_halfopen_take(&ho, k, sizeof(k), &t));
+        (void)pskgw_halfopen_take(&ho, k, sizeof(k), &t);
+    }
+    k[0] = 'c';
+    for (uint32_t i = 0; i < 20000; i++) {
+        memcpy(k + 1, &i, sizeof(i));
+        cr_assert(pskgw_halfopen_take(&ho, k, sizeof(k), &t), "new source %u", i);
+    }
 }

@@ -328,6 +328,120 @@ Test(session, cookie_is_stateless_and_survives_one_rotation)
     pskgw_dtls_ctx_free(c);
 }
 
+/* Issue 16 section 5: a captured ClientHello could be replayed with its cookie for up to twice
+ * the rotation period after the secret's last rotation (2 h with the old default). A cookie now
+ * lives in the period it was made (30 s by default) and the next one: made at 1 s, accepted at
+ * 59 s, refused at 61 s, however often ClientHellos came in between. */
+Test(session, an_old_cookie_expires_within_sixty_seconds)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    uint8_t hello[TQ_MAX];
+    uint8_t buf[TQ_MAX];
+    uint8_t out[PSKGW_DTLS_HVR_MAX];
+    size_t on = 0;
+    size_t hn;
+    size_t n;
+
+    cr_assert_eq(pskgw_dtls_ctx_options(c)->cookie_rotate_ms, 30000);
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    cr_assert_neq(wolfSSL_connect(p.cli), WOLFSSL_SUCCESS);
+    hn = tq_pop(&p.to_server, hello, sizeof(hello)); /* ClientHello, no cookie */
+    cr_assert_eq(pskgw_dtls_ctx_check_hello(c, 1000, p.peer, sizeof(p.peer), hello, hn, out,
+                                            sizeof(out), &on),
+                 0);
+    tq_push(&p.to_client, out, on);
+    cr_assert_neq(wolfSSL_connect(p.cli), WOLFSSL_SUCCESS);
+    n = tq_pop(&p.to_server, buf, sizeof(buf)); /* ClientHello with the cookie made at 1 s */
+    for (uint64_t t = 2000; t <= 59000; t += 1000) {
+        /* other peers' hellos keep the context busy */
+        cr_assert_eq(pskgw_dtls_ctx_check_hello(c, t, (const uint8_t *)"other", 5, hello, hn, out,
+                                                sizeof(out), &on),
+                     0);
+        cr_assert_eq(
+            pskgw_dtls_ctx_check_hello(c, t, p.peer, sizeof(p.peer), buf, n, out, sizeof(out), &on),
+            1, "accepted at %llu ms", (unsigned long long)t);
+    }
+    cr_assert_eq(
+        pskgw_dtls_ctx_check_hello(c, 61000, p.peer, sizeof(p.peer), buf, n, out, sizeof(out), &on),
+        0, "a replay after 60 s gets a new HelloVerifyRequest");
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+/* After a silence of two periods no old secret is kept. */
+Test(session, a_cookie_is_refused_after_a_long_silence)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    uint8_t buf[TQ_MAX];
+    uint8_t out[PSKGW_DTLS_HVR_MAX];
+    size_t on = 0;
+    size_t n;
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    cr_assert_neq(wolfSSL_connect(p.cli), WOLFSSL_SUCCESS);
+    n = tq_pop(&p.to_server, buf, sizeof(buf));
+    cr_assert_eq(
+        pskgw_dtls_ctx_check_hello(c, 29000, p.peer, sizeof(p.peer), buf, n, out, sizeof(out), &on),
+        0);
+    tq_push(&p.to_client, out, on);
+    cr_assert_neq(wolfSSL_connect(p.cli), WOLFSSL_SUCCESS);
+    n = tq_pop(&p.to_server, buf, sizeof(buf));
+    cr_assert_eq(
+        pskgw_dtls_ctx_check_hello(c, 31000, p.peer, sizeof(p.peer), buf, n, out, sizeof(out), &on),
+        1, "the next period");
+    cr_assert_eq(
+        pskgw_dtls_ctx_check_hello(c, 60000, p.peer, sizeof(p.peer), buf, n, out, sizeof(out), &on),
+        0, "two periods on");
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+/* A handshake that gets no ClientKeyExchange ends at the half-open deadline, long before the
+ * handshake deadline; one whose key exchange came does not. */
+Test(session, half_open_deadline_before_the_key_exchange)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_options_t o = { 0 };
+    pskgw_dtls_ctx_t *c = NULL;
+    const char *why = NULL;
+
+    o.dtls = true;
+    o.handshake_timeout_ms = 60000;
+    o.half_open_timeout_ms = 2000;
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    p.drop_to_client = true; /* the client never sees our flight: no key exchange */
+    tpair_pump(&p);
+    cr_assert_not_null(p.srv);
+    cr_assert_eq(p.closed_calls, 0);
+    cr_assert_leq(p.deadline, p.now + 2000, "the half-open deadline is announced");
+    pskgw_dtls_session_timeout(p.srv, p.now + 2000);
+    cr_assert_eq(p.closed_calls, 1);
+    cr_assert_eq(p.closed_reason, PSKGW_ETIMEOUT);
+    cr_assert_null(pskgw_dtls_session_identity(p.srv));
+    tpair_deinit(&p);
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done, "a full handshake (error %d)", p.cli_error);
+    pskgw_dtls_session_timeout(p.srv, p.now + 2000);
+    cr_assert_eq(p.closed_calls, 0, "established: only the idle deadline applies");
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
 Test(session, handshake_deadline_cancels_a_pending_lookup)
 {
     tres_t r;
@@ -586,6 +700,40 @@ Test(session, heap_per_established_session)
     printf("heap per established session: %zu bytes\n", (with - without) / N);
     cr_log_info("heap per established session: %zu bytes", (with - without) / N);
     cr_assert_lt((with - without) / N, 16384, "per-session state stays small");
+    for (int i = 0; i < N; i++)
+        tpair_deinit(&p[i]);
+    pskgw_dtls_ctx_free(c);
+}
+
+/* What a half-open handshake holds before its key is known (the figure in docs/SECURITY.md):
+ * the session after the cookie-verified ClientHello and our flight, no ClientKeyExchange. */
+Test(session, heap_per_half_open_handshake)
+{
+    enum { N = 20 };
+    static tpair_t p[N];
+    tres_t r;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    size_t with, without;
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    for (int i = 0; i < N; i++) {
+        tpair_init(&p[i], c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+        p[i].drop_to_client = true;
+        tpair_pump(&p[i]);
+        cr_assert_not_null(p[i].srv);
+        cr_assert_null(pskgw_dtls_session_identity(p[i].srv));
+        cr_assert_eq(p[i].closed_calls, 0);
+    }
+    with = heap_in_use();
+    for (int i = 0; i < N; i++) {
+        pskgw_dtls_session_free(p[i].srv);
+        p[i].srv = NULL;
+    }
+    without = heap_in_use();
+    cr_assert_gt(with, without);
+    printf("heap per half-open handshake: %zu bytes\n", (with - without) / N);
+    cr_assert_lt((with - without) / N, 16384, "per-handshake state stays small");
     for (int i = 0; i < N; i++)
         tpair_deinit(&p[i]);
     pskgw_dtls_ctx_free(c);
