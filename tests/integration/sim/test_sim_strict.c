@@ -322,6 +322,29 @@ Test(sim_strict, lenient_without_strict)
     stop_sim_clean();
 }
 
+/* A token carries its APIKey; only strict mode reads it back, and an APIKey of any length works
+ * (a 300-character one was answered 401 by a lenient simulator). */
+Test(sim_strict, long_api_key)
+{
+    static char key[301];
+    char body[512], auth_body[512];
+    resp_t r;
+    const char *tok = NULL;
+
+    memset(key, 'k', 300);
+    key[300] = '\0';
+    start_sim("--api-key", key, "--api-secret", "s");
+    snprintf(auth_body, sizeof(auth_body), "{\"APIKey\":\"%s\",\"APISecret\":\"s\"}", key);
+    call("/v1/authenticate", CT_JSON, NULL, auth_body, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *j = parse(&r);
+    cr_assert_eq(json_unpack(j, "{s:s}", "AuthToken", &tok), 0);
+    psk_body(body, sizeof(body), "\"128\"", NULL);
+    expect("/v1/GetPSK", CT_JSON, tok, body, 200, "\"Key\"");
+    json_decref(j);
+    stop_sim_clean();
+}
+
 Test(sim_strict, auth_header_flag_follows_a_pair)
 {
     static const char *const bad[][8] = {
