@@ -1,10 +1,11 @@
 /* Fuzz target: pskgw-sim's API calls (tools/sim/simapi.c) on untrusted request bodies and
  * Authorization headers.
  *
- * Input: byte 0 picks the endpoint (bits 0-1) and the Authorization header (bits 2-3: none, a
- * valid token, "Bearer " + a valid token, or the input up to the first newline); the rest is the
- * body. Every answer must be a JSON object with a status the API may give; a 200 must carry the
- * spec's exact fields.
+ * Input: byte 0 picks the endpoint (bits 0-1), the Authorization header (bits 2-3: none, a
+ * valid token, "Bearer " + a valid token, or the input up to the first newline), a simulator
+ * in --strict mode (bit 4) and, for it, no Content-Type instead of application/json (bit 5);
+ * the rest is the body. Every answer must be a JSON object with a status the API may give
+ * (415 only in strict mode); a 200 must carry the spec's exact fields.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -14,35 +15,45 @@
 
 #include "tools/sim/simapi.h"
 
-static pskgw_sim_cfg_t cfg;
+/* [0] lenient, [1] --strict: each with its own token secret, so its own tokens. */
+static pskgw_sim_cfg_t cfg[2];
 static pskgw_sim_stats_t *stats;
-static pskgw_sim_api_t *api;
-static char token[2048];
-static char bearer[2100];
+static pskgw_sim_api_t *api[2];
+static char token[2][2048];
+static char bearer[2][2100];
 
-static void setup(void)
+static void setup_one(int strict)
 {
-    static char key[] = "fuzz-key", secret[] = "fuzz-secret";
+    static char key[] = "fuzz-key", secret[] = "fuzz-secret", strict_flag[] = "--strict";
     char err[128];
-    char *argv[] = { "pskgw-sim", "--api-key", key,    "--api-secret",     secret, "--seed",
-                     "fuzz",      "--devices", "1000", "--disabled-every", "7",    "--no-e2e-every",
-                     "5",         NULL };
-    if (pskgw_sim_cfg_parse(&cfg, 13, argv, err, sizeof(err)) != 0 ||
-        pskgw_sim_stats_new(&stats) != 0 || pskgw_sim_api_new(&cfg, stats, &api) != 0)
+    char *argv[] = { "pskgw-sim", "--api-key",      key,         "--api-secret", secret,
+                     "--seed",    "fuzz",           "--devices", "1000",         "--disabled-every",
+                     "7",         "--no-e2e-every", "5",         strict_flag,    NULL };
+    if (pskgw_sim_cfg_parse(&cfg[strict], 13 + strict, argv, err, sizeof(err)) != 0 ||
+        pskgw_sim_api_new(&cfg[strict], stats, &api[strict]) != 0)
         abort();
     pskgw_sim_reply_t r;
     const char body[] = "{\"APIKey\":\"fuzz-key\",\"APISecret\":\"fuzz-secret\"}";
-    if (pskgw_sim_api_call(api, PSKGW_SIM_EP_AUTH, NULL, body, sizeof(body) - 1, 1000, &r) != 0 ||
+    if (pskgw_sim_api_call(api[strict], PSKGW_SIM_EP_AUTH, NULL, body, sizeof(body) - 1, 1000,
+                           &r) != 0 ||
         r.status != 200)
         abort();
     json_t *j = json_loads(r.body, 0, NULL);
     const char *t = NULL;
-    if (!j || json_unpack(j, "{s:s}", "AuthToken", &t) != 0 || strlen(t) >= sizeof(token))
+    if (!j || json_unpack(j, "{s:s}", "AuthToken", &t) != 0 || strlen(t) >= sizeof(token[0]))
         abort();
-    snprintf(token, sizeof(token), "%s", t);
-    snprintf(bearer, sizeof(bearer), "Bearer %s", t);
+    snprintf(token[strict], sizeof(token[0]), "%s", t);
+    snprintf(bearer[strict], sizeof(bearer[0]), "Bearer %s", t);
     json_decref(j);
     pskgw_sim_reply_clear(&r);
+}
+
+static void setup(void)
+{
+    if (pskgw_sim_stats_new(&stats) != 0)
+        abort();
+    setup_one(0);
+    setup_one(1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -57,15 +68,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     pskgw_sim_ep_t ep = (pskgw_sim_ep_t)((data[0] & 3) == 0 ? PSKGW_SIM_EP_NONE : (data[0] & 3));
+    int strict = (data[0] >> 4) & 1;
     const char *auth = NULL;
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     switch ((data[0] >> 2) & 3) {
     case 1:
-        auth = token;
+        auth = token[strict];
         break;
     case 2:
-        auth = bearer;
+        auth = bearer[strict];
         break;
     case 3: {
         const char *nl = memchr(body, '\n', len);
@@ -85,9 +97,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     if (ep != PSKGW_SIM_EP_NONE)
-        pskgw_sim_api_count(api, ep, body, len);
+        pskgw_sim_api_count(api[strict], ep, body, len);
     pskgw_sim_reply_t r;
-    if (pskgw_sim_api_call(api, ep, auth, body, len, 1001, &r) != 0)
+    pskgw_sim_call_t call = { auth, (data[0] & 0x20) && strict ? NULL : "application/json",
+                              body, len,
+                              1001, 0 };
+    if (pskgw_sim_api_handle(api[strict], ep, &call, &r) != 0)
         return 0; /* out of memory */
     json_t *j = json_loadb(r.body, r.len, 0, NULL);
     if (!json_is_object(j))
@@ -103,6 +118,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         &(const char *){ 0 }, "ROTPublicUID", &(const char *){ 0 }) != 0)
             abort();
         break;
+    case 415:
+        if (!strict)
+            abort();
+        /* fall through */
     case 400:
     case 401:
     case 403:

@@ -184,7 +184,7 @@ static const pskgw_sim_domain_t *find_domain(const pskgw_sim_cfg_t *cfg, const c
 static int check_token(pskgw_sim_api_t *a, const char *h, uint64_t now_ms, const char **why)
 {
     const char *tok = h;
-    char sub[256];
+    char sub[1024]; /* the token's APIKey: strict mode finds its domain by it */
     bool bearer;
 
     *why = "missing, invalid or expired AuthToken";
@@ -202,7 +202,8 @@ static int check_token(pskgw_sim_api_t *a, const char *h, uint64_t now_ms, const
     while (n > 0 && tok[n - 1] == ' ')
         n--;
     pthread_mutex_lock(&a->lock);
-    int rc = pskgw_sim_token_verify(a->tokens, tok, n, now_ms, sub, sizeof(sub));
+    int rc = pskgw_sim_token_verify(a->tokens, tok, n, now_ms, a->cfg->strict ? sub : NULL,
+                                    a->cfg->strict ? sizeof(sub) : 0);
     pthread_mutex_unlock(&a->lock);
     if (rc < 0 || !a->cfg->strict)
         return rc;

@@ -165,6 +165,60 @@ static int parse_identity(pskgw_sim_cfg_t *cfg, const char *s)
     return 0;
 }
 
+/* What the flags must add up to (not needed for --show-device). */
+static int check_complete(const pskgw_sim_cfg_t *cfg, int pending_key, char *err, size_t err_cap)
+{
+    if (pending_key) {
+        snprintf(err, err_cap, "--api-key without a following --api-secret");
+        return PSKGW_EINVAL;
+    }
+    if (cfg->ndomains == 0) {
+        snprintf(err, err_cap, "at least one --api-key/--api-secret pair is required");
+        return PSKGW_EINVAL;
+    }
+    if (cfg->cert_out && !cfg->tls) {
+        snprintf(err, err_cap, "--cert-out needs --tls");
+        return PSKGW_EINVAL;
+    }
+    return 0;
+}
+
+/* The fault flags (--latency-ms ... --token-early-expiry-ms): 1 when opt is one of them (its
+ * value parsed into *f, *rc < 0 when bad), 0 otherwise. */
+static int fault_option(const char *opt, const char *val, pskgw_sim_faults_t *f, int *rc)
+{
+    if (strcmp(opt, "--latency-ms") == 0) {
+        *rc = parse_uint(val, 600000, &f->latency_ms);
+    } else if (strcmp(opt, "--jitter-ms") == 0) {
+        *rc = parse_uint(val, 600000, &f->jitter_ms);
+    } else if (strcmp(opt, "--error-rate") == 0) {
+        *rc = parse_rate(val, &f->error_rate);
+    } else if (strcmp(opt, "--error-status") == 0) {
+        *rc = parse_uint(val, 599, &f->error_status);
+        if (*rc == 0 && f->error_status < 100)
+            *rc = PSKGW_EINVAL;
+    } else if (strcmp(opt, "--ratelimit-rate") == 0) {
+        *rc = parse_rate(val, &f->ratelimit_rate);
+    } else if (strcmp(opt, "--retry-after") == 0) {
+        *rc = parse_uint(val, 86400, &f->retry_after_s);
+    } else if (strcmp(opt, "--drop-rate") == 0) {
+        *rc = parse_rate(val, &f->drop_rate);
+    } else if (strcmp(opt, "--extra-fields-rate") == 0) {
+        *rc = parse_rate(val, &f->extra_fields_rate);
+    } else if (strcmp(opt, "--error-body-rate") == 0) {
+        *rc = parse_rate(val, &f->error_body_rate);
+    } else if (strcmp(opt, "--truncate-rate") == 0) {
+        *rc = parse_rate(val, &f->truncate_rate);
+    } else if (strcmp(opt, "--tls-handshake-delay-ms") == 0) {
+        *rc = parse_uint(val, 600000, &f->tls_handshake_delay_ms);
+    } else if (strcmp(opt, "--token-early-expiry-ms") == 0) {
+        *rc = parse_uint(val, 600000, &f->token_early_expiry_ms);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 int pskgw_sim_cfg_parse(pskgw_sim_cfg_t *cfg, int argc, char **argv, char *err, size_t err_cap)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -231,32 +285,8 @@ int pskgw_sim_cfg_parse(pskgw_sim_cfg_t *cfg, int argc, char **argv, char *err, 
             rc = pskgw_rot_v2_layout_parse(val, &cfg->e2e_v2_layout);
         } else if (strcmp(opt, "--disable-identity") == 0) {
             rc = parse_identity(cfg, val);
-        } else if (strcmp(opt, "--latency-ms") == 0) {
-            rc = parse_uint(val, 600000, &f->latency_ms);
-        } else if (strcmp(opt, "--jitter-ms") == 0) {
-            rc = parse_uint(val, 600000, &f->jitter_ms);
-        } else if (strcmp(opt, "--error-rate") == 0) {
-            rc = parse_rate(val, &f->error_rate);
-        } else if (strcmp(opt, "--error-status") == 0) {
-            rc = parse_uint(val, 599, &f->error_status);
-            if (rc == 0 && f->error_status < 100)
-                rc = PSKGW_EINVAL;
-        } else if (strcmp(opt, "--ratelimit-rate") == 0) {
-            rc = parse_rate(val, &f->ratelimit_rate);
-        } else if (strcmp(opt, "--retry-after") == 0) {
-            rc = parse_uint(val, 86400, &f->retry_after_s);
-        } else if (strcmp(opt, "--drop-rate") == 0) {
-            rc = parse_rate(val, &f->drop_rate);
-        } else if (strcmp(opt, "--extra-fields-rate") == 0) {
-            rc = parse_rate(val, &f->extra_fields_rate);
-        } else if (strcmp(opt, "--error-body-rate") == 0) {
-            rc = parse_rate(val, &f->error_body_rate);
-        } else if (strcmp(opt, "--truncate-rate") == 0) {
-            rc = parse_rate(val, &f->truncate_rate);
-        } else if (strcmp(opt, "--tls-handshake-delay-ms") == 0) {
-            rc = parse_uint(val, 600000, &f->tls_handshake_delay_ms);
-        } else if (strcmp(opt, "--token-early-expiry-ms") == 0) {
-            rc = parse_uint(val, 600000, &f->token_early_expiry_ms);
+        } else if (fault_option(opt, val, f, &rc)) {
+            /* parsed into cfg->faults */
         } else if (strcmp(opt, "--auth-header") == 0) {
             if (pending_key || cfg->ndomains == 0)
                 rc = PSKGW_EINVAL; /* it follows a complete pair */
@@ -279,19 +309,5 @@ int pskgw_sim_cfg_parse(pskgw_sim_cfg_t *cfg, int argc, char **argv, char *err, 
         }
         i += takes;
     }
-    if (cfg->show_device)
-        return 0;
-    if (pending_key) {
-        snprintf(err, err_cap, "--api-key without a following --api-secret");
-        return PSKGW_EINVAL;
-    }
-    if (cfg->ndomains == 0) {
-        snprintf(err, err_cap, "at least one --api-key/--api-secret pair is required");
-        return PSKGW_EINVAL;
-    }
-    if (cfg->cert_out && !cfg->tls) {
-        snprintf(err, err_cap, "--cert-out needs --tls");
-        return PSKGW_EINVAL;
-    }
-    return 0;
+    return cfg->show_device ? 0 : check_complete(cfg, pending_key, err, err_cap);
 }

@@ -87,6 +87,10 @@ static void fini(void)
 static void init(void)
 {
     cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), 0);
+    /* These tests check the simulator's documented lenient forms: a PSKGW_SIM_STRICT=1 that
+     * the test runner exports for pskgw's own tests must not apply here (test_sim_strict.c
+     * covers strict mode). */
+    unsetenv("PSKGW_SIM_STRICT");
 }
 
 TestSuite(sim, .init = init, .fini = fini, .timeout = 50);

@@ -89,6 +89,9 @@ static void fini(void)
 static void init(void)
 {
     cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), 0);
+    /* Each test says whether it wants strict mode: a PSKGW_SIM_STRICT=1 that the test runner
+     * exports for pskgw's tests must not turn the lenient cases strict. */
+    unsetenv("PSKGW_SIM_STRICT");
 }
 
 TestSuite(sim_strict, .init = init, .fini = fini, .timeout = 60);
@@ -316,6 +319,29 @@ Test(sim_strict, lenient_without_strict)
     cr_assert_eq(stat("auth_header", "none"), 1);
     free(raw);
     free(b);
+    stop_sim_clean();
+}
+
+/* A token carries its APIKey; only strict mode reads it back, and an APIKey of any length works
+ * (a 300-character one was answered 401 by a lenient simulator). */
+Test(sim_strict, long_api_key)
+{
+    static char key[301];
+    char body[512], auth_body[512];
+    resp_t r;
+    const char *tok = NULL;
+
+    memset(key, 'k', 300);
+    key[300] = '\0';
+    start_sim("--api-key", key, "--api-secret", "s");
+    snprintf(auth_body, sizeof(auth_body), "{\"APIKey\":\"%s\",\"APISecret\":\"s\"}", key);
+    call("/v1/authenticate", CT_JSON, NULL, auth_body, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *j = parse(&r);
+    cr_assert_eq(json_unpack(j, "{s:s}", "AuthToken", &tok), 0);
+    psk_body(body, sizeof(body), "\"128\"", NULL);
+    expect("/v1/GetPSK", CT_JSON, tok, body, 200, "\"Key\"");
+    json_decref(j);
     stop_sim_clean();
 }
 
