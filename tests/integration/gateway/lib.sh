@@ -204,7 +204,9 @@ reserve_ports() { # [--reuseport] tcp|udp|tcp+1...: sets PORTS and RESERVE_PID; 
 # start_sim [extra flags...]: sets SIM_URL and SIM_PID
 start_sim() {
   local n=${#PIDS[@]}
-  "$BIN/pskgw-sim" --listen 127.0.0.1:0 --api-key it-key --api-secret it-secret --seed it "$@" \
+  # --strict: the simulator refuses what a careful real service would (pskgw must not depend on
+  # the simulator's leniency).
+  "$BIN/pskgw-sim" --strict --listen 127.0.0.1:0 --api-key it-key --api-secret it-secret --seed it "$@" \
     >"$WORK/sim$n.out" 2>"$WORK/sim$n.err" &
   SIM_PID=$!
   track pskgw-sim "$SIM_PID" "$WORK/sim$n.out" "$WORK/sim$n.err"
