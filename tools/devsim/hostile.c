@@ -38,6 +38,7 @@ typedef struct {
     uv_timer_t deadline; /* the attempt's deadline, or the end of a fill's hold */
     uv_timer_t io;       /* DTLS retransmissions (wrong-key) */
     uint64_t t0_ns;
+    uint32_t source; /* index among --attack-sources */
     uint8_t random[PSKGW_DEVSIM_RAW_RANDOM_LEN];
     pskgw_devsim_client_t *c;
 } attempt_t;
@@ -65,7 +66,8 @@ struct pskgw_devsim_hostile {
     attempt_t *slots;
     uint32_t n_slots, n_free;
     uint32_t *free_list;
-    uint32_t active; /* slots not free (closing included) */
+    uint8_t *answered; /* bitmap: sources that got a server flight */
+    uint32_t active;   /* slots not free (closing included) */
     uint64_t t0_ns;
     uv_timer_t pace;
     bool stopped, done_fired;
@@ -217,6 +219,10 @@ static void raw_answer(attempt_t *at, const uint8_t *data, size_t len)
     if (!ans.server_hello_done || at->state != A_CH1)
         return;
     h->s->server_flights++;
+    if (!(h->answered[at->source / 8] & (1u << (at->source % 8)))) {
+        h->answered[at->source / 8] |= (uint8_t)(1u << (at->source % 8));
+        h->s->sources_answered++;
+    }
     pskgw_devsim_hist_add(&h->s->answer, (uv_hrtime() - at->t0_ns) / 1000);
     if (h->a->kind == PSKGW_DEVSIM_ATTACK_CKE_FLOOD) {
         send_cke(at);
@@ -325,7 +331,8 @@ static void attempt_start(hostile_t *h)
     h->s->sources_used = h->s->attempts < h->a->sources ? h->s->attempts : h->a->sources;
     at->t0_ns = uv_hrtime();
     bool closing;
-    uint32_t src = pskgw_devsim_attack_source(h->a, (uint32_t)(n % h->a->sources));
+    at->source = (uint32_t)(n % h->a->sources);
+    uint32_t src = pskgw_devsim_attack_source(h->a, at->source);
     at->state = A_CH0;
     if (sock_open(h, &at->sock, at, src, on_attempt_alloc, on_attempt_recv, on_attempt_closed,
                   &closing) < 0) {
@@ -665,7 +672,8 @@ int pskgw_devsim_hostile_new(uv_loop_t *loop, const pskgw_devsim_opts_t *o,
     h->n_slots = replay ? 0 : (h->a->count < h->a->concurrency ? h->a->count : h->a->concurrency);
     h->slots = calloc(h->n_slots + 1, sizeof(*h->slots));
     h->free_list = calloc(h->n_slots + 1, sizeof(*h->free_list));
-    if (h->slots == NULL || h->free_list == NULL) {
+    h->answered = calloc(h->a->sources / 8 + 1, 1);
+    if (h->slots == NULL || h->free_list == NULL || h->answered == NULL) {
         pskgw_devsim_hostile_free(h);
         return PSKGW_ENOMEM;
     }
@@ -740,5 +748,6 @@ void pskgw_devsim_hostile_free(pskgw_devsim_hostile_t *h)
         fclose(h->ids);
     free(h->slots);
     free(h->free_list);
+    free(h->answered);
     free(h);
 }

@@ -41,6 +41,7 @@ typedef struct {
     uint64_t socket_errors;     /* a socket could not be opened, bound or connected */
     uint64_t cookie_exchanges;  /* HelloVerifyRequests answered with the cookie */
     uint64_t server_flights;    /* ServerHelloDone reached: the gateway holds a half-open session */
+    uint64_t sources_answered;  /* distinct source addresses that got a server flight */
     uint64_t ckes_sent;         /* cke-flood: ClientKeyExchanges sent (one identity each) */
     uint64_t refused;           /* attempts the gateway ended with a fatal alert */
     uint64_t accepted;          /* wrong-key: handshakes the gateway completed (must stay 0) */

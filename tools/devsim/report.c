@@ -101,9 +101,11 @@ static void attack_table(FILE *out, const pskgw_devsim_opts_t *o, const pskgw_de
             (unsigned long long)t->refused, (unsigned long long)t->accepted,
             (unsigned long long)t->timeouts, (unsigned long long)t->socket_errors);
     if (a->kind == PSKGW_DEVSIM_ATTACK_FILL)
-        fprintf(out, "  %-20s held at most %llu at once, ended by the gateway %llu\n",
+        fprintf(out,
+                "  %-20s held at most %llu at once, ended by the gateway %llu, sources "
+                "answered %llu\n",
                 "attack half-open", (unsigned long long)t->half_open_max,
-                (unsigned long long)t->ended_by_gateway);
+                (unsigned long long)t->ended_by_gateway, (unsigned long long)t->sources_answered);
     if (t->answer.count > 0)
         fprintf(out, "  %-20s p50 %.2f ms, p99 %.2f ms (first ClientHello to ServerHelloDone)\n",
                 "attack answered in", ms(pskgw_devsim_hist_quantile(&t->answer, 0.5)),
@@ -215,6 +217,7 @@ static json_t *attack_json(const pskgw_devsim_opts_t *o, const pskgw_devsim_stat
     if (j == NULL)
         return NULL;
     int bad = set(j, "ended_by_gateway", json_integer((json_int_t)t->ended_by_gateway));
+    bad |= set(j, "sources_answered", json_integer((json_int_t)t->sources_answered));
     bad |= set(j, "answer_latency_us", lat_json(&t->answer));
     bad |=
         set(j, "replay",
