@@ -69,7 +69,10 @@ static double per_s(uint64_t n, double secs)
 
 static const char *verdict(int v)
 {
-    return v == 1 ? "yes" : v == 0 ? "no (lost)" : "unknown (no ack: ack = \"accepted\"?)";
+    return v == 1   ? "yes"
+           : v == 0 ? "no (lost)"
+                    : "unknown (no ack before the replay, or the run ended first; ack = "
+                      "\"accepted\"?)";
 }
 
 /* The attack's lines of the summary table. */

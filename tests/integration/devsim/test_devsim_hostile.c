@@ -267,7 +267,7 @@ static size_t read_identities(char ids[][32], size_t cap)
             cr_assert(isxdigit((unsigned char)line[i]) && !islower((unsigned char)line[i]));
         for (size_t k = 0; k < n; k++)
             cr_assert_str_neq(ids[k], line, "identity sent twice");
-        snprintf(ids[n++], 32, "%s", line);
+        snprintf(ids[n++], 32, "%.28s", line);
     }
     fclose(f);
     return n;
