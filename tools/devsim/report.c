@@ -96,6 +96,14 @@ static void attack_table(FILE *out, const pskgw_devsim_opts_t *o, const pskgw_de
                 (unsigned long long)t->victim_acks, verdict(t->victim_survived));
         return;
     }
+    if (a->kind == PSKGW_DEVSIM_ATTACK_WRONG_KEY) {
+        fprintf(out,
+                "  %-20s refused %llu (alert), unanswered %llu, accepted %llu, socket errors "
+                "%llu\n",
+                "attack outcome", (unsigned long long)t->refused, (unsigned long long)t->timeouts,
+                (unsigned long long)t->accepted, (unsigned long long)t->socket_errors);
+        return;
+    }
     fprintf(out,
             "  %-20s cookie exchanges %llu, server flights %llu, ckes sent %llu, refused %llu, "
             "accepted %llu, timeouts %llu, socket errors %llu\n",
