@@ -79,6 +79,7 @@ struct fleet {
     uint32_t run_id;
     uv_timer_t ramp_timer, tick_timer, stop_timer;
     uv_signal_t sigint, sigterm;
+    pskgw_devsim_hostile_t *hostile; /* --attack, or NULL */
     uint64_t t0_ns;
     bool finishing;
     bool tty;
@@ -121,6 +122,12 @@ uint64_t pskgw_devsim_stats_errors(const pskgw_devsim_stats_t *s)
     return t;
 }
 
+uint64_t pskgw_devsim_stats_hs_failures(const pskgw_devsim_stats_t *s)
+{
+    return s->errors[PSKGW_DEVSIM_ERR_HS_ALERT] + s->errors[PSKGW_DEVSIM_ERR_HS_TIMEOUT] +
+           s->errors[PSKGW_DEVSIM_ERR_HS_ERROR];
+}
+
 void pskgw_devsim_stats_deinit(pskgw_devsim_stats_t *s)
 {
     if (s == NULL)
@@ -141,6 +148,18 @@ static void dev_end(device_t *d);
 static void session_start(device_t *d);
 static void on_app_timer(uv_timer_t *t);
 static void fleet_finish(fleet_t *f);
+
+/* The run ends by itself when every device has ended and the attack (if any) is done. */
+static void maybe_finish(fleet_t *f)
+{
+    if (!f->finishing && f->s->ended == f->n && (f->hostile == NULL || f->s->attack.done))
+        fleet_finish(f);
+}
+
+static void on_hostile_done(void *arg)
+{
+    maybe_finish(arg);
+}
 
 static void count_error(device_t *d, pskgw_devsim_error_t e, uint64_t n)
 {
@@ -762,8 +781,8 @@ static void dev_end(device_t *d)
     sock_retire(d, 0);
     sock_retire(d, 1);
     fleet_t *f = d->f;
-    if (++f->s->ended == f->n)
-        fleet_finish(f);
+    f->s->ended++;
+    maybe_finish(f);
 }
 
 static void dev_start(device_t *d)
@@ -943,6 +962,8 @@ static void fleet_finish(fleet_t *f)
     }
     s->elapsed_s = (double)(uv_hrtime() - f->t0_ns) / 1e9;
     take_sample(f, true);
+    /* The attack's handles first, with their own close callbacks (close_any's are the devices'). */
+    pskgw_devsim_hostile_stop(f->hostile);
     uv_walk(&f->loop, close_any, NULL);
 }
 
@@ -968,6 +989,7 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
     int rc = PSKGW_ENOMEM;
     fleet_t *f = calloc(1, sizeof(*f));
     memset(stats, 0, sizeof(*stats));
+    stats->attack.victim_survived = -1;
     if (f == NULL)
         return PSKGW_ENOMEM;
     f->o = o;
@@ -976,8 +998,8 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
     f->run_id = run_id;
     f->tty = isatty(STDERR_FILENO) == 1;
     f->next_plain_progress = o->progress_interval;
-    f->dev = calloc(o->devices, sizeof(*f->dev));
-    stats->sent_by_device = calloc(o->devices, sizeof(uint32_t));
+    f->dev = calloc((size_t)o->devices + 1, sizeof(*f->dev)); /* + 1: --devices 0 with --attack */
+    stats->sent_by_device = calloc((size_t)o->devices + 1, sizeof(uint32_t));
     if (f->dev == NULL || stats->sent_by_device == NULL)
         goto fail;
     rc = pskgw_devsim_client_ctx_new(o->transport, o->cipher, &f->ctx);
@@ -986,7 +1008,18 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
     rc = PSKGW_EINTERNAL;
     if (uv_loop_init(&f->loop) != 0)
         goto fail;
-    raise_fd_limit(o->devices);
+    if (o->attack.kind != PSKGW_DEVSIM_ATTACK_NONE) {
+        rc = pskgw_devsim_hostile_new(&f->loop, o, f->ctx, &stats->attack, on_hostile_done, f,
+                                      &f->hostile);
+        if (rc < 0) {
+            uv_loop_close(&f->loop);
+            goto fail;
+        }
+    }
+    raise_fd_limit(o->devices +
+                   (o->attack.kind != PSKGW_DEVSIM_ATTACK_NONE
+                        ? (o->attack.kind == PSKGW_DEVSIM_ATTACK_REPLAY ? 1 : o->attack.concurrency)
+                        : 0));
     stats->devices = o->devices;
     for (uint32_t i = 0; i < o->devices; i++) {
         device_t *d = &f->dev[i];
@@ -1015,6 +1048,8 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
     f->sigint.data = f->sigterm.data = f;
     uv_signal_start_oneshot(&f->sigint, on_signal, SIGINT);
     uv_signal_start_oneshot(&f->sigterm, on_signal, SIGTERM);
+    if (f->hostile != NULL)
+        pskgw_devsim_hostile_start(f->hostile);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     /* Every handle is closed by fleet_finish; run once more for close callbacks just in case. */
     uv_walk(&f->loop, close_any, NULL);
@@ -1031,6 +1066,7 @@ fail:
         for (uint32_t i = 0; i < f->n; i++)
             pskgw_devsim_client_free(f->dev[i].c);
     }
+    pskgw_devsim_hostile_free(f->hostile);
     pskgw_devsim_client_ctx_free(f->ctx);
     free(f->dev);
     free(f);

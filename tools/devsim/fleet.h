@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "tools/devsim/hist.h"
+#include "tools/devsim/hostile.h"
 #include "tools/devsim/opts.h"
 
 /* Errors by kind (each counted once per occurrence). */
@@ -79,16 +80,22 @@ typedef struct {
     size_t n_samples;
     /* For --verify-file: messages sent by each good device (index -> count), owned. */
     uint32_t *sent_by_device;
+    pskgw_devsim_attack_stats_t attack; /* --attack: what the hostile scenario did */
 } pskgw_devsim_stats_t;
 
-/* Run the whole scenario on a fresh loop; fills *stats (deinit it afterwards). Start-up failures
- * (the client context, a loop, memory, too few file descriptors) return PSKGW_ECONFIG,
- * PSKGW_ENOMEM or PSKGW_EFULL before any device starts; otherwise 0, whatever the devices did. */
+/* Run the whole scenario on a fresh loop; fills *stats (deinit it afterwards). With --attack the
+ * hostile scenario (hostile.h) runs on the same loop and the run ends when both the devices and
+ * the attack are done (or at --duration). Start-up failures (the client context, a loop, memory,
+ * too few file descriptors, --attack-identities not writable) return PSKGW_ECONFIG, PSKGW_ENOMEM,
+ * PSKGW_EFULL or PSKGW_EIO before any device starts; otherwise 0, whatever the devices did. */
 int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
                            pskgw_devsim_stats_t *stats);
 
 void pskgw_devsim_stats_deinit(pskgw_devsim_stats_t *s);
 
 uint64_t pskgw_devsim_stats_errors(const pskgw_devsim_stats_t *s);
+
+/* Handshakes of good devices that failed (hs_alert + hs_timeout + hs_error). */
+uint64_t pskgw_devsim_stats_hs_failures(const pskgw_devsim_stats_t *s);
 
 #endif

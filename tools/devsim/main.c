@@ -39,7 +39,9 @@ int main(int argc, char **argv)
     rc = pskgw_devsim_fleet_run(&o, run_id, &s);
     if (rc < 0) {
         fprintf(stderr, "pskgw-devsim: cannot run: %s%s\n", pskgw_strerror(rc),
-                rc == PSKGW_ECONFIG ? " (check --cipher)" : "");
+                rc == PSKGW_ECONFIG ? " (check --cipher)"
+                : rc == PSKGW_EIO   ? " (check --attack-identities)"
+                                    : "");
         return 2;
     }
     pskgw_devsim_verify_result_t vr, *vrp = NULL;

@@ -54,6 +54,17 @@ enum {
     O_QUIET,
     O_HELP,
     O_VERSION,
+    O_ATTACK, /* the attack options: keep O_ATTACK first, O_ATTACK_IDS last */
+    O_ATTACK_COUNT,
+    O_ATTACK_RATE,
+    O_ATTACK_SOURCES,
+    O_ATTACK_SOURCE,
+    O_ATTACK_CONC,
+    O_ATTACK_TIMEOUT,
+    O_ATTACK_HOLD,
+    O_ATTACK_DELAY,
+    O_ATTACK_VICTIM,
+    O_ATTACK_IDS,
 };
 
 static const struct option long_opts[] = {
@@ -96,6 +107,17 @@ static const struct option long_opts[] = {
     { "quiet", no_argument, NULL, O_QUIET },
     { "help", no_argument, NULL, O_HELP },
     { "version", no_argument, NULL, O_VERSION },
+    { "attack", required_argument, NULL, O_ATTACK },
+    { "attack-count", required_argument, NULL, O_ATTACK_COUNT },
+    { "attack-rate", required_argument, NULL, O_ATTACK_RATE },
+    { "attack-sources", required_argument, NULL, O_ATTACK_SOURCES },
+    { "attack-source", required_argument, NULL, O_ATTACK_SOURCE },
+    { "attack-concurrency", required_argument, NULL, O_ATTACK_CONC },
+    { "attack-timeout", required_argument, NULL, O_ATTACK_TIMEOUT },
+    { "attack-hold", required_argument, NULL, O_ATTACK_HOLD },
+    { "attack-delay", required_argument, NULL, O_ATTACK_DELAY },
+    { "attack-victim", required_argument, NULL, O_ATTACK_VICTIM },
+    { "attack-identities", required_argument, NULL, O_ATTACK_IDS },
     { NULL, 0, NULL, 0 },
 };
 
@@ -180,6 +202,30 @@ void pskgw_devsim_usage(FILE *out)
         "place)\n"
         "  --quiet                   no progress output\n"
         "  --help, --version\n"
+        "\n"
+        "Hostile scenarios (DTLS only; one per run, alongside the fleet; --devices 0 = attack\n"
+        "only). Loopback only, bounded in count and time; see README.md:\n"
+        "  --attack cke-flood        cookie exchange, then a ClientKeyExchange with a fresh "
+        "random\n"
+        "                            module-shaped identity; never finishes (a GetPSK each)\n"
+        "  --attack wrong-key        full handshakes with the victim's identity and a wrong PSK\n"
+        "  --attack replay           the victim device handshakes, its ClientHello with cookie is\n"
+        "                            captured and replayed later from the same address and port;\n"
+        "                            reports whether its session survived (needs ack = accepted)\n"
+        "  --attack fill             half-open handshakes (cookie exchange, no key exchange) held\n"
+        "                            from many source addresses\n"
+        "  --attack-count N          attempts (default 100; replay: replays, default 1)\n"
+        "  --attack-rate R           attempts started per second (default 100)\n"
+        "  --attack-sources N        distinct source addresses (default 1; fill 64)\n"
+        "  --attack-source ADDR      first source address, in 127.0.0.0/8 "
+        "(default " PSKGW_DEVSIM_ATTACK_SOURCE_DEFAULT ")\n"
+        "  --attack-concurrency N    attempts in flight at most, one socket each (default 1024)\n"
+        "  --attack-timeout S        an attempt waiting longer for the gateway ends (default 5)\n"
+        "  --attack-hold S           fill: how long each half-open handshake is held (default 10)\n"
+        "  --attack-delay S          start the attack S seconds after the run (replay: after the\n"
+        "                            victim's handshake; default 0, replay 1)\n"
+        "  --attack-victim I         device index of the victim identity (default 0)\n"
+        "  --attack-identities FILE  cke-flood: write every identity sent, one per line\n"
         "\n"
         "Exit status: 0 when every expected-good device completed its handshakes and sent all its\n"
         "messages, no error occurred (including: a bad device accepted, missing acks with\n"
@@ -284,6 +330,158 @@ static void defaults(pskgw_devsim_opts_t *o)
     o->idle_share = -1; /* "not given" */
     o->verify_timeout = 10;
     o->progress_interval = 5;
+    o->attack.count = 0; /* "not given": 100, replay 1 */
+    o->attack.rate = 100;
+    o->attack.sources = 0; /* "not given": 1, fill 64 */
+    o->attack.concurrency = 1024;
+    o->attack.timeout = 5;
+    o->attack.hold = 10;
+    o->attack.delay = -1; /* "not given": 0, replay 1 */
+    inet_pton(AF_INET, PSKGW_DEVSIM_ATTACK_SOURCE_DEFAULT, &o->attack.source_base);
+    o->attack.source_base = ntohl(o->attack.source_base);
+}
+
+const char *pskgw_devsim_attack_name(pskgw_devsim_attack_kind_t k)
+{
+    switch (k) {
+    case PSKGW_DEVSIM_ATTACK_CKE_FLOOD:
+        return "cke-flood";
+    case PSKGW_DEVSIM_ATTACK_WRONG_KEY:
+        return "wrong-key";
+    case PSKGW_DEVSIM_ATTACK_REPLAY:
+        return "replay";
+    case PSKGW_DEVSIM_ATTACK_FILL:
+        return "fill";
+    default:
+        return "none";
+    }
+}
+
+uint32_t pskgw_devsim_attack_source(const pskgw_devsim_attack_opts_t *a, uint32_t i)
+{
+    uint32_t hi = a->source_base >> 8, pos = (a->source_base & 0xFFu) - 1u + i;
+    return ((hi + pos / 254u) << 8) | (1u + pos % 254u);
+}
+
+/* The source address: loopback only (127.0.0.0/8 with a last octet 1..254, or ::1). */
+static int parse_source(const char *s, pskgw_devsim_attack_opts_t *a)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, s, &v4) == 1) {
+        uint32_t h = ntohl(v4.s_addr);
+        if ((h >> 24) != 127)
+            return PSKGW_EDENIED;
+        if ((h & 0xFFu) == 0 || (h & 0xFFu) == 255)
+            return PSKGW_EINVAL;
+        a->source_base = h;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, s, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6) ? PSKGW_EINVAL : PSKGW_EDENIED;
+    return PSKGW_EINVAL;
+}
+
+static int parse_attack_kind(const char *a, pskgw_devsim_attack_kind_t *k)
+{
+    for (int i = PSKGW_DEVSIM_ATTACK_CKE_FLOOD; i <= PSKGW_DEVSIM_ATTACK_FILL; i++)
+        if (strcmp(a, pskgw_devsim_attack_name((pskgw_devsim_attack_kind_t)i)) == 0) {
+            *k = (pskgw_devsim_attack_kind_t)i;
+            return 0;
+        }
+    return PSKGW_EINVAL;
+}
+
+/* One --attack* option. */
+static int parse_attack_opt(int c, const char *a, pskgw_devsim_attack_opts_t *t, char *err,
+                            size_t cap)
+{
+    int rc;
+    switch (c) {
+    case O_ATTACK:
+        if (parse_attack_kind(a, &t->kind) < 0)
+            return fail(err, cap, "--attack must be cke-flood, wrong-key, replay or fill", a);
+        return 0;
+    case O_ATTACK_COUNT:
+        if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_ATTACK_COUNT, &t->count) < 0)
+            return fail(err, cap, "--attack-count must be 1..1000000", a);
+        return 0;
+    case O_ATTACK_RATE:
+        if (parse_double(a, 0.01, 1e6, &t->rate) < 0)
+            return fail(err, cap, "--attack-rate must be 0.01..1000000 per second", a);
+        return 0;
+    case O_ATTACK_SOURCES:
+        if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_ATTACK_SOURCES, &t->sources) < 0)
+            return fail(err, cap, "--attack-sources must be 1..65000", a);
+        return 0;
+    case O_ATTACK_SOURCE:
+        rc = parse_source(a, t);
+        if (rc == PSKGW_EDENIED)
+            return fail(err, cap,
+                        "refusing a non-loopback source address (127.0.0.0/8 or ::1 only)", a);
+        if (rc < 0)
+            return fail(err, cap,
+                        "--attack-source must be an IPv4 loopback address ending in 1..254 (an "
+                        "IPv6 target always uses ::1)",
+                        a);
+        return 0;
+    case O_ATTACK_CONC:
+        if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_ATTACK_CONCURRENCY, &t->concurrency) < 0)
+            return fail(err, cap, "--attack-concurrency must be 1..60000", a);
+        return 0;
+    case O_ATTACK_TIMEOUT:
+        if (parse_double(a, 0.05, 3600, &t->timeout) < 0)
+            return fail(err, cap, "--attack-timeout must be 0.05..3600 s", a);
+        return 0;
+    case O_ATTACK_HOLD:
+        if (parse_double(a, 0, 3600, &t->hold) < 0)
+            return fail(err, cap, "--attack-hold must be 0..3600 s", a);
+        return 0;
+    case O_ATTACK_DELAY:
+        if (parse_double(a, 0, 3600, &t->delay) < 0)
+            return fail(err, cap, "--attack-delay must be 0..3600 s", a);
+        return 0;
+    case O_ATTACK_VICTIM:
+        if (parse_u32(a, 0, UINT32_MAX - 1, &t->victim) < 0)
+            return fail(err, cap, "--attack-victim must be a device index", a);
+        return 0;
+    default: /* O_ATTACK_IDS */
+        t->identities_path = a;
+        return 0;
+    }
+}
+
+/* After parsing: scenario defaults and the checks that need every option. */
+static int check_attack(pskgw_devsim_opts_t *o, bool devices_given, char *err, size_t cap)
+{
+    pskgw_devsim_attack_opts_t *t = &o->attack;
+    bool given = t->count || t->sources || t->delay >= 0 || t->identities_path;
+    if (t->kind == PSKGW_DEVSIM_ATTACK_NONE) {
+        if (given || o->devices == 0)
+            return fail(err, cap, "--attack-* options and --devices 0 need --attack", "");
+        return 0;
+    }
+    if (o->transport != PSKGW_DEVSIM_DTLS)
+        return fail(err, cap, "--attack needs a DTLS --target", "");
+    if (!devices_given)
+        o->devices = 0; /* an attack alone unless a fleet is asked for */
+    if (t->count == 0)
+        t->count = t->kind == PSKGW_DEVSIM_ATTACK_REPLAY ? 1 : 100;
+    if (t->sources == 0)
+        t->sources = t->kind == PSKGW_DEVSIM_ATTACK_FILL ? 64 : 1;
+    if (t->delay < 0)
+        t->delay = t->kind == PSKGW_DEVSIM_ATTACK_REPLAY ? 1 : 0;
+    if (t->identities_path != NULL && t->kind != PSKGW_DEVSIM_ATTACK_CKE_FLOOD)
+        return fail(err, cap, "--attack-identities applies to --attack cke-flood", "");
+    if (t->kind == PSKGW_DEVSIM_ATTACK_REPLAY && t->sources != 1)
+        return fail(err, cap, "--attack replay uses one source (the victim's)", "");
+    if (o->target.ss_family == AF_INET6 && t->sources != 1)
+        return fail(err, cap, "an IPv6 target has one loopback source (::1): --attack-sources 1",
+                    "");
+    uint32_t last = pskgw_devsim_attack_source(t, t->sources - 1);
+    if ((last >> 24) != 127)
+        return fail(err, cap, "--attack-sources from --attack-source leave 127.0.0.0/8", "");
+    return 0;
 }
 
 int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, char *err,
@@ -291,7 +489,7 @@ int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, cha
 {
     pskgw_devsim_opts_t o;
     defaults(&o);
-    bool have_target = false, framing_given = false;
+    bool have_target = false, framing_given = false, devices_given = false;
     int c, rc;
     uint32_t u;
     optind = 0; /* full reset (GNU): parse may be called more than once */
@@ -323,8 +521,9 @@ int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, cha
             framing_given = true;
             break;
         case O_DEVICES:
-            if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_DEVICES, &o.devices) < 0)
-                return fail(err, err_cap, "--devices must be 1..1000000", a);
+            if (parse_u32(a, 0, PSKGW_DEVSIM_MAX_DEVICES, &o.devices) < 0)
+                return fail(err, err_cap, "--devices must be 1..1000000 (0 with --attack)", a);
+            devices_given = true;
             break;
         case O_RAMP:
             if (parse_double(a, 0, 1e7, &o.ramp) < 0)
@@ -472,6 +671,12 @@ int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, cha
             *out = o;
             return c == O_HELP ? 1 : 2;
         default:
+            if (c >= O_ATTACK && c <= O_ATTACK_IDS) {
+                rc = parse_attack_opt(c, a, &o.attack, err, err_cap);
+                if (rc < 0)
+                    return rc;
+                break;
+            }
             return fail(err, err_cap, "unknown or incomplete option",
                         optind > 0 && optind <= argc ? argv[optind - 1] : "");
         }
@@ -503,6 +708,9 @@ int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, cha
                     "--size (plus E2E overhead) does not fit in one datagram of --mtu", "");
     if (o.verify_path != NULL && o.messages == 0)
         return fail(err, err_cap, "--verify-file needs --messages >= 1", "");
+    rc = check_attack(&o, devices_given, err, err_cap);
+    if (rc < 0)
+        return rc;
     *out = o;
     return 0;
 }

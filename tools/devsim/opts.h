@@ -35,6 +35,36 @@ typedef enum {
     PSKGW_DEVSIM_FRAMING_RECORD,   /* TLS: one TLS record (one SSL_write) = one message */
 } pskgw_devsim_framing_t;
 
+/* Hostile scenarios (hostile.h): at most one per run, alongside the fleet (which may be empty). */
+typedef enum {
+    PSKGW_DEVSIM_ATTACK_NONE = 0,
+    PSKGW_DEVSIM_ATTACK_CKE_FLOOD, /* cookie exchange + a random identity's ClientKeyExchange */
+    PSKGW_DEVSIM_ATTACK_WRONG_KEY, /* full handshakes with a victim's identity and a wrong PSK */
+    PSKGW_DEVSIM_ATTACK_REPLAY,    /* a victim device's captured ClientHello replayed later */
+    PSKGW_DEVSIM_ATTACK_FILL,      /* half-open handshakes held from many source addresses */
+} pskgw_devsim_attack_kind_t;
+
+#define PSKGW_DEVSIM_MAX_ATTACK_COUNT       1000000u
+#define PSKGW_DEVSIM_MAX_ATTACK_SOURCES     65000u
+#define PSKGW_DEVSIM_MAX_ATTACK_CONCURRENCY 60000u
+#define PSKGW_DEVSIM_ATTACK_SOURCE_DEFAULT  "127.2.0.1"
+
+typedef struct {
+    pskgw_devsim_attack_kind_t kind;
+    uint32_t count;       /* attempts (flood: ClientKeyExchanges; fill: half-open handshakes;
+                             wrong-key: handshakes; replay: replayed ClientHellos) */
+    double rate;          /* attempts started per second */
+    uint32_t sources;     /* distinct source addresses, attempts spread round-robin */
+    uint32_t source_base; /* first source, IPv4 host order in 127.0.0.0/8 (IPv6 target: ::1) */
+    uint32_t concurrency; /* attempts in flight at most (one socket each) */
+    double timeout;       /* an attempt waiting longer than this for the server ends */
+    double hold;          /* fill: how long a half-open handshake is kept */
+    double delay;         /* the attack starts this long after the run (replay: after the
+                             victim's handshake) */
+    uint32_t victim;      /* wrong-key, replay: the device index whose identity is used */
+    const char *identities_path; /* flood: write every identity sent, one per line */
+} pskgw_devsim_attack_opts_t;
+
 typedef struct {
     pskgw_devsim_transport_t transport;
     struct sockaddr_storage target;
@@ -74,6 +104,7 @@ typedef struct {
     uint32_t run_id;
     bool run_id_set;
     bool quiet;
+    pskgw_devsim_attack_opts_t attack;
 } pskgw_devsim_opts_t;
 
 /* Parse argv. Returns 0 (run), 1 (--help given), 2 (--version given), or
@@ -82,5 +113,13 @@ int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, cha
                             size_t err_cap);
 
 void pskgw_devsim_usage(FILE *out);
+
+/* "cke-flood", "wrong-key", "replay", "fill" ("none" for NONE). Static text. */
+const char *pskgw_devsim_attack_name(pskgw_devsim_attack_kind_t k);
+
+/* Source address of attack source i (0 <= i < a->sources): a->source_base stepped i times over
+ * 127.x.y.1 .. 127.x.y.254 (never .0 or .255), IPv4 host order. The parser checked that every
+ * source of the run stays inside 127.0.0.0/8. */
+uint32_t pskgw_devsim_attack_source(const pskgw_devsim_attack_opts_t *a, uint32_t i);
 
 #endif

@@ -1,15 +1,22 @@
 /* pskgw-devsim: summary table and JSON (see report.h). */
 #include "tools/devsim/report.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
 
+bool pskgw_devsim_attack_gained(const pskgw_devsim_stats_t *s)
+{
+    return s->attack.accepted > 0 || (s->attack.replays_sent > 0 && s->attack.victim_survived == 0);
+}
+
 bool pskgw_devsim_run_ok(const pskgw_devsim_stats_t *s, const pskgw_devsim_verify_result_t *vr)
 {
-    if (s->completed != s->good || pskgw_devsim_stats_errors(s) != 0)
+    if (s->completed != s->good || pskgw_devsim_stats_errors(s) != 0 ||
+        pskgw_devsim_attack_gained(s))
         return false;
     return vr == NULL || pskgw_devsim_verify_ok(vr);
 }
@@ -60,6 +67,62 @@ static double per_s(uint64_t n, double secs)
     return secs > 0 ? (double)n / secs : 0.0;
 }
 
+static const char *verdict(int v)
+{
+    return v == 1   ? "yes"
+           : v == 0 ? "no (lost)"
+                    : "unknown (no ack before the replay, or the run ended first; ack = "
+                      "\"accepted\"?)";
+}
+
+/* The attack's lines of the summary table. */
+static void attack_table(FILE *out, const pskgw_devsim_opts_t *o, const pskgw_devsim_stats_t *s)
+{
+    const pskgw_devsim_attack_opts_t *a = &o->attack;
+    const pskgw_devsim_attack_stats_t *t = &s->attack;
+    fprintf(out, "  %-20s %s: %llu / %u attempts (%.1f/s asked) from %llu source(s)%s\n", "attack",
+            pskgw_devsim_attack_name(a->kind), (unsigned long long)t->attempts, a->count, a->rate,
+            (unsigned long long)t->sources_used,
+            t->done ? "" : ", cut short by the end of the run");
+    if (a->kind == PSKGW_DEVSIM_ATTACK_REPLAY) {
+        fprintf(out,
+                "  %-20s victim handshakes %llu, replays sent %llu, answered: hello-verify "
+                "%llu, server-hello %llu, alert %llu\n",
+                "attack outcome", (unsigned long long)t->victim_handshakes,
+                (unsigned long long)t->replays_sent, (unsigned long long)t->replay_answer_hvr,
+                (unsigned long long)t->replay_answer_sh,
+                (unsigned long long)t->replay_answer_alert);
+        fprintf(out, "  %-20s acks %llu, session survived the replay: %s\n", "attack victim",
+                (unsigned long long)t->victim_acks, verdict(t->victim_survived));
+        return;
+    }
+    if (a->kind == PSKGW_DEVSIM_ATTACK_WRONG_KEY) {
+        fprintf(out,
+                "  %-20s refused %llu (alert), unanswered %llu, accepted %llu, socket errors "
+                "%llu\n",
+                "attack outcome", (unsigned long long)t->refused, (unsigned long long)t->timeouts,
+                (unsigned long long)t->accepted, (unsigned long long)t->socket_errors);
+        return;
+    }
+    fprintf(out,
+            "  %-20s cookie exchanges %llu, server flights %llu, ckes sent %llu, refused %llu, "
+            "accepted %llu, timeouts %llu, socket errors %llu\n",
+            "attack outcome", (unsigned long long)t->cookie_exchanges,
+            (unsigned long long)t->server_flights, (unsigned long long)t->ckes_sent,
+            (unsigned long long)t->refused, (unsigned long long)t->accepted,
+            (unsigned long long)t->timeouts, (unsigned long long)t->socket_errors);
+    if (a->kind == PSKGW_DEVSIM_ATTACK_FILL)
+        fprintf(out,
+                "  %-20s held at most %llu at once, ended by the gateway %llu, sources "
+                "answered %llu\n",
+                "attack half-open", (unsigned long long)t->half_open_max,
+                (unsigned long long)t->ended_by_gateway, (unsigned long long)t->sources_answered);
+    if (t->answer.count > 0)
+        fprintf(out, "  %-20s p50 %.2f ms, p99 %.2f ms (first ClientHello to ServerHelloDone)\n",
+                "attack answered in", ms(pskgw_devsim_hist_quantile(&t->answer, 0.5)),
+                ms(pskgw_devsim_hist_quantile(&t->answer, 0.99)));
+}
+
 void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t run_id,
                                const pskgw_devsim_stats_t *s,
                                const pskgw_devsim_verify_result_t *vr)
@@ -71,8 +134,10 @@ void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t
             s->good, s->unknown, s->wrong_psk, s->idle);
     fprintf(out, "  %-20s %u / %u good devices (sessions up at most: %u)\n", "completed",
             s->completed, s->good, s->up_max);
-    fprintf(out, "  %-20s %llu ok / %llu started (%.1f/s, peak %.0f/s)\n", "handshakes",
-            (unsigned long long)s->handshakes_ok, (unsigned long long)s->handshakes_started,
+    fprintf(out, "  %-20s %llu ok / %llu started, %llu failed (%.1f/s, peak %.0f/s)\n",
+            "handshakes", (unsigned long long)s->handshakes_ok,
+            (unsigned long long)s->handshakes_started,
+            (unsigned long long)pskgw_devsim_stats_hs_failures(s),
             per_s(s->handshakes_ok, s->elapsed_s), peak(s, true));
     fprintf(out, "  %-20s p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", "handshake latency",
             ms(pskgw_devsim_hist_quantile(&s->hs, 0.5)),
@@ -103,6 +168,8 @@ void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t
         if (s->errors[i] != 0)
             fprintf(out, "    %-18s %llu  (%s)\n", pskgw_devsim_error_key(i),
                     (unsigned long long)s->errors[i], pskgw_devsim_error_text(i));
+    if (o->attack.kind != PSKGW_DEVSIM_ATTACK_NONE)
+        attack_table(out, o, s);
     if (vr != NULL)
         fprintf(out,
                 "  %-20s delivered %llu / %llu, missing %llu, duplicated %llu, corrupted %llu, "
@@ -133,6 +200,54 @@ static json_t *lat_json(const pskgw_devsim_hist_t *h)
 static int set(json_t *o, const char *k, json_t *v)
 {
     return v == NULL ? -1 : json_object_set_new(o, k, v);
+}
+
+/* "attack": the options and the counts (null without --attack). */
+static json_t *attack_json(const pskgw_devsim_opts_t *o, const pskgw_devsim_stats_t *s)
+{
+    const pskgw_devsim_attack_opts_t *a = &o->attack;
+    const pskgw_devsim_attack_stats_t *t = &s->attack;
+    if (a->kind == PSKGW_DEVSIM_ATTACK_NONE)
+        return json_null();
+    char src[INET_ADDRSTRLEN];
+    struct in_addr ia = { .s_addr = htonl(a->source_base) };
+    if (inet_ntop(AF_INET, &ia, src, sizeof(src)) == NULL || o->target.ss_family == AF_INET6)
+        snprintf(src, sizeof(src), "::1");
+    json_t *j = json_pack(
+        "{s:s, s:I, s:f, s:I, s:s, s:I, s:f, s:f, s:f, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:I, s:I, s:I}",
+        "kind", pskgw_devsim_attack_name(a->kind), "count", (json_int_t)a->count, "rate", a->rate,
+        "sources", (json_int_t)a->sources, "source_base", src, "concurrency",
+        (json_int_t)a->concurrency, "timeout_s", a->timeout, "hold_s", a->hold, "delay_s", a->delay,
+        "victim", (json_int_t)a->victim, "done", t->done, "attempts", (json_int_t)t->attempts,
+        "sources_used", (json_int_t)t->sources_used, "socket_errors", (json_int_t)t->socket_errors,
+        "cookie_exchanges", (json_int_t)t->cookie_exchanges, "server_flights",
+        (json_int_t)t->server_flights, "ckes_sent", (json_int_t)t->ckes_sent, "refused",
+        (json_int_t)t->refused, "accepted", (json_int_t)t->accepted, "timeouts",
+        (json_int_t)t->timeouts, "half_open_max", (json_int_t)t->half_open_max);
+    if (j == NULL)
+        return NULL;
+    int bad = set(j, "ended_by_gateway", json_integer((json_int_t)t->ended_by_gateway));
+    bad |= set(j, "sources_answered", json_integer((json_int_t)t->sources_answered));
+    bad |= set(j, "answer_latency_us", lat_json(&t->answer));
+    bad |=
+        set(j, "replay",
+            a->kind != PSKGW_DEVSIM_ATTACK_REPLAY
+                ? json_null()
+                : json_pack(
+                      "{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "victim_handshakes",
+                      (json_int_t)t->victim_handshakes, "replays_sent", (json_int_t)t->replays_sent,
+                      "answer_hello_verify", (json_int_t)t->replay_answer_hvr,
+                      "answer_server_hello", (json_int_t)t->replay_answer_sh, "answer_alert",
+                      (json_int_t)t->replay_answer_alert, "victim_acks", (json_int_t)t->victim_acks,
+                      "victim_survived",
+                      t->victim_survived < 0 ? json_null() : json_boolean(t->victim_survived)));
+    bad |= set(j, "gained", json_boolean(pskgw_devsim_attack_gained(s)));
+    if (bad != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uint32_t run_id,
@@ -182,9 +297,11 @@ int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uin
                          (json_int_t)s->idle, "started", (json_int_t)s->started, "completed",
                          (json_int_t)s->completed, "up_max", (json_int_t)s->up_max));
     bad |= set(root, "handshakes",
-               json_pack("{s:I, s:I, s:f, s:o}", "started", (json_int_t)s->handshakes_started, "ok",
-                         (json_int_t)s->handshakes_ok, "per_s",
+               json_pack("{s:I, s:I, s:I, s:f, s:o}", "started", (json_int_t)s->handshakes_started,
+                         "ok", (json_int_t)s->handshakes_ok, "failed",
+                         (json_int_t)pskgw_devsim_stats_hs_failures(s), "per_s",
                          per_s(s->handshakes_ok, s->elapsed_s), "latency_us", lat_json(&s->hs)));
+    bad |= set(root, "attack", attack_json(o, s));
     bad |=
         set(root, "messages",
             json_pack("{s:I, s:I, s:I, s:f, s:I, s:o}", "planned", (json_int_t)s->messages_planned,

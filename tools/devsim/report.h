@@ -10,8 +10,13 @@
 #include "tools/devsim/opts.h"
 #include "tools/devsim/verify.h"
 
-/* True when the run passed (exit status 0): every good device completed, no error counted, and
- * the verification (when vr is not NULL) found nothing wrong. */
+/* True when the attack (if any) gained what it must not: a wrong key accepted, or the replay
+ * victim's session lost. */
+bool pskgw_devsim_attack_gained(const pskgw_devsim_stats_t *s);
+
+/* True when the run passed (exit status 0): every good device completed, no error counted, the
+ * attack (if any) gained nothing, and the verification (when vr is not NULL) found nothing
+ * wrong. */
 bool pskgw_devsim_run_ok(const pskgw_devsim_stats_t *s, const pskgw_devsim_verify_result_t *vr);
 
 /* The human summary. vr may be NULL (no --verify-file). */
