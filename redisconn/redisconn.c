@@ -388,16 +388,18 @@ static void discard(pskgw_redisconn_t *c, redisAsyncContext *ac)
     uv_timer_start(&c->reap_timer, reap_cb, 0, 0);
 }
 
-/* Drop the current context (the watchdog, the deadline, a refused gate, a lost connection seen
- * in a reply). */
+/* Drop the current context (the watchdog, the deadline, a refused gate). The context is
+ * discarded before lost() runs the callbacks: one that closes finds no context and, when it was
+ * parked, leaves the reap timer open for it. */
 static void drop(pskgw_redisconn_t *c, const char *why)
 {
     redisAsyncContext *ac = c->ac;
 
     if (!ac)
         return;
-    forget(c, why);
+    c->ac = NULL;
     discard(c, ac);
+    lost(c, why);
 }
 
 static void timer_closed(uv_handle_t *h)

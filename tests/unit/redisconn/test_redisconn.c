@@ -37,6 +37,7 @@ typedef struct conn_ctx {
     int downs;
     int closed;
     bool close_on_up;
+    bool close_on_down;
     struct rep *ping_on_up;
 } conn_ctx_t;
 
@@ -250,7 +251,7 @@ static void on_state(void *arg, bool ready)
         x->downs++;
     if (ready && x->ping_on_up)
         cr_assert_eq(issue(x, x->ping_on_up, "PING", NULL), 0);
-    if (ready && x->close_on_up)
+    if ((ready && x->close_on_up) || (!ready && x->close_on_down))
         pskgw_redisconn_close(x->c, on_closed, x);
 }
 
@@ -621,4 +622,42 @@ Test(redisconn, close_before_the_first_attempt)
     make(&x, "127.0.0.1", NULL, 0, 2000, 20, 200);
     close_and_wait(&x);
     cr_assert_eq(x.ups, 0);
+}
+
+/* A refused AUTH drops the connection from inside hiredis' dispatch; the held command's failure
+ * callback closes the connection right there. (Failed before the drop parked the context ahead of
+ * the callbacks: close closed the reap timer, the parked context was never freed and the close
+ * callback never came.) */
+Test(redisconn, close_from_inside_a_held_command_failed_by_a_refused_gate)
+{
+    static conn_ctx_t x;
+    static rep_t held;
+
+    start_redis("pw-s3cret");
+    make(&x, "127.0.0.1", "wrong", 0, 20000, 20, 200);
+    run_until(in_gate, &x, "the gate");
+    held.close_it = &x;
+    cr_assert_eq(issue(&x, &held, "SET", "k", "1", NULL), 0);
+    run_until(is_closed, &x, "close");
+    cr_assert_eq(held.calls, 1);
+    cr_assert_eq(held.status, PSKGW_EIO);
+    cr_assert_eq(x.ups, 0);
+}
+
+/* The watchdog drops a stopped server; the state callback (ready = false) closes. */
+Test(redisconn, close_from_inside_the_lost_state_callback)
+{
+    static conn_ctx_t x;
+    static rep_t p;
+
+    start_redis(NULL);
+    x.close_on_down = true;
+    make(&x, "127.0.0.1", NULL, 0, 300, 20, 200);
+    run_until(is_ready, &x, "ready");
+    pause_redis(true);
+    cr_assert_eq(issue(&x, &p, "GET", "k", NULL), 0);
+    run_until(is_closed, &x, "close");
+    cr_assert_eq(x.downs, 1);
+    cr_assert_eq(p.calls, 1);
+    cr_assert_eq(p.status, PSKGW_EIO);
 }
