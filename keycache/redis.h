@@ -1,17 +1,13 @@
-/* Layer 2 connection of the key cache: one hiredis asynchronous context on the libuv loop
- * (module-internal; the cache encrypts values before they get here).
+/* Layer 2 of the key cache: GET, SET PX and DEL on one Redis connection (redisconn/redisconn.h:
+ * name resolution on the thread pool, AUTH/SELECT/PING gate, backoff, reply watchdog, safe
+ * freeing). Module-internal; the cache encrypts values before they get here.
  *
- * - Connects at once and keeps reconnecting with capped exponential backoff (with jitter) while
- *   Redis is unreachable. A connect that does not finish within timeout_ms is abandoned.
- * - Commands are only issued while connected; otherwise get/set fail at once (PSKGW_EUNAVAIL) and
+ * - Commands are accepted while the connection is connected (TCP up: held until AUTH, SELECT and
+ *   PING answered, then sent in order); otherwise get/set/del fail at once (PSKGW_EUNAVAIL) and
  *   the cache goes to its backend.
- * - A reply that takes longer than timeout_ms means a hung server: the context is dropped (every
- *   outstanding command completes with PSKGW_EIO) and a reconnect is scheduled.
- * - hiredis contexts are freed only outside hiredis' own callbacks (from our timers or from
- *   pskgw_kc_redis_close()), or, inside a reply callback, through redisAsyncFree (which hiredis
- *   defers); never inside the connect or disconnect callback.
- * - Its own libuv adapter (same hooks as hiredis/adapters/libuv.h, whose 0.14.1 version frees its
- *   poll handle behind the owner's back) so that close knows when the poll handle is released.
+ * - timeout_ms bounds the connect (TCP + gate) and every reply: a hung server is dropped (every
+ *   outstanding command completes with PSKGW_EIO) and a reconnect is scheduled with backoff
+ *   (backoff_min_ms doubling to backoff_max_ms, jittered 80..120 %, capped).
  *
  * Owner: the key cache. Not thread-safe (one loop).
  */
@@ -27,7 +23,7 @@ typedef struct pskgw_kc_redis pskgw_kc_redis_t;
 typedef struct pskgw_kc_redis_op pskgw_kc_redis_op_t;
 
 typedef struct {
-    const char *host;     /* IPv4/IPv6 literal or name resolved by hiredis (copied) */
+    const char *host;     /* IPv4/IPv6 literal, or a name resolved on the thread pool (copied) */
     uint16_t port;        /* TCP port */
     const char *password; /* AUTH after connecting; NULL for none (copied, wiped on free) */
     int db;               /* SELECT when > 0 */
@@ -38,13 +34,14 @@ typedef struct {
 
 typedef struct {
     uint64_t errors;      /* failed or timed-out commands, error replies, lost connections */
-    uint64_t connects;    /* successful connections (the first one included) */
+    uint64_t connects;    /* TCP connections made (the first one included) */
     uint64_t disconnects; /* connections lost or dropped */
     uint64_t connected;   /* gauge: 1 while connected */
 } pskgw_kc_redis_stats_t;
 
 /* status: 0 (data/len: the string value, valid during the callback only), PSKGW_ENOTFOUND (no
- * such key), PSKGW_EIO (error reply, connection lost or reply timeout). */
+ * such key), PSKGW_EIO (error reply, not a string, connection lost or reply timeout),
+ * PSKGW_ECANCELED (pskgw_kc_redis_close()). */
 typedef void (*pskgw_kc_redis_get_cb)(void *arg, int status, const uint8_t *data, size_t len);
 
 /* Starts connecting. 0, PSKGW_EINVAL, PSKGW_ENOMEM. */
@@ -68,9 +65,10 @@ int pskgw_kc_redis_del(pskgw_kc_redis_t *r, const char *key, size_t key_len);
 
 void pskgw_kc_redis_stats(const pskgw_kc_redis_t *r, pskgw_kc_redis_stats_t *out);
 
-/* Drop the connection (pending gets complete with PSKGW_EIO, synchronously or, when called from
- * inside a reply callback, right after it), close the timers, and call cb(arg) from a libuv close
- * callback once every handle is released; r is freed just before cb. Call once. */
+/* Drop the connection (pending gets complete with PSKGW_ECANCELED, synchronously or, when called
+ * from inside a reply callback, from a 0 ms timer right after it), close the handles, and call
+ * cb(arg) from a libuv close callback once every handle is released; r is freed just before cb.
+ * Call once. */
 void pskgw_kc_redis_close(pskgw_kc_redis_t *r, void (*cb)(void *arg), void *arg);
 
 #endif

@@ -1,0 +1,808 @@
+/* One Redis connection on the libuv loop: the contract is in redisconn.h.
+ *
+ * Our own libuv adapter instead of hiredis' adapters/libuv.h (0.14): that one ignores a poll
+ * error status, so a refused connect is never noticed (no connect callback, ever), and it frees
+ * its poll handle behind its owner's back, so a close could not know when the loop is clean.
+ * Ours hands a poll error to hiredis in the direction it waits on (write while connecting or
+ * with output pending, else read), so hiredis reads the socket error itself, and it is counted
+ * in `handles` until its close callback.
+ *
+ * Re-entrancy: `depth` counts the frames of hiredis dispatch (redisAsyncHandleRead/Write and our
+ * own redisAsyncFree, which calls the pending callbacks with NULL replies) on the stack. A drop
+ * requested while depth > 0 parks the context in `doomed` and frees it from the reap timer.
+ */
+#include "redisconn/redisconn.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wipe.h"
+
+#include <arpa/inet.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pskgw_redisconn_cmd {
+    pskgw_redisconn_t *c;
+    pskgw_redisconn_cmd_t *prev;
+    pskgw_redisconn_cmd_t *next;
+    uint64_t issued; /* uv_now */
+    char *fmt;       /* formatted command while held (GATE), else NULL */
+    int fmt_len;
+    pskgw_redisconn_reply_cb cb; /* NULL once detached */
+    void *arg;
+};
+
+typedef struct {
+    pskgw_redisconn_t *c;
+    redisAsyncContext *ac; /* NULL once hiredis cleaned up */
+    uv_poll_t poll;
+    int events;
+} adapter_t;
+
+struct pskgw_redisconn {
+    uv_loop_t *loop;
+    char *host;
+    char *password;
+    char *log_name;
+    int port;
+    int db;
+    uint32_t timeout_ms;
+    uint32_t backoff_min_ms;
+    uint32_t backoff_max_ms;
+    uint32_t backoff_ms;
+    uint64_t jitter_state;
+    pskgw_redisconn_state_cb on_state;
+    void *arg;
+
+    pskgw_redisconn_state_t state;
+    bool closing;
+    redisAsyncContext *ac;     /* current context */
+    redisAsyncContext *doomed; /* dropped inside a hiredis callback: freed by reap_timer */
+    unsigned depth;            /* hiredis dispatch frames on the stack */
+
+    uv_getaddrinfo_t gai;
+    bool gai_pending;
+    uv_timer_t conn_timer; /* backoff (IDLE) or connect + gate deadline */
+    uv_timer_t op_timer;   /* deadline of the oldest outstanding command */
+    uv_timer_t reap_timer; /* frees `doomed` outside hiredis */
+    unsigned handles;      /* timers and adapter poll handles not yet closed */
+
+    pskgw_redisconn_cmd_t *head; /* outstanding commands, oldest first */
+    pskgw_redisconn_cmd_t *tail;
+
+    void (*close_cb)(void *arg);
+    void *close_arg;
+    pskgw_redisconn_stats_t stats;
+};
+
+static void maybe_closed(pskgw_redisconn_t *c);
+static void attempt(pskgw_redisconn_t *c);
+
+/* ---- adapter ---- */
+
+static void ad_poll_cb(uv_poll_t *h, int status, int events)
+{
+    adapter_t *a = h->data;
+    pskgw_redisconn_t *c = a->c;
+
+    if (status < 0) /* let hiredis find the socket error (refused connect, reset) */
+        events = a->events & UV_WRITABLE ? UV_WRITABLE : UV_READABLE;
+    c->depth++;
+    if (a->ac && (events & UV_READABLE))
+        redisAsyncHandleRead(a->ac);
+    if (a->ac && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(a->ac);
+    c->depth--;
+}
+
+static void ad_update(adapter_t *a, int add, int del)
+{
+    a->events = (a->events | add) & ~del;
+    if (uv_is_closing((uv_handle_t *)&a->poll))
+        return;
+    if (a->events)
+        uv_poll_start(&a->poll, a->events, ad_poll_cb);
+    else
+        uv_poll_stop(&a->poll);
+}
+
+static void ad_add_read(void *p)
+{
+    ad_update(p, UV_READABLE, 0);
+}
+
+static void ad_del_read(void *p)
+{
+    ad_update(p, 0, UV_READABLE);
+}
+
+static void ad_add_write(void *p)
+{
+    ad_update(p, UV_WRITABLE, 0);
+}
+
+static void ad_del_write(void *p)
+{
+    ad_update(p, 0, UV_WRITABLE);
+}
+
+static void ad_closed(uv_handle_t *h)
+{
+    adapter_t *a = h->data;
+    pskgw_redisconn_t *c = a->c;
+
+    free(a);
+    c->handles--;
+    maybe_closed(c);
+}
+
+static void ad_cleanup(void *p)
+{
+    adapter_t *a = p;
+
+    a->ac = NULL; /* hiredis is freeing the context */
+    uv_close((uv_handle_t *)&a->poll, ad_closed);
+}
+
+static int ad_attach(pskgw_redisconn_t *c, redisAsyncContext *ac)
+{
+    adapter_t *a = calloc(1, sizeof(*a));
+
+    if (!a)
+        return PSKGW_ENOMEM;
+    if (uv_poll_init(c->loop, &a->poll, ac->c.fd) != 0) {
+        free(a);
+        return PSKGW_EIO;
+    }
+    a->c = c;
+    a->ac = ac;
+    a->poll.data = a;
+    c->handles++;
+    ac->ev.data = a;
+    ac->ev.addRead = ad_add_read;
+    ac->ev.delRead = ad_del_read;
+    ac->ev.addWrite = ad_add_write;
+    ac->ev.delWrite = ad_del_write;
+    ac->ev.cleanup = ad_cleanup;
+    return 0;
+}
+
+/* ---- outstanding commands ---- */
+
+static void cmd_link(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
+{
+    q->issued = uv_now(c->loop);
+    q->prev = c->tail;
+    q->next = NULL;
+    if (c->tail)
+        c->tail->next = q;
+    else
+        c->head = q;
+    c->tail = q;
+}
+
+static void cmd_unlink(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
+{
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        c->head = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    else
+        c->tail = q->prev;
+    q->prev = q->next = NULL;
+}
+
+static void cmd_finish(pskgw_redisconn_cmd_t *q, int status, const redisReply *reply)
+{
+    pskgw_redisconn_reply_cb cb = q->cb;
+    void *arg = q->arg;
+
+    free(q->fmt);
+    free(q);
+    if (cb)
+        cb(arg, status, reply);
+}
+
+static void drop(pskgw_redisconn_t *c, const char *why);
+static void forget(pskgw_redisconn_t *c, const char *why);
+static void reap_cb(uv_timer_t *t);
+
+static void op_timer_cb(uv_timer_t *t);
+
+static void op_timer_arm(pskgw_redisconn_t *c)
+{
+    uint64_t now = uv_now(c->loop);
+    uint64_t deadline;
+
+    if (c->closing || !c->head) {
+        uv_timer_stop(&c->op_timer);
+        return;
+    }
+    deadline = c->head->issued + c->timeout_ms;
+    uv_timer_start(&c->op_timer, op_timer_cb, deadline > now ? deadline - now : 0, 0);
+}
+
+static void op_timer_cb(uv_timer_t *t)
+{
+    pskgw_redisconn_t *c = t->data;
+
+    if (!c->head || c->head->issued + c->timeout_ms > uv_now(c->loop)) {
+        op_timer_arm(c);
+        return;
+    }
+    PSKGW_LOG_RL(PSKGW_LOG_WARNING, c->log_name,
+                 "%s: redis \"%s:%d\" did not answer within %u ms: reconnecting", c->log_name,
+                 c->host, c->port, (unsigned)c->timeout_ms);
+    c->stats.errors++;
+    drop(c, "reply timeout");
+}
+
+/* Held commands cannot be sent any more (the gate failed, the connection went, or close). */
+static void fail_held(pskgw_redisconn_t *c, int status)
+{
+    pskgw_redisconn_cmd_t *q = c->head;
+
+    while (q) {
+        pskgw_redisconn_cmd_t *next = q->next;
+
+        if (q->fmt) {
+            cmd_unlink(c, q);
+            if (status == PSKGW_EIO)
+                c->stats.errors++;
+            cmd_finish(q, status, NULL);
+            next = c->head; /* the callback may have changed the list: start over */
+        }
+        q = next;
+    }
+    op_timer_arm(c);
+}
+
+static void reply_cb(redisAsyncContext *ac, void *reply_v, void *priv)
+{
+    pskgw_redisconn_cmd_t *q = priv;
+    pskgw_redisconn_t *c = q->c;
+    int status = 0;
+
+    cmd_unlink(c, q);
+    if (!reply_v) {
+        status = c->closing ? PSKGW_ECANCELED : PSKGW_EIO;
+        if (!c->closing)
+            c->stats.errors++;
+        if (ac == c->ac) /* hiredis is freeing it: no command may go to it any more */
+            forget(c, ac->errstr[0] ? ac->errstr : "disconnected");
+    }
+    cmd_finish(q, status, reply_v);
+    op_timer_arm(c);
+}
+
+static int send_formatted(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
+{
+    int rc = redisAsyncFormattedCommand(c->ac, reply_cb, q, q->fmt, (size_t)q->fmt_len);
+
+    free(q->fmt);
+    q->fmt = NULL;
+    return rc == REDIS_OK ? 0 : PSKGW_EUNAVAIL;
+}
+
+/* READY: the held commands go out in the order they were issued. */
+static void send_held(pskgw_redisconn_t *c)
+{
+    pskgw_redisconn_cmd_t *q = c->head;
+
+    while (q && c->ac) {
+        pskgw_redisconn_cmd_t *next = q->next;
+
+        if (q->fmt && send_formatted(c, q) < 0) {
+            cmd_unlink(c, q);
+            c->stats.errors++;
+            cmd_finish(q, PSKGW_EIO, NULL);
+            next = c->head;
+        }
+        q = next;
+    }
+}
+
+/* ---- connection ---- */
+
+static uint32_t backoff_next(pskgw_redisconn_t *c)
+{
+    uint64_t x = c->jitter_state;
+    uint64_t d;
+
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c->jitter_state = x;
+    d = (uint64_t)c->backoff_ms * (80 + x % 41) / 100; /* 80 % .. 120 % */
+    if (d > c->backoff_max_ms)
+        d = c->backoff_max_ms;
+    if (d == 0)
+        d = 1;
+    c->backoff_ms = c->backoff_ms >= c->backoff_max_ms / 2 ? c->backoff_max_ms : c->backoff_ms * 2;
+    return (uint32_t)d;
+}
+
+static void conn_timer_cb(uv_timer_t *t);
+
+static void schedule_attempt(pskgw_redisconn_t *c)
+{
+    if (c->closing)
+        return;
+    c->state = PSKGW_REDISCONN_IDLE;
+    uv_timer_start(&c->conn_timer, conn_timer_cb, backoff_next(c), 0);
+}
+
+static void free_context(pskgw_redisconn_t *c, redisAsyncContext *ac)
+{
+    c->depth++;
+    redisAsyncFree(ac); /* pending callbacks get NULL replies; ac != c->ac: nothing reconnects */
+    c->depth--;
+}
+
+/* The current context is gone or going: forget it, fail what was held, back off. Called with
+ * c->ac already cleared. */
+static void lost(pskgw_redisconn_t *c, const char *why)
+{
+    bool was_ready = c->state == PSKGW_REDISCONN_READY;
+
+    if (c->state == PSKGW_REDISCONN_GATE || was_ready) {
+        c->stats.connected = 0;
+        c->stats.disconnects++;
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, c->log_name, "%s: redis connection to \"%s:%d\" lost: %s",
+                     c->log_name, c->host, c->port, why);
+    }
+    if (c->closing)
+        return;
+    uv_timer_stop(&c->conn_timer);
+    schedule_attempt(c);
+    fail_held(c, PSKGW_EIO);
+    if (was_ready && c->on_state && !c->closing)
+        c->on_state(c->arg, false);
+}
+
+/* hiredis frees ac itself (connect failed, connection lost): only forget it. */
+static void forget(pskgw_redisconn_t *c, const char *why)
+{
+    c->ac = NULL;
+    lost(c, why);
+}
+
+/* Free a context we gave up: at once, or from the reap timer when inside hiredis' dispatch. */
+static void discard(pskgw_redisconn_t *c, redisAsyncContext *ac)
+{
+    if (c->depth == 0) {
+        free_context(c, ac);
+        return;
+    }
+    /* An older doomed context is never the one in dispatch (attempt() reaps before a new
+     * context exists): it can go now. */
+    if (c->doomed)
+        free_context(c, c->doomed);
+    c->doomed = ac;
+    uv_timer_start(&c->reap_timer, reap_cb, 0, 0);
+}
+
+/* Drop the current context (the watchdog, the deadline, a refused gate). The context is
+ * discarded before lost() runs the callbacks: one that closes finds no context and, when it was
+ * parked, leaves the reap timer open for it. */
+static void drop(pskgw_redisconn_t *c, const char *why)
+{
+    redisAsyncContext *ac = c->ac;
+
+    if (!ac)
+        return;
+    c->ac = NULL;
+    discard(c, ac);
+    lost(c, why);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    pskgw_redisconn_t *c = h->data;
+
+    c->handles--;
+    maybe_closed(c);
+}
+
+static void close_handles(pskgw_redisconn_t *c)
+{
+    if (uv_is_closing((uv_handle_t *)&c->reap_timer))
+        return;
+    uv_close((uv_handle_t *)&c->conn_timer, timer_closed);
+    uv_close((uv_handle_t *)&c->op_timer, timer_closed);
+    uv_close((uv_handle_t *)&c->reap_timer, timer_closed);
+}
+
+static void reap_cb(uv_timer_t *t)
+{
+    pskgw_redisconn_t *c = t->data;
+    redisAsyncContext *ac = c->doomed;
+
+    c->doomed = NULL;
+    if (ac)
+        free_context(c, ac);
+    if (c->closing)
+        close_handles(c);
+}
+
+static const char gate_auth[] = "AUTH";
+static const char gate_select[] = "SELECT";
+static const char gate_ping[] = "PING";
+
+static void become_ready(pskgw_redisconn_t *c)
+{
+    uv_timer_stop(&c->conn_timer);
+    c->state = PSKGW_REDISCONN_READY;
+    c->backoff_ms = c->backoff_min_ms;
+    PSKGW_INFO("%s: redis connected to \"%s:%d\"", c->log_name, c->host, c->port);
+    send_held(c);
+    op_timer_arm(c);
+    if (c->on_state && c->state == PSKGW_REDISCONN_READY)
+        c->on_state(c->arg, true);
+}
+
+/* AUTH, SELECT and PING, queued before any other command on the connection (commands run in
+ * order). A refusal drops the connection; the PING answer makes it READY. */
+static void gate_cb(redisAsyncContext *ac, void *reply_v, void *priv)
+{
+    pskgw_redisconn_t *c = ac->data;
+    redisReply *reply = reply_v;
+    const char *what = priv;
+    char why[32];
+
+    if (!c || ac != c->ac || !reply)
+        return; /* an abandoned context, or this one going (on_disconnect) */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        PSKGW_LOG_RL(PSKGW_LOG_ERR, c->log_name, "%s: redis \"%s:%d\" refused %s: \"%.*s\"",
+                     c->log_name, c->host, c->port, what,
+                     (int)(reply->len > 200 ? 200 : reply->len), reply->str ? reply->str : "");
+        c->stats.errors++;
+        snprintf(why, sizeof(why), "%s refused", what);
+        drop(c, why);
+        return;
+    }
+    if (what == gate_ping)
+        become_ready(c);
+}
+
+static void gate_send(pskgw_redisconn_t *c, redisAsyncContext *ac)
+{
+    const char *argv[2];
+    size_t lens[2];
+    char db[16];
+
+    if (c->password) {
+        argv[0] = gate_auth;
+        argv[1] = c->password;
+        lens[0] = 4;
+        lens[1] = strlen(c->password);
+        (void)redisAsyncCommandArgv(ac, gate_cb, (void *)gate_auth, 2, argv, lens);
+    }
+    if (c->db > 0) {
+        snprintf(db, sizeof(db), "%d", c->db);
+        argv[0] = gate_select;
+        argv[1] = db;
+        lens[0] = 6;
+        lens[1] = strlen(db);
+        (void)redisAsyncCommandArgv(ac, gate_cb, (void *)gate_select, 2, argv, lens);
+    }
+    /* also drives the connect: hiredis notices it when it has something to write */
+    argv[0] = gate_ping;
+    lens[0] = 4;
+    (void)redisAsyncCommandArgv(ac, gate_cb, (void *)gate_ping, 1, argv, lens);
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    pskgw_redisconn_t *c = ac->data;
+
+    if (!c || ac != c->ac)
+        return;
+    if (status != REDIS_OK) {
+        c->stats.errors++;
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, c->log_name, "%s: redis connect to \"%s:%d\" failed: %s",
+                     c->log_name, c->host, c->port, ac->errstr[0] ? ac->errstr : "error");
+        forget(c, "connect failed"); /* hiredis frees the context right after this callback */
+        return;
+    }
+    c->state = PSKGW_REDISCONN_GATE;
+    c->stats.connected = 1;
+    c->stats.connects++;
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    pskgw_redisconn_t *c = ac->data;
+
+    (void)status;
+    if (c && ac == c->ac)
+        forget(c, ac->errstr[0] ? ac->errstr : "disconnected");
+}
+
+static void connect_failed(pskgw_redisconn_t *c, redisAsyncContext *ac, const char *why)
+{
+    c->stats.errors++;
+    PSKGW_LOG_RL(PSKGW_LOG_WARNING, c->log_name, "%s: redis connect to \"%s:%d\" failed: %s",
+                 c->log_name, c->host, c->port, why);
+    if (ac)
+        redisAsyncFree(ac); /* no callback set yet */
+    schedule_attempt(c);
+}
+
+static void connect_to(pskgw_redisconn_t *c, const char *ip)
+{
+    redisAsyncContext *ac;
+
+    if (c->doomed) { /* from a timer or the resolver: outside any dispatch */
+        redisAsyncContext *old = c->doomed;
+
+        c->doomed = NULL;
+        uv_timer_stop(&c->reap_timer);
+        free_context(c, old);
+    }
+    ac = redisAsyncConnect(ip, c->port);
+    if (!ac || ac->err) {
+        connect_failed(c, ac, ac && ac->errstr[0] ? ac->errstr : "out of memory");
+        return;
+    }
+    ac->data = c;
+    if (ad_attach(c, ac) < 0) {
+        connect_failed(c, ac, "cannot watch the socket");
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    c->ac = ac;
+    c->state = PSKGW_REDISCONN_CONNECTING;
+    gate_send(c, ac);
+    uv_timer_start(&c->conn_timer, conn_timer_cb, c->timeout_ms, 0);
+}
+
+static void resolve_failed(pskgw_redisconn_t *c, int uv_status)
+{
+    c->stats.errors++;
+    PSKGW_LOG_RL(PSKGW_LOG_WARNING, c->log_name, "%s: cannot resolve redis host \"%s\": %s",
+                 c->log_name, c->host, uv_status < 0 ? uv_strerror(uv_status) : "no address");
+    schedule_attempt(c);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    pskgw_redisconn_t *c = req->data;
+    const struct addrinfo *pick = NULL;
+    char ip[INET6_ADDRSTRLEN];
+    bool ok = false;
+
+    c->gai_pending = false;
+    for (const struct addrinfo *ai = status == 0 ? res : NULL; ai; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET) {
+            pick = ai;
+            break;
+        }
+        if (!pick && ai->ai_family == AF_INET6)
+            pick = ai;
+    }
+    ok = pick && uv_ip_name(pick->ai_addr, ip, sizeof(ip)) == 0;
+    uv_freeaddrinfo(res);
+    if (c->closing) {
+        maybe_closed(c);
+        return;
+    }
+    if (!ok) {
+        resolve_failed(c, status);
+        return;
+    }
+    connect_to(c, ip);
+}
+
+/* A literal address is used as it is; a name goes to the thread pool. */
+static void attempt(pskgw_redisconn_t *c)
+{
+    struct addrinfo hints;
+    unsigned char buf[16];
+    int rc;
+
+    if (inet_pton(AF_INET, c->host, buf) == 1 || inet_pton(AF_INET6, c->host, buf) == 1) {
+        connect_to(c, c->host);
+        return;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    c->gai.data = c;
+    rc = uv_getaddrinfo(c->loop, &c->gai, on_resolved, c->host, NULL, &hints);
+    if (rc != 0) {
+        resolve_failed(c, rc);
+        return;
+    }
+    c->gai_pending = true;
+    c->state = PSKGW_REDISCONN_RESOLVING;
+}
+
+static void conn_timer_cb(uv_timer_t *t)
+{
+    pskgw_redisconn_t *c = t->data;
+
+    if (c->closing)
+        return;
+    if (c->state == PSKGW_REDISCONN_IDLE) {
+        attempt(c);
+        return;
+    }
+    if (c->state == PSKGW_REDISCONN_CONNECTING || c->state == PSKGW_REDISCONN_GATE) {
+        c->stats.errors++;
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, c->log_name,
+                     "%s: redis \"%s:%d\" not ready within %u ms: reconnecting", c->log_name,
+                     c->host, c->port, (unsigned)c->timeout_ms);
+        drop(c, "not ready in time");
+    }
+}
+
+/* ---- public ---- */
+
+static int copy_opts(pskgw_redisconn_t *c, const pskgw_redisconn_opts_t *o)
+{
+    c->host = strdup(o->host);
+    c->log_name = strdup(o->log_name ? o->log_name : "redis");
+    if (o->password)
+        c->password = strdup(o->password);
+    if (!c->host || !c->log_name || (o->password && !c->password))
+        return PSKGW_ENOMEM;
+    c->port = o->port;
+    c->db = o->db;
+    c->timeout_ms = o->timeout_ms;
+    c->backoff_min_ms = o->backoff_min_ms;
+    c->backoff_max_ms = o->backoff_max_ms;
+    c->backoff_ms = o->backoff_min_ms;
+    c->on_state = o->on_state;
+    c->arg = o->arg;
+    return 0;
+}
+
+static void free_conn(pskgw_redisconn_t *c)
+{
+    free(c->host);
+    free(c->log_name);
+    pskgw_free_secret_str(c->password);
+    free(c);
+}
+
+int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
+                        pskgw_redisconn_t **out)
+{
+    pskgw_redisconn_t *c;
+    uv_timer_t *timers[3];
+
+    if (!loop || !opts || !opts->host || !opts->host[0] || opts->port == 0 ||
+        opts->timeout_ms == 0 || opts->backoff_min_ms == 0 ||
+        opts->backoff_max_ms < opts->backoff_min_ms || opts->db < 0 || !out)
+        return PSKGW_EINVAL;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return PSKGW_ENOMEM;
+    if (copy_opts(c, opts) < 0) {
+        free_conn(c);
+        return PSKGW_ENOMEM;
+    }
+    c->loop = loop;
+    c->jitter_state = (uint64_t)(uintptr_t)c ^ uv_hrtime() ^ 0x9e3779b97f4a7c15ULL;
+    if (c->jitter_state == 0)
+        c->jitter_state = 1;
+    timers[0] = &c->conn_timer;
+    timers[1] = &c->op_timer;
+    timers[2] = &c->reap_timer;
+    for (int i = 0; i < 3; i++) {
+        uv_timer_init(loop, timers[i]);
+        timers[i]->data = c;
+    }
+    c->handles = 3;
+    c->state = PSKGW_REDISCONN_IDLE;
+    uv_timer_start(&c->conn_timer, conn_timer_cb, 0, 0); /* never connect inside new() */
+    *out = c;
+    return 0;
+}
+
+pskgw_redisconn_state_t pskgw_redisconn_state(const pskgw_redisconn_t *c)
+{
+    return c->state;
+}
+
+bool pskgw_redisconn_ready(const pskgw_redisconn_t *c)
+{
+    return c && c->ac && c->state == PSKGW_REDISCONN_READY;
+}
+
+bool pskgw_redisconn_connected(const pskgw_redisconn_t *c)
+{
+    return c && c->ac && (c->state == PSKGW_REDISCONN_GATE || c->state == PSKGW_REDISCONN_READY);
+}
+
+int pskgw_redisconn_command(pskgw_redisconn_t *c, int argc, const char **argv,
+                            const size_t *argvlen, pskgw_redisconn_reply_cb cb, void *arg,
+                            pskgw_redisconn_cmd_t **out)
+{
+    pskgw_redisconn_cmd_t *q;
+
+    if (!c || argc < 1 || !argv || !argvlen)
+        return PSKGW_EINVAL;
+    if (!pskgw_redisconn_connected(c))
+        return PSKGW_EUNAVAIL;
+    q = calloc(1, sizeof(*q));
+    if (!q)
+        return PSKGW_ENOMEM;
+    q->c = c;
+    q->cb = cb;
+    q->arg = arg;
+    if (c->state == PSKGW_REDISCONN_GATE) {
+        q->fmt_len = redisFormatCommandArgv(&q->fmt, argc, argv, argvlen);
+        if (q->fmt_len < 0 || !q->fmt) {
+            free(q);
+            return PSKGW_ENOMEM;
+        }
+    } else if (redisAsyncCommandArgv(c->ac, reply_cb, q, argc, argv, argvlen) != REDIS_OK) {
+        free(q);
+        c->stats.errors++;
+        return PSKGW_EUNAVAIL;
+    }
+    cmd_link(c, q);
+    if (!uv_is_active((uv_handle_t *)&c->op_timer))
+        op_timer_arm(c);
+    if (out)
+        *out = q;
+    return 0;
+}
+
+void pskgw_redisconn_cmd_detach(pskgw_redisconn_cmd_t *cmd)
+{
+    if (cmd)
+        cmd->cb = NULL;
+}
+
+void pskgw_redisconn_stats(const pskgw_redisconn_t *c, pskgw_redisconn_stats_t *out)
+{
+    *out = c->stats;
+}
+
+static void maybe_closed(pskgw_redisconn_t *c)
+{
+    void (*cb)(void *arg) = c->close_cb;
+    void *arg = c->close_arg;
+
+    if (!c->closing || c->handles > 0 || c->gai_pending || c->ac || c->doomed || c->head ||
+        c->depth > 0)
+        return;
+    free_conn(c);
+    if (cb)
+        cb(arg);
+}
+
+void pskgw_redisconn_close(pskgw_redisconn_t *c, void (*cb)(void *arg), void *arg)
+{
+    redisAsyncContext *ac = c->ac;
+
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_cb = cb;
+    c->close_arg = arg;
+    c->stats.connected = 0;
+    c->state = PSKGW_REDISCONN_CLOSING;
+    uv_timer_stop(&c->conn_timer);
+    uv_timer_stop(&c->op_timer);
+    if (c->gai_pending)
+        (void)uv_cancel((uv_req_t *)&c->gai); /* on_resolved still fires */
+    fail_held(c, PSKGW_ECANCELED);
+    c->ac = NULL;
+    if (ac)
+        discard(c, ac); /* sent commands complete with PSKGW_ECANCELED */
+    if (!c->doomed)
+        close_handles(c);
+}

@@ -1,0 +1,127 @@
+/* One Redis connection on the libuv loop: hiredis 0.14 async through our own adapter, host names
+ * resolved on the thread pool, the AUTH/SELECT/PING gate, capped jittered reconnect backoff, a
+ * reply watchdog and freeing that never happens inside hiredis' own callbacks. Its users keep only
+ * their commands: the key cache (GET/SET/DEL, keycache/redis.c) and the redis-stream sink (XADD,
+ * sinks/sink_redis.c).
+ *
+ * States (pskgw_redisconn_state()):
+ *   IDLE        no connection; the backoff timer runs (the first attempt: on the next loop turn,
+ *               never inside pskgw_redisconn_new()).
+ *   RESOLVING   the host name is being resolved by uv_getaddrinfo on the thread pool (an IPv4 or
+ *               IPv6 literal skips this); hiredis gets the numeric address (the first IPv4 one,
+ *               else the first), so no getaddrinfo() ever runs on the loop thread. A failed lookup
+ *               counts an error and backs off. A lookup has no deadline of its own (it cannot be
+ *               interrupted; it holds one thread-pool thread, not the loop).
+ *   CONNECTING  TCP connect in progress.
+ *   GATE        TCP connected (counted in connects, gauge connected = 1); AUTH (when a password
+ *               is set), SELECT (when db > 0) and PING are in flight. Commands are accepted and
+ *               held here, not sent: none may run before AUTH and SELECT succeeded (they would
+ *               land in another database, or fail with NOAUTH).
+ *   READY       PING answered after AUTH and SELECT succeeded: held commands go out in order,
+ *               new ones at once; the backoff returns to backoff_min_ms.
+ *   CLOSING     after pskgw_redisconn_close().
+ * A connection that is not READY within timeout_ms of the connect (TCP connect + gate) is dropped;
+ * so is one where AUTH or SELECT is refused (logged with the server's error, never the password).
+ * Each failure counts one error and waits the backoff: backoff_min_ms doubling up to
+ * backoff_max_ms, each delay jittered to 80..120 % (xorshift per connection, seeded from the
+ * clock and address: workers started together do not reconnect in step) and capped at
+ * backoff_max_ms.
+ *
+ * Watchdog: hiredis has no command timeout. When the oldest outstanding command (held ones
+ * included) is older than timeout_ms, the connection is dropped (a hung server, e.g. SIGSTOP or
+ * DEBUG SLEEP): every outstanding command completes with PSKGW_EIO and a reconnect is scheduled.
+ *
+ * Freeing: a hiredis context is freed only from our own timer callbacks or from a public call
+ * made outside hiredis' callbacks; a drop or close requested from inside one (a reply callback,
+ * the state callback) is deferred to a 0 ms timer. libuv handles (three timers, one poll handle
+ * per context) are freed in their close callbacks; the connection counts them and frees itself
+ * in the last one.
+ *
+ * Owner: the caller of pskgw_redisconn_new(), until the close callback. One loop, not
+ * thread-safe.
+ */
+#ifndef PSKGW_REDISCONN_REDISCONN_H
+#define PSKGW_REDISCONN_REDISCONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct redisReply;
+
+typedef struct pskgw_redisconn pskgw_redisconn_t;
+typedef struct pskgw_redisconn_cmd pskgw_redisconn_cmd_t;
+
+typedef enum {
+    PSKGW_REDISCONN_IDLE,
+    PSKGW_REDISCONN_RESOLVING,
+    PSKGW_REDISCONN_CONNECTING,
+    PSKGW_REDISCONN_GATE,
+    PSKGW_REDISCONN_READY,
+    PSKGW_REDISCONN_CLOSING,
+} pskgw_redisconn_state_t;
+
+/* Fires on the READY edge (ready = true; from inside the PING reply: commands may be issued)
+ * and when a READY connection is lost or dropped (ready = false). It may call anything of this
+ * API, pskgw_redisconn_close() included. */
+typedef void (*pskgw_redisconn_state_cb)(void *arg, bool ready);
+
+typedef struct {
+    const char *host;        /* name or IPv4/IPv6 literal (copied) */
+    uint16_t port;           /* TCP port, not 0 */
+    const char *password;    /* AUTH after connecting; NULL for none (copied, wiped on free) */
+    int db;                  /* SELECT when > 0 */
+    uint32_t timeout_ms;     /* connect + gate deadline and reply watchdog (>= 1) */
+    uint32_t backoff_min_ms; /* >= 1 */
+    uint32_t backoff_max_ms; /* >= backoff_min_ms */
+    const char *log_name;    /* log prefix, e.g. "keycache" or "sink \"s1\"" (copied) */
+    pskgw_redisconn_state_cb on_state; /* optional */
+    void *arg;
+} pskgw_redisconn_opts_t;
+
+typedef struct {
+    uint64_t errors;      /* failed attempts (lookup, connect, deadline, gate refused), commands
+                             failed by a lost or dropped connection, watchdog drops */
+    uint64_t connects;    /* TCP connections made (the first one included) */
+    uint64_t disconnects; /* connections lost or dropped after TCP connect */
+    uint64_t connected;   /* gauge: 1 in GATE and READY */
+} pskgw_redisconn_stats_t;
+
+/* Command completion: status 0 with reply (any type, error replies included; valid during the
+ * callback only), or reply NULL with PSKGW_EIO (connection lost, dropped by the watchdog or the
+ * deadline, gate refused) or PSKGW_ECANCELED (pskgw_redisconn_close()). Never called inside
+ * pskgw_redisconn_command(); called exactly once unless the command was detached. */
+typedef void (*pskgw_redisconn_reply_cb)(void *arg, int status, const struct redisReply *reply);
+
+/* Copies opts, schedules the first attempt. 0, PSKGW_EINVAL (bad opts), PSKGW_ENOMEM (nothing
+ * to free then). */
+int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
+                        pskgw_redisconn_t **out);
+
+pskgw_redisconn_state_t pskgw_redisconn_state(const pskgw_redisconn_t *c);
+/* READY: commands go out at once. */
+bool pskgw_redisconn_ready(const pskgw_redisconn_t *c);
+/* GATE or READY: commands are accepted (held until READY in GATE). */
+bool pskgw_redisconn_connected(const pskgw_redisconn_t *c);
+
+/* Issue argv (formatted now: argv may go when this returns). 0: cb fires exactly once, later
+ * (unless detached); *out (optional) is valid until then. Fails now without calling cb:
+ * PSKGW_EUNAVAIL (not GATE/READY, or closing), PSKGW_ENOMEM, PSKGW_EINVAL. */
+int pskgw_redisconn_command(pskgw_redisconn_t *c, int argc, const char **argv,
+                            const size_t *argvlen, pskgw_redisconn_reply_cb cb, void *arg,
+                            pskgw_redisconn_cmd_t **out);
+/* The command's callback will not fire; it is released when its reply comes or its connection
+ * goes. */
+void pskgw_redisconn_cmd_detach(pskgw_redisconn_cmd_t *cmd);
+
+void pskgw_redisconn_stats(const pskgw_redisconn_t *c, pskgw_redisconn_stats_t *out);
+
+/* Stop: a lookup in progress is canceled (or its result ignored), the context is freed (at once,
+ * or from a 0 ms timer when called from inside a hiredis callback), outstanding commands complete
+ * with PSKGW_ECANCELED, the handles are closed; cb(arg) (optional) fires from a libuv close
+ * callback once everything is released, after c has been freed. Call once; no other call on c
+ * after it (a second one is ignored). */
+void pskgw_redisconn_close(pskgw_redisconn_t *c, void (*cb)(void *arg), void *arg);
+
+#endif
