@@ -48,8 +48,10 @@ install(FILES "${PROJECT_SOURCE_DIR}/README.md" "${PROJECT_SOURCE_DIR}/docs/OPER
 install(FILES "${PROJECT_SOURCE_DIR}/examples/production-redis.conf"
               "${PROJECT_SOURCE_DIR}/examples/multi-sink.conf"
               "${PROJECT_SOURCE_DIR}/examples/demo.conf"
-              "${PROJECT_SOURCE_DIR}/examples/credentials.conf"
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/pskgw/examples COMPONENT gateway)
+install(FILES "${PROJECT_SOURCE_DIR}/examples/pskgw.service.d/credentials.conf"
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/pskgw/examples/pskgw.service.d
+        COMPONENT gateway)
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/contrib/"
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/pskgw/contrib COMPONENT gateway
         PATTERN "tests" EXCLUDE)

@@ -57,7 +57,7 @@ for f in usr/bin/pskgw usr/lib/systemd/system/pskgw.service usr/lib/systemd/syst
   usr/lib/sysusers.d/pskgw.conf usr/lib/tmpfiles.d/pskgw.conf usr/share/man/man8/pskgw.8 \
   usr/share/man/man5/pskgw.conf.5 usr/share/doc/pskgw/OPERATIONS.md usr/share/doc/pskgw/CONFIG.md \
   usr/share/doc/pskgw/examples/production-redis.conf usr/share/doc/pskgw/examples/multi-sink.conf \
-  usr/share/doc/pskgw/examples/credentials.conf usr/share/doc/pskgw/contrib/prometheus/pskgw.rules.yml \
+  usr/share/doc/pskgw/examples/pskgw.service.d/credentials.conf usr/share/doc/pskgw/contrib/prometheus/pskgw.rules.yml \
   usr/share/doc/pskgw/contrib/grafana/pskgw.json; do
   check "installs /$f" test -s "$root/$f"
 done
@@ -113,7 +113,7 @@ for f in "$root"/usr/share/doc/pskgw/examples/*.conf; do
 done
 
 # One credential convention: DOMAIN-PURPOSE, kept as /etc/pskgw/credentials/DOMAIN-PURPOSE.
-cred=$root/usr/share/doc/pskgw/examples/credentials.conf
+cred=$root/usr/share/doc/pskgw/examples/pskgw.service.d/credentials.conf
 re='^LoadCredential=([a-z0-9._-]+)-(api-secret|kek|http-headers|mqtt-password):/etc/pskgw/credentials/\1-\2$'
 check "credentials.conf: every LoadCredential= is DOMAIN-PURPOSE:/etc/pskgw/credentials/DOMAIN-PURPOSE" \
   bash -c "grep '^LoadCredential=' '$cred' | grep -Evx -- '$re' | { ! grep .; }"
