@@ -149,6 +149,19 @@ static int load(char **files, size_t n, pskgw_config_t **cfg)
     return rc;
 }
 
+/* --check-config: what start-up would fail on in the file system (directories, writable paths) */
+static int check_paths(const pskgw_config_t *cfg)
+{
+    pskgw_config_diag_t diag;
+    int rc;
+
+    pskgw_config_diag_init(&diag);
+    rc = pskgw_config_check_paths(cfg, &diag);
+    pskgw_config_diag_print(&diag, stderr, PSKGW_CONFIG_PRINT_ERRORS);
+    pskgw_config_diag_deinit(&diag);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -284,6 +297,11 @@ int main(int argc, char **argv)
     if (load(files, nfiles, &cfg) < 0) {
         if (check)
             fprintf(stderr, "pskgw: configuration invalid\n");
+        rc = 2;
+        goto out;
+    }
+    if (check && check_paths(cfg) < 0) {
+        fprintf(stderr, "pskgw: configuration invalid\n");
         rc = 2;
         goto out;
     }

@@ -112,6 +112,19 @@ for f in "$root"/usr/share/doc/pskgw/examples/*.conf; do
            sort -u)
 done
 
+# pskgw --check-config (which checks those directories too) accepts the packaged production
+# examples on the scratch root, with stand-ins for the credentials credentials.conf names.
+mkdir -p "$tmp/creds" "$tmp/ex"
+for c in $(sed -n 's/^LoadCredential=\([^:]*\):.*/\1/p' "$root/usr/share/doc/pskgw/examples/pskgw.service.d/credentials.conf"); do
+  case $c in *-kek) printf '%064d' 7 ;; *-http-headers) printf 'Authorization: Bearer t\n' ;; *) printf 's3cret' ;; esac >"$tmp/creds/$c"
+done
+for f in production-redis.conf multi-sink.conf; do
+  sed "s#/var/lib/pskgw/#$root/var/lib/pskgw/#g" "$root/usr/share/doc/pskgw/examples/$f" >"$tmp/ex/$f"
+  out=$(CREDENTIALS_DIRECTORY="$tmp/creds" "$root/usr/bin/pskgw" --check-config "$tmp/ex/$f" 2>&1)
+  check "pskgw --check-config $f on the installed tree${out:+: $out}" \
+    bash -c "grep -q 'configuration valid' <<<'$out'"
+done
+
 # One credential convention: DOMAIN-PURPOSE, kept as /etc/pskgw/credentials/DOMAIN-PURPOSE.
 cred=$root/usr/share/doc/pskgw/examples/pskgw.service.d/credentials.conf
 re='^LoadCredential=([a-z0-9._-]+)-(api-secret|kek|http-headers|mqtt-password):/etc/pskgw/credentials/\1-\2$'
