@@ -55,7 +55,7 @@ check "the latency histogram is in seconds" \
 # Every metric the rules use is exposed (rules may also use Prometheus' own `up`).
 missing=""
 for m in $(grep -v '^ *#' "$SRC/contrib/prometheus/pskgw.rules.yml" | grep -Eo '\b(pskgw|process)_[a-z0-9_]+' | sort -u); do
-  grep -Eq "^$m[{ ]" "$WORK/idle.metrics" || missing+=" $m"
+  grep -Eq "^${m}[{ ]" "$WORK/idle.metrics" || missing+=" $m"
 done
 check "every metric of pskgw.rules.yml is exposed (missing:${missing:- none})" [ -z "$missing" ]
 

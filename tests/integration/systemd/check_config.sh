@@ -6,6 +6,7 @@
 # missing but creatable. The permission cases run as the user nobody when the test runs as root
 # (root may write anywhere), as the service user would.
 . "$(dirname "$0")/../gateway/lib.sh"
+# shellcheck disable=SC2034 # read by write_config (lib.sh)
 SIM_URL=http://127.0.0.1:9 # never contacted by --check-config
 chmod 755 "$WORK"
 as_user=()
