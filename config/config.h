@@ -379,6 +379,17 @@ int pskgw_config_load_strings(const char *const *names, const char *const *texts
 int pskgw_config_load_string(const char *name, const char *text, pskgw_config_t **out,
                              pskgw_config_diag_t *diag);
 
+/* What start-up would fail on in the file system, for --check-config (run as the service's
+ * user: ExecStartPre): every spool directory exists and is writable, or can be created (its
+ * parent exists and is writable); every file sink's path and dead_letter_path is writable, or
+ * can be created in an existing writable directory. (Secret files and ca_file are checked
+ * readable by the load.) Errors are added to diag at the sink's line:
+ *   0               nothing found
+ *   PSKGW_ECONFIG   at least one error added
+ *   PSKGW_ENOMEM    out of memory (diag may be incomplete)
+ *   PSKGW_EINVAL    cfg NULL */
+int pskgw_config_check_paths(const pskgw_config_t *cfg, pskgw_config_diag_t *diag);
+
 /* Free everything, wiping secrets (API secret, passwords, secret headers, KEK). NULL accepted. */
 void pskgw_config_free(pskgw_config_t *cfg);
 

@@ -462,8 +462,18 @@ static void read_value(cfg_ctx_t *ctx, const cfg_key_t *k, const config_setting_
         if (t == CONFIG_TYPE_INT && ctx->text != NULL &&
             raw_int(ctx, line, k->name, raw, sizeof(raw), &rv, &overflow) &&
             (overflow || rv > INT_MAX || rv < INT_MIN)) {
-            cfg_error(ctx, line, path, "must be between %" PRIu64 " and %" PRIu64 " (got %s)",
-                      k->min, k->max, raw);
+            /* A value that fits 64 bits was written without the L that libconfig needs: say
+             * so, also when it is within range (the range alone would read as a riddle). */
+            bool needs_l = !overflow && rv > INT_MAX;
+            if (needs_l && (uint64_t)rv >= k->min && (uint64_t)rv <= k->max)
+                cfg_error(ctx, line, path,
+                          "%s is above 2147483647 and needs an L suffix (write %sL): without "
+                          "it libconfig does not read it as written",
+                          raw, raw);
+            else
+                cfg_error(ctx, line, path, "must be between %" PRIu64 " and %" PRIu64 " (got %s)%s",
+                          k->min, k->max, raw,
+                          needs_l ? "; numbers above 2147483647 also need an L suffix" : "");
             return;
         }
         if (v < 0 || (uint64_t)v < k->min || (uint64_t)v > k->max) {

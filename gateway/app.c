@@ -42,6 +42,7 @@ static void publish(app_t *app)
     pskgw_metrics_reset(&app->metrics);
     pskgw_metrics_family(&app->metrics, "pskgw_up", "gauge", "1 while the gateway runs");
     pskgw_metrics_sample(&app->metrics, "pskgw_up", NULL, 1);
+    pskgw_metrics_process(&app->metrics, PSKGW_VERSION);
     pskgw_domain_metrics(app->domains, app->ndomains, &app->metrics);
     for (size_t i = 0; i < app->ndomains; i++)
         healthy &= pskgw_domain_healthy(app->domains[i]);

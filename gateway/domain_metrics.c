@@ -241,7 +241,9 @@ static void upstream_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_
             }
         }
     }
-    pskgw_metrics_family(m, "pskgw_upstream_latency_ms", "histogram",
+    /* Seconds, the base unit Prometheus expects (promtool flags _ms); the buckets are kept in
+     * milliseconds by the upstream module and written here as seconds. */
+    pskgw_metrics_family(m, "pskgw_upstream_latency_seconds", "histogram",
                          "security-service request latency, call to callback");
     for (size_t i = 0; i < n; i++) {
         pskgw_upstream_stats_t st;
@@ -257,15 +259,17 @@ static void upstream_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_
                     pskgw_upstream_op_name((pskgw_upstream_op_t)op));
             for (int b = 0; b <= PSKGW_UPSTREAM_LAT_BUCKETS; b++) {
                 if (b < PSKGW_UPSTREAM_LAT_BUCKETS)
-                    snprintf(lab, sizeof(lab), "%s,le=\"%u\"", a,
-                             (unsigned)pskgw_upstream_latency_bounds_ms[b]);
+                    snprintf(lab, sizeof(lab), "%s,le=\"%g\"", a,
+                             pskgw_upstream_latency_bounds_ms[b] / 1000.0);
                 else
                     snprintf(lab, sizeof(lab), "%s,le=\"+Inf\"", a);
-                pskgw_metrics_sample(m, "pskgw_upstream_latency_ms_bucket", lab,
+                pskgw_metrics_sample(m, "pskgw_upstream_latency_seconds_bucket", lab,
                                      st.latency_le[op][b]);
             }
-            pskgw_metrics_sample(m, "pskgw_upstream_latency_ms_sum", a, st.latency_sum_ms[op]);
-            pskgw_metrics_sample(m, "pskgw_upstream_latency_ms_count", a, st.latency_count[op]);
+            pskgw_metrics_sample_milli(m, "pskgw_upstream_latency_seconds_sum", a,
+                                       st.latency_sum_ms[op]);
+            pskgw_metrics_sample(m, "pskgw_upstream_latency_seconds_count", a,
+                                 st.latency_count[op]);
         }
     }
     static const struct {

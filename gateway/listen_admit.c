@@ -55,22 +55,34 @@ int pskgw_listen_admit(pskgw_listener_t *l, const uint8_t *src, size_t src_len, 
     ticket->held = false;
     if (!pskgw_rate_limit_take(&l->rate, src, src_len, now)) {
         l->counters.rate_limited++;
-        PSKGW_LOG_RL(PSKGW_LOG_NOTICE, "listen-rate",
-                     "listener \"%s\": handshake rate limit for \"%s\"", l->name, peer);
+        PSKGW_LOG_RL_F(
+            PSKGW_LOG_NOTICE, "listen-rate",
+            (&(pskgw_log_fields_t){
+                .domain = l->domain, .listener = l->name, .peer = peer, .reason = "rate limit" }),
+            "listener \"%s\": handshake rate limit for \"%s\"", l->name, peer);
         return PSKGW_EBUSY;
     }
     if (pskgw_fail_throttle_blocked(&l->src_fail, src, src_len, now)) {
         l->counters.throttled_sources++;
-        PSKGW_LOG_RL(PSKGW_LOG_NOTICE, "listen-src-throttled",
-                     "listener \"%s\": \"%s\" refused: too many failed handshakes from its source",
-                     l->name, peer);
+        PSKGW_LOG_RL_F(
+            PSKGW_LOG_NOTICE, "listen-src-throttled",
+            (&(pskgw_log_fields_t){ .domain = l->domain,
+                                    .listener = l->name,
+                                    .peer = peer,
+                                    .reason = "source throttled" }),
+            "listener \"%s\": \"%s\" refused: too many failed handshakes from its source", l->name,
+            peer);
         return PSKGW_EBUSY;
     }
     if (!pskgw_halfopen_take(&l->half_open, src, src_len, ticket)) {
         l->counters.refused_half_open++;
-        PSKGW_LOG_RL(PSKGW_LOG_NOTICE, "listen-half-open",
-                     "listener \"%s\": \"%s\" refused: its source has %u handshakes in progress",
-                     l->name, peer, (unsigned)l->opt.half_open_per_source);
+        PSKGW_LOG_RL_F(PSKGW_LOG_NOTICE, "listen-half-open",
+                       (&(pskgw_log_fields_t){ .domain = l->domain,
+                                               .listener = l->name,
+                                               .peer = peer,
+                                               .reason = "half-open limit" }),
+                       "listener \"%s\": \"%s\" refused: its source has %u handshakes in progress",
+                       l->name, peer, (unsigned)l->opt.half_open_per_source);
         return PSKGW_EBUSY;
     }
     return 0;
@@ -98,10 +110,15 @@ int pskgw_listen_on_identity(pskgw_lsess_t *s, const char *identity, uint64_t no
     s->blocked = true;
     l->counters.blocked_identities++;
     pskgw_listen_log_identity(identity, esc, sizeof(esc));
-    PSKGW_LOG_RL(PSKGW_LOG_NOTICE, "listen-blocked",
-                 "listener \"%s\": identity \"%s\" throttled for \"%s\" after failed handshakes "
-                 "from its source (session %llu)",
-                 l->name, esc, s->peer, (unsigned long long)s->id);
+    PSKGW_LOG_RL_F(PSKGW_LOG_NOTICE, "listen-blocked",
+                   (&(pskgw_log_fields_t){ .domain = l->domain,
+                                           .listener = l->name,
+                                           .peer = s->peer,
+                                           .identity = esc,
+                                           .reason = "identity throttled" }),
+                   "listener \"%s\": identity \"%s\" throttled for \"%s\" after failed handshakes "
+                   "from its source (session %llu)",
+                   l->name, esc, s->peer, (unsigned long long)s->id);
     return PSKGW_EDENIED;
 }
 
@@ -114,9 +131,13 @@ void pskgw_listen_on_auth_failed(pskgw_lsess_t *s, const char *identity, uint64_
     if (s->blocked || s->src_len == 0)
         return; /* a throttled attempt is not counted again */
     if (pskgw_fail_throttle_fail(&l->src_fail, s->src, s->src_len, now))
-        PSKGW_LOG_RL(PSKGW_LOG_WARNING, "listen-src-throttle",
-                     "listener \"%s\": source of \"%s\" throttled after %u failed handshakes",
-                     l->name, s->peer, (unsigned)l->opt.source_failure_max);
+        PSKGW_LOG_RL_F(PSKGW_LOG_WARNING, "listen-src-throttle",
+                       (&(pskgw_log_fields_t){ .domain = l->domain,
+                                               .listener = l->name,
+                                               .peer = s->peer,
+                                               .reason = "source throttled" }),
+                       "listener \"%s\": source of \"%s\" throttled after %u failed handshakes",
+                       l->name, s->peer, (unsigned)l->opt.source_failure_max);
     if (identity != NULL)
         (void)pskgw_fail_throttle_fail(&l->pair_fail, k, pair_key(s, identity, k, sizeof(k)), now);
 }

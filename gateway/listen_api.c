@@ -442,11 +442,16 @@ static void cb_closed(void *arg, int reason)
         if (half_open)
             l->counters.half_open_timeouts++;
         pskgw_listen_log_identity(id, esc, sizeof(esc));
-        PSKGW_LOG_RL(PSKGW_LOG_INFO, hsfail_key(reason, half_open),
-                     "listener \"%s\": handshake with \"%s\" identity \"%s\" failed: %s%s "
-                     "(session %llu)",
-                     l->name, s->peer, esc, pskgw_strerror(reason),
-                     half_open ? " (no key exchange in time)" : "", (unsigned long long)s->id);
+        PSKGW_LOG_RL_F(PSKGW_LOG_INFO, hsfail_key(reason, half_open),
+                       (&(pskgw_log_fields_t){ .domain = l->domain,
+                                               .listener = l->name,
+                                               .peer = s->peer,
+                                               .identity = id != NULL ? esc : NULL,
+                                               .reason = pskgw_strerror(reason) }),
+                       "listener \"%s\": handshake with \"%s\" identity \"%s\" failed: %s%s "
+                       "(session %llu)",
+                       l->name, s->peer, esc, pskgw_strerror(reason),
+                       half_open ? " (no key exchange in time)" : "", (unsigned long long)s->id);
     } else if (reason == PSKGW_EAGAIN) {
         l->counters.idle_closes++;
     }
@@ -690,9 +695,7 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
         }
         goto fail;
     }
-    PSKGW_INFO("listener \"%s\" of domain \"%s\": %s on \"%s\" port %u", l->name, l->domain,
-               opts->proto == PSKGW_LISTEN_UDP ? "dtls/udp" : "tls/tcp", l->address,
-               (unsigned)l->port);
+    /* no line here: the domain logs one per listener once it is bound (address and port) */
     *out = l;
     return 0;
 

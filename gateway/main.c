@@ -38,7 +38,8 @@ static void usage(FILE *out)
             "                        printed as file:line: path: message\n"
             "  --check-config-dir DIR  the same for every *.conf file in DIR\n"
             "  --log-level LEVEL     err|warning|notice|info|debug (default info)\n"
-            "  --log-format FORMAT   text (journald priority prefixes) or json (default text)\n"
+            "  --log-format FORMAT   text (time and level; <N> priority prefixes under journald)\n"
+            "                        or json (default text)\n"
             "  --worker N            run as worker N of several sharing the ports (SO_REUSEPORT);\n"
             "                        spool files get a -wN suffix, the admin endpoint\n"
             "                        listens on its port + N\n"
@@ -145,6 +146,19 @@ static int load(char **files, size_t n, pskgw_config_t **cfg)
     pskgw_config_diag_init(&diag);
     rc = pskgw_config_load((const char *const *)files, n, cfg, &diag);
     pskgw_config_diag_print(&diag, stderr, PSKGW_CONFIG_PRINT_ERRORS); /* warnings are logged */
+    pskgw_config_diag_deinit(&diag);
+    return rc;
+}
+
+/* --check-config: what start-up would fail on in the file system (directories, writable paths) */
+static int check_paths(const pskgw_config_t *cfg)
+{
+    pskgw_config_diag_t diag;
+    int rc;
+
+    pskgw_config_diag_init(&diag);
+    rc = pskgw_config_check_paths(cfg, &diag);
+    pskgw_config_diag_print(&diag, stderr, PSKGW_CONFIG_PRINT_ERRORS);
     pskgw_config_diag_deinit(&diag);
     return rc;
 }
@@ -284,6 +298,11 @@ int main(int argc, char **argv)
     if (load(files, nfiles, &cfg) < 0) {
         if (check)
             fprintf(stderr, "pskgw: configuration invalid\n");
+        rc = 2;
+        goto out;
+    }
+    if (check && check_paths(cfg) < 0) {
+        fprintf(stderr, "pskgw: configuration invalid\n");
         rc = 2;
         goto out;
     }

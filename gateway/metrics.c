@@ -1,10 +1,15 @@
 #include "gateway/metrics.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 void pskgw_metrics_init(pskgw_metrics_t *m)
 {
@@ -106,4 +111,122 @@ void pskgw_metrics_label(char *out, size_t cap, const char *key, const char *val
     }
     out[o++] = '"';
     out[o] = '\0';
+}
+
+void pskgw_metrics_sample_milli(pskgw_metrics_t *m, const char *name, const char *labels,
+                                uint64_t thousandths)
+{
+    uint64_t whole = thousandths / 1000;
+    unsigned frac = (unsigned)(thousandths % 1000);
+
+    if (labels && *labels)
+        append(m, "%s{%s} %" PRIu64 ".%03u\n", name, labels, whole, frac);
+    else
+        append(m, "%s %" PRIu64 ".%03u\n", name, whole, frac);
+}
+
+/* /proc/self/stat fields 22 (starttime, clock ticks after boot) and 23 (vsize, bytes), 24 (rss,
+ * pages). The command name (field 2) may hold spaces and parentheses: parse after its last ')'. */
+static int proc_stat(uint64_t *start_ticks, uint64_t *vsize, uint64_t *rss_pages)
+{
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "re");
+    size_t n;
+    char *p;
+    int field = 2;
+
+    if (!f)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    for (p++; *p && field < 24;) {
+        char *end;
+        unsigned long long v;
+
+        while (*p == ' ')
+            p++;
+        field++;
+        errno = 0;
+        v = strtoull(p, &end, 10);
+        if (field == 22 || field == 23 || field == 24) {
+            if (end == p || errno)
+                return -1;
+            *(field == 22 ? start_ticks : field == 23 ? vsize : rss_pages) = v;
+        }
+        p = strchr(p, ' ');
+        if (!p)
+            return field >= 24 ? 0 : -1;
+    }
+    return field >= 24 ? 0 : -1;
+}
+
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    long n = 0;
+
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+static void process_gauge(pskgw_metrics_t *m, const char *name, const char *help, double v)
+{
+    pskgw_metrics_family(m, name, "gauge", help);
+    append(m, "%s %.17g\n", name, v);
+}
+
+void pskgw_metrics_process(pskgw_metrics_t *m, const char *version)
+{
+    char lab[200];
+    struct rusage ru;
+    struct rlimit rl;
+    uint64_t start_ticks = 0, vsize = 0, rss_pages = 0;
+    long fds = open_fds();
+    long tck = sysconf(_SC_CLK_TCK);
+    long page = sysconf(_SC_PAGESIZE);
+
+    pskgw_metrics_family(m, "pskgw_build_info", "gauge", "always 1; labelled with the version");
+    pskgw_metrics_label(lab, sizeof(lab), "version", version);
+    pskgw_metrics_sample(m, "pskgw_build_info", lab, 1);
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                     ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+
+        pskgw_metrics_family(m, "process_cpu_seconds_total", "counter",
+                             "user and system CPU time spent, in seconds");
+        append(m, "process_cpu_seconds_total %.6f\n", cpu);
+    }
+    if (proc_stat(&start_ticks, &vsize, &rss_pages) == 0 && tck > 0 && page > 0) {
+        struct timespec real, boot;
+
+        process_gauge(m, "process_resident_memory_bytes", "resident memory size in bytes",
+                      (double)rss_pages * (double)page);
+        process_gauge(m, "process_virtual_memory_bytes", "virtual memory size in bytes",
+                      (double)vsize);
+        /* starttime counts from boot (CLOCK_BOOTTIME): no need for /proc/stat's btime, which
+         * ProcSubset=pid hides */
+        if (clock_gettime(CLOCK_REALTIME, &real) == 0 &&
+            clock_gettime(CLOCK_BOOTTIME, &boot) == 0) {
+            double up = (double)boot.tv_sec + (double)boot.tv_nsec / 1e9;
+            double now = (double)real.tv_sec + (double)real.tv_nsec / 1e9;
+
+            process_gauge(m, "process_start_time_seconds",
+                          "start time of the process since the Unix epoch, in seconds",
+                          (double)(long long)(now - up + (double)start_ticks / (double)tck));
+        }
+    }
+    if (fds >= 0)
+        process_gauge(m, "process_open_fds", "open file descriptors", (double)fds);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        process_gauge(m, "process_max_fds", "maximum number of open file descriptors",
+                      (double)rl.rlim_cur);
 }

@@ -23,6 +23,15 @@ void pskgw_metrics_family(pskgw_metrics_t *m, const char *name, const char *type
  * Label values from the network must go through pskgw_metrics_label(). */
 void pskgw_metrics_sample(pskgw_metrics_t *m, const char *name, const char *labels, uint64_t value);
 void pskgw_metrics_sample_f(pskgw_metrics_t *m, const char *name, const char *labels, double value);
+/* One sample whose value is given in thousandths, written exactly ("12.345"): milliseconds
+ * counted by a module, exposed in seconds. */
+void pskgw_metrics_sample_milli(pskgw_metrics_t *m, const char *name, const char *labels,
+                                uint64_t thousandths);
+/* The process-wide families every scrape starts with: pskgw_build_info{version} (always 1) and
+ * the standard process_* families (CPU seconds, resident and virtual memory, open and maximum
+ * file descriptors, start time), read from getrusage(), getrlimit() and /proc/self (which the
+ * hardened units keep visible: ProcSubset=pid). A value that cannot be read is left out. */
+void pskgw_metrics_process(pskgw_metrics_t *m, const char *version);
 /* Writes key="escaped value" into out (cap bytes, truncated safely). */
 void pskgw_metrics_label(char *out, size_t cap, const char *key, const char *value);
 

@@ -10,6 +10,7 @@ PSKGW_PACKAGES=(
   redis-server mosquitto systemd jq python3
   gnuplot-nox libcoap3-bin # the bench and its smoke test: plots, the peer (coap-server-openssl)
   gcovr                    # scripts/test --coverage (and its test)
+  prometheus               # promtool: tests of /metrics, contrib/prometheus rules and dashboard
 )
 
 log() { printf '== %s\n' "$*" >&2; }

@@ -715,6 +715,10 @@ int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t 
     rc = s->be->create(s, loop, o, &s->impl);
     if (rc < 0)
         goto fail;
+    /* A file or HTTP target has no connection to wait for: it counts as healthy until an
+     * attempt fails (the connected gauge of an idle healthy sink reads 1 from the start);
+     * redis-stream, MQTT and Kafka sinks report their connection when it is made. */
+    s->st.connected = s->be == &pskgw_sink_backend_file || s->be == &pskgw_sink_backend_http;
     uv_timer_init(loop, &s->retry_timer);
     uv_timer_init(loop, &s->close_timer);
     s->retry_timer.data = s;

@@ -125,7 +125,8 @@ typedef struct {
     uint64_t dead_lettered; /* permanent failures */
     uint64_t queue_depth;   /* now: messages in memory (queued + in flight) */
     uint64_t spool_bytes;   /* now: spool file size + pending appends */
-    bool connected;         /* now: the last attempt succeeded / the client is connected */
+    bool connected; /* now: the client is connected, or (file, http) no attempt failed since the
+                     * last success or the start */
 } pskgw_sink_stats_t;
 
 typedef struct pskgw_sinkset pskgw_sinkset_t;

@@ -15,7 +15,14 @@ printf 'secret' >"$WORK/creds/acme-api-secret"
 printf 'Authorization: Bearer t0ken\n' >"$WORK/creds/fleet-http-headers"
 printf 'password' >"$WORK/creds/fleet-mqtt-password"
 printf '%064d' 7 >"$WORK/creds/acme-kek"
+# --check-config also checks the directories they write in: the package's tmpfiles.d creates
+# them under /var/lib/pskgw; here the same tree under $WORK stands in for it.
+mkdir -p "$WORK/examples" "$WORK/state/spool" "$WORK/state/messages" "$WORK/state/dead-letter"
+cp "$SRC"/examples/*.secret "$WORK/examples/"
 for f in "$SRC"/examples/*.conf; do
+  sed "s#/var/lib/pskgw/#$WORK/state/#g" "$f" >"$WORK/examples/$(basename "$f")"
+done
+for f in "$WORK"/examples/*.conf; do
   (cd "$(dirname "$f")" && CREDENTIALS_DIRECTORY="$WORK/creds" \
     "$BIN/pskgw" --check-config "$f" >/dev/null 2>"$WORK/check.err") &&
     rc=0 || rc=$?

@@ -32,6 +32,19 @@ Test(config_bad, out_of_range)
     cr_assert_str_eq(diag.items[0].path, "api.timeout_ms");
 }
 
+Test(config_bad, large_number_without_l_suffix_says_so)
+{
+    /* 2 GiB is a valid spool size, but written without L libconfig 1.5 truncates it: the
+     * error names the suffix instead of a range the value is within. */
+    expect_fail("domain = \"acme\";\n" MIN_API MIN_LISTENERS
+                "sinks = ( { type = \"file\"; path = \"/tmp/x.jsonl\";\n"
+                "            spool = { path = \"/tmp/spool\"; max_bytes = 2147483648; }; } );\n");
+    cr_assert(diag_has("sinks[0].spool.max_bytes: 2147483648 is above 2147483647 and needs an L "
+                       "suffix (write 2147483648L)",
+                       NULL));
+    cr_assert_eq(diag.nerrors, 1);
+}
+
 Test(config_bad, out_of_range_negative_and_huge)
 {
     expect_fail("domain = \"acme\";\n" MIN_API "listeners = ( { proto = \"udp\"; port = -1; },\n"
