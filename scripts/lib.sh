@@ -10,6 +10,7 @@ PSKGW_PACKAGES=(
   redis-server mosquitto systemd jq python3
   gnuplot-nox libcoap3-bin # the bench and its smoke test: plots, the peer (coap-server-openssl)
   gcovr                    # scripts/test --coverage (and its test)
+  nghttp2-proxy            # nghttpx: an HTTPS + HTTP/2 front for pskgw-sim (upstream tests, bench)
 )
 
 log() { printf '== %s\n' "$*" >&2; }
