@@ -41,10 +41,9 @@ static int make_cert(front_t *f, const char *key)
     return pskgw_test_wait(&p, 60000) == 0 ? 0 : -1;
 }
 
-static int spawn_nghttpx(front_t *f, const char *key, const char *backend, const char *alpn,
-                         int port)
+static int spawn_nghttpx(front_t *f, int port)
 {
-    char fr[64], be[160], npn[96], alog[640], elog[640];
+    char key[600], fr[64], be[160], npn[96], alog[640], elog[640];
     char *const argv[] = { FRONT_NGHTTPX,
                            "--conf=/dev/null", /* not the package's /etc/nghttpx/nghttpx.conf */
                            fr,
@@ -60,13 +59,14 @@ static int spawn_nghttpx(front_t *f, const char *key, const char *backend, const
                            "--backend-keep-alive-timeout=60s",
                            "--frontend-keep-alive-timeout=60s",
                            "--log-level=WARN",
-                           (char *)key,
+                           key,
                            f->ca,
                            NULL };
 
+    snprintf(key, sizeof(key), "%s/key.pem", f->dir);
     snprintf(fr, sizeof(fr), "--frontend=127.0.0.1,%d", port);
-    snprintf(be, sizeof(be), "--backend=%s", backend);
-    snprintf(npn, sizeof(npn), "--npn-list=%s", alpn);
+    snprintf(be, sizeof(be), "--backend=%s", f->backend);
+    snprintf(npn, sizeof(npn), "--npn-list=%s", f->alpn);
     snprintf(alog, sizeof(alog), "--accesslog-file=%s", f->access);
     snprintf(elog, sizeof(elog), "--errorlog-file=%s/error.log", f->dir);
     if (pskgw_test_spawn(&f->proc, argv, 0) < 0)
@@ -77,22 +77,23 @@ static int spawn_nghttpx(front_t *f, const char *key, const char *backend, const
         return -1;
     }
     snprintf(f->url, sizeof(f->url), "https://127.0.0.1:%d", port);
+    f->port = port;
     return 0;
 }
 
 int front_start(front_t *f, const char *backend_url, const char *alpn)
 {
     char key[600];
-    char backend[128];
     const char *hp = strstr(backend_url, "://");
     char *colon;
 
     memset(f, 0, sizeof(*f));
     f->proc.pid = -1;
     /* "http://HOST:PORT" -> "HOST,PORT" */
-    if (!hp || snprintf(backend, sizeof(backend), "%s", hp + 3) >= (int)sizeof(backend))
+    if (!hp || snprintf(f->backend, sizeof(f->backend), "%s", hp + 3) >= (int)sizeof(f->backend) ||
+        snprintf(f->alpn, sizeof(f->alpn), "%s", alpn) >= (int)sizeof(f->alpn))
         return -1;
-    colon = strrchr(backend, ':');
+    colon = strrchr(f->backend, ':');
     if (!colon)
         return -1;
     *colon = ',';
@@ -106,10 +107,19 @@ int front_start(front_t *f, const char *backend_url, const char *alpn)
     /* A free port may be taken by another process before nghttpx binds it: try a few. */
     for (int attempt = 0; attempt < 5; attempt++) {
         int port = pskgw_test_free_port(0);
-        if (port > 0 && spawn_nghttpx(f, key, backend, alpn, port) == 0)
+        if (port > 0 && spawn_nghttpx(f, port) == 0)
             return 0;
     }
     return -1;
+}
+
+int front_restart(front_t *f)
+{
+    if (f->proc.pid <= 0)
+        return -1;
+    pskgw_test_stop(&f->proc, SIGTERM, 10000);
+    f->proc.pid = -1;
+    return spawn_nghttpx(f, f->port);
 }
 
 void front_stop(front_t *f)
@@ -122,8 +132,8 @@ void front_stop(front_t *f)
     f->dir[0] = '\0';
 }
 
-int front_requests(const front_t *f, const char *prefix, int *ports, size_t cap, size_t *nports,
-                   const char *want_alpn, int *other_alpn)
+int front_requests(const front_t *f, const char *prefix, int skip, int *ports, size_t cap,
+                   size_t *nports, const char *want_alpn, int *other_alpn)
 {
     FILE *fp = fopen(f->access, "r");
     char line[1024];
@@ -140,7 +150,7 @@ int front_requests(const front_t *f, const char *prefix, int *ports, size_t cap,
         size_t i;
 
         if (sscanf(line, "%d %31s %d %511s", &port, alpn, &status, path) != 4 ||
-            strncmp(path, prefix, strlen(prefix)) != 0)
+            strncmp(path, prefix, strlen(prefix)) != 0 || skip-- > 0)
             continue;
         n++;
         if (want_alpn && other_alpn && strcmp(alpn, want_alpn) != 0)

@@ -13,10 +13,13 @@
 
 typedef struct {
     pskgw_test_proc_t proc;
-    char dir[512];    /* temporary directory: key, certificate, logs */
-    char ca[600];     /* the self-signed certificate (CA:TRUE), for the client's ca_file */
-    char access[600]; /* access log: "<client port> <alpn> <status> <path>" per request */
-    char url[128];    /* https://127.0.0.1:<port> */
+    char dir[512];     /* temporary directory: key, certificate, logs */
+    char ca[600];      /* the self-signed certificate (CA:TRUE), for the client's ca_file */
+    char access[600];  /* access log: "<client port> <alpn> <status> <path>" per request */
+    char url[128];     /* https://127.0.0.1:<port> */
+    char backend[128]; /* "HOST,PORT" */
+    char alpn[64];
+    int port;
 } front_t;
 
 /* 1 when nghttpx and openssl are installed. */
@@ -26,13 +29,17 @@ int front_available(void);
  * port of 127.0.0.1 (checked to be held by it) in front of backend_url ("http://HOST:PORT"),
  * offering the ALPN list alpn. 0 or -1. */
 int front_start(front_t *f, const char *backend_url, const char *alpn);
+/* Stop nghttpx (SIGTERM: it closes its client connections) and start it again on the same
+ * port, certificate and access log (appended). 0 or -1. */
+int front_restart(front_t *f);
 /* Stop nghttpx and remove its directory. Safe on a front that never started. */
 void front_stop(front_t *f);
 
-/* The access log's requests whose path starts with prefix: their number (or -1 when the log
- * cannot be read), the distinct client ports among them in ports[0..*nports) (at most cap), and
- * into *other_alpn the number of them whose ALPN is not want_alpn (when want_alpn != NULL). */
-int front_requests(const front_t *f, const char *prefix, int *ports, size_t cap, size_t *nports,
-                   const char *want_alpn, int *other_alpn);
+/* The access log's requests whose path starts with prefix, after the first `skip` of them:
+ * their number (or -1 when the log cannot be read), the distinct client ports among them in
+ * ports[0..*nports) (at most cap), and into *other_alpn the number of them whose ALPN is not
+ * want_alpn (when want_alpn != NULL). */
+int front_requests(const front_t *f, const char *prefix, int skip, int *ports, size_t cap,
+                   size_t *nports, const char *want_alpn, int *other_alpn);
 
 #endif

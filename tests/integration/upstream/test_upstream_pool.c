@@ -149,13 +149,13 @@ static void check_psks(unsigned first, unsigned n, const res_t *r)
 }
 
 /* Wait (guard only) until the front logged n API requests: it logs a request when it ends. */
-static int front_api_requests(int n, int *ports, size_t cap, size_t *nports, const char *alpn,
-                              int *other_alpn)
+static int front_api_requests(int skip, int n, int *ports, size_t cap, size_t *nports,
+                              const char *alpn, int *other_alpn)
 {
     uint64_t end = uv_now(&loop) + 30000;
     int got;
 
-    while ((got = front_requests(&front, "/v1/", ports, cap, nports, alpn, other_alpn)) < n &&
+    while ((got = front_requests(&front, "/v1/", skip, ports, cap, nports, alpn, other_alpn)) < n &&
            uv_now(&loop) < end)
         uv_run(&loop, UV_RUN_ONCE);
     return got;
@@ -193,11 +193,40 @@ Test(upstream_pool, http2_service_gets_one_connection_and_many_streams)
     run_until_sim_in_flight(N, 60000);
     run_until(&done, 1 + N, 60000);
     check_psks(100, N, r);
-    cr_assert_eq(front_api_requests(N + 2, ports, 64, &nports, "h2", &other), N + 2);
+    cr_assert_eq(front_api_requests(0, N + 2, ports, 64, &nports, "h2", &other), N + 2);
     cr_assert_eq(other, 0, "%d requests did not use HTTP/2", other);
     cr_assert_eq(nports, 1, "%zu connections to an HTTP/2 service for %d concurrent calls", nports,
                  N);
     cr_assert_eq(sim_calls(&sim, "get_psk"), N + 1);
+    finish();
+}
+
+/* The service closed the connection (nghttpx restarted): the next burst of concurrent calls
+ * must not open a connection per call, but one, and wait for it to learn that it multiplexes
+ * (CURLOPT_PIPEWAIT). */
+Test(upstream_pool, http2_burst_after_the_service_closed_the_connection_opens_one)
+{
+    enum { N = 16 };
+    res_t r[N + 1];
+    int ports[64];
+    size_t nports = 0;
+    int other = 0;
+
+    memset(r, 0, sizeof(r));
+    start_service("h2,http/1.1", "2000");
+    start_client(64, 0);
+    get_psks(1, 1, &r[N]); /* authenticate + one GetPSK: two calls on the first connection */
+    run_until(&done, 1, 60000);
+    check_psks(1, 1, &r[N]);
+    cr_assert_eq(front_restart(&front), 0, "nghttpx did not start again");
+    get_psks(200, N, r);
+    run_until_sim_in_flight(N, 60000);
+    run_until(&done, 1 + N, 60000);
+    check_psks(200, N, r);
+    cr_assert_eq(front_api_requests(2, N, ports, 64, &nports, "h2", &other), N);
+    cr_assert_eq(other, 0, "%d requests did not use HTTP/2", other);
+    cr_assert_eq(nports, 1, "%zu new connections for a burst of %d calls to an HTTP/2 service",
+                 nports, N);
     finish();
 }
 
@@ -220,7 +249,7 @@ Test(upstream_pool, http11_service_gets_a_bounded_pool_reused_across_bursts)
         run_until(&done, (int)(N * (b + 1)), 120000);
         check_psks(1000 + 100 * b, N, r[b]);
         total = N * (int)(b + 1) + 1; /* + authenticate */
-        cr_assert_eq(front_api_requests(total, ports, 64, &nports, "http/1.1", &other), total);
+        cr_assert_eq(front_api_requests(0, total, ports, 64, &nports, "http/1.1", &other), total);
         cr_assert_eq(other, 0, "%d requests did not use HTTP/1.1", other);
         cr_assert_leq(nports, BOUND, "%zu connections for a pool of %d", nports, BOUND);
         if (b == 0) {
