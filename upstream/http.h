@@ -22,6 +22,8 @@
  * - HTTP/1.1 (plain http, or a service that does not take h2): one transfer per connection;
  *   at most max_connections to the host (CURLMOPT_MAX_HOST_CONNECTIONS: transfers beyond wait
  *   in libcurl for a free one) and as many idle ones kept open for reuse (CURLMOPT_MAXCONNECTS).
+ * - TLS sessions are shared by all transfers (a curl share handle): a connection opened after
+ *   another resumes its session when the service allows, instead of a full TLS handshake.
  * TLS peer and host verification are always on.
  */
 #ifndef PSKGW_UPSTREAM_HTTP_H

@@ -44,24 +44,26 @@ static int make_cert(front_t *f, const char *key)
 static int spawn_nghttpx(front_t *f, int port)
 {
     char key[600], fr[64], be[160], npn[96], alog[640], elog[640];
-    char *const argv[] = { FRONT_NGHTTPX,
-                           "--conf=/dev/null", /* not the package's /etc/nghttpx/nghttpx.conf */
-                           fr,
-                           be,
-                           npn,
-                           alog,
-                           elog,
-                           "--accesslog-format=$remote_port $alpn $status $path",
-                           "--workers=1",
-                           "--no-ocsp",
-                           "--frontend-http2-max-concurrent-streams=256",
-                           "--backend-connections-per-frontend=0",
-                           "--backend-keep-alive-timeout=60s",
-                           "--frontend-keep-alive-timeout=60s",
-                           "--log-level=WARN",
-                           key,
-                           f->ca,
-                           NULL };
+    char *const argv[] = {
+        FRONT_NGHTTPX,
+        "--conf=/dev/null", /* not the package's /etc/nghttpx/nghttpx.conf */
+        fr,
+        be,
+        npn,
+        alog,
+        elog,
+        "--accesslog-format=$remote_port $alpn $status $path $tls_session_reused",
+        "--workers=1",
+        "--no-ocsp",
+        "--frontend-http2-max-concurrent-streams=256",
+        "--backend-connections-per-frontend=0",
+        "--backend-keep-alive-timeout=60s",
+        "--frontend-keep-alive-timeout=60s",
+        "--log-level=WARN",
+        key,
+        f->ca,
+        NULL
+    };
 
     snprintf(key, sizeof(key), "%s/key.pem", f->dir);
     snprintf(fr, sizeof(fr), "--frontend=127.0.0.1,%d", port);
@@ -162,4 +164,30 @@ int front_requests(const front_t *f, const char *prefix, int skip, int *ports, s
     }
     fclose(fp);
     return n;
+}
+
+int front_resumed_connections(const front_t *f, const char *prefix)
+{
+    FILE *fp = fopen(f->access, "r");
+    char line[1024];
+    int ports[256];
+    size_t n = 0;
+
+    if (!fp)
+        return -1;
+    while (fgets(line, sizeof(line), fp)) {
+        int port = 0, status = 0;
+        char alpn[32], path[512], reused[8];
+        size_t i;
+
+        if (sscanf(line, "%d %31s %d %511s %7s", &port, alpn, &status, path, reused) != 5 ||
+            strncmp(path, prefix, strlen(prefix)) != 0 || strcmp(reused, "r") != 0)
+            continue;
+        for (i = 0; i < n && ports[i] != port; i++)
+            ;
+        if (i == n && n < sizeof(ports) / sizeof(ports[0]))
+            ports[n++] = port;
+    }
+    fclose(fp);
+    return (int)n;
 }

@@ -15,7 +15,8 @@ typedef struct {
     pskgw_test_proc_t proc;
     char dir[512];     /* temporary directory: key, certificate, logs */
     char ca[600];      /* the self-signed certificate (CA:TRUE), for the client's ca_file */
-    char access[600];  /* access log: "<client port> <alpn> <status> <path>" per request */
+    char access[600];  /* access log per request: "<client port> <alpn> <status> <path> <r|.>"
+                        * (r: that connection resumed a TLS session) */
     char url[128];     /* https://127.0.0.1:<port> */
     char backend[128]; /* "HOST,PORT" */
     char alpn[64];
@@ -41,5 +42,8 @@ void front_stop(front_t *f);
  * want_alpn (when want_alpn != NULL). */
 int front_requests(const front_t *f, const char *prefix, int skip, int *ports, size_t cap,
                    size_t *nports, const char *want_alpn, int *other_alpn);
+/* Of the distinct client ports (connections) of the requests whose path starts with prefix,
+ * how many resumed a TLS session; -1 when the log cannot be read. */
+int front_resumed_connections(const front_t *f, const char *prefix);
 
 #endif

@@ -266,6 +266,38 @@ Test(upstream_pool, http11_service_gets_a_bounded_pool_reused_across_bursts)
     finish();
 }
 
+/* A connection opened after the first resumes the TLS session it left (the session cache is
+ * shared by the transfers; each transfer being its own easy handle, no connection ever
+ * resumed): the pool grows, or the client reconnects, without a full TLS handshake each. The
+ * first new connection offers a ticket nobody used yet, so it resumes; the others, opened at
+ * once from the tickets the client holds by then, resume or not as the server treats a ticket
+ * offered twice (nghttpx may take each once), so only "at least one" is asserted. */
+Test(upstream_pool, new_connections_resume_the_tls_session)
+{
+    enum { N = 8 };
+    res_t r[N + 1];
+    int ports[64];
+    size_t nports = 0;
+    int other = 0;
+
+    memset(r, 0, sizeof(r));
+    start_service("http/1.1", "1000");
+    start_client(N, N);
+    get_psks(1, 1, &r[N]); /* authenticate + one GetPSK: the first connection, its session */
+    run_until(&done, 1, 60000);
+    check_psks(1, 1, &r[N]);
+    get_psks(300, N, r); /* N at once: the idle connection and N - 1 new ones */
+    run_until_sim_in_flight(N, 60000);
+    run_until(&done, 1 + N, 60000);
+    check_psks(300, N, r);
+    cr_assert_eq(front_api_requests(0, N + 2, ports, 64, &nports, "http/1.1", &other), N + 2);
+    cr_assert_eq(nports, N, "%zu connections", nports);
+    cr_assert_geq(front_resumed_connections(&front, "/v1/"), 1,
+                  "none of the %d connections opened after the first resumed its TLS session",
+                  N - 1);
+    finish();
+}
+
 /* pskgw-sim --latency-ms MS --latency-jitter-ms J (the bench's 100 +/- 50 ms service) is MS - J
  * plus a uniform 0..2J, and a jitter larger than the latency is refused. */
 static size_t sink(char *p, size_t sz, size_t nm, void *u)
