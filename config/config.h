@@ -115,14 +115,15 @@ typedef struct {
     char *secret_file;            /* as written (credential name or path); NULL: inline */
     pskgw_config_secret_t secret; /* APISecret (from secret_file, or inline `secret`) */
     pskgw_config_auth_header_t auth_header;
-    unsigned psk_key_bits;  /* 128 or 256: KeyLength sent to GetPSK */
-    uint32_t timeout_ms;    /* one HTTP attempt */
-    uint32_t deadline_ms;   /* one request: transient failures are retried until it passes */
-    uint32_t retry_min_ms;  /* first backoff (then doubled, with jitter) */
-    uint32_t retry_max_ms;  /* backoff cap; >= retry_min_ms */
-    uint32_t max_in_flight; /* requests on the wire at once */
-    uint32_t queue_size;    /* requests waiting behind max_in_flight; full -> "busy" */
-    char *ca_file;          /* CA bundle; NULL: the system's store. Verification is always on. */
+    unsigned psk_key_bits;    /* 128 or 256: KeyLength sent to GetPSK */
+    uint32_t timeout_ms;      /* one HTTP attempt */
+    uint32_t deadline_ms;     /* one request: transient failures are retried until it passes */
+    uint32_t retry_min_ms;    /* first backoff (then doubled, with jitter) */
+    uint32_t retry_max_ms;    /* backoff cap; >= retry_min_ms */
+    uint32_t max_in_flight;   /* requests on the wire at once */
+    uint32_t queue_size;      /* requests waiting behind max_in_flight; full -> "busy" */
+    uint32_t max_connections; /* connections to the service host; 0 (unset): max_in_flight */
+    char *ca_file;            /* CA bundle; NULL: the system's store. Verification is always on. */
     pskgw_config_api_paths_t paths;
 } pskgw_config_api_t;
 

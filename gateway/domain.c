@@ -431,6 +431,7 @@ static int start_upstream(pskgw_domain_t *d)
     o.deadline_ms = a->deadline_ms;
     o.max_in_flight = a->max_in_flight;
     o.queue_size = a->queue_size;
+    o.max_connections = a->max_connections;
     o.ca_file = a->ca_file;
     o.path_authenticate = a->paths.authenticate;
     o.path_get_psk = a->paths.get_psk;

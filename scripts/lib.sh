@@ -11,6 +11,7 @@ PSKGW_PACKAGES=(
   gnuplot-nox libcoap3-bin # the bench and its smoke test: plots, the peer (coap-server-openssl)
   gcovr                    # scripts/test --coverage (and its test)
   prometheus               # promtool: tests of /metrics, contrib/prometheus rules and dashboard
+  nghttp2-proxy            # nghttpx: an HTTPS + HTTP/2 front for pskgw-sim (upstream tests, bench)
 )
 
 log() { printf '== %s\n' "$*" >&2; }

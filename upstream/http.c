@@ -47,6 +47,7 @@ typedef struct {
 struct pskgw_http {
     uv_loop_t *loop;
     CURLM *multi;
+    CURLSH *share; /* the TLS session cache of every transfer: new connections resume */
     uv_timer_t timer;
     pollctx_t **fds;
     size_t nfds;
@@ -391,6 +392,13 @@ int pskgw_http_new(uv_loop_t *loop, const pskgw_http_opts_t *opts, pskgw_http_t 
     h->multi = curl_multi_init();
     if (!h->multi)
         goto fail;
+    /* Each transfer is its own easy handle, and an easy handle keeps TLS sessions to itself:
+     * shared here, a connection opened after the first (a pool growing, a reconnect) resumes
+     * instead of a full TLS handshake. One thread: no lock callbacks. */
+    h->share = curl_share_init();
+    if (!h->share ||
+        curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+        goto fail;
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -407,6 +415,8 @@ int pskgw_http_new(uv_loop_t *loop, const pskgw_http_opts_t *opts, pskgw_http_t 
     return 0;
 
 fail:
+    if (h->share)
+        curl_share_cleanup(h->share);
     if (h->multi)
         curl_multi_cleanup(h->multi);
     free(h->ca_file);
@@ -485,6 +495,7 @@ int pskgw_http_post(pskgw_http_t *h, const char *url, const char *auth, const ch
     SET(CURLOPT_HEADERDATA, r);
     SET(CURLOPT_ERRORBUFFER, r->errbuf);
     SET(CURLOPT_PRIVATE, (char *)r);
+    SET(CURLOPT_SHARE, h->share);
     SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
@@ -549,6 +560,8 @@ static void finish_teardown(pskgw_http_t *h)
     /* May call socket_cb (CURL_POLL_REMOVE) for cached connections: that only closes polls. */
     curl_multi_cleanup(h->multi);
     h->multi = NULL;
+    curl_share_cleanup(h->share); /* no easy handle is left to use it */
+    h->share = NULL;
     h->torn_down = 1;
     for (size_t i = 0; i < h->nfds; i++)
         pollctx_detach(h, (curl_socket_t)i);

@@ -11,8 +11,19 @@
  * - Finished transfers are first removed from the multi and collected; their callbacks run
  *   after curl_multi_socket_action() returned, so a callback may start or cancel transfers.
  *
- * One pskgw_http_t per security-service domain: keep-alive connections are reused across
- * requests and HTTP/2 is negotiated over TLS when offered (multiplexed, CURLPIPE_MULTIPLEX).
+ * One pskgw_http_t per security-service domain. Connections (tested against nghttpx in
+ * tests/integration/upstream/test_upstream_pool.c):
+ * - HTTP/2 is offered over TLS (ALPN, CURL_HTTP_VERSION_2TLS). Where the service takes it,
+ *   concurrent transfers are streams of one connection (CURLPIPE_MULTIPLEX); a transfer that
+ *   finds no connection yet waits for the one being set up to learn whether it multiplexes
+ *   (CURLOPT_PIPEWAIT), so a burst opens one connection, not one per transfer. A further
+ *   connection opens only when one carries as many streams as the service or libcurl (100,
+ *   CURLMOPT_MAX_CONCURRENT_STREAMS) allows, within max_connections.
+ * - HTTP/1.1 (plain http, or a service that does not take h2): one transfer per connection;
+ *   at most max_connections to the host (CURLMOPT_MAX_HOST_CONNECTIONS: transfers beyond wait
+ *   in libcurl for a free one) and as many idle ones kept open for reuse (CURLMOPT_MAXCONNECTS).
+ * - TLS sessions are shared by all transfers (a curl share handle): a connection opened after
+ *   another resumes its session when the service allows, instead of a full TLS handshake.
  * TLS peer and host verification are always on.
  */
 #ifndef PSKGW_UPSTREAM_HTTP_H
@@ -27,7 +38,7 @@ typedef struct pskgw_http_req pskgw_http_req_t;
 
 typedef struct {
     const char *ca_file;      /* NULL: system store; copied */
-    uint32_t max_connections; /* per host; 0: no limit */
+    uint32_t max_connections; /* per host, and the idle ones kept; 0: libcurl's defaults */
     size_t max_body;          /* response bodies above this fail with PSKGW_ETOOBIG */
 } pskgw_http_opts_t;
 

@@ -37,6 +37,8 @@ static const char usage[] =
     "                          (default seed; the gateway's e2e_v2_layout must agree)\n"
     "  --latency-ms MS         added latency before every API answer (default 0)\n"
     "  --jitter-ms MS          plus a uniform random 0..MS (default 0)\n"
+    "  --latency-jitter-ms J   instead of --jitter-ms: --latency-ms plus or minus a uniform\n"
+    "                          random J (J <= --latency-ms; e.g. 100 +/- 50 ms)\n"
     "  --error-rate R          fraction 0..1 of API calls answered with --error-status\n"
     "  --error-status S        status for --error-rate (default 503)\n"
     "  --ratelimit-rate R      fraction 0..1 of API calls answered 429 with Retry-After\n"
@@ -183,6 +185,24 @@ static int check_complete(const pskgw_sim_cfg_t *cfg, int pending_key, char *err
     return 0;
 }
 
+/* --latency-jitter-ms J: MS +/- J is MS - J plus the uniform 0..2J that --jitter-ms adds. */
+static int fold_latency_jitter(pskgw_sim_cfg_t *cfg, char *err, size_t err_cap)
+{
+    pskgw_sim_faults_t *f = &cfg->faults;
+
+    if (!cfg->latency_jitter_ms)
+        return 0;
+    if (f->jitter_ms || cfg->latency_jitter_ms > f->latency_ms) {
+        snprintf(err, err_cap,
+                 "--latency-jitter-ms needs --latency-ms at least as large and no "
+                 "--jitter-ms");
+        return PSKGW_EINVAL;
+    }
+    f->latency_ms -= cfg->latency_jitter_ms;
+    f->jitter_ms = 2 * cfg->latency_jitter_ms;
+    return 0;
+}
+
 /* The fault flags (--latency-ms ... --token-early-expiry-ms): 1 when opt is one of them (its
  * value parsed into *f, *rc < 0 when bad), 0 otherwise. */
 static int fault_option(const char *opt, const char *val, pskgw_sim_faults_t *f, int *rc)
@@ -285,6 +305,8 @@ int pskgw_sim_cfg_parse(pskgw_sim_cfg_t *cfg, int argc, char **argv, char *err, 
             rc = pskgw_rot_v2_layout_parse(val, &cfg->e2e_v2_layout);
         } else if (strcmp(opt, "--disable-identity") == 0) {
             rc = parse_identity(cfg, val);
+        } else if (strcmp(opt, "--latency-jitter-ms") == 0) {
+            rc = parse_uint(val, 300000, &cfg->latency_jitter_ms);
         } else if (fault_option(opt, val, f, &rc)) {
             /* parsed into cfg->faults */
         } else if (strcmp(opt, "--auth-header") == 0) {
@@ -309,5 +331,7 @@ int pskgw_sim_cfg_parse(pskgw_sim_cfg_t *cfg, int argc, char **argv, char *err, 
         }
         i += takes;
     }
+    if (fold_latency_jitter(cfg, err, err_cap) < 0)
+        return PSKGW_EINVAL;
     return cfg->show_device ? 0 : check_complete(cfg, pending_key, err, err_cap);
 }

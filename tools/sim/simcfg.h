@@ -62,7 +62,8 @@ typedef struct {
     bool verbose;
     bool strict; /* --strict (or PSKGW_SIM_STRICT=1): refuse what a careful service refuses */
     bool help;
-    bool show_device; /* --show-device N: print device N's credentials and exit */
+    bool show_device;           /* --show-device N: print device N's credentials and exit */
+    unsigned latency_jitter_ms; /* --latency-jitter-ms J: latency_ms +/- J (folded into faults) */
     uint32_t show_index;
 } pskgw_sim_cfg_t;
 

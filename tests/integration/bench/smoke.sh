@@ -95,6 +95,17 @@ if command -v gnuplot >/dev/null; then
 else
   pskgw_missing gnuplot gnuplot-nox || FAILED=$((FAILED + 1))
 fi
+if command -v nghttpx >/dev/null; then
+  check "cold path: one GetPSK per handshake over HTTP/1.1 and HTTP/2, no error" jqcheck "$J" \
+    '[.cold_path.http1, .cold_path.http2] | all(.handshakes_ok > 0 and .get_psk_per_handshake == 1 and .errors == 0)'
+  check "cold path: HTTP/2 over one connection, HTTP/1.1 within max_in_flight connections" jqcheck "$J" \
+    '.cold_path.http2.connections_to_service == 1 and .cold_path.http2.alpn_seen == "h2" and
+     .cold_path.http1.alpn_seen == "http/1.1" and
+     .cold_path.http1.connections_to_service <= .cold_path.http1.max_in_flight'
+  check "report.md has the cold-path table" grep -q '^| HTTP/2 (ALPN at the front: h2) |' "$out/report.md"
+else
+  pskgw_missing nghttpx nghttp2-proxy || FAILED=$((FAILED + 1))
+fi
 if command -v coap-server-openssl >/dev/null; then
   check "peer: coap-server-openssl measured" jqcheck "$J" \
     '.peer.coap_server.handshakes.ok > 0 and .peer.coap_server.memory.held > 0'

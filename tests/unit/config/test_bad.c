@@ -523,3 +523,14 @@ Test(config_bad, control_characters_in_strings)
         "} );\n");
     cr_assert(diag_has("sinks[0].headers[0]: must not contain control characters", NULL));
 }
+
+Test(config_bad, api_max_connections_out_of_range)
+{
+    expect_fail(
+        "domain = \"acme\";\n"
+        "api = { url = \"https://x.example\"; key_id = \"K\"; secret_file = \"./api.secret\";\n"
+        "        max_connections = 0; };\n" MIN_LISTENERS MIN_SINKS);
+    cr_assert(
+        diag_has("acme.conf:3: api.max_connections: must be between 1 and 100000 (got 0)", NULL));
+    cr_assert_eq(diag.nerrors, 1);
+}
