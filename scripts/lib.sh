@@ -27,8 +27,20 @@ pskgw_need_packages() {
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
+  # The tests start their own servers on free ports: packages such as redis-server, mosquitto,
+  # prometheus and nghttp2-proxy must not start theirs on install (a machine without systemd
+  # would run their init scripts). A policy-rc.d that refuses every start is put in place for the
+  # install when the machine has none, and removed after.
+  local policy=/usr/sbin/policy-rc.d added=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy" &&
+      added=1
+  fi
+  local rc=0
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-    </dev/null >/dev/null
+    </dev/null >/dev/null || rc=$?
+  [ $added -eq 0 ] || $sudo rm -f "$policy"
+  return $rc
 }
 
 # Build the gateway-profile wolfSSL from Debian's source package, once per profile.
