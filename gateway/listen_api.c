@@ -174,6 +174,7 @@ static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, co
     }
     (void)uv_timer_init(l->loop, &s->timer);
     s->timer.data = s;
+    s->res = pskgw_listen_admit_resolver(s);
     s->pending_closes = 1; /* the timer */
     l->refs++;
     l->counters.sessions_active++;
@@ -262,6 +263,7 @@ void pskgw_lsess_end(pskgw_lsess_t *s)
             n->in_peer_table = true;
     }
     l->counters.sessions_active--;
+    pskgw_listen_on_unpark(s, uv_now(l->loop)); /* an admission resolve() never took */
     if (s->parked) {
         s->parked = false;
         l->counters.pending_lookups--;
@@ -353,11 +355,14 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
             l->counters.refused_pending++;
             return PSKGW_EFULL;
         }
+        if (pskgw_listen_on_park(s, identity, now) < 0)
+            return PSKGW_EBUSY; /* the source's lookup bounds: counted there */
         s->parked = true;
         l->counters.pending_lookups++;
         l->counters.lookups_parked++;
         return 0;
     case PSKGW_DTLS_EV_UNPARK:
+        pskgw_listen_on_unpark(s, now);
         if (s->parked) {
             s->parked = false;
             l->counters.pending_lookups--;
@@ -370,6 +375,7 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
         s->established = true;
         l->counters.handshakes_completed++;
         pskgw_halfopen_release(&l->half_open, &s->half_open);
+        pskgw_listen_on_established(s, now);
         PSKGW_DEBUG("listener \"%s\": session %llu established with \"%s\" identity \"%s\"",
                     l->name, (unsigned long long)s->id, s->peer, identity ? identity : "");
         promote(s);
@@ -552,6 +558,7 @@ int pskgw_listen_framing_parse(const char *s, pskgw_framing_t *out)
 static void listener_free(pskgw_listener_t *l)
 {
     pskgw_dtls_ctx_free(l->dctx);
+    pskgw_lookup_admit_free(l->admit);
     free(l->by_id.b);
     free(l->by_peer.b);
     free(l->rbuf);
@@ -585,7 +592,7 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
 {
     pskgw_listener_t *l = NULL;
     pskgw_dtls_options_t d = { 0 };
-    uint8_t seed[3 * PSKGW_LIMIT_SEED_LEN + 16];
+    uint8_t seed[5 * PSKGW_LIMIT_SEED_LEN + 16];
     const char *reason = NULL;
     int rc = PSKGW_EINVAL;
 
@@ -639,6 +646,14 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     DEF(half_open_per_source, 1000);
     DEF(ipv6_source_prefix, 64);
     DEF(cookie_rotate_s, 30);
+    DEF(lookups_in_flight, 32);
+    DEF(lookups_per_source, 8);
+    DEF(lookup_queue_per_source, 256);
+    DEF(lookups_per_source_per_s, 100);
+    DEF(good_source_reserve, l->opt.lookups_in_flight / 4);
+    DEF(good_source_window_s, 3600);
+    if (l->opt.lookup_burst == 0 && l->opt.lookups_per_source_per_s < UINT32_MAX / 2)
+        l->opt.lookup_burst = 2 * l->opt.lookups_per_source_per_s;
 #undef DEF
     if (l->opt.half_open_timeout_ms == 0 ||
         l->opt.half_open_timeout_ms > l->opt.handshake_timeout_ms)
@@ -671,6 +686,12 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
                              (uint64_t)l->opt.identity_block_s * 1000, seed + PSKGW_LIMIT_SEED_LEN);
     pskgw_halfopen_init(&l->half_open, OFF(l->opt.half_open_per_source),
                         seed + 2 * PSKGW_LIMIT_SEED_LEN);
+    rc = pskgw_listen_admit_new(l, seed + 3 * PSKGW_LIMIT_SEED_LEN + 16);
+    if (rc < 0) {
+        reason = rc == PSKGW_EINVAL ? "good_source_reserve must be below lookups_in_flight" : NULL;
+        rc = rc == PSKGW_EINVAL ? PSKGW_ECONFIG : rc;
+        goto fail;
+    }
     pskgw_wipe(seed, sizeof(seed));
     l->refs = 1;
     if (opts->proto == PSKGW_LISTEN_UDP)
