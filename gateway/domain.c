@@ -196,6 +196,8 @@ static int resolver_lookup(void *ctx, const char *identity, uint8_t *psk, size_t
     pskgw_keycache_result_t res;
     int rc = pskgw_keycache_lookup(d->psk_cache, (const uint8_t *)identity, strlen(identity), &res);
 
+    if (rc == PSKGW_EAGAIN && !res.stale)
+        return PSKGW_ENOTFOUND; /* EAGAIN: a stale key is known (the listener's admission) */
     if (rc < 0)
         return rc;
     if (res.status != 0)

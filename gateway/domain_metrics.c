@@ -53,6 +53,7 @@ static const struct field listener_fields[] = {
     LF(lookups_refused_rate, "counter", "cold key lookups refused: lookups_per_source_per_s"),
     LF(lookups_refused_queue, "counter", "cold key lookups refused: lookup_queue_per_source full"),
     LF(lookups_withdrawn, "counter", "waiting cold key lookups whose handshake ended first"),
+    LF(lookups_stale_known, "counter", "lookups of known identities with a stale key (never wait)"),
     LF(lookups_in_flight, "gauge", "cold key lookups at the resolver now"),
     LF(lookups_waiting, "gauge", "cold key lookups waiting for their turn now"),
 };

@@ -258,8 +258,10 @@ static int res_lookup(void *ctx, const char *identity, uint8_t *psk, size_t *psk
 {
     pskgw_lsess_t *s = ctx;
     const pskgw_psk_resolver_t *in = &s->l->resolver;
+    int rc = in->lookup(in->ctx, identity, psk, psk_len, uid, uid_cap);
 
-    return in->lookup(in->ctx, identity, psk, psk_len, uid, uid_cap);
+    s->stale_known = rc == PSKGW_EAGAIN;
+    return rc;
 }
 
 pskgw_psk_resolver_t pskgw_listen_admit_resolver(pskgw_lsess_t *s)
@@ -300,6 +302,14 @@ int pskgw_listen_on_park(pskgw_lsess_t *s, const char *identity, uint64_t now)
         return PSKGW_ENOMEM;
     r->l = l;
     memcpy(r->id, identity != NULL ? identity : "", n + 1);
+    if (s->stale_known) {
+        /* A known device: its key is only stale. Its lookup is no cold one (one refresh per
+         * identity at most, merged by the cache) and never waits behind them. */
+        s->stale_known = false;
+        l->counters.lookups_stale_known++;
+        s->areq = r; /* IDLE item: dispatched at once, released as a no-op */
+        return 0;
+    }
     rc = s->src_len > 0 ? pskgw_lookup_admit_take(l->admit, &r->item, s->src, s->src_len, now)
                         : pskgw_lookup_admit_take(l->admit, &r->item, no_source, 1, now);
     sync_counters(l);

@@ -172,6 +172,7 @@ typedef struct {
     uint64_t lookups_refused_rate;  /* refused: lookups_per_source_per_s */
     uint64_t lookups_refused_queue; /* refused: lookup_queue_per_source full */
     uint64_t lookups_withdrawn;     /* waiting lookups whose handshake ended first */
+    uint64_t lookups_stale_known;   /* lookups of a known identity with a stale key: never wait */
     uint64_t sessions_active;       /* gauge */
     uint64_t pending_lookups;       /* gauge */
     uint64_t lookups_in_flight;     /* gauge: cold lookups at the resolver */

@@ -33,6 +33,7 @@ struct pskgw_lsess {
      * admission (listen_admit.c); ctx is the session. */
     pskgw_psk_resolver_t res;
     pskgw_admit_req_t *areq;       /* admitted at PARK, handed to resolve() next */
+    bool stale_known;              /* the last lookup() found only a stale key: no cold lookup */
     uint8_t src[PSKGW_SOURCE_MAX]; /* the source (address or IPv6 prefix) for the limits */
     uint8_t src_len;
     /* UDP: a handshake from the peer of an established session replaces it only when it
@@ -124,7 +125,9 @@ int pskgw_listen_admit(pskgw_listener_t *l, const uint8_t *src, size_t src_len, 
 int pskgw_listen_admit_new(pskgw_listener_t *l, const uint8_t *seed);
 pskgw_psk_resolver_t pskgw_listen_admit_resolver(pskgw_lsess_t *s);
 /* PARK: a cold lookup of identity; 0 when admitted (at once or waiting), PSKGW_EBUSY when
- * refused (counted, logged). UNPARK: gives back an admission resolve() never took. */
+ * refused (counted, logged). A lookup of a known identity whose key is stale (the resolver's
+ * lookup() said PSKGW_EAGAIN) is no cold lookup: it goes to the resolver at once, uncounted by
+ * the admission (counter lookups_stale_known). UNPARK: gives back an admission resolve() never took. */
 int pskgw_listen_on_park(pskgw_lsess_t *s, const char *identity, uint64_t now);
 void pskgw_listen_on_unpark(pskgw_lsess_t *s, uint64_t now);
 /* A handshake of the session completed: its source has a good record. */

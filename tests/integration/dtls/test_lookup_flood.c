@@ -45,6 +45,8 @@ typedef struct {
     int seen_at[NDEV];         /* answers given when the device's ClientKeyExchange arrived */
     int done_at[NDEV];         /* answers given when its own answer was given */
     uint64_t waiting_at[NDEV]; /* flood lookups still waiting for their turn then */
+    int stale_dev;             /* lookup() says PSKGW_EAGAIN: a stale key is known (-1: none) */
+    int arrived_paused[NDEV];  /* the device's lookup reached the service while paused */
 } svc_t;
 
 static uv_loop_t loop;
@@ -125,6 +127,8 @@ static int svc_resolve(void *ctx, const char *id, pskgw_psk_done_cb cb, void *ar
     svc.outstanding++;
     if (i >= 0 && dev_cached(i))
         svc.cached_asked++;
+    if (i >= 0 && svc.paused)
+        svc.arrived_paused[i] = 1;
     *handle = q;
     svc_kick();
     return 0;
@@ -162,6 +166,8 @@ static int svc_lookup(void *ctx, const char *id, uint8_t *psk, size_t *psk_len, 
     svc.lookups++;
     if (i >= 0 && svc.seen_at[i] < 0)
         svc.seen_at[i] = svc.served;
+    if (i >= 0 && i == svc.stale_dev)
+        return PSKGW_EAGAIN;
     if (i < 0 || !dev_cached(i))
         return PSKGW_ENOTFOUND;
     for (int k = 0; k < 16; k++)
@@ -190,6 +196,7 @@ static void setup(void)
         svc.done_at[i] = -1;
     }
     svc.paused = true;
+    svc.stale_dev = -1;
     lst = NULL;
     cr_assert_eq(wolfSSL_Init(), WOLFSSL_SUCCESS);
 }
@@ -270,13 +277,12 @@ static void random_id(char *out, size_t cap)
     out[i] = '\0';
 }
 
-/* nsrc flooding sources (127.0.0.first..), per_src half handshakes each; then the devices. */
-static void run(int first, int nsrc, int per_src)
+/* nsrc flooding sources (127.0.0.first..), per_src half handshakes each, all parked. */
+static void flood_start(int first, int nsrc, int per_src)
 {
+    static char ids[NFLOOD_MAX][32];
     char ip[16];
-    char ids[NFLOOD_MAX][32];
     int nflood = nsrc * per_src;
-    int from;
 
     cr_assert_leq(nflood, NFLOOD_MAX);
     srand(16);
@@ -294,6 +300,16 @@ static void run(int first, int nsrc, int per_src)
     want = nflood;
     cr_assert(hrun_until(&loop, lookups_reached, NULL, 60000),
               "every flood ClientKeyExchange reached the listener (%d of %d)", svc.lookups, nflood);
+}
+
+/* The flood, then cached devices, then new devices from the cached ones' sources. */
+static void run(int first, int nsrc, int per_src)
+{
+    char ip[16];
+    int nflood = nsrc * per_src;
+    int from;
+
+    flood_start(first, nsrc, per_src);
 
     /* Cached devices connect at once: no lookup at the service. */
     for (int i = 0; i < NDEV / 2; i++) {
@@ -349,4 +365,30 @@ Test(lookup_flood, one_flooding_source_does_not_delay_new_devices)
 Test(lookup_flood, sixteen_flooding_sources_do_not_delay_new_devices)
 {
     run(10, 16, 16);
+}
+
+/* A known device whose key is only stale in memory (its TTL passed): its lookup is a refresh,
+ * not a cold lookup, and goes to the service at once while sixteen sources' lookups wait. */
+Test(lookup_flood, a_device_with_a_stale_key_never_waits_behind_the_flood)
+{
+    int from = NDEV / 2;
+
+    svc.stale_dev = NDEV / 2;
+    flood_start(10, 16, 4);
+    cr_assert_gt(ctr()->lookups_waiting, 0, "the flood's lookups wait for the budget");
+    speer_start(&dev[NDEV / 2], &loop, "127.0.0.40", 0, pskgw_listener_port(lst),
+                svc.dev_id[NDEV / 2], DEV_PSK, NULL);
+    want = 64 + 1;
+    cr_assert(hrun_until(&loop, lookups_reached, NULL, 60000));
+    cr_assert(svc.arrived_paused[NDEV / 2], "its refresh went to the service at once");
+    cr_assert_gt(ctr()->lookups_waiting, 0, "while the flood waits");
+    cr_assert_eq(ctr()->lookups_stale_known, 1);
+    svc.paused = false;
+    svc_kick();
+    for (int i = from + 1; i < NDEV; i++)
+        dev[i].done = true; /* not started */
+    cr_assert(hrun_until(&loop, devs_finished, &from, 120000));
+    cr_assert(dev[NDEV / 2].done, "error %d", dev[NDEV / 2].error);
+    cr_assert_leq(svc.done_at[NDEV / 2], IN_FLIGHT + 1,
+                  "answered after the lookups at the service");
 }
