@@ -586,6 +586,58 @@ static void listener_handle_closed(uv_handle_t *h)
 
 #define OFF(v) ((v) == UINT32_MAX ? 0 : (v))
 
+/* Options left 0 take their defaults (listen_api.h). */
+static void apply_defaults(pskgw_listener_opts_t *o)
+{
+#define DEF(f, v)  \
+    if (o->f == 0) \
+    o->f = (v)
+    DEF(max_sessions, 100000);
+    DEF(max_pending_handshakes, 10000);
+    DEF(handshake_timeout_ms, 10000);
+    DEF(idle_timeout_s, 300);
+    DEF(handshakes_per_ip, 100);
+    DEF(identity_failure_max, 5);
+    DEF(source_failure_max, 50);
+    DEF(identity_block_s, 300);
+    DEF(half_open_per_source, 1000);
+    DEF(ipv6_source_prefix, 64);
+    DEF(cookie_rotate_s, 30);
+    DEF(lookups_in_flight, 32);
+    DEF(lookups_per_source, 8);
+    DEF(lookup_queue_per_source, 256);
+    DEF(lookups_per_source_per_s, 100);
+    DEF(good_source_reserve, o->lookups_in_flight / 4);
+    DEF(good_source_window_s, 3600);
+    if (o->lookup_burst == 0 && o->lookups_per_source_per_s < UINT32_MAX / 2)
+        o->lookup_burst = 2 * o->lookups_per_source_per_s;
+#undef DEF
+    if (o->half_open_timeout_ms == 0 || o->half_open_timeout_ms > o->handshake_timeout_ms)
+        o->half_open_timeout_ms = o->handshake_timeout_ms;
+}
+
+/* The per-source limits and the lookup admission, under the listener's random seed. */
+static int init_limits(pskgw_listener_t *l, const uint8_t *seed, const char **reason)
+{
+    int rc;
+
+    pskgw_rate_limit_init(&l->rate, l->opt.handshakes_per_ip, l->opt.handshakes_per_ip_burst,
+                          seed + 3 * PSKGW_LIMIT_SEED_LEN);
+    /* UINT32_MAX: "off" (the config's 0). */
+    pskgw_fail_throttle_init(&l->src_fail, OFF(l->opt.source_failure_max),
+                             (uint64_t)l->opt.identity_block_s * 1000, seed);
+    pskgw_fail_throttle_init(&l->pair_fail, OFF(l->opt.identity_failure_max),
+                             (uint64_t)l->opt.identity_block_s * 1000, seed + PSKGW_LIMIT_SEED_LEN);
+    pskgw_halfopen_init(&l->half_open, OFF(l->opt.half_open_per_source),
+                        seed + 2 * PSKGW_LIMIT_SEED_LEN);
+    rc = pskgw_listen_admit_new(l, seed + 3 * PSKGW_LIMIT_SEED_LEN + 16);
+    if (rc == PSKGW_EINVAL) {
+        *reason = "good_source_reserve must be below lookups_in_flight";
+        return PSKGW_ECONFIG;
+    }
+    return rc;
+}
+
 int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
                        const pskgw_psk_resolver_t *resolver, pskgw_listener_msg_cb on_message,
                        void *arg, pskgw_listener_t **out, const char **why)
@@ -632,32 +684,7 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     l->opt.name = l->name;
     l->opt.address = l->address;
     l->opt.ciphers = NULL;
-#define DEF(f, v)      \
-    if (l->opt.f == 0) \
-    l->opt.f = (v)
-    DEF(max_sessions, 100000);
-    DEF(max_pending_handshakes, 10000);
-    DEF(handshake_timeout_ms, 10000);
-    DEF(idle_timeout_s, 300);
-    DEF(handshakes_per_ip, 100);
-    DEF(identity_failure_max, 5);
-    DEF(source_failure_max, 50);
-    DEF(identity_block_s, 300);
-    DEF(half_open_per_source, 1000);
-    DEF(ipv6_source_prefix, 64);
-    DEF(cookie_rotate_s, 30);
-    DEF(lookups_in_flight, 32);
-    DEF(lookups_per_source, 8);
-    DEF(lookup_queue_per_source, 256);
-    DEF(lookups_per_source_per_s, 100);
-    DEF(good_source_reserve, l->opt.lookups_in_flight / 4);
-    DEF(good_source_window_s, 3600);
-    if (l->opt.lookup_burst == 0 && l->opt.lookups_per_source_per_s < UINT32_MAX / 2)
-        l->opt.lookup_burst = 2 * l->opt.lookups_per_source_per_s;
-#undef DEF
-    if (l->opt.half_open_timeout_ms == 0 ||
-        l->opt.half_open_timeout_ms > l->opt.handshake_timeout_ms)
-        l->opt.half_open_timeout_ms = l->opt.handshake_timeout_ms;
+    apply_defaults(&l->opt);
     rc = PSKGW_ECONFIG;
     if (l->opt.ipv6_source_prefix > 128) {
         reason = "ipv6_source_prefix above 128";
@@ -677,21 +704,9 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     if (rc < 0)
         goto fail;
     l->opt.max_message = pskgw_dtls_ctx_options(l->dctx)->max_message;
-    pskgw_rate_limit_init(&l->rate, l->opt.handshakes_per_ip, l->opt.handshakes_per_ip_burst,
-                          seed + 3 * PSKGW_LIMIT_SEED_LEN);
-    /* UINT32_MAX: "off" (the config's 0). */
-    pskgw_fail_throttle_init(&l->src_fail, OFF(l->opt.source_failure_max),
-                             (uint64_t)l->opt.identity_block_s * 1000, seed);
-    pskgw_fail_throttle_init(&l->pair_fail, OFF(l->opt.identity_failure_max),
-                             (uint64_t)l->opt.identity_block_s * 1000, seed + PSKGW_LIMIT_SEED_LEN);
-    pskgw_halfopen_init(&l->half_open, OFF(l->opt.half_open_per_source),
-                        seed + 2 * PSKGW_LIMIT_SEED_LEN);
-    rc = pskgw_listen_admit_new(l, seed + 3 * PSKGW_LIMIT_SEED_LEN + 16);
-    if (rc < 0) {
-        reason = rc == PSKGW_EINVAL ? "good_source_reserve must be below lookups_in_flight" : NULL;
-        rc = rc == PSKGW_EINVAL ? PSKGW_ECONFIG : rc;
+    rc = init_limits(l, seed, &reason);
+    if (rc < 0)
         goto fail;
-    }
     pskgw_wipe(seed, sizeof(seed));
     l->refs = 1;
     if (opts->proto == PSKGW_LISTEN_UDP)
