@@ -254,3 +254,28 @@ Test(lookup_admit, good_sources_table)
     pskgw_good_sources_mark(&g, DEV_A, 5, 1);
     cr_assert(!pskgw_good_sources_test(&g, DEV_A, 5, 1), "window 0: never good");
 }
+
+/* IPv6: the addresses of one /64 (ipv6_source_prefix) are one source for the admission. */
+Test(lookup_admit, an_ipv6_prefix_is_one_source)
+{
+    uint8_t k1[19] = { 6, 0x16, 0x34, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+    uint8_t k2[19];
+    uint8_t k3[19];
+    uint8_t s1[PSKGW_SOURCE_MAX], s2[PSKGW_SOURCE_MAX], s3[PSKGW_SOURCE_MAX];
+    size_t n1, n2, n3;
+
+    memcpy(k2, k1, sizeof(k1));
+    k2[18] = 0x99; /* same /64, another address */
+    k2[12] = 0x77;
+    memcpy(k3, k1, sizeof(k1));
+    k3[10] = 2; /* another /64 */
+    n1 = pskgw_source_of(k1, sizeof(k1), 64, s1);
+    n2 = pskgw_source_of(k2, sizeof(k2), 64, s2);
+    n3 = pskgw_source_of(k3, sizeof(k3), 64, s3);
+    mk(1, 0, 0, 16, 0);
+    cr_assert_eq(pskgw_lookup_admit_take(adm, &it[0], s1, n1, 0), PSKGW_ADMIT_GO);
+    cr_assert_eq(pskgw_lookup_admit_take(adm, &it[1], s2, n2, 0), PSKGW_EFULL,
+                 "the same /64: its one lookup is taken and none may wait");
+    cr_assert_eq(pskgw_lookup_admit_take(adm, &it[2], s3, n3, 0), PSKGW_ADMIT_GO,
+                 "another /64 is another source");
+}
