@@ -294,23 +294,32 @@ typedef struct {
 
 /* limits = { ... } (dtls/ and the gateway's listeners), per domain */
 typedef struct {
-    uint32_t max_sessions;            /* established + handshaking; new handshakes refused */
-    uint32_t max_pending_handshakes;  /* handshakes parked on a key lookup */
-    uint32_t handshake_timeout_ms;    /* ClientHello to Finished */
-    uint32_t idle_timeout_s;          /* established session without traffic */
-    uint32_t per_ip_handshakes_per_s; /* token bucket rate per source IP; 0: unlimited */
-    uint32_t per_ip_handshake_burst;  /* bucket size */
-    uint32_t identity_fail_max;       /* failed handshakes of one identity from one source per
+    uint32_t max_sessions;             /* established + handshaking; new handshakes refused */
+    uint32_t max_pending_handshakes;   /* handshakes parked on a key lookup */
+    uint32_t handshake_timeout_ms;     /* ClientHello to Finished */
+    uint32_t idle_timeout_s;           /* established session without traffic */
+    uint32_t per_ip_handshakes_per_s;  /* token bucket rate per source IP; 0: unlimited */
+    uint32_t per_ip_handshake_burst;   /* bucket size */
+    uint32_t identity_fail_max;        /* failed handshakes of one identity from one source per
                                        * identity_block_s before it is throttled there; 0 off */
-    uint32_t source_fail_max;         /* failed handshakes of one source (any identity) per
+    uint32_t source_fail_max;          /* failed handshakes of one source (any identity) per
                                        * identity_block_s before the source is throttled; 0 off */
-    uint32_t identity_block_s;        /* the failure period of both */
-    uint32_t half_open_per_source;    /* handshakes in progress per source; 0: unlimited */
-    uint32_t half_open_timeout_ms;    /* a handshake without a ClientKeyExchange by then ends */
-    uint32_t ipv6_source_prefix;      /* IPv6 prefix length that makes one source */
-    uint32_t max_message_bytes;       /* default for listeners */
-    uint32_t max_identity_len;        /* PSK identity bytes accepted */
-    uint32_t max_parked_bytes;        /* bytes held per session while its key is looked up */
+    uint32_t identity_block_s;         /* the failure period of both */
+    uint32_t half_open_per_source;     /* handshakes in progress per source; 0: unlimited */
+    uint32_t half_open_timeout_ms;     /* a handshake without a ClientKeyExchange by then ends */
+    uint32_t ipv6_source_prefix;       /* IPv6 prefix length that makes one source */
+    uint32_t max_message_bytes;        /* default for listeners */
+    uint32_t max_identity_len;         /* PSK identity bytes accepted */
+    uint32_t max_parked_bytes;         /* bytes held per session while its key is looked up */
+    uint32_t lookups_in_flight;        /* cold key lookups at once per listener; 0: api's
+                                       * max_in_flight */
+    uint32_t lookups_per_source;       /* of them, from one source */
+    uint32_t lookup_queue_per_source;  /* cold lookups of one source waiting for their turn */
+    uint32_t lookups_per_source_per_s; /* new cold lookups per second per source; 0: unlimited */
+    uint32_t lookup_burst;             /* bucket size of that rate */
+    uint32_t good_source_share_pct;    /* of lookups_in_flight, kept for sources with a good
+                                        * record (a completed handshake) */
+    uint32_t good_source_window_s;     /* how long a completed handshake is a good record */
 } pskgw_config_limits_t;
 
 /* admin = { ... }: metrics/health endpoint (process-wide; see pskgw_config_t.admin). */

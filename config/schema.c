@@ -858,6 +858,13 @@ static const cfg_key_t limits_keys[] = {
     K_UINT("max_message_bytes", LIM, max_message_bytes, 0, 1, 1048576, 16384),
     K_UINT("max_identity_len", LIM, max_identity_len, 0, 1, 128, 64),
     K_UINT("max_parked_bytes", LIM, max_parked_bytes, 0, 256, 1048576, 8192),
+    K_UINT("lookups_in_flight", LIM, lookups_in_flight, 0, 0, 100000, 0),
+    K_UINT("lookups_per_source", LIM, lookups_per_source, 0, 1, 100000, 8),
+    K_UINT("lookup_queue_per_source", LIM, lookup_queue_per_source, 0, 0, 100000, 256),
+    K_UINT("lookups_per_source_per_s", LIM, lookups_per_source_per_s, 0, 0, 1000000, 100),
+    K_UINT("lookup_burst", LIM, lookup_burst, 0, 1, 1000000, 200),
+    K_UINT("good_source_share_pct", LIM, good_source_share_pct, 0, 0, 90, 25),
+    K_UINT("good_source_window_s", LIM, good_source_window_s, 0, 0, 604800, 3600),
 };
 static const cfg_schema_t limits_schema = { "limits",    limits_keys, NKEYS(limits_keys),
                                             sizeof(LIM), NULL,        NULL };

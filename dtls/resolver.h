@@ -8,7 +8,9 @@
  *
  * lookup(): the synchronous in-process hit. Returns 0 and writes psk (*psk_len in: capacity,
  *   out: length) and uid (NUL-terminated ROTPublicUID, "" if unknown) when the key is in memory;
- *   any negative code otherwise (PSKGW_ENOTFOUND: not cached). Never does I/O. May be NULL.
+ *   any negative code otherwise (PSKGW_ENOTFOUND: not cached; PSKGW_EAGAIN: known, but only a
+ *   stale key is in memory: resolve() refreshes it, or serves it if the service fails). Never
+ *   does I/O. May be NULL.
  *
  * resolve(): asynchronous. Either fails at once with a negative code (and never calls back), or
  *   returns 0, sets *handle and later calls cb exactly once with:

@@ -196,6 +196,8 @@ static int resolver_lookup(void *ctx, const char *identity, uint8_t *psk, size_t
     pskgw_keycache_result_t res;
     int rc = pskgw_keycache_lookup(d->psk_cache, (const uint8_t *)identity, strlen(identity), &res);
 
+    if (rc == PSKGW_EAGAIN && !res.stale)
+        return PSKGW_ENOTFOUND; /* EAGAIN: a stale key is known (the listener's admission) */
     if (rc < 0)
         return rc;
     if (res.status != 0)
@@ -674,6 +676,25 @@ static int start_listener(pskgw_domain_t *d, struct lctx *lc)
     o.max_identity_len = lim->max_identity_len;
     o.max_parked_bytes = lim->max_parked_bytes;
     o.cookie_rotate_s = l->cookie_rotate_s;
+    /* Lookup admission: by default the listeners share the upstream client's in-flight bound,
+     * so that lookups wait in the fair per-source queues, not in the client's FIFO. */
+    o.lookups_in_flight = lim->lookups_in_flight;
+    if (o.lookups_in_flight == 0)
+        o.lookups_in_flight =
+            d->cfg->nlisteners > 0 && d->cfg->api.max_in_flight > d->cfg->nlisteners
+                ? (uint32_t)(d->cfg->api.max_in_flight / d->cfg->nlisteners)
+                : 1;
+    o.lookups_per_source = lim->lookups_per_source;
+    o.lookup_queue_per_source =
+        lim->lookup_queue_per_source ? lim->lookup_queue_per_source : UINT32_MAX;
+    o.lookups_per_source_per_s =
+        lim->lookups_per_source_per_s ? lim->lookups_per_source_per_s : UINT32_MAX;
+    o.lookup_burst = lim->lookup_burst;
+    o.good_source_reserve =
+        (uint32_t)((uint64_t)o.lookups_in_flight * lim->good_source_share_pct / 100);
+    if (o.good_source_reserve == 0)
+        o.good_source_reserve = UINT32_MAX;
+    o.good_source_window_s = lim->good_source_window_s ? lim->good_source_window_s : UINT32_MAX;
     o.reuseport = d->worker >= 0;
     rc = pskgw_listener_new(d->loop, &o, &d->resolver, on_message, lc, &lc->l, &why);
     if (rc < 0) {

@@ -46,6 +46,16 @@ static const struct field listener_fields[] = {
     LF(messages_dropped, "counter", "messages above max_message_bytes"),
     LF(sessions_active, "gauge", "sessions now (handshaking and established)"),
     LF(pending_lookups, "gauge", "handshakes waiting for an identity lookup now"),
+    LF(lookups_admitted, "counter", "cold key lookups sent to the resolver at once"),
+    LF(lookups_queued, "counter", "cold key lookups that waited for their source's turn"),
+    LF(lookups_dequeued, "counter", "waiting cold key lookups sent to the resolver at their turn"),
+    LF(lookups_good, "counter", "cold key lookups sent in the class of sources with a good record"),
+    LF(lookups_refused_rate, "counter", "cold key lookups refused: lookups_per_source_per_s"),
+    LF(lookups_refused_queue, "counter", "cold key lookups refused: lookup_queue_per_source full"),
+    LF(lookups_withdrawn, "counter", "waiting cold key lookups whose handshake ended first"),
+    LF(lookups_stale_known, "counter", "lookups of known identities with a stale key (never wait)"),
+    LF(lookups_in_flight, "gauge", "cold key lookups at the resolver now"),
+    LF(lookups_waiting, "gauge", "cold key lookups waiting for their turn now"),
 };
 
 #define KF(f, t, h)                                                     \

@@ -5,7 +5,9 @@
 #include "common/err.h"
 #include "common/log.h"
 
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void pskgw_listen_log_identity(const char *id, char *out, size_t cap)
@@ -140,4 +142,228 @@ void pskgw_listen_on_auth_failed(pskgw_lsess_t *s, const char *identity, uint64_
                        l->name, s->peer, (unsigned)l->opt.source_failure_max);
     if (identity != NULL)
         (void)pskgw_fail_throttle_fail(&l->pair_fail, k, pair_key(s, identity, k, sizeof(k)), now);
+}
+
+/* ---- lookup admission: the session's resolver ---------------------------------------------- */
+
+/* A cold lookup from PARK to its answer. Owned by the session until resolve() takes it, then by
+ * the lookup itself: freed when its callback is given. */
+struct pskgw_admit_req {
+    pskgw_admit_item_t item;
+    pskgw_listener_t *l;
+    pskgw_psk_done_cb cb;
+    void *arg;
+    void *inner; /* the listener resolver's handle while at it */
+    char id[];
+};
+
+static pskgw_admit_req_t *req_of(pskgw_admit_item_t *item)
+{
+    return (pskgw_admit_req_t *)(void *)((char *)item - offsetof(pskgw_admit_req_t, item));
+}
+
+static void sync_counters(pskgw_listener_t *l)
+{
+    const pskgw_lookup_admit_counters_t *c = pskgw_lookup_admit_counters(l->admit);
+
+    l->counters.lookups_admitted = c->admitted;
+    l->counters.lookups_queued = c->queued;
+    l->counters.lookups_dequeued = c->dequeued;
+    l->counters.lookups_good = c->good;
+    l->counters.lookups_refused_rate = c->refused_rate;
+    l->counters.lookups_refused_queue = c->refused_queue;
+    l->counters.lookups_withdrawn = c->withdrawn;
+    l->counters.lookups_in_flight = c->in_flight;
+    l->counters.lookups_waiting = c->waiting;
+}
+
+static void pump(pskgw_listener_t *l);
+
+/* The listener's resolver answered (or cancelled): the slot goes to the next waiting lookup. */
+static void on_answer(void *arg, int status, const uint8_t *psk, size_t psk_len, const char *uid)
+{
+    pskgw_admit_req_t *r = arg;
+    pskgw_listener_t *l = r->l;
+    pskgw_psk_done_cb cb = r->cb;
+    void *cb_arg = r->arg;
+
+    pskgw_lookup_admit_release(l->admit, &r->item, uv_now(l->loop));
+    free(r);
+    cb(cb_arg, status, psk, psk_len, uid);
+    pump(l);
+    sync_counters(l);
+    pskgw_listener_unref(l); /* held while at the resolver */
+}
+
+static int dispatch(pskgw_admit_req_t *r)
+{
+    pskgw_listener_t *l = r->l;
+    int rc;
+
+    l->refs++; /* the answer may come after the session (and the listener's close) */
+    rc = l->resolver.resolve(l->resolver.ctx, r->id, on_answer, r, &r->inner);
+    if (rc < 0)
+        l->refs--; /* others hold it: the listener is open */
+    return rc;
+}
+
+/* Gives the budget to waiting lookups. A resolver that fails at once answers that lookup with
+ * PSKGW_EUNAVAIL here (its handshake is dropped like any lookup that failed). */
+static void pump(pskgw_listener_t *l)
+{
+    pskgw_admit_item_t *item;
+
+    if (l->closing)
+        return; /* every session is ending: their lookups are withdrawn */
+    while ((item = pskgw_lookup_admit_next(l->admit, uv_now(l->loop))) != NULL) {
+        pskgw_admit_req_t *r = req_of(item);
+        pskgw_psk_done_cb cb;
+        void *arg;
+
+        if (dispatch(r) == 0)
+            continue;
+        pskgw_lookup_admit_release(l->admit, &r->item, uv_now(l->loop));
+        cb = r->cb;
+        arg = r->arg;
+        free(r);
+        cb(arg, PSKGW_EUNAVAIL, NULL, 0, NULL);
+    }
+}
+
+static int res_resolve(void *ctx, const char *identity, pskgw_psk_done_cb cb, void *arg,
+                       void **handle)
+{
+    pskgw_lsess_t *s = ctx;
+    pskgw_listener_t *l = s->l;
+    pskgw_admit_req_t *r = s->areq;
+    int rc;
+
+    if (r == NULL || strcmp(r->id, identity) != 0)
+        return PSKGW_EINVAL; /* always parked first (dtls/session.c) */
+    s->areq = NULL;
+    r->cb = cb;
+    r->arg = arg;
+    *handle = r;
+    if (r->item.state == PSKGW_ADMIT_WAITING)
+        return 0;
+    rc = dispatch(r);
+    if (rc < 0) {
+        pskgw_lookup_admit_release(l->admit, &r->item, uv_now(l->loop));
+        free(r);
+        pump(l);
+        sync_counters(l);
+    }
+    return rc;
+}
+
+static void res_cancel(void *ctx, void *handle)
+{
+    pskgw_lsess_t *s = ctx;
+    pskgw_listener_t *l = s->l;
+    pskgw_admit_req_t *r = handle;
+    pskgw_psk_done_cb cb = r->cb;
+    void *arg = r->arg;
+
+    if (r->item.state != PSKGW_ADMIT_WAITING) {
+        l->resolver.cancel(l->resolver.ctx, r->inner); /* on_answer follows, now or later */
+        return;
+    }
+    pskgw_lookup_admit_release(l->admit, &r->item, uv_now(l->loop));
+    free(r);
+    sync_counters(l);
+    cb(arg, PSKGW_ECANCELED, NULL, 0, NULL);
+}
+
+static int res_lookup(void *ctx, const char *identity, uint8_t *psk, size_t *psk_len, char *uid,
+                      size_t uid_cap)
+{
+    pskgw_lsess_t *s = ctx;
+    const pskgw_psk_resolver_t *in = &s->l->resolver;
+    int rc = in->lookup(in->ctx, identity, psk, psk_len, uid, uid_cap);
+
+    s->stale_known = rc == PSKGW_EAGAIN;
+    return rc;
+}
+
+pskgw_psk_resolver_t pskgw_listen_admit_resolver(pskgw_lsess_t *s)
+{
+    pskgw_psk_resolver_t r = { res_resolve, res_cancel, NULL, s };
+
+    if (s->l->resolver.lookup != NULL)
+        r.lookup = res_lookup;
+    return r;
+}
+
+int pskgw_listen_admit_new(pskgw_listener_t *l, const uint8_t *seed)
+{
+    const pskgw_listener_opts_t *o = &l->opt;
+    pskgw_lookup_admit_opts_t a = { 0 };
+
+    a.in_flight = o->lookups_in_flight;
+    a.per_source = o->lookups_per_source;
+    a.queue_per_source = o->lookup_queue_per_source == UINT32_MAX ? 0 : o->lookup_queue_per_source;
+    a.per_source_per_s =
+        o->lookups_per_source_per_s == UINT32_MAX ? 0 : o->lookups_per_source_per_s;
+    a.burst = o->lookup_burst;
+    a.reserve = o->good_source_reserve == UINT32_MAX ? 0 : o->good_source_reserve;
+    a.good_window_ms =
+        o->good_source_window_s == UINT32_MAX ? 0 : (uint64_t)o->good_source_window_s * 1000;
+    return pskgw_lookup_admit_new(&a, seed, &l->admit);
+}
+
+int pskgw_listen_on_park(pskgw_lsess_t *s, const char *identity, uint64_t now)
+{
+    static const uint8_t no_source[1] = { 0 };
+    pskgw_listener_t *l = s->l;
+    size_t n = identity != NULL ? strlen(identity) : 0;
+    pskgw_admit_req_t *r = calloc(1, sizeof(*r) + n + 1);
+    int rc;
+
+    if (r == NULL)
+        return PSKGW_ENOMEM;
+    r->l = l;
+    memcpy(r->id, identity != NULL ? identity : "", n + 1);
+    if (s->stale_known) {
+        /* A known device: its key is only stale. Its lookup is no cold one (one refresh per
+         * identity at most, merged by the cache) and never waits behind them. */
+        s->stale_known = false;
+        l->counters.lookups_stale_known++;
+        s->areq = r; /* IDLE item: dispatched at once, released as a no-op */
+        return 0;
+    }
+    rc = s->src_len > 0 ? pskgw_lookup_admit_take(l->admit, &r->item, s->src, s->src_len, now)
+                        : pskgw_lookup_admit_take(l->admit, &r->item, no_source, 1, now);
+    sync_counters(l);
+    if (rc < 0) {
+        free(r);
+        PSKGW_LOG_RL(
+            PSKGW_LOG_NOTICE, rc == PSKGW_ERATELIMIT ? "listen-lookup-rate" : "listen-lookup-queue",
+            "listener \"%s\": key lookup for \"%s\" refused: its source has %s (session %llu)",
+            l->name, s->peer,
+            rc == PSKGW_ERATELIMIT ? "started too many lookups this second"
+                                   : "too many lookups waiting",
+            (unsigned long long)s->id);
+        return PSKGW_EBUSY;
+    }
+    s->areq = r;
+    return 0;
+}
+
+void pskgw_listen_on_unpark(pskgw_lsess_t *s, uint64_t now)
+{
+    pskgw_admit_req_t *r = s->areq;
+
+    if (r == NULL)
+        return;
+    s->areq = NULL;
+    pskgw_lookup_admit_release(s->l->admit, &r->item, now);
+    free(r);
+    pump(s->l);
+    sync_counters(s->l);
+}
+
+void pskgw_listen_on_established(pskgw_lsess_t *s, uint64_t now)
+{
+    if (s->src_len > 0)
+        pskgw_lookup_admit_good(s->l->admit, s->src, s->src_len, now);
 }

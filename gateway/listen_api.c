@@ -174,6 +174,7 @@ static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, co
     }
     (void)uv_timer_init(l->loop, &s->timer);
     s->timer.data = s;
+    s->res = pskgw_listen_admit_resolver(s);
     s->pending_closes = 1; /* the timer */
     l->refs++;
     l->counters.sessions_active++;
@@ -262,6 +263,7 @@ void pskgw_lsess_end(pskgw_lsess_t *s)
             n->in_peer_table = true;
     }
     l->counters.sessions_active--;
+    pskgw_listen_on_unpark(s, uv_now(l->loop)); /* an admission resolve() never took */
     if (s->parked) {
         s->parked = false;
         l->counters.pending_lookups--;
@@ -353,11 +355,14 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
             l->counters.refused_pending++;
             return PSKGW_EFULL;
         }
+        if (pskgw_listen_on_park(s, identity, now) < 0)
+            return PSKGW_EBUSY; /* the source's lookup bounds: counted there */
         s->parked = true;
         l->counters.pending_lookups++;
         l->counters.lookups_parked++;
         return 0;
     case PSKGW_DTLS_EV_UNPARK:
+        pskgw_listen_on_unpark(s, now);
         if (s->parked) {
             s->parked = false;
             l->counters.pending_lookups--;
@@ -370,6 +375,7 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
         s->established = true;
         l->counters.handshakes_completed++;
         pskgw_halfopen_release(&l->half_open, &s->half_open);
+        pskgw_listen_on_established(s, now);
         PSKGW_DEBUG("listener \"%s\": session %llu established with \"%s\" identity \"%s\"",
                     l->name, (unsigned long long)s->id, s->peer, identity ? identity : "");
         promote(s);
@@ -557,6 +563,7 @@ int pskgw_listen_framing_parse(const char *s, pskgw_framing_t *out)
 static void listener_free(pskgw_listener_t *l)
 {
     pskgw_dtls_ctx_free(l->dctx);
+    pskgw_lookup_admit_free(l->admit);
     free(l->by_id.b);
     free(l->by_peer.b);
     free(l->rbuf);
@@ -584,13 +591,65 @@ static void listener_handle_closed(uv_handle_t *h)
 
 #define OFF(v) ((v) == UINT32_MAX ? 0 : (v))
 
+/* Options left 0 take their defaults (listen_api.h). */
+static void apply_defaults(pskgw_listener_opts_t *o)
+{
+#define DEF(f, v)  \
+    if (o->f == 0) \
+    o->f = (v)
+    DEF(max_sessions, 100000);
+    DEF(max_pending_handshakes, 10000);
+    DEF(handshake_timeout_ms, 10000);
+    DEF(idle_timeout_s, 300);
+    DEF(handshakes_per_ip, 100);
+    DEF(identity_failure_max, 5);
+    DEF(source_failure_max, 50);
+    DEF(identity_block_s, 300);
+    DEF(half_open_per_source, 1000);
+    DEF(ipv6_source_prefix, 64);
+    DEF(cookie_rotate_s, 30);
+    DEF(lookups_in_flight, 32);
+    DEF(lookups_per_source, 8);
+    DEF(lookup_queue_per_source, 256);
+    DEF(lookups_per_source_per_s, 100);
+    DEF(good_source_reserve, o->lookups_in_flight / 4);
+    DEF(good_source_window_s, 3600);
+    if (o->lookup_burst == 0 && o->lookups_per_source_per_s < UINT32_MAX / 2)
+        o->lookup_burst = 2 * o->lookups_per_source_per_s;
+#undef DEF
+    if (o->half_open_timeout_ms == 0 || o->half_open_timeout_ms > o->handshake_timeout_ms)
+        o->half_open_timeout_ms = o->handshake_timeout_ms;
+}
+
+/* The per-source limits and the lookup admission, under the listener's random seed. */
+static int init_limits(pskgw_listener_t *l, const uint8_t *seed, const char **reason)
+{
+    int rc;
+
+    pskgw_rate_limit_init(&l->rate, l->opt.handshakes_per_ip, l->opt.handshakes_per_ip_burst,
+                          seed + 3 * PSKGW_LIMIT_SEED_LEN);
+    /* UINT32_MAX: "off" (the config's 0). */
+    pskgw_fail_throttle_init(&l->src_fail, OFF(l->opt.source_failure_max),
+                             (uint64_t)l->opt.identity_block_s * 1000, seed);
+    pskgw_fail_throttle_init(&l->pair_fail, OFF(l->opt.identity_failure_max),
+                             (uint64_t)l->opt.identity_block_s * 1000, seed + PSKGW_LIMIT_SEED_LEN);
+    pskgw_halfopen_init(&l->half_open, OFF(l->opt.half_open_per_source),
+                        seed + 2 * PSKGW_LIMIT_SEED_LEN);
+    rc = pskgw_listen_admit_new(l, seed + 3 * PSKGW_LIMIT_SEED_LEN + 16);
+    if (rc == PSKGW_EINVAL) {
+        *reason = "good_source_reserve must be below lookups_in_flight";
+        return PSKGW_ECONFIG;
+    }
+    return rc;
+}
+
 int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
                        const pskgw_psk_resolver_t *resolver, pskgw_listener_msg_cb on_message,
                        void *arg, pskgw_listener_t **out, const char **why)
 {
     pskgw_listener_t *l = NULL;
     pskgw_dtls_options_t d = { 0 };
-    uint8_t seed[3 * PSKGW_LIMIT_SEED_LEN + 16];
+    uint8_t seed[5 * PSKGW_LIMIT_SEED_LEN + 16];
     const char *reason = NULL;
     int rc = PSKGW_EINVAL;
 
@@ -630,24 +689,7 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     l->opt.name = l->name;
     l->opt.address = l->address;
     l->opt.ciphers = NULL;
-#define DEF(f, v)      \
-    if (l->opt.f == 0) \
-    l->opt.f = (v)
-    DEF(max_sessions, 100000);
-    DEF(max_pending_handshakes, 10000);
-    DEF(handshake_timeout_ms, 10000);
-    DEF(idle_timeout_s, 300);
-    DEF(handshakes_per_ip, 100);
-    DEF(identity_failure_max, 5);
-    DEF(source_failure_max, 50);
-    DEF(identity_block_s, 300);
-    DEF(half_open_per_source, 1000);
-    DEF(ipv6_source_prefix, 64);
-    DEF(cookie_rotate_s, 30);
-#undef DEF
-    if (l->opt.half_open_timeout_ms == 0 ||
-        l->opt.half_open_timeout_ms > l->opt.handshake_timeout_ms)
-        l->opt.half_open_timeout_ms = l->opt.handshake_timeout_ms;
+    apply_defaults(&l->opt);
     rc = PSKGW_ECONFIG;
     if (l->opt.ipv6_source_prefix > 128) {
         reason = "ipv6_source_prefix above 128";
@@ -667,15 +709,9 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     if (rc < 0)
         goto fail;
     l->opt.max_message = pskgw_dtls_ctx_options(l->dctx)->max_message;
-    pskgw_rate_limit_init(&l->rate, l->opt.handshakes_per_ip, l->opt.handshakes_per_ip_burst,
-                          seed + 3 * PSKGW_LIMIT_SEED_LEN);
-    /* UINT32_MAX: "off" (the config's 0). */
-    pskgw_fail_throttle_init(&l->src_fail, OFF(l->opt.source_failure_max),
-                             (uint64_t)l->opt.identity_block_s * 1000, seed);
-    pskgw_fail_throttle_init(&l->pair_fail, OFF(l->opt.identity_failure_max),
-                             (uint64_t)l->opt.identity_block_s * 1000, seed + PSKGW_LIMIT_SEED_LEN);
-    pskgw_halfopen_init(&l->half_open, OFF(l->opt.half_open_per_source),
-                        seed + 2 * PSKGW_LIMIT_SEED_LEN);
+    rc = init_limits(l, seed, &reason);
+    if (rc < 0)
+        goto fail;
     pskgw_wipe(seed, sizeof(seed));
     l->refs = 1;
     if (opts->proto == PSKGW_LISTEN_UDP)

@@ -43,6 +43,20 @@
  *   cookie_rotate_s [30]             cookie secret period: a cookie is accepted in the period
  *                                    it was made and the next one, so at most 2 * cookie_rotate_s
  *                                    after it was made (dtls/ctx.h)
+ *   Lookup admission (lookup_admit.h): a cold lookup is one the resolver's lookup() missed
+ *   (cached identities go on at once and never wait):
+ *   lookups_in_flight [32]           cold lookups at the resolver at once, all sources; beyond
+ *                                    it they wait in per-source queues served round-robin
+ *   lookups_per_source [8]           cold lookups of one source at the resolver at once
+ *   lookup_queue_per_source [256]    cold lookups of one source waiting; beyond it refused
+ *                                    (counter lookups_refused_queue)
+ *   lookups_per_source_per_s [100]   new cold lookups per second per source (token bucket;
+ *                                    UINT32_MAX: off); beyond it refused (lookups_refused_rate)
+ *   lookup_burst [2 * lookups_per_source_per_s]  its bucket size
+ *   good_source_reserve [lookups_in_flight / 4]  of lookups_in_flight, kept for sources that
+ *                                    completed a handshake within good_source_window_s, whose
+ *                                    waiting lookups also go first (UINT32_MAX: none kept)
+ *   good_source_window_s [3600]      how long a completed handshake counts as a good record
  *
  * UDP sessions and new handshakes from the same address and port: a ClientHello with a new
  * random and a valid cookie starts a new handshake. If the existing session is established,
@@ -96,6 +110,13 @@ typedef struct {
     size_t max_identity_len;
     size_t max_parked_bytes;
     uint32_t cookie_rotate_s;
+    uint32_t lookups_in_flight;        /* cold lookups at the resolver at once */
+    uint32_t lookups_per_source;       /* of them, from one source */
+    uint32_t lookup_queue_per_source;  /* waiting per source */
+    uint32_t lookups_per_source_per_s; /* new cold lookups per second per source */
+    uint32_t lookup_burst;             /* bucket size of that rate */
+    uint32_t good_source_reserve;      /* of lookups_in_flight, for sources with a good record */
+    uint32_t good_source_window_s;     /* a completed handshake is a good record this long */
     bool reuseport; /* SO_REUSEPORT: one listener per worker process on the same port */
 } pskgw_listener_opts_t;
 
@@ -142,10 +163,20 @@ typedef struct {
     uint64_t rehandshakes;       /* established sessions replaced by a completed handshake */
     uint64_t idle_closes;
     uint64_t messages;
-    uint64_t bytes;            /* message bytes */
-    uint64_t messages_dropped; /* above max_message */
-    uint64_t sessions_active;  /* gauge */
-    uint64_t pending_lookups;  /* gauge */
+    uint64_t bytes;                 /* message bytes */
+    uint64_t messages_dropped;      /* above max_message */
+    uint64_t lookups_admitted;      /* cold lookups sent to the resolver at once */
+    uint64_t lookups_queued;        /* cold lookups that waited for their source's turn */
+    uint64_t lookups_dequeued;      /* waiting lookups sent to the resolver at their turn */
+    uint64_t lookups_good;          /* cold lookups sent in the good-record class */
+    uint64_t lookups_refused_rate;  /* refused: lookups_per_source_per_s */
+    uint64_t lookups_refused_queue; /* refused: lookup_queue_per_source full */
+    uint64_t lookups_withdrawn;     /* waiting lookups whose handshake ended first */
+    uint64_t lookups_stale_known;   /* lookups of a known identity with a stale key: never wait */
+    uint64_t sessions_active;       /* gauge */
+    uint64_t pending_lookups;       /* gauge */
+    uint64_t lookups_in_flight;     /* gauge: cold lookups at the resolver */
+    uint64_t lookups_waiting;       /* gauge: cold lookups waiting for their turn */
 } pskgw_listener_counters_t;
 
 /* Validates the options, binds and starts. Errors: PSKGW_EINVAL (NULL arguments), PSKGW_ECONFIG

@@ -4,6 +4,7 @@
 
 #include "gateway/listen_api.h"
 #include "gateway/listen_limits.h"
+#include "gateway/lookup_admit.h"
 
 #include "dtls/session.h"
 
@@ -14,6 +15,7 @@
 #define PSKGW_PEER_STR_CAP 64
 
 typedef struct pskgw_lsess pskgw_lsess_t;
+typedef struct pskgw_admit_req pskgw_admit_req_t;
 
 struct pskgw_lsess {
     pskgw_listener_t *l;
@@ -27,7 +29,12 @@ struct pskgw_lsess {
     bool blocked;
     bool in_peer_table;
     pskgw_halfopen_ticket_t half_open; /* held until established or ended */
-    uint8_t src[PSKGW_SOURCE_MAX];     /* the source (address or IPv6 prefix) for the limits */
+    /* The resolver given to this session's dtls session: the listener's, behind the lookup
+     * admission (listen_admit.c); ctx is the session. */
+    pskgw_psk_resolver_t res;
+    pskgw_admit_req_t *areq;       /* admitted at PARK, handed to resolve() next */
+    bool stale_known;              /* the last lookup() found only a stale key: no cold lookup */
+    uint8_t src[PSKGW_SOURCE_MAX]; /* the source (address or IPv6 prefix) for the limits */
     uint8_t src_len;
     /* UDP: a handshake from the peer of an established session replaces it only when it
      * completes (RFC 6347 4.2.8); until then the old session is in the peer table and the new
@@ -73,6 +80,7 @@ struct pskgw_listener {
     pskgw_fail_throttle_t src_fail;  /* failed handshakes per source */
     pskgw_fail_throttle_t pair_fail; /* failed handshakes per (source, identity) */
     pskgw_halfopen_t half_open;      /* handshakes in progress per source */
+    pskgw_lookup_admit_t *admit;     /* cold lookups per source (lookup_admit.h) */
     pskgw_ltable_t by_id;
     pskgw_ltable_t by_peer; /* UDP */
     uint16_t port;
@@ -109,6 +117,21 @@ int pskgw_lsess_new_beside(pskgw_listener_t *l, const uint8_t *key, size_t key_l
  * (counted and logged, nothing held). */
 int pskgw_listen_admit(pskgw_listener_t *l, const uint8_t *src, size_t src_len, const char *peer,
                        pskgw_halfopen_ticket_t *ticket);
+/* The lookup admission (listen_admit.c). The session's resolver (s->res): lookup() is the
+ * listener's; resolve() hands over the lookup admitted at PARK: at the resolver at once, or
+ * waiting for its turn (then the resolver is called when pskgw_lookup_admit_next gives it out);
+ * cancel() withdraws a waiting lookup (its callback fires at once with PSKGW_ECANCELED) or
+ * cancels it at the resolver. */
+int pskgw_listen_admit_new(pskgw_listener_t *l, const uint8_t *seed);
+pskgw_psk_resolver_t pskgw_listen_admit_resolver(pskgw_lsess_t *s);
+/* PARK: a cold lookup of identity; 0 when admitted (at once or waiting), PSKGW_EBUSY when
+ * refused (counted, logged). A lookup of a known identity whose key is stale (the resolver's
+ * lookup() said PSKGW_EAGAIN) is no cold lookup: it goes to the resolver at once, uncounted by
+ * the admission (counter lookups_stale_known). UNPARK: gives back an admission resolve() never took. */
+int pskgw_listen_on_park(pskgw_lsess_t *s, const char *identity, uint64_t now);
+void pskgw_listen_on_unpark(pskgw_lsess_t *s, uint64_t now);
+/* A handshake of the session completed: its source has a good record. */
+void pskgw_listen_on_established(pskgw_lsess_t *s, uint64_t now);
 /* Attaches an admitted handshake's source and ticket to its session. */
 void pskgw_lsess_set_source(pskgw_lsess_t *s, const uint8_t *src, size_t src_len,
                             const pskgw_halfopen_ticket_t *ticket);

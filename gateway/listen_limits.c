@@ -278,3 +278,45 @@ void pskgw_halfopen_release(pskgw_halfopen_t *h, pskgw_halfopen_ticket_t *ticket
     if (--e->v == 0)
         e->fp = 0;
 }
+
+/* ---- sources with a good record ----------------------------------------------------------- */
+
+void pskgw_good_sources_init(pskgw_good_sources_t *g, uint64_t window_ms, const uint8_t *seed)
+{
+    memset(g, 0, sizeof(*g));
+    g->window_ms = window_ms;
+    if (seed != NULL)
+        memcpy(g->t.key, seed, sizeof(g->t.key));
+}
+
+void pskgw_good_sources_mark(pskgw_good_sources_t *g, const uint8_t *key, size_t len, uint64_t now)
+{
+    pskgw_limit_entry_t *set;
+    uint32_t weight[PSKGW_LIMIT_WAYS] = { 0 }; /* equal weights: the oldest record goes */
+    uint64_t fp = 0;
+
+    if (g->window_ms == 0)
+        return;
+    set = g->t.e[place(&g->t, key, len, &fp)];
+    for (int w = 0; w < PSKGW_LIMIT_WAYS; w++) {
+        if (set[w].fp != 0 && now - set[w].last_ms >= g->window_ms)
+            set[w].fp = 0; /* expired: free first */
+        if (set[w].fp == 0)
+            set[w].last_ms = 0;
+    }
+    claim(set, fp, weight)->last_ms = now;
+}
+
+bool pskgw_good_sources_test(const pskgw_good_sources_t *g, const uint8_t *key, size_t len,
+                             uint64_t now)
+{
+    const pskgw_limit_entry_t *e;
+    uint64_t fp = 0;
+    size_t set;
+
+    if (g->window_ms == 0)
+        return false;
+    set = place(&g->t, key, len, &fp); /* before fp is read */
+    e = find_const(g->t.e[set], fp);
+    return e != NULL && now >= e->last_ms && now - e->last_ms < g->window_ms;
+}

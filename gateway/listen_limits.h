@@ -6,8 +6,10 @@
  *    identity) in leaky buckets: a key may fail `max` times, then once per period/max; while
  *    over, it is throttled. No identity-wide state: a key always includes the source.
  *  - pskgw_halfopen: handshakes in progress per source, bounded.
+ *  - pskgw_good_sources: sources that completed a handshake recently (a good record), for the
+ *    lookup admission's reserved share (lookup_admit.h).
  *
- * The last two are exact per key and bounded: set-associative tables (PSKGW_LIMIT_SETS sets of
+ * The last three are exact per key and bounded: set-associative tables (PSKGW_LIMIT_SETS sets of
  * PSKGW_LIMIT_WAYS entries) placed by SipHash-2-4 under a per-listener random key and told
  * apart by a 64-bit keyed fingerprint, so without the secret nobody can aim keys at one set.
  * A key with no entry is clean: another key's failures never throttle it (a fingerprint
@@ -111,5 +113,20 @@ bool pskgw_halfopen_take(pskgw_halfopen_t *h, const uint8_t *key, size_t len,
                          pskgw_halfopen_ticket_t *ticket);
 /* Gives a held ticket back (no-op otherwise); the ticket is then not held. */
 void pskgw_halfopen_release(pskgw_halfopen_t *h, pskgw_halfopen_ticket_t *ticket);
+
+typedef struct {
+    uint64_t window_ms; /* a source is good this long after its last completed handshake */
+    pskgw_limit_table_t t;
+} pskgw_good_sources_t;
+
+/* window_ms: 0 means no source is ever good. seed: PSKGW_LIMIT_SEED_LEN random bytes (NULL:
+ * zeros, tests only). Only a completed handshake (a key the peer proved) marks a source, so a
+ * flood without keys cannot push good sources out: a full set forgets its oldest record. */
+void pskgw_good_sources_init(pskgw_good_sources_t *g, uint64_t window_ms, const uint8_t *seed);
+/* A handshake from source key completed at now. */
+void pskgw_good_sources_mark(pskgw_good_sources_t *g, const uint8_t *key, size_t len, uint64_t now);
+/* true when source key completed a handshake within window_ms before now. */
+bool pskgw_good_sources_test(const pskgw_good_sources_t *g, const uint8_t *key, size_t len,
+                             uint64_t now);
 
 #endif

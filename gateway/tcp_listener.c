@@ -137,7 +137,7 @@ static void on_connection(uv_stream_t *server, int status)
         }
         pskgw_lsess_set_source(s, src, src_len, &ticket);
     }
-    if (pskgw_dtls_session_new(l->dctx, &l->resolver, &pskgw_listen_session_cbs, s, NULL, 0, now,
+    if (pskgw_dtls_session_new(l->dctx, &s->res, &pskgw_listen_session_cbs, s, NULL, 0, now,
                                &s->ds) < 0 ||
         uv_read_start((uv_stream_t *)&s->u.tcp.handle, on_alloc, on_read) < 0) {
         l->counters.handshakes_failed++;

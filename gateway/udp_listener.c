@@ -87,8 +87,8 @@ static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const 
         pred->successor = s;
         s->predecessor = pred;
     }
-    if (pskgw_dtls_session_new(l->dctx, &l->resolver, &pskgw_listen_session_cbs, s, key, key_len,
-                               now, &s->ds) < 0) {
+    if (pskgw_dtls_session_new(l->dctx, &s->res, &pskgw_listen_session_cbs, s, key, key_len, now,
+                               &s->ds) < 0) {
         l->counters.handshakes_failed++;
         pskgw_lsess_end(s);
         return;

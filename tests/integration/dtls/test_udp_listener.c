@@ -281,6 +281,9 @@ Test(udp, two_hundred_devices_with_slow_lookups_are_parked_at_once)
     }
     o.handshakes_per_ip = 100000;    /* all 200 devices share 127.0.0.1 */
     o.handshake_timeout_ms = 120000; /* far beyond the guards below */
+    o.lookups_in_flight = 200;       /* and all 200 lookups are at the resolver at once */
+    o.lookups_per_source = 200;
+    o.good_source_reserve = UINT32_MAX; /* none kept for sources with a good record */
     size_t h0 = heap_in_use();
     start(&o);
     size_t fixed = heap_in_use() - h0;
