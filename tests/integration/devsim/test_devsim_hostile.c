@@ -376,10 +376,10 @@ Test(devsim_hostile, wrong_key_attempts_on_a_victim_are_refused)
 Test(devsim_hostile, wrong_keys_from_one_source_never_lock_the_victim_out)
 {
     char out[16384];
-    int rc = devsim(out, sizeof(out), "--target", tgt, "--seed", SEED, "--devices", "0",
-                    "--attack", "wrong-key", "--attack-count", "100", "--attack-victim", "0",
-                    "--attack-source", "127.0.0.2", "--attack-rate", "200", "--attack-timeout",
-                    "5", "--duration", "150", "--json", json_path, "--quiet", NULL);
+    int rc = devsim(out, sizeof(out), "--target", tgt, "--seed", SEED, "--devices", "0", "--attack",
+                    "wrong-key", "--attack-count", "100", "--attack-victim", "0", "--attack-source",
+                    "127.0.0.2", "--attack-rate", "200", "--attack-timeout", "5", "--duration",
+                    "150", "--json", json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *root, *a = attack_of(&root);
     cr_assert_eq(ji(a, "attempts"), 100);
