@@ -13,9 +13,9 @@
  *     in its last 500 ms (or last tenth of a shorter life); the renew timer fires at 80 % of
  *     the life and renews it in the background while requests keep using it; every waiter is
  *     sent;
- *   - credentials refused (400/401/403/404), a malformed answer or a permanent error: the
- *     waiters end (PSKGW_EAUTH, PSKGW_EPARSE, the error) and no authenticate starts before the
- *     backoff has passed (a broken service does not get one per request);
+ *   - credentials refused (401 or another 4xx but 408/429), a malformed answer or a permanent
+ *     error: the waiters end (PSKGW_EAUTH, PSKGW_EPARSE, the error) and no authenticate starts
+ *     before the backoff has passed (a broken service does not get one per request);
  *   - 429 or a transient failure: retried after the backoff (the Retry-After when sent, which
  *     also opens the client's rate-limit window); waiters whose deadline cannot see the retry
  *     end now (PSKGW_ETIMEOUT past it, else the error);

@@ -75,8 +75,10 @@ static void start(fake_handler h)
     o.base_url = url;
     o.key_id = "k";
     o.secret = "s";
-    o.backoff_base_ms = 20;
-    o.backoff_max_ms = 80;
+    /* long enough that a request made right after a failure is made inside the backoff even on
+     * a loaded machine (the injected random gives the lower half: 500 ms, then 1 s) */
+    o.backoff_base_ms = 1000;
+    o.backoff_max_ms = 2000;
     o.random = counting_random;
     cr_assert_eq(pskgw_upstream_new(&loop, &o, &cli), 0);
     done = violated = closed = in_api = 0;
