@@ -13,6 +13,7 @@
  */
 #include "redisconn/redisconn.h"
 
+#include "common/backoff.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/wipe.h"
@@ -51,10 +52,7 @@ struct pskgw_redisconn {
     int port;
     int db;
     uint32_t timeout_ms;
-    uint32_t backoff_min_ms;
-    uint32_t backoff_max_ms;
-    uint32_t backoff_ms;
-    uint64_t jitter_state;
+    pskgw_backoff_t backoff; /* min doubling to max, 80..120 %, own seeded jitter */
     pskgw_redisconn_state_cb on_state;
     void *arg;
 
@@ -310,24 +308,6 @@ static void send_held(pskgw_redisconn_t *c)
 
 /* ---- connection ---- */
 
-static uint32_t backoff_next(pskgw_redisconn_t *c)
-{
-    uint64_t x = c->jitter_state;
-    uint64_t d;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    c->jitter_state = x;
-    d = (uint64_t)c->backoff_ms * (80 + x % 41) / 100; /* 80 % .. 120 % */
-    if (d > c->backoff_max_ms)
-        d = c->backoff_max_ms;
-    if (d == 0)
-        d = 1;
-    c->backoff_ms = c->backoff_ms >= c->backoff_max_ms / 2 ? c->backoff_max_ms : c->backoff_ms * 2;
-    return (uint32_t)d;
-}
-
 static void conn_timer_cb(uv_timer_t *t);
 
 static void schedule_attempt(pskgw_redisconn_t *c)
@@ -335,7 +315,7 @@ static void schedule_attempt(pskgw_redisconn_t *c)
     if (c->closing)
         return;
     c->state = PSKGW_REDISCONN_IDLE;
-    uv_timer_start(&c->conn_timer, conn_timer_cb, backoff_next(c), 0);
+    uv_timer_start(&c->conn_timer, conn_timer_cb, pskgw_backoff_next(&c->backoff), 0);
 }
 
 static void free_context(pskgw_redisconn_t *c, redisAsyncContext *ac)
@@ -439,7 +419,7 @@ static void become_ready(pskgw_redisconn_t *c)
 {
     uv_timer_stop(&c->conn_timer);
     c->state = PSKGW_REDISCONN_READY;
-    c->backoff_ms = c->backoff_min_ms;
+    pskgw_backoff_reset(&c->backoff);
     PSKGW_INFO("%s: redis connected to \"%s:%d\"", c->log_name, c->host, c->port);
     send_held(c);
     op_timer_arm(c);
@@ -659,9 +639,9 @@ static int copy_opts(pskgw_redisconn_t *c, const pskgw_redisconn_opts_t *o)
     c->port = o->port;
     c->db = o->db;
     c->timeout_ms = o->timeout_ms;
-    c->backoff_min_ms = o->backoff_min_ms;
-    c->backoff_max_ms = o->backoff_max_ms;
-    c->backoff_ms = o->backoff_min_ms;
+    pskgw_backoff_init(&c->backoff,
+                       &(pskgw_backoff_policy_t){ o->backoff_min_ms, o->backoff_max_ms, 2, 20, 20 },
+                       pskgw_backoff_seed(c));
     c->on_state = o->on_state;
     c->arg = o->arg;
     return 0;
@@ -693,9 +673,6 @@ int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
         return PSKGW_ENOMEM;
     }
     c->loop = loop;
-    c->jitter_state = (uint64_t)(uintptr_t)c ^ uv_hrtime() ^ 0x9e3779b97f4a7c15ULL;
-    if (c->jitter_state == 0)
-        c->jitter_state = 1;
     timers[0] = &c->conn_timer;
     timers[1] = &c->op_timer;
     timers[2] = &c->reap_timer;

@@ -23,9 +23,9 @@
  * A connection that is not READY within timeout_ms of the connect (TCP connect + gate) is dropped;
  * so is one where AUTH or SELECT is refused (logged with the server's error, never the password).
  * Each failure counts one error and waits the backoff: backoff_min_ms doubling up to
- * backoff_max_ms, each delay jittered to 80..120 % (xorshift per connection, seeded from the
- * clock and address: workers started together do not reconnect in step) and capped at
- * backoff_max_ms.
+ * backoff_max_ms, each delay jittered to 80..120 % (common/backoff.h: a jitter source per
+ * connection, seeded from getrandom and its address: workers started together do not reconnect
+ * in step) and capped at backoff_max_ms.
  *
  * Watchdog: hiredis has no command timeout. When the oldest outstanding command (held ones
  * included) is older than timeout_ms, the connection is dropped (a hung server, e.g. SIGSTOP or

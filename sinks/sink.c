@@ -13,6 +13,7 @@
  */
 #include "sinks/internal.h"
 
+#include "common/backoff.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -80,6 +81,7 @@ struct pskgw_sink {
     size_t queue_size;
     unsigned window;
     uint64_t retry_max_ms;
+    pskgw_backoff_t backoff; /* retries: 100 ms doubling to retry_max_ms, own seeded jitter */
     unsigned max_attempts;
     uint64_t close_timeout_ms;
 
@@ -116,15 +118,13 @@ static void close_phase2(pskgw_sink_t *s);
 
 uint64_t pskgw_sink_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t max_ms, uint32_t rnd)
 {
-    uint64_t d = base_ms ? base_ms : 1;
+    const pskgw_backoff_policy_t p = { base_ms, max_ms, 2, 50, 0 };
+    uint64_t lo;
+    uint64_t hi;
 
-    if (attempt == 0)
-        attempt = 1;
-    for (unsigned i = 1; i < attempt && d < max_ms; i++)
-        d *= 2;
-    if (d > max_ms)
-        d = max_ms;
-    return d - (d / 2 == 0 ? 0 : rnd % (d / 2 + 1));
+    /* common/backoff.h's band, drawn from the top (rnd 0 gives the step itself) */
+    pskgw_backoff_bounds_ms(&p, attempt, &lo, &hi);
+    return hi - rnd % (hi - lo + 1);
 }
 
 char *pskgw_sink_strdup0(const char *s)
@@ -401,8 +401,7 @@ static const pskgw_spool_cbs_t spool_cbs = { on_record, on_spool_ready };
 static void dead_letter_failed(pskgw_sink_t *s, entry_t *e, int status)
 {
     e->dl_tries++;
-    e->not_before = uv_now(s->loop) + pskgw_sink_backoff_ms(e->dl_tries, BACKOFF_BASE_MS,
-                                                            s->retry_max_ms, (uint32_t)rand());
+    e->not_before = uv_now(s->loop) + pskgw_backoff_at(&s->backoff, e->dl_tries);
     PSKGW_LOG_RL(PSKGW_LOG_ERR, s->name,
                  "sink \"%s\": message \"%s\" not dead-lettered yet (%s): kept, retried", s->name,
                  e->msg->id, pskgw_strerror(status));
@@ -490,8 +489,7 @@ static void attempt_failed(pskgw_sink_t *s, entry_t *e, int status)
     }
     s->st.retried++;
     s->st.connected = false;
-    e->not_before = uv_now(s->loop) + pskgw_sink_backoff_ms(e->attempts, BACKOFF_BASE_MS,
-                                                            s->retry_max_ms, (uint32_t)rand());
+    e->not_before = uv_now(s->loop) + pskgw_backoff_at(&s->backoff, e->attempts);
     PSKGW_LOG_RL(PSKGW_LOG_INFO, s->name, "sink \"%s\": attempt %u of message \"%s\" failed: %s",
                  s->name, e->attempts, e->msg->id, pskgw_strerror(status));
 }
@@ -701,6 +699,9 @@ int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t 
     s->queue_size = o->queue_size ? o->queue_size : 1024;
     s->window = o->in_flight ? o->in_flight : 64;
     s->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 30000;
+    pskgw_backoff_init(&s->backoff,
+                       &(pskgw_backoff_policy_t){ BACKOFF_BASE_MS, s->retry_max_ms, 2, 50, 0 },
+                       pskgw_backoff_seed(s));
     s->max_attempts = o->max_attempts;
     s->close_timeout_ms = o->close_timeout_ms ? o->close_timeout_ms : 2000;
     if (o->dead_letter_path && (rc = pskgw_appender_new(loop, o->dead_letter_path, &s->dlq)) < 0)

@@ -1,5 +1,6 @@
 #include "upstream/policy.h"
 
+#include "common/backoff.h"
 #include "common/err.h"
 
 #include <stddef.h>
@@ -51,17 +52,9 @@ pskgw_upstream_class_t pskgw_upstream_classify(long http_status, int transport_e
 
 uint64_t pskgw_upstream_backoff_ms(unsigned attempt, uint32_t base_ms, uint32_t max_ms, uint32_t r)
 {
-    uint64_t cap = base_ms ? base_ms : 1;
-    uint64_t half;
+    const pskgw_backoff_policy_t p = { base_ms, max_ms, 2, 50, 0 };
 
-    if (max_ms < cap)
-        max_ms = (uint32_t)cap;
-    for (unsigned i = 1; i < attempt && cap < max_ms; i++)
-        cap *= 2;
-    if (cap > max_ms)
-        cap = max_ms;
-    half = cap / 2;
-    return cap - half + (uint64_t)r % (half + 1);
+    return pskgw_backoff_delay_ms(&p, attempt, r);
 }
 
 int64_t pskgw_upstream_retry_after_ms(const char *value, size_t len)

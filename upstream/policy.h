@@ -25,10 +25,11 @@ typedef enum {
  *   429 -> ERATELIMIT; 408, 5xx -> EUNAVAIL; other statuses -> EPROTO. */
 pskgw_upstream_class_t pskgw_upstream_classify(long http_status, int transport_err, int *err);
 
-/* Backoff before retry number `attempt` (1 for the first retry): with
- * cap = min(max_ms, base_ms * 2^(attempt-1)), the delay is cap/2 + r % (cap/2 + 1), so it never
- * exceeds max_ms, never falls below half the cap (it grows with attempt until max_ms/2), and
- * jitters over the upper half. base_ms 0 is treated as 1. r is a uniform random number. */
+/* Backoff before retry number `attempt` (1 for the first retry), the client's policy of
+ * common/backoff.h: with cap = min(max_ms, base_ms * 2^(attempt-1)), the delay is
+ * cap - cap/2 + r % (cap/2 + 1) (r = 0 gives the lowest), so it never exceeds max_ms, never falls
+ * below half the cap (it grows with attempt until max_ms/2), and jitters over the upper half.
+ * base_ms 0 is treated as 1; max_ms below base_ms wins (0: base_ms). r is a uniform random number. */
 uint64_t pskgw_upstream_backoff_ms(unsigned attempt, uint32_t base_ms, uint32_t max_ms, uint32_t r);
 
 /* Retry-After delay-seconds only: the delay in ms, capped at 24 h. HTTP-dates and garbage give -1

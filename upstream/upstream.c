@@ -1,5 +1,7 @@
 #include "upstream/upstream.h"
+#include "upstream/internal.h"
 
+#include "common/backoff.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -13,164 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A retry is only worth sending when at least this much of the deadline is left for it. */
-#define MIN_ATTEMPT_MS 20u
-/* A token is not used in its last moments (it could expire on the way): the last 500 ms, or
- * the last tenth of a shorter lifetime (less than the fifth left at the 80 % renewal, so the
- * renewal timer, even firing a little late, still finds the token usable and renews it). */
-#define TOKEN_MARGIN_MS 500u
-
 const uint32_t pskgw_upstream_latency_bounds_ms[PSKGW_UPSTREAM_LAT_BUCKETS] = {
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
 };
 
-typedef enum {
-    R_QUEUED = 1, /* waiting for a slot (c->queue) */
-    R_WAIT_AUTH,  /* admitted, waiting for a token (c->waiters) */
-    R_HTTP,       /* admitted, transfer in flight (c->running) */
-    R_BACKOFF,    /* admitted, waiting to retry (c->running) */
-    R_DONE,       /* outcome known, waiting to be delivered (c->deliver) */
-    R_DELIVERING, /* its callback is running */
-} rstate_t;
-
-typedef struct rlist {
-    pskgw_upstream_req_t *head;
-    pskgw_upstream_req_t *tail;
-    size_t n;
-} rlist_t;
-
-struct pskgw_upstream_req {
-    pskgw_upstream_t *c;
-    pskgw_upstream_op_t op;
-    rstate_t state;
-    rlist_t *list;
-    pskgw_upstream_req_t *prev;
-    pskgw_upstream_req_t *next;
-    char *body;
-    char ident[65]; /* KeyID / EncryptedHeader, for logs (identities are not secret) */
-    unsigned key_bits;
-    pskgw_upstream_psk_cb psk_cb;
-    pskgw_upstream_e2e_cb e2e_cb;
-    void *arg;
-    uint64_t t_start;
-    uint64_t deadline;
-    unsigned attempt; /* transient failures so far */
-    unsigned sends;
-    int reauthed;
-    int cut_by_deadline; /* the attempt in flight was shortened to the deadline */
-    uint64_t token_gen;
-    int status;
-    union {
-        pskgw_upstream_psk_t psk;
-        pskgw_upstream_e2e_t e2e;
-    } res;
-    uv_timer_t timer; /* deadline, or the end of a backoff */
-    pskgw_http_req_t *http;
-};
-
-struct pskgw_upstream {
-    uv_loop_t *loop;
-    pskgw_http_t *http;
-    char *name;
-    char *key_id;
-    char *secret;
-    char *url_auth;
-    char *url_psk;
-    char *url_e2e;
-    pskgw_upstream_auth_mode_t auth_mode;
-    unsigned psk_key_bits;
-    uint32_t timeout_ms;
-    uint32_t deadline_ms;
-    uint32_t max_in_flight;
-    uint32_t queue_size;
-    uint32_t backoff_base_ms;
-    uint32_t backoff_max_ms;
-    pskgw_upstream_random_fn random;
-    void *random_arg;
-    uint32_t rng;
-
-    rlist_t queue;
-    rlist_t waiters;
-    rlist_t running;
-    rlist_t deliver;
-    uint32_t in_flight;
-    int admitting;
-    unsigned dispatching;
-
-    char *token; /* current AuthToken, NULL if none */
-    uint64_t token_expiry;
-    uint64_t token_margin;
-    uint64_t token_gen;
-    pskgw_http_req_t *auth_http;
-    uint64_t auth_t0;
-    unsigned auth_failures;
-    uint64_t auth_not_before;
-    uv_timer_t renew; /* proactive renewal, or the next authentication attempt */
-    uv_timer_t dispatch;
-    uint64_t ratelimit_until;
-    uint32_t ratelimit_window_max_ms;
-
-    pskgw_upstream_stats_t stats;
-    unsigned noted_unknown; /* bit per op: its ignored-fields note was logged (once) */
-
-    int closing;
-    int torn_down;
-    unsigned pending_closes;
-    pskgw_upstream_close_cb close_cb;
-    void *close_arg;
-};
-
 /* ---- small helpers --------------------------------------------------------------------- */
-
-static void rl_push(rlist_t *l, pskgw_upstream_req_t *r)
-{
-    r->list = l;
-    r->next = NULL;
-    r->prev = l->tail;
-    if (l->tail)
-        l->tail->next = r;
-    else
-        l->head = r;
-    l->tail = r;
-    l->n++;
-}
-
-static void rl_unlink(pskgw_upstream_req_t *r)
-{
-    rlist_t *l = r->list;
-
-    if (!l)
-        return;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        l->head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        l->tail = r->prev;
-    r->prev = r->next = NULL;
-    r->list = NULL;
-    l->n--;
-}
 
 static uint64_t now_ms(pskgw_upstream_t *c)
 {
     return uv_now(c->loop);
-}
-
-static uint32_t next_random(pskgw_upstream_t *c)
-{
-    uint32_t x;
-
-    if (c->random)
-        return c->random(c->random_arg);
-    x = c->rng; /* xorshift32: jitter needs spread, not secrecy */
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c->rng = x;
-    return x;
 }
 
 static const char *op_word(pskgw_upstream_op_t op)
@@ -179,7 +32,7 @@ static const char *op_word(pskgw_upstream_op_t op)
 }
 
 /* A bounded excerpt of an error body with everything unprintable replaced. */
-static void excerpt(const char *body, size_t len, char *out, size_t cap)
+void pskgw_upstream_excerpt(const char *body, size_t len, char *out, size_t cap)
 {
     size_t n = 0;
 
@@ -190,13 +43,22 @@ static void excerpt(const char *body, size_t len, char *out, size_t cap)
     out[n] = '\0';
 }
 
-/* The part of a Retry-After that holds every request (capped: see the option). */
-static uint64_t ratelimit_window(const pskgw_upstream_t *c, int64_t ra)
+int64_t pskgw_upstream_retry_after_of(const char *header)
 {
-    return (uint64_t)ra < c->ratelimit_window_max_ms ? (uint64_t)ra : c->ratelimit_window_max_ms;
+    return header ? pskgw_upstream_retry_after_at_ms(header, strlen(header), pskgw_clock_wall_ms())
+                  : -1;
 }
 
-static void lat_record(pskgw_upstream_t *c, pskgw_upstream_op_t op, uint64_t ms)
+uint64_t pskgw_upstream_rate_limited(pskgw_upstream_t *c, uint64_t now, int64_t ra)
+{
+    /* The part of a Retry-After that holds every request is capped (see the option). */
+    c->ratelimit_until =
+        now +
+        ((uint64_t)ra < c->ratelimit_window_max_ms ? (uint64_t)ra : c->ratelimit_window_max_ms);
+    return (uint64_t)ra > c->backoff_base_ms ? (uint64_t)ra : c->backoff_base_ms;
+}
+
+void pskgw_upstream_lat_record(pskgw_upstream_t *c, pskgw_upstream_op_t op, uint64_t ms)
 {
     for (size_t i = 0; i < PSKGW_UPSTREAM_LAT_BUCKETS; i++)
         if (ms <= pskgw_upstream_latency_bounds_ms[i])
@@ -210,7 +72,6 @@ static void lat_record(pskgw_upstream_t *c, pskgw_upstream_op_t op, uint64_t ms)
 
 static void admit_next(pskgw_upstream_t *c);
 static void req_start(pskgw_upstream_req_t *r);
-static void auth_start(pskgw_upstream_t *c);
 static void teardown(pskgw_upstream_t *c);
 static void handle_released(pskgw_upstream_t *c);
 static void on_dispatch(uv_timer_t *t);
@@ -222,14 +83,14 @@ static void arm_dispatch(pskgw_upstream_t *c)
 }
 
 /* Record the outcome and queue the callback; the request leaves whatever it was doing. */
-static void finish(pskgw_upstream_req_t *r, int status)
+void pskgw_upstream_finish(pskgw_upstream_req_t *r, int status)
 {
     pskgw_upstream_t *c = r->c;
     int admitted = r->state == R_WAIT_AUTH || r->state == R_HTTP || r->state == R_BACKOFF;
 
     if (r->state == R_DONE || r->state == R_DELIVERING)
         return;
-    rl_unlink(r);
+    pskgw_upstream_rl_unlink(r);
     if (r->http) {
         pskgw_http_cancel(r->http);
         r->http = NULL;
@@ -239,7 +100,7 @@ static void finish(pskgw_upstream_req_t *r, int status)
         pskgw_wipe(&r->res, sizeof(r->res));
     r->status = status;
     r->state = R_DONE;
-    rl_push(&c->deliver, r);
+    pskgw_upstream_rl_push(&c->deliver, r);
     if (admitted) {
         c->in_flight--;
         admit_next(c);
@@ -260,10 +121,10 @@ static void deliver_one(pskgw_upstream_t *c, pskgw_upstream_req_t *r)
 {
     uint64_t now = now_ms(c);
 
-    rl_unlink(r);
+    pskgw_upstream_rl_unlink(r);
     r->state = R_DELIVERING;
     c->stats.outcomes[r->op][pskgw_upstream_outcome_of(r->status)]++;
-    lat_record(c, r->op, now > r->t_start ? now - r->t_start : 0);
+    pskgw_upstream_lat_record(c, r->op, now > r->t_start ? now - r->t_start : 0);
     if (r->op == PSKGW_UPSTREAM_OP_PSK)
         r->psk_cb(r->arg, r->status, r->status == 0 ? &r->res.psk : NULL);
     else
@@ -295,7 +156,7 @@ static void on_req_timer(uv_timer_t *t);
 static void backoff(pskgw_upstream_req_t *r, uint64_t delay)
 {
     r->state = R_BACKOFF;
-    rl_push(&r->c->running, r);
+    pskgw_upstream_rl_push(&r->c->running, r);
     uv_timer_start(&r->timer, on_req_timer, delay, 0);
 }
 
@@ -305,59 +166,30 @@ static void retry_or_finish(pskgw_upstream_req_t *r, pskgw_upstream_class_t cls,
 {
     pskgw_upstream_t *c = r->c;
     uint64_t now = now_ms(c);
+    int64_t ra =
+        cls == PSKGW_UPSTREAM_CLASS_RATELIMIT ? pskgw_upstream_retry_after_of(retry_after) : -1;
     uint64_t delay;
 
-    if (cls == PSKGW_UPSTREAM_CLASS_RATELIMIT) {
-        int64_t ra = retry_after ? pskgw_upstream_retry_after_at_ms(
-                                       retry_after, strlen(retry_after), pskgw_clock_wall_ms())
-                                 : -1;
-        r->attempt++;
-        if (ra >= 0) {
-            c->ratelimit_until = now + ratelimit_window(c, ra);
-            delay = (uint64_t)ra > c->backoff_base_ms ? (uint64_t)ra : c->backoff_base_ms;
-        } else {
-            delay = pskgw_upstream_backoff_ms(r->attempt, c->backoff_base_ms, c->backoff_max_ms,
-                                              next_random(c));
-        }
-        if (pskgw_upstream_retry_fits(now, delay, r->deadline, MIN_ATTEMPT_MS)) {
-            backoff(r, delay);
-            return;
-        }
-        finish(r, PSKGW_ERATELIMIT);
-        return;
-    }
     r->attempt++;
-    delay = pskgw_upstream_backoff_ms(r->attempt, c->backoff_base_ms, c->backoff_max_ms,
-                                      next_random(c));
-    if (pskgw_upstream_retry_fits(now, delay, r->deadline, MIN_ATTEMPT_MS)) {
+    delay = ra >= 0 ? pskgw_upstream_rate_limited(c, now, ra)
+                    : pskgw_backoff_at(&c->backoff, r->attempt);
+    if (pskgw_upstream_retry_fits(now, delay, r->deadline, PSKGW_UPSTREAM_MIN_ATTEMPT_MS)) {
         backoff(r, delay);
         return;
     }
-    if (now >= r->deadline || (transport_err == PSKGW_ETIMEOUT && r->cut_by_deadline))
-        finish(r, PSKGW_ETIMEOUT);
+    if (cls == PSKGW_UPSTREAM_CLASS_RATELIMIT)
+        pskgw_upstream_finish(r, PSKGW_ERATELIMIT);
+    else if (now >= r->deadline || (transport_err == PSKGW_ETIMEOUT && r->cut_by_deadline))
+        pskgw_upstream_finish(r, PSKGW_ETIMEOUT);
     else
-        finish(r, err);
+        pskgw_upstream_finish(r, err);
 }
 
 /* ---- one attempt ----------------------------------------------------------------------- */
 
 static void on_req_http(void *arg, const pskgw_http_result_t *res);
 
-static int auth_value(pskgw_upstream_t *c, char **out)
-{
-    size_t tl = strlen(c->token);
-    size_t pl = c->auth_mode == PSKGW_UPSTREAM_AUTH_BEARER ? 7 : 0;
-    char *v = malloc(pl + tl + 1);
-
-    if (!v)
-        return PSKGW_ENOMEM;
-    memcpy(v, "Bearer ", pl);
-    memcpy(v + pl, c->token, tl + 1);
-    *out = v;
-    return 0;
-}
-
-static void req_send(pskgw_upstream_req_t *r)
+void pskgw_upstream_req_send(pskgw_upstream_req_t *r)
 {
     pskgw_upstream_t *c = r->c;
     uint64_t now = now_ms(c);
@@ -367,7 +199,7 @@ static void req_send(pskgw_upstream_req_t *r)
     int rc;
 
     if (left == 0) {
-        finish(r, PSKGW_ETIMEOUT);
+        pskgw_upstream_finish(r, PSKGW_ETIMEOUT);
         return;
     }
     if (c->ratelimit_until > now) {
@@ -375,15 +207,15 @@ static void req_send(pskgw_upstream_req_t *r)
          * send into it, or end now when the window outlasts the deadline. */
         uint64_t wait = c->ratelimit_until - now;
 
-        if (pskgw_upstream_retry_fits(now, wait, r->deadline, MIN_ATTEMPT_MS))
+        if (pskgw_upstream_retry_fits(now, wait, r->deadline, PSKGW_UPSTREAM_MIN_ATTEMPT_MS))
             backoff(r, wait);
         else
-            finish(r, PSKGW_ERATELIMIT);
+            pskgw_upstream_finish(r, PSKGW_ERATELIMIT);
         return;
     }
     attempt_ms = left < c->timeout_ms ? (uint32_t)left : c->timeout_ms;
     r->cut_by_deadline = left <= c->timeout_ms;
-    rc = auth_value(c, &auth);
+    rc = pskgw_upstream_auth_header(c, &auth);
     if (rc == 0)
         rc = pskgw_http_post(c->http, r->op == PSKGW_UPSTREAM_OP_PSK ? c->url_psk : c->url_e2e,
                              auth, r->body, attempt_ms, on_req_http, r, &r->http);
@@ -391,34 +223,27 @@ static void req_send(pskgw_upstream_req_t *r)
     if (rc < 0) {
         PSKGW_WARN("upstream \"%s\": %s \"%s\": cannot start a request: %s", c->name,
                    op_word(r->op), r->ident, pskgw_strerror(rc));
-        finish(r, rc);
+        pskgw_upstream_finish(r, rc);
         return;
     }
     if (r->sends++)
         c->stats.retries++;
     c->stats.http_attempts[r->op]++;
-    r->token_gen = c->token_gen;
+    r->token_gen = c->auth.gen;
     r->state = R_HTTP;
-    rl_push(&c->running, r);
+    pskgw_upstream_rl_push(&c->running, r);
     uv_timer_start(&r->timer, on_req_timer, left, 0);
-}
-
-static int token_usable(pskgw_upstream_t *c)
-{
-    return c->token && now_ms(c) + c->token_margin < c->token_expiry;
 }
 
 static void req_start(pskgw_upstream_req_t *r)
 {
     pskgw_upstream_t *c = r->c;
 
-    if (token_usable(c)) {
-        req_send(r);
+    if (pskgw_upstream_auth_usable(c)) {
+        pskgw_upstream_req_send(r);
         return;
     }
-    r->state = R_WAIT_AUTH;
-    rl_push(&c->waiters, r);
-    auth_start(c);
+    pskgw_upstream_auth_wait(r);
 }
 
 static void on_req_timer(uv_timer_t *t)
@@ -429,22 +254,22 @@ static void on_req_timer(uv_timer_t *t)
         pskgw_upstream_t *c = r->c;
         uint64_t now = now_ms(c);
 
-        rl_unlink(r);
+        pskgw_upstream_rl_unlink(r);
         /* The backoff used the request's timer: give it back the deadline, which must hold
          * while the request waits for a token (req_send re-arms it for an attempt). */
         if (now >= r->deadline) {
-            finish(r, PSKGW_ETIMEOUT);
+            pskgw_upstream_finish(r, PSKGW_ETIMEOUT);
             return;
         }
         uv_timer_start(&r->timer, on_req_timer, r->deadline - now, 0);
         req_start(r); /* the token may have gone meanwhile */
         return;
     }
-    finish(r, PSKGW_ETIMEOUT);
+    pskgw_upstream_finish(r, PSKGW_ETIMEOUT);
 }
 
 /* A parser's success note (unknown fields ignored): logged once per client and call. */
-static void note_once(pskgw_upstream_t *c, pskgw_upstream_op_t op, const char *note)
+void pskgw_upstream_note_once(pskgw_upstream_t *c, pskgw_upstream_op_t op, const char *note)
 {
     if (!note[0] || (c->noted_unknown & (1u << op)))
         return;
@@ -463,7 +288,7 @@ static void on_req_http(void *arg, const pskgw_http_result_t *res)
     pskgw_upstream_class_t cls;
 
     r->http = NULL;
-    rl_unlink(r);
+    pskgw_upstream_rl_unlink(r);
     cls = pskgw_upstream_classify(res->status, res->transport_err, &err);
     switch (cls) {
     case PSKGW_UPSTREAM_CLASS_OK:
@@ -478,8 +303,8 @@ static void on_req_http(void *arg, const pskgw_http_result_t *res)
                          "upstream \"%s\": %s \"%s\": bad response: %s", c->name, op_word(r->op),
                          r->ident, why);
         else
-            note_once(c, r->op, why);
-        finish(r, rc);
+            pskgw_upstream_note_once(c, r->op, why);
+        pskgw_upstream_finish(r, rc);
         return;
     case PSKGW_UPSTREAM_CLASS_REAUTH:
         c->stats.reauth_on_401++;
@@ -487,15 +312,11 @@ static void on_req_http(void *arg, const pskgw_http_result_t *res)
             PSKGW_LOG_RL(PSKGW_LOG_WARNING, "upstream-401",
                          "upstream \"%s\": %s \"%s\": 401 after re-authenticating", c->name,
                          op_word(r->op), r->ident);
-            finish(r, PSKGW_EAUTH);
+            pskgw_upstream_finish(r, PSKGW_EAUTH);
             return;
         }
         r->reauthed = 1;
-        if (r->token_gen == c->token_gen && c->token) {
-            PSKGW_INFO("upstream \"%s\": token refused (401): re-authenticating", c->name);
-            pskgw_free_secret_str(c->token);
-            c->token = NULL;
-        }
+        pskgw_upstream_auth_refused(c, r->token_gen);
         req_start(r);
         return;
     case PSKGW_UPSTREAM_CLASS_PERMANENT:
@@ -507,12 +328,12 @@ static void on_req_http(void *arg, const pskgw_http_result_t *res)
             PSKGW_DEBUG("upstream \"%s\": %s \"%s\": http %ld", c->name, op_word(r->op), r->ident,
                         res->status);
         else {
-            excerpt(res->body, res->body_len, ex, sizeof(ex));
+            pskgw_upstream_excerpt(res->body, res->body_len, ex, sizeof(ex));
             PSKGW_LOG_RL(PSKGW_LOG_WARNING, "upstream-status",
                          "upstream \"%s\": %s \"%s\": http %ld \"%s\"", c->name, op_word(r->op),
                          r->ident, res->status, ex);
         }
-        finish(r, err);
+        pskgw_upstream_finish(r, err);
         return;
     case PSKGW_UPSTREAM_CLASS_RATELIMIT:
     case PSKGW_UPSTREAM_CLASS_TRANSIENT:
@@ -539,183 +360,12 @@ static void admit_next(pskgw_upstream_t *c)
         return;
     c->admitting = 1;
     while (c->in_flight < c->max_in_flight && (r = c->queue.head) != NULL) {
-        rl_unlink(r);
+        pskgw_upstream_rl_unlink(r);
         c->in_flight++;
         r->state = R_WAIT_AUTH; /* counts as admitted from here */
         req_start(r);
     }
     c->admitting = 0;
-}
-
-/* ---- authentication -------------------------------------------------------------------- */
-
-static void on_renew(uv_timer_t *t);
-
-static void fail_waiters(pskgw_upstream_t *c, int err)
-{
-    pskgw_upstream_req_t *r;
-
-    while ((r = c->waiters.head) != NULL)
-        finish(r, err);
-}
-
-static void on_auth_http(void *arg, const pskgw_http_result_t *res)
-{
-    pskgw_upstream_t *c = arg;
-    uint64_t now = now_ms(c);
-    pskgw_upstream_class_t cls;
-    char why[256];
-    char ex[121];
-    char *token = NULL;
-    int err = 0;
-    int rc;
-
-    c->auth_http = NULL;
-    cls = pskgw_upstream_classify(res->status, res->transport_err, &err);
-    lat_record(c, PSKGW_UPSTREAM_OP_AUTH, now - c->auth_t0);
-    if (cls == PSKGW_UPSTREAM_CLASS_OK) {
-        int64_t exp = 0;
-        int64_t iat = -1;
-        uint64_t life;
-        why[0] = '\0';
-        rc = pskgw_upstream_parse_auth(res->body, res->body_len, &token, why, sizeof(why));
-        if (rc < 0) {
-            c->stats.outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_ERROR]++;
-            PSKGW_LOG_RL(PSKGW_LOG_ERR, "upstream-auth-parse",
-                         "upstream \"%s\": bad authenticate response: %s", c->name, why);
-            /* Back off like any failed authentication: the next request must not start a new
-             * authenticate at once (a broken service would get one per request). */
-            c->auth_failures++;
-            c->auth_not_before =
-                now + pskgw_upstream_backoff_ms(c->auth_failures, c->backoff_base_ms,
-                                                c->backoff_max_ms, next_random(c));
-            fail_waiters(c, rc);
-            return;
-        }
-        note_once(c, PSKGW_UPSTREAM_OP_AUTH, why);
-        rc = pskgw_upstream_jwt_claims(token, strlen(token), &exp, &iat);
-        life = pskgw_upstream_token_lifetime_ms(rc, exp, iat, pskgw_clock_wall_ms());
-        c->stats.outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_OK]++;
-        c->stats.token_renewals++;
-        pskgw_free_secret_str(c->token);
-        c->token = token;
-        c->token_gen++;
-        c->token_expiry = c->auth_t0 + life;
-        c->token_margin = life / 10 < TOKEN_MARGIN_MS ? life / 10 : TOKEN_MARGIN_MS;
-        c->auth_failures = 0;
-        c->auth_not_before = 0;
-        PSKGW_INFO("upstream \"%s\": authenticated, token valid for %llu ms%s", c->name,
-                   (unsigned long long)life, rc < 0 ? " (no exp claim: assumed)" : "");
-        {
-            uint64_t at = c->auth_t0 + life * 8 / 10;
-            uv_timer_start(&c->renew, on_renew, at > now ? at - now : 0, 0);
-        }
-        /* Everyone who waited goes now; a send that fails may admit more requests, which find
-         * the token and never join the list again. */
-        {
-            pskgw_upstream_req_t *r;
-            while ((r = c->waiters.head) != NULL) {
-                rl_unlink(r);
-                req_send(r);
-            }
-        }
-        return;
-    }
-    c->stats.outcomes[PSKGW_UPSTREAM_OP_AUTH][pskgw_upstream_outcome_of(err)]++;
-    if (cls == PSKGW_UPSTREAM_CLASS_REAUTH ||
-        (cls == PSKGW_UPSTREAM_CLASS_PERMANENT && !res->transport_err && res->status >= 400 &&
-         res->status < 500)) {
-        excerpt(res->body, res->body_len, ex, sizeof(ex));
-        PSKGW_ERR("upstream \"%s\": credentials refused: http %ld \"%s\"", c->name, res->status,
-                  ex);
-        c->auth_failures++;
-        c->auth_not_before = now + pskgw_upstream_backoff_ms(c->auth_failures, c->backoff_base_ms,
-                                                             c->backoff_max_ms, next_random(c));
-        fail_waiters(c, PSKGW_EAUTH);
-        return;
-    }
-    if (cls == PSKGW_UPSTREAM_CLASS_PERMANENT) {
-        PSKGW_ERR("upstream \"%s\": authenticate failed: %s (%s)", c->name,
-                  pskgw_strerror(res->transport_err ? res->transport_err : err),
-                  res->transport_err ? res->detail : "unexpected status");
-        c->auth_failures++;
-        c->auth_not_before = now + pskgw_upstream_backoff_ms(c->auth_failures, c->backoff_base_ms,
-                                                             c->backoff_max_ms, next_random(c));
-        fail_waiters(c, res->transport_err ? res->transport_err : err);
-        return;
-    }
-    /* Rate limited or transient: try again after a backoff; waiters whose deadline cannot see
-     * that attempt end now. */
-    {
-        uint64_t delay = 0;
-        int64_t ra = -1;
-        pskgw_upstream_req_t *r;
-        pskgw_upstream_req_t *next;
-        c->auth_failures++;
-        if (cls == PSKGW_UPSTREAM_CLASS_RATELIMIT && res->retry_after)
-            ra = pskgw_upstream_retry_after_at_ms(res->retry_after, strlen(res->retry_after),
-                                                  pskgw_clock_wall_ms());
-        if (ra >= 0) {
-            c->ratelimit_until = now + ratelimit_window(c, ra);
-            delay = (uint64_t)ra > c->backoff_base_ms ? (uint64_t)ra : c->backoff_base_ms;
-        } else {
-            delay = pskgw_upstream_backoff_ms(c->auth_failures, c->backoff_base_ms,
-                                              c->backoff_max_ms, next_random(c));
-        }
-        if (res->transport_err)
-            PSKGW_LOG_RL(PSKGW_LOG_WARNING, "upstream-auth",
-                         "upstream \"%s\": authenticate: %s (%s); retrying in %llu ms", c->name,
-                         pskgw_strerror(res->transport_err), res->detail,
-                         (unsigned long long)delay);
-        else
-            PSKGW_LOG_RL(PSKGW_LOG_WARNING, "upstream-auth",
-                         "upstream \"%s\": authenticate: http %ld; retrying in %llu ms", c->name,
-                         res->status, (unsigned long long)delay);
-        c->auth_not_before = now + delay;
-        for (r = c->waiters.head; r; r = next) {
-            next = r->next;
-            if (!pskgw_upstream_retry_fits(now, delay, r->deadline, MIN_ATTEMPT_MS))
-                finish(r, now >= r->deadline ? PSKGW_ETIMEOUT : err);
-        }
-        if (c->waiters.n || token_usable(c))
-            uv_timer_start(&c->renew, on_renew, delay, 0);
-    }
-}
-
-static void auth_start(pskgw_upstream_t *c)
-{
-    uint64_t now = now_ms(c);
-    char *body = NULL;
-    int rc;
-
-    if (c->closing || c->auth_http)
-        return;
-    if (now < c->auth_not_before) {
-        uv_timer_start(&c->renew, on_renew, c->auth_not_before - now, 0);
-        return;
-    }
-    rc = pskgw_upstream_build_auth(c->key_id, c->secret, &body);
-    if (rc == 0)
-        rc = pskgw_http_post(c->http, c->url_auth, NULL, body, c->timeout_ms, on_auth_http, c,
-                             &c->auth_http);
-    pskgw_free_secret_str(body);
-    if (rc < 0) {
-        PSKGW_ERR("upstream \"%s\": cannot start authenticate: %s", c->name, pskgw_strerror(rc));
-        fail_waiters(c, rc);
-        return;
-    }
-    c->auth_t0 = now;
-    c->stats.http_attempts[PSKGW_UPSTREAM_OP_AUTH]++;
-}
-
-static void on_renew(uv_timer_t *t)
-{
-    pskgw_upstream_t *c = t->data;
-
-    /* Renew while the token lives (proactive) or while someone waits; otherwise the next
-     * request authenticates. */
-    if (token_usable(c) || c->waiters.n)
-        auth_start(c);
 }
 
 /* ---- lifetime -------------------------------------------------------------------------- */
@@ -730,7 +380,7 @@ static void handle_released(pskgw_upstream_t *c)
         return;
     cb = c->close_cb;
     arg = c->close_arg;
-    pskgw_free_secret_str(c->token);
+    pskgw_upstream_auth_free(c);
     pskgw_free_secret_str(c->secret);
     free(c->key_id);
     free(c->name);
@@ -759,7 +409,7 @@ static void teardown(pskgw_upstream_t *c)
     c->pending_closes += 3;
     pskgw_http_close(c->http, http_closed, c);
     c->http = NULL;
-    uv_close((uv_handle_t *)&c->renew, handle_closed);
+    pskgw_upstream_auth_close(c, handle_closed);
     uv_close((uv_handle_t *)&c->dispatch, handle_closed);
 }
 
@@ -770,17 +420,13 @@ void pskgw_upstream_close(pskgw_upstream_t *c, pskgw_upstream_close_cb cb, void 
     c->closing = 1;
     c->close_cb = cb;
     c->close_arg = arg;
-    if (c->auth_http) {
-        pskgw_http_cancel(c->auth_http);
-        c->auth_http = NULL;
-    }
-    uv_timer_stop(&c->renew);
+    pskgw_upstream_auth_stop(c);
     while (c->queue.head)
-        finish(c->queue.head, PSKGW_ECANCELED);
-    while (c->waiters.head)
-        finish(c->waiters.head, PSKGW_ECANCELED);
+        pskgw_upstream_finish(c->queue.head, PSKGW_ECANCELED);
+    while (c->auth.waiters.head)
+        pskgw_upstream_finish(c->auth.waiters.head, PSKGW_ECANCELED);
     while (c->running.head)
-        finish(c->running.head, PSKGW_ECANCELED);
+        pskgw_upstream_finish(c->running.head, PSKGW_ECANCELED);
     /* The dispatch delivers what is pending, then tears down (never from inside this call). */
     arm_dispatch(c);
 }
@@ -822,6 +468,16 @@ static char *join_url(const char *base, const char *path)
     return u;
 }
 
+/* Request retries: base doubling up to max, jittered over the upper half of the step; the
+ * client's jitter source (or the injected one, shared with authentication). */
+static void retry_backoff_init(pskgw_upstream_t *c, const pskgw_upstream_opts_t *o)
+{
+    const pskgw_backoff_policy_t p = { c->backoff_base_ms, c->backoff_max_ms, 2, 50, 0 };
+
+    pskgw_backoff_init(&c->backoff, &p, pskgw_backoff_seed(c));
+    pskgw_backoff_set_random(&c->backoff, o->random, o->random_arg);
+}
+
 static char *dup_or(const char *s, const char *def)
 {
     return strdup(s && *s ? s : def);
@@ -857,14 +513,11 @@ int pskgw_upstream_new(uv_loop_t *loop, const pskgw_upstream_opts_t *o, pskgw_up
     c->backoff_max_ms = o->backoff_max_ms ? o->backoff_max_ms : d.backoff_max_ms;
     c->ratelimit_window_max_ms =
         o->ratelimit_window_max_ms ? o->ratelimit_window_max_ms : d.ratelimit_window_max_ms;
-    c->random = o->random;
-    c->random_arg = o->random_arg;
     if (c->backoff_base_ms > c->backoff_max_ms) {
         rc = PSKGW_EINVAL;
         goto fail;
     }
-    if (uv_random(NULL, NULL, &c->rng, sizeof(c->rng), 0, NULL) != 0 || c->rng == 0)
-        c->rng = (uint32_t)pskgw_clock_mono_ms() | 1u;
+    retry_backoff_init(c, o);
     c->name = dup_or(o->name, d.name);
     c->key_id = strdup(o->key_id);
     c->secret = strdup(o->secret);
@@ -890,9 +543,8 @@ int pskgw_upstream_new(uv_loop_t *loop, const pskgw_upstream_opts_t *o, pskgw_up
     rc = pskgw_http_new(loop, &ho, &c->http);
     if (rc < 0)
         goto fail;
-    uv_timer_init(loop, &c->renew);
+    pskgw_upstream_auth_init(c, loop, pskgw_backoff_seed(&c->auth));
     uv_timer_init(loop, &c->dispatch);
-    c->renew.data = c;
     c->dispatch.data = c;
     *out = c;
     return 0;
@@ -914,8 +566,8 @@ int pskgw_upstream_warmup(pskgw_upstream_t *c)
 {
     if (!c || c->closing)
         return PSKGW_ECLOSED;
-    if (!token_usable(c))
-        auth_start(c);
+    if (!pskgw_upstream_auth_usable(c))
+        pskgw_upstream_auth_start(c);
     return 0;
 }
 
@@ -962,7 +614,7 @@ static int submit(pskgw_upstream_t *c, pskgw_upstream_op_t op, char *body, const
         req_start(r);
     } else {
         r->state = R_QUEUED;
-        rl_push(&c->queue, r);
+        pskgw_upstream_rl_push(&c->queue, r);
     }
     return 0;
 }
@@ -1017,7 +669,7 @@ void pskgw_upstream_cancel(pskgw_upstream_req_t *r)
         pskgw_wipe(&r->res, sizeof(r->res));
         return;
     default:
-        finish(r, PSKGW_ECANCELED);
+        pskgw_upstream_finish(r, PSKGW_ECANCELED);
         return;
     }
 }
@@ -1029,7 +681,7 @@ void pskgw_upstream_stats(const pskgw_upstream_t *c, pskgw_upstream_stats_t *out
     *out = c->stats;
     out->in_flight = c->in_flight;
     out->queued = (uint32_t)c->queue.n;
-    out->token_valid = c->token && uv_now(c->loop) < c->token_expiry;
+    out->token_valid = pskgw_upstream_auth_valid(c);
 }
 
 const char *pskgw_upstream_op_name(pskgw_upstream_op_t op)
