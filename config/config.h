@@ -192,6 +192,11 @@ typedef enum {
 } pskgw_config_e2e_t;
 
 typedef enum {
+    PSKGW_CONFIG_E2E_REPLAY_FLAG = 0,   /* forward a replayed E2E payload, "replay":true */
+    PSKGW_CONFIG_E2E_REPLAY_REJECT = 1, /* reject it (counted, reason "replay") */
+} pskgw_config_e2e_replay_t;
+
+typedef enum {
     PSKGW_CONFIG_SINK_FILE = 0,
     PSKGW_CONFIG_SINK_HTTP = 1,
     PSKGW_CONFIG_SINK_MQTT = 2,
@@ -321,8 +326,11 @@ typedef struct {
     uint16_t cipher_ids[PSKGW_CONFIG_MAX_CIPHERS]; /* IANA suite numbers (0xC0A8, ...) */
     size_t nciphers;
     pskgw_config_cache_t cache;
-    pskgw_config_e2e_t e2e;     /* default OFF */
-    pskgw_config_sink_t *sinks; /* >= 1 */
+    pskgw_config_e2e_t e2e;               /* default OFF */
+    pskgw_config_e2e_replay_t e2e_replay; /* default FLAG */
+    uint32_t e2e_replay_window_s;         /* a KI seen again within this is a replay; 86400 */
+    uint32_t e2e_replay_entries;          /* (device, KI) pairs remembered; 100000 */
+    pskgw_config_sink_t *sinks;           /* >= 1 */
     size_t nsinks;
     pskgw_config_limits_t limits;
     bool has_admin; /* this file's admin group (merged into pskgw_config_t.admin) */

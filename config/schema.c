@@ -906,6 +906,12 @@ static const cfg_enum_t e2e_enum[] = {
     { NULL, 0 },
 };
 
+static const cfg_enum_t e2e_replay_enum[] = {
+    { "flag", PSKGW_CONFIG_E2E_REPLAY_FLAG },
+    { "reject", PSKGW_CONFIG_E2E_REPLAY_REJECT },
+    { NULL, 0 },
+};
+
 typedef pskgw_config_domain_t DOM;
 static const cfg_key_t domain_keys[] = {
     K_STR("domain", DOM, name, F_REQUIRED, 1, 64, NULL),
@@ -914,6 +920,9 @@ static const cfg_key_t domain_keys[] = {
     K_STR("ciphers", DOM, ciphers, 0, 1, 1024, PSKGW_CONFIG_DEFAULT_CIPHERS),
     K_GROUP("cache", DOM, cache, 0, NO_OFF, cache_schema),
     K_ENUM("e2e", DOM, e2e, 0, e2e_enum, PSKGW_CONFIG_E2E_OFF),
+    K_ENUM("e2e_replay", DOM, e2e_replay, 0, e2e_replay_enum, PSKGW_CONFIG_E2E_REPLAY_FLAG),
+    K_UINT("e2e_replay_window_s", DOM, e2e_replay_window_s, 0, 1, 31536000, 86400),
+    K_UINT("e2e_replay_entries", DOM, e2e_replay_entries, 0, 1, 10000000, 100000),
     K_GLIST("sinks", DOM, sinks, nsinks, F_REQUIRED, 1, 16, sink_schema),
     K_GROUP("limits", DOM, limits, 0, NO_OFF, limits_schema),
     K_GROUP("admin", DOM, admin, 0, offsetof(DOM, has_admin), admin_schema),

@@ -95,6 +95,7 @@ static const struct field sink_fields[] = {
 static const struct field domain_fields[] = {
     DF(forwarded, "messages handed to the sinks"),
     DF(rejected_e2e, "messages rejected by the E2E stage"),
+    DF(e2e_replays, "E2E key identities seen again from the same device (flagged or rejected)"),
     DF(submit_failed, "messages the sinks did not accept"),
     DF(sink_failed, "messages a sink could neither deliver nor spool"),
     DF(acks_sent, "acknowledgement records sent to devices"),
@@ -322,6 +323,11 @@ static void e2e_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
                      pskgw_e2e_reason_name((pskgw_e2e_reason_t)r));
             pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, c.rejected_by[r]);
         }
+        /* rejected by the gateway after decryption (also counted as decrypted above) */
+        snprintf(lab, sizeof(lab), "%s,outcome=\"rejected\",reason=\"uid_mismatch\"", a);
+        pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, ds[i]->c.e2e_uid_mismatch);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"rejected\",reason=\"replay\"", a);
+        pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, ds[i]->c.e2e_replay_rejected);
     }
 }
 
