@@ -170,14 +170,15 @@ typedef struct {
 
 /* cache = { ... } (keycache/) */
 typedef struct {
-    uint32_t entries;        /* PSK entries in the in-process LRU */
-    uint32_t ttl_s;          /* fresh lifetime of a PSK entry */
-    uint32_t negative_ttl_s; /* lifetime of a 403/404 answer (0: not cached) */
-    uint32_t stale_s;        /* served past ttl_s while the service fails transiently (0: never) */
-    uint32_t e2e_entries;    /* E2E parameter entries in the LRU */
-    uint32_t e2e_ttl_s;      /* fresh lifetime of E2E parameters */
-    uint32_t max_waiters;    /* single-flight waiters per key; more get "busy" */
-    bool has_redis;          /* cache.redis given: shared layer 2 */
+    uint32_t entries;          /* PSK entries in the in-process LRU */
+    uint32_t ttl_s;            /* fresh lifetime of a PSK entry */
+    uint32_t negative_ttl_s;   /* lifetime of a 403/404 answer (0: not cached) */
+    uint32_t negative_entries; /* 403/404 answers kept in an LRU of their own (per cache) */
+    uint32_t stale_s;     /* served past ttl_s while the service fails transiently (0: never) */
+    uint32_t e2e_entries; /* E2E parameter entries in the LRU */
+    uint32_t e2e_ttl_s;   /* fresh lifetime of E2E parameters */
+    uint32_t max_waiters; /* single-flight waiters per key; more get "busy" */
+    bool has_redis;       /* cache.redis given: shared layer 2 */
     pskgw_config_redis_t redis;
     uint32_t redis_timeout_ms; /* one Redis command */
     char *kek_file;            /* as written; NULL: none */

@@ -555,6 +555,7 @@ static const cfg_key_t cache_keys[] = {
     K_UINT("entries", CACHE, entries, 0, 1, 100000000, 100000),
     K_UINT("ttl_s", CACHE, ttl_s, 0, 1, 31536000, 86400),
     K_UINT("negative_ttl_s", CACHE, negative_ttl_s, 0, 0, 86400, 60),
+    K_UINT("negative_entries", CACHE, negative_entries, 0, 1, 100000000, 10000),
     K_UINT("stale_s", CACHE, stale_s, 0, 0, 31536000, 604800),
     K_UINT("e2e_entries", CACHE, e2e_entries, 0, 1, 100000000, 100000),
     K_UINT("e2e_ttl_s", CACHE, e2e_ttl_s, 0, 1, 31536000, 86400),

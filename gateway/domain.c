@@ -504,6 +504,7 @@ static int start_cache(pskgw_domain_t *d, const char *name, size_t entries, uint
     o.entries = entries;
     o.ttl_s = ttl_s;
     o.negative_ttl_s = c->negative_ttl_s;
+    o.negative_entries = c->negative_entries;
     o.stale_s = c->stale_s;
     if (c->max_waiters)
         o.max_waiters = c->max_waiters;

@@ -60,7 +60,11 @@ static const struct field cache_fields[] = {
     KF(backend_calls, "counter", "calls to the security service"),
     KF(backend_errors, "counter", "security-service calls that failed transiently"),
     KF(decode_failures, "counter", "Redis values that did not decrypt or parse"),
-    KF(evictions, "counter", "LRU evictions"),
+    KF(evictions, "counter", "LRU evictions of values"),
+    KF(negative_evictions, "counter", "evictions of refusals (their own LRU: never a value)"),
+    KF(refused_keys, "counter", "lookups refused without any call (impossible identities)"),
+    KF(breaker_trips, "counter", "times the service was declared failing (breaker opened)"),
+    KF(stale_at_once, "counter", "stale values served at once while the breaker was open"),
     KF(busy, "counter", "fetches refused as busy"),
     KF(canceled, "counter", "fetches canceled"),
     KF(redis_skipped, "counter", "flights that skipped Redis because it was down"),
@@ -68,7 +72,9 @@ static const struct field cache_fields[] = {
     KF(redis_connects, "counter", "Redis connections made"),
     KF(redis_disconnects, "counter", "Redis connections lost"),
     KF(redis_connected, "gauge", "1 while connected to Redis"),
-    KF(entries, "gauge", "entries in the in-process LRU"),
+    KF(entries, "gauge", "values in the in-process LRU"),
+    KF(negative_entries, "gauge", "refusals in the in-process negative LRU"),
+    KF(breaker_open, "gauge", "1 while the security service is known to be failing"),
     KF(flights, "gauge", "keys being fetched now"),
 };
 
