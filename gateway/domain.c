@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/wipe.h"
+#include "keycache/psk_identity.h"
 #include "keycache/psk_value.h"
 #include "e2e/e2e.h"
 #include "e2e/replay.h"
@@ -490,6 +491,22 @@ static int start_upstream(pskgw_domain_t *d)
     return rc;
 }
 
+/* The PSK cache's key_check: identities no module can produce are refused before any layer or
+ * call (keycache/psk_identity.h), counted by reason. */
+static int psk_identity_check(void *arg, const uint8_t *key, size_t len)
+{
+    pskgw_domain_t *d = arg;
+    pskgw_psk_id_reason_t r = pskgw_psk_identity_check((const char *)key, len);
+
+    if (r == PSKGW_PSK_ID_OK)
+        return 0;
+    d->c.identities_refused[r]++;
+    PSKGW_LOG_RL(PSKGW_LOG_NOTICE, pskgw_psk_id_reason_name(r),
+                 "domain \"%s\": identity refused without a lookup: %s (%zu characters)",
+                 d->cfg->name, pskgw_psk_id_reason_name(r), len);
+    return PSKGW_EINVAL;
+}
+
 static int start_cache(pskgw_domain_t *d, const char *name, size_t entries, uint32_t ttl_s,
                        pskgw_keycache_backend_t backend, pskgw_keycache_t **out)
 {
@@ -522,6 +539,10 @@ static int start_cache(pskgw_domain_t *d, const char *name, size_t entries, uint
             o.redis_timeout_ms = c->redis_timeout_ms;
         o.kek = c->has_kek ? c->kek : NULL;
         o.kek_id = 1;
+    }
+    if (strcmp(name, "psk") == 0) {
+        o.key_check = psk_identity_check;
+        o.key_check_arg = d;
     }
     o.data = d;
     return pskgw_keycache_new(&o, out);

@@ -337,6 +337,24 @@ static void e2e_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
     }
 }
 
+static void identity_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
+{
+    pskgw_metrics_family(m, "pskgw_domain_identities_refused_total", "counter",
+                         "PSK identities no module can produce, refused without any lookup");
+    for (size_t i = 0; i < n; i++) {
+        char a[300];
+        char lab[400];
+
+        pskgw_metrics_label(a, sizeof(a), "domain", ds[i]->cfg->name);
+        for (int r = PSKGW_PSK_ID_LENGTH; r < PSKGW_PSK_ID_REASON_COUNT_; r++) {
+            snprintf(lab, sizeof(lab), "%s,reason=\"%s\"", a,
+                     pskgw_psk_id_reason_name((pskgw_psk_id_reason_t)r));
+            pskgw_metrics_sample(m, "pskgw_domain_identities_refused_total", lab,
+                                 ds[i]->c.identities_refused[r]);
+        }
+    }
+}
+
 void pskgw_domain_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
 {
     for (size_t f = 0; f < sizeof(domain_fields) / sizeof(domain_fields[0]); f++) {
@@ -353,6 +371,7 @@ void pskgw_domain_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *
     listener_metrics(ds, n, m);
     upstream_metrics(ds, n, m);
     cache_metrics(ds, n, m);
+    identity_metrics(ds, n, m);
     e2e_metrics(ds, n, m);
     sink_metrics(ds, n, m);
 }
