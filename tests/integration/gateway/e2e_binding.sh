@@ -14,7 +14,7 @@ wait_metric() { # name{labels} value: the metric reaches the value (deadline: a 
   local i v
   for ((i = 0; i < 300; i++)); do
     v=$(metric "$1")
-    [ "${v:-0}" = "$2" ] && return 0
+    [ -n "$v" ] && [ "$v" = "$2" ] && return 0
     sleep 0.1
   done
   echo "metric $1 is '${v:-}' (want $2)" >&2

@@ -1,9 +1,11 @@
 /* e2e_client: one PSK DTLS 1.2 session (OpenSSL, an independent peer) as simulated device S
  * (tools/rotkeys), sending E2E V1 payloads made as other devices would: a test's attacker.
  *
- *   e2e_client PORT SEED S D:C [D:C...]
+ *   e2e_client PORT SEED S [D:C...]
  * Each D:C is one application record: the plaintext "dev D ctr C" E2E-encrypted as device D with
- * KI counter C. Loopback only. Exit 0 when every record was written and the session closed. */
+ * KI counter C. S may also be "id:IDENTITY": that identity as is, with a PSK nobody has (an
+ * attacker's ClientKeyExchange). Loopback only. Exit 0 when the handshake completed, every record
+ * was written and the session closed; 3 when the handshake failed. */
 #include "tools/rotkeys/rotkeys.h"
 
 #include <arpa/inet.h>
@@ -17,7 +19,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static char identity[PSKGW_ROT_IDENTITY_HEX_LEN + 1];
+static char identity[128];
 static uint8_t psk[PSKGW_ROT_PSK_MAX_LEN];
 static size_t psk_len;
 
@@ -56,15 +58,24 @@ int main(int argc, char **argv)
     BIO *bio;
     int fd;
 
-    if (argc < 5) {
-        fprintf(stderr, "usage: e2e_client PORT SEED DEVICE D:C...\n");
+    if (argc < 4) {
+        fprintf(stderr, "usage: e2e_client PORT SEED DEVICE|id:IDENTITY [D:C...]\n");
         return 2;
     }
     seed = argv[2];
-    self = (uint32_t)num(argv[3], 1000000);
-    if (pskgw_rot_identity_hex(seed, self, identity) < 0 ||
-        pskgw_rot_psk(seed, self, 128, psk, sizeof(psk), &psk_len) < 0)
-        return 1;
+    if (strncmp(argv[3], "id:", 3) == 0) {
+        if (strlen(argv[3] + 3) >= sizeof(identity))
+            return 2;
+        memcpy(identity, argv[3] + 3, strlen(argv[3] + 3) + 1);
+        memset(psk, 0x5a, 16);
+        psk_len = 16;
+        self = 0;
+    } else {
+        self = (uint32_t)num(argv[3], 1000000);
+        if (pskgw_rot_identity_hex(seed, self, identity) < 0 ||
+            pskgw_rot_psk(seed, self, 128, psk, sizeof(psk), &psk_len) < 0)
+            return 1;
+    }
     a.sin_port = htons((uint16_t)num(argv[1], 65535));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -82,7 +93,7 @@ int main(int argc, char **argv)
     if (SSL_connect(ssl) != 1) {
         fprintf(stderr, "e2e_client: handshake failed\n");
         ERR_print_errors_fp(stderr);
-        return 1;
+        return 3;
     }
     for (int i = 4; i < argc; i++) {
         const char *colon = strchr(argv[i], ':');
