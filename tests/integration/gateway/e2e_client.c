@@ -53,10 +53,11 @@ int main(int argc, char **argv)
     struct timeval tv = { 2, 0 };
     const char *seed;
     uint32_t self;
-    SSL_CTX *ctx;
-    SSL *ssl;
+    SSL_CTX *ctx = NULL;
+    SSL *ssl = NULL;
     BIO *bio;
     int fd;
+    int rc = 1;
 
     if (argc < 4) {
         fprintf(stderr, "usage: e2e_client PORT SEED DEVICE|id:IDENTITY [D:C...]\n");
@@ -82,6 +83,8 @@ int main(int argc, char **argv)
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
         return 1;
     ctx = SSL_CTX_new(DTLS_client_method());
+    if (!ctx)
+        goto out;
     SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION);
     SSL_CTX_set_cipher_list(ctx, "PSK-AES128-CCM8:PSK-AES128-GCM-SHA256");
     SSL_CTX_set_psk_client_callback(ctx, psk_cb);
@@ -93,7 +96,8 @@ int main(int argc, char **argv)
     if (SSL_connect(ssl) != 1) {
         fprintf(stderr, "e2e_client: handshake failed\n");
         ERR_print_errors_fp(stderr);
-        return 3;
+        rc = 3;
+        goto out;
     }
     for (int i = 4; i < argc; i++) {
         const char *colon = strchr(argv[i], ':');
@@ -108,13 +112,15 @@ int main(int argc, char **argv)
                                       (size_t)ptl, out, sizeof(out), &n) < 0 ||
             SSL_write(ssl, out, (int)n) != (int)n) {
             fprintf(stderr, "e2e_client: record %d not sent\n", i - 3);
-            return 1;
+            goto out;
         }
         printf("sent %s as device %u: \"%s\"\n", argv[i], (unsigned)self, pt);
     }
     SSL_shutdown(ssl);
+    rc = 0;
+out:
     SSL_free(ssl);
     SSL_CTX_free(ctx);
     close(fd);
-    return 0;
+    return rc;
 }

@@ -66,7 +66,7 @@ check "the refusals live in their own bounded LRU" \
 check "no key evicted" wait_metric 'pskgw_keycache_evictions_total{domain="flood",cache="psk"}' 0
 check "device 0 connects again" "$CLIENT" "$GW_UDP" it 0
 check "device 0's key was still cached: no second GetPSK" test "$(getpsk_calls "$id0")" = 1
-stop_gateway || true
+check "clean shutdown (exit 0)" stop_gateway
 
 # --- service failing, TTL expired: the breaker serves the stale key at once ------------------
 write_config breaker "" ""
@@ -91,5 +91,5 @@ check "its stale key was served at once by the breaker" \
 check "not after a failed call (every stale serve was at once)" \
   wait_metric 'pskgw_keycache_stale_serves_total{domain="breaker",cache="psk"}' 1
 curl -s -X POST -d '{"error_rate":0.0}' "$SIM_URL/_sim/faults" >/dev/null
-stop_gateway || true
+check "clean shutdown (exit 0)" stop_gateway
 finish
