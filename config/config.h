@@ -171,14 +171,15 @@ typedef struct {
 
 /* cache = { ... } (keycache/) */
 typedef struct {
-    uint32_t entries;        /* PSK entries in the in-process LRU */
-    uint32_t ttl_s;          /* fresh lifetime of a PSK entry */
-    uint32_t negative_ttl_s; /* lifetime of a 403/404 answer (0: not cached) */
-    uint32_t stale_s;        /* served past ttl_s while the service fails transiently (0: never) */
-    uint32_t e2e_entries;    /* E2E parameter entries in the LRU */
-    uint32_t e2e_ttl_s;      /* fresh lifetime of E2E parameters */
-    uint32_t max_waiters;    /* single-flight waiters per key; more get "busy" */
-    bool has_redis;          /* cache.redis given: shared layer 2 */
+    uint32_t entries;          /* PSK entries in the in-process LRU */
+    uint32_t ttl_s;            /* fresh lifetime of a PSK entry */
+    uint32_t negative_ttl_s;   /* lifetime of a 403/404 answer (0: not cached) */
+    uint32_t negative_entries; /* 403/404 answers kept in an LRU of their own (per cache) */
+    uint32_t stale_s;     /* served past ttl_s while the service fails transiently (0: never) */
+    uint32_t e2e_entries; /* E2E parameter entries in the LRU */
+    uint32_t e2e_ttl_s;   /* fresh lifetime of E2E parameters */
+    uint32_t max_waiters; /* single-flight waiters per key; more get "busy" */
+    bool has_redis;       /* cache.redis given: shared layer 2 */
     pskgw_config_redis_t redis;
     uint32_t redis_timeout_ms; /* one Redis command */
     char *kek_file;            /* as written; NULL: none */
@@ -203,6 +204,11 @@ typedef enum {
     PSKGW_CONFIG_E2E_V2_SEED = 0, /* "seed": KI (11) | ciphertext | tag (default) */
     PSKGW_CONFIG_E2E_V2_PAD1 = 1, /* "pad1": KI (11) | 1 skipped byte | ciphertext | tag */
 } pskgw_config_e2e_v2_layout_t;
+
+typedef enum {
+    PSKGW_CONFIG_E2E_REPLAY_FLAG = 0,   /* forward a replayed E2E payload, "replay":true */
+    PSKGW_CONFIG_E2E_REPLAY_REJECT = 1, /* reject it (counted, reason "replay") */
+} pskgw_config_e2e_replay_t;
 
 typedef enum {
     PSKGW_CONFIG_SINK_FILE = 0,
@@ -352,7 +358,10 @@ typedef struct {
     pskgw_config_e2e_t e2e;                         /* default OFF */
     pskgw_config_e2e_header_case_t e2e_header_case; /* default LOWER */
     pskgw_config_e2e_v2_layout_t e2e_v2_layout;     /* default SEED */
-    pskgw_config_sink_t *sinks;                     /* >= 1 */
+    pskgw_config_e2e_replay_t e2e_replay;           /* default FLAG */
+    uint32_t e2e_replay_window_s; /* a KI seen again within this is a replay; 86400 */
+    uint32_t e2e_replay_entries;  /* (device, KI) pairs remembered; 100000 */
+    pskgw_config_sink_t *sinks;   /* >= 1 */
     size_t nsinks;
     pskgw_config_limits_t limits;
     bool has_admin; /* this file's admin group (merged into pskgw_config_t.admin) */

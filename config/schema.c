@@ -556,6 +556,7 @@ static const cfg_key_t cache_keys[] = {
     K_UINT("entries", CACHE, entries, 0, 1, 100000000, 100000),
     K_UINT("ttl_s", CACHE, ttl_s, 0, 1, 31536000, 86400),
     K_UINT("negative_ttl_s", CACHE, negative_ttl_s, 0, 0, 86400, 60),
+    K_UINT("negative_entries", CACHE, negative_entries, 0, 1, 100000000, 10000),
     K_UINT("stale_s", CACHE, stale_s, 0, 0, 31536000, 604800),
     K_UINT("e2e_entries", CACHE, e2e_entries, 0, 1, 100000000, 100000),
     K_UINT("e2e_ttl_s", CACHE, e2e_ttl_s, 0, 1, 31536000, 86400),
@@ -930,6 +931,12 @@ static const cfg_enum_t e2e_v2_layout_enum[] = {
     { NULL, 0 },
 };
 
+static const cfg_enum_t e2e_replay_enum[] = {
+    { "flag", PSKGW_CONFIG_E2E_REPLAY_FLAG },
+    { "reject", PSKGW_CONFIG_E2E_REPLAY_REJECT },
+    { NULL, 0 },
+};
+
 typedef pskgw_config_domain_t DOM;
 static const cfg_key_t domain_keys[] = {
     K_STR("domain", DOM, name, F_REQUIRED, 1, 64, NULL),
@@ -941,6 +948,9 @@ static const cfg_key_t domain_keys[] = {
     K_ENUM("e2e_header_case", DOM, e2e_header_case, 0, e2e_header_case_enum,
            PSKGW_CONFIG_E2E_HEADER_LOWER),
     K_ENUM("e2e_v2_layout", DOM, e2e_v2_layout, 0, e2e_v2_layout_enum, PSKGW_CONFIG_E2E_V2_SEED),
+    K_ENUM("e2e_replay", DOM, e2e_replay, 0, e2e_replay_enum, PSKGW_CONFIG_E2E_REPLAY_FLAG),
+    K_UINT("e2e_replay_window_s", DOM, e2e_replay_window_s, 0, 1, 31536000, 86400),
+    K_UINT("e2e_replay_entries", DOM, e2e_replay_entries, 0, 1, 10000000, 100000),
     K_GLIST("sinks", DOM, sinks, nsinks, F_REQUIRED, 1, 16, sink_schema),
     K_GROUP("limits", DOM, limits, 0, NO_OFF, limits_schema),
     K_GROUP("admin", DOM, admin, 0, offsetof(DOM, has_admin), admin_schema),

@@ -24,10 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint8_t *back = malloc(n);
             const char *json;
             size_t jl;
-            if (!back || n != size)
+            if (!back)
                 abort();
             pskgw_msg_encode(m, back);
-            if (memcmp(back, data, n) != 0)
+            /* version 2 bodies encode back to the same bytes (version 1 ones become version 2) */
+            if (data[0] == 2 && (n != size || memcmp(back, data, n) != 0))
                 abort();
             if (pskgw_msg_json(m, &json, &jl) != 0 || jl != strlen(json))
                 abort();

@@ -8,15 +8,19 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/wipe.h"
+#include "keycache/psk_identity.h"
 #include "keycache/psk_value.h"
 #include "e2e/e2e.h"
+#include "e2e/replay.h"
 #include "gateway/listen_api.h"
 #include "keycache/keycache.h"
 #include "sinks/sinkset.h"
 #include "upstream/upstream.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -311,6 +315,47 @@ static void sink_done_ack(void *arg, int status)
     free(m);
 }
 
+static void reject_decrypted(struct msg *m, const char *reason, const char *detail)
+{
+    pskgw_domain_t *d = m->lc->d;
+
+    d->c.rejected_e2e++;
+    PSKGW_LOG_RL(PSKGW_LOG_WARNING, m->identity,
+                 "domain \"%s\": message %" PRIu64 " of session %" PRIu64
+                 " (identity \"%s\") rejected: %s (%s)",
+                 d->cfg->name, m->seq, m->session_id, m->identity, reason, detail);
+    free(m);
+}
+
+/* A decrypted payload is the session's device's only when the parameters' ROTPublicUID is the
+ * session's (from GetPSK): a device cannot pass off another device's E2E payload as its own.
+ * Then a key identity this device already sent within the window is a replay. 0: forward it
+ * (*replay set); -1: rejected and freed. */
+static int bind_e2e(struct msg *m, const pskgw_e2e_info_t *x, int *replay)
+{
+    pskgw_domain_t *d = m->lc->d;
+    const char *puid = x->rot_uid ? x->rot_uid : "";
+    int seen;
+
+    *replay = 0;
+    if (!m->uid[0] || strcmp(puid, m->uid) != 0) {
+        d->c.e2e_uid_mismatch++;
+        reject_decrypted(m, "uid_mismatch", "the E2E parameters belong to another device");
+        return -1;
+    }
+    seen = d->replay ? pskgw_e2e_replay_seen(d->replay, m->uid, x->ki_hex, uv_now(d->loop)) : 0;
+    if (seen != 1)
+        return 0;
+    d->c.e2e_replays++;
+    if (d->cfg->e2e_replay == PSKGW_CONFIG_E2E_REPLAY_REJECT) {
+        d->c.e2e_replay_rejected++;
+        reject_decrypted(m, "replay", "key identity seen again from this device");
+        return -1;
+    }
+    *replay = 1;
+    return 0;
+}
+
 static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
 {
     struct msg *m = arg;
@@ -318,8 +363,11 @@ static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
     pskgw_domain_t *d = lc->d;
     pskgw_envelope_e2e_t e2e;
     pskgw_envelope_t env;
+    int replay = 0;
     int rc;
 
+    if (r->kind == PSKGW_E2E_DECRYPTED && r->e2e && bind_e2e(m, r->e2e, &replay) < 0)
+        return;
     if (r->kind == PSKGW_E2E_REJECTED) {
         if (r->reason != PSKGW_E2E_REASON_CANCELED) {
             d->c.rejected_e2e++;
@@ -348,9 +396,9 @@ static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
         e2e.version = (unsigned)r->e2e->version;
         e2e.key_identity = r->e2e->ki_hex;
         e2e.cipher_suite = r->e2e->cipher_suite;
+        e2e.rot_public_uid = r->e2e->rot_uid;
+        e2e.replay = replay;
         env.e2e = &e2e;
-        if (!m->uid[0] && r->e2e->rot_uid)
-            env.rot_public_uid = r->e2e->rot_uid;
     }
     rc = pskgw_sinkset_submit(d->sinks, &env, lc->ack ? sink_done_ack : sink_done,
                               lc->ack ? (void *)m : (void *)d, NULL);
@@ -446,6 +494,22 @@ static int start_upstream(pskgw_domain_t *d)
     return rc;
 }
 
+/* The PSK cache's key_check: identities no module can produce are refused before any layer or
+ * call (keycache/psk_identity.h), counted by reason. */
+static int psk_identity_check(void *arg, const uint8_t *key, size_t len)
+{
+    pskgw_domain_t *d = arg;
+    pskgw_psk_id_reason_t r = pskgw_psk_identity_check((const char *)key, len);
+
+    if (r == PSKGW_PSK_ID_OK)
+        return 0;
+    d->c.identities_refused[r]++;
+    PSKGW_LOG_RL(PSKGW_LOG_NOTICE, pskgw_psk_id_reason_name(r),
+                 "domain \"%s\": identity refused without a lookup: %s (%zu characters)",
+                 d->cfg->name, pskgw_psk_id_reason_name(r), len);
+    return PSKGW_EINVAL;
+}
+
 static int start_cache(pskgw_domain_t *d, const char *name, size_t entries, uint32_t ttl_s,
                        pskgw_keycache_backend_t backend, pskgw_keycache_t **out)
 {
@@ -460,6 +524,7 @@ static int start_cache(pskgw_domain_t *d, const char *name, size_t entries, uint
     o.entries = entries;
     o.ttl_s = ttl_s;
     o.negative_ttl_s = c->negative_ttl_s;
+    o.negative_entries = c->negative_entries;
     o.stale_s = c->stale_s;
     if (c->max_waiters)
         o.max_waiters = c->max_waiters;
@@ -477,6 +542,10 @@ static int start_cache(pskgw_domain_t *d, const char *name, size_t entries, uint
             o.redis_timeout_ms = c->redis_timeout_ms;
         o.kek = c->has_kek ? c->kek : NULL;
         o.kek_id = 1;
+    }
+    if (strcmp(name, "psk") == 0) {
+        o.key_check = psk_identity_check;
+        o.key_check_arg = d;
     }
     o.data = d;
     return pskgw_keycache_new(&o, out);
@@ -710,6 +779,21 @@ static int start_listener(pskgw_domain_t *d, struct lctx *lc)
     return 0;
 }
 
+static int start_replay(pskgw_domain_t *d)
+{
+    uint8_t seed[16];
+    int rc;
+
+    if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+        PSKGW_ERR("domain \"%s\": getrandom: %s", d->cfg->name, strerror(errno));
+        return PSKGW_EIO;
+    }
+    rc = pskgw_e2e_replay_new(d->cfg->e2e_replay_entries,
+                              (uint64_t)d->cfg->e2e_replay_window_s * 1000u, seed, &d->replay);
+    pskgw_wipe(seed, sizeof(seed));
+    return rc;
+}
+
 int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
                        pskgw_domain_t **out)
 {
@@ -763,6 +847,8 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
         goto fail;
     }
     rc = pskgw_e2e_new_opts(&d->e2e_src, &e2e_opts, &d->e2e);
+    if (rc == 0 && d->mode != PSKGW_E2E_MODE_OFF)
+        rc = start_replay(d);
     if (rc < 0)
         goto fail;
     rc = start_sinks(d);
@@ -823,6 +909,7 @@ static void upstream_closed(void *arg)
     void (*cb)(void *) = d->close_cb;
     void *cb_arg = d->close_arg;
 
+    pskgw_e2e_replay_free(d->replay);
     free(d->lis);
     free(d);
     if (cb)

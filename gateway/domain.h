@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "gateway/metrics.h"
+#include "keycache/psk_identity.h"
 
 #include <stdint.h>
 #include <uv.h>
@@ -22,8 +23,16 @@ typedef struct pskgw_domain pskgw_domain_t;
 
 /* Counters of the domain's message path (the modules count their own). */
 typedef struct {
-    uint64_t forwarded;        /* messages handed to the sink set */
-    uint64_t rejected_e2e;     /* messages the E2E stage rejected */
+    uint64_t forwarded;           /* messages handed to the sink set */
+    uint64_t rejected_e2e;        /* messages the E2E stage rejected (uid_mismatch and rejected
+                                  replays included) */
+    uint64_t e2e_uid_mismatch;    /* decrypted, but the parameters' ROTPublicUID is not the
+                                  session's: rejected */
+    uint64_t e2e_replays;         /* a key identity seen again from the same device (flagged or
+                                  rejected) */
+    uint64_t e2e_replay_rejected; /* replays rejected (e2e_replay = "reject") */
+    /* PSK identities no module can produce, refused before any lookup, by reason */
+    uint64_t identities_refused[PSKGW_PSK_ID_REASON_COUNT_];
     uint64_t submit_failed;    /* the sink set refused a message (counted and logged) */
     uint64_t sink_failed;      /* the sink set could not deliver or spool a message */
     uint64_t acks_sent;        /* acknowledgement records sent to devices */

@@ -3,6 +3,7 @@
 #define PSKGW_GATEWAY_DOMAIN_INTERNAL_H
 
 #include "e2e/e2e.h"
+#include "e2e/replay.h"
 #include "gateway/domain.h"
 #include "gateway/listen_api.h"
 #include "keycache/keycache.h"
@@ -25,6 +26,7 @@ struct pskgw_domain {
     pskgw_keycache_t *psk_cache;
     pskgw_keycache_t *e2e_cache;
     pskgw_e2e_t *e2e;
+    pskgw_e2e_replay_t *replay; /* NULL with e2e = "off" */
     pskgw_sinkset_t *sinks;
     struct lctx *lis;
     size_t nlis;

@@ -74,7 +74,11 @@ static const struct field cache_fields[] = {
     KF(backend_calls, "counter", "calls to the security service"),
     KF(backend_errors, "counter", "security-service calls that failed transiently"),
     KF(decode_failures, "counter", "Redis values that did not decrypt or parse"),
-    KF(evictions, "counter", "LRU evictions"),
+    KF(evictions, "counter", "LRU evictions of values"),
+    KF(negative_evictions, "counter", "evictions of refusals (their own LRU: never a value)"),
+    KF(refused_keys, "counter", "lookups refused without any call (impossible identities)"),
+    KF(breaker_trips, "counter", "times the service was declared failing (breaker opened)"),
+    KF(stale_at_once, "counter", "stale values served at once while the breaker was open"),
     KF(busy, "counter", "fetches refused as busy"),
     KF(canceled, "counter", "fetches canceled"),
     KF(redis_skipped, "counter", "flights that skipped Redis because it was down"),
@@ -82,7 +86,9 @@ static const struct field cache_fields[] = {
     KF(redis_connects, "counter", "Redis connections made"),
     KF(redis_disconnects, "counter", "Redis connections lost"),
     KF(redis_connected, "gauge", "1 while connected to Redis"),
-    KF(entries, "gauge", "entries in the in-process LRU"),
+    KF(entries, "gauge", "values in the in-process LRU"),
+    KF(negative_entries, "gauge", "refusals in the in-process negative LRU"),
+    KF(breaker_open, "gauge", "1 while the security service is known to be failing"),
     KF(flights, "gauge", "keys being fetched now"),
 };
 
@@ -109,6 +115,7 @@ static const struct field sink_fields[] = {
 static const struct field domain_fields[] = {
     DF(forwarded, "messages handed to the sinks"),
     DF(rejected_e2e, "messages rejected by the E2E stage"),
+    DF(e2e_replays, "E2E key identities seen again from the same device (flagged or rejected)"),
     DF(submit_failed, "messages the sinks did not accept"),
     DF(sink_failed, "messages a sink could neither deliver nor spool"),
     DF(acks_sent, "acknowledgement records sent to devices"),
@@ -340,6 +347,29 @@ static void e2e_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
                      pskgw_e2e_reason_name((pskgw_e2e_reason_t)r));
             pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, c.rejected_by[r]);
         }
+        /* rejected by the gateway after decryption (also counted as decrypted above) */
+        snprintf(lab, sizeof(lab), "%s,outcome=\"rejected\",reason=\"uid_mismatch\"", a);
+        pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, ds[i]->c.e2e_uid_mismatch);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"rejected\",reason=\"replay\"", a);
+        pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, ds[i]->c.e2e_replay_rejected);
+    }
+}
+
+static void identity_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
+{
+    pskgw_metrics_family(m, "pskgw_domain_identities_refused_total", "counter",
+                         "PSK identities no module can produce, refused without any lookup");
+    for (size_t i = 0; i < n; i++) {
+        char a[300];
+        char lab[400];
+
+        pskgw_metrics_label(a, sizeof(a), "domain", ds[i]->cfg->name);
+        for (int r = PSKGW_PSK_ID_LENGTH; r < PSKGW_PSK_ID_REASON_COUNT_; r++) {
+            snprintf(lab, sizeof(lab), "%s,reason=\"%s\"", a,
+                     pskgw_psk_id_reason_name((pskgw_psk_id_reason_t)r));
+            pskgw_metrics_sample(m, "pskgw_domain_identities_refused_total", lab,
+                                 ds[i]->c.identities_refused[r]);
+        }
     }
 }
 
@@ -359,6 +389,7 @@ void pskgw_domain_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *
     listener_metrics(ds, n, m);
     upstream_metrics(ds, n, m);
     cache_metrics(ds, n, m);
+    identity_metrics(ds, n, m);
     e2e_metrics(ds, n, m);
     sink_metrics(ds, n, m);
 }

@@ -170,6 +170,50 @@ void pskgw_kc_set_stale(flight_t *f, const uint8_t *value, size_t len, uint64_t 
     f->stale_src = src;
 }
 
+flight_t *pskgw_kc_flight_new(pskgw_keycache_t *kc, flight_t **link, const uint8_t *key, size_t len,
+                              uint64_t h, const pskgw_kc_entry_t *e)
+{
+    flight_t *f = calloc(1, sizeof(*f) + len);
+
+    if (!f)
+        return NULL;
+    f->kc = kc;
+    f->hash = h;
+    f->key_len = len;
+    memcpy(f->key, key, len);
+    if (e && e->kind == PSKGW_KEYCACHE_KIND_VALUE)
+        pskgw_kc_set_stale(f, pskgw_kc_entry_value(e), e->value_len, e->stale_until,
+                           PSKGW_KEYCACHE_SRC_L1);
+    *link = f;
+    kc->nflights++;
+    kc->flights_alloc++;
+    return f;
+}
+
+void pskgw_kc_breaker_note(pskgw_keycache_t *kc, int status)
+{
+    if (status == PSKGW_OK || status == PSKGW_EDENIED || status == PSKGW_ENOTFOUND) {
+        if (kc->breaker_open)
+            PSKGW_NOTICE("keycache: \"%s\" backend of domain \"%s\" answers again: breaker "
+                         "closed",
+                         kc->name, kc->domain);
+        kc->breaker_open = false;
+        kc->fails_in_a_row = 0;
+        return;
+    }
+    if (status == PSKGW_ECANCELED || !pskgw_keycache_status_transient(status))
+        return;
+    kc->fails_in_a_row++;
+    kc->probe_at = pskgw_kc_now(kc) + kc->breaker_probe_ms;
+    if (kc->breaker_failures && !kc->breaker_open && kc->fails_in_a_row >= kc->breaker_failures) {
+        kc->breaker_open = true;
+        kc->stats.breaker_trips++;
+        PSKGW_WARN("keycache: \"%s\" backend of domain \"%s\" failed %u times in a row (%s): "
+                   "breaker open, stale values served at once, backend probed in the background",
+                   kc->name, kc->domain, kc->fails_in_a_row, pskgw_strerror(status));
+    }
+}
+
 /* End the flight: its waiters move to the ready queue with one shared result. */
 static void flight_complete(flight_t *f, int status, const uint8_t *value, size_t len, bool stale,
                             uint8_t source)
@@ -237,13 +281,26 @@ static void redis_store(pskgw_keycache_t *kc, const uint8_t *key, size_t key_len
     (void)pskgw_kc_redis_set(kc->redis, rkey, rlen, sealed, slen, life_ms);
 }
 
+/* Values and refusals live in LRUs of their own (a flood of refusals never evicts a value); a
+ * key is in one of them at most. */
+static void l1_put(pskgw_keycache_t *kc, const uint8_t *key, size_t len, uint8_t kind,
+                   const uint8_t *value, size_t value_len, uint64_t fresh_until,
+                   uint64_t stale_until)
+{
+    bool is_value = kind == PSKGW_KEYCACHE_KIND_VALUE;
+
+    (void)pskgw_kc_lru_remove(is_value ? kc->neg : kc->lru, key, len);
+    (void)pskgw_kc_lru_put(is_value ? kc->lru : kc->neg, key, len, kind, value, value_len,
+                           fresh_until, stale_until,
+                           is_value ? &kc->stats.evictions : &kc->stats.negative_evictions);
+}
+
 static void l1_store(pskgw_keycache_t *kc, const uint8_t *key, size_t len, uint8_t kind,
                      const uint8_t *value, size_t value_len, uint64_t fresh_ms, uint64_t life_ms)
 {
     uint64_t now = pskgw_kc_now(kc);
 
-    (void)pskgw_kc_lru_put(kc->lru, key, len, kind, value, value_len, now + fresh_ms, now + life_ms,
-                           &kc->stats.evictions);
+    l1_put(kc, key, len, kind, value, value_len, now + fresh_ms, now + life_ms);
 }
 
 int pskgw_kc_kind_status(uint8_t kind)
@@ -255,6 +312,7 @@ static void flight_backend_result(flight_t *f, int status, const uint8_t *value,
 {
     pskgw_keycache_t *kc = f->kc;
 
+    pskgw_kc_breaker_note(kc, status);
     if (status == PSKGW_OK && (len == 0 || len > kc->max_value_len || !value)) {
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, "keycache-backend-value",
                      "keycache: \"%s\" backend gave a value of %zu bytes (max %zu) for domain "
@@ -282,6 +340,7 @@ static void flight_backend_result(flight_t *f, int status, const uint8_t *value,
 
             /* Refusals are not cached, but an older value must not outlive the refusal. */
             (void)pskgw_kc_lru_remove(kc->lru, f->key, f->key_len);
+            (void)pskgw_kc_lru_remove(kc->neg, f->key, f->key_len);
             if (kc->redis &&
                 pskgw_kc_redis_key(kc, f->key, f->key_len, rkey, sizeof(rkey), &rlen) == 0)
                 (void)pskgw_kc_redis_del(kc->redis, rkey, rlen);
@@ -415,9 +474,8 @@ static void flight_redis_done(void *arg, int status, const uint8_t *data, size_t
     if (rec.kind == PSKGW_KEYCACHE_KIND_VALUE) {
         if (wall < rec.fresh_until_ms) {
             kc->stats.hits_redis += f->nwait;
-            (void)pskgw_kc_lru_put(kc->lru, f->key, f->key_len, rec.kind, rec.value, rec.value_len,
-                                   now + (rec.fresh_until_ms - wall),
-                                   now + (rec.stale_until_ms - wall), &kc->stats.evictions);
+            l1_put(kc, f->key, f->key_len, rec.kind, rec.value, rec.value_len,
+                   now + (rec.fresh_until_ms - wall), now + (rec.stale_until_ms - wall));
             flight_complete(f, PSKGW_OK, rec.value, rec.value_len, false, PSKGW_KEYCACHE_SRC_REDIS);
         } else {
             uint64_t stale_until = now + (rec.stale_until_ms - wall);
@@ -429,9 +487,8 @@ static void flight_redis_done(void *arg, int status, const uint8_t *data, size_t
         }
     } else if (wall < rec.fresh_until_ms) {
         kc->stats.negative_hits += f->nwait;
-        (void)pskgw_kc_lru_put(kc->lru, f->key, f->key_len, rec.kind, NULL, 0,
-                               now + (rec.fresh_until_ms - wall), now + (rec.fresh_until_ms - wall),
-                               &kc->stats.evictions);
+        l1_put(kc, f->key, f->key_len, rec.kind, NULL, 0, now + (rec.fresh_until_ms - wall),
+               now + (rec.fresh_until_ms - wall));
         flight_complete(f, pskgw_kc_kind_status(rec.kind), NULL, 0, false,
                         PSKGW_KEYCACHE_SRC_REDIS);
     } else {

@@ -83,7 +83,15 @@ struct pskgw_keycache {
     WC_RNG rng;
     bool rng_ok;
 
-    pskgw_kc_lru_t *lru;
+    pskgw_kc_lru_t *lru; /* values */
+    pskgw_kc_lru_t *neg; /* refusals: a bound of their own, so they never evict a value */
+    uint32_t breaker_failures;
+    uint64_t breaker_probe_ms;
+    uint32_t fails_in_a_row; /* transient backend failures since its last answer */
+    bool breaker_open;
+    uint64_t probe_at; /* monotonic: no background probe before this */
+    int (*key_check)(void *, const uint8_t *, size_t);
+    void *key_check_arg;
     pskgw_kc_redis_t *redis;
     bool redis_closing;
     pskgw_kc_redis_stats_t redis_last; /* counters kept once the connection is released */
@@ -132,6 +140,12 @@ void pskgw_kc_set_stale(flight_t *f, const uint8_t *value, size_t len, uint64_t 
                         uint8_t src);
 /* Start: Redis GET when connected, else the backend. Never calls a user callback. */
 void pskgw_kc_flight_start(flight_t *f);
+/* A new flight for key (not in the table yet: *link from pskgw_kc_flight_link), linked in; the
+ * stale value of e is its fallback. NULL when out of memory. */
+flight_t *pskgw_kc_flight_new(pskgw_keycache_t *kc, flight_t **link, const uint8_t *key, size_t len,
+                              uint64_t h, const pskgw_kc_entry_t *e);
+/* The breaker's view of one backend answer. */
+void pskgw_kc_breaker_note(pskgw_keycache_t *kc, int status);
 
 int pskgw_kc_kind_status(uint8_t kind);
 int pskgw_kc_redis_key(const pskgw_keycache_t *kc, const uint8_t *key, size_t len, char *out,

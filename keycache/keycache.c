@@ -24,6 +24,9 @@ void pskgw_keycache_opts_init(pskgw_keycache_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
     o->entries = 10000;
+    o->negative_entries = 10000;
+    o->breaker_failures = 3;
+    o->breaker_probe_ms = 1000;
     o->ttl_s = 3600;
     o->negative_ttl_s = 300;
     o->stale_s = 86400;
@@ -90,9 +93,10 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
 
     if (!o || !out || !o->loop || !name_ok(o->name, PSKGW_KEYCACHE_NAME_MAX, false) ||
         !name_ok(o->domain, PSKGW_KEYCACHE_DOMAIN_MAX, true) || !o->backend.fetch ||
-        !o->backend.cancel || o->entries == 0 || o->ttl_s == 0 || o->max_waiters == 0 ||
-        o->max_flights == 0 || o->max_key_len == 0 || o->max_key_len > PSKGW_KEYCACHE_KEY_MAX ||
-        o->max_value_len == 0 || o->max_value_len > PSKGW_KEYCACHE_VALUE_MAX)
+        !o->backend.cancel || o->entries == 0 || o->negative_entries == 0 || o->ttl_s == 0 ||
+        o->max_waiters == 0 || o->max_flights == 0 || o->max_key_len == 0 ||
+        o->max_key_len > PSKGW_KEYCACHE_KEY_MAX || o->max_value_len == 0 ||
+        o->max_value_len > PSKGW_KEYCACHE_VALUE_MAX)
         return PSKGW_EINVAL;
     if (o->redis_host &&
         (!o->kek || o->redis_port == 0 || o->redis_timeout_ms == 0 ||
@@ -119,6 +123,10 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
     kc->wall_ms = o->wall_ms ? o->wall_ms : default_wall;
     kc->clock_arg = o->clock_arg;
     kc->data = o->data;
+    kc->breaker_failures = o->breaker_failures;
+    kc->breaker_probe_ms = o->breaker_probe_ms;
+    kc->key_check = o->key_check;
+    kc->key_check_arg = o->key_check_arg;
     if (o->kek) {
         memcpy(kc->kek, o->kek, PSKGW_KEYCACHE_KEK_LEN);
         kc->kek_id = o->kek_id;
@@ -136,6 +144,8 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
     if (wc_RNG_GenerateBlock(&kc->rng, seed, sizeof(seed)) != 0)
         goto fail;
     rc = pskgw_kc_lru_new(o->entries, seed, &kc->lru);
+    if (rc == 0)
+        rc = pskgw_kc_lru_new(o->negative_entries, seed, &kc->neg);
     pskgw_wipe(seed, sizeof(seed));
     if (rc < 0)
         goto fail;
@@ -170,6 +180,7 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
 fail:
     free(kc->fbuckets);
     pskgw_kc_lru_free(kc->lru);
+    pskgw_kc_lru_free(kc->neg);
     if (kc->rng_ok)
         wc_FreeRng(&kc->rng);
     pskgw_free_secret(kc, sizeof(*kc));
@@ -189,6 +200,8 @@ int pskgw_keycache_lookup(pskgw_keycache_t *kc, const uint8_t *key, size_t key_l
     kc->stats.lookups++;
     now = pskgw_kc_now(kc);
     e = pskgw_kc_lru_get(kc->lru, key, key_len, now);
+    if (!e)
+        e = pskgw_kc_lru_get(kc->neg, key, key_len, now); /* refusals are fresh until dropped */
     if (!e)
         return PSKGW_EAGAIN;
     if (now < e->fresh_until) {
@@ -216,6 +229,55 @@ int pskgw_keycache_lookup(pskgw_keycache_t *kc, const uint8_t *key, size_t key_l
     return PSKGW_EAGAIN;
 }
 
+/* key_check refused key: PSKGW_ENOTFOUND through the ready queue, nothing cached or asked. */
+static int refuse_key(pskgw_keycache_t *kc, pskgw_keycache_req_t *q, pskgw_keycache_req_t **out)
+{
+    result_t *r = pskgw_kc_result_new(PSKGW_ENOTFOUND, NULL, 0, false, PSKGW_KEYCACHE_SRC_NONE);
+
+    if (!r) {
+        free(q);
+        return PSKGW_ENOMEM;
+    }
+    kc->stats.refused_keys++;
+    kc->stats.fetches++;
+    pskgw_kc_ready_push(kc, q, r);
+    if (out)
+        *out = q;
+    return 0;
+}
+
+/* The breaker is open and key has a stale value: serve it now; probe the backend in the
+ * background (one flight without waiters) when no flight is under way and a probe is due. */
+static int stale_at_once(pskgw_keycache_t *kc, pskgw_keycache_req_t *q, const pskgw_kc_entry_t *e,
+                         const uint8_t *key, size_t key_len, uint64_t now,
+                         pskgw_keycache_req_t **out)
+{
+    result_t *r = pskgw_kc_result_new(PSKGW_OK, pskgw_kc_entry_value(e), e->value_len, true,
+                                      PSKGW_KEYCACHE_SRC_L1);
+    uint64_t h = pskgw_kc_lru_hash(kc->lru, key, key_len);
+    flight_t **link;
+
+    if (!r) {
+        free(q);
+        return PSKGW_ENOMEM;
+    }
+    kc->stats.stale_serves++;
+    kc->stats.stale_at_once++;
+    kc->stats.fetches++;
+    pskgw_kc_ready_push(kc, q, r);
+    if (out)
+        *out = q;
+    link = pskgw_kc_flight_link(kc, key, key_len, h);
+    if (!*link && now >= kc->probe_at && kc->nflights < kc->max_flights) {
+        flight_t *f = pskgw_kc_flight_new(kc, link, key, key_len, h, e); /* e is still valid */
+
+        kc->probe_at = now + kc->breaker_probe_ms;
+        if (f)
+            pskgw_kc_flight_start(f);
+    }
+    return 0;
+}
+
 int pskgw_keycache_fetch(pskgw_keycache_t *kc, const uint8_t *key, size_t key_len,
                          pskgw_keycache_cb cb, void *arg, pskgw_keycache_req_t **req_out)
 {
@@ -239,6 +301,13 @@ int pskgw_keycache_fetch(pskgw_keycache_t *kc, const uint8_t *key, size_t key_le
 
     now = pskgw_kc_now(kc);
     e = pskgw_kc_lru_get(kc->lru, key, key_len, now);
+    if (!e)
+        e = pskgw_kc_lru_get(kc->neg, key, key_len, now);
+    if (!e && kc->key_check && kc->key_check(kc->key_check_arg, key, key_len) < 0)
+        return refuse_key(kc, q, req_out);
+    if (e && kc->breaker_open && e->kind == PSKGW_KEYCACHE_KIND_VALUE && now >= e->fresh_until &&
+        now >= e->retry_after)
+        return stale_at_once(kc, q, e, key, key_len, now, req_out);
     if (e && (now < e->fresh_until || now < e->retry_after)) {
         bool fresh = now < e->fresh_until;
         bool value = e->kind == PSKGW_KEYCACHE_KIND_VALUE;
@@ -285,21 +354,11 @@ int pskgw_keycache_fetch(pskgw_keycache_t *kc, const uint8_t *key, size_t key_le
         free(q);
         return PSKGW_EBUSY;
     }
-    f = calloc(1, sizeof(*f) + key_len);
+    f = pskgw_kc_flight_new(kc, link, key, key_len, h, e);
     if (!f) {
         free(q);
         return PSKGW_ENOMEM;
     }
-    f->kc = kc;
-    f->hash = h;
-    f->key_len = key_len;
-    memcpy(f->key, key, key_len);
-    if (e && e->kind == PSKGW_KEYCACHE_KIND_VALUE)
-        pskgw_kc_set_stale(f, pskgw_kc_entry_value(e), e->value_len, e->stale_until,
-                           PSKGW_KEYCACHE_SRC_L1);
-    *link = f;
-    kc->nflights++;
-    kc->flights_alloc++;
     kc->stats.misses++;
     kc->stats.fetches++;
     q->flight = f;
@@ -340,6 +399,7 @@ int pskgw_keycache_invalidate(pskgw_keycache_t *kc, const uint8_t *key, size_t k
     if (!kc || !key || key_len == 0 || key_len > kc->max_key_len)
         return PSKGW_EINVAL;
     (void)pskgw_kc_lru_remove(kc->lru, key, key_len);
+    (void)pskgw_kc_lru_remove(kc->neg, key, key_len);
     if (kc->redis && pskgw_kc_redis_key(kc, key, key_len, rkey, sizeof(rkey), &rlen) == 0)
         (void)pskgw_kc_redis_del(kc->redis, rkey, rlen);
     return 0;
@@ -357,6 +417,8 @@ void pskgw_keycache_stats(const pskgw_keycache_t *kc, pskgw_keycache_stats_t *ou
     out->redis_disconnects = rs.disconnects;
     out->redis_connected = kc->redis ? rs.connected : 0;
     out->entries = kc->lru ? pskgw_kc_lru_count(kc->lru) : 0;
+    out->negative_entries = kc->neg ? pskgw_kc_lru_count(kc->neg) : 0;
+    out->breaker_open = kc->breaker_open ? 1 : 0;
     out->flights = kc->nflights;
 }
 
@@ -374,6 +436,7 @@ static void idle_closed(uv_handle_t *h)
     if (kc->close_cb)
         kc->close_cb(kc);
     pskgw_kc_lru_free(kc->lru);
+    pskgw_kc_lru_free(kc->neg);
     free(kc->fbuckets);
     if (kc->rng_ok)
         wc_FreeRng(&kc->rng);

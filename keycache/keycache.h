@@ -77,7 +77,9 @@ typedef struct {
     const char *domain;               /* required: domain name, [A-Za-z0-9._-]{1,64} */
     pskgw_keycache_backend_t backend; /* required: fetch and cancel */
 
-    size_t entries;          /* layer-1 bound (>= 1). Default 10000 */
+    size_t entries;          /* layer-1 bound of values (>= 1). Default 10000 */
+    size_t negative_entries; /* layer-1 bound of refusals, kept apart: a refusal never evicts a
+                                value (>= 1). Default 10000 */
     uint32_t ttl_s;          /* fresh lifetime of a value (>= 1). Default 3600 */
     uint32_t negative_ttl_s; /* lifetime of a refusal; 0: refusals not cached. Default 300 */
     uint32_t stale_s;        /* stale window after ttl_s; 0: no stale serving. Default 86400 */
@@ -86,6 +88,22 @@ typedef struct {
     size_t max_flights;      /* distinct keys being fetched at once (>= 1). Default 65536 */
     size_t max_key_len;      /* 1..PSKGW_KEYCACHE_KEY_MAX. Default 128 */
     size_t max_value_len;    /* 1..PSKGW_KEYCACHE_VALUE_MAX. Default 512 */
+
+    /* Circuit breaker: after breaker_failures transient backend failures in a row (0: no
+     * breaker) the backend is known to be failing until one of its calls answers (a value or a
+     * refusal). While it is, a fetch of a key with a stale value gets that value at once (next
+     * loop iteration, `stale` set) and the backend is probed in the background: at most one
+     * probe per breaker_probe_ms (a flight without waiters, which refreshes the entry if it
+     * succeeds). Keys without a stale value still wait for the backend. Defaults 3 and 1000. */
+    uint32_t breaker_failures;
+    uint32_t breaker_probe_ms;
+
+    /* Optional: keys that the backend cannot know (0: plausible, < 0: refused). A refused key
+     * is answered PSKGW_ENOTFOUND (next loop iteration) without touching any layer or the
+     * backend, counted in refused_keys, not cached. Called once per fetch of a key not in
+     * layer 1. */
+    int (*key_check)(void *key_check_arg, const uint8_t *key, size_t key_len);
+    void *key_check_arg;
 
     uint64_t (*now_ms)(void *clock_arg);  /* monotonic ms; NULL: pskgw_clock_mono_ms */
     uint64_t (*wall_ms)(void *clock_arg); /* wall-clock ms; NULL: pskgw_clock_wall_ms */
@@ -145,18 +163,24 @@ typedef struct {
     uint64_t negative_hits; /* refusals served from the negative cache (L1 or Redis), per request */
     uint64_t stale_serves;  /* results served stale (per waiter, and stale lookups) */
     uint64_t backend_calls; /* backend fetches started */
-    uint64_t backend_errors;  /* backend answers other than OK/DENIED/NOTFOUND/CANCELED */
-    uint64_t decode_failures; /* Redis values that did not decrypt or parse */
-    uint64_t evictions;       /* layer-1 entries evicted by the bound */
-    uint64_t busy;            /* fetches refused with PSKGW_EBUSY */
-    uint64_t canceled;        /* requests completed with PSKGW_ECANCELED */
-    uint64_t redis_skipped;   /* flights that went to the backend because Redis was down */
-    uint64_t redis_errors;    /* Redis command failures, timeouts, lost connections */
-    uint64_t redis_connects;  /* successful Redis connections (reconnects = connects - 1) */
+    uint64_t backend_errors;     /* backend answers other than OK/DENIED/NOTFOUND/CANCELED */
+    uint64_t decode_failures;    /* Redis values that did not decrypt or parse */
+    uint64_t evictions;          /* layer-1 values evicted by the bound */
+    uint64_t negative_evictions; /* layer-1 refusals evicted by their own bound */
+    uint64_t refused_keys;       /* fetches refused by key_check (no layer, no backend call) */
+    uint64_t breaker_trips;      /* times the breaker opened */
+    uint64_t stale_at_once;      /* stale values served at once while the breaker was open */
+    uint64_t busy;               /* fetches refused with PSKGW_EBUSY */
+    uint64_t canceled;           /* requests completed with PSKGW_ECANCELED */
+    uint64_t redis_skipped;      /* flights that went to the backend because Redis was down */
+    uint64_t redis_errors;       /* Redis command failures, timeouts, lost connections */
+    uint64_t redis_connects;     /* successful Redis connections (reconnects = connects - 1) */
     uint64_t redis_disconnects;
-    uint64_t redis_connected; /* gauge: 1 while connected */
-    uint64_t entries;         /* gauge: layer-1 entries */
-    uint64_t flights;         /* gauge: keys being fetched */
+    uint64_t redis_connected;  /* gauge: 1 while connected */
+    uint64_t entries;          /* gauge: layer-1 values */
+    uint64_t negative_entries; /* gauge: layer-1 refusals */
+    uint64_t breaker_open;     /* gauge: 1 while the backend is known to be failing */
+    uint64_t flights;          /* gauge: keys being fetched */
 } pskgw_keycache_stats_t;
 
 /* ---- API ---- */
@@ -166,7 +190,8 @@ typedef struct {
  * Owner: the caller, released with pskgw_keycache_close(). */
 int pskgw_keycache_new(const pskgw_keycache_opts_t *opts, pskgw_keycache_t **out);
 
-/* Synchronous layer-1 check (no I/O). Returns 0 when layer 1 answers:
+/* Synchronous layer-1 check (no I/O; key_check is not consulted). Returns 0 when layer 1
+ * answers:
  *   res->status PSKGW_OK with the value (fresh; or stale with res->stale during the stale_retry_ms
  *   hold-off after a failed refresh), or PSKGW_EDENIED / PSKGW_ENOTFOUND (negative cache).
  * res->value is borrowed until the next call into this cache or the return to the loop.

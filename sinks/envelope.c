@@ -191,6 +191,10 @@ int pskgw_envelope_json(const pskgw_envelope_t *env, const char *message_id, cha
         jb_str(&b, env->e2e->key_identity);
         jb_key(&b, "cipher_suite", 0);
         jb_str(&b, env->e2e->cipher_suite);
+        jb_key(&b, "rot_public_uid", 0);
+        jb_str(&b, env->e2e->rot_public_uid);
+        jb_key(&b, "replay", 0);
+        jb_puts(&b, env->e2e->replay ? "true" : "false");
         jb_put(&b, "}", 1);
     }
     jb_put(&b, "}", 1);

@@ -9,7 +9,11 @@
  *   {"message_id":"<32 hex>","domain":"..","listener":"..","transport":"dtls"|"tls",
  *    "peer":"ip:port","psk_identity":"..","rot_public_uid":"..","session_id":<u64>,"seq":<u64>,
  *    "received_at":"2026-11-21T10:00:00.123Z","payload":"<base64>","payload_len":<n>,
- *    "e2e":null | {"version":1,"key_identity":"<hex>","cipher_suite":"AES_128_CCM"}}
+ *    "e2e":null | {"version":1,"key_identity":"<hex>","cipher_suite":"AES_128_CCM",
+ *                  "rot_public_uid":"..","replay":false}}
+ * e2e.rot_public_uid is the one of the E2E parameters (GetE2EDecryptionParameters); the gateway
+ * forwards an E2E payload only when it equals the session's rot_public_uid. e2e.replay is true
+ * when the device sent the same key identity recently (config e2e_replay = "flag").
  * Strings are escaped per RFC 8259 (control characters as \u00XX); invalid UTF-8 bytes are
  * replaced by U+FFFD so the output is always valid JSON. NULL strings render as "".
  *
@@ -26,9 +30,11 @@
 #define PSKGW_MESSAGE_ID_LEN 32 /* hex characters, without the NUL */
 
 typedef struct {
-    unsigned version;         /* E2E format version (1 or 2 in the u-blox spec) */
-    const char *key_identity; /* hex of the key identity */
-    const char *cipher_suite; /* "AES_128_CCM" */
+    unsigned version;           /* E2E format version (1 or 2 in the u-blox spec) */
+    const char *key_identity;   /* hex of the key identity */
+    const char *cipher_suite;   /* "AES_128_CCM" */
+    const char *rot_public_uid; /* the parameters' ROTPublicUID (NULL renders as "") */
+    int replay;                 /* non-zero: key identity seen again from this device */
 } pskgw_envelope_e2e_t;
 
 typedef struct {

@@ -26,10 +26,17 @@ static int str_ok(const char *s, size_t *len)
     return *len <= 0xffff;
 }
 
+/* The e2e object's strings (key_identity, cipher_suite, rot_public_uid), not NUL-terminated
+ * when they come from a spool record. */
+#define NE2E 3
+typedef struct {
+    const char *s[NE2E];
+    size_t len[NE2E];
+} e2e_strs_t;
+
 /* Build a message from validated parts; strings are copied NUL-terminated into the blob. */
 static int msg_build(const char *id, const char *strs[NSTR], const size_t lens[NSTR],
-                     const pskgw_envelope_t *env, const char *ki, size_t ki_len, const char *cs,
-                     size_t cs_len, pskgw_msg_t **out)
+                     const pskgw_envelope_t *env, const e2e_strs_t *x, pskgw_msg_t **out)
 {
     size_t total = env->payload_len;
     pskgw_msg_t *m;
@@ -39,7 +46,8 @@ static int msg_build(const char *id, const char *strs[NSTR], const size_t lens[N
     for (int i = 0; i < NSTR; i++)
         total += lens[i] + 1;
     if (env->e2e)
-        total += ki_len + 1 + cs_len + 1;
+        for (int i = 0; i < NE2E; i++)
+            total += x->len[i] + 1;
     m = calloc(1, sizeof(*m) + total);
     if (!m)
         return PSKGW_ENOMEM;
@@ -63,15 +71,16 @@ static int msg_build(const char *id, const char *strs[NSTR], const size_t lens[N
         p += lens[i] + 1;
     }
     if (env->e2e) {
+        const char **e2e_dst[NE2E] = { &m->e2e.key_identity, &m->e2e.cipher_suite,
+                                       &m->e2e.rot_public_uid };
         m->e2e.version = env->e2e->version;
-        m->e2e.key_identity = (const char *)p;
-        if (ki_len)
-            memcpy(p, ki, ki_len);
-        p += ki_len + 1;
-        m->e2e.cipher_suite = (const char *)p;
-        if (cs_len)
-            memcpy(p, cs, cs_len);
-        p += cs_len + 1;
+        m->e2e.replay = env->e2e->replay ? 1 : 0;
+        for (int i = 0; i < NE2E; i++) {
+            *e2e_dst[i] = (const char *)p;
+            if (x->len[i])
+                memcpy(p, x->s[i], x->len[i]);
+            p += x->len[i] + 1;
+        }
         m->env.e2e = &m->e2e;
     }
     m->env.payload = p;
@@ -86,8 +95,7 @@ int pskgw_msg_new(const pskgw_envelope_t *env, const char *id, pskgw_msg_t **out
 {
     const char *strs[NSTR];
     size_t lens[NSTR];
-    size_t ki_len = 0;
-    size_t cs_len = 0;
+    e2e_strs_t x = { { NULL, NULL, NULL }, { 0, 0, 0 } };
 
     if (!env || !id || strlen(id) != PSKGW_MESSAGE_ID_LEN ||
         !pskgw_is_hex((const uint8_t *)id, PSKGW_MESSAGE_ID_LEN) ||
@@ -97,11 +105,15 @@ int pskgw_msg_new(const pskgw_envelope_t *env, const char *id, pskgw_msg_t **out
     for (int i = 0; i < NSTR; i++)
         if (!str_ok(strs[i], &lens[i]))
             return PSKGW_EINVAL;
-    if (env->e2e &&
-        (!str_ok(env->e2e->key_identity, &ki_len) || !str_ok(env->e2e->cipher_suite, &cs_len)))
-        return PSKGW_EINVAL;
-    return msg_build(id, strs, lens, env, env->e2e ? env->e2e->key_identity : NULL, ki_len,
-                     env->e2e ? env->e2e->cipher_suite : NULL, cs_len, out);
+    if (env->e2e) {
+        x.s[0] = env->e2e->key_identity;
+        x.s[1] = env->e2e->cipher_suite;
+        x.s[2] = env->e2e->rot_public_uid;
+        for (int i = 0; i < NE2E; i++)
+            if (!str_ok(x.s[i], &x.len[i]))
+                return PSKGW_EINVAL;
+    }
+    return msg_build(id, strs, lens, env, &x, out);
 }
 
 pskgw_msg_t *pskgw_msg_ref(pskgw_msg_t *m)
@@ -144,7 +156,8 @@ size_t pskgw_msg_encoded_len(const pskgw_msg_t *m)
     for (int i = 0; i < NSTR; i++)
         n += 2 + strlen(strs[i]);
     if (m->env.e2e)
-        n += 4 + 2 + strlen(m->e2e.key_identity) + 2 + strlen(m->e2e.cipher_suite);
+        n += 4 + 2 + strlen(m->e2e.key_identity) + 2 + strlen(m->e2e.cipher_suite) + 2 +
+             strlen(m->e2e.rot_public_uid) + 1;
     return n;
 }
 
@@ -169,7 +182,7 @@ void pskgw_msg_encode(const pskgw_msg_t *m, uint8_t *out)
     const char *strs[NSTR];
     uint8_t *p = out;
 
-    *p++ = 1;
+    *p++ = 2;
     memcpy(p, m->id, PSKGW_MESSAGE_ID_LEN);
     p += PSKGW_MESSAGE_ID_LEN;
     p = put_le(p, m->env.session_id, 8);
@@ -183,6 +196,8 @@ void pskgw_msg_encode(const pskgw_msg_t *m, uint8_t *out)
         p = put_le(p, m->e2e.version, 4);
         p = put_str(p, m->e2e.key_identity);
         p = put_str(p, m->e2e.cipher_suite);
+        p = put_str(p, m->e2e.rot_public_uid);
+        *p++ = m->e2e.replay ? 1 : 0;
     }
     p = put_le(p, m->env.payload_len, 4);
     if (m->env.payload_len)
@@ -227,14 +242,13 @@ int pskgw_msg_decode(const uint8_t *body, size_t len, pskgw_msg_t **out)
     size_t lens[NSTR];
     pskgw_envelope_t env = { 0 };
     pskgw_envelope_e2e_t e2e = { 0 };
-    const char *ki = NULL;
-    const char *cs = NULL;
-    size_t ki_len = 0;
-    size_t cs_len = 0;
+    e2e_strs_t x = { { NULL, NULL, NULL }, { 0, 0, 0 } };
     uint64_t v;
+    int fmt;
 
-    if (r.left < 1 + PSKGW_MESSAGE_ID_LEN || r.p[0] != 1)
+    if (r.left < 1 + PSKGW_MESSAGE_ID_LEN || (r.p[0] != 1 && r.p[0] != 2))
         return PSKGW_EPARSE;
+    fmt = r.p[0];
     memcpy(id, r.p + 1, PSKGW_MESSAGE_ID_LEN);
     id[PSKGW_MESSAGE_ID_LEN] = '\0';
     if (!pskgw_is_hex((const uint8_t *)id, PSKGW_MESSAGE_ID_LEN))
@@ -251,15 +265,19 @@ int pskgw_msg_decode(const uint8_t *body, size_t len, pskgw_msg_t **out)
         return PSKGW_EPARSE;
     if (v == 1) {
         uint64_t ver;
-        if (get_le(&r, 4, &ver) < 0 || get_str(&r, &ki, &ki_len) < 0 ||
-            get_str(&r, &cs, &cs_len) < 0)
+        if (get_le(&r, 4, &ver) < 0 || get_str(&r, &x.s[0], &x.len[0]) < 0 ||
+            get_str(&r, &x.s[1], &x.len[1]) < 0)
+            return PSKGW_EPARSE;
+        /* version 2 adds the parameters' ROTPublicUID and the replay flag */
+        if (fmt == 2 && (get_str(&r, &x.s[2], &x.len[2]) < 0 || get_le(&r, 1, &v) < 0 || v > 1))
             return PSKGW_EPARSE;
         e2e.version = (unsigned)ver;
+        e2e.replay = fmt == 2 && v == 1;
         env.e2e = &e2e;
     }
     if (get_le(&r, 4, &v) < 0 || r.left != v)
         return PSKGW_EPARSE;
     env.payload = r.p;
     env.payload_len = (size_t)v;
-    return msg_build(id, strs, lens, &env, ki, ki_len, cs, cs_len, out);
+    return msg_build(id, strs, lens, &env, &x, out);
 }

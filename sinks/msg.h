@@ -3,11 +3,14 @@
  * One allocation holds the strings and the payload. The set makes one message per submit and
  * every sink of the set holds a reference; the JSON rendering is made once, on first use, and
  * cached. The binary encoding (pskgw_msg_encode/_decode) is the body of a spool record
- * (sinks/record.h): version 1, little-endian:
- *   u8 1 | id[32] | u64 session_id | u64 seq | u64 received_at_ms |
+ * (sinks/record.h): version 2, little-endian:
+ *   u8 2 | id[32] | u64 session_id | u64 seq | u64 received_at_ms |
  *   6 x (u16 len | bytes): domain listener transport peer psk_identity rot_public_uid |
- *   u8 has_e2e [ u32 version | u16 len | key_identity | u16 len | cipher_suite ] |
+ *   u8 has_e2e [ u32 version | u16 len | key_identity | u16 len | cipher_suite |
+ *                u16 len | e2e rot_public_uid | u8 replay (0/1) ] |
  *   u32 payload_len | payload
+ * Version 1 (written before the e2e object had rot_public_uid and replay) is still decoded: its
+ * e2e object has an empty rot_public_uid and replay 0; encoding always writes version 2.
  * Strings are limited to 65535 bytes and may not contain NUL.
  */
 #ifndef PSKGW_SINKS_MSG_H

@@ -269,8 +269,12 @@ Test(keycache, negative_ttl_zero_caches_no_refusal)
 
 Test(keycache, stale_served_on_transient_failure_then_fresh_after_recovery)
 {
+    pskgw_keycache_opts_t o = base_opts();
     pskgw_keycache_result_t res;
     got_t g = { 0 };
+
+    o.breaker_failures = 0; /* the hold-off alone (the breaker has its own test below) */
+    reinit(&o);
 
     cr_assert_eq(pskgw_keycache_fetch(kc, K("dev1"), on_result, &g, NULL), 0);
     fake_complete(&fb, K("dev1"), PSKGW_OK, "old", 3);
@@ -723,4 +727,178 @@ Test(keycache, argument_checks)
     cr_assert(pskgw_keycache_status_transient(PSKGW_ETIMEOUT));
     cr_assert_not(pskgw_keycache_status_transient(PSKGW_EDENIED));
     cr_assert_not(pskgw_keycache_status_transient(PSKGW_ECANCELED));
+}
+
+/* Issue 16 §1: refusals live in their own bounded LRU: a flood of refused identities (an
+ * attacker's random ones) never evicts a real device's key. */
+Test(keycache, refusals_never_evict_a_value)
+{
+    pskgw_keycache_opts_t o = base_opts();
+    pskgw_keycache_result_t res;
+    got_t g = { 0 };
+    char key[32];
+
+    o.entries = 128;
+    o.negative_entries = 64;
+    reinit(&o);
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("real-device"), on_result, &g, NULL), 0);
+    cr_assert(fake_complete(&fb, K("real-device"), PSKGW_OK, "psk", 3));
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof(key), "random-%d", i);
+        cr_assert_eq(pskgw_keycache_fetch(kc, K(key), on_result, &g, NULL), 0);
+        cr_assert(fake_complete(&fb, K(key), i % 2 ? PSKGW_ENOTFOUND : PSKGW_EDENIED, NULL, 0));
+        drain();
+    }
+    cr_assert_eq(g.calls, 301);
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("real-device"), &res), 0, "the real key was evicted");
+    cr_assert_eq(res.status, PSKGW_OK);
+    cr_assert_not(res.stale);
+    cr_assert_eq(stats().evictions, 0);
+    cr_assert_eq(stats().entries, 1);
+    cr_assert_eq(stats().negative_entries, 64);
+    cr_assert_eq(stats().negative_evictions, 300 - 64);
+    /* the newest refusals are still cached */
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("random-299"), &res), 0);
+    cr_assert_eq(res.status, PSKGW_ENOTFOUND);
+    /* a refused key that becomes valid moves to the values (and out of the refusals) */
+    g_now += 5000; /* negative_ttl_s */
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("random-299"), on_result, &g, NULL), 0);
+    cr_assert(fake_complete(&fb, K("random-299"), PSKGW_OK, "v", 1));
+    drain();
+    cr_assert_eq(stats().entries, 2);
+    cr_assert_eq(pskgw_keycache_invalidate(kc, K("random-299")), 0);
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("random-299"), &res), PSKGW_EAGAIN);
+}
+
+static int refuse_odd(void *arg, const uint8_t *key, size_t len)
+{
+    (void)key;
+    (*(int *)arg)++;
+    return len % 2 ? PSKGW_EINVAL : 0;
+}
+
+/* A key that key_check refuses is answered "not found" later, without a backend call, and is
+ * not cached (nothing to evict with). */
+Test(keycache, key_check_refuses_without_a_backend_call)
+{
+    pskgw_keycache_opts_t o = base_opts();
+    pskgw_keycache_result_t res;
+    got_t g = { 0 };
+    int checks = 0;
+
+    o.key_check = refuse_odd;
+    o.key_check_arg = &checks;
+    reinit(&o);
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("odd"), on_result, &g, NULL), 0);
+    cr_assert_eq(g.calls, 0, "called back from inside fetch");
+    drain();
+    cr_assert_eq(g.calls, 1);
+    cr_assert_eq(g.status, PSKGW_ENOTFOUND);
+    cr_assert_eq(fb.calls, 0);
+    cr_assert_eq(stats().refused_keys, 1);
+    cr_assert_eq(stats().negative_entries, 0);
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("odd"), &res), PSKGW_EAGAIN);
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("even"), on_result, &g, NULL), 0);
+    cr_assert_eq(fb.calls, 1);
+    cr_assert(fake_complete(&fb, K("even"), PSKGW_OK, "v", 1));
+    drain();
+    cr_assert_eq(g.status, PSKGW_OK);
+    cr_assert_eq(checks, 2);
+    /* a cached key is not checked again */
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("even"), on_result, &g, NULL), 0);
+    drain();
+    cr_assert_eq(checks, 2);
+}
+
+static bool pending_for(const char *key)
+{
+    for (fake_call_t *c = fb.pending; c; c = c->next)
+        if (c->key_len == strlen(key) && memcmp(c->key, key, c->key_len) == 0)
+            return true;
+    return false;
+}
+
+/* Issue 16 §1: while the service is known to be failing, a device whose key is stale gets it at
+ * once: its result arrives while the background probe's backend call is still outstanding (the
+ * call whose deadline it used to wait for); the probe's answer closes the breaker. */
+Test(keycache, breaker_open_serves_stale_at_once_and_probes_in_the_background)
+{
+    pskgw_keycache_result_t res;
+    got_t g = { 0 };
+    got_t cold = { 0 };
+
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("known"), on_result, &g, NULL), 0);
+    cr_assert(fake_complete(&fb, K("known"), PSKGW_OK, "old", 3));
+    drain();
+    g_now += 11000; /* past ttl (10 s), inside stale (100 s) */
+    /* three other devices' lookups fail transiently: the breaker opens */
+    for (int i = 0; i < 3; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "other-%d", i);
+        cr_assert_eq(stats().breaker_open, 0);
+        cr_assert_eq(pskgw_keycache_fetch(kc, K(key), on_result, &cold, NULL), 0);
+        cr_assert(fake_complete(&fb, K(key), PSKGW_ETIMEOUT, NULL, 0));
+        drain();
+    }
+    cr_assert_eq(stats().breaker_open, 1);
+    cr_assert_eq(stats().breaker_trips, 1);
+
+    g_now += 1000; /* breaker_probe_ms after the last failure: a probe is due */
+    memset(&g, 0, sizeof(g));
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("known"), on_result, &g, NULL), 0);
+    cr_assert(pending_for("known"), "no background probe");
+    drain();
+    cr_assert_eq(g.calls, 1, "the known device waited for the backend");
+    cr_assert_eq(g.status, PSKGW_OK);
+    cr_assert(g.stale);
+    cr_assert(memcmp(g.value, "old", 3) == 0);
+    cr_assert(pending_for("known"), "served only after the backend call ended");
+    cr_assert_eq(stats().stale_at_once, 1);
+
+    /* a device without a stale value still waits for the backend */
+    memset(&cold, 0, sizeof(cold));
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("new-device"), on_result, &cold, NULL), 0);
+    drain();
+    cr_assert_eq(cold.calls, 0);
+    cr_assert(fake_complete(&fb, K("new-device"), PSKGW_OK, "n", 1));
+    drain();
+    cr_assert_eq(cold.status, PSKGW_OK);
+    cr_assert_eq(stats().breaker_open, 0, "an answer closes the breaker");
+
+    /* the probe answers: the entry is fresh again */
+    cr_assert(fake_complete(&fb, K("known"), PSKGW_OK, "new", 3));
+    drain();
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("known"), &res), 0);
+    cr_assert_not(res.stale);
+    cr_assert(memcmp(res.value, "new", 3) == 0);
+}
+
+/* While open, probes are rate-limited: more stale fetches within breaker_probe_ms start none. */
+Test(keycache, breaker_probes_at_most_once_per_interval)
+{
+    got_t g = { 0 };
+    const char *keys[] = { "k0", "k1", "k2", "k3" };
+
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(pskgw_keycache_fetch(kc, K(keys[i]), on_result, &g, NULL), 0);
+        cr_assert(fake_complete(&fb, K(keys[i]), PSKGW_OK, "v", 1));
+    }
+    drain();
+    g_now += 11000;
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(pskgw_keycache_fetch(kc, K(keys[i]), on_result, &g, NULL), 0);
+        cr_assert(fake_complete(&fb, K(keys[i]), PSKGW_EUNAVAIL, NULL, 0));
+        drain();
+    }
+    cr_assert_eq(stats().breaker_open, 1);
+    g_now += 1000; /* past the hold-off of k0..k2 and the probe interval */
+    memset(&g, 0, sizeof(g));
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pskgw_keycache_fetch(kc, K(keys[i]), on_result, &g, NULL), 0);
+    drain();
+    cr_assert_eq(g.calls, 4);
+    cr_assert_eq(fb.npending, 1, "one probe, not one call per device");
+    fake_complete_all(&fb, PSKGW_EUNAVAIL);
+    drain();
+    cr_assert_eq(stats().breaker_open, 1);
 }

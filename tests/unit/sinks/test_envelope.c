@@ -49,7 +49,7 @@ Test(envelope, exact_json_without_e2e)
 Test(envelope, exact_json_with_e2e)
 {
     pskgw_envelope_t e = sample();
-    pskgw_envelope_e2e_t x = { 1, "0a0b0c", "AES_128_CCM" };
+    pskgw_envelope_e2e_t x = { 1, "0a0b0c", "AES_128_CCM", "0002000089282245", 0 };
     char *out = NULL;
     size_t len = 0;
 
@@ -58,8 +58,13 @@ Test(envelope, exact_json_with_e2e)
     cr_assert_eq(pskgw_envelope_json(&e, ID, &out, &len), 0);
     cr_assert(strstr(out, "\"transport\":\"tls\""));
     cr_assert(strstr(out, ",\"e2e\":{\"version\":1,\"key_identity\":\"0a0b0c\","
-                          "\"cipher_suite\":\"AES_128_CCM\"}}") != NULL,
+                          "\"cipher_suite\":\"AES_128_CCM\",\"rot_public_uid\":"
+                          "\"0002000089282245\",\"replay\":false}}") != NULL,
               "%s", out);
+    free(out);
+    x.replay = 1;
+    cr_assert_eq(pskgw_envelope_json(&e, ID, &out, &len), 0);
+    cr_assert(strstr(out, "\"rot_public_uid\":\"0002000089282245\",\"replay\":true}}"), "%s", out);
     cr_assert_eq(out[len - 1], '}');
     cr_assert_null(strchr(out, '\n'));
     free(out);
@@ -114,7 +119,7 @@ Test(envelope, device_and_ids)
 Test(msg, encode_decode_roundtrip_same_json)
 {
     pskgw_envelope_t e = sample();
-    pskgw_envelope_e2e_t x = { 2, "00ff", "AES_128_CCM" };
+    pskgw_envelope_e2e_t x = { 2, "00ff", "AES_128_CCM", "UID-1", 1 };
     pskgw_msg_t *m = NULL;
     pskgw_msg_t *back = NULL;
     const char *j1;
@@ -135,6 +140,8 @@ Test(msg, encode_decode_roundtrip_same_json)
     cr_assert_eq(l1, l2);
     cr_assert_str_eq(j1, j2);
     cr_assert_str_eq(back->id, ID);
+    cr_assert_str_eq(back->e2e.rot_public_uid, "UID-1");
+    cr_assert_eq(back->e2e.replay, 1);
     /* every truncation and a trailing byte are rejected */
     for (size_t i = 0; i < n; i++) {
         pskgw_msg_t *bad = NULL;
@@ -193,4 +200,31 @@ Test(backoff, doubles_capped_jittered)
     cr_assert_eq(pskgw_sink_backoff_ms(1, 100, 30000, 0), 100);
     cr_assert_eq(pskgw_sink_backoff_ms(3, 100, 30000, 0), 400);
     cr_assert_eq(pskgw_sink_backoff_ms(60, 100, 30000, 0), 30000);
+}
+
+/* Spool records written before the e2e object had rot_public_uid and replay (body version 1)
+ * still decode: an empty uid, no replay. */
+Test(msg, decodes_version_1_bodies)
+{
+    static const uint8_t v1[] = {
+        1,   '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0',
+        '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0',
+        '1', 7,   0,   0,   0,   0,   0,   0,   0,   9,   0,   0,   0,   0,   0,   0,
+        0,   1,   0,   0,   0,   0,   0,   0,   0,   1,   0,   'd', 0,   0,   0,   0,
+        0,   0,   1,   0,   'i', 1,   0,   'u', 1,   1,   0,   0,   0,   2,   0,   'a',
+        'b', 3,   0,   'A', 'E', 'S', 2,   0,   0,   0,   'h', 'i',
+    };
+    pskgw_msg_t *m = NULL;
+    const char *j;
+    size_t l;
+
+    cr_assert_eq(pskgw_msg_decode(v1, sizeof(v1), &m), 0);
+    cr_assert_eq(m->env.seq, 9);
+    cr_assert_not_null(m->env.e2e);
+    cr_assert_str_eq(m->e2e.key_identity, "ab");
+    cr_assert_str_eq(m->e2e.rot_public_uid, "");
+    cr_assert_eq(m->e2e.replay, 0);
+    cr_assert_eq(pskgw_msg_json(m, &j, &l), 0);
+    cr_assert(strstr(j, "\"rot_public_uid\":\"\",\"replay\":false}}"), "%s", j);
+    pskgw_msg_unref(m);
 }

@@ -588,3 +588,80 @@ Test(spool, format_1_file_is_migrated_and_replayed)
     cr_assert_eq(c->nrec, 5);
     teardown(c);
 }
+
+/* The first append of a file torn inside its header: the file is emptied, the spool works. */
+Test(spool, torn_file_header_is_emptied)
+{
+    ctx_t *c = setup();
+    char p[512];
+    int fd;
+
+    snprintf(p, sizeof(p), "%s/s1.spool", c->dir);
+    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(write(fd, "PSF2\x01\x02\x03", 7), 7);
+    close(fd);
+    open_spool(c, 1 << 20);
+    cr_assert_eq(file_size(c), 0);
+    cr_assert_not(pskgw_spool_has_unread(c->sp));
+    append_n(c, 0, 3);
+    read_all(c);
+    cr_assert_eq(c->nrec, 3);
+    teardown(c);
+}
+
+/* A damaged file header loses the sync: nothing in the file can be trusted as a record. The
+ * file is kept aside for an operator, the spool starts empty and works. */
+Test(spool, damaged_file_header_is_set_aside)
+{
+    ctx_t *c = setup();
+    char p[512];
+    struct stat st;
+    off_t size;
+    int fd;
+    uint8_t b;
+
+    open_spool(c, 1 << 20);
+    append_n(c, 0, 3);
+    close_spool(c);
+    size = file_size(c);
+    snprintf(p, sizeof(p), "%s/s1.spool", c->dir);
+    fd = open(p, O_RDWR);
+    cr_assert_eq(pread(fd, &b, 1, 9), 1); /* inside the sync */
+    b ^= 0x01;
+    cr_assert_eq(pwrite(fd, &b, 1, 9), 1);
+    close(fd);
+
+    open_spool(c, 1 << 20);
+    cr_assert_eq(file_size(c), 0);
+    snprintf(p, sizeof(p), "%s/s1.spool.damaged", c->dir);
+    cr_assert_eq(stat(p, &st), 0, "damaged file not kept");
+    cr_assert_eq(st.st_size, size);
+    append_n(c, 10, 2);
+    read_all(c);
+    cr_assert_eq(c->nrec, 2);
+    cr_assert_eq(c->seqs[0], 10);
+    teardown(c);
+}
+
+/* An offset left from an older, longer file must not skip the records of the new one. */
+Test(spool, stale_offset_beyond_the_file_skips_nothing)
+{
+    ctx_t *c = setup();
+    char p[512];
+    uint8_t obuf[PSKGW_SPOOL_OFFSET_LEN];
+    int fd;
+
+    pskgw_spool_offset_encode(obuf, 5000);
+    snprintf(p, sizeof(p), "%s/s1.offset", c->dir);
+    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(write(fd, obuf, sizeof(obuf)), (ssize_t)sizeof(obuf));
+    close(fd);
+    open_spool(c, 1 << 20);
+    append_n(c, 0, 40); /* the file grows past 5000 bytes */
+    cr_assert_gt(file_size(c), 5000);
+    close_spool(c); /* crash-like: nothing was read or committed */
+    open_spool(c, 1 << 20);
+    read_all(c);
+    cr_assert_eq(c->nrec, 40, "%d records replayed", c->nrec);
+    teardown(c);
+}
