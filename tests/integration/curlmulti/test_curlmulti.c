@@ -430,3 +430,32 @@ Test(curlmulti, refused_connection_and_bad_scheme_are_called_back_later)
     cr_assert_eq(d[1].err, PSKGW_EINVAL);
     uv_close((uv_handle_t *)&reserve, NULL);
 }
+
+/* A completion callback cancels another request still in flight: that one is called back at
+ * once with ECANCELED, inside the cancel, and never again. */
+static done_t other_d[2];
+
+static void on_done_cancel_other(void *arg, const pskgw_curlmulti_result_t *res)
+{
+    on_done(arg, res);
+    pskgw_curlmulti_cancel(other_d[1].req);
+    cr_assert_eq(other_d[1].calls, 1);
+}
+
+Test(curlmulti, cancel_another_request_from_inside_a_callback)
+{
+    all_t a = { other_d, 2 };
+    int want = 1;
+
+    memset(other_d, 0, sizeof(other_d));
+    cr_assert_eq(submit("/hang", NULL, "x", 1, 20000, &other_d[1]), 0);
+    cr_assert(run_until(server_hanging, &want));
+    cr_assert_eq(submit_cb("/echo", NULL, "y", 0, 10000, on_done_cancel_other, &other_d[0]), 0);
+    cr_assert(run_until(all_called, &a));
+    cr_assert_eq(other_d[0].err, 0);
+    cr_assert_str_eq(other_d[0].body, "POST 0 y");
+    cr_assert_eq(other_d[1].err, PSKGW_ECANCELED);
+    cr_assert_eq(pskgw_curlmulti_active(m), 0);
+    echosrv_release(srv);
+    cr_assert_eq(other_d[1].calls, 1);
+}
