@@ -1,15 +1,6 @@
-/* Module-internal: asynchronous HTTP POST on one libcurl multi handle driven by a libuv loop.
- *
- * Wiring (after curl's docs/examples/multi-uv.c, hardened):
- * - curl's socket and timer callbacks only arm uv handles (uv_poll_start/stop, uv_close,
- *   uv_timer_start/stop); they never call back into curl. curl_multi_socket_action() is called
- *   only from uv poll and timer callbacks, never from inside curl.
- * - Poll contexts are kept in our own fd-indexed table (no curl_multi_assign). CURL_POLL_REMOVE
- *   detaches the context from the table and closes its uv_poll; the memory goes in the close
- *   callback. When curl reuses the same fd number before that close completes, a fresh context
- *   is created, so a late event of the old handle never reaches the new socket.
- * - Finished transfers are first removed from the multi and collected; their callbacks run
- *   after curl_multi_socket_action() returned, so a callback may start or cancel transfers.
+/* Module-internal: asynchronous JSON POST to the security service, a thin layer over the
+ * curl-multi driver (curlmulti/curlmulti.h: the libuv wiring, fd reuse, freeing) that adds the
+ * service's request shape (JSON body, Accept, Authorization, no Expect) and its Retry-After.
  *
  * One pskgw_http_t per security-service domain. Connections (tested against nghttpx in
  * tests/integration/upstream/test_upstream_pool.c):
