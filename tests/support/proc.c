@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -404,4 +405,181 @@ void pskgw_test_rmtree(const char *dir)
         nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     else if (dir)
         nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int pskgw_test_spawn_logged(pskgw_test_proc_t *p, char *const argv[], int capture_stdout,
+                            const char *err_path)
+{
+    int fds[2] = { -1, -1 };
+    int err_fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    pid_t pid;
+
+    p->pid = -1;
+    p->out_fd = -1;
+    if (err_fd < 0)
+        return -1;
+    if (capture_stdout && pipe2(fds, O_CLOEXEC) < 0)
+        goto fail;
+    pid = fork();
+    if (pid < 0)
+        goto fail;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* as in pskgw_test_spawn */
+        if (capture_stdout)
+            dup2(fds[1], STDOUT_FILENO);
+        dup2(err_fd, STDERR_FILENO);
+        execv(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(err_fd);
+    if (capture_stdout) {
+        close(fds[1]);
+        p->out_fd = fds[0];
+    }
+    p->pid = pid;
+    return 0;
+fail:
+    if (fds[0] >= 0) {
+        close(fds[0]);
+        close(fds[1]);
+    }
+    close(err_fd);
+    return -1;
+}
+
+/* The first line of path containing needle, into line (when not NULL). 1 found, 0 not (yet). */
+static int find_line(const char *path, const char *needle, char *line, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t bcap = 0;
+    ssize_t n;
+    int found = 0;
+
+    if (f == NULL)
+        return 0;
+    while (!found && (n = getline(&buf, &bcap, f)) > 0) {
+        if (buf[n - 1] != '\n')
+            break; /* a line still being written */
+        buf[n - 1] = '\0';
+        found = strstr(buf, needle) != NULL;
+    }
+    if (found && line != NULL && cap > 0)
+        snprintf(line, cap, "%s", buf);
+    free(buf);
+    fclose(f);
+    return found;
+}
+
+int pskgw_test_wait_log(const char *path, const char *needle, pid_t pid, char *line, size_t cap,
+                        int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    int rc = -1;
+
+    if (in >= 0 && inotify_add_watch(in, path, IN_MODIFY | IN_CLOSE_WRITE) < 0) {
+        close(in);
+        in = -1;
+    }
+    for (;;) {
+        struct pollfd pfd = { in, POLLIN, 0 };
+        long long left = deadline - now_ms();
+        char ev[4096];
+
+        /* drain the events first: a write after this is seen by the next poll */
+        while (in >= 0 && read(in, ev, sizeof(ev)) > 0)
+            ;
+        if (find_line(path, needle, line, cap)) {
+            rc = 0;
+            break;
+        }
+        if (left <= 0 || (pid > 0 && !running(pid)))
+            break; /* the read above came after its exit: nothing more will be written */
+        /* woken by a write; at least every 100 ms to notice the writer's exit */
+        poll(&pfd, in >= 0 ? 1 : 0, left < 100 ? (int)left : 100);
+    }
+    if (in >= 0)
+        close(in);
+    return rc;
+}
+
+/* Whether the file holds a sanitizer report. */
+static int has_sanitizer_report(const char *path)
+{
+    static const char *const marks[] = { "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                         "runtime error:" };
+
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+        if (find_line(path, marks[i], NULL, 0))
+            return 1;
+    return 0;
+}
+
+static void copy_to_stderr(const char *what, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char buf[4096];
+    size_t n;
+
+    if (f == NULL)
+        return;
+    fprintf(stderr, "--- stderr of %s (%s)\n", what, path);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        fwrite(buf, 1, n, stderr);
+    fprintf(stderr, "--- end of the stderr of %s\n", what);
+    fclose(f);
+}
+
+int pskgw_test_judge_exit(const char *what, int status, int want_exit, const char *err_path,
+                          char *why, size_t cap)
+{
+    int report = err_path != NULL && has_sanitizer_report(err_path);
+
+    if (status == -1)
+        snprintf(why, cap, "%s was still running at the guard deadline (killed)", what);
+    else if (WIFSIGNALED(status))
+        snprintf(why, cap, "%s ended by signal %d, not by exit %d", what, WTERMSIG(status),
+                 want_exit);
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != want_exit)
+        snprintf(why, cap, "%s exited %d, not %d", what, WEXITSTATUS(status), want_exit);
+    else if (report)
+        snprintf(why, cap, "%s: sanitizer report in its stderr (%s)", what, err_path);
+    else
+        return 0;
+    if (err_path != NULL)
+        copy_to_stderr(what, err_path);
+    return -1;
+}
+
+int pskgw_test_stop_checked(pskgw_test_proc_t *p, const char *what, int want_exit,
+                            const char *err_path, int guard_ms, char *why, size_t cap)
+{
+    if (p->pid <= 0)
+        return 0;
+    return pskgw_test_judge_exit(what, pskgw_test_stop(p, SIGTERM, guard_ms), want_exit, err_path,
+                                 why, cap);
+}
+
+static int set_reuseaddr(int fd, int on)
+{
+    return setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+}
+
+int pskgw_test_spawn_on_reserved(pskgw_test_proc_t *p, char *const argv[], int fd, int port,
+                                 int timeout_ms)
+{
+    int rc = -1;
+
+    p->pid = -1;
+    p->out_fd = -1;
+    if (set_reuseaddr(fd, 1) < 0)
+        return -1;
+    if (pskgw_test_spawn(p, argv, 0) == 0)
+        rc = pskgw_test_wait_own_port(p->pid, port, 0, timeout_ms);
+    set_reuseaddr(fd, 0); /* nobody else may bind beside the server or after it */
+    if (rc < 0 && p->pid > 0)
+        pskgw_test_stop(p, SIGKILL, 5000);
+    return rc;
 }

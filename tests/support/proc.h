@@ -57,4 +57,43 @@ int pskgw_test_tmpdir(char *buf, size_t cap);
 /* rm -rf a directory made by pskgw_test_tmpdir. */
 void pskgw_test_rmtree(const char *dir);
 
+/* Our own programs (pskgw, pskgw-sim, pskgw-devsim) run with their stderr captured, so that a
+ * test can wait on what they log and judge how they ended (issue 17: every process a test starts
+ * is stopped with SIGTERM, its exit status and sanitizer output checked). */
+
+/* Start argv as pskgw_test_spawn() does, with the child's stderr written to the file err_path
+ * (created or truncated before the child runs) instead of inherited. 0 or -1. */
+int pskgw_test_spawn_logged(pskgw_test_proc_t *p, char *const argv[], int capture_stdout,
+                            const char *err_path);
+/* Wait until a line of the file path contains needle; that line (newline stripped, cut to cap)
+ * into line when line is not NULL. Woken by writes to the file (inotify), not by a timer. 0; -1
+ * when process pid (if > 0) has exited without writing it, or after timeout_ms (a guard against
+ * hanging, never a statement about speed). */
+int pskgw_test_wait_log(const char *path, const char *needle, pid_t pid, char *line, size_t cap,
+                        int timeout_ms);
+/* Judge how a process ended: status (as pskgw_test_wait()/pskgw_test_stop() return it) must be
+ * a normal exit with want_exit, and err_path (its captured stderr; NULL: none) must hold no
+ * sanitizer report ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"). 0 when
+ * both hold; -1 otherwise, with the reason as a sentence in why (what, e.g. "pskgw", names the
+ * process) and the captured stderr copied to this process's stderr (CTest shows it, and its
+ * FAIL_REGULAR_EXPRESSION sees the report too). */
+int pskgw_test_judge_exit(const char *what, int status, int want_exit, const char *err_path,
+                          char *why, size_t cap);
+/* Stop one of our programs and judge it: SIGTERM, wait up to guard_ms (a guard against hanging:
+ * SIGKILL after it, which then fails the check), then pskgw_test_judge_exit(). Returns 0 at once
+ * when p holds no process (already stopped). */
+int pskgw_test_stop_checked(pskgw_test_proc_t *p, const char *what, int want_exit,
+                            const char *err_path, int guard_ms, char *why, size_t cap);
+
+/* Start a server (argv) told to listen on TCP port, a port reserved by fd
+ * (pskgw_test_reserve_port(0, &port)) that stays reserved: fd lets the server bind beside it
+ * only while this call waits (SO_REUSEADDR on fd, which the server must set on its listener
+ * too, as redis-server and mosquitto do; binds without it are refused all along), then refuses
+ * again, so the port is nobody else's before, during and after the server's life, and the
+ * server can be restarted on it. fd stays the caller's (still never listening). 0 once that
+ * process listens there alone (pskgw_test_wait_own_port, timeout_ms a guard); -1 otherwise (a
+ * process started is then killed and reaped). */
+int pskgw_test_spawn_on_reserved(pskgw_test_proc_t *p, char *const argv[], int fd, int port,
+                                 int timeout_ms);
+
 #endif

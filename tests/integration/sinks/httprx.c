@@ -5,9 +5,10 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct {
     char *buf;
@@ -17,8 +18,10 @@ typedef struct {
 struct httprx {
     struct MHD_Daemon *d;
     pthread_mutex_t mu;
+    pthread_cond_t changed; /* the mode changed or the receiver is stopping */
     httprx_mode_t mode;
-    int hang_ms;
+    bool stopping;
+    int hanging;
     int64_t poison;
     int requests;
     int n;
@@ -43,7 +46,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char
     httprx_t *h = cls;
     body_t *b = *con_cls;
     httprx_mode_t mode;
-    int hang;
     st_rx_t one;
     const char *auth;
 
@@ -73,15 +75,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char
     mode = h->mode;
     if (mode == HTTPRX_FLAKY && h->requests % 3 == 0)
         mode = HTTPRX_FAIL;
-    hang = h->hang_ms;
     snprintf(h->auth, sizeof(h->auth), "%s", auth ? auth : "");
+    if (mode == HTTPRX_HANG) {
+        /* this connection's own thread waits for the test to end the hang */
+        h->hanging++;
+        while (h->mode == HTTPRX_HANG && !h->stopping)
+            pthread_cond_wait(&h->changed, &h->mu);
+        h->hanging--;
+    }
     pthread_mutex_unlock(&h->mu);
     if (mode == HTTPRX_FAIL)
         return reply(con, 500);
-    if (mode == HTTPRX_HANG) {
-        usleep((useconds_t)hang * 1000); /* this connection's own thread */
+    if (mode == HTTPRX_HANG)
         return reply(con, 503);
-    }
     if (!b->buf || st_parse_json(b->buf, b->len, &one) != 0)
         return reply(con, 422);
     pthread_mutex_lock(&h->mu);
@@ -122,6 +128,7 @@ int httprx_start(httprx_t **out, int *port)
     if (!h)
         return -1;
     pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->changed, NULL);
     h->poison = -1;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
@@ -130,27 +137,39 @@ int httprx_start(httprx_t **out, int *port)
                                 MHD_USE_POLL,
                             0, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, &sa,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
-    if (!h->d) {
-        free(h);
-        return -1;
-    }
+    if (!h->d)
+        goto fail;
     info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     if (!info || info->port == 0) {
         MHD_stop_daemon(h->d);
-        free(h);
-        return -1;
+        goto fail;
     }
     *port = info->port;
     *out = h;
     return 0;
+fail:
+    pthread_cond_destroy(&h->changed);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+    return -1;
 }
 
-void httprx_set_mode(httprx_t *h, httprx_mode_t mode, int hang_ms)
+void httprx_set_mode(httprx_t *h, httprx_mode_t mode)
 {
     pthread_mutex_lock(&h->mu);
     h->mode = mode;
-    h->hang_ms = hang_ms;
+    pthread_cond_broadcast(&h->changed);
     pthread_mutex_unlock(&h->mu);
+}
+
+int httprx_hanging(httprx_t *h)
+{
+    int n;
+
+    pthread_mutex_lock(&h->mu);
+    n = h->hanging;
+    pthread_mutex_unlock(&h->mu);
+    return n;
 }
 
 void httprx_set_poison(httprx_t *h, int64_t seq)
@@ -207,9 +226,15 @@ const char *httprx_last_auth(httprx_t *h)
 
 void httprx_stop(httprx_t *h)
 {
+    /* release hung requests first: MHD_stop_daemon joins their threads */
+    pthread_mutex_lock(&h->mu);
+    h->stopping = true;
+    pthread_cond_broadcast(&h->changed);
+    pthread_mutex_unlock(&h->mu);
     MHD_stop_daemon(h->d);
     for (int i = 0; i < h->n; i++)
         free(h->raw[i]);
+    pthread_cond_destroy(&h->changed);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }

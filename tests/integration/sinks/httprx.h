@@ -1,6 +1,6 @@
 /* A small HTTP receiver for the http sink tests (libmicrohttpd, its own threads, 127.0.0.1 on
- * a kernel-chosen port). It can be told to answer 500, to hang, or to answer 400 to one
- * message (a poison message, chosen by its "seq"). */
+ * a kernel-chosen port: it binds port 0 and reads the port back). It can be told to answer 500,
+ * to hang, or to answer 400 to one message (a poison message, chosen by its "seq"). */
 #ifndef PSKGW_TEST_HTTPRX_H
 #define PSKGW_TEST_HTTPRX_H
 
@@ -12,7 +12,7 @@
 typedef enum {
     HTTPRX_OK = 0, /* 200, message recorded */
     HTTPRX_FAIL,   /* 500 */
-    HTTPRX_HANG,   /* no answer for hang_ms, then 503 */
+    HTTPRX_HANG,   /* no answer until the mode changes or the receiver stops, then 503 */
     HTTPRX_FLAKY,  /* every third request 500, the others as HTTPRX_OK */
 } httprx_mode_t;
 
@@ -20,7 +20,10 @@ typedef struct httprx httprx_t;
 
 /* 0 or -1. */
 int httprx_start(httprx_t **out, int *port);
-void httprx_set_mode(httprx_t *rx, httprx_mode_t mode, int hang_ms);
+/* Takes effect for requests answered from now on; leaving HTTPRX_HANG releases the hung ones. */
+void httprx_set_mode(httprx_t *rx, httprx_mode_t mode);
+/* Requests hanging now (HTTPRX_HANG). */
+int httprx_hanging(httprx_t *rx);
 /* Answer 400 to messages with this seq (-1: none). */
 void httprx_set_poison(httprx_t *rx, int64_t seq);
 /* Messages answered 200 so far. */

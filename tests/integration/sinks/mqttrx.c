@@ -103,7 +103,7 @@ int mqttrx_start(mqttrx_t **out, int port, const char *filter)
         return -1;
     }
     clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 5;
+    dl.tv_sec += 30; /* a guard against hanging only: a loaded machine may take seconds */
     pthread_mutex_lock(&rx->mu);
     while (!rx->subscribed)
         if (pthread_cond_timedwait(&rx->cv, &rx->mu, &dl) != 0)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/log.h"
 #include "httprx.h"
 #include "proc.h"
 #include "sinks/envelope.h"
@@ -21,6 +22,10 @@ static char url[128];
 static httprx_t *rx;
 static int port;
 static const pskgw_sink_kv_t hdrs[] = { { "Authorization", "Bearer s3cret-token" } };
+static char *log_text; /* what the sinks logged, when a test captures it (capture_log) */
+static size_t log_len;
+static FILE *log_out;
+static int dead_fd = -1; /* a reserved port nobody answers on (dead_url) */
 
 static void setup(void)
 {
@@ -36,10 +41,58 @@ static void teardown(void)
     if (rx)
         httprx_stop(rx);
     rx = NULL;
+    if (log_out) {
+        pskgw_log_set_output(NULL);
+        pskgw_log_set_ratelimit(5, 10000);
+        fclose(log_out);
+    }
+    log_out = NULL;
+    free(log_text);
+    log_text = NULL;
+    if (dead_fd >= 0)
+        close(dead_fd);
+    dead_fd = -1;
     pskgw_test_rmtree(tmp);
 }
 
 TestSuite(sink_http, .init = setup, .fini = teardown, .timeout = 60);
+
+/* What the sinks log from now on, into memory, none of it rate-limited away. */
+static void capture_log(void)
+{
+    log_out = open_memstream(&log_text, &log_len);
+    cr_assert_not_null(log_out);
+    pskgw_log_set_output(log_out);
+    pskgw_log_set_ratelimit(1000000, 10000);
+}
+
+typedef struct {
+    const char *needle;
+    int want;
+} log_wait_t;
+
+/* The captured log holds needle at least want times. */
+static bool logged(void *arg)
+{
+    log_wait_t *w = arg;
+    int n = 0;
+
+    fflush(log_out);
+    for (const char *p = log_text; p && (p = strstr(p, w->needle)) != NULL; p++)
+        n++;
+    return n >= w->want;
+}
+
+/* An http URL on 127.0.0.1 that refuses connections for the whole test: its port is reserved
+ * (bound, never listening) until teardown, so no other test's server can take it. */
+static void dead_url(char *buf, size_t cap)
+{
+    int p;
+
+    dead_fd = pskgw_test_reserve_port(0, &p);
+    cr_assert_geq(dead_fd, 0);
+    snprintf(buf, cap, "http://127.0.0.1:%d/", p);
+}
 
 static pskgw_sink_options_t http_opts(size_t queue_size, const char *u)
 {
@@ -130,10 +183,14 @@ Test(sink_http, delivers_exact_bodies_with_headers)
     free(raw);
 }
 
-static void recover_cb(uv_timer_t *t)
+/* The outage was felt: attempts failed and the queue spilled into the spool. */
+static bool outage_felt(void *arg)
 {
-    httprx_set_mode(rx, HTTPRX_OK, 0);
-    uv_close((uv_handle_t *)t, NULL);
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return st.retried > 0 && st.spooled > 0;
 }
 
 static void outage(httprx_mode_t mode, int timeout_ms)
@@ -141,17 +198,17 @@ static void outage(httprx_mode_t mode, int timeout_ms)
     static st_ctx_t c;
     pskgw_sink_options_t o = http_opts(16, url);
     pskgw_sink_stats_t st;
-    uv_timer_t later;
     int n;
 
     memset(&c, 0, sizeof(c));
     o.http.timeout_ms = (uint64_t)timeout_ms;
-    httprx_set_mode(rx, mode, 1000);
+    httprx_set_mode(rx, mode);
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    uv_timer_init(&c.loop, &later);
-    uv_timer_start(&later, recover_cb, 1200, 0);
     st_submit(&c, 0, 120, 5);
+    st_run_until(&c.loop, outage_felt, &c, 30000);
+    cr_assert_eq(httprx_count(rx), 0);
+    httprx_set_mode(rx, HTTPRX_OK); /* the receiver recovers */
     st_run_until(&c.loop, st_all_done, &c, 30000);
     cr_assert_eq(c.done_ok, 120);
     {
@@ -256,6 +313,7 @@ Test(sink_http, dead_letter_write_failure_keeps_the_message)
     o.retry_max_ms = 100;
     o.spool.path = NULL; /* acknowledged only once delivered or dead-lettered */
     memset(&c, 0, sizeof(c));
+    capture_log();
     httprx_set_poison(rx, 3);
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
@@ -270,14 +328,9 @@ Test(sink_http, dead_letter_write_failure_keeps_the_message)
         st_run_until(&c.loop, rx_has_all, &w, 20000);
         free(rest);
     }
-    /* several dead-letter attempts have failed by now */
     {
-        uint64_t until = uv_now(&c.loop) + 600;
-        while (uv_now(&c.loop) < until) {
-            uv_run(&c.loop, UV_RUN_NOWAIT);
-            usleep(10000);
-            uv_update_time(&c.loop);
-        }
+        log_wait_t w = { "not dead-lettered yet", 3 }; /* several dead-letter writes failed */
+        st_run_until(&c.loop, logged, &w, 20000);
     }
     cr_assert_eq(c.status[3], 0, "poison message acknowledged although not dead-lettered");
     cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
@@ -305,6 +358,15 @@ Test(sink_http, dead_letter_write_failure_keeps_the_message)
     fclose(f);
 }
 
+static bool one_dead(void *arg)
+{
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return st.dead_lettered > 0;
+}
+
 /* The same with a spool: the messages are acknowledged when spooled and replayed from it; a
  * replayed poison message whose dead-letter line could not be written must stay in the spool
  * (not be committed past), so that the next start dead-letters it. */
@@ -326,6 +388,7 @@ Test(sink_http, dead_letter_write_failure_keeps_the_spool_record)
     o.retry_max_ms = 100;
     o.close_timeout_ms = 200;
     memset(&c, 0, sizeof(c));
+    capture_log();
     httprx_set_poison(rx, 3);
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
@@ -341,12 +404,8 @@ Test(sink_http, dead_letter_write_failure_keeps_the_spool_record)
         free(want);
     }
     {
-        uint64_t until = uv_now(&c.loop) + 400; /* dead-letter writes fail meanwhile */
-        while (uv_now(&c.loop) < until) {
-            uv_run(&c.loop, UV_RUN_NOWAIT);
-            usleep(10000);
-            uv_update_time(&c.loop);
-        }
+        log_wait_t w = { "not dead-lettered yet", 2 }; /* dead-letter writes failed */
+        st_run_until(&c.loop, logged, &w, 20000);
     }
     memcpy(poison_id, c.ids[3], sizeof(poison_id));
     st_close(&c);
@@ -357,15 +416,9 @@ Test(sink_http, dead_letter_write_failure_keeps_the_spool_record)
     memset(&c, 0, sizeof(c));
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    {
-        uint64_t until = uv_now(&c.loop) + 5000;
-        do {
-            uv_run(&c.loop, UV_RUN_NOWAIT);
-            usleep(10000);
-            uv_update_time(&c.loop);
-            cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
-        } while (st.dead_lettered == 0 && uv_now(&c.loop) < until);
-    }
+    /* the replayed poison record is dead-lettered (a lost one never is: the guard fails) */
+    st_run_until(&c.loop, one_dead, &c, 20000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
     cr_assert_eq(st.dead_lettered, 1, "the poison record was lost from the spool");
     st_close(&c);
     st_loop_fini(&c);
@@ -385,7 +438,7 @@ Test(sink_http, spool_limit_counts_drops)
     pskgw_sink_stats_t st;
 
     memset(&c, 0, sizeof(c));
-    httprx_set_mode(rx, HTTPRX_FAIL, 0);
+    httprx_set_mode(rx, HTTPRX_FAIL);
     o.spool.max_bytes = 4096;
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
@@ -407,16 +460,15 @@ Test(sink_http, spool_replayed_after_kill9)
 {
     static st_ctx_t c;
     static char acked[ST_MAX][PSKGW_MESSAGE_ID_LEN + 1];
-    char dead_url[64];
+    char dead[64];
     pskgw_sink_options_t co;
     st_child_t ca = { &co, 100, 4 };
     pskgw_sink_options_t o = http_opts(16, url);
     int nacked;
     int n;
 
-    /* the child posts to a port nobody listens on */
-    snprintf(dead_url, sizeof(dead_url), "http://127.0.0.1:%d/", pskgw_test_free_port(0));
-    co = http_opts(4, dead_url);
+    dead_url(dead, sizeof(dead)); /* the child posts to a port nobody listens on */
+    co = http_opts(4, dead);
     co.spool.fsync = PSKGW_SINK_FSYNC_ALWAYS;
     memset(&c, 0, sizeof(c));
     nacked = st_fork_kill9(st_child_spool, &ca, acked, ST_MAX, 20000);
@@ -452,7 +504,7 @@ Test(sink_http, max_attempts_dead_letters_a_message_that_keeps_failing)
     memset(&c, 0, sizeof(c));
     o.max_attempts = 3;
     o.retry_max_ms = 50;
-    httprx_set_mode(rx, HTTPRX_FAIL, 0);
+    httprx_set_mode(rx, HTTPRX_FAIL);
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
     st_submit(&c, 0, 5, 5);
@@ -470,12 +522,6 @@ Test(sink_http, max_attempts_dead_letters_a_message_that_keeps_failing)
 
 /* Fan-out: the done callback waits for every sink. The file sink delivers at once; the http
  * sink answers 500 until the receiver recovers: no acknowledgement before that. */
-static void recover_later_cb(uv_timer_t *t)
-{
-    httprx_set_mode(rx, HTTPRX_OK, 0);
-    uv_close((uv_handle_t *)t, NULL);
-}
-
 Test(sink_http, fan_out_done_waits_for_every_sink)
 {
     static st_ctx_t c;
@@ -483,7 +529,6 @@ Test(sink_http, fan_out_done_waits_for_every_sink)
     char fspool[400];
     pskgw_sink_options_t o[2];
     pskgw_sink_stats_t st;
-    uv_timer_t later;
 
     memset(&c, 0, sizeof(c));
     o[0] = http_opts(64, url);
@@ -494,7 +539,7 @@ Test(sink_http, fan_out_done_waits_for_every_sink)
     o[1].type = PSKGW_SINK_FILE;
     o[1].file.path = path;
     o[1].spool.path = fspool;
-    httprx_set_mode(rx, HTTPRX_FAIL, 0);
+    httprx_set_mode(rx, HTTPRX_FAIL);
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, o, 2, &c.set), 0);
     cr_assert_eq(pskgw_sinkset_count(c.set), 2);
@@ -517,8 +562,7 @@ Test(sink_http, fan_out_done_waits_for_every_sink)
     cr_assert_eq(st.delivered, 0);
     cr_assert_eq(st.queue_depth, 11);
     cr_assert_eq(c.done_ok, 1, "acknowledged before the http sink accepted");
-    uv_timer_init(&c.loop, &later);
-    uv_timer_start(&later, recover_later_cb, 300, 0);
+    httprx_set_mode(rx, HTTPRX_OK); /* the receiver recovers */
     st_run_until(&c.loop, st_all_done, &c, 20000);
     cr_assert_eq(c.done_ok, 11);
     st_wait_delivered(&c, 11, 20000); /* the first one was acknowledged when spooled */
@@ -539,7 +583,7 @@ Test(sink_http, flaky_receiver_keeps_per_device_order)
 
     memset(&c, 0, sizeof(c));
     o.retry_max_ms = 50;
-    httprx_set_mode(rx, HTTPRX_FLAKY, 0);
+    httprx_set_mode(rx, HTTPRX_FLAKY);
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
     st_submit(&c, 0, 400, 10);
@@ -570,6 +614,12 @@ static bool drained(void *arg)
     return st.spool_bytes == 0 && st.queue_depth == 0 && st.delivered > 0;
 }
 
+static bool requests_hang(void *arg)
+{
+    (void)arg;
+    return httprx_hanging(rx) > 0;
+}
+
 /* Close while requests hang in flight: every callback fires, nothing leaks, and a new set on
  * the same spool delivers whatever the first one had acknowledged. */
 Test(sink_http, close_in_flight_then_restart_delivers)
@@ -587,10 +637,9 @@ Test(sink_http, close_in_flight_then_restart_delivers)
     st_submit(&c, 0, 1, 1);
     st_run_until(&c.loop, st_all_done, &c, 10000);
     st_wait_delivered(&c, 1, 10000);
-    httprx_set_mode(rx, HTTPRX_HANG, 300);
+    httprx_set_mode(rx, HTTPRX_HANG);
     st_submit(&c, 1, 30, 30);
-    for (int i = 0; i < 20; i++)
-        uv_run(&c.loop, UV_RUN_NOWAIT);
+    st_run_until(&c.loop, requests_hang, NULL, 20000); /* closed with requests in flight */
     st_close(&c);
     cr_assert_eq(c.done_ok + c.done_err, 31);
     for (int i = 0; i < 31; i++)
@@ -599,7 +648,7 @@ Test(sink_http, close_in_flight_then_restart_delivers)
     cr_assert_eq(nacked, 31);
     st_loop_fini(&c);
 
-    httprx_set_mode(rx, HTTPRX_OK, 0);
+    httprx_set_mode(rx, HTTPRX_OK); /* releases the hung requests (503) */
     memset(&c.loop, 0, sizeof(c.loop));
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);

@@ -45,6 +45,7 @@ static char spooldir[300];
 static char dlq[300];
 static pskgw_test_proc_t broker = { -1, -1 };
 static int port;
+static int port_fd = -1; /* holds port reserved (reserve_port) until teardown */
 static mqttrx_t *sub;
 static char conf[400];
 
@@ -65,28 +66,40 @@ static void teardown(void)
         mqttrx_stop(sub);
     if (broker.pid > 0)
         pskgw_test_stop(&broker, SIGTERM, 5000);
+    if (port_fd >= 0)
+        close(port_fd);
+    port_fd = -1;
     pskgw_test_rmtree(tmp);
 }
 
 TestSuite(sink_mqtt, .init = setup, .fini = teardown, .timeout = 60);
 
-/* mosquitto on a given port (for "down, then up on the same address"), then the subscriber. */
-static void start_broker_on(int p)
+/* A port of this test's until teardown: bound on 127.0.0.1, never listening, so connections to
+ * it are refused (broker down) and no other test can take it. */
+static void reserve_port(void)
+{
+    port_fd = pskgw_test_reserve_port(0, &port);
+    cr_assert_geq(port_fd, 0);
+}
+
+/* mosquitto on the reserved port (for "down, then up on the same address"), then the
+ * subscriber; the broker is used once it is this mosquitto that listens there. */
+static void start_broker_on_reserved_port(void)
 {
     char *argv[] = { "/usr/sbin/mosquitto", "-c", conf, NULL };
     FILE *f;
 
-    snprintf(conf, sizeof(conf), "%s/mosquitto-%d.conf", tmp, p);
+    snprintf(conf, sizeof(conf), "%s/mosquitto-%d.conf", tmp, port);
     f = fopen(conf, "w");
     cr_assert_not_null(f);
-    fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", p);
+    fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port);
     fclose(f);
-    cr_assert_eq(pskgw_test_spawn(&broker, argv, 0), 0);
-    cr_assert_eq(pskgw_test_wait_tcp(p, 5000), 0);
+    cr_assert_eq(pskgw_test_spawn_on_reserved(&broker, argv, port_fd, port, 30000), 0,
+                 "mosquitto did not start on its reserved port %d", port);
     if (sub)
         mqttrx_stop(sub);
     sub = NULL;
-    cr_assert_eq(mqttrx_start(&sub, p, "#"), 0);
+    cr_assert_eq(mqttrx_start(&sub, port, "#"), 0);
 }
 
 static void start_broker(void)
@@ -296,10 +309,14 @@ Test(sink_mqtt, raw_payload_with_user_properties)
     mqttrx_free_msgs(msgs, n);
 }
 
-static void start_cb(uv_timer_t *t)
+/* Every message submitted is acknowledged (spooled) or waits in the memory queue. */
+static bool all_taken(void *arg)
 {
-    start_broker_on(port);
-    uv_close((uv_handle_t *)t, NULL);
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return (uint64_t)(c->done_ok + c->done_err) + st.queue_depth >= (uint64_t)c->done_total;
 }
 
 Test(sink_mqtt, broker_down_then_up_loses_nothing)
@@ -307,17 +324,19 @@ Test(sink_mqtt, broker_down_then_up_loses_nothing)
     static st_ctx_t c;
     pskgw_sink_options_t o;
     pskgw_sink_stats_t st;
-    uv_timer_t later;
     int n;
 
-    port = pskgw_test_free_port(0);
+    reserve_port();
     o = mqtt_opts(16, port, "gw/{rot_public_uid}");
     memset(&c, 0, sizeof(c));
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    uv_timer_init(&c.loop, &later);
-    uv_timer_start(&later, start_cb, 800, 0);
     st_submit(&c, 0, 120, 4);
+    /* the broker is down until the sink has taken every message (spooled or queued) */
+    st_run_until(&c.loop, all_taken, &c, 30000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.delivered, 0);
+    start_broker_on_reserved_port();
     st_run_until(&c.loop, st_all_done, &c, 30000);
     cr_assert_eq(c.done_ok, 120);
     {
@@ -348,11 +367,10 @@ Test(sink_mqtt, reconnects_after_broker_restart)
 {
     static st_ctx_t c;
     pskgw_sink_options_t o;
-    uv_timer_t later;
     int n;
 
-    port = pskgw_test_free_port(0);
-    start_broker_on(port);
+    reserve_port();
+    start_broker_on_reserved_port();
     o = mqtt_opts(16, port, "gw/{rot_public_uid}");
     memset(&c, 0, sizeof(c));
     cr_assert_eq(uv_loop_init(&c.loop), 0);
@@ -366,8 +384,9 @@ Test(sink_mqtt, reconnects_after_broker_restart)
     pskgw_test_stop(&broker, SIGKILL, 5000);
     st_run_until(&c.loop, sink_disconnected, &c, 10000);
     st_submit(&c, 40, 60, 4);
-    uv_timer_init(&c.loop, &later);
-    uv_timer_start(&later, start_cb, 500, 0);
+    /* back once the sink has taken the new messages while the broker was away */
+    st_run_until(&c.loop, all_taken, &c, 30000);
+    start_broker_on_reserved_port();
     {
         /* the new subscriber sees what was published after the restart */
         mwait_t w = { 60, c.ids + 40, false };
@@ -449,7 +468,8 @@ Test(sink_mqtt, spool_limit_counts_drops)
     pskgw_sink_options_t o;
     pskgw_sink_stats_t st;
 
-    o = mqtt_opts(4, pskgw_test_free_port(0), "t");
+    reserve_port(); /* nobody answers there */
+    o = mqtt_opts(4, port, "t");
     o.spool.max_bytes = 4096;
     memset(&c, 0, sizeof(c));
     cr_assert_eq(uv_loop_init(&c.loop), 0);
@@ -478,7 +498,8 @@ Test(sink_mqtt, spool_replayed_after_kill9)
     int nacked;
     int n;
 
-    co = mqtt_opts(4, pskgw_test_free_port(0), "gw/{rot_public_uid}");
+    reserve_port(); /* the child's broker is down: nobody answers there */
+    co = mqtt_opts(4, port, "gw/{rot_public_uid}");
     nacked = st_fork_kill9(st_child_spool, &ca, acked, ST_MAX, 20000);
     cr_assert_geq(nacked, 96, "acknowledged %d", nacked);
 
@@ -498,12 +519,6 @@ Test(sink_mqtt, spool_replayed_after_kill9)
     mqttrx_free_msgs(msgs, n);
 }
 
-static void resume_cb(uv_timer_t *t)
-{
-    kill(broker.pid, SIGCONT);
-    uv_close((uv_handle_t *)t, NULL);
-}
-
 static bool retried_some(void *arg)
 {
     st_ctx_t *c = arg;
@@ -519,7 +534,6 @@ Test(sink_mqtt, hung_broker_times_out_then_resumes)
 {
     static st_ctx_t c;
     pskgw_sink_options_t o;
-    uv_timer_t later;
     int n;
 
     start_broker();
@@ -532,9 +546,8 @@ Test(sink_mqtt, hung_broker_times_out_then_resumes)
     st_wait_delivered(&c, 10, 10000);
     cr_assert_eq(kill(broker.pid, SIGSTOP), 0);
     st_submit(&c, 10, 40, 4);
-    st_run_until(&c.loop, retried_some, &c, 10000);
-    uv_timer_init(&c.loop, &later);
-    uv_timer_start(&later, resume_cb, 800, 0);
+    st_run_until(&c.loop, retried_some, &c, 10000); /* a PUBACK timed out */
+    cr_assert_eq(kill(broker.pid, SIGCONT), 0);
     {
         mwait_t w = { 50, c.ids, false };
         st_run_until(&c.loop, sub_has_all, &w, 30000);

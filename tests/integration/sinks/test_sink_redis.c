@@ -46,7 +46,8 @@ static char dlq[300];
 static char url[128];
 static pskgw_test_proc_t redis = { -1, -1 };
 static int port;
-static bool paused; /* redis is SIGSTOPped: do not query it from the test */
+static int port_fd = -1; /* holds port reserved (reserve_port) until teardown */
+static bool paused;      /* redis is SIGSTOPped: do not query it from the test */
 
 static void setup(void)
 {
@@ -63,13 +64,33 @@ static void teardown(void)
     paused = false;
     if (redis.pid > 0)
         pskgw_test_stop(&redis, SIGTERM, 5000);
+    if (port_fd >= 0)
+        close(port_fd);
+    port_fd = -1;
     pskgw_test_rmtree(tmp);
 }
 
 TestSuite(sink_redis, .init = setup, .fini = teardown, .timeout = 60);
 
-/* redis-server on a given port (for "down, then up on the same address"). */
-static void start_redis_on(int p)
+/* A port of this test's until teardown: bound on 127.0.0.1, never listening, so connections to
+ * it are refused (redis down) and no other test can take it; port_str gets it as text. */
+static void reserve_port(char *port_str, size_t cap)
+{
+    port_fd = pskgw_test_reserve_port(0, &port);
+    cr_assert_geq(port_fd, 0);
+    snprintf(port_str, cap, "%d", port);
+}
+
+/* Start argv, a redis-server told to listen on the reserved port; returns once it is that
+ * redis-server that listens there (a guard of 30 s against hanging). */
+static void start_redis_reserved(char *const argv[])
+{
+    cr_assert_eq(pskgw_test_spawn_on_reserved(&redis, argv, port_fd, port, 30000), 0,
+                 "redis-server did not start on its reserved port %d", port);
+}
+
+/* redis-server on the reserved port (for "down, then up on the same address"). */
+static void start_redis_on_reserved_port(void)
 {
     char ps[16];
     char *argv[] = {
@@ -77,9 +98,8 @@ static void start_redis_on(int p)
         "--appendonly",          "no",     "--dir", "/tmp",   "--loglevel", "warning", NULL
     };
 
-    snprintf(ps, sizeof(ps), "%d", p);
-    cr_assert_eq(pskgw_test_spawn(&redis, argv, 0), 0);
-    cr_assert_eq(pskgw_test_wait_tcp(p, 5000), 0);
+    snprintf(ps, sizeof(ps), "%d", port);
+    start_redis_reserved(argv);
 }
 
 static void start_redis(void)
@@ -329,10 +349,14 @@ Test(sink_redis, raw_fields_and_maxlen)
     redisFree(rc);
 }
 
-static void start_cb(uv_timer_t *t)
+/* Every message submitted is acknowledged (spooled) or waits in the memory queue. */
+static bool all_taken(void *arg)
 {
-    start_redis_on(port);
-    uv_close((uv_handle_t *)t, NULL);
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return (uint64_t)(c->done_ok + c->done_err) + st.queue_depth >= (uint64_t)c->done_total;
 }
 
 Test(sink_redis, down_then_up_loses_nothing)
@@ -340,18 +364,21 @@ Test(sink_redis, down_then_up_loses_nothing)
     static st_ctx_t c;
     pskgw_sink_options_t o;
     pskgw_sink_stats_t st;
-    uv_timer_t later;
+    char ps[16];
     int n;
 
-    port = pskgw_test_free_port(0);
+    reserve_port(ps, sizeof(ps));
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
     o = redis_opts(16, url, "pskgw:{domain}");
     memset(&c, 0, sizeof(c));
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    uv_timer_init(&c.loop, &later);
-    uv_timer_start(&later, start_cb, 800, 0);
     st_submit(&c, 0, 150, 5);
+    /* redis is down until the sink has taken every message (spooled or queued) */
+    st_run_until(&c.loop, all_taken, &c, 30000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.delivered, 0);
+    start_redis_on_reserved_port();
     st_run_until(&c.loop, st_all_done, &c, 30000);
     cr_assert_eq(c.done_ok, 150);
     {
@@ -436,6 +463,15 @@ static bool bgsave_failed(void *arg)
     return failed;
 }
 
+static bool misconf_met(void *arg)
+{
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return st.retried >= 3;
+}
+
 /* A redis that cannot persist (its last background save failed) refuses writes with MISCONF
  * until an operator fixes it: a server condition, not the message's fault. The messages must
  * wait and be delivered afterwards, not be dead-lettered. */
@@ -456,11 +492,8 @@ Test(sink_redis, misconf_is_retried_not_dead_lettered)
 
     snprintf(rdbdir, sizeof(rdbdir), "%s/rdb", tmp);
     cr_assert_eq(mkdir(rdbdir, 0700), 0);
-    port = pskgw_test_free_port(0);
-    cr_assert_gt(port, 0);
-    snprintf(ps, sizeof(ps), "%d", port);
-    cr_assert_eq(pskgw_test_spawn(&redis, argv, 0), 0);
-    cr_assert_eq(pskgw_test_wait_tcp(port, 5000), 0);
+    reserve_port(ps, sizeof(ps));
+    start_redis_reserved(argv);
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
     /* its working directory disappears: the next background save fails */
     cr_assert_eq(rmdir(rdbdir), 0);
@@ -477,14 +510,7 @@ Test(sink_redis, misconf_is_retried_not_dead_lettered)
     o.spool.path = NULL;
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
     st_submit(&c, 0, 6, 2);
-    {
-        uint64_t until = uv_now(&c.loop) + 800; /* several attempts meet MISCONF */
-        while (uv_now(&c.loop) < until) {
-            uv_run(&c.loop, UV_RUN_NOWAIT);
-            usleep(10000);
-            uv_update_time(&c.loop);
-        }
-    }
+    st_run_until(&c.loop, misconf_met, &c, 20000); /* several attempts meet MISCONF */
     cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
     cr_assert_gt(st.retried, 0);
     cr_assert_eq(st.dead_lettered, 0, "MISCONF dead-lettered %llu messages",
@@ -510,8 +536,10 @@ Test(sink_redis, spool_limit_counts_drops)
     static st_ctx_t c;
     pskgw_sink_options_t o;
     pskgw_sink_stats_t st;
+    char ps[16];
 
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", pskgw_test_free_port(0));
+    reserve_port(ps, sizeof(ps)); /* nobody answers there */
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%s", ps);
     o = redis_opts(4, url, "s");
     o.spool.max_bytes = 4096;
     memset(&c, 0, sizeof(c));
@@ -541,8 +569,10 @@ Test(sink_redis, spool_replayed_after_kill9)
     pskgw_sink_options_t o;
     int nacked;
     int n;
+    char ps[16];
 
-    snprintf(dead_url, sizeof(dead_url), "redis://127.0.0.1:%d", pskgw_test_free_port(0));
+    reserve_port(ps, sizeof(ps)); /* the child's redis is down: nobody answers there */
+    snprintf(dead_url, sizeof(dead_url), "redis://127.0.0.1:%s", ps);
     co = redis_opts(4, dead_url, "pskgw:{domain}");
     nacked = st_fork_kill9(st_child_spool, &ca, acked, ST_MAX, 20000);
     cr_assert_geq(nacked, 96, "acknowledged %d", nacked);
@@ -571,13 +601,6 @@ static bool retried_some(void *arg)
     return st.retried > 0;
 }
 
-static void resume_cb(uv_timer_t *t)
-{
-    kill(redis.pid, SIGCONT);
-    paused = false;
-    uv_close((uv_handle_t *)t, NULL);
-}
-
 /* A hung server (SIGSTOP): no reply within redis.timeout_ms drops the connection; messages are
  * retried and all arrive once it resumes. */
 Test(sink_redis, hung_server_times_out_then_resumes)
@@ -585,7 +608,6 @@ Test(sink_redis, hung_server_times_out_then_resumes)
     static st_ctx_t c;
     pskgw_sink_options_t o;
     pskgw_sink_stats_t st;
-    uv_timer_t later;
     int n;
 
     start_redis();
@@ -599,9 +621,9 @@ Test(sink_redis, hung_server_times_out_then_resumes)
     paused = true;
     cr_assert_eq(kill(redis.pid, SIGSTOP), 0);
     st_submit(&c, 10, 40, 4);
-    st_run_until(&c.loop, retried_some, &c, 10000);
-    uv_timer_init(&c.loop, &later);
-    uv_timer_start(&later, resume_cb, 1000, 0);
+    st_run_until(&c.loop, retried_some, &c, 10000); /* a reply timed out */
+    cr_assert_eq(kill(redis.pid, SIGCONT), 0);
+    paused = false;
     {
         rwait_t w = { "pskgw:acme", 50, c.ids };
         st_run_until(&c.loop, stream_has_all, &w, 30000);
@@ -635,6 +657,35 @@ static long long xlen_db(const char *pw, int db, const char *key)
     return n;
 }
 
+/* A number from the server's INFO: the value after key (e.g. "cmdstat_select:") and field
+ * (e.g. "failed_calls=") on key's line; 0 when the line is absent (never called). */
+static long long server_stat(const char *key, const char *field)
+{
+    redisContext *rc = sync_conn();
+    redisReply *r = redisCommand(rc, "INFO commandstats");
+    const char *line;
+    const char *f;
+    long long v = 0;
+
+    cr_assert(r && r->type == REDIS_REPLY_STRING);
+    line = strstr(r->str, key);
+    if (line != NULL) {
+        const char *eol = strchr(line, '\n');
+        f = strstr(line, field);
+        if (f != NULL && (eol == NULL || f < eol))
+            v = strtoll(f + strlen(field), NULL, 10);
+    }
+    freeReplyObject(r);
+    redisFree(rc);
+    return v;
+}
+
+static bool selects_failed_twice(void *arg)
+{
+    (void)arg;
+    return server_stat("cmdstat_select:", "failed_calls=") >= 2;
+}
+
 /* A database the server does not have (SELECT fails): the messages must not be written to
  * database 0 and acknowledged there; the sink is not connected until SELECT succeeded. */
 Test(sink_redis, failed_select_delivers_nothing_to_another_database)
@@ -652,14 +703,9 @@ Test(sink_redis, failed_select_delivers_nothing_to_another_database)
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
     st_submit(&c, 0, 4, 2);
-    {
-        uint64_t until = uv_now(&c.loop) + 800;
-        while (uv_now(&c.loop) < until) {
-            uv_run(&c.loop, UV_RUN_NOWAIT);
-            usleep(10000);
-            uv_update_time(&c.loop);
-        }
-    }
+    /* two connections met the failed SELECT: each had its chance to write */
+    st_run_until(&c.loop, selects_failed_twice, NULL, 20000);
+    cr_assert_eq(server_stat("cmdstat_xadd:", "calls="), 0, "XADD sent after a failed SELECT");
     cr_assert_eq(xlen("sel"), 0, "written to database 0 instead of 100");
     cr_assert_eq(c.done_ok, 0);
     cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
@@ -693,10 +739,8 @@ Test(sink_redis, auth_and_database_selection)
     pskgw_sinkset_t *badset;
     pskgw_sink_stats_t st;
 
-    port = pskgw_test_free_port(0);
-    snprintf(ps, sizeof(ps), "%d", port);
-    cr_assert_eq(pskgw_test_spawn(&redis, argv, 0), 0);
-    cr_assert_eq(pskgw_test_wait_tcp(port, 5000), 0);
+    reserve_port(ps, sizeof(ps));
+    start_redis_reserved(argv);
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3", port);
     o[0] = redis_opts(64, url, "s");
     o[0].redis.password = "pw-s3cret";

@@ -1,16 +1,21 @@
 #include "simctl.h"
 
+#include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define SIM_GUARD_MS 60000 /* a guard against hanging only, never a statement about speed */
 
 int sim_start(sim_t *s, const char *const *extra)
 {
     const char *argv[40];
     size_t n = 0;
     char bin[4096];
+    int fd;
 
     snprintf(bin, sizeof(bin), "%s", pskgw_test_bin("pskgw-sim"));
     argv[n++] = bin;
@@ -27,21 +32,45 @@ int sim_start(sim_t *s, const char *const *extra)
         argv[n++] = extra[i];
     argv[n] = NULL;
     memset(s, 0, sizeof(*s));
-    if (pskgw_test_spawn(&s->proc, (char *const *)argv, 1) < 0)
-        return -1;
-    if (pskgw_test_read_line(&s->proc, s->url, sizeof(s->url), 10000) < 0 ||
-        strncmp(s->url, "http", 4) != 0) {
-        pskgw_test_stop(&s->proc, SIGKILL, 2000);
+    s->proc.pid = -1;
+    s->proc.out_fd = -1;
+    snprintf(s->err, sizeof(s->err), "%s/pskgw-sim-stderr-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (strlen(s->err) + 1 >= sizeof(s->err) || (fd = mkstemp(s->err)) < 0) {
+        s->err[0] = '\0';
         return -1;
     }
+    close(fd);
+    if (pskgw_test_spawn_logged(&s->proc, (char *const *)argv, 1, s->err) < 0)
+        goto fail;
+    if (pskgw_test_read_line(&s->proc, s->url, sizeof(s->url), SIM_GUARD_MS) < 0 ||
+        strncmp(s->url, "http", 4) != 0) {
+        char why[256];
+        /* shows what it said (a bad flag, a port it could not bind) */
+        pskgw_test_judge_exit("pskgw-sim", pskgw_test_stop(&s->proc, SIGKILL, SIM_GUARD_MS), 0,
+                              s->err, why, sizeof(why));
+        goto fail;
+    }
     return 0;
+fail:
+    unlink(s->err);
+    s->err[0] = '\0';
+    return -1;
 }
 
 void sim_stop(sim_t *s)
 {
-    if (s->proc.pid > 0)
-        pskgw_test_stop(&s->proc, SIGTERM, 5000);
+    char why[256];
+    int rc;
+
+    if (s->proc.pid <= 0)
+        return;
+    rc = pskgw_test_stop_checked(&s->proc, "pskgw-sim", 0, s->err, SIM_GUARD_MS, why, sizeof(why));
     s->proc.pid = -1;
+    if (s->err[0] != '\0')
+        unlink(s->err);
+    s->err[0] = '\0';
+    cr_expect_eq(rc, 0, "%s", why);
 }
 
 typedef struct {

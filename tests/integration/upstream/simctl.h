@@ -14,13 +14,19 @@
 typedef struct {
     pskgw_test_proc_t proc;
     char url[128];
-    char ca[512]; /* CA file of an https simulator (--tls --cert-out), "" otherwise */
+    char ca[512];  /* CA file of an https simulator (--tls --cert-out), "" otherwise */
+    char err[256]; /* its stderr, captured in a temporary file (removed by sim_stop) */
 } sim_t;
 
 /* Start pskgw-sim --strict (pskgw must never depend on the simulator's leniency) with the test
  * credentials plus extra arguments (NULL-terminated list; "--auth-header", "bearer" sets the
- * test domain's Authorization form). Returns 0 once its base URL was read. */
+ * test domain's Authorization form), its stderr captured. Returns 0 once its base URL was read
+ * (waited for 60 s at most: a guard against hanging, not a statement about speed). */
 int sim_start(sim_t *s, const char *const *extra);
+/* Stop the simulator with SIGTERM (a guard of 60 s against hanging) and check how it ended: a
+ * Criterion expectation fails unless it exited 0 with no sanitizer report in its stderr
+ * (pskgw_test_stop_checked; the stderr is then shown). Nothing when it is not running: call it
+ * from a test and from the suite's fini alike. */
 void sim_stop(sim_t *s);
 
 /* POST a JSON body to path; the HTTP status or -1. */
