@@ -263,7 +263,8 @@ static void process(mqtt_sink_t *m)
         char why[64];
         m->ev_lost = false;
         if (m->ev_connack)
-            snprintf(why, sizeof(why), "%s", mosquitto_connack_string(m->ev_connack));
+            snprintf(why, sizeof(why), "%s",
+                     mosquitto_reason_string(m->ev_connack)); /* MQTT v5 reason code */
         else
             snprintf(why, sizeof(why), "disconnected");
         m->ev_connack = 0;

@@ -5,6 +5,7 @@
 # its output. The names given to start_* name the files $WORK/NAME.out and $WORK/NAME.err.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 declare -A PEER_PID=()
+PEER_ORDER=() # names in start order: finish_peers stops them in reverse
 
 SANITIZER_RE='ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer'
 
@@ -14,6 +15,7 @@ start_proc() {
   local name=$1; shift
   "$@" <"${PROC_STDIN:-/dev/null}" >"$WORK/$name.out" 2>"$WORK/$name.err" 3>&- &
   PEER_PID[$name]=$!
+  PEER_ORDER+=("$name")
   PIDS+=($!)
 }
 
@@ -59,6 +61,7 @@ start_mosquitto() {
   local name=$1 user=${2:-} pass=${3:-} attempt
   {
     echo "persistence false"
+    echo "user $(id -un)" # as root mosquitto would become "mosquitto", who cannot read $WORK
     echo "log_dest stderr"
     echo "log_type error"
     echo "log_type warning"
@@ -114,6 +117,7 @@ start_gateway_args() {
   GW_PID=$!
   PIDS+=($GW_PID)
   PEER_PID[$name]=$GW_PID
+  PEER_ORDER+=("$name")
   GW_UDP=$(wait_for "$WORK/$name.log" 'on udp 127\.0\.0\.1:[0-9]+' 10 | grep -Eo '[0-9]+$')
   GW_TCP=$(wait_for "$WORK/$name.log" 'on tcp 127\.0\.0\.1:[0-9]+' 10 | grep -Eo '[0-9]+$')
   GW_ADMIN=$(wait_for "$WORK/$name.log" 'http://127\.0\.0\.1:[0-9]+/metrics' 10)
@@ -144,13 +148,17 @@ ids_of() { jq -r .message_id "$1" | sort; }
 start_sim_tracked() {
   start_sim "$@"
   PEER_PID[sim]=${PIDS[-1]}
+  PEER_ORDER+=(sim)
 }
 
 # finish_peers: every process still known here is stopped and checked, then no file of the run
 # (logs of the gateway, peers, devsim, openssl) may hold a sanitizer report; then lib.sh's finish.
 finish_peers() {
-  local name
-  for name in "${!PEER_PID[@]}"; do stop_proc "$name" "$WORK/$name.log"; done
+  local i name
+  for ((i = ${#PEER_ORDER[@]} - 1; i >= 0; i--)); do
+    name=${PEER_ORDER[i]}
+    [ -n "${PEER_PID[$name]:-}" ] && stop_proc "$name" "$WORK/$name.log"
+  done
   check "no sanitizer report in any output of the run" bash -c \
     '! grep -rEqs "$0" "$1"' "$SANITIZER_RE" "$WORK"
   finish
