@@ -7,7 +7,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 declare -A PEER_PID=()
 PEER_ORDER=() # names in start order: finish_peers stops them in reverse
 
-SANITIZER_RE='ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer'
+SANITIZER_RE='ERROR: (Address|Leak|Thread|Memory)Sanitizer|Sanitizer has encountered a fatal error|runtime error:|SUMMARY: UndefinedBehaviorSanitizer'
 
 # start_proc NAME CMD...: CMD in the background, stdout in $WORK/NAME.out, stderr in NAME.err,
 # stdin from $PROC_STDIN (default /dev/null).
