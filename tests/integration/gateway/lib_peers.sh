@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sets variables for the scripts that source it
 # Real peers for the gateway's integration scripts (sourced after lib.sh): mosquitto (with an
 # optional password file), librdkafka's mock cluster with a consumer, an MQTT subscriber, an HTTP
 # receiver or recording proxy, and a gateway started with extra command-line arguments. Every
@@ -16,7 +17,7 @@ start_proc() {
   "$@" <"${PROC_STDIN:-/dev/null}" >"$WORK/$name.out" 2>"$WORK/$name.err" 3>&- &
   PEER_PID[$name]=$!
   PEER_ORDER+=("$name")
-  PIDS+=($!)
+  PIDS+=("$!")
 }
 
 # wait_exit PID SECONDS: waits for a child to end (a guard against hanging, not a time check);
@@ -58,7 +59,7 @@ free_port() {
 # start_mosquitto NAME [USER PASSWORD]: a broker on 127.0.0.1; sets MQTT_PORT. With USER, the
 # broker refuses anonymous clients and knows only USER/PASSWORD (mosquitto_passwd file).
 start_mosquitto() {
-  local name=$1 user=${2:-} pass=${3:-} attempt
+  local name=$1 user=${2:-} pass=${3:-}
   {
     echo "persistence false"
     echo "user $(id -un)" # as root mosquitto would become "mosquitto", who cannot read $WORK
@@ -76,7 +77,7 @@ start_mosquitto() {
       echo "allow_anonymous true"
     fi
   } >"$WORK/$name.conf.base"
-  for attempt in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     MQTT_PORT=$(free_port)
     { cat "$WORK/$name.conf.base"; echo "listener $MQTT_PORT 127.0.0.1"; } >"$WORK/$name.conf"
     start_proc "$name" /usr/sbin/mosquitto -c "$WORK/$name.conf"
@@ -115,7 +116,7 @@ start_gateway_args() {
   local name=$1; shift
   "$BIN/pskgw" --config "$WORK/$name.conf" "$@" >"$WORK/$name.stdout" 2>"$WORK/$name.log" &
   GW_PID=$!
-  PIDS+=($GW_PID)
+  PIDS+=("$GW_PID")
   PEER_PID[$name]=$GW_PID
   PEER_ORDER+=("$name")
   GW_UDP=$(wait_for "$WORK/$name.log" 'on udp 127\.0\.0\.1:[0-9]+' 10 | grep -Eo '[0-9]+$')
@@ -134,7 +135,7 @@ wait_metric() {
   local i v=
   for ((i = 0; i < ${4:-20} * 10; i++)); do
     v=$(metric "$1")
-    if [ -n "$v" ] && [ "$v" "$2" "$3" ]; then echo "$v"; return 0; fi
+    if [ -n "$v" ] && test "$v" "$2" "$3"; then echo "$v"; return 0; fi
     sleep 0.1
   done
   echo "${v:-missing}"

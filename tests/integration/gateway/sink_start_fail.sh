@@ -18,7 +18,7 @@ fails_to_start() { # name sinks-line: --check-config accepts it, the start fails
   check "$1: the configuration itself is valid" [ "$rc" -eq 0 ]
   "$BIN/pskgw" --config "$WORK/$1.conf" >"$WORK/$1.stdout" 2>"$WORK/$1.log" &
   local pid=$!
-  PIDS+=($pid)
+  PIDS+=("$pid")
   wait_exit "$pid" 30 && rc=0 || rc=$?
   check "$1: the start fails with exit status 1 (got $rc)" [ "$rc" -eq 1 ]
   check "$1: the domain is named as not started" grep -q "domain \"$1\" could not start" "$WORK/$1.log"

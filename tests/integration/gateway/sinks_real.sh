@@ -93,7 +93,7 @@ ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
   strace -f -y -qq -e trace=fdatasync,pwrite64 -o "$WORK/strace.txt" \
   "$BIN/pskgw" --config "$WORK/down.conf" >"$WORK/down.stdout" 2>"$WORK/down.log" &
 strace_pid=$!
-PIDS+=($strace_pid)
+PIDS+=("$strace_pid")
 GW_ADMIN=$(wait_for "$WORK/down.log" 'http://127\.0\.0\.1:[0-9]+/metrics' 20)
 GW_UDP=$(grep -Eo 'on udp 127\.0\.0\.1:[0-9]+' "$WORK/down.log" | grep -Eo '[0-9]+$')
 GW_PID=$(pgrep -P "$strace_pid" -x pskgw)
