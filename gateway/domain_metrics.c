@@ -225,6 +225,10 @@ static void sink_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m
 
                 if (pskgw_sinkset_stats(ds[i]->sinks, s, &name, &st) < 0)
                     continue;
+                /* The set names its sinks "<domain>-<sink>[-wN]" (spool file names); the label
+                 * is the sink's name as configured, the same in every worker. */
+                if (s < ds[i]->cfg->nsinks)
+                    name = ds[i]->cfg->sinks[s].name;
                 labels2(lab, sizeof(lab), "domain", ds[i]->cfg->name, "sink", name);
                 if (connected)
                     pskgw_metrics_sample(m, "pskgw_sink_connected", lab, st.connected ? 1 : 0);

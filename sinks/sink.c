@@ -792,6 +792,9 @@ static void close_timer_cb(uv_timer_t *t)
 
 static void close_phase2(pskgw_sink_t *s)
 {
+    unsigned long long spooled = 0;
+    unsigned long long lost = 0;
+
     if (s->phase2)
         return;
     s->phase2 = true;
@@ -815,7 +818,10 @@ static void close_phase2(pskgw_sink_t *s)
             /* in queue order; a message in flight at close of a device that has spooled records
              * is older than them yet lands behind them (the one reorder, see README.md) */
             int rc = spool_msg(s, e->msg, sub, e->dev);
+            if (rc == 0)
+                spooled++;
             if (rc < 0) {
+                lost++;
                 s->st.dropped++;
                 PSKGW_WARN("sink \"%s\": message \"%s\" lost at close: %s", s->name, e->msg->id,
                            pskgw_strerror(rc));
@@ -827,6 +833,12 @@ static void close_phase2(pskgw_sink_t *s)
         finish(s, e, 0);
     }
     s->inflight = 0;
+    /* What a shutdown gave up on, for the operator: undelivered messages go to the spool (sent
+     * at the next start) or, without one, are lost. */
+    if (spooled || lost)
+        PSKGW_NOTICE("sink \"%s\": closed with %llu undelivered message%s: %llu spooled, %llu "
+                     "lost",
+                     s->name, spooled + lost, spooled + lost == 1 ? "" : "s", spooled, lost);
     if (s->spool) {
         commit_marks(s);
         s->pending++;

@@ -57,6 +57,9 @@ typedef struct {
     char *topic;
     int qos;
     int keepalive;
+    /* The request inside mosquitto_publish_v5(): a QoS 0 message is written, and reported by
+     * on_publish, before that call returns its mid. */
+    mq_req_t *publishing;
     bool raw;
     uint64_t retry_max_ms;
     uint64_t timeout_ms;
@@ -196,6 +199,11 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
             return;
         }
     }
+    if (m->publishing && !m->publishing->done) {
+        m->publishing->done = true; /* QoS 0, written during the publish call */
+        m->publishing->status = 0;
+        return;
+    }
     /* a resend from before a reconnect, already reported failed: nothing to do */
 }
 
@@ -255,7 +263,8 @@ static void process(mqtt_sink_t *m)
         char why[64];
         m->ev_lost = false;
         if (m->ev_connack)
-            snprintf(why, sizeof(why), "%s", mosquitto_connack_string(m->ev_connack));
+            snprintf(why, sizeof(why), "%s",
+                     mosquitto_reason_string(m->ev_connack)); /* MQTT v5 reason code */
         else
             snprintf(why, sizeof(why), "disconnected");
         m->ev_connack = 0;
@@ -440,8 +449,11 @@ static int mqtt_send(void *impl, pskgw_msg_t *msg, void *token)
         return PSKGW_ENOMEM;
     }
     rc = add_props(msg, m->raw, &props);
-    if (rc == MOSQ_ERR_SUCCESS)
+    if (rc == MOSQ_ERR_SUCCESS) {
+        m->publishing = q;
         rc = mosquitto_publish_v5(m->mosq, &mid, topic, (int)len, payload, m->qos, false, props);
+        m->publishing = NULL;
+    }
     mosquitto_property_free_all(&props);
     free(topic);
     switch (rc) {
@@ -467,7 +479,8 @@ static int mqtt_send(void *impl, pskgw_msg_t *msg, void *token)
     q->sent = uv_now(m->loop);
     q->next = m->reqs;
     m->reqs = q;
-    /* QoS 0: libmosquitto reports it sent via on_publish; process() picks it up */
+    /* QoS 0: libmosquitto reports it sent via on_publish (maybe already during the publish
+     * call, see publishing); process() picks it up */
     sync_poll(m);
     return 0;
 }
@@ -493,7 +506,7 @@ static int mqtt_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_opt
     m->core = core;
     m->loop = loop;
     m->port = o->mqtt.port ? o->mqtt.port : 1883;
-    m->qos = o->mqtt.qos ? o->mqtt.qos : 1;
+    m->qos = o->mqtt.qos;
     m->keepalive = o->mqtt.keepalive ? o->mqtt.keepalive : 30;
     m->raw = o->payload == PSKGW_SINK_PAYLOAD_RAW;
     m->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 30000;

@@ -89,7 +89,7 @@ typedef struct {
         const char *host;
         int port;              /* [1883] */
         const char *topic;     /* template: {domain} {rot_public_uid} {psk_identity} */
-        int qos;               /* [1]; 0, 1 or 2 */
+        int qos;               /* 0, 1 or 2, as given (0 is QoS 0, not a default) */
         const char *client_id; /* [pskgw-<pid>-<name>] */
         const char *username;
         const char *password; /* secret */
