@@ -105,7 +105,8 @@ struct pskgw_upstream {
     uint64_t auth_t0;
     unsigned auth_failures;
     uint64_t auth_not_before;
-    uv_timer_t renew; /* proactive renewal, or the next authentication attempt */
+    int auth_last_err; /* error of the last authentication that failed; 0 after a success */
+    uv_timer_t renew;  /* proactive renewal, or the next authentication attempt */
     uv_timer_t dispatch;
     uint64_t ratelimit_until;
     uint32_t ratelimit_window_max_ms;
@@ -581,6 +582,7 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
         rc = pskgw_upstream_parse_auth(res->body, res->body_len, &token, why, sizeof(why));
         if (rc < 0) {
             c->stats.outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_ERROR]++;
+            c->auth_last_err = rc;
             PSKGW_LOG_RL(PSKGW_LOG_ERR, "upstream-auth-parse",
                          "upstream \"%s\": bad authenticate response: %s", c->name, why);
             /* Back off like any failed authentication: the next request must not start a new
@@ -604,6 +606,7 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
         c->token_margin = life / 10 < TOKEN_MARGIN_MS ? life / 10 : TOKEN_MARGIN_MS;
         c->auth_failures = 0;
         c->auth_not_before = 0;
+        c->auth_last_err = 0;
         PSKGW_INFO("upstream \"%s\": authenticated, token valid for %llu ms%s", c->name,
                    (unsigned long long)life, rc < 0 ? " (no exp claim: assumed)" : "");
         {
@@ -622,6 +625,7 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
         return;
     }
     c->stats.outcomes[PSKGW_UPSTREAM_OP_AUTH][pskgw_upstream_outcome_of(err)]++;
+    c->auth_last_err = res->transport_err ? res->transport_err : err ? err : PSKGW_EUNAVAIL;
     if (cls == PSKGW_UPSTREAM_CLASS_REAUTH ||
         (cls == PSKGW_UPSTREAM_CLASS_PERMANENT && !res->transport_err && res->status >= 400 &&
          res->status < 500)) {
@@ -631,6 +635,7 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
         c->auth_failures++;
         c->auth_not_before = now + pskgw_upstream_backoff_ms(c->auth_failures, c->backoff_base_ms,
                                                              c->backoff_max_ms, next_random(c));
+        c->auth_last_err = PSKGW_EAUTH;
         fail_waiters(c, PSKGW_EAUTH);
         return;
     }
@@ -1030,6 +1035,13 @@ void pskgw_upstream_stats(const pskgw_upstream_t *c, pskgw_upstream_stats_t *out
     out->in_flight = c->in_flight;
     out->queued = (uint32_t)c->queue.n;
     out->token_valid = c->token && uv_now(c->loop) < c->token_expiry;
+}
+
+void pskgw_upstream_auth_status(const pskgw_upstream_t *c, pskgw_upstream_auth_status_t *out)
+{
+    out->token_valid = c->token && uv_now(c->loop) < c->token_expiry;
+    out->authenticating = c->auth_http != NULL;
+    out->last_error = c->auth_last_err;
 }
 
 const char *pskgw_upstream_op_name(pskgw_upstream_op_t op)
