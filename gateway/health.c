@@ -280,6 +280,7 @@ int pskgw_health_judge(pskgw_health_t *h, pskgw_domain_t *const *domains, size_t
     verdicts_t vs = { json_array(), json_array(), m, 1, 0 };
     json_t *root = NULL;
     char *text = NULL;
+    size_t len;
 
     if (!vs.failing || !vs.parts)
         goto fail;
@@ -306,10 +307,18 @@ int pskgw_health_judge(pskgw_health_t *h, pskgw_domain_t *const *domains, size_t
     vs.failing = vs.parts = NULL; /* "o" stole them, even on failure */
     if (!root)
         goto fail;
-    text = json_dumps(root, JSON_COMPACT);
+    /* Into our own malloc'ed buffer: json_dumps() would allocate with jansson's allocator,
+     * which the process may have replaced (main.c wipes what jansson frees). */
+    len = json_dumpb(root, NULL, 0, JSON_COMPACT);
+    text = len ? malloc(len + 1) : NULL;
+    if (text && json_dumpb(root, text, len, JSON_COMPACT) != len) {
+        free(text);
+        text = NULL;
+    }
     json_decref(root);
     if (!text)
         goto fail;
+    text[len] = '\0';
     *json = text;
     return vs.ready;
 fail:
