@@ -104,6 +104,7 @@ static void stop(app_t *app, const char *why)
     if (app->stopping)
         return;
     app->stopping = 1;
+    publish(app); /* /ready answers 503 "stopping" from now on: load balancers drain the node */
     PSKGW_NOTICE("stopping (%s)", why);
     sd_notify(0, "STOPPING=1");
     uv_timer_start(&app->limit, on_limit, SHUTDOWN_LIMIT_MS, 0);

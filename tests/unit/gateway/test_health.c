@@ -4,6 +4,7 @@
 #include "gateway/health.h"
 
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 static pskgw_health_verdict_t up(int token_valid, int last_error, int cache_serves)
@@ -83,4 +84,33 @@ Test(health, sink_ready_while_accepting_or_spooling_within_limits)
     cr_assert(strstr(v.detail, "dropping messages (7 dropped so far)"), "%s", v.detail);
     v = sink(0, 0, 7, 0, 1, 0);
     cr_assert(v.ready, "old drops are forgiven");
+}
+
+/* The whole judgement without domains: ready when running, "stopping" (part gateway, no
+ * domain) from the shutdown on; the gauges agree with the JSON. */
+Test(health, judge_without_domains_running_then_stopping)
+{
+    pskgw_health_t *h = NULL;
+    pskgw_metrics_t m;
+    char *json = NULL;
+
+    pskgw_metrics_init(&m);
+    cr_assert_eq(pskgw_health_new(&h), 0);
+    cr_assert_eq(pskgw_health_judge(h, NULL, 0, 0, 1000, &m, &json), 1);
+    cr_assert_str_eq(json, "{\"ready\":true,\"status\":\"ready\",\"failing\":[],\"parts\":[]}");
+    cr_assert(strstr(m.text, "\npskgw_ready 1\n"), "%s", m.text);
+    free(json);
+    json = NULL;
+    pskgw_metrics_reset(&m);
+    cr_assert_eq(pskgw_health_judge(h, NULL, 0, 1, 2000, &m, &json), 0);
+    cr_assert(strstr(json, "\"status\":\"stopping\""), "%s", json);
+    cr_assert(
+        strstr(json,
+               "\"failing\":[{\"domain\":null,\"part\":\"gateway\",\"reason\":\"stopping\"}]"),
+        "%s", json);
+    cr_assert(strstr(m.text, "pskgw_ready_part{domain=\"\",part=\"gateway\"} 0\n"), "%s", m.text);
+    cr_assert(strstr(m.text, "\npskgw_ready 0\n"), "%s", m.text);
+    free(json);
+    pskgw_health_free(h);
+    pskgw_metrics_deinit(&m);
 }
