@@ -2,7 +2,8 @@
 # Health that tells the truth (issue 11.2), through the real pskgw with pskgw-sim, Redis and
 # file sinks: /ready is 200 in the good case and 503 naming the failing part (domain, part,
 # reason) with wrong API credentials, with Redis down (200 again once it is back), with an
-# unwritable sink without a spool; it stays 200 while such a sink spools within its limits.
+# unwritable sink without a spool; it stays 200 while such a sink spools within its limits, and
+# while the security service is gone but keys are servable from cache (Redis up).
 # /health (liveness) is 200 in all of these, and pskgw_ready / pskgw_ready_part agree.
 . "$(dirname "$0")/lib.sh"
 
@@ -121,5 +122,23 @@ check "unwritable sink with spool: the part says it spools" \
 check "unwritable sink with spool: /ready 200" ready_ok
 check "unwritable sink with spool: pskgw_ready 1" metric_is 'pskgw_ready ' = 1
 check "unwritable sink with spool: /health 200" health_ok
+stop_gateway || true
+
+# --- the security service gone: ready while keys are servable from cache ---------------------
+start_sim --token-ttl 3 # a token that ends soon after the service is gone
+write_config out '' ''
+sed -i "s#^cache = .*#cache = { entries = 1000; ttl_s = 600; redis = \"redis://127.0.0.1:$REDIS_PORT/0\"; kek_file = \"kek\"; };#" \
+  "$WORK/out.conf"
+start_gateway out
+check "service outage: ready before it" wait_until ready_ok
+stop_proc "$SIM_PID" || true # one check: pskgw-sim ended with 0
+check "service outage, Redis up: upstream ready, keys served from cache" \
+  wait_until part_is out upstream true 'unusable.*keys served from cache'
+check "service outage, Redis up: /ready 200" ready_ok
+stop_proc "$REDIS_PID" || true
+check "service outage, Redis down, nothing in memory: /ready 503 naming upstream" \
+  wait_until ready_fails_on out upstream 'security service unusable'
+check "service outage, Redis down: cache/psk named too" wait_until ready_fails_on out cache/psk 'redis not connected'
+check "service outage: /health 200" health_ok
 stop_gateway || true
 finish
