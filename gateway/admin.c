@@ -9,15 +9,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+
+#define STARTING_JSON "{\"ready\":false,\"status\":\"starting\",\"failing\":[],\"parts\":[]}"
 
 struct pskgw_admin {
     struct MHD_Daemon *daemon;
     uint16_t port;
-    pthread_mutex_t lock; /* guards text, len, healthy: written by the loop, read by MHD */
+    pthread_mutex_t lock; /* guards what follows: written by the loop, read by MHD's thread */
     char *text;
     size_t len;
-    bool healthy;
+    bool ready;
+    char *ready_json; /* NULL: nothing published yet */
+    uint64_t beat_ms; /* monotonic time of the last publish (or of the start) */
+    uint64_t stall_ms;
 };
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static char *text_copy(const char *s, size_t len)
+{
+    char *c = malloc(len + 1);
+
+    if (c) {
+        memcpy(c, s, len);
+        c[len] = '\0';
+    }
+    return c;
+}
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
                              char *body, size_t len)
@@ -35,6 +60,26 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
     return r;
 }
 
+/* Liveness: the loop published within stall_ms. */
+static enum MHD_Result health(pskgw_admin_t *admin, struct MHD_Connection *conn)
+{
+    uint64_t now = mono_ms();
+    uint64_t since;
+    uint64_t limit;
+    char msg[96];
+    int n;
+
+    pthread_mutex_lock(&admin->lock);
+    since = now > admin->beat_ms ? now - admin->beat_ms : 0;
+    limit = admin->stall_ms;
+    pthread_mutex_unlock(&admin->lock);
+    if (since <= limit)
+        return reply(conn, 200, "text/plain", strdup("ok\n"), 3);
+    n = snprintf(msg, sizeof(msg), "loop stalled: no progress for %llu ms\n",
+                 (unsigned long long)since);
+    return reply(conn, 503, "text/plain", strdup(msg), (size_t)n);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
@@ -42,7 +87,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     pskgw_admin_t *admin = cls;
     char *body;
     size_t len;
-    bool healthy;
+    bool ready;
 
     (void)version;
     (void)upload_data;
@@ -61,12 +106,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             return MHD_NO;
         return reply(conn, 200, "text/plain; version=0.0.4", body, len);
     }
-    if (strcmp(url, "/healthz") == 0) {
+    if (strcmp(url, "/health") == 0 || strcmp(url, "/healthz") == 0)
+        return health(admin, conn);
+    if (strcmp(url, "/ready") == 0) {
         pthread_mutex_lock(&admin->lock);
-        healthy = admin->healthy;
+        ready = admin->ready;
+        body = admin->ready_json ? strdup(admin->ready_json) : strdup(STARTING_JSON);
         pthread_mutex_unlock(&admin->lock);
-        return healthy ? reply(conn, 200, "text/plain", strdup("ok\n"), 3)
-                       : reply(conn, 503, "text/plain", strdup("unhealthy\n"), 10);
+        if (!body)
+            return MHD_NO;
+        return reply(conn, ready ? 200 : 503, "application/json", body, strlen(body));
     }
     return reply(conn, 404, "text/plain", strdup("not found\n"), 10);
 }
@@ -98,7 +147,8 @@ int pskgw_admin_start(const char *address, uint16_t port, pskgw_admin_t **out)
     if (!admin)
         return PSKGW_ENOMEM;
     pthread_mutex_init(&admin->lock, NULL);
-    admin->healthy = true;
+    admin->stall_ms = PSKGW_ADMIN_STALL_MS;
+    admin->beat_ms = mono_ms();
     admin->daemon = MHD_start_daemon(flags, port, NULL, NULL, handle, admin, MHD_OPTION_SOCK_ADDR,
                                      sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
@@ -118,21 +168,41 @@ uint16_t pskgw_admin_port(const pskgw_admin_t *admin)
     return admin->port;
 }
 
-int pskgw_admin_publish(pskgw_admin_t *admin, const char *text, size_t len, bool healthy)
+int pskgw_admin_publish(pskgw_admin_t *admin, const char *text, size_t len, bool ready,
+                        const char *ready_json)
 {
-    char *copy = malloc(len + 1);
+    char *copy = text_copy(text, len);
+    char *json = text_copy(ready_json, strlen(ready_json));
 
-    if (!copy)
+    if (!copy || !json) {
+        free(copy);
+        free(json);
         return PSKGW_ENOMEM;
-    memcpy(copy, text, len);
-    copy[len] = '\0';
+    }
     pthread_mutex_lock(&admin->lock);
     free(admin->text);
+    free(admin->ready_json);
     admin->text = copy;
     admin->len = len;
-    admin->healthy = healthy;
+    admin->ready = ready;
+    admin->ready_json = json;
+    admin->beat_ms = mono_ms();
     pthread_mutex_unlock(&admin->lock);
     return 0;
+}
+
+void pskgw_admin_beat(pskgw_admin_t *admin)
+{
+    pthread_mutex_lock(&admin->lock);
+    admin->beat_ms = mono_ms();
+    pthread_mutex_unlock(&admin->lock);
+}
+
+void pskgw_admin_set_stall_ms(pskgw_admin_t *admin, uint64_t ms)
+{
+    pthread_mutex_lock(&admin->lock);
+    admin->stall_ms = ms;
+    pthread_mutex_unlock(&admin->lock);
 }
 
 void pskgw_admin_free(pskgw_admin_t *admin)
@@ -142,5 +212,6 @@ void pskgw_admin_free(pskgw_admin_t *admin)
     MHD_stop_daemon(admin->daemon);
     pthread_mutex_destroy(&admin->lock);
     free(admin->text);
+    free(admin->ready_json);
     free(admin);
 }

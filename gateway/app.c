@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "gateway/admin.h"
 #include "gateway/domain.h"
+#include "gateway/health.h"
 #include "gateway/metrics.h"
 
 #include <stdint.h>
@@ -27,15 +28,19 @@ typedef struct {
     uv_timer_t tick;
     uv_timer_t limit; /* bounds the shutdown */
     pskgw_admin_t *admin;
+    pskgw_health_t *health; /* with the admin endpoint */
     pskgw_metrics_t metrics;
     int watchdog;
     int stopping;
     int failed;
 } app_t;
 
+/* Metrics and readiness (gateway/health.h) for the admin endpoint; publishing is also the
+ * beat that keeps /health at 200. */
 static void publish(app_t *app)
 {
-    int healthy = !app->stopping;
+    char *json = NULL;
+    int ready;
 
     if (!app->admin)
         return;
@@ -44,10 +49,12 @@ static void publish(app_t *app)
     pskgw_metrics_sample(&app->metrics, "pskgw_up", NULL, 1);
     pskgw_metrics_process(&app->metrics, PSKGW_VERSION);
     pskgw_domain_metrics(app->domains, app->ndomains, &app->metrics);
-    for (size_t i = 0; i < app->ndomains; i++)
-        healthy &= pskgw_domain_healthy(app->domains[i]);
-    if (!app->metrics.failed)
-        pskgw_admin_publish(app->admin, app->metrics.text, app->metrics.len, healthy);
+    ready = pskgw_health_judge(app->health, app->domains, app->ndomains, app->stopping,
+                               uv_now(&app->loop), &app->metrics, &json);
+    if (ready < 0 || app->metrics.failed ||
+        pskgw_admin_publish(app->admin, app->metrics.text, app->metrics.len, ready == 1, json) < 0)
+        pskgw_admin_beat(app->admin); /* alive, though nothing new could be published */
+    free(json);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -98,6 +105,7 @@ static void stop(app_t *app, const char *why)
     if (app->stopping)
         return;
     app->stopping = 1;
+    publish(app); /* /ready answers 503 "stopping" from now on: load balancers drain the node */
     PSKGW_NOTICE("stopping (%s)", why);
     sd_notify(0, "STOPPING=1");
     uv_timer_start(&app->limit, on_limit, SHUTDOWN_LIMIT_MS, 0);
@@ -163,7 +171,9 @@ static int start_admin(app_t *app, int worker)
         PSKGW_ERR("admin endpoint: port %u + worker %d is above 65535", (unsigned)a->port, worker);
         return PSKGW_ECONFIG;
     }
-    rc = pskgw_admin_start(a->address, (uint16_t)port, &app->admin);
+    rc = pskgw_health_new(&app->health);
+    if (rc == 0)
+        rc = pskgw_admin_start(a->address, (uint16_t)port, &app->admin);
     if (rc < 0)
         PSKGW_ERR("admin endpoint on %s:%u not started: %s", a->address, port,
                   rc == PSKGW_EEXISTS ? "address in use (or not bindable)" : pskgw_strerror(rc));
@@ -217,6 +227,7 @@ int pskgw_app_run(const pskgw_config_t *cfg, const pskgw_app_opts_t *opts)
     }
     uv_run(&app.loop, UV_RUN_DEFAULT);
     pskgw_admin_free(app.admin);
+    pskgw_health_free(app.health);
     pskgw_metrics_deinit(&app.metrics);
     free(app.domains);
     if (uv_loop_close(&app.loop) != 0) {

@@ -3,7 +3,7 @@
  * pskgw_app_run() builds each domain (gateway/domain.h), starts the admin endpoint when the
  * configuration has one, tells systemd it is ready (sd_notify READY=1; WATCHDOG=1 every second
  * when the unit sets WatchdogSec, every half WatchdogSec when that is shorter), renders the
- * metrics at the same pace, reopens file sinks on SIGHUP, and on SIGTERM/SIGINT shuts down in order: listeners, E2E requests, sinks (flushed or
+ * metrics and readiness (gateway/health.h) at the same pace, reopens file sinks on SIGHUP, and on SIGTERM/SIGINT shuts down in order: listeners, E2E requests, sinks (flushed or
  * spooled), caches, upstream clients; the loop ends with every handle closed.
  */
 #ifndef PSKGW_GATEWAY_APP_H

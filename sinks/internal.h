@@ -55,6 +55,7 @@ int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t 
 void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *msg, pskgw_sub_t *sub);
 void pskgw_sink_reopen(pskgw_sink_t *s);
 void pskgw_sink_stats(const pskgw_sink_t *s, pskgw_sink_stats_t *out);
+void pskgw_sink_health(const pskgw_sink_t *s, pskgw_sink_health_t *out);
 /* Flush within close_timeout_ms, spool what is left, close; cb(arg) once, later. */
 void pskgw_sink_close(pskgw_sink_t *s, void (*cb)(void *arg), void *arg);
 void pskgw_sub_done(pskgw_sub_t *sub, int status);

@@ -105,6 +105,8 @@ struct pskgw_sink {
     bool dispatching;
     bool redispatch;
     pskgw_sink_stats_t st;
+    bool failing;             /* the target is failing: see pskgw_sink_health_t */
+    uint64_t spool_max_bytes; /* 0: no spool */
 
     bool closing;
     bool phase2;
@@ -489,6 +491,7 @@ static void attempt_failed(pskgw_sink_t *s, entry_t *e, int status)
     }
     s->st.retried++;
     s->st.connected = false;
+    s->failing = true;
     e->not_before = uv_now(s->loop) + pskgw_backoff_at(&s->backoff, e->attempts);
     PSKGW_LOG_RL(PSKGW_LOG_INFO, s->name, "sink \"%s\": attempt %u of message \"%s\" failed: %s",
                  s->name, e->attempts, e->msg->id, pskgw_strerror(status));
@@ -504,6 +507,7 @@ void pskgw_sink_result(pskgw_sink_t *s, void *token, int status)
     if (status == 0) {
         s->st.delivered++;
         s->st.connected = true;
+        s->failing = false;
         finish(s, e, 0);
     } else {
         attempt_failed(s, e, status);
@@ -520,6 +524,7 @@ void pskgw_sink_set_connected(pskgw_sink_t *s, bool connected)
     bool up = connected && !s->st.connected;
 
     s->st.connected = connected;
+    s->failing = !connected;
     if (up && !s->phase2) {
         /* retry now what waited for the connection */
         for (entry_t *e = s->head; e; e = e->next)
@@ -664,6 +669,14 @@ void pskgw_sink_stats(const pskgw_sink_t *s, pskgw_sink_stats_t *out)
     out->spool_bytes = s->spool ? pskgw_spool_bytes(s->spool) : 0;
 }
 
+void pskgw_sink_health(const pskgw_sink_t *s, pskgw_sink_health_t *out)
+{
+    out->failing = s->failing;
+    out->spool = s->spool != NULL;
+    out->spool_max_bytes = s->spool_max_bytes;
+    out->queue_size = s->queue_size;
+}
+
 int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t **out)
 {
     static const pskgw_sink_backend_t *const backends[] = {
@@ -707,9 +720,9 @@ int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t 
     if (o->dead_letter_path && (rc = pskgw_appender_new(loop, o->dead_letter_path, &s->dlq)) < 0)
         goto fail;
     if (o->spool.path) {
-        rc = pskgw_spool_new(loop, o->spool.path, o->name,
-                             o->spool.max_bytes ? o->spool.max_bytes : 64u * 1024 * 1024,
-                             o->spool.fsync, &spool_cbs, s, &s->spool);
+        s->spool_max_bytes = o->spool.max_bytes ? o->spool.max_bytes : 64u * 1024 * 1024;
+        rc = pskgw_spool_new(loop, o->spool.path, o->name, s->spool_max_bytes, o->spool.fsync,
+                             &spool_cbs, s, &s->spool);
         if (rc < 0)
             goto fail;
     }

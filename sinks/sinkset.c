@@ -170,6 +170,14 @@ int pskgw_sinkset_stats(const pskgw_sinkset_t *set, size_t i, const char **name,
     return 0;
 }
 
+int pskgw_sinkset_health(const pskgw_sinkset_t *set, size_t i, pskgw_sink_health_t *out)
+{
+    if (i >= set->n)
+        return PSKGW_ERANGE;
+    pskgw_sink_health(set->sinks[i], out);
+    return 0;
+}
+
 static void set_release(pskgw_sinkset_t *set)
 {
     void (*cb)(void *);

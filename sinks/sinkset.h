@@ -162,6 +162,18 @@ size_t pskgw_sinkset_count(const pskgw_sinkset_t *set);
 int pskgw_sinkset_stats(const pskgw_sinkset_t *set, size_t i, const char **name,
                         pskgw_sink_stats_t *out);
 
+/* What readiness needs to know of a sink besides its counters (gateway/health.h). */
+typedef struct {
+    bool failing; /* the last delivery attempt failed (transiently) or the backend reported its
+                     connection lost, and nothing was delivered since; false from the start
+                     until the first failure (an idle sink is not known to fail) */
+    bool spool;   /* a spool is configured (and opened) */
+    uint64_t spool_max_bytes; /* its limit; 0 without a spool */
+    size_t queue_size;        /* the in-memory queue's limit */
+} pskgw_sink_health_t;
+/* Health of sink i (< count): 0 or PSKGW_ERANGE. */
+int pskgw_sinkset_health(const pskgw_sinkset_t *set, size_t i, pskgw_sink_health_t *out);
+
 /* Stop accepting, give in-flight deliveries up to close_timeout_ms, append everything not
  * delivered to the spool (no spool: counted as dropped), close clients and files, free the set,
  * then cb(arg) (later, exactly once; cb may be NULL). All pending done callbacks fire before

@@ -121,6 +121,7 @@ static void got_token(pskgw_upstream_t *c, const pskgw_http_result_t *res, uint6
         c->stats.outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_ERROR]++;
         PSKGW_LOG_RL(PSKGW_LOG_ERR, "upstream-auth-parse",
                      "upstream \"%s\": bad authenticate response: %s", c->name, why);
+        a->last_err = rc;
         back_off(c, now, -1);
         fail_waiters(c, rc);
         return;
@@ -137,6 +138,7 @@ static void got_token(pskgw_upstream_t *c, const pskgw_http_result_t *res, uint6
     a->margin = life / 10 < TOKEN_MARGIN_MS ? life / 10 : TOKEN_MARGIN_MS;
     pskgw_backoff_reset(&a->backoff);
     a->not_before = 0;
+    a->last_err = 0;
     PSKGW_INFO("upstream \"%s\": authenticated, token valid for %llu ms%s", c->name,
                (unsigned long long)life, rc < 0 ? " (no exp claim: assumed)" : "");
     at = a->t0 + life * 8 / 10;
@@ -194,12 +196,14 @@ static void on_auth_http(void *arg, const pskgw_http_result_t *res)
         return;
     }
     c->stats.outcomes[PSKGW_UPSTREAM_OP_AUTH][pskgw_upstream_outcome_of(err)]++;
+    c->auth.last_err = res->transport_err ? res->transport_err : err ? err : PSKGW_EUNAVAIL;
     if (cls == PSKGW_UPSTREAM_CLASS_REAUTH ||
         (cls == PSKGW_UPSTREAM_CLASS_PERMANENT && !res->transport_err && res->status >= 400 &&
          res->status < 500)) {
         pskgw_upstream_excerpt(res->body, res->body_len, ex, sizeof(ex));
         PSKGW_ERR("upstream \"%s\": credentials refused: http %ld \"%s\"", c->name, res->status,
                   ex);
+        c->auth.last_err = PSKGW_EAUTH;
         back_off(c, now, -1);
         fail_waiters(c, PSKGW_EAUTH);
         return;

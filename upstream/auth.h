@@ -50,6 +50,7 @@ typedef struct {
     uint64_t t0;
     pskgw_backoff_t backoff; /* failed authentications since the last success */
     uint64_t not_before;
+    int last_err;     /* error of the last authentication that failed; 0 after a success */
     uv_timer_t renew; /* proactive renewal, or the next authentication attempt */
     pskgw_upstream_rlist_t waiters;
 } pskgw_upstream_auth_t;

@@ -684,6 +684,13 @@ void pskgw_upstream_stats(const pskgw_upstream_t *c, pskgw_upstream_stats_t *out
     out->token_valid = pskgw_upstream_auth_valid(c);
 }
 
+void pskgw_upstream_auth_status(const pskgw_upstream_t *c, pskgw_upstream_auth_status_t *out)
+{
+    out->token_valid = pskgw_upstream_auth_valid(c);
+    out->authenticating = c->auth.http != NULL;
+    out->last_error = c->auth.last_err;
+}
+
 const char *pskgw_upstream_op_name(pskgw_upstream_op_t op)
 {
     static const char *const names[] = { "authenticate", "get_psk", "e2e_params" };

@@ -194,6 +194,18 @@ const char *pskgw_upstream_outcome_name(pskgw_upstream_outcome_t out); /* "ok", 
 /* The outcome label of a callback status. */
 pskgw_upstream_outcome_t pskgw_upstream_outcome_of(int status);
 
+/* Authentication state, for readiness (gateway/health.h). last_error is the error of the last
+ * authenticate call that failed (PSKGW_EAUTH: the credentials were refused; PSKGW_EUNAVAIL,
+ * PSKGW_ETIMEOUT, PSKGW_ERATELIMIT, PSKGW_ETLS, PSKGW_EPARSE, ...: the service could not be
+ * reached or answered badly), 0 before any failure and again after a success. Use
+ * pskgw_upstream_warmup() to try again while no request needs a token. */
+typedef struct {
+    int token_valid;    /* 1 when a usable token is held */
+    int authenticating; /* 1 while an authenticate call is in flight */
+    int last_error;
+} pskgw_upstream_auth_status_t;
+void pskgw_upstream_auth_status(const pskgw_upstream_t *c, pskgw_upstream_auth_status_t *out);
+
 /* Remaining ms of the last Retry-After the service sent (0 if none or over): a hint for
  * callers that got PSKGW_ERATELIMIT (for example to cache the refusal that long). */
 uint64_t pskgw_upstream_retry_after_ms_left(const pskgw_upstream_t *c);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The gateway hands every sink option of the configuration to the sink set: a redis-stream
 # sink whose Redis requires a password (password_file) gets every message of a fleet, and the
-# devices are acknowledged. /healthz turns 503 when a sink drops messages.
+# devices are acknowledged. /ready turns 503 when a sink drops messages (/healthz is liveness only
+# since issue 11.2).
 . "$(dirname "$0")/lib.sh"
 
 start_sim
@@ -48,14 +49,14 @@ touch "$WORK/not-a-dir"
 sed -i "s#^sinks = .*#sinks = ( { type = \"file\"; path = \"$WORK/not-a-dir/x.jsonl\"; queue_size = 1; } );#" \
   "$WORK/drop.conf"
 start_gateway drop
-HEALTH=${GW_ADMIN%/metrics}/healthz
-check "health ok before any message" bash -c "curl -sf '$HEALTH' | grep -q ok"
+HEALTH=${GW_ADMIN%/metrics}/ready
+check "ready before any message" wait_until bash -c "curl -sf '$HEALTH' | grep -q '\"ready\":true'"
 "$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 3 --messages 3 --rate 20 \
   --duration 20 --quiet >"$WORK/drop.txt" 2>&1 || true
 check "metrics: dropped messages counted" wait_metric 'pskgw_sink_dropped_total{domain="drop"' -ge 1
 # The health state is published with the metrics, once a second: wait for it.
 health_code() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$HEALTH")" = "$1" ]; }
-check "health is 503 while the sink drops messages" wait_until health_code 503
+check "ready is 503 while the sink drops messages" wait_until health_code 503
 echo "SIGTERM with an undeliverable message queued:"
 stop_gateway || true # one check: exit 0, no sanitizer report
 finish

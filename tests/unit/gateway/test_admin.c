@@ -1,5 +1,5 @@
-/* The admin endpoint over real HTTP on loopback: published text and health, 404/405, and a
- * port already in use. */
+/* The admin endpoint over real HTTP on loopback: published text, readiness and liveness,
+ * 404/405, and a port already in use. */
 #include "common/err.h"
 #include "gateway/admin.h"
 
@@ -47,24 +47,54 @@ static long get(uint16_t port, const char *path, const char *method, struct body
     return code;
 }
 
-Test(admin, serves_published_metrics_and_health)
+Test(admin, serves_published_metrics_and_readiness)
 {
     pskgw_admin_t *a = NULL;
     struct body b;
     const char *text = "# TYPE pskgw_up gauge\npskgw_up 1\n";
+    const char *bad = "{\"ready\":false,\"failing\":[{\"part\":\"upstream\"}]}";
 
     cr_assert_eq(pskgw_admin_start("127.0.0.1", 0, &a), 0);
     cr_assert_neq(pskgw_admin_port(a), 0);
     cr_assert_eq(get(pskgw_admin_port(a), "/metrics", NULL, &b), 200);
     cr_assert_eq(b.len, 0, "nothing published yet");
-    cr_assert_eq(pskgw_admin_publish(a, text, strlen(text), true), 0);
+    cr_assert_eq(get(pskgw_admin_port(a), "/ready", NULL, &b), 503, "not ready before a publish");
+    cr_assert(strstr(b.buf, "\"starting\""), "%s", b.buf);
+    cr_assert_eq(pskgw_admin_publish(a, text, strlen(text), true, "{\"ready\":true}"), 0);
     cr_assert_eq(get(pskgw_admin_port(a), "/metrics", NULL, &b), 200);
     cr_assert_str_eq(b.buf, text);
-    cr_assert_eq(get(pskgw_admin_port(a), "/healthz", NULL, &b), 200);
-    cr_assert_eq(pskgw_admin_publish(a, text, strlen(text), false), 0);
-    cr_assert_eq(get(pskgw_admin_port(a), "/healthz", NULL, &b), 503);
+    cr_assert_eq(get(pskgw_admin_port(a), "/ready", NULL, &b), 200);
+    cr_assert_str_eq(b.buf, "{\"ready\":true}");
+    cr_assert_eq(pskgw_admin_publish(a, text, strlen(text), false, bad), 0);
+    cr_assert_eq(get(pskgw_admin_port(a), "/ready", NULL, &b), 503);
+    cr_assert_str_eq(b.buf, bad, "the published body names the failing part");
+    /* liveness ignores readiness */
+    cr_assert_eq(get(pskgw_admin_port(a), "/health", NULL, &b), 200);
+    cr_assert_str_eq(b.buf, "ok\n");
+    cr_assert_eq(get(pskgw_admin_port(a), "/healthz", NULL, &b), 200, "alias of /health");
     cr_assert_eq(get(pskgw_admin_port(a), "/nope", NULL, &b), 404);
     cr_assert_eq(get(pskgw_admin_port(a), "/metrics", "DELETE", &b), 405);
+    pskgw_admin_free(a);
+}
+
+/* /health turns 503 when the loop stops beating and 200 again at the next beat. The stall
+ * limit is 1 ms: the wait below is for the event (a 503), its deadline only a guard. */
+Test(admin, health_reports_a_stalled_loop)
+{
+    pskgw_admin_t *a = NULL;
+    struct body b;
+    long code = 0;
+
+    cr_assert_eq(pskgw_admin_start("127.0.0.1", 0, &a), 0);
+    cr_assert_eq(get(pskgw_admin_port(a), "/health", NULL, &b), 200, "fresh: within the limit");
+    pskgw_admin_set_stall_ms(a, 1);
+    for (int i = 0; i < 500 && code != 503; i++)
+        code = get(pskgw_admin_port(a), "/health", NULL, &b);
+    cr_assert_eq(code, 503);
+    cr_assert(strstr(b.buf, "loop stalled"), "%s", b.buf);
+    pskgw_admin_set_stall_ms(a, PSKGW_ADMIN_STALL_MS);
+    pskgw_admin_beat(a);
+    cr_assert_eq(get(pskgw_admin_port(a), "/health", NULL, &b), 200);
     pskgw_admin_free(a);
 }
 
