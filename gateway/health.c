@@ -255,6 +255,10 @@ static void judge_sinks(pskgw_health_t *h, pskgw_domain_t *d, uint64_t now, verd
         memo->seen = st.dropped;
         recent = memo->at && now - memo->at < PSKGW_DOMAIN_DROP_HOLD_MS;
         pskgw_health_sink_verdict(&st, &sh, recent, &v);
+        /* The set names its sinks "<domain>-<sink>[-wN]" (spool file names); the part carries
+         * the sink's name as configured, as the metrics' sink label does. */
+        if (i < d->cfg->nsinks)
+            name = d->cfg->sinks[i].name;
         snprintf(part, sizeof(part), "sink/%s", name);
         add(vs, d->cfg->name, part, &v);
     }

@@ -48,7 +48,7 @@ sed -i "s#^cache = .*#cache = { entries = 1000; ttl_s = 600; redis = \"redis://1
   "$WORK/h.conf"
 start_gateway h
 check "good case: /ready 200, no failing part" wait_until ready_ok
-for p in listener/dtls listener/tls upstream cache/psk cache/e2e sink/h-file-0; do
+for p in listener/dtls listener/tls upstream cache/psk cache/e2e sink/file-0; do
   check "good case: part $p listed ready" part_is h "$p" true .
   check "good case: pskgw_ready_part{part=\"$p\"} 1" \
     wait_metric "pskgw_ready_part{domain=\"h\",part=\"$p\"}" = 1
@@ -100,12 +100,12 @@ start_gateway nospool
 check "unwritable sink, idle: ready (nothing failed yet)" wait_until ready_ok
 send
 check "unwritable sink: attempts failed" wait_metric 'pskgw_sink_retried_total{domain="nospool"' -ge 1
-check "unwritable sink, no spool: /ready 503 naming sink/nospool-file-0 (target failing, no spool)" \
-  wait_until ready_fails_on nospool sink/nospool-file-0 'target failing and no spool'
+check "unwritable sink, no spool: /ready 503 naming sink/file-0 (target failing, no spool)" \
+  wait_until ready_fails_on nospool sink/file-0 'target failing and no spool'
 check "unwritable sink, no spool: only the sink failing" only_failing 1
 check "unwritable sink, no spool: pskgw_ready 0" wait_metric 'pskgw_ready ' = 0
-check "unwritable sink, no spool: pskgw_ready_part{part=\"sink/nospool-file-0\"} 0" \
-  wait_metric 'pskgw_ready_part{domain="nospool",part="sink/nospool-file-0"}' = 0
+check "unwritable sink, no spool: pskgw_ready_part{part=\"sink/file-0\"} 0" \
+  wait_metric 'pskgw_ready_part{domain="nospool",part="sink/file-0"}' = 0
 check "unwritable sink, no spool: /health 200" health_ok
 stop_gateway || true
 
@@ -118,7 +118,7 @@ send
 check "unwritable sink with spool: messages spooled" wait_metric 'pskgw_sink_spooled_total{domain="spool"' -ge 1
 check "unwritable sink with spool: attempts failed" wait_metric 'pskgw_sink_retried_total{domain="spool"' -ge 1
 check "unwritable sink with spool: the part says it spools" \
-  wait_until part_is spool sink/spool-file-0 true 'target failing: spooling'
+  wait_until part_is spool sink/file-0 true 'target failing: spooling'
 check "unwritable sink with spool: /ready 200" ready_ok
 check "unwritable sink with spool: pskgw_ready 1" metric_is 'pskgw_ready ' = 1
 check "unwritable sink with spool: /health 200" health_ok
