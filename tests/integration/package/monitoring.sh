@@ -47,7 +47,7 @@ start=$(val process_start_time_seconds)
 check "start time ($start) within a minute of now" \
   awk -v s="$start" -v n="$(date +%s)" 'BEGIN { exit !(s <= n + 1 && s > n - 60) }'
 check "an idle healthy file sink reads connected 1 from the start" \
-  grep -qx 'pskgw_sink_connected{domain="mon",sink="mon-file-0"} 1' "$WORK/idle.metrics"
+  grep -qx 'pskgw_sink_connected{domain="mon",sink="file-0"} 1' "$WORK/idle.metrics"
 check "the latency histogram is in seconds" \
   grep -q '^pskgw_upstream_latency_seconds_bucket{domain="mon",op="get_psk",le="0.005"} ' \
   "$WORK/idle.metrics"
