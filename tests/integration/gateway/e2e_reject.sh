@@ -59,7 +59,7 @@ check "the sink holds exactly the good message (HELLO, E2E V1)" bash -c "
 check "decrypted payloads counted" \
   [ "$(M pskgw_e2e_payloads_total ',outcome="decrypted"')" = 1 ]
 exec 3>&- # end of input: s_client closes the session and exits
-wait_exit "${PEER_PID[ossl]}" 30 && rc=0 || rc=$?
+peer_wait "${PEER_PID[ossl]}" 30 && rc=0 || rc=$?
 check "openssl s_client ended cleanly (exit $rc)" [ "$rc" -eq 0 ]
 unset "PEER_PID[ossl]"
 check "no payload or key in the log" bash -c "! grep -Eq '$psk|HELLO|SEVMTE8' '$WORK/rq.log'"

@@ -2,8 +2,9 @@
 # Real peers for the gateway's integration scripts (sourced after lib.sh): mosquitto (with an
 # optional password file), librdkafka's mock cluster with a consumer, an MQTT subscriber, an HTTP
 # receiver or recording proxy, and a gateway started with extra command-line arguments. Every
-# process started here is stopped with stop_proc: SIGTERM, exit status 0, no sanitizer report in
-# its output. The names given to start_* name the files $WORK/NAME.out and $WORK/NAME.err.
+# process started here is tracked by lib.sh (track) under a NAME and stopped with stop_peer NAME:
+# lib.sh's stop_proc (SIGTERM, exit status 0, no sanitizer report in its output). The names
+# given to start_* name the files $WORK/NAME.out and $WORK/NAME.err.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 declare -A PEER_PID=()
 PEER_ORDER=() # names in start order: finish_peers stops them in reverse
@@ -17,36 +18,37 @@ start_proc() {
   "$@" <"${PROC_STDIN:-/dev/null}" >"$WORK/$name.out" 2>"$WORK/$name.err" 3>&- &
   PEER_PID[$name]=$!
   PEER_ORDER+=("$name")
-  PIDS+=("$!")
+  track "$name" "$!" "$WORK/$name.out" "$WORK/$name.err"
 }
 
-# wait_exit PID SECONDS: waits for a child to end (a guard against hanging, not a time check);
-# returns its exit status, or 124 if it was still running.
+# peer_wait PID SECONDS: waits for a child to end by itself (a guard against hanging, not a time
+# check); returns its exit status, or 124 if it was still running (then it stays tracked and is
+# stopped and judged at the end). The caller checks the status; the process is no longer tracked
+# once it ended (sweep_logs still reads its output for sanitizer reports).
 running() { # PID: alive and not a zombie waiting to be reaped
   local st
   st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
   [ -n "$st" ] && [ "$st" != Z ]
 }
-wait_exit() {
-  local i
+peer_wait() {
+  local i rc=0
   for ((i = 0; i < $2 * 10; i++)); do
     running "$1" || break
     sleep 0.1
   done
   if running "$1"; then return 124; fi
-  wait "$1"
+  wait "$1" || rc=$?
+  forget "$1"
+  return $rc
 }
 
-# stop_proc NAME [LOG...]: SIGTERM, then checks (as test results) that it exited 0 and that
-# neither its output nor the LOG files hold a sanitizer report.
-stop_proc() {
-  local name=$1 pid=${PEER_PID[$1]} rc=0; shift
-  kill -TERM "$pid" 2>/dev/null || true
-  wait_exit "$pid" 60 || rc=$?
-  check "$name: SIGTERM, exit status 0 (got $rc)" [ "$rc" -eq 0 ]
-  [ "$rc" -eq 0 ] || tail -n 20 "$WORK/$name.err" "$@" 2>/dev/null | sed 's/^/  | /' || true
-  check "$name: no sanitizer report" bash -c '! grep -Eqs "$0" "$@"' "$SANITIZER_RE" \
-    "$WORK/$name.out" "$WORK/$name.err" "$@"
+# stop_peer NAME [LOG...]: lib.sh's stop_proc for the process started as NAME, with LOG files
+# searched for sanitizer reports too: SIGTERM, exit status 0, no report (one check).
+stop_peer() {
+  local name=$1 pid=${PEER_PID[$1]:-}; shift
+  [ -n "$pid" ] || return 0
+  [ -z "${PROC_NAME[$pid]:-}" ] || PROC_LOGS[$pid]+=" $*"
+  stop_proc "$pid" || true
   unset "PEER_PID[$name]"
 }
 
@@ -111,12 +113,12 @@ start_http() {
 }
 
 # start_gateway_args NAME ARGS...: start_gateway with extra command-line arguments; the
-# gateway is also known to stop_proc as NAME (output in $WORK/NAME.stdout and $WORK/NAME.log).
+# gateway is also known to stop_peer as NAME (output in $WORK/NAME.stdout and $WORK/NAME.log).
 start_gateway_args() {
   local name=$1; shift
   "$BIN/pskgw" --config "$WORK/$name.conf" "$@" >"$WORK/$name.stdout" 2>"$WORK/$name.log" &
   GW_PID=$!
-  PIDS+=("$GW_PID")
+  track "pskgw $name" "$GW_PID" "$WORK/$name.stdout" "$WORK/$name.log"
   PEER_PID[$name]=$GW_PID
   PEER_ORDER+=("$name")
   GW_UDP=$(wait_for "$WORK/$name.log" 'on udp 127\.0\.0\.1:[0-9]+' 10 | grep -Eo '[0-9]+$')
@@ -126,7 +128,7 @@ start_gateway_args() {
 
 # stop_gateway_checked NAME: SIGTERM the gateway started as NAME; exit 0, no sanitizer report.
 stop_gateway_checked() {
-  stop_proc "$1" "$WORK/$1.log" "$WORK/$1.stdout"
+  stop_peer "$1" "$WORK/$1.log" "$WORK/$1.stdout"
 }
 
 # wait_metric 'family{labels' OP VALUE [SECONDS]: waits until the gateway's metric compares
@@ -145,7 +147,7 @@ wait_metric() {
 # The message ids of a file of JSON envelopes, sorted.
 ids_of() { jq -r .message_id "$1" | sort; }
 
-# start_sim_tracked [flags...]: lib.sh's start_sim, known to stop_proc as "sim".
+# start_sim_tracked [flags...]: lib.sh's start_sim, known to stop_peer as "sim".
 start_sim_tracked() {
   start_sim "$@"
   PEER_PID[sim]=${PIDS[-1]}
@@ -158,7 +160,7 @@ finish_peers() {
   local i name
   for ((i = ${#PEER_ORDER[@]} - 1; i >= 0; i--)); do
     name=${PEER_ORDER[i]}
-    [ -n "${PEER_PID[$name]:-}" ] && stop_proc "$name" "$WORK/$name.log"
+    [ -z "${PEER_PID[$name]:-}" ] || stop_peer "$name" "$WORK/$name.log"
   done
   check "no sanitizer report in any output of the run" bash -c \
     '! grep -rEqs "$0" "$1"' "$SANITIZER_RE" "$WORK"

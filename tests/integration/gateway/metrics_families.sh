@@ -27,7 +27,7 @@ retry_max_ms = 200; spool = { path = \"spool\"; }; } );#" "$WORK/mf.conf"
 start_gateway_args mf
 curl -s "$GW_ADMIN" >"$WORK/start.metrics"
 check "/metrics passes the strict parser" awk -f "$HERE/promcheck.awk" "$WORK/start.metrics"
-for f in pskgw_e2e_payloads_total pskgw_upstream_latency_ms pskgw_upstream_retries_total \
+for f in pskgw_e2e_payloads_total pskgw_upstream_latency_seconds pskgw_upstream_retries_total \
   pskgw_upstream_token_renewals_total pskgw_upstream_reauth_total pskgw_upstream_token_valid \
   pskgw_sink_connected pskgw_sink_spool_bytes pskgw_listener_refused_max_sessions_total \
   pskgw_listener_rate_limited_total pskgw_keycache_stale_serves_total; do
@@ -38,7 +38,7 @@ done
 check "token: renewed once at start-up" [ "$(wait_metric 'pskgw_upstream_token_renewals_total{domain="mf"}' -eq 1)" = 1 ]
 check "token: valid" [ "$(M pskgw_upstream_token_valid)" = 1 ]
 check "latency: no get_psk observed before any device" \
-  [ "$(M pskgw_upstream_latency_ms_count ',op="get_psk"')" = 0 ]
+  [ "$(M pskgw_upstream_latency_seconds_count ',op="get_psk"')" = 0 ]
 check "e2e: nothing decrypted before any device" [ "$(M pskgw_e2e_payloads_total ',outcome="decrypted"')" = 0 ]
 
 # E2E outcomes and upstream latency: 3 devices with E2E, 2 plain
@@ -48,11 +48,11 @@ check "e2e: 3 decrypted" [ "$(wait_metric 'pskgw_e2e_payloads_total{domain="mf",
 check "e2e: 2 plain" [ "$(wait_metric 'pskgw_e2e_payloads_total{domain="mf",outcome="plain"}' -eq 2)" = 2 ]
 check "e2e: nothing rejected" \
   [ "$(curl -s "$GW_ADMIN" | grep '^pskgw_e2e_payloads_total{domain="mf",outcome="rejected"' | awk '{s += $2} END {print s}')" = 0 ]
-lat=$(M pskgw_upstream_latency_ms_count ',op="get_psk"')
+lat=$(M pskgw_upstream_latency_seconds_count ',op="get_psk"')
 check "latency: get_psk observed per lookup ($lat)" [ "$lat" -ge 3 ]
 check "latency: the +Inf bucket equals the count" \
-  [ "$(M pskgw_upstream_latency_ms_bucket ',op="get_psk",le="+Inf"')" = "$lat" ]
-check "latency: e2e parameters observed too" [ "$(M pskgw_upstream_latency_ms_count ',op="e2e_params"')" -ge 1 ]
+  [ "$(M pskgw_upstream_latency_seconds_bucket ',op="get_psk",le="+Inf"')" = "$lat" ]
+check "latency: e2e parameters observed too" [ "$(M pskgw_upstream_latency_seconds_count ',op="e2e_params"')" -ge 1 ]
 check "retries: none while the service answers" [ "$(M pskgw_upstream_retries_total)" = 0 ]
 
 # sink connected and spool bytes

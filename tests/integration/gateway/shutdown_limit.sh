@@ -30,7 +30,7 @@ check "the receiver holds 3 requests without answering (one per device in flight
 check "the dead sink is retrying" [ "$(wait_metric 'pskgw_sink_retried_total{domain="sd",sink="down"}' -ge 1)" -ge 1 ]
 
 kill -TERM "$GW_PID"
-wait_exit "$GW_PID" 30 && rc=0 || rc=$? # 30 s: the shutdown limit; 124 if still running
+peer_wait "$GW_PID" 30 && rc=0 || rc=$? # 30 s: the shutdown limit; 124 if still running
 unset "PEER_PID[sd]"
 check "SIGTERM with deliveries hanging: exit status 0 within the shutdown limit (got $rc)" [ "$rc" -eq 0 ]
 check "the shutdown limit was not what ended it" bash -c "! grep -q 'shutdown did not finish' '$WORK/sd.log'"
@@ -41,7 +41,7 @@ check "sink down: says it spooled its 6 undelivered messages" \
 check "sink nospool: says it lost its 6 undelivered messages" \
   grep -q 'sink "sd-nospool": closed with 6 undelivered messages: 0 spooled, 6 lost' "$WORK/sd.log"
 check "no sanitizer report in the gateway's log" bash -c '! grep -Eq "$0" "$1"' "$SANITIZER_RE" "$WORK/sd.log"
-stop_proc hang
+stop_peer hang
 
 # the next start: the receivers answer; every spooled message is delivered
 start_http ok sink "$WORK/ok.jsonl"

@@ -80,10 +80,10 @@ for s in web mq kf; do
   check "sink $s: its spool file exists in the configured directory" [ -f "$WORK/spool/up-$s.spool" ]
 done
 stop_gateway_checked up
-stop_proc web
-stop_proc mqrx
-stop_proc mq
-stop_proc kf
+stop_peer web
+stop_peer mqrx
+stop_peer mq
+stop_peer kf
 
 # ---- 2. every peer down: spools, with each sink's fsync mode --------------------------------
 dead=$(free_port) # nothing listens there: connections are refused
@@ -111,8 +111,10 @@ for s in web mq kf; do
 done
 syncs() { grep -c "fdatasync([0-9]*<$WORK/spool/down-$1.spool>" "$WORK/strace.txt" || true; }
 # always: every append (pwrite) to the spool is followed by its fdatasync before the next append
+# (the spool's 24-byte file header, written at offset 0 with the first record, is not an append)
 synced_each() {
   grep -E "(pwrite64|fdatasync)\([0-9]+<$WORK/spool/down-$1.spool>" "$WORK/strace.txt" |
+    grep -vE 'pwrite64\(.*, 24, 0\) += 24' |
     sed -E 's/^[0-9]+ +//; s/\(.*//' | awk '
       $1 == "pwrite64" { if (open) bad = 1; open = 1; n++ }
       $1 == "fdatasync" { open = 0 }
@@ -123,7 +125,7 @@ check "spool.fsync always: each append to the http spool is synced before the ne
 for _ in $(seq 100); do [ "$(syncs mq)" -ge 1 ] && break; sleep 0.1; done
 check "spool.fsync batch: the mqtt spool is synced by the batch timer ($(syncs mq))" [ "$(syncs mq)" -ge 1 ]
 kill -TERM "$GW_PID"
-wait_exit "$strace_pid" 60 && rc=0 || rc=$?
+peer_wait "$strace_pid" 60 && rc=0 || rc=$?
 check "peers down: SIGTERM, exit status 0 (got $rc)" [ "$rc" -eq 0 ]
 check "peers down: no sanitizer report" bash -c '! grep -Eq "$0" "$1"' "$SANITIZER_RE" "$WORK/down.log"
 check "spool.fsync never: the kafka spool is never synced" [ "$(syncs kf)" -eq 0 ]
@@ -150,9 +152,9 @@ for s in web mq kf; do
     [ "$(wait_metric "pskgw_sink_replayed_total{domain=\"down\",sink=\"$s\"}" -ge 12)" -ge 12 ]
 done
 stop_gateway_checked down
-stop_proc web2
-stop_proc mqrx2
-stop_proc mq2
-stop_proc kf2
+stop_peer web2
+stop_peer mqrx2
+stop_peer mq2
+stop_peer kf2
 
 finish_peers
