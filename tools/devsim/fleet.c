@@ -287,7 +287,7 @@ static int sock_open(device_t *d, int slot)
 {
     fleet_t *f = d->f;
     struct sockaddr_storage src;
-    source_addr(f, d->index, &src);
+    source_addr(f, f->o->first_device + d->index, &src);
     sock_u *s = &d->sock[slot];
     int r;
     if (f->o->transport == PSKGW_DEVSIM_DTLS) {
@@ -404,7 +404,7 @@ static void session_start(device_t *d)
     /* Per-session identities: session numbers start at the run id, so that runs against the
      * same gateway do not meet each other's identities in its cache. */
     int rc = pskgw_devsim_creds_get_session(
-        f->o->seed, d->index, (pskgw_devsim_kind_t)d->kind, f->o->psk_bits,
+        f->o->seed, f->o->first_device + d->index, (pskgw_devsim_kind_t)d->kind, f->o->psk_bits,
         f->o->unknown_by_index ? f->o->unknown_index_base : UINT64_MAX, f->o->identity_per_session,
         f->run_id + d->handshakes, &cr);
     d->handshakes++;
@@ -539,8 +539,9 @@ static void send_message(device_t *d)
          * message n of the run uses counter run_id + n (n < 65536, checked by the options), so
          * no two messages of a device in a run share one, and runs start apart. */
         uint16_t ctr = o->e2e_fixed_ki ? 0 : (uint16_t)((f->run_id + n) & 0xFFFF);
-        rc = pskgw_rot_e2e_encrypt_as(o->seed, d->index, o->e2e, ctr, o->e2e_v2_layout, f->pt,
-                                      o->size, f->e2e, sizeof(f->e2e), &len);
+        rc = pskgw_rot_e2e_encrypt_as(o->seed, o->first_device + d->index, o->e2e, ctr,
+                                      o->e2e_v2_layout, f->pt, o->size, f->e2e, sizeof(f->e2e),
+                                      &len);
         msg = f->e2e;
     }
     size_t wlen = 0;

@@ -41,6 +41,7 @@ enum {
     O_CIPHER,
     O_MTU,
     O_PER_IP,
+    O_FIRST_DEVICE,
     O_DURATION,
     O_HS_TIMEOUT,
     O_EXPECT_ACK,
@@ -94,6 +95,7 @@ static const struct option long_opts[] = {
     { "cipher", required_argument, NULL, O_CIPHER },
     { "mtu", required_argument, NULL, O_MTU },
     { "devices-per-ip", required_argument, NULL, O_PER_IP },
+    { "first-device", required_argument, NULL, O_FIRST_DEVICE },
     { "duration", required_argument, NULL, O_DURATION },
     { "handshake-timeout", required_argument, NULL, O_HS_TIMEOUT },
     { "expect-ack", no_argument, NULL, O_EXPECT_ACK },
@@ -147,6 +149,9 @@ void pskgw_devsim_usage(FILE *out)
         "                            a cell outage (default 0)\n"
         "  --devices-per-ip N        devices sharing one 127.x.y.z source address (default 1);\n"
         "                            each device always has its own socket and source port\n"
+        "  --first-device B          device i of this run is device B + i of the fleet (its\n"
+        "                            identity, PSK, E2E keys, source address; default 0): two\n"
+        "                            processes can play two halves of one fleet\n"
         "  --seed SEED               derivation seed, as given to pskgw-sim (default "
         "\"" DEFAULT_SEED "\")\n"
         "  --psk-bits 128|256        PSK length (default 128)\n"
@@ -619,6 +624,10 @@ int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, cha
             if (parse_u32(a, 1, 60000, &o.per_ip) < 0)
                 return fail(err, err_cap, "--devices-per-ip must be 1..60000", a);
             break;
+        case O_FIRST_DEVICE:
+            if (parse_u32(a, 0, PSKGW_DEVSIM_MAX_DEVICES, &o.first_device) < 0)
+                return fail(err, err_cap, "--first-device must be 0..1000000", a);
+            break;
         case O_DURATION:
             if (parse_double(a, 0.1, PSKGW_DEVSIM_MAX_DURATION, &o.duration) < 0)
                 return fail(err, err_cap, "--duration must be 0.1..86400 s", a);
@@ -708,6 +717,11 @@ int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, cha
                     "--size (plus E2E overhead) does not fit in one datagram of --mtu", "");
     if (o.verify_path != NULL && o.messages == 0)
         return fail(err, err_cap, "--verify-file needs --messages >= 1", "");
+    if (o.verify_path != NULL && o.first_device != 0)
+        return fail(err, err_cap,
+                    "--verify-file attributes messages to devices 0..N-1: not with "
+                    "--first-device",
+                    "");
     rc = check_attack(&o, devices_given, err, err_cap);
     if (rc < 0)
         return rc;

@@ -91,7 +91,10 @@ typedef struct {
     unsigned psk_bits;
     const char *cipher;
     size_t mtu;
-    uint32_t per_ip; /* devices per source address */
+    uint32_t per_ip;       /* devices per source address */
+    uint32_t first_device; /* device i of this run is device first_device + i of the fleet: its
+                              identity, PSK, E2E keys and source address (payloads and
+                              --verify-file keep the run's own index i) */
     double duration;
     double handshake_timeout;
     bool expect_ack;

@@ -285,6 +285,7 @@ int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uin
                     (json_int_t)o->per_ip, "psk_bits", (json_int_t)o->psk_bits);
     if (cfg != NULL) {
         json_object_set_new(cfg, "identity_per_session", json_boolean(o->identity_per_session));
+        json_object_set_new(cfg, "first_device", json_integer((json_int_t)o->first_device));
         json_object_set_new(cfg, "e2e_v2_layout",
                             json_string(pskgw_rot_v2_layout_name(o->e2e_v2_layout)));
         json_object_set_new(cfg, "cipher_offer", json_string(o->cipher));

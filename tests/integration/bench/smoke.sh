@@ -70,9 +70,39 @@ check "upstream: one GetPSK per identity" jqcheck "$J" \
 check "memory samples with sessions up" jqcheck "$J" '(.memory.fleet.samples | length) >= 1 and .memory.fleet.samples[0].sessions > 0'
 check "ratios computed against the ceilings" jqcheck "$J" \
   '(.ratios.warm_handshakes_per_cpu_vs_wolfpair | type) == "number" and (.ratios.messages_per_cpu_vs_udp_per_cpu | type) == "number"'
+check "hostile: every run measured, both halves of the fleet with latencies" jqcheck "$J" '
+  .hostile.fleet_devices > 0 and
+  ([.hostile.runs[]] | length == 6 and all(. != null and
+     (.cached.p50_ms | type) == "number" and (.cached.p99_ms | type) == "number" and
+     (.new.p50_ms | type) == "number" and (.new.p99_ms | type) == "number" and
+     (.failures | type) == "number" and (.errors | type) == "number" and
+     .cached.devices == .new.devices)) and
+  .hostile.runs.none.attack == null and
+  ([.hostile.runs | .cke_flood_1, .cke_flood_16, .wrong_key, .replay, .fill] | all(.attack != null)) and
+  .hostile.runs.cke_flood_1.attack.sources == 1 and .hostile.runs.cke_flood_16.attack.sources == 16 and
+  .hostile.runs.cke_flood_16.attack.ckes_sent > 0'
+check "lookup flood: figures and a verdict per target for 1 and 16 sources" jqcheck "$J" '
+  [.lookup_flood.one_source, .lookup_flood.sixteen_sources] | all(. != null and
+    (.new_p99_ms | type) == "number" and .target_new_p99_ms == 150 and
+    (.all_completed | type) == "boolean" and (.new_within_target | type) == "boolean" and
+    (.no_positive_evicted | type) == "boolean" and .cached_identities > 0 and
+    .cached_get_psk >= .cached_identities)'
+# Each half of the fleet is its own process: the cached half's identities are the warm-up's, the
+# new half's (--first-device) are others: the service saw both.
+check "lookup flood: the new half used identities of its own" jqcheck "$J" \
+  '.hostile.runs.none.get_psk.other_identities == .hostile.runs.none.new.devices'
+hostile_filled() { # no n/a and no "not run" in the two sections, a PASS or MISS per flood row
+  sed -n '/^## Hostile traffic/,/^## Where pskgw stands/p' "$1" >"$WORK/hostile.md"
+  ! grep -nE 'n/a|not run' "$WORK/hostile.md" &&
+    [ "$(grep -cE '^\| (one source|16 sources) \|.*\| (PASS|MISS) \|$' "$WORK/hostile.md")" -eq 2 ] &&
+    [ "$(grep -cE '^\| (no attack|cke-flood|wrong-key|hello replay|many-source fill)' "$WORK/hostile.md")" -eq 6 ]
+}
+check "report.md: the hostile and lookup-flood sections carry numbers" hostile_filled "$out/report.md"
 check "report.md has its sections" bash -c "
   for h in '## Summary against the targets' '## Ceilings of this machine' '## Handshakes' \
            '## Messages end to end' '## Memory per established session' '## Upstream economy' \
+           '## Hostile traffic: the legitimate fleet with and without each attack' \
+           '## Lookup flood: real devices while half handshakes flood the key lookups' \
            '## Running a bigger test on a bigger machine'; do
     grep -qF \"\$h\" '$out/report.md' || { echo \"missing \$h\"; exit 1; }
   done"

@@ -16,9 +16,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proc.h"
+#include "tools/rotkeys/rotkeys.h"
 
 #define SEED "devsim-gateway-seed"
 
@@ -230,4 +232,53 @@ Test(devsim_gateway, idle_devices_after_the_idle_timeout)
     cr_assert_eq(jint(j, "verify", "delivered"), 6);
     json_decref(j);
     stop_chain();
+}
+
+/* --first-device 7: the run's devices 0..2 are devices 7..9 of the fleet: their identities (the
+ * gateway's GetPSK answers them), E2E keys (the gateway decrypts with device 7 + i's parameters)
+ * and source addresses (127.1.0.8 ..). Two processes can so play two halves of one fleet. */
+Test(devsim_gateway, first_device_shifts_identity_keys_and_source)
+{
+    char tgt[64], out[8192];
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
+    int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "3", "--first-device", "7",
+                    "--messages", "1", "--e2e", "v1", "--seed", SEED, "--duration", "40", "--json",
+                    json_path, "--quiet", NULL);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_error_t e;
+    json_t *j = json_load_file(json_path, 0, &e);
+    cr_assert_not_null(j);
+    cr_assert_eq(jint(j, "handshakes", "ok"), 3);
+    cr_assert_eq(jint(j, "config", "first_device"), 7);
+    json_decref(j);
+    unsigned seen = 0;                                        /* bit d - 7 for device d */
+    for (int tries = 0; tries < 200 && seen != 7u; tries++) { /* the sink writes asynchronously */
+        FILE *f = fopen(sink, "r");
+        char line[4096];
+        seen = 0;
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+            json_t *o = json_loads(line, 0, &e);
+            cr_assert_not_null(o, "%s", line);
+            const char *id = json_string_value(json_object_get(o, "psk_identity"));
+            const char *peer = json_string_value(json_object_get(o, "peer"));
+            pskgw_rot_id_info_t idi;
+            cr_assert(id != NULL && peer != NULL);
+            cr_assert_eq(pskgw_rot_identity_resolve_hex(SEED, id, strlen(id), &idi), 0, "%s", id);
+            cr_assert(idi.device >= 7 && idi.device <= 9, "device %u", idi.device);
+            char want[32];
+            snprintf(want, sizeof(want), "127.1.0.%u:", idi.device + 1);
+            cr_assert(strncmp(peer, want, strlen(want)) == 0, "device %u from %s", idi.device,
+                      peer);
+            cr_assert(json_is_object(json_object_get(o, "e2e")), "%s", line);
+            seen |= 1u << (idi.device - 7);
+            json_decref(o);
+        }
+        if (f != NULL)
+            fclose(f);
+        if (seen != 7u) { /* poll the file again: the deadline only guards against hanging */
+            struct timespec ts = { 0, 50 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+    }
+    cr_assert_eq(seen, 7u, "devices 7..9 not all in the sink (seen %#x)", seen);
 }

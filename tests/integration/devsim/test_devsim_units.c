@@ -218,6 +218,15 @@ Test(devsim_opts, refusals)
 {
     pskgw_devsim_opts_t o;
     char err[256];
+    cr_assert_eq(parse(&o, err, 5, "--target", "127.0.0.1:1", "--first-device", "12"), 0, "%s",
+                 err);
+    cr_assert_eq(o.first_device, 12);
+    cr_assert_eq(parse(&o, err, 5, "--target", "127.0.0.1:1", "--first-device", "-1"),
+                 PSKGW_EINVAL);
+    cr_assert_eq(parse(&o, err, 9, "--target", "127.0.0.1:1", "--first-device", "1", "--messages",
+                       "1", "--verify-file", "/dev/null"),
+                 PSKGW_EINVAL);
+    cr_assert(strstr(err, "--first-device") != NULL, "%s", err);
     cr_assert_eq(parse(&o, err, 3, "--target", "192.0.2.1:5684"), PSKGW_EINVAL);
     cr_assert(strstr(err, "non-loopback") != NULL, "%s", err);
     cr_assert_eq(parse(&o, err, 3, "--target", "[2001:db8::1]:5684"), PSKGW_EINVAL);
