@@ -48,6 +48,17 @@ typedef struct {
     uint64_t seq;
 } st_rx_t;
 
+/* Each message [0, nmsg) of c (submitted by st_submit with ndev devices) stands exactly once,
+ * as its exact envelope JSON, among raw[0..n). Asserts. */
+void st_expect_exact_envelopes(const st_ctx_t *c, int nmsg, int ndev, char *const *raw, int n);
+/* The spool-limit scenario every sink has: a new set of *o on c->loop (initialised here), whose
+ * target fails or is down and whose spool holds o->spool.max_bytes, takes 300 messages of 3
+ * devices and runs until all but 4 got their callback; asserts that more than 200 were refused
+ * with PSKGW_EFULL and counted as dropped and that the spool kept its limit, then closes the set
+ * (every callback fired) and the loop. *st: the sink's stats before the close, for the test's
+ * own checks. */
+void st_spool_limit_drops(st_ctx_t *c, const pskgw_sink_options_t *o, pskgw_sink_stats_t *st);
+
 /* Parse one JSON envelope line (jansson) into rx; also checks all keys are present. 0 or -1. */
 int st_parse_json(const char *line, size_t len, st_rx_t *rx);
 /* Check rx[0..n): per device strictly increasing seq after removing duplicates (by id), and

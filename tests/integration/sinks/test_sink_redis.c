@@ -238,22 +238,7 @@ Test(sink_redis, delivers_exact_envelopes)
     st_loop_fini(&c);
     n = read_stream("pskgw:acme", got, raw, ST_MAX);
     cr_assert_eq(n, 200);
-    for (int i = 0; i < 200; i++) {
-        pskgw_envelope_t env;
-        uint8_t pl[24];
-        size_t pl_len;
-        char dev[32];
-        char *want = NULL;
-        size_t wl;
-        int found = 0;
-
-        st_envelope(i, 6, pl, &pl_len, dev, sizeof(dev), &env);
-        cr_assert_eq(pskgw_envelope_json(&env, c.ids[i], &want, &wl), 0);
-        for (int j = 0; j < n; j++)
-            found += strcmp(raw[j], want) == 0;
-        cr_assert_eq(found, 1, "message %d stored %d times", i, found);
-        free(want);
-    }
+    st_expect_exact_envelopes(&c, 200, 6, raw, n);
     cr_assert_eq(st_check_delivery(got, n, c.ids, 200), 200);
     for (int j = 0; j < n; j++)
         free(raw[j]);
@@ -515,20 +500,8 @@ Test(sink_redis, spool_limit_counts_drops)
     o = redis_opts(4, url, "s");
     o.spool.max_bytes = 4096;
     memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    st_submit(&c, 0, 300, 3);
-    while (c.done_ok + c.done_err + 4 < 300)
-        uv_run(&c.loop, UV_RUN_ONCE);
-    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
-    cr_assert_gt(c.done_err, 200);
-    cr_assert_eq(c.last_err, PSKGW_EFULL);
-    cr_assert_eq(st.dropped, (uint64_t)c.done_err);
-    cr_assert_leq(st.spool_bytes, 4096);
+    st_spool_limit_drops(&c, &o, &st);
     cr_assert_not(st.connected);
-    st_close(&c);
-    st_loop_fini(&c);
-    cr_assert_eq(c.done_ok + c.done_err, 300);
 }
 
 Test(sink_redis, spool_replayed_after_kill9)
