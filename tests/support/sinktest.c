@@ -118,6 +118,15 @@ static bool delivered_enough(void *arg)
     return st.delivered >= d->want;
 }
 
+bool st_drained(void *arg)
+{
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return st.spool_bytes == 0 && st.queue_depth == 0 && st.delivered > 0;
+}
+
 void st_wait_delivered(st_ctx_t *c, uint64_t want, int timeout_ms)
 {
     deliv_t d = { c, want };

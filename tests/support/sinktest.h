@@ -35,6 +35,8 @@ void st_submit(st_ctx_t *c, int first, int n, int ndev);
  * every loop iteration and at least every 20 ms. */
 void st_run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, int timeout_ms);
 bool st_all_done(void *c); /* every submitted message got its callback */
+/* Sink 0 of c->set delivered something and holds nothing more (queue and spool empty). */
+bool st_drained(void *c);
 /* Wait until sink 0 of c->set has delivered at least `want` messages. */
 void st_wait_delivered(st_ctx_t *c, uint64_t want, int timeout_ms);
 /* Close c->set and run the loop until closed; then uv_loop_close must be 0. */

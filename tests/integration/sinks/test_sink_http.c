@@ -578,15 +578,6 @@ Test(sink_http, flaky_receiver_keeps_per_device_order)
     cr_assert_eq(st_check_delivery(got, n, c.ids, 400), 400);
 }
 
-static bool drained(void *arg)
-{
-    st_ctx_t *c = arg;
-    pskgw_sink_stats_t st;
-
-    pskgw_sinkset_stats(c->set, 0, NULL, &st);
-    return st.spool_bytes == 0 && st.queue_depth == 0 && st.delivered > 0;
-}
-
 static bool requests_hang(void *arg)
 {
     (void)arg;
@@ -629,7 +620,7 @@ Test(sink_http, close_in_flight_then_restart_delivers)
         rx_wait_t w = { nacked, acked };
         st_run_until(&c.loop, rx_has_all, &w, 30000);
     }
-    st_run_until(&c.loop, drained, &c, 30000);
+    st_run_until(&c.loop, st_drained, &c, 30000);
     st_close(&c);
     st_loop_fini(&c);
 }

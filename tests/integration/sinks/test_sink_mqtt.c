@@ -519,15 +519,6 @@ Test(sink_mqtt, hung_broker_times_out_then_resumes)
     mqttrx_free_msgs(msgs, n);
 }
 
-static bool drained(void *arg)
-{
-    st_ctx_t *c = arg;
-    pskgw_sink_stats_t st;
-
-    pskgw_sinkset_stats(c->set, 0, NULL, &st);
-    return st.spool_bytes == 0 && st.queue_depth == 0 && st.delivered > 0;
-}
-
 /* Close with publishes waiting for PUBACKs from a hung broker: every callback fires, nothing
  * leaks, and a new set delivers what was acknowledged once the broker resumes. */
 Test(sink_mqtt, close_in_flight_then_restart_delivers)
@@ -564,7 +555,7 @@ Test(sink_mqtt, close_in_flight_then_restart_delivers)
         mwait_t w = { nacked, acked, false };
         st_run_until(&c.loop, sub_has_all, &w, 30000);
     }
-    st_run_until(&c.loop, drained, &c, 30000);
+    st_run_until(&c.loop, st_drained, &c, 30000);
     st_close(&c);
     st_loop_fini(&c);
     n = received(false);

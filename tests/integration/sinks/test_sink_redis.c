@@ -737,15 +737,6 @@ Test(sink_redis, auth_and_database_selection)
     st_loop_fini(&c);
 }
 
-static bool drained(void *arg)
-{
-    st_ctx_t *c = arg;
-    pskgw_sink_stats_t st;
-
-    pskgw_sinkset_stats(c->set, 0, NULL, &st);
-    return st.spool_bytes == 0 && st.queue_depth == 0 && st.delivered > 0;
-}
-
 /* Close with XADDs outstanding on a hung server: every callback fires, nothing leaks, and a
  * new set delivers what was acknowledged once the server resumes. */
 Test(sink_redis, close_in_flight_then_restart_delivers)
@@ -784,7 +775,7 @@ Test(sink_redis, close_in_flight_then_restart_delivers)
         rwait_t w = { "pskgw:acme", nacked, acked };
         st_run_until(&c.loop, stream_has_all, &w, 30000);
     }
-    st_run_until(&c.loop, drained, &c, 30000);
+    st_run_until(&c.loop, st_drained, &c, 30000);
     st_close(&c);
     st_loop_fini(&c);
     n = read_stream("pskgw:acme", got, NULL, ST_MAX * 2);
