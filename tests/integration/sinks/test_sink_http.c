@@ -161,22 +161,7 @@ Test(sink_http, delivers_exact_bodies_with_headers)
     cr_assert_str_eq(httprx_last_auth(rx), "Bearer s3cret-token");
     n = httprx_get(rx, got, raw, ST_MAX * 2);
     cr_assert_eq(n, 200);
-    for (int i = 0; i < 200; i++) {
-        pskgw_envelope_t env;
-        uint8_t pl[24];
-        size_t pl_len;
-        char dev[32];
-        char *want = NULL;
-        size_t wl;
-        int found = 0;
-
-        st_envelope(i, 6, pl, &pl_len, dev, sizeof(dev), &env);
-        cr_assert_eq(pskgw_envelope_json(&env, c.ids[i], &want, &wl), 0);
-        for (int j = 0; j < n; j++)
-            found += strcmp(raw[j], want) == 0;
-        cr_assert_eq(found, 1, "message %d received %d times", i, found);
-        free(want);
-    }
+    st_expect_exact_envelopes(&c, 200, 6, raw, n);
     cr_assert_eq(st_check_delivery(got, n, c.ids, 200), 200);
     for (int j = 0; j < n; j++)
         free(raw[j]);
@@ -440,20 +425,8 @@ Test(sink_http, spool_limit_counts_drops)
     memset(&c, 0, sizeof(c));
     httprx_set_mode(rx, HTTPRX_FAIL);
     o.spool.max_bytes = 4096;
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    st_submit(&c, 0, 300, 3);
-    while (c.done_ok + c.done_err + 4 < 300)
-        uv_run(&c.loop, UV_RUN_ONCE);
-    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
-    cr_assert_gt(c.done_err, 200);
-    cr_assert_eq(c.last_err, PSKGW_EFULL);
-    cr_assert_eq(st.dropped, (uint64_t)c.done_err);
-    cr_assert_leq(st.spool_bytes, 4096);
+    st_spool_limit_drops(&c, &o, &st);
     cr_assert_eq(st.delivered, 0);
-    st_close(&c);
-    st_loop_fini(&c);
-    cr_assert_eq(c.done_ok + c.done_err, 300);
 }
 
 Test(sink_http, spool_replayed_after_kill9)
@@ -605,15 +578,6 @@ Test(sink_http, flaky_receiver_keeps_per_device_order)
     cr_assert_eq(st_check_delivery(got, n, c.ids, 400), 400);
 }
 
-static bool drained(void *arg)
-{
-    st_ctx_t *c = arg;
-    pskgw_sink_stats_t st;
-
-    pskgw_sinkset_stats(c->set, 0, NULL, &st);
-    return st.spool_bytes == 0 && st.queue_depth == 0 && st.delivered > 0;
-}
-
 static bool requests_hang(void *arg)
 {
     (void)arg;
@@ -656,7 +620,7 @@ Test(sink_http, close_in_flight_then_restart_delivers)
         rx_wait_t w = { nacked, acked };
         st_run_until(&c.loop, rx_has_all, &w, 30000);
     }
-    st_run_until(&c.loop, drained, &c, 30000);
+    st_run_until(&c.loop, st_drained, &c, 30000);
     st_close(&c);
     st_loop_fini(&c);
 }

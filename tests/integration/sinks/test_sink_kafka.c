@@ -378,20 +378,8 @@ Test(sink_kafka, spool_limit_counts_drops)
     o.in_flight = 4;
     o.spool.max_bytes = 4096;
     memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    st_submit(&c, 0, 300, 3);
-    while (c.done_ok + c.done_err + 4 < 300)
-        uv_run(&c.loop, UV_RUN_ONCE);
-    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
-    cr_assert_gt(c.done_err, 200);
-    cr_assert_eq(c.last_err, PSKGW_EFULL);
-    cr_assert_eq(st.dropped, (uint64_t)c.done_err);
-    cr_assert_leq(st.spool_bytes, 4096);
+    st_spool_limit_drops(&c, &o, &st);
     cr_assert_eq(st.delivered, 0);
-    st_close(&c);
-    st_loop_fini(&c);
-    cr_assert_eq(c.done_ok + c.done_err, 300);
 }
 
 Test(sink_kafka, spool_replayed_after_kill9)
@@ -424,15 +412,6 @@ Test(sink_kafka, spool_replayed_after_kill9)
     free_km(n);
 }
 
-static bool drained(void *arg)
-{
-    st_ctx_t *c = arg;
-    pskgw_sink_stats_t st;
-
-    pskgw_sinkset_stats(c->set, 0, NULL, &st);
-    return st.spool_bytes == 0 && st.queue_depth == 0 && st.delivered > 0;
-}
-
 /* Close while librdkafka holds messages in flight: every callback fires, nothing leaks, and
  * a new set on the same spool delivers whatever the first one had acknowledged. */
 Test(sink_kafka, close_in_flight_then_restart_delivers)
@@ -462,7 +441,7 @@ Test(sink_kafka, close_in_flight_then_restart_delivers)
     memset(&c.loop, 0, sizeof(c.loop));
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    st_run_until(&c.loop, drained, &c, 30000);
+    st_run_until(&c.loop, st_drained, &c, 30000);
     st_close(&c);
     st_loop_fini(&c);
     /* until nacked distinct ids: a message in flight at the close may have reached the broker
@@ -599,7 +578,7 @@ Test(sink_kafka, close_during_fatal_recovery_then_restart_delivers)
     memset(&c.loop, 0, sizeof(c.loop));
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    st_run_until(&c.loop, drained, &c, 30000);
+    st_run_until(&c.loop, st_drained, &c, 30000);
     st_close(&c);
     st_loop_fini(&c);
     stop_distinct = nacked; /* duplicates possible, as in close_in_flight_then_restart_delivers */

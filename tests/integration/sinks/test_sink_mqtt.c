@@ -2,11 +2,7 @@
  * and topics, raw payload with v5 user properties, broker down then up, broker restart
  * (reconnect), kill -9 replay, spool limit, a poison message (invalid topic) dead-lettered. */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <dlfcn.h>
-#include <netdb.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,31 +10,11 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "gai_slow.h"
 #include "mqttrx.h"
 #include "proc.h"
 #include "sinks/envelope.h"
 #include "sinktest.h"
-
-/* Name lookups on the loop thread (the test's main thread) are counted: the sink must resolve
- * host names off the loop (a stalled DNS server would otherwise stall every session). Numeric
- * addresses (resolved without any I/O) are not counted. */
-static pthread_t loop_thread;
-static volatile bool watch_lookups;
-static volatile int loop_thread_lookups;
-
-int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
-                struct addrinfo **res)
-{
-    static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
-    unsigned char a[16];
-
-    if (!real)
-        *(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
-    if (watch_lookups && node && pthread_equal(pthread_self(), loop_thread) &&
-        inet_pton(AF_INET, node, a) != 1 && inet_pton(AF_INET6, node, a) != 1)
-        loop_thread_lookups++;
-    return real(node, service, hints, res);
-}
 
 static char tmp[256];
 static char spooldir[300];
@@ -175,20 +151,17 @@ static bool sub_has_all(void *arg)
 
 static bool done_or_looked_up(void *arg)
 {
-    return loop_thread_lookups > 0 || st_all_done(arg);
+    return gai_slow_loop_thread_lookups() > 0 || st_all_done(arg);
 }
 
-/* The host-name tests need "localhost" to resolve on this machine (/etc/hosts). */
+/* The host-name tests need "localhost" to resolve on this machine (/etc/hosts). Name lookups
+ * on the loop thread (the test's main thread) are counted by the interposer (gai_slow.h): the
+ * sink must resolve host names off the loop (a stalled DNS server would otherwise stall every
+ * session). Numeric addresses (resolved without any I/O) are not counted. */
 static void need_localhost(void)
 {
-    struct addrinfo hints;
-    struct addrinfo *res = NULL;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_INET;
-    if (getaddrinfo("localhost", NULL, &hints, &res) != 0)
+    if (!gai_slow_resolves("localhost"))
         cr_skip_test("this machine cannot resolve \"localhost\" (no /etc/hosts entry)");
-    freeaddrinfo(res);
 }
 
 /* A host name (here "localhost") is resolved on the thread pool, never on the loop thread, at
@@ -204,15 +177,14 @@ Test(sink_mqtt, host_name_resolved_off_the_loop)
     o.mqtt.host = "localhost";
     o.spool.path = NULL;
     memset(&c, 0, sizeof(c));
-    loop_thread = pthread_self();
-    loop_thread_lookups = 0;
-    watch_lookups = true;
+    gai_slow_watch(NULL);
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
     st_submit(&c, 0, 4, 2);
     st_run_until(&c.loop, done_or_looked_up, &c, 20000);
-    watch_lookups = false;
-    cr_assert_eq(loop_thread_lookups, 0, "getaddrinfo(\"localhost\") ran on the loop thread");
+    gai_slow_unwatch();
+    cr_assert_eq(gai_slow_loop_thread_lookups(), 0,
+                 "getaddrinfo(\"localhost\") ran on the loop thread");
     cr_assert_eq(c.done_ok, 4);
     {
         mwait_t w = { 4, c.ids, false };
@@ -472,20 +444,8 @@ Test(sink_mqtt, spool_limit_counts_drops)
     o = mqtt_opts(4, port, "t");
     o.spool.max_bytes = 4096;
     memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    st_submit(&c, 0, 300, 3);
-    while (c.done_ok + c.done_err + 4 < 300)
-        uv_run(&c.loop, UV_RUN_ONCE);
-    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
-    cr_assert_gt(c.done_err, 200);
-    cr_assert_eq(c.last_err, PSKGW_EFULL);
-    cr_assert_eq(st.dropped, (uint64_t)c.done_err);
-    cr_assert_leq(st.spool_bytes, 4096);
+    st_spool_limit_drops(&c, &o, &st);
     cr_assert_not(st.connected);
-    st_close(&c);
-    st_loop_fini(&c);
-    cr_assert_eq(c.done_ok + c.done_err, 300);
 }
 
 Test(sink_mqtt, spool_replayed_after_kill9)
@@ -559,15 +519,6 @@ Test(sink_mqtt, hung_broker_times_out_then_resumes)
     mqttrx_free_msgs(msgs, n);
 }
 
-static bool drained(void *arg)
-{
-    st_ctx_t *c = arg;
-    pskgw_sink_stats_t st;
-
-    pskgw_sinkset_stats(c->set, 0, NULL, &st);
-    return st.spool_bytes == 0 && st.queue_depth == 0 && st.delivered > 0;
-}
-
 /* Close with publishes waiting for PUBACKs from a hung broker: every callback fires, nothing
  * leaks, and a new set delivers what was acknowledged once the broker resumes. */
 Test(sink_mqtt, close_in_flight_then_restart_delivers)
@@ -604,7 +555,7 @@ Test(sink_mqtt, close_in_flight_then_restart_delivers)
         mwait_t w = { nacked, acked, false };
         st_run_until(&c.loop, sub_has_all, &w, 30000);
     }
-    st_run_until(&c.loop, drained, &c, 30000);
+    st_run_until(&c.loop, st_drained, &c, 30000);
     st_close(&c);
     st_loop_fini(&c);
     n = received(false);

@@ -1,4 +1,5 @@
 /* Test support: a getaddrinfo() interposer (linked into the test binary, it replaces libc's).
+ * Until gai_slow_watch() it only passes every call on to the real getaddrinfo().
  *
  * - Lookups of a name (not a numeric literal) made on the loop thread, the thread that called
  *   gai_slow_watch(), are counted and answered at once: the code under test must resolve names
@@ -20,5 +21,10 @@ int gai_slow_blocked(void);
 int gai_slow_loop_thread_lookups(void);
 /* Let the blocked lookups (and later ones) of slow_name finish. */
 void gai_slow_release(void);
+/* Stop watching (releases blocked lookups): from now on every call goes to the real one. */
+void gai_slow_unwatch(void);
+/* Whether the real getaddrinfo() resolves name to an IPv4 address on this machine (a test that
+ * needs "localhost" skips without it). Call it before gai_slow_watch(). */
+int gai_slow_resolves(const char *name);
 
 #endif

@@ -35,6 +35,8 @@ void st_submit(st_ctx_t *c, int first, int n, int ndev);
  * every loop iteration and at least every 20 ms. */
 void st_run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, int timeout_ms);
 bool st_all_done(void *c); /* every submitted message got its callback */
+/* Sink 0 of c->set delivered something and holds nothing more (queue and spool empty). */
+bool st_drained(void *c);
 /* Wait until sink 0 of c->set has delivered at least `want` messages. */
 void st_wait_delivered(st_ctx_t *c, uint64_t want, int timeout_ms);
 /* Close c->set and run the loop until closed; then uv_loop_close must be 0. */
@@ -47,6 +49,17 @@ typedef struct {
     char dev[64];
     uint64_t seq;
 } st_rx_t;
+
+/* Each message [0, nmsg) of c (submitted by st_submit with ndev devices) stands exactly once,
+ * as its exact envelope JSON, among raw[0..n). Asserts. */
+void st_expect_exact_envelopes(const st_ctx_t *c, int nmsg, int ndev, char *const *raw, int n);
+/* The spool-limit scenario every sink has: a new set of *o on c->loop (initialised here), whose
+ * target fails or is down and whose spool holds o->spool.max_bytes, takes 300 messages of 3
+ * devices and runs until all but 4 got their callback; asserts that more than 200 were refused
+ * with PSKGW_EFULL and counted as dropped and that the spool kept its limit, then closes the set
+ * (every callback fired) and the loop. *st: the sink's stats before the close, for the test's
+ * own checks. */
+void st_spool_limit_drops(st_ctx_t *c, const pskgw_sink_options_t *o, pskgw_sink_stats_t *st);
 
 /* Parse one JSON envelope line (jansson) into rx; also checks all keys are present. 0 or -1. */
 int st_parse_json(const char *line, size_t len, st_rx_t *rx);

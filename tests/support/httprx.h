@@ -1,6 +1,7 @@
-/* A small HTTP receiver for the http sink tests (libmicrohttpd, its own threads, 127.0.0.1 on
- * a kernel-chosen port: it binds port 0 and reads the port back). It can be told to answer 500,
- * to hang, or to answer 400 to one message (a poison message, chosen by its "seq"). */
+/* A small HTTP receiver for the http sink tests (on httpsrv.h: libmicrohttpd, its own threads,
+ * 127.0.0.1 on a kernel-chosen port: it binds port 0 and reads the port back). It can be told
+ * to answer 500, to hang, or to answer 400 to one message (a poison message, chosen by its
+ * "seq"). */
 #ifndef PSKGW_TEST_HTTPRX_H
 #define PSKGW_TEST_HTTPRX_H
 

@@ -1,5 +1,5 @@
-/* An HTTP/1.1 server for the curl-multi driver tests (libmicrohttpd, a thread per connection,
- * 127.0.0.1 on a kernel-chosen port). By path:
+/* An HTTP/1.1 server for the curl-multi driver tests (on httpsrv.h: libmicrohttpd, a thread
+ * per connection, 127.0.0.1 on a kernel-chosen port). By path:
  *   /echo   200, body "<method> <X-Seq header or -> <request body>", header "Retry-After: 7";
  *           with ?close the server closes the connection after answering (Connection: close)
  *   /hang   counted as hanging, then held until echosrv_release() (or echosrv_stop()), then 503

@@ -11,6 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/err.h"
+#include "sinks/envelope.h"
+
 void st_envelope(int i, int ndev, uint8_t *pl, size_t *pl_len, char *dev, size_t dev_cap,
                  pskgw_envelope_t *out)
 {
@@ -115,6 +118,15 @@ static bool delivered_enough(void *arg)
     return st.delivered >= d->want;
 }
 
+bool st_drained(void *arg)
+{
+    st_ctx_t *c = arg;
+    pskgw_sink_stats_t st;
+
+    pskgw_sinkset_stats(c->set, 0, NULL, &st);
+    return st.spool_bytes == 0 && st.queue_depth == 0 && st.delivered > 0;
+}
+
 void st_wait_delivered(st_ctx_t *c, uint64_t want, int timeout_ms)
 {
     deliv_t d = { c, want };
@@ -144,6 +156,43 @@ void st_loop_fini(st_ctx_t *c)
 {
     uv_run(&c->loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&c->loop), 0);
+}
+
+void st_expect_exact_envelopes(const st_ctx_t *c, int nmsg, int ndev, char *const *raw, int n)
+{
+    for (int i = 0; i < nmsg; i++) {
+        pskgw_envelope_t env;
+        uint8_t pl[24];
+        size_t pl_len;
+        char dev[32];
+        char *want = NULL;
+        size_t wl;
+        int found = 0;
+
+        st_envelope(i, ndev, pl, &pl_len, dev, sizeof(dev), &env);
+        cr_assert_eq(pskgw_envelope_json(&env, c->ids[i], &want, &wl), 0);
+        for (int j = 0; j < n; j++)
+            found += strcmp(raw[j], want) == 0;
+        cr_assert_eq(found, 1, "message %d received %d times", i, found);
+        free(want);
+    }
+}
+
+void st_spool_limit_drops(st_ctx_t *c, const pskgw_sink_options_t *o, pskgw_sink_stats_t *st)
+{
+    cr_assert_eq(uv_loop_init(&c->loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c->loop, o, 1, &c->set), 0);
+    st_submit(c, 0, 300, 3);
+    while (c->done_ok + c->done_err + 4 < 300)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    cr_assert_eq(pskgw_sinkset_stats(c->set, 0, NULL, st), 0);
+    cr_assert_gt(c->done_err, 200);
+    cr_assert_eq(c->last_err, PSKGW_EFULL);
+    cr_assert_eq(st->dropped, (uint64_t)c->done_err);
+    cr_assert_leq(st->spool_bytes, o->spool.max_bytes);
+    st_close(c);
+    st_loop_fini(c);
+    cr_assert_eq(c->done_ok + c->done_err, 300);
 }
 
 int st_parse_json(const char *line, size_t len, st_rx_t *rx)

@@ -1,7 +1,7 @@
 /* Test helper: start pskgw-sim and talk to its /_sim control endpoints (blocking libcurl easy
  * calls: used only between loop runs, never from inside the loop under test). */
-#ifndef PSKGW_TEST_UPSTREAM_SIMCTL_H
-#define PSKGW_TEST_UPSTREAM_SIMCTL_H
+#ifndef PSKGW_TEST_SIMCTL_H
+#define PSKGW_TEST_SIMCTL_H
 
 #include <jansson.h>
 

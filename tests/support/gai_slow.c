@@ -62,6 +62,28 @@ void gai_slow_release(void)
     pthread_mutex_unlock(&mu);
 }
 
+void gai_slow_unwatch(void)
+{
+    pthread_mutex_lock(&mu);
+    watching = false;
+    released = true;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+int gai_slow_resolves(const char *name)
+{
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_INET;
+    if (getaddrinfo(name, NULL, &hints, &res) != 0)
+        return 0;
+    freeaddrinfo(res);
+    return 1;
+}
+
 static bool numeric(const char *node)
 {
     unsigned char a[16];

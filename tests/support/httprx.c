@@ -1,22 +1,16 @@
 #define _GNU_SOURCE
 #include "httprx.h"
 
-#include <arpa/inet.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
+#include "httpsrv.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *buf;
-    size_t len;
-} body_t;
-
 struct httprx {
-    struct MHD_Daemon *d;
+    httpsrv_t *srv;
     pthread_mutex_t mu;
     pthread_cond_t changed; /* the mode changed or the receiver is stopping */
     httprx_mode_t mode;
@@ -39,36 +33,17 @@ static enum MHD_Result reply(struct MHD_Connection *con, unsigned code)
     return ret;
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char *url,
-                               const char *method, const char *version, const char *upload,
-                               size_t *upload_size, void **con_cls)
+static enum MHD_Result on_request(void *arg, struct MHD_Connection *con, const char *url,
+                                  const char *method, const char *body, size_t len)
 {
-    httprx_t *h = cls;
-    body_t *b = *con_cls;
+    httprx_t *h = arg;
     httprx_mode_t mode;
     st_rx_t one;
     const char *auth;
 
     (void)url;
-    (void)version;
     if (strcmp(method, "POST") != 0)
         return reply(con, 405);
-    if (!b) {
-        b = calloc(1, sizeof(*b));
-        *con_cls = b;
-        return b ? MHD_YES : MHD_NO;
-    }
-    if (*upload_size > 0) {
-        char *nb = realloc(b->buf, b->len + *upload_size + 1);
-        if (!nb)
-            return MHD_NO;
-        memcpy(nb + b->len, upload, *upload_size);
-        b->buf = nb;
-        b->len += *upload_size;
-        b->buf[b->len] = '\0';
-        *upload_size = 0;
-        return MHD_YES;
-    }
     auth = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization");
     pthread_mutex_lock(&h->mu);
     h->requests++;
@@ -88,7 +63,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char
         return reply(con, 500);
     if (mode == HTTPRX_HANG)
         return reply(con, 503);
-    if (!b->buf || st_parse_json(b->buf, b->len, &one) != 0)
+    if (!body || st_parse_json(body, len, &one) != 0)
         return reply(con, 422);
     pthread_mutex_lock(&h->mu);
     if (h->poison >= 0 && one.seq == (uint64_t)h->poison) {
@@ -97,61 +72,32 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char
     }
     if (h->n < ST_MAX * 2) {
         h->rx[h->n] = one;
-        h->raw[h->n] = strndup(b->buf, b->len);
+        h->raw[h->n] = strndup(body, len);
         h->n++;
     }
     pthread_mutex_unlock(&h->mu);
     return reply(con, 200);
 }
 
-static void completed(void *cls, struct MHD_Connection *con, void **con_cls,
-                      enum MHD_RequestTerminationCode toe)
-{
-    body_t *b = *con_cls;
-
-    (void)cls;
-    (void)con;
-    (void)toe;
-    if (b) {
-        free(b->buf);
-        free(b);
-        *con_cls = NULL;
-    }
-}
-
 int httprx_start(httprx_t **out, int *port)
 {
     httprx_t *h = calloc(1, sizeof(*h));
-    struct sockaddr_in sa;
-    const union MHD_DaemonInfo *info;
+    httpsrv_cfg_t cfg = { on_request, NULL, NULL };
 
     if (!h)
         return -1;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->changed, NULL);
     h->poison = -1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                MHD_USE_POLL,
-                            0, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, &sa,
-                            MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
-    if (!h->d)
-        goto fail;
-    info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    if (!info || info->port == 0) {
-        MHD_stop_daemon(h->d);
-        goto fail;
+    cfg.arg = h;
+    if (httpsrv_start(&h->srv, port, &cfg) < 0) {
+        pthread_cond_destroy(&h->changed);
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+        return -1;
     }
-    *port = info->port;
     *out = h;
     return 0;
-fail:
-    pthread_cond_destroy(&h->changed);
-    pthread_mutex_destroy(&h->mu);
-    free(h);
-    return -1;
 }
 
 void httprx_set_mode(httprx_t *h, httprx_mode_t mode)
@@ -231,7 +177,7 @@ void httprx_stop(httprx_t *h)
     h->stopping = true;
     pthread_cond_broadcast(&h->changed);
     pthread_mutex_unlock(&h->mu);
-    MHD_stop_daemon(h->d);
+    httpsrv_stop(h->srv);
     for (int i = 0; i < h->n; i++)
         free(h->raw[i]);
     pthread_cond_destroy(&h->changed);
