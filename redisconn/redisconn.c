@@ -287,8 +287,10 @@ static void reply_cb(redisAsyncContext *ac, void *reply_v, void *priv)
             forget(c, ac->errstr[0] ? ac->errstr : "disconnected");
     }
     cmd_finish(q, status, reply_v);
-    if (readonly && ac == c->ac && !c->closing)
+    if (readonly && ac == c->ac && !c->closing) {
+        c->stats.errors++;
         drop(c, "READONLY: no longer the master");
+    }
     op_timer_arm(c);
 }
 

@@ -94,8 +94,9 @@ typedef struct {
 } pskgw_redisconn_opts_t;
 
 typedef struct {
-    uint64_t errors;      /* failed attempts (lookup, connect, deadline, gate refused), commands
-                             failed by a lost or dropped connection, watchdog drops */
+    uint64_t errors;      /* failed attempts (lookup, connect, deadline, gate refused, no
+                             sentinel reachable or none naming the master), commands failed by a
+                             lost or dropped connection, watchdog and READONLY drops */
     uint64_t connects;    /* TCP connections made (the first one included) */
     uint64_t disconnects; /* connections lost or dropped after TCP connect */
     uint64_t connected;   /* gauge: 1 in GATE and READY */
