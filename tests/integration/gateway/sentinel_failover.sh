@@ -87,7 +87,9 @@ check "the key cache wrote to the master ($keys keys)" [ "$keys" -ge 6 ]
 # Stop the master (SIGTERM: it waits for the replica to catch up, a clean shutdown). Its port
 # stays reserved: nothing else can answer there.
 stop_proc "$PID_master" || true
-# right away, while no master answers: the sink spools, the devices are acknowledged
+# right away, while no master answers (the sentinels wait down-after-milliseconds, 1 s, before
+# they even agree it is down): the sink spools, the devices are acknowledged
+check "the sink saw the master go" wait_metric 'pskgw_sink_connected{domain="fo",sink="fo-rs"' = 0
 check "during the failover: every message acknowledged (spooled)" fleet 0000000b
 SPOOLED='pskgw_sink_spooled_total{domain="fo",sink="fo-rs"'
 check "the sink spooled while no master answered" wait_metric "$SPOOLED" -ge 1
