@@ -2,7 +2,8 @@
  * bad sentinel options refused, the master found through the second sentinel when the first
  * refuses connections, and a master demoted under a READY connection (REPLICAOF) left: its
  * READONLY reply reaches the command, the connection drops, and the address the sentinel still
- * names is refused by the ROLE gate on every reconnect. The failover itself (a replica promoted,
+ * names is refused by the ROLE gate on every reconnect; a close while the sentinel has not
+ * answered yet. The failover itself (a replica promoted,
  * the gateway following it) is tests/integration/gateway/sentinel_failover.sh. Every test ends
  * with uv_loop_close() == 0. */
 #define _GNU_SOURCE
@@ -25,6 +26,7 @@
 static pskgw_test_proc_t master = { -1, -1 }, other = { -1, -1 }, sentinel = { -1, -1 };
 static int master_port, other_port, sentinel_port;
 static char dir[256];
+static bool paused; /* the sentinel is SIGSTOPped */
 static uv_loop_t loop;
 static uv_timer_t tick; /* wakes uv_run(UV_RUN_ONCE) so run_until() can check its condition */
 
@@ -49,6 +51,7 @@ static void setup(void)
 {
     master.pid = other.pid = sentinel.pid = -1;
     dir[0] = '\0';
+    paused = false;
     open_ctx = NULL;
     cr_assert_eq(uv_loop_init(&loop), 0);
     uv_timer_init(&loop, &tick);
@@ -62,6 +65,8 @@ static void on_closed(void *arg)
 
 static void teardown(void)
 {
+    if (paused)
+        kill(sentinel.pid, SIGCONT);
     if (open_ctx && !open_ctx->closed)
         pskgw_redisconn_close(open_ctx->c, on_closed, open_ctx);
     uv_close((uv_handle_t *)&tick, NULL);
@@ -284,4 +289,37 @@ Test(sentinel, a_demoted_master_is_left)
     cr_assert_geq(s.connects, 3);
     cr_assert_geq(s.disconnects, 3);
     close_and_wait(&x);
+}
+
+static bool asking(void *x)
+{
+    return pskgw_redisconn_state(((conn_ctx_t *)x)->c) == PSKGW_REDISCONN_RESOLVING;
+}
+
+/* Close while the sentinel has not answered the question: the ask is dropped, nothing calls
+ * back after the close callback, every handle is released (teardown: uv_loop_close() == 0). */
+Test(sentinel, close_while_the_sentinel_is_asked)
+{
+    static conn_ctx_t x;
+    char list[64];
+    redisContext *rc;
+    redisReply *r;
+
+    start_servers();
+    snprintf(list, sizeof(list), "127.0.0.1:%d", sentinel_port);
+    cr_assert_eq(make(&x, list, "pskgw"), 0);
+    run_until(is_ready, &x, "ready on the master");
+    cr_assert_eq(kill(sentinel.pid, SIGSTOP), 0);
+    paused = true;
+    /* the master drops our connection: the reconnect asks the stopped sentinel */
+    rc = redisConnect("127.0.0.1", master_port);
+    cr_assert(rc && !rc->err, "sync redis client");
+    r = redisCommand(rc, "CLIENT KILL TYPE normal SKIPME yes");
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer >= 1);
+    freeReplyObject(r);
+    redisFree(rc);
+    run_until(asking, &x, "the reconnect asking the sentinel");
+    cr_assert_eq(x.downs, 1);
+    close_and_wait(&x);
+    cr_assert_eq(x.ups, 1);
 }
