@@ -779,6 +779,16 @@ int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
         return PSKGW_ENOMEM;
     }
     c->loop = loop;
+    if (opts->sentinels) { /* before any handle of c exists: a failure frees c at once */
+        int rc = pskgw_redisconn_sentinels_new(
+            loop, opts->sentinels, opts->master_name, opts->timeout_ms, opts->backoff_min_ms,
+            opts->backoff_max_ms, c->log_name, sentinel_up, c, &c->sentinels);
+
+        if (rc < 0) {
+            free_conn(c);
+            return rc;
+        }
+    }
     timers[0] = &c->conn_timer;
     timers[1] = &c->op_timer;
     timers[2] = &c->reap_timer;
@@ -786,19 +796,7 @@ int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
         uv_timer_init(loop, timers[i]);
         timers[i]->data = c;
     }
-    c->handles = 3;
-    if (opts->sentinels) {
-        int rc = pskgw_redisconn_sentinels_new(
-            loop, opts->sentinels, opts->master_name, opts->timeout_ms, opts->backoff_min_ms,
-            opts->backoff_max_ms, c->log_name, sentinel_up, c, &c->sentinels);
-
-        if (rc < 0) {
-            c->closing = true; /* frees c in the timers' close callbacks */
-            close_handles(c);
-            return rc;
-        }
-        c->handles++;
-    }
+    c->handles = opts->sentinels ? 4 : 3; /* the sentinel set counts as one */
     c->state = PSKGW_REDISCONN_IDLE;
     uv_timer_start(&c->conn_timer, conn_timer_cb, 0, 0); /* never connect inside new() */
     *out = c;

@@ -109,7 +109,8 @@ typedef struct {
 typedef void (*pskgw_redisconn_reply_cb)(void *arg, int status, const struct redisReply *reply);
 
 /* Copies opts, schedules the first attempt. 0, PSKGW_EINVAL (bad opts), PSKGW_ENOMEM (nothing
- * to free then). */
+ * to free then; in Sentinel mode, sentinel connections already made close themselves on the
+ * loop's next turns). */
 int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
                         pskgw_redisconn_t **out);
 
