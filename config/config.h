@@ -159,11 +159,14 @@ typedef struct {
     unsigned line;            /* where it is defined in the domain's file, for messages */
 } pskgw_config_listener_t;
 
-/* A redis://[host][:port][/db] URL, parsed. */
+/* A redis://[host][:port][/db] URL, parsed; or redis+sentinel://h[:p],h[:p]/master[/db]
+ * (Redis Sentinel: the master is asked from the sentinels; host NULL, port 0 then). */
 typedef struct {
     char *url;           /* as written */
     char *host;          /* default "127.0.0.1"; IPv6 written [::1] in the URL, stored without [] */
     uint16_t port;       /* default 6379 */
+    char *sentinels;     /* redis+sentinel: "h:p,h:p" as written (port default 26379); else NULL */
+    char *master_name;   /* redis+sentinel: the master's name; else NULL */
     uint32_t db;         /* default 0 */
     char *password_file; /* as written; NULL: none */
     pskgw_config_secret_t password; /* from *_password_file; data NULL when none (no AUTH) */

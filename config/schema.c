@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +120,119 @@ static void check_readable(cfg_ctx_t *ctx, unsigned line, const char *path, cons
         cfg_error(ctx, line, path, "cannot read \"%s\": %s", file, strerror(errno));
 }
 
-/* Parse redis://[host][:port][/db] into r (host, port, db). 0 or -1 (reported). */
+/* One sentinel "host[:port]" or "[v6][:port]" of len bytes: true when well formed. */
+static bool sentinel_ok(const char *s, size_t len)
+{
+    char buf[300];
+    const char *colon;
+    unsigned char tmp[16];
+
+    if (len == 0 || len >= sizeof(buf))
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (buf[0] == '[') {
+        char *close = strchr(buf, ']');
+        if (close == NULL || close == buf + 1)
+            return false;
+        *close = '\0';
+        if (inet_pton(AF_INET6, buf + 1, tmp) != 1)
+            return false;
+        colon = close[1] == '\0' ? NULL : close + 1;
+        if (colon != NULL && *colon != ':')
+            return false;
+    } else {
+        char *c = strchr(buf, ':');
+        if (c != NULL)
+            *c = '\0';
+        if (buf[0] == '\0' || !name_ok(buf))
+            return false;
+        colon = c; /* the ':' became the end of the host; the digits follow it */
+    }
+    if (colon != NULL) {
+        char *end;
+        if (!isdigit((unsigned char)colon[1]))
+            return false;
+        errno = 0;
+        unsigned long port = strtoul(colon + 1, &end, 10);
+        if (errno != 0 || port < 1 || port > 65535 || *end != '\0')
+            return false;
+    }
+    return true;
+}
+
+/* redis+sentinel://host[:port],host[:port]/master-name[/db] (sentinel port default 26379):
+ * r->sentinels (the list as written), r->master_name, r->db. 0 or -1 (reported). */
+static int parse_sentinel_url(cfg_ctx_t *ctx, unsigned line, const char *path,
+                              pskgw_config_redis_t *r)
+{
+    const char *p = r->url + 17;
+    const char *lend = p + strcspn(p, "/");
+    const char *name = *lend == '/' ? lend + 1 : lend;
+    const char *nend = name + strcspn(name, "/");
+    unsigned long db = 0;
+    unsigned n = 0;
+
+    if (strpbrk(p, "@") != NULL) {
+        cfg_error(ctx, line, path,
+                  "credentials in the URL are not accepted; use a password_file key");
+        return -1;
+    }
+    if (strpbrk(p, "?# ") != NULL || lend == p) {
+        cfg_error(ctx, line, path, "must be a redis+sentinel://host:port,host:port/master/db URL");
+        return -1;
+    }
+    for (const char *q = p; q < lend; n++) {
+        size_t len = strcspn(q, ",/");
+        if (n >= 16 || !sentinel_ok(q, len)) {
+            cfg_error(ctx, line, path, "sentinel %u: must be host:port or [IPv6]:port (at most 16)",
+                      n + 1);
+            return -1;
+        }
+        q += len + (q[len] == ',' ? 1 : 0);
+        if (q[-1] == ',' && q == lend) {
+            cfg_error(ctx, line, path, "empty sentinel after ','");
+            return -1;
+        }
+    }
+    char mname[129];
+    if (nend == name || (size_t)(nend - name) >= sizeof(mname)) {
+        cfg_error(ctx, line, path, "the master's name is missing or longer than 128 characters");
+        return -1;
+    }
+    memcpy(mname, name, (size_t)(nend - name));
+    mname[nend - name] = '\0';
+    if (!name_ok(mname)) {
+        cfg_error(ctx, line, path, "bad master name (letters, digits, '-', '_', '.')");
+        return -1;
+    }
+    if (*nend == '/' && nend[1] != '\0') {
+        char *end;
+        errno = 0;
+        db = isdigit((unsigned char)nend[1]) ? strtoul(nend + 1, &end, 10) : ULONG_MAX;
+        if (db == ULONG_MAX || errno != 0 || db > 1000000 || *end != '\0') {
+            cfg_error(ctx, line, path, "database must be a number between 0 and 1000000");
+            return -1;
+        }
+    }
+    char *list = strndup(p, (size_t)(lend - p));
+    char *mn = strdup(mname);
+    if (list == NULL || mn == NULL) {
+        free(list);
+        free(mn);
+        ctx->oom = true;
+        return -1;
+    }
+    free(r->sentinels);
+    free(r->master_name);
+    r->sentinels = list;
+    r->master_name = mn;
+    r->db = (uint32_t)db;
+    return 0;
+}
+
+/* Parse redis://[host][:port][/db] into r (host, port, db), or redis+sentinel://... (above).
+ * 0 or -1 (reported). */
 static int parse_redis_url(cfg_ctx_t *ctx, unsigned line, const char *path, pskgw_config_redis_t *r)
 {
     const char *u = r->url;
@@ -127,12 +240,17 @@ static int parse_redis_url(cfg_ctx_t *ctx, unsigned line, const char *path, pskg
     char host[256] = "127.0.0.1";
     unsigned long port = 6379, db = 0;
 
+    if (strncasecmp(u, "redis+sentinel://", 17) == 0)
+        return parse_sentinel_url(ctx, line, path, r);
+
     if (strncasecmp(u, "rediss://", 9) == 0) {
         cfg_error(ctx, line, path, "TLS to Redis (rediss://) is not supported");
         return -1;
     }
     if (strncasecmp(u, "redis://", 8) != 0) {
-        cfg_error(ctx, line, path, "must be a redis://host:port/db URL");
+        cfg_error(
+            ctx, line, path,
+            "must be a redis://host:port/db URL (or redis+sentinel://host:port,.../master/db)");
         return -1;
     }
     p = u + 8;
@@ -226,6 +344,10 @@ static void release_redis(pskgw_config_redis_t *r)
 {
     free(r->host);
     r->host = NULL;
+    free(r->sentinels);
+    r->sentinels = NULL;
+    free(r->master_name);
+    r->master_name = NULL;
     cfg_secret_free(&r->password);
 }
 

@@ -536,6 +536,8 @@ static int start_cache(pskgw_domain_t *d, const char *name, size_t entries, uint
     if (c->has_redis) {
         o.redis_host = c->redis.host;
         o.redis_port = c->redis.port;
+        o.redis_sentinels = c->redis.sentinels;
+        o.redis_master_name = c->redis.master_name;
         o.redis_db = (int)c->redis.db;
         o.redis_password = c->redis.password.data;
         if (c->redis_timeout_ms)

@@ -98,8 +98,8 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
         o->max_key_len > PSKGW_KEYCACHE_KEY_MAX || o->max_value_len == 0 ||
         o->max_value_len > PSKGW_KEYCACHE_VALUE_MAX)
         return PSKGW_EINVAL;
-    if (o->redis_host &&
-        (!o->kek || o->redis_port == 0 || o->redis_timeout_ms == 0 ||
+    if ((o->redis_host || o->redis_sentinels) &&
+        (!o->kek || (o->redis_host && o->redis_port == 0) || o->redis_timeout_ms == 0 ||
          o->redis_backoff_min_ms == 0 || o->redis_backoff_max_ms < o->redis_backoff_min_ms ||
          (o->kek_prev && o->kek_prev_id == o->kek_id)))
         return PSKGW_EINVAL;
@@ -157,12 +157,14 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
         goto fail;
     kc->fmask = nb - 1;
 
-    if (o->redis_host) {
+    if (o->redis_host || o->redis_sentinels) {
         pskgw_kc_redis_opts_t ro;
 
         memset(&ro, 0, sizeof(ro));
         ro.host = o->redis_host;
         ro.port = o->redis_port;
+        ro.sentinels = o->redis_sentinels;
+        ro.master_name = o->redis_master_name;
         ro.password = o->redis_password;
         ro.db = o->redis_db;
         ro.timeout_ms = o->redis_timeout_ms;

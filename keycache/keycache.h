@@ -112,7 +112,11 @@ typedef struct {
     /* Layer 2. redis_host NULL: no Redis (layer 1 + backend only). Hosts should be IP literals:
      * hiredis 0.14 resolves names synchronously at each (re)connect. */
     const char *redis_host;
-    uint16_t redis_port;           /* default 6379 */
+    uint16_t redis_port; /* default 6379 */
+    /* Redis Sentinel instead of redis_host/redis_port (then NULL/ignored): "h:p,h:p" and the
+     * master's name (redisconn/redisconn.h, sentinel mode). */
+    const char *redis_sentinels;
+    const char *redis_master_name;
     const char *redis_password;    /* AUTH; NULL: none (copied, wiped) */
     int redis_db;                  /* SELECT when > 0 */
     uint32_t redis_timeout_ms;     /* connect and reply timeout. Default 500 */

@@ -37,6 +37,8 @@ int pskgw_kc_redis_new(uv_loop_t *loop, const pskgw_kc_redis_opts_t *opts, pskgw
         return PSKGW_ENOMEM;
     co.host = opts->host;
     co.port = opts->port;
+    co.sentinels = opts->sentinels;
+    co.master_name = opts->master_name;
     co.password = opts->password;
     co.db = opts->db;
     co.timeout_ms = opts->timeout_ms;

@@ -23,11 +23,13 @@ typedef struct pskgw_kc_redis pskgw_kc_redis_t;
 typedef struct pskgw_kc_redis_op pskgw_kc_redis_op_t;
 
 typedef struct {
-    const char *host;     /* IPv4/IPv6 literal, or a name resolved on the thread pool (copied) */
-    uint16_t port;        /* TCP port */
-    const char *password; /* AUTH after connecting; NULL for none (copied, wiped on free) */
-    int db;               /* SELECT when > 0 */
-    uint32_t timeout_ms;  /* connect timeout and reply timeout (>= 1) */
+    const char *host;        /* IPv4/IPv6 literal, or a name resolved on the thread pool (copied) */
+    uint16_t port;           /* TCP port */
+    const char *sentinels;   /* Sentinel mode (host/port unused): redisconn.h */
+    const char *master_name; /* with sentinels */
+    const char *password;    /* AUTH after connecting; NULL for none (copied, wiped on free) */
+    int db;                  /* SELECT when > 0 */
+    uint32_t timeout_ms;     /* connect timeout and reply timeout (>= 1) */
     uint32_t backoff_min_ms;
     uint32_t backoff_max_ms;
 } pskgw_kc_redis_opts_t;

@@ -13,6 +13,8 @@
  */
 #include "redisconn/redisconn.h"
 
+#include "redisconn/sentinel.h"
+
 #include "common/backoff.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -75,6 +77,10 @@ struct pskgw_redisconn {
     void (*close_cb)(void *arg);
     void *close_arg;
     pskgw_redisconn_stats_t stats;
+
+    pskgw_redisconn_sentinels_t *sentinels; /* Sentinel mode: host/port come from them */
+    bool asking;                            /* a master address is being asked for */
+    bool no_sentinel;                       /* the last ask found no READY sentinel */
 };
 
 static void maybe_closed(pskgw_redisconn_t *c);
@@ -267,6 +273,11 @@ static void reply_cb(redisAsyncContext *ac, void *reply_v, void *priv)
     pskgw_redisconn_t *c = q->c;
     int status = 0;
 
+    redisReply *r = reply_v;
+    /* Sentinel mode: a demoted master (a failover we have not seen yet) refuses writes */
+    bool readonly = c->sentinels && r && r->type == REDIS_REPLY_ERROR && r->str &&
+                    strncmp(r->str, "READONLY", 8) == 0;
+
     cmd_unlink(c, q);
     if (!reply_v) {
         status = c->closing ? PSKGW_ECANCELED : PSKGW_EIO;
@@ -276,6 +287,10 @@ static void reply_cb(redisAsyncContext *ac, void *reply_v, void *priv)
             forget(c, ac->errstr[0] ? ac->errstr : "disconnected");
     }
     cmd_finish(q, status, reply_v);
+    if (readonly && ac == c->ac && !c->closing) {
+        c->stats.errors++;
+        drop(c, "READONLY: no longer the master");
+    }
     op_timer_arm(c);
 }
 
@@ -414,6 +429,18 @@ static void reap_cb(uv_timer_t *t)
 static const char gate_auth[] = "AUTH";
 static const char gate_select[] = "SELECT";
 static const char gate_ping[] = "PING";
+static const char gate_role[] = "ROLE";
+
+/* Sentinel mode: the address the sentinels gave must be the master now (it may have been demoted
+ * since they answered). */
+static bool role_is_master(const redisReply *reply)
+{
+    const redisReply *r0 =
+        reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 ? reply->element[0] : NULL;
+
+    return r0 && r0->type == REDIS_REPLY_STRING && r0->len == 6 &&
+           memcmp(r0->str, "master", 6) == 0;
+}
 
 static void become_ready(pskgw_redisconn_t *c)
 {
@@ -447,6 +474,14 @@ static void gate_cb(redisAsyncContext *ac, void *reply_v, void *priv)
         drop(c, why);
         return;
     }
+    if (what == gate_role && !role_is_master(reply)) {
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, c->log_name,
+                     "%s: redis \"%s:%d\" is not the master (any more): asking the sentinels again",
+                     c->log_name, c->host, c->port);
+        c->stats.errors++;
+        drop(c, "not the master");
+        return;
+    }
     if (what == gate_ping)
         become_ready(c);
 }
@@ -471,6 +506,11 @@ static void gate_send(pskgw_redisconn_t *c, redisAsyncContext *ac)
         lens[0] = 6;
         lens[1] = strlen(db);
         (void)redisAsyncCommandArgv(ac, gate_cb, (void *)gate_select, 2, argv, lens);
+    }
+    if (c->sentinels) {
+        argv[0] = gate_role;
+        lens[0] = 4;
+        (void)redisAsyncCommandArgv(ac, gate_cb, (void *)gate_role, 1, argv, lens);
     }
     /* also drives the connect: hiredis notices it when it has something to write */
     argv[0] = gate_ping;
@@ -584,7 +624,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 }
 
 /* A literal address is used as it is; a name goes to the thread pool. */
-static void attempt(pskgw_redisconn_t *c)
+static void resolve(pskgw_redisconn_t *c)
 {
     struct addrinfo hints;
     unsigned char buf[16];
@@ -605,6 +645,69 @@ static void attempt(pskgw_redisconn_t *c)
     }
     c->gai_pending = true;
     c->state = PSKGW_REDISCONN_RESOLVING;
+}
+
+/* Sentinel mode: the master's address, then resolve() it. */
+static void on_master(void *arg, int status, const char *host, uint16_t port)
+{
+    pskgw_redisconn_t *c = arg;
+    char *h;
+
+    c->asking = false;
+    if (c->closing) {
+        maybe_closed(c);
+        return;
+    }
+    h = status == 0 ? strdup(host) : NULL;
+    if (!h) {
+        c->stats.errors++;
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, c->log_name,
+                     "%s: no sentinel gave the master's address: %s", c->log_name,
+                     status < 0 ? pskgw_strerror(status) : "out of memory");
+        schedule_attempt(c);
+        return;
+    }
+    if (strcmp(h, c->host) != 0 || port != c->port)
+        PSKGW_INFO("%s: sentinels name \"%s:%u\" the master", c->log_name, h, (unsigned)port);
+    free(c->host);
+    c->host = h;
+    c->port = port;
+    resolve(c);
+}
+
+static void attempt(pskgw_redisconn_t *c)
+{
+    int rc;
+
+    if (!c->sentinels) {
+        resolve(c);
+        return;
+    }
+    rc = pskgw_redisconn_sentinels_ask(c->sentinels, on_master, c);
+    if (rc == 0) {
+        c->asking = true;
+        c->state = PSKGW_REDISCONN_RESOLVING;
+        return;
+    }
+    /* none READY: the first one that is calls sentinel_up(); until then, the backoff */
+    c->no_sentinel = true;
+    if (pskgw_redisconn_sentinels_errors(c->sentinels) > 0) {
+        c->stats.errors++;
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, c->log_name, "%s: no sentinel reachable for the master",
+                     c->log_name);
+    }
+    schedule_attempt(c);
+}
+
+static void sentinel_up(void *arg)
+{
+    pskgw_redisconn_t *c = arg;
+
+    if (!c->no_sentinel || c->closing || c->state != PSKGW_REDISCONN_IDLE)
+        return;
+    c->no_sentinel = false;
+    uv_timer_stop(&c->conn_timer);
+    attempt(c);
 }
 
 static void conn_timer_cb(uv_timer_t *t)
@@ -630,7 +733,7 @@ static void conn_timer_cb(uv_timer_t *t)
 
 static int copy_opts(pskgw_redisconn_t *c, const pskgw_redisconn_opts_t *o)
 {
-    c->host = strdup(o->host);
+    c->host = strdup(o->sentinels ? "" : o->host);
     c->log_name = strdup(o->log_name ? o->log_name : "redis");
     if (o->password)
         c->password = strdup(o->password);
@@ -661,7 +764,10 @@ int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
     pskgw_redisconn_t *c;
     uv_timer_t *timers[3];
 
-    if (!loop || !opts || !opts->host || !opts->host[0] || opts->port == 0 ||
+    if (!loop || !opts ||
+        (!opts->sentinels && (!opts->host || !opts->host[0] || opts->port == 0)) ||
+        (opts->sentinels && pskgw_redisconn_sentinels_check(opts->sentinels) < 0) ||
+        (opts->sentinels && (!opts->master_name || !opts->master_name[0])) ||
         opts->timeout_ms == 0 || opts->backoff_min_ms == 0 ||
         opts->backoff_max_ms < opts->backoff_min_ms || opts->db < 0 || !out)
         return PSKGW_EINVAL;
@@ -673,6 +779,16 @@ int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
         return PSKGW_ENOMEM;
     }
     c->loop = loop;
+    if (opts->sentinels) { /* before any handle of c exists: a failure frees c at once */
+        int rc = pskgw_redisconn_sentinels_new(
+            loop, opts->sentinels, opts->master_name, opts->timeout_ms, opts->backoff_min_ms,
+            opts->backoff_max_ms, c->log_name, sentinel_up, c, &c->sentinels);
+
+        if (rc < 0) {
+            free_conn(c);
+            return rc;
+        }
+    }
     timers[0] = &c->conn_timer;
     timers[1] = &c->op_timer;
     timers[2] = &c->reap_timer;
@@ -680,7 +796,7 @@ int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
         uv_timer_init(loop, timers[i]);
         timers[i]->data = c;
     }
-    c->handles = 3;
+    c->handles = opts->sentinels ? 4 : 3; /* the sentinel set counts as one */
     c->state = PSKGW_REDISCONN_IDLE;
     uv_timer_start(&c->conn_timer, conn_timer_cb, 0, 0); /* never connect inside new() */
     *out = c;
@@ -753,12 +869,20 @@ static void maybe_closed(pskgw_redisconn_t *c)
     void (*cb)(void *arg) = c->close_cb;
     void *arg = c->close_arg;
 
-    if (!c->closing || c->handles > 0 || c->gai_pending || c->ac || c->doomed || c->head ||
-        c->depth > 0)
+    if (!c->closing || c->handles > 0 || c->gai_pending || c->asking || c->ac || c->doomed ||
+        c->head || c->depth > 0)
         return;
     free_conn(c);
     if (cb)
         cb(arg);
+}
+
+static void sentinels_closed(void *arg)
+{
+    pskgw_redisconn_t *c = arg;
+
+    c->handles--;
+    maybe_closed(c);
 }
 
 void pskgw_redisconn_close(pskgw_redisconn_t *c, void (*cb)(void *arg), void *arg)
@@ -776,6 +900,11 @@ void pskgw_redisconn_close(pskgw_redisconn_t *c, void (*cb)(void *arg), void *ar
     uv_timer_stop(&c->op_timer);
     if (c->gai_pending)
         (void)uv_cancel((uv_req_t *)&c->gai); /* on_resolved still fires */
+    if (c->sentinels) { /* the ask will not answer; its connections count as one handle */
+        c->asking = false;
+        pskgw_redisconn_sentinels_close(c->sentinels, sentinels_closed, c);
+        c->sentinels = NULL;
+    }
     fail_held(c, PSKGW_ECANCELED);
     c->ac = NULL;
     if (ac)

@@ -37,6 +37,15 @@
  * per context) are freed in their close callbacks; the connection counts them and frees itself
  * in the last one.
  *
+ * Sentinel mode (opts.sentinels): one more pskgw_redisconn to each sentinel (redisconn/sentinel.h)
+ * is kept open. Each attempt (RESOLVING) first asks the READY sentinels, in list order, for
+ * SENTINEL get-master-addr-by-name; the answer is resolved and connected to as above, and the
+ * gate adds ROLE: an address that is not the master (any more) is dropped. A lost connection,
+ * a failed attempt or a READONLY error reply (the reply is still handed to its command, then the
+ * connection is dropped) makes the next attempt ask again, so a failover is followed without a
+ * restart: the connection comes back on the promoted replica. No sentinel READY: the attempt
+ * waits for the first one that is (or the backoff). Sentinels get no AUTH and no SELECT.
+ *
  * Owner: the caller of pskgw_redisconn_new(), until the close callback. One loop, not
  * thread-safe.
  */
@@ -68,8 +77,12 @@ typedef enum {
 typedef void (*pskgw_redisconn_state_cb)(void *arg, bool ready);
 
 typedef struct {
-    const char *host;        /* name or IPv4/IPv6 literal (copied) */
-    uint16_t port;           /* TCP port, not 0 */
+    const char *host; /* name or IPv4/IPv6 literal (copied); unused with sentinels */
+    uint16_t port;    /* TCP port, not 0; unused with sentinels */
+    /* Sentinel mode when set: "host:port,host:port" (port optional: 26379; [v6]:port; at most
+     * 16; copied) and the master's name (copied). See "Sentinel mode" above. */
+    const char *sentinels;
+    const char *master_name;
     const char *password;    /* AUTH after connecting; NULL for none (copied, wiped on free) */
     int db;                  /* SELECT when > 0 */
     uint32_t timeout_ms;     /* connect + gate deadline and reply watchdog (>= 1) */
@@ -81,8 +94,9 @@ typedef struct {
 } pskgw_redisconn_opts_t;
 
 typedef struct {
-    uint64_t errors;      /* failed attempts (lookup, connect, deadline, gate refused), commands
-                             failed by a lost or dropped connection, watchdog drops */
+    uint64_t errors;      /* failed attempts (lookup, connect, deadline, gate refused, no
+                             sentinel reachable or none naming the master), commands failed by a
+                             lost or dropped connection, watchdog and READONLY drops */
     uint64_t connects;    /* TCP connections made (the first one included) */
     uint64_t disconnects; /* connections lost or dropped after TCP connect */
     uint64_t connected;   /* gauge: 1 in GATE and READY */
@@ -95,7 +109,8 @@ typedef struct {
 typedef void (*pskgw_redisconn_reply_cb)(void *arg, int status, const struct redisReply *reply);
 
 /* Copies opts, schedules the first attempt. 0, PSKGW_EINVAL (bad opts), PSKGW_ENOMEM (nothing
- * to free then). */
+ * to free then; in Sentinel mode, sentinel connections already made close themselves on the
+ * loop's next turns). */
 int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
                         pskgw_redisconn_t **out);
 

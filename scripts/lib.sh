@@ -8,6 +8,7 @@ PSKGW_PACKAGES=(
   libuv1-dev libcurl4-openssl-dev libhiredis-dev libcriterion-dev libconfig-dev libjansson-dev
   libmicrohttpd-dev libgnutls28-dev libsystemd-dev libmosquitto-dev librdkafka-dev
   redis-server mosquitto systemd jq python3 strace
+  redis-sentinel           # Sentinel failover tests (redis+sentinel:// for the cache and the redis-stream sink)
   gnuplot-nox libcoap3-bin # the bench and its smoke test: plots, the peer (coap-server-openssl)
   gcovr                    # scripts/test --coverage (and its test)
   prometheus               # promtool: tests of /metrics, contrib/prometheus rules and dashboard

@@ -33,6 +33,8 @@ typedef struct {
     pskgw_redisconn_t *conn;
     char *host; /* until the connection is made (it copies) */
     int port;
+    char *sentinels;   /* redis+sentinel: "h:p,h:p", until the connection is made; else NULL */
+    char *master_name; /* redis+sentinel: the master's name */
     int db;
     char *password; /* secret: wiped on free, right after the connection copied it */
     char *stream;
@@ -157,6 +159,30 @@ static int redis_send(void *impl, pskgw_msg_t *msg, void *token)
     return rc;
 }
 
+/* redis+sentinel://h[:p],h[:p]/master[/db]: the list is checked by redisconn. */
+static int parse_sentinel_url(redis_sink_t *r, const char *url)
+{
+    const char *p = url + 17;
+    const char *lend = p + strcspn(p, "/");
+    const char *name = *lend == '/' ? lend + 1 : lend;
+    const char *nend = name + strcspn(name, "/");
+    char *end;
+
+    if (lend == p || nend == name || strchr(p, '@'))
+        return PSKGW_ECONFIG;
+    r->sentinels = strndup(p, (size_t)(lend - p));
+    r->master_name = strndup(name, (size_t)(nend - name));
+    if (!r->sentinels || !r->master_name)
+        return PSKGW_ENOMEM;
+    if (*nend == '/' && nend[1]) {
+        long v = strtol(nend + 1, &end, 10);
+        if (end == nend + 1 || *end || v < 0 || v > 1000000)
+            return PSKGW_ECONFIG;
+        r->db = (int)v;
+    }
+    return 0;
+}
+
 /* redis://[host][:port][/db]; host "[v6]" for IPv6; empty host: 127.0.0.1 */
 static int parse_url(redis_sink_t *r, const char *url)
 {
@@ -165,6 +191,8 @@ static int parse_url(redis_sink_t *r, const char *url)
     const char *rest;
     char *end;
 
+    if (url && strncmp(url, "redis+sentinel://", 17) == 0)
+        return parse_sentinel_url(r, url);
     if (!url || strncmp(url, "redis://", 8) != 0)
         return PSKGW_ECONFIG;
     p = url + 8;
@@ -213,6 +241,8 @@ static void state_cb(void *arg, bool ready)
 static void sink_free(redis_sink_t *r)
 {
     free(r->host);
+    free(r->sentinels);
+    free(r->master_name);
     free(r->stream);
     pskgw_free_secret_str(r->password);
     free(r);
@@ -227,6 +257,8 @@ static int connect_start(redis_sink_t *r, const pskgw_sink_options_t *o)
     snprintf(log_name, sizeof(log_name), "sink \"%s\"", o->name ? o->name : "");
     co.host = r->host;
     co.port = (uint16_t)r->port;
+    co.sentinels = r->sentinels;
+    co.master_name = r->master_name;
     co.password = r->password;
     co.db = r->db;
     co.timeout_ms = o->redis.timeout_ms ? o->redis.timeout_ms : 10000;
@@ -281,6 +313,10 @@ static int redis_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_op
     }
     free(r->host);
     r->host = NULL;
+    free(r->sentinels);
+    r->sentinels = NULL;
+    free(r->master_name);
+    r->master_name = NULL;
     pskgw_free_secret_str(r->password);
     r->password = NULL;
     *impl = r;

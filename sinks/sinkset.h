@@ -97,8 +97,9 @@ typedef struct {
         uint64_t timeout_ms;  /* [10000] CONNACK/PUBACK later than this drops the connection */
     } mqtt;
     struct {
-        const char *url;      /* redis://[host][:port][/db] ([::1] for IPv6); not used
-                                 when host is set */
+        const char *url;      /* redis://[host][:port][/db] ([::1] for IPv6), or
+                                 redis+sentinel://h[:p],h[:p]/master[/db] (Redis Sentinel);
+                                 not used when host is set */
         const char *host;     /* [NULL: from url] */
         int port;             /* [6379] */
         unsigned db;          /* [0] SELECT db after connecting */
