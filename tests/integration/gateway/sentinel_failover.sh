@@ -89,9 +89,9 @@ check "the key cache wrote to the master ($keys keys)" [ "$keys" -ge 6 ]
 stop_proc "$PID_master" || true
 # right away, while no master answers (the sentinels wait down-after-milliseconds, 1 s, before
 # they even agree it is down): the sink spools, the devices are acknowledged
-check "the sink saw the master go" wait_metric 'pskgw_sink_connected{domain="fo",sink="fo-rs"' = 0
+check "the sink saw the master go" wait_metric 'pskgw_sink_connected{domain="fo",sink="rs"' = 0
 check "during the failover: every message acknowledged (spooled)" fleet 0000000b
-SPOOLED='pskgw_sink_spooled_total{domain="fo",sink="fo-rs"'
+SPOOLED='pskgw_sink_spooled_total{domain="fo",sink="rs"'
 check "the sink spooled while no master answered" wait_metric "$SPOOLED" -ge 1
 for i in 0 1 2; do
   check "sentinel $i switched the master to the replica" \
@@ -105,12 +105,12 @@ check "redis-stream sink reconnected to the new master (same process)" \
   wait_line "$WORK/fo.log" "sink \"fo-rs\": redis connected to \"127\\.0\\.0\\.1:$R\"" "$GW_PID"
 check "metrics: the key cache counted the reconnect" wait_metric "$CONNECTS" -gt "$c0"
 check "metrics: the sink is connected" \
-  wait_metric 'pskgw_sink_connected{domain="fo",sink="fo-rs"' = 1
+  wait_metric 'pskgw_sink_connected{domain="fo",sink="rs"' = 1
 check "after the failover: every message acknowledged" fleet 0000000c
-spool_empty() { metric_is 'pskgw_sink_spool_bytes{domain="fo",sink="fo-rs"' = 0; }
+spool_empty() { metric_is 'pskgw_sink_spool_bytes{domain="fo",sink="rs"' = 0; }
 check "the spool drained into the new master" wait_until spool_empty
 check "metrics: spooled messages replayed" \
-  wait_metric 'pskgw_sink_replayed_total{domain="fo",sink="fo-rs"' -ge 1
+  wait_metric 'pskgw_sink_replayed_total{domain="fo",sink="rs"' -ge 1
 
 ids_file() { jq -r '.message_id' "$WORK/fo.jsonl" | sort -u; }
 ids_stream() {
