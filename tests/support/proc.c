@@ -307,30 +307,31 @@ int pskgw_test_wait_tcp(int port, int timeout_ms)
     return -1;
 }
 
-static int start_server(pskgw_test_proc_t *p, int *port, const char *bin_dirs[],
+/* A server on a port reserved here (pskgw_test_reserve_port, then pskgw_test_spawn_on_reserved):
+ * no other process can take the port before, while or after it binds. The reservation's socket
+ * is returned (the caller keeps it to restart the server on that port, or closes it). */
+static int start_server(pskgw_test_proc_t *p, int *port,
                         int (*make_argv)(char **argv, char *bufs, int port))
 {
-    for (int attempt = 0; attempt < 5; attempt++) {
-        char bufs[512];
-        char *argv[16];
-        int prt = pskgw_test_free_port(0);
+    char bufs[512];
+    char *argv[16];
+    int prt = 0;
+    int fd = pskgw_test_reserve_port(0, &prt);
 
-        (void)bin_dirs;
-        if (prt < 0)
-            return -1;
-        make_argv(argv, bufs, prt);
-        if (pskgw_test_spawn(p, argv, 0) < 0)
-            return -1;
-        /* The port was free a moment ago, not reserved: use it only if this server is the one
-         * listening there (a connect could reach another test's server). */
-        if (pskgw_test_wait_own_port(p->pid, prt, 0, 30000) == 0 &&
-            pskgw_test_wait_tcp(prt, 30000) == 0) {
-            *port = prt;
-            return 0;
-        }
-        pskgw_test_stop(p, SIGKILL, 5000); /* port taken in between: try another */
+    p->pid = -1;
+    p->out_fd = -1;
+    if (fd < 0)
+        return -1;
+    make_argv(argv, bufs, prt);
+    if (pskgw_test_spawn_on_reserved(p, argv, fd, prt, 30000) < 0 ||
+        pskgw_test_wait_tcp(prt, 30000) < 0) {
+        if (p->pid > 0)
+            pskgw_test_stop(p, SIGKILL, 5000);
+        close(fd);
+        return -1;
     }
-    return -1;
+    *port = prt;
+    return fd;
 }
 
 static int redis_argv(char **argv, char *bufs, int port)
@@ -353,9 +354,19 @@ static int redis_argv(char **argv, char *bufs, int port)
     return 0;
 }
 
+int pskgw_test_redis_start_held(pskgw_test_proc_t *p, int *port)
+{
+    return start_server(p, port, redis_argv);
+}
+
 int pskgw_test_redis_start(pskgw_test_proc_t *p, int *port)
 {
-    return start_server(p, port, NULL, redis_argv);
+    int fd = start_server(p, port, redis_argv);
+
+    if (fd < 0)
+        return -1;
+    close(fd); /* the server holds the port now */
+    return 0;
 }
 
 static int mosquitto_argv(char **argv, char *bufs, int port)
@@ -379,7 +390,12 @@ static int mosquitto_argv(char **argv, char *bufs, int port)
 
 int pskgw_test_mosquitto_start(pskgw_test_proc_t *p, int *port)
 {
-    return start_server(p, port, NULL, mosquitto_argv);
+    int fd = start_server(p, port, mosquitto_argv);
+
+    if (fd < 0)
+        return -1;
+    close(fd); /* the server holds the port now */
+    return 0;
 }
 
 int pskgw_test_tmpdir(char *buf, size_t cap)
@@ -503,6 +519,26 @@ int pskgw_test_wait_log(const char *path, const char *needle, pid_t pid, char *l
     if (in >= 0)
         close(in);
     return rc;
+}
+
+int pskgw_test_log_port(const char *path, const char *prefix, pid_t pid, int timeout_ms)
+{
+    char line[1024];
+    const char *at;
+    char *end;
+    long port;
+
+    if (pskgw_test_wait_log(path, prefix, pid, line, sizeof(line), timeout_ms) < 0)
+        return -1;
+    at = strstr(line, prefix);
+    if (at == NULL) /* the line was cut to the buffer before the prefix */
+        return -1;
+    at += strlen(prefix);
+    errno = 0;
+    port = strtol(at, &end, 10);
+    if (errno != 0 || end == at || port <= 0 || port > 65535)
+        return -1;
+    return (int)port;
 }
 
 /* Whether the file holds a sanitizer report. */

@@ -46,10 +46,16 @@ int pskgw_test_wait_own_port(pid_t pid, int port, int udp, int timeout_ms);
 /* Wait until a TCP connect to 127.0.0.1:port succeeds. 0 or -1 on timeout. */
 int pskgw_test_wait_tcp(int port, int timeout_ms);
 
-/* redis-server on 127.0.0.1:*port (picked here, and checked to be held by that redis-server:
- * a port another process took first is never used), no persistence. 0 or -1. */
+/* redis-server on 127.0.0.1:*port, a port reserved here (pskgw_test_reserve_port) and handed
+ * to it by pskgw_test_spawn_on_reserved(): no other process can take it first. No persistence.
+ * 0 once it accepts connections, or -1. */
 int pskgw_test_redis_start(pskgw_test_proc_t *p, int *port);
-/* mosquitto on 127.0.0.1:*port (picked and checked the same way), anonymous allowed. 0 or -1. */
+/* The same, keeping the reservation: returns its socket (never listening; the caller closes
+ * it), with which the port stays nobody else's after the server stops, and the server can be
+ * started again there with pskgw_test_spawn_on_reserved(). -1 on failure. */
+int pskgw_test_redis_start_held(pskgw_test_proc_t *p, int *port);
+/* mosquitto on 127.0.0.1:*port (reserved and handed over the same way), anonymous allowed.
+ * 0 or -1. */
 int pskgw_test_mosquitto_start(pskgw_test_proc_t *p, int *port);
 
 /* Make a fresh temporary directory (mkdtemp under $TMPDIR or /tmp); path into buf. 0 or -1. */
@@ -71,6 +77,11 @@ int pskgw_test_spawn_logged(pskgw_test_proc_t *p, char *const argv[], int captur
  * hanging, never a statement about speed). */
 int pskgw_test_wait_log(const char *path, const char *needle, pid_t pid, char *line, size_t cap,
                         int timeout_ms);
+/* The port a process logged after prefix (e.g. pskgw's "on udp 127.0.0.1:" or "admin endpoint on
+ * http://127.0.0.1:", logged once the socket is bound): waits for that line in the file path as
+ * pskgw_test_wait_log() does. The port (1..65535); -1 when the line never came (pid exited, or
+ * timeout_ms passed: a guard) or holds no port. */
+int pskgw_test_log_port(const char *path, const char *prefix, pid_t pid, int timeout_ms);
 /* Judge how a process ended: status (as pskgw_test_wait()/pskgw_test_stop() return it) must be
  * a normal exit with want_exit, and err_path (its captured stderr; NULL: none) must hold no
  * sanitizer report ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"). 0 when

@@ -1,6 +1,9 @@
 /* pskgw-devsim, the real binary, against independent OpenSSL peers on loopback:
  * `openssl s_server` (one client at a time) and devsim_peer (many clients, acks, a file-sink
- * output). Every run is small and bounded by --duration. */
+ * output). Every run is small and bounded by --duration. The peers bind port 0 and tell their
+ * port; every pskgw-devsim and devsim_peer is judged by how it ended (exit status, no sanitizer
+ * report in its captured stderr), inside the test. */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -18,10 +21,11 @@
 #include "tools/devsim/payload.h"
 #include "tools/rotkeys/rotkeys.h"
 
-#define SEED "devsim-test-seed"
+#define SEED     "devsim-test-seed"
+#define GUARD_MS 60000 /* a guard against hanging only, never a statement about speed */
 
 static char tmpdir[256];
-static char path_json[512], path_sink[512], path_hand[512];
+static char path_json[512], path_sink[512], path_hand[512], devsim_err[512], peer_err[512];
 
 static void setup(void)
 {
@@ -29,6 +33,8 @@ static void setup(void)
     snprintf(path_json, sizeof(path_json), "%s/summary.json", tmpdir);
     snprintf(path_sink, sizeof(path_sink), "%s/sink.jsonl", tmpdir);
     snprintf(path_hand, sizeof(path_hand), "%s/hand.jsonl", tmpdir);
+    snprintf(devsim_err, sizeof(devsim_err), "%s/devsim.stderr", tmpdir);
+    snprintf(peer_err, sizeof(peer_err), "%s/peer.stderr", tmpdir);
 }
 
 static void teardown(void)
@@ -36,7 +42,30 @@ static void teardown(void)
     pskgw_test_rmtree(tmpdir);
 }
 
-/* Run pskgw-devsim with the NULL-terminated arguments; stdout into out; exit status or -1. */
+/* Judge a normal exit of pskgw-devsim (whatever its status: the caller asserts that) for a
+ * sanitizer report in its stderr. */
+static void judge_devsim(int st)
+{
+    char why[256];
+
+    if (st >= 0 && WIFEXITED(st))
+        cr_expect_eq(pskgw_test_judge_exit("pskgw-devsim", st, WEXITSTATUS(st), devsim_err, why,
+                                           sizeof(why)),
+                     0, "%s", why);
+}
+
+/* Stop devsim_peer with SIGTERM and judge it: exit 0, no sanitizer report. */
+static void peer_stop(pskgw_test_proc_t *peer)
+{
+    char why[256];
+
+    cr_expect_eq(
+        pskgw_test_stop_checked(peer, "devsim_peer", 0, peer_err, GUARD_MS, why, sizeof(why)), 0,
+        "%s", why);
+}
+
+/* Run pskgw-devsim with the NULL-terminated arguments; stdout into out; exit status or -1 (and
+ * its stderr judged). */
 static int devsim(char *out, size_t cap, ...)
 {
     char *argv[64];
@@ -52,16 +81,17 @@ static int devsim(char *out, size_t cap, ...)
     va_end(ap);
     argv[argc] = NULL;
     pskgw_test_proc_t p;
-    cr_assert_eq(pskgw_test_spawn(&p, argv, 1), 0);
+    cr_assert_eq(pskgw_test_spawn_logged(&p, argv, 1, devsim_err), 0);
     size_t n = 0;
     char line[1024];
     out[0] = '\0';
-    while (pskgw_test_read_line(&p, line, sizeof(line), 60000) == 0) {
+    while (pskgw_test_read_line(&p, line, sizeof(line), GUARD_MS) == 0) {
         int w = snprintf(out + n, cap - n, "%s\n", line);
         if (w > 0 && (size_t)w < cap - n)
             n += (size_t)w;
     }
-    int st = pskgw_test_wait(&p, 30000);
+    int st = pskgw_test_wait(&p, GUARD_MS);
+    judge_devsim(st);
     return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -106,9 +136,9 @@ static int peer_start_ex(pskgw_test_proc_t *p, const char *mode, const char *fra
         argv[argc++] = (char *)idle_close;
     }
     argv[argc] = NULL;
-    cr_assert_eq(pskgw_test_spawn(p, argv, 1), 0);
+    cr_assert_eq(pskgw_test_spawn_logged(p, argv, 1, peer_err), 0);
     char line[128];
-    cr_assert_eq(pskgw_test_read_line(p, line, sizeof(line), 10000), 0);
+    cr_assert_eq(pskgw_test_read_line(p, line, sizeof(line), GUARD_MS), 0);
     int port = 0;
     cr_assert_eq(sscanf(line, "PORT %d", &port), 1, "peer said '%s'", line);
     return port;
@@ -128,81 +158,68 @@ static void target(char *buf, size_t cap, int port)
 /* ---- openssl s_server: one device ---- */
 
 typedef struct {
-    pid_t pid;
+    pskgw_test_proc_t p;
     int in_fd; /* kept open: s_server ends when its stdin ends */
-    int out_fd;
 } sserver_t;
 
-/* Start s_server on a port picked here; false when it did not start there or does not hold the
- * port alone (another process took it between the pick and its bind). */
-static bool sserver_try(sserver_t *s, int port, const char *identity, const char *psk_hex)
+/* s_server on a port the kernel picks (-accept 127.0.0.1:0: it then prints "ACCEPT
+ * 127.0.0.1:PORT" once bound); the port. */
+static int sserver_start(sserver_t *s, const char *identity, const char *psk_hex)
 {
-    char accept_arg[64];
-    snprintf(accept_arg, sizeof(accept_arg), "127.0.0.1:%d", port);
     int in[2], out[2];
-    cr_assert_eq(pipe(in), 0);
-    cr_assert_eq(pipe(out), 0);
+    cr_assert_eq(pipe2(in, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
         dup2(in[0], STDIN_FILENO);
         dup2(out[1], STDOUT_FILENO);
-        close(in[1]);
-        close(out[0]);
-        execlp("openssl", "openssl", "s_server", "-dtls1_2", "-accept", accept_arg, "-psk", psk_hex,
-               "-psk_identity", identity, "-cipher", "PSK-AES128-CCM8", "-nocert", "-naccept", "1",
-               (char *)NULL);
+        execlp("openssl", "openssl", "s_server", "-dtls1_2", "-accept", "127.0.0.1:0", "-psk",
+               psk_hex, "-psk_identity", identity, "-cipher", "PSK-AES128-CCM8", "-nocert",
+               "-naccept", "1", (char *)NULL);
         _exit(127);
     }
     close(in[0]);
     close(out[1]);
-    s->pid = pid;
+    s->p.pid = pid;
+    s->p.out_fd = out[0];
     s->in_fd = in[1];
-    s->out_fd = out[0];
-    /* ready when it says ACCEPT, and it must be the only one on the port */
-    pskgw_test_proc_t p = { pid, out[0] };
     char line[256];
-    for (;;) {
-        if (pskgw_test_read_line(&p, line, sizeof(line), 60000) < 0)
+    int port = 0;
+    while (pskgw_test_read_line(&s->p, line, sizeof(line), GUARD_MS) == 0)
+        if (sscanf(line, "ACCEPT 127.0.0.1:%d", &port) == 1)
             break;
-        if (strcmp(line, "ACCEPT") == 0) {
-            if (pskgw_test_wait_own_port(pid, port, 1, 30000) == 0)
-                return true;
-            break;
-        }
-    }
-    close(s->in_fd);
-    pskgw_test_stop(&p, SIGKILL, 5000);
-    return false;
+    cr_assert(port > 0 && port < 65536, "openssl s_server did not say where it listens");
+    return port;
 }
 
-/* s_server on a free UDP port; the port. */
-static int sserver_start(sserver_t *s, const char *identity, const char *psk_hex)
+/* Append s_server's lines to out until one holds until (NULL: until its stdout ends, at its
+ * exit). GUARD_MS only guards against hanging. */
+static void sserver_read(sserver_t *s, const char *until, char *out, size_t cap)
 {
-    for (int attempt = 0; attempt < 5; attempt++) {
-        int port = pskgw_test_free_port(1);
-
-        cr_assert_gt(port, 0);
-        if (sserver_try(s, port, identity, psk_hex))
-            return port;
-    }
-    cr_assert_fail("openssl s_server did not start");
-    return -1;
-}
-
-/* Stop it and return everything it printed after ACCEPT. */
-static void sserver_stop(sserver_t *s, char *out, size_t cap)
-{
-    close(s->in_fd);
-    pskgw_test_proc_t p = { s->pid, s->out_fd };
-    size_t n = 0;
+    size_t n = strlen(out);
     char line[4096];
-    while (pskgw_test_read_line(&p, line, sizeof(line), 1500) == 0) {
+    while (pskgw_test_read_line(&s->p, line, sizeof(line), GUARD_MS) == 0) {
         int w = snprintf(out + n, cap - n, "%s\n", line);
         if (w > 0 && (size_t)w < cap - n)
             n += (size_t)w;
+        if (until != NULL && strstr(line, until) != NULL)
+            return;
     }
-    pskgw_test_stop(&p, SIGTERM, 3000);
+}
+
+/* Everything s_server printed after ACCEPT into out: up to a line holding until (when not NULL:
+ * the last thing the test waits for), then, after SIGTERM, the rest up to its exit. */
+static void sserver_stop(sserver_t *s, const char *until, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (until != NULL)
+        sserver_read(s, until, out, cap);
+    close(s->in_fd);
+    kill(s->p.pid, SIGTERM);
+    sserver_read(s, NULL, out, cap);
+    cr_expect(pskgw_test_wait(&s->p, GUARD_MS) != -1,
+              "openssl s_server still running at the guard deadline");
 }
 
 static void device0(char id[PSKGW_ROT_IDENTITY_HEX_LEN + 1], char psk_hex[65])
@@ -224,7 +241,7 @@ Test(devsim_sserver, one_device_handshakes_and_sends, .init = setup, .fini = tea
     int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "1", "--messages", "3",
                     "--rate", "50", "--seed", SEED, "--run-id", "0badc0de", "--duration", "20",
                     "--json", path_json, "--quiet", NULL);
-    sserver_stop(&s, srv, sizeof(srv));
+    sserver_stop(&s, "0badc0de:0:2;", srv, sizeof(srv));
     cr_assert_eq(rc, 0, "devsim failed:\n%s", out);
     cr_assert(strstr(out, "result               PASS") != NULL, "%s", out);
     /* s_server printed the three messages it decrypted */
@@ -253,7 +270,7 @@ Test(devsim_sserver, wrong_psk_is_an_expected_failure, .init = setup, .fini = te
     int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "1", "--messages", "3",
                     "--seed", SEED, "--wrong-psk-share", "1", "--handshake-timeout", "1",
                     "--duration", "20", "--json", path_json, "--quiet", NULL);
-    sserver_stop(&s, srv, sizeof(srv));
+    sserver_stop(&s, NULL, srv, sizeof(srv));
     cr_assert_eq(rc, 0, "%s", out);
     json_t *j = load_json();
     cr_assert_eq(jint(j, "handshakes", "ok"), 0);
@@ -275,7 +292,7 @@ Test(devsim_peer, fleet_with_bad_devices_acks_and_verify, .init = setup, .fini =
                "50", "--seed", SEED, "--unknown-share", "0.1", "--wrong-psk-share", "0.1",
                "--handshake-timeout", "1", "--expect-ack", "--devices-per-ip", "3", "--duration",
                "20", "--json", path_json, "--verify-file", path_sink, "--quiet", NULL);
-    pskgw_test_stop(&peer, SIGTERM, 5000);
+    peer_stop(&peer);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *j = load_json();
     cr_assert_eq(jint(j, "devices", "good"), 16);
@@ -313,7 +330,7 @@ Test(devsim_peer, reconnect_and_nat_rebind, .init = setup, .fini = teardown)
     rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "4", "--messages", "6", "--rate",
                 "100", "--seed", SEED, "--nat-rebind-every", "3", "--duration", "20", "--json",
                 path_json, "--verify-file", path_sink, "--quiet", NULL);
-    pskgw_test_stop(&peer, SIGTERM, 5000);
+    peer_stop(&peer);
     cr_assert_eq(rc, 0, "%s", out);
     j = load_json();
     cr_assert_eq(jint(j, "handshakes", "ok"), 8);
@@ -342,7 +359,7 @@ Test(devsim_peer, e2e_v1_and_v2, .init = setup, .fini = teardown)
         cr_assert_eq(jint(j, "messages", "bytes"), 9 * (100 + (i == 0 ? 32 : 19)));
         json_decref(j);
     }
-    pskgw_test_stop(&peer, SIGTERM, 5000);
+    peer_stop(&peer);
 }
 
 Test(devsim_peer, tls_over_tcp_each_framing, .init = setup, .fini = teardown)
@@ -357,7 +374,7 @@ Test(devsim_peer, tls_over_tcp_each_framing, .init = setup, .fini = teardown)
                         "0.2", "--unknown-share", "0.2", "--handshake-timeout", "2",
                         "--reconnect-every", "2", "--expect-ack", "--duration", "20", "--json",
                         path_json, "--verify-file", path_sink, "--quiet", NULL);
-        pskgw_test_stop(&peer, SIGTERM, 5000);
+        peer_stop(&peer);
         cr_assert_eq(rc, 0, "%s: %s", framings[i], out);
         json_t *j = load_json();
         cr_assert_str_eq(json_string_value(json_object_get(j, "transport")), "tls");
@@ -379,7 +396,7 @@ Test(devsim_peer, ramp_hold_and_handshake_per_message, .init = setup, .fini = te
                     "--messages", "2", "--rate", "100", "--handshake-per-message", "--hold", "0.3",
                     "--seed", SEED, "--duration", "20", "--json", path_json, "--verify-file",
                     path_sink, "--quiet", NULL);
-    pskgw_test_stop(&peer, SIGTERM, 5000);
+    peer_stop(&peer);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *j = load_json();
     double el = json_real_value(json_object_get(j, "elapsed_s"));
@@ -402,7 +419,7 @@ Test(devsim_peer, idle_devices_handshake_again_after_the_gateway_closed, .init =
         devsim(out, sizeof(out), "--target", tgt, "--devices", "4", "--messages", "3", "--rate",
                "100", "--idle-interval", "0.8", "--idle-share", "0.5", "--seed", SEED, "--duration",
                "20", "--json", path_json, "--verify-file", path_sink, "--quiet", NULL);
-    pskgw_test_stop(&peer, SIGTERM, 5000);
+    peer_stop(&peer);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *j = load_json();
     cr_assert_eq(jint(j, "devices", "idle"), 2);
@@ -426,7 +443,7 @@ Test(devsim_bounds, duration_caps_a_run_that_cannot_finish, .init = setup, .fini
     int rc =
         devsim(out, sizeof(out), "--target", tgt, "--devices", "3", "--messages", "1000", "--rate",
                "2", "--seed", SEED, "--duration", "1.5", "--json", path_json, "--quiet", NULL);
-    pskgw_test_stop(&peer, SIGTERM, 5000);
+    peer_stop(&peer);
     cr_assert_eq(rc, 1, "%s", out);
     json_t *j = load_json();
     cr_assert_eq(jint(j, "errors", "unfinished"), 3);
@@ -448,25 +465,17 @@ Test(devsim_bounds, sigterm_ends_the_run_with_a_summary, .init = setup, .fini = 
     static char bin[4096];
     snprintf(bin, sizeof(bin), "%s", pskgw_test_bin("pskgw-devsim"));
     argv[0] = bin;
-    cr_assert_eq(pskgw_test_spawn(&ds, argv, 1), 0);
-    /* wait until the devices are sending: the peer's sink file gets its first line */
-    struct timespec t0, now, nap = { 0, 20 * 1000 * 1000 };
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        FILE *f = fopen(path_sink, "r");
-        int c = f != NULL ? fgetc(f) : EOF;
-        if (f != NULL)
-            fclose(f);
-        if (c != EOF)
-            break;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        cr_assert(now.tv_sec - t0.tv_sec < 60, "no message reached the peer"); /* a guard */
-        nanosleep(&nap, NULL); /* polling the file: nothing signals its first line */
-    }
-    int st = pskgw_test_stop(&ds, SIGTERM, 20000);
-    pskgw_test_stop(&peer, SIGTERM, 5000);
-    cr_assert(WIFEXITED(st), "killed by a signal instead of ending cleanly");
-    cr_assert_eq(WEXITSTATUS(st), 1);
+    cr_assert_eq(pskgw_test_spawn_logged(&ds, argv, 1, devsim_err), 0);
+    /* wait until the devices are sending: the peer's sink file (opened before it said PORT) gets
+     * its first line, a JSON object */
+    cr_assert_eq(pskgw_test_wait_log(path_sink, "{", ds.pid, NULL, 0, GUARD_MS), 0,
+                 "no message reached the peer");
+    char why[256];
+    /* exit 1: interrupted before every device finished */
+    cr_assert_eq(
+        pskgw_test_stop_checked(&ds, "pskgw-devsim", 1, devsim_err, GUARD_MS, why, sizeof(why)), 0,
+        "%s", why);
+    peer_stop(&peer);
     json_t *j = load_json();
     cr_assert(json_is_true(json_object_get(j, "interrupted")));
     cr_assert_eq(jint(j, "errors", "unfinished"), 2);
@@ -491,7 +500,7 @@ Test(devsim_bounds, nobody_listening_fails_by_timeout, .init = setup, .fini = te
     json_decref(j);
 }
 
-Test(devsim_cli, help_usage_and_refusals)
+Test(devsim_cli, help_usage_and_refusals, .init = setup, .fini = teardown)
 {
     char out[16384];
     cr_assert_eq(devsim(out, sizeof(out), "--help", NULL), 0);
@@ -570,7 +579,7 @@ Test(devsim_verify, hand_made_file_missing_and_duplicate, .init = setup, .fini =
                     "--rate", "100", "--size", "40", "--seed", SEED, "--run-id", "0badc0de",
                     "--duration", "20", "--verify-file", path_hand, "--verify-timeout", "0.3",
                     "--json", path_json, "--quiet", NULL);
-    pskgw_test_stop(&peer, SIGTERM, 5000);
+    peer_stop(&peer);
     cr_assert_eq(rc, 1, "%s", out);
     cr_assert(strstr(out, "missing 1, duplicated 1") != NULL, "%s", out);
     json_t *j = load_json();

@@ -1,4 +1,5 @@
-/* The key cache against a real redis-server started by the test on a free loopback port: shared
+/* The key cache against a real redis-server started by the test on a reserved loopback port
+ * (reserved for the whole test, so that a restart finds it again): shared
  * layer 2 between two cache instances (two gateways) and between two processes, encrypted
  * values, negative entries, wrong KEK / corrupted values, KEK rotation, Redis stopped and
  * restarted, a hung Redis, and closing with Redis commands in flight. */
@@ -27,6 +28,7 @@ static const uint8_t kek2[32] = { 0xee, 0xdd, 0xcc };
 
 static pskgw_test_proc_t redis;
 static int redis_port;
+static int redis_hold = -1; /* the reservation of redis_port, for the whole test */
 static uv_loop_t loop;
 static uv_timer_t tick; /* wakes uv_run(UV_RUN_ONCE) so run_until() can check its condition */
 static int closed;
@@ -47,7 +49,8 @@ static void setup(void)
     g_ttl_s = 60;
     g_password = NULL;
     g_db = 0;
-    cr_assert_eq(pskgw_test_redis_start(&redis, &redis_port), 0, "redis-server did not start");
+    redis_hold = pskgw_test_redis_start_held(&redis, &redis_port);
+    cr_assert_geq(redis_hold, 0, "redis-server did not start");
     cr_assert_eq(uv_loop_init(&loop), 0);
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, tick_cb, 10, 10);
@@ -81,6 +84,9 @@ static void finish(void)
     cr_assert_eq(uv_loop_close(&loop), 0);
     if (redis.pid > 0)
         pskgw_test_stop(&redis, SIGTERM, 5000);
+    if (redis_hold >= 0)
+        close(redis_hold);
+    redis_hold = -1;
 }
 
 TestSuite(keycache_redis, .init = setup, .fini = finish, .timeout = 50);
@@ -482,9 +488,9 @@ Test(keycache_redis, wrong_kek_or_corrupted_value_is_a_miss_and_refetch)
     close_caches(a, rot);
 }
 
-/* redis-server on a port that was just given up (a restart): 0 once it is the process that
- * listens there, -1 if another process took the port in between. */
-static int spawn_redis_on(pskgw_test_proc_t *p, int port)
+/* redis-server again on redis_port, still reserved by redis_hold (a restart): 0 once it is the
+ * process that listens there, -1 otherwise. */
+static int restart_redis(pskgw_test_proc_t *p)
 {
     char portbuf[16];
     char *argv[] = {
@@ -492,10 +498,8 @@ static int spawn_redis_on(pskgw_test_proc_t *p, int port)
         "--appendonly",          "no",     "--dir", "/tmp",   "--loglevel", "warning", NULL
     };
 
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    if (pskgw_test_spawn(p, argv, 0) < 0)
-        return -1;
-    return pskgw_test_wait_own_port(p->pid, port, 0, 30000);
+    snprintf(portbuf, sizeof(portbuf), "%d", redis_port);
+    return pskgw_test_spawn_on_reserved(p, argv, redis_hold, redis_port, 30000);
 }
 
 static bool reconnected(void *kc)
@@ -510,28 +514,6 @@ static uint64_t errors_target;
 static bool errors_reached(void *kc)
 {
     return st(kc).redis_errors >= errors_target;
-}
-
-/* Stop redis-server and hold its port with a socket that never listens: the cache's reconnect
- * attempts are refused, and no other process can take the port before the restart. */
-static int stop_redis_keep_port(void)
-{
-    struct sockaddr_in sa;
-    int fd;
-
-    pskgw_test_stop(&redis, SIGTERM, 30000);
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(fd, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)redis_port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    /* redis-server's listening socket is closed at its exit: the port is free (SO_REUSEADDR
-     * lets the bind pass a TIME_WAIT left by the cache's connection) */
-    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int)), 0);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "port %d taken at once",
-                 redis_port);
-    return fd;
 }
 
 Test(keycache_redis, redis_stopped_then_restarted_on_the_same_port)
@@ -550,7 +532,9 @@ Test(keycache_redis, redis_stopped_then_restarted_on_the_same_port)
     }
     cr_assert_eq(fa.calls, 5);
 
-    int hold = stop_redis_keep_port();
+    /* The port stays reserved by redis_hold, a socket that never listens: the cache's reconnect
+     * attempts are refused, and no other process can take the port before the restart. */
+    pskgw_test_stop(&redis, SIGTERM, 30000);
     run_until(is_disconnected, a, 30000, "the cache to notice redis is gone");
     cr_assert_geq(st(a).redis_disconnects, 1);
 
@@ -573,8 +557,7 @@ Test(keycache_redis, redis_stopped_then_restarted_on_the_same_port)
     cr_assert_eq(st(a).redis_connects, 1);
     cr_assert_eq(st(a).redis_connected, 0);
 
-    close(hold);
-    cr_assert_eq(spawn_redis_on(&redis, redis_port), 0, "redis restart on port %d", redis_port);
+    cr_assert_eq(restart_redis(&redis), 0, "redis restart on port %d", redis_port);
     /* the backoff is capped at 200 ms: the reconnect comes; the deadline only guards */
     run_until(reconnected, a, 30000, "reconnect");
     g = fetch_answer(a, &fa, "after", PSKGW_OK, "psk-after");
@@ -763,16 +746,11 @@ Test(keycache_redis, password_and_database)
     pskgw_keycache_t *b;
     got_t g;
 
-    /* a free port is not reserved: retry until this redis-server is the one listening */
-    for (int attempt = 0;; attempt++) {
-        cr_assert_lt(attempt, 5, "no port for redis-server");
-        port = pskgw_test_free_port(0);
-        snprintf(portbuf, sizeof(portbuf), "%d", port);
-        cr_assert_eq(pskgw_test_spawn(&pw_redis, argv, 0), 0);
-        if (pskgw_test_wait_own_port(pw_redis.pid, port, 0, 30000) == 0)
-            break;
-        pskgw_test_stop(&pw_redis, SIGKILL, 5000);
-    }
+    int hold = pskgw_test_reserve_port(0, &port);
+    cr_assert_geq(hold, 0);
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    cr_assert_eq(pskgw_test_spawn_on_reserved(&pw_redis, argv, hold, port, 30000), 0,
+                 "redis-server with a password did not start on port %d", port);
 
     g_password = "s3cret-pass";
     g_db = 3;
@@ -810,5 +788,6 @@ Test(keycache_redis, password_and_database)
     cr_assert_geq(st(b).redis_errors, 1);
     run_until(has_disconnected, b, 5000, "the cache to drop the refused connection");
     close_caches(a, b);
-    pskgw_test_stop(&pw_redis, SIGTERM, 5000);
+    pskgw_test_stop(&pw_redis, SIGTERM, 30000);
+    close(hold);
 }

@@ -3,7 +3,11 @@
  * it, which proves single-flight and caching end to end; its fault control proves stale-if-error.
  *
  * The backend adapter here is the test's own (the gateway's lives in gateway/): cache key = the
- * 14 identity bytes, value = psk_len (1) | PSK | ROTPublicUID. */
+ * 14 identity bytes, value = psk_len (1) | PSK | ROTPublicUID.
+ *
+ * Every test ends with close_all(): the cache and the client closed (the loop closes with nothing
+ * left), then pskgw-sim stopped with SIGTERM and judged (exit 0, no sanitizer report in its
+ * captured stderr), inside the test: Criterion does not count a failure in a suite's fini. */
 #include "common/codec.h"
 #include "common/err.h"
 #include "keycache/keycache.h"
@@ -27,8 +31,11 @@
 
 /* ---- pskgw-sim control (blocking libcurl easy calls, only between loop runs) ---- */
 
-static pskgw_test_proc_t sim;
+static pskgw_test_proc_t sim = { -1, -1 };
 static char sim_url[128];
+static char sim_dir[256], sim_err[512];
+
+#define GUARD_MS 60000 /* a guard against hanging only, never a statement about speed */
 
 typedef struct {
     char *data;
@@ -195,8 +202,10 @@ static void setup(void)
 
     snprintf(bin, sizeof(bin), "%s", pskgw_test_bin("pskgw-sim"));
     argv[0] = bin;
-    cr_assert_eq(pskgw_test_spawn(&sim, (char *const *)argv, 1), 0);
-    cr_assert_eq(pskgw_test_read_line(&sim, sim_url, sizeof(sim_url), 10000), 0,
+    cr_assert_eq(pskgw_test_tmpdir(sim_dir, sizeof(sim_dir)), 0);
+    snprintf(sim_err, sizeof(sim_err), "%s/sim.stderr", sim_dir);
+    cr_assert_eq(pskgw_test_spawn_logged(&sim, (char *const *)argv, 1, sim_err), 0);
+    cr_assert_eq(pskgw_test_read_line(&sim, sim_url, sizeof(sim_url), GUARD_MS), 0,
                  "pskgw-sim did not start (%s)", bin);
     cr_assert(strncmp(sim_url, "http", 4) == 0, "%s", sim_url);
 
@@ -245,9 +254,15 @@ static void on_up_closed(void *arg)
     closed++;
 }
 
-static void finish(void)
+/* The end of every test: the cache first (it cancels its upstream calls), then the client, then
+ * the loop; then pskgw-sim, stopped and judged. Once per test (finish() calls it again after a
+ * test that ended early). */
+static void close_all(void)
 {
-    /* The cache first (it cancels its upstream calls), then the client. */
+    char why[256];
+
+    if (up == NULL)
+        return;
     if (kc) {
         pskgw_keycache_close(kc, on_kc_closed);
         while (closed < 1)
@@ -255,11 +270,23 @@ static void finish(void)
         kc = NULL;
     }
     pskgw_upstream_close(up, on_up_closed, NULL);
+    up = NULL;
     uv_close((uv_handle_t *)&tick, NULL);
     cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
     cr_assert_eq(closed, 2);
     cr_assert_eq(uv_loop_close(&loop), 0);
-    pskgw_test_stop(&sim, SIGTERM, 5000);
+    cr_assert_eq(pskgw_test_stop_checked(&sim, "pskgw-sim", 0, sim_err, GUARD_MS, why, sizeof(why)),
+                 0, "%s", why);
+}
+
+static void finish(void)
+{
+    close_all();
+    if (sim.pid > 0)
+        pskgw_test_stop(&sim, SIGKILL, 5000);
+    if (sim_dir[0] != '\0')
+        pskgw_test_rmtree(sim_dir);
+    sim_dir[0] = '\0';
 }
 
 TestSuite(keycache_upstream, .init = setup, .fini = finish, .timeout = 55);
@@ -354,6 +381,7 @@ Test(keycache_upstream, thousand_concurrent_fetches_one_get_psk_at_the_sim)
     }
     cr_assert_eq(sim_get_psk_calls(NULL), 1, "GetPSK calls at the sim");
     cr_assert_eq(sim_get_psk_calls(hex), 1);
+    close_all();
 }
 
 #define N_DISTINCT 10000
@@ -390,6 +418,7 @@ Test(keycache_upstream, ten_thousand_identities_then_zero_calls_on_replay)
     cr_assert_eq(st.backend_calls, N_DISTINCT);
     cr_assert_eq(st.hits_l1, N_DISTINCT);
     cr_assert_eq(st.evictions, 0);
+    close_all();
 }
 
 static got_t fetch_one(uint32_t dev)
@@ -446,6 +475,7 @@ Test(keycache_upstream, stale_served_while_the_sim_returns_503_fresh_after_recov
     g = fetch_one(42);
     cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_L1);
     cr_assert_eq(sim_get_psk_calls(NULL), calls + 1);
+    close_all();
 }
 
 Test(keycache_upstream, refusals_cached_and_close_cancels_upstream_calls)
@@ -501,4 +531,5 @@ Test(keycache_upstream, refusals_cached_and_close_cancels_upstream_calls)
     kc = NULL; /* finish() closes the client */
     for (int i = 0; i < 3; i++)
         cr_assert_eq(pending[i].calls, 1);
+    close_all();
 }
