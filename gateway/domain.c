@@ -286,6 +286,12 @@ struct msg {
     char buf[];
 };
 
+static void msg_free(struct msg *m)
+{
+    pskgw_domain_lctx_unref(m->lc);
+    free(m);
+}
+
 static void sink_done(void *arg, int status)
 {
     pskgw_domain_t *d = arg;
@@ -312,7 +318,7 @@ static void sink_done_ack(void *arg, int status)
     } else {
         d->c.acks_undelivered++;
     }
-    free(m);
+    msg_free(m);
 }
 
 static void reject_decrypted(struct msg *m, const char *reason, const char *detail)
@@ -324,7 +330,7 @@ static void reject_decrypted(struct msg *m, const char *reason, const char *deta
                  "domain \"%s\": message %" PRIu64 " of session %" PRIu64
                  " (identity \"%s\") rejected: %s (%s)",
                  d->cfg->name, m->seq, m->session_id, m->identity, reason, detail);
-    free(m);
+    msg_free(m);
 }
 
 /* A decrypted payload is the session's device's only when the parameters' ROTPublicUID is the
@@ -377,13 +383,13 @@ static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
                          d->cfg->name, m->seq, m->session_id, m->identity,
                          pskgw_e2e_reason_name(r->reason), pskgw_strerror(r->status));
         }
-        free(m);
+        msg_free(m);
         return;
     }
     memset(&env, 0, sizeof(env));
     env.domain = d->cfg->name;
-    env.listener = lc->cfg->name;
-    env.transport = lc->cfg->proto == PSKGW_CONFIG_PROTO_UDP ? "dtls" : "tls";
+    env.listener = lc->name;
+    env.transport = lc->udp ? "dtls" : "tls";
     env.peer = m->peer;
     env.psk_identity = m->identity;
     env.rot_public_uid = m->uid;
@@ -408,12 +414,12 @@ static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
                      "domain \"%s\": message %" PRIu64 " of session %" PRIu64
                      " not accepted by the sinks: %s",
                      d->cfg->name, m->seq, m->session_id, pskgw_strerror(rc));
-        free(m);
+        msg_free(m);
         return;
     }
     d->c.forwarded++;
     if (!lc->ack)
-        free(m);
+        msg_free(m);
 }
 
 static uint64_t wall_ms(void)
@@ -443,6 +449,7 @@ static void on_message(void *arg, const pskgw_msg_meta_t *meta, const uint8_t *d
         return;
     }
     m->lc = lc;
+    lc->refs++;
     m->session_id = meta->session_id;
     m->seq = meta->seq;
     m->received_at_ms = wall_ms();
@@ -457,7 +464,7 @@ static void on_message(void *arg, const pskgw_msg_meta_t *meta, const uint8_t *d
         d->c.submit_failed++;
         PSKGW_LOG_RL(PSKGW_LOG_ERR, "e2e-process", "domain \"%s\": message not processed: %s",
                      d->cfg->name, pskgw_strerror(rc));
-        free(m);
+        msg_free(m);
     }
 }
 
@@ -573,7 +580,8 @@ static int split_kv(const char *line, char sep, pskgw_sink_kv_t *kv, char **stor
     return 0;
 }
 
-struct sink_build {
+struct pskgw_domain_sink_opts {
+    size_t nsinks;
     pskgw_sink_options_t *opts;
     pskgw_sink_kv_t *kvs;
     char **store;
@@ -582,20 +590,22 @@ struct sink_build {
     size_t nnames;
 };
 
-static void sink_build_free(struct sink_build *b, size_t nsinks)
+void pskgw_domain_sink_opts_free(struct pskgw_domain_sink_opts *b)
 {
+    if (!b)
+        return;
     for (size_t i = 0; i < b->nkv; i++)
         pskgw_free_secret_str(b->store[i]);
     for (size_t i = 0; i < b->nnames; i++)
         free(b->names[i]);
-    (void)nsinks;
     free(b->opts);
     free(b->kvs);
     free(b->store);
     free(b->names);
+    free(b);
 }
 
-static int add_kvs(struct sink_build *b, char *const *lines, size_t n,
+static int add_kvs(struct pskgw_domain_sink_opts *b, char *const *lines, size_t n,
                    const pskgw_config_secret_t *secret, size_t nsecret, char sep,
                    const pskgw_sink_kv_t **out, size_t *out_n)
 {
@@ -615,102 +625,123 @@ static int add_kvs(struct sink_build *b, char *const *lines, size_t n,
     return 0;
 }
 
-static int start_sinks(pskgw_domain_t *d)
+/* Fills o from the config of sink s, named name. */
+static int fill_sink(struct pskgw_domain_sink_opts *b, const pskgw_config_sink_t *s,
+                     pskgw_sink_options_t *o)
 {
-    const pskgw_config_domain_t *cfg = d->cfg;
-    struct sink_build b;
+    o->payload =
+        s->payload == PSKGW_CONFIG_PAYLOAD_RAW ? PSKGW_SINK_PAYLOAD_RAW : PSKGW_SINK_PAYLOAD_JSON;
+    o->queue_size = s->queue_size;
+    o->in_flight = s->in_flight;
+    o->retry_max_ms = s->retry_max_ms;
+    if (s->has_spool) {
+        o->spool.path = s->spool.path;
+        o->spool.max_bytes = s->spool.max_bytes;
+        o->spool.fsync = s->spool.fsync == PSKGW_CONFIG_FSYNC_ALWAYS  ? PSKGW_SINK_FSYNC_ALWAYS
+                         : s->spool.fsync == PSKGW_CONFIG_FSYNC_NEVER ? PSKGW_SINK_FSYNC_NEVER
+                                                                      : PSKGW_SINK_FSYNC_BATCH;
+    }
+    switch (s->type) {
+    case PSKGW_CONFIG_SINK_FILE:
+        o->type = PSKGW_SINK_FILE;
+        o->file.path = s->file.path;
+        break;
+    case PSKGW_CONFIG_SINK_HTTP:
+        o->type = PSKGW_SINK_HTTP;
+        o->http.url = s->http.url;
+        o->http.timeout_ms = s->http.timeout_ms;
+        o->dead_letter_path = s->http.dead_letter_path;
+        return add_kvs(b, s->http.headers, s->http.nheaders, s->http.secret_headers,
+                       s->http.nsecret_headers, ':', &o->http.headers, &o->http.n_headers);
+    case PSKGW_CONFIG_SINK_MQTT:
+        o->type = PSKGW_SINK_MQTT;
+        o->mqtt.host = s->mqtt.host;
+        o->mqtt.port = s->mqtt.port;
+        o->mqtt.topic = s->mqtt.topic;
+        o->mqtt.qos = (int)s->mqtt.qos;
+        o->mqtt.client_id = s->mqtt.client_id;
+        o->mqtt.username = s->mqtt.username;
+        o->mqtt.password = s->mqtt.password.data;
+        o->mqtt.keepalive = (int)s->mqtt.keepalive_s;
+        break;
+    case PSKGW_CONFIG_SINK_REDIS_STREAM:
+        o->type = PSKGW_SINK_REDIS_STREAM;
+        o->redis.url = s->redis_stream.redis.url;
+        o->redis.password = s->redis_stream.redis.password.data; /* AUTH; NULL: none */
+        o->redis.stream = s->redis_stream.stream;
+        o->redis.maxlen = s->redis_stream.maxlen;
+        break;
+    case PSKGW_CONFIG_SINK_KAFKA:
+        o->type = PSKGW_SINK_KAFKA;
+        o->kafka.brokers = s->kafka.brokers;
+        o->kafka.topic = s->kafka.topic;
+        return add_kvs(b, s->kafka.properties, s->kafka.nproperties, s->kafka.secret_properties,
+                       s->kafka.nsecret_properties, '=', &o->kafka.props, &o->kafka.n_props);
+    }
+    return 0;
+}
+
+int pskgw_domain_sink_opts(pskgw_domain_t *d, const pskgw_config_domain_t *cfg,
+                           struct pskgw_domain_sink_opts **out, const pskgw_sink_options_t **opts)
+{
+    struct pskgw_domain_sink_opts *b = calloc(1, sizeof(*b));
     size_t nkv = 0;
     int rc = PSKGW_ENOMEM;
 
-    memset(&b, 0, sizeof(b));
+    if (!b)
+        return PSKGW_ENOMEM;
     for (size_t i = 0; i < cfg->nsinks; i++)
         nkv += cfg->sinks[i].http.nheaders + cfg->sinks[i].http.nsecret_headers +
                cfg->sinks[i].kafka.nproperties + cfg->sinks[i].kafka.nsecret_properties;
-    b.opts = calloc(cfg->nsinks, sizeof(*b.opts));
-    b.kvs = calloc(nkv + 1, sizeof(*b.kvs));
-    b.store = calloc(nkv + 1, sizeof(*b.store));
-    b.names = calloc(cfg->nsinks, sizeof(*b.names));
-    if (!b.opts || !b.kvs || !b.store || !b.names)
+    b->nsinks = cfg->nsinks;
+    b->opts = calloc(cfg->nsinks, sizeof(*b->opts));
+    b->kvs = calloc(nkv + 1, sizeof(*b->kvs));
+    b->store = calloc(nkv + 1, sizeof(*b->store));
+    b->names = calloc(cfg->nsinks, sizeof(*b->names));
+    if (!b->opts || !b->kvs || !b->store || !b->names)
         goto fail;
     for (size_t i = 0; i < cfg->nsinks; i++) {
         const pskgw_config_sink_t *s = &cfg->sinks[i];
-        pskgw_sink_options_t *o = &b.opts[i];
         size_t len = strlen(cfg->name) + strlen(s->name) + 16;
 
-        b.names[i] = malloc(len);
-        if (!b.names[i])
+        b->names[i] = malloc(len);
+        if (!b->names[i])
             goto fail;
-        b.nnames++;
+        b->nnames++;
         if (d->worker >= 0)
-            snprintf(b.names[i], len, "%s-%s-w%d", cfg->name, s->name, d->worker);
+            snprintf(b->names[i], len, "%s-%s-w%d", cfg->name, s->name, d->worker);
         else
-            snprintf(b.names[i], len, "%s-%s", cfg->name, s->name);
-        o->name = b.names[i];
-        o->payload = s->payload == PSKGW_CONFIG_PAYLOAD_RAW ? PSKGW_SINK_PAYLOAD_RAW
-                                                            : PSKGW_SINK_PAYLOAD_JSON;
-        o->queue_size = s->queue_size;
-        o->in_flight = s->in_flight;
-        o->retry_max_ms = s->retry_max_ms;
-        if (s->has_spool) {
-            o->spool.path = s->spool.path;
-            o->spool.max_bytes = s->spool.max_bytes;
-            o->spool.fsync = s->spool.fsync == PSKGW_CONFIG_FSYNC_ALWAYS  ? PSKGW_SINK_FSYNC_ALWAYS
-                             : s->spool.fsync == PSKGW_CONFIG_FSYNC_NEVER ? PSKGW_SINK_FSYNC_NEVER
-                                                                          : PSKGW_SINK_FSYNC_BATCH;
-        }
-        switch (s->type) {
-        case PSKGW_CONFIG_SINK_FILE:
-            o->type = PSKGW_SINK_FILE;
-            o->file.path = s->file.path;
-            break;
-        case PSKGW_CONFIG_SINK_HTTP:
-            o->type = PSKGW_SINK_HTTP;
-            o->http.url = s->http.url;
-            o->http.timeout_ms = s->http.timeout_ms;
-            o->dead_letter_path = s->http.dead_letter_path;
-            rc = add_kvs(&b, s->http.headers, s->http.nheaders, s->http.secret_headers,
-                         s->http.nsecret_headers, ':', &o->http.headers, &o->http.n_headers);
-            if (rc < 0)
-                goto fail;
-            break;
-        case PSKGW_CONFIG_SINK_MQTT:
-            o->type = PSKGW_SINK_MQTT;
-            o->mqtt.host = s->mqtt.host;
-            o->mqtt.port = s->mqtt.port;
-            o->mqtt.topic = s->mqtt.topic;
-            o->mqtt.qos = (int)s->mqtt.qos;
-            o->mqtt.client_id = s->mqtt.client_id;
-            o->mqtt.username = s->mqtt.username;
-            o->mqtt.password = s->mqtt.password.data;
-            o->mqtt.keepalive = (int)s->mqtt.keepalive_s;
-            break;
-        case PSKGW_CONFIG_SINK_REDIS_STREAM:
-            o->type = PSKGW_SINK_REDIS_STREAM;
-            o->redis.url = s->redis_stream.redis.url;
-            o->redis.password = s->redis_stream.redis.password.data; /* AUTH; NULL: none */
-            o->redis.stream = s->redis_stream.stream;
-            o->redis.maxlen = s->redis_stream.maxlen;
-            break;
-        case PSKGW_CONFIG_SINK_KAFKA:
-            o->type = PSKGW_SINK_KAFKA;
-            o->kafka.brokers = s->kafka.brokers;
-            o->kafka.topic = s->kafka.topic;
-            rc = add_kvs(&b, s->kafka.properties, s->kafka.nproperties, s->kafka.secret_properties,
-                         s->kafka.nsecret_properties, '=', &o->kafka.props, &o->kafka.n_props);
-            if (rc < 0)
-                goto fail;
-            break;
-        }
+            snprintf(b->names[i], len, "%s-%s", cfg->name, s->name);
+        b->opts[i].name = b->names[i];
+        rc = fill_sink(b, s, &b->opts[i]);
+        if (rc < 0)
+            goto fail;
     }
-    rc = pskgw_sinkset_new(d->loop, b.opts, cfg->nsinks, &d->sinks);
+    *out = b;
+    *opts = b->opts;
+    return 0;
 fail:
-    if (rc < 0)
-        PSKGW_ERR("domain \"%s\": sinks not started: %s", cfg->name, pskgw_strerror(rc));
-    sink_build_free(&b, cfg->nsinks);
+    PSKGW_ERR("domain \"%s\": sink options not built: %s", cfg->name, pskgw_strerror(rc));
+    pskgw_domain_sink_opts_free(b);
     return rc;
 }
 
-static int start_listener(pskgw_domain_t *d, struct lctx *lc)
+static int start_sinks(pskgw_domain_t *d)
+{
+    struct pskgw_domain_sink_opts *b = NULL;
+    const pskgw_sink_options_t *opts = NULL;
+    int rc = pskgw_domain_sink_opts(d, d->cfg, &b, &opts);
+
+    if (rc < 0)
+        return rc;
+    rc = pskgw_sinkset_new(d->loop, opts, d->cfg->nsinks, &d->sinks);
+    if (rc < 0)
+        PSKGW_ERR("domain \"%s\": sinks not started: %s", d->cfg->name, pskgw_strerror(rc));
+    pskgw_domain_sink_opts_free(b);
+    return rc;
+}
+
+int pskgw_domain_start_listener(pskgw_domain_t *d, struct lctx *lc)
 {
     const pskgw_config_listener_t *l = lc->cfg;
     const pskgw_config_limits_t *lim = &d->cfg->limits;
@@ -825,11 +856,12 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
         free(d);
         return PSKGW_ENOMEM;
     }
-    d->nlis = cfg->nlisteners;
-    for (size_t i = 0; i < d->nlis; i++) {
-        d->lis[i].d = d;
-        d->lis[i].cfg = &cfg->listeners[i];
-        d->lis[i].ack = cfg->listeners[i].ack == PSKGW_CONFIG_ACK_ACCEPTED;
+    for (; d->nlis < cfg->nlisteners; d->nlis++) {
+        d->lis[d->nlis] = pskgw_domain_lctx_new(d, &cfg->listeners[d->nlis]);
+        if (!d->lis[d->nlis]) {
+            rc = PSKGW_ENOMEM;
+            goto fail;
+        }
     }
 
     rc = start_upstream(d);
@@ -855,7 +887,7 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
     if (rc < 0)
         goto fail;
     for (size_t i = 0; i < d->nlis; i++) {
-        rc = start_listener(d, &d->lis[i]);
+        rc = pskgw_domain_start_listener(d, d->lis[i]);
         if (rc < 0)
             goto fail;
     }
@@ -894,7 +926,7 @@ int pskgw_domain_healthy(pskgw_domain_t *d)
     if (d->last_drop_ms && now - d->last_drop_ms < PSKGW_DOMAIN_DROP_HOLD_MS)
         return 0;
     for (size_t i = 0; i < d->nlis; i++)
-        if (!d->lis[i].l)
+        if (!d->lis[i]->l)
             return 0;
     return 1;
 }
@@ -910,6 +942,8 @@ static void upstream_closed(void *arg)
     void *cb_arg = d->close_arg;
 
     pskgw_e2e_replay_free(d->replay);
+    for (size_t i = 0; i < d->nlis; i++)
+        pskgw_domain_lctx_unref(d->lis[i]);
     free(d->lis);
     free(d);
     if (cb)
@@ -979,6 +1013,58 @@ static void listener_closed(pskgw_listener_t *l, void *arg)
     }
 }
 
+struct lctx *pskgw_domain_lctx_new(pskgw_domain_t *d, const pskgw_config_listener_t *cfg)
+{
+    struct lctx *lc = calloc(1, sizeof(*lc));
+
+    if (!lc)
+        return NULL;
+    lc->name = strdup(cfg->name);
+    if (!lc->name) {
+        free(lc);
+        return NULL;
+    }
+    lc->d = d;
+    lc->cfg = cfg;
+    lc->udp = cfg->proto == PSKGW_CONFIG_PROTO_UDP;
+    lc->ack = cfg->ack == PSKGW_CONFIG_ACK_ACCEPTED;
+    lc->refs = 1; /* the domain's (lis[], or the close of a removed listener) */
+    return lc;
+}
+
+void pskgw_domain_lctx_unref(struct lctx *lc)
+{
+    if (!lc || --lc->refs > 0)
+        return;
+    free(lc->name);
+    free(lc);
+}
+
+static void retired_listener_closed(pskgw_listener_t *l, void *arg)
+{
+    struct lctx *lc = arg;
+    pskgw_domain_t *d = lc->d;
+
+    d->retiring--;
+    pskgw_domain_lctx_unref(lc);
+    if (d->closing)
+        listener_closed(l, d);
+}
+
+void pskgw_domain_listener_retire(pskgw_domain_t *d, struct lctx *lc)
+{
+    pskgw_listener_t *l = lc->l;
+
+    lc->cfg = NULL;
+    if (!l) {
+        pskgw_domain_lctx_unref(lc);
+        return;
+    }
+    lc->l = NULL; /* acks from now on find no session */
+    d->retiring++;
+    pskgw_listener_close(l, retired_listener_closed, lc);
+}
+
 void pskgw_domain_close(pskgw_domain_t *d, void (*cb)(void *arg), void *arg)
 {
     size_t n = 0;
@@ -989,17 +1075,18 @@ void pskgw_domain_close(pskgw_domain_t *d, void (*cb)(void *arg), void *arg)
     d->close_cb = cb;
     d->close_arg = arg;
     for (size_t i = 0; i < d->nlis; i++)
-        n += d->lis[i].l != NULL;
-    d->pending = n;
-    if (n == 0) {
+        n += d->lis[i]->l != NULL;
+    /* listeners a reload removed count too: their close callbacks come through here */
+    d->pending = n + d->retiring;
+    if (d->pending == 0) {
         close_sinks_phase(d);
         return;
     }
     for (size_t i = 0; i < d->nlis; i++) {
-        pskgw_listener_t *l = d->lis[i].l;
+        pskgw_listener_t *l = d->lis[i]->l;
 
         if (l) {
-            d->lis[i].l = NULL; /* acks from now on find no session */
+            d->lis[i]->l = NULL; /* acks from now on find no session */
             pskgw_listener_close(l, listener_closed, d);
         }
     }

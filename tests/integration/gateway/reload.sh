@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Reload (SIGHUP) with the real binaries: one live DTLS session (an OpenSSL client driven line by
+# line, tests/.../e2e_client.c) sends, SIGHUP switches its file sink to a new path, the same
+# session sends again without a new handshake, and each message lands in the file in force when
+# it arrived; systemd's notify socket sees RELOADING=1 (with MONOTONIC_USEC) then READY=1; a
+# listener added at reload accepts, a removed one is closed; an invalid file at reload keeps the
+# running configuration and the log names file:line; a domain whose file is broken at start is
+# skipped while the other serves (--check-config still fails on it), starts once its file is
+# fixed, and a domain whose file leaves the configuration directory is drained and stopped.
+. "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+CLIENT=$BIN/tests/e2e_client
+
+start_sim --devices 1000
+write_config rl '' ''
+python3 "$HERE/notify.py" "$WORK/notify.sock" >"$WORK/notify.txt" 2>&1 &
+track notify.py $! "$WORK/notify.txt"
+wait_line "$WORK/notify.txt" listening $!
+NOTIFY_SOCKET="$WORK/notify.sock" "$BIN/pskgw" --config "$WORK/rl.conf" \
+  >"$WORK/rl.stdout" 2>"$WORK/rl.log" &
+GW_PID=$!
+track "pskgw rl (notify socket)" "$GW_PID" "$WORK/rl.stdout" "$WORK/rl.log"
+read_gateway_ports "$WORK/rl.log"
+check "sd_notify: READY=1" wait_line "$WORK/notify.txt" 'READY=1'
+hs='pskgw_listener_handshakes_completed_total{domain="rl",listener="dtls"}'
+reloads() { grep -c 'reload done\|reload refused' "$WORK/rl.log" || true; }
+hup() { # waits for the reload's end in the log (done or refused)
+  local n
+  n=$(reloads)
+  kill -HUP "$GW_PID"
+  wait_until bash -c "[ \$(grep -c 'reload done\|reload refused' '$WORK/rl.log') -gt $n ]"
+}
+
+# One long-lived session: each line written to the fifo is one E2E record of device 1.
+mkfifo "$WORK/cmd"
+"$CLIENT" "$GW_UDP" it 1 - <"$WORK/cmd" >"$WORK/client.out" 2>&1 &
+CLIENT_PID=$!
+track "e2e_client (one session)" "$CLIENT_PID" "$WORK/client.out"
+exec 3>"$WORK/cmd"
+echo 1:1 >&3
+check "message 1 in the first file" wait_until count_is "$WORK/rl.jsonl" '"seq":1' -eq 1
+check "one handshake" wait_metric "$hs" -eq 1
+
+sed -i "s|$WORK/rl.jsonl|$WORK/rl-b.jsonl|" "$WORK/rl.conf"
+hup
+check "reload logged the sink change" grep -q 'sink "file-0" changed: replaced' "$WORK/rl.log"
+check "sd_notify: RELOADING=1 with MONOTONIC_USEC, then READY=1" awk '
+  / READY=1$/ { if (!r) first = NR; else if (NR > r) ready = 1 }
+  / RELOADING=1$/ { if (first) r = NR } / MONOTONIC_USEC=[0-9]+$/ { if (r && NR == r + 1) m = 1 }
+  END { exit !(first && r && m && ready) }' "$WORK/notify.txt"
+echo 1:2 >&3
+check "message 2 (same session) in the new file" wait_until count_is "$WORK/rl-b.jsonl" '"seq":2' -eq 1
+check "message 1 stays alone in the first file" count_is "$WORK/rl.jsonl" . -eq 1
+sid1=$(jq -r .session_id "$WORK/rl.jsonl")
+sid2=$(jq -r .session_id "$WORK/rl-b.jsonl")
+check "the same session sent both ($sid1, $sid2)" test -n "$sid1" -a "$sid1" = "$sid2"
+check "no new handshake" metric_is "$hs" -eq 1
+
+# An invalid file: refused with file:line, the running configuration goes on.
+cp "$WORK/rl.conf" "$WORK/rl.good"
+printf 'sinks = ( { type = "file"; path = 5; } );\n' >>"$WORK/rl.conf"
+line=$(wc -l <"$WORK/rl.conf")
+hup
+check "invalid file at reload: file:line logged" grep -q "$WORK/rl.conf:$line:" "$WORK/rl.log"
+check "invalid file at reload: refused, running configuration kept" \
+  grep -q 'reload refused' "$WORK/rl.log"
+echo 1:3 >&3
+check "message 3 (same session) in the file in force" wait_until count_is "$WORK/rl-b.jsonl" . -eq 2
+cp "$WORK/rl.good" "$WORK/rl.conf"
+
+# A listener added, the tls listener removed.
+sed -i 's|^ *{ name = "tls";.*$|  { name = "dtls2"; proto = "udp"; address = "127.0.0.1"; port = 0; } );|' \
+  "$WORK/rl.conf"
+hup
+port2=$(wait_for "$WORK/rl.log" 'listener "dtls2" on udp 127\.0\.0\.1:[0-9]+' | grep -Eo '[0-9]+$')
+"$BIN/pskgw-devsim" --target "127.0.0.1:$port2" --seed it --devices 2 --messages 1 --rate 20 \
+  --duration 30 --verify-file "$WORK/rl-b.jsonl" --quiet >"$WORK/dtls2.txt" 2>&1 && rc=0 || rc=$?
+check "listener added at reload accepts and delivers" [ "$rc" -eq 0 ]
+check "listener removed at reload: logged" grep -q 'listener "tls" closed' "$WORK/rl.log"
+check "listener removed at reload: its port refuses connections" \
+  bash -c "! (: <>/dev/tcp/127.0.0.1/$GW_TCP) 2>/dev/null"
+echo 1:4 >&3
+check "message 4 (same session, kept listener) delivered" \
+  wait_until count_is "$WORK/rl-b.jsonl" '"seq":4' -eq 1
+check "still one handshake on the kept listener" metric_is "$hs" -eq 1
+exec 3>&-
+wait_exit "$CLIENT_PID" 0 || true
+stop_gateway || true
+
+# Two domains from a directory; one file broken at start.
+mkdir "$WORK/dir"
+write_config good '' ''
+write_config late '' ''
+sed -i 's/^admin = .*//' "$WORK/late.conf"
+mv "$WORK/good.conf" "$WORK/late.conf" "$WORK/dir/"
+cp "$WORK/it.secret" "$WORK/dir/"
+cp "$WORK/dir/late.conf" "$WORK/late.fixed"
+printf 'cache = { entries = "many"; };\n' >>"$WORK/dir/late.conf"
+"$BIN/pskgw" --check-config-dir "$WORK/dir" >"$WORK/check.out" 2>&1 && rc=0 || rc=$?
+check "--check-config fails on the broken domain file ($rc)" [ "$rc" -eq 2 ]
+"$BIN/pskgw" --config-dir "$WORK/dir" >"$WORK/two.stdout" 2>"$WORK/two.log" &
+GW_PID=$!
+track "pskgw (two domains, one broken)" "$GW_PID" "$WORK/two.stdout" "$WORK/two.log"
+read_gateway_ports "$WORK/two.log"
+check "broken domain at start: reported with file:line" grep -q "$WORK/dir/late.conf:[0-9]*:" "$WORK/two.log"
+check "broken domain at start: skipped" grep -q 'late.conf is invalid: its domain is skipped' "$WORK/two.log"
+"$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 2 --messages 1 --rate 20 \
+  --duration 30 --verify-file "$WORK/good.jsonl" --quiet >"$WORK/good.txt" 2>&1 && rc=0 || rc=$?
+check "the other domain serves" [ "$rc" -eq 0 ]
+cp "$WORK/late.fixed" "$WORK/dir/late.conf"
+kill -HUP "$GW_PID"
+check "a domain whose file was fixed starts at reload" \
+  wait_line "$WORK/two.log" 'domain "late": added by the reload and started' "$GW_PID"
+rm "$WORK/dir/late.conf"
+kill -HUP "$GW_PID"
+check "a domain whose file left the directory drains" \
+  wait_line "$WORK/two.log" 'domain "late": removed from the configuration: draining' "$GW_PID"
+check "the drained domain's listeners closed" \
+  wait_until bash -c "[ \$(grep -c 'reload done: 1 domain running' '$WORK/two.log') -ge 1 ]"
+stop_gateway || true
+check "nothing left open" bash -c "! grep -qi 'still open' '$WORK/rl.log' '$WORK/two.log'"
+finish
