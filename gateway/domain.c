@@ -825,12 +825,31 @@ static int start_replay(pskgw_domain_t *d)
     return rc;
 }
 
+int pskgw_domain_start_lookup(pskgw_domain_t *d)
+{
+    const pskgw_config_domain_t *cfg = d->cfg;
+    pskgw_keycache_backend_t psk_backend = { psk_backend_fetch, backend_cancel, d };
+    pskgw_keycache_backend_t e2e_backend = { e2e_backend_fetch, backend_cancel, d };
+    int rc = start_upstream(d);
+
+    if (rc < 0) {
+        PSKGW_ERR("domain \"%s\": security-service client not started: %s", cfg->name,
+                  pskgw_strerror(rc));
+        return rc;
+    }
+    rc = start_cache(d, "psk", cfg->cache.entries, cfg->cache.ttl_s, psk_backend, &d->psk_cache);
+    if (rc == 0)
+        rc = start_cache(d, "e2e", cfg->cache.e2e_entries, cfg->cache.e2e_ttl_s, e2e_backend,
+                         &d->e2e_cache);
+    if (rc < 0)
+        PSKGW_ERR("domain \"%s\": key cache not started: %s", cfg->name, pskgw_strerror(rc));
+    return rc;
+}
+
 int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
                        pskgw_domain_t **out)
 {
     pskgw_domain_t *d = calloc(1, sizeof(*d));
-    pskgw_keycache_backend_t psk_backend = { psk_backend_fetch, backend_cancel, NULL };
-    pskgw_keycache_backend_t e2e_backend = { e2e_backend_fetch, backend_cancel, NULL };
     pskgw_e2e_opts_t e2e_opts;
     int rc;
 
@@ -849,8 +868,6 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
         cfg->e2e_v2_layout == PSKGW_CONFIG_E2E_V2_PAD1 ? PSKGW_E2E_V2_PAD1 : PSKGW_E2E_V2_SEED;
     d->resolver = (pskgw_psk_resolver_t){ resolver_resolve, resolver_cancel, resolver_lookup, d };
     d->e2e_src = (pskgw_e2e_params_source_t){ d, e2e_src_fetch, e2e_src_cancel, e2e_src_lookup };
-    psk_backend.ctx = d;
-    e2e_backend.ctx = d;
     d->lis = calloc(cfg->nlisteners, sizeof(*d->lis));
     if (!d->lis) {
         free(d);
@@ -864,20 +881,9 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
         }
     }
 
-    rc = start_upstream(d);
-    if (rc < 0) {
-        PSKGW_ERR("domain \"%s\": security-service client not started: %s", cfg->name,
-                  pskgw_strerror(rc));
+    rc = pskgw_domain_start_lookup(d);
+    if (rc < 0)
         goto fail;
-    }
-    rc = start_cache(d, "psk", cfg->cache.entries, cfg->cache.ttl_s, psk_backend, &d->psk_cache);
-    if (rc == 0)
-        rc = start_cache(d, "e2e", cfg->cache.e2e_entries, cfg->cache.e2e_ttl_s, e2e_backend,
-                         &d->e2e_cache);
-    if (rc < 0) {
-        PSKGW_ERR("domain \"%s\": key cache not started: %s", cfg->name, pskgw_strerror(rc));
-        goto fail;
-    }
     rc = pskgw_e2e_new_opts(&d->e2e_src, &e2e_opts, &d->e2e);
     if (rc == 0 && d->mode != PSKGW_E2E_MODE_OFF)
         rc = start_replay(d);
@@ -1040,15 +1046,21 @@ void pskgw_domain_lctx_unref(struct lctx *lc)
     free(lc);
 }
 
+void pskgw_domain_retired_done(pskgw_domain_t *d)
+{
+    d->retiring--;
+    if (d->closing)
+        listener_closed(NULL, d);
+}
+
 static void retired_listener_closed(pskgw_listener_t *l, void *arg)
 {
     struct lctx *lc = arg;
     pskgw_domain_t *d = lc->d;
 
-    d->retiring--;
+    (void)l;
     pskgw_domain_lctx_unref(lc);
-    if (d->closing)
-        listener_closed(l, d);
+    pskgw_domain_retired_done(d);
 }
 
 void pskgw_domain_listener_retire(pskgw_domain_t *d, struct lctx *lc)

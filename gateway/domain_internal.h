@@ -36,7 +36,9 @@ struct pskgw_domain {
     pskgw_sinkset_t *sinks;
     struct lctx **lis;
     size_t nlis;
-    size_t retiring; /* listeners a reload removed whose close has not completed */
+    size_t retiring; /* listeners a reload removed, and the lookup stack (old_lookup) a reload
+                        replaced, whose close has not completed */
+    struct pskgw_domain_old_lookup *old_lookup; /* reload.c; NULL: none draining */
     pskgw_psk_resolver_t resolver;
     pskgw_e2e_params_source_t e2e_src;
     pskgw_domain_counters_t c;
@@ -53,6 +55,11 @@ struct lctx *pskgw_domain_lctx_new(pskgw_domain_t *d, const pskgw_config_listene
 void pskgw_domain_lctx_unref(struct lctx *lc);
 int pskgw_domain_start_listener(pskgw_domain_t *d, struct lctx *lc);
 void pskgw_domain_listener_retire(pskgw_domain_t *d, struct lctx *lc);
+/* Something counted in d->retiring has closed (the domain's shutdown may go on). */
+void pskgw_domain_retired_done(pskgw_domain_t *d);
+/* The upstream client and both caches from d->cfg into d->up, d->psk_cache, d->e2e_cache
+ * (logged). On error what was made is left in those fields. */
+int pskgw_domain_start_lookup(pskgw_domain_t *d);
 /* Sink options of cfg's sinks, as the domain names them; *out freed with
  * pskgw_domain_sink_opts_free(). Logs its errors. */
 struct pskgw_domain_sink_opts;

@@ -270,10 +270,6 @@ static int cache_eq(const pskgw_config_cache_t *a, const pskgw_config_cache_t *b
 /* Settings a reload does not apply to a running domain: a warning names them. */
 static void warn_unapplied(const pskgw_config_domain_t *o, const pskgw_config_domain_t *n)
 {
-    if (!api_eq(&o->api, &n->api))
-        PSKGW_WARN("domain \"%s\": api settings changed: not applied until a restart", n->name);
-    if (!cache_eq(&o->cache, &n->cache))
-        PSKGW_WARN("domain \"%s\": cache settings changed: not applied until a restart", n->name);
     if (o->e2e != n->e2e || o->e2e_header_case != n->e2e_header_case ||
         o->e2e_v2_layout != n->e2e_v2_layout || o->e2e_replay_window_s != n->e2e_replay_window_s ||
         o->e2e_replay_entries != n->e2e_replay_entries)
@@ -282,6 +278,178 @@ static void warn_unapplied(const pskgw_config_domain_t *o, const pskgw_config_do
         PSKGW_WARN("domain \"%s\": limits or ciphers changed: they apply to listeners started "
                    "from now on; running listeners keep theirs until a restart",
                    n->name);
+}
+
+/* ---- the lookup stack: upstream client + PSK and E2E caches ----------------------------- */
+
+/* The stack a reload replaced: it serves the lookups already under way (no new ones reach it),
+ * then closes: caches first, then the client, then the timer. Counted in d->retiring. */
+struct pskgw_domain_old_lookup {
+    pskgw_domain_t *d;
+    pskgw_upstream_t *up;
+    pskgw_keycache_t *kc[2];
+    unsigned pending; /* caches closing */
+    uv_timer_t timer; /* polls for the end of the lookups under way */
+};
+
+#define OLD_LOOKUP_POLL_MS 100
+
+static void old_timer_closed(uv_handle_t *h)
+{
+    struct pskgw_domain_old_lookup *o = h->data;
+    pskgw_domain_t *d = o->d;
+
+    if (!d->closing)
+        PSKGW_NOTICE("domain \"%s\": the previous security-service client and caches closed",
+                     d->cfg->name);
+    d->old_lookup = NULL;
+    free(o);
+    pskgw_domain_retired_done(d);
+}
+
+static void old_up_closed(void *arg)
+{
+    struct pskgw_domain_old_lookup *o = arg;
+
+    uv_close((uv_handle_t *)&o->timer, old_timer_closed);
+}
+
+static void old_caches_done(struct pskgw_domain_old_lookup *o)
+{
+    pskgw_upstream_t *up = o->up;
+
+    o->up = NULL;
+    if (up)
+        pskgw_upstream_close(up, old_up_closed, o);
+    else
+        old_up_closed(o);
+}
+
+static void old_cache_closed(pskgw_keycache_t *kc)
+{
+    pskgw_domain_t *d = pskgw_keycache_data(kc);
+
+    if (--d->old_lookup->pending == 0)
+        old_caches_done(d->old_lookup);
+}
+
+static int old_idle(const struct pskgw_domain_old_lookup *o)
+{
+    for (int i = 0; i < 2; i++) {
+        pskgw_keycache_stats_t st;
+
+        if (!o->kc[i])
+            continue;
+        pskgw_keycache_stats(o->kc[i], &st);
+        if (st.flights > 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void old_poll(uv_timer_t *t)
+{
+    struct pskgw_domain_old_lookup *o = t->data;
+
+    /* at the domain's shutdown, lookups still under way are canceled as they would be anyway */
+    if (!o->d->closing && !old_idle(o))
+        return;
+    uv_timer_stop(t);
+    o->pending = (o->kc[0] != NULL) + (o->kc[1] != NULL);
+    if (o->pending == 0) {
+        old_caches_done(o);
+        return;
+    }
+    for (int i = 0; i < 2; i++)
+        if (o->kc[i])
+            pskgw_keycache_close(o->kc[i], old_cache_closed);
+}
+
+/* Takes what the stack fields of d hold now into a retiring stack (fields cleared). */
+static void retire_lookup(pskgw_domain_t *d, struct pskgw_domain_old_lookup *o)
+{
+    o->d = d;
+    o->up = d->up;
+    o->kc[0] = d->psk_cache;
+    o->kc[1] = d->e2e_cache;
+    d->up = NULL;
+    d->psk_cache = d->e2e_cache = NULL;
+    uv_timer_init(d->loop, &o->timer);
+    o->timer.data = o;
+    d->old_lookup = o;
+    d->retiring++;
+    uv_timer_start(&o->timer, old_poll, 0, OLD_LOOKUP_POLL_MS);
+}
+
+/* A stack made by a reload, not yet in use. */
+struct lookup_prep {
+    struct pskgw_domain_old_lookup *o; /* NULL: api and cache unchanged, nothing made */
+    pskgw_upstream_t *up;
+    pskgw_keycache_t *kc[2];
+};
+
+/* Swaps the stack fields of d with p's. */
+static void swap_stack(pskgw_domain_t *d, struct lookup_prep *p)
+{
+    pskgw_upstream_t *up = d->up;
+    pskgw_keycache_t *kc0 = d->psk_cache, *kc1 = d->e2e_cache;
+
+    d->up = p->up;
+    d->psk_cache = p->kc[0];
+    d->e2e_cache = p->kc[1];
+    p->up = up;
+    p->kc[0] = kc0;
+    p->kc[1] = kc1;
+}
+
+/* Makes a new upstream client and caches from ncfg when its api or cache settings changed
+ * (into p, d unchanged). */
+static int lookup_prepare(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg,
+                          struct lookup_prep *p)
+{
+    const pskgw_config_domain_t *ocfg = d->cfg;
+    int rc;
+
+    memset(p, 0, sizeof(*p));
+    if (api_eq(&ocfg->api, &ncfg->api) && cache_eq(&ocfg->cache, &ncfg->cache))
+        return 0;
+    if (d->old_lookup) {
+        PSKGW_ERR("domain \"%s\": the previous api/cache change is still draining", ncfg->name);
+        return PSKGW_EBUSY;
+    }
+    p->o = calloc(1, sizeof(*p->o));
+    if (!p->o)
+        return PSKGW_ENOMEM;
+    swap_stack(d, p); /* d's fields empty, p holds the running stack */
+    d->cfg = ncfg;
+    rc = pskgw_domain_start_lookup(d);
+    d->cfg = ocfg;
+    swap_stack(d, p); /* d runs as before, p holds what was made */
+    if (rc < 0) {
+        swap_stack(d, p);
+        retire_lookup(d, p->o); /* what was made closes */
+        swap_stack(d, p);
+        p->o = NULL;
+    }
+    return rc;
+}
+
+/* commit: the new stack serves from now on, the old one drains; else the new one closes. */
+static void lookup_finish(pskgw_domain_t *d, struct lookup_prep *p, int commit)
+{
+    if (!p->o)
+        return;
+    if (commit) {
+        retire_lookup(d, p->o);
+        swap_stack(d, p);
+        PSKGW_NOTICE("domain \"%s\": api or cache settings changed: new security-service "
+                     "client and caches (lookups under way finish on the previous ones)",
+                     d->cfg->name);
+    } else {
+        swap_stack(d, p);
+        retire_lookup(d, p->o);
+        swap_stack(d, p);
+    }
 }
 
 /* ---- reloading a domain ------------------------------------------------------------------ */
@@ -361,6 +529,7 @@ static int update_sinks(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
 
 int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
 {
+    struct lookup_prep prep;
     struct lctx **next;
     int rc;
 
@@ -369,6 +538,11 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     next = calloc(ncfg->nlisteners, sizeof(*next));
     if (!next)
         return PSKGW_ENOMEM;
+    rc = lookup_prepare(d, ncfg, &prep);
+    if (rc < 0) {
+        free(next);
+        return rc;
+    }
     rc = build_listeners(d, ncfg, next);
     if (rc == 0) {
         rc = update_sinks(d, ncfg);
@@ -377,6 +551,7 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
                 if (!find_listener(d, &ncfg->listeners[i]))
                     pskgw_domain_listener_retire(d, next[i]);
     }
+    lookup_finish(d, &prep, rc == 0);
     if (rc < 0) {
         free(next);
         return rc;

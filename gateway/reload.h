@@ -13,8 +13,11 @@
  *   - limits and ciphers are options of a listener: they apply to listeners started from now on
  *     (added or replaced ones); running listeners keep theirs (a warning says so);
  *   - e2e_replay (flag/reject): at once;
- *   - api and cache settings, e2e mode/layout/header case: not applied to a running domain (a
- *     warning names the group): restart the service to apply them.
+ *   - api or cache settings changed: a new upstream client and new caches serve every lookup
+ *     from now on; the previous ones finish the lookups under way (polled every 100 ms: no
+ *     cache flight left), then close (counted in the domain's retiring closes);
+ *   - e2e mode/layout/header case, replay window/entries: not applied to a running domain (a
+ *     warning names them): restart the service to apply them.
  * A domain that appears is started, one that disappears is drained (listeners closed, sinks
  * flushed or spooled) and stopped.
  */
@@ -46,9 +49,10 @@ int pskgw_reload_files(const char *const *files, size_t nfiles, const char *cons
 void pskgw_reload_files_free(char **files, size_t n);
 
 /* Apply ncfg (the same domain name) to the running domain d, which borrows ncfg from now on.
- * All or nothing: on error (logged with the domain's name: a listener that cannot bind, a sink
- * that cannot be made) d goes on unchanged with its previous configuration.
- * Errors: PSKGW_ECLOSED (d is closing), PSKGW_ENOMEM, a listener's or a sink set's code. */
+ * All or nothing: on error (logged with the domain's name: a listener that cannot bind, a sink,
+ * client or cache that cannot be made) d goes on unchanged with its previous configuration.
+ * Errors: PSKGW_ECLOSED (d is closing), PSKGW_EBUSY (the previous api/cache change is still
+ * finishing its lookups), PSKGW_ENOMEM, a listener's, sink set's, client's or cache's code. */
 int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg);
 
 #endif

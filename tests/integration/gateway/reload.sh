@@ -83,6 +83,23 @@ echo 1:4 >&3
 check "message 4 (same session, kept listener) delivered" \
   wait_until count_is "$WORK/rl-b.jsonl" '"seq":4' -eq 1
 check "still one handshake on the kept listener" metric_is "$hs" -eq 1
+
+# api and cache settings: a new client and caches; the old ones finish what they had and close.
+sed -i 's/timeout_ms = 2000;/timeout_ms = 3000;/; s/entries = 1000;/entries = 500;/' "$WORK/rl.conf"
+hup
+check "api/cache change applied with a new client and caches" \
+  grep -q 'domain "rl": api or cache settings changed: new security-service client' "$WORK/rl.log"
+check "the previous client and caches close once idle" \
+  wait_line "$WORK/rl.log" 'domain "rl": the previous security-service client and caches closed'
+check "the new client authenticates" \
+  wait_until count_is "$WORK/rl.log" 'upstream "rl": authenticated' -eq 2
+"$BIN/pskgw-devsim" --target "127.0.0.1:$port2" --seed it --devices 3 --messages 1 --rate 20 \
+  --duration 30 --verify-file "$WORK/rl-b.jsonl" --quiet >"$WORK/api.txt" 2>&1 && rc=0 || rc=$?
+check "handshakes after the api/cache change resolve through the new client" [ "$rc" -eq 0 ]
+echo 1:5 >&3
+check "message 5 (same session) delivered after the api/cache change" \
+  wait_until count_is "$WORK/rl-b.jsonl" '"seq":5' -eq 1
+check "still one handshake on the kept listener" metric_is "$hs" -eq 1
 exec 3>&-
 wait_exit "$CLIENT_PID" 0 || true
 stop_gateway || true
