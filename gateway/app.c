@@ -246,6 +246,29 @@ static int reload_domain(app_t *app, size_t i, struct gen *g, const struct files
     return 1;
 }
 
+/* A domain started by a reload: if it fails, its partial close borrows from g until it ends
+ * (counted with the draining domains). */
+static int start_domain(app_t *app, const pskgw_config_domain_t *nd, struct gen *g,
+                        pskgw_domain_t **out)
+{
+    struct drain *dr = malloc(sizeof(*dr));
+    bool later = false;
+    int rc;
+
+    if (!dr)
+        return PSKGW_ENOMEM;
+    dr->app = app;
+    dr->g = gen_ref(g);
+    app->draining++;
+    rc = pskgw_domain_start_cb(&app->loop, nd, app->opts->worker, out, domain_drained, dr, &later);
+    if (rc == 0 || !later) { /* started, or nothing was made: dr is not needed */
+        app->draining--;
+        gen_unref(dr->g);
+        free(dr);
+    }
+    return rc;
+}
+
 static void start_new_domains(app_t *app, struct gen *g)
 {
     for (size_t j = 0; j < g->cfg->ndomains; j++) {
@@ -258,7 +281,7 @@ static void start_new_domains(app_t *app, struct gen *g)
             i++;
         if (i < app->ndomains)
             continue;
-        rc = pskgw_domain_start(&app->loop, nd, app->opts->worker, &d);
+        rc = start_domain(app, nd, g, &d);
         if (rc == 0 && (rc = add_domain(app, d, g, nd)) < 0)
             pskgw_domain_close(d, NULL, NULL);
         if (rc < 0)

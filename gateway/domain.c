@@ -18,6 +18,7 @@
 #include "upstream/upstream.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/random.h>
@@ -849,12 +850,22 @@ int pskgw_domain_start_lookup(pskgw_domain_t *d)
 int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
                        pskgw_domain_t **out)
 {
+    bool later;
+
+    return pskgw_domain_start_cb(loop, cfg, worker, out, NULL, NULL, &later);
+}
+
+int pskgw_domain_start_cb(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
+                          pskgw_domain_t **out, void (*failed_cb)(void *arg), void *arg,
+                          bool *later)
+{
     pskgw_domain_t *d = calloc(1, sizeof(*d));
     pskgw_e2e_opts_t e2e_opts;
     int rc;
 
+    *later = false;
     if (!d)
-        return PSKGW_ENOMEM;
+        return PSKGW_ENOMEM; /* nothing to close: failed_cb does not fire */
     d->loop = loop;
     d->cfg = cfg;
     d->worker = worker;
@@ -871,7 +882,7 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
     d->lis = calloc(cfg->nlisteners, sizeof(*d->lis));
     if (!d->lis) {
         free(d);
-        return PSKGW_ENOMEM;
+        return PSKGW_ENOMEM; /* nothing to close: failed_cb does not fire */
     }
     for (; d->nlis < cfg->nlisteners; d->nlis++) {
         d->lis[d->nlis] = pskgw_domain_lctx_new(d, &cfg->listeners[d->nlis]);
@@ -900,7 +911,8 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
     *out = d;
     return 0;
 fail:
-    pskgw_domain_close(d, NULL, NULL);
+    *later = true;
+    pskgw_domain_close(d, failed_cb, arg);
     return rc;
 }
 
