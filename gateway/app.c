@@ -45,6 +45,10 @@ typedef struct {
     uv_timer_t limit; /* bounds the shutdown */
     pskgw_admin_t *admin;
     pskgw_metrics_t metrics;
+    uint64_t reloads_ok;      /* reloads applied (some domains may have kept their config) */
+    uint64_t reloads_refused; /* reloads that changed nothing */
+    double last_reload_ok_s;  /* wall time of the last applied reload (or of the start) */
+    int last_reload_ok;       /* 1 unless the last reload was refused */
     int watchdog;
     int stopping;
     int failed;
@@ -60,6 +64,20 @@ static void publish(app_t *app)
     pskgw_metrics_family(&app->metrics, "pskgw_up", "gauge", "1 while the gateway runs");
     pskgw_metrics_sample(&app->metrics, "pskgw_up", NULL, 1);
     pskgw_metrics_process(&app->metrics, PSKGW_VERSION);
+    pskgw_metrics_family(&app->metrics, "pskgw_config_reloads_total", "counter",
+                         "SIGHUP reloads: applied, or refused (the running configuration kept)");
+    pskgw_metrics_sample(&app->metrics, "pskgw_config_reloads_total", "result=\"applied\"",
+                         app->reloads_ok);
+    pskgw_metrics_sample(&app->metrics, "pskgw_config_reloads_total", "result=\"refused\"",
+                         app->reloads_refused);
+    pskgw_metrics_family(&app->metrics, "pskgw_config_last_reload_successful", "gauge",
+                         "0 when the last reload was refused");
+    pskgw_metrics_sample(&app->metrics, "pskgw_config_last_reload_successful", NULL,
+                         (uint64_t)app->last_reload_ok);
+    pskgw_metrics_family(&app->metrics, "pskgw_config_last_reload_success_timestamp_seconds",
+                         "gauge", "when the configuration was last loaded (start or reload)");
+    pskgw_metrics_sample_f(&app->metrics, "pskgw_config_last_reload_success_timestamp_seconds",
+                           NULL, app->last_reload_ok_s);
     pskgw_domain_metrics(app->domains, app->ndomains, &app->metrics);
     for (size_t i = 0; i < app->ndomains; i++)
         healthy &= pskgw_domain_healthy(app->domains[i]);
@@ -292,6 +310,14 @@ static void start_new_domains(app_t *app, struct gen *g)
     }
 }
 
+static double wall_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Reads the files again: 0 and *out, or an error (logged). */
 static int reload_load(app_t *app, struct files *f, pskgw_config_t **out)
 {
@@ -326,11 +352,15 @@ static void reload(app_t *app)
         pskgw_config_free(ncfg);
         rc = PSKGW_ENOMEM;
     }
+    app->last_reload_ok = rc == 0;
     if (rc < 0) {
+        app->reloads_refused++;
         PSKGW_ERR("reload refused (%s): the running configuration is kept", pskgw_strerror(rc));
         for (size_t i = 0; i < app->ndomains; i++)
             pskgw_domain_reopen(app->domains[i]);
     } else {
+        app->reloads_ok++;
+        app->last_reload_ok_s = wall_s();
         g->cfg = ncfg;
         g->refs = 1; /* the current configuration */
         for (size_t i = 0; i < app->ndomains;)
@@ -417,6 +447,8 @@ int pskgw_app_run(pskgw_config_t *cfg, const pskgw_app_opts_t *opts)
     app.cur->cfg = cfg;
     app.cur->refs = 1;
     app.cfg = cfg;
+    app.last_reload_ok = 1;
+    app.last_reload_ok_s = wall_s();
     pskgw_metrics_init(&app.metrics);
     if (uv_loop_init(&app.loop) < 0) {
         gen_unref(app.cur);
