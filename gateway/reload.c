@@ -517,7 +517,12 @@ static int update_sinks(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     }
     if (rc == 0)
         rc = pskgw_sinkset_update(d->sinks, opts, keep, ncfg->nsinks);
-    if (rc < 0)
+    if (rc == PSKGW_EBUSY)
+        PSKGW_ERR("domain \"%s\": sinks not reloaded: a sink with a spool changed under the "
+                  "same name (its spool is held by the sink it would replace): give it a new "
+                  "name, or restart",
+                  ncfg->name);
+    else if (rc < 0)
         PSKGW_ERR("domain \"%s\": sinks not reloaded: %s", ncfg->name, pskgw_strerror(rc));
     for (size_t i = 0; rc == 0 && i < d->cfg->nsinks; i++)
         if (!find_sink(ncfg, d->cfg->sinks[i].name))

@@ -105,6 +105,24 @@ echo 1:5 >&3
 check "message 5 (same session) delivered after the api/cache change" \
   wait_until count_is "$WORK/rl-b.jsonl" '"seq":5' -eq 1
 check "still one handshake on the kept listener" metric_is "$hs" -eq 1
+# A sink with a spool added at reload; then changed under its name: the spool is held by the
+# sink it would replace, so that domain's reload fails and it goes on as it was.
+mkdir "$WORK/spool"
+sed -i 's|^sinks = ( \(.*\) );$|sinks = ( \1, { name = "spooled"; type = "file"; path = "'"$WORK"'/sp.jsonl"; spool = { path = "'"$WORK"'/spool"; }; } );|' \
+  "$WORK/rl.conf"
+hup
+check "a sink with a spool added at reload" grep -q 'sink "spooled" added' "$WORK/rl.log"
+sed -i 's|name = "spooled"; type = "file";|name = "spooled"; type = "file"; queue_size = 10;|' \
+  "$WORK/rl.conf"
+hup
+check "a spooled sink changed under its name: said why" \
+  grep -q 'a sink with a spool changed under the same name' "$WORK/rl.log"
+check "a spooled sink changed under its name: the domain keeps its configuration" \
+  grep -q 'domain "rl": reload failed: it keeps its previous configuration' "$WORK/rl.log"
+echo 1:6 >&3
+check "message 6 (same session) in both sinks" \
+  wait_until bash -c "grep -q '\"seq\":6' '$WORK/rl-b.jsonl' && grep -q '\"seq\":6' '$WORK/sp.jsonl'"
+check "still one handshake on the kept listener" metric_is "$hs" -eq 1
 exec 3>&-
 wait_exit "$CLIENT_PID" 0 || true
 stop_gateway || true
