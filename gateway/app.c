@@ -359,6 +359,7 @@ static void reload(app_t *app)
         for (size_t i = 0; i < app->ndomains; i++)
             pskgw_domain_reopen(app->domains[i]);
     } else {
+        pskgw_reload_warn_global(app->cfg, ncfg);
         app->reloads_ok++;
         app->last_reload_ok_s = wall_s();
         g->cfg = ncfg;

@@ -12,6 +12,8 @@
 
 /* ---- loading ----------------------------------------------------------------------------- */
 
+static int str_eq(const char *a, const char *b);
+
 static void log_errors(const pskgw_config_diag_t *diag)
 {
     for (size_t i = 0; i < diag->nitems; i++)
@@ -29,6 +31,16 @@ static int load_logged(const char *const *files, size_t n, pskgw_config_t **out)
     log_errors(&diag);
     pskgw_config_diag_deinit(&diag);
     return rc;
+}
+
+void pskgw_reload_warn_global(const pskgw_config_t *o, const pskgw_config_t *n)
+{
+    if (o->has_admin != n->has_admin ||
+        (o->has_admin &&
+         (!str_eq(o->admin.address, n->admin.address) || o->admin.port != n->admin.port)))
+        PSKGW_WARN("configuration: admin settings changed: not applied until a restart");
+    if (o->has_log != n->has_log || o->log.level != n->log.level || o->log.format != n->log.format)
+        PSKGW_WARN("configuration: log settings changed: not applied until a restart");
 }
 
 int pskgw_reload_load(const char *const *files, size_t n, pskgw_config_t **out, bool *broken)
@@ -235,10 +247,11 @@ static int sink_eq(const pskgw_config_sink_t *a, const pskgw_config_sink_t *b)
     return 0;
 }
 
+/* The settings a listener object holds (ack is the domain's, applied in place). */
 static int listener_eq(const pskgw_config_listener_t *a, const pskgw_config_listener_t *b)
 {
     return str_eq(a->name, b->name) && a->proto == b->proto && str_eq(a->address, b->address) &&
-           a->port == b->port && a->framing == b->framing && a->ack == b->ack &&
+           a->port == b->port && a->framing == b->framing &&
            a->max_message_bytes == b->max_message_bytes && a->cookie_rotate_s == b->cookie_rotate_s;
 }
 
@@ -573,8 +586,10 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
             pskgw_domain_listener_retire(d, d->lis[i]);
         }
     }
-    for (size_t i = 0; i < ncfg->nlisteners; i++)
+    for (size_t i = 0; i < ncfg->nlisteners; i++) {
         next[i]->cfg = &ncfg->listeners[i];
+        next[i]->ack = ncfg->listeners[i].ack == PSKGW_CONFIG_ACK_ACCEPTED;
+    }
     free(d->lis);
     d->lis = next;
     d->nlis = ncfg->nlisteners;

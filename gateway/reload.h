@@ -6,10 +6,11 @@
  *     in-flight deliveries); one added, or changed in any setting, is made new; one removed or
  *     changed stops taking messages and delivers (or spools) what it holds before it closes:
  *     every message goes to the sinks in force when it was submitted;
- *   - listeners (matched by name): one unchanged keeps its socket and its sessions; one added is
- *     started, one removed is closed (its sessions end), one whose proto/address/port/framing/
- *     ack/max_message_bytes/cookie_rotate_s changed is replaced (started new, then the old one
- *     closed);
+ *   - listeners (matched by name): one unchanged keeps its socket and its sessions (ack applies
+ *     in place); one added is started, one removed is closed (its sessions end), one whose
+ *     proto/address/port/framing/max_message_bytes/cookie_rotate_s changed is replaced (started
+ *     new, then the old one closed; on the same address and port the new one cannot bind while
+ *     the old one holds it: that domain's reload fails);
  *   - limits and ciphers are options of a listener: they apply to listeners started from now on
  *     (added or replaced ones); running listeners keep theirs (a warning says so);
  *   - e2e_replay (flag/reject): at once;
@@ -47,6 +48,9 @@ int pskgw_reload_load(const char *const *files, size_t n, pskgw_config_t **out, 
 int pskgw_reload_files(const char *const *files, size_t nfiles, const char *const *dirs,
                        size_t ndirs, char ***out, size_t *nout);
 void pskgw_reload_files_free(char **files, size_t n);
+
+/* Warns about the process-wide settings a reload does not apply (admin, log) when they differ. */
+void pskgw_reload_warn_global(const pskgw_config_t *o, const pskgw_config_t *n);
 
 /* Apply ncfg (the same domain name) to the running domain d, which borrows ncfg from now on.
  * All or nothing: on error (logged with the domain's name: a listener that cannot bind, a sink,

@@ -123,6 +123,20 @@ echo 1:6 >&3
 check "message 6 (same session) in both sinks" \
   wait_until bash -c "grep -q '\"seq\":6' '$WORK/rl-b.jsonl' && grep -q '\"seq\":6' '$WORK/sp.jsonl'"
 check "still one handshake on the kept listener" metric_is "$hs" -eq 1
+
+# ack changed on the kept listener: applied in place, the session goes on and gets acks.
+sed -i 's/ queue_size = 10;//; s/name = "dtls"; proto = "udp"; address = "127.0.0.1"; port = 0;/& ack = "accepted";/' \
+  "$WORK/rl.conf"
+hup
+last_reload_ok() { # the last reload was applied to every domain
+  awk '/SIGHUP: reloading/ { bad = 0; done = 0 } /reload failed|reload refused/ { bad = 1 }
+       /reload done/ { done = 1 } END { exit !(done && !bad) }' "$WORK/rl.log"
+}
+check "ack change: reload applied" last_reload_ok
+echo 1:7 >&3
+check "ack change: the kept session's message acknowledged" \
+  wait_metric 'pskgw_domain_acks_sent_total{domain="rl"}' -eq 1
+check "still one handshake on the kept listener" metric_is "$hs" -eq 1
 exec 3>&-
 wait_exit "$CLIENT_PID" 0 || true
 stop_gateway || true
