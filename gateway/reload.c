@@ -283,13 +283,19 @@ static int cache_eq(const pskgw_config_cache_t *a, const pskgw_config_cache_t *b
 /* Settings a reload does not apply to a running domain: a warning names them. */
 static void warn_unapplied(const pskgw_config_domain_t *o, const pskgw_config_domain_t *n)
 {
+    pskgw_config_limits_t lo = o->limits, ln = n->limits;
+
     if (o->e2e != n->e2e || o->e2e_header_case != n->e2e_header_case ||
         o->e2e_v2_layout != n->e2e_v2_layout || o->e2e_replay_window_s != n->e2e_replay_window_s ||
         o->e2e_replay_entries != n->e2e_replay_entries)
         PSKGW_WARN("domain \"%s\": e2e settings changed: not applied until a restart", n->name);
-    if (memcmp(&o->limits, &n->limits, sizeof(o->limits)) != 0 || !str_eq(o->ciphers, n->ciphers))
+    /* max_sessions and max_pending_handshakes apply to running listeners too */
+    lo.max_sessions = ln.max_sessions = 0;
+    lo.max_pending_handshakes = ln.max_pending_handshakes = 0;
+    if (memcmp(&lo, &ln, sizeof(lo)) != 0 || !str_eq(o->ciphers, n->ciphers))
         PSKGW_WARN("domain \"%s\": limits or ciphers changed: they apply to listeners started "
-                   "from now on; running listeners keep theirs until a restart",
+                   "from now on (max_sessions and max_pending_handshakes to all); running "
+                   "listeners keep the others until a restart",
                    n->name);
 }
 
@@ -589,6 +595,8 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     for (size_t i = 0; i < ncfg->nlisteners; i++) {
         next[i]->cfg = &ncfg->listeners[i];
         next[i]->ack = ncfg->listeners[i].ack == PSKGW_CONFIG_ACK_ACCEPTED;
+        pskgw_listener_set_session_limits(next[i]->l, ncfg->limits.max_sessions,
+                                          ncfg->limits.max_pending_handshakes);
     }
     free(d->lis);
     d->lis = next;

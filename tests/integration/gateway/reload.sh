@@ -137,6 +137,19 @@ echo 1:7 >&3
 check "ack change: the kept session's message acknowledged" \
   wait_metric 'pskgw_domain_acks_sent_total{domain="rl"}' -eq 1
 check "still one handshake on the kept listener" metric_is "$hs" -eq 1
+
+# limits.max_sessions lowered to 1: the running listener refuses a second session at once; the
+# established one goes on.
+echo 'limits = { max_sessions = 1; };' >>"$WORK/rl.conf"
+hup
+check "max_sessions change: reload applied" last_reload_ok
+"$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 1 --messages 1 --rate 20 \
+  --duration 15 --quiet >"$WORK/full.txt" 2>&1 && rc=0 || rc=$?
+check "max_sessions = 1 applied to the running listener: a new session refused ($rc)" \
+  wait_metric 'pskgw_listener_refused_max_sessions_total{domain="rl",listener="dtls"}' -ge 1
+echo 1:8 >&3
+check "message 8 (the established session) still delivered" \
+  wait_until count_is "$WORK/rl-b.jsonl" '"seq":8' -eq 1
 exec 3>&-
 wait_exit "$CLIENT_PID" 0 || true
 stop_gateway || true
