@@ -598,6 +598,15 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
         pskgw_listener_set_session_limits(next[i]->l, ncfg->limits.max_sessions,
                                           ncfg->limits.max_pending_handshakes);
     }
+    /* the health check compares the sinks' drop sum with the last one seen: replaced sinks
+     * start again from 0 */
+    d->drops_seen = 0;
+    for (size_t i = 0; i < pskgw_sinkset_count(d->sinks); i++) {
+        pskgw_sink_stats_t st;
+
+        if (pskgw_sinkset_stats(d->sinks, i, NULL, &st) == 0)
+            d->drops_seen += st.dropped;
+    }
     free(d->lis);
     d->lis = next;
     d->nlis = ncfg->nlisteners;
