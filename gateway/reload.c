@@ -530,12 +530,13 @@ static int update_sinks(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
         const pskgw_config_sink_t *o = find_sink(d->cfg, ncfg->sinks[i].name);
 
         keep[i] = o && sink_eq(o, &ncfg->sinks[i]);
-        if (!keep[i])
-            PSKGW_NOTICE("domain \"%s\": sink \"%s\" %s", ncfg->name, ncfg->sinks[i].name,
-                         o ? "changed: replaced" : "added");
     }
     if (rc == 0)
         rc = pskgw_sinkset_update(d->sinks, opts, keep, ncfg->nsinks);
+    for (size_t i = 0; rc == 0 && i < ncfg->nsinks; i++)
+        if (!keep[i])
+            PSKGW_NOTICE("domain \"%s\": sink \"%s\" %s", ncfg->name, ncfg->sinks[i].name,
+                         find_sink(d->cfg, ncfg->sinks[i].name) ? "changed: replaced" : "added");
     if (rc == PSKGW_EBUSY)
         PSKGW_ERR("domain \"%s\": sinks not reloaded: a sink with a spool changed under the "
                   "same name (its spool is held by the sink it would replace): give it a new "
