@@ -622,7 +622,36 @@ Test(sink_file, failed_update_changes_nothing)
     st_submit(&c, 0, 5, 1);
     st_run_until(&c.loop, st_all_done, &c, 10000);
     cr_assert_eq(c.done_ok, 5);
+    st_wait_delivered(&c, 5, 10000); /* (spooled first while the spool opened) */
     st_close(&c);
     st_loop_fini(&c);
     cr_assert_eq(read_lines(outpath, rxbuf, ST_MAX, NULL), 5);
+}
+
+/* A close right after an update waits for the replaced sink too: every submit is called back,
+ * nothing is left open. */
+Test(sink_file, close_right_after_update_waits_for_the_replaced_sink)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(64);
+    pskgw_sink_options_t o2 = file_opts(64);
+    char path2[500];
+    bool keep = false;
+
+    memset(&c, 0, sizeof(c));
+    mkdir(outdir, 0700);
+    snprintf(path2, sizeof(path2), "%s.new", outpath);
+    o.spool.path = NULL;
+    o2.spool.path = NULL;
+    o2.name = "jsonl-new";
+    o2.file.path = path2;
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 10, 2);
+    cr_assert_eq(pskgw_sinkset_update(c.set, &o2, &keep, 1), 0);
+    st_close(&c); /* asserts the close callback */
+    cr_assert_eq(c.done_total, 10);
+    cr_assert_eq(c.done_ok, 10);
+    st_loop_fini(&c); /* asserts uv_loop_close() == 0 */
+    cr_assert_eq(read_lines(outpath, rxbuf, ST_MAX, NULL), 10);
 }
