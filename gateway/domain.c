@@ -18,6 +18,7 @@
 #include "upstream/upstream.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/random.h>
@@ -286,6 +287,12 @@ struct msg {
     char buf[];
 };
 
+static void msg_free(struct msg *m)
+{
+    pskgw_domain_lctx_unref(m->lc);
+    free(m);
+}
+
 static void sink_done(void *arg, int status)
 {
     pskgw_domain_t *d = arg;
@@ -312,7 +319,7 @@ static void sink_done_ack(void *arg, int status)
     } else {
         d->c.acks_undelivered++;
     }
-    free(m);
+    msg_free(m);
 }
 
 static void reject_decrypted(struct msg *m, const char *reason, const char *detail)
@@ -324,7 +331,7 @@ static void reject_decrypted(struct msg *m, const char *reason, const char *deta
                  "domain \"%s\": message %" PRIu64 " of session %" PRIu64
                  " (identity \"%s\") rejected: %s (%s)",
                  d->cfg->name, m->seq, m->session_id, m->identity, reason, detail);
-    free(m);
+    msg_free(m);
 }
 
 /* A decrypted payload is the session's device's only when the parameters' ROTPublicUID is the
@@ -377,13 +384,13 @@ static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
                          d->cfg->name, m->seq, m->session_id, m->identity,
                          pskgw_e2e_reason_name(r->reason), pskgw_strerror(r->status));
         }
-        free(m);
+        msg_free(m);
         return;
     }
     memset(&env, 0, sizeof(env));
     env.domain = d->cfg->name;
-    env.listener = lc->cfg->name;
-    env.transport = lc->cfg->proto == PSKGW_CONFIG_PROTO_UDP ? "dtls" : "tls";
+    env.listener = lc->name;
+    env.transport = lc->udp ? "dtls" : "tls";
     env.peer = m->peer;
     env.psk_identity = m->identity;
     env.rot_public_uid = m->uid;
@@ -408,12 +415,12 @@ static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
                      "domain \"%s\": message %" PRIu64 " of session %" PRIu64
                      " not accepted by the sinks: %s",
                      d->cfg->name, m->seq, m->session_id, pskgw_strerror(rc));
-        free(m);
+        msg_free(m);
         return;
     }
     d->c.forwarded++;
     if (!lc->ack)
-        free(m);
+        msg_free(m);
 }
 
 static uint64_t wall_ms(void)
@@ -443,6 +450,7 @@ static void on_message(void *arg, const pskgw_msg_meta_t *meta, const uint8_t *d
         return;
     }
     m->lc = lc;
+    lc->refs++;
     m->session_id = meta->session_id;
     m->seq = meta->seq;
     m->received_at_ms = wall_ms();
@@ -457,7 +465,7 @@ static void on_message(void *arg, const pskgw_msg_meta_t *meta, const uint8_t *d
         d->c.submit_failed++;
         PSKGW_LOG_RL(PSKGW_LOG_ERR, "e2e-process", "domain \"%s\": message not processed: %s",
                      d->cfg->name, pskgw_strerror(rc));
-        free(m);
+        msg_free(m);
     }
 }
 
@@ -553,166 +561,22 @@ static int start_cache(pskgw_domain_t *d, const char *name, size_t entries, uint
     return pskgw_keycache_new(&o, out);
 }
 
-/* Splits "Name: value" / "key=value" into kv (pointing into copies kept in store). */
-static int split_kv(const char *line, char sep, pskgw_sink_kv_t *kv, char **store)
-{
-    char *copy = strdup(line);
-    char *p;
-
-    if (!copy)
-        return PSKGW_ENOMEM;
-    p = strchr(copy, sep);
-    if (!p) {
-        pskgw_free_secret_str(copy);
-        return PSKGW_ECONFIG;
-    }
-    *p++ = '\0';
-    while (*p == ' ' || *p == '\t')
-        p++;
-    kv->key = copy;
-    kv->value = p;
-    *store = copy;
-    return 0;
-}
-
-struct sink_build {
-    pskgw_sink_options_t *opts;
-    pskgw_sink_kv_t *kvs;
-    char **store;
-    char **names;
-    size_t nkv;
-    size_t nnames;
-};
-
-static void sink_build_free(struct sink_build *b, size_t nsinks)
-{
-    for (size_t i = 0; i < b->nkv; i++)
-        pskgw_free_secret_str(b->store[i]);
-    for (size_t i = 0; i < b->nnames; i++)
-        free(b->names[i]);
-    (void)nsinks;
-    free(b->opts);
-    free(b->kvs);
-    free(b->store);
-    free(b->names);
-}
-
-static int add_kvs(struct sink_build *b, char *const *lines, size_t n,
-                   const pskgw_config_secret_t *secret, size_t nsecret, char sep,
-                   const pskgw_sink_kv_t **out, size_t *out_n)
-{
-    size_t first = b->nkv;
-    int rc;
-
-    for (size_t i = 0; i < n + nsecret; i++) {
-        const char *line = i < n ? lines[i] : secret[i - n].data;
-
-        rc = split_kv(line, sep, &b->kvs[b->nkv], &b->store[b->nkv]);
-        if (rc < 0)
-            return rc;
-        b->nkv++;
-    }
-    *out = b->kvs + first;
-    *out_n = b->nkv - first;
-    return 0;
-}
-
 static int start_sinks(pskgw_domain_t *d)
 {
-    const pskgw_config_domain_t *cfg = d->cfg;
-    struct sink_build b;
-    size_t nkv = 0;
-    int rc = PSKGW_ENOMEM;
+    struct pskgw_domain_sink_opts *b = NULL;
+    const pskgw_sink_options_t *opts = NULL;
+    int rc = pskgw_domain_sink_opts(d, d->cfg, &b, &opts);
 
-    memset(&b, 0, sizeof(b));
-    for (size_t i = 0; i < cfg->nsinks; i++)
-        nkv += cfg->sinks[i].http.nheaders + cfg->sinks[i].http.nsecret_headers +
-               cfg->sinks[i].kafka.nproperties + cfg->sinks[i].kafka.nsecret_properties;
-    b.opts = calloc(cfg->nsinks, sizeof(*b.opts));
-    b.kvs = calloc(nkv + 1, sizeof(*b.kvs));
-    b.store = calloc(nkv + 1, sizeof(*b.store));
-    b.names = calloc(cfg->nsinks, sizeof(*b.names));
-    if (!b.opts || !b.kvs || !b.store || !b.names)
-        goto fail;
-    for (size_t i = 0; i < cfg->nsinks; i++) {
-        const pskgw_config_sink_t *s = &cfg->sinks[i];
-        pskgw_sink_options_t *o = &b.opts[i];
-        size_t len = strlen(cfg->name) + strlen(s->name) + 16;
-
-        b.names[i] = malloc(len);
-        if (!b.names[i])
-            goto fail;
-        b.nnames++;
-        if (d->worker >= 0)
-            snprintf(b.names[i], len, "%s-%s-w%d", cfg->name, s->name, d->worker);
-        else
-            snprintf(b.names[i], len, "%s-%s", cfg->name, s->name);
-        o->name = b.names[i];
-        o->payload = s->payload == PSKGW_CONFIG_PAYLOAD_RAW ? PSKGW_SINK_PAYLOAD_RAW
-                                                            : PSKGW_SINK_PAYLOAD_JSON;
-        o->queue_size = s->queue_size;
-        o->in_flight = s->in_flight;
-        o->retry_max_ms = s->retry_max_ms;
-        if (s->has_spool) {
-            o->spool.path = s->spool.path;
-            o->spool.max_bytes = s->spool.max_bytes;
-            o->spool.fsync = s->spool.fsync == PSKGW_CONFIG_FSYNC_ALWAYS  ? PSKGW_SINK_FSYNC_ALWAYS
-                             : s->spool.fsync == PSKGW_CONFIG_FSYNC_NEVER ? PSKGW_SINK_FSYNC_NEVER
-                                                                          : PSKGW_SINK_FSYNC_BATCH;
-        }
-        switch (s->type) {
-        case PSKGW_CONFIG_SINK_FILE:
-            o->type = PSKGW_SINK_FILE;
-            o->file.path = s->file.path;
-            break;
-        case PSKGW_CONFIG_SINK_HTTP:
-            o->type = PSKGW_SINK_HTTP;
-            o->http.url = s->http.url;
-            o->http.timeout_ms = s->http.timeout_ms;
-            o->dead_letter_path = s->http.dead_letter_path;
-            rc = add_kvs(&b, s->http.headers, s->http.nheaders, s->http.secret_headers,
-                         s->http.nsecret_headers, ':', &o->http.headers, &o->http.n_headers);
-            if (rc < 0)
-                goto fail;
-            break;
-        case PSKGW_CONFIG_SINK_MQTT:
-            o->type = PSKGW_SINK_MQTT;
-            o->mqtt.host = s->mqtt.host;
-            o->mqtt.port = s->mqtt.port;
-            o->mqtt.topic = s->mqtt.topic;
-            o->mqtt.qos = (int)s->mqtt.qos;
-            o->mqtt.client_id = s->mqtt.client_id;
-            o->mqtt.username = s->mqtt.username;
-            o->mqtt.password = s->mqtt.password.data;
-            o->mqtt.keepalive = (int)s->mqtt.keepalive_s;
-            break;
-        case PSKGW_CONFIG_SINK_REDIS_STREAM:
-            o->type = PSKGW_SINK_REDIS_STREAM;
-            o->redis.url = s->redis_stream.redis.url;
-            o->redis.password = s->redis_stream.redis.password.data; /* AUTH; NULL: none */
-            o->redis.stream = s->redis_stream.stream;
-            o->redis.maxlen = s->redis_stream.maxlen;
-            break;
-        case PSKGW_CONFIG_SINK_KAFKA:
-            o->type = PSKGW_SINK_KAFKA;
-            o->kafka.brokers = s->kafka.brokers;
-            o->kafka.topic = s->kafka.topic;
-            rc = add_kvs(&b, s->kafka.properties, s->kafka.nproperties, s->kafka.secret_properties,
-                         s->kafka.nsecret_properties, '=', &o->kafka.props, &o->kafka.n_props);
-            if (rc < 0)
-                goto fail;
-            break;
-        }
-    }
-    rc = pskgw_sinkset_new(d->loop, b.opts, cfg->nsinks, &d->sinks);
-fail:
     if (rc < 0)
-        PSKGW_ERR("domain \"%s\": sinks not started: %s", cfg->name, pskgw_strerror(rc));
-    sink_build_free(&b, cfg->nsinks);
+        return rc;
+    rc = pskgw_sinkset_new(d->loop, opts, d->cfg->nsinks, &d->sinks);
+    if (rc < 0)
+        PSKGW_ERR("domain \"%s\": sinks not started: %s", d->cfg->name, pskgw_strerror(rc));
+    pskgw_domain_sink_opts_free(b);
     return rc;
 }
 
-static int start_listener(pskgw_domain_t *d, struct lctx *lc)
+int pskgw_domain_start_listener(pskgw_domain_t *d, struct lctx *lc)
 {
     const pskgw_config_listener_t *l = lc->cfg;
     const pskgw_config_limits_t *lim = &d->cfg->limits;
@@ -796,17 +660,46 @@ static int start_replay(pskgw_domain_t *d)
     return rc;
 }
 
+int pskgw_domain_start_lookup(pskgw_domain_t *d)
+{
+    const pskgw_config_domain_t *cfg = d->cfg;
+    pskgw_keycache_backend_t psk_backend = { psk_backend_fetch, backend_cancel, d };
+    pskgw_keycache_backend_t e2e_backend = { e2e_backend_fetch, backend_cancel, d };
+    int rc = start_upstream(d);
+
+    if (rc < 0) {
+        PSKGW_ERR("domain \"%s\": security-service client not started: %s", cfg->name,
+                  pskgw_strerror(rc));
+        return rc;
+    }
+    rc = start_cache(d, "psk", cfg->cache.entries, cfg->cache.ttl_s, psk_backend, &d->psk_cache);
+    if (rc == 0)
+        rc = start_cache(d, "e2e", cfg->cache.e2e_entries, cfg->cache.e2e_ttl_s, e2e_backend,
+                         &d->e2e_cache);
+    if (rc < 0)
+        PSKGW_ERR("domain \"%s\": key cache not started: %s", cfg->name, pskgw_strerror(rc));
+    return rc;
+}
+
 int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
                        pskgw_domain_t **out)
 {
+    bool later;
+
+    return pskgw_domain_start_cb(loop, cfg, worker, out, NULL, NULL, &later);
+}
+
+int pskgw_domain_start_cb(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
+                          pskgw_domain_t **out, void (*failed_cb)(void *arg), void *arg,
+                          bool *later)
+{
     pskgw_domain_t *d = calloc(1, sizeof(*d));
-    pskgw_keycache_backend_t psk_backend = { psk_backend_fetch, backend_cancel, NULL };
-    pskgw_keycache_backend_t e2e_backend = { e2e_backend_fetch, backend_cancel, NULL };
     pskgw_e2e_opts_t e2e_opts;
     int rc;
 
+    *later = false;
     if (!d)
-        return PSKGW_ENOMEM;
+        return PSKGW_ENOMEM; /* nothing to close: failed_cb does not fire */
     d->loop = loop;
     d->cfg = cfg;
     d->worker = worker;
@@ -820,34 +713,22 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
         cfg->e2e_v2_layout == PSKGW_CONFIG_E2E_V2_PAD1 ? PSKGW_E2E_V2_PAD1 : PSKGW_E2E_V2_SEED;
     d->resolver = (pskgw_psk_resolver_t){ resolver_resolve, resolver_cancel, resolver_lookup, d };
     d->e2e_src = (pskgw_e2e_params_source_t){ d, e2e_src_fetch, e2e_src_cancel, e2e_src_lookup };
-    psk_backend.ctx = d;
-    e2e_backend.ctx = d;
     d->lis = calloc(cfg->nlisteners, sizeof(*d->lis));
     if (!d->lis) {
         free(d);
-        return PSKGW_ENOMEM;
+        return PSKGW_ENOMEM; /* nothing to close: failed_cb does not fire */
     }
-    d->nlis = cfg->nlisteners;
-    for (size_t i = 0; i < d->nlis; i++) {
-        d->lis[i].d = d;
-        d->lis[i].cfg = &cfg->listeners[i];
-        d->lis[i].ack = cfg->listeners[i].ack == PSKGW_CONFIG_ACK_ACCEPTED;
+    for (; d->nlis < cfg->nlisteners; d->nlis++) {
+        d->lis[d->nlis] = pskgw_domain_lctx_new(d, &cfg->listeners[d->nlis]);
+        if (!d->lis[d->nlis]) {
+            rc = PSKGW_ENOMEM;
+            goto fail;
+        }
     }
 
-    rc = start_upstream(d);
-    if (rc < 0) {
-        PSKGW_ERR("domain \"%s\": security-service client not started: %s", cfg->name,
-                  pskgw_strerror(rc));
+    rc = pskgw_domain_start_lookup(d);
+    if (rc < 0)
         goto fail;
-    }
-    rc = start_cache(d, "psk", cfg->cache.entries, cfg->cache.ttl_s, psk_backend, &d->psk_cache);
-    if (rc == 0)
-        rc = start_cache(d, "e2e", cfg->cache.e2e_entries, cfg->cache.e2e_ttl_s, e2e_backend,
-                         &d->e2e_cache);
-    if (rc < 0) {
-        PSKGW_ERR("domain \"%s\": key cache not started: %s", cfg->name, pskgw_strerror(rc));
-        goto fail;
-    }
     rc = pskgw_e2e_new_opts(&d->e2e_src, &e2e_opts, &d->e2e);
     if (rc == 0 && d->mode != PSKGW_E2E_MODE_OFF)
         rc = start_replay(d);
@@ -857,14 +738,15 @@ int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int wo
     if (rc < 0)
         goto fail;
     for (size_t i = 0; i < d->nlis; i++) {
-        rc = start_listener(d, &d->lis[i]);
+        rc = pskgw_domain_start_listener(d, d->lis[i]);
         if (rc < 0)
             goto fail;
     }
     *out = d;
     return 0;
 fail:
-    pskgw_domain_close(d, NULL, NULL);
+    *later = true;
+    pskgw_domain_close(d, failed_cb, arg);
     return rc;
 }
 
@@ -896,7 +778,7 @@ int pskgw_domain_healthy(pskgw_domain_t *d)
     if (d->last_drop_ms && now - d->last_drop_ms < PSKGW_DOMAIN_DROP_HOLD_MS)
         return 0;
     for (size_t i = 0; i < d->nlis; i++)
-        if (!d->lis[i].l)
+        if (!d->lis[i]->l)
             return 0;
     return 1;
 }
@@ -912,6 +794,8 @@ static void upstream_closed(void *arg)
     void *cb_arg = d->close_arg;
 
     pskgw_e2e_replay_free(d->replay);
+    for (size_t i = 0; i < d->nlis; i++)
+        pskgw_domain_lctx_unref(d->lis[i]);
     free(d->lis);
     free(d);
     if (cb)
@@ -981,6 +865,64 @@ static void listener_closed(pskgw_listener_t *l, void *arg)
     }
 }
 
+struct lctx *pskgw_domain_lctx_new(pskgw_domain_t *d, const pskgw_config_listener_t *cfg)
+{
+    struct lctx *lc = calloc(1, sizeof(*lc));
+
+    if (!lc)
+        return NULL;
+    lc->name = strdup(cfg->name);
+    if (!lc->name) {
+        free(lc);
+        return NULL;
+    }
+    lc->d = d;
+    lc->cfg = cfg;
+    lc->udp = cfg->proto == PSKGW_CONFIG_PROTO_UDP;
+    lc->ack = cfg->ack == PSKGW_CONFIG_ACK_ACCEPTED;
+    lc->refs = 1; /* the domain's (lis[], or the close of a removed listener) */
+    return lc;
+}
+
+void pskgw_domain_lctx_unref(struct lctx *lc)
+{
+    if (!lc || --lc->refs > 0)
+        return;
+    free(lc->name);
+    free(lc);
+}
+
+void pskgw_domain_retired_done(pskgw_domain_t *d)
+{
+    d->retiring--;
+    if (d->closing)
+        listener_closed(NULL, d);
+}
+
+static void retired_listener_closed(pskgw_listener_t *l, void *arg)
+{
+    struct lctx *lc = arg;
+    pskgw_domain_t *d = lc->d;
+
+    (void)l;
+    pskgw_domain_lctx_unref(lc);
+    pskgw_domain_retired_done(d);
+}
+
+void pskgw_domain_listener_retire(pskgw_domain_t *d, struct lctx *lc)
+{
+    pskgw_listener_t *l = lc->l;
+
+    lc->cfg = NULL;
+    if (!l) {
+        pskgw_domain_lctx_unref(lc);
+        return;
+    }
+    lc->l = NULL; /* acks from now on find no session */
+    d->retiring++;
+    pskgw_listener_close(l, retired_listener_closed, lc);
+}
+
 void pskgw_domain_close(pskgw_domain_t *d, void (*cb)(void *arg), void *arg)
 {
     size_t n = 0;
@@ -991,17 +933,18 @@ void pskgw_domain_close(pskgw_domain_t *d, void (*cb)(void *arg), void *arg)
     d->close_cb = cb;
     d->close_arg = arg;
     for (size_t i = 0; i < d->nlis; i++)
-        n += d->lis[i].l != NULL;
-    d->pending = n;
-    if (n == 0) {
+        n += d->lis[i]->l != NULL;
+    /* listeners a reload removed count too: their close callbacks come through here */
+    d->pending = n + d->retiring;
+    if (d->pending == 0) {
         close_sinks_phase(d);
         return;
     }
     for (size_t i = 0; i < d->nlis; i++) {
-        pskgw_listener_t *l = d->lis[i].l;
+        pskgw_listener_t *l = d->lis[i]->l;
 
         if (l) {
-            d->lis[i].l = NULL; /* acks from now on find no session */
+            d->lis[i]->l = NULL; /* acks from now on find no session */
             pskgw_listener_close(l, listener_closed, d);
         }
     }

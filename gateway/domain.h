@@ -16,6 +16,7 @@
 #include "gateway/metrics.h"
 #include "keycache/psk_identity.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -46,6 +47,13 @@ typedef struct {
  * the close callbacks: the caller runs it to completion after a failed start. */
 int pskgw_domain_start(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
                        pskgw_domain_t **out);
+/* The same, for a start that must know when a failed domain is gone (a reload keeps the
+ * configuration alive for that close). On error *later says whether failed_cb(arg) fires: true
+ * when a partially built domain is closing (cb once it is freed, from a libuv callback; cfg must
+ * stay valid until then), false when nothing was made (out of memory at once). */
+int pskgw_domain_start_cb(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int worker,
+                          pskgw_domain_t **out, void (*failed_cb)(void *arg), void *arg,
+                          bool *later);
 /* SIGHUP: reopen file sinks and dead-letter files. */
 void pskgw_domain_reopen(pskgw_domain_t *d);
 /* Render the metrics of n domains (all their modules) into m, one family at a time as the

@@ -10,11 +10,17 @@
 #include "sinks/sinkset.h"
 #include "upstream/upstream.h"
 
+/* One listener of the domain. Heap-owned by the domain through lis[] and, once a reload removed
+ * it, by its references: the listener until its close callback, and each message of it still
+ * in the E2E stage or the sinks. Freed when refs reaches 0 (lctx_unref). */
 struct lctx {
     pskgw_domain_t *d;
-    pskgw_listener_t *l; /* NULL once its close started */
-    const pskgw_config_listener_t *cfg;
+    pskgw_listener_t *l;                /* NULL once its close started */
+    const pskgw_config_listener_t *cfg; /* the config in force; NULL once removed by a reload */
+    char *name;                         /* copied: messages outlive a reloaded config */
+    int udp;
     int ack;
+    size_t refs;
 };
 
 struct pskgw_domain {
@@ -28,8 +34,11 @@ struct pskgw_domain {
     pskgw_e2e_t *e2e;
     pskgw_e2e_replay_t *replay; /* NULL with e2e = "off" */
     pskgw_sinkset_t *sinks;
-    struct lctx *lis;
+    struct lctx **lis;
     size_t nlis;
+    size_t retiring; /* listeners a reload removed, and the lookup stack (old_lookup) a reload
+                        replaced, whose close has not completed */
+    struct pskgw_domain_old_lookup *old_lookup; /* reload.c; NULL: none draining */
     pskgw_psk_resolver_t resolver;
     pskgw_e2e_params_source_t e2e_src;
     pskgw_domain_counters_t c;
@@ -40,5 +49,22 @@ struct pskgw_domain {
     void (*close_cb)(void *arg);
     void *close_arg;
 };
+
+/* Shared with reload.c (gateway/reload.h). */
+struct lctx *pskgw_domain_lctx_new(pskgw_domain_t *d, const pskgw_config_listener_t *cfg);
+void pskgw_domain_lctx_unref(struct lctx *lc);
+int pskgw_domain_start_listener(pskgw_domain_t *d, struct lctx *lc);
+void pskgw_domain_listener_retire(pskgw_domain_t *d, struct lctx *lc);
+/* Something counted in d->retiring has closed (the domain's shutdown may go on). */
+void pskgw_domain_retired_done(pskgw_domain_t *d);
+/* The upstream client and both caches from d->cfg into d->up, d->psk_cache, d->e2e_cache
+ * (logged). On error what was made is left in those fields. */
+int pskgw_domain_start_lookup(pskgw_domain_t *d);
+/* Sink options of cfg's sinks, as the domain names them; *out freed with
+ * pskgw_domain_sink_opts_free(). Logs its errors. */
+struct pskgw_domain_sink_opts;
+int pskgw_domain_sink_opts(pskgw_domain_t *d, const pskgw_config_domain_t *cfg,
+                           struct pskgw_domain_sink_opts **out, const pskgw_sink_options_t **opts);
+void pskgw_domain_sink_opts_free(struct pskgw_domain_sink_opts *b);
 
 #endif

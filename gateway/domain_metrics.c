@@ -170,12 +170,12 @@ static void listener_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_
         family(m, &listener_fields[f], 1);
         for (size_t i = 0; i < n; i++) {
             for (size_t j = 0; j < ds[i]->nlis; j++) {
-                const struct lctx *lc = &ds[i]->lis[j];
+                const struct lctx *lc = ds[i]->lis[j];
                 char lab[600];
 
                 if (!lc->l)
                     continue;
-                labels2(lab, sizeof(lab), "domain", ds[i]->cfg->name, "listener", lc->cfg->name);
+                labels2(lab, sizeof(lab), "domain", ds[i]->cfg->name, "listener", lc->name);
                 sample(m, &listener_fields[f], 1, lab,
                        field_at(pskgw_listener_counters(lc->l), listener_fields[f].off));
             }

@@ -744,6 +744,18 @@ fail_early:
     return rc;
 }
 
+void pskgw_listener_set_session_limits(pskgw_listener_t *l, uint32_t max_sessions,
+                                       uint32_t max_pending_handshakes)
+{
+    pskgw_listener_opts_t o = l->opt;
+
+    o.max_sessions = max_sessions;
+    o.max_pending_handshakes = max_pending_handshakes;
+    apply_defaults(&o);
+    l->opt.max_sessions = o.max_sessions;
+    l->opt.max_pending_handshakes = o.max_pending_handshakes;
+}
+
 uint16_t pskgw_listener_port(const pskgw_listener_t *l)
 {
     return l->port;

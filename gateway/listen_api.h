@@ -189,6 +189,10 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
 
 /* The bound port (useful with port 0). */
 uint16_t pskgw_listener_port(const pskgw_listener_t *l);
+/* Reload: new max_sessions and max_pending_handshakes (0: the default), checked from the next
+ * new session or lookup on; sessions already above a lowered bound are not closed. */
+void pskgw_listener_set_session_limits(pskgw_listener_t *l, uint32_t max_sessions,
+                                       uint32_t max_pending_handshakes);
 
 /* Live counters (borrowed; valid until the close callback). */
 const pskgw_listener_counters_t *pskgw_listener_counters(const pskgw_listener_t *l);

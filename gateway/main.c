@@ -9,11 +9,13 @@
 #include "common/wipe.h"
 #include "config/config.h"
 #include "gateway/app.h"
+#include "gateway/reload.h"
 #include "gateway/version.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <curl/curl.h>
@@ -48,7 +50,8 @@ static void usage(FILE *out)
             "  --version             pskgw's version, wolfSSL's and the PSK cipher suites\n"
             "  --help                this text\n"
             "\n"
-            "signals: SIGTERM/SIGINT stop cleanly; SIGHUP reopens file sinks (log rotation)\n");
+            "signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the configuration files and\n"
+            "         reopens output files (log rotation)\n");
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -188,6 +191,10 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     char *files[MAX_FILES];
+    const char *dirs[MAX_FILES];   /* --config-dir, and */
+    const char *cfiles[MAX_FILES]; /* --config, as given: a reload reads them again */
+    size_t ndirs = 0, ncfiles = 0;
+    bool broken[MAX_FILES];
     size_t nfiles = 0;
     int check = 0;
     int cli_level = 0;
@@ -218,12 +225,14 @@ int main(int argc, char **argv)
         case 'c':
             if (add_file(optarg, files, &nfiles) < 0)
                 goto out;
+            cfiles[ncfiles++] = optarg;
             break;
         case OPT_CONFIG_DIR:
         case OPT_CHECK_DIR:
             if (add_dir(optarg, files, &nfiles, NULL) < 0)
                 goto out;
             check |= c == OPT_CHECK_DIR;
+            dirs[ndirs++] = optarg; /* listed again at each reload */
             break;
         case OPT_CHECK:
             check = 1;
@@ -295,9 +304,13 @@ int main(int argc, char **argv)
         usage(stderr);
         goto out;
     }
-    if (load(files, nfiles, &cfg) < 0) {
-        if (check)
-            fprintf(stderr, "pskgw: configuration invalid\n");
+    if (check && load(files, nfiles, &cfg) < 0) {
+        fprintf(stderr, "pskgw: configuration invalid\n");
+        rc = 2;
+        goto out;
+    }
+    /* Running: a file with errors is reported and its domain skipped; the others start. */
+    if (!check && pskgw_reload_load((const char *const *)files, nfiles, &cfg, broken) < 0) {
         rc = 2;
         goto out;
     }
@@ -316,7 +329,12 @@ int main(int argc, char **argv)
         pskgw_log_set_level(cfg->log.level);
     if (cfg->has_log && !cli_format)
         pskgw_log_set_format(cfg->log.format);
+    app_opts.files = cfiles;
+    app_opts.nfiles = ncfiles;
+    app_opts.dirs = dirs;
+    app_opts.ndirs = ndirs;
     rc = pskgw_app_run(cfg, &app_opts) == 0 ? 0 : 1;
+    cfg = NULL; /* the app freed it */
 out:
     pskgw_config_free(cfg);
     curl_global_cleanup();

@@ -25,7 +25,8 @@ struct pskgw_sinkset {
     pskgw_sub_t *done_tail;
     unsigned live_subs;
     bool closing;
-    unsigned pending; /* sinks + idle handle still closing */
+    unsigned pending;  /* sinks + idle handle still closing */
+    unsigned retiring; /* sinks an update removed, still flushing (they still complete subs) */
     void (*close_cb)(void *);
     void *close_arg;
 };
@@ -148,6 +149,90 @@ int pskgw_sinkset_submit(pskgw_sinkset_t *set, const pskgw_envelope_t *env,
     return 0;
 }
 
+static void sink_closed(void *arg);
+
+static void retired_closed(void *arg)
+{
+    pskgw_sinkset_t *set = arg;
+
+    set->retiring--;
+    if (set->closing)
+        sink_closed(set);
+}
+
+static pskgw_sink_t *find_sink(const pskgw_sinkset_t *set, const char *name)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (name && strcmp(pskgw_sink_name(set->sinks[i]), name) == 0)
+            return set->sinks[i];
+    return NULL;
+}
+
+/* 1 when s is one of next[0..n-1] */
+static int sink_kept(pskgw_sink_t *s, pskgw_sink_t *const *next, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (next[i] == s)
+            return 1;
+    return 0;
+}
+
+int pskgw_sinkset_update(pskgw_sinkset_t *set, const pskgw_sink_options_t *opts, const bool *keep,
+                         size_t n)
+{
+    pskgw_sink_t **next;
+    size_t made = 0;
+    int rc = 0;
+
+    if (set->closing)
+        return PSKGW_ECLOSED;
+    if (!opts || !keep || n == 0)
+        return PSKGW_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (opts[i].name && opts[j].name && strcmp(opts[i].name, opts[j].name) == 0) {
+                PSKGW_ERR("sinks: two sinks named \"%s\"", opts[i].name);
+                return PSKGW_ECONFIG;
+            }
+    next = calloc(n, sizeof(*next));
+    if (!next)
+        return PSKGW_ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (keep[i]) {
+            next[i] = find_sink(set, opts[i].name);
+            rc = next[i] ? 0 : PSKGW_EINVAL;
+            continue;
+        }
+        rc = pskgw_sink_new(set->loop, &opts[i], &next[i]);
+        if (rc < 0)
+            PSKGW_ERR("sink \"%s\": cannot create: %s", opts[i].name ? opts[i].name : "",
+                      pskgw_strerror(rc));
+        else
+            made++;
+    }
+    if (rc < 0) {
+        /* nothing changes: the sinks made for the update close (they free themselves) */
+        for (size_t i = 0; i < n && made > 0; i++)
+            if (!keep[i] && next[i]) {
+                pskgw_sink_close(next[i], free, NULL); /* free(NULL) */
+                made--;
+            }
+        free(next);
+        return rc;
+    }
+    /* Sinks not kept deliver what they hold (or spool it) and close; the submits they hold
+     * complete as they finish, as at close. */
+    for (size_t i = 0; i < set->n; i++)
+        if (!sink_kept(set->sinks[i], next, n)) {
+            set->retiring++;
+            pskgw_sink_close(set->sinks[i], retired_closed, set);
+        }
+    free(set->sinks);
+    set->sinks = next;
+    set->n = n;
+    return 0;
+}
+
 void pskgw_sinkset_reopen(pskgw_sinkset_t *set)
 {
     for (size_t i = 0; i < set->n; i++)
@@ -216,7 +301,7 @@ void pskgw_sinkset_close(pskgw_sinkset_t *set, void (*cb)(void *arg), void *arg)
     set->closing = true;
     set->close_cb = cb;
     set->close_arg = arg;
-    set->pending = (unsigned)set->n + 1;
+    set->pending = (unsigned)set->n + set->retiring + 1;
     for (size_t i = 0; i < set->n; i++)
         pskgw_sink_close(set->sinks[i], sink_closed, set);
 }

@@ -155,6 +155,21 @@ int pskgw_sinkset_new(uv_loop_t *loop, const pskgw_sink_options_t *sinks, size_t
 int pskgw_sinkset_submit(pskgw_sinkset_t *set, const pskgw_envelope_t *env,
                          pskgw_sinkset_done_cb done_cb, void *arg, char *out_id);
 
+/* Reload: the set becomes the n sinks of opts (n >= 1), in that order, while submits keep
+ * flowing. keep[i] true: the set's sink named opts[i].name goes on as it is (its queue, spool,
+ * in-flight deliveries and connection kept; the rest of opts[i] is not read); false: a new sink
+ * is made from opts[i] (as pskgw_sinkset_new() does). Every sink of the set not kept stops
+ * taking messages and closes as at pskgw_sinkset_close(): in-flight deliveries get up to
+ * close_timeout_ms, what it still holds is spooled (no spool: dropped, counted); the submits it
+ * holds complete when it is done with them, so each message goes to the sinks in force when it
+ * was submitted. A sink with a spool that is replaced under the same name cannot open its spool
+ * while the old one holds it (PSKGW_EBUSY). All or nothing: on error the set is unchanged (sinks
+ * made for the update are closed). Errors: PSKGW_EINVAL (keep[i] names no sink of the set,
+ * bad arguments), PSKGW_ECONFIG (two sinks with one name), PSKGW_ECLOSED (close started),
+ * pskgw_sinkset_new()'s errors. */
+int pskgw_sinkset_update(pskgw_sinkset_t *set, const pskgw_sink_options_t *opts, const bool *keep,
+                         size_t n);
+
 /* Reopen output files (file sinks, dead-letter files): call on SIGHUP after log rotation. */
 void pskgw_sinkset_reopen(pskgw_sinkset_t *set);
 

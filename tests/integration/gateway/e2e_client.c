@@ -1,9 +1,10 @@
 /* e2e_client: one PSK DTLS 1.2 session (OpenSSL, an independent peer) as simulated device S
  * (tools/rotkeys), sending E2E V1 payloads made as other devices would: a test's attacker.
  *
- *   e2e_client PORT SEED S [D:C...]
+ *   e2e_client PORT SEED S [D:C...|-]
  * Each D:C is one application record: the plaintext "dev D ctr C" E2E-encrypted as device D with
- * KI counter C. S may also be "id:IDENTITY": that identity as is, with a PSK nobody has (an
+ * KI counter C. "-" reads more D:C, one per line, from stdin until its end, each sent as soon as
+ * it is read: one long-lived session a test drives step by step. S may also be "id:IDENTITY": that identity as is, with a PSK nobody has (an
  * attacker's ClientKeyExchange). Loopback only. Exit 0 when the handshake completed, every record
  * was written and the session closed; 3 when the handshake failed. */
 #include "tools/rotkeys/rotkeys.h"
@@ -47,6 +48,28 @@ static unsigned long num(const char *s, unsigned long max)
     return v;
 }
 
+/* One record: spec "D[:C]" */
+static int send_record(SSL *ssl, const char *seed, uint32_t self, const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    uint32_t dev = (uint32_t)num(spec, 1000000);
+    uint16_t ctr = colon ? (uint16_t)num(colon + 1, 65535) : 0;
+    char pt[64];
+    uint8_t out[128];
+    size_t n = 0;
+    int ptl = snprintf(pt, sizeof(pt), "dev %u ctr %u", (unsigned)dev, (unsigned)ctr);
+
+    if (pskgw_rot_e2e_encrypt_ctr(seed, dev, PSKGW_ROT_E2E_V1, ctr, (const uint8_t *)pt,
+                                  (size_t)ptl, out, sizeof(out), &n) < 0 ||
+        SSL_write(ssl, out, (int)n) != (int)n) {
+        fprintf(stderr, "e2e_client: record %s not sent\n", spec);
+        return -1;
+    }
+    printf("sent %s as device %u: \"%s\"\n", spec, (unsigned)self, pt);
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct sockaddr_in a = { .sin_family = AF_INET };
@@ -60,7 +83,7 @@ int main(int argc, char **argv)
     int rc = 1;
 
     if (argc < 4) {
-        fprintf(stderr, "usage: e2e_client PORT SEED DEVICE|id:IDENTITY [D:C...]\n");
+        fprintf(stderr, "usage: e2e_client PORT SEED DEVICE|id:IDENTITY [D:C...|-]\n");
         return 2;
     }
     seed = argv[2];
@@ -100,21 +123,18 @@ int main(int argc, char **argv)
         goto out;
     }
     for (int i = 4; i < argc; i++) {
-        const char *colon = strchr(argv[i], ':');
-        uint32_t dev = (uint32_t)num(argv[i], 1000000);
-        uint16_t ctr = colon ? (uint16_t)num(colon + 1, 65535) : 0;
-        char pt[64];
-        uint8_t out[128];
-        size_t n = 0;
-        int ptl = snprintf(pt, sizeof(pt), "dev %u ctr %u", (unsigned)dev, (unsigned)ctr);
+        char line[64];
 
-        if (pskgw_rot_e2e_encrypt_ctr(seed, dev, PSKGW_ROT_E2E_V1, ctr, (const uint8_t *)pt,
-                                      (size_t)ptl, out, sizeof(out), &n) < 0 ||
-            SSL_write(ssl, out, (int)n) != (int)n) {
-            fprintf(stderr, "e2e_client: record %d not sent\n", i - 3);
-            goto out;
+        if (strcmp(argv[i], "-") != 0) {
+            if (send_record(ssl, seed, self, argv[i]) < 0)
+                goto out;
+            continue;
         }
-        printf("sent %s as device %u: \"%s\"\n", argv[i], (unsigned)self, pt);
+        while (fgets(line, sizeof(line), stdin)) {
+            line[strcspn(line, "\r\n")] = '\0';
+            if (line[0] && send_record(ssl, seed, self, line) < 0)
+                goto out;
+        }
     }
     SSL_shutdown(ssl);
     rc = 0;

@@ -527,3 +527,131 @@ Test(sink_file, stdout_dash)
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
     cr_assert_eq(n, 5);
 }
+
+/* Reload: a sink replaced while messages are still queued in it delivers them where it was
+ * going; the messages submitted after the update go to the new sink only. */
+Test(sink_file, update_replaces_sink_keeping_its_queued_messages)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(64);
+    pskgw_sink_options_t o2 = file_opts(64);
+    char path2[500];
+    bool keep = false;
+    st_rx_t *rx = rxbuf;
+    int n1;
+    int n2;
+
+    memset(&c, 0, sizeof(c));
+    mkdir(outdir, 0700);
+    snprintf(path2, sizeof(path2), "%s.new", outpath);
+    o.spool.path = NULL;
+    o2.spool.path = NULL;
+    o2.name = "jsonl-new";
+    o2.file.path = path2;
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 10, 2); /* not yet delivered: in the first sink's queue */
+    cr_assert_eq(pskgw_sinkset_update(c.set, &o2, &keep, 1), 0);
+    cr_assert_eq(pskgw_sinkset_count(c.set), 1);
+    st_submit(&c, 10, 10, 2);
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    cr_assert_eq(c.done_ok, 20);
+    st_close(&c);
+    st_loop_fini(&c);
+    n1 = read_lines(outpath, rx, ST_MAX, NULL);
+    n2 = read_lines(path2, rx + n1, ST_MAX, NULL);
+    cr_assert_eq(n1, 10);
+    cr_assert_eq(n2, 10);
+    for (int i = 0; i < 10; i++) {
+        cr_assert_lt(rx[i].seq, 10, "message %d of the first file", i);
+        cr_assert_geq(rx[n1 + i].seq, 10, "message %d of the second file", i);
+    }
+}
+
+/* A kept sink goes on as it was: same counters, same file (the options given are not read). */
+Test(sink_file, update_keeps_an_unchanged_sink)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(64);
+    pskgw_sink_options_t o2 = file_opts(64);
+    char path2[500];
+    bool keep = true;
+    pskgw_sink_stats_t st;
+    const char *name;
+
+    memset(&c, 0, sizeof(c));
+    mkdir(outdir, 0700);
+    snprintf(path2, sizeof(path2), "%s.new", outpath);
+    o2.file.path = path2;
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 5, 1);
+    cr_assert_eq(pskgw_sinkset_update(c.set, &o2, &keep, 1), 0);
+    st_submit(&c, 5, 5, 1);
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    st_wait_delivered(&c, 10, 10000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, &name, &st), 0);
+    cr_assert_str_eq(name, "jsonl");
+    cr_assert_eq(st.delivered, 10);
+    st_close(&c);
+    st_loop_fini(&c);
+    cr_assert_eq(read_lines(outpath, rxbuf, ST_MAX, NULL), 10);
+    cr_assert_eq(access(path2, F_OK), -1, "the kept sink never opened the other path");
+}
+
+/* All or nothing: an update that cannot be applied leaves the set as it was. */
+Test(sink_file, failed_update_changes_nothing)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(64);
+    pskgw_sink_options_t two[2] = { file_opts(64), file_opts(64) };
+    bool keep[2] = { false, true };
+    char path2[500];
+
+    memset(&c, 0, sizeof(c));
+    mkdir(outdir, 0700);
+    snprintf(path2, sizeof(path2), "%s.new", outpath);
+    two[0].name = "made-then-dropped";
+    two[0].file.path = path2;
+    two[0].spool.path = NULL;
+    two[1].name = "no-such-sink";
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    cr_assert_eq(pskgw_sinkset_update(c.set, two, keep, 2), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_sinkset_count(c.set), 1);
+    st_submit(&c, 0, 5, 1);
+    st_run_until(&c.loop, st_all_done, &c, 10000);
+    cr_assert_eq(c.done_ok, 5);
+    st_wait_delivered(&c, 5, 10000); /* (spooled first while the spool opened) */
+    st_close(&c);
+    st_loop_fini(&c);
+    cr_assert_eq(read_lines(outpath, rxbuf, ST_MAX, NULL), 5);
+}
+
+/* A close right after an update waits for the replaced sink too: every submit is called back,
+ * nothing is left open. */
+Test(sink_file, close_right_after_update_waits_for_the_replaced_sink)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(64);
+    pskgw_sink_options_t o2 = file_opts(64);
+    char path2[500];
+    bool keep = false;
+
+    memset(&c, 0, sizeof(c));
+    mkdir(outdir, 0700);
+    snprintf(path2, sizeof(path2), "%s.new", outpath);
+    o.spool.path = NULL;
+    o2.spool.path = NULL;
+    o2.name = "jsonl-new";
+    o2.file.path = path2;
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_submit(&c, 0, 10, 2);
+    cr_assert_eq(pskgw_sinkset_update(c.set, &o2, &keep, 1), 0);
+    st_close(&c); /* asserts the close callback */
+    cr_assert_eq(c.done_total, 10);
+    cr_assert_eq(c.done_ok, 10);
+    st_loop_fini(&c); /* asserts uv_loop_close() == 0 */
+    cr_assert_eq(read_lines(outpath, rxbuf, ST_MAX, NULL), 10);
+}
