@@ -173,9 +173,11 @@ static void judge_listeners(pskgw_domain_t *d, verdicts_t *vs)
         pskgw_health_verdict_t v;
         char part[200];
 
-        v.ready = d->lis[i].l != NULL;
+        if (!d->lis[i]->cfg) /* removed by a reload, closing */
+            continue;
+        v.ready = d->lis[i]->l != NULL;
         snprintf(v.detail, sizeof(v.detail), "%s", v.ready ? "bound" : "closed");
-        snprintf(part, sizeof(part), "listener/%s", d->lis[i].cfg->name);
+        snprintf(part, sizeof(part), "listener/%s", d->lis[i]->cfg->name);
         add(vs, d->cfg->name, part, &v);
     }
 }
