@@ -166,17 +166,91 @@ static int check_paths(const pskgw_config_t *cfg)
     return rc;
 }
 
-int main(int argc, char **argv)
+/* The command line, parsed. files[] are owned (freed by cli_free); the others borrow argv. */
+typedef struct {
+    char *files[MAX_FILES];
+    size_t nfiles;
+    const char *dirs[MAX_FILES];   /* --config-dir, and */
+    const char *cfiles[MAX_FILES]; /* --config, as given: a reload reads them again */
+    size_t ndirs, ncfiles;
+    int check;
+    int cli_level;
+    int cli_format;
+    int cores;
+    pskgw_app_opts_t app;
+} cli_t;
+
+enum {
+    OPT_CONFIG_DIR = 256,
+    OPT_CHECK,
+    OPT_CHECK_DIR,
+    OPT_LEVEL,
+    OPT_FORMAT,
+    OPT_WORKER,
+    OPT_CORES
+};
+
+static int opt_log(int c, const char *arg, cli_t *cl)
 {
-    enum {
-        OPT_CONFIG_DIR = 256,
-        OPT_CHECK,
-        OPT_CHECK_DIR,
-        OPT_LEVEL,
-        OPT_FORMAT,
-        OPT_WORKER,
-        OPT_CORES
-    };
+    if (c == OPT_LEVEL) {
+        pskgw_log_level_t l;
+        if (pskgw_log_level_parse(arg, &l) < 0) {
+            fprintf(stderr, "pskgw: --log-level: unknown level \"%s\"\n", arg);
+            return -1;
+        }
+        pskgw_log_set_level(l);
+        cl->cli_level = 1;
+        return 0;
+    }
+    pskgw_log_format_t f;
+    if (pskgw_log_format_parse(arg, &f) < 0) {
+        fprintf(stderr, "pskgw: --log-format: must be text or json (got \"%s\")\n", arg);
+        return -1;
+    }
+    pskgw_log_set_format(f);
+    cl->cli_format = 1;
+    return 0;
+}
+
+static int opt_worker(const char *arg, cli_t *cl)
+{
+    char *end = NULL;
+    long w = -1;
+
+    /* digits only: strtol alone takes "" as 0 and skips blanks and a sign */
+    if (arg[0] >= '0' && arg[0] <= '9')
+        w = strtol(arg, &end, 10);
+    if (!end || *end || w < 0 || w > 1023) {
+        fprintf(stderr, "pskgw: --worker: must be 0..1023 (got \"%s\")\n", arg);
+        return -1;
+    }
+    cl->app.worker = (int)w;
+    return 0;
+}
+
+static int opt_config(int c, const char *arg, cli_t *cl)
+{
+    if (c == 'c') {
+        if (add_file(arg, cl->files, &cl->nfiles) < 0)
+            return -1;
+        cl->cfiles[cl->ncfiles++] = arg; /* ncfiles <= nfiles <= MAX_FILES */
+        return 0;
+    }
+    if (cl->ndirs >= MAX_FILES) {
+        fprintf(stderr, "pskgw: too many configuration directories (max %d)\n", MAX_FILES);
+        return -1;
+    }
+    if (add_dir(arg, cl->files, &cl->nfiles, NULL) < 0)
+        return -1;
+    cl->check |= c == OPT_CHECK_DIR;
+    cl->dirs[cl->ndirs++] = arg; /* listed again at each reload */
+    return 0;
+}
+
+/* Parse argv into cl. 0: go on; -1: stop with *rc (2 for a usage error, 0/1 for --help and
+ * --version, which are done here). */
+static int parse_cli(int argc, char **argv, cli_t *cl, int *rc)
+{
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "config-dir", required_argument, NULL, OPT_CONFIG_DIR },
@@ -190,21 +264,103 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    char *files[MAX_FILES];
-    const char *dirs[MAX_FILES];   /* --config-dir, and */
-    const char *cfiles[MAX_FILES]; /* --config, as given: a reload reads them again */
-    size_t ndirs = 0, ncfiles = 0;
-    bool broken[MAX_FILES];
-    size_t nfiles = 0;
-    int check = 0;
-    int cli_level = 0;
-    int cli_format = 0;
-    int c;
-    int rc = 2;
-    int cores = 0;
-    struct rlimit core_limit = { 0, 0 };
-    pskgw_app_opts_t app_opts;
+    int c, bad = 0;
+
+    *rc = 2;
+    while (!bad && (c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+        case OPT_CONFIG_DIR:
+        case OPT_CHECK_DIR:
+            bad = opt_config(c, optarg, cl) < 0;
+            break;
+        case OPT_CHECK:
+            cl->check = 1;
+            break;
+        case OPT_LEVEL:
+        case OPT_FORMAT:
+            bad = opt_log(c, optarg, cl) < 0;
+            break;
+        case OPT_WORKER:
+            bad = opt_worker(optarg, cl) < 0;
+            break;
+        case OPT_CORES:
+            cl->cores = 1;
+            break;
+        case 'V':
+            *rc = pskgw_version_print(stdout) == 0 ? 0 : 1;
+            return -1;
+        case 'h':
+            usage(stdout);
+            *rc = 0;
+            return -1;
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (bad)
+        return -1;
+    /* --check-config takes the remaining arguments as files too. */
+    for (; optind < argc; optind++) {
+        if (!cl->check) {
+            fprintf(stderr, "pskgw: unexpected argument \"%s\" (use --config FILE)\n",
+                    argv[optind]);
+            usage(stderr);
+            return -1;
+        }
+        if (add_file(argv[optind], cl->files, &cl->nfiles) < 0)
+            return -1;
+    }
+    if (cl->nfiles == 0) {
+        fprintf(stderr, "pskgw: no configuration given\n");
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* --check-config: 0 when every file is valid and its paths usable, else 2. */
+static int check_only(cli_t *cl)
+{
     pskgw_config_t *cfg = NULL;
+    int rc = 2;
+
+    if (load(cl->files, cl->nfiles, &cfg) == 0 && check_paths(cfg) == 0) {
+        printf("pskgw: configuration valid (%zu file%s)\n", cl->nfiles, cl->nfiles == 1 ? "" : "s");
+        rc = 0;
+    } else {
+        fprintf(stderr, "pskgw: configuration invalid\n");
+    }
+    pskgw_config_free(cfg);
+    return rc;
+}
+
+/* Running: a file with errors is reported and its domain skipped; the others start. */
+static int run(cli_t *cl)
+{
+    bool broken[MAX_FILES];
+    pskgw_config_t *cfg = NULL;
+
+    if (pskgw_reload_load((const char *const *)cl->files, cl->nfiles, &cfg, broken) < 0)
+        return 2;
+    /* The configuration's log group applies where the command line said nothing. */
+    if (cfg->has_log && !cl->cli_level)
+        pskgw_log_set_level(cfg->log.level);
+    if (cfg->has_log && !cl->cli_format)
+        pskgw_log_set_format(cfg->log.format);
+    cl->app.files = cl->cfiles;
+    cl->app.nfiles = cl->ncfiles;
+    cl->app.dirs = cl->dirs;
+    cl->app.ndirs = cl->ndirs;
+    return pskgw_app_run(cfg, &cl->app) == 0 ? 0 : 1; /* the app frees cfg */
+}
+
+int main(int argc, char **argv)
+{
+    static cli_t cl; /* large: not on the stack */
+    struct rlimit core_limit = { 0, 0 };
+    int rc;
 
     deny_core_dumps(&core_limit); /* first: nothing secret is in memory yet */
     /* jansson and libcurl free the buffers that held the API secret, tokens and keys without
@@ -218,127 +374,14 @@ int main(int argc, char **argv)
     }
     /* A closed stdout (file sink "-") or socket is an error to handle, not a reason to die. */
     signal(SIGPIPE, SIG_IGN);
-    memset(&app_opts, 0, sizeof(app_opts));
-    app_opts.worker = -1;
-    while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            if (add_file(optarg, files, &nfiles) < 0)
-                goto out;
-            cfiles[ncfiles++] = optarg;
-            break;
-        case OPT_CONFIG_DIR:
-        case OPT_CHECK_DIR:
-            if (add_dir(optarg, files, &nfiles, NULL) < 0)
-                goto out;
-            check |= c == OPT_CHECK_DIR;
-            dirs[ndirs++] = optarg; /* listed again at each reload */
-            break;
-        case OPT_CHECK:
-            check = 1;
-            break;
-        case OPT_LEVEL: {
-            pskgw_log_level_t l;
-            if (pskgw_log_level_parse(optarg, &l) < 0) {
-                fprintf(stderr, "pskgw: --log-level: unknown level \"%s\"\n", optarg);
-                goto out;
-            }
-            pskgw_log_set_level(l);
-            cli_level = 1;
-            break;
-        }
-        case OPT_FORMAT: {
-            pskgw_log_format_t f;
-            if (pskgw_log_format_parse(optarg, &f) < 0) {
-                fprintf(stderr, "pskgw: --log-format: must be text or json (got \"%s\")\n", optarg);
-                goto out;
-            }
-            pskgw_log_set_format(f);
-            cli_format = 1;
-            break;
-        }
-        case OPT_WORKER: {
-            char *end = NULL;
-            long w = -1;
-
-            /* digits only: strtol alone takes "" as 0 and skips blanks and a sign */
-            if (optarg[0] >= '0' && optarg[0] <= '9')
-                w = strtol(optarg, &end, 10);
-            if (!end || *end || w < 0 || w > 1023) {
-                fprintf(stderr, "pskgw: --worker: must be 0..1023 (got \"%s\")\n", optarg);
-                goto out;
-            }
-            app_opts.worker = (int)w;
-            break;
-        }
-        case OPT_CORES:
-            cores = 1;
-            break;
-        case 'V':
-            rc = pskgw_version_print(stdout) == 0 ? 0 : 1;
-            goto out;
-        case 'h':
-            usage(stdout);
-            rc = 0;
-            goto out;
-        default:
-            usage(stderr);
-            goto out;
-        }
+    cl.app.worker = -1;
+    if (parse_cli(argc, argv, &cl, &rc) == 0) {
+        if (cl.cores)
+            allow_core_dumps(&core_limit);
+        rc = cl.check ? check_only(&cl) : run(&cl);
     }
-    /* --check-config takes the remaining arguments as files too. */
-    for (; optind < argc; optind++) {
-        if (!check) {
-            fprintf(stderr, "pskgw: unexpected argument \"%s\" (use --config FILE)\n",
-                    argv[optind]);
-            usage(stderr);
-            goto out;
-        }
-        if (add_file(argv[optind], files, &nfiles) < 0)
-            goto out;
-    }
-    if (cores)
-        allow_core_dumps(&core_limit);
-    if (nfiles == 0) {
-        fprintf(stderr, "pskgw: no configuration given\n");
-        usage(stderr);
-        goto out;
-    }
-    if (check && load(files, nfiles, &cfg) < 0) {
-        fprintf(stderr, "pskgw: configuration invalid\n");
-        rc = 2;
-        goto out;
-    }
-    /* Running: a file with errors is reported and its domain skipped; the others start. */
-    if (!check && pskgw_reload_load((const char *const *)files, nfiles, &cfg, broken) < 0) {
-        rc = 2;
-        goto out;
-    }
-    if (check && check_paths(cfg) < 0) {
-        fprintf(stderr, "pskgw: configuration invalid\n");
-        rc = 2;
-        goto out;
-    }
-    if (check) {
-        printf("pskgw: configuration valid (%zu file%s)\n", nfiles, nfiles == 1 ? "" : "s");
-        rc = 0;
-        goto out;
-    }
-    /* The configuration's log group applies where the command line said nothing. */
-    if (cfg->has_log && !cli_level)
-        pskgw_log_set_level(cfg->log.level);
-    if (cfg->has_log && !cli_format)
-        pskgw_log_set_format(cfg->log.format);
-    app_opts.files = cfiles;
-    app_opts.nfiles = ncfiles;
-    app_opts.dirs = dirs;
-    app_opts.ndirs = ndirs;
-    rc = pskgw_app_run(cfg, &app_opts) == 0 ? 0 : 1;
-    cfg = NULL; /* the app freed it */
-out:
-    pskgw_config_free(cfg);
     curl_global_cleanup();
-    for (size_t i = 0; i < nfiles; i++)
-        free(files[i]);
+    for (size_t i = 0; i < cl.nfiles; i++)
+        free(cl.files[i]);
     return rc;
 }
