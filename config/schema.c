@@ -2,6 +2,7 @@
  * the cross-field checks that a table cannot express. docs/CONFIG.md mirrors this file: change
  * both together. */
 #include "config/internal.h"
+#include "config/url.h"
 
 #include "common/wipe.h"
 
@@ -65,21 +66,6 @@ static_assert(sizeof(bool) == 1, "bools are stored as bool");
 
 /* ---- small checks ---- */
 
-static bool ip_literal(const char *s)
-{
-    unsigned char buf[16];
-    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
-static bool name_ok(const char *s)
-{
-    for (; *s != '\0'; s++) {
-        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
-            return false;
-    }
-    return true;
-}
-
 static const config_setting_t *member(const config_setting_t *s, const char *name)
 {
     return config_setting_get_member(s, name);
@@ -91,264 +77,10 @@ static unsigned line_of(const config_setting_t *s, const char *name)
     return cfg_line(m != NULL ? m : s);
 }
 
-/* http:// or https:// followed by a host; 0 or -1 (reported). */
-static int check_http_url(cfg_ctx_t *ctx, unsigned line, const char *path, const char *url)
-{
-    const char *rest = NULL;
-    if (strncasecmp(url, "https://", 8) == 0)
-        rest = url + 8;
-    else if (strncasecmp(url, "http://", 7) == 0)
-        rest = url + 7;
-    if (rest == NULL || rest[0] == '\0' || rest[0] == '/' || strchr(url, ' ') != NULL) {
-        cfg_error(ctx, line, path, "must be an http:// or https:// URL with a host");
-        return -1;
-    }
-    return 0;
-}
-
-static bool loopback_url(const char *url)
-{
-    const char *rest = strstr(url, "://");
-    rest = rest != NULL ? rest + 3 : url;
-    return strncmp(rest, "127.", 4) == 0 || strncasecmp(rest, "localhost", 9) == 0 ||
-           strncmp(rest, "[::1]", 5) == 0;
-}
-
 static void check_readable(cfg_ctx_t *ctx, unsigned line, const char *path, const char *file)
 {
     if (file != NULL && access(file, R_OK) != 0)
         cfg_error(ctx, line, path, "cannot read \"%s\": %s", file, strerror(errno));
-}
-
-/* One sentinel "host[:port]" or "[v6][:port]" of len bytes: true when well formed. */
-static bool sentinel_ok(const char *s, size_t len)
-{
-    char buf[300];
-    const char *colon;
-    unsigned char tmp[16];
-
-    if (len == 0 || len >= sizeof(buf))
-        return false;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    if (buf[0] == '[') {
-        char *close = strchr(buf, ']');
-        if (close == NULL || close == buf + 1)
-            return false;
-        *close = '\0';
-        if (inet_pton(AF_INET6, buf + 1, tmp) != 1)
-            return false;
-        colon = close[1] == '\0' ? NULL : close + 1;
-        if (colon != NULL && *colon != ':')
-            return false;
-    } else {
-        char *c = strchr(buf, ':');
-        if (c != NULL)
-            *c = '\0';
-        if (buf[0] == '\0' || !name_ok(buf))
-            return false;
-        colon = c; /* the ':' became the end of the host; the digits follow it */
-    }
-    if (colon != NULL) {
-        char *end;
-        if (!isdigit((unsigned char)colon[1]))
-            return false;
-        errno = 0;
-        unsigned long port = strtoul(colon + 1, &end, 10);
-        if (errno != 0 || port < 1 || port > 65535 || *end != '\0')
-            return false;
-    }
-    return true;
-}
-
-/* redis+sentinel://host[:port],host[:port]/master-name[/db] (sentinel port default 26379):
- * r->sentinels (the list as written), r->master_name, r->db. 0 or -1 (reported). */
-static int parse_sentinel_url(cfg_ctx_t *ctx, unsigned line, const char *path,
-                              pskgw_config_redis_t *r)
-{
-    const char *p = r->url + 17;
-    const char *lend = p + strcspn(p, "/");
-    const char *name = *lend == '/' ? lend + 1 : lend;
-    const char *nend = name + strcspn(name, "/");
-    unsigned long db = 0;
-    unsigned n = 0;
-
-    if (strpbrk(p, "@") != NULL) {
-        cfg_error(ctx, line, path,
-                  "credentials in the URL are not accepted; use a password_file key");
-        return -1;
-    }
-    if (strpbrk(p, "?# ") != NULL || lend == p) {
-        cfg_error(ctx, line, path, "must be a redis+sentinel://host:port,host:port/master/db URL");
-        return -1;
-    }
-    for (const char *q = p; q < lend; n++) {
-        size_t len = strcspn(q, ",/");
-        if (n >= 16 || !sentinel_ok(q, len)) {
-            cfg_error(ctx, line, path, "sentinel %u: must be host:port or [IPv6]:port (at most 16)",
-                      n + 1);
-            return -1;
-        }
-        q += len + (q[len] == ',' ? 1 : 0);
-        if (q[-1] == ',' && q == lend) {
-            cfg_error(ctx, line, path, "empty sentinel after ','");
-            return -1;
-        }
-    }
-    char mname[129];
-    if (nend == name || (size_t)(nend - name) >= sizeof(mname)) {
-        cfg_error(ctx, line, path, "the master's name is missing or longer than 128 characters");
-        return -1;
-    }
-    memcpy(mname, name, (size_t)(nend - name));
-    mname[nend - name] = '\0';
-    if (!name_ok(mname)) {
-        cfg_error(ctx, line, path, "bad master name (letters, digits, '-', '_', '.')");
-        return -1;
-    }
-    if (*nend == '/' && nend[1] != '\0') {
-        char *end;
-        errno = 0;
-        db = isdigit((unsigned char)nend[1]) ? strtoul(nend + 1, &end, 10) : ULONG_MAX;
-        if (db == ULONG_MAX || errno != 0 || db > 1000000 || *end != '\0') {
-            cfg_error(ctx, line, path, "database must be a number between 0 and 1000000");
-            return -1;
-        }
-    }
-    char *list = strndup(p, (size_t)(lend - p));
-    char *mn = strdup(mname);
-    if (list == NULL || mn == NULL) {
-        free(list);
-        free(mn);
-        ctx->oom = true;
-        return -1;
-    }
-    free(r->sentinels);
-    free(r->master_name);
-    r->sentinels = list;
-    r->master_name = mn;
-    r->db = (uint32_t)db;
-    return 0;
-}
-
-/* Parse redis://[host][:port][/db] into r (host, port, db), or redis+sentinel://... (above).
- * 0 or -1 (reported). */
-static int parse_redis_url(cfg_ctx_t *ctx, unsigned line, const char *path, pskgw_config_redis_t *r)
-{
-    const char *u = r->url;
-    const char *p;
-    char host[256] = "127.0.0.1";
-    unsigned long port = 6379, db = 0;
-
-    if (strncasecmp(u, "redis+sentinel://", 17) == 0)
-        return parse_sentinel_url(ctx, line, path, r);
-
-    if (strncasecmp(u, "rediss://", 9) == 0) {
-        cfg_error(ctx, line, path, "TLS to Redis (rediss://) is not supported");
-        return -1;
-    }
-    if (strncasecmp(u, "redis://", 8) != 0) {
-        cfg_error(
-            ctx, line, path,
-            "must be a redis://host:port/db URL (or redis+sentinel://host:port,.../master/db)");
-        return -1;
-    }
-    p = u + 8;
-    if (strpbrk(p, "@") != NULL) {
-        cfg_error(ctx, line, path,
-                  "credentials in the URL are not accepted; use a password_file key");
-        return -1;
-    }
-    if (strpbrk(p, "?# ") != NULL) {
-        cfg_error(ctx, line, path, "must be a redis://host:port/db URL (no query)");
-        return -1;
-    }
-    const char *hend;
-    if (*p == '[') {
-        hend = strchr(p, ']');
-        if (hend == NULL || (size_t)(hend - p - 1) >= sizeof(host) || hend == p + 1) {
-            cfg_error(ctx, line, path, "bad IPv6 address in brackets");
-            return -1;
-        }
-        memcpy(host, p + 1, (size_t)(hend - p - 1));
-        host[hend - p - 1] = '\0';
-        unsigned char tmp[16];
-        if (inet_pton(AF_INET6, host, tmp) != 1) {
-            cfg_error(ctx, line, path, "bad IPv6 address in brackets");
-            return -1;
-        }
-        p = hend + 1;
-    } else {
-        hend = p + strcspn(p, ":/");
-        if (hend > p) {
-            if ((size_t)(hend - p) >= sizeof(host)) {
-                cfg_error(ctx, line, path, "host name too long");
-                return -1;
-            }
-            memcpy(host, p, (size_t)(hend - p));
-            host[hend - p] = '\0';
-            if (!name_ok(host)) {
-                cfg_error(ctx, line, path, "bad host name");
-                return -1;
-            }
-        }
-        p = hend;
-    }
-    if (*p == ':') {
-        char *end;
-        p++;
-        if (!isdigit((unsigned char)*p)) {
-            cfg_error(ctx, line, path, "bad port");
-            return -1;
-        }
-        errno = 0;
-        port = strtoul(p, &end, 10);
-        if (errno != 0 || port < 1 || port > 65535 || (*end != '\0' && *end != '/')) {
-            cfg_error(ctx, line, path, "port must be between 1 and 65535");
-            return -1;
-        }
-        p = end;
-    }
-    if (*p == '/' && p[1] != '\0') {
-        char *end;
-        p++;
-        if (!isdigit((unsigned char)*p)) {
-            cfg_error(ctx, line, path, "database must be a number");
-            return -1;
-        }
-        errno = 0;
-        db = strtoul(p, &end, 10);
-        if (errno != 0 || db > 1000000 || *end != '\0') {
-            cfg_error(ctx, line, path, "database must be a number between 0 and 1000000");
-            return -1;
-        }
-    } else if (*p == '/') {
-        /* "redis://host:port/": database 0 */
-    } else if (*p != '\0') {
-        cfg_error(ctx, line, path, "must be a redis://host:port/db URL");
-        return -1;
-    }
-    char *h = strdup(host);
-    if (h == NULL) {
-        ctx->oom = true;
-        return -1;
-    }
-    free(r->host);
-    r->host = h;
-    r->port = (uint16_t)port;
-    r->db = (uint32_t)db;
-    return 0;
-}
-
-static void release_redis(pskgw_config_redis_t *r)
-{
-    free(r->host);
-    r->host = NULL;
-    free(r->sentinels);
-    r->sentinels = NULL;
-    free(r->master_name);
-    r->master_name = NULL;
-    cfg_secret_free(&r->password);
 }
 
 /* A topic/stream template: {domain}, {rot_public_uid}, {psk_identity}; mqtt: no wildcards. */
@@ -559,11 +291,11 @@ static void api_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *pa
     (void)i;
     if (a->url != NULL) {
         cfg_path_member(kp, path, "url");
-        if (check_http_url(ctx, line_of(s, "url"), kp, a->url) == 0) {
+        if (cfg_check_http_url(ctx, line_of(s, "url"), kp, a->url) == 0) {
             size_t n = strlen(a->url);
             while (n > 0 && a->url[n - 1] == '/')
                 a->url[--n] = '\0';
-            if (strncasecmp(a->url, "http://", 7) == 0 && !loopback_url(a->url))
+            if (strncasecmp(a->url, "http://", 7) == 0 && !cfg_loopback_url(a->url))
                 cfg_warn(ctx, line_of(s, "url"), kp,
                          "plain http sends the API secret and keys in clear; use https");
         }
@@ -657,12 +389,12 @@ static void listener_finish(cfg_ctx_t *ctx, const config_setting_t *s, const cha
     char kp[CFG_PATH_MAX];
     (void)i;
     l->line = cfg_line(s);
-    if (l->address != NULL && !ip_literal(l->address)) {
+    if (l->address != NULL && !cfg_ip_literal(l->address)) {
         cfg_path_member(kp, path, "address");
         cfg_error(ctx, line_of(s, "address"), kp,
                   "must be a numeric IPv4 or IPv6 address (\"0.0.0.0\", \"::\", \"127.0.0.1\")");
     }
-    if (l->name != NULL && !name_ok(l->name)) {
+    if (l->name != NULL && !cfg_name_ok(l->name)) {
         cfg_path_member(kp, path, "name");
         cfg_error(ctx, line_of(s, "name"), kp, "may hold only letters, digits, '-', '_', '.'");
     }
@@ -697,7 +429,7 @@ static void cache_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *
     (void)i;
     if (c->redis.url != NULL) {
         cfg_path_member(kp, path, "redis");
-        if (parse_redis_url(ctx, line_of(s, "redis"), kp, &c->redis) == 0)
+        if (cfg_parse_redis_url(ctx, line_of(s, "redis"), kp, &c->redis) == 0)
             c->has_redis = true;
         if (c->kek_file == NULL) {
             cfg_path_member(kp, path, "kek_file");
@@ -725,7 +457,7 @@ static void cache_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *
 static void cache_release(void *obj)
 {
     CACHE *c = obj;
-    release_redis(&c->redis);
+    cfg_redis_release(&c->redis);
     pskgw_wipe(c->kek, sizeof(c->kek));
     c->has_kek = false;
 }
@@ -813,7 +545,7 @@ static void sink_http(cfg_ctx_t *ctx, const config_setting_t *s, const char *pat
     char kp[CFG_PATH_MAX];
     if (k->http.url != NULL) {
         cfg_path_member(kp, path, "url");
-        (void)check_http_url(ctx, line_of(s, "url"), kp, k->http.url);
+        (void)cfg_check_http_url(ctx, line_of(s, "url"), kp, k->http.url);
     }
     for (size_t i = 0; i < k->http.nheaders; i++) {
         const char *why = k->http.headers[i] != NULL ? header_problem(k->http.headers[i]) : NULL;
@@ -834,7 +566,7 @@ static void sink_http(cfg_ctx_t *ctx, const config_setting_t *s, const char *pat
 static void sink_mqtt(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, SINK *k)
 {
     char kp[CFG_PATH_MAX];
-    if (k->mqtt.host != NULL && !name_ok(k->mqtt.host) && !ip_literal(k->mqtt.host)) {
+    if (k->mqtt.host != NULL && !cfg_name_ok(k->mqtt.host) && !cfg_ip_literal(k->mqtt.host)) {
         cfg_path_member(kp, path, "host");
         cfg_error(ctx, line_of(s, "host"), kp, "must be a host name or an IP address");
     }
@@ -857,7 +589,7 @@ static void sink_redis_stream(cfg_ctx_t *ctx, const config_setting_t *s, const c
     pskgw_config_redis_t *r = &k->redis_stream.redis;
     if (r->url != NULL) {
         cfg_path_member(kp, path, "url");
-        (void)parse_redis_url(ctx, line_of(s, "url"), kp, r);
+        (void)cfg_parse_redis_url(ctx, line_of(s, "url"), kp, r);
     }
     if (r->password_file != NULL) {
         cfg_path_member(kp, path, "password_file");
@@ -922,7 +654,7 @@ static void sink_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *p
     char kp[CFG_PATH_MAX];
     (void)i;
     k->line = cfg_line(s);
-    if (k->name != NULL && !name_ok(k->name)) {
+    if (k->name != NULL && !cfg_name_ok(k->name)) {
         cfg_path_member(kp, path, "name");
         cfg_error(ctx, line_of(s, "name"), kp, "may hold only letters, digits, '-', '_', '.'");
     }
@@ -955,7 +687,7 @@ static void sink_release(void *obj)
     SINK *k = obj;
     free_secret_lines(&k->http.secret_headers, &k->http.nsecret_headers);
     cfg_secret_free(&k->mqtt.password);
-    release_redis(&k->redis_stream.redis);
+    cfg_redis_release(&k->redis_stream.redis);
     free_secret_lines(&k->kafka.secret_properties, &k->kafka.nsecret_properties);
 }
 
@@ -1004,7 +736,7 @@ static void admin_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *
     ADM *a = obj;
     char kp[CFG_PATH_MAX];
     (void)i;
-    if (a->address != NULL && !ip_literal(a->address)) {
+    if (a->address != NULL && !cfg_ip_literal(a->address)) {
         cfg_path_member(kp, path, "address");
         cfg_error(ctx, line_of(s, "address"), kp, "must be a numeric IPv4 or IPv6 address");
     }
@@ -1168,7 +900,7 @@ static void domain_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char 
     DOM *d = obj;
     (void)path;
     (void)i;
-    if (d->name != NULL && !name_ok(d->name))
+    if (d->name != NULL && !cfg_name_ok(d->name))
         cfg_error(ctx, line_of(s, "domain"), "domain",
                   "may hold only letters, digits, '-', '_', '.'");
     if (d->ciphers != NULL)

@@ -427,6 +427,63 @@ static bool raw_int(const cfg_ctx_t *ctx, unsigned line, const char *name, char 
     return false;
 }
 
+/* An unsigned integer key: range, the missing L suffix, the allowed choices. */
+static void read_uint(cfg_ctx_t *ctx, const cfg_key_t *k, const config_setting_t *m,
+                      const char *path, void *obj)
+{
+    int t = config_setting_type(m);
+    unsigned line = cfg_line(m);
+    if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
+        cfg_error(ctx, line, path, "must be an integer (got %s)", cfg_type_words(t));
+        return;
+    }
+    long long v = config_setting_get_int64(m);
+    char raw[32];
+    long long rv = 0;
+    bool overflow = false;
+    if (t == CONFIG_TYPE_INT && ctx->text != NULL &&
+        raw_int(ctx, line, k->name, raw, sizeof(raw), &rv, &overflow) &&
+        (overflow || rv > INT_MAX || rv < INT_MIN)) {
+        /* A value that fits 64 bits was written without the L that libconfig needs: say
+         * so, also when it is within range (the range alone would read as a riddle). */
+        bool needs_l = !overflow && rv > INT_MAX;
+        if (needs_l && (uint64_t)rv >= k->min && (uint64_t)rv <= k->max)
+            cfg_error(ctx, line, path,
+                      "%s is above 2147483647 and needs an L suffix (write %sL): without "
+                      "it libconfig does not read it as written",
+                      raw, raw);
+        else
+            cfg_error(ctx, line, path, "must be between %" PRIu64 " and %" PRIu64 " (got %s)%s",
+                      k->min, k->max, raw,
+                      needs_l ? "; numbers above 2147483647 also need an L suffix" : "");
+        return;
+    }
+    if (v < 0 || (uint64_t)v < k->min || (uint64_t)v > k->max) {
+        cfg_error(ctx, line, path, "must be between %" PRIu64 " and %" PRIu64 " (got %lld)", k->min,
+                  k->max, v);
+        return;
+    }
+    if (k->choices != NULL) {
+        bool ok = false;
+        char words[128];
+        size_t used = 0;
+        words[0] = '\0';
+        for (const uint64_t *c = k->choices; *c != 0; c++) {
+            if (*c == (uint64_t)v)
+                ok = true;
+            int w = snprintf(words + used, sizeof(words) - used, "%s%" PRIu64,
+                             c == k->choices ? "" : " or ", *c);
+            if (w > 0 && (size_t)w < sizeof(words) - used)
+                used += (size_t)w;
+        }
+        if (!ok) {
+            cfg_error(ctx, line, path, "must be %s (got %lld)", words, v);
+            return;
+        }
+    }
+    store_uint(at(obj, k->off), k->width, (uint64_t)v);
+}
+
 static void read_value(cfg_ctx_t *ctx, const cfg_key_t *k, const config_setting_t *m,
                        const char *path, void *obj)
 {
@@ -450,58 +507,9 @@ static void read_value(cfg_ctx_t *ctx, const cfg_key_t *k, const config_setting_
         *(char **)at(obj, k->off) = copy;
         return;
     }
-    case KT_UINT: {
-        if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
-            cfg_error(ctx, line, path, "must be an integer (got %s)", cfg_type_words(t));
-            return;
-        }
-        long long v = config_setting_get_int64(m);
-        char raw[32];
-        long long rv = 0;
-        bool overflow = false;
-        if (t == CONFIG_TYPE_INT && ctx->text != NULL &&
-            raw_int(ctx, line, k->name, raw, sizeof(raw), &rv, &overflow) &&
-            (overflow || rv > INT_MAX || rv < INT_MIN)) {
-            /* A value that fits 64 bits was written without the L that libconfig needs: say
-             * so, also when it is within range (the range alone would read as a riddle). */
-            bool needs_l = !overflow && rv > INT_MAX;
-            if (needs_l && (uint64_t)rv >= k->min && (uint64_t)rv <= k->max)
-                cfg_error(ctx, line, path,
-                          "%s is above 2147483647 and needs an L suffix (write %sL): without "
-                          "it libconfig does not read it as written",
-                          raw, raw);
-            else
-                cfg_error(ctx, line, path, "must be between %" PRIu64 " and %" PRIu64 " (got %s)%s",
-                          k->min, k->max, raw,
-                          needs_l ? "; numbers above 2147483647 also need an L suffix" : "");
-            return;
-        }
-        if (v < 0 || (uint64_t)v < k->min || (uint64_t)v > k->max) {
-            cfg_error(ctx, line, path, "must be between %" PRIu64 " and %" PRIu64 " (got %lld)",
-                      k->min, k->max, v);
-            return;
-        }
-        if (k->choices != NULL) {
-            bool ok = false;
-            char words[128];
-            size_t used = 0;
-            words[0] = '\0';
-            for (const uint64_t *c = k->choices; *c != 0; c++) {
-                if (*c == (uint64_t)v)
-                    ok = true;
-                int w = snprintf(words + used, sizeof(words) - used, "%s%" PRIu64,
-                                 c == k->choices ? "" : " or ", *c);
-                if (w > 0 && (size_t)w < sizeof(words) - used)
-                    used += (size_t)w;
-            }
-            if (!ok) {
-                cfg_error(ctx, line, path, "must be %s (got %lld)", words, v);
-                return;
-            }
-        }
-        store_uint(at(obj, k->off), k->width, (uint64_t)v);
+    case KT_UINT:
+        read_uint(ctx, k, m, path, obj);
         return;
-    }
     case KT_BOOL:
         if (t != CONFIG_TYPE_BOOL) {
             cfg_error(ctx, line, path, "must be true or false (got %s)", cfg_type_words(t));

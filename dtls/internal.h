@@ -1,8 +1,11 @@
-/* dtls/ module-internal: the context's layout, shared with session.c. */
+/* dtls/ module-internal: the context's and the session's layouts, shared by ctx.c, session.c,
+ * wolfio.c and framing.c. */
 #ifndef PSKGW_DTLS_INTERNAL_H
 #define PSKGW_DTLS_INTERNAL_H
 
 #include "dtls/ctx.h"
+#include "dtls/parse.h"
+#include "dtls/session.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -37,5 +40,85 @@ int pskgw_dtls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx);
 
 /* Fill buf with random bytes from the context's DRBG. */
 int pskgw_dtls_ctx_random(pskgw_dtls_ctx_t *ctx, uint8_t *buf, size_t len);
+
+/* ---- the session (session.c, wolfio.c, framing.c) ---- */
+
+typedef enum {
+    KEY_NONE = 0, /* identity not seen yet */
+    KEY_PENDING,  /* resolver running; input parked */
+    KEY_READY,    /* s->psk holds the key */
+    KEY_RANDOM    /* refused/unknown/blocked: a random key makes it fail like a wrong one */
+} key_state_t;
+
+typedef struct {
+    pskgw_dtls_session_t *s; /* NULL once the session gave up on it */
+    void *handle;
+} resolve_req_t;
+
+/* Handshake-only state, freed when the handshake ends. */
+typedef struct {
+    pskgw_cke_asm_t cke;
+    uint8_t raw_id[PSKGW_IDENTITY_MAX_RAW];
+    size_t raw_id_len;
+    uint8_t peer[64];
+    size_t peer_len;
+    uint8_t *park; /* DTLS: [u16 len][datagram]...; TLS: stream bytes */
+    size_t park_len;
+} hs_state_t;
+
+struct pskgw_dtls_session {
+    pskgw_dtls_ctx_t *ctx;
+    const pskgw_psk_resolver_t *resolver;
+    pskgw_dtls_session_cbs_t cbs;
+    void *arg;
+    WOLFSSL *ssl;
+    bool dtls;
+
+    const uint8_t *in; /* input offered to wolfSSL's recv callback */
+    size_t in_len;
+
+    key_state_t key;
+    bool established;
+    bool closed;
+    bool free_deferred;
+    bool cke_fed;            /* a ClientKeyExchange reached wolfSSL */
+    bool server_flight_sent; /* TLS: our first flight went out */
+    bool sent;               /* something was sent during this entry point */
+    bool send_failed;
+    bool dgram_dropped; /* DTLS: a datagram the owner could not send (a loss) */
+    bool fed_once;
+    bool hs_freed; /* wolfSSL_FreeHandshakeResources done */
+    bool ccs_fed;  /* DTLS: the client's ChangeCipherSpec reached wolfSSL */
+    int depth;
+
+    uint64_t now;
+    uint64_t hs_deadline;
+    uint64_t ho_deadline; /* half-open: until the identity is known */
+    uint64_t rtx_deadline;
+    uint64_t last_rx;
+    uint64_t announced;
+    uint64_t seq;
+
+    char *identity;
+    char *uid;
+    uint8_t psk[PSKGW_PSK_MAX];
+    size_t psk_len;
+    hs_state_t *hs;
+    resolve_req_t *req;
+
+    uint8_t *fbuf; /* TLS len16/newline framing */
+    size_t flen;
+};
+
+/* Close s once (reason to the owner's closed callback): cancels a pending lookup, wipes the key,
+ * frees the handshake state (session.c). */
+void pskgw_dtls_end_session(pskgw_dtls_session_t *s, int reason);
+
+/* Hand one message to the owner's message callback, numbered (framing.c). */
+void pskgw_dtls_deliver(pskgw_dtls_session_t *s, const uint8_t *data, size_t len);
+
+/* TLS: cut the plaintext stream into messages per the context's framing and deliver them; a
+ * message over max_message or no memory ends the session (framing.c). */
+void pskgw_dtls_frame_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len);
 
 #endif

@@ -13,73 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum {
-    KEY_NONE = 0, /* identity not seen yet */
-    KEY_PENDING,  /* resolver running; input parked */
-    KEY_READY,    /* s->psk holds the key */
-    KEY_RANDOM    /* refused/unknown/blocked: a random key makes it fail like a wrong one */
-} key_state_t;
-
-typedef struct {
-    pskgw_dtls_session_t *s; /* NULL once the session gave up on it */
-    void *handle;
-} resolve_req_t;
-
-/* Handshake-only state, freed when the handshake ends. */
-typedef struct {
-    pskgw_cke_asm_t cke;
-    uint8_t raw_id[PSKGW_IDENTITY_MAX_RAW];
-    size_t raw_id_len;
-    uint8_t peer[64];
-    size_t peer_len;
-    uint8_t *park; /* DTLS: [u16 len][datagram]...; TLS: stream bytes */
-    size_t park_len;
-} hs_state_t;
-
-struct pskgw_dtls_session {
-    pskgw_dtls_ctx_t *ctx;
-    const pskgw_psk_resolver_t *resolver;
-    pskgw_dtls_session_cbs_t cbs;
-    void *arg;
-    WOLFSSL *ssl;
-    bool dtls;
-
-    const uint8_t *in; /* input offered to wolfSSL's recv callback */
-    size_t in_len;
-
-    key_state_t key;
-    bool established;
-    bool closed;
-    bool free_deferred;
-    bool cke_fed;            /* a ClientKeyExchange reached wolfSSL */
-    bool server_flight_sent; /* TLS: our first flight went out */
-    bool sent;               /* something was sent during this entry point */
-    bool send_failed;
-    bool dgram_dropped; /* DTLS: a datagram the owner could not send (a loss) */
-    bool fed_once;
-    bool hs_freed; /* wolfSSL_FreeHandshakeResources done */
-    bool ccs_fed;  /* DTLS: the client's ChangeCipherSpec reached wolfSSL */
-    int depth;
-
-    uint64_t now;
-    uint64_t hs_deadline;
-    uint64_t ho_deadline; /* half-open: until the identity is known */
-    uint64_t rtx_deadline;
-    uint64_t last_rx;
-    uint64_t announced;
-    uint64_t seq;
-
-    char *identity;
-    char *uid;
-    uint8_t psk[PSKGW_PSK_MAX];
-    size_t psk_len;
-    hs_state_t *hs;
-    resolve_req_t *req;
-
-    uint8_t *fbuf; /* TLS len16/newline framing */
-    size_t flen;
-};
-
 static void do_free(pskgw_dtls_session_t *s);
 static void process_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len);
 
@@ -156,7 +89,7 @@ static void cancel_lookup(pskgw_dtls_session_t *s)
     s->resolver->cancel(s->resolver->ctx, req->handle);
 }
 
-static void end_session(pskgw_dtls_session_t *s, int reason)
+void pskgw_dtls_end_session(pskgw_dtls_session_t *s, int reason)
 {
     if (s->closed)
         return;
@@ -169,83 +102,6 @@ static void end_session(pskgw_dtls_session_t *s, int reason)
     free_hs(s);
     if (s->cbs.closed != NULL)
         s->cbs.closed(s->arg, reason);
-}
-
-/* ---- wolfSSL callbacks -------------------------------------------------------------------- */
-
-int pskgw_dtls_io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
-{
-    pskgw_dtls_session_t *s = ctx;
-    size_t n;
-
-    (void)ssl;
-    if (s->in_len == 0 || sz <= 0)
-        return WOLFSSL_CBIO_ERR_WANT_READ;
-    n = s->in_len < (size_t)sz ? s->in_len : (size_t)sz;
-    memcpy(buf, s->in, n);
-    if (s->dtls) {
-        s->in_len = 0; /* one datagram per read; a truncated rest is dropped */
-    } else {
-        s->in += n;
-        s->in_len -= n;
-    }
-    return (int)n;
-}
-
-int pskgw_dtls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
-{
-    pskgw_dtls_session_t *s = ctx;
-
-    (void)ssl;
-    if (s->closed && !s->dtls)
-        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
-    if (!s->established)
-        s->server_flight_sent = true;
-    s->sent = true;
-    if (s->cbs.send(s->arg, (const uint8_t *)buf, (size_t)sz) < 0) {
-        if (s->dtls) {
-            s->dgram_dropped = true;
-            return sz; /* a lost datagram: wolfSSL retransmits handshake flights */
-        }
-        s->send_failed = true;
-        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
-    }
-    return sz;
-}
-
-/* Compares the identity wolfSSL read with the one pskgw pre-parsed (wolfSSL passes it as a C
- * string, so raw identities are compared up to their first NUL). */
-static bool same_identity(const hs_state_t *hs, const char *identity)
-{
-    size_t n = 0;
-
-    if (identity == NULL)
-        return false;
-    while (n < hs->raw_id_len && hs->raw_id[n] != 0)
-        n++;
-    return strlen(identity) == n && memcmp(identity, hs->raw_id, n) == 0;
-}
-
-unsigned int pskgw_dtls_session_psk_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
-                                       unsigned int max_key_len);
-
-unsigned int pskgw_dtls_session_psk_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
-                                       unsigned int max_key_len)
-{
-    pskgw_dtls_session_t *s = wolfSSL_GetIOReadCtx(ssl);
-
-    if (s == NULL)
-        return 0;
-    s->cke_fed = true;
-    if (s->key == KEY_READY && s->hs != NULL && same_identity(s->hs, identity) &&
-        s->psk_len <= max_key_len) {
-        memcpy(key, s->psk, s->psk_len);
-        return (unsigned int)s->psk_len;
-    }
-    /* Unknown, refused, blocked or mismatched: a random key fails exactly like a wrong one. */
-    if (max_key_len < 16 || pskgw_dtls_ctx_random(s->ctx, key, 16) < 0)
-        return 0;
-    return 16;
 }
 
 /* ---- identity resolution ------------------------------------------------------------------ */
@@ -310,7 +166,7 @@ static void on_resolved(void *arg, int status, const uint8_t *psk, size_t psk_le
     } else {
         s->key = KEY_NONE;
         (void)fire_event(s, PSKGW_DTLS_EV_LOOKUP_FAILED);
-        end_session(s, PSKGW_EUNAVAIL);
+        pskgw_dtls_end_session(s, PSKGW_EUNAVAIL);
         leave(s);
         return;
     }
@@ -352,7 +208,7 @@ static void start_lookup(pskgw_dtls_session_t *s, const uint8_t *raw, size_t raw
     }
     pskgw_wipe(s->psk, sizeof(s->psk));
     if (fire_event(s, PSKGW_DTLS_EV_PARK) < 0) {
-        end_session(s, PSKGW_EBUSY);
+        pskgw_dtls_end_session(s, PSKGW_EBUSY);
         return;
     }
     req = calloc(1, sizeof(*req));
@@ -361,7 +217,7 @@ static void start_lookup(pskgw_dtls_session_t *s, const uint8_t *raw, size_t raw
         free(req);
         (void)fire_event(s, PSKGW_DTLS_EV_UNPARK);
         (void)fire_event(s, PSKGW_DTLS_EV_LOOKUP_FAILED);
-        end_session(s, PSKGW_EUNAVAIL);
+        pskgw_dtls_end_session(s, PSKGW_EUNAVAIL);
         return;
     }
     req->s = s;
@@ -383,13 +239,13 @@ static void park_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len,
         hs->park_len = 0; /* a retransmitted flight: keep the newest copy only */
     if (len == 0 || need > s->ctx->opt.max_parked_bytes - hs->park_len) {
         if (!s->dtls)
-            end_session(s, PSKGW_ETOOBIG); /* a stream cannot drop bytes */
+            pskgw_dtls_end_session(s, PSKGW_ETOOBIG); /* a stream cannot drop bytes */
         return;
     }
     p = realloc(hs->park, hs->park_len + need);
     if (p == NULL) {
         if (!s->dtls)
-            end_session(s, PSKGW_ENOMEM);
+            pskgw_dtls_end_session(s, PSKGW_ENOMEM);
         return;
     }
     hs->park = p;
@@ -401,90 +257,6 @@ static void park_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len,
         memcpy(p + hs->park_len, data, len);
     }
     hs->park_len += need;
-}
-
-static void deliver(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
-{
-    s->seq++;
-    s->cbs.message(s->arg, s->seq, data, len);
-}
-
-/* TLS: cut the plaintext stream into messages per framing. */
-static void frame_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
-{
-    size_t max = s->ctx->opt.max_message;
-    size_t cap = max + 2;
-
-    if (s->ctx->opt.framing == PSKGW_FRAMING_RECORD) {
-        if (len > max) {
-            end_session(s, PSKGW_ETOOBIG);
-            return;
-        }
-        deliver(s, data, len);
-        return;
-    }
-    if (s->fbuf == NULL) {
-        s->fbuf = malloc(cap);
-        if (s->fbuf == NULL) {
-            end_session(s, PSKGW_ENOMEM);
-            return;
-        }
-    }
-    while (len > 0 && !s->closed) {
-        size_t n = cap - s->flen < len ? cap - s->flen : len;
-        bool progress = true;
-
-        memcpy(s->fbuf + s->flen, data, n);
-        s->flen += n;
-        data += n;
-        len -= n;
-        while (progress && !s->closed) {
-            size_t used = 0;
-
-            progress = false;
-            if (s->ctx->opt.framing == PSKGW_FRAMING_LEN16) {
-                size_t m;
-
-                if (s->flen < 2)
-                    break;
-                m = ((size_t)s->fbuf[0] << 8) | s->fbuf[1];
-                if (m > max) {
-                    end_session(s, PSKGW_ETOOBIG);
-                    return;
-                }
-                if (s->flen < 2 + m)
-                    break;
-                deliver(s, s->fbuf + 2, m);
-                used = 2 + m;
-            } else {
-                uint8_t *nl = memchr(s->fbuf, '\n', s->flen);
-                size_t m;
-
-                if (nl == NULL) {
-                    if (s->flen > max + 1) {
-                        end_session(s, PSKGW_ETOOBIG);
-                        return;
-                    }
-                    break;
-                }
-                m = (size_t)(nl - s->fbuf);
-                used = m + 1;
-                if (m > 0 && s->fbuf[m - 1] == '\r')
-                    m--;
-                if (m > max) {
-                    end_session(s, PSKGW_ETOOBIG);
-                    return;
-                }
-                if (m > 0)
-                    deliver(s, s->fbuf, m);
-            }
-            if (s->closed)
-                return;
-            memmove(s->fbuf, s->fbuf + used, s->flen - used);
-            s->flen -= used;
-            progress = true;
-        }
-    }
 }
 
 static int map_wolf_error(int err)
@@ -532,9 +304,9 @@ static void read_all(pskgw_dtls_session_t *s)
                 if ((size_t)n > s->ctx->opt.max_message)
                     (void)fire_event(s, PSKGW_DTLS_EV_MESSAGE_DROPPED);
                 else
-                    deliver(s, buf, (size_t)n);
+                    pskgw_dtls_deliver(s, buf, (size_t)n);
             } else {
-                frame_input(s, buf, (size_t)n);
+                pskgw_dtls_frame_input(s, buf, (size_t)n);
             }
             continue;
         }
@@ -549,12 +321,12 @@ static void read_all(pskgw_dtls_session_t *s)
             break;
         }
         if (err == WOLFSSL_ERROR_ZERO_RETURN) {
-            end_session(s, 0);
+            pskgw_dtls_end_session(s, 0);
             break;
         }
         if (s->dtls && (err == VERIFY_MAC_ERROR || err == DECRYPT_ERROR))
             continue; /* DTLS drops a bad record and carries on */
-        end_session(s, s->send_failed ? PSKGW_EIO : map_wolf_error(err));
+        pskgw_dtls_end_session(s, s->send_failed ? PSKGW_EIO : map_wolf_error(err));
         break;
     }
 }
@@ -574,7 +346,7 @@ static void drive(pskgw_dtls_session_t *s)
 
                 if (reason == PSKGW_EAUTH)
                     (void)fire_event(s, PSKGW_DTLS_EV_AUTH_FAILED);
-                end_session(s, reason);
+                pskgw_dtls_end_session(s, reason);
                 return;
             }
         }
@@ -653,7 +425,7 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
     if (!s->closed && !s->established && epoch1 && s->ccs_fed && (cke_before || s->cke_fed) &&
         (s->key == KEY_READY || s->key == KEY_RANDOM)) {
         (void)fire_event(s, PSKGW_DTLS_EV_AUTH_FAILED);
-        end_session(s, PSKGW_EAUTH);
+        pskgw_dtls_end_session(s, PSKGW_EAUTH);
     }
 }
 
@@ -830,10 +602,10 @@ void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)
     enter(s, now);
     if (!s->established) {
         if (s->now >= s->hs_deadline || (s->key == KEY_NONE && s->now >= s->ho_deadline)) {
-            end_session(s, PSKGW_ETIMEOUT);
+            pskgw_dtls_end_session(s, PSKGW_ETIMEOUT);
         } else if (s->dtls && s->key != KEY_PENDING && s->now >= s->rtx_deadline) {
             if (wolfSSL_dtls_got_timeout(s->ssl) != WOLFSSL_SUCCESS) {
-                end_session(s, PSKGW_ETIMEOUT);
+                pskgw_dtls_end_session(s, PSKGW_ETIMEOUT);
             } else {
                 int t = wolfSSL_dtls_get_current_timeout(s->ssl);
 
@@ -843,7 +615,7 @@ void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)
     } else if (s->ctx->opt.idle_timeout_s > 0 &&
                s->now >= s->last_rx + (uint64_t)s->ctx->opt.idle_timeout_s * 1000) {
         (void)wolfSSL_shutdown(s->ssl);
-        end_session(s, PSKGW_EAGAIN);
+        pskgw_dtls_end_session(s, PSKGW_EAGAIN);
     }
     leave(s);
 }
@@ -885,7 +657,7 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
     if (ret != (int)n) {
         rc = s->send_failed ? PSKGW_EIO : PSKGW_ETLS;
         if (!s->dtls)
-            end_session(s, rc);
+            pskgw_dtls_end_session(s, rc);
     } else if (s->dgram_dropped) {
         rc = PSKGW_EIO; /* DTLS: the record was lost at the socket; the session goes on */
     }
@@ -901,7 +673,7 @@ void pskgw_dtls_session_close_notify(pskgw_dtls_session_t *s)
     enter(s, s->now);
     if (s->established)
         (void)wolfSSL_shutdown(s->ssl);
-    end_session(s, 0);
+    pskgw_dtls_end_session(s, 0);
     leave(s);
 }
 

@@ -84,29 +84,9 @@ static bool name_ok(const char *s, size_t max, bool domain)
 
 /* ---- public ---- */
 
-int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
+/* The options a new cache keeps: names, backend, times, limits, clocks, KEKs. */
+static void take_opts(pskgw_keycache_t *kc, const pskgw_keycache_opts_t *o)
 {
-    pskgw_keycache_t *kc;
-    uint8_t seed[16];
-    size_t nb = 16;
-    int rc;
-
-    if (!o || !out || !o->loop || !name_ok(o->name, PSKGW_KEYCACHE_NAME_MAX, false) ||
-        !name_ok(o->domain, PSKGW_KEYCACHE_DOMAIN_MAX, true) || !o->backend.fetch ||
-        !o->backend.cancel || o->entries == 0 || o->negative_entries == 0 || o->ttl_s == 0 ||
-        o->max_waiters == 0 || o->max_flights == 0 || o->max_key_len == 0 ||
-        o->max_key_len > PSKGW_KEYCACHE_KEY_MAX || o->max_value_len == 0 ||
-        o->max_value_len > PSKGW_KEYCACHE_VALUE_MAX)
-        return PSKGW_EINVAL;
-    if ((o->redis_host || o->redis_sentinels) &&
-        (!o->kek || (o->redis_host && o->redis_port == 0) || o->redis_timeout_ms == 0 ||
-         o->redis_backoff_min_ms == 0 || o->redis_backoff_max_ms < o->redis_backoff_min_ms ||
-         (o->kek_prev && o->kek_prev_id == o->kek_id)))
-        return PSKGW_EINVAL;
-
-    kc = calloc(1, sizeof(*kc));
-    if (!kc)
-        return PSKGW_ENOMEM;
     kc->loop = o->loop;
     memcpy(kc->name, o->name, strlen(o->name) + 1);
     memcpy(kc->domain, o->domain, strlen(o->domain) + 1);
@@ -136,6 +116,32 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
         kc->kek_prev_id = o->kek_prev_id;
         kc->has_kek_prev = true;
     }
+}
+
+int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
+{
+    pskgw_keycache_t *kc;
+    uint8_t seed[16];
+    size_t nb = 16;
+    int rc;
+
+    if (!o || !out || !o->loop || !name_ok(o->name, PSKGW_KEYCACHE_NAME_MAX, false) ||
+        !name_ok(o->domain, PSKGW_KEYCACHE_DOMAIN_MAX, true) || !o->backend.fetch ||
+        !o->backend.cancel || o->entries == 0 || o->negative_entries == 0 || o->ttl_s == 0 ||
+        o->max_waiters == 0 || o->max_flights == 0 || o->max_key_len == 0 ||
+        o->max_key_len > PSKGW_KEYCACHE_KEY_MAX || o->max_value_len == 0 ||
+        o->max_value_len > PSKGW_KEYCACHE_VALUE_MAX)
+        return PSKGW_EINVAL;
+    if ((o->redis_host || o->redis_sentinels) &&
+        (!o->kek || (o->redis_host && o->redis_port == 0) || o->redis_timeout_ms == 0 ||
+         o->redis_backoff_min_ms == 0 || o->redis_backoff_max_ms < o->redis_backoff_min_ms ||
+         (o->kek_prev && o->kek_prev_id == o->kek_id)))
+        return PSKGW_EINVAL;
+
+    kc = calloc(1, sizeof(*kc));
+    if (!kc)
+        return PSKGW_ENOMEM;
+    take_opts(kc, o);
 
     rc = PSKGW_ECRYPTO;
     if (wc_InitRng(&kc->rng) != 0)

@@ -1,19 +1,13 @@
-/* One Redis connection on the libuv loop: the contract is in redisconn.h.
- *
- * Our own libuv adapter instead of hiredis' adapters/libuv.h (0.14): that one ignores a poll
- * error status, so a refused connect is never noticed (no connect callback, ever), and it frees
- * its poll handle behind its owner's back, so a close could not know when the loop is clean.
- * Ours hands a poll error to hiredis in the direction it waits on (write while connecting or
- * with output pending, else read), so hiredis reads the socket error itself, and it is counted
- * in `handles` until its close callback.
+/* One Redis connection on the libuv loop: the contract is in redisconn.h. The hiredis-on-libuv
+ * adapter and the safe freeing of contexts are in uvadapter.c.
  *
  * Re-entrancy: `depth` counts the frames of hiredis dispatch (redisAsyncHandleRead/Write and our
  * own redisAsyncFree, which calls the pending callbacks with NULL replies) on the stack. A drop
  * requested while depth > 0 parks the context in `doomed` and frees it from the reap timer.
  */
-#include "redisconn/redisconn.h"
-
+#include "redisconn/internal.h"
 #include "redisconn/sentinel.h"
+#include "redisconn/uvadapter.h"
 
 #include "common/backoff.h"
 #include "common/err.h"
@@ -39,141 +33,7 @@ struct pskgw_redisconn_cmd {
     void *arg;
 };
 
-typedef struct {
-    pskgw_redisconn_t *c;
-    redisAsyncContext *ac; /* NULL once hiredis cleaned up */
-    uv_poll_t poll;
-    int events;
-} adapter_t;
-
-struct pskgw_redisconn {
-    uv_loop_t *loop;
-    char *host;
-    char *password;
-    char *log_name;
-    int port;
-    int db;
-    uint32_t timeout_ms;
-    pskgw_backoff_t backoff; /* min doubling to max, 80..120 %, own seeded jitter */
-    pskgw_redisconn_state_cb on_state;
-    void *arg;
-
-    pskgw_redisconn_state_t state;
-    bool closing;
-    redisAsyncContext *ac;     /* current context */
-    redisAsyncContext *doomed; /* dropped inside a hiredis callback: freed by reap_timer */
-    unsigned depth;            /* hiredis dispatch frames on the stack */
-
-    uv_getaddrinfo_t gai;
-    bool gai_pending;
-    uv_timer_t conn_timer; /* backoff (IDLE) or connect + gate deadline */
-    uv_timer_t op_timer;   /* deadline of the oldest outstanding command */
-    uv_timer_t reap_timer; /* frees `doomed` outside hiredis */
-    unsigned handles;      /* timers and adapter poll handles not yet closed */
-
-    pskgw_redisconn_cmd_t *head; /* outstanding commands, oldest first */
-    pskgw_redisconn_cmd_t *tail;
-
-    void (*close_cb)(void *arg);
-    void *close_arg;
-    pskgw_redisconn_stats_t stats;
-
-    pskgw_redisconn_sentinels_t *sentinels; /* Sentinel mode: host/port come from them */
-    bool asking;                            /* a master address is being asked for */
-    bool no_sentinel;                       /* the last ask found no READY sentinel */
-};
-
-static void maybe_closed(pskgw_redisconn_t *c);
 static void attempt(pskgw_redisconn_t *c);
-
-/* ---- adapter ---- */
-
-static void ad_poll_cb(uv_poll_t *h, int status, int events)
-{
-    adapter_t *a = h->data;
-    pskgw_redisconn_t *c = a->c;
-
-    if (status < 0) /* let hiredis find the socket error (refused connect, reset) */
-        events = a->events & UV_WRITABLE ? UV_WRITABLE : UV_READABLE;
-    c->depth++;
-    if (a->ac && (events & UV_READABLE))
-        redisAsyncHandleRead(a->ac);
-    if (a->ac && (events & UV_WRITABLE))
-        redisAsyncHandleWrite(a->ac);
-    c->depth--;
-}
-
-static void ad_update(adapter_t *a, int add, int del)
-{
-    a->events = (a->events | add) & ~del;
-    if (uv_is_closing((uv_handle_t *)&a->poll))
-        return;
-    if (a->events)
-        uv_poll_start(&a->poll, a->events, ad_poll_cb);
-    else
-        uv_poll_stop(&a->poll);
-}
-
-static void ad_add_read(void *p)
-{
-    ad_update(p, UV_READABLE, 0);
-}
-
-static void ad_del_read(void *p)
-{
-    ad_update(p, 0, UV_READABLE);
-}
-
-static void ad_add_write(void *p)
-{
-    ad_update(p, UV_WRITABLE, 0);
-}
-
-static void ad_del_write(void *p)
-{
-    ad_update(p, 0, UV_WRITABLE);
-}
-
-static void ad_closed(uv_handle_t *h)
-{
-    adapter_t *a = h->data;
-    pskgw_redisconn_t *c = a->c;
-
-    free(a);
-    c->handles--;
-    maybe_closed(c);
-}
-
-static void ad_cleanup(void *p)
-{
-    adapter_t *a = p;
-
-    a->ac = NULL; /* hiredis is freeing the context */
-    uv_close((uv_handle_t *)&a->poll, ad_closed);
-}
-
-static int ad_attach(pskgw_redisconn_t *c, redisAsyncContext *ac)
-{
-    adapter_t *a = calloc(1, sizeof(*a));
-
-    if (!a)
-        return PSKGW_ENOMEM;
-    if (uv_poll_init(c->loop, &a->poll, ac->c.fd) != 0) {
-        free(a);
-        return PSKGW_EIO;
-    }
-    a->c = c;
-    a->ac = ac;
-    a->poll.data = a;
-    c->handles++;
-    ac->ev.data = a;
-    ac->ev.addRead = ad_add_read;
-    ac->ev.delRead = ad_del_read;
-    ac->ev.addWrite = ad_add_write;
-    ac->ev.delWrite = ad_del_write;
-    ac->ev.cleanup = ad_cleanup;
-    return 0;
-}
 
 /* ---- outstanding commands ---- */
 
@@ -215,7 +75,6 @@ static void cmd_finish(pskgw_redisconn_cmd_t *q, int status, const redisReply *r
 
 static void drop(pskgw_redisconn_t *c, const char *why);
 static void forget(pskgw_redisconn_t *c, const char *why);
-static void reap_cb(uv_timer_t *t);
 
 static void op_timer_cb(uv_timer_t *t);
 
@@ -333,13 +192,6 @@ static void schedule_attempt(pskgw_redisconn_t *c)
     uv_timer_start(&c->conn_timer, conn_timer_cb, pskgw_backoff_next(&c->backoff), 0);
 }
 
-static void free_context(pskgw_redisconn_t *c, redisAsyncContext *ac)
-{
-    c->depth++;
-    redisAsyncFree(ac); /* pending callbacks get NULL replies; ac != c->ac: nothing reconnects */
-    c->depth--;
-}
-
 /* The current context is gone or going: forget it, fail what was held, back off. Called with
  * c->ac already cleared. */
 static void lost(pskgw_redisconn_t *c, const char *why)
@@ -368,21 +220,6 @@ static void forget(pskgw_redisconn_t *c, const char *why)
     lost(c, why);
 }
 
-/* Free a context we gave up: at once, or from the reap timer when inside hiredis' dispatch. */
-static void discard(pskgw_redisconn_t *c, redisAsyncContext *ac)
-{
-    if (c->depth == 0) {
-        free_context(c, ac);
-        return;
-    }
-    /* An older doomed context is never the one in dispatch (attempt() reaps before a new
-     * context exists): it can go now. */
-    if (c->doomed)
-        free_context(c, c->doomed);
-    c->doomed = ac;
-    uv_timer_start(&c->reap_timer, reap_cb, 0, 0);
-}
-
 /* Drop the current context (the watchdog, the deadline, a refused gate). The context is
  * discarded before lost() runs the callbacks: one that closes finds no context and, when it was
  * parked, leaves the reap timer open for it. */
@@ -393,7 +230,7 @@ static void drop(pskgw_redisconn_t *c, const char *why)
     if (!ac)
         return;
     c->ac = NULL;
-    discard(c, ac);
+    pskgw_rc_discard(c, ac);
     lost(c, why);
 }
 
@@ -402,28 +239,16 @@ static void timer_closed(uv_handle_t *h)
     pskgw_redisconn_t *c = h->data;
 
     c->handles--;
-    maybe_closed(c);
+    pskgw_rc_maybe_closed(c);
 }
 
-static void close_handles(pskgw_redisconn_t *c)
+void pskgw_rc_close_handles(pskgw_redisconn_t *c)
 {
     if (uv_is_closing((uv_handle_t *)&c->reap_timer))
         return;
     uv_close((uv_handle_t *)&c->conn_timer, timer_closed);
     uv_close((uv_handle_t *)&c->op_timer, timer_closed);
     uv_close((uv_handle_t *)&c->reap_timer, timer_closed);
-}
-
-static void reap_cb(uv_timer_t *t)
-{
-    pskgw_redisconn_t *c = t->data;
-    redisAsyncContext *ac = c->doomed;
-
-    c->doomed = NULL;
-    if (ac)
-        free_context(c, ac);
-    if (c->closing)
-        close_handles(c);
 }
 
 static const char gate_auth[] = "AUTH";
@@ -566,7 +391,7 @@ static void connect_to(pskgw_redisconn_t *c, const char *ip)
 
         c->doomed = NULL;
         uv_timer_stop(&c->reap_timer);
-        free_context(c, old);
+        pskgw_rc_free_context(c, old);
     }
     ac = redisAsyncConnect(ip, c->port);
     if (!ac || ac->err) {
@@ -574,7 +399,7 @@ static void connect_to(pskgw_redisconn_t *c, const char *ip)
         return;
     }
     ac->data = c;
-    if (ad_attach(c, ac) < 0) {
+    if (pskgw_rc_attach(c, ac) < 0) {
         connect_failed(c, ac, "cannot watch the socket");
         return;
     }
@@ -613,7 +438,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     ok = pick && uv_ip_name(pick->ai_addr, ip, sizeof(ip)) == 0;
     uv_freeaddrinfo(res);
     if (c->closing) {
-        maybe_closed(c);
+        pskgw_rc_maybe_closed(c);
         return;
     }
     if (!ok) {
@@ -655,7 +480,7 @@ static void on_master(void *arg, int status, const char *host, uint16_t port)
 
     c->asking = false;
     if (c->closing) {
-        maybe_closed(c);
+        pskgw_rc_maybe_closed(c);
         return;
     }
     h = status == 0 ? strdup(host) : NULL;
@@ -864,7 +689,7 @@ void pskgw_redisconn_stats(const pskgw_redisconn_t *c, pskgw_redisconn_stats_t *
     *out = c->stats;
 }
 
-static void maybe_closed(pskgw_redisconn_t *c)
+void pskgw_rc_maybe_closed(pskgw_redisconn_t *c)
 {
     void (*cb)(void *arg) = c->close_cb;
     void *arg = c->close_arg;
@@ -882,7 +707,7 @@ static void sentinels_closed(void *arg)
     pskgw_redisconn_t *c = arg;
 
     c->handles--;
-    maybe_closed(c);
+    pskgw_rc_maybe_closed(c);
 }
 
 void pskgw_redisconn_close(pskgw_redisconn_t *c, void (*cb)(void *arg), void *arg)
@@ -908,7 +733,7 @@ void pskgw_redisconn_close(pskgw_redisconn_t *c, void (*cb)(void *arg), void *ar
     fail_held(c, PSKGW_ECANCELED);
     c->ac = NULL;
     if (ac)
-        discard(c, ac); /* sent commands complete with PSKGW_ECANCELED */
+        pskgw_rc_discard(c, ac); /* sent commands complete with PSKGW_ECANCELED */
     if (!c->doomed)
-        close_handles(c);
+        pskgw_rc_close_handles(c);
 }

@@ -12,6 +12,7 @@
  * never puts an older queued message behind the device's spooled ones.
  */
 #include "sinks/internal.h"
+#include "sinks/sink_core.h"
 
 #include "common/backoff.h"
 #include "common/clock.h"
@@ -25,95 +26,6 @@
 #include <string.h>
 
 #define BACKOFF_BASE_MS 100
-#define DEV_BUCKETS_MIN 64
-
-typedef struct dev {
-    struct dev *hnext;
-    uint32_t hash;
-    unsigned refs;    /* entries in the queue */
-    unsigned spooled; /* records appended by this run and not read back */
-    bool busy;
-    unsigned gen;
-    char key[];
-} device_t;
-
-typedef struct mark {
-    struct mark *next;
-    uint64_t off;
-    bool done;
-} mark_t;
-
-typedef struct dlq_ctx dlq_ctx_t;
-
-typedef struct entry {
-    struct entry *prev;
-    struct entry *next;
-    pskgw_msg_t *msg;
-    pskgw_sub_t *sub; /* NULL for replayed records */
-    device_t *dev;
-    mark_t *mark; /* replayed: its place in the spool */
-    bool inflight;
-    unsigned attempts;
-    uint64_t not_before;
-    bool dead;         /* permanent failure: waits for its dead-letter line to be written */
-    int dead_status;   /* why */
-    unsigned dl_tries; /* failed dead-letter writes */
-    dlq_ctx_t *dlq;    /* the dead-letter write in progress */
-} entry_t;
-
-/* A dead-letter write in progress; e is NULL once close took the entry back (detached). */
-struct dlq_ctx {
-    pskgw_sink_t *s;
-    entry_t *e;
-};
-
-typedef struct {
-    pskgw_sink_t *s;
-    pskgw_sub_t *sub;
-    device_t *dev;
-} spool_ctx_t;
-
-struct pskgw_sink {
-    uv_loop_t *loop;
-    char *name;
-    const pskgw_sink_backend_t *be;
-    void *impl;
-    size_t queue_size;
-    unsigned window;
-    uint64_t retry_max_ms;
-    pskgw_backoff_t backoff; /* retries: 100 ms doubling to retry_max_ms, own seeded jitter */
-    unsigned max_attempts;
-    uint64_t close_timeout_ms;
-
-    entry_t *head;
-    entry_t *tail;
-    size_t qlen;
-    unsigned inflight;
-
-    device_t **buckets;
-    size_t nbuckets;
-    size_t ndevs;
-    unsigned gen;
-
-    pskgw_spool_t *spool;
-    mark_t *mhead;
-    mark_t *mtail;
-    pskgw_appender_t *dlq;
-
-    uv_timer_t retry_timer;
-    uv_timer_t close_timer;
-    bool dispatching;
-    bool redispatch;
-    pskgw_sink_stats_t st;
-    bool failing;             /* the target is failing: see pskgw_sink_health_t */
-    uint64_t spool_max_bytes; /* 0: no spool */
-
-    bool closing;
-    bool phase2;
-    unsigned pending; /* asynchronous closes outstanding */
-    void (*close_cb)(void *);
-    void *close_arg;
-};
 
 static void dispatch(pskgw_sink_t *s);
 static void close_phase2(pskgw_sink_t *s);
@@ -137,76 +49,6 @@ char *pskgw_sink_strdup0(const char *s)
 const char *pskgw_sink_name(const pskgw_sink_t *s)
 {
     return s->name;
-}
-
-/* ---- devices ---------------------------------------------------------------------------- */
-
-static uint32_t fnv1a(const char *k)
-{
-    uint32_t h = 2166136261u;
-
-    while (*k)
-        h = (h ^ (uint8_t)*k++) * 16777619u;
-    return h;
-}
-
-static void dev_rehash(pskgw_sink_t *s)
-{
-    size_t n = s->nbuckets * 2;
-    device_t **nb = calloc(n, sizeof(*nb));
-
-    if (!nb)
-        return; /* keep the old table: longer chains, still correct */
-    for (size_t i = 0; i < s->nbuckets; i++) {
-        device_t *d = s->buckets[i];
-        while (d) {
-            device_t *next = d->hnext;
-            d->hnext = nb[d->hash & (n - 1)];
-            nb[d->hash & (n - 1)] = d;
-            d = next;
-        }
-    }
-    free(s->buckets);
-    s->buckets = nb;
-    s->nbuckets = n;
-}
-
-static device_t *dev_get(pskgw_sink_t *s, const char *key)
-{
-    uint32_t h = fnv1a(key);
-    size_t len = strlen(key);
-    device_t *d;
-
-    for (d = s->buckets[h & (s->nbuckets - 1)]; d; d = d->hnext)
-        if (d->hash == h && strcmp(d->key, key) == 0)
-            return d;
-    d = calloc(1, sizeof(*d) + len + 1);
-    if (!d)
-        return NULL;
-    memcpy(d->key, key, len);
-    d->hash = h;
-    d->hnext = s->buckets[h & (s->nbuckets - 1)];
-    s->buckets[h & (s->nbuckets - 1)] = d;
-    if (++s->ndevs > s->nbuckets)
-        dev_rehash(s);
-    return d;
-}
-
-/* Free d when nothing refers to it any more. */
-static void dev_put(pskgw_sink_t *s, device_t *d)
-{
-    device_t **pp;
-
-    if (d->refs || d->spooled || d->busy)
-        return;
-    for (pp = &s->buckets[d->hash & (s->nbuckets - 1)]; *pp; pp = &(*pp)->hnext) {
-        if (*pp == d) {
-            *pp = d->hnext;
-            s->ndevs--;
-            free(d);
-            return;
-        }
-    }
 }
 
 /* ---- queue ------------------------------------------------------------------------------ */
@@ -261,7 +103,7 @@ static void finish(pskgw_sink_t *s, entry_t *e, int status)
     if (e->mark)
         e->mark->done = true;
     e->dev->refs--;
-    dev_put(s, e->dev);
+    pskgw_sink_dev_put(s, e->dev);
     pskgw_msg_unref(e->msg);
     free(e);
 }
@@ -277,7 +119,7 @@ static void spool_append_cb(void *arg, int status)
         s->st.dropped++;
         if (c->dev->spooled > 0)
             c->dev->spooled--;
-        dev_put(s, c->dev);
+        pskgw_sink_dev_put(s, c->dev);
     }
     if (c->sub)
         pskgw_sub_done(c->sub, status);
@@ -360,11 +202,11 @@ static int on_record(void *arg, const uint8_t *body, size_t len, uint64_t off, u
         mk->done = true;
         goto link;
     }
-    d = dev_get(s, pskgw_msg_device(m));
+    d = pskgw_sink_dev_get(s, pskgw_msg_device(m));
     e = calloc(1, sizeof(*e));
     if (!d || !e) {
         if (d)
-            dev_put(s, d);
+            pskgw_sink_dev_put(s, d);
         free(e);
         free(mk);
         pskgw_msg_unref(m);
@@ -614,7 +456,7 @@ void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub)
         pskgw_sub_done(sub, PSKGW_ECLOSED);
         return;
     }
-    d = dev_get(s, pskgw_msg_device(m));
+    d = pskgw_sink_dev_get(s, pskgw_msg_device(m));
     if (!d) {
         s->st.dropped++;
         pskgw_sub_done(sub, PSKGW_ENOMEM);
@@ -630,7 +472,7 @@ void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub)
             PSKGW_LOG_RL(PSKGW_LOG_WARNING, s->name,
                          "sink \"%s\": message \"%s\" dropped: spool: %s", s->name, m->id,
                          pskgw_strerror(rc));
-            dev_put(s, d);
+            pskgw_sink_dev_put(s, d);
             pskgw_sub_done(sub, rc);
         }
         return;
@@ -639,7 +481,7 @@ void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub)
         s->st.dropped++;
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, s->name, "sink \"%s\": queue full, message \"%s\" dropped",
                      s->name, m->id);
-        dev_put(s, d);
+        pskgw_sink_dev_put(s, d);
         pskgw_sub_done(sub, PSKGW_EFULL);
         return;
     }

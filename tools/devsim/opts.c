@@ -489,240 +489,307 @@ static int check_attack(pskgw_devsim_opts_t *o, bool devices_given, char *err, s
     return 0;
 }
 
+#define NOT_MINE 1 /* a parse_*_opt() that does not handle this option */
+
+/* What the option loop has seen so far. */
+typedef struct {
+    bool have_target;
+    bool framing_given;
+    bool devices_given;
+} parse_state_t;
+
+/* --target, --tcp, --framing. 0, an error (err written) or NOT_MINE. */
+static int parse_target_opt(int c, const char *a, pskgw_devsim_opts_t *o, parse_state_t *st,
+                            char *err, size_t cap)
+{
+    int rc;
+
+    switch (c) {
+    case O_TARGET:
+    case O_TCP:
+        if (st->have_target)
+            return fail(err, cap, "give one --target or --tcp", a);
+        rc = parse_target(a, &o->target, o->target_text, sizeof(o->target_text));
+        if (rc == PSKGW_EDENIED)
+            return fail(err, cap, "refusing a non-loopback target", a);
+        if (rc < 0)
+            return fail(err, cap, "bad HOST:PORT", a);
+        o->transport = c == O_TCP ? PSKGW_DEVSIM_TLS : PSKGW_DEVSIM_DTLS;
+        st->have_target = true;
+        return 0;
+    case O_FRAMING:
+        if (strcmp(a, "len16") == 0)
+            o->framing = PSKGW_DEVSIM_FRAMING_LEN16;
+        else if (strcmp(a, "newline") == 0)
+            o->framing = PSKGW_DEVSIM_FRAMING_NEWLINE;
+        else if (strcmp(a, "record") == 0)
+            o->framing = PSKGW_DEVSIM_FRAMING_RECORD;
+        else
+            return fail(err, cap, "--framing must be len16, newline or record", a);
+        st->framing_given = true;
+        return 0;
+    default:
+        return NOT_MINE;
+    }
+}
+
+/* How many devices send how much, how fast, and how they reconnect and idle. 0, an error (err
+ * written) or NOT_MINE. */
+static int parse_load_opt(int c, const char *a, pskgw_devsim_opts_t *o, parse_state_t *st,
+                          char *err, size_t cap)
+{
+    uint32_t u;
+
+    switch (c) {
+    case O_DEVICES:
+        if (parse_u32(a, 0, PSKGW_DEVSIM_MAX_DEVICES, &o->devices) < 0)
+            return fail(err, cap, "--devices must be 1..1000000 (0 with --attack)", a);
+        st->devices_given = true;
+        return 0;
+    case O_RAMP:
+        if (parse_double(a, 0, 1e7, &o->ramp) < 0)
+            return fail(err, cap, "--ramp must be 0..1e7 devices/s", a);
+        return 0;
+    case O_MESSAGES:
+        if (parse_u32(a, 0, PSKGW_DEVSIM_MAX_MESSAGES, &o->messages) < 0)
+            return fail(err, cap, "--messages must be 0..1000000", a);
+        return 0;
+    case O_RATE:
+        if (parse_double(a, 1e-3, 1e5, &o->rate) < 0)
+            return fail(err, cap, "--rate must be 0.001..100000 messages/s", a);
+        return 0;
+    case O_SIZE:
+        if (parse_u32(a, PSKGW_DEVSIM_PAYLOAD_MIN, PSKGW_DEVSIM_PAYLOAD_MAX, &u) < 0)
+            return fail(err, cap, "--size must be 32..16000", a);
+        o->size = u;
+        return 0;
+    case O_RECONNECT:
+        if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_MESSAGES, &o->reconnect_every) < 0)
+            return fail(err, cap, "--reconnect-every must be >= 1", a);
+        return 0;
+    case O_HS_PER_MSG:
+        o->reconnect_every = 1;
+        return 0;
+    case O_REBIND:
+        if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_MESSAGES, &o->nat_rebind_every) < 0)
+            return fail(err, cap, "--nat-rebind-every must be >= 1", a);
+        return 0;
+    case O_IDLE:
+        if (parse_double(a, 0.001, 86400, &o->idle_interval) < 0)
+            return fail(err, cap, "--idle-interval must be 0.001..86400 s", a);
+        return 0;
+    case O_IDLE_SHARE:
+        if (parse_double(a, 0, 1, &o->idle_share) < 0)
+            return fail(err, cap, "--idle-share must be 0..1", a);
+        return 0;
+    case O_PER_IP:
+        if (parse_u32(a, 1, 60000, &o->per_ip) < 0)
+            return fail(err, cap, "--devices-per-ip must be 1..60000", a);
+        return 0;
+    case O_FIRST_DEVICE:
+        if (parse_u32(a, 0, PSKGW_DEVSIM_MAX_DEVICES, &o->first_device) < 0)
+            return fail(err, cap, "--first-device must be 0..1000000", a);
+        return 0;
+    default:
+        return NOT_MINE;
+    }
+}
+
+/* Identities, keys, E2E and the wire: who the devices are and what they send. 0, an error (err
+ * written) or NOT_MINE. */
+static int parse_identity_opt(int c, const char *a, pskgw_devsim_opts_t *o, char *err, size_t cap)
+{
+    uint32_t u;
+
+    switch (c) {
+    case O_E2E:
+        if (strcmp(a, "none") == 0)
+            o->e2e = 0;
+        else if (strcmp(a, "v1") == 0)
+            o->e2e = 1;
+        else if (strcmp(a, "v2") == 0)
+            o->e2e = 2;
+        else
+            return fail(err, cap, "--e2e must be none, v1 or v2", a);
+        return 0;
+    case O_E2E_FRESH:
+        o->e2e_fixed_ki = false;
+        return 0;
+    case O_E2E_FIXED:
+        o->e2e_fixed_ki = true;
+        return 0;
+    case O_E2E_V2_LAYOUT:
+        if (pskgw_rot_v2_layout_parse(a, &o->e2e_v2_layout) < 0)
+            return fail(err, cap, "--e2e-v2-layout must be seed or pad1", a);
+        return 0;
+    case O_ID_PER_SESSION:
+        o->identity_per_session = true;
+        return 0;
+    case O_UNKNOWN:
+        if (parse_double(a, 0, 1, &o->unknown_share) < 0)
+            return fail(err, cap, "--unknown-share must be 0..1", a);
+        return 0;
+    case O_WRONG:
+        if (parse_double(a, 0, 1, &o->wrong_psk_share) < 0)
+            return fail(err, cap, "--wrong-psk-share must be 0..1", a);
+        return 0;
+    case O_UNKNOWN_BASE:
+        if (parse_u32(a, 0, UINT32_MAX - PSKGW_DEVSIM_MAX_DEVICES, &o->unknown_index_base) < 0)
+            return fail(err, cap, "--unknown-index-base is too large", a);
+        o->unknown_by_index = true;
+        return 0;
+    case O_SEED:
+        o->seed = a;
+        return 0;
+    case O_PSK_BITS:
+        if (parse_u32(a, 128, 256, &u) < 0 || (u != 128 && u != 256))
+            return fail(err, cap, "--psk-bits must be 128 or 256", a);
+        o->psk_bits = u;
+        return 0;
+    case O_CIPHER:
+        if (a[0] == '\0')
+            return fail(err, cap, "--cipher must not be empty", a);
+        o->cipher = a;
+        return 0;
+    case O_MTU:
+        if (parse_u32(a, 256, 65507, &u) < 0)
+            return fail(err, cap, "--mtu must be 256..65507", a);
+        o->mtu = u;
+        return 0;
+    default:
+        return NOT_MINE;
+    }
+}
+
+/* The run: duration, deadlines, acknowledgements, output files, progress, run id. 0, an error
+ * (err written) or NOT_MINE. */
+static int parse_run_opt(int c, const char *a, pskgw_devsim_opts_t *o, char *err, size_t cap)
+{
+
+    switch (c) {
+    case O_DURATION:
+        if (parse_double(a, 0.1, PSKGW_DEVSIM_MAX_DURATION, &o->duration) < 0)
+            return fail(err, cap, "--duration must be 0.1..86400 s", a);
+        return 0;
+    case O_HS_TIMEOUT:
+        if (parse_double(a, 0.05, 3600, &o->handshake_timeout) < 0)
+            return fail(err, cap, "--handshake-timeout must be 0.05..3600 s", a);
+        return 0;
+    case O_EXPECT_ACK:
+        o->expect_ack = true;
+        return 0;
+    case O_ACK_TIMEOUT:
+        if (parse_double(a, 0, 3600, &o->ack_timeout) < 0)
+            return fail(err, cap, "--ack-timeout must be 0..3600 s", a);
+        return 0;
+    case O_HOLD:
+        if (parse_double(a, 0, PSKGW_DEVSIM_MAX_DURATION, &o->hold) < 0)
+            return fail(err, cap, "--hold must be 0..86400 s", a);
+        return 0;
+    case O_JSON:
+        o->json_path = a;
+        return 0;
+    case O_VERIFY:
+        o->verify_path = a;
+        return 0;
+    case O_VERIFY_TIMEOUT:
+        if (parse_double(a, 0, 3600, &o->verify_timeout) < 0)
+            return fail(err, cap, "--verify-timeout must be 0..3600 s", a);
+        return 0;
+    case O_PROGRESS:
+        if (parse_double(a, 0.1, 3600, &o->progress_interval) < 0)
+            return fail(err, cap, "--progress-interval must be 0.1..3600 s", a);
+        return 0;
+    case O_RUN_ID: {
+        char *end = NULL;
+        errno = 0;
+        unsigned long v = strtoul(a, &end, 16);
+        if (errno != 0 || end == a || *end != '\0' || strlen(a) > 8 || a[0] == '-' || a[0] == '+')
+            return fail(err, cap, "--run-id must be 1..8 hex digits", a);
+        o->run_id = (uint32_t)v;
+        o->run_id_set = true;
+        return 0;
+    }
+    case O_QUIET:
+        o->quiet = true;
+        return 0;
+    default:
+        return NOT_MINE;
+    }
+}
+
+/* The options that depend on each other, once all are read (framing defaults filled in). 0 or
+ * an error (err written). */
+static int check_combination(pskgw_devsim_opts_t *o, bool framing_given, char *err, size_t cap)
+{
+    if (o->transport == PSKGW_DEVSIM_DTLS && framing_given)
+        return fail(err, cap, "--framing applies to --tcp only", "");
+    if (o->transport == PSKGW_DEVSIM_TLS && !framing_given)
+        o->framing = PSKGW_DEVSIM_FRAMING_LEN16;
+    if (o->framing == PSKGW_DEVSIM_FRAMING_NEWLINE && o->e2e != 0)
+        return fail(err, cap, "E2E payloads are binary: use --framing len16 or record", "");
+    if (o->unknown_share + o->wrong_psk_share > 1.0)
+        return fail(err, cap, "--unknown-share + --wrong-psk-share must be <= 1", "");
+    if (o->idle_share >= 0 && o->idle_interval <= 0)
+        return fail(err, cap, "--idle-share needs --idle-interval", "");
+    if (o->idle_share < 0)
+        o->idle_share = o->idle_interval > 0 ? 1.0 : 0.0;
+    if (o->e2e != 0 && !o->e2e_fixed_ki && o->messages > PSKGW_DEVSIM_MAX_E2E_MESSAGES)
+        return fail(err, cap,
+                    "--messages over 65536 with --e2e would reuse a key identity and nonce (16-bit "
+                    "counter): use fewer messages or --e2e-fixed-ki",
+                    "");
+    size_t wire = o->size + (o->e2e ? pskgw_rot_e2e_overhead_as(o->e2e, o->e2e_v2_layout) : 0) + 2;
+    if (o->transport == PSKGW_DEVSIM_DTLS && wire + 13 + 8 + 8 > o->mtu)
+        return fail(err, cap, "--size (plus E2E overhead) does not fit in one datagram of --mtu",
+                    "");
+    if (o->verify_path != NULL && o->messages == 0)
+        return fail(err, cap, "--verify-file needs --messages >= 1", "");
+    if (o->verify_path != NULL && o->first_device != 0)
+        return fail(err, cap,
+                    "--verify-file attributes messages to devices 0..N-1: not with "
+                    "--first-device",
+                    "");
+    return 0;
+}
+
 int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, char *err,
                             size_t err_cap)
 {
     pskgw_devsim_opts_t o;
     defaults(&o);
-    bool have_target = false, framing_given = false, devices_given = false;
+    parse_state_t st = { false, false, false };
     int c, rc;
-    uint32_t u;
     optind = 0; /* full reset (GNU): parse may be called more than once */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
         const char *a = optarg;
-        switch (c) {
-        case O_TARGET:
-        case O_TCP:
-            if (have_target)
-                return fail(err, err_cap, "give one --target or --tcp", a);
-            rc = parse_target(a, &o.target, o.target_text, sizeof(o.target_text));
-            if (rc == PSKGW_EDENIED)
-                return fail(err, err_cap, "refusing a non-loopback target", a);
-            if (rc < 0)
-                return fail(err, err_cap, "bad HOST:PORT", a);
-            o.transport = c == O_TCP ? PSKGW_DEVSIM_TLS : PSKGW_DEVSIM_DTLS;
-            have_target = true;
-            break;
-        case O_FRAMING:
-            if (strcmp(a, "len16") == 0)
-                o.framing = PSKGW_DEVSIM_FRAMING_LEN16;
-            else if (strcmp(a, "newline") == 0)
-                o.framing = PSKGW_DEVSIM_FRAMING_NEWLINE;
-            else if (strcmp(a, "record") == 0)
-                o.framing = PSKGW_DEVSIM_FRAMING_RECORD;
-            else
-                return fail(err, err_cap, "--framing must be len16, newline or record", a);
-            framing_given = true;
-            break;
-        case O_DEVICES:
-            if (parse_u32(a, 0, PSKGW_DEVSIM_MAX_DEVICES, &o.devices) < 0)
-                return fail(err, err_cap, "--devices must be 1..1000000 (0 with --attack)", a);
-            devices_given = true;
-            break;
-        case O_RAMP:
-            if (parse_double(a, 0, 1e7, &o.ramp) < 0)
-                return fail(err, err_cap, "--ramp must be 0..1e7 devices/s", a);
-            break;
-        case O_MESSAGES:
-            if (parse_u32(a, 0, PSKGW_DEVSIM_MAX_MESSAGES, &o.messages) < 0)
-                return fail(err, err_cap, "--messages must be 0..1000000", a);
-            break;
-        case O_RATE:
-            if (parse_double(a, 1e-3, 1e5, &o.rate) < 0)
-                return fail(err, err_cap, "--rate must be 0.001..100000 messages/s", a);
-            break;
-        case O_SIZE:
-            if (parse_u32(a, PSKGW_DEVSIM_PAYLOAD_MIN, PSKGW_DEVSIM_PAYLOAD_MAX, &u) < 0)
-                return fail(err, err_cap, "--size must be 32..16000", a);
-            o.size = u;
-            break;
-        case O_E2E:
-            if (strcmp(a, "none") == 0)
-                o.e2e = 0;
-            else if (strcmp(a, "v1") == 0)
-                o.e2e = 1;
-            else if (strcmp(a, "v2") == 0)
-                o.e2e = 2;
-            else
-                return fail(err, err_cap, "--e2e must be none, v1 or v2", a);
-            break;
-        case O_E2E_FRESH:
-            o.e2e_fixed_ki = false;
-            break;
-        case O_E2E_FIXED:
-            o.e2e_fixed_ki = true;
-            break;
-        case O_E2E_V2_LAYOUT:
-            if (pskgw_rot_v2_layout_parse(a, &o.e2e_v2_layout) < 0)
-                return fail(err, err_cap, "--e2e-v2-layout must be seed or pad1", a);
-            break;
-        case O_ID_PER_SESSION:
-            o.identity_per_session = true;
-            break;
-        case O_RECONNECT:
-            if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_MESSAGES, &o.reconnect_every) < 0)
-                return fail(err, err_cap, "--reconnect-every must be >= 1", a);
-            break;
-        case O_HS_PER_MSG:
-            o.reconnect_every = 1;
-            break;
-        case O_REBIND:
-            if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_MESSAGES, &o.nat_rebind_every) < 0)
-                return fail(err, err_cap, "--nat-rebind-every must be >= 1", a);
-            break;
-        case O_IDLE:
-            if (parse_double(a, 0.001, 86400, &o.idle_interval) < 0)
-                return fail(err, err_cap, "--idle-interval must be 0.001..86400 s", a);
-            break;
-        case O_IDLE_SHARE:
-            if (parse_double(a, 0, 1, &o.idle_share) < 0)
-                return fail(err, err_cap, "--idle-share must be 0..1", a);
-            break;
-        case O_UNKNOWN:
-            if (parse_double(a, 0, 1, &o.unknown_share) < 0)
-                return fail(err, err_cap, "--unknown-share must be 0..1", a);
-            break;
-        case O_WRONG:
-            if (parse_double(a, 0, 1, &o.wrong_psk_share) < 0)
-                return fail(err, err_cap, "--wrong-psk-share must be 0..1", a);
-            break;
-        case O_UNKNOWN_BASE:
-            if (parse_u32(a, 0, UINT32_MAX - PSKGW_DEVSIM_MAX_DEVICES, &o.unknown_index_base) < 0)
-                return fail(err, err_cap, "--unknown-index-base is too large", a);
-            o.unknown_by_index = true;
-            break;
-        case O_SEED:
-            o.seed = a;
-            break;
-        case O_PSK_BITS:
-            if (parse_u32(a, 128, 256, &u) < 0 || (u != 128 && u != 256))
-                return fail(err, err_cap, "--psk-bits must be 128 or 256", a);
-            o.psk_bits = u;
-            break;
-        case O_CIPHER:
-            if (a[0] == '\0')
-                return fail(err, err_cap, "--cipher must not be empty", a);
-            o.cipher = a;
-            break;
-        case O_MTU:
-            if (parse_u32(a, 256, 65507, &u) < 0)
-                return fail(err, err_cap, "--mtu must be 256..65507", a);
-            o.mtu = u;
-            break;
-        case O_PER_IP:
-            if (parse_u32(a, 1, 60000, &o.per_ip) < 0)
-                return fail(err, err_cap, "--devices-per-ip must be 1..60000", a);
-            break;
-        case O_FIRST_DEVICE:
-            if (parse_u32(a, 0, PSKGW_DEVSIM_MAX_DEVICES, &o.first_device) < 0)
-                return fail(err, err_cap, "--first-device must be 0..1000000", a);
-            break;
-        case O_DURATION:
-            if (parse_double(a, 0.1, PSKGW_DEVSIM_MAX_DURATION, &o.duration) < 0)
-                return fail(err, err_cap, "--duration must be 0.1..86400 s", a);
-            break;
-        case O_HS_TIMEOUT:
-            if (parse_double(a, 0.05, 3600, &o.handshake_timeout) < 0)
-                return fail(err, err_cap, "--handshake-timeout must be 0.05..3600 s", a);
-            break;
-        case O_EXPECT_ACK:
-            o.expect_ack = true;
-            break;
-        case O_ACK_TIMEOUT:
-            if (parse_double(a, 0, 3600, &o.ack_timeout) < 0)
-                return fail(err, err_cap, "--ack-timeout must be 0..3600 s", a);
-            break;
-        case O_HOLD:
-            if (parse_double(a, 0, PSKGW_DEVSIM_MAX_DURATION, &o.hold) < 0)
-                return fail(err, err_cap, "--hold must be 0..86400 s", a);
-            break;
-        case O_JSON:
-            o.json_path = a;
-            break;
-        case O_VERIFY:
-            o.verify_path = a;
-            break;
-        case O_VERIFY_TIMEOUT:
-            if (parse_double(a, 0, 3600, &o.verify_timeout) < 0)
-                return fail(err, err_cap, "--verify-timeout must be 0..3600 s", a);
-            break;
-        case O_PROGRESS:
-            if (parse_double(a, 0.1, 3600, &o.progress_interval) < 0)
-                return fail(err, err_cap, "--progress-interval must be 0.1..3600 s", a);
-            break;
-        case O_RUN_ID: {
-            char *end = NULL;
-            errno = 0;
-            unsigned long v = strtoul(a, &end, 16);
-            if (errno != 0 || end == a || *end != '\0' || strlen(a) > 8 || a[0] == '-' ||
-                a[0] == '+')
-                return fail(err, err_cap, "--run-id must be 1..8 hex digits", a);
-            o.run_id = (uint32_t)v;
-            o.run_id_set = true;
-            break;
-        }
-        case O_QUIET:
-            o.quiet = true;
-            break;
-        case O_HELP:
-        case O_VERSION:
+        if (c == O_HELP || c == O_VERSION) {
             *out = o;
             return c == O_HELP ? 1 : 2;
-        default:
-            if (c >= O_ATTACK && c <= O_ATTACK_IDS) {
-                rc = parse_attack_opt(c, a, &o.attack, err, err_cap);
-                if (rc < 0)
-                    return rc;
-                break;
-            }
+        }
+        rc = parse_target_opt(c, a, &o, &st, err, err_cap);
+        if (rc == NOT_MINE)
+            rc = parse_load_opt(c, a, &o, &st, err, err_cap);
+        if (rc == NOT_MINE)
+            rc = parse_identity_opt(c, a, &o, err, err_cap);
+        if (rc == NOT_MINE)
+            rc = parse_run_opt(c, a, &o, err, err_cap);
+        if (rc == NOT_MINE && c >= O_ATTACK && c <= O_ATTACK_IDS)
+            rc = parse_attack_opt(c, a, &o.attack, err, err_cap);
+        if (rc == NOT_MINE)
             return fail(err, err_cap, "unknown or incomplete option",
                         optind > 0 && optind <= argc ? argv[optind - 1] : "");
-        }
+        if (rc < 0)
+            return rc;
     }
     if (optind < argc)
         return fail(err, err_cap, "unexpected argument", argv[optind]);
-    if (!have_target)
+    if (!st.have_target)
         return fail(err, err_cap, "one of --target or --tcp is required", "");
-    if (o.transport == PSKGW_DEVSIM_DTLS && framing_given)
-        return fail(err, err_cap, "--framing applies to --tcp only", "");
-    if (o.transport == PSKGW_DEVSIM_TLS && !framing_given)
-        o.framing = PSKGW_DEVSIM_FRAMING_LEN16;
-    if (o.framing == PSKGW_DEVSIM_FRAMING_NEWLINE && o.e2e != 0)
-        return fail(err, err_cap, "E2E payloads are binary: use --framing len16 or record", "");
-    if (o.unknown_share + o.wrong_psk_share > 1.0)
-        return fail(err, err_cap, "--unknown-share + --wrong-psk-share must be <= 1", "");
-    if (o.idle_share >= 0 && o.idle_interval <= 0)
-        return fail(err, err_cap, "--idle-share needs --idle-interval", "");
-    if (o.idle_share < 0)
-        o.idle_share = o.idle_interval > 0 ? 1.0 : 0.0;
-    if (o.e2e != 0 && !o.e2e_fixed_ki && o.messages > PSKGW_DEVSIM_MAX_E2E_MESSAGES)
-        return fail(err, err_cap,
-                    "--messages over 65536 with --e2e would reuse a key identity and nonce (16-bit "
-                    "counter): use fewer messages or --e2e-fixed-ki",
-                    "");
-    size_t wire = o.size + (o.e2e ? pskgw_rot_e2e_overhead_as(o.e2e, o.e2e_v2_layout) : 0) + 2;
-    if (o.transport == PSKGW_DEVSIM_DTLS && wire + 13 + 8 + 8 > o.mtu)
-        return fail(err, err_cap,
-                    "--size (plus E2E overhead) does not fit in one datagram of --mtu", "");
-    if (o.verify_path != NULL && o.messages == 0)
-        return fail(err, err_cap, "--verify-file needs --messages >= 1", "");
-    if (o.verify_path != NULL && o.first_device != 0)
-        return fail(err, err_cap,
-                    "--verify-file attributes messages to devices 0..N-1: not with "
-                    "--first-device",
-                    "");
-    rc = check_attack(&o, devices_given, err, err_cap);
+    rc = check_combination(&o, st.framing_given, err, err_cap);
+    if (rc == 0)
+        rc = check_attack(&o, st.devices_given, err, err_cap);
     if (rc < 0)
         return rc;
     *out = o;

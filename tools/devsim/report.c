@@ -250,25 +250,11 @@ static json_t *attack_json(const pskgw_devsim_opts_t *o, const pskgw_devsim_stat
     return j;
 }
 
-int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uint32_t run_id,
-                             const pskgw_devsim_stats_t *s, const pskgw_devsim_verify_result_t *vr)
+/* "config": the options of the run. NULL when out of memory. */
+static json_t *config_json(const pskgw_devsim_opts_t *o)
 {
-    int rc = PSKGW_ENOMEM;
-    char run[9];
-    snprintf(run, sizeof(run), "%08x", (unsigned)run_id);
-    json_t *root = json_object(), *cfg = NULL, *errs = NULL, *samples = NULL;
-    if (root == NULL)
-        return PSKGW_ENOMEM;
-    int bad = 0;
-    bad |= set(root, "run_id", json_string(run));
-    bad |= set(root, "transport", json_string(transport_name(o)));
-    bad |= set(root, "target", json_string(o->target_text));
-    bad |= set(root, "cipher", s->cipher != NULL ? json_string(s->cipher) : json_null());
-    bad |= set(root, "elapsed_s", json_real(s->elapsed_s));
-    bad |= set(root, "interrupted", json_boolean(s->interrupted));
-    bad |= set(root, "simulator",
-               json_pack("{s:f, s:f, s:I}", "cpu_user_s", s->cpu_user_s, "cpu_sys_s", s->cpu_sys_s,
-                         "max_rss_kb", (json_int_t)s->max_rss_kb));
+    json_t *cfg;
+
     cfg = json_pack("{s:I, s:f, s:I, s:f, s:I, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
                     "s:f, s:b, s:b, s:I, s:I}",
                     "devices", (json_int_t)o->devices, "ramp", o->ramp, "messages",
@@ -290,7 +276,86 @@ int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uin
                             json_string(pskgw_rot_v2_layout_name(o->e2e_v2_layout)));
         json_object_set_new(cfg, "cipher_offer", json_string(o->cipher));
     }
-    bad |= set(root, "config", cfg);
+    return cfg;
+}
+
+/* "verify": what --verify-file found. NULL when out of memory. */
+static json_t *verify_json(const pskgw_devsim_verify_result_t *vr)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "expected",
+                     (json_int_t)vr->expected, "delivered", (json_int_t)vr->delivered, "missing",
+                     (json_int_t)vr->missing, "duplicated", (json_int_t)vr->duplicated, "corrupted",
+                     (json_int_t)vr->corrupted, "misattributed", (json_int_t)vr->misattributed,
+                     "e2e_mismatch", (json_int_t)vr->e2e_mismatch, "unexpected",
+                     (json_int_t)vr->unexpected, "foreign", (json_int_t)vr->foreign, "unrecognised",
+                     (json_int_t)vr->unrecognised, "bad_lines", (json_int_t)vr->bad_lines, "ok",
+                     pskgw_devsim_verify_ok(vr));
+}
+
+/* "samples": one per progress interval, rates over the interval. NULL when out of memory. */
+static json_t *samples_json(const pskgw_devsim_stats_t *s)
+{
+    json_t *samples = json_array();
+    int bad = samples == NULL ? -1 : 0;
+    double prev = 0;
+    for (size_t i = 0; samples != NULL && i < s->n_samples; i++) {
+        const pskgw_devsim_sample_t *p = &s->samples[i];
+        double dt = p->t - prev;
+        prev = p->t;
+        bad |= json_array_append_new(
+            samples, json_pack("{s:f, s:I, s:f, s:f, s:f, s:I, s:f, s:f, s:f, s:f}", "t", p->t,
+                               "devices_up", (json_int_t)p->devices_up, "handshakes_per_s",
+                               per_s(p->handshakes, dt), "messages_per_s", per_s(p->messages, dt),
+                               "acks_per_s", per_s(p->acks, dt), "errors", (json_int_t)p->errors,
+                               "hs_p50_ms", ms(p->hs_p50_us), "hs_p99_ms", ms(p->hs_p99_us),
+                               "msg_p50_ms", ms(p->msg_p50_us), "msg_p99_ms", ms(p->msg_p99_us)));
+    }
+    if (bad != 0) {
+        json_decref(samples);
+        return NULL;
+    }
+    return samples;
+}
+
+/* Write root to path through path.tmp and a rename. 0, PSKGW_ENOMEM or PSKGW_EIO. */
+static int write_json(const json_t *root, const char *path)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 8);
+    if (tmp == NULL)
+        return PSKGW_ENOMEM;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    int rc = PSKGW_EIO;
+    if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) == 0 &&
+        rename(tmp, path) == 0)
+        rc = 0;
+    else
+        remove(tmp);
+    free(tmp);
+    return rc;
+}
+
+int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uint32_t run_id,
+                             const pskgw_devsim_stats_t *s, const pskgw_devsim_verify_result_t *vr)
+{
+    int rc = PSKGW_ENOMEM;
+    char run[9];
+    snprintf(run, sizeof(run), "%08x", (unsigned)run_id);
+    json_t *root = json_object(), *errs = NULL;
+    if (root == NULL)
+        return PSKGW_ENOMEM;
+    int bad = 0;
+    bad |= set(root, "run_id", json_string(run));
+    bad |= set(root, "transport", json_string(transport_name(o)));
+    bad |= set(root, "target", json_string(o->target_text));
+    bad |= set(root, "cipher", s->cipher != NULL ? json_string(s->cipher) : json_null());
+    bad |= set(root, "elapsed_s", json_real(s->elapsed_s));
+    bad |= set(root, "interrupted", json_boolean(s->interrupted));
+    bad |= set(root, "simulator",
+               json_pack("{s:f, s:f, s:I}", "cpu_user_s", s->cpu_user_s, "cpu_sys_s", s->cpu_sys_s,
+                         "max_rss_kb", (json_int_t)s->max_rss_kb));
+    bad |= set(root, "config", config_json(o));
     bad |= set(root, "devices",
                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total",
                          (json_int_t)s->devices, "good", (json_int_t)s->good, "unknown",
@@ -324,53 +389,14 @@ int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uin
         bad |= set(errs, pskgw_devsim_error_key(i), json_integer((json_int_t)s->errors[i]));
     bad |= set(root, "errors", errs);
     bad |= set(root, "errors_total", json_integer((json_int_t)pskgw_devsim_stats_errors(s)));
-    if (vr != NULL)
-        bad |= set(
-            root, "verify",
-            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "expected",
-                      (json_int_t)vr->expected, "delivered", (json_int_t)vr->delivered, "missing",
-                      (json_int_t)vr->missing, "duplicated", (json_int_t)vr->duplicated,
-                      "corrupted", (json_int_t)vr->corrupted, "misattributed",
-                      (json_int_t)vr->misattributed, "e2e_mismatch", (json_int_t)vr->e2e_mismatch,
-                      "unexpected", (json_int_t)vr->unexpected, "foreign", (json_int_t)vr->foreign,
-                      "unrecognised", (json_int_t)vr->unrecognised, "bad_lines",
-                      (json_int_t)vr->bad_lines, "ok", pskgw_devsim_verify_ok(vr)));
-    else
-        bad |= set(root, "verify", json_null());
+    bad |= set(root, "verify", vr != NULL ? verify_json(vr) : json_null());
     bool ok = pskgw_devsim_run_ok(s, vr);
     bad |= set(root, "ok", json_boolean(ok));
     bad |= set(root, "exit_status", json_integer(ok ? 0 : 1));
-    samples = json_array();
-    bad |= samples == NULL ? -1 : 0;
-    double prev = 0;
-    for (size_t i = 0; samples != NULL && i < s->n_samples; i++) {
-        const pskgw_devsim_sample_t *p = &s->samples[i];
-        double dt = p->t - prev;
-        prev = p->t;
-        bad |= json_array_append_new(
-            samples, json_pack("{s:f, s:I, s:f, s:f, s:f, s:I, s:f, s:f, s:f, s:f}", "t", p->t,
-                               "devices_up", (json_int_t)p->devices_up, "handshakes_per_s",
-                               per_s(p->handshakes, dt), "messages_per_s", per_s(p->messages, dt),
-                               "acks_per_s", per_s(p->acks, dt), "errors", (json_int_t)p->errors,
-                               "hs_p50_ms", ms(p->hs_p50_us), "hs_p99_ms", ms(p->hs_p99_us),
-                               "msg_p50_ms", ms(p->msg_p50_us), "msg_p99_ms", ms(p->msg_p99_us)));
-    }
-    bad |= set(root, "samples", samples);
+    bad |= set(root, "samples", samples_json(s));
     if (bad != 0)
         goto done;
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 8);
-    if (tmp == NULL)
-        goto done;
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    rc = PSKGW_EIO;
-    if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) == 0 &&
-        rename(tmp, path) == 0)
-        rc = 0;
-    else
-        remove(tmp);
-    free(tmp);
+    rc = write_json(root, path);
 done:
     json_decref(root);
     return rc;

@@ -1,0 +1,112 @@
+/* The sink core's layout, private to sink.c (queue, spool, attempts, close) and sink_dev.c (the
+ * device table). Backends see only sinks/internal.h. */
+#ifndef PSKGW_SINKS_SINK_CORE_H
+#define PSKGW_SINKS_SINK_CORE_H
+
+#include "sinks/internal.h"
+
+#include "common/backoff.h"
+#include "sinks/appender.h"
+#include "sinks/spool.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define DEV_BUCKETS_MIN 64
+
+typedef struct dev {
+    struct dev *hnext;
+    uint32_t hash;
+    unsigned refs;    /* entries in the queue */
+    unsigned spooled; /* records appended by this run and not read back */
+    bool busy;
+    unsigned gen;
+    char key[];
+} device_t;
+
+typedef struct mark {
+    struct mark *next;
+    uint64_t off;
+    bool done;
+} mark_t;
+
+typedef struct dlq_ctx dlq_ctx_t;
+
+typedef struct entry {
+    struct entry *prev;
+    struct entry *next;
+    pskgw_msg_t *msg;
+    pskgw_sub_t *sub; /* NULL for replayed records */
+    device_t *dev;
+    mark_t *mark; /* replayed: its place in the spool */
+    bool inflight;
+    unsigned attempts;
+    uint64_t not_before;
+    bool dead;         /* permanent failure: waits for its dead-letter line to be written */
+    int dead_status;   /* why */
+    unsigned dl_tries; /* failed dead-letter writes */
+    dlq_ctx_t *dlq;    /* the dead-letter write in progress */
+} entry_t;
+
+/* A dead-letter write in progress; e is NULL once close took the entry back (detached). */
+struct dlq_ctx {
+    pskgw_sink_t *s;
+    entry_t *e;
+};
+
+typedef struct {
+    pskgw_sink_t *s;
+    pskgw_sub_t *sub;
+    device_t *dev;
+} spool_ctx_t;
+
+struct pskgw_sink {
+    uv_loop_t *loop;
+    char *name;
+    const pskgw_sink_backend_t *be;
+    void *impl;
+    size_t queue_size;
+    unsigned window;
+    uint64_t retry_max_ms;
+    pskgw_backoff_t backoff; /* retries: 100 ms doubling to retry_max_ms, own seeded jitter */
+    unsigned max_attempts;
+    uint64_t close_timeout_ms;
+
+    entry_t *head;
+    entry_t *tail;
+    size_t qlen;
+    unsigned inflight;
+
+    device_t **buckets;
+    size_t nbuckets;
+    size_t ndevs;
+    unsigned gen;
+
+    pskgw_spool_t *spool;
+    mark_t *mhead;
+    mark_t *mtail;
+    pskgw_appender_t *dlq;
+
+    uv_timer_t retry_timer;
+    uv_timer_t close_timer;
+    bool dispatching;
+    bool redispatch;
+    pskgw_sink_stats_t st;
+    bool failing;             /* the target is failing: see pskgw_sink_health_t */
+    uint64_t spool_max_bytes; /* 0: no spool */
+
+    bool closing;
+    bool phase2;
+    unsigned pending; /* asynchronous closes outstanding */
+    void (*close_cb)(void *);
+    void *close_arg;
+};
+
+/* The device named key, made (refs 0) when it is not in the table; NULL when out of memory. */
+device_t *pskgw_sink_dev_get(pskgw_sink_t *s, const char *key);
+
+/* Free d when nothing refers to it any more (no queued entry, no spooled record, not busy). */
+void pskgw_sink_dev_put(pskgw_sink_t *s, device_t *d);
+
+#endif

@@ -1,0 +1,73 @@
+/* The sink core's device table: the devices with messages queued, in flight or spooled, by key
+ * (FNV-1a, chained, doubling). The contract is in sinks/sink_core.h. */
+#include "sinks/sink_core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t fnv1a(const char *k)
+{
+    uint32_t h = 2166136261u;
+
+    while (*k)
+        h = (h ^ (uint8_t)*k++) * 16777619u;
+    return h;
+}
+
+static void dev_rehash(pskgw_sink_t *s)
+{
+    size_t n = s->nbuckets * 2;
+    device_t **nb = calloc(n, sizeof(*nb));
+
+    if (!nb)
+        return; /* keep the old table: longer chains, still correct */
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        device_t *d = s->buckets[i];
+        while (d) {
+            device_t *next = d->hnext;
+            d->hnext = nb[d->hash & (n - 1)];
+            nb[d->hash & (n - 1)] = d;
+            d = next;
+        }
+    }
+    free(s->buckets);
+    s->buckets = nb;
+    s->nbuckets = n;
+}
+
+device_t *pskgw_sink_dev_get(pskgw_sink_t *s, const char *key)
+{
+    uint32_t h = fnv1a(key);
+    size_t len = strlen(key);
+    device_t *d;
+
+    for (d = s->buckets[h & (s->nbuckets - 1)]; d; d = d->hnext)
+        if (d->hash == h && strcmp(d->key, key) == 0)
+            return d;
+    d = calloc(1, sizeof(*d) + len + 1);
+    if (!d)
+        return NULL;
+    memcpy(d->key, key, len);
+    d->hash = h;
+    d->hnext = s->buckets[h & (s->nbuckets - 1)];
+    s->buckets[h & (s->nbuckets - 1)] = d;
+    if (++s->ndevs > s->nbuckets)
+        dev_rehash(s);
+    return d;
+}
+
+void pskgw_sink_dev_put(pskgw_sink_t *s, device_t *d)
+{
+    device_t **pp;
+
+    if (d->refs || d->spooled || d->busy)
+        return;
+    for (pp = &s->buckets[d->hash & (s->nbuckets - 1)]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == d) {
+            *pp = d->hnext;
+            s->ndevs--;
+            free(d);
+            return;
+        }
+    }
+}
