@@ -645,6 +645,39 @@ Test(keycache, cancel_from_its_own_callback_is_a_no_op)
     cr_assert_eq(stats().canceled, 0);
 }
 
+static pskgw_keycache_req_t *recancel_req;
+
+static void on_recancel(void *arg, const pskgw_keycache_result_t *res)
+{
+    on_result(arg, res);
+    pskgw_keycache_cancel(recancel_req);
+}
+
+/* Cancel again from inside the ECANCELED callback (a caller whose teardown cancels what it still
+ * holds) is a no-op, for a waiter of a flight and for a queued result alike. Found by the
+ * allocation-failure torture (N=7 of cancel_from_its_own_callback_is_a_no_op: the close of the
+ * aborted test canceled a request whose callback cancels it): endless recursion before. */
+Test(keycache, cancel_from_its_own_canceled_callback_is_a_no_op)
+{
+    got_t g[2] = { { 0 } };
+
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("c"), on_recancel, &g[0], &recancel_req), 0);
+    pskgw_keycache_cancel(recancel_req);
+    cr_assert_eq(g[0].calls, 1);
+    cr_assert_eq(g[0].status, PSKGW_ECANCELED);
+    fake_complete(&fb, K("c"), PSKGW_OK, "vc", 2);
+    drain();
+    cr_assert_eq(g[0].calls, 1);
+
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("c"), on_recancel, &g[1], &recancel_req), 0);
+    pskgw_keycache_cancel(recancel_req);
+    cr_assert_eq(g[1].calls, 1);
+    cr_assert_eq(g[1].status, PSKGW_ECANCELED);
+    drain();
+    cr_assert_eq(g[1].calls, 1);
+    cr_assert_eq(stats().canceled, 2);
+}
+
 static int refetch_calls;
 
 static void on_refetch(void *arg, const pskgw_keycache_result_t *res)
