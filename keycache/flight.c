@@ -84,6 +84,7 @@ void pskgw_kc_deliver_canceled(pskgw_keycache_req_t *q)
     res.status = PSKGW_ECANCELED;
     res.source = PSKGW_KEYCACHE_SRC_NONE;
     q->kc->stats.canceled++;
+    q->delivering = true; /* a cancel from inside this callback is a no-op, as for a result */
     q->cb(q->arg, &res);
 }
 

@@ -397,18 +397,35 @@ bool hrun_until(uv_loop_t *loop, hpred_t pred, void *arg, uint32_t timeout_ms)
     return ok;
 }
 
-static void close_walk(uv_handle_t *h, void *arg)
+typedef struct {
+    int n;
+    char types[512];
+} hleft_t;
+
+/* Names each handle still open (not closing) and closes it, so that the loop can be closed and
+ * the next test starts clean; the caller then fails the test with the list. */
+static void leftover_walk(uv_handle_t *h, void *arg)
 {
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
+    hleft_t *left = arg;
+    size_t used = strlen(left->types);
+
+    if (uv_is_closing(h))
+        return;
+    (void)snprintf(left->types + used, sizeof(left->types) - used, "%s%s", left->n > 0 ? ", " : "",
+                   uv_handle_type_name(uv_handle_get_type(h)));
+    left->n++;
+    uv_close(h, NULL);
 }
 
 int hloop_finish(uv_loop_t *loop)
 {
+    hleft_t left = { 0 };
+
     (void)uv_run(loop, UV_RUN_DEFAULT);
-    uv_walk(loop, close_walk, NULL);
+    uv_walk(loop, leftover_walk, &left);
     (void)uv_run(loop, UV_RUN_DEFAULT);
+    cr_expect_eq(left.n, 0, "%d handle(s) left open by the test or the code under test: %s", left.n,
+                 left.types);
     return uv_loop_close(loop);
 }
 

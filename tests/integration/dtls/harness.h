@@ -89,7 +89,10 @@ typedef bool (*hpred_t)(void *arg);
  * something does not happen within a time. */
 #define H_GUARD_MS 60000
 bool hrun_until(uv_loop_t *loop, hpred_t pred, void *arg, uint32_t timeout_ms);
-/* Closes every remaining handle, runs the loop and returns uv_loop_close(). */
+/* Runs the loop until it has nothing left to do, then returns uv_loop_close(). A handle still
+ * open at that point (neither closed by the test nor by the code under test) fails the test,
+ * named by type ("2 handle(s) left open ...: udp, timer"); it is closed first so that the loop
+ * can still be closed and freed. */
 int hloop_finish(uv_loop_t *loop);
 
 /* ---- collected messages ---- */

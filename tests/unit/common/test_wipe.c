@@ -52,10 +52,14 @@ Test(wipe, wiping_family)
     char *r;
     unsigned char *z = pskgw_wiping_calloc(4, 8);
 
+    cr_assert_not_null(s);
+    cr_assert_not_null(z);
     cr_assert_str_eq(s, "token");
     r = pskgw_wiping_realloc(s, 64);
+    cr_assert_not_null(r);
     cr_assert_str_eq(r, "token", "content kept when growing");
     r = pskgw_wiping_realloc(r, 3);
+    cr_assert_not_null(r);
     cr_assert(memcmp(r, "tok", 3) == 0, "prefix kept when shrinking");
     pskgw_wiping_free(r);
     for (int i = 0; i < 32; i++)

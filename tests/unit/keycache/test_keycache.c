@@ -33,10 +33,17 @@ typedef struct {
     uint8_t value[300];
 } got_t;
 
+/* Set by finish(): a test aborted by a failed assertion (the torture's injected allocation
+ * failures, tests/torture.sh) can leave requests pending whose got_t lived on its stack; the close
+ * cancels them, and those callbacks must not touch it. */
+static bool tearing_down;
+
 static void on_result(void *arg, const pskgw_keycache_result_t *res)
 {
     got_t *g = arg;
 
+    if (tearing_down)
+        return;
     g->calls++;
     g->status = res->status;
     g->stale = res->stale;
@@ -94,6 +101,7 @@ static void setup(void)
 
     g_now = 1000000;
     closed = false;
+    tearing_down = false;
     cr_assert_eq(uv_loop_init(&loop), 0);
     o = base_opts();
     setup_with(&o);
@@ -108,6 +116,7 @@ static void drain(void)
 
 static void finish(void)
 {
+    tearing_down = true;
     if (kc && !closed)
         pskgw_keycache_close(kc, on_closed);
     cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
@@ -124,6 +133,7 @@ static void reinit(pskgw_keycache_opts_t *o)
     cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
     cr_assert(closed);
     closed = false;
+    kc = NULL; /* freed: if the new one cannot be made, finish() has nothing to close */
     setup_with(o);
 }
 
@@ -395,6 +405,8 @@ static void on_sf(void *arg, const pskgw_keycache_result_t *res)
 {
     int *c = arg;
 
+    if (tearing_down)
+        return;
     (*c)++;
     if (res->status == PSKGW_OK && res->value_len == 3 && memcmp(res->value, "psk", 3) == 0)
         sf_ok++;
@@ -428,6 +440,8 @@ static void on_distinct(void *arg, const pskgw_keycache_result_t *res)
 {
     const char *key = arg;
 
+    if (tearing_down)
+        return;
     d_calls++;
     if (res->status == PSKGW_OK && res->value_len == 2 + strlen(key) &&
         memcmp(res->value + 2, key, strlen(key)) == 0)
@@ -600,6 +614,8 @@ static got_t reent[3];
 
 static void on_close_from_cb(void *arg, const pskgw_keycache_result_t *res)
 {
+    if (tearing_down)
+        return;
     on_result(arg, res);
     if (arg == &reent[0]) {
         pskgw_keycache_close(kc, on_closed);
@@ -629,6 +645,8 @@ static void on_cancel_self(void *arg, const pskgw_keycache_result_t *res)
 {
     got_t *g = arg;
 
+    if (tearing_down)
+        return;
     on_result(arg, res);
     pskgw_keycache_cancel(self_req[g == &self_got[0] ? 0 : 1]);
 }
@@ -649,12 +667,49 @@ Test(keycache, cancel_from_its_own_callback_is_a_no_op)
     cr_assert_eq(stats().canceled, 0);
 }
 
+static pskgw_keycache_req_t *recancel_req;
+
+static void on_recancel(void *arg, const pskgw_keycache_result_t *res)
+{
+    if (tearing_down)
+        return;
+    on_result(arg, res);
+    pskgw_keycache_cancel(recancel_req);
+}
+
+/* Cancel again from inside the ECANCELED callback (a caller whose teardown cancels what it still
+ * holds) is a no-op, for a waiter of a flight and for a queued result alike. Found by the
+ * allocation-failure torture (N=7 of cancel_from_its_own_callback_is_a_no_op: the close of the
+ * aborted test canceled a request whose callback cancels it): endless recursion before. */
+Test(keycache, cancel_from_its_own_canceled_callback_is_a_no_op)
+{
+    got_t g[2] = { { 0 } };
+
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("c"), on_recancel, &g[0], &recancel_req), 0);
+    pskgw_keycache_cancel(recancel_req);
+    cr_assert_eq(g[0].calls, 1);
+    cr_assert_eq(g[0].status, PSKGW_ECANCELED);
+    fake_complete(&fb, K("c"), PSKGW_OK, "vc", 2);
+    drain();
+    cr_assert_eq(g[0].calls, 1);
+
+    cr_assert_eq(pskgw_keycache_fetch(kc, K("c"), on_recancel, &g[1], &recancel_req), 0);
+    pskgw_keycache_cancel(recancel_req);
+    cr_assert_eq(g[1].calls, 1);
+    cr_assert_eq(g[1].status, PSKGW_ECANCELED);
+    drain();
+    cr_assert_eq(g[1].calls, 1);
+    cr_assert_eq(stats().canceled, 2);
+}
+
 static int refetch_calls;
 
 static void on_refetch(void *arg, const pskgw_keycache_result_t *res)
 {
     got_t *g = arg;
 
+    if (tearing_down)
+        return;
     on_result(arg, res);
     if (g->calls == 1)
         cr_assert_eq(pskgw_keycache_fetch(kc, K("k"), on_refetch, arg, NULL), 0);

@@ -1,0 +1,147 @@
+/* Allocation-failure hook: see allocfail.h. */
+#include "allocfail.h"
+
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t nmemb, size_t n);
+void *__real_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
+char *__real_strndup(const char *s, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t nmemb, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+char *__wrap_strdup(const char *s);
+char *__wrap_strndup(const char *s, size_t n);
+
+/* Present when the binary links wolfSSL (a static archive, so --wrap would count its calls). */
+typedef void *(*af_wolf_malloc_t)(size_t);
+typedef void (*af_wolf_free_t)(void *);
+typedef void *(*af_wolf_realloc_t)(void *, size_t);
+extern int wolfSSL_SetAllocators(af_wolf_malloc_t, af_wolf_free_t, af_wolf_realloc_t)
+    __attribute__((weak));
+extern void __sanitizer_print_stack_trace(void) __attribute__((weak));
+
+static long fail_at = -1; /* -1: not armed; 0: count only; N: fail the Nth */
+static bool trace;
+static atomic_long counted;
+static atomic_bool injected;
+/* The test running in this process, taken at its first allocation: by the time the destructor
+ * runs, Criterion has already cleared it. */
+static char test_name[256];
+
+static void af_say(const char *line)
+{
+    size_t len = strlen(line);
+
+    while (len > 0) {
+        ssize_t w = write(STDERR_FILENO, line, len);
+        if (w <= 0)
+            return;
+        line += w;
+        len -= (size_t)w;
+    }
+}
+
+static void af_test_name(char *buf, size_t cap)
+{
+    const struct criterion_test *t = criterion_current_test;
+
+    if (t != NULL && t->category != NULL && t->name != NULL)
+        (void)snprintf(buf, cap, "%s::%s", t->category, t->name);
+    else
+        (void)snprintf(buf, cap, "(none)");
+}
+
+__attribute__((constructor)) static void af_init(void)
+{
+    const char *v = getenv("PSKGW_ALLOC_FAIL_AT");
+    const char *t = getenv("PSKGW_ALLOC_FAIL_TRACE");
+    char *end = NULL;
+    long n;
+
+    if (wolfSSL_SetAllocators != NULL)
+        (void)wolfSSL_SetAllocators(__real_malloc, free, __real_realloc);
+    if (v == NULL || *v == '\0')
+        return;
+    n = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || n < 0) {
+        af_say("allocfail: PSKGW_ALLOC_FAIL_AT must be a number >= 0: not armed\n");
+        return;
+    }
+    fail_at = n;
+    trace = t != NULL && strcmp(t, "1") == 0;
+}
+
+__attribute__((destructor)) static void af_fini(void)
+{
+    char line[400];
+
+    if (fail_at != 0 || atomic_load(&counted) == 0)
+        return;
+    (void)snprintf(line, sizeof(line), "allocfail: test %s made %ld allocations\n", test_name,
+                   atomic_load(&counted));
+    af_say(line);
+}
+
+static bool af_fail(const char *fn, size_t n)
+{
+    char line[400];
+    long k;
+
+    if (fail_at < 0)
+        return false;
+    k = atomic_fetch_add(&counted, 1) + 1;
+    if (k == 1)
+        af_test_name(test_name, sizeof(test_name));
+    if (k != fail_at)
+        return false;
+    atomic_store(&injected, true);
+    (void)snprintf(line, sizeof(line),
+                   "allocfail: injected failure of allocation %ld (%s %zu bytes) in test %s\n", k,
+                   fn, n, test_name);
+    af_say(line);
+    if (trace && __sanitizer_print_stack_trace != NULL)
+        __sanitizer_print_stack_trace();
+    return true;
+}
+
+bool pskgw_allocfail_injected(void)
+{
+    return atomic_load(&injected);
+}
+
+long pskgw_allocfail_count(void)
+{
+    return atomic_load(&counted);
+}
+
+void *__wrap_malloc(size_t n)
+{
+    return af_fail("malloc", n) ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t nmemb, size_t n)
+{
+    return af_fail("calloc", nmemb * n) ? NULL : __real_calloc(nmemb, n);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    return af_fail("realloc", n) ? NULL : __real_realloc(p, n);
+}
+
+char *__wrap_strdup(const char *s)
+{
+    return af_fail("strdup", strlen(s) + 1) ? NULL : __real_strdup(s);
+}
+
+char *__wrap_strndup(const char *s, size_t n)
+{
+    return af_fail("strndup", n) ? NULL : __real_strndup(s, n);
+}

@@ -1,0 +1,32 @@
+/* Test support: fail the Nth allocation made by our code (curl's torture tests, BIND's --wrap).
+ *
+ * Every unit test binary (pskgw_add_unit_test) is linked with
+ *   -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+ * so that the calls made by the objects linked statically into it (our modules, the test's own
+ * code) go through the wrappers below. Shared libraries (libuv, curl, jansson, hiredis, Criterion)
+ * keep calling libc directly; wolfSSL is a static archive, so its allocator is pointed back at
+ * libc (wolfSSL_SetAllocators) when the binary contains it: only our code is counted.
+ *
+ * Armed by the environment: PSKGW_ALLOC_FAIL_AT=N (N >= 1) makes the Nth wrapped allocation of
+ * the process return NULL (once: the later ones succeed again). Criterion runs each test in its
+ * own process, so N counts from the start of each test. When the failure is injected, one line
+ * goes to stderr:
+ *   allocfail: injected failure of allocation N (malloc 24 bytes) in test suite::name
+ * PSKGW_ALLOC_FAIL_AT=0 injects nothing but prints, at the exit of each test process,
+ *   allocfail: test suite::name made K allocations
+ * PSKGW_ALLOC_FAIL_TRACE=1 adds the stack of the failed call (sanitizer builds only).
+ * Unset: the wrappers only forward to libc.
+ *
+ * The sweep over N is tests/torture.sh (docs/ARCHITECTURE.md, "Testing").
+ */
+#ifndef PSKGW_TEST_ALLOCFAIL_H
+#define PSKGW_TEST_ALLOCFAIL_H
+
+#include <stdbool.h>
+
+/* True once this process has had an allocation failed on purpose. */
+bool pskgw_allocfail_injected(void);
+/* Number of wrapped allocations counted so far in this process (0 when not armed). */
+long pskgw_allocfail_count(void);
+
+#endif

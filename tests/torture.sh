@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# torture.sh [-k STRIDE] [-a ALL_FIRST] [-m MAX_RUNS] BINARY [CRITERION ARGS...]
+#
+# Allocation-failure sweep over one Criterion unit test binary (curl's torture tests): the binary
+# is run once counting (PSKGW_ALLOC_FAIL_AT=0: each test says how many allocations the code under
+# test made in it, K), then each test alone (--filter) once for each N = 1..K with
+# PSKGW_ALLOC_FAIL_AT=N, which fails its Nth allocation (tests/support/allocfail.h); the run at
+# N = K+1 injects nothing. Each run must show:
+#   - no crash and no hang (Criterion: ERRORED; the binary killed by a signal or the guard);
+#   - no AddressSanitizer or UBSan report: run it on the ASan build;
+#   - no LeakSanitizer report when the test passed: the code absorbed the failure and freed all;
+#   - otherwise the test fails on one of its own assertions (the error came back through the
+#     API, cleanly). Its leak report is then not held against it: an aborted test leaves its own
+#     objects behind, and those cannot be told from a leak of the error path (counted apart).
+# STRIDE k > 1 (default 1: every N) runs all N up to ALL_FIRST (default 200), then every k-th N,
+# and always the test's last allocation (a strided sweep for the slower binaries). MAX_RUNS (default
+# 0: no limit) widens the stride of a test that would otherwise take more runs than that.
+# Exit 0 when every run held, 1 otherwise (the failing runs are printed with their N), 2 on usage.
+set -uo pipefail
+
+stride=1
+all_first=200
+max_runs=0
+while getopts "k:a:m:" opt; do
+  case $opt in
+    k) stride=$OPTARG ;;
+    a) all_first=$OPTARG ;;
+    m) max_runs=$OPTARG ;;
+    *) exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || {
+  echo "usage: torture.sh [-k STRIDE] [-a ALL_FIRST] [-m MAX_RUNS] BINARY [ARGS...]" >&2
+  exit 2
+}
+bin=$1
+shift
+name=$(basename "$bin")
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/pskgw-torture.XXXXXX") || exit 2
+trap 'rm -rf "$work"' EXIT
+# Leaks are reported at the exit of each test process; a report fails the run (below).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+sanitizer_re='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer'
+start=$SECONDS
+
+# run FILTER N: runs one test with PSKGW_ALLOC_FAIL_AT=N; output in $work/out. The guard (timeout) only stops a hang; it is not a time limit on the test.
+run() {
+  PSKGW_ALLOC_FAIL_AT=$2 timeout -k 10 300 "$bin" --jobs 1 --verbose=0 --filter="$1" \
+    "${args[@]}" >"$work/out" 2>&1
+}
+args=("$@")
+
+# test_status SUITE::NAME: PASSED, SKIPPED, FAILED (an assertion), ERRORED (crash, timeout, a
+# crash in setup or teardown) or MISSING, from Criterion's text output (its --json does not
+# escape quotes in assertion messages, so it is not read).
+test_status() {
+  local line
+  # Criterion says "crashed during its setup or teardown" also for a failed assertion in a
+  # fixture; a real crash on the ASan build comes with a sanitizer report, checked apart.
+  if grep -qF "The test \`$1\` crashed" "$work/out"; then
+    if grep -q 'Assertion Failed' "$work/out"; then echo FAILED; else echo ERRORED; fi
+    return
+  fi
+  line=$(grep -E "^\[(PASS|FAIL|SKIP)\] $1(:|$)" "$work/out" | tail -1)
+  case $line in
+    "[PASS]"*) echo PASSED ;;
+    "[SKIP]"*) echo SKIPPED ;;
+    *": CRASH!"* | *"Timed out"*) echo ERRORED ;;
+    "[FAIL]"*) echo FAILED ;;
+    *) echo MISSING ;;
+  esac
+}
+
+# The counting run is an ordinary run: it must pass as it does under CTest.
+PSKGW_ALLOC_FAIL_AT=0 "$bin" --jobs 1 --verbose=0 "$@" >"$work/out" 2>&1
+rc=$?
+if [ "$rc" -ne 0 ] || grep -qE "$sanitizer_re" "$work/out"; then
+  cat "$work/out"
+  echo "torture: $name fails without any injected failure (exit $rc): fix that first"
+  exit 1
+fi
+sed -n 's/^allocfail: test \(.*\)::\(.*\) made \([0-9]*\) allocations$/\1\/\2 \3/p' \
+  "$work/out" >"$work/counts"
+total=$(awk '{s += $2} END {print s + 0}' "$work/counts")
+echo "torture: $name: $(wc -l <"$work/counts") tests allocate, $total allocations in all"
+
+bad=0
+runs=0
+clean=0
+absorbed=0
+leak_unchecked=0
+while read -r test count; do
+  k=$stride
+  if [ "$max_runs" -gt "$all_first" ] && [ "$count" -gt "$max_runs" ]; then
+    wide=$(((count - all_first + max_runs - all_first - 1) / (max_runs - all_first)))
+    [ "$wide" -le "$k" ] || k=$wide
+  fi
+  n=0
+  while :; do
+    if [ "$n" -lt "$all_first" ] || [ "$k" -le 1 ]; then
+      n=$((n + 1))
+    else
+      n=$((n + k))
+      [ "$n" -le "$count" ] || [ $((n - k)) -ge "$count" ] || n=$count
+    fi
+    run "$test" "$n"
+    rc=$?
+    runs=$((runs + 1))
+    injected=0
+    grep -q '^allocfail: injected failure' "$work/out" && injected=1
+    status=$(test_status "${test/\//::}")
+    problem=""
+    if [ "$rc" -gt 1 ]; then
+      problem="the binary exited with status $rc (a signal, the guard or a runner error)"
+    elif grep -qE 'ERROR: AddressSanitizer|runtime error:|WARNING: ThreadSanitizer' "$work/out"; then
+      problem="a sanitizer report"
+    else
+      case $status in
+        PASSED | SKIPPED)
+          if grep -q 'ERROR: LeakSanitizer' "$work/out"; then
+            problem="a leak, though the test passed"
+          elif [ "$injected" -eq 1 ]; then
+            absorbed=$((absorbed + 1))
+          fi
+          ;;
+        FAILED)
+          if [ "$injected" -eq 0 ]; then
+            problem="failed with no failure injected"
+          else
+            clean=$((clean + 1))
+            grep -q 'ERROR: LeakSanitizer' "$work/out" && leak_unchecked=$((leak_unchecked + 1))
+          fi
+          ;;
+        *) problem="$status (crashed or hung)" ;;
+      esac
+    fi
+    if [ -n "$problem" ]; then
+      bad=$((bad + 1))
+      echo "torture: $name $test N=$n: $problem"
+      grep -vE '^\[----\]   $|^\[SKIP\]' "$work/out" | head -80
+    fi
+    [ "$injected" -eq 1 ] || [ "$n" -le "$count" ] || break
+  done
+done <"$work/counts"
+echo "torture: $name: $runs runs (every N up to $all_first, then every ${stride}th or wider" \
+  "to keep within ${max_runs} runs a test (0: no limit)), $bad bad;" \
+  "$absorbed injected failures absorbed, $clean returned as errors ($leak_unchecked of those" \
+  "with a leak report not checked: the test was aborted); $((SECONDS - start)) s"
+[ "$bad" -eq 0 ]
