@@ -58,3 +58,13 @@ void simproc_fini(simproc_t *s)
     }
     s->ca[0] = '\0';
 }
+
+size_t simproc_append(char *buf, size_t cap, size_t *len, const char *p, size_t n)
+{
+    if (*len + n >= cap)
+        return 0;
+    memcpy(buf + *len, p, n);
+    *len += n;
+    buf[*len] = '\0';
+    return n;
+}

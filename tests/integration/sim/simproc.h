@@ -37,6 +37,10 @@ void simproc_stop_clean(simproc_t *s);
  * temporary directory removed. */
 void simproc_fini(simproc_t *s);
 
+/* A libcurl write callback's body: n bytes at p appended to buf (cap bytes, *len used, kept
+ * NUL-terminated). n, or 0 (curl then fails the transfer) when they do not fit. */
+size_t simproc_append(char *buf, size_t cap, size_t *len, const char *p, size_t n);
+
 /* start_sim("--flag", "value", ...): the test file's start_sim_v() with these extra flags. */
 #define start_sim(...)                                      \
     do {                                                    \

@@ -75,13 +75,8 @@ typedef struct {
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
 {
     resp_t *r = ud;
-    size_t n = sz * nm;
-    if (r->len + n >= sizeof(r->body))
-        return 0;
-    memcpy(r->body + r->len, p, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
+
+    return simproc_append(r->body, sizeof(r->body), &r->len, p, sz * nm);
 }
 
 /* One request on a fresh connection. ct: a whole "Content-Type: ..." line, "" for none (curl
