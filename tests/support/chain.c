@@ -1,11 +1,15 @@
 /* The pskgw-sim <- pskgw chain of the tests: see chain.h. */
 #include "chain.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,4 +141,42 @@ int chain_devsim_finish(pskgw_test_proc_t *p, const char *err_path, char *out, s
     if (exited && (judge_all || WEXITSTATUS(st) == 0))
         cr_expect_eq(judged, 0, "%s", why);
     return exited ? WEXITSTATUS(st) : -1;
+}
+
+const char *chain_http_get(int port, const char *path)
+{
+    static char buf[1 << 20];
+    struct timeval tv = { 30, 0 }; /* a guard against hanging only */
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    char req[256];
+    size_t n = 0;
+    ssize_t got;
+    const char *body;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int rl;
+
+    cr_assert_geq(fd, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    rl = snprintf(req, sizeof(req),
+                  "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    cr_assert_eq(write(fd, req, (size_t)rl), (ssize_t)rl);
+    while (n < sizeof(buf) - 1 && (got = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+        n += (size_t)got;
+    close(fd);
+    buf[n] = '\0';
+    body = strstr(buf, "\r\n\r\n");
+    cr_assert_not_null(body, "no HTTP answer from %s: %s", path, buf);
+    return body + 4;
+}
+
+json_t *chain_sim_stats(const chain_t *c)
+{
+    const char *body = chain_http_get(c->sim_port, "/_sim/stats");
+    json_error_t e;
+    json_t *j = json_loads(body, 0, &e);
+
+    cr_assert_not_null(j, "stats not JSON: %s", body);
+    return j;
 }

@@ -9,6 +9,7 @@
 
 #include "proc.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -46,6 +47,12 @@ void chain_start_gw(chain_t *c, int admin);
 void chain_stop(chain_t *c);
 /* After a test that ended early: chain_stop(), then the directory removed. */
 void chain_fini(chain_t *c);
+
+/* GET path from 127.0.0.1:port (HTTP/1.1, Connection: close; a receive guard of 30 s): the
+ * body, in a static buffer valid until the next call. */
+const char *chain_http_get(int port, const char *path);
+/* The simulator's /_sim/stats, parsed (the caller json_decref()s it). */
+json_t *chain_sim_stats(const chain_t *c);
 
 /* Start pskgw-devsim with the NULL-terminated arguments in ap, stdout captured, stderr into the
  * file err_path (c->devsim_err in a chain). */

@@ -53,11 +53,6 @@ static void start_chain(void)
     chain_start_gw(&ch, 0);
 }
 
-static void stop_chain(void)
-{
-    chain_stop(&ch);
-}
-
 static void fini_chain(void)
 {
     chain_fini(&ch);
@@ -102,7 +97,7 @@ Test(devsim_gateway, dtls_fleet_e2e_and_bad_devices_verified)
     cr_assert_eq(jint(j, "verify", "delivered"), 96);
     cr_assert_eq(jint(j, "verify", "e2e_mismatch"), 0);
     json_decref(j);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 Test(devsim_gateway, tls_len16_and_nat_rebinding)
@@ -124,7 +119,7 @@ Test(devsim_gateway, tls_len16_and_nat_rebinding)
     cr_assert_eq(jint(j, "counters", "rebinds"), 5);
     cr_assert_eq(jint(j, "verify", "delivered"), 20);
     json_decref(j);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* pskgw closes sessions idle for 1 s (close_notify): idle devices handshake again, lose nothing. */
@@ -143,7 +138,7 @@ Test(devsim_gateway, idle_devices_after_the_idle_timeout)
     cr_assert_eq(jint(j, "handshakes", "ok"), 6);
     cr_assert_eq(jint(j, "verify", "delivered"), 6);
     json_decref(j);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* --first-device 7: the run's devices 0..2 are devices 7..9 of the fleet: their identities (the

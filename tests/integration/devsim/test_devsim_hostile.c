@@ -72,11 +72,6 @@ static void start_chain(void)
     snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
 }
 
-static void stop_chain(void)
-{
-    chain_stop(&ch);
-}
-
 static void fini_chain(void)
 {
     chain_fini(&ch);
@@ -92,46 +87,10 @@ static int devsim(char *out, size_t cap, ...)
     return chain_devsim_finish(&p, ch.devsim_err, out, cap, 120000, 1);
 }
 
-/* GET path from 127.0.0.1:port (HTTP/1.1, Connection: close): the body, in a static buffer
- * valid until the next call. */
-static const char *http_get(int port, const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    struct timeval tv = { 30, 0 }; /* a guard against hanging only */
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    char req[256];
-    int rl = snprintf(req, sizeof(req),
-                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-    cr_assert_eq(write(fd, req, (size_t)rl), (ssize_t)rl);
-    static char buf[1 << 20];
-    size_t n = 0;
-    ssize_t got;
-    while (n < sizeof(buf) - 1 && (got = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
-        n += (size_t)got;
-    close(fd);
-    buf[n] = '\0';
-    const char *body = strstr(buf, "\r\n\r\n");
-    cr_assert_not_null(body, "no HTTP answer from %s: %s", path, buf);
-    return body + 4;
-}
-
-static json_t *sim_stats(void)
-{
-    const char *body = http_get(ch.sim_port, "/_sim/stats");
-    json_error_t e;
-    json_t *j = json_loads(body, 0, &e);
-    cr_assert_not_null(j, "stats not JSON: %s", body);
-    return j;
-}
-
 /* A counter of the UDP listener in pskgw's /metrics, or -1 when absent. */
 static long long gw_metric(const char *family)
 {
-    const char *body = http_get(ch.admin_port, "/metrics");
+    const char *body = chain_http_get(ch.admin_port, "/metrics");
     char want[160];
     /* named in the configuration: its default name holds the configured port (0) */
     snprintf(want, sizeof(want), "%s{domain=\"hostile\",listener=\"udp\"} ", family);
@@ -236,7 +195,7 @@ Test(devsim_hostile, cke_flood_costs_a_getpsk_per_fresh_identity)
     cr_assert_geq(wait_metric("pskgw_listener_cookie_verified_total", 30), 30);
     json_int_t total = 0;
     for (int i = 0; i < GUARD_MS / 100 && total < 30; i++) {
-        json_t *s = sim_stats();
+        json_t *s = chain_sim_stats(&ch);
         total = 0;
         for (size_t k = 0; k < 30; k++)
             total += sim_calls_for(s, ids[k]);
@@ -245,11 +204,11 @@ Test(devsim_hostile, cke_flood_costs_a_getpsk_per_fresh_identity)
             pause_ms(100);
     }
     cr_assert_eq(total, 30, "GetPSK calls for the flood's identities");
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     for (size_t k = 0; k < 30; k++)
         cr_assert_eq(sim_calls_for(s, ids[k]), 1, "identity %s", ids[k]);
     json_decref(s);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* The legitimate fleet runs in the same process as the flood; its handshakes are reported (p50,
@@ -274,7 +233,7 @@ Test(devsim_hostile, fleet_alongside_a_flood_reports_its_handshakes)
         cr_assert_geq(ji(lat, "p99"), ji(lat, "p50"));
     }
     json_decref(root);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* Wrong-key handshakes with a victim's identity: each reaches the key check (the gateway looks the
@@ -298,10 +257,10 @@ Test(devsim_hostile, wrong_key_attempts_on_a_victim_are_refused)
     cr_assert_eq(gw_metric("pskgw_listener_handshakes_completed_total"), 0);
     char victim[PSKGW_ROT_IDENTITY_HEX_LEN + 1];
     cr_assert_eq(pskgw_rot_identity_hex(SEED, 11, victim), 0);
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     cr_assert_geq(sim_calls_for(s, victim), 1, "the victim's identity was looked up");
     json_decref(s);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* 100 wrong-key handshakes with device 0's identity from 127.0.0.2 throttle that source only:
@@ -332,7 +291,7 @@ Test(devsim_hostile, wrong_keys_from_one_source_never_lock_the_victim_out)
     cr_assert_eq(ji(hs, "ok"), 1, "%s", out);
     cr_assert_eq(ji(hs, "failed"), 0, "%s", out);
     json_decref(root);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* The victim device handshakes, ends that session, handshakes again from the same address and
@@ -360,7 +319,7 @@ Test(devsim_hostile, replay_of_an_earlier_hello_from_the_same_address_and_port)
     cr_assert(json_is_true(json_object_get(a, "done")));
     json_decref(root);
     cr_assert_geq(wait_metric("pskgw_listener_handshakes_completed_total", 2), 2);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* Half-open handshakes from 8 source addresses, held: the gateway answers every source and holds
@@ -399,7 +358,7 @@ Test(devsim_hostile, fill_holds_half_open_sessions_from_distinct_sources)
     cr_assert_eq(ji(a, "ckes_sent"), 0, "a fill never sends a key exchange");
     json_decref(root);
     cr_assert_eq(gw_metric("pskgw_listener_lookups_parked_total"), 0, "no lookup without a CKE");
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* Bounded: against a port where nobody answers, every attempt ends at --attack-timeout and the
@@ -423,7 +382,7 @@ Test(devsim_hostile, attempts_end_by_themselves_when_nobody_answers)
     cr_assert_eq(ji(a, "timeouts"), 5);
     cr_assert_eq(ji(a, "cookie_exchanges"), 0);
     json_decref(root);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* Sources and targets outside loopback are refused before anything is sent. */
@@ -447,5 +406,5 @@ Test(devsim_hostile, refuses_non_loopback_sources_and_targets)
     ssize_t got = recv(fd, b, sizeof(b), MSG_DONTWAIT);
     cr_assert(got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), "a datagram was sent");
     close(fd);
-    stop_chain();
+    chain_stop(&ch);
 }

@@ -61,11 +61,6 @@ static void start_chain(const char *const *sim_extra, const char *extra)
     chain_start_gw(&ch, 1);
 }
 
-static void stop_chain(void)
-{
-    chain_stop(&ch);
-}
-
 static void fini_chain(void)
 {
     chain_fini(&ch);
@@ -82,47 +77,10 @@ static int devsim(char *out, size_t cap, ...)
     return chain_devsim_finish(&p, ch.devsim_err, out, cap, 90000, 0);
 }
 
-/* GET path from 127.0.0.1:port (plain HTTP/1.1, Connection: close): the body, in a static
- * buffer valid until the next call. */
-static const char *http_get(int port, const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    struct timeval tv = { 20, 0 }; /* a guard against hanging only */
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    char req[256];
-    int rl = snprintf(req, sizeof(req),
-                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-    cr_assert_eq(write(fd, req, (size_t)rl), (ssize_t)rl);
-    static char buf[1 << 20];
-    size_t n = 0;
-    ssize_t got;
-    while (n < sizeof(buf) - 1 && (got = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
-        n += (size_t)got;
-    close(fd);
-    buf[n] = '\0';
-    const char *body = strstr(buf, "\r\n\r\n");
-    cr_assert_not_null(body, "no HTTP answer from %s: %s", path, buf);
-    return body + 4;
-}
-
-/* The simulator's /_sim/stats. */
-static json_t *sim_stats(void)
-{
-    const char *body = http_get(ch.sim_port, "/_sim/stats");
-    json_error_t e;
-    json_t *j = json_loads(body, 0, &e);
-    cr_assert_not_null(j, "stats not JSON: %s", body);
-    return j;
-}
-
 /* A counter of the gateway's /metrics (first sample of that name), or -1 when absent. */
 static long long gw_metric(const char *name)
 {
-    const char *body = http_get(ch.admin_port, "/metrics");
+    const char *body = chain_http_get(ch.admin_port, "/metrics");
     size_t nl = strlen(name);
     for (const char *p = body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
         if (strncmp(p, name, nl) == 0 && (p[nl] == ' ' || p[nl] == '{')) {
@@ -196,11 +154,11 @@ Test(devsim_modules, identity_per_session_every_handshake_is_a_getpsk)
     size_t lines = 0;
     cr_assert_eq(sink_identities(&lines), 18, "one identity per session");
     cr_assert_eq(lines, 18);
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     cr_assert_eq(jint(s, "calls", "get_psk"), 18, "GetPSK calls == sessions");
     cr_assert_eq(json_object_size(json_object_get(s, "by_identity")), 18);
     json_decref(s);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* Without the option, the same fleet uses one identity per device: the cache answers the
@@ -218,10 +176,10 @@ Test(devsim_modules, fixed_identity_is_one_getpsk_per_device)
     size_t lines = 0;
     cr_assert_eq(sink_identities(&lines), 6);
     cr_assert_eq(lines, 18);
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     cr_assert_eq(jint(s, "calls", "get_psk"), 6);
     json_decref(s);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* The default ClientHello offers several PSK suites with CCM8 first; a gateway that prefers GCM
@@ -243,7 +201,7 @@ Test(devsim_modules, module_like_hello_lets_the_server_pick)
     cr_assert_eq(strncmp(offer, "PSK-AES128-CCM8:", 16), 0, "CCM8 is the device's first choice");
     cr_assert_eq(jint(j, "verify", "delivered"), 2);
     json_decref(j);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* E2E through pskgw: every message its own key identity (hence key and nonce), as
@@ -265,7 +223,7 @@ static void e2e_run(const char *version, const char *layout, int devices, int me
     cr_assert_eq(jint(j, "verify", "e2e_mismatch"), 0);
     cr_assert_eq(jint(j, "verify", "corrupted"), 0);
     json_decref(j);
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     cr_assert_eq(jint(s, "calls", "e2e_params"), devices * messages);
     json_t *by = json_object_get(s, "by_key_identity");
     cr_assert_eq(json_object_size(by), (size_t)(devices * messages), "a new KI per message");
@@ -282,7 +240,7 @@ Test(devsim_modules, e2e_v1_new_key_identity_per_message)
 {
     start_chain(NULL, "e2e = \"required\";\n");
     e2e_run("v1", "seed", 3, 4);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* V2, candidate "seed": KI | ciphertext | 8-byte tag (19 bytes). */
@@ -291,7 +249,7 @@ Test(devsim_modules, e2e_v2_seed_layout_end_to_end)
     static const char *const sim_extra[] = { "--e2e-v2-layout", "seed", NULL };
     start_chain(sim_extra, "e2e = \"required\";\ne2e_v2_layout = \"seed\";\n");
     e2e_run("v2", "seed", 3, 3);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* V2, candidate "pad1": KI | 1 byte | ciphertext | 16-byte tag (the 28 bytes u-blox's tests
@@ -301,7 +259,7 @@ Test(devsim_modules, e2e_v2_pad1_layout_end_to_end)
     static const char *const sim_extra[] = { "--e2e-v2-layout", "pad1", NULL };
     start_chain(sim_extra, "e2e = \"required\";\ne2e_v2_layout = \"pad1\";\n");
     e2e_run("v2", "pad1", 3, 3);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* A domain reading the wrong candidate rejects every pad1 payload (nothing forwarded as if it
@@ -331,11 +289,11 @@ Test(devsim_modules, e2e_v2_pad1_payloads_are_rejected_by_a_seed_domain)
     }
     cr_assert_eq(rejected, 4, "every pad1 payload rejected");
     cr_assert_eq(gw_metric("pskgw_domain_forwarded_total"), 0);
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     cr_assert_eq(jint(s, "calls", "e2e_params"), 4, "the KI is read the same way by both");
     json_decref(s);
     struct stat st;
     cr_assert(stat(ch.sink, &st) != 0 || st.st_size == 0,
               "pad1 payloads forwarded by a seed domain");
-    stop_chain();
+    chain_stop(&ch);
 }
