@@ -23,6 +23,8 @@
 #ifndef PSKGW_GATEWAY_LISTEN_LIMITS_H
 #define PSKGW_GATEWAY_LISTEN_LIMITS_H
 
+#include "common/siphash.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,9 +34,6 @@
 #define PSKGW_LIMIT_WAYS     4
 #define PSKGW_SOURCE_MAX     17 /* family byte + up to 16 address bytes */
 #define PSKGW_LIMIT_SEED_LEN 32 /* two SipHash keys */
-
-/* SipHash-2-4 of data under a 16-byte key (exposed for the tests). */
-uint64_t pskgw_siphash24(const uint8_t key[16], const uint8_t *data, size_t len);
 
 /* The source of a peer key as the listener builds it (family byte 4 or 6, 2 port bytes, the
  * address): family byte + IPv4 address, or + IPv6 address with the bits after prefix6 cleared

@@ -1,6 +1,7 @@
 #include "keycache/lru.h"
 
 #include "common/err.h"
+#include "common/siphash.h"
 #include "common/wipe.h"
 
 #include <stdlib.h>
@@ -18,66 +19,9 @@ struct pskgw_kc_lru {
     uint8_t seed[16];
 };
 
-/* SipHash-2-4 (Aumasson, Bernstein), reference structure. */
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND           \
-    do {                   \
-        v0 += v1;          \
-        v1 = ROTL(v1, 13); \
-        v1 ^= v0;          \
-        v0 = ROTL(v0, 32); \
-        v2 += v3;          \
-        v3 = ROTL(v3, 16); \
-        v3 ^= v2;          \
-        v0 += v3;          \
-        v3 = ROTL(v3, 21); \
-        v3 ^= v0;          \
-        v2 += v1;          \
-        v1 = ROTL(v1, 17); \
-        v1 ^= v2;          \
-        v2 = ROTL(v2, 32); \
-    } while (0)
-
-static uint64_t le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 uint64_t pskgw_kc_siphash(const uint8_t seed[16], const uint8_t *in, size_t len)
 {
-    uint64_t k0 = le64(seed);
-    uint64_t k1 = le64(seed + 8);
-    uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
-    uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
-    uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
-    uint64_t v3 = 0x7465646279746573ULL ^ k1;
-    uint64_t b = (uint64_t)len << 56;
-    size_t full = len & ~(size_t)7;
-    size_t i;
-
-    for (i = 0; i < full; i += 8) {
-        uint64_t m = le64(in + i);
-        v3 ^= m;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= m;
-    }
-    for (size_t j = 0; j < (len & 7); j++)
-        b |= (uint64_t)in[i + j] << (8 * j);
-    v3 ^= b;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
+    return pskgw_siphash24(seed, in, len);
 }
 
 int pskgw_kc_lru_new(size_t max_entries, const uint8_t seed[16], pskgw_kc_lru_t **out)

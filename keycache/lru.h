@@ -35,7 +35,7 @@ static inline const uint8_t *pskgw_kc_entry_value(const pskgw_kc_entry_t *e)
     return e->data + e->key_len;
 }
 
-/* SipHash-2-4 of (key, len) under a 16-byte seed. */
+/* SipHash-2-4 of (key, len) under a 16-byte seed: pskgw_siphash24 (common/siphash.h). */
 uint64_t pskgw_kc_siphash(const uint8_t seed[16], const uint8_t *in, size_t len);
 
 /* max_entries >= 1. seed: 16 random bytes (copied). 0, PSKGW_EINVAL or PSKGW_ENOMEM. */

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "common/codec.h"
 #include "proc.h"
 #include "tools/devsim/payload.h"
@@ -42,18 +43,6 @@ static void teardown(void)
     pskgw_test_rmtree(tmpdir);
 }
 
-/* Judge a normal exit of pskgw-devsim (whatever its status: the caller asserts that) for a
- * sanitizer report in its stderr. */
-static void judge_devsim(int st)
-{
-    char why[256];
-
-    if (st >= 0 && WIFEXITED(st))
-        cr_expect_eq(pskgw_test_judge_exit("pskgw-devsim", st, WEXITSTATUS(st), devsim_err, why,
-                                           sizeof(why)),
-                     0, "%s", why);
-}
-
 /* Stop devsim_peer with SIGTERM and judge it: exit 0, no sanitizer report. */
 static void peer_stop(pskgw_test_proc_t *peer)
 {
@@ -68,31 +57,13 @@ static void peer_stop(pskgw_test_proc_t *peer)
  * its stderr judged). */
 static int devsim(char *out, size_t cap, ...)
 {
-    char *argv[64];
-    int argc = 0;
-    static char bin[4096];
-    snprintf(bin, sizeof(bin), "%s", pskgw_test_bin("pskgw-devsim"));
-    argv[argc++] = bin;
-    va_list ap;
-    va_start(ap, cap);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && argc < 62)
-        argv[argc++] = (char *)a;
-    va_end(ap);
-    argv[argc] = NULL;
     pskgw_test_proc_t p;
-    cr_assert_eq(pskgw_test_spawn_logged(&p, argv, 1, devsim_err), 0);
-    size_t n = 0;
-    char line[1024];
-    out[0] = '\0';
-    while (pskgw_test_read_line(&p, line, sizeof(line), GUARD_MS) == 0) {
-        int w = snprintf(out + n, cap - n, "%s\n", line);
-        if (w > 0 && (size_t)w < cap - n)
-            n += (size_t)w;
-    }
-    int st = pskgw_test_wait(&p, GUARD_MS);
-    judge_devsim(st);
-    return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    va_list ap;
+
+    va_start(ap, cap);
+    chain_devsim_spawn(&p, devsim_err, ap);
+    va_end(ap);
+    return chain_devsim_finish(&p, devsim_err, out, cap, GUARD_MS, 1);
 }
 
 static json_t *load_json(void)

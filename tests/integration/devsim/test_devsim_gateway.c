@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "proc.h"
 #include "tools/rotkeys/rotkeys.h"
 
@@ -26,60 +27,12 @@
 
 #define GUARD_MS 60000 /* a guard against hanging only, never a statement about speed */
 
-static char dir[256], conf[512], secret[512], sink[512], json_path[512];
-static char sim_err[512], gw_err[512], devsim_err[512];
-static pskgw_test_proc_t sim = { -1, -1 }, gw = { -1, -1 };
-static int udp_port, tcp_port;
-
-static bool have(const char *name)
-{
-    return access(pskgw_test_bin(name), X_OK) == 0;
-}
-
-/* The port of the listener that pskgw logged as `... on udp 127.0.0.1:PORT` (it logs the line
- * once the socket is bound and listening). */
-static int listener_port(const char *prefix)
-{
-    char line[512];
-    const char *at;
-    char *end;
-    long port;
-
-    cr_assert_eq(pskgw_test_wait_log(gw_err, prefix, gw.pid, line, sizeof(line), GUARD_MS), 0,
-                 "pskgw never logged \"%s\" (see %s)", prefix, gw_err);
-    at = strstr(line, prefix) + strlen(prefix);
-    port = strtol(at, &end, 10);
-    cr_assert(end != at && port > 0 && port < 65536, "no port in \"%s\"", line);
-    return (int)port;
-}
+static chain_t ch = CHAIN_INIT;
 
 static void start_chain(void)
 {
-    cr_assert(have("pskgw"), "%s not built", pskgw_test_bin("pskgw"));
-    cr_assert(have("pskgw-sim"), "%s not built", pskgw_test_bin("pskgw-sim"));
-    cr_assert_eq(pskgw_test_tmpdir(dir, sizeof(dir)), 0);
-    snprintf(conf, sizeof(conf), "%s/devsim.conf", dir);
-    snprintf(secret, sizeof(secret), "%s/api.secret", dir);
-    snprintf(sink, sizeof(sink), "%s/sink.jsonl", dir);
-    snprintf(json_path, sizeof(json_path), "%s/run.json", dir);
-    snprintf(sim_err, sizeof(sim_err), "%s/sim.stderr", dir);
-    snprintf(gw_err, sizeof(gw_err), "%s/pskgw.stderr", dir);
-    snprintf(devsim_err, sizeof(devsim_err), "%s/devsim.stderr", dir);
-
-    static char simbin[4096];
-    snprintf(simbin, sizeof(simbin), "%s", pskgw_test_bin("pskgw-sim"));
-    char *sargv[] = { simbin,         "--listen", "127.0.0.1:0", "--api-key", "k",
-                      "--api-secret", "s3cret",   "--seed",      SEED,        NULL };
-    cr_assert_eq(pskgw_test_spawn_logged(&sim, sargv, 1, sim_err), 0);
-    char url[256];
-    cr_assert_eq(pskgw_test_read_line(&sim, url, sizeof(url), GUARD_MS), 0, "pskgw-sim silent");
-
-    FILE *f = fopen(secret, "w");
-    cr_assert_not_null(f);
-    fputs("s3cret\n", f);
-    fclose(f);
-    chmod(secret, 0600);
-    f = fopen(conf, "w");
+    chain_start_sim(&ch, "devsim.conf", SEED, NULL);
+    FILE *f = fopen(ch.conf, "w");
     cr_assert_not_null(f);
     fprintf(f,
             "domain = \"devsim\";\n"
@@ -95,71 +48,25 @@ static void start_chain(void)
             "sinks = ( { type = \"file\"; path = \"%s\"; } );\n"
             "limits = { max_sessions = 1000; max_pending_handshakes = 1000;\n"
             "           handshake_timeout_ms = 10000; idle_timeout_s = 1; };\n",
-            url, secret, sink);
+            ch.sim_url, ch.secret, ch.sink);
     fclose(f);
-    static char gwbin[4096];
-    snprintf(gwbin, sizeof(gwbin), "%s", pskgw_test_bin("pskgw"));
-    /* notice: the level of the line naming each listener's bound address */
-    char *gargv[] = { gwbin, "--config", conf, "--log-level", "notice", NULL };
-    cr_assert_eq(pskgw_test_spawn_logged(&gw, gargv, 0, gw_err), 0);
-    udp_port = listener_port("on udp 127.0.0.1:");
-    tcp_port = listener_port("on tcp 127.0.0.1:");
+    chain_start_gw(&ch, 0);
 }
 
-/* Stop pskgw, then the simulator (pskgw may still talk to it while it stops), and judge both.
- * Called at the end of every test: Criterion does not count a failure in a suite's fini. */
-static void stop_chain(void)
-{
-    char why[256];
-
-    cr_expect_eq(pskgw_test_stop_checked(&gw, "pskgw", 0, gw_err, GUARD_MS, why, sizeof(why)), 0,
-                 "%s", why);
-    cr_expect_eq(pskgw_test_stop_checked(&sim, "pskgw-sim", 0, sim_err, GUARD_MS, why, sizeof(why)),
-                 0, "%s", why);
-}
-
-/* After a test that ended early: nothing left running, nothing left behind. */
 static void fini_chain(void)
 {
-    stop_chain();
-    if (dir[0] != '\0')
-        pskgw_test_rmtree(dir);
-    dir[0] = '\0';
+    chain_fini(&ch);
 }
 
 static int devsim(char *out, size_t cap, ...)
 {
-    char *argv[64];
-    int argc = 0;
-    static char bin[4096];
-    snprintf(bin, sizeof(bin), "%s", pskgw_test_bin("pskgw-devsim"));
-    argv[argc++] = bin;
-    va_list ap;
-    va_start(ap, cap);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && argc < 62)
-        argv[argc++] = (char *)a;
-    va_end(ap);
-    argv[argc] = NULL;
     pskgw_test_proc_t p;
-    cr_assert_eq(pskgw_test_spawn_logged(&p, argv, 1, devsim_err), 0);
-    size_t n = 0;
-    char line[1024];
-    out[0] = '\0';
-    while (pskgw_test_read_line(&p, line, sizeof(line), GUARD_MS) == 0) {
-        int w = snprintf(out + n, cap - n, "%s\n", line);
-        if (w > 0 && (size_t)w < cap - n)
-            n += (size_t)w;
-    }
-    int st = pskgw_test_wait(&p, GUARD_MS);
-    char why[256];
-    /* judged as a clean exit (a failed run's stderr is copied to ours); the caller asserts the
-     * exit status itself with the run's output, so only a clean exit is asserted here: no
-     * sanitizer report then either */
-    int judged = pskgw_test_judge_exit("pskgw-devsim", st, 0, devsim_err, why, sizeof(why));
-    if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        cr_expect_eq(judged, 0, "%s", why);
-    return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    va_list ap;
+
+    va_start(ap, cap);
+    chain_devsim_spawn(&p, ch.devsim_err, ap);
+    va_end(ap);
+    return chain_devsim_finish(&p, ch.devsim_err, out, cap, GUARD_MS, 0);
 }
 
 static json_int_t jint(json_t *root, const char *obj, const char *key)
@@ -174,15 +81,15 @@ TestSuite(devsim_gateway, .init = start_chain, .fini = fini_chain, .timeout = 10
 Test(devsim_gateway, dtls_fleet_e2e_and_bad_devices_verified)
 {
     char tgt[64], out[8192];
-    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
-    int rc =
-        devsim(out, sizeof(out), "--target", tgt, "--devices", "30", "--messages", "4", "--rate",
-               "20", "--seed", SEED, "--e2e", "v1", "--size", "80", "--unknown-share", "0.1",
-               "--wrong-psk-share", "0.1", "--handshake-timeout", "3", "--reconnect-every", "2",
-               "--duration", "40", "--verify-file", sink, "--json", json_path, "--quiet", NULL);
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
+    int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "30", "--messages", "4",
+                    "--rate", "20", "--seed", SEED, "--e2e", "v1", "--size", "80",
+                    "--unknown-share", "0.1", "--wrong-psk-share", "0.1", "--handshake-timeout",
+                    "3", "--reconnect-every", "2", "--duration", "40", "--verify-file", ch.sink,
+                    "--json", ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     json_error_t e;
-    json_t *j = json_load_file(json_path, 0, &e);
+    json_t *j = json_load_file(ch.json_path, 0, &e);
     cr_assert_not_null(j);
     cr_assert_eq(jint(j, "devices", "completed"), 24);
     cr_assert_eq(jint(j, "expected_failures", "total"), 6);
@@ -190,48 +97,48 @@ Test(devsim_gateway, dtls_fleet_e2e_and_bad_devices_verified)
     cr_assert_eq(jint(j, "verify", "delivered"), 96);
     cr_assert_eq(jint(j, "verify", "e2e_mismatch"), 0);
     json_decref(j);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 Test(devsim_gateway, tls_len16_and_nat_rebinding)
 {
     char tgt[64], out[8192];
-    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", tcp_port);
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.tcp_port);
     int rc = devsim(out, sizeof(out), "--tcp", tgt, "--framing", "len16", "--devices", "5",
                     "--messages", "4", "--rate", "20", "--seed", SEED, "--duration", "40",
-                    "--verify-file", sink, "--json", json_path, "--quiet", NULL);
+                    "--verify-file", ch.sink, "--json", ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
-    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
     rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "5", "--messages", "4", "--rate",
                 "20", "--seed", SEED, "--nat-rebind-every", "2", "--duration", "40",
-                "--verify-file", sink, "--json", json_path, "--quiet", NULL);
+                "--verify-file", ch.sink, "--json", ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     json_error_t e;
-    json_t *j = json_load_file(json_path, 0, &e);
+    json_t *j = json_load_file(ch.json_path, 0, &e);
     cr_assert_not_null(j);
     cr_assert_eq(jint(j, "counters", "rebinds"), 5);
     cr_assert_eq(jint(j, "verify", "delivered"), 20);
     json_decref(j);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* pskgw closes sessions idle for 1 s (close_notify): idle devices handshake again, lose nothing. */
 Test(devsim_gateway, idle_devices_after_the_idle_timeout)
 {
     char tgt[64], out[8192];
-    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
     int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "3", "--messages", "2",
                     "--idle-interval", "1.8", "--seed", SEED, "--duration", "40", "--verify-file",
-                    sink, "--json", json_path, "--quiet", NULL);
+                    ch.sink, "--json", ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     json_error_t e;
-    json_t *j = json_load_file(json_path, 0, &e);
+    json_t *j = json_load_file(ch.json_path, 0, &e);
     cr_assert_not_null(j);
     cr_assert_eq(jint(j, "counters", "peer_closes"), 3);
     cr_assert_eq(jint(j, "handshakes", "ok"), 6);
     cr_assert_eq(jint(j, "verify", "delivered"), 6);
     json_decref(j);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* --first-device 7: the run's devices 0..2 are devices 7..9 of the fleet: their identities (the
@@ -240,20 +147,20 @@ Test(devsim_gateway, idle_devices_after_the_idle_timeout)
 Test(devsim_gateway, first_device_shifts_identity_keys_and_source)
 {
     char tgt[64], out[8192];
-    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
     int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "3", "--first-device", "7",
                     "--messages", "1", "--e2e", "v1", "--seed", SEED, "--duration", "40", "--json",
-                    json_path, "--quiet", NULL);
+                    ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     json_error_t e;
-    json_t *j = json_load_file(json_path, 0, &e);
+    json_t *j = json_load_file(ch.json_path, 0, &e);
     cr_assert_not_null(j);
     cr_assert_eq(jint(j, "handshakes", "ok"), 3);
     cr_assert_eq(jint(j, "config", "first_device"), 7);
     json_decref(j);
     unsigned seen = 0;                                        /* bit d - 7 for device d */
     for (int tries = 0; tries < 200 && seen != 7u; tries++) { /* the sink writes asynchronously */
-        FILE *f = fopen(sink, "r");
+        FILE *f = fopen(ch.sink, "r");
         char line[4096];
         seen = 0;
         while (f != NULL && fgets(line, sizeof(line), f) != NULL) {

@@ -28,26 +28,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "proc.h"
 #include "tools/rotkeys/rotkeys.h"
 
 #define SEED     "devsim-hostile-seed"
 #define GUARD_MS 60000 /* a guard against hanging, never a measurement */
 
-static char dir[256], conf[512], secret[512], sink[512], json_path[512], ids_path[512];
-static char sim_err[512], gw_err[512], devsim_err[512];
-static pskgw_test_proc_t sim = { -1, -1 }, gw = { -1, -1 };
-static int udp_port, tcp_port, sim_port, admin_port;
+static chain_t ch = CHAIN_INIT;
+static char ids_path[512];
 static char tgt[64];
-
-static bool have(const char *name)
-{
-    return access(pskgw_test_bin(name), X_OK) == 0;
-}
 
 static void write_conf(const char *url)
 {
-    FILE *f = fopen(conf, "w");
+    FILE *f = fopen(ch.conf, "w");
     cr_assert_not_null(f);
     /* Long API timeouts (no retry on a loaded machine changes the simulator's counts); acks on
      * the UDP listener so that the replay's victim can tell whether its session survived. */
@@ -65,115 +59,22 @@ static void write_conf(const char *url)
             "limits = { max_sessions = 1000; max_pending_handshakes = 1000;\n"
             "           handshake_timeout_ms = 30000; };\n"
             "admin = { address = \"127.0.0.1\"; port = 0; };\n",
-            url, secret, sink);
+            url, ch.secret, ch.sink);
     fclose(f);
 }
 
 static void start_chain(void)
 {
-    cr_assert(have("pskgw"), "%s not built", pskgw_test_bin("pskgw"));
-    cr_assert(have("pskgw-sim"), "%s not built", pskgw_test_bin("pskgw-sim"));
-    cr_assert_eq(pskgw_test_tmpdir(dir, sizeof(dir)), 0);
-    snprintf(conf, sizeof(conf), "%s/hostile.conf", dir);
-    snprintf(secret, sizeof(secret), "%s/api.secret", dir);
-    snprintf(sink, sizeof(sink), "%s/sink.jsonl", dir);
-    snprintf(json_path, sizeof(json_path), "%s/run.json", dir);
-    snprintf(ids_path, sizeof(ids_path), "%s/ids.txt", dir);
-    snprintf(sim_err, sizeof(sim_err), "%s/sim.stderr", dir);
-    snprintf(gw_err, sizeof(gw_err), "%s/pskgw.stderr", dir);
-    snprintf(devsim_err, sizeof(devsim_err), "%s/devsim.stderr", dir);
-
-    static char simbin[4096];
-    snprintf(simbin, sizeof(simbin), "%s", pskgw_test_bin("pskgw-sim"));
-    char *sargv[] = { simbin,         "--listen", "127.0.0.1:0", "--api-key", "k",
-                      "--api-secret", "s3cret",   "--seed",      SEED,        NULL };
-    cr_assert_eq(pskgw_test_spawn_logged(&sim, sargv, 1, sim_err), 0);
-    char url[256];
-    cr_assert_eq(pskgw_test_read_line(&sim, url, sizeof(url), GUARD_MS), 0, "pskgw-sim silent");
-    const char *colon = strrchr(url, ':');
-    cr_assert_not_null(colon, "%s", url);
-    sim_port = atoi(colon + 1);
-    cr_assert_gt(sim_port, 0);
-
-    FILE *f = fopen(secret, "w");
-    cr_assert_not_null(f);
-    fputs("s3cret\n", f);
-    fclose(f);
-    chmod(secret, 0600);
-    write_conf(url);
-    static char gwbin[4096];
-    snprintf(gwbin, sizeof(gwbin), "%s", pskgw_test_bin("pskgw"));
-    /* notice: the level of the lines naming each bound listener and the admin endpoint (both
-     * logged once their socket is bound) */
-    char *gargv[] = { gwbin, "--config", conf, "--log-level", "notice", NULL };
-    cr_assert_eq(pskgw_test_spawn_logged(&gw, gargv, 0, gw_err), 0);
-    udp_port = pskgw_test_log_port(gw_err, "on udp 127.0.0.1:", gw.pid, GUARD_MS);
-    tcp_port = pskgw_test_log_port(gw_err, "on tcp 127.0.0.1:", gw.pid, GUARD_MS);
-    admin_port =
-        pskgw_test_log_port(gw_err, "admin endpoint on http://127.0.0.1:", gw.pid, GUARD_MS);
-    cr_assert_gt(udp_port, 0, "pskgw logged no UDP listener (see %s)", gw_err);
-    cr_assert_gt(tcp_port, 0, "pskgw logged no TCP listener (see %s)", gw_err);
-    cr_assert_gt(admin_port, 0, "pskgw logged no admin endpoint (see %s)", gw_err);
-    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
+    chain_start_sim(&ch, "hostile.conf", SEED, NULL);
+    snprintf(ids_path, sizeof(ids_path), "%s/ids.txt", ch.dir);
+    write_conf(ch.sim_url);
+    chain_start_gw(&ch, 1);
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
 }
 
-/* Stop pskgw, then the simulator (pskgw may still talk to it while it stops), and judge both.
- * Called at the end of every test: Criterion does not count a failure in a suite's fini. */
-static void stop_chain(void)
-{
-    char why[256];
-
-    cr_expect_eq(pskgw_test_stop_checked(&gw, "pskgw", 0, gw_err, GUARD_MS, why, sizeof(why)), 0,
-                 "%s", why);
-    cr_expect_eq(pskgw_test_stop_checked(&sim, "pskgw-sim", 0, sim_err, GUARD_MS, why, sizeof(why)),
-                 0, "%s", why);
-}
-
-/* After a test that ended early: nothing left running, nothing left behind. */
 static void fini_chain(void)
 {
-    stop_chain();
-    if (dir[0] != '\0')
-        pskgw_test_rmtree(dir);
-    dir[0] = '\0';
-}
-
-/* Start pskgw-devsim with the NULL-terminated arguments, stdout captured. */
-static void devsim_spawn(pskgw_test_proc_t *p, va_list ap)
-{
-    char *argv[64];
-    int argc = 0;
-    static char bin[4096];
-    snprintf(bin, sizeof(bin), "%s", pskgw_test_bin("pskgw-devsim"));
-    argv[argc++] = bin;
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && argc < 62)
-        argv[argc++] = (char *)a;
-    argv[argc] = NULL;
-    cr_assert_eq(pskgw_test_spawn_logged(p, argv, 1, devsim_err), 0);
-}
-
-/* Its stdout until it closes, then its exit status (-1 when it did not exit normally). */
-static int devsim_finish(pskgw_test_proc_t *p, char *out, size_t cap)
-{
-    size_t n = 0;
-    char line[1024];
-    out[0] = '\0';
-    while (pskgw_test_read_line(p, line, sizeof(line), 120000) == 0) {
-        int w = snprintf(out + n, cap - n, "%s\n", line);
-        if (w > 0 && (size_t)w < cap - n)
-            n += (size_t)w;
-    }
-    int st = pskgw_test_wait(p, GUARD_MS);
-    char why[256];
-    /* the caller asserts the exit status with the run's output (2 for a refusal); whatever it
-     * is, a normal exit is judged here for a sanitizer report (a failed judgement copies the
-     * stderr to ours) */
-    if (st >= 0 && WIFEXITED(st))
-        cr_expect_eq(pskgw_test_judge_exit("pskgw-devsim", st, WEXITSTATUS(st), devsim_err, why,
-                                           sizeof(why)),
-                     0, "%s", why);
-    return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    chain_fini(&ch);
 }
 
 static int devsim(char *out, size_t cap, ...)
@@ -181,51 +82,15 @@ static int devsim(char *out, size_t cap, ...)
     pskgw_test_proc_t p;
     va_list ap;
     va_start(ap, cap);
-    devsim_spawn(&p, ap);
+    chain_devsim_spawn(&p, ch.devsim_err, ap);
     va_end(ap);
-    return devsim_finish(&p, out, cap);
-}
-
-/* GET path from 127.0.0.1:port (HTTP/1.1, Connection: close): the body, in a static buffer
- * valid until the next call. */
-static const char *http_get(int port, const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    struct timeval tv = { 30, 0 }; /* a guard against hanging only */
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    char req[256];
-    int rl = snprintf(req, sizeof(req),
-                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-    cr_assert_eq(write(fd, req, (size_t)rl), (ssize_t)rl);
-    static char buf[1 << 20];
-    size_t n = 0;
-    ssize_t got;
-    while (n < sizeof(buf) - 1 && (got = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
-        n += (size_t)got;
-    close(fd);
-    buf[n] = '\0';
-    const char *body = strstr(buf, "\r\n\r\n");
-    cr_assert_not_null(body, "no HTTP answer from %s: %s", path, buf);
-    return body + 4;
-}
-
-static json_t *sim_stats(void)
-{
-    const char *body = http_get(sim_port, "/_sim/stats");
-    json_error_t e;
-    json_t *j = json_loads(body, 0, &e);
-    cr_assert_not_null(j, "stats not JSON: %s", body);
-    return j;
+    return chain_devsim_finish(&p, ch.devsim_err, out, cap, 120000, 1);
 }
 
 /* A counter of the UDP listener in pskgw's /metrics, or -1 when absent. */
 static long long gw_metric(const char *family)
 {
-    const char *body = http_get(admin_port, "/metrics");
+    const char *body = chain_http_get(ch.admin_port, "/metrics");
     char want[160];
     /* named in the configuration: its default name holds the configured port (0) */
     snprintf(want, sizeof(want), "%s{domain=\"hostile\",listener=\"udp\"} ", family);
@@ -256,7 +121,7 @@ static long long wait_metric(const char *family, long long want)
 static json_t *attack_of(json_t **root)
 {
     json_error_t e;
-    *root = json_load_file(json_path, 0, &e);
+    *root = json_load_file(ch.json_path, 0, &e);
     cr_assert_not_null(*root, "%s", e.text);
     json_t *a = json_object_get(*root, "attack");
     cr_assert(json_is_object(a), "no attack object");
@@ -309,7 +174,7 @@ Test(devsim_hostile, cke_flood_costs_a_getpsk_per_fresh_identity)
     int rc = devsim(out, sizeof(out), "--target", tgt, "--seed", SEED, "--attack", "cke-flood",
                     "--attack-count", "30", "--attack-sources", "30", "--attack-rate", "20",
                     "--attack-timeout", "30", "--attack-identities", ids_path, "--duration", "150",
-                    "--json", json_path, "--quiet", NULL);
+                    "--json", ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "attack               cke-flood: 30 / 30 attempts") != NULL, "%s", out);
     json_t *root, *a = attack_of(&root);
@@ -330,7 +195,7 @@ Test(devsim_hostile, cke_flood_costs_a_getpsk_per_fresh_identity)
     cr_assert_geq(wait_metric("pskgw_listener_cookie_verified_total", 30), 30);
     json_int_t total = 0;
     for (int i = 0; i < GUARD_MS / 100 && total < 30; i++) {
-        json_t *s = sim_stats();
+        json_t *s = chain_sim_stats(&ch);
         total = 0;
         for (size_t k = 0; k < 30; k++)
             total += sim_calls_for(s, ids[k]);
@@ -339,11 +204,11 @@ Test(devsim_hostile, cke_flood_costs_a_getpsk_per_fresh_identity)
             pause_ms(100);
     }
     cr_assert_eq(total, 30, "GetPSK calls for the flood's identities");
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     for (size_t k = 0; k < 30; k++)
         cr_assert_eq(sim_calls_for(s, ids[k]), 1, "identity %s", ids[k]);
     json_decref(s);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* The legitimate fleet runs in the same process as the flood; its handshakes are reported (p50,
@@ -354,7 +219,7 @@ Test(devsim_hostile, fleet_alongside_a_flood_reports_its_handshakes)
     (void)devsim(out, sizeof(out), "--target", tgt, "--seed", SEED, "--devices", "10", "--messages",
                  "1", "--handshake-timeout", "60", "--attack", "cke-flood", "--attack-count", "40",
                  "--attack-sources", "10", "--attack-rate", "40", "--attack-timeout", "30",
-                 "--duration", "150", "--json", json_path, "--quiet", NULL);
+                 "--duration", "150", "--json", ch.json_path, "--quiet", NULL);
     cr_assert(strstr(out, "handshake latency    p50 ") != NULL, "%s", out);
     cr_assert(strstr(out, "attack outcome       cookie exchanges 40") != NULL, "%s", out);
     json_t *root, *a = attack_of(&root);
@@ -368,7 +233,7 @@ Test(devsim_hostile, fleet_alongside_a_flood_reports_its_handshakes)
         cr_assert_geq(ji(lat, "p99"), ji(lat, "p50"));
     }
     json_decref(root);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* Wrong-key handshakes with a victim's identity: each reaches the key check (the gateway looks the
@@ -380,7 +245,7 @@ Test(devsim_hostile, wrong_key_attempts_on_a_victim_are_refused)
     int rc = devsim(out, sizeof(out), "--target", tgt, "--seed", SEED, "--attack", "wrong-key",
                     "--attack-count", "3", "--attack-victim", "11", "--attack-source", "127.0.0.2",
                     "--attack-rate", "10", "--attack-timeout", "5", "--duration", "150", "--json",
-                    json_path, "--quiet", NULL);
+                    ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *root, *a = attack_of(&root);
     cr_assert_eq(ji(a, "attempts"), 3);
@@ -392,10 +257,10 @@ Test(devsim_hostile, wrong_key_attempts_on_a_victim_are_refused)
     cr_assert_eq(gw_metric("pskgw_listener_handshakes_completed_total"), 0);
     char victim[PSKGW_ROT_IDENTITY_HEX_LEN + 1];
     cr_assert_eq(pskgw_rot_identity_hex(SEED, 11, victim), 0);
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     cr_assert_geq(sim_calls_for(s, victim), 1, "the victim's identity was looked up");
     json_decref(s);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* 100 wrong-key handshakes with device 0's identity from 127.0.0.2 throttle that source only:
@@ -407,7 +272,7 @@ Test(devsim_hostile, wrong_keys_from_one_source_never_lock_the_victim_out)
     int rc = devsim(out, sizeof(out), "--target", tgt, "--seed", SEED, "--devices", "0", "--attack",
                     "wrong-key", "--attack-count", "100", "--attack-victim", "0", "--attack-source",
                     "127.0.0.2", "--attack-rate", "200", "--attack-timeout", "5", "--duration",
-                    "150", "--json", json_path, "--quiet", NULL);
+                    "150", "--json", ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *root, *a = attack_of(&root);
     cr_assert_eq(ji(a, "attempts"), 100);
@@ -417,16 +282,16 @@ Test(devsim_hostile, wrong_keys_from_one_source_never_lock_the_victim_out)
 
     rc = devsim(out, sizeof(out), "--target", tgt, "--seed", SEED, "--devices", "1", "--messages",
                 "1", "--rate", "10", "--handshake-timeout", "60", "--duration", "150", "--json",
-                json_path, "--quiet", NULL);
+                ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "the victim could not connect: %s", out);
     json_error_t e;
-    root = json_load_file(json_path, 0, &e);
+    root = json_load_file(ch.json_path, 0, &e);
     cr_assert_not_null(root, "%s", e.text);
     json_t *hs = json_object_get(root, "handshakes");
     cr_assert_eq(ji(hs, "ok"), 1, "%s", out);
     cr_assert_eq(ji(hs, "failed"), 0, "%s", out);
     json_decref(root);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* The victim device handshakes, ends that session, handshakes again from the same address and
@@ -437,7 +302,7 @@ Test(devsim_hostile, replay_of_an_earlier_hello_from_the_same_address_and_port)
     char out[16384];
     (void)devsim(out, sizeof(out), "--target", tgt, "--seed", SEED, "--attack", "replay",
                  "--attack-victim", "12", "--attack-delay", "0.2", "--attack-timeout", "15",
-                 "--duration", "150", "--json", json_path, "--quiet", NULL);
+                 "--duration", "150", "--json", ch.json_path, "--quiet", NULL);
     cr_assert(strstr(out, "session survived the replay: ") != NULL, "%s", out);
     json_t *root, *a = attack_of(&root);
     json_t *r = json_object_get(a, "replay");
@@ -454,7 +319,7 @@ Test(devsim_hostile, replay_of_an_earlier_hello_from_the_same_address_and_port)
     cr_assert(json_is_true(json_object_get(a, "done")));
     json_decref(root);
     cr_assert_geq(wait_metric("pskgw_listener_handshakes_completed_total", 2), 2);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* Half-open handshakes from 8 source addresses, held: the gateway answers every source and holds
@@ -466,7 +331,7 @@ Test(devsim_hostile, fill_holds_half_open_sessions_from_distinct_sources)
                            "--attack",         "fill", "--attack-count",  "24",
                            "--attack-sources", "8",    "--attack-source", "127.3.0.1",
                            "--attack-hold",    "600",  "--attack-rate",   "50",
-                           "--duration",       "600",  "--json",          json_path,
+                           "--duration",       "600",  "--json",          ch.json_path,
                            "--quiet" };
     char *argv[64];
     int argc = 0;
@@ -476,11 +341,11 @@ Test(devsim_hostile, fill_holds_half_open_sessions_from_distinct_sources)
     for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++)
         argv[argc++] = (char *)args[i];
     argv[argc] = NULL;
-    cr_assert_eq(pskgw_test_spawn_logged(&p, argv, 1, devsim_err), 0);
+    cr_assert_eq(pskgw_test_spawn_logged(&p, argv, 1, ch.devsim_err), 0);
     long long held = wait_metric("pskgw_listener_sessions_active", 24);
     kill(p.pid, SIGTERM);
     char out[16384];
-    int rc = devsim_finish(&p, out, sizeof(out));
+    int rc = chain_devsim_finish(&p, ch.devsim_err, out, sizeof(out), 120000, 1);
     cr_assert_geq(held, 24, "the gateway holds the half-open sessions (%lld)", held);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *root, *a = attack_of(&root);
@@ -493,7 +358,7 @@ Test(devsim_hostile, fill_holds_half_open_sessions_from_distinct_sources)
     cr_assert_eq(ji(a, "ckes_sent"), 0, "a fill never sends a key exchange");
     json_decref(root);
     cr_assert_eq(gw_metric("pskgw_listener_lookups_parked_total"), 0, "no lookup without a CKE");
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* Bounded: against a port where nobody answers, every attempt ends at --attack-timeout and the
@@ -507,7 +372,7 @@ Test(devsim_hostile, attempts_end_by_themselves_when_nobody_answers)
     snprintf(silent, sizeof(silent), "127.0.0.1:%d", port);
     int rc = devsim(out, sizeof(out), "--target", silent, "--attack", "cke-flood", "--attack-count",
                     "5", "--attack-rate", "100", "--attack-timeout", "0.5", "--duration", "600",
-                    "--json", json_path, "--quiet", NULL);
+                    "--json", ch.json_path, "--quiet", NULL);
     close(fd);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *root, *a = attack_of(&root);
@@ -517,7 +382,7 @@ Test(devsim_hostile, attempts_end_by_themselves_when_nobody_answers)
     cr_assert_eq(ji(a, "timeouts"), 5);
     cr_assert_eq(ji(a, "cookie_exchanges"), 0);
     json_decref(root);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* Sources and targets outside loopback are refused before anything is sent. */
@@ -541,5 +406,5 @@ Test(devsim_hostile, refuses_non_loopback_sources_and_targets)
     ssize_t got = recv(fd, b, sizeof(b), MSG_DONTWAIT);
     cr_assert(got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), "a datagram was sent");
     close(fd);
-    stop_chain();
+    chain_stop(&ch);
 }

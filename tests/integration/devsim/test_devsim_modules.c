@@ -26,58 +26,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "proc.h"
 
 #define SEED     "devsim-modules-seed"
 #define GUARD_MS 60000 /* a guard against hanging only, never a statement about speed */
 
-static char dir[256], conf[512], secret[512], sink[512], json_path[512];
-static char sim_err[512], gw_err[512], devsim_err[512];
-static pskgw_test_proc_t sim = { -1, -1 }, gw = { -1, -1 };
-static int udp_port, tcp_port, sim_port, admin_port;
-
-static bool have(const char *name)
-{
-    return access(pskgw_test_bin(name), X_OK) == 0;
-}
+static chain_t ch = CHAIN_INIT;
 
 /* pskgw-sim with extra arguments (NULL-terminated list, may be empty), then pskgw with `extra`
  * configuration lines (ciphers, e2e keys). */
 static void start_chain(const char *const *sim_extra, const char *extra)
 {
-    cr_assert(have("pskgw"), "%s not built", pskgw_test_bin("pskgw"));
-    cr_assert(have("pskgw-sim"), "%s not built", pskgw_test_bin("pskgw-sim"));
-    cr_assert_eq(pskgw_test_tmpdir(dir, sizeof(dir)), 0);
-    snprintf(conf, sizeof(conf), "%s/modules.conf", dir);
-    snprintf(secret, sizeof(secret), "%s/api.secret", dir);
-    snprintf(sink, sizeof(sink), "%s/sink.jsonl", dir);
-    snprintf(json_path, sizeof(json_path), "%s/run.json", dir);
-    snprintf(sim_err, sizeof(sim_err), "%s/sim.stderr", dir);
-    snprintf(gw_err, sizeof(gw_err), "%s/pskgw.stderr", dir);
-    snprintf(devsim_err, sizeof(devsim_err), "%s/devsim.stderr", dir);
-
-    static char simbin[4096];
-    snprintf(simbin, sizeof(simbin), "%s", pskgw_test_bin("pskgw-sim"));
-    char *sargv[32] = { simbin,         "--listen", "127.0.0.1:0", "--api-key", "k",
-                        "--api-secret", "s3cret",   "--seed",      SEED };
-    int sargc = 9;
-    for (size_t i = 0; sim_extra && sim_extra[i] && sargc < 30; i++)
-        sargv[sargc++] = (char *)sim_extra[i];
-    sargv[sargc] = NULL;
-    cr_assert_eq(pskgw_test_spawn_logged(&sim, sargv, 1, sim_err), 0);
-    char url[256];
-    cr_assert_eq(pskgw_test_read_line(&sim, url, sizeof(url), GUARD_MS), 0, "pskgw-sim silent");
-    const char *colon = strrchr(url, ':');
-    cr_assert_not_null(colon, "%s", url);
-    sim_port = atoi(colon + 1);
-    cr_assert_gt(sim_port, 0);
-
-    FILE *f = fopen(secret, "w");
-    cr_assert_not_null(f);
-    fputs("s3cret\n", f);
-    fclose(f);
-    chmod(secret, 0600);
-    f = fopen(conf, "w");
+    chain_start_sim(&ch, "modules.conf", SEED, sim_extra);
+    FILE *f = fopen(ch.conf, "w");
     cr_assert_not_null(f);
     /* Long API timeouts: no retry on a loaded machine, so the simulator's call counts are exact. */
     fprintf(f,
@@ -94,118 +56,31 @@ static void start_chain(const char *const *sim_extra, const char *extra)
             "           handshake_timeout_ms = 20000; };\n"
             "admin = { address = \"127.0.0.1\"; port = 0; };\n"
             "%s",
-            url, secret, sink, extra);
+            ch.sim_url, ch.secret, ch.sink, extra);
     fclose(f);
-    static char gwbin[4096];
-    snprintf(gwbin, sizeof(gwbin), "%s", pskgw_test_bin("pskgw"));
-    /* notice: the level of the lines naming each bound listener and the admin endpoint */
-    char *gargv[] = { gwbin, "--config", conf, "--log-level", "notice", NULL };
-    cr_assert_eq(pskgw_test_spawn_logged(&gw, gargv, 0, gw_err), 0);
-    udp_port = pskgw_test_log_port(gw_err, "on udp 127.0.0.1:", gw.pid, GUARD_MS);
-    tcp_port = pskgw_test_log_port(gw_err, "on tcp 127.0.0.1:", gw.pid, GUARD_MS);
-    admin_port =
-        pskgw_test_log_port(gw_err, "admin endpoint on http://127.0.0.1:", gw.pid, GUARD_MS);
-    cr_assert_gt(udp_port, 0, "pskgw logged no UDP listener (see %s)", gw_err);
-    cr_assert_gt(tcp_port, 0, "pskgw logged no TCP listener (see %s)", gw_err);
-    cr_assert_gt(admin_port, 0, "pskgw logged no admin endpoint (see %s)", gw_err);
+    chain_start_gw(&ch, 1);
 }
 
-/* Stop pskgw, then the simulator (pskgw may still talk to it while it stops), and judge both.
- * Called at the end of every test: Criterion does not count a failure in a suite's fini. */
-static void stop_chain(void)
-{
-    char why[256];
-
-    cr_expect_eq(pskgw_test_stop_checked(&gw, "pskgw", 0, gw_err, GUARD_MS, why, sizeof(why)), 0,
-                 "%s", why);
-    cr_expect_eq(pskgw_test_stop_checked(&sim, "pskgw-sim", 0, sim_err, GUARD_MS, why, sizeof(why)),
-                 0, "%s", why);
-}
-
-/* After a test that ended early: nothing left running, nothing left behind. */
 static void fini_chain(void)
 {
-    stop_chain();
-    if (dir[0] != '\0')
-        pskgw_test_rmtree(dir);
-    dir[0] = '\0';
+    chain_fini(&ch);
 }
 
 static int devsim(char *out, size_t cap, ...)
 {
-    char *argv[64];
-    int argc = 0;
-    static char bin[4096];
-    snprintf(bin, sizeof(bin), "%s", pskgw_test_bin("pskgw-devsim"));
-    argv[argc++] = bin;
-    va_list ap;
-    va_start(ap, cap);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && argc < 62)
-        argv[argc++] = (char *)a;
-    va_end(ap);
-    argv[argc] = NULL;
     pskgw_test_proc_t p;
-    cr_assert_eq(pskgw_test_spawn_logged(&p, argv, 1, devsim_err), 0);
-    size_t n = 0;
-    char line[1024];
-    out[0] = '\0';
-    while (pskgw_test_read_line(&p, line, sizeof(line), 90000) == 0) {
-        int w = snprintf(out + n, cap - n, "%s\n", line);
-        if (w > 0 && (size_t)w < cap - n)
-            n += (size_t)w;
-    }
-    int st = pskgw_test_wait(&p, GUARD_MS);
-    char why[256];
-    /* the caller asserts the exit status with the run's output; a clean exit is judged here for
-     * a sanitizer report too (a failed run's stderr is copied to ours) */
-    int judged = pskgw_test_judge_exit("pskgw-devsim", st, 0, devsim_err, why, sizeof(why));
-    if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        cr_expect_eq(judged, 0, "%s", why);
-    return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+    va_list ap;
 
-/* GET path from 127.0.0.1:port (plain HTTP/1.1, Connection: close): the body, in a static
- * buffer valid until the next call. */
-static const char *http_get(int port, const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    struct timeval tv = { 20, 0 }; /* a guard against hanging only */
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    char req[256];
-    int rl = snprintf(req, sizeof(req),
-                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-    cr_assert_eq(write(fd, req, (size_t)rl), (ssize_t)rl);
-    static char buf[1 << 20];
-    size_t n = 0;
-    ssize_t got;
-    while (n < sizeof(buf) - 1 && (got = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
-        n += (size_t)got;
-    close(fd);
-    buf[n] = '\0';
-    const char *body = strstr(buf, "\r\n\r\n");
-    cr_assert_not_null(body, "no HTTP answer from %s: %s", path, buf);
-    return body + 4;
-}
-
-/* The simulator's /_sim/stats. */
-static json_t *sim_stats(void)
-{
-    const char *body = http_get(sim_port, "/_sim/stats");
-    json_error_t e;
-    json_t *j = json_loads(body, 0, &e);
-    cr_assert_not_null(j, "stats not JSON: %s", body);
-    return j;
+    va_start(ap, cap);
+    chain_devsim_spawn(&p, ch.devsim_err, ap);
+    va_end(ap);
+    return chain_devsim_finish(&p, ch.devsim_err, out, cap, 90000, 0);
 }
 
 /* A counter of the gateway's /metrics (first sample of that name), or -1 when absent. */
 static long long gw_metric(const char *name)
 {
-    const char *body = http_get(admin_port, "/metrics");
+    const char *body = chain_http_get(ch.admin_port, "/metrics");
     size_t nl = strlen(name);
     for (const char *p = body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
         if (strncmp(p, name, nl) == 0 && (p[nl] == ' ' || p[nl] == '{')) {
@@ -226,7 +101,7 @@ static json_int_t jint(json_t *root, const char *obj, const char *key)
 static json_t *run_json(void)
 {
     json_error_t e;
-    json_t *j = json_load_file(json_path, 0, &e);
+    json_t *j = json_load_file(ch.json_path, 0, &e);
     cr_assert_not_null(j, "%s", e.text);
     return j;
 }
@@ -234,7 +109,7 @@ static json_t *run_json(void)
 /* Distinct psk_identity values in the file sink. */
 static size_t sink_identities(size_t *lines)
 {
-    FILE *f = fopen(sink, "r");
+    FILE *f = fopen(ch.sink, "r");
     cr_assert_not_null(f);
     json_t *set = json_object();
     char line[65536];
@@ -263,12 +138,12 @@ Test(devsim_modules, identity_per_session_every_handshake_is_a_getpsk)
 {
     start_chain(NULL, "");
     char tgt[64], out[8192];
-    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
     int rc =
         devsim(out, sizeof(out), "--target", tgt, "--devices", "6", "--messages", "3", "--rate",
                "20", "--seed", SEED, "--identity-per-session", "--handshake-per-message",
-               "--handshake-timeout", "20", "--duration", "80", "--verify-file", sink,
-               "--verify-timeout", "30", "--json", json_path, "--quiet", NULL);
+               "--handshake-timeout", "20", "--duration", "80", "--verify-file", ch.sink,
+               "--verify-timeout", "30", "--json", ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *j = run_json();
     cr_assert_eq(jint(j, "handshakes", "ok"), 18);
@@ -279,11 +154,11 @@ Test(devsim_modules, identity_per_session_every_handshake_is_a_getpsk)
     size_t lines = 0;
     cr_assert_eq(sink_identities(&lines), 18, "one identity per session");
     cr_assert_eq(lines, 18);
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     cr_assert_eq(jint(s, "calls", "get_psk"), 18, "GetPSK calls == sessions");
     cr_assert_eq(json_object_size(json_object_get(s, "by_identity")), 18);
     json_decref(s);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* Without the option, the same fleet uses one identity per device: the cache answers the
@@ -292,19 +167,19 @@ Test(devsim_modules, fixed_identity_is_one_getpsk_per_device)
 {
     start_chain(NULL, "");
     char tgt[64], out[8192];
-    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
     int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "6", "--messages", "3",
                     "--rate", "20", "--seed", SEED, "--handshake-per-message",
-                    "--handshake-timeout", "20", "--duration", "80", "--verify-file", sink,
-                    "--verify-timeout", "30", "--json", json_path, "--quiet", NULL);
+                    "--handshake-timeout", "20", "--duration", "80", "--verify-file", ch.sink,
+                    "--verify-timeout", "30", "--json", ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     size_t lines = 0;
     cr_assert_eq(sink_identities(&lines), 6);
     cr_assert_eq(lines, 18);
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     cr_assert_eq(jint(s, "calls", "get_psk"), 6);
     json_decref(s);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* The default ClientHello offers several PSK suites with CCM8 first; a gateway that prefers GCM
@@ -313,10 +188,10 @@ Test(devsim_modules, module_like_hello_lets_the_server_pick)
 {
     start_chain(NULL, "ciphers = \"PSK-AES128-GCM-SHA256:PSK-AES128-CBC-SHA256\";\n");
     char tgt[64], out[8192];
-    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
     int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "2", "--messages", "1",
                     "--seed", SEED, "--handshake-timeout", "20", "--duration", "60",
-                    "--verify-file", sink, "--json", json_path, "--quiet", NULL);
+                    "--verify-file", ch.sink, "--json", ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *j = run_json();
     cr_assert_str_eq(json_string_value(json_object_get(j, "cipher")), "PSK-AES128-GCM-SHA256");
@@ -326,7 +201,7 @@ Test(devsim_modules, module_like_hello_lets_the_server_pick)
     cr_assert_eq(strncmp(offer, "PSK-AES128-CCM8:", 16), 0, "CCM8 is the device's first choice");
     cr_assert_eq(jint(j, "verify", "delivered"), 2);
     json_decref(j);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* E2E through pskgw: every message its own key identity (hence key and nonce), as
@@ -334,21 +209,21 @@ Test(devsim_modules, module_like_hello_lets_the_server_pick)
 static void e2e_run(const char *version, const char *layout, int devices, int messages)
 {
     char tgt[64], out[8192], dev[16], msg[16];
-    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
     snprintf(dev, sizeof(dev), "%d", devices);
     snprintf(msg, sizeof(msg), "%d", messages);
     int rc =
         devsim(out, sizeof(out), "--target", tgt, "--devices", dev, "--messages", msg, "--rate",
                "20", "--seed", SEED, "--e2e", version, "--e2e-v2-layout", layout, "--size", "64",
-               "--handshake-timeout", "20", "--duration", "80", "--verify-file", sink,
-               "--verify-timeout", "30", "--json", json_path, "--quiet", NULL);
+               "--handshake-timeout", "20", "--duration", "80", "--verify-file", ch.sink,
+               "--verify-timeout", "30", "--json", ch.json_path, "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *j = run_json();
     cr_assert_eq(jint(j, "verify", "delivered"), devices * messages);
     cr_assert_eq(jint(j, "verify", "e2e_mismatch"), 0);
     cr_assert_eq(jint(j, "verify", "corrupted"), 0);
     json_decref(j);
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     cr_assert_eq(jint(s, "calls", "e2e_params"), devices * messages);
     json_t *by = json_object_get(s, "by_key_identity");
     cr_assert_eq(json_object_size(by), (size_t)(devices * messages), "a new KI per message");
@@ -365,7 +240,7 @@ Test(devsim_modules, e2e_v1_new_key_identity_per_message)
 {
     start_chain(NULL, "e2e = \"required\";\n");
     e2e_run("v1", "seed", 3, 4);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* V2, candidate "seed": KI | ciphertext | 8-byte tag (19 bytes). */
@@ -374,7 +249,7 @@ Test(devsim_modules, e2e_v2_seed_layout_end_to_end)
     static const char *const sim_extra[] = { "--e2e-v2-layout", "seed", NULL };
     start_chain(sim_extra, "e2e = \"required\";\ne2e_v2_layout = \"seed\";\n");
     e2e_run("v2", "seed", 3, 3);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* V2, candidate "pad1": KI | 1 byte | ciphertext | 16-byte tag (the 28 bytes u-blox's tests
@@ -384,7 +259,7 @@ Test(devsim_modules, e2e_v2_pad1_layout_end_to_end)
     static const char *const sim_extra[] = { "--e2e-v2-layout", "pad1", NULL };
     start_chain(sim_extra, "e2e = \"required\";\ne2e_v2_layout = \"pad1\";\n");
     e2e_run("v2", "pad1", 3, 3);
-    stop_chain();
+    chain_stop(&ch);
 }
 
 /* A domain reading the wrong candidate rejects every pad1 payload (nothing forwarded as if it
@@ -394,11 +269,11 @@ Test(devsim_modules, e2e_v2_pad1_payloads_are_rejected_by_a_seed_domain)
     static const char *const sim_extra[] = { "--e2e-v2-layout", "pad1", NULL };
     start_chain(sim_extra, "e2e = \"required\";\n");
     char tgt[64], out[8192];
-    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", udp_port);
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
     int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "2", "--messages", "2",
                     "--rate", "20", "--seed", SEED, "--e2e", "v2", "--e2e-v2-layout", "pad1",
-                    "--handshake-timeout", "20", "--duration", "60", "--json", json_path, "--quiet",
-                    NULL);
+                    "--handshake-timeout", "20", "--duration", "60", "--json", ch.json_path,
+                    "--quiet", NULL);
     cr_assert_eq(rc, 0, "%s", out);
     /* Wait for the gateway's verdict on all four: a poll of its counter (nothing else announces
      * each verdict: the warning is rate-limited per identity), until it reaches 4 or the guard
@@ -414,10 +289,11 @@ Test(devsim_modules, e2e_v2_pad1_payloads_are_rejected_by_a_seed_domain)
     }
     cr_assert_eq(rejected, 4, "every pad1 payload rejected");
     cr_assert_eq(gw_metric("pskgw_domain_forwarded_total"), 0);
-    json_t *s = sim_stats();
+    json_t *s = chain_sim_stats(&ch);
     cr_assert_eq(jint(s, "calls", "e2e_params"), 4, "the KI is read the same way by both");
     json_decref(s);
     struct stat st;
-    cr_assert(stat(sink, &st) != 0 || st.st_size == 0, "pad1 payloads forwarded by a seed domain");
-    stop_chain();
+    cr_assert(stat(ch.sink, &st) != 0 || st.st_size == 0,
+              "pad1 payloads forwarded by a seed domain");
+    chain_stop(&ch);
 }

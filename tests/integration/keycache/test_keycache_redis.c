@@ -8,6 +8,7 @@
 #include "fake_backend.h"
 #include "keycache/keycache.h"
 #include "proc.h"
+#include "redistest.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -724,33 +725,13 @@ Test(keycache_redis, password_and_database)
 {
     pskgw_test_proc_t pw_redis;
     int port;
-    char portbuf[16];
-    char *argv[] = { "/usr/bin/redis-server",
-                     "--port",
-                     portbuf,
-                     "--bind",
-                     "127.0.0.1",
-                     "--save",
-                     "",
-                     "--appendonly",
-                     "no",
-                     "--dir",
-                     "/tmp",
-                     "--loglevel",
-                     "warning",
-                     "--requirepass",
-                     "s3cret-pass",
-                     NULL };
     fake_backend_t fa, fb;
     pskgw_keycache_t *a;
     pskgw_keycache_t *b;
     got_t g;
 
-    int hold = pskgw_test_reserve_port(0, &port);
-    cr_assert_geq(hold, 0);
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    cr_assert_eq(pskgw_test_spawn_on_reserved(&pw_redis, argv, hold, port, 30000), 0,
-                 "redis-server with a password did not start on port %d", port);
+    int hold = pskgw_test_redis_start_pw(&pw_redis, &port, "s3cret-pass");
+    cr_assert_geq(hold, 0, "redis-server with a password did not start");
 
     g_password = "s3cret-pass";
     g_db = 3;
@@ -762,12 +743,8 @@ Test(keycache_redis, password_and_database)
     (void)fetch_answer(a, &fa, "dev01", PSKGW_OK, "psk-of-dev01");
 
     /* The value is in database 3, behind the password. */
-    redisContext *c = redisConnect("127.0.0.1", port);
-    cr_assert(c && !c->err);
-    redisReply *r = redisCommand(c, "AUTH s3cret-pass");
-    freeReplyObject(r);
-    r = redisCommand(c, "SELECT 3");
-    freeReplyObject(r);
+    redisContext *c = pskgw_test_redis_connect(port, "s3cret-pass", 3);
+    redisReply *r;
     uint64_t deadline = mono_ms() + 30000; /* a guard */
     for (;;) {
         r = redisCommand(c, "EXISTS %s", rkey_dev1);

@@ -13,96 +13,31 @@
 #include "keycache/keycache.h"
 #include "keycache/psk_value.h"
 #include "proc.h"
+#include "simctl.h"
 #include "tools/rotkeys/rotkeys.h"
 #include "upstream/upstream.h"
 
 #include <criterion/criterion.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
-#define SIM_KEY    "kc-key"
-#define SIM_SECRET "kc-secret-0123456789"
-#define SIM_SEED   "keycache-test-seed"
+/* ---- pskgw-sim (simctl.h: blocking libcurl easy calls, only between loop runs) ---- */
 
-/* ---- pskgw-sim control (blocking libcurl easy calls, only between loop runs) ---- */
-
-static pskgw_test_proc_t sim = { -1, -1 };
-static char sim_url[128];
-static char sim_dir[256], sim_err[512];
-
-#define GUARD_MS 60000 /* a guard against hanging only, never a statement about speed */
-
-typedef struct {
-    char *data;
-    size_t len;
-} buf_t;
-
-static size_t sink(char *p, size_t sz, size_t nm, void *u)
-{
-    buf_t *b = u;
-    size_t n = sz * nm;
-    char *d = realloc(b->data, b->len + n + 1);
-
-    if (!d)
-        return 0;
-    memcpy(d + b->len, p, n);
-    b->len += n;
-    d[b->len] = '\0';
-    b->data = d;
-    return n;
-}
-
-static long sim_request(const char *path, const char *json, buf_t *out)
-{
-    char url[256];
-    CURL *e = curl_easy_init();
-    struct curl_slist *h = NULL;
-    long status = -1;
-
-    cr_assert_not_null(e);
-    snprintf(url, sizeof(url), "%s%s", sim_url, path);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
-    if (json) {
-        h = curl_slist_append(h, "Content-Type: application/json");
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, json);
-    }
-    if (curl_easy_perform(e) == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(e);
-    return status;
-}
-
-static void sim_post(const char *path, const char *json)
-{
-    buf_t b = { NULL, 0 };
-
-    cr_assert_eq(sim_request(path, json, &b), 200, "POST %s %s", path, json);
-    free(b.data);
-}
+static sim_t sim = { .proc = { -1, -1 } };
 
 /* calls.get_psk, and by_identity[id_hex] when id_hex is given (0 when absent). */
 static long sim_get_psk_calls(const char *id_hex)
 {
-    buf_t b = { NULL, 0 };
-    json_t *j;
+    json_t *j = sim_stats(&sim);
     json_t *x;
     long v;
 
-    cr_assert_eq(sim_request("/_sim/stats", NULL, &b), 200);
-    j = json_loadb(b.data, b.len, 0, NULL);
-    free(b.data);
-    cr_assert_not_null(j);
+    cr_assert_not_null(j, "GET /_sim/stats");
     if (id_hex)
         x = json_object_get(json_object_get(j, "by_identity"), id_hex);
     else
@@ -110,6 +45,11 @@ static long sim_get_psk_calls(const char *id_hex)
     v = json_is_integer(x) ? (long)json_integer_value(x) : 0;
     json_decref(j);
     return v;
+}
+
+static void sim_faults(const char *json)
+{
+    cr_assert_eq(sim_post(&sim, "/_sim/faults", json), 200, "POST /_sim/faults %s", json);
 }
 
 /* ---- loop, clock, client, cache ---- */
@@ -194,20 +134,10 @@ static void be_cancel(void *ctx, void *handle)
 
 static void setup(void)
 {
-    const char *argv[] = { NULL,           "--listen", "127.0.0.1:0", "--api-key", SIM_KEY,
-                           "--api-secret", SIM_SECRET, "--seed",      SIM_SEED,    NULL };
-    char bin[4096];
     pskgw_upstream_opts_t uo;
     pskgw_keycache_opts_t o;
 
-    snprintf(bin, sizeof(bin), "%s", pskgw_test_bin("pskgw-sim"));
-    argv[0] = bin;
-    cr_assert_eq(pskgw_test_tmpdir(sim_dir, sizeof(sim_dir)), 0);
-    snprintf(sim_err, sizeof(sim_err), "%s/sim.stderr", sim_dir);
-    cr_assert_eq(pskgw_test_spawn_logged(&sim, (char *const *)argv, 1, sim_err), 0);
-    cr_assert_eq(pskgw_test_read_line(&sim, sim_url, sizeof(sim_url), GUARD_MS), 0,
-                 "pskgw-sim did not start (%s)", bin);
-    cr_assert(strncmp(sim_url, "http", 4) == 0, "%s", sim_url);
+    cr_assert_eq(sim_start(&sim, NULL), 0, "pskgw-sim did not start");
 
     closed = 0;
     g_skew = 0;
@@ -218,7 +148,7 @@ static void setup(void)
 
     pskgw_upstream_opts_init(&uo);
     uo.name = "kc-test";
-    uo.base_url = sim_url;
+    uo.base_url = sim.url;
     uo.key_id = SIM_KEY;
     uo.secret = SIM_SECRET;
     uo.max_in_flight = 64;
@@ -259,8 +189,6 @@ static void on_up_closed(void *arg)
  * test that ended early). */
 static void close_all(void)
 {
-    char why[256];
-
     if (up == NULL)
         return;
     if (kc) {
@@ -275,18 +203,19 @@ static void close_all(void)
     cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
     cr_assert_eq(closed, 2);
     cr_assert_eq(uv_loop_close(&loop), 0);
-    cr_assert_eq(pskgw_test_stop_checked(&sim, "pskgw-sim", 0, sim_err, GUARD_MS, why, sizeof(why)),
-                 0, "%s", why);
+    sim_stop(&sim);
 }
 
 static void finish(void)
 {
     close_all();
-    if (sim.pid > 0)
-        pskgw_test_stop(&sim, SIGKILL, 5000);
-    if (sim_dir[0] != '\0')
-        pskgw_test_rmtree(sim_dir);
-    sim_dir[0] = '\0';
+    if (sim.proc.pid > 0) { /* a test that ended before close_all(): nothing left to judge */
+        pskgw_test_stop(&sim.proc, SIGKILL, 5000);
+        sim.proc.pid = -1;
+    }
+    if (sim.err[0] != '\0')
+        unlink(sim.err);
+    sim.err[0] = '\0';
 }
 
 TestSuite(keycache_upstream, .init = setup, .fini = finish, .timeout = 55);
@@ -447,7 +376,7 @@ Test(keycache_upstream, stale_served_while_the_sim_returns_503_fresh_after_recov
 
     g_skew += 61000;      /* past ttl_s (60), inside stale_s (600) */
     g_deadline_ms = 1000; /* the client retries 503s until this deadline */
-    sim_post("/_sim/faults", "{\"error_rate\":1,\"error_status\":503}");
+    sim_faults("{\"error_rate\":1,\"error_status\":503}");
     calls = sim_get_psk_calls(NULL);
     g = fetch_one(42);
     cr_assert_eq(g.status, PSKGW_OK, "%s", pskgw_strerror(g.status));
@@ -463,7 +392,7 @@ Test(keycache_upstream, stale_served_while_the_sim_returns_503_fresh_after_recov
     pskgw_keycache_stats(kc, &st);
     cr_assert_eq(st.stale_serves, 1);
 
-    sim_post("/_sim/faults", "{\"error_rate\":0}");
+    sim_faults("{\"error_rate\":0}");
     g_skew += 1000; /* past stale_retry_ms */
     calls = sim_get_psk_calls(NULL);
     g = fetch_one(42);
@@ -504,7 +433,7 @@ Test(keycache_upstream, refusals_cached_and_close_cancels_upstream_calls)
 
     /* Requests held at the sim by latency (a minute: longer than anything here waits) when the
      * cache closes: ECANCELED, exactly once. */
-    sim_post("/_sim/faults", "{\"latency_ms\":60000}");
+    sim_faults("{\"latency_ms\":60000}");
     pskgw_upstream_stats(up, &ust);
     sent = ust.http_attempts[PSKGW_UPSTREAM_OP_PSK];
     for (int i = 0; i < 3; i++) {

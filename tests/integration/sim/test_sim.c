@@ -23,30 +23,18 @@
 
 #include "common/codec.h"
 #include "proc.h"
+#include "simproc.h"
 #include "tools/rotkeys/rotkeys.h"
 
 #define SEED   "integration-seed"
 #define KEY    "api-key-1"
 #define SECRET "api-secret-1"
 
-static pskgw_test_proc_t g_sim = { -1, -1 };
-static char g_url[256];
-static char g_ca[640]; /* CA file for https, "" for http */
-static char g_tmp[256];
-static char g_err[512]; /* the running simulator's captured stderr */
+static simproc_t sp = SIMPROC_INIT;
 
-#define GUARD_MS 60000 /* a guard against hanging only, never a statement about speed */
+#define GUARD_MS SIMPROC_GUARD_MS
 
 /* ---- process ---- */
-
-/* A path in the test's temporary directory (made on first use) for a process's stderr: a
- * static buffer per call site is the caller's (cap bytes at out). */
-static void err_path(char *out, size_t cap, const char *name)
-{
-    if (g_tmp[0] == '\0')
-        cr_assert_eq(pskgw_test_tmpdir(g_tmp, sizeof(g_tmp)), 0);
-    snprintf(out, cap, "%s/%s.stderr", g_tmp, name);
-}
 
 /* Judge a pskgw-sim that ended with status st (as pskgw_test_wait gives it): it must have exited
  * with want and left no sanitizer report in err. */
@@ -59,54 +47,15 @@ static void judge(const char *what, int st, int want, const char *err)
 
 static void start_sim_v(const char *const *extra)
 {
-    const char *argv[64];
-    size_t n = 0;
-    argv[n++] = pskgw_test_bin("pskgw-sim");
     const char *base[] = { "--listen", "127.0.0.1:0", "--api-key", KEY, "--api-secret",
                            SECRET,     "--seed",      SEED,        NULL };
-    for (size_t i = 0; base[i]; i++)
-        argv[n++] = base[i];
-    for (size_t i = 0; extra && extra[i]; i++) {
-        cr_assert(n < 62);
-        argv[n++] = extra[i];
-    }
-    argv[n] = NULL;
-    char *copy[64];
-    for (size_t i = 0; i <= n; i++)
-        copy[i] = argv[i] ? strdup(argv[i]) : NULL;
-    err_path(g_err, sizeof(g_err), "sim");
-    int rc = pskgw_test_spawn_logged(&g_sim, copy, 1, g_err);
-    for (size_t i = 0; i < n; i++)
-        free(copy[i]);
-    cr_assert_eq(rc, 0, "spawn pskgw-sim");
-    cr_assert_eq(pskgw_test_read_line(&g_sim, g_url, sizeof(g_url), GUARD_MS), 0,
-                 "pskgw-sim printed no URL");
-}
 
-#define start_sim(...)                                      \
-    do {                                                    \
-        const char *const extra_[] = { __VA_ARGS__, NULL }; \
-        start_sim_v(extra_);                                \
-    } while (0)
-
-/* SIGTERM, then judged: exit 0, no sanitizer report. */
-static void stop_sim_clean(void)
-{
-    char why[256];
-
-    cr_assert_eq(pskgw_test_stop_checked(&g_sim, "pskgw-sim", 0, g_err, GUARD_MS, why, sizeof(why)),
-                 0, "%s", why);
+    simproc_start(&sp, base, extra);
 }
 
 static void fini(void)
 {
-    if (g_sim.pid > 0)
-        pskgw_test_stop(&g_sim, SIGKILL, 5000);
-    if (g_tmp[0]) {
-        pskgw_test_rmtree(g_tmp);
-        g_tmp[0] = '\0';
-    }
-    g_ca[0] = '\0';
+    simproc_fini(&sp);
 }
 
 static void init(void)
@@ -134,13 +83,8 @@ typedef struct {
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
 {
     resp_t *r = ud;
-    size_t n = sz * nm;
-    if (r->len + n >= sizeof(r->body))
-        return 0;
-    memcpy(r->body + r->len, p, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
+
+    return simproc_append(r->body, sizeof(r->body), &r->len, p, sz * nm);
 }
 
 static void copy_header_value(char *dst, size_t cap, const char *p, size_t n)
@@ -175,7 +119,7 @@ static CURL *make_easy(const char *method, const char *path, const char *auth, c
     CURL *e = curl_easy_init();
     cr_assert_not_null(e);
     memset(r, 0, sizeof(*r));
-    snprintf(url, sizeof(url), "%s%s", g_url, path);
+    snprintf(url, sizeof(url), "%s%s", sp.url, path);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
@@ -183,8 +127,8 @@ static CURL *make_easy(const char *method, const char *path, const char *auth, c
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    if (g_ca[0])
-        curl_easy_setopt(e, CURLOPT_CAINFO, g_ca);
+    if (sp.ca[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, sp.ca);
     *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     if (auth) {
         snprintf(h, sizeof(h), "Authorization: %s", auth);
@@ -343,7 +287,7 @@ Test(sim, authenticate_ok_and_wrong_secret)
     assert_error(&r, 400);
     post("/v1/authenticate", NULL, "{\"APIKey\":\"" KEY "\",\"APISecret\":7}", &r);
     assert_error(&r, 400);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim, several_domains)
@@ -356,7 +300,7 @@ Test(sim, several_domains)
     assert_error(&r, 401);
     char *tok = auth_token();
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 /* ---- GetPSK ---- */
@@ -404,7 +348,7 @@ Test(sim, getpsk_returns_derived_key)
     identity_hex(999, id);
     expect_psk(tok, 999, id, NULL, 128);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim, getpsk_unknown_is_404)
@@ -436,7 +380,7 @@ Test(sim, getpsk_unknown_is_404)
     post("/v1/GetPSK", tok, "{\"KeyID\":\"01020304\"}", &r);
     assert_error(&r, 404);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim, getpsk_disabled_is_403)
@@ -459,7 +403,7 @@ Test(sim, getpsk_disabled_is_403)
     identity_hex(10, id);
     expect_psk(tok, 10, id, NULL, 128);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim, getpsk_without_or_with_bad_token_is_401)
@@ -492,7 +436,7 @@ Test(sim, getpsk_without_or_with_bad_token_is_401)
     post("/v1/GetPSK", tok, body, &r);
     assert_error(&r, 401);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim, expire_tokens_forces_reauthentication)
@@ -514,7 +458,7 @@ Test(sim, expire_tokens_forces_reauthentication)
     post("/v1/GetPSK", tok, body, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim, malformed_bodies_are_400)
@@ -561,7 +505,7 @@ Test(sim, malformed_bodies_are_400)
         cr_assert_eq(r.status, 400, "body [%s] -> %ld", bad_e2e[i], r.status);
     }
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim, oversized_body_and_wrong_method)
@@ -584,7 +528,7 @@ Test(sim, oversized_body_and_wrong_method)
     post("/v1/NoSuchCall", tok, "{}", &r);
     assert_error(&r, 404);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 /* ---- E2E ---- */
@@ -674,7 +618,7 @@ Test(sim, e2e_both_paths_both_versions)
     post("/v1/GetE2EDecryptionParameters", NULL, body, &r);
     assert_error(&r, 401);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 /* ---- faults ---- */
@@ -730,7 +674,7 @@ Test(sim, latency_does_not_serialise_requests)
               (long long)json_integer_value(json_object_get(s, "max_in_flight")));
     json_decref(s);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim, error_rate_answers_chosen_status)
@@ -751,7 +695,7 @@ Test(sim, error_rate_answers_chosen_status)
     cr_assert_eq(stat_int(s, "status", "200"), 1);
     cr_assert_eq(stat_int(s, "calls", "authenticate"), 6);
     json_decref(s);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim, ratelimit_429_with_retry_after)
@@ -778,7 +722,7 @@ Test(sim, ratelimit_429_with_retry_after)
     post("/v1/GetPSK", tok, body, &r);
     cr_assert_eq(r.status, 200, "after the two scheduled 429s: %ld", r.status);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim, flags_set_ratelimit_and_drop)
@@ -788,7 +732,7 @@ Test(sim, flags_set_ratelimit_and_drop)
     post("/v1/authenticate", NULL, "{\"APIKey\":\"" KEY "\",\"APISecret\":\"" SECRET "\"}", &r);
     assert_error(&r, 429);
     cr_assert_str_eq(r.retry_after, "9");
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 
     start_sim("--drop-rate", "1");
     post("/v1/authenticate", NULL, "{\"APIKey\":\"" KEY "\",\"APISecret\":\"" SECRET "\"}", &r);
@@ -796,7 +740,7 @@ Test(sim, flags_set_ratelimit_and_drop)
     json_t *s = get_stats(); /* control endpoints are never faulted */
     cr_assert_eq(json_integer_value(json_object_get(s, "dropped")), 1);
     json_decref(s);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim, faults_endpoint_validates_and_reports)
@@ -837,7 +781,7 @@ Test(sim, faults_endpoint_validates_and_reports)
     assert_error(&r, 502);
     char *tok = auth_token();
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 /* ---- stats ---- */
@@ -892,7 +836,7 @@ Test(sim, stats_count_per_identity_and_reset)
     cr_assert_eq(json_object_size(json_object_get(s, "status")), 0);
     json_decref(s);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 /* ---- HTTPS ---- */
@@ -901,21 +845,21 @@ Test(sim, https_with_generated_certificate)
 {
     char id[PSKGW_ROT_IDENTITY_HEX_LEN + 1];
     resp_t r;
-    cr_assert_eq(pskgw_test_tmpdir(g_tmp, sizeof(g_tmp)), 0);
+    cr_assert_eq(pskgw_test_tmpdir(sp.tmp, sizeof(sp.tmp)), 0);
     char cert[600];
-    snprintf(cert, sizeof(cert), "%s/sim.pem", g_tmp);
+    snprintf(cert, sizeof(cert), "%s/sim.pem", sp.tmp);
     start_sim("--tls", "--cert-out", cert);
-    cr_assert_eq(strncmp(g_url, "https://127.0.0.1:", 18), 0, "url %s", g_url);
+    cr_assert_eq(strncmp(sp.url, "https://127.0.0.1:", 18), 0, "url %s", sp.url);
     /* without the CA file the certificate is not trusted */
     post("/v1/authenticate", NULL, "{\"APIKey\":\"" KEY "\",\"APISecret\":\"" SECRET "\"}", &r);
     cr_assert_eq(r.rc, CURLE_PEER_FAILED_VERIFICATION, "%s", curl_easy_strerror(r.rc));
-    snprintf(g_ca, sizeof(g_ca), "%s", cert);
+    snprintf(sp.ca, sizeof(sp.ca), "%s", cert);
     char *tok = auth_token();
     identity_hex(11, id);
     expect_psk(tok, 11, id, NULL, 128);
     e2e_round_trip(tok, "/v1/GetE2EDecryptionParameters", 11, PSKGW_ROT_E2E_V1);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 /* ---- process ---- */
@@ -926,8 +870,8 @@ Test(sim, help_and_bad_flags)
     char line[512];
     char *argv[] = { strdup(pskgw_test_bin("pskgw-sim")), strdup("--help"), NULL };
     char help_err[512], bad_err[512];
-    err_path(help_err, sizeof(help_err), "help");
-    err_path(bad_err, sizeof(bad_err), "bad");
+    simproc_err_path(&sp, help_err, sizeof(help_err), "help");
+    simproc_err_path(&sp, bad_err, sizeof(bad_err), "bad");
     cr_assert_eq(pskgw_test_spawn_logged(&p, argv, 1, help_err), 0);
     const char *flags[] = {
         "--listen",       "--api-key",        "--api-secret",     "--seed",
@@ -971,7 +915,7 @@ Test(sim, sigterm_and_sigint_exit_zero_with_requests_waiting)
 {
     char id[PSKGW_ROT_IDENTITY_HEX_LEN + 1], body[256];
     start_sim_v(NULL);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
     /* SIGINT too, and while a request sits in a long latency fault */
     start_sim("--latency-ms", "100000");
     identity_hex(1, id);
@@ -994,9 +938,9 @@ Test(sim, sigterm_and_sigint_exit_zero_with_requests_waiting)
     }
     cr_assert_eq(in_flight, 1);
     /* the fault holds the request for 100 s: a stop that waited for it would be killed */
-    int st = pskgw_test_stop(&g_sim, SIGINT, GUARD_MS);
+    int st = pskgw_test_stop(&sp.proc, SIGINT, GUARD_MS);
     cr_assert(st != -1, "shutdown waited for the latency fault");
-    judge("pskgw-sim (SIGINT)", st, 0, g_err);
+    judge("pskgw-sim (SIGINT)", st, 0, sp.err);
     curl_multi_remove_handle(m, e);
     curl_easy_cleanup(e);
     curl_slist_free_all(h);
@@ -1015,7 +959,7 @@ Test(sim, show_device_prints_what_the_device_holds)
                      strdup("47"),
                      NULL };
     char show_err[512];
-    err_path(show_err, sizeof(show_err), "show");
+    simproc_err_path(&sp, show_err, sizeof(show_err), "show");
     cr_assert_eq(pskgw_test_spawn_logged(&p, argv, 1, show_err), 0);
     while (pskgw_test_read_line(&p, line, sizeof(line), GUARD_MS) == 0) {
         size_t n = strlen(line);
@@ -1055,7 +999,7 @@ Test(sim, show_device_prints_what_the_device_holds)
 Test(sim, port_in_use_exits_1)
 {
     start_sim_v(NULL);
-    const char *port = strrchr(g_url, ':');
+    const char *port = strrchr(sp.url, ':');
     cr_assert_not_null(port);
     char listen[64];
     snprintf(listen, sizeof(listen), "127.0.0.1%s", port);
@@ -1069,7 +1013,7 @@ Test(sim, port_in_use_exits_1)
                      strdup("s"),
                      NULL };
     char second_err[512];
-    err_path(second_err, sizeof(second_err), "second");
+    simproc_err_path(&sp, second_err, sizeof(second_err), "second");
     cr_assert_eq(pskgw_test_spawn_logged(&p, argv, 1, second_err), 0);
     int st = pskgw_test_wait(&p, GUARD_MS);
     for (int i = 0; argv[i]; i++)
@@ -1079,5 +1023,5 @@ Test(sim, port_in_use_exits_1)
     resp_t r;
     request("GET", "/_sim/stats", NULL, NULL, &r);
     cr_assert_eq(r.status, 200);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }

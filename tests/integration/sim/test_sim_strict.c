@@ -19,6 +19,7 @@
 
 #include "common/codec.h"
 #include "proc.h"
+#include "simproc.h"
 #include "tools/rotkeys/rotkeys.h"
 
 #define SEED    "strict-seed"
@@ -28,24 +29,12 @@
 #define BSECRET "bearer-secret"
 #define CT_JSON "Content-Type: application/json"
 
-static pskgw_test_proc_t g_sim = { -1, -1 };
-static char g_url[256];
-static char g_ca[640]; /* CA file for https, "" for http */
-static char g_tmp[256];
-static char g_err[512]; /* the running simulator's captured stderr */
+static simproc_t sp = SIMPROC_INIT;
 static char g_id[PSKGW_ROT_IDENTITY_HEX_LEN + 1];
 
-#define GUARD_MS 60000 /* a guard against hanging only, never a statement about speed */
+#define GUARD_MS SIMPROC_GUARD_MS
 
 /* ---- process ---- */
-
-/* A path in the test's temporary directory (made on first use) for a process's stderr. */
-static void err_path(char *out, size_t cap, const char *name)
-{
-    if (g_tmp[0] == '\0')
-        cr_assert_eq(pskgw_test_tmpdir(g_tmp, sizeof(g_tmp)), 0);
-    snprintf(out, cap, "%s/%s.stderr", g_tmp, name);
-}
 
 static void start_sim_v(const char *const *extra)
 {
@@ -54,51 +43,14 @@ static void start_sim_v(const char *const *extra)
         "--api-secret",  SECRET,        "--api-key", BKEY, "--api-secret", BSECRET,
         "--auth-header", "bearer",      NULL
     };
-    char *argv[64];
-    size_t n = 0;
 
-    argv[n++] = strdup(pskgw_test_bin("pskgw-sim"));
-    for (size_t i = 0; base[i]; i++)
-        argv[n++] = strdup(base[i]);
-    for (size_t i = 0; extra && extra[i]; i++) {
-        cr_assert(n < 62);
-        argv[n++] = strdup(extra[i]);
-    }
-    argv[n] = NULL;
-    err_path(g_err, sizeof(g_err), "sim");
-    int rc = pskgw_test_spawn_logged(&g_sim, argv, 1, g_err);
-    for (size_t i = 0; i < n; i++)
-        free(argv[i]);
-    cr_assert_eq(rc, 0, "spawn pskgw-sim");
-    cr_assert_eq(pskgw_test_read_line(&g_sim, g_url, sizeof(g_url), GUARD_MS), 0,
-                 "pskgw-sim printed no URL");
+    simproc_start(&sp, base, extra);
     cr_assert_eq(pskgw_rot_identity_hex(SEED, 7, g_id), 0);
-}
-
-#define start_sim(...)                                      \
-    do {                                                    \
-        const char *const extra_[] = { __VA_ARGS__, NULL }; \
-        start_sim_v(extra_);                                \
-    } while (0)
-
-/* SIGTERM, then judged: exit 0, no sanitizer report. */
-static void stop_sim_clean(void)
-{
-    char why[256];
-
-    cr_assert_eq(pskgw_test_stop_checked(&g_sim, "pskgw-sim", 0, g_err, GUARD_MS, why, sizeof(why)),
-                 0, "%s", why);
 }
 
 static void fini(void)
 {
-    if (g_sim.pid > 0)
-        pskgw_test_stop(&g_sim, SIGKILL, 5000);
-    if (g_tmp[0]) {
-        pskgw_test_rmtree(g_tmp);
-        g_tmp[0] = '\0';
-    }
-    g_ca[0] = '\0';
+    simproc_fini(&sp);
     unsetenv("PSKGW_SIM_STRICT");
 }
 
@@ -123,13 +75,8 @@ typedef struct {
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
 {
     resp_t *r = ud;
-    size_t n = sz * nm;
-    if (r->len + n >= sizeof(r->body))
-        return 0;
-    memcpy(r->body + r->len, p, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
+
+    return simproc_append(r->body, sizeof(r->body), &r->len, p, sz * nm);
 }
 
 /* One request on a fresh connection. ct: a whole "Content-Type: ..." line, "" for none (curl
@@ -142,14 +89,14 @@ static void call(const char *path, const char *ct, const char *auth, const char 
 
     cr_assert_not_null(e);
     memset(r, 0, sizeof(*r));
-    snprintf(url, sizeof(url), "%s%s", g_url, path);
+    snprintf(url, sizeof(url), "%s%s", sp.url, path);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    if (g_ca[0])
-        curl_easy_setopt(e, CURLOPT_CAINFO, g_ca);
+    if (sp.ca[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, sp.ca);
     hdrs = curl_slist_append(hdrs, ct[0] ? ct : "Content-Type:");
     if (auth) {
         snprintf(h, sizeof(h), "Authorization: %s", auth);
@@ -305,7 +252,7 @@ Test(sim_strict, refuses_what_a_careful_service_refuses)
 {
     start_sim("--strict");
     strict_refusals();
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim_strict, environment_turns_strict_on)
@@ -314,7 +261,7 @@ Test(sim_strict, environment_turns_strict_on)
     start_sim("--verbose");
     unsetenv("PSKGW_SIM_STRICT");
     strict_refusals();
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 /* Without --strict the same requests are answered; the forms are still recorded. */
@@ -335,7 +282,7 @@ Test(sim_strict, lenient_without_strict)
     cr_assert_eq(stat("auth_header", "none"), 1);
     free(raw);
     free(b);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 /* A token carries its APIKey; only strict mode reads it back, and an APIKey of any length works
@@ -358,7 +305,7 @@ Test(sim_strict, long_api_key)
     psk_body(body, sizeof(body), "\"128\"", NULL);
     expect("/v1/GetPSK", CT_JSON, tok, body, 200, "\"Key\"");
     json_decref(j);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim_strict, auth_header_flag_follows_a_pair)
@@ -377,7 +324,7 @@ Test(sim_strict, auth_header_flag_follows_a_pair)
             argv[n++] = strdup(bad[i][k]);
         argv[n] = NULL;
         char err[512], why[256];
-        err_path(err, sizeof(err), "refused");
+        simproc_err_path(&sp, err, sizeof(err), "refused");
         cr_assert_eq(pskgw_test_spawn_logged(&p, argv, 1, err), 0);
         int st = pskgw_test_wait(&p, GUARD_MS);
         for (size_t k = 0; k < n; k++)
@@ -432,7 +379,7 @@ Test(sim_strict, extra_fields_by_flag_and_by_faults)
     json_decref(j);
     cr_assert_eq(stat("faults", "extra_fields"), 4);
     free(raw);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim_strict, error_body_with_status_200)
@@ -456,12 +403,12 @@ Test(sim_strict, error_body_with_status_200)
     cr_assert_eq(stat("faults", "error_body"), 2);
     cr_assert_eq(stat("calls", "get_psk"), 3);
     free(raw);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 
     start_sim("--error-body-rate", "1");
     expect("/v1/authenticate", CT_JSON, NULL,
            "{\"APIKey\":\"" KEY "\",\"APISecret\":\"" SECRET "\"}", 200, "\"error\"");
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim_strict, truncated_json)
@@ -482,7 +429,7 @@ Test(sim_strict, truncated_json)
     cr_assert_null(json_loadb(cut.body, cut.len, 0, NULL), "still JSON: %s", cut.body);
     cr_assert_eq(stat("faults", "truncated"), 1);
     free(raw);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 
     start_sim("--truncate-rate", "1");
     resp_t r;
@@ -490,7 +437,7 @@ Test(sim_strict, truncated_json)
          &r);
     cr_assert_eq(r.status, 200);
     cr_assert_null(json_loadb(r.body, r.len, 0, NULL), "still JSON: %s", r.body);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 static uint64_t wall_ms(void)
@@ -552,7 +499,7 @@ Test(sim_strict, token_expires_early_by_flag_and_by_faults)
     cr_assert_eq(claim(tok, "exp") - claim(tok, "iat"), 3600);
     expect_early_death(tok, body);
     free(tok);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }
 
 Test(sim_strict, slow_tls_handshakes)
@@ -561,10 +508,10 @@ Test(sim_strict, slow_tls_handshakes)
     char body[512];
     resp_t r;
 
-    cr_assert_eq(pskgw_test_tmpdir(g_tmp, sizeof(g_tmp)), 0);
-    snprintf(cert, sizeof(cert), "%s/ca.pem", g_tmp);
+    cr_assert_eq(pskgw_test_tmpdir(sp.tmp, sizeof(sp.tmp)), 0);
+    snprintf(cert, sizeof(cert), "%s/ca.pem", sp.tmp);
     start_sim("--strict", "--tls", "--cert-out", cert, "--tls-handshake-delay-ms", "50");
-    snprintf(g_ca, sizeof(g_ca), "%s", cert);
+    snprintf(sp.ca, sizeof(sp.ca), "%s", cert);
     char *raw = token(KEY, SECRET); /* one connection, one handshake */
     psk_body(body, sizeof(body), "\"128\"", NULL);
     call("/v1/GetPSK", CT_JSON, raw, body, &r); /* another */
@@ -578,5 +525,5 @@ Test(sim_strict, slow_tls_handshakes)
     call("/v1/GetPSK", CT_JSON, raw, body, &r);
     cr_assert_eq(stat("faults", "slow_handshakes"), 6);
     free(raw);
-    stop_sim_clean();
+    simproc_stop_clean(&sp);
 }

@@ -13,6 +13,7 @@
 #include "common/err.h"
 #include "gai_slow.h"
 #include "proc.h"
+#include "redistest.h"
 #include "sinks/envelope.h"
 #include "sinktest.h"
 
@@ -585,21 +586,7 @@ Test(sink_redis, hung_server_times_out_then_resumes)
  * host/port/db form; a wrong password delivers nothing and is retried, not dead-lettered. */
 static long long xlen_db(const char *pw, int db, const char *key)
 {
-    redisContext *rc = sync_conn();
-    redisReply *r = redisCommand(rc, "AUTH %s", pw);
-    long long n;
-
-    cr_assert(r && r->type != REDIS_REPLY_ERROR);
-    freeReplyObject(r);
-    r = redisCommand(rc, "SELECT %d", db);
-    cr_assert(r && r->type != REDIS_REPLY_ERROR);
-    freeReplyObject(r);
-    r = redisCommand(rc, "XLEN %s", key);
-    cr_assert(r && r->type == REDIS_REPLY_INTEGER);
-    n = r->integer;
-    freeReplyObject(r);
-    redisFree(rc);
-    return n;
+    return pskgw_test_redis_int(port, pw, db, "XLEN", key);
 }
 
 /* A number from the server's INFO: the value after key (e.g. "cmdstat_select:") and field

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "fakesrv.h"
 #include "simctl.h"
+#include "upfix.h"
 #include "tools/rotkeys/rotkeys.h"
 #include "upstream/upstream.h"
 
@@ -25,15 +26,7 @@ typedef struct {
     pskgw_upstream_e2e_t e2e;
 } res_t;
 
-static uv_loop_t loop;
-static uv_timer_t pump;
-static pskgw_upstream_t *cli;
-static sim_t sim;
 static fakesrv_t *srv;
-static int in_api;
-static int done;
-static int violated;
-static int closed;
 static char *log_text;
 static size_t log_len;
 static FILE *log_out;
@@ -76,17 +69,6 @@ static size_t log_count(const char *needle)
     return n;
 }
 
-static void on_pump(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static void on_closed(void *arg)
-{
-    (void)arg;
-    closed++;
-}
-
 static void psk_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
 {
     res_t *x = arg;
@@ -113,30 +95,9 @@ static void e2e_cb(void *arg, int status, const pskgw_upstream_e2e_t *r)
     done++;
 }
 
-static void start_sim(const char *const *extra)
-{
-    cr_assert_eq(sim_start(&sim, extra), 0, "pskgw-sim did not start (%s)",
-                 pskgw_test_bin("pskgw-sim"));
-}
-
 static void opts_base(pskgw_upstream_opts_t *o, const char *url)
 {
-    pskgw_upstream_opts_init(o);
-    o->name = "faults";
-    o->base_url = url;
-    o->key_id = SIM_KEY;
-    o->secret = SIM_SECRET;
-    o->backoff_base_ms = 50;
-    o->backoff_max_ms = 400;
-}
-
-static void start_client(const pskgw_upstream_opts_t *o)
-{
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    cr_assert_eq(uv_timer_init(&loop, &pump), 0);
-    uv_timer_start(&pump, on_pump, 10, 10); /* makes UV_RUN_ONCE return regularly */
-    cr_assert_eq(pskgw_upstream_new(&loop, o, &cli), 0);
-    done = violated = closed = in_api = 0;
+    upfix_opts(o, "faults", url);
 }
 
 /* Run the loop until *counter >= target; timeout_ms only guards against hanging. */
@@ -149,19 +110,6 @@ static void run_until(const int *counter, int target, uint64_t timeout_ms)
         uv_run(&loop, UV_RUN_ONCE);
     cr_assert_geq(*counter, target, "no callback within %llu ms (guard)",
                   (unsigned long long)timeout_ms);
-}
-
-static void finish(void)
-{
-    if (cli)
-        pskgw_upstream_close(cli, on_closed, NULL);
-    cli = NULL;
-    uv_close((uv_handle_t *)&pump, NULL);
-    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    cr_assert_eq(closed, 1, "close callback ran %d times", closed);
-    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
-    cr_assert_eq(violated, 0, "callback contract violated %d times", violated);
-    sim_stop(&sim);
 }
 
 /* One GetPSK of a device of the simulator's seed, run to its callback. */
@@ -234,7 +182,7 @@ Test(upstream_service_faults, extra_fields_in_every_answer_are_ignored)
     capture_log();
     start_sim(extra);
     opts_base(&o, sim.url);
-    start_client(&o);
+    upfix_start_client(&o);
     psk(3, 128, 0, &r);
     check_psk(3, 128, &r);
     psk(4, 256, 0, &r);
@@ -250,7 +198,7 @@ Test(upstream_service_faults, extra_fields_in_every_answer_are_ignored)
     cr_assert_eq(log_count("e2e parameters response: ignored 3 unknown fields"), 1, "%s", log_text);
     cr_assert_eq(log_count("authenticate response: ignored 3 unknown fields"), 1, "%s", log_text);
     cr_assert_eq(log_count("bad response"), 0, "%s", log_text);
-    finish();
+    upfix_finish();
 }
 
 /* HTTP 200 whose body is an error: a failed call (EPARSE, counted as an error, logged with the
@@ -263,7 +211,7 @@ Test(upstream_service_faults, status_200_with_an_error_body_fails_the_call)
     capture_log();
     start_sim(NULL);
     opts_base(&o, sim.url);
-    start_client(&o);
+    upfix_start_client(&o);
     psk(1, 128, 0, &r); /* the token first */
     check_psk(1, 128, &r);
     set_faults("{\"error_body_next\": 1}");
@@ -276,7 +224,7 @@ Test(upstream_service_faults, status_200_with_an_error_body_fails_the_call)
     psk(2, 128, 0, &r);
     check_psk(2, 128, &r);
     cr_assert_eq(sim_stat(&sim, "faults", "error_body"), 1);
-    finish();
+    upfix_finish();
 }
 
 /* Truncated JSON: GetPSK fails with EPARSE ("not valid json"); a truncated authenticate answer
@@ -290,7 +238,7 @@ Test(upstream_service_faults, truncated_json_fails_the_call)
     capture_log();
     start_sim(NULL);
     opts_base(&o, sim.url);
-    start_client(&o);
+    upfix_start_client(&o);
     set_faults("{\"truncate_next\": 1}"); /* the authenticate answer */
     psk(1, 128, 0, &r);
     cr_assert_eq(r.status, PSKGW_EPARSE, "%s", pskgw_strerror(r.status));
@@ -309,7 +257,7 @@ Test(upstream_service_faults, truncated_json_fails_the_call)
     cr_assert_eq(st.token_renewals, 1);
     cr_assert_eq(sim_stat(&sim, "faults", "truncated"), 2);
     cr_assert_eq(sim_calls(&sim, "authenticate"), 2);
-    finish();
+    upfix_finish();
 }
 
 /* A token that dies long before its exp claim: the client keeps it (the claims say an hour),
@@ -324,7 +272,7 @@ Test(upstream_service_faults, token_expiring_early_is_renewed_on_401)
     start_sim(NULL);
     set_faults("{\"token_early_expiry_ms\": 1000}");
     opts_base(&o, sim.url);
-    start_client(&o);
+    upfix_start_client(&o);
     /* Calls one after the other until one meets a dead token (the event; the count only
      * guards against a token that never dies). */
     do {
@@ -337,7 +285,7 @@ Test(upstream_service_faults, token_expiring_early_is_renewed_on_401)
     cr_assert_eq(sim_status_count(&sim, 401), 1);
     cr_assert_eq(sim_stat(&sim, NULL, "tokens_issued"), 2);
     cr_assert_eq(outcome(PSKGW_UPSTREAM_OP_PSK, PSKGW_UPSTREAM_OUT_AUTH), 0);
-    finish();
+    upfix_finish();
 }
 
 /* TLS handshakes (3 s: the test's own /_sim/ calls wait them out too) ten times slower than
@@ -360,7 +308,7 @@ Test(upstream_service_faults, slow_tls_handshakes)
     o.ca_file = ca;
     o.timeout_ms = 300;
     o.deadline_ms = 1500;
-    start_client(&o);
+    upfix_start_client(&o);
     capture_log();
     psk(1, 128, 0, &r);
     cr_assert(r.status == PSKGW_EUNAVAIL || r.status == PSKGW_ETIMEOUT, "%s",
@@ -370,7 +318,7 @@ Test(upstream_service_faults, slow_tls_handshakes)
     cr_assert_eq(sim_calls(&sim, "get_psk"), 0);
     long slow = sim_stat(&sim, "faults", "slow_handshakes");
     cr_assert_geq(slow, 1);
-    finish();
+    upfix_finish();
 
     /* quick again, then slow but within the attempt timeout */
     start_sim(extra);
@@ -379,7 +327,7 @@ Test(upstream_service_faults, slow_tls_handshakes)
     o.timeout_ms = 30000;
     o.deadline_ms = 60000;
     o.max_connections = 1;
-    start_client(&o);
+    upfix_start_client(&o);
     psk(1, 128, 0, &r);
     check_psk(1, 128, &r);
     set_faults("{\"tls_handshake_delay_ms\": 200}");
@@ -393,7 +341,7 @@ Test(upstream_service_faults, slow_tls_handshakes)
     }
     /* the client's connection was opened before the fault: no new handshake */
     cr_assert_eq(sim_stat(&sim, "faults", "slow_handshakes") - slow, 1, "only the stats call");
-    finish();
+    upfix_finish();
 }
 
 /* ---- a GetPSK key of the other length (scripted server) ---- */
@@ -422,7 +370,7 @@ Test(upstream_service_faults, key_of_the_other_length_names_the_likely_cause)
     sim.proc.pid = -1;
     opts_base(&o, url);
     o.psk_key_bits = 128;
-    start_client(&o);
+    upfix_start_client(&o);
     memset(&r, 0, sizeof(r));
     in_api = 1;
     cr_assert_eq(
@@ -436,7 +384,7 @@ Test(upstream_service_faults, key_of_the_other_length_names_the_likely_cause)
                            "psk_key_bits = 256 for it)"),
                  1, "%s", log_text);
     cr_assert_eq(log_count("AAECAwQF"), 0, "the key reached the log");
-    finish();
+    upfix_finish();
     fakesrv_stop(srv);
     srv = NULL;
 }

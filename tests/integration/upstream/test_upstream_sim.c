@@ -6,6 +6,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "simctl.h"
+#include "upfix.h"
 #include "tools/rotkeys/rotkeys.h"
 #include "upstream/upstream.h"
 
@@ -28,14 +29,6 @@ typedef struct {
     pskgw_upstream_req_t *req;
 } res_t;
 
-static uv_loop_t loop;
-static uv_timer_t pump;
-static pskgw_upstream_t *cli;
-static sim_t sim;
-static int in_api;   /* set around API calls: a callback inside one is a contract violation */
-static int done;     /* callbacks seen */
-static int violated; /* callbacks from inside an API call, or twice */
-static int closed;
 static int seq; /* callbacks in order */
 
 /* A failed assertion ends the test early: never leave the simulator running. */
@@ -45,11 +38,6 @@ static void suite_fini(void)
 }
 
 TestSuite(upstream_sim, .fini = suite_fini);
-
-static void on_pump(uv_timer_t *t)
-{
-    (void)t;
-}
 
 static void psk_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
 {
@@ -87,36 +75,15 @@ static void e2e_cb(void *arg, int status, const pskgw_upstream_e2e_t *r)
     done++;
 }
 
-static void on_closed(void *arg)
-{
-    (void)arg;
-    closed++;
-}
-
-static void start_sim(const char *const *extra)
-{
-    cr_assert_eq(sim_start(&sim, extra), 0, "pskgw-sim did not start (%s)",
-                 pskgw_test_bin("pskgw-sim"));
-}
-
 static void opts_base(pskgw_upstream_opts_t *o)
 {
-    pskgw_upstream_opts_init(o);
-    o->name = "test";
-    o->base_url = sim.url;
-    o->key_id = SIM_KEY;
-    o->secret = SIM_SECRET;
-    o->backoff_base_ms = 50;
-    o->backoff_max_ms = 400;
+    upfix_opts(o, "test", sim.url);
 }
 
 static void start_client(const pskgw_upstream_opts_t *o)
 {
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    cr_assert_eq(uv_timer_init(&loop, &pump), 0);
-    uv_timer_start(&pump, on_pump, 10, 10); /* makes UV_RUN_ONCE return regularly */
-    cr_assert_eq(pskgw_upstream_new(&loop, o, &cli), 0);
-    done = violated = closed = in_api = seq = 0;
+    upfix_start_client(o);
+    seq = 0;
 }
 
 /* Run the loop until *counter >= target; timeout_ms only guards against hanging (the checks
@@ -147,19 +114,6 @@ static pskgw_upstream_stats_t stats_now(void)
 
     pskgw_upstream_stats(cli, &st);
     return st;
-}
-
-static void finish(void)
-{
-    if (cli)
-        pskgw_upstream_close(cli, on_closed, NULL);
-    cli = NULL;
-    uv_close((uv_handle_t *)&pump, NULL);
-    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    cr_assert_eq(closed, 1, "close callback ran %d times", closed);
-    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
-    cr_assert_eq(violated, 0, "callback contract violated %d times", violated);
-    sim_stop(&sim);
 }
 
 static int get_psk(unsigned dev, unsigned bits, uint32_t deadline, res_t *r)
@@ -262,7 +216,7 @@ Test(upstream_sim, authenticate_once_then_psk_and_e2e)
     cr_assert_eq(st.http_attempts[PSKGW_UPSTREAM_OP_PSK], 8);
     cr_assert_eq(st.token_valid, 1);
     cr_assert_eq(st.in_flight, 0);
-    finish();
+    upfix_finish();
 }
 
 /* The simulator records the Authorization form of every call, and --strict (simctl) refuses the
@@ -283,7 +237,7 @@ Test(upstream_sim, bearer_header_mode)
     cr_assert_eq(sim_stat(&sim, "auth_header", "none"), 0);
     cr_assert_eq(sim_stat(&sim, NULL, "strict_refused"), 0);
     cr_assert_eq(sim_status_count(&sim, 401), 0);
-    finish();
+    upfix_finish();
 
     /* the default form is the raw token */
     start_sim(NULL);
@@ -293,7 +247,7 @@ Test(upstream_sim, bearer_header_mode)
     cr_assert_eq(sim_stat(&sim, "auth_header", "raw"), 1);
     cr_assert_eq(sim_stat(&sim, "auth_header", "bearer"), 0);
     cr_assert_eq(sim_status_count(&sim, 401), 0);
-    finish();
+    upfix_finish();
 }
 
 Test(upstream_sim, refusals_are_final)
@@ -330,7 +284,7 @@ Test(upstream_sim, refusals_are_final)
     cr_assert_eq(pskgw_upstream_get_psk(cli, "XYZ", 128, 0, psk_cb, &junk, NULL), PSKGW_EINVAL);
     cr_assert_eq(pskgw_upstream_get_psk(cli, "AABB", 192, 0, psk_cb, &junk, NULL), PSKGW_EINVAL);
     in_api = 0;
-    finish();
+    upfix_finish();
 }
 
 Test(upstream_sim, wrong_secret_is_eauth)
@@ -350,7 +304,7 @@ Test(upstream_sim, wrong_secret_is_eauth)
         cr_assert_eq(r[i].status, PSKGW_EAUTH, "%s", pskgw_strerror(r[i].status));
     cr_assert_eq(sim_calls(&sim, "authenticate"), 1);
     cr_assert_eq(sim_calls(&sim, "get_psk"), 0);
-    finish();
+    upfix_finish();
 }
 
 /* A request every 200 ms for 4.5 s with a 2 s token: renewed in the background (at 1.6 s,
@@ -397,7 +351,7 @@ Test(upstream_sim, proactive_renewal)
     pskgw_upstream_stats(cli, &st);
     cr_assert_eq(st.reauth_on_401, 0);
     cr_assert_geq(st.token_renewals, 3);
-    finish();
+    upfix_finish();
 }
 
 static void on_busy(uv_timer_t *t)
@@ -438,7 +392,7 @@ Test(upstream_sim, short_token_renewed_in_the_background_while_idle)
     pskgw_upstream_stats(cli, &st);
     cr_assert_eq(st.http_attempts[PSKGW_UPSTREAM_OP_PSK], 1);
     cr_assert_eq(st.token_valid, 1);
-    finish();
+    upfix_finish();
 }
 
 Test(upstream_sim, recovers_from_401_with_one_reauth)
@@ -465,7 +419,7 @@ Test(upstream_sim, recovers_from_401_with_one_reauth)
     pskgw_upstream_stats(cli, &st);
     cr_assert_geq(st.reauth_on_401, 1);
     cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_PSK][PSKGW_UPSTREAM_OUT_OK], 5);
-    finish();
+    upfix_finish();
 }
 
 Test(upstream_sim, ratelimit_honours_retry_after)
@@ -501,7 +455,7 @@ Test(upstream_sim, ratelimit_honours_retry_after)
     cr_assert_leq(b.window_left, 5000);
     cr_assert_eq(stats_now().http_attempts[PSKGW_UPSTREAM_OP_PSK], 3 + 1, "never retried");
     cr_assert_eq(sim_status_count(&sim, 429), 2);
-    finish();
+    upfix_finish();
 }
 
 static bool window_open(void)
@@ -551,7 +505,7 @@ Test(upstream_sim, retry_after_window_holds_new_requests)
         cr_assert_gt(r[i].seq, late.seq);
     }
     cr_assert_eq(sim_status_count(&sim, 429), 1);
-    finish();
+    upfix_finish();
 }
 
 Test(upstream_sim, transient_failures_are_retried)
@@ -579,7 +533,7 @@ Test(upstream_sim, transient_failures_are_retried)
     /* curl itself retries a request whose reused connection died, once: 3 or 4 here */
     pskgw_upstream_stats(cli, &st);
     cr_assert(st.retries == 3 || st.retries == 4, "retries %llu", (unsigned long long)st.retries);
-    finish();
+    upfix_finish();
 }
 
 Test(upstream_sim, unavailable_within_the_deadline)
@@ -599,7 +553,7 @@ Test(upstream_sim, unavailable_within_the_deadline)
     /* bounded backoff: several attempts, never a storm */
     cr_assert_geq(sim_calls(&sim, "get_psk"), 1 + 3);
     cr_assert_leq(sim_calls(&sim, "get_psk"), 1 + 12);
-    finish();
+    upfix_finish();
 }
 
 Test(upstream_sim, deadline_exceeded)
@@ -623,7 +577,7 @@ Test(upstream_sim, deadline_exceeded)
     /* not before the deadline (loop time: a timer never fires early) */
     cr_assert_geq(a.at_ms - t, 300, "ended after %llu ms", (unsigned long long)(a.at_ms - t));
     set_faults("{\"latency_ms\":0}");
-    finish();
+    upfix_finish();
 }
 
 Test(upstream_sim, queue_full_is_busy_at_once)
@@ -661,7 +615,7 @@ Test(upstream_sim, queue_full_is_busy_at_once)
     /* FIFO: the queued ones finish after the first two */
     cr_assert_lt(r[0].seq, r[2].seq);
     cr_assert_lt(r[1].seq, r[4].seq);
-    finish();
+    upfix_finish();
 }
 
 /* ---- 1,000 concurrent requests; the loop keeps ticking ---- */
@@ -719,7 +673,7 @@ Test(upstream_sim, thousand_concurrent_requests_do_not_block_the_loop)
     pskgw_upstream_stats(cli, &st);
     cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_PSK][PSKGW_UPSTREAM_OUT_OK], N);
     free(r);
-    finish();
+    upfix_finish();
 }
 
 /* ---- cancel and close ---- */
@@ -736,7 +690,7 @@ static void chain_b_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
 {
     psk_cb(arg, status, r);
     /* close from inside a callback, with requests still pending */
-    pskgw_upstream_close(cli, on_closed, NULL);
+    pskgw_upstream_close(cli, upfix_on_closed, NULL);
     cli = NULL;
     chain.closed_from_cb = 1;
 }
@@ -796,8 +750,8 @@ Test(upstream_sim, cancel_and_close_with_requests_in_flight)
     cr_assert_eq(chain.b.status, PSKGW_ECANCELED);
     cr_assert_eq(r[3].status, PSKGW_ECANCELED);
     cr_assert_eq(r[30].status, PSKGW_ECANCELED);
-    /* finish(): runs the loop to the end; every request must have been called back once */
-    finish();
+    /* upfix_finish(): runs the loop to the end; every request must have been called back once */
+    upfix_finish();
     cr_assert_eq(chain.a.calls, 1);
     cr_assert_eq(chain.b.calls, 1);
     for (int i = 0; i < M; i++) {
@@ -826,12 +780,12 @@ Test(upstream_sim, close_while_authenticating)
     run_until_pred(authenticate_sent, 30000, "the authenticate request");
     cr_assert_eq(done, 0);
     in_api = 1;
-    pskgw_upstream_close(cli, on_closed, NULL);
+    pskgw_upstream_close(cli, upfix_on_closed, NULL);
     cr_assert_eq(pskgw_upstream_get_psk(cli, "AABB", 128, 0, psk_cb, &r[0], NULL), PSKGW_ECLOSED);
     in_api = 0;
     cr_assert_eq(done, 0, "close called back synchronously");
     cli = NULL;
-    finish();
+    upfix_finish();
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(r[i].calls, 1);
         cr_assert_eq(r[i].status, PSKGW_ECANCELED);
@@ -858,7 +812,7 @@ Test(upstream_sim, connection_refused_is_unavailable)
     cr_assert_eq(a.calls, 1);
     cr_assert(a.status == PSKGW_EUNAVAIL || a.status == PSKGW_ETIMEOUT, "%s",
               pskgw_strerror(a.status));
-    finish();
+    upfix_finish();
     close(hold);
 }
 
@@ -886,7 +840,7 @@ static void tls_case(int trust, int want)
         check_psk(7, 256, &a);
     else
         cr_assert_eq(a.status, want, "%s", pskgw_strerror(a.status));
-    finish();
+    upfix_finish();
     pskgw_test_rmtree(dir);
 }
 
@@ -926,7 +880,7 @@ Test(upstream_sim, e2e_alias_path)
     cr_assert_eq(
         json_integer_value(json_object_get(json_object_get(stats, "by_key_identity"), hex)), 1);
     json_decref(stats);
-    finish();
+    upfix_finish();
 }
 
 /* ---- secrets never reach a log ---- */
@@ -959,7 +913,7 @@ Test(upstream_sim, logs_hold_no_secret_token_or_key)
     run_until(&r[1].calls, 1, 10000);
     check_psk(2, 128, &r[0]);
     cr_assert_eq(r[1].status, PSKGW_ENOTFOUND);
-    finish();
+    upfix_finish();
     pskgw_log_set_output(NULL);
     pskgw_log_set_level(PSKGW_LOG_INFO);
 
@@ -1022,5 +976,5 @@ Test(upstream_sim, churn_with_dropped_connections)
     cr_assert_gt(json_integer_value(json_object_get(stats, "dropped")), 10);
     json_decref(stats);
     free(r);
-    finish();
+    upfix_finish();
 }

@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "gai_slow.h"
 #include "proc.h"
+#include "redistest.h"
 #include "redisconn/redisconn.h"
 
 #include <arpa/inet.h>
@@ -110,46 +111,17 @@ static uint64_t loop_now(void)
 
 /* ---- redis-server ---- */
 
-static int spawn_redis_on(int port, const char *password)
-{
-    char ps[16];
-    char *argv[] = { "/usr/bin/redis-server",
-                     "--port",
-                     ps,
-                     "--bind",
-                     "127.0.0.1",
-                     "--save",
-                     "",
-                     "--appendonly",
-                     "no",
-                     "--dir",
-                     "/tmp",
-                     "--loglevel",
-                     "warning",
-                     password ? "--requirepass" : NULL,
-                     (char *)password,
-                     NULL };
-
-    snprintf(ps, sizeof(ps), "%d", port);
-    if (pskgw_test_spawn(&redis, argv, 0) < 0)
-        return -1;
-    return pskgw_test_wait_own_port(redis.pid, port, 0, 30000);
-}
-
 static void start_redis(const char *password)
 {
+    int hold;
+
     if (!password) {
         cr_assert_eq(pskgw_test_redis_start(&redis, &redis_port), 0, "redis-server did not start");
         return;
     }
-    /* a free port is not reserved: retry until this redis-server is the one listening */
-    for (int attempt = 0;; attempt++) {
-        cr_assert_lt(attempt, 5, "no port for redis-server");
-        redis_port = pskgw_test_free_port(0);
-        if (spawn_redis_on(redis_port, password) == 0)
-            return;
-        pskgw_test_stop(&redis, SIGKILL, 5000);
-    }
+    hold = pskgw_test_redis_start_pw(&redis, &redis_port, password);
+    cr_assert_geq(hold, 0, "redis-server with a password did not start");
+    close(hold); /* the server holds the port now */
 }
 
 static void pause_redis(bool stop)
@@ -178,28 +150,10 @@ static int kill_redis_keep_port(void)
     return fd;
 }
 
-/* The test's own synchronous client (blocking is fine here). */
+/* The test's own synchronous client (redistest.h; blocking is fine here). */
 static long long sync_exists(const char *password, int db, const char *key)
 {
-    redisContext *rc = redisConnect("127.0.0.1", redis_port);
-    redisReply *r;
-    long long n;
-
-    cr_assert(rc && !rc->err, "sync redis client");
-    if (password) {
-        r = redisCommand(rc, "AUTH %s", password);
-        cr_assert(r && r->type != REDIS_REPLY_ERROR);
-        freeReplyObject(r);
-    }
-    r = redisCommand(rc, "SELECT %d", db);
-    cr_assert(r && r->type != REDIS_REPLY_ERROR);
-    freeReplyObject(r);
-    r = redisCommand(rc, "EXISTS %s", key);
-    cr_assert(r && r->type == REDIS_REPLY_INTEGER);
-    n = r->integer;
-    freeReplyObject(r);
-    redisFree(rc);
-    return n;
+    return pskgw_test_redis_int(redis_port, password, db, "EXISTS", key);
 }
 
 /* ---- the connection under test ---- */
@@ -543,7 +497,8 @@ Test(redisconn, server_killed_and_restarted_reconnects_with_backoff)
     cr_assert_eq(stats(&x).connected, 0);
 
     close(hold);
-    cr_assert_eq(spawn_redis_on(redis_port, NULL), 0, "restart on port %d", redis_port);
+    cr_assert_eq(pskgw_test_redis_spawn_on(&redis, redis_port, NULL), 0, "restart on port %d",
+                 redis_port);
     run_until(up_again, &x, "the reconnect");
     p = call(&x, "SET", "back", "1");
     cr_assert_eq(p.type, REDIS_REPLY_STATUS);

@@ -1,0 +1,63 @@
+/* The upstream tests' fixture: see upfix.h. */
+#include "upfix.h"
+
+#include <criterion/criterion.h>
+
+uv_loop_t loop;
+uv_timer_t pump;
+pskgw_upstream_t *cli;
+sim_t sim;
+int in_api;
+int done;
+int violated;
+int closed;
+
+static void on_pump(uv_timer_t *t)
+{
+    (void)t;
+}
+
+void upfix_on_closed(void *arg)
+{
+    (void)arg;
+    closed++;
+}
+
+void start_sim(const char *const *extra)
+{
+    cr_assert_eq(sim_start(&sim, extra), 0, "pskgw-sim did not start (%s)",
+                 pskgw_test_bin("pskgw-sim"));
+}
+
+void upfix_opts(pskgw_upstream_opts_t *o, const char *name, const char *url)
+{
+    pskgw_upstream_opts_init(o);
+    o->name = name;
+    o->base_url = url;
+    o->key_id = SIM_KEY;
+    o->secret = SIM_SECRET;
+    o->backoff_base_ms = 50;
+    o->backoff_max_ms = 400;
+}
+
+void upfix_start_client(const pskgw_upstream_opts_t *o)
+{
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    cr_assert_eq(uv_timer_init(&loop, &pump), 0);
+    uv_timer_start(&pump, on_pump, 10, 10); /* makes UV_RUN_ONCE return regularly */
+    cr_assert_eq(pskgw_upstream_new(&loop, o, &cli), 0);
+    done = violated = closed = in_api = 0;
+}
+
+void upfix_finish(void)
+{
+    if (cli)
+        pskgw_upstream_close(cli, upfix_on_closed, NULL);
+    cli = NULL;
+    uv_close((uv_handle_t *)&pump, NULL);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    cr_assert_eq(closed, 1, "close callback ran %d times", closed);
+    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
+    cr_assert_eq(violated, 0, "callback contract violated %d times", violated);
+    sim_stop(&sim);
+}
