@@ -2,6 +2,7 @@
 #include "config/internal.h"
 
 #include "common/err.h"
+#include "common/secmem.h"
 #include "common/wipe.h"
 
 #include <arpa/inet.h>
@@ -424,7 +425,7 @@ static void free_loaded(loaded_t *l, size_t n)
 {
     for (size_t i = 0; l != NULL && i < n; i++)
         cfg_release(&cfg_domain_schema, &l[i].d);
-    free(l);
+    pskgw_secmem_free(l);
 }
 
 static int finish_load(pskgw_config_diag_t *diag, loaded_t *l, size_t n, size_t nerrors, bool oom,
@@ -453,7 +454,7 @@ static int finish_load(pskgw_config_diag_t *diag, loaded_t *l, size_t n, size_t 
         rc = PSKGW_ECONFIG;
         goto fail;
     }
-    cfg->domains = calloc(n, sizeof(*cfg->domains));
+    cfg->domains = pskgw_secmem_calloc(n, sizeof(*cfg->domains)); /* they hold KEKs */
     if (cfg->domains == NULL) {
         rc = PSKGW_ENOMEM;
         goto fail;
@@ -461,7 +462,7 @@ static int finish_load(pskgw_config_diag_t *diag, loaded_t *l, size_t n, size_t 
     for (size_t i = 0; i < n; i++)
         cfg->domains[i] = l[i].d;
     cfg->ndomains = n;
-    free(l);
+    pskgw_secmem_free(l);
     *out = cfg;
     return 0;
 fail:
@@ -477,7 +478,7 @@ int pskgw_config_load(const char *const *paths, size_t npaths, pskgw_config_t **
     bool oom = false;
     if (paths == NULL || npaths == 0 || out == NULL)
         return PSKGW_EINVAL;
-    loaded_t *l = calloc(npaths, sizeof(*l));
+    loaded_t *l = pskgw_secmem_calloc(npaths, sizeof(*l)); /* domains hold KEKs */
     if (l == NULL)
         return PSKGW_ENOMEM;
     for (size_t i = 0; i < npaths && !oom; i++) {
@@ -514,7 +515,7 @@ int pskgw_config_load_strings(const char *const *names, const char *const *texts
         if (names[i] == NULL || texts[i] == NULL)
             return PSKGW_EINVAL;
     }
-    loaded_t *l = calloc(n, sizeof(*l));
+    loaded_t *l = pskgw_secmem_calloc(n, sizeof(*l)); /* domains hold KEKs */
     if (l == NULL)
         return PSKGW_ENOMEM;
     for (size_t i = 0; i < n && !oom; i++)
@@ -534,7 +535,7 @@ void pskgw_config_free(pskgw_config_t *cfg)
         return;
     for (size_t i = 0; cfg->domains != NULL && i < cfg->ndomains; i++)
         cfg_release(&cfg_domain_schema, &cfg->domains[i]);
-    free(cfg->domains);
+    pskgw_secmem_free(cfg->domains);
     free(cfg->admin.address);
     free(cfg);
 }

@@ -84,7 +84,8 @@ size_t pskgw_config_diag_print(const pskgw_config_diag_t *diag, FILE *out, unsig
 /* ---- the configuration ------------------------------------------------------------------- */
 
 /* A secret read from a file (API secret, passwords, secret header lines). `data` is
- * NUL-terminated (len excludes the NUL), heap, wiped on free. Never log it.
+ * NUL-terminated (len excludes the NUL), wiped on free. Never log it. Read from a file, it lives in
+ * don't-dump memory (common/secmem.h); an inline secret stays in the heap.
  *
  * Where it comes from (key `*_file` = NAME):
  *   - NAME without '/' and $CREDENTIALS_DIRECTORY set (systemd LoadCredential=): that
@@ -95,6 +96,7 @@ size_t pskgw_config_diag_print(const pskgw_config_diag_t *diag, FILE *out, unsig
 typedef struct {
     char *data;
     size_t len;
+    bool dontdump; /* data from a file: in don't-dump memory (common/secmem.h) */
 } pskgw_config_secret_t;
 
 typedef enum {

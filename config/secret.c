@@ -2,6 +2,7 @@
 #include "config/internal.h"
 
 #include "common/codec.h"
+#include "common/secmem.h"
 #include "common/wipe.h"
 
 #include <errno.h>
@@ -27,10 +28,13 @@ char *cfg_join_path(const char *basedir, const char *p)
 
 void cfg_secret_free(pskgw_config_secret_t *s)
 {
-    if (s->data != NULL)
+    if (s->data != NULL && s->dontdump)
+        pskgw_secmem_free(s->data);
+    else if (s->data != NULL)
         pskgw_free_secret(s->data, s->len + 1);
     s->data = NULL;
     s->len = 0;
+    s->dontdump = false;
 }
 
 /* Where a secret file name points: heap path or NULL (OOM). */
@@ -143,7 +147,7 @@ int cfg_read_secret(cfg_ctx_t *ctx, unsigned line, const char *path, const char 
     }
     free(file);
     /* Shrink to the exact size so that cfg_secret_free() wipes exactly what is allocated. */
-    char *exact = malloc(len + 1);
+    char *exact = pskgw_secmem_alloc(len + 1);
     if (exact == NULL) {
         pskgw_free_secret(buf, max + 2);
         ctx->oom = true;
@@ -154,6 +158,7 @@ int cfg_read_secret(cfg_ctx_t *ctx, unsigned line, const char *path, const char 
     cfg_secret_free(out);
     out->data = exact;
     out->len = len;
+    out->dontdump = true;
     return 0;
 }
 

@@ -2,6 +2,7 @@
 #include "common/codec.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/wipe.h"
 #include "keycache/internal.h"
 
@@ -13,7 +14,7 @@
 result_t *pskgw_kc_result_new(int status, const uint8_t *value, size_t len, bool stale,
                               uint8_t source)
 {
-    result_t *r = malloc(sizeof(*r) + len);
+    result_t *r = pskgw_secmem_alloc(sizeof(*r) + len);
 
     if (!r)
         return NULL;
@@ -35,7 +36,7 @@ void pskgw_kc_result_release(result_t *r)
     if (!r || r == &oom_result)
         return;
     if (--r->refs == 0)
-        pskgw_free_secret(r, sizeof(*r) + r->value_len);
+        pskgw_secmem_free(r);
 }
 
 void pskgw_kc_req_unlink(pskgw_keycache_req_t **head, pskgw_keycache_req_t **tail,
@@ -150,7 +151,7 @@ void pskgw_kc_flight_free(flight_t *f)
 {
     pskgw_keycache_t *kc = f->kc;
 
-    pskgw_free_secret(f->stale, f->stale_len);
+    pskgw_secmem_free(f->stale);
     kc->flights_alloc--;
     free(f);
     pskgw_kc_maybe_finish_close(kc);
@@ -159,12 +160,12 @@ void pskgw_kc_flight_free(flight_t *f)
 void pskgw_kc_set_stale(flight_t *f, const uint8_t *value, size_t len, uint64_t stale_until,
                         uint8_t src)
 {
-    uint8_t *copy = malloc(len ? len : 1);
+    uint8_t *copy = pskgw_secmem_alloc(len);
 
     if (!copy)
         return; /* no stale fallback: the backend's answer stands */
     memcpy(copy, value, len);
-    pskgw_free_secret(f->stale, f->stale_len);
+    pskgw_secmem_free(f->stale);
     f->stale = copy;
     f->stale_len = len;
     f->stale_until = stale_until;
@@ -235,7 +236,7 @@ static void flight_complete(flight_t *f, int status, const uint8_t *value, size_
         pskgw_kc_ready_push(kc, q, r);
     }
     if (r != &oom_result && r->refs == 0)
-        pskgw_free_secret(r, sizeof(*r) + r->value_len);
+        pskgw_secmem_free(r);
     pskgw_kc_flight_free(f);
 }
 

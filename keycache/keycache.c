@@ -2,6 +2,7 @@
 #include "common/codec.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/wipe.h"
 #include "keycache/internal.h"
 
@@ -138,7 +139,7 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
          (o->kek_prev && o->kek_prev_id == o->kek_id)))
         return PSKGW_EINVAL;
 
-    kc = calloc(1, sizeof(*kc));
+    kc = pskgw_secmem_alloc(sizeof(*kc)); /* holds the KEKs */
     if (!kc)
         return PSKGW_ENOMEM;
     take_opts(kc, o);
@@ -191,7 +192,7 @@ fail:
     pskgw_kc_lru_free(kc->neg);
     if (kc->rng_ok)
         wc_FreeRng(&kc->rng);
-    pskgw_free_secret(kc, sizeof(*kc));
+    pskgw_secmem_free(kc);
     return rc;
 }
 
@@ -448,7 +449,7 @@ static void idle_closed(uv_handle_t *h)
     free(kc->fbuckets);
     if (kc->rng_ok)
         wc_FreeRng(&kc->rng);
-    pskgw_free_secret(kc, sizeof(*kc));
+    pskgw_secmem_free(kc);
 }
 
 void pskgw_kc_maybe_finish_close(pskgw_keycache_t *kc)

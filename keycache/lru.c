@@ -2,6 +2,7 @@
 
 #include "common/err.h"
 #include "common/siphash.h"
+#include "common/secmem.h"
 #include "common/wipe.h"
 
 #include <stdlib.h>
@@ -50,7 +51,7 @@ int pskgw_kc_lru_new(size_t max_entries, const uint8_t seed[16], pskgw_kc_lru_t 
 
 static void entry_free(pskgw_kc_entry_t *e)
 {
-    pskgw_free_secret(e, sizeof(*e) + e->key_len + e->value_len);
+    pskgw_secmem_free(e);
 }
 
 void pskgw_kc_lru_free(pskgw_kc_lru_t *lru)
@@ -153,7 +154,7 @@ int pskgw_kc_lru_put(pskgw_kc_lru_t *lru, const uint8_t *key, size_t len, uint8_
 
     if (len > UINT32_MAX || value_len > UINT32_MAX)
         return PSKGW_EINVAL;
-    e = malloc(sizeof(*e) + len + value_len);
+    e = pskgw_secmem_alloc(sizeof(*e) + len + value_len);
     if (!e)
         return PSKGW_ENOMEM;
     memset(e, 0, sizeof(*e));

@@ -3,11 +3,13 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/wipe.h"
 #include "upstream/internal.h"
 #include "upstream/parse.h"
 #include "upstream/policy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,7 +57,7 @@ int pskgw_upstream_auth_header(const pskgw_upstream_t *c, char **out)
 
 static void drop_token(pskgw_upstream_t *c)
 {
-    pskgw_free_secret_str(c->auth.token);
+    pskgw_secmem_free(c->auth.token);
     c->auth.token = NULL;
 }
 
@@ -117,6 +119,16 @@ static void got_token(pskgw_upstream_t *c, const pskgw_http_result_t *res, uint6
 
     why[0] = '\0';
     rc = pskgw_upstream_parse_auth(res->body, res->body_len, &token, why, sizeof(why));
+    if (rc == 0) { /* kept in don't-dump memory */
+        char *kept = pskgw_secmem_strdup(token);
+
+        pskgw_free_secret_str(token);
+        token = kept;
+        if (!token) {
+            rc = PSKGW_ENOMEM;
+            snprintf(why, sizeof(why), "out of memory");
+        }
+    }
     if (rc < 0) {
         c->stats.outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_ERROR]++;
         PSKGW_LOG_RL(PSKGW_LOG_ERR, "upstream-auth-parse",

@@ -5,6 +5,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/wipe.h"
 #include "upstream/http.h"
 #include "upstream/parse.h"
@@ -381,7 +382,7 @@ static void handle_released(pskgw_upstream_t *c)
     cb = c->close_cb;
     arg = c->close_arg;
     pskgw_upstream_auth_free(c);
-    pskgw_free_secret_str(c->secret);
+    pskgw_secmem_free(c->secret);
     free(c->key_id);
     free(c->name);
     free(c->url_auth);
@@ -520,7 +521,7 @@ int pskgw_upstream_new(uv_loop_t *loop, const pskgw_upstream_opts_t *o, pskgw_up
     retry_backoff_init(c, o);
     c->name = dup_or(o->name, d.name);
     c->key_id = strdup(o->key_id);
-    c->secret = strdup(o->secret);
+    c->secret = pskgw_secmem_strdup(o->secret);
     c->url_auth =
         join_url(o->base_url, o->path_authenticate && *o->path_authenticate ? o->path_authenticate
                                                                             : d.path_authenticate);
@@ -552,7 +553,7 @@ int pskgw_upstream_new(uv_loop_t *loop, const pskgw_upstream_opts_t *o, pskgw_up
 fail:
     if (global)
         curl_global_cleanup();
-    pskgw_free_secret_str(c->secret);
+    pskgw_secmem_free(c->secret);
     free(c->key_id);
     free(c->name);
     free(c->url_auth);
