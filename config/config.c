@@ -412,6 +412,12 @@ static int merge_globals(xctx_t *x, loaded_t *l, size_t n, pskgw_config_t *cfg)
         cfg->admin.address = strdup(a->address);
         if (cfg->admin.address == NULL)
             return PSKGW_ENOMEM;
+        if (a->token.data != NULL) {
+            cfg->admin.token.data = strndup(a->token.data, a->token.len);
+            if (cfg->admin.token.data == NULL)
+                return PSKGW_ENOMEM;
+            cfg->admin.token.len = a->token.len;
+        }
     }
     if (log_from != NULL) {
         cfg->has_log = true;
@@ -536,6 +542,7 @@ void pskgw_config_free(pskgw_config_t *cfg)
         cfg_release(&cfg_domain_schema, &cfg->domains[i]);
     free(cfg->domains);
     free(cfg->admin.address);
+    cfg_secret_free(&cfg->admin.token);
     free(cfg);
 }
 

@@ -333,8 +333,10 @@ typedef struct {
 
 /* admin = { ... }: metrics/health endpoint (process-wide; see pskgw_config_t.admin). */
 typedef struct {
-    char *address; /* numeric IP literal, default "127.0.0.1" */
-    uint16_t port; /* default 9464; 0: a free port */
+    char *address;               /* numeric IP literal, default "127.0.0.1" */
+    uint16_t port;               /* default 9464; 0: a free port */
+    char *token_file;            /* as written; NULL: none (only allowed on a loopback address) */
+    pskgw_config_secret_t token; /* bearer token of the /admin/ routes; data NULL when none */
 } pskgw_config_admin_t;
 
 /* log = { ... }: process-wide; --log-level / --log-format on the command line win. */

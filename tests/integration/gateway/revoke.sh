@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Revocation through the admin API (issue 11, section 3), on the real binary with pskgw-sim,
+# pskgw-devsim and a real redis-server: the /admin/ routes need the bearer token of
+# admin.token_file (401 without it, or with another one, and nothing done); POST
+# /admin/invalidate drops the identity from the cache and from Redis, so that the device's next
+# handshake calls GetPSK again; POST /admin/reload reloads like SIGHUP; --check-config refuses a
+# non-loopback admin address without a token file.
+. "$(dirname "$0")/lib.sh"
+
+start_redis
+start_sim
+head -c 32 /dev/urandom >"$WORK/kek"
+printf 'it-admin-token\n' >"$WORK/admin.token"
+write_config a "" ""
+sed -i "s#^cache = .*#cache = { entries = 1000; ttl_s = 600; redis = \"redis://127.0.0.1:$REDIS_PORT/0\"; kek_file = \"kek\"; };#" "$WORK/a.conf"
+sed -i 's#^admin = .*#admin = { address = "127.0.0.1"; port = 0; token_file = "admin.token"; };#' "$WORK/a.conf"
+start_gateway a
+
+device() { # one device, one message -> exit status
+  "$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 1 --messages 1 --rate 10 \
+    --duration 60 --verify-file "$WORK/a.jsonl" --quiet >"$WORK/device.txt" 2>&1
+}
+calls() { curl -s "$SIM_URL/_sim/stats" | jq '.calls.get_psk'; }
+keys() { redis-cli -p "$REDIS_PORT" --scan --pattern '*' | wc -l; }
+status() { # method path [curl args...] -> HTTP status (body in $WORK/body)
+  curl -s -o "$WORK/body" -w '%{http_code}' -X "$1" "${GW_ADMIN%/metrics}$2" "${@:3}"
+}
+AUTH=(-H 'Authorization: Bearer it-admin-token')
+
+check "the device delivered" device
+check "one GetPSK call" [ "$(calls)" -eq 1 ]
+K0=$(keys)
+check "its key is in Redis ($K0 keys)" [ "$K0" -ge 1 ]
+ID=$(jq -r .psk_identity "$WORK/a.jsonl" | head -n 1)
+check "the envelope names the identity ($ID)" [ "${ID:-null}" != null ]
+
+check "no token: 401" [ "$(status POST "/admin/invalidate?domain=a&identity=$ID")" = 401 ]
+check "another token: 401" [ "$(status POST "/admin/invalidate?domain=a&identity=$ID" \
+  -H 'Authorization: Bearer it-admin-tokem')" = 401 ]
+check "a longer token: 401" [ "$(status POST "/admin/invalidate?domain=a&identity=$ID" \
+  -H 'Authorization: Bearer it-admin-token2')" = 401 ]
+check "not a bearer token: 401" [ "$(status POST "/admin/invalidate?domain=a&identity=$ID" \
+  -H 'Authorization: Basic it-admin-token')" = 401 ]
+check "refused calls did nothing: the key is still in Redis" [ "$(keys)" -eq "$K0" ]
+check "the device connects again from the cache" device
+check "still one GetPSK call" [ "$(calls)" -eq 1 ]
+check "metrics need no token" [ "$(status GET /metrics)" = 200 ]
+
+check "GET on invalidate: 405" [ "$(status GET "/admin/invalidate?domain=a&identity=$ID" "${AUTH[@]}")" = 405 ]
+check "unknown domain: 404" [ "$(status POST "/admin/invalidate?domain=zz&identity=$ID" "${AUTH[@]}")" = 404 ]
+check "identity not hex: 400" [ "$(status POST "/admin/invalidate?domain=a&identity=xyz" "${AUTH[@]}")" = 400 ]
+check "unknown route: 404" [ "$(status GET /admin/nothing "${AUTH[@]}")" = 404 ]
+
+check "invalidate: 200" [ "$(status POST "/admin/invalidate?domain=a&identity=$ID" "${AUTH[@]}")" = 200 ]
+check "invalidate answers JSON" jq -e ".invalidated == true and .identity == \"$ID\" and .domain == \"a\"" "$WORK/body"
+key_gone() { [ "$(keys)" -eq $((K0 - 1)) ]; }
+check "the key left Redis" wait_until key_gone
+check "the action is logged with the caller" \
+  grep -Eq "admin: 127\.0\.0\.1:[0-9]+ invalidated identity \"$ID\" of domain \"a\"" "$WORK/a.log"
+check "the device connects again" device
+check "its handshake asked the service again" [ "$(calls)" -eq 2 ]
+
+check "reload: 202" [ "$(status POST /admin/reload "${AUTH[@]}")" = 202 ]
+check "the reload was applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 1
+check "the reload is logged with the caller" grep -Eq 'admin: 127\.0\.0\.1:[0-9]+ requested a reload' "$WORK/a.log"
+stop_gateway
+
+# --check-config: a non-loopback admin address needs a token file; loopback without one warns.
+sed -i 's#^admin = .*#admin = { address = "0.0.0.0"; port = 0; };#' "$WORK/a.conf"
+check "non-loopback admin without token_file: --check-config fails" \
+  bash -c "! '$BIN/pskgw' --check-config '$WORK/a.conf' 2>'$WORK/check1.err'"
+check "  and says why" grep -q 'admin.token_file.*required when the admin address is not loopback' "$WORK/check1.err"
+sed -i 's#^admin = .*#admin = { address = "0.0.0.0"; port = 0; token_file = "admin.token"; };#' "$WORK/a.conf"
+check "non-loopback admin with token_file: --check-config passes" \
+  "$BIN/pskgw" --check-config "$WORK/a.conf" 2>"$WORK/check2.err"
+sed -i 's#^admin = .*#admin = { address = "127.0.0.1"; port = 0; };#' "$WORK/a.conf"
+check "loopback admin without token_file: --check-config passes" \
+  "$BIN/pskgw" --check-config "$WORK/a.conf" 2>"$WORK/check3.err"
+start_gateway a
+check "  and the start-up warns that the routes are open" \
+  wait_line "$WORK/a.log" 'warning.*no admin.token_file: any local process can call' "$GW_PID"
+check "  which answer without a token" \
+  [ "$(status POST "/admin/invalidate?domain=a&identity=$ID")" = 200 ]
+stop_gateway
+finish
