@@ -6,10 +6,21 @@
  *        PSK cache: layer 1, its negative entry and its Redis key (DEL); the next handshake of
  *        that identity asks the security service again. 200 {"domain":..,"identity":..,
  *        "invalidated":true}; 400 (a missing or non-hex argument), 404 (no such domain).
+ *   GET /admin/sessions[?domain=D][&identity=HEX]
+ *        established sessions (all domains, or D; all identities, or HEX, case ignored):
+ *        200 {"sessions":[{"domain","listener","peer","identity","rot_public_uid","session_id",
+ *        "age_s","idle_s","bytes_in","bytes_out"}]} (message bytes); 400, 404 as above.
+ *   POST /admin/close?domain=D&identity=HEX
+ *        ends every session of HEX in D (close_notify to established ones): 200 {"domain",
+ *        "identity","closed":N}; 400, 404 as above.
+ *   GET /admin/spools
+ *        each sink of each domain: 200 {"spools":[{"domain","sink","spool_bytes","queue_depth",
+ *        "spooled_total","replayed_total","dropped_total"}]} (spool_bytes: file size plus
+ *        pending appends; the number of records in a spool is not tracked).
  *   POST /admin/reload
  *        the same as SIGHUP (the process signals itself): 202 {"reload":"requested"}; the
  *        outcome is logged and in pskgw_config_last_reload_successful.
- *   anything else under /admin/: 404 {"error":"no such route"}; a GET to a POST route: 405.
+ *   anything else under /admin/: 404 {"error":"no such route"}; the wrong method: 405.
  *
  * Threading: the loop's thread only. domains is borrowed for the call.
  */

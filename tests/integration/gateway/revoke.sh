@@ -60,6 +60,41 @@ check "the action is logged with the caller" \
 check "the device connects again" device
 check "its handshake asked the service again" [ "$(calls)" -eq 2 ]
 
+# Sessions, close and spools: a device that holds its session open.
+"$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 1 --messages 1 --rate 10 \
+  --hold 30 --duration 90 >"$WORK/holder.txt" 2>&1 &
+HOLDER=$!
+track "devsim holding a session" "$HOLDER" "$WORK/holder.txt"
+listed() { # -> 0 when /admin/sessions of domain a lists the device's identity
+  [ "$(status GET "/admin/sessions?domain=a&identity=$ID" "${AUTH[@]}")" = 200 ] &&
+    jq -e ".sessions | length == 1 and .[0].identity == \"$ID\"" "$WORK/body" >/dev/null
+}
+check "sessions: the held session is listed" wait_until listed
+check "  with peer, age, idle time and bytes" jq -e '.sessions[0] | (.peer | test("^127\\.")) and
+  .age_s >= 0 and .idle_s >= 0 and .bytes_in == 64 and .bytes_out == 0 and .listener == "dtls"' "$WORK/body"
+check "sessions without a token: 401" [ "$(status GET "/admin/sessions?domain=a")" = 401 ]
+check "sessions of all domains lists it too" [ "$(status GET /admin/sessions "${AUTH[@]}")" = 200 ]
+check "  (one session)" jq -e '.sessions | length == 1' "$WORK/body"
+check "sessions of another identity: none" \
+  [ "$(status GET "/admin/sessions?domain=a&identity=0011" "${AUTH[@]}")" = 200 ]
+check "  (empty list)" jq -e '.sessions == []' "$WORK/body"
+check "close: 200" [ "$(status POST "/admin/close?domain=a&identity=$ID" "${AUTH[@]}")" = 200 ]
+check "  one session closed" jq -e '.closed == 1' "$WORK/body"
+check "the close is logged with the caller" \
+  grep -Eq "admin: 127\.0\.0\.1:[0-9]+ closed 1 session of identity \"$ID\" of domain \"a\"" "$WORK/a.log"
+check "  and no session is listed any more" \
+  [ "$(status GET "/admin/sessions?domain=a&identity=$ID" "${AUTH[@]}")" = 200 ]
+check "  (empty list)" jq -e '.sessions == []' "$WORK/body"
+wait_exit "$HOLDER" >/dev/null || true
+check "the device saw the gateway close its session" grep -q 'peer closes 1' "$WORK/holder.txt"
+check "close again: nothing left to close" \
+  [ "$(status POST "/admin/close?domain=a&identity=$ID" "${AUTH[@]}")" = 200 ]
+check "  (0 closed)" jq -e '.closed == 0' "$WORK/body"
+check "spools: 200" [ "$(status GET /admin/spools "${AUTH[@]}")" = 200 ]
+check "  each sink with its spool bytes and queue depth" \
+  jq -e '.spools | length == 1 and .[0].domain == "a" and .[0].spool_bytes == 0 and .[0].queue_depth >= 0' "$WORK/body"
+check "POST on spools: 405" [ "$(status POST /admin/spools "${AUTH[@]}")" = 405 ]
+
 check "reload: 202" [ "$(status POST /admin/reload "${AUTH[@]}")" = 202 ]
 check "the reload was applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 1
 check "the reload is logged with the caller" grep -Eq 'admin: 127\.0\.0\.1:[0-9]+ requested a reload' "$WORK/a.log"
