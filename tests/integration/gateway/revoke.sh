@@ -8,12 +8,14 @@
 . "$(dirname "$0")/lib.sh"
 
 start_redis
+reserve_ports tcp
+ADMIN_PORT=${PORTS[0]} # fixed: pskgw ctl --config finds the endpoint in the configuration
 start_sim
 head -c 32 /dev/urandom >"$WORK/kek"
 printf 'it-admin-token\n' >"$WORK/admin.token"
 write_config a "" ""
 sed -i "s#^cache = .*#cache = { entries = 1000; ttl_s = 600; redis = \"redis://127.0.0.1:$REDIS_PORT/0\"; kek_file = \"kek\"; };#" "$WORK/a.conf"
-sed -i 's#^admin = .*#admin = { address = "127.0.0.1"; port = 0; token_file = "admin.token"; };#' "$WORK/a.conf"
+sed -i 's#^admin = .*#admin = { address = "127.0.0.1"; port = '"$ADMIN_PORT"'; token_file = "admin.token"; };#' "$WORK/a.conf"
 start_gateway a
 
 device() { # one device, one message -> exit status
@@ -26,6 +28,9 @@ status() { # method path [curl args...] -> HTTP status (body in $WORK/body)
   curl -s -o "$WORK/body" -w '%{http_code}' -X "$1" "${GW_ADMIN%/metrics}$2" "${@:3}"
 }
 AUTH=(-H 'Authorization: Bearer it-admin-token')
+ctl() { # pskgw ctl with the gateway's configuration -> its exit status; stdout in $WORK/ctl.out
+  "$BIN/pskgw" ctl --config "$WORK/a.conf" "$@" >"$WORK/ctl.out" 2>"$WORK/ctl.err"
+}
 
 check "the device delivered" device
 check "one GetPSK call" [ "$(calls)" -eq 1 ]
@@ -78,6 +83,16 @@ check "  (one session)" jq -e '.sessions | length == 1' "$WORK/body"
 check "sessions of another identity: none" \
   [ "$(status GET "/admin/sessions?domain=a&identity=0011" "${AUTH[@]}")" = 200 ]
 check "  (empty list)" jq -e '.sessions == []' "$WORK/body"
+check "ctl sessions: a table with the session" ctl sessions --domain a
+check "  (header and the identity)" grep -q "^DOMAIN .*IDENTITY .*BYTES_OUT" "$WORK/ctl.out"
+check "  (the row)" grep -Eq "^a +dtls +127\.[0-9.]+:[0-9]+ +$ID +[0-9]+ +[0-9]+ +64 +0$" "$WORK/ctl.out"
+check "ctl sessions --json" ctl sessions --identity "$ID" --json
+check "  (the route's JSON)" jq -e ".sessions | length == 1 and .[0].identity == \"$ID\"" "$WORK/ctl.out"
+printf 'not-the-token\n' >"$WORK/wrong.token"
+check "ctl with another token: exit 1" bash -c "'$BIN/pskgw' ctl --admin '${GW_ADMIN%/metrics}' \
+  --token-file '$WORK/wrong.token' sessions 2>'$WORK/ctl401.err'; [ \$? -eq 1 ]"
+check "  and says 401" grep -q 'HTTP 401' "$WORK/ctl401.err"
+check "ctl close without --identity: usage error (exit 2)" bash -c "'$BIN/pskgw' ctl --config '$WORK/a.conf' close --domain a 2>/dev/null; [ \$? -eq 2 ]"
 check "close: 200" [ "$(status POST "/admin/close?domain=a&identity=$ID" "${AUTH[@]}")" = 200 ]
 check "  one session closed" jq -e '.closed == 1' "$WORK/body"
 check "the close is logged with the caller" \
@@ -87,17 +102,24 @@ check "  and no session is listed any more" \
 check "  (empty list)" jq -e '.sessions == []' "$WORK/body"
 wait_exit "$HOLDER" >/dev/null || true
 check "the device saw the gateway close its session" grep -q 'peer closes 1' "$WORK/holder.txt"
-check "close again: nothing left to close" \
-  [ "$(status POST "/admin/close?domain=a&identity=$ID" "${AUTH[@]}")" = 200 ]
-check "  (0 closed)" jq -e '.closed == 0' "$WORK/body"
+check "ctl close again: nothing left to close" ctl close --domain a --identity "$ID"
+check "  (0 closed)" grep -q "^closed 0 session(s) of $ID in domain a$" "$WORK/ctl.out"
 check "spools: 200" [ "$(status GET /admin/spools "${AUTH[@]}")" = 200 ]
 check "  each sink with its spool bytes and queue depth" \
   jq -e '.spools | length == 1 and .[0].domain == "a" and .[0].spool_bytes == 0 and .[0].queue_depth >= 0' "$WORK/body"
+check "ctl spools: a table" ctl spools
+check "  (the file sink)" grep -Eq "^a +[^ ]+ +0 +[0-9]+ +0 +0 +0$" "$WORK/ctl.out"
+check "ctl invalidate (--admin, --token-file)" "$BIN/pskgw" ctl --admin "${GW_ADMIN%/metrics}/" \
+  --token-file "$WORK/admin.token" invalidate --domain a --identity "$ID"
+check "the device connects again after ctl invalidate" device
+check "  and asked the service again" [ "$(calls)" -eq 3 ]
 check "POST on spools: 405" [ "$(status POST /admin/spools "${AUTH[@]}")" = 405 ]
 
 check "reload: 202" [ "$(status POST /admin/reload "${AUTH[@]}")" = 202 ]
 check "the reload was applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 1
 check "the reload is logged with the caller" grep -Eq 'admin: 127\.0\.0\.1:[0-9]+ requested a reload' "$WORK/a.log"
+check "ctl reload" ctl reload
+check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 2
 stop_gateway
 
 # --check-config: a non-loopback admin address needs a token file; loopback without one warns.
