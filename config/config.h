@@ -371,6 +371,9 @@ typedef struct {
     pskgw_config_limits_t limits;
     bool has_admin; /* this file's admin group (merged into pskgw_config_t.admin) */
     pskgw_config_admin_t admin;
+    char *deny_file; /* identities or ROTPublicUIDs refused; NULL: none */
+    char **deny;     /* its entries (hex), sorted ignoring case; read at load (and reload) */
+    size_t ndeny;
     bool has_log; /* this file's log group (merged into pskgw_config_t.log) */
     pskgw_config_log_t log;
 } pskgw_config_domain_t;
@@ -418,6 +421,9 @@ int pskgw_config_check_paths(const pskgw_config_t *cfg, pskgw_config_diag_t *dia
 void pskgw_config_free(pskgw_config_t *cfg);
 
 /* Domain by name, or NULL. Borrowed from cfg. */
+/* Whether id (a PSK identity or ROTPublicUID, hex) is in d's deny_file (case ignored). */
+bool pskgw_config_denied(const pskgw_config_domain_t *d, const char *id);
+
 const pskgw_config_domain_t *pskgw_config_find_domain(const pskgw_config_t *cfg, const char *name);
 
 /* ---- names, for messages and metrics labels ---------------------------------------------- */

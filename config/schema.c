@@ -1098,6 +1098,7 @@ static const cfg_key_t domain_keys[] = {
     K_GROUP("limits", DOM, limits, 0, NO_OFF, limits_schema),
     K_GROUP("admin", DOM, admin, 0, offsetof(DOM, has_admin), admin_schema),
     K_GROUP("log", DOM, log, 0, offsetof(DOM, has_log), log_schema),
+    K_STR("deny_file", DOM, deny_file, F_PATH, 1, PATH_MAX_LEN, NULL),
 };
 
 /* Give unnamed entries "<base>" or "<base>:<index>" (when taken), and check uniqueness. */
@@ -1197,6 +1198,9 @@ static void domain_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char 
     listener_names(ctx, d);
     listener_limits(ctx, d);
     sink_names(ctx, d);
+    if (d->deny_file != NULL)
+        (void)cfg_read_deny(ctx, line_of(s, "deny_file"), "deny_file", d->deny_file, &d->deny,
+                            &d->ndeny);
 }
 
 static void domain_release(void *obj)
@@ -1206,6 +1210,9 @@ static void domain_release(void *obj)
     d->ciphers_wolfssl = NULL;
     free(d->source);
     d->source = NULL;
+    cfg_deny_free(d->deny, d->ndeny);
+    d->deny = NULL;
+    d->ndeny = 0;
 }
 
 const cfg_schema_t cfg_domain_schema = { "domain",    domain_keys,   NKEYS(domain_keys),

@@ -120,6 +120,38 @@ check "the reload was applied" wait_metric 'pskgw_config_reloads_total{result="a
 check "the reload is logged with the caller" grep -Eq 'admin: 127\.0\.0\.1:[0-9]+ requested a reload' "$WORK/a.log"
 check "ctl reload" ctl reload
 check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 2
+
+# deny_file: refused before any lookup, re-read on reload (here through ctl reload = SIGHUP).
+DENIED='pskgw_domain_identities_refused_total{domain="a",reason="denied"}'
+RUID=$(jq -r .rot_public_uid "$WORK/a.jsonl" | head -n 1)
+printf '# revoked devices\n\n  %s   # device 0\n' "${ID,,}" >"$WORK/deny.list"
+echo 'deny_file = "deny.list";' >>"$WORK/a.conf"
+c0=$(calls)
+check "ctl reload with a deny_file" ctl reload
+check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 3
+refused() { # the device's handshake fails (bounded run)
+  ! "$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 1 --messages 1 --rate 10 \
+    --duration 10 --quiet >"$WORK/refused.txt" 2>&1
+}
+check "a denied identity (listed in lower case, with a comment) fails its handshake" refused
+check "  without a GetPSK call" [ "$(calls)" -eq "$c0" ]
+check "  counted with reason denied" wait_metric "$DENIED" -ge 1
+check "  and logged" grep -q "identity \"$ID\" refused without a lookup: denied" "$WORK/a.log"
+printf '%s\n' "$RUID" >"$WORK/deny.list"
+check "deny its ROTPublicUID instead ($RUID): reload" ctl reload
+check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 4
+d0=$(metric "$DENIED")
+check "the device of a denied ROTPublicUID fails its handshake" refused
+check "  counted with reason denied" wait_metric "$DENIED" -gt "$d0"
+printf '# nobody\n' >"$WORK/deny.list"
+check "empty deny list: reload" ctl reload
+check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 5
+check "the device connects again" device
+printf 'not-hex\n' >"$WORK/deny.list"
+check "a deny_file line that is not hex: --check-config fails" \
+  bash -c "! '$BIN/pskgw' --check-config '$WORK/a.conf' 2>'$WORK/check0.err'"
+check "  and names the file and line" grep -q 'deny.list:1: not an identity or ROTPublicUID' "$WORK/check0.err"
+: >"$WORK/deny.list"
 stop_gateway
 
 # --check-config: a non-loopback admin address needs a token file; loopback without one warns.
