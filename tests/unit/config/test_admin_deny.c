@@ -52,3 +52,18 @@ Test(config_admin_deny, deny_file_errors)
     cr_assert_neq(load_text("b.conf", MIN_CONF "deny_file = \"missing.list\";\n"), 0);
     cr_assert(diag_has("cannot read", NULL));
 }
+
+Test(config_admin_deny, files_with_different_tokens_refused)
+{
+    write_file("t1", "one\n");
+    write_file("t2", "two\n");
+    cr_assert_neq(load_two("a.conf",
+                           "domain = \"a\";\n" MIN_API MIN_LISTENERS MIN_SINKS
+                           "admin = { port = 9464; token_file = \"t1\"; };\n",
+                           "b.conf",
+                           "domain = \"b\";\n" MIN_API
+                           "listeners = ( { proto = \"udp\"; port = 5685; } );\n" MIN_SINKS
+                           "admin = { port = 9464; token_file = \"t2\"; };\n"),
+                  0);
+    cr_assert(diag_has("differs from the admin endpoint", NULL));
+}
