@@ -119,16 +119,21 @@ bool pskgw_admin_token_ok(const char *expected, size_t expected_len, const char 
     return diff == 0;
 }
 
-static bool authorized(const pskgw_admin_t *admin, struct MHD_Connection *conn)
+static bool authorized(pskgw_admin_t *admin, struct MHD_Connection *conn)
 {
-    const char *h;
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    bool ok;
 
+    pthread_mutex_lock(&admin->lock); /* the loop may replace the token (reload) */
     if (!admin->token)
-        return true;
-    h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return false;
-    return pskgw_admin_token_ok(admin->token, admin->token_len, h + 7);
+        ok = true;
+    else if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        ok = false;
+    else
+        ok = pskgw_admin_token_ok(admin->token, admin->token_len, h + 7);
+    pthread_mutex_unlock(&admin->lock);
+    return ok;
 }
 
 static void peer_of(struct MHD_Connection *conn, char *out, size_t size)
@@ -393,6 +398,31 @@ int pskgw_admin_publish(pskgw_admin_t *admin, const char *text, size_t len, bool
     admin->ready_json = json;
     admin->beat_ms = mono_ms();
     pthread_mutex_unlock(&admin->lock);
+    return 0;
+}
+
+int pskgw_admin_set_token(pskgw_admin_t *admin, const char *token, size_t len)
+{
+    char *copy = NULL;
+    char *old;
+    size_t old_len;
+
+    if (token) {
+        copy = malloc(len + 1);
+        if (!copy)
+            return PSKGW_ENOMEM;
+        memcpy(copy, token, len);
+        copy[len] = '\0';
+    }
+    pthread_mutex_lock(&admin->lock);
+    old = admin->token;
+    old_len = admin->token_len;
+    admin->token = copy;
+    admin->token_len = copy ? len : 0;
+    pthread_mutex_unlock(&admin->lock);
+    if (old)
+        pskgw_wipe(old, old_len);
+    free(old);
     return 0;
 }
 

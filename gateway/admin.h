@@ -58,6 +58,9 @@ int pskgw_admin_start(const char *address, uint16_t port, pskgw_admin_t **out);
 /* The same with a token and a wake callback (opts may be NULL: no token, no admin routes). */
 int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin_opts_t *opts,
                            pskgw_admin_t **out);
+/* Replace the bearer token (copied; NULL: none asked) for the requests from now on (reload).
+ * 0 or PSKGW_ENOMEM (the old token kept). */
+int pskgw_admin_set_token(pskgw_admin_t *admin, const char *token, size_t len);
 /* Loop's thread: no more wake() calls from now on (new /admin/ requests get 503); call it
  * before the handle that wake() signals is closed. Waiting requests are served or answered
  * 503 by pskgw_admin_free(). */

@@ -348,6 +348,24 @@ static int reload_load(app_t *app, struct files *f, pskgw_config_t **out)
     return pskgw_reload_load((const char *const *)f->v, f->n, out, f->broken);
 }
 
+/* The admin endpoint's address and port stay until a restart, its token is replaced at once. */
+static void reload_admin_token(app_t *app, const pskgw_config_t *n)
+{
+    const pskgw_config_secret_t *o = &app->cfg->admin.token;
+    const pskgw_config_secret_t *t = &n->admin.token;
+
+    if (!app->admin || (o->data == NULL && t->data == NULL) ||
+        (o->data && t->data && o->len == t->len && memcmp(o->data, t->data, o->len) == 0))
+        return;
+    if (pskgw_admin_set_token(app->admin, t->data, t->len) < 0)
+        PSKGW_ERR("admin endpoint: the new token could not be set (out of memory): the old one "
+                  "stays");
+    else if (t->data)
+        PSKGW_NOTICE("admin endpoint: token replaced");
+    else
+        PSKGW_WARN("admin endpoint: token removed: any local process can call the /admin/ routes");
+}
+
 static void reload(app_t *app)
 {
     struct timespec ts;
@@ -373,6 +391,7 @@ static void reload(app_t *app)
             pskgw_domain_reopen(app->domains[i]);
     } else {
         pskgw_reload_warn_global(app->cfg, ncfg);
+        reload_admin_token(app, ncfg);
         app->reloads_ok++;
         app->last_reload_ok_s = wall_s();
         g->cfg = ncfg;

@@ -121,6 +121,17 @@ check "the reload is logged with the caller" grep -Eq 'admin: 127\.0\.0\.1:[0-9]
 check "ctl reload" ctl reload
 check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 2
 
+# The token is replaced by a reload (no restart): the old one is refused from then on.
+printf 'it-admin-token-2\n' >"$WORK/admin.token"
+check "reload with the old token (the file holds a new one)" \
+  [ "$(status POST /admin/reload "${AUTH[@]}")" = 202 ]
+check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 3
+check "  logged" wait_line "$WORK/a.log" 'admin endpoint: token replaced' "$GW_PID"
+check "the old token: 401" [ "$(status GET /admin/spools "${AUTH[@]}")" = 401 ]
+AUTH=(-H 'Authorization: Bearer it-admin-token-2')
+check "the new token: 200" [ "$(status GET /admin/spools "${AUTH[@]}")" = 200 ]
+check "ctl --config reads the new token" ctl spools
+
 # deny_file: refused before any lookup, re-read on reload (here through ctl reload = SIGHUP).
 DENIED='pskgw_domain_identities_refused_total{domain="a",reason="denied"}'
 RUID=$(jq -r .rot_public_uid "$WORK/a.jsonl" | head -n 1)
@@ -128,7 +139,7 @@ printf '# revoked devices\n\n  %s   # device 0\n' "${ID,,}" >"$WORK/deny.list"
 echo 'deny_file = "deny.list";' >>"$WORK/a.conf"
 c0=$(calls)
 check "ctl reload with a deny_file" ctl reload
-check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 3
+check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 4
 refused() { # the device's handshake fails (bounded run)
   ! "$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 1 --messages 1 --rate 10 \
     --duration 10 --quiet >"$WORK/refused.txt" 2>&1
@@ -139,13 +150,13 @@ check "  counted with reason denied" wait_metric "$DENIED" -ge 1
 check "  and logged" grep -q "identity \"$ID\" refused without a lookup: denied" "$WORK/a.log"
 printf '%s\n' "$RUID" >"$WORK/deny.list"
 check "deny its ROTPublicUID instead ($RUID): reload" ctl reload
-check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 4
+check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 5
 d0=$(metric "$DENIED")
 check "the device of a denied ROTPublicUID fails its handshake" refused
 check "  counted with reason denied" wait_metric "$DENIED" -gt "$d0"
 printf '# nobody\n' >"$WORK/deny.list"
 check "empty deny list: reload" ctl reload
-check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 5
+check "  applied" wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 6
 check "the device connects again" device
 printf 'not-hex\n' >"$WORK/deny.list"
 check "a deny_file line that is not hex: --check-config fails" \
