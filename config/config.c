@@ -361,6 +361,14 @@ static void check_outputs(xctx_t *x, loaded_t *l, size_t n)
 }
 
 /* admin and log are process-wide: files that set them must agree. */
+/* Two admin tokens are the same (both absent, or equal bytes). */
+static bool token_eq(const pskgw_config_secret_t *a, const pskgw_config_secret_t *b)
+{
+    if (a->data == NULL || b->data == NULL)
+        return a->data == b->data;
+    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
 static int merge_globals(xctx_t *x, loaded_t *l, size_t n, pskgw_config_t *cfg)
 {
     const loaded_t *admin_from = NULL, *log_from = NULL;
@@ -374,7 +382,8 @@ static int merge_globals(xctx_t *x, loaded_t *l, size_t n, pskgw_config_t *cfg)
             if (admin_from == NULL) {
                 admin_from = &l[i];
             } else if (strcmp(admin_from->d.admin.address, d->admin.address) != 0 ||
-                       admin_from->d.admin.port != d->admin.port) {
+                       admin_from->d.admin.port != d->admin.port ||
+                       !token_eq(&admin_from->d.admin.token, &d->admin.token)) {
                 xerror(x, d->source, l[i].admin_line, "admin",
                        "differs from the admin endpoint of %s:%u (it is process-wide)",
                        admin_from->d.source, admin_from->admin_line);
@@ -413,6 +422,12 @@ static int merge_globals(xctx_t *x, loaded_t *l, size_t n, pskgw_config_t *cfg)
         cfg->admin.address = strdup(a->address);
         if (cfg->admin.address == NULL)
             return PSKGW_ENOMEM;
+        if (a->token.data != NULL) {
+            cfg->admin.token.data = strndup(a->token.data, a->token.len);
+            if (cfg->admin.token.data == NULL)
+                return PSKGW_ENOMEM;
+            cfg->admin.token.len = a->token.len;
+        }
     }
     if (log_from != NULL) {
         cfg->has_log = true;
@@ -537,6 +552,7 @@ void pskgw_config_free(pskgw_config_t *cfg)
         cfg_release(&cfg_domain_schema, &cfg->domains[i]);
     pskgw_secmem_free(cfg->domains);
     free(cfg->admin.address);
+    cfg_secret_free(&cfg->admin.token);
     free(cfg);
 }
 

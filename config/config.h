@@ -335,8 +335,10 @@ typedef struct {
 
 /* admin = { ... }: metrics/health endpoint (process-wide; see pskgw_config_t.admin). */
 typedef struct {
-    char *address; /* numeric IP literal, default "127.0.0.1" */
-    uint16_t port; /* default 9464; 0: a free port */
+    char *address;               /* numeric IP literal, default "127.0.0.1" */
+    uint16_t port;               /* default 9464; 0: a free port */
+    char *token_file;            /* as written; NULL: none (only allowed on a loopback address) */
+    pskgw_config_secret_t token; /* bearer token of the /admin/ routes; data NULL when none */
 } pskgw_config_admin_t;
 
 /* log = { ... }: process-wide; --log-level / --log-format on the command line win. */
@@ -371,6 +373,9 @@ typedef struct {
     pskgw_config_limits_t limits;
     bool has_admin; /* this file's admin group (merged into pskgw_config_t.admin) */
     pskgw_config_admin_t admin;
+    char *deny_file; /* identities or ROTPublicUIDs refused; NULL: none */
+    char **deny;     /* its entries (hex), sorted ignoring case; read at load (and reload) */
+    size_t ndeny;
     bool has_log; /* this file's log group (merged into pskgw_config_t.log) */
     pskgw_config_log_t log;
 } pskgw_config_domain_t;
@@ -418,6 +423,9 @@ int pskgw_config_check_paths(const pskgw_config_t *cfg, pskgw_config_diag_t *dia
 void pskgw_config_free(pskgw_config_t *cfg);
 
 /* Domain by name, or NULL. Borrowed from cfg. */
+/* Whether id (a PSK identity or ROTPublicUID, hex) is in d's deny_file (case ignored). */
+bool pskgw_config_denied(const pskgw_config_domain_t *d, const char *id);
+
 const pskgw_config_domain_t *pskgw_config_find_domain(const pskgw_config_t *cfg, const char *name);
 
 /* ---- names, for messages and metrics labels ---------------------------------------------- */

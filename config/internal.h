@@ -107,6 +107,15 @@ const char *cfg_type_words(int type);
 /* The domain schema (schema.c). */
 extern const cfg_schema_t cfg_domain_schema;
 
+/* ---- deny lists (deny.c) ---- */
+
+/* Read a deny_file: one hex identity or ROTPublicUID per line, '#' comments, blank lines;
+ * sorted (case ignored) into *out (free with cfg_deny_free). Errors reported at line/path.
+ * 0 or -1. */
+int cfg_read_deny(cfg_ctx_t *ctx, unsigned line, const char *path, const char *file, char ***out,
+                  size_t *n);
+void cfg_deny_free(char **list, size_t n);
+
 /* ---- secrets (secret.c) ---- */
 
 /* Resolve a secret file name (credentials directory, base directory), read it, strip one

@@ -728,7 +728,13 @@ typedef pskgw_config_admin_t ADM;
 static const cfg_key_t admin_keys[] = {
     K_STR("address", ADM, address, 0, 1, 64, "127.0.0.1"),
     K_UINT("port", ADM, port, 0, 0, 65535, 9464),
+    K_STR("token_file", ADM, token_file, 0, 1, PATH_MAX_LEN, NULL),
 };
+
+static bool loopback_ip(const char *s)
+{
+    return strncmp(s, "127.", 4) == 0 || strcmp(s, "::1") == 0;
+}
 
 static void admin_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, size_t i,
                          void *obj)
@@ -740,10 +746,25 @@ static void admin_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *
         cfg_path_member(kp, path, "address");
         cfg_error(ctx, line_of(s, "address"), kp, "must be a numeric IPv4 or IPv6 address");
     }
+    if (a->token_file != NULL) {
+        cfg_path_member(kp, path, "token_file");
+        (void)cfg_read_secret(ctx, line_of(s, "token_file"), kp, a->token_file, SECRET_MAX, true,
+                              &a->token);
+    } else if (a->address != NULL && !loopback_ip(a->address)) {
+        cfg_path_member(kp, path, "token_file");
+        cfg_error(ctx, cfg_line(s), kp,
+                  "required when the admin address is not loopback (the /admin/ routes act on "
+                  "sessions and keys)");
+    }
+}
+
+static void admin_release(void *obj)
+{
+    cfg_secret_free(&((ADM *)obj)->token);
 }
 
 static const cfg_schema_t admin_schema = { "admin",     admin_keys,   NKEYS(admin_keys),
-                                           sizeof(ADM), admin_finish, NULL };
+                                           sizeof(ADM), admin_finish, admin_release };
 
 static const cfg_enum_t log_level_enum[] = {
     { "err", PSKGW_LOG_ERR },   { "warning", PSKGW_LOG_WARNING }, { "notice", PSKGW_LOG_NOTICE },
@@ -809,6 +830,7 @@ static const cfg_key_t domain_keys[] = {
     K_GROUP("limits", DOM, limits, 0, NO_OFF, limits_schema),
     K_GROUP("admin", DOM, admin, 0, offsetof(DOM, has_admin), admin_schema),
     K_GROUP("log", DOM, log, 0, offsetof(DOM, has_log), log_schema),
+    K_STR("deny_file", DOM, deny_file, F_PATH, 1, PATH_MAX_LEN, NULL),
 };
 
 /* Give unnamed entries "<base>" or "<base>:<index>" (when taken), and check uniqueness. */
@@ -908,6 +930,9 @@ static void domain_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char 
     listener_names(ctx, d);
     listener_limits(ctx, d);
     sink_names(ctx, d);
+    if (d->deny_file != NULL)
+        (void)cfg_read_deny(ctx, line_of(s, "deny_file"), "deny_file", d->deny_file, &d->deny,
+                            &d->ndeny);
 }
 
 static void domain_release(void *obj)
@@ -917,6 +942,9 @@ static void domain_release(void *obj)
     d->ciphers_wolfssl = NULL;
     free(d->source);
     d->source = NULL;
+    cfg_deny_free(d->deny, d->ndeny);
+    d->deny = NULL;
+    d->ndeny = 0;
 }
 
 const cfg_schema_t cfg_domain_schema = { "domain",    domain_keys,   NKEYS(domain_keys),

@@ -1,15 +1,20 @@
 #include "gateway/admin.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/wipe.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#define REQ_ARGS 8
 
 #define STARTING_JSON "{\"ready\":false,\"status\":\"starting\",\"failing\":[],\"parts\":[]}"
 
@@ -23,6 +28,29 @@ struct pskgw_admin {
     char *ready_json; /* NULL: nothing published yet */
     uint64_t beat_ms; /* monotonic time of the last publish (or of the start) */
     uint64_t stall_ms;
+    pskgw_admin_req_t *waiting; /* /admin/ requests for the loop, oldest first */
+    pskgw_admin_req_t **waiting_tail;
+    char *token; /* wiped on free; NULL: none asked */
+    size_t token_len;
+    pskgw_admin_wake_cb wake;
+    void *wake_arg;
+};
+
+enum { REQ_NEW, REQ_WAITING, REQ_ANSWERED };
+
+struct pskgw_admin_req {
+    pskgw_admin_t *admin;
+    struct MHD_Connection *conn;
+    pskgw_admin_req_t *next;
+    int state;
+    char method[8];
+    char path[96];
+    char peer[64];
+    char *keys[REQ_ARGS];
+    char *values[REQ_ARGS];
+    size_t nargs;
+    unsigned status;
+    char *body;
 };
 
 static uint64_t mono_ms(void)
@@ -80,6 +108,163 @@ static enum MHD_Result health(pskgw_admin_t *admin, struct MHD_Connection *conn)
     return reply(conn, 503, "text/plain", strdup(msg), (size_t)n);
 }
 
+bool pskgw_admin_token_ok(const char *expected, size_t expected_len, const char *presented)
+{
+    size_t n = strlen(presented);
+    unsigned char diff = n != expected_len;
+
+    /* Time depends on the expected length only, never on where the bytes differ. */
+    for (size_t i = 0; i < expected_len; i++)
+        diff |= (unsigned char)expected[i] ^ (unsigned char)(i < n ? presented[i] : 0);
+    return diff == 0;
+}
+
+static bool authorized(pskgw_admin_t *admin, struct MHD_Connection *conn)
+{
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    bool ok;
+
+    pthread_mutex_lock(&admin->lock); /* the loop may replace the token (reload) */
+    if (!admin->token)
+        ok = true;
+    else if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        ok = false;
+    else
+        ok = pskgw_admin_token_ok(admin->token, admin->token_len, h + 7);
+    pthread_mutex_unlock(&admin->lock);
+    return ok;
+}
+
+static void peer_of(struct MHD_Connection *conn, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    snprintf(out, size, "?");
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+        snprintf(out, size, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+        snprintf(out, size, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+    }
+}
+
+static enum MHD_Result keep_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    pskgw_admin_req_t *req = cls;
+
+    (void)kind;
+    if (req->nargs == REQ_ARGS)
+        return MHD_NO;
+    req->keys[req->nargs] = strdup(key);
+    req->values[req->nargs] = strdup(value ? value : "");
+    if (!req->keys[req->nargs] || !req->values[req->nargs]) {
+        free(req->keys[req->nargs]);
+        free(req->values[req->nargs]);
+        return MHD_NO;
+    }
+    req->nargs++;
+    return MHD_YES;
+}
+
+static void req_free(pskgw_admin_req_t *req)
+{
+    for (size_t i = 0; i < req->nargs; i++) {
+        free(req->keys[i]);
+        free(req->values[i]);
+    }
+    free(req->body);
+    free(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (*req_cls) {
+        req_free(*req_cls);
+        *req_cls = NULL;
+    }
+}
+
+static pskgw_admin_req_t *req_new(pskgw_admin_t *admin, struct MHD_Connection *conn,
+                                  const char *url, const char *method)
+{
+    pskgw_admin_req_t *req = calloc(1, sizeof(*req));
+
+    if (!req)
+        return NULL;
+    req->admin = admin;
+    req->conn = conn;
+    snprintf(req->method, sizeof(req->method), "%s", method);
+    snprintf(req->path, sizeof(req->path), "%s", url);
+    peer_of(conn, req->peer, sizeof(req->peer));
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, keep_arg, req);
+    return req;
+}
+
+/* An /admin/ request: authorized, then handed to the loop (suspended until it answers). */
+static enum MHD_Result admin_route(pskgw_admin_t *admin, struct MHD_Connection *conn,
+                                   const char *url, const char *method, size_t *upload_size,
+                                   void **req_cls)
+{
+    pskgw_admin_req_t *req = *req_cls;
+    pskgw_admin_wake_cb wake;
+    void *wake_arg;
+
+    if (!req) {
+        if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+            return reply(conn, 405, "text/plain", strdup("method not allowed\n"), 19);
+        if (!authorized(admin, conn))
+            return reply(conn, 401, "application/json", strdup("{\"error\":\"unauthorized\"}\n"),
+                         25);
+        if (!admin->wake)
+            return reply(conn, 503, "application/json", strdup("{\"error\":\"no admin routes\"}\n"),
+                         28);
+        req = req_new(admin, conn, url, method);
+        if (!req)
+            return MHD_NO;
+        *req_cls = req;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0; /* no route reads a body: the query says everything */
+        return MHD_YES;
+    }
+    if (req->state == REQ_ANSWERED) {
+        char *body = req->body ? req->body : strdup("{}\n");
+
+        req->body = NULL;
+        if (!body)
+            return MHD_NO;
+        return reply(conn, req->status, "application/json", body, strlen(body));
+    }
+    pthread_mutex_lock(&admin->lock);
+    wake = admin->wake;
+    wake_arg = admin->wake_arg;
+    if (wake) {
+        req->state = REQ_WAITING;
+        *admin->waiting_tail = req;
+        admin->waiting_tail = &req->next;
+        /* Suspended before the lock is released: the loop may answer (and resume) at once. */
+        MHD_suspend_connection(conn);
+    }
+    pthread_mutex_unlock(&admin->lock);
+    if (!wake)
+        return reply(conn, 503, "application/json", strdup("{\"error\":\"stopping\"}\n"), 20);
+    wake(wake_arg);
+    return MHD_YES;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
@@ -91,8 +276,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
     (void)version;
     (void)upload_data;
-    (void)upload_data_size;
-    (void)req_cls;
+    if (strncmp(url, "/admin/", 7) == 0)
+        return admin_route(admin, conn, url, method, upload_data_size, req_cls);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply(conn, 405, "text/plain", strdup("method not allowed\n"), 19);
     if (strcmp(url, "/metrics") == 0) {
@@ -122,12 +307,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 int pskgw_admin_start(const char *address, uint16_t port, pskgw_admin_t **out)
 {
+    return pskgw_admin_start_opts(address, port, NULL, out);
+}
+
+int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin_opts_t *opts,
+                           pskgw_admin_t **out)
+{
     struct sockaddr_in6 sa6;
     struct sockaddr_in sa4;
     struct sockaddr *sa;
     pskgw_admin_t *admin;
     const union MHD_DaemonInfo *info;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
 
     memset(&sa4, 0, sizeof(sa4));
     memset(&sa6, 0, sizeof(sa6));
@@ -146,14 +337,33 @@ int pskgw_admin_start(const char *address, uint16_t port, pskgw_admin_t **out)
     admin = calloc(1, sizeof(*admin));
     if (!admin)
         return PSKGW_ENOMEM;
+    admin->waiting_tail = &admin->waiting;
+    if (opts && opts->token) {
+        admin->token = malloc(opts->token_len + 1);
+        if (!admin->token) {
+            free(admin);
+            return PSKGW_ENOMEM;
+        }
+        memcpy(admin->token, opts->token, opts->token_len);
+        admin->token[opts->token_len] = '\0';
+        admin->token_len = opts->token_len;
+    }
+    if (opts) {
+        admin->wake = opts->wake;
+        admin->wake_arg = opts->wake_arg;
+    }
     pthread_mutex_init(&admin->lock, NULL);
     admin->stall_ms = PSKGW_ADMIN_STALL_MS;
     admin->beat_ms = mono_ms();
-    admin->daemon = MHD_start_daemon(flags, port, NULL, NULL, handle, admin, MHD_OPTION_SOCK_ADDR,
-                                     sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    admin->daemon = MHD_start_daemon(
+        flags, port, NULL, NULL, handle, admin, MHD_OPTION_SOCK_ADDR, sa,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin, MHD_OPTION_END);
     if (!admin->daemon) {
         pthread_mutex_destroy(&admin->lock);
+        if (admin->token)
+            pskgw_wipe(admin->token, admin->token_len);
+        free(admin->token);
         free(admin);
         return PSKGW_EEXISTS;
     }
@@ -191,6 +401,39 @@ int pskgw_admin_publish(pskgw_admin_t *admin, const char *text, size_t len, bool
     return 0;
 }
 
+int pskgw_admin_set_token(pskgw_admin_t *admin, const char *token, size_t len)
+{
+    char *copy = NULL;
+    char *old;
+    size_t old_len;
+
+    if (token) {
+        copy = malloc(len + 1);
+        if (!copy)
+            return PSKGW_ENOMEM;
+        memcpy(copy, token, len);
+        copy[len] = '\0';
+    }
+    pthread_mutex_lock(&admin->lock);
+    old = admin->token;
+    old_len = admin->token_len;
+    admin->token = copy;
+    admin->token_len = copy ? len : 0;
+    pthread_mutex_unlock(&admin->lock);
+    if (old)
+        pskgw_wipe(old, old_len);
+    free(old);
+    return 0;
+}
+
+void pskgw_admin_stop_routes(pskgw_admin_t *admin)
+{
+    pthread_mutex_lock(&admin->lock);
+    admin->wake = NULL;
+    admin->wake_arg = NULL;
+    pthread_mutex_unlock(&admin->lock);
+}
+
 void pskgw_admin_beat(pskgw_admin_t *admin)
 {
     pthread_mutex_lock(&admin->lock);
@@ -205,11 +448,81 @@ void pskgw_admin_set_stall_ms(pskgw_admin_t *admin, uint64_t ms)
     pthread_mutex_unlock(&admin->lock);
 }
 
+static pskgw_admin_req_t *take_waiting(pskgw_admin_t *admin)
+{
+    pskgw_admin_req_t *list;
+
+    pthread_mutex_lock(&admin->lock);
+    list = admin->waiting;
+    admin->waiting = NULL;
+    admin->waiting_tail = &admin->waiting;
+    pthread_mutex_unlock(&admin->lock);
+    return list;
+}
+
+void pskgw_admin_serve(pskgw_admin_t *admin, pskgw_admin_handler_cb handler, void *arg)
+{
+    pskgw_admin_req_t *req = take_waiting(admin);
+
+    while (req) {
+        pskgw_admin_req_t *next = req->next;
+
+        req->next = NULL;
+        handler(arg, req);
+        req = next;
+    }
+}
+
+const char *pskgw_admin_req_method(const pskgw_admin_req_t *req)
+{
+    return req->method;
+}
+
+const char *pskgw_admin_req_path(const pskgw_admin_req_t *req)
+{
+    return req->path;
+}
+
+const char *pskgw_admin_req_arg(const pskgw_admin_req_t *req, const char *name)
+{
+    for (size_t i = 0; i < req->nargs; i++) {
+        if (strcmp(req->keys[i], name) == 0)
+            return req->values[i];
+    }
+    return NULL;
+}
+
+const char *pskgw_admin_req_peer(const pskgw_admin_req_t *req)
+{
+    return req->peer;
+}
+
+void pskgw_admin_reply(pskgw_admin_req_t *req, unsigned status, const char *json)
+{
+    free(req->body);
+    req->body = strdup(json ? json : "{}\n"); /* NULL: an empty "{}" answer (out of memory) */
+    req->status = status;
+    req->state = REQ_ANSWERED;
+    MHD_resume_connection(req->conn);
+}
+
 void pskgw_admin_free(pskgw_admin_t *admin)
 {
+    pskgw_admin_req_t *req;
+
     if (!admin)
         return;
+    req = take_waiting(admin);
+    while (req) {
+        pskgw_admin_req_t *next = req->next;
+
+        pskgw_admin_reply(req, 503, "{\"error\":\"stopping\"}\n");
+        req = next;
+    }
     MHD_stop_daemon(admin->daemon);
+    if (admin->token)
+        pskgw_wipe(admin->token, admin->token_len);
+    free(admin->token);
     pthread_mutex_destroy(&admin->lock);
     free(admin->text);
     free(admin->ready_json);

@@ -13,7 +13,16 @@
  *   GET /ready    -> readiness: 200 when the last published state is ready, else 503; the body
  *                    is the published JSON (application/json; see pskgw_health_judge()), and
  *                    {"ready":false,"status":"starting",...} with 503 until the first publish
+ *   /admin/...    -> operator actions (see "Admin routes" below)
  *   anything else -> 404; methods other than GET/HEAD -> 405
+ *
+ * Admin routes: every path under /admin/ needs "Authorization: Bearer <token>" when a token is
+ * set (compared in constant time); without it, or with another token, 401 and nothing is done.
+ * An authorized request is handed to the loop: the MHD connection is suspended, wake() is
+ * called (from MHD's thread: it may only wake the loop, e.g. uv_async_send()), and the loop
+ * calls pskgw_admin_serve(), whose handler answers each request with pskgw_admin_reply(). A
+ * request still waiting at pskgw_admin_free() gets 503. The admin module itself knows no route:
+ * the handler answers 404 to what it does not know.
  */
 #ifndef PSKGW_GATEWAY_ADMIN_H
 #define PSKGW_GATEWAY_ADMIN_H
@@ -25,12 +34,49 @@
 #define PSKGW_ADMIN_STALL_MS 10000
 
 typedef struct pskgw_admin pskgw_admin_t;
+/* One authorized /admin/ request, borrowed by the handler until it calls pskgw_admin_reply()
+ * (exactly once, from the handler or later on the loop's thread). */
+typedef struct pskgw_admin_req pskgw_admin_req_t;
+
+/* Called from MHD's thread when a request waits for pskgw_admin_serve(). */
+typedef void (*pskgw_admin_wake_cb)(void *arg);
+/* Called on the loop's thread by pskgw_admin_serve(), once per waiting request. */
+typedef void (*pskgw_admin_handler_cb)(void *arg, pskgw_admin_req_t *req);
+
+typedef struct {
+    const char *token; /* bearer token of /admin/ (copied); NULL: no token asked */
+    size_t token_len;
+    pskgw_admin_wake_cb wake; /* NULL: every /admin/ route answers 503 */
+    void *wake_arg;
+} pskgw_admin_opts_t;
 
 /* Starts listening on address:port (port 0 picks a free port, see pskgw_admin_port()).
  * Errors: PSKGW_EINVAL (bad address), PSKGW_EEXISTS (port in use or bind failed), PSKGW_ENOMEM.
  * The caller owns *out and frees it with pskgw_admin_free(). The stall limit of /health counts
  * from here. */
 int pskgw_admin_start(const char *address, uint16_t port, pskgw_admin_t **out);
+/* The same with a token and a wake callback (opts may be NULL: no token, no admin routes). */
+int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin_opts_t *opts,
+                           pskgw_admin_t **out);
+/* Replace the bearer token (copied; NULL: none asked) for the requests from now on (reload).
+ * 0 or PSKGW_ENOMEM (the old token kept). */
+int pskgw_admin_set_token(pskgw_admin_t *admin, const char *token, size_t len);
+/* Loop's thread: no more wake() calls from now on (new /admin/ requests get 503); call it
+ * before the handle that wake() signals is closed. Waiting requests are served or answered
+ * 503 by pskgw_admin_free(). */
+void pskgw_admin_stop_routes(pskgw_admin_t *admin);
+/* Loop's thread: hands every waiting /admin/ request to handler. */
+void pskgw_admin_serve(pskgw_admin_t *admin, pskgw_admin_handler_cb handler, void *arg);
+/* The request: "GET" or "POST", the path (e.g. "/admin/sessions"), a query argument (NULL when
+ * absent) and the peer ("127.0.0.1:40112"). Valid until pskgw_admin_reply(). */
+const char *pskgw_admin_req_method(const pskgw_admin_req_t *req);
+const char *pskgw_admin_req_path(const pskgw_admin_req_t *req);
+const char *pskgw_admin_req_arg(const pskgw_admin_req_t *req, const char *name);
+const char *pskgw_admin_req_peer(const pskgw_admin_req_t *req);
+/* Answers the request with status and a JSON body (copied; NULL: "{}"); req is gone after. */
+void pskgw_admin_reply(pskgw_admin_req_t *req, unsigned status, const char *json);
+/* Constant-time comparison of a presented bearer token with the expected one (pure). */
+bool pskgw_admin_token_ok(const char *expected, size_t expected_len, const char *presented);
 /* The bound port. */
 uint16_t pskgw_admin_port(const pskgw_admin_t *admin);
 /* Replace the metrics text (copied), the readiness and its JSON body (copied, NUL-terminated),

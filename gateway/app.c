@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "gateway/admin.h"
+#include "gateway/admin_routes.h"
 #include "gateway/domain.h"
 #include "gateway/health.h"
 #include "gateway/metrics.h"
@@ -43,7 +44,8 @@ typedef struct {
     size_t open_domains; /* domains not yet closed */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t tick;
-    uv_timer_t limit; /* bounds the shutdown */
+    uv_timer_t limit;      /* bounds the shutdown */
+    uv_async_t admin_wake; /* MHD's thread -> the loop: /admin/ requests wait */
     pskgw_admin_t *admin;
     pskgw_health_t *health; /* with the admin endpoint */
     pskgw_metrics_t metrics;
@@ -103,6 +105,9 @@ static void on_tick(uv_timer_t *t)
 
 static void close_handles(app_t *app)
 {
+    if (app->admin)
+        pskgw_admin_stop_routes(app->admin);
+    uv_close((uv_handle_t *)&app->admin_wake, NULL);
     uv_close((uv_handle_t *)&app->sig_term, NULL);
     uv_close((uv_handle_t *)&app->sig_int, NULL);
     uv_close((uv_handle_t *)&app->sig_hup, NULL);
@@ -343,6 +348,24 @@ static int reload_load(app_t *app, struct files *f, pskgw_config_t **out)
     return pskgw_reload_load((const char *const *)f->v, f->n, out, f->broken);
 }
 
+/* The admin endpoint's address and port stay until a restart, its token is replaced at once. */
+static void reload_admin_token(app_t *app, const pskgw_config_t *n)
+{
+    const pskgw_config_secret_t *o = &app->cfg->admin.token;
+    const pskgw_config_secret_t *t = &n->admin.token;
+
+    if (!app->admin || (o->data == NULL && t->data == NULL) ||
+        (o->data && t->data && o->len == t->len && memcmp(o->data, t->data, o->len) == 0))
+        return;
+    if (pskgw_admin_set_token(app->admin, t->data, t->len) < 0)
+        PSKGW_ERR("admin endpoint: the new token could not be set (out of memory): the old one "
+                  "stays");
+    else if (t->data)
+        PSKGW_NOTICE("admin endpoint: token replaced");
+    else
+        PSKGW_WARN("admin endpoint: token removed: any local process can call the /admin/ routes");
+}
+
 static void reload(app_t *app)
 {
     struct timespec ts;
@@ -368,6 +391,7 @@ static void reload(app_t *app)
             pskgw_domain_reopen(app->domains[i]);
     } else {
         pskgw_reload_warn_global(app->cfg, ncfg);
+        reload_admin_token(app, ncfg);
         app->reloads_ok++;
         app->last_reload_ok_s = wall_s();
         g->cfg = ncfg;
@@ -398,10 +422,33 @@ static void on_signal(uv_signal_t *s, int signum)
     stop(app, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+static void admin_handle(void *arg, pskgw_admin_req_t *req)
+{
+    app_t *app = arg;
+
+    if (app->stopping) {
+        pskgw_admin_reply(req, 503, "{\"error\":\"stopping\"}\n");
+        return;
+    }
+    pskgw_admin_routes_handle(app->domains, app->ndomains, req);
+}
+
+static void on_admin_wake(uv_async_t *h)
+{
+    app_t *app = h->data;
+
+    if (app->admin)
+        pskgw_admin_serve(app->admin, admin_handle, app);
+}
+
 static int start_handles(app_t *app)
 {
     uv_signal_t *sigs[3] = { &app->sig_term, &app->sig_int, &app->sig_hup };
     const int nums[3] = { SIGTERM, SIGINT, SIGHUP };
+
+    if (uv_async_init(&app->loop, &app->admin_wake, on_admin_wake) < 0)
+        return PSKGW_EIO;
+    app->admin_wake.data = app;
 
     for (int i = 0; i < 3; i++) {
         uv_signal_init(&app->loop, sigs[i]);
@@ -416,11 +463,17 @@ static int start_handles(app_t *app)
     return 0;
 }
 
+static void wake_loop(void *arg)
+{
+    uv_async_send(arg); /* thread-safe: the only call MHD's thread makes into the loop */
+}
+
 /* Workers share one configuration: worker N serves admin.port + N (port 0 stays "any"), so
  * every worker's metrics can be scraped. */
 static int start_admin(app_t *app, int worker)
 {
     const pskgw_config_admin_t *a = &app->cfg->admin;
+    pskgw_admin_opts_t aopts = { a->token.data, a->token.len, wake_loop, &app->admin_wake };
     unsigned port = a->port;
     int rc;
 
@@ -432,13 +485,16 @@ static int start_admin(app_t *app, int worker)
     }
     rc = pskgw_health_new(&app->health);
     if (rc == 0)
-        rc = pskgw_admin_start(a->address, (uint16_t)port, &app->admin);
+        rc = pskgw_admin_start_opts(a->address, (uint16_t)port, &aopts, &app->admin);
     if (rc < 0)
         PSKGW_ERR("admin endpoint on %s:%u not started: %s", a->address, port,
                   rc == PSKGW_EEXISTS ? "address in use (or not bindable)" : pskgw_strerror(rc));
     else
         PSKGW_NOTICE("admin endpoint on http://%s:%u/metrics", a->address,
                      (unsigned)pskgw_admin_port(app->admin));
+    if (rc == 0 && !a->token.data)
+        PSKGW_WARN("admin endpoint: no admin.token_file: any local process can call the /admin/ "
+                   "routes (invalidate, reload)");
     return rc;
 }
 

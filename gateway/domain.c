@@ -137,7 +137,24 @@ static void backend_cancel(void *ctx, void *handle)
 
 /* ---- the PSK resolver given to the listeners: the PSK cache ------------------------------ */
 
+/* deny_file: a listed identity is refused before any cache layer or call (resolve() fails at
+ * once, the handshake is dropped like a failed lookup), counted and logged. */
+static bool identity_denied(pskgw_domain_t *d, const char *identity, bool count)
+{
+    if (!pskgw_config_denied(d->cfg, identity))
+        return false;
+    if (count) {
+        d->c.identities_denied++;
+        PSKGW_LOG_RL(PSKGW_LOG_NOTICE, "denied",
+                     "domain \"%s\": identity \"%s\" refused without a lookup: denied "
+                     "(deny_file)",
+                     d->cfg->name, identity);
+    }
+    return true;
+}
+
 struct rfetch {
+    pskgw_domain_t *d;
     pskgw_psk_done_cb cb;
     void *arg;
     pskgw_keycache_req_t *req;
@@ -158,6 +175,13 @@ static void resolve_done(void *arg, const pskgw_keycache_result_t *res)
                      "unavailable");
         status = PSKGW_EUNAVAIL;
     }
+    if (status == 0 && pskgw_config_denied(r->d->cfg, uid)) {
+        r->d->c.identities_denied++;
+        PSKGW_LOG_RL(PSKGW_LOG_NOTICE, "denied",
+                     "domain \"%s\": ROTPublicUID \"%s\" denied (deny_file): handshake refused",
+                     r->d->cfg->name, uid);
+        status = PSKGW_EDENIED;
+    }
     r->cb(r->arg, status, status == 0 ? psk : NULL, status == 0 ? psk_len : 0,
           status == 0 ? uid : NULL);
     pskgw_wipe(psk, sizeof(psk));
@@ -173,9 +197,12 @@ static int resolver_resolve(void *ctx, const char *identity, pskgw_psk_done_cb c
 
     if (d->closing)
         return PSKGW_ECLOSED;
+    if (identity_denied(d, identity, true))
+        return PSKGW_EDENIED;
     r = calloc(1, sizeof(*r));
     if (!r)
         return PSKGW_ENOMEM;
+    r->d = d;
     r->cb = cb;
     r->arg = arg;
     rc = pskgw_keycache_fetch(d->psk_cache, (const uint8_t *)identity, strlen(identity),
@@ -199,7 +226,11 @@ static int resolver_lookup(void *ctx, const char *identity, uint8_t *psk, size_t
 {
     pskgw_domain_t *d = ctx;
     pskgw_keycache_result_t res;
-    int rc = pskgw_keycache_lookup(d->psk_cache, (const uint8_t *)identity, strlen(identity), &res);
+    int rc;
+
+    if (identity_denied(d, identity, false))
+        return PSKGW_EDENIED; /* resolve() refuses it, counted there */
+    rc = pskgw_keycache_lookup(d->psk_cache, (const uint8_t *)identity, strlen(identity), &res);
 
     if (rc == PSKGW_EAGAIN && !res.stale)
         return PSKGW_ENOTFOUND; /* EAGAIN: a stale key is known (the listener's admission) */
@@ -207,8 +238,13 @@ static int resolver_lookup(void *ctx, const char *identity, uint8_t *psk, size_t
         return rc;
     if (res.status != 0)
         return res.status;
-    return pskgw_keycache_psk_value_decode(res.value, res.value_len, psk, *psk_len, psk_len, uid,
-                                           uid_cap);
+    rc = pskgw_keycache_psk_value_decode(res.value, res.value_len, psk, *psk_len, psk_len, uid,
+                                         uid_cap);
+    if (rc == 0 && pskgw_config_denied(d->cfg, uid)) {
+        pskgw_wipe(psk, *psk_len);
+        return PSKGW_EDENIED; /* resolve() refuses it, counted and logged there */
+    }
+    return rc;
 }
 
 /* ---- the E2E parameters source: the E2E cache -------------------------------------------- */
@@ -508,7 +544,6 @@ static int psk_identity_check(void *arg, const uint8_t *key, size_t len)
 {
     pskgw_domain_t *d = arg;
     pskgw_psk_id_reason_t r = pskgw_psk_identity_check((const char *)key, len);
-
     if (r == PSKGW_PSK_ID_OK)
         return 0;
     d->c.identities_refused[r]++;

@@ -34,10 +34,12 @@ typedef struct {
     uint64_t e2e_replay_rejected; /* replays rejected (e2e_replay = "reject") */
     /* PSK identities no module can produce, refused before any lookup, by reason */
     uint64_t identities_refused[PSKGW_PSK_ID_REASON_COUNT_];
-    uint64_t submit_failed;    /* the sink set refused a message (counted and logged) */
-    uint64_t sink_failed;      /* the sink set could not deliver or spool a message */
-    uint64_t acks_sent;        /* acknowledgement records sent to devices */
-    uint64_t acks_undelivered; /* acknowledgements whose session had ended */
+    uint64_t identities_denied; /* in the domain's deny_file (identity, or the ROTPublicUID its
+                                   key came with) */
+    uint64_t submit_failed;     /* the sink set refused a message (counted and logged) */
+    uint64_t sink_failed;       /* the sink set could not deliver or spool a message */
+    uint64_t acks_sent;         /* acknowledgement records sent to devices */
+    uint64_t acks_undelivered;  /* acknowledgements whose session had ended */
 } pskgw_domain_counters_t;
 
 /* Build and start the domain on loop. worker >= 0 makes the listeners share their ports

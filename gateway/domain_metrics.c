@@ -374,6 +374,9 @@ static void identity_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_
             pskgw_metrics_sample(m, "pskgw_domain_identities_refused_total", lab,
                                  ds[i]->c.identities_refused[r]);
         }
+        snprintf(lab, sizeof(lab), "%s,reason=\"denied\"", a);
+        pskgw_metrics_sample(m, "pskgw_domain_identities_refused_total", lab,
+                             ds[i]->c.identities_denied);
     }
 }
 

@@ -156,6 +156,7 @@ static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, co
         return PSKGW_ENOMEM;
     s->l = l;
     s->id = ++next_session_id;
+    s->started_ms = s->last_ms = uv_now(l->loop);
     if (key_len > 0)
         memcpy(s->key, key, key_len);
     s->key_len = (uint8_t)key_len;
@@ -321,6 +322,8 @@ static void cb_message(void *arg, uint64_t seq, const uint8_t *data, size_t len)
     m.seq = seq;
     l->counters.messages++;
     l->counters.bytes += len;
+    s->bytes_in += len;
+    s->last_ms = uv_now(l->loop);
     if (l->on_message != NULL)
         l->on_message(l->arg, &m, data, len);
 }
@@ -769,6 +772,7 @@ const pskgw_listener_counters_t *pskgw_listener_counters(const pskgw_listener_t 
 int pskgw_listener_send(pskgw_listener_t *l, uint64_t session_id, const uint8_t *data, size_t len)
 {
     pskgw_lsess_t *s;
+    int rc;
 
     if (l == NULL)
         return PSKGW_EINVAL;
@@ -777,7 +781,12 @@ int pskgw_listener_send(pskgw_listener_t *l, uint64_t session_id, const uint8_t 
     s = pskgw_ltable_find_id(&l->by_id, session_id);
     if (s == NULL || s->ended || s->ds == NULL)
         return PSKGW_ENOTFOUND;
-    return pskgw_dtls_session_write(s->ds, data, len);
+    rc = pskgw_dtls_session_write(s->ds, data, len);
+    if (rc == 0) {
+        s->bytes_out += len;
+        s->last_ms = uv_now(l->loop);
+    }
+    return rc;
 }
 
 void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void *arg)

@@ -203,6 +203,28 @@ const pskgw_listener_counters_t *pskgw_listener_counters(const pskgw_listener_t 
  * (not sent: the socket refused it (DTLS, the session goes on) or the connection failed). */
 int pskgw_listener_send(pskgw_listener_t *l, uint64_t session_id, const uint8_t *data, size_t len);
 
+/* One established session, for the admin API; pointers valid during the callback only. */
+typedef struct {
+    const char *peer;
+    const char *identity;       /* KeyID hex */
+    const char *rot_public_uid; /* "" when the resolver gave none */
+    uint64_t session_id;
+    uint64_t age_ms;    /* since the session started (its ClientHello) */
+    uint64_t idle_ms;   /* since its last message in or out (or its start) */
+    uint64_t bytes_in;  /* message bytes received */
+    uint64_t bytes_out; /* message bytes sent */
+} pskgw_listener_session_info_t;
+typedef void (*pskgw_listener_session_cb)(void *arg, const pskgw_listener_session_info_t *info);
+
+/* Calls cb for each established session, of identity only when identity is not NULL (compared
+ * without regard to case). cb must not close sessions or the listener. Returns how many. */
+size_t pskgw_listener_sessions(pskgw_listener_t *l, const char *identity,
+                               pskgw_listener_session_cb cb, void *arg);
+/* Ends every session of identity (case ignored): established ones get close_notify first,
+ * handshakes in progress just end. Returns how many ended (0: none, or the listener closing;
+ * PSKGW_ENOMEM: none ended). */
+int pskgw_listener_close_identity(pskgw_listener_t *l, const char *identity);
+
 /* Stops accepting, ends every session (pending lookups are cancelled; established sessions get
  * close_notify), closes every handle and frees everything; cb (may be NULL) fires once when all
  * is released, from a libuv close callback. Calling it again does nothing. */

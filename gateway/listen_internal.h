@@ -46,6 +46,10 @@ struct pskgw_lsess {
     uint8_t key[PSKGW_PEER_KEY_MAX];
     uint8_t key_len;
     char peer[PSKGW_PEER_STR_CAP];
+    uint64_t started_ms; /* uv_now() at creation */
+    uint64_t last_ms;    /* uv_now() of the last message in or out (or the creation) */
+    uint64_t bytes_in;   /* message bytes received */
+    uint64_t bytes_out;  /* message bytes sent (pskgw_listener_send) */
     union {
         struct {
             struct sockaddr_in6 addr; /* the peer (sockaddr_in or sockaddr_in6) */

@@ -9,6 +9,7 @@
 #include "common/wipe.h"
 #include "config/config.h"
 #include "gateway/app.h"
+#include "gateway/ctl.h"
 #include "gateway/reload.h"
 #include "gateway/version.h"
 
@@ -375,6 +376,11 @@ int main(int argc, char **argv)
     /* A closed stdout (file sink "-") or socket is an error to handle, not a reason to die. */
     signal(SIGPIPE, SIG_IGN);
     cl.app.worker = -1;
+    if (argc > 1 && strcmp(argv[1], "ctl") == 0) {
+        rc = pskgw_ctl_main(argc - 1, argv + 1); /* the admin client (gateway/ctl.h) */
+        curl_global_cleanup();
+        return rc;
+    }
     if (parse_cli(argc, argv, &cl, &rc) == 0) {
         if (cl.cores)
             allow_core_dumps(&core_limit);

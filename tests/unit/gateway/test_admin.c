@@ -4,6 +4,7 @@
 #include "gateway/admin.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,4 +111,116 @@ Test(admin, port_in_use_and_bad_address)
     cr_assert_null(b);
     pskgw_admin_free(a);
     pskgw_admin_free(NULL);
+}
+
+Test(admin, token_comparison)
+{
+    cr_assert(pskgw_admin_token_ok("s3cret", 6, "s3cret"));
+    cr_assert_not(pskgw_admin_token_ok("s3cret", 6, "s3cres"));
+    cr_assert_not(pskgw_admin_token_ok("s3cret", 6, "s3cre"));
+    cr_assert_not(pskgw_admin_token_ok("s3cret", 6, "s3cret2"));
+    cr_assert_not(pskgw_admin_token_ok("s3cret", 6, ""));
+    cr_assert_not(pskgw_admin_token_ok("s3c\0et", 6, "s3c"), "a NUL in the token is no end");
+}
+
+/* A route served by "the loop" (this thread) while curl asks from another thread. */
+struct served {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int wakes;
+};
+
+static void on_wake(void *arg)
+{
+    struct served *s = arg;
+
+    pthread_mutex_lock(&s->lock);
+    s->wakes++;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void answer(void *arg, pskgw_admin_req_t *req)
+{
+    char json[256];
+
+    (void)arg;
+    snprintf(json, sizeof(json), "{\"m\":\"%s\",\"p\":\"%s\",\"id\":\"%s\",\"none\":%d}",
+             pskgw_admin_req_method(req), pskgw_admin_req_path(req),
+             pskgw_admin_req_arg(req, "identity"), pskgw_admin_req_arg(req, "x") == NULL);
+    cr_assert(strncmp(pskgw_admin_req_peer(req), "127.0.0.1:", 10) == 0);
+    pskgw_admin_reply(req, 200, json);
+}
+
+struct call {
+    uint16_t port;
+    const char *auth;
+    long code;
+    struct body b;
+};
+
+static void *call_thread(void *arg)
+{
+    struct call *c = arg;
+    char url[128];
+    struct curl_slist *h = NULL;
+    CURL *e = curl_easy_init();
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/admin/x?identity=AB01", (unsigned)c->port);
+    if (c->auth)
+        h = curl_slist_append(NULL, c->auth);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &c->b);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 60000L);
+    if (curl_easy_perform(e) == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &c->code);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+    return NULL;
+}
+
+Test(admin, routes_need_the_token_and_are_served_by_the_loop)
+{
+    struct served s = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+    pskgw_admin_opts_t o = { "tok", 3, on_wake, &s };
+    pskgw_admin_t *a = NULL;
+    struct call c;
+    pthread_t t;
+
+    cr_assert_eq(pskgw_admin_start_opts("127.0.0.1", 0, &o, &a), 0);
+    memset(&c, 0, sizeof(c));
+    c.port = pskgw_admin_port(a);
+    c.auth = "Authorization: Bearer tox";
+    call_thread(&c);
+    cr_assert_eq(c.code, 401);
+    cr_assert_eq(s.wakes, 0, "a refused request never reaches the loop");
+
+    memset(&c, 0, sizeof(c));
+    c.port = pskgw_admin_port(a);
+    c.auth = "Authorization: Bearer tok";
+    cr_assert_eq(pthread_create(&t, NULL, call_thread, &c), 0);
+    pthread_mutex_lock(&s.lock);
+    while (s.wakes == 0)
+        pthread_cond_wait(&s.cond, &s.lock);
+    pthread_mutex_unlock(&s.lock);
+    pskgw_admin_serve(a, answer, NULL);
+    pthread_join(t, NULL);
+    cr_assert_eq(c.code, 200);
+    cr_assert_str_eq(c.b.buf, "{\"m\":\"POST\",\"p\":\"/admin/x\",\"id\":\"AB01\",\"none\":1}");
+    pskgw_admin_free(a);
+}
+
+Test(admin, no_wake_no_routes)
+{
+    pskgw_admin_t *a = NULL;
+    struct body b;
+
+    cr_assert_eq(pskgw_admin_start("127.0.0.1", 0, &a), 0);
+    cr_assert_eq(get(pskgw_admin_port(a), "/admin/sessions", NULL, &b), 503);
+    cr_assert_eq(get(pskgw_admin_port(a), "/admin/sessions", "DELETE", &b), 405);
+    pskgw_admin_free(a);
 }
