@@ -21,6 +21,8 @@ struct pskgw_redisconn {
     uint32_t timeout_ms;
     pskgw_backoff_t backoff; /* min doubling to max, 80..120 %, own seeded jitter */
     pskgw_redisconn_state_cb on_state;
+    char *channel; /* subscriber mode: the channel; NULL: a command connection */
+    pskgw_redisconn_message_cb on_message;
     void *arg;
 
     pskgw_redisconn_state_t state;

@@ -279,6 +279,41 @@ static void become_ready(pskgw_redisconn_t *c)
         c->on_state(c->arg, true);
 }
 
+/* Subscriber mode: the server confirmed the subscription (READY), or a message arrived. A NULL
+ * reply: the context is being freed (hiredis runs subscription callbacks with NULL then). */
+static void sub_cb(redisAsyncContext *ac, void *reply_v, void *priv)
+{
+    pskgw_redisconn_t *c = priv;
+    const redisReply *r = reply_v;
+    const redisReply *kind;
+
+    if (!r || ac != c->ac || c->closing || r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+        return;
+    kind = r->element[0];
+    if (kind->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(kind->str, "subscribe") == 0 && c->state == PSKGW_REDISCONN_GATE) {
+        become_ready(c);
+    } else if (strcmp(kind->str, "message") == 0 && r->elements == 3 &&
+               r->element[2]->type == REDIS_REPLY_STRING) {
+        c->stats.messages++;
+        c->on_message(c->arg, r->element[2]->str, r->element[2]->len);
+    }
+}
+
+static void subscribe(pskgw_redisconn_t *c)
+{
+    const char *argv[2] = { "SUBSCRIBE", c->channel };
+    size_t lens[2] = { 9, strlen(c->channel) };
+
+    /* no command is outstanding on a subscribed connection: keepalive notices a silent peer */
+    (void)redisEnableKeepAlive(&c->ac->c);
+    if (redisAsyncCommandArgv(c->ac, sub_cb, c, 2, argv, lens) != REDIS_OK) {
+        c->stats.errors++;
+        drop(c, "SUBSCRIBE not sent");
+    }
+}
+
 /* AUTH, SELECT and PING, queued before any other command on the connection (commands run in
  * order). A refusal drops the connection; the PING answer makes it READY. */
 static void gate_cb(redisAsyncContext *ac, void *reply_v, void *priv)
@@ -307,7 +342,9 @@ static void gate_cb(redisAsyncContext *ac, void *reply_v, void *priv)
         drop(c, "not the master");
         return;
     }
-    if (what == gate_ping)
+    if (what == gate_ping && c->channel)
+        subscribe(c); /* READY once the subscription is confirmed, within the same deadline */
+    else if (what == gate_ping)
         become_ready(c);
 }
 
@@ -571,7 +608,10 @@ static int copy_opts(pskgw_redisconn_t *c, const pskgw_redisconn_opts_t *o)
                        &(pskgw_backoff_policy_t){ o->backoff_min_ms, o->backoff_max_ms, 2, 20, 20 },
                        pskgw_backoff_seed(c));
     c->on_state = o->on_state;
+    c->on_message = o->on_message;
     c->arg = o->arg;
+    if (o->subscribe && !(c->channel = strdup(o->subscribe)))
+        return PSKGW_ENOMEM;
     return 0;
 }
 
@@ -579,6 +619,7 @@ static void free_conn(pskgw_redisconn_t *c)
 {
     free(c->host);
     free(c->log_name);
+    free(c->channel);
     pskgw_free_secret_str(c->password);
     free(c);
 }
@@ -594,7 +635,8 @@ int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
         (opts->sentinels && pskgw_redisconn_sentinels_check(opts->sentinels) < 0) ||
         (opts->sentinels && (!opts->master_name || !opts->master_name[0])) ||
         opts->timeout_ms == 0 || opts->backoff_min_ms == 0 ||
-        opts->backoff_max_ms < opts->backoff_min_ms || opts->db < 0 || !out)
+        opts->backoff_max_ms < opts->backoff_min_ms || opts->db < 0 || !out ||
+        (opts->subscribe && (!opts->subscribe[0] || !opts->on_message)))
         return PSKGW_EINVAL;
     c = calloc(1, sizeof(*c));
     if (!c)
@@ -649,7 +691,7 @@ int pskgw_redisconn_command(pskgw_redisconn_t *c, int argc, const char **argv,
 {
     pskgw_redisconn_cmd_t *q;
 
-    if (!c || argc < 1 || !argv || !argvlen)
+    if (!c || argc < 1 || !argv || !argvlen || c->channel)
         return PSKGW_EINVAL;
     if (!pskgw_redisconn_connected(c))
         return PSKGW_EUNAVAIL;

@@ -46,6 +46,16 @@
  * restart: the connection comes back on the promoted replica. No sentinel READY: the attempt
  * waits for the first one that is (or the backoff). Sentinels get no AUTH and no SELECT.
  *
+ * Subscriber mode (opts.subscribe): the connection carries no commands (pskgw_redisconn_command()
+ * refuses them: PSKGW_EINVAL) but one subscription. After the gate (PING answered) it sends
+ * SUBSCRIBE <channel> and stays in GATE until the server confirms it, within the same timeout_ms
+ * deadline; only then is it READY (on_state(true)). Each message published on the channel goes
+ * to on_message, in order. Every reconnect subscribes again: messages published while it was
+ * down are lost, which on_state(false) / on_state(true) tell the owner. A subscribed connection
+ * has no outstanding command for the watchdog to time, so TCP keepalive (hiredis: idle 15 s,
+ * then 3 probes 5 s apart) is turned on: a peer gone silent is noticed in about 30 s; a server
+ * that restarts closes the connection and is noticed at once.
+ *
  * Owner: the caller of pskgw_redisconn_new(), until the close callback. One loop, not
  * thread-safe.
  */
@@ -76,6 +86,11 @@ typedef enum {
  * API, pskgw_redisconn_close() included. */
 typedef void (*pskgw_redisconn_state_cb)(void *arg, bool ready);
 
+/* Subscriber mode: one message published on the channel (data/len valid during the callback
+ * only; binary-safe). From inside hiredis' dispatch: it may call anything of this API,
+ * pskgw_redisconn_close() included. */
+typedef void (*pskgw_redisconn_message_cb)(void *arg, const char *data, size_t len);
+
 typedef struct {
     const char *host; /* name or IPv4/IPv6 literal (copied); unused with sentinels */
     uint16_t port;    /* TCP port, not 0; unused with sentinels */
@@ -90,6 +105,9 @@ typedef struct {
     uint32_t backoff_max_ms; /* >= backoff_min_ms */
     const char *log_name;    /* log prefix, e.g. "keycache" or "sink \"s1\"" (copied) */
     pskgw_redisconn_state_cb on_state; /* optional */
+    /* Subscriber mode when set: the channel (copied, not empty) and on_message (required). */
+    const char *subscribe;
+    pskgw_redisconn_message_cb on_message;
     void *arg;
 } pskgw_redisconn_opts_t;
 
@@ -100,6 +118,7 @@ typedef struct {
     uint64_t connects;    /* TCP connections made (the first one included) */
     uint64_t disconnects; /* connections lost or dropped after TCP connect */
     uint64_t connected;   /* gauge: 1 in GATE and READY */
+    uint64_t messages;    /* subscriber mode: messages received on the channel */
 } pskgw_redisconn_stats_t;
 
 /* Command completion: status 0 with reply (any type, error replies included; valid during the
@@ -122,7 +141,7 @@ bool pskgw_redisconn_connected(const pskgw_redisconn_t *c);
 
 /* Issue argv (formatted now: argv may go when this returns). 0: cb fires exactly once, later
  * (unless detached); *out (optional) is valid until then. Fails now without calling cb:
- * PSKGW_EUNAVAIL (not GATE/READY, or closing), PSKGW_ENOMEM, PSKGW_EINVAL. */
+ * PSKGW_EUNAVAIL (not GATE/READY, or closing), PSKGW_ENOMEM, PSKGW_EINVAL (also: a subscriber). */
 int pskgw_redisconn_command(pskgw_redisconn_t *c, int argc, const char **argv,
                             const size_t *argvlen, pskgw_redisconn_reply_cb cb, void *arg,
                             pskgw_redisconn_cmd_t **out);

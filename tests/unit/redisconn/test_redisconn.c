@@ -616,3 +616,99 @@ Test(redisconn, close_from_inside_the_lost_state_callback)
     cr_assert_eq(p.calls, 1);
     cr_assert_eq(p.status, PSKGW_EIO);
 }
+
+/* ---- subscriber mode ---- */
+
+static char sub_got[8][32];
+static int sub_n;
+
+static void on_message(void *arg, const char *data, size_t len)
+{
+    (void)arg;
+    if (sub_n < 8)
+        snprintf(sub_got[sub_n], sizeof(sub_got[0]), "%.*s", (int)len, data);
+    sub_n++;
+}
+
+static void make_sub(conn_ctx_t *x, const char *channel)
+{
+    pskgw_redisconn_opts_t o = { 0 };
+
+    o.host = "127.0.0.1";
+    o.port = (uint16_t)redis_port;
+    o.timeout_ms = 2000;
+    o.backoff_min_ms = 20;
+    o.backoff_max_ms = 200;
+    o.log_name = "test-sub";
+    o.on_state = on_state;
+    o.subscribe = channel;
+    o.on_message = on_message;
+    o.arg = x;
+    cr_assert_eq(pskgw_redisconn_new(&loop, &o, &x->c), 0);
+    for (int i = 0; i < 4; i++) {
+        if (!open_ctx[i] || open_ctx[i]->closed) {
+            open_ctx[i] = x;
+            return;
+        }
+    }
+    cr_assert_fail("too many connections");
+}
+
+static int sub_target;
+
+static bool messages_reached(void *arg)
+{
+    (void)arg;
+    return sub_n >= sub_target;
+}
+
+Test(redisconn, subscriber_gets_messages_refuses_commands_and_resubscribes)
+{
+    static conn_ctx_t sub, pub;
+    static rep_t p;
+    pskgw_redisconn_opts_t bad = { 0 };
+    pskgw_redisconn_t *c = NULL;
+    int hold;
+
+    start_redis(NULL);
+    bad.host = "127.0.0.1";
+    bad.port = (uint16_t)redis_port;
+    bad.timeout_ms = bad.backoff_min_ms = bad.backoff_max_ms = 100;
+    bad.subscribe = "ch";
+    cr_assert_eq(pskgw_redisconn_new(&loop, &bad, &c), PSKGW_EINVAL, "no on_message");
+    bad.subscribe = "";
+    bad.on_message = on_message;
+    cr_assert_eq(pskgw_redisconn_new(&loop, &bad, &c), PSKGW_EINVAL, "empty channel");
+
+    make_sub(&sub, "pskgw:test");
+    make(&pub, "127.0.0.1", NULL, 0, 2000, 20, 200);
+    run_until(is_ready, &sub, "subscribed");
+    cr_assert_eq(sub.ups, 1, "READY (on_state) once the subscription is confirmed");
+    run_until(is_ready, &pub, "publisher ready");
+    cr_assert_eq(issue(&sub, &p, "PING", NULL), PSKGW_EINVAL, "a subscriber takes no command");
+    /* the subscription is confirmed: PUBLISH reports one receiver */
+    p = call(&pub, "PUBLISH", "pskgw:test", "one");
+    cr_assert_eq(p.integer, 1);
+    (void)call(&pub, "PUBLISH", "other", "not for us");
+    p = call(&pub, "PUBLISH", "pskgw:test", "two");
+    sub_target = 2;
+    run_until(messages_reached, NULL, "two messages");
+    cr_assert_str_eq(sub_got[0], "one");
+    cr_assert_str_eq(sub_got[1], "two");
+    cr_assert_eq(stats(&sub).messages, 2);
+
+    hold = kill_redis_keep_port();
+    run_until(went_down, &sub, "the loss noticed");
+    close(hold);
+    cr_assert_eq(pskgw_test_redis_spawn_on(&redis, redis_port, NULL), 0, "restart on port %d",
+                 redis_port);
+    run_until(up_again, &sub, "subscribed again");
+    run_until(up_again, &pub, "publisher back");
+    p = call(&pub, "PUBLISH", "pskgw:test", "three");
+    cr_assert_eq(p.integer, 1, "subscribed again after the restart");
+    sub_target = 3;
+    run_until(messages_reached, NULL, "the message after the restart");
+    cr_assert_str_eq(sub_got[2], "three");
+    close_and_wait(&sub);
+    close_and_wait(&pub);
+}
