@@ -254,8 +254,9 @@ int pskgw_kc_redis_key(const pskgw_keycache_t *kc, const uint8_t *key, size_t le
 }
 
 /* Write an entry to Redis (fire and forget). */
-static void redis_store(pskgw_keycache_t *kc, const uint8_t *key, size_t key_len, uint8_t kind,
-                        const uint8_t *value, size_t value_len, uint64_t life_ms, uint64_t fresh_ms)
+void pskgw_kc_redis_store(pskgw_keycache_t *kc, const uint8_t *key, size_t key_len, uint8_t kind,
+                          const uint8_t *value, size_t value_len, uint64_t life_ms,
+                          uint64_t fresh_ms)
 {
     char rkey[PSKGW_KC_RKEY_CAP];
     uint8_t sealed[PSKGW_KEYCACHE_CODEC_OVERHEAD + PSKGW_KEYCACHE_VALUE_MAX];
@@ -297,8 +298,8 @@ static void l1_put(pskgw_keycache_t *kc, const uint8_t *key, size_t len, uint8_t
                            is_value ? &kc->stats.evictions : &kc->stats.negative_evictions);
 }
 
-static void l1_store(pskgw_keycache_t *kc, const uint8_t *key, size_t len, uint8_t kind,
-                     const uint8_t *value, size_t value_len, uint64_t fresh_ms, uint64_t life_ms)
+void pskgw_kc_l1_store(pskgw_keycache_t *kc, const uint8_t *key, size_t len, uint8_t kind,
+                       const uint8_t *value, size_t value_len, uint64_t fresh_ms, uint64_t life_ms)
 {
     uint64_t now = pskgw_kc_now(kc);
 
@@ -323,10 +324,10 @@ static void flight_backend_result(flight_t *f, int status, const uint8_t *value,
         status = PSKGW_EPROTO;
     }
     if (status == PSKGW_OK) {
-        l1_store(kc, f->key, f->key_len, PSKGW_KEYCACHE_KIND_VALUE, value, len, kc->ttl_ms,
-                 kc->ttl_ms + kc->stale_ms);
-        redis_store(kc, f->key, f->key_len, PSKGW_KEYCACHE_KIND_VALUE, value, len,
-                    kc->ttl_ms + kc->stale_ms, kc->ttl_ms);
+        pskgw_kc_l1_store(kc, f->key, f->key_len, PSKGW_KEYCACHE_KIND_VALUE, value, len, kc->ttl_ms,
+                          kc->ttl_ms + kc->stale_ms);
+        pskgw_kc_redis_store(kc, f->key, f->key_len, PSKGW_KEYCACHE_KIND_VALUE, value, len,
+                             kc->ttl_ms + kc->stale_ms, kc->ttl_ms);
         flight_complete(f, PSKGW_OK, value, len, false, PSKGW_KEYCACHE_SRC_BACKEND);
         return;
     }
@@ -334,8 +335,10 @@ static void flight_backend_result(flight_t *f, int status, const uint8_t *value,
         uint8_t kind =
             status == PSKGW_EDENIED ? PSKGW_KEYCACHE_KIND_DENIED : PSKGW_KEYCACHE_KIND_NOTFOUND;
         if (kc->neg_ttl_ms > 0) {
-            l1_store(kc, f->key, f->key_len, kind, NULL, 0, kc->neg_ttl_ms, kc->neg_ttl_ms);
-            redis_store(kc, f->key, f->key_len, kind, NULL, 0, kc->neg_ttl_ms, kc->neg_ttl_ms);
+            pskgw_kc_l1_store(kc, f->key, f->key_len, kind, NULL, 0, kc->neg_ttl_ms,
+                              kc->neg_ttl_ms);
+            pskgw_kc_redis_store(kc, f->key, f->key_len, kind, NULL, 0, kc->neg_ttl_ms,
+                                 kc->neg_ttl_ms);
         } else {
             char rkey[PSKGW_KC_RKEY_CAP];
             size_t rlen = 0;

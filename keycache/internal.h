@@ -95,6 +95,12 @@ struct pskgw_keycache {
     pskgw_kc_redis_t *redis;
     bool redis_closing;
     pskgw_kc_redis_stats_t redis_last; /* counters kept once the connection is released */
+    struct pskgw_redisconn *bc;        /* broadcast: the subscriber connection; NULL: none */
+    bool bc_closing;
+    bool bc_subscribed;
+    uint8_t origin[8]; /* random: a message this cache published is not applied again */
+    pskgw_keycache_remote_cb on_remote;
+    void *remote_arg;
 
     flight_t **fbuckets;
     size_t fmask;
@@ -150,6 +156,19 @@ void pskgw_kc_breaker_note(pskgw_keycache_t *kc, int status);
 int pskgw_kc_kind_status(uint8_t kind);
 int pskgw_kc_redis_key(const pskgw_keycache_t *kc, const uint8_t *key, size_t len, char *out,
                        size_t cap, size_t *out_len);
+
+/* flight.c: write an entry to layer 1 / to Redis (fire and forget). */
+void pskgw_kc_l1_store(pskgw_keycache_t *kc, const uint8_t *key, size_t len, uint8_t kind,
+                       const uint8_t *value, size_t value_len, uint64_t fresh_ms, uint64_t life_ms);
+void pskgw_kc_redis_store(pskgw_keycache_t *kc, const uint8_t *key, size_t key_len, uint8_t kind,
+                          const uint8_t *value, size_t value_len, uint64_t life_ms,
+                          uint64_t fresh_ms);
+
+/* broadcast.c: the subscriber (opts.broadcast with Redis), started by pskgw_keycache_new() and
+ * closed by pskgw_keycache_close() (kc->bc NULL once released, then
+ * pskgw_kc_maybe_finish_close()). */
+int pskgw_kc_bc_start(pskgw_keycache_t *kc, const pskgw_keycache_opts_t *o);
+void pskgw_kc_bc_close(pskgw_keycache_t *kc);
 
 /* keycache.c: finish closing once flights, Redis and the ready queue are gone. */
 void pskgw_kc_maybe_finish_close(pskgw_keycache_t *kc);

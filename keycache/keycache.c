@@ -180,6 +180,12 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
         rc = pskgw_kc_redis_new(o->loop, &ro, &kc->redis);
         if (rc < 0)
             goto fail;
+        /* last: kc->redis cannot be released synchronously any more. Without the subscriber
+         * the cache works, unsubscribed (broadcast_subscribed 0, readiness says so). */
+        if (o->broadcast && (rc = pskgw_kc_bc_start(kc, o)) < 0)
+            PSKGW_ERR("keycache: \"%s\" of domain \"%s\": invalidation subscriber not "
+                      "started: %s",
+                      kc->name, kc->domain, pskgw_strerror(rc));
     }
     uv_idle_init(o->loop, &kc->idle);
     kc->idle.data = kc;
@@ -429,6 +435,7 @@ void pskgw_keycache_stats(const pskgw_keycache_t *kc, pskgw_keycache_stats_t *ou
     out->negative_entries = kc->neg ? pskgw_kc_lru_count(kc->neg) : 0;
     out->breaker_open = kc->breaker_open ? 1 : 0;
     out->flights = kc->nflights;
+    out->broadcast_subscribed = kc->bc_subscribed ? 1 : 0;
 }
 
 void *pskgw_keycache_data(const pskgw_keycache_t *kc)
@@ -454,7 +461,8 @@ static void idle_closed(uv_handle_t *h)
 
 void pskgw_kc_maybe_finish_close(pskgw_keycache_t *kc)
 {
-    if (!kc->closing || kc->idle_closing || kc->flights_alloc > 0 || kc->redis || kc->rhead)
+    if (!kc->closing || kc->idle_closing || kc->flights_alloc > 0 || kc->redis || kc->bc ||
+        kc->rhead)
         return;
     kc->idle_closing = true;
     uv_close((uv_handle_t *)&kc->idle, idle_closed);
@@ -509,5 +517,6 @@ void pskgw_keycache_close(pskgw_keycache_t *kc, void (*cb)(pskgw_keycache_t *kc)
         pskgw_kc_redis_stats(kc->redis, &kc->redis_last);
         pskgw_kc_redis_close(kc->redis, redis_closed, kc);
     }
+    pskgw_kc_bc_close(kc);
     pskgw_kc_maybe_finish_close(kc);
 }

@@ -69,6 +69,19 @@ typedef struct {
     void *ctx;
 } pskgw_keycache_backend_t;
 
+/* ---- invalidation across gateways ---- */
+
+typedef enum {
+    PSKGW_KEYCACHE_OP_INVALIDATE = 1, /* the key is dropped from every layer */
+    PSKGW_KEYCACHE_OP_REVOKE = 2,     /* the same, and a refusal stored (see broadcast below) */
+} pskgw_keycache_op_t;
+
+/* Another cache published op for key (key/key_len valid during the callback only). Called
+ * after the key left layer 1; from inside the subscriber's reply dispatch: it may call any
+ * pskgw_keycache function, pskgw_keycache_close() included. */
+typedef void (*pskgw_keycache_remote_cb)(void *arg, pskgw_keycache_op_t op, const uint8_t *key,
+                                         size_t key_len);
+
 /* ---- options ---- */
 
 typedef struct {
@@ -127,6 +140,19 @@ typedef struct {
     const uint8_t *kek_prev;       /* optional previous KEK, accepted for reading (copied) */
     uint8_t kek_prev_id;           /* must differ from kek_id */
 
+    /* Invalidation across the caches sharing the Redis (requires Redis; ignored without it):
+     * a second Redis connection (subscriber mode, redisconn.h) subscribes to the channel
+     * "pskgw:inval:<domain>:<name>", with the same host or sentinels, password, db, timeout
+     * and backoff; pskgw_keycache_broadcast() publishes there. A message from another cache
+     * (another gateway, another worker, or a cache this process replaced) drops the key from
+     * layer 1, values and refusals (the publisher already wrote Redis), counts
+     * broadcasts_received and calls on_remote (optional). Each time the subscription is made
+     * (at start and after every reconnect), layer 1 is emptied and broadcast_resyncs counted:
+     * messages published while it was down are lost, so any entry could be stale. */
+    bool broadcast;
+    pskgw_keycache_remote_cb on_remote;
+    void *remote_arg;
+
     void *data; /* for the owner; see pskgw_keycache_data() */
 } pskgw_keycache_opts_t;
 
@@ -180,11 +206,15 @@ typedef struct {
     uint64_t redis_errors;       /* Redis command failures, timeouts, lost connections */
     uint64_t redis_connects;     /* successful Redis connections (reconnects = connects - 1) */
     uint64_t redis_disconnects;
-    uint64_t redis_connected;  /* gauge: 1 while connected */
-    uint64_t entries;          /* gauge: layer-1 values */
-    uint64_t negative_entries; /* gauge: layer-1 refusals */
-    uint64_t breaker_open;     /* gauge: 1 while the backend is known to be failing */
-    uint64_t flights;          /* gauge: keys being fetched */
+    uint64_t redis_connected;      /* gauge: 1 while connected */
+    uint64_t entries;              /* gauge: layer-1 values */
+    uint64_t negative_entries;     /* gauge: layer-1 refusals */
+    uint64_t breaker_open;         /* gauge: 1 while the backend is known to be failing */
+    uint64_t flights;              /* gauge: keys being fetched */
+    uint64_t broadcasts_sent;      /* invalidations and revocations published */
+    uint64_t broadcasts_received;  /* published by another cache, applied here */
+    uint64_t broadcast_resyncs;    /* layer 1 emptied because the subscription was (re)made */
+    uint64_t broadcast_subscribed; /* gauge: 1 while subscribed (broadcast on) */
 } pskgw_keycache_stats_t;
 
 /* ---- API ---- */
@@ -221,6 +251,18 @@ void pskgw_keycache_cancel(pskgw_keycache_req_t *req);
 /* Drop key from layer 1 and Redis (e.g. after a handshake failed with a cached PSK). A flight
  * under way for key is not affected. 0 or PSKGW_EINVAL. */
 int pskgw_keycache_invalidate(pskgw_keycache_t *kc, const uint8_t *key, size_t key_len);
+
+/* Invalidate or revoke key on this cache and every cache subscribed to its channel
+ * (opts.broadcast). Here, at once: the key leaves layer 1 and Redis (DEL) like
+ * pskgw_keycache_invalidate(); for PSKGW_KEYCACHE_OP_REVOKE with negative_ttl_s > 0, a refusal
+ * (PSKGW_EDENIED) is then stored in layer 1 and Redis for negative_ttl_s, so that the next
+ * lookup of the key on any gateway is refused without asking the backend (past that, the
+ * backend answers again). Then the op is PUBLISHed on the same connection (after the DEL/SET:
+ * a subscriber that reads Redis on the message sees them). A flight under way for key is not
+ * affected. Returns 0 (published), PSKGW_EUNAVAIL (done here, but not published: no broadcast,
+ * or Redis not connected; Redis was not written either then) or PSKGW_EINVAL (bad key or op). */
+int pskgw_keycache_broadcast(pskgw_keycache_t *kc, pskgw_keycache_op_t op, const uint8_t *key,
+                             size_t key_len);
 
 void pskgw_keycache_stats(const pskgw_keycache_t *kc, pskgw_keycache_stats_t *out);
 void *pskgw_keycache_data(const pskgw_keycache_t *kc);

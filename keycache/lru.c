@@ -71,6 +71,23 @@ void pskgw_kc_lru_free(pskgw_kc_lru_t *lru)
     free(lru);
 }
 
+size_t pskgw_kc_lru_clear(pskgw_kc_lru_t *lru)
+{
+    size_t n = lru->count;
+    pskgw_kc_entry_t *e = lru->head;
+
+    while (e) {
+        pskgw_kc_entry_t *next = e->next;
+
+        entry_free(e);
+        e = next;
+    }
+    memset(lru->buckets, 0, (lru->mask + 1) * sizeof(*lru->buckets));
+    lru->head = lru->tail = NULL;
+    lru->count = 0;
+    return n;
+}
+
 uint64_t pskgw_kc_lru_hash(const pskgw_kc_lru_t *lru, const uint8_t *key, size_t len)
 {
     return pskgw_kc_siphash(lru->seed, key, len);

@@ -62,4 +62,7 @@ int pskgw_kc_lru_remove(pskgw_kc_lru_t *lru, const uint8_t *key, size_t len);
 
 size_t pskgw_kc_lru_count(const pskgw_kc_lru_t *lru);
 
+/* Drop (wipe) every entry; the LRU stays usable. Returns how many were dropped. */
+size_t pskgw_kc_lru_clear(pskgw_kc_lru_t *lru);
+
 #endif

@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct pskgw_kc_redis {
     pskgw_redisconn_t *conn;
@@ -148,6 +149,17 @@ int pskgw_kc_redis_del(pskgw_kc_redis_t *r, const char *key, size_t key_len)
     if (!pskgw_kc_redis_ready(r))
         return PSKGW_EUNAVAIL;
     return pskgw_redisconn_command(r->conn, 2, argv, lens, write_done, r, NULL);
+}
+
+int pskgw_kc_redis_publish(pskgw_kc_redis_t *r, const char *channel, const char *msg,
+                           size_t msg_len)
+{
+    const char *argv[3] = { "PUBLISH", channel, msg };
+    size_t lens[3] = { 7, strlen(channel), msg_len };
+
+    if (!pskgw_kc_redis_ready(r))
+        return PSKGW_EUNAVAIL;
+    return pskgw_redisconn_command(r->conn, 3, argv, lens, write_done, r, NULL);
 }
 
 void pskgw_kc_redis_stats(const pskgw_kc_redis_t *r, pskgw_kc_redis_stats_t *out)

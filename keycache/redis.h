@@ -65,6 +65,10 @@ int pskgw_kc_redis_set(pskgw_kc_redis_t *r, const char *key, size_t key_len, con
 /* DEL key, fire and forget. 0 or PSKGW_EUNAVAIL / PSKGW_ENOMEM. */
 int pskgw_kc_redis_del(pskgw_kc_redis_t *r, const char *key, size_t key_len);
 
+/* PUBLISH channel message, fire and forget. 0 or PSKGW_EUNAVAIL / PSKGW_ENOMEM. */
+int pskgw_kc_redis_publish(pskgw_kc_redis_t *r, const char *channel, const char *msg,
+                           size_t msg_len);
+
 void pskgw_kc_redis_stats(const pskgw_kc_redis_t *r, pskgw_kc_redis_stats_t *out);
 
 /* Drop the connection (pending gets complete with PSKGW_ECANCELED, synchronously or, when called

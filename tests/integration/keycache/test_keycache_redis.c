@@ -36,6 +36,7 @@ static int closed;
 static uint32_t g_ttl_s = 60;  /* ttl_s of the caches make_cache creates */
 static const char *g_password; /* their redis_password */
 static int g_db;               /* their redis_db */
+static bool g_broadcast;       /* their broadcast (on_remote: remote_seen) */
 
 #define K(s) (const uint8_t *)(s), strlen(s)
 
@@ -188,6 +189,28 @@ static pskgw_keycache_t *make_cache_skewed(fake_backend_t *fb, const uint8_t *ke
                                            const uint8_t *prev, uint8_t prev_id, int port,
                                            uint64_t *skew);
 
+/* on_remote of the caches made with g_broadcast: the last op and key, per cache (by backend). */
+static struct {
+    const fake_backend_t *fb;
+    int calls;
+    pskgw_keycache_op_t op;
+    char key[32];
+} remote_seen[2];
+
+static void on_remote(void *arg, pskgw_keycache_op_t op, const uint8_t *key, size_t len)
+{
+    for (int i = 0; i < 2; i++) {
+        if (remote_seen[i].fb == NULL || remote_seen[i].fb == arg) {
+            remote_seen[i].fb = arg;
+            remote_seen[i].calls++;
+            remote_seen[i].op = op;
+            snprintf(remote_seen[i].key, sizeof(remote_seen[i].key), "%.*s", (int)len,
+                     (const char *)key);
+            return;
+        }
+    }
+}
+
 static pskgw_keycache_t *make_cache(fake_backend_t *fb, const uint8_t *kek, uint8_t kek_id,
                                     const uint8_t *prev, uint8_t prev_id, int port)
 {
@@ -223,6 +246,9 @@ static pskgw_keycache_t *make_cache_skewed(fake_backend_t *fb, const uint8_t *ke
     o.wall_ms = skewed_wall;
     o.now_ms = skewed_mono;
     o.clock_arg = skew;
+    o.broadcast = g_broadcast;
+    o.on_remote = on_remote;
+    o.remote_arg = fb;
     cr_assert_eq(pskgw_keycache_new(&o, &kc), 0);
     track(kc, true);
     return kc;
@@ -767,4 +793,102 @@ Test(keycache_redis, password_and_database)
     close_caches(a, b);
     pskgw_test_stop(&pw_redis, SIGTERM, 30000);
     close(hold);
+}
+
+static bool is_subscribed(void *kc)
+{
+    return st(kc).broadcast_subscribed == 1;
+}
+
+static uint64_t received_target;
+
+static bool received(void *kc)
+{
+    return st(kc).broadcasts_received >= received_target;
+}
+
+Test(keycache_redis, broadcast_revoke_and_invalidate_reach_the_other_cache)
+{
+    fake_backend_t fa, fb;
+    pskgw_keycache_t *a, *b;
+    pskgw_keycache_result_t res;
+    redisContext *c;
+    redisReply *r;
+    got_t g;
+
+    g_broadcast = true;
+    a = make_cache(&fa, kek1, 1, NULL, 0, redis_port);
+    b = make_cache(&fb, kek1, 1, NULL, 0, redis_port);
+    run_until(is_subscribed, a, 5000, "a subscribed");
+    run_until(is_subscribed, b, 5000, "b subscribed");
+    run_until(is_connected, a, 5000, "redis connection a");
+    cr_assert_eq(st(b).broadcast_resyncs, 1, "the first subscription empties layer 1 too");
+
+    g = fetch_answer(a, &fa, "dev01", PSKGW_OK, "v1");
+    cr_assert_eq(g.status, PSKGW_OK);
+    g = fetch_answer(a, &fa, "dev02", PSKGW_OK, "v2");
+    wait_redis_key(rkey_dev1);
+    wait_redis_key("pskgw:example.com:psk:6465763032");
+    g = fetch_answer(b, &fb, "dev01", PSKGW_OK, "x");
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_REDIS);
+    g = fetch_answer(b, &fb, "dev02", PSKGW_OK, "x");
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_REDIS);
+    cr_assert_eq(pskgw_keycache_lookup(b, K("dev01"), &res), 0, "dev01 in b's layer 1");
+
+    /* revoke on a: b drops dev01, is told (on_remote), and its next fetch finds the refusal a
+     * stored in Redis, without a backend call */
+    cr_assert_eq(pskgw_keycache_broadcast(a, PSKGW_KEYCACHE_OP_REVOKE, K("dev01")), 0);
+    cr_assert_eq(st(a).broadcasts_sent, 1);
+    received_target = 1;
+    run_until(received, b, 5000, "b received the revoke");
+    cr_assert_eq(remote_seen[0].fb, &fb);
+    cr_assert_eq(remote_seen[0].op, PSKGW_KEYCACHE_OP_REVOKE);
+    cr_assert_str_eq(remote_seen[0].key, "dev01");
+    cr_assert_eq(pskgw_keycache_lookup(b, K("dev01"), &res), PSKGW_EAGAIN, "left b's layer 1");
+    g = fetch_answer(b, &fb, "dev01", PSKGW_OK, "x");
+    cr_assert_eq(g.status, PSKGW_EDENIED);
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_REDIS);
+    cr_assert_eq(fb.calls, 0);
+    g = fetch_answer(a, &fa, "dev01", PSKGW_OK, "x");
+    cr_assert_eq(g.status, PSKGW_EDENIED, "the revoking cache refuses it too");
+    cr_assert_eq(st(a).broadcasts_received, 0, "a cache skips its own messages");
+
+    /* a malformed message is ignored; an invalidate drops dev02 (no refusal: b asks again) */
+    c = sync_client();
+    r = redisCommand(c, "PUBLISH pskgw:inval:example.com:psk %s", "1 zz r 6465763032");
+    cr_assert(r && r->integer == 2, "two subscribers");
+    freeReplyObject(r);
+    redisFree(c);
+    cr_assert_eq(pskgw_keycache_broadcast(a, PSKGW_KEYCACHE_OP_INVALIDATE, K("dev02")), 0);
+    received_target = 2;
+    run_until(received, b, 5000, "b received the invalidate");
+    cr_assert_eq(st(b).broadcasts_received, 2, "the malformed message was not applied");
+    cr_assert_eq(remote_seen[0].op, PSKGW_KEYCACHE_OP_INVALIDATE);
+    g = fetch_answer(b, &fb, "dev02", PSKGW_OK, "v2b");
+    cr_assert_eq(g.status, PSKGW_OK);
+    cr_assert_eq(g.source, PSKGW_KEYCACHE_SRC_BACKEND);
+    cr_assert_eq(fb.calls, 1);
+    close_caches(a, b);
+}
+
+Test(keycache_redis, broadcast_without_redis_connection_is_local_only)
+{
+    fake_backend_t fa;
+    pskgw_keycache_t *a;
+    pskgw_keycache_result_t res;
+    got_t g;
+
+    g_broadcast = true;
+    a = make_cache(&fa, kek1, 1, NULL, 0, redis_port);
+    run_until(is_subscribed, a, 5000, "a subscribed");
+    g = fetch_answer(a, &fa, "dev01", PSKGW_OK, "v1");
+    cr_assert_eq(g.status, PSKGW_OK);
+    pskgw_test_stop(&redis, SIGKILL, 30000);
+    run_until(is_disconnected, a, 5000, "redis gone");
+    cr_assert_eq(pskgw_keycache_broadcast(a, PSKGW_KEYCACHE_OP_REVOKE, K("dev01")), PSKGW_EUNAVAIL);
+    cr_assert_eq(st(a).broadcasts_sent, 0);
+    cr_assert_eq(pskgw_keycache_lookup(a, K("dev01"), &res), 0, "the refusal is in layer 1");
+    cr_assert_eq(res.status, PSKGW_EDENIED);
+    cr_assert_eq(pskgw_keycache_broadcast(a, 7, K("dev01")), PSKGW_EINVAL);
+    close_caches(a, NULL);
 }
