@@ -35,14 +35,54 @@ static pskgw_domain_t *find_domain(pskgw_domain_t *const *domains, size_t n, con
     return NULL;
 }
 
-static void invalidate(pskgw_domain_t *const *domains, size_t n, pskgw_admin_req_t *req)
+struct listing {
+    json_t *arr;
+    const char *domain;
+    const char *listener;
+    int failed;
+};
+
+/* Invalidate (or revoke) identity in d's PSK cache and publish it to every gateway sharing the
+ * cache's Redis. The cache key is the identity as the device sent it; an operator may write it
+ * in the other case: both spellings are done. true when published (false: no Redis, not
+ * connected: only this gateway knows). */
+static int broadcast(pskgw_domain_t *d, pskgw_keycache_op_t op, const char *identity,
+                     bool *published)
 {
-    const char *peer = pskgw_admin_req_peer(req);
+    char v[2][IDENTITY_MAX + 1];
+    size_t n = strlen(identity);
+
+    for (size_t i = 0; i <= n; i++) {
+        v[0][i] = (char)toupper((unsigned char)identity[i]);
+        v[1][i] = (char)tolower((unsigned char)identity[i]);
+    }
+    *published = true;
+    for (int i = 0; i < 2; i++) {
+        int rc;
+
+        if (i == 1 && strcmp(v[0], v[1]) == 0)
+            break;
+        rc = pskgw_keycache_broadcast(d->psk_cache, op, (const uint8_t *)v[i], n);
+        if (rc == PSKGW_EINVAL)
+            return rc;
+        if (rc < 0)
+            *published = false;
+    }
+    return 0;
+}
+
+static int each_listener(pskgw_domain_t *d, const char *identity, struct listing *list);
+static void reply_json(pskgw_admin_req_t *req, unsigned status, json_t *j);
+
+/* POST /admin/invalidate and /admin/revoke (revoke: a refusal stored, sessions closed). */
+static void invalidate(pskgw_domain_t *const *domains, size_t n, pskgw_admin_req_t *req,
+                       bool revoke)
+{
     const char *domain = pskgw_admin_req_arg(req, "domain");
     const char *identity = pskgw_admin_req_arg(req, "identity");
     pskgw_domain_t *d;
-    char body[IDENTITY_MAX + 256];
-    int rc;
+    bool published = false;
+    int closed = 0;
 
     if (!domain || !pskgw_admin_identity_ok(identity)) {
         pskgw_admin_reply(req, 400, "{\"error\":\"domain and identity (hex) are required\"}\n");
@@ -53,16 +93,24 @@ static void invalidate(pskgw_domain_t *const *domains, size_t n, pskgw_admin_req
         pskgw_admin_reply(req, 404, "{\"error\":\"no such domain\"}\n");
         return;
     }
-    rc = pskgw_keycache_invalidate(d->psk_cache, (const uint8_t *)identity, strlen(identity));
-    if (rc < 0) {
+    if (broadcast(d, revoke ? PSKGW_KEYCACHE_OP_REVOKE : PSKGW_KEYCACHE_OP_INVALIDATE, identity,
+                  &published) < 0) {
         pskgw_admin_reply(req, 400, "{\"error\":\"identity refused by the cache\"}\n");
         return;
     }
-    PSKGW_NOTICE("admin: %s invalidated identity \"%s\" of domain \"%s\" (cache and redis)", peer,
-                 identity, d->cfg->name);
-    snprintf(body, sizeof(body), "{\"domain\":\"%s\",\"identity\":\"%s\",\"invalidated\":true}\n",
-             d->cfg->name, identity);
-    pskgw_admin_reply(req, 200, body);
+    if (revoke && (closed = each_listener(d, identity, NULL)) < 0)
+        closed = 0;
+    PSKGW_NOTICE("admin: %s %s identity \"%s\" of domain \"%s\" (cache and redis; %s)%s",
+                 pskgw_admin_req_peer(req), revoke ? "revoked" : "invalidated", identity,
+                 d->cfg->name,
+                 published ? "published to the gateways sharing the redis"
+                           : "NOT published: redis not connected",
+                 revoke ? (closed > 0 ? ": its sessions closed" : ": no session here") : "");
+    reply_json(req, 200,
+               revoke ? json_pack("{s:s, s:s, s:b, s:b, s:i}", "domain", d->cfg->name, "identity",
+                                  identity, "revoked", 1, "published", published, "closed", closed)
+                      : json_pack("{s:s, s:s, s:b, s:b}", "domain", d->cfg->name, "identity",
+                                  identity, "invalidated", 1, "published", published));
 }
 
 /* Into our own malloc'ed buffer (json_dumpb): json_dumps() would allocate with jansson's
@@ -82,13 +130,6 @@ static void reply_json(pskgw_admin_req_t *req, unsigned status, json_t *j)
     free(text);
     json_decref(j);
 }
-
-struct listing {
-    json_t *arr;
-    const char *domain;
-    const char *listener;
-    int failed;
-};
 
 static void add_session(void *arg, const pskgw_listener_session_info_t *in)
 {
@@ -246,7 +287,8 @@ void pskgw_admin_routes_handle(pskgw_domain_t *const *domains, size_t n, pskgw_a
     const char *path = pskgw_admin_req_path(req);
     bool post = strcmp(pskgw_admin_req_method(req), "POST") == 0;
     bool post_route = strcmp(path, "/admin/invalidate") == 0 ||
-                      strcmp(path, "/admin/reload") == 0 || strcmp(path, "/admin/close") == 0;
+                      strcmp(path, "/admin/revoke") == 0 || strcmp(path, "/admin/reload") == 0 ||
+                      strcmp(path, "/admin/close") == 0;
     bool get_route = strcmp(path, "/admin/sessions") == 0 || strcmp(path, "/admin/spools") == 0;
 
     if ((post_route && !post) || (get_route && post)) {
@@ -255,7 +297,9 @@ void pskgw_admin_routes_handle(pskgw_domain_t *const *domains, size_t n, pskgw_a
         return;
     }
     if (strcmp(path, "/admin/invalidate") == 0)
-        invalidate(domains, n, req);
+        invalidate(domains, n, req, false);
+    else if (strcmp(path, "/admin/revoke") == 0)
+        invalidate(domains, n, req, true);
     else if (strcmp(path, "/admin/reload") == 0)
         reload(req);
     else if (strcmp(path, "/admin/close") == 0)
@@ -266,4 +310,25 @@ void pskgw_admin_routes_handle(pskgw_domain_t *const *domains, size_t n, pskgw_a
         spools(domains, n, req);
     else
         pskgw_admin_reply(req, 404, "{\"error\":\"no such route\"}\n");
+}
+
+void pskgw_admin_routes_remote(void *arg, pskgw_keycache_op_t op, const uint8_t *key, size_t len)
+{
+    pskgw_domain_t *d = arg;
+    char identity[IDENTITY_MAX + 1];
+    int closed = 0;
+
+    if (d->closing || len == 0 || len > IDENTITY_MAX)
+        return;
+    memcpy(identity, key, len);
+    identity[len] = '\0';
+    if (!pskgw_admin_identity_ok(identity))
+        return;
+    if (op == PSKGW_KEYCACHE_OP_REVOKE && (closed = each_listener(d, identity, NULL)) < 0)
+        closed = 0;
+    PSKGW_NOTICE("domain \"%s\": identity \"%s\" %s by another gateway%s", d->cfg->name, identity,
+                 op == PSKGW_KEYCACHE_OP_REVOKE ? "revoked" : "invalidated",
+                 op != PSKGW_KEYCACHE_OP_REVOKE ? ""
+                 : closed                       ? ": its sessions closed"
+                                                : ": no session here");
 }

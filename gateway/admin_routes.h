@@ -2,10 +2,18 @@
  * here, on the loop's thread). Every action is logged with the caller's address.
  *
  *   POST /admin/invalidate?domain=D&identity=HEX
- *        drops the PSK identity HEX (as the sessions and logs show it: KeyID hex) from domain D's
- *        PSK cache: layer 1, its negative entry and its Redis key (DEL); the next handshake of
+ *        drops the PSK identity HEX (as the sessions and logs show it: KeyID hex; either case:
+ *        both spellings are dropped) from domain D's PSK cache: layer 1, its negative entry
+ *        and its Redis key (DEL), and publishes it to every gateway sharing the cache's Redis
+ *        (pskgw_keycache_broadcast(): they drop it from their layer 1); the next handshake of
  *        that identity asks the security service again. 200 {"domain":..,"identity":..,
- *        "invalidated":true}; 400 (a missing or non-hex argument), 404 (no such domain).
+ *        "invalidated":true,"published":B} (published false: Redis not connected, only this
+ *        gateway dropped it); 400 (a missing or non-hex argument), 404 (no such domain).
+ *   POST /admin/revoke?domain=D&identity=HEX
+ *        the same, but a refusal is stored in place of the key (layer 1 and Redis, for the
+ *        cache's negative_ttl_s), and the identity's sessions end: here at once, on the other
+ *        gateways when the message reaches them (pskgw_admin_routes_remote()). 200 {"domain",
+ *        "identity","revoked":true,"published":B,"closed":N (sessions closed here)}.
  *   GET /admin/sessions[?domain=D][&identity=HEX]
  *        established sessions (all domains, or D; all identities, or HEX, case ignored):
  *        200 {"sessions":[{"domain","listener","peer","identity","rot_public_uid","session_id",
@@ -29,11 +37,17 @@
 
 #include "gateway/admin.h"
 #include "gateway/domain.h"
+#include "keycache/keycache.h"
 
 #include <stddef.h>
 
 /* Answers req (always, exactly once). */
 void pskgw_admin_routes_handle(pskgw_domain_t *const *domains, size_t n, pskgw_admin_req_t *req);
+
+/* A pskgw_keycache_remote_cb for the PSK cache of domain arg (a pskgw_domain_t *): another
+ * gateway invalidated (logged) or revoked (the identity's sessions on this gateway's listeners
+ * of the domain are closed; logged) an identity. */
+void pskgw_admin_routes_remote(void *arg, pskgw_keycache_op_t op, const uint8_t *key, size_t len);
 
 /* An identity argument as the routes accept it: 1..256 hex digits (pure). */
 bool pskgw_admin_identity_ok(const char *s);

@@ -39,12 +39,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: pskgw ctl [--config FILE]... | --admin URL [--token-file F]] [--worker N]\n"
-            "                 sessions|spools|close|invalidate|reload\n"
+            "                 sessions|spools|close|invalidate|revoke|reload\n"
             "                 [--domain D] [--identity HEX] [--json]\n"
             "  sessions      established sessions (all domains, or --domain; --identity filters)\n"
             "  spools        each sink's spool bytes and queue depth\n"
             "  close         end the sessions of --identity in --domain\n"
-            "  invalidate    drop --identity from --domain's PSK cache (memory and Redis)\n"
+            "  invalidate    drop --identity from --domain's PSK cache (memory and Redis) on\n"
+            "                every gateway sharing the Redis\n"
+            "  revoke        invalidate, refuse it for the cache's negative_ttl_s and end its\n"
+            "                sessions, on every gateway sharing the Redis\n"
             "  reload        reload the configuration (as SIGHUP)\n");
 }
 
@@ -278,9 +281,16 @@ static void print_table(const char *command, json_t *root)
     } else if (strcmp(command, "close") == 0) {
         printf("closed %" PRIu64 " session(s) of %s in domain %s\n", num(root, "closed"),
                str(root, "identity"), str(root, "domain"));
-    } else if (strcmp(command, "invalidate") == 0) {
-        printf("invalidated %s in domain %s (cache and redis)\n", str(root, "identity"),
-               str(root, "domain"));
+    } else if (strcmp(command, "invalidate") == 0 || strcmp(command, "revoke") == 0) {
+        bool published = json_is_true(json_object_get(root, "published"));
+
+        printf("%s %s in domain %s (cache and redis; %s)\n",
+               command[0] == 'r' ? "revoked" : "invalidated", str(root, "identity"),
+               str(root, "domain"),
+               published ? "published to the gateways sharing the redis"
+                         : "NOT published: redis not connected");
+        if (command[0] == 'r')
+            printf("closed %" PRIu64 " session(s) here\n", num(root, "closed"));
     } else {
         printf("reload requested\n");
     }
@@ -299,6 +309,8 @@ static int route(const ctl_t *c, const char **method, const char **path)
         *method = "POST", *path = "/admin/close", needs_both = true;
     } else if (strcmp(c->command, "invalidate") == 0) {
         *method = "POST", *path = "/admin/invalidate", needs_both = true;
+    } else if (strcmp(c->command, "revoke") == 0) {
+        *method = "POST", *path = "/admin/revoke", needs_both = true;
     } else if (strcmp(c->command, "reload") == 0) {
         *method = "POST", *path = "/admin/reload";
     } else {

@@ -3,6 +3,7 @@
  * or calls back exactly once", so ownership of each small request record is simple: it is freed
  * by the callback that completes it. */
 #include "gateway/domain.h"
+#include "gateway/admin_routes.h"
 #include "gateway/domain_internal.h"
 
 #include "common/err.h"
@@ -591,6 +592,9 @@ static int start_cache(pskgw_domain_t *d, const char *name, size_t entries, uint
     if (strcmp(name, "psk") == 0) {
         o.key_check = psk_identity_check;
         o.key_check_arg = d;
+        o.broadcast = true; /* revocations across gateways (admin_routes.h) */
+        o.on_remote = pskgw_admin_routes_remote;
+        o.remote_arg = d;
     }
     o.data = d;
     return pskgw_keycache_new(&o, out);

@@ -90,6 +90,10 @@ static const struct field cache_fields[] = {
     KF(negative_entries, "gauge", "refusals in the in-process negative LRU"),
     KF(breaker_open, "gauge", "1 while the security service is known to be failing"),
     KF(flights, "gauge", "keys being fetched now"),
+    KF(broadcasts_sent, "counter", "invalidations and revocations published to other gateways"),
+    KF(broadcasts_received, "counter", "invalidations and revocations received and applied"),
+    KF(broadcast_resyncs, "counter", "LRU emptied because the invalidation subscription was made"),
+    KF(broadcast_subscribed, "gauge", "1 while subscribed to the invalidation channel"),
 };
 
 #define SF(f, t, h)                                             \

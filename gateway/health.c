@@ -228,6 +228,13 @@ static void judge_caches(pskgw_domain_t *d, verdicts_t *vs)
         snprintf(v.detail, sizeof(v.detail), "%s",
                  v.ready ? "redis connected" : "redis not connected");
         add(vs, d->cfg->name, parts[c], &v);
+        if (c != 0)
+            continue;
+        /* the PSK cache's subscriber: revocations from the other gateways reach us */
+        v.ready = st.broadcast_subscribed != 0;
+        snprintf(v.detail, sizeof(v.detail), "%s",
+                 v.ready ? "subscribed" : "not subscribed to invalidations");
+        add(vs, d->cfg->name, "invalidation", &v);
     }
 }
 

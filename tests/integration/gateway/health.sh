@@ -48,7 +48,7 @@ sed -i "s#^cache = .*#cache = { entries = 1000; ttl_s = 600; redis = \"redis://1
   "$WORK/h.conf"
 start_gateway h
 check "good case: /ready 200, no failing part" wait_until ready_ok
-for p in listener/dtls listener/tls upstream cache/psk cache/e2e sink/file-0; do
+for p in listener/dtls listener/tls upstream cache/psk cache/e2e invalidation sink/file-0; do
   check "good case: part $p listed ready" part_is h "$p" true .
   check "good case: pskgw_ready_part{part=\"$p\"} 1" \
     wait_metric "pskgw_ready_part{domain=\"h\",part=\"$p\"}" = 1
@@ -64,7 +64,9 @@ stop_proc "$REDIS_PID" || true # one check: redis-server ended with 0
 check "Redis down: /ready 503 naming cache/psk (redis not connected)" \
   wait_until ready_fails_on h cache/psk 'redis not connected'
 check "Redis down: cache/e2e named too" ready_fails_on h cache/e2e 'redis not connected'
-check "Redis down: nothing else failing" only_failing 2
+check "Redis down: the invalidation subscriber named too" \
+  wait_until ready_fails_on h invalidation 'not subscribed to invalidations'
+check "Redis down: nothing else failing" only_failing 3
 check "Redis down: pskgw_ready 0" wait_metric 'pskgw_ready ' = 0
 check "Redis down: pskgw_ready_part{part=\"cache/psk\"} 0" \
   wait_metric 'pskgw_ready_part{domain="h",part="cache/psk"}' = 0
