@@ -74,6 +74,24 @@ static int broadcast(pskgw_domain_t *d, pskgw_keycache_op_t op, const char *iden
 static int each_listener(pskgw_domain_t *d, const char *identity, struct listing *list);
 static void reply_json(pskgw_admin_req_t *req, unsigned status, json_t *j);
 
+int pskgw_admin_routes_revoke(pskgw_domain_t *d, const char *identity, bool revoke, bool *published,
+                              int *closed)
+{
+    int rc;
+
+    *published = false;
+    *closed = 0;
+    if (!d->psk_cache || !pskgw_admin_identity_ok(identity))
+        return PSKGW_EINVAL;
+    rc = broadcast(d, revoke ? PSKGW_KEYCACHE_OP_REVOKE : PSKGW_KEYCACHE_OP_INVALIDATE, identity,
+                   published);
+    if (rc < 0)
+        return rc;
+    if (revoke && (*closed = each_listener(d, identity, NULL)) < 0)
+        *closed = 0;
+    return 0;
+}
+
 /* POST /admin/invalidate and /admin/revoke (revoke: a refusal stored, sessions closed). */
 static void invalidate(pskgw_domain_t *const *domains, size_t n, pskgw_admin_req_t *req,
                        bool revoke)
@@ -93,13 +111,10 @@ static void invalidate(pskgw_domain_t *const *domains, size_t n, pskgw_admin_req
         pskgw_admin_reply(req, 404, "{\"error\":\"no such domain\"}\n");
         return;
     }
-    if (broadcast(d, revoke ? PSKGW_KEYCACHE_OP_REVOKE : PSKGW_KEYCACHE_OP_INVALIDATE, identity,
-                  &published) < 0) {
+    if (pskgw_admin_routes_revoke(d, identity, revoke, &published, &closed) < 0) {
         pskgw_admin_reply(req, 400, "{\"error\":\"identity refused by the cache\"}\n");
         return;
     }
-    if (revoke && (closed = each_listener(d, identity, NULL)) < 0)
-        closed = 0;
     PSKGW_NOTICE("admin: %s %s identity \"%s\" of domain \"%s\" (cache and redis; %s)%s",
                  pskgw_admin_req_peer(req), revoke ? "revoked" : "invalidated", identity,
                  d->cfg->name,

@@ -44,6 +44,13 @@
 /* Answers req (always, exactly once). */
 void pskgw_admin_routes_handle(pskgw_domain_t *const *domains, size_t n, pskgw_admin_req_t *req);
 
+/* What /admin/invalidate (revoke false) and /admin/revoke do, for d (also used by a reload for
+ * the identities newly listed in deny_file): 0 with *published (false: Redis not connected)
+ * and *closed (sessions closed here, revoke only); PSKGW_EINVAL (no PSK cache, an identity
+ * that is not 1..256 hex digits or too long for the cache). Not logged. */
+int pskgw_admin_routes_revoke(pskgw_domain_t *d, const char *identity, bool revoke, bool *published,
+                              int *closed);
+
 /* A pskgw_keycache_remote_cb for the PSK cache of domain arg (a pskgw_domain_t *): another
  * gateway invalidated (logged) or revoked (the identity's sessions on this gateway's listeners
  * of the domain are closed; logged) an identity. */

@@ -1,5 +1,6 @@
 /* Reload (see reload.h): the tolerant configuration load and the reload of one domain. */
 #include "gateway/reload.h"
+#include "gateway/admin_routes.h"
 #include "gateway/domain_internal.h"
 
 #include "common/err.h"
@@ -552,8 +553,52 @@ static int update_sinks(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     return rc;
 }
 
+/* The entries of deny_file present in a and not in b: revoked (revoke) or invalidated like
+ * POST /admin/revoke or /admin/invalidate. Returns how many; counts what was published and the
+ * sessions closed here. */
+static size_t deny_diff(pskgw_domain_t *d, const pskgw_config_domain_t *a,
+                        const pskgw_config_domain_t *b, bool revoke, size_t *published, int *closed)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < a->ndeny; i++) {
+        bool pub = false;
+        int c = 0;
+
+        if (pskgw_config_denied(b, a->deny[i]) ||
+            pskgw_admin_routes_revoke(d, a->deny[i], revoke, &pub, &c) < 0)
+            continue;
+        n++;
+        *published += pub;
+        *closed += c;
+    }
+    return n;
+}
+
+/* A changed deny_file reaches the gateways sharing the PSK cache's Redis: a new entry is
+ * revoked (its sessions end everywhere, a refusal is stored for negative_ttl_s), a removed one
+ * invalidated (that refusal goes at once). */
+static void publish_deny_changes(pskgw_domain_t *d, const pskgw_config_domain_t *ocfg)
+{
+    size_t pa = 0, pr = 0;
+    int closed = 0, none = 0;
+    size_t added = deny_diff(d, d->cfg, ocfg, true, &pa, &closed);
+    size_t removed = deny_diff(d, ocfg, d->cfg, false, &pr, &none);
+
+    if (added > 0)
+        PSKGW_NOTICE("domain \"%s\": %zu entr%s new in deny_file revoked (%zu published to the "
+                     "gateways sharing the redis; %d session%s closed here)",
+                     d->cfg->name, added, added == 1 ? "y" : "ies", pa, closed,
+                     closed == 1 ? "" : "s");
+    if (removed > 0)
+        PSKGW_NOTICE("domain \"%s\": %zu entr%s removed from deny_file invalidated (%zu "
+                     "published to the gateways sharing the redis)",
+                     d->cfg->name, removed, removed == 1 ? "y" : "ies", pr);
+}
+
 int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
 {
+    const pskgw_config_domain_t *ocfg;
     struct lookup_prep prep;
     struct lctx **next;
     int rc;
@@ -611,7 +656,9 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     free(d->lis);
     d->lis = next;
     d->nlis = ncfg->nlisteners;
+    ocfg = d->cfg;
     d->cfg = ncfg;
     pskgw_sinkset_reopen(d->sinks);
+    publish_deny_changes(d, ocfg);
     return 0;
 }

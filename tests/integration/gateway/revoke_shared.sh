@@ -4,7 +4,8 @@
 # B; `pskgw ctl revoke` on A reaches B through Redis pub/sub: B closes the session and refuses
 # the device's next handshake (the refusal A stored in Redis) without a GetPSK call. Redis is
 # then restarted: B's subscriber comes back (metric and log, readiness part "invalidation"),
-# and an invalidate on A again reaches B (its next handshake asks the service).
+# and an invalidate on A again reaches B (its next handshake asks the service). Last, a
+# deny_file added to A's configuration: the reload revokes the new entry on B too.
 . "$(dirname "$0")/lib.sh"
 
 start_redis
@@ -92,6 +93,36 @@ check "  and logged it" wait_line "$WORK/b.log" "identity \"$ID\" invalidated by
 check "B's next handshake of the device asks the service again" device
 check "  (one more call)" [ "$(calls)" -gt "$c1" ]
 check "A counted what it sent" metric_is 'pskgw_keycache_broadcasts_sent_total{domain="a",cache="psk"}' -ge 2 "$A_ADMIN"
+
+# deny_file on A: the reload revokes the newly listed identity on every gateway
+"$BIN/pskgw-devsim" --target "127.0.0.1:$B_UDP" --seed it --devices 1 --messages 1 --rate 10 \
+  --hold 60 --duration 120 >"$WORK/holder2.txt" 2>&1 &
+HOLDER=$!
+track "devsim holding a session on B (2)" "$HOLDER" "$WORK/holder2.txt"
+check "B holds the device's session again" wait_until held
+n1=$(metric "$RECEIVED" "$B_ADMIN")
+printf '# revoked\n%s\n' "${ID,,}" >"$WORK/deny.list"
+echo 'deny_file = "deny.list";' >>"$WORK/a.conf"
+kill -HUP "$A_PID"
+check "A reloaded with a deny_file" \
+  wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 1 "$A_ADMIN"
+check "  and revoked its new entry, published" \
+  wait_line "$WORK/a.log" 'domain "a": 1 entry new in deny_file revoked \(1 published' "$A_PID"
+check "B received it" wait_metric "$RECEIVED" -gt "$n1" "$B_ADMIN"
+check "  and closed the session" \
+  wait_until count_is "$WORK/b.log" "identity \"$ID\" revoked by another gateway: its sessions closed" -ge 2
+wait_exit "$HOLDER" >/dev/null || true
+check "the device saw B close its session" grep -q 'peer closes 1' "$WORK/holder2.txt"
+check "B refuses the device's next handshake" refused
+printf '# nobody\n' >"$WORK/deny.list"
+kill -HUP "$A_PID"
+check "A reloaded with the entry removed" \
+  wait_metric 'pskgw_config_reloads_total{result="applied"}' -ge 2 "$A_ADMIN"
+check "  and invalidated it, published" \
+  wait_line "$WORK/a.log" 'domain "a": 1 entry removed from deny_file invalidated \(1 published' "$A_PID"
+check "B drops the stored refusal" \
+  wait_until count_is "$WORK/b.log" "identity \"$ID\" invalidated by another gateway" -ge 2
+check "the device connects through B again at once" device
 GW_PID=$B_PID stop_gateway
 GW_PID=$A_PID stop_gateway
 finish
