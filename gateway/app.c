@@ -391,6 +391,7 @@ static void reload(app_t *app)
             pskgw_domain_reopen(app->domains[i]);
     } else {
         pskgw_reload_warn_global(app->cfg, ncfg);
+        pskgw_reload_log(app->cfg, ncfg, app->opts->cli_log_level, app->opts->cli_log_format);
         reload_admin_token(app, ncfg);
         app->reloads_ok++;
         app->last_reload_ok_s = wall_s();

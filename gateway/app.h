@@ -18,6 +18,8 @@
 
 #include "config/config.h"
 
+#include <stdbool.h>
+
 typedef struct {
     const char *const *files; /* the configuration files, read again at each SIGHUP (borrowed
                                  for the run); nfiles 0: SIGHUP only reopens output files */
@@ -26,6 +28,8 @@ typedef struct {
     size_t ndirs;
     int worker; /* -1: single process; N >= 0: worker N of several (SO_REUSEPORT); worker N's
                    admin endpoint listens on the configured port + N (port 0: any) */
+    bool cli_log_level;  /* --log-level given: a reload leaves the level alone */
+    bool cli_log_format; /* --log-format given: a reload leaves the format alone */
 } pskgw_app_opts_t;
 
 /* Runs until a stop signal. 0 after a clean stop; PSKGW_ECONFIG / PSKGW_EIO / ... when start-up

@@ -354,6 +354,8 @@ static int run(cli_t *cl)
     cl->app.nfiles = cl->ncfiles;
     cl->app.dirs = cl->dirs;
     cl->app.ndirs = cl->ndirs;
+    cl->app.cli_log_level = cl->cli_level != 0;
+    cl->app.cli_log_format = cl->cli_format != 0;
     return pskgw_app_run(cfg, &cl->app) == 0 ? 0 : 1; /* the app frees cfg */
 }
 

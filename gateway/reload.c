@@ -40,8 +40,39 @@ void pskgw_reload_warn_global(const pskgw_config_t *o, const pskgw_config_t *n)
         (o->has_admin &&
          (!str_eq(o->admin.address, n->admin.address) || o->admin.port != n->admin.port)))
         PSKGW_WARN("configuration: admin settings changed: not applied until a restart");
-    if (o->has_log != n->has_log || o->log.level != n->log.level || o->log.format != n->log.format)
-        PSKGW_WARN("configuration: log settings changed: not applied until a restart");
+}
+
+static const char *level_name(pskgw_log_level_t l)
+{
+    static const char *const names[] = { "err", "warning", "notice", "info", "debug" };
+
+    return l >= PSKGW_LOG_ERR && l <= PSKGW_LOG_DEBUG ? names[l - PSKGW_LOG_ERR] : "?";
+}
+
+void pskgw_reload_log(const pskgw_config_t *o, const pskgw_config_t *n, bool cli_level,
+                      bool cli_format)
+{
+    /* no log group in any file: the defaults, as at start */
+    pskgw_log_level_t ol = o->has_log ? o->log.level : PSKGW_LOG_INFO;
+    pskgw_log_level_t nl = n->has_log ? n->log.level : PSKGW_LOG_INFO;
+    pskgw_log_format_t of = o->has_log ? o->log.format : PSKGW_LOG_FORMAT_TEXT;
+    pskgw_log_format_t nf = n->has_log ? n->log.format : PSKGW_LOG_FORMAT_TEXT;
+
+    if (nl != ol && cli_level)
+        PSKGW_WARN("configuration: log.level changed: --log-level given on the command line wins");
+    if (nl != ol && !cli_level) {
+        /* at notice: the line shows under either level */
+        PSKGW_NOTICE("configuration: log level now \"%s\"", level_name(nl));
+        pskgw_log_set_level(nl);
+    }
+    if (nf != of && cli_format)
+        PSKGW_WARN("configuration: log.format changed: --log-format given on the command line "
+                   "wins");
+    if (nf != of && !cli_format) {
+        PSKGW_NOTICE("configuration: log format now \"%s\"",
+                     nf == PSKGW_LOG_FORMAT_JSON ? "json" : "text");
+        pskgw_log_set_format(nf);
+    }
 }
 
 int pskgw_reload_load(const char *const *files, size_t n, pskgw_config_t **out, bool *broken)

@@ -49,8 +49,14 @@ int pskgw_reload_files(const char *const *files, size_t nfiles, const char *cons
                        size_t ndirs, char ***out, size_t *nout);
 void pskgw_reload_files_free(char **files, size_t n);
 
-/* Warns about the process-wide settings a reload does not apply (admin, log) when they differ. */
+/* Warns about the process-wide settings a reload does not apply (the admin endpoint's address
+ * and port) when they differ. */
 void pskgw_reload_warn_global(const pskgw_config_t *o, const pskgw_config_t *n);
+
+/* Applies the log group of n (level, format; the defaults info/text when no file has one) when
+ * it differs from o's, each unless the command line fixed it (then a warning), and logs it. */
+void pskgw_reload_log(const pskgw_config_t *o, const pskgw_config_t *n, bool cli_level,
+                      bool cli_format);
 
 /* Apply ncfg (the same domain name) to the running domain d, which borrows ncfg from now on.
  * All or nothing: on error (logged with the domain's name: a listener that cannot bind, a sink,

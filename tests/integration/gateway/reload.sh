@@ -6,7 +6,8 @@
 # listener added at reload accepts, a removed one is closed; an invalid file at reload keeps the
 # running configuration and the log names file:line; a domain whose file is broken at start is
 # skipped while the other serves (--check-config still fails on it), starts once its file is
-# fixed, and a domain whose file leaves the configuration directory is drained and stopped.
+# fixed, and a domain whose file leaves the configuration directory is drained and stopped; the
+# log group (format, level) applies to the running process.
 . "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 CLIENT=$BIN/tests/e2e_client
@@ -150,6 +151,26 @@ check "max_sessions = 1 applied to the running listener: a new session refused (
 echo 1:8 >&3
 check "message 8 (the established session) still delivered" \
   wait_until count_is "$WORK/rl-b.jsonl" '"seq":8' -eq 1
+
+# The log group applies to the running process: format json, then level warning.
+echo 'log = { format = "json"; };' >>"$WORK/rl.conf"
+hup
+check "log.format change: reload applied" last_reload_ok
+check "  the change is logged" grep -q 'log format now .*json' "$WORK/rl.log"
+check "  and the reload's last line is JSON" \
+  bash -c "grep 'reload done' '$WORK/rl.log' | tail -n 1 | jq -e '.level == \"notice\"' >/dev/null"
+applied='pskgw_config_reloads_total{result="applied"}'
+a=$(metric "$applied")
+done_lines=$(grep -c 'reload done' "$WORK/rl.log")
+sed -i 's/^log = .*/log = { format = "json"; level = "warning"; };/' "$WORK/rl.conf"
+kill -HUP "$GW_PID"
+check "log.level warning: reload applied" wait_metric "$applied" -gt "$a"
+check "  the change is logged (before it applies)" grep -q 'log level now .*warning' "$WORK/rl.log"
+check "  and notices are no longer written (no 'reload done')" \
+  [ "$(grep -c 'reload done' "$WORK/rl.log")" -eq "$done_lines" ]
+echo 1:9 >&3
+check "message 9 (the established session) delivered" \
+  wait_until count_is "$WORK/rl-b.jsonl" '"seq":9' -eq 1
 exec 3>&-
 wait_exit "$CLIENT_PID" 0 || true
 stop_gateway || true
