@@ -2,6 +2,7 @@
 #include "gateway/reload.h"
 #include "gateway/admin_routes.h"
 #include "gateway/domain_internal.h"
+#include "gateway/listen_reload.h"
 
 #include "common/err.h"
 #include "common/log.h"
@@ -312,22 +313,53 @@ static int cache_eq(const pskgw_config_cache_t *a, const pskgw_config_cache_t *b
            memcmp(a->kek, b->kek, sizeof(a->kek)) == 0;
 }
 
+/* The limits a running listener takes at reload (listen_reload.h). */
+static void set_limits(pskgw_listener_t *l, const pskgw_config_limits_t *c)
+{
+    pskgw_listener_limits_t lim = {
+        .max_sessions = c->max_sessions,
+        .max_pending_handshakes = c->max_pending_handshakes,
+        .handshakes_per_s = c->per_ip_handshakes_per_s,
+        .handshake_burst = c->per_ip_handshake_burst,
+        .identity_fail_max = c->identity_fail_max,
+        .source_fail_max = c->source_fail_max,
+        .fail_period_s = c->identity_block_s,
+        .half_open_per_source = c->half_open_per_source,
+        .ipv6_source_prefix = c->ipv6_source_prefix,
+    };
+
+    pskgw_listener_set_limits(l, &lim);
+}
+
 /* Settings a reload does not apply to a running domain: a warning names them. */
 static void warn_unapplied(const pskgw_config_domain_t *o, const pskgw_config_domain_t *n)
 {
-    pskgw_config_limits_t lo = o->limits, ln = n->limits;
+    const pskgw_config_limits_t *lo = &o->limits, *ln = &n->limits;
 
     if (o->e2e != n->e2e || o->e2e_header_case != n->e2e_header_case ||
         o->e2e_v2_layout != n->e2e_v2_layout || o->e2e_replay_window_s != n->e2e_replay_window_s ||
         o->e2e_replay_entries != n->e2e_replay_entries)
         PSKGW_WARN("domain \"%s\": e2e settings changed: not applied until a restart", n->name);
-    /* max_sessions and max_pending_handshakes apply to running listeners too */
-    lo.max_sessions = ln.max_sessions = 0;
-    lo.max_pending_handshakes = ln.max_pending_handshakes = 0;
-    if (memcmp(&lo, &ln, sizeof(lo)) != 0 || !str_eq(o->ciphers, n->ciphers))
-        PSKGW_WARN("domain \"%s\": limits or ciphers changed: they apply to listeners started "
-                   "from now on (max_sessions and max_pending_handshakes to all); running "
-                   "listeners keep the others until a restart",
+    /* the admission limits apply to running listeners (listen_reload.h); these do not */
+    if (lo->handshake_timeout_ms != ln->handshake_timeout_ms ||
+        lo->idle_timeout_s != ln->idle_timeout_s ||
+        lo->half_open_timeout_ms != ln->half_open_timeout_ms ||
+        lo->max_message_bytes != ln->max_message_bytes ||
+        lo->max_identity_len != ln->max_identity_len ||
+        lo->max_parked_bytes != ln->max_parked_bytes || !str_eq(o->ciphers, n->ciphers))
+        PSKGW_WARN("domain \"%s\": timeouts, message/identity/parked sizes or ciphers changed: "
+                   "they apply to listeners started from now on; running listeners keep theirs "
+                   "until they are replaced or a restart",
+                   n->name);
+    if (lo->lookups_in_flight != ln->lookups_in_flight ||
+        lo->lookups_per_source != ln->lookups_per_source ||
+        lo->lookup_queue_per_source != ln->lookup_queue_per_source ||
+        lo->lookups_per_source_per_s != ln->lookups_per_source_per_s ||
+        lo->lookup_burst != ln->lookup_burst ||
+        lo->good_source_share_pct != ln->good_source_share_pct ||
+        lo->good_source_window_s != ln->good_source_window_s)
+        PSKGW_WARN("domain \"%s\": lookup admission limits changed: they apply to listeners "
+                   "started from now on; running listeners keep theirs until a restart",
                    n->name);
 }
 
@@ -672,8 +704,7 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     for (size_t i = 0; i < ncfg->nlisteners; i++) {
         next[i]->cfg = &ncfg->listeners[i];
         next[i]->ack = ncfg->listeners[i].ack == PSKGW_CONFIG_ACK_ACCEPTED;
-        pskgw_listener_set_session_limits(next[i]->l, ncfg->limits.max_sessions,
-                                          ncfg->limits.max_pending_handshakes);
+        set_limits(next[i]->l, &ncfg->limits);
     }
     /* the health check compares the sinks' drop sum with the last one seen: replaced sinks
      * start again from 0 */

@@ -171,6 +171,22 @@ check "  and notices are no longer written (no 'reload done')" \
 echo 1:9 >&3
 check "message 9 (the established session) delivered" \
   wait_until count_is "$WORK/rl-b.jsonl" '"seq":9' -eq 1
+
+# The per-source handshake rate applies to the running listener: 1 per second, burst 1 (and
+# max_sessions back to its default). Two devices from one source address at once: one is
+# rate-limited.
+limited='pskgw_listener_rate_limited_total{domain="rl",listener="dtls"}'
+r0=$(metric "$limited")
+a=$(metric "$applied")
+sed -i 's/^limits = .*/limits = { per_ip_handshakes_per_s = 1; per_ip_handshake_burst = 1; };/' "$WORK/rl.conf"
+kill -HUP "$GW_PID"
+check "per_ip_handshakes_per_s change: reload applied" wait_metric "$applied" -gt "$a"
+"$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 2 --devices-per-ip 2 --messages 1 \
+  --duration 15 --quiet >"$WORK/rate.txt" 2>&1 || true
+check "the running listener rate-limited a handshake (was $r0)" wait_metric "$limited" -gt "$r0"
+echo 1:10 >&3
+check "message 10 (the established session) delivered" \
+  wait_until count_is "$WORK/rl-b.jsonl" '"seq":10' -eq 1
 exec 3>&-
 wait_exit "$CLIENT_PID" 0 || true
 stop_gateway || true
