@@ -140,6 +140,17 @@ int pskgw_e2e_new_opts(const pskgw_e2e_params_source_t *src, const pskgw_e2e_opt
     return 0;
 }
 
+int pskgw_e2e_set_opts(pskgw_e2e_t *e2e, const pskgw_e2e_opts_t *opts)
+{
+    if (!e2e || !opts ||
+        (opts->header_case != PSKGW_E2E_HEADER_LOWER &&
+         opts->header_case != PSKGW_E2E_HEADER_UPPER) ||
+        !pskgw_e2e_layout_as(2, opts->v2_layout))
+        return PSKGW_EINVAL;
+    e2e->opts = *opts;
+    return 0;
+}
+
 int pskgw_e2e_new(const pskgw_e2e_params_source_t *src, pskgw_e2e_t **out)
 {
     return pskgw_e2e_new_opts(src, NULL, out);

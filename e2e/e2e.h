@@ -160,6 +160,10 @@ int pskgw_e2e_new(const pskgw_e2e_params_source_t *src, pskgw_e2e_t **out);
  * layout. */
 int pskgw_e2e_new_opts(const pskgw_e2e_params_source_t *src, const pskgw_e2e_opts_t *opts,
                        pskgw_e2e_t **out);
+/* Replace the options (copied) for the payloads processed from now on; requests already waiting
+ * for their parameters keep the ones they were read with (a reload). 0, or PSKGW_EINVAL (NULL,
+ * an unknown case or V2 layout: nothing changed). */
+int pskgw_e2e_set_opts(pskgw_e2e_t *e2e, const pskgw_e2e_opts_t *opts);
 
 /* Free the processor. Pending requests are canceled first: each callback fires with
  * PSKGW_E2E_REASON_CANCELED before this returns, and the source's fetches are canceled (their

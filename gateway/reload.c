@@ -6,8 +6,10 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/wipe.h"
 
 #include <dirent.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,10 +338,11 @@ static void warn_unapplied(const pskgw_config_domain_t *o, const pskgw_config_do
 {
     const pskgw_config_limits_t *lo = &o->limits, *ln = &n->limits;
 
-    if (o->e2e != n->e2e || o->e2e_header_case != n->e2e_header_case ||
-        o->e2e_v2_layout != n->e2e_v2_layout || o->e2e_replay_window_s != n->e2e_replay_window_s ||
+    if (o->e2e_replay_window_s != n->e2e_replay_window_s ||
         o->e2e_replay_entries != n->e2e_replay_entries)
-        PSKGW_WARN("domain \"%s\": e2e settings changed: not applied until a restart", n->name);
+        PSKGW_WARN("domain \"%s\": e2e_replay_window_s or e2e_replay_entries changed: not "
+                   "applied until a restart (a new table would forget the key identities seen)",
+                   n->name);
     /* the admission limits apply to running listeners (listen_reload.h); these do not */
     if (lo->handshake_timeout_ms != ln->handshake_timeout_ms ||
         lo->idle_timeout_s != ln->idle_timeout_s ||
@@ -638,6 +641,55 @@ static size_t deny_diff(pskgw_domain_t *d, const pskgw_config_domain_t *a,
     return n;
 }
 
+/* ---- e2e settings ---------------------------------------------------------------------- */
+
+static pskgw_e2e_mode_t e2e_mode(const pskgw_config_domain_t *c)
+{
+    return c->e2e == PSKGW_CONFIG_E2E_REQUIRED ? PSKGW_E2E_MODE_REQUIRED
+           : c->e2e == PSKGW_CONFIG_E2E_AUTO   ? PSKGW_E2E_MODE_AUTO
+                                               : PSKGW_E2E_MODE_OFF;
+}
+
+/* E2E turned on at reload in a domain started without it: its replay table (before anything
+ * else changes, so that a failure leaves the domain as it was). *out NULL when none is needed. */
+static int e2e_prepare(pskgw_domain_t *d, const pskgw_config_domain_t *n, pskgw_e2e_replay_t **out)
+{
+    uint8_t seed[16];
+    int rc;
+
+    *out = NULL;
+    if (d->replay || e2e_mode(n) == PSKGW_E2E_MODE_OFF)
+        return 0;
+    if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+        return PSKGW_EIO;
+    rc = pskgw_e2e_replay_new(n->e2e_replay_entries, (uint64_t)n->e2e_replay_window_s * 1000u, seed,
+                              out);
+    pskgw_wipe(seed, sizeof(seed));
+    return rc;
+}
+
+/* The mode, header case and V2 layout apply to the messages processed from now on (one waiting
+ * for its E2E parameters keeps what it was read with); e2e_replay at once (read per message). */
+static void e2e_apply(pskgw_domain_t *d, const pskgw_config_domain_t *n, pskgw_e2e_replay_t *rp)
+{
+    const pskgw_config_domain_t *o = d->cfg;
+    pskgw_e2e_opts_t eo = {
+        n->e2e_header_case == PSKGW_CONFIG_E2E_HEADER_UPPER ? PSKGW_E2E_HEADER_UPPER
+                                                            : PSKGW_E2E_HEADER_LOWER,
+        n->e2e_v2_layout == PSKGW_CONFIG_E2E_V2_PAD1 ? PSKGW_E2E_V2_PAD1 : PSKGW_E2E_V2_SEED,
+    };
+
+    if (rp)
+        d->replay = rp;
+    if (o->e2e == n->e2e && o->e2e_header_case == n->e2e_header_case &&
+        o->e2e_v2_layout == n->e2e_v2_layout && o->e2e_replay == n->e2e_replay)
+        return;
+    d->mode = e2e_mode(n);
+    (void)pskgw_e2e_set_opts(d->e2e, &eo); /* the config parser validated both */
+    PSKGW_NOTICE("domain \"%s\": e2e settings changed: applied to the messages from now on",
+                 n->name);
+}
+
 /* A changed deny_file reaches the gateways sharing the PSK cache's Redis: a new entry is
  * revoked (its sessions end everywhere, a refusal is stored for negative_ttl_s), a removed one
  * invalidated (that refusal goes at once). */
@@ -662,7 +714,8 @@ static void publish_deny_changes(pskgw_domain_t *d, const pskgw_config_domain_t 
 int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
 {
     const pskgw_config_domain_t *ocfg;
-    struct lookup_prep prep;
+    pskgw_e2e_replay_t *rp = NULL;
+    struct lookup_prep prep = { 0 };
     struct lctx **next;
     int rc;
 
@@ -671,8 +724,11 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     next = calloc(ncfg->nlisteners, sizeof(*next));
     if (!next)
         return PSKGW_ENOMEM;
-    rc = lookup_prepare(d, ncfg, &prep);
+    rc = e2e_prepare(d, ncfg, &rp);
+    if (rc == 0)
+        rc = lookup_prepare(d, ncfg, &prep);
     if (rc < 0) {
+        pskgw_e2e_replay_free(rp);
         free(next);
         return rc;
     }
@@ -686,10 +742,12 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     }
     lookup_finish(d, &prep, rc == 0);
     if (rc < 0) {
+        pskgw_e2e_replay_free(rp);
         free(next);
         return rc;
     }
     warn_unapplied(d->cfg, ncfg);
+    e2e_apply(d, ncfg, rp);
     /* commit: listeners not kept close (their sessions end), kept ones read the new config */
     for (size_t i = 0; i < d->nlis; i++) {
         size_t j = 0;

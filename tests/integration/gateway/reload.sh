@@ -187,6 +187,27 @@ check "the running listener rate-limited a handshake (was $r0)" wait_metric "$li
 echo 1:10 >&3
 check "message 10 (the established session) delivered" \
   wait_until count_is "$WORK/rl-b.jsonl" '"seq":10' -eq 1
+
+# e2e settings apply to the running domain: "off" forwards the next record of the same session
+# as it came (no decryption), "auto" again decrypts the one after.
+e2e_of() { # seq -> the envelope's e2e member of that message (compact JSON)
+  jq -c "select(.seq == $1) | .e2e" "$WORK/rl-b.jsonl"
+}
+check "message 10 was decrypted" [ "$(e2e_of 10 | jq -r .version)" = 1 ]
+a=$(metric "$applied")
+sed -i 's/^e2e = .*/e2e = "off";/' "$WORK/rl.conf"
+kill -HUP "$GW_PID"
+check "e2e = off: reload applied" wait_metric "$applied" -gt "$a"
+echo 1:11 >&3
+check "message 11 (same session) delivered" wait_until count_is "$WORK/rl-b.jsonl" '"seq":11' -eq 1
+check "  as it came: not decrypted (e2e off applied to the running domain)" [ "$(e2e_of 11)" = null ]
+a=$(metric "$applied")
+sed -i 's/^e2e = .*/e2e = "auto";/' "$WORK/rl.conf"
+kill -HUP "$GW_PID"
+check "e2e = auto: reload applied" wait_metric "$applied" -gt "$a"
+echo 1:12 >&3
+check "message 12 (same session) delivered" wait_until count_is "$WORK/rl-b.jsonl" '"seq":12' -eq 1
+check "  decrypted again" [ "$(e2e_of 12 | jq -r .version)" = 1 ]
 exec 3>&-
 wait_exit "$CLIENT_PID" 0 || true
 stop_gateway || true

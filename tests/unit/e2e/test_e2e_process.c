@@ -780,3 +780,31 @@ Test(e2e_process, v2_pad1_layout_reads_28_bytes_of_overhead)
     cr_assert_eq(c.kind, PSKGW_E2E_PLAIN);
     pskgw_e2e_free(pad);
 }
+
+/* A reload replaces the options of a running processor: a request already waiting keeps what it
+ * was read with, the next one is read with the new case; bad options change nothing. */
+Test(e2e_process, set_opts_applies_to_the_next_payload)
+{
+    pskgw_e2e_params_source_t src = { &fake, fake_fetch, fake_cancel, NULL };
+    pskgw_e2e_opts_t lower = { PSKGW_E2E_HEADER_LOWER, PSKGW_E2E_V2_SEED };
+    pskgw_e2e_opts_t upper = { PSKGW_E2E_HEADER_UPPER, PSKGW_E2E_V2_SEED };
+    pskgw_e2e_opts_t bad = { (pskgw_e2e_header_case_t)2, PSKGW_E2E_V2_SEED };
+    pskgw_e2e_t *x = NULL;
+    rec_t a = { 0 }, b = { 0 };
+
+    fake.nentries = 0;
+    fake_add(ki2_hex, &p2, false);
+    fake_add("210000000700000A0B0C0D", &p2, false);
+    cr_assert_eq(pskgw_e2e_new_opts(&src, &lower, &x), 0);
+    cr_assert_eq(pskgw_e2e_process(x, PSKGW_E2E_MODE_AUTO, pl2, pl2_len, on_result, &a, NULL), 0);
+    cr_assert_eq(pskgw_e2e_set_opts(x, &bad), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_e2e_set_opts(NULL, &upper), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_e2e_set_opts(x, &upper), 0);
+    cr_assert_eq(pskgw_e2e_process(x, PSKGW_E2E_MODE_AUTO, pl2, pl2_len, on_result, &b, NULL), 0);
+    cr_assert_str_eq(fake.fetches[0].ki_hex, ki2_hex, "the waiting request: lower case");
+    cr_assert_str_eq(fake.fetches[1].ki_hex, "210000000700000A0B0C0D", "the next: upper case");
+    cr_assert_eq(fake_run(), 2);
+    assert_decrypted(&a, 2, ki2_hex, &p2);
+    assert_decrypted(&b, 2, ki2_hex, &p2);
+    pskgw_e2e_free(x);
+}
