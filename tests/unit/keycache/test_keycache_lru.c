@@ -113,3 +113,29 @@ Test(keycache_lru, many_keys_with_collisions_in_small_table)
     }
     pskgw_kc_lru_free(lru);
 }
+
+/* Emptied when an invalidation subscription is made: every entry goes, the LRU stays usable. */
+Test(keycache_lru, clear_drops_everything_and_stays_usable)
+{
+    pskgw_kc_lru_t *lru = NULL;
+    uint64_t ev = 0;
+    char k[16];
+
+    cr_assert_eq(pskgw_kc_lru_new(4, seed, &lru), 0);
+    cr_assert_eq(pskgw_kc_lru_clear(lru), 0);
+    for (int i = 0; i < 4; i++) {
+        snprintf(k, sizeof(k), "k%d", i);
+        put(lru, k, "v", 100, 200, &ev);
+    }
+    cr_assert_eq(pskgw_kc_lru_count(lru), 4);
+    cr_assert_eq(pskgw_kc_lru_clear(lru), 4);
+    cr_assert_eq(pskgw_kc_lru_count(lru), 0);
+    cr_assert_null(get(lru, "k0", 10));
+    cr_assert_null(get(lru, "k3", 10));
+    put(lru, "k9", "w", 100, 200, &ev);
+    cr_assert_not_null(get(lru, "k9", 10));
+    cr_assert_eq(pskgw_kc_lru_remove(lru, (const uint8_t *)"k9", 2), 1);
+    cr_assert_eq(pskgw_kc_lru_count(lru), 0);
+    cr_assert_eq(ev, 0);
+    pskgw_kc_lru_free(lru);
+}
