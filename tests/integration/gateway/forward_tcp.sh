@@ -27,6 +27,8 @@ STALL=$(wait_for "$WORK/stall.out" '^port [0-9]+' | cut -d' ' -f2)
 start_proc flood python3 "$HERE/pp2peer.py" flood "$WORK/flood.jsonl"
 FLOOD=$(wait_for "$WORK/flood.out" '^port [0-9]+' | cut -d' ' -f2)
 DEAD=$(free_port) # nobody listens there
+start_proc full python3 "$HERE/pp2peer.py" full "$WORK/full.jsonl"
+FULL=$(wait_for "$WORK/full.out" '^port [0-9]+' | cut -d' ' -f2)
 
 printf 'it-secret' >"$WORK/it.secret"
 cat >"$WORK/fw.conf" <<CONF
@@ -37,6 +39,8 @@ listeners = (
   { name = "http"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://127.0.0.1:$HTTPD";
     proxy_protocol = true; },
   { name = "dead"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://127.0.0.1:$DEAD"; },
+  { name = "slow"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://127.0.0.1:$FULL";
+    forward_connect_timeout_ms = 300; },
   { name = "stall"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://127.0.0.1:$STALL";
     proxy_protocol = true; forward_buffer_bytes = 16384; },
   { name = "flood"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://127.0.0.1:$FLOOD";
@@ -55,6 +59,7 @@ port_of() { WAIT_PID=$GW_PID wait_for "$WORK/fw.log" "listener \"$1\" on tcp 127
 P_MQTT=$(port_of mqtt)
 P_HTTP=$(port_of http)
 P_DEAD=$(port_of dead)
+P_SLOW=$(port_of slow)
 P_STALL=$(port_of stall)
 P_FLOOD=$(port_of flood)
 GW_ADMIN=$(WAIT_PID=$GW_PID wait_for "$WORK/fw.log" 'http://127\.0\.0\.1:[0-9]+/metrics')
@@ -100,6 +105,14 @@ check "dead backend: the device session ended (s_client returned, exit $rc)" [ "
 check "dead backend: counted as a connect failure, reason refused" \
   [ "$(wait_metric 'pskgw_forward_connect_failures_total{domain="fw",listener="dead",reason="refused"' -eq 1)" = 1 ]
 check "dead backend: logged with its reason" grep -q 'backend connect failed (refused' "$WORK/fw.log"
+
+printf 'x' | timeout 60 openssl s_client -connect "127.0.0.1:$P_SLOW" -tls1_2 -psk_identity "$ID" \
+  -psk "$PSK" -cipher PSK-AES128-GCM-SHA256 -quiet >"$WORK/slow.out" 2>&1 && rc=0 || rc=$?
+check "unanswered connect: the device session ended (s_client returned, exit $rc)" [ "$rc" -ne 124 ]
+check "unanswered connect: counted as a connect failure, reason timeout" \
+  [ "$(wait_metric 'pskgw_forward_connect_failures_total{domain="fw",listener="slow",reason="timeout"' -eq 1)" = 1 ]
+check "unanswered connect: the flow is closed" \
+  [ "$(wait_metric 'pskgw_forward_sessions_active{domain="fw",listener="slow"}' -eq 0)" = 0 ]
 
 # ---- backpressure -------------------------------------------------------------------------------
 # s_client is given 64 MiB to write (more than the loopback socket buffers of both ends hold);

@@ -8,6 +8,8 @@
                           that stops reading); logs "stalled" once per connection.
   pp2peer.py flood LOG    TCP: reads the PROXY v2 header, then writes 64 MiB (logs "flooding",
                           then "flooded" if it ever got them all out).
+  pp2peer.py full LOG     TCP: a listening socket whose accept queue it fills itself and never
+                          accepts: further connects get no answer (they time out).
   pp2peer.py udpecho LOG  UDP: each datagram must start with a PROXY v2 header (DGRAM); answers
                           the payload after it, upper-cased; one JSON line per datagram.
 Prints "port N" when ready. Exits on SIGTERM with status 0.
@@ -140,6 +142,22 @@ def main():
                 s.sendto(payload.upper(), peer)
             except Exception as e:
                 log(path, {"error": str(e)})
+    if mode == "full":
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(0)
+        fillers, port = [], s.getsockname()[1]
+        for _ in range(8):  # until a connect gets no answer: the queue is full
+            c = socket.socket()
+            c.settimeout(0.5)
+            try:
+                c.connect(("127.0.0.1", port))
+                fillers.append(c)
+            except OSError:
+                c.close()
+                break
+        print("port %d" % port, flush=True)
+        signal.pause()
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.bind(("127.0.0.1", 0))
