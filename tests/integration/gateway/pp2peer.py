@@ -12,6 +12,9 @@
                           accepts: further connects get no answer (they time out).
   pp2peer.py udpecho LOG  UDP: each datagram must start with a PROXY v2 header (DGRAM); answers
                           the payload after it, upper-cased; one JSON line per datagram.
+  pp2peer.py udpplain LOG UDP: answers each datagram with itself (no PROXY header expected).
+  pp2peer.py udpflip LOG  UDP: the same with the last byte changed (a broken echo).
+  pp2peer.py tcpplain LOG TCP: echoes the stream (no PROXY header expected).
 Prints "port N" when ready. Exits on SIGTERM with status 0.
 """
 import json
@@ -123,9 +126,31 @@ def flood_conn(c, path):
         c.close()
 
 
+def plain_conn(c):
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+    except OSError:
+        pass
+    finally:
+        c.close()
+
+
 def main():
     mode, path = sys.argv[1], sys.argv[2]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if mode in ("udpplain", "udpflip"):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        print("port %d" % s.getsockname()[1], flush=True)
+        while True:
+            data, peer = s.recvfrom(65536)
+            if mode == "udpflip" and data:
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            s.sendto(data, peer)
     if mode == "udpecho":
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", 0))
@@ -168,6 +193,8 @@ def main():
         c, _ = s.accept()
         if mode == "http":
             threading.Thread(target=http_conn, args=(c, path), daemon=True).start()
+        elif mode == "tcpplain":
+            threading.Thread(target=plain_conn, args=(c,), daemon=True).start()
         elif mode == "flood":
             threading.Thread(target=flood_conn, args=(c, path), daemon=True).start()
         else:
