@@ -144,6 +144,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if mode in ("udpplain", "udpflip"):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # bursts of a fleet (the bench): the kernel caps this at net.core.rmem_max
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         s.bind(("127.0.0.1", 0))
         print("port %d" % s.getsockname()[1], flush=True)
         while True:
