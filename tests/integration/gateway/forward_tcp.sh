@@ -24,6 +24,8 @@ start_proc httpd python3 "$HERE/pp2peer.py" http "$WORK/httpd.jsonl"
 HTTPD=$(wait_for "$WORK/httpd.out" '^port [0-9]+' | cut -d' ' -f2)
 start_proc stall python3 "$HERE/pp2peer.py" stall "$WORK/stall.jsonl"
 STALL=$(wait_for "$WORK/stall.out" '^port [0-9]+' | cut -d' ' -f2)
+start_proc tcpecho python3 "$HERE/pp2peer.py" tcpplain "$WORK/tcpecho.jsonl"
+ECHO=$(wait_for "$WORK/tcpecho.out" '^port [0-9]+' | cut -d' ' -f2)
 start_proc flood python3 "$HERE/pp2peer.py" flood "$WORK/flood.jsonl"
 FLOOD=$(wait_for "$WORK/flood.out" '^port [0-9]+' | cut -d' ' -f2)
 DEAD=$(free_port) # nobody listens there
@@ -38,6 +40,7 @@ listeners = (
   { name = "mqtt"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://127.0.0.1:$MQTT_PORT"; },
   { name = "http"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://127.0.0.1:$HTTPD";
     proxy_protocol = true; },
+  { name = "echo"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://127.0.0.1:$ECHO"; },
   { name = "dead"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://127.0.0.1:$DEAD"; },
   { name = "slow"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://127.0.0.1:$FULL";
     forward_connect_timeout_ms = 300; },
@@ -59,6 +62,7 @@ port_of() { WAIT_PID=$GW_PID wait_for "$WORK/fw.log" "listener \"$1\" on tcp 127
 P_MQTT=$(port_of mqtt)
 P_HTTP=$(port_of http)
 P_DEAD=$(port_of dead)
+P_ECHO=$(port_of echo)
 P_SLOW=$(port_of slow)
 P_STALL=$(port_of stall)
 P_FLOOD=$(port_of flood)
@@ -97,6 +101,17 @@ check "http: its TLVs carry the identity and ROTPublicUID" \
   jq -e --arg id "$ID" --arg uid "$UID_" 'select(.identity == $id and .rot_uid == $uid)' "$WORK/httpd.jsonl"
 check "http: the backend's FIN passed as close_notify" \
   [ "$(wait_metric 'pskgw_forward_backend_closes_total{domain="fw",listener="http"}' -eq 1)" = 1 ]
+
+# ---- the device's close_notify becomes the backend's FIN ----------------------------------------
+# without -ign_eof, s_client sends close_notify at the end of its input; the echo sees a FIN
+# after the 11 bytes (and no reset)
+printf 'hello echo\n' | timeout 60 openssl s_client -connect "127.0.0.1:$P_ECHO" -tls1_2 \
+  -psk_identity "$ID" -psk "$PSK" -cipher PSK-AES128-GCM-SHA256 -no_ign_eof >"$WORK/echo.out" 2>&1 && rc=0 || rc=$?
+check "close_notify: s_client ended (exit $rc)" [ "$rc" -eq 0 ]
+check "close_notify: the backend got a FIN after the device's 11 bytes" \
+  wait_for "$WORK/tcpecho.jsonl" '"eof": true, "bytes": 11'
+check "close_notify: the flow is closed" \
+  [ "$(wait_metric 'pskgw_forward_sessions_active{domain="fw",listener="echo"}' -eq 0)" = 0 ]
 
 # ---- connect failure ----------------------------------------------------------------------------
 printf 'x' | timeout 60 openssl s_client -connect "127.0.0.1:$P_DEAD" -tls1_2 -psk_identity "$ID" \

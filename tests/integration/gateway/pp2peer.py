@@ -14,7 +14,8 @@
                           the payload after it, upper-cased; one JSON line per datagram.
   pp2peer.py udpplain LOG UDP: answers each datagram with itself (no PROXY header expected).
   pp2peer.py udpflip LOG  UDP: the same with the last byte changed (a broken echo).
-  pp2peer.py tcpplain LOG TCP: echoes the stream (no PROXY header expected).
+  pp2peer.py tcpplain LOG TCP: echoes the stream (no PROXY header expected); logs the peer's
+                          FIN ("eof") with the bytes it echoed.
 Prints "port N" when ready. Exits on SIGTERM with status 0.
 """
 import json
@@ -126,15 +127,18 @@ def flood_conn(c, path):
         c.close()
 
 
-def plain_conn(c):
+def plain_conn(c, path):
+    n = 0
     try:
         while True:
             d = c.recv(65536)
             if not d:
+                log(path, {"eof": True, "bytes": n})  # the peer's FIN
                 break
+            n += len(d)
             c.sendall(d)
-    except OSError:
-        pass
+    except OSError as e:
+        log(path, {"error": str(e), "bytes": n})
     finally:
         c.close()
 
@@ -196,7 +200,7 @@ def main():
         if mode == "http":
             threading.Thread(target=http_conn, args=(c, path), daemon=True).start()
         elif mode == "tcpplain":
-            threading.Thread(target=plain_conn, args=(c,), daemon=True).start()
+            threading.Thread(target=plain_conn, args=(c, path), daemon=True).start()
         elif mode == "flood":
             threading.Thread(target=flood_conn, args=(c, path), daemon=True).start()
         else:
