@@ -12,6 +12,7 @@
 #include "keycache/psk_value.h"
 #include "e2e/e2e.h"
 #include "e2e/replay.h"
+#include "gateway/forward_config.h"
 #include "gateway/listen_api.h"
 #include "keycache/keycache.h"
 #include "sinks/sinkset.h"

@@ -1,7 +1,7 @@
 /* Forwarding flows: what TCP and UDP share (forward.h). */
 #include "gateway/forward_internal.h"
 
-#include "config/config.h"
+#include "gateway/forward_config.h"
 
 #include "common/err.h"
 #include "common/proxyv2.h"
@@ -70,10 +70,13 @@ void pskgw_fwd_handle_closed(uv_handle_t *h)
 }
 
 int pskgw_fwd_proxy_header(pskgw_lsess_t *s, const struct sockaddr *dst, int transport,
-                           uint8_t *out, size_t cap, size_t *len)
+                           uint8_t **out, size_t *len)
 {
     struct sockaddr_storage src;
-    int n = sizeof(src);
+    int namelen = sizeof(src);
+    size_t n;
+    uint8_t *p;
+    int rc;
     const char *uid = pskgw_dtls_session_uid(s->ds);
     pskgw_pp2_t h = { .transport = transport,
                       .dst = dst,
@@ -83,10 +86,22 @@ int pskgw_fwd_proxy_header(pskgw_lsess_t *s, const struct sockaddr *dst, int tra
     memset(&src, 0, sizeof(src));
     if (transport == PSKGW_PP2_TRANSPORT_UDP)
         memcpy(&src, &s->u.udp.addr, sizeof(s->u.udp.addr));
-    else if (uv_tcp_getpeername(&s->u.tcp.handle, (struct sockaddr *)&src, &n) < 0)
+    else if (uv_tcp_getpeername(&s->u.tcp.handle, (struct sockaddr *)&src, &namelen) < 0)
         return PSKGW_EIO;
     h.src = (const struct sockaddr *)&src;
-    return pskgw_pp2_encode(&h, out, cap, len);
+    rc = pskgw_pp2_size(&h, &n);
+    if (rc < 0)
+        return rc;
+    p = malloc(n);
+    if (p == NULL)
+        return PSKGW_ENOMEM;
+    rc = pskgw_pp2_encode(&h, p, n, len);
+    if (rc < 0) {
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
 }
 
 /* ---- the listener's hooks (listen_internal.h) ---------------------------------------------- */
@@ -127,10 +142,8 @@ const pskgw_forward_counters_t *pskgw_listener_forward_counters(const pskgw_list
     return l->opt.forward.enabled ? &l->fwd : NULL;
 }
 
-int pskgw_forward_opts_from_config(const void *cfg, void *listener_opts)
+int pskgw_forward_opts_from_config(const pskgw_config_listener_t *c, pskgw_listener_opts_t *o)
 {
-    const pskgw_config_listener_t *c = cfg;
-    pskgw_listener_opts_t *o = listener_opts;
     pskgw_forward_opts_t *f = &o->forward;
 
     memset(f, 0, sizeof(*f));

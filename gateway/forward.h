@@ -70,10 +70,4 @@ typedef struct {
 
 extern const char *const pskgw_fwd_fail_reasons[3]; /* "refused", "timeout", "other" */
 
-/* A listener's options from its config entry: forward (enabled when cfg->forward is set),
- * and for a forwarding listener record framing and 16384-byte messages (bytes pass as they
- * are). Returns 0, or PSKGW_ECONFIG when the backend literal does not parse (the config
- * module checked it already). cfg is a pskgw_config_listener_t (config/config.h). */
-int pskgw_forward_opts_from_config(const void *cfg, void *listener_opts);
-
 #endif

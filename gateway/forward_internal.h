@@ -40,9 +40,11 @@ void pskgw_fwd_first_byte(pskgw_fwd_t *f);
 pskgw_fwd_t *pskgw_fwd_alloc(pskgw_lsess_t *s);
 /* Close callback for the flow's handles (handle->data = flow); frees at the last one. */
 void pskgw_fwd_handle_closed(uv_handle_t *h);
-/* The PROXY v2 header for s into out (cap bytes): 0 and *len, or <0. */
+/* The PROXY v2 header for s (dst: the listener's address) in a heap buffer of its size: 0 and
+ * *out (the caller frees it) and *len; or PSKGW_ENOMEM, PSKGW_EIO (no peer address),
+ * PSKGW_EINVAL (a TLV too long). */
 int pskgw_fwd_proxy_header(pskgw_lsess_t *s, const struct sockaddr *dst, int transport,
-                           uint8_t *out, size_t cap, size_t *len);
+                           uint8_t **out, size_t *len);
 
 int pskgw_fwd_tcp_start(pskgw_lsess_t *s);
 void pskgw_fwd_tcp_from_device(pskgw_fwd_t *f, const uint8_t *data, size_t len);

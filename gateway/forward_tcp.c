@@ -249,7 +249,7 @@ int pskgw_fwd_tcp_start(pskgw_lsess_t *s)
     pskgw_listener_t *l = s->l;
     uv_connect_t *req = malloc(sizeof(uv_connect_t));
     pskgw_fwd_t *f = req != NULL ? pskgw_fwd_alloc(s) : NULL;
-    uint8_t hdr[1024];
+    uint8_t *hdr = NULL;
     size_t hlen = 0;
     struct sockaddr_storage me;
     int n = sizeof(me);
@@ -281,10 +281,11 @@ int pskgw_fwd_tcp_start(pskgw_lsess_t *s)
         rc = uv_tcp_getsockname(&s->u.tcp.handle, (struct sockaddr *)&me, &n);
         if (rc == 0)
             rc = pskgw_fwd_proxy_header(s, (const struct sockaddr *)&me, PSKGW_PP2_TRANSPORT_TCP,
-                                        hdr, sizeof(hdr), &hlen);
+                                        &hdr, &hlen);
         /* Queued while connecting: libuv writes it first once connected. */
         if (rc == 0)
             rc = write_backend(f, hdr, hlen);
+        free(hdr);
         if (rc < 0) {
             s->fwd = NULL;
             f->s = NULL;

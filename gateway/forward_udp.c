@@ -12,7 +12,7 @@ typedef struct {
     uv_udp_send_t req;
     pskgw_fwd_t *f; /* valid: the flow outlives its handle's send callbacks */
     size_t len;
-    uint8_t data[];
+    uint8_t *data; /* the datagram; points into the same allocation */
 } fwd_send_t;
 
 static void close_flow(pskgw_fwd_t *f)
@@ -34,35 +34,53 @@ static void on_sent(uv_udp_send_t *req, int status)
     free(w);
 }
 
-void pskgw_fwd_udp_from_device(pskgw_fwd_t *f, const uint8_t *data, size_t len)
+/* One datagram for the backend: [PROXY v2 header] data, after the request struct in one
+ * allocation. NULL when it cannot be made (no memory, a header that cannot be encoded: then the
+ * datagram is dropped, never sent without the header the backend expects). */
+static fwd_send_t *datagram(pskgw_fwd_t *f, const uint8_t *data, size_t len)
 {
     pskgw_listener_t *l = f->l;
-    uint8_t hdr[1024];
+    uint8_t *hdr = NULL;
     size_t hlen = 0;
     fwd_send_t *w;
-    uv_buf_t b;
 
-    if (f->closing)
-        return;
     if (l->opt.forward.proxy_protocol) {
         struct sockaddr_storage me;
         int n = sizeof(me);
 
         memset(&me, 0, sizeof(me));
         if (uv_udp_getsockname(&l->h.udp, (struct sockaddr *)&me, &n) < 0 ||
-            pskgw_fwd_proxy_header(f->s, (const struct sockaddr *)&me, PSKGW_PP2_TRANSPORT_UDP, hdr,
-                                   sizeof(hdr), &hlen) < 0)
-            hlen = 0;
+            pskgw_fwd_proxy_header(f->s, (const struct sockaddr *)&me, PSKGW_PP2_TRANSPORT_UDP,
+                                   &hdr, &hlen) < 0)
+            return NULL;
     }
-    if (f->queued + hlen + len > pskgw_fwd_buffer(l) ||
-        (w = malloc(sizeof(*w) + hlen + len)) == NULL) {
+    w = malloc(sizeof(*w) + hlen + len);
+    if (w != NULL) {
+        w->f = f;
+        w->len = hlen + len;
+        w->data = (uint8_t *)(w + 1);
+        if (hlen > 0)
+            memcpy(w->data, hdr, hlen);
+        memcpy(w->data + hlen, data, len);
+    }
+    free(hdr);
+    return w;
+}
+
+void pskgw_fwd_udp_from_device(pskgw_fwd_t *f, const uint8_t *data, size_t len)
+{
+    pskgw_listener_t *l = f->l;
+    fwd_send_t *w;
+    uv_buf_t b;
+
+    if (f->closing)
+        return;
+    w = datagram(f, data, len);
+    if (w == NULL || f->queued + w->len > pskgw_fwd_buffer(l)) {
+        free(w);
         l->fwd.datagrams_dropped++;
         return;
     }
-    w->f = f;
-    w->len = hlen + len;
-    memcpy(w->data, hdr, hlen);
-    memcpy(w->data + hlen, data, len);
     b = uv_buf_init((char *)w->data, (unsigned)w->len);
     if (uv_udp_send(&w->req, &f->h.udp, &b, 1, NULL, on_sent) < 0) {
         free(w);
