@@ -175,5 +175,20 @@ stop_proc "$FL" "0,143" || true
 exec 4>&- 5>&-
 stop_peer flood
 check "no key in the log" bash -c "! grep -q '$PSK' '$WORK/fw.log'"
+
+# ---- a stop with a flow open: the device gets close_notify, the backend a FIN, nothing leaks ----
+mkfifo "$WORK/open.in"
+exec 6<>"$WORK/open.in"
+PROC_STDIN=$WORK/open.in start_proc open openssl s_client -connect "127.0.0.1:$P_ECHO" -tls1_2 \
+  -psk_identity "$ID" -psk "$PSK" -cipher PSK-AES128-GCM-SHA256 -quiet
+printf 'still here\n' >&6
+wait_for "$WORK/open.out" 'still here' >/dev/null
+check "stop: one flow open" [ "$(wait_metric 'pskgw_forward_sessions_active{domain="fw",listener="echo"}' -eq 1)" = 1 ]
 stop_gateway_checked fw
+check "stop: the backend got a FIN after this session's 11 bytes (the second FIN at the echo)" \
+  wait_until bash -c "[ \$(grep -c '\"eof\": true, \"bytes\": 11' '$WORK/tcpecho.jsonl') = 2 ]"
+peer_wait "${PEER_PID[open]}" 30 && rc=0 || rc=$?
+unset "PEER_PID[open]"
+check "stop: the device's s_client ended on the close_notify (exit $rc)" [ "$rc" -eq 0 ]
+exec 6>&-
 finish_peers
