@@ -401,7 +401,6 @@ static void forward_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char
     char *stop = NULL;
     unsigned long port;
 
-    cfg_path_member(kp, path, l->forward == NULL ? "forward" : "framing");
     if (l->forward == NULL) {
         for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
             if (config_setting_get_member(s, only[i]) != NULL) {
