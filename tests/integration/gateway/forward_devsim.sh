@@ -56,5 +56,17 @@ devsim flip --target "127.0.0.1:$P_FLIP" && rc=0 || rc=$?
 check "broken echo: devsim fails (exit $rc)" [ "$rc" -eq 1 ]
 check "broken echo: reported as echo_mismatch for every device" \
   [ "$(jq '.errors.echo_mismatch' "$WORK/flip.json")" = 20 ]
+
+# reload: a changed forward replaces the listener (new port, port 0); its devices now reach the
+# broken echo
+sed -i "s#forward = \"udp://127.0.0.1:$U\"#forward = \"udp://127.0.0.1:$F\"#" "$WORK/fd.conf"
+kill -HUP "$GW_PID"
+wait_for "$WORK/fd.log" 'reload done' >/dev/null
+P_NEW=$(wait_until bash -c "[ \$(grep -c 'listener \"dtls\" on udp' '$WORK/fd.log') -ge 2 ]" &&
+  grep -Eo 'listener "dtls" on udp 127\.0\.0\.1:[0-9]+' "$WORK/fd.log" | tail -n 1 | grep -Eo '[0-9]+$')
+check "reload: the dtls listener was replaced (port $P_DTLS -> $P_NEW)" [ "$P_NEW" != "$P_DTLS" ]
+devsim reloaded --target "127.0.0.1:$P_NEW" && rc=0 || rc=$?
+check "reload: its devices now reach the new backend (the broken echo: exit $rc)" \
+  bash -c "[ $rc -eq 1 ] && [ \$(jq '.errors.echo_mismatch' '$WORK/reloaded.json') = 20 ]"
 stop_gateway_checked fd
 finish_peers
