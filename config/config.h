@@ -158,7 +158,16 @@ typedef struct {
      * (the largest message a listener handles, any protocol and framing). */
     uint32_t max_message_bytes;
     uint32_t cookie_rotate_s; /* udp: DTLS cookie period; a cookie lives at most two periods */
-    unsigned line;            /* where it is defined in the domain's file, for messages */
+    /* Forwarding (issue 14): forward = "tcp://HOST:PORT" (tcp listeners) or "udp://HOST:PORT"
+     * (udp listeners), HOST a numeric IPv4 or [IPv6] literal. The listener then passes each
+     * session's cleartext both ways to that server instead of the sinks (docs/CONFIG.md). */
+    char *forward;                       /* as written; NULL: the sinks */
+    char *forward_host;                  /* the literal, without brackets */
+    uint16_t forward_port;               /* 1..65535 */
+    bool proxy_protocol;                 /* PROXY v2 header first (tcp) / per datagram (udp) */
+    uint32_t forward_connect_timeout_ms; /* tcp: backend connect deadline */
+    uint32_t forward_buffer_bytes;       /* bytes held per direction before reads pause */
+    unsigned line;                       /* where it is defined in the domain's file */
 } pskgw_config_listener_t;
 
 /* A redis://[host][:port][/db] URL, parsed; or redis+sentinel://h[:p],h[:p]/master[/db]

@@ -380,7 +380,80 @@ static const cfg_key_t listener_keys[] = {
     K_UINT("max_message_bytes", LIS, max_message_bytes, 0, 1, 1048576, 0),
     K_UINT("cookie_rotate_s", LIS, cookie_rotate_s, 0, 5, 3600, 30,
            .when = W(PSKGW_CONFIG_PROTO_UDP)),
+    /* forwarding (issue 14): checked in forward_finish */
+    K_STR("forward", LIS, forward, 0, 1, 128, NULL),
+    K_BOOL("proxy_protocol", LIS, proxy_protocol, 0),
+    K_UINT("forward_connect_timeout_ms", LIS, forward_connect_timeout_ms, 0, 100, 600000, 5000,
+           .when = W(PSKGW_CONFIG_PROTO_TCP)),
+    K_UINT("forward_buffer_bytes", LIS, forward_buffer_bytes, 0, 16384, 16777216, 65536),
 };
+
+/* forward = "tcp://HOST:PORT" | "udp://HOST:PORT": the scheme matches proto, HOST a numeric
+ * literal ([...] for IPv6), PORT 1..65535; forward's keys only with forward; no framing or ack
+ * (bytes pass as they are, the backend answers). */
+static void forward_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, LIS *l)
+{
+    const char *scheme = l->proto == PSKGW_CONFIG_PROTO_TCP ? "tcp://" : "udp://";
+    static const char *const only[] = { "proxy_protocol", "forward_connect_timeout_ms",
+                                        "forward_buffer_bytes" };
+    char kp[CFG_PATH_MAX], host[64];
+    const char *h, *end, *colon;
+    char *stop = NULL;
+    unsigned long port;
+
+    if (l->forward == NULL) {
+        for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
+            if (config_setting_get_member(s, only[i]) != NULL) {
+                cfg_path_member(kp, path, only[i]);
+                cfg_error(ctx, line_of(s, only[i]), kp, "only valid with forward");
+            }
+        }
+        return;
+    }
+    if (config_setting_get_member(s, "framing") != NULL || config_setting_get_member(s, "ack")) {
+        const char *k = config_setting_get_member(s, "framing") != NULL ? "framing" : "ack";
+        cfg_path_member(kp, path, k);
+        cfg_error(ctx, line_of(s, k), kp,
+                  "not used with forward (the bytes pass as they are, the server answers)");
+    }
+    cfg_path_member(kp, path, "forward");
+    if (strncmp(l->forward, scheme, 6) != 0) {
+        cfg_error(ctx, line_of(s, "forward"), kp,
+                  "a %s listener forwards to %sHOST:PORT (got \"%s\")",
+                  pskgw_config_proto_name(l->proto), scheme, l->forward);
+        return;
+    }
+    h = l->forward + 6;
+    if (h[0] == '[') {
+        end = strchr(h, ']');
+        colon = end != NULL && end[1] == ':' ? end + 1 : NULL;
+        h++;
+    } else {
+        end = colon = strrchr(h, ':');
+    }
+    if (colon == NULL || end == NULL || (size_t)(end - h) >= sizeof(host)) {
+        cfg_error(ctx, line_of(s, "forward"), kp, "must be %sHOST:PORT (got \"%s\")", scheme,
+                  l->forward);
+        return;
+    }
+    memcpy(host, h, (size_t)(end - h));
+    host[end - h] = '\0';
+    port = strtoul(colon + 1, &stop, 10);
+    if (!cfg_ip_literal(host) || (strchr(host, ':') != NULL) != (h[-1] == '[')) {
+        cfg_error(ctx, line_of(s, "forward"), kp,
+                  "HOST must be a numeric IPv4 address or an [IPv6] literal (got \"%s\")", host);
+        return;
+    }
+    if (colon[1] < '0' || colon[1] > '9' || *stop != '\0' || port == 0 || port > 65535) {
+        cfg_error(ctx, line_of(s, "forward"), kp, "PORT must be 1..65535 (got \"%s\")", colon + 1);
+        return;
+    }
+    free(l->forward_host);
+    l->forward_host = strdup(host);
+    if (l->forward_host == NULL)
+        ctx->oom = true;
+    l->forward_port = (uint16_t)port;
+}
 
 static void listener_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, size_t i,
                             void *obj)
@@ -398,10 +471,18 @@ static void listener_finish(cfg_ctx_t *ctx, const config_setting_t *s, const cha
         cfg_path_member(kp, path, "name");
         cfg_error(ctx, line_of(s, "name"), kp, "may hold only letters, digits, '-', '_', '.'");
     }
+    forward_finish(ctx, s, path, l);
+}
+
+static void listener_release(void *obj)
+{
+    LIS *l = obj;
+    free(l->forward_host);
+    l->forward_host = NULL;
 }
 
 static const cfg_schema_t listener_schema = { "listener",  listener_keys,   NKEYS(listener_keys),
-                                              sizeof(LIS), listener_finish, NULL };
+                                              sizeof(LIS), listener_finish, listener_release };
 
 /* ---- cache ---- */
 

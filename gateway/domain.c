@@ -13,6 +13,7 @@
 #include "keycache/psk_value.h"
 #include "e2e/e2e.h"
 #include "e2e/replay.h"
+#include "gateway/forward_config.h"
 #include "gateway/listen_api.h"
 #include "keycache/keycache.h"
 #include "sinks/sinkset.h"
@@ -670,7 +671,9 @@ int pskgw_domain_start_listener(pskgw_domain_t *d, struct lctx *lc)
         o.good_source_reserve = UINT32_MAX;
     o.good_source_window_s = lim->good_source_window_s ? lim->good_source_window_s : UINT32_MAX;
     o.reuseport = d->worker >= 0;
-    rc = pskgw_listener_new(d->loop, &o, &d->resolver, on_message, lc, &lc->l, &why);
+    rc = pskgw_forward_opts_from_config(l, &o); /* forward = "tcp://..." | "udp://..." */
+    if (rc == 0)
+        rc = pskgw_listener_new(d->loop, &o, &d->resolver, on_message, lc, &lc->l, &why);
     if (rc < 0) {
         PSKGW_ERR("domain \"%s\": listener \"%s\" on %s %s:%u not started: %s%s%s", d->cfg->name,
                   l->name, pskgw_config_proto_name(l->proto), l->address, (unsigned)l->port,

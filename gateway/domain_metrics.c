@@ -58,6 +58,25 @@ static const struct field listener_fields[] = {
     LF(lookups_waiting, "gauge", "cold key lookups waiting for their turn now"),
 };
 
+#define FF(f, t, h)                                                      \
+    {                                                                    \
+        "pskgw_forward_" #f, offsetof(pskgw_forward_counters_t, f), t, h \
+    }
+static const struct field forward_fields[] = {
+    FF(sessions, "counter", "backend flows opened (forwarding listeners)"),
+    FF(bytes_to_backend, "counter", "device bytes written to the backend"),
+    FF(bytes_from_backend, "counter", "backend bytes sent to the device"),
+    FF(datagrams_to_backend, "counter", "UDP datagrams (TCP writes) to the backend"),
+    FF(datagrams_from_backend, "counter", "UDP datagrams (TCP reads) from the backend"),
+    FF(datagrams_dropped, "counter", "UDP datagrams dropped: send queue full or too large"),
+    FF(device_pauses, "counter", "device reads stopped: the backend's queue was full"),
+    FF(backend_pauses, "counter", "backend reads stopped: the device's queue was full"),
+    FF(backend_closes, "counter", "backend FINs passed to the device as close_notify"),
+    FF(backend_errors, "counter", "backend resets or write errors that ended a session"),
+    FF(sessions_active, "gauge", "backend flows open now"),
+    FF(buffered_bytes, "gauge", "bytes queued towards backends now"),
+};
+
 #define KF(f, t, h)                                                     \
     {                                                                   \
         "pskgw_keycache_" #f, offsetof(pskgw_keycache_stats_t, f), t, h \
@@ -182,6 +201,62 @@ static void listener_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_
                 labels2(lab, sizeof(lab), "domain", ds[i]->cfg->name, "listener", lc->name);
                 sample(m, &listener_fields[f], 1, lab,
                        field_at(pskgw_listener_counters(lc->l), listener_fields[f].off));
+            }
+        }
+    }
+}
+
+/* Forwarding listeners only (forward.h): the families are always declared. */
+static void forward_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
+{
+    static const char *const H = "pskgw_forward_first_byte_seconds";
+
+    for (size_t f = 0; f <= sizeof(forward_fields) / sizeof(forward_fields[0]) + 1; f++) {
+        size_t nf = sizeof(forward_fields) / sizeof(forward_fields[0]);
+
+        if (f < nf)
+            family(m, &forward_fields[f], 1);
+        else if (f == nf)
+            pskgw_metrics_family(m, "pskgw_forward_connect_failures_total", "counter",
+                                 "backend connects that failed, by reason");
+        else
+            pskgw_metrics_family(m, H, "histogram",
+                                 "backend latency to the first byte (from the first byte sent)");
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = 0; j < ds[i]->nlis; j++) {
+                const pskgw_forward_counters_t *c =
+                    ds[i]->lis[j]->l ? pskgw_listener_forward_counters(ds[i]->lis[j]->l) : NULL;
+                char a[600], lab[700];
+
+                if (c == NULL)
+                    continue;
+                labels2(a, sizeof(a), "domain", ds[i]->cfg->name, "listener", ds[i]->lis[j]->name);
+                if (f < nf) {
+                    sample(m, &forward_fields[f], 1, a, field_at(c, forward_fields[f].off));
+                    continue;
+                }
+                if (f == nf) {
+                    for (int r = 0; r < 3; r++) {
+                        snprintf(lab, sizeof(lab), "%s,reason=\"%s\"", a,
+                                 pskgw_fwd_fail_reasons[r]);
+                        pskgw_metrics_sample(m, "pskgw_forward_connect_failures_total", lab,
+                                             c->connect_failed[r]);
+                    }
+                    continue;
+                }
+                for (int b = 0; b <= PSKGW_FWD_LAT_BUCKETS; b++) {
+                    if (b < PSKGW_FWD_LAT_BUCKETS)
+                        snprintf(lab, sizeof(lab), "%s,le=\"%g\"", a,
+                                 pskgw_fwd_latency_bounds_ms[b] / 1000.0);
+                    else
+                        snprintf(lab, sizeof(lab), "%s,le=\"+Inf\"", a);
+                    pskgw_metrics_sample(m, "pskgw_forward_first_byte_seconds_bucket", lab,
+                                         c->latency_le[b]);
+                }
+                pskgw_metrics_sample_milli(m, "pskgw_forward_first_byte_seconds_sum", a,
+                                           c->latency_sum_ms);
+                pskgw_metrics_sample(m, "pskgw_forward_first_byte_seconds_count", a,
+                                     c->latency_count);
             }
         }
     }
@@ -398,6 +473,7 @@ void pskgw_domain_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *
         }
     }
     listener_metrics(ds, n, m);
+    forward_metrics(ds, n, m);
     upstream_metrics(ds, n, m);
     cache_metrics(ds, n, m);
     identity_metrics(ds, n, m);

@@ -272,6 +272,7 @@ void pskgw_lsess_end(pskgw_lsess_t *s)
     /* Deferred by the dtls layer when we are inside one of its callbacks. */
     pskgw_dtls_session_free(s->ds);
     s->ds = NULL;
+    pskgw_fwd_detach(s); /* a forwarding listener's backend flow */
     (void)uv_timer_stop(&s->timer);
     if (l->opt.proto == PSKGW_LISTEN_TCP) {
         uv_shutdown_t *req = NULL;
@@ -324,7 +325,9 @@ static void cb_message(void *arg, uint64_t seq, const uint8_t *data, size_t len)
     l->counters.bytes += len;
     s->bytes_in += len;
     s->last_ms = uv_now(l->loop);
-    if (l->on_message != NULL)
+    if (l->opt.forward.enabled)
+        pskgw_fwd_from_device(s, data, len);
+    else if (l->on_message != NULL)
         l->on_message(l->arg, &m, data, len);
 }
 
@@ -382,6 +385,8 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
         PSKGW_DEBUG("listener \"%s\": session %llu established with \"%s\" identity \"%s\"",
                     l->name, (unsigned long long)s->id, s->peer, identity ? identity : "");
         promote(s);
+        if (pskgw_fwd_start(s) < 0)
+            pskgw_lsess_end(s); /* counted by reason (forward.h) */
         return 0;
     case PSKGW_DTLS_EV_AUTH_FAILED:
         pskgw_listen_on_auth_failed(s, identity, now);
@@ -570,6 +575,7 @@ static void listener_free(pskgw_listener_t *l)
     free(l->by_id.b);
     free(l->by_peer.b);
     free(l->rbuf);
+    free(l->fwd_rbuf);
     free(l->domain);
     free(l->name);
     free(l->address);

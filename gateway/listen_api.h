@@ -73,6 +73,7 @@
 
 #include "dtls/ctx.h"
 #include "dtls/resolver.h"
+#include "gateway/forward.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -118,6 +119,9 @@ typedef struct {
     uint32_t good_source_reserve;      /* of lookups_in_flight, for sources with a good record */
     uint32_t good_source_window_s;     /* a completed handshake is a good record this long */
     bool reuseport; /* SO_REUSEPORT: one listener per worker process on the same port */
+    /* forward.enabled: each session's cleartext goes to forward.backend, not to on_message
+     * (gateway/forward.h); TCP then needs framing record. */
+    pskgw_forward_opts_t forward;
 } pskgw_listener_opts_t;
 
 /* Metadata of one message; every pointer is valid during the callback only. */
@@ -196,6 +200,8 @@ void pskgw_listener_set_session_limits(pskgw_listener_t *l, uint32_t max_session
 
 /* Live counters (borrowed; valid until the close callback). */
 const pskgw_listener_counters_t *pskgw_listener_counters(const pskgw_listener_t *l);
+/* The forwarding counters (forward.h), or NULL when the listener does not forward. */
+const pskgw_forward_counters_t *pskgw_listener_forward_counters(const pskgw_listener_t *l);
 
 /* Encrypt and send one message to the device of session_id (DTLS: one record; TLS: framed).
  * 0, PSKGW_ENOTFOUND (no such session, or it ended), PSKGW_EAGAIN (handshake not finished),

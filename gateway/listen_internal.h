@@ -15,6 +15,7 @@
 #define PSKGW_PEER_STR_CAP 64
 
 typedef struct pskgw_lsess pskgw_lsess_t;
+typedef struct pskgw_fwd pskgw_fwd_t;
 typedef struct pskgw_admit_req pskgw_admit_req_t;
 
 struct pskgw_lsess {
@@ -50,6 +51,7 @@ struct pskgw_lsess {
     uint64_t last_ms;    /* uv_now() of the last message in or out (or the creation) */
     uint64_t bytes_in;   /* message bytes received */
     uint64_t bytes_out;  /* message bytes sent (pskgw_listener_send) */
+    pskgw_fwd_t *fwd;    /* forwarding listeners: the backend flow (forward_internal.h) */
     union {
         struct {
             struct sockaddr_in6 addr; /* the peer (sockaddr_in or sockaddr_in6) */
@@ -99,6 +101,8 @@ struct pskgw_listener {
     void *close_arg;
     uint8_t *rbuf; /* UDP receive buffer */
     size_t rbuf_len;
+    pskgw_forward_counters_t fwd; /* forwarding listeners (forward.h) */
+    uint8_t *fwd_rbuf;            /* their backend reads, PSKGW_FWD_RBUF bytes */
 };
 
 extern const pskgw_dtls_session_cbs_t pskgw_listen_session_cbs;
@@ -168,6 +172,15 @@ int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uin
 /* A bound socket with SO_REUSEPORT (type SOCK_DGRAM or SOCK_STREAM), non-blocking; the fd or
  * a negative PSKGW_E* code. */
 int pskgw_listen_reuseport_socket(const struct sockaddr *sa, int type);
+
+/* Forwarding (forward.c): start the backend flow when s is established (0 when the listener
+ * does not forward; <0: end the session); hand it a device message; the device session ends;
+ * TCP: the device's write queue went down (tcp_listener.c); stop/resume reading the device. */
+int pskgw_fwd_start(pskgw_lsess_t *s);
+void pskgw_fwd_from_device(pskgw_lsess_t *s, const uint8_t *data, size_t len);
+void pskgw_fwd_detach(pskgw_lsess_t *s);
+void pskgw_fwd_device_drained(pskgw_lsess_t *s);
+void pskgw_tcp_pause(pskgw_lsess_t *s, bool pause);
 
 /* Per-protocol parts. */
 int pskgw_udp_listener_start(pskgw_listener_t *l, const char **why);

@@ -24,9 +24,12 @@ static void on_written(uv_write_t *req, int status)
 {
     tcp_write_t *w = (tcp_write_t *)req;
 
+    pskgw_lsess_t *s = w->s;
+
     (void)status;
-    w->s->u.tcp.queued -= w->len;
+    s->u.tcp.queued -= w->len;
     free(w);
+    pskgw_fwd_device_drained(s); /* a forwarding listener may read its backend again */
 }
 
 int pskgw_tcp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len)
@@ -81,6 +84,16 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     if (s->ds != NULL)
         (void)pskgw_dtls_session_feed(s->ds, (const uint8_t *)buf->base, (size_t)nread,
                                       uv_now(s->l->loop));
+}
+
+void pskgw_tcp_pause(pskgw_lsess_t *s, bool pause)
+{
+    if (s->ended || uv_is_closing((uv_handle_t *)&s->u.tcp.handle))
+        return;
+    if (pause)
+        (void)uv_read_stop((uv_stream_t *)&s->u.tcp.handle);
+    else
+        (void)uv_read_start((uv_stream_t *)&s->u.tcp.handle, on_alloc, on_read);
 }
 
 static void refuse(pskgw_listener_t *l, pskgw_lsess_t *s)

@@ -10,6 +10,7 @@ PSKGW_PACKAGES=(
   redis-server mosquitto systemd jq python3 strace
   redis-sentinel           # Sentinel failover tests (redis+sentinel:// for the cache and the redis-stream sink)
   gnuplot-nox libcoap3-bin # the bench and its smoke test: plots, the peer (coap-server-openssl)
+  mosquitto-clients        # the forwarding tests: mosquitto_pub --psk as the device, mosquitto_sub
   gcovr                    # scripts/test --coverage (and its test)
   prometheus               # promtool: tests of /metrics, contrib/prometheus rules and dashboard
   nghttp2-proxy            # nghttpx: an HTTPS + HTTP/2 front for pskgw-sim (upstream tests, bench)

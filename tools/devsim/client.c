@@ -33,7 +33,16 @@ struct pskgw_devsim_client {
     size_t psk_len;
     uint8_t *obuf; /* output pulled from wbio, handed out in datagrams */
     size_t ocap, olen, opos;
+    pskgw_devsim_client_data_cb on_data; /* application data read, or NULL */
+    void *data_arg;
 };
+
+void pskgw_devsim_client_on_data(pskgw_devsim_client_t *c, pskgw_devsim_client_data_cb cb,
+                                 void *arg)
+{
+    c->on_data = cb;
+    c->data_arg = arg;
+}
 
 static unsigned int psk_client_cb(SSL *ssl, const char *hint, char *identity,
                                   unsigned int max_identity_len, unsigned char *psk,
@@ -242,6 +251,8 @@ int pskgw_devsim_client_feed(pskgw_devsim_client_t *c, const uint8_t *data, size
             int n = SSL_read(c->ssl, buf, (int)sizeof(buf));
             if (n > 0) {
                 got++;
+                if (c->on_data != NULL)
+                    c->on_data(c->data_arg, buf, (size_t)n);
                 continue;
             }
             int e = SSL_get_error(c->ssl, n);

@@ -69,6 +69,12 @@ int pskgw_devsim_client_start(pskgw_devsim_client_t *c, pskgw_devsim_hs_state_t 
 int pskgw_devsim_client_feed(pskgw_devsim_client_t *c, const uint8_t *data, size_t len,
                              pskgw_devsim_hs_state_t *state, unsigned *records);
 
+/* Application data read by pskgw_devsim_client_feed() goes to cb too (bytes borrowed during
+ * the call), in order; NULL: only counted. */
+typedef void (*pskgw_devsim_client_data_cb)(void *arg, const uint8_t *data, size_t len);
+void pskgw_devsim_client_on_data(pskgw_devsim_client_t *c, pskgw_devsim_client_data_cb cb,
+                                 void *arg);
+
 /* Encrypt one application message (one record for DTLS; one SSL_write for TLS).
  * Errors: PSKGW_EINVAL (not established, or len 0 / too large), PSKGW_ETLS. */
 int pskgw_devsim_client_write(pskgw_devsim_client_t *c, const uint8_t *msg, size_t len);

@@ -66,6 +66,13 @@ typedef struct {
     uint32_t handshakes; /* sessions started (per-session identity number) */
     uint8_t ring_head, ring_len;
     uint64_t ring[ACK_RING]; /* send times (ns) of unacknowledged messages */
+    /* --expect-echo: the byte streams both ways (FNV-1a, independent of how they are cut) and
+     * the stream offset where each unacknowledged message ends (beside ring); messages pushed
+     * out of the ring are acknowledged once lost_end is back. */
+    uint64_t tx_bytes, rx_bytes, tx_hash, rx_hash;
+    uint64_t ends[ACK_RING];
+    uint64_t lost_end;
+    uint32_t lost_n;
 } device_t;
 
 struct fleet {
@@ -164,6 +171,31 @@ static void on_hostile_done(void *arg)
 static void count_error(device_t *d, pskgw_devsim_error_t e, uint64_t n)
 {
     d->f->s->errors[e] += n;
+}
+
+/* FNV-1a over a byte stream: the same for the same bytes however they are cut. */
+static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* --expect-echo: at the end, every byte back and equal. */
+static void check_echo(device_t *d)
+{
+    if (d->f->o->expect_echo &&
+        (d->rx_bytes > d->tx_bytes || (d->rx_bytes == d->tx_bytes && d->rx_hash != d->tx_hash)))
+        count_error(d, PSKGW_DEVSIM_ERR_ECHO_MISMATCH, 1);
+}
+
+/* --expect-echo: the echoed bytes, in order. */
+static void on_echo(void *arg, const uint8_t *data, size_t len)
+{
+    device_t *d = arg;
+
+    d->rx_bytes += len;
+    d->rx_hash = fnv1a(d->rx_hash, data, len);
 }
 
 /* ---- sockets ---- */
@@ -412,6 +444,8 @@ static void session_start(device_t *d)
         rc = pskgw_devsim_client_new(f->ctx, (const uint8_t *)cr.identity, cr.identity_len, cr.psk,
                                      cr.psk_len, f->o->mtu, &d->c);
         pskgw_devsim_creds_wipe(&cr);
+        if (rc == 0 && f->o->expect_echo)
+            pskgw_devsim_client_on_data(d->c, on_echo, d);
     }
     if (rc < 0) {
         count_error(d, PSKGW_DEVSIM_ERR_HS_ERROR, 1);
@@ -517,6 +551,7 @@ static void finish_end(device_t *d)
     uv_timer_stop(&d->app_timer);
     if (o->expect_ack && d->acks < d->sent)
         count_error(d, PSKGW_DEVSIM_ERR_ACK_MISSING, d->sent - d->acks);
+    check_echo(d);
     d->f->s->completed++;
     if (o->hold > 0 && d->c != NULL) {
         d->state = D_HOLDING;
@@ -578,9 +613,14 @@ static void send_message(device_t *d)
     f->s->bytes_sent += wlen;
     if (o->expect_ack) {
         if (d->ring_len == ACK_RING) { /* too many outstanding: forget the oldest's time */
+            d->lost_end = d->ends[d->ring_head];
+            d->lost_n++;
             d->ring_head = (uint8_t)((d->ring_head + 1) % ACK_RING);
             d->ring_len--;
         }
+        d->tx_bytes += wlen;
+        d->tx_hash = fnv1a(d->tx_hash, f->wire, wlen);
+        d->ends[(d->ring_head + d->ring_len) % ACK_RING] = d->tx_bytes;
         d->ring[(d->ring_head + d->ring_len) % ACK_RING] = uv_hrtime();
         d->ring_len++;
     }
@@ -631,6 +671,25 @@ static void on_established(device_t *d)
     /* The first message goes at once; later ones were already due when the session was
      * (re)started, so they go at once too. */
     send_message(d);
+}
+
+/* --expect-echo: messages whose last byte came back; those pushed out of the ring are counted
+ * without a latency. */
+static unsigned echoed(device_t *d)
+{
+    unsigned n = 0;
+
+    if (d->lost_n > 0 && d->rx_bytes >= d->lost_end) {
+        d->acks += d->lost_n;
+        d->f->s->acks += d->lost_n;
+        d->lost_n = 0;
+    }
+    for (unsigned i = 0; i < d->ring_len; i++) {
+        if (d->ends[(d->ring_head + i) % ACK_RING] > d->rx_bytes)
+            break;
+        n++;
+    }
+    return n;
 }
 
 static void on_acks(device_t *d, unsigned recs)
@@ -709,7 +768,9 @@ static void deliver(device_t *d, const uint8_t *data, size_t len)
     unsigned recs = 0;
     int rc = pskgw_devsim_client_feed(d->c, data, len, &st, &recs);
     flush(d);
-    if (recs > 0)
+    if (d->f->o->expect_echo)
+        recs = echoed(d);
+    if (recs > 0 || (d->f->o->expect_echo && d->state == D_DRAINING && d->acks >= d->sent))
         on_acks(d, recs);
     if (d->c == NULL || d->state == D_ENDED)
         return;
@@ -950,6 +1011,7 @@ static void fleet_finish(fleet_t *f)
         } else if (d->state == D_DRAINING && d->after_drain == AFTER_FINISH) {
             if (d->acks < d->sent)
                 count_error(d, PSKGW_DEVSIM_ERR_ACK_MISSING, d->sent - d->acks);
+            check_echo(d);
             s->completed++;
         } else if (d->state != D_HOLDING) {
             count_error(d, PSKGW_DEVSIM_ERR_UNFINISHED, 1);

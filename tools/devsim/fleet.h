@@ -19,15 +19,16 @@
 #include "tools/devsim/opts.h"
 
 /* Errors by kind (each counted once per occurrence). */
-#define PSKGW_DEVSIM_ERROR_MAP(X)                                                   \
-    X(SOCKET, "socket", "could not open, bind or connect a socket")                 \
-    X(HS_ALERT, "hs_alert", "a good device's handshake failed with a peer alert")   \
-    X(HS_TIMEOUT, "hs_timeout", "a good device's handshake did not finish in time") \
-    X(HS_ERROR, "hs_error", "a good device's handshake failed otherwise")           \
-    X(PEER_CLOSED, "peer_closed", "the gateway ended a session with messages left") \
-    X(SEND, "send", "a message could not be encrypted or sent")                     \
-    X(ACK_MISSING, "ack_missing", "messages never acknowledged (--expect-ack)")     \
-    X(BAD_ACCEPTED, "bad_accepted", "an unknown or wrong-PSK device got through")   \
+#define PSKGW_DEVSIM_ERROR_MAP(X)                                                            \
+    X(SOCKET, "socket", "could not open, bind or connect a socket")                          \
+    X(HS_ALERT, "hs_alert", "a good device's handshake failed with a peer alert")            \
+    X(HS_TIMEOUT, "hs_timeout", "a good device's handshake did not finish in time")          \
+    X(HS_ERROR, "hs_error", "a good device's handshake failed otherwise")                    \
+    X(PEER_CLOSED, "peer_closed", "the gateway ended a session with messages left")          \
+    X(SEND, "send", "a message could not be encrypted or sent")                              \
+    X(ACK_MISSING, "ack_missing", "messages never acknowledged (--expect-ack)")              \
+    X(ECHO_MISMATCH, "echo_mismatch", "echoed bytes differ from those sent (--expect-echo)") \
+    X(BAD_ACCEPTED, "bad_accepted", "an unknown or wrong-PSK device got through")            \
     X(UNFINISHED, "unfinished", "a good device had not finished at --duration")
 
 typedef enum {

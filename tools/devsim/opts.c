@@ -45,6 +45,7 @@ enum {
     O_DURATION,
     O_HS_TIMEOUT,
     O_EXPECT_ACK,
+    O_EXPECT_ECHO,
     O_ACK_TIMEOUT,
     O_HOLD,
     O_JSON,
@@ -99,6 +100,7 @@ static const struct option long_opts[] = {
     { "duration", required_argument, NULL, O_DURATION },
     { "handshake-timeout", required_argument, NULL, O_HS_TIMEOUT },
     { "expect-ack", no_argument, NULL, O_EXPECT_ACK },
+    { "expect-echo", no_argument, NULL, O_EXPECT_ECHO },
     { "ack-timeout", required_argument, NULL, O_ACK_TIMEOUT },
     { "hold", required_argument, NULL, O_HOLD },
     { "json", required_argument, NULL, O_JSON },
@@ -188,6 +190,10 @@ void pskgw_devsim_usage(FILE *out)
         "                            --idle-interval)\n"
         "  --expect-ack              count application records from the gateway as acks; report\n"
         "                            message latency and missing acks\n"
+        "  --expect-echo             proxy scenario: the gateway forwards to an echo server\n"
+        "                            (a forwarding listener); every byte sent must come back\n"
+        "                            unchanged and in order; a message counts as acknowledged\n"
+        "                            once all its bytes are back (implies --expect-ack)\n"
         "  --ack-timeout S           wait this long for the last acks (default 5)\n"
         "  --hold S                  keep each session open S seconds after its last message\n"
         "\n"
@@ -677,6 +683,9 @@ static int parse_run_opt(int c, const char *a, pskgw_devsim_opts_t *o, char *err
         return 0;
     case O_EXPECT_ACK:
         o->expect_ack = true;
+        return 0;
+    case O_EXPECT_ECHO:
+        o->expect_ack = o->expect_echo = true;
         return 0;
     case O_ACK_TIMEOUT:
         if (parse_double(a, 0, 3600, &o->ack_timeout) < 0)

@@ -98,6 +98,8 @@ typedef struct {
     double duration;
     double handshake_timeout;
     bool expect_ack;
+    bool
+        expect_echo; /* --expect-echo: the gateway forwards to an echo server (implies expect_ack) */
     double ack_timeout;
     double hold; /* keep sessions open this long after the last message */
     const char *json_path;

@@ -147,8 +147,9 @@ void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t
             per_s(s->messages_sent, s->elapsed_s), peak(s, false),
             (unsigned long long)s->bytes_sent);
     if (o->expect_ack)
-        fprintf(out, "  %-20s %llu, latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", "acks",
-                (unsigned long long)s->acks, ms(pskgw_devsim_hist_quantile(&s->msg, 0.5)),
+        fprintf(out, "  %-20s %llu, latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+                o->expect_echo ? "echoes" : "acks", (unsigned long long)s->acks,
+                ms(pskgw_devsim_hist_quantile(&s->msg, 0.5)),
                 ms(pskgw_devsim_hist_quantile(&s->msg, 0.99)), ms(s->msg.max_us));
     else
         fprintf(out, "  %-20s %llu (not expected)\n", "acks", (unsigned long long)s->acks);
@@ -271,6 +272,7 @@ static json_t *config_json(const pskgw_devsim_opts_t *o)
                     (json_int_t)o->per_ip, "psk_bits", (json_int_t)o->psk_bits);
     if (cfg != NULL) {
         json_object_set_new(cfg, "identity_per_session", json_boolean(o->identity_per_session));
+        json_object_set_new(cfg, "expect_echo", json_boolean(o->expect_echo));
         json_object_set_new(cfg, "first_device", json_integer((json_int_t)o->first_device));
         json_object_set_new(cfg, "e2e_v2_layout",
                             json_string(pskgw_rot_v2_layout_name(o->e2e_v2_layout)));

@@ -54,6 +54,9 @@ J=$out/results.json
 check "results.json is JSON with every section" jqcheck "$J" \
   '.ceilings.wolfpair and .ceilings.udp and .handshakes.warm and .handshakes.hammer and
    .handshakes.cold_latency50 and .messages and .memory.fleet and .upstream.first_scenario and .ratios'
+check "forwarding: datagrams went to the echo and came back, per CPU-second figures" jqcheck "$J" \
+  '.forwarding.datagrams_to_backend > 0 and .forwarding.datagrams_from_backend > 0 and
+   .forwarding.round_trips_per_gateway_cpu_s > 0 and .forwarding.bytes_per_gateway_cpu_s > 0'
 check "udpceiling: received > 0, per CPU-second > 0, received <= sent" jqcheck "$J" \
   '.ceilings.udp.received > 0 and .ceilings.udp.received_per_cpu_s > 0 and .ceilings.udp.received <= .ceilings.udp.sent'
 check "wolfpair: handshakes and records per CPU-second, heap per session" jqcheck "$J" \
