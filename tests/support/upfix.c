@@ -49,6 +49,16 @@ void upfix_start_client(const pskgw_upstream_opts_t *o)
     done = violated = closed = in_api = 0;
 }
 
+void upfix_run_until(const int *counter, int target, uint64_t timeout_ms)
+{
+    uint64_t end;
+
+    uv_update_time(&loop);
+    end = uv_now(&loop) + (timeout_ms < UPFIX_GUARD_MS ? UPFIX_GUARD_MS : timeout_ms);
+    while (*counter < target && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+}
+
 void upfix_finish(void)
 {
     if (cli)

@@ -1,6 +1,7 @@
-/* The fixture of the upstream tests against pskgw-sim (test_upstream_sim.c,
- * test_upstream_service_faults.c): one loop with a pump timer, one client under test, one
- * simulator (simctl.h), and the counters of the callback contract. Failures are Criterion
+/* The fixture of the upstream client tests (test_upstream_sim.c, test_upstream_service_faults.c,
+ * test_upstream_fake.c, tests/unit/upstream/test_auth.c): one loop with a pump timer, one client
+ * under test, one simulator (simctl.h) when started, and the counters of the callback contract.
+ * The tests with a scripted server (fakesrv.h) start no simulator. Failures are Criterion
  * assertions. */
 #ifndef PSKGW_TEST_UPFIX_H
 #define PSKGW_TEST_UPFIX_H
@@ -8,6 +9,7 @@
 #include "simctl.h"
 #include "upstream/upstream.h"
 
+#include <stdint.h>
 #include <uv.h>
 
 extern uv_loop_t loop;
@@ -27,6 +29,10 @@ void start_sim(const char *const *extra);
 void upfix_opts(pskgw_upstream_opts_t *o, const char *name, const char *url);
 /* The loop, its pump (UV_RUN_ONCE returns regularly) and the client; the counters reset. */
 void upfix_start_client(const pskgw_upstream_opts_t *o);
+/* Runs the loop until *counter >= target. timeout_ms (at least UPFIX_GUARD_MS) only guards against
+ * hanging: the caller's checks after it fail. */
+#define UPFIX_GUARD_MS 30000
+void upfix_run_until(const int *counter, int target, uint64_t timeout_ms);
 /* The client closed, the loop run to its end and closed (no handle left), the callback contract
  * checked, then the simulator stopped and judged. */
 void upfix_finish(void);
