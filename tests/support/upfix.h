@@ -29,6 +29,20 @@ void start_sim(const char *const *extra);
 void upfix_opts(pskgw_upstream_opts_t *o, const char *name, const char *url);
 /* The loop, its pump (UV_RUN_ONCE returns regularly) and the client; the counters reset. */
 void upfix_start_client(const pskgw_upstream_opts_t *o);
+/* The outcome of one GetPSK request of the tests, filled by upfix_psk_cb(). */
+typedef struct {
+    int calls;            /* callbacks: 1 when the contract holds */
+    int status;           /* its status */
+    uint64_t at_ms;       /* loop time of the callback */
+    uint64_t window_left; /* the client's Retry-After window left at the callback, ms */
+} upfix_res_t;
+
+/* The GetPSK callback for an upfix_res_t: counts done, and violated when it runs inside an API
+ * call, twice, or with a result that does not match its status. */
+void upfix_psk_cb(void *arg, int status, const pskgw_upstream_psk_t *r);
+/* pskgw_upstream_get_psk(identity, 128 bits, deadline) into r, in_api set around the call. */
+int upfix_get_psk(const char *identity, uint32_t deadline, upfix_res_t *r);
+
 /* Runs the loop until *counter >= target. timeout_ms (at least UPFIX_GUARD_MS) only guards against
  * hanging: the caller's checks after it fail. */
 #define UPFIX_GUARD_MS 30000

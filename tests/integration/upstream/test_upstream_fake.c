@@ -19,12 +19,7 @@
 #define P_AUTH  "/v1/authenticate"
 #define P_PSK   "/v1/GetPSK"
 
-typedef struct {
-    int calls;
-    int status;
-    uint64_t at_ms;       /* loop time of the callback */
-    uint64_t window_left; /* the client's Retry-After window left at the callback, ms */
-} res_t;
+typedef upfix_res_t res_t;
 
 static fakesrv_t *srv;
 static char url[64];
@@ -42,19 +37,6 @@ static uint32_t zero_random(void *arg)
 {
     (void)arg;
     return 0;
-}
-
-static void psk_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
-{
-    res_t *x = arg;
-
-    if (in_api || x->calls || (status == 0) != (r != NULL))
-        violated++;
-    x->calls++;
-    x->status = status;
-    x->at_ms = uv_now(&loop);
-    x->window_left = pskgw_upstream_retry_after_ms_left(cli);
-    done++;
 }
 
 static void start(fake_handler h)
@@ -79,12 +61,7 @@ static uint64_t psk_attempts(void)
 
 static int get_psk(uint32_t deadline, res_t *r)
 {
-    int rc;
-
-    in_api = 1;
-    rc = pskgw_upstream_get_psk(cli, PSK_ID, 128, deadline, psk_cb, r, NULL);
-    in_api = 0;
-    return rc;
+    return upfix_get_psk(PSK_ID, deadline, r);
 }
 
 static void finish(void)

@@ -1,7 +1,8 @@
 /* The client's token life (upstream/auth.c) and its one backoff decision, against the scripted
- * HTTP server (tests/support/fakesrv.h) on loopback, in the upstream tests' fixture (upfix.h). The jitter source is injected and counts its draws: a failed authentication draws
- * one number for its backoff, one answered with Retry-After draws none (it waits what it was
- * told). Every test ends with uv_loop_close() == 0 and the callback contract checked. */
+ * HTTP server (tests/support/fakesrv.h) on loopback, in the upstream tests' fixture (upfix.h).
+ * The jitter source is injected and counts its draws: a failed authentication draws one number
+ * for its backoff, one answered with Retry-After draws none (it waits what it was told). Every
+ * test ends with uv_loop_close() == 0 and the callback contract checked. */
 #include "common/err.h"
 #include "fakesrv.h"
 #include "upfix.h"
@@ -17,10 +18,7 @@
 #define P_AUTH  "/v1/authenticate"
 #define P_PSK   "/v1/GetPSK"
 
-typedef struct {
-    int calls;
-    int status;
-} res_t;
+typedef upfix_res_t res_t;
 
 static fakesrv_t *srv;
 static char url[64];
@@ -39,17 +37,6 @@ static uint32_t counting_random(void *arg)
     (void)arg;
     draws++;
     return 0;
-}
-
-static void psk_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
-{
-    res_t *x = arg;
-
-    if (in_api || x->calls || (status == 0) != (r != NULL))
-        violated++;
-    x->calls++;
-    x->status = status;
-    done++;
 }
 
 static void start(fake_handler h)
@@ -71,12 +58,7 @@ static void start(fake_handler h)
 
 static int get_psk(uint32_t deadline, res_t *r)
 {
-    int rc;
-
-    in_api = 1;
-    rc = pskgw_upstream_get_psk(cli, PSK_ID, 128, deadline, psk_cb, r, NULL);
-    in_api = 0;
-    return rc;
+    return upfix_get_psk(PSK_ID, deadline, r);
 }
 
 static pskgw_upstream_stats_t stats(void)
