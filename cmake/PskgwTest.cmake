@@ -10,6 +10,7 @@
 # realloc, strdup and strndup of the statically linked libraries go through it (--wrap; the test's
 # own sources are compiled to call libc directly); armed only
 # by PSKGW_ALLOC_FAIL_AT. tests/torture.sh sweeps it; the CTest label "torture" runs that sweep.
+# criterion_abort_test is wrapped too: an aborted test's own objects stay reachable for LSan.
 #
 # pskgw_add_script_test: a script exits 77 to be reported as skipped (tests/support/skip.sh).
 #
@@ -26,7 +27,8 @@ function(pskgw_add_unit_test name)
   target_link_libraries(${name} PRIVATE ${T_LIBS} pskgw_testsupport pskgw::criterion)
   target_sources(${name} PRIVATE $<TARGET_OBJECTS:pskgw_allocfail>)
   target_link_options(${name} PRIVATE
-    "LINKER:--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup")
+    "LINKER:--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup"
+    "LINKER:--wrap=criterion_abort_test")
   # The test's own sources call libc directly (__real_*): only the code under test is counted, so
   # a failure is never injected into a fixture that has no error path to take.
   target_compile_definitions(${name} PRIVATE malloc=__real_malloc calloc=__real_calloc

@@ -1,4 +1,4 @@
-/* config/ internals shared by config.c, schema.c, walk.c, secret.c, cipher.c. Not for other
+/* config/ internals shared by config.c, schema*.c, walk.c, secret.c, cipher.c. Not for other
  * modules. */
 #ifndef PSKGW_CONFIG_INTERNAL_H
 #define PSKGW_CONFIG_INTERNAL_H

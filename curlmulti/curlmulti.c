@@ -1,6 +1,7 @@
 #include "curlmulti/curlmulti.h"
 
 #include "common/err.h"
+#include "common/list.h"
 #include "common/wipe.h"
 
 #include <curl/curl.h>
@@ -35,13 +36,11 @@ struct pskgw_curlmulti_req {
     req_state_t state;
     pskgw_curlmulti_cb cb;
     void *arg;
-    pskgw_curlmulti_req_t *prev;
-    pskgw_curlmulti_req_t *next;
+    pskgw_list_t link; /* in active or done */
 };
 
 typedef struct {
-    pskgw_curlmulti_req_t *head;
-    pskgw_curlmulti_req_t *tail;
+    pskgw_list_t head;
     size_t n;
 } req_list_t;
 
@@ -64,28 +63,20 @@ struct pskgw_curlmulti {
 
 static void list_push(req_list_t *l, pskgw_curlmulti_req_t *r)
 {
-    r->next = NULL;
-    r->prev = l->tail;
-    if (l->tail)
-        l->tail->next = r;
-    else
-        l->head = r;
-    l->tail = r;
+    pskgw_list_insert_tail(&l->head, &r->link);
     l->n++;
 }
 
 static void list_unlink(req_list_t *l, pskgw_curlmulti_req_t *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        l->head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        l->tail = r->prev;
-    r->prev = r->next = NULL;
+    pskgw_list_remove(&r->link);
     l->n--;
+}
+
+/* The oldest request of l, or NULL. */
+static pskgw_curlmulti_req_t *list_first(const req_list_t *l)
+{
+    return pskgw_list_entry(pskgw_list_first(&l->head), pskgw_curlmulti_req_t, link);
 }
 
 static void req_free(pskgw_curlmulti_req_t *r)
@@ -328,7 +319,7 @@ static void deliver_done(pskgw_curlmulti_t *m)
 {
     pskgw_curlmulti_req_t *r;
 
-    while (!m->closing && (r = m->done.head) != NULL) {
+    while (!m->closing && (r = list_first(&m->done)) != NULL) {
         list_unlink(&m->done, r);
         req_complete(r, 0);
     }
@@ -433,6 +424,8 @@ int pskgw_curlmulti_new(uv_loop_t *loop, const pskgw_curlmulti_opts_t *opts,
         goto fail;
     }
     m->loop = loop;
+    pskgw_list_init(&m->active.head);
+    pskgw_list_init(&m->done.head);
     if ((rc = multi_setup(m, opts)) < 0)
         goto fail;
     if (uv_timer_init(loop, &m->timer) != 0) {
@@ -645,7 +638,7 @@ void pskgw_curlmulti_close(pskgw_curlmulti_t *m, void (*cb)(void *arg), void *ar
     m->close_arg = arg;
     /* Finished ones (their callback not run yet) first, then the rest, each in submit order.
      * A callback may cancel others: the lists are read afresh each time. */
-    while ((r = m->done.head) != NULL || (r = m->active.head) != NULL)
+    while ((r = list_first(&m->done)) != NULL || (r = list_first(&m->active)) != NULL)
         pskgw_curlmulti_cancel(r);
     if (!m->busy)
         finish_teardown(m);

@@ -3,6 +3,7 @@
 #include "e2e/decrypt.h"
 
 #include "common/err.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/wipe.h"
 
@@ -14,7 +15,7 @@
 struct pskgw_e2e {
     pskgw_e2e_params_source_t src;
     pskgw_e2e_opts_t opts;
-    pskgw_e2e_req_t *head; /* pending requests (waiting for the source) */
+    pskgw_list_t pending; /* requests waiting for the source, newest first */
     size_t npending;
     bool freeing;
     pskgw_e2e_counters_t c;
@@ -23,9 +24,8 @@ struct pskgw_e2e {
 /* One payload waiting for its parameters. Owned by the processor while pending; once canceled
  * (`canceled`), owned by the source's outstanding completion, which frees it. */
 struct pskgw_e2e_req {
-    pskgw_e2e_t *e2e; /* NULL once canceled (detached) */
-    pskgw_e2e_req_t *prev;
-    pskgw_e2e_req_t *next;
+    pskgw_e2e_t *e2e;  /* NULL once canceled (detached) */
+    pskgw_list_t link; /* in e2e->pending while pending */
     pskgw_e2e_result_cb cb;
     void *arg;
     void *handle; /* the source's fetch handle */
@@ -136,6 +136,7 @@ int pskgw_e2e_new_opts(const pskgw_e2e_params_source_t *src, const pskgw_e2e_opt
         return PSKGW_ENOMEM;
     e2e->src = *src;
     e2e->opts = o;
+    pskgw_list_init(&e2e->pending);
     *out = e2e;
     return 0;
 }
@@ -301,23 +302,13 @@ static void decrypt_and_report(pskgw_e2e_t *e2e, const pskgw_e2e_header_t *h,
 
 static void req_link(pskgw_e2e_t *e2e, pskgw_e2e_req_t *r)
 {
-    r->prev = NULL;
-    r->next = e2e->head;
-    if (e2e->head)
-        e2e->head->prev = r;
-    e2e->head = r;
+    pskgw_list_insert_head(&e2e->pending, &r->link);
     e2e->npending++;
 }
 
 static void req_unlink(pskgw_e2e_t *e2e, pskgw_e2e_req_t *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        e2e->head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
+    pskgw_list_remove(&r->link);
     e2e->npending--;
 }
 
@@ -510,7 +501,8 @@ void pskgw_e2e_free(pskgw_e2e_t *e2e)
     if (!e2e || e2e->freeing)
         return;
     e2e->freeing = true;
-    while (e2e->head)
-        pskgw_e2e_cancel(e2e, e2e->head);
+    pskgw_list_t *first;
+    while ((first = pskgw_list_first(&e2e->pending)) != NULL)
+        pskgw_e2e_cancel(e2e, pskgw_container_of(first, pskgw_e2e_req_t, link));
     free(e2e);
 }

@@ -11,8 +11,8 @@ enum { CLASS_GOOD = 0, CLASS_OTHER = 1 };
 /* A source with lookups at the resolver or waiting. */
 struct pskgw_admit_src {
     pskgw_admit_src_t *next_hash;
-    pskgw_admit_src_t *ring_prev, *ring_next; /* in its class's ring while eligible */
-    pskgw_admit_item_t *head, *tail;          /* waiting, oldest first */
+    pskgw_list_t ring_link; /* in its class's ring while eligible */
+    pskgw_list_t waiting_q; /* pskgw_admit_item_t.link: waiting, oldest first */
     uint32_t in_flight;
     uint32_t waiting;
     int ring; /* -1: in none */
@@ -21,7 +21,7 @@ struct pskgw_admit_src {
 };
 
 typedef struct {
-    pskgw_admit_src_t *head, *tail;
+    pskgw_list_t head; /* pskgw_admit_src_t.ring_link */
 } ring_t;
 
 struct pskgw_lookup_admit {
@@ -85,6 +85,7 @@ static pskgw_admit_src_t *src_get(pskgw_lookup_admit_t *a, const uint8_t *key, s
     memcpy(s->key, key, len);
     s->len = (uint8_t)len;
     s->ring = -1;
+    pskgw_list_init(&s->waiting_q);
     j = slot(a, key, len, a->cap);
     s->next_hash = a->b[j];
     a->b[j] = s;
@@ -115,20 +116,10 @@ static void src_put(pskgw_lookup_admit_t *a, pskgw_admit_src_t *s)
 
 static void ring_remove(pskgw_lookup_admit_t *a, pskgw_admit_src_t *s)
 {
-    ring_t *r;
-
+    (void)a;
     if (s->ring < 0)
         return;
-    r = &a->rings[s->ring];
-    if (s->ring_prev != NULL)
-        s->ring_prev->ring_next = s->ring_next;
-    else
-        r->head = s->ring_next;
-    if (s->ring_next != NULL)
-        s->ring_next->ring_prev = s->ring_prev;
-    else
-        r->tail = s->ring_prev;
-    s->ring_prev = s->ring_next = NULL;
+    pskgw_list_remove(&s->ring_link);
     s->ring = -1;
 }
 
@@ -147,13 +138,7 @@ static void ring_update(pskgw_lookup_admit_t *a, pskgw_admit_src_t *s, uint64_t 
         return;
     s->ring = pskgw_good_sources_test(&a->good, s->key, s->len, now) ? CLASS_GOOD : CLASS_OTHER;
     r = &a->rings[s->ring];
-    s->ring_prev = r->tail;
-    s->ring_next = NULL;
-    if (r->tail != NULL)
-        r->tail->ring_next = s;
-    else
-        r->head = s;
-    r->tail = s;
+    pskgw_list_insert_tail(&r->head, &s->ring_link);
 }
 
 /* Room at the resolver for a lookup of this class. */
@@ -188,6 +173,8 @@ int pskgw_lookup_admit_new(const pskgw_lookup_admit_opts_t *o, const uint8_t *se
     if (a == NULL)
         return PSKGW_ENOMEM;
     a->o = *o;
+    for (size_t i = 0; i < sizeof(a->rings) / sizeof(a->rings[0]); i++)
+        pskgw_list_init(&a->rings[i].head);
     a->cap = 64;
     a->b = calloc(a->cap, sizeof(*a->b));
     if (a->b == NULL) {
@@ -237,7 +224,6 @@ int pskgw_lookup_admit_take(pskgw_lookup_admit_t *a, pskgw_admit_item_t *item, c
     if (s == NULL)
         return PSKGW_ENOMEM;
     item->src = s;
-    item->prev = item->next = NULL;
     cls = pskgw_good_sources_test(&a->good, src, len, now) ? CLASS_GOOD : CLASS_OTHER;
     /* Waiting lookups of this class would have gone if the budget allowed: none can be passed. */
     if (s->waiting == 0 && s->in_flight < a->o.per_source && budget(a, cls)) {
@@ -252,12 +238,7 @@ int pskgw_lookup_admit_take(pskgw_lookup_admit_t *a, pskgw_admit_item_t *item, c
         return PSKGW_EFULL;
     }
     item->state = PSKGW_ADMIT_WAITING;
-    item->prev = s->tail;
-    if (s->tail != NULL)
-        s->tail->next = item;
-    else
-        s->head = item;
-    s->tail = item;
+    pskgw_list_insert_tail(&s->waiting_q, &item->link);
     s->waiting++;
     a->c.waiting++;
     a->c.queued++;
@@ -267,15 +248,7 @@ int pskgw_lookup_admit_take(pskgw_lookup_admit_t *a, pskgw_admit_item_t *item, c
 
 static void unlink_waiting(pskgw_lookup_admit_t *a, pskgw_admit_src_t *s, pskgw_admit_item_t *item)
 {
-    if (item->prev != NULL)
-        item->prev->next = item->next;
-    else
-        s->head = item->next;
-    if (item->next != NULL)
-        item->next->prev = item->prev;
-    else
-        s->tail = item->prev;
-    item->prev = item->next = NULL;
+    pskgw_list_remove(&item->link);
     s->waiting--;
     a->c.waiting--;
 }
@@ -302,12 +275,13 @@ void pskgw_lookup_admit_release(pskgw_lookup_admit_t *a, pskgw_admit_item_t *ite
 pskgw_admit_item_t *pskgw_lookup_admit_next(pskgw_lookup_admit_t *a, uint64_t now)
 {
     for (int cls = CLASS_GOOD; cls <= CLASS_OTHER; cls++) {
-        pskgw_admit_src_t *s = a->rings[cls].head;
+        pskgw_admit_src_t *s =
+            pskgw_list_entry(pskgw_list_first(&a->rings[cls].head), pskgw_admit_src_t, ring_link);
         pskgw_admit_item_t *item;
 
         if (s == NULL || !budget(a, cls))
             continue;
-        item = s->head;
+        item = pskgw_list_entry(pskgw_list_first(&s->waiting_q), pskgw_admit_item_t, link);
         ring_remove(a, s);
         unlink_waiting(a, s, item);
         go(a, item, s, cls);

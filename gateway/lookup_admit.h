@@ -29,6 +29,8 @@
 
 #include "gateway/listen_limits.h"
 
+#include "common/list.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,7 +47,7 @@ typedef enum {
 /* One lookup, embedded in the caller's request (owned by the caller; the admission links it
  * while WAITING or GO: it must stay in place until released). Zero it before the first take. */
 typedef struct pskgw_admit_item {
-    struct pskgw_admit_item *prev, *next; /* in its source's queue */
+    pskgw_list_t link; /* in its source's queue while WAITING */
     pskgw_admit_src_t *src;
     pskgw_admit_state_t state;
     bool good; /* given out from the good class */

@@ -39,32 +39,6 @@ void pskgw_kc_result_release(result_t *r)
         pskgw_secmem_free(r);
 }
 
-void pskgw_kc_req_unlink(pskgw_keycache_req_t **head, pskgw_keycache_req_t **tail,
-                         pskgw_keycache_req_t *q)
-{
-    if (q->prev)
-        q->prev->next = q->next;
-    else
-        *head = q->next;
-    if (q->next)
-        q->next->prev = q->prev;
-    else
-        *tail = q->prev;
-    q->prev = q->next = NULL;
-}
-
-void pskgw_kc_req_append(pskgw_keycache_req_t **head, pskgw_keycache_req_t **tail,
-                         pskgw_keycache_req_t *q)
-{
-    q->next = NULL;
-    q->prev = *tail;
-    if (*tail)
-        (*tail)->next = q;
-    else
-        *head = q;
-    *tail = q;
-}
-
 static void deliver(pskgw_keycache_req_t *q, const result_t *r)
 {
     pskgw_keycache_result_t res;
@@ -94,18 +68,18 @@ static void idle_cb(uv_idle_t *h)
     pskgw_keycache_t *kc = h->data;
     size_t budget = kc->nready; /* newcomers wait for the next iteration */
 
-    while (budget-- > 0 && kc->rhead) {
-        pskgw_keycache_req_t *q = kc->rhead;
+    while (budget-- > 0 && !pskgw_list_empty(&kc->ready)) {
+        pskgw_keycache_req_t *q = pskgw_kc_req_first(&kc->ready);
         result_t *r = q->res;
 
-        pskgw_kc_req_unlink(&kc->rhead, &kc->rtail, q);
+        pskgw_list_remove(&q->link);
         kc->nready--;
         q->delivering = true;
         deliver(q, r);
         pskgw_kc_result_release(r);
         free(q);
     }
-    if (!kc->rhead && !kc->idle_closing)
+    if (pskgw_list_empty(&kc->ready) && !kc->idle_closing)
         uv_idle_stop(&kc->idle);
 }
 
@@ -115,7 +89,7 @@ void pskgw_kc_ready_push(pskgw_keycache_t *kc, pskgw_keycache_req_t *q, result_t
     q->res = r;
     if (r != &oom_result)
         r->refs++;
-    pskgw_kc_req_append(&kc->rhead, &kc->rtail, q);
+    pskgw_list_insert_tail(&kc->ready, &q->link);
     kc->nready++;
     if (!kc->idle_closing && !uv_is_active((uv_handle_t *)&kc->idle))
         uv_idle_start(&kc->idle, idle_cb);
@@ -180,6 +154,7 @@ flight_t *pskgw_kc_flight_new(pskgw_keycache_t *kc, flight_t **link, const uint8
     if (!f)
         return NULL;
     f->kc = kc;
+    pskgw_list_init(&f->waiters);
     f->hash = h;
     f->key_len = len;
     memcpy(f->key, key, len);
@@ -226,10 +201,10 @@ static void flight_complete(flight_t *f, int status, const uint8_t *value, size_
     flight_remove(kc, f);
     if (!r)
         r = &oom_result;
-    while (f->whead) {
-        pskgw_keycache_req_t *q = f->whead;
+    while (!pskgw_list_empty(&f->waiters)) {
+        pskgw_keycache_req_t *q = pskgw_kc_req_first(&f->waiters);
 
-        pskgw_kc_req_unlink(&f->whead, &f->wtail, q);
+        pskgw_list_remove(&q->link);
         f->nwait--;
         if (r->status == PSKGW_OK && stale)
             kc->stats.stale_serves++;

@@ -3,6 +3,7 @@
 #ifndef PSKGW_KEYCACHE_INTERNAL_H
 #define PSKGW_KEYCACHE_INTERNAL_H
 
+#include "common/list.h"
 #include "keycache/keycache.h"
 #include "keycache/lru.h"
 #include "keycache/redis.h"
@@ -28,9 +29,8 @@ typedef struct flight flight_t;
 
 struct pskgw_keycache_req {
     pskgw_keycache_t *kc;
-    flight_t *flight; /* waiting on this flight, or NULL when in the ready queue */
-    pskgw_keycache_req_t *prev;
-    pskgw_keycache_req_t *next;
+    flight_t *flight;  /* waiting on this flight, or NULL when in the ready queue */
+    pskgw_list_t link; /* in its flight's waiters or in the ready queue */
     pskgw_keycache_cb cb;
     void *arg;
     result_t *res;   /* ready queue only */
@@ -41,8 +41,7 @@ struct flight {
     flight_t *hnext;
     uint64_t hash;
     pskgw_keycache_t *kc;
-    pskgw_keycache_req_t *whead;
-    pskgw_keycache_req_t *wtail;
+    pskgw_list_t waiters; /* pskgw_keycache_req_t.link, oldest first */
     size_t nwait;
     pskgw_kc_redis_op_t *rop;
     void *bhandle;
@@ -107,8 +106,7 @@ struct pskgw_keycache {
     size_t nflights;      /* in the table */
     size_t flights_alloc; /* allocated (table + abandoned) */
 
-    pskgw_keycache_req_t *rhead; /* ready queue */
-    pskgw_keycache_req_t *rtail;
+    pskgw_list_t ready; /* ready queue: pskgw_keycache_req_t.link, oldest first */
     size_t nready;
     uv_idle_t idle; /* dispatches the ready queue once per loop iteration */
 
@@ -132,10 +130,11 @@ static inline uint64_t pskgw_kc_now(const pskgw_keycache_t *kc)
 result_t *pskgw_kc_result_new(int status, const uint8_t *value, size_t len, bool stale,
                               uint8_t source);
 void pskgw_kc_result_release(result_t *r);
-void pskgw_kc_req_unlink(pskgw_keycache_req_t **head, pskgw_keycache_req_t **tail,
-                         pskgw_keycache_req_t *q);
-void pskgw_kc_req_append(pskgw_keycache_req_t **head, pskgw_keycache_req_t **tail,
-                         pskgw_keycache_req_t *q);
+/* The oldest request of a waiters or ready list, or NULL. */
+static inline pskgw_keycache_req_t *pskgw_kc_req_first(const pskgw_list_t *l)
+{
+    return pskgw_list_entry(pskgw_list_first(l), pskgw_keycache_req_t, link);
+}
 void pskgw_kc_deliver_canceled(pskgw_keycache_req_t *q);
 void pskgw_kc_ready_push(pskgw_keycache_t *kc, pskgw_keycache_req_t *q, result_t *r);
 

@@ -142,6 +142,7 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
     kc = pskgw_secmem_alloc(sizeof(*kc)); /* holds the KEKs */
     if (!kc)
         return PSKGW_ENOMEM;
+    pskgw_list_init(&kc->ready);
     take_opts(kc, o);
 
     rc = PSKGW_ECRYPTO;
@@ -358,7 +359,7 @@ int pskgw_keycache_fetch(pskgw_keycache_t *kc, const uint8_t *key, size_t key_le
         kc->stats.coalesced++;
         kc->stats.fetches++;
         q->flight = f;
-        pskgw_kc_req_append(&f->whead, &f->wtail, q);
+        pskgw_list_insert_tail(&f->waiters, &q->link);
         f->nwait++;
         if (req_out)
             *req_out = q;
@@ -377,7 +378,7 @@ int pskgw_keycache_fetch(pskgw_keycache_t *kc, const uint8_t *key, size_t key_le
     kc->stats.misses++;
     kc->stats.fetches++;
     q->flight = f;
-    pskgw_kc_req_append(&f->whead, &f->wtail, q);
+    pskgw_list_insert_tail(&f->waiters, &q->link);
     f->nwait++;
     if (req_out)
         *req_out = q;
@@ -393,11 +394,11 @@ void pskgw_keycache_cancel(pskgw_keycache_req_t *q)
     if (q->delivering)
         return; /* called from its own callback: it is being answered already */
     if (q->flight) {
-        pskgw_kc_req_unlink(&q->flight->whead, &q->flight->wtail, q);
+        pskgw_list_remove(&q->link);
         q->flight->nwait--;
         q->flight = NULL;
     } else {
-        pskgw_kc_req_unlink(&kc->rhead, &kc->rtail, q);
+        pskgw_list_remove(&q->link);
         kc->nready--;
         pskgw_kc_result_release(q->res);
         q->res = NULL;
@@ -462,7 +463,7 @@ static void idle_closed(uv_handle_t *h)
 void pskgw_kc_maybe_finish_close(pskgw_keycache_t *kc)
 {
     if (!kc->closing || kc->idle_closing || kc->flights_alloc > 0 || kc->redis || kc->bc ||
-        kc->rhead)
+        !pskgw_list_empty(&kc->ready))
         return;
     kc->idle_closing = true;
     uv_close((uv_handle_t *)&kc->idle, idle_closed);
@@ -495,12 +496,12 @@ void pskgw_keycache_close(pskgw_keycache_t *kc, void (*cb)(pskgw_keycache_t *kc)
             kc->nflights--;
         }
     }
-    while (kc->rhead)
-        pskgw_keycache_cancel(kc->rhead);
+    while (!pskgw_list_empty(&kc->ready))
+        pskgw_keycache_cancel(pskgw_kc_req_first(&kc->ready));
     for (flight_t *f = list; f; f = f->hnext) {
         f->abandoned = true;
-        while (f->whead)
-            pskgw_keycache_cancel(f->whead);
+        while (!pskgw_list_empty(&f->waiters))
+            pskgw_keycache_cancel(pskgw_kc_req_first(&f->waiters));
     }
     while (list) {
         flight_t *f = list;

@@ -15,8 +15,7 @@ struct pskgw_kc_lru {
     size_t mask;
     size_t count;
     size_t max;
-    pskgw_kc_entry_t *head; /* most recent */
-    pskgw_kc_entry_t *tail; /* least recent */
+    pskgw_list_t recency; /* pskgw_kc_entry_t.link: first most recent, last least recent */
     uint8_t seed[16];
 };
 
@@ -42,6 +41,7 @@ int pskgw_kc_lru_new(size_t max_entries, const uint8_t seed[16], pskgw_kc_lru_t 
         free(lru);
         return PSKGW_ENOMEM;
     }
+    pskgw_list_init(&lru->recency);
     lru->mask = n - 1;
     lru->max = max_entries;
     memcpy(lru->seed, seed, 16);
@@ -56,15 +56,13 @@ static void entry_free(pskgw_kc_entry_t *e)
 
 void pskgw_kc_lru_free(pskgw_kc_lru_t *lru)
 {
-    pskgw_kc_entry_t *e;
+    pskgw_list_t *pos, *next;
 
     if (!lru)
         return;
-    e = lru->head;
-    while (e) {
-        pskgw_kc_entry_t *next = e->next;
-        entry_free(e);
-        e = next;
+    pskgw_list_foreach_safe(pos, next, &lru->recency)
+    {
+        entry_free(pskgw_container_of(pos, pskgw_kc_entry_t, link));
     }
     free(lru->buckets);
     pskgw_wipe(lru->seed, sizeof(lru->seed));
@@ -74,16 +72,12 @@ void pskgw_kc_lru_free(pskgw_kc_lru_t *lru)
 size_t pskgw_kc_lru_clear(pskgw_kc_lru_t *lru)
 {
     size_t n = lru->count;
-    pskgw_kc_entry_t *e = lru->head;
+    pskgw_list_t *pos, *next;
 
-    while (e) {
-        pskgw_kc_entry_t *next = e->next;
-
-        entry_free(e);
-        e = next;
-    }
+    pskgw_list_foreach_safe(pos, next, &lru->recency)
+        entry_free(pskgw_container_of(pos, pskgw_kc_entry_t, link));
     memset(lru->buckets, 0, (lru->mask + 1) * sizeof(*lru->buckets));
-    lru->head = lru->tail = NULL;
+    pskgw_list_init(&lru->recency);
     lru->count = 0;
     return n;
 }
@@ -95,26 +89,13 @@ uint64_t pskgw_kc_lru_hash(const pskgw_kc_lru_t *lru, const uint8_t *key, size_t
 
 static void list_unlink(pskgw_kc_lru_t *lru, pskgw_kc_entry_t *e)
 {
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        lru->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        lru->tail = e->prev;
-    e->prev = e->next = NULL;
+    (void)lru;
+    pskgw_list_remove(&e->link);
 }
 
 static void list_push_head(pskgw_kc_lru_t *lru, pskgw_kc_entry_t *e)
 {
-    e->prev = NULL;
-    e->next = lru->head;
-    if (lru->head)
-        lru->head->prev = e;
-    else
-        lru->tail = e;
-    lru->head = e;
+    pskgw_list_insert_head(&lru->recency, &e->link);
 }
 
 /* Pointer to the chain link that points at key's entry (or at the chain's NULL end). */
@@ -154,7 +135,7 @@ pskgw_kc_entry_t *pskgw_kc_lru_get(pskgw_kc_lru_t *lru, const uint8_t *key, size
         drop(lru, link);
         return NULL;
     }
-    if (lru->head != e) {
+    if (pskgw_list_first(&lru->recency) != &e->link) {
         list_unlink(lru, e);
         list_push_head(lru, e);
     }
@@ -188,8 +169,9 @@ int pskgw_kc_lru_put(pskgw_kc_lru_t *lru, const uint8_t *key, size_t len, uint8_
     link = find_link(lru, key, len, h);
     if (*link)
         drop(lru, link);
-    while (lru->count >= lru->max && lru->tail) {
-        pskgw_kc_entry_t *victim = lru->tail;
+    while (lru->count >= lru->max && !pskgw_list_empty(&lru->recency)) {
+        pskgw_kc_entry_t *victim =
+            pskgw_container_of(pskgw_list_last(&lru->recency), pskgw_kc_entry_t, link);
         drop(lru, find_link(lru, victim->data, victim->key_len, victim->hash));
         if (evicted)
             (*evicted)++;

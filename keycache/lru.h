@@ -11,13 +11,14 @@
 #ifndef PSKGW_KEYCACHE_LRU_H
 #define PSKGW_KEYCACHE_LRU_H
 
+#include "common/list.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct pskgw_kc_entry {
     struct pskgw_kc_entry *hnext; /* hash chain */
-    struct pskgw_kc_entry *prev;  /* recency list: head = most recent */
-    struct pskgw_kc_entry *next;
+    pskgw_list_t link;            /* recency list: first = most recent */
     uint64_t hash;
     uint64_t fresh_until; /* monotonic ms: fresh before this */
     uint64_t stale_until; /* monotonic ms: dropped at this (>= fresh_until) */

@@ -6,6 +6,7 @@
 #include "redisconn/sentinel.h"
 
 #include "common/backoff.h"
+#include "common/list.h"
 
 #include <hiredis/async.h>
 #include <stdbool.h>
@@ -38,8 +39,7 @@ struct pskgw_redisconn {
     uv_timer_t reap_timer; /* frees `doomed` outside hiredis */
     unsigned handles;      /* timers and adapter poll handles not yet closed */
 
-    pskgw_redisconn_cmd_t *head; /* outstanding commands, oldest first */
-    pskgw_redisconn_cmd_t *tail;
+    pskgw_list_t cmds; /* outstanding commands (pskgw_redisconn_cmd_t.link), oldest first */
 
     void (*close_cb)(void *arg);
     void *close_arg;

@@ -24,10 +24,9 @@
 
 struct pskgw_redisconn_cmd {
     pskgw_redisconn_t *c;
-    pskgw_redisconn_cmd_t *prev;
-    pskgw_redisconn_cmd_t *next;
-    uint64_t issued; /* uv_now */
-    char *fmt;       /* formatted command while held (GATE), else NULL */
+    pskgw_list_t link; /* in c->cmds */
+    uint64_t issued;   /* uv_now */
+    char *fmt;         /* formatted command while held (GATE), else NULL */
     int fmt_len;
     pskgw_redisconn_reply_cb cb; /* NULL once detached */
     void *arg;
@@ -40,26 +39,21 @@ static void attempt(pskgw_redisconn_t *c);
 static void cmd_link(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
 {
     q->issued = uv_now(c->loop);
-    q->prev = c->tail;
-    q->next = NULL;
-    if (c->tail)
-        c->tail->next = q;
-    else
-        c->head = q;
-    c->tail = q;
+    pskgw_list_insert_tail(&c->cmds, &q->link);
 }
 
 static void cmd_unlink(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
 {
-    if (q->prev)
-        q->prev->next = q->next;
-    else
-        c->head = q->next;
-    if (q->next)
-        q->next->prev = q->prev;
-    else
-        c->tail = q->prev;
-    q->prev = q->next = NULL;
+    (void)c;
+    pskgw_list_remove(&q->link);
+}
+
+/* The command after q (the oldest when q is NULL), or NULL at the end. */
+static pskgw_redisconn_cmd_t *cmd_after(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
+{
+    pskgw_list_t *n = q != NULL ? q->link.next : c->cmds.next;
+
+    return n != &c->cmds ? pskgw_container_of(n, pskgw_redisconn_cmd_t, link) : NULL;
 }
 
 static void cmd_finish(pskgw_redisconn_cmd_t *q, int status, const redisReply *reply)
@@ -83,11 +77,11 @@ static void op_timer_arm(pskgw_redisconn_t *c)
     uint64_t now = uv_now(c->loop);
     uint64_t deadline;
 
-    if (c->closing || !c->head) {
+    if (c->closing || pskgw_list_empty(&c->cmds)) {
         uv_timer_stop(&c->op_timer);
         return;
     }
-    deadline = c->head->issued + c->timeout_ms;
+    deadline = cmd_after(c, NULL)->issued + c->timeout_ms;
     uv_timer_start(&c->op_timer, op_timer_cb, deadline > now ? deadline - now : 0, 0);
 }
 
@@ -95,7 +89,9 @@ static void op_timer_cb(uv_timer_t *t)
 {
     pskgw_redisconn_t *c = t->data;
 
-    if (!c->head || c->head->issued + c->timeout_ms > uv_now(c->loop)) {
+    pskgw_redisconn_cmd_t *oldest = cmd_after(c, NULL);
+
+    if (!oldest || oldest->issued + c->timeout_ms > uv_now(c->loop)) {
         op_timer_arm(c);
         return;
     }
@@ -109,17 +105,17 @@ static void op_timer_cb(uv_timer_t *t)
 /* Held commands cannot be sent any more (the gate failed, the connection went, or close). */
 static void fail_held(pskgw_redisconn_t *c, int status)
 {
-    pskgw_redisconn_cmd_t *q = c->head;
+    pskgw_redisconn_cmd_t *q = cmd_after(c, NULL);
 
     while (q) {
-        pskgw_redisconn_cmd_t *next = q->next;
+        pskgw_redisconn_cmd_t *next = cmd_after(c, q);
 
         if (q->fmt) {
             cmd_unlink(c, q);
             if (status == PSKGW_EIO)
                 c->stats.errors++;
             cmd_finish(q, status, NULL);
-            next = c->head; /* the callback may have changed the list: start over */
+            next = cmd_after(c, NULL); /* the callback may have changed the list: start over */
         }
         q = next;
     }
@@ -165,16 +161,16 @@ static int send_formatted(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
 /* READY: the held commands go out in the order they were issued. */
 static void send_held(pskgw_redisconn_t *c)
 {
-    pskgw_redisconn_cmd_t *q = c->head;
+    pskgw_redisconn_cmd_t *q = cmd_after(c, NULL);
 
     while (q && c->ac) {
-        pskgw_redisconn_cmd_t *next = q->next;
+        pskgw_redisconn_cmd_t *next = cmd_after(c, q);
 
         if (q->fmt && send_formatted(c, q) < 0) {
             cmd_unlink(c, q);
             c->stats.errors++;
             cmd_finish(q, PSKGW_EIO, NULL);
-            next = c->head;
+            next = cmd_after(c, NULL);
         }
         q = next;
     }
@@ -641,6 +637,7 @@ int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
     c = calloc(1, sizeof(*c));
     if (!c)
         return PSKGW_ENOMEM;
+    pskgw_list_init(&c->cmds);
     if (copy_opts(c, opts) < 0) {
         free_conn(c);
         return PSKGW_ENOMEM;
@@ -737,7 +734,7 @@ void pskgw_rc_maybe_closed(pskgw_redisconn_t *c)
     void *arg = c->close_arg;
 
     if (!c->closing || c->handles > 0 || c->gai_pending || c->asking || c->ac || c->doomed ||
-        c->head || c->depth > 0)
+        !pskgw_list_empty(&c->cmds) || c->depth > 0)
         return;
     free_conn(c);
     if (cb)

@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "common/err.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/wipe.h"
 #include "sinks/internal.h"
@@ -42,8 +43,7 @@
 typedef struct kafka_sink kafka_sink_t;
 
 typedef struct kreq {
-    struct kreq *prev;
-    struct kreq *next;
+    pskgw_list_t link; /* in its producer's reqs */
     void *token;
 } kreq_t;
 
@@ -55,8 +55,8 @@ typedef struct {
     kafka_sink_t *k;
     rd_kafka_t *rk;
     rd_kafka_queue_t *mainq;
-    kreq_t *reqs; /* messages handed to rk and not reported yet */
-    bool retired; /* no longer current: callbacks only free their kreq_t */
+    pskgw_list_t reqs; /* kreq_t.link: messages handed to rk and not reported yet */
+    bool retired;      /* no longer current: callbacks only free their kreq_t */
     uv_work_t work;
 } kprod_t;
 
@@ -101,12 +101,8 @@ static int classify(rd_kafka_resp_err_t err)
 
 static void req_unlink(kprod_t *p, kreq_t *q)
 {
-    if (q->prev)
-        q->prev->next = q->next;
-    else
-        p->reqs = q->next;
-    if (q->next)
-        q->next->prev = q->prev;
+    (void)p;
+    pskgw_list_remove(&q->link);
 }
 
 /* Runs inside rd_kafka_poll() on the loop thread, the result goes to the core from here (the
@@ -226,6 +222,7 @@ static int prod_new(kafka_sink_t *k, kprod_t **out)
     if (!p)
         return PSKGW_ENOMEM;
     p->k = k;
+    pskgw_list_init(&p->reqs);
     conf = rd_kafka_conf_dup(k->conf);
     if (!conf) {
         free(p);
@@ -261,8 +258,8 @@ static void destroy_done(uv_work_t *w, int status)
     kafka_sink_t *k = p->k;
 
     (void)status;
-    while (p->reqs) { /* reports librdkafka dropped without calling back */
-        kreq_t *q = p->reqs;
+    while (!pskgw_list_empty(&p->reqs)) { /* reports librdkafka dropped without calling back */
+        kreq_t *q = pskgw_container_of(pskgw_list_first(&p->reqs), kreq_t, link);
         req_unlink(p, q);
         free(q);
     }
@@ -302,10 +299,14 @@ static void restart_tick(uv_timer_t *t)
     if (k->closing)
         return;
     if (p) {
+        pskgw_list_t *pos;
+
         /* k->prod is NULL: a send the core starts from inside a result fails now (retried) */
         k->prod = NULL;
         pskgw_sink_set_connected(k->core, false);
-        for (kreq_t *q = p->reqs; q; q = q->next) {
+        pskgw_list_foreach(pos, &p->reqs)
+        {
+            kreq_t *q = pskgw_container_of(pos, kreq_t, link);
             void *token = q->token;
             q->token = NULL; /* q stays: rk may still report it (then it is only freed) */
             if (k->closing)
@@ -406,10 +407,7 @@ static int kafka_send(void *impl, pskgw_msg_t *msg, void *token)
             return PSKGW_EAGAIN;
         return classify(err) == PSKGW_EBADREQ ? PSKGW_EBADREQ : PSKGW_EUNAVAIL;
     }
-    q->next = k->prod->reqs;
-    if (k->prod->reqs)
-        k->prod->reqs->prev = q;
-    k->prod->reqs = q;
+    pskgw_list_insert_head(&k->prod->reqs, &q->link);
     return 0;
 }
 

@@ -80,7 +80,7 @@ static void fail_waiters(pskgw_upstream_t *c, int err)
 {
     pskgw_upstream_req_t *r;
 
-    while ((r = c->auth.waiters.head) != NULL)
+    while ((r = pskgw_upstream_rl_first(&c->auth.waiters)) != NULL)
         pskgw_upstream_finish(r, err);
 }
 
@@ -157,7 +157,7 @@ static void got_token(pskgw_upstream_t *c, const pskgw_http_result_t *res, uint6
     uv_timer_start(&a->renew, on_renew, at > now ? at - now : 0, 0);
     /* Everyone who waited goes now; a send that fails may admit more requests, which find the
      * token and never join the list again. */
-    while ((r = a->waiters.head) != NULL) {
+    while ((r = pskgw_upstream_rl_first(&a->waiters)) != NULL) {
         pskgw_upstream_rl_unlink(r);
         pskgw_upstream_req_send(r);
     }
@@ -173,7 +173,7 @@ static void retry_later(pskgw_upstream_t *c, pskgw_upstream_class_t cls,
                      : -1;
     uint64_t delay = back_off(c, now, ra);
     pskgw_upstream_req_t *r;
-    pskgw_upstream_req_t *next;
+    pskgw_list_t *pos, *next;
 
     if (res->transport_err)
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, "upstream-auth",
@@ -183,8 +183,9 @@ static void retry_later(pskgw_upstream_t *c, pskgw_upstream_class_t cls,
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, "upstream-auth",
                      "upstream \"%s\": authenticate: http %ld; retrying in %llu ms", c->name,
                      res->status, (unsigned long long)delay);
-    for (r = c->auth.waiters.head; r; r = next) {
-        next = r->next;
+    pskgw_list_foreach_safe(pos, next, &c->auth.waiters.head)
+    {
+        r = pskgw_container_of(pos, pskgw_upstream_req_t, link);
         if (!pskgw_upstream_retry_fits(now, delay, r->deadline, PSKGW_UPSTREAM_MIN_ATTEMPT_MS))
             pskgw_upstream_finish(r, now >= r->deadline ? PSKGW_ETIMEOUT : err);
     }

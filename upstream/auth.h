@@ -27,6 +27,7 @@
 #define PSKGW_UPSTREAM_AUTH_H
 
 #include "common/backoff.h"
+#include "common/list.h"
 #include "upstream/http.h"
 
 #include <stdint.h>
@@ -36,8 +37,7 @@ typedef struct pskgw_upstream pskgw_upstream_t;
 typedef struct pskgw_upstream_req pskgw_upstream_req_t;
 
 typedef struct pskgw_upstream_rlist {
-    pskgw_upstream_req_t *head;
-    pskgw_upstream_req_t *tail;
+    pskgw_list_t head; /* pskgw_upstream_req_t.link, oldest first */
     size_t n;
 } pskgw_upstream_rlist_t;
 

@@ -30,8 +30,7 @@ struct pskgw_upstream_req {
     pskgw_upstream_op_t op;
     pskgw_upstream_rstate_t state;
     pskgw_upstream_rlist_t *list;
-    pskgw_upstream_req_t *prev;
-    pskgw_upstream_req_t *next;
+    pskgw_list_t link; /* in *list */
     char *body;
     char ident[65]; /* KeyID / EncryptedHeader, for logs (identities are not secret) */
     unsigned key_bits;
@@ -98,14 +97,14 @@ struct pskgw_upstream {
 static inline void pskgw_upstream_rl_push(pskgw_upstream_rlist_t *l, pskgw_upstream_req_t *r)
 {
     r->list = l;
-    r->next = NULL;
-    r->prev = l->tail;
-    if (l->tail)
-        l->tail->next = r;
-    else
-        l->head = r;
-    l->tail = r;
+    pskgw_list_insert_tail(&l->head, &r->link);
     l->n++;
+}
+
+/* The oldest request of l, or NULL. */
+static inline pskgw_upstream_req_t *pskgw_upstream_rl_first(const pskgw_upstream_rlist_t *l)
+{
+    return pskgw_list_entry(pskgw_list_first(&l->head), pskgw_upstream_req_t, link);
 }
 
 static inline void pskgw_upstream_rl_unlink(pskgw_upstream_req_t *r)
@@ -114,15 +113,7 @@ static inline void pskgw_upstream_rl_unlink(pskgw_upstream_req_t *r)
 
     if (!l)
         return;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        l->head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        l->tail = r->prev;
-    r->prev = r->next = NULL;
+    pskgw_list_remove(&r->link);
     r->list = NULL;
     l->n--;
 }

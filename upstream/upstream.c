@@ -143,7 +143,7 @@ static void on_dispatch(uv_timer_t *t)
     pskgw_upstream_req_t *r;
 
     c->dispatching++;
-    while ((r = c->deliver.head) != NULL)
+    while ((r = pskgw_upstream_rl_first(&c->deliver)) != NULL)
         deliver_one(c, r);
     c->dispatching--;
     if (c->closing && !c->torn_down && !c->deliver.n)
@@ -360,7 +360,7 @@ static void admit_next(pskgw_upstream_t *c)
     if (c->admitting || c->closing)
         return;
     c->admitting = 1;
-    while (c->in_flight < c->max_in_flight && (r = c->queue.head) != NULL) {
+    while (c->in_flight < c->max_in_flight && (r = pskgw_upstream_rl_first(&c->queue)) != NULL) {
         pskgw_upstream_rl_unlink(r);
         c->in_flight++;
         r->state = R_WAIT_AUTH; /* counts as admitted from here */
@@ -422,12 +422,12 @@ void pskgw_upstream_close(pskgw_upstream_t *c, pskgw_upstream_close_cb cb, void 
     c->close_cb = cb;
     c->close_arg = arg;
     pskgw_upstream_auth_stop(c);
-    while (c->queue.head)
-        pskgw_upstream_finish(c->queue.head, PSKGW_ECANCELED);
-    while (c->auth.waiters.head)
-        pskgw_upstream_finish(c->auth.waiters.head, PSKGW_ECANCELED);
-    while (c->running.head)
-        pskgw_upstream_finish(c->running.head, PSKGW_ECANCELED);
+    while (pskgw_upstream_rl_first(&c->queue))
+        pskgw_upstream_finish(pskgw_upstream_rl_first(&c->queue), PSKGW_ECANCELED);
+    while (pskgw_upstream_rl_first(&c->auth.waiters))
+        pskgw_upstream_finish(pskgw_upstream_rl_first(&c->auth.waiters), PSKGW_ECANCELED);
+    while (pskgw_upstream_rl_first(&c->running))
+        pskgw_upstream_finish(pskgw_upstream_rl_first(&c->running), PSKGW_ECANCELED);
     /* The dispatch delivers what is pending, then tears down (never from inside this call). */
     arm_dispatch(c);
 }
@@ -503,6 +503,10 @@ int pskgw_upstream_new(uv_loop_t *loop, const pskgw_upstream_opts_t *o, pskgw_up
     c = calloc(1, sizeof(*c));
     if (!c)
         return PSKGW_ENOMEM;
+    pskgw_list_init(&c->queue.head);
+    pskgw_list_init(&c->running.head);
+    pskgw_list_init(&c->deliver.head);
+    pskgw_list_init(&c->auth.waiters.head);
     c->loop = loop;
     c->auth_mode = o->auth_mode;
     c->psk_key_bits = o->psk_key_bits ? o->psk_key_bits : d.psk_key_bits;

@@ -17,6 +17,11 @@
  * PSKGW_ALLOC_FAIL_TRACE=1 adds the stack of the failed call (sanitizer builds only).
  * Unset: the wrappers only forward to libc.
  *
+ * The binaries are also linked with --wrap=criterion_abort_test: when a failure was injected
+ * and a cr_assert then aborts the test, the live stack is copied into a heap block that a global
+ * points at, so the objects the aborted test still held are not reported by LeakSanitizer at
+ * exit; a leak reported then is memory the code under test lost (tests/torture.sh fails on it).
+ *
  * The sweep over N is tests/torture.sh (docs/ARCHITECTURE.md, "Testing").
  */
 #ifndef PSKGW_TEST_ALLOCFAIL_H

@@ -141,25 +141,6 @@ int pskgw_test_stop(pskgw_test_proc_t *p, int sig, int timeout_ms)
     return pskgw_test_wait(p, timeout_ms);
 }
 
-int pskgw_test_free_port(int udp)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
-    int port = -1;
-
-    if (fd < 0)
-        return -1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
 int pskgw_test_reserve_port(int udp, int *port)
 {
     struct sockaddr_in sa;

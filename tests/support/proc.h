@@ -30,11 +30,9 @@ int pskgw_test_stop(pskgw_test_proc_t *p, int sig, int timeout_ms);
 /* Wait for exit without signalling; -1 on timeout (the child is then killed). */
 int pskgw_test_wait(pskgw_test_proc_t *p, int timeout_ms);
 
-/* A free TCP (or UDP when udp != 0) port on 127.0.0.1, by binding port 0 and closing. Racy:
- * another process may bind it before the caller's server does. Prefer a server that binds port 0
- * and reports its port, pskgw_test_reserve_port() for a port nobody may answer on, or
- * pskgw_test_wait_own_port() to make sure the server started on it is the one listening. */
-int pskgw_test_free_port(int udp);
+/* Ports: there is no "free port" helper (a port closed and handed on can be taken by another
+ * process first). A server of ours binds port 0 and reports its port; another is started on a
+ * port reserved here with pskgw_test_spawn_on_reserved(). */
 /* A port nobody else can take while the returned socket stays open: bound to 127.0.0.1 port 0,
  * never listening (TCP connections to it are refused; UDP datagrams to it are queued, unread).
  * *port gets the port. Returns the socket (the caller closes it), or -1. */

@@ -2,7 +2,7 @@
  * from one source never lock a device out, a replayed ClientHello ends no session, a few
  * sources cannot fill the session table, a flood of one failure cannot hide another in the
  * log. Sources are distinct 127.0.0.x addresses. */
-#include "harness.h"
+#include "listenfix.h"
 #include "srcpeer.h"
 
 #include "gateway/listen_internal.h"
@@ -18,53 +18,33 @@
 #define ID_Y  "11010008002F33244B115B0AEEB8"
 #define PSK_Y "0102030405060708090A0B0C0D0E0F10"
 
-static uv_loop_t loop;
-static hres_t res;
-static hmsgs_t msgs;
 static speer_t cli[128];
-static pskgw_listener_t *lst;
 
 static void setup(void)
 {
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    memset(&msgs, 0, sizeof(msgs));
+    lfix_setup();
     memset(cli, 0, sizeof(cli));
-    lst = NULL;
-    cr_assert_eq(wolfSSL_Init(), WOLFSSL_SUCCESS);
 }
 
 static void teardown(void)
 {
     for (size_t i = 0; i < sizeof(cli) / sizeof(cli[0]); i++)
         speer_close(&cli[i]);
-    if (lst != NULL) {
-        pskgw_listener_close(lst, NULL, NULL);
-        lst = NULL;
-    }
-    cr_assert_eq(hloop_finish(&loop), 0, "every handle closed");
-    cr_assert_eq(res.outstanding, 0, "every lookup finished or cancelled");
-    wolfSSL_Cleanup();
+    lfix_teardown();
 }
 
 TestSuite(hostile, .init = setup, .fini = teardown, .timeout = 120);
 
 static void start(pskgw_listener_opts_t *o)
 {
-    const char *why = NULL;
-
-    o->domain = "acme";
-    o->name = "devices";
-    o->address = "127.0.0.1";
     if (o->handshakes_per_ip == 0)
         o->handshakes_per_ip = 100000; /* the tests start many handshakes from one source */
-    cr_assert_eq(pskgw_listener_new(&loop, o, &res.iface, hmsgs_cb, &msgs, &lst, &why), 0,
-                 "listener: %s", why ? why : "");
-    msgs.l = lst;
+    lfix_start(o);
 }
 
 static const pskgw_listener_counters_t *ctr(void)
 {
-    return pskgw_listener_counters(lst);
+    return lfix_ctr();
 }
 
 static uint16_t port(void)

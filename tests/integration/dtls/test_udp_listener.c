@@ -1,6 +1,6 @@
 /* The UDP DTLS listener on real loopback sockets (port 0): wolfSSL and OpenSSL peers, every
  * default suite, 200 devices with slow lookups at once, failures, floods, limits, shutdown. */
-#include "harness.h"
+#include "listenfix.h"
 
 #include "gateway/listen_internal.h"
 
@@ -28,64 +28,25 @@ static const char *suites[4][2] = {
     { "PSK-AES128-CBC-SHA", "PSK-AES128-CBC-SHA" },
 };
 
-static uv_loop_t loop;
-static hres_t res;
-static hmsgs_t msgs;
 static hcli_t cli[200];
-static pskgw_listener_t *lst;
-static bool closed_cb_ran;
-
-static void setup(void)
-{
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    memset(&msgs, 0, sizeof(msgs));
-    closed_cb_ran = false;
-    lst = NULL;
-    cr_assert_eq(wolfSSL_Init(), WOLFSSL_SUCCESS);
-}
-
-static void on_closed(pskgw_listener_t *l, void *arg)
-{
-    (void)l;
-    *(bool *)arg = true;
-}
 
 static void teardown(void)
 {
     for (int i = 0; i < 200; i++)
         hcli_close(&cli[i]);
-    if (lst != NULL) {
-        pskgw_listener_close(lst, on_closed, &closed_cb_ran);
-        lst = NULL;
-        (void)uv_run(&loop, UV_RUN_DEFAULT);
-        cr_assert(closed_cb_ran);
-    }
-    cr_assert_eq(hloop_finish(&loop), 0, "every handle closed");
-    cr_assert_eq(res.outstanding, 0, "every lookup finished or cancelled");
-    wolfSSL_Cleanup();
+    lfix_teardown();
 }
 
-TestSuite(udp, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(udp, .init = lfix_setup, .fini = teardown, .timeout = 60);
 
 static void start(pskgw_listener_opts_t *o)
 {
-    const char *why = NULL;
-
-    if (o->domain == NULL)
-        o->domain = "acme";
-    if (o->name == NULL)
-        o->name = "devices";
-    if (o->address == NULL)
-        o->address = "127.0.0.1";
-    cr_assert_eq(pskgw_listener_new(&loop, o, &res.iface, hmsgs_cb, &msgs, &lst, &why), 0,
-                 "listener: %s", why ? why : "");
-    msgs.l = lst;
-    cr_assert_gt(pskgw_listener_port(lst), 0);
+    lfix_start(o);
 }
 
 static const pskgw_listener_counters_t *ctr(void)
 {
-    return pskgw_listener_counters(lst);
+    return lfix_ctr();
 }
 
 static int want_msgs;
@@ -316,7 +277,7 @@ Test(udp, two_hundred_devices_with_slow_lookups_are_parked_at_once)
         hcli_close(&cli[i]);
     (void)uv_run(&loop, UV_RUN_NOWAIT);
     size_t with = heap_in_use();
-    pskgw_listener_close(lst, on_closed, &closed_cb_ran);
+    pskgw_listener_close(lst, lfix_on_closed, &closed_cb_ran);
     lst = NULL;
     for (int k = 0; k < 100 && !closed_cb_ran; k++)
         (void)uv_run(&loop, UV_RUN_ONCE);
@@ -704,7 +665,7 @@ Test(udp, shutdown_with_sessions_in_every_state_frees_everything)
                NULL);
     cr_assert(hrun_until(&loop, second_done, NULL, 5000));
     cr_assert_eq(ctr()->sessions_active, 2);
-    pskgw_listener_close(lst, on_closed, &closed_cb_ran);
+    pskgw_listener_close(lst, lfix_on_closed, &closed_cb_ran);
     lst = NULL;
     for (int k = 0; k < 100 && !closed_cb_ran; k++)
         (void)uv_run(&loop, UV_RUN_ONCE);
@@ -928,7 +889,7 @@ Test(udp, close_from_inside_the_message_callback)
     cr_assert(hrun_until(&loop, parked, NULL, 5000));
     res.sync_hits = true;
     hres_add(&res, H_ID, H_PSK);
-    msgs.close_on_message = on_closed;
+    msgs.close_on_message = lfix_on_closed;
     msgs.close_arg = &closed_cb_ran;
     hcli_start(&cli[1], &loop, pskgw_listener_port(lst), false, "PSK-AES128-GCM-SHA256", H_ID,
                H_PSK, "first");

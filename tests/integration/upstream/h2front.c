@@ -71,10 +71,7 @@ static int spawn_nghttpx(front_t *f, int port)
     snprintf(npn, sizeof(npn), "--npn-list=%s", f->alpn);
     snprintf(alog, sizeof(alog), "--accesslog-file=%s", f->access);
     snprintf(elog, sizeof(elog), "--errorlog-file=%s/error.log", f->dir);
-    if (pskgw_test_spawn(&f->proc, argv, 0) < 0)
-        return -1;
-    if (pskgw_test_wait_own_port(f->proc.pid, port, 0, 20000) < 0) {
-        pskgw_test_stop(&f->proc, SIGKILL, 2000);
+    if (pskgw_test_spawn_on_reserved(&f->proc, argv, f->hold, port, 20000) < 0) {
         f->proc.pid = -1;
         return -1;
     }
@@ -106,13 +103,15 @@ int front_start(front_t *f, const char *backend_url, const char *alpn)
     snprintf(f->access, sizeof(f->access), "%s/access.log", f->dir);
     if (make_cert(f, key) < 0)
         return -1;
-    /* A free port may be taken by another process before nghttpx binds it: try a few. */
-    for (int attempt = 0; attempt < 5; attempt++) {
-        int port = pskgw_test_free_port(0);
-        if (port > 0 && spawn_nghttpx(f, port) == 0)
-            return 0;
-    }
-    return -1;
+    /* The port stays reserved (never listening) while the front lives: nghttpx binds beside the
+     * reservation (SO_REUSEADDR) and nobody else can take it, not even between restarts. */
+    int port = 0;
+
+    f->hold = pskgw_test_reserve_port(0, &port);
+    if (f->hold < 0)
+        return -1;
+    f->holding = true;
+    return spawn_nghttpx(f, port);
 }
 
 int front_restart(front_t *f)
@@ -129,6 +128,9 @@ void front_stop(front_t *f)
     if (f->proc.pid > 0)
         pskgw_test_stop(&f->proc, SIGTERM, 5000);
     f->proc.pid = -1;
+    if (f->holding)
+        close(f->hold);
+    f->holding = false;
     if (f->dir[0])
         pskgw_test_rmtree(f->dir);
     f->dir[0] = '\0';

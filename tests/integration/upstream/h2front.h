@@ -5,6 +5,7 @@
 #ifndef PSKGW_TEST_UPSTREAM_H2FRONT_H
 #define PSKGW_TEST_UPSTREAM_H2FRONT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "proc.h"
@@ -21,19 +22,23 @@ typedef struct {
     char backend[128]; /* "HOST,PORT" */
     char alpn[64];
     int port;
+    int hold;     /* the port's reservation (pskgw_test_reserve_port), kept across restarts */
+    bool holding; /* hold is open (a zeroed front_t holds nothing) */
 } front_t;
 
 /* 1 when nghttpx and openssl are installed. */
 int front_available(void);
 
-/* Generate a key and certificate (openssl, SAN IP:127.0.0.1) and start nghttpx on a free
- * port of 127.0.0.1 (checked to be held by it) in front of backend_url ("http://HOST:PORT"),
- * offering the ALPN list alpn. 0 or -1. */
+/* Generate a key and certificate (openssl, SAN IP:127.0.0.1) and start nghttpx on a port of
+ * 127.0.0.1 reserved for it (pskgw_test_spawn_on_reserved: no other process can take it, also
+ * while nghttpx restarts) in front of backend_url ("http://HOST:PORT"), offering the ALPN list
+ * alpn. 0 or -1. */
 int front_start(front_t *f, const char *backend_url, const char *alpn);
 /* Stop nghttpx (SIGTERM: it closes its client connections) and start it again on the same
  * port, certificate and access log (appended). 0 or -1. */
 int front_restart(front_t *f);
-/* Stop nghttpx and remove its directory. Safe on a front that never started. */
+/* Stop nghttpx, give up its port and remove its directory. Safe on a front that never started
+ * (zeroed). */
 void front_stop(front_t *f);
 
 /* The access log's requests whose path starts with prefix, after the first `skip` of them:

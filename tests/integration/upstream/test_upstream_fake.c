@@ -3,6 +3,7 @@
  * ends with uv_loop_close() == 0 and the callback contract checked. */
 #include "common/err.h"
 #include "fakesrv.h"
+#include "upfix.h"
 #include "upstream/upstream.h"
 
 #include <criterion/criterion.h>
@@ -18,22 +19,10 @@
 #define P_AUTH  "/v1/authenticate"
 #define P_PSK   "/v1/GetPSK"
 
-typedef struct {
-    int calls;
-    int status;
-    uint64_t at_ms;       /* loop time of the callback */
-    uint64_t window_left; /* the client's Retry-After window left at the callback, ms */
-} res_t;
+typedef upfix_res_t res_t;
 
-static uv_loop_t loop;
-static uv_timer_t pump;
-static pskgw_upstream_t *cli;
 static fakesrv_t *srv;
 static char url[64];
-static int in_api;
-static int done;
-static int violated;
-static int closed;
 static char retry_after_hdr[128];
 
 static void suite_fini(void)
@@ -44,34 +33,10 @@ static void suite_fini(void)
 
 TestSuite(upstream_fake, .fini = suite_fini);
 
-static void on_pump(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static void on_closed(void *arg)
-{
-    (void)arg;
-    closed++;
-}
-
 static uint32_t zero_random(void *arg)
 {
     (void)arg;
     return 0;
-}
-
-static void psk_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
-{
-    res_t *x = arg;
-
-    if (in_api || x->calls || (status == 0) != (r != NULL))
-        violated++;
-    x->calls++;
-    x->status = status;
-    x->at_ms = uv_now(&loop);
-    x->window_left = pskgw_upstream_retry_after_ms_left(cli);
-    done++;
 }
 
 static void start(fake_handler h)
@@ -79,31 +44,11 @@ static void start(fake_handler h)
     pskgw_upstream_opts_t o;
 
     cr_assert_eq(fakesrv_start(&srv, h, NULL, url, sizeof(url)), 0);
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    cr_assert_eq(uv_timer_init(&loop, &pump), 0);
-    uv_timer_start(&pump, on_pump, 10, 10);
-    pskgw_upstream_opts_init(&o);
-    o.name = "fake";
-    o.base_url = url;
+    upfix_opts(&o, "fake", url);
     o.key_id = "k";
     o.secret = "s";
-    o.backoff_base_ms = 50;
-    o.backoff_max_ms = 400;
     o.random = zero_random;
-    cr_assert_eq(pskgw_upstream_new(&loop, &o, &cli), 0);
-    done = violated = closed = in_api = 0;
-}
-
-/* Run the loop until *counter >= target; timeout_ms only guards against hanging (the checks
- * after it fail). */
-static void run_until(const int *counter, int target, uint64_t timeout_ms)
-{
-    uint64_t end;
-
-    uv_update_time(&loop);
-    end = uv_now(&loop) + timeout_ms;
-    while (*counter < target && uv_now(&loop) < end)
-        uv_run(&loop, UV_RUN_ONCE);
+    upfix_start_client(&o);
 }
 
 static uint64_t psk_attempts(void)
@@ -116,23 +61,12 @@ static uint64_t psk_attempts(void)
 
 static int get_psk(uint32_t deadline, res_t *r)
 {
-    int rc;
-
-    in_api = 1;
-    rc = pskgw_upstream_get_psk(cli, PSK_ID, 128, deadline, psk_cb, r, NULL);
-    in_api = 0;
-    return rc;
+    return upfix_get_psk(PSK_ID, deadline, r);
 }
 
 static void finish(void)
 {
-    pskgw_upstream_close(cli, on_closed, NULL);
-    cli = NULL;
-    uv_close((uv_handle_t *)&pump, NULL);
-    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    cr_assert_eq(closed, 1);
-    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
-    cr_assert_eq(violated, 0, "callback contract violated %d times", violated);
+    upfix_finish();
     fakesrv_stop(srv);
     srv = NULL;
 }
@@ -172,7 +106,7 @@ Test(upstream_fake, deadline_holds_after_a_backoff_that_finds_no_token)
     cr_assert_eq(get_psk(600, &a), 0);
     cr_assert_eq(get_psk(600, &b), 0);
     /* the token comes back only after a minute: both ending means the deadline ended them */
-    run_until(&done, 2, 30000);
+    upfix_run_until(&done, 2, 30000);
     cr_assert_eq(a.calls, 1, "a waited for the token");
     cr_assert_eq(b.calls, 1, "b waited for the token");
     cr_assert_eq(a.status, PSKGW_ETIMEOUT, "%s", pskgw_strerror(a.status));
@@ -264,7 +198,7 @@ Test(upstream_fake, malformed_authenticate_answer_backs_off)
         if (i > 0)
             cr_assert_eq(auth_attempts(), (uint64_t)i,
                          "request %d started an authenticate at once, without a backoff", i + 1);
-        run_until(&r[i].calls, 1, 30000);
+        upfix_run_until(&r[i].calls, 1, 30000);
         cr_assert_eq(r[i].calls, 1);
         cr_assert_eq(r[i].status, PSKGW_EPARSE, "%s", pskgw_strerror(r[i].status));
         cr_assert_eq(auth_attempts(), (uint64_t)i + 1, "one authenticate per failure");
@@ -299,25 +233,21 @@ Test(upstream_fake, retry_after_window_is_capped_for_other_requests)
     res_t b = { 0 };
 
     cr_assert_eq(fakesrv_start(&srv, hour_429, NULL, url, sizeof(url)), 0);
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    cr_assert_eq(uv_timer_init(&loop, &pump), 0);
-    uv_timer_start(&pump, on_pump, 10, 10);
     pskgw_upstream_opts_init(&o);
     o.base_url = url;
     o.key_id = "k";
     o.secret = "s";
     o.random = zero_random;
     o.ratelimit_window_max_ms = 400;
-    cr_assert_eq(pskgw_upstream_new(&loop, &o, &cli), 0);
-    done = violated = closed = in_api = 0;
+    upfix_start_client(&o);
     cr_assert_eq(get_psk(3000, &a), 0);
-    run_until(&done, 1, 30000);
+    upfix_run_until(&done, 1, 30000);
     cr_assert_eq(a.status, PSKGW_ERATELIMIT, "%s", pskgw_strerror(a.status));
     cr_assert_leq(pskgw_upstream_retry_after_ms_left(cli), 400);
     /* an hour-long window would refuse b at once (its deadline cannot see the end): b is sent
      * after the capped window and answered */
     cr_assert_eq(get_psk(30000, &b), 0);
-    run_until(&done, 2, 30000);
+    upfix_run_until(&done, 2, 30000);
     cr_assert_eq(b.calls, 1);
     cr_assert_eq(b.status, 0, "%s", pskgw_strerror(b.status));
     cr_assert_eq(b.window_left, 0);

@@ -103,11 +103,7 @@ static void opts_base(pskgw_upstream_opts_t *o, const char *url)
 /* Run the loop until *counter >= target; timeout_ms only guards against hanging. */
 static void run_until(const int *counter, int target, uint64_t timeout_ms)
 {
-    uv_update_time(&loop);
-    uint64_t end = uv_now(&loop) + timeout_ms;
-
-    while (*counter < target && uv_now(&loop) < end)
-        uv_run(&loop, UV_RUN_ONCE);
+    upfix_run_until(counter, target, timeout_ms);
     cr_assert_geq(*counter, target, "no callback within %llu ms (guard)",
                   (unsigned long long)timeout_ms);
 }

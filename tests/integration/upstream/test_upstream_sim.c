@@ -86,17 +86,6 @@ static void start_client(const pskgw_upstream_opts_t *o)
     seq = 0;
 }
 
-/* Run the loop until *counter >= target; timeout_ms only guards against hanging (the checks
- * after it fail): raised to at least 30 s so that a loaded machine cannot fail a wait (the
- * faults that must outlast a wait hold answers for 60 s). */
-static void run_until(const int *counter, int target, uint64_t timeout_ms)
-{
-    uint64_t end = uv_now(&loop) + (timeout_ms < 30000 ? 30000 : timeout_ms);
-
-    while (*counter < target && uv_now(&loop) < end)
-        uv_run(&loop, UV_RUN_ONCE);
-}
-
 /* Run the loop until pred() holds; fails the test after timeout_ms (a guard only). */
 static void run_until_pred(bool (*pred)(void), uint64_t timeout_ms, const char *what)
 {
@@ -154,7 +143,7 @@ static void warm_up(void)
     res_t r = { 0 };
 
     cr_assert_eq(get_psk(1, 128, 0, &r), 0);
-    run_until(&r.calls, 1, 10000);
+    upfix_run_until(&r.calls, 1, 10000);
     check_psk(1, 128, &r);
 }
 
@@ -174,7 +163,7 @@ Test(upstream_sim, authenticate_once_then_psk_and_e2e)
     for (unsigned i = 0; i < 8; i++)
         cr_assert_eq(get_psk(10 + i, i % 2 ? 256 : 128, 0, &r[i]), 0);
     cr_assert_eq(done, 0, "a callback ran inside the call");
-    run_until(&done, 8, 10000);
+    upfix_run_until(&done, 8, 10000);
     for (unsigned i = 0; i < 8; i++)
         check_psk(10 + i, i % 2 ? 256 : 128, &r[i]);
     cr_assert_eq(sim_calls(&sim, "authenticate"), 1);
@@ -191,7 +180,7 @@ Test(upstream_sim, authenticate_once_then_psk_and_e2e)
         cr_assert_eq(pskgw_upstream_get_e2e(cli, hex, 0, e2e_cb, &e[v - 1], NULL), 0);
         in_api = 0;
     }
-    run_until(&done, 10, 10000);
+    upfix_run_until(&done, 10, 10000);
     for (int v = 1; v <= 2; v++) {
         uint8_t ki[PSKGW_ROT_KI_MAX_LEN];
         size_t n = 0;
@@ -270,7 +259,7 @@ Test(upstream_sim, refusals_are_final)
         pskgw_upstream_get_psk(cli, "00112233445566778899AABBCCDD", 128, 0, psk_cb, &junk, NULL),
         0);
     in_api = 0;
-    run_until(&done, 4, 10000);
+    upfix_run_until(&done, 4, 10000);
     cr_assert_eq(nf.status, PSKGW_ENOTFOUND, "%s", pskgw_strerror(nf.status));
     cr_assert_eq(den.status, PSKGW_EDENIED, "%s", pskgw_strerror(den.status));
     cr_assert_eq(junk.status, PSKGW_ENOTFOUND, "%s", pskgw_strerror(junk.status));
@@ -299,7 +288,7 @@ Test(upstream_sim, wrong_secret_is_eauth)
     start_client(&o);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(get_psk(1, 128, 0, &r[i]), 0);
-    run_until(&done, 3, 10000);
+    upfix_run_until(&done, 3, 10000);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(r[i].status, PSKGW_EAUTH, "%s", pskgw_strerror(r[i].status));
     cr_assert_eq(sim_calls(&sim, "authenticate"), 1);
@@ -341,7 +330,7 @@ Test(upstream_sim, proactive_renewal)
     cr_assert_eq(uv_timer_init(&loop, &f.t), 0);
     f.t.data = &f;
     uv_timer_start(&f.t, on_feed, 0, 200);
-    run_until(&done, 23, 15000);
+    upfix_run_until(&done, 23, 15000);
     uv_close((uv_handle_t *)&f.t, NULL);
     for (int i = 0; i < 23; i++)
         check_psk(20 + (unsigned)i, 128, &f.r[i]);
@@ -409,7 +398,7 @@ Test(upstream_sim, recovers_from_401_with_one_reauth)
     cr_assert_eq(sim_post(&sim, "/_sim/expire-tokens", "{}"), 200);
     for (int i = 0; i < 4; i++)
         cr_assert_eq(get_psk(30 + (unsigned)i, 128, 0, &r[i]), 0);
-    run_until(&done, 5, 10000);
+    upfix_run_until(&done, 5, 10000);
     for (int i = 0; i < 4; i++)
         check_psk(30 + (unsigned)i, 128, &r[i]);
     /* four 401s at most, but one shared re-authentication */
@@ -439,7 +428,7 @@ Test(upstream_sim, ratelimit_honours_retry_after)
     uv_update_time(&loop);
     t = uv_now(&loop);
     cr_assert_eq(get_psk(40, 128, 30000, &a), 0);
-    run_until(&a.calls, 1, 60000);
+    upfix_run_until(&a.calls, 1, 60000);
     check_psk(40, 128, &a);
     cr_assert_geq(a.at_ms - t, 1000, "retried after %llu ms", (unsigned long long)(a.at_ms - t));
     cr_assert_eq(a.window_left, 0, "answered after the window");
@@ -449,7 +438,7 @@ Test(upstream_sim, ratelimit_honours_retry_after)
      * a retry), hint available */
     set_faults("{\"ratelimit_next\":1,\"retry_after_s\":5}");
     cr_assert_eq(get_psk(41, 128, 2000, &b), 0);
-    run_until(&b.calls, 1, 60000);
+    upfix_run_until(&b.calls, 1, 60000);
     cr_assert_eq(b.status, PSKGW_ERATELIMIT, "%s", pskgw_strerror(b.status));
     cr_assert_gt(b.window_left, 0, "refused while the window was open, not after waiting");
     cr_assert_leq(b.window_left, 5000);
@@ -490,14 +479,14 @@ Test(upstream_sim, retry_after_window_holds_new_requests)
     /* a 300 ms deadline cannot see the window end: refused at once (inside the window), never
      * sent */
     cr_assert_eq(get_psk(55, 128, 300, &late), 0);
-    run_until(&late.calls, 1, 30000);
+    upfix_run_until(&late.calls, 1, 30000);
     cr_assert_eq(late.calls, 1);
     cr_assert_eq(late.status, PSKGW_ERATELIMIT, "%s", pskgw_strerror(late.status));
     cr_assert_gt(late.window_left, 0, "refused at once, not after waiting");
     cr_assert_eq(stats_now().http_attempts[PSKGW_UPSTREAM_OP_PSK], attempts,
                  "requests sent into the Retry-After window");
     cr_assert_eq(sim_calls(&sim, "get_psk"), 1, "requests sent into the Retry-After window");
-    run_until(&done, 7, 60000);
+    upfix_run_until(&done, 7, 60000);
     check_psk(50, 128, &a);
     for (int i = 0; i < 4; i++) {
         check_psk(51 + (unsigned)i, 128, &r[i]);
@@ -522,13 +511,13 @@ Test(upstream_sim, transient_failures_are_retried)
     /* two 503s, then success */
     set_faults("{\"error_next\":2,\"error_status\":503}");
     cr_assert_eq(get_psk(50, 128, 5000, &a), 0);
-    run_until(&a.calls, 1, 10000);
+    upfix_run_until(&a.calls, 1, 10000);
     check_psk(50, 128, &a);
     cr_assert_eq(sim_calls(&sim, "get_psk"), 4); /* warm-up + 3 */
     /* a dropped connection, then a 500, then success */
     set_faults("{\"drop_next\":1,\"error_next\":1,\"error_status\":500}");
     cr_assert_eq(get_psk(51, 128, 5000, &b), 0);
-    run_until(&b.calls, 1, 10000);
+    upfix_run_until(&b.calls, 1, 10000);
     check_psk(51, 128, &b);
     /* curl itself retries a request whose reused connection died, once: 3 or 4 here */
     pskgw_upstream_stats(cli, &st);
@@ -547,7 +536,7 @@ Test(upstream_sim, unavailable_within_the_deadline)
     warm_up();
     set_faults("{\"error_rate\":1.0,\"error_status\":502}");
     cr_assert_eq(get_psk(60, 128, 1500, &a), 0);
-    run_until(&a.calls, 1, 60000);
+    upfix_run_until(&a.calls, 1, 60000);
     cr_assert_eq(a.calls, 1, "the deadline ended the request");
     cr_assert_eq(a.status, PSKGW_EUNAVAIL, "%s", pskgw_strerror(a.status));
     /* bounded backoff: several attempts, never a storm */
@@ -571,7 +560,7 @@ Test(upstream_sim, deadline_exceeded)
     uv_update_time(&loop);
     t = uv_now(&loop);
     cr_assert_eq(get_psk(70, 128, 300, &a), 0);
-    run_until(&a.calls, 1, 30000);
+    upfix_run_until(&a.calls, 1, 30000);
     cr_assert_eq(a.calls, 1);
     cr_assert_eq(a.status, PSKGW_ETIMEOUT, "%s", pskgw_strerror(a.status));
     /* not before the deadline (loop time: a timer never fires early) */
@@ -602,7 +591,7 @@ Test(upstream_sim, queue_full_is_busy_at_once)
     cr_assert_eq(st.in_flight, 2);
     cr_assert_eq(st.queued, 3);
     cr_assert_eq(get_psk(85, 128, 0, &r[5]), PSKGW_EBUSY);
-    run_until(&done, 6, 10000); /* 5 + warm-up */
+    upfix_run_until(&done, 6, 10000); /* 5 + warm-up */
     for (int i = 0; i < 5; i++)
         check_psk(80 + (unsigned)i, 128, &r[i]);
     cr_assert_eq(r[5].calls, 0, "a refused request called back");
@@ -660,7 +649,7 @@ Test(upstream_sim, thousand_concurrent_requests_do_not_block_the_loop)
     uv_timer_start(&k.t, on_tick, 10, 10);
     for (unsigned i = 0; i < N; i++)
         cr_assert_eq(get_psk(1000 + i, 128, 0, &r[i]), 0);
-    run_until(&done, N, 60000);
+    upfix_run_until(&done, N, 60000);
     uv_close((uv_handle_t *)&k.t, NULL);
     cr_assert_eq(done, N);
     for (unsigned i = 0; i < N; i++)
@@ -744,7 +733,7 @@ Test(upstream_sim, cancel_and_close_with_requests_in_flight)
     cr_assert_eq(r[3].calls, 0);
     cr_assert_eq(uv_timer_init(&loop, &ct), 0);
     uv_timer_start(&ct, on_cancel_timer, 100, 0);
-    run_until(&chain.closed_from_cb, 1, 30000);
+    upfix_run_until(&chain.closed_from_cb, 1, 30000);
     cr_assert_eq(chain.closed_from_cb, 1, "cancellations waited for the server");
     cr_assert_eq(chain.a.status, PSKGW_ECANCELED);
     cr_assert_eq(chain.b.status, PSKGW_ECANCELED);
@@ -808,7 +797,7 @@ Test(upstream_sim, connection_refused_is_unavailable)
     o.base_url = url;
     start_client(&o);
     cr_assert_eq(get_psk(1, 128, 800, &a), 0);
-    run_until(&a.calls, 1, 30000);
+    upfix_run_until(&a.calls, 1, 30000);
     cr_assert_eq(a.calls, 1);
     cr_assert(a.status == PSKGW_EUNAVAIL || a.status == PSKGW_ETIMEOUT, "%s",
               pskgw_strerror(a.status));
@@ -835,7 +824,7 @@ static void tls_case(int trust, int want)
         o.ca_file = ca;
     start_client(&o);
     cr_assert_eq(get_psk(7, 256, 5000, &a), 0);
-    run_until(&a.calls, 1, 10000);
+    upfix_run_until(&a.calls, 1, 10000);
     if (want == 0)
         check_psk(7, 256, &a);
     else
@@ -872,7 +861,7 @@ Test(upstream_sim, e2e_alias_path)
     in_api = 1;
     cr_assert_eq(pskgw_upstream_get_e2e(cli, hex, 0, e2e_cb, &e, NULL), 0);
     in_api = 0;
-    run_until(&e.calls, 1, 10000);
+    upfix_run_until(&e.calls, 1, 10000);
     cr_assert_eq(e.status, 0, "%s", pskgw_strerror(e.status));
     cr_assert_eq(e.e2e.mac_bits, 128);
     stats = sim_stats(&sim);
@@ -908,9 +897,9 @@ Test(upstream_sim, logs_hold_no_secret_token_or_key)
     cr_assert_eq(sim_post(&sim, "/_sim/expire-tokens", "{}"), 200);
     set_faults("{\"error_next\":1,\"error_status\":503}");
     cr_assert_eq(get_psk(2, 128, 0, &r[0]), 0);
-    run_until(&r[0].calls, 1, 10000);
+    upfix_run_until(&r[0].calls, 1, 10000);
     cr_assert_eq(get_psk(150, 128, 0, &r[1]), 0); /* 404 */
-    run_until(&r[1].calls, 1, 10000);
+    upfix_run_until(&r[1].calls, 1, 10000);
     check_psk(2, 128, &r[0]);
     cr_assert_eq(r[1].status, PSKGW_ENOTFOUND);
     upfix_finish();
@@ -958,7 +947,7 @@ Test(upstream_sim, churn_with_dropped_connections)
     start_client(&o);
     for (unsigned i = 0; i < N; i++)
         cr_assert_eq(get_psk(2000 + i, 128, 0, &r[i]), 0);
-    run_until(&done, N, 30000);
+    upfix_run_until(&done, N, 30000);
     cr_assert_eq(done, N);
     for (unsigned i = 0; i < N; i++) {
         cr_assert_eq(r[i].calls, 1);

@@ -25,6 +25,7 @@
 
 static pskgw_test_proc_t master = { -1, -1 }, other = { -1, -1 }, sentinel = { -1, -1 };
 static int master_port, other_port, sentinel_port;
+static int sentinel_hold = -1; /* the sentinel's port reservation (pskgw_test_reserve_port) */
 static char dir[256];
 static bool paused; /* the sentinel is SIGSTOPped */
 static uv_loop_t loop;
@@ -50,6 +51,7 @@ static void tick_cb(uv_timer_t *t)
 static void setup(void)
 {
     master.pid = other.pid = sentinel.pid = -1;
+    sentinel_hold = -1;
     dir[0] = '\0';
     paused = false;
     open_ctx = NULL;
@@ -76,6 +78,9 @@ static void teardown(void)
     for (int i = 0; i < 3; i++)
         if (procs[i]->pid > 0)
             pskgw_test_stop(procs[i], SIGTERM, 10000);
+    if (sentinel_hold >= 0)
+        close(sentinel_hold);
+    sentinel_hold = -1;
     if (dir[0])
         pskgw_test_rmtree(dir);
 }
@@ -110,25 +115,22 @@ static void start_servers(void)
     cr_assert_eq(pskgw_test_redis_start(&other, &other_port), 0, "redis-server did not start");
     cr_assert_eq(pskgw_test_tmpdir(dir, sizeof(dir)), 0);
     snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
-    /* a free port is not reserved: retry until this sentinel is the one listening */
-    for (int attempt = 0;; attempt++) {
-        char *argv[] = { SENTINEL_BIN, conf, NULL };
+    /* the port stays reserved (never listening) until teardown: the sentinel binds beside the
+     * reservation (SO_REUSEADDR, as redis-server does) and no other process can take it */
+    char *argv[] = { SENTINEL_BIN, conf, NULL };
 
-        cr_assert_lt(attempt, 5, "no port for redis-sentinel");
-        sentinel_port = pskgw_test_free_port(0);
-        f = fopen(conf, "w");
-        cr_assert_not_null(f);
-        fprintf(f,
-                "port %d\nbind 127.0.0.1\ndir %s\nloglevel warning\n"
-                "sentinel monitor pskgw 127.0.0.1 %d 1\n"
-                "sentinel down-after-milliseconds pskgw 60000\n",
-                sentinel_port, dir, master_port);
-        fclose(f);
-        cr_assert_eq(pskgw_test_spawn(&sentinel, argv, 0), 0);
-        if (pskgw_test_wait_own_port(sentinel.pid, sentinel_port, 0, 30000) == 0)
-            return;
-        pskgw_test_stop(&sentinel, SIGKILL, 5000);
-    }
+    sentinel_hold = pskgw_test_reserve_port(0, &sentinel_port);
+    cr_assert_geq(sentinel_hold, 0, "no port for redis-sentinel");
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "port %d\nbind 127.0.0.1\ndir %s\nloglevel warning\n"
+            "sentinel monitor pskgw 127.0.0.1 %d 1\n"
+            "sentinel down-after-milliseconds pskgw 60000\n",
+            sentinel_port, dir, master_port);
+    fclose(f);
+    cr_assert_eq(pskgw_test_spawn_on_reserved(&sentinel, argv, sentinel_hold, sentinel_port, 30000),
+                 0, "redis-sentinel did not start on its reserved port");
 }
 
 static void on_state(void *arg, bool ready)

@@ -1,10 +1,11 @@
 /* The client's token life (upstream/auth.c) and its one backoff decision, against the scripted
- * HTTP server of the integration tests (tests/integration/upstream/fakesrv.c, linked) on
- * loopback. The jitter source is injected and counts its draws: a failed authentication draws
- * one number for its backoff, one answered with Retry-After draws none (it waits what it was
- * told). Every test ends with uv_loop_close() == 0 and the callback contract checked. */
+ * HTTP server (tests/support/fakesrv.h) on loopback, in the upstream tests' fixture (upfix.h).
+ * The jitter source is injected and counts its draws: a failed authentication draws one number
+ * for its backoff, one answered with Retry-After draws none (it waits what it was told). Every
+ * test ends with uv_loop_close() == 0 and the callback contract checked. */
 #include "common/err.h"
 #include "fakesrv.h"
+#include "upfix.h"
 #include "upstream/upstream.h"
 
 #include <criterion/criterion.h>
@@ -17,19 +18,10 @@
 #define P_AUTH  "/v1/authenticate"
 #define P_PSK   "/v1/GetPSK"
 
-typedef struct {
-    int calls;
-    int status;
-} res_t;
+typedef upfix_res_t res_t;
 
-static uv_loop_t loop;
-static pskgw_upstream_t *cli;
 static fakesrv_t *srv;
 static char url[64];
-static int in_api;
-static int done;
-static int violated;
-static int closed;
 static unsigned draws;
 
 static void suite_fini(void)
@@ -40,12 +32,6 @@ static void suite_fini(void)
 
 TestSuite(upstream_auth, .fini = suite_fini);
 
-static void on_closed(void *arg)
-{
-    (void)arg;
-    closed++;
-}
-
 static uint32_t counting_random(void *arg)
 {
     (void)arg;
@@ -53,26 +39,12 @@ static uint32_t counting_random(void *arg)
     return 0;
 }
 
-static void psk_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
-{
-    res_t *x = arg;
-
-    if (in_api || x->calls || (status == 0) != (r != NULL))
-        violated++;
-    x->calls++;
-    x->status = status;
-    done++;
-}
-
 static void start(fake_handler h)
 {
     pskgw_upstream_opts_t o;
 
     cr_assert_eq(fakesrv_start(&srv, h, NULL, url, sizeof(url)), 0);
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    pskgw_upstream_opts_init(&o);
-    o.name = "auth";
-    o.base_url = url;
+    upfix_opts(&o, "auth", url);
     o.key_id = "k";
     o.secret = "s";
     /* long enough that a request made right after a failure is made inside the backoff even on
@@ -80,31 +52,13 @@ static void start(fake_handler h)
     o.backoff_base_ms = 1000;
     o.backoff_max_ms = 2000;
     o.random = counting_random;
-    cr_assert_eq(pskgw_upstream_new(&loop, &o, &cli), 0);
-    done = violated = closed = in_api = 0;
+    upfix_start_client(&o);
     draws = 0;
-}
-
-/* Run the loop until *counter >= target; timeout_ms only guards against hanging (the checks
- * after it fail). */
-static void run_until(const int *counter, int target, uint64_t timeout_ms)
-{
-    uint64_t end;
-
-    uv_update_time(&loop);
-    end = uv_now(&loop) + timeout_ms;
-    while (*counter < target && uv_now(&loop) < end)
-        uv_run(&loop, UV_RUN_ONCE);
 }
 
 static int get_psk(uint32_t deadline, res_t *r)
 {
-    int rc;
-
-    in_api = 1;
-    rc = pskgw_upstream_get_psk(cli, PSK_ID, 128, deadline, psk_cb, r, NULL);
-    in_api = 0;
-    return rc;
+    return upfix_get_psk(PSK_ID, deadline, r);
 }
 
 static pskgw_upstream_stats_t stats(void)
@@ -117,12 +71,7 @@ static pskgw_upstream_stats_t stats(void)
 
 static void finish(void)
 {
-    pskgw_upstream_close(cli, on_closed, NULL);
-    cli = NULL;
-    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    cr_assert_eq(closed, 1);
-    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
-    cr_assert_eq(violated, 0, "callback contract violated %d times", violated);
+    upfix_finish();
     fakesrv_stop(srv);
     srv = NULL;
 }
@@ -152,7 +101,7 @@ Test(upstream_auth, transient_failures_back_off_then_every_waiter_is_served)
     start(busy_twice);
     for (int i = 0; i < N; i++)
         cr_assert_eq(get_psk(30000, &r[i]), 0);
-    run_until(&done, N, 30000);
+    upfix_run_until(&done, N, 30000);
     for (int i = 0; i < N; i++) {
         cr_assert_eq(r[i].calls, 1);
         cr_assert_eq(r[i].status, 0, "request %d: %s", i, pskgw_strerror(r[i].status));
@@ -233,7 +182,7 @@ Test(upstream_auth, refused_credentials_end_the_waiters_and_back_off)
         /* the first request authenticates from inside its call; later ones find the backoff */
         cr_assert_eq(stats().http_attempts[PSKGW_UPSTREAM_OP_AUTH], (uint64_t)(i == 0 ? 1 : i),
                      "request %d started an authenticate at once, without a backoff", i + 1);
-        run_until(&r[i].calls, 1, 30000);
+        upfix_run_until(&r[i].calls, 1, 30000);
         cr_assert_eq(r[i].calls, 1);
         cr_assert_eq(r[i].status, PSKGW_EAUTH, "%s", pskgw_strerror(r[i].status));
         cr_assert_eq(draws, (unsigned)i + 1, "one jitter draw per refusal");

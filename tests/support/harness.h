@@ -3,6 +3,7 @@
 #ifndef PSKGW_TEST_LISTEN_HARNESS_H
 #define PSKGW_TEST_LISTEN_HARNESS_H
 
+#include "dtlscli.h"
 #include "gateway/listen_api.h"
 
 #include <wolfssl/options.h>
@@ -41,34 +42,8 @@ void hres_add(hres_t *r, const char *id, const char *psk_hex);
 /* Answers every held lookup (in the next loop iteration) and stops holding new ones. */
 void hres_release(hres_t *r);
 
-/* ---- DTLS client on a uv UDP socket ---- */
-typedef struct {
-    uv_loop_t *loop;
-    uv_udp_t sock;
-    uv_timer_t rtx;
-    WOLFSSL_CTX *ctx;
-    WOLFSSL *ssl;
-    struct sockaddr_in6 srv;
-    char identity[200];
-    uint8_t psk[64];
-    size_t psk_len;
-    uint8_t rx[8][2048];
-    size_t rx_len[8];
-    unsigned rx_head, rx_count;
-    int sends;
-    int max_sends; /* >0: stop sending after this many datagrams (a vanishing peer) */
-    int retransmits;
-    bool done;
-    int error;
-    bool got_close_notify;
-    uint64_t done_at;
-    char got[512];
-    size_t got_len;
-    const char *send_on_done; /* message written once established */
-    int closed_handles;
-    uint8_t hello[1024]; /* the last ClientHello sent with a cookie */
-    size_t hello_len;
-} hcli_t;
+/* ---- DTLS client on a uv UDP socket (tests/support/dtlscli.h) ---- */
+typedef dcli_t hcli_t;
 
 void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char *cipher,
                 const char *identity, const char *psk_hex, const char *send_on_done);

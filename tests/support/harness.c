@@ -153,223 +153,44 @@ void hres_add(hres_t *r, const char *id, const char *psk_hex)
 
 /* ---- DTLS client ---------------------------------------------------------------------- */
 
-static int cli_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
-{
-    hcli_t *c = ctx;
-    size_t n;
-
-    (void)ssl;
-    if (c->rx_count == 0)
-        return WOLFSSL_CBIO_ERR_WANT_READ;
-    n = c->rx_len[c->rx_head] < (size_t)sz ? c->rx_len[c->rx_head] : (size_t)sz;
-    memcpy(buf, c->rx[c->rx_head], n);
-    c->rx_head = (c->rx_head + 1) % 8;
-    c->rx_count--;
-    return (int)n;
-}
-
-static int cli_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
-{
-    hcli_t *c = ctx;
-    uv_buf_t b = uv_buf_init(buf, (unsigned)sz);
-
-    (void)ssl;
-    c->sends++;
-    if ((size_t)sz <= sizeof(c->hello)) {
-        pskgw_dtls_client_hello_t ch;
-        uint64_t rseq = 0;
-        uint16_t mseq = 0;
-
-        if (pskgw_dtls_find_client_hello((const uint8_t *)buf, (size_t)sz, &rseq, &mseq, &ch) ==
-                0 &&
-            ch.cookie_len > 0) {
-            memcpy(c->hello, buf, (size_t)sz);
-            c->hello_len = (size_t)sz;
-        }
-    }
-    if (c->max_sends > 0 && c->sends > c->max_sends)
-        return sz; /* vanished */
-    (void)uv_udp_try_send(&c->sock, &b, 1, (const struct sockaddr *)&c->srv);
-    return sz;
-}
-
-static unsigned int cli_psk(WOLFSSL *ssl, const char *hint, char *identity, unsigned int id_max,
-                            unsigned char *key, unsigned int key_max)
-{
-    hcli_t *c = wolfSSL_GetIOReadCtx(ssl);
-
-    (void)hint;
-    if (strlen(c->identity) >= id_max || c->psk_len > key_max)
-        return 0;
-    memcpy(identity, c->identity, strlen(c->identity) + 1);
-    memcpy(key, c->psk, c->psk_len);
-    return (unsigned int)c->psk_len;
-}
-
-static void cli_drive(hcli_t *c);
-
-static void on_rtx(uv_timer_t *t)
-{
-    hcli_t *c = t->data;
-
-    if (c->done || c->error != 0)
-        return;
-    c->retransmits++;
-    if (wolfSSL_dtls_got_timeout(c->ssl) != WOLFSSL_SUCCESS) {
-        c->error = -1;
-        return;
-    }
-    cli_drive(c);
-}
-
-static void cli_drive(hcli_t *c)
-{
-    char buf[512];
-
-    if (!c->done && c->error == 0) {
-        int ret = wolfSSL_connect(c->ssl);
-
-        if (ret == WOLFSSL_SUCCESS) {
-            c->done = true;
-            c->done_at = uv_now(c->loop);
-            (void)uv_timer_stop(&c->rtx);
-            if (c->send_on_done != NULL)
-                (void)wolfSSL_write(c->ssl, c->send_on_done, (int)strlen(c->send_on_done));
-        } else {
-            int err = wolfSSL_get_error(c->ssl, ret);
-
-            if (err == WOLFSSL_ERROR_WANT_READ) {
-                int to = wolfSSL_dtls_get_current_timeout(c->ssl);
-
-                (void)uv_timer_start(&c->rtx, on_rtx, (uint64_t)(to > 0 ? to : 1) * 1000, 0);
-            } else {
-                c->error = err;
-            }
-            return;
-        }
-    }
-    while (c->done && !c->got_close_notify) {
-        int n = wolfSSL_read(c->ssl, buf, sizeof(buf));
-
-        if (n > 0) {
-            size_t room = sizeof(c->got) - 1 - c->got_len;
-            size_t k = (size_t)n < room ? (size_t)n : room;
-
-            memcpy(c->got + c->got_len, buf, k);
-            c->got_len += k;
-            c->got[c->got_len] = '\0';
-            continue;
-        }
-        if (wolfSSL_get_error(c->ssl, n) == WOLFSSL_ERROR_ZERO_RETURN)
-            c->got_close_notify = true;
-        break;
-    }
-}
-
-static void cli_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
-{
-    static char buf[4096];
-
-    (void)h;
-    (void)s;
-    *b = uv_buf_init(buf, sizeof(buf));
-}
-
-static void cli_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *a,
-                        unsigned flags)
-{
-    hcli_t *c = h->data;
-    unsigned i;
-
-    (void)a;
-    (void)flags;
-    if (n <= 0 || c->rx_count == 8 || (size_t)n > sizeof(c->rx[0]))
-        return;
-    i = (c->rx_head + c->rx_count) % 8;
-    memcpy(c->rx[i], buf->base, (size_t)n);
-    c->rx_len[i] = (size_t)n;
-    c->rx_count++;
-    cli_drive(c);
-}
-
-static void cli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, uint16_t local_port, bool ipv6,
-                      const char *cipher, const char *identity, const char *psk_hex,
-                      const char *send_on_done)
-{
-    size_t n = 0;
-    struct sockaddr_in6 any;
-
-    memset(c, 0, sizeof(*c));
-    c->loop = loop;
-    c->send_on_done = send_on_done;
-    (void)snprintf(c->identity, sizeof(c->identity), "%s", identity);
-    cr_assert_eq(pskgw_hex_decode(psk_hex, strlen(psk_hex), c->psk, sizeof(c->psk), &n), 0);
-    c->psk_len = n;
-    if (ipv6) {
-        cr_assert_eq(uv_ip6_addr("::1", port, &c->srv), 0);
-        cr_assert_eq(uv_ip6_addr("::1", 0, &any), 0);
-    } else {
-        cr_assert_eq(uv_ip4_addr("127.0.0.1", port, (struct sockaddr_in *)&c->srv), 0);
-        cr_assert_eq(uv_ip4_addr("127.0.0.1", local_port, (struct sockaddr_in *)&any), 0);
-    }
-    cr_assert_eq(uv_udp_init(loop, &c->sock), 0);
-    c->sock.data = c;
-    cr_assert_eq(uv_udp_bind(&c->sock, (const struct sockaddr *)&any, 0), 0);
-    cr_assert_eq(uv_udp_recv_start(&c->sock, cli_alloc, cli_on_recv), 0);
-    cr_assert_eq(uv_timer_init(loop, &c->rtx), 0);
-    c->rtx.data = c;
-    c->ctx = wolfSSL_CTX_new(wolfDTLSv1_2_client_method());
-    cr_assert_not_null(c->ctx);
-    cr_assert_eq(wolfSSL_CTX_set_cipher_list(c->ctx, cipher), WOLFSSL_SUCCESS);
-    wolfSSL_CTX_set_psk_client_callback(c->ctx, cli_psk);
-    wolfSSL_CTX_SetIORecv(c->ctx, cli_recv);
-    wolfSSL_CTX_SetIOSend(c->ctx, cli_send);
-    c->ssl = wolfSSL_new(c->ctx);
-    cr_assert_not_null(c->ssl);
-    wolfSSL_SetIOReadCtx(c->ssl, c);
-    wolfSSL_SetIOWriteCtx(c->ssl, c);
-    wolfSSL_dtls_set_using_nonblock(c->ssl, 1);
-    cli_drive(c);
-}
-
 void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char *cipher,
                 const char *identity, const char *psk_hex, const char *send_on_done)
 {
-    cli_start(c, loop, port, 0, ipv6, cipher, identity, psk_hex, send_on_done);
+    struct sockaddr_in6 srv;
+    struct sockaddr_in6 any;
+
+    if (ipv6) {
+        cr_assert_eq(uv_ip6_addr("::1", port, &srv), 0);
+        cr_assert_eq(uv_ip6_addr("::1", 0, &any), 0);
+    } else {
+        cr_assert_eq(uv_ip4_addr("127.0.0.1", port, (struct sockaddr_in *)&srv), 0);
+        cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, (struct sockaddr_in *)&any), 0);
+    }
+    dcli_start(c, loop, (const struct sockaddr *)&any, (const struct sockaddr *)&srv, cipher,
+               identity, psk_hex, send_on_done);
 }
 
 void hcli_start_from(hcli_t *c, uv_loop_t *loop, uint16_t port, uint16_t local_port,
                      const char *cipher, const char *identity, const char *psk_hex,
                      const char *send_on_done)
 {
-    cli_start(c, loop, port, local_port, false, cipher, identity, psk_hex, send_on_done);
+    struct sockaddr_in srv;
+    struct sockaddr_in local;
+
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", port, &srv), 0);
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", local_port, &local), 0);
+    dcli_start(c, loop, (const struct sockaddr *)&local, (const struct sockaddr *)&srv, cipher,
+               identity, psk_hex, send_on_done);
 }
 
 uint16_t hcli_local_port(hcli_t *c)
 {
-    struct sockaddr_in6 a;
-    int len = sizeof(a);
-
-    cr_assert_eq(uv_udp_getsockname(&c->sock, (struct sockaddr *)&a, &len), 0);
-    return ntohs(a.sin6_port);
-}
-
-static void cli_handle_closed(uv_handle_t *h)
-{
-    (void)h;
+    return dcli_local_port(c);
 }
 
 void hcli_close(hcli_t *c)
 {
-    if (c->ssl == NULL)
-        return;
-    (void)uv_udp_recv_stop(&c->sock);
-    uv_close((uv_handle_t *)&c->sock, cli_handle_closed);
-    uv_close((uv_handle_t *)&c->rtx, cli_handle_closed);
-    wolfSSL_free(c->ssl);
-    wolfSSL_CTX_free(c->ctx);
-    c->ssl = NULL;
-    c->ctx = NULL;
+    dcli_close(c);
 }
 
 /* ---- loop helpers --------------------------------------------------------------------- */

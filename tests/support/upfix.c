@@ -49,6 +49,39 @@ void upfix_start_client(const pskgw_upstream_opts_t *o)
     done = violated = closed = in_api = 0;
 }
 
+void upfix_psk_cb(void *arg, int status, const pskgw_upstream_psk_t *r)
+{
+    upfix_res_t *x = arg;
+
+    if (in_api || x->calls || (status == 0) != (r != NULL))
+        violated++;
+    x->calls++;
+    x->status = status;
+    x->at_ms = uv_now(&loop);
+    x->window_left = pskgw_upstream_retry_after_ms_left(cli);
+    done++;
+}
+
+int upfix_get_psk(const char *identity, uint32_t deadline, upfix_res_t *r)
+{
+    int rc;
+
+    in_api = 1;
+    rc = pskgw_upstream_get_psk(cli, identity, 128, deadline, upfix_psk_cb, r, NULL);
+    in_api = 0;
+    return rc;
+}
+
+void upfix_run_until(const int *counter, int target, uint64_t timeout_ms)
+{
+    uint64_t end;
+
+    uv_update_time(&loop);
+    end = uv_now(&loop) + (timeout_ms < UPFIX_GUARD_MS ? UPFIX_GUARD_MS : timeout_ms);
+    while (*counter < target && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+}
+
 void upfix_finish(void)
 {
     if (cli)
