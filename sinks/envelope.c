@@ -5,6 +5,7 @@
 #include "common/err.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -283,13 +284,25 @@ const char *pskgw_envelope_device(const pskgw_envelope_t *env)
 }
 
 /* Random bytes for message ids, drawn from getrandom 1 KiB at a time (per thread) rather than
- * one system call per message; bytes are cleared as they are used. */
+ * one system call per message; bytes are cleared as they are used. A forked child (the worker
+ * processes) drops what it inherited, so no two processes ever hand out the same ids. */
 #define ID_POOL 1024
 
 static _Thread_local struct {
     uint8_t b[ID_POOL];
     size_t left; /* unused bytes at the end of b */
 } id_rnd;
+
+static void id_rnd_forget(void)
+{
+    memset(id_rnd.b, 0, sizeof(id_rnd.b));
+    id_rnd.left = 0;
+}
+
+__attribute__((constructor)) static void id_rnd_init(void)
+{
+    (void)pthread_atfork(NULL, NULL, id_rnd_forget);
+}
 
 int pskgw_envelope_new_id(char out[PSKGW_MESSAGE_ID_LEN + 1])
 {

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/codec.h"
@@ -386,4 +388,36 @@ Test(envelope_encoder, timestamp_cache_follows_the_clock)
         snprintf(needle, sizeof(needle), "\"received_at\":\"%s\"", want_ts);
         cr_assert(strstr(buf, needle), "%s not in %s", needle, buf);
     }
+}
+
+/* Message ids come from a pool of random bytes: a forked child must not hand out the ids its
+ * parent still has in the pool (gateway workers are forked). */
+Test(envelope_encoder, forked_child_draws_fresh_ids)
+{
+    char parent[2][PSKGW_MESSAGE_ID_LEN + 1];
+    char child[PSKGW_MESSAGE_ID_LEN + 1];
+    int fds[2];
+    pid_t pid;
+    int st;
+
+    cr_assert_eq(pskgw_envelope_new_id(parent[0]), 0); /* the pool is filled now */
+    cr_assert_eq(pipe(fds), 0);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        char id[PSKGW_MESSAGE_ID_LEN + 1];
+        ssize_t w = -1;
+        if (pskgw_envelope_new_id(id) == 0)
+            w = write(fds[1], id, PSKGW_MESSAGE_ID_LEN);
+        _exit(w == PSKGW_MESSAGE_ID_LEN ? 0 : 1);
+    }
+    close(fds[1]);
+    cr_assert_eq(read(fds[0], child, PSKGW_MESSAGE_ID_LEN), PSKGW_MESSAGE_ID_LEN);
+    child[PSKGW_MESSAGE_ID_LEN] = '\0';
+    close(fds[0]);
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cr_assert_eq(pskgw_envelope_new_id(parent[1]), 0);
+    cr_assert_str_neq(child, parent[1], "the child took the parent's next id");
+    cr_assert_str_neq(parent[0], parent[1]);
 }
