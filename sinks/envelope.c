@@ -129,9 +129,50 @@ static size_t slen(const char *s)
     return s ? strlen(s) : 0;
 }
 
-static char *put_cstr(char *p, const char *s)
+/* The envelope's strings and their lengths, measured once per rendering. */
+enum { S_DOMAIN, S_LISTENER, S_TRANSPORT, S_PEER, S_IDENTITY, S_UID, S_KI, S_SUITE, S_E2E_UID, NS };
+
+typedef struct {
+    const char *s[NS];
+    size_t len[NS];
+    size_t n; /* NS with an e2e object, else S_KI */
+} strs_t;
+
+static void measure(const pskgw_envelope_t *env, strs_t *t)
 {
-    return put_str(p, s ? s : "", slen(s));
+    t->s[S_DOMAIN] = env->domain;
+    t->s[S_LISTENER] = env->listener;
+    t->s[S_TRANSPORT] = env->transport;
+    t->s[S_PEER] = env->peer;
+    t->s[S_IDENTITY] = env->psk_identity;
+    t->s[S_UID] = env->rot_public_uid;
+    t->n = S_KI;
+    if (env->e2e) {
+        t->s[S_KI] = env->e2e->key_identity;
+        t->s[S_SUITE] = env->e2e->cipher_suite;
+        t->s[S_E2E_UID] = env->e2e->rot_public_uid;
+        t->n = NS;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        t->len[i] = slen(t->s[i]);
+        if (!t->s[i])
+            t->s[i] = "";
+    }
+}
+
+/* 1 for an ASCII hex digit (either case). */
+static const uint8_t hex_byte[256] = {
+    ['0' ... '9'] = 1,
+    ['a' ... 'f'] = 1,
+    ['A' ... 'F'] = 1,
+};
+
+static int id_ok(const char *id)
+{
+    for (int i = 0; i < PSKGW_MESSAGE_ID_LEN; i++)
+        if (!hex_byte[(uint8_t)id[i]])
+            return 0; /* also a NUL before the end */
+    return id[PSKGW_MESSAGE_ID_LEN] == '\0';
 }
 
 /* received_at: the text of a whole second is cached (per thread), only the milliseconds are
@@ -171,35 +212,36 @@ static char *put_timestamp(char *p, uint64_t ms)
     return p;
 }
 
-size_t pskgw_envelope_json_max(const pskgw_envelope_t *env)
+static size_t max_of(const pskgw_envelope_t *env, const strs_t *t)
 {
     /* the keys and punctuation of both forms, rounded up generously */
-    size_t n = 320;
+    size_t n = 320 + STR_MAX(PSKGW_MESSAGE_ID_LEN) + 4 * U64_MAX_DIGITS + TS_MAX + 2;
 
-    n += STR_MAX(PSKGW_MESSAGE_ID_LEN);
-    n += STR_MAX(slen(env->domain)) + STR_MAX(slen(env->listener)) + STR_MAX(slen(env->transport)) +
-         STR_MAX(slen(env->peer)) + STR_MAX(slen(env->psk_identity)) +
-         STR_MAX(slen(env->rot_public_uid));
-    n += 3 * U64_MAX_DIGITS + TS_MAX + 2;
-    n += pskgw_b64_encoded_len(env->payload_len) + 2;
-    if (env->e2e)
-        n += U64_MAX_DIGITS + STR_MAX(slen(env->e2e->key_identity)) +
-             STR_MAX(slen(env->e2e->cipher_suite)) + STR_MAX(slen(env->e2e->rot_public_uid));
-    return n;
+    for (size_t i = 0; i < t->n; i++)
+        n += STR_MAX(t->len[i]);
+    return n + pskgw_b64_encoded_len(env->payload_len) + 2;
 }
 
-static char *put_e2e(char *p, const pskgw_envelope_e2e_t *x)
+size_t pskgw_envelope_json_max(const pskgw_envelope_t *env)
+{
+    strs_t t;
+
+    measure(env, &t);
+    return max_of(env, &t);
+}
+
+static char *put_e2e(char *p, const pskgw_envelope_e2e_t *x, const strs_t *t)
 {
     if (!x)
         return PUT_LIT(p, "null");
     p = PUT_LIT(p, "{\"version\":");
     p = put_u64(p, x->version);
     p = PUT_LIT(p, ",\"key_identity\":");
-    p = put_cstr(p, x->key_identity);
+    p = put_str(p, t->s[S_KI], t->len[S_KI]);
     p = PUT_LIT(p, ",\"cipher_suite\":");
-    p = put_cstr(p, x->cipher_suite);
+    p = put_str(p, t->s[S_SUITE], t->len[S_SUITE]);
     p = PUT_LIT(p, ",\"rot_public_uid\":");
-    p = put_cstr(p, x->rot_public_uid);
+    p = put_str(p, t->s[S_E2E_UID], t->len[S_E2E_UID]);
     p = x->replay ? PUT_LIT(p, ",\"replay\":true}") : PUT_LIT(p, ",\"replay\":false}");
     return p;
 }
@@ -207,29 +249,30 @@ static char *put_e2e(char *p, const pskgw_envelope_e2e_t *x)
 int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id, char *out,
                              size_t cap, size_t *out_len)
 {
+    static const struct {
+        const char *key;
+        size_t len;
+    } keys[S_KI] = {
+#define K(s) { s, sizeof(s) - 1 }
+        K("\",\"domain\":"), K(",\"listener\":"),     K(",\"transport\":"),
+        K(",\"peer\":"),     K(",\"psk_identity\":"), K(",\"rot_public_uid\":"),
+#undef K
+    };
     char *p = out;
+    strs_t t;
 
-    if (!env || !message_id || !out ||
-        strnlen(message_id, PSKGW_MESSAGE_ID_LEN + 1) != PSKGW_MESSAGE_ID_LEN ||
-        !pskgw_is_hex((const uint8_t *)message_id, PSKGW_MESSAGE_ID_LEN) ||
+    if (!env || !message_id || !out || !id_ok(message_id) ||
         (env->payload_len > 0 && !env->payload))
         return PSKGW_EINVAL;
-    if (cap < pskgw_envelope_json_max(env))
+    measure(env, &t);
+    if (cap < max_of(env, &t))
         return PSKGW_ETOOBIG;
     p = PUT_LIT(p, "{\"message_id\":\"");
     p = put(p, message_id, PSKGW_MESSAGE_ID_LEN); /* hex: nothing to escape */
-    p = PUT_LIT(p, "\",\"domain\":");
-    p = put_cstr(p, env->domain);
-    p = PUT_LIT(p, ",\"listener\":");
-    p = put_cstr(p, env->listener);
-    p = PUT_LIT(p, ",\"transport\":");
-    p = put_cstr(p, env->transport);
-    p = PUT_LIT(p, ",\"peer\":");
-    p = put_cstr(p, env->peer);
-    p = PUT_LIT(p, ",\"psk_identity\":");
-    p = put_cstr(p, env->psk_identity);
-    p = PUT_LIT(p, ",\"rot_public_uid\":");
-    p = put_cstr(p, env->rot_public_uid);
+    for (size_t i = 0; i < S_KI; i++) {
+        p = put(p, keys[i].key, keys[i].len);
+        p = put_str(p, t.s[i], t.len[i]);
+    }
     p = PUT_LIT(p, ",\"session_id\":");
     p = put_u64(p, env->session_id);
     p = PUT_LIT(p, ",\"seq\":");
@@ -245,7 +288,7 @@ int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id
     p = PUT_LIT(p, "\",\"payload_len\":");
     p = put_u64(p, env->payload_len);
     p = PUT_LIT(p, ",\"e2e\":");
-    p = put_e2e(p, env->e2e);
+    p = put_e2e(p, env->e2e, &t);
     *p++ = '}';
     *out_len = (size_t)(p - out);
     return 0;
