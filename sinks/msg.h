@@ -44,8 +44,8 @@ int pskgw_msg_new(const pskgw_envelope_t *env, const char *id, pskgw_msg_t **out
 
 /* A freelist of messages (one per sink set, loop thread only): in steady state a message is
  * made without malloc. Messages whose blob fits one of a few size classes (up to 4 KiB) come
- * from it and go back to it at their last unref, wiped (payload and strings); a bounded number
- * per class is kept. pskgw_msg_pool_free() frees the cached ones at once; messages still out
+ * from it and go back to it at their last unref, wiped (payload and strings); each class keeps
+ * at most 4 MiB. pskgw_msg_pool_free() frees the cached ones at once; messages still out
  * keep the pool's memory alive and free themselves (and it, the last one) when released.
  * pskgw_msg_pool_new: 0 or PSKGW_ENOMEM. */
 int pskgw_msg_pool_new(pskgw_msg_pool_t **out);
