@@ -167,7 +167,7 @@ static const uint8_t hex_byte[256] = {
     ['A' ... 'F'] = 1,
 };
 
-static int id_ok(const char *id)
+int pskgw_envelope_id_valid(const char *id)
 {
     for (int i = 0; i < PSKGW_MESSAGE_ID_LEN; i++)
         if (!hex_byte[(uint8_t)id[i]])
@@ -261,7 +261,7 @@ int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id
     char *p = out;
     strs_t t;
 
-    if (!env || !message_id || !out || !id_ok(message_id) ||
+    if (!env || !message_id || !out || !pskgw_envelope_id_valid(message_id) ||
         (env->payload_len > 0 && !env->payload))
         return PSKGW_EINVAL;
     measure(env, &t);

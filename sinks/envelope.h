@@ -74,6 +74,9 @@ int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id
  * else psk_identity (else ""). Borrowed from env. */
 const char *pskgw_envelope_device(const pskgw_envelope_t *env);
 
+/* 1 when id is PSKGW_MESSAGE_ID_LEN hex digits (either case) followed by a NUL, else 0. */
+int pskgw_envelope_id_valid(const char *id);
+
 /* Fill out[PSKGW_MESSAGE_ID_LEN + 1] with a fresh random message id. 0 or PSKGW_EIO. */
 int pskgw_envelope_new_id(char out[PSKGW_MESSAGE_ID_LEN + 1]);
 

@@ -183,9 +183,8 @@ int pskgw_msg_new_from(pskgw_msg_pool_t *pool, const pskgw_envelope_t *env, cons
     size_t lens[NSTR];
     e2e_strs_t x = { { NULL, NULL, NULL }, { 0, 0, 0 } };
 
-    if (!env || !id || strlen(id) != PSKGW_MESSAGE_ID_LEN ||
-        !pskgw_is_hex((const uint8_t *)id, PSKGW_MESSAGE_ID_LEN) ||
-        (env->payload_len && !env->payload) || env->payload_len > 0xffffffffu)
+    if (!env || !id || !pskgw_envelope_id_valid(id) || (env->payload_len && !env->payload) ||
+        env->payload_len > 0xffffffffu)
         return PSKGW_EINVAL;
     env_strs(env, strs);
     for (int i = 0; i < NSTR; i++)
