@@ -72,6 +72,14 @@ check "latency at half the capacity: lines timed, p99 >= p50 > 0, all verified" 
   '.messages_latency.capacity_per_s > 0 and .messages_latency.latency_us.count >= .messages_latency.sent and
    .messages_latency.latency_us.p99_us >= .messages_latency.latency_us.p50_us and
    .messages_latency.latency_us.p50_us > 0 and .messages_latency.verify.ok == true'
+if ldd "$BIN/pskgw" 2>/dev/null | grep -qE 'lib(a|t|ub)san'; then
+  check "allocations per message: not measured on a sanitizer build" jqcheck "$J" '.messages_allocations == null'
+else
+  check "allocations per message: counted over two runs, more messages in the second" jqcheck "$J" \
+    '(.messages_allocations.per_message | type) == "number" and
+     .messages_allocations.runs[1].forwarded > .messages_allocations.runs[0].forwarded and
+     .messages_allocations.runs[0].allocations > 0'
+fi
 sinks_want='["file","http","kafka"'
 command -v redis-server >/dev/null && sinks_want+=',"redis-stream"'
 command -v mosquitto >/dev/null && sinks_want+=',"mqtt"'
@@ -161,7 +169,7 @@ fi
 # which run failed and prints no figure that needed it.
 fake=$WORK/bin-failing-ceiling
 mkdir -p "$fake"
-for b in pskgw pskgw-sim pskgw-devsim pskgw-udpceiling pskgw-dtls-hammer pskgw-sinkbench pskgw-linelat; do ln -s "$BIN/$b" "$fake/$b"; done
+for b in pskgw pskgw-sim pskgw-devsim pskgw-udpceiling pskgw-dtls-hammer pskgw-sinkbench pskgw-linelat libpskgw-malloccount.so; do ln -s "$BIN/$b" "$fake/$b"; done
 cat >"$fake/pskgw-wolfpair" <<SH
 #!/usr/bin/env bash
 echo run >>"$WORK/wolfpair.calls"
