@@ -363,6 +363,10 @@ static void on_params(void *arg, int status, const pskgw_e2e_params_t *params)
     req_free(r);
 }
 
+/* Payloads up to this size are decrypted into a buffer on the stack (an in-process hit makes no
+ * allocation); larger ones (TLS records up to 16 KiB) into a heap buffer. */
+#define E2E_STACK_OUT 2048
+
 /* In-process hit through src->lookup: decrypt at once. 0 if handled (callback fired), 1 if
  * not at hand, or PSKGW_ENOMEM. */
 static int try_lookup(pskgw_e2e_t *e2e, const pskgw_e2e_header_t *h, const uint8_t *payload,
@@ -370,6 +374,7 @@ static int try_lookup(pskgw_e2e_t *e2e, const pskgw_e2e_header_t *h, const uint8
 {
     pskgw_e2e_params_t p;
     char key[PSKGW_E2E_KI_HEX_MAX + 1];
+    uint8_t stack_out[E2E_STACK_OUT];
     uint8_t *out;
     int rc;
 
@@ -381,13 +386,14 @@ static int try_lookup(pskgw_e2e_t *e2e, const pskgw_e2e_header_t *h, const uint8
         pskgw_e2e_params_wipe(&p);
         return 1;
     }
-    out = malloc(len);
+    out = len <= sizeof(stack_out) ? stack_out : malloc(len);
     if (!out) {
         rc = PSKGW_ENOMEM;
         goto done;
     }
     decrypt_and_report(e2e, h, payload, len, &p, out, len, cb, arg);
-    free(out); /* wiped by decrypt_and_report */
+    if (out != stack_out)
+        free(out); /* wiped by decrypt_and_report */
     rc = 0;
 done:
     pskgw_e2e_params_wipe(&p);

@@ -26,7 +26,27 @@ struct pskgw_e2e_replay {
     size_t mask;
     uint64_t window;
     uint8_t seed[16];
+    /* SHA-256 state after the seed padded to one whole block: each fingerprint starts from a
+     * copy of it, so the seed costs no compression per payload */
+    wc_Sha256 mid;
+    int mid_ok;
 };
+
+#define SEED_BLOCK 64 /* WC_SHA256_BLOCK_SIZE */
+
+static int mid_init(pskgw_e2e_replay_t *r)
+{
+    uint8_t block[SEED_BLOCK] = { 0 };
+    int ok;
+
+    memcpy(block, r->seed, sizeof(r->seed));
+    if (wc_InitSha256(&r->mid) != 0)
+        return PSKGW_ECRYPTO;
+    r->mid_ok = 1;
+    ok = wc_Sha256Update(&r->mid, block, sizeof(block)) == 0;
+    pskgw_wipe(block, sizeof(block));
+    return ok ? 0 : PSKGW_ECRYPTO;
+}
 
 int pskgw_e2e_replay_new(size_t max_entries, uint64_t window_ms, const uint8_t seed[16],
                          pskgw_e2e_replay_t **out)
@@ -53,6 +73,10 @@ int pskgw_e2e_replay_new(size_t max_entries, uint64_t window_ms, const uint8_t s
     r->mask = nb - 1;
     r->window = window_ms;
     memcpy(r->seed, seed, sizeof(r->seed));
+    if (mid_init(r) < 0) {
+        pskgw_e2e_replay_free(r);
+        return PSKGW_ECRYPTO;
+    }
     *out = r;
     return 0;
 }
@@ -62,6 +86,9 @@ void pskgw_e2e_replay_free(pskgw_e2e_replay_t *r)
     if (!r)
         return;
     pskgw_wipe(r->seed, sizeof(r->seed));
+    if (r->mid_ok)
+        wc_Sha256Free(&r->mid);
+    pskgw_wipe(&r->mid, sizeof(r->mid));
     free(r->ring);
     free(r->buckets);
     free(r);
@@ -90,18 +117,16 @@ static void drop_head(pskgw_e2e_replay_t *r)
     r->count--;
 }
 
-static int fingerprint(const pskgw_e2e_replay_t *r, const char *device, const char *ki,
-                       uint8_t fp[16])
+static int fingerprint(pskgw_e2e_replay_t *r, const char *device, const char *ki, uint8_t fp[16])
 {
     wc_Sha256 sha;
     uint8_t d[WC_SHA256_DIGEST_SIZE];
     static const uint8_t sep = 0;
     int ok;
 
-    if (wc_InitSha256(&sha) != 0)
+    if (wc_Sha256Copy(&r->mid, &sha) != 0)
         return PSKGW_ECRYPTO;
-    ok = wc_Sha256Update(&sha, r->seed, sizeof(r->seed)) == 0 &&
-         wc_Sha256Update(&sha, (const uint8_t *)device, (word32)strlen(device)) == 0 &&
+    ok = wc_Sha256Update(&sha, (const uint8_t *)device, (word32)strlen(device)) == 0 &&
          wc_Sha256Update(&sha, &sep, 1) == 0 &&
          wc_Sha256Update(&sha, (const uint8_t *)ki, (word32)strlen(ki)) == 0 &&
          wc_Sha256Final(&sha, d) == 0;

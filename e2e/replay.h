@@ -7,8 +7,9 @@
  * Bounded in both directions: a pair is remembered for window_ms after it was first seen, and at
  * most max_entries pairs are kept (the oldest is forgotten first, so under a flood of fresh KIs a
  * replay older than the last max_entries payloads goes unnoticed: the window shrinks, memory does
- * not grow). Pairs are kept as 128-bit fingerprints (SHA-256 of a random 16-byte seed, the device
- * and the KI), never as strings; the table's buckets come from the same keyed fingerprint, so a
+ * not grow). Pairs are kept as 128-bit fingerprints (SHA-256 of a random 16-byte seed zero-padded
+ * to one 64-byte block, whose hash state is computed once, then the device and the KI), never as
+ * strings; the table's buckets come from the same keyed fingerprint, so a
  * peer cannot aim many pairs at one bucket.
  *
  * Pure: no I/O, no clock (the caller passes `now`, monotonic ms, never decreasing); single-threaded.
@@ -22,7 +23,7 @@
 typedef struct pskgw_e2e_replay pskgw_e2e_replay_t;
 
 /* max_entries >= 1, window_ms >= 1, seed: 16 random bytes (copied).
- * 0, PSKGW_EINVAL or PSKGW_ENOMEM. */
+ * 0, PSKGW_EINVAL, PSKGW_ENOMEM or PSKGW_ECRYPTO (hashing the seed failed). */
 int pskgw_e2e_replay_new(size_t max_entries, uint64_t window_ms, const uint8_t seed[16],
                          pskgw_e2e_replay_t **out);
 /* NULL accepted. */

@@ -312,10 +312,17 @@ static int e2e_src_lookup(void *ctx, const char *ki_hex, pskgw_e2e_params_t *out
 
 /* ---- the message path: listener -> e2e -> sinks -> ack ----------------------------------- */
 
-/* One message between the listener and the sink set; freed when the sink set is done with it
- * (ack listeners) or right after the submit. Strings live in buf. */
+/* One message between the listener and the sink set; released when the sink set is done with it
+ * (ack listeners) or right after the submit. Strings live in buf. Slots whose strings fit
+ * MSG_SLOT_BUF bytes go back to their listener context's freelist (at most MSG_SLOTS_KEEP):
+ * no malloc per message in steady state. */
+#define MSG_SLOT_BUF   320
+#define MSG_SLOTS_KEEP 4096u
+
 struct msg {
     struct lctx *lc;
+    struct msg *next_free;
+    size_t buf_cap;
     uint64_t session_id;
     uint64_t seq;
     uint64_t received_at_ms;
@@ -327,8 +334,51 @@ struct msg {
 
 static void msg_free(struct msg *m)
 {
-    pskgw_domain_lctx_unref(m->lc);
-    free(m);
+    struct lctx *lc = m->lc;
+
+    if (m->buf_cap == MSG_SLOT_BUF && lc->nfree_msgs < MSG_SLOTS_KEEP) {
+        m->next_free = lc->free_msgs;
+        lc->free_msgs = m;
+        lc->nfree_msgs++;
+    } else {
+        free(m);
+    }
+    pskgw_domain_lctx_unref(lc); /* frees the freelist with the context */
+}
+
+static struct msg *msg_alloc(struct lctx *lc, size_t need)
+{
+    struct msg *m;
+
+    if (need <= MSG_SLOT_BUF && lc->free_msgs) {
+        m = lc->free_msgs;
+        lc->free_msgs = m->next_free;
+        lc->nfree_msgs--;
+        return m;
+    }
+    if (need <= MSG_SLOT_BUF)
+        need = MSG_SLOT_BUF;
+    m = malloc(sizeof(*m) + need);
+    if (m)
+        m->buf_cap = need;
+    return m;
+}
+
+/* "ACK <seq>" without printf: the per-message path formats nothing through stdio. */
+static size_t format_ack(char *out, uint64_t seq)
+{
+    char digits[20];
+    size_t n = 0;
+    size_t len = 4;
+
+    memcpy(out, "ACK ", 4);
+    do {
+        digits[n++] = (char)('0' + seq % 10);
+        seq /= 10;
+    } while (seq);
+    while (n)
+        out[len++] = digits[--n];
+    return len;
 }
 
 static void sink_done(void *arg, int status)
@@ -344,13 +394,13 @@ static void sink_done_ack(void *arg, int status)
     struct msg *m = arg;
     pskgw_domain_t *d = m->lc->d;
     char ack[32];
-    int n;
+    size_t n;
 
     if (status < 0) {
         d->c.sink_failed++;
     } else if (m->lc->l) {
-        n = snprintf(ack, sizeof(ack), "ACK %" PRIu64, m->seq);
-        if (pskgw_listener_send(m->lc->l, m->session_id, (const uint8_t *)ack, (size_t)n) == 0)
+        n = format_ack(ack, m->seq);
+        if (pskgw_listener_send(m->lc->l, m->session_id, (const uint8_t *)ack, n) == 0)
             d->c.acks_sent++;
         else
             d->c.acks_undelivered++;
@@ -482,7 +532,7 @@ static void on_message(void *arg, const pskgw_msg_meta_t *meta, const uint8_t *d
 
     if (d->closing)
         return;
-    m = malloc(sizeof(*m) + lp + li + lu);
+    m = msg_alloc(lc, lp + li + lu);
     if (!m) {
         d->c.submit_failed++;
         return;
@@ -930,6 +980,11 @@ void pskgw_domain_lctx_unref(struct lctx *lc)
 {
     if (!lc || --lc->refs > 0)
         return;
+    while (lc->free_msgs) {
+        struct msg *m = lc->free_msgs;
+        lc->free_msgs = m->next_free;
+        free(m);
+    }
     free(lc->name);
     free(lc);
 }

@@ -21,6 +21,8 @@ struct lctx {
     int udp;
     int ack;
     size_t refs;
+    struct msg *free_msgs; /* domain.c: finished message slots, reused (no malloc per message) */
+    size_t nfree_msgs;
 };
 
 struct pskgw_domain {

@@ -44,21 +44,43 @@ struct pskgw_appender {
 
 static void next_op(pskgw_appender_t *a);
 
-/* Callbacks may write or even close: a->depth keeps next_op() from freeing under us; every
- * caller calls next_op() after this returns. */
+/* A batch's buffers are kept for the next batch (no malloc per write in steady state), unless
+ * a burst made them larger than this. */
+#define BATCH_KEEP_BYTES   (1024u * 1024u)
+#define BATCH_KEEP_WAITERS 16384u
+
+/* Callbacks may write or even close: a->depth keeps next_op() from freeing under us (or from
+ * moving the pending batch into b, whose waiter array is still being walked); every caller calls
+ * next_op() after this returns. */
 static void batch_finish(pskgw_appender_t *a, batch_t *b, int status)
 {
     waiter_t *w = b->w;
     size_t n = b->wn;
 
-    free(b->buf);
-    memset(b, 0, sizeof(*b));
+    b->len = 0;
+    b->wn = 0;
     a->depth++;
     for (size_t i = 0; i < n; i++)
         if (w[i].cb)
             w[i].cb(w[i].arg, status);
     a->depth--;
-    free(w);
+    if (b->cap > BATCH_KEEP_BYTES) {
+        free(b->buf);
+        b->buf = NULL;
+        b->cap = 0;
+    }
+    if (b->wcap > BATCH_KEEP_WAITERS) {
+        free(b->w);
+        b->w = NULL;
+        b->wcap = 0;
+    }
+}
+
+static void batch_free(batch_t *b)
+{
+    free(b->buf);
+    free(b->w);
+    memset(b, 0, sizeof(*b));
 }
 
 static void free_appender(pskgw_appender_t *a)
@@ -66,6 +88,8 @@ static void free_appender(pskgw_appender_t *a)
     void (*cb)(void *) = a->close_cb;
     void *arg = a->close_arg;
 
+    batch_free(&a->pend);
+    batch_free(&a->cur);
     free(a->path);
     free(a);
     if (cb)
@@ -141,8 +165,9 @@ static void next_op(pskgw_appender_t *a)
     if (a->busy || a->depth > 0)
         return;
     if (a->cur.len == 0 && a->cur.wn == 0 && (a->pend.len > 0 || a->pend.wn > 0)) {
+        batch_t spare = a->cur; /* empty, its buffers kept: the next pending batch */
         a->cur = a->pend;
-        memset(&a->pend, 0, sizeof(a->pend));
+        a->pend = spare;
         a->cur_done = 0;
     }
     a->req.data = a;
@@ -226,14 +251,11 @@ int pskgw_appender_new(uv_loop_t *loop, const char *path, pskgw_appender_t **out
     return 0;
 }
 
-int pskgw_appender_write(pskgw_appender_t *a, const char *data, size_t len, bool newline,
-                         pskgw_appender_cb cb, void *arg)
+/* Room for `need` more bytes and one more waiter in the pending batch. */
+static int pend_reserve(pskgw_appender_t *a, size_t need)
 {
     batch_t *b = &a->pend;
-    size_t need = len + (newline ? 1 : 0);
 
-    if (a->closing)
-        return PSKGW_ECLOSED;
     if (b->len + need > b->cap) {
         size_t ncap = b->cap ? b->cap : 4096;
         char *np;
@@ -253,14 +275,45 @@ int pskgw_appender_write(pskgw_appender_t *a, const char *data, size_t len, bool
         b->w = nw;
         b->wcap = ncap;
     }
-    memcpy(b->buf + b->len, data, len);
+    return 0;
+}
+
+int pskgw_appender_reserve(pskgw_appender_t *a, size_t max, char **where)
+{
+    int rc;
+
+    if (a->closing)
+        return PSKGW_ECLOSED;
+    if ((rc = pend_reserve(a, max + 1)) < 0)
+        return rc;
+    *where = a->pend.buf + a->pend.len;
+    return 0;
+}
+
+void pskgw_appender_commit(pskgw_appender_t *a, size_t len, bool newline, pskgw_appender_cb cb,
+                           void *arg)
+{
+    batch_t *b = &a->pend;
+
     if (newline)
-        b->buf[b->len + len] = '\n';
-    b->len += need;
+        b->buf[b->len + len++] = '\n';
+    b->len += len;
     b->w[b->wn].cb = cb;
     b->w[b->wn].arg = arg;
     b->wn++;
     next_op(a);
+}
+
+int pskgw_appender_write(pskgw_appender_t *a, const char *data, size_t len, bool newline,
+                         pskgw_appender_cb cb, void *arg)
+{
+    char *where;
+    int rc;
+
+    if ((rc = pskgw_appender_reserve(a, len, &where)) < 0)
+        return rc;
+    memcpy(where, data, len);
+    pskgw_appender_commit(a, len, newline, cb, arg);
     return 0;
 }
 

@@ -25,6 +25,14 @@ int pskgw_appender_new(uv_loop_t *loop, const char *path, pskgw_appender_t **out
  * (cb may be NULL). PSKGW_ENOMEM or PSKGW_ECLOSED now, without a callback. */
 int pskgw_appender_write(pskgw_appender_t *a, const char *data, size_t len, bool newline,
                          pskgw_appender_cb cb, void *arg);
+/* Write in place: reserve room for up to max bytes (plus the newline) at the end of the pending
+ * batch, write them at *where, then commit the len (<= max) bytes written, with cb as for
+ * pskgw_appender_write(). *where is valid until the commit; nothing else may be called on a in
+ * between. reserve: 0, PSKGW_ENOMEM or PSKGW_ECLOSED (then no commit). commit cannot fail.
+ * The batches' buffers are reused: in steady state neither call allocates. */
+int pskgw_appender_reserve(pskgw_appender_t *a, size_t max, char **where);
+void pskgw_appender_commit(pskgw_appender_t *a, size_t len, bool newline, pskgw_appender_cb cb,
+                           void *arg);
 void pskgw_appender_reopen(pskgw_appender_t *a);
 /* Complete pending writes, close the file, free; cb(arg) once, later. */
 void pskgw_appender_close(pskgw_appender_t *a, void (*cb)(void *arg), void *arg);

@@ -5,59 +5,28 @@
 #include "common/err.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-typedef struct {
-    char *p;
-    size_t len;
-    size_t cap;
-    int err;
-} jbuf_t;
+/* The encoder writes straight into the caller's buffer: no intermediate strings, no printf, no
+ * allocation. pskgw_envelope_json_max() bounds what it writes, so the one check is up front. */
 
-static void jb_reserve(jbuf_t *b, size_t more)
-{
-    size_t ncap;
-    char *np;
+/* Worst case of one string: every byte a control character ("\u00XX"), plus the quotes. */
+#define STR_MAX(n)     (6 * (n) + 2)
+#define U64_MAX_DIGITS 20
+#define TS_MAX         40 /* "YYYY-MM-DDTHH:MM:SS.mmmZ" for any year gmtime_r accepts */
 
-    if (b->err || b->len + more + 1 <= b->cap)
-        return;
-    ncap = b->cap ? b->cap : 256;
-    while (ncap < b->len + more + 1)
-        ncap *= 2;
-    np = realloc(b->p, ncap);
-    if (!np) {
-        b->err = PSKGW_ENOMEM;
-        return;
-    }
-    b->p = np;
-    b->cap = ncap;
-}
+static const char hexdig[] = "0123456789abcdef";
 
-static void jb_put(jbuf_t *b, const char *s, size_t n)
-{
-    jb_reserve(b, n);
-    if (b->err)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void jb_puts(jbuf_t *b, const char *s)
-{
-    jb_put(b, s, strlen(s));
-}
-
-static void jb_u64(jbuf_t *b, uint64_t v)
-{
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-
-    jb_put(b, tmp, (size_t)n);
-}
+/* 1 for the bytes a JSON string may hold as they are (printable ASCII but '"' and '\\'). */
+static const uint8_t plain_byte[256] = {
+    [0x20] = 1,
+    [0x21] = 1,
+    [0x23 ... 0x5b] = 1,
+    [0x5d ... 0x7e] = 1,
+};
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
 static size_t utf8_seq(const unsigned char *s, size_t left)
@@ -93,118 +62,260 @@ static size_t utf8_seq(const unsigned char *s, size_t left)
     return n;
 }
 
-static void jb_str(jbuf_t *b, const char *str)
+static char *put(char *p, const char *s, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)(str ? str : "");
-    size_t left = strlen((const char *)s);
-
-    jb_put(b, "\"", 1);
-    while (left > 0) {
-        unsigned c = *s;
-        size_t n;
-
-        if (c == '"' || c == '\\') {
-            char esc[2] = { '\\', (char)c };
-            jb_put(b, esc, 2);
-            n = 1;
-        } else if (c < 0x20) {
-            char esc[8];
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            jb_put(b, esc, 6);
-            n = 1;
-        } else if ((n = utf8_seq(s, left)) == 0) {
-            jb_put(b, "\xef\xbf\xbd", 3); /* U+FFFD for an invalid byte */
-            n = 1;
-        } else {
-            jb_put(b, (const char *)s, n);
-        }
-        s += n;
-        left -= n;
-    }
-    jb_put(b, "\"", 1);
+    memcpy(p, s, n);
+    return p + n;
 }
 
-static void jb_key(jbuf_t *b, const char *key, int first)
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static char *put_u64(char *p, uint64_t v)
 {
-    if (!first)
-        jb_put(b, ",", 1);
-    jb_str(b, key);
-    jb_put(b, ":", 1);
+    char tmp[U64_MAX_DIGITS];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* s[0..len) as a JSON string: RFC 8259 escapes, U+FFFD for each byte of invalid UTF-8. */
+static char *put_str(char *p, const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+
+    *p++ = '"';
+    while (i < len) {
+        size_t run = i;
+        unsigned c;
+        size_t n;
+
+        while (run < len && plain_byte[s[run]])
+            run++;
+        p = put(p, (const char *)s + i, run - i);
+        i = run;
+        if (i == len)
+            break;
+        c = s[i];
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char)c;
+            n = 1;
+        } else if (c < 0x20) {
+            p = PUT_LIT(p, "\\u00");
+            *p++ = hexdig[c >> 4];
+            *p++ = hexdig[c & 15];
+            n = 1;
+        } else if ((n = utf8_seq(s + i, len - i)) == 0) {
+            p = PUT_LIT(p, "\xef\xbf\xbd"); /* U+FFFD for an invalid byte */
+            n = 1;
+        } else {
+            p = put(p, (const char *)s + i, n);
+        }
+        i += n;
+    }
+    *p++ = '"';
+    return p;
+}
+
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+/* The envelope's strings and their lengths, measured once per rendering. */
+enum { S_DOMAIN, S_LISTENER, S_TRANSPORT, S_PEER, S_IDENTITY, S_UID, S_KI, S_SUITE, S_E2E_UID, NS };
+
+typedef struct {
+    const char *s[NS];
+    size_t len[NS];
+    size_t n; /* NS with an e2e object, else S_KI */
+} strs_t;
+
+static void measure(const pskgw_envelope_t *env, strs_t *t)
+{
+    t->s[S_DOMAIN] = env->domain;
+    t->s[S_LISTENER] = env->listener;
+    t->s[S_TRANSPORT] = env->transport;
+    t->s[S_PEER] = env->peer;
+    t->s[S_IDENTITY] = env->psk_identity;
+    t->s[S_UID] = env->rot_public_uid;
+    t->n = S_KI;
+    if (env->e2e) {
+        t->s[S_KI] = env->e2e->key_identity;
+        t->s[S_SUITE] = env->e2e->cipher_suite;
+        t->s[S_E2E_UID] = env->e2e->rot_public_uid;
+        t->n = NS;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        t->len[i] = slen(t->s[i]);
+        if (!t->s[i])
+            t->s[i] = "";
+    }
+}
+
+/* 1 for an ASCII hex digit (either case). */
+static const uint8_t hex_byte[256] = {
+    ['0' ... '9'] = 1,
+    ['a' ... 'f'] = 1,
+    ['A' ... 'F'] = 1,
+};
+
+int pskgw_envelope_id_valid(const char *id)
+{
+    for (int i = 0; i < PSKGW_MESSAGE_ID_LEN; i++)
+        if (!hex_byte[(uint8_t)id[i]])
+            return 0; /* also a NUL before the end */
+    return id[PSKGW_MESSAGE_ID_LEN] == '\0';
+}
+
+/* received_at: the text of a whole second is cached (per thread), only the milliseconds are
+ * written per message. */
+static _Thread_local struct {
+    uint64_t sec; /* UINT64_MAX: nothing cached yet */
+    size_t len;   /* of the text before the '.' */
+    char text[TS_MAX];
+} ts_cache = { UINT64_MAX, 0, { 0 } };
+
+static char *put_timestamp(char *p, uint64_t ms)
+{
+    uint64_t sec = ms / 1000u;
+    unsigned frac = (unsigned)(ms % 1000u);
+
+    if (ts_cache.sec != sec) {
+        char tmp[TS_MAX];
+        size_t n;
+
+        if (pskgw_clock_rfc3339(sec * 1000u, tmp, sizeof(tmp)) < 0)
+            return NULL;
+        n = strlen(tmp);
+        if (n < 5)
+            return NULL;
+        memcpy(ts_cache.text, tmp, n - 5); /* without ".000Z" */
+        ts_cache.len = n - 5;
+        ts_cache.sec = sec;
+    }
+    *p++ = '"';
+    p = put(p, ts_cache.text, ts_cache.len);
+    *p++ = '.';
+    *p++ = (char)('0' + frac / 100);
+    *p++ = (char)('0' + frac / 10 % 10);
+    *p++ = (char)('0' + frac % 10);
+    *p++ = 'Z';
+    *p++ = '"';
+    return p;
+}
+
+static size_t max_of(const pskgw_envelope_t *env, const strs_t *t)
+{
+    /* the keys and punctuation of both forms, rounded up generously */
+    size_t n = 320 + STR_MAX(PSKGW_MESSAGE_ID_LEN) + 4 * U64_MAX_DIGITS + TS_MAX + 2;
+
+    for (size_t i = 0; i < t->n; i++)
+        n += STR_MAX(t->len[i]);
+    return n + pskgw_b64_encoded_len(env->payload_len) + 2;
+}
+
+size_t pskgw_envelope_json_max(const pskgw_envelope_t *env)
+{
+    strs_t t;
+
+    measure(env, &t);
+    return max_of(env, &t);
+}
+
+static char *put_e2e(char *p, const pskgw_envelope_e2e_t *x, const strs_t *t)
+{
+    if (!x)
+        return PUT_LIT(p, "null");
+    p = PUT_LIT(p, "{\"version\":");
+    p = put_u64(p, x->version);
+    p = PUT_LIT(p, ",\"key_identity\":");
+    p = put_str(p, t->s[S_KI], t->len[S_KI]);
+    p = PUT_LIT(p, ",\"cipher_suite\":");
+    p = put_str(p, t->s[S_SUITE], t->len[S_SUITE]);
+    p = PUT_LIT(p, ",\"rot_public_uid\":");
+    p = put_str(p, t->s[S_E2E_UID], t->len[S_E2E_UID]);
+    p = x->replay ? PUT_LIT(p, ",\"replay\":true}") : PUT_LIT(p, ",\"replay\":false}");
+    return p;
+}
+
+int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id, char *out,
+                             size_t cap, size_t *out_len)
+{
+    static const struct {
+        const char *key;
+        size_t len;
+    } keys[S_KI] = {
+#define K(s) { s, sizeof(s) - 1 }
+        K("\",\"domain\":"), K(",\"listener\":"),     K(",\"transport\":"),
+        K(",\"peer\":"),     K(",\"psk_identity\":"), K(",\"rot_public_uid\":"),
+#undef K
+    };
+    char *p = out;
+    strs_t t;
+
+    if (!env || !message_id || !out || !pskgw_envelope_id_valid(message_id) ||
+        (env->payload_len > 0 && !env->payload))
+        return PSKGW_EINVAL;
+    measure(env, &t);
+    if (cap < max_of(env, &t))
+        return PSKGW_ETOOBIG;
+    p = PUT_LIT(p, "{\"message_id\":\"");
+    p = put(p, message_id, PSKGW_MESSAGE_ID_LEN); /* hex: nothing to escape */
+    for (size_t i = 0; i < S_KI; i++) {
+        p = put(p, keys[i].key, keys[i].len);
+        p = put_str(p, t.s[i], t.len[i]);
+    }
+    p = PUT_LIT(p, ",\"session_id\":");
+    p = put_u64(p, env->session_id);
+    p = PUT_LIT(p, ",\"seq\":");
+    p = put_u64(p, env->seq);
+    p = PUT_LIT(p, ",\"received_at\":");
+    if (!(p = put_timestamp(p, env->received_at_ms)))
+        return PSKGW_EINVAL;
+    p = PUT_LIT(p, ",\"payload\":\"");
+    /* base64 needs no escaping; the encoder's NUL lands on the closing quote's place */
+    if (pskgw_b64_encode(env->payload, env->payload_len, p, (size_t)(out + cap - p)) < 0)
+        return PSKGW_EINVAL;
+    p += pskgw_b64_encoded_len(env->payload_len) - 1;
+    p = PUT_LIT(p, "\",\"payload_len\":");
+    p = put_u64(p, env->payload_len);
+    p = PUT_LIT(p, ",\"e2e\":");
+    p = put_e2e(p, env->e2e, &t);
+    *p++ = '}';
+    *out_len = (size_t)(p - out);
+    return 0;
 }
 
 int pskgw_envelope_json(const pskgw_envelope_t *env, const char *message_id, char **out,
                         size_t *out_len)
 {
-    jbuf_t b = { 0 };
-    char ts[32];
-    char *b64 = NULL;
-    size_t b64_cap;
+    size_t cap;
+    size_t len;
+    char *buf;
+    int rc;
 
-    if (!env || !message_id || strlen(message_id) != PSKGW_MESSAGE_ID_LEN ||
-        !pskgw_is_hex((const uint8_t *)message_id, PSKGW_MESSAGE_ID_LEN) ||
-        (env->payload_len > 0 && !env->payload))
+    if (!env)
         return PSKGW_EINVAL;
-    if (pskgw_clock_rfc3339(env->received_at_ms, ts, sizeof(ts)) < 0)
-        return PSKGW_EINVAL;
-    b64_cap = pskgw_b64_encoded_len(env->payload_len);
-    b64 = malloc(b64_cap);
-    if (!b64)
+    cap = pskgw_envelope_json_max(env) + 1;
+    buf = malloc(cap);
+    if (!buf)
         return PSKGW_ENOMEM;
-    if (pskgw_b64_encode(env->payload, env->payload_len, b64, b64_cap) < 0) {
-        free(b64);
-        return PSKGW_EINVAL;
+    rc = pskgw_envelope_json_into(env, message_id, buf, cap, &len);
+    if (rc < 0) {
+        free(buf);
+        return rc;
     }
-    jb_reserve(&b, b64_cap + 512);
-    jb_put(&b, "{", 1);
-    jb_key(&b, "message_id", 1);
-    jb_str(&b, message_id);
-    jb_key(&b, "domain", 0);
-    jb_str(&b, env->domain);
-    jb_key(&b, "listener", 0);
-    jb_str(&b, env->listener);
-    jb_key(&b, "transport", 0);
-    jb_str(&b, env->transport);
-    jb_key(&b, "peer", 0);
-    jb_str(&b, env->peer);
-    jb_key(&b, "psk_identity", 0);
-    jb_str(&b, env->psk_identity);
-    jb_key(&b, "rot_public_uid", 0);
-    jb_str(&b, env->rot_public_uid);
-    jb_key(&b, "session_id", 0);
-    jb_u64(&b, env->session_id);
-    jb_key(&b, "seq", 0);
-    jb_u64(&b, env->seq);
-    jb_key(&b, "received_at", 0);
-    jb_str(&b, ts);
-    jb_key(&b, "payload", 0);
-    jb_str(&b, b64);
-    jb_key(&b, "payload_len", 0);
-    jb_u64(&b, env->payload_len);
-    jb_key(&b, "e2e", 0);
-    if (!env->e2e) {
-        jb_puts(&b, "null");
-    } else {
-        jb_put(&b, "{", 1);
-        jb_key(&b, "version", 1);
-        jb_u64(&b, env->e2e->version);
-        jb_key(&b, "key_identity", 0);
-        jb_str(&b, env->e2e->key_identity);
-        jb_key(&b, "cipher_suite", 0);
-        jb_str(&b, env->e2e->cipher_suite);
-        jb_key(&b, "rot_public_uid", 0);
-        jb_str(&b, env->e2e->rot_public_uid);
-        jb_key(&b, "replay", 0);
-        jb_puts(&b, env->e2e->replay ? "true" : "false");
-        jb_put(&b, "}", 1);
-    }
-    jb_put(&b, "}", 1);
-    free(b64);
-    if (b.err) {
-        free(b.p);
-        return b.err;
-    }
-    *out = b.p;
-    *out_len = b.len;
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
     return 0;
 }
 
@@ -215,18 +326,49 @@ const char *pskgw_envelope_device(const pskgw_envelope_t *env)
     return env->psk_identity ? env->psk_identity : "";
 }
 
+/* Random bytes for message ids, drawn from getrandom 1 KiB at a time (per thread) rather than
+ * one system call per message; bytes are cleared as they are used. A forked child (the worker
+ * processes) drops what it inherited, so no two processes ever hand out the same ids. */
+#define ID_POOL 1024
+
+static _Thread_local struct {
+    uint8_t b[ID_POOL];
+    size_t left; /* unused bytes at the end of b */
+} id_rnd;
+
+static void id_rnd_forget(void)
+{
+    memset(id_rnd.b, 0, sizeof(id_rnd.b));
+    id_rnd.left = 0;
+}
+
+__attribute__((constructor)) static void id_rnd_init(void)
+{
+    (void)pthread_atfork(NULL, NULL, id_rnd_forget);
+}
+
 int pskgw_envelope_new_id(char out[PSKGW_MESSAGE_ID_LEN + 1])
 {
-    uint8_t rnd[PSKGW_MESSAGE_ID_LEN / 2];
-    size_t got = 0;
+    enum { NB = PSKGW_MESSAGE_ID_LEN / 2 };
+    uint8_t *rnd;
+    int rc;
 
-    while (got < sizeof(rnd)) {
-        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return PSKGW_EIO;
-        got += (size_t)n;
+    if (id_rnd.left < NB) {
+        size_t got = 0;
+
+        while (got < ID_POOL) {
+            ssize_t n = getrandom(id_rnd.b + got, ID_POOL - got, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return PSKGW_EIO;
+            got += (size_t)n;
+        }
+        id_rnd.left = ID_POOL;
     }
-    return pskgw_hex_encode(rnd, sizeof(rnd), out, PSKGW_MESSAGE_ID_LEN + 1, false);
+    rnd = id_rnd.b + ID_POOL - id_rnd.left;
+    rc = pskgw_hex_encode(rnd, NB, out, PSKGW_MESSAGE_ID_LEN + 1, false);
+    memset(rnd, 0, NB);
+    id_rnd.left -= NB;
+    return rc;
 }

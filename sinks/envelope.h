@@ -58,9 +58,24 @@ typedef struct {
 int pskgw_envelope_json(const pskgw_envelope_t *env, const char *message_id, char **out,
                         size_t *out_len);
 
+/* An upper bound of the length of env's rendering (any message id), for
+ * pskgw_envelope_json_into(). Reads the string lengths; no allocation. */
+size_t pskgw_envelope_json_max(const pskgw_envelope_t *env);
+
+/* The same rendering written into out[0..cap) (no NUL, no allocation, no printf: the per-message
+ * path renders straight into a sink's batch buffer). *out_len = bytes written. The time stamp's
+ * whole-second text is cached per thread. Returns 0, PSKGW_EINVAL (bad message_id, a time
+ * gmtime_r cannot represent), PSKGW_ETOOBIG (cap < pskgw_envelope_json_max(env); nothing
+ * written). */
+int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id, char *out,
+                             size_t cap, size_t *out_len);
+
 /* The device a message belongs to, for per-device ordering: rot_public_uid when non-empty,
  * else psk_identity (else ""). Borrowed from env. */
 const char *pskgw_envelope_device(const pskgw_envelope_t *env);
+
+/* 1 when id is PSKGW_MESSAGE_ID_LEN hex digits (either case) followed by a NUL, else 0. */
+int pskgw_envelope_id_valid(const char *id);
 
 /* Fill out[PSKGW_MESSAGE_ID_LEN + 1] with a fresh random message id. 0 or PSKGW_EIO. */
 int pskgw_envelope_new_id(char out[PSKGW_MESSAGE_ID_LEN + 1]);

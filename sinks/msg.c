@@ -9,6 +9,83 @@
 
 #define NSTR 6
 
+/* Pool size classes: blobs of 512, 1024, 2048 and 4096 bytes; each class keeps up to
+ * POOL_KEEP_BYTES of returned messages (about 5,000 of the smallest, 1,000 of the largest), so
+ * that a steady state with that many messages in the queues still allocates nothing. */
+#define POOL_CLASSES    4
+#define POOL_MIN_CAP    512u
+#define POOL_KEEP_BYTES (4u * 1024u * 1024u)
+
+struct pskgw_msg_pool {
+    unsigned refs; /* 1 for the owner until pskgw_msg_pool_free(), + 1 per pooled message out */
+    bool closed;
+    pskgw_msg_t *free[POOL_CLASSES];
+    unsigned nfree[POOL_CLASSES];
+};
+
+static int pool_class(size_t blob)
+{
+    size_t cap = POOL_MIN_CAP;
+
+    for (int c = 0; c < POOL_CLASSES; c++, cap *= 2)
+        if (blob <= cap)
+            return c;
+    return -1;
+}
+
+int pskgw_msg_pool_new(pskgw_msg_pool_t **out)
+{
+    pskgw_msg_pool_t *pool = calloc(1, sizeof(*pool));
+
+    if (!pool)
+        return PSKGW_ENOMEM;
+    pool->refs = 1;
+    *out = pool;
+    return 0;
+}
+
+void pskgw_msg_pool_free(pskgw_msg_pool_t *pool)
+{
+    if (!pool)
+        return;
+    pool->closed = true;
+    for (int c = 0; c < POOL_CLASSES; c++) {
+        while (pool->free[c]) {
+            pskgw_msg_t *m = pool->free[c];
+            pool->free[c] = m->next_free;
+            free(m); /* wiped when it was returned */
+        }
+        pool->nfree[c] = 0;
+    }
+    if (--pool->refs == 0)
+        free(pool);
+}
+
+/* A message with room for a blob of `blob` bytes, header zeroed; from pool when it can. */
+static pskgw_msg_t *msg_alloc(pskgw_msg_pool_t *pool, size_t blob)
+{
+    int c = pool && !pool->closed ? pool_class(blob) : -1;
+    size_t cap = c >= 0 ? (size_t)POOL_MIN_CAP << c : blob;
+    pskgw_msg_t *m;
+
+    if (c >= 0 && pool->free[c]) {
+        m = pool->free[c];
+        pool->free[c] = m->next_free;
+        pool->nfree[c]--;
+    } else {
+        m = malloc(sizeof(*m) + cap);
+        if (!m)
+            return NULL;
+    }
+    memset(m, 0, sizeof(*m));
+    m->blob_cap = cap;
+    if (c >= 0) {
+        m->pool = pool;
+        pool->refs++;
+    }
+    return m;
+}
+
 static const char *const *env_strs(const pskgw_envelope_t *e, const char *out[NSTR])
 {
     out[0] = e->domain;
@@ -35,8 +112,9 @@ typedef struct {
 } e2e_strs_t;
 
 /* Build a message from validated parts; strings are copied NUL-terminated into the blob. */
-static int msg_build(const char *id, const char *strs[NSTR], const size_t lens[NSTR],
-                     const pskgw_envelope_t *env, const e2e_strs_t *x, pskgw_msg_t **out)
+static int msg_build(pskgw_msg_pool_t *pool, const char *id, const char *strs[NSTR],
+                     const size_t lens[NSTR], const pskgw_envelope_t *env, const e2e_strs_t *x,
+                     pskgw_msg_t **out)
 {
     size_t total = env->payload_len;
     pskgw_msg_t *m;
@@ -48,7 +126,7 @@ static int msg_build(const char *id, const char *strs[NSTR], const size_t lens[N
     if (env->e2e)
         for (int i = 0; i < NE2E; i++)
             total += x->len[i] + 1;
-    m = calloc(1, sizeof(*m) + total);
+    m = msg_alloc(pool, total);
     if (!m)
         return PSKGW_ENOMEM;
     m->refs = 1;
@@ -68,6 +146,7 @@ static int msg_build(const char *id, const char *strs[NSTR], const size_t lens[N
         *dst[i] = (char *)p;
         if (lens[i])
             memcpy(p, strs[i], lens[i]);
+        p[lens[i]] = '\0';
         p += lens[i] + 1;
     }
     if (env->e2e) {
@@ -79,6 +158,7 @@ static int msg_build(const char *id, const char *strs[NSTR], const size_t lens[N
             *e2e_dst[i] = (const char *)p;
             if (x->len[i])
                 memcpy(p, x->s[i], x->len[i]);
+            p[x->len[i]] = '\0';
             p += x->len[i] + 1;
         }
         m->env.e2e = &m->e2e;
@@ -93,13 +173,18 @@ static int msg_build(const char *id, const char *strs[NSTR], const size_t lens[N
 
 int pskgw_msg_new(const pskgw_envelope_t *env, const char *id, pskgw_msg_t **out)
 {
+    return pskgw_msg_new_from(NULL, env, id, out);
+}
+
+int pskgw_msg_new_from(pskgw_msg_pool_t *pool, const pskgw_envelope_t *env, const char *id,
+                       pskgw_msg_t **out)
+{
     const char *strs[NSTR];
     size_t lens[NSTR];
     e2e_strs_t x = { { NULL, NULL, NULL }, { 0, 0, 0 } };
 
-    if (!env || !id || strlen(id) != PSKGW_MESSAGE_ID_LEN ||
-        !pskgw_is_hex((const uint8_t *)id, PSKGW_MESSAGE_ID_LEN) ||
-        (env->payload_len && !env->payload) || env->payload_len > 0xffffffffu)
+    if (!env || !id || !pskgw_envelope_id_valid(id) || (env->payload_len && !env->payload) ||
+        env->payload_len > 0xffffffffu)
         return PSKGW_EINVAL;
     env_strs(env, strs);
     for (int i = 0; i < NSTR; i++)
@@ -113,7 +198,7 @@ int pskgw_msg_new(const pskgw_envelope_t *env, const char *id, pskgw_msg_t **out
             if (!str_ok(x.s[i], &x.len[i]))
                 return PSKGW_EINVAL;
     }
-    return msg_build(id, strs, lens, env, &x, out);
+    return msg_build(pool, id, strs, lens, env, &x, out);
 }
 
 pskgw_msg_t *pskgw_msg_ref(pskgw_msg_t *m)
@@ -124,10 +209,27 @@ pskgw_msg_t *pskgw_msg_ref(pskgw_msg_t *m)
 
 void pskgw_msg_unref(pskgw_msg_t *m)
 {
+    pskgw_msg_pool_t *pool;
+    int c;
+
     if (!m || --m->refs > 0)
         return;
     free(m->json);
-    pskgw_free_secret(m, sizeof(*m) + m->blob_len);
+    m->json = NULL;
+    pool = m->pool;
+    c = pool ? pool_class(m->blob_cap) : -1;
+    if (pool && !pool->closed &&
+        (pool->nfree[c] + 1) * (sizeof(*m) + m->blob_cap) <= POOL_KEEP_BYTES) {
+        pskgw_wipe(m->blob, m->blob_len);
+        m->next_free = pool->free[c];
+        pool->free[c] = m;
+        pool->nfree[c]++;
+        pool->refs--; /* the owner's reference is still there */
+        return;
+    }
+    pskgw_free_secret(m, sizeof(*m) + m->blob_cap);
+    if (pool && --pool->refs == 0)
+        free(pool);
 }
 
 int pskgw_msg_json(pskgw_msg_t *m, const char **json, size_t *len)
@@ -279,5 +381,5 @@ int pskgw_msg_decode(const uint8_t *body, size_t len, pskgw_msg_t **out)
         return PSKGW_EPARSE;
     env.payload = r.p;
     env.payload_len = (size_t)v;
-    return msg_build(id, strs, lens, &env, &x, out);
+    return msg_build(NULL, id, strs, lens, &env, &x, out);
 }

@@ -22,8 +22,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct pskgw_msg_pool pskgw_msg_pool_t;
+
 typedef struct pskgw_msg {
     unsigned refs;
+    pskgw_msg_pool_t *pool; /* where it goes back at the last unref (NULL: freed) */
+    struct pskgw_msg *next_free;
+    size_t blob_cap; /* bytes of blob[] allocated (>= blob_len) */
     char id[PSKGW_MESSAGE_ID_LEN + 1];
     pskgw_envelope_t env; /* all pointers into blob[] (or e2e below) */
     pskgw_envelope_e2e_t e2e;
@@ -36,8 +41,21 @@ typedef struct pskgw_msg {
 /* Copy env with the given id (PSKGW_MESSAGE_ID_LEN hex chars). refs = 1.
  * 0, PSKGW_EINVAL (bad id, a string too long or with a NUL), PSKGW_ENOMEM. */
 int pskgw_msg_new(const pskgw_envelope_t *env, const char *id, pskgw_msg_t **out);
+
+/* A freelist of messages (one per sink set, loop thread only): in steady state a message is
+ * made without malloc. Messages whose blob fits one of a few size classes (up to 4 KiB) come
+ * from it and go back to it at their last unref, wiped (payload and strings); each class keeps
+ * at most 4 MiB. pskgw_msg_pool_free() frees the cached ones at once; messages still out
+ * keep the pool's memory alive and free themselves (and it, the last one) when released.
+ * pskgw_msg_pool_new: 0 or PSKGW_ENOMEM. */
+int pskgw_msg_pool_new(pskgw_msg_pool_t **out);
+void pskgw_msg_pool_free(pskgw_msg_pool_t *pool);
+/* pskgw_msg_new() from pool (NULL: plain allocation). */
+int pskgw_msg_new_from(pskgw_msg_pool_t *pool, const pskgw_envelope_t *env, const char *id,
+                       pskgw_msg_t **out);
 pskgw_msg_t *pskgw_msg_ref(pskgw_msg_t *m);
-/* Drops a reference; frees (payload wiped) at zero. NULL accepted. */
+/* Drops a reference; at zero the message is wiped and freed, or returned to its pool. NULL
+ * accepted. */
 void pskgw_msg_unref(pskgw_msg_t *m);
 /* Cached JSON envelope (sinks/envelope.h). Borrowed, valid while m is. 0 or PSKGW_ENOMEM. */
 int pskgw_msg_json(pskgw_msg_t *m, const char **json, size_t *len);

@@ -53,6 +53,32 @@ const char *pskgw_sink_name(const pskgw_sink_t *s)
 
 /* ---- queue ------------------------------------------------------------------------------ */
 
+/* A zeroed entry, from the freelist when it has one. */
+static entry_t *entry_new(pskgw_sink_t *s)
+{
+    entry_t *e = s->free_entries;
+
+    if (e) {
+        s->free_entries = e->next;
+        s->nfree_entries--;
+    } else if (!(e = malloc(sizeof(*e)))) {
+        return NULL;
+    }
+    memset(e, 0, sizeof(*e));
+    return e;
+}
+
+static void entry_free(pskgw_sink_t *s, entry_t *e)
+{
+    if (s->nfree_entries < FREE_KEEP) {
+        e->next = s->free_entries;
+        s->free_entries = e;
+        s->nfree_entries++;
+    } else {
+        free(e);
+    }
+}
+
 static void q_push(pskgw_sink_t *s, entry_t *e)
 {
     e->prev = s->tail;
@@ -105,7 +131,7 @@ static void finish(pskgw_sink_t *s, entry_t *e, int status)
     e->dev->refs--;
     pskgw_sink_dev_put(s, e->dev);
     pskgw_msg_unref(e->msg);
-    free(e);
+    entry_free(s, e);
 }
 
 /* ---- spool callbacks -------------------------------------------------------------------- */
@@ -203,11 +229,12 @@ static int on_record(void *arg, const uint8_t *body, size_t len, uint64_t off, u
         goto link;
     }
     d = pskgw_sink_dev_get(s, pskgw_msg_device(m));
-    e = calloc(1, sizeof(*e));
+    e = entry_new(s);
     if (!d || !e) {
         if (d)
             pskgw_sink_dev_put(s, d);
-        free(e);
+        if (e)
+            entry_free(s, e);
         free(mk);
         pskgw_msg_unref(m);
         return 1;
@@ -477,7 +504,7 @@ void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub)
         }
         return;
     }
-    if (s->qlen >= s->queue_size || !(e = calloc(1, sizeof(*e)))) {
+    if (s->qlen >= s->queue_size || !(e = entry_new(s))) {
         s->st.dropped++;
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, s->name, "sink \"%s\": queue full, message \"%s\" dropped",
                      s->name, m->id);
@@ -618,6 +645,16 @@ static void release(pskgw_sink_t *s)
             s->buckets[i] = d->hnext;
             free(d);
         }
+    }
+    while (s->free_devs) {
+        device_t *d = s->free_devs;
+        s->free_devs = d->hnext;
+        free(d);
+    }
+    while (s->free_entries) {
+        entry_t *e = s->free_entries;
+        s->free_entries = e->next;
+        free(e);
     }
     free(s->buckets);
     free(s->name);

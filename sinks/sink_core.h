@@ -14,9 +14,11 @@
 #include <uv.h>
 
 #define DEV_BUCKETS_MIN 64
+#define DEV_KEY_POOLED  96    /* devices with keys up to this long are recycled (freelist) */
+#define FREE_KEEP       4096u /* entries / devices kept on the freelists per sink */
 
 typedef struct dev {
-    struct dev *hnext;
+    struct dev *hnext; /* also the freelist link */
     uint32_t hash;
     unsigned refs;    /* entries in the queue */
     unsigned spooled; /* records appended by this run and not read back */
@@ -35,7 +37,7 @@ typedef struct dlq_ctx dlq_ctx_t;
 
 typedef struct entry {
     struct entry *prev;
-    struct entry *next;
+    struct entry *next; /* also the freelist link */
     pskgw_msg_t *msg;
     pskgw_sub_t *sub; /* NULL for replayed records */
     device_t *dev;
@@ -82,6 +84,12 @@ struct pskgw_sink {
     size_t nbuckets;
     size_t ndevs;
     unsigned gen;
+
+    /* freelists: no malloc per message in steady state */
+    entry_t *free_entries;
+    unsigned nfree_entries;
+    device_t *free_devs; /* each with room for a DEV_KEY_POOLED-byte key */
+    unsigned nfree_devs;
 
     pskgw_spool_t *spool;
     mark_t *mhead;

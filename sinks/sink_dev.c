@@ -44,10 +44,17 @@ device_t *pskgw_sink_dev_get(pskgw_sink_t *s, const char *key)
     for (d = s->buckets[h & (s->nbuckets - 1)]; d; d = d->hnext)
         if (d->hash == h && strcmp(d->key, key) == 0)
             return d;
-    d = calloc(1, sizeof(*d) + len + 1);
-    if (!d)
-        return NULL;
-    memcpy(d->key, key, len);
+    if (len <= DEV_KEY_POOLED && s->free_devs) {
+        d = s->free_devs;
+        s->free_devs = d->hnext;
+        s->nfree_devs--;
+    } else {
+        d = malloc(sizeof(*d) + (len <= DEV_KEY_POOLED ? DEV_KEY_POOLED : len) + 1);
+        if (!d)
+            return NULL;
+    }
+    memset(d, 0, sizeof(*d));
+    memcpy(d->key, key, len + 1);
     d->hash = h;
     d->hnext = s->buckets[h & (s->nbuckets - 1)];
     s->buckets[h & (s->nbuckets - 1)] = d;
@@ -66,7 +73,13 @@ void pskgw_sink_dev_put(pskgw_sink_t *s, device_t *d)
         if (*pp == d) {
             *pp = d->hnext;
             s->ndevs--;
-            free(d);
+            if (strlen(d->key) <= DEV_KEY_POOLED && s->nfree_devs < FREE_KEEP) {
+                d->hnext = s->free_devs;
+                s->free_devs = d;
+                s->nfree_devs++;
+            } else {
+                free(d);
+            }
             return;
         }
     }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SUBS_KEEP 4096u /* finished subs kept per set */
+
 struct pskgw_sub {
     pskgw_sinkset_t *set;
     struct pskgw_sub *next; /* completion list */
@@ -24,6 +26,9 @@ struct pskgw_sinkset {
     pskgw_sub_t *done_head;
     pskgw_sub_t *done_tail;
     unsigned live_subs;
+    pskgw_sub_t *free_subs; /* finished subs kept for the next submits (no malloc per message) */
+    unsigned nfree_subs;
+    pskgw_msg_pool_t *msgs; /* the messages' freelist */
     bool closing;
     unsigned pending;  /* sinks + idle handle still closing */
     unsigned retiring; /* sinks an update removed, still flushing (they still complete subs) */
@@ -41,8 +46,24 @@ static void flush_done(pskgw_sinkset_t *set)
         set->live_subs--;
         if (sub->cb)
             sub->cb(sub->arg, sub->status);
+        if (set->nfree_subs < SUBS_KEEP) {
+            sub->next = set->free_subs;
+            set->free_subs = sub;
+            set->nfree_subs++;
+        } else {
+            free(sub);
+        }
+    }
+}
+
+static void free_subs(pskgw_sinkset_t *set)
+{
+    while (set->free_subs) {
+        pskgw_sub_t *sub = set->free_subs;
+        set->free_subs = sub->next;
         free(sub);
     }
+    set->nfree_subs = 0;
 }
 
 static void idle_cb(uv_idle_t *h)
@@ -89,7 +110,8 @@ int pskgw_sinkset_new(uv_loop_t *loop, const pskgw_sink_options_t *opts, size_t 
     if (!set)
         return PSKGW_ENOMEM;
     set->sinks = calloc(n, sizeof(*set->sinks));
-    if (!set->sinks) {
+    if (!set->sinks || pskgw_msg_pool_new(&set->msgs) < 0) {
+        free(set->sinks);
         free(set);
         return PSKGW_ENOMEM;
     }
@@ -111,6 +133,7 @@ fail:
     /* sinks already made must be closed asynchronously: they free themselves */
     for (size_t i = 0; i < set->n; i++)
         pskgw_sink_close(set->sinks[i], free, NULL);
+    pskgw_msg_pool_free(set->msgs);
     free(set->sinks);
     free(set);
     return rc;
@@ -128,13 +151,17 @@ int pskgw_sinkset_submit(pskgw_sinkset_t *set, const pskgw_envelope_t *env,
         return PSKGW_ECLOSED;
     if ((rc = pskgw_envelope_new_id(id)) < 0)
         return rc;
-    if ((rc = pskgw_msg_new(env, id, &m)) < 0)
+    if ((rc = pskgw_msg_new_from(set->msgs, env, id, &m)) < 0)
         return rc;
-    sub = calloc(1, sizeof(*sub));
-    if (!sub) {
+    if (set->free_subs) {
+        sub = set->free_subs;
+        set->free_subs = sub->next;
+        set->nfree_subs--;
+    } else if (!(sub = malloc(sizeof(*sub)))) {
         pskgw_msg_unref(m);
         return PSKGW_ENOMEM;
     }
+    memset(sub, 0, sizeof(*sub));
     sub->set = set;
     sub->cb = done_cb;
     sub->arg = arg;
@@ -273,6 +300,8 @@ static void set_release(pskgw_sinkset_t *set)
     flush_done(set); /* anything the last closes completed */
     cb = set->close_cb;
     arg = set->close_arg;
+    free_subs(set);
+    pskgw_msg_pool_free(set->msgs);
     free(set->sinks);
     free(set);
     if (cb)

@@ -38,6 +38,7 @@ extern void __sanitizer_print_stack_trace(void) __attribute__((weak));
 static long fail_at = -1; /* -1: not armed; 0: count only; N: fail the Nth */
 static bool trace;
 static atomic_long counted;
+static atomic_long calls; /* every allocation, armed or not */
 static atomic_bool injected;
 /* The test running in this process, taken at its first allocation: by the time the destructor
  * runs, Criterion has already cleared it. */
@@ -66,6 +67,19 @@ static void af_test_name(char *buf, size_t cap)
         (void)snprintf(buf, cap, "(none)");
 }
 
+/* wolfSSL's allocator: counted in `calls`, never failed (its calls are not ours to torture). */
+static void *af_wolf_malloc(size_t n)
+{
+    atomic_fetch_add(&calls, 1);
+    return __real_malloc(n);
+}
+
+static void *af_wolf_realloc(void *p, size_t n)
+{
+    atomic_fetch_add(&calls, 1);
+    return __real_realloc(p, n);
+}
+
 __attribute__((constructor)) static void af_init(void)
 {
     const char *v = getenv("PSKGW_ALLOC_FAIL_AT");
@@ -74,7 +88,7 @@ __attribute__((constructor)) static void af_init(void)
     long n;
 
     if (wolfSSL_SetAllocators != NULL)
-        (void)wolfSSL_SetAllocators(__real_malloc, free, __real_realloc);
+        (void)wolfSSL_SetAllocators(af_wolf_malloc, free, af_wolf_realloc);
     if (v == NULL || *v == '\0')
         return;
     n = strtol(v, &end, 10);
@@ -102,6 +116,7 @@ static bool af_fail(const char *fn, size_t n)
     char line[400];
     long k;
 
+    atomic_fetch_add(&calls, 1);
     if (fail_at < 0)
         return false;
     k = atomic_fetch_add(&counted, 1) + 1;
@@ -127,6 +142,11 @@ bool pskgw_allocfail_injected(void)
 long pskgw_allocfail_count(void)
 {
     return atomic_load(&counted);
+}
+
+long pskgw_allocfail_calls(void)
+{
+    return atomic_load(&calls);
 }
 
 void *__wrap_malloc(size_t n)

@@ -29,9 +29,18 @@
 
 #include <stdbool.h>
 
+/* Every allocation is also counted, armed or not, by pskgw_allocfail_calls(): the wrapped calls
+ * of our code and wolfSSL's allocations (its allocator is pointed at counting wrappers of libc,
+ * which never inject a failure). For tests that assert an allocation-free steady state: read it
+ * before and after the work, on the loop thread; allocations by shared libraries (libuv, libc,
+ * Criterion) are not seen.
+ */
+
 /* True once this process has had an allocation failed on purpose. */
 bool pskgw_allocfail_injected(void);
 /* Number of wrapped allocations counted so far in this process (0 when not armed). */
 long pskgw_allocfail_count(void);
+/* Allocations by our code (wrapped) and by wolfSSL since the process started, always counted. */
+long pskgw_allocfail_calls(void);
 
 #endif

@@ -68,6 +68,27 @@ check "fleet passes without errors" jqcheck "$J" \
 check "cold cache with the service at 50 ms: p50 at least 50 ms" jqcheck "$J" \
   '.handshakes.cold_latency50.p50_ms >= 50'
 check "messages verified through the file sink" jqcheck "$J" '.messages.verify.ok == true'
+check "messages came from several fleet processes at once, the gateway's CPU share measured" jqcheck "$J" \
+  '.messages.fleets >= 2 and (.messages.verify.fleets | length) == .messages.fleets and
+   .messages.gateway_cpu_share > 0 and .messages_plain.verify.ok == true'
+check "latency at half the capacity: lines timed, p99 >= p50 > 0, all verified" jqcheck "$J" \
+  '.messages_latency.capacity_per_s > 0 and .messages_latency.latency_us.count >= .messages_latency.sent and
+   .messages_latency.latency_us.p99_us >= .messages_latency.latency_us.p50_us and
+   .messages_latency.latency_us.p50_us > 0 and .messages_latency.verify.ok == true'
+if ldd "$BIN/pskgw" 2>/dev/null | grep -qE 'lib(a|t|ub)san'; then
+  check "allocations per message: not measured on a sanitizer build" jqcheck "$J" '.messages_allocations == null'
+else
+  check "allocations per message: counted over two runs, more messages in the second" jqcheck "$J" \
+    '(.messages_allocations.per_message | type) == "number" and
+     .messages_allocations.runs[1].forwarded > .messages_allocations.runs[0].forwarded and
+     .messages_allocations.runs[0].allocations > 0'
+fi
+sinks_want='["file","http","kafka"'
+command -v redis-server >/dev/null && sinks_want+=',"redis-stream"'
+command -v mosquitto >/dev/null && sinks_want+=',"mqtt"'
+check "each sink measured on its own, nothing failed" jqcheck "$J" \
+  "([.sinks[].sink] | sort) == ($sinks_want] | sort) and
+   all(.sinks[]; .failed == 0 and .per_s > 0 and .cpu_us_per_message > 0)"
 check "upstream: one GetPSK per identity" jqcheck "$J" \
   '.upstream.first_scenario.max_calls_one_identity == 1 and .upstream.cold_latency50.max_calls_one_identity == 1'
 check "memory samples with sessions up" jqcheck "$J" '(.memory.fleet.samples | length) >= 1 and .memory.fleet.samples[0].sessions > 0'
@@ -103,7 +124,8 @@ hostile_filled() { # no n/a and no "not run" in the two sections, a PASS or MISS
 check "report.md: the hostile and lookup-flood sections carry numbers" hostile_filled "$out/report.md"
 check "report.md has its sections" bash -c "
   for h in '## Summary against the targets' '## Ceilings of this machine' '## Handshakes' \
-           '## Messages end to end' '## Memory per established session' '## Upstream economy' \
+           '## Messages end to end' '## Each sink on its own' '## Memory per established session' \
+           '## Upstream economy' \
            '## Hostile traffic: the legitimate fleet with and without each attack' \
            '## Lookup flood: real devices while half handshakes flood the key lookups' \
            '## Running a bigger test on a bigger machine'; do
@@ -150,7 +172,7 @@ fi
 # which run failed and prints no figure that needed it.
 fake=$WORK/bin-failing-ceiling
 mkdir -p "$fake"
-for b in pskgw pskgw-sim pskgw-devsim pskgw-udpceiling pskgw-dtls-hammer; do ln -s "$BIN/$b" "$fake/$b"; done
+for b in pskgw pskgw-sim pskgw-devsim pskgw-udpceiling pskgw-dtls-hammer pskgw-sinkbench pskgw-linelat libpskgw-malloccount.so; do ln -s "$BIN/$b" "$fake/$b"; done
 cat >"$fake/pskgw-wolfpair" <<SH
 #!/usr/bin/env bash
 echo run >>"$WORK/wolfpair.calls"
