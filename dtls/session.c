@@ -667,6 +667,7 @@ int pskgw_dtls_session_feed_cid(pskgw_dtls_session_t *s, const uint8_t *data, si
     while (off < len && !s->closed) {
         pskgw_dtls_cid_record_t r;
         size_t used = 0;
+
         if (pskgw_dtls_cid_record_parse(data + off, len - off, s->cid_len, &r, &used) < 0)
             break;
         if (memcmp(r.cid, s->cid, s->cid_len) == 0) {
