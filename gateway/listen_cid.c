@@ -98,9 +98,11 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
         e = pskgw_cid_table_find(&l->by_cid, rec.cid, l->opt.cid_len);
     if (e == NULL) {
         /* Before the handshake ends the CID is not indexed yet: the client's Finished comes
-         * from the handshake's address. */
+         * from the handshake's address. A session whose CID could not be indexed (no memory)
+         * still gets its records from its own address. */
         s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
-        if (s != NULL && s->ds != NULL && !s->established) {
+        if (s != NULL && s->ds != NULL &&
+            (!s->established || (!s->cid.linked && pskgw_dtls_session_cid(s->ds, NULL) != NULL))) {
             (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));
             return;
         }
