@@ -35,6 +35,11 @@ static const cfg_enum_t framing_enum[] = {
     { "record", PSKGW_CONFIG_FRAMING_RECORD },
     { NULL, 0 },
 };
+static const cfg_enum_t cid_enum[] = {
+    { "off", PSKGW_CONFIG_CID_OFF },
+    { "on", PSKGW_CONFIG_CID_ON },
+    { NULL, 0 },
+};
 static const cfg_enum_t ack_enum[] = {
     { "none", PSKGW_CONFIG_ACK_NONE },
     { "accepted", PSKGW_CONFIG_ACK_ACCEPTED },
@@ -59,6 +64,9 @@ static const cfg_key_t listener_keys[] = {
     K_UINT("forward_connect_timeout_ms", LIS, forward_connect_timeout_ms, 0, 100, 600000, 5000,
            .when = W(PSKGW_CONFIG_PROTO_TCP)),
     K_UINT("forward_buffer_bytes", LIS, forward_buffer_bytes, 0, 16384, 16777216, 65536),
+    /* DTLS 1.2 Connection ID (RFC 9146): docs/CONFIG.md */
+    K_ENUM("cid", LIS, cid, 0, cid_enum, PSKGW_CONFIG_CID_ON, .when = W(PSKGW_CONFIG_PROTO_UDP)),
+    K_UINT("cid_length", LIS, cid_length, 0, 4, 16, 8, .when = W(PSKGW_CONFIG_PROTO_UDP)),
 };
 
 /* forward = "tcp://HOST:PORT" | "udp://HOST:PORT": the scheme matches proto, HOST a numeric

@@ -1,5 +1,6 @@
 /* pskgw_listener: options, session tables, the dtls session callbacks, send and close.
- * The UDP and TCP specifics live in udp_listener.c and tcp_listener.c. */
+ * The UDP and TCP specifics live in udp_listener.c and tcp_listener.c, Connection IDs in
+ * listen_cid.c, peer names and the SO_REUSEPORT socket in listen_names.c. */
 #define _DEFAULT_SOURCE /* SO_REUSEPORT, SOCK_NONBLOCK (Linux) */
 
 #include "gateway/listen_internal.h"
@@ -142,6 +143,16 @@ pskgw_lsess_t *pskgw_ltable_find_peer(pskgw_ltable_t *t, const uint8_t *key, siz
     return NULL;
 }
 
+int pskgw_ltable_insert_peer(pskgw_ltable_t *t, pskgw_lsess_t *s)
+{
+    return table_insert(t, s, true);
+}
+
+void pskgw_ltable_remove_peer(pskgw_ltable_t *t, pskgw_lsess_t *s)
+{
+    table_remove(t, s, true);
+}
+
 /* ---- sessions ----------------------------------------------------------------------------- */
 
 static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, const char *peer,
@@ -245,6 +256,7 @@ void pskgw_lsess_end(pskgw_lsess_t *s)
         return;
     s->ended = true;
     table_remove(&l->by_id, s, false);
+    pskgw_listen_cid_forget(s);
     if (s->in_peer_table) {
         table_remove(&l->by_peer, s, true);
         s->in_peer_table = false;
@@ -316,7 +328,7 @@ static void cb_message(void *arg, uint64_t seq, const uint8_t *data, size_t len)
     m.domain = l->domain;
     m.listener = l->name;
     m.transport = l->opt.proto == PSKGW_LISTEN_TCP ? "tls" : "dtls";
-    m.peer = s->peer;
+    m.peer = s->rx_peer != NULL ? s->rx_peer : s->peer; /* where this message came from */
     m.identity = pskgw_dtls_session_identity(s->ds);
     m.rot_public_uid = uid != NULL ? uid : "";
     m.session_id = s->id;
@@ -382,6 +394,7 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
         l->counters.handshakes_completed++;
         pskgw_halfopen_release(&l->half_open, &s->half_open);
         pskgw_listen_on_established(s, now);
+        pskgw_listen_cid_established(s);
         PSKGW_DEBUG("listener \"%s\": session %llu established with \"%s\" identity \"%s\"",
                     l->name, (unsigned long long)s->id, s->peer, identity ? identity : "");
         promote(s);
@@ -393,6 +406,9 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
         return 0;
     case PSKGW_DTLS_EV_MESSAGE_DROPPED:
         l->counters.messages_dropped++;
+        return 0;
+    case PSKGW_DTLS_EV_PEER_MOVED:
+        pskgw_listen_cid_moved(s);
         return 0;
     }
     return 0;
@@ -488,84 +504,6 @@ const pskgw_dtls_session_cbs_t pskgw_listen_session_cbs = {
     .now = cb_now,
 };
 
-/* ---- names -------------------------------------------------------------------------------- */
-
-int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,
-                           uint8_t *key_len)
-{
-    char ip[INET6_ADDRSTRLEN];
-
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-
-        if (uv_ip4_name(a, ip, sizeof(ip)) != 0)
-            return PSKGW_EINVAL;
-        (void)snprintf(out, cap, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
-        key[0] = 4;
-        memcpy(key + 1, &a->sin_port, 2);
-        memcpy(key + 3, &a->sin_addr, 4);
-        *key_len = 7;
-        return 0;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-
-        if (uv_ip6_name(a, ip, sizeof(ip)) != 0)
-            return PSKGW_EINVAL;
-        (void)snprintf(out, cap, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
-        key[0] = 6;
-        memcpy(key + 1, &a->sin6_port, 2);
-        memcpy(key + 3, &a->sin6_addr, 16);
-        *key_len = 19;
-        return 0;
-    }
-    return PSKGW_EINVAL;
-}
-
-int pskgw_listen_reuseport_socket(const struct sockaddr *sa, int type)
-{
-    int one = 1;
-    int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    socklen_t len =
-        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    int rc;
-
-    if (fd < 0)
-        return pskgw_err_from_errno(errno);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-        (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) ||
-        bind(fd, sa, len) != 0) {
-        rc = pskgw_err_from_errno(errno);
-        (void)close(fd);
-        return rc;
-    }
-    return fd;
-}
-
-int pskgw_listen_proto_parse(const char *s, pskgw_listen_proto_t *out)
-{
-    if (s != NULL && strcmp(s, "udp") == 0)
-        *out = PSKGW_LISTEN_UDP;
-    else if (s != NULL && strcmp(s, "tcp") == 0)
-        *out = PSKGW_LISTEN_TCP;
-    else
-        return PSKGW_EINVAL;
-    return 0;
-}
-
-int pskgw_listen_framing_parse(const char *s, pskgw_framing_t *out)
-{
-    if (s != NULL && strcmp(s, "len16") == 0)
-        *out = PSKGW_FRAMING_LEN16;
-    else if (s != NULL && strcmp(s, "newline") == 0)
-        *out = PSKGW_FRAMING_NEWLINE;
-    else if (s != NULL && strcmp(s, "record") == 0)
-        *out = PSKGW_FRAMING_RECORD;
-    else
-        return PSKGW_EINVAL;
-    return 0;
-}
-
 /* ---- listener ----------------------------------------------------------------------------- */
 
 static void listener_free(pskgw_listener_t *l)
@@ -574,6 +512,7 @@ static void listener_free(pskgw_listener_t *l)
     pskgw_lookup_admit_free(l->admit);
     free(l->by_id.b);
     free(l->by_peer.b);
+    pskgw_cid_table_deinit(&l->by_cid);
     free(l->rbuf);
     free(l->fwd_rbuf);
     free(l->domain);
@@ -689,6 +628,7 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     if (l->domain == NULL || l->name == NULL || l->address == NULL)
         goto fail;
     if (uv_random(NULL, NULL, &l->by_peer.seed, sizeof(l->by_peer.seed), 0, NULL) != 0 ||
+        uv_random(NULL, NULL, &l->by_cid.seed, sizeof(l->by_cid.seed), 0, NULL) != 0 ||
         uv_random(NULL, NULL, seed, sizeof(seed), 0, NULL) != 0) {
         rc = PSKGW_ECRYPTO;
         reason = "no random seed for the peer table";
@@ -714,6 +654,8 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     d.half_open_timeout_ms = l->opt.half_open_timeout_ms;
     d.idle_timeout_s = l->opt.idle_timeout_s;
     d.cookie_rotate_ms = l->opt.cookie_rotate_s * 1000;
+    d.cid_len = opts->proto == PSKGW_LISTEN_UDP ? opts->cid_len : 0;
+    d.cid_worker = opts->worker;
     rc = pskgw_dtls_ctx_new(&d, &l->dctx, &reason);
     if (rc < 0)
         goto fail;

@@ -291,7 +291,8 @@ static int listener_eq(const pskgw_config_listener_t *a, const pskgw_config_list
            a->cookie_rotate_s == b->cookie_rotate_s && str_eq(a->forward, b->forward) &&
            a->proxy_protocol == b->proxy_protocol &&
            a->forward_connect_timeout_ms == b->forward_connect_timeout_ms &&
-           a->forward_buffer_bytes == b->forward_buffer_bytes;
+           a->forward_buffer_bytes == b->forward_buffer_bytes && a->cid == b->cid &&
+           a->cid_length == b->cid_length;
 }
 
 static int api_eq(const pskgw_config_api_t *a, const pskgw_config_api_t *b)

@@ -44,7 +44,11 @@ static int cli_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     }
     if (c->max_sends > 0 && c->sends > c->max_sends)
         return sz; /* vanished */
-    (void)uv_udp_try_send(&c->sock, &b, 1, (const struct sockaddr *)&c->srv);
+    if ((size_t)sz <= sizeof(c->last)) {
+        memcpy(c->last, buf, (size_t)sz);
+        c->last_len = (size_t)sz;
+    }
+    (void)uv_udp_try_send(c->out, &b, 1, (const struct sockaddr *)&c->srv);
     return sz;
 }
 
@@ -152,14 +156,16 @@ static size_t addr_len(const struct sockaddr *a)
     return a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-void dcli_start(dcli_t *c, uv_loop_t *loop, const struct sockaddr *local,
-                const struct sockaddr *srv, const char *cipher, const char *identity,
-                const char *psk_hex, const char *send_on_done)
+static void cli_start(dcli_t *c, uv_loop_t *loop, const struct sockaddr *local,
+                      const struct sockaddr *srv, const char *cipher, const char *identity,
+                      const char *psk_hex, const char *send_on_done, bool cid)
 {
     size_t n = 0;
 
     memset(c, 0, sizeof(*c));
     c->loop = loop;
+    c->cid = cid;
+    c->out = &c->sock;
     c->send_on_done = send_on_done;
     (void)snprintf(c->identity, sizeof(c->identity), "%s", identity);
     cr_assert_eq(pskgw_hex_decode(psk_hex, strlen(psk_hex), c->psk, sizeof(c->psk), &n), 0);
@@ -182,7 +188,38 @@ void dcli_start(dcli_t *c, uv_loop_t *loop, const struct sockaddr *local,
     wolfSSL_SetIOReadCtx(c->ssl, c);
     wolfSSL_SetIOWriteCtx(c->ssl, c);
     wolfSSL_dtls_set_using_nonblock(c->ssl, 1);
+    if (cid)
+        cr_assert_eq(wolfSSL_dtls_cid_use(c->ssl), WOLFSSL_SUCCESS);
     cli_drive(c);
+}
+
+void dcli_start(dcli_t *c, uv_loop_t *loop, const struct sockaddr *local,
+                const struct sockaddr *srv, const char *cipher, const char *identity,
+                const char *psk_hex, const char *send_on_done)
+{
+    cli_start(c, loop, local, srv, cipher, identity, psk_hex, send_on_done, false);
+}
+
+void dcli_start_cid(dcli_t *c, uv_loop_t *loop, const struct sockaddr *local,
+                    const struct sockaddr *srv, const char *cipher, const char *identity,
+                    const char *psk_hex, const char *send_on_done)
+{
+    cli_start(c, loop, local, srv, cipher, identity, psk_hex, send_on_done, true);
+}
+
+void dcli_rebind(dcli_t *c)
+{
+    struct sockaddr_in any;
+
+    cr_assert(!c->alt_open, "one rebind per client");
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &any), 0);
+    cr_assert_eq(uv_udp_init(c->loop, &c->alt), 0);
+    c->alt.data = c;
+    c->alt_open = true;
+    cr_assert_eq(uv_udp_bind(&c->alt, (const struct sockaddr *)&any, 0), 0);
+    cr_assert_eq(uv_udp_recv_start(&c->alt, cli_alloc, cli_on_recv), 0);
+    (void)uv_udp_recv_stop(&c->sock); /* the old NAT mapping is gone */
+    c->out = &c->alt;
 }
 
 uint16_t dcli_local_port(dcli_t *c)
@@ -190,7 +227,7 @@ uint16_t dcli_local_port(dcli_t *c)
     struct sockaddr_storage a;
     int len = sizeof(a);
 
-    cr_assert_eq(uv_udp_getsockname(&c->sock, (struct sockaddr *)&a, &len), 0);
+    cr_assert_eq(uv_udp_getsockname(c->out, (struct sockaddr *)&a, &len), 0);
     return a.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&a)->sin6_port)
                                    : ntohs(((struct sockaddr_in *)&a)->sin_port);
 }
@@ -199,7 +236,7 @@ void dcli_send_raw(dcli_t *c, const uint8_t *data, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
 
-    cr_assert_eq(uv_udp_try_send(&c->sock, &b, 1, (const struct sockaddr *)&c->srv), (int)len);
+    cr_assert_eq(uv_udp_try_send(c->out, &b, 1, (const struct sockaddr *)&c->srv), (int)len);
 }
 
 int dcli_write(dcli_t *c, const char *msg)
@@ -213,6 +250,11 @@ void dcli_close(dcli_t *c)
         return;
     (void)uv_udp_recv_stop(&c->sock);
     uv_close((uv_handle_t *)&c->sock, NULL);
+    if (c->alt_open) {
+        (void)uv_udp_recv_stop(&c->alt);
+        uv_close((uv_handle_t *)&c->alt, NULL);
+        c->alt_open = false;
+    }
     uv_close((uv_handle_t *)&c->rtx, NULL);
     wolfSSL_free(c->ssl);
     wolfSSL_CTX_free(c->ctx);

@@ -45,13 +45,27 @@ typedef struct {
     const char *send_on_done; /* message written once established */
     uint8_t hello[1024];      /* the last ClientHello sent with a cookie */
     size_t hello_len;
+    bool cid;           /* asks for a DTLS 1.2 Connection ID (dcli_start_cid) */
+    uv_udp_t *out;      /* the socket in use: sock, or alt after dcli_rebind */
+    uv_udp_t alt;       /* the socket after a rebind (a new source port) */
+    bool alt_open;      /* alt is initialised (closed by dcli_close) */
+    uint8_t last[2048]; /* the last datagram sent */
+    size_t last_len;
 } dcli_t;
 
 /* Starts a handshake from local (its port may be 0) to srv (same family) with one cipher. */
 void dcli_start(dcli_t *c, uv_loop_t *loop, const struct sockaddr *local,
                 const struct sockaddr *srv, const char *cipher, const char *identity,
                 const char *psk_hex, const char *send_on_done);
-/* The client's local port. */
+/* Same as dcli_start, asking the server for a DTLS 1.2 Connection ID (RFC 9146). */
+void dcli_start_cid(dcli_t *c, uv_loop_t *loop, const struct sockaddr *local,
+                    const struct sockaddr *srv, const char *cipher, const char *identity,
+                    const char *psk_hex, const char *send_on_done);
+/* A NAT rebinding: from now on the client sends from, and listens on, a new socket on
+ * 127.0.0.1 with a new port; the old socket stops receiving (its mapping is gone). Once per
+ * client. */
+void dcli_rebind(dcli_t *c);
+/* The client's local port (of the socket in use). */
 uint16_t dcli_local_port(dcli_t *c);
 /* Sends raw bytes from the client's socket to the server (a replay). */
 void dcli_send_raw(dcli_t *c, const uint8_t *data, size_t len);

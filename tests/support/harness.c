@@ -170,6 +170,23 @@ void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char
                identity, psk_hex, send_on_done);
 }
 
+void hcli_start_cid(hcli_t *c, uv_loop_t *loop, uint16_t port, const char *cipher,
+                    const char *identity, const char *psk_hex, const char *send_on_done)
+{
+    struct sockaddr_in srv;
+    struct sockaddr_in any;
+
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", port, &srv), 0);
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &any), 0);
+    dcli_start_cid(c, loop, (const struct sockaddr *)&any, (const struct sockaddr *)&srv, cipher,
+                   identity, psk_hex, send_on_done);
+}
+
+void hcli_rebind(hcli_t *c)
+{
+    dcli_rebind(c);
+}
+
 void hcli_start_from(hcli_t *c, uv_loop_t *loop, uint16_t port, uint16_t local_port,
                      const char *cipher, const char *identity, const char *psk_hex,
                      const char *send_on_done)

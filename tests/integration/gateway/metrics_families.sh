@@ -32,7 +32,9 @@ for f in pskgw_e2e_payloads_total pskgw_upstream_latency_seconds pskgw_upstream_
   pskgw_sink_connected pskgw_sink_spool_bytes pskgw_listener_refused_max_sessions_total \
   pskgw_listener_rate_limited_total pskgw_keycache_stale_serves_total pskgw_forward_sessions_total \
   pskgw_forward_bytes_to_backend_total pskgw_forward_datagrams_from_backend_total \
-  pskgw_forward_connect_failures_total pskgw_forward_first_byte_seconds pskgw_forward_buffered_bytes; do
+  pskgw_forward_connect_failures_total pskgw_forward_first_byte_seconds pskgw_forward_buffered_bytes \
+  pskgw_listener_cid_sessions pskgw_listener_cid_address_changes_total \
+  pskgw_listener_cid_unknown_records_total; do
   check "family $f exported" grep -q "^# TYPE $f " "$WORK/start.metrics"
 done
 

@@ -251,6 +251,9 @@ static int srv_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
     case PSKGW_DTLS_EV_AUTH_FAILED:
         p->auth_failed++;
         break;
+    case PSKGW_DTLS_EV_PEER_MOVED:
+        p->moved++;
+        break;
     default:
         break;
     }

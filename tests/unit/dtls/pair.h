@@ -81,6 +81,7 @@ typedef struct {
     int closed_reason;
     int established;
     int auth_failed;
+    int moved; /* PSKGW_DTLS_EV_PEER_MOVED */
     int parks;
     int unparks;
     int lookup_failed;

@@ -5,6 +5,7 @@
 #include "pair.h"
 
 #include "common/err.h"
+#include "dtls/cid.h"
 #include "dtls/parse.h"
 
 #include <criterion/criterion.h>
@@ -961,4 +962,106 @@ Test(session, dtls_write_reports_a_datagram_the_socket_refused)
     cr_assert_str_eq(buf, "ack");
     tpair_deinit(&p);
     pskgw_dtls_ctx_free(c);
+}
+
+/* DTLS 1.2 Connection ID (RFC 9146 section 6): a record from a new address moves the peer only
+ * when it authenticates AND its sequence number is above every record that authenticated
+ * before; an older record (reordered, never seen) is delivered but moves nothing, a replay or a
+ * forgery neither. */
+Test(session, cid_moves_the_peer_only_for_a_newer_authenticated_record)
+{
+    pskgw_dtls_options_t o = { 0 };
+    pskgw_dtls_ctx_t *c = NULL;
+    const char *why = NULL;
+    tres_t r;
+    tpair_t p;
+    const uint8_t *cid;
+    size_t cid_len = 0;
+    uint8_t rec[4][512];
+    size_t rec_len[4];
+    bool move = true;
+
+    o.dtls = true;
+    o.cid_len = 8;
+    o.cid_worker = 5;
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    cr_assert_eq(wolfSSL_dtls_cid_use(p.cli), WOLFSSL_SUCCESS);
+    tpair_pump(&p);
+    cr_assert_eq(p.established, 1);
+    cid = pskgw_dtls_session_cid(p.srv, &cid_len);
+    cr_assert_not_null(cid, "the client asked: a CID was negotiated");
+    cr_assert_eq(cid_len, 8);
+    cr_assert_eq(cid[0], 5, "byte 0 is the worker index");
+    /* Three records a, b, c (sequence numbers rising), held by the test. */
+    cr_assert_gt(cli_write(&p, "a"), 0);
+    cr_assert_gt(cli_write(&p, "b"), 0);
+    cr_assert_gt(cli_write(&p, "c"), 0);
+    for (int i = 0; i < 3; i++) {
+        rec_len[i] = tq_pop(&p.to_server, rec[i], sizeof(rec[i]));
+        cr_assert_gt(rec_len[i], 0);
+        cr_assert_eq(rec[i][0], PSKGW_CT_TLS12_CID);
+    }
+    /* b from the session's own address. */
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, rec[1], rec_len[1], p.now), 0);
+    cr_assert_eq(p.nmsgs, 1);
+    /* a from a new address: it authenticates (never seen, in the replay window) but is older. */
+    cr_assert_eq(pskgw_dtls_session_feed_cid(p.srv, rec[0], rec_len[0], p.now, &move), 0);
+    cr_assert_eq(p.nmsgs, 2);
+    cr_assert_str_eq(p.msgs[1], "a");
+    cr_assert(!move);
+    cr_assert_eq(p.moved, 0);
+    /* A forgery of c with a higher sequence number: does not authenticate. */
+    memcpy(rec[3], rec[2], rec_len[2]);
+    rec_len[3] = rec_len[2];
+    rec[3][5] = 0x7F;
+    rec[3][rec_len[3] - 1] ^= 0x01;
+    cr_assert_eq(pskgw_dtls_session_feed_cid(p.srv, rec[3], rec_len[3], p.now, &move), 0);
+    cr_assert(!move);
+    cr_assert_eq(p.nmsgs, 2);
+    /* c from the new address: newer and authentic: the peer moves before c is delivered. */
+    cr_assert_eq(pskgw_dtls_session_feed_cid(p.srv, rec[2], rec_len[2], p.now, &move), 0);
+    cr_assert(move);
+    cr_assert_eq(p.moved, 1);
+    cr_assert_eq(p.nmsgs, 3);
+    cr_assert_str_eq(p.msgs[2], "c");
+    /* c again (a replay from yet another address): nothing. */
+    cr_assert_eq(pskgw_dtls_session_feed_cid(p.srv, rec[2], rec_len[2], p.now, &move), 0);
+    cr_assert(!move);
+    cr_assert_eq(p.moved, 1);
+    cr_assert_eq(p.nmsgs, 3);
+    cr_assert_eq(p.closed_calls, 0);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(session, cid_is_not_negotiated_for_a_client_that_does_not_ask)
+{
+    pskgw_dtls_options_t o = { 0 };
+    pskgw_dtls_ctx_t *c = NULL;
+    const char *why = NULL;
+    tres_t r;
+    tpair_t p;
+    bool move = true;
+
+    o.dtls = true;
+    o.cid_len = 4;
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert_eq(p.established, 1);
+    cr_assert_null(pskgw_dtls_session_cid(p.srv, NULL));
+    cr_assert_eq(pskgw_dtls_session_feed_cid(p.srv, (const uint8_t *)"x", 1, p.now, &move),
+                 PSKGW_ENOTFOUND);
+    cr_assert(!move);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+    o.cid_len = 3;
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), PSKGW_ECONFIG, "cid length below 4");
+    o.cid_len = 17;
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), PSKGW_ECONFIG, "cid length above 16");
 }

@@ -1,0 +1,91 @@
+/* pskgw_listener: peer names and keys, the SO_REUSEPORT socket, and the proto and framing names
+ * of the configuration (moved out of listen_api.c, which holds the tables and sessions). */
+#define _DEFAULT_SOURCE /* SO_REUSEPORT, SOCK_NONBLOCK (Linux) */
+
+#include "gateway/listen_internal.h"
+
+#include "common/err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- names -------------------------------------------------------------------------------- */
+
+int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,
+                           uint8_t *key_len)
+{
+    char ip[INET6_ADDRSTRLEN];
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+
+        if (uv_ip4_name(a, ip, sizeof(ip)) != 0)
+            return PSKGW_EINVAL;
+        (void)snprintf(out, cap, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+        key[0] = 4;
+        memcpy(key + 1, &a->sin_port, 2);
+        memcpy(key + 3, &a->sin_addr, 4);
+        *key_len = 7;
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+
+        if (uv_ip6_name(a, ip, sizeof(ip)) != 0)
+            return PSKGW_EINVAL;
+        (void)snprintf(out, cap, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+        key[0] = 6;
+        memcpy(key + 1, &a->sin6_port, 2);
+        memcpy(key + 3, &a->sin6_addr, 16);
+        *key_len = 19;
+        return 0;
+    }
+    return PSKGW_EINVAL;
+}
+
+int pskgw_listen_reuseport_socket(const struct sockaddr *sa, int type)
+{
+    int one = 1;
+    int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    socklen_t len =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int rc;
+
+    if (fd < 0)
+        return pskgw_err_from_errno(errno);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) ||
+        bind(fd, sa, len) != 0) {
+        rc = pskgw_err_from_errno(errno);
+        (void)close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int pskgw_listen_proto_parse(const char *s, pskgw_listen_proto_t *out)
+{
+    if (s != NULL && strcmp(s, "udp") == 0)
+        *out = PSKGW_LISTEN_UDP;
+    else if (s != NULL && strcmp(s, "tcp") == 0)
+        *out = PSKGW_LISTEN_TCP;
+    else
+        return PSKGW_EINVAL;
+    return 0;
+}
+
+int pskgw_listen_framing_parse(const char *s, pskgw_framing_t *out)
+{
+    if (s != NULL && strcmp(s, "len16") == 0)
+        *out = PSKGW_FRAMING_LEN16;
+    else if (s != NULL && strcmp(s, "newline") == 0)
+        *out = PSKGW_FRAMING_NEWLINE;
+    else if (s != NULL && strcmp(s, "record") == 0)
+        *out = PSKGW_FRAMING_RECORD;
+    else
+        return PSKGW_EINVAL;
+    return 0;
+}
