@@ -2,7 +2,12 @@
 # -dev packages through pkg-config. Each becomes an imported target used by the modules.
 find_package(PkgConfig REQUIRED)
 
-set(_wolf_lib "${PSKGW_WOLFSSL_PREFIX}/lib/libwolfssl.a")
+# The prefix is usually the .deps/wolfssl link to a build named by its profile and version
+# (scripts/build-wolfssl): use the directory it points to, so that a new wolfSSL build changes
+# the include path and the archive's path, and every object is rebuilt against its headers
+# (a stale object compiled against another options.h fails at run time).
+get_filename_component(_wolf_prefix "${PSKGW_WOLFSSL_PREFIX}" REALPATH)
+set(_wolf_lib "${_wolf_prefix}/lib/libwolfssl.a")
 if(NOT EXISTS "${_wolf_lib}")
   message(FATAL_ERROR
     "gateway-profile wolfSSL not found at ${PSKGW_WOLFSSL_PREFIX}.\n"
@@ -12,7 +17,7 @@ endif()
 add_library(pskgw::wolfssl STATIC IMPORTED GLOBAL)
 set_target_properties(pskgw::wolfssl PROPERTIES
   IMPORTED_LOCATION "${_wolf_lib}"
-  INTERFACE_INCLUDE_DIRECTORIES "${PSKGW_WOLFSSL_PREFIX}/include"
+  INTERFACE_INCLUDE_DIRECTORIES "${_wolf_prefix}/include"
   INTERFACE_LINK_LIBRARIES "m")
 
 foreach(dep
