@@ -627,6 +627,8 @@ static void on_established(device_t *d)
     pskgw_devsim_hist_add(&f->s->hs, us);
     pskgw_devsim_hist_add(&f->hs_sec, us);
     f->s->handshakes_ok++;
+    if (pskgw_devsim_client_cid_in_use(d->c))
+        f->s->cid_sessions++;
     if (f->s->cipher == NULL)
         f->s->cipher = pskgw_devsim_client_cipher(d->c);
     uv_timer_stop(&d->app_timer);
@@ -1077,7 +1079,8 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
     stats->sent_by_device = calloc((size_t)o->devices + 1, sizeof(uint32_t));
     if (f->dev == NULL || stats->sent_by_device == NULL)
         goto fail;
-    rc = pskgw_devsim_client_ctx_new(o->transport, o->cipher, &f->ctx);
+    rc = o->cid ? pskgw_devsim_client_ctx_new_cid(o->cipher, &f->ctx)
+                : pskgw_devsim_client_ctx_new(o->transport, o->cipher, &f->ctx);
     if (rc < 0)
         goto fail;
     rc = PSKGW_EINTERNAL;

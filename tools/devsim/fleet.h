@@ -72,7 +72,8 @@ typedef struct {
      * followed, counted in rehandshakes); messages sent into a lost session (sent again after
      * the new handshake; not errors) */
     uint64_t socket_rebinds, rebinds_followed, sessions_lost, rehandshakes, lost_messages;
-    uint64_t send_drops; /* datagrams the kernel refused (EAGAIN) */
+    uint64_t cid_sessions; /* --cid: handshakes that negotiated a Connection ID */
+    uint64_t send_drops;   /* datagrams the kernel refused (EAGAIN) */
     uint64_t errors[PSKGW_DEVSIM_ERR_COUNT];
     pskgw_devsim_hist_t hs;  /* handshake latency, whole run */
     pskgw_devsim_hist_t msg; /* message latency (ack), whole run */

@@ -26,6 +26,7 @@
 #include "natproxy.h"
 #include "proc.h"
 #include "skip.h"
+#include "tools/devsim/client.h"
 #include "tools/devsim/creds.h"
 
 #define SEED     "cid-peers-seed"
@@ -255,5 +256,56 @@ Test(cid_peers, mbedtls_client_through_natproxy_loses_the_session_without_cid)
     cr_assert_eq(sink_lines(), 1, "a message arrived after the rebind without CID");
     cr_assert_eq(gw_metric("pskgw_listener_handshakes_completed_total"), 1);
     mbed_stop(&r, &status);
+    chain_stop(&ch);
+}
+
+/* ---- devsim --cid (wolfSSL clients) against mbedTLS's ssl_server2 -------------------------- */
+
+/* The wolfSSL client path negotiates an RFC 9146 CID with a server nobody here wrote, and its
+ * CID records are understood: every message is answered. */
+Test(cid_peers, devsim_cid_negotiates_with_mbedtls_server)
+{
+    char path[4096], port_arg[32], psk_arg[200], id_arg[200], target[64], out[8192], hex[2 * PSKGW_ROT_PSK_MAX_LEN + 1];
+    pskgw_devsim_creds_t cr;
+    pskgw_test_proc_t srv;
+    json_error_t e;
+    json_t *j;
+    int port, rc;
+
+    snprintf(path, sizeof(path), "%s", pskgw_test_src(".deps/mbedtls/bin/ssl_server2"));
+    if (access(path, X_OK) != 0)
+        PSKGW_TEST_SKIP_MISSING("mbedTLS ssl_server2 (scripts/build-mbedtls)");
+    if (!pskgw_devsim_client_cid_available())
+        PSKGW_TEST_SKIP_MISSING("a wolfSSL with DTLS 1.2 CID (scripts/build-wolfssl, >= 5.7.4)");
+    cr_assert_eq(pskgw_devsim_creds_get(SEED, 0, PSKGW_DEVSIM_GOOD, 128, UINT64_MAX, &cr), 0);
+    for (size_t i = 0; i < cr.psk_len; i++)
+        snprintf(hex + 2 * i, 3, "%02X", cr.psk[i]);
+    snprintf(psk_arg, sizeof(psk_arg), "psk=%s", hex);
+    snprintf(id_arg, sizeof(id_arg), "psk_identity=%s", cr.identity);
+    pskgw_devsim_creds_wipe(&cr);
+    /* ssl_server2 takes a port number: a free one, then checked to be the server's own */
+    port = pskgw_test_free_port(1);
+    cr_assert_gt(port, 0);
+    snprintf(port_arg, sizeof(port_arg), "server_port=%d", port);
+    char *argv[] = { path,          "server_addr=127.0.0.1",
+                     port_arg,      "dtls=1",
+                     psk_arg,       id_arg,
+                     "cid=1",       "cid_val=0102030405060708",
+                     "exchanges=3", "read_timeout=60000",
+                     NULL };
+    cr_assert_eq(pskgw_test_spawn(&srv, argv, 0), 0);
+    cr_assert_eq(pskgw_test_wait_own_port(srv.pid, port, 1, GUARD_MS), 0,
+                 "ssl_server2 did not bind udp port %d alone", port);
+    snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+    rc = devsim(out, sizeof(out), "--target", target, "--devices", "1", "--messages", "3", "--rate",
+                "5", "--seed", SEED, "--cid", "--expect-ack", "--duration", "60", "--json",
+                ch.json_path, "--quiet", NULL);
+    (void)pskgw_test_stop(&srv, SIGTERM, GUARD_MS);
+    cr_assert_eq(rc, 0, "%s", out);
+    j = json_load_file(ch.json_path, 0, &e);
+    cr_assert_not_null(j, "%s", e.text);
+    cr_assert_eq(jint(j, "rebind", "cid_sessions"), 1, "no Connection ID negotiated");
+    cr_assert_eq(jint(j, "messages", "acks"), 3);
+    json_decref(j);
     chain_stop(&ch);
 }
