@@ -178,3 +178,33 @@ Test(cid_steer, program_shape)
     cr_assert_eq(pskgw_cid_steer_program(0, f, PSKGW_CID_STEER_MAX_INSNS, &len), 0);
     cr_assert_leq(len, PSKGW_CID_STEER_MAX_INSNS);
 }
+
+/* What a worker restart does to the indexes (cid_steer.h, docs/ARCHITECTURE.md): a socket that
+ * leaves the group is replaced in its slot by the last one, and a socket that joins takes the
+ * next free index. Worker 0 of three restarting ends up at index 2, worker 2 at index 0. */
+Test(cid_steer, a_leaving_socket_is_replaced_by_the_last)
+{
+    group_t g;
+    uint8_t b[128];
+    size_t len;
+    int one = 1, fd;
+
+    group_open(&g, 3, 0);
+    close(g.fd[0]);
+    g.fd[0] = g.fd[2]; /* the kernel's order now: old 2, old 1 */
+    g.n = 2;
+    len = cid_record(b, 0, 1);
+    cr_assert_eq(deliver(&g, b, len), 0); /* index 0 is the socket bound third */
+    len = cid_record(b, 1, 1);
+    cr_assert_eq(deliver(&g, b, len), 1);
+    /* the restarted one joins last: index 2 */
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&g.addr, sizeof(g.addr)), 0);
+    g.fd[2] = fd;
+    g.n = 3;
+    len = cid_record(b, 2, 1);
+    cr_assert_eq(deliver(&g, b, len), 2);
+    group_close(&g);
+}
