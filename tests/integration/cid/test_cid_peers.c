@@ -265,7 +265,8 @@ Test(cid_peers, mbedtls_client_through_natproxy_loses_the_session_without_cid)
  * CID records are understood: every message is answered. */
 Test(cid_peers, devsim_cid_negotiates_with_mbedtls_server)
 {
-    char path[4096], port_arg[32], psk_arg[200], id_arg[200], target[64], out[8192], hex[2 * PSKGW_ROT_PSK_MAX_LEN + 1];
+    char path[4096], port_arg[32], psk_arg[200], id_arg[200], target[64], out[8192],
+        hex[2 * PSKGW_ROT_PSK_MAX_LEN + 1];
     pskgw_devsim_creds_t cr;
     pskgw_test_proc_t srv;
     json_error_t e;
