@@ -21,7 +21,7 @@
 #define MAX_WIRE     (PSKGW_DEVSIM_PAYLOAD_MAX + 64)
 #define REBIND_RETRY 1
 
-enum { AFTER_FINISH = 0, AFTER_RECONNECT, AFTER_REBIND };
+enum { AFTER_FINISH = 0, AFTER_RECONNECT, AFTER_REBIND, AFTER_SOCKET_REBIND };
 
 enum dstate {
     D_IDLE = 0,    /* not started */
@@ -504,11 +504,16 @@ static void session_cycle(device_t *d, int how)
     app_timer_in(d, interval_of(d));
 }
 
+static void rebind_and_send(device_t *d);
+
 static void drain_done(device_t *d)
 {
-    if (d->after_drain == AFTER_FINISH)
+    if (d->after_drain == AFTER_FINISH) {
         finish_end(d);
-    else
+    } else if (d->after_drain == AFTER_SOCKET_REBIND) {
+        d->state = D_ESTABLISHED;
+        rebind_and_send(d);
+    } else
         session_cycle(d, d->after_drain);
 }
 
@@ -803,6 +808,17 @@ static void session_lost(device_t *d)
     session_start(d);
 }
 
+/* The socket rebind of --rebind-every, then the message that was due (the probe). */
+static void rebind_and_send(device_t *d)
+{
+    int r = socket_rebind(d);
+    if (d->state == D_ENDED)
+        return;
+    if (r == 0)
+        d->state = D_PROBING;
+    send_message(d);
+}
+
 static void on_app_timer(uv_timer_t *t)
 {
     device_t *d = t->data;
@@ -813,14 +829,19 @@ static void on_app_timer(uv_timer_t *t)
         break;
     case D_ESTABLISHED:
         /* --rebind-every: the device wakes up behind a new NAT mapping when its next message
-         * is due S seconds or more after the last one began */
+         * is due S seconds or more after the last one began. A device sleeps once what it sent
+         * is acknowledged: with acks outstanding it waits for them (up to --ack-timeout) first,
+         * so that an ack on its way to the old port is not mistaken for a lost one. */
         if (d->f->o->rebind_every_s > 0 &&
             (double)(uv_hrtime() - d->bound_ns) / 1e9 >= d->f->o->rebind_every_s) {
-            int r = socket_rebind(d);
-            if (d->state == D_ENDED)
+            if (d->acks < d->sent) {
+                d->state = D_DRAINING;
+                d->after_drain = AFTER_SOCKET_REBIND;
+                app_timer_in(d, d->f->o->ack_timeout);
                 break;
-            if (r == 0)
-                d->state = D_PROBING;
+            }
+            rebind_and_send(d);
+            break;
         }
         send_message(d);
         break;
