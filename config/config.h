@@ -146,6 +146,12 @@ typedef enum {
     PSKGW_CONFIG_ACK_ACCEPTED = 1, /* ack once every sink accepted or spooled the message */
 } pskgw_config_ack_t;
 
+typedef enum {
+    PSKGW_CONFIG_CID_OFF = 0,
+    PSKGW_CONFIG_CID_ON =
+        1, /* udp: offer a DTLS 1.2 Connection ID (RFC 9146) to clients that ask */
+} pskgw_config_cid_t;
+
 /* listeners = ( { ... }, ... ) */
 typedef struct {
     char *name; /* unique in the domain; default "<proto>:<port>" (":<index>" added if taken) */
@@ -158,6 +164,8 @@ typedef struct {
      * (the largest message a listener handles, any protocol and framing). */
     uint32_t max_message_bytes;
     uint32_t cookie_rotate_s; /* udp: DTLS cookie period; a cookie lives at most two periods */
+    pskgw_config_cid_t cid;   /* udp: default on */
+    uint32_t cid_length;      /* udp: bytes of the CIDs offered, 4..16 (default 8) */
     unsigned line;            /* where it is defined in the domain's file, for messages */
 } pskgw_config_listener_t;
 

@@ -362,6 +362,11 @@ static const cfg_enum_t framing_enum[] = {
     { "record", PSKGW_CONFIG_FRAMING_RECORD },
     { NULL, 0 },
 };
+static const cfg_enum_t cid_enum[] = {
+    { "off", PSKGW_CONFIG_CID_OFF },
+    { "on", PSKGW_CONFIG_CID_ON },
+    { NULL, 0 },
+};
 static const cfg_enum_t ack_enum[] = {
     { "none", PSKGW_CONFIG_ACK_NONE },
     { "accepted", PSKGW_CONFIG_ACK_ACCEPTED },
@@ -380,6 +385,9 @@ static const cfg_key_t listener_keys[] = {
     K_UINT("max_message_bytes", LIS, max_message_bytes, 0, 1, 1048576, 0),
     K_UINT("cookie_rotate_s", LIS, cookie_rotate_s, 0, 5, 3600, 30,
            .when = W(PSKGW_CONFIG_PROTO_UDP)),
+    /* DTLS 1.2 Connection ID (RFC 9146): docs/CONFIG.md */
+    K_ENUM("cid", LIS, cid, 0, cid_enum, PSKGW_CONFIG_CID_ON, .when = W(PSKGW_CONFIG_PROTO_UDP)),
+    K_UINT("cid_length", LIS, cid_length, 0, 4, 16, 8, .when = W(PSKGW_CONFIG_PROTO_UDP)),
 };
 
 static void listener_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, size_t i,

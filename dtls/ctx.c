@@ -1,4 +1,5 @@
 /* pskgw_dtls_ctx: see ctx.h. */
+#include "dtls/cid.h"
 #include "dtls/internal.h"
 #include "dtls/parse.h"
 
@@ -55,7 +56,8 @@ int pskgw_dtls_ctx_random(pskgw_dtls_ctx_t *ctx, uint8_t *buf, size_t len)
     return 0;
 }
 
-/* wolfSSL 5.5.4's CreateDtlsCookie (src/dtls.c), byte for byte. */
+/* wolfSSL's DTLS 1.2 cookie (src/dtls.c: CreateDtls12Cookie in 5.9.2, CreateDtlsCookie in 5.5.4),
+ * byte for byte. */
 static int make_cookie(const uint8_t *secret, const uint8_t *peer, size_t peer_len,
                        const pskgw_dtls_client_hello_t *ch, uint8_t out[WC_SHA256_DIGEST_SIZE])
 {
@@ -242,6 +244,13 @@ int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, 
     }
     if (ctx->opt.mtu < 256) {
         reason = "mtu below 256";
+        goto fail;
+    }
+    if (!ctx->opt.dtls)
+        ctx->opt.cid_len = 0; /* a TLS stream has no records to carry a CID */
+    if (ctx->opt.cid_len != 0 &&
+        (ctx->opt.cid_len < PSKGW_CID_MIN || ctx->opt.cid_len > PSKGW_CID_MAX)) {
+        reason = "cid length outside 4..16";
         goto fail;
     }
     ctx->ciphers = strdup(opt->ciphers != NULL ? opt->ciphers : PSKGW_DTLS_DEFAULT_CIPHERS);

@@ -6,7 +6,7 @@
  *
  * Stateless cookies (DTLS): pskgw_dtls_ctx_check_hello() answers a ClientHello without a valid
  * cookie with a HelloVerifyRequest written into the caller's buffer and keeps nothing about the
- * peer. The cookie is exactly wolfSSL 5.5.4's (HMAC-SHA256 over the peer bytes, version, random,
+ * peer. The cookie is exactly wolfSSL's (HMAC-SHA256 over the peer bytes, version, random,
  * session id, suites and compression), so the fresh session created for a ClientHello with a
  * valid cookie, given the same secret and peer bytes, accepts it.
  *
@@ -47,6 +47,11 @@ typedef struct {
     uint32_t idle_timeout_s;       /* 0: no idle timeout */
     uint32_t cookie_rotate_ms;     /* cookie secret period; 0: 30000 */
     uint16_t mtu;                  /* DTLS record MTU; 0: 1400 */
+    /* DTLS 1.2 Connection ID (RFC 9146, dtls/cid.h): 0 off; else every session offers a CID of
+     * this many bytes (PSKGW_CID_MIN..PSKGW_CID_MAX) to a client that asks, byte 0 cid_worker,
+     * the rest from the context's DRBG. */
+    uint8_t cid_len;
+    uint8_t cid_worker;
 } pskgw_dtls_options_t;
 
 /* Validates the options and makes the context. Errors: PSKGW_ECONFIG (a NULL cipher, an unknown

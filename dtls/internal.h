@@ -3,6 +3,7 @@
 #ifndef PSKGW_DTLS_INTERNAL_H
 #define PSKGW_DTLS_INTERNAL_H
 
+#include "dtls/cid.h"
 #include "dtls/ctx.h"
 #include "dtls/parse.h"
 #include "dtls/session.h"
@@ -98,6 +99,17 @@ struct pskgw_dtls_session {
     uint64_t last_rx;
     uint64_t announced;
     uint64_t seq;
+    uint64_t authed; /* DTLS: records that authenticated (decrypted to plaintext) */
+    uint64_t rx_top; /* DTLS: highest (epoch << 48 | seq) of a datagram that authenticated */
+
+    uint8_t cid[PSKGW_CID_MAX]; /* DTLS: the CID offered (cid_len > 0) */
+    uint8_t cid_len;
+    bool cid_on; /* the handshake negotiated it: the peer's records carry cid */
+    /* pskgw_dtls_session_feed_cid: the record being fed came from a new address (rx_key: its
+     * epoch << 48 | seq); rx_moved: PSKGW_DTLS_EV_PEER_MOVED fired during this call. */
+    bool rx_new_peer;
+    bool rx_moved;
+    uint64_t rx_key;
 
     char *identity;
     char *uid;

@@ -280,6 +280,7 @@ static void on_established(pskgw_dtls_session_t *s)
 {
     s->established = true;
     s->last_rx = s->now;
+    s->cid_on = s->cid_len > 0 && wolfSSL_dtls_cid_is_enabled(s->ssl) == 1;
     wolfSSL_FreeArrays(s->ssl);
     if (s->dtls)
         (void)wolfSSL_dtls_set_peer(s->ssl, NULL, 0);
@@ -300,6 +301,17 @@ static void read_all(pskgw_dtls_session_t *s)
         if (n > 0) {
             /* Only authenticated records keep the session alive (anyone can spoof junk). */
             s->last_rx = s->now;
+            s->authed++;
+            if (s->rx_new_peer && s->rx_key > s->rx_top) {
+                /* RFC 9146 section 6: authenticated, and newer than anything before: the owner
+                 * moves the peer address now, so that what it sends in answer goes there. */
+                s->rx_new_peer = false;
+                s->rx_moved = true;
+                s->rx_top = s->rx_key;
+                (void)fire_event(s, PSKGW_DTLS_EV_PEER_MOVED);
+                if (s->closed)
+                    break;
+            }
             if (s->dtls) {
                 if ((size_t)n > s->ctx->opt.max_message)
                     (void)fire_event(s, PSKGW_DTLS_EV_MESSAGE_DROPPED);
@@ -356,25 +368,41 @@ static void drive(pskgw_dtls_session_t *s)
 }
 
 /* Walks a datagram's records: returns the length of its well-formed prefix (whole records
- * only), whether it holds an encrypted handshake record (epoch > 0) and whether a
- * ChangeCipherSpec. wolfSSL 5.5.4 keeps a truncated record's bytes and misreads the next
- * datagram after them, so only whole records reach it. */
-static size_t scan_datagram(const uint8_t *d, size_t len, bool *epoch1, bool *ccs)
+ * only), whether it holds an encrypted handshake record (epoch > 0; with a CID every epoch-1
+ * record before the handshake ends is the client's Finished), whether a ChangeCipherSpec, and
+ * the highest epoch << 48 | sequence number among them. wolfSSL keeps a truncated record's bytes
+ * and misreads the next datagram after them, so only whole records reach it. */
+static size_t scan_datagram(const uint8_t *d, size_t len, size_t cid_len, bool *epoch1, bool *ccs,
+                            uint64_t *top)
 {
     size_t off = 0;
 
     *epoch1 = false;
     *ccs = false;
+    *top = 0;
     while (off < len) {
         pskgw_dtls_record_t rec;
+        pskgw_dtls_cid_record_t crec;
         size_t used = 0;
+        uint64_t key;
 
-        if (pskgw_dtls_record_parse(d + off, len - off, &rec, &used) < 0)
-            break;
-        if (rec.epoch > 0 && rec.type == PSKGW_CT_HANDSHAKE)
-            *epoch1 = true; /* the client's Finished */
-        if (rec.type == PSKGW_CT_CHANGE_CIPHER_SPEC)
-            *ccs = true;
+        if (cid_len > 0 && d[off] == PSKGW_CT_TLS12_CID) {
+            if (pskgw_dtls_cid_record_parse(d + off, len - off, cid_len, &crec, &used) < 0)
+                break;
+            if (crec.epoch > 0)
+                *epoch1 = true;
+            key = (uint64_t)crec.epoch << 48 | crec.seq;
+        } else {
+            if (pskgw_dtls_record_parse(d + off, len - off, &rec, &used) < 0)
+                break;
+            if (rec.epoch > 0 && rec.type == PSKGW_CT_HANDSHAKE)
+                *epoch1 = true; /* the client's Finished */
+            if (rec.type == PSKGW_CT_CHANGE_CIPHER_SPEC)
+                *ccs = true;
+            key = (uint64_t)rec.epoch << 48 | rec.seq;
+        }
+        if (key > *top)
+            *top = key;
         off += used;
     }
     return off;
@@ -387,6 +415,8 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
     bool epoch1 = false;
     bool ccs = false;
     bool cke_before = s->cke_fed;
+    uint64_t top = 0;
+    uint64_t authed = s->authed;
 
     if (!s->established && s->hs != NULL) {
         const uint8_t *id = NULL;
@@ -407,7 +437,7 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
             return;
         }
     }
-    len = scan_datagram(data, len, &epoch1, &ccs);
+    len = scan_datagram(data, len, s->cid_len, &epoch1, &ccs, &top);
     if (len == 0)
         return; /* nothing but garbage */
     if (ccs)
@@ -417,6 +447,8 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
     drive(s);
     s->in = NULL;
     s->in_len = 0;
+    if (s->authed > authed && top > s->rx_top)
+        s->rx_top = top;
     /* DTLS drops records it cannot decrypt: a client Finished under the wrong key is silently
      * ignored. Once the CKE and the ChangeCipherSpec were processed, an epoch-1 flight that
      * does not finish the handshake is that failure: end the session now instead of at the
@@ -489,6 +521,27 @@ static void process_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t l
         process_tls(s, data, len);
 }
 
+/* The server's CID (dtls/cid.h layout), offered to a client that asks for one. */
+static int offer_cid(pskgw_dtls_session_t *s)
+{
+    uint8_t rnd[PSKGW_CID_MAX];
+    size_t len = s->ctx->opt.cid_len;
+    int rc = PSKGW_ECRYPTO;
+
+    if (pskgw_dtls_ctx_random(s->ctx, rnd, len - 1) < 0 ||
+        pskgw_dtls_cid_make(s->ctx->opt.cid_worker, rnd, len, s->cid) < 0)
+        goto out;
+    rc = PSKGW_ETLS;
+    if (wolfSSL_dtls_cid_use(s->ssl) != WOLFSSL_SUCCESS ||
+        wolfSSL_dtls_cid_set(s->ssl, s->cid, (unsigned int)len) != WOLFSSL_SUCCESS)
+        goto out;
+    s->cid_len = (uint8_t)len;
+    rc = 0;
+out:
+    pskgw_wipe(rnd, sizeof(rnd));
+    return rc;
+}
+
 /* ---- public ------------------------------------------------------------------------------- */
 
 int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
@@ -532,6 +585,8 @@ int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *re
             goto fail;
         memcpy(s->hs->peer, peer, peer_len);
         s->hs->peer_len = peer_len;
+        if (ctx->opt.cid_len > 0 && (rc = offer_cid(s)) < 0)
+            goto fail;
     }
     *out = s;
     return 0;
@@ -593,6 +648,48 @@ int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t
     arm_rtx(s);
     leave(s);
     return 0;
+}
+
+int pskgw_dtls_session_feed_cid(pskgw_dtls_session_t *s, const uint8_t *data, size_t len,
+                                uint64_t now, bool *move)
+{
+    size_t off = 0;
+
+    if (s == NULL || move == NULL || (data == NULL && len > 0))
+        return PSKGW_EINVAL;
+    *move = false;
+    if (s->closed || s->free_deferred)
+        return PSKGW_ECLOSED;
+    if (!s->established || !s->cid_on)
+        return PSKGW_ENOTFOUND;
+    enter(s, now);
+    /* Record by record: which one authenticated, and its sequence number, is known exactly. */
+    while (off < len && !s->closed) {
+        pskgw_dtls_cid_record_t r;
+        size_t used = 0;
+        if (pskgw_dtls_cid_record_parse(data + off, len - off, s->cid_len, &r, &used) < 0)
+            break;
+        if (memcmp(r.cid, s->cid, s->cid_len) == 0) {
+            s->rx_new_peer = !s->rx_moved;
+            s->rx_key = (uint64_t)r.epoch << 48 | r.seq;
+            process_input(s, data + off, used);
+            s->rx_new_peer = false;
+        }
+        off += used;
+    }
+    *move = s->rx_moved;
+    s->rx_moved = false;
+    leave(s);
+    return 0;
+}
+
+const uint8_t *pskgw_dtls_session_cid(const pskgw_dtls_session_t *s, size_t *len)
+{
+    if (s == NULL || !s->cid_on)
+        return NULL;
+    if (len != NULL)
+        *len = s->cid_len;
+    return s->cid;
 }
 
 void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)

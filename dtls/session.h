@@ -34,13 +34,14 @@
 typedef struct pskgw_dtls_session pskgw_dtls_session_t;
 
 typedef enum {
-    PSKGW_DTLS_EV_IDENTITY = 1,   /* identity read; return <0 to refuse (blocked identity) */
-    PSKGW_DTLS_EV_PARK,           /* lookup must wait; return <0 to refuse (too many pending) */
-    PSKGW_DTLS_EV_UNPARK,         /* the parked lookup ended (any status) */
-    PSKGW_DTLS_EV_LOOKUP_FAILED,  /* resolver unavailable: the session ends with PSKGW_EUNAVAIL */
-    PSKGW_DTLS_EV_ESTABLISHED,    /* handshake complete */
-    PSKGW_DTLS_EV_AUTH_FAILED,    /* the peer's Finished failed: wrong key or refused identity */
-    PSKGW_DTLS_EV_MESSAGE_DROPPED /* a message above max_message was dropped (DTLS) */
+    PSKGW_DTLS_EV_IDENTITY = 1,    /* identity read; return <0 to refuse (blocked identity) */
+    PSKGW_DTLS_EV_PARK,            /* lookup must wait; return <0 to refuse (too many pending) */
+    PSKGW_DTLS_EV_UNPARK,          /* the parked lookup ended (any status) */
+    PSKGW_DTLS_EV_LOOKUP_FAILED,   /* resolver unavailable: the session ends with PSKGW_EUNAVAIL */
+    PSKGW_DTLS_EV_ESTABLISHED,     /* handshake complete */
+    PSKGW_DTLS_EV_AUTH_FAILED,     /* the peer's Finished failed: wrong key or refused identity */
+    PSKGW_DTLS_EV_MESSAGE_DROPPED, /* a message above max_message was dropped (DTLS) */
+    PSKGW_DTLS_EV_PEER_MOVED       /* pskgw_dtls_session_feed_cid: move the peer address now */
 } pskgw_dtls_event_t;
 
 typedef struct {
@@ -83,6 +84,24 @@ void pskgw_dtls_session_free(pskgw_dtls_session_t *s);
 /* Give one datagram (DTLS) or the next stream bytes (TLS). Returns 0, or PSKGW_ECLOSED if the
  * session is already over (nothing done). Errors in the bytes end the session via cbs.closed. */
 int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t len, uint64_t now);
+
+/* DTLS Connection ID (RFC 9146; dtls/cid.h): a datagram that came from an address other than the
+ * session's, fed like pskgw_dtls_session_feed, tls12_cid record by record (records with another
+ * CID and anything after a malformed record are dropped). When one of its records authenticates
+ * (decrypts to plaintext under the session's keys) and its epoch and sequence number are above
+ * those of every datagram that authenticated before (RFC 9146 section 6), the event
+ * PSKGW_DTLS_EV_PEER_MOVED fires, once per call, before that record's message is delivered: the
+ * owner moves the session's peer address to the datagram's then, so that answers to the message
+ * go there; *move tells that it fired. cbs.send always means the owner's current address: a
+ * record that does not authenticate gets no answer at its address. 0, PSKGW_ECLOSED, PSKGW_EINVAL,
+ * PSKGW_ENOTFOUND (the session is not established with a negotiated CID: nothing done). */
+int pskgw_dtls_session_feed_cid(pskgw_dtls_session_t *s, const uint8_t *data, size_t len,
+                                uint64_t now, bool *move);
+
+/* The CID the peer puts in its records, once the handshake negotiated one (the client asked
+ * and the context offers CIDs): a pointer borrowed from the session and *len (optional); else
+ * NULL. */
+const uint8_t *pskgw_dtls_session_cid(const pskgw_dtls_session_t *s, size_t *len);
 
 /* Call when the announced deadline has passed (calling early is harmless). */
 void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now);

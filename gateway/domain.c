@@ -666,6 +666,9 @@ int pskgw_domain_start_listener(pskgw_domain_t *d, struct lctx *lc)
         o.good_source_reserve = UINT32_MAX;
     o.good_source_window_s = lim->good_source_window_s ? lim->good_source_window_s : UINT32_MAX;
     o.reuseport = d->worker >= 0;
+    /* DTLS Connection ID: byte 0 of every CID names this worker (dtls/cid.h). */
+    o.cid_len = l->cid == PSKGW_CONFIG_CID_ON ? (uint8_t)l->cid_length : 0;
+    o.worker = d->worker > 0 ? (uint8_t)d->worker : 0;
     rc = pskgw_listener_new(d->loop, &o, &d->resolver, on_message, lc, &lc->l, &why);
     if (rc < 0) {
         PSKGW_ERR("domain \"%s\": listener \"%s\" on %s %s:%u not started: %s%s%s", d->cfg->name,

@@ -56,6 +56,10 @@ static const struct field listener_fields[] = {
     LF(lookups_stale_known, "counter", "lookups of known identities with a stale key (never wait)"),
     LF(lookups_in_flight, "gauge", "cold key lookups at the resolver now"),
     LF(lookups_waiting, "gauge", "cold key lookups waiting for their turn now"),
+    LF(cid_sessions, "gauge", "established DTLS sessions with a Connection ID now"),
+    LF(cid_address_changes, "counter",
+       "sessions whose peer address moved (a CID record authenticated from a new address)"),
+    LF(cid_unknown_records, "counter", "datagrams with an unknown Connection ID (dropped)"),
 };
 
 #define KF(f, t, h)                                                     \

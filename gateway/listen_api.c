@@ -143,6 +143,16 @@ pskgw_lsess_t *pskgw_ltable_find_peer(pskgw_ltable_t *t, const uint8_t *key, siz
     return NULL;
 }
 
+int pskgw_ltable_insert_peer(pskgw_ltable_t *t, pskgw_lsess_t *s)
+{
+    return table_insert(t, s, true);
+}
+
+void pskgw_ltable_remove_peer(pskgw_ltable_t *t, pskgw_lsess_t *s)
+{
+    table_remove(t, s, true);
+}
+
 /* ---- sessions ----------------------------------------------------------------------------- */
 
 static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, const char *peer,
@@ -246,6 +256,7 @@ void pskgw_lsess_end(pskgw_lsess_t *s)
         return;
     s->ended = true;
     table_remove(&l->by_id, s, false);
+    pskgw_listen_cid_forget(s);
     if (s->in_peer_table) {
         table_remove(&l->by_peer, s, true);
         s->in_peer_table = false;
@@ -316,7 +327,7 @@ static void cb_message(void *arg, uint64_t seq, const uint8_t *data, size_t len)
     m.domain = l->domain;
     m.listener = l->name;
     m.transport = l->opt.proto == PSKGW_LISTEN_TCP ? "tls" : "dtls";
-    m.peer = s->peer;
+    m.peer = s->rx_peer != NULL ? s->rx_peer : s->peer; /* where this message came from */
     m.identity = pskgw_dtls_session_identity(s->ds);
     m.rot_public_uid = uid != NULL ? uid : "";
     m.session_id = s->id;
@@ -380,6 +391,7 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
         l->counters.handshakes_completed++;
         pskgw_halfopen_release(&l->half_open, &s->half_open);
         pskgw_listen_on_established(s, now);
+        pskgw_listen_cid_established(s);
         PSKGW_DEBUG("listener \"%s\": session %llu established with \"%s\" identity \"%s\"",
                     l->name, (unsigned long long)s->id, s->peer, identity ? identity : "");
         promote(s);
@@ -389,6 +401,9 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
         return 0;
     case PSKGW_DTLS_EV_MESSAGE_DROPPED:
         l->counters.messages_dropped++;
+        return 0;
+    case PSKGW_DTLS_EV_PEER_MOVED:
+        pskgw_listen_cid_moved(s);
         return 0;
     }
     return 0;
@@ -572,6 +587,7 @@ static void listener_free(pskgw_listener_t *l)
     pskgw_lookup_admit_free(l->admit);
     free(l->by_id.b);
     free(l->by_peer.b);
+    pskgw_cid_table_deinit(&l->by_cid);
     free(l->rbuf);
     free(l->domain);
     free(l->name);
@@ -686,6 +702,7 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     if (l->domain == NULL || l->name == NULL || l->address == NULL)
         goto fail;
     if (uv_random(NULL, NULL, &l->by_peer.seed, sizeof(l->by_peer.seed), 0, NULL) != 0 ||
+        uv_random(NULL, NULL, &l->by_cid.seed, sizeof(l->by_cid.seed), 0, NULL) != 0 ||
         uv_random(NULL, NULL, seed, sizeof(seed), 0, NULL) != 0) {
         rc = PSKGW_ECRYPTO;
         reason = "no random seed for the peer table";
@@ -711,6 +728,8 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     d.half_open_timeout_ms = l->opt.half_open_timeout_ms;
     d.idle_timeout_s = l->opt.idle_timeout_s;
     d.cookie_rotate_ms = l->opt.cookie_rotate_s * 1000;
+    d.cid_len = opts->proto == PSKGW_LISTEN_UDP ? opts->cid_len : 0;
+    d.cid_worker = opts->worker;
     rc = pskgw_dtls_ctx_new(&d, &l->dctx, &reason);
     if (rc < 0)
         goto fail;

@@ -1,7 +1,10 @@
 /* pskgw_listener: one PSK DTLS (UDP) or TLS (TCP) listener of a domain, on the gateway's loop.
  *
  * UDP: one socket; datagrams are demultiplexed by peer address (IPv4 and IPv6) to per-peer
- * sessions in a hash table. A ClientHello from a peer without a session is answered with a
+ * sessions in a hash table, and, with cid_len > 0, tls12_cid records by their Connection ID to
+ * the session that issued it (a second hash table, listen_cid.c): a device whose NAT mapping
+ * changed keeps its session, whose address moves once a record from the new address
+ * authenticated with a higher sequence number (RFC 9146 section 6). A ClientHello from a peer without a session is answered with a
  * stateless HelloVerifyRequest (dtls/ctx.h); only a ClientHello with a valid cookie creates a
  * session. TCP: one session per connection.
  *
@@ -118,6 +121,11 @@ typedef struct {
     uint32_t good_source_reserve;      /* of lookups_in_flight, for sources with a good record */
     uint32_t good_source_window_s;     /* a completed handshake is a good record this long */
     bool reuseport; /* SO_REUSEPORT: one listener per worker process on the same port */
+    /* UDP: DTLS 1.2 Connection ID (RFC 9146, dtls/cid.h). cid_len 0: off; 4..16: sessions
+     * offer a CID of that length, byte 0 = worker (the worker index, 0 for a single process),
+     * and a record carrying a known CID reaches its session from any address. */
+    uint8_t cid_len;
+    uint8_t worker;
 } pskgw_listener_opts_t;
 
 /* Metadata of one message; every pointer is valid during the callback only. */
@@ -173,6 +181,9 @@ typedef struct {
     uint64_t lookups_refused_queue; /* refused: lookup_queue_per_source full */
     uint64_t lookups_withdrawn;     /* waiting lookups whose handshake ended first */
     uint64_t lookups_stale_known;   /* lookups of a known identity with a stale key: never wait */
+    uint64_t cid_address_changes;   /* sessions whose peer address moved (RFC 9146 section 6) */
+    uint64_t cid_unknown_records;   /* tls12_cid datagrams with no session: dropped */
+    uint64_t cid_sessions;          /* gauge: established sessions with a negotiated CID */
     uint64_t sessions_active;       /* gauge */
     uint64_t pending_lookups;       /* gauge */
     uint64_t lookups_in_flight;     /* gauge: cold lookups at the resolver */

@@ -6,6 +6,7 @@
 #include "gateway/listen_limits.h"
 #include "gateway/lookup_admit.h"
 
+#include "dtls/cid.h"
 #include "dtls/session.h"
 
 #include <netinet/in.h>
@@ -46,10 +47,17 @@ struct pskgw_lsess {
     uint8_t key[PSKGW_PEER_KEY_MAX];
     uint8_t key_len;
     char peer[PSKGW_PEER_STR_CAP];
-    uint64_t started_ms; /* uv_now() at creation */
-    uint64_t last_ms;    /* uv_now() of the last message in or out (or the creation) */
-    uint64_t bytes_in;   /* message bytes received */
-    uint64_t bytes_out;  /* message bytes sent (pskgw_listener_send) */
+    /* The address a datagram being fed came from, when not the session's (a CID record from a
+     * new address): the peer of the messages it carries. NULL otherwise. */
+    const char *rx_peer;
+    const struct sockaddr *rx_from; /* with rx_peer: that address and its peer-table key */
+    const uint8_t *rx_key;
+    uint8_t rx_key_len;
+    pskgw_cid_entry_t cid; /* in l->by_cid once established with a negotiated CID */
+    uint64_t started_ms;   /* uv_now() at creation */
+    uint64_t last_ms;      /* uv_now() of the last message in or out (or the creation) */
+    uint64_t bytes_in;     /* message bytes received */
+    uint64_t bytes_out;    /* message bytes sent (pskgw_listener_send) */
     union {
         struct {
             struct sockaddr_in6 addr; /* the peer (sockaddr_in or sockaddr_in6) */
@@ -86,7 +94,8 @@ struct pskgw_listener {
     pskgw_halfopen_t half_open;      /* handshakes in progress per source */
     pskgw_lookup_admit_t *admit;     /* cold lookups per source (lookup_admit.h) */
     pskgw_ltable_t by_id;
-    pskgw_ltable_t by_peer; /* UDP */
+    pskgw_ltable_t by_peer;   /* UDP */
+    pskgw_cid_table_t by_cid; /* UDP with cid_len > 0 (listen_cid.c) */
     uint16_t port;
     union {
         uv_udp_t udp;
@@ -106,6 +115,23 @@ extern const pskgw_dtls_session_cbs_t pskgw_listen_session_cbs;
 /* Session tables. */
 pskgw_lsess_t *pskgw_ltable_find_id(pskgw_ltable_t *t, uint64_t id);
 pskgw_lsess_t *pskgw_ltable_find_peer(pskgw_ltable_t *t, const uint8_t *key, size_t len);
+
+/* Peer table membership (listen_api.c): insert (0 or PSKGW_ENOMEM) and remove s by s->key. */
+int pskgw_ltable_insert_peer(pskgw_ltable_t *t, pskgw_lsess_t *s);
+void pskgw_ltable_remove_peer(pskgw_ltable_t *t, pskgw_lsess_t *s);
+
+/* Connection ID (listen_cid.c). established: index an established session by its negotiated
+ * CID (nothing if none). forget: out of the CID table (idempotent). recv: a tls12_cid datagram
+ * (listener with cid_len > 0): to the session of its CID, from its address or a new one; an
+ * unknown CID goes to the session at the datagram's address (a handshake's Finished, before the
+ * session is established), else it is dropped and counted. */
+void pskgw_listen_cid_established(pskgw_lsess_t *s);
+void pskgw_listen_cid_forget(pskgw_lsess_t *s);
+/* The session's record from rx_from authenticated with a higher sequence number
+ * (PSKGW_DTLS_EV_PEER_MOVED): its peer address moves there. */
+void pskgw_listen_cid_moved(pskgw_lsess_t *s);
+void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, const uint8_t *key,
+                           uint8_t key_len, const char *peer, const uint8_t *data, size_t len);
 
 /* Allocate a session struct, give it an id, insert in by_id (and by_peer when key_len > 0),
  * init its timer. The caller then creates s->ds. 0 or PSKGW_ENOMEM. */

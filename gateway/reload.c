@@ -252,7 +252,9 @@ static int listener_eq(const pskgw_config_listener_t *a, const pskgw_config_list
 {
     return str_eq(a->name, b->name) && a->proto == b->proto && str_eq(a->address, b->address) &&
            a->port == b->port && a->framing == b->framing &&
-           a->max_message_bytes == b->max_message_bytes && a->cookie_rotate_s == b->cookie_rotate_s;
+           a->max_message_bytes == b->max_message_bytes &&
+           a->cookie_rotate_s == b->cookie_rotate_s && a->cid == b->cid &&
+           a->cid_length == b->cid_length;
 }
 
 static int api_eq(const pskgw_config_api_t *a, const pskgw_config_api_t *b)

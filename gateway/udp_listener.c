@@ -4,6 +4,7 @@
 
 #include "gateway/listen_internal.h"
 
+#include "dtls/cid.h"
 #include "dtls/parse.h"
 
 #include "common/err.h"
@@ -203,6 +204,11 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     }
     if (pskgw_listen_peer_name(from, peer, sizeof(peer), key, &key_len) < 0)
         return;
+    if (l->opt.cid_len > 0 && data[0] == PSKGW_CT_TLS12_CID) {
+        /* Found by its Connection ID, whatever the address (listen_cid.c). */
+        pskgw_listen_cid_recv(l, from, key, key_len, peer, data, (size_t)nread);
+        return;
+    }
     s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
     if (s != NULL && s->ds != NULL) {
         on_peer_datagram(l, s, from, key, key_len, peer, data, (size_t)nread);

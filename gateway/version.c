@@ -24,7 +24,10 @@ int pskgw_version_print(FILE *out)
     if (wolfSSL_get_ciphers(list, (int)sizeof(list)) != WOLFSSL_SUCCESS)
         return PSKGW_EINTERNAL;
     fprintf(out, "pskgw %s\n", PSKGW_VERSION);
-    fprintf(out, "wolfSSL %s (gateway profile, static)\n", LIBWOLFSSL_VERSION_STRING);
+    /* The library in use (run time) and the headers pskgw was compiled with: a static link makes
+     * them equal; both are printed so that a mismatch would show. */
+    fprintf(out, "wolfSSL %s (gateway profile, static; compiled with %s)\n", wolfSSL_lib_version(),
+            LIBWOLFSSL_VERSION_STRING);
     fprintf(out, "PSK cipher suites (names for `ciphers`):\n");
     for (char *tok = strtok_r(list, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
         const pskgw_config_cipher_t *c = strstr(tok, "PSK") ? pskgw_config_cipher_find(tok) : NULL;

@@ -189,7 +189,11 @@ static int cli_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     }
     if (c->max_sends > 0 && c->sends > c->max_sends)
         return sz; /* vanished */
-    (void)uv_udp_try_send(&c->sock, &b, 1, (const struct sockaddr *)&c->srv);
+    if ((size_t)sz <= sizeof(c->last)) {
+        memcpy(c->last, buf, (size_t)sz);
+        c->last_len = (size_t)sz;
+    }
+    (void)uv_udp_try_send(c->out, &b, 1, (const struct sockaddr *)&c->srv);
     return sz;
 }
 
@@ -294,13 +298,15 @@ static void cli_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 
 static void cli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, uint16_t local_port, bool ipv6,
                       const char *cipher, const char *identity, const char *psk_hex,
-                      const char *send_on_done)
+                      const char *send_on_done, bool cid)
 {
     size_t n = 0;
     struct sockaddr_in6 any;
 
     memset(c, 0, sizeof(*c));
     c->loop = loop;
+    c->cid = cid;
+    c->out = &c->sock;
     c->send_on_done = send_on_done;
     (void)snprintf(c->identity, sizeof(c->identity), "%s", identity);
     cr_assert_eq(pskgw_hex_decode(psk_hex, strlen(psk_hex), c->psk, sizeof(c->psk), &n), 0);
@@ -329,20 +335,43 @@ static void cli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, uint16_t local_
     wolfSSL_SetIOReadCtx(c->ssl, c);
     wolfSSL_SetIOWriteCtx(c->ssl, c);
     wolfSSL_dtls_set_using_nonblock(c->ssl, 1);
+    if (cid)
+        cr_assert_eq(wolfSSL_dtls_cid_use(c->ssl), WOLFSSL_SUCCESS);
     cli_drive(c);
 }
 
 void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char *cipher,
                 const char *identity, const char *psk_hex, const char *send_on_done)
 {
-    cli_start(c, loop, port, 0, ipv6, cipher, identity, psk_hex, send_on_done);
+    cli_start(c, loop, port, 0, ipv6, cipher, identity, psk_hex, send_on_done, false);
+}
+
+void hcli_start_cid(hcli_t *c, uv_loop_t *loop, uint16_t port, const char *cipher,
+                    const char *identity, const char *psk_hex, const char *send_on_done)
+{
+    cli_start(c, loop, port, 0, false, cipher, identity, psk_hex, send_on_done, true);
+}
+
+void hcli_rebind(hcli_t *c)
+{
+    struct sockaddr_in any;
+
+    cr_assert(!c->alt_open, "one rebind per client");
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &any), 0);
+    cr_assert_eq(uv_udp_init(c->loop, &c->alt), 0);
+    c->alt.data = c;
+    c->alt_open = true;
+    cr_assert_eq(uv_udp_bind(&c->alt, (const struct sockaddr *)&any, 0), 0);
+    cr_assert_eq(uv_udp_recv_start(&c->alt, cli_alloc, cli_on_recv), 0);
+    (void)uv_udp_recv_stop(&c->sock); /* the old NAT mapping is gone */
+    c->out = &c->alt;
 }
 
 void hcli_start_from(hcli_t *c, uv_loop_t *loop, uint16_t port, uint16_t local_port,
                      const char *cipher, const char *identity, const char *psk_hex,
                      const char *send_on_done)
 {
-    cli_start(c, loop, port, local_port, false, cipher, identity, psk_hex, send_on_done);
+    cli_start(c, loop, port, local_port, false, cipher, identity, psk_hex, send_on_done, false);
 }
 
 uint16_t hcli_local_port(hcli_t *c)
@@ -350,7 +379,7 @@ uint16_t hcli_local_port(hcli_t *c)
     struct sockaddr_in6 a;
     int len = sizeof(a);
 
-    cr_assert_eq(uv_udp_getsockname(&c->sock, (struct sockaddr *)&a, &len), 0);
+    cr_assert_eq(uv_udp_getsockname(c->out, (struct sockaddr *)&a, &len), 0);
     return ntohs(a.sin6_port);
 }
 
@@ -365,6 +394,11 @@ void hcli_close(hcli_t *c)
         return;
     (void)uv_udp_recv_stop(&c->sock);
     uv_close((uv_handle_t *)&c->sock, cli_handle_closed);
+    if (c->alt_open) {
+        (void)uv_udp_recv_stop(&c->alt);
+        uv_close((uv_handle_t *)&c->alt, cli_handle_closed);
+        c->alt_open = false;
+    }
     uv_close((uv_handle_t *)&c->rtx, cli_handle_closed);
     wolfSSL_free(c->ssl);
     wolfSSL_CTX_free(c->ctx);

@@ -68,6 +68,12 @@ typedef struct {
     int closed_handles;
     uint8_t hello[1024]; /* the last ClientHello sent with a cookie */
     size_t hello_len;
+    bool cid;      /* asks for a DTLS 1.2 Connection ID (hcli_start_cid) */
+    uv_udp_t *out; /* the socket in use: sock, or alt after hcli_rebind */
+    uv_udp_t alt;  /* the socket after a rebind (a new source port) */
+    bool alt_open;
+    uint8_t last[2048]; /* the last datagram sent */
+    size_t last_len;
 } hcli_t;
 
 void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char *cipher,
@@ -76,7 +82,13 @@ void hcli_start(hcli_t *c, uv_loop_t *loop, uint16_t port, bool ipv6, const char
 void hcli_start_from(hcli_t *c, uv_loop_t *loop, uint16_t port, uint16_t local_port,
                      const char *cipher, const char *identity, const char *psk_hex,
                      const char *send_on_done);
-/* The client's local port. */
+/* Same as hcli_start (IPv4), asking the server for a DTLS 1.2 Connection ID (RFC 9146). */
+void hcli_start_cid(hcli_t *c, uv_loop_t *loop, uint16_t port, const char *cipher,
+                    const char *identity, const char *psk_hex, const char *send_on_done);
+/* NAT rebinding: the client goes on from a new socket (new source port), same WOLFSSL object;
+ * the old socket stops receiving. */
+void hcli_rebind(hcli_t *c);
+/* The client's local port (of the socket in use). */
 uint16_t hcli_local_port(hcli_t *c);
 /* Closes the socket and timer (run the loop to finish) and frees the wolfSSL objects. */
 void hcli_close(hcli_t *c);

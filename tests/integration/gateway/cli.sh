@@ -5,7 +5,12 @@
 
 out=$("$BIN/pskgw" --version)
 check "--version lists PSK-AES128-CCM-8" grep -q 'PSK-AES128-CCM-8' <<<"$out"
-check "--version names wolfSSL 5.5.4" grep -q 'wolfSSL 5.5.4' <<<"$out"
+# The wolfSSL in use (run time) and the one compiled against: the same, and >= 5.7.4 (DTLS 1.2 CID).
+wolf_run=$(sed -n 's/^wolfSSL \([0-9.]*\) .*/\1/p' <<<"$out")
+wolf_hdr=$(sed -n 's/^wolfSSL .*compiled with \([0-9.]*\))$/\1/p' <<<"$out")
+check "--version names the wolfSSL in use ($wolf_run)" [ -n "$wolf_run" ]
+check "--version: run-time wolfSSL $wolf_run = compiled-with $wolf_hdr" [ "$wolf_run" = "$wolf_hdr" ]
+check "--version: wolfSSL $wolf_run >= 5.7.4" dpkg --compare-versions "${wolf_run:-0}" ge 5.7.4
 check "--version offers no NULL cipher" bash -c "! grep -qi null <<<\"\$1\"" _ "$out"
 
 # The production examples name systemd credentials: provide stand-ins.

@@ -30,7 +30,9 @@ check "/metrics passes the strict parser" awk -f "$HERE/promcheck.awk" "$WORK/st
 for f in pskgw_e2e_payloads_total pskgw_upstream_latency_seconds pskgw_upstream_retries_total \
   pskgw_upstream_token_renewals_total pskgw_upstream_reauth_total pskgw_upstream_token_valid \
   pskgw_sink_connected pskgw_sink_spool_bytes pskgw_listener_refused_max_sessions_total \
-  pskgw_listener_rate_limited_total pskgw_keycache_stale_serves_total; do
+  pskgw_listener_rate_limited_total pskgw_keycache_stale_serves_total \
+  pskgw_listener_cid_sessions pskgw_listener_cid_address_changes_total \
+  pskgw_listener_cid_unknown_records_total; do
   check "family $f exported" grep -q "^# TYPE $f " "$WORK/start.metrics"
 done
 

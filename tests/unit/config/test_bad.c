@@ -133,6 +133,21 @@ Test(config_bad, key_of_another_type)
     cr_assert(diag_has("acme.conf:6: sinks[0].path: only valid when type is \"file\"", NULL));
 }
 
+Test(config_bad, listener_cid)
+{
+    expect_fail("domain = \"acme\";\n" MIN_API
+                "listeners = ( { proto = \"udp\"; port = 1; cid = \"yes\"; },\n"
+                "              { proto = \"udp\"; port = 2; cid_length = 3; },\n"
+                "              { proto = \"udp\"; port = 3; cid_length = 17; },\n"
+                "              { proto = \"tcp\"; port = 4; cid = \"on\"; } );\n"
+                "sinks = ( { type = \"file\"; path = \"-\"; } );\n");
+    cr_assert(diag_has("acme.conf:4: listeners[0].cid:", NULL));
+    cr_assert(diag_has("acme.conf:5: listeners[1].cid_length:", NULL));
+    cr_assert(diag_has("acme.conf:6: listeners[2].cid_length:", NULL));
+    cr_assert(diag_has("acme.conf:7: listeners[3].cid: only valid when proto is \"udp\"", NULL));
+    cr_assert_eq(diag.nerrors, 4);
+}
+
 Test(config_bad, missing_required_keys)
 {
     expect_fail("api = { url = \"https://x.example\"; secret_file = \"./api.secret\"; };\n"

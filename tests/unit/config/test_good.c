@@ -26,7 +26,7 @@ static const char full_conf[] =
     "};\n"
     "listeners = (\n"
     "  { name = \"dtls\"; proto = \"udp\"; address = \"::\"; port = 5684; ack = \"accepted\";\n"
-    "    max_message_bytes = 1024; cookie_rotate_s = 600; },\n"
+    "    max_message_bytes = 1024; cookie_rotate_s = 600; cid = \"off\"; cid_length = 12; },\n"
     "  { proto = \"tcp\"; address = \"127.0.0.1\"; port = 5685; framing = \"newline\"; }\n"
     ");\n"
     "ciphers = \"PSK-AES128-CCM-8:psk-aes256-gcm-sha384:ECDHE-PSK-AES128-GCM-SHA256\";\n"
@@ -120,6 +120,8 @@ Test(config_good, every_key_read_back)
     cr_assert_eq(u->ack, PSKGW_CONFIG_ACK_ACCEPTED);
     cr_assert_eq(u->max_message_bytes, 1024);
     cr_assert_eq(u->cookie_rotate_s, 600);
+    cr_assert_eq(u->cid, PSKGW_CONFIG_CID_OFF);
+    cr_assert_eq(u->cid_length, 12);
     cr_assert_eq(u->line, 20);
     cr_assert_str_eq(t->name, "tcp:5685");
     cr_assert_eq(t->proto, PSKGW_CONFIG_PROTO_TCP);
@@ -275,6 +277,8 @@ Test(config_good, defaults_of_a_minimal_domain)
     cr_assert_str_eq(d->listeners[0].name, "udp:5684");
     cr_assert_eq(d->listeners[0].max_message_bytes, 16384);
     cr_assert_eq(d->listeners[0].cookie_rotate_s, 30); /* cookies live at most 60 s */
+    cr_assert_eq(d->listeners[0].cid, PSKGW_CONFIG_CID_ON);
+    cr_assert_eq(d->listeners[0].cid_length, 8);
     cr_assert_str_eq(d->ciphers, PSKGW_CONFIG_DEFAULT_CIPHERS);
     cr_assert_str_eq(d->ciphers_wolfssl,
                      "PSK-AES128-CCM-8:PSK-AES128-GCM-SHA256:PSK-AES128-CBC-SHA256:"
