@@ -3,10 +3,11 @@
  *   - mbedTLS's ssl_client2 (scripts/build-mbedtls: a DTLS 1.2 client nobody here wrote) through
  *     the NAT-rebinding proxy (tests/support/natproxy.h), which moves it to a new source port
  *     between its first and its second message.
- * Today's pskgw (no Connection ID) finds a DTLS session by address and port: after the rebind the
- * record arrives from a peer without a session (pskgw_listener_bad_datagrams_total), the message
- * is lost, and the device must handshake again. A CID case of each is a second case when the
- * gateway offers CIDs.
+ * The gateway offers CIDs (listener cid = "on"). A client that does not ask for one is found by
+ * address and port only: after the rebind its record arrives from a peer without a session
+ * (pskgw_listener_bad_datagrams_total), the message is lost, and the device must handshake
+ * again. A client that asks for one (ssl_client2 cid=1, pskgw-devsim --cid) keeps its session:
+ * every message arrives without a new handshake.
  * Every process is stopped and judged inside the test (exit 0, no sanitizer report).
  */
 #include <arpa/inet.h>
@@ -46,7 +47,7 @@ static void start_chain(void)
             "        timeout_ms = 30000; deadline_ms = 60000; };\n"
             "listeners = (\n"
             "  { name = \"udp\"; proto = \"udp\"; address = \"127.0.0.1\"; port = 0;\n"
-            "    ack = \"accepted\"; },\n"
+            "    ack = \"accepted\"; cid = \"on\"; },\n"
             "  { proto = \"tcp\"; address = \"127.0.0.1\"; port = 0; framing = \"len16\"; }\n"
             ");\n"
             "ciphers = \"PSK-AES128-CCM8:PSK-AES128-GCM-SHA256\";\n"
@@ -307,6 +308,58 @@ Test(cid_peers, devsim_cid_negotiates_with_mbedtls_server)
     cr_assert_not_null(j, "%s", e.text);
     cr_assert_eq(jint(j, "rebind", "cid_sessions"), 1, "no Connection ID negotiated");
     cr_assert_eq(jint(j, "messages", "acks"), 3);
+    json_decref(j);
+    chain_stop(&ch);
+}
+
+/* ---- with a Connection ID: the session follows the device -------------------------------- */
+
+/* CID: the second message comes from the new port with the CID the gateway issued; the session
+ * follows the device, both messages arrive, one handshake. ssl_client2 ends with 0 only once it
+ * read both answers ("ACK 1", "ACK 2": the second sent to the new address). */
+Test(cid_peers, mbedtls_client_through_natproxy_keeps_the_session_with_cid)
+{
+    mbed_run_t r;
+    pskgw_natproxy_stats_t st;
+    int status;
+
+    mbed_start(&r, 1, 1);
+    status = pskgw_test_wait(&r.client, 2 * GUARD_MS);
+    pskgw_natproxy_stats(r.proxy, &st);
+    pskgw_natproxy_stop(r.proxy);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "ssl_client2 did not get both answers (status %d)", status);
+    cr_assert_eq(st.rebinds, 1);
+    cr_assert_eq(wait_sink_lines(2), 2);
+    cr_assert_eq(wait_metric("pskgw_listener_handshakes_completed_total", 1), 1);
+    chain_stop(&ch);
+}
+
+/* devsim --cid: every rebind is followed (the first message's ack comes to the new port), no
+ * session is lost, one handshake per device, every message delivered once. */
+Test(cid_peers, devsim_rebind_every_keeps_the_session_with_cid)
+{
+    char out[8192];
+    json_error_t e;
+    json_t *j;
+    int rc;
+
+    if (!pskgw_devsim_client_cid_available())
+        PSKGW_TEST_SKIP_MISSING("a wolfSSL with DTLS 1.2 CID (scripts/build-wolfssl, >= 5.7.4)");
+    rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "2", "--messages", "4", "--rate",
+                "4", "--seed", SEED, "--cid", "--expect-ack", "--ack-timeout", "20",
+                "--rebind-every", "0.2", "--duration", "120", "--verify-file", ch.sink, "--json",
+                ch.json_path, "--quiet", NULL);
+    cr_assert_eq(rc, 0, "%s", out);
+    j = json_load_file(ch.json_path, 0, &e);
+    cr_assert_not_null(j, "%s", e.text);
+    cr_assert_eq(jint(j, "rebind", "cid_sessions"), 2);
+    cr_assert_eq(jint(j, "rebind", "socket_rebinds"), 6);
+    cr_assert_eq(jint(j, "rebind", "followed"), 6);
+    cr_assert_eq(jint(j, "rebind", "sessions_lost"), 0);
+    cr_assert_eq(jint(j, "handshakes", "ok"), 2);
+    cr_assert_eq(jint(j, "verify", "delivered"), 8);
+    cr_assert_eq(jint(j, "verify", "duplicated"), 0);
     json_decref(j);
     chain_stop(&ch);
 }
