@@ -3,6 +3,7 @@
 #define _DEFAULT_SOURCE /* SO_REUSEPORT, SOCK_NONBLOCK (Linux) */
 
 #include "gateway/listen_internal.h"
+#include "gateway/cid_steer.h"
 
 #include "common/err.h"
 
@@ -58,7 +59,9 @@ int pskgw_listen_reuseport_socket(const struct sockaddr *sa, int type)
         return pskgw_err_from_errno(errno);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
         (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) ||
-        bind(fd, sa, len) != 0) {
+        bind(fd, sa, len) != 0 ||
+        /* UDP workers: a CID record goes to the worker its CID names (cid_steer.h) */
+        (type == SOCK_DGRAM && pskgw_cid_steer_attach(fd, 0) != 0)) {
         rc = pskgw_err_from_errno(errno);
         (void)close(fd);
         return rc;

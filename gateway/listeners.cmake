@@ -7,6 +7,7 @@ target_sources(pskgw_gateway PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/listen_admit.c
   ${CMAKE_CURRENT_LIST_DIR}/lookup_admit.c
   ${CMAKE_CURRENT_LIST_DIR}/udp_listener.c
+  ${CMAKE_CURRENT_LIST_DIR}/cid_steer.c
   ${CMAKE_CURRENT_LIST_DIR}/listen_cid.c
   ${CMAKE_CURRENT_LIST_DIR}/listen_names.c
   ${CMAKE_CURRENT_LIST_DIR}/tcp_listener.c

@@ -266,6 +266,56 @@ int pskgw_test_wait_own_port(pid_t pid, int port, int udp, int timeout_ms)
     return -1;
 }
 
+/* The port of a socket of process pid in one /proc/net table (TCP: listening), 0 if none. */
+static int owned_port(pid_t pid, const char *table, int tcp)
+{
+    FILE *f = fopen(table, "r");
+    char line[512];
+    int port = 0;
+
+    if (f == NULL)
+        return 0;
+    if (fgets(line, sizeof(line), f) == NULL) { /* the header */
+        fclose(f);
+        return 0;
+    }
+    while (port == 0 && fgets(line, sizeof(line), f) != NULL) {
+        char local[128];
+        unsigned st;
+        unsigned long inode;
+        const char *colon;
+
+        if (sscanf(line, "%*d: %127s %*s %x %*s %*s %*s %*u %*u %lu", local, &st, &inode) != 3)
+            continue;
+        colon = strrchr(local, ':');
+        if (colon == NULL || (tcp && st != 0x0A) || inode == 0)
+            continue;
+        if (owned_by(pid, &inode, 1) == 1)
+            port = (int)strtol(colon + 1, NULL, 16);
+    }
+    fclose(f);
+    return port;
+}
+
+int pskgw_test_wait_bound_port(pid_t pid, int udp, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+
+    while (now_ms() < deadline) {
+        int port;
+
+        if (!running(pid))
+            return -1;
+        port = owned_port(pid, udp ? "/proc/net/udp" : "/proc/net/tcp", !udp);
+        if (port == 0)
+            port = owned_port(pid, udp ? "/proc/net/udp6" : "/proc/net/tcp6", !udp);
+        if (port > 0)
+            return port;
+        usleep(20000); /* polling /proc: nothing tells us when a process binds */
+    }
+    return -1;
+}
+
 int pskgw_test_wait_tcp(int port, int timeout_ms)
 {
     long long deadline = now_ms() + timeout_ms;

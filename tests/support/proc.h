@@ -41,6 +41,10 @@ int pskgw_test_reserve_port(int udp, int *port);
  * process holds one there. 0; -1 when pid exited, another process holds the port, or timeout_ms
  * passed (a guard against hanging). */
 int pskgw_test_wait_own_port(pid_t pid, int port, int udp, int timeout_ms);
+/* Wait until process pid holds a socket bound to some port (TCP: listening) and return that
+ * port (the first found): for a server told to bind port 0 that does not report its port.
+ * -1 when pid exited or timeout_ms passed (a guard against hanging). */
+int pskgw_test_wait_bound_port(pid_t pid, int udp, int timeout_ms);
 /* Wait until a TCP connect to 127.0.0.1:port succeeds. 0 or -1 on timeout. */
 int pskgw_test_wait_tcp(int port, int timeout_ms);
 

@@ -10,6 +10,7 @@
 
 #include "common/err.h"
 #include "common/wipe.h"
+#include "tools/devsim/client_wolf.h"
 
 #define DTLS_RECORD_HEADER 13
 #define READ_CHUNK         16384
@@ -17,10 +18,12 @@
 struct pskgw_devsim_client_ctx {
     SSL_CTX *ssl_ctx;
     pskgw_devsim_transport_t transport;
+    pskgw_devsim_wctx_t *wolf; /* --cid: the wolfSSL path (client_wolf.h), ssl_ctx NULL */
 };
 
 struct pskgw_devsim_client {
     pskgw_devsim_client_ctx_t *ctx;
+    pskgw_devsim_wclient_t *wolf; /* --cid: every call goes there */
     SSL *ssl;
     BIO *rbio; /* network -> OpenSSL; owned by ssl */
     BIO *wbio; /* OpenSSL -> network; owned by ssl */
@@ -125,10 +128,38 @@ fail:
     return rc;
 }
 
+int pskgw_devsim_client_ctx_new_cid(const char *ciphers, pskgw_devsim_client_ctx_t **out)
+{
+    if (ciphers == NULL || out == NULL || ciphers[0] == '\0')
+        return PSKGW_EINVAL;
+    pskgw_devsim_client_ctx_t *ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL)
+        return PSKGW_ENOMEM;
+    ctx->transport = PSKGW_DEVSIM_DTLS;
+    int rc = pskgw_devsim_wctx_new(ciphers, &ctx->wolf);
+    if (rc < 0) {
+        free(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return 0;
+}
+
+bool pskgw_devsim_client_cid_available(void)
+{
+    return pskgw_devsim_wclient_available();
+}
+
+bool pskgw_devsim_client_cid_in_use(pskgw_devsim_client_t *c)
+{
+    return c != NULL && c->wolf != NULL && pskgw_devsim_wclient_cid_in_use(c->wolf);
+}
+
 void pskgw_devsim_client_ctx_free(pskgw_devsim_client_ctx_t *ctx)
 {
     if (ctx == NULL)
         return;
+    pskgw_devsim_wctx_free(ctx->wolf);
     SSL_CTX_free(ctx->ssl_ctx);
     free(ctx);
 }
@@ -152,6 +183,14 @@ int pskgw_devsim_client_new(pskgw_devsim_client_ctx_t *ctx, const uint8_t *ident
     c->identity_len = identity_len;
     memcpy(c->psk, psk, psk_len);
     c->psk_len = psk_len;
+    if (ctx->wolf != NULL) {
+        rc = pskgw_devsim_wclient_new(ctx->wolf, identity, identity_len, psk, psk_len, mtu,
+                                      &c->wolf);
+        if (rc < 0)
+            goto fail;
+        *out = c;
+        return 0;
+    }
     c->ssl = SSL_new(ctx->ssl_ctx);
     if (c->ssl == NULL)
         goto fail;
@@ -190,6 +229,7 @@ void pskgw_devsim_client_free(pskgw_devsim_client_t *c)
 {
     if (c == NULL)
         return;
+    pskgw_devsim_wclient_free(c->wolf);
     SSL_free(c->ssl);
     free(c->obuf);
     pskgw_wipe(c->psk, sizeof(c->psk));
@@ -228,6 +268,8 @@ int pskgw_devsim_client_start(pskgw_devsim_client_t *c, pskgw_devsim_hs_state_t 
 {
     if (c == NULL)
         return PSKGW_EINVAL;
+    if (c->wolf != NULL)
+        return pskgw_devsim_wclient_start(c->wolf, state);
     return drive(c, state);
 }
 
@@ -236,6 +278,8 @@ int pskgw_devsim_client_feed(pskgw_devsim_client_t *c, const uint8_t *data, size
 {
     if (c == NULL || (data == NULL && len > 0) || len > INT32_MAX)
         return PSKGW_EINVAL;
+    if (c->wolf != NULL)
+        return pskgw_devsim_wclient_feed(c->wolf, data, len, state, records);
     unsigned got = 0;
     if (len > 0 && BIO_write(c->rbio, data, (int)len) != (int)len) {
         ERR_clear_error();
@@ -273,6 +317,8 @@ int pskgw_devsim_client_feed(pskgw_devsim_client_t *c, const uint8_t *data, size
 
 int pskgw_devsim_client_write(pskgw_devsim_client_t *c, const uint8_t *msg, size_t len)
 {
+    if (c != NULL && msg != NULL && c->wolf != NULL)
+        return pskgw_devsim_wclient_write(c->wolf, msg, len);
     if (c == NULL || msg == NULL || !c->established || len == 0 || len > READ_CHUNK)
         return PSKGW_EINVAL;
     ERR_clear_error();
@@ -283,6 +329,10 @@ int pskgw_devsim_client_write(pskgw_devsim_client_t *c, const uint8_t *msg, size
 
 void pskgw_devsim_client_close_notify(pskgw_devsim_client_t *c)
 {
+    if (c != NULL && c->wolf != NULL) {
+        pskgw_devsim_wclient_close_notify(c->wolf);
+        return;
+    }
     if (c == NULL || !c->established)
         return;
     ERR_clear_error();
@@ -315,6 +365,8 @@ bool pskgw_devsim_client_next_out(pskgw_devsim_client_t *c, const uint8_t **data
 {
     if (c == NULL || data == NULL || len == NULL)
         return false;
+    if (c->wolf != NULL)
+        return pskgw_devsim_wclient_next_out(c->wolf, data, len);
     if (c->opos >= c->olen && !pull_output(c))
         return false;
     size_t start = c->opos;
@@ -345,6 +397,8 @@ int64_t pskgw_devsim_client_timeout_ms(pskgw_devsim_client_t *c)
 {
     if (c == NULL || c->ctx->transport != PSKGW_DEVSIM_DTLS)
         return -1;
+    if (c->wolf != NULL)
+        return pskgw_devsim_wclient_timeout_ms(c->wolf);
     struct timeval tv;
     if (DTLSv1_get_timeout(c->ssl, &tv) != 1)
         return -1;
@@ -355,6 +409,8 @@ int pskgw_devsim_client_on_timeout(pskgw_devsim_client_t *c)
 {
     if (c == NULL)
         return PSKGW_EINVAL;
+    if (c->wolf != NULL)
+        return pskgw_devsim_wclient_on_timeout(c->wolf);
     ERR_clear_error();
     int r = DTLSv1_handle_timeout(c->ssl);
     ERR_clear_error();
@@ -363,11 +419,15 @@ int pskgw_devsim_client_on_timeout(pskgw_devsim_client_t *c)
 
 const char *pskgw_devsim_client_peer_alert(const pskgw_devsim_client_t *c)
 {
+    if (c != NULL && c->wolf != NULL)
+        return pskgw_devsim_wclient_peer_alert(c->wolf);
     return c != NULL ? c->peer_alert : NULL;
 }
 
 const char *pskgw_devsim_client_cipher(const pskgw_devsim_client_t *c)
 {
+    if (c != NULL && c->wolf != NULL)
+        return pskgw_devsim_wclient_cipher(c->wolf);
     if (c == NULL || !c->established)
         return NULL;
     return SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl));

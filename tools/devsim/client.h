@@ -38,6 +38,12 @@ typedef struct pskgw_devsim_client pskgw_devsim_client_t;
  * Errors: PSKGW_EINVAL (NULL), PSKGW_ENOMEM, PSKGW_ECONFIG (no usable cipher in the list). */
 int pskgw_devsim_client_ctx_new(pskgw_devsim_transport_t transport, const char *ciphers,
                                 pskgw_devsim_client_ctx_t **out);
+/* The same for DTLS 1.2 with an RFC 9146 Connection ID (--cid): OpenSSL 3.0 has none, so these
+ * clients are wolfSSL's (client_wolf.h; the gateway-profile build, which must have DTLS 1.2 CID:
+ * pskgw_devsim_client_cid_available()). They ask the server for a CID and use it once given.
+ * Errors: as above; PSKGW_ECONFIG also when this wolfSSL has no DTLS 1.2 CID. */
+int pskgw_devsim_client_ctx_new_cid(const char *ciphers, pskgw_devsim_client_ctx_t **out);
+bool pskgw_devsim_client_cid_available(void);
 void pskgw_devsim_client_ctx_free(pskgw_devsim_client_ctx_t *ctx);
 
 /* A new client session in the "connect" state; nothing is sent until pskgw_devsim_client_start().
@@ -93,6 +99,8 @@ int pskgw_devsim_client_on_timeout(pskgw_devsim_client_t *c);
 
 /* Description of the last fatal alert the peer sent ("decrypt error"...), or NULL. Static text. */
 const char *pskgw_devsim_client_peer_alert(const pskgw_devsim_client_t *c);
+/* True once the handshake negotiated a Connection ID the client sends (--cid clients only). */
+bool pskgw_devsim_client_cid_in_use(pskgw_devsim_client_t *c);
 /* The negotiated cipher name (static), or NULL before the handshake completes. */
 const char *pskgw_devsim_client_cipher(const pskgw_devsim_client_t *c);
 

@@ -21,13 +21,14 @@
 #define MAX_WIRE     (PSKGW_DEVSIM_PAYLOAD_MAX + 64)
 #define REBIND_RETRY 1
 
-enum { AFTER_FINISH = 0, AFTER_RECONNECT, AFTER_REBIND };
+enum { AFTER_FINISH = 0, AFTER_RECONNECT, AFTER_REBIND, AFTER_SOCKET_REBIND };
 
 enum dstate {
     D_IDLE = 0,    /* not started */
     D_CONNECTING,  /* TCP connect in progress */
     D_HANDSHAKING, /* session started, not established */
     D_ESTABLISHED, /* sending messages */
+    D_PROBING,     /* --rebind-every: the first message from a new port sent, its ack awaited */
     D_NOSESSION,   /* between sessions: the next session starts when the next message is due */
     D_DRAINING,    /* waiting for the acks of what was sent before finishing or closing */
     D_HOLDING,     /* all done, session kept open (--hold) */
@@ -64,6 +65,7 @@ typedef struct {
     uint64_t hs_start_ns;
     uint32_t sent, since_session, acks;
     uint32_t handshakes; /* sessions started (per-session identity number) */
+    uint64_t bound_ns;   /* --rebind-every: when the current socket started carrying the session */
     uint8_t ring_head, ring_len;
     uint64_t ring[ACK_RING]; /* send times (ns) of unacknowledged messages */
     /* --expect-echo: the byte streams both ways (FNV-1a, independent of how they are cut) and
@@ -536,11 +538,16 @@ static void session_cycle(device_t *d, int how)
     app_timer_in(d, interval_of(d));
 }
 
+static void rebind_and_send(device_t *d);
+
 static void drain_done(device_t *d)
 {
-    if (d->after_drain == AFTER_FINISH)
+    if (d->after_drain == AFTER_FINISH) {
         finish_end(d);
-    else
+    } else if (d->after_drain == AFTER_SOCKET_REBIND) {
+        d->state = D_ESTABLISHED;
+        rebind_and_send(d);
+    } else
         session_cycle(d, d->after_drain);
 }
 
@@ -560,6 +567,8 @@ static void finish_end(device_t *d)
     }
     dev_end(d);
 }
+
+static void after_send(device_t *d);
 
 static void send_message(device_t *d)
 {
@@ -624,6 +633,18 @@ static void send_message(device_t *d)
         d->ring[(d->ring_head + d->ring_len) % ACK_RING] = uv_hrtime();
         d->ring_len++;
     }
+    if (o->rebind_every_s > 0 && d->state == D_PROBING) {
+        app_timer_in(d, o->ack_timeout); /* on_acks or on_app_timer decides */
+        return;
+    }
+    after_send(d);
+}
+
+/* What follows a message sent (and, after a rebind, its ack): the next one, the end, or the
+ * session's cycle. */
+static void after_send(device_t *d)
+{
+    const pskgw_devsim_opts_t *o = d->f->o;
     if (d->sent >= o->messages) {
         finish(d);
         return;
@@ -651,6 +672,8 @@ static void on_established(device_t *d)
     pskgw_devsim_hist_add(&f->s->hs, us);
     pskgw_devsim_hist_add(&f->hs_sec, us);
     f->s->handshakes_ok++;
+    if (pskgw_devsim_client_cid_in_use(d->c))
+        f->s->cid_sessions++;
     if (f->s->cipher == NULL)
         f->s->cipher = pskgw_devsim_client_cipher(d->c);
     uv_timer_stop(&d->app_timer);
@@ -661,6 +684,7 @@ static void on_established(device_t *d)
         return;
     }
     d->state = D_ESTABLISHED;
+    d->bound_ns = uv_hrtime();
     d->counted_up = true;
     if (++f->s->up > f->s->up_max)
         f->s->up_max = f->s->up;
@@ -707,6 +731,11 @@ static void on_acks(device_t *d, unsigned recs)
     }
     if (d->state == D_DRAINING && d->acks >= d->sent)
         drain_done(d);
+    else if (d->state == D_PROBING && d->acks >= d->sent) {
+        f->s->rebinds_followed++; /* the gateway answered on the new port: the session lives */
+        d->state = D_ESTABLISHED;
+        after_send(d);
+    }
 }
 
 static void hs_failed(device_t *d, int rc)
@@ -736,6 +765,7 @@ static void peer_closed(device_t *d)
     session_free(d, false);
     switch (d->state) {
     case D_ESTABLISHED:
+    case D_PROBING:
         if (d->idle) { /* an idle device handshakes again when it next has data */
             d->new_socket = o->transport == PSKGW_DEVSIM_TLS;
             d->state = D_NOSESSION;
@@ -802,6 +832,54 @@ static void on_io_timer(uv_timer_t *t)
     arm_io(d);
 }
 
+/* --rebind-every: the NAT gave the device a new port while its session lives (the SSL object is
+ * kept, only the socket changes). 0, or -1 when the previous socket is still closing (the rebind
+ * waits for the next message) or a new one cannot be opened (counted, the device ends). */
+static int socket_rebind(device_t *d)
+{
+    int old = d->cur, nxt = 1 - d->cur;
+    if (d->sock_open[nxt])
+        return -1;
+    /* Open the new socket before closing the old one, so the port cannot be reused. */
+    if (sock_open(d, nxt) < 0) {
+        count_error(d, PSKGW_DEVSIM_ERR_SOCKET, 1);
+        dev_end(d);
+        return -1;
+    }
+    d->cur = (uint8_t)nxt;
+    sock_retire(d, old);
+    d->bound_ns = uv_hrtime();
+    d->f->s->socket_rebinds++;
+    return 0;
+}
+
+/* The ack of the first message after a rebind did not come: the gateway did not follow the
+ * device to its new port (no Connection ID), the session is lost. Handshake again from the new
+ * port and send the unacknowledged messages again, as a module does (acks come in order: they
+ * are the last sent - acks); they are counted, not errors. */
+static void session_lost(device_t *d)
+{
+    fleet_t *f = d->f;
+    f->s->sessions_lost++;
+    f->s->lost_messages += d->sent - d->acks;
+    d->sent = d->acks;
+    f->s->sent_by_device[d->index] = d->sent;
+    session_free(d, false);
+    f->s->rehandshakes++;
+    session_start(d);
+}
+
+/* The socket rebind of --rebind-every, then the message that was due (the probe). */
+static void rebind_and_send(device_t *d)
+{
+    int r = socket_rebind(d);
+    if (d->state == D_ENDED)
+        return;
+    if (r == 0)
+        d->state = D_PROBING;
+    send_message(d);
+}
+
 static void on_app_timer(uv_timer_t *t)
 {
     device_t *d = t->data;
@@ -811,7 +889,25 @@ static void on_app_timer(uv_timer_t *t)
         hs_failed(d, PSKGW_ETIMEOUT);
         break;
     case D_ESTABLISHED:
+        /* --rebind-every: the device wakes up behind a new NAT mapping when its next message
+         * is due S seconds or more after the last one began. A device sleeps once what it sent
+         * is acknowledged: with acks outstanding it waits for them (up to --ack-timeout) first,
+         * so that an ack on its way to the old port is not mistaken for a lost one. */
+        if (d->f->o->rebind_every_s > 0 &&
+            (double)(uv_hrtime() - d->bound_ns) / 1e9 >= d->f->o->rebind_every_s) {
+            if (d->acks < d->sent) {
+                d->state = D_DRAINING;
+                d->after_drain = AFTER_SOCKET_REBIND;
+                app_timer_in(d, d->f->o->ack_timeout);
+                break;
+            }
+            rebind_and_send(d);
+            break;
+        }
         send_message(d);
+        break;
+    case D_PROBING:
+        session_lost(d);
         break;
     case D_NOSESSION:
         session_next(d);
@@ -833,7 +929,8 @@ static void dev_end(device_t *d)
 {
     if (d->state == D_ENDED)
         return;
-    bool graceful = d->state == D_ESTABLISHED || d->state == D_DRAINING || d->state == D_HOLDING;
+    bool graceful = d->state == D_ESTABLISHED || d->state == D_PROBING || d->state == D_DRAINING ||
+                    d->state == D_HOLDING;
     session_free(d, graceful);
     d->state = D_ENDED;
     if (d->timers_init) {
@@ -1065,7 +1162,8 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
     stats->sent_by_device = calloc((size_t)o->devices + 1, sizeof(uint32_t));
     if (f->dev == NULL || stats->sent_by_device == NULL)
         goto fail;
-    rc = pskgw_devsim_client_ctx_new(o->transport, o->cipher, &f->ctx);
+    rc = o->cid ? pskgw_devsim_client_ctx_new_cid(o->cipher, &f->ctx)
+                : pskgw_devsim_client_ctx_new(o->transport, o->cipher, &f->ctx);
     if (rc < 0)
         goto fail;
     rc = PSKGW_EINTERNAL;

@@ -68,7 +68,13 @@ typedef struct {
     uint64_t acks;
     uint64_t retransmissions; /* DTLS timer expiries */
     uint64_t reconnects, rebinds, peer_closes;
-    uint64_t send_drops; /* datagrams the kernel refused (EAGAIN) */
+    /* --rebind-every: sockets replaced under a live session; of those, sessions the gateway
+     * followed (the first message's ack came) and sessions lost (it did not: a new handshake
+     * followed, counted in rehandshakes); messages sent into a lost session (sent again after
+     * the new handshake; not errors) */
+    uint64_t socket_rebinds, rebinds_followed, sessions_lost, rehandshakes, lost_messages;
+    uint64_t cid_sessions; /* --cid: handshakes that negotiated a Connection ID */
+    uint64_t send_drops;   /* datagrams the kernel refused (EAGAIN) */
     uint64_t errors[PSKGW_DEVSIM_ERR_COUNT];
     pskgw_devsim_hist_t hs;  /* handshake latency, whole run */
     pskgw_devsim_hist_t msg; /* message latency (ack), whole run */

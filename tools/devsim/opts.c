@@ -31,6 +31,8 @@ enum {
     O_RECONNECT,
     O_HS_PER_MSG,
     O_REBIND,
+    O_REBIND_SECS,
+    O_CID,
     O_IDLE,
     O_IDLE_SHARE,
     O_UNKNOWN,
@@ -86,6 +88,8 @@ static const struct option long_opts[] = {
     { "reconnect-every", required_argument, NULL, O_RECONNECT },
     { "handshake-per-message", no_argument, NULL, O_HS_PER_MSG },
     { "nat-rebind-every", required_argument, NULL, O_REBIND },
+    { "rebind-every", required_argument, NULL, O_REBIND_SECS },
+    { "cid", no_argument, NULL, O_CID },
     { "idle-interval", required_argument, NULL, O_IDLE },
     { "idle-share", required_argument, NULL, O_IDLE_SHARE },
     { "unknown-share", required_argument, NULL, O_UNKNOWN },
@@ -185,6 +189,12 @@ void pskgw_devsim_usage(FILE *out)
         "  --handshake-per-message   a full handshake per message (same as --reconnect-every 1)\n"
         "  --nat-rebind-every K      every K messages, move to a new source port without closing\n"
         "                            the session (NAT rebinding) and handshake again\n"
+        "  --cid                     DTLS 1.2 with an RFC 9146 Connection ID: wolfSSL clients\n"
+        "                            (OpenSSL has no DTLS 1.2 CID) that ask the gateway for one\n"
+        "  --rebind-every S          every S seconds, move to a new source port keeping the\n"
+        "                            session (DTLS, --expect-ack): the first message after it\n"
+        "                            tells whether the gateway followed; if its ack does not come\n"
+        "                            within --ack-timeout the session is lost: handshake again\n"
         "  --idle-interval S         idle devices send one message every S seconds instead\n"
         "  --idle-share F            share of devices that are idle (default 1 with\n"
         "                            --idle-interval)\n"
@@ -580,6 +590,13 @@ static int parse_load_opt(int c, const char *a, pskgw_devsim_opts_t *o, parse_st
         if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_MESSAGES, &o->nat_rebind_every) < 0)
             return fail(err, cap, "--nat-rebind-every must be >= 1", a);
         return 0;
+    case O_CID:
+        o->cid = true;
+        return 0;
+    case O_REBIND_SECS:
+        if (parse_double(a, 0.001, 86400, &o->rebind_every_s) < 0)
+            return fail(err, cap, "--rebind-every must be 0.001..86400 s", a);
+        return 0;
     case O_IDLE:
         if (parse_double(a, 0.001, 86400, &o->idle_interval) < 0)
             return fail(err, cap, "--idle-interval must be 0.001..86400 s", a);
@@ -754,6 +771,20 @@ static int check_combination(pskgw_devsim_opts_t *o, bool framing_given, char *e
                     "");
     if (o->verify_path != NULL && o->messages == 0)
         return fail(err, cap, "--verify-file needs --messages >= 1", "");
+    if (o->cid && (o->transport != PSKGW_DEVSIM_DTLS || o->attack.kind != PSKGW_DEVSIM_ATTACK_NONE))
+        return fail(err, cap, "--cid applies to DTLS devices only, not with --attack", "");
+    if (o->cid && !pskgw_devsim_client_cid_available())
+        return fail(
+            err, cap,
+            "--cid needs a wolfSSL with DTLS 1.2 Connection ID (>= 5.7.4, --enable-dtlscid: "
+            "scripts/build-wolfssl)",
+            "");
+    if (o->rebind_every_s > 0 &&
+        (o->transport != PSKGW_DEVSIM_DTLS || !o->expect_ack || o->nat_rebind_every != 0))
+        return fail(err, cap,
+                    "--rebind-every needs DTLS and --expect-ack (an ack tells whether the session "
+                    "followed), not --nat-rebind-every",
+                    "");
     if (o->verify_path != NULL && o->first_device != 0)
         return fail(err, cap,
                     "--verify-file attributes messages to devices 0..N-1: not with "

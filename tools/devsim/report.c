@@ -162,6 +162,16 @@ void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t
             "events", (unsigned long long)s->retransmissions, (unsigned long long)s->reconnects,
             (unsigned long long)s->rebinds, (unsigned long long)s->peer_closes,
             (unsigned long long)s->send_drops);
+    if (o->cid)
+        fprintf(out, "  %-20s %llu of %llu handshakes\n", "connection id",
+                (unsigned long long)s->cid_sessions, (unsigned long long)s->handshakes_ok);
+    if (o->rebind_every_s > 0)
+        fprintf(out,
+                "  %-20s %llu (session followed %llu, lost %llu, handshakes again %llu, messages "
+                "sent again %llu)\n",
+                "socket rebinds", (unsigned long long)s->socket_rebinds,
+                (unsigned long long)s->rebinds_followed, (unsigned long long)s->sessions_lost,
+                (unsigned long long)s->rehandshakes, (unsigned long long)s->lost_messages);
     fprintf(out, "  %-20s cpu %.2f s user + %.2f s sys, peak rss %.1f MB\n", "simulator",
             s->cpu_user_s, s->cpu_sys_s, (double)s->max_rss_kb / 1024.0);
     fprintf(out, "  %-20s %llu\n", "errors", (unsigned long long)pskgw_devsim_stats_errors(s));
@@ -274,6 +284,8 @@ static json_t *config_json(const pskgw_devsim_opts_t *o)
         json_object_set_new(cfg, "identity_per_session", json_boolean(o->identity_per_session));
         json_object_set_new(cfg, "expect_echo", json_boolean(o->expect_echo));
         json_object_set_new(cfg, "first_device", json_integer((json_int_t)o->first_device));
+        json_object_set_new(cfg, "rebind_every_s", json_real(o->rebind_every_s));
+        json_object_set_new(cfg, "cid", json_boolean(o->cid));
         json_object_set_new(cfg, "e2e_v2_layout",
                             json_string(pskgw_rot_v2_layout_name(o->e2e_v2_layout)));
         json_object_set_new(cfg, "cipher_offer", json_string(o->cipher));
@@ -385,6 +397,12 @@ int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uin
                          (json_int_t)s->retransmissions, "reconnects", (json_int_t)s->reconnects,
                          "rebinds", (json_int_t)s->rebinds, "peer_closes",
                          (json_int_t)s->peer_closes, "send_drops", (json_int_t)s->send_drops));
+    bad |= set(root, "rebind",
+               json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "socket_rebinds",
+                         (json_int_t)s->socket_rebinds, "cid_sessions", (json_int_t)s->cid_sessions,
+                         "followed", (json_int_t)s->rebinds_followed, "sessions_lost",
+                         (json_int_t)s->sessions_lost, "rehandshakes", (json_int_t)s->rehandshakes,
+                         "lost_messages", (json_int_t)s->lost_messages));
     errs = json_object();
     bad |= errs == NULL ? -1 : 0;
     for (int i = 0; errs != NULL && i < PSKGW_DEVSIM_ERR_COUNT; i++)

@@ -214,6 +214,28 @@ Test(devsim_opts, defaults_and_scenarios)
                  0, "%s", err);
 }
 
+/* --rebind-every needs DTLS and --expect-ack (the ack tells whether the session followed). */
+Test(devsim_opts, rebind_every)
+{
+    pskgw_devsim_opts_t o;
+    char err[256];
+    cr_assert_eq(
+        parse(&o, err, 6, "--target", "127.0.0.1:1", "--rebind-every", "60", "--expect-ack"), 0,
+        "%s", err);
+    cr_assert_eq(o.rebind_every_s, 60.0);
+    cr_assert_eq(parse(&o, err, 5, "--target", "127.0.0.1:1", "--rebind-every", "60"),
+                 PSKGW_EINVAL);
+    cr_assert(strstr(err, "--expect-ack") != NULL, "%s", err);
+    cr_assert_eq(parse(&o, err, 6, "--tcp", "127.0.0.1:1", "--rebind-every", "60", "--expect-ack"),
+                 PSKGW_EINVAL);
+    cr_assert_eq(parse(&o, err, 8, "--target", "127.0.0.1:1", "--rebind-every", "60",
+                       "--expect-ack", "--nat-rebind-every", "2"),
+                 PSKGW_EINVAL);
+    cr_assert_eq(
+        parse(&o, err, 6, "--target", "127.0.0.1:1", "--rebind-every", "0", "--expect-ack"),
+        PSKGW_EINVAL);
+}
+
 Test(devsim_opts, refusals)
 {
     pskgw_devsim_opts_t o;
