@@ -5,6 +5,7 @@
 
 #include "common/codec.h"
 #include "common/err.h"
+#include "loopwait.h"
 #include "tools/rotkeys/rotkeys.h"
 
 #include <criterion/criterion.h>
@@ -123,11 +124,10 @@ static char *finish(void)
 
     pskgw_e2e_free(dom.e2e);
     pskgw_sinkset_close(dom.sinks, on_sinks_closed, NULL);
-    uv_run(&lp, UV_RUN_DEFAULT);
+    cr_assert_eq(hloop_finish(&lp), 0);
     cr_assert_eq(sinks_closed, 1);
     pskgw_e2e_replay_free(dom.replay);
     pskgw_domain_lctx_unref(lc);
-    cr_assert_eq(uv_loop_close(&lp), 0, "a handle was left open");
     cr_assert_not_null(buf);
     f = fopen(out_path, "r");
     if (f) {
@@ -178,25 +178,9 @@ static size_t encrypt(uint32_t dev, uint16_t counter, const char *pt, uint8_t *o
     return n;
 }
 
-/* Runs the loop until *counter reaches target; the deadline only guards against hanging. */
-static void on_guard(uv_timer_t *t)
+static bool acks_undelivered_2(void *arg)
 {
-    *(int *)t->data = 1;
-}
-
-static void run_until_u64(const uint64_t *counter, uint64_t target)
-{
-    uv_timer_t guard;
-    int expired = 0;
-
-    uv_timer_init(&lp, &guard);
-    guard.data = &expired;
-    uv_timer_start(&guard, on_guard, 30000, 0);
-    while (*counter < target && !expired)
-        uv_run(&lp, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&lp, UV_RUN_NOWAIT);
-    cr_assert_geq(*counter, target, "timed out");
+    return ((const pskgw_domain_t *)arg)->c.acks_undelivered >= 2;
 }
 
 Test(domain_e2e, format_ack)
@@ -316,7 +300,8 @@ Test(domain_e2e, ack_without_a_listener_counted_undelivered)
     deliver(3, 1, (const uint8_t *)"a", 1);
     deliver(3, 2, (const uint8_t *)"b", 1);
     cr_assert_eq(dom.c.forwarded, 2);
-    run_until_u64(&dom.c.acks_undelivered, 2); /* lc->l is NULL: the session is gone */
+    /* lc->l is NULL: the session is gone (loopwait.h: the guard only against hanging) */
+    cr_assert(hrun_until(&lp, acks_undelivered_2, &dom, H_GUARD_MS), "timed out");
     cr_assert_eq(dom.c.acks_sent, 0);
     cr_assert_eq(dom.c.sink_failed, 0);
     out = finish();

@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "keycache/psk_value.h"
+#include "loopwait.h"
 #include "simctl.h"
 #include "tools/rotkeys/rotkeys.h"
 #include "upfix.h"
@@ -118,30 +119,14 @@ static void teardown(void)
         pskgw_keycache_close(dom.psk_cache, cache_closed);
     if (dom.e2e_cache)
         pskgw_keycache_close(dom.e2e_cache, cache_closed);
-    uv_run(&lp, UV_RUN_DEFAULT);
+    cr_expect_eq(hloop_finish(&lp), 0);
     cr_expect_eq(caches_closed, 2);
-    cr_expect_eq(uv_loop_close(&lp), 0, "a handle was left open");
 }
 
-static void on_guard(uv_timer_t *t)
-{
-    *(int *)t->data = 1;
-}
-
-/* Runs the loop until *counter reaches target; the deadline only guards against hanging. */
+/* Runs the loop until *counter reaches target (loopwait.h: a guard only against hanging). */
 static void run_until(const int *counter, int target)
 {
-    uv_timer_t guard;
-    int expired = 0;
-
-    uv_timer_init(&lp, &guard);
-    guard.data = &expired;
-    uv_timer_start(&guard, on_guard, 30000, 0);
-    while (*counter < target && !expired)
-        uv_run(&lp, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&lp, UV_RUN_NOWAIT);
-    cr_assert_geq(*counter, target, "timed out");
+    cr_assert(hrun_until_count(&lp, counter, target), "timed out");
 }
 
 /* ---- the PSK resolver ---- */
