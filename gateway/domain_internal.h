@@ -22,8 +22,9 @@ struct lctx {
     int udp;
     int ack;
     size_t refs;
-    struct msg
-        *free_msgs; /* domain_e2e.c: finished message slots, reused (no malloc per message) */
+    /* domain_e2e.c: finished message slots, reused (no malloc per message); a stack, singly
+     * linked on purpose (common/list.h is for lists walked or unlinked in the middle) */
+    struct msg *free_msgs;
     size_t nfree_msgs;
 };
 
