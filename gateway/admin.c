@@ -1,5 +1,6 @@
 #include "gateway/admin.h"
 #include "common/err.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/wipe.h"
 
@@ -28,9 +29,8 @@ struct pskgw_admin {
     char *ready_json; /* NULL: nothing published yet */
     uint64_t beat_ms; /* monotonic time of the last publish (or of the start) */
     uint64_t stall_ms;
-    pskgw_admin_req_t *waiting; /* /admin/ requests for the loop, oldest first */
-    pskgw_admin_req_t **waiting_tail;
-    char *token; /* wiped on free; NULL: none asked */
+    pskgw_list_t waiting; /* /admin/ requests for the loop (pskgw_admin_req_t), oldest first */
+    char *token;          /* wiped on free; NULL: none asked */
     size_t token_len;
     pskgw_admin_wake_cb wake;
     void *wake_arg;
@@ -41,7 +41,7 @@ enum { REQ_NEW, REQ_WAITING, REQ_ANSWERED };
 struct pskgw_admin_req {
     pskgw_admin_t *admin;
     struct MHD_Connection *conn;
-    pskgw_admin_req_t *next;
+    pskgw_list_t link; /* admin->waiting, or the loop's batch taken from it */
     int state;
     char method[8];
     char path[96];
@@ -253,8 +253,7 @@ static enum MHD_Result admin_route(pskgw_admin_t *admin, struct MHD_Connection *
     wake_arg = admin->wake_arg;
     if (wake) {
         req->state = REQ_WAITING;
-        *admin->waiting_tail = req;
-        admin->waiting_tail = &req->next;
+        pskgw_list_insert_tail(&admin->waiting, &req->link);
         /* Suspended before the lock is released: the loop may answer (and resume) at once. */
         MHD_suspend_connection(conn);
     }
@@ -337,7 +336,7 @@ int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin
     admin = calloc(1, sizeof(*admin));
     if (!admin)
         return PSKGW_ENOMEM;
-    admin->waiting_tail = &admin->waiting;
+    pskgw_list_init(&admin->waiting);
     if (opts && opts->token) {
         admin->token = malloc(opts->token_len + 1);
         if (!admin->token) {
@@ -448,29 +447,39 @@ void pskgw_admin_set_stall_ms(pskgw_admin_t *admin, uint64_t ms)
     pthread_mutex_unlock(&admin->lock);
 }
 
-static pskgw_admin_req_t *take_waiting(pskgw_admin_t *admin)
+/* Move every waiting request into *batch (initialised here), in order, under the lock. */
+static void take_waiting(pskgw_admin_t *admin, pskgw_list_t *batch)
 {
-    pskgw_admin_req_t *list;
+    pskgw_list_t *first;
 
+    pskgw_list_init(batch);
     pthread_mutex_lock(&admin->lock);
-    list = admin->waiting;
-    admin->waiting = NULL;
-    admin->waiting_tail = &admin->waiting;
+    while ((first = pskgw_list_first(&admin->waiting)) != NULL) {
+        pskgw_list_remove(first);
+        pskgw_list_insert_tail(batch, first);
+    }
     pthread_mutex_unlock(&admin->lock);
-    return list;
+}
+
+/* The next request of a batch, taken out of it; NULL when it is empty. */
+static pskgw_admin_req_t *batch_next(pskgw_list_t *batch)
+{
+    pskgw_list_t *first = pskgw_list_first(batch);
+
+    if (!first)
+        return NULL;
+    pskgw_list_remove(first);
+    return pskgw_container_of(first, pskgw_admin_req_t, link);
 }
 
 void pskgw_admin_serve(pskgw_admin_t *admin, pskgw_admin_handler_cb handler, void *arg)
 {
-    pskgw_admin_req_t *req = take_waiting(admin);
+    pskgw_list_t batch;
+    pskgw_admin_req_t *req;
 
-    while (req) {
-        pskgw_admin_req_t *next = req->next;
-
-        req->next = NULL;
+    take_waiting(admin, &batch);
+    while ((req = batch_next(&batch)) != NULL)
         handler(arg, req);
-        req = next;
-    }
 }
 
 const char *pskgw_admin_req_method(const pskgw_admin_req_t *req)
@@ -508,17 +517,14 @@ void pskgw_admin_reply(pskgw_admin_req_t *req, unsigned status, const char *json
 
 void pskgw_admin_free(pskgw_admin_t *admin)
 {
+    pskgw_list_t batch;
     pskgw_admin_req_t *req;
 
     if (!admin)
         return;
-    req = take_waiting(admin);
-    while (req) {
-        pskgw_admin_req_t *next = req->next;
-
+    take_waiting(admin, &batch);
+    while ((req = batch_next(&batch)) != NULL)
         pskgw_admin_reply(req, 503, "{\"error\":\"stopping\"}\n");
-        req = next;
-    }
     MHD_stop_daemon(admin->daemon);
     if (admin->token)
         pskgw_wipe(admin->token, admin->token_len);

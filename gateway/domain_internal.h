@@ -1,4 +1,5 @@
-/* Inside a domain: shared by domain.c (wiring) and domain_metrics.c (rendering). */
+/* Inside a domain: shared by domain.c (wiring), domain_resolve.c (lookup adapters),
+ * domain_e2e.c (message path), domain_metrics.c (rendering), domain_sinks.c and reload.c. */
 #ifndef PSKGW_GATEWAY_DOMAIN_INTERNAL_H
 #define PSKGW_GATEWAY_DOMAIN_INTERNAL_H
 
@@ -21,7 +22,9 @@ struct lctx {
     int udp;
     int ack;
     size_t refs;
-    struct msg *free_msgs; /* domain.c: finished message slots, reused (no malloc per message) */
+    /* domain_e2e.c: finished message slots, reused (no malloc per message); a stack, singly
+     * linked on purpose (common/list.h is for lists walked or unlinked in the middle) */
+    struct msg *free_msgs;
     size_t nfree_msgs;
 };
 
@@ -68,5 +71,40 @@ struct pskgw_domain_sink_opts;
 int pskgw_domain_sink_opts(pskgw_domain_t *d, const pskgw_config_domain_t *cfg,
                            struct pskgw_domain_sink_opts **out, const pskgw_sink_options_t **opts);
 void pskgw_domain_sink_opts_free(struct pskgw_domain_sink_opts *b);
+
+/* ---- domain_resolve.c: the adapters between the lookup modules ---- */
+/* Backends of the PSK and E2E caches over d->up (GetPSK, GetE2EDecryptionParameters): the
+ * upstream answer encoded as the cache value (keycache/psk_value.h, e2e params encoding); an
+ * answer that cannot be encoded completes with PSKGW_EPARSE. fetch fails at once (PSKGW_EINVAL
+ * for an empty key, one with a NUL or longer than PSKGW_KEYCACHE_KEY_MAX; PSKGW_ENOMEM; the
+ * upstream's code) or calls done exactly once; cancel makes it call done with a cancel code. */
+pskgw_keycache_backend_t pskgw_domain_psk_backend(pskgw_domain_t *d);
+pskgw_keycache_backend_t pskgw_domain_e2e_backend(pskgw_domain_t *d);
+/* The listeners' PSK resolver over d->psk_cache. resolve(): PSKGW_ECLOSED once the domain
+ * closes, PSKGW_EDENIED for an identity in deny_file (counted in c.identities_denied, logged);
+ * else the cache's result: an undecodable value is PSKGW_EUNAVAIL, a value whose ROTPublicUID
+ * is denied is PSKGW_EDENIED (counted). lookup(): the same from memory without counting,
+ * PSKGW_ENOTFOUND when nothing is cached (PSKGW_EAGAIN when only a stale key is). */
+pskgw_psk_resolver_t pskgw_domain_psk_resolver(pskgw_domain_t *d);
+/* The E2E stage's parameters source over d->e2e_cache; an undecodable value is
+ * PSKGW_EUNAVAIL. */
+pskgw_e2e_params_source_t pskgw_domain_e2e_source(pskgw_domain_t *d);
+/* The PSK cache's key_check (arg: the domain): 0, or PSKGW_EINVAL for an identity no module can
+ * produce (keycache/psk_identity.h), counted in c.identities_refused[reason] and logged. */
+int pskgw_domain_psk_identity_check(void *arg, const uint8_t *key, size_t len);
+
+/* ---- domain_e2e.c: the message path ---- */
+/* The listeners' message callback (arg: the struct lctx): the message goes through d->e2e in
+ * d->mode; a decrypted payload must carry the session's ROTPublicUID (else rejected:
+ * c.e2e_uid_mismatch) and is checked against d->replay; then it goes to d->sinks
+ * (c.forwarded), and on an ack listener "ACK <seq>" goes back to the session once every sink
+ * accepted it. Each message holds a reference on its lctx until it is done. */
+void pskgw_domain_on_message(void *arg, const pskgw_msg_meta_t *meta, const uint8_t *data,
+                             size_t len);
+/* "ACK <seq>" into out (at least 24 bytes), no NUL; returns its length. */
+size_t pskgw_domain_format_ack(char *out, uint64_t seq);
+/* d->replay from d->cfg (e2e_replay_entries, e2e_replay_window_s) with a random seed:
+ * 0, PSKGW_EIO (getrandom, logged) or PSKGW_ENOMEM. */
+int pskgw_domain_start_replay(pskgw_domain_t *d);
 
 #endif

@@ -17,6 +17,7 @@
 #include "common/backoff.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/wipe.h"
 #include "sinks/appender.h"
@@ -59,7 +60,7 @@ static entry_t *entry_new(pskgw_sink_t *s)
     entry_t *e = s->free_entries;
 
     if (e) {
-        s->free_entries = e->next;
+        s->free_entries = e->next_free;
         s->nfree_entries--;
     } else if (!(e = malloc(sizeof(*e)))) {
         return NULL;
@@ -71,7 +72,7 @@ static entry_t *entry_new(pskgw_sink_t *s)
 static void entry_free(pskgw_sink_t *s, entry_t *e)
 {
     if (s->nfree_entries < FREE_KEEP) {
-        e->next = s->free_entries;
+        e->next_free = s->free_entries;
         s->free_entries = e;
         s->nfree_entries++;
     } else {
@@ -81,26 +82,13 @@ static void entry_free(pskgw_sink_t *s, entry_t *e)
 
 static void q_push(pskgw_sink_t *s, entry_t *e)
 {
-    e->prev = s->tail;
-    e->next = NULL;
-    if (s->tail)
-        s->tail->next = e;
-    else
-        s->head = e;
-    s->tail = e;
+    pskgw_list_insert_tail(&s->queue, &e->link);
     s->qlen++;
 }
 
 static void q_unlink(pskgw_sink_t *s, entry_t *e)
 {
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        s->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        s->tail = e->prev;
+    pskgw_list_remove(&e->link);
     s->qlen--;
 }
 
@@ -108,16 +96,15 @@ static void q_unlink(pskgw_sink_t *s, entry_t *e)
  * everything read, when all were). */
 static void commit_marks(pskgw_sink_t *s)
 {
+    mark_t *m;
+
     if (!s->spool)
         return;
-    while (s->mhead && s->mhead->done) {
-        mark_t *m = s->mhead;
-        s->mhead = m->next;
-        if (!s->mhead)
-            s->mtail = NULL;
+    while ((m = pskgw_list_entry(pskgw_list_first(&s->marks), mark_t, link)) && m->done) {
+        pskgw_list_remove(&m->link);
         free(m);
     }
-    pskgw_spool_commit(s->spool, s->mhead ? s->mhead->off : pskgw_spool_read_offset(s->spool));
+    pskgw_spool_commit(s->spool, m ? m->off : pskgw_spool_read_offset(s->spool));
 }
 
 /* Remove e from the queue for good. */
@@ -183,12 +170,15 @@ static int spool_msg(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub, device_t
  * message that could not be moved (it and the later ones stay queued). */
 static int spill_device(pskgw_sink_t *s, device_t *d)
 {
-    entry_t *next;
+    pskgw_list_t *pos, *tmp;
 
-    for (entry_t *e = s->head; e && d->refs > 0; e = next) {
+    pskgw_list_foreach_safe(pos, tmp, &s->queue)
+    {
+        entry_t *e = pskgw_container_of(pos, entry_t, link);
         int rc;
 
-        next = e->next;
+        if (d->refs == 0)
+            break;
         if (e->dev != d || e->inflight || !e->sub)
             continue;
         rc = spool_msg(s, e->msg, e->sub, d);
@@ -249,11 +239,7 @@ static int on_record(void *arg, const uint8_t *body, size_t len, uint64_t off, u
     q_push(s, e);
     s->st.replayed++;
 link:
-    if (s->mtail)
-        s->mtail->next = mk;
-    else
-        s->mhead = mk;
-    s->mtail = mk;
+    pskgw_list_insert_tail(&s->marks, &mk->link);
     return 0;
 }
 
@@ -396,8 +382,12 @@ void pskgw_sink_set_connected(pskgw_sink_t *s, bool connected)
     s->failing = !connected;
     if (up && !s->phase2) {
         /* retry now what waited for the connection */
-        for (entry_t *e = s->head; e; e = e->next)
-            e->not_before = 0;
+        pskgw_list_t *pos;
+
+        pskgw_list_foreach(pos, &s->queue)
+        {
+            pskgw_container_of(pos, entry_t, link)->not_before = 0;
+        }
         dispatch(s);
     }
 }
@@ -429,13 +419,16 @@ static void dispatch(pskgw_sink_t *s)
         uint64_t now = uv_now(s->loop);
         uint64_t earliest = UINT64_MAX;
         unsigned gen = ++s->gen;
-        entry_t *next;
+        pskgw_list_t *pos, *tmp;
 
         s->redispatch = false;
-        for (entry_t *e = s->head; e && s->inflight < s->window; e = next) {
+        pskgw_list_foreach_safe(pos, tmp, &s->queue)
+        {
+            entry_t *e = pskgw_container_of(pos, entry_t, link);
             int rc;
 
-            next = e->next;
+            if (s->inflight >= s->window)
+                break;
             if (e->dev->gen == gen)
                 continue; /* an earlier message of this device waits */
             e->dev->gen = gen;
@@ -571,6 +564,8 @@ int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t 
     s = calloc(1, sizeof(*s));
     if (!s)
         return PSKGW_ENOMEM;
+    pskgw_list_init(&s->queue);
+    pskgw_list_init(&s->marks);
     s->loop = loop;
     s->be = backends[o->type];
     s->name = strdup(o->name);
@@ -634,10 +629,9 @@ static void release(pskgw_sink_t *s)
         return;
     cb = s->close_cb;
     arg = s->close_arg;
-    while (s->mhead) {
-        mark_t *m = s->mhead;
-        s->mhead = m->next;
-        free(m);
+    for (pskgw_list_t *first; (first = pskgw_list_first(&s->marks)) != NULL;) {
+        pskgw_list_remove(first);
+        free(pskgw_container_of(first, mark_t, link));
     }
     for (size_t i = 0; i < s->nbuckets; i++) {
         while (s->buckets[i]) {
@@ -653,7 +647,7 @@ static void release(pskgw_sink_t *s)
     }
     while (s->free_entries) {
         entry_t *e = s->free_entries;
-        s->free_entries = e->next;
+        s->free_entries = e->next_free;
         free(e);
     }
     free(s->buckets);
@@ -695,8 +689,8 @@ static void close_phase2(pskgw_sink_t *s)
     /* the backend forgets every token: what is still queued or in flight is not delivered */
     s->pending = 3; /* backend, two timers */
     s->be->close(s->impl);
-    while (s->head) {
-        entry_t *e = s->head;
+    for (pskgw_list_t *first; (first = pskgw_list_first(&s->queue)) != NULL;) {
+        entry_t *e = pskgw_container_of(first, entry_t, link);
         pskgw_sub_t *sub = e->sub;
 
         e->sub = NULL;

@@ -6,6 +6,7 @@
 #include "sinks/internal.h"
 
 #include "common/backoff.h"
+#include "common/list.h"
 #include "sinks/appender.h"
 #include "sinks/spool.h"
 
@@ -28,7 +29,7 @@ typedef struct dev {
 } device_t;
 
 typedef struct mark {
-    struct mark *next;
+    pskgw_list_t link; /* s->marks */
     uint64_t off;
     bool done;
 } mark_t;
@@ -36,8 +37,8 @@ typedef struct mark {
 typedef struct dlq_ctx dlq_ctx_t;
 
 typedef struct entry {
-    struct entry *prev;
-    struct entry *next; /* also the freelist link */
+    pskgw_list_t link;       /* s->queue */
+    struct entry *next_free; /* s->free_entries: a stack, singly linked on purpose */
     pskgw_msg_t *msg;
     pskgw_sub_t *sub; /* NULL for replayed records */
     device_t *dev;
@@ -75,8 +76,7 @@ struct pskgw_sink {
     unsigned max_attempts;
     uint64_t close_timeout_ms;
 
-    entry_t *head;
-    entry_t *tail;
+    pskgw_list_t queue; /* entry_t, in arrival order */
     size_t qlen;
     unsigned inflight;
 
@@ -92,8 +92,7 @@ struct pskgw_sink {
     unsigned nfree_devs;
 
     pskgw_spool_t *spool;
-    mark_t *mhead;
-    mark_t *mtail;
+    pskgw_list_t marks; /* mark_t of the replayed records, in spool order */
     pskgw_appender_t *dlq;
 
     uv_timer_t retry_timer;

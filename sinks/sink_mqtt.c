@@ -23,6 +23,7 @@
  * libmosquitto gets the numeric address: no name lookup on the loop thread.
  */
 #include "common/err.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/wipe.h"
 #include "sinks/internal.h"
@@ -40,7 +41,7 @@
 static unsigned lib_users;
 
 typedef struct mq_req {
-    struct mq_req *next;
+    pskgw_list_t link; /* m->reqs */
     uint64_t sent;
     int mid;
     void *token;
@@ -80,7 +81,7 @@ typedef struct {
     bool ev_lost;
     int ev_connack;
 
-    mq_req_t *reqs;
+    pskgw_list_t reqs; /* publishes in flight (mq_req_t), newest first */
     bool closing;
     unsigned pending;
 } mqtt_sink_t;
@@ -186,7 +187,12 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
 
     (void)mosq;
     (void)props;
-    for (mq_req_t *q = m->reqs; q; q = q->next) {
+    pskgw_list_t *pos;
+
+    pskgw_list_foreach(pos, &m->reqs)
+    {
+        mq_req_t *q = pskgw_container_of(pos, mq_req_t, link);
+
         if (q->mid == mid && !q->done) {
             q->done = true;
             if (reason < 0x80)
@@ -218,7 +224,7 @@ static void schedule_reconnect(mqtt_sink_t *m)
 static void lost(mqtt_sink_t *m, const char *why)
 {
     bool was = m->connected;
-    mq_req_t *list;
+    pskgw_list_t failed, *first;
 
     m->connected = false;
     m->connecting = false;
@@ -234,15 +240,33 @@ static void lost(mqtt_sink_t *m, const char *why)
     if (was)
         pskgw_sink_set_connected(m->core, false);
     /* everything in flight failed: the core publishes it again */
-    list = m->reqs;
-    m->reqs = NULL;
-    while (list) {
-        mq_req_t *q = list;
-        list = q->next;
+    pskgw_list_init(&failed); /* taken aside: results may publish again into m->reqs */
+    while ((first = pskgw_list_first(&m->reqs)) != NULL) {
+        pskgw_list_remove(first);
+        pskgw_list_insert_tail(&failed, first);
+    }
+    while ((first = pskgw_list_first(&failed)) != NULL) {
+        mq_req_t *q = pskgw_container_of(first, mq_req_t, link);
+
+        pskgw_list_remove(first);
         if (!m->closing)
             pskgw_sink_result(m->core, q->token, q->done ? q->status : PSKGW_EUNAVAIL);
         free(q);
     }
+}
+
+static mq_req_t *first_done(mqtt_sink_t *m)
+{
+    pskgw_list_t *pos;
+
+    pskgw_list_foreach(pos, &m->reqs)
+    {
+        mq_req_t *q = pskgw_container_of(pos, mq_req_t, link);
+
+        if (q->done)
+            return q;
+    }
+    return NULL;
 }
 
 /* Act on what the callbacks recorded, then report finished publishes. */
@@ -271,22 +295,16 @@ static void process(mqtt_sink_t *m)
         lost(m, why);
         return;
     }
-    for (mq_req_t **pp = &m->reqs; *pp;) {
-        mq_req_t *q = *pp;
-        if (!q->done) {
-            pp = &q->next;
-            continue;
-        }
-        *pp = q->next;
-        {
-            void *token = q->token;
-            int st = q->status;
-            free(q);
-            pskgw_sink_result(m->core, token, st);
-        }
+    /* from the head again after each result: the list may have changed under it */
+    for (mq_req_t *q; (q = first_done(m)) != NULL;) {
+        void *token = q->token;
+        int st = q->status;
+
+        pskgw_list_remove(&q->link);
+        free(q);
+        pskgw_sink_result(m->core, token, st);
         if (m->closing)
             return;
-        pp = &m->reqs; /* the list may have changed under the result */
     }
     sync_poll(m);
 }
@@ -361,7 +379,12 @@ static void misc_cb(uv_timer_t *t)
     if (m->closing)
         return;
     if (m->connected) {
-        for (mq_req_t *q = m->reqs; q; q = q->next)
+        pskgw_list_t *pos;
+
+        pskgw_list_foreach(pos, &m->reqs)
+        {
+            mq_req_t *q = pskgw_container_of(pos, mq_req_t, link);
+
             if (!q->done && now - q->sent > m->timeout_ms) {
                 PSKGW_WARN("sink \"%s\": no PUBACK from mqtt %s:%d within %llu ms: reconnecting",
                            pskgw_sink_name(m->core), m->host, m->port,
@@ -371,6 +394,7 @@ static void misc_cb(uv_timer_t *t)
                 lost(m, "publish timed out");
                 return;
             }
+        }
         after_call(m, mosquitto_loop_misc(m->mosq));
         return;
     }
@@ -477,8 +501,7 @@ static int mqtt_send(void *impl, pskgw_msg_t *msg, void *token)
     q->mid = mid;
     q->token = token;
     q->sent = uv_now(m->loop);
-    q->next = m->reqs;
-    m->reqs = q;
+    pskgw_list_insert_head(&m->reqs, &q->link);
     /* QoS 0: libmosquitto reports it sent via on_publish (maybe already during the publish
      * call, see publishing); process() picks it up */
     sync_poll(m);
@@ -505,6 +528,7 @@ static int mqtt_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_opt
         goto fail;
     m->core = core;
     m->loop = loop;
+    pskgw_list_init(&m->reqs);
     m->port = o->mqtt.port ? o->mqtt.port : 1883;
     m->qos = o->mqtt.qos;
     m->keepalive = o->mqtt.keepalive ? o->mqtt.keepalive : 30;
@@ -568,10 +592,9 @@ static void mqtt_close(void *impl)
         pskgw_sink_resolve_cancel(m->res); /* its callback still comes: release() */
     }
     drop_poll(m); /* stop watching before libmosquitto closes the socket */
-    while (m->reqs) {
-        mq_req_t *q = m->reqs;
-        m->reqs = q->next;
-        free(q);
+    for (pskgw_list_t *first; (first = pskgw_list_first(&m->reqs)) != NULL;) {
+        pskgw_list_remove(first);
+        free(pskgw_container_of(first, mq_req_t, link));
     }
     if (m->connected)
         mosquitto_disconnect(m->mosq);

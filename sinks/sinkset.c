@@ -1,6 +1,7 @@
 #include "sinks/sinkset.h"
 
 #include "common/err.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "sinks/internal.h"
 
@@ -11,7 +12,8 @@
 
 struct pskgw_sub {
     pskgw_sinkset_t *set;
-    struct pskgw_sub *next; /* completion list */
+    pskgw_list_t link;           /* set->done: completed, callback not yet fired */
+    struct pskgw_sub *next_free; /* set->free_subs: a stack, singly linked on purpose */
     unsigned remaining;
     int status;
     pskgw_sinkset_done_cb cb;
@@ -22,9 +24,8 @@ struct pskgw_sinkset {
     uv_loop_t *loop;
     pskgw_sink_t **sinks;
     size_t n;
-    uv_idle_t idle; /* fires completions outside of submit and of backend callbacks */
-    pskgw_sub_t *done_head;
-    pskgw_sub_t *done_tail;
+    uv_idle_t idle;    /* fires completions outside of submit and of backend callbacks */
+    pskgw_list_t done; /* completed subs, in completion order */
     unsigned live_subs;
     pskgw_sub_t *free_subs; /* finished subs kept for the next submits (no malloc per message) */
     unsigned nfree_subs;
@@ -38,16 +39,17 @@ struct pskgw_sinkset {
 
 static void flush_done(pskgw_sinkset_t *set)
 {
-    while (set->done_head) {
-        pskgw_sub_t *sub = set->done_head;
-        set->done_head = sub->next;
-        if (!set->done_head)
-            set->done_tail = NULL;
+    pskgw_list_t *first;
+
+    while ((first = pskgw_list_first(&set->done)) != NULL) {
+        pskgw_sub_t *sub = pskgw_container_of(first, pskgw_sub_t, link);
+
+        pskgw_list_remove(first);
         set->live_subs--;
         if (sub->cb)
             sub->cb(sub->arg, sub->status);
         if (set->nfree_subs < SUBS_KEEP) {
-            sub->next = set->free_subs;
+            sub->next_free = set->free_subs;
             set->free_subs = sub;
             set->nfree_subs++;
         } else {
@@ -60,7 +62,7 @@ static void free_subs(pskgw_sinkset_t *set)
 {
     while (set->free_subs) {
         pskgw_sub_t *sub = set->free_subs;
-        set->free_subs = sub->next;
+        set->free_subs = sub->next_free;
         free(sub);
     }
     set->nfree_subs = 0;
@@ -82,12 +84,7 @@ void pskgw_sub_done(pskgw_sub_t *sub, int status)
         sub->status = status;
     if (--sub->remaining > 0)
         return;
-    sub->next = NULL;
-    if (set->done_tail)
-        set->done_tail->next = sub;
-    else
-        set->done_head = sub;
-    set->done_tail = sub;
+    pskgw_list_insert_tail(&set->done, &sub->link);
     if (!uv_is_closing((uv_handle_t *)&set->idle))
         uv_idle_start(&set->idle, idle_cb);
 }
@@ -116,6 +113,7 @@ int pskgw_sinkset_new(uv_loop_t *loop, const pskgw_sink_options_t *opts, size_t 
         return PSKGW_ENOMEM;
     }
     set->loop = loop;
+    pskgw_list_init(&set->done);
     for (size_t i = 0; i < n; i++) {
         rc = pskgw_sink_new(loop, &opts[i], &set->sinks[i]);
         if (rc < 0) {
@@ -155,7 +153,7 @@ int pskgw_sinkset_submit(pskgw_sinkset_t *set, const pskgw_envelope_t *env,
         return rc;
     if (set->free_subs) {
         sub = set->free_subs;
-        set->free_subs = sub->next;
+        set->free_subs = sub->next_free;
         set->nfree_subs--;
     } else if (!(sub = malloc(sizeof(*sub)))) {
         pskgw_msg_unref(m);

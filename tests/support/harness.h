@@ -4,6 +4,7 @@
 #define PSKGW_TEST_LISTEN_HARNESS_H
 
 #include "dtlscli.h"
+#include "loopwait.h"
 #include "gateway/listen_api.h"
 
 #include <wolfssl/options.h>
@@ -61,20 +62,6 @@ void hcli_rebind(hcli_t *c);
 uint16_t hcli_local_port(hcli_t *c);
 /* Closes the socket and timer (run the loop to finish) and frees the wolfSSL objects. */
 void hcli_close(hcli_t *c);
-
-/* ---- loop helpers ---- */
-typedef bool (*hpred_t)(void *arg);
-/* Runs the loop until pred(arg) or timeout_ms; returns pred's final value. The timeout only
- * guards against hanging: it is raised to at least H_GUARD_MS, so that a loaded machine (or a
- * sanitizer build) cannot fail a wait that would have succeeded. Never use it to assert that
- * something does not happen within a time. */
-#define H_GUARD_MS 60000
-bool hrun_until(uv_loop_t *loop, hpred_t pred, void *arg, uint32_t timeout_ms);
-/* Runs the loop until it has nothing left to do, then returns uv_loop_close(). A handle still
- * open at that point (neither closed by the test nor by the code under test) fails the test,
- * named by type ("2 handle(s) left open ...: udp, timer"); it is closed first so that the loop
- * can still be closed and freed. */
-int hloop_finish(uv_loop_t *loop);
 
 /* ---- collected messages ---- */
 typedef struct {

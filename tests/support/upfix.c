@@ -11,6 +11,8 @@ int in_api;
 int done;
 int violated;
 int closed;
+fakesrv_t *upfix_srv;
+char upfix_url[64];
 
 static void on_pump(uv_timer_t *t)
 {
@@ -93,4 +95,32 @@ void upfix_finish(void)
     cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
     cr_assert_eq(violated, 0, "callback contract violated %d times", violated);
     sim_stop(&sim);
+}
+
+void upfix_fake_opts(fake_handler h, const char *name, pskgw_upstream_opts_t *o)
+{
+    cr_assert_eq(fakesrv_start(&upfix_srv, h, NULL, upfix_url, sizeof(upfix_url)), 0);
+    upfix_opts(o, name, upfix_url);
+    o->key_id = "k";
+    o->secret = "s";
+}
+
+void upfix_fake_fini(void)
+{
+    fakesrv_stop(upfix_srv);
+    upfix_srv = NULL;
+}
+
+void upfix_fake_finish(void)
+{
+    upfix_finish();
+    upfix_fake_fini();
+}
+
+pskgw_upstream_stats_t upfix_stats(void)
+{
+    pskgw_upstream_stats_t st;
+
+    pskgw_upstream_stats(cli, &st);
+    return st;
 }

@@ -6,6 +6,7 @@
 #ifndef PSKGW_TEST_UPFIX_H
 #define PSKGW_TEST_UPFIX_H
 
+#include "fakesrv.h"
 #include "simctl.h"
 #include "upstream/upstream.h"
 
@@ -50,5 +51,24 @@ void upfix_run_until(const int *counter, int target, uint64_t timeout_ms);
 /* The client closed, the loop run to its end and closed (no handle left), the callback contract
  * checked, then the simulator stopped and judged. */
 void upfix_finish(void);
+
+/* ---- the tests against the scripted server (fakesrv.h) ---- */
+#define UPFIX_PSK_ID  "11010008002F33244B115B0AEEB9"
+#define UPFIX_PSK_OK  "{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"ROTPublicUID\":\"0002000089282245\"}"
+#define UPFIX_AUTH_OK "{\"AuthToken\":\"aaaa.bbbb.cccc\"}"
+#define UPFIX_P_AUTH  "/v1/authenticate"
+#define UPFIX_P_PSK   "/v1/GetPSK"
+
+extern fakesrv_t *upfix_srv; /* the scripted server of the test, NULL when stopped */
+extern char upfix_url[64];   /* its base URL */
+/* Start the scripted server with h and fill *o for it (upfix_opts, credentials "k"/"s"); the
+ * test sets what it needs more and calls upfix_start_client(o). */
+void upfix_fake_opts(fake_handler h, const char *name, pskgw_upstream_opts_t *o);
+/* A suite's .fini: stops the server a failed test left running. */
+void upfix_fake_fini(void);
+/* The end of a test against the scripted server: upfix_finish(), then the server stopped. */
+void upfix_fake_finish(void);
+/* The client's statistics now. */
+pskgw_upstream_stats_t upfix_stats(void);
 
 #endif

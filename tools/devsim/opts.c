@@ -12,8 +12,6 @@
 #include "common/err.h"
 #include "tools/devsim/payload.h"
 
-#define DEFAULT_SEED "pskgw-sim" /* pskgw-sim's default */
-
 enum {
     O_TARGET = 256,
     O_TCP,
@@ -129,132 +127,6 @@ static const struct option long_opts[] = {
     { NULL, 0, NULL, 0 },
 };
 
-void pskgw_devsim_usage(FILE *out)
-{
-    fputs(
-        "usage: pskgw-devsim (--target HOST:PORT | --tcp HOST:PORT) [options]\n"
-        "\n"
-        "Simulates a fleet of u-blox SARA-R5 devices speaking PSK DTLS 1.2 (or TLS 1.2 over TCP)\n"
-        "to a gateway on this machine. Identities, PSKs and E2E keys come from the same seed\n"
-        "derivation as pskgw-sim (tools/rotkeys). Loopback targets only (127.0.0.0/8, ::1).\n"
-        "Every run is bounded in devices, messages and time, and stops by itself.\n"
-        "\n"
-        "Target:\n"
-        "  --target HOST:PORT        DTLS over UDP to HOST:PORT (IPv6 as [::1]:PORT)\n"
-        "  --tcp HOST:PORT           TLS over TCP to HOST:PORT instead\n"
-        "  --framing len16|newline|record\n"
-        "                            message framing inside TLS (default len16; TCP only)\n"
-        "  --cipher LIST             OpenSSL cipher list offered in the ClientHello; the server\n"
-        "                            picks (default: a module-like list of several PSK suites,\n"
-        "                            " PSKGW_DEVSIM_MODULE_CIPHERS ")\n"
-        "  --mtu BYTES               largest DTLS datagram (default 1400)\n"
-        "\n"
-        "Fleet:\n"
-        "  --devices N               simulated devices (default 10, at most 1000000)\n"
-        "  --ramp RATE               devices started per second; 0 = burst, all at once as after\n"
-        "                            a cell outage (default 0)\n"
-        "  --devices-per-ip N        devices sharing one 127.x.y.z source address (default 1);\n"
-        "                            each device always has its own socket and source port\n"
-        "  --first-device B          device i of this run is device B + i of the fleet (its\n"
-        "                            identity, PSK, E2E keys, source address; default 0): two\n"
-        "                            processes can play two halves of one fleet\n"
-        "  --seed SEED               derivation seed, as given to pskgw-sim (default "
-        "\"" DEFAULT_SEED "\")\n"
-        "  --psk-bits 128|256        PSK length (default 128)\n"
-        "  --identity-per-session    a fresh identity and PSK for every handshake, as the "
-        "module's\n"
-        "                            AT+USECPSK gives a new pair per call (pskgw-sim resolves\n"
-        "                            them; every handshake is then a GetPSK for the gateway)\n"
-        "  --unknown-share F         share of devices with an unknown identity (default 0)\n"
-        "  --wrong-psk-share F       share of devices with a wrong PSK (default 0); both kinds\n"
-        "                            must fail the handshake and are counted as expected failures\n"
-        "  --unknown-index-base B    unknown devices use well-formed identities of index B + i\n"
-        "                            (give pskgw-sim --devices B); default: a corrupted identity\n"
-        "\n"
-        "Traffic:\n"
-        "  --messages M              messages per device (default 10, 0 = handshake only)\n"
-        "  --rate R                  messages per second per device (default 1)\n"
-        "  --size BYTES              cleartext bytes per message (default 64, at least 32)\n"
-        "  --e2e none|v1|v2          E2E-protect each message as the module would (default none)\n"
-        "  --e2e-v2-layout seed|pad1 V2 layout (as pskgw-sim's option and the gateway's\n"
-        "                            e2e_v2_layout): seed = KI | ct | 8-byte tag (19 bytes),\n"
-        "                            pad1 = KI | 1 byte | ct | 16-byte tag (28 bytes); default "
-        "seed\n"
-        "  --e2e-fixed-ki            reuse key identity counter 0 for every message (a module\n"
-        "                            never does: for warm-cache measurements only). Default: a "
-        "new\n"
-        "                            key identity (hence key and nonce) per message, as\n"
-        "                            AT+USECE2EDATAENC; --e2e-fresh-ki is accepted for that\n"
-        "  --reconnect-every K       close and handshake again every K messages\n"
-        "  --handshake-per-message   a full handshake per message (same as --reconnect-every 1)\n"
-        "  --nat-rebind-every K      every K messages, move to a new source port without closing\n"
-        "                            the session (NAT rebinding) and handshake again\n"
-        "  --cid                     DTLS 1.2 with an RFC 9146 Connection ID: wolfSSL clients\n"
-        "                            (OpenSSL has no DTLS 1.2 CID) that ask the gateway for one\n"
-        "  --rebind-every S          every S seconds, move to a new source port keeping the\n"
-        "                            session (DTLS, --expect-ack): the first message after it\n"
-        "                            tells whether the gateway followed; if its ack does not come\n"
-        "                            within --ack-timeout the session is lost: handshake again\n"
-        "  --idle-interval S         idle devices send one message every S seconds instead\n"
-        "  --idle-share F            share of devices that are idle (default 1 with\n"
-        "                            --idle-interval)\n"
-        "  --expect-ack              count application records from the gateway as acks; report\n"
-        "                            message latency and missing acks\n"
-        "  --expect-echo             proxy scenario: the gateway forwards to an echo server\n"
-        "                            (a forwarding listener); every byte sent must come back\n"
-        "                            unchanged and in order; a message counts as acknowledged\n"
-        "                            once all its bytes are back (implies --expect-ack)\n"
-        "  --ack-timeout S           wait this long for the last acks (default 5)\n"
-        "  --hold S                  keep each session open S seconds after its last message\n"
-        "\n"
-        "Bounds:\n"
-        "  --duration S              hard cap on the run (default 300, at most 86400)\n"
-        "  --handshake-timeout S     a handshake not finished by then fails (default 10)\n"
-        "\n"
-        "Output:\n"
-        "  --json FILE               write the summary and per-second samples as JSON\n"
-        "  --verify-file FILE        after the run, check a file sink's JSON lines: every message\n"
-        "                            of a good device delivered exactly once, content equal\n"
-        "  --verify-timeout S        wait up to S seconds for the file to be complete (default "
-        "10)\n"
-        "  --run-id HEX              8 hex digits marking this run's messages (default random)\n"
-        "  --progress-interval S     seconds between progress lines when stderr is not a\n"
-        "                            terminal (default 5; on a terminal one line updates in "
-        "place)\n"
-        "  --quiet                   no progress output\n"
-        "  --help, --version\n"
-        "\n"
-        "Hostile scenarios (DTLS only; one per run, alongside the fleet; --devices 0 = attack\n"
-        "only). Loopback only, bounded in count and time; see README.md:\n"
-        "  --attack cke-flood        cookie exchange, then a ClientKeyExchange with a fresh "
-        "random\n"
-        "                            module-shaped identity; never finishes (a GetPSK each)\n"
-        "  --attack wrong-key        full handshakes with the victim's identity and a wrong PSK\n"
-        "  --attack replay           the victim device handshakes, its ClientHello with cookie is\n"
-        "                            captured and replayed later from the same address and port;\n"
-        "                            reports whether its session survived (needs ack = accepted)\n"
-        "  --attack fill             half-open handshakes (cookie exchange, no key exchange) held\n"
-        "                            from many source addresses\n"
-        "  --attack-count N          attempts (default 100; replay: replays, default 1)\n"
-        "  --attack-rate R           attempts started per second (default 100)\n"
-        "  --attack-sources N        distinct source addresses (default 1; fill 64)\n"
-        "  --attack-source ADDR      first source address, in 127.0.0.0/8 "
-        "(default " PSKGW_DEVSIM_ATTACK_SOURCE_DEFAULT ")\n"
-        "  --attack-concurrency N    attempts in flight at most, one socket each (default 1024)\n"
-        "  --attack-timeout S        an attempt waiting longer for the gateway ends (default 5)\n"
-        "  --attack-hold S           fill: how long each half-open handshake is held (default 10)\n"
-        "  --attack-delay S          start the attack S seconds after the run (replay: after the\n"
-        "                            victim's handshake; default 0, replay 1)\n"
-        "  --attack-victim I         device index of the victim identity (default 0)\n"
-        "  --attack-identities FILE  cke-flood: write every identity sent, one per line\n"
-        "\n"
-        "Exit status: 0 when every expected-good device completed its handshakes and sent all its\n"
-        "messages, no error occurred (including: a bad device accepted, missing acks with\n"
-        "--expect-ack) and --verify-file found nothing missing, duplicated or corrupted;\n"
-        "1 otherwise; 2 for usage or start-up errors.\n",
-        out);
-}
-
 static int fail(char *err, size_t cap, const char *what, const char *arg)
 {
     snprintf(err, cap, "%s: '%s'", what, arg != NULL ? arg : "");
@@ -340,7 +212,7 @@ static void defaults(pskgw_devsim_opts_t *o)
     o->messages = 10;
     o->rate = 1.0;
     o->size = 64;
-    o->seed = DEFAULT_SEED;
+    o->seed = PSKGW_DEVSIM_DEFAULT_SEED;
     o->psk_bits = 128;
     o->cipher = PSKGW_DEVSIM_MODULE_CIPHERS;
     o->mtu = 1400;

@@ -47,6 +47,7 @@ typedef enum {
 #define PSKGW_DEVSIM_MAX_ATTACK_COUNT       1000000u
 #define PSKGW_DEVSIM_MAX_ATTACK_SOURCES     65000u
 #define PSKGW_DEVSIM_MAX_ATTACK_CONCURRENCY 60000u
+#define PSKGW_DEVSIM_DEFAULT_SEED           "pskgw-sim" /* pskgw-sim's default */
 #define PSKGW_DEVSIM_ATTACK_SOURCE_DEFAULT  "127.2.0.1"
 
 typedef struct {

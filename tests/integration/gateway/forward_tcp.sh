@@ -28,7 +28,8 @@ start_proc tcpecho python3 "$HERE/pp2peer.py" tcpplain "$WORK/tcpecho.jsonl"
 ECHO=$(wait_for "$WORK/tcpecho.out" '^port [0-9]+' | cut -d' ' -f2)
 start_proc flood python3 "$HERE/pp2peer.py" flood "$WORK/flood.jsonl"
 FLOOD=$(wait_for "$WORK/flood.out" '^port [0-9]+' | cut -d' ' -f2)
-DEAD=$(free_port) # nobody listens there
+reserve_ports tcp # bound for the whole script, never listening: connections are refused
+DEAD=${PORTS[0]}
 start_proc full python3 "$HERE/pp2peer.py" full "$WORK/full.jsonl"
 FULL=$(wait_for "$WORK/full.out" '^port [0-9]+' | cut -d' ' -f2)
 

@@ -53,7 +53,10 @@ stop_peer() {
 }
 
 # A port that was free a moment ago, for servers that cannot bind port 0 (mosquitto): callers
-# start the server on it and retry with another one when the server fails to bind.
+# start the server on it and retry with another one when the server fails to bind. Not for a
+# port where nothing may listen: reserve_ports (lib.sh) holds one bound, never listening, so that
+# connections to it are refused for the whole script. (forward_udp.sh needs a UDP port nobody
+# holds, for the ICMP unreachable, until coap-server takes it: a held socket would swallow it.)
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

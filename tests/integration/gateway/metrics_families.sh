@@ -16,7 +16,8 @@ fleet() { # devices [devsim flags...]: one DTLS fleet run, exit status ignored (
 M() { metric "$1{domain=\"mf\"${2:-}}"; }
 
 # ---- domain mf: short TTL, a failing-fast service budget, a sink that cannot deliver -----------
-dead=$(free_port)
+reserve_ports tcp # bound for the whole script, never listening: connections are refused
+dead=${PORTS[0]}
 write_config mf '' ''
 sed -i "s#^api = .*#api = { url = \"$SIM_URL\"; key_id = \"it-key\"; secret_file = \"it.secret\"; \
 timeout_ms = 300; deadline_ms = 600; retry_min_ms = 20; retry_max_ms = 50; };#

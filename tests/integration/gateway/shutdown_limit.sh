@@ -11,7 +11,8 @@
 start_sim_tracked --devices 1000
 start_http hang sink "$WORK/hang.jsonl" hang
 hang_url=$HTTP_URL
-dead=$(free_port)
+reserve_ports tcp # bound for the whole script, never listening: connections are refused
+dead=${PORTS[0]}
 sinks_line() { # hang-url dead-url
   echo "sinks = ( { type = \"file\"; name = \"out\"; path = \"$WORK/sd.jsonl\"; }, \
 { type = \"http\"; name = \"slow\"; url = \"$1/\"; timeout_ms = 600000; in_flight = 4; spool = { path = \"spool\"; }; }, \

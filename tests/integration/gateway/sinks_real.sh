@@ -86,7 +86,8 @@ stop_peer mq
 stop_peer kf
 
 # ---- 2. every peer down: spools, with each sink's fsync mode --------------------------------
-dead=$(free_port) # nothing listens there: connections are refused
+reserve_ports tcp # bound for the whole script, never listening: connections are refused
+dead=${PORTS[0]}
 sinks_conf down "http://127.0.0.1:$dead" "$dead" "127.0.0.1:$dead"
 # LeakSanitizer cannot run under ptrace: this run is leak-checked in parts 1 and 3 instead
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \

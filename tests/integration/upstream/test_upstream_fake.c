@@ -13,25 +13,11 @@
 #include <time.h>
 #include <uv.h>
 
-#define PSK_ID  "11010008002F33244B115B0AEEB9"
-#define PSK_OK  "{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"ROTPublicUID\":\"0002000089282245\"}"
-#define AUTH_OK "{\"AuthToken\":\"aaaa.bbbb.cccc\"}"
-#define P_AUTH  "/v1/authenticate"
-#define P_PSK   "/v1/GetPSK"
-
 typedef upfix_res_t res_t;
 
-static fakesrv_t *srv;
-static char url[64];
 static char retry_after_hdr[128];
 
-static void suite_fini(void)
-{
-    fakesrv_stop(srv);
-    srv = NULL;
-}
-
-TestSuite(upstream_fake, .fini = suite_fini);
+TestSuite(upstream_fake, .fini = upfix_fake_fini);
 
 static uint32_t zero_random(void *arg)
 {
@@ -43,32 +29,19 @@ static void start(fake_handler h)
 {
     pskgw_upstream_opts_t o;
 
-    cr_assert_eq(fakesrv_start(&srv, h, NULL, url, sizeof(url)), 0);
-    upfix_opts(&o, "fake", url);
-    o.key_id = "k";
-    o.secret = "s";
+    upfix_fake_opts(h, "fake", &o);
     o.random = zero_random;
     upfix_start_client(&o);
 }
 
 static uint64_t psk_attempts(void)
 {
-    pskgw_upstream_stats_t st;
-
-    pskgw_upstream_stats(cli, &st);
-    return st.http_attempts[PSKGW_UPSTREAM_OP_PSK];
+    return upfix_stats().http_attempts[PSKGW_UPSTREAM_OP_PSK];
 }
 
 static int get_psk(uint32_t deadline, res_t *r)
 {
-    return upfix_get_psk(PSK_ID, deadline, r);
-}
-
-static void finish(void)
-{
-    upfix_finish();
-    fakesrv_stop(srv);
-    srv = NULL;
+    return upfix_get_psk(UPFIX_PSK_ID, deadline, r);
 }
 
 /* The first authenticate is quick, every later one takes a minute (longer than any test waits).
@@ -76,9 +49,9 @@ static void finish(void)
 static void slow_reauth(void *arg, const char *path, unsigned n, fake_reply_t *out)
 {
     (void)arg;
-    if (strcmp(path, P_AUTH) == 0) {
+    if (strcmp(path, UPFIX_P_AUTH) == 0) {
         out->status = 200;
-        out->body = AUTH_OK;
+        out->body = UPFIX_AUTH_OK;
         out->delay_ms = n == 0 ? 0 : 60000;
     } else if (n == 0) {
         out->status = 503;
@@ -88,7 +61,7 @@ static void slow_reauth(void *arg, const char *path, unsigned n, fake_reply_t *o
         out->body = "{\"error\":\"expired\"}";
     } else {
         out->status = 200;
-        out->body = PSK_OK;
+        out->body = UPFIX_PSK_OK;
     }
 }
 
@@ -114,23 +87,23 @@ Test(upstream_fake, deadline_holds_after_a_backoff_that_finds_no_token)
     /* not before the deadline (loop time: a timer never fires early) */
     cr_assert_geq(a.at_ms - t, 600, "a ended after %llu ms", (unsigned long long)(a.at_ms - t));
     cr_assert_geq(b.at_ms - t, 600, "b ended after %llu ms", (unsigned long long)(b.at_ms - t));
-    cr_assert_eq(fakesrv_count(srv, P_AUTH), 2);
-    finish();
+    cr_assert_eq(fakesrv_count(upfix_srv, UPFIX_P_AUTH), 2);
+    upfix_fake_finish();
 }
 
 static void http_date_429(void *arg, const char *path, unsigned n, fake_reply_t *out)
 {
     (void)arg;
-    if (strcmp(path, P_AUTH) == 0) {
+    if (strcmp(path, UPFIX_P_AUTH) == 0) {
         out->status = 200;
-        out->body = AUTH_OK;
+        out->body = UPFIX_AUTH_OK;
     } else if (n == 0) {
         out->status = 429;
         out->headers = retry_after_hdr;
         out->body = "{\"error\":\"slow down\"}";
     } else {
         out->status = 200;
-        out->body = PSK_OK;
+        out->body = UPFIX_PSK_OK;
     }
 }
 
@@ -162,8 +135,8 @@ Test(upstream_fake, retry_after_http_date_is_honoured)
     cr_assert_eq(a.status, 0, "%s", pskgw_strerror(a.status));
     cr_assert(saw_window, "the HTTP-date opened no window");
     cr_assert_eq(a.window_left, 0, "answered after the window");
-    cr_assert_eq(fakesrv_count(srv, P_PSK), 2);
-    finish();
+    cr_assert_eq(fakesrv_count(upfix_srv, UPFIX_P_PSK), 2);
+    upfix_fake_finish();
 }
 
 static void bad_auth(void *arg, const char *path, unsigned n, fake_reply_t *out)
@@ -171,7 +144,7 @@ static void bad_auth(void *arg, const char *path, unsigned n, fake_reply_t *out)
     (void)arg;
     (void)n;
     out->status = 200;
-    out->body = strcmp(path, P_AUTH) == 0 ? "{\"Token\":\"x\"}" : PSK_OK;
+    out->body = strcmp(path, UPFIX_P_AUTH) == 0 ? "{\"Token\":\"x\"}" : UPFIX_PSK_OK;
 }
 
 /* A malformed authenticate answer backs off like any failed authentication: requests made one
@@ -202,25 +175,25 @@ Test(upstream_fake, malformed_authenticate_answer_backs_off)
         cr_assert_eq(r[i].calls, 1);
         cr_assert_eq(r[i].status, PSKGW_EPARSE, "%s", pskgw_strerror(r[i].status));
         cr_assert_eq(auth_attempts(), (uint64_t)i + 1, "one authenticate per failure");
-        cr_assert_eq(fakesrv_count(srv, P_AUTH), (unsigned)i + 1);
+        cr_assert_eq(fakesrv_count(upfix_srv, UPFIX_P_AUTH), (unsigned)i + 1);
     }
-    cr_assert_eq(fakesrv_count(srv, P_PSK), 0);
-    finish();
+    cr_assert_eq(fakesrv_count(upfix_srv, UPFIX_P_PSK), 0);
+    upfix_fake_finish();
 }
 
 static void hour_429(void *arg, const char *path, unsigned n, fake_reply_t *out)
 {
     (void)arg;
-    if (strcmp(path, P_AUTH) == 0) {
+    if (strcmp(path, UPFIX_P_AUTH) == 0) {
         out->status = 200;
-        out->body = AUTH_OK;
+        out->body = UPFIX_AUTH_OK;
     } else if (n == 0) {
         out->status = 429;
         out->headers = "Retry-After: 3600\r\n";
         out->body = "{\"error\":\"slow down\"}";
     } else {
         out->status = 200;
-        out->body = PSK_OK;
+        out->body = UPFIX_PSK_OK;
     }
 }
 
@@ -232,9 +205,9 @@ Test(upstream_fake, retry_after_window_is_capped_for_other_requests)
     res_t a = { 0 };
     res_t b = { 0 };
 
-    cr_assert_eq(fakesrv_start(&srv, hour_429, NULL, url, sizeof(url)), 0);
+    cr_assert_eq(fakesrv_start(&upfix_srv, hour_429, NULL, upfix_url, sizeof(upfix_url)), 0);
     pskgw_upstream_opts_init(&o);
-    o.base_url = url;
+    o.base_url = upfix_url;
     o.key_id = "k";
     o.secret = "s";
     o.random = zero_random;
@@ -251,6 +224,6 @@ Test(upstream_fake, retry_after_window_is_capped_for_other_requests)
     cr_assert_eq(b.calls, 1);
     cr_assert_eq(b.status, 0, "%s", pskgw_strerror(b.status));
     cr_assert_eq(b.window_left, 0);
-    cr_assert_eq(fakesrv_count(srv, P_PSK), 2);
-    finish();
+    cr_assert_eq(fakesrv_count(upfix_srv, UPFIX_P_PSK), 2);
+    upfix_fake_finish();
 }

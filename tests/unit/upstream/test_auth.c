@@ -12,25 +12,11 @@
 #include <string.h>
 #include <uv.h>
 
-#define PSK_ID  "11010008002F33244B115B0AEEB9"
-#define PSK_OK  "{\"Key\":\"5d5Fs2fbaQ8uF8+dgKGOhw==\",\"ROTPublicUID\":\"0002000089282245\"}"
-#define AUTH_OK "{\"AuthToken\":\"aaaa.bbbb.cccc\"}"
-#define P_AUTH  "/v1/authenticate"
-#define P_PSK   "/v1/GetPSK"
-
 typedef upfix_res_t res_t;
 
-static fakesrv_t *srv;
-static char url[64];
 static unsigned draws;
 
-static void suite_fini(void)
-{
-    fakesrv_stop(srv);
-    srv = NULL;
-}
-
-TestSuite(upstream_auth, .fini = suite_fini);
+TestSuite(upstream_auth, .fini = upfix_fake_fini);
 
 static uint32_t counting_random(void *arg)
 {
@@ -43,10 +29,7 @@ static void start(fake_handler h)
 {
     pskgw_upstream_opts_t o;
 
-    cr_assert_eq(fakesrv_start(&srv, h, NULL, url, sizeof(url)), 0);
-    upfix_opts(&o, "auth", url);
-    o.key_id = "k";
-    o.secret = "s";
+    upfix_fake_opts(h, "auth", &o);
     /* long enough that a request made right after a failure is made inside the backoff even on
      * a loaded machine (the injected random gives the lower half: 500 ms, then 1 s) */
     o.backoff_base_ms = 1000;
@@ -58,35 +41,20 @@ static void start(fake_handler h)
 
 static int get_psk(uint32_t deadline, res_t *r)
 {
-    return upfix_get_psk(PSK_ID, deadline, r);
-}
-
-static pskgw_upstream_stats_t stats(void)
-{
-    pskgw_upstream_stats_t st;
-
-    pskgw_upstream_stats(cli, &st);
-    return st;
-}
-
-static void finish(void)
-{
-    upfix_finish();
-    fakesrv_stop(srv);
-    srv = NULL;
+    return upfix_get_psk(UPFIX_PSK_ID, deadline, r);
 }
 
 /* authenticate: 503, 503, then a token; GetPSK: keys. */
 static void busy_twice(void *arg, const char *path, unsigned n, fake_reply_t *out)
 {
     (void)arg;
-    if (strcmp(path, P_AUTH) == 0 && n < 2) {
+    if (strcmp(path, UPFIX_P_AUTH) == 0 && n < 2) {
         out->status = 503;
         out->body = "{\"error\":\"busy\"}";
         return;
     }
     out->status = 200;
-    out->body = strcmp(path, P_AUTH) == 0 ? AUTH_OK : PSK_OK;
+    out->body = strcmp(path, UPFIX_P_AUTH) == 0 ? UPFIX_AUTH_OK : UPFIX_PSK_OK;
 }
 
 /* Requests that find no token share the one authentication, which backs off twice (one draw of
@@ -106,7 +74,7 @@ Test(upstream_auth, transient_failures_back_off_then_every_waiter_is_served)
         cr_assert_eq(r[i].calls, 1);
         cr_assert_eq(r[i].status, 0, "request %d: %s", i, pskgw_strerror(r[i].status));
     }
-    st = stats();
+    st = upfix_stats();
     cr_assert_eq(st.http_attempts[PSKGW_UPSTREAM_OP_AUTH], 3);
     cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_UNAVAILABLE], 2);
     cr_assert_eq(st.outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_OK], 1);
@@ -114,22 +82,22 @@ Test(upstream_auth, transient_failures_back_off_then_every_waiter_is_served)
     cr_assert_eq(st.token_valid, 1);
     cr_assert_eq(st.http_attempts[PSKGW_UPSTREAM_OP_PSK], N, "each waiter sent once");
     cr_assert_eq(draws, 2, "one jitter draw per failed authentication");
-    cr_assert_eq(fakesrv_count(srv, P_AUTH), 3);
-    finish();
+    cr_assert_eq(fakesrv_count(upfix_srv, UPFIX_P_AUTH), 3);
+    upfix_fake_finish();
 }
 
 /* authenticate: 429 with Retry-After: 1, then a token. */
 static void limited_once(void *arg, const char *path, unsigned n, fake_reply_t *out)
 {
     (void)arg;
-    if (strcmp(path, P_AUTH) == 0 && n == 0) {
+    if (strcmp(path, UPFIX_P_AUTH) == 0 && n == 0) {
         out->status = 429;
         out->headers = "Retry-After: 1\r\n";
         out->body = "{\"error\":\"slow down\"}";
         return;
     }
     out->status = 200;
-    out->body = strcmp(path, P_AUTH) == 0 ? AUTH_OK : PSK_OK;
+    out->body = strcmp(path, UPFIX_P_AUTH) == 0 ? UPFIX_AUTH_OK : UPFIX_PSK_OK;
 }
 
 /* A rate-limited authenticate waits the Retry-After (no jitter drawn), opens the client's window
@@ -146,16 +114,17 @@ Test(upstream_auth, retry_after_on_authenticate_is_waited_without_a_draw)
         uv_run(&loop, UV_RUN_ONCE);
         if (pskgw_upstream_retry_after_ms_left(cli) > 0) {
             saw_window = 1;
-            cr_assert_eq(fakesrv_count(srv, P_AUTH), 1, "authenticate sent inside the window");
+            cr_assert_eq(fakesrv_count(upfix_srv, UPFIX_P_AUTH), 1,
+                         "authenticate sent inside the window");
         }
     }
     cr_assert_eq(a.calls, 1);
     cr_assert_eq(a.status, 0, "%s", pskgw_strerror(a.status));
     cr_assert(saw_window, "the authenticate's Retry-After opened no window");
     cr_assert_eq(draws, 0, "a Retry-After wait draws no jitter");
-    cr_assert_eq(fakesrv_count(srv, P_AUTH), 2);
-    cr_assert_eq(stats().outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_RATELIMITED], 1);
-    finish();
+    cr_assert_eq(fakesrv_count(upfix_srv, UPFIX_P_AUTH), 2);
+    cr_assert_eq(upfix_stats().outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_RATELIMITED], 1);
+    upfix_fake_finish();
 }
 
 /* authenticate: refused (401) every time. */
@@ -163,8 +132,8 @@ static void refused(void *arg, const char *path, unsigned n, fake_reply_t *out)
 {
     (void)arg;
     (void)n;
-    out->status = strcmp(path, P_AUTH) == 0 ? 401 : 200;
-    out->body = strcmp(path, P_AUTH) == 0 ? "{\"error\":\"bad key\"}" : PSK_OK;
+    out->status = strcmp(path, UPFIX_P_AUTH) == 0 ? 401 : 200;
+    out->body = strcmp(path, UPFIX_P_AUTH) == 0 ? "{\"error\":\"bad key\"}" : UPFIX_PSK_OK;
 }
 
 /* Refused credentials end the waiters with PSKGW_EAUTH and back off: a request made at once after
@@ -180,15 +149,16 @@ Test(upstream_auth, refused_credentials_end_the_waiters_and_back_off)
     for (int i = 0; i < N; i++) {
         cr_assert_eq(get_psk(30000, &r[i]), 0);
         /* the first request authenticates from inside its call; later ones find the backoff */
-        cr_assert_eq(stats().http_attempts[PSKGW_UPSTREAM_OP_AUTH], (uint64_t)(i == 0 ? 1 : i),
+        cr_assert_eq(upfix_stats().http_attempts[PSKGW_UPSTREAM_OP_AUTH],
+                     (uint64_t)(i == 0 ? 1 : i),
                      "request %d started an authenticate at once, without a backoff", i + 1);
         upfix_run_until(&r[i].calls, 1, 30000);
         cr_assert_eq(r[i].calls, 1);
         cr_assert_eq(r[i].status, PSKGW_EAUTH, "%s", pskgw_strerror(r[i].status));
         cr_assert_eq(draws, (unsigned)i + 1, "one jitter draw per refusal");
     }
-    cr_assert_eq(stats().outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_AUTH], N);
-    cr_assert_eq(fakesrv_count(srv, P_AUTH), N);
-    cr_assert_eq(fakesrv_count(srv, P_PSK), 0);
-    finish();
+    cr_assert_eq(upfix_stats().outcomes[PSKGW_UPSTREAM_OP_AUTH][PSKGW_UPSTREAM_OUT_AUTH], N);
+    cr_assert_eq(fakesrv_count(upfix_srv, UPFIX_P_AUTH), N);
+    cr_assert_eq(fakesrv_count(upfix_srv, UPFIX_P_PSK), 0);
+    upfix_fake_finish();
 }

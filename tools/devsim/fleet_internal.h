@@ -1,0 +1,139 @@
+/* pskgw-devsim: inside the fleet, shared by fleet.c (the run: start ramp, samples, stop, the
+ * end), fleet_dev.c (the per-device state machine: sessions, messages, acks, echo, rebinding and
+ * reconnects) and fleet_sock.c (a device's UDP/TCP sockets and the records it writes). All of it
+ * runs on the fleet's one loop. */
+#ifndef PSKGW_DEVSIM_FLEET_INTERNAL_H
+#define PSKGW_DEVSIM_FLEET_INTERNAL_H
+
+#include "tools/devsim/fleet.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "tools/devsim/client.h"
+#include "tools/devsim/payload.h"
+
+#define RAMP_TICK_MS 5
+#define START_BATCH  2000 /* devices started per loop turn at most (a burst stays responsive) */
+#define ACK_RING     8
+#define MAX_WIRE     (PSKGW_DEVSIM_PAYLOAD_MAX + 64)
+#define REBIND_RETRY 1
+
+enum { AFTER_FINISH = 0, AFTER_RECONNECT, AFTER_REBIND, AFTER_SOCKET_REBIND };
+
+enum dstate {
+    D_IDLE = 0,    /* not started */
+    D_CONNECTING,  /* TCP connect in progress */
+    D_HANDSHAKING, /* session started, not established */
+    D_ESTABLISHED, /* sending messages */
+    D_PROBING,     /* --rebind-every: the first message from a new port sent, its ack awaited */
+    D_NOSESSION,   /* between sessions: the next session starts when the next message is due */
+    D_DRAINING,    /* waiting for the acks of what was sent before finishing or closing */
+    D_HOLDING,     /* all done, session kept open (--hold) */
+    D_ENDED,
+};
+
+typedef union {
+    uv_handle_t h;
+    uv_stream_t stream;
+    uv_udp_t udp;
+    uv_tcp_t tcp;
+} sock_u;
+
+typedef struct fleet fleet_t;
+
+typedef struct {
+    fleet_t *f;
+    uint32_t index;
+    uint8_t kind;
+    uint8_t state;
+    uint8_t cur;          /* socket slot in use */
+    uint8_t sock_open[2]; /* initialised and its close callback not yet run */
+    bool timers_init;
+    bool idle;
+    bool counted_up;
+    bool new_socket;     /* the next session needs a new socket (TCP, or NAT rebinding) */
+    uint8_t after_drain; /* what D_DRAINING leads to: AFTER_FINISH, AFTER_RECONNECT, AFTER_REBIND */
+    sock_u sock[2];
+    uv_connect_t conn[2];
+    uv_shutdown_t shut[2];
+    uv_timer_t io_timer;  /* DTLS retransmission */
+    uv_timer_t app_timer; /* handshake deadline, next message, ack wait, hold */
+    pskgw_devsim_client_t *c;
+    uint64_t hs_start_ns;
+    uint32_t sent, since_session, acks;
+    uint32_t handshakes; /* sessions started (per-session identity number) */
+    uint64_t bound_ns;   /* --rebind-every: when the current socket started carrying the session */
+    uint8_t ring_head, ring_len;
+    uint64_t ring[ACK_RING]; /* send times (ns) of unacknowledged messages */
+    /* --expect-echo: the byte streams both ways (FNV-1a, independent of how they are cut) and
+     * the stream offset where each unacknowledged message ends (beside ring); messages pushed
+     * out of the ring are acknowledged once lost_end is back. */
+    uint64_t tx_bytes, rx_bytes, tx_hash, rx_hash;
+    uint64_t ends[ACK_RING];
+    uint64_t lost_end;
+    uint32_t lost_n;
+} device_t;
+
+struct fleet {
+    const pskgw_devsim_opts_t *o;
+    pskgw_devsim_stats_t *s;
+    uv_loop_t loop;
+    pskgw_devsim_client_ctx_t *ctx;
+    device_t *dev;
+    uint32_t n;
+    uint32_t next_start;
+    uint32_t run_id;
+    uv_timer_t ramp_timer, tick_timer, stop_timer;
+    uv_signal_t sigint, sigterm;
+    pskgw_devsim_hostile_t *hostile; /* --attack, or NULL */
+    uint64_t t0_ns;
+    bool finishing;
+    bool tty;
+    double next_plain_progress;
+    pskgw_devsim_hist_t hs_sec, msg_sec;
+    uint64_t last_hs, last_msgs, last_acks, last_errs;
+    size_t samples_cap;
+    uint8_t pt[PSKGW_DEVSIM_PAYLOAD_MAX];
+    uint8_t e2e[PSKGW_DEVSIM_PAYLOAD_MAX + 64];
+    uint8_t wire[MAX_WIRE];
+    uint8_t rx[65536];
+};
+
+/* ---- fleet.c ---- */
+/* The run ends once every device has ended and the attack (if any) is done. */
+void fleet_maybe_finish(fleet_t *f);
+
+/* ---- fleet_dev.c: one device ---- */
+/* Whether device i is in the share (0..1) of devices with a property, spread evenly. */
+bool fleet_share_hit(uint64_t i, double share);
+void fleet_count_error(device_t *d, pskgw_devsim_error_t e, uint64_t n);
+/* --expect-echo: at the end, every byte back and equal (else counted). */
+void fleet_check_echo(device_t *d);
+/* Start the device (its first session now or when its first message is due). */
+void fleet_dev_start(device_t *d);
+/* The device is done: its session freed, its sockets and timers closing, counted ended. */
+void fleet_dev_end(device_t *d);
+/* A new session on the device's current socket (a TCP socket is connected). */
+void fleet_session_start(device_t *d);
+/* Bytes from the peer, the peer's close, a handshake failure, the DTLS retransmission timer:
+ * the socket side's events into the state machine. */
+void fleet_deliver(device_t *d, const uint8_t *data, size_t len);
+void fleet_peer_closed(device_t *d);
+void fleet_hs_failed(device_t *d, int rc);
+void fleet_on_io_timer(uv_timer_t *t);
+
+/* ---- fleet_sock.c: the device's sockets ---- */
+/* Open socket slot (UDP bound to the device's source address, or TCP connecting: the session
+ * starts from the connect callback). 0 or a negative code (counted). */
+int fleet_sock_open(device_t *d, int slot);
+void fleet_sock_close(device_t *d, int slot);
+/* TCP: shut down, then close; UDP: close. */
+void fleet_sock_retire(device_t *d, int slot);
+void fleet_on_sock_closed(uv_handle_t *h);
+/* Write what the client has queued; arm the DTLS retransmission timer. */
+void fleet_flush(device_t *d);
+void fleet_arm_io(device_t *d);
+
+#endif
