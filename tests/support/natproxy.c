@@ -133,9 +133,11 @@ static void from_server(pskgw_natproxy_t *p)
 
     if (n < 0)
         return; /* e.g. ECONNREFUSED from an ICMP error: nothing to forward */
+    /* Sent and counted under the lock, as to the server: a reader of the stats that has seen
+     * the datagram arrive also sees it counted. */
+    pthread_mutex_lock(&p->mu);
     ok = p->client_len > 0 &&
          sendto(p->cfd, p->buf, (size_t)n, 0, (struct sockaddr *)&p->client, p->client_len) == n;
-    pthread_mutex_lock(&p->mu);
     if (ok)
         p->st.to_client++;
     else

@@ -12,7 +12,7 @@ fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
 p=$tmp/proj
 mkdir -p "$p/scripts" "$p/alpha" "$p/beta" "$p/tests"
-cp "$src"/scripts/{test,coverage-report,lib.sh,build-wolfssl,wolfssl-profile} "$p/scripts/"
+cp "$src"/scripts/{test,coverage-report,lib.sh,build-wolfssl,wolfssl-profile,build-mbedtls} "$p/scripts/"
 cat >"$p/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.18)
 project(proj C)
