@@ -595,6 +595,15 @@ int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t
     return 0;
 }
 
+void pskgw_dtls_session_touch(pskgw_dtls_session_t *s, uint64_t now)
+{
+    if (s == NULL || s->closed || s->free_deferred || !s->established)
+        return;
+    enter(s, now);
+    s->last_rx = s->now;
+    leave(s); /* announces the moved idle deadline */
+}
+
 void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)
 {
     if (s == NULL || s->closed || s->free_deferred)

@@ -8,6 +8,8 @@
  * backend bytes go to the device as TLS records of at most max_message bytes. Bounded both ways:
  * more than buffer_bytes queued towards the backend stops reading the device, more than
  * buffer_bytes queued towards the device stops reading the backend; reading resumes below half.
+ * The idle timeout of a forwarding session counts activity both ways: bytes from the backend
+ * restart it as device records do (a backend that streams keeps the session up).
  * Ends: the device's close_notify or FIN (or its idle timeout) shuts the backend's write side
  * (FIN after the queued bytes) and closes it once the shutdown is done (or buffer time runs
  * out: at most connect_timeout_ms); the backend's FIN becomes close_notify to the device (after

@@ -123,6 +123,8 @@ static void to_device(pskgw_fwd_t *f, const uint8_t *p, size_t n)
     f->l->fwd.datagrams_from_backend++;
     s->bytes_out += n;
     s->last_ms = uv_now(s->l->loop);
+    if (s->ds != NULL)
+        pskgw_dtls_session_touch(s->ds, s->last_ms); /* idle counts both ways (keep-alives) */
     while (n > 0 && f->s != NULL && s->ds != NULL) {
         size_t k = n < max ? n : max;
 

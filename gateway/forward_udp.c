@@ -128,6 +128,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     f->l->fwd.datagrams_from_backend++;
     s->bytes_out += (size_t)nread;
     s->last_ms = uv_now(s->l->loop);
+    pskgw_dtls_session_touch(s->ds, s->last_ms); /* idle counts both ways */
     (void)pskgw_dtls_session_write(s->ds, (const uint8_t *)buf->base, (size_t)nread);
 }
 
