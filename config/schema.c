@@ -289,7 +289,7 @@ static const cfg_key_t domain_keys[] = {
     K_ENUM("e2e_replay", DOM, e2e_replay, 0, e2e_replay_enum, PSKGW_CONFIG_E2E_REPLAY_FLAG),
     K_UINT("e2e_replay_window_s", DOM, e2e_replay_window_s, 0, 1, 31536000, 86400),
     K_UINT("e2e_replay_entries", DOM, e2e_replay_entries, 0, 1, 10000000, 100000),
-    K_GLIST("sinks", DOM, sinks, nsinks, F_REQUIRED, 1, 16, cfg_sink_schema),
+    K_GLIST("sinks", DOM, sinks, nsinks, 0, 1, 16, cfg_sink_schema), /* see sinks_needed */
     K_GROUP("limits", DOM, limits, 0, NO_OFF, limits_schema),
     K_GROUP("admin", DOM, admin, 0, offsetof(DOM, has_admin), admin_schema),
     K_GROUP("log", DOM, log, 0, offsetof(DOM, has_log), log_schema),
@@ -379,6 +379,26 @@ static void sink_names(cfg_ctx_t *ctx, DOM *d)
     }
 }
 
+/* sinks may be left out only when every listener forwards (a forward-only domain: nothing
+ * reaches a sink); the error names the first listener that needs them, at its line. */
+static void sinks_needed(cfg_ctx_t *ctx, const config_setting_t *s, const DOM *d)
+{
+    if (d->nsinks > 0)
+        return;
+    if (d->nlisteners == 0)
+        cfg_error(ctx, cfg_line(s), "sinks", "missing required key");
+    for (size_t i = 0; i < d->nlisteners; i++) {
+        const LIS *l = &d->listeners[i];
+        if (l->forward == NULL) {
+            cfg_error(ctx, l->line, "sinks",
+                      "missing required key: listeners[%zu] (\"%s\") does not forward (only a "
+                      "domain whose listeners all forward may have no sinks)",
+                      i, l->name != NULL ? l->name : "");
+            return;
+        }
+    }
+}
+
 static void domain_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, size_t i,
                           void *obj)
 {
@@ -393,6 +413,7 @@ static void domain_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char 
     listener_names(ctx, d);
     listener_limits(ctx, d);
     sink_names(ctx, d);
+    sinks_needed(ctx, s, d);
     if (d->deny_file != NULL)
         (void)cfg_read_deny(ctx, line_of(s, "deny_file"), "deny_file", d->deny_file, &d->deny,
                             &d->ndeny);

@@ -14,6 +14,21 @@ const uint32_t pskgw_fwd_latency_bounds_ms[PSKGW_FWD_LAT_BUCKETS] = { 1,   2,   
                                                                       500, 1000, 2500, 10000 };
 const char *const pskgw_fwd_fail_reasons[3] = { "refused", "timeout", "other" };
 
+void pskgw_fwd_outcome(pskgw_listener_t *l, int why)
+{
+    uint64_t now = uv_now(l->loop);
+
+    if (now == 0)
+        now = 1;
+    if (why < 0) {
+        l->fwd.backend_ok_ms = now;
+        return;
+    }
+    l->fwd.connect_failed[why]++;
+    l->fwd.backend_fail_ms = now;
+    l->fwd.backend_fail_why = (uint64_t)why;
+}
+
 size_t pskgw_fwd_buffer(const pskgw_listener_t *l)
 {
     return l->opt.forward.buffer_bytes ? l->opt.forward.buffer_bytes : 65536;

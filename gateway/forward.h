@@ -68,6 +68,12 @@ typedef struct {
     uint64_t latency_le[PSKGW_FWD_LAT_BUCKETS + 1]; /* cumulative histogram, last +Inf */
     uint64_t latency_sum_ms;
     uint64_t latency_count;
+    /* Readiness (health.c): uv_now() of the last backend connect that worked (UDP: a datagram
+     * came back) and of the last that failed (UDP: ICMP unreachable), 0: never; the reason of
+     * the last failure (index in pskgw_fwd_fail_reasons). Not rendered as metrics. */
+    uint64_t backend_ok_ms;
+    uint64_t backend_fail_ms;
+    uint64_t backend_fail_why;
 } pskgw_forward_counters_t;
 
 extern const char *const pskgw_fwd_fail_reasons[3]; /* "refused", "timeout", "other" */

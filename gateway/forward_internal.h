@@ -32,6 +32,9 @@ struct pskgw_fwd {
     bool sent_byte;
 };
 
+/* Record a backend connect outcome for readiness (why: FWD_FAIL_*, or -1 for a success); a
+ * failure is also counted in connect_failed. */
+void pskgw_fwd_outcome(pskgw_listener_t *l, int why);
 /* The flow's buffer bound (opts default applied). */
 size_t pskgw_fwd_buffer(const pskgw_listener_t *l);
 /* Observe the latency to the first backend byte (once per flow). */

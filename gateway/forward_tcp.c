@@ -216,7 +216,7 @@ static void on_connect(uv_connect_t *req, int status)
                   : status == UV_ECONNREFUSED ? FWD_FAIL_REFUSED
                                               : FWD_FAIL_OTHER;
 
-        f->l->fwd.connect_failed[why]++;
+        pskgw_fwd_outcome(f->l, why);
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, "forward-connect",
                      "listener \"%s\": backend connect failed (%s: %s), ending session %llu",
                      f->l->name, pskgw_fwd_fail_reasons[why], uv_strerror(status),
@@ -226,6 +226,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     f->connected = true;
+    pskgw_fwd_outcome(f->l, -1);
     (void)uv_timer_stop(&f->timer);
     if (f->s == NULL || f->shutdown_due) {
         shutdown_backend(f);
@@ -270,7 +271,7 @@ int pskgw_fwd_tcp_start(pskgw_lsess_t *s)
                         on_connect);
     if (rc < 0) {
         free(req);
-        l->fwd.connect_failed[rc == UV_ECONNREFUSED ? FWD_FAIL_REFUSED : FWD_FAIL_OTHER]++;
+        pskgw_fwd_outcome(l, rc == UV_ECONNREFUSED ? FWD_FAIL_REFUSED : FWD_FAIL_OTHER);
         s->fwd = NULL;
         f->s = NULL;
         close_flow(f);

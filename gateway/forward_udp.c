@@ -116,7 +116,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     if (nread < 0) {
         /* ICMP port unreachable on the connected socket: the backend is not there (yet). */
-        f->l->fwd.connect_failed[nread == UV_ECONNREFUSED ? FWD_FAIL_REFUSED : FWD_FAIL_OTHER]++;
+        pskgw_fwd_outcome(f->l, nread == UV_ECONNREFUSED ? FWD_FAIL_REFUSED : FWD_FAIL_OTHER);
         return;
     }
     if ((flags & UV_UDP_PARTIAL) || (size_t)nread > s->l->opt.max_message) {
@@ -124,6 +124,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     }
     pskgw_fwd_first_byte(f);
+    pskgw_fwd_outcome(f->l, -1);
     f->l->fwd.bytes_from_backend += (size_t)nread;
     f->l->fwd.datagrams_from_backend++;
     s->bytes_out += (size_t)nread;
@@ -147,7 +148,7 @@ int pskgw_fwd_udp_start(pskgw_lsess_t *s)
     if (rc == 0)
         rc = uv_udp_recv_start(&f->h.udp, on_alloc, on_recv);
     if (rc < 0) {
-        l->fwd.connect_failed[FWD_FAIL_OTHER]++;
+        pskgw_fwd_outcome(l, FWD_FAIL_OTHER);
         close_flow(f);
         return pskgw_err_from_errno(rc);
     }
