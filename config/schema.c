@@ -61,15 +61,38 @@ static const cfg_key_t listener_keys[] = {
     K_UINT("forward_buffer_bytes", LIS, forward_buffer_bytes, 0, 16384, 16777216, 65536),
 };
 
+/* A DNS host name: labels of 1-63 letters, digits and '-' (not first or last), dots between,
+ * at most 253 characters. */
+static bool host_name_ok(const char *h)
+{
+    size_t len = strlen(h), label = 0;
+
+    if (len == 0 || len > 253)
+        return false;
+    for (size_t i = 0; i <= len; i++) {
+        char c = h[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || h[i - 1] == '-')
+                return false;
+            label = 0;
+        } else if (isalnum((unsigned char)c) || (c == '-' && label > 0)) {
+            label++;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* forward = "tcp://HOST:PORT" | "udp://HOST:PORT": the scheme matches proto, HOST a numeric
- * literal ([...] for IPv6), PORT 1..65535; forward's keys only with forward; no framing or ack
+ * literal ([...] for IPv6) or a host name (resolved by the gateway), PORT 1..65535; forward's keys only with forward; no framing or ack
  * (bytes pass as they are, the backend answers). */
 static void forward_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, LIS *l)
 {
     const char *scheme = l->proto == PSKGW_CONFIG_PROTO_TCP ? "tcp://" : "udp://";
     static const char *const only[] = { "proxy_protocol", "forward_connect_timeout_ms",
                                         "forward_buffer_bytes" };
-    char kp[CFG_PATH_MAX], host[64];
+    char kp[CFG_PATH_MAX], host[256];
     const char *h, *end, *colon;
     char *stop = NULL;
     unsigned long port;
@@ -112,9 +135,13 @@ static void forward_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char
     memcpy(host, h, (size_t)(end - h));
     host[end - h] = '\0';
     port = strtoul(colon + 1, &stop, 10);
-    if (!cfg_ip_literal(host) || (strchr(host, ':') != NULL) != (h[-1] == '[')) {
+    if (h[-1] == '['
+            ? !cfg_ip_literal(host) || strchr(host, ':') == NULL
+            : strchr(host, ':') != NULL || (!cfg_ip_literal(host) && !host_name_ok(host))) {
         cfg_error(ctx, line_of(s, "forward"), kp,
-                  "HOST must be a numeric IPv4 address or an [IPv6] literal (got \"%s\")", host);
+                  "HOST must be a numeric IPv4 address, an [IPv6] literal or a host name (got "
+                  "\"%s\")",
+                  host);
         return;
     }
     if (colon[1] < '0' || colon[1] > '9' || *stop != '\0' || port == 0 || port > 65535) {

@@ -29,6 +29,20 @@ Test(config_forward, tcp_and_udp_parsed)
     cr_assert_eq(u->forward_buffer_bytes, 65536, "the default");
 }
 
+Test(config_forward, host_names_accepted)
+{
+    cr_assert_eq(
+        load_text(
+            "a.conf", DOM
+            "listeners = (\n"
+            "  { proto = \"tcp\"; port = 0; forward = \"tcp://mqtt-1.backend.example:1883\"; },\n"
+            "  { proto = \"udp\"; port = 0; forward = \"udp://localhost:5683\"; } );\n"),
+        0);
+    cr_assert_str_eq(cfg->domains[0].listeners[0].forward_host, "mqtt-1.backend.example");
+    cr_assert_eq(cfg->domains[0].listeners[0].forward_port, 1883);
+    cr_assert_str_eq(cfg->domains[0].listeners[1].forward_host, "localhost");
+}
+
 Test(config_forward, scheme_must_match_the_listener)
 {
     cr_assert_neq(
@@ -44,7 +58,9 @@ Test(config_forward, scheme_must_match_the_listener)
 Test(config_forward, bad_hosts_and_ports)
 {
     static const char *const bad[][2] = {
-        { "tcp://backend.example:80", "HOST must be a numeric" },
+        { "tcp://backend_x.example:80", "HOST must be a numeric" },
+        { "tcp://-backend.example:80", "HOST must be a numeric" },
+        { "tcp://backend..example:80", "HOST must be a numeric" },
         { "tcp://::1:80", "HOST must be a numeric" },
         { "tcp://[127.0.0.1]:80", "HOST must be a numeric" },
         { "tcp://127.0.0.1:0", "PORT must be 1..65535" },
