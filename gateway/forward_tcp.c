@@ -116,8 +116,10 @@ void pskgw_fwd_tcp_from_device(pskgw_fwd_t *f, const uint8_t *data, size_t len)
         fail_device(f, false);
         return;
     }
-    f->l->fwd.bytes_to_backend += len;
-    f->l->fwd.datagrams_to_backend++;
+    if (f->gai == NULL) { /* held bytes count when written (connect_backend) */
+        f->l->fwd.bytes_to_backend += len;
+        f->l->fwd.datagrams_to_backend++;
+    }
     if (!f->device_paused && f->queued > pskgw_fwd_buffer(f->l)) {
         f->device_paused = true;
         f->l->fwd.device_pauses++;
@@ -314,6 +316,10 @@ static int connect_backend(pskgw_fwd_t *f, const struct sockaddr *addr)
         f->l->fwd.buffered_bytes -= elen;
         rc = write_backend(f, early, elen);
         free(early);
+        if (rc == 0) {
+            f->l->fwd.bytes_to_backend += elen;
+            f->l->fwd.datagrams_to_backend++;
+        }
     }
     return rc;
 }

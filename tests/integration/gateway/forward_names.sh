@@ -2,7 +2,10 @@
 # Backends given by host name (issue 14): forward = "tcp://localhost:PORT" and "udp://localhost:PORT"
 # are resolved on the thread pool for each backend flow, and the bytes pass as with a literal; a
 # name that does not resolve (RFC 6761 reserves .invalid) ends the device session with
-# close_notify, counted as a connect failure with reason "resolve", and /ready names it.
+# close_notify, counted as a connect failure with reason "resolve". A slow resolution (the
+# gateway runs under libpskgw-gaihold.so, a getaddrinfo interposer that holds one name until the
+# test releases it) runs on the thread pool: meanwhile the loop serves, and once released the
+# bytes the device sent while it resolved reach the backend and their echo the device.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_peers.sh"
 getent ahostsv4 localhost | grep -q "^127\.0\.0\.1 " || { echo "SKIP: localhost does not resolve to 127.0.0.1 here"; exit 77; }
@@ -21,13 +24,18 @@ listeners = (
   { name = "named"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://localhost:$ECHO"; },
   { name = "nxname"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://backend.invalid:1883";
     forward_connect_timeout_ms = 60000; },
-  { name = "unamed"; proto = "udp"; address = "127.0.0.1"; port = 0; forward = "udp://localhost:$UECHO"; } );
-limits = { idle_timeout_s = 2; };
+  { name = "unamed"; proto = "udp"; address = "127.0.0.1"; port = 0; forward = "udp://localhost:$UECHO"; },
+  { name = "slow"; proto = "tcp"; address = "127.0.0.1"; port = 0; forward = "tcp://slow.pskgw.test:$ECHO";
+    forward_connect_timeout_ms = 60000; } );
+limits = { idle_timeout_s = 10; };
 admin = { address = "127.0.0.1"; port = 0; };
 CONF
 "$BIN/pskgw" --config "$WORK/fn.conf" --check-config >"$WORK/check.out" 2>&1 && rc=0 || rc=$?
 check "--check-config accepts host names in forward (exit $rc)" [ "$rc" -eq 0 ]
-"$BIN/pskgw" --config "$WORK/fn.conf" >"$WORK/fn.stdout" 2>"$WORK/fn.log" &
+HOLD=$WORK/gai.release # its lookups of slow.pskgw.test wait for this file
+LD_PRELOAD=$BIN/libpskgw-gaihold.so PSKGW_GAI_HOLD_NAME=slow.pskgw.test PSKGW_GAI_HOLD_FILE=$HOLD \
+  ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
+  "$BIN/pskgw" --config "$WORK/fn.conf" >"$WORK/fn.stdout" 2>"$WORK/fn.log" &
 GW_PID=$!
 track "pskgw fn" "$GW_PID" "$WORK/fn.stdout" "$WORK/fn.log"
 PEER_PID[fn]=$GW_PID
@@ -36,7 +44,9 @@ port_of() { WAIT_PID=$GW_PID wait_for "$WORK/fn.log" "listener \"$1\" on $2 127\
 P_NAMED=$(port_of named tcp)
 P_NX=$(port_of nxname tcp)
 P_UNAMED=$(port_of unamed udp)
+P_SLOW=$(port_of slow tcp)
 GW_ADMIN=$(WAIT_PID=$GW_PID wait_for "$WORK/fn.log" 'http://127\.0\.0\.1:[0-9]+/metrics')
+M() { metric "$1{domain=\"fn\",listener=\"$2\"${3:-}}"; }
 
 "$BIN/pskgw-sim" --seed it --show-device 7 >"$WORK/dev7.json"
 ID=$(jq -r .identity "$WORK/dev7.json")
@@ -66,5 +76,20 @@ check "unresolvable name: the flow is closed" \
   --expect-echo --ack-timeout 10 --duration 60 --quiet --json "$WORK/udp.json" >"$WORK/udp.txt" 2>&1 && rc=0 || rc=$?
 check "udp://localhost: every message of 3 devices came back (exit $rc)" [ "$rc" -eq 0 ]
 check "udp://localhost: 9 echoes" [ "$(jq .messages.acks "$WORK/udp.json")" = 9 ]
+# ---- a slow resolution ---------------------------------------------------------------------------
+printf 'sent while resolving' | timeout 60 openssl s_client -connect "127.0.0.1:$P_SLOW" -tls1_2 \
+  -psk_identity "$ID" -psk "$PSK" -cipher PSK-AES128-GCM-SHA256 -quiet >"$WORK/slow.out" 2>>"$WORK/device.err" &
+SLOW_PID=$!
+check "slow name: its lookup blocks on a pool thread" wait_until test -e "$HOLD.blocked"
+check "slow name: meanwhile the loop serves (metrics: one flow open on listener slow)" \
+  [ "$(wait_metric 'pskgw_forward_sessions_active{domain="fn",listener="slow"}' -eq 1)" = 1 ]
+check "slow name: no byte reached the echo yet" [ "$(M pskgw_forward_bytes_to_backend_total slow)" = 0 ]
+touch "$HOLD"
+wait "$SLOW_PID" && rc=0 || rc=$?
+check "slow name: the device session ended by the gateway (exit $rc, not the guard's 124)" [ "$rc" -eq 0 ]
+check "slow name: the bytes sent while resolving came back" [ "$(cat "$WORK/slow.out")" = 'sent while resolving' ]
+check "slow name: counted as no connect failure" \
+  [ "$(curl -s "$GW_ADMIN" | grep -c '^pskgw_forward_connect_failures_total{domain="fn",listener="slow",reason="[a-z]*"} [1-9]')" = 0 ]
+check "no name was resolved on the loop thread" [ ! -e "$HOLD.loop" ]
 stop_gateway_checked fn
 finish_peers
