@@ -385,7 +385,7 @@ typedef struct {
     pskgw_config_e2e_replay_t e2e_replay;           /* default FLAG */
     uint32_t e2e_replay_window_s; /* a KI seen again within this is a replay; 86400 */
     uint32_t e2e_replay_entries;  /* (device, KI) pairs remembered; 100000 */
-    pskgw_config_sink_t *sinks;   /* >= 1 */
+    pskgw_config_sink_t *sinks;   /* >= 1; none only when every listener forwards */
     size_t nsinks;
     pskgw_config_limits_t limits;
     bool has_admin; /* this file's admin group (merged into pskgw_config_t.admin) */

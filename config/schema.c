@@ -69,15 +69,38 @@ static const cfg_key_t listener_keys[] = {
     K_UINT("cid_length", LIS, cid_length, 0, 4, 16, 8, .when = W(PSKGW_CONFIG_PROTO_UDP)),
 };
 
+/* A DNS host name: labels of 1-63 letters, digits and '-' (not first or last), dots between,
+ * at most 253 characters. */
+static bool host_name_ok(const char *h)
+{
+    size_t len = strlen(h), label = 0;
+
+    if (len == 0 || len > 253)
+        return false;
+    for (size_t i = 0; i <= len; i++) {
+        char c = h[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || h[i - 1] == '-')
+                return false;
+            label = 0;
+        } else if (isalnum((unsigned char)c) || (c == '-' && label > 0)) {
+            label++;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* forward = "tcp://HOST:PORT" | "udp://HOST:PORT": the scheme matches proto, HOST a numeric
- * literal ([...] for IPv6), PORT 1..65535; forward's keys only with forward; no framing or ack
+ * literal ([...] for IPv6) or a host name (resolved by the gateway), PORT 1..65535; forward's keys only with forward; no framing or ack
  * (bytes pass as they are, the backend answers). */
 static void forward_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, LIS *l)
 {
     const char *scheme = l->proto == PSKGW_CONFIG_PROTO_TCP ? "tcp://" : "udp://";
     static const char *const only[] = { "proxy_protocol", "forward_connect_timeout_ms",
                                         "forward_buffer_bytes" };
-    char kp[CFG_PATH_MAX], host[64];
+    char kp[CFG_PATH_MAX], host[256];
     const char *h, *end, *colon;
     char *stop = NULL;
     unsigned long port;
@@ -120,9 +143,13 @@ static void forward_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char
     memcpy(host, h, (size_t)(end - h));
     host[end - h] = '\0';
     port = strtoul(colon + 1, &stop, 10);
-    if (!cfg_ip_literal(host) || (strchr(host, ':') != NULL) != (h[-1] == '[')) {
+    if (h[-1] == '['
+            ? !cfg_ip_literal(host) || strchr(host, ':') == NULL
+            : strchr(host, ':') != NULL || (!cfg_ip_literal(host) && !host_name_ok(host))) {
         cfg_error(ctx, line_of(s, "forward"), kp,
-                  "HOST must be a numeric IPv4 address or an [IPv6] literal (got \"%s\")", host);
+                  "HOST must be a numeric IPv4 address, an [IPv6] literal or a host name (got "
+                  "\"%s\")",
+                  host);
         return;
     }
     if (colon[1] < '0' || colon[1] > '9' || *stop != '\0' || port == 0 || port > 65535) {
@@ -297,7 +324,7 @@ static const cfg_key_t domain_keys[] = {
     K_ENUM("e2e_replay", DOM, e2e_replay, 0, e2e_replay_enum, PSKGW_CONFIG_E2E_REPLAY_FLAG),
     K_UINT("e2e_replay_window_s", DOM, e2e_replay_window_s, 0, 1, 31536000, 86400),
     K_UINT("e2e_replay_entries", DOM, e2e_replay_entries, 0, 1, 10000000, 100000),
-    K_GLIST("sinks", DOM, sinks, nsinks, F_REQUIRED, 1, 16, cfg_sink_schema),
+    K_GLIST("sinks", DOM, sinks, nsinks, 0, 1, 16, cfg_sink_schema), /* see sinks_needed */
     K_GROUP("limits", DOM, limits, 0, NO_OFF, limits_schema),
     K_GROUP("admin", DOM, admin, 0, offsetof(DOM, has_admin), admin_schema),
     K_GROUP("log", DOM, log, 0, offsetof(DOM, has_log), log_schema),
@@ -387,6 +414,26 @@ static void sink_names(cfg_ctx_t *ctx, DOM *d)
     }
 }
 
+/* sinks may be left out only when every listener forwards (a forward-only domain: nothing
+ * reaches a sink); the error names the first listener that needs them, at its line. */
+static void sinks_needed(cfg_ctx_t *ctx, const config_setting_t *s, const DOM *d)
+{
+    if (d->nsinks > 0)
+        return;
+    if (d->nlisteners == 0)
+        cfg_error(ctx, cfg_line(s), "sinks", "missing required key");
+    for (size_t i = 0; i < d->nlisteners; i++) {
+        const LIS *l = &d->listeners[i];
+        if (l->forward == NULL) {
+            cfg_error(ctx, l->line, "sinks",
+                      "missing required key: listeners[%zu] (\"%s\") does not forward (only a "
+                      "domain whose listeners all forward may have no sinks)",
+                      i, l->name != NULL ? l->name : "");
+            return;
+        }
+    }
+}
+
 static void domain_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, size_t i,
                           void *obj)
 {
@@ -401,6 +448,7 @@ static void domain_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char 
     listener_names(ctx, d);
     listener_limits(ctx, d);
     sink_names(ctx, d);
+    sinks_needed(ctx, s, d);
     if (d->deny_file != NULL)
         (void)cfg_read_deny(ctx, line_of(s, "deny_file"), "deny_file", d->deny_file, &d->deny,
                             &d->ndeny);

@@ -693,6 +693,15 @@ const uint8_t *pskgw_dtls_session_cid(const pskgw_dtls_session_t *s, size_t *len
     return s->cid;
 }
 
+void pskgw_dtls_session_touch(pskgw_dtls_session_t *s, uint64_t now)
+{
+    if (s == NULL || s->closed || s->free_deferred || !s->established)
+        return;
+    enter(s, now);
+    s->last_rx = s->now;
+    leave(s); /* announces the moved idle deadline */
+}
+
 void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)
 {
     if (s == NULL || s->closed || s->free_deferred)

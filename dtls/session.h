@@ -106,6 +106,11 @@ const uint8_t *pskgw_dtls_session_cid(const pskgw_dtls_session_t *s, size_t *len
 /* Call when the announced deadline has passed (calling early is harmless). */
 void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now);
 
+/* Count activity the peer did not send for the idle timeout (a forwarding session whose
+ * backend streams to the device: the idle deadline restarts at now, as for an authenticated
+ * record in). No-op before the handshake completes or once the session is over. */
+void pskgw_dtls_session_touch(pskgw_dtls_session_t *s, uint64_t now);
+
 /* Encrypt and send one message (DTLS: one record; TLS: framed per options). 0, PSKGW_EAGAIN
  * (handshake not finished), PSKGW_ECLOSED, PSKGW_ETOOBIG (above max_message), PSKGW_ETLS,
  * PSKGW_EIO (cbs.send refused it: TLS ends the session; DTLS loses this one datagram and the

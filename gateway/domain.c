@@ -103,8 +103,11 @@ static int start_sinks(pskgw_domain_t *d)
 {
     struct pskgw_domain_sink_opts *b = NULL;
     const pskgw_sink_options_t *opts = NULL;
-    int rc = pskgw_domain_sink_opts(d, d->cfg, &b, &opts);
+    int rc;
 
+    if (d->cfg->nsinks == 0) /* forward-only domain: d->sinks stays NULL */
+        return 0;
+    rc = pskgw_domain_sink_opts(d, d->cfg, &b, &opts);
     if (rc < 0)
         return rc;
     rc = pskgw_sinkset_new(d->loop, opts, d->cfg->nsinks, &d->sinks);
@@ -290,9 +293,9 @@ int pskgw_domain_healthy(pskgw_domain_t *d)
     uint64_t drops = 0;
     uint64_t now;
 
-    if (d->closing || !d->sinks)
+    if (d->closing || (!d->sinks && d->cfg->nsinks > 0))
         return 0;
-    for (size_t i = 0; i < pskgw_sinkset_count(d->sinks); i++) {
+    for (size_t i = 0; d->sinks && i < pskgw_sinkset_count(d->sinks); i++) {
         pskgw_sink_stats_t st;
         const char *name;
 

@@ -240,7 +240,7 @@ static void forward_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t
                     continue;
                 }
                 if (f == nf) {
-                    for (int r = 0; r < 3; r++) {
+                    for (int r = 0; r < PSKGW_FWD_FAIL_REASONS; r++) {
                         snprintf(lab, sizeof(lab), "%s,reason=\"%s\"", a,
                                  pskgw_fwd_fail_reasons[r]);
                         pskgw_metrics_sample(m, "pskgw_forward_connect_failures_total", lab,

@@ -6,13 +6,30 @@
 #include "common/err.h"
 #include "common/proxyv2.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const uint32_t pskgw_fwd_latency_bounds_ms[PSKGW_FWD_LAT_BUCKETS] = { 1,   2,    5,    10,
                                                                       25,  50,   100,  250,
                                                                       500, 1000, 2500, 10000 };
-const char *const pskgw_fwd_fail_reasons[3] = { "refused", "timeout", "other" };
+const char *const pskgw_fwd_fail_reasons[PSKGW_FWD_FAIL_REASONS] = { "refused", "timeout", "other",
+                                                                     "resolve" };
+
+void pskgw_fwd_outcome(pskgw_listener_t *l, int why)
+{
+    uint64_t now = uv_now(l->loop);
+
+    if (now == 0)
+        now = 1;
+    if (why < 0) {
+        l->fwd.backend_ok_ms = now;
+        return;
+    }
+    l->fwd.connect_failed[why]++;
+    l->fwd.backend_fail_ms = now;
+    l->fwd.backend_fail_why = (uint64_t)why;
+}
 
 size_t pskgw_fwd_buffer(const pskgw_listener_t *l)
 {
@@ -56,17 +73,75 @@ pskgw_fwd_t *pskgw_fwd_alloc(pskgw_lsess_t *s)
     return f;
 }
 
-void pskgw_fwd_handle_closed(uv_handle_t *h)
+void pskgw_fwd_release(pskgw_fwd_t *f)
 {
-    pskgw_fwd_t *f = h->data;
     pskgw_listener_t *l = f->l;
 
     if (--f->pending_closes > 0)
         return;
     l->fwd.buffered_bytes -= f->queued;
     l->fwd.sessions_active--;
+    free(f->early);
     free(f);
     pskgw_listener_unref(l);
+}
+
+void pskgw_fwd_handle_closed(uv_handle_t *h)
+{
+    pskgw_fwd_release(h->data);
+}
+
+typedef struct {
+    uv_getaddrinfo_t req;
+    pskgw_fwd_t *f;
+    void (*cb)(pskgw_fwd_t *f, int status, const struct sockaddr *addr);
+} fwd_gai_t;
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    fwd_gai_t *g = (fwd_gai_t *)req;
+    pskgw_fwd_t *f = g->f;
+    const struct addrinfo *a = res;
+    struct sockaddr_storage addr;
+
+    f->gai = NULL;
+    while (status == 0 && a != NULL && a->ai_family != AF_INET && a->ai_family != AF_INET6)
+        a = a->ai_next;
+    if (status == 0 && a == NULL)
+        status = UV_EAI_NODATA;
+    memset(&addr, 0, sizeof(addr));
+    if (status == 0)
+        memcpy(&addr, a->ai_addr, a->ai_addrlen);
+    uv_freeaddrinfo(res);
+    g->cb(f, status, (const struct sockaddr *)&addr);
+    free(g);
+}
+
+int pskgw_fwd_resolve(pskgw_fwd_t *f, int socktype,
+                      void (*cb)(pskgw_fwd_t *f, int status, const struct sockaddr *addr))
+{
+    const pskgw_forward_opts_t *o = &f->l->opt.forward;
+    struct addrinfo hints;
+    char port[8];
+    fwd_gai_t *g = malloc(sizeof(*g));
+    int rc;
+
+    if (g == NULL)
+        return UV_ENOMEM;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = socktype;
+    snprintf(port, sizeof(port), "%u", (unsigned)o->port);
+    g->f = f;
+    g->cb = cb;
+    rc = uv_getaddrinfo(f->l->loop, &g->req, on_resolved, o->host, port, &hints);
+    if (rc < 0) {
+        free(g);
+        return rc;
+    }
+    f->gai = &g->req;
+    f->pending_closes++;
+    return 0;
 }
 
 int pskgw_fwd_proxy_header(pskgw_lsess_t *s, const struct sockaddr *dst, int transport,
@@ -150,8 +225,15 @@ int pskgw_forward_opts_from_config(const pskgw_config_listener_t *c, pskgw_liste
     if (c->forward == NULL)
         return 0;
     if (uv_ip4_addr(c->forward_host, c->forward_port, (struct sockaddr_in *)&f->backend) != 0 &&
-        uv_ip6_addr(c->forward_host, c->forward_port, (struct sockaddr_in6 *)&f->backend) != 0)
-        return PSKGW_ECONFIG;
+        uv_ip6_addr(c->forward_host, c->forward_port, (struct sockaddr_in6 *)&f->backend) != 0) {
+        /* a host name (the config module checked it): resolved per flow */
+        if (strlen(c->forward_host) >= sizeof(f->host))
+            return PSKGW_ECONFIG;
+        memset(&f->backend, 0, sizeof(f->backend));
+        strcpy(f->host, c->forward_host);
+        f->resolve = true;
+    }
+    f->port = c->forward_port;
     f->enabled = true;
     f->proxy_protocol = c->proxy_protocol;
     f->connect_timeout_ms = c->forward_connect_timeout_ms;

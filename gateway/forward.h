@@ -8,6 +8,8 @@
  * backend bytes go to the device as TLS records of at most max_message bytes. Bounded both ways:
  * more than buffer_bytes queued towards the backend stops reading the device, more than
  * buffer_bytes queued towards the device stops reading the backend; reading resumes below half.
+ * The idle timeout of a forwarding session counts activity both ways: bytes from the backend
+ * restart it as device records do (a backend that streams keeps the session up).
  * Ends: the device's close_notify or FIN (or its idle timeout) shuts the backend's write side
  * (FIN after the queued bytes) and closes it once the shutdown is done (or buffer time runs
  * out: at most connect_timeout_ms); the backend's FIN becomes close_notify to the device (after
@@ -35,9 +37,20 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* A backend given by host name is resolved on the thread pool (uv_getaddrinfo, never on the
+ * loop) for each new backend flow, within connect_timeout_ms (the connect deadline covers the
+ * resolution): no address cached here, so a changed DNS record applies to the next session (the
+ * system resolver's own cache, nscd or systemd-resolved, keeps the cost down). The first address
+ * returned is used. A failed resolution ends the device session like a failed connect (reason
+ * "resolve"). Device bytes that arrive while the name resolves are held and sent once the
+ * backend is connected: TCP within buffer_bytes (reads paused above), UDP up to buffer_bytes of
+ * datagrams (beyond: dropped, counted). */
 typedef struct {
     bool enabled;
-    struct sockaddr_storage backend; /* AF_INET or AF_INET6, port set */
+    struct sockaddr_storage backend; /* AF_INET or AF_INET6, port set (unless resolve) */
+    bool resolve;                    /* host is a name: resolved per flow */
+    char host[254];                  /* the name (resolve) */
+    uint16_t port;
     bool proxy_protocol;
     uint32_t connect_timeout_ms; /* TCP; 0: 5000 */
     uint32_t buffer_bytes;       /* per direction; 0: 65536 */
@@ -45,7 +58,8 @@ typedef struct {
 
 /* Backend latency to first byte: from the first byte sent to the backend (or, when the backend
  * speaks first, the connect) to the first byte received; upper bounds in ms, then +Inf. */
-#define PSKGW_FWD_LAT_BUCKETS 12
+#define PSKGW_FWD_LAT_BUCKETS  12
+#define PSKGW_FWD_FAIL_REASONS 4
 extern const uint32_t pskgw_fwd_latency_bounds_ms[PSKGW_FWD_LAT_BUCKETS];
 
 /* Per listener; monotonic totals except the gauges. All uint64_t (rendered by offset). */
@@ -62,12 +76,19 @@ typedef struct {
     uint64_t backend_errors;         /* backend resets and write errors that ended a session */
     uint64_t sessions_active;        /* gauge: backend flows open now */
     uint64_t buffered_bytes;         /* gauge: bytes queued towards backends now */
-    uint64_t connect_failed[3];      /* by reason: refused, timeout, other */
-    uint64_t latency_le[PSKGW_FWD_LAT_BUCKETS + 1]; /* cumulative histogram, last +Inf */
+    uint64_t connect_failed[PSKGW_FWD_FAIL_REASONS]; /* by reason: refused, timeout, ... */
+    uint64_t latency_le[PSKGW_FWD_LAT_BUCKETS + 1];  /* cumulative histogram, last +Inf */
     uint64_t latency_sum_ms;
     uint64_t latency_count;
+    /* Readiness (health.c): uv_now() of the last backend connect that worked (UDP: a datagram
+     * came back) and of the last that failed (UDP: ICMP unreachable), 0: never; the reason of
+     * the last failure (index in pskgw_fwd_fail_reasons). Not rendered as metrics. */
+    uint64_t backend_ok_ms;
+    uint64_t backend_fail_ms;
+    uint64_t backend_fail_why;
 } pskgw_forward_counters_t;
 
-extern const char *const pskgw_fwd_fail_reasons[3]; /* "refused", "timeout", "other" */
+/* "refused", "timeout", "other", "resolve" */
+extern const char *const pskgw_fwd_fail_reasons[PSKGW_FWD_FAIL_REASONS];
 
 #endif

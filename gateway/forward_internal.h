@@ -9,7 +9,7 @@
 
 #define PSKGW_FWD_RBUF 16384 /* backend reads: one buffer per listener (one loop thread) */
 
-enum { FWD_FAIL_REFUSED = 0, FWD_FAIL_TIMEOUT = 1, FWD_FAIL_OTHER = 2 };
+enum { FWD_FAIL_REFUSED = 0, FWD_FAIL_TIMEOUT = 1, FWD_FAIL_OTHER = 2, FWD_FAIL_RESOLVE = 3 };
 
 struct pskgw_fwd {
     pskgw_listener_t *l; /* a reference held until the last close callback */
@@ -19,6 +19,9 @@ struct pskgw_fwd {
         uv_udp_t udp;
     } h;
     uv_timer_t timer; /* TCP: connect deadline, then the drain deadline after the device left */
+    uv_getaddrinfo_t *gai; /* the backend's name resolving (counted in pending_closes) */
+    uint8_t *early;        /* TCP: device bytes held while the name resolves */
+    size_t early_len;
     int pending_closes;
     bool closing;
     bool connected;
@@ -32,6 +35,9 @@ struct pskgw_fwd {
     bool sent_byte;
 };
 
+/* Record a backend connect outcome for readiness (why: FWD_FAIL_*, or -1 for a success); a
+ * failure is also counted in connect_failed. */
+void pskgw_fwd_outcome(pskgw_listener_t *l, int why);
 /* The flow's buffer bound (opts default applied). */
 size_t pskgw_fwd_buffer(const pskgw_listener_t *l);
 /* Observe the latency to the first backend byte (once per flow). */
@@ -40,6 +46,13 @@ void pskgw_fwd_first_byte(pskgw_fwd_t *f);
 pskgw_fwd_t *pskgw_fwd_alloc(pskgw_lsess_t *s);
 /* Close callback for the flow's handles (handle->data = flow); frees at the last one. */
 void pskgw_fwd_handle_closed(uv_handle_t *h);
+/* One pending close (or resolution) of f done; frees f at the last one. */
+void pskgw_fwd_release(pskgw_fwd_t *f);
+/* Start resolving the backend's name for f (counted in pending_closes): cb gets the first
+ * address (0) or a negative status, then must call pskgw_fwd_release(f) last. 0, or a libuv
+ * error (nothing started). */
+int pskgw_fwd_resolve(pskgw_fwd_t *f, int socktype,
+                      void (*cb)(pskgw_fwd_t *f, int status, const struct sockaddr *addr));
 /* The PROXY v2 header for s (dst: the listener's address) in a heap buffer of its size: 0 and
  * *out (the caller frees it) and *len; or PSKGW_ENOMEM, PSKGW_EIO (no peer address),
  * PSKGW_EINVAL (a TLV too long). */

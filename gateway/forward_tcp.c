@@ -20,6 +20,8 @@ static void close_flow(pskgw_fwd_t *f)
     if (f->closing)
         return;
     f->closing = true;
+    if (f->gai != NULL)
+        (void)uv_cancel((uv_req_t *)f->gai); /* its callback still comes (release) */
     (void)uv_timer_stop(&f->timer);
     uv_close((uv_handle_t *)&f->h.tcp, pskgw_fwd_handle_closed);
     uv_close((uv_handle_t *)&f->timer, pskgw_fwd_handle_closed);
@@ -83,21 +85,41 @@ static int write_backend(pskgw_fwd_t *f, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* Device bytes while the backend's name resolves: held, written once the connect starts. */
+static int hold_early(pskgw_fwd_t *f, const uint8_t *data, size_t len)
+{
+    uint8_t *p = realloc(f->early, f->early_len + len);
+
+    if (p == NULL)
+        return PSKGW_ENOMEM;
+    memcpy(p + f->early_len, data, len);
+    f->early = p;
+    f->early_len += len;
+    f->queued += len;
+    f->l->fwd.buffered_bytes += len;
+    return 0;
+}
+
 void pskgw_fwd_tcp_from_device(pskgw_fwd_t *f, const uint8_t *data, size_t len)
 {
+    int rc;
+
     if (f->closing || len == 0)
         return;
     if (!f->sent_byte) {
         f->sent_byte = true;
         f->t0_ms = uv_now(f->l->loop);
     }
-    if (write_backend(f, data, len) < 0) {
+    rc = f->gai != NULL ? hold_early(f, data, len) : write_backend(f, data, len);
+    if (rc < 0) {
         f->l->fwd.backend_errors++;
         fail_device(f, false);
         return;
     }
-    f->l->fwd.bytes_to_backend += len;
-    f->l->fwd.datagrams_to_backend++;
+    if (f->gai == NULL) { /* held bytes count when written (connect_backend) */
+        f->l->fwd.bytes_to_backend += len;
+        f->l->fwd.datagrams_to_backend++;
+    }
     if (!f->device_paused && f->queued > pskgw_fwd_buffer(f->l)) {
         f->device_paused = true;
         f->l->fwd.device_pauses++;
@@ -123,6 +145,8 @@ static void to_device(pskgw_fwd_t *f, const uint8_t *p, size_t n)
     f->l->fwd.datagrams_from_backend++;
     s->bytes_out += n;
     s->last_ms = uv_now(s->l->loop);
+    if (s->ds != NULL)
+        pskgw_dtls_session_touch(s->ds, s->last_ms); /* idle counts both ways (keep-alives) */
     while (n > 0 && f->s != NULL && s->ds != NULL) {
         size_t k = n < max ? n : max;
 
@@ -214,7 +238,7 @@ static void on_connect(uv_connect_t *req, int status)
                   : status == UV_ECONNREFUSED ? FWD_FAIL_REFUSED
                                               : FWD_FAIL_OTHER;
 
-        f->l->fwd.connect_failed[why]++;
+        pskgw_fwd_outcome(f->l, why);
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, "forward-connect",
                      "listener \"%s\": backend connect failed (%s: %s), ending session %llu",
                      f->l->name, pskgw_fwd_fail_reasons[why], uv_strerror(status),
@@ -224,6 +248,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     f->connected = true;
+    pskgw_fwd_outcome(f->l, -1);
     (void)uv_timer_stop(&f->timer);
     if (f->s == NULL || f->shutdown_due) {
         shutdown_backend(f);
@@ -238,61 +263,116 @@ static void on_connect_deadline(uv_timer_t *t)
 {
     pskgw_fwd_t *f = t->data;
 
+    if (f->gai != NULL) { /* still resolving: no connect to cancel */
+        pskgw_fwd_outcome(f->l, FWD_FAIL_TIMEOUT);
+        fail_device(f, true);
+        close_flow(f);
+        return;
+    }
     f->timed_out = true;
     f->closing = true; /* closing the handle cancels the connect: on_connect counts it */
     uv_close((uv_handle_t *)&f->h.tcp, pskgw_fwd_handle_closed);
     uv_close((uv_handle_t *)&f->timer, pskgw_fwd_handle_closed);
 }
 
-int pskgw_fwd_tcp_start(pskgw_lsess_t *s)
+/* Connect f to addr and queue the PROXY v2 header and the bytes held while resolving (libuv
+ * writes them once connected). 0, or an error (a connect failure counted; nothing to undo but
+ * closing the flow). */
+static int connect_backend(pskgw_fwd_t *f, const struct sockaddr *addr)
 {
-    pskgw_listener_t *l = s->l;
+    pskgw_lsess_t *s = f->s;
     uv_connect_t *req = malloc(sizeof(uv_connect_t));
-    pskgw_fwd_t *f = req != NULL ? pskgw_fwd_alloc(s) : NULL;
-    uint8_t *hdr = NULL;
-    size_t hlen = 0;
+    uint8_t *hdr = NULL, *early = f->early;
+    size_t hlen = 0, elen = f->early_len;
     struct sockaddr_storage me;
     int n = sizeof(me);
     int rc;
 
-    if (f == NULL) {
-        free(req);
+    if (req == NULL)
         return PSKGW_ENOMEM;
-    }
-    (void)uv_tcp_init(l->loop, &f->h.tcp);
-    (void)uv_timer_init(l->loop, &f->timer);
-    f->h.tcp.data = f->timer.data = f;
-    f->pending_closes = 2;
-    s->fwd = f;
-    rc = uv_tcp_connect(req, &f->h.tcp, (const struct sockaddr *)&l->opt.forward.backend,
-                        on_connect);
+    rc = uv_tcp_connect(req, &f->h.tcp, addr, on_connect);
     if (rc < 0) {
         free(req);
-        l->fwd.connect_failed[rc == UV_ECONNREFUSED ? FWD_FAIL_REFUSED : FWD_FAIL_OTHER]++;
-        s->fwd = NULL;
-        f->s = NULL;
-        close_flow(f);
+        pskgw_fwd_outcome(f->l, rc == UV_ECONNREFUSED ? FWD_FAIL_REFUSED : FWD_FAIL_OTHER);
         return pskgw_err_from_errno(rc);
     }
     (void)uv_tcp_nodelay(&f->h.tcp, 1);
-    (void)uv_timer_start(&f->timer, on_connect_deadline, l->opt.forward.connect_timeout_ms, 0);
-    if (l->opt.forward.proxy_protocol) {
+    if (f->l->opt.forward.proxy_protocol) {
         memset(&me, 0, sizeof(me));
         rc = uv_tcp_getsockname(&s->u.tcp.handle, (struct sockaddr *)&me, &n);
         if (rc == 0)
             rc = pskgw_fwd_proxy_header(s, (const struct sockaddr *)&me, PSKGW_PP2_TRANSPORT_TCP,
                                         &hdr, &hlen);
-        /* Queued while connecting: libuv writes it first once connected. */
         if (rc == 0)
             rc = write_backend(f, hdr, hlen);
         free(hdr);
-        if (rc < 0) {
-            s->fwd = NULL;
-            f->s = NULL;
-            close_flow(f);
+        if (rc < 0)
             return rc;
+    }
+    if (elen > 0) {
+        f->early = NULL;
+        f->early_len = 0;
+        f->queued -= elen; /* counted again as a write */
+        f->l->fwd.buffered_bytes -= elen;
+        rc = write_backend(f, early, elen);
+        free(early);
+        if (rc == 0) {
+            f->l->fwd.bytes_to_backend += elen;
+            f->l->fwd.datagrams_to_backend++;
         }
     }
+    return rc;
+}
+
+static void on_backend_resolved(pskgw_fwd_t *f, int status, const struct sockaddr *addr)
+{
+    if (f->closing) {
+        /* the deadline or the listener's close came first (and counted) */
+    } else if (f->s == NULL) {
+        close_flow(f); /* the device left: no connect needed */
+    } else if (status < 0) {
+        pskgw_fwd_outcome(f->l, FWD_FAIL_RESOLVE);
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, "forward-resolve",
+                     "listener \"%s\": backend \"%s\" not resolved (%s), ending session %llu",
+                     f->l->name, f->l->opt.forward.host, uv_strerror(status),
+                     (unsigned long long)f->s->id);
+        fail_device(f, true);
+        close_flow(f);
+    } else if (connect_backend(f, addr) < 0) {
+        fail_device(f, true);
+        close_flow(f);
+    }
+    pskgw_fwd_release(f);
+}
+
+int pskgw_fwd_tcp_start(pskgw_lsess_t *s)
+{
+    pskgw_listener_t *l = s->l;
+    pskgw_fwd_t *f = pskgw_fwd_alloc(s);
+    int rc;
+
+    if (f == NULL)
+        return PSKGW_ENOMEM;
+    (void)uv_tcp_init(l->loop, &f->h.tcp);
+    (void)uv_timer_init(l->loop, &f->timer);
+    f->h.tcp.data = f->timer.data = f;
+    f->pending_closes = 2;
+    s->fwd = f;
+    if (l->opt.forward.resolve) {
+        rc = pskgw_fwd_resolve(f, SOCK_STREAM, on_backend_resolved);
+        if (rc < 0)
+            pskgw_fwd_outcome(l, FWD_FAIL_RESOLVE);
+        rc = rc < 0 ? pskgw_err_from_errno(rc) : 0;
+    } else {
+        rc = connect_backend(f, (const struct sockaddr *)&l->opt.forward.backend);
+    }
+    if (rc < 0) {
+        s->fwd = NULL;
+        f->s = NULL;
+        close_flow(f);
+        return rc;
+    }
+    (void)uv_timer_start(&f->timer, on_connect_deadline, l->opt.forward.connect_timeout_ms, 0);
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "common/proxyv2.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,8 @@ static void close_flow(pskgw_fwd_t *f)
     if (f->closing)
         return;
     f->closing = true;
+    if (f->gai != NULL)
+        (void)uv_cancel((uv_req_t *)f->gai); /* its callback still comes (release) */
     (void)uv_udp_recv_stop(&f->h.udp);
     uv_close((uv_handle_t *)&f->h.udp, pskgw_fwd_handle_closed);
 }
@@ -67,6 +70,24 @@ static fwd_send_t *datagram(pskgw_fwd_t *f, const uint8_t *data, size_t len)
     return w;
 }
 
+/* A device datagram while the backend's name resolves: appended to f->early as a 2-byte
+ * length and the bytes (within buffer_bytes; beyond: dropped, counted). */
+static void hold_early(pskgw_fwd_t *f, const uint8_t *data, size_t len)
+{
+    uint8_t *p;
+
+    if (len > UINT16_MAX || f->early_len + 2 + len > pskgw_fwd_buffer(f->l) ||
+        (p = realloc(f->early, f->early_len + 2 + len)) == NULL) {
+        f->l->fwd.datagrams_dropped++;
+        return;
+    }
+    p[f->early_len] = (uint8_t)(len >> 8);
+    p[f->early_len + 1] = (uint8_t)len;
+    memcpy(p + f->early_len + 2, data, len);
+    f->early = p;
+    f->early_len += 2 + len;
+}
+
 void pskgw_fwd_udp_from_device(pskgw_fwd_t *f, const uint8_t *data, size_t len)
 {
     pskgw_listener_t *l = f->l;
@@ -75,6 +96,10 @@ void pskgw_fwd_udp_from_device(pskgw_fwd_t *f, const uint8_t *data, size_t len)
 
     if (f->closing)
         return;
+    if (f->gai != NULL) { /* the backend's name still resolves: held, sent once connected */
+        hold_early(f, data, len);
+        return;
+    }
     w = datagram(f, data, len);
     if (w == NULL || f->queued + w->len > pskgw_fwd_buffer(l)) {
         free(w);
@@ -116,7 +141,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     if (nread < 0) {
         /* ICMP port unreachable on the connected socket: the backend is not there (yet). */
-        f->l->fwd.connect_failed[nread == UV_ECONNREFUSED ? FWD_FAIL_REFUSED : FWD_FAIL_OTHER]++;
+        pskgw_fwd_outcome(f->l, nread == UV_ECONNREFUSED ? FWD_FAIL_REFUSED : FWD_FAIL_OTHER);
         return;
     }
     if ((flags & UV_UDP_PARTIAL) || (size_t)nread > s->l->opt.max_message) {
@@ -124,11 +149,68 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     }
     pskgw_fwd_first_byte(f);
+    pskgw_fwd_outcome(f->l, -1);
     f->l->fwd.bytes_from_backend += (size_t)nread;
     f->l->fwd.datagrams_from_backend++;
     s->bytes_out += (size_t)nread;
     s->last_ms = uv_now(s->l->loop);
+    pskgw_dtls_session_touch(s->ds, s->last_ms); /* idle counts both ways */
     (void)pskgw_dtls_session_write(s->ds, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+static int connect_backend(pskgw_fwd_t *f, const struct sockaddr *addr)
+{
+    int rc = uv_udp_connect(&f->h.udp, addr);
+
+    if (rc == 0)
+        rc = uv_udp_recv_start(&f->h.udp, on_alloc, on_recv);
+    if (rc < 0) {
+        pskgw_fwd_outcome(f->l, FWD_FAIL_OTHER);
+        return pskgw_err_from_errno(rc);
+    }
+    f->connected = true;
+    return 0;
+}
+
+/* The datagrams held while resolving go out in their order. */
+static void send_early(pskgw_fwd_t *f)
+{
+    uint8_t *p = f->early;
+    size_t n = f->early_len;
+
+    f->early = NULL;
+    f->early_len = 0;
+    for (size_t i = 0; i + 2 <= n && f->s != NULL;) {
+        size_t len = (size_t)p[i] << 8 | p[i + 1];
+
+        pskgw_fwd_udp_from_device(f, p + i + 2, len);
+        i += 2 + len;
+    }
+    free(p);
+}
+
+static void on_backend_resolved(pskgw_fwd_t *f, int status, const struct sockaddr *addr)
+{
+    pskgw_lsess_t *s = f->s;
+
+    if (f->closing || s == NULL) {
+        close_flow(f); /* the session ended while resolving */
+    } else if (status == 0 && connect_backend(f, addr) == 0) {
+        send_early(f);
+    } else {
+        if (status < 0) {
+            pskgw_fwd_outcome(f->l, FWD_FAIL_RESOLVE);
+            PSKGW_LOG_RL(PSKGW_LOG_WARNING, "forward-resolve",
+                         "listener \"%s\": backend \"%s\" not resolved (%s), ending session %llu",
+                         f->l->name, f->l->opt.forward.host, uv_strerror(status),
+                         (unsigned long long)s->id);
+        }
+        if (s->ds != NULL)
+            pskgw_dtls_session_close_notify(s->ds); /* ends s: detach closes the flow */
+        pskgw_lsess_end(s);
+        close_flow(f);
+    }
+    pskgw_fwd_release(f);
 }
 
 int pskgw_fwd_udp_start(pskgw_lsess_t *s)
@@ -142,15 +224,19 @@ int pskgw_fwd_udp_start(pskgw_lsess_t *s)
     (void)uv_udp_init(l->loop, &f->h.udp);
     f->h.udp.data = f;
     f->pending_closes = 1;
-    rc = uv_udp_connect(&f->h.udp, (const struct sockaddr *)&l->opt.forward.backend);
-    if (rc == 0)
-        rc = uv_udp_recv_start(&f->h.udp, on_alloc, on_recv);
-    if (rc < 0) {
-        l->fwd.connect_failed[FWD_FAIL_OTHER]++;
-        close_flow(f);
-        return pskgw_err_from_errno(rc);
+    if (l->opt.forward.resolve) {
+        rc = pskgw_fwd_resolve(f, SOCK_DGRAM, on_backend_resolved);
+        if (rc < 0) {
+            pskgw_fwd_outcome(l, FWD_FAIL_RESOLVE);
+            rc = pskgw_err_from_errno(rc);
+        }
+    } else {
+        rc = connect_backend(f, (const struct sockaddr *)&l->opt.forward.backend);
     }
-    f->connected = true;
+    if (rc < 0) {
+        close_flow(f);
+        return rc;
+    }
     s->fwd = f;
     return 0;
 }

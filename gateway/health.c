@@ -182,6 +182,34 @@ static void judge_listeners(pskgw_domain_t *d, verdicts_t *vs)
     }
 }
 
+/* A forwarding listener's backend: not ready while its last connect failed (refused, timeout)
+ * within PSKGW_DOMAIN_DROP_HOLD_MS and none worked since; judged from the devices' own
+ * connections (no probe), so a backend nobody has used yet is ready. */
+static void judge_backends(pskgw_domain_t *d, uint64_t now, verdicts_t *vs)
+{
+    for (size_t i = 0; i < d->nlis; i++) {
+        const pskgw_forward_counters_t *c;
+        pskgw_health_verdict_t v;
+        char part[200];
+
+        if (!d->lis[i]->cfg || !d->lis[i]->l)
+            continue;
+        c = pskgw_listener_forward_counters(d->lis[i]->l);
+        if (!c)
+            continue;
+        v.ready = !(c->backend_fail_ms > c->backend_ok_ms &&
+                    now - c->backend_fail_ms < PSKGW_DOMAIN_DROP_HOLD_MS);
+        if (!v.ready)
+            snprintf(v.detail, sizeof(v.detail), "%.120s: connect failed (%s)",
+                     d->lis[i]->cfg->forward, pskgw_fwd_fail_reasons[c->backend_fail_why]);
+        else
+            snprintf(v.detail, sizeof(v.detail), "%.120s: %s", d->lis[i]->cfg->forward,
+                     c->backend_ok_ms > 0 ? "connected" : "not used yet");
+        snprintf(part, sizeof(part), "backend/%s", d->lis[i]->cfg->name);
+        add(vs, d->cfg->name, part, &v);
+    }
+}
+
 static int cache_serves(const pskgw_keycache_t *c)
 {
     pskgw_keycache_stats_t st;
@@ -282,6 +310,7 @@ static void judge_domain(pskgw_health_t *h, pskgw_domain_t *d, uint64_t now, ver
         return;
     }
     judge_listeners(d, vs);
+    judge_backends(d, now, vs);
     judge_upstream(h, d, now, vs);
     judge_caches(d, vs);
     judge_sinks(h, d, now, vs);

@@ -12,6 +12,11 @@
  *                    connected, or its in-process LRU holds entries). Refused credentials are
  *                    never ready: no new device could connect. Until the first authentication
  *                    answers the part is not ready ("authenticating").
+ *   backend/<name>   (forwarding listeners) its backend: not ready while the last backend
+ *                    connect of a device session failed (TCP: refused, timeout, resolve...;
+ *                    UDP: ICMP unreachable) within PSKGW_DOMAIN_DROP_HOLD_MS and none worked
+ *                    since; ready before any device used it. A forward-only domain has no
+ *                    sink parts: its listeners and backends are what it needs.
  *   cache/psk, cache/e2e  (only with cache.redis) the cache's Redis connection is up;
  *   sink/<name>      the sink accepts or spools within its limits: not ready when it dropped a
  *                    message in the last PSKGW_DOMAIN_DROP_HOLD_MS, when its target fails and

@@ -724,8 +724,14 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     struct lctx **next;
     int rc;
 
-    if (d->closing || !d->sinks)
+    if (d->closing || (!d->sinks && d->cfg->nsinks > 0))
         return PSKGW_ECLOSED;
+    if (!d->sinks != (ncfg->nsinks == 0)) {
+        PSKGW_ERR("domain \"%s\": not reloaded: a reload cannot %s sinks (a forward-only domain "
+                  "gains or loses its sink set at a restart)",
+                  ncfg->name, d->sinks ? "remove all the" : "add");
+        return PSKGW_ECONFIG;
+    }
     next = calloc(ncfg->nlisteners, sizeof(*next));
     if (!next)
         return PSKGW_ENOMEM;
@@ -738,7 +744,7 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
         return rc;
     }
     rc = build_listeners(d, ncfg, next);
-    if (rc == 0) {
+    if (rc == 0 && d->sinks) {
         rc = update_sinks(d, ncfg);
         if (rc < 0)
             for (size_t i = 0; i < ncfg->nlisteners; i++)
@@ -772,7 +778,7 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     /* the health check compares the sinks' drop sum with the last one seen: replaced sinks
      * start again from 0 */
     d->drops_seen = 0;
-    for (size_t i = 0; i < pskgw_sinkset_count(d->sinks); i++) {
+    for (size_t i = 0; d->sinks && i < pskgw_sinkset_count(d->sinks); i++) {
         pskgw_sink_stats_t st;
 
         if (pskgw_sinkset_stats(d->sinks, i, NULL, &st) == 0)
@@ -783,7 +789,8 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     d->nlis = ncfg->nlisteners;
     ocfg = d->cfg;
     d->cfg = ncfg;
-    pskgw_sinkset_reopen(d->sinks);
+    if (d->sinks)
+        pskgw_sinkset_reopen(d->sinks);
     publish_deny_changes(d, ocfg);
     return 0;
 }

@@ -57,6 +57,10 @@ check "results.json is JSON with every section" jqcheck "$J" \
 check "forwarding: datagrams went to the echo and came back, per CPU-second figures" jqcheck "$J" \
   '.forwarding.datagrams_to_backend > 0 and .forwarding.datagrams_from_backend > 0 and
    .forwarding.round_trips_per_gateway_cpu_s > 0 and .forwarding.bytes_per_gateway_cpu_s > 0'
+check "forwarding over TCP: bytes went to the echo and came back, bytes per CPU-second" jqcheck "$J" \
+  '.forwarding_tcp.bytes_to_backend > 0 and .forwarding_tcp.bytes_from_backend > 0 and
+   .forwarding_tcp.errors == 0 and .forwarding_tcp.bytes_per_gateway_cpu_s > 0'
+check "report.md has the TCP forwarding row" grep -q '^| forwarding (TLS -> TCP echo -> TLS' "$out/report.md"
 check "udpceiling: received > 0, per CPU-second > 0, received <= sent" jqcheck "$J" \
   '.ceilings.udp.received > 0 and .ceilings.udp.received_per_cpu_s > 0 and .ceilings.udp.received <= .ceilings.udp.sent'
 check "wolfpair: handshakes and records per CPU-second, heap per session" jqcheck "$J" \

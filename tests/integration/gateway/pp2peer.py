@@ -14,6 +14,9 @@
                           the payload after it, upper-cased; one JSON line per datagram.
   pp2peer.py udpplain LOG UDP: answers each datagram with itself (no PROXY header expected).
   pp2peer.py udpflip LOG  UDP: the same with the last byte changed (a broken echo).
+  pp2peer.py ticker LOG N TCP: never reads; writes "tick I" lines, one every 200 ms, I = 1..N,
+                          then closes (a backend that streams to a silent device, as MQTT
+                          PUBLISHes to a subscriber do); logs "ticked" with N at the end.
   pp2peer.py tcpplain LOG TCP: echoes the stream (no PROXY header expected); logs the peer's
                           FIN ("eof") with the bytes it echoed.
 Prints "port N" when ready. Exits on SIGTERM with status 0.
@@ -24,6 +27,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -127,6 +131,18 @@ def flood_conn(c, path):
         c.close()
 
 
+def ticker_conn(c, path, n):
+    try:
+        for i in range(1, n + 1):
+            time.sleep(0.2)  # the backend's pace, not a synchronisation
+            c.sendall(b"tick %d\n" % i)
+        log(path, {"ticked": n})
+    except OSError as e:
+        log(path, {"error": str(e)})
+    finally:
+        c.close()
+
+
 def plain_conn(c, path):
     n = 0
     try:
@@ -201,6 +217,8 @@ def main():
             threading.Thread(target=http_conn, args=(c, path), daemon=True).start()
         elif mode == "tcpplain":
             threading.Thread(target=plain_conn, args=(c, path), daemon=True).start()
+        elif mode == "ticker":
+            threading.Thread(target=ticker_conn, args=(c, path, int(sys.argv[3])), daemon=True).start()
         elif mode == "flood":
             threading.Thread(target=flood_conn, args=(c, path), daemon=True).start()
         else:

@@ -29,6 +29,20 @@ Test(config_forward, tcp_and_udp_parsed)
     cr_assert_eq(u->forward_buffer_bytes, 65536, "the default");
 }
 
+Test(config_forward, host_names_accepted)
+{
+    cr_assert_eq(
+        load_text(
+            "a.conf", DOM
+            "listeners = (\n"
+            "  { proto = \"tcp\"; port = 0; forward = \"tcp://mqtt-1.backend.example:1883\"; },\n"
+            "  { proto = \"udp\"; port = 0; forward = \"udp://localhost:5683\"; } );\n"),
+        0);
+    cr_assert_str_eq(cfg->domains[0].listeners[0].forward_host, "mqtt-1.backend.example");
+    cr_assert_eq(cfg->domains[0].listeners[0].forward_port, 1883);
+    cr_assert_str_eq(cfg->domains[0].listeners[1].forward_host, "localhost");
+}
+
 Test(config_forward, scheme_must_match_the_listener)
 {
     cr_assert_neq(
@@ -44,7 +58,9 @@ Test(config_forward, scheme_must_match_the_listener)
 Test(config_forward, bad_hosts_and_ports)
 {
     static const char *const bad[][2] = {
-        { "tcp://backend.example:80", "HOST must be a numeric" },
+        { "tcp://backend_x.example:80", "HOST must be a numeric" },
+        { "tcp://-backend.example:80", "HOST must be a numeric" },
+        { "tcp://backend..example:80", "HOST must be a numeric" },
         { "tcp://::1:80", "HOST must be a numeric" },
         { "tcp://[127.0.0.1]:80", "HOST must be a numeric" },
         { "tcp://127.0.0.1:0", "PORT must be 1..65535" },
@@ -86,4 +102,42 @@ Test(config_forward, framing_ack_and_forward_keys_without_forward_refused)
                   "  forward_connect_timeout_ms = 1000; } );\n"),
         0);
     cr_assert(diag_has("listeners[0].forward_connect_timeout_ms", NULL));
+}
+
+/* A domain whose listeners all forward needs no sinks (nothing reaches one). */
+#define DOM_NO_SINKS "domain = \"acme\";\n" MIN_API
+
+Test(config_forward, forward_only_domain_needs_no_sinks)
+{
+    cr_assert_eq(
+        load_text("a.conf", DOM_NO_SINKS
+                  "listeners = (\n"
+                  "  { proto = \"tcp\"; port = 0; forward = \"tcp://127.0.0.1:1883\"; },\n"
+                  "  { proto = \"udp\"; port = 0; forward = \"udp://127.0.0.1:5683\"; } );\n"),
+        0);
+    cr_assert_eq(cfg->domains[0].nsinks, 0);
+    cr_assert_null(cfg->domains[0].sinks);
+}
+
+Test(config_forward, sinks_required_when_a_listener_does_not_forward)
+{
+    cr_assert_neq(
+        load_text("a.conf", DOM_NO_SINKS
+                  "listeners = (\n"
+                  "  { proto = \"tcp\"; port = 0; forward = \"tcp://127.0.0.1:1883\"; },\n"
+                  "  { name = \"plain\"; proto = \"udp\"; port = 0; } );\n"),
+        0);
+    cr_assert(diag_has("a.conf:6", "sinks", "missing required key",
+                       "listeners[1] (\"plain\") does not forward", NULL),
+              "the error names the listener that needs sinks, at its line");
+}
+
+Test(config_forward, empty_sinks_list_still_refused)
+{
+    cr_assert_neq(load_text("a.conf", DOM_NO_SINKS "sinks = ();\n"
+                                                   "listeners = (\n"
+                                                   "  { proto = \"tcp\"; port = 0; forward = "
+                                                   "\"tcp://127.0.0.1:1883\"; } );\n"),
+                  0);
+    cr_assert(diag_has("a.conf:", "sinks", NULL), "sinks, when present, holds 1 to 16 sinks");
 }

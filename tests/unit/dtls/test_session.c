@@ -792,6 +792,37 @@ Test(session, idle_deadline_moves_only_on_authenticated_input)
     pskgw_dtls_ctx_free(c);
 }
 
+/* pskgw_dtls_session_touch (forwarding: bytes from the backend count as activity): it moves
+ * the announced idle deadline to now + idle_timeout_s, never before the handshake completes,
+ * never after the end. */
+Test(session, touch_moves_the_idle_deadline)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    uint64_t t0;
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    pskgw_dtls_session_touch(p.srv, p.now + 20000); /* not established yet: no effect */
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    t0 = p.now;
+    cr_assert_eq(p.deadline, t0 + 30000);
+    pskgw_dtls_session_touch(p.srv, t0 + 20000);
+    cr_assert_eq(p.deadline, t0 + 50000, "the idle deadline restarts at the touch");
+    pskgw_dtls_session_timeout(p.srv, t0 + 30000);
+    cr_assert_eq(p.closed_calls, 0, "not idle: touched 10 s ago");
+    pskgw_dtls_session_timeout(p.srv, t0 + 50000);
+    cr_assert_eq(p.closed_calls, 1);
+    cr_assert_eq(p.closed_reason, PSKGW_EAGAIN);
+    pskgw_dtls_session_touch(p.srv, t0 + 60000); /* over: no effect, no callback */
+    cr_assert_eq(p.closed_calls, 1);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
 /* A datagram longer than a 16-bit length parked while a lookup runs (possible through the API
  * with a large max_parked_bytes) must not desynchronise the parked-datagram framing into
  * reads past the buffer. */
