@@ -610,9 +610,7 @@ static int update_sinks(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
             PSKGW_NOTICE("domain \"%s\": sink \"%s\" %s", ncfg->name, ncfg->sinks[i].name,
                          find_sink(d->cfg, ncfg->sinks[i].name) ? "changed: replaced" : "added");
     if (rc == PSKGW_EBUSY)
-        PSKGW_ERR("domain \"%s\": sinks not reloaded: a sink with a spool changed under the "
-                  "same name (its spool is held by the sink it would replace): give it a new "
-                  "name, or restart",
+        PSKGW_ERR("domain \"%s\": sinks not reloaded: a spool is locked by another process",
                   ncfg->name);
     else if (rc < 0)
         PSKGW_ERR("domain \"%s\": sinks not reloaded: %s", ncfg->name, pskgw_strerror(rc));

@@ -52,6 +52,20 @@ const char *pskgw_sink_name(const pskgw_sink_t *core);
 /* Set <-> core (sink.c). The core calls pskgw_sub_done(sub, status) exactly once per
  * pskgw_sink_submit() that returned 0. */
 int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t **out);
+/* Like pskgw_sink_new() for a sink that replaces prev (same name) at a reload while prev still
+ * holds the spool files (both have a spool): the new sink opens the spool only once prev has
+ * closed (prev spooled what it could not deliver, and its files are unlocked). Until then it
+ * sends nothing and holds what it is given in memory, up to queue_size (beyond: dropped,
+ * PSKGW_EFULL); when the spool opens, what it held is appended behind prev's records, so each
+ * device's messages stay in order. Its own close waits for the spool too. Errors as
+ * pskgw_sink_new(). */
+int pskgw_sink_new_after(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t *prev,
+                         pskgw_sink_t **out);
+/* Undo pskgw_sink_new_after()'s link (the update that made s failed and prev stays): s will
+ * never open the spool; call before closing s, while it has been given nothing. */
+void pskgw_sink_unlink_spool(pskgw_sink_t *s);
+/* 1 when s has (or will open) a spool. */
+int pskgw_sink_has_spool(const pskgw_sink_t *s);
 void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *msg, pskgw_sub_t *sub);
 void pskgw_sink_reopen(pskgw_sink_t *s);
 void pskgw_sink_stats(const pskgw_sink_t *s, pskgw_sink_stats_t *out);

@@ -408,8 +408,8 @@ static void retry_timer_cb(uv_timer_t *t)
 
 static void dispatch(pskgw_sink_t *s)
 {
-    if (s->phase2)
-        return;
+    if (s->phase2 || s->spool_from)
+        return; /* closed, or the spool of the sink it replaces comes first */
     if (s->dispatching) {
         s->redispatch = true;
         return;
@@ -534,12 +534,13 @@ void pskgw_sink_stats(const pskgw_sink_t *s, pskgw_sink_stats_t *out)
 void pskgw_sink_health(const pskgw_sink_t *s, pskgw_sink_health_t *out)
 {
     out->failing = s->failing;
-    out->spool = s->spool != NULL;
+    out->spool = s->spool != NULL || s->spool_from != NULL;
     out->spool_max_bytes = s->spool_max_bytes;
     out->queue_size = s->queue_size;
 }
 
-int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t **out)
+static int sink_make(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t *prev,
+                     pskgw_sink_t **out)
 {
     static const pskgw_sink_backend_t *const backends[] = {
         [PSKGW_SINK_FILE] = &pskgw_sink_backend_file,
@@ -585,10 +586,15 @@ int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t 
         goto fail;
     if (o->spool.path) {
         s->spool_max_bytes = o->spool.max_bytes ? o->spool.max_bytes : 64u * 1024 * 1024;
-        rc = pskgw_spool_new(loop, o->spool.path, o->name, s->spool_max_bytes, o->spool.fsync,
-                             &spool_cbs, s, &s->spool);
-        if (rc < 0)
+        s->spool_fsync = o->spool.fsync;
+        if (prev && prev->spool_max_bytes) {
+            /* prev holds the files: opened once it has closed (spool_take()) */
+            if (!(s->spool_dir = strdup(o->spool.path)))
+                goto fail;
+        } else if ((rc = pskgw_spool_new(loop, o->spool.path, o->name, s->spool_max_bytes,
+                                         o->spool.fsync, &spool_cbs, s, &s->spool)) < 0) {
             goto fail;
+        }
     }
     rc = s->be->create(s, loop, o, &s->impl);
     if (rc < 0)
@@ -601,6 +607,10 @@ int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t 
     uv_timer_init(loop, &s->close_timer);
     s->retry_timer.data = s;
     s->close_timer.data = s;
+    if (s->spool_dir) {
+        s->spool_from = prev;
+        prev->spool_heir = s;
+    }
     *out = s;
     return 0;
 fail:
@@ -612,23 +622,52 @@ fail:
         if (s->dlq)
             pskgw_appender_close(s->dlq, NULL, NULL);
     }
+    free(s->spool_dir);
     free(s->buckets);
     free(s->name);
     free(s);
     return rc;
 }
 
+int pskgw_sink_new(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t **out)
+{
+    return sink_make(loop, o, NULL, out);
+}
+
+int pskgw_sink_new_after(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_t *prev,
+                         pskgw_sink_t **out)
+{
+    return sink_make(loop, o, prev, out);
+}
+
+void pskgw_sink_unlink_spool(pskgw_sink_t *s)
+{
+    if (!s->spool_from)
+        return;
+    s->spool_from->spool_heir = NULL;
+    s->spool_from = NULL;
+}
+
+int pskgw_sink_has_spool(const pskgw_sink_t *s)
+{
+    return s->spool_max_bytes != 0;
+}
+
 /* ---- close ------------------------------------------------------------------------------ */
+
+static void spool_take(pskgw_sink_t *s);
 
 static void release(pskgw_sink_t *s)
 {
     void (*cb)(void *);
     void *arg;
+    pskgw_sink_t *heir;
 
     if (--s->pending > 0)
         return;
     cb = s->close_cb;
     arg = s->close_arg;
+    heir = s->spool_heir;
     for (pskgw_list_t *first; (first = pskgw_list_first(&s->marks)) != NULL;) {
         pskgw_list_remove(first);
         free(pskgw_container_of(first, mark_t, link));
@@ -650,9 +689,12 @@ static void release(pskgw_sink_t *s)
         s->free_entries = e->next_free;
         free(e);
     }
+    free(s->spool_dir);
     free(s->buckets);
     free(s->name);
     free(s);
+    if (heir)
+        spool_take(heir); /* the spool files are closed and unlocked now */
     cb(arg);
 }
 
@@ -738,15 +780,58 @@ static void close_phase2(pskgw_sink_t *s)
     uv_close((uv_handle_t *)&s->close_timer, handle_closed);
 }
 
-void pskgw_sink_close(pskgw_sink_t *s, void (*cb)(void *arg), void *arg)
+static void close_start(pskgw_sink_t *s)
 {
-    s->closing = true;
-    s->close_cb = cb;
-    s->close_arg = arg;
     if (s->qlen == 0) {
         close_phase2(s);
         return;
     }
     uv_timer_start(&s->close_timer, close_timer_cb, s->close_timeout_ms, 0);
     dispatch(s);
+}
+
+/* The sink s replaced has closed: open the spool it held and append behind its records what s
+ * held in memory meanwhile (in arrival order), then go on (or on with a close asked meanwhile). */
+static void spool_take(pskgw_sink_t *s)
+{
+    unsigned long long held = s->qlen;
+    pskgw_list_t *nx;
+    int rc;
+
+    s->spool_from = NULL;
+    rc = pskgw_spool_new(s->loop, s->spool_dir, s->name, s->spool_max_bytes, s->spool_fsync,
+                         &spool_cbs, s, &s->spool);
+    if (rc < 0) {
+        s->spool = NULL;
+        PSKGW_ERR("sink \"%s\": cannot open the spool of the sink it replaced: %s; it goes on "
+                  "without one",
+                  s->name, pskgw_strerror(rc));
+    }
+    for (pskgw_list_t *pos = pskgw_list_first(&s->queue); pos != NULL && s->spool; pos = nx) {
+        entry_t *e = pskgw_container_of(pos, entry_t, link);
+
+        nx = pos->next != &s->queue ? pos->next : NULL;
+        if (spool_msg(s, e->msg, e->sub, e->dev) < 0)
+            break;     /* it and the later ones are sent from memory */
+        e->sub = NULL; /* its done callback now fires when its record is written */
+        finish(s, e, 0);
+    }
+    if (s->spool)
+        PSKGW_INFO("sink \"%s\": spool taken over from the sink it replaced (%llu message%s "
+                   "held meanwhile, %llu spooled behind its records)",
+                   s->name, held, held == 1 ? "" : "s", held - s->qlen);
+    if (s->closing)
+        close_start(s);
+    else
+        dispatch(s);
+}
+
+void pskgw_sink_close(pskgw_sink_t *s, void (*cb)(void *arg), void *arg)
+{
+    s->closing = true;
+    s->close_cb = cb;
+    s->close_arg = arg;
+    if (s->spool_from)
+        return; /* spool_take() goes on with it */
+    close_start(s);
 }

@@ -102,6 +102,14 @@ struct pskgw_sink {
     pskgw_sink_stats_t st;
     bool failing;             /* the target is failing: see pskgw_sink_health_t */
     uint64_t spool_max_bytes; /* 0: no spool */
+    /* Spool hand-over at a reload (pskgw_sink_new_after()): spool_from is the sink being
+     * replaced, which still holds the spool files (this one sends nothing and holds what it is
+     * given in memory until spool_from has closed); spool_heir the sink that opens them once
+     * this one has closed. */
+    struct pskgw_sink *spool_from;
+    struct pskgw_sink *spool_heir;
+    char *spool_dir;
+    pskgw_sink_fsync_t spool_fsync;
 
     bool closing;
     bool phase2;

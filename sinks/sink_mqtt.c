@@ -237,8 +237,9 @@ static void lost(mqtt_sink_t *m, const char *why)
                      m->host, m->port, why);
     schedule_reconnect(m);
     sync_poll(m);
-    if (was)
-        pskgw_sink_set_connected(m->core, false);
+    /* also when it never connected: an idle sink whose broker is down from the start is not
+     * healthy (readiness, the connected gauge) */
+    pskgw_sink_set_connected(m->core, false);
     /* everything in flight failed: the core publishes it again */
     pskgw_list_init(&failed); /* taken aside: results may publish again into m->reqs */
     while ((first = pskgw_list_first(&m->reqs)) != NULL) {

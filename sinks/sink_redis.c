@@ -26,6 +26,7 @@
 #include <string.h>
 
 #define RECONNECT_MIN_MS 100
+#define WATCH_MS         1000 /* how often a connection that never came up is looked at */
 
 typedef struct {
     pskgw_sink_t *core;
@@ -41,6 +42,12 @@ typedef struct {
     uint64_t maxlen;
     bool raw;
     bool closing; /* tokens are forgotten */
+    /* The connection reports only the loss of a READY connection: a Redis down from the start
+     * is seen by this timer (failed attempts while not READY), so an idle sink is not taken for
+     * healthy. */
+    uv_timer_t watch;
+    uint64_t errors_seen;
+    unsigned pending; /* closing: the connection and the timer */
 } redis_sink_t;
 
 typedef struct {
@@ -275,6 +282,17 @@ static int connect_start(redis_sink_t *r, const pskgw_sink_options_t *o)
     return rc;
 }
 
+static void watch_cb(uv_timer_t *t)
+{
+    redis_sink_t *r = t->data;
+    pskgw_redisconn_stats_t st;
+
+    pskgw_redisconn_stats(r->conn, &st);
+    if (st.errors != r->errors_seen && pskgw_redisconn_state(r->conn) != PSKGW_REDISCONN_READY)
+        pskgw_sink_set_connected(r->core, false);
+    r->errors_seen = st.errors;
+}
+
 static int redis_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_options_t *o,
                         void **impl)
 {
@@ -319,17 +337,31 @@ static int redis_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_op
     r->master_name = NULL;
     pskgw_free_secret_str(r->password);
     r->password = NULL;
+    uv_timer_init(loop, &r->watch);
+    r->watch.data = r;
+    uv_timer_start(&r->watch, watch_cb, WATCH_MS, WATCH_MS);
     *impl = r;
     return 0;
 }
 
-static void conn_closed(void *arg)
+static void part_closed(redis_sink_t *r)
 {
-    redis_sink_t *r = arg;
     pskgw_sink_t *core = r->core;
 
+    if (--r->pending > 0)
+        return;
     sink_free(r);
     pskgw_sink_backend_closed(core);
+}
+
+static void conn_closed(void *arg)
+{
+    part_closed(arg);
+}
+
+static void watch_closed(uv_handle_t *h)
+{
+    part_closed(h->data);
 }
 
 /* Outstanding XADDs complete with PSKGW_ECANCELED (ignored: closing); the connection calls back
@@ -339,6 +371,8 @@ static void redis_close(void *impl)
     redis_sink_t *r = impl;
 
     r->closing = true;
+    r->pending = 2;
+    uv_close((uv_handle_t *)&r->watch, watch_closed);
     pskgw_redisconn_close(r->conn, conn_closed, r);
 }
 

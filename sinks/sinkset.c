@@ -206,6 +206,7 @@ int pskgw_sinkset_update(pskgw_sinkset_t *set, const pskgw_sink_options_t *opts,
                          size_t n)
 {
     pskgw_sink_t **next;
+    pskgw_sink_t *prev;
     size_t made = 0;
     int rc = 0;
 
@@ -228,7 +229,13 @@ int pskgw_sinkset_update(pskgw_sinkset_t *set, const pskgw_sink_options_t *opts,
             rc = next[i] ? 0 : PSKGW_EINVAL;
             continue;
         }
-        rc = pskgw_sink_new(set->loop, &opts[i], &next[i]);
+        prev = find_sink(set, opts[i].name);
+        /* the same name with a spool: prev holds the files; the new sink takes them over once
+         * prev has closed (pskgw_sink_new_after()) */
+        if (prev && opts[i].spool.path && pskgw_sink_has_spool(prev))
+            rc = pskgw_sink_new_after(set->loop, &opts[i], prev, &next[i]);
+        else
+            rc = pskgw_sink_new(set->loop, &opts[i], &next[i]);
         if (rc < 0)
             PSKGW_ERR("sink \"%s\": cannot create: %s", opts[i].name ? opts[i].name : "",
                       pskgw_strerror(rc));
@@ -239,6 +246,7 @@ int pskgw_sinkset_update(pskgw_sinkset_t *set, const pskgw_sink_options_t *opts,
         /* nothing changes: the sinks made for the update close (they free themselves) */
         for (size_t i = 0; i < n && made > 0; i++)
             if (!keep[i] && next[i]) {
+                pskgw_sink_unlink_spool(next[i]);
                 pskgw_sink_close(next[i], free, NULL); /* free(NULL) */
                 made--;
             }

@@ -162,8 +162,10 @@ int pskgw_sinkset_submit(pskgw_sinkset_t *set, const pskgw_envelope_t *env,
  * taking messages and closes as at pskgw_sinkset_close(): in-flight deliveries get up to
  * close_timeout_ms, what it still holds is spooled (no spool: dropped, counted); the submits it
  * holds complete when it is done with them, so each message goes to the sinks in force when it
- * was submitted. A sink with a spool that is replaced under the same name cannot open its spool
- * while the old one holds it (PSKGW_EBUSY). All or nothing: on error the set is unchanged (sinks
+ * was submitted. A sink with a spool replaced under the same name takes the old one's spool
+ * over once the old one has closed (it spooled what it still held): meanwhile the new sink sends
+ * nothing and holds up to queue_size messages in memory (beyond: dropped), then appends them
+ * behind the old records, so every message is delivered once and in order. All or nothing: on error the set is unchanged (sinks
  * made for the update are closed). Errors: PSKGW_EINVAL (keep[i] names no sink of the set,
  * bad arguments), PSKGW_ECONFIG (two sinks with one name), PSKGW_ECLOSED (close started),
  * pskgw_sinkset_new()'s errors. */

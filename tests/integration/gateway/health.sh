@@ -2,7 +2,8 @@
 # Health that tells the truth (issue 11.2), through the real pskgw with pskgw-sim, Redis and
 # file sinks: /ready is 200 in the good case and 503 naming the failing part (domain, part,
 # reason) with wrong API credentials, with Redis down (200 again once it is back), with an
-# unwritable sink without a spool; it stays 200 while such a sink spools within its limits, and
+# unwritable sink without a spool, with an idle MQTT or redis-stream sink whose broker or Redis is
+# down (from the start or stopped while idle); it stays 200 while such a sink spools within its limits, and
 # while the security service is gone but keys are servable from cache (Redis up).
 # /health (liveness) is 200 in all of these, and pskgw_ready / pskgw_ready_part agree.
 . "$(dirname "$0")/lib.sh"
@@ -124,6 +125,50 @@ check "unwritable sink with spool: the part says it spools" \
 check "unwritable sink with spool: /ready 200" ready_ok
 check "unwritable sink with spool: pskgw_ready 1" metric_is 'pskgw_ready ' = 1
 check "unwritable sink with spool: /health 200" health_ok
+stop_gateway || true
+
+# --- an MQTT sink without a spool, idle: its connection is its liveness -----------------------
+# Down from the start (nothing listens on its port), it is not ready although no message failed;
+# ready once a broker runs there; not ready again when the broker stops while the sink is idle.
+MQ_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'persistence false\nuser %s\nallow_anonymous true\nlistener %s 127.0.0.1\n' \
+  "$(id -un)" "$MQ_PORT" >"$WORK/mq.conf.broker"
+write_config mq '' ''
+sink_conf mq "sinks = ( { type = \"mqtt\"; name = \"mq\"; host = \"127.0.0.1\"; port = $MQ_PORT; topic = \"it/{domain}\"; retry_max_ms = 500; } );"
+start_gateway mq
+check "mqtt sink, broker down from the start, idle: /ready 503 naming sink/mq" \
+  wait_until ready_fails_on mq sink/mq 'target failing and no spool'
+check "mqtt sink, broker down: pskgw_sink_connected 0" \
+  wait_metric 'pskgw_sink_connected{domain="mq",sink="mq"}' = 0
+/usr/sbin/mosquitto -c "$WORK/mq.conf.broker" >"$WORK/mosquitto.log" 2>&1 &
+MQ_PID=$!
+track mosquitto "$MQ_PID" "$WORK/mosquitto.log"
+check "mqtt sink, broker up, idle: /ready 200" wait_until ready_ok
+check "mqtt sink, broker up: pskgw_sink_connected 1" \
+  wait_metric 'pskgw_sink_connected{domain="mq",sink="mq"}' = 1
+stop_proc "$MQ_PID" || true
+check "mqtt sink, broker stopped while idle: /ready 503 naming sink/mq" \
+  wait_until ready_fails_on mq sink/mq 'target failing and no spool'
+check "mqtt sink, nothing was sent" metric_is 'pskgw_sink_queued_total{domain="mq",sink="mq"}' = 0
+stop_gateway || true
+
+# --- a redis-stream sink without a spool, idle: the same with Redis ---------------------------
+RS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+write_config rs '' ''
+sink_conf rs "sinks = ( { type = \"redis-stream\"; name = \"rs\"; url = \"redis://127.0.0.1:$RS_PORT/0\"; stream = \"it:{domain}\"; retry_max_ms = 500; } );"
+start_gateway rs
+check "redis-stream sink, Redis down from the start, idle: /ready 503 naming sink/rs" \
+  wait_until ready_fails_on rs sink/rs 'target failing and no spool'
+redis-server --port "$RS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
+  >"$WORK/redis-rs.log" 2>&1 &
+RS_PID=$!
+track "redis-server (sink)" "$RS_PID" "$WORK/redis-rs.log"
+check "redis-stream sink, Redis up, idle: /ready 200" wait_until ready_ok
+check "redis-stream sink, Redis up: pskgw_sink_connected 1" \
+  wait_metric 'pskgw_sink_connected{domain="rs",sink="rs"}' = 1
+stop_proc "$RS_PID" || true
+check "redis-stream sink, Redis stopped while idle: /ready 503 naming sink/rs" \
+  wait_until ready_fails_on rs sink/rs 'target failing and no spool'
 stop_gateway || true
 
 # --- the security service gone: ready while keys are servable from cache ---------------------

@@ -106,27 +106,44 @@ echo 1:5 >&3
 check "message 5 (same session) delivered after the api/cache change" \
   wait_until count_is "$WORK/rl-b.jsonl" '"seq":5' -eq 1
 check "still one handshake on the kept listener" metric_is "$hs" -eq 1
-# A sink with a spool added at reload; then changed under its name: the spool is held by the
-# sink it would replace, so that domain's reload fails and it goes on as it was.
+# A sink with a spool added at reload whose target is down (its directory is missing): with a
+# queue of 2, what it cannot deliver goes to its spool. Then a reload changes it under its name
+# (path to a live file): the new sink takes the spool over once the old one has closed (having
+# spooled what it still held), holding meanwhile what arrives, and every message, spooled,
+# in flight or arriving during the hand-over, lands in the new file exactly once.
 mkdir "$WORK/spool"
-sed -i 's|^sinks = ( \(.*\) );$|sinks = ( \1, { name = "spooled"; type = "file"; path = "'"$WORK"'/sp.jsonl"; spool = { path = "'"$WORK"'/spool"; }; } );|' \
+sed -i 's|^sinks = ( \(.*\) );$|sinks = ( \1, { name = "spooled"; type = "file"; path = "'"$WORK"'/down/sp.jsonl"; queue_size = 2; spool = { path = "'"$WORK"'/spool"; }; } );|' \
   "$WORK/rl.conf"
 hup
 check "a sink with a spool added at reload" grep -q 'sink "spooled" added' "$WORK/rl.log"
-sed -i 's|name = "spooled"; type = "file";|name = "spooled"; type = "file"; queue_size = 10;|' \
-  "$WORK/rl.conf"
+n0=$(wc -l <"$WORK/rl-b.jsonl")
+"$CLIENT" "$port2" it 2 2:1 2:2 2:3 2:4 2:5 2:6 >"$WORK/dev2.out" 2>&1 && rc=0 || rc=$?
+check "device 2 sent 6 messages on the second listener ($rc)" [ "$rc" -eq 0 ]
+check "device 2's 6 messages in the live file sink" \
+  wait_until count_is "$WORK/rl-b.jsonl" . -ge $((n0 + 6))
+sp_metric() { echo "pskgw_sink_$1_total{domain=\"rl\",sink=\"spooled\"}"; }
+check "the sink whose target is down spooled what its queue could not hold" \
+  wait_metric "$(sp_metric spooled)" -ge 4
+sed -i "s|$WORK/down/sp.jsonl|$WORK/sp.jsonl|" "$WORK/rl.conf"
 hup
-check "a spooled sink changed under its name: said why" \
-  grep -q 'a sink with a spool changed under the same name' "$WORK/rl.log"
-check "a spooled sink changed under its name: the domain keeps its configuration" \
-  grep -q 'domain "rl": reload failed: it keeps its previous configuration' "$WORK/rl.log"
-echo 1:6 >&3
+echo 1:6 >&3 # arrives while the new sink waits for the spool
+check "a spooled sink changed under its name: replaced" \
+  grep -q 'sink "spooled" changed: replaced' "$WORK/rl.log"
+check "a spooled sink changed under its name: no reload failure" \
+  bash -c "! grep -q 'reload failed' '$WORK/rl.log'"
+check "the new sink took the spool over" \
+  wait_line "$WORK/rl.log" 'sink "rl-spooled": spool taken over from the sink it replaced'
+check "the spooled messages replayed to the new target" wait_metric "$(sp_metric replayed)" -ge 4
+check "every message in the new file" wait_until count_is "$WORK/sp.jsonl" . -ge 7
+seqs=$(jq -r .seq "$WORK/sp.jsonl" | sort -n | paste -sd' ')
+check "each message exactly once (seqs: $seqs)" [ "$seqs" = "1 2 3 4 5 6 6" ]
+check "nothing dropped by the hand-over" metric_is "$(sp_metric dropped)" -eq 0
 check "message 6 (same session) in both sinks" \
   wait_until bash -c "grep -q '\"seq\":6' '$WORK/rl-b.jsonl' && grep -q '\"seq\":6' '$WORK/sp.jsonl'"
 check "still one handshake on the kept listener" metric_is "$hs" -eq 1
 
 # ack changed on the kept listener: applied in place, the session goes on and gets acks.
-sed -i 's/ queue_size = 10;//; s/name = "dtls"; proto = "udp"; address = "127.0.0.1"; port = 0;/& ack = "accepted";/' \
+sed -i 's/ queue_size = 2;//; s/name = "dtls"; proto = "udp"; address = "127.0.0.1"; port = 0;/& ack = "accepted";/' \
   "$WORK/rl.conf"
 hup
 last_reload_ok() { # the last reload was applied to every domain
