@@ -204,7 +204,10 @@ check "no sanitizer report in any program's output" bash -c \
   "! grep -rlE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' '$out/raw'"
 check "every process the bench started is gone" bash -c "
   [ -s '$out/raw/pids.txt' ] || exit 1
-  while read -r p; do [ -d /proc/\$p ] && { echo \"pid \$p still running\"; exit 1; }; done \
-    <'$out/raw/pids.txt'; exit 0"
+  while read -r p st; do
+    case \$p in '#'*|'') continue ;; esac
+    now=\$(sed -E 's/^.*\\) //' /proc/\$p/stat 2>/dev/null | awk '{ print \$20 }')
+    [ \"\$now\" = \"\$st\" ] && { echo \"pid \$p (started at \$st) still running\"; exit 1; }
+  done <'$out/raw/pids.txt'; exit 0"
 
 pskgw_skip_status "$PASSED" "$FAILED"
