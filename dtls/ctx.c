@@ -308,7 +308,7 @@ int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, 
         reason = "session tickets refused";
         goto fail;
     }
-    ctx->tickets = ctx->opt.tickets;
+    ctx->tickets = pskgw_ticket_keys_ref(ctx->opt.tickets);
     *out = ctx;
     return 0;
 
@@ -325,6 +325,7 @@ void pskgw_dtls_ctx_free(pskgw_dtls_ctx_t *ctx)
         return;
     if (ctx->wctx != NULL)
         wolfSSL_CTX_free(ctx->wctx);
+    pskgw_ticket_keys_free(ctx->tickets);
     if (ctx->rng_ok)
         wc_FreeRng(&ctx->rng);
     if (ctx->inited)
@@ -342,6 +343,8 @@ int pskgw_dtls_ctx_set_tickets(pskgw_dtls_ctx_t *ctx, pskgw_ticket_keys_t *keys)
         wolfSSL_CTX_set_TicketHint(ctx->wctx, (int)pskgw_ticket_keys_lifetime(keys)) !=
             WOLFSSL_SUCCESS)
         return PSKGW_EINVAL;
+    (void)pskgw_ticket_keys_ref(keys); /* first: keys may be the ones held */
+    pskgw_ticket_keys_free(ctx->tickets);
     ctx->tickets = keys;
     ctx->opt.tickets = keys;
     return 0;

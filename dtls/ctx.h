@@ -54,8 +54,8 @@ typedef struct {
      * the rest from the context's DRBG. */
     uint8_t cid_len;
     uint8_t cid_worker;
-    /* Session tickets (dtls/ticket.h): NULL none (no resumption at all); else borrowed, must
-     * outlive the context (or be replaced by pskgw_dtls_ctx_set_tickets first). */
+    /* Session tickets (dtls/ticket.h): NULL none (no resumption at all); else the context
+     * takes a reference (dropped when it is freed or the keys are replaced). */
     pskgw_ticket_keys_t *tickets;
 } pskgw_dtls_options_t;
 

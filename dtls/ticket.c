@@ -31,6 +31,7 @@ typedef struct {
 struct pskgw_ticket_keys {
     tkey_t keys[PSKGW_TICKET_MAX_SECRETS];
     size_t n;
+    unsigned refs;
     uint32_t lifetime_s;
     uint64_t (*wall_s)(void);
     pskgw_ticket_stats_t st;
@@ -93,14 +94,22 @@ int pskgw_ticket_keys_new(const uint8_t *const *secrets, const size_t *lens, siz
         }
     }
     k->n = n;
+    k->refs = 1;
     k->lifetime_s = lifetime_s;
     *out = k;
     return 0;
 }
 
+pskgw_ticket_keys_t *pskgw_ticket_keys_ref(pskgw_ticket_keys_t *k)
+{
+    if (k != NULL)
+        k->refs++;
+    return k;
+}
+
 void pskgw_ticket_keys_free(pskgw_ticket_keys_t *k)
 {
-    if (k == NULL)
+    if (k == NULL || --k->refs > 0)
         return;
     pskgw_wipe(k->keys, sizeof(k->keys));
     free(k);

@@ -47,7 +47,10 @@ typedef struct {
  * PSKGW_ECRYPTO. The secrets are not kept (the caller wipes them). */
 int pskgw_ticket_keys_new(const uint8_t *const *secrets, const size_t *lens, size_t n,
                           uint32_t lifetime_s, pskgw_ticket_keys_t **out);
-/* Wipes and frees. NULL accepted. No context may still use it. */
+/* Reference counted: _new gives one reference, a context using the keys holds one (so keys
+ * replaced by a reload live until the last context made with them is freed). _free drops one;
+ * the last wipes and frees. NULL accepted. */
+pskgw_ticket_keys_t *pskgw_ticket_keys_ref(pskgw_ticket_keys_t *k);
 void pskgw_ticket_keys_free(pskgw_ticket_keys_t *k);
 
 uint32_t pskgw_ticket_keys_lifetime(const pskgw_ticket_keys_t *k);
