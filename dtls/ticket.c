@@ -287,6 +287,25 @@ static int open_ext(pskgw_ticket_keys_t *k, pskgw_dtls_session_t *s, const uint8
     return WOLFSSL_TICKET_RET_OK;
 }
 
+/* The checks a full handshake's identity goes through before any key is used, for the identity
+ * a ticket names: the owner's identity event (blocked identities) and the resolver's
+ * synchronous answer (deny_file, a denied ROTPublicUID of a cached key). Refused: the ticket is
+ * rejected and the full handshake that follows meets the same checks and the lookup. */
+static bool admit_resumed(pskgw_dtls_session_t *s)
+{
+    uint8_t psk[PSKGW_PSK_MAX];
+    size_t psk_len = sizeof(psk);
+    char uid[PSKGW_UID_CAP];
+    int rc = 0;
+
+    if (s->cbs.event != NULL && s->cbs.event(s->arg, PSKGW_DTLS_EV_IDENTITY, s->identity) < 0)
+        return false;
+    if (s->resolver->lookup != NULL)
+        rc = s->resolver->lookup(s->resolver->ctx, s->identity, psk, &psk_len, uid, sizeof(uid));
+    pskgw_wipe(psk, sizeof(psk));
+    return rc != PSKGW_EDENIED;
+}
+
 static int open_ticket(pskgw_ticket_keys_t *k, pskgw_dtls_session_t *s,
                        const uint8_t name[NAME_LEN], const uint8_t iv[WOLFSSL_TICKET_IV_SZ],
                        const uint8_t mac[WOLFSSL_TICKET_MAC_SZ], uint8_t *t, int in_len,
@@ -315,6 +334,8 @@ static int open_ticket(pskgw_ticket_keys_t *k, pskgw_dtls_session_t *s,
     rc = open_ext(k, s, t, in_len, out_len);
     if (rc != WOLFSSL_TICKET_RET_OK)
         return rc;
+    if (!admit_resumed(s))
+        return (k->st.refused++, WOLFSSL_TICKET_RET_REJECT);
     k->st.opened++;
     /* Under a previous secret: resume, and hand the device a ticket under the current one. */
     return i == 0 ? WOLFSSL_TICKET_RET_OK : WOLFSSL_TICKET_RET_CREATE;

@@ -13,7 +13,9 @@
  * ticket marked as not resumable: opening it is refused (a full handshake, counted unsealed).
  *
  * Opening a ticket (wolfSSL's decrypt callback) sets the session's identity and uid, so the
- * envelope of a resumed session is complete. Refused: unknown key name, a failed GCM check,
+ * envelope of a resumed session is complete. The identity then meets the checks of a full
+ * handshake's: the owner's PSKGW_DTLS_EV_IDENTITY (refusal: blocked) and the resolver's
+ * lookup() (PSKGW_EDENIED: deny_file, a denied ROTPublicUID); refused, counted `refused`. Refused: unknown key name, a failed GCM check,
  * expired (older than lifetime_s or issued in the future by more than 300 s), unsealed; each
  * refusal is counted and leads to a full handshake. Does no I/O; one thread; no locks.
  */
@@ -36,6 +38,7 @@ typedef struct {
     uint64_t expired;        /* older than the lifetime */
     uint64_t bad;            /* GCM check failed or malformed */
     uint64_t unsealed;       /* identity/uid did not fit: not resumable */
+    uint64_t refused;        /* opened, but the identity is blocked or denied now */
     uint64_t resumed_ticket; /* handshakes that ended resumed from a ticket (session.c) */
     uint64_t resumed_id;     /* handshakes that ended resumed from a session id */
     uint64_t full;           /* handshakes that ended full */

@@ -43,9 +43,11 @@ void pskgw_resume_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *
     pskgw_metrics_family(m, HS, "counter",
                          "completed handshakes of listeners with tickets, by kind (full, ticket, "
                          "session_id); resumed ones make no key lookup");
-    pskgw_metrics_family(m, TK, "counter",
-                         "session tickets sealed, opened, or refused (unknown_key: rotated out "
-                         "or foreign; expired; bad; unsealed: identity too long for a ticket)");
+    pskgw_metrics_family(
+        m, TK, "counter",
+        "session tickets sealed, opened, or refused (unknown_key: rotated out "
+        "or foreign; expired; bad; unsealed: identity too long for a ticket; refused: identity "
+        "blocked or denied now)");
     for (size_t i = 0; i < n; i++) {
         const pskgw_ticket_stats_t *st;
         char a[300], lab[400];
@@ -72,5 +74,7 @@ void pskgw_resume_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *
         pskgw_metrics_sample(m, TK, lab, st->bad);
         snprintf(lab, sizeof(lab), "%s,outcome=\"unsealed\"", a);
         pskgw_metrics_sample(m, TK, lab, st->unsealed);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"refused\"", a);
+        pskgw_metrics_sample(m, TK, lab, st->refused);
     }
 }

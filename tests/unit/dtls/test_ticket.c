@@ -212,3 +212,35 @@ Test(ticket, keys_refuse_short_secret_and_bad_lifetime)
     cr_assert_eq(pskgw_ticket_keys_new(s, l, 0, 3600, &k), PSKGW_EINVAL);
     cr_assert_null(k);
 }
+
+/* A ticket names an identity that is refused now (blocked, deny_file): no resumption; the full
+ * handshake that follows is refused as well. Failed before the check: the ticket resumed. */
+Test(ticket, refused_identity_does_not_resume)
+{
+    pskgw_ticket_keys_t *k = mkkeys(OLD, NULL, 3600);
+    pskgw_dtls_ctx_t *c = mkctx(true, k);
+    WOLFSSL_SESSION *s1;
+    bool reused = true;
+    tres_t r;
+    tpair_t p;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    s1 = connect_once(c, true, &r, NULL, &reused);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    p.refuse_identity = 1;
+    cr_assert_eq(wolfSSL_UseSessionTicket(p.cli), WOLFSSL_SUCCESS);
+    cr_assert_eq(wolfSSL_set_session(p.cli, s1), WOLFSSL_SUCCESS);
+    tpair_pump(&p);
+    (void)tres_complete(&r, 0);
+    tpair_pump(&p);
+    cr_assert(!p.cli_done, "no session for a refused identity");
+    cr_assert_eq(p.established, 0);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->refused, 1);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->opened, 0);
+    tpair_deinit(&p);
+    wolfSSL_SESSION_free(s1);
+    pskgw_dtls_ctx_free(c);
+    pskgw_ticket_keys_free(k);
+}
