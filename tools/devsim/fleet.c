@@ -62,6 +62,7 @@ typedef struct {
     uv_timer_t io_timer;  /* DTLS retransmission */
     uv_timer_t app_timer; /* handshake deadline, next message, ack wait, hold */
     pskgw_devsim_client_t *c;
+    void *sess; /* --resume: the last established session's state, offered on the next one */
     uint64_t hs_start_ns;
     uint32_t sent, since_session, acks;
     uint32_t handshakes; /* sessions started (per-session identity number) */
@@ -448,6 +449,8 @@ static void session_start(device_t *d)
         pskgw_devsim_creds_wipe(&cr);
         if (rc == 0 && f->o->expect_echo)
             pskgw_devsim_client_on_data(d->c, on_echo, d);
+        if (rc == 0 && f->o->resume)
+            rc = pskgw_devsim_client_set_session(d->c, d->sess);
     }
     if (rc < 0) {
         count_error(d, PSKGW_DEVSIM_ERR_HS_ERROR, 1);
@@ -672,6 +675,16 @@ static void on_established(device_t *d)
     pskgw_devsim_hist_add(&f->s->hs, us);
     pskgw_devsim_hist_add(&f->hs_sec, us);
     f->s->handshakes_ok++;
+    if (f->o->resume) {
+        if (pskgw_devsim_client_reused(d->c)) {
+            f->s->resumed++;
+            f->s->resumed_us += us;
+        } else {
+            f->s->full_us += us;
+        }
+        pskgw_devsim_client_session_free(d->sess);
+        d->sess = pskgw_devsim_client_get1_session(d->c);
+    }
     if (pskgw_devsim_client_cid_in_use(d->c))
         f->s->cid_sessions++;
     if (f->s->cipher == NULL)
@@ -1224,8 +1237,10 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
     }
 fail:
     if (f->dev != NULL) {
-        for (uint32_t i = 0; i < f->n; i++)
+        for (uint32_t i = 0; i < f->n; i++) {
             pskgw_devsim_client_free(f->dev[i].c);
+            pskgw_devsim_client_session_free(f->dev[i].sess);
+        }
     }
     pskgw_devsim_hostile_free(f->hostile);
     pskgw_devsim_client_ctx_free(f->ctx);

@@ -63,6 +63,18 @@ sc t2 tls1_2 "$B_TCP" -sess_in "$WORK/t.sess"
 check "tls: the ticket from A resumes on B (s_client: Reused)" grep -q '^Reused, ' "$WORK/t2.out"
 check "tls: still one GetPSK for the identity" [ "$(getpsk)" = 1 ]
 
+# ---- devsim --resume: OpenSSL clients keep their session and resume on every reconnect -------
+"$BIN/pskgw-devsim" --target "127.0.0.1:$A_UDP" --seed it --devices 5 --messages 4 \
+  --reconnect-every 1 --resume --rate 20 --duration 60 --json "$WORK/devsim.json" \
+  >"$WORK/devsim.txt" 2>&1 && rc=0 || rc=$?
+check "devsim --resume: run ok (exit $rc)" [ "$rc" -eq 0 ]
+check "devsim --resume: 15 of 20 handshakes abbreviated (the first per device is full)" \
+  grep -q 'resumption .* 15 of 20 handshakes abbreviated' "$WORK/devsim.txt"
+GW_ADMIN=$A_ADMIN # wait_metric reads GW_ADMIN's
+check "devsim --resume: A counts them as ticket resumptions" \
+  [ "$(wait_metric 'pskgw_resumption_handshakes_total{domain="a",kind="ticket"}' -eq 15)" = 15 ]
+GW_ADMIN=$B_ADMIN
+
 # ---- rotation on B -----------------------------------------------------------------------------
 GW_PID=$B_PID
 hup() { # waits for the reload's end in B's log
