@@ -14,8 +14,8 @@ OLD=$(printf 'a%.0s' {1..64})
 NEW=$(printf 'b%.0s' {1..64})
 echo "$OLD" >"$WORK/tickets.key"
 RES="resumption = { ticket_key_file = \"$WORK/tickets.key\"; ticket_lifetime_s = 3600; };"
-write_config a "$RES" ""
-write_config b "$RES" ""
+write_config a "$RES" 'ack = "accepted";'
+write_config b "$RES" 'ack = "accepted";'
 start_gateway_args a
 A_UDP=$GW_UDP A_TCP=$GW_TCP A_ADMIN=$GW_ADMIN
 start_gateway_args b
@@ -74,6 +74,21 @@ GW_ADMIN=$A_ADMIN # wait_metric reads GW_ADMIN's
 check "devsim --resume: A counts them as ticket resumptions" \
   [ "$(wait_metric 'pskgw_resumption_handshakes_total{domain="a",kind="ticket"}' -eq 15)" = 15 ]
 GW_ADMIN=$B_ADMIN
+
+# ---- mbedTLS ssl_client2 (scripts/build-mbedtls): tickets=1 reconnect=1 -----------------------
+MBED=$SRC/.deps/mbedtls/bin/ssl_client2
+if [ -x "$MBED" ]; then
+  "$BIN/pskgw-sim" --seed it --show-device 8 >"$WORK/dev8.json"
+  timeout 120 "$MBED" server_addr=127.0.0.1 "server_port=$A_UDP" dtls=1 \
+    "psk=$(jq -r .psk_128 "$WORK/dev8.json")" "psk_identity=$(jq -r .identity "$WORK/dev8.json")" \
+    force_ciphersuite=TLS-PSK-WITH-AES-128-CCM-8 tickets=1 reconnect=1 exchanges=1 \
+    hs_timeout=1000-60000 read_timeout=60000 >"$WORK/mbed.out" 2>&1 && rc=0 || rc=$?
+  check "mbedtls: ssl_client2 tickets=1 reconnect=1 ends well (exit $rc)" [ "$rc" -eq 0 ]
+  check "mbedtls: the reconnection resumed from the ticket" \
+    [ "$(GW_ADMIN=$A_ADMIN wait_metric 'pskgw_resumption_handshakes_total{domain="a",kind="ticket"}' -eq 16)" = 16 ]
+else
+  echo "skip: mbedTLS ssl_client2 not built (scripts/build-mbedtls)"
+fi
 
 # ---- rotation on B -----------------------------------------------------------------------------
 GW_PID=$B_PID
