@@ -264,6 +264,8 @@ static int open_ext(pskgw_ticket_keys_t *k, pskgw_dtls_session_t *s, const uint8
     id = p[4];
     if (id == NOT_SEALED)
         return (k->st.unsealed++, WOLFSSL_TICKET_RET_REJECT);
+    if (EXT_FIXED + id > ext)
+        return (k->st.bad++, WOLFSSL_TICKET_RET_REJECT);
     uid = p[5 + id] & ~UID_HEX;
     if (EXT_FIXED + id + uid != ext || id == 0)
         return (k->st.bad++, WOLFSSL_TICKET_RET_REJECT);
