@@ -209,6 +209,17 @@ typedef struct {
     uint8_t kek[32];           /* AES-256-GCM key-encryption key; wiped on free */
 } pskgw_config_cache_t;
 
+/* resumption = { ... }: RFC 5077 session tickets under keys every gateway of the domain derives
+ * from the same secrets (dtls/ticket.h), so a device resumes on any of them without GetPSK. */
+#define PSKGW_CONFIG_TICKET_SECRETS 4
+typedef struct {
+    char *ticket_key_file;      /* required in the group: one secret per line (64 hex), current
+                                 * first, then previous ones; '#' lines and blank lines skipped */
+    uint32_t ticket_lifetime_s; /* default 86400 */
+    uint8_t secrets[PSKGW_CONFIG_TICKET_SECRETS][32]; /* wiped on free */
+    size_t nsecrets;                                  /* 1..4 once loaded */
+} pskgw_config_resumption_t;
+
 typedef enum {
     PSKGW_CONFIG_E2E_OFF = 0,      /* forward the DTLS plaintext as is */
     PSKGW_CONFIG_E2E_AUTO = 1,     /* decrypt payloads with a valid E2E header, forward others */
@@ -395,6 +406,8 @@ typedef struct {
     size_t ndeny;
     bool has_log; /* this file's log group (merged into pskgw_config_t.log) */
     pskgw_config_log_t log;
+    bool has_resumption; /* resumption group given: tickets on every listener of the domain */
+    pskgw_config_resumption_t resumption;
 } pskgw_config_domain_t;
 
 typedef struct pskgw_config {

@@ -65,8 +65,9 @@ static inline unsigned line_of(const config_setting_t *s, const char *name)
 }
 
 /* The groups of a domain file defined outside schema.c. */
-extern const cfg_schema_t cfg_api_schema;   /* schema_api.c */
-extern const cfg_schema_t cfg_cache_schema; /* schema_api.c */
-extern const cfg_schema_t cfg_sink_schema;  /* schema_sink.c */
+extern const cfg_schema_t cfg_api_schema;        /* schema_api.c */
+extern const cfg_schema_t cfg_cache_schema;      /* schema_api.c */
+extern const cfg_schema_t cfg_resumption_schema; /* schema_api.c */
+extern const cfg_schema_t cfg_sink_schema;       /* schema_sink.c */
 
 #endif

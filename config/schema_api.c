@@ -3,6 +3,7 @@
 #include "config/schema.h"
 #include "config/url.h"
 
+#include "common/codec.h"
 #include "common/wipe.h"
 
 #include <errno.h>
@@ -200,3 +201,69 @@ static void cache_release(void *obj)
 
 const cfg_schema_t cfg_cache_schema = { "cache",       cache_keys,   NKEYS(cache_keys),
                                         sizeof(CACHE), cache_finish, cache_release };
+
+/* ---- resumption ---- */
+
+typedef pskgw_config_resumption_t RES;
+static const cfg_key_t resumption_keys[] = {
+    K_STR("ticket_key_file", RES, ticket_key_file, F_REQUIRED, 1, PATH_MAX_LEN, NULL),
+    K_UINT("ticket_lifetime_s", RES, ticket_lifetime_s, 0, 60, 604800, 86400),
+};
+
+/* One secret per line (64 hex characters), current first; '#' and blank lines skipped. */
+static void read_ticket_secrets(cfg_ctx_t *ctx, unsigned line, const char *kp, RES *r)
+{
+    pskgw_config_secret_t s = { 0 };
+    const char *p, *end;
+    size_t n = 0;
+
+    if (cfg_read_secret(ctx, line, kp, r->ticket_key_file, 4096, false, &s) < 0)
+        return;
+    for (p = s.data, end = s.data + s.len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = (size_t)((nl != NULL ? nl : end) - p);
+
+        if (len > 0 && p[len - 1] == '\r')
+            len--;
+        if (len > 0 && p[0] != '#') {
+            if (r->nsecrets == PSKGW_CONFIG_TICKET_SECRETS) {
+                cfg_error(ctx, line, kp, "at most %d secrets (current first, then previous)",
+                          PSKGW_CONFIG_TICKET_SECRETS);
+                break;
+            }
+            if (len != 64 || pskgw_hex_decode(p, 64, r->secrets[r->nsecrets], 32, &n) != 0 ||
+                n != 32) {
+                cfg_error(ctx, line, kp, "each line must be a secret of 64 hex characters");
+                break;
+            }
+            r->nsecrets++;
+        }
+        p = nl != NULL ? nl + 1 : end;
+    }
+    if (r->nsecrets == 0 && s.data != NULL && p >= end)
+        cfg_error(ctx, line, kp, "no secret in the file");
+    cfg_secret_free(&s);
+}
+
+static void resumption_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, size_t i,
+                              void *obj)
+{
+    RES *r = obj;
+    char kp[CFG_PATH_MAX];
+    (void)i;
+    if (r->ticket_key_file != NULL) {
+        cfg_path_member(kp, path, "ticket_key_file");
+        read_ticket_secrets(ctx, line_of(s, "ticket_key_file"), kp, r);
+    }
+}
+
+static void resumption_release(void *obj)
+{
+    RES *r = obj;
+    pskgw_wipe(r->secrets, sizeof(r->secrets));
+    r->nsecrets = 0;
+}
+
+const cfg_schema_t cfg_resumption_schema = { "resumption",           resumption_keys,
+                                             NKEYS(resumption_keys), sizeof(RES),
+                                             resumption_finish,      resumption_release };

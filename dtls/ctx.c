@@ -297,9 +297,18 @@ int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, 
     wolfSSL_CTX_set_psk_server_callback(ctx->wctx, psk_server_cb);
     wolfSSL_CTX_SetIORecv(ctx->wctx, pskgw_dtls_io_recv);
     wolfSSL_CTX_SetIOSend(ctx->wctx, pskgw_dtls_io_send);
-    /* No session resumption: every device proves its key with a full handshake. */
     (void)wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_OFF);
-    (void)wolfSSL_CTX_NoTicketTLSv12(ctx->wctx);
+    if (ctx->opt.tickets == NULL) {
+        /* No resumption: every device proves its key with a full handshake. */
+        (void)wolfSSL_CTX_NoTicketTLSv12(ctx->wctx);
+    } else if (wolfSSL_CTX_set_TicketEncCb(ctx->wctx, pskgw_ticket_enc_cb) != WOLFSSL_SUCCESS ||
+               wolfSSL_CTX_set_TicketEncCtx(ctx->wctx, ctx->opt.tickets) != WOLFSSL_SUCCESS ||
+               wolfSSL_CTX_set_TicketHint(ctx->wctx, (int)pskgw_ticket_keys_lifetime(
+                                                         ctx->opt.tickets)) != WOLFSSL_SUCCESS) {
+        reason = "session tickets refused";
+        goto fail;
+    }
+    ctx->tickets = pskgw_ticket_keys_ref(ctx->opt.tickets);
     *out = ctx;
     return 0;
 
@@ -316,6 +325,7 @@ void pskgw_dtls_ctx_free(pskgw_dtls_ctx_t *ctx)
         return;
     if (ctx->wctx != NULL)
         wolfSSL_CTX_free(ctx->wctx);
+    pskgw_ticket_keys_free(ctx->tickets);
     if (ctx->rng_ok)
         wc_FreeRng(&ctx->rng);
     if (ctx->inited)
@@ -323,6 +333,21 @@ void pskgw_dtls_ctx_free(pskgw_dtls_ctx_t *ctx)
     pskgw_wipe(ctx->secret, sizeof(ctx->secret));
     free(ctx->ciphers);
     free(ctx);
+}
+
+int pskgw_dtls_ctx_set_tickets(pskgw_dtls_ctx_t *ctx, pskgw_ticket_keys_t *keys)
+{
+    if (ctx == NULL || keys == NULL || ctx->tickets == NULL)
+        return PSKGW_EINVAL;
+    if (wolfSSL_CTX_set_TicketEncCtx(ctx->wctx, keys) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_set_TicketHint(ctx->wctx, (int)pskgw_ticket_keys_lifetime(keys)) !=
+            WOLFSSL_SUCCESS)
+        return PSKGW_EINVAL;
+    (void)pskgw_ticket_keys_ref(keys); /* first: keys may be the ones held */
+    pskgw_ticket_keys_free(ctx->tickets);
+    ctx->tickets = keys;
+    ctx->opt.tickets = keys;
+    return 0;
 }
 
 const pskgw_dtls_options_t *pskgw_dtls_ctx_options(const pskgw_dtls_ctx_t *ctx)

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dtls/ticket.h"
+
 typedef struct pskgw_dtls_ctx pskgw_dtls_ctx_t;
 
 typedef enum {
@@ -52,6 +54,9 @@ typedef struct {
      * the rest from the context's DRBG. */
     uint8_t cid_len;
     uint8_t cid_worker;
+    /* Session tickets (dtls/ticket.h): NULL none (no resumption at all); else the context
+     * takes a reference (dropped when it is freed or the keys are replaced). */
+    pskgw_ticket_keys_t *tickets;
 } pskgw_dtls_options_t;
 
 /* Validates the options and makes the context. Errors: PSKGW_ECONFIG (a NULL cipher, an unknown
@@ -75,6 +80,10 @@ const pskgw_dtls_options_t *pskgw_dtls_ctx_options(const pskgw_dtls_ctx_t *ctx);
 int pskgw_dtls_ctx_check_hello(pskgw_dtls_ctx_t *ctx, uint64_t now, const uint8_t *peer,
                                size_t peer_len, const uint8_t *dgram, size_t len, uint8_t *out,
                                size_t cap, size_t *out_len);
+
+/* Replaces the ticket keys (a reload that rotated the shared secrets); new handshakes use them
+ * at once. Only a context made with tickets; keys not NULL. Errors: PSKGW_EINVAL. */
+int pskgw_dtls_ctx_set_tickets(pskgw_dtls_ctx_t *ctx, pskgw_ticket_keys_t *keys);
 
 /* Forces a secret rotation now (tests and operators). */
 int pskgw_dtls_ctx_rotate_cookie_secret(pskgw_dtls_ctx_t *ctx, uint64_t now);

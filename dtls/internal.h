@@ -7,6 +7,7 @@
 #include "dtls/ctx.h"
 #include "dtls/parse.h"
 #include "dtls/session.h"
+#include "dtls/ticket.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -26,7 +27,8 @@ struct pskgw_dtls_ctx {
     uint8_t secret[2][PSKGW_COOKIE_SECRET_LEN]; /* [0] current, [1] previous */
     bool have_prev;
     bool secret_set;
-    uint64_t period; /* of secret[0]: now / cookie_rotate_ms */
+    uint64_t period;              /* of secret[0]: now / cookie_rotate_ms */
+    pskgw_ticket_keys_t *tickets; /* borrowed; NULL: no tickets (dtls/ticket.h) */
     /* Shared scratch (one thread): TLS CKE pre-parse, plaintext reads. */
     uint8_t scratch[PSKGW_TLS_SCRATCH];
     uint8_t readbuf[PSKGW_READ_BUF];
@@ -38,6 +40,14 @@ int pskgw_dtls_ctx_cookie_index(pskgw_dtls_ctx_t *ctx, const uint8_t *peer, size
 /* wolfSSL I/O callbacks (session.c); the I/O context is the session. */
 int pskgw_dtls_io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx);
 int pskgw_dtls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx);
+
+/* wolfSSL's ticket callback (ticket.c); the user context is the ctx's pskgw_ticket_keys_t. */
+int pskgw_ticket_enc_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
+                        unsigned char iv[WOLFSSL_TICKET_IV_SZ],
+                        unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *t,
+                        int in_len, int *out_len, void *user);
+/* Counts a handshake that just ended, full or resumed (ticket.c; no-op without tickets). */
+void pskgw_ticket_note_established(pskgw_dtls_session_t *s);
 
 /* Fill buf with random bytes from the context's DRBG. */
 int pskgw_dtls_ctx_random(pskgw_dtls_ctx_t *ctx, uint8_t *buf, size_t len);

@@ -190,6 +190,8 @@ static void start_lookup(pskgw_dtls_session_t *s, const uint8_t *raw, size_t raw
     memcpy(s->hs->raw_id, raw, raw_len);
     s->hs->raw_id_len = raw_len;
     free(s->identity);
+    free(s->uid); /* a ticket refused after opening may have set one */
+    s->uid = NULL;
     s->identity = strdup(hex);
     if (s->identity == NULL || fire_event(s, PSKGW_DTLS_EV_IDENTITY) < 0) {
         s->key = KEY_RANDOM;
@@ -281,6 +283,7 @@ static void on_established(pskgw_dtls_session_t *s)
     s->established = true;
     s->last_rx = s->now;
     s->cid_on = s->cid_len > 0 && wolfSSL_dtls_cid_is_enabled(s->ssl) == 1;
+    pskgw_ticket_note_established(s); /* resumed: identity and uid came from the ticket */
     wolfSSL_FreeArrays(s->ssl);
     if (s->dtls)
         (void)wolfSSL_dtls_set_peer(s->ssl, NULL, 0);

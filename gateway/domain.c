@@ -175,6 +175,7 @@ int pskgw_domain_start_listener(pskgw_domain_t *d, struct lctx *lc)
     /* DTLS Connection ID: byte 0 of every CID names this worker (dtls/cid.h). */
     o.cid_len = l->cid == PSKGW_CONFIG_CID_ON ? (uint8_t)l->cid_length : 0;
     o.worker = d->worker > 0 ? (uint8_t)d->worker : 0;
+    o.tickets = d->tickets;
     rc = pskgw_forward_opts_from_config(l, &o); /* forward = "tcp://..." | "udp://..." */
     if (rc == 0)
         rc = pskgw_listener_new(d->loop, &o, &d->resolver, pskgw_domain_on_message, lc, &lc->l,
@@ -267,6 +268,8 @@ int pskgw_domain_start_cb(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int
     if (rc < 0)
         goto fail;
     rc = start_sinks(d);
+    if (rc == 0)
+        rc = pskgw_resume_keys(d->cfg, &d->tickets);
     if (rc < 0)
         goto fail;
     for (size_t i = 0; i < d->nlis; i++) {
@@ -326,6 +329,7 @@ static void upstream_closed(void *arg)
     void *cb_arg = d->close_arg;
 
     pskgw_e2e_replay_free(d->replay);
+    pskgw_ticket_keys_free(d->tickets);
     for (size_t i = 0; i < d->nlis; i++)
         pskgw_domain_lctx_unref(d->lis[i]);
     free(d->lis);

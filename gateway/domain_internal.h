@@ -7,6 +7,7 @@
 #include "e2e/replay.h"
 #include "gateway/domain.h"
 #include "gateway/listen_api.h"
+#include "gateway/resume.h"
 #include "keycache/keycache.h"
 #include "sinks/sinkset.h"
 #include "upstream/upstream.h"
@@ -39,6 +40,7 @@ struct pskgw_domain {
     pskgw_e2e_t *e2e;
     pskgw_e2e_replay_t *replay; /* NULL with e2e = "off" */
     pskgw_sinkset_t *sinks;
+    pskgw_ticket_keys_t *tickets; /* resumption group: the listeners' ticket keys; else NULL */
     struct lctx **lis;
     size_t nlis;
     size_t retiring; /* listeners a reload removed, and the lookup stack (old_lookup) a reload

@@ -483,4 +483,5 @@ void pskgw_domain_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *
     identity_metrics(ds, n, m);
     e2e_metrics(ds, n, m);
     sink_metrics(ds, n, m);
+    pskgw_resume_metrics(ds, n, m);
 }

@@ -656,6 +656,7 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
     d.cookie_rotate_ms = l->opt.cookie_rotate_s * 1000;
     d.cid_len = opts->proto == PSKGW_LISTEN_UDP ? opts->cid_len : 0;
     d.cid_worker = opts->worker;
+    d.tickets = opts->tickets;
     rc = pskgw_dtls_ctx_new(&d, &l->dctx, &reason);
     if (rc < 0)
         goto fail;
@@ -693,6 +694,11 @@ fail_early:
     if (why != NULL)
         *why = reason != NULL ? reason : pskgw_strerror(rc);
     return rc;
+}
+
+int pskgw_listener_set_tickets(pskgw_listener_t *l, pskgw_ticket_keys_t *keys)
+{
+    return pskgw_dtls_ctx_set_tickets(l->dctx, keys);
 }
 
 void pskgw_listener_set_session_limits(pskgw_listener_t *l, uint32_t max_sessions,

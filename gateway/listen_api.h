@@ -130,6 +130,8 @@ typedef struct {
      * and a record carrying a known CID reaches its session from any address. */
     uint8_t cid_len;
     uint8_t worker;
+    /* Session tickets (dtls/ticket.h): NULL off; else the listener's context takes a reference. */
+    pskgw_ticket_keys_t *tickets;
 } pskgw_listener_opts_t;
 
 /* Metadata of one message; every pointer is valid during the callback only. */
@@ -206,6 +208,10 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
 uint16_t pskgw_listener_port(const pskgw_listener_t *l);
 /* Reload: new max_sessions and max_pending_handshakes (0: the default), checked from the next
  * new session or lookup on; sessions already above a lowered bound are not closed. */
+/* Replaces the ticket keys (a reload rotated them). Only for a listener started with tickets:
+ * else PSKGW_EINVAL (tickets switched on or off take a new listener). */
+int pskgw_listener_set_tickets(pskgw_listener_t *l, pskgw_ticket_keys_t *keys);
+
 void pskgw_listener_set_session_limits(pskgw_listener_t *l, uint32_t max_sessions,
                                        uint32_t max_pending_handshakes);
 

@@ -719,6 +719,7 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     const pskgw_config_domain_t *ocfg;
     pskgw_e2e_replay_t *rp = NULL;
     struct lookup_prep prep = { 0 };
+    pskgw_ticket_keys_t *ok, *nk = NULL;
     struct lctx **next;
     int rc;
 
@@ -741,7 +742,11 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
         free(next);
         return rc;
     }
-    rc = build_listeners(d, ncfg, next);
+    ok = d->tickets;
+    rc = pskgw_resume_keys(ncfg, &nk);
+    d->tickets = nk; /* listeners started by this reload take the new keys */
+    if (rc == 0)
+        rc = build_listeners(d, ncfg, next);
     if (rc == 0 && d->sinks) {
         rc = update_sinks(d, ncfg);
         if (rc < 0)
@@ -751,10 +756,15 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     }
     lookup_finish(d, &prep, rc == 0);
     if (rc < 0) {
+        d->tickets = ok;
+        pskgw_ticket_keys_free(nk);
         pskgw_e2e_replay_free(rp);
         free(next);
         return rc;
     }
+    if (ok != NULL && nk != NULL) /* the counters go on across a rotation */
+        *pskgw_ticket_keys_stats(nk) = *pskgw_ticket_keys_stats(ok);
+    pskgw_ticket_keys_free(ok);
     warn_unapplied(d->cfg, ncfg);
     e2e_apply(d, ncfg, rp);
     /* commit: listeners not kept close (their sessions end), kept ones read the new config */
@@ -772,6 +782,10 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
         next[i]->cfg = &ncfg->listeners[i];
         next[i]->ack = ncfg->listeners[i].ack == PSKGW_CONFIG_ACK_ACCEPTED;
         set_limits(next[i]->l, &ncfg->limits);
+        if (nk != NULL && pskgw_listener_set_tickets(next[i]->l, nk) < 0)
+            PSKGW_WARN("domain \"%s\": listener \"%s\": resumption switched on by a reload: "
+                       "applies to a new listener or after a restart",
+                       ncfg->name, next[i]->name);
     }
     /* the health check compares the sinks' drop sum with the last one seen: replaced sinks
      * start again from 0 */

@@ -432,3 +432,28 @@ const char *pskgw_devsim_client_cipher(const pskgw_devsim_client_t *c)
         return NULL;
     return SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl));
 }
+
+void *pskgw_devsim_client_get1_session(pskgw_devsim_client_t *c)
+{
+    return c != NULL && c->ssl != NULL ? SSL_get1_session(c->ssl) : NULL;
+}
+
+int pskgw_devsim_client_set_session(pskgw_devsim_client_t *c, void *session)
+{
+    if (c == NULL || c->ssl == NULL)
+        return 0;
+    SSL_clear_options(c->ssl, SSL_OP_NO_TICKET); /* ask for a ticket (the context refuses them) */
+    if (session == NULL)
+        return 0;
+    return SSL_set_session(c->ssl, session) == 1 ? 0 : PSKGW_ETLS;
+}
+
+bool pskgw_devsim_client_reused(const pskgw_devsim_client_t *c)
+{
+    return c != NULL && c->ssl != NULL && SSL_session_reused(c->ssl) == 1;
+}
+
+void pskgw_devsim_client_session_free(void *session)
+{
+    SSL_SESSION_free(session);
+}

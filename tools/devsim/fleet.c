@@ -332,8 +332,10 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
     }
 fail:
     if (f->dev != NULL) {
-        for (uint32_t i = 0; i < f->n; i++)
+        for (uint32_t i = 0; i < f->n; i++) {
             pskgw_devsim_client_free(f->dev[i].c);
+            pskgw_devsim_client_session_free(f->dev[i].sess);
+        }
     }
     pskgw_devsim_hostile_free(f->hostile);
     pskgw_devsim_client_ctx_free(f->ctx);

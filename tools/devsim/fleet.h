@@ -74,7 +74,10 @@ typedef struct {
      * the new handshake; not errors) */
     uint64_t socket_rebinds, rebinds_followed, sessions_lost, rehandshakes, lost_messages;
     uint64_t cid_sessions; /* --cid: handshakes that negotiated a Connection ID */
-    uint64_t send_drops;   /* datagrams the kernel refused (EAGAIN) */
+    /* --resume: handshakes that were abbreviated (of handshakes_ok), and the summed handshake
+     * times (us) of the resumed and the full ones */
+    uint64_t resumed, resumed_us, full_us;
+    uint64_t send_drops; /* datagrams the kernel refused (EAGAIN) */
     uint64_t errors[PSKGW_DEVSIM_ERR_COUNT];
     pskgw_devsim_hist_t hs;  /* handshake latency, whole run */
     pskgw_devsim_hist_t msg; /* message latency (ack), whole run */

@@ -94,6 +94,8 @@ void fleet_session_start(device_t *d)
         pskgw_devsim_creds_wipe(&cr);
         if (rc == 0 && f->o->expect_echo)
             pskgw_devsim_client_on_data(d->c, on_echo, d);
+        if (rc == 0 && f->o->resume)
+            rc = pskgw_devsim_client_set_session(d->c, d->sess);
     }
     if (rc < 0) {
         fleet_count_error(d, PSKGW_DEVSIM_ERR_HS_ERROR, 1);
@@ -318,6 +320,16 @@ static void on_established(device_t *d)
     pskgw_devsim_hist_add(&f->s->hs, us);
     pskgw_devsim_hist_add(&f->hs_sec, us);
     f->s->handshakes_ok++;
+    if (f->o->resume) {
+        if (pskgw_devsim_client_reused(d->c)) {
+            f->s->resumed++;
+            f->s->resumed_us += us;
+        } else {
+            f->s->full_us += us;
+        }
+        pskgw_devsim_client_session_free(d->sess);
+        d->sess = pskgw_devsim_client_get1_session(d->c);
+    }
     if (pskgw_devsim_client_cid_in_use(d->c))
         f->s->cid_sessions++;
     if (f->s->cipher == NULL)

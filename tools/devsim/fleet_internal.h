@@ -61,6 +61,7 @@ typedef struct {
     uv_timer_t io_timer;  /* DTLS retransmission */
     uv_timer_t app_timer; /* handshake deadline, next message, ack wait, hold */
     pskgw_devsim_client_t *c;
+    void *sess; /* --resume: the last established session's state, offered on the next one */
     uint64_t hs_start_ns;
     uint32_t sent, since_session, acks;
     uint32_t handshakes; /* sessions started (per-session identity number) */

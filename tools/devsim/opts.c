@@ -31,6 +31,7 @@ enum {
     O_REBIND,
     O_REBIND_SECS,
     O_CID,
+    O_RESUME,
     O_IDLE,
     O_IDLE_SHARE,
     O_UNKNOWN,
@@ -88,6 +89,7 @@ static const struct option long_opts[] = {
     { "nat-rebind-every", required_argument, NULL, O_REBIND },
     { "rebind-every", required_argument, NULL, O_REBIND_SECS },
     { "cid", no_argument, NULL, O_CID },
+    { "resume", no_argument, NULL, O_RESUME },
     { "idle-interval", required_argument, NULL, O_IDLE },
     { "idle-share", required_argument, NULL, O_IDLE_SHARE },
     { "unknown-share", required_argument, NULL, O_UNKNOWN },
@@ -465,6 +467,9 @@ static int parse_load_opt(int c, const char *a, pskgw_devsim_opts_t *o, parse_st
     case O_CID:
         o->cid = true;
         return 0;
+    case O_RESUME:
+        o->resume = true;
+        return 0;
     case O_REBIND_SECS:
         if (parse_double(a, 0.001, 86400, &o->rebind_every_s) < 0)
             return fail(err, cap, "--rebind-every must be 0.001..86400 s", a);
@@ -645,6 +650,8 @@ static int check_combination(pskgw_devsim_opts_t *o, bool framing_given, char *e
         return fail(err, cap, "--verify-file needs --messages >= 1", "");
     if (o->cid && (o->transport != PSKGW_DEVSIM_DTLS || o->attack.kind != PSKGW_DEVSIM_ATTACK_NONE))
         return fail(err, cap, "--cid applies to DTLS devices only, not with --attack", "");
+    if (o->resume && o->cid)
+        return fail(err, cap, "--resume is for OpenSSL clients, not with --cid", "");
     if (o->cid && !pskgw_devsim_client_cid_available())
         return fail(
             err, cap,

@@ -83,10 +83,11 @@ typedef struct {
     uint32_t reconnect_every;            /* 0 = never */
     uint32_t nat_rebind_every;           /* 0 = never */
     bool cid;                            /* --cid: wolfSSL clients asking for a DTLS 1.2 CID */
-    double rebind_every_s;               /* 0 = never: a new socket (new port), same session,
+    bool resume; /* --resume: keep each device's session (ticket) and resume on reconnect */
+    double rebind_every_s; /* 0 = never: a new socket (new port), same session,
                                             every S seconds (DTLS, needs expect_ack) */
-    double idle_interval;                /* 0 = no idle devices */
-    double idle_share;                   /* share of devices that are idle when idle_interval > 0 */
+    double idle_interval;  /* 0 = no idle devices */
+    double idle_share;     /* share of devices that are idle when idle_interval > 0 */
     double unknown_share;
     double wrong_psk_share;
     bool unknown_by_index; /* unknown = index unknown_index_base + i, not a bad tag */

@@ -61,6 +61,8 @@ static const char *const usage_sections[] = {
     "  --handshake-per-message   a full handshake per message (same as --reconnect-every 1)\n"
     "  --nat-rebind-every K      every K messages, move to a new source port without closing\n"
     "                            the session (NAT rebinding) and handshake again\n"
+    "  --resume                  keep each device's session (its ticket) and resume it on\n"
+    "                            reconnect (abbreviated handshake; OpenSSL clients, not --cid)\n"
     "  --cid                     DTLS 1.2 with an RFC 9146 Connection ID: wolfSSL clients\n"
     "                            (OpenSSL has no DTLS 1.2 CID) that ask the gateway for one\n"
     "  --rebind-every S          every S seconds, move to a new source port keeping the\n"

@@ -162,6 +162,15 @@ void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t
             "events", (unsigned long long)s->retransmissions, (unsigned long long)s->reconnects,
             (unsigned long long)s->rebinds, (unsigned long long)s->peer_closes,
             (unsigned long long)s->send_drops);
+    if (o->resume)
+        fprintf(out,
+                "  %-20s %llu of %llu handshakes abbreviated (mean %.0f us resumed, %.0f us "
+                "full)\n",
+                "resumption", (unsigned long long)s->resumed, (unsigned long long)s->handshakes_ok,
+                s->resumed ? (double)s->resumed_us / (double)s->resumed : 0.0,
+                s->handshakes_ok > s->resumed
+                    ? (double)s->full_us / (double)(s->handshakes_ok - s->resumed)
+                    : 0.0);
     if (o->cid)
         fprintf(out, "  %-20s %llu of %llu handshakes\n", "connection id",
                 (unsigned long long)s->cid_sessions, (unsigned long long)s->handshakes_ok);
@@ -403,6 +412,9 @@ int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uin
                          "followed", (json_int_t)s->rebinds_followed, "sessions_lost",
                          (json_int_t)s->sessions_lost, "rehandshakes", (json_int_t)s->rehandshakes,
                          "lost_messages", (json_int_t)s->lost_messages));
+    bad |= set(root, "resumption",
+               json_pack("{s:I, s:I, s:I}", "resumed", (json_int_t)s->resumed, "resumed_us",
+                         (json_int_t)s->resumed_us, "full_us", (json_int_t)s->full_us));
     errs = json_object();
     bad |= errs == NULL ? -1 : 0;
     for (int i = 0; errs != NULL && i < PSKGW_DEVSIM_ERR_COUNT; i++)

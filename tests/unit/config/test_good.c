@@ -470,3 +470,36 @@ Test(config_good, load_string_and_cipher_lookup)
     cr_assert_str_eq(pskgw_config_framing_name(PSKGW_CONFIG_FRAMING_LEN16), "len16");
     cr_assert_str_eq(pskgw_config_proto_name(PSKGW_CONFIG_PROTO_TCP), "tcp");
 }
+
+Test(config_good, resumption_ticket_key_file)
+{
+    static const char conf[] =
+        MIN_CONF "resumption = { ticket_key_file = \"./tickets\"; ticket_lifetime_s = 600; };\n";
+    static const char a[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    static const char b[] = "0123456789ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef";
+    char text[400];
+
+    snprintf(text, sizeof(text), "# current first\n%s\n\n%s\r\n", b, a);
+    write_file("tickets", text);
+    cr_assert_eq(load_text("acme.conf", conf), 0);
+    cr_assert(cfg->domains[0].has_resumption);
+    cr_assert_eq(cfg->domains[0].resumption.nsecrets, 2);
+    cr_assert_eq(cfg->domains[0].resumption.secrets[0][0], 0x01);
+    cr_assert_eq(cfg->domains[0].resumption.secrets[1][0], 0xAA);
+    cr_assert_eq(cfg->domains[0].resumption.ticket_lifetime_s, 600);
+    pskgw_config_free(cfg);
+    cfg = NULL;
+
+    write_file("tickets", "not a secret\n");
+    cr_assert_eq(load_text("acme.conf", conf), PSKGW_ECONFIG);
+    cr_assert(diag_has("resumption.ticket_key_file: each line must be a secret of 64 hex", NULL));
+
+    write_file("tickets", "# only a comment\n\n");
+    cr_assert_eq(load_text("acme.conf", conf), PSKGW_ECONFIG);
+    cr_assert(diag_has("resumption.ticket_key_file: no secret in the file", NULL));
+
+    snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n%s\n", a, a, a, a, a);
+    write_file("tickets", text);
+    cr_assert_eq(load_text("acme.conf", conf), PSKGW_ECONFIG);
+    cr_assert(diag_has("resumption.ticket_key_file: at most 4 secrets", NULL));
+}

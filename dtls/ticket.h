@@ -1,0 +1,65 @@
+/* pskgw_ticket_keys: RFC 5077 session tickets whose keys every gateway of a domain derives from
+ * the same shared secrets, so a device resumes on whichever gateway it reaches, without GetPSK.
+ *
+ * Keys: for each secret S (current first, then previous ones), HKDF-SHA256 (RFC 5869, salt
+ * "pskgw-ticket-v1") gives a 16-byte key name (info "name") and a 32-byte AES-256-GCM key (info
+ * "aes-256-gcm"). Tickets are sealed under the first secret; a ticket is opened under whichever
+ * secret its key name selects (and a new ticket under the current secret is issued with it).
+ *
+ * The ticket carries, after wolfSSL's own state, an extension sealed with it: issue time (wall
+ * clock seconds), the session's identity (its hex as bytes) and ROTPublicUID. It fits in the 32
+ * bytes wolfSSL leaves for it: identity bytes + uid bytes <= 26 (the 14-byte identities of the
+ * modules with a 16-hex-digit uid take 22). A session whose identity and uid do not fit gets a
+ * ticket marked as not resumable: opening it is refused (a full handshake, counted unsealed).
+ *
+ * Opening a ticket (wolfSSL's decrypt callback) sets the session's identity and uid, so the
+ * envelope of a resumed session is complete. The identity then meets the checks of a full
+ * handshake's: the owner's PSKGW_DTLS_EV_IDENTITY (refusal: blocked) and the resolver's
+ * lookup() (PSKGW_EDENIED: deny_file, a denied ROTPublicUID); refused, counted `refused`. Refused: unknown key name, a failed GCM check,
+ * expired (older than lifetime_s or issued in the future by more than 300 s), unsealed; each
+ * refusal is counted and leads to a full handshake. Does no I/O; one thread; no locks.
+ */
+#ifndef PSKGW_DTLS_TICKET_H
+#define PSKGW_DTLS_TICKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PSKGW_TICKET_MAX_SECRETS 4
+#define PSKGW_TICKET_SECRET_MIN  16 /* bytes */
+#define PSKGW_TICKET_SECRET_MAX  256
+
+typedef struct pskgw_ticket_keys pskgw_ticket_keys_t;
+
+typedef struct {
+    uint64_t sealed;         /* tickets issued */
+    uint64_t opened;         /* tickets accepted (resumption follows) */
+    uint64_t unknown_key;    /* key name matches no secret (rotated out, another domain) */
+    uint64_t expired;        /* older than the lifetime */
+    uint64_t bad;            /* GCM check failed or malformed */
+    uint64_t unsealed;       /* identity/uid did not fit: not resumable */
+    uint64_t refused;        /* opened, but the identity is blocked or denied now */
+    uint64_t resumed_ticket; /* handshakes that ended resumed from a ticket (session.c) */
+    uint64_t resumed_id;     /* handshakes that ended resumed from a session id */
+    uint64_t full;           /* handshakes that ended full */
+} pskgw_ticket_stats_t;
+
+/* Derives the keys. secrets[0] is the current one. lifetime_s: ticket lifetime (1..604800).
+ * Errors: PSKGW_EINVAL (n 0 or above PSKGW_TICKET_MAX_SECRETS, a secret shorter than
+ * PSKGW_TICKET_SECRET_MIN or longer than PSKGW_TICKET_SECRET_MAX, bad lifetime), PSKGW_ENOMEM,
+ * PSKGW_ECRYPTO. The secrets are not kept (the caller wipes them). */
+int pskgw_ticket_keys_new(const uint8_t *const *secrets, const size_t *lens, size_t n,
+                          uint32_t lifetime_s, pskgw_ticket_keys_t **out);
+/* Reference counted: _new gives one reference, a context using the keys holds one (so keys
+ * replaced by a reload live until the last context made with them is freed). _free drops one;
+ * the last wipes and frees. NULL accepted. */
+pskgw_ticket_keys_t *pskgw_ticket_keys_ref(pskgw_ticket_keys_t *k);
+void pskgw_ticket_keys_free(pskgw_ticket_keys_t *k);
+
+uint32_t pskgw_ticket_keys_lifetime(const pskgw_ticket_keys_t *k);
+/* Counters (borrowed; live as long as k). */
+pskgw_ticket_stats_t *pskgw_ticket_keys_stats(pskgw_ticket_keys_t *k);
+/* Wall clock in seconds used for issue times and expiry; NULL: time(). Tests. */
+void pskgw_ticket_keys_set_clock(pskgw_ticket_keys_t *k, uint64_t (*wall_s)(void));
+
+#endif

@@ -1,0 +1,80 @@
+/* Session resumption of a domain: see resume.h. */
+#include "gateway/resume.h"
+#include "gateway/domain_internal.h"
+#include "gateway/metrics.h"
+
+#include "common/err.h"
+#include "common/log.h"
+
+#include <stdio.h>
+
+int pskgw_resume_keys(const pskgw_config_domain_t *cfg, pskgw_ticket_keys_t **out)
+{
+    const pskgw_config_resumption_t *r = &cfg->resumption;
+    const uint8_t *s[PSKGW_CONFIG_TICKET_SECRETS];
+    size_t l[PSKGW_CONFIG_TICKET_SECRETS];
+    int rc;
+
+    *out = NULL;
+    if (!cfg->has_resumption)
+        return 0;
+    for (size_t i = 0; i < r->nsecrets; i++) {
+        s[i] = r->secrets[i];
+        l[i] = sizeof(r->secrets[i]);
+    }
+    rc = pskgw_ticket_keys_new(s, l, r->nsecrets, r->ticket_lifetime_s, out);
+    if (rc < 0) {
+        PSKGW_ERR("domain \"%s\": resumption: ticket keys not made: %s", cfg->name,
+                  pskgw_strerror(rc));
+        return rc;
+    }
+    PSKGW_NOTICE("domain \"%s\": resumption: session tickets under %zu secret%s of %s, lifetime "
+                 "%u s",
+                 cfg->name, r->nsecrets, r->nsecrets == 1 ? "" : "s", r->ticket_key_file,
+                 (unsigned)r->ticket_lifetime_s);
+    return 0;
+}
+
+void pskgw_resume_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
+{
+    static const char HS[] = "pskgw_resumption_handshakes_total";
+    static const char TK[] = "pskgw_resumption_tickets_total";
+
+    pskgw_metrics_family(m, HS, "counter",
+                         "completed handshakes of listeners with tickets, by kind (full, ticket, "
+                         "session_id); resumed ones make no key lookup");
+    pskgw_metrics_family(
+        m, TK, "counter",
+        "session tickets sealed, opened, or refused (unknown_key: rotated out "
+        "or foreign; expired; bad; unsealed: identity too long for a ticket; refused: identity "
+        "blocked or denied now)");
+    for (size_t i = 0; i < n; i++) {
+        const pskgw_ticket_stats_t *st;
+        char a[300], lab[400];
+
+        if (ds[i]->tickets == NULL)
+            continue;
+        st = pskgw_ticket_keys_stats(ds[i]->tickets);
+        pskgw_metrics_label(a, sizeof(a), "domain", ds[i]->cfg->name);
+        snprintf(lab, sizeof(lab), "%s,kind=\"full\"", a);
+        pskgw_metrics_sample(m, HS, lab, st->full);
+        snprintf(lab, sizeof(lab), "%s,kind=\"ticket\"", a);
+        pskgw_metrics_sample(m, HS, lab, st->resumed_ticket);
+        snprintf(lab, sizeof(lab), "%s,kind=\"session_id\"", a);
+        pskgw_metrics_sample(m, HS, lab, st->resumed_id);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"sealed\"", a);
+        pskgw_metrics_sample(m, TK, lab, st->sealed);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"opened\"", a);
+        pskgw_metrics_sample(m, TK, lab, st->opened);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"unknown_key\"", a);
+        pskgw_metrics_sample(m, TK, lab, st->unknown_key);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"expired\"", a);
+        pskgw_metrics_sample(m, TK, lab, st->expired);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"bad\"", a);
+        pskgw_metrics_sample(m, TK, lab, st->bad);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"unsealed\"", a);
+        pskgw_metrics_sample(m, TK, lab, st->unsealed);
+        snprintf(lab, sizeof(lab), "%s,outcome=\"refused\"", a);
+        pskgw_metrics_sample(m, TK, lab, st->refused);
+    }
+}
