@@ -254,6 +254,12 @@ static int srv_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
     case PSKGW_DTLS_EV_PEER_MOVED:
         p->moved++;
         break;
+    case PSKGW_DTLS_EV_THAWED:
+        p->thawed++;
+        break;
+    case PSKGW_DTLS_EV_THAW_FAILED:
+        p->thaw_failed++;
+        break;
     default:
         break;
     }

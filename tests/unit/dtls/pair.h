@@ -82,6 +82,8 @@ typedef struct {
     int established;
     int auth_failed;
     int moved; /* PSKGW_DTLS_EV_PEER_MOVED */
+    int thawed;
+    int thaw_failed;
     int parks;
     int unparks;
     int lookup_failed;
