@@ -163,7 +163,8 @@ typedef struct {
     /* Effective limit: the listener's own value, else limits.max_message_bytes capped at 16384
      * (the largest message a listener handles, any protocol and framing). */
     uint32_t max_message_bytes;
-    uint32_t cookie_rotate_s; /* udp: DTLS cookie period; a cookie lives at most two periods */
+    uint32_t cookie_rotate_s;   /* udp: DTLS cookie period; a cookie lives at most two periods */
+    uint32_t hibernate_after_s; /* udp: idle established sessions hibernate after it; 0 off */
     /* Forwarding (issue 14): forward = "tcp://HOST:PORT" (tcp listeners) or "udp://HOST:PORT"
      * (udp listeners), HOST a numeric IPv4 or [IPv6] literal. The listener then passes each
      * session's cleartext both ways to that server instead of the sinks (docs/CONFIG.md). */

@@ -58,6 +58,8 @@ static const cfg_key_t listener_keys[] = {
     K_UINT("max_message_bytes", LIS, max_message_bytes, 0, 1, 1048576, 0),
     K_UINT("cookie_rotate_s", LIS, cookie_rotate_s, 0, 5, 3600, 30,
            .when = W(PSKGW_CONFIG_PROTO_UDP)),
+    K_UINT("hibernate_after_s", LIS, hibernate_after_s, 0, 0, 604800, 30,
+           .when = W(PSKGW_CONFIG_PROTO_UDP)),
     /* forwarding (issue 14): checked in forward_finish */
     K_STR("forward", LIS, forward, 0, 1, 128, NULL),
     K_BOOL("proxy_protocol", LIS, proxy_protocol, 0),

@@ -276,6 +276,10 @@ void pskgw_lsess_end(pskgw_lsess_t *s)
             n->in_peer_table = true;
     }
     l->counters.sessions_active--;
+    if (s->hibernated) {
+        s->hibernated = false;
+        l->counters.hibernated--;
+    }
     pskgw_listen_on_unpark(s, uv_now(l->loop)); /* an admission resolve() never took */
     if (s->parked) {
         s->parked = false;
@@ -409,6 +413,10 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
         return 0;
     case PSKGW_DTLS_EV_PEER_MOVED:
         pskgw_listen_cid_moved(s);
+        return 0;
+    case PSKGW_DTLS_EV_THAWED:
+    case PSKGW_DTLS_EV_THAW_FAILED:
+        pskgw_listen_on_thaw(s, ev == PSKGW_DTLS_EV_THAWED);
         return 0;
     }
     return 0;
@@ -556,6 +564,7 @@ static void apply_defaults(pskgw_listener_opts_t *o)
     DEF(half_open_per_source, 1000);
     DEF(ipv6_source_prefix, 64);
     DEF(cookie_rotate_s, 30);
+    DEF(hibernate_after_s, 30);
     DEF(lookups_in_flight, 32);
     DEF(lookups_per_source, 8);
     DEF(lookup_queue_per_source, 256);
@@ -669,6 +678,8 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
         rc = pskgw_udp_listener_start(l, &reason);
     else
         rc = pskgw_tcp_listener_start(l, &reason);
+    if (rc == 0 && opts->proto == PSKGW_LISTEN_UDP && (rc = pskgw_listen_hibernate_start(l)) < 0)
+        reason = "hibernation sweep timer";
     if (rc < 0) {
         if (l->handle_open) {
             /* The handle is closed through the loop; the listener is freed in its callback. */
@@ -755,6 +766,7 @@ void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void 
             pskgw_lsess_end(s);
         }
     }
+    pskgw_listen_hibernate_stop(l);
     if (l->handle_open) {
         l->handle_open = false;
         l->h.udp.data = l;
