@@ -213,3 +213,161 @@ uint64_t pskgw_dtls_session_last_rx(const pskgw_dtls_session_t *s)
 {
     return s->last_rx;
 }
+
+/* ---- export / import (restart without a handshake) ---------------------------------------- *
+ * Record: "PSX1", u64 idle ms, u64 messages delivered, u32 seq_off, u16 identity length,
+ * identity, u16 uid length, uid, u32 blob length, blob (big-endian integers). */
+#define REC_MAGIC "PSX1"
+#define REC_FIXED (4 + 8 + 8 + 4 + 2 + 2 + 4)
+
+static uint8_t *put(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+static uint64_t get(const uint8_t **p, int bytes)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < bytes; i++)
+        v = v << 8 | *(*p)++;
+    return v;
+}
+
+int pskgw_dtls_session_export(pskgw_dtls_session_t *s, uint64_t now, uint8_t **out, size_t *len)
+{
+    size_t id_len, uid_len, n;
+    uint8_t *rec, *p;
+    int rc;
+
+    if (s == NULL || out == NULL || len == NULL)
+        return PSKGW_EINVAL;
+    if (!s->hibernated && (rc = pskgw_dtls_session_hibernate(s)) < 0)
+        return rc;
+    id_len = s->identity != NULL ? strlen(s->identity) : 0;
+    uid_len = s->uid != NULL ? strlen(s->uid) : 0;
+    if (id_len > UINT16_MAX || uid_len > UINT16_MAX)
+        return PSKGW_EINVAL;
+    n = REC_FIXED + id_len + uid_len + s->blob_len;
+    rec = malloc(n);
+    if (rec == NULL)
+        return PSKGW_ENOMEM;
+    memcpy(rec, REC_MAGIC, 4);
+    p = put(rec + 4, now > s->last_rx ? now - s->last_rx : 0, 8);
+    p = put(p, s->seq, 8);
+    p = put(p, s->seq_off, 4);
+    p = put(p, id_len, 2);
+    memcpy(p, s->identity, id_len);
+    p = put(p + id_len, uid_len, 2);
+    memcpy(p, s->uid, uid_len);
+    p = put(p + uid_len, s->blob_len, 4);
+    memcpy(p, s->blob, s->blob_len);
+    *out = rec;
+    *len = n;
+    return 0;
+}
+
+uint64_t pskgw_dtls_session_record_idle_ms(const uint8_t *rec, size_t len)
+{
+    const uint8_t *p = rec + 4;
+
+    if (rec == NULL || len < REC_FIXED || memcmp(rec, REC_MAGIC, 4) != 0)
+        return 0;
+    return get(&p, 8);
+}
+
+static char *dup_field(const uint8_t **p, const uint8_t *end, bool *bad)
+{
+    size_t n;
+    char *str;
+
+    if (end - *p < 2) {
+        *bad = true;
+        return NULL;
+    }
+    n = (size_t)get(p, 2);
+    if ((size_t)(end - *p) < n) {
+        *bad = true;
+        return NULL;
+    }
+    if (n == 0)
+        return NULL;
+    str = malloc(n + 1);
+    if (str != NULL) {
+        memcpy(str, *p, n);
+        str[n] = '\0';
+    }
+    *p += n;
+    return str;
+}
+
+/* Fills a new session's fields from rec; PSKGW_EPARSE or PSKGW_ENOMEM. */
+static int load_record(pskgw_dtls_session_t *s, const uint8_t *rec, size_t len, uint64_t now)
+{
+    const uint8_t *p = rec + 4, *end = rec + len;
+    uint64_t idle;
+    bool bad = false;
+    size_t blob_len;
+
+    if (len < REC_FIXED || memcmp(rec, REC_MAGIC, 4) != 0)
+        return PSKGW_EPARSE;
+    idle = get(&p, 8);
+    s->seq = get(&p, 8);
+    s->seq_off = (uint32_t)get(&p, 4);
+    s->identity = dup_field(&p, end, &bad);
+    if (!bad)
+        s->uid = dup_field(&p, end, &bad);
+    if (bad || end - p < 4)
+        return PSKGW_EPARSE;
+    blob_len = (size_t)get(&p, 4);
+    if (blob_len != (size_t)(end - p) || blob_len == 0 || s->seq_off + SEQ_BYTES > blob_len ||
+        s->identity == NULL)
+        return s->identity == NULL && !bad ? PSKGW_ENOMEM : PSKGW_EPARSE;
+    s->blob = malloc(blob_len);
+    if (s->blob == NULL)
+        return PSKGW_ENOMEM;
+    memcpy(s->blob, p, blob_len);
+    s->blob_len = (uint32_t)blob_len;
+    s->last_rx = idle < now ? now - idle : 0;
+    return 0;
+}
+
+int pskgw_dtls_session_import(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+                              const pskgw_dtls_session_cbs_t *cbs, void *arg, const uint8_t *rec,
+                              size_t len, uint64_t now, pskgw_dtls_session_t **out)
+{
+    pskgw_dtls_session_t *s;
+    int rc;
+
+    if (ctx == NULL || resolver == NULL || cbs == NULL || cbs->send == NULL ||
+        cbs->message == NULL || rec == NULL || out == NULL || !ctx->opt.dtls)
+        return PSKGW_EINVAL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return PSKGW_ENOMEM;
+    s->ctx = ctx;
+    s->resolver = resolver;
+    s->cbs = *cbs;
+    s->arg = arg;
+    s->dtls = true;
+    s->now = now;
+    s->rtx_deadline = UINT64_MAX;
+    s->announced = UINT64_MAX;
+    s->key = KEY_READY;
+    s->established = true;
+    s->fed_once = true;
+    s->hs_freed = true;
+    rc = load_record(s, rec, len, now);
+    if (rc < 0) {
+        pskgw_dtls_session_drop_blob(s);
+        free(s->identity);
+        free(s->uid);
+        free(s);
+        return rc;
+    }
+    s->hibernated = true;
+    *out = s;
+    return 0;
+}

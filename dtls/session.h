@@ -150,4 +150,22 @@ size_t pskgw_dtls_session_blob_size(const pskgw_dtls_session_t *s);
 /* Monotonic ms of the last authenticated record (or of the end of the handshake). */
 uint64_t pskgw_dtls_session_last_rx(const pskgw_dtls_session_t *s);
 
+/* Restart without a handshake: an established DTLS session as one self-contained record (the
+ * hibernation blob plus identity, ROTPublicUID, messages delivered and the ms it has been idle at
+ * `now`), for another process to import. The session hibernates first if it is awake (same
+ * conditions and errors as pskgw_dtls_session_hibernate, PSKGW_EEXISTS aside) and stays
+ * hibernated and usable. *out is malloc'ed, to be wiped (it holds the session keys) and freed by
+ * the caller. */
+int pskgw_dtls_session_export(pskgw_dtls_session_t *s, uint64_t now, uint8_t **out, size_t *len);
+/* A session from such a record, hibernated: the peer's next record thaws it (the write sequence
+ * number jumps, see above), with no handshake. ctx, resolver, cbs, arg as for
+ * pskgw_dtls_session_new; its idle time goes on from the record's. The record is not changed.
+ * No callback fires from it: call pskgw_dtls_session_timeout(s, now) once to have its idle
+ * deadline announced. pskgw_dtls_session_cipher() is NULL until it thaws. PSKGW_EINVAL, PSKGW_EPARSE (malformed record), PSKGW_ENOMEM. */
+int pskgw_dtls_session_import(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+                              const pskgw_dtls_session_cbs_t *cbs, void *arg, const uint8_t *rec,
+                              size_t len, uint64_t now, pskgw_dtls_session_t **out);
+/* The idle ms a record says (0 for a malformed one): to drop expired records before import. */
+uint64_t pskgw_dtls_session_record_idle_ms(const uint8_t *rec, size_t len);
+
 #endif

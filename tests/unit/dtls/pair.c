@@ -297,6 +297,11 @@ static const pskgw_dtls_session_cbs_t srv_cbs = {
     .now = srv_now,
 };
 
+const pskgw_dtls_session_cbs_t *tpair_server_cbs(void)
+{
+    return &srv_cbs;
+}
+
 void tpair_init(tpair_t *p, pskgw_dtls_ctx_t *sctx, tres_t *res, bool dtls, const char *cipher,
                 const char *identity, const char *psk_hex)
 {
