@@ -392,6 +392,7 @@ typedef struct {
     bool has_admin; /* this file's admin group (merged into pskgw_config_t.admin) */
     pskgw_config_admin_t admin;
     char *deny_file; /* identities or ROTPublicUIDs refused; NULL: none */
+    char *state_dir; /* sessions handed over across restarts (gateway/handover.h); NULL: default */
     char **deny;     /* its entries (hex), sorted ignoring case; read at load (and reload) */
     size_t ndeny;
     bool has_log; /* this file's log group (merged into pskgw_config_t.log) */

@@ -304,6 +304,7 @@ static const cfg_key_t domain_keys[] = {
     K_GROUP("admin", DOM, admin, 0, offsetof(DOM, has_admin), admin_schema),
     K_GROUP("log", DOM, log, 0, offsetof(DOM, has_log), log_schema),
     K_STR("deny_file", DOM, deny_file, F_PATH, 1, PATH_MAX_LEN, NULL),
+    K_STR("state_dir", DOM, state_dir, F_PATH, 1, PATH_MAX_LEN, NULL),
 };
 
 /* Give unnamed entries "<base>" or "<base>:<index>" (when taken), and check uniqueness. */

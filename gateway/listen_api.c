@@ -680,6 +680,8 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
         rc = pskgw_tcp_listener_start(l, &reason);
     if (rc == 0 && opts->proto == PSKGW_LISTEN_UDP && (rc = pskgw_listen_hibernate_start(l)) < 0)
         reason = "hibernation sweep timer";
+    if (rc == 0)
+        pskgw_listen_handover_import(l);
     if (rc < 0) {
         if (l->handle_open) {
             /* The handle is closed through the loop; the listener is freed in its callback. */
@@ -755,6 +757,7 @@ void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void 
     l->closing = true;
     l->close_cb = cb;
     l->close_arg = arg;
+    pskgw_listen_handover_export(l); /* when a hand-over is under way */
     /* End every session first, while the socket can still carry close_notify. One pass over
      * the buckets: ending a session only unlinks that session (the table never shrinks). */
     for (size_t i = 0; i < l->by_id.cap && l->by_id.n > 0; i++) {

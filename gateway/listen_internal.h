@@ -126,6 +126,12 @@ extern const pskgw_dtls_session_cbs_t pskgw_listen_session_cbs;
 int pskgw_listen_hibernate_start(pskgw_listener_t *l);
 void pskgw_listen_hibernate_stop(pskgw_listener_t *l);
 void pskgw_listen_on_thaw(pskgw_lsess_t *s, bool ok);
+/* Restart without a handshake (handover.h; UDP listeners that do not forward): export ends every
+ * established session it can export without a word to the peer (they go to the state file);
+ * import takes this listener's sessions from the previous process, hibernated, dropping those
+ * idle past idle_timeout_s. */
+void pskgw_listen_handover_export(pskgw_listener_t *l);
+void pskgw_listen_handover_import(pskgw_listener_t *l);
 
 /* Session tables. */
 pskgw_lsess_t *pskgw_ltable_find_id(pskgw_ltable_t *t, uint64_t id);
