@@ -11,26 +11,53 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The sweep runs four times per hibernate_after_s (at least every 250 ms, at most every 30 s),
- * so a session hibernates between hibernate_after_s and 1.25 times it after its last record. */
+/* The sweep runs four times per hibernate_after_s or idle_timeout_s, whichever is shorter (at
+ * least every 250 ms, at most every 30 s), so a session hibernates between hibernate_after_s and
+ * 1.25 times it after its last record, and ends idle as late. */
 static uint64_t sweep_ms(const pskgw_listener_t *l)
 {
-    uint64_t ms = (uint64_t)l->opt.hibernate_after_s * 1000 / 4;
+    uint32_t p = l->opt.hibernate_after_s < l->opt.idle_timeout_s ? l->opt.hibernate_after_s
+                                                                  : l->opt.idle_timeout_s;
+    uint64_t ms = (uint64_t)p * 1000 / 4;
 
     return ms < 250 ? 250 : ms > 30000 ? 30000 : ms;
+}
+
+/* Ends the established sessions idle past idle_timeout_s (their per-session timer is not used
+ * once established: listen_api.c cb_timer). Ids first, then one lookup each: ending a session
+ * may end another one (pskgw_lsess_end), so the chains are not walked while sessions end. */
+static void end_idle(pskgw_listener_t *l, uint64_t *ids, size_t n, uint64_t now)
+{
+    for (size_t k = 0; k < n; k++) {
+        pskgw_lsess_t *s = pskgw_ltable_find_id(&l->by_id, ids[k]);
+
+        if (s != NULL && !s->ended && s->ds != NULL)
+            pskgw_dtls_session_timeout(s->ds, now); /* ends it via cb_closed */
+    }
 }
 
 static void sweep(uv_timer_t *t)
 {
     pskgw_listener_t *l = t->data;
     uint64_t now = uv_now(l->loop);
-    uint64_t idle = (uint64_t)l->opt.hibernate_after_s * 1000;
+    uint64_t hib = (uint64_t)l->opt.hibernate_after_s * 1000;
+    uint64_t idle = (uint64_t)l->opt.idle_timeout_s * 1000;
+    uint64_t ids[256];
+    size_t n = 0;
 
     for (size_t i = 0; !l->closing && i < l->by_id.cap; i++) {
         for (pskgw_lsess_t *s = l->by_id.b[i]; s != NULL; s = s->next_id) {
-            if (s->ended || s->ds == NULL || !s->established || s->hibernated)
+            uint64_t rx;
+
+            if (s->ended || s->ds == NULL || !s->established)
                 continue;
-            if (now < pskgw_dtls_session_last_rx(s->ds) + idle || now < s->last_ms + idle)
+            rx = pskgw_dtls_session_last_rx(s->ds);
+            if (idle > 0 && now >= rx + idle) {
+                if (n < sizeof(ids) / sizeof(ids[0]))
+                    ids[n++] = s->id; /* the rest at the next sweep */
+                continue;
+            }
+            if (s->hibernated || now < rx + hib || now < s->last_ms + hib)
                 continue;
             if (pskgw_dtls_session_hibernate(s->ds) == 0) {
                 s->hibernated = true;
@@ -39,6 +66,7 @@ static void sweep(uv_timer_t *t)
             }
         }
     }
+    end_idle(l, ids, n, now);
 }
 
 int pskgw_listen_hibernate_start(pskgw_listener_t *l)

@@ -437,7 +437,9 @@ static void cb_timer(void *arg, uint64_t deadline)
 
     if (s->ended)
         return;
-    if (deadline == UINT64_MAX) {
+    /* Established sessions of a listener with the sweep: their idle deadline moves with every
+     * record, and the sweep checks it (hibernate.c), so no timer is restarted per record. */
+    if (deadline == UINT64_MAX || (s->established && s->l->hib_open)) {
         (void)uv_timer_stop(&s->timer);
         return;
     }
