@@ -6,6 +6,7 @@
 
 #include "common/err.h"
 #include "common/wipe.h"
+#include "dtls/internal.h" /* the blob, to damage it */
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -232,4 +233,24 @@ Test(hibernate, export_and_import_into_a_new_context_continue_without_a_handshak
     tpair_deinit(&p);
     pskgw_dtls_ctx_free(c);
     pskgw_dtls_ctx_free(c2);
+}
+
+Test(hibernate, a_blob_that_does_not_import_ends_the_session_as_a_thaw_failure)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(0);
+
+    established(&p, &r, c, "PSK-AES128-CCM-8");
+    cli_says(&p, "one");
+    cr_assert_eq(pskgw_dtls_session_hibernate(p.srv), 0);
+    p.srv->blob[0] ^= 0xff; /* wolfSSL's export header: not an export any more */
+    cli_says(&p, "two");
+    cr_assert_eq(p.thaw_failed, 1);
+    cr_assert_eq(p.thawed, 0);
+    cr_assert_eq(p.closed_calls, 1);
+    cr_assert_eq(p.closed_reason, PSKGW_ETLS);
+    cr_assert_eq(p.nmsgs, 1, "nothing delivered from the failed thaw");
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
 }
