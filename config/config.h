@@ -163,7 +163,8 @@ typedef struct {
     /* Effective limit: the listener's own value, else limits.max_message_bytes capped at 16384
      * (the largest message a listener handles, any protocol and framing). */
     uint32_t max_message_bytes;
-    uint32_t cookie_rotate_s; /* udp: DTLS cookie period; a cookie lives at most two periods */
+    uint32_t cookie_rotate_s;   /* udp: DTLS cookie period; a cookie lives at most two periods */
+    uint32_t hibernate_after_s; /* udp: idle established sessions hibernate after it; 0 off */
     /* Forwarding (issue 14): forward = "tcp://HOST:PORT" (tcp listeners) or "udp://HOST:PORT"
      * (udp listeners), HOST a numeric IPv4 or [IPv6] literal. The listener then passes each
      * session's cleartext both ways to that server instead of the sinks (docs/CONFIG.md). */
@@ -402,6 +403,7 @@ typedef struct {
     bool has_admin; /* this file's admin group (merged into pskgw_config_t.admin) */
     pskgw_config_admin_t admin;
     char *deny_file; /* identities or ROTPublicUIDs refused; NULL: none */
+    char *state_dir; /* sessions handed over across restarts (gateway/handover.h); NULL: default */
     char **deny;     /* its entries (hex), sorted ignoring case; read at load (and reload) */
     size_t ndeny;
     bool has_log; /* this file's log group (merged into pskgw_config_t.log) */

@@ -58,6 +58,8 @@ static const cfg_key_t listener_keys[] = {
     K_UINT("max_message_bytes", LIS, max_message_bytes, 0, 1, 1048576, 0),
     K_UINT("cookie_rotate_s", LIS, cookie_rotate_s, 0, 5, 3600, 30,
            .when = W(PSKGW_CONFIG_PROTO_UDP)),
+    K_UINT("hibernate_after_s", LIS, hibernate_after_s, 0, 0, 604800, 30,
+           .when = W(PSKGW_CONFIG_PROTO_UDP)),
     /* forwarding (issue 14): checked in forward_finish */
     K_STR("forward", LIS, forward, 0, 1, 128, NULL),
     K_BOOL("proxy_protocol", LIS, proxy_protocol, 0),
@@ -330,6 +332,7 @@ static const cfg_key_t domain_keys[] = {
     K_GROUP("log", DOM, log, 0, offsetof(DOM, has_log), log_schema),
     K_STR("deny_file", DOM, deny_file, F_PATH, 1, PATH_MAX_LEN, NULL),
     K_GROUP("resumption", DOM, resumption, 0, offsetof(DOM, has_resumption), cfg_resumption_schema),
+    K_STR("state_dir", DOM, state_dir, F_PATH, 1, PATH_MAX_LEN, NULL),
 };
 
 /* Give unnamed entries "<base>" or "<base>:<index>" (when taken), and check uniqueness. */

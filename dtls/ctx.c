@@ -297,6 +297,9 @@ int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, 
     wolfSSL_CTX_set_psk_server_callback(ctx->wctx, psk_server_cb);
     wolfSSL_CTX_SetIORecv(ctx->wctx, pskgw_dtls_io_recv);
     wolfSSL_CTX_SetIOSend(ctx->wctx, pskgw_dtls_io_send);
+    /* Hibernation (hibernate.c): the peer address is the owner's, not in the exported blob. */
+    wolfSSL_CTX_SetIOGetPeer(ctx->wctx, pskgw_dtls_io_get_peer);
+    wolfSSL_CTX_SetIOSetPeer(ctx->wctx, pskgw_dtls_io_set_peer);
     (void)wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_OFF);
     if (ctx->opt.tickets == NULL) {
         /* No resumption: every device proves its key with a full handshake. */

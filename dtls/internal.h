@@ -130,7 +130,27 @@ struct pskgw_dtls_session {
 
     uint8_t *fbuf; /* TLS len16/newline framing */
     size_t flen;
+
+    /* Hibernation (hibernate.c): ssl is NULL, blob holds wolfSSL's export of it; seq_off is
+     * where the 48-bit write sequence number sits in the blob; cipher_name is wolfSSL's static
+     * suite name. */
+    bool hibernated;
+    uint8_t *blob;
+    uint32_t blob_len;
+    uint32_t seq_off;
+    const char *cipher_name;
 };
+
+/* Hibernation (hibernate.c): a hibernated session gets its wolfSSL object back (import, write
+ * sequence jumped); 0, or <0 with the blob wiped and freed (the caller ends the session). Does
+ * nothing for a session that is awake. */
+int pskgw_dtls_session_thaw(pskgw_dtls_session_t *s);
+/* wolfSSL's export/import peer callbacks: the owner keeps the peer address, so the blob holds
+ * none (export writes an empty one, import ignores it). */
+int pskgw_dtls_io_get_peer(WOLFSSL *ssl, char *ip, int *ip_sz, unsigned short *port, int *fam);
+int pskgw_dtls_io_set_peer(WOLFSSL *ssl, char *ip, int ip_sz, unsigned short port, int fam);
+/* Wipe and free the blob (do_free). */
+void pskgw_dtls_session_drop_blob(pskgw_dtls_session_t *s);
 
 /* Close s once (reason to the owner's closed callback): cancels a pending lookup, wipes the key,
  * frees the handshake state (session.c). */

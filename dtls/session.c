@@ -545,6 +545,21 @@ out:
     return rc;
 }
 
+/* A hibernated session gets its wolfSSL object back before an entry point uses it (inside
+ * enter/leave). false: it could not, and the session has ended. */
+static bool wake(pskgw_dtls_session_t *s)
+{
+    if (!s->hibernated)
+        return true;
+    if (pskgw_dtls_session_thaw(s) == 0) {
+        (void)fire_event(s, PSKGW_DTLS_EV_THAWED);
+        return !s->closed;
+    }
+    (void)fire_event(s, PSKGW_DTLS_EV_THAW_FAILED);
+    pskgw_dtls_end_session(s, PSKGW_ETLS);
+    return false;
+}
+
 /* ---- public ------------------------------------------------------------------------------- */
 
 int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
@@ -608,6 +623,7 @@ static void do_free(pskgw_dtls_session_t *s)
         cancel_lookup(s);
     if (s->ssl != NULL)
         wolfSSL_free(s->ssl);
+    pskgw_dtls_session_drop_blob(s);
     free_hs(s);
     pskgw_wipe(s->psk, sizeof(s->psk));
     free(s->identity);
@@ -647,8 +663,10 @@ int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t
                                                PSKGW_COOKIE_SECRET_LEN);
     }
     s->fed_once = true;
-    process_input(s, data, len);
-    arm_rtx(s);
+    if (wake(s)) {
+        process_input(s, data, len);
+        arm_rtx(s);
+    }
     leave(s);
     return 0;
 }
@@ -666,6 +684,10 @@ int pskgw_dtls_session_feed_cid(pskgw_dtls_session_t *s, const uint8_t *data, si
     if (!s->established || !s->cid_on)
         return PSKGW_ENOTFOUND;
     enter(s, now);
+    if (!wake(s)) {
+        leave(s);
+        return 0;
+    }
     /* Record by record: which one authenticated, and its sequence number, is known exactly. */
     while (off < len && !s->closed) {
         pskgw_dtls_cid_record_t r;
@@ -724,7 +746,8 @@ void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)
         }
     } else if (s->ctx->opt.idle_timeout_s > 0 &&
                s->now >= s->last_rx + (uint64_t)s->ctx->opt.idle_timeout_s * 1000) {
-        (void)wolfSSL_shutdown(s->ssl);
+        if (s->ssl != NULL)
+            (void)wolfSSL_shutdown(s->ssl); /* a hibernated session ends without a word */
         pskgw_dtls_end_session(s, PSKGW_EAGAIN);
     }
     leave(s);
@@ -763,6 +786,12 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
     }
     enter(s, s->now);
     s->dgram_dropped = false;
+    if (!wake(s)) {
+        rc = PSKGW_ECLOSED;
+        free(frame);
+        leave(s);
+        return rc;
+    }
     ret = wolfSSL_write(s->ssl, p, (int)n);
     if (ret != (int)n) {
         rc = s->send_failed ? PSKGW_EIO : PSKGW_ETLS;
@@ -781,7 +810,7 @@ void pskgw_dtls_session_close_notify(pskgw_dtls_session_t *s)
     if (s == NULL || s->closed || s->free_deferred)
         return;
     enter(s, s->now);
-    if (s->established)
+    if (s->established && wake(s))
         (void)wolfSSL_shutdown(s->ssl);
     pskgw_dtls_end_session(s, 0);
     leave(s);
@@ -816,5 +845,7 @@ const char *pskgw_dtls_session_cipher(const pskgw_dtls_session_t *s)
 {
     if (!s->established)
         return NULL;
+    if (s->hibernated)
+        return s->cipher_name;
     return wolfSSL_get_cipher_name(s->ssl);
 }

@@ -41,7 +41,9 @@ typedef enum {
     PSKGW_DTLS_EV_ESTABLISHED,     /* handshake complete */
     PSKGW_DTLS_EV_AUTH_FAILED,     /* the peer's Finished failed: wrong key or refused identity */
     PSKGW_DTLS_EV_MESSAGE_DROPPED, /* a message above max_message was dropped (DTLS) */
-    PSKGW_DTLS_EV_PEER_MOVED       /* pskgw_dtls_session_feed_cid: move the peer address now */
+    PSKGW_DTLS_EV_PEER_MOVED,      /* pskgw_dtls_session_feed_cid: move the peer address now */
+    PSKGW_DTLS_EV_THAWED,          /* a hibernated session got its wolfSSL object back */
+    PSKGW_DTLS_EV_THAW_FAILED      /* ... or could not: the session ends with PSKGW_ETLS */
 } pskgw_dtls_event_t;
 
 typedef struct {
@@ -128,5 +130,47 @@ const char *pskgw_dtls_session_identity(const pskgw_dtls_session_t *s);
 const char *pskgw_dtls_session_uid(const pskgw_dtls_session_t *s);
 /* Negotiated suite name ("PSK-AES128-CCM-8"), or NULL before the handshake. */
 const char *pskgw_dtls_session_cipher(const pskgw_dtls_session_t *s);
+
+/* ---- hibernation (dtls/hibernate.c) ----
+ * An established DTLS session can hibernate: wolfSSL's state (wolfSSL_dtls_export) goes into one
+ * compact blob held by the session and the WOLFSSL object is freed. Identity, ROTPublicUID,
+ * delivered count and deadlines stay in the session. The next entry point that needs wolfSSL
+ * (feed, feed_cid, write, close_notify) thaws it first: a new WOLFSSL object imports the blob,
+ * with the write sequence number moved PSKGW_DTLS_SEQ_JUMP ahead so that no record sequence
+ * number (the AES-CCM nonce) can be used twice even if the blob were older than the session's
+ * last records; then the call goes on as usual. cbs.event fires PSKGW_DTLS_EV_THAWED, or
+ * PSKGW_DTLS_EV_THAW_FAILED and the session ends with PSKGW_ETLS. An idle timeout of a
+ * hibernated session ends it without close_notify. */
+#define PSKGW_DTLS_SEQ_JUMP ((uint64_t)1 << 24)
+
+/* Hibernate now. 0; PSKGW_EINVAL (NULL, TLS, inside a callback), PSKGW_ECLOSED, PSKGW_EAGAIN
+ * (handshake not finished, or the peer has not yet confirmed it: wolfSSL still holds our last
+ * flight), PSKGW_EUNSUPPORTED (a negotiated Connection ID: wolfSSL's export does not carry it),
+ * PSKGW_EEXISTS (already hibernated), PSKGW_ENOMEM, PSKGW_ETLS (export failed). On error the
+ * session is unchanged and awake. */
+int pskgw_dtls_session_hibernate(pskgw_dtls_session_t *s);
+bool pskgw_dtls_session_hibernated(const pskgw_dtls_session_t *s);
+/* Bytes the blob of a hibernated session holds (0 when awake). */
+size_t pskgw_dtls_session_blob_size(const pskgw_dtls_session_t *s);
+/* Monotonic ms of the last authenticated record (or of the end of the handshake). */
+uint64_t pskgw_dtls_session_last_rx(const pskgw_dtls_session_t *s);
+
+/* Restart without a handshake: an established DTLS session as one self-contained record (the
+ * hibernation blob plus identity, ROTPublicUID, messages delivered and the ms it has been idle at
+ * `now`), for another process to import. The session hibernates first if it is awake (same
+ * conditions and errors as pskgw_dtls_session_hibernate, PSKGW_EEXISTS aside) and stays
+ * hibernated and usable. *out is malloc'ed, to be wiped (it holds the session keys) and freed by
+ * the caller. */
+int pskgw_dtls_session_export(pskgw_dtls_session_t *s, uint64_t now, uint8_t **out, size_t *len);
+/* A session from such a record, hibernated: the peer's next record thaws it (the write sequence
+ * number jumps, see above), with no handshake. ctx, resolver, cbs, arg as for
+ * pskgw_dtls_session_new; its idle time goes on from the record's. The record is not changed.
+ * No callback fires from it: call pskgw_dtls_session_timeout(s, now) once to have its idle
+ * deadline announced. pskgw_dtls_session_cipher() is NULL until it thaws. PSKGW_EINVAL, PSKGW_EPARSE (malformed record), PSKGW_ENOMEM. */
+int pskgw_dtls_session_import(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+                              const pskgw_dtls_session_cbs_t *cbs, void *arg, const uint8_t *rec,
+                              size_t len, uint64_t now, pskgw_dtls_session_t **out);
+/* The idle ms a record says (0 for a malformed one): to drop expired records before import. */
+uint64_t pskgw_dtls_session_record_idle_ms(const uint8_t *rec, size_t len);
 
 #endif

@@ -2,6 +2,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "gateway/domain_internal.h"
+#include "gateway/handover.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -297,13 +298,30 @@ static void reload(pskgw_admin_req_t *req)
     pskgw_admin_reply(req, 202, "{\"reload\":\"requested\"}\n");
 }
 
+/* POST /admin/handover: stop as on SIGTERM, the sessions sealed for the next process
+ * (handover.h); refused when there is no state directory. */
+static void handover(pskgw_admin_req_t *req)
+{
+    if (!pskgw_handover_enabled()) {
+        pskgw_admin_reply(req, 409, "{\"error\":\"no state directory: hand-over is off\"}\n");
+        return;
+    }
+    PSKGW_NOTICE("admin: %s requested a hand-over (stop, sessions kept for the next process)",
+                 pskgw_admin_req_peer(req));
+    if (kill(getpid(), SIGTERM) < 0) {
+        pskgw_admin_reply(req, 500, "{\"error\":\"could not signal the process\"}\n");
+        return;
+    }
+    pskgw_admin_reply(req, 202, "{\"handover\":\"requested\"}\n");
+}
+
 void pskgw_admin_routes_handle(pskgw_domain_t *const *domains, size_t n, pskgw_admin_req_t *req)
 {
     const char *path = pskgw_admin_req_path(req);
     bool post = strcmp(pskgw_admin_req_method(req), "POST") == 0;
     bool post_route = strcmp(path, "/admin/invalidate") == 0 ||
                       strcmp(path, "/admin/revoke") == 0 || strcmp(path, "/admin/reload") == 0 ||
-                      strcmp(path, "/admin/close") == 0;
+                      strcmp(path, "/admin/close") == 0 || strcmp(path, "/admin/handover") == 0;
     bool get_route = strcmp(path, "/admin/sessions") == 0 || strcmp(path, "/admin/spools") == 0;
 
     if ((post_route && !post) || (get_route && post)) {
@@ -317,6 +335,8 @@ void pskgw_admin_routes_handle(pskgw_domain_t *const *domains, size_t n, pskgw_a
         invalidate(domains, n, req, true);
     else if (strcmp(path, "/admin/reload") == 0)
         reload(req);
+    else if (strcmp(path, "/admin/handover") == 0)
+        handover(req);
     else if (strcmp(path, "/admin/close") == 0)
         close_identity(domains, n, req);
     else if (strcmp(path, "/admin/sessions") == 0)

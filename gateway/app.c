@@ -6,6 +6,7 @@
 #include "gateway/admin.h"
 #include "gateway/admin_routes.h"
 #include "gateway/domain.h"
+#include "gateway/handover.h"
 #include "gateway/health.h"
 #include "gateway/metrics.h"
 #include "gateway/reload.h"
@@ -105,6 +106,7 @@ static void on_tick(uv_timer_t *t)
 
 static void close_handles(app_t *app)
 {
+    pskgw_handover_save(); /* every domain has closed: the sessions they exported, if any */
     if (app->admin)
         pskgw_admin_stop_routes(app->admin);
     uv_close((uv_handle_t *)&app->admin_wake, NULL);
@@ -179,6 +181,8 @@ static void stop(app_t *app, const char *why)
     publish(app); /* /ready answers 503 "stopping" from now on: load balancers drain the node */
     PSKGW_NOTICE("stopping (%s)", why);
     sd_notify(0, "STOPPING=1");
+    if (!app->failed)
+        pskgw_handover_arm(); /* listeners export their sessions instead of closing them */
     uv_timer_start(&app->limit, on_limit, SHUTDOWN_LIMIT_MS, 0);
     for (size_t i = 0; i < app->ndomains; i++)
         n += app->domains[i] != NULL;
@@ -523,6 +527,10 @@ int pskgw_app_run(pskgw_config_t *cfg, const pskgw_app_opts_t *opts)
         return PSKGW_EIO;
     }
     rc = start_handles(&app);
+    if (rc == 0 && cfg->ndomains > 0)
+        (void)pskgw_handover_init(cfg->domains[0].state_dir,
+                                  cfg->domains[0].cache.has_kek ? cfg->domains[0].cache.kek : NULL,
+                                  opts->worker);
     for (size_t i = 0; rc == 0 && i < cfg->ndomains; i++) {
         pskgw_domain_t *d = NULL;
 
@@ -533,6 +541,7 @@ int pskgw_app_run(pskgw_config_t *cfg, const pskgw_app_opts_t *opts)
         else if ((rc = add_domain(&app, d, app.cur, &cfg->domains[i])) < 0)
             pskgw_domain_close(d, NULL, NULL);
     }
+    pskgw_handover_done(); /* what no listener took */
     if (rc == 0 && cfg->has_admin)
         rc = start_admin(&app, opts->worker);
     if (rc < 0) {

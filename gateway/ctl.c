@@ -39,7 +39,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: pskgw ctl [--config FILE]... | --admin URL [--token-file F]] [--worker N]\n"
-            "                 sessions|spools|close|invalidate|revoke|reload\n"
+            "                 sessions|spools|close|invalidate|revoke|reload|handover\n"
             "                 [--domain D] [--identity HEX] [--json]\n"
             "  sessions      established sessions (all domains, or --domain; --identity filters)\n"
             "  spools        each sink's spool bytes and queue depth\n"
@@ -48,7 +48,9 @@ static void usage(FILE *out)
             "                every gateway sharing the Redis\n"
             "  revoke        invalidate, refuse it for the cache's negative_ttl_s and end its\n"
             "                sessions, on every gateway sharing the Redis\n"
-            "  reload        reload the configuration (as SIGHUP)\n");
+            "  reload        reload the configuration (as SIGHUP)\n"
+            "  handover      stop as on SIGTERM, the sessions sealed in the state directory for\n"
+            "                the next process (restart or upgrade without a handshake)\n");
 }
 
 static int parse(int argc, char **argv, ctl_t *c)
@@ -291,6 +293,8 @@ static void print_table(const char *command, json_t *root)
                          : "NOT published: redis not connected");
         if (command[0] == 'r')
             printf("closed %" PRIu64 " session(s) here\n", num(root, "closed"));
+    } else if (strcmp(command, "handover") == 0) {
+        printf("hand-over requested: pskgw stops, its sessions kept for the next process\n");
     } else {
         printf("reload requested\n");
     }
@@ -313,6 +317,8 @@ static int route(const ctl_t *c, const char **method, const char **path)
         *method = "POST", *path = "/admin/revoke", needs_both = true;
     } else if (strcmp(c->command, "reload") == 0) {
         *method = "POST", *path = "/admin/reload";
+    } else if (strcmp(c->command, "handover") == 0) {
+        *method = "POST", *path = "/admin/handover";
     } else {
         return -1;
     }

@@ -152,6 +152,7 @@ int pskgw_domain_start_listener(pskgw_domain_t *d, struct lctx *lc)
     o.max_identity_len = lim->max_identity_len;
     o.max_parked_bytes = lim->max_parked_bytes;
     o.cookie_rotate_s = l->cookie_rotate_s;
+    o.hibernate_after_s = l->hibernate_after_s ? l->hibernate_after_s : UINT32_MAX;
     /* Lookup admission: by default the listeners share the upstream client's in-flight bound,
      * so that lookups wait in the fair per-source queues, not in the client's FIFO. */
     o.lookups_in_flight = lim->lookups_in_flight;

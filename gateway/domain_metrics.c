@@ -60,6 +60,11 @@ static const struct field listener_fields[] = {
     LF(cid_address_changes, "counter",
        "sessions whose peer address moved (a CID record authenticated from a new address)"),
     LF(cid_unknown_records, "counter", "datagrams with an unknown Connection ID (dropped)"),
+    LF(hibernations, "counter",
+       "idle established sessions that hibernated (wolfSSL state exported)"),
+    LF(thaws, "counter", "hibernated sessions woken by a record or a write"),
+    LF(thaw_failures, "counter", "hibernated sessions that could not be woken (ended)"),
+    LF(hibernated, "gauge", "hibernated sessions now"),
 };
 
 #define FF(f, t, h)                                                      \

@@ -276,6 +276,10 @@ void pskgw_lsess_end(pskgw_lsess_t *s)
             n->in_peer_table = true;
     }
     l->counters.sessions_active--;
+    if (s->hibernated) {
+        s->hibernated = false;
+        l->counters.hibernated--;
+    }
     pskgw_listen_on_unpark(s, uv_now(l->loop)); /* an admission resolve() never took */
     if (s->parked) {
         s->parked = false;
@@ -410,6 +414,10 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
     case PSKGW_DTLS_EV_PEER_MOVED:
         pskgw_listen_cid_moved(s);
         return 0;
+    case PSKGW_DTLS_EV_THAWED:
+    case PSKGW_DTLS_EV_THAW_FAILED:
+        pskgw_listen_on_thaw(s, ev == PSKGW_DTLS_EV_THAWED);
+        return 0;
     }
     return 0;
 }
@@ -429,7 +437,9 @@ static void cb_timer(void *arg, uint64_t deadline)
 
     if (s->ended)
         return;
-    if (deadline == UINT64_MAX) {
+    /* Established sessions of a listener with the sweep: their idle deadline moves with every
+     * record, and the sweep checks it (hibernate.c), so no timer is restarted per record. */
+    if (deadline == UINT64_MAX || (s->established && s->l->hib_open)) {
         (void)uv_timer_stop(&s->timer);
         return;
     }
@@ -556,6 +566,7 @@ static void apply_defaults(pskgw_listener_opts_t *o)
     DEF(half_open_per_source, 1000);
     DEF(ipv6_source_prefix, 64);
     DEF(cookie_rotate_s, 30);
+    DEF(hibernate_after_s, 30);
     DEF(lookups_in_flight, 32);
     DEF(lookups_per_source, 8);
     DEF(lookup_queue_per_source, 256);
@@ -670,6 +681,10 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
         rc = pskgw_udp_listener_start(l, &reason);
     else
         rc = pskgw_tcp_listener_start(l, &reason);
+    if (rc == 0 && opts->proto == PSKGW_LISTEN_UDP && (rc = pskgw_listen_hibernate_start(l)) < 0)
+        reason = "hibernation sweep timer";
+    if (rc == 0)
+        pskgw_listen_handover_import(l);
     if (rc < 0) {
         if (l->handle_open) {
             /* The handle is closed through the loop; the listener is freed in its callback. */
@@ -750,6 +765,7 @@ void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void 
     l->closing = true;
     l->close_cb = cb;
     l->close_arg = arg;
+    pskgw_listen_handover_export(l); /* when a hand-over is under way */
     /* End every session first, while the socket can still carry close_notify. One pass over
      * the buckets: ending a session only unlinks that session (the table never shrinks). */
     for (size_t i = 0; i < l->by_id.cap && l->by_id.n > 0; i++) {
@@ -761,6 +777,7 @@ void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void 
             pskgw_lsess_end(s);
         }
     }
+    pskgw_listen_hibernate_stop(l);
     if (l->handle_open) {
         l->handle_open = false;
         l->h.udp.data = l;

@@ -46,6 +46,8 @@
  *   cookie_rotate_s [30]             cookie secret period: a cookie is accepted in the period
  *                                    it was made and the next one, so at most 2 * cookie_rotate_s
  *                                    after it was made (dtls/ctx.h)
+ *   hibernate_after_s [30]           UDP: an established session idle that long hibernates
+ *                                    (dtls/session.h; one sweep per listener); UINT32_MAX off
  *   Lookup admission (lookup_admit.h): a cold lookup is one the resolver's lookup() missed
  *   (cached identities go on at once and never wait):
  *   lookups_in_flight [32]           cold lookups at the resolver at once, all sources; beyond
@@ -114,6 +116,7 @@ typedef struct {
     size_t max_identity_len;
     size_t max_parked_bytes;
     uint32_t cookie_rotate_s;
+    uint32_t hibernate_after_s;
     uint32_t lookups_in_flight;        /* cold lookups at the resolver at once */
     uint32_t lookups_per_source;       /* of them, from one source */
     uint32_t lookup_queue_per_source;  /* waiting per source */
@@ -190,6 +193,10 @@ typedef struct {
     uint64_t cid_address_changes;   /* sessions whose peer address moved (RFC 9146 section 6) */
     uint64_t cid_unknown_records;   /* tls12_cid datagrams with no session: dropped */
     uint64_t cid_sessions;          /* gauge: established sessions with a negotiated CID */
+    uint64_t hibernations;          /* established sessions that hibernated (hibernate.c) */
+    uint64_t thaws;                 /* hibernated sessions woken by a record or a write */
+    uint64_t thaw_failures;         /* ... that could not be woken (the session ended) */
+    uint64_t hibernated;            /* gauge: hibernated sessions now */
     uint64_t sessions_active;       /* gauge */
     uint64_t pending_lookups;       /* gauge */
     uint64_t lookups_in_flight;     /* gauge: cold lookups at the resolver */

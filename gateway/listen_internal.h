@@ -30,6 +30,7 @@ struct pskgw_lsess {
     bool parked;
     bool blocked;
     bool in_peer_table;
+    bool hibernated;                   /* counted in counters.hibernated (hibernate.c) */
     pskgw_halfopen_ticket_t half_open; /* held until established or ended */
     /* The resolver given to this session's dtls session: the listener's, behind the lookup
      * admission (listen_admit.c); ctx is the session. */
@@ -112,9 +113,25 @@ struct pskgw_listener {
     size_t rbuf_len;
     pskgw_forward_counters_t fwd; /* forwarding listeners (forward.h) */
     uint8_t *fwd_rbuf;            /* their backend reads, PSKGW_FWD_RBUF bytes */
+    uv_timer_t hib_timer;         /* UDP with hibernation: the idle sweep (hibernate.c) */
+    bool hib_open;
 };
 
 extern const pskgw_dtls_session_cbs_t pskgw_listen_session_cbs;
+
+/* Hibernation (hibernate.c): one repeating sweep per UDP listener hibernates the established
+ * sessions idle for hibernate_after_s (coarse: up to a quarter of it late); start holds a
+ * listener reference released when the timer handle is closed by stop. on_thaw counts a
+ * session's THAWED (ok) or THAW_FAILED event. */
+int pskgw_listen_hibernate_start(pskgw_listener_t *l);
+void pskgw_listen_hibernate_stop(pskgw_listener_t *l);
+void pskgw_listen_on_thaw(pskgw_lsess_t *s, bool ok);
+/* Restart without a handshake (handover.h; UDP listeners that do not forward): export ends every
+ * established session it can export without a word to the peer (they go to the state file);
+ * import takes this listener's sessions from the previous process, hibernated, dropping those
+ * idle past idle_timeout_s. */
+void pskgw_listen_handover_export(pskgw_listener_t *l);
+void pskgw_listen_handover_import(pskgw_listener_t *l);
 
 /* Session tables. */
 pskgw_lsess_t *pskgw_ltable_find_id(pskgw_ltable_t *t, uint64_t id);

@@ -288,7 +288,8 @@ static int listener_eq(const pskgw_config_listener_t *a, const pskgw_config_list
     return str_eq(a->name, b->name) && a->proto == b->proto && str_eq(a->address, b->address) &&
            a->port == b->port && a->framing == b->framing &&
            a->max_message_bytes == b->max_message_bytes &&
-           a->cookie_rotate_s == b->cookie_rotate_s && str_eq(a->forward, b->forward) &&
+           a->cookie_rotate_s == b->cookie_rotate_s &&
+           a->hibernate_after_s == b->hibernate_after_s && str_eq(a->forward, b->forward) &&
            a->proxy_protocol == b->proxy_protocol &&
            a->forward_connect_timeout_ms == b->forward_connect_timeout_ms &&
            a->forward_buffer_bytes == b->forward_buffer_bytes && a->cid == b->cid &&

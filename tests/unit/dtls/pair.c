@@ -254,6 +254,12 @@ static int srv_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
     case PSKGW_DTLS_EV_PEER_MOVED:
         p->moved++;
         break;
+    case PSKGW_DTLS_EV_THAWED:
+        p->thawed++;
+        break;
+    case PSKGW_DTLS_EV_THAW_FAILED:
+        p->thaw_failed++;
+        break;
     default:
         break;
     }
@@ -290,6 +296,11 @@ static const pskgw_dtls_session_cbs_t srv_cbs = {
     .closed = srv_closed,
     .now = srv_now,
 };
+
+const pskgw_dtls_session_cbs_t *tpair_server_cbs(void)
+{
+    return &srv_cbs;
+}
 
 void tpair_init(tpair_t *p, pskgw_dtls_ctx_t *sctx, tres_t *res, bool dtls, const char *cipher,
                 const char *identity, const char *psk_hex)

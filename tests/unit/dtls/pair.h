@@ -82,6 +82,8 @@ typedef struct {
     int established;
     int auth_failed;
     int moved; /* PSKGW_DTLS_EV_PEER_MOVED */
+    int thawed;
+    int thaw_failed;
     int parks;
     int unparks;
     int lookup_failed;
@@ -104,6 +106,8 @@ void tpair_deinit(tpair_t *p);
 void tpair_pump(tpair_t *p);
 /* Client retransmits its last flight (as if its timer fired). */
 void tpair_client_timeout(tpair_t *p);
+/* The callbacks the pair gives its server session (arg: the pair). */
+const pskgw_dtls_session_cbs_t *tpair_server_cbs(void);
 
 void tq_push(tq_t *q, const uint8_t *d, size_t n);
 size_t tq_pop(tq_t *q, uint8_t *out, size_t cap);

@@ -1,0 +1,245 @@
+/* A UDP listener's idle sweep and its part of a hand-over (handover.h): established sessions idle for hibernate_after_s hibernate
+ * (dtls/session.h). One repeating timer per listener walks the session table; no timer is
+ * touched per record. See listen_internal.h. */
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wipe.h"
+#include "gateway/handover.h"
+#include "gateway/listen_internal.h"
+#include "gateway/listen_limits.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The sweep runs four times per hibernate_after_s or idle_timeout_s, whichever is shorter (at
+ * least every 250 ms, at most every 30 s), so a session hibernates between hibernate_after_s and
+ * 1.25 times it after its last record, and ends idle as late. */
+static uint64_t sweep_ms(const pskgw_listener_t *l)
+{
+    uint32_t p = l->opt.hibernate_after_s < l->opt.idle_timeout_s ? l->opt.hibernate_after_s
+                                                                  : l->opt.idle_timeout_s;
+    uint64_t ms = (uint64_t)p * 1000 / 4;
+
+    return ms < 250 ? 250 : ms > 30000 ? 30000 : ms;
+}
+
+/* Ends the established sessions idle past idle_timeout_s (their per-session timer is not used
+ * once established: listen_api.c cb_timer). Ids first, then one lookup each: ending a session
+ * may end another one (pskgw_lsess_end), so the chains are not walked while sessions end. */
+static void end_idle(pskgw_listener_t *l, uint64_t *ids, size_t n, uint64_t now)
+{
+    for (size_t k = 0; k < n; k++) {
+        pskgw_lsess_t *s = pskgw_ltable_find_id(&l->by_id, ids[k]);
+
+        if (s != NULL && !s->ended && s->ds != NULL)
+            pskgw_dtls_session_timeout(s->ds, now); /* ends it via cb_closed */
+    }
+}
+
+static void sweep(uv_timer_t *t)
+{
+    pskgw_listener_t *l = t->data;
+    uint64_t now = uv_now(l->loop);
+    uint64_t hib = (uint64_t)l->opt.hibernate_after_s * 1000;
+    uint64_t idle = (uint64_t)l->opt.idle_timeout_s * 1000;
+    uint64_t ids[256];
+    size_t n = 0;
+
+    for (size_t i = 0; !l->closing && i < l->by_id.cap; i++) {
+        for (pskgw_lsess_t *s = l->by_id.b[i]; s != NULL; s = s->next_id) {
+            uint64_t rx;
+
+            if (s->ended || s->ds == NULL || !s->established)
+                continue;
+            rx = pskgw_dtls_session_last_rx(s->ds);
+            if (idle > 0 && now >= rx + idle) {
+                if (n < sizeof(ids) / sizeof(ids[0]))
+                    ids[n++] = s->id; /* the rest at the next sweep */
+                continue;
+            }
+            if (s->hibernated || now < rx + hib || now < s->last_ms + hib)
+                continue;
+            if (pskgw_dtls_session_hibernate(s->ds) == 0) {
+                s->hibernated = true;
+                l->counters.hibernations++;
+                l->counters.hibernated++;
+            }
+        }
+    }
+    end_idle(l, ids, n, now);
+}
+
+int pskgw_listen_hibernate_start(pskgw_listener_t *l)
+{
+    int rc;
+
+    if (l->opt.hibernate_after_s == UINT32_MAX || l->opt.hibernate_after_s == 0)
+        return 0;
+    rc = uv_timer_init(l->loop, &l->hib_timer);
+    if (rc < 0)
+        return pskgw_err_from_errno(-rc);
+    l->hib_timer.data = l;
+    l->hib_open = true;
+    l->refs++;
+    (void)uv_timer_start(&l->hib_timer, sweep, sweep_ms(l), sweep_ms(l));
+    return 0;
+}
+
+static void hib_closed(uv_handle_t *h)
+{
+    pskgw_listener_unref(h->data);
+}
+
+void pskgw_listen_hibernate_stop(pskgw_listener_t *l)
+{
+    if (!l->hib_open)
+        return;
+    l->hib_open = false;
+    (void)uv_timer_stop(&l->hib_timer);
+    uv_close((uv_handle_t *)&l->hib_timer, hib_closed);
+}
+
+void pskgw_listen_on_thaw(pskgw_lsess_t *s, bool ok)
+{
+    pskgw_listener_t *l = s->l;
+
+    if (ok)
+        l->counters.thaws++;
+    else
+        l->counters.thaw_failures++;
+    if (s->hibernated) {
+        s->hibernated = false;
+        l->counters.hibernated--;
+    }
+}
+
+/* ---- restart without a handshake ----------------------------------------------------------
+ * The listener's record: u8 sockaddr length, the peer's sockaddr, the dtls session's record. */
+
+static bool handover_ok(const pskgw_listener_t *l)
+{
+    return l->opt.proto == PSKGW_LISTEN_UDP && !l->opt.forward.enabled;
+}
+
+static int export_one(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t now)
+{
+    uint8_t *rec = NULL, *wrap;
+    size_t len = 0, alen;
+    int rc;
+
+    alen = s->u.udp.addr.sin6_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                : sizeof(struct sockaddr_in6);
+    rc = pskgw_dtls_session_export(s->ds, now, &rec, &len);
+    if (rc < 0)
+        return rc;
+    wrap = malloc(1 + alen + len);
+    if (wrap == NULL) {
+        rc = PSKGW_ENOMEM;
+    } else {
+        wrap[0] = (uint8_t)alen;
+        memcpy(wrap + 1, &s->u.udp.addr, alen);
+        memcpy(wrap + 1 + alen, rec, len);
+        rc = pskgw_handover_put(l->domain, l->name, s->peer, wrap, 1 + alen + len);
+        pskgw_wipe(wrap, 1 + alen + len);
+        free(wrap);
+    }
+    pskgw_wipe(rec, len);
+    free(rec);
+    return rc;
+}
+
+void pskgw_listen_handover_export(pskgw_listener_t *l)
+{
+    uint64_t now = uv_now(l->loop);
+    size_t n = 0, kept = 0;
+
+    if (!handover_ok(l) || !pskgw_handover_armed())
+        return;
+    for (size_t i = 0; i < l->by_id.cap && l->by_id.n > 0; i++) {
+        pskgw_lsess_t *s = l->by_id.b[i];
+
+        while (s != NULL) {
+            pskgw_lsess_t *next = s->next_id;
+
+            if (!s->ended && s->ds != NULL && s->established && s->successor == NULL) {
+                if (export_one(l, s, now) == 0) {
+                    pskgw_lsess_end(s); /* no close_notify: the next process goes on with it */
+                    n++;
+                } else {
+                    kept++; /* handshaking peers, CID sessions: closed as before */
+                }
+            }
+            s = next;
+        }
+    }
+    PSKGW_NOTICE("listener \"%s\": %zu session%s exported for the next process (%zu not)", l->name,
+                 n, n == 1 ? "" : "s", kept);
+}
+
+struct import_ctx {
+    pskgw_listener_t *l;
+    size_t taken, expired, bad;
+};
+
+static void import_one(void *arg, const char *peer_str, const uint8_t *rec, size_t len)
+{
+    struct import_ctx *ic = arg;
+    pskgw_listener_t *l = ic->l;
+    struct sockaddr_in6 addr;
+    uint8_t key[PSKGW_PEER_KEY_MAX];
+    uint8_t key_len = 0, src[PSKGW_SOURCE_MAX];
+    char peer[PSKGW_PEER_STR_CAP];
+    pskgw_halfopen_ticket_t none;
+    pskgw_lsess_t *s = NULL;
+    uint64_t now = uv_now(l->loop);
+    size_t alen, src_len;
+
+    (void)peer_str;
+    memset(&none, 0, sizeof(none));
+    memset(&addr, 0, sizeof(addr));
+    if (len < 1 || (alen = rec[0]) > sizeof(addr) || len < 1 + alen ||
+        alen < sizeof(struct sockaddr_in)) {
+        ic->bad++;
+        return;
+    }
+    memcpy(&addr, rec + 1, alen);
+    if (pskgw_dtls_session_record_idle_ms(rec + 1 + alen, len - 1 - alen) >=
+        (uint64_t)l->opt.idle_timeout_s * 1000) {
+        ic->expired++;
+        return;
+    }
+    if (pskgw_listen_peer_name((const struct sockaddr *)&addr, peer, sizeof(peer), key, &key_len) <
+            0 ||
+        pskgw_ltable_find_peer(&l->by_peer, key, key_len) != NULL ||
+        pskgw_lsess_new(l, key, key_len, peer, &s) < 0) {
+        ic->bad++;
+        return;
+    }
+    src_len = pskgw_source_of(key, key_len, l->opt.ipv6_source_prefix, src);
+    pskgw_lsess_set_source(s, src, src_len, &none);
+    memcpy(&s->u.udp.addr, &addr, alen);
+    if (pskgw_dtls_session_import(l->dctx, &s->res, &pskgw_listen_session_cbs, s, rec + 1 + alen,
+                                  len - 1 - alen, now, &s->ds) < 0) {
+        ic->bad++;
+        pskgw_lsess_end(s);
+        return;
+    }
+    s->established = true;
+    s->hibernated = true;
+    l->counters.hibernated++;
+    pskgw_dtls_session_timeout(s->ds, now); /* announces its idle deadline */
+    ic->taken++;
+}
+
+void pskgw_listen_handover_import(pskgw_listener_t *l)
+{
+    struct import_ctx ic = { .l = l };
+
+    if (!handover_ok(l))
+        return;
+    if (pskgw_handover_take(l->domain, l->name, import_one, &ic) == 0)
+        return;
+    PSKGW_NOTICE("listener \"%s\": %zu session%s taken over without a handshake (%zu expired, %zu "
+                 "unusable)",
+                 l->name, ic.taken, ic.taken == 1 ? "" : "s", ic.expired, ic.bad);
+}
