@@ -524,6 +524,7 @@ static void listener_free(pskgw_listener_t *l)
     free(l->by_peer.b);
     pskgw_cid_table_deinit(&l->by_cid);
     free(l->rbuf);
+    free(l->udp_tx);
     free(l->fwd_rbuf);
     free(l->domain);
     free(l->name);
@@ -778,6 +779,8 @@ void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void 
         }
     }
     pskgw_listen_hibernate_stop(l);
+    if (l->opt.proto == PSKGW_LISTEN_UDP)
+        pskgw_udp_flush(l); /* the close_notify alerts above, queued inside a receive batch */
     if (l->handle_open) {
         l->handle_open = false;
         l->h.udp.data = l;

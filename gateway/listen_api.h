@@ -230,7 +230,9 @@ const pskgw_forward_counters_t *pskgw_listener_forward_counters(const pskgw_list
 /* Encrypt and send one message to the device of session_id (DTLS: one record; TLS: framed).
  * 0, PSKGW_ENOTFOUND (no such session, or it ended), PSKGW_EAGAIN (handshake not finished),
  * PSKGW_ETOOBIG (above max_message), PSKGW_ECLOSED (listener closing), PSKGW_ETLS, PSKGW_EIO
- * (not sent: the socket refused it (DTLS, the session goes on) or the connection failed). */
+ * (not sent: the socket refused it (DTLS, the session goes on) or the connection failed).
+ * UDP, called while the listener handles a receive batch (from a message callback): 0 means
+ * queued for the batch's sendmmsg; a datagram the socket refuses then is lost unreported. */
 int pskgw_listener_send(pskgw_listener_t *l, uint64_t session_id, const uint8_t *data, size_t len);
 
 /* One established session, for the admin API; pointers valid during the callback only. */

@@ -111,6 +111,7 @@ struct pskgw_listener {
     void *close_arg;
     uint8_t *rbuf; /* UDP receive buffer */
     size_t rbuf_len;
+    struct pskgw_udp_tx *udp_tx;  /* UDP: datagrams out of a receive batch (udp_listener.c) */
     pskgw_forward_counters_t fwd; /* forwarding listeners (forward.h) */
     uint8_t *fwd_rbuf;            /* their backend reads, PSKGW_FWD_RBUF bytes */
     uv_timer_t hib_timer;         /* UDP with hibernation: the idle sweep (hibernate.c) */
@@ -228,6 +229,12 @@ void pskgw_tcp_pause(pskgw_lsess_t *s, bool pause);
 /* Per-protocol parts. */
 int pskgw_udp_listener_start(pskgw_listener_t *l, const char **why);
 int pskgw_udp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len);
+/* Ends the receive batch: the datagrams queued during it go out now (one sendmmsg; nothing if
+ * none) and later sends go out at once. Called at the batch's end (UV_UDP_MMSG_FREE) and before
+ * the listener's handle stops (a batch cut short by a close gets no UV_UDP_MMSG_FREE). */
+void pskgw_udp_flush(pskgw_listener_t *l);
+/* sendmmsg calls made and datagrams handed to them (tests, bench). */
+void pskgw_udp_tx_stats(const pskgw_listener_t *l, uint64_t *flushes, uint64_t *batched);
 int pskgw_tcp_listener_start(pskgw_listener_t *l, const char **why);
 int pskgw_tcp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len);
 

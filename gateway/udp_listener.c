@@ -1,5 +1,6 @@
 /* The UDP side of pskgw_listener: one socket, datagrams demultiplexed by peer address, stateless
  * cookies before any per-peer state. See listen_api.h. */
+#define _GNU_SOURCE /* sendmmsg */
 #include "gateway/udp_listener.h"
 
 #include "gateway/listen_internal.h"
@@ -10,25 +11,79 @@
 #include "common/err.h"
 #include "common/log.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* recvmmsg: libuv splits the buffer into 64 KiB slots, one datagram each. */
-#define UDP_RBUF    (4 * 65536)
+/* recvmmsg: libuv splits the buffer into 64 KiB slots, one datagram each, and reads at most 20
+ * (UV__MMSG_MAXWIDTH) per call. Only the bytes of the datagrams received are touched. */
+#define UDP_RBUF    (20 * 65536)
 #define UDP_SOCKBUF (4 * 1024 * 1024)
+/* The datagrams sent during one receive batch, sent together by one sendmmsg. A slot holds the
+ * largest datagram of the default MTU (1400) with room; a larger one is sent on its own. */
+#define TX_SLOTS    32
+#define TX_SLOT_LEN 1536
+
+struct pskgw_udp_tx {
+    bool in_batch; /* between a batch's first datagram and its UV_UDP_MMSG_FREE */
+    unsigned n;
+    uint64_t flushes; /* sendmmsg calls */
+    uint64_t batched; /* datagrams handed to sendmmsg */
+    struct mmsghdr msgs[TX_SLOTS];
+    struct iovec iov[TX_SLOTS];
+    struct sockaddr_in6 to[TX_SLOTS]; /* sockaddr_in or sockaddr_in6 */
+    uint8_t data[TX_SLOTS][TX_SLOT_LEN];
+};
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     pskgw_listener_t *l = h->data;
 
     (void)suggested;
-    /* One loop thread, one datagram at a time: a single buffer per listener. */
+    /* One loop thread, one batch at a time: a single buffer per listener. */
     *buf = uv_buf_init((char *)l->rbuf, (unsigned)l->rbuf_len);
 }
 
-static int send_to(pskgw_listener_t *l, const struct sockaddr *to, const uint8_t *data, size_t len)
+static void tx_flush(pskgw_listener_t *l)
+{
+    struct pskgw_udp_tx *tx = l->udp_tx;
+    unsigned done = 0;
+    int fd = -1;
+
+    if (tx == NULL)
+        return;
+    if (tx->n > 0 && l->handle_open && uv_fileno((uv_handle_t *)&l->h.udp, &fd) == 0) {
+        tx->flushes++;
+        tx->batched += tx->n;
+        while (done < tx->n) {
+            int r = sendmmsg(fd, tx->msgs + done, tx->n - done, MSG_DONTWAIT);
+
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break; /* the socket buffer is full: the rest is lost, DTLS retransmits */
+            if (r <= 0) {
+                done++; /* this one failed (as uv_udp_try_send would): lose it */
+                continue;
+            }
+            l->counters.datagrams_out += (uint64_t)r;
+            done += (unsigned)r;
+        }
+    }
+    tx->n = 0;
+}
+
+void pskgw_udp_flush(pskgw_listener_t *l)
+{
+    if (l->udp_tx == NULL)
+        return;
+    l->udp_tx->in_batch = false;
+    tx_flush(l);
+}
+
+static int send_now(pskgw_listener_t *l, const struct sockaddr *to, const uint8_t *data, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     int rc = uv_udp_try_send(&l->h.udp, &b, 1, to);
@@ -37,6 +92,41 @@ static int send_to(pskgw_listener_t *l, const struct sockaddr *to, const uint8_t
         return pskgw_err_from_errno(rc); /* a lost datagram: DTLS retransmits */
     l->counters.datagrams_out++;
     return 0;
+}
+
+/* Inside a receive batch the datagram is queued (copied) for the batch's sendmmsg; outside one
+ * (lookup completions, timers, close) or when it does not fit a slot it is sent at once, after
+ * the queued ones so that a peer's datagrams keep their order. */
+static int send_to(pskgw_listener_t *l, const struct sockaddr *to, const uint8_t *data, size_t len)
+{
+    struct pskgw_udp_tx *tx = l->udp_tx;
+    unsigned i;
+
+    if (tx == NULL || !tx->in_batch || len > TX_SLOT_LEN) {
+        tx_flush(l);
+        return send_now(l, to, data, len);
+    }
+    if (tx->n == TX_SLOTS)
+        tx_flush(l);
+    i = tx->n++;
+    memcpy(tx->data[i], data, len);
+    memcpy(&tx->to[i], to,
+           to->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+    tx->iov[i].iov_base = tx->data[i];
+    tx->iov[i].iov_len = len;
+    memset(&tx->msgs[i], 0, sizeof(tx->msgs[i]));
+    tx->msgs[i].msg_hdr.msg_name = &tx->to[i];
+    tx->msgs[i].msg_hdr.msg_namelen =
+        to->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    tx->msgs[i].msg_hdr.msg_iov = &tx->iov[i];
+    tx->msgs[i].msg_hdr.msg_iovlen = 1;
+    return 0;
+}
+
+void pskgw_udp_tx_stats(const pskgw_listener_t *l, uint64_t *flushes, uint64_t *batched)
+{
+    *flushes = l->udp_tx != NULL ? l->udp_tx->flushes : 0;
+    *batched = l->udp_tx != NULL ? l->udp_tx->batched : 0;
 }
 
 int pskgw_udp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len)
@@ -195,8 +285,15 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     size_t hvr_len = 0;
     int rc;
 
+    if ((flags & UV_UDP_MMSG_FREE) != 0) {
+        /* The end of a recvmmsg batch: what its datagrams made ready goes out together. */
+        pskgw_udp_flush(l);
+        return;
+    }
     if (nread <= 0 || from == NULL || l->closing)
         return;
+    if ((flags & UV_UDP_MMSG_CHUNK) != 0 && l->udp_tx != NULL)
+        l->udp_tx->in_batch = true;
     l->counters.datagrams_in++;
     if ((flags & UV_UDP_PARTIAL) != 0) {
         l->counters.bad_datagrams++;
@@ -238,7 +335,8 @@ int pskgw_udp_listener_start(pskgw_listener_t *l, const char **why)
 
     l->rbuf_len = UDP_RBUF;
     l->rbuf = malloc(l->rbuf_len);
-    if (l->rbuf == NULL)
+    l->udp_tx = calloc(1, sizeof(*l->udp_tx));
+    if (l->rbuf == NULL || l->udp_tx == NULL)
         return PSKGW_ENOMEM;
     memset(&ss, 0, sizeof(ss));
     if (uv_ip4_addr(l->address, l->opt.port, (struct sockaddr_in *)&ss) != 0 &&

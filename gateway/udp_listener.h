@@ -6,8 +6,12 @@
  * ClientHello is answered: no valid cookie -> a HelloVerifyRequest sent with uv_udp_try_send and
  * nothing remembered (counter cookies_sent); a valid cookie -> max_sessions and the per-IP rate
  * are checked, then a session is created (cookie_verified, handshakes_started). Anything else
- * counts as bad_datagrams. Datagrams out are sent with uv_udp_try_send: a full socket buffer
- * loses the datagram, which DTLS retransmission covers.
+ * counts as bad_datagrams. Datagrams are read in batches (UV_UDP_RECVMMSG, up to 20 a call into
+ * one listener buffer). What the datagrams of a batch make ready to send (HelloVerifyRequests,
+ * handshake flights, replies, alerts) is copied into the listener's send queue and goes out in
+ * one sendmmsg at the batch's end (UV_UDP_MMSG_FREE) or when the listener closes; datagrams sent
+ * outside a batch (lookup completions, timers) go out at once with uv_udp_try_send. A full
+ * socket buffer loses the datagram, which DTLS retransmission covers.
  */
 #ifndef PSKGW_GATEWAY_UDP_LISTENER_H
 #define PSKGW_GATEWAY_UDP_LISTENER_H

@@ -65,6 +65,10 @@ check "udpceiling: received > 0, per CPU-second > 0, received <= sent" jqcheck "
   '.ceilings.udp.received > 0 and .ceilings.udp.received_per_cpu_s > 0 and .ceilings.udp.received <= .ceilings.udp.sent'
 check "wolfpair: handshakes and records per CPU-second, heap per session" jqcheck "$J" \
   '.ceilings.wolfpair.handshakes_per_cpu_s > 0 and .ceilings.wolfpair.records_per_cpu_s > 0 and .ceilings.wolfpair.heap_per_session_bytes > 0'
+check "wolfpair: wolfSSL's allocations per record in and out, and the report says them" bash -c "
+  jq -e '(.ceilings.wolfpair.allocs_per_record_decrypted | type) == \"number\" and
+         (.ceilings.wolfpair.allocs_per_record_encrypted | type) == \"number\"' '$J' >/dev/null &&
+  grep -q 'wolfSSL itself allocates [0-9.]* times per record received' '$out/report.md'"
 check "hammer against pskgw: every handshake ok" jqcheck "$J" \
   '.handshakes.hammer.ok == .handshakes.hammer.handshakes and .handshakes.hammer.failed == 0'
 check "fleet passes without errors" jqcheck "$J" \

@@ -467,6 +467,45 @@ Test(udp, client_hello_flood_garbage_and_truncation_create_no_session)
         uv_close((uv_handle_t *)&socks[i], NULL);
 }
 
+/* Twenty ClientHellos waiting in the socket before the loop turns: read by recvmmsg in one
+ * batch, their twenty HelloVerifyRequests go out together (sendmmsg), each to its sender. */
+Test(udp, hello_verify_requests_of_one_receive_batch_go_out_in_one_sendmmsg)
+{
+    pskgw_listener_opts_t o = { 0 };
+    static uv_udp_t socks[20];
+    struct sockaddr_in to;
+    struct sockaddr_in any;
+    uint64_t flushes = 0;
+    uint64_t batched = 0;
+    int n = 20;
+    uv_buf_t b;
+
+    hres_init(&res, &loop, 0);
+    start(&o);
+    hvr_seen = 0;
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", pskgw_listener_port(lst), &to), 0);
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &any), 0);
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(uv_udp_init(&loop, &socks[i]), 0);
+        cr_assert_eq(uv_udp_bind(&socks[i], (const struct sockaddr *)&any, 0), 0);
+        cr_assert_eq(uv_udp_recv_start(&socks[i], raw_alloc, raw_recv), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
+        cr_assert_eq(uv_udp_try_send(&socks[i], &b, 1, (const struct sockaddr *)&to),
+                     (int)sizeof(client_hello));
+    }
+    cr_assert(hrun_until(&loop, flood_answered, &n, 5000));
+    cr_assert_eq(ctr()->datagrams_in, 20);
+    cr_assert_eq(ctr()->cookies_sent, 20);
+    cr_assert_eq(ctr()->datagrams_out, 20);
+    pskgw_udp_tx_stats(lst, &flushes, &batched);
+    cr_assert_eq(batched, 20, "every HelloVerifyRequest went through a batch");
+    cr_assert_lt(flushes, 20, "%llu sendmmsg calls for 20 datagrams", (unsigned long long)flushes);
+    for (int i = 0; i < n; i++)
+        uv_close((uv_handle_t *)&socks[i], NULL);
+}
+
 static bool idle_closed(void *arg)
 {
     (void)arg;
