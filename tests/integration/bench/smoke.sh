@@ -180,7 +180,7 @@ fi
 # which run failed and prints no figure that needed it.
 fake=$WORK/bin-failing-ceiling
 mkdir -p "$fake"
-for b in pskgw pskgw-sim pskgw-devsim pskgw-udpceiling pskgw-dtls-hammer pskgw-sinkbench pskgw-linelat libpskgw-malloccount.so; do ln -s "$BIN/$b" "$fake/$b"; done
+for b in pskgw pskgw-sim pskgw-devsim pskgw-udpceiling pskgw-dtls-hammer pskgw-sinkbench pskgw-linelat pskgw-hibbench libpskgw-malloccount.so; do ln -s "$BIN/$b" "$fake/$b"; done
 cat >"$fake/pskgw-wolfpair" <<SH
 #!/usr/bin/env bash
 echo run >>"$WORK/wolfpair.calls"
