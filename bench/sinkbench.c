@@ -221,7 +221,7 @@ static int usage(void)
 
 static int parse_args(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -243,7 +243,6 @@ static int parse_args(int argc, char **argv)
             opt.in_flight = (unsigned)strtoul(v, NULL, 10);
         else
             return usage();
-        i++;
     }
     if (!opt.sink || opt.messages == 0 || opt.devices == 0 || opt.devices > MAX_DEVICES ||
         opt.size > 65536 || opt.in_flight == 0)
