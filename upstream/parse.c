@@ -302,6 +302,22 @@ static int decode_b64(const char *what, const char *field, const char *s, uint8_
     return 0;
 }
 
+/* The start every keyed answer shares: the body parsed (*root, NULL on failure), its fields read
+ * into f (*key is where f stores "Key"), and the base64 "Key" decoded into buf (*n bytes). */
+static int load_keyed(const char *what, const char *body, size_t len, json_t **root, field_t *f,
+                      size_t nf, unknown_t *u, const char *const *key, uint8_t *buf, size_t cap,
+                      size_t *n, char *why, size_t why_cap)
+{
+    int rc = load(what, body, len, root, why, why_cap);
+
+    if (rc < 0)
+        return rc;
+    rc = read_fields(what, *root, f, nf, u, why, why_cap);
+    if (rc < 0)
+        return rc;
+    return decode_b64(what, "Key", *key, buf, cap, n, why, why_cap);
+}
+
 /* The key's length against the domain's: a 16-byte key where 32 were asked for (or the reverse)
  * almost always means the device made its PSK with the other length (AT+USECPSK=16|32). */
 static void why_key_length(char *why, size_t why_cap, const char *what, size_t n,
@@ -338,13 +354,8 @@ int pskgw_upstream_parse_psk(const char *body, size_t len, unsigned want_bits,
     if (!out || (want_bits != 128 && want_bits != 256))
         return PSKGW_EINVAL;
     memset(&res, 0, sizeof(res));
-    rc = load(what, body, len, &root, why, why_cap);
-    if (rc < 0)
-        return rc;
-    rc = read_fields(what, root, f, sizeof(f) / sizeof(f[0]), &u, why, why_cap);
-    if (rc < 0)
-        goto fail;
-    rc = decode_b64(what, "Key", key, buf, sizeof(buf), &n, why, why_cap);
+    rc = load_keyed(what, body, len, &root, f, sizeof(f) / sizeof(f[0]), &u, &key, buf, sizeof(buf),
+                    &n, why, why_cap);
     if (rc < 0)
         goto fail;
     rc = PSKGW_EPARSE;
@@ -398,13 +409,8 @@ int pskgw_upstream_parse_e2e(const char *body, size_t len, pskgw_upstream_e2e_t 
     if (!out)
         return PSKGW_EINVAL;
     memset(&res, 0, sizeof(res));
-    rc = load(what, body, len, &root, why, why_cap);
-    if (rc < 0)
-        return rc;
-    rc = read_fields(what, root, f, sizeof(f) / sizeof(f[0]), &u, why, why_cap);
-    if (rc < 0)
-        goto fail;
-    rc = decode_b64(what, "Key", key, buf, sizeof(buf), &n, why, why_cap);
+    rc = load_keyed(what, body, len, &root, f, sizeof(f) / sizeof(f[0]), &u, &key, buf, sizeof(buf),
+                    &n, why, why_cap);
     if (rc < 0)
         goto fail;
     if (n != sizeof(res.key)) {
