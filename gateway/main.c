@@ -43,7 +43,8 @@ static void usage(FILE *out)
             "  --log-level LEVEL     err|warning|notice|info|debug (default info)\n"
             "  --log-format FORMAT   text (time and level; <N> priority prefixes under journald)\n"
             "                        or json (default text)\n"
-            "  --worker N            run as worker N of several sharing the ports (SO_REUSEPORT);\n"
+            "  --worker N            run as worker N (0..255) of several sharing the ports "
+            "(SO_REUSEPORT);\n"
             "                        spool files get a -wN suffix, the admin endpoint\n"
             "                        listens on its port + N\n"
             "  --allow-core-dumps    keep the process dumpable and the core size limit as it\n"
@@ -221,8 +222,9 @@ static int opt_worker(const char *arg, cli_t *cl)
     /* digits only: strtol alone takes "" as 0 and skips blanks and a sign */
     if (arg[0] >= '0' && arg[0] <= '9')
         w = strtol(arg, &end, 10);
-    if (!end || *end || w < 0 || w > 1023) {
-        fprintf(stderr, "pskgw: --worker: must be 0..1023 (got \"%s\")\n", arg);
+    /* 0..255: byte 0 of every DTLS Connection ID names the worker (dtls/cid.h) */
+    if (!end || *end || w < 0 || w > 255) {
+        fprintf(stderr, "pskgw: --worker: must be 0..255 (got \"%s\")\n", arg);
         return -1;
     }
     cl->app.worker = (int)w;

@@ -74,13 +74,16 @@ check "too many files: said so" grep -q "too many configuration files" "$WORK/ma
   2>"$WORK/many.err" && rc=0 || rc=$?
 check "--check-config-dir of 256 files and one more --config: exit 2" [ "$rc" -eq 2 ]
 check "--config beyond the limit: said so" grep -q "too many configuration files" "$WORK/many.err"
-for w in "" " 3" "+3" "3x" "-1" "1024"; do
+# 0..255: a Connection ID names its worker in one byte (256 wrapped to worker 0's CIDs)
+for w in "" " 3" "+3" "3x" "-1" "256" "1024"; do
   "$BIN/pskgw" --worker "$w" --check-config "$WORK/many/d0.conf" >/dev/null 2>"$WORK/w.err" &&
     rc=0 || rc=$?
   check "--worker \"$w\" refused (exit 2, said so)" bash -c \
-    "[ $rc -eq 2 ] && grep -q -- '--worker: must be 0..1023' '$WORK/w.err'"
+    "[ $rc -eq 2 ] && grep -q -- '--worker: must be 0..255' '$WORK/w.err'"
 done
 "$BIN/pskgw" --worker 7 --check-config "$WORK/many/d0.conf" >/dev/null 2>&1 && rc=0 || rc=$?
 check "--worker 7 accepted" [ "$rc" -eq 0 ]
+"$BIN/pskgw" --worker 255 --check-config "$WORK/many/d0.conf" >/dev/null 2>&1 && rc=0 || rc=$?
+check "--worker 255 accepted" [ "$rc" -eq 0 ]
 check "--help documents --check-config" bash -c "'$BIN/pskgw' --help | grep -q -- --check-config"
 finish
