@@ -1,5 +1,5 @@
 /* dtls/ module-internal: the context's and the session's layouts, shared by ctx.c, session.c,
- * wolfio.c and framing.c. */
+ * session_cid.c, wolfio.c, framing.c, ticket.c and hibernate.c. */
 #ifndef PSKGW_DTLS_INTERNAL_H
 #define PSKGW_DTLS_INTERNAL_H
 
@@ -151,6 +151,22 @@ int pskgw_dtls_io_get_peer(WOLFSSL *ssl, char *ip, int *ip_sz, unsigned short *p
 int pskgw_dtls_io_set_peer(WOLFSSL *ssl, char *ip, int ip_sz, unsigned short port, int fam);
 /* Wipe and free the blob (do_free). */
 void pskgw_dtls_session_drop_blob(pskgw_dtls_session_t *s);
+
+/* An entry point's frame (session.c): enter counts the depth and moves s->now forward to now;
+ * leave undoes it and, at the outermost level, frees a session whose free was deferred (s is
+ * gone then) or announces a changed deadline to the owner's timer callback. */
+void pskgw_dtls_session_enter(pskgw_dtls_session_t *s, uint64_t now);
+void pskgw_dtls_session_leave(pskgw_dtls_session_t *s);
+/* Inside enter/leave: a hibernated session gets its wolfSSL object back before an entry point
+ * uses it (THAWED or THAW_FAILED event). false: it could not, and the session has ended
+ * (session.c). */
+bool pskgw_dtls_session_wake(pskgw_dtls_session_t *s);
+/* Inside enter/leave: input bytes (a datagram, or stream bytes) to the handshake or the record
+ * drive; nothing once the session is closed (session.c). */
+void pskgw_dtls_session_process(pskgw_dtls_session_t *s, const uint8_t *data, size_t len);
+/* DTLS, at creation: the server's CID (dtls/cid.h layout, ctx's cid_len and cid_worker) offered
+ * to a client that asks for one; 0, or PSKGW_ECRYPTO / PSKGW_ETLS (session_cid.c). */
+int pskgw_dtls_session_offer_cid(pskgw_dtls_session_t *s);
 
 /* Close s once (reason to the owner's closed callback): cancels a pending lookup, wipes the key,
  * frees the handshake state (session.c). */

@@ -14,9 +14,8 @@
 #include <string.h>
 
 static void do_free(pskgw_dtls_session_t *s);
-static void process_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len);
 
-static void enter(pskgw_dtls_session_t *s, uint64_t now)
+void pskgw_dtls_session_enter(pskgw_dtls_session_t *s, uint64_t now)
 {
     s->depth++;
     if (now > s->now)
@@ -41,8 +40,7 @@ static uint64_t next_deadline(const pskgw_dtls_session_t *s)
     return d;
 }
 
-/* Leaves an entry point: frees a deferred session, or announces a changed deadline. */
-static void leave(pskgw_dtls_session_t *s)
+void pskgw_dtls_session_leave(pskgw_dtls_session_t *s)
 {
     if (--s->depth > 0)
         return;
@@ -125,11 +123,11 @@ static void feed_parked(pskgw_dtls_session_t *s)
 
             if (n > len - off - 2)
                 break; /* never past the parked bytes */
-            process_input(s, park + off + 2, n);
+            pskgw_dtls_session_process(s, park + off + 2, n);
             off += 2 + n;
         }
     } else {
-        process_input(s, park, len);
+        pskgw_dtls_session_process(s, park, len);
     }
     free(park);
 }
@@ -153,7 +151,7 @@ static void on_resolved(void *arg, int status, const uint8_t *psk, size_t psk_le
     if (s == NULL)
         return; /* cancelled: the session is gone or gave up */
     s->req = NULL;
-    enter(s, s->cbs.now != NULL ? s->cbs.now(s->arg) : s->now);
+    pskgw_dtls_session_enter(s, s->cbs.now != NULL ? s->cbs.now(s->arg) : s->now);
     (void)fire_event(s, PSKGW_DTLS_EV_UNPARK);
     if (status == 0 && psk != NULL && psk_len > 0 && psk_len <= sizeof(s->psk)) {
         memcpy(s->psk, psk, psk_len);
@@ -167,13 +165,13 @@ static void on_resolved(void *arg, int status, const uint8_t *psk, size_t psk_le
         s->key = KEY_NONE;
         (void)fire_event(s, PSKGW_DTLS_EV_LOOKUP_FAILED);
         pskgw_dtls_end_session(s, PSKGW_EUNAVAIL);
-        leave(s);
+        pskgw_dtls_session_leave(s);
         return;
     }
     s->sent = false;
     feed_parked(s);
     arm_rtx(s);
-    leave(s);
+    pskgw_dtls_session_leave(s);
 }
 
 static void start_lookup(pskgw_dtls_session_t *s, const uint8_t *raw, size_t raw_len)
@@ -514,7 +512,7 @@ static void process_tls(pskgw_dtls_session_t *s, const uint8_t *data, size_t len
     s->in_len = 0;
 }
 
-static void process_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
+void pskgw_dtls_session_process(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
 {
     if (s->closed)
         return;
@@ -524,30 +522,7 @@ static void process_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t l
         process_tls(s, data, len);
 }
 
-/* The server's CID (dtls/cid.h layout), offered to a client that asks for one. */
-static int offer_cid(pskgw_dtls_session_t *s)
-{
-    uint8_t rnd[PSKGW_CID_MAX];
-    size_t len = s->ctx->opt.cid_len;
-    int rc = PSKGW_ECRYPTO;
-
-    if (pskgw_dtls_ctx_random(s->ctx, rnd, len - 1) < 0 ||
-        pskgw_dtls_cid_make(s->ctx->opt.cid_worker, rnd, len, s->cid) < 0)
-        goto out;
-    rc = PSKGW_ETLS;
-    if (wolfSSL_dtls_cid_use(s->ssl) != WOLFSSL_SUCCESS ||
-        wolfSSL_dtls_cid_set(s->ssl, s->cid, (unsigned int)len) != WOLFSSL_SUCCESS)
-        goto out;
-    s->cid_len = (uint8_t)len;
-    rc = 0;
-out:
-    pskgw_wipe(rnd, sizeof(rnd));
-    return rc;
-}
-
-/* A hibernated session gets its wolfSSL object back before an entry point uses it (inside
- * enter/leave). false: it could not, and the session has ended. */
-static bool wake(pskgw_dtls_session_t *s)
+bool pskgw_dtls_session_wake(pskgw_dtls_session_t *s)
 {
     if (!s->hibernated)
         return true;
@@ -603,7 +578,7 @@ int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *re
             goto fail;
         memcpy(s->hs->peer, peer, peer_len);
         s->hs->peer_len = peer_len;
-        if (ctx->opt.cid_len > 0 && (rc = offer_cid(s)) < 0)
+        if (ctx->opt.cid_len > 0 && (rc = pskgw_dtls_session_offer_cid(s)) < 0)
             goto fail;
     }
     *out = s;
@@ -651,7 +626,7 @@ int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t
         return PSKGW_EINVAL;
     if (s->closed || s->free_deferred)
         return PSKGW_ECLOSED;
-    enter(s, now);
+    pskgw_dtls_session_enter(s, now);
     s->sent = false;
     if (s->dtls && !s->fed_once && s->hs != NULL) {
         /* The secret (current or previous) that made this ClientHello's cookie, so a rotation
@@ -663,75 +638,28 @@ int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t
                                                PSKGW_COOKIE_SECRET_LEN);
     }
     s->fed_once = true;
-    if (wake(s)) {
-        process_input(s, data, len);
+    if (pskgw_dtls_session_wake(s)) {
+        pskgw_dtls_session_process(s, data, len);
         arm_rtx(s);
     }
-    leave(s);
+    pskgw_dtls_session_leave(s);
     return 0;
-}
-
-int pskgw_dtls_session_feed_cid(pskgw_dtls_session_t *s, const uint8_t *data, size_t len,
-                                uint64_t now, bool *move)
-{
-    size_t off = 0;
-
-    if (s == NULL || move == NULL || (data == NULL && len > 0))
-        return PSKGW_EINVAL;
-    *move = false;
-    if (s->closed || s->free_deferred)
-        return PSKGW_ECLOSED;
-    if (!s->established || !s->cid_on)
-        return PSKGW_ENOTFOUND;
-    enter(s, now);
-    if (!wake(s)) {
-        leave(s);
-        return 0;
-    }
-    /* Record by record: which one authenticated, and its sequence number, is known exactly. */
-    while (off < len && !s->closed) {
-        pskgw_dtls_cid_record_t r;
-        size_t used = 0;
-
-        if (pskgw_dtls_cid_record_parse(data + off, len - off, s->cid_len, &r, &used) < 0)
-            break;
-        if (memcmp(r.cid, s->cid, s->cid_len) == 0) {
-            s->rx_new_peer = !s->rx_moved;
-            s->rx_key = (uint64_t)r.epoch << 48 | r.seq;
-            process_input(s, data + off, used);
-            s->rx_new_peer = false;
-        }
-        off += used;
-    }
-    *move = s->rx_moved;
-    s->rx_moved = false;
-    leave(s);
-    return 0;
-}
-
-const uint8_t *pskgw_dtls_session_cid(const pskgw_dtls_session_t *s, size_t *len)
-{
-    if (s == NULL || !s->cid_on)
-        return NULL;
-    if (len != NULL)
-        *len = s->cid_len;
-    return s->cid;
 }
 
 void pskgw_dtls_session_touch(pskgw_dtls_session_t *s, uint64_t now)
 {
     if (s == NULL || s->closed || s->free_deferred || !s->established)
         return;
-    enter(s, now);
+    pskgw_dtls_session_enter(s, now);
     s->last_rx = s->now;
-    leave(s); /* announces the moved idle deadline */
+    pskgw_dtls_session_leave(s); /* announces the moved idle deadline */
 }
 
 void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)
 {
     if (s == NULL || s->closed || s->free_deferred)
         return;
-    enter(s, now);
+    pskgw_dtls_session_enter(s, now);
     if (!s->established) {
         if (s->now >= s->hs_deadline || (s->key == KEY_NONE && s->now >= s->ho_deadline)) {
             pskgw_dtls_end_session(s, PSKGW_ETIMEOUT);
@@ -750,7 +678,7 @@ void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)
             (void)wolfSSL_shutdown(s->ssl); /* a hibernated session ends without a word */
         pskgw_dtls_end_session(s, PSKGW_EAGAIN);
     }
-    leave(s);
+    pskgw_dtls_session_leave(s);
 }
 
 int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
@@ -784,12 +712,12 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
         p = frame;
         n = len + (s->ctx->opt.framing == PSKGW_FRAMING_LEN16 ? 2 : 1);
     }
-    enter(s, s->now);
+    pskgw_dtls_session_enter(s, s->now);
     s->dgram_dropped = false;
-    if (!wake(s)) {
+    if (!pskgw_dtls_session_wake(s)) {
         rc = PSKGW_ECLOSED;
         free(frame);
-        leave(s);
+        pskgw_dtls_session_leave(s);
         return rc;
     }
     ret = wolfSSL_write(s->ssl, p, (int)n);
@@ -801,7 +729,7 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
         rc = PSKGW_EIO; /* DTLS: the record was lost at the socket; the session goes on */
     }
     free(frame);
-    leave(s);
+    pskgw_dtls_session_leave(s);
     return rc;
 }
 
@@ -809,11 +737,11 @@ void pskgw_dtls_session_close_notify(pskgw_dtls_session_t *s)
 {
     if (s == NULL || s->closed || s->free_deferred)
         return;
-    enter(s, s->now);
-    if (s->established && wake(s))
+    pskgw_dtls_session_enter(s, s->now);
+    if (s->established && pskgw_dtls_session_wake(s))
         (void)wolfSSL_shutdown(s->ssl);
     pskgw_dtls_end_session(s, 0);
-    leave(s);
+    pskgw_dtls_session_leave(s);
 }
 
 bool pskgw_dtls_session_established(const pskgw_dtls_session_t *s)
