@@ -1,5 +1,5 @@
 /* dtls/ module-internal: the context's and the session's layouts, shared by ctx.c, session.c,
- * session_cid.c, wolfio.c, framing.c, ticket.c and hibernate.c. */
+ * session_cid.c, session_lookup.c, wolfio.c, framing.c, ticket.c and hibernate.c. */
 #ifndef PSKGW_DTLS_INTERNAL_H
 #define PSKGW_DTLS_INTERNAL_H
 
@@ -164,6 +164,28 @@ bool pskgw_dtls_session_wake(pskgw_dtls_session_t *s);
 /* Inside enter/leave: input bytes (a datagram, or stream bytes) to the handshake or the record
  * drive; nothing once the session is closed (session.c). */
 void pskgw_dtls_session_process(pskgw_dtls_session_t *s, const uint8_t *data, size_t len);
+/* The owner's event callback for s (0 without one; <0: the owner refuses, e.g. PARK over its
+ * limit) (session.c). */
+int pskgw_dtls_session_event(pskgw_dtls_session_t *s, pskgw_dtls_event_t ev);
+/* DTLS, after our flight went out during this entry point (s->sent): the retransmission
+ * deadline from wolfSSL's current timeout (1 s, doubling) (session.c). */
+void pskgw_dtls_session_arm_rtx(pskgw_dtls_session_t *s);
+
+/* Identity resolution and parking (session_lookup.c). start_lookup: the identity raw[raw_len]
+ * from the ClientKeyExchange, normalised (IDENTITY event), from resolver.lookup() (KEY_READY)
+ * or else resolver.resolve() (PARK event, KEY_PENDING); a bad identity or a refused IDENTITY
+ * event gives KEY_RANDOM; a refused PARK or a failed resolve() ends the session. The answer comes in the resolver's callback,
+ * which feeds the parked input inside enter/leave. cancel_lookup: the pending lookup given up
+ * (the request is freed when the resolver calls back). park: input held while KEY_PENDING
+ * (DTLS: [u16 len][datagram], restart keeps only the newest flight, over max_parked_bytes
+ * dropped; TLS: over the bound or no memory ends the session). feed_parked: the parked input
+ * to pskgw_dtls_session_process, then freed. */
+void pskgw_dtls_session_start_lookup(pskgw_dtls_session_t *s, const uint8_t *raw, size_t raw_len);
+void pskgw_dtls_session_cancel_lookup(pskgw_dtls_session_t *s);
+void pskgw_dtls_session_park(pskgw_dtls_session_t *s, const uint8_t *data, size_t len,
+                             bool restart);
+void pskgw_dtls_session_feed_parked(pskgw_dtls_session_t *s);
+
 /* DTLS, at creation: the server's CID (dtls/cid.h layout, ctx's cid_len and cid_worker) offered
  * to a client that asks for one; 0, or PSKGW_ECRYPTO / PSKGW_ETLS (session_cid.c). */
 int pskgw_dtls_session_offer_cid(pskgw_dtls_session_t *s);

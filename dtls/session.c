@@ -58,7 +58,7 @@ void pskgw_dtls_session_leave(pskgw_dtls_session_t *s)
     }
 }
 
-static int fire_event(pskgw_dtls_session_t *s, pskgw_dtls_event_t ev)
+int pskgw_dtls_session_event(pskgw_dtls_session_t *s, pskgw_dtls_event_t ev)
 {
     if (s->cbs.event == NULL)
         return 0;
@@ -75,26 +75,14 @@ static void free_hs(pskgw_dtls_session_t *s)
     s->hs = NULL;
 }
 
-static void cancel_lookup(pskgw_dtls_session_t *s)
-{
-    resolve_req_t *req = s->req;
-
-    if (req == NULL)
-        return;
-    s->req = NULL;
-    req->s = NULL;
-    /* The resolver calls back (now or later) with PSKGW_ECANCELED; on_resolved frees req. */
-    s->resolver->cancel(s->resolver->ctx, req->handle);
-}
-
 void pskgw_dtls_end_session(pskgw_dtls_session_t *s, int reason)
 {
     if (s->closed)
         return;
     s->closed = true;
     if (s->key == KEY_PENDING) {
-        cancel_lookup(s);
-        (void)fire_event(s, PSKGW_DTLS_EV_UNPARK);
+        pskgw_dtls_session_cancel_lookup(s);
+        (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_UNPARK);
     }
     pskgw_wipe(s->psk, sizeof(s->psk));
     free_hs(s);
@@ -102,38 +90,7 @@ void pskgw_dtls_end_session(pskgw_dtls_session_t *s, int reason)
         s->cbs.closed(s->arg, reason);
 }
 
-/* ---- identity resolution ------------------------------------------------------------------ */
-
-static void feed_parked(pskgw_dtls_session_t *s)
-{
-    uint8_t *park;
-    size_t len;
-
-    if (s->hs == NULL || s->hs->park_len == 0)
-        return;
-    park = s->hs->park;
-    len = s->hs->park_len;
-    s->hs->park = NULL;
-    s->hs->park_len = 0;
-    if (s->dtls) {
-        size_t off = 0;
-
-        while (off + 2 <= len && !s->closed) {
-            size_t n = ((size_t)park[off] << 8) | park[off + 1];
-
-            if (n > len - off - 2)
-                break; /* never past the parked bytes */
-            pskgw_dtls_session_process(s, park + off + 2, n);
-            off += 2 + n;
-        }
-    } else {
-        pskgw_dtls_session_process(s, park, len);
-    }
-    free(park);
-}
-
-/* After our flight went out: wolfSSL's current retransmission timeout (1 s, doubling). */
-static void arm_rtx(pskgw_dtls_session_t *s)
+void pskgw_dtls_session_arm_rtx(pskgw_dtls_session_t *s)
 {
     if (s->dtls && !s->established && !s->closed && s->sent) {
         int t = wolfSSL_dtls_get_current_timeout(s->ssl);
@@ -142,122 +99,7 @@ static void arm_rtx(pskgw_dtls_session_t *s)
     }
 }
 
-static void on_resolved(void *arg, int status, const uint8_t *psk, size_t psk_len, const char *uid)
-{
-    resolve_req_t *req = arg;
-    pskgw_dtls_session_t *s = req->s;
-
-    free(req);
-    if (s == NULL)
-        return; /* cancelled: the session is gone or gave up */
-    s->req = NULL;
-    pskgw_dtls_session_enter(s, s->cbs.now != NULL ? s->cbs.now(s->arg) : s->now);
-    (void)fire_event(s, PSKGW_DTLS_EV_UNPARK);
-    if (status == 0 && psk != NULL && psk_len > 0 && psk_len <= sizeof(s->psk)) {
-        memcpy(s->psk, psk, psk_len);
-        s->psk_len = psk_len;
-        s->key = KEY_READY;
-        if (uid != NULL && uid[0] != '\0')
-            s->uid = strdup(uid);
-    } else if (status == 0 || status == PSKGW_ENOTFOUND || status == PSKGW_EDENIED) {
-        s->key = KEY_RANDOM;
-    } else {
-        s->key = KEY_NONE;
-        (void)fire_event(s, PSKGW_DTLS_EV_LOOKUP_FAILED);
-        pskgw_dtls_end_session(s, PSKGW_EUNAVAIL);
-        pskgw_dtls_session_leave(s);
-        return;
-    }
-    s->sent = false;
-    feed_parked(s);
-    arm_rtx(s);
-    pskgw_dtls_session_leave(s);
-}
-
-static void start_lookup(pskgw_dtls_session_t *s, const uint8_t *raw, size_t raw_len)
-{
-    char hex[PSKGW_IDENTITY_HEX_CAP];
-    char uid[PSKGW_UID_CAP];
-    size_t psk_len = sizeof(s->psk);
-    resolve_req_t *req;
-
-    if (pskgw_identity_normalize(raw, raw_len, hex, sizeof(hex)) < 0) {
-        s->key = KEY_RANDOM;
-        return;
-    }
-    memcpy(s->hs->raw_id, raw, raw_len);
-    s->hs->raw_id_len = raw_len;
-    free(s->identity);
-    free(s->uid); /* a ticket refused after opening may have set one */
-    s->uid = NULL;
-    s->identity = strdup(hex);
-    if (s->identity == NULL || fire_event(s, PSKGW_DTLS_EV_IDENTITY) < 0) {
-        s->key = KEY_RANDOM;
-        return;
-    }
-    uid[0] = '\0';
-    if (s->resolver->lookup != NULL &&
-        s->resolver->lookup(s->resolver->ctx, hex, s->psk, &psk_len, uid, sizeof(uid)) == 0 &&
-        psk_len > 0 && psk_len <= sizeof(s->psk)) {
-        s->psk_len = psk_len;
-        s->key = KEY_READY;
-        uid[sizeof(uid) - 1] = '\0';
-        if (uid[0] != '\0')
-            s->uid = strdup(uid);
-        return;
-    }
-    pskgw_wipe(s->psk, sizeof(s->psk));
-    if (fire_event(s, PSKGW_DTLS_EV_PARK) < 0) {
-        pskgw_dtls_end_session(s, PSKGW_EBUSY);
-        return;
-    }
-    req = calloc(1, sizeof(*req));
-    if (req == NULL ||
-        s->resolver->resolve(s->resolver->ctx, hex, on_resolved, req, &req->handle) < 0) {
-        free(req);
-        (void)fire_event(s, PSKGW_DTLS_EV_UNPARK);
-        (void)fire_event(s, PSKGW_DTLS_EV_LOOKUP_FAILED);
-        pskgw_dtls_end_session(s, PSKGW_EUNAVAIL);
-        return;
-    }
-    req->s = s;
-    s->req = req;
-    s->key = KEY_PENDING;
-}
-
 /* ---- input -------------------------------------------------------------------------------- */
-
-static void park_input(pskgw_dtls_session_t *s, const uint8_t *data, size_t len, bool restart)
-{
-    hs_state_t *hs = s->hs;
-    size_t need = s->dtls ? len + 2 : len;
-    uint8_t *p;
-
-    if (s->dtls && len > 0xFFFF)
-        return; /* not a UDP datagram; its length would not fit the 16-bit prefix */
-    if (s->dtls && restart)
-        hs->park_len = 0; /* a retransmitted flight: keep the newest copy only */
-    if (len == 0 || need > s->ctx->opt.max_parked_bytes - hs->park_len) {
-        if (!s->dtls)
-            pskgw_dtls_end_session(s, PSKGW_ETOOBIG); /* a stream cannot drop bytes */
-        return;
-    }
-    p = realloc(hs->park, hs->park_len + need);
-    if (p == NULL) {
-        if (!s->dtls)
-            pskgw_dtls_end_session(s, PSKGW_ENOMEM);
-        return;
-    }
-    hs->park = p;
-    if (s->dtls) {
-        p[hs->park_len] = (uint8_t)(len >> 8);
-        p[hs->park_len + 1] = (uint8_t)len;
-        memcpy(p + hs->park_len + 2, data, len);
-    } else {
-        memcpy(p + hs->park_len, data, len);
-    }
-    hs->park_len += need;
-}
 
 static int map_wolf_error(int err)
 {
@@ -288,7 +130,7 @@ static void on_established(pskgw_dtls_session_t *s)
     pskgw_wipe(s->psk, sizeof(s->psk));
     /* Stream bytes held after the client's Finished stay in wolfSSL's own input buffer. */
     free_hs(s);
-    (void)fire_event(s, PSKGW_DTLS_EV_ESTABLISHED);
+    (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_ESTABLISHED);
 }
 
 static void read_all(pskgw_dtls_session_t *s)
@@ -309,13 +151,13 @@ static void read_all(pskgw_dtls_session_t *s)
                 s->rx_new_peer = false;
                 s->rx_moved = true;
                 s->rx_top = s->rx_key;
-                (void)fire_event(s, PSKGW_DTLS_EV_PEER_MOVED);
+                (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_PEER_MOVED);
                 if (s->closed)
                     break;
             }
             if (s->dtls) {
                 if ((size_t)n > s->ctx->opt.max_message)
-                    (void)fire_event(s, PSKGW_DTLS_EV_MESSAGE_DROPPED);
+                    (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_MESSAGE_DROPPED);
                 else
                     pskgw_dtls_deliver(s, buf, (size_t)n);
             } else {
@@ -358,7 +200,7 @@ static void drive(pskgw_dtls_session_t *s)
                 int reason = s->send_failed ? PSKGW_EIO : map_wolf_error(err);
 
                 if (reason == PSKGW_EAUTH)
-                    (void)fire_event(s, PSKGW_DTLS_EV_AUTH_FAILED);
+                    (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_AUTH_FAILED);
                 pskgw_dtls_end_session(s, reason);
                 return;
             }
@@ -427,14 +269,14 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
 
         if (s->key == KEY_NONE) {
             if (rc == 1)
-                start_lookup(s, id, id_len);
+                pskgw_dtls_session_start_lookup(s, id, id_len);
             else if (rc == PSKGW_ETOOBIG)
                 s->key = KEY_RANDOM; /* oversize identity: fails like a wrong key */
             if (s->closed)
                 return;
         }
         if (s->key == KEY_PENDING) {
-            park_input(s, data, len, has_cke && cke_start);
+            pskgw_dtls_session_park(s, data, len, has_cke && cke_start);
             return;
         }
     }
@@ -457,7 +299,7 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
      * decrypted yet.) */
     if (!s->closed && !s->established && epoch1 && s->ccs_fed && (cke_before || s->cke_fed) &&
         (s->key == KEY_READY || s->key == KEY_RANDOM)) {
-        (void)fire_event(s, PSKGW_DTLS_EV_AUTH_FAILED);
+        (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_AUTH_FAILED);
         pskgw_dtls_end_session(s, PSKGW_EAUTH);
     }
 }
@@ -466,7 +308,7 @@ static void process_tls(pskgw_dtls_session_t *s, const uint8_t *data, size_t len
 {
     if (!s->established && s->hs != NULL && s->server_flight_sent &&
         (s->key == KEY_NONE || s->key == KEY_PENDING)) {
-        park_input(s, data, len, false);
+        pskgw_dtls_session_park(s, data, len, false);
         if (s->closed)
             return;
         if (s->key == KEY_NONE) {
@@ -477,14 +319,14 @@ static void process_tls(pskgw_dtls_session_t *s, const uint8_t *data, size_t len
                                                  sizeof(s->ctx->scratch), &id, &id_len);
 
             if (rc == 1)
-                start_lookup(s, id, id_len);
+                pskgw_dtls_session_start_lookup(s, id, id_len);
             else if (rc < 0)
                 s->key = KEY_RANDOM;
             if (s->closed)
                 return;
         }
         if (s->key == KEY_READY || s->key == KEY_RANDOM)
-            feed_parked(s);
+            pskgw_dtls_session_feed_parked(s);
         return;
     }
     s->in = data;
@@ -527,10 +369,10 @@ bool pskgw_dtls_session_wake(pskgw_dtls_session_t *s)
     if (!s->hibernated)
         return true;
     if (pskgw_dtls_session_thaw(s) == 0) {
-        (void)fire_event(s, PSKGW_DTLS_EV_THAWED);
+        (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_THAWED);
         return !s->closed;
     }
-    (void)fire_event(s, PSKGW_DTLS_EV_THAW_FAILED);
+    (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_THAW_FAILED);
     pskgw_dtls_end_session(s, PSKGW_ETLS);
     return false;
 }
@@ -595,7 +437,7 @@ fail:
 static void do_free(pskgw_dtls_session_t *s)
 {
     if (s->key == KEY_PENDING)
-        cancel_lookup(s);
+        pskgw_dtls_session_cancel_lookup(s);
     if (s->ssl != NULL)
         wolfSSL_free(s->ssl);
     pskgw_dtls_session_drop_blob(s);
@@ -640,7 +482,7 @@ int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t
     s->fed_once = true;
     if (pskgw_dtls_session_wake(s)) {
         pskgw_dtls_session_process(s, data, len);
-        arm_rtx(s);
+        pskgw_dtls_session_arm_rtx(s);
     }
     pskgw_dtls_session_leave(s);
     return 0;
