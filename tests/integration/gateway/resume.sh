@@ -44,7 +44,8 @@ check "dtls: first session on A is a full handshake" grep -q '^New, ' "$WORK/d1.
 check "dtls: A forwarded its message" \
   wait_until bash -c "jq -r '.payload|@base64d' '$WORK/a.jsonl' 2>/dev/null | grep -q 'hello d1'"
 check "dtls: one GetPSK for the identity" [ "$(getpsk)" = 1 ]
-check "dtls: A sealed a ticket" [ "$(mA 'pskgw_resumption_tickets_total{domain="a",outcome="sealed"}')" -ge 1 ]
+check "dtls: A sealed a ticket" \
+  [ "$(GW_ADMIN=$A_ADMIN wait_metric 'pskgw_resumption_tickets_total{domain="a",outcome="sealed"}' -ge 1)" -ge 1 ]
 sc d2 dtls1_2 "$B_UDP" -sess_in "$WORK/d.sess"
 check "dtls: the ticket from A resumes on B (s_client: Reused)" grep -q '^Reused, ' "$WORK/d2.out"
 check "dtls: B forwarded the resumed session's message" \
