@@ -17,6 +17,14 @@
 #define EXPORT_CAP 2048
 #define SEQ_BYTES  6
 
+/* wolfSSL's parser of the connection_id extension (src/dtls.c, WOLFSSL_LOCAL in
+ * wolfssl/internal.h, not installed; reachable because wolfSSL is linked statically). The public
+ * API can set the CID we receive (wolfSSL_dtls_cid_set) but not the one the peer asked us to put
+ * in our records, nor mark the CID negotiated: a thaw hands the stored peer CID to the parser
+ * exactly as the handshake did (docs/WOLFSSL.md, "Connection ID across hibernation"). */
+int TLSX_ConnectionID_Parse(WOLFSSL *ssl, const unsigned char *input, unsigned short length,
+                            unsigned char isRequest);
+
 static uint64_t get48(const uint8_t *p)
 {
     uint64_t v = 0;
@@ -105,10 +113,28 @@ static int export_pair(pskgw_dtls_session_t *s, uint8_t *a, uint8_t *b, unsigned
     return 0;
 }
 
+/* The CID the peer asked us to put in our records (RFC 9146: empty when it wants none), which
+ * wolfSSL's export leaves out. */
+static int get_peer_cid(pskgw_dtls_session_t *s, uint8_t *out, unsigned *len)
+{
+    unsigned n = 0;
+
+    *len = 0;
+    if (!s->cid_on)
+        return 0;
+    if (wolfSSL_dtls_cid_get_tx_size(s->ssl, &n) != WOLFSSL_SUCCESS || n > PSKGW_PEER_CID_MAX)
+        return PSKGW_ETLS;
+    if (n > 0 && wolfSSL_dtls_cid_get_tx(s->ssl, out, n) != WOLFSSL_SUCCESS)
+        return PSKGW_ETLS;
+    *len = n;
+    return 0;
+}
+
 int pskgw_dtls_session_hibernate(pskgw_dtls_session_t *s)
 {
     uint8_t *a = NULL, *b = NULL;
-    unsigned len = 0;
+    uint8_t pcid[PSKGW_PEER_CID_MAX];
+    unsigned len = 0, pcid_len = 0;
     long off;
     int rc;
 
@@ -120,24 +146,25 @@ int pskgw_dtls_session_hibernate(pskgw_dtls_session_t *s)
         return PSKGW_EEXISTS;
     if (!s->established || !s->hs_freed)
         return PSKGW_EAGAIN;
-    if (s->cid_on)
-        return PSKGW_EUNSUPPORTED;
     a = malloc(EXPORT_CAP);
     b = malloc(EXPORT_CAP);
     rc = PSKGW_ENOMEM;
     if (a == NULL || b == NULL)
         goto fail;
-    if ((rc = export_pair(s, a, b, &len)) < 0)
+    if ((rc = get_peer_cid(s, pcid, &pcid_len)) < 0 || (rc = export_pair(s, a, b, &len)) < 0)
         goto fail;
     rc = PSKGW_ETLS;
     if ((off = locate_seq(a, b, len)) < 0)
         goto fail;
     rc = PSKGW_ENOMEM;
-    s->blob = malloc(len);
+    s->blob = malloc(len + pcid_len);
     if (s->blob == NULL)
         goto fail;
     memcpy(s->blob, b, len);
+    if (pcid_len > 0)
+        memcpy(s->blob + len, pcid, pcid_len);
     s->blob_len = len;
+    s->peer_cid_len = (uint8_t)pcid_len;
     s->seq_off = (uint32_t)off;
     s->cipher_name = wolfSSL_get_cipher_name(s->ssl);
     wolfSSL_free(s->ssl);
@@ -157,11 +184,35 @@ fail:
 void pskgw_dtls_session_drop_blob(pskgw_dtls_session_t *s)
 {
     if (s->blob != NULL) {
-        pskgw_wipe(s->blob, s->blob_len);
+        pskgw_wipe(s->blob, s->blob_len + s->peer_cid_len);
         free(s->blob);
     }
     s->blob = NULL;
     s->blob_len = 0;
+    s->peer_cid_len = 0;
+}
+
+/* A negotiated CID back on an imported WOLFSSL object: ours (what the peer's records carry)
+ * through the public API, the peer's (what ours carry, possibly empty) through wolfSSL's own
+ * extension parser, which also marks the CID negotiated, as the handshake left it. */
+static int restore_cid(pskgw_dtls_session_t *s, WOLFSSL *ssl)
+{
+    uint8_t ext[1 + PSKGW_PEER_CID_MAX];
+    unsigned n = 0;
+
+    if (!s->cid_on)
+        return 0;
+    if (wolfSSL_dtls_cid_use(ssl) != WOLFSSL_SUCCESS ||
+        wolfSSL_dtls_cid_set(ssl, s->cid, s->cid_len) != WOLFSSL_SUCCESS)
+        return PSKGW_ETLS;
+    ext[0] = s->peer_cid_len;
+    if (s->peer_cid_len > 0)
+        memcpy(ext + 1, s->blob + s->blob_len, s->peer_cid_len);
+    if (TLSX_ConnectionID_Parse(ssl, ext, (unsigned short)(1 + s->peer_cid_len), 1) != 0 ||
+        wolfSSL_dtls_cid_get_tx_size(ssl, &n) != WOLFSSL_SUCCESS || n != s->peer_cid_len ||
+        wolfSSL_dtls_cid_get_rx_size(ssl, &n) != WOLFSSL_SUCCESS || n != s->cid_len)
+        return PSKGW_ETLS;
+    return 0;
 }
 
 int pskgw_dtls_session_thaw(pskgw_dtls_session_t *s)
@@ -187,7 +238,7 @@ int pskgw_dtls_session_thaw(pskgw_dtls_session_t *s)
     wolfSSL_SetIOReadCtx(ssl, s);
     wolfSSL_SetIOWriteCtx(ssl, s);
     wolfSSL_dtls_set_using_nonblock(ssl, 1);
-    if (wolfSSL_dtls_import(ssl, s->blob, s->blob_len) <= 0) {
+    if (wolfSSL_dtls_import(ssl, s->blob, s->blob_len) <= 0 || restore_cid(s, ssl) < 0) {
         wolfSSL_free(ssl);
         goto out;
     }
@@ -215,10 +266,14 @@ uint64_t pskgw_dtls_session_last_rx(const pskgw_dtls_session_t *s)
 }
 
 /* ---- export / import (restart without a handshake) ---------------------------------------- *
- * Record: "PSX1", u64 idle ms, u64 messages delivered, u32 seq_off, u16 identity length,
- * identity, u16 uid length, uid, u32 blob length, blob (big-endian integers). */
-#define REC_MAGIC "PSX1"
-#define REC_FIXED (4 + 8 + 8 + 4 + 2 + 2 + 4)
+ * Record (big-endian integers): "PSX2", u64 idle ms, u64 messages delivered, u32 seq_off,
+ * u64 rx_top, u16 identity length, identity, u16 uid length, uid, u8 our CID length (0: no CID
+ * negotiated), our CID, u8 peer CID length, peer CID, u32 blob length, blob. "PSX1" records (an
+ * older process's: no rx_top, no CID fields) are still read. */
+#define REC_MAGIC    "PSX2"
+#define REC_MAGIC_V1 "PSX1"
+#define REC_FIXED_V1 (4 + 8 + 8 + 4 + 2 + 2 + 4)
+#define REC_FIXED    (REC_FIXED_V1 + 8 + 1 + 1)
 
 static uint8_t *put(uint8_t *p, uint64_t v, int bytes)
 {
@@ -236,9 +291,17 @@ static uint64_t get(const uint8_t **p, int bytes)
     return v;
 }
 
+static uint8_t *put_bytes(uint8_t *p, const void *src, size_t n, int len_bytes)
+{
+    p = put(p, n, len_bytes);
+    if (n > 0)
+        memcpy(p, src, n);
+    return p + n;
+}
+
 int pskgw_dtls_session_export(pskgw_dtls_session_t *s, uint64_t now, uint8_t **out, size_t *len)
 {
-    size_t id_len, uid_len, n;
+    size_t id_len, uid_len, cid_len, n;
     uint8_t *rec, *p;
     int rc;
 
@@ -248,9 +311,10 @@ int pskgw_dtls_session_export(pskgw_dtls_session_t *s, uint64_t now, uint8_t **o
         return rc;
     id_len = s->identity != NULL ? strlen(s->identity) : 0;
     uid_len = s->uid != NULL ? strlen(s->uid) : 0;
+    cid_len = s->cid_on ? s->cid_len : 0;
     if (id_len > UINT16_MAX || uid_len > UINT16_MAX)
         return PSKGW_EINVAL;
-    n = REC_FIXED + id_len + uid_len + s->blob_len;
+    n = REC_FIXED + id_len + uid_len + cid_len + s->peer_cid_len + s->blob_len;
     rec = malloc(n);
     if (rec == NULL)
         return PSKGW_ENOMEM;
@@ -258,79 +322,129 @@ int pskgw_dtls_session_export(pskgw_dtls_session_t *s, uint64_t now, uint8_t **o
     p = put(rec + 4, now > s->last_rx ? now - s->last_rx : 0, 8);
     p = put(p, s->seq, 8);
     p = put(p, s->seq_off, 4);
-    p = put(p, id_len, 2);
-    memcpy(p, s->identity, id_len);
-    p = put(p + id_len, uid_len, 2);
-    memcpy(p, s->uid, uid_len);
-    p = put(p + uid_len, s->blob_len, 4);
-    memcpy(p, s->blob, s->blob_len);
+    p = put(p, s->rx_top, 8);
+    p = put_bytes(p, s->identity, id_len, 2);
+    p = put_bytes(p, s->uid, uid_len, 2);
+    p = put_bytes(p, s->cid, cid_len, 1);
+    p = put_bytes(p, s->blob + s->blob_len, s->peer_cid_len, 1);
+    (void)put_bytes(p, s->blob, s->blob_len, 4);
     *out = rec;
     *len = n;
     return 0;
+}
+
+/* 2 for a PSX2 record, 1 for a PSX1 one, 0 for anything else. */
+static int rec_version(const uint8_t *rec, size_t len)
+{
+    if (rec == NULL || len < REC_FIXED_V1)
+        return 0;
+    if (memcmp(rec, REC_MAGIC_V1, 4) == 0)
+        return 1;
+    return len >= REC_FIXED && memcmp(rec, REC_MAGIC, 4) == 0 ? 2 : 0;
 }
 
 uint64_t pskgw_dtls_session_record_idle_ms(const uint8_t *rec, size_t len)
 {
     const uint8_t *p = rec + 4;
 
-    if (rec == NULL || len < REC_FIXED || memcmp(rec, REC_MAGIC, 4) != 0)
+    if (rec_version(rec, len) == 0)
         return 0;
     return get(&p, 8);
 }
 
-static char *dup_field(const uint8_t **p, const uint8_t *end, bool *bad)
+/* A length-prefixed field of at most max bytes: *at points at it in the record, *n its length.
+ * false when the record is too short for it. */
+static bool take(const uint8_t **p, const uint8_t *end, int len_bytes, size_t max,
+                 const uint8_t **at, size_t *n)
 {
-    size_t n;
+    if (end - *p < len_bytes)
+        return false;
+    *n = (size_t)get(p, len_bytes);
+    if (*n > max || (size_t)(end - *p) < *n)
+        return false;
+    *at = *p;
+    *p += *n;
+    return true;
+}
+
+static char *dup_str(const uint8_t *at, size_t n, bool *nomem)
+{
     char *str;
 
-    if (end - *p < 2) {
-        *bad = true;
-        return NULL;
-    }
-    n = (size_t)get(p, 2);
-    if ((size_t)(end - *p) < n) {
-        *bad = true;
-        return NULL;
-    }
     if (n == 0)
         return NULL;
     str = malloc(n + 1);
-    if (str != NULL) {
-        memcpy(str, *p, n);
-        str[n] = '\0';
+    if (str == NULL) {
+        *nomem = true;
+        return NULL;
     }
-    *p += n;
+    memcpy(str, at, n);
+    str[n] = '\0';
     return str;
+}
+
+/* The fields of a record, borrowed from it. */
+typedef struct {
+    uint64_t idle, seq, rx_top;
+    uint32_t seq_off;
+    const uint8_t *id, *uid, *cid, *pcid, *blob;
+    size_t id_len, uid_len, cid_len, pcid_len, blob_len;
+} rec_fields_t;
+
+static int parse_record(const uint8_t *rec, size_t len, rec_fields_t *f)
+{
+    const uint8_t *p = rec + 4, *end = rec + len;
+    int v = rec_version(rec, len);
+
+    memset(f, 0, sizeof(*f));
+    if (v == 0)
+        return PSKGW_EPARSE;
+    f->idle = get(&p, 8);
+    f->seq = get(&p, 8);
+    f->seq_off = (uint32_t)get(&p, 4);
+    if (v == 2)
+        f->rx_top = get(&p, 8);
+    if (!take(&p, end, 2, UINT16_MAX, &f->id, &f->id_len) ||
+        !take(&p, end, 2, UINT16_MAX, &f->uid, &f->uid_len))
+        return PSKGW_EPARSE;
+    if (v == 2 && (!take(&p, end, 1, PSKGW_CID_MAX, &f->cid, &f->cid_len) ||
+                   !take(&p, end, 1, PSKGW_PEER_CID_MAX, &f->pcid, &f->pcid_len)))
+        return PSKGW_EPARSE;
+    if (!take(&p, end, 4, UINT32_MAX, &f->blob, &f->blob_len) || p != end)
+        return PSKGW_EPARSE;
+    if (f->blob_len == 0 || f->id_len == 0 || (size_t)f->seq_off + SEQ_BYTES > f->blob_len ||
+        (f->cid_len > 0 && f->cid_len < PSKGW_CID_MIN) || (f->cid_len == 0 && f->pcid_len > 0))
+        return PSKGW_EPARSE;
+    return 0;
 }
 
 /* Fills a new session's fields from rec; PSKGW_EPARSE or PSKGW_ENOMEM. */
 static int load_record(pskgw_dtls_session_t *s, const uint8_t *rec, size_t len, uint64_t now)
 {
-    const uint8_t *p = rec + 4, *end = rec + len;
-    uint64_t idle;
-    bool bad = false;
-    size_t blob_len;
+    rec_fields_t f;
+    bool nomem = false;
+    int rc = parse_record(rec, len, &f);
 
-    if (len < REC_FIXED || memcmp(rec, REC_MAGIC, 4) != 0)
-        return PSKGW_EPARSE;
-    idle = get(&p, 8);
-    s->seq = get(&p, 8);
-    s->seq_off = (uint32_t)get(&p, 4);
-    s->identity = dup_field(&p, end, &bad);
-    if (!bad)
-        s->uid = dup_field(&p, end, &bad);
-    if (bad || end - p < 4)
-        return PSKGW_EPARSE;
-    blob_len = (size_t)get(&p, 4);
-    if (blob_len != (size_t)(end - p) || blob_len == 0 || s->seq_off + SEQ_BYTES > blob_len ||
-        s->identity == NULL)
-        return s->identity == NULL && !bad ? PSKGW_ENOMEM : PSKGW_EPARSE;
-    s->blob = malloc(blob_len);
-    if (s->blob == NULL)
+    if (rc < 0)
+        return rc;
+    s->seq = f.seq;
+    s->seq_off = f.seq_off;
+    s->rx_top = f.rx_top;
+    s->identity = dup_str(f.id, f.id_len, &nomem);
+    s->uid = dup_str(f.uid, f.uid_len, &nomem);
+    s->blob = malloc(f.blob_len + f.pcid_len);
+    if (nomem || s->blob == NULL)
         return PSKGW_ENOMEM;
-    memcpy(s->blob, p, blob_len);
-    s->blob_len = (uint32_t)blob_len;
-    s->last_rx = idle < now ? now - idle : 0;
+    memcpy(s->blob, f.blob, f.blob_len);
+    if (f.pcid_len > 0)
+        memcpy(s->blob + f.blob_len, f.pcid, f.pcid_len);
+    s->blob_len = (uint32_t)f.blob_len;
+    s->peer_cid_len = (uint8_t)f.pcid_len;
+    if (f.cid_len > 0)
+        memcpy(s->cid, f.cid, f.cid_len);
+    s->cid_len = (uint8_t)f.cid_len;
+    s->cid_on = f.cid_len > 0;
+    s->last_rx = f.idle < now ? now - f.idle : 0;
     return 0;
 }
 

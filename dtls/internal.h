@@ -16,6 +16,7 @@
 #define PSKGW_COOKIE_SECRET_LEN 32
 #define PSKGW_TLS_SCRATCH       4096
 #define PSKGW_READ_BUF          16384
+#define PSKGW_PEER_CID_MAX      255 /* the peer's CID: a u8-length vector (RFC 9146) */
 
 struct pskgw_dtls_ctx {
     pskgw_dtls_options_t opt;
@@ -131,10 +132,12 @@ struct pskgw_dtls_session {
     uint8_t *fbuf; /* TLS len16/newline framing */
     size_t flen;
 
-    /* Hibernation (hibernate.c): ssl is NULL, blob holds wolfSSL's export of it; seq_off is
-     * where the 48-bit write sequence number sits in the blob; cipher_name is wolfSSL's static
-     * suite name. */
+    /* Hibernation (hibernate.c): ssl is NULL, blob holds wolfSSL's export of it (blob_len
+     * bytes), then the peer's CID (peer_cid_len bytes, with cid_on: wolfSSL's export leaves the
+     * CIDs out; ours is cid above); seq_off is where the 48-bit write sequence number sits in
+     * the blob; cipher_name is wolfSSL's static suite name. */
     bool hibernated;
+    uint8_t peer_cid_len;
     uint8_t *blob;
     uint32_t blob_len;
     uint32_t seq_off;
