@@ -265,6 +265,25 @@ uint64_t pskgw_dtls_session_last_rx(const pskgw_dtls_session_t *s)
     return s->last_rx;
 }
 
+void pskgw_dtls_session_sizes(const pskgw_dtls_session_t *s, pskgw_dtls_session_sizes_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->session = sizeof(*s);
+    out->allocations = 1;
+    if (s->blob != NULL) {
+        out->blob = s->blob_len + s->peer_cid_len;
+        out->allocations++;
+    }
+    if (s->identity != NULL) {
+        out->strings += strlen(s->identity) + 1;
+        out->allocations++;
+    }
+    if (s->uid != NULL) {
+        out->strings += strlen(s->uid) + 1;
+        out->allocations++;
+    }
+}
+
 /* ---- export / import (restart without a handshake) ---------------------------------------- *
  * Record (big-endian integers): "PSX2", u64 idle ms, u64 messages delivered, u32 seq_off,
  * u64 rx_top, u16 identity length, identity, u16 uid length, uid, u8 our CID length (0: no CID

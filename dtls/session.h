@@ -156,6 +156,17 @@ bool pskgw_dtls_session_hibernated(const pskgw_dtls_session_t *s);
 size_t pskgw_dtls_session_blob_size(const pskgw_dtls_session_t *s);
 /* Monotonic ms of the last authenticated record (or of the end of the handshake). */
 uint64_t pskgw_dtls_session_last_rx(const pskgw_dtls_session_t *s);
+/* What a session holds, in bytes asked of malloc (its own overhead, about 8 bytes per
+ * allocation rounded up to 16, not counted): the session structure, the hibernation blob's
+ * allocation (0 when awake), the identity and ROTPublicUID strings, and how many allocations
+ * these are. wolfSSL's object of an awake session is not counted. For memory reports. */
+typedef struct {
+    size_t session;
+    size_t blob;
+    size_t strings;
+    size_t allocations;
+} pskgw_dtls_session_sizes_t;
+void pskgw_dtls_session_sizes(const pskgw_dtls_session_t *s, pskgw_dtls_session_sizes_t *out);
 
 /* Restart without a handshake: an established DTLS session as one self-contained record (the
  * hibernation blob plus identity, ROTPublicUID, messages delivered, the highest record that
