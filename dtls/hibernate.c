@@ -17,6 +17,146 @@
 #define EXPORT_CAP 2048
 #define SEQ_BYTES  6
 
+/* ---- the hibernated session's one allocation ------------------------------------------------ *
+ * s->blob holds, in one allocation: wolfSSL's export, packed (blob_len bytes), the peer's CID
+ * (peer_cid_len bytes) and, NUL-terminated, the identity and the ROTPublicUID (s->identity and
+ * s->uid point there while the session hibernates: strings_in_blob).
+ *
+ * Packing: wolfSSL's export is mostly zero bytes (for an AEAD suite the MAC secrets it does not
+ * use, the unused ends of key and IV fields sized for the largest suite, small integers in wide
+ * fields). After a u16 length of the export, each group of 8 bytes is a mask byte (bit i: byte
+ * i is not zero) followed by its non-zero bytes; a zero mask is followed by the count (0..255) of
+ * further all-zero groups. The same bytes, without the zeros: no compression of secrets. */
+#define PACK_GROUP 8
+
+static size_t group_len(size_t len, size_t at)
+{
+    return len - at < PACK_GROUP ? len - at : PACK_GROUP;
+}
+
+static bool group_zero(const uint8_t *in, size_t len, size_t at)
+{
+    for (size_t j = 0; j < group_len(len, at); j++)
+        if (in[at + j] != 0)
+            return false;
+    return true;
+}
+
+/* out: at least 2 + len + len / 8 + 2 bytes. Returns the packed length. */
+static size_t pack(const uint8_t *in, size_t len, uint8_t *out)
+{
+    size_t o = 2;
+
+    out[0] = (uint8_t)(len >> 8);
+    out[1] = (uint8_t)len;
+    for (size_t g = 0; g < len; g += PACK_GROUP) {
+        size_t m = o++, run = 0;
+
+        out[m] = 0;
+        for (size_t j = 0; j < group_len(len, g); j++) {
+            if (in[g + j] != 0) {
+                out[m] |= (uint8_t)(1u << j);
+                out[o++] = in[g + j];
+            }
+        }
+        if (out[m] != 0)
+            continue;
+        while (run < 255 && g + PACK_GROUP < len && group_zero(in, len, g + PACK_GROUP)) {
+            run++;
+            g += PACK_GROUP;
+        }
+        out[o++] = (uint8_t)run;
+    }
+    return o;
+}
+
+/* The unpacked length, or -1 for packed bytes that are malformed or unpack beyond cap. */
+static long unpack(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+    size_t raw, i = 2, o = 0;
+
+    if (len < 2 || (raw = (size_t)in[0] << 8 | in[1]) > cap)
+        return -1;
+    while (o < raw) {
+        size_t n = group_len(raw, o);
+        unsigned mask;
+
+        if (i >= len || ((mask = in[i++]) >> n) != 0)
+            return -1;
+        for (size_t j = 0; j < n; j++) {
+            out[o + j] = 0;
+            if ((mask >> j & 1) != 0) {
+                if (i >= len || in[i] == 0)
+                    return -1;
+                out[o + j] = in[i++];
+            }
+        }
+        o += n;
+        if (mask != 0)
+            continue;
+        if (i >= len)
+            return -1;
+        for (unsigned run = in [i++]; run > 0; run--) {
+            if (o >= raw)
+                return -1;
+            n = group_len(raw, o);
+            memset(out + o, 0, n);
+            o += n;
+        }
+    }
+    return i == len ? (long)raw : -1;
+}
+
+/* s->blob from wolfSSL's export raw[len] (packed), the peer's CID and the strings; the strings
+ * the session held apart are freed. 0 or PSKGW_ENOMEM (nothing changed). pk: scratch of
+ * 2 * len + 4 bytes. */
+static int keep_blob(pskgw_dtls_session_t *s, const uint8_t *raw, size_t len, uint8_t *pk,
+                     const uint8_t *pcid, size_t pcid_len)
+{
+    size_t n = pack(raw, len, pk);
+    size_t id = s->identity != NULL ? strlen(s->identity) + 1 : 0;
+    size_t uid = s->uid != NULL ? strlen(s->uid) + 1 : 0;
+    uint8_t *b = malloc(n + pcid_len + id + uid);
+
+    if (b == NULL)
+        return PSKGW_ENOMEM;
+    memcpy(b, pk, n);
+    if (pcid_len > 0)
+        memcpy(b + n, pcid, pcid_len);
+    if (id > 0)
+        memcpy(b + n + pcid_len, s->identity, id);
+    if (uid > 0)
+        memcpy(b + n + pcid_len + id, s->uid, uid);
+    free(s->identity);
+    free(s->uid);
+    s->identity = id > 0 ? (char *)b + n + pcid_len : NULL;
+    s->uid = uid > 0 ? (char *)b + n + pcid_len + id : NULL;
+    s->strings_in_blob = true;
+    s->blob = b;
+    s->blob_len = (uint16_t)n;
+    s->peer_cid_len = (uint8_t)pcid_len;
+    return 0;
+}
+
+/* The strings back in their own allocations (a thaw: the blob goes). 0 or PSKGW_ENOMEM (then
+ * the session has none). */
+static int unpin_strings(pskgw_dtls_session_t *s)
+{
+    char *id = NULL, *uid = NULL;
+
+    if (!s->strings_in_blob)
+        return 0;
+    if ((s->identity != NULL && (id = strdup(s->identity)) == NULL) ||
+        (s->uid != NULL && (uid = strdup(s->uid)) == NULL)) {
+        free(id);
+        return PSKGW_ENOMEM;
+    }
+    s->identity = id;
+    s->uid = uid;
+    s->strings_in_blob = false;
+    return 0;
+}
+
 /* wolfSSL's parser of the connection_id extension (src/dtls.c, WOLFSSL_LOCAL in
  * wolfssl/internal.h, not installed; reachable because wolfSSL is linked statically). The public
  * API can set the CID we receive (wolfSSL_dtls_cid_set) but not the one the peer asked us to put
@@ -146,7 +286,7 @@ int pskgw_dtls_session_hibernate(pskgw_dtls_session_t *s)
         return PSKGW_EEXISTS;
     if (!s->established || !s->hs_freed)
         return PSKGW_EAGAIN;
-    a = malloc(EXPORT_CAP);
+    a = malloc(2 * EXPORT_CAP + 4); /* then the packed blob's scratch */
     b = malloc(EXPORT_CAP);
     rc = PSKGW_ENOMEM;
     if (a == NULL || b == NULL)
@@ -156,16 +296,9 @@ int pskgw_dtls_session_hibernate(pskgw_dtls_session_t *s)
     rc = PSKGW_ETLS;
     if ((off = locate_seq(a, b, len)) < 0)
         goto fail;
-    rc = PSKGW_ENOMEM;
-    s->blob = malloc(len + pcid_len);
-    if (s->blob == NULL)
+    if ((rc = keep_blob(s, b, len, a, pcid, pcid_len)) < 0)
         goto fail;
-    memcpy(s->blob, b, len);
-    if (pcid_len > 0)
-        memcpy(s->blob + len, pcid, pcid_len);
-    s->blob_len = len;
-    s->peer_cid_len = (uint8_t)pcid_len;
-    s->seq_off = (uint32_t)off;
+    s->seq_off = (uint16_t)off;
     s->cipher_name = wolfSSL_get_cipher_name(s->ssl);
     wolfSSL_free(s->ssl);
     s->ssl = NULL;
@@ -173,7 +306,7 @@ int pskgw_dtls_session_hibernate(pskgw_dtls_session_t *s)
     rc = 0;
 fail:
     if (a != NULL)
-        pskgw_wipe(a, EXPORT_CAP);
+        pskgw_wipe(a, 2 * EXPORT_CAP + 4);
     if (b != NULL)
         pskgw_wipe(b, EXPORT_CAP);
     free(a);
@@ -183,8 +316,17 @@ fail:
 
 void pskgw_dtls_session_drop_blob(pskgw_dtls_session_t *s)
 {
+    size_t n = (size_t)s->blob_len + s->peer_cid_len;
+
+    if (s->strings_in_blob) {
+        n += (s->identity != NULL ? strlen(s->identity) + 1 : 0) +
+             (s->uid != NULL ? strlen(s->uid) + 1 : 0);
+        s->identity = NULL;
+        s->uid = NULL;
+        s->strings_in_blob = false;
+    }
     if (s->blob != NULL) {
-        pskgw_wipe(s->blob, s->blob_len + s->peer_cid_len);
+        pskgw_wipe(s->blob, n);
         free(s->blob);
     }
     s->blob = NULL;
@@ -217,19 +359,26 @@ static int restore_cid(pskgw_dtls_session_t *s, WOLFSSL *ssl)
 
 int pskgw_dtls_session_thaw(pskgw_dtls_session_t *s)
 {
+    uint8_t raw[EXPORT_CAP];
     WOLFSSL *ssl;
     uint64_t seq;
+    long len = -1;
     int rc = PSKGW_ETLS;
 
     if (!s->hibernated)
         return 0;
     s->hibernated = false;
-    if (s->blob == NULL || s->seq_off + SEQ_BYTES > s->blob_len)
+    if (unpin_strings(s) < 0) {
+        rc = PSKGW_ENOMEM;
         goto out;
-    seq = get48(s->blob + s->seq_off);
+    }
+    if (s->blob == NULL || (len = unpack(s->blob, s->blob_len, raw, sizeof(raw))) < 0 ||
+        (size_t)s->seq_off + SEQ_BYTES > (size_t)len)
+        goto out;
+    seq = get48(raw + s->seq_off);
     if (seq + PSKGW_DTLS_SEQ_JUMP >= ((uint64_t)1 << 48))
         goto out; /* the sequence space is used up: a new handshake is due */
-    put48(s->blob + s->seq_off, seq + PSKGW_DTLS_SEQ_JUMP);
+    put48(raw + s->seq_off, seq + PSKGW_DTLS_SEQ_JUMP);
     ssl = wolfSSL_new(s->ctx->wctx);
     if (ssl == NULL) {
         rc = PSKGW_ENOMEM;
@@ -238,7 +387,7 @@ int pskgw_dtls_session_thaw(pskgw_dtls_session_t *s)
     wolfSSL_SetIOReadCtx(ssl, s);
     wolfSSL_SetIOWriteCtx(ssl, s);
     wolfSSL_dtls_set_using_nonblock(ssl, 1);
-    if (wolfSSL_dtls_import(ssl, s->blob, s->blob_len) <= 0 || restore_cid(s, ssl) < 0) {
+    if (wolfSSL_dtls_import(ssl, raw, (unsigned)len) <= 0 || restore_cid(s, ssl) < 0) {
         wolfSSL_free(ssl);
         goto out;
     }
@@ -246,6 +395,8 @@ int pskgw_dtls_session_thaw(pskgw_dtls_session_t *s)
     s->ssl = ssl;
     rc = 0;
 out:
+    if (len > 0)
+        pskgw_wipe(raw, (size_t)len);
     pskgw_dtls_session_drop_blob(s);
     return rc;
 }
@@ -267,21 +418,20 @@ uint64_t pskgw_dtls_session_last_rx(const pskgw_dtls_session_t *s)
 
 void pskgw_dtls_session_sizes(const pskgw_dtls_session_t *s, pskgw_dtls_session_sizes_t *out)
 {
+    size_t id = s->identity != NULL ? strlen(s->identity) + 1 : 0;
+    size_t uid = s->uid != NULL ? strlen(s->uid) + 1 : 0;
+
     memset(out, 0, sizeof(*out));
     out->session = sizeof(*s);
-    out->allocations = 1;
-    if (s->blob != NULL) {
-        out->blob = s->blob_len + s->peer_cid_len;
-        out->allocations++;
+    out->allocations = 1 + (s->blob != NULL);
+    if (s->blob != NULL)
+        out->blob = (size_t)s->blob_len + s->peer_cid_len;
+    if (s->strings_in_blob) {
+        out->blob += id + uid; /* in the same allocation */
+        return;
     }
-    if (s->identity != NULL) {
-        out->strings += strlen(s->identity) + 1;
-        out->allocations++;
-    }
-    if (s->uid != NULL) {
-        out->strings += strlen(s->uid) + 1;
-        out->allocations++;
-    }
+    out->strings = id + uid;
+    out->allocations += (id > 0) + (uid > 0);
 }
 
 /* ---- export / import (restart without a handshake) ---------------------------------------- *
@@ -322,6 +472,8 @@ int pskgw_dtls_session_export(pskgw_dtls_session_t *s, uint64_t now, uint8_t **o
 {
     size_t id_len, uid_len, cid_len, n;
     uint8_t *rec, *p;
+    uint8_t raw[EXPORT_CAP];
+    long raw_len;
     int rc;
 
     if (s == NULL || out == NULL || len == NULL)
@@ -333,10 +485,14 @@ int pskgw_dtls_session_export(pskgw_dtls_session_t *s, uint64_t now, uint8_t **o
     cid_len = s->cid_on ? s->cid_len : 0;
     if (id_len > UINT16_MAX || uid_len > UINT16_MAX)
         return PSKGW_EINVAL;
-    n = REC_FIXED + id_len + uid_len + cid_len + s->peer_cid_len + s->blob_len;
+    if ((raw_len = unpack(s->blob, s->blob_len, raw, sizeof(raw))) < 0)
+        return PSKGW_ETLS;
+    n = REC_FIXED + id_len + uid_len + cid_len + s->peer_cid_len + (size_t)raw_len;
     rec = malloc(n);
-    if (rec == NULL)
+    if (rec == NULL) {
+        pskgw_wipe(raw, (size_t)raw_len);
         return PSKGW_ENOMEM;
+    }
     memcpy(rec, REC_MAGIC, 4);
     p = put(rec + 4, now > s->last_rx ? now - s->last_rx : 0, 8);
     p = put(p, s->seq, 8);
@@ -346,7 +502,8 @@ int pskgw_dtls_session_export(pskgw_dtls_session_t *s, uint64_t now, uint8_t **o
     p = put_bytes(p, s->uid, uid_len, 2);
     p = put_bytes(p, s->cid, cid_len, 1);
     p = put_bytes(p, s->blob + s->blob_len, s->peer_cid_len, 1);
-    (void)put_bytes(p, s->blob, s->blob_len, 4);
+    (void)put_bytes(p, raw, (size_t)raw_len, 4);
+    pskgw_wipe(raw, (size_t)raw_len);
     *out = rec;
     *len = n;
     return 0;
@@ -429,7 +586,7 @@ static int parse_record(const uint8_t *rec, size_t len, rec_fields_t *f)
     if (v == 2 && (!take(&p, end, 1, PSKGW_CID_MAX, &f->cid, &f->cid_len) ||
                    !take(&p, end, 1, PSKGW_PEER_CID_MAX, &f->pcid, &f->pcid_len)))
         return PSKGW_EPARSE;
-    if (!take(&p, end, 4, UINT32_MAX, &f->blob, &f->blob_len) || p != end)
+    if (!take(&p, end, 4, EXPORT_CAP, &f->blob, &f->blob_len) || p != end)
         return PSKGW_EPARSE;
     if (f->blob_len == 0 || f->id_len == 0 || (size_t)f->seq_off + SEQ_BYTES > f->blob_len ||
         (f->cid_len > 0 && f->cid_len < PSKGW_CID_MIN) || (f->cid_len == 0 && f->pcid_len > 0))
@@ -440,6 +597,7 @@ static int parse_record(const uint8_t *rec, size_t len, rec_fields_t *f)
 /* Fills a new session's fields from rec; PSKGW_EPARSE or PSKGW_ENOMEM. */
 static int load_record(pskgw_dtls_session_t *s, const uint8_t *rec, size_t len, uint64_t now)
 {
+    uint8_t pk[2 * EXPORT_CAP + 4];
     rec_fields_t f;
     bool nomem = false;
     int rc = parse_record(rec, len, &f);
@@ -447,18 +605,16 @@ static int load_record(pskgw_dtls_session_t *s, const uint8_t *rec, size_t len, 
     if (rc < 0)
         return rc;
     s->seq = f.seq;
-    s->seq_off = f.seq_off;
+    s->seq_off = (uint16_t)f.seq_off;
     s->rx_top = f.rx_top;
     s->identity = dup_str(f.id, f.id_len, &nomem);
     s->uid = dup_str(f.uid, f.uid_len, &nomem);
-    s->blob = malloc(f.blob_len + f.pcid_len);
-    if (nomem || s->blob == NULL)
+    if (nomem)
         return PSKGW_ENOMEM;
-    memcpy(s->blob, f.blob, f.blob_len);
-    if (f.pcid_len > 0)
-        memcpy(s->blob + f.blob_len, f.pcid, f.pcid_len);
-    s->blob_len = (uint32_t)f.blob_len;
-    s->peer_cid_len = (uint8_t)f.pcid_len;
+    rc = keep_blob(s, f.blob, f.blob_len, pk, f.pcid, f.pcid_len); /* the strings move there */
+    pskgw_wipe(pk, sizeof(pk));
+    if (rc < 0)
+        return rc;
     if (f.cid_len > 0)
         memcpy(s->cid, f.cid, f.cid_len);
     s->cid_len = (uint8_t)f.cid_len;

@@ -122,7 +122,8 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
 /* Send close_notify and end the session (cbs.closed with 0). No-op if already over. */
 void pskgw_dtls_session_close_notify(pskgw_dtls_session_t *s);
 
-/* State for metadata. Strings are borrowed from the session (NULL until known). */
+/* State for metadata. Strings are borrowed from the session (NULL until known) until its next
+ * entry point or free: hibernation and thaw move them. */
 bool pskgw_dtls_session_established(const pskgw_dtls_session_t *s);
 bool pskgw_dtls_session_is_closed(const pskgw_dtls_session_t *s);
 bool pskgw_dtls_session_lookup_pending(const pskgw_dtls_session_t *s);
@@ -152,7 +153,7 @@ const char *pskgw_dtls_session_cipher(const pskgw_dtls_session_t *s);
  * error the session is unchanged and awake. */
 int pskgw_dtls_session_hibernate(pskgw_dtls_session_t *s);
 bool pskgw_dtls_session_hibernated(const pskgw_dtls_session_t *s);
-/* Bytes the blob of a hibernated session holds (0 when awake). */
+/* Bytes of wolfSSL's export a hibernated session holds, packed (0 when awake). */
 size_t pskgw_dtls_session_blob_size(const pskgw_dtls_session_t *s);
 /* Monotonic ms of the last authenticated record (or of the end of the handshake). */
 uint64_t pskgw_dtls_session_last_rx(const pskgw_dtls_session_t *s);

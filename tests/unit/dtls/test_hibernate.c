@@ -74,6 +74,7 @@ static void round_trip(const char *cipher)
     tres_t r;
     tpair_t p;
     pskgw_dtls_ctx_t *c = mkctx(0);
+    pskgw_dtls_session_sizes_t parts;
     uint64_t seq, prev;
 
     established(&p, &r, c, cipher);
@@ -89,8 +90,18 @@ static void round_trip(const char *cipher)
         cr_assert_str_eq(pskgw_dtls_session_cipher(p.srv), cipher);
         cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), ID);
         cr_assert_str_eq(pskgw_dtls_session_uid(p.srv), UID);
+        pskgw_dtls_session_sizes(p.srv, &parts);
+        cr_assert_eq(parts.allocations, 2, "the session and one allocation for the rest");
+        cr_assert_eq(parts.strings, 0);
+        cr_assert_eq(parts.blob,
+                     pskgw_dtls_session_blob_size(p.srv) + strlen(ID) + strlen(UID) + 2);
         cli_says(&p, "again");
         cr_assert_not(pskgw_dtls_session_hibernated(p.srv), "the client's record thawed it");
+        cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), ID, "the strings survive the thaw");
+        cr_assert_str_eq(pskgw_dtls_session_uid(p.srv), UID);
+        pskgw_dtls_session_sizes(p.srv, &parts);
+        cr_assert_eq(parts.allocations, 3);
+        cr_assert_eq(parts.blob, 0);
         cr_assert_eq(p.thawed, round + 1);
         cr_assert_eq(p.nmsgs, round + 2);
         cr_assert_str_eq(p.msgs[round + 1], "again");
@@ -415,7 +426,7 @@ Test(hibernate, export_and_import_into_a_new_context_continue_without_a_handshak
     pskgw_dtls_ctx_free(c2);
 }
 
-Test(hibernate, a_blob_that_does_not_import_ends_the_session_as_a_thaw_failure)
+static void damaged_blob_fails_to_thaw(size_t at)
 {
     tres_t r;
     tpair_t p;
@@ -424,7 +435,7 @@ Test(hibernate, a_blob_that_does_not_import_ends_the_session_as_a_thaw_failure)
     established(&p, &r, c, "PSK-AES128-CCM-8");
     cli_says(&p, "one");
     cr_assert_eq(pskgw_dtls_session_hibernate(p.srv), 0);
-    p.srv->blob[0] ^= 0xff; /* wolfSSL's export header: not an export any more */
+    p.srv->blob[at] ^= 0xff;
     cli_says(&p, "two");
     cr_assert_eq(p.thaw_failed, 1);
     cr_assert_eq(p.thawed, 0);
@@ -433,4 +444,12 @@ Test(hibernate, a_blob_that_does_not_import_ends_the_session_as_a_thaw_failure)
     cr_assert_eq(p.nmsgs, 1, "nothing delivered from the failed thaw");
     tpair_deinit(&p);
     pskgw_dtls_ctx_free(c);
+}
+
+/* The packed blob: u16 length, then per 8 bytes a mask and the non-zero bytes. */
+Test(hibernate, a_blob_that_does_not_import_ends_the_session_as_a_thaw_failure)
+{
+    damaged_blob_fails_to_thaw(3); /* wolfSSL's export header (its first byte, not zero) */
+    damaged_blob_fails_to_thaw(0); /* the packed length: malformed, it does not unpack */
+    damaged_blob_fails_to_thaw(2); /* the first mask: the bytes after it shift */
 }
