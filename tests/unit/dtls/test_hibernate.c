@@ -426,6 +426,55 @@ Test(hibernate, export_and_import_into_a_new_context_continue_without_a_handshak
     pskgw_dtls_ctx_free(c2);
 }
 
+/* A PSX1 record (what the previous release writes: no rx_top, no CID fields) from a PSX2 one of a
+ * session without CID: the next process still takes it over. */
+Test(hibernate, a_record_of_the_previous_format_is_still_imported)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(0);
+    pskgw_dtls_session_t *old;
+    uint8_t *rec = NULL, v1[1024];
+    size_t len = 0, strs, n;
+    uint64_t a, b;
+
+    established(&p, &r, c, "PSK-AES128-CCM-8");
+    cli_says(&p, "one");
+    a = srv_says(&p, "x");
+    cr_assert_eq(pskgw_dtls_session_export(p.srv, p.now, &rec, &len), 0);
+    cr_assert_eq(memcmp(rec, "PSX2", 4), 0);
+    cr_assert_lt(len, sizeof(v1));
+    /* PSX2: magic, idle, delivered, seq_off (24), rx_top (8), identity and uid (u16 each + bytes),
+     * our CID length (0), peer CID length (0), blob length, blob. */
+    strs = 2 + strlen(ID) + 2 + strlen(UID);
+    cr_assert_eq(rec[32 + strs], 0);
+    cr_assert_eq(rec[33 + strs], 0);
+    memcpy(v1, rec, 24);
+    memcpy(v1, "PSX1", 4);
+    memcpy(v1 + 24, rec + 32, strs);
+    n = len - (32 + strs + 2);
+    memcpy(v1 + 24 + strs, rec + 32 + strs + 2, n);
+    n += 24 + strs;
+    pskgw_wipe(rec, len);
+    free(rec);
+    old = p.srv;
+    p.srv = NULL;
+    pskgw_dtls_session_free(old);
+    cr_assert_eq(
+        pskgw_dtls_session_import(c, &r.iface, tpair_server_cbs(), &p, v1, n, p.now, &p.srv), 0);
+    pskgw_wipe(v1, sizeof(v1));
+    cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), ID);
+    cr_assert_str_eq(pskgw_dtls_session_uid(p.srv), UID);
+    cli_says(&p, "two");
+    cr_assert_eq(p.nmsgs, 2);
+    cr_assert_eq(p.last_seq, 2);
+    b = srv_says(&p, "y");
+    cr_assert_geq(b, a + PSKGW_DTLS_SEQ_JUMP);
+    cr_assert_eq(p.established, 1, "no new handshake");
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
 static void damaged_blob_fails_to_thaw(size_t at)
 {
     tres_t r;
