@@ -166,7 +166,7 @@ void pskgw_listen_handover_export(pskgw_listener_t *l)
                     pskgw_lsess_end(s); /* no close_notify: the next process goes on with it */
                     n++;
                 } else {
-                    kept++; /* handshaking peers, CID sessions: closed as before */
+                    kept++; /* handshaking peers: closed as before */
                 }
             }
             s = next;
@@ -180,6 +180,15 @@ struct import_ctx {
     pskgw_listener_t *l;
     size_t taken, expired, bad;
 };
+
+/* A session with a Connection ID is usable only when this listener reads CIDs of its length:
+ * the device keeps sending the CID it negotiated. */
+static bool cid_fits(const pskgw_listener_t *l, const pskgw_lsess_t *s)
+{
+    size_t n = 0;
+
+    return pskgw_dtls_session_cid(s->ds, &n) == NULL || n == l->opt.cid_len;
+}
 
 static void import_one(void *arg, const char *peer_str, const uint8_t *rec, size_t len)
 {
@@ -219,12 +228,14 @@ static void import_one(void *arg, const char *peer_str, const uint8_t *rec, size
     pskgw_lsess_set_source(s, src, src_len, &none);
     memcpy(&s->u.udp.addr, &addr, alen);
     if (pskgw_dtls_session_import(l->dctx, &s->res, &pskgw_listen_session_cbs, s, rec + 1 + alen,
-                                  len - 1 - alen, now, &s->ds) < 0) {
+                                  len - 1 - alen, now, &s->ds) < 0 ||
+        !cid_fits(l, s)) {
         ic->bad++;
         pskgw_lsess_end(s);
         return;
     }
     s->established = true;
+    pskgw_listen_cid_established(s); /* its records find it by CID from any address */
     s->hibernated = true;
     l->counters.hibernated++;
     pskgw_dtls_session_timeout(s->ds, now); /* announces its idle deadline */
