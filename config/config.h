@@ -153,6 +153,10 @@ typedef enum {
 } pskgw_config_cid_t;
 
 /* listeners = ( { ... }, ... ) */
+/* The DTLS anti-replay window of the wolfSSL profile (scripts/build-wolfssl: wolfSSL's default
+ * WOLFSSL_DTLS_WINDOW_WORDS 2, 32-bit words); test_dtls_replay_window checks it on the wire. */
+#define PSKGW_CONFIG_REPLAY_WINDOW 64
+
 typedef struct {
     char *name; /* unique in the domain; default "<proto>:<port>" (":<index>" added if taken) */
     pskgw_config_proto_t proto;
@@ -176,6 +180,10 @@ typedef struct {
     uint32_t forward_buffer_bytes;       /* bytes held per direction before reads pause */
     pskgw_config_cid_t cid;              /* udp: default on */
     uint32_t cid_length;                 /* udp: bytes of the CIDs offered, 4..16 (default 8) */
+    /* udp: the DTLS anti-replay window in records (RFC 6347 4.1.2.6). wolfSSL's window is
+     * fixed when it is built (WOLFSSL_DTLS_WINDOW_WORDS: 2 words, 64 records) and has no runtime
+     * setting: 64 is the only value accepted (PSKGW_CONFIG_REPLAY_WINDOW). */
+    uint32_t replay_window;
     unsigned line; /* where it is defined in the domain's file, for messages */
 } pskgw_config_listener_t;
 

@@ -279,6 +279,7 @@ Test(config_good, defaults_of_a_minimal_domain)
     cr_assert_eq(d->listeners[0].cookie_rotate_s, 30); /* cookies live at most 60 s */
     cr_assert_eq(d->listeners[0].cid, PSKGW_CONFIG_CID_ON);
     cr_assert_eq(d->listeners[0].cid_length, 8);
+    cr_assert_eq(d->listeners[0].replay_window, PSKGW_CONFIG_REPLAY_WINDOW);
     cr_assert_str_eq(d->ciphers, PSKGW_CONFIG_DEFAULT_CIPHERS);
     cr_assert_str_eq(d->ciphers_wolfssl,
                      "PSK-AES128-CCM-8:PSK-AES128-GCM-SHA256:PSK-AES128-CBC-SHA256:"
