@@ -6,13 +6,16 @@
  *     in-flight deliveries); one added, or changed in any setting, is made new; one removed or
  *     changed stops taking messages and delivers (or spools) what it holds before it closes:
  *     every message goes to the sinks in force when it was submitted;
- *   - listeners (matched by name): one unchanged keeps its socket and its sessions (ack applies
+ *   - listeners (matched by name): one kept keeps its socket and its sessions (ack applies
  *     in place); one added is started, one removed is closed (its sessions end), one whose
- *     proto/address/port/framing/max_message_bytes/cookie_rotate_s changed is replaced (started
- *     new, then the old one closed; on the same address and port the new one cannot bind while
+ *     proto/address/port/framing/forwarding changed is replaced (started new, then the old one
+ *     closed, logged as replaced; on the same address and port the new one cannot bind while
  *     the old one holds it: that domain's reload fails);
- *   - limits and ciphers are options of a listener: they apply to listeners started from now on
- *     (added or replaced ones); running listeners keep theirs (a warning says so);
+ *   - a kept listener takes the admission limits at once, and its DTLS/TLS settings (ciphers,
+ *     timeouts, sizes, cookie period, CID, hibernation) through a new DTLS context: new
+ *     handshakes use it, established sessions keep the context they were made with, the idle
+ *     timeout and hibernation apply to them too (gateway/listen_reload.h); the lookup
+ *     admission's bounds apply to listeners started from now on (a warning says so);
  *   - e2e_replay (flag/reject): at once;
  *   - api or cache settings changed: a new upstream client and new caches serve every lookup
  *     from now on; the previous ones finish the lookups under way (polled every 100 ms: no
