@@ -40,10 +40,10 @@ static int load_logged(const char *const *files, size_t n, pskgw_config_t **out)
 
 void pskgw_reload_warn_global(const pskgw_config_t *o, const pskgw_config_t *n)
 {
-    if (o->has_admin != n->has_admin ||
-        (o->has_admin &&
-         (!str_eq(o->admin.address, n->admin.address) || o->admin.port != n->admin.port)))
-        PSKGW_WARN("configuration: admin settings changed: not applied until a restart");
+    if (o->has_admin != n->has_admin)
+        PSKGW_WARN("configuration: admin group %s: not applied until a restart (a changed "
+                   "address or port is applied by a reload)",
+                   n->has_admin ? "added" : "removed");
 }
 
 static const char *level_name(pskgw_log_level_t l)

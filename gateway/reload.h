@@ -52,8 +52,8 @@ int pskgw_reload_files(const char *const *files, size_t nfiles, const char *cons
                        size_t ndirs, char ***out, size_t *nout);
 void pskgw_reload_files_free(char **files, size_t n);
 
-/* Warns about the process-wide settings a reload does not apply (the admin endpoint's address
- * and port) when they differ. */
+/* Warns about the process-wide settings a reload does not apply (an admin group added or
+ * removed) when they differ. */
 void pskgw_reload_warn_global(const pskgw_config_t *o, const pskgw_config_t *n);
 
 /* Applies the log group of n (level, format; the defaults info/text when no file has one) when
