@@ -40,7 +40,7 @@ new=$(wait_for "$WORK/ra.log" 'http://127\.0\.0\.2:[0-9]+/metrics')
 check "the move is logged with both addresses" \
   grep -q "admin endpoint on $new (moved from 127.0.0.1:" "$WORK/ra.log"
 check "the new address serves the metrics of the running process" \
-  metric_is 'pskgw_config_reloads_total{result="applied"}' -eq 2 "$new"
+  wait_until metric_is 'pskgw_config_reloads_total{result="applied"}' -eq 2 "$new"
 ready=${new%/metrics}/ready
 check "the new address answers /ready with the current state (not \"starting\")" \
   bash -c "curl -s '$ready' | jq -e '.status != \"starting\"' >/dev/null"
