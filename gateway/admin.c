@@ -344,10 +344,10 @@ static int start_daemon(pskgw_admin_t *admin, const char *address, uint16_t port
     } else {
         return PSKGW_EINVAL;
     }
-    daemon = MHD_start_daemon(
-        flags, port, NULL, NULL, handle, admin, MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin, MHD_OPTION_END);
+    daemon = MHD_start_daemon(flags, port, NULL, NULL, handle, admin, MHD_OPTION_SOCK_ADDR, sa,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin, MHD_OPTION_END);
     if (!daemon)
         return PSKGW_EEXISTS;
     info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);

@@ -144,8 +144,8 @@ void pskgw_listener_dtls_swap(pskgw_listener_t *l, const pskgw_listener_dtls_t *
     const pskgw_dtls_options_t *n = pskgw_dtls_ctx_options(ctx);
     bool renew = ctx_differs(n, pskgw_dtls_ctx_options(l->dctx));
     uint32_t idle = n->idle_timeout_s, hib = o->hibernate_after_s;
-    bool retime = idle != l->opt.idle_timeout_s ||
-                  (l->opt.proto == PSKGW_LISTEN_UDP && (hib ? hib : 30) != l->opt.hibernate_after_s);
+    bool retime = idle != l->opt.idle_timeout_s || (l->opt.proto == PSKGW_LISTEN_UDP &&
+                                                    (hib ? hib : 30) != l->opt.hibernate_after_s);
     size_t applied = 0, ended;
     char hs[32] = "off";
 

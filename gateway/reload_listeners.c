@@ -70,7 +70,8 @@ struct lctx *pskgw_reload_find_listener(pskgw_domain_t *d, const pskgw_config_li
 
 /* The new listener list: kept ones (not yet repointed) and started ones. On error the started
  * ones are closed again and nothing changed. */
-int pskgw_reload_build_listeners(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg, struct lctx **next)
+int pskgw_reload_build_listeners(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg,
+                                 struct lctx **next)
 {
     const pskgw_config_domain_t *ocfg = d->cfg;
     size_t i;
@@ -100,8 +101,8 @@ int pskgw_reload_build_listeners(pskgw_domain_t *d, const pskgw_config_domain_t 
 
 /* New DTLS contexts for the listeners this reload keeps (listen_reload.h), made before
  * anything changes; ctxs[i] NULL for a listener started by this reload (it took everything). */
-int pskgw_reload_prepare_dtls(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg, struct lctx **next,
-                        pskgw_dtls_ctx_t **ctxs)
+int pskgw_reload_prepare_dtls(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg,
+                              struct lctx **next, pskgw_dtls_ctx_t **ctxs)
 {
     for (size_t i = 0; i < ncfg->nlisteners; i++) {
         pskgw_listener_dtls_t o;
@@ -113,8 +114,8 @@ int pskgw_reload_prepare_dtls(pskgw_domain_t *d, const pskgw_config_domain_t *nc
         dtls_opts(ncfg, &ncfg->listeners[i], &o);
         rc = pskgw_listener_dtls_make(next[i]->l, &o, &ctxs[i], &why);
         if (rc < 0) {
-            PSKGW_ERR("domain \"%s\": listener \"%s\": new DTLS settings refused: %s",
-                      ncfg->name, ncfg->listeners[i].name, why ? why : pskgw_strerror(rc));
+            PSKGW_ERR("domain \"%s\": listener \"%s\": new DTLS settings refused: %s", ncfg->name,
+                      ncfg->listeners[i].name, why ? why : pskgw_strerror(rc));
             for (size_t j = 0; j < i; j++) {
                 pskgw_dtls_ctx_free(ctxs[j]);
                 ctxs[j] = NULL;
@@ -136,7 +137,8 @@ static const pskgw_config_listener_t *find_named(const pskgw_config_domain_t *c,
 /* commit: listeners not kept close (their sessions end), kept ones read the new config and
  * take their new DTLS context (ctxs[i], taken). */
 void pskgw_reload_commit_listeners(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg,
-                             struct lctx **next, pskgw_dtls_ctx_t **ctxs, pskgw_ticket_keys_t *nk)
+                                   struct lctx **next, pskgw_dtls_ctx_t **ctxs,
+                                   pskgw_ticket_keys_t *nk)
 {
     for (size_t i = 0; i < d->nlis; i++) {
         size_t j = 0;
@@ -171,4 +173,3 @@ void pskgw_reload_commit_listeners(pskgw_domain_t *d, const pskgw_config_domain_
                        ncfg->name, next[i]->name);
     }
 }
-
