@@ -282,6 +282,11 @@ typedef struct {
     char *path; /* "-": stdout; otherwise appended to, reopened on SIGHUP */
 } pskgw_config_sink_file_t;
 
+typedef enum {
+    PSKGW_CONFIG_SINK_PROBE_HEAD = 0,
+    PSKGW_CONFIG_SINK_PROBE_OFF = 1,
+} pskgw_config_sink_probe_t;
+
 typedef struct {
     char *url;
     char **headers; /* "Name: value" lines, validated (token name, no CR/LF) */
@@ -291,6 +296,10 @@ typedef struct {
     size_t nsecret_headers;
     uint32_t timeout_ms;
     char *dead_letter_path; /* where 4xx-refused envelopes go (JSON lines); NULL: dropped */
+    /* probe = "head" (default) | "off": while no POST is under way, a HEAD request to url every
+     * probe_interval_s tells whether the target answers (the sink's connected/ready state) */
+    pskgw_config_sink_probe_t probe;
+    uint32_t probe_interval_s;
 } pskgw_config_sink_http_t; /* https: verified against the system CA store */
 
 typedef struct {

@@ -259,7 +259,8 @@ static int sink_eq(const pskgw_config_sink_t *a, const pskgw_config_sink_t *b)
                strv_eq(a->http.headers, a->http.nheaders, b->http.headers, b->http.nheaders) &&
                secrets_eq(a->http.secret_headers, a->http.nsecret_headers, b->http.secret_headers,
                           b->http.nsecret_headers) &&
-               a->http.timeout_ms == b->http.timeout_ms &&
+               a->http.timeout_ms == b->http.timeout_ms && a->http.probe == b->http.probe &&
+               a->http.probe_interval_s == b->http.probe_interval_s &&
                str_eq(a->http.dead_letter_path, b->http.dead_letter_path);
     case PSKGW_CONFIG_SINK_MQTT:
         return str_eq(a->mqtt.host, b->mqtt.host) && a->mqtt.port == b->mqtt.port &&
