@@ -137,8 +137,7 @@ static void probe_tick(uv_timer_t *t)
     pskgw_curlmulti_req_opts_t ro = { 0 };
 
     /* deliveries under way or just ended tell the core already */
-    if (h->closing || h->probing || h->posts > 0 ||
-        uv_now(h->loop) - h->last_done_ms < h->probe_ms)
+    if (h->closing || h->probing || h->posts > 0 || uv_now(h->loop) - h->last_done_ms < h->probe_ms)
         return;
     ro.method = "HEAD";
     ro.url = h->url;
