@@ -6,7 +6,8 @@
 # is kept, the same session sends again without a handshake, a new device gets the new suite and
 # one that asks only for the old suite is refused; a second SIGHUP lowers limits.idle_timeout_s
 # to 1 s: the session made with the old context and the one made with the new context both end
-# idle (close_notify), and the log says so.
+# idle (close_notify), and the log says so; the keys that cannot apply to a running listener
+# (cid_length of one routing CIDs; framing: a new socket) are named in the log.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_peers.sh"
 
@@ -89,9 +90,18 @@ check "... and got no session" bash -c "! grep -q 'Cipher is' '$WORK/gone.out'"
 check "still two handshakes" metric_is "$hs" -eq 2
 
 # ---- reload 2: the idle timeout reaches running sessions of both contexts ------------------------
+# with it, keys a running listener cannot take, each said in the log: a cid_length other than the
+# one its CIDs are routed by (kept), and the tls listener's framing (a new socket: replaced)
 echo 'limits = { idle_timeout_s = 1; };' >>"$WORK/rd.conf"
+sed -i 's/hibernate_after_s = 600;/& cid_length = 12;/; s/framing = "len16";/framing = "newline";/' \
+  "$WORK/rd.conf"
 hup
 check "reload 2 applied" bash -c "! grep -q 'reload failed\|reload refused' '$WORK/rd.log'"
+check "a cid_length the running listener cannot take is named in the log" grep -q \
+  'listener "dtls": cid_length 12 not applied: its Connection IDs are routed by 8 bytes' "$WORK/rd.log"
+check "a changed framing replaces the tls listener, logged as such" \
+  grep -q 'listener "tls" replaced: its proto, address, port, framing or forwarding changed' \
+  "$WORK/rd.log"
 check "the idle timeout is logged as applied to the running sessions" \
   grep -q 'listener "dtls": idle timeout 1 s, hibernation after 600 s: applied to the 2 established sessions' \
   "$WORK/rd.log"
