@@ -7,13 +7,21 @@
 # one that asks only for the old suite is refused; a second SIGHUP lowers limits.idle_timeout_s
 # to 1 s: the session made with the old context and the one made with the new context both end
 # idle (close_notify), and the log says so; the keys that cannot apply to a running listener
-# (cid_length of one routing CIDs; framing: a new socket) are named in the log.
+# (cid_length of one routing CIDs; framing: a new socket) are named in the log. A forwarding
+# listener's session made before a reload that lowered max_message_bytes keeps its own size for
+# what the backend sends back.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_peers.sh"
 
 start_sim_tracked --devices 1000
+start_proc echo python3 "$HERE/pp2peer.py" udpplain "$WORK/echo.jsonl"
+ECHO=$(wait_for "$WORK/echo.out" '^port [0-9]+' | cut -d' ' -f2)
 write_config rd '' ''
+# a forwarding listener too: its sessions keep their own max_message_bytes after a reload
+sed -i 's|^\(  *{ name = "tls";.*\) } );$|\1 },\n  { name = "fwd"; proto = "udp"; address = "127.0.0.1"; port = 0; forward = "udp://127.0.0.1:'"$ECHO"'"; } );|' \
+  "$WORK/rd.conf"
 start_gateway_args rd
+FWD=$(wait_for "$WORK/rd.log" 'listener "fwd" on udp 127\.0\.0\.1:[0-9]+' | grep -Eo '[0-9]+$')
 hs='pskgw_listener_handshakes_completed_total{domain="rd",listener="dtls"}'
 idle='pskgw_listener_idle_closes_total{domain="rd",listener="dtls"}'
 reloads() { grep -c 'reload done\|reload refused' "$WORK/rd.log" || true; }
@@ -41,9 +49,19 @@ check "the first device negotiated PSK-AES128-CCM8" \
 echo "before the reload" >&3
 check "its message 1 in the sink" wait_until bash -c "[ \$(grep -c . '$WORK/rd.jsonl') -eq 1 ]"
 check "one handshake" wait_metric "$hs" -eq 1
+# and a session of the forwarding listener, through the echo server
+device 4
+mkfifo "$WORK/fw.in"
+exec 5<>"$WORK/fw.in"
+PROC_STDIN=$WORK/fw.in start_proc fw openssl s_client -dtls1_2 -connect "127.0.0.1:$FWD" \
+  -psk_identity "$ID" -psk "$PSK" -cipher PSK-AES128-CCM8 -nocommands
+wait_line "$WORK/fw.out" 'Cipher is PSK-AES128-CCM8' "${PEER_PID[fw]}"
+echo "echo me" >&5
+check "the forwarding session's echo came back" wait_line "$WORK/fw.out" '^echo me$' "${PEER_PID[fw]}"
 
 # ---- reload 1: ciphers, cookie period, message size, hibernation --------------------------------
 echo 'ciphers = "PSK-AES128-GCM-SHA256";' >>"$WORK/rd.conf"
+sed -i 's|forward = "udp://127.0.0.1:'"$ECHO"'";|& max_message_bytes = 500;|' "$WORK/rd.conf"
 sed -i 's/name = "dtls"; proto = "udp"; address = "127.0.0.1"; port = 0;/& cookie_rotate_s = 60; max_message_bytes = 2048; hibernate_after_s = 600;/' \
   "$WORK/rd.conf"
 hup
@@ -63,6 +81,15 @@ sids=$(jq -r .session_id "$WORK/rd.jsonl" | sort -u | wc -l)
 check "both messages came from the same session ($sids session ids)" [ "$sids" -eq 1 ]
 check "no new handshake for the old session" metric_is "$hs" -eq 1
 check "the old session still uses PSK-AES128-CCM8" bash -c "! grep -q 'Cipher is PSK-AES128-GCM' '$WORK/old.out'"
+
+# the forwarding session made before the reload keeps its message size (16384): 1000 bytes go to
+# the backend and their echo comes back, while the listener's new sessions take 500
+long=$(printf 'L%.0s' $(seq 1000))
+echo "$long" >&5
+check "the forwarding session's 1000-byte echo came back after max_message_bytes 500" \
+  wait_line "$WORK/fw.out" "^$long\$" "${PEER_PID[fw]}"
+check "no backend datagram dropped" \
+  metric_is 'pskgw_forward_datagrams_dropped_total{domain="rd",listener="fwd"}' -eq 0
 
 # a new device gets the new suite
 device 2
@@ -113,7 +140,9 @@ check "the old session's client got close_notify and ended (exit $rc)" [ "$rc" -
 peer_wait "${PEER_PID[new]}" 30 && rc=0 || rc=$?
 check "the new session's client got close_notify and ended (exit $rc)" [ "$rc" -ne 124 ]
 [ "$rc" -ne 124 ] && unset "PEER_PID[new]"
-exec 3>&- 4>&-
+exec 3>&- 4>&- 5>&-
+stop_proc "${PEER_PID[fw]}" 0,143 || true
+unset "PEER_PID[fw]"
 check "three messages delivered in all" [ "$(lines)" -eq 3 ]
 stop_gateway_checked rd
 finish_peers
