@@ -20,6 +20,7 @@
 
 struct pskgw_dtls_ctx {
     pskgw_dtls_options_t opt;
+    unsigned refs; /* pskgw_dtls_ctx_ref / _free (ctx.h) */
     char *ciphers;
     WOLFSSL_CTX *wctx;
     WC_RNG rng;

@@ -85,6 +85,12 @@ int pskgw_listen_hibernate_start(pskgw_listener_t *l)
     return 0;
 }
 
+void pskgw_listen_hibernate_retime(pskgw_listener_t *l)
+{
+    if (l->hib_open)
+        (void)uv_timer_start(&l->hib_timer, sweep, sweep_ms(l), sweep_ms(l));
+}
+
 static void hib_closed(uv_handle_t *h)
 {
     pskgw_listener_unref(h->data);
