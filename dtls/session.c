@@ -84,8 +84,7 @@ void pskgw_dtls_end_session(pskgw_dtls_session_t *s, int reason)
         pskgw_dtls_session_cancel_lookup(s);
         (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_UNPARK);
     }
-    pskgw_wipe(s->psk, sizeof(s->psk));
-    free_hs(s);
+    free_hs(s); /* and the key with it */
     if (s->cbs.closed != NULL)
         s->cbs.closed(s->arg, reason);
 }
@@ -127,8 +126,8 @@ static void on_established(pskgw_dtls_session_t *s)
     wolfSSL_FreeArrays(s->ssl);
     if (s->dtls)
         (void)wolfSSL_dtls_set_peer(s->ssl, NULL, 0);
-    pskgw_wipe(s->psk, sizeof(s->psk));
-    /* Stream bytes held after the client's Finished stay in wolfSSL's own input buffer. */
+    /* The key goes with the handshake state. Stream bytes held after the client's Finished
+     * stay in wolfSSL's own input buffer. */
     free_hs(s);
     (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_ESTABLISHED);
 }
@@ -287,6 +286,7 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
         s->ccs_fed = true;
     s->in = data;
     s->in_len = len;
+    wolfSSL_SSLEnableRead(s->ssl); /* until the read callback has taken the datagram */
     drive(s);
     s->in = NULL;
     s->in_len = 0;
@@ -442,7 +442,6 @@ static void do_free(pskgw_dtls_session_t *s)
         wolfSSL_free(s->ssl);
     pskgw_dtls_session_drop_blob(s);
     free_hs(s);
-    pskgw_wipe(s->psk, sizeof(s->psk));
     free(s->identity);
     free(s->uid);
     free(s->fbuf);
@@ -525,6 +524,7 @@ void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)
 
 int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
 {
+    uint8_t stackframe[PSKGW_TLS_SCRATCH + 2]; /* a framed message up to the default max_message */
     uint8_t *frame = NULL;
     const uint8_t *p = data;
     size_t n = len;
@@ -540,7 +540,8 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
     if (len > s->ctx->opt.max_message || len == 0)
         return len == 0 ? PSKGW_EINVAL : PSKGW_ETOOBIG;
     if (!s->dtls && s->ctx->opt.framing != PSKGW_FRAMING_RECORD) {
-        frame = malloc(len + 2);
+        /* No allocation per message (tests/unit/dtls/test_alloc_path.c) up to 4096 bytes. */
+        frame = len + 2 <= sizeof(stackframe) ? stackframe : malloc(len + 2);
         if (frame == NULL)
             return PSKGW_ENOMEM;
         if (s->ctx->opt.framing == PSKGW_FRAMING_LEN16) {
@@ -558,7 +559,8 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
     s->dgram_dropped = false;
     if (!pskgw_dtls_session_wake(s)) {
         rc = PSKGW_ECLOSED;
-        free(frame);
+        if (frame != stackframe)
+            free(frame);
         pskgw_dtls_session_leave(s);
         return rc;
     }
@@ -570,7 +572,8 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
     } else if (s->dgram_dropped) {
         rc = PSKGW_EIO; /* DTLS: the record was lost at the socket; the session goes on */
     }
-    free(frame);
+    if (frame != stackframe)
+        free(frame);
     pskgw_dtls_session_leave(s);
     return rc;
 }
