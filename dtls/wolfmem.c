@@ -51,6 +51,7 @@ typedef struct {
     unsigned count[WM_CLASSES];
     size_t hits;
     size_t misses;
+    long live;
 } wm_pool_t;
 
 static _Thread_local wm_pool_t pool;
@@ -124,6 +125,7 @@ static void *io_alloc(size_t n)
         pool.head[cls] = h->u.next;
         pool.count[cls]--;
         pool.hits++;
+        pool.live++;
         return hand_out(h, n);
     }
     if (n > SIZE_MAX - sizeof(*h))
@@ -132,6 +134,7 @@ static void *io_alloc(size_t n)
     if (h == NULL)
         return NULL;
     pool.misses++;
+    pool.live++;
     h->magic = WM_MAGIC;
     h->cls = cls;
     return hand_out(h, n);
@@ -161,6 +164,7 @@ static void io_free(void *p)
     wm_hdr_t *h = header_of(p);
     unsigned cls = h->cls;
 
+    pool.live--;
     if (cls == WM_UNPOOLED || pool.count[cls] >= keep_max(cls)) {
         release(h);
         return;
@@ -247,6 +251,7 @@ void pskgw_wolfmem_stats(pskgw_wolfmem_stats_t *out)
     }
     out->hits = pool.hits;
     out->misses = pool.misses;
+    out->live = pool.live;
 }
 
 void pskgw_wolfmem_trim(void)

@@ -38,6 +38,7 @@ typedef struct {
     size_t bytes;  /* their size classes summed */
     size_t hits;   /* I/O buffers handed out from a freelist (this thread, since start) */
     size_t misses; /* I/O buffers taken from the heap (this thread, since start) */
+    long live;     /* I/O buffers handed out by this thread minus those it took back */
 } pskgw_wolfmem_stats_t;
 
 /* True when wolfSSL allocates through this module (the profile has XMALLOC_USER). */
