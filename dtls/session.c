@@ -250,6 +250,28 @@ static size_t scan_datagram(const uint8_t *d, size_t len, size_t cid_len, bool *
     return off;
 }
 
+/* DTLS: a half-open handshake holds no handshake state of ours while it waits for its key
+ * exchange (docs/SECURITY.md, "Session-table fill"): the state is made again for the next
+ * datagram, and kept once a ClientKeyExchange fragment arrived or the key is being resolved. */
+static bool hs_ensure(pskgw_dtls_session_t *s)
+{
+    if (s->hs != NULL)
+        return true;
+    s->hs = calloc(1, sizeof(*s->hs));
+    if (s->hs == NULL) {
+        pskgw_dtls_end_session(s, PSKGW_ENOMEM);
+        return false;
+    }
+    return true;
+}
+
+static void hs_release_idle(pskgw_dtls_session_t *s)
+{
+    if (!s->closed && !s->established && s->hs != NULL && s->key == KEY_NONE &&
+        !s->hs->cke.active && s->hs->park_len == 0)
+        free_hs(s);
+}
+
 static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
 {
     bool has_cke = false;
@@ -260,6 +282,8 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
     uint64_t top = 0;
     uint64_t authed = s->authed;
 
+    if (!s->established && !hs_ensure(s))
+        return;
     if (!s->established && s->hs != NULL) {
         const uint8_t *id = NULL;
         size_t id_len = 0;
@@ -280,8 +304,10 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
         }
     }
     len = scan_datagram(data, len, s->cid_len, &epoch1, &ccs, &top);
-    if (len == 0)
+    if (len == 0) {
+        hs_release_idle(s);
         return; /* nothing but garbage */
+    }
     if (ccs)
         s->ccs_fed = true;
     s->in = data;
@@ -302,6 +328,7 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
         (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_AUTH_FAILED);
         pskgw_dtls_end_session(s, PSKGW_EAUTH);
     }
+    hs_release_idle(s);
 }
 
 static void process_tls(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
