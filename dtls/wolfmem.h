@@ -16,7 +16,9 @@
  * wolfSSL_SetAllocators/wolfSSL_GetAllocators itself when the build has XMALLOC_USER (wolfSSL's
  * memory.c then has none), with wolfSSL's semantics, so the tests' allocation counter
  * (tests/support/allocfail.h) and bench/wolfpair.c's heap accounting see every block the pool
- * takes from the heap. Setting allocators returns the pooled blocks to the previous ones first.
+ * takes from the heap. Setting allocators returns the pooled blocks to the previous ones first;
+ * blocks still in use would be freed through the new ones, so, as with wolfSSL's own, set them
+ * before wolfSSL allocates anything (the tests do it in a constructor, wolfpair first in main).
  *
  * Freed I/O buffers hold no secret: wolfSSL wipes the input buffer before freeing it, and the
  * output buffer holds records already encrypted (or handshake messages sent in clear). Under
