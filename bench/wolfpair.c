@@ -394,21 +394,19 @@ static void conn_free(struct conn *c, double *srv_cpu)
     c->srv = c->cli = NULL;
 }
 
-int main(int argc, char **argv)
+struct args {
+    long handshakes, records, sessions;
+    const char *cipher;
+};
+
+/* 0, or the exit status for a bad command line. */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = { { "handshakes", required_argument, NULL, 'h' },
                                           { "records", required_argument, NULL, 'r' },
                                           { "sessions", required_argument, NULL, 's' },
                                           { "cipher", required_argument, NULL, 'c' },
                                           { NULL, 0, NULL, 0 } };
-    long handshakes = 2000, records = 200000, sessions = 1000;
-    const char *cipher = "PSK-AES128-CCM8";
-    WOLFSSL_CTX *sctx, *cctx;
-    struct conn c;
-    unsigned char msg[64];
-    double hs_cpu = 0, rec_cpu = 0, enc_cpu = 0;
-    struct conn *held;
-    long long before;
     int opt;
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -424,16 +422,16 @@ int main(int argc, char **argv)
         }
         switch (opt) {
         case 'h':
-            handshakes = v;
+            a->handshakes = v;
             break;
         case 'r':
-            records = v;
+            a->records = v;
             break;
         case 's':
-            sessions = v;
+            a->sessions = v;
             break;
         case 'c':
-            cipher = optarg;
+            a->cipher = optarg;
             break;
         default:
             fprintf(stderr, "usage: pskgw-wolfpair [--handshakes N] [--records N] "
@@ -441,6 +439,77 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    return 0;
+}
+
+/* Heap held per half-open and per established server session, n of each at once (the pool's
+ * blocks returned first: they belong to no session), with their blocks by size on stderr.
+ * 0 or -1. */
+static int measure_memory(WOLFSSL_CTX *sctx, WOLFSSL_CTX *cctx, const unsigned char *msg, int len,
+                          long sessions, long long *per_half_open, long long *per_session)
+{
+    struct conn *held = calloc((size_t)sessions, sizeof(*held));
+    long long before;
+
+    if (!held)
+        return -1;
+    pskgw_wolfmem_trim();
+    before = live_server;
+    for (long i = 0; i < sessions; i++) {
+        if (half_open(sctx, cctx, &held[i]) != 0) {
+            fprintf(stderr, "wolfpair: half-open session %ld failed\n", i);
+            return -1;
+        }
+        wolfSSL_free(held[i].cli);
+        held[i].cli = NULL;
+    }
+    pskgw_wolfmem_trim();
+    *per_half_open = (live_server - before) / sessions;
+    breakdown("half-open", sessions);
+    for (long i = 0; i < sessions; i++)
+        conn_free(&held[i], NULL);
+    pskgw_wolfmem_trim();
+    before = live_server;
+    for (long i = 0; i < sessions; i++) {
+        double ignored = 0;
+
+        if (handshake(sctx, cctx, &held[i], &ignored) != 0 ||
+            records_batch(&held[i], msg, len, 1, &ignored) != 0)
+            return -1;
+        counting_server = 1;
+        wolfSSL_FreeArrays(held[i].srv);
+        counting_server = 0;
+        /* The client object is not part of the server's cost: drop it now. */
+        wolfSSL_free(held[i].cli);
+        held[i].cli = NULL;
+    }
+    pskgw_wolfmem_trim();
+    *per_session = (live_server - before) / sessions;
+    breakdown("established", sessions);
+    for (long i = 0; i < sessions; i++)
+        conn_free(&held[i], NULL);
+    free(held);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = { 2000, 200000, 1000, "PSK-AES128-CCM8" };
+    long handshakes, records, sessions;
+    const char *cipher;
+    WOLFSSL_CTX *sctx, *cctx;
+    struct conn c;
+    unsigned char msg[64];
+    double hs_cpu = 0, rec_cpu = 0, enc_cpu = 0;
+    long long per_session = 0, per_half_open = 0;
+    int rc = parse_args(argc, argv, &a);
+
+    if (rc != 0)
+        return rc;
+    handshakes = a.handshakes;
+    records = a.records;
+    sessions = a.sessions;
+    cipher = a.cipher;
     wolfSSL_SetAllocators(cnt_malloc, cnt_free, cnt_realloc);
     wolfSSL_Init();
     sctx = wolfSSL_CTX_new(wolfDTLSv1_2_server_method());
@@ -491,46 +560,9 @@ int main(int argc, char **argv)
     double allocs_out = records > 0 ? (double)(allocs_server - allocs0) / (double)records : 0;
     conn_free(&c, NULL);
 
-    held = calloc((size_t)sessions, sizeof(*held));
-    if (!held)
+    if (measure_memory(sctx, cctx, msg, (int)sizeof(msg), sessions, &per_half_open, &per_session) !=
+        0)
         return 1;
-    pskgw_wolfmem_trim();
-    before = live_server;
-    for (long i = 0; i < sessions; i++) {
-        if (half_open(sctx, cctx, &held[i]) != 0) {
-            fprintf(stderr, "wolfpair: half-open session %ld failed\n", i);
-            return 1;
-        }
-        wolfSSL_free(held[i].cli);
-        held[i].cli = NULL;
-    }
-    pskgw_wolfmem_trim();
-    long long per_half_open = (live_server - before) / sessions;
-    breakdown("half-open", sessions);
-    for (long i = 0; i < sessions; i++)
-        conn_free(&held[i], NULL);
-    pskgw_wolfmem_trim();
-    before = live_server;
-    for (long i = 0; i < sessions; i++) {
-        double ignored = 0;
-
-        if (handshake(sctx, cctx, &held[i], &ignored) != 0 ||
-            records_batch(&held[i], msg, (int)sizeof(msg), 1, &ignored) != 0)
-            return 1;
-        counting_server = 1;
-        wolfSSL_FreeArrays(held[i].srv);
-        counting_server = 0;
-        /* The client object is not part of the server's cost: drop it now. */
-        wolfSSL_free(held[i].cli);
-        held[i].cli = NULL;
-    }
-    pskgw_wolfmem_trim();
-    long long per_session = (live_server - before) / sessions;
-    breakdown("established", sessions);
-    for (long i = 0; i < sessions; i++)
-        conn_free(&held[i], NULL);
-    free(held);
-
     fprintf(stderr, "wolfSSL %s, %s\n", wolfSSL_lib_version(), cipher);
     fprintf(stderr, "  handshakes/s of server CPU: %.0f (%ld)\n", handshakes / hs_cpu, handshakes);
     fprintf(stderr, "  64-byte records decrypted/s of server CPU: %.0f (%ld)\n", records / rec_cpu,
