@@ -98,6 +98,9 @@ typedef struct {
     int nmsgs;
 } tpair_t;
 
+/* A DTLS server context with the defaults (idle timeout 30 s); asserts it was made. */
+pskgw_dtls_ctx_t *tpair_dtls_ctx(void);
+
 /* identity: as the client sends it (raw bytes allowed, NUL-terminated); psk_hex: its key. */
 void tpair_init(tpair_t *p, pskgw_dtls_ctx_t *sctx, tres_t *res, bool dtls, const char *cipher,
                 const char *identity, const char *psk_hex);

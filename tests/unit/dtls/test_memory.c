@@ -41,23 +41,11 @@ static long io_live(void)
     return st.live;
 }
 
-static pskgw_dtls_ctx_t *mkctx(void)
-{
-    pskgw_dtls_options_t o = { 0 };
-    pskgw_dtls_ctx_t *c = NULL;
-    const char *why = NULL;
-
-    o.dtls = true;
-    o.idle_timeout_s = 30;
-    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
-    return c;
-}
-
 /* Heap per established session (N of them) after `records` messages each, acks included. */
 static size_t per_established(int records)
 {
     static tpair_t p[N];
-    pskgw_dtls_ctx_t *c = mkctx();
+    pskgw_dtls_ctx_t *c = tpair_dtls_ctx();
     tres_t r;
     size_t with, without;
     long live;
@@ -107,7 +95,7 @@ Test(memory, an_established_session_holds_no_more_after_many_records)
 Test(memory, a_half_open_handshake_holds_no_input_buffer)
 {
     static tpair_t p[N];
-    pskgw_dtls_ctx_t *c = mkctx();
+    pskgw_dtls_ctx_t *c = tpair_dtls_ctx();
     tres_t r;
     size_t with, without, per;
     long live;

@@ -18,18 +18,6 @@
 #define W     PSKGW_CONFIG_REPLAY_WINDOW
 #define NRECS (W + 8)
 
-static pskgw_dtls_ctx_t *mkctx(void)
-{
-    pskgw_dtls_options_t o = { 0 };
-    pskgw_dtls_ctx_t *c = NULL;
-    const char *why = NULL;
-
-    o.dtls = true;
-    o.idle_timeout_s = 30;
-    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
-    return c;
-}
-
 static const char *want(int i)
 {
     static char m[2][16];
@@ -47,7 +35,7 @@ Test(replay_window, records_older_than_the_window_are_dropped_and_inside_it_deli
 {
     static uint8_t rec[NRECS][256];
     size_t len[NRECS];
-    pskgw_dtls_ctx_t *c = mkctx();
+    pskgw_dtls_ctx_t *c = tpair_dtls_ctx();
     tres_t r;
     tpair_t p;
 
