@@ -143,7 +143,8 @@ int fleet_sock_open(device_t *d, int slot)
         d->sock_open[slot] = 1;
         r = uv_udp_bind(&s->udp, (const struct sockaddr *)&src, 0);
         if (r == 0)
-            r = uv_udp_connect(&s->udp, (const struct sockaddr *)&f->o->target);
+            r = uv_udp_connect(&s->udp, d->failed_over ? (const struct sockaddr *)&f->o->failover_to
+                                                       : (const struct sockaddr *)&f->o->target);
         if (r == 0)
             r = uv_udp_recv_start(&s->udp, on_alloc, on_udp_recv);
     } else {
@@ -163,6 +164,18 @@ int fleet_sock_open(device_t *d, int slot)
     }
     if (r < 0)
         fleet_sock_close(d, slot);
+    return r;
+}
+
+int fleet_sock_failover(device_t *d)
+{
+    uv_udp_t *u = &d->sock[d->cur].udp;
+    int r = uv_udp_connect(u, NULL); /* the same socket, so the same source port */
+
+    if (r == 0)
+        r = uv_udp_connect(u, (const struct sockaddr *)&d->f->o->failover_to);
+    if (r == 0)
+        d->failed_over = true;
     return r;
 }
 
