@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -169,11 +170,16 @@ int fleet_sock_open(device_t *d, int slot)
 
 int fleet_sock_failover(device_t *d)
 {
-    uv_udp_t *u = &d->sock[d->cur].udp;
-    int r = uv_udp_connect(u, NULL); /* the same socket, so the same source port */
+    const struct sockaddr_storage *to = &d->f->o->failover_to;
+    uv_os_fd_t fd;
+    int r = uv_fileno(&d->sock[d->cur].h, &fd);
 
-    if (r == 0)
-        r = uv_udp_connect(u, (const struct sockaddr *)&d->f->o->failover_to);
+    /* connect(2) again on the connected socket: it keeps its source port. (Disconnecting first,
+     * as uv_udp_connect(NULL) does, would give the port back: the socket was bound to port 0.) */
+    if (r == 0 && connect(fd, (const struct sockaddr *)to,
+                          to->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                   : sizeof(struct sockaddr_in6)) != 0)
+        r = -1;
     if (r == 0)
         d->failed_over = true;
     return r;
