@@ -118,7 +118,9 @@ static void on_found(void *arg, int status, const uint8_t *rec, size_t len)
     int rc = status;
 
     p->req = NULL;
-    if (status == 0 && !l->closing) {
+    if (status == 0 && l->counters.sessions_active >= l->opt.max_sessions) {
+        rc = PSKGW_EFULL; /* as a new handshake would be refused */
+    } else if (status == 0 && !l->closing) {
         rc = pskgw_listen_import_record(l, rec, len, uv_now(l->loop), &s);
         if (rc == 0)
             feed_imported(p, s);
