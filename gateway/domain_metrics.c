@@ -72,6 +72,8 @@ static const struct field listener_fields[] = {
        "such datagrams dropped: a per-source or listener bound reached, or a lookup for that "
        "session already in flight"),
     LF(redis_imported, "counter", "sessions taken over from Redis, continued with no handshake"),
+    LF(redis_forgotten, "counter",
+       "stored sessions that woke here: their copy in Redis deleted (no other node may take it)"),
 };
 
 #define FF(f, t, h)                                                      \

@@ -209,6 +209,7 @@ typedef struct {
     uint64_t redis_parked;          /* datagrams held while their session was looked up in Redis */
     uint64_t redis_park_refused; /* ... not held: a bound reached or that peer already looked up */
     uint64_t redis_imported;     /* sessions taken from Redis: continued with no handshake */
+    uint64_t redis_forgotten;    /* stored sessions that woke here: their Redis copy deleted */
     uint64_t sessions_active;    /* gauge */
     uint64_t pending_lookups;    /* gauge */
     uint64_t lookups_in_flight;  /* gauge: cold lookups at the resolver */

@@ -63,9 +63,9 @@ void pskgw_listen_sessredis_thawed(pskgw_lsess_t *s)
     const uint8_t *cid = s->ds != NULL ? pskgw_dtls_session_cid(s->ds, &cid_len) : NULL;
 
     s->in_redis = false;
-    if (l->opt.sessions != NULL)
-        (void)pskgw_sessredis_forget(l->opt.sessions, l->name, s->peer, cid,
-                                     cid != NULL ? cid_len : 0);
+    if (l->opt.sessions != NULL && pskgw_sessredis_forget(l->opt.sessions, l->name, s->peer, cid,
+                                                          cid != NULL ? cid_len : 0) == 0)
+        l->counters.redis_forgotten++;
 }
 
 /* A record a live session of another node could have sent: a DTLS 1.2 record past epoch 0

@@ -22,14 +22,14 @@ head -c 32 /dev/urandom >"$WORK/kek"
 printf 'it-secret' >"$WORK/it.secret"
 start_sim --devices $((NA + NB + NC + 10))
 
-conf() { # name address
+conf() { # name address [more sessions keys]
   cat >"$WORK/$1.conf" <<CONF
 domain = "fo";
 api = { url = "$SIM_URL"; key_id = "it-key"; secret_file = "it.secret"; timeout_ms = 2000; };
 listeners = ( { name = "dtls"; proto = "udp"; address = "$2"; port = 0; cid = "off";
                 hibernate_after_s = 4; ack = "accepted"; } );
 cache = { entries = 1000; ttl_s = 600; redis = "redis://127.0.0.1:$rport/0"; kek_file = "kek"; };
-sessions = { redis = "redis://127.0.0.1:$rport/0"; node_id = "$1"; lease_ms = 3600000; };
+sessions = { redis = "redis://127.0.0.1:$rport/0"; node_id = "$1"; lease_ms = 3600000; ${3:-} };
 sinks = ( { type = "file"; name = "own"; path = "$WORK/$1.jsonl"; },
           { type = "file"; name = "all"; path = "$WORK/all.jsonl"; } );
 admin = { address = "127.0.0.1"; port = 0; };
@@ -51,7 +51,7 @@ calls() { curl -s "$SIM_URL/_sim/stats" | jq '.calls.get_psk'; }
 
 conf a 127.0.0.11
 conf b 127.0.0.12
-conf c 127.0.0.13
+conf c 127.0.0.13 'redis_timeout_ms = 60000; park_per_source = 4;'
 node a 127.0.0.11
 node b 127.0.0.12
 node c 127.0.0.13
@@ -127,4 +127,30 @@ check "every message of the fleet in the shared sink ($total)" [ "$total" -eq $(
 check "no message twice" [ "$(jq -r .payload "$WORK/all.jsonl" | sort | uniq -d | wc -l)" -eq 0 ]
 left=$(redis-cli -p "$rport" --scan --pattern 'pskgw:lease:fo:dtls:*' | wc -l)
 check "a lease per session taken over ($left)" [ "$left" -eq "$taken" ]
+check "node C: each stored session that woke there (2 per device) had its Redis copy deleted" \
+  metric_is "pskgw_listener_redis_forgotten_total$L" -ge $((2 * NC)) "${NODE_ADMIN[c]}"
+
+# ---- the bounds on held datagrams: Redis paused, 10 records for unknown sessions from 10 ports
+# of one address reach node C (park_per_source = 4): 4 held while looked up, 6 dropped; once
+# Redis answers again the 4 lookups end as misses.
+kill -STOP "$REDIS_PID"
+python3 -c '
+import socket, sys
+rec = bytes([23, 0xFE, 0xFD, 0, 1, 0, 0, 0, 0, 0, 9, 0, 24]) + bytes(24)  # epoch 1 application data
+socks = []
+for i in range(10):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.2.0.1", 0))
+    s.sendto(rec, ("127.0.0.13", int(sys.argv[1])))
+    socks.append(s)
+' "${NODE_UDP[c]}"
+check "node C: 4 datagrams of one source held for a lookup" \
+  wait_metric "pskgw_listener_redis_parked_total$L" -ge 4 "${NODE_ADMIN[c]}"
+check "node C: the other 6 dropped (per-source bound)" \
+  wait_metric "pskgw_listener_redis_park_refused_total$L" -ge 6 "${NODE_ADMIN[c]}"
+kill -CONT "$REDIS_PID"
+check "node C: the 4 lookups ended as misses" \
+  wait_metric 'pskgw_sessions_redis_lookups_total{domain="fo",result="miss"}' -ge 4 "${NODE_ADMIN[c]}"
+check "node C: exactly 4 held, 6 dropped" bash -c '[ "$1" -eq 4 ] && [ "$2" -eq 6 ]' _ \
+  "$(m c "pskgw_listener_redis_parked_total$L")" "$(m c "pskgw_listener_redis_park_refused_total$L")"
 finish
