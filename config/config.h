@@ -153,6 +153,10 @@ typedef enum {
 } pskgw_config_cid_t;
 
 /* listeners = ( { ... }, ... ) */
+/* The DTLS anti-replay window of the wolfSSL profile (scripts/build-wolfssl: wolfSSL's default
+ * WOLFSSL_DTLS_WINDOW_WORDS 2, 32-bit words); test_dtls_replay_window checks it on the wire. */
+#define PSKGW_CONFIG_REPLAY_WINDOW 64
+
 typedef struct {
     char *name; /* unique in the domain; default "<proto>:<port>" (":<index>" added if taken) */
     pskgw_config_proto_t proto;
@@ -176,6 +180,10 @@ typedef struct {
     uint32_t forward_buffer_bytes;       /* bytes held per direction before reads pause */
     pskgw_config_cid_t cid;              /* udp: default on */
     uint32_t cid_length;                 /* udp: bytes of the CIDs offered, 4..16 (default 8) */
+    /* udp: the DTLS anti-replay window in records (RFC 6347 4.1.2.6). wolfSSL's window is
+     * fixed when it is built (WOLFSSL_DTLS_WINDOW_WORDS: 2 words, 64 records) and has no runtime
+     * setting: 64 is the only value accepted (PSKGW_CONFIG_REPLAY_WINDOW). */
+    uint32_t replay_window;
     unsigned line; /* where it is defined in the domain's file, for messages */
 } pskgw_config_listener_t;
 
@@ -285,6 +293,11 @@ typedef struct {
     char *path; /* "-": stdout; otherwise appended to, reopened on SIGHUP */
 } pskgw_config_sink_file_t;
 
+typedef enum {
+    PSKGW_CONFIG_SINK_PROBE_HEAD = 0,
+    PSKGW_CONFIG_SINK_PROBE_OFF = 1,
+} pskgw_config_sink_probe_t;
+
 typedef struct {
     char *url;
     char **headers; /* "Name: value" lines, validated (token name, no CR/LF) */
@@ -294,6 +307,10 @@ typedef struct {
     size_t nsecret_headers;
     uint32_t timeout_ms;
     char *dead_letter_path; /* where 4xx-refused envelopes go (JSON lines); NULL: dropped */
+    /* probe = "head" (default) | "off": while no POST is under way, a HEAD request to url every
+     * probe_interval_s tells whether the target answers (the sink's connected/ready state) */
+    pskgw_config_sink_probe_t probe;
+    uint32_t probe_interval_s;
 } pskgw_config_sink_http_t; /* https: verified against the system CA store */
 
 typedef struct {

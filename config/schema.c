@@ -69,6 +69,9 @@ static const cfg_key_t listener_keys[] = {
     /* DTLS 1.2 Connection ID (RFC 9146): docs/CONFIG.md */
     K_ENUM("cid", LIS, cid, 0, cid_enum, PSKGW_CONFIG_CID_ON, .when = W(PSKGW_CONFIG_PROTO_UDP)),
     K_UINT("cid_length", LIS, cid_length, 0, 4, 16, 8, .when = W(PSKGW_CONFIG_PROTO_UDP)),
+    /* checked in listener_finish: wolfSSL's window is fixed at build time */
+    K_UINT("replay_window", LIS, replay_window, 0, 1, 1048576, PSKGW_CONFIG_REPLAY_WINDOW,
+           .when = W(PSKGW_CONFIG_PROTO_UDP)),
 };
 
 /* A DNS host name: labels of 1-63 letters, digits and '-' (not first or last), dots between,
@@ -180,6 +183,15 @@ static void listener_finish(cfg_ctx_t *ctx, const config_setting_t *s, const cha
     if (l->name != NULL && !cfg_name_ok(l->name)) {
         cfg_path_member(kp, path, "name");
         cfg_error(ctx, line_of(s, "name"), kp, "may hold only letters, digits, '-', '_', '.'");
+    }
+    if (l->proto == PSKGW_CONFIG_PROTO_UDP && l->replay_window != PSKGW_CONFIG_REPLAY_WINDOW) {
+        cfg_path_member(kp, path, "replay_window");
+        cfg_error(ctx, line_of(s, "replay_window"), kp,
+                  "%u is not available: the DTLS anti-replay window is wolfSSL's, fixed at %u "
+                  "records when wolfSSL is built (WOLFSSL_DTLS_WINDOW_WORDS), with no runtime "
+                  "setting; %u is the only value",
+                  (unsigned)l->replay_window, PSKGW_CONFIG_REPLAY_WINDOW,
+                  PSKGW_CONFIG_REPLAY_WINDOW);
     }
     forward_finish(ctx, s, path, l);
 }

@@ -164,6 +164,11 @@ static const cfg_enum_t sink_type_enum[] = {
     { "mqtt", PSKGW_CONFIG_SINK_MQTT },   { "redis-stream", PSKGW_CONFIG_SINK_REDIS_STREAM },
     { "kafka", PSKGW_CONFIG_SINK_KAFKA }, { NULL, 0 },
 };
+static const cfg_enum_t probe_enum[] = {
+    { "head", PSKGW_CONFIG_SINK_PROBE_HEAD },
+    { "off", PSKGW_CONFIG_SINK_PROBE_OFF },
+    { NULL, 0 },
+};
 static const cfg_enum_t fsync_enum[] = {
     { "always", PSKGW_CONFIG_FSYNC_ALWAYS },
     { "batch", PSKGW_CONFIG_FSYNC_BATCH },
@@ -207,6 +212,8 @@ static const cfg_key_t sink_keys[] = {
     K_SLIST("headers", SINK, http.headers, http.nheaders, 0, 64, .when = S_HTTP),
     K_STR("headers_file", SINK, http.headers_file, 0, 1, PATH_MAX_LEN, NULL, .when = S_HTTP),
     K_UINT("timeout_ms", SINK, http.timeout_ms, 0, 100, 600000, 5000, .when = S_HTTP),
+    K_ENUM("probe", SINK, http.probe, 0, probe_enum, PSKGW_CONFIG_SINK_PROBE_HEAD, .when = S_HTTP),
+    K_UINT("probe_interval_s", SINK, http.probe_interval_s, 0, 1, 3600, 10, .when = S_HTTP),
     K_STR("dead_letter_path", SINK, http.dead_letter_path, F_PATH, 1, PATH_MAX_LEN, NULL,
           .when = S_HTTP),
     /* mqtt */

@@ -214,6 +214,7 @@ int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, 
     if (ctx == NULL)
         goto fail;
     ctx->opt = *opt;
+    ctx->refs = 1;
     if (ctx->opt.max_identity_len == 0)
         ctx->opt.max_identity_len = PSKGW_IDENTITY_MAX_RAW;
     if (ctx->opt.max_parked_bytes == 0)
@@ -322,9 +323,22 @@ fail:
     return rc;
 }
 
+pskgw_dtls_ctx_t *pskgw_dtls_ctx_ref(pskgw_dtls_ctx_t *ctx)
+{
+    if (ctx != NULL)
+        ctx->refs++;
+    return ctx;
+}
+
+void pskgw_dtls_ctx_set_idle_timeout(pskgw_dtls_ctx_t *ctx, uint32_t idle_timeout_s)
+{
+    if (ctx != NULL)
+        ctx->opt.idle_timeout_s = idle_timeout_s;
+}
+
 void pskgw_dtls_ctx_free(pskgw_dtls_ctx_t *ctx)
 {
-    if (ctx == NULL)
+    if (ctx == NULL || --ctx->refs > 0)
         return;
     if (ctx->wctx != NULL)
         wolfSSL_CTX_free(ctx->wctx);

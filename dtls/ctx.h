@@ -59,11 +59,22 @@ typedef struct {
     pskgw_ticket_keys_t *tickets;
 } pskgw_dtls_options_t;
 
-/* Validates the options and makes the context. Errors: PSKGW_ECONFIG (a NULL cipher, an unknown
- * suite, a non-PSK suite, a bad limit; *why names it, static string), PSKGW_ENOMEM, PSKGW_ETLS. */
+/* Validates the options and makes the context, holding one reference. Errors: PSKGW_ECONFIG (a
+ * NULL cipher, an unknown suite, a non-PSK suite, a bad limit; *why names it, static string),
+ * PSKGW_ENOMEM, PSKGW_ETLS. */
 int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, const char **why);
-/* Frees the context. Every session made from it must be freed first. NULL is accepted. */
+/* Reference counting (one loop thread): a context replaced by a reload stays alive for the
+ * sessions made from it while its owner moves on to a new one. Whoever keeps a session made from
+ * ctx takes a reference for it (the gateway's listener does, per session) and drops it once the
+ * session is freed. ref returns ctx. free drops one reference and frees the context with the
+ * last; every session made from it must be freed by then. NULL is accepted by both. */
+pskgw_dtls_ctx_t *pskgw_dtls_ctx_ref(pskgw_dtls_ctx_t *ctx);
 void pskgw_dtls_ctx_free(pskgw_dtls_ctx_t *ctx);
+
+/* Replaces the idle timeout (seconds, 0: none) that the established sessions made from ctx
+ * read: their next deadline (pskgw_dtls_session_timeout, the deadline announced after their next
+ * entry) uses it. A reload applies a new idle timeout to sessions of a replaced context so. */
+void pskgw_dtls_ctx_set_idle_timeout(pskgw_dtls_ctx_t *ctx, uint32_t idle_timeout_s);
 
 /* The options in effect (defaults filled in). Borrowed; ciphers points into the context. */
 const pskgw_dtls_options_t *pskgw_dtls_ctx_options(const pskgw_dtls_ctx_t *ctx);

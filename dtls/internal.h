@@ -16,9 +16,11 @@
 #define PSKGW_COOKIE_SECRET_LEN 32
 #define PSKGW_TLS_SCRATCH       4096
 #define PSKGW_READ_BUF          16384
+#define PSKGW_PEER_CID_MAX      255 /* the peer's CID: a u8-length vector (RFC 9146) */
 
 struct pskgw_dtls_ctx {
     pskgw_dtls_options_t opt;
+    unsigned refs; /* pskgw_dtls_ctx_ref / _free (ctx.h) */
     char *ciphers;
     WOLFSSL_CTX *wctx;
     WC_RNG rng;
@@ -131,14 +133,18 @@ struct pskgw_dtls_session {
     uint8_t *fbuf; /* TLS len16/newline framing */
     size_t flen;
 
-    /* Hibernation (hibernate.c): ssl is NULL, blob holds wolfSSL's export of it; seq_off is
-     * where the 48-bit write sequence number sits in the blob; cipher_name is wolfSSL's static
-     * suite name. */
-    bool hibernated;
+    /* Hibernation (hibernate.c): ssl is NULL; blob is the hibernated session's one allocation:
+     * wolfSSL's export, packed (blob_len bytes), the peer's CID (peer_cid_len bytes, with
+     * cid_on: wolfSSL's export leaves the CIDs out; ours is cid above), then identity and uid
+     * (strings_in_blob: they point there); seq_off is where the 48-bit write sequence number
+     * sits in the unpacked export; cipher_name is wolfSSL's static suite name. */
     uint8_t *blob;
-    uint32_t blob_len;
-    uint32_t seq_off;
     const char *cipher_name;
+    uint16_t blob_len;
+    uint16_t seq_off;
+    uint8_t peer_cid_len;
+    bool hibernated;
+    bool strings_in_blob;
 };
 
 /* Hibernation (hibernate.c): a hibernated session gets its wolfSSL object back (import, write

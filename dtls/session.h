@@ -122,7 +122,8 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
 /* Send close_notify and end the session (cbs.closed with 0). No-op if already over. */
 void pskgw_dtls_session_close_notify(pskgw_dtls_session_t *s);
 
-/* State for metadata. Strings are borrowed from the session (NULL until known). */
+/* State for metadata. Strings are borrowed from the session (NULL until known) until its next
+ * entry point or free: hibernation and thaw move them. */
 bool pskgw_dtls_session_established(const pskgw_dtls_session_t *s);
 bool pskgw_dtls_session_is_closed(const pskgw_dtls_session_t *s);
 bool pskgw_dtls_session_lookup_pending(const pskgw_dtls_session_t *s);
@@ -140,33 +141,48 @@ const char *pskgw_dtls_session_cipher(const pskgw_dtls_session_t *s);
  * number (the AES-CCM nonce) can be used twice even if the blob were older than the session's
  * last records; then the call goes on as usual. cbs.event fires PSKGW_DTLS_EV_THAWED, or
  * PSKGW_DTLS_EV_THAW_FAILED and the session ends with PSKGW_ETLS. An idle timeout of a
- * hibernated session ends it without close_notify. */
+ * hibernated session ends it without close_notify. A session with a negotiated Connection ID
+ * keeps it while hibernated (pskgw_dtls_session_cid, pskgw_dtls_session_feed_cid: a record from
+ * a new address thaws it and the RFC 9146 section 6 rule holds across the thaw); the thaw puts
+ * both CIDs, ours and the peer's, back on the imported wolfSSL object. */
 #define PSKGW_DTLS_SEQ_JUMP ((uint64_t)1 << 24)
 
 /* Hibernate now. 0; PSKGW_EINVAL (NULL, TLS, inside a callback), PSKGW_ECLOSED, PSKGW_EAGAIN
  * (handshake not finished, or the peer has not yet confirmed it: wolfSSL still holds our last
- * flight), PSKGW_EUNSUPPORTED (a negotiated Connection ID: wolfSSL's export does not carry it),
- * PSKGW_EEXISTS (already hibernated), PSKGW_ENOMEM, PSKGW_ETLS (export failed). On error the
- * session is unchanged and awake. */
+ * flight), PSKGW_EEXISTS (already hibernated), PSKGW_ENOMEM, PSKGW_ETLS (export failed). On
+ * error the session is unchanged and awake. */
 int pskgw_dtls_session_hibernate(pskgw_dtls_session_t *s);
 bool pskgw_dtls_session_hibernated(const pskgw_dtls_session_t *s);
-/* Bytes the blob of a hibernated session holds (0 when awake). */
+/* Bytes of wolfSSL's export a hibernated session holds, packed (0 when awake). */
 size_t pskgw_dtls_session_blob_size(const pskgw_dtls_session_t *s);
 /* Monotonic ms of the last authenticated record (or of the end of the handshake). */
 uint64_t pskgw_dtls_session_last_rx(const pskgw_dtls_session_t *s);
+/* What a session holds, in bytes asked of malloc (its own overhead, about 8 bytes per
+ * allocation rounded up to 16, not counted): the session structure, the hibernation blob's
+ * allocation (0 when awake), the identity and ROTPublicUID strings, and how many allocations
+ * these are. wolfSSL's object of an awake session is not counted. For memory reports. */
+typedef struct {
+    size_t session;
+    size_t blob;
+    size_t strings;
+    size_t allocations;
+} pskgw_dtls_session_sizes_t;
+void pskgw_dtls_session_sizes(const pskgw_dtls_session_t *s, pskgw_dtls_session_sizes_t *out);
 
 /* Restart without a handshake: an established DTLS session as one self-contained record (the
- * hibernation blob plus identity, ROTPublicUID, messages delivered and the ms it has been idle at
- * `now`), for another process to import. The session hibernates first if it is awake (same
+ * hibernation blob plus identity, ROTPublicUID, messages delivered, the highest record that
+ * authenticated, the negotiated Connection IDs and the ms it has been idle at `now`), for
+ * another process to import. The session hibernates first if it is awake (same
  * conditions and errors as pskgw_dtls_session_hibernate, PSKGW_EEXISTS aside) and stays
  * hibernated and usable. *out is malloc'ed, to be wiped (it holds the session keys) and freed by
  * the caller. */
 int pskgw_dtls_session_export(pskgw_dtls_session_t *s, uint64_t now, uint8_t **out, size_t *len);
 /* A session from such a record, hibernated: the peer's next record thaws it (the write sequence
  * number jumps, see above), with no handshake. ctx, resolver, cbs, arg as for
- * pskgw_dtls_session_new; its idle time goes on from the record's. The record is not changed.
- * No callback fires from it: call pskgw_dtls_session_timeout(s, now) once to have its idle
- * deadline announced. pskgw_dtls_session_cipher() is NULL until it thaws. PSKGW_EINVAL, PSKGW_EPARSE (malformed record), PSKGW_ENOMEM. */
+ * pskgw_dtls_session_new; its idle time goes on from the record's; its CID, if it negotiated
+ * one, is pskgw_dtls_session_cid() at once (the owner indexes it before the first record). The
+ * record is not changed. No callback fires from it: call pskgw_dtls_session_timeout(s, now) once
+ * to have its idle deadline announced. pskgw_dtls_session_cipher() is NULL until it thaws. PSKGW_EINVAL, PSKGW_EPARSE (malformed record), PSKGW_ENOMEM. */
 int pskgw_dtls_session_import(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
                               const pskgw_dtls_session_cbs_t *cbs, void *arg, const uint8_t *rec,
                               size_t len, uint64_t now, pskgw_dtls_session_t **out);

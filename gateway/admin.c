@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define REQ_ARGS 8
 
@@ -21,6 +22,8 @@
 
 struct pskgw_admin {
     struct MHD_Daemon *daemon;
+    struct MHD_Daemon *old_daemon; /* moved away from by a rebind, stopped by pskgw_admin_reap */
+    uint64_t old_since_ms;
     uint16_t port;
     pthread_mutex_t lock; /* guards what follows: written by the loop, read by MHD's thread */
     char *text;
@@ -40,6 +43,7 @@ enum { REQ_NEW, REQ_WAITING, REQ_ANSWERED };
 
 struct pskgw_admin_req {
     pskgw_admin_t *admin;
+    struct MHD_Daemon *daemon; /* whose connection conn is */
     struct MHD_Connection *conn;
     pskgw_list_t link; /* admin->waiting, or the loop's batch taken from it */
     int state;
@@ -200,10 +204,13 @@ static pskgw_admin_req_t *req_new(pskgw_admin_t *admin, struct MHD_Connection *c
                                   const char *url, const char *method)
 {
     pskgw_admin_req_t *req = calloc(1, sizeof(*req));
+    const union MHD_ConnectionInfo *ci;
 
     if (!req)
         return NULL;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
     req->admin = admin;
+    req->daemon = ci ? ci->daemon : NULL;
     req->conn = conn;
     snprintf(req->method, sizeof(req->method), "%s", method);
     snprintf(req->path, sizeof(req->path), "%s", url);
@@ -309,13 +316,17 @@ int pskgw_admin_start(const char *address, uint16_t port, pskgw_admin_t **out)
     return pskgw_admin_start_opts(address, port, NULL, out);
 }
 
-int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin_opts_t *opts,
-                           pskgw_admin_t **out)
+static void take_waiting(pskgw_admin_t *admin, pskgw_list_t *batch);
+static pskgw_admin_req_t *batch_next(pskgw_list_t *batch);
+
+/* A daemon of admin's on address:port: 0, PSKGW_EINVAL (not an IP literal), PSKGW_EEXISTS. */
+static int start_daemon(pskgw_admin_t *admin, const char *address, uint16_t port,
+                        struct MHD_Daemon **out, uint16_t *bound)
 {
     struct sockaddr_in6 sa6;
     struct sockaddr_in sa4;
     struct sockaddr *sa;
-    pskgw_admin_t *admin;
+    struct MHD_Daemon *daemon;
     const union MHD_DaemonInfo *info;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
 
@@ -333,6 +344,27 @@ int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin
     } else {
         return PSKGW_EINVAL;
     }
+    daemon = MHD_start_daemon(flags, port, NULL, NULL, handle, admin, MHD_OPTION_SOCK_ADDR, sa,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin, MHD_OPTION_END);
+    if (!daemon)
+        return PSKGW_EEXISTS;
+    info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+    *bound = info ? info->port : port;
+    *out = daemon;
+    return 0;
+}
+
+int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin_opts_t *opts,
+                           pskgw_admin_t **out)
+{
+    pskgw_admin_t *admin;
+    struct in6_addr probe;
+    int rc;
+
+    if (inet_pton(AF_INET, address, &probe) != 1 && inet_pton(AF_INET6, address, &probe) != 1)
+        return PSKGW_EINVAL;
     admin = calloc(1, sizeof(*admin));
     if (!admin)
         return PSKGW_ENOMEM;
@@ -354,22 +386,69 @@ int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin
     pthread_mutex_init(&admin->lock, NULL);
     admin->stall_ms = PSKGW_ADMIN_STALL_MS;
     admin->beat_ms = mono_ms();
-    admin->daemon = MHD_start_daemon(
-        flags, port, NULL, NULL, handle, admin, MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin, MHD_OPTION_END);
-    if (!admin->daemon) {
+    rc = start_daemon(admin, address, port, &admin->daemon, &admin->port);
+    if (rc < 0) {
         pthread_mutex_destroy(&admin->lock);
         if (admin->token)
             pskgw_wipe(admin->token, admin->token_len);
         free(admin->token);
         free(admin);
-        return PSKGW_EEXISTS;
+        return rc;
     }
-    info = MHD_get_daemon_info(admin->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    admin->port = info ? info->port : port;
     *out = admin;
     return 0;
+}
+
+/* The retired daemon stops: its requests still waiting for the loop get 503 first (their
+ * connections are its own). */
+static void stop_old(pskgw_admin_t *admin)
+{
+    pskgw_list_t batch, keep;
+    pskgw_admin_req_t *req;
+
+    if (!admin->old_daemon)
+        return;
+    pskgw_list_init(&keep);
+    take_waiting(admin, &batch);
+    while ((req = batch_next(&batch)) != NULL) {
+        if (req->daemon == admin->old_daemon)
+            pskgw_admin_reply(req, 503, "{\"error\":\"endpoint moved\"}\n");
+        else
+            pskgw_list_insert_tail(&keep, &req->link);
+    }
+    pthread_mutex_lock(&admin->lock);
+    while ((req = batch_next(&keep)) != NULL) /* a wake is pending for them */
+        pskgw_list_insert_tail(&admin->waiting, &req->link);
+    pthread_mutex_unlock(&admin->lock);
+    MHD_stop_daemon(admin->old_daemon);
+    admin->old_daemon = NULL;
+}
+
+int pskgw_admin_rebind(pskgw_admin_t *admin, const char *address, uint16_t port)
+{
+    struct MHD_Daemon *daemon = NULL;
+    uint16_t bound = 0;
+    MHD_socket fd;
+    int rc = start_daemon(admin, address, port, &daemon, &bound);
+
+    if (rc < 0)
+        return rc;
+    stop_old(admin); /* a move still finishing */
+    /* the old address stops accepting at once; its open connections get their answers */
+    fd = MHD_quiesce_daemon(admin->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    admin->old_daemon = admin->daemon;
+    admin->old_since_ms = mono_ms();
+    admin->daemon = daemon;
+    admin->port = bound;
+    return 0;
+}
+
+void pskgw_admin_reap(pskgw_admin_t *admin)
+{
+    if (admin && admin->old_daemon && mono_ms() - admin->old_since_ms >= PSKGW_ADMIN_MOVE_GRACE_MS)
+        stop_old(admin);
 }
 
 uint16_t pskgw_admin_port(const pskgw_admin_t *admin)
@@ -525,6 +604,8 @@ void pskgw_admin_free(pskgw_admin_t *admin)
     take_waiting(admin, &batch);
     while ((req = batch_next(&batch)) != NULL)
         pskgw_admin_reply(req, 503, "{\"error\":\"stopping\"}\n");
+    if (admin->old_daemon)
+        MHD_stop_daemon(admin->old_daemon);
     MHD_stop_daemon(admin->daemon);
     if (admin->token)
         pskgw_wipe(admin->token, admin->token_len);

@@ -58,6 +58,17 @@ int pskgw_admin_start(const char *address, uint16_t port, pskgw_admin_t **out);
 /* The same with a token and a wake callback (opts may be NULL: no token, no admin routes). */
 int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin_opts_t *opts,
                            pskgw_admin_t **out);
+/* Reload: moves the endpoint to address:port (port 0: a free port). The new address is bound
+ * first: on error (PSKGW_EINVAL, PSKGW_EEXISTS) nothing changed and the endpoint stays where it
+ * was. On success the old address stops accepting at once; connections already open there are
+ * answered until pskgw_admin_reap() stops them, PSKGW_ADMIN_MOVE_GRACE_MS later (an /admin/
+ * request of theirs still waiting for the loop then gets 503). Published state, token and
+ * waiting requests are kept. Loop's thread. */
+#define PSKGW_ADMIN_MOVE_GRACE_MS 1000
+int pskgw_admin_rebind(pskgw_admin_t *admin, const char *address, uint16_t port);
+/* Loop's thread, e.g. once a second: stops the address a rebind moved away from once its grace
+ * has passed. NULL is accepted. */
+void pskgw_admin_reap(pskgw_admin_t *admin);
 /* Replace the bearer token (copied; NULL: none asked) for the requests from now on (reload).
  * 0 or PSKGW_ENOMEM (the old token kept). */
 int pskgw_admin_set_token(pskgw_admin_t *admin, const char *token, size_t len);

@@ -100,6 +100,7 @@ static void on_tick(uv_timer_t *t)
     app_t *app = t->data;
 
     publish(app);
+    pskgw_admin_reap(app->admin);
     if (app->watchdog)
         sd_notify(0, "WATCHDOG=1");
 }
@@ -352,7 +353,43 @@ static int reload_load(app_t *app, struct files *f, pskgw_config_t **out)
     return pskgw_reload_load((const char *const *)f->v, f->n, out, f->broken);
 }
 
-/* The admin endpoint's address and port stay until a restart, its token is replaced at once. */
+/* The admin port of this process: admin.port + worker N (port 0 stays "any"); 0 above 65535. */
+static unsigned admin_port(const pskgw_config_admin_t *a, int worker)
+{
+    unsigned port = a->port;
+
+    if (port && worker > 0)
+        port += (unsigned)worker;
+    return port > UINT16_MAX ? 0 : port;
+}
+
+/* A changed admin address or port: the endpoint moves there (pskgw_admin_rebind), or stays
+ * where it is when the new address cannot be bound. */
+static void reload_admin_address(app_t *app, const pskgw_config_t *n)
+{
+    const pskgw_config_admin_t *o = &app->cfg->admin, *a = &n->admin;
+    unsigned port = admin_port(a, app->opts->worker), old = pskgw_admin_port(app->admin);
+    int rc;
+
+    if (strcmp(o->address, a->address) == 0 && o->port == a->port)
+        return;
+    rc = port || !a->port ? pskgw_admin_rebind(app->admin, a->address, (uint16_t)port)
+                          : PSKGW_ECONFIG;
+    if (rc < 0) {
+        PSKGW_ERR("admin endpoint: not moved to %s:%u: %s; it stays on http://%s:%u/metrics",
+                  a->address, port ? port : (unsigned)a->port,
+                  rc == PSKGW_EEXISTS   ? "address in use (or not bindable)"
+                  : rc == PSKGW_ECONFIG ? "port + worker above 65535"
+                                        : pskgw_strerror(rc),
+                  o->address, old);
+        return;
+    }
+    PSKGW_NOTICE("admin endpoint on http://%s:%u/metrics (moved from %s:%u by the reload)",
+                 a->address, (unsigned)pskgw_admin_port(app->admin), o->address, old);
+    publish(app); /* the new address answers with the current state at once */
+}
+
+/* The admin endpoint's token is replaced at once. */
 static void reload_admin_token(app_t *app, const pskgw_config_t *n)
 {
     const pskgw_config_secret_t *o = &app->cfg->admin.token;
@@ -396,6 +433,8 @@ static void reload(app_t *app)
     } else {
         pskgw_reload_warn_global(app->cfg, ncfg);
         pskgw_reload_log(app->cfg, ncfg, app->opts->cli_log_level, app->opts->cli_log_format);
+        if (app->admin && ncfg->has_admin)
+            reload_admin_address(app, ncfg);
         reload_admin_token(app, ncfg);
         app->reloads_ok++;
         app->last_reload_ok_s = wall_s();
@@ -479,12 +518,10 @@ static int start_admin(app_t *app, int worker)
 {
     const pskgw_config_admin_t *a = &app->cfg->admin;
     pskgw_admin_opts_t aopts = { a->token.data, a->token.len, wake_loop, &app->admin_wake };
-    unsigned port = a->port;
+    unsigned port = admin_port(a, worker);
     int rc;
 
-    if (port && worker > 0)
-        port += (unsigned)worker;
-    if (port > UINT16_MAX) {
+    if (a->port && !port) {
         PSKGW_ERR("admin endpoint: port %u + worker %d is above 65535", (unsigned)a->port, worker);
         return PSKGW_ECONFIG;
     }

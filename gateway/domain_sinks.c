@@ -103,6 +103,9 @@ static int fill_sink(struct pskgw_domain_sink_opts *b, const pskgw_config_sink_t
         o->type = PSKGW_SINK_HTTP;
         o->http.url = s->http.url;
         o->http.timeout_ms = s->http.timeout_ms;
+        o->http.probe_interval_ms = s->http.probe == PSKGW_CONFIG_SINK_PROBE_HEAD
+                                        ? (uint64_t)s->http.probe_interval_s * 1000
+                                        : 0;
         o->dead_letter_path = s->http.dead_letter_path;
         return add_kvs(b, s->http.headers, s->http.nheaders, s->http.secret_headers,
                        s->http.nsecret_headers, ':', &o->http.headers, &o->http.n_headers);

@@ -139,7 +139,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void to_device(pskgw_fwd_t *f, const uint8_t *p, size_t n)
 {
     pskgw_lsess_t *s = f->s;
-    size_t max = s->l->opt.max_message;
+    size_t max = pskgw_dtls_ctx_options(s->dctx)->max_message; /* its own (a reload) */
 
     f->l->fwd.bytes_from_backend += n;
     f->l->fwd.datagrams_from_backend++;

@@ -144,7 +144,8 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         pskgw_fwd_outcome(f->l, nread == UV_ECONNREFUSED ? FWD_FAIL_REFUSED : FWD_FAIL_OTHER);
         return;
     }
-    if ((flags & UV_UDP_PARTIAL) || (size_t)nread > s->l->opt.max_message) {
+    if ((flags & UV_UDP_PARTIAL) ||
+        (size_t)nread > pskgw_dtls_ctx_options(s->dctx)->max_message) { /* the session's own */
         f->l->fwd.datagrams_dropped++;
         return;
     }

@@ -87,6 +87,12 @@ int pskgw_listen_hibernate_start(pskgw_listener_t *l)
     return 0;
 }
 
+void pskgw_listen_hibernate_retime(pskgw_listener_t *l)
+{
+    if (l->hib_open)
+        (void)uv_timer_start(&l->hib_timer, sweep, sweep_ms(l), sweep_ms(l));
+}
+
 static void hib_closed(uv_handle_t *h)
 {
     pskgw_listener_unref(h->data);
@@ -185,7 +191,7 @@ void pskgw_listen_handover_export(pskgw_listener_t *l)
                     pskgw_lsess_end(s); /* no close_notify: the next process goes on with it */
                     n++;
                 } else {
-                    kept++; /* handshaking peers, CID sessions: closed as before */
+                    kept++; /* handshaking peers: closed as before */
                 }
             }
             s = next;
@@ -199,6 +205,15 @@ struct import_ctx {
     pskgw_listener_t *l;
     size_t taken, expired, bad;
 };
+
+/* A session with a Connection ID is usable only when this listener reads CIDs of its length:
+ * the device keeps sending the CID it negotiated. */
+static bool cid_fits(const pskgw_listener_t *l, const pskgw_lsess_t *s)
+{
+    size_t n = 0;
+
+    return pskgw_dtls_session_cid(s->ds, &n) == NULL || n == l->opt.cid_len;
+}
 
 int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t len, uint64_t now,
                                pskgw_lsess_t **out)
@@ -233,11 +248,14 @@ int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t l
     memcpy(&s->u.udp.addr, &addr, alen);
     rc = pskgw_dtls_session_import(l->dctx, &s->res, &pskgw_listen_session_cbs, s, rec + 1 + alen,
                                    len - 1 - alen, now, &s->ds);
+    if (rc == 0 && !cid_fits(l, s))
+        rc = PSKGW_EPARSE; /* unusable here */
     if (rc < 0) {
         pskgw_lsess_end(s);
         return rc;
     }
     s->established = true;
+    pskgw_listen_cid_established(s); /* its records find it by CID from any address */
     s->hibernated = true;
     s->in_redis = l->opt.sessions != NULL; /* a copy may be there: not to be imported elsewhere */
     l->counters.hibernated++;

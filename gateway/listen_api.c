@@ -187,6 +187,7 @@ static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, co
     (void)uv_timer_init(l->loop, &s->timer);
     s->timer.data = s;
     s->res = pskgw_listen_admit_resolver(s);
+    s->dctx = pskgw_dtls_ctx_ref(l->dctx);
     s->pending_closes = 1; /* the timer */
     l->refs++;
     l->counters.sessions_active++;
@@ -213,6 +214,7 @@ void pskgw_lsess_handle_closed(uv_handle_t *h)
 
     if (--s->pending_closes > 0)
         return;
+    pskgw_dtls_ctx_free(s->dctx); /* ds was freed in pskgw_lsess_end */
     free(s);
     pskgw_listener_unref(l);
 }

@@ -24,6 +24,9 @@ struct pskgw_lsess {
     pskgw_listener_t *l;
     uint64_t id;
     pskgw_dtls_session_t *ds; /* NULL once ended */
+    /* The DTLS context ds is made from (a reference, dropped when the struct is freed): the
+     * listener's at the session's creation; a reload may give the listener a new one since. */
+    pskgw_dtls_ctx_t *dctx;
     uv_timer_t timer;
     int pending_closes;
     bool ended;
@@ -131,6 +134,8 @@ extern const pskgw_dtls_session_cbs_t pskgw_listen_session_cbs;
  * session's THAWED (ok) or THAW_FAILED event. */
 int pskgw_listen_hibernate_start(pskgw_listener_t *l);
 void pskgw_listen_hibernate_stop(pskgw_listener_t *l);
+/* A reload changed hibernate_after_s or idle_timeout_s: the running sweep takes the new period. */
+void pskgw_listen_hibernate_retime(pskgw_listener_t *l);
 void pskgw_listen_on_thaw(pskgw_lsess_t *s, bool ok);
 /* Restart without a handshake (handover.h; UDP listeners that do not forward): export ends every
  * established session it can export without a word to the peer (they go to the state file);

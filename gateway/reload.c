@@ -3,6 +3,7 @@
 #include "gateway/admin_routes.h"
 #include "gateway/domain_internal.h"
 #include "gateway/listen_reload.h"
+#include "gateway/reload_listeners.h"
 
 #include "common/err.h"
 #include "common/log.h"
@@ -39,10 +40,10 @@ static int load_logged(const char *const *files, size_t n, pskgw_config_t **out)
 
 void pskgw_reload_warn_global(const pskgw_config_t *o, const pskgw_config_t *n)
 {
-    if (o->has_admin != n->has_admin ||
-        (o->has_admin &&
-         (!str_eq(o->admin.address, n->admin.address) || o->admin.port != n->admin.port)))
-        PSKGW_WARN("configuration: admin settings changed: not applied until a restart");
+    if (o->has_admin != n->has_admin)
+        PSKGW_WARN("configuration: admin group %s: not applied until a restart (a changed "
+                   "address or port is applied by a reload)",
+                   n->has_admin ? "added" : "removed");
 }
 
 static const char *level_name(pskgw_log_level_t l)
@@ -258,7 +259,8 @@ static int sink_eq(const pskgw_config_sink_t *a, const pskgw_config_sink_t *b)
                strv_eq(a->http.headers, a->http.nheaders, b->http.headers, b->http.nheaders) &&
                secrets_eq(a->http.secret_headers, a->http.nsecret_headers, b->http.secret_headers,
                           b->http.nsecret_headers) &&
-               a->http.timeout_ms == b->http.timeout_ms &&
+               a->http.timeout_ms == b->http.timeout_ms && a->http.probe == b->http.probe &&
+               a->http.probe_interval_s == b->http.probe_interval_s &&
                str_eq(a->http.dead_letter_path, b->http.dead_letter_path);
     case PSKGW_CONFIG_SINK_MQTT:
         return str_eq(a->mqtt.host, b->mqtt.host) && a->mqtt.port == b->mqtt.port &&
@@ -280,20 +282,6 @@ static int sink_eq(const pskgw_config_sink_t *a, const pskgw_config_sink_t *b)
                           b->kafka.secret_properties, b->kafka.nsecret_properties);
     }
     return 0;
-}
-
-/* The settings a listener object holds (ack is the domain's, applied in place). */
-static int listener_eq(const pskgw_config_listener_t *a, const pskgw_config_listener_t *b)
-{
-    return str_eq(a->name, b->name) && a->proto == b->proto && str_eq(a->address, b->address) &&
-           a->port == b->port && a->framing == b->framing &&
-           a->max_message_bytes == b->max_message_bytes &&
-           a->cookie_rotate_s == b->cookie_rotate_s &&
-           a->hibernate_after_s == b->hibernate_after_s && str_eq(a->forward, b->forward) &&
-           a->proxy_protocol == b->proxy_protocol &&
-           a->forward_connect_timeout_ms == b->forward_connect_timeout_ms &&
-           a->forward_buffer_bytes == b->forward_buffer_bytes && a->cid == b->cid &&
-           a->cid_length == b->cid_length;
 }
 
 static int api_eq(const pskgw_config_api_t *a, const pskgw_config_api_t *b)
@@ -321,24 +309,6 @@ static int cache_eq(const pskgw_config_cache_t *a, const pskgw_config_cache_t *b
            memcmp(a->kek, b->kek, sizeof(a->kek)) == 0;
 }
 
-/* The limits a running listener takes at reload (listen_reload.h). */
-static void set_limits(pskgw_listener_t *l, const pskgw_config_limits_t *c)
-{
-    pskgw_listener_limits_t lim = {
-        .max_sessions = c->max_sessions,
-        .max_pending_handshakes = c->max_pending_handshakes,
-        .handshakes_per_s = c->per_ip_handshakes_per_s,
-        .handshake_burst = c->per_ip_handshake_burst,
-        .identity_fail_max = c->identity_fail_max,
-        .source_fail_max = c->source_fail_max,
-        .fail_period_s = c->identity_block_s,
-        .half_open_per_source = c->half_open_per_source,
-        .ipv6_source_prefix = c->ipv6_source_prefix,
-    };
-
-    pskgw_listener_set_limits(l, &lim);
-}
-
 /* Settings a reload does not apply to a running domain: a warning names them. */
 static void warn_unapplied(const pskgw_config_domain_t *o, const pskgw_config_domain_t *n)
 {
@@ -349,17 +319,8 @@ static void warn_unapplied(const pskgw_config_domain_t *o, const pskgw_config_do
         PSKGW_WARN("domain \"%s\": e2e_replay_window_s or e2e_replay_entries changed: not "
                    "applied until a restart (a new table would forget the key identities seen)",
                    n->name);
-    /* the admission limits apply to running listeners (listen_reload.h); these do not */
-    if (lo->handshake_timeout_ms != ln->handshake_timeout_ms ||
-        lo->idle_timeout_s != ln->idle_timeout_s ||
-        lo->half_open_timeout_ms != ln->half_open_timeout_ms ||
-        lo->max_message_bytes != ln->max_message_bytes ||
-        lo->max_identity_len != ln->max_identity_len ||
-        lo->max_parked_bytes != ln->max_parked_bytes || !str_eq(o->ciphers, n->ciphers))
-        PSKGW_WARN("domain \"%s\": timeouts, message/identity/parked sizes or ciphers changed: "
-                   "they apply to listeners started from now on; running listeners keep theirs "
-                   "until they are replaced or a restart",
-                   n->name);
+    /* the admission limits and the DTLS/TLS settings apply to running listeners
+     * (listen_reload.h); these do not */
     if (lo->lookups_in_flight != ln->lookups_in_flight ||
         lo->lookups_per_source != ln->lookups_per_source ||
         lo->lookup_queue_per_source != ln->lookup_queue_per_source ||
@@ -546,50 +507,12 @@ static void lookup_finish(pskgw_domain_t *d, struct lookup_prep *p, int commit)
 
 /* ---- reloading a domain ------------------------------------------------------------------ */
 
-static struct lctx *find_listener(pskgw_domain_t *d, const pskgw_config_listener_t *l)
-{
-    for (size_t i = 0; i < d->nlis; i++)
-        if (d->lis[i]->cfg && d->lis[i]->l && listener_eq(d->lis[i]->cfg, l))
-            return d->lis[i];
-    return NULL;
-}
-
 static const pskgw_config_sink_t *find_sink(const pskgw_config_domain_t *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->nsinks; i++)
         if (strcmp(cfg->sinks[i].name, name) == 0)
             return &cfg->sinks[i];
     return NULL;
-}
-
-/* The new listener list: kept ones (not yet repointed) and started ones. On error the started
- * ones are closed again and nothing changed. */
-static int build_listeners(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg, struct lctx **next)
-{
-    const pskgw_config_domain_t *ocfg = d->cfg;
-    size_t i;
-    int rc = 0;
-
-    /* new listeners read d->cfg (limits, ciphers, name): the new configuration's */
-    d->cfg = ncfg;
-    for (i = 0; i < ncfg->nlisteners && rc == 0; i++) {
-        next[i] = find_listener(d, &ncfg->listeners[i]);
-        if (next[i])
-            continue;
-        next[i] = pskgw_domain_lctx_new(d, &ncfg->listeners[i]);
-        rc = next[i] ? pskgw_domain_start_listener(d, next[i]) : PSKGW_ENOMEM;
-        if (rc < 0 && next[i]) {
-            pskgw_domain_lctx_unref(next[i]);
-            next[i] = NULL;
-        }
-    }
-    d->cfg = ocfg;
-    if (rc == 0)
-        return 0;
-    for (size_t j = 0; j < i; j++)
-        if (next[j] && !find_listener(d, &ncfg->listeners[j]))
-            pskgw_domain_listener_retire(d, next[j]);
-    return rc;
 }
 
 static int update_sinks(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
@@ -715,12 +638,37 @@ static void publish_deny_changes(pskgw_domain_t *d, const pskgw_config_domain_t 
                      d->cfg->name, removed, removed == 1 ? "y" : "ies", pr);
 }
 
+/* Listeners, their DTLS contexts and the sinks of ncfg, made or changed; on error the
+ * listeners started are retired again and nothing changed. */
+static int build_all(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg, struct lctx **next,
+                     pskgw_dtls_ctx_t **ctxs)
+{
+    int rc = pskgw_reload_build_listeners(d, ncfg, next);
+
+    if (rc < 0)
+        return rc;
+    rc = pskgw_reload_prepare_dtls(d, ncfg, next, ctxs);
+    if (rc == 0 && d->sinks) {
+        rc = update_sinks(d, ncfg);
+        for (size_t i = 0; rc < 0 && i < ncfg->nlisteners; i++) {
+            pskgw_dtls_ctx_free(ctxs[i]);
+            ctxs[i] = NULL;
+        }
+    }
+    if (rc < 0)
+        for (size_t i = 0; i < ncfg->nlisteners; i++)
+            if (!pskgw_reload_find_listener(d, &ncfg->listeners[i]))
+                pskgw_domain_listener_retire(d, next[i]);
+    return rc;
+}
+
 int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
 {
     const pskgw_config_domain_t *ocfg;
     pskgw_e2e_replay_t *rp = NULL;
     struct lookup_prep prep = { 0 };
     pskgw_ticket_keys_t *ok, *nk = NULL;
+    pskgw_dtls_ctx_t **ctxs;
     struct lctx **next;
     int rc;
 
@@ -733,13 +681,13 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
         return PSKGW_ECONFIG;
     }
     next = calloc(ncfg->nlisteners, sizeof(*next));
-    if (!next)
-        return PSKGW_ENOMEM;
-    rc = e2e_prepare(d, ncfg, &rp);
+    ctxs = calloc(ncfg->nlisteners, sizeof(*ctxs));
+    rc = next && ctxs ? e2e_prepare(d, ncfg, &rp) : PSKGW_ENOMEM;
     if (rc == 0)
         rc = lookup_prepare(d, ncfg, &prep);
     if (rc < 0) {
         pskgw_e2e_replay_free(rp);
+        free(ctxs);
         free(next);
         return rc;
     }
@@ -747,19 +695,13 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     rc = pskgw_resume_keys(ncfg, &nk);
     d->tickets = nk; /* listeners started by this reload take the new keys */
     if (rc == 0)
-        rc = build_listeners(d, ncfg, next);
-    if (rc == 0 && d->sinks) {
-        rc = update_sinks(d, ncfg);
-        if (rc < 0)
-            for (size_t i = 0; i < ncfg->nlisteners; i++)
-                if (!find_listener(d, &ncfg->listeners[i]))
-                    pskgw_domain_listener_retire(d, next[i]);
-    }
+        rc = build_all(d, ncfg, next, ctxs);
     lookup_finish(d, &prep, rc == 0);
     if (rc < 0) {
         d->tickets = ok;
         pskgw_ticket_keys_free(nk);
         pskgw_e2e_replay_free(rp);
+        free(ctxs);
         free(next);
         return rc;
     }
@@ -768,26 +710,8 @@ int pskgw_domain_reload(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg)
     pskgw_ticket_keys_free(ok);
     warn_unapplied(d->cfg, ncfg);
     e2e_apply(d, ncfg, rp);
-    /* commit: listeners not kept close (their sessions end), kept ones read the new config */
-    for (size_t i = 0; i < d->nlis; i++) {
-        size_t j = 0;
-
-        while (j < ncfg->nlisteners && next[j] != d->lis[i])
-            j++;
-        if (j == ncfg->nlisteners) {
-            PSKGW_NOTICE("domain \"%s\": listener \"%s\" closed", ncfg->name, d->lis[i]->name);
-            pskgw_domain_listener_retire(d, d->lis[i]);
-        }
-    }
-    for (size_t i = 0; i < ncfg->nlisteners; i++) {
-        next[i]->cfg = &ncfg->listeners[i];
-        next[i]->ack = ncfg->listeners[i].ack == PSKGW_CONFIG_ACK_ACCEPTED;
-        set_limits(next[i]->l, &ncfg->limits);
-        if (nk != NULL && pskgw_listener_set_tickets(next[i]->l, nk) < 0)
-            PSKGW_WARN("domain \"%s\": listener \"%s\": resumption switched on by a reload: "
-                       "applies to a new listener or after a restart",
-                       ncfg->name, next[i]->name);
-    }
+    pskgw_reload_commit_listeners(d, ncfg, next, ctxs, nk);
+    free(ctxs);
     /* the health check compares the sinks' drop sum with the last one seen: replaced sinks
      * start again from 0 */
     d->drops_seen = 0;

@@ -6,13 +6,16 @@
  *     in-flight deliveries); one added, or changed in any setting, is made new; one removed or
  *     changed stops taking messages and delivers (or spools) what it holds before it closes:
  *     every message goes to the sinks in force when it was submitted;
- *   - listeners (matched by name): one unchanged keeps its socket and its sessions (ack applies
+ *   - listeners (matched by name): one kept keeps its socket and its sessions (ack applies
  *     in place); one added is started, one removed is closed (its sessions end), one whose
- *     proto/address/port/framing/max_message_bytes/cookie_rotate_s changed is replaced (started
- *     new, then the old one closed; on the same address and port the new one cannot bind while
+ *     proto/address/port/framing/forwarding changed is replaced (started new, then the old one
+ *     closed, logged as replaced; on the same address and port the new one cannot bind while
  *     the old one holds it: that domain's reload fails);
- *   - limits and ciphers are options of a listener: they apply to listeners started from now on
- *     (added or replaced ones); running listeners keep theirs (a warning says so);
+ *   - a kept listener takes the admission limits at once, and its DTLS/TLS settings (ciphers,
+ *     timeouts, sizes, cookie period, CID, hibernation) through a new DTLS context: new
+ *     handshakes use it, established sessions keep the context they were made with, the idle
+ *     timeout and hibernation apply to them too (gateway/listen_reload.h); the lookup
+ *     admission's bounds apply to listeners started from now on (a warning says so);
  *   - e2e_replay (flag/reject): at once;
  *   - api or cache settings changed: a new upstream client and new caches serve every lookup
  *     from now on; the previous ones finish the lookups under way (polled every 100 ms: no
@@ -49,8 +52,8 @@ int pskgw_reload_files(const char *const *files, size_t nfiles, const char *cons
                        size_t ndirs, char ***out, size_t *nout);
 void pskgw_reload_files_free(char **files, size_t n);
 
-/* Warns about the process-wide settings a reload does not apply (the admin endpoint's address
- * and port) when they differ. */
+/* Warns about the process-wide settings a reload does not apply (an admin group added or
+ * removed) when they differ. */
 void pskgw_reload_warn_global(const pskgw_config_t *o, const pskgw_config_t *n);
 
 /* Applies the log group of n (level, format; the defaults info/text when no file has one) when

@@ -1,10 +1,14 @@
 /* The sink core: one per configured sink. Owns the in-memory queue, the in-flight window, the
  * retry timer, the spool and the dead-letter file, and drives one backend (internal.h).
  *
- * Queue: a list in arrival order. dispatch() walks it from the head and starts an attempt for
- * each entry whose device has nothing earlier waiting or in flight ("blocked" marks per scan),
- * so each device's messages are attempted strictly in order, one at a time, while other
- * devices go on. Replayed spool records are appended at the tail; a device with records in the
+ * Queue: a list in arrival order, and beside it the waiting list: the entries not in flight.
+ * dispatch() walks the waiting list from the head and starts an attempt for each entry whose
+ * device has nothing earlier waiting or in flight ("blocked" marks per scan), so each device's
+ * messages are attempted strictly in order, one at a time, while other devices go on. Walking
+ * only the waiting entries keeps a dispatch from visiting the whole in-flight window for every
+ * message (it topped the per-message profile). New entries wait at the tail; an entry whose
+ * attempt failed goes back to the head: it is its device's oldest (a device has one message in
+ * flight at a time), so the device's order holds, whatever the order across devices. Replayed spool records are appended at the tail; a device with records in the
  * spool has its new messages spooled behind them (dev->spooled). When a device's first message
  * goes to the spool, its queued messages of this run that are not in flight go there first, in
  * order (spill_device()): so while dev->spooled > 0 the only message of this run of the device
@@ -83,13 +87,32 @@ static void entry_free(pskgw_sink_t *s, entry_t *e)
 static void q_push(pskgw_sink_t *s, entry_t *e)
 {
     pskgw_list_insert_tail(&s->queue, &e->link);
+    pskgw_list_insert_tail(&s->waiting, &e->wlink);
     s->qlen++;
 }
 
 static void q_unlink(pskgw_sink_t *s, entry_t *e)
 {
     pskgw_list_remove(&e->link);
+    if (pskgw_list_linked(&e->wlink))
+        pskgw_list_remove(&e->wlink);
     s->qlen--;
+}
+
+/* e starts an attempt (or its dead-letter write): out of the waiting list. */
+static void set_inflight(entry_t *e)
+{
+    e->inflight = true;
+    if (pskgw_list_linked(&e->wlink))
+        pskgw_list_remove(&e->wlink);
+}
+
+/* e's attempt (or dead-letter write) ended and e stays: back first in the waiting list. */
+static void set_waiting(pskgw_sink_t *s, entry_t *e)
+{
+    e->inflight = false;
+    if (!pskgw_list_linked(&e->wlink))
+        pskgw_list_insert_head(&s->waiting, &e->wlink);
 }
 
 /* The spool may forget everything before the first replayed record not yet delivered (or
@@ -274,12 +297,13 @@ static void dead_letter_written(void *arg, int status)
     if (!e)
         return; /* close took the entry back (spooled or reported) */
     e->dlq = NULL;
-    e->inflight = false;
     e->dev->busy = false;
     if (status == 0) {
+        e->inflight = false;
         s->st.dead_lettered++;
         finish(s, e, 0);
     } else {
+        set_waiting(s, e);
         dead_letter_failed(s, e, status);
     }
     commit_marks(s);
@@ -320,12 +344,12 @@ static void dead_letter(pskgw_sink_t *s, entry_t *e, int status)
     c->s = s;
     c->e = e;
     e->dlq = c;
-    e->inflight = true; /* not in the backend's window, but nothing else may start it */
+    set_inflight(e); /* not in the backend's window, but nothing else may start it */
     e->dev->busy = true;
     rc = pskgw_appender_write(s->dlq, json, len, true, dead_letter_written, c);
     if (rc < 0) {
         e->dlq = NULL;
-        e->inflight = false;
+        set_waiting(s, e);
         e->dev->busy = false;
         free(c);
         dead_letter_failed(s, e, rc);
@@ -356,15 +380,16 @@ void pskgw_sink_result(pskgw_sink_t *s, void *token, int status)
 {
     entry_t *e = token;
 
-    e->inflight = false;
     e->dev->busy = false;
     s->inflight--;
     if (status == 0) {
+        e->inflight = false;
         s->st.delivered++;
         s->st.connected = true;
         s->failing = false;
         finish(s, e, 0);
     } else {
+        set_waiting(s, e);
         attempt_failed(s, e, status);
     }
     commit_marks(s);
@@ -422,9 +447,9 @@ static void dispatch(pskgw_sink_t *s)
         pskgw_list_t *pos, *tmp;
 
         s->redispatch = false;
-        pskgw_list_foreach_safe(pos, tmp, &s->queue)
+        pskgw_list_foreach_safe(pos, tmp, &s->waiting)
         {
-            entry_t *e = pskgw_container_of(pos, entry_t, link);
+            entry_t *e = pskgw_container_of(pos, entry_t, wlink);
             int rc;
 
             if (s->inflight >= s->window)
@@ -443,12 +468,12 @@ static void dispatch(pskgw_sink_t *s)
                 dead_letter(s, e, e->dead_status);
                 continue;
             }
-            e->inflight = true;
+            set_inflight(e);
             e->dev->busy = true;
             s->inflight++;
             rc = s->be->send(s->impl, e->msg, e);
             if (rc < 0) {
-                e->inflight = false;
+                set_waiting(s, e);
                 e->dev->busy = false;
                 s->inflight--;
                 attempt_failed(s, e, rc);
@@ -566,6 +591,7 @@ static int sink_make(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_
     if (!s)
         return PSKGW_ENOMEM;
     pskgw_list_init(&s->queue);
+    pskgw_list_init(&s->waiting);
     pskgw_list_init(&s->marks);
     s->loop = loop;
     s->be = backends[o->type];

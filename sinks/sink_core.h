@@ -38,6 +38,7 @@ typedef struct dlq_ctx dlq_ctx_t;
 
 typedef struct entry {
     pskgw_list_t link;       /* s->queue */
+    pskgw_list_t wlink;      /* s->waiting while not in flight (linked = waiting) */
     struct entry *next_free; /* s->free_entries: a stack, singly linked on purpose */
     pskgw_msg_t *msg;
     pskgw_sub_t *sub; /* NULL for replayed records */
@@ -76,7 +77,8 @@ struct pskgw_sink {
     unsigned max_attempts;
     uint64_t close_timeout_ms;
 
-    pskgw_list_t queue; /* entry_t, in arrival order */
+    pskgw_list_t queue;   /* entry_t, in arrival order */
+    pskgw_list_t waiting; /* entry_t not in flight (wlink): what dispatch() walks */
     size_t qlen;
     unsigned inflight;
 

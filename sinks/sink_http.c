@@ -4,6 +4,13 @@
  *
  * Results: 2xx delivered; 408, 429, 5xx, 3xx and transport errors/timeouts transient (retried);
  * other 4xx permanent (PSKGW_EBADREQ: dead letter).
+ *
+ * Idle probe (probe_interval_ms > 0): a deliveries' outcome tells the core whether the target
+ * answers, but an idle sink learns nothing. A repeating timer sends HEAD to the URL (with the
+ * configured headers) when no POST is under way and none ended within the interval: any HTTP
+ * answer but 502/503/504 means the target is there (connected), a transport error, timeout or
+ * one of those three means it is not (pskgw_sink_set_connected: the sink fails, /ready says so;
+ * a recovery retries what waited in backoff at once). One probe at a time; close cancels it.
  */
 #include "common/err.h"
 #include "common/log.h"
@@ -24,6 +31,14 @@ typedef struct http_sink {
     size_t n_headers;
     uint32_t timeout_ms;
     bool closing;
+    uv_timer_t probe;      /* probe_ms > 0 */
+    uint64_t probe_ms;     /* 0: no probe */
+    bool probing;          /* a HEAD under way */
+    bool probe_ok;         /* the last probe's verdict (for the log on a change) */
+    size_t posts;          /* POSTs under way */
+    uint64_t last_done_ms; /* uv_now() when the last POST ended */
+    uv_loop_t *loop;
+    int pending; /* close: the driver and the probe timer */
 } http_sink_t;
 
 typedef struct req {
@@ -52,6 +67,8 @@ static void on_done(void *arg, const pskgw_curlmulti_result_t *res)
     free(r);
     if (h->closing)
         return; /* close(): tokens are forgotten, no result */
+    h->posts--;
+    h->last_done_ms = uv_now(h->loop);
     status = classify(res->err, res->status);
     if (status < 0)
         PSKGW_LOG_RL(PSKGW_LOG_INFO, pskgw_sink_name(h->core),
@@ -87,7 +104,48 @@ static int http_send(void *impl, pskgw_msg_t *msg, void *token)
         free(r);
         return rc == PSKGW_EINVAL ? PSKGW_EINVAL : PSKGW_ENOMEM;
     }
+    h->posts++;
     return 0;
+}
+
+/* ---- idle probe --------------------------------------------------------------------------- */
+
+static void on_probe(void *arg, const pskgw_curlmulti_result_t *res)
+{
+    http_sink_t *h = arg;
+    bool ok = res->err >= 0 && res->status != 502 && res->status != 503 && res->status != 504;
+
+    h->probing = false;
+    if (h->closing)
+        return;
+    if (ok != h->probe_ok) {
+        if (ok)
+            PSKGW_NOTICE("sink \"%s\": probe: the target answers (HEAD: http %ld)",
+                         pskgw_sink_name(h->core), res->status);
+        else
+            PSKGW_WARN("sink \"%s\": probe: the target does not answer (HEAD: %s, http %ld)",
+                       pskgw_sink_name(h->core), res->err < 0 ? res->detail : "status",
+                       res->status);
+    }
+    h->probe_ok = ok;
+    pskgw_sink_set_connected(h->core, ok);
+}
+
+static void probe_tick(uv_timer_t *t)
+{
+    http_sink_t *h = t->data;
+    pskgw_curlmulti_req_opts_t ro = { 0 };
+
+    /* deliveries under way or just ended tell the core already */
+    if (h->closing || h->probing || h->posts > 0 || uv_now(h->loop) - h->last_done_ms < h->probe_ms)
+        return;
+    ro.method = "HEAD";
+    ro.url = h->url;
+    ro.headers = (const char *const *)h->headers;
+    ro.n_headers = h->n_headers;
+    ro.timeout_ms = h->timeout_ms < h->probe_ms ? h->timeout_ms : (uint32_t)h->probe_ms;
+    if (pskgw_curlmulti_submit(h->m, &ro, on_probe, h, NULL) == 0)
+        h->probing = true;
 }
 
 static void http_free(http_sink_t *h)
@@ -148,6 +206,15 @@ static int http_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_opt
         goto fail;
     if ((rc = pskgw_curlmulti_new(loop, &mo, &h->m)) < 0)
         goto fail;
+    h->loop = loop;
+    h->probe_ok = true; /* healthy from the start, like the core's connected */
+    h->last_done_ms = uv_now(loop);
+    h->probe_ms = o->http.probe_interval_ms;
+    if (h->probe_ms > 0) {
+        uv_timer_init(loop, &h->probe);
+        h->probe.data = h;
+        uv_timer_start(&h->probe, probe_tick, h->probe_ms, h->probe_ms);
+    }
     *impl = h;
     return 0;
 
@@ -156,13 +223,24 @@ fail:
     return rc;
 }
 
-static void driver_closed(void *arg)
+static void closed_one(http_sink_t *h)
 {
-    http_sink_t *h = arg;
     pskgw_sink_t *core = h->core;
 
+    if (--h->pending > 0)
+        return;
     http_free(h);
     pskgw_sink_backend_closed(core);
+}
+
+static void driver_closed(void *arg)
+{
+    closed_one(arg);
+}
+
+static void probe_closed(uv_handle_t *t)
+{
+    closed_one(t->data);
 }
 
 static void http_close(void *impl)
@@ -170,7 +248,11 @@ static void http_close(void *impl)
     http_sink_t *h = impl;
 
     h->closing = true;
-    pskgw_curlmulti_close(h->m, driver_closed, h); /* in-flight POSTs: on_done only frees */
+    h->pending = 1 + (h->probe_ms > 0);
+    if (h->probe_ms > 0)
+        uv_close((uv_handle_t *)&h->probe, probe_closed);
+    /* in-flight POSTs and the probe: their callbacks only free or return */
+    pskgw_curlmulti_close(h->m, driver_closed, h);
 }
 
 const pskgw_sink_backend_t pskgw_sink_backend_http = {

@@ -22,6 +22,12 @@
  * instance like close does (purge, rd_kafka_destroy() on the thread pool, its late reports
  * only free their bookkeeping) and creates a fresh producer from the same configuration after
  * the capped backoff (100 ms doubling per consecutive fatal error up to retry_max_ms).
+ * Readiness probe: the sink goes disconnected when librdkafka reports every broker down or a
+ * delivery fails, and only a delivery used to bring it back. While it is disconnected, every
+ * PROBE_TICKS polls (2 s) a metadata request (rd_kafka_metadata(), blocking: on the thread
+ * pool, PROBE_TIMEOUT_MS) asks the brokers; an answer makes the sink connected again without
+ * traffic (and retries what waited in backoff). One probe per producer at a time; a producer
+ * retired meanwhile is destroyed once its probe returned.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "common/err.h"
@@ -37,8 +43,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define POLL_MS         100
-#define BACKOFF_BASE_MS 100
+#define POLL_MS          100
+#define BACKOFF_BASE_MS  100
+#define PROBE_TICKS      20 /* polls between two probes of a disconnected sink */
+#define PROBE_TIMEOUT_MS 1500
 
 typedef struct kafka_sink kafka_sink_t;
 
@@ -58,6 +66,9 @@ typedef struct {
     pskgw_list_t reqs; /* kreq_t.link: messages handed to rk and not reported yet */
     bool retired;      /* no longer current: callbacks only free their kreq_t */
     uv_work_t work;
+    bool probing;                  /* probe_work under way: the destroy waits for it */
+    uv_work_t probe_work;          /* the metadata request (thread pool) */
+    rd_kafka_resp_err_t probe_err; /* written by the work, read in its done callback */
 } kprod_t;
 
 struct kafka_sink {
@@ -68,6 +79,8 @@ struct kafka_sink {
     char *topic;
     bool raw;
     bool fatal;      /* prod raised a fatal error: retired at the next restart tick */
+    bool down;       /* told the core it is disconnected: the probe runs */
+    unsigned ticks;  /* polls, for the probe's period */
     unsigned streak; /* fatal errors since the last delivery: the backoff attempt */
     uint64_t retry_max_ms;
     uint64_t resets; /* producers replaced after a fatal error */
@@ -105,6 +118,13 @@ static void req_unlink(kprod_t *p, kreq_t *q)
     pskgw_list_remove(&q->link);
 }
 
+/* The core's connection state, remembered for the probe. */
+static void set_up(kafka_sink_t *k, bool up)
+{
+    k->down = !up;
+    pskgw_sink_set_connected(k->core, up);
+}
+
 /* Runs inside rd_kafka_poll() on the loop thread, the result goes to the core from here (the
  * core may produce again, which librdkafka allows from a delivery report callback). A retired
  * producer (fatal error or close) may also run it inside rd_kafka_destroy() on the thread
@@ -133,7 +153,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (status == 0)
         k->streak = 0;
     /* after a fatal error the sink stays disconnected until the replacement delivers */
-    pskgw_sink_set_connected(k->core, !k->fatal && (status == 0 || status == PSKGW_EBADREQ));
+    set_up(k, !k->fatal && (status == 0 || status == PSKGW_EBADREQ));
     pskgw_sink_result(k->core, token, status);
 }
 
@@ -177,12 +197,12 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
                      "sink \"%s\": kafka producer fatal error %s: %s: replacing the producer, "
                      "messages in flight are retried",
                      pskgw_sink_name(k->core), rd_kafka_err2name(ferr), cause[0] ? cause : reason);
-        pskgw_sink_set_connected(k->core, false);
+        set_up(k, false);
         uv_timer_start(&k->restart, restart_tick, 0, 0);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-        pskgw_sink_set_connected(k->core, false);
+        set_up(k, false);
     PSKGW_LOG_RL(PSKGW_LOG_WARNING, pskgw_sink_name(k->core), "sink \"%s\": kafka: %s: %s",
                  pskgw_sink_name(k->core), rd_kafka_err2name(err), reason);
 }
@@ -205,9 +225,15 @@ static void poll_cb(uv_poll_t *h, int status, int events)
     serve(k);
 }
 
+static void probe_start(kafka_sink_t *k);
+
 static void timer_cb(uv_timer_t *t)
 {
-    serve(t->data);
+    kafka_sink_t *k = t->data;
+
+    serve(k);
+    if (++k->ticks % PROBE_TICKS == 0)
+        probe_start(k);
 }
 
 /* ---- producer instances ----------------------------------------------------------------- */
@@ -244,6 +270,56 @@ static int prod_new(kafka_sink_t *k, kprod_t **out)
 }
 
 static void release(kafka_sink_t *k);
+static void destroy_queue(kafka_sink_t *k, kprod_t *p);
+
+/* ---- readiness probe ------------------------------------------------------------------------ */
+
+static void probe_work(uv_work_t *w)
+{
+    kprod_t *p = w->data;
+    const struct rd_kafka_metadata *md = NULL;
+
+    /* brokers only (no topic list): any answer means a broker serves requests */
+    p->probe_err = rd_kafka_metadata(p->rk, 0, NULL, &md, PROBE_TIMEOUT_MS);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+}
+
+static void probe_done(uv_work_t *w, int status)
+{
+    kprod_t *p = w->data;
+    kafka_sink_t *k = p->k;
+
+    p->probing = false;
+    k->pending--; /* the probe's; a destroy still counts, so k stays */
+    if (p->retired) {
+        destroy_queue(k, p); /* prod_retire waited for the probe */
+        return;
+    }
+    if (status == 0 && p->probe_err == RD_KAFKA_RESP_ERR_NO_ERROR && k->down && !k->fatal &&
+        !k->closing) {
+        PSKGW_NOTICE("sink \"%s\": kafka: the brokers answer again (metadata): connected",
+                     pskgw_sink_name(k->core));
+        set_up(k, true);
+    }
+}
+
+static void probe_start(kafka_sink_t *k)
+{
+    kprod_t *p = k->prod;
+
+    if (!k->down || k->closing || k->fatal || !p || p->probing)
+        return;
+    p->probing = true;
+    k->pending++;
+    p->probe_work.data = p;
+    if (uv_queue_work(k->loop, &p->probe_work, probe_work, probe_done) != 0) {
+        p->probing = false;
+        k->pending--;
+    }
+}
+
+/* ---- producer destruction --------------------------------------------------------------- */
 
 static void destroy_work(uv_work_t *w)
 {
@@ -279,6 +355,12 @@ static void prod_retire(kafka_sink_t *k, kprod_t *p)
     rd_kafka_queue_destroy(p->mainq);
     p->mainq = NULL;
     k->pending++;
+    if (!p->probing) /* else probe_done queues it: rd_kafka_destroy() would pull rk from it */
+        destroy_queue(k, p);
+}
+
+static void destroy_queue(kafka_sink_t *k, kprod_t *p)
+{
     p->work.data = p;
     if (uv_queue_work(k->loop, &p->work, destroy_work, destroy_done) != 0) {
         destroy_work(&p->work);
@@ -303,7 +385,7 @@ static void restart_tick(uv_timer_t *t)
 
         /* k->prod is NULL: a send the core starts from inside a result fails now (retried) */
         k->prod = NULL;
-        pskgw_sink_set_connected(k->core, false);
+        set_up(k, false);
         pskgw_list_foreach(pos, &p->reqs)
         {
             kreq_t *q = pskgw_container_of(pos, kreq_t, link);

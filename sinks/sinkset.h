@@ -84,6 +84,9 @@ typedef struct {
         const pskgw_sink_kv_t *headers; /* e.g. {"Authorization", "Bearer ..."}: values secret */
         size_t n_headers;
         uint64_t timeout_ms; /* [10000] whole request */
+        /* HEAD url every probe_interval_ms while no POST is under way: the answer sets the
+         * sink's connected (and ready) state; 0: no probe */
+        uint64_t probe_interval_ms;
     } http;
     struct {
         const char *host;

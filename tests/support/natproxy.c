@@ -16,11 +16,12 @@
 struct pskgw_natproxy {
     struct sockaddr_storage server;
     socklen_t server_len;
-    uint32_t rebind_after, rebind_every;
+    uint32_t rebind_after, rebind_every, hold_after;
     bool count_app;
-    int cfd;    /* client side */
-    int sfd;    /* server side (replaced by a rebind) */
-    int ctl[2]; /* control pipe: 'r' rebind, 'q' quit */
+    bool released; /* the hold ended (thread only) */
+    int cfd;       /* client side */
+    int sfd;       /* server side (replaced by a rebind) */
+    int ctl[2];    /* control pipe: 'r' rebind, 'g' release the hold, 'q' quit */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -150,9 +151,14 @@ static void *run(void *arg)
     pskgw_natproxy_t *p = arg;
 
     for (;;) {
+        bool hold;
+
+        pthread_mutex_lock(&p->mu);
+        hold = p->hold_after != 0 && !p->released && p->st.counted >= p->hold_after;
+        pthread_mutex_unlock(&p->mu);
         struct pollfd fds[3] = {
             { .fd = p->ctl[0], .events = POLLIN },
-            { .fd = p->cfd, .events = POLLIN },
+            { .fd = hold ? -1 : p->cfd, .events = POLLIN }, /* -1: not polled */
             { .fd = p->sfd, .events = POLLIN },
         };
         char c;
@@ -165,6 +171,10 @@ static void *run(void *arg)
         if (fds[0].revents != 0) {
             if (read(p->ctl[0], &c, 1) != 1 || c == 'q')
                 return NULL;
+            if (c == 'g') {
+                p->released = true;
+                continue;
+            }
             int rc = do_rebind(p);
             pthread_mutex_lock(&p->mu);
             p->cmd_result = rc;
@@ -229,6 +239,7 @@ int pskgw_natproxy_start(const pskgw_natproxy_opts_t *opts, pskgw_natproxy_t **o
     p->rebind_after = opts->rebind_after;
     p->rebind_every = opts->rebind_every;
     p->count_app = opts->count_app;
+    p->hold_after = opts->hold_after;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     if (pipe2(p->ctl, O_CLOEXEC) != 0) {
@@ -284,6 +295,11 @@ int pskgw_natproxy_rebind(pskgw_natproxy_t *p)
     rc = p->cmd_result;
     pthread_mutex_unlock(&p->mu);
     return rc;
+}
+
+void pskgw_natproxy_release(pskgw_natproxy_t *p)
+{
+    (void)!write(p->ctl[1], "g", 1);
 }
 
 void pskgw_natproxy_stats(pskgw_natproxy_t *p, pskgw_natproxy_stats_t *out)

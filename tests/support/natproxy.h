@@ -11,8 +11,11 @@
  * once, before the (N+1)-th client datagram is forwarded; opts.rebind_every = N rebinds before
  * every (kN+1)-th one (k >= 1). With opts.count_app only client datagrams that start with a DTLS
  * application-data record (content type 23, or 25: tls12_cid) are counted and trigger the rebind,
- * so that handshake retransmissions under load do not move it. Real sockets on loopback, one
- * thread per proxy (poll over the two sockets and a control pipe).
+ * so that handshake retransmissions under load do not move it. opts.hold_after = N: once N
+ * counted datagrams went through, the proxy stops reading the client side (what the client sends
+ * waits in the socket buffer) until pskgw_natproxy_release(): a device asleep between two
+ * messages, with a client that sends them back to back. Real sockets on loopback, one thread per
+ * proxy (poll over the two sockets and a control pipe).
  *
  * Ownership: pskgw_natproxy_start() returns a proxy owned by the caller, freed by
  * pskgw_natproxy_stop() (which joins the thread and closes every socket). The other functions may
@@ -33,6 +36,7 @@ typedef struct {
     uint32_t rebind_after;         /* 0 = no rebind by count */
     uint32_t rebind_every;         /* 0 = no periodic rebind */
     bool count_app;                /* count application-data datagrams only (23, 25) */
+    uint32_t hold_after;           /* 0 = never hold the client side */
 } pskgw_natproxy_opts_t;
 
 typedef struct {
@@ -55,6 +59,9 @@ uint16_t pskgw_natproxy_port(const pskgw_natproxy_t *p);
 /* Replace the server-side socket now; returns once the new one is in place with its port (host
  * order, > 0), or a negative errno value (the proxy keeps the old socket then). */
 int pskgw_natproxy_rebind(pskgw_natproxy_t *p);
+
+/* End the hold of opts.hold_after (now, or before it begins): the client side is read again. */
+void pskgw_natproxy_release(pskgw_natproxy_t *p);
 
 /* A consistent copy of the counters. */
 void pskgw_natproxy_stats(pskgw_natproxy_t *p, pskgw_natproxy_stats_t *out);

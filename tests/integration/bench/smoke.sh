@@ -142,6 +142,14 @@ check "report.md has its sections" bash -c "
 # The report prints a missing figure as "n/a" (and a jq null as "null"): the summary has neither.
 summary_filled() { ! sed -n '/## Summary/,/## Ceilings/p' "$1" | grep -nE 'n/a|null'; }
 check "report.md has no unfilled figure in the summary" summary_filled "$out/report.md"
+# Issue 13's six targets, each a row of the summary with its target.
+summary_targets() {
+  sed -n '/## Summary/,/## Ceilings/p' "$1" >"$WORK/summary.md"
+  for t in '>= 70 %' '>= 300000 (<= 3.3 us)' '>= 400000 (<= 2.5 us)' '<= 3500 B' '<= 2 ms' '| 0 |'; do
+    grep -qF -- "$t" "$WORK/summary.md" || { echo "summary: no row with target $t"; return 1; }
+  done
+}
+check "report.md: the summary has issue 13's targets" summary_targets "$out/report.md"
 check "report.md has no null anywhere" bash -c "! grep -n 'null' '$out/report.md'"
 # Sentences (lines outside tables) never carry a figure that is missing: they are dropped.
 prose_filled() { ! grep -v '^|' "$1" | grep -v '^Not retried; every figure' | grep -n 'n/a'; }
@@ -186,7 +194,7 @@ fi
 # which run failed and prints no figure that needed it.
 fake=$WORK/bin-failing-ceiling
 mkdir -p "$fake"
-for b in pskgw pskgw-sim pskgw-devsim pskgw-udpceiling pskgw-dtls-hammer pskgw-sinkbench pskgw-linelat pskgw-hibbench libpskgw-malloccount.so; do ln -s "$BIN/$b" "$fake/$b"; done
+for b in pskgw pskgw-sim pskgw-devsim pskgw-udpceiling pskgw-dtls-hammer pskgw-sinkbench pskgw-linelat pskgw-hibbench pskgw-echopeer libpskgw-malloccount.so; do ln -s "$BIN/$b" "$fake/$b"; done
 cat >"$fake/pskgw-wolfpair" <<SH
 #!/usr/bin/env bash
 echo run >>"$WORK/wolfpair.calls"

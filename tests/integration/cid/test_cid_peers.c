@@ -7,7 +7,8 @@
  * address and port only: after the rebind its record arrives from a peer without a session
  * (pskgw_listener_bad_datagrams_total), the message is lost, and the device must handshake
  * again. A client that asks for one (ssl_client2 cid=1, pskgw-devsim --cid) keeps its session:
- * every message arrives without a new handshake.
+ * every message arrives without a new handshake, also when its session hibernated in between
+ * (hibernate_after_s = 1; the other tests send faster than that).
  * Every process is stopped and judged inside the test (exit 0, no sanitizer report).
  */
 #include <arpa/inet.h>
@@ -47,7 +48,7 @@ static void start_chain(void)
             "        timeout_ms = 30000; deadline_ms = 60000; };\n"
             "listeners = (\n"
             "  { name = \"udp\"; proto = \"udp\"; address = \"127.0.0.1\"; port = 0;\n"
-            "    ack = \"accepted\"; cid = \"on\"; },\n"
+            "    ack = \"accepted\"; cid = \"on\"; hibernate_after_s = 1; },\n"
             "  { proto = \"tcp\"; address = \"127.0.0.1\"; port = 0; framing = \"len16\"; }\n"
             ");\n"
             "ciphers = \"PSK-AES128-CCM8:PSK-AES128-GCM-SHA256\";\n"
@@ -195,14 +196,16 @@ typedef struct {
 
 /* ssl_client2 as device `index` of the seed, DTLS 1.2, PSK-AES128-CCM8, two request/response
  * exchanges (the gateway's "ACK n" is the response), through a proxy that moves it to a new
- * source port before its second application datagram. cid: ask for a Connection ID. */
-static void mbed_start(mbed_run_t *r, uint32_t index, int cid)
+ * source port before its second application datagram. cid: ask for a Connection ID; cid_val:
+ * the client's own CID (hex, what the gateway puts in its records), NULL for none; hold: the
+ * proxy holds the second application datagram until pskgw_natproxy_release(). */
+static void mbed_start(mbed_run_t *r, uint32_t index, int cid, const char *cid_val, bool hold)
 {
     const char *bin = ssl_client2_path();
     struct sockaddr_in gw = { .sin_family = AF_INET, .sin_port = htons((uint16_t)ch.udp_port) };
-    pskgw_natproxy_opts_t po = { .rebind_after = 1, .count_app = true };
+    pskgw_natproxy_opts_t po = { .rebind_after = 1, .count_app = true, .hold_after = hold ? 1 : 0 };
     pskgw_devsim_creds_t cr;
-    static char a_port[32], a_psk[80], a_id[80], a_cid[16];
+    static char a_port[32], a_psk[80], a_id[80], a_cid[16], a_cid_val[80];
     char hex[2 * PSKGW_ROT_PSK_MAX_LEN + 1];
 
     if (bin == NULL)
@@ -217,6 +220,7 @@ static void mbed_start(mbed_run_t *r, uint32_t index, int cid)
     snprintf(a_psk, sizeof(a_psk), "psk=%s", hex);
     snprintf(a_id, sizeof(a_id), "psk_identity=%s", cr.identity);
     snprintf(a_cid, sizeof(a_cid), "cid=%d", cid);
+    snprintf(a_cid_val, sizeof(a_cid_val), "cid_val=%s", cid_val != NULL ? cid_val : "");
     pskgw_devsim_creds_wipe(&cr);
     char *argv[] = { (char *)bin,
                      "server_addr=127.0.0.1",
@@ -230,6 +234,7 @@ static void mbed_start(mbed_run_t *r, uint32_t index, int cid)
                      "hs_timeout=1000-60000",
                      "read_timeout=60000",
                      "max_resend=0",
+                     cid_val != NULL ? a_cid_val : NULL,
                      NULL };
     cr_assert_eq(pskgw_test_spawn(&r->client, argv, 0), 0);
 }
@@ -248,7 +253,7 @@ Test(cid_peers, mbedtls_client_through_natproxy_loses_the_session_without_cid)
     pskgw_natproxy_stats_t st;
     int status;
 
-    mbed_start(&r, 0, 0);
+    mbed_start(&r, 0, 0, NULL, false);
     cr_assert_eq(wait_sink_lines(1), 1, "the first message never arrived");
     cr_assert_geq(wait_metric("pskgw_listener_bad_datagrams_total", 1), 1,
                   "the second message was not seen from a peer without a session");
@@ -321,7 +326,7 @@ Test(cid_peers, mbedtls_client_through_natproxy_keeps_the_session_with_cid)
     pskgw_natproxy_stats_t st;
     int status;
 
-    mbed_start(&r, 1, 1);
+    mbed_start(&r, 1, 1, NULL, false);
     status = pskgw_test_wait(&r.client, 2 * GUARD_MS);
     pskgw_natproxy_stats(r.proxy, &st);
     pskgw_natproxy_stop(r.proxy);
@@ -359,5 +364,34 @@ Test(cid_peers, devsim_rebind_every_keeps_the_session_with_cid)
     cr_assert_eq(jint(j, "verify", "delivered"), 8);
     cr_assert_eq(jint(j, "verify", "duplicated"), 0);
     json_decref(j);
+    chain_stop(&ch);
+}
+
+/* A hibernated CID session and a client nobody here wrote, with a CID of its own: the proxy
+ * holds ssl_client2's second request until the gateway has hibernated the session, then
+ * forwards it from a new port. The record finds the session by CID, thaws it (our CID and the
+ * client's put back on the imported wolfSSL object), moves it, and "ACK 2" reaches the client
+ * in a record that carries the client's CID, which mbedTLS checks: one handshake. */
+Test(cid_peers, mbedtls_client_with_its_own_cid_thaws_a_hibernated_session_from_a_new_port)
+{
+    mbed_run_t r;
+    pskgw_natproxy_stats_t st;
+    int status;
+
+    mbed_start(&r, 2, 1, "C1C2C3C4C5", true);
+    cr_assert_eq(wait_sink_lines(1), 1, "the first message never arrived");
+    cr_assert_geq(wait_metric("pskgw_listener_hibernated", 1), 1, "the session never hibernated");
+    pskgw_natproxy_release(r.proxy);
+    status = pskgw_test_wait(&r.client, 2 * GUARD_MS);
+    pskgw_natproxy_stats(r.proxy, &st);
+    pskgw_natproxy_stop(r.proxy);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "ssl_client2 did not get both answers (status %d)", status);
+    cr_assert_eq(st.rebinds, 1);
+    cr_assert_eq(wait_sink_lines(2), 2);
+    cr_assert_eq(wait_metric("pskgw_listener_thaws_total", 1), 1);
+    cr_assert_eq(gw_metric("pskgw_listener_thaw_failures_total"), 0);
+    cr_assert_eq(wait_metric("pskgw_listener_cid_address_changes_total", 1), 1);
+    cr_assert_eq(gw_metric("pskgw_listener_handshakes_completed_total"), 1);
     chain_stop(&ch);
 }

@@ -6,6 +6,10 @@
 # delivered once and acknowledged, and the new process completes no handshake. Then a damaged
 # and a foreign state file are each refused with a clear log line, and the gateway serves new
 # handshakes as usual. Last, `pskgw ctl handover` does what SIGTERM does.
+# Alongside the first restart, a second gateway with Connection IDs on and a fleet that asks for
+# one (devsim --cid) is restarted the same way, and each device sends its second message from a
+# new source port (--rebind-every): the new process finds every session by its CID from the new
+# address, moves it there, and acknowledges, with no handshake.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_peers.sh"
 
@@ -23,6 +27,25 @@ sed -i "s/name = \"dtls\"; proto = \"udp\"; address = \"127.0.0.1\"; port = 0;/n
   >"$WORK/devsim.txt" 2>&1 &
 DEVSIM=$!
 track "devsim" "$DEVSIM" "$WORK/devsim.txt"
+
+NC=20
+LC='{domain="hocid",listener="dtls"}'
+mkdir -p "$WORK/state-cid"
+write_config hocid "state_dir = \"$WORK/state-cid\";" 'ack = "accepted";'
+# The metrics of the second gateway: cidm CMD... runs CMD with GW_ADMIN set to its endpoint.
+cidm() { GW_ADMIN=$CID_ADMIN "$@"; }
+HO_ADMIN=$GW_ADMIN
+start_gateway_args hocid
+cport=$GW_UDP
+CID_ADMIN=$GW_ADMIN
+GW_ADMIN=$HO_ADMIN
+sed -i "s/name = \"dtls\"; proto = \"udp\"; address = \"127.0.0.1\"; port = 0;/name = \"dtls\"; proto = \"udp\"; address = \"127.0.0.1\"; port = $cport;/" "$WORK/hocid.conf"
+"$BIN/pskgw-devsim" --target "127.0.0.1:$cport" --seed it --devices $NC \
+  --messages 2 --rate 0.033 --cid --rebind-every 20 --expect-ack --ack-timeout 30 --duration 150 \
+  --verify-file "$WORK/hocid.jsonl" --json "$WORK/cid.json" --quiet >"$WORK/devsim-cid.txt" 2>&1 &
+DEVSIM_CID=$!
+track "devsim --cid" "$DEVSIM_CID" "$WORK/devsim-cid.txt"
+
 wait_until count_is "$WORK/ho.jsonl" '"payload"' -ge $N
 check "$N first messages delivered before the restart" count_is "$WORK/ho.jsonl" '"payload"' -eq $N
 wait_metric "pskgw_listener_handshakes_completed_total$L" -ge $N >/dev/null
@@ -39,6 +62,24 @@ start_gateway_args ho
 check "the start logged $N sessions taken over" \
   grep -q "$N sessions taken over without a handshake (0 expired, 0 unusable)" "$WORK/ho.log"
 check "the state file is consumed" [ ! -e "$WORK/state/sessions.state" ]
+
+wait_until count_is "$WORK/hocid.jsonl" '"payload"' -ge $NC
+check "cid: $NC first messages delivered before the restart" count_is "$WORK/hocid.jsonl" '"payload"' -eq $NC
+cidm wait_metric "pskgw_listener_cid_sessions$LC" -ge $NC >/dev/null
+check "cid: first process, $NC sessions with a CID" cidm metric_is "pskgw_listener_cid_sessions$LC" -eq $NC
+stop_gateway_checked hocid
+check "cid: the stop logged $NC sessions handed over" \
+  grep -q "sessions.state: $NC sessions handed over to the next process" "$WORK/hocid.log"
+mv "$WORK/hocid.log" "$WORK/hocid-1.log"
+HO_ADMIN=$GW_ADMIN
+start_gateway_args hocid
+CID_ADMIN=$GW_ADMIN
+GW_ADMIN=$HO_ADMIN
+check "cid: the start logged $NC sessions taken over" \
+  grep -q "$NC sessions taken over without a handshake (0 expired, 0 unusable)" "$WORK/hocid.log"
+cidm wait_metric "pskgw_listener_cid_sessions$LC" -ge $NC >/dev/null
+check "cid: the imported sessions are indexed by CID at once" \
+  cidm metric_is "pskgw_listener_cid_sessions$LC" -eq $NC
 wait "$DEVSIM" && rc=0 || rc=$?
 cat "$WORK/devsim.txt"
 check "devsim: every message delivered once and acknowledged across the restart (exit $rc)" [ "$rc" -eq 0 ]
@@ -47,6 +88,22 @@ wait_metric "pskgw_listener_thaws_total$L" -ge $N >/dev/null
 check "second process: $N sessions woke" metric_is "pskgw_listener_thaws_total$L" -eq $N
 check "second process: no handshake" metric_is "pskgw_listener_handshakes_completed_total$L" -eq 0
 check "no thaw failure" metric_is "pskgw_listener_thaw_failures_total$L" -eq 0
+
+wait "$DEVSIM_CID" && rc=0 || rc=$?
+cat "$WORK/devsim-cid.txt"
+check "devsim --cid: every message delivered once and acknowledged at the new port (exit $rc)" \
+  [ "$rc" -eq 0 ]
+check "devsim --cid: $NC rebinds after the restart, every one followed ($(jq -c .rebind "$WORK/cid.json"))" \
+  [ "$(jq '.rebind.cid_sessions == '$NC' and .rebind.socket_rebinds == '$NC' and
+           .rebind.followed == '$NC' and .rebind.sessions_lost == 0' "$WORK/cid.json")" = true ]
+check "cid: $((2 * NC)) messages in the sink" count_is "$WORK/hocid.jsonl" '"payload"' -eq $((2 * NC))
+cidm wait_metric "pskgw_listener_thaws_total$LC" -ge $NC >/dev/null
+check "cid: second process, $NC sessions woke" cidm metric_is "pskgw_listener_thaws_total$LC" -eq $NC
+check "cid: second process, no handshake" cidm metric_is "pskgw_listener_handshakes_completed_total$LC" -eq 0
+check "cid: each session moved to its device's new port" \
+  cidm metric_is "pskgw_listener_cid_address_changes_total$LC" -eq $NC
+check "cid: no unknown CID" cidm metric_is "pskgw_listener_cid_unknown_records_total$LC" -eq 0
+stop_gateway_checked hocid
 
 # ---- a damaged state file, then a foreign one (copies of the first one) ------------------------
 stop_gateway_checked ho

@@ -3,7 +3,9 @@
 # file sinks: /ready is 200 in the good case and 503 naming the failing part (domain, part,
 # reason) with wrong API credentials, with Redis down (200 again once it is back), with an
 # unwritable sink without a spool, with an idle MQTT or redis-stream sink whose broker or Redis is
-# down (from the start or stopped while idle); it stays 200 while such a sink spools within its limits, and
+# down (from the start or stopped while idle), with an idle http sink whose target stops (its HEAD
+# probe; 200 again once the target is back), with an idle kafka sink whose brokers go down (200
+# again once they are back, through its metadata probe); it stays 200 while such a sink spools within its limits, and
 # while the security service is gone but keys are servable from cache (Redis up).
 # /health (liveness) is 200 in all of these, and pskgw_ready / pskgw_ready_part agree.
 . "$(dirname "$0")/lib.sh"
@@ -170,6 +172,68 @@ stop_proc "$RS_PID" || true
 check "redis-stream sink, Redis stopped while idle: /ready 503 naming sink/rs" \
   wait_until ready_fails_on rs sink/rs 'target failing and no spool'
 stop_gateway || true
+
+# --- an http sink without a spool, idle: its probe (HEAD every probe_interval_s) tells -------
+# A web server on a port reserved for the section answers, is stopped, is started again on the
+# same port: /ready follows it with no message sent.
+reserve_ports tcp
+WEB_PORT=${PORTS[0]}
+mkdir -p "$WORK/www"
+web_up() {
+  python3 -m http.server "$WEB_PORT" --bind 127.0.0.1 --directory "$WORK/www" \
+    >"$WORK/web$1.log" 2>&1 &
+  WEB_PID=$!
+  track "http.server (sink target)" "$WEB_PID" "$WORK/web$1.log"
+  wait_until curl -sf -o /dev/null "http://127.0.0.1:$WEB_PORT/"
+}
+web_up 1
+write_config hp '' ''
+sink_conf hp "sinks = ( { type = \"http\"; name = \"web\"; url = \"http://127.0.0.1:$WEB_PORT/hook\"; probe_interval_s = 1; retry_max_ms = 500; } );"
+start_gateway hp
+check "http sink, target up, idle: /ready 200" wait_until ready_ok
+stop_proc "$WEB_PID" 0,143 || true
+check "http sink, target stopped while idle: /ready 503 naming sink/web" \
+  wait_until ready_fails_on hp sink/web 'target failing and no spool'
+check "http sink, target stopped: pskgw_sink_connected 0" \
+  wait_metric 'pskgw_sink_connected{domain="hp",sink="web"}' = 0
+check "http sink, the probe's verdict is logged" \
+  grep -q 'sink "hp-web": probe: the target does not answer' "$WORK/hp.log"
+web_up 2
+check "http sink, target back, idle: /ready 200" wait_until ready_ok
+check "http sink, target back: pskgw_sink_connected 1" \
+  wait_metric 'pskgw_sink_connected{domain="hp",sink="web"}' = 1
+check "http sink, nothing was sent" metric_is 'pskgw_sink_queued_total{domain="hp",sink="web"}' = 0
+check "http sink, the probes were HEAD requests" grep -q '"HEAD /hook HTTP/1.1"' "$WORK/web2.log"
+stop_gateway || true
+stop_proc "$WEB_PID" 0,143 || true
+stop_proc "$RESERVE_PID" || true
+
+# --- a kafka sink without a spool, idle: brokers down, then back --------------------------------
+# librdkafka's mock cluster (pskgw-peerrx): SIGUSR1 takes its brokers down, SIGUSR2 brings them
+# back. Down: librdkafka reports every broker down; back: the sink's metadata probe sees them
+# answer, and /ready is 200 again with no message sent (before, only a delivery told it).
+"$BIN/pskgw-peerrx" kafka pskgw-hp >"$WORK/kf.out" 2>"$WORK/kf.err" &
+KF_PID=$!
+track "pskgw-peerrx kafka" "$KF_PID" "$WORK/kf.out" "$WORK/kf.err"
+KAFKA_BOOT=$(WAIT_PID=$KF_PID wait_for "$WORK/kf.out" '^bootstrap .*' | cut -d' ' -f2)
+write_config kf '' ''
+sink_conf kf "sinks = ( { type = \"kafka\"; name = \"kf\"; brokers = \"$KAFKA_BOOT\"; topic = \"pskgw-hp\"; retry_max_ms = 500; } );"
+start_gateway kf
+check "kafka sink, brokers up, idle: /ready 200" wait_until ready_ok
+kill -USR1 "$KF_PID"
+wait_line "$WORK/kf.out" '^brokers down' "$KF_PID"
+check "kafka sink, brokers down while idle: /ready 503 naming sink/kf" \
+  wait_until ready_fails_on kf sink/kf 'target failing and no spool'
+kill -USR2 "$KF_PID"
+wait_line "$WORK/kf.out" '^brokers up' "$KF_PID"
+check "kafka sink, brokers back, idle: /ready 200 without a delivery" wait_until ready_ok
+check "kafka sink, brokers back: pskgw_sink_connected 1" \
+  wait_metric 'pskgw_sink_connected{domain="kf",sink="kf"}' = 1
+check "kafka sink, the probe's verdict is logged" \
+  grep -q 'sink "kf-kf": kafka: the brokers answer again (metadata): connected' "$WORK/kf.log"
+check "kafka sink, nothing was sent" metric_is 'pskgw_sink_queued_total{domain="kf",sink="kf"}' = 0
+stop_gateway || true
+stop_proc "$KF_PID" || true
 
 # --- the security service gone: ready while keys are servable from cache ---------------------
 start_sim --token-ttl 3 # a token that ends soon after the service is gone

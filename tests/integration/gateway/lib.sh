@@ -202,8 +202,11 @@ reserve_ports() { # [--reuseport] tcp|udp|tcp+1...: sets PORTS and RESERVE_PID; 
 }
 
 # start_sim [extra flags...]: sets SIM_URL and SIM_PID
+SIM_SEQ=0
 start_sim() {
-  local n=${#PIDS[@]}
+  # A number of its own per simulator: the count of tracked processes is reused once one is
+  # forgotten, and a second simulator then read the first one's (dead) address from its file.
+  local n=$((SIM_SEQ += 1))
   # --strict: the simulator refuses what a careful real service would (pskgw must not depend on
   # the simulator's leniency).
   "$BIN/pskgw-sim" --strict --listen 127.0.0.1:0 --api-key it-key --api-secret it-secret --seed it "$@" \

@@ -3,7 +3,9 @@
  *   pskgw-peerrx kafka TOPIC
  *       hosts librdkafka's mock cluster (3 brokers, TOPIC with 3 partitions), prints
  *       "bootstrap HOST:PORT,..." then consumes its partitions from the beginning and prints each
- *       message as "KEY<TAB>VALUE".
+ *       message as "KEY<TAB>VALUE". SIGUSR1 takes every broker down (connections closed, new
+ *       ones refused: rd_kafka_mock_broker_set_down), SIGUSR2 brings them up; each prints
+ *       "brokers down" / "brokers up" once done.
  *   pskgw-peerrx mqtt PORT FILTER [USERNAME PASSWORD_FILE]
  *       subscribes to FILTER at QoS 2 on the broker at 127.0.0.1:PORT (MQTT 3.1.1), prints
  *       "subscribed" once the broker granted it, then each message as "QOS<TAB>TOPIC<TAB>PAYLOAD"
@@ -23,11 +25,31 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t brokers_flag; /* 1: take them down, 2: bring them up */
 
 static void on_stop(int sig)
 {
     (void)sig;
     stop_flag = 1;
+}
+
+static void on_brokers(int sig)
+{
+    brokers_flag = sig == SIGUSR1 ? 1 : 2;
+}
+
+static void brokers_apply(rd_kafka_mock_cluster_t *mc)
+{
+    int which = brokers_flag;
+
+    if (!which)
+        return;
+    brokers_flag = 0;
+    for (int32_t id = 1; id <= 3; id++)
+        (void)(which == 1 ? rd_kafka_mock_broker_set_down(mc, id)
+                          : rd_kafka_mock_broker_set_up(mc, id));
+    printf("brokers %s\n", which == 1 ? "down" : "up");
+    fflush(stdout);
 }
 
 /* ---- kafka ----------------------------------------------------------------------------- */
@@ -100,6 +122,7 @@ static int run_kafka(const char *topic)
     while (!stop_flag) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 
+        brokers_apply(mc);
         if (!m)
             continue;
         if (!m->err)
@@ -223,6 +246,9 @@ int main(int argc, char **argv)
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_brokers;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
     if (argc == 3 && strcmp(argv[1], "kafka") == 0)
         return run_kafka(argv[2]);
     if ((argc == 4 || argc == 6) && strcmp(argv[1], "mqtt") == 0) {

@@ -148,6 +148,23 @@ Test(config_bad, listener_cid)
     cr_assert_eq(diag.nerrors, 4);
 }
 
+/* wolfSSL's DTLS anti-replay window is fixed at build time: another size is refused with why,
+ * the one it has is accepted (config_good defaults_of_a_minimal_domain reads it back). */
+Test(config_bad, replay_window_other_than_wolfssls)
+{
+    expect_fail("domain = \"acme\";\n" MIN_API
+                "listeners = ( { proto = \"udp\"; port = 1; replay_window = 128; },\n"
+                "              { proto = \"udp\"; port = 2; replay_window = 64; },\n"
+                "              { proto = \"tcp\"; port = 3; replay_window = 64; } );\n"
+                "sinks = ( { type = \"file\"; path = \"-\"; } );\n");
+    cr_assert(diag_has("acme.conf:4: listeners[0].replay_window: 128 is not available: the DTLS "
+                       "anti-replay window is wolfSSL's, fixed at 64 records",
+                       NULL));
+    cr_assert(diag_has("acme.conf:6: listeners[2].replay_window: only valid when proto is \"udp\"",
+                       NULL));
+    cr_assert_eq(diag.nerrors, 2);
+}
+
 Test(config_bad, missing_required_keys)
 {
     expect_fail("api = { url = \"https://x.example\"; secret_file = \"./api.secret\"; };\n"

@@ -43,7 +43,8 @@ static const char full_conf[] =
     "    spool = { path = \"spool\"; max_bytes = 1048576L; fsync = \"always\"; }; },\n"
     "  { type = \"http\"; name = \"web\"; url = \"https://collector.example.com/in\";\n"
     "    headers = [ \"X-Tenant: acme\", \"Accept: */*\" ]; headers_file = \"hdr.secret\";\n"
-    "    timeout_ms = 700; dead_letter_path = \"/var/lib/pskgw/dead.jsonl\"; },\n"
+    "    timeout_ms = 700; dead_letter_path = \"/var/lib/pskgw/dead.jsonl\";\n"
+    "    probe = \"off\"; probe_interval_s = 30; },\n"
     "  { type = \"mqtt\"; host = \"broker.local\"; port = 8883; topic = "
     "\"t/{domain}/{psk_identity}\";\n"
     "    qos = 2; client_id = \"gw-1\"; username = \"u\"; password_file = \"mqtt.pw\";\n"
@@ -191,6 +192,8 @@ Test(config_good, every_key_read_back)
     cr_assert_str_eq(h->http.secret_headers[1].data, "X-Key: 42");
     cr_assert_eq(h->http.timeout_ms, 700);
     cr_assert_str_eq(h->http.dead_letter_path, "/var/lib/pskgw/dead.jsonl");
+    cr_assert_eq(h->http.probe, PSKGW_CONFIG_SINK_PROBE_OFF);
+    cr_assert_eq(h->http.probe_interval_s, 30);
     cr_assert_eq(h->has_spool, false);
     cr_assert_eq(h->queue_size, 10000); /* defaults */
     cr_assert_eq(h->in_flight, 64);
@@ -279,6 +282,7 @@ Test(config_good, defaults_of_a_minimal_domain)
     cr_assert_eq(d->listeners[0].cookie_rotate_s, 30); /* cookies live at most 60 s */
     cr_assert_eq(d->listeners[0].cid, PSKGW_CONFIG_CID_ON);
     cr_assert_eq(d->listeners[0].cid_length, 8);
+    cr_assert_eq(d->listeners[0].replay_window, PSKGW_CONFIG_REPLAY_WINDOW);
     cr_assert_str_eq(d->ciphers, PSKGW_CONFIG_DEFAULT_CIPHERS);
     cr_assert_str_eq(d->ciphers_wolfssl,
                      "PSK-AES128-CCM-8:PSK-AES128-GCM-SHA256:PSK-AES128-CBC-SHA256:"
