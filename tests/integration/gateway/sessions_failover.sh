@@ -9,13 +9,18 @@
 # after losing a node): every message of the fleet is delivered (devsim --verify-file on the
 # sink file the three nodes share, acks for the others), the sessions stored in Redis are taken
 # over by B with no new handshake (metrics), the others handshake again and that count is
-# reported; GetPSK calls per identity across the three nodes = 1.
+# reported; GetPSK calls per identity across the three nodes = 1. With FAILOVER_CID=1 the same with
+# Connection IDs: B finds the sessions by the CID of the records it gets.
 . "$(dirname "$0")/lib.sh"
 
 NA=${FAILOVER_DEVICES_A:-40}
 NB=${FAILOVER_DEVICES_B:-20}
 NC=${FAILOVER_DEVICES_C:-20}
 GAP=${FAILOVER_GAP_S:-40} # seconds between a device's messages (the kill happens within the first gap)
+# FAILOVER_CID=1: listeners with Connection IDs and wolfSSL devices asking for one (devsim --cid):
+# the records that reach node B are tls12_cid records, looked up by their CID.
+CID=${FAILOVER_CID:-0}
+if [ "$CID" = 1 ]; then LCID='cid = "on";' DCID=(--cid); else LCID='cid = "off";' DCID=(); fi
 start_redis
 rport=$REDIS_PORT
 head -c 32 /dev/urandom >"$WORK/kek"
@@ -26,7 +31,7 @@ conf() { # name address [more sessions keys]
   cat >"$WORK/$1.conf" <<CONF
 domain = "fo";
 api = { url = "$SIM_URL"; key_id = "it-key"; secret_file = "it.secret"; timeout_ms = 2000; };
-listeners = ( { name = "dtls"; proto = "udp"; address = "$2"; port = 0; cid = "off";
+listeners = ( { name = "dtls"; proto = "udp"; address = "$2"; port = 0; $LCID
                 hibernate_after_s = 4; ack = "accepted"; } );
 cache = { entries = 1000; ttl_s = 600; redis = "redis://127.0.0.1:$rport/0"; kek_file = "kek"; };
 sessions = { redis = "redis://127.0.0.1:$rport/0"; node_id = "$1"; lease_ms = 3600000; ${3:-} };
@@ -65,7 +70,7 @@ fleet() { # name target first-device devices [flags...]: one devsim in the backg
   shift 4
   "$BIN/pskgw-devsim" --target "$tgt" --seed it --first-device "$first" --devices "$n" \
     --messages 3 --rate "$(awk -v g="$GAP" 'BEGIN { print 1 / g }')" --expect-ack --ack-timeout 5 \
-    --duration 400 --json "$WORK/$name.json" --quiet "$@" >"$WORK/$name.txt" 2>&1 &
+    --duration 400 --json "$WORK/$name.json" --quiet ${DCID[@]+"${DCID[@]}"} "$@" >"$WORK/$name.txt" 2>&1 &
   DEVSIM[$name]=$!
   track "devsim $name" "$!" "$WORK/$name.txt"
 }
@@ -86,6 +91,12 @@ kill -STOP "${DEVSIM[fa]}" # A's devices wait: nothing of theirs moves before th
 stored=$(m a "pskgw_listener_redis_stored_total$L")
 hib=$(m a "pskgw_listener_hibernated$L")
 keys=$(redis-cli -p "$rport" --scan --pattern 'pskgw:sess:fo:dtls:*' | wc -l)
+cidkeys=$(redis-cli -p "$rport" --scan --pattern 'pskgw:sess:fo:dtls:cid:*' | wc -l)
+if [ "$CID" = 1 ]; then
+  check "sessions with a Connection ID stored under it too ($cidkeys of $keys keys)" [ "$cidkeys" -ge 1 ]
+else
+  check "no Connection ID: sessions stored under their address only" [ "$cidkeys" -eq 0 ]
+fi
 kill -KILL "${NODE_PID[a]}"
 reap "${NODE_PID[a]}" 10
 verdict "${NODE_PID[a]}" 137 SIGKILL
