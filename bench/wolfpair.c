@@ -7,13 +7,21 @@
  *   - application records (64-byte payload) decrypted per second of server CPU, and encrypted
  *     per second of server CPU (the server's acks and downlink);
  *   - heap bytes held per established server session (after the first application record,
- *     with handshake resources freed), counted through wolfSSL_SetAllocators.
+ *     with handshake resources freed), counted through wolfSSL_SetAllocators, and those bytes
+ *     by block size (stderr, "held per session": what docs/WOLFSSL.md breaks down);
+ *   - heap bytes held per half-open server session (the cookie-verified ClientHello answered,
+ *     no ClientKeyExchange yet: docs/SECURITY.md);
+ *   - wolfSSL's allocations per record each way (0 when its I/O buffers come from
+ *     dtls/wolfmem.c's pool; the pool's blocks are returned to the heap before each heap
+ *     figure is taken, so they do not count as session memory).
  *
  * usage: pskgw-wolfpair [--handshakes N] [--records N] [--sessions N] [--cipher NAME]
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/memory.h>
+
+#include "dtls/wolfmem.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -45,11 +53,15 @@ static int counting_server;
 static long long live_server, live_other;
 static long long allocs_server; /* allocations made while counting the server */
 
+/* Every live block, listed (for the breakdown by size). */
 struct hdr {
     size_t size;
     int server;
     int pad;
+    struct hdr *prev, *next;
 };
+
+static struct hdr live_list = { 0, 0, 0, &live_list, &live_list };
 
 static void *cnt_malloc(size_t n)
 {
@@ -65,6 +77,10 @@ static void *cnt_malloc(size_t n)
     } else {
         live_other += (long long)n;
     }
+    h->next = &live_list;
+    h->prev = live_list.prev;
+    live_list.prev->next = h;
+    live_list.prev = h;
     return h + 1;
 }
 
@@ -79,7 +95,45 @@ static void cnt_free(void *p)
         live_server -= (long long)h->size;
     else
         live_other -= (long long)h->size;
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
     free(h);
+}
+
+/* The server's live blocks by size, as blocks per session (sizes held by at least half of the
+ * sessions), on stderr. */
+static void breakdown(const char *what, long sessions)
+{
+    enum { MAXSZ = 64 };
+    size_t size[MAXSZ];
+    long count[MAXSZ];
+    int n = 0;
+
+    for (struct hdr *h = live_list.next; h != &live_list; h = h->next) {
+        int i = 0;
+
+        if (!h->server)
+            continue;
+        while (i < n && size[i] != h->size)
+            i++;
+        if (i == n) {
+            if (n == MAXSZ)
+                continue;
+            size[n] = h->size;
+            count[n++] = 0;
+        }
+        count[i]++;
+    }
+    fprintf(stderr, "  %s, held per session by block size:", what);
+    for (int i = 0; i < n; i++) {
+        if (count[i] * 2 < sessions)
+            continue;
+        if (count[i] == sessions)
+            fprintf(stderr, " %zu", size[i]);
+        else
+            fprintf(stderr, " %zu x%.2f", size[i], (double)count[i] / (double)sessions);
+    }
+    fprintf(stderr, "\n");
 }
 
 static void *cnt_realloc(void *p, size_t n)
@@ -126,10 +180,23 @@ static int q_pop(struct queue *q, char *buf, int sz)
     return n;
 }
 
+/* As pskgw does (dtls/wolfio.c): once the last datagram was taken, reads are disabled until
+ * the server is called again (srv_call), so a read that would find nothing does not leave
+ * wolfSSL's input buffer grown. */
 static int srv_recv(WOLFSSL *s, char *b, int sz, void *ctx)
 {
-    (void)s;
-    return q_pop(&((struct pair *)ctx)->to_server, b, sz);
+    struct queue *q = &((struct pair *)ctx)->to_server;
+    int n = q_pop(q, b, sz);
+
+    if (q->count == 0)
+        wolfSSL_SSLDisableRead(s);
+    return n;
+}
+
+static WOLFSSL *srv_call(WOLFSSL *s)
+{
+    wolfSSL_SSLEnableRead(s);
+    return s;
 }
 
 static int srv_send(WOLFSSL *s, char *b, int sz, void *ctx)
@@ -230,7 +297,7 @@ static int handshake(WOLFSSL_CTX *sctx, WOLFSSL_CTX *cctx, struct conn *c, doubl
 
             counting_server = 1;
             t = cpu_now();
-            r = wolfSSL_accept(c->srv);
+            r = wolfSSL_accept(srv_call(c->srv));
             *srv_cpu += cpu_now() - t;
             counting_server = 0;
             if (r == WOLFSSL_SUCCESS)
@@ -240,6 +307,36 @@ static int handshake(WOLFSSL_CTX *sctx, WOLFSSL_CTX *cctx, struct conn *c, doubl
         }
     }
     return sdone && cdone ? 0 : -1;
+}
+
+/* The server's half-open state (docs/SECURITY.md): the ClientHello with its cookie answered by
+ * the server's flight, no ClientKeyExchange. 0 or -1. */
+static int half_open(WOLFSSL_CTX *sctx, WOLFSSL_CTX *cctx, struct conn *c)
+{
+    memset(&c->io, 0, sizeof(c->io));
+    counting_server = 1;
+    c->srv = wolfSSL_new(sctx);
+    counting_server = 0;
+    c->cli = wolfSSL_new(cctx);
+    if (!c->srv || !c->cli)
+        return -1;
+    wolfSSL_SetIOReadCtx(c->srv, &c->io);
+    wolfSSL_SetIOWriteCtx(c->srv, &c->io);
+    wolfSSL_SetIOReadCtx(c->cli, &c->io);
+    wolfSSL_SetIOWriteCtx(c->cli, &c->io);
+    /* ClientHello -> HelloVerifyRequest, ClientHello with the cookie -> ServerHelloDone */
+    for (int round = 0; round < 2; round++) {
+        int r = wolfSSL_connect(c->cli);
+
+        if (r == WOLFSSL_SUCCESS || wolfSSL_get_error(c->cli, r) != WOLFSSL_ERROR_WANT_READ)
+            return -1;
+        counting_server = 1;
+        r = wolfSSL_accept(srv_call(c->srv));
+        counting_server = 0;
+        if (r == WOLFSSL_SUCCESS || wolfSSL_get_error(c->srv, r) != WOLFSSL_ERROR_WANT_READ)
+            return -1;
+    }
+    return c->io.to_client.count > 0 ? 0 : -1;
 }
 
 /* n application records client -> server (n <= BATCH), the server's reads timed as one block
@@ -256,7 +353,7 @@ static int records_batch(struct conn *c, const unsigned char *msg, int len, int 
     counting_server = 1;
     t = cpu_now();
     for (int i = 0; i < n; i++)
-        ok &= wolfSSL_read(c->srv, buf, sizeof(buf)) == len;
+        ok &= wolfSSL_read(srv_call(c->srv), buf, sizeof(buf)) == len;
     *srv_cpu += cpu_now() - t;
     counting_server = 0;
     return ok ? 0 : -1;
@@ -297,21 +394,19 @@ static void conn_free(struct conn *c, double *srv_cpu)
     c->srv = c->cli = NULL;
 }
 
-int main(int argc, char **argv)
+struct args {
+    long handshakes, records, sessions;
+    const char *cipher;
+};
+
+/* 0, or the exit status for a bad command line. */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = { { "handshakes", required_argument, NULL, 'h' },
                                           { "records", required_argument, NULL, 'r' },
                                           { "sessions", required_argument, NULL, 's' },
                                           { "cipher", required_argument, NULL, 'c' },
                                           { NULL, 0, NULL, 0 } };
-    long handshakes = 2000, records = 200000, sessions = 1000;
-    const char *cipher = "PSK-AES128-CCM8";
-    WOLFSSL_CTX *sctx, *cctx;
-    struct conn c;
-    unsigned char msg[64];
-    double hs_cpu = 0, rec_cpu = 0, enc_cpu = 0;
-    struct conn *held;
-    long long before;
     int opt;
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -327,16 +422,16 @@ int main(int argc, char **argv)
         }
         switch (opt) {
         case 'h':
-            handshakes = v;
+            a->handshakes = v;
             break;
         case 'r':
-            records = v;
+            a->records = v;
             break;
         case 's':
-            sessions = v;
+            a->sessions = v;
             break;
         case 'c':
-            cipher = optarg;
+            a->cipher = optarg;
             break;
         default:
             fprintf(stderr, "usage: pskgw-wolfpair [--handshakes N] [--records N] "
@@ -344,6 +439,77 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    return 0;
+}
+
+/* Heap held per half-open and per established server session, n of each at once (the pool's
+ * blocks returned first: they belong to no session), with their blocks by size on stderr.
+ * 0 or -1. */
+static int measure_memory(WOLFSSL_CTX *sctx, WOLFSSL_CTX *cctx, const unsigned char *msg, int len,
+                          long sessions, long long *per_half_open, long long *per_session)
+{
+    struct conn *held = calloc((size_t)sessions, sizeof(*held));
+    long long before;
+
+    if (!held)
+        return -1;
+    pskgw_wolfmem_trim();
+    before = live_server;
+    for (long i = 0; i < sessions; i++) {
+        if (half_open(sctx, cctx, &held[i]) != 0) {
+            fprintf(stderr, "wolfpair: half-open session %ld failed\n", i);
+            return -1;
+        }
+        wolfSSL_free(held[i].cli);
+        held[i].cli = NULL;
+    }
+    pskgw_wolfmem_trim();
+    *per_half_open = (live_server - before) / sessions;
+    breakdown("half-open", sessions);
+    for (long i = 0; i < sessions; i++)
+        conn_free(&held[i], NULL);
+    pskgw_wolfmem_trim();
+    before = live_server;
+    for (long i = 0; i < sessions; i++) {
+        double ignored = 0;
+
+        if (handshake(sctx, cctx, &held[i], &ignored) != 0 ||
+            records_batch(&held[i], msg, len, 1, &ignored) != 0)
+            return -1;
+        counting_server = 1;
+        wolfSSL_FreeArrays(held[i].srv);
+        counting_server = 0;
+        /* The client object is not part of the server's cost: drop it now. */
+        wolfSSL_free(held[i].cli);
+        held[i].cli = NULL;
+    }
+    pskgw_wolfmem_trim();
+    *per_session = (live_server - before) / sessions;
+    breakdown("established", sessions);
+    for (long i = 0; i < sessions; i++)
+        conn_free(&held[i], NULL);
+    free(held);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = { 2000, 200000, 1000, "PSK-AES128-CCM8" };
+    long handshakes, records, sessions;
+    const char *cipher;
+    WOLFSSL_CTX *sctx, *cctx;
+    struct conn c;
+    unsigned char msg[64];
+    double hs_cpu = 0, rec_cpu = 0, enc_cpu = 0;
+    long long per_session = 0, per_half_open = 0;
+    int rc = parse_args(argc, argv, &a);
+
+    if (rc != 0)
+        return rc;
+    handshakes = a.handshakes;
+    records = a.records;
+    sessions = a.sessions;
+    cipher = a.cipher;
     wolfSSL_SetAllocators(cnt_malloc, cnt_free, cnt_realloc);
     wolfSSL_Init();
     sctx = wolfSSL_CTX_new(wolfDTLSv1_2_server_method());
@@ -394,28 +560,9 @@ int main(int argc, char **argv)
     double allocs_out = records > 0 ? (double)(allocs_server - allocs0) / (double)records : 0;
     conn_free(&c, NULL);
 
-    held = calloc((size_t)sessions, sizeof(*held));
-    if (!held)
+    if (measure_memory(sctx, cctx, msg, (int)sizeof(msg), sessions, &per_half_open, &per_session) !=
+        0)
         return 1;
-    before = live_server;
-    for (long i = 0; i < sessions; i++) {
-        double ignored = 0;
-
-        if (handshake(sctx, cctx, &held[i], &ignored) != 0 ||
-            records_batch(&held[i], msg, (int)sizeof(msg), 1, &ignored) != 0)
-            return 1;
-        counting_server = 1;
-        wolfSSL_FreeArrays(held[i].srv);
-        counting_server = 0;
-        /* The client object is not part of the server's cost: drop it now. */
-        wolfSSL_free(held[i].cli);
-        held[i].cli = NULL;
-    }
-    long long per_session = (live_server - before) / sessions;
-    for (long i = 0; i < sessions; i++)
-        conn_free(&held[i], NULL);
-    free(held);
-
     fprintf(stderr, "wolfSSL %s, %s\n", wolfSSL_lib_version(), cipher);
     fprintf(stderr, "  handshakes/s of server CPU: %.0f (%ld)\n", handshakes / hs_cpu, handshakes);
     fprintf(stderr, "  64-byte records decrypted/s of server CPU: %.0f (%ld)\n", records / rec_cpu,
@@ -426,12 +573,14 @@ int main(int argc, char **argv)
             allocs_out);
     fprintf(stderr, "  heap per established server session: %lld bytes (%ld sessions)\n",
             per_session, sessions);
+    fprintf(stderr, "  heap per half-open server session: %lld bytes\n", per_half_open);
     printf("{\"wolfssl\":\"%s\",\"cipher\":\"%s\",\"handshakes\":%ld,\"handshakes_per_cpu_s\":%.0f,"
            "\"records\":%ld,\"records_per_cpu_s\":%.0f,\"records_encrypted_per_cpu_s\":%.0f,"
            "\"allocs_per_record_decrypted\":%.2f,\"allocs_per_record_encrypted\":%.2f,"
-           "\"heap_per_session_bytes\":%lld,\"sessions\":%ld}\n",
+           "\"heap_per_session_bytes\":%lld,\"heap_per_half_open_bytes\":%lld,\"sessions\":%ld}\n",
            wolfSSL_lib_version(), cipher, handshakes, handshakes / hs_cpu, records,
-           records / rec_cpu, records / enc_cpu, allocs_in, allocs_out, per_session, sessions);
+           records / rec_cpu, records / enc_cpu, allocs_in, allocs_out, per_session, per_half_open,
+           sessions);
     wolfSSL_CTX_free(sctx);
     wolfSSL_CTX_free(cctx);
     wolfSSL_Cleanup();

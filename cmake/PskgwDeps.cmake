@@ -18,7 +18,8 @@ add_library(pskgw::wolfssl STATIC IMPORTED GLOBAL)
 set_target_properties(pskgw::wolfssl PROPERTIES
   IMPORTED_LOCATION "${_wolf_lib}"
   INTERFACE_INCLUDE_DIRECTORIES "${_wolf_prefix}/include"
-  INTERFACE_LINK_LIBRARIES "m")
+  # pskgw_wolfmem (dtls/wolfmem.c): the allocator functions a profile with XMALLOC_USER calls.
+  INTERFACE_LINK_LIBRARIES "pskgw_wolfmem;m")
 
 foreach(dep
     "uv:libuv" "curl:libcurl" "hiredis:hiredis" "config:libconfig" "jansson:jansson"

@@ -59,7 +59,7 @@ int pskgw_dtls_ctx_random(pskgw_dtls_ctx_t *ctx, uint8_t *buf, size_t len);
 typedef enum {
     KEY_NONE = 0, /* identity not seen yet */
     KEY_PENDING,  /* resolver running; input parked */
-    KEY_READY,    /* s->psk holds the key */
+    KEY_READY,    /* s->hs->psk holds the key */
     KEY_RANDOM    /* refused/unknown/blocked: a random key makes it fail like a wrong one */
 } key_state_t;
 
@@ -68,8 +68,11 @@ typedef struct {
     void *handle;
 } resolve_req_t;
 
-/* Handshake-only state, freed when the handshake ends. */
+/* Handshake-only state, freed (wiped) when the handshake ends: an established session holds
+ * none of it. */
 typedef struct {
+    uint8_t psk[PSKGW_PSK_MAX]; /* KEY_READY: the resolved key, copied into wolfSSL's callback */
+    size_t psk_len;
     pskgw_cke_asm_t cke;
     uint8_t raw_id[PSKGW_IDENTITY_MAX_RAW];
     size_t raw_id_len;
@@ -125,9 +128,7 @@ struct pskgw_dtls_session {
 
     char *identity;
     char *uid;
-    uint8_t psk[PSKGW_PSK_MAX];
-    size_t psk_len;
-    hs_state_t *hs;
+    hs_state_t *hs; /* NULL once established or closed */
     resolve_req_t *req;
 
     uint8_t *fbuf; /* TLS len16/newline framing */

@@ -84,8 +84,7 @@ void pskgw_dtls_end_session(pskgw_dtls_session_t *s, int reason)
         pskgw_dtls_session_cancel_lookup(s);
         (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_UNPARK);
     }
-    pskgw_wipe(s->psk, sizeof(s->psk));
-    free_hs(s);
+    free_hs(s); /* and the key with it */
     if (s->cbs.closed != NULL)
         s->cbs.closed(s->arg, reason);
 }
@@ -127,8 +126,8 @@ static void on_established(pskgw_dtls_session_t *s)
     wolfSSL_FreeArrays(s->ssl);
     if (s->dtls)
         (void)wolfSSL_dtls_set_peer(s->ssl, NULL, 0);
-    pskgw_wipe(s->psk, sizeof(s->psk));
-    /* Stream bytes held after the client's Finished stay in wolfSSL's own input buffer. */
+    /* The key goes with the handshake state. Stream bytes held after the client's Finished
+     * stay in wolfSSL's own input buffer. */
     free_hs(s);
     (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_ESTABLISHED);
 }
@@ -251,6 +250,28 @@ static size_t scan_datagram(const uint8_t *d, size_t len, size_t cid_len, bool *
     return off;
 }
 
+/* DTLS: a half-open handshake holds no handshake state of ours while it waits for its key
+ * exchange (docs/SECURITY.md, "Session-table fill"): the state is made again for the next
+ * datagram, and kept once a ClientKeyExchange fragment arrived or the key is being resolved. */
+static bool hs_ensure(pskgw_dtls_session_t *s)
+{
+    if (s->hs != NULL)
+        return true;
+    s->hs = calloc(1, sizeof(*s->hs));
+    if (s->hs == NULL) {
+        pskgw_dtls_end_session(s, PSKGW_ENOMEM);
+        return false;
+    }
+    return true;
+}
+
+static void hs_release_idle(pskgw_dtls_session_t *s)
+{
+    if (!s->closed && !s->established && s->hs != NULL && s->key == KEY_NONE &&
+        !s->hs->cke.active && s->hs->park_len == 0)
+        free_hs(s);
+}
+
 static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
 {
     bool has_cke = false;
@@ -261,6 +282,8 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
     uint64_t top = 0;
     uint64_t authed = s->authed;
 
+    if (!s->established && !hs_ensure(s))
+        return;
     if (!s->established && s->hs != NULL) {
         const uint8_t *id = NULL;
         size_t id_len = 0;
@@ -281,12 +304,15 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
         }
     }
     len = scan_datagram(data, len, s->cid_len, &epoch1, &ccs, &top);
-    if (len == 0)
+    if (len == 0) {
+        hs_release_idle(s);
         return; /* nothing but garbage */
+    }
     if (ccs)
         s->ccs_fed = true;
     s->in = data;
     s->in_len = len;
+    wolfSSL_SSLEnableRead(s->ssl); /* until the read callback has taken the datagram */
     drive(s);
     s->in = NULL;
     s->in_len = 0;
@@ -302,6 +328,7 @@ static void process_dtls(pskgw_dtls_session_t *s, const uint8_t *data, size_t le
         (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_AUTH_FAILED);
         pskgw_dtls_end_session(s, PSKGW_EAUTH);
     }
+    hs_release_idle(s);
 }
 
 static void process_tls(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
@@ -442,7 +469,6 @@ static void do_free(pskgw_dtls_session_t *s)
         wolfSSL_free(s->ssl);
     pskgw_dtls_session_drop_blob(s);
     free_hs(s);
-    pskgw_wipe(s->psk, sizeof(s->psk));
     free(s->identity);
     free(s->uid);
     free(s->fbuf);
@@ -525,6 +551,7 @@ void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now)
 
 int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
 {
+    uint8_t stackframe[PSKGW_TLS_SCRATCH + 2]; /* a framed message up to the default max_message */
     uint8_t *frame = NULL;
     const uint8_t *p = data;
     size_t n = len;
@@ -540,7 +567,8 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
     if (len > s->ctx->opt.max_message || len == 0)
         return len == 0 ? PSKGW_EINVAL : PSKGW_ETOOBIG;
     if (!s->dtls && s->ctx->opt.framing != PSKGW_FRAMING_RECORD) {
-        frame = malloc(len + 2);
+        /* No allocation per message (tests/unit/dtls/test_alloc_path.c) up to 4096 bytes. */
+        frame = len + 2 <= sizeof(stackframe) ? stackframe : malloc(len + 2);
         if (frame == NULL)
             return PSKGW_ENOMEM;
         if (s->ctx->opt.framing == PSKGW_FRAMING_LEN16) {
@@ -558,7 +586,8 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
     s->dgram_dropped = false;
     if (!pskgw_dtls_session_wake(s)) {
         rc = PSKGW_ECLOSED;
-        free(frame);
+        if (frame != stackframe)
+            free(frame);
         pskgw_dtls_session_leave(s);
         return rc;
     }
@@ -570,7 +599,8 @@ int pskgw_dtls_session_write(pskgw_dtls_session_t *s, const uint8_t *data, size_
     } else if (s->dgram_dropped) {
         rc = PSKGW_EIO; /* DTLS: the record was lost at the socket; the session goes on */
     }
-    free(frame);
+    if (frame != stackframe)
+        free(frame);
     pskgw_dtls_session_leave(s);
     return rc;
 }

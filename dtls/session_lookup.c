@@ -29,6 +29,7 @@ static void on_resolved(void *arg, int status, const uint8_t *psk, size_t psk_le
 {
     resolve_req_t *req = arg;
     pskgw_dtls_session_t *s = req->s;
+    hs_state_t *hs;
 
     free(req);
     if (s == NULL)
@@ -36,9 +37,10 @@ static void on_resolved(void *arg, int status, const uint8_t *psk, size_t psk_le
     s->req = NULL;
     pskgw_dtls_session_enter(s, s->cbs.now != NULL ? s->cbs.now(s->arg) : s->now);
     (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_UNPARK);
-    if (status == 0 && psk != NULL && psk_len > 0 && psk_len <= sizeof(s->psk)) {
-        memcpy(s->psk, psk, psk_len);
-        s->psk_len = psk_len;
+    hs = s->hs; /* the handshake state, unless the owner closed the session just now */
+    if (status == 0 && hs != NULL && psk != NULL && psk_len > 0 && psk_len <= sizeof(hs->psk)) {
+        memcpy(hs->psk, psk, psk_len);
+        hs->psk_len = psk_len;
         s->key = KEY_READY;
         if (uid != NULL && uid[0] != '\0')
             s->uid = strdup(uid);
@@ -61,7 +63,8 @@ void pskgw_dtls_session_start_lookup(pskgw_dtls_session_t *s, const uint8_t *raw
 {
     char hex[PSKGW_IDENTITY_HEX_CAP];
     char uid[PSKGW_UID_CAP];
-    size_t psk_len = sizeof(s->psk);
+    hs_state_t *hs = s->hs;
+    size_t psk_len = sizeof(hs->psk);
     resolve_req_t *req;
 
     if (pskgw_identity_normalize(raw, raw_len, hex, sizeof(hex)) < 0) {
@@ -80,16 +83,16 @@ void pskgw_dtls_session_start_lookup(pskgw_dtls_session_t *s, const uint8_t *raw
     }
     uid[0] = '\0';
     if (s->resolver->lookup != NULL &&
-        s->resolver->lookup(s->resolver->ctx, hex, s->psk, &psk_len, uid, sizeof(uid)) == 0 &&
-        psk_len > 0 && psk_len <= sizeof(s->psk)) {
-        s->psk_len = psk_len;
+        s->resolver->lookup(s->resolver->ctx, hex, hs->psk, &psk_len, uid, sizeof(uid)) == 0 &&
+        psk_len > 0 && psk_len <= sizeof(hs->psk)) {
+        hs->psk_len = psk_len;
         s->key = KEY_READY;
         uid[sizeof(uid) - 1] = '\0';
         if (uid[0] != '\0')
             s->uid = strdup(uid);
         return;
     }
-    pskgw_wipe(s->psk, sizeof(s->psk));
+    pskgw_wipe(hs->psk, sizeof(hs->psk));
     if (pskgw_dtls_session_event(s, PSKGW_DTLS_EV_PARK) < 0) {
         pskgw_dtls_end_session(s, PSKGW_EBUSY);
         return;

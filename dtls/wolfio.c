@@ -12,13 +12,17 @@ int pskgw_dtls_io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     pskgw_dtls_session_t *s = ctx;
     size_t n;
 
-    (void)ssl;
     if (s->in_len == 0 || sz <= 0)
         return WOLFSSL_CBIO_ERR_WANT_READ;
     n = s->in_len < (size_t)sz ? s->in_len : (size_t)sz;
     memcpy(buf, s->in, n);
     if (s->dtls) {
         s->in_len = 0; /* one datagram per read; a truncated rest is dropped */
+        /* Nothing more until the next datagram (process_dtls enables reads again): wolfSSL
+         * grows its 5-byte input buffer to MTU + 500 bytes before it calls this callback, and
+         * a read that finds nothing would leave it grown (1.9 KB held by every session waiting
+         * for its peer, half-open or established). Disabled, it answers WANT_READ first. */
+        wolfSSL_SSLDisableRead(ssl);
     } else {
         s->in += n;
         s->in_len -= n;
@@ -72,9 +76,9 @@ unsigned int pskgw_dtls_session_psk_cb(WOLFSSL *ssl, const char *identity, unsig
         return 0;
     s->cke_fed = true;
     if (s->key == KEY_READY && s->hs != NULL && same_identity(s->hs, identity) &&
-        s->psk_len <= max_key_len) {
-        memcpy(key, s->psk, s->psk_len);
-        return (unsigned int)s->psk_len;
+        s->hs->psk_len <= max_key_len) {
+        memcpy(key, s->hs->psk, s->hs->psk_len);
+        return (unsigned int)s->hs->psk_len;
     }
     /* Unknown, refused, blocked or mismatched: a random key fails exactly like a wrong one. */
     if (max_key_len < 16 || pskgw_dtls_ctx_random(s->ctx, key, 16) < 0)

@@ -111,16 +111,17 @@ static void close_handles(app_t *app)
     if (app->admin)
         pskgw_admin_stop_routes(app->admin);
     uv_close((uv_handle_t *)&app->admin_wake, NULL);
-    uv_close((uv_handle_t *)&app->sig_term, NULL);
-    uv_close((uv_handle_t *)&app->sig_int, NULL);
-    uv_close((uv_handle_t *)&app->sig_hup, NULL);
     uv_close((uv_handle_t *)&app->tick, NULL);
     uv_close((uv_handle_t *)&app->limit, NULL);
-    /* Closing the uv_signal handles restored the default actions: a second SIGTERM or SIGINT
-     * arriving during the last steps of a shutdown already under way must not kill the process
-     * (exit 143 instead of 0). SIGHUP has nothing left to reopen. */
+    /* Closing a uv_signal handle restores the signal's default action: a second SIGTERM or
+     * SIGINT arriving during the last steps of a shutdown already under way must not kill the
+     * process (exit 143 instead of 0), so each is ignored right after its handle closes, nothing
+     * in between (SIGHUP has nothing left to reopen). */
+    uv_close((uv_handle_t *)&app->sig_term, NULL);
     signal(SIGTERM, SIG_IGN);
+    uv_close((uv_handle_t *)&app->sig_int, NULL);
     signal(SIGINT, SIG_IGN);
+    uv_close((uv_handle_t *)&app->sig_hup, NULL);
     signal(SIGHUP, SIG_IGN);
 }
 

@@ -213,7 +213,7 @@ check "a failed ceiling run is in results.json, its figures null" jqcheck "$out2
 check "a failed ceiling run is in report.md" bash -c \
   "grep -q '^## Runs that failed' '$out2/report.md' && grep -q '^- pskgw-wolfpair.*exit 1' '$out2/report.md'"
 check "a failed ceiling run: its ratio is n/a, no sentence states it, no null printed" bash -c "
-  grep -q '^| full PSK-AES128-CCM8.* | n/a | >= 60 % | n/a |' '$out2/report.md' &&
+  grep -q '^| full PSK-AES128-CCM8.* | n/a | >= 70 % | n/a |' '$out2/report.md' &&
   ! grep -q 'of the in-memory ceiling per CPU-second' '$out2/report.md' &&
   ! grep -n 'null' '$out2/report.md'"
 check "a failed ceiling run: no sentence prints a figure that needed it" prose_filled "$out2/report.md"
