@@ -218,6 +218,17 @@ typedef struct {
     uint8_t kek[32];           /* AES-256-GCM key-encryption key; wiped on free */
 } pskgw_config_cache_t;
 
+/* sessions = { ... }: hibernated sessions shared by the gateways of a domain through Redis
+ * (gateway/sessredis.h), sealed under cache.kek_file (required). */
+typedef struct {
+    pskgw_config_redis_t redis; /* required: redis:// or redis+sentinel:// */
+    uint32_t redis_timeout_ms;  /* connect + reply watchdog; 1000 */
+    char *node_id;              /* lease holder name; NULL: "<hostname>:<pid>" */
+    uint32_t lease_ms;          /* a taken session's lease; 30000 */
+    uint32_t park_per_source;   /* datagrams held per source while looked up; 4 */
+    uint32_t park_total;        /* ... per listener; 1024 */
+} pskgw_config_sessions_t;
+
 /* resumption = { ... }: RFC 5077 session tickets under keys every gateway of the domain derives
  * from the same secrets (dtls/ticket.h), so a device resumes on any of them without GetPSK. */
 #define PSKGW_CONFIG_TICKET_SECRETS 4
@@ -427,6 +438,8 @@ typedef struct {
     pskgw_config_log_t log;
     bool has_resumption; /* resumption group given: tickets on every listener of the domain */
     pskgw_config_resumption_t resumption;
+    bool has_sessions; /* sessions group given: hibernated sessions shared through Redis */
+    pskgw_config_sessions_t sessions;
 } pskgw_config_domain_t;
 
 typedef struct pskgw_config {

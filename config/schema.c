@@ -345,6 +345,7 @@ static const cfg_key_t domain_keys[] = {
     K_STR("deny_file", DOM, deny_file, F_PATH, 1, PATH_MAX_LEN, NULL),
     K_GROUP("resumption", DOM, resumption, 0, offsetof(DOM, has_resumption), cfg_resumption_schema),
     K_STR("state_dir", DOM, state_dir, F_PATH, 1, PATH_MAX_LEN, NULL),
+    K_GROUP("sessions", DOM, sessions, 0, offsetof(DOM, has_sessions), cfg_sessions_schema),
 };
 
 /* Give unnamed entries "<base>" or "<base>:<index>" (when taken), and check uniqueness. */
@@ -468,6 +469,9 @@ static void domain_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char 
     if (d->deny_file != NULL)
         (void)cfg_read_deny(ctx, line_of(s, "deny_file"), "deny_file", d->deny_file, &d->deny,
                             &d->ndeny);
+    if (d->has_sessions && !d->cache.has_kek && d->cache.kek_file == NULL)
+        cfg_error(ctx, line_of(s, "sessions"), "sessions",
+                  "needs cache.kek_file (the key every gateway seals the sessions under)");
 }
 
 static void domain_release(void *obj)

@@ -68,6 +68,7 @@ static inline unsigned line_of(const config_setting_t *s, const char *name)
 extern const cfg_schema_t cfg_api_schema;        /* schema_api.c */
 extern const cfg_schema_t cfg_cache_schema;      /* schema_api.c */
 extern const cfg_schema_t cfg_resumption_schema; /* schema_api.c */
+extern const cfg_schema_t cfg_sessions_schema;   /* schema_api.c */
 extern const cfg_schema_t cfg_sink_schema;       /* schema_sink.c */
 
 #endif

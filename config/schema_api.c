@@ -267,3 +267,42 @@ static void resumption_release(void *obj)
 const cfg_schema_t cfg_resumption_schema = { "resumption",           resumption_keys,
                                              NKEYS(resumption_keys), sizeof(RES),
                                              resumption_finish,      resumption_release };
+
+/* ---- sessions ---- */
+
+typedef pskgw_config_sessions_t SESS;
+static const cfg_key_t sessions_keys[] = {
+    K_STR("redis", SESS, redis.url, F_REQUIRED, 1, 1024, NULL),
+    K_STR("redis_password_file", SESS, redis.password_file, 0, 1, PATH_MAX_LEN, NULL),
+    K_UINT("redis_timeout_ms", SESS, redis_timeout_ms, 0, 10, 60000, 1000),
+    K_STR("node_id", SESS, node_id, 0, 1, 128, NULL),
+    K_UINT("lease_ms", SESS, lease_ms, 0, 100, 86400000, 30000),
+    K_UINT("park_per_source", SESS, park_per_source, 0, 1, 1000, 4),
+    K_UINT("park_total", SESS, park_total, 0, 1, 100000, 1024),
+};
+
+static void sessions_finish(cfg_ctx_t *ctx, const config_setting_t *s, const char *path, size_t i,
+                            void *obj)
+{
+    SESS *c = obj;
+    char kp[CFG_PATH_MAX];
+    (void)i;
+    if (c->redis.url != NULL) {
+        cfg_path_member(kp, path, "redis");
+        (void)cfg_parse_redis_url(ctx, line_of(s, "redis"), kp, &c->redis);
+    }
+    if (c->redis.password_file != NULL && c->redis.url != NULL) {
+        cfg_path_member(kp, path, "redis_password_file");
+        (void)cfg_read_secret(ctx, line_of(s, "redis_password_file"), kp, c->redis.password_file,
+                              SECRET_MAX, true, &c->redis.password);
+    }
+}
+
+static void sessions_release(void *obj)
+{
+    SESS *c = obj;
+    cfg_redis_release(&c->redis);
+}
+
+const cfg_schema_t cfg_sessions_schema = { "sessions",   sessions_keys,   NKEYS(sessions_keys),
+                                           sizeof(SESS), sessions_finish, sessions_release };

@@ -12,6 +12,7 @@
 #include "e2e/replay.h"
 #include "gateway/forward_config.h"
 #include "gateway/listen_api.h"
+#include "gateway/sessredis.h"
 #include "keycache/keycache.h"
 #include "sinks/sinkset.h"
 #include "upstream/upstream.h"
@@ -177,6 +178,11 @@ int pskgw_domain_start_listener(pskgw_domain_t *d, struct lctx *lc)
     o.cid_len = l->cid == PSKGW_CONFIG_CID_ON ? (uint8_t)l->cid_length : 0;
     o.worker = d->worker > 0 ? (uint8_t)d->worker : 0;
     o.tickets = d->tickets;
+    if (o.proto == PSKGW_LISTEN_UDP && l->forward == NULL && d->sessions != NULL) {
+        o.sessions = d->sessions; /* hibernated sessions shared through Redis */
+        o.sessions_park_per_source = d->cfg->sessions.park_per_source;
+        o.sessions_park_total = d->cfg->sessions.park_total;
+    }
     rc = pskgw_forward_opts_from_config(l, &o); /* forward = "tcp://..." | "udp://..." */
     if (rc == 0)
         rc = pskgw_listener_new(d->loop, &o, &d->resolver, pskgw_domain_on_message, lc, &lc->l,
@@ -271,6 +277,8 @@ int pskgw_domain_start_cb(uv_loop_t *loop, const pskgw_config_domain_t *cfg, int
     rc = start_sinks(d);
     if (rc == 0)
         rc = pskgw_resume_keys(d->cfg, &d->tickets);
+    if (rc == 0)
+        rc = pskgw_domain_start_sessions(d);
     if (rc < 0)
         goto fail;
     for (size_t i = 0; i < d->nlis; i++) {
@@ -357,16 +365,28 @@ static void cache_closed(pskgw_keycache_t *kc)
         close_upstream_phase(d);
 }
 
+static void sessions_closed(void *arg)
+{
+    pskgw_domain_t *d = arg;
+
+    if (--d->pending == 0)
+        close_upstream_phase(d);
+}
+
 static void close_caches_phase(pskgw_domain_t *d)
 {
     pskgw_keycache_t *caches[2] = { d->psk_cache, d->e2e_cache };
+    pskgw_sessredis_t *sessions = d->sessions;
 
     d->psk_cache = d->e2e_cache = NULL;
-    d->pending = (caches[0] != NULL) + (caches[1] != NULL);
+    d->sessions = NULL;
+    d->pending = (caches[0] != NULL) + (caches[1] != NULL) + (sessions != NULL);
     if (d->pending == 0) {
         close_upstream_phase(d);
         return;
     }
+    if (sessions != NULL) /* the listeners are closed: no lookup of theirs is left */
+        pskgw_sessredis_close(sessions, sessions_closed, d);
     for (int i = 0; i < 2; i++)
         if (caches[i])
             pskgw_keycache_close(caches[i], cache_closed);

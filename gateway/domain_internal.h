@@ -7,6 +7,7 @@
 #include "e2e/replay.h"
 #include "gateway/domain.h"
 #include "gateway/listen_api.h"
+#include "gateway/metrics.h"
 #include "gateway/resume.h"
 #include "keycache/keycache.h"
 #include "sinks/sinkset.h"
@@ -40,7 +41,8 @@ struct pskgw_domain {
     pskgw_e2e_t *e2e;
     pskgw_e2e_replay_t *replay; /* NULL with e2e = "off" */
     pskgw_sinkset_t *sinks;
-    pskgw_ticket_keys_t *tickets; /* resumption group: the listeners' ticket keys; else NULL */
+    pskgw_ticket_keys_t *tickets;     /* resumption group: the listeners' ticket keys; else NULL */
+    struct pskgw_sessredis *sessions; /* sessions group: shared through Redis; else NULL */
     struct lctx **lis;
     size_t nlis;
     size_t retiring; /* listeners a reload removed, and the lookup stack (old_lookup) a reload
@@ -73,6 +75,12 @@ struct pskgw_domain_sink_opts;
 int pskgw_domain_sink_opts(pskgw_domain_t *d, const pskgw_config_domain_t *cfg,
                            struct pskgw_domain_sink_opts **out, const pskgw_sink_options_t **opts);
 void pskgw_domain_sink_opts_free(struct pskgw_domain_sink_opts *b);
+
+/* d->sessions from d->cfg->sessions (sealed under cache.kek_file; logged). 0 or <0. */
+int pskgw_domain_start_sessions(pskgw_domain_t *d);
+/* pskgw_sessions_redis_{stores,store_errors,leases}_total{domain},
+ * pskgw_sessions_redis_lookups_total{domain,result}, pskgw_sessions_redis_connected{domain}. */
+void pskgw_domain_sessions_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m);
 
 /* ---- domain_resolve.c: the adapters between the lookup modules ---- */
 /* Backends of the PSK and E2E caches over d->up (GetPSK, GetE2EDecryptionParameters): the

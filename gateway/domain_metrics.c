@@ -65,6 +65,15 @@ static const struct field listener_fields[] = {
     LF(thaws, "counter", "hibernated sessions woken by a record or a write"),
     LF(thaw_failures, "counter", "hibernated sessions that could not be woken (ended)"),
     LF(hibernated, "gauge", "hibernated sessions now"),
+    LF(redis_stored, "counter", "hibernations also handed to the sessions' Redis store"),
+    LF(redis_parked, "counter",
+       "datagrams of sessions not held here, held while the session was looked up in Redis"),
+    LF(redis_park_refused, "counter",
+       "such datagrams dropped: a per-source or listener bound reached, or a lookup for that "
+       "session already in flight"),
+    LF(redis_imported, "counter", "sessions taken over from Redis, continued with no handshake"),
+    LF(redis_forgotten, "counter",
+       "stored sessions that woke here: their copy in Redis deleted (no other node may take it)"),
 };
 
 #define FF(f, t, h)                                                      \
@@ -489,4 +498,5 @@ void pskgw_domain_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *
     e2e_metrics(ds, n, m);
     sink_metrics(ds, n, m);
     pskgw_resume_metrics(ds, n, m);
+    pskgw_domain_sessions_metrics(ds, n, m);
 }

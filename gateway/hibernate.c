@@ -63,6 +63,8 @@ static void sweep(uv_timer_t *t)
                 s->hibernated = true;
                 l->counters.hibernations++;
                 l->counters.hibernated++;
+                if (l->opt.sessions != NULL)
+                    pskgw_listen_sessredis_store(s, now); /* a lost node costs one round trip */
             }
         }
     }
@@ -117,6 +119,8 @@ void pskgw_listen_on_thaw(pskgw_lsess_t *s, bool ok)
         s->hibernated = false;
         l->counters.hibernated--;
     }
+    if (ok && s->in_redis)
+        pskgw_listen_sessredis_thawed(s);
 }
 
 /* ---- restart without a handshake ----------------------------------------------------------
@@ -127,30 +131,45 @@ static bool handover_ok(const pskgw_listener_t *l)
     return l->opt.proto == PSKGW_LISTEN_UDP && !l->opt.forward.enabled;
 }
 
-static int export_one(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t now)
+int pskgw_listen_export_record(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t now, uint8_t **out,
+                               size_t *len)
 {
     uint8_t *rec = NULL, *wrap;
-    size_t len = 0, alen;
+    size_t rlen = 0, alen;
     int rc;
 
+    (void)l;
     alen = s->u.udp.addr.sin6_family == AF_INET ? sizeof(struct sockaddr_in)
                                                 : sizeof(struct sockaddr_in6);
-    rc = pskgw_dtls_session_export(s->ds, now, &rec, &len);
+    rc = pskgw_dtls_session_export(s->ds, now, &rec, &rlen);
     if (rc < 0)
         return rc;
-    wrap = malloc(1 + alen + len);
+    wrap = malloc(1 + alen + rlen);
     if (wrap == NULL) {
         rc = PSKGW_ENOMEM;
     } else {
         wrap[0] = (uint8_t)alen;
         memcpy(wrap + 1, &s->u.udp.addr, alen);
-        memcpy(wrap + 1 + alen, rec, len);
-        rc = pskgw_handover_put(l->domain, l->name, s->peer, wrap, 1 + alen + len);
-        pskgw_wipe(wrap, 1 + alen + len);
-        free(wrap);
+        memcpy(wrap + 1 + alen, rec, rlen);
+        *out = wrap;
+        *len = 1 + alen + rlen;
     }
-    pskgw_wipe(rec, len);
+    pskgw_wipe(rec, rlen);
     free(rec);
+    return rc;
+}
+
+static int export_one(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t now)
+{
+    uint8_t *wrap = NULL;
+    size_t len = 0;
+    int rc = pskgw_listen_export_record(l, s, now, &wrap, &len);
+
+    if (rc < 0)
+        return rc;
+    rc = pskgw_handover_put(l->domain, l->name, s->peer, wrap, len);
+    pskgw_wipe(wrap, len);
+    free(wrap);
     return rc;
 }
 
@@ -196,56 +215,68 @@ static bool cid_fits(const pskgw_listener_t *l, const pskgw_lsess_t *s)
     return pskgw_dtls_session_cid(s->ds, &n) == NULL || n == l->opt.cid_len;
 }
 
-static void import_one(void *arg, const char *peer_str, const uint8_t *rec, size_t len)
+int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t len, uint64_t now,
+                               pskgw_lsess_t **out)
 {
-    struct import_ctx *ic = arg;
-    pskgw_listener_t *l = ic->l;
     struct sockaddr_in6 addr;
     uint8_t key[PSKGW_PEER_KEY_MAX];
     uint8_t key_len = 0, src[PSKGW_SOURCE_MAX];
     char peer[PSKGW_PEER_STR_CAP];
     pskgw_halfopen_ticket_t none;
     pskgw_lsess_t *s = NULL;
-    uint64_t now = uv_now(l->loop);
     size_t alen, src_len;
+    int rc;
 
-    (void)peer_str;
     memset(&none, 0, sizeof(none));
     memset(&addr, 0, sizeof(addr));
     if (len < 1 || (alen = rec[0]) > sizeof(addr) || len < 1 + alen ||
-        alen < sizeof(struct sockaddr_in)) {
-        ic->bad++;
-        return;
-    }
+        alen < sizeof(struct sockaddr_in))
+        return PSKGW_EPARSE;
     memcpy(&addr, rec + 1, alen);
     if (pskgw_dtls_session_record_idle_ms(rec + 1 + alen, len - 1 - alen) >=
-        (uint64_t)l->opt.idle_timeout_s * 1000) {
-        ic->expired++;
-        return;
-    }
+        (uint64_t)l->opt.idle_timeout_s * 1000)
+        return PSKGW_ETIMEOUT;
     if (pskgw_listen_peer_name((const struct sockaddr *)&addr, peer, sizeof(peer), key, &key_len) <
-            0 ||
-        pskgw_ltable_find_peer(&l->by_peer, key, key_len) != NULL ||
-        pskgw_lsess_new(l, key, key_len, peer, &s) < 0) {
-        ic->bad++;
-        return;
-    }
+        0)
+        return PSKGW_EPARSE;
+    if (pskgw_ltable_find_peer(&l->by_peer, key, key_len) != NULL)
+        return PSKGW_EEXISTS;
+    if ((rc = pskgw_lsess_new(l, key, key_len, peer, &s)) < 0)
+        return rc;
     src_len = pskgw_source_of(key, key_len, l->opt.ipv6_source_prefix, src);
     pskgw_lsess_set_source(s, src, src_len, &none);
     memcpy(&s->u.udp.addr, &addr, alen);
-    if (pskgw_dtls_session_import(l->dctx, &s->res, &pskgw_listen_session_cbs, s, rec + 1 + alen,
-                                  len - 1 - alen, now, &s->ds) < 0 ||
-        !cid_fits(l, s)) {
-        ic->bad++;
+    rc = pskgw_dtls_session_import(l->dctx, &s->res, &pskgw_listen_session_cbs, s, rec + 1 + alen,
+                                   len - 1 - alen, now, &s->ds);
+    if (rc == 0 && !cid_fits(l, s))
+        rc = PSKGW_EPARSE; /* unusable here */
+    if (rc < 0) {
         pskgw_lsess_end(s);
-        return;
+        return rc;
     }
     s->established = true;
     pskgw_listen_cid_established(s); /* its records find it by CID from any address */
     s->hibernated = true;
+    s->in_redis = l->opt.sessions != NULL; /* a copy may be there: not to be imported elsewhere */
     l->counters.hibernated++;
     pskgw_dtls_session_timeout(s->ds, now); /* announces its idle deadline */
-    ic->taken++;
+    *out = s;
+    return 0;
+}
+
+static void import_one(void *arg, const char *peer_str, const uint8_t *rec, size_t len)
+{
+    struct import_ctx *ic = arg;
+    pskgw_lsess_t *s = NULL;
+    int rc = pskgw_listen_import_record(ic->l, rec, len, uv_now(ic->l->loop), &s);
+
+    (void)peer_str;
+    if (rc == 0)
+        ic->taken++;
+    else if (rc == PSKGW_ETIMEOUT)
+        ic->expired++;
+    else
+        ic->bad++;
 }
 
 void pskgw_listen_handover_import(pskgw_listener_t *l)

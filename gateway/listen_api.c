@@ -633,6 +633,7 @@ int pskgw_listener_new(uv_loop_t *loop, const pskgw_listener_opts_t *opts,
         goto fail_early;
     l->loop = loop;
     l->opt = *opts;
+    pskgw_list_init(&l->sr_parked);
     l->resolver = *resolver;
     l->on_message = on_message;
     l->arg = arg;
@@ -769,6 +770,7 @@ void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void 
     l->close_cb = cb;
     l->close_arg = arg;
     pskgw_listen_handover_export(l); /* when a hand-over is under way */
+    pskgw_listen_sessredis_stop(l);  /* datagrams held for a Redis lookup: dropped */
     /* End every session first, while the socket can still carry close_notify. One pass over
      * the buckets: ending a session only unlinks that session (the table never shrinks). */
     for (size_t i = 0; i < l->by_id.cap && l->by_id.n > 0; i++) {

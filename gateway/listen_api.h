@@ -135,6 +135,14 @@ typedef struct {
     uint8_t worker;
     /* Session tickets (dtls/ticket.h): NULL off; else the listener's context takes a reference. */
     pskgw_ticket_keys_t *tickets;
+    /* UDP: hibernated sessions shared through Redis (gateway/sessredis.h; borrowed, must outlive
+     * the listener); NULL off. Each hibernation also stores the session there; a record of a
+     * session this listener does not hold (not a ClientHello, from an unknown address, or an
+     * unknown Connection ID) is held while the session is looked up there, at most
+     * sessions_park_per_source datagrams per source [4] and sessions_park_total [1024]. */
+    struct pskgw_sessredis *sessions;
+    uint32_t sessions_park_per_source;
+    uint32_t sessions_park_total;
 } pskgw_listener_opts_t;
 
 /* Metadata of one message; every pointer is valid during the callback only. */
@@ -197,10 +205,15 @@ typedef struct {
     uint64_t thaws;                 /* hibernated sessions woken by a record or a write */
     uint64_t thaw_failures;         /* ... that could not be woken (the session ended) */
     uint64_t hibernated;            /* gauge: hibernated sessions now */
-    uint64_t sessions_active;       /* gauge */
-    uint64_t pending_lookups;       /* gauge */
-    uint64_t lookups_in_flight;     /* gauge: cold lookups at the resolver */
-    uint64_t lookups_waiting;       /* gauge: cold lookups waiting for their turn */
+    uint64_t redis_stored;          /* hibernations also handed to the Redis store (sessions) */
+    uint64_t redis_parked;          /* datagrams held while their session was looked up in Redis */
+    uint64_t redis_park_refused; /* ... not held: a bound reached or that peer already looked up */
+    uint64_t redis_imported;     /* sessions taken from Redis: continued with no handshake */
+    uint64_t redis_forgotten;    /* stored sessions that woke here: their Redis copy deleted */
+    uint64_t sessions_active;    /* gauge */
+    uint64_t pending_lookups;    /* gauge */
+    uint64_t lookups_in_flight;  /* gauge: cold lookups at the resolver */
+    uint64_t lookups_waiting;    /* gauge: cold lookups waiting for their turn */
 } pskgw_listener_counters_t;
 
 /* Validates the options, binds and starts. Errors: PSKGW_EINVAL (NULL arguments), PSKGW_ECONFIG

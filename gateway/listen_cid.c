@@ -2,6 +2,7 @@
  * tls12_cid datagrams routed by it, and the peer address moved only for a record that
  * authenticated with a higher sequence number. See listen_internal.h and docs/SECURITY.md. */
 #include "gateway/listen_internal.h"
+#include "gateway/sessredis.h"
 
 #include "common/err.h"
 #include "common/log.h"
@@ -92,9 +93,11 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
     size_t used = 0;
     pskgw_cid_entry_t *e = NULL;
     pskgw_lsess_t *s;
-    bool move = false;
+    bool move = false, parsed;
+    char name[PSKGW_SESSREDIS_NAME_MAX + 1];
 
-    if (pskgw_dtls_cid_record_parse(data, len, l->opt.cid_len, &rec, &used) == 0)
+    parsed = pskgw_dtls_cid_record_parse(data, len, l->opt.cid_len, &rec, &used) == 0;
+    if (parsed)
         e = pskgw_cid_table_find(&l->by_cid, rec.cid, l->opt.cid_len);
     if (e == NULL) {
         /* Before the handshake ends the CID is not indexed yet: the client's Finished comes
@@ -106,6 +109,11 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
             (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));
             return;
         }
+        /* Maybe a session another node held (sessions shared through Redis). */
+        if (parsed && l->opt.sessions != NULL &&
+            pskgw_sessredis_cid_name(rec.cid, l->opt.cid_len, name, sizeof(name)) > 0 &&
+            pskgw_listen_sessredis_park(l, from, key, key_len, peer, name, data, len))
+            return;
         l->counters.cid_unknown_records++; /* no answer: nothing to learn for a prober */
         return;
     }

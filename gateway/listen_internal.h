@@ -2,6 +2,7 @@
 #ifndef PSKGW_GATEWAY_LISTEN_INTERNAL_H
 #define PSKGW_GATEWAY_LISTEN_INTERNAL_H
 
+#include "common/list.h"
 #include "gateway/listen_api.h"
 #include "gateway/listen_limits.h"
 #include "gateway/lookup_admit.h"
@@ -33,7 +34,8 @@ struct pskgw_lsess {
     bool parked;
     bool blocked;
     bool in_peer_table;
-    bool hibernated;                   /* counted in counters.hibernated (hibernate.c) */
+    bool hibernated; /* counted in counters.hibernated (hibernate.c) */
+    bool in_redis;   /* its record may be in the Redis store: deleted there when it thaws here */
     pskgw_halfopen_ticket_t half_open; /* held until established or ended */
     /* The resolver given to this session's dtls session: the listener's, behind the lookup
      * admission (listen_admit.c); ctx is the session. */
@@ -119,6 +121,9 @@ struct pskgw_listener {
     uint8_t *fwd_rbuf;            /* their backend reads, PSKGW_FWD_RBUF bytes */
     uv_timer_t hib_timer;         /* UDP with hibernation: the idle sweep (hibernate.c) */
     bool hib_open;
+    pskgw_list_t
+        sr_parked; /* opt.sessions: datagrams held for a Redis lookup (listen_sessredis.c) */
+    uint32_t sr_parked_n;
 };
 
 extern const pskgw_dtls_session_cbs_t pskgw_listen_session_cbs;
@@ -138,6 +143,28 @@ void pskgw_listen_on_thaw(pskgw_lsess_t *s, bool ok);
  * idle past idle_timeout_s. */
 void pskgw_listen_handover_export(pskgw_listener_t *l);
 void pskgw_listen_handover_import(pskgw_listener_t *l);
+/* A listener's record of an established session (u8 sockaddr length, the peer's sockaddr, the
+ * dtls session's record: pskgw_dtls_session_export, so the session is hibernated after it);
+ * *out malloc'ed, to be wiped and freed. And a session back from such a record, hibernated, in
+ * the tables: 0, PSKGW_ETIMEOUT (idle past idle_timeout_s), PSKGW_EEXISTS (a session at that
+ * address already), PSKGW_EPARSE, PSKGW_ENOMEM (nothing left behind on error). */
+int pskgw_listen_export_record(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t now, uint8_t **out,
+                               size_t *len);
+int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t len, uint64_t now,
+                               pskgw_lsess_t **out);
+
+/* Sessions shared through Redis (listen_sessredis.c; listeners with opt.sessions). store: a
+ * session that just hibernated goes to the store too. thawed: a session that may be stored woke
+ * here: its stored record is deleted. park: a datagram for no session of this listener (by
+ * address, or cid_name for an unknown Connection ID, else NULL): true when it is held while
+ * its session is looked up (then fed to it, or dropped), false when the caller goes on as
+ * without Redis. stop: the listener closes: every lookup is cancelled, datagrams dropped. */
+void pskgw_listen_sessredis_store(pskgw_lsess_t *s, uint64_t now);
+void pskgw_listen_sessredis_thawed(pskgw_lsess_t *s);
+bool pskgw_listen_sessredis_park(pskgw_listener_t *l, const struct sockaddr *from,
+                                 const uint8_t *key, uint8_t key_len, const char *peer,
+                                 const char *cid_name, const uint8_t *data, size_t len);
+void pskgw_listen_sessredis_stop(pskgw_listener_t *l);
 
 /* Session tables. */
 pskgw_lsess_t *pskgw_ltable_find_id(pskgw_ltable_t *t, uint64_t id);

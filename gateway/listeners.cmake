@@ -3,6 +3,7 @@ target_sources(pskgw_gateway PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/listen_api.c
   ${CMAKE_CURRENT_LIST_DIR}/listen_sessions.c
   ${CMAKE_CURRENT_LIST_DIR}/hibernate.c
+  ${CMAKE_CURRENT_LIST_DIR}/listen_sessredis.c
   ${CMAKE_CURRENT_LIST_DIR}/listen_limits.c
   ${CMAKE_CURRENT_LIST_DIR}/listen_reload.c
   ${CMAKE_CURRENT_LIST_DIR}/listen_admit.c

@@ -320,6 +320,10 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     }
     if (rc < 0) {
+        /* Maybe a session another node held: looked up in Redis, the datagram held meanwhile. */
+        if (l->opt.sessions != NULL &&
+            pskgw_listen_sessredis_park(l, from, key, key_len, peer, NULL, data, (size_t)nread))
+            return;
         l->counters.bad_datagrams++;
         return;
     }

@@ -73,6 +73,9 @@ typedef struct {
      * followed, counted in rehandshakes); messages sent into a lost session (sent again after
      * the new handshake; not errors) */
     uint64_t socket_rebinds, rebinds_followed, sessions_lost, rehandshakes, lost_messages;
+    /* --failover-to: devices moved to the other node; of those, sessions taken over there (the
+     * first message's ack came); the lost ones are counted in sessions_lost and rehandshakes */
+    uint64_t failovers, failovers_followed;
     uint64_t cid_sessions; /* --cid: handshakes that negotiated a Connection ID */
     /* --resume: handshakes that were abbreviated (of handshakes_ok), and the summed handshake
      * times (us) of the resumed and the full ones */

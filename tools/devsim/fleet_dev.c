@@ -188,6 +188,8 @@ static void session_cycle(device_t *d, int how)
 
 static void rebind_and_send(device_t *d);
 
+static void failover_and_send(device_t *d);
+
 static void drain_done(device_t *d)
 {
     if (d->after_drain == AFTER_FINISH) {
@@ -195,6 +197,9 @@ static void drain_done(device_t *d)
     } else if (d->after_drain == AFTER_SOCKET_REBIND) {
         d->state = D_ESTABLISHED;
         rebind_and_send(d);
+    } else if (d->after_drain == AFTER_FAILOVER) {
+        d->state = D_ESTABLISHED;
+        failover_and_send(d);
     } else
         session_cycle(d, d->after_drain);
 }
@@ -281,7 +286,7 @@ static void send_message(device_t *d)
         d->ring[(d->ring_head + d->ring_len) % ACK_RING] = uv_hrtime();
         d->ring_len++;
     }
-    if (o->rebind_every_s > 0 && d->state == D_PROBING) {
+    if (d->state == D_PROBING) {
         app_timer_in(d, o->ack_timeout); /* on_acks or on_app_timer decides */
         return;
     }
@@ -390,7 +395,11 @@ static void on_acks(device_t *d, unsigned recs)
     if (d->state == D_DRAINING && d->acks >= d->sent)
         drain_done(d);
     else if (d->state == D_PROBING && d->acks >= d->sent) {
-        f->s->rebinds_followed++; /* the gateway answered on the new port: the session lives */
+        /* the gateway answered on the new port, or the other node: the session lives */
+        if (f->o->failover_after != 0)
+            f->s->failovers_followed++;
+        else
+            f->s->rebinds_followed++;
         d->state = D_ESTABLISHED;
         after_send(d);
     }
@@ -538,6 +547,26 @@ static void rebind_and_send(device_t *d)
     send_message(d);
 }
 
+/* --failover-to: the device's datagrams go to the other node from now on (same socket, same
+ * source port); the message that was due tells whether its session was taken over there. The
+ * acks of the node it leaves that never came are forgotten (--verify-file says whether their
+ * messages were delivered). */
+static void failover_and_send(device_t *d)
+{
+    fleet_t *f = d->f;
+
+    if (fleet_sock_failover(d) < 0) {
+        fleet_count_error(d, PSKGW_DEVSIM_ERR_SOCKET, 1);
+        fleet_dev_end(d);
+        return;
+    }
+    f->s->failovers++;
+    d->acks = d->sent;
+    d->ring_len = 0;
+    d->state = D_PROBING;
+    send_message(d);
+}
+
 /* A message is due on an established session: --rebind-every first moves the device to a new
  * port when it wakes up behind a new NAT mapping, S seconds or more after the last one began. A
  * device sleeps once what it sent is acknowledged: with acks outstanding it waits for them (up
@@ -546,6 +575,16 @@ static void rebind_and_send(device_t *d)
 static void message_due(device_t *d)
 {
     const pskgw_devsim_opts_t *o = d->f->o;
+    if (o->failover_after != 0 && !d->failed_over && d->sent >= o->failover_after) {
+        if (d->acks < d->sent) { /* an ack on its way from the node it leaves */
+            d->state = D_DRAINING;
+            d->after_drain = AFTER_FAILOVER;
+            app_timer_in(d, o->ack_timeout);
+            return;
+        }
+        failover_and_send(d);
+        return;
+    }
     if (o->rebind_every_s > 0 && (double)(uv_hrtime() - d->bound_ns) / 1e9 >= o->rebind_every_s) {
         if (d->acks < d->sent) {
             d->state = D_DRAINING;

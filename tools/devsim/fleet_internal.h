@@ -20,14 +20,15 @@
 #define MAX_WIRE     (PSKGW_DEVSIM_PAYLOAD_MAX + 64)
 #define REBIND_RETRY 1
 
-enum { AFTER_FINISH = 0, AFTER_RECONNECT, AFTER_REBIND, AFTER_SOCKET_REBIND };
+enum { AFTER_FINISH = 0, AFTER_RECONNECT, AFTER_REBIND, AFTER_SOCKET_REBIND, AFTER_FAILOVER };
 
 enum dstate {
     D_IDLE = 0,    /* not started */
     D_CONNECTING,  /* TCP connect in progress */
     D_HANDSHAKING, /* session started, not established */
     D_ESTABLISHED, /* sending messages */
-    D_PROBING,     /* --rebind-every: the first message from a new port sent, its ack awaited */
+    D_PROBING,     /* --rebind-every, --failover-to: the first message from a new port or to
+                      the other node sent, its ack awaited */
     D_NOSESSION,   /* between sessions: the next session starts when the next message is due */
     D_DRAINING,    /* waiting for the acks of what was sent before finishing or closing */
     D_HOLDING,     /* all done, session kept open (--hold) */
@@ -54,6 +55,7 @@ typedef struct {
     bool idle;
     bool counted_up;
     bool new_socket;     /* the next session needs a new socket (TCP, or NAT rebinding) */
+    bool failed_over;    /* --failover-to: the socket now goes to the other node */
     uint8_t after_drain; /* what D_DRAINING leads to: AFTER_FINISH, AFTER_RECONNECT, AFTER_REBIND */
     sock_u sock[2];
     uv_connect_t conn[2];
@@ -129,6 +131,8 @@ void fleet_on_io_timer(uv_timer_t *t);
 /* Open socket slot (UDP bound to the device's source address, or TCP connecting: the session
  * starts from the connect callback). 0 or a negative code (counted). */
 int fleet_sock_open(device_t *d, int slot);
+/* --failover-to: the current UDP socket (same source port) now sends to the other node. */
+int fleet_sock_failover(device_t *d);
 void fleet_sock_close(device_t *d, int slot);
 /* TCP: shut down, then close; UDP: close. */
 void fleet_sock_retire(device_t *d, int slot);

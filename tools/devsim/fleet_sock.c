@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -143,7 +144,8 @@ int fleet_sock_open(device_t *d, int slot)
         d->sock_open[slot] = 1;
         r = uv_udp_bind(&s->udp, (const struct sockaddr *)&src, 0);
         if (r == 0)
-            r = uv_udp_connect(&s->udp, (const struct sockaddr *)&f->o->target);
+            r = uv_udp_connect(&s->udp, d->failed_over ? (const struct sockaddr *)&f->o->failover_to
+                                                       : (const struct sockaddr *)&f->o->target);
         if (r == 0)
             r = uv_udp_recv_start(&s->udp, on_alloc, on_udp_recv);
     } else {
@@ -163,6 +165,23 @@ int fleet_sock_open(device_t *d, int slot)
     }
     if (r < 0)
         fleet_sock_close(d, slot);
+    return r;
+}
+
+int fleet_sock_failover(device_t *d)
+{
+    const struct sockaddr_storage *to = &d->f->o->failover_to;
+    uv_os_fd_t fd;
+    int r = uv_fileno(&d->sock[d->cur].h, &fd);
+
+    /* connect(2) again on the connected socket: it keeps its source port. (Disconnecting first,
+     * as uv_udp_connect(NULL) does, would give the port back: the socket was bound to port 0.) */
+    if (r == 0 && connect(fd, (const struct sockaddr *)to,
+                          to->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                   : sizeof(struct sockaddr_in6)) != 0)
+        r = -1;
+    if (r == 0)
+        d->failed_over = true;
     return r;
 }
 

@@ -30,6 +30,8 @@ enum {
     O_HS_PER_MSG,
     O_REBIND,
     O_REBIND_SECS,
+    O_FAILOVER_TO,
+    O_FAILOVER_AFTER,
     O_CID,
     O_RESUME,
     O_IDLE,
@@ -88,6 +90,8 @@ static const struct option long_opts[] = {
     { "handshake-per-message", no_argument, NULL, O_HS_PER_MSG },
     { "nat-rebind-every", required_argument, NULL, O_REBIND },
     { "rebind-every", required_argument, NULL, O_REBIND_SECS },
+    { "failover-to", required_argument, NULL, O_FAILOVER_TO },
+    { "failover-after", required_argument, NULL, O_FAILOVER_AFTER },
     { "cid", no_argument, NULL, O_CID },
     { "resume", no_argument, NULL, O_RESUME },
     { "idle-interval", required_argument, NULL, O_IDLE },
@@ -474,6 +478,18 @@ static int parse_load_opt(int c, const char *a, pskgw_devsim_opts_t *o, parse_st
         if (parse_double(a, 0.001, 86400, &o->rebind_every_s) < 0)
             return fail(err, cap, "--rebind-every must be 0.001..86400 s", a);
         return 0;
+    case O_FAILOVER_TO: {
+        int rc = parse_target(a, &o->failover_to, o->failover_text, sizeof(o->failover_text));
+        if (rc == PSKGW_EDENIED)
+            return fail(err, cap, "refusing a non-loopback --failover-to", a);
+        if (rc < 0)
+            return fail(err, cap, "--failover-to: bad HOST:PORT", a);
+        return 0;
+    }
+    case O_FAILOVER_AFTER:
+        if (parse_u32(a, 1, PSKGW_DEVSIM_MAX_MESSAGES, &o->failover_after) < 0)
+            return fail(err, cap, "--failover-after must be >= 1", a);
+        return 0;
     case O_IDLE:
         if (parse_double(a, 0.001, 86400, &o->idle_interval) < 0)
             return fail(err, cap, "--idle-interval must be 0.001..86400 s", a);
@@ -663,6 +679,17 @@ static int check_combination(pskgw_devsim_opts_t *o, bool framing_given, char *e
         return fail(err, cap,
                     "--rebind-every needs DTLS and --expect-ack (an ack tells whether the session "
                     "followed), not --nat-rebind-every",
+                    "");
+    if ((o->failover_after != 0) != (o->failover_to.ss_family != 0))
+        return fail(err, cap, "--failover-to and --failover-after go together", "");
+    if (o->failover_after != 0 &&
+        (o->transport != PSKGW_DEVSIM_DTLS || !o->expect_ack || o->rebind_every_s > 0 ||
+         o->nat_rebind_every != 0 || o->reconnect_every != 0 ||
+         o->failover_to.ss_family != o->target.ss_family))
+        return fail(err, cap,
+                    "--failover-to needs DTLS and --expect-ack (an ack tells whether the session "
+                    "was taken over), a target of the same family, and no rebinding or "
+                    "reconnecting",
                     "");
     if (o->verify_path != NULL && o->first_device != 0)
         return fail(err, cap,

@@ -86,8 +86,15 @@ typedef struct {
     bool resume; /* --resume: keep each device's session (ticket) and resume on reconnect */
     double rebind_every_s; /* 0 = never: a new socket (new port), same session,
                                             every S seconds (DTLS, needs expect_ack) */
-    double idle_interval;  /* 0 = no idle devices */
-    double idle_share;     /* share of devices that are idle when idle_interval > 0 */
+    /* --failover-to ADDR:PORT --failover-after N: once a device has sent N messages (and had
+     * them acknowledged), its datagrams go to ADDR:PORT from the same source port, as a load
+     * balancer sends them after losing a node; the first message there tells whether the
+     * session was taken over (its ack comes) or lost (handshake again). 0: never. */
+    struct sockaddr_storage failover_to;
+    char failover_text[80];
+    uint32_t failover_after;
+    double idle_interval; /* 0 = no idle devices */
+    double idle_share;    /* share of devices that are idle when idle_interval > 0 */
     double unknown_share;
     double wrong_psk_share;
     bool unknown_by_index; /* unknown = index unknown_index_base + i, not a bad tag */

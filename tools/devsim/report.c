@@ -181,6 +181,12 @@ void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t
                 "socket rebinds", (unsigned long long)s->socket_rebinds,
                 (unsigned long long)s->rebinds_followed, (unsigned long long)s->sessions_lost,
                 (unsigned long long)s->rehandshakes, (unsigned long long)s->lost_messages);
+    if (o->failover_after != 0)
+        fprintf(out,
+                "  %-20s %llu to %s (session taken over %llu, lost %llu, handshakes again %llu)\n",
+                "failovers", (unsigned long long)s->failovers, o->failover_text,
+                (unsigned long long)s->failovers_followed, (unsigned long long)s->sessions_lost,
+                (unsigned long long)s->rehandshakes);
     fprintf(out, "  %-20s cpu %.2f s user + %.2f s sys, peak rss %.1f MB\n", "simulator",
             s->cpu_user_s, s->cpu_sys_s, (double)s->max_rss_kb / 1024.0);
     fprintf(out, "  %-20s %llu\n", "errors", (unsigned long long)pskgw_devsim_stats_errors(s));
@@ -412,6 +418,11 @@ int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uin
                          "followed", (json_int_t)s->rebinds_followed, "sessions_lost",
                          (json_int_t)s->sessions_lost, "rehandshakes", (json_int_t)s->rehandshakes,
                          "lost_messages", (json_int_t)s->lost_messages));
+    bad |=
+        set(root, "failover",
+            json_pack("{s:I, s:I, s:I, s:I}", "failovers", (json_int_t)s->failovers, "taken_over",
+                      (json_int_t)s->failovers_followed, "sessions_lost",
+                      (json_int_t)s->sessions_lost, "rehandshakes", (json_int_t)s->rehandshakes));
     bad |= set(root, "resumption",
                json_pack("{s:I, s:I, s:I}", "resumed", (json_int_t)s->resumed, "resumed_us",
                          (json_int_t)s->resumed_us, "full_us", (json_int_t)s->full_us));

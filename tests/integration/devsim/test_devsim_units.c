@@ -397,3 +397,30 @@ Test(devsim_verify, complete_file_is_ok_and_e2e_is_checked)
     pskgw_devsim_verify_free(v);
     pskgw_test_rmtree(tmpdir);
 }
+
+Test(devsim_opts, failover)
+{
+    pskgw_devsim_opts_t o;
+    char err[256];
+    cr_assert_eq(parse(&o, err, 8, "--target", "127.0.0.11:1", "--expect-ack", "--failover-to",
+                       "127.0.0.12:2", "--failover-after", "1"),
+                 0, "%s", err);
+    cr_assert_eq(o.failover_after, 1);
+    cr_assert_str_eq(o.failover_text, "127.0.0.12:2");
+    cr_assert_eq(parse(&o, err, 5, "--target", "127.0.0.11:1", "--failover-to", "127.0.0.12:2"),
+                 PSKGW_EINVAL);
+    cr_assert(strstr(err, "go together") != NULL, "%s", err);
+    cr_assert_eq(parse(&o, err, 7, "--target", "127.0.0.11:1", "--failover-to", "127.0.0.12:2",
+                       "--failover-after", "1"),
+                 PSKGW_EINVAL, "needs --expect-ack");
+    cr_assert_eq(parse(&o, err, 8, "--tcp", "127.0.0.11:1", "--expect-ack", "--failover-to",
+                       "127.0.0.12:2", "--failover-after", "1"),
+                 PSKGW_EINVAL, "DTLS only");
+    cr_assert_eq(parse(&o, err, 8, "--target", "127.0.0.11:1", "--expect-ack", "--failover-to",
+                       "192.0.2.1:2", "--failover-after", "1"),
+                 PSKGW_EINVAL);
+    cr_assert(strstr(err, "non-loopback") != NULL, "%s", err);
+    cr_assert_eq(parse(&o, err, 8, "--target", "127.0.0.11:1", "--expect-ack", "--failover-to",
+                       "127.0.0.12:2", "--failover-after", "0"),
+                 PSKGW_EINVAL);
+}

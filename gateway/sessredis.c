@@ -1,0 +1,553 @@
+/* pskgw_sessredis: see sessredis.h. */
+#include "gateway/sessredis.h"
+
+#include "common/err.h"
+#include "common/list.h"
+#include "common/log.h"
+#include "common/wipe.h"
+#include "redisconn/redisconn.h"
+
+#include <hiredis/hiredis.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/aes.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define IV_LEN   12
+#define TAG_LEN  16
+#define AAD_MAX  512
+#define KEY_CAP  (AAD_MAX + 32)
+#define REC_MAX  (1u << 16)
+#define LEASE_PX 24
+
+struct pskgw_sessredis {
+    pskgw_redisconn_t *conn;
+    char *domain;
+    char *node_id;
+    uint32_t lease_ms;
+    uint8_t key[PSKGW_SESSREDIS_KEY_LEN];
+    pskgw_list_t reqs; /* lookups in flight */
+    pskgw_sessredis_stats_t st;
+    bool closing;
+    void (*close_cb)(void *arg);
+    void *close_arg;
+};
+
+struct pskgw_sessredis_req {
+    pskgw_list_t link;
+    pskgw_sessredis_t *r;
+    pskgw_redisconn_cmd_t *cmd; /* the command in flight */
+    pskgw_sessredis_cb cb;
+    void *arg;
+    char listener[AAD_MAX];
+    char name[PSKGW_SESSREDIS_NAME_MAX + 1];
+    /* After the GET: the opened value, until the lease answers. */
+    uint8_t *plain;
+    size_t plain_len;
+    char names[2 * (PSKGW_SESSREDIS_NAME_MAX + 1)];
+    const char *peer, *cid_name;
+    const uint8_t *rec;
+    size_t rec_len;
+};
+
+/* ---- sealing ------------------------------------------------------------------------------ */
+
+static int fill_random(uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = getrandom(p, n, 0);
+
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return PSKGW_ECRYPTO;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* AES-256-GCM one shot, as statefile.c seals: 0, PSKGW_EBADMAC (open: no match), PSKGW_ECRYPTO. */
+static int gcm(bool enc, const uint8_t *key, const uint8_t *iv, const uint8_t *in, size_t len,
+               uint8_t *out, uint8_t *tag, const uint8_t *aad, size_t aad_len)
+{
+    Aes aes;
+    int rc;
+
+    if (wc_AesInit(&aes, NULL, INVALID_DEVID) != 0)
+        return PSKGW_ECRYPTO;
+    rc = wc_AesGcmSetKey(&aes, key, PSKGW_SESSREDIS_KEY_LEN);
+    if (rc == 0 && enc)
+        rc = wc_AesGcmEncrypt(&aes, out, in, (word32)len, iv, IV_LEN, tag, TAG_LEN, aad,
+                              (word32)aad_len);
+    else if (rc == 0)
+        rc = wc_AesGcmDecrypt(&aes, out, in, (word32)len, iv, IV_LEN, tag, TAG_LEN, aad,
+                              (word32)aad_len);
+    wc_AesFree(&aes);
+    pskgw_wipe(&aes, sizeof(aes));
+    if (rc == AES_GCM_AUTH_E)
+        return PSKGW_EBADMAC;
+    return rc == 0 ? 0 : PSKGW_ECRYPTO;
+}
+
+/* domain NUL listener NUL name; 0 when it does not fit. */
+static size_t make_aad(uint8_t *aad, const char *d, const char *l, const char *n)
+{
+    size_t a = strlen(d) + 1, b = strlen(l) + 1, c = strlen(n);
+
+    if (a + b + c > AAD_MAX)
+        return 0;
+    memcpy(aad, d, a);
+    memcpy(aad + a, l, b);
+    memcpy(aad + a + b, n, c);
+    return a + b + c;
+}
+
+int pskgw_sessredis_seal(const uint8_t key[PSKGW_SESSREDIS_KEY_LEN], const char *domain,
+                         const char *listener, const char *name, const char *peer,
+                         const char *cid_name, const uint8_t *rec, size_t len, uint8_t **out,
+                         size_t *out_len)
+{
+    uint8_t aad[AAD_MAX], *buf, *pt;
+    size_t aad_len, pl = strlen(peer), cl = cid_name != NULL ? strlen(cid_name) : 0, ptl;
+    int rc;
+
+    if (rec == NULL || len == 0 || len > REC_MAX || pl == 0 || pl > PSKGW_SESSREDIS_NAME_MAX ||
+        cl > PSKGW_SESSREDIS_NAME_MAX || (aad_len = make_aad(aad, domain, listener, name)) == 0)
+        return PSKGW_EINVAL;
+    ptl = 2 + pl + cl + len;
+    buf = malloc(IV_LEN + ptl + TAG_LEN);
+    pt = malloc(ptl);
+    rc = PSKGW_ENOMEM;
+    if (buf == NULL || pt == NULL)
+        goto fail;
+    pt[0] = (uint8_t)pl;
+    memcpy(pt + 1, peer, pl);
+    pt[1 + pl] = (uint8_t)cl;
+    if (cl > 0)
+        memcpy(pt + 2 + pl, cid_name, cl);
+    memcpy(pt + 2 + pl + cl, rec, len);
+    rc = fill_random(buf, IV_LEN);
+    if (rc == 0)
+        rc = gcm(true, key, buf, pt, ptl, buf + IV_LEN, buf + IV_LEN + ptl, aad, aad_len);
+    if (rc < 0)
+        goto fail;
+    pskgw_wipe(pt, ptl);
+    free(pt);
+    *out = buf;
+    *out_len = IV_LEN + ptl + TAG_LEN;
+    return 0;
+fail:
+    if (pt != NULL)
+        pskgw_wipe(pt, ptl);
+    free(pt);
+    free(buf);
+    return rc;
+}
+
+void pskgw_sessredis_plain_free(uint8_t *plain, size_t len)
+{
+    if (plain == NULL)
+        return;
+    pskgw_wipe(plain, len);
+    free(plain);
+}
+
+/* The two names inside an opened value; name must be one of them. */
+static int split_plain(const uint8_t *pt, size_t ptl, const char *name, char *names,
+                       const char **peer, const char **cid_name, const uint8_t **rec,
+                       size_t *rec_len)
+{
+    size_t pl, cl;
+
+    if (ptl < 1 || (pl = pt[0]) == 0 || pl > PSKGW_SESSREDIS_NAME_MAX || ptl < 2 + pl ||
+        (cl = pt[1 + pl]) > PSKGW_SESSREDIS_NAME_MAX || ptl <= 2 + pl + cl ||
+        memchr(pt + 1, '\0', pl) != NULL || memchr(pt + 2 + pl, '\0', cl) != NULL)
+        return PSKGW_EPARSE;
+    memcpy(names, pt + 1, pl);
+    names[pl] = '\0';
+    memcpy(names + pl + 1, pt + 2 + pl, cl);
+    names[pl + 1 + cl] = '\0';
+    if (strcmp(names, name) != 0 && (cl == 0 || strcmp(names + pl + 1, name) != 0))
+        return PSKGW_EPARSE;
+    *peer = names;
+    *cid_name = cl > 0 ? names + pl + 1 : NULL;
+    *rec = pt + 2 + pl + cl;
+    *rec_len = ptl - 2 - pl - cl;
+    return 0;
+}
+
+int pskgw_sessredis_open(const uint8_t key[PSKGW_SESSREDIS_KEY_LEN], const char *domain,
+                         const char *listener, const char *name, const uint8_t *sealed,
+                         size_t sealed_len, uint8_t **plain, size_t *plain_len,
+                         char out_names[2 * (PSKGW_SESSREDIS_NAME_MAX + 1)], const char **peer,
+                         const char **cid_name, const uint8_t **rec, size_t *rec_len)
+{
+    uint8_t aad[AAD_MAX], *pt;
+    size_t aad_len, ptl;
+    int rc;
+
+    if ((aad_len = make_aad(aad, domain, listener, name)) == 0)
+        return PSKGW_EINVAL;
+    if (sealed == NULL || sealed_len <= IV_LEN + TAG_LEN + 2 ||
+        sealed_len > IV_LEN + TAG_LEN + REC_MAX + 2 + 2 * PSKGW_SESSREDIS_NAME_MAX)
+        return PSKGW_EPARSE;
+    ptl = sealed_len - IV_LEN - TAG_LEN;
+    pt = malloc(ptl);
+    if (pt == NULL)
+        return PSKGW_ENOMEM;
+    rc = gcm(false, key, sealed, sealed + IV_LEN, ptl, pt,
+             (uint8_t *)(uintptr_t)(sealed + IV_LEN + ptl), aad, aad_len);
+    if (rc == PSKGW_EBADMAC)
+        rc = PSKGW_EPARSE;
+    if (rc == 0)
+        rc = split_plain(pt, ptl, name, out_names, peer, cid_name, rec, rec_len);
+    if (rc < 0) {
+        pskgw_sessredis_plain_free(pt, ptl);
+        return rc;
+    }
+    *plain = pt;
+    *plain_len = ptl;
+    return 0;
+}
+
+int pskgw_sessredis_cid_name(const uint8_t *cid, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    if (cid == NULL || len == 0 || cap < 4 + 2 * len + 1 || 4 + 2 * len > PSKGW_SESSREDIS_NAME_MAX)
+        return PSKGW_EINVAL;
+    memcpy(out, "cid:", 4);
+    for (size_t i = 0; i < len; i++) {
+        out[4 + 2 * i] = hex[cid[i] >> 4];
+        out[5 + 2 * i] = hex[cid[i] & 15];
+    }
+    out[4 + 2 * len] = '\0';
+    return (int)(4 + 2 * len);
+}
+
+/* ---- connection ---------------------------------------------------------------------------- */
+
+static int key_of(char *out, size_t cap, const char *kind, const pskgw_sessredis_t *r,
+                  const char *listener, const char *name)
+{
+    int n = snprintf(out, cap, "pskgw:%s:%s:%s:%s", kind, r->domain, listener, name);
+
+    return n > 0 && (size_t)n < cap ? n : PSKGW_EINVAL;
+}
+
+int pskgw_sessredis_new(uv_loop_t *loop, const pskgw_sessredis_opts_t *opts,
+                        pskgw_sessredis_t **out)
+{
+    pskgw_redisconn_opts_t co;
+    pskgw_sessredis_t *r;
+    int rc;
+
+    if (loop == NULL || opts == NULL || out == NULL || opts->domain == NULL ||
+        opts->node_id == NULL || opts->key == NULL || opts->lease_ms == 0 ||
+        (opts->host == NULL && opts->sentinels == NULL))
+        return PSKGW_EINVAL;
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return PSKGW_ENOMEM;
+    pskgw_list_init(&r->reqs);
+    r->domain = strdup(opts->domain);
+    r->node_id = strdup(opts->node_id);
+    r->lease_ms = opts->lease_ms;
+    memcpy(r->key, opts->key, sizeof(r->key));
+    memset(&co, 0, sizeof(co));
+    co.host = opts->host;
+    co.port = opts->port;
+    co.sentinels = opts->sentinels;
+    co.master_name = opts->master_name;
+    co.password = opts->password;
+    co.db = opts->db;
+    co.timeout_ms = opts->timeout_ms ? opts->timeout_ms : 1000;
+    co.backoff_min_ms = 100;
+    co.backoff_max_ms = 10000;
+    co.log_name = "sessions";
+    rc = PSKGW_ENOMEM;
+    if (r->domain == NULL || r->node_id == NULL ||
+        (rc = pskgw_redisconn_new(loop, &co, &r->conn)) < 0) {
+        pskgw_wipe(r->key, sizeof(r->key));
+        free(r->domain);
+        free(r->node_id);
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/* Fire-and-forget commands (SET of a store, DEL of a taken record): counted when it matters. */
+static void store_done(void *arg, int status, const redisReply *reply)
+{
+    pskgw_sessredis_t *r = arg;
+
+    if (status == 0 && reply->type == REDIS_REPLY_STATUS)
+        r->st.stores++;
+    else
+        r->st.store_errors++;
+}
+
+static void del_done(void *arg, int status, const redisReply *reply)
+{
+    (void)arg;
+    (void)status;
+    (void)reply; /* a record not deleted expires; the lease still keeps other nodes out */
+}
+
+static int set_px(pskgw_sessredis_t *r, const char *key, size_t key_len, const uint8_t *v,
+                  size_t vlen, uint64_t px_ms)
+{
+    char px[24];
+    int n = snprintf(px, sizeof(px), "%llu", (unsigned long long)px_ms);
+    const char *argv[5] = { "SET", key, (const char *)v, "PX", px };
+    size_t lens[5] = { 3, key_len, vlen, 2, (size_t)n };
+
+    return pskgw_redisconn_command(r->conn, 5, argv, lens, store_done, r, NULL);
+}
+
+/* One name of the session: sealed under that name, stored under its key. */
+static int store_one(pskgw_sessredis_t *r, const char *listener, const char *name, const char *peer,
+                     const char *cid_name, const uint8_t *rec, size_t len, uint64_t ttl_ms)
+{
+    char key[KEY_CAP];
+    uint8_t *sealed = NULL;
+    size_t slen = 0;
+    int kl = key_of(key, sizeof(key), "sess", r, listener, name);
+    int rc = kl < 0 ? kl
+                    : pskgw_sessredis_seal(r->key, r->domain, listener, name, peer, cid_name, rec,
+                                           len, &sealed, &slen);
+
+    if (rc == 0) {
+        rc = set_px(r, key, (size_t)kl, sealed, slen, ttl_ms);
+        pskgw_wipe(sealed, slen);
+        free(sealed);
+    }
+    if (rc < 0)
+        r->st.store_errors++;
+    return rc;
+}
+
+int pskgw_sessredis_store(pskgw_sessredis_t *r, const char *listener, const char *peer,
+                          const uint8_t *cid, size_t cid_len, const uint8_t *rec, size_t len,
+                          uint64_t ttl_ms)
+{
+    char cname[PSKGW_SESSREDIS_NAME_MAX + 1];
+    int rc;
+
+    if (r == NULL || r->closing || listener == NULL || peer == NULL || ttl_ms == 0)
+        return PSKGW_EINVAL;
+    if (!pskgw_redisconn_connected(r->conn)) {
+        r->st.store_errors++;
+        return PSKGW_EUNAVAIL;
+    }
+    if (cid != NULL && cid_len > 0 &&
+        pskgw_sessredis_cid_name(cid, cid_len, cname, sizeof(cname)) < 0)
+        return PSKGW_EINVAL;
+    rc = store_one(r, listener, peer, peer, cid_len > 0 ? cname : NULL, rec, len, ttl_ms);
+    if (rc == 0 && cid != NULL && cid_len > 0)
+        rc = store_one(r, listener, cname, peer, cname, rec, len, ttl_ms);
+    return rc;
+}
+
+static int del_names(pskgw_sessredis_t *r, const char *listener, const char *peer,
+                     const char *cid_name)
+{
+    char k1[KEY_CAP], k2[KEY_CAP];
+    int l1 = key_of(k1, sizeof(k1), "sess", r, listener, peer);
+    int l2 =
+        cid_name != NULL ? key_of(k2, sizeof(k2), "sess", r, listener, cid_name) : PSKGW_EINVAL;
+    const char *argv[3] = { "DEL", k1, k2 };
+    size_t lens[3] = { 3, (size_t)l1, (size_t)l2 };
+
+    if (l1 < 0)
+        return l1;
+    return pskgw_redisconn_command(r->conn, l2 < 0 ? 2 : 3, argv, lens, del_done, r, NULL);
+}
+
+int pskgw_sessredis_forget(pskgw_sessredis_t *r, const char *listener, const char *peer,
+                           const uint8_t *cid, size_t cid_len)
+{
+    char cname[PSKGW_SESSREDIS_NAME_MAX + 1];
+
+    if (r == NULL || r->closing || listener == NULL || peer == NULL)
+        return PSKGW_EINVAL;
+    if (!pskgw_redisconn_connected(r->conn))
+        return PSKGW_EUNAVAIL;
+    if (cid != NULL && cid_len > 0 &&
+        pskgw_sessredis_cid_name(cid, cid_len, cname, sizeof(cname)) < 0)
+        return PSKGW_EINVAL;
+    return del_names(r, listener, peer, cid != NULL && cid_len > 0 ? cname : NULL);
+}
+
+/* ---- lookups ------------------------------------------------------------------------------- */
+
+static void req_end(pskgw_sessredis_req_t *q, int status)
+{
+    pskgw_sessredis_cb cb = q->cb;
+    void *arg = q->arg;
+
+    pskgw_list_remove(&q->link);
+    if (cb != NULL)
+        cb(arg, status, status == 0 ? q->rec : NULL, status == 0 ? q->rec_len : 0);
+    pskgw_sessredis_plain_free(q->plain, q->plain_len);
+    pskgw_wipe(q->names, sizeof(q->names));
+    free(q);
+}
+
+static void lease_done(void *arg, int status, const redisReply *reply)
+{
+    pskgw_sessredis_req_t *q = arg;
+    pskgw_sessredis_t *r = q->r;
+
+    q->cmd = NULL;
+    if (status == 0 && reply->type == REDIS_REPLY_STATUS) {
+        r->st.leases++;
+        r->st.hits++;
+        /* Both keys of a taken record go: no other node can take the same record later. */
+        (void)del_names(r, q->listener, q->peer, q->cid_name);
+        req_end(q, 0);
+    } else if (status == 0 && reply->type == REDIS_REPLY_NIL) {
+        r->st.refused++;
+        req_end(q, PSKGW_EBUSY);
+    } else {
+        r->st.errors++;
+        req_end(q, status == PSKGW_ECANCELED ? PSKGW_ECANCELED : PSKGW_EUNAVAIL);
+    }
+}
+
+/* A value that opened: the lease, on the session's first name (its address when stored). */
+static int ask_lease(pskgw_sessredis_req_t *q)
+{
+    pskgw_sessredis_t *r = q->r;
+    char key[KEY_CAP], px[LEASE_PX];
+    int kl = key_of(key, sizeof(key), "lease", r, q->listener, q->peer);
+    int n = snprintf(px, sizeof(px), "%u", (unsigned)r->lease_ms);
+    const char *argv[6] = { "SET", key, r->node_id, "NX", "PX", px };
+    size_t lens[6] = { 3, (size_t)kl, strlen(r->node_id), 2, 2, (size_t)n };
+
+    if (kl < 0)
+        return kl;
+    return pskgw_redisconn_command(r->conn, 6, argv, lens, lease_done, q, &q->cmd);
+}
+
+static void get_done(void *arg, int status, const redisReply *reply)
+{
+    pskgw_sessredis_req_t *q = arg;
+    pskgw_sessredis_t *r = q->r;
+    int rc;
+
+    q->cmd = NULL;
+    if (status == 0 && reply->type == REDIS_REPLY_NIL) {
+        r->st.misses++;
+        req_end(q, PSKGW_ENOTFOUND);
+        return;
+    }
+    if (status != 0 || reply->type != REDIS_REPLY_STRING) {
+        r->st.errors++;
+        req_end(q, status == PSKGW_ECANCELED ? PSKGW_ECANCELED : PSKGW_EUNAVAIL);
+        return;
+    }
+    rc = pskgw_sessredis_open(r->key, r->domain, q->listener, q->name, (const uint8_t *)reply->str,
+                              reply->len, &q->plain, &q->plain_len, q->names, &q->peer,
+                              &q->cid_name, &q->rec, &q->rec_len);
+    if (rc < 0) {
+        r->st.bad++;
+        req_end(q, rc == PSKGW_ENOMEM ? PSKGW_EUNAVAIL : PSKGW_EPARSE);
+        return;
+    }
+    if (ask_lease(q) < 0) {
+        r->st.errors++;
+        req_end(q, PSKGW_EUNAVAIL);
+    }
+}
+
+int pskgw_sessredis_lookup(pskgw_sessredis_t *r, const char *listener, const char *name,
+                           pskgw_sessredis_cb cb, void *arg, pskgw_sessredis_req_t **out)
+{
+    pskgw_sessredis_req_t *q;
+    char key[KEY_CAP];
+    const char *argv[2] = { "GET", key };
+    size_t lens[2] = { 3, 0 };
+    int kl, rc;
+
+    if (r == NULL || r->closing || listener == NULL || name == NULL || cb == NULL ||
+        strlen(listener) >= AAD_MAX || strlen(name) > PSKGW_SESSREDIS_NAME_MAX ||
+        (kl = key_of(key, sizeof(key), "sess", r, listener, name)) < 0)
+        return PSKGW_EINVAL;
+    r->st.lookups++;
+    if (!pskgw_redisconn_connected(r->conn)) {
+        r->st.errors++;
+        return PSKGW_EUNAVAIL;
+    }
+    q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return PSKGW_ENOMEM;
+    q->r = r;
+    q->cb = cb;
+    q->arg = arg;
+    memcpy(q->listener, listener, strlen(listener) + 1);
+    memcpy(q->name, name, strlen(name) + 1);
+    lens[1] = (size_t)kl;
+    rc = pskgw_redisconn_command(r->conn, 2, argv, lens, get_done, q, &q->cmd);
+    if (rc < 0) {
+        r->st.errors++;
+        free(q);
+        return rc;
+    }
+    pskgw_list_insert_tail(&r->reqs, &q->link);
+    if (out != NULL)
+        *out = q;
+    return 0;
+}
+
+void pskgw_sessredis_cancel(pskgw_sessredis_req_t *q)
+{
+    if (q->cmd != NULL)
+        pskgw_redisconn_cmd_detach(q->cmd);
+    q->cmd = NULL;
+    req_end(q, PSKGW_ECANCELED);
+}
+
+void pskgw_sessredis_stats(const pskgw_sessredis_t *r, pskgw_sessredis_stats_t *out)
+{
+    pskgw_redisconn_stats_t cs;
+
+    *out = r->st;
+    pskgw_redisconn_stats(r->conn, &cs);
+    out->connected = cs.connected;
+}
+
+static void conn_closed(void *arg)
+{
+    pskgw_sessredis_t *r = arg;
+    void (*cb)(void *arg) = r->close_cb;
+    void *cb_arg = r->close_arg;
+
+    pskgw_wipe(r->key, sizeof(r->key));
+    free(r->domain);
+    free(r->node_id);
+    free(r);
+    if (cb != NULL)
+        cb(cb_arg);
+}
+
+void pskgw_sessredis_close(pskgw_sessredis_t *r, void (*cb)(void *arg), void *arg)
+{
+    if (r == NULL || r->closing)
+        return;
+    r->closing = true;
+    r->close_cb = cb;
+    r->close_arg = arg;
+    while (!pskgw_list_empty(&r->reqs))
+        pskgw_sessredis_cancel(pskgw_container_of(r->reqs.next, pskgw_sessredis_req_t, link));
+    pskgw_redisconn_close(r->conn, conn_closed, r);
+}

@@ -1,0 +1,135 @@
+/* pskgw_sessredis: hibernated DTLS sessions shared by the gateways of a domain through Redis
+ * (issue 12, section 4: a lost node costs its devices one round trip, not a handshake).
+ *
+ * Each hibernation also stores the session's record (gateway/hibernate.c: the listener's record,
+ * as a hand-over writes it) sealed with AES-256-GCM under the domain's cache.kek_file key (every
+ * gateway of the domain has it; statefile.h seals the same way: random 12-byte IV, 16-byte tag),
+ * with domain, listener and the session's name as associated data, so that a value cannot be
+ * moved to another domain, listener or peer. Keys:
+ *   pskgw:sess:<domain>:<listener>:<peer>      the session by its address ("ip:port")
+ *   pskgw:sess:<domain>:<listener>:cid:<hex>   and by its Connection ID, when it has one
+ * each with PX = the session's remaining idle lifetime. The sealed plaintext names both keys, so
+ * a node that takes the session by one of them removes both.
+ *
+ * A node that receives a record for a session it does not hold looks it up (asynchronously):
+ * GET; a value that opens is taken under a lease, SET pskgw:lease:<domain>:<listener>:<peer>
+ * <node_id> NX PX lease_ms, and only the node that got the lease imports it; it then DELetes
+ * the stored keys, so that no other node can import the same record later (two importers of one
+ * record would both jump the write sequence from the same point: the same AES-CCM nonces). A
+ * lease held by another node is a refusal (the device handshakes again).
+ *
+ * The connection is a pskgw_redisconn (redisconn/redisconn.h): host or Redis Sentinel, AUTH,
+ * SELECT, backoff, watchdog. While it is not connected, stores and lookups fail at once
+ * (PSKGW_EUNAVAIL, counted), and the gateway goes on as without Redis.
+ *
+ * Owner: the domain (gateway/domain.c), until the close callback. One loop, not thread-safe.
+ * Key material (the sealing key, records) is wiped before it is freed and never logged.
+ */
+#ifndef PSKGW_GATEWAY_SESSREDIS_H
+#define PSKGW_GATEWAY_SESSREDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define PSKGW_SESSREDIS_KEY_LEN  32
+#define PSKGW_SESSREDIS_NAME_MAX 80 /* a peer "[v6]:port" or "cid:" + 32 hex */
+/* Sealing overhead: IV and tag, plus the names (two u8 lengths and the names). */
+#define PSKGW_SESSREDIS_SEAL_OVERHEAD (12 + 16 + 2)
+
+typedef struct pskgw_sessredis pskgw_sessredis_t;
+typedef struct pskgw_sessredis_req pskgw_sessredis_req_t;
+
+typedef struct {
+    const char *domain;      /* copied; required */
+    const char *node_id;     /* the lease holder's name (copied); required */
+    const char *host;        /* Redis host (copied); unused with sentinels */
+    uint16_t port;           /* unused with sentinels */
+    const char *sentinels;   /* Sentinel mode: redisconn.h */
+    const char *master_name; /* with sentinels */
+    const char *password;    /* AUTH; NULL: none (copied, wiped) */
+    int db;                  /* SELECT when > 0 */
+    uint32_t timeout_ms;     /* connect + reply watchdog (>= 1) */
+    uint32_t lease_ms;       /* PX of a lease (>= 1) */
+    const uint8_t *key;      /* PSKGW_SESSREDIS_KEY_LEN bytes (copied, wiped on free) */
+} pskgw_sessredis_opts_t;
+
+typedef struct {
+    uint64_t stores;       /* records stored (SET answered OK) */
+    uint64_t store_errors; /* not stored: no connection, error reply, lost connection */
+    uint64_t lookups;      /* lookups started */
+    uint64_t hits;         /* a record found, opened and leased: imported */
+    uint64_t misses;       /* no record under the name */
+    uint64_t refused;      /* a record found but its lease is held by another node */
+    uint64_t bad;          /* a value that does not open (damaged, foreign, moved) */
+    uint64_t errors;       /* lookups failed: no connection, error reply, lost connection */
+    uint64_t leases;       /* leases taken (SET NX answered OK) */
+    uint64_t connected;    /* gauge: 1 while the Redis connection is up */
+} pskgw_sessredis_stats_t;
+
+/* Starts connecting. 0, PSKGW_EINVAL (missing domain, node_id, key, host or sentinels, or
+ * lease_ms 0), PSKGW_ENOMEM. */
+int pskgw_sessredis_new(uv_loop_t *loop, const pskgw_sessredis_opts_t *opts,
+                        pskgw_sessredis_t **out);
+
+/* Stores rec (len bytes, borrowed; the listener's record) sealed under listener and peer, and
+ * under cid (cid_len bytes, NULL/0: none) too, for ttl_ms (>= 1). Nothing calls back: the
+ * outcome is counted (stores, store_errors). 0, PSKGW_EUNAVAIL (not connected: counted as a
+ * store error), PSKGW_EINVAL (a name too long, empty rec, ttl_ms 0), PSKGW_ENOMEM,
+ * PSKGW_ECRYPTO. */
+int pskgw_sessredis_store(pskgw_sessredis_t *r, const char *listener, const char *peer,
+                          const uint8_t *cid, size_t cid_len, const uint8_t *rec, size_t len,
+                          uint64_t ttl_ms);
+
+/* The node goes on with a session it stored (it thawed here): its stored record must not be
+ * imported elsewhere any more (both would jump the write sequence from the same point), so its
+ * keys are DELeted. Fire and forget. 0, PSKGW_EUNAVAIL, PSKGW_EINVAL, PSKGW_ENOMEM. */
+int pskgw_sessredis_forget(pskgw_sessredis_t *r, const char *listener, const char *peer,
+                           const uint8_t *cid, size_t cid_len);
+
+/* The end of a lookup: status 0 with the record (rec/len valid during the callback only; it
+ * holds session keys: copy nothing you do not wipe); PSKGW_ENOTFOUND (no record); PSKGW_EBUSY
+ * (the lease is held by another node); PSKGW_EPARSE (a value that does not open);
+ * PSKGW_EUNAVAIL (no connection, error reply, lost connection); PSKGW_ECANCELED (cancel or
+ * close). */
+typedef void (*pskgw_sessredis_cb)(void *arg, int status, const uint8_t *rec, size_t len);
+
+/* Looks up the session of listener named name (a peer "ip:port", or from
+ * pskgw_sessredis_cid_name). 0: cb fires exactly once, later (never inside this call); *out
+ * (optional) is valid until then. Fails at once without calling cb: PSKGW_EUNAVAIL (not
+ * connected: counted as an error), PSKGW_EINVAL, PSKGW_ENOMEM. */
+int pskgw_sessredis_lookup(pskgw_sessredis_t *r, const char *listener, const char *name,
+                           pskgw_sessredis_cb cb, void *arg, pskgw_sessredis_req_t **out);
+/* cb fires now with PSKGW_ECANCELED; a lease already asked for is not given back (it expires). */
+void pskgw_sessredis_cancel(pskgw_sessredis_req_t *req);
+
+/* "cid:<lower-case hex>" into out (cap >= 4 + 2 * len + 1). The length, or PSKGW_EINVAL. */
+int pskgw_sessredis_cid_name(const uint8_t *cid, size_t len, char *out, size_t cap);
+
+void pskgw_sessredis_stats(const pskgw_sessredis_t *r, pskgw_sessredis_stats_t *out);
+
+/* Closes: pending lookups complete with PSKGW_ECANCELED (inside this call), the connection
+ * closes; cb(arg) (optional) fires from a libuv close callback once all is released. Once. */
+void pskgw_sessredis_close(pskgw_sessredis_t *r, void (*cb)(void *arg), void *arg);
+
+/* ---- sealing (pure; exposed for tests) ----
+ * sealed = IV(12) | AES-256-GCM(u8 len, peer, u8 len, cid name or "", rec) | tag(16), the
+ * associated data domain NUL listener NUL name (the key it is stored under). seal: *out
+ * malloc'ed (the caller frees it). open: checks that name is one of the two names inside; *rec
+ * points into *plain (malloc'ed, the caller wipes and frees it: pskgw_sessredis_plain_free);
+ * *peer and *cid_name are NUL-terminated copies inside out_names (2 * (NAME_MAX + 1) bytes).
+ * 0, PSKGW_EINVAL, PSKGW_ENOMEM, PSKGW_ECRYPTO; open: PSKGW_EPARSE (does not authenticate or
+ * malformed). */
+int pskgw_sessredis_seal(const uint8_t key[PSKGW_SESSREDIS_KEY_LEN], const char *domain,
+                         const char *listener, const char *name, const char *peer,
+                         const char *cid_name, const uint8_t *rec, size_t len, uint8_t **out,
+                         size_t *out_len);
+int pskgw_sessredis_open(const uint8_t key[PSKGW_SESSREDIS_KEY_LEN], const char *domain,
+                         const char *listener, const char *name, const uint8_t *sealed,
+                         size_t sealed_len, uint8_t **plain, size_t *plain_len,
+                         char out_names[2 * (PSKGW_SESSREDIS_NAME_MAX + 1)], const char **peer,
+                         const char **cid_name, const uint8_t **rec, size_t *rec_len);
+void pskgw_sessredis_plain_free(uint8_t *plain, size_t len);
+
+#endif

@@ -1,0 +1,354 @@
+/* gateway/sessredis: the sealing (pure: round trip under both names, any other domain,
+ * listener, name, key or byte refused) and the store against a real redis-server: a record
+ * stored under its address and Connection ID with the session's TTL, found once (its keys
+ * deleted, the lease held under the node's id), refused to a second node while the lease lives,
+ * a miss, forget, a cancelled lookup, and nothing done while Redis is not connected. Every test
+ * ends with no handle left open (hloop_finish). */
+#define _GNU_SOURCE /* memmem */
+#include "common/err.h"
+#include "gateway/sessredis.h"
+#include "loopwait.h"
+#include "proc.h"
+#include "redistest.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+static const uint8_t KEY[32] = { 1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
+                                 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32 };
+static const uint8_t REC[] = "a listener's record: sockaddr and the dtls session's export";
+static const uint8_t CID[] = { 0x00, 0xab, 0xcd, 0xef };
+
+/* ---- sealing ------------------------------------------------------------------------------ */
+
+static int open_as(const uint8_t *key, const char *d, const char *l, const char *name,
+                   const uint8_t *sealed, size_t n, const char **peer, const char **cid)
+{
+    static char names[2 * (PSKGW_SESSREDIS_NAME_MAX + 1)];
+    uint8_t *plain = NULL;
+    size_t plain_len = 0, rec_len = 0;
+    const uint8_t *rec = NULL;
+    int rc = pskgw_sessredis_open(key, d, l, name, sealed, n, &plain, &plain_len, names, peer, cid,
+                                  &rec, &rec_len);
+
+    if (rc == 0) {
+        cr_expect_eq(rec_len, sizeof(REC));
+        cr_expect_eq(memcmp(rec, REC, sizeof(REC)), 0);
+        pskgw_sessredis_plain_free(plain, plain_len);
+    }
+    return rc;
+}
+
+Test(sessredis_seal, round_trip_under_both_names)
+{
+    char cname[64];
+    uint8_t *s = NULL;
+    size_t n = 0;
+    const char *peer = NULL, *cid = NULL;
+
+    cr_assert_eq(pskgw_sessredis_cid_name(CID, sizeof(CID), cname, sizeof(cname)), 12);
+    cr_assert_str_eq(cname, "cid:00abcdef");
+    cr_assert_eq(pskgw_sessredis_seal(KEY, "acme", "dtls", "127.1.0.1:4000", "127.1.0.1:4000",
+                                      cname, REC, sizeof(REC), &s, &n),
+                 0);
+    cr_assert_eq(n, sizeof(REC) + PSKGW_SESSREDIS_SEAL_OVERHEAD + strlen("127.1.0.1:4000") +
+                        strlen(cname));
+    cr_assert_null(memmem(s, n, REC, 16), "the record is not in the clear");
+    cr_assert_eq(open_as(KEY, "acme", "dtls", "127.1.0.1:4000", s, n, &peer, &cid), 0);
+    cr_expect_str_eq(peer, "127.1.0.1:4000");
+    cr_expect_str_eq(cid, "cid:00abcdef");
+    free(s);
+    /* Under the CID name: the value stored under that key. */
+    cr_assert_eq(pskgw_sessredis_seal(KEY, "acme", "dtls", cname, "127.1.0.1:4000", cname, REC,
+                                      sizeof(REC), &s, &n),
+                 0);
+    cr_assert_eq(open_as(KEY, "acme", "dtls", cname, s, n, &peer, &cid), 0);
+    cr_expect_str_eq(peer, "127.1.0.1:4000");
+    free(s);
+}
+
+Test(sessredis_seal, refuses_another_domain_listener_name_key_or_byte)
+{
+    uint8_t *s = NULL, other[32];
+    size_t n = 0;
+    const char *peer, *cid;
+
+    memcpy(other, KEY, sizeof(other));
+    other[31] ^= 1;
+    cr_assert_eq(pskgw_sessredis_seal(KEY, "acme", "dtls", "127.1.0.1:4000", "127.1.0.1:4000", NULL,
+                                      REC, sizeof(REC), &s, &n),
+                 0);
+    cr_expect_eq(open_as(KEY, "other", "dtls", "127.1.0.1:4000", s, n, &peer, &cid), PSKGW_EPARSE);
+    cr_expect_eq(open_as(KEY, "acme", "dtls2", "127.1.0.1:4000", s, n, &peer, &cid), PSKGW_EPARSE);
+    cr_expect_eq(open_as(KEY, "acme", "dtls", "127.1.0.1:4001", s, n, &peer, &cid), PSKGW_EPARSE);
+    cr_expect_eq(open_as(other, "acme", "dtls", "127.1.0.1:4000", s, n, &peer, &cid), PSKGW_EPARSE);
+    for (size_t i = 0; i < n; i += 7) {
+        s[i] ^= 0x40;
+        cr_expect_eq(open_as(KEY, "acme", "dtls", "127.1.0.1:4000", s, n, &peer, &cid),
+                     PSKGW_EPARSE, "byte %zu changed", i);
+        s[i] ^= 0x40;
+    }
+    cr_expect_eq(open_as(KEY, "acme", "dtls", "127.1.0.1:4000", s, n - 1, &peer, &cid),
+                 PSKGW_EPARSE);
+    cr_expect_eq(open_as(KEY, "acme", "dtls", "127.1.0.1:4000", s, 20, &peer, &cid), PSKGW_EPARSE);
+    cr_expect_eq(open_as(KEY, "acme", "dtls", "127.1.0.1:4000", s, n, &peer, &cid), 0);
+    free(s);
+}
+
+Test(sessredis_seal, a_value_sealed_under_a_name_it_does_not_hold_is_refused)
+{
+    uint8_t *s = NULL;
+    size_t n = 0;
+    const char *peer, *cid;
+
+    /* Sealed (authentic) under the key of another peer than the one inside: never imported
+     * there, where it would take the address of that peer. */
+    cr_assert_eq(pskgw_sessredis_seal(KEY, "acme", "dtls", "127.9.9.9:1", "127.1.0.1:4000", NULL,
+                                      REC, sizeof(REC), &s, &n),
+                 0);
+    cr_expect_eq(open_as(KEY, "acme", "dtls", "127.9.9.9:1", s, n, &peer, &cid), PSKGW_EPARSE);
+    free(s);
+    cr_expect_eq(pskgw_sessredis_seal(KEY, "acme", "dtls", "p", "", NULL, REC, sizeof(REC), &s, &n),
+                 PSKGW_EINVAL);
+    cr_expect_eq(pskgw_sessredis_seal(KEY, "acme", "dtls", "p", "p", NULL, REC, 0, &s, &n),
+                 PSKGW_EINVAL);
+}
+
+/* ---- the store on a real Redis -------------------------------------------------------------- */
+
+static pskgw_test_proc_t redis = { -1, -1 };
+static int port;
+static uv_loop_t loop;
+
+typedef struct {
+    int calls, status;
+    uint8_t rec[256];
+    size_t len;
+} res_t;
+
+static void on_res(void *arg, int status, const uint8_t *rec, size_t len)
+{
+    res_t *r = arg;
+
+    r->calls++;
+    r->status = status;
+    if (status == 0 && len <= sizeof(r->rec)) {
+        memcpy(r->rec, rec, len);
+        r->len = len;
+    }
+}
+
+static void start_redis(void)
+{
+    cr_assert_eq(pskgw_test_redis_start(&redis, &port), 0, "redis-server did not start");
+    cr_assert_eq(uv_loop_init(&loop), 0);
+}
+
+static void stop_all(void)
+{
+    if (redis.pid > 0)
+        pskgw_test_stop(&redis, SIGTERM, 10000);
+}
+
+static pskgw_sessredis_t *node(const char *id, uint16_t p)
+{
+    pskgw_sessredis_opts_t o = { .domain = "acme",
+                                 .node_id = id,
+                                 .host = "127.0.0.1",
+                                 .port = p,
+                                 .timeout_ms = 2000,
+                                 .lease_ms = 60000,
+                                 .key = KEY };
+    pskgw_sessredis_t *r = NULL;
+
+    cr_assert_eq(pskgw_sessredis_new(&loop, &o, &r), 0);
+    return r;
+}
+
+static bool connected(void *arg)
+{
+    pskgw_sessredis_stats_t st;
+
+    pskgw_sessredis_stats(arg, &st);
+    return st.connected == 1;
+}
+
+static bool stored(void *arg)
+{
+    pskgw_sessredis_stats_t st;
+
+    pskgw_sessredis_stats(arg, &st);
+    return st.stores + st.store_errors >= 2;
+}
+
+static int closed;
+static void on_closed(void *arg)
+{
+    (void)arg;
+    closed++;
+}
+
+static long long redis_int(const char *cmd, const char *key)
+{
+    return pskgw_test_redis_int(port, NULL, 0, cmd, key);
+}
+
+static void get_str(const char *key, char *out, size_t cap)
+{
+    redisContext *c = pskgw_test_redis_connect(port, NULL, 0);
+    redisReply *r = redisCommand(c, "GET %s", key);
+
+    cr_assert_not_null(r);
+    out[0] = '\0';
+    if (r->type == REDIS_REPLY_STRING)
+        snprintf(out, cap, "%s", r->str);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+Test(sessredis_store, found_once_then_leased_and_refused_to_another_node, .init = start_redis,
+     .fini = stop_all, .timeout = 60)
+{
+    pskgw_sessredis_t *a = node("node-a", (uint16_t)port), *b = node("node-b", (uint16_t)port);
+    pskgw_sessredis_stats_t st;
+    res_t r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
+    char holder[64];
+
+    cr_assert(hrun_until(&loop, connected, a, 10000));
+    cr_assert(hrun_until(&loop, connected, b, 10000));
+    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", CID, sizeof(CID), REC,
+                                       sizeof(REC), 50000),
+                 0);
+    cr_assert(hrun_until(&loop, stored, a, 10000));
+    pskgw_sessredis_stats(a, &st);
+    cr_expect_eq(st.stores, 2, "under the address and the CID");
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.1:4000"), 1);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:cid:00abcdef"), 1);
+    cr_expect(redis_int("PTTL", "pskgw:sess:acme:dtls:127.1.0.1:4000") > 0);
+    cr_expect(redis_int("PTTL", "pskgw:sess:acme:dtls:127.1.0.1:4000") <= 50000);
+
+    /* Node b takes it by its CID: the record, the lease in b's name, both keys gone. */
+    cr_assert_eq(pskgw_sessredis_lookup(b, "dtls", "cid:00abcdef", on_res, &r1, NULL), 0);
+    cr_assert(hrun_until_count(&loop, &r1.calls, 1));
+    cr_assert_eq(r1.status, 0, "%s", pskgw_strerror(r1.status));
+    cr_expect_eq(r1.len, sizeof(REC));
+    cr_expect_eq(memcmp(r1.rec, REC, sizeof(REC)), 0);
+    get_str("pskgw:lease:acme:dtls:127.1.0.1:4000", holder, sizeof(holder));
+    cr_expect_str_eq(holder, "node-b");
+    cr_expect(redis_int("PTTL", "pskgw:lease:acme:dtls:127.1.0.1:4000") > 0);
+    /* The DEL went out before the lease's reply came back: one connection, in order. */
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.1:4000"), 0);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:cid:00abcdef"), 0);
+
+    /* Gone: a miss. Stored again (by a), the lease still held by b: refused to a. */
+    cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.1:4000", on_res, &r2, NULL), 0);
+    cr_assert(hrun_until_count(&loop, &r2.calls, 1));
+    cr_expect_eq(r2.status, PSKGW_ENOTFOUND);
+    cr_assert_eq(
+        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000), 0);
+    cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.1:4000", on_res, &r3, NULL), 0);
+    cr_assert(hrun_until_count(&loop, &r3.calls, 1));
+    cr_expect_eq(r3.status, PSKGW_EBUSY);
+    pskgw_sessredis_stats(a, &st);
+    cr_expect_eq(st.misses, 1);
+    cr_expect_eq(st.refused, 1);
+    cr_expect_eq(st.leases, 0);
+    pskgw_sessredis_stats(b, &st);
+    cr_expect_eq(st.hits, 1);
+    cr_expect_eq(st.leases, 1);
+
+    /* forget: the node went on with it; nobody may take it. */
+    cr_assert_eq(pskgw_sessredis_forget(a, "dtls", "127.1.0.1:4000", NULL, 0), 0);
+    r2.calls = 0;
+    cr_assert_eq(pskgw_sessredis_lookup(b, "dtls", "127.1.0.1:4000", on_res, &r2, NULL), 0);
+    cr_assert(hrun_until_count(&loop, &r2.calls, 1));
+    cr_expect_eq(r2.status, PSKGW_ENOTFOUND);
+
+    pskgw_sessredis_close(a, on_closed, NULL);
+    pskgw_sessredis_close(b, on_closed, NULL);
+    cr_expect_eq(hloop_finish(&loop), 0);
+    cr_expect_eq(closed, 2);
+}
+
+Test(sessredis_store, a_value_under_another_key_does_not_open, .init = start_redis,
+     .fini = stop_all, .timeout = 60)
+{
+    pskgw_sessredis_t *a = node("node-a", (uint16_t)port);
+    pskgw_sessredis_stats_t st;
+    res_t r1 = { 0 };
+    redisContext *c;
+    redisReply *rp;
+
+    cr_assert(hrun_until(&loop, connected, a, 10000));
+    cr_assert_eq(
+        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000), 0);
+    cr_assert_eq(
+        pskgw_sessredis_store(a, "dtls", "127.1.0.2:4000", NULL, 0, REC, sizeof(REC), 50000), 0);
+    cr_assert(hrun_until(&loop, stored, a, 10000));
+    /* Someone with write access to Redis copies one session's value under another address. */
+    c = pskgw_test_redis_connect(port, NULL, 0);
+    rp = redisCommand(c, "COPY pskgw:sess:acme:dtls:127.1.0.1:4000 "
+                         "pskgw:sess:acme:dtls:127.1.0.2:4000 REPLACE");
+    cr_assert_not_null(rp);
+    freeReplyObject(rp);
+    redisFree(c);
+    cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.2:4000", on_res, &r1, NULL), 0);
+    cr_assert(hrun_until_count(&loop, &r1.calls, 1));
+    cr_expect_eq(r1.status, PSKGW_EPARSE);
+    pskgw_sessredis_stats(a, &st);
+    cr_expect_eq(st.bad, 1);
+    cr_expect_eq(st.leases, 0, "no lease for a value that does not open");
+    pskgw_sessredis_close(a, NULL, NULL);
+    cr_expect_eq(hloop_finish(&loop), 0);
+}
+
+Test(sessredis_store, cancel_and_close_call_back_once, .init = start_redis, .fini = stop_all,
+     .timeout = 60)
+{
+    pskgw_sessredis_t *a = node("node-a", (uint16_t)port);
+    pskgw_sessredis_req_t *q = NULL;
+    res_t r1 = { 0 }, r2 = { 0 };
+
+    cr_assert(hrun_until(&loop, connected, a, 10000));
+    cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.1:1", on_res, &r1, &q), 0);
+    pskgw_sessredis_cancel(q);
+    cr_expect_eq(r1.calls, 1);
+    cr_expect_eq(r1.status, PSKGW_ECANCELED);
+    cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.1:2", on_res, &r2, NULL), 0);
+    pskgw_sessredis_close(a, on_closed, NULL);
+    cr_expect_eq(r2.calls, 1);
+    cr_expect_eq(r2.status, PSKGW_ECANCELED);
+    cr_expect_eq(hloop_finish(&loop), 0);
+    cr_expect_eq(r1.calls, 1, "the cancelled lookup never calls back again");
+    cr_expect_eq(closed, 1);
+}
+
+Test(sessredis_store, without_a_connection_nothing_is_done, .timeout = 60)
+{
+    int fd, p = 0;
+    pskgw_sessredis_t *a;
+    pskgw_sessredis_stats_t st;
+    res_t r1 = { 0 };
+
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    fd = pskgw_test_reserve_port(0, &p); /* bound, never listening: connections refused */
+    cr_assert(fd >= 0);
+    a = node("node-a", (uint16_t)p);
+    cr_expect_eq(
+        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 1000),
+        PSKGW_EUNAVAIL);
+    cr_expect_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.1:4000", on_res, &r1, NULL),
+                 PSKGW_EUNAVAIL);
+    pskgw_sessredis_stats(a, &st);
+    cr_expect_eq(st.store_errors, 1);
+    cr_expect_eq(st.errors, 1);
+    cr_expect_eq(r1.calls, 0);
+    pskgw_sessredis_close(a, NULL, NULL);
+    cr_expect_eq(hloop_finish(&loop), 0);
+    close(fd);
+}
