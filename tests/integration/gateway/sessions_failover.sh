@@ -30,7 +30,8 @@ start_sim --devices $((NA + NB + NC + 10))
 conf() { # name address [more sessions keys]
   cat >"$WORK/$1.conf" <<CONF
 domain = "fo";
-api = { url = "$SIM_URL"; key_id = "it-key"; secret_file = "it.secret"; timeout_ms = 2000; };
+# (a long request timeout: no retry on a slow service under ASan or load, GetPSK calls are counted)
+api = { url = "$SIM_URL"; key_id = "it-key"; secret_file = "it.secret"; timeout_ms = 30000; deadline_ms = 60000; };
 listeners = ( { name = "dtls"; proto = "udp"; address = "$2"; port = 0; $LCID
                 hibernate_after_s = 4; ack = "accepted"; } );
 cache = { entries = 1000; ttl_s = 600; redis = "redis://127.0.0.1:$rport/0"; kek_file = "kek"; };
