@@ -2,24 +2,22 @@
 #include "gateway/sessredis.h"
 
 #include "common/err.h"
+#include "gateway/seal.h"
 #include "common/list.h"
 #include "common/log.h"
 #include "common/wipe.h"
 #include "redisconn/redisconn.h"
 
 #include <hiredis/hiredis.h>
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/aes.h>
-#include <wolfssl/wolfcrypt/error-crypt.h>
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#define IV_LEN   12
-#define TAG_LEN  16
+_Static_assert(PSKGW_SESSREDIS_KEY_LEN == PSKGW_SEAL_KEY_LEN, "one key length for pskgw_seal");
+#define IV_LEN   PSKGW_SEAL_IV_LEN
+#define TAG_LEN  PSKGW_SEAL_TAG_LEN
 #define AAD_MAX  512
 #define KEY_CAP  (AAD_MAX + 32)
 #define REC_MAX  (1u << 16)
@@ -56,45 +54,6 @@ struct pskgw_sessredis_req {
 };
 
 /* ---- sealing ------------------------------------------------------------------------------ */
-
-static int fill_random(uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = getrandom(p, n, 0);
-
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return PSKGW_ECRYPTO;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* AES-256-GCM one shot, as statefile.c seals: 0, PSKGW_EBADMAC (open: no match), PSKGW_ECRYPTO. */
-static int gcm(bool enc, const uint8_t *key, const uint8_t *iv, const uint8_t *in, size_t len,
-               uint8_t *out, uint8_t *tag, const uint8_t *aad, size_t aad_len)
-{
-    Aes aes;
-    int rc;
-
-    if (wc_AesInit(&aes, NULL, INVALID_DEVID) != 0)
-        return PSKGW_ECRYPTO;
-    rc = wc_AesGcmSetKey(&aes, key, PSKGW_SESSREDIS_KEY_LEN);
-    if (rc == 0 && enc)
-        rc = wc_AesGcmEncrypt(&aes, out, in, (word32)len, iv, IV_LEN, tag, TAG_LEN, aad,
-                              (word32)aad_len);
-    else if (rc == 0)
-        rc = wc_AesGcmDecrypt(&aes, out, in, (word32)len, iv, IV_LEN, tag, TAG_LEN, aad,
-                              (word32)aad_len);
-    wc_AesFree(&aes);
-    pskgw_wipe(&aes, sizeof(aes));
-    if (rc == AES_GCM_AUTH_E)
-        return PSKGW_EBADMAC;
-    return rc == 0 ? 0 : PSKGW_ECRYPTO;
-}
 
 /* domain NUL listener NUL name; 0 when it does not fit. */
 static size_t make_aad(uint8_t *aad, const char *d, const char *l, const char *n)
@@ -133,9 +92,10 @@ int pskgw_sessredis_seal(const uint8_t key[PSKGW_SESSREDIS_KEY_LEN], const char 
     if (cl > 0)
         memcpy(pt + 2 + pl, cid_name, cl);
     memcpy(pt + 2 + pl + cl, rec, len);
-    rc = fill_random(buf, IV_LEN);
+    rc = pskgw_seal_random(buf, IV_LEN);
     if (rc == 0)
-        rc = gcm(true, key, buf, pt, ptl, buf + IV_LEN, buf + IV_LEN + ptl, aad, aad_len);
+        rc =
+            pskgw_seal_gcm(true, key, buf, pt, ptl, buf + IV_LEN, buf + IV_LEN + ptl, aad, aad_len);
     if (rc < 0)
         goto fail;
     pskgw_wipe(pt, ptl);
@@ -202,8 +162,8 @@ int pskgw_sessredis_open(const uint8_t key[PSKGW_SESSREDIS_KEY_LEN], const char 
     pt = malloc(ptl);
     if (pt == NULL)
         return PSKGW_ENOMEM;
-    rc = gcm(false, key, sealed, sealed + IV_LEN, ptl, pt,
-             (uint8_t *)(uintptr_t)(sealed + IV_LEN + ptl), aad, aad_len);
+    rc = pskgw_seal_gcm(false, key, sealed, sealed + IV_LEN, ptl, pt,
+                        (uint8_t *)(uintptr_t)(sealed + IV_LEN + ptl), aad, aad_len);
     if (rc == PSKGW_EBADMAC)
         rc = PSKGW_EPARSE;
     if (rc == 0)

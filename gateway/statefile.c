@@ -2,11 +2,8 @@
 #include "gateway/statefile.h"
 
 #include "common/err.h"
+#include "gateway/seal.h"
 #include "common/wipe.h"
-
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/aes.h>
-#include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include <errno.h>
 #include <stdbool.h>
@@ -20,51 +17,13 @@
 
 #define MAGIC     "PSKGWSF1"
 #define MAGIC_LEN 8
-#define IV_LEN    12
-#define TAG_LEN   16
+_Static_assert(PSKGW_STATEFILE_KEY_LEN == PSKGW_SEAL_KEY_LEN, "one key length for pskgw_seal");
+#define IV_LEN    PSKGW_SEAL_IV_LEN
+#define TAG_LEN   PSKGW_SEAL_TAG_LEN
 #define HDR_LEN   (MAGIC_LEN + IV_LEN + TAG_LEN)
 #define HDR_AAD   "pskgw state file"
 #define AAD_MAX   1024
 #define ENTRY_MAX (1u << 20)
-
-static int fill_random(uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = getrandom(p, n, 0);
-
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return PSKGW_ECRYPTO;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-/* AES-256-GCM one shot: seal (enc) or open. 0, PSKGW_EBADMAC (open: no match), PSKGW_ECRYPTO. */
-static int gcm(bool enc, const uint8_t *key, const uint8_t *iv, const uint8_t *in, size_t len,
-               uint8_t *out, uint8_t *tag, const uint8_t *aad, size_t aad_len)
-{
-    Aes aes;
-    int rc;
-
-    if (wc_AesInit(&aes, NULL, INVALID_DEVID) != 0)
-        return PSKGW_ECRYPTO;
-    rc = wc_AesGcmSetKey(&aes, key, PSKGW_STATEFILE_KEY_LEN);
-    if (rc == 0 && enc)
-        rc = wc_AesGcmEncrypt(&aes, out, in, (word32)len, iv, IV_LEN, tag, TAG_LEN, aad,
-                              (word32)aad_len);
-    else if (rc == 0)
-        rc = wc_AesGcmDecrypt(&aes, out, in, (word32)len, iv, IV_LEN, tag, TAG_LEN, aad,
-                              (word32)aad_len);
-    wc_AesFree(&aes);
-    pskgw_wipe(&aes, sizeof(aes));
-    if (rc == AES_GCM_AUTH_E)
-        return PSKGW_EBADMAC;
-    return rc == 0 ? 0 : PSKGW_ECRYPTO;
-}
 
 int pskgw_statefile_key(const char *state_dir, const uint8_t *kek,
                         uint8_t key[PSKGW_STATEFILE_KEY_LEN], const char **why)
@@ -83,7 +42,7 @@ int pskgw_statefile_key(const char *state_dir, const uint8_t *kek,
     }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT) {
-        if (fill_random(key, PSKGW_STATEFILE_KEY_LEN) < 0) {
+        if (pskgw_seal_random(key, PSKGW_STATEFILE_KEY_LEN) < 0) {
             *why = "no random bytes for the state key";
             return PSKGW_EIO;
         }
@@ -164,10 +123,10 @@ int pskgw_statefile_begin(pskgw_statefile_t *f, const uint8_t key[PSKGW_STATEFIL
     if ((rc = reserve(f, HDR_LEN)) < 0)
         return rc;
     memcpy(f->buf, MAGIC, MAGIC_LEN);
-    if (fill_random(f->buf + MAGIC_LEN, IV_LEN) < 0)
+    if (pskgw_seal_random(f->buf + MAGIC_LEN, IV_LEN) < 0)
         return PSKGW_ECRYPTO;
-    rc = gcm(true, key, f->buf + MAGIC_LEN, NULL, 0, NULL, f->buf + MAGIC_LEN + IV_LEN,
-             (const uint8_t *)HDR_AAD, strlen(HDR_AAD));
+    rc = pskgw_seal_gcm(true, key, f->buf + MAGIC_LEN, NULL, 0, NULL, f->buf + MAGIC_LEN + IV_LEN,
+                        (const uint8_t *)HDR_AAD, strlen(HDR_AAD));
     if (rc < 0)
         return rc;
     f->len = HDR_LEN;
@@ -209,9 +168,9 @@ int pskgw_statefile_add(pskgw_statefile_t *f, const uint8_t key[PSKGW_STATEFILE_
     p += 2 + aad_len;
     put_be(p, IV_LEN + len + TAG_LEN, 4);
     p += 4;
-    if (fill_random(p, IV_LEN) < 0)
+    if (pskgw_seal_random(p, IV_LEN) < 0)
         return PSKGW_ECRYPTO;
-    rc = gcm(true, key, p, rec, len, p + IV_LEN, p + IV_LEN + len, aad, aad_len);
+    rc = pskgw_seal_gcm(true, key, p, rec, len, p + IV_LEN, p + IV_LEN + len, aad, aad_len);
     if (rc < 0)
         return rc;
     f->len = (size_t)(p + IV_LEN + len + TAG_LEN - f->buf);
@@ -323,8 +282,8 @@ static int walk(const uint8_t *buf, size_t len, uint8_t *pt, const uint8_t *key,
         if (sealed <= IV_LEN + TAG_LEN || sealed > len - off)
             return PSKGW_EPARSE;
         iv = buf + off;
-        rc = gcm(false, key, iv, iv + IV_LEN, sealed - IV_LEN - TAG_LEN, pt + off,
-                 (uint8_t *)(uintptr_t)(iv + sealed - TAG_LEN), aad, aad_len);
+        rc = pskgw_seal_gcm(false, key, iv, iv + IV_LEN, sealed - IV_LEN - TAG_LEN, pt + off,
+                            (uint8_t *)(uintptr_t)(iv + sealed - TAG_LEN), aad, aad_len);
         if (rc < 0)
             return rc == PSKGW_EBADMAC ? PSKGW_EPARSE : rc;
         dl = strnlen((const char *)aad, aad_len);
@@ -359,8 +318,8 @@ int pskgw_statefile_load(const char *path, const uint8_t key[PSKGW_STATEFILE_KEY
     *why = "damaged state file (bad magic or truncated)";
     if (len < HDR_LEN || memcmp(buf, MAGIC, MAGIC_LEN) != 0)
         goto out;
-    rc = gcm(false, key, buf + MAGIC_LEN, NULL, 0, NULL, buf + MAGIC_LEN + IV_LEN,
-             (const uint8_t *)HDR_AAD, strlen(HDR_AAD));
+    rc = pskgw_seal_gcm(false, key, buf + MAGIC_LEN, NULL, 0, NULL, buf + MAGIC_LEN + IV_LEN,
+                        (const uint8_t *)HDR_AAD, strlen(HDR_AAD));
     if (rc < 0) {
         *why = "foreign state file (sealed under another key)";
         rc = rc == PSKGW_EBADMAC ? PSKGW_EAUTH : rc;
