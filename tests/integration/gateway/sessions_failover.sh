@@ -16,7 +16,8 @@
 NA=${FAILOVER_DEVICES_A:-40}
 NB=${FAILOVER_DEVICES_B:-20}
 NC=${FAILOVER_DEVICES_C:-20}
-GAP=${FAILOVER_GAP_S:-40} # seconds between a device's messages (the kill happens within the first gap)
+GAP=${FAILOVER_GAP_S:-24} # seconds between a device's messages (the kill happens within the first gap: A's
+# fleet is stopped before it, so a gap longer than the ramp, the hibernation and the acks is enough)
 # FAILOVER_CID=1: listeners with Connection IDs and wolfSSL devices asking for one (devsim --cid):
 # the records that reach node B are tls12_cid records, looked up by their CID.
 CID=${FAILOVER_CID:-0}
