@@ -354,10 +354,13 @@ int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin
     pthread_mutex_init(&admin->lock, NULL);
     admin->stall_ms = PSKGW_ADMIN_STALL_MS;
     admin->beat_ms = mono_ms();
+    /* At most 8 of the 64 connections per source address: one peer holding idle connections
+     * must not leave load balancers' /health and Prometheus's /metrics unanswered. */
     admin->daemon = MHD_start_daemon(
         flags, port, NULL, NULL, handle, admin, MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)8,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        admin, MHD_OPTION_END);
     if (!admin->daemon) {
         pthread_mutex_destroy(&admin->lock);
         if (admin->token)
