@@ -37,7 +37,10 @@ exec 3<>"$WORK/ossl.in"
 PROC_STDIN=$WORK/ossl.in start_proc ossl openssl s_client -dtls1_2 -connect "127.0.0.1:$GW_UDP" \
   -psk_identity "$ID" -psk "$PSK" -cipher PSK-AES128-CCM8 -nocommands
 wait_for "$WORK/ossl.out" 'Cipher is PSK-AES128-CCM8' 20 >/dev/null
-printf "${FORGED}after the forged header\n" >&3
+# One write (cat of a file): bash's printf writes in pieces around the NUL, and s_client sends
+# each piece it reads as a datagram of its own.
+printf "${FORGED}after the forged header\n" >"$WORK/forged.bin"
+cat "$WORK/forged.bin" >&3
 check "the datagram came back to the device, forged header and all" \
   wait_for "$WORK/ossl.out" 'FORGEDAFTER THE FORGED HEADER' 20
 check "the backend read one datagram, with no error" \
