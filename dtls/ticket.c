@@ -9,6 +9,7 @@
 #include <wolfssl/wolfcrypt/aes.h>
 #include <wolfssl/wolfcrypt/hmac.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -227,8 +228,9 @@ static int seal(pskgw_ticket_keys_t *k, pskgw_dtls_session_t *s, uint8_t name[NA
     if (t[in_len + 4] == NOT_SEALED)
         k->st.unsealed++;
     memcpy(name, k->keys[0].name, NAME_LEN);
-    if (pskgw_dtls_ctx_random(s->ctx, iv, WOLFSSL_TICKET_IV_SZ) < 0)
+    if (pskgw_dtls_ctx_random(s->ctx, iv, GCM_IV_LEN) < 0)
         return WOLFSSL_TICKET_RET_FATAL;
+    memset(iv + GCM_IV_LEN, 0, WOLFSSL_TICKET_IV_SZ - GCM_IV_LEN); /* checked when opened */
     memset(mac, 0, WOLFSSL_TICKET_MAC_SZ);
     if (wc_AesInit(&aes, NULL, INVALID_DEVID) != 0)
         return WOLFSSL_TICKET_RET_FATAL;
@@ -308,6 +310,15 @@ static bool admit_resumed(pskgw_dtls_session_t *s)
     return rc != PSKGW_EDENIED;
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
+    return acc == 0;
+}
+
 static int open_ticket(pskgw_ticket_keys_t *k, pskgw_dtls_session_t *s,
                        const uint8_t name[NAME_LEN], const uint8_t iv[WOLFSSL_TICKET_IV_SZ],
                        const uint8_t mac[WOLFSSL_TICKET_MAC_SZ], uint8_t *t, int in_len,
@@ -322,7 +333,10 @@ static int open_ticket(pskgw_ticket_keys_t *k, pskgw_dtls_session_t *s,
             break;
     if (i == k->n)
         return (k->st.unknown_key++, WOLFSSL_TICKET_RET_REJECT);
-    if (in_len < EXT_FIXED)
+    /* wolfSSL carries 16 bytes of IV and 32 of MAC, GCM uses 12 and 16: the rest are sealed as
+     * zeros, so that no byte of a ticket can be changed without the ticket being refused. */
+    if (!all_zero(iv + GCM_IV_LEN, WOLFSSL_TICKET_IV_SZ - GCM_IV_LEN) ||
+        !all_zero(mac + GCM_TAG_LEN, WOLFSSL_TICKET_MAC_SZ - GCM_TAG_LEN) || in_len < EXT_FIXED)
         return (k->st.bad++, WOLFSSL_TICKET_RET_REJECT);
     if (wc_AesInit(&aes, NULL, INVALID_DEVID) != 0)
         return WOLFSSL_TICKET_RET_FATAL;

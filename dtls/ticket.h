@@ -15,7 +15,9 @@
  * Opening a ticket (wolfSSL's decrypt callback) sets the session's identity and uid, so the
  * envelope of a resumed session is complete. The identity then meets the checks of a full
  * handshake's: the owner's PSKGW_DTLS_EV_IDENTITY (refusal: blocked) and the resolver's
- * lookup() (PSKGW_EDENIED: deny_file, a denied ROTPublicUID); refused, counted `refused`. Refused: unknown key name, a failed GCM check,
+ * lookup() (PSKGW_EDENIED: deny_file, a denied ROTPublicUID); refused, counted `refused`.
+ * Refused: unknown key name, a failed GCM check or a non-zero byte in the IV's last 4 or the
+ * MAC's last 16 (GCM uses 12 and 16 of wolfSSL's 16 and 32; the rest are sealed as zeros),
  * expired (older than lifetime_s or issued in the future by more than 300 s), unsealed; each
  * refusal is counted and leads to a full handshake. Does no I/O; one thread; no locks.
  */

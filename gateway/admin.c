@@ -344,8 +344,11 @@ static int start_daemon(pskgw_admin_t *admin, const char *address, uint16_t port
     } else {
         return PSKGW_EINVAL;
     }
+    /* At most 8 of the 64 connections per source address: one peer holding idle connections
+     * must not leave load balancers' /health and Prometheus's /metrics unanswered. */
     daemon = MHD_start_daemon(flags, port, NULL, NULL, handle, admin, MHD_OPTION_SOCK_ADDR, sa,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)8,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin, MHD_OPTION_END);
     if (!daemon)

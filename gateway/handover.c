@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct entry {
     struct entry *next;
@@ -89,6 +90,13 @@ int pskgw_handover_init(const char *config_dir, const uint8_t *kek, int worker)
     (void)pick_dir(config_dir);
     if (stat(H.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         PSKGW_INFO("state directory %s not found: sessions end at a stop (no hand-over)", H.dir);
+        return 0;
+    }
+    /* Whoever can replace files in it could plant a key of their own and sessions under it. */
+    if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022) != 0) {
+        PSKGW_WARN("state directory %s is another user's or writable by group or others: "
+                   "sessions end at a stop (no hand-over)",
+                   H.dir);
         return 0;
     }
     if (pskgw_statefile_key(H.dir, kek, H.key, &why) < 0) {

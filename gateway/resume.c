@@ -5,24 +5,59 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/wipe.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hmac.h>
 
 #include <stdio.h>
+#include <string.h>
+
+#define BOUND_LEN WC_SHA256_DIGEST_SIZE
+
+/* The secret the ticket keys of one domain come from: HMAC-SHA256 keyed with the file's secret
+ * over "pskgw-ticket-domain" NUL <domain>. Another domain reading the same file derives other
+ * keys: its tickets are an unknown key here, never a resumption under a foreign identity. */
+static int bind_domain(const uint8_t *secret, size_t len, const char *domain,
+                       uint8_t out[BOUND_LEN])
+{
+    static const char LABEL[] = "pskgw-ticket-domain"; /* with its NUL */
+    Hmac h;
+    int rc;
+
+    if (wc_HmacInit(&h, NULL, INVALID_DEVID) != 0)
+        return PSKGW_ECRYPTO;
+    rc = wc_HmacSetKey(&h, WC_SHA256, secret, (word32)len);
+    if (rc == 0)
+        rc = wc_HmacUpdate(&h, (const uint8_t *)LABEL, sizeof(LABEL));
+    if (rc == 0)
+        rc = wc_HmacUpdate(&h, (const uint8_t *)domain, (word32)strlen(domain));
+    if (rc == 0)
+        rc = wc_HmacFinal(&h, out);
+    wc_HmacFree(&h);
+    pskgw_wipe(&h, sizeof(h));
+    return rc == 0 ? 0 : PSKGW_ECRYPTO;
+}
 
 int pskgw_resume_keys(const pskgw_config_domain_t *cfg, pskgw_ticket_keys_t **out)
 {
     const pskgw_config_resumption_t *r = &cfg->resumption;
+    uint8_t bound[PSKGW_CONFIG_TICKET_SECRETS][BOUND_LEN];
     const uint8_t *s[PSKGW_CONFIG_TICKET_SECRETS];
     size_t l[PSKGW_CONFIG_TICKET_SECRETS];
-    int rc;
+    int rc = 0;
 
     *out = NULL;
     if (!cfg->has_resumption)
         return 0;
-    for (size_t i = 0; i < r->nsecrets; i++) {
-        s[i] = r->secrets[i];
-        l[i] = sizeof(r->secrets[i]);
+    for (size_t i = 0; i < r->nsecrets && rc == 0; i++) {
+        rc = bind_domain(r->secrets[i], sizeof(r->secrets[i]), cfg->name, bound[i]);
+        s[i] = bound[i];
+        l[i] = sizeof(bound[i]);
     }
-    rc = pskgw_ticket_keys_new(s, l, r->nsecrets, r->ticket_lifetime_s, out);
+    if (rc == 0)
+        rc = pskgw_ticket_keys_new(s, l, r->nsecrets, r->ticket_lifetime_s, out);
+    pskgw_wipe(bound, sizeof(bound));
     if (rc < 0) {
         PSKGW_ERR("domain \"%s\": resumption: ticket keys not made: %s", cfg->name,
                   pskgw_strerror(rc));

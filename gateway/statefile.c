@@ -25,6 +25,14 @@ _Static_assert(PSKGW_STATEFILE_KEY_LEN == PSKGW_SEAL_KEY_LEN, "one key length fo
 #define AAD_MAX   1024
 #define ENTRY_MAX (1u << 20)
 
+/* The file is ours and only ours: a key another user wrote (or can read) seals nothing. */
+static bool private_file(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 077) == 0;
+}
+
 int pskgw_statefile_key(const char *state_dir, const uint8_t *kek,
                         uint8_t key[PSKGW_STATEFILE_KEY_LEN], const char **why)
 {
@@ -60,6 +68,11 @@ int pskgw_statefile_key(const char *state_dir, const uint8_t *kek,
     }
     if (fd < 0) {
         *why = "cannot open the state key file";
+        return PSKGW_EIO;
+    }
+    if (!private_file(fd)) {
+        (void)close(fd);
+        *why = "state key file not private (another user's, or open to group or others)";
         return PSKGW_EIO;
     }
     {
@@ -236,6 +249,11 @@ static int read_all(const char *path, uint8_t **out, size_t *len, const char **w
     if (fstat(fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > ((uint64_t)1 << 32)) {
         (void)close(fd);
         *why = "cannot read the state file";
+        return PSKGW_EIO;
+    }
+    if (st.st_uid != geteuid()) {
+        (void)close(fd);
+        *why = "state file owned by another user";
         return PSKGW_EIO;
     }
     buf = malloc((size_t)st.st_size + 1);

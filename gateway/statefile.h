@@ -20,7 +20,8 @@
 
 /* The sealing key: a copy of kek when it is not NULL (cache.kek_file), else the key in
  * <state_dir>/state.key (32 raw bytes, mode 0600), created once from the system's random source
- * when missing. 0; PSKGW_EIO (*why says what), PSKGW_EPARSE (a key file of another size). */
+ * when missing. 0; PSKGW_EIO (*why says what; also a key file not owned by the effective user or
+ * with any group or other permission), PSKGW_EPARSE (a key file of another size). */
 int pskgw_statefile_key(const char *state_dir, const uint8_t *kek,
                         uint8_t key[PSKGW_STATEFILE_KEY_LEN], const char **why);
 
@@ -50,7 +51,8 @@ typedef void (*pskgw_statefile_entry_cb)(void *arg, const char *domain, const ch
  * at all. The file is removed once read (taken or refused), so no state is imported twice.
  * Returns the number of entries; PSKGW_ENOTFOUND (no file), PSKGW_EAUTH (a foreign file: its
  * header was sealed under another key), PSKGW_EPARSE (damaged: bad magic, truncated, or an entry
- * that does not authenticate), PSKGW_EIO, PSKGW_ENOMEM; *why says which. */
+ * that does not authenticate), PSKGW_EIO (also: a file owned by another user, left in place),
+ * PSKGW_ENOMEM; *why says which. */
 int pskgw_statefile_load(const char *path, const uint8_t key[PSKGW_STATEFILE_KEY_LEN],
                          pskgw_statefile_entry_cb cb, void *arg, const char **why);
 

@@ -1,7 +1,7 @@
 /* DTLS 1.2 Connection ID (RFC 9146) on the UDP listener, real loopback sockets: a wolfSSL client
  * that asks for a CID changes its source port mid-session (new socket, same WOLFSSL object) and
  * keeps its session with cid on, loses it with cid off; spoofed CID records from a third port
- * move nothing and get no answer; an unknown CID is dropped and counted. */
+ * move nothing and get no answer; an unknown CID is dropped and counted, in floods too. */
 #include "harness.h"
 
 #include "gateway/listen_internal.h"
@@ -197,6 +197,58 @@ Test(cid, rebinding_client_keeps_its_session_and_spoofs_move_nothing)
     cr_assert_eq(ctr()->handshakes_completed, 1);
     /* Nothing was sent to the spoofer (the acks went to the client, after the spoofs). */
     cr_assert_eq(recv(spoofer, buf, sizeof(buf), MSG_DONTWAIT), -1);
+    cr_assert(errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Unknown CIDs and forged records under the session's CID in floods (issue 16's review): 2,000
+ * records with random CIDs and 500 with the session's CID and a broken MAC, from a third port, in
+ * bursts: each unknown one is counted, none is answered or delivered, the address does not move,
+ * and the device's next record goes through at once. */
+Test(cid, floods_of_unknown_and_forged_cid_records_move_and_answer_nothing)
+{
+    want_t w = { 1, "ack" };
+    uint8_t rec[2048], junk[2048];
+    size_t rec_len;
+    uint64_t unknown = 0;
+    uint16_t port;
+    char buf[64];
+
+    start(8, 0);
+    hcli_start_cid(&cli[0], &loop, pskgw_listener_port(lst), "PSK-AES128-CCM8", H_ID, H_PSK, "one");
+    cr_assert(hrun_until(&loop, reached, &w, 10000));
+    port = hcli_local_port(&cli[0]);
+    client_write("two");
+    w = (want_t){ 2, "ackack" };
+    cr_assert(hrun_until(&loop, reached, &w, 10000));
+    rec_len = cli[0].last_len;
+    memcpy(rec, cli[0].last, rec_len);
+    cr_assert_eq(rec[0], PSKGW_CT_TLS12_CID);
+    for (int burst = 0; burst < 20; burst++) {
+        for (int i = 0; i < 100; i++) {
+            memcpy(junk, rec, rec_len);
+            for (size_t k = 0; k < 8; k++) /* a random-looking CID nobody was given */
+                junk[PSKGW_CID_OFFSET + k] = (uint8_t)((burst * 100 + i) * 2654435761u >> (k * 3));
+            spoof(junk, rec_len);
+        }
+        for (int i = 0; i < 25; i++) {
+            memcpy(junk, rec, rec_len); /* the session's CID, a higher sequence, a broken MAC */
+            junk[5] = 0x7F;
+            junk[10] = (uint8_t)i;
+            junk[rec_len - 1 - (size_t)i % 8] ^= 0x5A;
+            spoof(junk, rec_len);
+        }
+        unknown += 100;
+        cr_assert(hrun_until(&loop, unknown_cid_seen, &unknown, 10000), "burst %d", burst);
+    }
+    cr_assert_eq(ctr()->cid_unknown_records, 2000);
+    client_write("three");
+    w = (want_t){ 3, "ackackack" };
+    cr_assert(hrun_until(&loop, reached, &w, 10000));
+    cr_assert_eq(msgs.n, 3, "nothing forged was delivered");
+    expect_peer(2, port);
+    cr_assert_eq(ctr()->cid_address_changes, 0, "the floods moved nothing");
+    cr_assert_eq(ctr()->handshakes_completed, 1);
+    cr_assert_eq(recv(spoofer, buf, sizeof(buf), MSG_DONTWAIT), -1, "the spoofer got an answer");
     cr_assert(errno == EAGAIN || errno == EWOULDBLOCK);
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Session resumption on any node (issue 12, section 3) with a client nobody here wrote:
 # openssl s_client keeps its session (-sess_out) and resumes (-sess_in).
-# - DTLS 1.2 and TLS 1.2: a ticket issued by gateway A resumes on gateway B (both read the same
-#   ticket_key_file): s_client prints "Reused", the envelope carries identity and ROTPublicUID,
+# - DTLS 1.2 and TLS 1.2: a ticket issued by gateway A resumes on gateway B (two gateways of one
+#   domain, both read the same ticket_key_file; another domain's: resume_domains.sh): s_client prints "Reused", the envelope carries identity and ROTPublicUID,
 #   and the simulator's GetPSK count for that identity does not move.
 # - Rotation on B: the new secret first and the old one kept, SIGHUP: the old ticket still
 #   resumes; the old secret removed, SIGHUP: it does not (a full handshake, counted).
@@ -16,6 +16,7 @@ echo "$OLD" >"$WORK/tickets.key"
 RES="resumption = { ticket_key_file = \"$WORK/tickets.key\"; ticket_lifetime_s = 3600; };"
 write_config a "$RES" 'ack = "accepted";'
 write_config b "$RES" 'ack = "accepted";'
+sed -i 's/^domain = "b";/domain = "a";/' "$WORK/b.conf" # B: another gateway of domain a
 start_gateway_args a
 A_UDP=$GW_UDP A_TCP=$GW_TCP A_ADMIN=$GW_ADMIN
 start_gateway_args b
@@ -54,8 +55,8 @@ check "dtls: the envelope carries identity and ROTPublicUID from the ticket" \
   jq -e --arg id "$ID" --arg uid "$UID_" 'select(.transport == "dtls") | .psk_identity == $id and .rot_public_uid == $uid' "$WORK/b.jsonl" >/dev/null
 check "dtls: no GetPSK for the resumed session" [ "$(getpsk)" = 1 ]
 check "dtls: B counts one ticket resumption" \
-  [ "$(wait_metric 'pskgw_resumption_handshakes_total{domain="b",kind="ticket"}' -eq 1)" = 1 ]
-check "dtls: B made no full handshake" [ "$(mB 'pskgw_resumption_handshakes_total{domain="b",kind="full"}')" = 0 ]
+  [ "$(wait_metric 'pskgw_resumption_handshakes_total{domain="a",kind="ticket"}' -eq 1)" = 1 ]
+check "dtls: B made no full handshake" [ "$(mB 'pskgw_resumption_handshakes_total{domain="a",kind="full"}')" = 0 ]
 
 # ---- TLS: the same over a TCP listener ---------------------------------------------------------
 sc t1 tls1_2 "$A_TCP" -sess_out "$WORK/t.sess"
@@ -109,11 +110,11 @@ hup
 sc r2 dtls1_2 "$B_UDP" -sess_in "$WORK/d.sess"
 check "rotation: after the old secret is removed the old ticket does not resume" grep -q '^New, ' "$WORK/r2.out"
 check "rotation: refused as unknown_key" \
-  [ "$(wait_metric 'pskgw_resumption_tickets_total{domain="b",outcome="unknown_key"}' -eq 1)" = 1 ]
+  [ "$(wait_metric 'pskgw_resumption_tickets_total{domain="a",outcome="unknown_key"}' -eq 1)" = 1 ]
 check "rotation: counted as a full handshake" \
-  [ "$(wait_metric 'pskgw_resumption_handshakes_total{domain="b",kind="full"}' -eq 1)" = 1 ]
+  [ "$(wait_metric 'pskgw_resumption_handshakes_total{domain="a",kind="full"}' -eq 1)" = 1 ]
 check "rotation: the counters went on across the reloads (3 resumptions on B)" \
-  [ "$(mB 'pskgw_resumption_handshakes_total{domain="b",kind="ticket"}')" = 3 ]
+  [ "$(mB 'pskgw_resumption_handshakes_total{domain="a",kind="ticket"}')" = 3 ]
 check "no key or secret in the logs" bash -c "! grep -Eq '$PSK|$OLD|$NEW' '$WORK/a.log' '$WORK/b.log'"
 stop_gateway_checked b
 stop_gateway_checked a
