@@ -8,7 +8,8 @@
 # - it does not resume on C (domain c, same ticket_key_file): a full handshake there, counted
 #   unknown;
 # - A keeps session_cache = 2 sessions: two more full handshakes evict the first, whose ID then
-#   leads to a full handshake (counted evicted, then unknown).
+#   leads to a full handshake (counted evicted, then unknown);
+# - pskgw-devsim --resume --no-tickets resumes by session ID on each reconnect.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_peers.sh"
 
@@ -101,6 +102,21 @@ if [ -x "$MBED" ]; then
 else
   echo "skip: mbedTLS ssl_client2 not built (scripts/build-mbedtls)"
 fi
+
+# ---- devsim --resume --no-tickets: OpenSSL clients resume by session ID on every reconnect -----
+# One device: A's cache holds 2 sessions, and each reconnect offers the ID of the handshake
+# just before it.
+GW_ADMIN=$A_ADMIN
+before=$(metric "$HS{domain=\"a\",kind=\"session_id\"")
+"$BIN/pskgw-devsim" --target "127.0.0.1:$A_UDP" --seed it --devices 1 --messages 4 \
+  --reconnect-every 1 --resume --no-tickets --rate 20 --duration 60 --json "$WORK/devsim.json" \
+  >"$WORK/devsim.txt" 2>&1 && rc=0 || rc=$?
+check "devsim --resume --no-tickets: run ok (exit $rc)" [ "$rc" -eq 0 ]
+check "devsim --resume --no-tickets: 3 of 4 handshakes abbreviated (the first is full)" \
+  grep -q 'resumption .* 3 of 4 handshakes abbreviated' "$WORK/devsim.txt"
+check "devsim: A counts them as session-ID resumptions" \
+  [ "$(wait_metric "$HS{domain=\"a\",kind=\"session_id\"" -eq $((before + 3)))" = $((before + 3)) ]
+check "devsim: no ticket sealed" [ "$(metric 'pskgw_resumption_tickets_total{domain="a",outcome="sealed"')" = 0 ]
 
 check "no key or secret in the logs" \
   bash -c "! grep -Eq '$(field 5 psk_128)|$(printf 'd%.0s' {1..64})' '$WORK/a.log' '$WORK/c.log'"
