@@ -433,7 +433,7 @@ int pskgw_sid_new_cb(WOLFSSL *ssl, WOLFSSL_SESSION *sess)
     if (s == NULL || sess == NULL || s->identity == NULL)
         return 0;
     ctx = s->ctx;
-    /* A client that got a ticket resumes with it; the session ID it chose is not ours. */
+    /* A client that got a ticket resumes with it: its session need not take a slot. */
     if (ctx->sids == NULL || ctx->tickets == NULL ||
         wolfSSL_SESSION_has_ticket(sess) == WOLFSSL_SUCCESS)
         return 0;
