@@ -389,3 +389,44 @@ Test(sidcache, expired_entries_are_never_returned_and_are_wiped)
     cr_assert_eq(pskgw_sidcache_new(0, &c), PSKGW_EINVAL);
     cr_assert_eq(pskgw_sidcache_new(PSKGW_SIDCACHE_MAX + 1, &c), PSKGW_EINVAL);
 }
+
+/* A session ID travels in clear: whoever copies it without the master secret gets the server's
+ * abbreviated handshake but cannot finish it (the Finished messages prove the secret); the
+ * device's entry stays and the device still resumes. */
+Test(sid, a_copied_session_id_without_the_master_secret_establishes_nothing)
+{
+    pskgw_ticket_keys_t *k = mkkeys(3600, 100);
+    pskgw_dtls_ctx_t *c = mkctx(true, k);
+    WOLFSSL_SESSION *s1, *forged, *s3;
+    conn_t a = { 0 }, b = { 0 }, d = { 0 };
+    unsigned char buf[512], *p = buf;
+    const unsigned char *q = buf;
+    int n;
+    tres_t r;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    s1 = connect_once(c, true, &r, NULL, &a);
+    /* wolfSSL_i2d_SSL_SESSION: side(1) bornOn(4) timeout(4) idlen(1) id(32) masterSecret(48) */
+    n = wolfSSL_i2d_SSL_SESSION(s1, NULL);
+    cr_assert(n > 90 && n <= (int)sizeof(buf));
+    cr_assert_eq(wolfSSL_i2d_SSL_SESSION(s1, &p), n);
+    cr_assert_eq(buf[9], 32);
+    for (int i = 42; i < 90; i++)
+        buf[i] ^= 0x5A;
+    forged = wolfSSL_d2i_SSL_SESSION(NULL, &q, n);
+    cr_assert_not_null(forged);
+    cr_assert_null(connect_once(c, true, &r, forged, &b));
+    cr_assert(!b.established, "no session without the master secret");
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_found, 1);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->resumed_id, 0);
+    s3 = connect_once(c, true, &r, s1, &d);
+    cr_assert(d.established && d.reused, "the device itself still resumes");
+    cr_assert_eq(r.resolves, 1);
+    wolfSSL_SESSION_free(s1);
+    wolfSSL_SESSION_free(forged);
+    wolfSSL_SESSION_free(s3);
+    pskgw_dtls_ctx_free(c);
+    pskgw_ticket_keys_free(k);
+}
