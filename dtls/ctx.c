@@ -202,6 +202,41 @@ static const char *check_ciphers(WOLFSSL_CTX *wctx, const char *list)
 static unsigned int psk_server_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
                                   unsigned int max_key_len);
 
+/* wolfSSL's timeout is how long it resumes a session (ticket or ID) after its handshake; its
+ * default, 500 s, would cut the ticket lifetime short. */
+static int set_lifetime(WOLFSSL_CTX *wctx, const pskgw_ticket_keys_t *k)
+{
+    return wolfSSL_CTX_set_timeout(wctx, pskgw_ticket_keys_lifetime(k)) == WOLFSSL_SUCCESS
+               ? 0
+               : PSKGW_ETLS;
+}
+
+/* Session-ID resumption (ticket.c, dtls/sidcache.h) when the keys ask for a cache: wolfSSL's
+ * session cache on (so that it issues a session ID) with its internal store and lookup off
+ * (its static table stays unused: the profile's SMALL_SESSION_CACHE), and the external cache
+ * callbacks on this context's cache. Otherwise the cache is off and no session ID is issued. */
+static int enable_session_ids(pskgw_dtls_ctx_t *ctx, const char **reason)
+{
+    uint32_t n = ctx->opt.tickets != NULL ? pskgw_ticket_keys_session_cache(ctx->opt.tickets) : 0;
+    int rc;
+
+    if (ctx->opt.tickets != NULL && set_lifetime(ctx->wctx, ctx->opt.tickets) < 0) {
+        *reason = "session timeout refused";
+        return PSKGW_ETLS;
+    }
+    if (n == 0) {
+        (void)wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_OFF);
+        return 0;
+    }
+    rc = pskgw_sidcache_new(n, &ctx->sids);
+    if (rc < 0)
+        return rc;
+    (void)wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_NO_INTERNAL);
+    wolfSSL_CTX_sess_set_new_cb(ctx->wctx, pskgw_sid_new_cb);
+    wolfSSL_CTX_sess_set_get_cb(ctx->wctx, pskgw_sid_get_cb);
+    return 0;
+}
+
 int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, const char **why)
 {
     pskgw_dtls_ctx_t *ctx = NULL;
@@ -301,7 +336,10 @@ int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, 
     /* Hibernation (hibernate.c): the peer address is the owner's, not in the exported blob. */
     wolfSSL_CTX_SetIOGetPeer(ctx->wctx, pskgw_dtls_io_get_peer);
     wolfSSL_CTX_SetIOSetPeer(ctx->wctx, pskgw_dtls_io_set_peer);
-    (void)wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_OFF);
+    rc = enable_session_ids(ctx, &reason);
+    if (rc < 0)
+        goto fail;
+    rc = PSKGW_ETLS;
     if (ctx->opt.tickets == NULL) {
         /* No resumption: every device proves its key with a full handshake. */
         (void)wolfSSL_CTX_NoTicketTLSv12(ctx->wctx);
@@ -343,6 +381,7 @@ void pskgw_dtls_ctx_free(pskgw_dtls_ctx_t *ctx)
     if (ctx->wctx != NULL)
         wolfSSL_CTX_free(ctx->wctx);
     pskgw_ticket_keys_free(ctx->tickets);
+    pskgw_sidcache_free(ctx->sids);
     if (ctx->rng_ok)
         wc_FreeRng(&ctx->rng);
     if (ctx->inited)
@@ -358,7 +397,8 @@ int pskgw_dtls_ctx_set_tickets(pskgw_dtls_ctx_t *ctx, pskgw_ticket_keys_t *keys)
         return PSKGW_EINVAL;
     if (wolfSSL_CTX_set_TicketEncCtx(ctx->wctx, keys) != WOLFSSL_SUCCESS ||
         wolfSSL_CTX_set_TicketHint(ctx->wctx, (int)pskgw_ticket_keys_lifetime(keys)) !=
-            WOLFSSL_SUCCESS)
+            WOLFSSL_SUCCESS ||
+        set_lifetime(ctx->wctx, keys) < 0)
         return PSKGW_EINVAL;
     (void)pskgw_ticket_keys_ref(keys); /* first: keys may be the ones held */
     pskgw_ticket_keys_free(ctx->tickets);
