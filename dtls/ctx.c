@@ -286,6 +286,16 @@ int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, 
         reason = "mtu rejected";
         goto fail;
     }
+    /* One datagram per flight (RFC 6347 4.1.1: several records may share a datagram):
+     * wolfSSL keeps the records of a flight in its output buffer and hands them to
+     * pskgw_dtls_io_send in one call. ServerHello and ServerHelloDone went out as two
+     * datagrams before (ChangeCipherSpec and Finished already shared one): a full handshake
+     * costs the gateway 3 datagrams out, HelloVerifyRequest included, not 4. A PSK flight is
+     * under 150 bytes, far below the MTU. TLS gets the same grouping (one write). */
+    if (wolfSSL_CTX_set_group_messages(ctx->wctx) != WOLFSSL_SUCCESS) {
+        reason = "wolfSSL_CTX_set_group_messages failed";
+        goto fail;
+    }
     rc = PSKGW_ECONFIG;
     reason = check_ciphers(ctx->wctx, ctx->ciphers);
     if (reason != NULL)
