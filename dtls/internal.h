@@ -13,8 +13,11 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #define PSKGW_COOKIE_SECRET_LEN 32
+#define PSKGW_COOKIE_MEMO_PEER  32  /* peer bytes remembered (the listener uses 7 or 19) */
+#define PSKGW_COOKIE_MEMO_DGRAM 512 /* a longer ClientHello is checked again, not remembered */
 #define PSKGW_TLS_SCRATCH       4096
 #define PSKGW_READ_BUF          16384
 #define PSKGW_PEER_CID_MAX      255 /* the peer's CID: a u8-length vector (RFC 9146) */
@@ -30,7 +33,18 @@ struct pskgw_dtls_ctx {
     uint8_t secret[2][PSKGW_COOKIE_SECRET_LEN]; /* [0] current, [1] previous */
     bool have_prev;
     bool secret_set;
-    uint64_t period;              /* of secret[0]: now / cookie_rotate_ms */
+    uint64_t period; /* of secret[0]: now / cookie_rotate_ms */
+    /* The cookie HMAC keyed once per secret (ctx.c): [secret][0] SHA-256 over K ^ ipad,
+     * [secret][1] over K ^ opad; key material, wiped with the secrets. */
+    wc_Sha256 cookie_pad[2][2];
+    /* The last ClientHello whose cookie check_hello accepted, and the secret that made it: the
+     * secret pick for the session that follows (pskgw_dtls_ctx_cookie_index) without a second
+     * HMAC. Cleared whenever the secrets change. */
+    uint8_t memo_peer[PSKGW_COOKIE_MEMO_PEER];
+    uint8_t memo_dgram[PSKGW_COOKIE_MEMO_DGRAM];
+    size_t memo_peer_len;
+    size_t memo_len; /* 0: nothing remembered */
+    int memo_idx;
     pskgw_ticket_keys_t *tickets; /* borrowed; NULL: no tickets (dtls/ticket.h) */
     pskgw_sidcache_t *sids;       /* owned; NULL: no session-ID resumption (ticket.c) */
     /* Shared scratch (one thread): TLS CKE pre-parse, plaintext reads. */
