@@ -286,11 +286,13 @@ static void decrypt_and_report(pskgw_e2e_t *e2e, const pskgw_e2e_header_t *h,
                       &info, len, cb, arg);
         return;
     }
-    if (pskgw_e2e_params_check(p) == 0) {
+    rc = pskgw_e2e_decrypt(p, payload + h->body_off, h->body_len, out, cap, &n);
+    /* decrypted: the parameters passed pskgw_e2e_decrypt's own check, not made twice per
+     * message; otherwise they still name the suite and the device when they are well-formed */
+    if (rc == 0 || pskgw_e2e_params_check(p) == 0) {
         info.cipher_suite = pskgw_e2e_suite_name(p->suite);
         info.rot_uid = p->rot_uid;
     }
-    rc = pskgw_e2e_decrypt(p, payload + h->body_off, h->body_len, out, cap, &n);
     if (rc == 0)
         report_simple(e2e, PSKGW_E2E_DECRYPTED, 0, PSKGW_E2E_REASON_NONE, out, n, &info, len, cb,
                       arg);

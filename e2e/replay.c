@@ -1,9 +1,11 @@
 #include "e2e/replay.h"
 
 #include "common/err.h"
+#include "common/siphash.h"
 #include "common/wipe.h"
 
 #include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include <stdlib.h>
@@ -25,27 +27,22 @@ struct pskgw_e2e_replay {
     uint32_t *buckets;
     size_t mask;
     uint64_t window;
-    uint8_t seed[16];
-    /* SHA-256 state after the seed padded to one whole block: each fingerprint starts from a
-     * copy of it, so the seed costs no compression per payload */
-    wc_Sha256 mid;
-    int mid_ok;
+    /* the two SipHash-2-4 keys of a fingerprint's halves: SHA-256 of the seed, computed once */
+    uint8_t key[2][16];
 };
 
-#define SEED_BLOCK 64 /* WC_SHA256_BLOCK_SIZE */
+/* device, a 0 byte and the KI: a real pair is at most a ROTPublicUID (64 characters) and a KI's
+ * hex (32); longer ones are refused */
+#define PAIR_MAX 160
 
-static int mid_init(pskgw_e2e_replay_t *r)
+static int derive_keys(pskgw_e2e_replay_t *r, const uint8_t seed[16])
 {
-    uint8_t block[SEED_BLOCK] = { 0 };
-    int ok;
+    uint8_t d[WC_SHA256_DIGEST_SIZE];
+    int rc = wc_Sha256Hash(seed, 16, d) == 0 ? 0 : PSKGW_ECRYPTO;
 
-    memcpy(block, r->seed, sizeof(r->seed));
-    if (wc_InitSha256(&r->mid) != 0)
-        return PSKGW_ECRYPTO;
-    r->mid_ok = 1;
-    ok = wc_Sha256Update(&r->mid, block, sizeof(block)) == 0;
-    pskgw_wipe(block, sizeof(block));
-    return ok ? 0 : PSKGW_ECRYPTO;
+    memcpy(r->key, d, sizeof(r->key));
+    pskgw_wipe(d, sizeof(d));
+    return rc;
 }
 
 int pskgw_e2e_replay_new(size_t max_entries, uint64_t window_ms, const uint8_t seed[16],
@@ -72,8 +69,7 @@ int pskgw_e2e_replay_new(size_t max_entries, uint64_t window_ms, const uint8_t s
     r->cap = max_entries;
     r->mask = nb - 1;
     r->window = window_ms;
-    memcpy(r->seed, seed, sizeof(r->seed));
-    if (mid_init(r) < 0) {
+    if (derive_keys(r, seed) < 0) {
         pskgw_e2e_replay_free(r);
         return PSKGW_ECRYPTO;
     }
@@ -85,10 +81,7 @@ void pskgw_e2e_replay_free(pskgw_e2e_replay_t *r)
 {
     if (!r)
         return;
-    pskgw_wipe(r->seed, sizeof(r->seed));
-    if (r->mid_ok)
-        wc_Sha256Free(&r->mid);
-    pskgw_wipe(&r->mid, sizeof(r->mid));
+    pskgw_wipe(r->key, sizeof(r->key));
     free(r->ring);
     free(r->buckets);
     free(r);
@@ -117,23 +110,24 @@ static void drop_head(pskgw_e2e_replay_t *r)
     r->count--;
 }
 
-static int fingerprint(pskgw_e2e_replay_t *r, const char *device, const char *ki, uint8_t fp[16])
+/* 128 bits: SipHash-2-4 of "device \0 ki" under each of the two keys (a keyed PRF: nobody
+ * without the seed can make two pairs collide or aim them at one bucket). */
+static int fingerprint(const pskgw_e2e_replay_t *r, const char *device, const char *ki,
+                       uint8_t fp[16])
 {
-    wc_Sha256 sha;
-    uint8_t d[WC_SHA256_DIGEST_SIZE];
-    static const uint8_t sep = 0;
-    int ok;
+    uint8_t pair[PAIR_MAX];
+    size_t dl = strlen(device);
+    size_t kl = strlen(ki);
+    uint64_t h[2];
 
-    if (wc_Sha256Copy(&r->mid, &sha) != 0)
-        return PSKGW_ECRYPTO;
-    ok = wc_Sha256Update(&sha, (const uint8_t *)device, (word32)strlen(device)) == 0 &&
-         wc_Sha256Update(&sha, &sep, 1) == 0 &&
-         wc_Sha256Update(&sha, (const uint8_t *)ki, (word32)strlen(ki)) == 0 &&
-         wc_Sha256Final(&sha, d) == 0;
-    wc_Sha256Free(&sha);
-    if (!ok)
-        return PSKGW_ECRYPTO;
-    memcpy(fp, d, 16);
+    if (dl + 1 + kl > sizeof(pair))
+        return PSKGW_EINVAL;
+    memcpy(pair, device, dl);
+    pair[dl] = 0;
+    memcpy(pair + dl + 1, ki, kl);
+    h[0] = pskgw_siphash24(r->key[0], pair, dl + 1 + kl);
+    h[1] = pskgw_siphash24(r->key[1], pair, dl + 1 + kl);
+    memcpy(fp, h, 16);
     return 0;
 }
 

@@ -7,10 +7,10 @@
  * Bounded in both directions: a pair is remembered for window_ms after it was first seen, and at
  * most max_entries pairs are kept (the oldest is forgotten first, so under a flood of fresh KIs a
  * replay older than the last max_entries payloads goes unnoticed: the window shrinks, memory does
- * not grow). Pairs are kept as 128-bit fingerprints (SHA-256 of a random 16-byte seed zero-padded
- * to one 64-byte block, whose hash state is computed once, then the device and the KI), never as
- * strings; the table's buckets come from the same keyed fingerprint, so a
- * peer cannot aim many pairs at one bucket.
+ * not grow). Pairs are kept as 128-bit fingerprints (two SipHash-2-4 of the device, a 0 byte
+ * and the KI, under two keys derived once from a random 16-byte seed with SHA-256), never as
+ * strings; the table's buckets come from the same keyed fingerprint, so a peer cannot aim many
+ * pairs at one bucket. A fingerprint costs two short SipHashes, not a SHA-256 per payload.
  *
  * Pure: no I/O, no clock (the caller passes `now`, monotonic ms, never decreasing); single-threaded.
  */
@@ -31,8 +31,8 @@ void pskgw_e2e_replay_free(pskgw_e2e_replay_t *r);
 
 /* 1 when (device, ki_hex) was first seen less than window_ms before now and is still kept (a
  * replay: its time is not renewed), else 0 and the pair is remembered from now on. Strings are
- * NUL-terminated, borrowed for the call. PSKGW_EINVAL for NULL arguments, PSKGW_ECRYPTO when
- * hashing fails. */
+ * NUL-terminated, borrowed for the call. PSKGW_EINVAL for NULL arguments or a pair over 160
+ * bytes (device, a 0 byte and the KI: a ROTPublicUID is at most 64 characters, a KI's hex 32). */
 int pskgw_e2e_replay_seen(pskgw_e2e_replay_t *r, const char *device, const char *ki_hex,
                           uint64_t now);
 

@@ -241,7 +241,10 @@ void pskgw_listen_on_auth_failed(pskgw_lsess_t *s, const char *identity, uint64_
  * at most 80 input bytes ("..." marks a cut); out gets at most cap bytes with the NUL. */
 void pskgw_listen_log_identity(const char *id, char *out, size_t cap);
 
-/* "ip:port" / "[ip6]:port" and the peer key (family, port, address bytes). */
+/* The peer key (family, port, address bytes): what the peer table is keyed by; no formatting
+ * (the UDP receive path looks a session up by it and names the peer only when it must). */
+int pskgw_listen_peer_key(const struct sockaddr *sa, uint8_t *key, uint8_t *key_len);
+/* "ip:port" / "[ip6]:port" and the peer key (key NULL: the name only). */
 int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,
                            uint8_t *key_len);
 

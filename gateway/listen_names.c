@@ -54,15 +54,11 @@ static void ip4_name(const struct sockaddr_in *a, char *out, size_t cap)
     out[n] = '\0';
 }
 
-int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,
-                           uint8_t *key_len)
+int pskgw_listen_peer_key(const struct sockaddr *sa, uint8_t *key, uint8_t *key_len)
 {
-    char ip[INET6_ADDRSTRLEN];
-
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
 
-        ip4_name(a, out, cap);
         key[0] = 4;
         memcpy(key + 1, &a->sin_port, 2);
         memcpy(key + 3, &a->sin_addr, 4);
@@ -72,9 +68,6 @@ int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uin
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
 
-        if (uv_ip6_name(a, ip, sizeof(ip)) != 0)
-            return PSKGW_EINVAL;
-        (void)snprintf(out, cap, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
         key[0] = 6;
         memcpy(key + 1, &a->sin6_port, 2);
         memcpy(key + 3, &a->sin6_addr, 16);
@@ -82,6 +75,31 @@ int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uin
         return 0;
     }
     return PSKGW_EINVAL;
+}
+
+int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,
+                           uint8_t *key_len)
+{
+    char ip[INET6_ADDRSTRLEN];
+
+    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+        return PSKGW_EINVAL;
+    if (key != NULL)
+        (void)pskgw_listen_peer_key(sa, key, key_len);
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+
+        ip4_name(a, out, cap);
+        return 0;
+    }
+    {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+
+        if (uv_ip6_name(a, ip, sizeof(ip)) != 0)
+            return PSKGW_EINVAL;
+        (void)snprintf(out, cap, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+        return 0;
+    }
 }
 
 int pskgw_listen_reuseport_socket(const struct sockaddr *sa, int type)

@@ -241,14 +241,15 @@ static bool for_successor(const uint8_t *d, size_t len)
            d[0] == PSKGW_CT_CHANGE_CIPHER_SPEC;
 }
 
-/* A datagram from the peer of a live session s. */
+/* A datagram from the peer of a live session s. The peer's name is formatted only off the
+ * per-record path (a new ClientHello): a record of an established session costs no printf. */
 static void on_peer_datagram(pskgw_listener_t *l, pskgw_lsess_t *s, const struct sockaddr *from,
-                             const uint8_t *key, uint8_t key_len, const char *peer,
-                             const uint8_t *data, size_t len)
+                             const uint8_t *key, uint8_t key_len, const uint8_t *data, size_t len)
 {
     pskgw_lsess_t *next = s->successor;
     uint8_t hvr[PSKGW_DTLS_HVR_MAX];
     size_t hvr_len = 0;
+    char peer[PSKGW_PEER_STR_CAP];
     int rc;
 
     if (!is_new_client_hello(s, data, len)) {
@@ -271,7 +272,7 @@ static void on_peer_datagram(pskgw_listener_t *l, pskgw_lsess_t *s, const struct
                                     sizeof(hvr), &hvr_len);
     if (rc == 0 && send_to(l, from, hvr, hvr_len) == 0)
         l->counters.cookies_sent++;
-    if (rc != 1)
+    if (rc != 1 || pskgw_listen_peer_name(from, peer, sizeof(peer), NULL, NULL) < 0)
         return;
     l->counters.cookie_verified++;
     if (!s->established) {
@@ -319,16 +320,21 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         l->counters.bad_datagrams++;
         return;
     }
+    if (pskgw_listen_peer_key(from, key, &key_len) < 0)
+        return;
+    if (l->opt.cid_len == 0 || data[0] != PSKGW_CT_TLS12_CID) {
+        s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
+        if (s != NULL && s->ds != NULL) {
+            on_peer_datagram(l, s, from, key, key_len, data, (size_t)nread);
+            return;
+        }
+    }
+    /* Off the per-record path: the peer is named for the session, the logs and Redis. */
     if (pskgw_listen_peer_name(from, peer, sizeof(peer), key, &key_len) < 0)
         return;
     if (l->opt.cid_len > 0 && data[0] == PSKGW_CT_TLS12_CID) {
         /* Found by its Connection ID, whatever the address (listen_cid.c). */
         pskgw_listen_cid_recv(l, from, key, key_len, peer, data, (size_t)nread);
-        return;
-    }
-    s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
-    if (s != NULL && s->ds != NULL) {
-        on_peer_datagram(l, s, from, key, key_len, peer, data, (size_t)nread);
         return;
     }
     /* No session: only a ClientHello is answered, and without keeping anything. */

@@ -84,7 +84,26 @@ static char *put_u64(char *p, uint64_t v)
     return p;
 }
 
-/* s[0..len) as a JSON string: RFC 8259 escapes, U+FFFD for each byte of invalid UTF-8. */
+/* 1 when none of the 8 bytes of w needs escaping: every byte in 0x20..0x7e and none '"' or '\\'
+ * (plain_byte[] for 8 bytes at once; each test below is exact for "some byte is ...": Bit
+ * Twiddling Hacks' hasless, hasmore and haszero). */
+static int plain8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    const uint64_t highs = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"');
+    uint64_t b = w ^ (ones * '\\');
+    uint64_t below = (w - ones * 0x20) & ~w & highs;          /* a byte < 0x20 */
+    uint64_t above = ((w + ones * (127 - 0x7e)) | w) & highs; /* a byte > 0x7e */
+    uint64_t quote = (q - ones) & ~q & highs;
+    uint64_t bslash = (b - ones) & ~b & highs;
+
+    return (below | above | quote | bslash) == 0;
+}
+
+/* s[0..len) as a JSON string: RFC 8259 escapes, U+FFFD for each byte of invalid UTF-8. Runs
+ * of plain bytes (hex, base64, identities: all of a real envelope) are found 8 bytes at a time
+ * and copied as they are. */
 static char *put_str(char *p, const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -96,6 +115,14 @@ static char *put_str(char *p, const char *str, size_t len)
         unsigned c;
         size_t n;
 
+        while (run + 8 <= len) {
+            uint64_t w;
+
+            memcpy(&w, s + run, 8);
+            if (!plain8(w))
+                break;
+            run += 8;
+        }
         while (run < len && plain_byte[s[run]])
             run++;
         p = put(p, (const char *)s + i, run - i);
@@ -129,8 +156,9 @@ static size_t slen(const char *s)
     return s ? strlen(s) : 0;
 }
 
-/* The envelope's strings and their lengths, measured once per rendering. */
+/* The envelope's strings and their lengths, measured once per rendering (or handed over). */
 enum { S_DOMAIN, S_LISTENER, S_TRANSPORT, S_PEER, S_IDENTITY, S_UID, S_KI, S_SUITE, S_E2E_UID, NS };
+_Static_assert(NS == PSKGW_ENVELOPE_NSTR, "the lengths' order is envelope.h's");
 
 typedef struct {
     const char *s[NS];
@@ -138,7 +166,8 @@ typedef struct {
     size_t n; /* NS with an e2e object, else S_KI */
 } strs_t;
 
-static void measure(const pskgw_envelope_t *env, strs_t *t)
+/* The strings of env into t; their lengths from lens, or measured when lens is NULL. */
+static void strs_of(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens, strs_t *t)
 {
     t->s[S_DOMAIN] = env->domain;
     t->s[S_LISTENER] = env->listener;
@@ -154,10 +183,20 @@ static void measure(const pskgw_envelope_t *env, strs_t *t)
         t->n = NS;
     }
     for (size_t i = 0; i < t->n; i++) {
-        t->len[i] = slen(t->s[i]);
+        t->len[i] = lens ? lens->len[i] : slen(t->s[i]);
         if (!t->s[i])
             t->s[i] = "";
     }
+}
+
+void pskgw_envelope_measure(const pskgw_envelope_t *env, pskgw_envelope_lens_t *out)
+{
+    strs_t t;
+
+    memset(out, 0, sizeof(*out));
+    strs_of(env, NULL, &t);
+    for (size_t i = 0; i < t.n; i++)
+        out->len[i] = t.len[i];
 }
 
 /* 1 for an ASCII hex digit (either case). */
@@ -224,9 +263,14 @@ static size_t max_of(const pskgw_envelope_t *env, const strs_t *t)
 
 size_t pskgw_envelope_json_max(const pskgw_envelope_t *env)
 {
+    return pskgw_envelope_json_max_lens(env, NULL);
+}
+
+size_t pskgw_envelope_json_max_lens(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens)
+{
     strs_t t;
 
-    measure(env, &t);
+    strs_of(env, lens, &t);
     return max_of(env, &t);
 }
 
@@ -249,6 +293,12 @@ static char *put_e2e(char *p, const pskgw_envelope_e2e_t *x, const strs_t *t)
 int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id, char *out,
                              size_t cap, size_t *out_len)
 {
+    return pskgw_envelope_json_into_lens(env, NULL, message_id, out, cap, out_len);
+}
+
+int pskgw_envelope_json_into_lens(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens,
+                                  const char *message_id, char *out, size_t cap, size_t *out_len)
+{
     static const struct {
         const char *key;
         size_t len;
@@ -264,7 +314,7 @@ int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id
     if (!env || !message_id || !out || !pskgw_envelope_id_valid(message_id) ||
         (env->payload_len > 0 && !env->payload))
         return PSKGW_EINVAL;
-    measure(env, &t);
+    strs_of(env, lens, &t);
     if (cap < max_of(env, &t))
         return PSKGW_ETOOBIG;
     p = PUT_LIT(p, "{\"message_id\":\"");

@@ -70,6 +70,23 @@ size_t pskgw_envelope_json_max(const pskgw_envelope_t *env);
 int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id, char *out,
                              size_t cap, size_t *out_len);
 
+/* The lengths of an envelope's strings (NULL counts 0), in this order: domain, listener,
+ * transport, peer, psk_identity, rot_public_uid, then the e2e object's key_identity,
+ * cipher_suite and rot_public_uid (0 without an e2e object). Measured once
+ * (pskgw_envelope_measure) and handed to the renderers below: a sink message keeps them, so
+ * rendering it reads no string's length again. */
+#define PSKGW_ENVELOPE_NSTR 9
+typedef struct {
+    size_t len[PSKGW_ENVELOPE_NSTR];
+} pskgw_envelope_lens_t;
+
+void pskgw_envelope_measure(const pskgw_envelope_t *env, pskgw_envelope_lens_t *out);
+/* pskgw_envelope_json_max() and pskgw_envelope_json_into() with the lengths measured already
+ * (lens must be env's: pskgw_envelope_measure(env) or the same strings' lengths). */
+size_t pskgw_envelope_json_max_lens(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens);
+int pskgw_envelope_json_into_lens(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens,
+                                  const char *message_id, char *out, size_t cap, size_t *out_len);
+
 /* The device a message belongs to, for per-device ordering: rot_public_uid when non-empty,
  * else psk_identity (else ""). Borrowed from env. */
 const char *pskgw_envelope_device(const pskgw_envelope_t *env);

@@ -111,6 +111,29 @@ typedef struct {
     size_t len[NE2E];
 } e2e_strs_t;
 
+_Static_assert(NSTR + NE2E == PSKGW_ENVELOPE_NSTR, "envelope.h's order of the lengths");
+
+static uint32_t fnv1a(const char *k, size_t len)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)k[i]) * 16777619u;
+    return h;
+}
+
+/* The lengths measured while copying the strings, kept for the renderers and the sinks' device
+ * tables (the device: rot_public_uid when non-empty, else psk_identity). */
+static void keep_lens(pskgw_msg_t *m, const size_t lens[NSTR], const size_t *e2e_lens)
+{
+    for (int i = 0; i < NSTR; i++)
+        m->lens.len[i] = lens[i];
+    for (int i = 0; e2e_lens && i < NE2E; i++)
+        m->lens.len[NSTR + i] = e2e_lens[i];
+    m->dev_len = lens[5] ? lens[5] : lens[4];
+    m->dev_hash = fnv1a(pskgw_msg_device(m), m->dev_len);
+}
+
 /* Build a message from validated parts; strings are copied NUL-terminated into the blob. */
 static int msg_build(pskgw_msg_pool_t *pool, const char *id, const char *strs[NSTR],
                      const size_t lens[NSTR], const pskgw_envelope_t *env, const e2e_strs_t *x,
@@ -167,6 +190,7 @@ static int msg_build(pskgw_msg_pool_t *pool, const char *id, const char *strs[NS
     m->env.payload_len = env->payload_len;
     if (env->payload_len)
         memcpy(p, env->payload, env->payload_len);
+    keep_lens(m, lens, env->e2e ? x->len : NULL);
     *out = m;
     return 0;
 }

@@ -32,7 +32,10 @@ typedef struct pskgw_msg {
     char id[PSKGW_MESSAGE_ID_LEN + 1];
     pskgw_envelope_t env; /* all pointers into blob[] (or e2e below) */
     pskgw_envelope_e2e_t e2e;
-    char *json; /* cached rendering, NULL until pskgw_msg_json() */
+    pskgw_envelope_lens_t lens; /* env's string lengths, for the renderers' *_lens calls */
+    size_t dev_len;             /* strlen(pskgw_msg_device(m)) */
+    uint32_t dev_hash;          /* its FNV-1a hash: the sinks' device tables key on it */
+    char *json;                 /* cached rendering, NULL until pskgw_msg_json() */
     size_t json_len;
     size_t blob_len;
     uint8_t blob[];

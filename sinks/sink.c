@@ -241,7 +241,7 @@ static int on_record(void *arg, const uint8_t *body, size_t len, uint64_t off, u
         mk->done = true;
         goto link;
     }
-    d = pskgw_sink_dev_get(s, pskgw_msg_device(m));
+    d = pskgw_sink_dev_get(s, pskgw_msg_device(m), m->dev_len, m->dev_hash);
     e = entry_new(s);
     if (!d || !e) {
         if (d)
@@ -501,7 +501,7 @@ void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub)
         pskgw_sub_done(sub, PSKGW_ECLOSED);
         return;
     }
-    d = pskgw_sink_dev_get(s, pskgw_msg_device(m));
+    d = pskgw_sink_dev_get(s, pskgw_msg_device(m), m->dev_len, m->dev_hash);
     if (!d) {
         s->st.dropped++;
         pskgw_sub_done(sub, PSKGW_ENOMEM);

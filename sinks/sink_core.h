@@ -21,6 +21,7 @@
 typedef struct dev {
     struct dev *hnext; /* also the freelist link */
     uint32_t hash;
+    size_t key_len;
     unsigned refs;    /* entries in the queue */
     unsigned spooled; /* records appended by this run and not read back */
     bool busy;
@@ -120,8 +121,9 @@ struct pskgw_sink {
     void *close_arg;
 };
 
-/* The device named key, made (refs 0) when it is not in the table; NULL when out of memory. */
-device_t *pskgw_sink_dev_get(pskgw_sink_t *s, const char *key);
+/* The device named key (len bytes, hash: the message's dev_hash), made (refs 0) when it is not
+ * in the table; NULL when out of memory. */
+device_t *pskgw_sink_dev_get(pskgw_sink_t *s, const char *key, size_t len, uint32_t hash);
 
 /* Free d when nothing refers to it any more (no queued entry, no spooled record, not busy). */
 void pskgw_sink_dev_put(pskgw_sink_t *s, device_t *d);

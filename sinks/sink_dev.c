@@ -1,18 +1,9 @@
 /* The sink core's device table: the devices with messages queued, in flight or spooled, by key
- * (FNV-1a, chained, doubling). The contract is in sinks/sink_core.h. */
+ * (the FNV-1a hash each message carries: pskgw_msg_t.dev_hash; chained, doubling). The contract is in sinks/sink_core.h. */
 #include "sinks/sink_core.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static uint32_t fnv1a(const char *k)
-{
-    uint32_t h = 2166136261u;
-
-    while (*k)
-        h = (h ^ (uint8_t)*k++) * 16777619u;
-    return h;
-}
 
 static void dev_rehash(pskgw_sink_t *s)
 {
@@ -35,14 +26,12 @@ static void dev_rehash(pskgw_sink_t *s)
     s->nbuckets = n;
 }
 
-device_t *pskgw_sink_dev_get(pskgw_sink_t *s, const char *key)
+device_t *pskgw_sink_dev_get(pskgw_sink_t *s, const char *key, size_t len, uint32_t h)
 {
-    uint32_t h = fnv1a(key);
-    size_t len = strlen(key);
     device_t *d;
 
     for (d = s->buckets[h & (s->nbuckets - 1)]; d; d = d->hnext)
-        if (d->hash == h && strcmp(d->key, key) == 0)
+        if (d->hash == h && d->key_len == len && memcmp(d->key, key, len) == 0)
             return d;
     if (len <= DEV_KEY_POOLED && s->free_devs) {
         d = s->free_devs;
@@ -54,7 +43,9 @@ device_t *pskgw_sink_dev_get(pskgw_sink_t *s, const char *key)
             return NULL;
     }
     memset(d, 0, sizeof(*d));
-    memcpy(d->key, key, len + 1);
+    memcpy(d->key, key, len);
+    d->key[len] = '\0';
+    d->key_len = len;
     d->hash = h;
     d->hnext = s->buckets[h & (s->nbuckets - 1)];
     s->buckets[h & (s->nbuckets - 1)] = d;
@@ -73,7 +64,7 @@ void pskgw_sink_dev_put(pskgw_sink_t *s, device_t *d)
         if (*pp == d) {
             *pp = d->hnext;
             s->ndevs--;
-            if (strlen(d->key) <= DEV_KEY_POOLED && s->nfree_devs < FREE_KEEP) {
+            if (d->key_len <= DEV_KEY_POOLED && s->nfree_devs < FREE_KEEP) {
                 d->hnext = s->free_devs;
                 s->free_devs = d;
                 s->nfree_devs++;

@@ -86,7 +86,7 @@ static int file_send(void *impl, pskgw_msg_t *msg, void *token)
 {
     file_sink_t *f = impl;
     file_req_t *r = f->free_reqs;
-    size_t max = pskgw_envelope_json_max(&msg->env);
+    size_t max = pskgw_envelope_json_max_lens(&msg->env, &msg->lens);
     char *where;
     size_t len;
     int rc;
@@ -99,7 +99,7 @@ static int file_send(void *impl, pskgw_msg_t *msg, void *token)
     }
     rc = pskgw_appender_reserve(f->out, max, &where);
     if (rc == 0)
-        rc = pskgw_envelope_json_into(&msg->env, msg->id, where, max, &len);
+        rc = pskgw_envelope_json_into_lens(&msg->env, &msg->lens, msg->id, where, max, &len);
     if (rc < 0) {
         r->next_free = f->free_reqs;
         f->free_reqs = r;

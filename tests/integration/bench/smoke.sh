@@ -222,6 +222,22 @@ check "a failed ceiling run: its ratio is n/a, no sentence states it, no null pr
   ! grep -n 'null' '$out2/report.md'"
 check "a failed ceiling run: no sentence prints a figure that needed it" prose_filled "$out2/report.md"
 [ "$rc" -eq 1 ] || tail -n 30 "$WORK/bench2.log" | sed 's/^/  | /'
+# --only: the ceilings and the sections named, the others not run (null in results.json, "not
+# run" / n/a in the report); an unknown section is refused before anything runs.
+out3=$WORK/out-only
+"$SRC/scripts/bench" --smoke --only messages --bin "$BIN" --out "$out3" >"$WORK/bench3.log" 2>&1 && rc=0 || rc=$?
+check "--only messages exits 0" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || tail -n 30 "$WORK/bench3.log" | sed 's/^/  | /'
+check "--only messages: the ceilings and the message path's figures, no other section" jqcheck "$out3/results.json" \
+  '.ceilings.wolfpair and .ceilings.udp and .messages.forwarded > 0 and .messages_plain.forwarded > 0 and
+   .messages_latency.latency_us.count > 0 and .messages_allocations.per_message != null and
+   .handshakes.warm == null and .memory.fleet == null and .forwarding == null and .sinks == [] and
+   .scale_out == null and .hostile.runs.none == null'
+check "--only messages: the report says so and prints no null" bash -c \
+  "grep -q -- '--smoke --only messages' '$out3/report.md' && ! grep -n 'null' '$out3/report.md'"
+"$SRC/scripts/bench" --smoke --only messages,nosuch --bin "$BIN" --out "$WORK/out-bad" >"$WORK/bench4.log" 2>&1 && rc=0 || rc=$?
+check "--only with an unknown section: exit 2, nothing run" bash -c \
+  "[ $rc -eq 2 ] && grep -q 'no section \"nosuch\"' '$WORK/bench4.log' && [ ! -e '$WORK/out-bad' ]"
 check "no sanitizer report in any program's output" bash -c \
   "! grep -rlE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' '$out/raw'"
 check "every process the bench started is gone" bash -c "

@@ -1,6 +1,7 @@
 /* The E2E replay window: same KI from the same device within the window, bounds, eviction. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/err.h"
 #include "e2e/replay.h"
@@ -73,4 +74,29 @@ Test(e2e_replay, arguments)
     cr_assert_eq(pskgw_e2e_replay_seen(r, "a", "aa", 3), 0);
     pskgw_e2e_replay_free(r);
     pskgw_e2e_replay_free(NULL);
+}
+
+/* The fingerprint hashes the pair in a bounded buffer: a pair no device can send (device, a 0
+ * byte and the KI: over 160 bytes) is refused, not remembered; the longest real pair (a 64-character
+ * ROTPublicUID and a 32-digit KI) is kept. */
+Test(e2e_replay, pairs_longer_than_a_real_one_refused)
+{
+    pskgw_e2e_replay_t *r = NULL;
+    char uid[65];
+    char ki[33];
+    char big[161];
+
+    memset(uid, 'U', 64);
+    uid[64] = '\0';
+    memset(ki, 'a', 32);
+    ki[32] = '\0';
+    memset(big, 'B', 160);
+    big[160] = '\0';
+    cr_assert_eq(pskgw_e2e_replay_new(100, 1000, seed, &r), 0);
+    cr_assert_eq(pskgw_e2e_replay_seen(r, uid, ki, 10), 0);
+    cr_assert_eq(pskgw_e2e_replay_seen(r, uid, ki, 11), 1);
+    cr_assert_eq(pskgw_e2e_replay_seen(r, big, "", 12), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_e2e_replay_seen(r, big + 1, "", 12), 0, "159 + 1 bytes: kept");
+    cr_assert_eq(pskgw_e2e_replay_count(r), 2);
+    pskgw_e2e_replay_free(r);
 }

@@ -342,6 +342,17 @@ Test(envelope_encoder, same_bytes_as_the_old_encoder_over_random_envelopes)
                      want_len);
         cr_assert(memcmp(buf, want, want_len) == 0, "bytes differ at %d:\n%s\n%.*s", iter, want,
                   (int)got_len, buf);
+        /* with the lengths measured once (as a sink message keeps them): the same bytes */
+        {
+            pskgw_envelope_lens_t lens;
+
+            pskgw_envelope_measure(&env, &lens);
+            cr_assert_eq(pskgw_envelope_json_max_lens(&env, &lens), cap);
+            memset(buf, 0, cap);
+            cr_assert_eq(pskgw_envelope_json_into_lens(&env, &lens, id, buf, cap, &got_len), 0);
+            cr_assert_eq(got_len, want_len, "lens: length differs at %d", iter);
+            cr_assert(memcmp(buf, want, want_len) == 0, "lens: bytes differ at %d", iter);
+        }
         free(buf);
         free(want);
         /* the malloc'ing wrapper gives the same, NUL-terminated */
