@@ -20,7 +20,7 @@ void pskgw_listen_cid_established(pskgw_lsess_t *s)
 {
     pskgw_listener_t *l = s->l;
     size_t len = 0;
-    const uint8_t *cid = s->ds != NULL ? pskgw_dtls_session_cid(s->ds, &len) : NULL;
+    const uint8_t *cid = pskgw_lsess_cid(s, &len);
     int rc;
 
     if (cid == NULL || s->cid.linked)
@@ -104,9 +104,10 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
          * from the handshake's address. A session whose CID could not be indexed (no memory)
          * still gets its records from its own address. */
         s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
-        if (s != NULL && s->ds != NULL &&
-            (!s->established || (!s->cid.linked && pskgw_dtls_session_cid(s->ds, NULL) != NULL))) {
-            (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));
+        if (s != NULL && (s->ds != NULL || s->frozen != NULL) &&
+            (!s->established || (!s->cid.linked && pskgw_lsess_cid(s, NULL) != NULL))) {
+            if (pskgw_lsess_ds(s) != NULL)
+                (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));
             return;
         }
         /* Maybe a session another node held (sessions shared through Redis). */
@@ -118,7 +119,7 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
         return;
     }
     s = lsess_of(e);
-    if (s->ended || s->ds == NULL)
+    if (pskgw_lsess_ds(s) == NULL) /* a frozen session gets its dtls session back */
         return;
     if (s->key_len == key_len && memcmp(s->key, key, key_len) == 0) {
         (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));

@@ -307,7 +307,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     }
     s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
-    if (s != NULL && s->ds != NULL) {
+    if (s != NULL && pskgw_lsess_ds(s) != NULL) { /* a frozen session gets its dtls session */
         on_peer_datagram(l, s, from, key, key_len, peer, data, (size_t)nread);
         return;
     }
