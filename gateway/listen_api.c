@@ -451,8 +451,11 @@ static void cb_timer(void *arg, uint64_t deadline)
             (void)uv_timer_stop(s->timer);
         return;
     }
-    if ((t = pskgw_lsess_timer(s)) != NULL)
-        (void)uv_timer_start(t, on_timer, deadline > now ? deadline - now : 0, 0);
+    if ((t = pskgw_lsess_timer(s)) == NULL) {
+        pskgw_lsess_end(s); /* no memory for its deadline: not a session without one */
+        return;
+    }
+    (void)uv_timer_start(t, on_timer, deadline > now ? deadline - now : 0, 0);
 }
 
 /* One rate-limit key per failure reason: a flood of one kind (wrong keys, timeouts) cannot
