@@ -333,7 +333,8 @@ static void cb_message(void *arg, uint64_t seq, const uint8_t *data, size_t len)
     m.domain = l->domain;
     m.listener = l->name;
     m.transport = l->opt.proto == PSKGW_LISTEN_TCP ? "tls" : "dtls";
-    m.peer = s->rx_peer != NULL ? s->rx_peer : s->peer; /* where this message came from */
+    /* where this message came from: a CID record from a new address is fed with l->rx set */
+    m.peer = l->rx.s == s && l->rx.peer != NULL ? l->rx.peer : s->peer;
     m.identity = pskgw_dtls_session_identity(s->ds);
     m.rot_public_uid = uid != NULL ? uid : "";
     m.session_id = s->id;

@@ -67,12 +67,6 @@ struct pskgw_lsess {
     uint8_t key[PSKGW_PEER_KEY_MAX];
     uint8_t key_len;
     char peer[PSKGW_PEER_STR_CAP];
-    /* The address a datagram being fed came from, when not the session's (a CID record from a
-     * new address): the peer of the messages it carries. NULL otherwise. */
-    const char *rx_peer;
-    const struct sockaddr *rx_from; /* with rx_peer: that address and its peer-table key */
-    const uint8_t *rx_key;
-    uint8_t rx_key_len;
     pskgw_cid_entry_t cid; /* in l->by_cid once established with a negotiated CID */
     uint64_t started_ms;   /* uv_now() at creation */
     uint64_t last_ms;      /* uv_now() of the last message in or out (or the creation) */
@@ -89,6 +83,17 @@ struct pskgw_lsess {
         pskgw_lsess_tcp_t *tcp;
     } u;
 };
+
+/* A CID record being fed to session s from an address that is not the session's (listen_cid.c):
+ * that address's name (the peer of the messages it carries), sockaddr and peer-table key. One
+ * feed at a time, so the listener holds it (s NULL otherwise), not every session. */
+typedef struct {
+    pskgw_lsess_t *s;
+    const char *peer;
+    const struct sockaddr *from;
+    const uint8_t *key;
+    uint8_t key_len;
+} pskgw_listen_rx_t;
 
 typedef struct {
     pskgw_lsess_t **b;
@@ -141,6 +146,7 @@ struct pskgw_listener {
     pskgw_lsess_t *reap;
     uv_check_t reap_check;
     bool reap_open;
+    pskgw_listen_rx_t rx; /* listen_cid.c */
 };
 
 extern const pskgw_dtls_session_cbs_t pskgw_listen_session_cbs;
@@ -210,7 +216,7 @@ void pskgw_ltable_remove_peer(pskgw_ltable_t *t, pskgw_lsess_t *s);
  * session is established), else it is dropped and counted. */
 void pskgw_listen_cid_established(pskgw_lsess_t *s);
 void pskgw_listen_cid_forget(pskgw_lsess_t *s);
-/* The session's record from rx_from authenticated with a higher sequence number
+/* The session's record from l->rx.from authenticated with a higher sequence number
  * (PSKGW_DTLS_EV_PEER_MOVED): its peer address moves there. */
 void pskgw_listen_cid_moved(pskgw_lsess_t *s);
 void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, const uint8_t *key,
