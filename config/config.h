@@ -236,6 +236,7 @@ typedef struct {
     char *ticket_key_file;      /* required in the group: one secret per line (64 hex), current
                                  * first, then previous ones; '#' lines and blank lines skipped */
     uint32_t ticket_lifetime_s; /* default 86400 */
+    uint32_t session_cache;     /* sessions kept per listener (session IDs); 10000, 0: off */
     uint8_t secrets[PSKGW_CONFIG_TICKET_SECRETS][32]; /* wiped on free */
     size_t nsecrets;                                  /* 1..4 once loaded */
 } pskgw_config_resumption_t;

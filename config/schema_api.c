@@ -208,6 +208,7 @@ typedef pskgw_config_resumption_t RES;
 static const cfg_key_t resumption_keys[] = {
     K_STR("ticket_key_file", RES, ticket_key_file, F_REQUIRED, 1, PATH_MAX_LEN, NULL),
     K_UINT("ticket_lifetime_s", RES, ticket_lifetime_s, 0, 60, 604800, 86400),
+    K_UINT("session_cache", RES, session_cache, 0, 0, 1000000, 10000),
 };
 
 /* One secret per line (64 hex characters), current first; '#' and blank lines skipped. */

@@ -7,10 +7,43 @@
 #include "common/log.h"
 #include "common/wipe.h"
 
-#include <wolfssl/wolfcrypt/hmac.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include <stdlib.h>
 #include <string.h>
+
+/* HMAC-SHA256 (RFC 2104) keyed once: SHA-256 over the key padded with ipad and with opad. A
+ * cookie then costs the blocks of its own input and one outer block, not two more for the
+ * pads (a third of its SHA-256 work). */
+static int key_pads(const uint8_t key[PSKGW_COOKIE_SECRET_LEN], wc_Sha256 pads[2])
+{
+    uint8_t block[WC_SHA256_BLOCK_SIZE];
+    int rc = 0;
+
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        memset(block, k == 0 ? 0x36 : 0x5c, sizeof(block));
+        for (size_t i = 0; i < PSKGW_COOKIE_SECRET_LEN; i++)
+            block[i] ^= key[i];
+        rc = wc_InitSha256(&pads[k]);
+        if (rc == 0)
+            rc = wc_Sha256Update(&pads[k], block, sizeof(block));
+    }
+    pskgw_wipe(block, sizeof(block));
+    return rc == 0 ? 0 : PSKGW_ECRYPTO;
+}
+
+/* The secrets changed: new keyed pads, and nothing remembered from the old ones. */
+static int secrets_changed(pskgw_dtls_ctx_t *ctx)
+{
+    int rc = key_pads(ctx->secret[0], ctx->cookie_pad[0]);
+
+    if (rc == 0 && ctx->have_prev)
+        rc = key_pads(ctx->secret[1], ctx->cookie_pad[1]);
+    else if (!ctx->have_prev)
+        pskgw_wipe(ctx->cookie_pad[1], sizeof(ctx->cookie_pad[1]));
+    ctx->memo_len = 0;
+    return rc;
+}
 
 /* The secret of the current period, and the previous period's only if it was the last one. */
 static int ensure_secret(pskgw_dtls_ctx_t *ctx, uint64_t now)
@@ -31,7 +64,7 @@ static int ensure_secret(pskgw_dtls_ctx_t *ctx, uint64_t now)
         return PSKGW_ECRYPTO;
     ctx->secret_set = true;
     ctx->period = period;
-    return 0;
+    return secrets_changed(ctx);
 }
 
 int pskgw_dtls_ctx_rotate_cookie_secret(pskgw_dtls_ctx_t *ctx, uint64_t now)
@@ -46,7 +79,7 @@ int pskgw_dtls_ctx_rotate_cookie_secret(pskgw_dtls_ctx_t *ctx, uint64_t now)
         return PSKGW_ECRYPTO;
     ctx->secret_set = true;
     ctx->period = now / ctx->opt.cookie_rotate_ms;
-    return 0;
+    return secrets_changed(ctx);
 }
 
 int pskgw_dtls_ctx_random(pskgw_dtls_ctx_t *ctx, uint8_t *buf, size_t len)
@@ -56,32 +89,40 @@ int pskgw_dtls_ctx_random(pskgw_dtls_ctx_t *ctx, uint8_t *buf, size_t len)
     return 0;
 }
 
-/* wolfSSL's DTLS 1.2 cookie (src/dtls.c: CreateDtls12Cookie in 5.9.2, CreateDtlsCookie in 5.5.4),
- * byte for byte. */
-static int make_cookie(const uint8_t *secret, const uint8_t *peer, size_t peer_len,
+/* wolfSSL's DTLS 1.2 cookie (src/dtls.c: CreateDtls12Cookie in 5.9.2, CreateDtlsCookie in
+ * 5.5.4), byte for byte: HMAC-SHA256 under secret i (its keyed pads) over the peer bytes,
+ * version, random, session id, suites and compression. */
+static int make_cookie(wc_Sha256 pads[2], const uint8_t *peer, size_t peer_len,
                        const pskgw_dtls_client_hello_t *ch, uint8_t out[WC_SHA256_DIGEST_SIZE])
 {
-    Hmac h;
-    int rc;
+    wc_Sha256 h;
+    uint8_t inner[WC_SHA256_DIGEST_SIZE];
+    int rc = wc_Sha256Copy(&pads[0], &h);
 
-    if (wc_HmacInit(&h, NULL, INVALID_DEVID) != 0)
-        return PSKGW_ECRYPTO;
-    rc = wc_HmacSetKey(&h, WC_SHA256, secret, PSKGW_COOKIE_SECRET_LEN);
     if (rc == 0)
-        rc = wc_HmacUpdate(&h, peer, (word32)peer_len);
+        rc = wc_Sha256Update(&h, peer, (word32)peer_len);
     if (rc == 0)
-        rc = wc_HmacUpdate(&h, ch->version, 2);
+        rc = wc_Sha256Update(&h, ch->version, 2);
     if (rc == 0)
-        rc = wc_HmacUpdate(&h, ch->random, 32);
+        rc = wc_Sha256Update(&h, ch->random, 32);
     if (rc == 0)
-        rc = wc_HmacUpdate(&h, ch->session_id, (word32)ch->session_id_len);
+        rc = wc_Sha256Update(&h, ch->session_id, (word32)ch->session_id_len);
     if (rc == 0)
-        rc = wc_HmacUpdate(&h, ch->suites, (word32)ch->suites_len);
+        rc = wc_Sha256Update(&h, ch->suites, (word32)ch->suites_len);
     if (rc == 0)
-        rc = wc_HmacUpdate(&h, ch->compression, (word32)ch->compression_len);
+        rc = wc_Sha256Update(&h, ch->compression, (word32)ch->compression_len);
     if (rc == 0)
-        rc = wc_HmacFinal(&h, out);
-    wc_HmacFree(&h);
+        rc = wc_Sha256Final(&h, inner);
+    wc_Sha256Free(&h);
+    if (rc == 0)
+        rc = wc_Sha256Copy(&pads[1], &h);
+    if (rc == 0)
+        rc = wc_Sha256Update(&h, inner, sizeof(inner));
+    if (rc == 0)
+        rc = wc_Sha256Final(&h, out);
+    wc_Sha256Free(&h);
+    pskgw_wipe(&h, sizeof(h));
+    pskgw_wipe(inner, sizeof(inner));
     return rc == 0 ? 0 : PSKGW_ECRYPTO;
 }
 
@@ -94,13 +135,35 @@ static int cookie_index(pskgw_dtls_ctx_t *ctx, const uint8_t *peer, size_t peer_
     if (ch->cookie_len != WC_SHA256_DIGEST_SIZE || !ctx->secret_set)
         return PSKGW_ENOTFOUND;
     for (int i = 0; i < (ctx->have_prev ? 2 : 1) && found < 0; i++) {
-        if (make_cookie(ctx->secret[i], peer, peer_len, ch, want) < 0)
+        if (make_cookie(ctx->cookie_pad[i], peer, peer_len, ch, want) < 0)
             return PSKGW_ECRYPTO;
         if (pskgw_memeq_ct(want, ch->cookie, sizeof(want)) == 0)
             found = i;
     }
     pskgw_wipe(want, sizeof(want));
     return found;
+}
+
+/* Remembers the ClientHello (exactly these bytes from exactly this peer) whose cookie secret
+ * idx made: the session created for it asks again at once (pskgw_dtls_ctx_cookie_index). */
+static void memo_set(pskgw_dtls_ctx_t *ctx, const uint8_t *peer, size_t peer_len,
+                     const uint8_t *dgram, size_t len, int idx)
+{
+    ctx->memo_len = 0;
+    if (peer_len > sizeof(ctx->memo_peer) || len > sizeof(ctx->memo_dgram) || len == 0)
+        return;
+    memcpy(ctx->memo_peer, peer, peer_len);
+    memcpy(ctx->memo_dgram, dgram, len);
+    ctx->memo_peer_len = peer_len;
+    ctx->memo_len = len;
+    ctx->memo_idx = idx;
+}
+
+static bool memo_hit(const pskgw_dtls_ctx_t *ctx, const uint8_t *peer, size_t peer_len,
+                     const uint8_t *dgram, size_t len)
+{
+    return ctx->memo_len != 0 && ctx->memo_len == len && ctx->memo_peer_len == peer_len &&
+           memcmp(ctx->memo_peer, peer, peer_len) == 0 && memcmp(ctx->memo_dgram, dgram, len) == 0;
 }
 
 int pskgw_dtls_ctx_cookie_index(pskgw_dtls_ctx_t *ctx, const uint8_t *peer, size_t peer_len,
@@ -110,6 +173,8 @@ int pskgw_dtls_ctx_cookie_index(pskgw_dtls_ctx_t *ctx, const uint8_t *peer, size
     uint64_t rseq = 0;
     uint16_t mseq = 0;
 
+    if (memo_hit(ctx, peer, peer_len, dgram, len))
+        return ctx->memo_idx;
     if (pskgw_dtls_find_client_hello(dgram, len, &rseq, &mseq, &ch) < 0)
         return PSKGW_EPARSE;
     return cookie_index(ctx, peer, peer_len, &ch);
@@ -132,8 +197,10 @@ int pskgw_dtls_ctx_check_hello(pskgw_dtls_ctx_t *ctx, uint64_t now, const uint8_
     if (ensure_secret(ctx, now) < 0)
         return PSKGW_ECRYPTO;
     rc = cookie_index(ctx, peer, peer_len, &ch);
-    if (rc >= 0)
+    if (rc >= 0) {
+        memo_set(ctx, peer, peer_len, dgram, len, rc);
         return 1;
+    }
     if (rc != PSKGW_ENOTFOUND)
         return rc;
     if (cap < PSKGW_DTLS_RECORD_HEADER_LEN + PSKGW_DTLS_HS_HEADER_LEN + 3 + 32)
@@ -164,7 +231,7 @@ int pskgw_dtls_ctx_check_hello(pskgw_dtls_ctx_t *ctx, uint64_t now, const uint8_
     *p++ = 0xFE;
     *p++ = 0xFF;
     *p++ = 32;
-    if (make_cookie(ctx->secret[0], peer, peer_len, &ch, p) < 0)
+    if (make_cookie(ctx->cookie_pad[0], peer, peer_len, &ch, p) < 0)
         return PSKGW_ECRYPTO;
     p += 32;
     *out_len = (size_t)(p - out);
@@ -201,6 +268,41 @@ static const char *check_ciphers(WOLFSSL_CTX *wctx, const char *list)
 
 static unsigned int psk_server_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
                                   unsigned int max_key_len);
+
+/* wolfSSL's timeout is how long it resumes a session (ticket or ID) after its handshake; its
+ * default, 500 s, would cut the ticket lifetime short. */
+static int set_lifetime(WOLFSSL_CTX *wctx, const pskgw_ticket_keys_t *k)
+{
+    return wolfSSL_CTX_set_timeout(wctx, pskgw_ticket_keys_lifetime(k)) == WOLFSSL_SUCCESS
+               ? 0
+               : PSKGW_ETLS;
+}
+
+/* Session-ID resumption (ticket.c, dtls/sidcache.h) when the keys ask for a cache: wolfSSL's
+ * session cache on (so that it issues a session ID) with its internal store and lookup off
+ * (its static table stays unused: the profile's SMALL_SESSION_CACHE), and the external cache
+ * callbacks on this context's cache. Otherwise the cache is off and no session ID is issued. */
+static int enable_session_ids(pskgw_dtls_ctx_t *ctx, const char **reason)
+{
+    uint32_t n = ctx->opt.tickets != NULL ? pskgw_ticket_keys_session_cache(ctx->opt.tickets) : 0;
+    int rc;
+
+    if (ctx->opt.tickets != NULL && set_lifetime(ctx->wctx, ctx->opt.tickets) < 0) {
+        *reason = "session timeout refused";
+        return PSKGW_ETLS;
+    }
+    if (n == 0) {
+        (void)wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_OFF);
+        return 0;
+    }
+    rc = pskgw_sidcache_new(n, &ctx->sids);
+    if (rc < 0)
+        return rc;
+    (void)wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_NO_INTERNAL);
+    wolfSSL_CTX_sess_set_new_cb(ctx->wctx, pskgw_sid_new_cb);
+    wolfSSL_CTX_sess_set_get_cb(ctx->wctx, pskgw_sid_get_cb);
+    return 0;
+}
 
 int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, const char **why)
 {
@@ -286,6 +388,16 @@ int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, 
         reason = "mtu rejected";
         goto fail;
     }
+    /* One datagram per flight (RFC 6347 4.1.1: several records may share a datagram):
+     * wolfSSL keeps the records of a flight in its output buffer and hands them to
+     * pskgw_dtls_io_send in one call. ServerHello and ServerHelloDone went out as two
+     * datagrams before (ChangeCipherSpec and Finished already shared one): a full handshake
+     * costs the gateway 3 datagrams out, HelloVerifyRequest included, not 4. A PSK flight is
+     * under 150 bytes, far below the MTU. TLS gets the same grouping (one write). */
+    if (wolfSSL_CTX_set_group_messages(ctx->wctx) != WOLFSSL_SUCCESS) {
+        reason = "wolfSSL_CTX_set_group_messages failed";
+        goto fail;
+    }
     rc = PSKGW_ECONFIG;
     reason = check_ciphers(ctx->wctx, ctx->ciphers);
     if (reason != NULL)
@@ -301,7 +413,10 @@ int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, 
     /* Hibernation (hibernate.c): the peer address is the owner's, not in the exported blob. */
     wolfSSL_CTX_SetIOGetPeer(ctx->wctx, pskgw_dtls_io_get_peer);
     wolfSSL_CTX_SetIOSetPeer(ctx->wctx, pskgw_dtls_io_set_peer);
-    (void)wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_OFF);
+    rc = enable_session_ids(ctx, &reason);
+    if (rc < 0)
+        goto fail;
+    rc = PSKGW_ETLS;
     if (ctx->opt.tickets == NULL) {
         /* No resumption: every device proves its key with a full handshake. */
         (void)wolfSSL_CTX_NoTicketTLSv12(ctx->wctx);
@@ -343,11 +458,18 @@ void pskgw_dtls_ctx_free(pskgw_dtls_ctx_t *ctx)
     if (ctx->wctx != NULL)
         wolfSSL_CTX_free(ctx->wctx);
     pskgw_ticket_keys_free(ctx->tickets);
+    pskgw_sidcache_free(ctx->sids);
     if (ctx->rng_ok)
         wc_FreeRng(&ctx->rng);
     if (ctx->inited)
         wolfSSL_Cleanup();
     pskgw_wipe(ctx->secret, sizeof(ctx->secret));
+    for (int i = 0; i < 2; i++) {
+        wc_Sha256Free(&ctx->cookie_pad[i][0]);
+        wc_Sha256Free(&ctx->cookie_pad[i][1]);
+    }
+    pskgw_wipe(ctx->cookie_pad, sizeof(ctx->cookie_pad));
+    pskgw_wipe(ctx->memo_dgram, sizeof(ctx->memo_dgram));
     free(ctx->ciphers);
     free(ctx);
 }
@@ -358,7 +480,8 @@ int pskgw_dtls_ctx_set_tickets(pskgw_dtls_ctx_t *ctx, pskgw_ticket_keys_t *keys)
         return PSKGW_EINVAL;
     if (wolfSSL_CTX_set_TicketEncCtx(ctx->wctx, keys) != WOLFSSL_SUCCESS ||
         wolfSSL_CTX_set_TicketHint(ctx->wctx, (int)pskgw_ticket_keys_lifetime(keys)) !=
-            WOLFSSL_SUCCESS)
+            WOLFSSL_SUCCESS ||
+        set_lifetime(ctx->wctx, keys) < 0)
         return PSKGW_EINVAL;
     (void)pskgw_ticket_keys_ref(keys); /* first: keys may be the ones held */
     pskgw_ticket_keys_free(ctx->tickets);

@@ -55,7 +55,10 @@ typedef struct {
     uint8_t cid_len;
     uint8_t cid_worker;
     /* Session tickets (dtls/ticket.h): NULL none (no resumption at all); else the context
-     * takes a reference (dropped when it is freed or the keys are replaced). */
+     * takes a reference (dropped when it is freed or the keys are replaced), sets wolfSSL's
+     * session timeout to their lifetime and, when pskgw_ticket_keys_session_cache() is above 0,
+     * keeps a session-ID cache of that many sessions for clients without tickets (its own, for
+     * its life: replaced keys do not resize or empty it). */
     pskgw_ticket_keys_t *tickets;
 } pskgw_dtls_options_t;
 

@@ -7,13 +7,17 @@
 #include "dtls/ctx.h"
 #include "dtls/parse.h"
 #include "dtls/session.h"
+#include "dtls/sidcache.h"
 #include "dtls/ticket.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #define PSKGW_COOKIE_SECRET_LEN 32
+#define PSKGW_COOKIE_MEMO_PEER  32  /* peer bytes remembered (the listener uses 7 or 19) */
+#define PSKGW_COOKIE_MEMO_DGRAM 512 /* a longer ClientHello is checked again, not remembered */
 #define PSKGW_TLS_SCRATCH       4096
 #define PSKGW_READ_BUF          16384
 #define PSKGW_PEER_CID_MAX      255 /* the peer's CID: a u8-length vector (RFC 9146) */
@@ -29,8 +33,20 @@ struct pskgw_dtls_ctx {
     uint8_t secret[2][PSKGW_COOKIE_SECRET_LEN]; /* [0] current, [1] previous */
     bool have_prev;
     bool secret_set;
-    uint64_t period;              /* of secret[0]: now / cookie_rotate_ms */
+    uint64_t period; /* of secret[0]: now / cookie_rotate_ms */
+    /* The cookie HMAC keyed once per secret (ctx.c): [secret][0] SHA-256 over K ^ ipad,
+     * [secret][1] over K ^ opad; key material, wiped with the secrets. */
+    wc_Sha256 cookie_pad[2][2];
+    /* The last ClientHello whose cookie check_hello accepted, and the secret that made it: the
+     * secret pick for the session that follows (pskgw_dtls_ctx_cookie_index) without a second
+     * HMAC. Cleared whenever the secrets change. */
+    uint8_t memo_peer[PSKGW_COOKIE_MEMO_PEER];
+    uint8_t memo_dgram[PSKGW_COOKIE_MEMO_DGRAM];
+    size_t memo_peer_len;
+    size_t memo_len; /* 0: nothing remembered */
+    int memo_idx;
     pskgw_ticket_keys_t *tickets; /* borrowed; NULL: no tickets (dtls/ticket.h) */
+    pskgw_sidcache_t *sids;       /* owned; NULL: no session-ID resumption (ticket.c) */
     /* Shared scratch (one thread): TLS CKE pre-parse, plaintext reads. */
     uint8_t scratch[PSKGW_TLS_SCRATCH];
     uint8_t readbuf[PSKGW_READ_BUF];
@@ -50,6 +66,13 @@ int pskgw_ticket_enc_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ]
                         int in_len, int *out_len, void *user);
 /* Counts a handshake that just ended, full or resumed (ticket.c; no-op without tickets). */
 void pskgw_ticket_note_established(pskgw_dtls_session_t *s);
+/* Session-ID resumption (RFC 5246 7.3; ticket.c): wolfSSL's external session cache callbacks
+ * over the context's pskgw_sidcache_t. new: a full handshake's session (not one that got a
+ * ticket) stored with the session's identity and uid, for the ticket lifetime; get: the
+ * session of a ClientHello's session ID, its identity and uid set on the session and checked
+ * as a ticket's are. */
+int pskgw_sid_new_cb(WOLFSSL *ssl, WOLFSSL_SESSION *sess);
+WOLFSSL_SESSION *pskgw_sid_get_cb(WOLFSSL *ssl, const unsigned char *id, int len, int *copy);
 
 /* Fill buf with random bytes from the context's DRBG. */
 int pskgw_dtls_ctx_random(pskgw_dtls_ctx_t *ctx, uint8_t *buf, size_t len);
@@ -124,6 +147,7 @@ struct pskgw_dtls_session {
      * epoch << 48 | seq); rx_moved: PSKGW_DTLS_EV_PEER_MOVED fired during this call. */
     bool rx_new_peer;
     bool rx_moved;
+    bool resumed_by_id; /* the session-ID cache answered the ClientHello (ticket.c) */
     uint64_t rx_key;
 
     char *identity;

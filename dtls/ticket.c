@@ -14,15 +14,25 @@
 #include <string.h>
 #include <time.h>
 
-#define NAME_LEN     WOLFSSL_TICKET_NAME_SZ
-#define KEY_LEN      32
-#define GCM_IV_LEN   12
-#define GCM_TAG_LEN  16
-#define EXT_MAX      32 /* WOLFSSL_TICKET_EXTRA_PADDING_SZ: room wolfSSL leaves after its state */
-#define EXT_FIXED    7  /* issued(4) id_len(1) uid_len(1) ext_len(1) */
+#define NAME_LEN    WOLFSSL_TICKET_NAME_SZ
+#define KEY_LEN     32
+#define GCM_IV_LEN  12
+#define GCM_TAG_LEN 16
+/* Room wolfSSL leaves after its state: the profile sets it (scripts/wolfssl-profile). */
+#ifdef WOLFSSL_TICKET_EXTRA_PADDING_SZ
+#define EXT_MAX WOLFSSL_TICKET_EXTRA_PADDING_SZ
+#else
+#define EXT_MAX 32 /* wolfSSL's default */
+#endif
+#define EXT_FIXED    7 /* issued(4) id_len(1) uid_len(1) ext_len(1) */
 #define UID_HEX      0x80
 #define NOT_SEALED   0xFF
 #define FUTURE_SLACK 300
+/* wolfSSL_i2d_SSL_SESSION's layout (5.9.2, src/ssl_sess.c): side(1) bornOn(4) timeout(4)
+ * sessionIDSz(1) sessionID ...: where the session ID sits. */
+#define I2D_ID_OFF 9
+
+_Static_assert(EXT_MAX <= 255, "the extension's length is one byte");
 
 typedef struct {
     uint8_t name[NAME_LEN];
@@ -34,6 +44,7 @@ struct pskgw_ticket_keys {
     size_t n;
     unsigned refs;
     uint32_t lifetime_s;
+    uint32_t sid_entries;
     uint64_t (*wall_s)(void);
     pskgw_ticket_stats_t st;
 };
@@ -119,6 +130,19 @@ void pskgw_ticket_keys_free(pskgw_ticket_keys_t *k)
 uint32_t pskgw_ticket_keys_lifetime(const pskgw_ticket_keys_t *k)
 {
     return k->lifetime_s;
+}
+
+int pskgw_ticket_keys_set_session_cache(pskgw_ticket_keys_t *k, uint32_t entries)
+{
+    if (k == NULL || entries > PSKGW_SIDCACHE_MAX)
+        return PSKGW_EINVAL;
+    k->sid_entries = entries;
+    return 0;
+}
+
+uint32_t pskgw_ticket_keys_session_cache(const pskgw_ticket_keys_t *k)
+{
+    return k->sid_entries;
 }
 
 pskgw_ticket_stats_t *pskgw_ticket_keys_stats(pskgw_ticket_keys_t *k)
@@ -378,8 +402,111 @@ void pskgw_ticket_note_established(pskgw_dtls_session_t *s)
 
     if (k == NULL)
         return;
-    if (wolfSSL_session_reused(s->ssl))
+    if (wolfSSL_session_reused(s->ssl) && s->resumed_by_id)
+        k->st.resumed_id++;
+    else if (wolfSSL_session_reused(s->ssl))
         k->st.resumed_ticket++;
     else
         k->st.full++;
+}
+
+/* ---- session-ID resumption ------------------------------------------------------------- */
+
+/* The cache's own counts of expiries and evictions during one call, into the keys' counters. */
+static void add_drops(pskgw_ticket_stats_t *st, const pskgw_sidcache_stats_t *before,
+                      const pskgw_sidcache_stats_t *after)
+{
+    st->sid_expired += after->expired - before->expired;
+    st->sid_evicted += after->evicted - before->evicted;
+}
+
+int pskgw_sid_new_cb(WOLFSSL *ssl, WOLFSSL_SESSION *sess)
+{
+    pskgw_dtls_session_t *s = wolfSSL_GetIOReadCtx(ssl);
+    uint8_t buf[PSKGW_SID_STATE_MAX];
+    pskgw_sidcache_stats_t before;
+    pskgw_dtls_ctx_t *ctx;
+    uint8_t *p = buf;
+    int n;
+
+    /* 0: wolfSSL keeps no reference to sess (it drops the one it took for this call). */
+    if (s == NULL || sess == NULL || s->identity == NULL)
+        return 0;
+    ctx = s->ctx;
+    /* A client that got a ticket resumes with it: its session need not take a slot. */
+    if (ctx->sids == NULL || ctx->tickets == NULL ||
+        wolfSSL_SESSION_has_ticket(sess) == WOLFSSL_SUCCESS)
+        return 0;
+    n = wolfSSL_i2d_SSL_SESSION(sess, NULL);
+    if (n <= I2D_ID_OFF + 1 + PSKGW_SID_LEN || n > (int)sizeof(buf))
+        return 0;
+    if (wolfSSL_i2d_SSL_SESSION(sess, &p) == n && buf[I2D_ID_OFF] == PSKGW_SID_LEN) {
+        uint64_t life_ms = (uint64_t)pskgw_ticket_keys_lifetime(ctx->tickets) * 1000;
+
+        before = *pskgw_sidcache_stats(ctx->sids);
+        if (pskgw_sidcache_put(ctx->sids, buf + I2D_ID_OFF + 1, s->now, s->now + life_ms, buf,
+                               (size_t)n, s->identity, s->uid) == 0)
+            ctx->tickets->st.sid_stored++;
+        add_drops(&ctx->tickets->st, &before, pskgw_sidcache_stats(ctx->sids));
+    }
+    pskgw_wipe(buf, sizeof(buf)); /* the master secret */
+    return 0;
+}
+
+/* The cached entry's identity and uid onto s (copies: the entry may go at the next call). */
+static int take_strings(pskgw_dtls_session_t *s, const pskgw_sidcache_hit_t *hit)
+{
+    char *id = strdup(hit->identity), *uid = hit->uid != NULL ? strdup(hit->uid) : NULL;
+
+    if (id == NULL || (hit->uid != NULL && uid == NULL)) {
+        free(id);
+        free(uid);
+        return PSKGW_ENOMEM;
+    }
+    free(s->identity);
+    free(s->uid);
+    s->identity = id;
+    s->uid = uid;
+    return 0;
+}
+
+WOLFSSL_SESSION *pskgw_sid_get_cb(WOLFSSL *ssl, const unsigned char *id, int len, int *copy)
+{
+    pskgw_dtls_session_t *s = wolfSSL_GetIOReadCtx(ssl);
+    pskgw_sidcache_stats_t before;
+    pskgw_sidcache_hit_t hit;
+    WOLFSSL_SESSION *sess;
+    const unsigned char *p;
+    pskgw_dtls_ctx_t *ctx;
+    int rc;
+
+    if (copy != NULL)
+        *copy = 0; /* wolfSSL copies what it needs and frees the session returned */
+    if (s == NULL || id == NULL || len != PSKGW_SID_LEN || s->ctx->sids == NULL ||
+        s->ctx->tickets == NULL)
+        return NULL;
+    ctx = s->ctx;
+    before = *pskgw_sidcache_stats(ctx->sids);
+    rc = pskgw_sidcache_get(ctx->sids, id, s->now, &hit);
+    add_drops(&ctx->tickets->st, &before, pskgw_sidcache_stats(ctx->sids));
+    if (rc < 0) {
+        ctx->tickets->st.sid_unknown++;
+        return NULL;
+    }
+    p = hit.state;
+    sess = wolfSSL_d2i_SSL_SESSION(NULL, &p, (long)hit.state_len);
+    if (sess == NULL || take_strings(s, &hit) < 0) {
+        wolfSSL_SESSION_free(sess);
+        return NULL;
+    }
+    if (!admit_resumed(s)) {
+        /* Never again from this entry: the full handshake that follows meets the lookup. */
+        pskgw_sidcache_remove(ctx->sids, id);
+        ctx->tickets->st.sid_refused++;
+        wolfSSL_SESSION_free(sess);
+        return NULL;
+    }
+    ctx->tickets->st.sid_found++;
+    s->resumed_by_id = true;
+    return sess;
 }

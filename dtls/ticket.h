@@ -7,9 +7,11 @@
  * secret its key name selects (and a new ticket under the current secret is issued with it).
  *
  * The ticket carries, after wolfSSL's own state, an extension sealed with it: issue time (wall
- * clock seconds), the session's identity (its hex as bytes) and ROTPublicUID. It fits in the 32
- * bytes wolfSSL leaves for it: identity bytes + uid bytes <= 26 (the 14-byte identities of the
- * modules with a 16-hex-digit uid take 22). A session whose identity and uid do not fit gets a
+ * clock seconds), the session's identity (its hex as bytes) and ROTPublicUID (its bytes when it
+ * is hex, else its characters). It fits in the WOLFSSL_TICKET_EXTRA_PADDING_SZ bytes wolfSSL
+ * leaves for it (70 in pskgw's profile, scripts/wolfssl-profile; wolfSSL's default is 32):
+ * identity bytes + uid bytes <= 63, so the longest identity the modules send (32 bytes) fits with
+ * any hex uid pskgw accepts (up to 31 bytes). A session whose identity and uid do not fit gets a
  * ticket marked as not resumable: opening it is refused (a full handshake, counted unsealed).
  *
  * Opening a ticket (wolfSSL's decrypt callback) sets the session's identity and uid, so the
@@ -19,7 +21,15 @@
  * Refused: unknown key name, a failed GCM check or a non-zero byte in the IV's last 4 or the
  * MAC's last 16 (GCM uses 12 and 16 of wolfSSL's 16 and 32; the rest are sealed as zeros),
  * expired (older than lifetime_s or issued in the future by more than 300 s), unsealed; each
- * refusal is counted and leads to a full handshake. Does no I/O; one thread; no locks.
+ * refusal is counted and leads to a full handshake.
+ *
+ * Session-ID resumption (RFC 5246 7.3, for clients that send no ticket extension): with
+ * pskgw_ticket_keys_set_session_cache(k, n > 0), every context made with k keeps a cache of n
+ * sessions (dtls/sidcache.h; one per context, i.e. per listener, so a session ID of another
+ * listener or domain is never found) filled at the end of each full handshake that issued no
+ * ticket, for the ticket lifetime. A ClientHello with a cached session ID resumes with an
+ * abbreviated handshake and no lookup; its identity and uid come from the cache and meet the
+ * same checks as a ticket's. Does no I/O; one thread; no locks.
  */
 #ifndef PSKGW_DTLS_TICKET_H
 #define PSKGW_DTLS_TICKET_H
@@ -44,6 +54,13 @@ typedef struct {
     uint64_t resumed_ticket; /* handshakes that ended resumed from a ticket (session.c) */
     uint64_t resumed_id;     /* handshakes that ended resumed from a session id */
     uint64_t full;           /* handshakes that ended full */
+    /* The session-ID caches of the contexts using these keys. */
+    uint64_t sid_stored;  /* full handshakes' sessions stored */
+    uint64_t sid_found;   /* session IDs found (an abbreviated handshake follows) */
+    uint64_t sid_unknown; /* session IDs offered and not found: unknown, expired, evicted */
+    uint64_t sid_expired; /* entries dropped once past the lifetime */
+    uint64_t sid_evicted; /* live entries dropped to make room (session_cache too small) */
+    uint64_t sid_refused; /* found, but the identity is blocked or denied now */
 } pskgw_ticket_stats_t;
 
 /* Derives the keys. secrets[0] is the current one. lifetime_s: ticket lifetime (1..604800).
@@ -59,6 +76,10 @@ pskgw_ticket_keys_t *pskgw_ticket_keys_ref(pskgw_ticket_keys_t *k);
 void pskgw_ticket_keys_free(pskgw_ticket_keys_t *k);
 
 uint32_t pskgw_ticket_keys_lifetime(const pskgw_ticket_keys_t *k);
+/* Entries of the session-ID cache of each context made with k from now on (0, the default: no
+ * session-ID resumption; at most PSKGW_SIDCACHE_MAX, dtls/sidcache.h). Errors: PSKGW_EINVAL. */
+int pskgw_ticket_keys_set_session_cache(pskgw_ticket_keys_t *k, uint32_t entries);
+uint32_t pskgw_ticket_keys_session_cache(const pskgw_ticket_keys_t *k);
 /* Counters (borrowed; live as long as k). */
 pskgw_ticket_stats_t *pskgw_ticket_keys_stats(pskgw_ticket_keys_t *k);
 /* Wall clock in seconds used for issue times and expiry; NULL: time(). Tests. */

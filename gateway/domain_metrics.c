@@ -22,6 +22,7 @@ struct field {
 static const struct field listener_fields[] = {
     LF(datagrams_in, "counter", "UDP datagrams or TCP reads received"),
     LF(datagrams_out, "counter", "UDP datagrams or TCP writes sent"),
+    LF(send_dropped, "counter", "UDP datagrams the socket refused (full send buffer): lost"),
     LF(bad_datagrams, "counter", "datagrams from peers without a session that were no ClientHello"),
     LF(cookies_sent, "counter", "HelloVerifyRequests sent (no state kept)"),
     LF(cookie_verified, "counter", "ClientHellos with a valid cookie"),

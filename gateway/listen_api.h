@@ -168,6 +168,7 @@ typedef void (*pskgw_listener_close_cb)(pskgw_listener_t *l, void *arg);
 typedef struct {
     uint64_t datagrams_in;       /* UDP datagrams / TCP reads received */
     uint64_t datagrams_out;      /* UDP datagrams / TCP writes sent */
+    uint64_t send_dropped;       /* UDP datagrams the socket refused (full buffer, ...): lost */
     uint64_t bad_datagrams;      /* no session and not a ClientHello */
     uint64_t cookies_sent;       /* HelloVerifyRequests */
     uint64_t cookie_verified;    /* ClientHellos with a valid cookie */
@@ -245,7 +246,8 @@ const pskgw_forward_counters_t *pskgw_listener_forward_counters(const pskgw_list
  * PSKGW_ETOOBIG (above max_message), PSKGW_ECLOSED (listener closing), PSKGW_ETLS, PSKGW_EIO
  * (not sent: the socket refused it (DTLS, the session goes on) or the connection failed).
  * UDP, called while the listener handles a receive batch (from a message callback): 0 means
- * queued for the batch's sendmmsg; a datagram the socket refuses then is lost unreported. */
+ * queued for the batch's sendmmsg; a datagram the socket refuses then is lost, counted in
+ * send_dropped (pskgw_listener_counters_t) and logged (rate-limited). */
 int pskgw_listener_send(pskgw_listener_t *l, uint64_t session_id, const uint8_t *data, size_t len);
 
 /* One established session, for the admin API; pointers valid during the callback only. */

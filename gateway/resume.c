@@ -57,6 +57,10 @@ int pskgw_resume_keys(const pskgw_config_domain_t *cfg, pskgw_ticket_keys_t **ou
     }
     if (rc == 0)
         rc = pskgw_ticket_keys_new(s, l, r->nsecrets, r->ticket_lifetime_s, out);
+    if (rc == 0 && (rc = pskgw_ticket_keys_set_session_cache(*out, r->session_cache)) < 0) {
+        pskgw_ticket_keys_free(*out);
+        *out = NULL;
+    }
     pskgw_wipe(bound, sizeof(bound));
     if (rc < 0) {
         PSKGW_ERR("domain \"%s\": resumption: ticket keys not made: %s", cfg->name,
@@ -64,16 +68,34 @@ int pskgw_resume_keys(const pskgw_config_domain_t *cfg, pskgw_ticket_keys_t **ou
         return rc;
     }
     PSKGW_NOTICE("domain \"%s\": resumption: session tickets under %zu secret%s of %s, lifetime "
-                 "%u s",
+                 "%u s, session-ID cache %u sessions per listener",
                  cfg->name, r->nsecrets, r->nsecrets == 1 ? "" : "s", r->ticket_key_file,
-                 (unsigned)r->ticket_lifetime_s);
+                 (unsigned)r->ticket_lifetime_s, (unsigned)r->session_cache);
     return 0;
+}
+
+static void sid_samples(pskgw_metrics_t *m, const char *fam, const char *a,
+                        const pskgw_ticket_stats_t *st)
+{
+    const struct {
+        const char *outcome;
+        uint64_t v;
+    } o[] = { { "stored", st->sid_stored },   { "found", st->sid_found },
+              { "unknown", st->sid_unknown }, { "expired", st->sid_expired },
+              { "evicted", st->sid_evicted }, { "refused", st->sid_refused } };
+    char lab[400];
+
+    for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++) {
+        snprintf(lab, sizeof(lab), "%s,outcome=\"%s\"", a, o[i].outcome);
+        pskgw_metrics_sample(m, fam, lab, o[i].v);
+    }
 }
 
 void pskgw_resume_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
 {
     static const char HS[] = "pskgw_resumption_handshakes_total";
     static const char TK[] = "pskgw_resumption_tickets_total";
+    static const char SC[] = "pskgw_resumption_session_cache_total";
 
     pskgw_metrics_family(m, HS, "counter",
                          "completed handshakes of listeners with tickets, by kind (full, ticket, "
@@ -83,6 +105,11 @@ void pskgw_resume_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *
         "session tickets sealed, opened, or refused (unknown_key: rotated out "
         "or foreign; expired; bad; unsealed: identity too long for a ticket; refused: identity "
         "blocked or denied now)");
+    pskgw_metrics_family(m, SC, "counter",
+                         "session-ID cache of the listeners (RFC 5246 resumption): stored, found, "
+                         "unknown (not found: never issued here, expired, evicted), expired, "
+                         "evicted (dropped for room: session_cache too small), refused "
+                         "(identity blocked or denied now)");
     for (size_t i = 0; i < n; i++) {
         const pskgw_ticket_stats_t *st;
         char a[300], lab[400];
@@ -111,5 +138,6 @@ void pskgw_resume_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *
         pskgw_metrics_sample(m, TK, lab, st->unsealed);
         snprintf(lab, sizeof(lab), "%s,outcome=\"refused\"", a);
         pskgw_metrics_sample(m, TK, lab, st->refused);
+        sid_samples(m, SC, a, st);
     }
 }

@@ -46,31 +46,49 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)l->rbuf, (unsigned)l->rbuf_len);
 }
 
+/* Datagrams the socket refused: lost (DTLS retransmits handshake flights; an ack or a
+ * downlink message is gone), counted, and said in a rate-limited log line. */
+static void tx_lost(pskgw_listener_t *l, unsigned n, int err)
+{
+    l->counters.send_dropped += n;
+    PSKGW_LOG_RL(PSKGW_LOG_WARNING, "udp-send",
+                 "listener \"%s\": %u datagram(s) not sent: %s (%llu lost in all)", l->name, n,
+                 strerror(err), (unsigned long long)l->counters.send_dropped);
+}
+
 static void tx_flush(pskgw_listener_t *l)
 {
     struct pskgw_udp_tx *tx = l->udp_tx;
     unsigned done = 0;
     int fd = -1;
 
-    if (tx == NULL)
+    if (tx == NULL || tx->n == 0)
         return;
-    if (tx->n > 0 && l->handle_open && uv_fileno((uv_handle_t *)&l->h.udp, &fd) == 0) {
-        tx->flushes++;
-        tx->batched += tx->n;
-        while (done < tx->n) {
-            int r = sendmmsg(fd, tx->msgs + done, tx->n - done, MSG_DONTWAIT);
+    if (!l->handle_open || uv_fileno((uv_handle_t *)&l->h.udp, &fd) != 0) {
+        tx->n = 0;
+        return;
+    }
+    tx->flushes++;
+    tx->batched += tx->n;
+    while (done < tx->n) {
+        int r = sendmmsg(fd, tx->msgs + done, tx->n - done, MSG_DONTWAIT);
+        int err = errno;
 
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                break; /* the socket buffer is full: the rest is lost, DTLS retransmits */
-            if (r <= 0) {
-                done++; /* this one failed (as uv_udp_try_send would): lose it */
-                continue;
-            }
-            l->counters.datagrams_out += (uint64_t)r;
-            done += (unsigned)r;
+        if (r < 0 && err == EINTR)
+            continue;
+        if (r < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS)) {
+            /* The socket buffer (or the kernel's) is full: the rest of the batch is lost. */
+            tx_lost(l, tx->n - done, err);
+            break;
         }
+        if (r <= 0) {
+            /* This datagram failed on its own (as uv_udp_try_send would): lose it, go on. */
+            tx_lost(l, 1, r < 0 ? err : EIO);
+            done++;
+            continue;
+        }
+        l->counters.datagrams_out += (uint64_t)r;
+        done += (unsigned)r;
     }
     tx->n = 0;
 }
@@ -88,8 +106,10 @@ static int send_now(pskgw_listener_t *l, const struct sockaddr *to, const uint8_
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     int rc = uv_udp_try_send(&l->h.udp, &b, 1, to);
 
-    if (rc < 0)
-        return pskgw_err_from_errno(rc); /* a lost datagram: DTLS retransmits */
+    if (rc < 0) {
+        tx_lost(l, 1, -rc); /* a lost datagram: DTLS retransmits */
+        return pskgw_err_from_errno(rc);
+    }
     l->counters.datagrams_out++;
     return 0;
 }

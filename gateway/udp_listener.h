@@ -11,7 +11,9 @@
  * handshake flights, replies, alerts) is copied into the listener's send queue and goes out in
  * one sendmmsg at the batch's end (UV_UDP_MMSG_FREE) or when the listener closes; datagrams sent
  * outside a batch (lookup completions, timers) go out at once with uv_udp_try_send. A full
- * socket buffer loses the datagram, which DTLS retransmission covers.
+ * socket buffer loses the datagram, which DTLS retransmission covers: every datagram lost so
+ * (sendmmsg's EAGAIN/ENOBUFS, which loses the rest of its batch, or a datagram refused on its
+ * own) counts in send_dropped and is logged, rate-limited ("udp-send").
  */
 #ifndef PSKGW_GATEWAY_UDP_LISTENER_H
 #define PSKGW_GATEWAY_UDP_LISTENER_H

@@ -438,11 +438,12 @@ void *pskgw_devsim_client_get1_session(pskgw_devsim_client_t *c)
     return c != NULL && c->ssl != NULL ? SSL_get1_session(c->ssl) : NULL;
 }
 
-int pskgw_devsim_client_set_session(pskgw_devsim_client_t *c, void *session)
+int pskgw_devsim_client_set_session(pskgw_devsim_client_t *c, void *session, bool tickets)
 {
     if (c == NULL || c->ssl == NULL)
         return 0;
-    SSL_clear_options(c->ssl, SSL_OP_NO_TICKET); /* ask for a ticket (the context refuses them) */
+    if (tickets)
+        SSL_clear_options(c->ssl, SSL_OP_NO_TICKET); /* ask for one (the context refuses them) */
     if (session == NULL)
         return 0;
     return SSL_set_session(c->ssl, session) == 1 ? 0 : PSKGW_ETLS;

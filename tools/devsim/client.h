@@ -104,10 +104,10 @@ bool pskgw_devsim_client_cid_in_use(pskgw_devsim_client_t *c);
 /* The negotiated cipher name (static), or NULL before the handshake completes. */
 /* Resumption (--resume; OpenSSL clients only, else no-ops). get1: the established session's
  * state (tickets included), owned by the caller (free with _session_free), NULL when none;
- * set: ask for a ticket, and offer session (NULL: none yet) on this handshake (before _start);
- * reused: this handshake was abbreviated. */
+ * set: ask for a ticket (tickets false: none, the session resumes by its ID), and offer session
+ * (NULL: none yet) on this handshake (before _start); reused: this handshake was abbreviated. */
 void *pskgw_devsim_client_get1_session(pskgw_devsim_client_t *c);
-int pskgw_devsim_client_set_session(pskgw_devsim_client_t *c, void *session);
+int pskgw_devsim_client_set_session(pskgw_devsim_client_t *c, void *session, bool tickets);
 bool pskgw_devsim_client_reused(const pskgw_devsim_client_t *c);
 void pskgw_devsim_client_session_free(void *session);
 

@@ -95,7 +95,7 @@ void fleet_session_start(device_t *d)
         if (rc == 0 && f->o->expect_echo)
             pskgw_devsim_client_on_data(d->c, on_echo, d);
         if (rc == 0 && f->o->resume)
-            rc = pskgw_devsim_client_set_session(d->c, d->sess);
+            rc = pskgw_devsim_client_set_session(d->c, d->sess, !f->o->no_tickets);
     }
     if (rc < 0) {
         fleet_count_error(d, PSKGW_DEVSIM_ERR_HS_ERROR, 1);

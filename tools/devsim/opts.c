@@ -34,6 +34,7 @@ enum {
     O_FAILOVER_AFTER,
     O_CID,
     O_RESUME,
+    O_NO_TICKETS,
     O_IDLE,
     O_IDLE_SHARE,
     O_UNKNOWN,
@@ -94,6 +95,7 @@ static const struct option long_opts[] = {
     { "failover-after", required_argument, NULL, O_FAILOVER_AFTER },
     { "cid", no_argument, NULL, O_CID },
     { "resume", no_argument, NULL, O_RESUME },
+    { "no-tickets", no_argument, NULL, O_NO_TICKETS },
     { "idle-interval", required_argument, NULL, O_IDLE },
     { "idle-share", required_argument, NULL, O_IDLE_SHARE },
     { "unknown-share", required_argument, NULL, O_UNKNOWN },
@@ -474,6 +476,9 @@ static int parse_load_opt(int c, const char *a, pskgw_devsim_opts_t *o, parse_st
     case O_RESUME:
         o->resume = true;
         return 0;
+    case O_NO_TICKETS:
+        o->no_tickets = true;
+        return 0;
     case O_REBIND_SECS:
         if (parse_double(a, 0.001, 86400, &o->rebind_every_s) < 0)
             return fail(err, cap, "--rebind-every must be 0.001..86400 s", a);
@@ -668,6 +673,8 @@ static int check_combination(pskgw_devsim_opts_t *o, bool framing_given, char *e
         return fail(err, cap, "--cid applies to DTLS devices only, not with --attack", "");
     if (o->resume && o->cid)
         return fail(err, cap, "--resume is for OpenSSL clients, not with --cid", "");
+    if (o->no_tickets && !o->resume)
+        return fail(err, cap, "--no-tickets goes with --resume", "");
     if (o->cid && !pskgw_devsim_client_cid_available())
         return fail(
             err, cap,

@@ -83,7 +83,8 @@ typedef struct {
     uint32_t reconnect_every;            /* 0 = never */
     uint32_t nat_rebind_every;           /* 0 = never */
     bool cid;                            /* --cid: wolfSSL clients asking for a DTLS 1.2 CID */
-    bool resume; /* --resume: keep each device's session (ticket) and resume on reconnect */
+    bool resume;     /* --resume: keep each device's session (ticket) and resume on reconnect */
+    bool no_tickets; /* --no-tickets: with --resume, take no ticket: resume by session ID */
     double rebind_every_s; /* 0 = never: a new socket (new port), same session,
                                             every S seconds (DTLS, needs expect_ack) */
     /* --failover-to ADDR:PORT --failover-after N: once a device has sent N messages (and had

@@ -63,6 +63,8 @@ static const char *const usage_sections[] = {
     "                            the session (NAT rebinding) and handshake again\n"
     "  --resume                  keep each device's session (its ticket) and resume it on\n"
     "                            reconnect (abbreviated handshake; OpenSSL clients, not --cid)\n"
+    "  --no-tickets              with --resume: take no ticket, resume by the session ID\n"
+    "                            the gateway issued (RFC 5246 session-ID resumption)\n"
     "  --cid                     DTLS 1.2 with an RFC 9146 Connection ID: wolfSSL clients\n"
     "                            (OpenSSL has no DTLS 1.2 CID) that ask the gateway for one\n"
     "  --rebind-every S          every S seconds, move to a new source port keeping the\n"

@@ -1,5 +1,6 @@
 /* The UDP DTLS listener on real loopback sockets (port 0): wolfSSL and OpenSSL peers, every
  * default suite, 200 devices with slow lookups at once, failures, floods, limits, shutdown. */
+#define _GNU_SOURCE /* struct mmsghdr: the sendmmsg seam below */
 #include "listenfix.h"
 
 #include "gateway/listen_internal.h"
@@ -7,9 +8,11 @@
 #include "common/err.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
@@ -502,6 +505,158 @@ Test(udp, hello_verify_requests_of_one_receive_batch_go_out_in_one_sendmmsg)
     pskgw_udp_tx_stats(lst, &flushes, &batched);
     cr_assert_eq(batched, 20, "every HelloVerifyRequest went through a batch");
     cr_assert_lt(flushes, 20, "%llu sendmmsg calls for 20 datagrams", (unsigned long long)flushes);
+    for (int i = 0; i < n; i++)
+        uv_close((uv_handle_t *)&socks[i], NULL);
+}
+
+/* The send seam: this binary is linked with --wrap=sendmmsg (CMakeLists.txt), so the listener's
+ * sendmmsg comes here. It passes the call through and notes every datagram that went out (its
+ * records: content type, and the handshake type of an epoch-0 handshake record); armed with a
+ * budget, it lets that many more datagrams go and then fails with tx_errno, as a full socket
+ * buffer does (EAGAIN, ENOBUFS) or a datagram refused on its own (EPERM from a firewall). */
+int __real_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags);
+int __wrap_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags);
+
+#define TX_NOTED 64
+static struct {
+    bool armed;
+    unsigned budget;
+    int err;
+    unsigned noted;
+    unsigned records[TX_NOTED];
+    uint8_t type[TX_NOTED][4];    /* content type of the first 4 records */
+    uint8_t hs_type[TX_NOTED][4]; /* handshake type (epoch 0 handshake records), else 0 */
+} tx;
+
+static void tx_note(const uint8_t *d, size_t len)
+{
+    unsigned i = tx.noted;
+    size_t off = 0;
+
+    if (i == TX_NOTED)
+        return;
+    tx.noted++;
+    while (off + 13 <= len) {
+        size_t rlen = ((size_t)d[off + 11] << 8) | d[off + 12];
+        unsigned k = tx.records[i]++;
+
+        if (k < 4) {
+            tx.type[i][k] = d[off];
+            tx.hs_type[i][k] = d[off] == 22 && d[off + 3] == 0 && d[off + 4] == 0 && off + 13 < len
+                                   ? d[off + 13]
+                                   : 0;
+        }
+        off += 13 + rlen;
+    }
+}
+
+int __wrap_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+    int r;
+
+    if (tx.armed && tx.budget == 0) {
+        errno = tx.err;
+        return -1;
+    }
+    if (tx.armed && n > tx.budget)
+        n = tx.budget;
+    r = __real_sendmmsg(fd, v, n, flags);
+    for (int i = 0; i < r; i++)
+        tx_note(v[i].msg_hdr.msg_iov[0].iov_base, v[i].msg_hdr.msg_iov[0].iov_len);
+    if (tx.armed && r > 0)
+        tx.budget -= (unsigned)r;
+    return r;
+}
+
+static bool handshake_done(void *arg)
+{
+    (void)arg;
+    return ctr()->handshakes_completed == 1;
+}
+
+/* One datagram per flight: the server's ServerHello and ServerHelloDone share one datagram,
+ * its ChangeCipherSpec and Finished another (wolfSSL's grouped messages, dtls/ctx.c), so a full
+ * handshake costs 3 datagrams out (HelloVerifyRequest included), not 4 (ServerHello and
+ * ServerHelloDone went apart before). */
+Test(udp, each_server_flight_is_one_datagram)
+{
+    pskgw_listener_opts_t o = { 0 };
+    int hello = -1;
+    int ccs = -1;
+
+    memset(&tx, 0, sizeof(tx));
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true; /* the whole handshake inside receive batches: every send via sendmmsg */
+    hres_add(&res, H_ID, H_PSK);
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, suites[0][0], H_ID, H_PSK, NULL);
+    cr_assert(hrun_until(&loop, handshake_done, NULL, 10000));
+    for (unsigned i = 0; i < tx.noted; i++) {
+        if (tx.type[i][0] == 22 && tx.hs_type[i][0] == 2 && hello < 0)
+            hello = (int)i;
+        if (tx.type[i][0] == 20 && ccs < 0)
+            ccs = (int)i;
+    }
+    cr_assert_geq(hello, 0, "the ServerHello went out through sendmmsg");
+    cr_assert_geq(ccs, 0, "the ChangeCipherSpec went out through sendmmsg");
+    cr_assert_eq(tx.records[hello], 2, "ServerHello's datagram holds %u record(s)",
+                 tx.records[hello]);
+    cr_assert_eq(tx.hs_type[hello][1], 14, "then ServerHelloDone");
+    cr_assert_eq(tx.records[ccs], 2, "ChangeCipherSpec's datagram holds %u record(s)",
+                 tx.records[ccs]);
+    cr_assert_eq(tx.type[ccs][1], 22, "then the (encrypted) Finished");
+}
+
+static bool batch_settled(void *arg)
+{
+    return ctr()->datagrams_out + ctr()->send_dropped >= *(uint64_t *)arg;
+}
+
+/* Datagrams a batched send loses are counted: twenty HelloVerifyRequests of one receive batch
+ * meet a socket that takes 5 and then says EAGAIN (the rest of the batch is lost), then three
+ * more meet a socket refusing each one on its own (EPERM): send_dropped says 18. */
+Test(udp, datagrams_lost_by_a_batched_send_are_counted)
+{
+    pskgw_listener_opts_t o = { 0 };
+    static uv_udp_t socks[23];
+    struct sockaddr_in to;
+    struct sockaddr_in any;
+    uint64_t want = 20;
+    int n = 23;
+    uv_buf_t b;
+
+    memset(&tx, 0, sizeof(tx));
+    hres_init(&res, &loop, 0);
+    start(&o);
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", pskgw_listener_port(lst), &to), 0);
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &any), 0);
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(uv_udp_init(&loop, &socks[i]), 0);
+        cr_assert_eq(uv_udp_bind(&socks[i], (const struct sockaddr *)&any, 0), 0);
+    }
+    tx.armed = true;
+    tx.budget = 5;
+    tx.err = EAGAIN;
+    for (int i = 0; i < 20; i++) {
+        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
+        cr_assert_eq(uv_udp_try_send(&socks[i], &b, 1, (const struct sockaddr *)&to),
+                     (int)sizeof(client_hello));
+    }
+    cr_assert(hrun_until(&loop, batch_settled, &want, 5000));
+    cr_assert_eq(ctr()->cookies_sent, 20);
+    cr_assert_eq(ctr()->datagrams_out, 5);
+    cr_assert_eq(ctr()->send_dropped, 15);
+    tx.err = EPERM; /* budget 0: every call fails, one datagram at a time */
+    want = 23;
+    for (int i = 20; i < n; i++) {
+        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
+        cr_assert_eq(uv_udp_try_send(&socks[i], &b, 1, (const struct sockaddr *)&to),
+                     (int)sizeof(client_hello));
+    }
+    cr_assert(hrun_until(&loop, batch_settled, &want, 5000));
+    cr_assert_eq(ctr()->datagrams_out, 5);
+    cr_assert_eq(ctr()->send_dropped, 18);
+    tx.armed = false;
     for (int i = 0; i < n; i++)
         uv_close((uv_handle_t *)&socks[i], NULL);
 }

@@ -491,8 +491,20 @@ Test(config_good, resumption_ticket_key_file)
     cr_assert_eq(cfg->domains[0].resumption.secrets[0][0], 0x01);
     cr_assert_eq(cfg->domains[0].resumption.secrets[1][0], 0xAA);
     cr_assert_eq(cfg->domains[0].resumption.ticket_lifetime_s, 600);
+    cr_assert_eq(cfg->domains[0].resumption.session_cache, 10000, "the default");
     pskgw_config_free(cfg);
     cfg = NULL;
+
+    cr_assert_eq(load_text("acme.conf", MIN_CONF "resumption = { ticket_key_file = \"./tickets\"; "
+                                                 "session_cache = 0; };\n"),
+                 0);
+    cr_assert_eq(cfg->domains[0].resumption.session_cache, 0, "0: no session-ID resumption");
+    pskgw_config_free(cfg);
+    cfg = NULL;
+    cr_assert_eq(load_text("acme.conf", MIN_CONF "resumption = { ticket_key_file = \"./tickets\"; "
+                                                 "session_cache = 1000001; };\n"),
+                 PSKGW_ECONFIG);
+    cr_assert(diag_has("resumption.session_cache", NULL));
 
     write_file("tickets", "not a secret\n");
     cr_assert_eq(load_text("acme.conf", conf), PSKGW_ECONFIG);

@@ -6,6 +6,7 @@
 
 #include "common/err.h"
 #include "dtls/cid.h"
+#include "dtls/internal.h"
 #include "dtls/parse.h"
 #include "dtls/wolfmem.h"
 
@@ -327,6 +328,46 @@ Test(session, cookie_is_stateless_and_survives_one_rotation)
         }
         tpair_deinit(&p);
     }
+    pskgw_dtls_ctx_free(c);
+}
+
+/* The session created for a checked ClientHello asks which secret made its cookie
+ * (pskgw_dtls_ctx_cookie_index); the context remembers the answer of the check for exactly that
+ * datagram and peer (no second HMAC, dtls/ctx.c). A rotation between the check and the session
+ * must not leave the old answer: secret 0 is the new one then, and the cookie is secret 1's. */
+Test(session, a_rotation_between_the_cookie_check_and_the_session_picks_the_previous_secret)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    uint8_t buf[TQ_MAX];
+    uint8_t out[PSKGW_DTLS_HVR_MAX];
+    size_t on = 0;
+    size_t n;
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    cr_assert_neq(wolfSSL_connect(p.cli), WOLFSSL_SUCCESS);
+    n = tq_pop(&p.to_server, buf, sizeof(buf)); /* ClientHello, no cookie */
+    cr_assert_eq(
+        pskgw_dtls_ctx_check_hello(c, p.now, p.peer, sizeof(p.peer), buf, n, out, sizeof(out), &on),
+        0);
+    tq_push(&p.to_client, out, on);
+    cr_assert_neq(wolfSSL_connect(p.cli), WOLFSSL_SUCCESS);
+    n = tq_pop(&p.to_server, buf, sizeof(buf)); /* ClientHello with the cookie */
+    cr_assert_eq(
+        pskgw_dtls_ctx_check_hello(c, p.now, p.peer, sizeof(p.peer), buf, n, out, sizeof(out), &on),
+        1);
+    cr_assert_eq(pskgw_dtls_ctx_cookie_index(c, p.peer, sizeof(p.peer), buf, n), 0);
+    cr_assert_lt(pskgw_dtls_ctx_cookie_index(c, (const uint8_t *)"other", 5, buf, n), 0,
+                 "another peer's answer is computed, not remembered");
+    cr_assert_eq(pskgw_dtls_ctx_rotate_cookie_secret(c, p.now), 0);
+    cr_assert_eq(pskgw_dtls_ctx_cookie_index(c, p.peer, sizeof(p.peer), buf, n), 1);
+    tq_push(&p.to_server, buf, n);
+    tpair_pump(&p);
+    cr_assert(p.cli_done, "client error %d", p.cli_error);
+    tpair_deinit(&p);
     pskgw_dtls_ctx_free(c);
 }
 

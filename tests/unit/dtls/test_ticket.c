@@ -244,3 +244,56 @@ Test(ticket, refused_identity_does_not_resume)
     pskgw_dtls_ctx_free(c);
     pskgw_ticket_keys_free(k);
 }
+
+/* The longest identity the modules send (32 bytes, 64 hex digits) with a 16-hex-digit UID: 47
+ * bytes of pskgw's ticket extension, more than wolfSSL's default room (32) took: such a ticket
+ * was sealed as not resumable. The profile's WOLFSSL_TICKET_EXTRA_PADDING_SZ (70) fits it. */
+#define LONG_ID  "11010008002F33244B115B0AEEB9000102030405060708090A0B0C0D0E0F1011"
+#define LONG_UID "00020000892822450002000089282245"
+
+static WOLFSSL_SESSION *long_connect(pskgw_dtls_ctx_t *c, tres_t *r, WOLFSSL_SESSION *sess,
+                                     bool *reused)
+{
+    WOLFSSL_SESSION *out;
+    tpair_t p;
+
+    tpair_init(&p, c, r, true, "PSK-AES128-CCM-8", LONG_ID, PSK);
+    cr_assert_eq(wolfSSL_UseSessionTicket(p.cli), WOLFSSL_SUCCESS);
+    if (sess != NULL)
+        cr_assert_eq(wolfSSL_set_session(p.cli, sess), WOLFSSL_SUCCESS);
+    tpair_pump(&p);
+    if (tres_complete(r, 0) > 0)
+        tpair_pump(&p);
+    cr_assert_eq(p.established, 1);
+    cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), LONG_ID);
+    cr_assert_str_eq(pskgw_dtls_session_uid(p.srv), LONG_UID);
+    *reused = wolfSSL_session_reused(p.cli) == 1;
+    out = wolfSSL_get1_session(p.cli);
+    tpair_deinit(&p);
+    return out;
+}
+
+Test(ticket, longest_identity_with_its_uid_fits_and_resumes)
+{
+    pskgw_ticket_keys_t *k = mkkeys(OLD, NULL, 3600);
+    pskgw_dtls_ctx_t *c = mkctx(true, k);
+    WOLFSSL_SESSION *s1, *s2;
+    bool reused = true;
+    tres_t r;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, LONG_ID, PSK, LONG_UID);
+    s1 = long_connect(c, &r, NULL, &reused);
+    cr_assert(!reused);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sealed, 1);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->unsealed, 0, "identity and uid fit in the ticket");
+    s2 = long_connect(c, &r, s1, &reused);
+    cr_assert(reused);
+    cr_assert_eq(r.resolves, 1, "no lookup for the resumed session");
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->resumed_ticket, 1);
+    wolfSSL_SESSION_free(s1);
+    wolfSSL_SESSION_free(s2);
+    pskgw_dtls_ctx_free(c);
+    pskgw_ticket_keys_free(k);
+}

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# What one warm full handshake costs the gateway (issue 13, the handshake path). A report, not a
+# test: one pskgw (warm key cache, file sink to /dev/null) on loopback, pskgw-sim behind it, and
+# pskgw-dtls-hammer (OpenSSL client, one identity, one source port per handshake) in front.
+# After a warm-up of 100 handshakes, N more are measured three ways, each in its own run:
+#   counters  datagrams in and out, HelloVerifyRequests, sendmmsg calls (the admin endpoint's
+#             pskgw_listener_* families), allocations of the whole process (LD_PRELOAD
+#             libpskgw-malloccount.so, SIGUSR2) and log lines written;
+#   strace    system calls of every pskgw thread by name (strace -c -f attached for the N
+#             handshakes; strace slows pskgw, so its receive batches are fuller than at speed);
+#   perfstat  system calls, context switches (wake-ups) and CPU time at speed (perf stat -p);
+#   callgrind instructions executed by pskgw (valgrind --tool=callgrind, collection switched on
+#             for the N handshakes only): deterministic, unlike CPU time on a shared machine.
+# Every figure is divided by the handshakes the hammer completed. Usage:
+#   bench/hs-cost.sh [BIN_DIR (build)] [N (2000)] [CONCURRENCY (32)] [what: all|counters|strace|perfstat|callgrind]
+# Prints one JSON line per run and keeps callgrind's output in $HS_COST_OUT (default: a temporary
+# directory, printed).
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$(cd "${1:-$SRC/build}" && pwd)
+N=${2:-2000}
+CONC=${3:-32}
+WHAT=${4:-all}
+OUT=${HS_COST_OUT:-$(mktemp -d /tmp/pskgw-hs-cost.XXXXXX)}
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/pskgw-hs-cost-run.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+wait_for() { # file regex [tries of 0.1 s]: first match
+  local i
+  for ((i = 0; i < ${3:-600}; i++)); do
+    grep -Eo "$2" "$1" 2>/dev/null | head -n 1 | grep . && return 0
+    sleep 0.1
+  done
+  echo "hs-cost: timed out waiting for $2 in $1" >&2
+  return 1
+}
+metric() { # admin-url family -> the listener's value
+  curl -fsS "$1" | awk -v f="$2" '$1 ~ "^"f"[{ ]" || $1 == f { s += $NF } END { printf "%d\n", s }'
+}
+
+"$BIN/pskgw-sim" --listen 127.0.0.1:0 --api-key k --api-secret s --seed hscost --devices 1 \
+  >"$WORK/sim.out" 2>"$WORK/sim.err" &
+PIDS+=($!)
+SIM_URL=$(wait_for "$WORK/sim.out" '^https?://[0-9.]+:[0-9]+')
+printf 's' >"$WORK/api.secret"
+cat >"$WORK/g.conf" <<CONF
+domain = "g";
+api = { url = "$SIM_URL"; key_id = "k"; secret_file = "api.secret"; };
+listeners = ( { name = "dtls"; proto = "udp"; address = "127.0.0.1"; port = 0; } );
+limits = { per_ip_handshakes_per_s = 0; };
+admin = { address = "127.0.0.1"; port = 0; };
+sinks = ( { type = "file"; path = "/dev/null"; } );
+CONF
+
+GW=
+start_gw() { # prefix command words...
+  : >"$WORK/gw.log"
+  "$@" "$BIN/pskgw" --config "$WORK/g.conf" >"$WORK/gw.out" 2>"$WORK/gw.log" &
+  GW=$!
+  PIDS+=("$GW")
+  PORT=$(wait_for "$WORK/gw.log" 'on udp 127\.0\.0\.1:[0-9]+' 3000 | grep -Eo '[0-9]+$')
+  ADMIN=$(wait_for "$WORK/gw.log" 'http://127\.0\.0\.1:[0-9]+/metrics' 3000)
+}
+stop_gw() {
+  kill -TERM "$GW" 2>/dev/null || true
+  wait "$GW" 2>/dev/null || true
+}
+hammer() { # handshakes -> ok count
+  "$BIN/pskgw-dtls-hammer" --target "127.0.0.1:$PORT" --seed hscost --device 0 --handshakes "$1" \
+    --concurrency "$CONC" --duration 600 --handshake-timeout 30 --quiet --json "$WORK/h.json" \
+    2>"$WORK/h.err" >/dev/null || true
+  jq '.ok' "$WORK/h.json"
+}
+per() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.2f", (n > 0 ? a / n : 0) }'; }
+
+if [ "$WHAT" = all ] || [ "$WHAT" = counters ]; then
+  start_gw env LD_PRELOAD="$BIN/libpskgw-malloccount.so" PSKGW_MALLOCCOUNT_FILE="$WORK/mc"
+  hammer 100 >/dev/null
+  sleep 1.2 # the metrics snapshot is renewed once a second
+  declare -A a0
+  for f in datagrams_in datagrams_out cookies_sent send_dropped handshakes_completed; do
+    a0[$f]=$(metric "$ADMIN" "pskgw_listener_${f}_total")
+  done
+  kill -USR2 "$GW"
+  wait_for "$WORK/mc" '^[0-9]+' >/dev/null
+  m0=$(cat "$WORK/mc")
+  l0=$(wc -l <"$WORK/gw.log")
+  ok=$(hammer "$N")
+  sleep 1.2
+  rm -f "$WORK/mc"
+  kill -USR2 "$GW"
+  wait_for "$WORK/mc" '^[0-9]+' >/dev/null
+  m1=$(cat "$WORK/mc")
+  l1=$(wc -l <"$WORK/gw.log")
+  declare -A a1
+  for f in datagrams_in datagrams_out cookies_sent send_dropped handshakes_completed; do
+    a1[$f]=$(metric "$ADMIN" "pskgw_listener_${f}_total")
+  done
+  stop_gw
+  printf '{"run":"counters","handshakes":%s,"datagrams_in":%s,"datagrams_out":%s,"hello_verify_requests":%s,"send_dropped":%s,"allocations":%s,"log_lines":%s}\n' \
+    "$ok" "$(per $((a1[datagrams_in] - a0[datagrams_in])) "$ok")" \
+    "$(per $((a1[datagrams_out] - a0[datagrams_out])) "$ok")" \
+    "$(per $((a1[cookies_sent] - a0[cookies_sent])) "$ok")" \
+    "$((a1[send_dropped] - a0[send_dropped]))" "$(per $((m1 - m0)) "$ok")" \
+    "$(per $((l1 - l0)) "$ok")"
+fi
+
+if [ "$WHAT" = all ] || [ "$WHAT" = strace ]; then
+  start_gw
+  hammer 100 >/dev/null
+  strace -c -f -o "$WORK/strace.txt" -p "$GW" 2>/dev/null &
+  ST=$!
+  sleep 1 # strace attached to every thread
+  ok=$(hammer "$N")
+  kill -INT "$ST"
+  wait "$ST" 2>/dev/null || true
+  stop_gw
+  cp "$WORK/strace.txt" "$OUT/strace.txt"
+  # strace -c: % time, seconds, usecs/call, calls, [errors,] syscall; calls is column 4.
+  calls=$(awk '$NF == "total" { print $4 }' "$WORK/strace.txt")
+  printf '{"run":"strace","handshakes":%s,"syscalls":%s,"by_call":{%s}}\n' "$ok" "$(per "$calls" "$ok")" \
+    "$(awk -v n="$ok" '$1 ~ /^[0-9.]+$/ && $NF != "total" { printf "%s\"%s\":%.2f", sep, $NF, $4 / n; sep = "," }' "$WORK/strace.txt")"
+fi
+
+if [ "$WHAT" = all ] || [ "$WHAT" = perfstat ]; then
+  # strace slows pskgw down so much that its receive batches fill up: perf stat counts the
+  # system calls and context switches (wake-ups) of a run at speed.
+  start_gw
+  hammer 100 >/dev/null
+  perf stat -x, -e raw_syscalls:sys_enter,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_sendmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,context-switches,task-clock -p "$GW" -o "$WORK/perf.txt" &
+  PS=$!
+  sleep 1
+  ok=$(hammer "$N")
+  kill -INT "$PS"
+  wait "$PS" 2>/dev/null || true
+  stop_gw
+  cp "$WORK/perf.txt" "$OUT/perfstat.txt"
+  ev() { awk -F, -v e="$1" '$3 == e { print $1 }' "$WORK/perf.txt"; }
+  printf '{"run":"perfstat","handshakes":%s,"syscalls":%s,"recvmmsg":%s,"sendmmsg":%s,"sendmsg":%s,"epoll_wait":%s,"context_switches":%s,"task_clock_ms":%s}\n' \
+    "$ok" "$(per "$(ev raw_syscalls:sys_enter)" "$ok")" "$(per "$(ev syscalls:sys_enter_recvmmsg)" "$ok")" \
+    "$(per "$(ev syscalls:sys_enter_sendmmsg)" "$ok")" "$(per "$(ev syscalls:sys_enter_sendmsg)" "$ok")" \
+    "$(per "$(($(ev syscalls:sys_enter_epoll_wait) + $(ev syscalls:sys_enter_epoll_pwait)))" "$ok")" \
+    "$(per "$(ev context-switches)" "$ok")" \
+    "$(awk -F, '$3 == "task-clock" { printf "%.0f", $1 }' "$WORK/perf.txt")"
+fi
+
+if [ "$WHAT" = all ] || [ "$WHAT" = callgrind ]; then
+  start_gw valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.out"
+  hammer 100 >/dev/null
+  callgrind_control -i on "$GW" >/dev/null 2>&1
+  ok=$(hammer "$N")
+  callgrind_control -i off "$GW" >/dev/null 2>&1
+  stop_gw
+  ir=$(callgrind_annotate "$OUT/callgrind.out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+  printf '{"run":"callgrind","handshakes":%s,"instructions":%s,"file":"%s"}\n' "$ok" "$(per "$ir" "$ok")" \
+    "$OUT/callgrind.out"
+fi

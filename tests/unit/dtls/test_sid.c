@@ -1,0 +1,432 @@
+/* Session-ID resumption (RFC 5246 7.3; dtls/sidcache.h, the callbacks in dtls/ticket.c): a
+ * wolfSSL client that sends no ticket extension resumes by the session ID pskgw issued, with an
+ * abbreviated handshake, no lookup, identity and uid from the cache; unknown, expired, evicted
+ * and other listeners' IDs lead to full handshakes. And the cache itself: bounded, LRU, expiry. */
+#include "pair.h"
+
+#include "common/err.h"
+#include "common/secmem.h"
+#include "dtls/ctx.h"
+#include "dtls/internal.h"
+#include "dtls/sidcache.h"
+#include "dtls/ticket.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#define ID  "11010008002F33244B115B0AEEB9"
+#define PSK "E5DE45B367DB690F2E17CF9D80A18E87"
+#define UID "0002000089282245"
+#define ID2 "11010008002F33244B115B0AEEBA"
+
+#define SECRET "the shared secret of the domain, 32+"
+
+static pskgw_ticket_keys_t *mkkeys(uint32_t lifetime_s, uint32_t entries)
+{
+    const uint8_t *s[1] = { (const uint8_t *)SECRET };
+    size_t l[1] = { strlen(SECRET) };
+    pskgw_ticket_keys_t *k = NULL;
+
+    cr_assert_eq(pskgw_ticket_keys_new(s, l, 1, lifetime_s, &k), 0);
+    cr_assert_eq(pskgw_ticket_keys_set_session_cache(k, entries), 0);
+    return k;
+}
+
+static pskgw_dtls_ctx_t *mkctx(bool dtls, pskgw_ticket_keys_t *k)
+{
+    pskgw_dtls_options_t o = { 0 };
+    pskgw_dtls_ctx_t *c = NULL;
+    const char *why = NULL;
+
+    o.dtls = dtls;
+    o.idle_timeout_s = 30;
+    o.tickets = k;
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
+    return c;
+}
+
+typedef struct {
+    bool tickets;      /* the client offers the ticket extension */
+    uint64_t now;      /* the server's clock (ms) */
+    const char *id;    /* identity; NULL: ID */
+    int refuse;        /* the owner refuses the identity */
+    bool reused;       /* out: abbreviated handshake */
+    bool established;  /* out */
+    char uid[64];      /* out: the server session's uid */
+    long wolf_timeout; /* out: the server's wolfSSL session timeout (s) */
+} conn_t;
+
+/* One handshake of a client (resuming `sess` when not NULL) against ctx; a message after it.
+ * Returns the client's session (caller frees), NULL when no session was established. */
+static WOLFSSL_SESSION *connect_once(pskgw_dtls_ctx_t *c, bool dtls, tres_t *r,
+                                     WOLFSSL_SESSION *sess, conn_t *k)
+{
+    WOLFSSL_SESSION *out = NULL;
+    tpair_t p;
+
+    tpair_init(&p, c, r, dtls, "PSK-AES128-CCM-8", k->id != NULL ? k->id : ID, PSK);
+    p.now = k->now != 0 ? k->now : 1000;
+    p.refuse_identity = k->refuse;
+    if (k->tickets)
+        cr_assert_eq(wolfSSL_UseSessionTicket(p.cli), WOLFSSL_SUCCESS);
+    if (sess != NULL)
+        cr_assert_eq(wolfSSL_set_session(p.cli, sess), WOLFSSL_SUCCESS);
+    tpair_pump(&p);
+    if (tres_complete(r, 0) > 0)
+        tpair_pump(&p);
+    k->established = p.established == 1 && p.cli_done;
+    if (k->established) {
+        const char *uid = pskgw_dtls_session_uid(p.srv);
+
+        cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), k->id != NULL ? k->id : ID);
+        snprintf(k->uid, sizeof(k->uid), "%s", uid != NULL ? uid : "");
+        k->wolf_timeout = wolfSSL_SESSION_get_timeout(wolfSSL_get_session(p.srv->ssl));
+        cr_assert_gt(wolfSSL_write(p.cli, "hi", 2), 0);
+        tpair_pump(&p);
+        cr_assert_eq(p.nmsgs, 1);
+        k->reused = wolfSSL_session_reused(p.cli) == 1;
+        out = wolfSSL_get1_session(p.cli);
+        cr_assert_not_null(out);
+    }
+    tpair_deinit(&p);
+    return out;
+}
+
+static void resume_by_id(bool dtls)
+{
+    pskgw_ticket_keys_t *k = mkkeys(3600, 100);
+    pskgw_dtls_ctx_t *c = mkctx(dtls, k);
+    const pskgw_ticket_stats_t *st = pskgw_ticket_keys_stats(k);
+    WOLFSSL_SESSION *s1, *s2;
+    conn_t a = { 0 }, b = { 0 };
+    tres_t r;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    s1 = connect_once(c, dtls, &r, NULL, &a);
+    cr_assert(a.established && !a.reused);
+    cr_assert_eq(r.resolves, 1);
+    cr_assert_eq(st->sid_stored, 1, "the full handshake's session is cached");
+    cr_assert_eq(st->sealed, 0, "a client without the extension gets no ticket");
+    s2 = connect_once(c, dtls, &r, s1, &b);
+    cr_assert(b.established);
+    cr_assert(b.reused, "abbreviated handshake by session ID");
+    cr_assert_eq(r.resolves, 1, "no lookup for the resumed session");
+    cr_assert_str_eq(b.uid, UID, "the uid comes from the cache");
+    cr_assert_eq(st->sid_found, 1);
+    cr_assert_eq(st->resumed_id, 1);
+    cr_assert_eq(st->resumed_ticket, 0);
+    cr_assert_eq(st->full, 1);
+    wolfSSL_SESSION_free(s1);
+    wolfSSL_SESSION_free(s2);
+    pskgw_dtls_ctx_free(c);
+    pskgw_ticket_keys_free(k);
+}
+
+Test(sid, dtls_client_without_tickets_resumes_by_session_id)
+{
+    resume_by_id(true);
+}
+
+Test(sid, tls_client_without_tickets_resumes_by_session_id)
+{
+    resume_by_id(false);
+}
+
+Test(sid, another_listeners_session_id_means_a_full_handshake)
+{
+    /* Same secret, same domain even: each listener has its own cache. */
+    pskgw_ticket_keys_t *k = mkkeys(3600, 100);
+    pskgw_dtls_ctx_t *a = mkctx(true, k), *b = mkctx(true, k);
+    WOLFSSL_SESSION *s1, *s2;
+    conn_t x = { 0 }, y = { 0 };
+    tres_t r;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    s1 = connect_once(a, true, &r, NULL, &x);
+    s2 = connect_once(b, true, &r, s1, &y);
+    cr_assert(y.established && !y.reused);
+    cr_assert_eq(r.resolves, 2);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_unknown, 1);
+    cr_assert_str_eq(y.uid, UID);
+    wolfSSL_SESSION_free(s1);
+    wolfSSL_SESSION_free(s2);
+    pskgw_dtls_ctx_free(a);
+    pskgw_dtls_ctx_free(b);
+    pskgw_ticket_keys_free(k);
+}
+
+Test(sid, expired_session_id_means_a_full_handshake)
+{
+    pskgw_ticket_keys_t *k = mkkeys(60, 100);
+    pskgw_dtls_ctx_t *c = mkctx(true, k);
+    WOLFSSL_SESSION *s1, *s2, *s3;
+    conn_t a = { .now = 1000 }, b = { .now = 60999 }, d = { .now = 61000 + 1000 };
+    tres_t r;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    s1 = connect_once(c, true, &r, NULL, &a);
+    s2 = connect_once(c, true, &r, s1, &b);
+    cr_assert(b.reused, "within the lifetime");
+    s3 = connect_once(c, true, &r, s1, &d);
+    cr_assert(d.established && !d.reused, "past the lifetime: full");
+    cr_assert_eq(r.resolves, 2);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_expired, 1);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_unknown, 1);
+    wolfSSL_SESSION_free(s1);
+    wolfSSL_SESSION_free(s2);
+    wolfSSL_SESSION_free(s3);
+    pskgw_dtls_ctx_free(c);
+    pskgw_ticket_keys_free(k);
+}
+
+Test(sid, evicted_session_id_means_a_full_handshake)
+{
+    pskgw_ticket_keys_t *k = mkkeys(3600, 1);
+    pskgw_dtls_ctx_t *c = mkctx(true, k);
+    WOLFSSL_SESSION *s1, *s2, *s3;
+    conn_t a = { 0 }, b = { .id = ID2 }, d = { 0 };
+    tres_t r;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    tres_add(&r, ID2, PSK, UID);
+    s1 = connect_once(c, true, &r, NULL, &a);
+    s2 = connect_once(c, true, &r, NULL, &b); /* the cache holds one: s1's goes */
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_evicted, 1);
+    s3 = connect_once(c, true, &r, s1, &d);
+    cr_assert(d.established && !d.reused);
+    cr_assert_eq(r.resolves, 3);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_unknown, 1);
+    wolfSSL_SESSION_free(s1);
+    wolfSSL_SESSION_free(s2);
+    wolfSSL_SESSION_free(s3);
+    pskgw_dtls_ctx_free(c);
+    pskgw_ticket_keys_free(k);
+}
+
+Test(sid, a_client_with_a_ticket_is_not_cached)
+{
+    pskgw_ticket_keys_t *k = mkkeys(3600, 100);
+    pskgw_dtls_ctx_t *c = mkctx(true, k);
+    WOLFSSL_SESSION *s1, *s2;
+    conn_t a = { .tickets = true }, b = { .tickets = true };
+    tres_t r;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    s1 = connect_once(c, true, &r, NULL, &a);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sealed, 1);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_stored, 0);
+    s2 = connect_once(c, true, &r, s1, &b);
+    cr_assert(b.reused);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->resumed_ticket, 1);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->resumed_id, 0);
+    wolfSSL_SESSION_free(s1);
+    wolfSSL_SESSION_free(s2);
+    pskgw_dtls_ctx_free(c);
+    pskgw_ticket_keys_free(k);
+}
+
+Test(sid, refused_identity_does_not_resume_by_session_id)
+{
+    pskgw_ticket_keys_t *k = mkkeys(3600, 100);
+    pskgw_dtls_ctx_t *c = mkctx(true, k);
+    WOLFSSL_SESSION *s1, *s2;
+    conn_t a = { 0 }, b = { .refuse = 1 };
+    tres_t r;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    s1 = connect_once(c, true, &r, NULL, &a);
+    s2 = connect_once(c, true, &r, s1, &b);
+    cr_assert_null(s2);
+    cr_assert(!b.established, "no session for a refused identity");
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_refused, 1);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->resumed_id, 0);
+    cr_assert_eq(pskgw_sidcache_count(c->sids), 0, "the entry is gone");
+    wolfSSL_SESSION_free(s1);
+    pskgw_dtls_ctx_free(c);
+    pskgw_ticket_keys_free(k);
+}
+
+Test(sid, without_a_session_cache_no_session_id_resumes)
+{
+    pskgw_ticket_keys_t *k = mkkeys(3600, 0);
+    pskgw_dtls_ctx_t *c = mkctx(true, k);
+    WOLFSSL_SESSION *s1, *s2;
+    conn_t a = { 0 }, b = { 0 };
+    tres_t r;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    s1 = connect_once(c, true, &r, NULL, &a);
+    s2 = connect_once(c, true, &r, s1, &b);
+    cr_assert(b.established && !b.reused);
+    cr_assert_null(c->sids);
+    cr_assert_eq(r.resolves, 2);
+    wolfSSL_SESSION_free(s1);
+    wolfSSL_SESSION_free(s2);
+    pskgw_dtls_ctx_free(c);
+    pskgw_ticket_keys_free(k);
+}
+
+/* wolfSSL resumed nothing older than its session timeout, 500 s by default, whatever the ticket
+ * lifetime: the context sets it to the lifetime. */
+Test(sid, wolfssl_session_timeout_is_the_ticket_lifetime)
+{
+    pskgw_ticket_keys_t *k = mkkeys(7200, 0);
+    pskgw_dtls_ctx_t *c = mkctx(true, k);
+    WOLFSSL_SESSION *s1;
+    conn_t a = { .tickets = true };
+    tres_t r;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    s1 = connect_once(c, true, &r, NULL, &a);
+    cr_assert_eq(a.wolf_timeout, 7200);
+    wolfSSL_SESSION_free(s1);
+    pskgw_dtls_ctx_free(c);
+    pskgw_ticket_keys_free(k);
+}
+
+/* ---- the cache alone ---- */
+
+static void mkid(uint8_t id[PSKGW_SID_LEN], uint8_t n)
+{
+    memset(id, 0xA5, PSKGW_SID_LEN);
+    id[0] = n;
+    id[31] = n;
+}
+
+Test(sidcache, stores_finds_and_replaces)
+{
+    pskgw_sidcache_t *c = NULL;
+    pskgw_sidcache_hit_t h;
+    uint8_t id[PSKGW_SID_LEN];
+    const uint8_t st[] = "state";
+
+    cr_assert_eq(pskgw_sidcache_new(4, &c), 0);
+    mkid(id, 1);
+    cr_assert_eq(pskgw_sidcache_get(c, id, 0, &h), PSKGW_ENOTFOUND);
+    cr_assert_eq(pskgw_sidcache_put(c, id, 0, 100, st, sizeof(st), ID, UID), 0);
+    cr_assert_eq(pskgw_sidcache_get(c, id, 99, &h), 0);
+    cr_assert_eq(h.state_len, sizeof(st));
+    cr_assert_eq(memcmp(h.state, st, sizeof(st)), 0);
+    cr_assert_str_eq(h.identity, ID);
+    cr_assert_str_eq(h.uid, UID);
+    cr_assert_eq(pskgw_sidcache_put(c, id, 10, 200, st, 3, ID2, NULL), 0);
+    cr_assert_eq(pskgw_sidcache_count(c), 1, "replaced, not added");
+    cr_assert_eq(pskgw_sidcache_get(c, id, 150, &h), 0);
+    cr_assert_str_eq(h.identity, ID2);
+    cr_assert_null(h.uid);
+    pskgw_sidcache_remove(c, id);
+    cr_assert_eq(pskgw_sidcache_count(c), 0);
+    cr_assert_eq(pskgw_sidcache_stats(c)->unknown, 1);
+    pskgw_sidcache_free(c);
+}
+
+Test(sidcache, bounded_least_recently_used_goes_first)
+{
+    pskgw_sidcache_t *c = NULL;
+    pskgw_sidcache_hit_t h;
+    uint8_t id[5][PSKGW_SID_LEN];
+    const uint8_t st[] = "s";
+
+    cr_assert_eq(pskgw_sidcache_new(3, &c), 0);
+    for (uint8_t i = 0; i < 5; i++)
+        mkid(id[i], i);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(pskgw_sidcache_put(c, id[i], 0, 1000, st, 1, ID, NULL), 0);
+    cr_assert_eq(pskgw_sidcache_get(c, id[0], 1, &h), 0); /* 0 is now the most recent */
+    cr_assert_eq(pskgw_sidcache_put(c, id[3], 1, 1000, st, 1, ID, NULL), 0);
+    cr_assert_eq(pskgw_sidcache_count(c), 3);
+    cr_assert_eq(pskgw_sidcache_stats(c)->evicted, 1);
+    cr_assert_eq(pskgw_sidcache_get(c, id[1], 2, &h), PSKGW_ENOTFOUND, "1 was the oldest");
+    cr_assert_eq(pskgw_sidcache_get(c, id[0], 2, &h), 0);
+    cr_assert_eq(pskgw_sidcache_get(c, id[2], 2, &h), 0);
+    cr_assert_eq(pskgw_sidcache_get(c, id[3], 2, &h), 0);
+    pskgw_sidcache_free(c);
+}
+
+Test(sidcache, expired_entries_are_never_returned_and_are_wiped)
+{
+    pskgw_sidcache_t *c = NULL;
+    pskgw_sidcache_hit_t h;
+    pskgw_secmem_stats_t m0, m1, m2;
+    uint8_t a[PSKGW_SID_LEN], b[PSKGW_SID_LEN];
+    const uint8_t st[] = "master secret";
+
+    pskgw_secmem_stats(&m0);
+    cr_assert_eq(pskgw_sidcache_new(8, &c), 0);
+    mkid(a, 1);
+    mkid(b, 2);
+    cr_assert_eq(pskgw_sidcache_put(c, a, 0, 50, st, sizeof(st), ID, UID), 0);
+    cr_assert_eq(pskgw_sidcache_put(c, b, 0, 500, st, sizeof(st), ID, UID), 0);
+    pskgw_secmem_stats(&m1);
+    cr_assert_eq(m1.blocks_in_use, m0.blocks_in_use + 2, "entries live in don't-dump memory");
+    cr_assert_eq(pskgw_sidcache_get(c, a, 50, &h), PSKGW_ENOTFOUND);
+    cr_assert_eq(pskgw_sidcache_stats(c)->expired, 1);
+    cr_assert_eq(pskgw_sidcache_count(c), 1);
+    pskgw_secmem_stats(&m2);
+    cr_assert_eq(m2.blocks_in_use, m0.blocks_in_use + 1);
+    cr_assert_eq(pskgw_sidcache_put(c, a, 0, 0, st, 1, ID, NULL), PSKGW_EINVAL, "already expired");
+    cr_assert_eq(pskgw_sidcache_put(c, a, 0, 9, st, 0, ID, NULL), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_sidcache_put(c, a, 0, 9, st, 1, "", NULL), PSKGW_EINVAL);
+    pskgw_sidcache_free(c);
+    pskgw_secmem_stats(&m2);
+    cr_assert_eq(m2.blocks_in_use, m0.blocks_in_use);
+    cr_assert_eq(pskgw_sidcache_new(0, &c), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_sidcache_new(PSKGW_SIDCACHE_MAX + 1, &c), PSKGW_EINVAL);
+}
+
+/* A session ID travels in clear: whoever copies it without the master secret gets the server's
+ * abbreviated handshake but cannot finish it (the Finished messages prove the secret); the
+ * device's entry stays and the device still resumes. */
+Test(sid, a_copied_session_id_without_the_master_secret_establishes_nothing)
+{
+    pskgw_ticket_keys_t *k = mkkeys(3600, 100);
+    pskgw_dtls_ctx_t *c = mkctx(true, k);
+    WOLFSSL_SESSION *s1, *forged, *s3;
+    conn_t a = { 0 }, b = { 0 }, d = { 0 };
+    unsigned char buf[512], *p = buf;
+    const unsigned char *q = buf;
+    int n;
+    tres_t r;
+
+    tres_init(&r);
+    r.sync = false;
+    tres_add(&r, ID, PSK, UID);
+    s1 = connect_once(c, true, &r, NULL, &a);
+    /* wolfSSL_i2d_SSL_SESSION: side(1) bornOn(4) timeout(4) idlen(1) id(32) masterSecret(48) */
+    n = wolfSSL_i2d_SSL_SESSION(s1, NULL);
+    cr_assert(n > 90 && n <= (int)sizeof(buf));
+    cr_assert_eq(wolfSSL_i2d_SSL_SESSION(s1, &p), n);
+    cr_assert_eq(buf[9], 32);
+    for (int i = 42; i < 90; i++)
+        buf[i] ^= 0x5A;
+    forged = wolfSSL_d2i_SSL_SESSION(NULL, &q, n);
+    cr_assert_not_null(forged);
+    cr_assert_null(connect_once(c, true, &r, forged, &b));
+    cr_assert(!b.established, "no session without the master secret");
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_found, 1);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->resumed_id, 0);
+    s3 = connect_once(c, true, &r, s1, &d);
+    cr_assert(d.established && d.reused, "the device itself still resumes");
+    cr_assert_eq(r.resolves, 1);
+    wolfSSL_SESSION_free(s1);
+    wolfSSL_SESSION_free(forged);
+    wolfSSL_SESSION_free(s3);
+    pskgw_dtls_ctx_free(c);
+    pskgw_ticket_keys_free(k);
+}
