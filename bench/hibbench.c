@@ -1,12 +1,12 @@
 /* pskgw-hibbench: what a hibernated DTLS session costs, in process (dtls/session.h).
  *
  * N in-memory wolfSSL DTLS 1.2 PSK clients (PSK-AES128-CCM-8) handshake with pskgw_dtls_session
- * servers through memory, each sends one record, then the server session hibernates and the
- * client is freed, except the first --thaw ones, which are made before the baseline is taken (so
+ * servers through memory, each sends one record, then the server session hibernates and is
+ * frozen (its smallest form, as the gateway keeps it: dtls/session.h) and the client is freed, except the first --thaw ones, which are made before the baseline is taken (so
  * their client objects are not counted) and kept to measure thaws. Reports the process RSS over
  * its baseline (after malloc_trim) per hibernated session made after it, the heap in use per
- * session, the size of the parts a hibernated session holds, and the cost of a record that
- * thaws a session (import, sequence jump, decrypt) next to the same record on an awake session.
+ * session, the size of the frozen form, and the cost of a record that thaws a frozen session
+ * (unfreeze, import, sequence jump, decrypt) next to the same record on an awake session.
  * One JSON object on stdout.
  * Usage: pskgw-hibbench [--sessions N] [--thaw K] */
 #include "common/err.h"
@@ -207,8 +207,10 @@ static int one(pskgw_dtls_ctx_t *sctx, WOLFSSL_CTX *cctx, uint32_t i, WOLFSSL **
     return 0;
 }
 
-/* Mean µs of feeding one client record to each of the k sessions. */
-static double feed_all(WOLFSSL **cli, pskgw_dtls_session_t **srv, size_t k)
+/* Mean µs of feeding one client record to each of the k sessions; a frozen one is unfrozen
+ * first, in the time (the gateway's path: pskgw_lsess_ds, then the record thaws wolfSSL). */
+static double feed_all(pskgw_dtls_ctx_t *sctx, WOLFSSL **cli, pskgw_dtls_session_t **srv,
+                       pskgw_dtls_frozen_t **frz, size_t k)
 {
     uint8_t buf[DMAX];
     double total = 0;
@@ -221,6 +223,11 @@ static double feed_all(WOLFSSL **cli, pskgw_dtls_session_t **srv, size_t k)
             return -1;
         n = pop(&to_srv, buf, sizeof(buf));
         t0 = now_us();
+        if (frz[i] != NULL) {
+            if (pskgw_dtls_session_unfreeze(sctx, &RES, &CBS, NULL, frz[i], 2000, &srv[i]) < 0)
+                return -1;
+            frz[i] = NULL;
+        }
         (void)pskgw_dtls_session_feed(srv[i], buf, n, 2000);
         total += now_us() - t0;
         to_cli.count = 0;
@@ -235,11 +242,11 @@ int main(int argc, char **argv)
     pskgw_dtls_ctx_t *sctx = NULL;
     const char *why = NULL;
     pskgw_dtls_session_t **srv;
+    pskgw_dtls_frozen_t **frz;
     WOLFSSL **cli;
     WOLFSSL_CTX *cctx;
     long rss0 = 0, rss1;
     size_t heap0 = 0, heap1;
-    pskgw_dtls_session_sizes_t parts;
     double thaw_us, awake_us;
 
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -265,11 +272,13 @@ int main(int argc, char **argv)
     wolfSSL_CTX_SetIORecv(cctx, cli_recv);
     wolfSSL_CTX_SetIOSend(cctx, cli_send);
     srv = calloc(n, sizeof(*srv));
+    frz = calloc(n, sizeof(*frz));
     cli = calloc(n, sizeof(*cli));
-    if (srv == NULL || cli == NULL)
+    if (srv == NULL || frz == NULL || cli == NULL)
         return 2;
     /* The arrays are touched first so that they are in the baseline. */
     memset(srv, 0, n * sizeof(*srv));
+    memset(frz, 0, n * sizeof(*frz));
     memset(cli, 0, n * sizeof(*cli));
     for (size_t i = 0; i < n; i++) {
         if (i == k) {
@@ -278,10 +287,13 @@ int main(int argc, char **argv)
             rss0 = rss_kb();
             heap0 = mallinfo2().uordblks;
         }
-        if (one(sctx, cctx, (uint32_t)i, &cli[i], &srv[i]) < 0) {
+        /* Hibernated, then frozen as the gateway keeps it (dtls/session.h). */
+        if (one(sctx, cctx, (uint32_t)i, &cli[i], &srv[i]) < 0 ||
+            pskgw_dtls_session_freeze(srv[i], &frz[i]) < 0) {
             fprintf(stderr, "pskgw-hibbench: session %zu failed\n", i);
             return 1;
         }
+        srv[i] = NULL;
         if (i >= k) {
             wolfSSL_free(cli[i]);
             cli[i] = NULL;
@@ -290,23 +302,22 @@ int main(int argc, char **argv)
     malloc_trim(0);
     rss1 = rss_kb();
     heap1 = mallinfo2().uordblks;
-    thaw_us = feed_all(cli, srv, k);
-    awake_us = feed_all(cli, srv, k);
-    pskgw_dtls_session_sizes(srv[k], &parts);
+    thaw_us = feed_all(sctx, cli, srv, frz, k);
+    awake_us = feed_all(sctx, cli, srv, frz, k);
     printf("{\"sessions\":%zu,\"thawed\":%zu,\"rss_over_baseline_kb\":%ld,"
            "\"rss_per_hibernated_session_bytes\":%.0f,\"heap_per_hibernated_session_bytes\":%.0f,"
-           "\"blob_bytes\":%zu,\"parts\":{\"session_struct\":%zu,\"blob_alloc\":%zu,"
-           "\"strings\":%zu,\"allocations\":%zu},\"kept_clients\":%zu,"
+           "\"parts\":{\"frozen_alloc\":%zu,\"allocations\":1},\"kept_clients\":%zu,"
            "\"thaw_record_us\":%.1f,\"awake_record_us\":%.1f,\"delivered\":%llu}\n",
            n, k, rss1 - rss0, (double)(rss1 - rss0) * 1024 / (double)(n - k),
-           (double)(heap1 - heap0) / (double)(n - k), pskgw_dtls_session_blob_size(srv[k]),
-           parts.session, parts.blob, parts.strings, parts.allocations, k, thaw_us, awake_us,
-           (unsigned long long)delivered);
+           (double)(heap1 - heap0) / (double)(n - k), pskgw_dtls_frozen_size(frz[k]), k, thaw_us,
+           awake_us, (unsigned long long)delivered);
     for (size_t i = 0; i < n; i++) {
         pskgw_dtls_session_free(srv[i]);
+        pskgw_dtls_frozen_free(frz[i]);
         wolfSSL_free(cli[i]);
     }
     free(srv);
+    free(frz);
     free(cli);
     wolfSSL_CTX_free(cctx);
     pskgw_dtls_ctx_free(sctx);

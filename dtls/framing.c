@@ -10,7 +10,7 @@
 void pskgw_dtls_deliver(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
 {
     s->seq++;
-    s->cbs.message(s->arg, s->seq, data, len);
+    s->cbs->message(s->arg, s->seq, data, len);
 }
 
 /* TLS: cut the plaintext stream into messages per framing. */

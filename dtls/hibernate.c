@@ -638,7 +638,7 @@ int pskgw_dtls_session_import(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t 
         return PSKGW_ENOMEM;
     s->ctx = ctx;
     s->resolver = resolver;
-    s->cbs = *cbs;
+    s->cbs = cbs;
     s->arg = arg;
     s->dtls = true;
     s->now = now;

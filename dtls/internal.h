@@ -108,7 +108,7 @@ typedef struct {
 struct pskgw_dtls_session {
     pskgw_dtls_ctx_t *ctx;
     const pskgw_psk_resolver_t *resolver;
-    pskgw_dtls_session_cbs_t cbs;
+    const pskgw_dtls_session_cbs_t *cbs; /* borrowed: outlives the session (session.h) */
     void *arg;
     WOLFSSL *ssl;
     bool dtls;

@@ -48,21 +48,21 @@ void pskgw_dtls_session_leave(pskgw_dtls_session_t *s)
         do_free(s);
         return;
     }
-    if (!s->closed && s->cbs.timer != NULL) {
+    if (!s->closed && s->cbs->timer != NULL) {
         uint64_t d = next_deadline(s);
 
         if (d != s->announced) {
             s->announced = d;
-            s->cbs.timer(s->arg, d);
+            s->cbs->timer(s->arg, d);
         }
     }
 }
 
 int pskgw_dtls_session_event(pskgw_dtls_session_t *s, pskgw_dtls_event_t ev)
 {
-    if (s->cbs.event == NULL)
+    if (s->cbs->event == NULL)
         return 0;
-    return s->cbs.event(s->arg, ev, s->identity);
+    return s->cbs->event(s->arg, ev, s->identity);
 }
 
 static void free_hs(pskgw_dtls_session_t *s)
@@ -85,8 +85,8 @@ void pskgw_dtls_end_session(pskgw_dtls_session_t *s, int reason)
         (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_UNPARK);
     }
     free_hs(s); /* and the key with it */
-    if (s->cbs.closed != NULL)
-        s->cbs.closed(s->arg, reason);
+    if (s->cbs->closed != NULL)
+        s->cbs->closed(s->arg, reason);
 }
 
 void pskgw_dtls_session_arm_rtx(pskgw_dtls_session_t *s)
@@ -422,7 +422,7 @@ int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *re
         return PSKGW_ENOMEM;
     s->ctx = ctx;
     s->resolver = resolver;
-    s->cbs = *cbs;
+    s->cbs = cbs;
     s->arg = arg;
     s->dtls = ctx->opt.dtls;
     s->now = now;

@@ -189,4 +189,31 @@ int pskgw_dtls_session_import(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t 
 /* The idle ms a record says (0 for a malformed one): to drop expired records before import. */
 uint64_t pskgw_dtls_session_record_idle_ms(const uint8_t *rec, size_t len);
 
+/* ---- frozen sessions (dtls/hibernate.c) ----
+ * The smallest form of a hibernated session, for an owner that keeps many idle ones: one
+ * allocation holding what a thaw needs (wolfSSL's export packed, the peer's CID and ours,
+ * identity, ROTPublicUID, messages delivered, the highest record that authenticated, the last
+ * record's time), and no session structure. Never leaves the process (a hand-over or a store
+ * uses pskgw_dtls_session_export).
+ * freeze: s hibernates first if it is awake (same conditions and errors as
+ * pskgw_dtls_session_hibernate, PSKGW_EEXISTS aside; PSKGW_EINVAL inside a callback of s,
+ * PSKGW_ECLOSED once it ended), then
+ * *out holds it and s is freed; on error s is unchanged. unfreeze: a session from f, hibernated
+ * and usable as after pskgw_dtls_session_import (ctx, resolver, cbs, arg as for
+ * pskgw_dtls_session_new; no callback fires from it); f is wiped and freed on success, unchanged
+ * on error (PSKGW_EINVAL, PSKGW_ENOMEM); pskgw_dtls_session_cipher() is NULL until it thaws. frozen_free: wiped and freed (NULL: nothing). The
+ * accessors read f as the session's own would: identity, uid and cid NULL when it has none. */
+typedef struct pskgw_dtls_frozen pskgw_dtls_frozen_t;
+int pskgw_dtls_session_freeze(pskgw_dtls_session_t *s, pskgw_dtls_frozen_t **out);
+int pskgw_dtls_session_unfreeze(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+                                const pskgw_dtls_session_cbs_t *cbs, void *arg,
+                                pskgw_dtls_frozen_t *f, uint64_t now, pskgw_dtls_session_t **out);
+void pskgw_dtls_frozen_free(pskgw_dtls_frozen_t *f);
+const char *pskgw_dtls_frozen_identity(const pskgw_dtls_frozen_t *f);
+const char *pskgw_dtls_frozen_uid(const pskgw_dtls_frozen_t *f);
+const uint8_t *pskgw_dtls_frozen_cid(const pskgw_dtls_frozen_t *f, size_t *len);
+uint64_t pskgw_dtls_frozen_last_rx(const pskgw_dtls_frozen_t *f);
+/* Bytes asked of malloc for f (its one allocation), for memory reports. */
+size_t pskgw_dtls_frozen_size(const pskgw_dtls_frozen_t *f);
+
 #endif

@@ -35,7 +35,7 @@ static void on_resolved(void *arg, int status, const uint8_t *psk, size_t psk_le
     if (s == NULL)
         return; /* cancelled: the session is gone or gave up */
     s->req = NULL;
-    pskgw_dtls_session_enter(s, s->cbs.now != NULL ? s->cbs.now(s->arg) : s->now);
+    pskgw_dtls_session_enter(s, s->cbs->now != NULL ? s->cbs->now(s->arg) : s->now);
     (void)pskgw_dtls_session_event(s, PSKGW_DTLS_EV_UNPARK);
     hs = s->hs; /* the handshake state, unless the owner closed the session just now */
     if (status == 0 && hs != NULL && psk != NULL && psk_len > 0 && psk_len <= sizeof(hs->psk)) {

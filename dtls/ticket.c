@@ -326,7 +326,7 @@ static bool admit_resumed(pskgw_dtls_session_t *s)
     char uid[PSKGW_UID_CAP];
     int rc = 0;
 
-    if (s->cbs.event != NULL && s->cbs.event(s->arg, PSKGW_DTLS_EV_IDENTITY, s->identity) < 0)
+    if (s->cbs->event != NULL && s->cbs->event(s->arg, PSKGW_DTLS_EV_IDENTITY, s->identity) < 0)
         return false;
     if (s->resolver->lookup != NULL)
         rc = s->resolver->lookup(s->resolver->ctx, s->identity, psk, &psk_len, uid, sizeof(uid));

@@ -40,7 +40,7 @@ int pskgw_dtls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     if (!s->established)
         s->server_flight_sent = true;
     s->sent = true;
-    if (s->cbs.send(s->arg, (const uint8_t *)buf, (size_t)sz) < 0) {
+    if (s->cbs->send(s->arg, (const uint8_t *)buf, (size_t)sz) < 0) {
         if (s->dtls) {
             s->dgram_dropped = true;
             return sz; /* a lost datagram: wolfSSL retransmits handshake flights */

@@ -161,7 +161,7 @@ int pskgw_fwd_proxy_header(pskgw_lsess_t *s, const struct sockaddr *dst, int tra
     memset(&src, 0, sizeof(src));
     if (transport == PSKGW_PP2_TRANSPORT_UDP)
         memcpy(&src, &s->u.udp.addr, sizeof(s->u.udp.addr));
-    else if (uv_tcp_getpeername(&s->u.tcp.handle, (struct sockaddr *)&src, &namelen) < 0)
+    else if (uv_tcp_getpeername(&s->u.tcp->handle, (struct sockaddr *)&src, &namelen) < 0)
         return PSKGW_EIO;
     h.src = (const struct sockaddr *)&src;
     rc = pskgw_pp2_size(&h, &n);

@@ -155,7 +155,7 @@ static void to_device(pskgw_fwd_t *f, const uint8_t *p, size_t n)
         p += k;
         n -= k;
     }
-    if (f->s != NULL && s->u.tcp.queued > pskgw_fwd_buffer(f->l)) {
+    if (f->s != NULL && s->u.tcp->queued > pskgw_fwd_buffer(f->l)) {
         (void)uv_read_stop((uv_stream_t *)&f->h.tcp);
         f->backend_paused = true;
         f->l->fwd.backend_pauses++;
@@ -193,7 +193,7 @@ void pskgw_fwd_device_drained(pskgw_lsess_t *s)
     pskgw_fwd_t *f = s->fwd;
 
     if (f == NULL || !f->backend_paused || f->closing ||
-        s->u.tcp.queued > pskgw_fwd_buffer(f->l) / 2)
+        s->u.tcp->queued > pskgw_fwd_buffer(f->l) / 2)
         return;
     f->backend_paused = false;
     (void)uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
@@ -299,7 +299,7 @@ static int connect_backend(pskgw_fwd_t *f, const struct sockaddr *addr)
     (void)uv_tcp_nodelay(&f->h.tcp, 1);
     if (f->l->opt.forward.proxy_protocol) {
         memset(&me, 0, sizeof(me));
-        rc = uv_tcp_getsockname(&s->u.tcp.handle, (struct sockaddr *)&me, &n);
+        rc = uv_tcp_getsockname(&s->u.tcp->handle, (struct sockaddr *)&me, &n);
         if (rc == 0)
             rc = pskgw_fwd_proxy_header(s, (const struct sockaddr *)&me, PSKGW_PP2_TRANSPORT_TCP,
                                         &hdr, &hlen);

@@ -25,15 +25,91 @@ static uint64_t sweep_ms(const pskgw_listener_t *l)
 
 /* Ends the established sessions idle past idle_timeout_s (their per-session timer is not used
  * once established: listen_api.c cb_timer). Ids first, then one lookup each: ending a session
- * may end another one (pskgw_lsess_end), so the chains are not walked while sessions end. */
+ * may end another one (pskgw_lsess_end), so the chains are not walked while sessions end. A
+ * frozen session ends as the dtls layer ends a hibernated one: without close_notify. */
 static void end_idle(pskgw_listener_t *l, uint64_t *ids, size_t n, uint64_t now)
 {
     for (size_t k = 0; k < n; k++) {
         pskgw_lsess_t *s = pskgw_ltable_find_id(&l->by_id, ids[k]);
 
-        if (s != NULL && !s->ended && s->ds != NULL)
+        if (s == NULL || s->ended)
+            continue;
+        if (s->ds != NULL) {
             pskgw_dtls_session_timeout(s->ds, now); /* ends it via cb_closed */
+        } else if (s->frozen != NULL) {
+            l->counters.idle_closes++;
+            pskgw_lsess_end(s);
+        }
     }
+}
+
+/* ---- frozen sessions --------------------------------------------------------------------
+ * A hibernated session of a UDP listener that does not forward (forward*.c use the dtls session
+ * of every established session) gives its dtls session struct up for the frozen form; an entry
+ * point makes it again (pskgw_lsess_ds). */
+static void freeze(pskgw_lsess_t *s)
+{
+    pskgw_dtls_frozen_t *f = NULL;
+
+    if (s->l->opt.forward.enabled || s->ds == NULL || !s->hibernated)
+        return;
+    if (pskgw_dtls_session_freeze(s->ds, &f) == 0) {
+        s->ds = NULL;
+        s->frozen = f;
+    }
+}
+
+pskgw_dtls_session_t *pskgw_lsess_ds(pskgw_lsess_t *s)
+{
+    pskgw_dtls_session_t *ds = NULL;
+
+    if (s->ended)
+        return NULL;
+    if (s->frozen == NULL)
+        return s->ds;
+    if (pskgw_dtls_session_unfreeze(s->dctx, &s->res, &pskgw_listen_session_cbs, s, s->frozen,
+                                    uv_now(s->l->loop), &ds) < 0) {
+        pskgw_listen_on_thaw(s, false);
+        pskgw_lsess_end(s); /* frees the frozen form */
+        return NULL;
+    }
+    s->frozen = NULL;
+    s->ds = ds;
+    return ds;
+}
+
+const char *pskgw_lsess_identity(const pskgw_lsess_t *s)
+{
+    if (s->ended)
+        return NULL;
+    if (s->frozen != NULL)
+        return pskgw_dtls_frozen_identity(s->frozen);
+    return s->ds != NULL ? pskgw_dtls_session_identity(s->ds) : NULL;
+}
+
+const char *pskgw_lsess_uid(const pskgw_lsess_t *s)
+{
+    if (s->ended)
+        return NULL;
+    if (s->frozen != NULL)
+        return pskgw_dtls_frozen_uid(s->frozen);
+    return s->ds != NULL ? pskgw_dtls_session_uid(s->ds) : NULL;
+}
+
+const uint8_t *pskgw_lsess_cid(const pskgw_lsess_t *s, size_t *len)
+{
+    if (s->ended)
+        return NULL;
+    if (s->frozen != NULL)
+        return pskgw_dtls_frozen_cid(s->frozen, len);
+    return s->ds != NULL ? pskgw_dtls_session_cid(s->ds, len) : NULL;
+}
+
+uint64_t pskgw_lsess_last_rx(const pskgw_lsess_t *s)
+{
+    if (s->frozen != NULL)
+        return pskgw_dtls_frozen_last_rx(s->frozen);
+    return s->ds != NULL ? pskgw_dtls_session_last_rx(s->ds) : 0;
 }
 
 static void sweep(uv_timer_t *t)
@@ -49,15 +125,19 @@ static void sweep(uv_timer_t *t)
         for (pskgw_lsess_t *s = l->by_id.b[i]; s != NULL; s = s->next_id) {
             uint64_t rx;
 
-            if (s->ended || s->ds == NULL || !s->established)
+            if (s->ended || (s->ds == NULL && s->frozen == NULL) || !s->established)
                 continue;
-            rx = pskgw_dtls_session_last_rx(s->ds);
+            rx = pskgw_lsess_last_rx(s);
             if (idle > 0 && now >= rx + idle) {
                 if (n < sizeof(ids) / sizeof(ids[0]))
                     ids[n++] = s->id; /* the rest at the next sweep */
                 continue;
             }
-            if (s->hibernated || now < rx + hib || now < s->last_ms + hib)
+            if (s->hibernated) {
+                freeze(s); /* imported, or woken by an entry point that did not thaw it */
+                continue;
+            }
+            if (now < rx + hib || now < s->last_ms + hib)
                 continue;
             if (pskgw_dtls_session_hibernate(s->ds) == 0) {
                 s->hibernated = true;
@@ -65,6 +145,7 @@ static void sweep(uv_timer_t *t)
                 l->counters.hibernated++;
                 if (l->opt.sessions != NULL)
                     pskgw_listen_sessredis_store(s, now); /* a lost node costs one round trip */
+                freeze(s);
             }
         }
     }
@@ -141,6 +222,8 @@ int pskgw_listen_export_record(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t n
     (void)l;
     alen = s->u.udp.addr.sin6_family == AF_INET ? sizeof(struct sockaddr_in)
                                                 : sizeof(struct sockaddr_in6);
+    if (pskgw_lsess_ds(s) == NULL)
+        return PSKGW_ECLOSED; /* ended (or could not be unfrozen: ended now) */
     rc = pskgw_dtls_session_export(s->ds, now, &rec, &rlen);
     if (rc < 0)
         return rc;
@@ -186,7 +269,8 @@ void pskgw_listen_handover_export(pskgw_listener_t *l)
         while (s != NULL) {
             pskgw_lsess_t *next = s->next_id;
 
-            if (!s->ended && s->ds != NULL && s->established && s->successor == NULL) {
+            if (!s->ended && (s->ds != NULL || s->frozen != NULL) && s->established &&
+                s->successor == NULL) {
                 if (export_one(l, s, now) == 0) {
                     pskgw_lsess_end(s); /* no close_notify: the next process goes on with it */
                     n++;

@@ -166,26 +166,27 @@ static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, co
     if (s == NULL)
         return PSKGW_ENOMEM;
     s->l = l;
+    s->timer = malloc(sizeof(*s->timer));
+    if (s->timer == NULL ||
+        (l->opt.proto == PSKGW_LISTEN_TCP && (s->u.tcp = calloc(1, sizeof(*s->u.tcp))) == NULL))
+        goto fail;
     s->id = ++next_session_id;
     s->started_ms = s->last_ms = uv_now(l->loop);
     if (key_len > 0)
         memcpy(s->key, key, key_len);
     s->key_len = (uint8_t)key_len;
     (void)snprintf(s->peer, sizeof(s->peer), "%s", peer);
-    if (table_insert(&l->by_id, s, false) < 0) {
-        free(s);
-        return PSKGW_ENOMEM;
-    }
+    if (table_insert(&l->by_id, s, false) < 0)
+        goto fail;
     if (key_len > 0 && in_peer_table) {
         if (table_insert(&l->by_peer, s, true) < 0) {
             table_remove(&l->by_id, s, false);
-            free(s);
-            return PSKGW_ENOMEM;
+            goto fail;
         }
         s->in_peer_table = true;
     }
-    (void)uv_timer_init(l->loop, &s->timer);
-    s->timer.data = s;
+    (void)uv_timer_init(l->loop, s->timer);
+    s->timer->data = s;
     s->res = pskgw_listen_admit_resolver(s);
     s->dctx = pskgw_dtls_ctx_ref(l->dctx);
     s->pending_closes = 1; /* the timer */
@@ -193,6 +194,10 @@ static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, co
     l->counters.sessions_active++;
     *out = s;
     return 0;
+
+fail:
+    pskgw_lsess_free_struct(s);
+    return PSKGW_ENOMEM;
 }
 
 int pskgw_lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, const char *peer,
@@ -205,18 +210,6 @@ int pskgw_lsess_new_beside(pskgw_listener_t *l, const uint8_t *key, size_t key_l
                            const char *peer, pskgw_lsess_t **out)
 {
     return lsess_new(l, key, key_len, peer, false, out);
-}
-
-void pskgw_lsess_handle_closed(uv_handle_t *h)
-{
-    pskgw_lsess_t *s = h->data;
-    pskgw_listener_t *l = s->l;
-
-    if (--s->pending_closes > 0)
-        return;
-    pskgw_dtls_ctx_free(s->dctx); /* ds was freed in pskgw_lsess_end */
-    free(s);
-    pskgw_listener_unref(l);
 }
 
 /* How long an ended TCP session waits for its queued bytes (an alert, close_notify) to leave
@@ -238,16 +231,16 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
     (void)status;
     free(req);
-    close_if_open((uv_handle_t *)&s->u.tcp.handle);
-    close_if_open((uv_handle_t *)&s->timer);
+    close_if_open((uv_handle_t *)&s->u.tcp->handle);
+    pskgw_lsess_timer_drop(s);
 }
 
 static void on_linger(uv_timer_t *t)
 {
     pskgw_lsess_t *s = t->data;
 
-    close_if_open((uv_handle_t *)&s->u.tcp.handle);
-    close_if_open((uv_handle_t *)&s->timer);
+    close_if_open((uv_handle_t *)&s->u.tcp->handle);
+    pskgw_lsess_timer_drop(s);
 }
 
 void pskgw_lsess_end(pskgw_lsess_t *s)
@@ -290,24 +283,30 @@ void pskgw_lsess_end(pskgw_lsess_t *s)
     /* Deferred by the dtls layer when we are inside one of its callbacks. */
     pskgw_dtls_session_free(s->ds);
     s->ds = NULL;
+    pskgw_dtls_frozen_free(s->frozen); /* wiped: it holds the session keys */
+    s->frozen = NULL;
     pskgw_fwd_detach(s); /* a forwarding listener's backend flow */
-    (void)uv_timer_stop(&s->timer);
+    if (s->timer != NULL)
+        (void)uv_timer_stop(s->timer);
     if (l->opt.proto == PSKGW_LISTEN_TCP) {
         uv_shutdown_t *req = NULL;
 
         s->pending_closes++;
         /* Nothing is read any more (the session is gone). */
-        (void)uv_read_stop((uv_stream_t *)&s->u.tcp.handle);
+        (void)uv_read_stop((uv_stream_t *)&s->u.tcp->handle);
         /* Let queued bytes (an alert, close_notify) leave before the close, for a while. */
-        if (s->u.tcp.queued > 0 && (req = malloc(sizeof(*req))) != NULL &&
-            uv_shutdown(req, (uv_stream_t *)&s->u.tcp.handle, on_shutdown) == 0) {
-            (void)uv_timer_start(&s->timer, on_linger, TCP_LINGER_MS, 0);
+        if (s->u.tcp->queued > 0 && (req = malloc(sizeof(*req))) != NULL &&
+            uv_shutdown(req, (uv_stream_t *)&s->u.tcp->handle, on_shutdown) == 0) {
+            (void)uv_timer_start(s->timer, on_linger, TCP_LINGER_MS, 0); /* TCP: always one */
             return;
         }
         free(req);
-        uv_close((uv_handle_t *)&s->u.tcp.handle, pskgw_lsess_handle_closed);
+        uv_close((uv_handle_t *)&s->u.tcp->handle, pskgw_lsess_handle_closed);
     }
-    uv_close((uv_handle_t *)&s->timer, pskgw_lsess_handle_closed);
+    if (s->timer != NULL)
+        pskgw_lsess_timer_drop(s);
+    else if (s->pending_closes == 0)
+        pskgw_lsess_reap_later(s); /* nothing left to close: freed from the loop, not from here */
 }
 
 /* ---- dtls session callbacks --------------------------------------------------------------- */
@@ -334,7 +333,8 @@ static void cb_message(void *arg, uint64_t seq, const uint8_t *data, size_t len)
     m.domain = l->domain;
     m.listener = l->name;
     m.transport = l->opt.proto == PSKGW_LISTEN_TCP ? "tls" : "dtls";
-    m.peer = s->rx_peer != NULL ? s->rx_peer : s->peer; /* where this message came from */
+    /* where this message came from: a CID record from a new address is fed with l->rx set */
+    m.peer = l->rx.s == s && l->rx.peer != NULL ? l->rx.peer : s->peer;
     m.identity = pskgw_dtls_session_identity(s->ds);
     m.rot_public_uid = uid != NULL ? uid : "";
     m.session_id = s->id;
@@ -427,25 +427,36 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
 static void on_timer(uv_timer_t *t)
 {
     pskgw_lsess_t *s = t->data;
+    pskgw_dtls_session_t *ds = pskgw_lsess_ds(s); /* frozen: without the sweep (a reload) */
 
-    if (s->ds != NULL)
-        pskgw_dtls_session_timeout(s->ds, uv_now(s->l->loop));
+    if (ds != NULL)
+        pskgw_dtls_session_timeout(ds, uv_now(s->l->loop));
 }
 
 static void cb_timer(void *arg, uint64_t deadline)
 {
     pskgw_lsess_t *s = arg;
     uint64_t now = uv_now(s->l->loop);
+    uv_timer_t *t;
 
     if (s->ended)
         return;
     /* Established sessions of a listener with the sweep: their idle deadline moves with every
      * record, and the sweep checks it (hibernate.c), so no timer is restarted per record. */
-    if (deadline == UINT64_MAX || (s->established && s->l->hib_open)) {
-        (void)uv_timer_stop(&s->timer);
+    if (s->established && s->l->hib_open) {
+        pskgw_lsess_timer_drop(s); /* the sweep's from now on: no uv_timer_t per idle session */
         return;
     }
-    (void)uv_timer_start(&s->timer, on_timer, deadline > now ? deadline - now : 0, 0);
+    if (deadline == UINT64_MAX) {
+        if (s->timer != NULL)
+            (void)uv_timer_stop(s->timer);
+        return;
+    }
+    if ((t = pskgw_lsess_timer(s)) == NULL) {
+        pskgw_lsess_end(s); /* no memory for its deadline: not a session without one */
+        return;
+    }
+    (void)uv_timer_start(t, on_timer, deadline > now ? deadline - now : 0, 0);
 }
 
 /* One rate-limit key per failure reason: a flood of one kind (wrong keys, timeouts) cannot
@@ -752,7 +763,7 @@ int pskgw_listener_send(pskgw_listener_t *l, uint64_t session_id, const uint8_t 
     if (l->closing)
         return PSKGW_ECLOSED;
     s = pskgw_ltable_find_id(&l->by_id, session_id);
-    if (s == NULL || s->ended || s->ds == NULL)
+    if (s == NULL || pskgw_lsess_ds(s) == NULL)
         return PSKGW_ENOTFOUND;
     rc = pskgw_dtls_session_write(s->ds, data, len);
     if (rc == 0) {
@@ -777,12 +788,13 @@ void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void 
         pskgw_lsess_t *s;
 
         while ((s = l->by_id.b[i]) != NULL) {
-            if (s->ds != NULL && s->established)
+            if (s->established && pskgw_lsess_ds(s) != NULL)
                 pskgw_dtls_session_close_notify(s->ds); /* ends it via cb_closed */
             pskgw_lsess_end(s);
         }
     }
     pskgw_listen_hibernate_stop(l);
+    pskgw_listen_reap_stop(l);
     if (l->opt.proto == PSKGW_LISTEN_UDP)
         pskgw_udp_flush(l); /* the close_notify alerts above, queued inside a receive batch */
     if (l->handle_open) {

@@ -20,7 +20,7 @@ void pskgw_listen_cid_established(pskgw_lsess_t *s)
 {
     pskgw_listener_t *l = s->l;
     size_t len = 0;
-    const uint8_t *cid = s->ds != NULL ? pskgw_dtls_session_cid(s->ds, &len) : NULL;
+    const uint8_t *cid = pskgw_lsess_cid(s, &len);
     int rc;
 
     if (cid == NULL || s->cid.linked)
@@ -46,18 +46,18 @@ void pskgw_listen_cid_forget(pskgw_lsess_t *s)
     s->l->counters.cid_sessions = s->l->by_cid.n;
 }
 
-/* The session's peer moves to rx_from: address, name, peer-table key. A session already at
+/* The session's peer moves to l->rx.from: address, name, peer-table key. A session already at
  * that address (the NAT gave the port to this device; the old mapping's session is stale) ends. */
 void pskgw_listen_cid_moved(pskgw_lsess_t *s)
 {
     pskgw_listener_t *l = s->l;
-    const struct sockaddr *from = s->rx_from;
-    const uint8_t *key = s->rx_key;
-    uint8_t key_len = s->rx_key_len;
-    const char *peer = s->rx_peer;
+    const struct sockaddr *from = l->rx.from;
+    const uint8_t *key = l->rx.key;
+    uint8_t key_len = l->rx.key_len;
+    const char *peer = l->rx.peer;
     pskgw_lsess_t *other;
 
-    if (from == NULL || peer == NULL || s->ended || l->closing)
+    if (l->rx.s != s || from == NULL || peer == NULL || s->ended || l->closing)
         return;
     other = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
 
@@ -77,7 +77,7 @@ void pskgw_listen_cid_moved(pskgw_lsess_t *s)
     memcpy(s->key, key, key_len);
     s->key_len = key_len;
     (void)snprintf(s->peer, sizeof(s->peer), "%s", peer);
-    s->rx_peer = s->peer; /* the same name, now the session's own */
+    l->rx.peer = s->peer; /* the same name, now the session's own */
     memset(&s->u.udp.addr, 0, sizeof(s->u.udp.addr));
     memcpy(&s->u.udp.addr, from,
            from->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
@@ -93,6 +93,7 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
     size_t used = 0;
     pskgw_cid_entry_t *e = NULL;
     pskgw_lsess_t *s;
+    pskgw_listen_rx_t saved;
     bool move = false, parsed;
     char name[PSKGW_SESSREDIS_NAME_MAX + 1];
 
@@ -104,9 +105,10 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
          * from the handshake's address. A session whose CID could not be indexed (no memory)
          * still gets its records from its own address. */
         s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
-        if (s != NULL && s->ds != NULL &&
-            (!s->established || (!s->cid.linked && pskgw_dtls_session_cid(s->ds, NULL) != NULL))) {
-            (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));
+        if (s != NULL && (s->ds != NULL || s->frozen != NULL) &&
+            (!s->established || (!s->cid.linked && pskgw_lsess_cid(s, NULL) != NULL))) {
+            if (pskgw_lsess_ds(s) != NULL)
+                (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));
             return;
         }
         /* Maybe a session another node held (sessions shared through Redis). */
@@ -118,7 +120,7 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
         return;
     }
     s = lsess_of(e);
-    if (s->ended || s->ds == NULL)
+    if (pskgw_lsess_ds(s) == NULL) /* a frozen session gets its dtls session back */
         return;
     if (s->key_len == key_len && memcmp(s->key, key, key_len) == 0) {
         (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));
@@ -126,13 +128,9 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
     }
     /* From another address: fed, answered only at the current address, and the address moves
      * only if a record authenticated with a higher sequence number (RFC 9146 section 6). */
-    s->rx_peer = peer;
-    s->rx_from = from;
-    s->rx_key = key;
-    s->rx_key_len = key_len;
+    saved = l->rx;
+    l->rx =
+        (pskgw_listen_rx_t){ .s = s, .peer = peer, .from = from, .key = key, .key_len = key_len };
     (void)pskgw_dtls_session_feed_cid(s->ds, data, len, uv_now(l->loop), &move);
-    s->rx_peer = NULL;
-    s->rx_from = NULL;
-    s->rx_key = NULL;
-    s->rx_key_len = 0;
+    l->rx = saved;
 }

@@ -17,18 +17,31 @@
 #define PSKGW_PEER_STR_CAP 64
 
 typedef struct pskgw_lsess pskgw_lsess_t;
+
+typedef struct {
+    uv_tcp_t handle;
+    size_t queued; /* bytes in uv_write requests */
+} pskgw_lsess_tcp_t;
 typedef struct pskgw_fwd pskgw_fwd_t;
 typedef struct pskgw_admit_req pskgw_admit_req_t;
 
 struct pskgw_lsess {
     pskgw_listener_t *l;
     uint64_t id;
-    pskgw_dtls_session_t *ds; /* NULL once ended */
+    pskgw_dtls_session_t *ds; /* NULL once ended, and while frozen */
+    /* A hibernated UDP session of a listener that does not forward keeps no dtls session
+     * struct: its smallest form (dtls/session.h, "frozen sessions"), made by the sweep
+     * (hibernate.c); pskgw_lsess_ds() makes ds again from it when an entry point needs it. */
+    pskgw_dtls_frozen_t *frozen;
     /* The DTLS context ds is made from (a reference, dropped when the struct is freed): the
      * listener's at the session's creation; a reload may give the listener a new one since. */
     pskgw_dtls_ctx_t *dctx;
-    uv_timer_t timer;
-    int pending_closes;
+    /* Handshake deadlines, the idle deadline without the sweep, the TCP linger. NULL when none:
+     * an established UDP session under the hibernation sweep gives its timer up (cb_timer),
+     * since the sweep checks its deadlines (hibernate.c); a reload that stops the sweep gives
+     * it one again. Its own allocation, freed in its close callback. */
+    uv_timer_t *timer;
+    int pending_closes; /* handles (the TCP connection, the timer) not yet closed */
     bool ended;
     bool established;
     bool parked;
@@ -54,12 +67,6 @@ struct pskgw_lsess {
     uint8_t key[PSKGW_PEER_KEY_MAX];
     uint8_t key_len;
     char peer[PSKGW_PEER_STR_CAP];
-    /* The address a datagram being fed came from, when not the session's (a CID record from a
-     * new address): the peer of the messages it carries. NULL otherwise. */
-    const char *rx_peer;
-    const struct sockaddr *rx_from; /* with rx_peer: that address and its peer-table key */
-    const uint8_t *rx_key;
-    uint8_t rx_key_len;
     pskgw_cid_entry_t cid; /* in l->by_cid once established with a negotiated CID */
     uint64_t started_ms;   /* uv_now() at creation */
     uint64_t last_ms;      /* uv_now() of the last message in or out (or the creation) */
@@ -71,12 +78,22 @@ struct pskgw_lsess {
             struct sockaddr_in6 addr; /* the peer (sockaddr_in or sockaddr_in6) */
             uint8_t hello_random[32]; /* of the ClientHello that started the session */
         } udp;
-        struct {
-            uv_tcp_t handle;
-            size_t queued; /* bytes in uv_write requests */
-        } tcp;
+        /* TCP: the connection in an allocation of its own (lsess_new, freed with the struct),
+         * so that UDP sessions do not carry a uv_tcp_t. */
+        pskgw_lsess_tcp_t *tcp;
     } u;
 };
+
+/* A CID record being fed to session s from an address that is not the session's (listen_cid.c):
+ * that address's name (the peer of the messages it carries), sockaddr and peer-table key. One
+ * feed at a time, so the listener holds it (s NULL otherwise), not every session. */
+typedef struct {
+    pskgw_lsess_t *s;
+    const char *peer;
+    const struct sockaddr *from;
+    const uint8_t *key;
+    uint8_t key_len;
+} pskgw_listen_rx_t;
 
 typedef struct {
     pskgw_lsess_t **b;
@@ -124,6 +141,12 @@ struct pskgw_listener {
     pskgw_list_t
         sr_parked; /* opt.sessions: datagrams held for a Redis lookup (listen_sessredis.c) */
     uint32_t sr_parked_n;
+    /* Ended sessions with no handle left to close, freed by reap_check (listen_api.c); the
+     * handle holds a listener reference from its first use until the listener closes. */
+    pskgw_lsess_t *reap;
+    uv_check_t reap_check;
+    bool reap_open;
+    pskgw_listen_rx_t rx; /* listen_cid.c */
 };
 
 extern const pskgw_dtls_session_cbs_t pskgw_listen_session_cbs;
@@ -137,6 +160,18 @@ void pskgw_listen_hibernate_stop(pskgw_listener_t *l);
 /* A reload changed hibernate_after_s or idle_timeout_s: the running sweep takes the new period. */
 void pskgw_listen_hibernate_retime(pskgw_listener_t *l);
 void pskgw_listen_on_thaw(pskgw_lsess_t *s, bool ok);
+/* The session's dtls session for an entry point (feed, write, close_notify, export): a frozen
+ * session gets it back, hibernated (the entry point then thaws wolfSSL's part as usual). NULL
+ * when the session has ended, has none, or could not be unfrozen (then it has ended, counted as
+ * a thaw failure). */
+pskgw_dtls_session_t *pskgw_lsess_ds(pskgw_lsess_t *s);
+/* What listings and tables read, from ds or the frozen form, without waking it (NULL when the
+ * session has ended or has none). */
+const char *pskgw_lsess_identity(const pskgw_lsess_t *s);
+const char *pskgw_lsess_uid(const pskgw_lsess_t *s);
+const uint8_t *pskgw_lsess_cid(const pskgw_lsess_t *s, size_t *len);
+/* Monotonic ms of its last authenticated record (0 without ds or frozen form). */
+uint64_t pskgw_lsess_last_rx(const pskgw_lsess_t *s);
 /* Restart without a handshake (handover.h; UDP listeners that do not forward): export ends every
  * established session it can export without a word to the peer (they go to the state file);
  * import takes this listener's sessions from the previous process, hibernated, dropping those
@@ -181,7 +216,7 @@ void pskgw_ltable_remove_peer(pskgw_ltable_t *t, pskgw_lsess_t *s);
  * session is established), else it is dropped and counted. */
 void pskgw_listen_cid_established(pskgw_lsess_t *s);
 void pskgw_listen_cid_forget(pskgw_lsess_t *s);
-/* The session's record from rx_from authenticated with a higher sequence number
+/* The session's record from l->rx.from authenticated with a higher sequence number
  * (PSKGW_DTLS_EV_PEER_MOVED): its peer address moves there. */
 void pskgw_listen_cid_moved(pskgw_lsess_t *s);
 void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, const uint8_t *key,
@@ -224,6 +259,18 @@ void pskgw_lsess_set_source(pskgw_lsess_t *s, const uint8_t *src, size_t src_len
 void pskgw_lsess_end(pskgw_lsess_t *s);
 /* A close callback for handles embedded in a session (handle->data = session). */
 void pskgw_lsess_handle_closed(uv_handle_t *h);
+/* listen_lsess.c. free_struct: the struct and what only it points at (lsess_new's error path;
+ * the last close callback). timer: the session's timer, made again (and counted in
+ * pending_closes) when it had been given up; NULL without memory. timer_drop: the timer closed
+ * and freed in its close callback (idempotent; a live session's timer closing does not free it).
+ * reap_later: an ended session with no handle left to close, freed by the listener's reaper (a
+ * uv_check handle: never inside the callback that ended it). reap_stop: the listener closes
+ * (after its sessions ended): the reaper's handle is closed, its close callback frees the rest. */
+void pskgw_lsess_free_struct(pskgw_lsess_t *s);
+uv_timer_t *pskgw_lsess_timer(pskgw_lsess_t *s);
+void pskgw_lsess_timer_drop(pskgw_lsess_t *s);
+void pskgw_lsess_reap_later(pskgw_lsess_t *s);
+void pskgw_listen_reap_stop(pskgw_listener_t *l);
 /* Drop a listener reference; frees the listener after close when none are left. */
 void pskgw_listener_unref(pskgw_listener_t *l);
 

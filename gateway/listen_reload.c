@@ -112,7 +112,8 @@ static size_t apply_idle(pskgw_listener_t *l, size_t *applied)
     for (size_t i = 0; i < l->by_id.cap; i++)
         for (pskgw_lsess_t *s = l->by_id.b[i]; s != NULL; s = s->next_id) {
             pskgw_dtls_ctx_set_idle_timeout(s->dctx, l->opt.idle_timeout_s);
-            if (ids != NULL && n < cap && !s->ended && s->ds != NULL && s->established)
+            if (ids != NULL && n < cap && !s->ended && (s->ds != NULL || s->frozen != NULL) &&
+                s->established)
                 ids[n++] = s->id;
         }
     if (cap > 0 && ids == NULL)
@@ -122,16 +123,23 @@ static size_t apply_idle(pskgw_listener_t *l, size_t *applied)
     for (size_t k = 0; k < n; k++) {
         pskgw_lsess_t *s = pskgw_ltable_find_id(&l->by_id, ids[k]);
 
-        if (s == NULL || s->ended || s->ds == NULL)
+        if (s == NULL || s->ended)
             continue;
-        pskgw_dtls_session_timeout(s->ds, now); /* ends it via cb_closed, or announces */
+        if (s->frozen != NULL && idle > 0 && now >= pskgw_lsess_last_rx(s) + idle) {
+            l->counters.idle_closes++; /* as a hibernated one: no close_notify */
+            pskgw_lsess_end(s);
+            ended++;
+            continue;
+        }
+        if (s->ds != NULL)
+            pskgw_dtls_session_timeout(s->ds, now); /* ends it via cb_closed, or announces */
         if (s->ended) {
             ended++;
             continue;
         }
         /* without the sweep an established session's timer may have been stopped by it */
         if (!l->hib_open)
-            pskgw_listen_session_cbs.timer(s, pskgw_dtls_session_last_rx(s->ds) + idle);
+            pskgw_listen_session_cbs.timer(s, pskgw_lsess_last_rx(s) + idle);
     }
     *applied = n;
     free(ids);

@@ -7,9 +7,7 @@
 
 static const char *identity_of(const pskgw_lsess_t *s)
 {
-    if (s->ended || s->ds == NULL)
-        return NULL;
-    return pskgw_dtls_session_identity(s->ds);
+    return pskgw_lsess_identity(s); /* a frozen session is not woken for it */
 }
 
 size_t pskgw_listener_sessions(pskgw_listener_t *l, const char *identity,
@@ -26,7 +24,7 @@ size_t pskgw_listener_sessions(pskgw_listener_t *l, const char *identity,
 
             if (id == NULL || !s->established || (identity && strcasecmp(id, identity) != 0))
                 continue;
-            uid = pskgw_dtls_session_uid(s->ds);
+            uid = pskgw_lsess_uid(s);
             info.peer = s->peer;
             info.identity = id;
             info.rot_public_uid = uid != NULL ? uid : "";
@@ -68,7 +66,7 @@ int pskgw_listener_close_identity(pskgw_listener_t *l, const char *identity)
 
         if (s == NULL || s->ended)
             continue;
-        if (s->ds != NULL && s->established)
+        if (s->established && pskgw_lsess_ds(s) != NULL)
             pskgw_dtls_session_close_notify(s->ds); /* ends it via cb_closed */
         pskgw_lsess_end(s);
         ended++;

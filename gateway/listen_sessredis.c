@@ -60,7 +60,7 @@ void pskgw_listen_sessredis_thawed(pskgw_lsess_t *s)
 {
     pskgw_listener_t *l = s->l;
     size_t cid_len = 0;
-    const uint8_t *cid = s->ds != NULL ? pskgw_dtls_session_cid(s->ds, &cid_len) : NULL;
+    const uint8_t *cid = pskgw_lsess_cid(s, &cid_len);
 
     s->in_redis = false;
     if (l->opt.sessions != NULL && pskgw_sessredis_forget(l->opt.sessions, l->name, s->peer, cid,
@@ -105,7 +105,7 @@ static void feed_imported(park_t *p, pskgw_lsess_t *s)
         pskgw_listen_cid_established(s);
         pskgw_listen_cid_recv(l, (const struct sockaddr *)&p->from, p->key, p->key_len, p->peer,
                               p->data, p->len);
-    } else if (s->ds != NULL) {
+    } else if (pskgw_lsess_ds(s) != NULL) {
         (void)pskgw_dtls_session_feed(s->ds, p->data, p->len, uv_now(l->loop));
     }
 }

@@ -1,6 +1,7 @@
 # The UDP (DTLS) and TCP (TLS) listeners of issue 5, included by gateway/CMakeLists.txt.
 target_sources(pskgw_gateway PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/listen_api.c
+  ${CMAKE_CURRENT_LIST_DIR}/listen_lsess.c
   ${CMAKE_CURRENT_LIST_DIR}/listen_sessions.c
   ${CMAKE_CURRENT_LIST_DIR}/hibernate.c
   ${CMAKE_CURRENT_LIST_DIR}/listen_sessredis.c

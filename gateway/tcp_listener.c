@@ -27,7 +27,7 @@ static void on_written(uv_write_t *req, int status)
     pskgw_lsess_t *s = w->s;
 
     (void)status;
-    s->u.tcp.queued -= w->len;
+    s->u.tcp->queued -= w->len;
     free(w);
     pskgw_fwd_device_drained(s); /* a forwarding listener may read its backend again */
 }
@@ -38,9 +38,9 @@ int pskgw_tcp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len)
     uv_buf_t b;
     int rc;
 
-    if (s->ended || uv_is_closing((uv_handle_t *)&s->u.tcp.handle))
+    if (s->ended || uv_is_closing((uv_handle_t *)&s->u.tcp->handle))
         return PSKGW_ECLOSED;
-    if (s->u.tcp.queued + len > TCP_MAX_QUEUED)
+    if (s->u.tcp->queued + len > TCP_MAX_QUEUED)
         return PSKGW_EFULL;
     w = malloc(sizeof(*w) + len);
     if (w == NULL)
@@ -49,12 +49,12 @@ int pskgw_tcp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len)
     w->len = len;
     memcpy(w->data, data, len);
     b = uv_buf_init((char *)w->data, (unsigned)len);
-    rc = uv_write(&w->req, (uv_stream_t *)&s->u.tcp.handle, &b, 1, on_written);
+    rc = uv_write(&w->req, (uv_stream_t *)&s->u.tcp->handle, &b, 1, on_written);
     if (rc < 0) {
         free(w);
         return pskgw_err_from_errno(rc);
     }
-    s->u.tcp.queued += len;
+    s->u.tcp->queued += len;
     s->l->counters.datagrams_out++;
     return 0;
 }
@@ -88,12 +88,12 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 
 void pskgw_tcp_pause(pskgw_lsess_t *s, bool pause)
 {
-    if (s->ended || uv_is_closing((uv_handle_t *)&s->u.tcp.handle))
+    if (s->ended || uv_is_closing((uv_handle_t *)&s->u.tcp->handle))
         return;
     if (pause)
-        (void)uv_read_stop((uv_stream_t *)&s->u.tcp.handle);
+        (void)uv_read_stop((uv_stream_t *)&s->u.tcp->handle);
     else
-        (void)uv_read_start((uv_stream_t *)&s->u.tcp.handle, on_alloc, on_read);
+        (void)uv_read_start((uv_stream_t *)&s->u.tcp->handle, on_alloc, on_read);
 }
 
 static void refuse(pskgw_listener_t *l, pskgw_lsess_t *s)
@@ -122,15 +122,15 @@ static void on_connection(uv_stream_t *server, int status)
     if (pskgw_lsess_new(l, NULL, 0, "", &s) < 0)
         return;
     /* pskgw_lsess_end closes this handle too (TCP listeners). */
-    (void)uv_tcp_init(l->loop, &s->u.tcp.handle);
-    s->u.tcp.handle.data = s;
-    if (uv_accept(server, (uv_stream_t *)&s->u.tcp.handle) < 0) {
+    (void)uv_tcp_init(l->loop, &s->u.tcp->handle);
+    s->u.tcp->handle.data = s;
+    if (uv_accept(server, (uv_stream_t *)&s->u.tcp->handle) < 0) {
         refuse(l, s);
         return;
     }
     l->counters.connections++;
     memset(&ss, 0, sizeof(ss));
-    if (uv_tcp_getpeername(&s->u.tcp.handle, (struct sockaddr *)&ss, &namelen) == 0)
+    if (uv_tcp_getpeername(&s->u.tcp->handle, (struct sockaddr *)&ss, &namelen) == 0)
         (void)pskgw_listen_peer_name((const struct sockaddr *)&ss, peer, sizeof(peer), key,
                                      &key_len);
     (void)snprintf(s->peer, sizeof(s->peer), "%s", peer);
@@ -152,12 +152,12 @@ static void on_connection(uv_stream_t *server, int status)
     }
     if (pskgw_dtls_session_new(l->dctx, &s->res, &pskgw_listen_session_cbs, s, NULL, 0, now,
                                &s->ds) < 0 ||
-        uv_read_start((uv_stream_t *)&s->u.tcp.handle, on_alloc, on_read) < 0) {
+        uv_read_start((uv_stream_t *)&s->u.tcp->handle, on_alloc, on_read) < 0) {
         l->counters.handshakes_failed++;
         refuse(l, s);
         return;
     }
-    (void)uv_tcp_nodelay(&s->u.tcp.handle, 1);
+    (void)uv_tcp_nodelay(&s->u.tcp->handle, 1);
     l->counters.handshakes_started++;
     /* Handshake deadline before any byte arrives. */
     (void)pskgw_dtls_session_feed(s->ds, NULL, 0, now);

@@ -324,7 +324,8 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     if (l->opt.cid_len == 0 || data[0] != PSKGW_CT_TLS12_CID) {
         s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
-        if (s != NULL && s->ds != NULL) {
+        /* a frozen session gets its dtls session back (pskgw_lsess_ds) */
+        if (s != NULL && pskgw_lsess_ds(s) != NULL) {
             on_peer_datagram(l, s, from, key, key_len, data, (size_t)nread);
             return;
         }

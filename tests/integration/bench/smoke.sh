@@ -100,6 +100,10 @@ check "each sink measured on its own, nothing failed" jqcheck "$J" \
 check "upstream: one GetPSK per identity" jqcheck "$J" \
   '.upstream.first_scenario.max_calls_one_identity == 1 and .upstream.cold_latency50.max_calls_one_identity == 1'
 check "memory samples with sessions up" jqcheck "$J" '(.memory.fleet.samples | length) >= 1 and .memory.fleet.samples[0].sessions > 0'
+check "memory: the sessions hibernated, measured, and the sample's records of hibernated sessions delivered" \
+  jqcheck "$J" '.memory.fleet_hibernated.hibernated > 0 and
+    (.memory.fleet_hibernated.rss_per_hibernated_session_bytes | type) == "number" and
+    .memory.fleet_hibernated.sample.delivered_ok == true'
 check "ratios computed against the ceilings" jqcheck "$J" \
   '(.ratios.warm_handshakes_per_cpu_vs_wolfpair | type) == "number" and (.ratios.messages_per_cpu_vs_udp_per_cpu | type) == "number"'
 check "hostile: every run measured, both halves of the fleet with latencies" jqcheck "$J" '

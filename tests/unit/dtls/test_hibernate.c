@@ -343,6 +343,77 @@ Test(hibernate, a_cid_session_survives_export_and_import)
     pskgw_dtls_ctx_free(c2);
 }
 
+/* Frozen sessions (session.h): a CID session frozen is one allocation that tells its identity,
+ * UID, CID and last record as the session did; unfrozen it is a hibernated session whose next
+ * record (here from a new address) thaws it, is delivered, and whose next write jumps the
+ * sequence number. A session the client has not confirmed is not frozen, and stays usable. */
+Test(hibernate, a_frozen_cid_session_keeps_what_a_thaw_needs_and_goes_on_unfrozen)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(8);
+    pskgw_dtls_frozen_t *f = NULL;
+    const uint8_t *cid;
+    uint8_t before[PSKGW_CID_MAX], a[512];
+    size_t cid_len = 0, na;
+    uint64_t prev, seq, rx;
+    bool move = false;
+
+    cid_established(&p, &r, c);
+    cid = pskgw_dtls_session_cid(p.srv, &cid_len);
+    memcpy(before, cid, cid_len);
+    prev = srv_says_cid(&p, "ack1");
+    rx = pskgw_dtls_session_last_rx(p.srv);
+    cr_assert_eq(pskgw_dtls_session_freeze(p.srv, &f), 0);
+    p.srv = NULL; /* freed by the freeze */
+    cr_assert_str_eq(pskgw_dtls_frozen_identity(f), ID);
+    cr_assert_str_eq(pskgw_dtls_frozen_uid(f), UID);
+    cid = pskgw_dtls_frozen_cid(f, &cid_len);
+    cr_assert_not_null(cid);
+    cr_assert_eq(cid_len, 8);
+    cr_assert_eq(memcmp(cid, before, cid_len), 0);
+    cr_assert_eq(pskgw_dtls_frozen_last_rx(f), rx);
+    cr_assert_lt(pskgw_dtls_frozen_size(f), 260, "one small allocation: %zu bytes",
+                 pskgw_dtls_frozen_size(f));
+    cr_assert_eq(pskgw_dtls_session_unfreeze(c, &r.iface, tpair_server_cbs(), &p, f, p.now, &p.srv),
+                 0);
+    cr_assert(pskgw_dtls_session_hibernated(p.srv));
+    cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), ID);
+    cid = pskgw_dtls_session_cid(p.srv, &cid_len);
+    cr_assert_not_null(cid, "an unfrozen CID session tells its CID before any record");
+    cr_assert_eq(memcmp(cid, before, cid_len), 0);
+    na = cli_record(&p, "moved", a, sizeof(a));
+    cr_assert_eq(pskgw_dtls_session_feed_cid(p.srv, a, na, p.now, &move), 0);
+    cr_assert_eq(p.thawed, 1);
+    cr_assert(move, "newer than every record before the freeze");
+    cr_assert_eq(p.nmsgs, 2);
+    cr_assert_str_eq(p.msgs[1], "moved");
+    seq = srv_says_cid(&p, "ack2");
+    cr_assert_geq(seq, prev + PSKGW_DTLS_SEQ_JUMP, "write sequence %llu after %llu",
+                  (unsigned long long)seq, (unsigned long long)prev);
+    cr_assert_eq(p.established, 1, "no new handshake");
+    cr_assert_eq(p.closed_calls, 0);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+Test(hibernate, a_session_the_client_has_not_confirmed_is_not_frozen)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(0);
+    pskgw_dtls_frozen_t *f = NULL;
+
+    established(&p, &r, c, "PSK-AES128-CCM-8");
+    cr_assert_eq(pskgw_dtls_session_freeze(p.srv, &f), PSKGW_EAGAIN);
+    cr_assert_null(f);
+    cli_says(&p, "one");
+    cr_assert_eq(p.nmsgs, 1, "still usable");
+    pskgw_dtls_frozen_free(NULL);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
 /* A client that asked for our CID but wants none in our records (an empty CID of its own, what
  * devices usually do): our records after a thaw are plain ones. */
 Test(hibernate, a_cid_session_whose_peer_wants_no_cid_thaws_with_plain_records)

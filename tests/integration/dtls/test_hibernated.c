@@ -1,0 +1,142 @@
+/* What a hibernated session keeps (issue 12 section 1: <= 512 B per hibernated session all-in):
+ * on a real UDP listener (loopback, a wolfSSL client), a session idle for hibernate_after_s
+ * holds no dtls session struct and no timer, only its listener struct and the frozen form
+ * (dtls/session.h, "frozen sessions"), within a byte budget; it is listed without being woken;
+ * its next record, a reply written to it, the idle timeout and the listener's close reach it as
+ * they reach an awake one. */
+#include "listenfix.h"
+
+#include "gateway/listen_internal.h"
+
+#include "common/err.h"
+
+#include <criterion/criterion.h>
+#include <malloc.h>
+#include <string.h>
+
+/* The listener struct and the frozen form, in bytes malloc gives (malloc_usable_size; 650 on
+ * x86-64 glibc, 642 under ASan). Before the frozen form a hibernated session held its 760-byte
+ * listener struct (a uv_timer_t and a uv_tcp_t in it), its 304-byte dtls session struct and the
+ * blob: about 1,300 bytes. */
+#define HIBERNATED_BUDGET 656
+
+static hcli_t cli;
+
+static void teardown(void)
+{
+    hcli_close(&cli);
+    lfix_teardown();
+}
+
+TestSuite(hibernated, .init = lfix_setup, .fini = teardown, .timeout = 60);
+
+static int want_msgs;
+static bool have_msgs(void *arg)
+{
+    (void)arg;
+    return msgs.n >= want_msgs;
+}
+
+static bool is_hibernated(void *arg)
+{
+    (void)arg;
+    return lfix_ctr()->hibernated >= 1;
+}
+
+static bool got_reply(void *arg)
+{
+    (void)arg;
+    return cli.got_len >= 1;
+}
+
+static bool idle_ended(void *arg)
+{
+    (void)arg;
+    return lfix_ctr()->idle_closes >= 1;
+}
+
+static void start_one(uint32_t idle_timeout_s)
+{
+    pskgw_listener_opts_t o = { 0 };
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    o.hibernate_after_s = 1;
+    o.idle_timeout_s = idle_timeout_s;
+    lfix_start(&o);
+    hcli_start(&cli, &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK, "hi");
+    want_msgs = 1;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    cr_assert(hrun_until(&loop, is_hibernated, NULL, 5000));
+}
+
+/* The session of the first message, frozen. */
+static pskgw_lsess_t *frozen_session(void)
+{
+    pskgw_lsess_t *s = pskgw_ltable_find_id(&lst->by_id, msgs.meta[0].session_id);
+
+    cr_assert_not_null(s);
+    cr_assert(s->hibernated);
+    cr_assert_null(s->ds, "a hibernated session keeps no dtls session struct");
+    cr_assert_not_null(s->frozen);
+    cr_assert_null(s->timer, "an established session under the sweep keeps no timer");
+    return s;
+}
+
+static int listed;
+static void on_listed(void *arg, const pskgw_listener_session_info_t *info)
+{
+    (void)arg;
+    cr_assert_str_eq(info->identity, H_ID);
+    listed++;
+}
+
+Test(hibernated, holds_its_frozen_form_only_within_the_budget_and_thaws_on_its_next_record)
+{
+    pskgw_lsess_t *s;
+    size_t held;
+
+    start_one(300);
+    s = frozen_session();
+    held = malloc_usable_size(s) + pskgw_dtls_frozen_size(s->frozen);
+    cr_log_info("a hibernated session holds %zu bytes (lsess %zu)", held, malloc_usable_size(s));
+    cr_assert_leq(held, HIBERNATED_BUDGET, "a hibernated session holds %zu bytes", held);
+    cr_assert_eq(pskgw_listener_sessions(lst, NULL, on_listed, NULL), 1);
+    cr_assert_eq(listed, 1);
+    cr_assert_not_null(s->frozen, "listing does not wake it");
+
+    cr_assert_gt(dcli_write(&cli, "again"), 0);
+    want_msgs = 2;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    cr_assert_eq(msgs.len[1], 5);
+    cr_assert_eq(memcmp(msgs.data[1], "again", 5), 0);
+    cr_assert_eq(msgs.meta[1].session_id, msgs.meta[0].session_id, "no new handshake");
+    cr_assert_str_eq(msgs.identity[1], H_ID);
+    cr_assert_eq(lfix_ctr()->thaws, 1);
+    cr_assert_eq(lfix_ctr()->handshakes_completed, 1);
+    cr_assert_null(s->frozen);
+    cr_assert_not_null(s->ds);
+}
+
+Test(hibernated, a_reply_to_a_frozen_session_reaches_the_device)
+{
+    start_one(300);
+    (void)frozen_session();
+    cr_assert_eq(pskgw_listener_send(lst, msgs.meta[0].session_id, (const uint8_t *)"ack", 3), 0);
+    cr_assert(hrun_until(&loop, got_reply, NULL, 5000));
+    cr_assert_eq(cli.got_len, 3);
+    cr_assert_eq(memcmp(cli.got, "ack", 3), 0);
+    cr_assert_eq(lfix_ctr()->thaws, 1);
+}
+
+Test(hibernated, the_idle_timeout_ends_a_frozen_session)
+{
+    start_one(2);
+    (void)frozen_session();
+    cr_assert(hrun_until(&loop, idle_ended, NULL, 10000));
+    cr_assert_eq(lfix_ctr()->sessions_active, 0);
+    cr_assert_eq(lfix_ctr()->hibernated, 0);
+    cr_assert_eq(pskgw_listener_send(lst, msgs.meta[0].session_id, (const uint8_t *)"x", 1),
+                 PSKGW_ENOTFOUND);
+}
