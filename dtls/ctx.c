@@ -304,6 +304,48 @@ static int enable_session_ids(pskgw_dtls_ctx_t *ctx, const char **reason)
     return 0;
 }
 
+/* The options' defaults filled in and their bounds checked; *reason says what is wrong. */
+static int ctx_options(pskgw_dtls_options_t *o, const char **reason)
+{
+    if (o->max_identity_len == 0)
+        o->max_identity_len = PSKGW_IDENTITY_MAX_RAW;
+    if (o->max_parked_bytes == 0)
+        o->max_parked_bytes = 4096;
+    if (o->max_message == 0)
+        o->max_message = 4096;
+    if (o->handshake_timeout_ms == 0)
+        o->handshake_timeout_ms = 10000;
+    if (o->cookie_rotate_ms == 0)
+        o->cookie_rotate_ms = 30000;
+    if (o->half_open_timeout_ms == 0 || o->half_open_timeout_ms > o->handshake_timeout_ms)
+        o->half_open_timeout_ms = o->handshake_timeout_ms;
+    if (o->mtu == 0)
+        o->mtu = 1400;
+    if (o->max_identity_len > PSKGW_IDENTITY_MAX_RAW) {
+        *reason = "max identity length above 128";
+        return PSKGW_ECONFIG;
+    }
+    if (o->max_message > 16384) {
+        *reason = "max message size above 16384";
+        return PSKGW_ECONFIG;
+    }
+    if (o->framing > PSKGW_FRAMING_NEWLINE) {
+        *reason = "unknown framing";
+        return PSKGW_ECONFIG;
+    }
+    if (o->mtu < 256) {
+        *reason = "mtu below 256";
+        return PSKGW_ECONFIG;
+    }
+    if (!o->dtls)
+        o->cid_len = 0; /* a TLS stream has no records to carry a CID */
+    if (o->cid_len != 0 && (o->cid_len < PSKGW_CID_MIN || o->cid_len > PSKGW_CID_MAX)) {
+        *reason = "cid length outside 4..16";
+        return PSKGW_ECONFIG;
+    }
+    return 0;
+}
+
 int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, const char **why)
 {
     pskgw_dtls_ctx_t *ctx = NULL;
@@ -317,45 +359,9 @@ int pskgw_dtls_ctx_new(const pskgw_dtls_options_t *opt, pskgw_dtls_ctx_t **out, 
         goto fail;
     ctx->opt = *opt;
     ctx->refs = 1;
-    if (ctx->opt.max_identity_len == 0)
-        ctx->opt.max_identity_len = PSKGW_IDENTITY_MAX_RAW;
-    if (ctx->opt.max_parked_bytes == 0)
-        ctx->opt.max_parked_bytes = 4096;
-    if (ctx->opt.max_message == 0)
-        ctx->opt.max_message = 4096;
-    if (ctx->opt.handshake_timeout_ms == 0)
-        ctx->opt.handshake_timeout_ms = 10000;
-    if (ctx->opt.cookie_rotate_ms == 0)
-        ctx->opt.cookie_rotate_ms = 30000;
-    if (ctx->opt.half_open_timeout_ms == 0 ||
-        ctx->opt.half_open_timeout_ms > ctx->opt.handshake_timeout_ms)
-        ctx->opt.half_open_timeout_ms = ctx->opt.handshake_timeout_ms;
-    if (ctx->opt.mtu == 0)
-        ctx->opt.mtu = 1400;
-    rc = PSKGW_ECONFIG;
-    if (ctx->opt.max_identity_len > PSKGW_IDENTITY_MAX_RAW) {
-        reason = "max identity length above 128";
+    rc = ctx_options(&ctx->opt, &reason);
+    if (rc < 0)
         goto fail;
-    }
-    if (ctx->opt.max_message > 16384) {
-        reason = "max message size above 16384";
-        goto fail;
-    }
-    if (ctx->opt.framing > PSKGW_FRAMING_NEWLINE) {
-        reason = "unknown framing";
-        goto fail;
-    }
-    if (ctx->opt.mtu < 256) {
-        reason = "mtu below 256";
-        goto fail;
-    }
-    if (!ctx->opt.dtls)
-        ctx->opt.cid_len = 0; /* a TLS stream has no records to carry a CID */
-    if (ctx->opt.cid_len != 0 &&
-        (ctx->opt.cid_len < PSKGW_CID_MIN || ctx->opt.cid_len > PSKGW_CID_MAX)) {
-        reason = "cid length outside 4..16";
-        goto fail;
-    }
     ctx->ciphers = strdup(opt->ciphers != NULL ? opt->ciphers : PSKGW_DTLS_DEFAULT_CIPHERS);
     ctx->opt.ciphers = ctx->ciphers;
     rc = PSKGW_ENOMEM;
