@@ -1,6 +1,8 @@
+#define _DEFAULT_SOURCE /* be64toh */
 #include "common/codec.h"
 #include "common/err.h"
 
+#include <endian.h>
 #include <string.h>
 
 static int hexval(int c)
@@ -14,16 +16,35 @@ static int hexval(int c)
     return -1;
 }
 
+/* Tables of digit pairs: one 2-byte copy per input byte (hex) or per 12 input bits (base64)
+ * instead of two or four single-byte table lookups and stores. Built by the preprocessor so they
+ * are constant data (no initialisation, no race). Pairs are char arrays, so the output does not
+ * depend on the host's byte order. */
+#define HEXC(j, a)   ((char)((j) < 10 ? '0' + (j) : (a) + (j)-10))
+#define HEXP(i, a)   { HEXC((i) >> 4, a), HEXC((i)&15, a) },
+#define HEXP4(i, a)  HEXP(i, a) HEXP((i) + 1, a) HEXP((i) + 2, a) HEXP((i) + 3, a)
+#define HEXP16(i, a) HEXP4(i, a) HEXP4((i) + 4, a) HEXP4((i) + 8, a) HEXP4((i) + 12, a)
+#define HEXP64(i, a) HEXP16(i, a) HEXP16((i) + 16, a) HEXP16((i) + 32, a) HEXP16((i) + 48, a)
+#define HEXP256(a)   HEXP64(0, a) HEXP64(64, a) HEXP64(128, a) HEXP64(192, a)
+
+static const char hex_pairs_lower[256][2] = { HEXP256('a') };
+static const char hex_pairs_upper[256][2] = { HEXP256('A') };
+
 int pskgw_hex_encode(const uint8_t *in, size_t n, char *out, size_t out_cap, bool upper)
 {
-    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    const char(*pairs)[2] = upper ? hex_pairs_upper : hex_pairs_lower;
+    size_t i = 0;
 
     if (out_cap < pskgw_hex_encoded_len(n))
         return PSKGW_ETOOBIG;
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
+    for (; i + 4 <= n; i += 4) {
+        memcpy(out + 2 * i, pairs[in[i]], 2);
+        memcpy(out + 2 * i + 2, pairs[in[i + 1]], 2);
+        memcpy(out + 2 * i + 4, pairs[in[i + 2]], 2);
+        memcpy(out + 2 * i + 6, pairs[in[i + 3]], 2);
     }
+    for (; i < n; i++)
+        memcpy(out + 2 * i, pairs[in[i]], 2);
     out[2 * n] = '\0';
     return 0;
 }
@@ -54,6 +75,22 @@ int pskgw_hex_decode(const char *in, size_t len, uint8_t *out, size_t out_cap, s
 
 static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+#define B64C(j)                        \
+    ((char)((j) < 26    ? 'A' + (j)    \
+            : (j) < 52  ? 'a' + (j)-26 \
+            : (j) < 62  ? '0' + (j)-52 \
+            : (j) == 62 ? '+'          \
+                        : '/'))
+#define B64P(i)     { B64C((i) >> 6), B64C((i)&63) },
+#define B64P4(i)    B64P(i) B64P((i) + 1) B64P((i) + 2) B64P((i) + 3)
+#define B64P16(i)   B64P4(i) B64P4((i) + 4) B64P4((i) + 8) B64P4((i) + 12)
+#define B64P64(i)   B64P16(i) B64P16((i) + 16) B64P16((i) + 32) B64P16((i) + 48)
+#define B64P256(i)  B64P64(i) B64P64((i) + 64) B64P64((i) + 128) B64P64((i) + 192)
+#define B64P1024(i) B64P256(i) B64P256((i) + 256) B64P256((i) + 512) B64P256((i) + 768)
+
+/* b64_pairs[v] = the two characters of the 12-bit value v (8 KiB). */
+static const char b64_pairs[4096][2] = { B64P1024(0) B64P1024(1024) B64P1024(2048) B64P1024(3072) };
+
 int pskgw_b64_encode(const uint8_t *in, size_t n, char *out, size_t out_cap)
 {
     size_t o = 0;
@@ -61,19 +98,29 @@ int pskgw_b64_encode(const uint8_t *in, size_t n, char *out, size_t out_cap)
 
     if (out_cap < pskgw_b64_encoded_len(n))
         return PSKGW_ETOOBIG;
-    for (; i + 2 < n; i += 3) {
+    /* 6 input bytes (four 12-bit indexes) per turn, read with one 8-byte big-endian load while
+     * 8 bytes are left to read, then 3 at a time. */
+    for (; i + 8 <= n; i += 6, o += 8) {
+        uint64_t x;
+
+        memcpy(&x, in + i, 8);
+        x = be64toh(x);
+        memcpy(out + o, b64_pairs[x >> 52], 2);
+        memcpy(out + o + 2, b64_pairs[x >> 40 & 4095], 2);
+        memcpy(out + o + 4, b64_pairs[x >> 28 & 4095], 2);
+        memcpy(out + o + 6, b64_pairs[x >> 16 & 4095], 2);
+    }
+    for (; i + 3 <= n; i += 3, o += 4) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = b64_std[v >> 18 & 63];
-        out[o++] = b64_std[v >> 12 & 63];
-        out[o++] = b64_std[v >> 6 & 63];
-        out[o++] = b64_std[v & 63];
+        memcpy(out + o, b64_pairs[v >> 12], 2);
+        memcpy(out + o + 2, b64_pairs[v & 4095], 2);
     }
     if (i < n) {
         uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-        out[o++] = b64_std[v >> 18 & 63];
-        out[o++] = b64_std[v >> 12 & 63];
-        out[o++] = i + 1 < n ? b64_std[v >> 6 & 63] : '=';
-        out[o++] = '=';
+        memcpy(out + o, b64_pairs[v >> 12], 2);
+        out[o + 2] = i + 1 < n ? b64_std[v >> 6 & 63] : '=';
+        out[o + 3] = '=';
+        o += 4;
     }
     out[o] = '\0';
     return 0;

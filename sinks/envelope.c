@@ -290,14 +290,27 @@ static char *put_e2e(char *p, const pskgw_envelope_e2e_t *x, const strs_t *t)
     return p;
 }
 
+static int render(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens,
+                  const char *message_id, char *out, size_t cap, size_t *out_len);
+
 int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id, char *out,
                              size_t cap, size_t *out_len)
 {
-    return pskgw_envelope_json_into_lens(env, NULL, message_id, out, cap, out_len);
+    if (!message_id || !pskgw_envelope_id_valid(message_id))
+        return PSKGW_EINVAL;
+    return render(env, NULL, message_id, out, cap, out_len);
 }
 
+/* message_id is a sink message's: checked once, when the message was built (pskgw_msg_new*). */
 int pskgw_envelope_json_into_lens(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens,
                                   const char *message_id, char *out, size_t cap, size_t *out_len)
+{
+    return render(env, lens, message_id, out, cap, out_len);
+}
+
+/* The id is not checked here: the callers above did or rely on pskgw_msg_new* having done. */
+static int render(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens,
+                  const char *message_id, char *out, size_t cap, size_t *out_len)
 {
     static const struct {
         const char *key;
@@ -311,8 +324,7 @@ int pskgw_envelope_json_into_lens(const pskgw_envelope_t *env, const pskgw_envel
     char *p = out;
     strs_t t;
 
-    if (!env || !message_id || !out || !pskgw_envelope_id_valid(message_id) ||
-        (env->payload_len > 0 && !env->payload))
+    if (!env || !message_id || !out || (env->payload_len > 0 && !env->payload))
         return PSKGW_EINVAL;
     strs_of(env, lens, &t);
     if (cap < max_of(env, &t))

@@ -103,3 +103,108 @@ Test(codec, hex_rejects_malformed)
     cr_assert(!pskgw_is_hex((const uint8_t *)"0g", 2));
     cr_assert(!pskgw_is_hex((const uint8_t *)"", 0));
 }
+
+/* The encoders as they were before they went through tables of digit pairs (one byte stored at a
+ * time): the reference the table encoders must match byte for byte. */
+static void old_hex_encode(const uint8_t *in, size_t n, char *out, bool upper)
+{
+    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void old_b64_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    size_t i = 0;
+
+    for (; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = std[v >> 18 & 63];
+        out[o++] = std[v >> 12 & 63];
+        out[o++] = std[v >> 6 & 63];
+        out[o++] = std[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+        out[o++] = std[v >> 18 & 63];
+        out[o++] = std[v >> 12 & 63];
+        out[o++] = i + 1 < n ? std[v >> 6 & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+}
+
+static uint64_t xorshift64(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+#define ENC_MAX_IN 300
+#define ENC_GUARD  0x5a
+
+/* Every length 0..300, 64 random inputs each (plus all-zero and all-0xff ones), exact output
+ * capacities: the table encoders write exactly what the old ones wrote and not a byte more. */
+Test(codec, table_encoders_match_the_old_ones)
+{
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+    uint8_t in[ENC_MAX_IN];
+    char want[2 * ENC_MAX_IN + 1];
+    char got[2 * ENC_MAX_IN + 1 + 8];
+
+    for (size_t n = 0; n <= ENC_MAX_IN; n++) {
+        for (int round = 0; round < 66; round++) {
+            for (size_t k = 0; k < n; k++)
+                in[k] = round == 0 ? 0 : round == 1 ? 0xff : (uint8_t)xorshift64(&seed);
+            for (int upper = 0; upper < 2; upper++) {
+                size_t len = pskgw_hex_encoded_len(n);
+                memset(got, ENC_GUARD, sizeof(got));
+                old_hex_encode(in, n, want, upper);
+                cr_assert_eq(pskgw_hex_encode(in, n, got, len, upper), 0);
+                cr_assert(memcmp(got, want, len) == 0, "hex n=%zu upper=%d", n, upper);
+                cr_assert_eq((uint8_t)got[len], ENC_GUARD);
+            }
+            size_t len = pskgw_b64_encoded_len(n);
+            memset(got, ENC_GUARD, sizeof(got));
+            old_b64_encode(in, n, want);
+            cr_assert_eq(pskgw_b64_encode(in, n, got, len), 0);
+            cr_assert(memcmp(got, want, len) == 0, "b64 n=%zu", n);
+            cr_assert_eq((uint8_t)got[len], ENC_GUARD);
+            cr_assert_eq(pskgw_b64_encode(in, n, got, len - 1), PSKGW_ETOOBIG);
+        }
+    }
+}
+
+/* Every byte value at every position of the first 9 bytes (the b64 loop reads 8 to use 6) and of a
+ * 4-byte hex group. */
+Test(codec, table_encoders_every_byte_every_position)
+{
+    uint8_t in[9];
+    char want[16];
+    char got[16];
+
+    for (size_t pos = 0; pos < sizeof(in); pos++) {
+        for (unsigned b = 0; b < 256; b++) {
+            memset(in, 0x3c, sizeof(in));
+            in[pos] = (uint8_t)b;
+            for (size_t n = pos + 1; n <= sizeof(in); n++) {
+                old_b64_encode(in, n, want);
+                cr_assert_eq(pskgw_b64_encode(in, n, got, sizeof(got)), 0);
+                cr_assert_str_eq(got, want);
+                if (n > 5)
+                    continue;
+                old_hex_encode(in, n, want, b & 1);
+                cr_assert_eq(pskgw_hex_encode(in, n, got, sizeof(got), b & 1), 0);
+                cr_assert_str_eq(got, want);
+            }
+        }
+    }
+}
