@@ -76,8 +76,8 @@ void pskgw_listen_cid_moved(pskgw_lsess_t *s)
                  l->name, (unsigned long long)s->id, s->peer, peer);
     memcpy(s->key, key, key_len);
     s->key_len = key_len;
-    (void)snprintf(s->peer, sizeof(s->peer), "%s", peer);
-    l->rx.peer = s->peer; /* the same name, now the session's own */
+    if (pskgw_lsess_set_peer(s, peer) == 0)
+        l->rx.peer = s->peer; /* the same name, now the session's own */
     memset(&s->u.udp.addr, 0, sizeof(s->u.udp.addr));
     memcpy(&s->u.udp.addr, from,
            from->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
