@@ -62,7 +62,11 @@ static pskgw_lsess_t **chain_next(pskgw_lsess_t *s, bool peer)
 
 static uint64_t sess_hash(const pskgw_ltable_t *t, const pskgw_lsess_t *s, bool peer)
 {
-    return peer ? hash_bytes(t->seed, s->key, s->key_len) : hash_id(s->id);
+    uint8_t key[PSKGW_PEER_KEY_MAX];
+
+    if (!peer)
+        return hash_id(s->id);
+    return hash_bytes(t->seed, key, pskgw_lsess_key(s, key));
 }
 
 static int table_grow(pskgw_ltable_t *t, bool peer)
@@ -137,7 +141,9 @@ pskgw_lsess_t *pskgw_ltable_find_peer(pskgw_ltable_t *t, const uint8_t *key, siz
         return NULL;
     for (pskgw_lsess_t *s = t->b[hash_bytes(t->seed, key, len) & (t->cap - 1)]; s != NULL;
          s = s->next_peer) {
-        if (s->key_len == len && memcmp(s->key, key, len) == 0)
+        uint8_t k[PSKGW_PEER_KEY_MAX];
+
+        if (pskgw_lsess_key(s, k) == len && memcmp(k, key, len) == 0)
             return s;
     }
     return NULL;
@@ -159,8 +165,11 @@ static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, co
                      bool in_peer_table, pskgw_lsess_t **out)
 {
     pskgw_lsess_t *s;
+    struct sockaddr_in6 addr;
 
-    if (key_len > PSKGW_PEER_KEY_MAX)
+    /* UDP: the address the key stands for (the key is derived from it, not stored); the caller
+     * then copies the peer's sockaddr over it (the same key). */
+    if (key_len > 0 && pskgw_listen_peer_addr(key, key_len, &addr) < 0)
         return PSKGW_EINVAL;
     s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -175,8 +184,7 @@ static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, co
     s->id = ++next_session_id;
     s->started_ms = s->last_ms = uv_now(l->loop);
     if (key_len > 0)
-        memcpy(s->key, key, key_len);
-    s->key_len = (uint8_t)key_len;
+        s->u.udp.addr = addr;
     if (table_insert(&l->by_id, s, false) < 0)
         goto fail;
     if (key_len > 0 && in_peer_table) {

@@ -55,7 +55,7 @@ struct pskgw_lsess {
      * since the sweep checks its deadlines (hibernate.c); a reload that stops the sweep gives
      * it one again. Its own allocation, freed in its close callback. */
     uv_timer_t *timer;
-    int pending_closes; /* handles (the TCP connection, the timer) not yet closed */
+    uint8_t pending_closes; /* handles (the TCP connection, the timer: at most 2) not yet closed */
     bool ended;
     bool established;
     bool parked;
@@ -74,8 +74,6 @@ struct pskgw_lsess {
     pskgw_lsess_t *successor;
     pskgw_lsess_t *next_peer; /* UDP peer table chain */
     pskgw_lsess_t *next_id;   /* id table chain */
-    uint8_t key[PSKGW_PEER_KEY_MAX];
-    uint8_t key_len;
     /* "ip:port" (malloc'ed): what log lines and cb_message name the peer by. A frozen session
      * holds none (hibernate.c): pskgw_lsess_ds() formats it again from the address; readers
      * that may meet a frozen session use pskgw_lsess_peer(). */
@@ -88,7 +86,9 @@ struct pskgw_lsess {
     pskgw_fwd_t *fwd;      /* forwarding listeners: the backend flow (forward_internal.h) */
     union {
         struct {
-            struct sockaddr_in6 addr; /* the peer (sockaddr_in or sockaddr_in6) */
+            /* The peer (sockaddr_in or sockaddr_in6); its peer-table key is not stored but
+             * derived from it (pskgw_lsess_key); lsess_new sets it from the key it is given. */
+            struct sockaddr_in6 addr;
         } udp;
         /* TCP: the connection in an allocation of its own (lsess_new, freed with the struct),
          * so that UDP sessions do not carry a uv_tcp_t. */
@@ -310,6 +310,11 @@ void pskgw_listen_log_identity(const char *id, char *out, size_t cap);
 /* The peer key (family, port, address bytes): what the peer table is keyed by; no formatting
  * (the UDP receive path looks a session up by it and names the peer only when it must). */
 int pskgw_listen_peer_key(const struct sockaddr *sa, uint8_t *key, uint8_t *key_len);
+/* The sockaddr a peer key stands for (port and address; 0 or PSKGW_EINVAL), and a UDP
+ * session's peer key, derived from its address (its length; 0 for TCP sessions, which are not
+ * in the peer table): a few copies, no formatting. */
+int pskgw_listen_peer_addr(const uint8_t *key, size_t key_len, struct sockaddr_in6 *out);
+uint8_t pskgw_lsess_key(const pskgw_lsess_t *s, uint8_t key[PSKGW_PEER_KEY_MAX]);
 /* "ip:port" / "[ip6]:port" and the peer key (key NULL: the name only). */
 int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,
                            uint8_t *key_len);
