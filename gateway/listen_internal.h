@@ -234,8 +234,10 @@ void pskgw_listen_cid_moved(pskgw_lsess_t *s);
 void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, const uint8_t *key,
                            uint8_t key_len, const char *peer, const uint8_t *data, size_t len);
 
-/* Allocate a session struct, give it an id, insert in by_id (and by_peer when key_len > 0),
- * init its timer. The caller then creates s->ds. 0 or PSKGW_ENOMEM. */
+/* Allocate a session struct (with its handshake's state s->hs and a copy of peer), give it an
+ * id, insert in by_id (and by_peer when key_len > 0: a UDP session's address is set from the
+ * key, which is derived from it from then on), init its timer. The caller then creates s->ds.
+ * 0, PSKGW_EINVAL (a malformed key) or PSKGW_ENOMEM. */
 int pskgw_lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, const char *peer,
                     pskgw_lsess_t **out);
 /* The same, but kept out of by_peer: the new handshake beside a peer's established session
