@@ -56,6 +56,11 @@ static void freeze(pskgw_lsess_t *s)
     if (pskgw_dtls_session_freeze(s->ds, &f) == 0) {
         s->ds = NULL;
         s->frozen = f;
+        /* What a frozen session does without: the handshake's state (ds, which borrowed
+         * s->hs->res, is gone) and the peer's name (pskgw_lsess_ds formats it again). */
+        pskgw_lsess_hs_drop(s);
+        free(s->peer);
+        s->peer = NULL;
     }
 }
 
@@ -67,8 +72,16 @@ pskgw_dtls_session_t *pskgw_lsess_ds(pskgw_lsess_t *s)
         return NULL;
     if (s->frozen == NULL)
         return s->ds;
-    if (pskgw_dtls_session_unfreeze(s->dctx, &s->res, &pskgw_listen_session_cbs, s, s->frozen,
-                                    uv_now(s->l->loop), &ds) < 0) {
+    /* The thawed session has no handshake state: its dtls session gets the listener's resolver
+     * (no handshake runs on an established session; the admission wraps new handshakes only). */
+    if (s->peer == NULL) {
+        char peer[PSKGW_PEER_STR_CAP];
+
+        s->peer = strdup(pskgw_lsess_peer(s, peer)); /* once per thaw, not per message */
+    }
+    if (s->peer == NULL ||
+        pskgw_dtls_session_unfreeze(s->dctx, &s->l->resolver, &pskgw_listen_session_cbs, s,
+                                    s->frozen, uv_now(s->l->loop), &ds) < 0) {
         pskgw_listen_on_thaw(s, false);
         pskgw_lsess_end(s); /* frees the frozen form */
         return NULL;
@@ -246,11 +259,12 @@ static int export_one(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t now)
 {
     uint8_t *wrap = NULL;
     size_t len = 0;
+    char peer[PSKGW_PEER_STR_CAP];
     int rc = pskgw_listen_export_record(l, s, now, &wrap, &len);
 
     if (rc < 0)
         return rc;
-    rc = pskgw_handover_put(l->domain, l->name, s->peer, wrap, len);
+    rc = pskgw_handover_put(l->domain, l->name, pskgw_lsess_peer(s, peer), wrap, len);
     pskgw_wipe(wrap, len);
     free(wrap);
     return rc;
@@ -330,8 +344,8 @@ int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t l
     src_len = pskgw_source_of(key, key_len, l->opt.ipv6_source_prefix, src);
     pskgw_lsess_set_source(s, src, src_len, &none);
     memcpy(&s->u.udp.addr, &addr, alen);
-    rc = pskgw_dtls_session_import(l->dctx, &s->res, &pskgw_listen_session_cbs, s, rec + 1 + alen,
-                                   len - 1 - alen, now, &s->ds);
+    rc = pskgw_dtls_session_import(l->dctx, &s->hs->res, &pskgw_listen_session_cbs, s,
+                                   rec + 1 + alen, len - 1 - alen, now, &s->ds);
     if (rc == 0 && !cid_fits(l, s))
         rc = PSKGW_EPARSE; /* unusable here */
     if (rc < 0) {

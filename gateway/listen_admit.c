@@ -38,15 +38,15 @@ void pskgw_listen_log_identity(const char *id, char *out, size_t cap)
 }
 
 /* (source, identity): the source bytes then the identity, for the pair throttle. */
-static size_t pair_key(const pskgw_lsess_t *s, const char *identity, uint8_t *out, size_t cap)
+static size_t pair_key(const pskgw_lsess_hs_t *hs, const char *identity, uint8_t *out, size_t cap)
 {
     size_t n = strlen(identity);
 
-    if (n > cap - s->src_len)
-        n = cap - s->src_len;
-    memcpy(out, s->src, s->src_len);
-    memcpy(out + s->src_len, identity, n);
-    return s->src_len + n;
+    if (n > cap - hs->src_len)
+        n = cap - hs->src_len;
+    memcpy(out, hs->src, hs->src_len);
+    memcpy(out + hs->src_len, identity, n);
+    return hs->src_len + n;
 }
 
 int pskgw_listen_admit(pskgw_listener_t *l, const uint8_t *src, size_t src_len, const char *peer,
@@ -93,11 +93,13 @@ int pskgw_listen_admit(pskgw_listener_t *l, const uint8_t *src, size_t src_len, 
 void pskgw_lsess_set_source(pskgw_lsess_t *s, const uint8_t *src, size_t src_len,
                             const pskgw_halfopen_ticket_t *ticket)
 {
-    if (src_len > sizeof(s->src))
-        src_len = sizeof(s->src);
-    memcpy(s->src, src, src_len);
-    s->src_len = (uint8_t)src_len;
-    s->half_open = *ticket;
+    pskgw_lsess_hs_t *hs = s->hs; /* a new session's: lsess_new made it */
+
+    if (src_len > sizeof(hs->src))
+        src_len = sizeof(hs->src);
+    memcpy(hs->src, src, src_len);
+    hs->src_len = (uint8_t)src_len;
+    hs->half_open = *ticket;
 }
 
 int pskgw_listen_on_identity(pskgw_lsess_t *s, const char *identity, uint64_t now)
@@ -106,8 +108,9 @@ int pskgw_listen_on_identity(pskgw_lsess_t *s, const char *identity, uint64_t no
     uint8_t k[PSKGW_SOURCE_MAX + 256];
     char esc[PSKGW_LOG_ID_CAP];
 
-    if (s->src_len == 0 || identity == NULL ||
-        !pskgw_fail_throttle_blocked(&l->pair_fail, k, pair_key(s, identity, k, sizeof(k)), now))
+    if (s->hs == NULL || s->hs->src_len == 0 || identity == NULL ||
+        !pskgw_fail_throttle_blocked(&l->pair_fail, k, pair_key(s->hs, identity, k, sizeof(k)),
+                                     now))
         return 0;
     s->blocked = true;
     l->counters.blocked_identities++;
@@ -130,9 +133,9 @@ void pskgw_listen_on_auth_failed(pskgw_lsess_t *s, const char *identity, uint64_
     uint8_t k[PSKGW_SOURCE_MAX + 256];
 
     l->counters.auth_failures++;
-    if (s->blocked || s->src_len == 0)
+    if (s->blocked || s->hs == NULL || s->hs->src_len == 0)
         return; /* a throttled attempt is not counted again */
-    if (pskgw_fail_throttle_fail(&l->src_fail, s->src, s->src_len, now))
+    if (pskgw_fail_throttle_fail(&l->src_fail, s->hs->src, s->hs->src_len, now))
         PSKGW_LOG_RL_F(PSKGW_LOG_WARNING, "listen-src-throttle",
                        (&(pskgw_log_fields_t){ .domain = l->domain,
                                                .listener = l->name,
@@ -141,7 +144,8 @@ void pskgw_listen_on_auth_failed(pskgw_lsess_t *s, const char *identity, uint64_
                        "listener \"%s\": source of \"%s\" throttled after %u failed handshakes",
                        l->name, s->peer, (unsigned)l->opt.source_failure_max);
     if (identity != NULL)
-        (void)pskgw_fail_throttle_fail(&l->pair_fail, k, pair_key(s, identity, k, sizeof(k)), now);
+        (void)pskgw_fail_throttle_fail(&l->pair_fail, k, pair_key(s->hs, identity, k, sizeof(k)),
+                                       now);
 }
 
 /* ---- lookup admission: the session's resolver ---------------------------------------------- */
@@ -235,12 +239,12 @@ static int res_resolve(void *ctx, const char *identity, pskgw_psk_done_cb cb, vo
 {
     pskgw_lsess_t *s = ctx;
     pskgw_listener_t *l = s->l;
-    pskgw_admit_req_t *r = s->areq;
+    pskgw_admit_req_t *r = s->hs->areq; /* this resolver is s->hs->res: s->hs is there */
     int rc;
 
     if (r == NULL || strcmp(r->id, identity) != 0)
         return PSKGW_EINVAL; /* always parked first (dtls/session.c) */
-    s->areq = NULL;
+    s->hs->areq = NULL;
     r->cb = cb;
     r->arg = arg;
     *handle = r;
@@ -281,7 +285,7 @@ static int res_lookup(void *ctx, const char *identity, uint8_t *psk, size_t *psk
     const pskgw_psk_resolver_t *in = &s->l->resolver;
     int rc = in->lookup(in->ctx, identity, psk, psk_len, uid, uid_cap);
 
-    s->stale_known = rc == PSKGW_EAGAIN;
+    s->hs->stale_known = rc == PSKGW_EAGAIN; /* this resolver is s->hs->res */
     return rc;
 }
 
@@ -315,24 +319,28 @@ int pskgw_listen_on_park(pskgw_lsess_t *s, const char *identity, uint64_t now)
 {
     static const uint8_t no_source[1] = { 0 };
     pskgw_listener_t *l = s->l;
+    pskgw_lsess_hs_t *hs = s->hs;
     size_t n = identity != NULL ? strlen(identity) : 0;
-    pskgw_admit_req_t *r = calloc(1, sizeof(*r) + n + 1);
+    pskgw_admit_req_t *r;
     int rc;
 
+    if (hs == NULL)
+        return 0; /* a thawed session's dtls session has the listener's resolver: no admission */
+    r = calloc(1, sizeof(*r) + n + 1);
     if (r == NULL)
         return PSKGW_ENOMEM;
     r->l = l;
     memcpy(r->id, identity != NULL ? identity : "", n + 1);
-    if (s->stale_known) {
+    if (hs->stale_known) {
         /* A known device: its key is only stale. Its lookup is no cold one (one refresh per
          * identity at most, merged by the cache) and never waits behind them. */
-        s->stale_known = false;
+        hs->stale_known = false;
         l->counters.lookups_stale_known++;
-        s->areq = r; /* IDLE item: dispatched at once, released as a no-op */
+        hs->areq = r; /* IDLE item: dispatched at once, released as a no-op */
         return 0;
     }
-    rc = s->src_len > 0 ? pskgw_lookup_admit_take(l->admit, &r->item, s->src, s->src_len, now)
-                        : pskgw_lookup_admit_take(l->admit, &r->item, no_source, 1, now);
+    rc = hs->src_len > 0 ? pskgw_lookup_admit_take(l->admit, &r->item, hs->src, hs->src_len, now)
+                         : pskgw_lookup_admit_take(l->admit, &r->item, no_source, 1, now);
     sync_counters(l);
     if (rc < 0) {
         free(r);
@@ -345,17 +353,17 @@ int pskgw_listen_on_park(pskgw_lsess_t *s, const char *identity, uint64_t now)
             (unsigned long long)s->id);
         return PSKGW_EBUSY;
     }
-    s->areq = r;
+    hs->areq = r;
     return 0;
 }
 
 void pskgw_listen_on_unpark(pskgw_lsess_t *s, uint64_t now)
 {
-    pskgw_admit_req_t *r = s->areq;
+    pskgw_admit_req_t *r = s->hs != NULL ? s->hs->areq : NULL;
 
     if (r == NULL)
         return;
-    s->areq = NULL;
+    s->hs->areq = NULL;
     pskgw_lookup_admit_release(s->l->admit, &r->item, now);
     free(r);
     pump(s->l);
@@ -364,6 +372,6 @@ void pskgw_listen_on_unpark(pskgw_lsess_t *s, uint64_t now)
 
 void pskgw_listen_on_established(pskgw_lsess_t *s, uint64_t now)
 {
-    if (s->src_len > 0)
-        pskgw_lookup_admit_good(s->l->admit, s->src, s->src_len, now);
+    if (s->hs != NULL && s->hs->src_len > 0)
+        pskgw_lookup_admit_good(s->l->admit, s->hs->src, s->hs->src_len, now);
 }

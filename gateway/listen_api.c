@@ -62,7 +62,11 @@ static pskgw_lsess_t **chain_next(pskgw_lsess_t *s, bool peer)
 
 static uint64_t sess_hash(const pskgw_ltable_t *t, const pskgw_lsess_t *s, bool peer)
 {
-    return peer ? hash_bytes(t->seed, s->key, s->key_len) : hash_id(s->id);
+    uint8_t key[PSKGW_PEER_KEY_MAX];
+
+    if (!peer)
+        return hash_id(s->id);
+    return hash_bytes(t->seed, key, pskgw_lsess_key(s, key));
 }
 
 static int table_grow(pskgw_ltable_t *t, bool peer)
@@ -137,7 +141,9 @@ pskgw_lsess_t *pskgw_ltable_find_peer(pskgw_ltable_t *t, const uint8_t *key, siz
         return NULL;
     for (pskgw_lsess_t *s = t->b[hash_bytes(t->seed, key, len) & (t->cap - 1)]; s != NULL;
          s = s->next_peer) {
-        if (s->key_len == len && memcmp(s->key, key, len) == 0)
+        uint8_t k[PSKGW_PEER_KEY_MAX];
+
+        if (pskgw_lsess_key(s, k) == len && memcmp(k, key, len) == 0)
             return s;
     }
     return NULL;
@@ -159,23 +165,26 @@ static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, co
                      bool in_peer_table, pskgw_lsess_t **out)
 {
     pskgw_lsess_t *s;
+    struct sockaddr_in6 addr;
 
-    if (key_len > PSKGW_PEER_KEY_MAX)
+    /* UDP: the address the key stands for (the key is derived from it, not stored); the caller
+     * then copies the peer's sockaddr over it (the same key). */
+    if (key_len > 0 && pskgw_listen_peer_addr(key, key_len, &addr) < 0)
         return PSKGW_EINVAL;
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return PSKGW_ENOMEM;
     s->l = l;
     s->timer = malloc(sizeof(*s->timer));
-    if (s->timer == NULL ||
+    s->hs = calloc(1, sizeof(*s->hs));
+    s->peer = strdup(peer);
+    if (s->timer == NULL || s->hs == NULL || s->peer == NULL ||
         (l->opt.proto == PSKGW_LISTEN_TCP && (s->u.tcp = calloc(1, sizeof(*s->u.tcp))) == NULL))
         goto fail;
     s->id = ++next_session_id;
     s->started_ms = s->last_ms = uv_now(l->loop);
     if (key_len > 0)
-        memcpy(s->key, key, key_len);
-    s->key_len = (uint8_t)key_len;
-    (void)snprintf(s->peer, sizeof(s->peer), "%s", peer);
+        s->u.udp.addr = addr;
     if (table_insert(&l->by_id, s, false) < 0)
         goto fail;
     if (key_len > 0 && in_peer_table) {
@@ -187,7 +196,7 @@ static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, co
     }
     (void)uv_timer_init(l->loop, s->timer);
     s->timer->data = s;
-    s->res = pskgw_listen_admit_resolver(s);
+    s->hs->res = pskgw_listen_admit_resolver(s);
     s->dctx = pskgw_dtls_ctx_ref(l->dctx);
     s->pending_closes = 1; /* the timer */
     l->refs++;
@@ -256,17 +265,20 @@ void pskgw_lsess_end(pskgw_lsess_t *s)
         table_remove(&l->by_peer, s, true);
         s->in_peer_table = false;
     }
-    pskgw_halfopen_release(&l->half_open, &s->half_open);
-    if (s->predecessor != NULL) {
-        s->predecessor->successor = NULL;
-        s->predecessor = NULL;
+    if (s->hs != NULL) {
+        pskgw_halfopen_release(&l->half_open, &s->hs->half_open);
+        if (s->hs->predecessor != NULL) {
+            s->hs->predecessor->successor = NULL;
+            s->hs->predecessor = NULL;
+        }
     }
     if (s->successor != NULL) {
         /* The old session is over: its peer's new handshake takes its place at once. */
         pskgw_lsess_t *n = s->successor;
 
         s->successor = NULL;
-        n->predecessor = NULL;
+        if (n->hs != NULL)
+            n->hs->predecessor = NULL;
         if (table_insert(&l->by_peer, n, true) == 0)
             n->in_peer_table = true;
     }
@@ -353,7 +365,7 @@ static void cb_message(void *arg, uint64_t seq, const uint8_t *data, size_t len)
 static void promote(pskgw_lsess_t *s)
 {
     pskgw_listener_t *l = s->l;
-    pskgw_lsess_t *old = s->predecessor;
+    pskgw_lsess_t *old = s->hs != NULL ? s->hs->predecessor : NULL;
 
     if (old == NULL)
         return;
@@ -398,7 +410,8 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
     case PSKGW_DTLS_EV_ESTABLISHED:
         s->established = true;
         l->counters.handshakes_completed++;
-        pskgw_halfopen_release(&l->half_open, &s->half_open);
+        if (s->hs != NULL)
+            pskgw_halfopen_release(&l->half_open, &s->hs->half_open);
         pskgw_listen_on_established(s, now);
         pskgw_listen_cid_established(s);
         PSKGW_DEBUG("listener \"%s\": session %llu established with \"%s\" identity \"%s\"",

@@ -74,10 +74,8 @@ void pskgw_listen_cid_moved(pskgw_lsess_t *s)
     PSKGW_LOG_RL(PSKGW_LOG_INFO, "listen-cid-move",
                  "listener \"%s\": session %llu moved from \"%s\" to \"%s\" (connection id)",
                  l->name, (unsigned long long)s->id, s->peer, peer);
-    memcpy(s->key, key, key_len);
-    s->key_len = key_len;
-    (void)snprintf(s->peer, sizeof(s->peer), "%s", peer);
-    l->rx.peer = s->peer; /* the same name, now the session's own */
+    if (pskgw_lsess_set_peer(s, peer) == 0)
+        l->rx.peer = s->peer; /* the same name, now the session's own */
     memset(&s->u.udp.addr, 0, sizeof(s->u.udp.addr));
     memcpy(&s->u.udp.addr, from,
            from->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
@@ -96,6 +94,7 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
     pskgw_listen_rx_t saved;
     bool move = false, parsed;
     char name[PSKGW_SESSREDIS_NAME_MAX + 1];
+    uint8_t k[PSKGW_PEER_KEY_MAX];
 
     parsed = pskgw_dtls_cid_record_parse(data, len, l->opt.cid_len, &rec, &used) == 0;
     if (parsed)
@@ -122,7 +121,7 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
     s = lsess_of(e);
     if (pskgw_lsess_ds(s) == NULL) /* a frozen session gets its dtls session back */
         return;
-    if (s->key_len == key_len && memcmp(s->key, key, key_len) == 0) {
+    if (pskgw_lsess_key(s, k) == key_len && memcmp(k, key, key_len) == 0) {
         (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));
         return;
     }

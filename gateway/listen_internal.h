@@ -25,6 +25,20 @@ typedef struct {
 typedef struct pskgw_fwd pskgw_fwd_t;
 typedef struct pskgw_admit_req pskgw_admit_req_t;
 
+/* A session's handshake-only state (its own allocation, s->hs): a frozen session holds none. */
+typedef struct {
+    /* The resolver given to the session's dtls session: the listener's, behind the lookup
+     * admission (listen_admit.c); ctx is the session. */
+    pskgw_psk_resolver_t res;
+    pskgw_admit_req_t *areq;           /* admitted at PARK, handed to resolve() next */
+    pskgw_lsess_t *predecessor;        /* UDP: the established session this handshake replaces */
+    pskgw_halfopen_ticket_t half_open; /* held until established or ended */
+    uint8_t hello_random[32];          /* UDP: of the ClientHello that started the session */
+    uint8_t src[PSKGW_SOURCE_MAX];     /* the source (address or IPv6 prefix) for the limits */
+    uint8_t src_len;
+    bool stale_known; /* the last lookup() found only a stale key: no cold lookup */
+} pskgw_lsess_hs_t;
+
 struct pskgw_lsess {
     pskgw_listener_t *l;
     uint64_t id;
@@ -41,7 +55,7 @@ struct pskgw_lsess {
      * since the sweep checks its deadlines (hibernate.c); a reload that stops the sweep gives
      * it one again. Its own allocation, freed in its close callback. */
     uv_timer_t *timer;
-    int pending_closes; /* handles (the TCP connection, the timer) not yet closed */
+    uint8_t pending_closes; /* handles (the TCP connection, the timer: at most 2) not yet closed */
     bool ended;
     bool established;
     bool parked;
@@ -49,24 +63,21 @@ struct pskgw_lsess {
     bool in_peer_table;
     bool hibernated; /* counted in counters.hibernated (hibernate.c) */
     bool in_redis;   /* its record may be in the Redis store: deleted there when it thaws here */
-    pskgw_halfopen_ticket_t half_open; /* held until established or ended */
-    /* The resolver given to this session's dtls session: the listener's, behind the lookup
-     * admission (listen_admit.c); ctx is the session. */
-    pskgw_psk_resolver_t res;
-    pskgw_admit_req_t *areq;       /* admitted at PARK, handed to resolve() next */
-    bool stale_known;              /* the last lookup() found only a stale key: no cold lookup */
-    uint8_t src[PSKGW_SOURCE_MAX]; /* the source (address or IPv6 prefix) for the limits */
-    uint8_t src_len;
+    /* What only a handshake uses (pskgw_lsess_hs_t): made with the struct, freed with it or
+     * when the session freezes, not when the handshake completes: the dtls session borrows
+     * hs->res for its whole life (dtls/session.h) and is gone only then. NULL after; a thawed
+     * session's dtls session gets the listener's resolver (no handshake runs on it). */
+    pskgw_lsess_hs_t *hs;
     /* UDP: a handshake from the peer of an established session replaces it only when it
      * completes (RFC 6347 4.2.8); until then the old session is in the peer table and the new
-     * one hangs off it as its successor. */
+     * one hangs off it as its successor (and the successor's hs->predecessor is the old one). */
     pskgw_lsess_t *successor;
-    pskgw_lsess_t *predecessor;
     pskgw_lsess_t *next_peer; /* UDP peer table chain */
     pskgw_lsess_t *next_id;   /* id table chain */
-    uint8_t key[PSKGW_PEER_KEY_MAX];
-    uint8_t key_len;
-    char peer[PSKGW_PEER_STR_CAP];
+    /* "ip:port" (malloc'ed): what log lines and cb_message name the peer by. A frozen session
+     * holds none (hibernate.c): pskgw_lsess_ds() formats it again from the address; readers
+     * that may meet a frozen session use pskgw_lsess_peer(). */
+    char *peer;
     pskgw_cid_entry_t cid; /* in l->by_cid once established with a negotiated CID */
     uint64_t started_ms;   /* uv_now() at creation */
     uint64_t last_ms;      /* uv_now() of the last message in or out (or the creation) */
@@ -75,8 +86,9 @@ struct pskgw_lsess {
     pskgw_fwd_t *fwd;      /* forwarding listeners: the backend flow (forward_internal.h) */
     union {
         struct {
-            struct sockaddr_in6 addr; /* the peer (sockaddr_in or sockaddr_in6) */
-            uint8_t hello_random[32]; /* of the ClientHello that started the session */
+            /* The peer (sockaddr_in or sockaddr_in6); its peer-table key is not stored but
+             * derived from it (pskgw_lsess_key); lsess_new sets it from the key it is given. */
+            struct sockaddr_in6 addr;
         } udp;
         /* TCP: the connection in an allocation of its own (lsess_new, freed with the struct),
          * so that UDP sessions do not carry a uv_tcp_t. */
@@ -222,8 +234,10 @@ void pskgw_listen_cid_moved(pskgw_lsess_t *s);
 void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, const uint8_t *key,
                            uint8_t key_len, const char *peer, const uint8_t *data, size_t len);
 
-/* Allocate a session struct, give it an id, insert in by_id (and by_peer when key_len > 0),
- * init its timer. The caller then creates s->ds. 0 or PSKGW_ENOMEM. */
+/* Allocate a session struct (with its handshake's state s->hs and a copy of peer), give it an
+ * id, insert in by_id (and by_peer when key_len > 0: a UDP session's address is set from the
+ * key, which is derived from it from then on), init its timer. The caller then creates s->ds.
+ * 0, PSKGW_EINVAL (a malformed key) or PSKGW_ENOMEM. */
 int pskgw_lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, const char *peer,
                     pskgw_lsess_t **out);
 /* The same, but kept out of by_peer: the new handshake beside a peer's established session
@@ -267,6 +281,13 @@ void pskgw_lsess_handle_closed(uv_handle_t *h);
  * uv_check handle: never inside the callback that ended it). reap_stop: the listener closes
  * (after its sessions ended): the reaper's handle is closed, its close callback frees the rest. */
 void pskgw_lsess_free_struct(pskgw_lsess_t *s);
+/* hs_drop: the handshake-only state freed (its ticket released, an admission given back); only
+ * once s->ds, which borrows hs->res, is gone. peer: s->peer, or (a frozen session, which holds
+ * none) its name formatted from its address into buf. */
+void pskgw_lsess_hs_drop(pskgw_lsess_t *s);
+const char *pskgw_lsess_peer(const pskgw_lsess_t *s, char buf[PSKGW_PEER_STR_CAP]);
+/* The session's peer name replaced by a copy of peer: 0, or PSKGW_ENOMEM (the old one kept). */
+int pskgw_lsess_set_peer(pskgw_lsess_t *s, const char *peer);
 uv_timer_t *pskgw_lsess_timer(pskgw_lsess_t *s);
 void pskgw_lsess_timer_drop(pskgw_lsess_t *s);
 void pskgw_lsess_reap_later(pskgw_lsess_t *s);
@@ -291,6 +312,11 @@ void pskgw_listen_log_identity(const char *id, char *out, size_t cap);
 /* The peer key (family, port, address bytes): what the peer table is keyed by; no formatting
  * (the UDP receive path looks a session up by it and names the peer only when it must). */
 int pskgw_listen_peer_key(const struct sockaddr *sa, uint8_t *key, uint8_t *key_len);
+/* The sockaddr a peer key stands for (port and address; 0 or PSKGW_EINVAL), and a UDP
+ * session's peer key, derived from its address (its length; 0 for TCP sessions, which are not
+ * in the peer table): a few copies, no formatting. */
+int pskgw_listen_peer_addr(const uint8_t *key, size_t key_len, struct sockaddr_in6 *out);
+uint8_t pskgw_lsess_key(const pskgw_lsess_t *s, uint8_t key[PSKGW_PEER_KEY_MAX]);
 /* "ip:port" / "[ip6]:port" and the peer key (key NULL: the name only). */
 int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,
                            uint8_t *key_len);

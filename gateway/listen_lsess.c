@@ -3,13 +3,21 @@
  * listen_internal.h. */
 #include "gateway/listen_internal.h"
 
+#include "common/err.h"
 #include "dtls/ctx.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-/* The struct and what only it points at (the TCP connection's allocation). */
+/* The struct and what only it points at (the TCP connection's allocation, the handshake's
+ * state, the peer's name). */
 void pskgw_lsess_free_struct(pskgw_lsess_t *s)
 {
+    if (s->hs != NULL) {
+        pskgw_halfopen_release(&s->l->half_open, &s->hs->half_open); /* lsess_new's error path */
+        free(s->hs); /* areq: given back by pskgw_lsess_end (pskgw_listen_on_unpark) */
+    }
+    free(s->peer);
     if (s->l->opt.proto == PSKGW_LISTEN_TCP)
         free(s->u.tcp);
     free(s->timer); /* NULL but on lsess_new's error path: it is freed in its close callback */
@@ -119,4 +127,36 @@ void pskgw_listen_reap_stop(pskgw_listener_t *l)
     l->reap_open = false;
     (void)uv_check_stop(&l->reap_check);
     uv_close((uv_handle_t *)&l->reap_check, reap_closed);
+}
+
+void pskgw_lsess_hs_drop(pskgw_lsess_t *s)
+{
+    if (s->hs == NULL)
+        return;
+    pskgw_listen_on_unpark(s, uv_now(s->l->loop)); /* an admission resolve() never took */
+    pskgw_halfopen_release(&s->l->half_open, &s->hs->half_open);
+    free(s->hs);
+    s->hs = NULL;
+}
+
+const char *pskgw_lsess_peer(const pskgw_lsess_t *s, char buf[PSKGW_PEER_STR_CAP])
+{
+    if (s->peer != NULL)
+        return s->peer;
+    buf[0] = '\0';
+    if (s->l->opt.proto == PSKGW_LISTEN_UDP)
+        (void)pskgw_listen_peer_name((const struct sockaddr *)&s->u.udp.addr, buf,
+                                     PSKGW_PEER_STR_CAP, NULL, NULL);
+    return buf;
+}
+
+int pskgw_lsess_set_peer(pskgw_lsess_t *s, const char *peer)
+{
+    char *p = strdup(peer);
+
+    if (p == NULL)
+        return PSKGW_ENOMEM; /* the old name stays */
+    free(s->peer);
+    s->peer = p;
+    return 0;
 }

@@ -77,6 +77,36 @@ int pskgw_listen_peer_key(const struct sockaddr *sa, uint8_t *key, uint8_t *key_
     return PSKGW_EINVAL;
 }
 
+int pskgw_listen_peer_addr(const uint8_t *key, size_t key_len, struct sockaddr_in6 *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (key_len == 7 && key[0] == 4) {
+        struct sockaddr_in *a = (struct sockaddr_in *)out;
+
+        a->sin_family = AF_INET;
+        memcpy(&a->sin_port, key + 1, 2);
+        memcpy(&a->sin_addr, key + 3, 4);
+        return 0;
+    }
+    if (key_len == 19 && key[0] == 6) {
+        out->sin6_family = AF_INET6;
+        memcpy(&out->sin6_port, key + 1, 2);
+        memcpy(&out->sin6_addr, key + 3, 16);
+        return 0;
+    }
+    return PSKGW_EINVAL;
+}
+
+uint8_t pskgw_lsess_key(const pskgw_lsess_t *s, uint8_t key[PSKGW_PEER_KEY_MAX])
+{
+    uint8_t len = 0;
+
+    if (s->l->opt.proto != PSKGW_LISTEN_UDP ||
+        pskgw_listen_peer_key((const struct sockaddr *)&s->u.udp.addr, key, &len) < 0)
+        return 0;
+    return len;
+}
+
 int pskgw_listen_peer_name(const struct sockaddr *sa, char *out, size_t cap, uint8_t *key,
                            uint8_t *key_len)
 {

@@ -21,11 +21,12 @@ size_t pskgw_listener_sessions(pskgw_listener_t *l, const char *identity,
             const char *id = identity_of(s);
             const char *uid;
             pskgw_listener_session_info_t info;
+            char peer[PSKGW_PEER_STR_CAP];
 
             if (id == NULL || !s->established || (identity && strcasecmp(id, identity) != 0))
                 continue;
             uid = pskgw_lsess_uid(s);
-            info.peer = s->peer;
+            info.peer = pskgw_lsess_peer(s, peer); /* a frozen session: from its address */
             info.identity = id;
             info.rot_public_uid = uid != NULL ? uid : "";
             info.session_id = s->id;

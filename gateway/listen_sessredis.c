@@ -61,10 +61,12 @@ void pskgw_listen_sessredis_thawed(pskgw_lsess_t *s)
     pskgw_listener_t *l = s->l;
     size_t cid_len = 0;
     const uint8_t *cid = pskgw_lsess_cid(s, &cid_len);
+    char peer[PSKGW_PEER_STR_CAP];
 
     s->in_redis = false;
-    if (l->opt.sessions != NULL && pskgw_sessredis_forget(l->opt.sessions, l->name, s->peer, cid,
-                                                          cid != NULL ? cid_len : 0) == 0)
+    if (l->opt.sessions != NULL &&
+        pskgw_sessredis_forget(l->opt.sessions, l->name, pskgw_lsess_peer(s, peer), cid,
+                               cid != NULL ? cid_len : 0) == 0)
         l->counters.redis_forgotten++;
 }
 

@@ -133,7 +133,7 @@ static void on_connection(uv_stream_t *server, int status)
     if (uv_tcp_getpeername(&s->u.tcp->handle, (struct sockaddr *)&ss, &namelen) == 0)
         (void)pskgw_listen_peer_name((const struct sockaddr *)&ss, peer, sizeof(peer), key,
                                      &key_len);
-    (void)snprintf(s->peer, sizeof(s->peer), "%s", peer);
+    (void)pskgw_lsess_set_peer(s, peer);
     if (l->counters.sessions_active > l->opt.max_sessions) {
         l->counters.refused_max_sessions++;
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, "listen-full",
@@ -150,7 +150,7 @@ static void on_connection(uv_stream_t *server, int status)
         }
         pskgw_lsess_set_source(s, src, src_len, &ticket);
     }
-    if (pskgw_dtls_session_new(l->dctx, &s->res, &pskgw_listen_session_cbs, s, NULL, 0, now,
+    if (pskgw_dtls_session_new(l->dctx, &s->hs->res, &pskgw_listen_session_cbs, s, NULL, 0, now,
                                &s->ds) < 0 ||
         uv_read_start((uv_stream_t *)&s->u.tcp->handle, on_alloc, on_read) < 0) {
         l->counters.handshakes_failed++;

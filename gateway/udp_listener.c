@@ -189,17 +189,17 @@ static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const 
         return;
     }
     pskgw_lsess_set_source(s, src, src_len, &ticket);
-    memcpy(s->u.udp.hello_random, ch.random, sizeof(s->u.udp.hello_random));
+    memcpy(s->hs->hello_random, ch.random, sizeof(s->hs->hello_random));
     if (from->sa_family == AF_INET)
         memcpy(&s->u.udp.addr, from, sizeof(struct sockaddr_in));
     else
         memcpy(&s->u.udp.addr, from, sizeof(struct sockaddr_in6));
     if (pred != NULL) {
         pred->successor = s;
-        s->predecessor = pred;
+        s->hs->predecessor = pred;
     }
-    if (pskgw_dtls_session_new(l->dctx, &s->res, &pskgw_listen_session_cbs, s, key, key_len, now,
-                               &s->ds) < 0) {
+    if (pskgw_dtls_session_new(l->dctx, &s->hs->res, &pskgw_listen_session_cbs, s, key, key_len,
+                               now, &s->ds) < 0) {
         l->counters.handshakes_failed++;
         pskgw_lsess_end(s);
         return;
@@ -225,8 +225,10 @@ static bool is_new_client_hello(const pskgw_lsess_t *s, const uint8_t *d, size_t
 
     if (!is_client_hello(d, len))
         return false;
+    /* A frozen session no longer knows its random (s->hs dropped): any ClientHello is new. */
     return pskgw_dtls_find_client_hello(d, len, &rseq, &mseq, &ch) == 0 &&
-           memcmp(ch.random, s->u.udp.hello_random, sizeof(s->u.udp.hello_random)) != 0;
+           (s->hs == NULL ||
+            memcmp(ch.random, s->hs->hello_random, sizeof(s->hs->hello_random)) != 0);
 }
 
 /* While a peer's new handshake runs beside its established session: handshake and

@@ -72,3 +72,55 @@ Test(listen_names, ipv6_names_keep_brackets)
     cr_assert_str_eq(got, "[2001:db8::1]:5684");
     cr_assert_eq(key_len, 19);
 }
+
+/* A session's peer key is not stored but derived from its address, which pskgw_lsess_new sets
+ * from the key it is given: key -> address -> key must give the same bytes back. */
+Test(listen_names, a_peer_key_gives_back_its_address_and_the_same_key)
+{
+    static const char *const ips[] = { "127.0.0.1", "192.0.2.7", "2001:db8::1", "::ffff:10.0.0.1" };
+    static const uint16_t ports[] = { 1, 5684, 65535 };
+
+    for (size_t i = 0; i < sizeof(ips) / sizeof(ips[0]); i++) {
+        for (size_t j = 0; j < sizeof(ports) / sizeof(ports[0]); j++) {
+            struct sockaddr_in6 in, out;
+            uint8_t key[PSKGW_PEER_KEY_MAX], again[PSKGW_PEER_KEY_MAX];
+            uint8_t key_len = 0, again_len = 0;
+            char a[PSKGW_PEER_STR_CAP], b[PSKGW_PEER_STR_CAP];
+
+            memset(&in, 0, sizeof(in));
+            if (strchr(ips[i], ':') != NULL) {
+                in.sin6_family = AF_INET6;
+                in.sin6_port = htons(ports[j]);
+                cr_assert_eq(inet_pton(AF_INET6, ips[i], &in.sin6_addr), 1);
+            } else {
+                struct sockaddr_in *v4 = (struct sockaddr_in *)&in;
+
+                v4->sin_family = AF_INET;
+                v4->sin_port = htons(ports[j]);
+                cr_assert_eq(inet_pton(AF_INET, ips[i], &v4->sin_addr), 1);
+            }
+            cr_assert_eq(
+                pskgw_listen_peer_name((const struct sockaddr *)&in, a, sizeof(a), key, &key_len),
+                0);
+            cr_assert_eq(pskgw_listen_peer_addr(key, key_len, &out), 0);
+            cr_assert_eq(pskgw_listen_peer_name((const struct sockaddr *)&out, b, sizeof(b), again,
+                                                &again_len),
+                         0);
+            cr_assert_str_eq(b, a);
+            cr_assert_eq(again_len, key_len);
+            cr_assert_eq(memcmp(again, key, key_len), 0);
+        }
+    }
+}
+
+Test(listen_names, a_malformed_peer_key_gives_no_address)
+{
+    static const uint8_t v4[7] = { 4, 0, 1, 127, 0, 0, 1 };
+    static const uint8_t v6[19] = { 6, 0, 1 };
+    struct sockaddr_in6 out;
+
+    cr_assert_eq(pskgw_listen_peer_addr(v4, 6, &out), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_listen_peer_addr(v6, 7, &out), PSKGW_EINVAL, "a v6 key of v4 length");
+    cr_assert_eq(pskgw_listen_peer_addr(v4, 19, &out), PSKGW_EINVAL, "a v4 key of v6 length");
+    cr_assert_eq(pskgw_listen_peer_addr(v4, 0, &out), PSKGW_EINVAL);
+}
