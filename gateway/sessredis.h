@@ -84,7 +84,9 @@ int pskgw_sessredis_store(pskgw_sessredis_t *r, const char *listener, const char
 
 /* The node goes on with a session it stored (it thawed here): its stored record must not be
  * imported elsewhere any more (both would jump the write sequence from the same point), so its
- * keys are DELeted. Fire and forget. 0, PSKGW_EUNAVAIL, PSKGW_EINVAL, PSKGW_ENOMEM. */
+ * keys are DELeted. With a CID, the address key the record was stored under goes too when it is
+ * not peer (a CID session that thawed from a new address): the CID's record, read first, names
+ * it. Fire and forget. 0, PSKGW_EUNAVAIL, PSKGW_EINVAL, PSKGW_ENOMEM. */
 int pskgw_sessredis_forget(pskgw_sessredis_t *r, const char *listener, const char *peer,
                            const uint8_t *cid, size_t cid_len);
 

@@ -275,6 +275,39 @@ Test(sessredis_store, found_once_then_leased_and_refused_to_another_node, .init 
     cr_expect_eq(closed, 2);
 }
 
+/* A CID session stored from one address that thaws on the same node from another (it moved):
+ * the forget names the new address and the CID; the key of the address it was stored under goes
+ * too (it used to stay until its TTL, importable by a node that got a record from the old
+ * address). */
+Test(sessredis_store, forget_after_a_cid_move_deletes_the_old_address_key, .init = start_redis,
+     .fini = stop_all, .timeout = 60)
+{
+    pskgw_sessredis_t *a = node("node-a", (uint16_t)port);
+    res_t r1 = { 0 }, r2 = { 0 };
+
+    cr_assert(hrun_until(&loop, connected, a, 10000));
+    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", CID, sizeof(CID), REC,
+                                       sizeof(REC), 50000),
+                 0);
+    cr_assert(hrun_until(&loop, stored, a, 10000));
+    cr_assert_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.1:4000"), 1);
+    cr_assert_eq(pskgw_sessredis_forget(a, "dtls", "127.1.0.9:5000", CID, sizeof(CID)), 0);
+    /* Two misses in turn on the same connection: the second goes out after every command the
+     * forget's replies started (a lookup of the old address would take it and delete it). */
+    cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.99:1", on_res, &r1, NULL), 0);
+    cr_assert(hrun_until_count(&loop, &r1.calls, 1));
+    cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.99:2", on_res, &r2, NULL), 0);
+    cr_assert(hrun_until_count(&loop, &r2.calls, 1));
+    cr_expect_eq(r2.status, PSKGW_ENOTFOUND);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.1:4000"), 0,
+                 "the address the session was stored under is still there");
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:cid:00abcdef"), 0);
+
+    pskgw_sessredis_close(a, on_closed, NULL);
+    cr_expect_eq(hloop_finish(&loop), 0);
+    cr_expect_eq(closed, 1);
+}
+
 Test(sessredis_store, a_value_under_another_key_does_not_open, .init = start_redis,
      .fini = stop_all, .timeout = 60)
 {
