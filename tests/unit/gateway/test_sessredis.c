@@ -2,8 +2,9 @@
  * listener, name, key or byte refused) and the store against a real redis-server: a record
  * stored under its address and Connection ID with the session's TTL, found once (its keys
  * deleted, the lease held under the node's id), refused to a second node while the lease lives,
- * a miss, forget, a cancelled lookup, and nothing done while Redis is not connected. Every test
- * ends with no handle left open (hloop_finish). */
+ * a miss, forget (after a CID move too), a cancelled lookup, stores past the bound dropped and
+ * counted, and nothing done while Redis is not connected. Every test ends with no handle left
+ * open (hloop_finish). */
 #define _GNU_SOURCE /* memmem */
 #include "common/err.h"
 #include "gateway/sessredis.h"
@@ -151,8 +152,10 @@ static void start_redis(void)
 
 static void stop_all(void)
 {
-    if (redis.pid > 0)
+    if (redis.pid > 0) {
+        (void)kill(redis.pid, SIGCONT); /* a test that stopped it and failed */
         pskgw_test_stop(&redis, SIGTERM, 10000);
+    }
 }
 
 static pskgw_sessredis_t *node(const char *id, uint16_t p)
@@ -302,6 +305,64 @@ Test(sessredis_store, forget_after_a_cid_move_deletes_the_old_address_key, .init
     cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.1:4000"), 0,
                  "the address the session was stored under is still there");
     cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:cid:00abcdef"), 0);
+
+    pskgw_sessredis_close(a, on_closed, NULL);
+    cr_expect_eq(hloop_finish(&loop), 0);
+    cr_expect_eq(closed, 1);
+}
+
+static bool four_stored(void *arg)
+{
+    pskgw_sessredis_stats_t st;
+
+    pskgw_sessredis_stats(arg, &st);
+    return st.stores + st.store_errors >= 5; /* 4 SETs answered + the dropped store */
+}
+
+/* A hibernation sweep's stores are bounded: past the held commands' bound a store is dropped,
+ * counted, all its names or none; DELs and lookups keep their reserve. (Unbounded, 100k
+ * sessions hibernating in one sweep put 200k SETs in hiredis' buffer at once.) */
+Test(sessredis_store, stores_past_the_bound_are_dropped_and_counted, .init = start_redis,
+     .fini = stop_all, .timeout = 60)
+{
+    pskgw_sessredis_opts_t o = { .domain = "acme",
+                                 .node_id = "node-a",
+                                 .host = "127.0.0.1",
+                                 .port = (uint16_t)port,
+                                 .timeout_ms = 20000,
+                                 .lease_ms = 60000,
+                                 .key = KEY,
+                                 .max_in_flight = 1,
+                                 .max_held = 4 };
+    uint8_t cid2[] = { 2, 2, 2, 2 }, cid3[] = { 3, 3, 3, 3 };
+    pskgw_sessredis_t *a = NULL;
+    pskgw_sessredis_stats_t st;
+
+    cr_assert_eq(pskgw_sessredis_new(&loop, &o, &a), 0);
+    cr_assert(hrun_until(&loop, connected, a, 10000));
+    cr_assert_eq(kill(redis.pid, SIGSTOP), 0); /* no reply: one SET in flight, the rest held */
+    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:1", CID, sizeof(CID), REC,
+                                       sizeof(REC), 50000),
+                 0);
+    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.2:2", cid2, sizeof(cid2), REC,
+                                       sizeof(REC), 50000),
+                 0);
+    cr_expect_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.3:3", cid3, sizeof(cid3), REC,
+                                       sizeof(REC), 50000),
+                 PSKGW_EBUSY, "held: 3 of 4, a store with a CID needs 2");
+    cr_expect_eq(pskgw_sessredis_forget(a, "dtls", "127.1.0.50:1", NULL, 0), 0,
+                 "a DEL goes into the reserve");
+    cr_assert_eq(kill(redis.pid, SIGCONT), 0);
+    pskgw_sessredis_stats(a, &st);
+    cr_expect_eq(st.store_dropped, 1);
+    cr_expect_eq(st.store_errors, 1);
+    cr_assert(hrun_until(&loop, four_stored, a, 10000));
+    pskgw_sessredis_stats(a, &st);
+    cr_expect_eq(st.stores, 4);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.2:2"), 1);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:cid:02020202"), 1);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.3:3"), 0);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:cid:03030303"), 0);
 
     pskgw_sessredis_close(a, on_closed, NULL);
     cr_expect_eq(hloop_finish(&loop), 0);
