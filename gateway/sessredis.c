@@ -233,7 +233,8 @@ int pskgw_sessredis_new(uv_loop_t *loop, const pskgw_sessredis_opts_t *opts,
     co.backoff_max_ms = 10000;
     co.log_name = "sessions";
     co.max_in_flight = opts->max_in_flight ? opts->max_in_flight : PSKGW_SESSREDIS_IN_FLIGHT;
-    co.max_held = (opts->max_held ? opts->max_held : PSKGW_SESSREDIS_HELD) + PSKGW_SESSREDIS_RESERVE;
+    co.max_held =
+        (opts->max_held ? opts->max_held : PSKGW_SESSREDIS_HELD) + PSKGW_SESSREDIS_RESERVE;
     rc = PSKGW_ENOMEM;
     if (r->domain == NULL || r->node_id == NULL ||
         (rc = pskgw_redisconn_new(loop, &co, &r->conn)) < 0) {
@@ -315,7 +316,8 @@ int pskgw_sessredis_store(pskgw_sessredis_t *r, const char *listener, const char
         pskgw_sessredis_cid_name(cid, cid_len, cname, sizeof(cname)) < 0)
         return PSKGW_EINVAL;
     /* Both names or none, and the reserve left to lookups, leases and DELs. */
-    if (pskgw_redisconn_room(r->conn) < PSKGW_SESSREDIS_RESERVE + (cid != NULL && cid_len > 0 ? 2u : 1u)) {
+    if (pskgw_redisconn_room(r->conn) <
+        PSKGW_SESSREDIS_RESERVE + (cid != NULL && cid_len > 0 ? 2u : 1u)) {
         r->st.store_errors++;
         r->st.store_dropped++;
         return PSKGW_EBUSY;

@@ -67,17 +67,17 @@ typedef struct {
 } pskgw_sessredis_opts_t;
 
 typedef struct {
-    uint64_t stores;       /* records stored (SET answered OK) */
-    uint64_t store_errors; /* not stored: no connection, error reply, lost connection, dropped */
+    uint64_t stores;        /* records stored (SET answered OK) */
+    uint64_t store_errors;  /* not stored: no connection, error reply, lost connection, dropped */
     uint64_t store_dropped; /* of store_errors: refused at the bound of held commands */
-    uint64_t lookups;      /* lookups started */
-    uint64_t hits;         /* a record found, opened and leased: imported */
-    uint64_t misses;       /* no record under the name */
-    uint64_t refused;      /* a record found but its lease is held by another node */
-    uint64_t bad;          /* a value that does not open (damaged, foreign, moved) */
-    uint64_t errors;       /* lookups failed: no connection, error reply, lost connection */
-    uint64_t leases;       /* leases taken (SET NX answered OK) */
-    uint64_t connected;    /* gauge: 1 while the Redis connection is up */
+    uint64_t lookups;       /* lookups started */
+    uint64_t hits;          /* a record found, opened and leased: imported */
+    uint64_t misses;        /* no record under the name */
+    uint64_t refused;       /* a record found but its lease is held by another node */
+    uint64_t bad;           /* a value that does not open (damaged, foreign, moved) */
+    uint64_t errors;        /* lookups failed: no connection, error reply, lost connection */
+    uint64_t leases;        /* leases taken (SET NX answered OK) */
+    uint64_t connected;     /* gauge: 1 while the Redis connection is up */
 } pskgw_sessredis_stats_t;
 
 /* Starts connecting. 0, PSKGW_EINVAL (missing domain, node_id, key, host or sentinels, or
