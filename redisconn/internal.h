@@ -44,6 +44,7 @@ struct pskgw_redisconn {
     uint32_t max_held;      /* 0: no limit; else held (GATE, or past max_in_flight) at most */
     uint32_t in_flight;     /* sent to the current or a doomed context, not answered yet */
     uint32_t held;          /* formatted and waiting to be sent */
+    pskgw_list_t held_cmds; /* those (pskgw_redisconn_cmd_t.hold), oldest first */
 
     void (*close_cb)(void *arg);
     void *close_arg;

@@ -25,6 +25,7 @@
 struct pskgw_redisconn_cmd {
     pskgw_redisconn_t *c;
     pskgw_list_t link; /* in c->cmds */
+    pskgw_list_t hold; /* in c->held_cmds while fmt is set */
     uint64_t issued;   /* uv_now */
     char *fmt;         /* formatted command while held (GATE, past max_in_flight), else NULL */
     int fmt_len;
@@ -103,22 +104,32 @@ static void op_timer_cb(uv_timer_t *t)
 }
 
 /* Held commands cannot be sent any more (the gate failed, the connection went, or close). */
+/* The oldest held command, or NULL. */
+static pskgw_redisconn_cmd_t *first_held(pskgw_redisconn_t *c)
+{
+    return pskgw_list_empty(&c->held_cmds)
+               ? NULL
+               : pskgw_container_of(c->held_cmds.next, pskgw_redisconn_cmd_t, hold);
+}
+
+/* q is no longer held (sent, or failed). */
+static void unhold(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
+{
+    pskgw_list_remove(&q->hold);
+    c->held--;
+}
+
 static void fail_held(pskgw_redisconn_t *c, int status)
 {
-    pskgw_redisconn_cmd_t *q = cmd_after(c, NULL);
+    pskgw_redisconn_cmd_t *q;
 
-    while (q) {
-        pskgw_redisconn_cmd_t *next = cmd_after(c, q);
-
-        if (q->fmt) {
-            cmd_unlink(c, q);
-            c->held--;
-            if (status == PSKGW_EIO)
-                c->stats.errors++;
-            cmd_finish(q, status, NULL);
-            next = cmd_after(c, NULL); /* the callback may have changed the list: start over */
-        }
-        q = next;
+    /* the oldest each time: a callback may issue or fail commands */
+    while ((q = first_held(c)) != NULL) {
+        unhold(c, q);
+        cmd_unlink(c, q);
+        if (status == PSKGW_EIO)
+            c->stats.errors++;
+        cmd_finish(q, status, NULL);
     }
     op_timer_arm(c);
 }
@@ -161,7 +172,7 @@ static int send_formatted(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
 
     free(q->fmt);
     q->fmt = NULL;
-    c->held--;
+    unhold(c, q);
     if (rc != REDIS_OK)
         return PSKGW_EUNAVAIL;
     c->in_flight++;
@@ -177,18 +188,14 @@ static bool may_send(const pskgw_redisconn_t *c)
 /* READY: the held commands go out in the order they were issued, while may_send(). */
 static void send_held(pskgw_redisconn_t *c)
 {
-    pskgw_redisconn_cmd_t *q = cmd_after(c, NULL);
+    pskgw_redisconn_cmd_t *q;
 
-    while (q && c->ac && c->held > 0 && may_send(c)) {
-        pskgw_redisconn_cmd_t *next = cmd_after(c, q);
-
-        if (q->fmt && send_formatted(c, q) < 0) {
+    while (c->ac && may_send(c) && (q = first_held(c)) != NULL) {
+        if (send_formatted(c, q) < 0) {
             cmd_unlink(c, q);
             c->stats.errors++;
             cmd_finish(q, PSKGW_EIO, NULL);
-            next = cmd_after(c, NULL);
         }
-        q = next;
     }
 }
 
@@ -656,6 +663,7 @@ int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
     if (!c)
         return PSKGW_ENOMEM;
     pskgw_list_init(&c->cmds);
+    pskgw_list_init(&c->held_cmds);
     if (copy_opts(c, opts) < 0) {
         free_conn(c);
         return PSKGW_ENOMEM;
@@ -729,6 +737,7 @@ int pskgw_redisconn_command(pskgw_redisconn_t *c, int argc, const char **argv,
             return PSKGW_ENOMEM;
         }
         c->held++;
+        pskgw_list_insert_tail(&c->held_cmds, &q->hold);
     } else if (redisAsyncCommandArgv(c->ac, reply_cb, q, argc, argv, argvlen) != REDIS_OK) {
         free(q);
         c->stats.errors++;
