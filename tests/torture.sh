@@ -77,9 +77,12 @@ test_status() {
   esac
 }
 
-# The counting run is an ordinary run: it must pass as it does under CTest.
+# The counting run is an ordinary run: it must pass as it does under CTest. Its time (ms) is what
+# a run of the whole binary costs.
+t0=${EPOCHREALTIME/./}
 PSKGW_ALLOC_FAIL_AT=0 "$bin" --jobs 1 --verbose=0 "$@" >"$work/out" 2>&1
 rc=$?
+whole_ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
 if [ "$rc" -ne 0 ] || grep -qE "$sanitizer_re" "$work/out"; then
   cat "$work/out"
   echo "torture: $name fails without any injected failure (exit $rc): fix that first"
@@ -160,17 +163,17 @@ while read -r test count; do
   done
 done <"$work/counts" | sort -n -k1,1 >"$work/plan"
 
-# The tests planned at one N run in one process of the whole binary when they are many (Criterion
-# gives each test its own process, so N counts per test, and the binary's other tests run
-# unjudged): a process start under ASan costs about half a second, a test a tenth of that. When
-# they are few, each runs alone (a --filter naming several costs as much as separate runs). A
+# The tests planned at one N run in one process of the whole binary when that costs less than
+# running each alone (Criterion gives each test its own process, so N counts per test, and the
+# binary's other tests run unjudged): a run of one test costs about half a second of process
+# start under ASan, a run of the whole binary what the counting run took. Otherwise each runs
+# alone (a --filter naming several costs as much as separate runs). A
 # test of a whole-binary run is judged on its output when that holds no sanitizer report and the
 # binary ended normally; otherwise the planned tests are run again one by one and judged each on
 # its own run (a report names no test).
-ntests=$(wc -l <"$work/counts")
 while read -r n; do
   mapfile -t tests < <(awk -v n="$n" '$1 == n { print $2 }' "$work/plan")
-  if [ $((${#tests[@]} * 6)) -ge $((ntests + 6)) ]; then
+  if [ $((${#tests[@]} * 500)) -gt "$whole_ms" ]; then
     batches=$((batches + 1))
     run '' "$n"
     rc=$?
