@@ -83,6 +83,9 @@ t0=${EPOCHREALTIME/./}
 PSKGW_ALLOC_FAIL_AT=0 "$bin" --jobs 1 --verbose=0 "$@" >"$work/out" 2>&1
 rc=$?
 whole_ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
+# A run of one test: half a second of process start under ASan and the binary's mean test.
+all_tests=$("$bin" --list "$@" 2>/dev/null | grep -cE '^(├|└)')
+one_ms=$((500 + whole_ms / (all_tests > 0 ? all_tests : 1)))
 if [ "$rc" -ne 0 ] || grep -qE "$sanitizer_re" "$work/out"; then
   cat "$work/out"
   echo "torture: $name fails without any injected failure (exit $rc): fix that first"
@@ -166,14 +169,14 @@ done <"$work/counts" | sort -n -k1,1 >"$work/plan"
 # The tests planned at one N run in one process of the whole binary when that costs less than
 # running each alone (Criterion gives each test its own process, so N counts per test, and the
 # binary's other tests run unjudged): a run of one test costs about half a second of process
-# start under ASan, a run of the whole binary what the counting run took. Otherwise each runs
-# alone (a --filter naming several costs as much as separate runs). A
+# start under ASan and a mean test, a run of the whole binary what the counting run took.
+# Otherwise each runs alone (a --filter naming several costs as much as separate runs). A
 # test of a whole-binary run is judged on its output when that holds no sanitizer report and the
 # binary ended normally; otherwise the planned tests are run again one by one and judged each on
 # its own run (a report names no test).
 while read -r n; do
   mapfile -t tests < <(awk -v n="$n" '$1 == n { print $2 }' "$work/plan")
-  if [ $((${#tests[@]} * 500)) -gt "$whole_ms" ]; then
+  if [ $((${#tests[@]} * one_ms)) -gt "$whole_ms" ]; then
     batches=$((batches + 1))
     run '' "$n"
     rc=$?
