@@ -49,11 +49,19 @@ function(pskgw_add_unit_test name)
   endif()
 endfunction()
 
-# pskgw_add_script_test(NAME COMMAND cmd args... [TIMEOUT s])
+# pskgw_add_script_test(NAME COMMAND cmd args... [TIMEOUT s] [ASAN_STAGE])
 #   A test that is a program or script (integration tests driving the real binaries). Exit 77:
 #   skipped (never with a sanitizer report in the output: CTest lets the skip win).
+#   ASAN_STAGE: a heavy scenario test (a minute or more of processes and fleets) registered in
+#   the sanitizer build only (PSKGW_SANITIZE), where it proves the same and finds memory errors
+#   besides, so that scripts/test runs it once, not in both stages (its time budget: 30 minutes
+#   on a fresh 2-core machine). -DPSKGW_HEAVY_TESTS=ON registers it in any build.
+option(PSKGW_HEAVY_TESTS "register the ASAN_STAGE tests in builds without sanitizers too" OFF)
 function(pskgw_add_script_test name)
-  cmake_parse_arguments(T "" "TIMEOUT" "COMMAND;LABELS" ${ARGN})
+  cmake_parse_arguments(T "ASAN_STAGE" "TIMEOUT" "COMMAND;LABELS" ${ARGN})
+  if(T_ASAN_STAGE AND NOT PSKGW_SANITIZE AND NOT PSKGW_HEAVY_TESTS)
+    return()
+  endif()
   add_test(NAME ${name} COMMAND ${T_COMMAND})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)

@@ -2,7 +2,7 @@
 #include "common/err.h"
 #include "common/list.h"
 #include "common/log.h"
-#include "common/wipe.h"
+#include "common/secmem.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -33,7 +33,7 @@ struct pskgw_admin {
     uint64_t beat_ms; /* monotonic time of the last publish (or of the start) */
     uint64_t stall_ms;
     pskgw_list_t waiting; /* /admin/ requests for the loop (pskgw_admin_req_t), oldest first */
-    char *token;          /* wiped on free; NULL: none asked */
+    char *token;          /* don't-dump memory (common/secmem), wiped on free; NULL: none */
     size_t token_len;
     pskgw_admin_wake_cb wake;
     void *wake_arg;
@@ -373,7 +373,7 @@ int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin
         return PSKGW_ENOMEM;
     pskgw_list_init(&admin->waiting);
     if (opts && opts->token) {
-        admin->token = malloc(opts->token_len + 1);
+        admin->token = pskgw_secmem_alloc(opts->token_len + 1);
         if (!admin->token) {
             free(admin);
             return PSKGW_ENOMEM;
@@ -392,9 +392,7 @@ int pskgw_admin_start_opts(const char *address, uint16_t port, const pskgw_admin
     rc = start_daemon(admin, address, port, &admin->daemon, &admin->port);
     if (rc < 0) {
         pthread_mutex_destroy(&admin->lock);
-        if (admin->token)
-            pskgw_wipe(admin->token, admin->token_len);
-        free(admin->token);
+        pskgw_secmem_free(admin->token); /* wipes it */
         free(admin);
         return rc;
     }
@@ -486,10 +484,9 @@ int pskgw_admin_set_token(pskgw_admin_t *admin, const char *token, size_t len)
 {
     char *copy = NULL;
     char *old;
-    size_t old_len;
 
     if (token) {
-        copy = malloc(len + 1);
+        copy = pskgw_secmem_alloc(len + 1);
         if (!copy)
             return PSKGW_ENOMEM;
         memcpy(copy, token, len);
@@ -497,13 +494,10 @@ int pskgw_admin_set_token(pskgw_admin_t *admin, const char *token, size_t len)
     }
     pthread_mutex_lock(&admin->lock);
     old = admin->token;
-    old_len = admin->token_len;
     admin->token = copy;
     admin->token_len = copy ? len : 0;
     pthread_mutex_unlock(&admin->lock);
-    if (old)
-        pskgw_wipe(old, old_len);
-    free(old);
+    pskgw_secmem_free(old); /* wipes it */
     return 0;
 }
 
@@ -610,9 +604,7 @@ void pskgw_admin_free(pskgw_admin_t *admin)
     if (admin->old_daemon)
         MHD_stop_daemon(admin->old_daemon);
     MHD_stop_daemon(admin->daemon);
-    if (admin->token)
-        pskgw_wipe(admin->token, admin->token_len);
-    free(admin->token);
+    pskgw_secmem_free(admin->token); /* wipes it */
     pthread_mutex_destroy(&admin->lock);
     free(admin->text);
     free(admin->ready_json);

@@ -44,7 +44,7 @@ typedef void (*pskgw_admin_wake_cb)(void *arg);
 typedef void (*pskgw_admin_handler_cb)(void *arg, pskgw_admin_req_t *req);
 
 typedef struct {
-    const char *token; /* bearer token of /admin/ (copied); NULL: no token asked */
+    const char *token; /* bearer token of /admin/ (copied into common/secmem); NULL: none */
     size_t token_len;
     pskgw_admin_wake_cb wake; /* NULL: every /admin/ route answers 503 */
     void *wake_arg;
@@ -69,8 +69,9 @@ int pskgw_admin_rebind(pskgw_admin_t *admin, const char *address, uint16_t port)
 /* Loop's thread, e.g. once a second: stops the address a rebind moved away from once its grace
  * has passed. NULL is accepted. */
 void pskgw_admin_reap(pskgw_admin_t *admin);
-/* Replace the bearer token (copied; NULL: none asked) for the requests from now on (reload).
- * 0 or PSKGW_ENOMEM (the old token kept). */
+/* Replace the bearer token (copied into don't-dump memory, common/secmem; NULL: none asked) for
+ * the requests from now on (reload); the old copy is wiped. 0 or PSKGW_ENOMEM (the old token
+ * kept). */
 int pskgw_admin_set_token(pskgw_admin_t *admin, const char *token, size_t len);
 /* Loop's thread: no more wake() calls from now on (new /admin/ requests get 503); call it
  * before the handle that wake() signals is closed. Waiting requests are served or answered

@@ -232,6 +232,9 @@ int pskgw_sessredis_new(uv_loop_t *loop, const pskgw_sessredis_opts_t *opts,
     co.backoff_min_ms = 100;
     co.backoff_max_ms = 10000;
     co.log_name = "sessions";
+    co.max_in_flight = opts->max_in_flight ? opts->max_in_flight : PSKGW_SESSREDIS_IN_FLIGHT;
+    co.max_held =
+        (opts->max_held ? opts->max_held : PSKGW_SESSREDIS_HELD) + PSKGW_SESSREDIS_RESERVE;
     rc = PSKGW_ENOMEM;
     if (r->domain == NULL || r->node_id == NULL ||
         (rc = pskgw_redisconn_new(loop, &co, &r->conn)) < 0) {
@@ -312,6 +315,13 @@ int pskgw_sessredis_store(pskgw_sessredis_t *r, const char *listener, const char
     if (cid != NULL && cid_len > 0 &&
         pskgw_sessredis_cid_name(cid, cid_len, cname, sizeof(cname)) < 0)
         return PSKGW_EINVAL;
+    /* Both names or none, and the reserve left to lookups, leases and DELs. */
+    if (pskgw_redisconn_room(r->conn) <
+        PSKGW_SESSREDIS_RESERVE + (cid != NULL && cid_len > 0 ? 2u : 1u)) {
+        r->st.store_errors++;
+        r->st.store_dropped++;
+        return PSKGW_EBUSY;
+    }
     rc = store_one(r, listener, peer, peer, cid_len > 0 ? cname : NULL, rec, len, ttl_ms);
     if (rc == 0 && cid != NULL && cid_len > 0)
         rc = store_one(r, listener, cname, peer, cname, rec, len, ttl_ms);
@@ -333,19 +343,74 @@ static int del_names(pskgw_sessredis_t *r, const char *listener, const char *pee
     return pskgw_redisconn_command(r->conn, l2 < 0 ? 2 : 3, argv, lens, del_done, r, NULL);
 }
 
+/* A forget by CID: the session may have been stored under another address than the one it
+ * thawed from (a CID session moves). The CID's record names that address: it is read before the
+ * DEL of both names goes out (one connection, in order) and its address key DELeted too. */
+typedef struct {
+    pskgw_sessredis_t *r;
+    char peer[PSKGW_SESSREDIS_NAME_MAX + 1];  /* the address the forget DELetes anyway */
+    char cname[PSKGW_SESSREDIS_NAME_MAX + 1]; /* the CID's name */
+    char listener[];
+} moved_t;
+
+static void moved_got(void *arg, int status, const redisReply *reply)
+{
+    moved_t *m = arg;
+    pskgw_sessredis_t *r = m->r;
+    char names[2 * (PSKGW_SESSREDIS_NAME_MAX + 1)];
+    const char *peer = NULL, *cname = NULL;
+    const uint8_t *rec;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0, rec_len;
+
+    if (status == 0 && !r->closing && reply->type == REDIS_REPLY_STRING &&
+        pskgw_sessredis_open(r->key, r->domain, m->listener, m->cname, (const uint8_t *)reply->str,
+                             reply->len, &plain, &plain_len, names, &peer, &cname, &rec,
+                             &rec_len) == 0) {
+        if (strcmp(peer, m->peer) != 0)
+            (void)del_names(r, m->listener, peer, NULL); /* stored before the move */
+        pskgw_sessredis_plain_free(plain, plain_len);
+        pskgw_wipe(names, sizeof(names));
+    }
+    free(m);
+}
+
+static void get_moved(pskgw_sessredis_t *r, const char *listener, const char *peer,
+                      const char *cname)
+{
+    char key[KEY_CAP];
+    size_t ll = strlen(listener);
+    int kl = key_of(key, sizeof(key), "sess", r, listener, cname);
+    const char *argv[2] = { "GET", key };
+    size_t lens[2] = { 3, (size_t)kl };
+    moved_t *m;
+
+    if (kl < 0 || strlen(peer) > PSKGW_SESSREDIS_NAME_MAX ||
+        (m = calloc(1, sizeof(*m) + ll + 1)) == NULL)
+        return; /* the old address key then expires with its TTL */
+    m->r = r;
+    memcpy(m->peer, peer, strlen(peer) + 1);
+    memcpy(m->cname, cname, strlen(cname) + 1);
+    memcpy(m->listener, listener, ll + 1);
+    if (pskgw_redisconn_command(r->conn, 2, argv, lens, moved_got, m, NULL) < 0)
+        free(m);
+}
+
 int pskgw_sessredis_forget(pskgw_sessredis_t *r, const char *listener, const char *peer,
                            const uint8_t *cid, size_t cid_len)
 {
     char cname[PSKGW_SESSREDIS_NAME_MAX + 1];
+    bool by_cid = cid != NULL && cid_len > 0;
 
     if (r == NULL || r->closing || listener == NULL || peer == NULL)
         return PSKGW_EINVAL;
     if (!pskgw_redisconn_connected(r->conn))
         return PSKGW_EUNAVAIL;
-    if (cid != NULL && cid_len > 0 &&
-        pskgw_sessredis_cid_name(cid, cid_len, cname, sizeof(cname)) < 0)
+    if (by_cid && pskgw_sessredis_cid_name(cid, cid_len, cname, sizeof(cname)) < 0)
         return PSKGW_EINVAL;
-    return del_names(r, listener, peer, cid != NULL && cid_len > 0 ? cname : NULL);
+    if (by_cid)
+        get_moved(r, listener, peer, cname);
+    return del_names(r, listener, peer, by_cid ? cname : NULL);
 }
 
 /* ---- lookups ------------------------------------------------------------------------------- */

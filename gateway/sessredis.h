@@ -20,7 +20,12 @@
  *
  * The connection is a pskgw_redisconn (redisconn/redisconn.h): host or Redis Sentinel, AUTH,
  * SELECT, backoff, watchdog. While it is not connected, stores and lookups fail at once
- * (PSKGW_EUNAVAIL, counted), and the gateway goes on as without Redis.
+ * (PSKGW_EUNAVAIL, counted), and the gateway goes on as without Redis. Its commands are bounded
+ * (redisconn.h "Bounds": PSKGW_SESSREDIS_IN_FLIGHT sent, PSKGW_SESSREDIS_HELD waiting): a
+ * hibernation sweep of 100k sessions stores what fits and drops the rest, all names of a session
+ * or none, counted (store_errors and store_dropped); a dropped session is only not found by
+ * another node (one handshake if this node is lost before it wakes). Stores leave
+ * PSKGW_SESSREDIS_RESERVE places to lookups, leases and DELs, which must not be dropped for them.
  *
  * Owner: the domain (gateway/domain.c), until the close callback. One loop, not thread-safe.
  * Key material (the sealing key, records) is wiped before it is freed and never logged.
@@ -37,6 +42,10 @@
 #define PSKGW_SESSREDIS_NAME_MAX 80 /* a peer "[v6]:port" or "cid:" + 32 hex */
 /* Sealing overhead: IV and tag, plus the names (two u8 lengths and the names). */
 #define PSKGW_SESSREDIS_SEAL_OVERHEAD (12 + 16 + 2)
+/* Default bounds of the connection's commands (SETs of about 0.8 KB: ~13 MB held at most). */
+#define PSKGW_SESSREDIS_IN_FLIGHT 1024
+#define PSKGW_SESSREDIS_HELD      16384
+#define PSKGW_SESSREDIS_RESERVE   1024 /* held places stores leave to the other commands */
 
 typedef struct pskgw_sessredis pskgw_sessredis_t;
 typedef struct pskgw_sessredis_req pskgw_sessredis_req_t;
@@ -53,19 +62,22 @@ typedef struct {
     uint32_t timeout_ms;     /* connect + reply watchdog (>= 1) */
     uint32_t lease_ms;       /* PX of a lease (>= 1) */
     const uint8_t *key;      /* PSKGW_SESSREDIS_KEY_LEN bytes (copied, wiped on free) */
+    uint32_t max_in_flight;  /* 0: PSKGW_SESSREDIS_IN_FLIGHT */
+    uint32_t max_held;       /* 0: PSKGW_SESSREDIS_HELD (stores; the reserve comes on top) */
 } pskgw_sessredis_opts_t;
 
 typedef struct {
-    uint64_t stores;       /* records stored (SET answered OK) */
-    uint64_t store_errors; /* not stored: no connection, error reply, lost connection */
-    uint64_t lookups;      /* lookups started */
-    uint64_t hits;         /* a record found, opened and leased: imported */
-    uint64_t misses;       /* no record under the name */
-    uint64_t refused;      /* a record found but its lease is held by another node */
-    uint64_t bad;          /* a value that does not open (damaged, foreign, moved) */
-    uint64_t errors;       /* lookups failed: no connection, error reply, lost connection */
-    uint64_t leases;       /* leases taken (SET NX answered OK) */
-    uint64_t connected;    /* gauge: 1 while the Redis connection is up */
+    uint64_t stores;        /* records stored (SET answered OK) */
+    uint64_t store_errors;  /* not stored: no connection, error reply, lost connection, dropped */
+    uint64_t store_dropped; /* of store_errors: refused at the bound of held commands */
+    uint64_t lookups;       /* lookups started */
+    uint64_t hits;          /* a record found, opened and leased: imported */
+    uint64_t misses;        /* no record under the name */
+    uint64_t refused;       /* a record found but its lease is held by another node */
+    uint64_t bad;           /* a value that does not open (damaged, foreign, moved) */
+    uint64_t errors;        /* lookups failed: no connection, error reply, lost connection */
+    uint64_t leases;        /* leases taken (SET NX answered OK) */
+    uint64_t connected;     /* gauge: 1 while the Redis connection is up */
 } pskgw_sessredis_stats_t;
 
 /* Starts connecting. 0, PSKGW_EINVAL (missing domain, node_id, key, host or sentinels, or
@@ -76,15 +88,18 @@ int pskgw_sessredis_new(uv_loop_t *loop, const pskgw_sessredis_opts_t *opts,
 /* Stores rec (len bytes, borrowed; the listener's record) sealed under listener and peer, and
  * under cid (cid_len bytes, NULL/0: none) too, for ttl_ms (>= 1). Nothing calls back: the
  * outcome is counted (stores, store_errors). 0, PSKGW_EUNAVAIL (not connected: counted as a
- * store error), PSKGW_EINVAL (a name too long, empty rec, ttl_ms 0), PSKGW_ENOMEM,
- * PSKGW_ECRYPTO. */
+ * store error), PSKGW_EBUSY (the bound of held commands: nothing stored, counted as a store
+ * error and in store_dropped), PSKGW_EINVAL (a name too long, empty rec, ttl_ms 0),
+ * PSKGW_ENOMEM, PSKGW_ECRYPTO. */
 int pskgw_sessredis_store(pskgw_sessredis_t *r, const char *listener, const char *peer,
                           const uint8_t *cid, size_t cid_len, const uint8_t *rec, size_t len,
                           uint64_t ttl_ms);
 
 /* The node goes on with a session it stored (it thawed here): its stored record must not be
  * imported elsewhere any more (both would jump the write sequence from the same point), so its
- * keys are DELeted. Fire and forget. 0, PSKGW_EUNAVAIL, PSKGW_EINVAL, PSKGW_ENOMEM. */
+ * keys are DELeted. With a CID, the address key the record was stored under goes too when it is
+ * not peer (a CID session that thawed from a new address): the CID's record, read first, names
+ * it. Fire and forget. 0, PSKGW_EUNAVAIL, PSKGW_EINVAL, PSKGW_ENOMEM. */
 int pskgw_sessredis_forget(pskgw_sessredis_t *r, const char *listener, const char *peer,
                            const uint8_t *cid, size_t cid_len);
 

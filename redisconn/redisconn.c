@@ -25,8 +25,9 @@
 struct pskgw_redisconn_cmd {
     pskgw_redisconn_t *c;
     pskgw_list_t link; /* in c->cmds */
+    pskgw_list_t hold; /* in c->held_cmds while fmt is set */
     uint64_t issued;   /* uv_now */
-    char *fmt;         /* formatted command while held (GATE), else NULL */
+    char *fmt;         /* formatted command while held (GATE, past max_in_flight), else NULL */
     int fmt_len;
     pskgw_redisconn_reply_cb cb; /* NULL once detached */
     void *arg;
@@ -103,24 +104,37 @@ static void op_timer_cb(uv_timer_t *t)
 }
 
 /* Held commands cannot be sent any more (the gate failed, the connection went, or close). */
+/* The oldest held command, or NULL. */
+static pskgw_redisconn_cmd_t *first_held(pskgw_redisconn_t *c)
+{
+    return pskgw_list_empty(&c->held_cmds)
+               ? NULL
+               : pskgw_container_of(c->held_cmds.next, pskgw_redisconn_cmd_t, hold);
+}
+
+/* q is no longer held (sent, or failed). */
+static void unhold(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
+{
+    pskgw_list_remove(&q->hold);
+    c->held--;
+}
+
 static void fail_held(pskgw_redisconn_t *c, int status)
 {
-    pskgw_redisconn_cmd_t *q = cmd_after(c, NULL);
+    pskgw_redisconn_cmd_t *q;
 
-    while (q) {
-        pskgw_redisconn_cmd_t *next = cmd_after(c, q);
-
-        if (q->fmt) {
-            cmd_unlink(c, q);
-            if (status == PSKGW_EIO)
-                c->stats.errors++;
-            cmd_finish(q, status, NULL);
-            next = cmd_after(c, NULL); /* the callback may have changed the list: start over */
-        }
-        q = next;
+    /* the oldest each time: a callback may issue or fail commands */
+    while ((q = first_held(c)) != NULL) {
+        unhold(c, q);
+        cmd_unlink(c, q);
+        if (status == PSKGW_EIO)
+            c->stats.errors++;
+        cmd_finish(q, status, NULL);
     }
     op_timer_arm(c);
 }
+
+static void send_held(pskgw_redisconn_t *c);
 
 static void reply_cb(redisAsyncContext *ac, void *reply_v, void *priv)
 {
@@ -134,6 +148,7 @@ static void reply_cb(redisAsyncContext *ac, void *reply_v, void *priv)
                     strncmp(r->str, "READONLY", 8) == 0;
 
     cmd_unlink(c, q);
+    c->in_flight--;
     if (!reply_v) {
         status = c->closing ? PSKGW_ECANCELED : PSKGW_EIO;
         if (!c->closing)
@@ -146,6 +161,8 @@ static void reply_cb(redisAsyncContext *ac, void *reply_v, void *priv)
         c->stats.errors++;
         drop(c, "READONLY: no longer the master");
     }
+    if (c->held > 0 && !c->closing && c->state == PSKGW_REDISCONN_READY)
+        send_held(c); /* a place in flight came free */
     op_timer_arm(c);
 }
 
@@ -155,24 +172,30 @@ static int send_formatted(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
 
     free(q->fmt);
     q->fmt = NULL;
-    return rc == REDIS_OK ? 0 : PSKGW_EUNAVAIL;
+    unhold(c, q);
+    if (rc != REDIS_OK)
+        return PSKGW_EUNAVAIL;
+    c->in_flight++;
+    q->issued = uv_now(c->loop); /* its watchdog deadline counts from here */
+    return 0;
 }
 
-/* READY: the held commands go out in the order they were issued. */
+static bool may_send(const pskgw_redisconn_t *c)
+{
+    return c->max_in_flight == 0 || c->in_flight < c->max_in_flight;
+}
+
+/* READY: the held commands go out in the order they were issued, while may_send(). */
 static void send_held(pskgw_redisconn_t *c)
 {
-    pskgw_redisconn_cmd_t *q = cmd_after(c, NULL);
+    pskgw_redisconn_cmd_t *q;
 
-    while (q && c->ac) {
-        pskgw_redisconn_cmd_t *next = cmd_after(c, q);
-
-        if (q->fmt && send_formatted(c, q) < 0) {
+    while (c->ac && may_send(c) && (q = first_held(c)) != NULL) {
+        if (send_formatted(c, q) < 0) {
             cmd_unlink(c, q);
             c->stats.errors++;
             cmd_finish(q, PSKGW_EIO, NULL);
-            next = cmd_after(c, NULL);
         }
-        q = next;
     }
 }
 
@@ -599,6 +622,8 @@ static int copy_opts(pskgw_redisconn_t *c, const pskgw_redisconn_opts_t *o)
         return PSKGW_ENOMEM;
     c->port = o->port;
     c->db = o->db;
+    c->max_in_flight = o->max_in_flight;
+    c->max_held = o->max_held;
     c->timeout_ms = o->timeout_ms;
     pskgw_backoff_init(&c->backoff,
                        &(pskgw_backoff_policy_t){ o->backoff_min_ms, o->backoff_max_ms, 2, 20, 20 },
@@ -638,6 +663,7 @@ int pskgw_redisconn_new(uv_loop_t *loop, const pskgw_redisconn_opts_t *opts,
     if (!c)
         return PSKGW_ENOMEM;
     pskgw_list_init(&c->cmds);
+    pskgw_list_init(&c->held_cmds);
     if (copy_opts(c, opts) < 0) {
         free_conn(c);
         return PSKGW_ENOMEM;
@@ -698,16 +724,26 @@ int pskgw_redisconn_command(pskgw_redisconn_t *c, int argc, const char **argv,
     q->c = c;
     q->cb = cb;
     q->arg = arg;
-    if (c->state == PSKGW_REDISCONN_GATE) {
+    /* Held in GATE, and behind held ones or past max_in_flight: sent in order. */
+    if (c->state == PSKGW_REDISCONN_GATE || c->held > 0 || !may_send(c)) {
+        if (c->max_held > 0 && c->held >= c->max_held) {
+            free(q);
+            c->stats.dropped++;
+            return PSKGW_EBUSY;
+        }
         q->fmt_len = redisFormatCommandArgv(&q->fmt, argc, argv, argvlen);
         if (q->fmt_len < 0 || !q->fmt) {
             free(q);
             return PSKGW_ENOMEM;
         }
+        c->held++;
+        pskgw_list_insert_tail(&c->held_cmds, &q->hold);
     } else if (redisAsyncCommandArgv(c->ac, reply_cb, q, argc, argv, argvlen) != REDIS_OK) {
         free(q);
         c->stats.errors++;
         return PSKGW_EUNAVAIL;
+    } else {
+        c->in_flight++;
     }
     cmd_link(c, q);
     if (!uv_is_active((uv_handle_t *)&c->op_timer))
@@ -715,6 +751,13 @@ int pskgw_redisconn_command(pskgw_redisconn_t *c, int argc, const char **argv,
     if (out)
         *out = q;
     return 0;
+}
+
+uint32_t pskgw_redisconn_room(const pskgw_redisconn_t *c)
+{
+    if (c->max_held == 0)
+        return UINT32_MAX;
+    return c->held < c->max_held ? c->max_held - c->held : 0;
 }
 
 void pskgw_redisconn_cmd_detach(pskgw_redisconn_cmd_t *cmd)

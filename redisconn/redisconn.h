@@ -56,6 +56,14 @@
  * then 3 probes 5 s apart) is turned on: a peer gone silent is noticed in about 30 s; a server
  * that restarts closes the connection and is noticed at once.
  *
+ * Bounds (opts.max_in_flight, opts.max_held; 0: none, the default): at most max_in_flight
+ * commands are sent and not answered yet; the next ones are held, formatted, and go out in order
+ * as replies come in (a command's watchdog deadline counts from when it is sent). At most
+ * max_held commands are held (in GATE too); one more is refused at once (PSKGW_EBUSY, counted in
+ * stats.dropped), so that a burst (a hibernation sweep's 100k stores) cannot grow hiredis'
+ * output buffer and the held list without limit, nor trip the watchdog with a queue the server
+ * cannot answer in time.
+ *
  * Owner: the caller of pskgw_redisconn_new(), until the close callback. One loop, not
  * thread-safe.
  */
@@ -109,6 +117,8 @@ typedef struct {
     const char *subscribe;
     pskgw_redisconn_message_cb on_message;
     void *arg;
+    uint32_t max_in_flight; /* commands sent and not answered at most; 0: no limit (Bounds) */
+    uint32_t max_held;      /* commands held at most (PSKGW_EBUSY beyond); 0: no limit */
 } pskgw_redisconn_opts_t;
 
 typedef struct {
@@ -119,6 +129,7 @@ typedef struct {
     uint64_t disconnects; /* connections lost or dropped after TCP connect */
     uint64_t connected;   /* gauge: 1 in GATE and READY */
     uint64_t messages;    /* subscriber mode: messages received on the channel */
+    uint64_t dropped;     /* commands refused with PSKGW_EBUSY: max_held were held (Bounds) */
 } pskgw_redisconn_stats_t;
 
 /* Command completion: status 0 with reply (any type, error replies included; valid during the
@@ -141,10 +152,15 @@ bool pskgw_redisconn_connected(const pskgw_redisconn_t *c);
 
 /* Issue argv (formatted now: argv may go when this returns). 0: cb fires exactly once, later
  * (unless detached); *out (optional) is valid until then. Fails now without calling cb:
- * PSKGW_EUNAVAIL (not GATE/READY, or closing), PSKGW_ENOMEM, PSKGW_EINVAL (also: a subscriber). */
+ * PSKGW_EUNAVAIL (not GATE/READY, or closing), PSKGW_EBUSY (max_held commands held: counted in
+ * stats.dropped), PSKGW_ENOMEM, PSKGW_EINVAL (also: a subscriber). */
 int pskgw_redisconn_command(pskgw_redisconn_t *c, int argc, const char **argv,
                             const size_t *argvlen, pskgw_redisconn_reply_cb cb, void *arg,
                             pskgw_redisconn_cmd_t **out);
+/* How many more commands pskgw_redisconn_command() accepts now before PSKGW_EBUSY: max_held
+ * minus the commands held; UINT32_MAX without max_held. A user that issues commands in groups
+ * (all or none) asks first. */
+uint32_t pskgw_redisconn_room(const pskgw_redisconn_t *c);
 /* The command's callback will not fire; it is released when its reply comes or its connection
  * goes. */
 void pskgw_redisconn_cmd_detach(pskgw_redisconn_cmd_t *cmd);

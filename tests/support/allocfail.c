@@ -6,6 +6,7 @@
 
 #include <criterion/abort.h>
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -111,9 +112,26 @@ __attribute__((destructor)) static void af_fini(void)
     af_say(line);
 }
 
-static bool af_fail(const char *fn, size_t n)
+/* Where the failed allocation was called from, as "object+0xoffset" (the same for every run of
+ * one binary, whatever the load address): tests/torture.sh counts the distinct sites a sweep
+ * reached. */
+static void af_site(const void *caller, char *buf, size_t cap)
 {
-    char line[400];
+    Dl_info info;
+    const char *name;
+
+    if (caller == NULL || dladdr(caller, &info) == 0 || info.dli_fname == NULL) {
+        (void)snprintf(buf, cap, "?");
+        return;
+    }
+    name = strrchr(info.dli_fname, '/');
+    (void)snprintf(buf, cap, "%s+0x%lx", name != NULL ? name + 1 : info.dli_fname,
+                   (unsigned long)((uintptr_t)caller - (uintptr_t)info.dli_fbase));
+}
+
+static bool af_fail(const char *fn, size_t n, const void *caller)
+{
+    char line[600], site[200];
     long k;
 
     atomic_fetch_add(&calls, 1);
@@ -125,9 +143,11 @@ static bool af_fail(const char *fn, size_t n)
     if (k != fail_at)
         return false;
     atomic_store(&injected, true);
-    (void)snprintf(line, sizeof(line),
-                   "allocfail: injected failure of allocation %ld (%s %zu bytes) in test %s\n", k,
-                   fn, n, test_name);
+    af_site(caller, site, sizeof(site));
+    (void)snprintf(
+        line, sizeof(line),
+        "allocfail: injected failure of allocation %ld (%s %zu bytes) in test %s at %s\n", k, fn, n,
+        test_name, site);
     af_say(line);
     if (trace && __sanitizer_print_stack_trace != NULL)
         __sanitizer_print_stack_trace();
@@ -151,27 +171,28 @@ long pskgw_allocfail_calls(void)
 
 void *__wrap_malloc(size_t n)
 {
-    return af_fail("malloc", n) ? NULL : __real_malloc(n);
+    return af_fail("malloc", n, __builtin_return_address(0)) ? NULL : __real_malloc(n);
 }
 
 void *__wrap_calloc(size_t nmemb, size_t n)
 {
-    return af_fail("calloc", nmemb * n) ? NULL : __real_calloc(nmemb, n);
+    return af_fail("calloc", nmemb * n, __builtin_return_address(0)) ? NULL
+                                                                     : __real_calloc(nmemb, n);
 }
 
 void *__wrap_realloc(void *p, size_t n)
 {
-    return af_fail("realloc", n) ? NULL : __real_realloc(p, n);
+    return af_fail("realloc", n, __builtin_return_address(0)) ? NULL : __real_realloc(p, n);
 }
 
 char *__wrap_strdup(const char *s)
 {
-    return af_fail("strdup", strlen(s) + 1) ? NULL : __real_strdup(s);
+    return af_fail("strdup", strlen(s) + 1, __builtin_return_address(0)) ? NULL : __real_strdup(s);
 }
 
 char *__wrap_strndup(const char *s, size_t n)
 {
-    return af_fail("strndup", n) ? NULL : __real_strndup(s, n);
+    return af_fail("strndup", n, __builtin_return_address(0)) ? NULL : __real_strndup(s, n);
 }
 
 /* The live stack at the failed assertion of an aborted test, kept until the process exits. */

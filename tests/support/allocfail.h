@@ -11,7 +11,10 @@
  * the process return NULL (once: the later ones succeed again). Criterion runs each test in its
  * own process, so N counts from the start of each test. When the failure is injected, one line
  * goes to stderr:
- *   allocfail: injected failure of allocation N (malloc 24 bytes) in test suite::name
+ *   allocfail: injected failure of allocation N (malloc 24 bytes) in test suite::name at SITE
+ * where SITE, "binary+0xoffset", is the call site (the return address into the caller of malloc &
+ * co.; a helper that allocates for many callers is one site): tests/torture.sh counts the
+ * distinct sites a sweep reached.
  * PSKGW_ALLOC_FAIL_AT=0 injects nothing but prints, at the exit of each test process,
  *   allocfail: test suite::name made K allocations
  * PSKGW_ALLOC_FAIL_TRACE=1 adds the stack of the failed call (sanitizer builds only).

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int have(const char *name)
@@ -169,6 +170,31 @@ const char *chain_http_get(int port, const char *path)
     body = strstr(buf, "\r\n\r\n");
     cr_assert_not_null(body, "no HTTP answer from %s: %s", path, buf);
     return body + 4;
+}
+
+long long chain_udp_metric(int port, const char *domain, const char *family)
+{
+    const char *body = chain_http_get(port, "/metrics");
+    char want[256];
+    const char *p;
+
+    snprintf(want, sizeof(want), "%s{domain=\"%s\",listener=\"udp\"} ", family, domain);
+    p = strstr(body, want);
+    return p != NULL ? strtoll(p + strlen(want), NULL, 10) : -1;
+}
+
+long long chain_wait_udp_metric(int port, const char *domain, const char *family, long long want)
+{
+    struct timespec pause = { 0, 100 * 1000000L };
+    long long v = -1;
+
+    for (int i = 0; i < CHAIN_GUARD_MS / 100; i++) {
+        v = chain_udp_metric(port, domain, family);
+        if (v >= want)
+            break;
+        nanosleep(&pause, NULL);
+    }
+    return v;
 }
 
 json_t *chain_sim_stats(const chain_t *c)

@@ -51,6 +51,12 @@ void chain_fini(chain_t *c);
 /* GET path from 127.0.0.1:port (HTTP/1.1, Connection: close; a receive guard of 30 s): the
  * body, in a static buffer valid until the next call. */
 const char *chain_http_get(int port, const char *path);
+/* The sample family{domain="<domain>",listener="udp"} in the /metrics of the admin endpoint on
+ * port, or -1 when absent. */
+long long chain_udp_metric(int port, const char *domain, const char *family);
+/* Reads it every 100 ms until it is at least want (/metrics is refreshed periodically;
+ * CHAIN_GUARD_MS is a guard only); the last value read. */
+long long chain_wait_udp_metric(int port, const char *domain, const char *family, long long want);
 /* The simulator's /_sim/stats, parsed (the caller json_decref()s it). */
 json_t *chain_sim_stats(const chain_t *c);
 

@@ -4,7 +4,8 @@
 # next to a tiny CMake project whose only source does not compile under -Werror (an unused
 # variable, as a real slip in common/wipe.c once did), and each must exit non-zero printing the
 # compiler's error. Then scripts/fuzz must fail when a target listed in fuzz/ was not built, even
-# though every target that was built runs clean.
+# though every target that was built runs clean, and must fail on a target whose input reaches
+# undefined behaviour (the fuzz build's UBSan recovers: a report must still stop the target).
 set -euo pipefail
 src=${PSKGW_SOURCE_DIR:?}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pskgw-build-failure.XXXXXX")
@@ -123,6 +124,40 @@ if [ "$rc" -eq 1 ] && grep -q 'fuzz_forgotten .*FAILED: not built' <<<"$out" &&
   ok "scripts/fuzz fails (exit 1) on a target of fuzz/ that was not built; the built one ran"
 else
   fail "scripts/fuzz with a target not built: exit $rc"
+  sed 's/^/  | /' <<<"$out" | tail -n 40
+fi
+
+# 3. scripts/fuzz: a UBSan report fails the target, though the build's UBSan recovers from it
+# (-fsanitize-recover, as the fuzz build of pskgw) and libFuzzer would otherwise run on.
+u=$tmp/ubsan
+clone "$u"
+cat >"$u/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.18)
+project(fuzzers C)
+option(PSKGW_FUZZ "" OFF)
+add_executable(fuzz_shift fuzz/fuzz_shift.c)
+target_compile_options(fuzz_shift PRIVATE -fsanitize=fuzzer,undefined -fsanitize-recover=undefined)
+target_link_options(fuzz_shift PRIVATE -fsanitize=fuzzer,undefined)
+set_target_properties(fuzz_shift PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/fuzz)
+CM
+cat >"$u/fuzz/fuzz_shift.c" <<'C'
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    volatile int shift = 40 + (int)(size & 1u); /* undefined for every input */
+    volatile int one = 1;
+    return (one << shift) == 0 && data == NULL;
+}
+C
+rc=0
+out=$(env -u UBSAN_OPTIONS "$u/scripts/fuzz" --seconds 2 </dev/null 2>&1) || rc=$?
+if [ "$rc" -eq 1 ] && grep -q 'fuzz_shift .*FAILED' <<<"$out" &&
+   grep -q 'runtime error: shift exponent' "$u/build-fuzz/fuzz_shift.log"; then
+  ok "scripts/fuzz fails (exit 1) on a target whose input reaches undefined behaviour"
+else
+  fail "scripts/fuzz with a UBSan report: exit $rc"
   sed 's/^/  | /' <<<"$out" | tail -n 40
 fi
 

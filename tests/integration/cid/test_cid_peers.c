@@ -73,12 +73,7 @@ TestSuite(cid_peers, .init = start_chain, .fini = fini_chain, .timeout = 300);
 /* A counter of the UDP listener in pskgw's /metrics, or -1 when absent. */
 static long long gw_metric(const char *family)
 {
-    const char *body = chain_http_get(ch.admin_port, "/metrics");
-    char want[160];
-
-    snprintf(want, sizeof(want), "%s{domain=\"cid\",listener=\"udp\"} ", family);
-    const char *p = strstr(body, want);
-    return p != NULL ? strtoll(p + strlen(want), NULL, 10) : -1;
+    return chain_udp_metric(ch.admin_port, "cid", family);
 }
 
 static void pause_ms(long ms)
@@ -87,19 +82,10 @@ static void pause_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Wait until the gateway's counter reaches at least want (/metrics is refreshed once a second);
- * the last value read. The deadline is a guard only. */
+/* Wait until the gateway's counter reaches at least want; the last value read. */
 static long long wait_metric(const char *family, long long want)
 {
-    long long v = -1;
-
-    for (int i = 0; i < GUARD_MS / 100; i++) {
-        v = gw_metric(family);
-        if (v >= want)
-            break;
-        pause_ms(100);
-    }
-    return v;
+    return chain_wait_udp_metric(ch.admin_port, "cid", family, want);
 }
 
 /* Lines in the file sink (0 when it does not exist yet). */

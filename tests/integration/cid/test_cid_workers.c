@@ -67,12 +67,7 @@ static long lines_of(const char *path)
 
 static long long metric_at(int admin_port, const char *family)
 {
-    const char *body = chain_http_get(admin_port, "/metrics");
-    char want[160];
-
-    snprintf(want, sizeof(want), "%s{domain=\"cw\",listener=\"udp\"} ", family);
-    const char *p = strstr(body, want);
-    return p != NULL ? strtoll(p + strlen(want), NULL, 10) : -1;
+    return chain_udp_metric(admin_port, "cw", family);
 }
 
 static void pause_ms(long ms)

@@ -90,12 +90,8 @@ static int devsim(char *out, size_t cap, ...)
 /* A counter of the UDP listener in pskgw's /metrics, or -1 when absent. */
 static long long gw_metric(const char *family)
 {
-    const char *body = chain_http_get(ch.admin_port, "/metrics");
-    char want[160];
-    /* named in the configuration: its default name holds the configured port (0) */
-    snprintf(want, sizeof(want), "%s{domain=\"hostile\",listener=\"udp\"} ", family);
-    const char *p = strstr(body, want);
-    return p != NULL ? strtoll(p + strlen(want), NULL, 10) : -1;
+    /* the listener is named in the configuration: its default name holds the port (0) */
+    return chain_udp_metric(ch.admin_port, "hostile", family);
 }
 
 static void pause_ms(long ms)
@@ -104,18 +100,10 @@ static void pause_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Wait until the gateway's counter reaches at least `want` (the metrics are refreshed
- * periodically); returns the last value read. The deadline is a guard only. */
+/* Wait until the gateway's counter reaches at least `want`; returns the last value read. */
 static long long wait_metric(const char *family, long long want)
 {
-    long long v = -1;
-    for (int i = 0; i < GUARD_MS / 100; i++) {
-        v = gw_metric(family);
-        if (v >= want)
-            break;
-        pause_ms(100);
-    }
-    return v;
+    return chain_wait_udp_metric(ch.admin_port, "hostile", family, want);
 }
 
 static json_t *attack_of(json_t **root)

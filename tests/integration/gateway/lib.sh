@@ -38,6 +38,9 @@ check() { # description, command...
   local what=$1; shift
   if "$@"; then ok "$what"; else fail "$what"; fi
 }
+# A check's command whose output is noise: `check "..." quiet jq -e ...` (a `>/dev/null` after
+# the check would hide its ok/FAIL line too; tests/integration/build/check_lines.sh finds those).
+quiet() { "$@" >/dev/null; }
 
 # --- waiting on events -----------------------------------------------------------------------
 wait_for() { # file, regex[, seconds] -> prints the first match; gives up early when the

@@ -52,7 +52,7 @@ check "dtls: the ticket from A resumes on B (s_client: Reused)" grep -q '^Reused
 check "dtls: B forwarded the resumed session's message" \
   wait_until bash -c "jq -r '.payload|@base64d' '$WORK/b.jsonl' 2>/dev/null | grep -q 'hello d2'"
 check "dtls: the envelope carries identity and ROTPublicUID from the ticket" \
-  jq -e --arg id "$ID" --arg uid "$UID_" 'select(.transport == "dtls") | .psk_identity == $id and .rot_public_uid == $uid' "$WORK/b.jsonl" >/dev/null
+  quiet jq -e --arg id "$ID" --arg uid "$UID_" 'select(.transport == "dtls") | .psk_identity == $id and .rot_public_uid == $uid' "$WORK/b.jsonl"
 check "dtls: no GetPSK for the resumed session" [ "$(getpsk)" = 1 ]
 check "dtls: B counts one ticket resumption" \
   [ "$(wait_metric 'pskgw_resumption_handshakes_total{domain="a",kind="ticket"}' -eq 1)" = 1 ]

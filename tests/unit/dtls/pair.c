@@ -410,14 +410,20 @@ void tpair_client_timeout(tpair_t *p)
     (void)wolfSSL_dtls_got_timeout(p->cli);
 }
 
-pskgw_dtls_ctx_t *tpair_dtls_ctx(void)
+pskgw_dtls_ctx_t *tpair_dtls_ctx_framed(bool dtls, pskgw_framing_t framing)
 {
     pskgw_dtls_options_t o = { 0 };
     pskgw_dtls_ctx_t *c = NULL;
     const char *why = NULL;
 
-    o.dtls = true;
+    o.dtls = dtls;
+    o.framing = framing;
     o.idle_timeout_s = 30;
     cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
     return c;
+}
+
+pskgw_dtls_ctx_t *tpair_dtls_ctx(void)
+{
+    return tpair_dtls_ctx_framed(true, PSKGW_FRAMING_RECORD);
 }

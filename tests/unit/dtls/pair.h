@@ -100,6 +100,8 @@ typedef struct {
 
 /* A DTLS server context with the defaults (idle timeout 30 s); asserts it was made. */
 pskgw_dtls_ctx_t *tpair_dtls_ctx(void);
+/* The same for DTLS or TLS (dtls false) with a framing (TLS only). */
+pskgw_dtls_ctx_t *tpair_dtls_ctx_framed(bool dtls, pskgw_framing_t framing);
 
 /* identity: as the client sends it (raw bytes allowed, NUL-terminated); psk_hex: its key. */
 void tpair_init(tpair_t *p, pskgw_dtls_ctx_t *sctx, tres_t *res, bool dtls, const char *cipher,

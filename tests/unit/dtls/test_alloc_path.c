@@ -19,19 +19,6 @@
 #define PSK "E5DE45B367DB690F2E17CF9D80A18E87"
 #define UID "A1B2C3D4E5F60718"
 
-static pskgw_dtls_ctx_t *mkctx(bool dtls, pskgw_framing_t framing)
-{
-    pskgw_dtls_options_t o = { 0 };
-    pskgw_dtls_ctx_t *c = NULL;
-    const char *why = NULL;
-
-    o.dtls = dtls;
-    o.framing = framing;
-    o.idle_timeout_s = 30;
-    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
-    return c;
-}
-
 /* Message i's length: fixed, or (len 0) every size from 1 to 1200 bytes in turn. */
 static size_t msg_len(size_t len, size_t i)
 {
@@ -71,7 +58,7 @@ static void exchange(tpair_t *p, pskgw_framing_t framing, size_t len, size_t i)
 static void run(bool dtls, const char *cipher, pskgw_framing_t framing, size_t len)
 {
     enum { WARM = 64, COUNT = 1000 };
-    pskgw_dtls_ctx_t *c = mkctx(dtls, framing);
+    pskgw_dtls_ctx_t *c = tpair_dtls_ctx_framed(dtls, framing);
     pskgw_wolfmem_stats_t st0, st1;
     tres_t r;
     tpair_t p;

@@ -16,19 +16,6 @@
 #define PSK "E5DE45B367DB690F2E17CF9D80A18E87"
 #define UID "A1B2C3D4E5F60718"
 
-static pskgw_dtls_ctx_t *mkctx(void)
-{
-    pskgw_dtls_options_t o = { 0 };
-    pskgw_dtls_ctx_t *c = NULL;
-    const char *why = NULL;
-
-    o.dtls = true;
-    o.framing = PSKGW_FRAMING_RECORD;
-    o.idle_timeout_s = 30;
-    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
-    return c;
-}
-
 /* An application-data record of epoch 1 with sequence number seq and len bytes of junk. */
 static size_t forged(uint8_t *d, uint64_t seq, size_t len)
 {
@@ -48,7 +35,7 @@ static size_t forged(uint8_t *d, uint64_t seq, size_t len)
 
 Test(hibernate_hostile, forged_records_thaw_a_hibernated_session_but_deliver_and_keep_nothing)
 {
-    pskgw_dtls_ctx_t *c = mkctx();
+    pskgw_dtls_ctx_t *c = tpair_dtls_ctx();
     uint8_t d[13 + 64];
     uint64_t last_rx;
     tres_t r;
@@ -87,7 +74,7 @@ Test(hibernate_hostile, forged_records_thaw_a_hibernated_session_but_deliver_and
 
 Test(hibernate_hostile, the_device_goes_on_after_forged_records_without_a_handshake)
 {
-    pskgw_dtls_ctx_t *c = mkctx();
+    pskgw_dtls_ctx_t *c = tpair_dtls_ctx();
     uint8_t d[13 + 32];
     tres_t r;
     tpair_t p;

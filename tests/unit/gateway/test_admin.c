@@ -1,6 +1,7 @@
 /* The admin endpoint over real HTTP on loopback: published text, readiness and liveness,
  * 404/405, and a port already in use. */
 #include "common/err.h"
+#include "common/secmem.h"
 #include "gateway/admin.h"
 
 #include <criterion/criterion.h>
@@ -212,6 +213,33 @@ Test(admin, routes_need_the_token_and_are_served_by_the_loop)
     cr_assert_eq(c.code, 200);
     cr_assert_str_eq(c.b.buf, "{\"m\":\"POST\",\"p\":\"/admin/x\",\"id\":\"AB01\",\"none\":1}");
     pskgw_admin_free(a);
+}
+
+static size_t secmem_blocks(void)
+{
+    pskgw_secmem_stats_t st;
+
+    pskgw_secmem_stats(&st);
+    return st.blocks_in_use;
+}
+
+/* The token is a secret like the keys: held in don't-dump memory (common/secmem), one block,
+ * given back (wiped) when it is replaced, removed and freed. */
+Test(admin, token_held_in_dontdump_memory)
+{
+    pskgw_admin_opts_t o = { "tok", 3, NULL, NULL };
+    pskgw_admin_t *a = NULL;
+    size_t base = secmem_blocks();
+
+    cr_assert_eq(pskgw_admin_start_opts("127.0.0.1", 0, &o, &a), 0);
+    cr_assert_eq(secmem_blocks(), base + 1, "the token is in the secret arena");
+    cr_assert_eq(pskgw_admin_set_token(a, "other-token", 11), 0);
+    cr_assert_eq(secmem_blocks(), base + 1, "the replaced token went back to the arena");
+    cr_assert_eq(pskgw_admin_set_token(a, NULL, 0), 0);
+    cr_assert_eq(secmem_blocks(), base);
+    cr_assert_eq(pskgw_admin_set_token(a, "tok", 3), 0);
+    pskgw_admin_free(a);
+    cr_assert_eq(secmem_blocks(), base, "freed with the endpoint");
 }
 
 Test(admin, no_wake_no_routes)

@@ -2,12 +2,14 @@
  * listener, name, key or byte refused) and the store against a real redis-server: a record
  * stored under its address and Connection ID with the session's TTL, found once (its keys
  * deleted, the lease held under the node's id), refused to a second node while the lease lives,
- * a miss, forget, a cancelled lookup, and nothing done while Redis is not connected. Every test
- * ends with no handle left open (hloop_finish). */
+ * a miss, forget (after a CID move too), a cancelled lookup, stores past the bound dropped and
+ * counted, and nothing done while Redis is not connected. Every test ends with no handle left
+ * open (hloop_finish). */
 #define _GNU_SOURCE /* memmem */
 #include "common/err.h"
 #include "gateway/sessredis.h"
 #include "loopwait.h"
+#include "sessfix.h"
 #include "proc.h"
 #include "redistest.h"
 
@@ -151,39 +153,10 @@ static void start_redis(void)
 
 static void stop_all(void)
 {
-    if (redis.pid > 0)
+    if (redis.pid > 0) {
+        (void)kill(redis.pid, SIGCONT); /* a test that stopped it and failed */
         pskgw_test_stop(&redis, SIGTERM, 10000);
-}
-
-static pskgw_sessredis_t *node(const char *id, uint16_t p)
-{
-    pskgw_sessredis_opts_t o = { .domain = "acme",
-                                 .node_id = id,
-                                 .host = "127.0.0.1",
-                                 .port = p,
-                                 .timeout_ms = 2000,
-                                 .lease_ms = 60000,
-                                 .key = KEY };
-    pskgw_sessredis_t *r = NULL;
-
-    cr_assert_eq(pskgw_sessredis_new(&loop, &o, &r), 0);
-    return r;
-}
-
-static bool connected(void *arg)
-{
-    pskgw_sessredis_stats_t st;
-
-    pskgw_sessredis_stats(arg, &st);
-    return st.connected == 1;
-}
-
-static bool stored(void *arg)
-{
-    pskgw_sessredis_stats_t st;
-
-    pskgw_sessredis_stats(arg, &st);
-    return st.stores + st.store_errors >= 2;
+    }
 }
 
 static int closed;
@@ -214,17 +187,18 @@ static void get_str(const char *key, char *out, size_t cap)
 Test(sessredis_store, found_once_then_leased_and_refused_to_another_node, .init = start_redis,
      .fini = stop_all, .timeout = 60)
 {
-    pskgw_sessredis_t *a = node("node-a", (uint16_t)port), *b = node("node-b", (uint16_t)port);
+    pskgw_sessredis_t *a = sessfix_node(&loop, "node-a", port, KEY),
+                      *b = sessfix_node(&loop, "node-b", port, KEY);
     pskgw_sessredis_stats_t st;
     res_t r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
     char holder[64];
 
-    cr_assert(hrun_until(&loop, connected, a, 10000));
-    cr_assert(hrun_until(&loop, connected, b, 10000));
+    cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
+    cr_assert(hrun_until(&loop, sessfix_connected, b, 10000));
     cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", CID, sizeof(CID), REC,
                                        sizeof(REC), 50000),
                  0);
-    cr_assert(hrun_until(&loop, stored, a, 10000));
+    cr_assert(sessfix_wait_stores(&loop, a, 2));
     pskgw_sessredis_stats(a, &st);
     cr_expect_eq(st.stores, 2, "under the address and the CID");
     cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.1:4000"), 1);
@@ -275,21 +249,104 @@ Test(sessredis_store, found_once_then_leased_and_refused_to_another_node, .init 
     cr_expect_eq(closed, 2);
 }
 
+/* A CID session stored from one address that thaws on the same node from another (it moved):
+ * the forget names the new address and the CID; the key of the address it was stored under goes
+ * too (it used to stay until its TTL, importable by a node that got a record from the old
+ * address). */
+Test(sessredis_store, forget_after_a_cid_move_deletes_the_old_address_key, .init = start_redis,
+     .fini = stop_all, .timeout = 60)
+{
+    pskgw_sessredis_t *a = sessfix_node(&loop, "node-a", port, KEY);
+    res_t r1 = { 0 }, r2 = { 0 };
+
+    cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
+    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", CID, sizeof(CID), REC,
+                                       sizeof(REC), 50000),
+                 0);
+    cr_assert(sessfix_wait_stores(&loop, a, 2));
+    cr_assert_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.1:4000"), 1);
+    cr_assert_eq(pskgw_sessredis_forget(a, "dtls", "127.1.0.9:5000", CID, sizeof(CID)), 0);
+    /* Two misses in turn on the same connection: the second goes out after every command the
+     * forget's replies started (a lookup of the old address would take it and delete it). */
+    cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.99:1", on_res, &r1, NULL), 0);
+    cr_assert(hrun_until_count(&loop, &r1.calls, 1));
+    cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.99:2", on_res, &r2, NULL), 0);
+    cr_assert(hrun_until_count(&loop, &r2.calls, 1));
+    cr_expect_eq(r2.status, PSKGW_ENOTFOUND);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.1:4000"), 0,
+                 "the address the session was stored under is still there");
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:cid:00abcdef"), 0);
+
+    pskgw_sessredis_close(a, on_closed, NULL);
+    cr_expect_eq(hloop_finish(&loop), 0);
+    cr_expect_eq(closed, 1);
+}
+
+/* A hibernation sweep's stores are bounded: past the held commands' bound a store is dropped,
+ * counted, all its names or none; DELs and lookups keep their reserve. (Unbounded, 100k
+ * sessions hibernating in one sweep put 200k SETs in hiredis' buffer at once.) */
+Test(sessredis_store, stores_past_the_bound_are_dropped_and_counted, .init = start_redis,
+     .fini = stop_all, .timeout = 60)
+{
+    pskgw_sessredis_opts_t o = { .domain = "acme",
+                                 .node_id = "node-a",
+                                 .host = "127.0.0.1",
+                                 .port = (uint16_t)port,
+                                 .timeout_ms = 20000,
+                                 .lease_ms = 60000,
+                                 .key = KEY,
+                                 .max_in_flight = 1,
+                                 .max_held = 4 };
+    uint8_t cid2[] = { 2, 2, 2, 2 }, cid3[] = { 3, 3, 3, 3 };
+    pskgw_sessredis_t *a = NULL;
+    pskgw_sessredis_stats_t st;
+
+    cr_assert_eq(pskgw_sessredis_new(&loop, &o, &a), 0);
+    cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
+    cr_assert_eq(kill(redis.pid, SIGSTOP), 0); /* no reply: one SET in flight, the rest held */
+    cr_assert_eq(
+        pskgw_sessredis_store(a, "dtls", "127.1.0.1:1", CID, sizeof(CID), REC, sizeof(REC), 50000),
+        0);
+    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.2:2", cid2, sizeof(cid2), REC,
+                                       sizeof(REC), 50000),
+                 0);
+    cr_expect_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.3:3", cid3, sizeof(cid3), REC,
+                                       sizeof(REC), 50000),
+                 PSKGW_EBUSY, "held: 3 of 4, a store with a CID needs 2");
+    cr_expect_eq(pskgw_sessredis_forget(a, "dtls", "127.1.0.50:1", NULL, 0), 0,
+                 "a DEL goes into the reserve");
+    cr_assert_eq(kill(redis.pid, SIGCONT), 0);
+    pskgw_sessredis_stats(a, &st);
+    cr_expect_eq(st.store_dropped, 1);
+    cr_expect_eq(st.store_errors, 1);
+    cr_assert(sessfix_wait_stores(&loop, a, 5)); /* 4 SETs + the drop */
+    pskgw_sessredis_stats(a, &st);
+    cr_expect_eq(st.stores, 4);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.2:2"), 1);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:cid:02020202"), 1);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.3:3"), 0);
+    cr_expect_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:cid:03030303"), 0);
+
+    pskgw_sessredis_close(a, on_closed, NULL);
+    cr_expect_eq(hloop_finish(&loop), 0);
+    cr_expect_eq(closed, 1);
+}
+
 Test(sessredis_store, a_value_under_another_key_does_not_open, .init = start_redis,
      .fini = stop_all, .timeout = 60)
 {
-    pskgw_sessredis_t *a = node("node-a", (uint16_t)port);
+    pskgw_sessredis_t *a = sessfix_node(&loop, "node-a", port, KEY);
     pskgw_sessredis_stats_t st;
     res_t r1 = { 0 };
     redisContext *c;
     redisReply *rp;
 
-    cr_assert(hrun_until(&loop, connected, a, 10000));
+    cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
     cr_assert_eq(
         pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000), 0);
     cr_assert_eq(
         pskgw_sessredis_store(a, "dtls", "127.1.0.2:4000", NULL, 0, REC, sizeof(REC), 50000), 0);
-    cr_assert(hrun_until(&loop, stored, a, 10000));
+    cr_assert(sessfix_wait_stores(&loop, a, 2));
     /* Someone with write access to Redis copies one session's value under another address. */
     c = pskgw_test_redis_connect(port, NULL, 0);
     rp = redisCommand(c, "COPY pskgw:sess:acme:dtls:127.1.0.1:4000 "
@@ -310,11 +367,11 @@ Test(sessredis_store, a_value_under_another_key_does_not_open, .init = start_red
 Test(sessredis_store, cancel_and_close_call_back_once, .init = start_redis, .fini = stop_all,
      .timeout = 60)
 {
-    pskgw_sessredis_t *a = node("node-a", (uint16_t)port);
+    pskgw_sessredis_t *a = sessfix_node(&loop, "node-a", port, KEY);
     pskgw_sessredis_req_t *q = NULL;
     res_t r1 = { 0 }, r2 = { 0 };
 
-    cr_assert(hrun_until(&loop, connected, a, 10000));
+    cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
     cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.1:1", on_res, &r1, &q), 0);
     pskgw_sessredis_cancel(q);
     cr_expect_eq(r1.calls, 1);
@@ -338,7 +395,7 @@ Test(sessredis_store, without_a_connection_nothing_is_done, .timeout = 60)
     cr_assert_eq(uv_loop_init(&loop), 0);
     fd = pskgw_test_reserve_port(0, &p); /* bound, never listening: connections refused */
     cr_assert(fd >= 0);
-    a = node("node-a", (uint16_t)p);
+    a = sessfix_node(&loop, "node-a", p, KEY);
     cr_expect_eq(
         pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 1000),
         PSKGW_EUNAVAIL);

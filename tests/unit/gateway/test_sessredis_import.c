@@ -12,6 +12,7 @@
 #include "loopwait.h"
 #include "proc.h"
 #include "redistest.h"
+#include "sessfix.h"
 
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -27,19 +28,6 @@ static const uint8_t KEY[32] = { 7 };
 static pskgw_test_proc_t redis = { -1, -1 };
 static int port;
 static uv_loop_t loop;
-
-static pskgw_dtls_ctx_t *mkctx(void)
-{
-    pskgw_dtls_options_t o = { 0 };
-    pskgw_dtls_ctx_t *c = NULL;
-    const char *why = NULL;
-
-    o.dtls = true;
-    o.framing = PSKGW_FRAMING_RECORD;
-    o.idle_timeout_s = 30;
-    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
-    return c;
-}
 
 static void cli_says(tpair_t *p, const char *msg)
 {
@@ -83,35 +71,11 @@ static void on_got(void *arg, int status, const uint8_t *rec, size_t len)
     }
 }
 
-static bool connected(void *arg)
-{
-    pskgw_sessredis_stats_t st;
-
-    pskgw_sessredis_stats(arg, &st);
-    return st.connected == 1;
-}
-
-static bool stored(void *arg)
-{
-    pskgw_sessredis_stats_t st;
-
-    pskgw_sessredis_stats(arg, &st);
-    return st.stores + st.store_errors >= 1;
-}
-
 static pskgw_sessredis_t *node(const char *id)
 {
-    pskgw_sessredis_opts_t o = { .domain = "acme",
-                                 .node_id = id,
-                                 .host = "127.0.0.1",
-                                 .port = (uint16_t)port,
-                                 .timeout_ms = 2000,
-                                 .lease_ms = 60000,
-                                 .key = KEY };
-    pskgw_sessredis_t *r = NULL;
+    pskgw_sessredis_t *r = sessfix_node(&loop, id, port, KEY);
 
-    cr_assert_eq(pskgw_sessredis_new(&loop, &o, &r), 0);
-    cr_assert(hrun_until(&loop, connected, r, 10000));
+    cr_assert(hrun_until(&loop, sessfix_connected, r, 10000));
     return r;
 }
 
@@ -132,7 +96,7 @@ Test(sessredis_import, a_session_taken_over_jumps_its_write_sequence, .init = st
 {
     tres_t r;
     tpair_t p;
-    pskgw_dtls_ctx_t *c = mkctx(), *c2 = mkctx();
+    pskgw_dtls_ctx_t *c = tpair_dtls_ctx(), *c2 = tpair_dtls_ctx();
     pskgw_sessredis_t *a = node("node-a"), *b = node("node-b");
     pskgw_dtls_session_t *old;
     got_t g = { 0 }, g2 = { 0 };
@@ -154,7 +118,7 @@ Test(sessredis_import, a_session_taken_over_jumps_its_write_sequence, .init = st
     cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, rec, len, 30000), 0);
     pskgw_wipe(rec, len);
     free(rec);
-    cr_assert(hrun_until(&loop, stored, a, 10000));
+    cr_assert(sessfix_wait_stores(&loop, a, 1));
     old = p.srv;
     p.srv = NULL;
     pskgw_dtls_session_free(old);

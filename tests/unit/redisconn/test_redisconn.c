@@ -457,6 +457,49 @@ Test(redisconn, commands_issued_during_the_gate_are_held_then_sent_in_order)
     close_and_wait(&x);
 }
 
+/* Bounds: max_in_flight sent, the next ones held and sent in order as replies come, one more
+ * than max_held refused at once and counted (a burst cannot grow the buffers without limit). */
+Test(redisconn, commands_past_the_in_flight_bound_are_held_and_past_the_held_bound_dropped)
+{
+    static conn_ctx_t x;
+    static rep_t r[4];
+    static rep_t after;
+    pskgw_redisconn_opts_t o = { 0 };
+
+    start_redis(NULL);
+    o.host = "127.0.0.1";
+    o.port = (uint16_t)redis_port;
+    o.timeout_ms = 20000;
+    o.backoff_min_ms = 20;
+    o.backoff_max_ms = 200;
+    o.log_name = "test";
+    o.on_state = on_state;
+    o.arg = &x;
+    o.max_in_flight = 1;
+    o.max_held = 2;
+    cr_assert_eq(pskgw_redisconn_new(&loop, &o, &x.c), 0);
+    open_ctx[0] = &x;
+    run_until(is_ready, &x, "ready");
+    pause_redis(true); /* nothing is answered: the first INCR stays in flight */
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(issue(&x, &r[i], "INCR", "n", NULL), 0, "INCR %d refused", i);
+    cr_assert_eq(issue(&x, &r[3], "INCR", "n", NULL), PSKGW_EBUSY, "one in flight, two held");
+    cr_assert_eq(stats(&x).dropped, 1);
+    cr_assert_eq(r[3].calls, 0);
+    pause_redis(false);
+    run_until(replied, &r[2], "the last held command");
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(r[i].calls, 1);
+        cr_assert_eq(r[i].type, REDIS_REPLY_INTEGER);
+        cr_assert_eq(r[i].integer, i + 1, "sent in the order issued");
+    }
+    cr_assert_eq(issue(&x, &after, "INCR", "n", NULL), 0, "the bounds count down again");
+    run_until(replied, &after, "a command after the burst");
+    cr_assert_eq(after.integer, 4);
+    cr_assert_eq(stats(&x).dropped, 1);
+    close_and_wait(&x);
+}
+
 static uint64_t errors_target;
 
 static bool errors_reached(void *x)
