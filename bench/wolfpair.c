@@ -499,6 +499,34 @@ static int measure_memory(WOLFSSL_CTX *sctx, WOLFSSL_CTX *cctx, const unsigned c
     return 0;
 }
 
+/* The server and client contexts of the pair, for cipher: 0, or 1 after saying why on stderr
+ * (main then ends the process). */
+static int make_contexts(const char *cipher, WOLFSSL_CTX **sctx, WOLFSSL_CTX **cctx)
+{
+    *sctx = wolfSSL_CTX_new(wolfDTLSv1_2_server_method());
+    *cctx = wolfSSL_CTX_new(wolfDTLSv1_2_client_method());
+    if (!*sctx || !*cctx || wolfSSL_CTX_set_cipher_list(*sctx, cipher) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_set_cipher_list(*cctx, cipher) != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "wolfpair: cipher \"%s\" not available in this build\n", cipher);
+        return 1;
+    }
+    wolfSSL_CTX_set_psk_server_callback(*sctx, srv_psk);
+    wolfSSL_CTX_set_psk_client_callback(*cctx, cli_psk);
+    wolfSSL_CTX_SetIORecv(*sctx, srv_recv);
+    wolfSSL_CTX_SetIOSend(*sctx, srv_send);
+    wolfSSL_CTX_SetIORecv(*cctx, cli_recv);
+    wolfSSL_CTX_SetIOSend(*cctx, cli_send);
+    wolfSSL_CTX_SetGenCookie(*sctx, gen_cookie);
+    /* Like for like with the gateway's context (dtls/ctx.c): one DRBG for every server session
+     * (not wc_InitRng per wolfSSL_new), and each flight grouped into one datagram. */
+    if (wolfSSL_CTX_new_rng(*sctx) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_set_group_messages(*sctx) != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "wolfpair: the gateway's context settings are not available\n");
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct args a = { 2000, 200000, 1000, "PSK-AES128-CCM8" };
@@ -519,27 +547,8 @@ int main(int argc, char **argv)
     cipher = a.cipher;
     wolfSSL_SetAllocators(cnt_malloc, cnt_free, cnt_realloc);
     wolfSSL_Init();
-    sctx = wolfSSL_CTX_new(wolfDTLSv1_2_server_method());
-    cctx = wolfSSL_CTX_new(wolfDTLSv1_2_client_method());
-    if (!sctx || !cctx || wolfSSL_CTX_set_cipher_list(sctx, cipher) != WOLFSSL_SUCCESS ||
-        wolfSSL_CTX_set_cipher_list(cctx, cipher) != WOLFSSL_SUCCESS) {
-        fprintf(stderr, "wolfpair: cipher \"%s\" not available in this build\n", cipher);
+    if (make_contexts(cipher, &sctx, &cctx) != 0)
         return 1;
-    }
-    wolfSSL_CTX_set_psk_server_callback(sctx, srv_psk);
-    wolfSSL_CTX_set_psk_client_callback(cctx, cli_psk);
-    wolfSSL_CTX_SetIORecv(sctx, srv_recv);
-    wolfSSL_CTX_SetIOSend(sctx, srv_send);
-    wolfSSL_CTX_SetIORecv(cctx, cli_recv);
-    wolfSSL_CTX_SetIOSend(cctx, cli_send);
-    wolfSSL_CTX_SetGenCookie(sctx, gen_cookie);
-    /* Like for like with the gateway's context (dtls/ctx.c): one DRBG for every server session
-     * (not wc_InitRng per wolfSSL_new), and each flight grouped into one datagram. */
-    if (wolfSSL_CTX_new_rng(sctx) != WOLFSSL_SUCCESS ||
-        wolfSSL_CTX_set_group_messages(sctx) != WOLFSSL_SUCCESS) {
-        fprintf(stderr, "wolfpair: the gateway's context settings are not available\n");
-        return 1;
-    }
     memset(msg, 'x', sizeof(msg));
 
     for (long i = 0; i < handshakes; i++) {
