@@ -2,7 +2,7 @@
  * wolfSSL client that sends no ticket extension resumes by the session ID pskgw issued, with an
  * abbreviated handshake, no lookup, identity and uid from the cache; unknown, expired, evicted
  * and other listeners' IDs lead to full handshakes. And the cache itself: bounded, LRU, expiry. */
-#include "pair.h"
+#include "resumefix.h"
 
 #include "common/err.h"
 #include "common/secmem.h"
@@ -14,114 +14,50 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#define ID  "11010008002F33244B115B0AEEB9"
-#define PSK "E5DE45B367DB690F2E17CF9D80A18E87"
-#define UID "0002000089282245"
+#define ID  RFIX_ID
+#define PSK RFIX_PSK
+#define UID RFIX_UID
 #define ID2 "11010008002F33244B115B0AEEBA"
 
 #define SECRET "the shared secret of the domain, 32+"
 
-static pskgw_ticket_keys_t *mkkeys(uint32_t lifetime_s, uint32_t entries)
+/* The fixture's ticket keys with a session-ID cache of `entries` (0: none). */
+static pskgw_ticket_keys_t *mkkeys(rfix_t *f, uint32_t lifetime_s, uint32_t entries)
 {
-    const uint8_t *s[1] = { (const uint8_t *)SECRET };
-    size_t l[1] = { strlen(SECRET) };
-    pskgw_ticket_keys_t *k = NULL;
+    pskgw_ticket_keys_t *k = rfix_keys(f, SECRET, NULL, lifetime_s);
 
-    cr_assert_eq(pskgw_ticket_keys_new(s, l, 1, lifetime_s, &k), 0);
     cr_assert_eq(pskgw_ticket_keys_set_session_cache(k, entries), 0);
     return k;
 }
 
-static pskgw_dtls_ctx_t *mkctx(bool dtls, pskgw_ticket_keys_t *k)
-{
-    pskgw_dtls_options_t o = { 0 };
-    pskgw_dtls_ctx_t *c = NULL;
-    const char *why = NULL;
-
-    o.dtls = dtls;
-    o.idle_timeout_s = 30;
-    o.tickets = k;
-    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
-    return c;
-}
-
-typedef struct {
-    bool tickets;      /* the client offers the ticket extension */
-    uint64_t now;      /* the server's clock (ms) */
-    const char *id;    /* identity; NULL: ID */
-    int refuse;        /* the owner refuses the identity */
-    bool reused;       /* out: abbreviated handshake */
-    bool established;  /* out */
-    char uid[64];      /* out: the server session's uid */
-    long wolf_timeout; /* out: the server's wolfSSL session timeout (s) */
-} conn_t;
-
-/* One handshake of a client (resuming `sess` when not NULL) against ctx; a message after it.
- * Returns the client's session (caller frees), NULL when no session was established. */
-static WOLFSSL_SESSION *connect_once(pskgw_dtls_ctx_t *c, bool dtls, tres_t *r,
-                                     WOLFSSL_SESSION *sess, conn_t *k)
-{
-    WOLFSSL_SESSION *out = NULL;
-    tpair_t p;
-
-    tpair_init(&p, c, r, dtls, "PSK-AES128-CCM-8", k->id != NULL ? k->id : ID, PSK);
-    p.now = k->now != 0 ? k->now : 1000;
-    p.refuse_identity = k->refuse;
-    if (k->tickets)
-        cr_assert_eq(wolfSSL_UseSessionTicket(p.cli), WOLFSSL_SUCCESS);
-    if (sess != NULL)
-        cr_assert_eq(wolfSSL_set_session(p.cli, sess), WOLFSSL_SUCCESS);
-    tpair_pump(&p);
-    if (tres_complete(r, 0) > 0)
-        tpair_pump(&p);
-    k->established = p.established == 1 && p.cli_done;
-    if (k->established) {
-        const char *uid = pskgw_dtls_session_uid(p.srv);
-
-        cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), k->id != NULL ? k->id : ID);
-        snprintf(k->uid, sizeof(k->uid), "%s", uid != NULL ? uid : "");
-        k->wolf_timeout = wolfSSL_SESSION_get_timeout(wolfSSL_get_session(p.srv->ssl));
-        cr_assert_gt(wolfSSL_write(p.cli, "hi", 2), 0);
-        tpair_pump(&p);
-        cr_assert_eq(p.nmsgs, 1);
-        k->reused = wolfSSL_session_reused(p.cli) == 1;
-        out = wolfSSL_get1_session(p.cli);
-        cr_assert_not_null(out);
-    }
-    tpair_deinit(&p);
-    return out;
-}
-
 static void resume_by_id(bool dtls)
 {
-    pskgw_ticket_keys_t *k = mkkeys(3600, 100);
-    pskgw_dtls_ctx_t *c = mkctx(dtls, k);
-    const pskgw_ticket_stats_t *st = pskgw_ticket_keys_stats(k);
-    WOLFSSL_SESSION *s1, *s2;
-    conn_t a = { 0 }, b = { 0 };
-    tres_t r;
+    rfix_t f;
+    pskgw_ticket_keys_t *k;
+    pskgw_dtls_ctx_t *c;
+    const pskgw_ticket_stats_t *st;
+    WOLFSSL_SESSION *s1;
+    rfix_conn_t a = { 0 }, b = { 0 };
 
-    tres_init(&r);
-    r.sync = false;
-    tres_add(&r, ID, PSK, UID);
-    s1 = connect_once(c, dtls, &r, NULL, &a);
+    rfix_init(&f, dtls);
+    k = mkkeys(&f, 3600, 100);
+    c = rfix_ctx(&f, k);
+    st = pskgw_ticket_keys_stats(k);
+    s1 = rfix_connect(&f, c, NULL, &a);
     cr_assert(a.established && !a.reused);
-    cr_assert_eq(r.resolves, 1);
+    cr_assert_eq(f.res.resolves, 1);
     cr_assert_eq(st->sid_stored, 1, "the full handshake's session is cached");
     cr_assert_eq(st->sealed, 0, "a client without the extension gets no ticket");
-    s2 = connect_once(c, dtls, &r, s1, &b);
+    (void)rfix_connect(&f, c, s1, &b);
     cr_assert(b.established);
     cr_assert(b.reused, "abbreviated handshake by session ID");
-    cr_assert_eq(r.resolves, 1, "no lookup for the resumed session");
+    cr_assert_eq(f.res.resolves, 1, "no lookup for the resumed session");
     cr_assert_str_eq(b.uid, UID, "the uid comes from the cache");
     cr_assert_eq(st->sid_found, 1);
     cr_assert_eq(st->resumed_id, 1);
     cr_assert_eq(st->resumed_ticket, 0);
     cr_assert_eq(st->full, 1);
-    wolfSSL_SESSION_free(s1);
-    wolfSSL_SESSION_free(s2);
-    pskgw_dtls_ctx_free(c);
-    pskgw_ticket_keys_free(k);
+    rfix_deinit(&f);
 }
 
 Test(sid, dtls_client_without_tickets_resumes_by_session_id)
@@ -137,167 +73,134 @@ Test(sid, tls_client_without_tickets_resumes_by_session_id)
 Test(sid, another_listeners_session_id_means_a_full_handshake)
 {
     /* Same secret, same domain even: each listener has its own cache. */
-    pskgw_ticket_keys_t *k = mkkeys(3600, 100);
-    pskgw_dtls_ctx_t *a = mkctx(true, k), *b = mkctx(true, k);
-    WOLFSSL_SESSION *s1, *s2;
-    conn_t x = { 0 }, y = { 0 };
-    tres_t r;
+    rfix_t f;
+    pskgw_ticket_keys_t *k;
+    pskgw_dtls_ctx_t *a, *b;
+    rfix_conn_t x = { 0 }, y = { 0 };
 
-    tres_init(&r);
-    r.sync = false;
-    tres_add(&r, ID, PSK, UID);
-    s1 = connect_once(a, true, &r, NULL, &x);
-    s2 = connect_once(b, true, &r, s1, &y);
+    rfix_init(&f, true);
+    k = mkkeys(&f, 3600, 100);
+    a = rfix_ctx(&f, k);
+    b = rfix_ctx(&f, k);
+    (void)rfix_connect(&f, b, rfix_connect(&f, a, NULL, &x), &y);
     cr_assert(y.established && !y.reused);
-    cr_assert_eq(r.resolves, 2);
+    cr_assert_eq(f.res.resolves, 2);
     cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_unknown, 1);
     cr_assert_str_eq(y.uid, UID);
-    wolfSSL_SESSION_free(s1);
-    wolfSSL_SESSION_free(s2);
-    pskgw_dtls_ctx_free(a);
-    pskgw_dtls_ctx_free(b);
-    pskgw_ticket_keys_free(k);
+    rfix_deinit(&f);
 }
 
 Test(sid, expired_session_id_means_a_full_handshake)
 {
-    pskgw_ticket_keys_t *k = mkkeys(60, 100);
-    pskgw_dtls_ctx_t *c = mkctx(true, k);
-    WOLFSSL_SESSION *s1, *s2, *s3;
-    conn_t a = { .now = 1000 }, b = { .now = 60999 }, d = { .now = 61000 + 1000 };
-    tres_t r;
+    rfix_t f;
+    pskgw_ticket_keys_t *k;
+    pskgw_dtls_ctx_t *c;
+    WOLFSSL_SESSION *s1;
+    rfix_conn_t a = { .now = 1000 }, b = { .now = 60999 }, d = { .now = 61000 + 1000 };
 
-    tres_init(&r);
-    r.sync = false;
-    tres_add(&r, ID, PSK, UID);
-    s1 = connect_once(c, true, &r, NULL, &a);
-    s2 = connect_once(c, true, &r, s1, &b);
+    rfix_init(&f, true);
+    k = mkkeys(&f, 60, 100);
+    c = rfix_ctx(&f, k);
+    s1 = rfix_connect(&f, c, NULL, &a);
+    (void)rfix_connect(&f, c, s1, &b);
     cr_assert(b.reused, "within the lifetime");
-    s3 = connect_once(c, true, &r, s1, &d);
+    (void)rfix_connect(&f, c, s1, &d);
     cr_assert(d.established && !d.reused, "past the lifetime: full");
-    cr_assert_eq(r.resolves, 2);
+    cr_assert_eq(f.res.resolves, 2);
     cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_expired, 1);
     cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_unknown, 1);
-    wolfSSL_SESSION_free(s1);
-    wolfSSL_SESSION_free(s2);
-    wolfSSL_SESSION_free(s3);
-    pskgw_dtls_ctx_free(c);
-    pskgw_ticket_keys_free(k);
+    rfix_deinit(&f);
 }
 
 Test(sid, evicted_session_id_means_a_full_handshake)
 {
-    pskgw_ticket_keys_t *k = mkkeys(3600, 1);
-    pskgw_dtls_ctx_t *c = mkctx(true, k);
-    WOLFSSL_SESSION *s1, *s2, *s3;
-    conn_t a = { 0 }, b = { .id = ID2 }, d = { 0 };
-    tres_t r;
+    rfix_t f;
+    pskgw_ticket_keys_t *k;
+    pskgw_dtls_ctx_t *c;
+    WOLFSSL_SESSION *s1;
+    rfix_conn_t a = { 0 }, b = { .id = ID2 }, d = { 0 };
 
-    tres_init(&r);
-    r.sync = false;
-    tres_add(&r, ID, PSK, UID);
-    tres_add(&r, ID2, PSK, UID);
-    s1 = connect_once(c, true, &r, NULL, &a);
-    s2 = connect_once(c, true, &r, NULL, &b); /* the cache holds one: s1's goes */
+    rfix_init(&f, true);
+    tres_add(&f.res, ID2, PSK, UID);
+    k = mkkeys(&f, 3600, 1);
+    c = rfix_ctx(&f, k);
+    s1 = rfix_connect(&f, c, NULL, &a);
+    (void)rfix_connect(&f, c, NULL, &b); /* the cache holds one: s1's goes */
     cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_evicted, 1);
-    s3 = connect_once(c, true, &r, s1, &d);
+    (void)rfix_connect(&f, c, s1, &d);
     cr_assert(d.established && !d.reused);
-    cr_assert_eq(r.resolves, 3);
+    cr_assert_eq(f.res.resolves, 3);
     cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_unknown, 1);
-    wolfSSL_SESSION_free(s1);
-    wolfSSL_SESSION_free(s2);
-    wolfSSL_SESSION_free(s3);
-    pskgw_dtls_ctx_free(c);
-    pskgw_ticket_keys_free(k);
+    rfix_deinit(&f);
 }
 
 Test(sid, a_client_with_a_ticket_is_not_cached)
 {
-    pskgw_ticket_keys_t *k = mkkeys(3600, 100);
-    pskgw_dtls_ctx_t *c = mkctx(true, k);
-    WOLFSSL_SESSION *s1, *s2;
-    conn_t a = { .tickets = true }, b = { .tickets = true };
-    tres_t r;
+    rfix_t f;
+    pskgw_ticket_keys_t *k;
+    pskgw_dtls_ctx_t *c;
+    WOLFSSL_SESSION *s1;
+    rfix_conn_t a = { .tickets = true }, b = { .tickets = true };
 
-    tres_init(&r);
-    r.sync = false;
-    tres_add(&r, ID, PSK, UID);
-    s1 = connect_once(c, true, &r, NULL, &a);
+    rfix_init(&f, true);
+    k = mkkeys(&f, 3600, 100);
+    c = rfix_ctx(&f, k);
+    s1 = rfix_connect(&f, c, NULL, &a);
     cr_assert_eq(pskgw_ticket_keys_stats(k)->sealed, 1);
     cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_stored, 0);
-    s2 = connect_once(c, true, &r, s1, &b);
+    (void)rfix_connect(&f, c, s1, &b);
     cr_assert(b.reused);
     cr_assert_eq(pskgw_ticket_keys_stats(k)->resumed_ticket, 1);
     cr_assert_eq(pskgw_ticket_keys_stats(k)->resumed_id, 0);
-    wolfSSL_SESSION_free(s1);
-    wolfSSL_SESSION_free(s2);
-    pskgw_dtls_ctx_free(c);
-    pskgw_ticket_keys_free(k);
+    rfix_deinit(&f);
 }
 
 Test(sid, refused_identity_does_not_resume_by_session_id)
 {
-    pskgw_ticket_keys_t *k = mkkeys(3600, 100);
-    pskgw_dtls_ctx_t *c = mkctx(true, k);
-    WOLFSSL_SESSION *s1, *s2;
-    conn_t a = { 0 }, b = { .refuse = 1 };
-    tres_t r;
+    rfix_t f;
+    pskgw_ticket_keys_t *k;
+    pskgw_dtls_ctx_t *c;
+    WOLFSSL_SESSION *s1;
+    rfix_conn_t a = { 0 }, b = { .refuse = 1 };
 
-    tres_init(&r);
-    r.sync = false;
-    tres_add(&r, ID, PSK, UID);
-    s1 = connect_once(c, true, &r, NULL, &a);
-    s2 = connect_once(c, true, &r, s1, &b);
-    cr_assert_null(s2);
+    rfix_init(&f, true);
+    k = mkkeys(&f, 3600, 100);
+    c = rfix_ctx(&f, k);
+    s1 = rfix_connect(&f, c, NULL, &a);
+    cr_assert_null(rfix_connect(&f, c, s1, &b));
     cr_assert(!b.established, "no session for a refused identity");
     cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_refused, 1);
     cr_assert_eq(pskgw_ticket_keys_stats(k)->resumed_id, 0);
     cr_assert_eq(pskgw_sidcache_count(c->sids), 0, "the entry is gone");
-    wolfSSL_SESSION_free(s1);
-    pskgw_dtls_ctx_free(c);
-    pskgw_ticket_keys_free(k);
+    rfix_deinit(&f);
 }
 
 Test(sid, without_a_session_cache_no_session_id_resumes)
 {
-    pskgw_ticket_keys_t *k = mkkeys(3600, 0);
-    pskgw_dtls_ctx_t *c = mkctx(true, k);
-    WOLFSSL_SESSION *s1, *s2;
-    conn_t a = { 0 }, b = { 0 };
-    tres_t r;
+    rfix_t f;
+    pskgw_dtls_ctx_t *c;
+    rfix_conn_t a = { 0 }, b = { 0 };
 
-    tres_init(&r);
-    r.sync = false;
-    tres_add(&r, ID, PSK, UID);
-    s1 = connect_once(c, true, &r, NULL, &a);
-    s2 = connect_once(c, true, &r, s1, &b);
+    rfix_init(&f, true);
+    c = rfix_ctx(&f, mkkeys(&f, 3600, 0));
+    (void)rfix_connect(&f, c, rfix_connect(&f, c, NULL, &a), &b);
     cr_assert(b.established && !b.reused);
     cr_assert_null(c->sids);
-    cr_assert_eq(r.resolves, 2);
-    wolfSSL_SESSION_free(s1);
-    wolfSSL_SESSION_free(s2);
-    pskgw_dtls_ctx_free(c);
-    pskgw_ticket_keys_free(k);
+    cr_assert_eq(f.res.resolves, 2);
+    rfix_deinit(&f);
 }
 
 /* wolfSSL resumed nothing older than its session timeout, 500 s by default, whatever the ticket
  * lifetime: the context sets it to the lifetime. */
 Test(sid, wolfssl_session_timeout_is_the_ticket_lifetime)
 {
-    pskgw_ticket_keys_t *k = mkkeys(7200, 0);
-    pskgw_dtls_ctx_t *c = mkctx(true, k);
-    WOLFSSL_SESSION *s1;
-    conn_t a = { .tickets = true };
-    tres_t r;
+    rfix_t f;
+    rfix_conn_t a = { .tickets = true };
 
-    tres_init(&r);
-    r.sync = false;
-    tres_add(&r, ID, PSK, UID);
-    s1 = connect_once(c, true, &r, NULL, &a);
+    rfix_init(&f, true);
+    (void)rfix_connect(&f, rfix_ctx(&f, mkkeys(&f, 7200, 0)), NULL, &a);
     cr_assert_eq(a.wolf_timeout, 7200);
-    wolfSSL_SESSION_free(s1);
-    pskgw_dtls_ctx_free(c);
-    pskgw_ticket_keys_free(k);
+    rfix_deinit(&f);
 }
 
 /* ---- the cache alone ---- */
@@ -395,19 +298,19 @@ Test(sidcache, expired_entries_are_never_returned_and_are_wiped)
  * device's entry stays and the device still resumes. */
 Test(sid, a_copied_session_id_without_the_master_secret_establishes_nothing)
 {
-    pskgw_ticket_keys_t *k = mkkeys(3600, 100);
-    pskgw_dtls_ctx_t *c = mkctx(true, k);
-    WOLFSSL_SESSION *s1, *forged, *s3;
-    conn_t a = { 0 }, b = { 0 }, d = { 0 };
+    rfix_t f;
+    pskgw_ticket_keys_t *k;
+    pskgw_dtls_ctx_t *c;
+    WOLFSSL_SESSION *s1, *forged;
+    rfix_conn_t a = { 0 }, b = { 0 }, d = { 0 };
     unsigned char buf[512], *p = buf;
     const unsigned char *q = buf;
     int n;
-    tres_t r;
 
-    tres_init(&r);
-    r.sync = false;
-    tres_add(&r, ID, PSK, UID);
-    s1 = connect_once(c, true, &r, NULL, &a);
+    rfix_init(&f, true);
+    k = mkkeys(&f, 3600, 100);
+    c = rfix_ctx(&f, k);
+    s1 = rfix_connect(&f, c, NULL, &a);
     /* wolfSSL_i2d_SSL_SESSION: side(1) bornOn(4) timeout(4) idlen(1) id(32) masterSecret(48) */
     n = wolfSSL_i2d_SSL_SESSION(s1, NULL);
     cr_assert(n > 90 && n <= (int)sizeof(buf));
@@ -415,18 +318,14 @@ Test(sid, a_copied_session_id_without_the_master_secret_establishes_nothing)
     cr_assert_eq(buf[9], 32);
     for (int i = 42; i < 90; i++)
         buf[i] ^= 0x5A;
-    forged = wolfSSL_d2i_SSL_SESSION(NULL, &q, n);
+    forged = rfix_keep(&f, wolfSSL_d2i_SSL_SESSION(NULL, &q, n));
     cr_assert_not_null(forged);
-    cr_assert_null(connect_once(c, true, &r, forged, &b));
+    cr_assert_null(rfix_connect(&f, c, forged, &b));
     cr_assert(!b.established, "no session without the master secret");
     cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_found, 1);
     cr_assert_eq(pskgw_ticket_keys_stats(k)->resumed_id, 0);
-    s3 = connect_once(c, true, &r, s1, &d);
+    (void)rfix_connect(&f, c, s1, &d);
     cr_assert(d.established && d.reused, "the device itself still resumes");
-    cr_assert_eq(r.resolves, 1);
-    wolfSSL_SESSION_free(s1);
-    wolfSSL_SESSION_free(forged);
-    wolfSSL_SESSION_free(s3);
-    pskgw_dtls_ctx_free(c);
-    pskgw_ticket_keys_free(k);
+    cr_assert_eq(f.res.resolves, 1);
+    rfix_deinit(&f);
 }
