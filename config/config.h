@@ -126,6 +126,8 @@ typedef struct {
     uint32_t queue_size;      /* requests waiting behind max_in_flight; full -> "busy" */
     uint32_t max_connections; /* connections to the service host; 0 (unset): max_in_flight */
     char *ca_file;            /* CA bundle; NULL: the system's store. Verification is always on. */
+    /* Without a usable token, authentication is asked again at most this often (gateway/health.h) */
+    uint32_t reauth_interval_ms;
     pskgw_config_api_paths_t paths;
 } pskgw_config_api_t;
 

@@ -70,6 +70,7 @@ static const cfg_key_t api_keys[] = {
     K_UINT("max_in_flight", API, max_in_flight, 0, 1, 100000, 64),
     K_UINT("queue_size", API, queue_size, 0, 0, 10000000, 10000),
     K_UINT("max_connections", API, max_connections, 0, 1, 100000, 0),
+    K_UINT("reauth_interval_ms", API, reauth_interval_ms, 0, 1000, 3600000, 10000),
     K_STR("ca_file", API, ca_file, F_PATH, 1, PATH_MAX_LEN, NULL),
     K_GROUP("paths", API, paths, 0, NO_OFF, paths_schema),
 };

@@ -232,7 +232,8 @@ static void judge_upstream(pskgw_health_t *h, pskgw_domain_t *d, uint64_t now, v
     pskgw_health_upstream_verdict(&a, cache_serves(d->psk_cache), &v);
     add(vs, d->cfg->name, "upstream", &v);
     memo = memo_get(h, d->up, SIZE_MAX, 0, now);
-    if (memo && !a.token_valid && !a.authenticating && now - memo->at >= PSKGW_HEALTH_REAUTH_MS) {
+    if (memo && !a.token_valid && !a.authenticating &&
+        now - memo->at >= d->cfg->api.reauth_interval_ms) {
         memo->at = now;
         pskgw_upstream_warmup(d->up);
     }

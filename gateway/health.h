@@ -26,7 +26,8 @@
  *
  * Judging has one side effect, so that readiness comes back without traffic: an upstream
  * client without a usable token and no authentication in flight is asked to authenticate
- * (pskgw_upstream_warmup()) at most once per PSKGW_HEALTH_REAUTH_MS.
+ * (pskgw_upstream_warmup()) at most once per the domain's api.reauth_interval_ms (10 s by
+ * default; read at each judgement, so that a reload changes it at once).
  *
  * Loop thread only. The pure verdict functions are unit-tested.
  */
@@ -40,7 +41,6 @@
 
 #include <stdint.h>
 
-#define PSKGW_HEALTH_REAUTH_MS      10000
 #define PSKGW_HEALTH_SPOOL_FULL_PCT 95
 
 typedef struct pskgw_health pskgw_health_t;

@@ -286,7 +286,8 @@ static int sink_eq(const pskgw_config_sink_t *a, const pskgw_config_sink_t *b)
 
 static int api_eq(const pskgw_config_api_t *a, const pskgw_config_api_t *b)
 {
-    /* the API settings are scalars and strings after the secret: compare what a client uses */
+    /* the API settings are scalars and strings after the secret: compare what a client uses
+     * (not reauth_interval_ms: the health judge reads it from the domain's config each time) */
     return str_eq(a->url, b->url) && str_eq(a->key_id, b->key_id) &&
            secret_eq(&a->secret, &b->secret) && a->auth_header == b->auth_header &&
            a->psk_key_bits == b->psk_key_bits && a->timeout_ms == b->timeout_ms &&

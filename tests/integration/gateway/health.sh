@@ -84,7 +84,9 @@ stop_gateway || true
 
 # --- wrong API credentials -------------------------------------------------------------------
 write_config bad '' ''
-sed -i 's/key_id = "it-key";/key_id = "not-our-key";/' "$WORK/bad.conf"
+# Re-authentication asked every second (api.reauth_interval_ms, 10 s by default): three tries
+# within the run, not one every 10 s.
+sed -i 's/key_id = "it-key";/key_id = "not-our-key"; reauth_interval_ms = 1000;/' "$WORK/bad.conf"
 start_gateway bad
 check "wrong credentials: /ready 503 naming upstream (credentials refused)" \
   wait_until ready_fails_on bad upstream 'credentials refused'
@@ -94,7 +96,7 @@ check "wrong credentials: pskgw_ready_part{part=\"upstream\"} 0" \
   wait_metric 'pskgw_ready_part{domain="bad",part="upstream"}' = 0
 check "wrong credentials: /health 200" health_ok
 check "wrong credentials: authentication tried again without traffic" \
-  wait_metric 'pskgw_upstream_requests_total{domain="bad",op="authenticate",outcome="auth"}' -ge 2
+  wait_metric 'pskgw_upstream_requests_total{domain="bad",op="authenticate",outcome="auth"}' -ge 3
 check "wrong credentials: still 503 after trying again" ready_fails_on bad upstream 'credentials refused'
 stop_gateway || true
 

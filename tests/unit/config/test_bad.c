@@ -566,3 +566,35 @@ Test(config_bad, api_max_connections_out_of_range)
         diag_has("acme.conf:3: api.max_connections: must be between 1 and 100000 (got 0)", NULL));
     cr_assert_eq(diag.nerrors, 1);
 }
+
+/* The health judge's re-authentication interval (gateway/health.h): a bound on how often a domain
+ * without a token asks the security service again: not below the judge's tick (1 s), not hours. */
+#define REAUTH_API(v)                                                                        \
+    "domain = \"acme\";\n"                                                                   \
+    "api = { url = \"https://x.example\"; key_id = \"K\"; secret_file = \"./api.secret\";\n" \
+    "        reauth_interval_ms = " v "; };\n" MIN_LISTENERS MIN_SINKS
+
+Test(config_bad, api_reauth_interval_below_range)
+{
+    expect_fail(REAUTH_API("999"));
+    cr_assert(diag_has(
+        "acme.conf:3: api.reauth_interval_ms: must be between 1000 and 3600000 (got 999)", NULL));
+    cr_assert_eq(diag.nerrors, 1);
+}
+
+Test(config_bad, api_reauth_interval_above_range)
+{
+    expect_fail(REAUTH_API("3600001"));
+    cr_assert(diag_has(
+        "acme.conf:3: api.reauth_interval_ms: must be between 1000 and 3600000 (got 3600001)",
+        NULL));
+    cr_assert_eq(diag.nerrors, 1);
+}
+
+Test(config_bad, api_reauth_interval_not_an_integer)
+{
+    expect_fail(REAUTH_API("\"10s\""));
+    cr_assert(
+        diag_has("acme.conf:3: api.reauth_interval_ms: must be an integer (got a string)", NULL));
+    cr_assert_eq(diag.nerrors, 1);
+}

@@ -19,7 +19,7 @@ static const char full_conf[] =
     "  retry_min_ms = 50;\n"
     "  retry_max_ms = 1500;\n"
     "  max_in_flight = 32;\n"
-    "  queue_size = 500; max_connections = 8;\n"
+    "  queue_size = 500; max_connections = 8; reauth_interval_ms = 2500;\n"
     "  ca_file = \"ca.pem\";\n"
     "  paths = { authenticate = \"/a\"; get_psk = \"/b\";\n"
     "            e2e_params = \"/v1/e2e/uplink/protectionparameters/get\"; };\n"
@@ -105,6 +105,7 @@ Test(config_good, every_key_read_back)
     cr_assert_eq(d->api.max_in_flight, 32);
     cr_assert_eq(d->api.queue_size, 500);
     cr_assert_eq(d->api.max_connections, 8);
+    cr_assert_eq(d->api.reauth_interval_ms, 2500);
     cr_assert_str_eq(d->api.ca_file, tpath("ca.pem"));
     cr_assert_str_eq(d->api.paths.authenticate, "/a");
     cr_assert_str_eq(d->api.paths.get_psk, "/b");
@@ -272,6 +273,7 @@ Test(config_good, defaults_of_a_minimal_domain)
     cr_assert_eq(d->api.max_in_flight, 64);
     cr_assert_eq(d->api.queue_size, 10000);
     cr_assert_eq(d->api.max_connections, 0); /* unset: the client uses max_in_flight */
+    cr_assert_eq(d->api.reauth_interval_ms, 10000, "the fixed interval it replaced");
     cr_assert_null(d->api.ca_file);
     cr_assert_str_eq(d->api.paths.authenticate, "/v1/authenticate");
     cr_assert_str_eq(d->api.paths.get_psk, "/v1/GetPSK");
