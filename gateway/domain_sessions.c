@@ -56,43 +56,8 @@ int pskgw_domain_start_sessions(pskgw_domain_t *d)
 
 void pskgw_domain_sessions_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
 {
-    static const char ST[] = "pskgw_sessions_redis_stores_total";
-    static const char SE[] = "pskgw_sessions_redis_store_errors_total";
-    static const char LK[] = "pskgw_sessions_redis_lookups_total";
-    static const char LE[] = "pskgw_sessions_redis_leases_total";
-    static const char CO[] = "pskgw_sessions_redis_connected";
-    static const char *const res[] = { "hit", "miss", "refused", "bad", "error" };
-
-    pskgw_metrics_family(m, ST, "counter", "hibernated sessions stored in Redis (SET answered)");
-    pskgw_metrics_family(m, SE, "counter",
-                         "hibernated sessions not stored in Redis (no connection, error reply)");
-    pskgw_metrics_family(m, LK, "counter",
-                         "Redis lookups of sessions this node did not hold, by result (hit: "
-                         "taken over; miss; refused: leased by another node; bad: does not "
-                         "open; error: no connection)");
-    pskgw_metrics_family(m, LE, "counter", "leases taken on sessions taken over from Redis");
-    pskgw_metrics_family(m, CO, "gauge", "1 while the sessions' Redis connection is up");
-    for (size_t i = 0; i < n; i++) {
-        pskgw_sessredis_stats_t st;
-        uint64_t by[5];
-        char a[300], lab[400];
-
-        if (ds[i]->sessions == NULL)
-            continue;
-        pskgw_sessredis_stats(ds[i]->sessions, &st);
-        by[0] = st.hits;
-        by[1] = st.misses;
-        by[2] = st.refused;
-        by[3] = st.bad;
-        by[4] = st.errors;
-        pskgw_metrics_label(a, sizeof(a), "domain", ds[i]->cfg->name);
-        pskgw_metrics_sample(m, ST, a, st.stores);
-        pskgw_metrics_sample(m, SE, a, st.store_errors);
-        for (size_t k = 0; k < 5; k++) {
-            (void)snprintf(lab, sizeof(lab), "%s,result=\"%s\"", a, res[k]);
-            pskgw_metrics_sample(m, LK, lab, by[k]);
-        }
-        pskgw_metrics_sample(m, LE, a, st.leases);
-        pskgw_metrics_sample(m, CO, a, st.connected);
-    }
+    pskgw_sessredis_metrics_families(m);
+    for (size_t i = 0; i < n; i++)
+        if (ds[i]->sessions != NULL)
+            pskgw_sessredis_metrics_sample(ds[i]->sessions, ds[i]->cfg->name, m);
 }

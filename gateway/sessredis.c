@@ -549,6 +549,61 @@ void pskgw_sessredis_stats(const pskgw_sessredis_t *r, pskgw_sessredis_stats_t *
     *out = r->st;
     pskgw_redisconn_stats(r->conn, &cs);
     out->connected = cs.connected;
+    out->cmd_dropped = cs.dropped;
+}
+
+static const char M_ST[] = "pskgw_sessions_redis_stores_total";
+static const char M_SE[] = "pskgw_sessions_redis_store_errors_total";
+static const char M_DR[] = "pskgw_sessions_redis_dropped_total";
+static const char M_LK[] = "pskgw_sessions_redis_lookups_total";
+static const char M_LE[] = "pskgw_sessions_redis_leases_total";
+static const char M_CO[] = "pskgw_sessions_redis_connected";
+
+void pskgw_sessredis_metrics_families(pskgw_metrics_t *m)
+{
+    pskgw_metrics_family(m, M_ST, "counter", "hibernated sessions stored in Redis (SET answered)");
+    pskgw_metrics_family(m, M_SE, "counter",
+                         "hibernated sessions not stored in Redis (no connection, error reply, "
+                         "dropped at the bound)");
+    pskgw_metrics_family(m, M_DR, "counter",
+                         "commands to the sessions' Redis refused at the bound of held commands "
+                         "(command: store, a hibernated session not stored; other: lookups, "
+                         "leases, deletions)");
+    pskgw_metrics_family(m, M_LK, "counter",
+                         "Redis lookups of sessions this node did not hold, by result (hit: "
+                         "taken over; miss; refused: leased by another node; bad: does not "
+                         "open; error: no connection)");
+    pskgw_metrics_family(m, M_LE, "counter", "leases taken on sessions taken over from Redis");
+    pskgw_metrics_family(m, M_CO, "gauge", "1 while the sessions' Redis connection is up");
+}
+
+void pskgw_sessredis_metrics_sample(const pskgw_sessredis_t *r, const char *domain,
+                                    pskgw_metrics_t *m)
+{
+    static const char *const res[] = { "hit", "miss", "refused", "bad", "error" };
+    pskgw_sessredis_stats_t st;
+    uint64_t by[5];
+    char a[300], lab[400];
+
+    pskgw_sessredis_stats(r, &st);
+    by[0] = st.hits;
+    by[1] = st.misses;
+    by[2] = st.refused;
+    by[3] = st.bad;
+    by[4] = st.errors;
+    pskgw_metrics_label(a, sizeof(a), "domain", domain);
+    pskgw_metrics_sample(m, M_ST, a, st.stores);
+    pskgw_metrics_sample(m, M_SE, a, st.store_errors);
+    (void)snprintf(lab, sizeof(lab), "%s,command=\"store\"", a);
+    pskgw_metrics_sample(m, M_DR, lab, st.store_dropped);
+    (void)snprintf(lab, sizeof(lab), "%s,command=\"other\"", a);
+    pskgw_metrics_sample(m, M_DR, lab, st.cmd_dropped);
+    for (size_t k = 0; k < 5; k++) {
+        (void)snprintf(lab, sizeof(lab), "%s,result=\"%s\"", a, res[k]);
+        pskgw_metrics_sample(m, M_LK, lab, by[k]);
+    }
+    pskgw_metrics_sample(m, M_LE, a, st.leases);
+    pskgw_metrics_sample(m, M_CO, a, st.connected);
 }
 
 static void conn_closed(void *arg)

@@ -23,7 +23,8 @@
  * (PSKGW_EUNAVAIL, counted), and the gateway goes on as without Redis. Its commands are bounded
  * (redisconn.h "Bounds": PSKGW_SESSREDIS_IN_FLIGHT sent, PSKGW_SESSREDIS_HELD waiting): a
  * hibernation sweep of 100k sessions stores what fits and drops the rest, all names of a session
- * or none, counted (store_errors and store_dropped); a dropped session is only not found by
+ * or none, counted (store_errors and store_dropped; pskgw_sessions_redis_dropped_total{command=
+ * "store"}); a dropped session is only not found by
  * another node (one handshake if this node is lost before it wakes). Stores leave
  * PSKGW_SESSREDIS_RESERVE places to lookups, leases and DELs, which must not be dropped for them.
  *
@@ -32,6 +33,8 @@
  */
 #ifndef PSKGW_GATEWAY_SESSREDIS_H
 #define PSKGW_GATEWAY_SESSREDIS_H
+
+#include "gateway/metrics.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -78,6 +81,8 @@ typedef struct {
     uint64_t errors;        /* lookups failed: no connection, error reply, lost connection */
     uint64_t leases;        /* leases taken (SET NX answered OK) */
     uint64_t connected;     /* gauge: 1 while the Redis connection is up */
+    uint64_t cmd_dropped;   /* other commands (lookups, leases, DELs) refused at the bound of held
+                               commands once the reserve was used up (redisconn's dropped) */
 } pskgw_sessredis_stats_t;
 
 /* Starts connecting. 0, PSKGW_EINVAL (missing domain, node_id, key, host or sentinels, or
@@ -99,7 +104,8 @@ int pskgw_sessredis_store(pskgw_sessredis_t *r, const char *listener, const char
  * imported elsewhere any more (both would jump the write sequence from the same point), so its
  * keys are DELeted. With a CID, the address key the record was stored under goes too when it is
  * not peer (a CID session that thawed from a new address): the CID's record, read first, names
- * it. Fire and forget. 0, PSKGW_EUNAVAIL, PSKGW_EINVAL, PSKGW_ENOMEM. */
+ * it. Fire and forget. 0, PSKGW_EUNAVAIL, PSKGW_EBUSY (the bound of held commands, reserve
+ * included: nothing deleted, counted in cmd_dropped), PSKGW_EINVAL, PSKGW_ENOMEM. */
 int pskgw_sessredis_forget(pskgw_sessredis_t *r, const char *listener, const char *peer,
                            const uint8_t *cid, size_t cid_len);
 
@@ -146,5 +152,16 @@ int pskgw_sessredis_open(const uint8_t key[PSKGW_SESSREDIS_KEY_LEN], const char 
                          char out_names[2 * (PSKGW_SESSREDIS_NAME_MAX + 1)], const char **peer,
                          const char **cid_name, const uint8_t **rec, size_t *rec_len);
 void pskgw_sessredis_plain_free(uint8_t *plain, size_t len);
+
+/* Metrics (the admin endpoint's; gateway/domain_sessions.c calls them for every domain with a
+ * store): the families' HELP and TYPE lines once, then each store's samples labelled
+ * domain="<domain>":
+ *   pskgw_sessions_redis_stores_total, _store_errors_total (dropped stores included),
+ *   pskgw_sessions_redis_dropped_total{command="store|other"}: stores refused at the bound
+ *     (store_dropped: sessions not stored) and other commands refused at it (cmd_dropped),
+ *   pskgw_sessions_redis_lookups_total{result}, _leases_total, gauge _connected. */
+void pskgw_sessredis_metrics_families(pskgw_metrics_t *m);
+void pskgw_sessredis_metrics_sample(const pskgw_sessredis_t *r, const char *domain,
+                                    pskgw_metrics_t *m);
 
 #endif

@@ -283,8 +283,23 @@ Test(sessredis_store, forget_after_a_cid_move_deletes_the_old_address_key, .init
 }
 
 /* A hibernation sweep's stores are bounded: past the held commands' bound a store is dropped,
- * counted, all its names or none; DELs and lookups keep their reserve. (Unbounded, 100k
- * sessions hibernating in one sweep put 200k SETs in hiredis' buffer at once.) */
+ * counted, all its names or none; DELs and lookups keep their reserve, and past it they are
+ * refused too. (Unbounded, 100k sessions hibernating in one sweep put 200k SETs in hiredis'
+ * buffer at once.) Both drops are read as the admin endpoint serves them:
+ * pskgw_sessions_redis_dropped_total{command="store|other"} (before it, a dropped store was
+ * only part of _store_errors_total and a dropped DEL nowhere). */
+static void expect_metric(const pskgw_sessredis_t *r, const char *line)
+{
+    pskgw_metrics_t m;
+
+    pskgw_metrics_init(&m);
+    pskgw_sessredis_metrics_families(&m);
+    pskgw_sessredis_metrics_sample(r, "acme", &m);
+    cr_expect_eq(m.failed, 0);
+    cr_expect_not_null(strstr(m.text, line), "no \"%s\" in:\n%s", line, m.text);
+    pskgw_metrics_deinit(&m);
+}
+
 Test(sessredis_store, stores_past_the_bound_are_dropped_and_counted, .init = start_redis,
      .fini = stop_all, .timeout = 60)
 {
@@ -300,6 +315,7 @@ Test(sessredis_store, stores_past_the_bound_are_dropped_and_counted, .init = sta
     uint8_t cid2[] = { 2, 2, 2, 2 }, cid3[] = { 3, 3, 3, 3 };
     pskgw_sessredis_t *a = NULL;
     pskgw_sessredis_stats_t st;
+    int rc, dels = 0;
 
     cr_assert_eq(pskgw_sessredis_new(&loop, &o, &a), 0);
     cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
@@ -315,9 +331,20 @@ Test(sessredis_store, stores_past_the_bound_are_dropped_and_counted, .init = sta
                  PSKGW_EBUSY, "held: 3 of 4, a store with a CID needs 2");
     cr_expect_eq(pskgw_sessredis_forget(a, "dtls", "127.1.0.50:1", NULL, 0), 0,
                  "a DEL goes into the reserve");
+    /* held: 4 (max_held) + the reserve's 1024 at most, 4 taken: DELs fill the rest, then one is
+     * refused */
+    while ((rc = pskgw_sessredis_forget(a, "dtls", "127.1.1.1:1", NULL, 0)) == 0 &&
+           dels < 2 * PSKGW_SESSREDIS_RESERVE)
+        dels++;
+    cr_expect_eq(rc, PSKGW_EBUSY);
+    cr_expect_eq(dels, PSKGW_SESSREDIS_RESERVE, "the places left, then refused");
+    expect_metric(a, "pskgw_sessions_redis_dropped_total{domain=\"acme\",command=\"store\"} 1\n");
+    expect_metric(a, "pskgw_sessions_redis_dropped_total{domain=\"acme\",command=\"other\"} 1\n");
+    expect_metric(a, "pskgw_sessions_redis_store_errors_total{domain=\"acme\"} 1\n");
     cr_assert_eq(kill(redis.pid, SIGCONT), 0);
     pskgw_sessredis_stats(a, &st);
     cr_expect_eq(st.store_dropped, 1);
+    cr_expect_eq(st.cmd_dropped, 1);
     cr_expect_eq(st.store_errors, 1);
     cr_assert(sessfix_wait_stores(&loop, a, 5)); /* 4 SETs + the drop */
     pskgw_sessredis_stats(a, &st);
