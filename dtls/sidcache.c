@@ -30,15 +30,24 @@ struct pskgw_sidcache {
     pskgw_sidcache_stats_t st;
 };
 
+/* Power of two buckets for max entries (at least 16). */
+static size_t buckets_for(size_t max)
+{
+    size_t n = 16;
+
+    while (n < max)
+        n <<= 1;
+    return n;
+}
+
 int pskgw_sidcache_new(size_t max, pskgw_sidcache_t **out)
 {
     pskgw_sidcache_t *c;
-    size_t n = 16;
+    size_t n;
 
     if (out == NULL || max == 0 || max > PSKGW_SIDCACHE_MAX)
         return PSKGW_EINVAL;
-    while (n < max)
-        n <<= 1;
+    n = buckets_for(max);
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return PSKGW_ENOMEM;
@@ -216,6 +225,47 @@ void pskgw_sidcache_remove(pskgw_sidcache_t *c, const uint8_t id[PSKGW_SID_LEN])
     pp = find_slot(c, id);
     if (*pp != NULL)
         drop(c, pp);
+}
+
+int pskgw_sidcache_resize(pskgw_sidcache_t *c, size_t max)
+{
+    size_t n;
+    ent_t **b;
+
+    if (c == NULL || max == 0 || max > PSKGW_SIDCACHE_MAX)
+        return PSKGW_EINVAL;
+    n = buckets_for(max);
+    b = n != c->mask + 1 ? calloc(n, sizeof(*b)) : NULL;
+    if (n != c->mask + 1 && b == NULL)
+        return PSKGW_ENOMEM;
+    while (c->count > max) {
+        drop_entry(c, c->tail);
+        c->st.evicted++;
+    }
+    c->max = max;
+    if (b == NULL)
+        return 0;
+    /* Rehash: every entry is in the use list, so the list walks them all. */
+    free(c->buckets);
+    c->buckets = b;
+    c->mask = n - 1;
+    for (ent_t *e = c->head; e != NULL; e = e->next) {
+        ent_t **pp = &c->buckets[bucket_of(c, e->id)];
+
+        e->hnext = *pp;
+        *pp = e;
+    }
+    return 0;
+}
+
+void pskgw_sidcache_clear(pskgw_sidcache_t *c)
+{
+    if (c == NULL)
+        return;
+    while (c->tail != NULL) {
+        drop_entry(c, c->tail);
+        c->st.evicted++;
+    }
 }
 
 size_t pskgw_sidcache_count(const pskgw_sidcache_t *c)

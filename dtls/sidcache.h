@@ -58,6 +58,13 @@ int pskgw_sidcache_get(pskgw_sidcache_t *c, const uint8_t id[PSKGW_SID_LEN], uin
 /* Drops the entry of id, if any (a session that must not resume again). */
 void pskgw_sidcache_remove(pskgw_sidcache_t *c, const uint8_t id[PSKGW_SID_LEN]);
 
+/* A new bound (a reload's session_cache), 1..PSKGW_SIDCACHE_MAX: when it is below the count, the
+ * least recently used entries go (wiped, counted as evicted) until max are left; the others stay
+ * with their order of use. Errors: PSKGW_EINVAL, PSKGW_ENOMEM (nothing changed). */
+int pskgw_sidcache_resize(pskgw_sidcache_t *c, size_t max);
+/* Drops (wipes) every entry, counted as evicted; the bound stays. */
+void pskgw_sidcache_clear(pskgw_sidcache_t *c);
+
 size_t pskgw_sidcache_count(const pskgw_sidcache_t *c);
 /* Counters (borrowed; live as long as c). */
 const pskgw_sidcache_stats_t *pskgw_sidcache_stats(const pskgw_sidcache_t *c);

@@ -412,6 +412,40 @@ void pskgw_ticket_note_established(pskgw_dtls_session_t *s)
 
 /* ---- session-ID resumption ------------------------------------------------------------- */
 
+/* The context's cache in use: a reload may have set its keys' size to 0 (the cache is empty
+ * then and stays so). */
+static pskgw_sidcache_t *sids_of(const pskgw_dtls_ctx_t *ctx)
+{
+    return ctx->sids != NULL && ctx->tickets != NULL &&
+                   pskgw_ticket_keys_session_cache(ctx->tickets) > 0
+               ? ctx->sids
+               : NULL;
+}
+
+int pskgw_ticket_ctx_apply_session_cache(pskgw_dtls_ctx_t *ctx, size_t *evicted)
+{
+    uint32_t n;
+    uint64_t before;
+    int rc = 0;
+
+    if (ctx == NULL || ctx->tickets == NULL)
+        return PSKGW_EINVAL;
+    n = pskgw_ticket_keys_session_cache(ctx->tickets);
+    if (evicted != NULL)
+        *evicted = 0;
+    if (ctx->sids == NULL)
+        return n > 0 ? PSKGW_EUNSUPPORTED : 0;
+    before = pskgw_sidcache_stats(ctx->sids)->evicted;
+    if (n == 0)
+        pskgw_sidcache_clear(ctx->sids);
+    else
+        rc = pskgw_sidcache_resize(ctx->sids, n);
+    ctx->tickets->st.sid_evicted += pskgw_sidcache_stats(ctx->sids)->evicted - before;
+    if (evicted != NULL)
+        *evicted = (size_t)(pskgw_sidcache_stats(ctx->sids)->evicted - before);
+    return rc;
+}
+
 /* The cache's own counts of expiries and evictions during one call, into the keys' counters. */
 static void add_drops(pskgw_ticket_stats_t *st, const pskgw_sidcache_stats_t *before,
                       const pskgw_sidcache_stats_t *after)
@@ -434,8 +468,7 @@ int pskgw_sid_new_cb(WOLFSSL *ssl, WOLFSSL_SESSION *sess)
         return 0;
     ctx = s->ctx;
     /* A client that got a ticket resumes with it: its session need not take a slot. */
-    if (ctx->sids == NULL || ctx->tickets == NULL ||
-        wolfSSL_SESSION_has_ticket(sess) == WOLFSSL_SUCCESS)
+    if (sids_of(ctx) == NULL || wolfSSL_SESSION_has_ticket(sess) == WOLFSSL_SUCCESS)
         return 0;
     n = wolfSSL_i2d_SSL_SESSION(sess, NULL);
     if (n <= I2D_ID_OFF + 1 + PSKGW_SID_LEN || n > (int)sizeof(buf))
@@ -482,8 +515,7 @@ WOLFSSL_SESSION *pskgw_sid_get_cb(WOLFSSL *ssl, const unsigned char *id, int len
 
     if (copy != NULL)
         *copy = 0; /* wolfSSL copies what it needs and frees the session returned */
-    if (s == NULL || id == NULL || len != PSKGW_SID_LEN || s->ctx->sids == NULL ||
-        s->ctx->tickets == NULL)
+    if (s == NULL || id == NULL || len != PSKGW_SID_LEN || sids_of(s->ctx) == NULL)
         return NULL;
     ctx = s->ctx;
     before = *pskgw_sidcache_stats(ctx->sids);

@@ -59,7 +59,8 @@ typedef struct {
     uint64_t sid_found;   /* session IDs found (an abbreviated handshake follows) */
     uint64_t sid_unknown; /* session IDs offered and not found: unknown, expired, evicted */
     uint64_t sid_expired; /* entries dropped once past the lifetime */
-    uint64_t sid_evicted; /* live entries dropped to make room (session_cache too small) */
+    uint64_t sid_evicted; /* live entries dropped to make room (session_cache too small, or made
+                             smaller by a reload) */
     uint64_t sid_refused; /* found, but the identity is blocked or denied now */
 } pskgw_ticket_stats_t;
 
@@ -82,6 +83,16 @@ int pskgw_ticket_keys_set_session_cache(pskgw_ticket_keys_t *k, uint32_t entries
 uint32_t pskgw_ticket_keys_session_cache(const pskgw_ticket_keys_t *k);
 /* Counters (borrowed; live as long as k). */
 pskgw_ticket_stats_t *pskgw_ticket_keys_stats(pskgw_ticket_keys_t *k);
+
+struct pskgw_dtls_ctx;
+/* A reload's session_cache on a running context whose keys were just replaced
+ * (pskgw_dtls_ctx_set_tickets()): its session-ID cache takes the size of its keys now. 0: every
+ * entry goes and no session ID is stored or resumed from then on; below the entries held: the
+ * least recently used go; above: room for more. Entries that go are wiped and counted as
+ * sid_evicted; *evicted (may be NULL) says how many. 0, PSKGW_EUNSUPPORTED (the context was made
+ * without a cache, so wolfSSL issues it no session IDs: a size above 0 takes a new context),
+ * PSKGW_EINVAL, PSKGW_ENOMEM (the cache unchanged). */
+int pskgw_ticket_ctx_apply_session_cache(struct pskgw_dtls_ctx *ctx, size_t *evicted);
 /* Wall clock in seconds used for issue times and expiry; NULL: time(). Tests. */
 void pskgw_ticket_keys_set_clock(pskgw_ticket_keys_t *k, uint64_t (*wall_s)(void));
 

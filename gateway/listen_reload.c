@@ -36,6 +36,11 @@ void pskgw_listener_set_limits(pskgw_listener_t *l, const pskgw_listener_limits_
         l->opt.ipv6_source_prefix = 64;
 }
 
+int pskgw_listener_apply_session_cache(pskgw_listener_t *l, size_t *evicted)
+{
+    return pskgw_ticket_ctx_apply_session_cache(l->dctx, evicted);
+}
+
 /* ---- DTLS/TLS settings -------------------------------------------------------------------- */
 
 /* The CID length new sessions offer. A UDP listener routes tls12_cid records by one length

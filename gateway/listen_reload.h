@@ -71,6 +71,13 @@ int pskgw_listener_dtls_make(const pskgw_listener_t *l, const pskgw_listener_dtl
 void pskgw_listener_dtls_swap(pskgw_listener_t *l, const pskgw_listener_dtls_t *o,
                               pskgw_dtls_ctx_t *ctx);
 
+/* After pskgw_listener_set_tickets() with a reload's keys: the listener's session-ID cache takes
+ * their session_cache size (pskgw_ticket_ctx_apply_session_cache(): 0 empties it, a smaller size
+ * drops the least recently used, all wiped; *evicted says how many went). 0,
+ * PSKGW_EUNSUPPORTED (the listener's context was made without a cache: a size above 0 applies to
+ * a listener started from then on or after a restart), PSKGW_ENOMEM (unchanged). */
+int pskgw_listener_apply_session_cache(pskgw_listener_t *l, size_t *evicted);
+
 /* Replace the admission limits (pskgw_listener_limits_t) on l (synchronous; counters and per-source state kept: a source's
  * bucket refills toward the new burst, failure levels leak at the new rate). */
 void pskgw_listener_set_limits(pskgw_listener_t *l, const pskgw_listener_limits_t *lim);

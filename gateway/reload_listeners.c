@@ -136,6 +136,25 @@ static const pskgw_config_listener_t *find_named(const pskgw_config_domain_t *c,
 
 /* commit: listeners not kept close (their sessions end), kept ones read the new config and
  * take their new DTLS context (ctxs[i], taken). */
+/* The reload's session_cache on a kept listener's session-ID cache (its keys just replaced). */
+static void apply_session_cache(const char *domain, struct lctx *x, uint32_t entries)
+{
+    size_t evicted = 0;
+    int rc = pskgw_listener_apply_session_cache(x->l, &evicted);
+
+    if (rc == PSKGW_EUNSUPPORTED)
+        PSKGW_WARN("domain \"%s\": listener \"%s\": session_cache %u: the listener was started "
+                   "without a session-ID cache: applies to a new listener or after a restart",
+                   domain, x->name, (unsigned)entries);
+    else if (rc < 0)
+        PSKGW_WARN("domain \"%s\": listener \"%s\": session_cache %u not applied: %s", domain,
+                   x->name, (unsigned)entries, pskgw_strerror(rc));
+    else if (evicted > 0)
+        PSKGW_NOTICE("domain \"%s\": listener \"%s\": session_cache %u: %zu session ID(s) "
+                     "dropped (the least recently used)",
+                     domain, x->name, (unsigned)entries, evicted);
+}
+
 void pskgw_reload_commit_listeners(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg,
                                    struct lctx **next, pskgw_dtls_ctx_t **ctxs,
                                    pskgw_ticket_keys_t *nk)
@@ -171,5 +190,7 @@ void pskgw_reload_commit_listeners(pskgw_domain_t *d, const pskgw_config_domain_
             PSKGW_WARN("domain \"%s\": listener \"%s\": resumption switched on by a reload: "
                        "applies to a new listener or after a restart",
                        ncfg->name, next[i]->name);
+        else if (nk != NULL)
+            apply_session_cache(ncfg->name, next[i], pskgw_ticket_keys_session_cache(nk));
     }
 }

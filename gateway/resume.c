@@ -108,7 +108,8 @@ void pskgw_resume_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *
     pskgw_metrics_family(m, SC, "counter",
                          "session-ID cache of the listeners (RFC 5246 resumption): stored, found, "
                          "unknown (not found: never issued here, expired, evicted), expired, "
-                         "evicted (dropped for room: session_cache too small), refused "
+                         "evicted (dropped for room: session_cache too small, or lowered by a "
+                         "reload), refused "
                          "(identity blocked or denied now)");
     for (size_t i = 0; i < n; i++) {
         const pskgw_ticket_stats_t *st;

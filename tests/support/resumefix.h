@@ -19,7 +19,7 @@
 #define RFIX_PSK "E5DE45B367DB690F2E17CF9D80A18E87"
 #define RFIX_UID "0002000089282245"
 
-#define RFIX_MAX 4 /* keys, contexts and sessions of one case, each */
+#define RFIX_MAX 8 /* keys, contexts and sessions of one case, each */
 
 typedef struct {
     bool dtls; /* the contexts' and clients' protocol: DTLS 1.2, or TLS 1.2 */

@@ -279,6 +279,13 @@ wait_metric() { # name{labels} test value [admin url]: until the metric satisfie
   wait_until metric_is "$@"
 }
 
+reload_gateway() { # pid log: SIGHUP, then until its log says the reload ended (done or refused)
+  local n
+  n=$(grep -c 'reload done\|reload refused' "$2" || true)
+  kill -HUP "$1"
+  wait_until bash -c "[ \$(grep -c 'reload done\|reload refused' '$2') -gt $n ]"
+}
+
 stop_gateway() { # -> exit status of the gateway after SIGTERM (and one check of it)
   stop_proc "$GW_PID"
 }

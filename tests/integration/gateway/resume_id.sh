@@ -9,7 +9,10 @@
 #   unknown;
 # - A keeps session_cache = 2 sessions: two more full handshakes evict the first, whose ID then
 #   leads to a full handshake (counted evicted, then unknown);
-# - pskgw-devsim --resume --no-tickets resumes by session ID on each reconnect.
+# - pskgw-devsim --resume --no-tickets resumes by session ID on each reconnect;
+# - a reload (SIGHUP) resizes A's cache: session_cache 2 -> 1 drops the least recently used ID
+#   (it then leads to a full handshake, the other still resumes), 0 empties it and stores no
+#   more, 2 again stores and resumes. Before, a kept listener kept its cache and size.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_peers.sh"
 
@@ -19,7 +22,7 @@ RES="resumption = { ticket_key_file = \"$WORK/tickets.key\"; ticket_lifetime_s =
 write_config a "$RES" 'ack = "accepted";'
 write_config c "$RES" 'ack = "accepted";'
 start_gateway_args a
-A_UDP=$GW_UDP A_ADMIN=$GW_ADMIN
+A_PID=$GW_PID A_UDP=$GW_UDP A_ADMIN=$GW_ADMIN
 start_gateway_args c
 C_UDP=$GW_UDP C_ADMIN=$GW_ADMIN
 
@@ -87,7 +90,9 @@ check "A forwarded its message" delivered "$WORK/a.jsonl" evicted
 
 # ---- mbedTLS ssl_client2 (scripts/build-mbedtls): tickets=0 reconnect=1 -----------------------
 MBED=$SRC/.deps/mbedtls/bin/ssl_client2
+MBED_FULL=0 # full handshakes ssl_client2 made on A
 if [ -x "$MBED" ]; then
+  MBED_FULL=1
   ID8=$(field 8 identity)
   timeout 120 "$MBED" server_addr=127.0.0.1 "server_port=$A_UDP" dtls=1 \
     "psk=$(field 8 psk_128)" "psk_identity=$ID8" \
@@ -117,6 +122,52 @@ check "devsim --resume --no-tickets: 3 of 4 handshakes abbreviated (the first is
 check "devsim: A counts them as session-ID resumptions" \
   [ "$(wait_metric "$HS{domain=\"a\",kind=\"session_id\"" -eq $((before + 3)))" = $((before + 3)) ]
 check "devsim: no ticket sealed" [ "$(metric 'pskgw_resumption_tickets_total{domain="a",outcome="sealed"')" = 0 ]
+
+# ---- a reload resizes A's session-ID cache ------------------------------------------------------
+GW_ADMIN=$A_ADMIN
+sc k5 5 "$A_UDP" -sess_out "$WORK/k5.sess"
+sc k6 6 "$A_UDP" -sess_out "$WORK/k6.sess"
+check "reload: two full handshakes on A fill its cache (2)" \
+  bash -c "grep -q '^New, ' '$WORK/k5.out' && grep -q '^New, ' '$WORK/k6.out'"
+check "reload: A forwarded the second one's message" delivered "$WORK/a.jsonl" k6
+# The metrics are a snapshot renewed once a second: read the eviction count from one that shows
+# both handshakes (first, six, seven, evicted, devsim's first, ssl_client2's, k5, k6).
+check "reload: the metrics show both handshakes" \
+  quiet wait_metric "$HS{domain=\"a\",kind=\"full\"" -eq $((7 + MBED_FULL))
+ev=$(metric "$SC{domain=\"a\",outcome=\"evicted\"")
+sed -i 's/session_cache = 2;/session_cache = 1;/' "$WORK/a.conf"
+reload_gateway "$A_PID" "$WORK/a.log"
+check "reload to session_cache = 1: one session ID dropped (logged)" \
+  grep -q 'listener "dtls": session_cache 1: 1 session ID(s) dropped' "$WORK/a.log"
+check "reload to session_cache = 1: counted evicted" \
+  quiet wait_metric "$SC{domain=\"a\",outcome=\"evicted\"" -eq $((ev + 1))
+sc k6again 6 "$A_UDP" -sess_in "$WORK/k6.sess"
+check "reload to 1: the most recent session ID still resumes (Reused)" grep -q '^Reused, ' "$WORK/k6again.out"
+sc k5again 5 "$A_UDP" -sess_in "$WORK/k5.sess" -sess_out "$WORK/k5b.sess"
+check "reload to 1: the least recent one was dropped: a full handshake (New)" \
+  grep -q '^New, ' "$WORK/k5again.out"
+check "reload to 1: A forwarded its message" delivered "$WORK/a.jsonl" k5again
+check "reload to 1: the metrics show its full handshake" \
+  quiet wait_metric "$HS{domain=\"a\",kind=\"full\"" -eq $((8 + MBED_FULL))
+stored=$(metric "$SC{domain=\"a\",outcome=\"stored\"")
+sed -i 's/session_cache = 1;/session_cache = 0;/' "$WORK/a.conf"
+reload_gateway "$A_PID" "$WORK/a.log"
+check "reload to session_cache = 0: the cache emptied (logged)" \
+  grep -q 'listener "dtls": session_cache 0: 1 session ID(s) dropped' "$WORK/a.log"
+sc k5off 5 "$A_UDP" -sess_in "$WORK/k5b.sess" -sess_out "$WORK/k5c.sess"
+check "reload to 0: no session ID resumes (New)" grep -q '^New, ' "$WORK/k5off.out"
+check "reload to 0: A forwarded its message" delivered "$WORK/a.jsonl" k5off
+check "reload to 0: the metrics show its full handshake" \
+  quiet wait_metric "$HS{domain=\"a\",kind=\"full\"" -eq $((9 + MBED_FULL))
+check "reload to 0: nothing stored" [ "$(metric "$SC{domain=\"a\",outcome=\"stored\"")" = "$stored" ]
+sed -i 's/session_cache = 0;/session_cache = 2;/' "$WORK/a.conf"
+reload_gateway "$A_PID" "$WORK/a.log"
+sc k7 7 "$A_UDP" -sess_out "$WORK/k7.sess"
+check "reload to 2 again: a full handshake is stored" \
+  quiet wait_metric "$SC{domain=\"a\",outcome=\"stored\"" -eq $((stored + 1))
+sc k7again 7 "$A_UDP" -sess_in "$WORK/k7.sess"
+check "reload to 2 again: its session ID resumes (Reused)" grep -q '^Reused, ' "$WORK/k7again.out"
+check "reload: no reload refused" bash -c "! grep -q 'reload refused' '$WORK/a.log'"
 
 check "no key or secret in the logs" \
   bash -c "! grep -Eq '$(field 5 psk_128)|$(printf 'd%.0s' {1..64})' '$WORK/a.log' '$WORK/c.log'"

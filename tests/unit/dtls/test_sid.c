@@ -329,3 +329,113 @@ Test(sid, a_copied_session_id_without_the_master_secret_establishes_nothing)
     cr_assert_eq(f.res.resolves, 1);
     rfix_deinit(&f);
 }
+
+/* A reload's session_cache (pskgw_sidcache_resize): shrinking keeps the most recently used
+ * entries and wipes the others (counted evicted); growing rehashes and keeps them all; clear
+ * wipes everything and keeps the bound. Failed before: the cache had no resize. */
+Test(sidcache, resize_keeps_the_most_recent_and_wipes_the_rest)
+{
+    pskgw_sidcache_t *c = NULL;
+    pskgw_sidcache_hit_t h;
+    pskgw_secmem_stats_t m0, m1;
+    uint8_t id[40][PSKGW_SID_LEN];
+    const uint8_t st[] = "master secret";
+
+    pskgw_secmem_stats(&m0);
+    cr_assert_eq(pskgw_sidcache_new(4, &c), 0);
+    for (uint8_t i = 0; i < 40; i++)
+        mkid(id[i], i);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pskgw_sidcache_put(c, id[i], 0, 1000, st, sizeof(st), ID, UID), 0);
+    cr_assert_eq(pskgw_sidcache_get(c, id[0], 1, &h), 0); /* use order: 0 3 2 1 */
+    cr_assert_eq(pskgw_sidcache_resize(c, 2), 0);
+    cr_assert_eq(pskgw_sidcache_count(c), 2);
+    cr_assert_eq(pskgw_sidcache_stats(c)->evicted, 2);
+    pskgw_secmem_stats(&m1);
+    cr_assert_eq(m1.blocks_in_use, m0.blocks_in_use + 2, "the dropped entries' blocks are freed");
+    cr_assert_eq(pskgw_sidcache_get(c, id[1], 2, &h), PSKGW_ENOTFOUND);
+    cr_assert_eq(pskgw_sidcache_get(c, id[2], 2, &h), PSKGW_ENOTFOUND);
+    cr_assert_eq(pskgw_sidcache_get(c, id[3], 2, &h), 0);
+    cr_assert_eq(pskgw_sidcache_get(c, id[0], 2, &h), 0);
+    cr_assert_str_eq(h.identity, ID);
+    /* the bound holds after it: a third entry evicts the least recent (3) */
+    cr_assert_eq(pskgw_sidcache_put(c, id[4], 2, 1000, st, sizeof(st), ID, NULL), 0);
+    cr_assert_eq(pskgw_sidcache_count(c), 2);
+    cr_assert_eq(pskgw_sidcache_get(c, id[3], 3, &h), PSKGW_ENOTFOUND);
+    /* growing past the first table's 16 buckets: everything still found, nothing evicted */
+    cr_assert_eq(pskgw_sidcache_resize(c, 40), 0);
+    for (int i = 5; i < 40; i++)
+        cr_assert_eq(pskgw_sidcache_put(c, id[i], 3, 1000, st, sizeof(st), ID, NULL), 0);
+    cr_assert_eq(pskgw_sidcache_count(c), 37);
+    cr_assert_eq(pskgw_sidcache_stats(c)->evicted, 3);
+    cr_assert_eq(pskgw_sidcache_resize(c, 40), 0, "the same size: nothing changes");
+    cr_assert_eq(pskgw_sidcache_resize(c, 20), 0, "and again smaller, from the larger table");
+    cr_assert_eq(pskgw_sidcache_count(c), 20);
+    for (int i = 20; i < 40; i++)
+        cr_assert_eq(pskgw_sidcache_get(c, id[i], 4, &h), 0, "entry %d", i);
+    cr_assert_eq(pskgw_sidcache_resize(c, 0), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_sidcache_resize(c, PSKGW_SIDCACHE_MAX + 1), PSKGW_EINVAL);
+    cr_assert_eq(pskgw_sidcache_count(c), 20, "a refused size changes nothing");
+    pskgw_sidcache_clear(c);
+    cr_assert_eq(pskgw_sidcache_count(c), 0);
+    cr_assert_eq(pskgw_sidcache_stats(c)->evicted, 2 + 1 + 17 + 20);
+    pskgw_secmem_stats(&m1);
+    cr_assert_eq(m1.blocks_in_use, m0.blocks_in_use, "every entry wiped and freed");
+    pskgw_sidcache_free(c);
+}
+
+/* A reload replaces a kept listener's keys (pskgw_dtls_ctx_set_tickets) with keys of another
+ * session_cache and applies it (pskgw_ticket_ctx_apply_session_cache): 2 -> 1 drops the least
+ * recently used session (a full handshake follows for it, the other resumes), 0 empties the
+ * cache and stores no more, 2 again stores and resumes; a context made without a cache says it
+ * cannot take one. Failed before: the context kept its cache and its size. */
+Test(sid, a_reload_resizes_or_empties_the_session_cache)
+{
+    rfix_t f;
+    pskgw_ticket_keys_t *k = NULL;
+    pskgw_dtls_ctx_t *c, *none;
+    WOLFSSL_SESSION *s1, *s2;
+    rfix_conn_t a = { 0 }, b = { .id = ID2 }, x = { 0 }, y = { .id = ID2 }, z = { 0 };
+    size_t ev = 99;
+
+    rfix_init(&f, true);
+    tres_add(&f.res, ID2, PSK, UID);
+    c = rfix_ctx(&f, mkkeys(&f, 3600, 2));
+    none = rfix_ctx(&f, mkkeys(&f, 3600, 0));
+    s1 = rfix_connect(&f, c, NULL, &a);
+    s2 = rfix_connect(&f, c, NULL, &b);
+    cr_assert_eq(pskgw_sidcache_count(c->sids), 2);
+    k = mkkeys(&f, 3600, 1);
+    cr_assert_eq(pskgw_dtls_ctx_set_tickets(c, k), 0);
+    cr_assert_eq(pskgw_ticket_ctx_apply_session_cache(c, &ev), 0);
+    cr_assert_eq(ev, 1);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_evicted, 1);
+    (void)rfix_connect(&f, c, s2, &y);
+    cr_assert(y.established && y.reused, "the most recent session resumes");
+    (void)rfix_connect(&f, c, s1, &x);
+    cr_assert(x.established && !x.reused, "the least recent one was dropped");
+    cr_assert_eq(f.res.resolves, 3);
+    k = mkkeys(&f, 3600, 0);
+    cr_assert_eq(pskgw_dtls_ctx_set_tickets(c, k), 0);
+    cr_assert_eq(pskgw_ticket_ctx_apply_session_cache(c, &ev), 0);
+    cr_assert_eq(ev, 1, "x's session, stored by its full handshake");
+    cr_assert_eq(pskgw_sidcache_count(c->sids), 0);
+    memset(&z, 0, sizeof(z));
+    s1 = rfix_connect(&f, c, NULL, &z);
+    cr_assert(z.established);
+    cr_assert_eq(pskgw_sidcache_count(c->sids), 0, "nothing stored at 0");
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_stored, 0);
+    k = mkkeys(&f, 3600, 2);
+    cr_assert_eq(pskgw_dtls_ctx_set_tickets(c, k), 0);
+    cr_assert_eq(pskgw_ticket_ctx_apply_session_cache(c, &ev), 0);
+    cr_assert_eq(ev, 0);
+    memset(&z, 0, sizeof(z));
+    s1 = rfix_connect(&f, c, NULL, &z);
+    cr_assert_eq(pskgw_ticket_keys_stats(k)->sid_stored, 1);
+    memset(&z, 0, sizeof(z));
+    (void)rfix_connect(&f, c, s1, &z);
+    cr_assert(z.established && z.reused, "2 again: stored and resumed");
+    cr_assert_eq(pskgw_dtls_ctx_set_tickets(none, k), 0);
+    cr_assert_eq(pskgw_ticket_ctx_apply_session_cache(none, &ev), PSKGW_EUNSUPPORTED);
+    rfix_deinit(&f);
+}
