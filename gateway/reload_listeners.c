@@ -134,8 +134,6 @@ static const pskgw_config_listener_t *find_named(const pskgw_config_domain_t *c,
     return NULL;
 }
 
-/* commit: listeners not kept close (their sessions end), kept ones read the new config and
- * take their new DTLS context (ctxs[i], taken). */
 /* The reload's session_cache on a kept listener's session-ID cache (its keys just replaced). */
 static void apply_session_cache(const char *domain, struct lctx *x, uint32_t entries)
 {
@@ -151,10 +149,13 @@ static void apply_session_cache(const char *domain, struct lctx *x, uint32_t ent
                    x->name, (unsigned)entries, pskgw_strerror(rc));
     else if (evicted > 0)
         PSKGW_NOTICE("domain \"%s\": listener \"%s\": session_cache %u: %zu session ID(s) "
-                     "dropped (the least recently used)",
-                     domain, x->name, (unsigned)entries, evicted);
+                     "dropped (%s)",
+                     domain, x->name, (unsigned)entries, evicted,
+                     entries == 0 ? "all: no session-ID resumption" : "the least recently used");
 }
 
+/* commit: listeners not kept close (their sessions end), kept ones read the new config and
+ * take their new DTLS context (ctxs[i], taken). */
 void pskgw_reload_commit_listeners(pskgw_domain_t *d, const pskgw_config_domain_t *ncfg,
                                    struct lctx **next, pskgw_dtls_ctx_t **ctxs,
                                    pskgw_ticket_keys_t *nk)
