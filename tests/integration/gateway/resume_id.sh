@@ -125,18 +125,23 @@ check "devsim: no ticket sealed" [ "$(metric 'pskgw_resumption_tickets_total{dom
 
 # ---- a reload resizes A's session-ID cache ------------------------------------------------------
 GW_ADMIN=$A_ADMIN
+session_cache() { # from to: A's session_cache changed by a reload
+  sed -i "s/session_cache = $1;/session_cache = $2;/" "$WORK/a.conf"
+  reload_gateway "$A_PID" "$WORK/a.log"
+}
+# The metrics are a snapshot renewed once a second: counts are read from one that shows the
+# handshakes before (first, six, seven, evicted, devsim's first, ssl_client2's, then these).
+full_seen() { # n: A's metrics show n full handshakes (ssl_client2's added)
+  quiet wait_metric "$HS{domain=\"a\",kind=\"full\"" -eq $(($1 + MBED_FULL))
+}
 sc k5 5 "$A_UDP" -sess_out "$WORK/k5.sess"
 sc k6 6 "$A_UDP" -sess_out "$WORK/k6.sess"
 check "reload: two full handshakes on A fill its cache (2)" \
   bash -c "grep -q '^New, ' '$WORK/k5.out' && grep -q '^New, ' '$WORK/k6.out'"
 check "reload: A forwarded the second one's message" delivered "$WORK/a.jsonl" k6
-# The metrics are a snapshot renewed once a second: read the eviction count from one that shows
-# both handshakes (first, six, seven, evicted, devsim's first, ssl_client2's, k5, k6).
-check "reload: the metrics show both handshakes" \
-  quiet wait_metric "$HS{domain=\"a\",kind=\"full\"" -eq $((7 + MBED_FULL))
+check "reload: the metrics show both handshakes" full_seen 7
 ev=$(metric "$SC{domain=\"a\",outcome=\"evicted\"")
-sed -i 's/session_cache = 2;/session_cache = 1;/' "$WORK/a.conf"
-reload_gateway "$A_PID" "$WORK/a.log"
+session_cache 2 1
 check "reload to session_cache = 1: one session ID dropped (logged)" \
   grep -q 'listener "dtls": session_cache 1: 1 session ID(s) dropped' "$WORK/a.log"
 check "reload to session_cache = 1: counted evicted" \
@@ -147,21 +152,17 @@ sc k5again 5 "$A_UDP" -sess_in "$WORK/k5.sess" -sess_out "$WORK/k5b.sess"
 check "reload to 1: the least recent one was dropped: a full handshake (New)" \
   grep -q '^New, ' "$WORK/k5again.out"
 check "reload to 1: A forwarded its message" delivered "$WORK/a.jsonl" k5again
-check "reload to 1: the metrics show its full handshake" \
-  quiet wait_metric "$HS{domain=\"a\",kind=\"full\"" -eq $((8 + MBED_FULL))
+check "reload to 1: the metrics show its full handshake" full_seen 8
 stored=$(metric "$SC{domain=\"a\",outcome=\"stored\"")
-sed -i 's/session_cache = 1;/session_cache = 0;/' "$WORK/a.conf"
-reload_gateway "$A_PID" "$WORK/a.log"
+session_cache 1 0
 check "reload to session_cache = 0: the cache emptied (logged)" \
   grep -q 'listener "dtls": session_cache 0: 1 session ID(s) dropped' "$WORK/a.log"
 sc k5off 5 "$A_UDP" -sess_in "$WORK/k5b.sess" -sess_out "$WORK/k5c.sess"
 check "reload to 0: no session ID resumes (New)" grep -q '^New, ' "$WORK/k5off.out"
 check "reload to 0: A forwarded its message" delivered "$WORK/a.jsonl" k5off
-check "reload to 0: the metrics show its full handshake" \
-  quiet wait_metric "$HS{domain=\"a\",kind=\"full\"" -eq $((9 + MBED_FULL))
+check "reload to 0: the metrics show its full handshake" full_seen 9
 check "reload to 0: nothing stored" [ "$(metric "$SC{domain=\"a\",outcome=\"stored\"")" = "$stored" ]
-sed -i 's/session_cache = 0;/session_cache = 2;/' "$WORK/a.conf"
-reload_gateway "$A_PID" "$WORK/a.log"
+session_cache 0 2
 sc k7 7 "$A_UDP" -sess_out "$WORK/k7.sess"
 check "reload to 2 again: a full handshake is stored" \
   quiet wait_metric "$SC{domain=\"a\",outcome=\"stored\"" -eq $((stored + 1))
