@@ -11,8 +11,16 @@
 #   perfstat  system calls, context switches (wake-ups) and CPU time at speed (perf stat -p);
 #   callgrind instructions executed by pskgw (valgrind --tool=callgrind, collection switched on
 #             for the N handshakes only): deterministic, unlike CPU time on a shared machine.
-# Every figure is divided by the handshakes the hammer completed. Usage:
-#   bench/hs-cost.sh [BIN_DIR (build)] [N (2000)] [CONCURRENCY (32)] [what: all|counters|strace|perfstat|callgrind]
+# Every figure is divided by the handshakes the hammer completed. One more run, not part of all:
+#   messages  instructions per message of established sessions (issue 13, the receive path):
+#             pskgw-devsim, CONCURRENCY devices each sending 64-byte records (MSG_E2E=none|v1,
+#             default none) at 100 a second for N/CONCURRENCY messages; callgrind collects
+#             only once every device's handshake is complete and stops 8 s later, and the
+#             instructions are divided by the messages delivered meanwhile (calls of
+#             pskgw_domain_on_message, counted by callgrind itself). The gateway under valgrind
+#             is slower than the fleet: its receive batches are fuller than at speed.
+# Usage:
+#   bench/hs-cost.sh [BIN_DIR (build)] [N (2000)] [CONCURRENCY (32)] [what: all|counters|strace|perfstat|callgrind|messages]
 # Prints one JSON line per run and keeps callgrind's output in $HS_COST_OUT (default: a temporary
 # directory, printed).
 set -euo pipefail
@@ -44,7 +52,7 @@ metric() { # admin-url family -> the listener's value
   curl -fsS "$1" | awk -v f="$2" '$1 ~ "^"f"[{ ]" || $1 == f { s += $NF } END { printf "%d\n", s }'
 }
 
-"$BIN/pskgw-sim" --listen 127.0.0.1:0 --api-key k --api-secret s --seed hscost --devices 1 \
+"$BIN/pskgw-sim" --listen 127.0.0.1:0 --api-key k --api-secret s --seed hscost --devices "$([ "$WHAT" = messages ] && echo "$CONC" || echo 1)" \
   >"$WORK/sim.out" 2>"$WORK/sim.err" &
 PIDS+=($!)
 SIM_URL=$(wait_for "$WORK/sim.out" '^https?://[0-9.]+:[0-9]+')
@@ -57,6 +65,7 @@ limits = { per_ip_handshakes_per_s = 0; };
 admin = { address = "127.0.0.1"; port = 0; };
 sinks = ( { type = "file"; path = "/dev/null"; } );
 CONF
+[ "${MSG_E2E:-none}" = none ] || echo 'e2e = "auto";' >>"$WORK/g.conf"
 
 GW=
 start_gw() { # prefix command words...
@@ -160,4 +169,32 @@ if [ "$WHAT" = all ] || [ "$WHAT" = callgrind ]; then
   ir=$(callgrind_annotate "$OUT/callgrind.out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
   printf '{"run":"callgrind","handshakes":%s,"instructions":%s,"file":"%s"}\n' "$ok" "$(per "$ir" "$ok")" \
     "$OUT/callgrind.out"
+fi
+
+if [ "$WHAT" = messages ]; then
+  start_gw valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind-msg.out"
+  per_dev=$(((N + CONC - 1) / CONC))
+  "$BIN/pskgw-devsim" --target "127.0.0.1:$PORT" --seed hscost --devices "$CONC" --ramp 0 \
+    --messages "$per_dev" --rate 100 --size 64 --e2e "${MSG_E2E:-none}" --e2e-fixed-ki \
+    --handshake-timeout 60 --duration 600 --quiet >"$WORK/d.out" 2>"$WORK/d.err" &
+  DS=$!
+  PIDS+=("$DS")
+  for ((i = 0; i < 1200; i++)); do
+    [ "$(metric "$ADMIN" pskgw_listener_handshakes_completed_total)" -ge "$CONC" ] && break
+    sleep 0.1
+  done
+  callgrind_control -i on "$GW" >/dev/null 2>&1
+  sleep 8
+  callgrind_control -i off "$GW" >/dev/null 2>&1
+  wait "$DS" 2>/dev/null || true
+  stop_gw
+  ann=$(callgrind_annotate --inclusive=yes "$OUT/callgrind-msg.out" 2>/dev/null)
+  ir=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }' <<<"$ann")
+  msgs=$(grep -Eo 'pskgw_domain_on_message \(([0-9,]+)x\)' <<<"$ann" | head -n 1 | grep -Eo '[0-9,]+x' | tr -d ',x')
+  # The once-a-second metrics snapshot (app.c's on_tick) runs whatever the load; under valgrind
+  # it weighs on the few thousand messages a second: the second figure leaves it out.
+  tick=$(awk '/gateway\/app\.c:on_tick / { gsub(",", "", $1); print $1; exit }' <<<"$ann")
+  printf '{"run":"messages","e2e":"%s","messages":%s,"instructions":%s,"instructions_without_tick":%s,"file":"%s"}\n' \
+    "${MSG_E2E:-none}" "${msgs:-0}" "$(per "$ir" "${msgs:-0}")" "$(per "$((ir - ${tick:-0}))" "${msgs:-0}")" \
+    "$OUT/callgrind-msg.out"
 fi

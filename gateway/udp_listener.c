@@ -19,7 +19,8 @@
 
 /* recvmmsg: libuv splits the buffer into 64 KiB slots, one datagram each, and reads at most 20
  * (UV__MMSG_MAXWIDTH) per call. Only the bytes of the datagrams received are touched. */
-#define UDP_RBUF    (20 * 65536)
+#define RX_WIDTH    20
+#define UDP_RBUF    (RX_WIDTH * 65536)
 #define UDP_SOCKBUF (4 * 1024 * 1024)
 /* The datagrams sent during one receive batch, sent together by one sendmmsg. A slot holds the
  * largest datagram of the default MTU (1400) with room; a larger one is sent on its own. */
@@ -28,6 +29,16 @@
 
 struct pskgw_udp_tx {
     bool in_batch; /* between a batch's first datagram and its UV_UDP_MMSG_FREE */
+    /* The receive side of a wake-up (on_alloc): libuv reads until recvmmsg fails with EAGAIN,
+     * so a wake-up that finds a few datagrams paid a second, empty recvmmsg. A batch of fewer
+     * than RX_WIDTH datagrams found the socket empty: the next read of the same wake-up is not
+     * made (an empty buffer ends libuv's read loop with UV_ENOBUFS). What arrives meanwhile
+     * keeps the socket readable (epoll is level-triggered): read at the next loop turn. */
+    bool rx_drained;
+    unsigned rx_batch;  /* datagrams of the batch being received */
+    uint64_t rx_reads;  /* recvmmsg calls */
+    uint64_t rx_empty;  /* of which found nothing (EAGAIN) */
+    uint64_t rx_spared; /* reads not made after a batch that emptied the socket */
     unsigned n;
     uint64_t flushes; /* sendmmsg calls */
     uint64_t batched; /* datagrams handed to sendmmsg */
@@ -42,6 +53,14 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     pskgw_listener_t *l = h->data;
 
     (void)suggested;
+    if (l->udp_tx != NULL && l->udp_tx->rx_drained) {
+        l->udp_tx->rx_drained = false;
+        l->udp_tx->rx_spared++;
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    if (l->udp_tx != NULL)
+        l->udp_tx->rx_reads++;
     /* One loop thread, one batch at a time: a single buffer per listener. */
     *buf = uv_buf_init((char *)l->rbuf, (unsigned)l->rbuf_len);
 }
@@ -147,6 +166,14 @@ void pskgw_udp_tx_stats(const pskgw_listener_t *l, uint64_t *flushes, uint64_t *
 {
     *flushes = l->udp_tx != NULL ? l->udp_tx->flushes : 0;
     *batched = l->udp_tx != NULL ? l->udp_tx->batched : 0;
+}
+
+void pskgw_udp_rx_stats(const pskgw_listener_t *l, uint64_t *reads, uint64_t *empty,
+                        uint64_t *spared)
+{
+    *reads = l->udp_tx != NULL ? l->udp_tx->rx_reads : 0;
+    *empty = l->udp_tx != NULL ? l->udp_tx->rx_empty : 0;
+    *spared = l->udp_tx != NULL ? l->udp_tx->rx_spared : 0;
 }
 
 int pskgw_udp_send(pskgw_lsess_t *s, const uint8_t *data, size_t len)
@@ -310,11 +337,21 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 
     if ((flags & UV_UDP_MMSG_FREE) != 0) {
         /* The end of a recvmmsg batch: what its datagrams made ready goes out together. */
+        if (l->udp_tx != NULL) {
+            l->udp_tx->rx_drained = l->udp_tx->rx_batch < RX_WIDTH;
+            l->udp_tx->rx_batch = 0;
+        }
         pskgw_udp_flush(l);
         return;
     }
+    if (l->udp_tx != NULL) {
+        if ((flags & UV_UDP_MMSG_CHUNK) != 0)
+            l->udp_tx->rx_batch++;
+        else if (nread == 0 && from == NULL)
+            l->udp_tx->rx_empty++; /* recvmmsg found nothing (EAGAIN) */
+    }
     if (nread <= 0 || from == NULL || l->closing)
-        return;
+        return; /* UV_ENOBUFS: the read on_alloc spared */
     if ((flags & UV_UDP_MMSG_CHUNK) != 0 && l->udp_tx != NULL)
         l->udp_tx->in_batch = true;
     l->counters.datagrams_in++;

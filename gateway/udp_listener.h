@@ -14,10 +14,23 @@
  * socket buffer loses the datagram, which DTLS retransmission covers: every datagram lost so
  * (sendmmsg's EAGAIN/ENOBUFS, which loses the rest of its batch, or a datagram refused on its
  * own) counts in send_dropped and is logged, rate-limited ("udp-send").
+ *
+ * Reads: libuv reads a readable socket until recvmmsg finds nothing (EAGAIN). A batch of fewer
+ * datagrams than one call can take emptied the socket, so the listener makes no further read in
+ * that wake-up: the empty recvmmsg per wake-up is not made. A datagram arriving meanwhile
+ * keeps the socket readable and is read at the next loop turn (epoll is level-triggered).
  */
 #ifndef PSKGW_GATEWAY_UDP_LISTENER_H
 #define PSKGW_GATEWAY_UDP_LISTENER_H
 
 #include "gateway/listen_api.h"
+
+#include <stdint.h>
+
+/* Receive counters of a UDP listener (zeros for TCP): recvmmsg calls made, calls that found
+ * nothing (EAGAIN), and reads not made because the batch before emptied the socket. For tests
+ * and bench/hs-cost.sh's reading of the system calls per datagram. */
+void pskgw_udp_rx_stats(const pskgw_listener_t *l, uint64_t *reads, uint64_t *empty,
+                        uint64_t *spared);
 
 #endif

@@ -4,6 +4,7 @@
 #include "listenfix.h"
 
 #include "gateway/listen_internal.h"
+#include "gateway/udp_listener.h"
 
 #include "common/err.h"
 
@@ -506,6 +507,56 @@ Test(udp, hello_verify_requests_of_one_receive_batch_go_out_in_one_sendmmsg)
     cr_assert_eq(batched, 20, "every HelloVerifyRequest went through a batch");
     cr_assert_lt(flushes, 20, "%llu sendmmsg calls for 20 datagrams", (unsigned long long)flushes);
     for (int i = 0; i < n; i++)
+        uv_close((uv_handle_t *)&socks[i], NULL);
+}
+
+/* One ClientHello per wake-up, ten times: each wake-up reads its datagram with one recvmmsg
+ * and makes no second, empty one (libuv reads until EAGAIN; the listener ends the read loop
+ * once a batch emptied the socket). Then twenty at once: a full batch is read again, and all
+ * are answered. Before the listener ended the loop: 20 reads, 10 of them empty. */
+Test(udp, a_wake_up_that_empties_the_socket_makes_no_empty_recvmmsg)
+{
+    pskgw_listener_opts_t o = { 0 };
+    static uv_udp_t socks[21];
+    struct sockaddr_in to;
+    struct sockaddr_in any;
+    uint64_t reads = 0;
+    uint64_t empty = 0;
+    uint64_t spared = 0;
+    uv_buf_t b;
+
+    hres_init(&res, &loop, 0);
+    start(&o);
+    hvr_seen = 0;
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", pskgw_listener_port(lst), &to), 0);
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &any), 0);
+    for (int i = 0; i < 21; i++) {
+        cr_assert_eq(uv_udp_init(&loop, &socks[i]), 0);
+        cr_assert_eq(uv_udp_bind(&socks[i], (const struct sockaddr *)&any, 0), 0);
+        cr_assert_eq(uv_udp_recv_start(&socks[i], raw_alloc, raw_recv), 0);
+    }
+    for (int i = 1; i <= 10; i++) {
+        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
+        cr_assert_eq(uv_udp_try_send(&socks[0], &b, 1, (const struct sockaddr *)&to),
+                     (int)sizeof(client_hello));
+        cr_assert(hrun_until(&loop, flood_answered, &i, 5000));
+    }
+    pskgw_udp_rx_stats(lst, &reads, &empty, &spared);
+    cr_assert_eq(ctr()->datagrams_in, 10);
+    cr_assert_eq(reads, 10, "%llu recvmmsg calls for 10 datagrams, %llu empty",
+                 (unsigned long long)reads, (unsigned long long)empty);
+    cr_assert_eq(empty, 0);
+    cr_assert_eq(spared, 10);
+    for (int i = 1; i <= 20; i++) {
+        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
+        cr_assert_eq(uv_udp_try_send(&socks[i], &b, 1, (const struct sockaddr *)&to),
+                     (int)sizeof(client_hello));
+    }
+    int want = 30;
+    cr_assert(hrun_until(&loop, flood_answered, &want, 5000), "every ClientHello answered");
+    cr_assert_eq(ctr()->datagrams_in, 30);
+    cr_assert_eq(ctr()->cookies_sent, 30);
+    for (int i = 0; i < 21; i++)
         uv_close((uv_handle_t *)&socks[i], NULL);
 }
 
