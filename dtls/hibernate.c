@@ -594,6 +594,34 @@ static int parse_record(const uint8_t *rec, size_t len, rec_fields_t *f)
     return 0;
 }
 
+int pskgw_dtls_session_shell(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+                             const pskgw_dtls_session_cbs_t *cbs, void *arg, uint64_t now,
+                             pskgw_dtls_session_t **out)
+{
+    pskgw_dtls_session_t *s;
+
+    if (ctx == NULL || resolver == NULL || cbs == NULL || cbs->send == NULL ||
+        cbs->message == NULL || !ctx->opt.dtls)
+        return PSKGW_EINVAL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return PSKGW_ENOMEM;
+    s->ctx = ctx;
+    s->resolver = resolver;
+    s->cbs = cbs;
+    s->arg = arg;
+    s->dtls = true;
+    s->now = now;
+    s->rtx_deadline = UINT64_MAX;
+    s->announced = UINT64_MAX;
+    s->key = KEY_READY;
+    s->established = true;
+    s->fed_once = true;
+    s->hs_freed = true;
+    *out = s;
+    return 0;
+}
+
 /* Fills a new session's fields from rec; PSKGW_EPARSE or PSKGW_ENOMEM. */
 static int load_record(pskgw_dtls_session_t *s, const uint8_t *rec, size_t len, uint64_t now)
 {
@@ -627,27 +655,13 @@ int pskgw_dtls_session_import(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t 
                               const pskgw_dtls_session_cbs_t *cbs, void *arg, const uint8_t *rec,
                               size_t len, uint64_t now, pskgw_dtls_session_t **out)
 {
-    pskgw_dtls_session_t *s;
+    pskgw_dtls_session_t *s = NULL;
     int rc;
 
-    if (ctx == NULL || resolver == NULL || cbs == NULL || cbs->send == NULL ||
-        cbs->message == NULL || rec == NULL || out == NULL || !ctx->opt.dtls)
+    if (rec == NULL || out == NULL)
         return PSKGW_EINVAL;
-    s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return PSKGW_ENOMEM;
-    s->ctx = ctx;
-    s->resolver = resolver;
-    s->cbs = cbs;
-    s->arg = arg;
-    s->dtls = true;
-    s->now = now;
-    s->rtx_deadline = UINT64_MAX;
-    s->announced = UINT64_MAX;
-    s->key = KEY_READY;
-    s->established = true;
-    s->fed_once = true;
-    s->hs_freed = true;
+    if ((rc = pskgw_dtls_session_shell(ctx, resolver, cbs, arg, now, &s)) < 0)
+        return rc;
     rc = load_record(s, rec, len, now);
     if (rc < 0) {
         pskgw_dtls_session_drop_blob(s);

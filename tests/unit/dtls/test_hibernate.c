@@ -3,10 +3,12 @@
  * client's next record or on a write, with no new handshake; the write sequence number jumps on
  * every import, so no record sequence number (the AES-CCM nonce) is used twice. */
 #include "pair.h"
+#include "peek.h"
 
 #include "common/err.h"
 #include "common/wipe.h"
 #include "dtls/internal.h" /* the blob, to damage it */
+#include "dtls/slab.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -355,7 +357,7 @@ Test(hibernate, a_frozen_cid_session_keeps_what_a_thaw_needs_and_goes_on_unfroze
     pskgw_dtls_frozen_t *f = NULL;
     const uint8_t *cid;
     uint8_t before[PSKGW_CID_MAX], a[512];
-    size_t cid_len = 0, na;
+    size_t cid_len = 0, na, fsize;
     uint64_t prev, seq, rx;
     bool move = false;
 
@@ -373,10 +375,13 @@ Test(hibernate, a_frozen_cid_session_keeps_what_a_thaw_needs_and_goes_on_unfroze
     cr_assert_eq(cid_len, 8);
     cr_assert_eq(memcmp(cid, before, cid_len), 0);
     cr_assert_eq(pskgw_dtls_frozen_last_rx(f), rx);
-    cr_assert_lt(pskgw_dtls_frozen_size(f), 260, "one small allocation: %zu bytes",
-                 pskgw_dtls_frozen_size(f));
+    cr_assert(pskgw_slab_owns(f), "a slot of the slab's frozen zone (don't-dump pages)");
+    fsize = pskgw_dtls_frozen_size(f);
+    cr_assert_leq(fsize, 256, "one small slot: %zu bytes", fsize);
     cr_assert_eq(pskgw_dtls_session_unfreeze(c, &r.iface, tpair_server_cbs(), &p, f, p.now, &p.srv),
                  0);
+    /* It held the session's keys: its slot is wiped (but the free list's 4-byte link). */
+    cr_assert_eq(peek_nonzero((const uint8_t *)f, 4, fsize), 0, "the frozen form is wiped");
     cr_assert(pskgw_dtls_session_hibernated(p.srv));
     cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), ID);
     cid = pskgw_dtls_session_cid(p.srv, &cid_len);
