@@ -14,7 +14,8 @@
 #include <string.h>
 
 /* 32 bytes before data, so that a session with a 28-character identity, a 16-character UID and
- * no CID (about 155 bytes of packed export) takes one 240-byte slot of the slab's frozen zone
+ * no CID takes one 144-byte slot of the slab's frozen zone (its export packed against the
+ * thread's template to about 60 bytes, hibernate.c; 240 for the first sessions, about 155)
  * (dtls/slab.h: pages of their own, don't-dump, wiped on free; malloc when the slab has none).
  * data: the packed export (blob_len), the peer's CID (peer_cid_len), the identity and the
  * ROTPublicUID with their NULs (id_len, uid_len: 0 when none; a session with a longer one is not
