@@ -4,13 +4,15 @@
  * servers through memory, each sends one record, then the server session hibernates and is
  * frozen (its smallest form, as the gateway keeps it: dtls/session.h) and the client is freed, except the first --thaw ones, which are made before the baseline is taken (so
  * their client objects are not counted) and kept to measure thaws. Reports the process RSS over
- * its baseline (after malloc_trim) per hibernated session made after it, the heap in use per
- * session, the size of the frozen form, and the cost of a record that thaws a frozen session
+ * its baseline (after malloc_trim) per hibernated session made after it, the heap and the slab's
+ * frozen-session slots (dtls/slab.h) in use per session, the wolfSSL zone's pages left, the size
+ * of the frozen form, and the cost of a record that thaws a frozen session
  * (unfreeze, import, sequence jump, decrypt) next to the same record on an awake session.
  * One JSON object on stdout.
  * Usage: pskgw-hibbench [--sessions N] [--thaw K] */
 #include "common/err.h"
 #include "dtls/session.h"
+#include "dtls/slab.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -246,7 +248,8 @@ int main(int argc, char **argv)
     WOLFSSL **cli;
     WOLFSSL_CTX *cctx;
     long rss0 = 0, rss1;
-    size_t heap0 = 0, heap1;
+    size_t heap0 = 0, heap1, frz0 = 0;
+    pskgw_slab_stats_t st;
     double thaw_us, awake_us;
 
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -286,6 +289,8 @@ int main(int argc, char **argv)
             malloc_trim(0);
             rss0 = rss_kb();
             heap0 = mallinfo2().uordblks;
+            pskgw_slab_stats(PSKGW_SLAB_FROZEN, &st);
+            frz0 = st.slot_bytes;
         }
         /* Hibernated, then frozen as the gateway keeps it (dtls/session.h). */
         if (one(sctx, cctx, (uint32_t)i, &cli[i], &srv[i]) < 0 ||
@@ -302,15 +307,19 @@ int main(int argc, char **argv)
     malloc_trim(0);
     rss1 = rss_kb();
     heap1 = mallinfo2().uordblks;
+    pskgw_slab_stats(PSKGW_SLAB_FROZEN, &st);
+    frz0 = st.slot_bytes - frz0;
+    pskgw_slab_stats(PSKGW_SLAB_WOLFSSL, &st);
     thaw_us = feed_all(sctx, cli, srv, frz, k);
     awake_us = feed_all(sctx, cli, srv, frz, k);
     printf("{\"sessions\":%zu,\"thawed\":%zu,\"rss_over_baseline_kb\":%ld,"
            "\"rss_per_hibernated_session_bytes\":%.0f,\"heap_per_hibernated_session_bytes\":%.0f,"
+           "\"slab_frozen_per_hibernated_session_bytes\":%.0f,\"wolfssl_slab_pages\":%zu,"
            "\"parts\":{\"frozen_alloc\":%zu,\"allocations\":1},\"kept_clients\":%zu,"
            "\"thaw_record_us\":%.1f,\"awake_record_us\":%.1f,\"delivered\":%llu}\n",
            n, k, rss1 - rss0, (double)(rss1 - rss0) * 1024 / (double)(n - k),
-           (double)(heap1 - heap0) / (double)(n - k), pskgw_dtls_frozen_size(frz[k]), k, thaw_us,
-           awake_us, (unsigned long long)delivered);
+           (double)(heap1 - heap0) / (double)(n - k), (double)frz0 / (double)(n - k), st.pages,
+           pskgw_dtls_frozen_size(frz[k]), k, thaw_us, awake_us, (unsigned long long)delivered);
     for (size_t i = 0; i < n; i++) {
         pskgw_dtls_session_free(srv[i]);
         pskgw_dtls_frozen_free(frz[i]);

@@ -8,27 +8,32 @@
 
 #include "common/err.h"
 #include "common/wipe.h"
+#include "dtls/slab.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* 40 bytes before data, so that a session with a 28-character identity, a 16-character UID and
- * no CID (about 155 bytes of packed export) takes one 256-byte malloc chunk.
+/* 32 bytes before data, so that a session with a 28-character identity, a 16-character UID and
+ * no CID takes one 144-byte slot of the slab's frozen zone (its export packed against the
+ * thread's template to about 60 bytes, hibernate.c; 240 for the first sessions, about 155)
+ * (dtls/slab.h: pages of their own, don't-dump, wiped on free; malloc when the slab has none).
  * data: the packed export (blob_len), the peer's CID (peer_cid_len), the identity and the
- * ROTPublicUID with their NULs (id_len, uid_len: 0 when none), our CID (cid_len: 0 when none was
- * negotiated). The first four parts are laid out as a hibernated session's blob allocation. */
+ * ROTPublicUID with their NULs (id_len, uid_len: 0 when none; a session with a longer one is not
+ * frozen), our CID (cid_len: 0 when none was negotiated). The first four parts are laid out as a
+ * hibernated session's blob allocation. */
 struct pskgw_dtls_frozen {
     uint64_t last_rx;
     uint64_t seq;
     uint64_t rx_top;
     uint16_t blob_len;
     uint16_t seq_off;
-    uint16_t id_len;
-    uint16_t uid_len;
+    uint8_t id_len;
+    uint8_t uid_len;
     uint8_t peer_cid_len;
     uint8_t cid_len;
     uint8_t data[];
 };
+_Static_assert(sizeof(struct pskgw_dtls_frozen) == 32, "the frozen form's header is 32 bytes");
 
 static size_t data_len(const pskgw_dtls_frozen_t *f)
 {
@@ -44,7 +49,7 @@ static size_t blob_part(const pskgw_dtls_frozen_t *f)
 int pskgw_dtls_session_freeze(pskgw_dtls_session_t *s, pskgw_dtls_frozen_t **out)
 {
     pskgw_dtls_frozen_t *f;
-    size_t id, uid, cid;
+    size_t id, uid, cid, n;
     int rc;
 
     if (s == NULL || out == NULL || s->depth > 0)
@@ -56,18 +61,18 @@ int pskgw_dtls_session_freeze(pskgw_dtls_session_t *s, pskgw_dtls_frozen_t **out
     id = s->identity != NULL ? strlen(s->identity) + 1 : 0;
     uid = s->uid != NULL ? strlen(s->uid) + 1 : 0;
     cid = s->cid_on ? s->cid_len : 0;
-    if (!s->strings_in_blob || s->blob == NULL || id > UINT16_MAX || uid > UINT16_MAX)
-        return PSKGW_EINVAL; /* not a blob made by hibernate.c */
-    f = malloc(sizeof(*f) + s->blob_len + s->peer_cid_len + id + uid + cid);
-    if (f == NULL)
+    if (!s->strings_in_blob || s->blob == NULL || id > UINT8_MAX || uid > UINT8_MAX)
+        return PSKGW_EINVAL; /* not a blob made by hibernate.c, or strings too long for it */
+    n = sizeof(*f) + s->blob_len + s->peer_cid_len + id + uid + cid;
+    if ((f = pskgw_slab_alloc(PSKGW_SLAB_FROZEN, n)) == NULL && (f = malloc(n)) == NULL)
         return PSKGW_ENOMEM;
     f->last_rx = s->last_rx;
     f->seq = s->seq;
     f->rx_top = s->rx_top;
     f->blob_len = s->blob_len;
     f->seq_off = s->seq_off;
-    f->id_len = (uint16_t)id;
-    f->uid_len = (uint16_t)uid;
+    f->id_len = (uint8_t)id;
+    f->uid_len = (uint8_t)uid;
     f->peer_cid_len = s->peer_cid_len;
     f->cid_len = (uint8_t)cid;
     /* The blob allocation holds the strings right after the peer's CID (hibernate.c). */
@@ -83,34 +88,21 @@ int pskgw_dtls_session_unfreeze(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_
                                 const pskgw_dtls_session_cbs_t *cbs, void *arg,
                                 pskgw_dtls_frozen_t *f, uint64_t now, pskgw_dtls_session_t **out)
 {
-    pskgw_dtls_session_t *s;
+    pskgw_dtls_session_t *s = NULL;
     size_t n;
+    int rc;
 
-    if (ctx == NULL || resolver == NULL || cbs == NULL || cbs->send == NULL ||
-        cbs->message == NULL || f == NULL || out == NULL || !ctx->opt.dtls)
+    if (f == NULL || out == NULL)
         return PSKGW_EINVAL;
+    if ((rc = pskgw_dtls_session_shell(ctx, resolver, cbs, arg, now, &s)) < 0)
+        return rc;
     n = blob_part(f);
-    s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return PSKGW_ENOMEM;
     s->blob = malloc(n);
     if (s->blob == NULL) {
         free(s);
         return PSKGW_ENOMEM;
     }
     memcpy(s->blob, f->data, n);
-    s->ctx = ctx;
-    s->resolver = resolver;
-    s->cbs = cbs;
-    s->arg = arg;
-    s->dtls = true;
-    s->now = now;
-    s->rtx_deadline = UINT64_MAX;
-    s->announced = UINT64_MAX;
-    s->key = KEY_READY;
-    s->established = true;
-    s->fed_once = true;
-    s->hs_freed = true;
     s->hibernated = true;
     s->strings_in_blob = true;
     s->blob_len = f->blob_len;
@@ -134,6 +126,10 @@ void pskgw_dtls_frozen_free(pskgw_dtls_frozen_t *f)
 {
     if (f == NULL)
         return;
+    if (pskgw_slab_owns(f)) {
+        pskgw_slab_free(f); /* wipes the slot */
+        return;
+    }
     pskgw_wipe(f, sizeof(*f) + data_len(f));
     free(f);
 }
@@ -165,5 +161,7 @@ uint64_t pskgw_dtls_frozen_last_rx(const pskgw_dtls_frozen_t *f)
 
 size_t pskgw_dtls_frozen_size(const pskgw_dtls_frozen_t *f)
 {
+    if (pskgw_slab_owns(f))
+        return pskgw_slab_slot_size(f);
     return sizeof(*f) + data_len(f);
 }

@@ -10,6 +10,7 @@
 
 #include "common/err.h"
 #include "common/wipe.h"
+#include "dtls/slab.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,44 +25,105 @@
  *
  * Packing: wolfSSL's export is mostly zero bytes (for an AEAD suite the MAC secrets it does not
  * use, the unused ends of key and IV fields sized for the largest suite, small integers in wide
- * fields). After a u16 length of the export, each group of 8 bytes is a mask byte (bit i: byte
- * i is not zero) followed by its non-zero bytes; a zero mask is followed by the count (0..255) of
- * further all-zero groups. The same bytes, without the zeros: no compression of secrets. */
+ * fields). After a u16 length of the export (its top bit: packed against the template, below),
+ * each group of 8 bytes is a mask byte (bit i: byte i is not zero) followed by its non-zero
+ * bytes; a zero mask is followed by the count (0..255) of further all-zero groups. The same
+ * bytes, without the zeros: no compression of secrets. */
 #define PACK_GROUP 8
+#define PACK_TMPL  0x8000u /* in the u16 length: packed against the thread's template */
+#define TMPL_LEARN 4
+#define TMPL_OTHER 32 /* bytes that differ from the template: another session (keys, IVs) */
+
+/* ---- the export template ----
+ * Much of wolfSSL's export is the same in every session of a process (the format's header, the
+ * options, the suite's sizes and flags): the bytes that were equal in the first TMPL_LEARN
+ * exports of the same length made on this thread are XORed out before packing, so they pack to
+ * nothing. A sample counts only when it differs from the template in TMPL_OTHER bytes or more:
+ * another session's keys and IVs (40 bytes and more for every suite), not the same session
+ * exported again (only its sequence numbers and window moved), so the session keys of one
+ * session do not stay in the template. A byte that differed is 0 in the template (left as it
+ * is): keys are packed as before (a key byte that matched in all the samples' sessions by
+ * chance, 2^-8 a byte per other session, packs as zero, no loss). The template is learned once and never changes afterwards, so a blob
+ * packed with it (PACK_TMPL) unpacks on the thread that made it, where its session lives;
+ * records that leave the session (export, Redis) hold the unpacked export. Until it is learned it
+ * holds the first export, keys included: it lives in the slab's frozen zone (don't-dump), like
+ * the frozen sessions themselves. */
+typedef struct {
+    uint8_t b[EXPORT_CAP];
+    uint16_t len;
+    uint8_t seen;
+} tmpl_t;
+static _Thread_local tmpl_t *tmpl;
+
+static void tmpl_learn(const uint8_t *raw, size_t len)
+{
+    size_t diff = 0;
+
+    if (tmpl == NULL && (tmpl = pskgw_slab_alloc(PSKGW_SLAB_FROZEN, sizeof(*tmpl))) != NULL) {
+        memcpy(tmpl->b, raw, len);
+        tmpl->len = (uint16_t)len;
+        tmpl->seen = 1;
+        return;
+    }
+    if (tmpl == NULL || tmpl->seen >= TMPL_LEARN || len != tmpl->len)
+        return;
+    for (size_t i = 0; i < len; i++)
+        diff += tmpl->b[i] != raw[i];
+    if (diff < TMPL_OTHER)
+        return; /* the same session again (its sequence numbers moved): not another sample */
+    for (size_t i = 0; i < len; i++)
+        if (tmpl->b[i] != raw[i])
+            tmpl->b[i] = 0;
+    tmpl->seen++;
+}
+
+/* The template for an export of len bytes, NULL when there is none (yet) for that length. */
+static const uint8_t *tmpl_for(size_t len)
+{
+    return tmpl != NULL && tmpl->seen >= TMPL_LEARN && tmpl->len == len ? tmpl->b : NULL;
+}
 
 static size_t group_len(size_t len, size_t at)
 {
     return len - at < PACK_GROUP ? len - at : PACK_GROUP;
 }
 
-static bool group_zero(const uint8_t *in, size_t len, size_t at)
+static uint8_t byte_at(const uint8_t *in, const uint8_t *t, size_t i)
+{
+    return t != NULL ? (uint8_t)(in[i] ^ t[i]) : in[i];
+}
+
+static bool group_zero(const uint8_t *in, const uint8_t *t, size_t len, size_t at)
 {
     for (size_t j = 0; j < group_len(len, at); j++)
-        if (in[at + j] != 0)
+        if (byte_at(in, t, at + j) != 0)
             return false;
     return true;
 }
 
-/* out: at least 2 + len + len / 8 + 2 bytes. Returns the packed length. */
-static size_t pack(const uint8_t *in, size_t len, uint8_t *out)
+/* out: at least 2 + len + len / 8 + 2 bytes. Returns the packed length. t: the template XORed
+ * out first (NULL: none). */
+static size_t pack(const uint8_t *in, size_t len, const uint8_t *t, uint8_t *out)
 {
     size_t o = 2;
 
-    out[0] = (uint8_t)(len >> 8);
+    out[0] = (uint8_t)((len | (t != NULL ? PACK_TMPL : 0)) >> 8);
     out[1] = (uint8_t)len;
     for (size_t g = 0; g < len; g += PACK_GROUP) {
         size_t m = o++, run = 0;
 
         out[m] = 0;
         for (size_t j = 0; j < group_len(len, g); j++) {
-            if (in[g + j] != 0) {
+            uint8_t v = byte_at(in, t, g + j);
+
+            if (v != 0) {
                 out[m] |= (uint8_t)(1u << j);
-                out[o++] = in[g + j];
+                out[o++] = v;
             }
         }
         if (out[m] != 0)
             continue;
-        while (run < 255 && g + PACK_GROUP < len && group_zero(in, len, g + PACK_GROUP)) {
+        while (run < 255 && g + PACK_GROUP < len && group_zero(in, t, len, g + PACK_GROUP)) {
             run++;
             g += PACK_GROUP;
         }
@@ -70,12 +132,16 @@ static size_t pack(const uint8_t *in, size_t len, uint8_t *out)
     return o;
 }
 
-/* The unpacked length, or -1 for packed bytes that are malformed or unpack beyond cap. */
+/* The unpacked length, or -1 for packed bytes that are malformed, unpack beyond cap or were
+ * packed against a template this thread does not have. */
 static long unpack(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 {
     size_t raw, i = 2, o = 0;
+    const uint8_t *t = NULL;
 
-    if (len < 2 || (raw = (size_t)in[0] << 8 | in[1]) > cap)
+    if (len < 2 || (raw = (size_t)(in[0] & 0x7f) << 8 | in[1]) > cap)
+        return -1;
+    if ((in[0] & (PACK_TMPL >> 8)) != 0 && (t = tmpl_for(raw)) == NULL)
         return -1;
     while (o < raw) {
         size_t n = group_len(raw, o);
@@ -104,7 +170,11 @@ static long unpack(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
             o += n;
         }
     }
-    return i == len ? (long)raw : -1;
+    if (i != len)
+        return -1;
+    for (size_t k = 0; t != NULL && k < raw; k++)
+        out[k] ^= t[k];
+    return (long)raw;
 }
 
 /* s->blob from wolfSSL's export raw[len] (packed), the peer's CID and the strings; the strings
@@ -113,11 +183,14 @@ static long unpack(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 static int keep_blob(pskgw_dtls_session_t *s, const uint8_t *raw, size_t len, uint8_t *pk,
                      const uint8_t *pcid, size_t pcid_len)
 {
-    size_t n = pack(raw, len, pk);
     size_t id = s->identity != NULL ? strlen(s->identity) + 1 : 0;
     size_t uid = s->uid != NULL ? strlen(s->uid) + 1 : 0;
-    uint8_t *b = malloc(n + pcid_len + id + uid);
+    size_t n;
+    uint8_t *b;
 
+    tmpl_learn(raw, len);
+    n = pack(raw, len, tmpl_for(len), pk);
+    b = malloc(n + pcid_len + id + uid);
     if (b == NULL)
         return PSKGW_ENOMEM;
     memcpy(b, pk, n);
@@ -594,6 +667,34 @@ static int parse_record(const uint8_t *rec, size_t len, rec_fields_t *f)
     return 0;
 }
 
+int pskgw_dtls_session_shell(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+                             const pskgw_dtls_session_cbs_t *cbs, void *arg, uint64_t now,
+                             pskgw_dtls_session_t **out)
+{
+    pskgw_dtls_session_t *s;
+
+    if (ctx == NULL || resolver == NULL || cbs == NULL || cbs->send == NULL ||
+        cbs->message == NULL || !ctx->opt.dtls)
+        return PSKGW_EINVAL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return PSKGW_ENOMEM;
+    s->ctx = ctx;
+    s->resolver = resolver;
+    s->cbs = cbs;
+    s->arg = arg;
+    s->dtls = true;
+    s->now = now;
+    s->rtx_deadline = UINT64_MAX;
+    s->announced = UINT64_MAX;
+    s->key = KEY_READY;
+    s->established = true;
+    s->fed_once = true;
+    s->hs_freed = true;
+    *out = s;
+    return 0;
+}
+
 /* Fills a new session's fields from rec; PSKGW_EPARSE or PSKGW_ENOMEM. */
 static int load_record(pskgw_dtls_session_t *s, const uint8_t *rec, size_t len, uint64_t now)
 {
@@ -627,27 +728,13 @@ int pskgw_dtls_session_import(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t 
                               const pskgw_dtls_session_cbs_t *cbs, void *arg, const uint8_t *rec,
                               size_t len, uint64_t now, pskgw_dtls_session_t **out)
 {
-    pskgw_dtls_session_t *s;
+    pskgw_dtls_session_t *s = NULL;
     int rc;
 
-    if (ctx == NULL || resolver == NULL || cbs == NULL || cbs->send == NULL ||
-        cbs->message == NULL || rec == NULL || out == NULL || !ctx->opt.dtls)
+    if (rec == NULL || out == NULL)
         return PSKGW_EINVAL;
-    s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return PSKGW_ENOMEM;
-    s->ctx = ctx;
-    s->resolver = resolver;
-    s->cbs = cbs;
-    s->arg = arg;
-    s->dtls = true;
-    s->now = now;
-    s->rtx_deadline = UINT64_MAX;
-    s->announced = UINT64_MAX;
-    s->key = KEY_READY;
-    s->established = true;
-    s->fed_once = true;
-    s->hs_freed = true;
+    if ((rc = pskgw_dtls_session_shell(ctx, resolver, cbs, arg, now, &s)) < 0)
+        return rc;
     rc = load_record(s, rec, len, now);
     if (rc < 0) {
         pskgw_dtls_session_drop_blob(s);

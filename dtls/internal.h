@@ -180,6 +180,13 @@ int pskgw_dtls_session_thaw(pskgw_dtls_session_t *s);
  * none (export writes an empty one, import ignores it). */
 int pskgw_dtls_io_get_peer(WOLFSSL *ssl, char *ip, int *ip_sz, unsigned short *port, int *fam);
 int pskgw_dtls_io_set_peer(WOLFSSL *ssl, char *ip, int ip_sz, unsigned short port, int fam);
+/* A hibernated session's shell (hibernate.c), for an import and an unfreeze: an established
+ * DTLS session with a key, no wolfSSL object and no blob yet (the caller fills them and sets
+ * hibernated). 0, PSKGW_EINVAL (a missing argument or callback, a TLS context) or
+ * PSKGW_ENOMEM. */
+int pskgw_dtls_session_shell(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+                             const pskgw_dtls_session_cbs_t *cbs, void *arg, uint64_t now,
+                             pskgw_dtls_session_t **out);
 /* Wipe and free the blob (do_free). */
 void pskgw_dtls_session_drop_blob(pskgw_dtls_session_t *s);
 

@@ -190,14 +190,16 @@ int pskgw_dtls_session_import(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t 
 uint64_t pskgw_dtls_session_record_idle_ms(const uint8_t *rec, size_t len);
 
 /* ---- frozen sessions (dtls/hibernate.c) ----
- * The smallest form of a hibernated session, for an owner that keeps many idle ones: one
- * allocation holding what a thaw needs (wolfSSL's export packed, the peer's CID and ours,
+ * The smallest form of a hibernated session, for an owner that keeps many idle ones: one slot of
+ * the slab's frozen zone (dtls/slab.h: pages of their own, kept out of core dumps, wiped when
+ * freed; malloc when the slab has none) holding what a thaw needs (wolfSSL's export packed, the peer's CID and ours,
  * identity, ROTPublicUID, messages delivered, the highest record that authenticated, the last
  * record's time), and no session structure. Never leaves the process (a hand-over or a store
  * uses pskgw_dtls_session_export).
  * freeze: s hibernates first if it is awake (same conditions and errors as
  * pskgw_dtls_session_hibernate, PSKGW_EEXISTS aside; PSKGW_EINVAL inside a callback of s,
- * PSKGW_ECLOSED once it ended), then
+ * PSKGW_ECLOSED once it ended, PSKGW_EINVAL for an identity or ROTPublicUID over 254
+ * characters: it stays hibernated), then
  * *out holds it and s is freed; on error s is unchanged. unfreeze: a session from f, hibernated
  * and usable as after pskgw_dtls_session_import (ctx, resolver, cbs, arg as for
  * pskgw_dtls_session_new; no callback fires from it); f is wiped and freed on success, unchanged
@@ -213,7 +215,7 @@ const char *pskgw_dtls_frozen_identity(const pskgw_dtls_frozen_t *f);
 const char *pskgw_dtls_frozen_uid(const pskgw_dtls_frozen_t *f);
 const uint8_t *pskgw_dtls_frozen_cid(const pskgw_dtls_frozen_t *f, size_t *len);
 uint64_t pskgw_dtls_frozen_last_rx(const pskgw_dtls_frozen_t *f);
-/* Bytes asked of malloc for f (its one allocation), for memory reports. */
+/* The memory f takes, for memory reports: its slab slot's size, or the bytes asked of malloc. */
 size_t pskgw_dtls_frozen_size(const pskgw_dtls_frozen_t *f);
 
 #endif

@@ -9,14 +9,18 @@
  * DYNAMIC_TYPE_OUT_BUFFER) come from per-thread freelists of power-of-two size classes (256 B
  * to 32 KiB; each class keeps at most 32 blocks and 128 KiB, so at most about 640 KB stay
  * pooled); a class's first blocks and anything larger come from the heap. Every other block
- * (the session objects, keys, handshake state) goes to the heap as it is: no header, no
- * rounding, so the memory of an established session is what wolfSSL asks for.
+ * (the session objects, keys, handshake state) comes from the slab's wolfSSL zone
+ * (dtls/slab.h): no header, rounded to the slot's class, in pages of their own that go back to
+ * the kernel when their last block is freed, so what a ramp of awake sessions once used does not
+ * stay resident once they hibernate or end, and kept out of core dumps. Blocks over
+ * PSKGW_SLAB_MAX, and every block while allocators are set (below) or under AddressSanitizer
+ * (which then checks them as heap blocks), go to the heap as they are.
  *
  * The heap is libc's, or the functions given to wolfSSL_SetAllocators(): this module defines
  * wolfSSL_SetAllocators/wolfSSL_GetAllocators itself when the build has XMALLOC_USER (wolfSSL's
  * memory.c then has none), with wolfSSL's semantics, so the tests' allocation counter
  * (tests/support/allocfail.h) and bench/wolfpair.c's heap accounting see every block the pool
- * takes from the heap. Setting allocators returns the pooled blocks to the previous ones first;
+ * takes from the heap (the slab is not used while they are set). Setting allocators returns the pooled blocks to the previous ones first;
  * blocks still in use would be freed through the new ones, so, as with wolfSSL's own, set them
  * before wolfSSL allocates anything (the tests do it in a constructor, wolfpair first in main).
  *

@@ -9,23 +9,36 @@
 #include "gateway/listen_internal.h"
 
 #include "common/err.h"
+#include "dtls/slab.h"
 
 #include <criterion/criterion.h>
 #include <malloc.h>
 #include <string.h>
 
-/* The listener struct and the frozen form, in bytes malloc gives (malloc_usable_size; 443 on
- * x86-64 glibc). Before, the struct also held the handshake's state, the peer's name and its
- * peer key (650: a 400-byte struct); before the frozen form a hibernated session held its
- * 760-byte listener struct (a uv_timer_t and a uv_tcp_t in it), its 304-byte dtls session struct
- * and the blob: about 1,300 bytes. */
+/* The listener struct and the frozen form, in bytes of memory they take: the struct's malloc
+ * chunk (malloc_usable_size and the chunk's 8-byte header: 208 on x86-64 glibc) and the frozen
+ * form's slot in the slab (dtls/slab.h: 240 with its 32-byte header), 448. Before, the frozen
+ * form was a malloc chunk of its own behind a 40-byte header (256: 464 in all); before that the
+ * struct also held the handshake's state, the peer's name and its peer key (a 400-byte struct);
+ * before the frozen form a hibernated session held its 760-byte listener struct (a uv_timer_t and
+ * a uv_tcp_t in it), its 304-byte dtls session struct and the blob: about 1,300 bytes. */
 #define HIBERNATED_BUDGET 448
 
+/* What a block takes: a slab slot, or a malloc chunk with its header. */
+static size_t taken(const void *p)
+{
+    return pskgw_slab_owns(p) ? pskgw_slab_slot_size(p) : malloc_usable_size((void *)p) + 8;
+}
+
 static hcli_t cli;
+static hcli_t more[4]; /* template_learned: four more devices */
+static int n_more;
 
 static void teardown(void)
 {
     hcli_close(&cli);
+    for (int i = 0; i < n_more; i++)
+        hcli_close(&more[i]);
     lfix_teardown();
 }
 
@@ -104,8 +117,8 @@ Test(hibernated, holds_its_frozen_form_only_within_the_budget_and_thaws_on_its_n
 
     start_one(300);
     s = frozen_session();
-    held = malloc_usable_size(s) + pskgw_dtls_frozen_size(s->frozen); /* s->hs, s->peer: NULL */
-    cr_log_info("a hibernated session holds %zu bytes (lsess %zu)", held, malloc_usable_size(s));
+    held = taken(s) + taken(s->frozen); /* s->hs, s->peer: NULL */
+    cr_log_info("a hibernated session holds %zu bytes (lsess %zu)", held, taken(s));
     cr_assert_leq(held, HIBERNATED_BUDGET, "a hibernated session holds %zu bytes", held);
     cr_assert_eq(pskgw_listener_sessions(lst, NULL, on_listed, NULL), 1);
     cr_assert_eq(listed, 1);
@@ -123,6 +136,61 @@ Test(hibernated, holds_its_frozen_form_only_within_the_budget_and_thaws_on_its_n
     cr_assert_eq(lfix_ctr()->handshakes_completed, 1);
     cr_assert_null(s->frozen);
     cr_assert_not_null(s->ds);
+}
+
+static bool five_hibernated(void *arg)
+{
+    (void)arg;
+    return lfix_ctr()->hibernated >= 5;
+}
+
+/* What a frozen session holds at scale: once four sessions taught the thread's export template
+ * (dtls/hibernate.c), a frozen form holds the export packed against it: the struct's chunk and
+ * one 144-byte slot, 352 B (448 before the template: the first sessions; 464 before the slab).
+ * Five devices: the fourth and fifth to hibernate are frozen that small, and each one's next
+ * record is delivered on its old session. */
+#define FROZEN_AT_SCALE_BUDGET 352
+
+Test(hibernated, once_the_template_is_learned_a_frozen_session_holds_352_bytes)
+{
+    pskgw_listener_opts_t o = { 0 };
+    size_t small = 0, n = 0;
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    o.hibernate_after_s = 1;
+    o.idle_timeout_s = 300;
+    lfix_start(&o);
+    hcli_start(&cli, &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK, "hi");
+    for (n_more = 0; n_more < 4; n_more++)
+        hcli_start(&more[n_more], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID,
+                   H_PSK, "hi");
+    want_msgs = 5;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 10000));
+    cr_assert(hrun_until(&loop, five_hibernated, NULL, 10000));
+    for (size_t i = 0; i < lst->by_id.cap; i++) {
+        for (pskgw_lsess_t *s = lst->by_id.b[i]; s != NULL; s = s->next_id) {
+            size_t held;
+
+            cr_assert_not_null(s->frozen);
+            held = taken(s) + taken(s->frozen);
+            cr_log_info("a frozen session holds %zu bytes", held);
+            cr_assert_leq(held, HIBERNATED_BUDGET);
+            small += held <= FROZEN_AT_SCALE_BUDGET;
+            n++;
+        }
+    }
+    cr_assert_eq(n, 5);
+    cr_assert_geq(small, 2, "%zu of 5 frozen within %d bytes", small, FROZEN_AT_SCALE_BUDGET);
+    cr_assert_gt(dcli_write(&cli, "again"), 0);
+    for (int i = 0; i < 4; i++)
+        cr_assert_gt(dcli_write(&more[i], "again"), 0);
+    want_msgs = 10;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    cr_assert_eq(lfix_ctr()->thaws, 5);
+    cr_assert_eq(lfix_ctr()->thaw_failures, 0);
+    cr_assert_eq(lfix_ctr()->handshakes_completed, 5, "no new handshake");
 }
 
 Test(hibernated, a_reply_to_a_frozen_session_reaches_the_device)

@@ -3,10 +3,12 @@
  * client's next record or on a write, with no new handshake; the write sequence number jumps on
  * every import, so no record sequence number (the AES-CCM nonce) is used twice. */
 #include "pair.h"
+#include "peek.h"
 
 #include "common/err.h"
 #include "common/wipe.h"
 #include "dtls/internal.h" /* the blob, to damage it */
+#include "dtls/slab.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -355,7 +357,7 @@ Test(hibernate, a_frozen_cid_session_keeps_what_a_thaw_needs_and_goes_on_unfroze
     pskgw_dtls_frozen_t *f = NULL;
     const uint8_t *cid;
     uint8_t before[PSKGW_CID_MAX], a[512];
-    size_t cid_len = 0, na;
+    size_t cid_len = 0, na, fsize;
     uint64_t prev, seq, rx;
     bool move = false;
 
@@ -373,10 +375,13 @@ Test(hibernate, a_frozen_cid_session_keeps_what_a_thaw_needs_and_goes_on_unfroze
     cr_assert_eq(cid_len, 8);
     cr_assert_eq(memcmp(cid, before, cid_len), 0);
     cr_assert_eq(pskgw_dtls_frozen_last_rx(f), rx);
-    cr_assert_lt(pskgw_dtls_frozen_size(f), 260, "one small allocation: %zu bytes",
-                 pskgw_dtls_frozen_size(f));
+    cr_assert(pskgw_slab_owns(f), "a slot of the slab's frozen zone (don't-dump pages)");
+    fsize = pskgw_dtls_frozen_size(f);
+    cr_assert_leq(fsize, 256, "one small slot: %zu bytes", fsize);
     cr_assert_eq(pskgw_dtls_session_unfreeze(c, &r.iface, tpair_server_cbs(), &p, f, p.now, &p.srv),
                  0);
+    /* It held the session's keys: its slot is wiped (but the free list's 4-byte link). */
+    cr_assert_eq(peek_nonzero((const uint8_t *)f, 4, fsize), 0, "the frozen form is wiped");
     cr_assert(pskgw_dtls_session_hibernated(p.srv));
     cr_assert_str_eq(pskgw_dtls_session_identity(p.srv), ID);
     cid = pskgw_dtls_session_cid(p.srv, &cid_len);
@@ -572,4 +577,46 @@ Test(hibernate, a_blob_that_does_not_import_ends_the_session_as_a_thaw_failure)
     damaged_blob_fails_to_thaw(3); /* wolfSSL's export header (its first byte, not zero) */
     damaged_blob_fails_to_thaw(0); /* the packed length: malformed, it does not unpack */
     damaged_blob_fails_to_thaw(2); /* the first mask: the bytes after it shift */
+}
+
+/* The export template (hibernate.c): once four sessions hibernated, the next one's blob is
+ * packed against what their exports had in common (much smaller) and thaws as before; one
+ * session hibernated again and again is not a sample (its keys would stay in the template): its
+ * blob does not shrink. */
+Test(hibernate, later_sessions_pack_against_the_template_and_one_session_alone_does_not_teach_it)
+{
+    enum { N = 6 };
+    tres_t r[N];
+    tpair_t p[N];
+    pskgw_dtls_ctx_t *c = mkctx(0);
+    size_t size[N], again;
+
+    established(&p[0], &r[0], c, "PSK-AES128-CCM-8");
+    cli_says(&p[0], "one");
+    cr_assert_eq(pskgw_dtls_session_hibernate(p[0].srv), 0);
+    size[0] = pskgw_dtls_session_blob_size(p[0].srv);
+    for (int k = 0; k < 4; k++) {
+        cli_says(&p[0], "again"); /* thawed */
+        cr_assert_eq(pskgw_dtls_session_hibernate(p[0].srv), 0);
+        again = pskgw_dtls_session_blob_size(p[0].srv);
+        cr_assert_geq(again + 4, size[0], "the same session: %zu then %zu", size[0], again);
+    }
+    for (int i = 1; i < N; i++) {
+        established(&p[i], &r[i], c, "PSK-AES128-CCM-8");
+        cli_says(&p[i], "one");
+        cr_assert_eq(pskgw_dtls_session_hibernate(p[i].srv), 0);
+        size[i] = pskgw_dtls_session_blob_size(p[i].srv);
+    }
+    cr_assert_lt(size[N - 1] + 40, size[1], "packed against the template: %zu, before %zu",
+                 size[N - 1], size[1]);
+    for (int i = 0; i < N; i++) {
+        cli_says(&p[i], "two");
+        cr_assert_not(pskgw_dtls_session_hibernated(p[i].srv));
+        cr_assert_str_eq(p[i].msgs[p[i].nmsgs - 1], "two");
+        cr_assert_eq(p[i].thaw_failed, 0);
+        cr_assert_eq(p[i].closed_calls, 0);
+        cr_assert_eq(p[i].established, 1);
+        tpair_deinit(&p[i]);
+    }
+    pskgw_dtls_ctx_free(c);
 }

@@ -1,0 +1,139 @@
+/* pskgw_slab (dtls/slab.h): slots reused, empty pages given back to the kernel, slots of the
+ * wiping zones wiped when freed, pages kept out of core dumps. The test zone is this test's own:
+ * nothing else allocates from it. */
+#define _DEFAULT_SOURCE
+#include "dtls/slab.h"
+
+#include "peek.h"
+
+#include <criterion/criterion.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Resident 4 KiB pages of the slab page holding p (mincore). */
+static size_t resident_pages(const void *p)
+{
+    uintptr_t page = (uintptr_t)p & ~(uintptr_t)(PSKGW_SLAB_PAGE - 1);
+    size_t sys = (size_t)sysconf(_SC_PAGESIZE), k = 0;
+    unsigned char vec[PSKGW_SLAB_PAGE / 4096];
+
+    cr_assert_eq(sys, 4096);
+    cr_assert_eq(mincore((void *)page, PSKGW_SLAB_PAGE, vec), 0);
+    for (size_t i = 0; i < sizeof(vec); i++)
+        k += vec[i] & 1;
+    return k;
+}
+
+Test(slab, a_freed_slot_is_handed_out_again_and_sizes_go_by_class)
+{
+    void *a = pskgw_slab_alloc(PSKGW_SLAB_TEST, 234);
+    void *b;
+    pskgw_slab_stats_t st;
+
+    cr_assert_not_null(a);
+    cr_assert(pskgw_slab_owns(a));
+    cr_assert_eq((uintptr_t)a % 16, 0, "16-byte aligned");
+    cr_assert_eq(pskgw_slab_slot_size(a), 240, "16-byte classes up to 512 B");
+    pskgw_slab_stats(PSKGW_SLAB_TEST, &st);
+    cr_assert_eq(st.slots, 1);
+    cr_assert_eq(st.slot_bytes, 240);
+    pskgw_slab_free(a);
+    b = pskgw_slab_alloc(PSKGW_SLAB_TEST, 240);
+    cr_assert_eq(b, a, "the freed slot first");
+    pskgw_slab_free(b);
+    b = pskgw_slab_alloc(PSKGW_SLAB_TEST, 600);
+    cr_assert_eq(pskgw_slab_slot_size(b), 640, "quarter steps above 512 B");
+    pskgw_slab_free(b);
+    b = pskgw_slab_alloc(PSKGW_SLAB_TEST, PSKGW_SLAB_MAX);
+    cr_assert_eq(pskgw_slab_slot_size(b), PSKGW_SLAB_MAX);
+    pskgw_slab_free(b);
+    cr_assert_null(pskgw_slab_alloc(PSKGW_SLAB_TEST, PSKGW_SLAB_MAX + 1), "the heap's");
+    b = malloc(64);
+    cr_assert_not(pskgw_slab_owns(b));
+    free(b);
+    pskgw_slab_free(NULL);
+    pskgw_slab_stats(PSKGW_SLAB_TEST, &st);
+    cr_assert_eq(st.slots, 0);
+}
+
+/* Four pages' worth of 1 KiB slots, all freed: the pages go back to the kernel but one, the
+ * class's spare; a page in use keeps its memory. */
+Test(slab, empty_pages_go_back_to_the_kernel_but_one_spare)
+{
+    enum { PER = PSKGW_SLAB_PAGE / 1024, N = 4 * PER };
+    void *p[N];
+    pskgw_slab_stats_t st;
+    size_t released0, gone = 0;
+
+    pskgw_slab_stats(PSKGW_SLAB_TEST, &st);
+    released0 = st.released;
+    for (size_t i = 0; i < N; i++) {
+        p[i] = pskgw_slab_alloc(PSKGW_SLAB_TEST, 1024);
+        cr_assert_not_null(p[i]);
+        memset(p[i], 0xA5, 1024);
+    }
+    pskgw_slab_stats(PSKGW_SLAB_TEST, &st);
+    cr_assert_geq(st.pages, 4);
+    for (size_t i = 0; i < N; i += PER)
+        cr_assert_eq(resident_pages(p[i]), PSKGW_SLAB_PAGE / 4096, "written: resident");
+    for (size_t i = 0; i < N; i++)
+        pskgw_slab_free(p[i]);
+    pskgw_slab_stats(PSKGW_SLAB_TEST, &st);
+    cr_assert_eq(st.slots, 0);
+    cr_assert_leq(st.pages, 1, "%zu pages kept", st.pages);
+    cr_assert_geq(st.released - released0, 3);
+    for (size_t i = 0; i < N; i += PER)
+        gone += resident_pages(p[i]) == 0;
+    cr_assert_geq(gone, 3, "%zu of 4 pages left memory", gone);
+    /* A released page comes back (zeroed by the kernel) for new slots. */
+    p[0] = pskgw_slab_alloc(PSKGW_SLAB_TEST, 1024);
+    cr_assert_not_null(p[0]);
+    memset(p[0], 1, 1024);
+    pskgw_slab_free(p[0]);
+}
+
+/* The test zone wipes like the frozen sessions' zone: a freed slot holds nothing of what was
+ * written but the free list's 4-byte link. */
+Test(slab, a_freed_slot_of_a_wiping_zone_is_wiped)
+{
+    uint8_t *keep = pskgw_slab_alloc(PSKGW_SLAB_TEST, 200); /* the page stays in use */
+    uint8_t *p = pskgw_slab_alloc(PSKGW_SLAB_TEST, 200);
+
+    cr_assert_not_null(p);
+    memset(p, 0x5C, 200);
+    pskgw_slab_free(p);
+    cr_assert_eq(peek_nonzero(p, 4, pskgw_slab_slot_size(keep)), 0, "wiped");
+    pskgw_slab_free(keep);
+}
+
+/* The slab's range is marked don't-dump (VmFlags "dd" in /proc/self/smaps). */
+Test(slab, its_pages_are_kept_out_of_core_dumps)
+{
+    void *p = pskgw_slab_alloc(PSKGW_SLAB_TEST, 64);
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    bool in = false, dd = false, found = false;
+
+    cr_assert_not_null(p);
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long lo, hi;
+
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+            found |= in;
+            continue;
+        }
+        if (in && strncmp(line, "VmFlags:", 8) == 0)
+            dd = strstr(line, " dd") != NULL;
+    }
+    fclose(f);
+    cr_assert(found);
+    cr_assert(dd, "MADV_DONTDUMP");
+    pskgw_slab_free(p);
+}
