@@ -66,7 +66,7 @@ CONF
   PSKGW_MALLOCCOUNT_LIVE="$W/live" exec "$bin/pskgw" --config "$W/mem.conf" >"$W/gw.out" \
   2>"$W/gw.log") &
 GW=$!
-PIDS+=($GW)
+PIDS+=("$GW")
 UDP=$(wait_for "$W/gw.log" 'on udp 127\.0\.0\.1:[0-9]+' 10 | grep -Eo '[0-9]+$')
 ADMIN=$(wait_for "$W/gw.log" 'http://127\.0\.0\.1:[0-9]+/metrics' 10)
 
