@@ -282,8 +282,8 @@ void pskgw_lsess_handle_closed(uv_handle_t *h);
 void pskgw_lsess_free_struct(pskgw_lsess_t *s);
 /* hs_drop: the handshake-only state freed (its ticket released, an admission given back); only
  * once s->ds no longer borrows hs->res: its handshake completed (dtls/session.h) or it is gone.
- * peer: s->peer, or (a frozen session, which holds
- * none) its name formatted from its address into buf. */
+ * peer: s->peer, or (a frozen session, which holds none) its name formatted from its address
+ * into buf. */
 void pskgw_lsess_hs_drop(pskgw_lsess_t *s);
 const char *pskgw_lsess_peer(const pskgw_lsess_t *s, char buf[PSKGW_PEER_STR_CAP]);
 /* The session's peer name replaced by a copy of peer: 0, or PSKGW_ENOMEM (the old one kept). */
