@@ -105,30 +105,21 @@ typedef struct {
     size_t park_len;
 } hs_state_t;
 
+/* One per session, awake or hibernated: the 8-byte fields first, then the smaller ones, the flags
+ * a bit each, so that it fits a 256-byte malloc chunk (248 bytes usable; docs/ARCHITECTURE.md,
+ * "What an awake session holds"). What only the handshake uses and a half-open handshake can
+ * give up between datagrams is in hs. */
 struct pskgw_dtls_session {
     pskgw_dtls_ctx_t *ctx;
+    /* Borrowed until the handshake completes (NULL from then on: the owner may free it once
+     * PSKGW_DTLS_EV_ESTABLISHED has fired; session.h). */
     const pskgw_psk_resolver_t *resolver;
     const pskgw_dtls_session_cbs_t *cbs; /* borrowed: outlives the session (session.h) */
     void *arg;
     WOLFSSL *ssl;
-    bool dtls;
 
     const uint8_t *in; /* input offered to wolfSSL's recv callback */
     size_t in_len;
-
-    key_state_t key;
-    bool established;
-    bool closed;
-    bool free_deferred;
-    bool cke_fed;            /* a ClientKeyExchange reached wolfSSL */
-    bool server_flight_sent; /* TLS: our first flight went out */
-    bool sent;               /* something was sent during this entry point */
-    bool send_failed;
-    bool dgram_dropped; /* DTLS: a datagram the owner could not send (a loss) */
-    bool fed_once;
-    bool hs_freed; /* wolfSSL_FreeHandshakeResources done */
-    bool ccs_fed;  /* DTLS: the client's ChangeCipherSpec reached wolfSSL */
-    int depth;
 
     uint64_t now;
     uint64_t hs_deadline;
@@ -139,16 +130,10 @@ struct pskgw_dtls_session {
     uint64_t seq;
     uint64_t authed; /* DTLS: records that authenticated (decrypted to plaintext) */
     uint64_t rx_top; /* DTLS: highest (epoch << 48 | seq) of a datagram that authenticated */
-
-    uint8_t cid[PSKGW_CID_MAX]; /* DTLS: the CID offered (cid_len > 0) */
-    uint8_t cid_len;
-    bool cid_on; /* the handshake negotiated it: the peer's records carry cid */
-    /* pskgw_dtls_session_feed_cid: the record being fed came from a new address (rx_key: its
-     * epoch << 48 | seq); rx_moved: PSKGW_DTLS_EV_PEER_MOVED fired during this call. */
-    bool rx_new_peer;
-    bool rx_moved;
-    bool resumed_by_id; /* the session-ID cache answered the ClientHello (ticket.c) */
-    uint64_t rx_key;
+    uint64_t rx_key; /* pskgw_dtls_session_feed_cid: the record's epoch << 48 | seq */
+    /* DTLS: the random of the ClientHello that started the session, folded to 64 bits
+     * (pskgw_dtls_session_note_hello); 0: not known (imported, unfrozen). */
+    uint64_t hello;
 
     char *identity;
     char *uid;
@@ -160,16 +145,41 @@ struct pskgw_dtls_session {
 
     /* Hibernation (hibernate.c): ssl is NULL; blob is the hibernated session's one allocation:
      * wolfSSL's export, packed (blob_len bytes), the peer's CID (peer_cid_len bytes, with
-     * cid_on: wolfSSL's export leaves the CIDs out; ours is cid above), then identity and uid
+     * cid_on: wolfSSL's export leaves the CIDs out; ours is cid below), then identity and uid
      * (strings_in_blob: they point there); seq_off is where the 48-bit write sequence number
      * sits in the unpacked export; cipher_name is wolfSSL's static suite name. */
     uint8_t *blob;
     const char *cipher_name;
+
+    key_state_t key;
+    int depth;
     uint16_t blob_len;
     uint16_t seq_off;
     uint8_t peer_cid_len;
-    bool hibernated;
-    bool strings_in_blob;
+    uint8_t cid_len;
+    uint8_t cid[PSKGW_CID_MAX]; /* DTLS: the CID offered (cid_len > 0) */
+
+    /* Flags, a bit each. */
+    bool hibernated : 1;
+    bool strings_in_blob : 1;
+    bool cid_on : 1; /* the handshake negotiated it: the peer's records carry cid */
+    /* pskgw_dtls_session_feed_cid: the record being fed came from a new address (rx_key: its
+     * epoch << 48 | seq); rx_moved: PSKGW_DTLS_EV_PEER_MOVED fired during this call. */
+    bool rx_new_peer : 1;
+    bool rx_moved : 1;
+    bool resumed_by_id : 1; /* the session-ID cache answered the ClientHello (ticket.c) */
+    bool dtls : 1;
+    bool established : 1;
+    bool closed : 1;
+    bool free_deferred : 1;
+    bool cke_fed : 1;            /* a ClientKeyExchange reached wolfSSL */
+    bool server_flight_sent : 1; /* TLS: our first flight went out */
+    bool sent : 1;               /* something was sent during this entry point */
+    bool send_failed : 1;
+    bool dgram_dropped : 1; /* DTLS: a datagram the owner could not send (a loss) */
+    bool fed_once : 1;
+    bool hs_freed : 1; /* wolfSSL_FreeHandshakeResources done */
+    bool ccs_fed : 1;  /* DTLS: the client's ChangeCipherSpec reached wolfSSL */
 };
 
 /* Hibernation (hibernate.c): a hibernated session gets its wolfSSL object back (import, write

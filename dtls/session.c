@@ -9,6 +9,7 @@
 #include "common/wipe.h"
 
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/pskgw.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +124,12 @@ static void on_established(pskgw_dtls_session_t *s)
     s->last_rx = s->now;
     s->cid_on = s->cid_len > 0 && wolfSSL_dtls_cid_is_enabled(s->ssl) == 1;
     pskgw_ticket_note_established(s); /* resumed: identity and uid came from the ticket */
+    s->resolver = NULL;               /* the owner may free it from the event on (session.h) */
     wolfSSL_FreeArrays(s->ssl);
+    /* RFC 5746's renegotiation_info state (432 bytes of a client that sent it, e.g. OpenSSL):
+     * wolfSSL keeps every extension in a build with CID (docs/WOLFSSL.md, "After the
+     * handshake"). */
+    (void)pskgw_wolfSSL_FreeRenegotiationInfo(s->ssl);
     if (s->dtls)
         (void)wolfSSL_dtls_set_peer(s->ssl, NULL, 0);
     /* The key goes with the handshake state. Stream bytes held after the client's Finished
@@ -512,6 +518,31 @@ int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t
     }
     pskgw_dtls_session_leave(s);
     return 0;
+}
+
+/* The random folded to 64 bits; never 0 (0 is "none"). */
+static uint64_t fold_hello(const uint8_t random[32])
+{
+    uint64_t f = 0;
+
+    for (size_t i = 0; i < 32; i += 8) {
+        uint64_t w;
+
+        memcpy(&w, random + i, sizeof(w));
+        f ^= w;
+    }
+    return f != 0 ? f : 1;
+}
+
+void pskgw_dtls_session_note_hello(pskgw_dtls_session_t *s, const uint8_t random[32])
+{
+    if (s != NULL && random != NULL)
+        s->hello = fold_hello(random);
+}
+
+bool pskgw_dtls_session_hello_is(const pskgw_dtls_session_t *s, const uint8_t random[32])
+{
+    return s != NULL && random != NULL && s->hello != 0 && s->hello == fold_hello(random);
 }
 
 void pskgw_dtls_session_touch(pskgw_dtls_session_t *s, uint64_t now)

@@ -71,9 +71,12 @@ typedef struct {
     uint64_t (*now)(void *arg);
 } pskgw_dtls_session_cbs_t;
 
-/* A session for one peer. ctx, resolver and cbs are borrowed and must outlive the session; arg
- * is passed to every callback. peer bytes as for pskgw_dtls_ctx_check_hello (DTLS; ignored for
- * TLS). Errors: PSKGW_EINVAL, PSKGW_ENOMEM, PSKGW_ETLS. */
+/* A session for one peer. ctx and cbs are borrowed and must outlive the session; resolver is
+ * borrowed until the handshake completes: the session lets go of it before
+ * PSKGW_DTLS_EV_ESTABLISHED fires, so the owner may free it from that event on (an established
+ * session resolves no identity). arg is passed to every callback. peer bytes as for
+ * pskgw_dtls_ctx_check_hello (DTLS; ignored for TLS). Errors: PSKGW_EINVAL, PSKGW_ENOMEM,
+ * PSKGW_ETLS. */
 int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
                            const pskgw_dtls_session_cbs_t *cbs, void *arg, const uint8_t *peer,
                            size_t peer_len, uint64_t now, pskgw_dtls_session_t **out);
@@ -104,6 +107,13 @@ int pskgw_dtls_session_feed_cid(pskgw_dtls_session_t *s, const uint8_t *data, si
  * and the context offers CIDs): a pointer borrowed from the session and *len (optional); else
  * NULL. */
 const uint8_t *pskgw_dtls_session_cid(const pskgw_dtls_session_t *s, size_t *len);
+
+/* DTLS: the random (32 bytes) of the ClientHello that started the session, noted by the owner
+ * when it makes the session; hello_is tells whether a ClientHello with that random is that one
+ * (a late network duplicate, not a device restart). The session keeps 64 bits of it (folded), for
+ * its whole life awake; an imported or unfrozen session knows none (false). */
+void pskgw_dtls_session_note_hello(pskgw_dtls_session_t *s, const uint8_t random[32]);
+bool pskgw_dtls_session_hello_is(const pskgw_dtls_session_t *s, const uint8_t random[32]);
 
 /* Call when the announced deadline has passed (calling early is harmless). */
 void pskgw_dtls_session_timeout(pskgw_dtls_session_t *s, uint64_t now);

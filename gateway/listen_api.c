@@ -417,6 +417,7 @@ static int cb_event(void *arg, pskgw_dtls_event_t ev, const char *identity)
         PSKGW_DEBUG("listener \"%s\": session %llu established with \"%s\" identity \"%s\"",
                     l->name, (unsigned long long)s->id, s->peer, identity ? identity : "");
         promote(s);
+        pskgw_lsess_hs_drop(s); /* the dtls session let go of s->hs->res (dtls/session.h) */
         if (pskgw_fwd_start(s) < 0)
             pskgw_lsess_end(s); /* counted by reason (forward.h) */
         return 0;

@@ -33,7 +33,6 @@ typedef struct {
     pskgw_admit_req_t *areq;           /* admitted at PARK, handed to resolve() next */
     pskgw_lsess_t *predecessor;        /* UDP: the established session this handshake replaces */
     pskgw_halfopen_ticket_t half_open; /* held until established or ended */
-    uint8_t hello_random[32];          /* UDP: of the ClientHello that started the session */
     uint8_t src[PSKGW_SOURCE_MAX];     /* the source (address or IPv6 prefix) for the limits */
     uint8_t src_len;
     bool stale_known; /* the last lookup() found only a stale key: no cold lookup */
@@ -63,10 +62,10 @@ struct pskgw_lsess {
     bool in_peer_table;
     bool hibernated; /* counted in counters.hibernated (hibernate.c) */
     bool in_redis;   /* its record may be in the Redis store: deleted there when it thaws here */
-    /* What only a handshake uses (pskgw_lsess_hs_t): made with the struct, freed with it or
-     * when the session freezes, not when the handshake completes: the dtls session borrows
-     * hs->res for its whole life (dtls/session.h) and is gone only then. NULL after; a thawed
-     * session's dtls session gets the listener's resolver (no handshake runs on it). */
+    /* What only a handshake uses (pskgw_lsess_hs_t): made with the struct, freed when the
+     * handshake completes (the dtls session lets go of hs->res then: dtls/session.h), when the
+     * session freezes or with the struct. NULL after; a thawed session's dtls session gets the
+     * listener's resolver (no handshake runs on it). */
     pskgw_lsess_hs_t *hs;
     /* UDP: a handshake from the peer of an established session replaces it only when it
      * completes (RFC 6347 4.2.8); until then the old session is in the peer table and the new
@@ -282,8 +281,9 @@ void pskgw_lsess_handle_closed(uv_handle_t *h);
  * (after its sessions ended): the reaper's handle is closed, its close callback frees the rest. */
 void pskgw_lsess_free_struct(pskgw_lsess_t *s);
 /* hs_drop: the handshake-only state freed (its ticket released, an admission given back); only
- * once s->ds, which borrows hs->res, is gone. peer: s->peer, or (a frozen session, which holds
- * none) its name formatted from its address into buf. */
+ * once s->ds no longer borrows hs->res: its handshake completed (dtls/session.h) or it is gone.
+ * peer: s->peer, or (a frozen session, which holds none) its name formatted from its address
+ * into buf. */
 void pskgw_lsess_hs_drop(pskgw_lsess_t *s);
 const char *pskgw_lsess_peer(const pskgw_lsess_t *s, char buf[PSKGW_PEER_STR_CAP]);
 /* The session's peer name replaced by a copy of peer: 0, or PSKGW_ENOMEM (the old one kept). */

@@ -216,7 +216,6 @@ static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const 
         return;
     }
     pskgw_lsess_set_source(s, src, src_len, &ticket);
-    memcpy(s->hs->hello_random, ch.random, sizeof(s->hs->hello_random));
     if (from->sa_family == AF_INET)
         memcpy(&s->u.udp.addr, from, sizeof(struct sockaddr_in));
     else
@@ -231,6 +230,7 @@ static void new_session(pskgw_listener_t *l, const struct sockaddr *from, const 
         pskgw_lsess_end(s);
         return;
     }
+    pskgw_dtls_session_note_hello(s->ds, ch.random); /* for is_new_client_hello */
     l->counters.handshakes_started++;
     (void)pskgw_dtls_session_feed(s->ds, data, len, now);
 }
@@ -252,10 +252,10 @@ static bool is_new_client_hello(const pskgw_lsess_t *s, const uint8_t *d, size_t
 
     if (!is_client_hello(d, len))
         return false;
-    /* A frozen session no longer knows its random (s->hs dropped): any ClientHello is new. */
+    /* The dtls session keeps the random awake; a frozen session (no ds) no longer knows it:
+     * any ClientHello is new. */
     return pskgw_dtls_find_client_hello(d, len, &rseq, &mseq, &ch) == 0 &&
-           (s->hs == NULL ||
-            memcmp(ch.random, s->hs->hello_random, sizeof(s->hs->hello_random)) != 0);
+           (s->ds == NULL || !pskgw_dtls_session_hello_is(s->ds, ch.random));
 }
 
 /* While a peer's new handshake runs beside its established session: handshake and

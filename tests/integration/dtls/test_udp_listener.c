@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* struct mmsghdr: the sendmmsg seam below */
 #include "listenfix.h"
 
+#include "dtls/internal.h"
 #include "gateway/listen_internal.h"
 #include "gateway/udp_listener.h"
 
@@ -953,6 +954,35 @@ Test(udp, openssl_s_client_every_default_suite)
     cr_assert_eq(ctr()->handshakes_completed, 4);
 }
 
+/* An OpenSSL client offers RFC 5746's renegotiation indication: wolfSSL answered it with a
+ * renegotiation_info state (a SecureRenegotiation and its extension node, 416 + 48 B of malloc
+ * chunks) that it kept for the session's life, since the profile's CID keeps every extension
+ * past FreeHandshakeResources. An established session gives it up (docs/WOLFSSL.md, "After the
+ * handshake") and goes on. */
+Test(udp, an_openssl_session_keeps_no_renegotiation_state)
+{
+    pskgw_listener_opts_t o = { 0 };
+    static hossl_t ossl;
+    pskgw_lsess_t *s;
+
+    hres_init(&res, &loop, 0);
+    hres_add(&res, H_ID, H_PSK);
+    start(&o);
+    msgs.reply = true;
+    hossl_start(&ossl, &loop, true, pskgw_listener_port(lst), suites[0][1], H_ID, H_PSK,
+                (const uint8_t *)"hello-openssl\n", 14);
+    cr_assert(hrun_until(&loop, ossl_got, &ossl, 15000), "handshake, message and reply");
+    s = pskgw_ltable_find_id(&lst->by_id, msgs.meta[0].session_id);
+    cr_assert_not_null(s);
+    cr_assert_not_null(s->ds);
+    cr_assert_not_null(s->ds->ssl);
+    cr_assert_eq(wolfSSL_SSL_get_secure_renegotiation_support(s->ds->ssl), 0,
+                 "an established session keeps no renegotiation_info state");
+    hossl_stop(&ossl);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(ctr()->handshakes_completed, 1);
+}
+
 /* Closing a listener with many sessions ends every one of them in its one pass over the table
  * and frees them all (ASan). A scan restarting at the first bucket for every session made the
  * close quadratic (seconds of a blocked loop at 100000); how long it takes is a figure for the
@@ -1034,6 +1064,33 @@ Test(udp, a_late_duplicate_of_the_cookie_client_hello_keeps_the_session)
     cr_assert_eq(msgs.meta[1].seq, 2);
     cr_assert_eq(ctr()->handshakes_started, 1);
     cr_assert_eq(ctr()->sessions_active, 1);
+}
+
+/* An established session gives up its handshake state (s->hs: the resolver its dtls session
+ * borrowed, the admission's and the limits' state) when the handshake completes, not when it
+ * freezes or ends; it still tells a late duplicate of its ClientHello from a new one (above). */
+Test(udp, an_established_session_keeps_no_handshake_state)
+{
+    pskgw_listener_opts_t o = { 0 };
+    pskgw_lsess_t *s;
+
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+    start(&o);
+    hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
+               "first");
+    want_msgs = 1;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    s = pskgw_ltable_find_id(&lst->by_id, msgs.meta[0].session_id);
+    cr_assert_not_null(s);
+    cr_assert(s->established);
+    cr_assert_not_null(s->ds);
+    cr_assert_null(s->hs, "an established session keeps no handshake state");
+    cr_assert_gt(wolfSSL_write(cli[0].ssl, "second", 6), 0);
+    want_msgs = 2;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 3000));
+    cr_assert_str_eq(msgs.data[1], "second");
 }
 
 static bool one_started(void *arg)

@@ -9,10 +9,12 @@
 #include "pair.h"
 
 #include "common/err.h"
+#include "dtls/internal.h"
 #include "dtls/wolfmem.h"
 
 #include <criterion/criterion.h>
 #include <malloc.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -127,4 +129,18 @@ Test(memory, a_half_open_handshake_holds_no_input_buffer)
     for (int i = 0; i < N; i++)
         tpair_deinit(&p[i]);
     pskgw_dtls_ctx_free(c);
+}
+
+/* The session struct, awake or hibernated, keeps its flags a bit each and its wider fields
+ * without holes: it fits a 256-byte malloc chunk (248 bytes usable) with the ClientHello random's
+ * 64 bits in it (it was 264 bytes, a 272-byte chunk, without them). */
+Test(memory, the_session_struct_fits_a_256_byte_chunk)
+{
+    pskgw_dtls_session_t *s = malloc(sizeof(*s));
+
+    cr_assert_not_null(s);
+    cr_assert_leq(sizeof(*s), 248, "%zu bytes", sizeof(*s));
+    if (__sanitizer_get_current_allocated_bytes == NULL) /* glibc's chunks */
+        cr_assert_leq(malloc_usable_size(s), 248, "%zu usable", malloc_usable_size(s));
+    free(s);
 }

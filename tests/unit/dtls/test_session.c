@@ -750,6 +750,66 @@ Test(session, heap_per_established_session)
     pskgw_dtls_ctx_free(c);
 }
 
+/* The session lets go of its resolver when the handshake completes, before the ESTABLISHED
+ * event: the owner frees what backs it then (the listener's handshake state, gateway/
+ * listen_api.c), and the session goes on without it. */
+Test(session, the_resolver_is_let_go_once_established)
+{
+    tpair_t p;
+    tres_t r;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    cr_assert_eq(p.established, 1);
+    cr_assert_null(p.srv->resolver, "an established session holds no resolver");
+    memset(&r.iface, 0xA5, sizeof(r.iface)); /* what backed it is gone */
+    cr_assert_gt(cli_write(&p, "after"), 0);
+    tpair_pump(&p);
+    cr_assert_eq(p.nmsgs, 1);
+    cr_assert_str_eq(p.msgs[0], "after");
+    pskgw_dtls_session_timeout(p.srv, p.now + 1000);
+    pskgw_dtls_session_close_notify(p.srv);
+    cr_assert_eq(p.closed_calls, 1);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+/* The ClientHello random that started a session, noted by its owner, is known for the
+ * session's life awake (the listener tells a late duplicate of it from a device restart). */
+Test(session, the_client_hello_random_is_known_awake)
+{
+    tpair_t p;
+    tres_t r;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    uint8_t random[32], other[32];
+
+    for (int i = 0; i < 32; i++) {
+        random[i] = (uint8_t)(i * 7 + 1);
+        other[i] = random[i];
+    }
+    other[31] ^= 0x01; /* one bit off */
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    tpair_pump(&p);
+    cr_assert(p.cli_done);
+    cr_assert_not(pskgw_dtls_session_hello_is(p.srv, random), "none noted: not known");
+    pskgw_dtls_session_note_hello(p.srv, random);
+    cr_assert(pskgw_dtls_session_hello_is(p.srv, random));
+    cr_assert_not(pskgw_dtls_session_hello_is(p.srv, other));
+    cr_assert_not(pskgw_dtls_session_hello_is(NULL, random));
+    cr_assert_gt(cli_write(&p, "a record"), 0);
+    tpair_pump(&p);
+    cr_assert_eq(p.nmsgs, 1);
+    cr_assert(pskgw_dtls_session_hello_is(p.srv, random), "still known after records");
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
 /* What a half-open handshake holds before its key is known (the figure in docs/SECURITY.md):
  * the session after the cookie-verified ClientHello and our flight, no ClientKeyExchange. */
 Test(session, heap_per_half_open_handshake)

@@ -1,0 +1,25 @@
+/* Functions pskgw adds to the wolfSSL it builds (scripts/build-wolfssl appends pskgw-ssl.c to
+ * wolfSSL's src/ssl.c and installs this header as <wolfssl/pskgw.h>; docs/WOLFSSL.md, "After the
+ * handshake"). */
+#ifndef WOLFSSL_PSKGW_H
+#define WOLFSSL_PSKGW_H
+
+#include <wolfssl/ssl.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A server session whose handshake is done gives up its RFC 5746 renegotiation_info state (the
+ * extension node and its SecureRenegotiation, about 430 bytes), which a server built without
+ * HAVE_SECURE_RENEGOTIATION never reads again. wolfSSL's FreeHandshakeResources frees all the
+ * extensions itself, but not in a build with WOLFSSL_DTLS_CID (the CID lives in an extension);
+ * pskgw's profile has CID. WOLFSSL_SUCCESS, or BAD_FUNC_ARG (NULL, a client, a handshake not
+ * done: nothing freed); WOLFSSL_NOT_IMPLEMENTED in a build that renegotiates. */
+WOLFSSL_API int pskgw_wolfSSL_FreeRenegotiationInfo(WOLFSSL *ssl);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
