@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "allocfail.h"
 #include "common/err.h"
 #include "sinks/envelope.h"
 
@@ -70,6 +71,52 @@ void st_submit(st_ctx_t *c, int first, int n, int ndev)
         cr_assert_eq(pskgw_sinkset_submit(c->set, &env, done_cb, a, c->ids[i]), 0);
         c->done_total++;
     }
+}
+
+/* st_steady_allocs()'s arguments: made before it counts, never freed. */
+static st_arg_t steady_args[ST_MAX];
+
+static void steady_done_cb(void *arg, int status)
+{
+    st_arg_t *a = arg;
+    st_ctx_t *c = a->c;
+
+    c->status[a->i] = status == 0 ? 1 : -1;
+    if (status == 0)
+        c->done_ok++;
+    else {
+        c->done_err++;
+        c->last_err = status;
+    }
+}
+
+long st_steady_allocs(st_ctx_t *c, int first, int burst, int warm, int count, int ndev)
+{
+    long start = pskgw_allocfail_thread_calls();
+    long before = 0;
+
+    cr_assert_leq(first + burst * (warm + count), ST_MAX);
+    for (int b = 0; b < warm + count; b++) {
+        if (b == warm) {
+            before = pskgw_allocfail_thread_calls();
+            /* the freelists start empty: a counter stuck at zero cannot pass */
+            cr_assert_gt(before - start, 0, "no allocation counted while warming up");
+        }
+        for (int i = first + b * burst; i < first + (b + 1) * burst; i++) {
+            pskgw_envelope_t env;
+            char dev[32];
+
+            steady_args[i].c = c;
+            steady_args[i].i = i;
+            st_envelope(i, ndev, c->payload[i], &c->payload_len[i], dev, sizeof(dev), &env);
+            cr_assert_eq(
+                pskgw_sinkset_submit(c->set, &env, steady_done_cb, &steady_args[i], c->ids[i]), 0);
+            c->done_total++;
+        }
+        st_run_until(&c->loop, st_all_done, c, 30000);
+        cr_assert_eq(c->done_err, 0, "burst %d: %d failed (last %d)", b, c->done_err, c->last_err);
+    }
+    return pskgw_allocfail_thread_calls() - before;
 }
 
 static void tick_cb(uv_timer_t *t)
