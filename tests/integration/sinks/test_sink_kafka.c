@@ -597,20 +597,22 @@ Test(sink_kafka, steady_state_allocates_nothing_per_message)
     static st_ctx_t c;
     pskgw_sink_options_t o = kafka_opts(512, boot);
     long allocs;
+    int total;
     int n;
 
     memset(&c, 0, sizeof(c));
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
     allocs = st_steady_allocs(&c, 0, 32, 8, 24, 6);
+    total = c.done_total; /* the warm-up may take more bursts on a loaded machine */
     cr_assert_eq(allocs, 0, "%ld allocations for 768 messages (%.3f per message)", allocs,
                  (double)allocs / 768.0);
-    st_wait_delivered(&c, 1024, 30000);
+    st_wait_delivered(&c, total, 30000);
     st_close(&c);
     st_loop_fini(&c);
-    n = consume(1024, 30000, false);
-    cr_assert_eq(n, 1024);
-    for (int i = 0; i < 1024; i++) {
+    n = consume(total, 30000, false);
+    cr_assert_eq(n, total);
+    for (int i = 0; i < total; i++) {
         pskgw_envelope_t env;
         uint8_t pl[24];
         size_t pl_len;

@@ -573,6 +573,7 @@ Test(sink_mqtt, steady_state_allocates_nothing_per_message)
     static st_ctx_t c;
     pskgw_sink_options_t o;
     long allocs;
+    int total;
     int n;
 
     start_broker();
@@ -581,16 +582,17 @@ Test(sink_mqtt, steady_state_allocates_nothing_per_message)
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
     allocs = st_steady_allocs(&c, 0, 32, 8, 24, 6);
+    total = c.done_total; /* the warm-up may take more bursts on a loaded machine */
     cr_assert_eq(allocs, 0, "%ld allocations for 768 messages (%.3f per message)", allocs,
                  (double)allocs / 768.0);
     {
-        mwait_t w = { 1024, c.ids, false };
+        mwait_t w = { total, c.ids, false };
         st_run_until(&c.loop, sub_has_all, &w, 20000);
     }
     st_close(&c);
     st_loop_fini(&c);
     n = received(false);
-    for (int i = 0; i < 1024; i++) {
+    for (int i = 0; i < total; i++) {
         pskgw_envelope_t env;
         uint8_t pl[24];
         size_t pl_len;

@@ -780,6 +780,7 @@ Test(sink_redis, steady_state_allocates_nothing_per_message)
     pskgw_sink_options_t o;
     char **raw = calloc(ST_MAX, sizeof(*raw));
     long allocs;
+    int total;
     int n;
 
     cr_assert_not_null(raw);
@@ -789,14 +790,15 @@ Test(sink_redis, steady_state_allocates_nothing_per_message)
     cr_assert_eq(uv_loop_init(&c.loop), 0);
     cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
     allocs = st_steady_allocs(&c, 0, 32, 8, 24, 6);
+    total = c.done_total; /* the warm-up may take more bursts on a loaded machine */
     cr_assert_eq(allocs, 0, "%ld allocations for 768 messages (%.3f per message)", allocs,
                  (double)allocs / 768.0);
-    st_wait_delivered(&c, 1024, 20000);
+    st_wait_delivered(&c, total, 20000);
     st_close(&c);
     st_loop_fini(&c);
     n = read_stream("pskgw:acme", got, raw, ST_MAX);
-    cr_assert_eq(n, 1024);
-    st_expect_exact_envelopes(&c, 1024, 6, raw, n);
+    cr_assert_eq(n, total);
+    st_expect_exact_envelopes(&c, total, 6, raw, n);
     for (int j = 0; j < n; j++)
         free(raw[j]);
     free(raw);
