@@ -291,7 +291,7 @@ static void json_put(pskgw_msg_t *m)
     m->json = NULL;
     if (!j)
         return;
-    pskgw_wipe(j->data, m->json_len);
+    pskgw_wipe(j->data, m->json_len + 1);
     c = j->pooled ? json_class(j->cap) : -1;
     if (c >= 0 && pool && !pool->closed &&
         (pool->njfree[c] + 1) * (sizeof(*j) + j->cap) <= POOL_KEEP_BYTES) {
@@ -337,18 +337,20 @@ int pskgw_msg_json(pskgw_msg_t *m, const char **json, size_t *len)
 {
     if (!m->json) {
         size_t max = pskgw_envelope_json_max_lens(&m->env, &m->lens);
-        pskgw_msg_json_buf_t *j = json_get(m->pool, max);
+        pskgw_msg_json_buf_t *j = json_get(m->pool, max + 1); /* + the NUL */
         int rc;
 
         if (!j)
             return PSKGW_ENOMEM;
-        rc = pskgw_envelope_json_into_lens(&m->env, &m->lens, m->id, j->data, j->cap, &m->json_len);
+        rc = pskgw_envelope_json_into_lens(&m->env, &m->lens, m->id, j->data, j->cap - 1,
+                                           &m->json_len);
         if (rc < 0) {
             m->jbuf = j;
             m->json_len = 0;
             json_put(m);
             return rc;
         }
+        j->data[m->json_len] = '\0';
         m->jbuf = j;
         m->json = j->data;
     }

@@ -64,7 +64,7 @@ pskgw_msg_t *pskgw_msg_ref(pskgw_msg_t *m);
 void pskgw_msg_unref(pskgw_msg_t *m);
 /* Cached JSON envelope (sinks/envelope.h), rendered once into a buffer that a pooled message
  * takes from its pool's freelists (no allocation in steady state) and gives back, wiped, at its
- * last unref. Borrowed, valid while m is. 0 or PSKGW_ENOMEM. */
+ * last unref. NUL-terminated (len excludes it). Borrowed, valid while m is. 0 or PSKGW_ENOMEM. */
 int pskgw_msg_json(pskgw_msg_t *m, const char **json, size_t *len);
 const char *pskgw_msg_device(const pskgw_msg_t *m);
 
