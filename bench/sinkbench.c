@@ -5,19 +5,25 @@
  *
  * A sink set with the one sink (sinks/sinkset.h) on a libuv loop gets N E2E-V1-shaped
  * envelopes (B-byte payloads) from D devices, keeping up to QUEUE messages submitted and not yet
- * done (topped up from the done callbacks); a warm-up of N/10 messages (at least 200) is done
- * first (connections made, freelists filled) and not counted. Reported: wall time, messages per
+ * done (topped up from the done callbacks); a warm-up of N/10 messages (at least 2 x QUEUE, so
+ * that the freelists reach the most messages ever outstanding) is done first (connections made,
+ * freelists filled) and not counted. Reported: wall time, messages per
  * second and CPU per message of this process (getrusage: the loop, libuv's thread pool, curl's
  * and librdkafka's threads: the sink's whole client side).
  * Targets: file: a path (default /tmp/pskgw-sinkbench.jsonl, removed after); redis-stream:
  * redis://host:port; mqtt: host:port (QoS 1); http: a URL, or none: a receiver process
  * (libmicrohttpd, answers 204) is forked on 127.0.0.1; kafka: bootstrap servers, or none:
  * librdkafka's mock cluster (one broker) runs in a forked process. A forked receiver's CPU is
- * reported apart (receiver_cpu_s). */
+ * reported apart (receiver_cpu_s). allocations_per_message: the heap allocations made by pskgw's
+ * own code (the sinks and their drivers, statically linked: counted through the linker's
+ * --wrap=malloc,calloc,realloc,strdup,strndup, all threads) during the measured messages, per
+ * message; the client libraries' own (libcurl, hiredis, libmosquitto, librdkafka: shared) are
+ * not in it. 0 in steady state (issue 13). */
 #include "sinks/envelope.h"
 #include "sinks/sinkset.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <microhttpd.h>
@@ -54,6 +60,51 @@ static unsigned long done;
 static unsigned long failed;
 static unsigned long goal; /* submit up to this many */
 static bool closed;
+
+/* ---- allocations of our code (--wrap, bench/CMakeLists.txt) ---- */
+
+static atomic_ulong allocs;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t nmemb, size_t n);
+void *__real_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
+char *__real_strndup(const char *s, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t nmemb, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+char *__wrap_strdup(const char *s);
+char *__wrap_strndup(const char *s, size_t n);
+
+void *__wrap_malloc(size_t n)
+{
+    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
+    return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t nmemb, size_t n)
+{
+    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
+    return __real_calloc(nmemb, n);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
+    return __real_realloc(p, n);
+}
+
+char *__wrap_strdup(const char *s)
+{
+    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
+    return __real_strdup(s);
+}
+
+char *__wrap_strndup(const char *s, size_t n)
+{
+    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
+    return __real_strndup(s, n);
+}
 
 static double now_s(void)
 {
@@ -320,6 +371,7 @@ int main(int argc, char **argv)
     pid_t rx;
     unsigned long warm;
     double t0, c0, t1, c1, rx_cpu = 0;
+    unsigned long a0, a1;
     char rx_txt[32] = "null";
     FILE *out;
 
@@ -343,11 +395,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "pskgw-sinkbench: cannot make the sink\n");
         return 1;
     }
-    warm = opt.messages / 10 < 200 ? 200 : opt.messages / 10;
+    /* at least twice the queue: the freelists reach the most messages ever outstanding */
+    warm = opt.messages / 10 < 2 * QUEUE ? 2 * QUEUE : opt.messages / 10;
     run_until(warm);
     t0 = now_s();
     c0 = cpu_s(RUSAGE_SELF);
+    a0 = atomic_load(&allocs);
     run_until(warm + opt.messages);
+    a1 = atomic_load(&allocs);
     t1 = now_s();
     c1 = cpu_s(RUSAGE_SELF);
     pskgw_sinkset_close(set, on_closed, NULL);
@@ -372,10 +427,11 @@ int main(int argc, char **argv)
             "{\"sink\":\"%s\",\"messages\":%lu,\"warmup\":%lu,\"devices\":%u,\"payload_bytes\":%zu,"
             "\"in_flight\":%u,\"queue\":%d,\"failed\":%lu,\"wall_s\":%.6f,\"per_s\":%.1f,"
             "\"cpu_s\":%.6f,\"cpu_us_per_message\":%.3f,\"messages_per_cpu_s\":%.1f,"
-            "\"receiver_cpu_s\":%s}\n",
+            "\"receiver_cpu_s\":%s,\"allocations\":%lu,\"allocations_per_message\":%.3f}\n",
             opt.sink, opt.messages, warm, opt.devices, opt.size, opt.in_flight, QUEUE, failed,
             t1 - t0, (double)opt.messages / (t1 - t0), c1 - c0,
-            (c1 - c0) * 1e6 / (double)opt.messages, (double)opt.messages / (c1 - c0), rx_txt);
+            (c1 - c0) * 1e6 / (double)opt.messages, (double)opt.messages / (c1 - c0), rx_txt,
+            a1 - a0, (double)(a1 - a0) / (double)opt.messages);
     if (out != stdout)
         fclose(out);
     free(payload);

@@ -13,6 +13,7 @@ typedef struct pollctx {
     uv_poll_t poll;
     curl_socket_t fd;
     pskgw_curlmulti_t *m;
+    bool open; /* poll is initialised (and not closed) */
 } pollctx_t;
 
 typedef enum { REQ_ACTIVE = 1, REQ_DONE, REQ_CALLING } req_state_t;
@@ -23,6 +24,7 @@ struct pskgw_curlmulti_req {
     struct curl_slist *hdrs;
     char *body;
     size_t body_len;
+    size_t body_cap; /* bytes of body allocated (a recycled request keeps its buffer) */
     char *resp;
     size_t resp_len;
     size_t resp_cap;
@@ -36,7 +38,8 @@ struct pskgw_curlmulti_req {
     req_state_t state;
     pskgw_curlmulti_cb cb;
     void *arg;
-    pskgw_list_t link; /* in active or done */
+    pskgw_list_t link;                     /* in active or done */
+    struct pskgw_curlmulti_req *next_free; /* m->free_reqs */
 };
 
 typedef struct {
@@ -49,11 +52,17 @@ struct pskgw_curlmulti {
     CURLM *multi;
     CURLSH *share; /* NULL unless share_tls_sessions */
     uv_timer_t timer;
-    pollctx_t **fds;
+    pollctx_t **fds; /* by descriptor number: a context for each, made when fds grows */
     size_t nfds;
+    pollctx_t *ctx_blocks[48]; /* the blocks fds[] points into (one per growth), freed with m */
+    unsigned nblocks;
     req_list_t active; /* in the multi handle */
     req_list_t done;   /* finished, callback not yet run */
-    unsigned busy;     /* drive() frames on the stack */
+    /* Finished requests kept for the next submits (their easy handle reset, body and response
+     * buffers kept, wiped): none allocated per request in steady state. */
+    pskgw_curlmulti_req_t *free_reqs;
+    unsigned nfree_reqs;
+    unsigned busy; /* drive() frames on the stack */
     int closing;
     int torn_down;
     unsigned pending_closes;
@@ -86,11 +95,75 @@ static void req_free(pskgw_curlmulti_req_t *r)
     for (struct curl_slist *s = r->hdrs; s; s = s->next)
         pskgw_wipe(s->data, strlen(s->data));
     curl_slist_free_all(r->hdrs);
-    pskgw_free_secret(r->body, r->body_len);
+    pskgw_free_secret(r->body, r->body_cap);
     pskgw_free_secret(r->resp, r->resp_cap);
     free(r->capture);
     pskgw_wipe(r->header, sizeof(r->header));
     free(r);
+}
+
+#define FREE_REQS_KEEP 256u
+
+/* After its callback: r goes to m's freelist (headers freed, body and response wiped, the easy
+ * handle reset) or, when m closes, it keeps enough or r never got an easy handle, is freed. */
+static void req_recycle(pskgw_curlmulti_req_t *r)
+{
+    pskgw_curlmulti_t *m = r->m;
+    CURL *easy = r->easy;
+    char *body = r->body;
+    size_t body_cap = r->body_cap;
+    char *resp = r->resp;
+    size_t resp_cap = r->resp_cap;
+
+    if (m->closing || !easy || r->capture || m->nfree_reqs >= FREE_REQS_KEEP) {
+        req_free(r);
+        return;
+    }
+    for (struct curl_slist *s = r->hdrs; s; s = s->next)
+        pskgw_wipe(s->data, strlen(s->data));
+    curl_slist_free_all(r->hdrs);
+    if (body)
+        pskgw_wipe(body, r->body_len);
+    if (resp)
+        pskgw_wipe(resp, r->resp_len);
+    curl_easy_reset(easy);
+    memset(r, 0, sizeof(*r));
+    r->m = m;
+    r->easy = easy;
+    r->body = body;
+    r->body_cap = body_cap;
+    r->resp = resp;
+    r->resp_cap = resp_cap;
+    r->next_free = m->free_reqs;
+    m->free_reqs = r;
+    m->nfree_reqs++;
+}
+
+/* A cleared request for m: recycled when there is one (easy handle and buffers kept). */
+static pskgw_curlmulti_req_t *req_take(pskgw_curlmulti_t *m)
+{
+    pskgw_curlmulti_req_t *r = m->free_reqs;
+
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (r)
+            r->m = m;
+        return r;
+    }
+    m->free_reqs = r->next_free;
+    m->nfree_reqs--;
+    r->next_free = NULL;
+    return r;
+}
+
+static void free_reqs_drop(pskgw_curlmulti_t *m)
+{
+    while (m->free_reqs) {
+        pskgw_curlmulti_req_t *r = m->free_reqs;
+        m->free_reqs = r->next_free;
+        req_free(r);
+    }
+    m->nfree_reqs = 0;
 }
 
 /* ---- curl callbacks: they only arm uv handles ------------------------------------------ */
@@ -105,6 +178,9 @@ static void handle_released(pskgw_curlmulti_t *m)
     if (m->torn_down && m->pending_closes == 0) {
         void (*cb)(void *) = m->close_cb;
         void *arg = m->close_arg;
+        for (unsigned i = 0; i < m->nblocks; i++)
+            free(m->ctx_blocks[i]);
+        free(m->fds);
         free(m);
         curl_global_cleanup(); /* balances curl_global_init() in pskgw_curlmulti_new() */
         if (cb)
@@ -115,20 +191,18 @@ static void handle_released(pskgw_curlmulti_t *m)
 static void pollctx_closed(uv_handle_t *hd)
 {
     pollctx_t *ctx = hd->data;
-    pskgw_curlmulti_t *m = ctx->m;
 
-    free(ctx);
-    handle_released(m);
+    handle_released(ctx->m);
 }
 
 static void pollctx_detach(pskgw_curlmulti_t *m, curl_socket_t s)
 {
     pollctx_t *ctx;
 
-    if (s < 0 || (size_t)s >= m->nfds || !m->fds[s])
+    if (s < 0 || (size_t)s >= m->nfds || !m->fds[s]->open)
         return;
     ctx = m->fds[s];
-    m->fds[s] = NULL;
+    ctx->open = false;
     m->pending_closes++;
     uv_close((uv_handle_t *)&ctx->poll, pollctx_closed);
 }
@@ -137,13 +211,25 @@ static int fds_grow(pskgw_curlmulti_t *m, curl_socket_t s)
 {
     size_t n = m->nfds ? m->nfds : 64;
     pollctx_t **fds;
+    pollctx_t *block;
 
     while (n <= (size_t)s)
         n *= 2;
-    fds = realloc(m->fds, n * sizeof(*fds));
-    if (!fds)
+    if (m->nblocks == sizeof(m->ctx_blocks) / sizeof(m->ctx_blocks[0]))
         return -1;
-    memset(fds + m->nfds, 0, (n - m->nfds) * sizeof(*fds));
+    if (!(block = calloc(n - m->nfds, sizeof(*block))))
+        return -1;
+    fds = realloc(m->fds, n * sizeof(*fds));
+    if (!fds) {
+        free(block);
+        return -1;
+    }
+    for (size_t i = m->nfds; i < n; i++) {
+        fds[i] = &block[i - m->nfds];
+        fds[i]->fd = (curl_socket_t)i;
+        fds[i]->m = m;
+    }
+    m->ctx_blocks[m->nblocks++] = block;
     m->fds = fds;
     m->nfds = n;
     return 0;
@@ -158,7 +244,11 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     (void)easy;
     (void)socketp;
     if (what == CURL_POLL_REMOVE) {
-        pollctx_detach(m, s);
+        /* Stopped, not closed: curl removes a kept-alive connection's socket when the request
+         * ends and adds it again when the next one reuses it (once per request); the context
+         * stays with the descriptor number (whichever socket has it next) until the teardown. */
+        if (s >= 0 && (size_t)s < m->nfds && m->fds[s]->open)
+            uv_poll_stop(&m->fds[s]->poll);
         return 0;
     }
     if (s < 0 || m->torn_down)
@@ -166,18 +256,11 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     if ((size_t)s >= m->nfds && fds_grow(m, s) != 0)
         return -1;
     ctx = m->fds[s];
-    if (!ctx) {
-        ctx = calloc(1, sizeof(*ctx));
-        if (!ctx)
+    if (!ctx->open) {
+        if (uv_poll_init_socket(m->loop, &ctx->poll, s) != 0)
             return -1;
-        if (uv_poll_init_socket(m->loop, &ctx->poll, s) != 0) {
-            free(ctx);
-            return -1;
-        }
-        ctx->fd = s;
-        ctx->m = m;
         ctx->poll.data = ctx;
-        m->fds[s] = ctx;
+        ctx->open = true;
     }
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
@@ -310,7 +393,7 @@ static void req_complete(pskgw_curlmulti_req_t *r, int err)
         res.detail = "";
     r->state = REQ_CALLING;
     r->cb(r->arg, &res);
-    req_free(r);
+    req_recycle(r);
 }
 
 static void finish_teardown(pskgw_curlmulti_t *m);
@@ -464,10 +547,15 @@ static int req_copy(pskgw_curlmulti_req_t *r, const pskgw_curlmulti_req_opts_t *
         r->hdrs = s;
     }
     if (ro->body) {
+        if (r->body_cap < ro->body_len + 1) {
+            size_t cap = ro->body_len + 1 < 1024 ? 1024 : ro->body_len + 1;
+            pskgw_free_secret(r->body, r->body_cap);
+            r->body_cap = 0;
+            if (!(r->body = malloc(cap)))
+                return PSKGW_ENOMEM;
+            r->body_cap = cap;
+        }
         r->body_len = ro->body_len;
-        r->body = malloc(ro->body_len + 1);
-        if (!r->body)
-            return PSKGW_ENOMEM;
         memcpy(r->body, ro->body, ro->body_len);
         r->body[ro->body_len] = '\0';
     }
@@ -490,9 +578,9 @@ static int req_copy(pskgw_curlmulti_req_t *r, const pskgw_curlmulti_req_opts_t *
 
 static int req_method(pskgw_curlmulti_req_t *r, const pskgw_curlmulti_req_opts_t *ro)
 {
-    const char *method = ro->method ? ro->method : r->body ? "POST" : "GET";
+    const char *method = ro->method ? ro->method : ro->body ? "POST" : "GET";
 
-    if (r->body) {
+    if (ro->body) {
         SET(CURLOPT_POST, 1L);
         SET(CURLOPT_POSTFIELDS, r->body);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
@@ -501,7 +589,7 @@ static int req_method(pskgw_curlmulti_req_t *r, const pskgw_curlmulti_req_opts_t
     } else {
         SET(CURLOPT_HTTPGET, 1L);
     }
-    if (strcmp(method, r->body ? "POST" : "GET") != 0 && strcmp(method, "HEAD") != 0)
+    if (strcmp(method, ro->body ? "POST" : "GET") != 0 && strcmp(method, "HEAD") != 0)
         SET(CURLOPT_CUSTOMREQUEST, method);
     return 0;
 }
@@ -554,18 +642,16 @@ int pskgw_curlmulti_submit(pskgw_curlmulti_t *m, const pskgw_curlmulti_req_opts_
         return PSKGW_EINVAL;
     if (m->closing)
         return PSKGW_ECLOSED;
-    r = calloc(1, sizeof(*r));
+    r = req_take(m);
     if (!r)
         return PSKGW_ENOMEM;
-    r->m = m;
     r->cb = cb;
     r->arg = arg;
     r->max_body = ro->max_body;
     if ((rc = req_copy(r, ro)) < 0)
         goto fail;
     rc = PSKGW_ENOMEM;
-    r->easy = curl_easy_init();
-    if (!r->easy)
+    if (!r->easy && !(r->easy = curl_easy_init()))
         goto fail;
     if ((rc = req_options(r, ro)) < 0)
         goto fail;
@@ -611,7 +697,8 @@ static void timer_closed(uv_handle_t *hd)
 
 static void finish_teardown(pskgw_curlmulti_t *m)
 {
-    /* May call socket_cb (CURL_POLL_REMOVE) for cached connections: that only closes polls. */
+    free_reqs_drop(m); /* their easy handles may still point at the share handle */
+    /* May call socket_cb (CURL_POLL_REMOVE) for cached connections: that only stops polls. */
     curl_multi_cleanup(m->multi);
     m->multi = NULL;
     if (m->share)

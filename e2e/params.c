@@ -147,3 +147,9 @@ fail:
     pskgw_e2e_params_wipe(&p);
     return rc;
 }
+
+int pskgw_e2e_params_decode_hook(void *arg, const uint8_t *in, size_t len, void *out)
+{
+    (void)arg;
+    return pskgw_e2e_params_decode(in, len, out);
+}

@@ -66,5 +66,8 @@ int pskgw_e2e_params_encode(const pskgw_e2e_params_t *p, uint8_t *out, size_t ca
  * pskgw_e2e_params_check. PSKGW_EINVAL (NULL), PSKGW_EPARSE (wrong format version, wrong length,
  * trailing bytes, or values that break the rules). Temporary copies are wiped. */
 int pskgw_e2e_params_decode(const uint8_t *in, size_t len, pskgw_e2e_params_t *out);
+/* pskgw_e2e_params_decode() shaped as a key cache's decode hook (keycache.h, opts.decode with
+ * decoded_size = sizeof(pskgw_e2e_params_t)): out is a pskgw_e2e_params_t; arg unused. */
+int pskgw_e2e_params_decode_hook(void *arg, const uint8_t *in, size_t len, void *out);
 
 #endif

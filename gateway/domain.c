@@ -89,6 +89,10 @@ static int start_cache(pskgw_domain_t *d, const char *name, size_t entries, uint
         o.kek = c->has_kek ? c->kek : NULL;
         o.kek_id = 1;
     }
+    if (strcmp(name, "e2e") == 0) { /* parameters kept decoded: a hit is a copy */
+        o.decode = pskgw_e2e_params_decode_hook;
+        o.decoded_size = sizeof(pskgw_e2e_params_t);
+    }
     if (strcmp(name, "psk") == 0) {
         o.key_check = pskgw_domain_psk_identity_check;
         o.key_check_arg = d;

@@ -295,6 +295,10 @@ static int e2e_src_lookup(void *ctx, const char *ki_hex, pskgw_e2e_params_t *out
         return rc;
     if (res.status != 0)
         return res.status;
+    if (res.decoded) { /* kept decoded with the entry (the cache's decode hook) */
+        memcpy(out, res.decoded, sizeof(*out));
+        return 0;
+    }
     return pskgw_e2e_params_decode(res.value, res.value_len, out);
 }
 

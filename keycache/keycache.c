@@ -131,7 +131,8 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
         !o->backend.cancel || o->entries == 0 || o->negative_entries == 0 || o->ttl_s == 0 ||
         o->max_waiters == 0 || o->max_flights == 0 || o->max_key_len == 0 ||
         o->max_key_len > PSKGW_KEYCACHE_KEY_MAX || o->max_value_len == 0 ||
-        o->max_value_len > PSKGW_KEYCACHE_VALUE_MAX)
+        o->max_value_len > PSKGW_KEYCACHE_VALUE_MAX ||
+        (o->decode && (o->decoded_size == 0 || o->decoded_size > PSKGW_KEYCACHE_DECODED_MAX)))
         return PSKGW_EINVAL;
     if ((o->redis_host || o->redis_sentinels) &&
         (!o->kek || (o->redis_host && o->redis_port == 0) || o->redis_timeout_ms == 0 ||
@@ -157,6 +158,8 @@ int pskgw_keycache_new(const pskgw_keycache_opts_t *o, pskgw_keycache_t **out)
     pskgw_wipe(seed, sizeof(seed));
     if (rc < 0)
         goto fail;
+    if (o->decode)
+        pskgw_kc_lru_set_decode(kc->lru, o->decode, o->decode_arg, o->decoded_size);
     rc = PSKGW_ENOMEM;
     while (nb < o->max_flights && nb < 65536)
         nb <<= 1;
@@ -227,6 +230,7 @@ int pskgw_keycache_lookup(pskgw_keycache_t *kc, const uint8_t *key, size_t key_l
             res->status = PSKGW_OK;
             res->value = pskgw_kc_entry_value(e);
             res->value_len = e->value_len;
+            res->decoded = pskgw_kc_entry_decoded(e);
         } else {
             kc->stats.negative_hits++;
             res->status = pskgw_kc_kind_status(e->kind);
@@ -239,6 +243,7 @@ int pskgw_keycache_lookup(pskgw_keycache_t *kc, const uint8_t *key, size_t key_l
         res->status = PSKGW_OK;
         res->value = pskgw_kc_entry_value(e);
         res->value_len = e->value_len;
+        res->decoded = pskgw_kc_entry_decoded(e);
         res->source = PSKGW_KEYCACHE_SRC_L1;
         return 0;
     }

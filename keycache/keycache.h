@@ -153,8 +153,20 @@ typedef struct {
     pskgw_keycache_remote_cb on_remote;
     void *remote_arg;
 
+    /* Optional: keep each value decoded (the E2E cache: pskgw_e2e_params_t), so a hit costs a
+     * copy, not a parse. decode(decode_arg, value, value_len, out) fills decoded_size bytes
+     * (1..PSKGW_KEYCACHE_DECODED_MAX) once, when the value enters layer 1; the struct lives in
+     * the entry's don't-dump block (common/secmem.h) and is wiped with it (eviction,
+     * replacement, expiry, invalidation, close). A value that does not decode (< 0) is kept
+     * without one: results then carry decoded NULL, as without a hook. */
+    int (*decode)(void *decode_arg, const uint8_t *value, size_t value_len, void *out);
+    void *decode_arg;
+    size_t decoded_size;
+
     void *data; /* for the owner; see pskgw_keycache_data() */
 } pskgw_keycache_opts_t;
+
+#define PSKGW_KEYCACHE_DECODED_MAX 1024
 
 /* Fill *o with the defaults above (required fields left NULL). */
 void pskgw_keycache_opts_init(pskgw_keycache_opts_t *o);
@@ -172,6 +184,9 @@ typedef struct {
     int status;           /* see the table at the top */
     const uint8_t *value; /* status PSKGW_OK only; borrowed (see each call) */
     size_t value_len;
+    /* pskgw_keycache_lookup() with status PSKGW_OK and a decode hook: the value's decoded
+     * struct (decoded_size bytes, borrowed like value); else NULL. */
+    const void *decoded;
     bool stale;     /* PSKGW_OK: served past its ttl because the backend failed (or in hold-off) */
     uint8_t source; /* pskgw_keycache_source_t */
 } pskgw_keycache_result_t;

@@ -1,10 +1,13 @@
 #include "keycache/lru.h"
 
 #include "common/err.h"
+#include "keycache/codec.h"
 #include "common/siphash.h"
 #include "common/secmem.h"
 #include "common/wipe.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +20,17 @@ struct pskgw_kc_lru {
     size_t max;
     pskgw_list_t recency; /* pskgw_kc_entry_t.link: first most recent, last least recent */
     uint8_t seed[16];
+    pskgw_kc_decode_fn decode; /* NULL: values kept as bytes only */
+    void *decode_arg;
+    size_t decoded_size;
 };
+
+void pskgw_kc_lru_set_decode(pskgw_kc_lru_t *lru, pskgw_kc_decode_fn decode, void *arg, size_t size)
+{
+    lru->decode = size ? decode : NULL;
+    lru->decode_arg = arg;
+    lru->decoded_size = decode ? size : 0;
+}
 
 uint64_t pskgw_kc_siphash(const uint8_t seed[16], const uint8_t *in, size_t len)
 {
@@ -147,12 +160,14 @@ int pskgw_kc_lru_put(pskgw_kc_lru_t *lru, const uint8_t *key, size_t len, uint8_
                      uint64_t stale_until, uint64_t *evicted)
 {
     uint64_t h = pskgw_kc_siphash(lru->seed, key, len);
+    bool decode = lru->decode && kind == PSKGW_KEYCACHE_KIND_VALUE;
+    size_t off = (offsetof(pskgw_kc_entry_t, data) + len + value_len + 15) & ~(size_t)15;
     pskgw_kc_entry_t **link;
     pskgw_kc_entry_t *e;
 
     if (len > UINT32_MAX || value_len > UINT32_MAX)
         return PSKGW_EINVAL;
-    e = pskgw_secmem_alloc(sizeof(*e) + len + value_len);
+    e = pskgw_secmem_alloc(decode ? off + lru->decoded_size : sizeof(*e) + len + value_len);
     if (!e)
         return PSKGW_ENOMEM;
     memset(e, 0, sizeof(*e));
@@ -165,6 +180,13 @@ int pskgw_kc_lru_put(pskgw_kc_lru_t *lru, const uint8_t *key, size_t len, uint8_
     memcpy(e->data, key, len);
     if (value_len)
         memcpy(e->data + len, value, value_len);
+    if (decode) {
+        uint8_t *out = (uint8_t *)e + off;
+        e->decoded_off = (uint32_t)off;
+        e->has_decoded = lru->decode(lru->decode_arg, value, value_len, out) == 0;
+        if (!e->has_decoded)
+            pskgw_wipe(out, lru->decoded_size);
+    }
 
     link = find_link(lru, key, len, h);
     if (*link)

@@ -25,8 +25,10 @@ typedef struct pskgw_kc_entry {
     uint64_t retry_after; /* monotonic ms: stale served without refresh before this */
     uint32_t key_len;
     uint32_t value_len;
-    uint8_t kind;   /* pskgw_keycache_kind_t */
-    uint8_t data[]; /* key, then value */
+    uint8_t kind;         /* pskgw_keycache_kind_t */
+    uint8_t has_decoded;  /* the decode hook's struct follows the value (pskgw_kc_entry_decoded) */
+    uint32_t decoded_off; /* its offset from the entry's start (16-byte aligned) */
+    uint8_t data[];       /* key, then value, then the decoded struct */
 } pskgw_kc_entry_t;
 
 typedef struct pskgw_kc_lru pskgw_kc_lru_t;
@@ -35,6 +37,21 @@ static inline const uint8_t *pskgw_kc_entry_value(const pskgw_kc_entry_t *e)
 {
     return e->data + e->key_len;
 }
+
+/* The value decoded by the LRU's decode hook (pskgw_kc_lru_set_decode), stored with the entry
+ * in the same don't-dump block and wiped with it; NULL when there is no hook, the entry is a
+ * refusal or the value did not decode. */
+static inline const void *pskgw_kc_entry_decoded(const pskgw_kc_entry_t *e)
+{
+    return e->has_decoded ? (const uint8_t *)e + e->decoded_off : NULL;
+}
+
+/* Decode each value entry's value once, when it is put, into size bytes (<= 1024) kept with the
+ * entry: decode(arg, value, value_len, out) returns 0 (out filled) or < 0 (the entry is kept
+ * without a decoded struct; out is wiped). Set before the first put. */
+typedef int (*pskgw_kc_decode_fn)(void *arg, const uint8_t *value, size_t value_len, void *out);
+void pskgw_kc_lru_set_decode(pskgw_kc_lru_t *lru, pskgw_kc_decode_fn decode, void *arg,
+                             size_t size);
 
 /* SipHash-2-4 of (key, len) under a 16-byte seed: pskgw_siphash24 (common/siphash.h). */
 uint64_t pskgw_kc_siphash(const uint8_t seed[16], const uint8_t *in, size_t len);
@@ -51,7 +68,8 @@ uint64_t pskgw_kc_lru_hash(const pskgw_kc_lru_t *lru, const uint8_t *key, size_t
 pskgw_kc_entry_t *pskgw_kc_lru_get(pskgw_kc_lru_t *lru, const uint8_t *key, size_t len,
                                    uint64_t now);
 
-/* Insert or replace key's entry (replacement wipes the old one). When the LRU is full, the least
+/* Insert or replace key's entry (replacement wipes the old one); a value entry (kind
+ * PSKGW_KEYCACHE_KIND_VALUE) is decoded by the decode hook, if any. When the LRU is full, the least
  * recent entry is evicted (*evicted incremented). 0 or PSKGW_ENOMEM (the old entry, if any, is
  * left in place). */
 int pskgw_kc_lru_put(pskgw_kc_lru_t *lru, const uint8_t *key, size_t len, uint8_t kind,

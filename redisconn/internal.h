@@ -39,7 +39,10 @@ struct pskgw_redisconn {
     uv_timer_t reap_timer; /* frees `doomed` outside hiredis */
     unsigned handles;      /* timers and adapter poll handles not yet closed */
 
-    pskgw_list_t cmds;      /* outstanding commands (pskgw_redisconn_cmd_t.link), oldest first */
+    pskgw_list_t cmds; /* outstanding commands (pskgw_redisconn_cmd_t.link), oldest first */
+    /* finished commands kept for the next ones (none allocated per command in steady state) */
+    pskgw_redisconn_cmd_t *free_cmds;
+    unsigned nfree_cmds;
     uint32_t max_in_flight; /* 0: no limit; else sent and not answered at most */
     uint32_t max_held;      /* 0: no limit; else held (GATE, or past max_in_flight) at most */
     uint32_t in_flight;     /* sent to the current or a doomed context, not answered yet */

@@ -31,7 +31,35 @@ struct pskgw_redisconn_cmd {
     int fmt_len;
     pskgw_redisconn_reply_cb cb; /* NULL once detached */
     void *arg;
+    pskgw_redisconn_cmd_t *next_free; /* c->free_cmds */
 };
+
+#define FREE_CMDS_KEEP 256u
+
+/* A zeroed command: from c's freelist when it has one. */
+static pskgw_redisconn_cmd_t *cmd_take(pskgw_redisconn_t *c)
+{
+    pskgw_redisconn_cmd_t *q = c->free_cmds;
+
+    if (!q)
+        return calloc(1, sizeof(*q));
+    c->free_cmds = q->next_free;
+    c->nfree_cmds--;
+    memset(q, 0, sizeof(*q));
+    return q;
+}
+
+/* q (in no list, fmt freed) goes back to c's freelist, or is freed. */
+static void cmd_give(pskgw_redisconn_t *c, pskgw_redisconn_cmd_t *q)
+{
+    if (c->nfree_cmds >= FREE_CMDS_KEEP) {
+        free(q);
+        return;
+    }
+    q->next_free = c->free_cmds;
+    c->free_cmds = q;
+    c->nfree_cmds++;
+}
 
 static void attempt(pskgw_redisconn_t *c);
 
@@ -63,7 +91,7 @@ static void cmd_finish(pskgw_redisconn_cmd_t *q, int status, const redisReply *r
     void *arg = q->arg;
 
     free(q->fmt);
-    free(q);
+    cmd_give(q->c, q);
     if (cb)
         cb(arg, status, reply);
 }
@@ -642,6 +670,11 @@ static void free_conn(pskgw_redisconn_t *c)
     free(c->log_name);
     free(c->channel);
     pskgw_free_secret_str(c->password);
+    while (c->free_cmds) {
+        pskgw_redisconn_cmd_t *q = c->free_cmds;
+        c->free_cmds = q->next_free;
+        free(q);
+    }
     free(c);
 }
 
@@ -718,7 +751,7 @@ int pskgw_redisconn_command(pskgw_redisconn_t *c, int argc, const char **argv,
         return PSKGW_EINVAL;
     if (!pskgw_redisconn_connected(c))
         return PSKGW_EUNAVAIL;
-    q = calloc(1, sizeof(*q));
+    q = cmd_take(c);
     if (!q)
         return PSKGW_ENOMEM;
     q->c = c;
@@ -727,19 +760,19 @@ int pskgw_redisconn_command(pskgw_redisconn_t *c, int argc, const char **argv,
     /* Held in GATE, and behind held ones or past max_in_flight: sent in order. */
     if (c->state == PSKGW_REDISCONN_GATE || c->held > 0 || !may_send(c)) {
         if (c->max_held > 0 && c->held >= c->max_held) {
-            free(q);
+            cmd_give(c, q);
             c->stats.dropped++;
             return PSKGW_EBUSY;
         }
         q->fmt_len = redisFormatCommandArgv(&q->fmt, argc, argv, argvlen);
         if (q->fmt_len < 0 || !q->fmt) {
-            free(q);
+            cmd_give(c, q);
             return PSKGW_ENOMEM;
         }
         c->held++;
         pskgw_list_insert_tail(&c->held_cmds, &q->hold);
     } else if (redisAsyncCommandArgv(c->ac, reply_cb, q, argc, argv, argvlen) != REDIS_OK) {
-        free(q);
+        cmd_give(c, q);
         c->stats.errors++;
         return PSKGW_EUNAVAIL;
     } else {

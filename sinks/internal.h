@@ -74,9 +74,33 @@ void pskgw_sink_health(const pskgw_sink_t *s, pskgw_sink_health_t *out);
 void pskgw_sink_close(pskgw_sink_t *s, void (*cb)(void *arg), void *arg);
 void pskgw_sub_done(pskgw_sub_t *sub, int status);
 
-/* Expand {domain} {rot_public_uid} {psk_identity} {listener} in tmpl. *out malloc'ed.
- * 0, PSKGW_ENOMEM. */
-int pskgw_sink_template(const char *tmpl, const pskgw_envelope_t *env, char **out);
+/* A buffer a backend keeps and reuses (grown, never shrunk): renderings per message without an
+ * allocation in steady state. Zero-initialised is empty. */
+typedef struct {
+    char *p;
+    size_t cap;
+} pskgw_sink_buf_t;
+/* Grow b to at least need bytes (contents not kept). 0, PSKGW_ENOMEM. */
+int pskgw_sink_buf_reserve(pskgw_sink_buf_t *b, size_t need);
+void pskgw_sink_buf_free(pskgw_sink_buf_t *b);
+
+/* A freelist of a backend's per-message records of one size (its queue entries): in steady
+ * state they are taken from it and given back, not allocated. Loop thread only; zero-initialised
+ * is empty; it keeps at most 4096 items (beyond, pskgw_sink_fl_put frees). */
+typedef struct {
+    void *head;
+    unsigned n;
+} pskgw_sink_freelist_t;
+/* A zeroed item of size bytes (the same size on every call for one list), or NULL. */
+void *pskgw_sink_fl_get(pskgw_sink_freelist_t *fl, size_t size);
+/* Give p back (NULL accepted). */
+void pskgw_sink_fl_put(pskgw_sink_freelist_t *fl, void *p);
+void pskgw_sink_fl_free(pskgw_sink_freelist_t *fl);
+
+/* Expand {domain} {rot_public_uid} {psk_identity} {listener} in tmpl into buf (grown when it is
+ * too small); *out = buf->p, NUL-terminated, valid until buf's next use. 0, PSKGW_ENOMEM. */
+int pskgw_sink_template(const char *tmpl, const pskgw_envelope_t *env, pskgw_sink_buf_t *buf,
+                        const char **out);
 
 /* Metadata of a message as (name, value) pairs for raw mode (MQTT user properties, Kafka
  * headers, stream fields): message_id domain listener transport peer psk_identity

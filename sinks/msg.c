@@ -16,11 +16,26 @@
 #define POOL_MIN_CAP    512u
 #define POOL_KEEP_BYTES (4u * 1024u * 1024u)
 
+/* JSON renderings (pskgw_msg_json) of pooled messages: buffers of 1, 2, 4 and 8 KiB, kept on
+ * the pool's freelists like the messages (up to POOL_KEEP_BYTES each); a larger one is malloc'ed
+ * and freed. */
+#define JSON_CLASSES 4
+#define JSON_MIN_CAP 1024u
+
+struct pskgw_msg_json_buf {
+    struct pskgw_msg_json_buf *next_free;
+    size_t cap;
+    bool pooled;
+    char data[];
+};
+
 struct pskgw_msg_pool {
     unsigned refs; /* 1 for the owner until pskgw_msg_pool_free(), + 1 per pooled message out */
     bool closed;
     pskgw_msg_t *free[POOL_CLASSES];
     unsigned nfree[POOL_CLASSES];
+    pskgw_msg_json_buf_t *jfree[JSON_CLASSES];
+    unsigned njfree[JSON_CLASSES];
 };
 
 static int pool_class(size_t blob)
@@ -56,6 +71,14 @@ void pskgw_msg_pool_free(pskgw_msg_pool_t *pool)
             free(m); /* wiped when it was returned */
         }
         pool->nfree[c] = 0;
+    }
+    for (int c = 0; c < JSON_CLASSES; c++) {
+        while (pool->jfree[c]) {
+            pskgw_msg_json_buf_t *j = pool->jfree[c];
+            pool->jfree[c] = j->next_free;
+            free(j); /* wiped when it was returned */
+        }
+        pool->njfree[c] = 0;
     }
     if (--pool->refs == 0)
         free(pool);
@@ -225,6 +248,61 @@ int pskgw_msg_new_from(pskgw_msg_pool_t *pool, const pskgw_envelope_t *env, cons
     return msg_build(pool, id, strs, lens, env, &x, out);
 }
 
+static int json_class(size_t need)
+{
+    size_t cap = JSON_MIN_CAP;
+
+    for (int c = 0; c < JSON_CLASSES; c++, cap *= 2)
+        if (need <= cap)
+            return c;
+    return -1;
+}
+
+/* A buffer of at least need bytes: from pool's freelist when it can, else malloc'ed. */
+static pskgw_msg_json_buf_t *json_get(pskgw_msg_pool_t *pool, size_t need)
+{
+    int c = pool && !pool->closed ? json_class(need) : -1;
+    size_t cap = c >= 0 ? (size_t)JSON_MIN_CAP << c : need;
+    pskgw_msg_json_buf_t *j;
+
+    if (c >= 0 && pool->jfree[c]) {
+        j = pool->jfree[c];
+        pool->jfree[c] = j->next_free;
+        pool->njfree[c]--;
+        return j;
+    }
+    j = malloc(sizeof(*j) + cap);
+    if (!j)
+        return NULL;
+    j->next_free = NULL;
+    j->cap = cap;
+    j->pooled = c >= 0;
+    return j;
+}
+
+/* m's rendering goes back to its pool (wiped: it holds the payload), or is freed. */
+static void json_put(pskgw_msg_t *m)
+{
+    pskgw_msg_json_buf_t *j = m->jbuf;
+    pskgw_msg_pool_t *pool = m->pool;
+    int c;
+
+    m->jbuf = NULL;
+    m->json = NULL;
+    if (!j)
+        return;
+    pskgw_wipe(j->data, m->json_len + 1);
+    c = j->pooled ? json_class(j->cap) : -1;
+    if (c >= 0 && pool && !pool->closed &&
+        (pool->njfree[c] + 1) * (sizeof(*j) + j->cap) <= POOL_KEEP_BYTES) {
+        j->next_free = pool->jfree[c];
+        pool->jfree[c] = j;
+        pool->njfree[c]++;
+        return;
+    }
+    free(j);
+}
+
 pskgw_msg_t *pskgw_msg_ref(pskgw_msg_t *m)
 {
     m->refs++;
@@ -238,8 +316,7 @@ void pskgw_msg_unref(pskgw_msg_t *m)
 
     if (!m || --m->refs > 0)
         return;
-    free(m->json);
-    m->json = NULL;
+    json_put(m);
     pool = m->pool;
     c = pool ? pool_class(m->blob_cap) : -1;
     if (pool && !pool->closed &&
@@ -259,9 +336,23 @@ void pskgw_msg_unref(pskgw_msg_t *m)
 int pskgw_msg_json(pskgw_msg_t *m, const char **json, size_t *len)
 {
     if (!m->json) {
-        int rc = pskgw_envelope_json(&m->env, m->id, &m->json, &m->json_len);
-        if (rc < 0)
+        size_t max = pskgw_envelope_json_max_lens(&m->env, &m->lens);
+        pskgw_msg_json_buf_t *j = json_get(m->pool, max + 1); /* + the NUL */
+        int rc;
+
+        if (!j)
+            return PSKGW_ENOMEM;
+        rc = pskgw_envelope_json_into_lens(&m->env, &m->lens, m->id, j->data, j->cap - 1,
+                                           &m->json_len);
+        if (rc < 0) {
+            m->jbuf = j;
+            m->json_len = 0;
+            json_put(m);
             return rc;
+        }
+        j->data[m->json_len] = '\0';
+        m->jbuf = j;
+        m->json = j->data;
     }
     *json = m->json;
     *len = m->json_len;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 typedef struct pskgw_msg_pool pskgw_msg_pool_t;
+typedef struct pskgw_msg_json_buf pskgw_msg_json_buf_t;
 
 typedef struct pskgw_msg {
     unsigned refs;
@@ -35,8 +36,9 @@ typedef struct pskgw_msg {
     pskgw_envelope_lens_t lens; /* env's string lengths, for the renderers' *_lens calls */
     size_t dev_len;             /* strlen(pskgw_msg_device(m)) */
     uint32_t dev_hash;          /* its FNV-1a hash: the sinks' device tables key on it */
-    char *json;                 /* cached rendering, NULL until pskgw_msg_json() */
+    const char *json;           /* cached rendering (in jbuf), NULL until pskgw_msg_json() */
     size_t json_len;
+    pskgw_msg_json_buf_t *jbuf; /* holds json: from the pool's freelists when m is pooled */
     size_t blob_len;
     uint8_t blob[];
 } pskgw_msg_t;
@@ -60,7 +62,9 @@ pskgw_msg_t *pskgw_msg_ref(pskgw_msg_t *m);
 /* Drops a reference; at zero the message is wiped and freed, or returned to its pool. NULL
  * accepted. */
 void pskgw_msg_unref(pskgw_msg_t *m);
-/* Cached JSON envelope (sinks/envelope.h). Borrowed, valid while m is. 0 or PSKGW_ENOMEM. */
+/* Cached JSON envelope (sinks/envelope.h), rendered once into a buffer that a pooled message
+ * takes from its pool's freelists (no allocation in steady state) and gives back, wiped, at its
+ * last unref. NUL-terminated (len excludes it). Borrowed, valid while m is. 0 or PSKGW_ENOMEM. */
 int pskgw_msg_json(pskgw_msg_t *m, const char **json, size_t *len);
 const char *pskgw_msg_device(const pskgw_msg_t *m);
 

@@ -1,8 +1,11 @@
 /* The sink core: one per configured sink. Owns the in-memory queue, the in-flight window, the
- * retry timer, the spool and the dead-letter file, and drives one backend (internal.h).
+ * retry timer, the spool and the dead-letter file, and drives one backend (internal.h). This file
+ * holds the queue, the attempts and dead letters, the set-facing calls and the making of a sink;
+ * the spool's side (spilling, replay, the hand-over at a reload) is sink_spill.c, the close
+ * sink_close.c, the device table sink_dev.c.
  *
  * Queue: a list in arrival order, and beside it the waiting list: the entries not in flight.
- * dispatch() walks the waiting list from the head and starts an attempt for each entry whose
+ * pskgw_sink_dispatch() walks the waiting list from the head and starts an attempt for each entry whose
  * device has nothing earlier waiting or in flight ("blocked" marks per scan), so each device's
  * messages are attempted strictly in order, one at a time, while other devices go on. Walking
  * only the waiting entries keeps a dispatch from visiting the whole in-flight window for every
@@ -11,12 +14,14 @@
  * flight at a time), so the device's order holds, whatever the order across devices. Replayed spool records are appended at the tail; a device with records in the
  * spool has its new messages spooled behind them (dev->spooled). When a device's first message
  * goes to the spool, its queued messages of this run that are not in flight go there first, in
- * order (spill_device()): so while dev->spooled > 0 the only message of this run of the device
+ * order (pskgw_sink_spill_device()): so while dev->spooled > 0 the only message of this run of the device
  * in memory is the one in flight, and close, which appends what is left in memory to the spool,
  * never puts an older queued message behind the device's spooled ones.
  */
 #include "sinks/internal.h"
+#include "sinks/sink_close.h"
 #include "sinks/sink_core.h"
+#include "sinks/sink_spill.h"
 
 #include "common/backoff.h"
 #include "common/clock.h"
@@ -31,9 +36,6 @@
 #include <string.h>
 
 #define BACKOFF_BASE_MS 100
-
-static void dispatch(pskgw_sink_t *s);
-static void close_phase2(pskgw_sink_t *s);
 
 uint64_t pskgw_sink_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t max_ms, uint32_t rnd)
 {
@@ -59,7 +61,7 @@ const char *pskgw_sink_name(const pskgw_sink_t *s)
 /* ---- queue ------------------------------------------------------------------------------ */
 
 /* A zeroed entry, from the freelist when it has one. */
-static entry_t *entry_new(pskgw_sink_t *s)
+entry_t *pskgw_sink_entry_new(pskgw_sink_t *s)
 {
     entry_t *e = s->free_entries;
 
@@ -73,7 +75,7 @@ static entry_t *entry_new(pskgw_sink_t *s)
     return e;
 }
 
-static void entry_free(pskgw_sink_t *s, entry_t *e)
+void pskgw_sink_entry_free(pskgw_sink_t *s, entry_t *e)
 {
     if (s->nfree_entries < FREE_KEEP) {
         e->next_free = s->free_entries;
@@ -84,7 +86,7 @@ static void entry_free(pskgw_sink_t *s, entry_t *e)
     }
 }
 
-static void q_push(pskgw_sink_t *s, entry_t *e)
+void pskgw_sink_q_push(pskgw_sink_t *s, entry_t *e)
 {
     pskgw_list_insert_tail(&s->queue, &e->link);
     pskgw_list_insert_tail(&s->waiting, &e->wlink);
@@ -108,7 +110,7 @@ static void set_inflight(entry_t *e)
 }
 
 /* e's attempt (or dead-letter write) ended and e stays: back first in the waiting list. */
-static void set_waiting(pskgw_sink_t *s, entry_t *e)
+void pskgw_sink_set_waiting(pskgw_sink_t *s, entry_t *e)
 {
     e->inflight = false;
     if (!pskgw_list_linked(&e->wlink))
@@ -117,7 +119,7 @@ static void set_waiting(pskgw_sink_t *s, entry_t *e)
 
 /* The spool may forget everything before the first replayed record not yet delivered (or
  * everything read, when all were). */
-static void commit_marks(pskgw_sink_t *s)
+void pskgw_sink_commit_marks(pskgw_sink_t *s)
 {
     mark_t *m;
 
@@ -131,7 +133,7 @@ static void commit_marks(pskgw_sink_t *s)
 }
 
 /* Remove e from the queue for good. */
-static void finish(pskgw_sink_t *s, entry_t *e, int status)
+void pskgw_sink_finish(pskgw_sink_t *s, entry_t *e, int status)
 {
     q_unlink(s, e);
     if (e->sub)
@@ -141,140 +143,8 @@ static void finish(pskgw_sink_t *s, entry_t *e, int status)
     e->dev->refs--;
     pskgw_sink_dev_put(s, e->dev);
     pskgw_msg_unref(e->msg);
-    entry_free(s, e);
+    pskgw_sink_entry_free(s, e);
 }
-
-/* ---- spool callbacks -------------------------------------------------------------------- */
-
-static void spool_append_cb(void *arg, int status)
-{
-    spool_ctx_t *c = arg;
-    pskgw_sink_t *s = c->s;
-
-    if (status < 0) {
-        s->st.dropped++;
-        if (c->dev->spooled > 0)
-            c->dev->spooled--;
-        pskgw_sink_dev_put(s, c->dev);
-    }
-    if (c->sub)
-        pskgw_sub_done(c->sub, status);
-    free(c);
-}
-
-/* Spool m (for sub, may be NULL). 0 or the error (counted as a drop). */
-static int spool_msg(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub, device_t *d)
-{
-    spool_ctx_t *c;
-    int rc;
-
-    if (!s->spool)
-        return PSKGW_EFULL;
-    c = malloc(sizeof(*c));
-    if (!c)
-        return PSKGW_ENOMEM;
-    c->s = s;
-    c->sub = sub;
-    c->dev = d;
-    rc = pskgw_spool_append(s->spool, m, spool_append_cb, c);
-    if (rc < 0) {
-        free(c);
-        return rc;
-    }
-    d->spooled++;
-    s->st.spooled++;
-    return 0;
-}
-
-/* d's messages must go to the spool from now on: first move its queued messages of this run
- * that are not in flight there, in order, so that d's spooled records stay an ordered suffix
- * of its messages (only its single in-flight message, if any, is older and in memory). Replayed
- * entries stay: their records sit earlier in the spool. 0, or the spool error of the first
- * message that could not be moved (it and the later ones stay queued). */
-static int spill_device(pskgw_sink_t *s, device_t *d)
-{
-    pskgw_list_t *pos, *tmp;
-
-    pskgw_list_foreach_safe(pos, tmp, &s->queue)
-    {
-        entry_t *e = pskgw_container_of(pos, entry_t, link);
-        int rc;
-
-        if (d->refs == 0)
-            break;
-        if (e->dev != d || e->inflight || !e->sub)
-            continue;
-        rc = spool_msg(s, e->msg, e->sub, d);
-        if (rc < 0)
-            return rc;
-        e->sub = NULL; /* its done callback now fires when its record is written */
-        finish(s, e, 0);
-    }
-    return 0;
-}
-
-static int on_record(void *arg, const uint8_t *body, size_t len, uint64_t off, uint64_t end)
-{
-    pskgw_sink_t *s = arg;
-    pskgw_msg_t *m = NULL;
-    entry_t *e = NULL;
-    mark_t *mk = NULL;
-    device_t *d;
-    int rc;
-
-    (void)end;
-    if (s->closing || s->qlen >= s->queue_size)
-        return 1;
-    mk = calloc(1, sizeof(*mk));
-    if (!mk)
-        return 1;
-    mk->off = off;
-    rc = pskgw_msg_decode(body, len, &m);
-    if (rc == PSKGW_ENOMEM) {
-        free(mk);
-        return 1;
-    }
-    if (rc < 0) {
-        PSKGW_ERR("sink \"%s\": undecodable spool record at offset %llu dropped", s->name,
-                  (unsigned long long)off);
-        s->st.dropped++;
-        mk->done = true;
-        goto link;
-    }
-    d = pskgw_sink_dev_get(s, pskgw_msg_device(m), m->dev_len, m->dev_hash);
-    e = entry_new(s);
-    if (!d || !e) {
-        if (d)
-            pskgw_sink_dev_put(s, d);
-        if (e)
-            entry_free(s, e);
-        free(mk);
-        pskgw_msg_unref(m);
-        return 1;
-    }
-    /* records of earlier runs (before the backlog end) were never counted in d->spooled */
-    if (d->spooled > 0 && !pskgw_spool_in_backlog(s->spool))
-        d->spooled--;
-    e->msg = m;
-    e->dev = d;
-    e->mark = mk;
-    d->refs++;
-    q_push(s, e);
-    s->st.replayed++;
-link:
-    pskgw_list_insert_tail(&s->marks, &mk->link);
-    return 0;
-}
-
-static void on_spool_ready(void *arg)
-{
-    pskgw_sink_t *s = arg;
-
-    commit_marks(s);
-    dispatch(s);
-}
-
-static const pskgw_spool_cbs_t spool_cbs = { on_record, on_spool_ready };
 
 /* ---- attempts --------------------------------------------------------------------------- */
 
@@ -301,16 +171,16 @@ static void dead_letter_written(void *arg, int status)
     if (status == 0) {
         e->inflight = false;
         s->st.dead_lettered++;
-        finish(s, e, 0);
+        pskgw_sink_finish(s, e, 0);
     } else {
-        set_waiting(s, e);
+        pskgw_sink_set_waiting(s, e);
         dead_letter_failed(s, e, status);
     }
-    commit_marks(s);
+    pskgw_sink_commit_marks(s);
     if (s->closing && s->qlen == 0)
-        close_phase2(s);
+        pskgw_sink_close_phase2(s);
     else
-        dispatch(s);
+        pskgw_sink_dispatch(s);
 }
 
 /* A permanent failure: the message is acknowledged (and its spool record released) only once
@@ -334,7 +204,7 @@ static void dead_letter(pskgw_sink_t *s, entry_t *e, int status)
     }
     if (!s->dlq) {
         s->st.dead_lettered++;
-        finish(s, e, 0);
+        pskgw_sink_finish(s, e, 0);
         return;
     }
     if ((rc = pskgw_msg_json(e->msg, &json, &len)) < 0 || !(c = malloc(sizeof(*c)))) {
@@ -349,7 +219,7 @@ static void dead_letter(pskgw_sink_t *s, entry_t *e, int status)
     rc = pskgw_appender_write(s->dlq, json, len, true, dead_letter_written, c);
     if (rc < 0) {
         e->dlq = NULL;
-        set_waiting(s, e);
+        pskgw_sink_set_waiting(s, e);
         e->dev->busy = false;
         free(c);
         dead_letter_failed(s, e, rc);
@@ -387,16 +257,16 @@ void pskgw_sink_result(pskgw_sink_t *s, void *token, int status)
         s->st.delivered++;
         s->st.connected = true;
         s->failing = false;
-        finish(s, e, 0);
+        pskgw_sink_finish(s, e, 0);
     } else {
-        set_waiting(s, e);
+        pskgw_sink_set_waiting(s, e);
         attempt_failed(s, e, status);
     }
-    commit_marks(s);
+    pskgw_sink_commit_marks(s);
     if (s->closing && s->qlen == 0)
-        close_phase2(s);
+        pskgw_sink_close_phase2(s);
     else
-        dispatch(s);
+        pskgw_sink_dispatch(s);
 }
 
 void pskgw_sink_set_connected(pskgw_sink_t *s, bool connected)
@@ -413,7 +283,7 @@ void pskgw_sink_set_connected(pskgw_sink_t *s, bool connected)
         {
             pskgw_container_of(pos, entry_t, link)->not_before = 0;
         }
-        dispatch(s);
+        pskgw_sink_dispatch(s);
     }
 }
 
@@ -428,10 +298,10 @@ static size_t read_hint(const pskgw_sink_t *s)
 
 static void retry_timer_cb(uv_timer_t *t)
 {
-    dispatch(t->data);
+    pskgw_sink_dispatch(t->data);
 }
 
-static void dispatch(pskgw_sink_t *s)
+void pskgw_sink_dispatch(pskgw_sink_t *s)
 {
     if (s->phase2 || s->spool_from)
         return; /* closed, or the spool of the sink it replaces comes first */
@@ -473,7 +343,7 @@ static void dispatch(pskgw_sink_t *s)
             s->inflight++;
             rc = s->be->send(s->impl, e->msg, e);
             if (rc < 0) {
-                set_waiting(s, e);
+                pskgw_sink_set_waiting(s, e);
                 e->dev->busy = false;
                 s->inflight--;
                 attempt_failed(s, e, rc);
@@ -486,7 +356,7 @@ static void dispatch(pskgw_sink_t *s)
             pskgw_spool_read(s->spool, read_hint(s));
     } while (s->redispatch);
     s->dispatching = false;
-    commit_marks(s);
+    pskgw_sink_commit_marks(s);
 }
 
 /* ---- set-facing API --------------------------------------------------------------------- */
@@ -509,9 +379,9 @@ void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub)
     }
     if (s->spool &&
         (pskgw_spool_in_backlog(s->spool) || d->spooled > 0 || s->qlen >= s->queue_size)) {
-        rc = spill_device(s, d);
+        rc = pskgw_sink_spill_device(s, d);
         if (rc == 0)
-            rc = spool_msg(s, m, sub, d);
+            rc = pskgw_sink_spool_msg(s, m, sub, d);
         if (rc < 0) {
             s->st.dropped++;
             PSKGW_LOG_RL(PSKGW_LOG_WARNING, s->name,
@@ -522,7 +392,7 @@ void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub)
         }
         return;
     }
-    if (s->qlen >= s->queue_size || !(e = entry_new(s))) {
+    if (s->qlen >= s->queue_size || !(e = pskgw_sink_entry_new(s))) {
         s->st.dropped++;
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, s->name, "sink \"%s\": queue full, message \"%s\" dropped",
                      s->name, m->id);
@@ -534,9 +404,9 @@ void pskgw_sink_submit(pskgw_sink_t *s, pskgw_msg_t *m, pskgw_sub_t *sub)
     e->sub = sub;
     e->dev = d;
     d->refs++;
-    q_push(s, e);
+    pskgw_sink_q_push(s, e);
     s->st.queued++;
-    dispatch(s);
+    pskgw_sink_dispatch(s);
 }
 
 void pskgw_sink_reopen(pskgw_sink_t *s)
@@ -614,11 +484,12 @@ static int sink_make(uv_loop_t *loop, const pskgw_sink_options_t *o, pskgw_sink_
         s->spool_max_bytes = o->spool.max_bytes ? o->spool.max_bytes : 64u * 1024 * 1024;
         s->spool_fsync = o->spool.fsync;
         if (prev && prev->spool_max_bytes) {
-            /* prev holds the files: opened once it has closed (spool_take()) */
+            /* prev holds the files: opened once it has closed (pskgw_sink_spool_take()) */
             if (!(s->spool_dir = strdup(o->spool.path)))
                 goto fail;
         } else if ((rc = pskgw_spool_new(loop, o->spool.path, o->name, s->spool_max_bytes,
-                                         o->spool.fsync, &spool_cbs, s, &s->spool)) < 0) {
+                                         o->spool.fsync, &pskgw_sink_spool_cbs, s, &s->spool)) <
+                   0) {
             goto fail;
         }
     }
@@ -677,187 +548,4 @@ void pskgw_sink_unlink_spool(pskgw_sink_t *s)
 int pskgw_sink_has_spool(const pskgw_sink_t *s)
 {
     return s->spool_max_bytes != 0;
-}
-
-/* ---- close ------------------------------------------------------------------------------ */
-
-static void spool_take(pskgw_sink_t *s);
-
-static void release(pskgw_sink_t *s)
-{
-    void (*cb)(void *);
-    void *arg;
-    pskgw_sink_t *heir;
-
-    if (--s->pending > 0)
-        return;
-    cb = s->close_cb;
-    arg = s->close_arg;
-    heir = s->spool_heir;
-    for (pskgw_list_t *first; (first = pskgw_list_first(&s->marks)) != NULL;) {
-        pskgw_list_remove(first);
-        free(pskgw_container_of(first, mark_t, link));
-    }
-    for (size_t i = 0; i < s->nbuckets; i++) {
-        while (s->buckets[i]) {
-            device_t *d = s->buckets[i];
-            s->buckets[i] = d->hnext;
-            free(d);
-        }
-    }
-    while (s->free_devs) {
-        device_t *d = s->free_devs;
-        s->free_devs = d->hnext;
-        free(d);
-    }
-    while (s->free_entries) {
-        entry_t *e = s->free_entries;
-        s->free_entries = e->next_free;
-        free(e);
-    }
-    free(s->spool_dir);
-    free(s->buckets);
-    free(s->name);
-    free(s);
-    if (heir)
-        spool_take(heir); /* the spool files are closed and unlocked now */
-    cb(arg);
-}
-
-static void handle_closed(uv_handle_t *h)
-{
-    release(h->data);
-}
-
-static void part_closed(void *arg)
-{
-    release(arg);
-}
-
-void pskgw_sink_backend_closed(pskgw_sink_t *s)
-{
-    release(s);
-}
-
-static void close_timer_cb(uv_timer_t *t)
-{
-    close_phase2(t->data);
-}
-
-static void close_phase2(pskgw_sink_t *s)
-{
-    unsigned long long spooled = 0;
-    unsigned long long lost = 0;
-
-    if (s->phase2)
-        return;
-    s->phase2 = true;
-    uv_timer_stop(&s->retry_timer);
-    uv_timer_stop(&s->close_timer);
-    /* the backend forgets every token: what is still queued or in flight is not delivered */
-    s->pending = 3; /* backend, two timers */
-    s->be->close(s->impl);
-    for (pskgw_list_t *first; (first = pskgw_list_first(&s->queue)) != NULL;) {
-        entry_t *e = pskgw_container_of(first, entry_t, link);
-        pskgw_sub_t *sub = e->sub;
-
-        e->sub = NULL;
-        e->inflight = false;
-        e->dev->busy = false;
-        if (e->dlq) {
-            e->dlq->e = NULL; /* its write completes before the appender closes */
-            e->dlq = NULL;
-        }
-        if (sub) {
-            /* in queue order; a message in flight at close of a device that has spooled records
-             * is older than them yet lands behind them (the one reorder, see README.md) */
-            int rc = spool_msg(s, e->msg, sub, e->dev);
-            if (rc == 0)
-                spooled++;
-            if (rc < 0) {
-                lost++;
-                s->st.dropped++;
-                PSKGW_WARN("sink \"%s\": message \"%s\" lost at close: %s", s->name, e->msg->id,
-                           pskgw_strerror(rc));
-                pskgw_sub_done(sub, PSKGW_ECANCELED);
-            }
-        }
-        /* replayed records stay in the spool: their mark is never done */
-        e->mark = NULL;
-        finish(s, e, 0);
-    }
-    s->inflight = 0;
-    /* What a shutdown gave up on, for the operator: undelivered messages go to the spool (sent
-     * at the next start) or, without one, are lost. */
-    if (spooled || lost)
-        PSKGW_NOTICE("sink \"%s\": closed with %llu undelivered message%s: %llu spooled, %llu "
-                     "lost",
-                     s->name, spooled + lost, spooled + lost == 1 ? "" : "s", spooled, lost);
-    if (s->spool) {
-        commit_marks(s);
-        s->pending++;
-        pskgw_spool_close(s->spool, part_closed, s);
-    }
-    if (s->dlq) {
-        s->pending++;
-        pskgw_appender_close(s->dlq, part_closed, s);
-    }
-    uv_close((uv_handle_t *)&s->retry_timer, handle_closed);
-    uv_close((uv_handle_t *)&s->close_timer, handle_closed);
-}
-
-static void close_start(pskgw_sink_t *s)
-{
-    if (s->qlen == 0) {
-        close_phase2(s);
-        return;
-    }
-    uv_timer_start(&s->close_timer, close_timer_cb, s->close_timeout_ms, 0);
-    dispatch(s);
-}
-
-/* The sink s replaced has closed: open the spool it held and append behind its records what s
- * held in memory meanwhile (in arrival order), then go on (or on with a close asked meanwhile). */
-static void spool_take(pskgw_sink_t *s)
-{
-    unsigned long long held = s->qlen;
-    pskgw_list_t *nx;
-    int rc;
-
-    s->spool_from = NULL;
-    rc = pskgw_spool_new(s->loop, s->spool_dir, s->name, s->spool_max_bytes, s->spool_fsync,
-                         &spool_cbs, s, &s->spool);
-    if (rc < 0) {
-        s->spool = NULL;
-        PSKGW_ERR("sink \"%s\": cannot open the spool of the sink it replaced: %s; it goes on "
-                  "without one",
-                  s->name, pskgw_strerror(rc));
-    }
-    for (pskgw_list_t *pos = pskgw_list_first(&s->queue); pos != NULL && s->spool; pos = nx) {
-        entry_t *e = pskgw_container_of(pos, entry_t, link);
-
-        nx = pos->next != &s->queue ? pos->next : NULL;
-        if (spool_msg(s, e->msg, e->sub, e->dev) < 0)
-            break;     /* it and the later ones are sent from memory */
-        e->sub = NULL; /* its done callback now fires when its record is written */
-        finish(s, e, 0);
-    }
-    if (s->spool)
-        PSKGW_INFO("sink \"%s\": spool taken over from the sink it replaced (%llu message%s "
-                   "held meanwhile, %llu spooled behind its records)",
-                   s->name, held, held == 1 ? "" : "s", held - s->qlen);
-    if (s->closing)
-        close_start(s);
-    else
-        dispatch(s);
-}
-
-void pskgw_sink_close(pskgw_sink_t *s, void (*cb)(void *arg), void *arg)
-{
-    s->closing = true;
-    s->close_cb = cb;
-    s->close_arg = arg;
-    if (s->spool_from)
-        return; /* spool_take() goes on with it */
-    close_start(s);
 }

@@ -1,5 +1,6 @@
-/* The sink core's layout, private to sink.c (queue, spool, attempts, close) and sink_dev.c (the
- * device table). Backends see only sinks/internal.h. */
+/* The sink core's layout, private to sink.c (queue, attempts, dead letters, making a sink),
+ * sink_spill.c (the spool's side), sink_close.c (close) and sink_dev.c (the device table).
+ * Backends see only sinks/internal.h. */
 #ifndef PSKGW_SINKS_SINK_CORE_H
 #define PSKGW_SINKS_SINK_CORE_H
 
@@ -120,6 +121,26 @@ struct pskgw_sink {
     void (*close_cb)(void *);
     void *close_arg;
 };
+
+/* ---- the queue (sink.c) ---- */
+
+/* A zeroed entry, from the freelist when it has one; NULL when out of memory. */
+entry_t *pskgw_sink_entry_new(pskgw_sink_t *s);
+/* Back to the freelist (bounded) or freed. */
+void pskgw_sink_entry_free(pskgw_sink_t *s, entry_t *e);
+/* Append e to the queue, waiting. */
+void pskgw_sink_q_push(pskgw_sink_t *s, entry_t *e);
+/* e's attempt (or dead-letter write) ended and e stays: back first in the waiting list. */
+void pskgw_sink_set_waiting(pskgw_sink_t *s, entry_t *e);
+/* Remove e from the queue for good: its sub is done with status, its spool mark done, its
+ * device and message released, e freed. */
+void pskgw_sink_finish(pskgw_sink_t *s, entry_t *e, int status);
+/* Let the spool forget what was replayed and delivered (up to the first mark not done). */
+void pskgw_sink_commit_marks(pskgw_sink_t *s);
+/* Start what the window and each device's order allow; read the spool when there is room. */
+void pskgw_sink_dispatch(pskgw_sink_t *s);
+
+/* ---- the device table (sink_dev.c) ---- */
 
 /* The device named key (len bytes, hash: the message's dev_hash), made (refs 0) when it is not
  * in the table; NULL when out of memory. */

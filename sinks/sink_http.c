@@ -38,7 +38,8 @@ typedef struct http_sink {
     size_t posts;          /* POSTs under way */
     uint64_t last_done_ms; /* uv_now() when the last POST ended */
     uv_loop_t *loop;
-    int pending; /* close: the driver and the probe timer */
+    int pending;                     /* close: the driver and the probe timer */
+    pskgw_sink_freelist_t free_reqs; /* req_t: none allocated per message in steady state */
 } http_sink_t;
 
 typedef struct req {
@@ -64,7 +65,7 @@ static void on_done(void *arg, const pskgw_curlmulti_result_t *res)
     void *token = r->token;
     int status;
 
-    free(r);
+    pskgw_sink_fl_put(&h->free_reqs, r);
     if (h->closing)
         return; /* close(): tokens are forgotten, no result */
     h->posts--;
@@ -88,7 +89,7 @@ static int http_send(void *impl, pskgw_msg_t *msg, void *token)
 
     if ((rc = pskgw_msg_json(msg, &json, &len)) < 0)
         return rc;
-    r = calloc(1, sizeof(*r));
+    r = pskgw_sink_fl_get(&h->free_reqs, sizeof(*r));
     if (!r)
         return PSKGW_ENOMEM;
     r->h = h;
@@ -101,7 +102,7 @@ static int http_send(void *impl, pskgw_msg_t *msg, void *token)
     ro.body_len = len;
     ro.timeout_ms = h->timeout_ms;
     if ((rc = pskgw_curlmulti_submit(h->m, &ro, on_done, r, NULL)) < 0) {
-        free(r);
+        pskgw_sink_fl_put(&h->free_reqs, r);
         return rc == PSKGW_EINVAL ? PSKGW_EINVAL : PSKGW_ENOMEM;
     }
     h->posts++;
@@ -154,6 +155,7 @@ static void http_free(http_sink_t *h)
         pskgw_free_secret_str(h->headers[i]);
     free(h->headers);
     free(h->url);
+    pskgw_sink_fl_free(&h->free_reqs);
     free(h);
 }
 

@@ -91,6 +91,9 @@ struct kafka_sink {
     bool closing;
     unsigned pending;         /* handles closing + destroy jobs outstanding */
     struct kafka_sink *tnext; /* live kafka sinks (test hook) */
+    /* kreq_t of the current producer, given back on the loop thread: none allocated per message
+     * in steady state (a retired producer's, reported on the thread pool, are freed) */
+    pskgw_sink_freelist_t free_reqs;
 };
 
 static kafka_sink_t *live; /* loop thread only: pskgw_sink_kafka_test_producer() */
@@ -143,9 +146,11 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         return;
     req_unlink(p, q);
     token = q->token;
-    free(q);
-    if (p->retired)
+    if (p->retired) {
+        free(q); /* maybe on the thread pool, inside rd_kafka_destroy() */
         return;
+    }
+    pskgw_sink_fl_put(&k->free_reqs, q);
     status = classify(m->err);
     if (status < 0)
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, pskgw_sink_name(k->core), "sink \"%s\": kafka: %s",
@@ -461,7 +466,7 @@ static int kafka_send(void *impl, pskgw_msg_t *msg, void *token)
             return rc;
         value = json;
     }
-    q = calloc(1, sizeof(*q));
+    q = pskgw_sink_fl_get(&k->free_reqs, sizeof(*q));
     if (!q) {
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
@@ -481,7 +486,7 @@ static int kafka_send(void *impl, pskgw_msg_t *msg, void *token)
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (hdrs)
             rd_kafka_headers_destroy(hdrs); /* not taken over on failure */
-        free(q);
+        pskgw_sink_fl_put(&k->free_reqs, q);
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, pskgw_sink_name(k->core),
                      "sink \"%s\": kafka produce of \"%s\": %s", pskgw_sink_name(k->core), msg->id,
                      rd_kafka_err2str(err));
@@ -595,6 +600,7 @@ static void release(kafka_sink_t *k)
     close(k->pipefd[0]);
     close(k->pipefd[1]);
     rd_kafka_conf_destroy(k->conf);
+    pskgw_sink_fl_free(&k->free_reqs);
     free(k->topic);
     free(k);
     pskgw_sink_backend_closed(core);

@@ -81,7 +81,10 @@ typedef struct {
     bool ev_lost;
     int ev_connack;
 
-    pskgw_list_t reqs; /* publishes in flight (mq_req_t), newest first */
+    pskgw_list_t reqs;               /* publishes in flight (mq_req_t), newest first */
+    pskgw_sink_freelist_t free_reqs; /* mq_req_t: none allocated per message in steady state */
+    pskgw_sink_buf_t topic_buf;      /* the topic of the message being published */
+    mosquitto_property *json_props;  /* JSON mode's properties, made once (NULL in raw mode) */
     bool closing;
     unsigned pending;
 } mqtt_sink_t;
@@ -99,6 +102,9 @@ static void release(mqtt_sink_t *m)
     core = m->core;
     free(m->host);
     free(m->topic);
+    pskgw_sink_fl_free(&m->free_reqs);
+    pskgw_sink_buf_free(&m->topic_buf);
+    mosquitto_property_free_all(&m->json_props);
     free(m);
     if (--lib_users == 0)
         mosquitto_lib_cleanup();
@@ -252,7 +258,7 @@ static void lost(mqtt_sink_t *m, const char *why)
         pskgw_list_remove(first);
         if (!m->closing)
             pskgw_sink_result(m->core, q->token, q->done ? q->status : PSKGW_EUNAVAIL);
-        free(q);
+        pskgw_sink_fl_put(&m->free_reqs, q);
     }
 }
 
@@ -302,7 +308,7 @@ static void process(mqtt_sink_t *m)
         int st = q->status;
 
         pskgw_list_remove(&q->link);
-        free(q);
+        pskgw_sink_fl_put(&m->free_reqs, q);
         pskgw_sink_result(m->core, token, st);
         if (m->closing)
             return;
@@ -411,34 +417,55 @@ static void misc_cb(uv_timer_t *t)
 
 /* ---- backend ---------------------------------------------------------------------------- */
 
-static int add_props(const pskgw_msg_t *msg, bool raw, mosquitto_property **props)
+/* JSON mode's properties (the same for every message): made once, at create. */
+static int json_props(mosquitto_property **props)
 {
-    int rc;
+    int rc = mosquitto_property_add_string(props, MQTT_PROP_CONTENT_TYPE, "application/json");
 
-    if (!raw) {
-        rc = mosquitto_property_add_string(props, MQTT_PROP_CONTENT_TYPE, "application/json");
-        if (rc == MOSQ_ERR_SUCCESS)
-            rc = mosquitto_property_add_byte(props, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR, 1);
-        return rc;
-    }
-    {
-        pskgw_sink_meta_t meta;
-        pskgw_sink_meta(msg, &meta);
-        for (size_t i = 0; i < meta.n; i++) {
-            rc = mosquitto_property_add_string_pair(props, MQTT_PROP_USER_PROPERTY, meta.name[i],
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_property_add_byte(props, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR, 1);
+    return rc;
+}
+
+/* Raw mode's properties: the message's metadata as user properties. */
+static int raw_props(const pskgw_msg_t *msg, mosquitto_property **props)
+{
+    pskgw_sink_meta_t meta;
+
+    pskgw_sink_meta(msg, &meta);
+    for (size_t i = 0; i < meta.n; i++) {
+        int rc = mosquitto_property_add_string_pair(props, MQTT_PROP_USER_PROPERTY, meta.name[i],
                                                     meta.value[i]);
-            if (rc != MOSQ_ERR_SUCCESS)
-                return rc;
-        }
+        if (rc != MOSQ_ERR_SUCCESS)
+            return rc;
     }
     return MOSQ_ERR_SUCCESS;
+}
+
+static int publish_status(int rc)
+{
+    switch (rc) {
+    case MOSQ_ERR_SUCCESS:
+        return 0;
+    case MOSQ_ERR_NOMEM:
+        return PSKGW_ENOMEM;
+    case MOSQ_ERR_INVAL:
+    case MOSQ_ERR_PAYLOAD_SIZE:
+    case MOSQ_ERR_MALFORMED_UTF8:
+    case MOSQ_ERR_OVERSIZE_PACKET:
+    case MOSQ_ERR_QOS_NOT_SUPPORTED:
+    case MOSQ_ERR_DUPLICATE_PROPERTY:
+        return PSKGW_EBADREQ;
+    default:
+        return PSKGW_EUNAVAIL;
+    }
 }
 
 static int mqtt_send(void *impl, pskgw_msg_t *msg, void *token)
 {
     mqtt_sink_t *m = impl;
     mosquitto_property *props = NULL;
-    char *topic = NULL;
+    const char *topic;
     const void *payload;
     size_t len;
     mq_req_t *q;
@@ -447,14 +474,13 @@ static int mqtt_send(void *impl, pskgw_msg_t *msg, void *token)
 
     if (!m->connected)
         return PSKGW_EUNAVAIL;
-    if ((rc = pskgw_sink_template(m->topic, &msg->env, &topic)) < 0)
+    if ((rc = pskgw_sink_template(m->topic, &msg->env, &m->topic_buf, &topic)) < 0)
         return rc;
     if (mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS ||
         mosquitto_validate_utf8(topic, (int)strlen(topic)) != MOSQ_ERR_SUCCESS) {
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, pskgw_sink_name(m->core),
                      "sink \"%s\": message \"%s\": invalid mqtt topic", pskgw_sink_name(m->core),
                      msg->id);
-        free(topic);
         return PSKGW_EBADREQ;
     }
     if (m->raw) {
@@ -462,42 +488,24 @@ static int mqtt_send(void *impl, pskgw_msg_t *msg, void *token)
         len = msg->env.payload_len;
     } else {
         const char *json;
-        if ((rc = pskgw_msg_json(msg, &json, &len)) < 0) {
-            free(topic);
+        if ((rc = pskgw_msg_json(msg, &json, &len)) < 0)
             return rc;
-        }
         payload = json;
     }
-    q = calloc(1, sizeof(*q));
-    if (!q) {
-        free(topic);
+    q = pskgw_sink_fl_get(&m->free_reqs, sizeof(*q));
+    if (!q)
         return PSKGW_ENOMEM;
-    }
-    rc = add_props(msg, m->raw, &props);
+    rc = m->raw ? raw_props(msg, &props) : MOSQ_ERR_SUCCESS;
     if (rc == MOSQ_ERR_SUCCESS) {
         m->publishing = q;
-        rc = mosquitto_publish_v5(m->mosq, &mid, topic, (int)len, payload, m->qos, false, props);
+        rc = mosquitto_publish_v5(m->mosq, &mid, topic, (int)len, payload, m->qos, false,
+                                  m->raw ? props : m->json_props);
         m->publishing = NULL;
     }
     mosquitto_property_free_all(&props);
-    free(topic);
-    switch (rc) {
-    case MOSQ_ERR_SUCCESS:
-        break;
-    case MOSQ_ERR_NOMEM:
-        free(q);
-        return PSKGW_ENOMEM;
-    case MOSQ_ERR_INVAL:
-    case MOSQ_ERR_PAYLOAD_SIZE:
-    case MOSQ_ERR_MALFORMED_UTF8:
-    case MOSQ_ERR_OVERSIZE_PACKET:
-    case MOSQ_ERR_QOS_NOT_SUPPORTED:
-    case MOSQ_ERR_DUPLICATE_PROPERTY:
-        free(q);
-        return PSKGW_EBADREQ;
-    default:
-        free(q);
-        return PSKGW_EUNAVAIL;
+    if ((rc = publish_status(rc)) < 0) {
+        pskgw_sink_fl_put(&m->free_reqs, q);
+        return rc;
     }
     q->mid = mid;
     q->token = token;
@@ -545,6 +553,8 @@ static int mqtt_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_opt
     }
     if (!m->host || !m->topic)
         goto fail;
+    if (!m->raw && json_props(&m->json_props) != MOSQ_ERR_SUCCESS)
+        goto fail;
     m->mosq = mosquitto_new(cid, true, m);
     if (!m->mosq)
         goto fail;
@@ -570,6 +580,7 @@ fail:
             mosquitto_destroy(m->mosq);
         free(m->host);
         free(m->topic);
+        mosquitto_property_free_all(&m->json_props);
         free(m);
     }
     if (--lib_users == 0)
@@ -595,7 +606,7 @@ static void mqtt_close(void *impl)
     drop_poll(m); /* stop watching before libmosquitto closes the socket */
     for (pskgw_list_t *first; (first = pskgw_list_first(&m->reqs)) != NULL;) {
         pskgw_list_remove(first);
-        free(pskgw_container_of(first, mq_req_t, link));
+        pskgw_sink_fl_put(&m->free_reqs, pskgw_container_of(first, mq_req_t, link));
     }
     if (m->connected)
         mosquitto_disconnect(m->mosq);

@@ -40,8 +40,11 @@ typedef struct {
     char *password; /* secret: wiped on free, right after the connection copied it */
     char *stream;
     uint64_t maxlen;
+    char maxlen_s[24]; /* maxlen as text, for the XADD */
     bool raw;
-    bool closing; /* tokens are forgotten */
+    pskgw_sink_freelist_t free_reqs; /* redis_req_t: none allocated per message in steady state */
+    pskgw_sink_buf_t key_buf;        /* the stream key of the message being sent */
+    bool closing;                    /* tokens are forgotten */
     /* The connection reports only the loss of a READY connection: a Redis down from the start
      * is seen by this timer (failed attempts while not READY), so an idle sink is not taken for
      * healthy. */
@@ -85,7 +88,7 @@ static void reply_cb(void *arg, int status, const redisReply *rep)
     redis_sink_t *r = q->r;
     void *token = q->token;
 
-    free(q);
+    pskgw_sink_fl_put(&r->free_reqs, q);
     if (r->closing)
         return; /* tokens are forgotten at close */
     if (status < 0)
@@ -104,8 +107,7 @@ static int redis_send(void *impl, pskgw_msg_t *msg, void *token)
     const char *argv[48];
     size_t lens[48];
     int argc = 0;
-    char maxlen[24];
-    char *key = NULL;
+    const char *key;
     pskgw_sink_meta_t meta;
     redis_req_t *q;
     int rc;
@@ -119,20 +121,14 @@ static int redis_send(void *impl, pskgw_msg_t *msg, void *token)
 #define ARGS(s) ARG((s), strlen(s))
     if (!pskgw_redisconn_ready(r->conn))
         return PSKGW_EUNAVAIL;
-    if ((rc = pskgw_sink_template(r->stream, &msg->env, &key)) < 0)
+    if ((rc = pskgw_sink_template(r->stream, &msg->env, &r->key_buf, &key)) < 0)
         return rc;
-    q = calloc(1, sizeof(*q));
-    if (!q) {
-        free(key);
-        return PSKGW_ENOMEM;
-    }
     ARGS("XADD");
     ARGS(key);
     if (r->maxlen) {
-        snprintf(maxlen, sizeof(maxlen), "%llu", (unsigned long long)r->maxlen);
         ARGS("MAXLEN");
         ARGS("~");
-        ARGS(maxlen);
+        ARGS(r->maxlen_s);
     }
     ARGS("*");
     if (r->raw) {
@@ -146,23 +142,21 @@ static int redis_send(void *impl, pskgw_msg_t *msg, void *token)
     } else {
         const char *json;
         size_t len;
-        if ((rc = pskgw_msg_json(msg, &json, &len)) < 0) {
-            free(key);
-            free(q);
+        if ((rc = pskgw_msg_json(msg, &json, &len)) < 0)
             return rc;
-        }
         ARGS("envelope");
         ARG(json, len);
     }
 #undef ARG
 #undef ARGS
+    if (!(q = pskgw_sink_fl_get(&r->free_reqs, sizeof(*q))))
+        return PSKGW_ENOMEM;
     q->r = r;
     q->token = token;
     /* the command is formatted now: argv may go after the call */
     rc = pskgw_redisconn_command(r->conn, argc, argv, lens, reply_cb, q, NULL);
-    free(key);
     if (rc < 0)
-        free(q);
+        pskgw_sink_fl_put(&r->free_reqs, q);
     return rc;
 }
 
@@ -252,6 +246,8 @@ static void sink_free(redis_sink_t *r)
     free(r->master_name);
     free(r->stream);
     pskgw_free_secret_str(r->password);
+    pskgw_sink_fl_free(&r->free_reqs);
+    pskgw_sink_buf_free(&r->key_buf);
     free(r);
 }
 
@@ -305,6 +301,7 @@ static int redis_create(pskgw_sink_t *core, uv_loop_t *loop, const pskgw_sink_op
     r->loop = loop;
     r->raw = o->payload == PSKGW_SINK_PAYLOAD_RAW;
     r->maxlen = o->redis.maxlen;
+    snprintf(r->maxlen_s, sizeof(r->maxlen_s), "%llu", (unsigned long long)r->maxlen);
     if (o->redis.host) {
         r->host = strdup(o->redis.host);
         r->port = o->redis.port ? o->redis.port : 6379;

@@ -10,46 +10,116 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pskgw_sink_template(const char *tmpl, const pskgw_envelope_t *env, char **out)
+int pskgw_sink_buf_reserve(pskgw_sink_buf_t *b, size_t need)
+{
+    size_t cap = b->cap ? b->cap : 64;
+    char *p;
+
+    if (need <= b->cap)
+        return 0;
+    while (cap < need)
+        cap *= 2;
+    if (!(p = realloc(b->p, cap)))
+        return PSKGW_ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void pskgw_sink_buf_free(pskgw_sink_buf_t *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->cap = 0;
+}
+
+#define FL_KEEP 4096u /* items kept per freelist */
+
+void *pskgw_sink_fl_get(pskgw_sink_freelist_t *fl, size_t size)
+{
+    void *p = fl->head;
+
+    if (p) {
+        fl->head = *(void **)p;
+        fl->n--;
+        memset(p, 0, size);
+        return p;
+    }
+    return calloc(1, size < sizeof(void *) ? sizeof(void *) : size);
+}
+
+void pskgw_sink_fl_put(pskgw_sink_freelist_t *fl, void *p)
+{
+    if (!p)
+        return;
+    if (fl->n >= FL_KEEP) {
+        free(p);
+        return;
+    }
+    *(void **)p = fl->head;
+    fl->head = p;
+    fl->n++;
+}
+
+void pskgw_sink_fl_free(pskgw_sink_freelist_t *fl)
+{
+    while (fl->head) {
+        void *p = fl->head;
+        fl->head = *(void **)p;
+        free(p);
+    }
+    fl->n = 0;
+}
+
+/* The placeholder tmpl starts with (0..3), or -1. */
+static int tmpl_hit(const char *tmpl, const char *const names[4], const size_t name_len[4])
+{
+    if (*tmpl != '{')
+        return -1;
+    for (int i = 0; i < 4; i++)
+        if (strncmp(tmpl, names[i], name_len[i]) == 0)
+            return i;
+    return -1;
+}
+
+int pskgw_sink_template(const char *tmpl, const pskgw_envelope_t *env, pskgw_sink_buf_t *buf,
+                        const char **out)
 {
     static const char *const names[] = { "{domain}", "{rot_public_uid}", "{psk_identity}",
                                          "{listener}" };
+    static const size_t name_len[] = { 8, 16, 14, 10 };
     const char *vals[4];
-    size_t cap = 1;
-    char *buf;
+    size_t val_len[4];
+    size_t need = 1;
     char *p;
+    int rc;
 
     vals[0] = env->domain ? env->domain : "";
     vals[1] = env->rot_public_uid ? env->rot_public_uid : "";
     vals[2] = env->psk_identity ? env->psk_identity : "";
     vals[3] = env->listener ? env->listener : "";
-    for (const char *t = tmpl; *t; t++) {
-        size_t add = 1;
-        for (int i = 0; i < 4; i++)
-            if (strncmp(t, names[i], strlen(names[i])) == 0 && strlen(vals[i]) > add)
-                add = strlen(vals[i]);
-        cap += add;
+    for (int i = 0; i < 4; i++)
+        val_len[i] = strlen(vals[i]);
+    for (const char *t = tmpl; *t;) {
+        int hit = tmpl_hit(t, names, name_len);
+        need += hit >= 0 ? val_len[hit] : 1;
+        t += hit >= 0 ? name_len[hit] : 1;
     }
-    buf = malloc(cap);
-    if (!buf)
-        return PSKGW_ENOMEM;
-    p = buf;
+    if ((rc = pskgw_sink_buf_reserve(buf, need)) < 0)
+        return rc;
+    p = buf->p;
     while (*tmpl) {
-        int hit = -1;
-        for (int i = 0; i < 4 && hit < 0; i++)
-            if (strncmp(tmpl, names[i], strlen(names[i])) == 0)
-                hit = i;
+        int hit = tmpl_hit(tmpl, names, name_len);
         if (hit >= 0) {
-            size_t n = strlen(vals[hit]);
-            memcpy(p, vals[hit], n);
-            p += n;
-            tmpl += strlen(names[hit]);
+            memcpy(p, vals[hit], val_len[hit]);
+            p += val_len[hit];
+            tmpl += name_len[hit];
         } else {
             *p++ = *tmpl++;
         }
     }
     *p = '\0';
-    *out = buf;
+    *out = buf->p;
     return 0;
 }
 

@@ -39,7 +39,8 @@ extern void __sanitizer_print_stack_trace(void) __attribute__((weak));
 static long fail_at = -1; /* -1: not armed; 0: count only; N: fail the Nth */
 static bool trace;
 static atomic_long counted;
-static atomic_long calls; /* every allocation, armed or not */
+static atomic_long calls;               /* every allocation, armed or not */
+static _Thread_local long thread_calls; /* those of the calling thread */
 static atomic_bool injected;
 /* The test running in this process, taken at its first allocation: by the time the destructor
  * runs, Criterion has already cleared it. */
@@ -72,12 +73,14 @@ static void af_test_name(char *buf, size_t cap)
 static void *af_wolf_malloc(size_t n)
 {
     atomic_fetch_add(&calls, 1);
+    thread_calls++;
     return __real_malloc(n);
 }
 
 static void *af_wolf_realloc(void *p, size_t n)
 {
     atomic_fetch_add(&calls, 1);
+    thread_calls++;
     return __real_realloc(p, n);
 }
 
@@ -135,6 +138,7 @@ static bool af_fail(const char *fn, size_t n, const void *caller)
     long k;
 
     atomic_fetch_add(&calls, 1);
+    thread_calls++;
     if (fail_at < 0)
         return false;
     k = atomic_fetch_add(&counted, 1) + 1;
@@ -162,6 +166,11 @@ bool pskgw_allocfail_injected(void)
 long pskgw_allocfail_count(void)
 {
     return atomic_load(&counted);
+}
+
+long pskgw_allocfail_thread_calls(void)
+{
+    return thread_calls;
 }
 
 long pskgw_allocfail_calls(void)

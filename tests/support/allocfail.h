@@ -45,5 +45,8 @@ bool pskgw_allocfail_injected(void);
 long pskgw_allocfail_count(void);
 /* Allocations by our code (wrapped) and by wolfSSL since the process started, always counted. */
 long pskgw_allocfail_calls(void);
+/* The same, made by the calling thread only: for a test whose in-process receiver (a server or
+ * subscriber on its own threads, in tests/support) allocates while the loop thread is counted. */
+long pskgw_allocfail_thread_calls(void);
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "allocfail.h"
 #include "common/err.h"
 #include "sinks/envelope.h"
 
@@ -70,6 +71,77 @@ void st_submit(st_ctx_t *c, int first, int n, int ndev)
         cr_assert_eq(pskgw_sinkset_submit(c->set, &env, done_cb, a, c->ids[i]), 0);
         c->done_total++;
     }
+}
+
+/* st_steady_allocs()'s arguments: made before it counts, never freed. */
+static st_arg_t steady_args[ST_MAX];
+
+static void steady_done_cb(void *arg, int status)
+{
+    st_arg_t *a = arg;
+    st_ctx_t *c = a->c;
+
+    c->status[a->i] = status == 0 ? 1 : -1;
+    if (status == 0)
+        c->done_ok++;
+    else {
+        c->done_err++;
+        c->last_err = status;
+    }
+}
+
+/* Submit burst messages [first, first + burst) and run until each got its callback. */
+static void steady_burst(st_ctx_t *c, int first, int burst, int ndev)
+{
+    for (int i = first; i < first + burst; i++) {
+        pskgw_envelope_t env;
+        char dev[32];
+
+        steady_args[i].c = c;
+        steady_args[i].i = i;
+        st_envelope(i, ndev, c->payload[i], &c->payload_len[i], dev, sizeof(dev), &env);
+        cr_assert_eq(pskgw_sinkset_submit(c->set, &env, steady_done_cb, &steady_args[i], c->ids[i]),
+                     0);
+        c->done_total++;
+    }
+    st_run_until(&c->loop, st_all_done, c, 30000);
+    cr_assert_eq(c->done_err, 0, "%d failed (last %d)", c->done_err, c->last_err);
+}
+
+static uint64_t spooled(const st_ctx_t *c)
+{
+    pskgw_sink_stats_t st;
+
+    cr_assert_eq(pskgw_sinkset_stats(c->set, 0, NULL, &st), 0);
+    return st.spooled + st.replayed + st.retried;
+}
+
+long st_steady_allocs(st_ctx_t *c, int first, int burst, int warm, int count, int ndev)
+{
+    long start = pskgw_allocfail_thread_calls();
+    int next = first;
+    long before;
+    uint64_t sp;
+
+    /* Warm up: at least `warm` bursts, and on until one went through memory alone (a loaded
+     * machine may open the spool or connect late: messages then went through the spool, and
+     * their devices' next ones follow them there until it is read back). */
+    for (int b = 0;; b++) {
+        cr_assert_leq(next + burst * (count + 1), ST_MAX, "no burst through memory alone");
+        sp = spooled(c);
+        steady_burst(c, next, burst, ndev);
+        next += burst;
+        if (b + 1 >= warm && spooled(c) == sp)
+            break;
+    }
+    /* the freelists start empty: a counter stuck at zero cannot pass */
+    before = pskgw_allocfail_thread_calls();
+    cr_assert_gt(before - start, 0, "no allocation counted while warming up");
+    sp = spooled(c);
+    for (int b = 0; b < count; b++, next += burst)
+        steady_burst(c, next, burst, ndev);
+    cr_assert_eq(spooled(c), sp, "counted messages went through the spool or were retried");
+    return pskgw_allocfail_thread_calls() - before;
 }
 
 static void tick_cb(uv_timer_t *t)

@@ -39,6 +39,16 @@ bool st_all_done(void *c); /* every submitted message got its callback */
 bool st_drained(void *c);
 /* Wait until sink 0 of c->set has delivered at least `want` messages. */
 void st_wait_delivered(st_ctx_t *c, uint64_t want, int timeout_ms);
+/* The allocation-free steady state of c->set's sinks (issue 13): bursts of `burst` messages of
+ * ndev devices from index `first` on (as st_submit, without an allocation by the test), each
+ * burst run until every message got its callback (asserted delivered). First at least `warm`
+ * bursts, and on until one burst went through memory alone (sink 0's spooled, replayed and
+ * retried counters did not move: the spool opened and the target connected); then `count`
+ * bursts, which must not touch the spool or retry. Returns the allocations the loop thread (this
+ * thread: the sinks' code) made during those `count` bursts (tests/support/allocfail.h;
+ * receivers on their own threads and shared libraries are not counted). c->done_total is the
+ * number of messages submitted, [first, first + c->done_total). */
+long st_steady_allocs(st_ctx_t *c, int first, int burst, int warm, int count, int ndev);
 /* Close c->set and run the loop until closed; then uv_loop_close must be 0. */
 void st_close(st_ctx_t *c);
 void st_loop_fini(st_ctx_t *c);

@@ -957,3 +957,171 @@ Test(keycache, breaker_probes_at_most_once_per_interval)
     drain();
     cr_assert_eq(stats().breaker_open, 1);
 }
+
+/* ---- the decode hook: values kept decoded with their entry (issue 13) ---- */
+
+typedef struct {
+    uint32_t len;
+    char text[48];
+} dec_t;
+
+static int decode_calls;
+
+/* A value starting with 'x' does not decode. */
+static int test_decode(void *arg, const uint8_t *value, size_t len, void *out)
+{
+    dec_t *d = out;
+
+    cr_assert_eq(arg, &decode_calls);
+    decode_calls++;
+    if (len == 0 || value[0] == 'x' || len >= sizeof(d->text))
+        return PSKGW_EPARSE;
+    d->len = (uint32_t)len;
+    memcpy(d->text, value, len);
+    d->text[len] = '\0';
+    return 0;
+}
+
+static void reinit_decoding(void)
+{
+    pskgw_keycache_opts_t o = base_opts();
+
+    o.decode = test_decode;
+    o.decode_arg = &decode_calls;
+    o.decoded_size = sizeof(dec_t);
+    decode_calls = 0;
+    reinit(&o);
+}
+
+/* Fetch key and let the backend answer status (value); the result must be `want`. */
+static void fill_want(const char *key, int status, const char *value, int want)
+{
+    got_t g = { 0 };
+
+    cr_assert_eq(pskgw_keycache_fetch(kc, (const uint8_t *)key, strlen(key), on_result, &g, NULL),
+                 0);
+    cr_assert(fake_complete(&fb, (const uint8_t *)key, strlen(key), status, value,
+                            value ? strlen(value) : 0));
+    drain();
+    cr_assert_eq(g.calls, 1);
+    cr_assert_eq(g.status, want);
+}
+
+static void fill(const char *key, int status, const char *value)
+{
+    fill_want(key, status, value, status);
+}
+
+/* A value is decoded once, when it enters layer 1; every lookup hit hands out that struct (no
+ * decode per lookup). A value that does not decode is still served, without a struct; a refusal
+ * has none; without a hook there is none either. */
+Test(keycache, decode_hook_keeps_values_decoded)
+{
+    pskgw_keycache_result_t res;
+
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("dev0"), &res), PSKGW_EAGAIN);
+    fill("dev0", PSKGW_OK, "plain");
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("dev0"), &res), 0);
+    cr_assert_null(res.decoded, "no hook: no decoded struct");
+
+    reinit_decoding();
+    fill("dev1", PSKGW_OK, "psk-1");
+    cr_assert_eq(decode_calls, 1);
+    for (int i = 0; i < 5; i++) {
+        const dec_t *d;
+
+        cr_assert_eq(pskgw_keycache_lookup(kc, K("dev1"), &res), 0);
+        cr_assert_eq(res.status, PSKGW_OK);
+        d = res.decoded;
+        cr_assert_not_null(d);
+        cr_assert_eq(d->len, 5);
+        cr_assert_str_eq(d->text, "psk-1");
+        cr_assert_eq((uintptr_t)d % 16, 0, "the struct is aligned");
+    }
+    cr_assert_eq(decode_calls, 1, "decoded again on a hit");
+
+    fill("dev2", PSKGW_OK, "xbad");
+    cr_assert_eq(decode_calls, 2);
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("dev2"), &res), 0);
+    cr_assert_eq(res.status, PSKGW_OK);
+    cr_assert_eq(res.value_len, 4);
+    cr_assert_null(res.decoded);
+
+    fill("dev3", PSKGW_EDENIED, NULL);
+    cr_assert_eq(decode_calls, 2, "a refusal is not decoded");
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("dev3"), &res), 0);
+    cr_assert_eq(res.status, PSKGW_EDENIED);
+    cr_assert_null(res.decoded);
+
+    /* stale (served during the hold-off after a failed refresh): the struct comes along */
+    g_now += 10000;                                    /* ttl_s = 10 */
+    fill_want("dev1", PSKGW_EUNAVAIL, NULL, PSKGW_OK); /* served stale */
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("dev1"), &res), 0);
+    cr_assert(res.stale);
+    cr_assert_not_null(res.decoded);
+    cr_assert_str_eq(((const dec_t *)res.decoded)->text, "psk-1");
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return false;
+    return true;
+}
+
+/* The decoded struct is a secret like the value: it lives in the entry's don't-dump block and
+ * is wiped when the entry goes (invalidation, replacement by a new value, eviction, close).
+ * The struct's old address is read after the entry went: the arena keeps its blocks mapped. */
+Test(keycache, decoded_struct_wiped_when_the_entry_goes)
+{
+    pskgw_keycache_result_t res;
+    const void *p[4];
+    pskgw_keycache_opts_t o = base_opts();
+
+    o.decode = test_decode;
+    o.decode_arg = &decode_calls;
+    o.decoded_size = sizeof(dec_t);
+    o.entries = 2;
+    decode_calls = 0;
+    reinit(&o);
+
+    fill("inval", PSKGW_OK, "secret-a");
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("inval"), &res), 0);
+    p[0] = res.decoded;
+    cr_assert_not(all_zero(p[0], sizeof(dec_t)));
+    cr_assert_eq(pskgw_keycache_invalidate(kc, K("inval")), 0);
+    cr_assert(all_zero(p[0], sizeof(dec_t)), "not wiped at invalidation");
+
+    fill("repl", PSKGW_OK, "secret-b");
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("repl"), &res), 0);
+    p[1] = res.decoded;
+    cr_assert(pskgw_keycache_invalidate(kc, K("nothing")) == 0);
+    g_now += 10000; /* stale: the next fetch refreshes it */
+    fill("repl", PSKGW_OK, "secret-c");
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("repl"), &res), 0);
+    cr_assert_str_eq(((const dec_t *)res.decoded)->text, "secret-c");
+    if (res.decoded != p[1])
+        cr_assert(all_zero(p[1], sizeof(dec_t)), "not wiped at replacement");
+
+    fill("ev1", PSKGW_OK, "secret-d");
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("ev1"), &res), 0);
+    p[2] = res.decoded;
+    fill("ev2", PSKGW_OK, "secret-e"); /* entries = 2: "repl" is the least recent */
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("ev2"), &res), 0);
+    fill("ev3", PSKGW_OK, "secret-f"); /* evicts "ev1" */
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("ev1"), &res), PSKGW_EAGAIN);
+    cr_assert(all_zero(p[2], sizeof(dec_t)) || ((const dec_t *)p[2])->len != 8 ||
+                  strcmp(((const dec_t *)p[2])->text, "secret-d") != 0,
+              "not wiped at eviction");
+
+    cr_assert_eq(pskgw_keycache_lookup(kc, K("ev3"), &res), 0);
+    p[3] = res.decoded;
+    pskgw_keycache_close(kc, on_closed);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    cr_assert(closed);
+    kc = NULL;
+    cr_assert(all_zero(p[3], sizeof(dec_t)), "not wiped at close");
+}
