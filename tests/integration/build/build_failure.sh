@@ -17,6 +17,7 @@ fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 clone() { # dir: the scripts, the style file and a git repository (scripts/format lists files with git)
   mkdir -p "$1/scripts" "$1/fuzz"
   cp "$src"/scripts/{test,fuzz,bench,demo,format,lib.sh,build-wolfssl,wolfssl-profile,build-mbedtls} "$1/scripts/"
+  cp -R "$src/scripts/wolfssl" "$1/scripts/" # pskgw's additions to wolfSSL, which scripts/build-wolfssl hashes and appends
   cp "$src/.clang-format" "$src/.gitignore" "$1/"
 }
 commit() { # dir

@@ -13,6 +13,7 @@ fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 p=$tmp/proj
 mkdir -p "$p/scripts" "$p/alpha" "$p/beta" "$p/tests"
 cp "$src"/scripts/{test,coverage-report,lib.sh,build-wolfssl,wolfssl-profile,build-mbedtls} "$p/scripts/"
+cp -R "$src/scripts/wolfssl" "$p/scripts/" # pskgw's additions to wolfSSL, which scripts/build-wolfssl hashes and appends
 cat >"$p/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.18)
 project(proj C)

@@ -9,6 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/elsewhere/clone/scripts"
 cp "$src/scripts/build-wolfssl" "$src/scripts/wolfssl-profile" "$src/scripts/lib.sh" \
   "$tmp/elsewhere/clone/scripts/"
+cp -R "$src/scripts/wolfssl" "$tmp/elsewhere/clone/scripts/" # pskgw's additions to wolfSSL, which scripts/build-wolfssl hashes and appends
 passed=0 failed=0
 "$src/scripts/build-wolfssl" 2>/dev/null # the source tree's build exists (scripts/test made it)
 if out=$("$tmp/elsewhere/clone/scripts/build-wolfssl" 2>&1) && ! grep -q 'building wolfSSL' <<<"$out"; then
