@@ -50,6 +50,10 @@ typedef struct {
     const uint8_t *payload;  /* cleartext (after E2E decryption) */
     size_t payload_len;
     const pskgw_envelope_e2e_t *e2e; /* NULL when the payload was not E2E protected */
+    /* NULL, or the strings' lengths (struct pskgw_envelope_lens below, in its order) as the
+     * caller measured them once per session: pskgw_sinkset_submit() then reads no string's
+     * length. Each must be the string's strlen (NULL: 0); the renderers ignore it. */
+    const struct pskgw_envelope_lens *lens;
 } pskgw_envelope_t;
 
 /* Render env as the one-line JSON object above (no trailing newline) with the given message id
@@ -76,7 +80,7 @@ int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id
  * (pskgw_envelope_measure) and handed to the renderers below: a sink message keeps them, so
  * rendering it reads no string's length again. */
 #define PSKGW_ENVELOPE_NSTR 9
-typedef struct {
+typedef struct pskgw_envelope_lens {
     size_t len[PSKGW_ENVELOPE_NSTR];
 } pskgw_envelope_lens_t;
 

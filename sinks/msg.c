@@ -120,9 +120,10 @@ static const char *const *env_strs(const pskgw_envelope_t *e, const char *out[NS
     return out;
 }
 
-static int str_ok(const char *s, size_t *len)
+/* known: the caller's length of s (env->lens), else NULL: s is measured here. */
+static int str_ok(const char *s, const size_t *known, size_t *len)
 {
-    *len = s ? strlen(s) : 0;
+    *len = known ? *known : s ? strlen(s) : 0;
     return *len <= 0xffff;
 }
 
@@ -235,14 +236,14 @@ int pskgw_msg_new_from(pskgw_msg_pool_t *pool, const pskgw_envelope_t *env, cons
         return PSKGW_EINVAL;
     env_strs(env, strs);
     for (int i = 0; i < NSTR; i++)
-        if (!str_ok(strs[i], &lens[i]))
+        if (!str_ok(strs[i], env->lens ? &env->lens->len[i] : NULL, &lens[i]))
             return PSKGW_EINVAL;
     if (env->e2e) {
         x.s[0] = env->e2e->key_identity;
         x.s[1] = env->e2e->cipher_suite;
         x.s[2] = env->e2e->rot_public_uid;
         for (int i = 0; i < NE2E; i++)
-            if (!str_ok(x.s[i], &x.len[i]))
+            if (!str_ok(x.s[i], env->lens ? &env->lens->len[NSTR + i] : NULL, &x.len[i]))
                 return PSKGW_EINVAL;
     }
     return msg_build(pool, id, strs, lens, env, &x, out);

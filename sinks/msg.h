@@ -43,7 +43,8 @@ typedef struct pskgw_msg {
     uint8_t blob[];
 } pskgw_msg_t;
 
-/* Copy env with the given id (PSKGW_MESSAGE_ID_LEN hex chars). refs = 1.
+/* Copy env with the given id (PSKGW_MESSAGE_ID_LEN hex chars). refs = 1. The strings' lengths
+ * are env->lens when given (not measured again: the per-message path), else strlen.
  * 0, PSKGW_EINVAL (bad id, a string too long or with a NUL), PSKGW_ENOMEM. */
 int pskgw_msg_new(const pskgw_envelope_t *env, const char *id, pskgw_msg_t **out);
 
