@@ -184,6 +184,17 @@ static void cat(char *out, size_t cap, const char *a, const char *b, const char 
     out[o] = '\0';
 }
 
+/* ",le=\"<bound in seconds>\"" of a histogram's n buckets and ",le=\"+Inf\"" at [n], formatted
+ * once per snapshot (not once per series); *done set. */
+#define LE_TEXT 32
+static void le_texts(char out[][LE_TEXT], const uint32_t *bounds_ms, int n, int *done)
+{
+    for (int b = 0; b < n; b++)
+        snprintf(out[b], LE_TEXT, ",le=\"%g\"", bounds_ms[b] / 1000.0);
+    snprintf(out[n], LE_TEXT, ",le=\"+Inf\"");
+    *done = 1;
+}
+
 static uint64_t field_at(const void *base, size_t off)
 {
     uint64_t v;
@@ -249,6 +260,8 @@ static void listener_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_
 static void forward_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
 {
     static const char *const H = "pskgw_forward_first_byte_seconds";
+    char le[PSKGW_FWD_LAT_BUCKETS + 1][LE_TEXT];
+    int le_done = 0;
 
     for (size_t f = 0; f <= sizeof(forward_fields) / sizeof(forward_fields[0]) + 1; f++) {
         size_t nf = sizeof(forward_fields) / sizeof(forward_fields[0]);
@@ -282,12 +295,10 @@ static void forward_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t
                     }
                     continue;
                 }
+                if (!le_done)
+                    le_texts(le, pskgw_fwd_latency_bounds_ms, PSKGW_FWD_LAT_BUCKETS, &le_done);
                 for (int b = 0; b <= PSKGW_FWD_LAT_BUCKETS; b++) {
-                    if (b < PSKGW_FWD_LAT_BUCKETS)
-                        snprintf(lab, sizeof(lab), "%s,le=\"%g\"", a,
-                                 pskgw_fwd_latency_bounds_ms[b] / 1000.0);
-                    else
-                        cat(lab, sizeof(lab), a, ",le=\"+Inf\"", NULL, NULL);
+                    cat(lab, sizeof(lab), a, le[b], NULL, NULL);
                     pskgw_metrics_sample(m, "pskgw_forward_first_byte_seconds_bucket", lab,
                                          c->latency_le[b]);
                 }
@@ -358,6 +369,9 @@ static void sink_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m
 
 static void upstream_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
 {
+    char le[PSKGW_UPSTREAM_LAT_BUCKETS + 1][LE_TEXT];
+    int le_done = 0;
+
     pskgw_metrics_family(m, "pskgw_upstream_requests_total", "counter",
                          "security-service requests by operation and outcome");
     for (size_t i = 0; i < n; i++) {
@@ -395,12 +409,11 @@ static void upstream_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_
 
             labels2(a, sizeof(a), "domain", ds[i]->cfg->name, "op",
                     pskgw_upstream_op_name((pskgw_upstream_op_t)op));
+            if (!le_done)
+                le_texts(le, pskgw_upstream_latency_bounds_ms, PSKGW_UPSTREAM_LAT_BUCKETS,
+                         &le_done);
             for (int b = 0; b <= PSKGW_UPSTREAM_LAT_BUCKETS; b++) {
-                if (b < PSKGW_UPSTREAM_LAT_BUCKETS)
-                    snprintf(lab, sizeof(lab), "%s,le=\"%g\"", a,
-                             pskgw_upstream_latency_bounds_ms[b] / 1000.0);
-                else
-                    cat(lab, sizeof(lab), a, ",le=\"+Inf\"", NULL, NULL);
+                cat(lab, sizeof(lab), a, le[b], NULL, NULL);
                 pskgw_metrics_sample(m, "pskgw_upstream_latency_seconds_bucket", lab,
                                      st.latency_le[op][b]);
             }
