@@ -59,6 +59,10 @@ void pskgw_msg_pool_free(pskgw_msg_pool_t *pool);
 /* pskgw_msg_new() from pool (NULL: plain allocation). */
 int pskgw_msg_new_from(pskgw_msg_pool_t *pool, const pskgw_envelope_t *env, const char *id,
                        pskgw_msg_t **out);
+/* pskgw_msg_new_from() with a fresh message id (pskgw_envelope_new_id) in m->id: the id is
+ * valid by construction and not checked again (the sink set's per-message path). 0,
+ * PSKGW_EINVAL (a string too long), PSKGW_EIO (no random bytes), PSKGW_ENOMEM. */
+int pskgw_msg_new_fresh(pskgw_msg_pool_t *pool, const pskgw_envelope_t *env, pskgw_msg_t **out);
 pskgw_msg_t *pskgw_msg_ref(pskgw_msg_t *m);
 /* Drops a reference; at zero the message is wiped and freed, or returned to its pool. NULL
  * accepted. */

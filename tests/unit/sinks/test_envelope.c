@@ -232,6 +232,40 @@ Test(msg, given_lengths_are_used)
     pskgw_msg_unref(shorter);
 }
 
+/* The sink set's per-message path: the message draws its own id (valid, a new one each time,
+ * not checked again) and is otherwise what pskgw_msg_new() makes of the envelope. */
+Test(msg, new_fresh_draws_a_valid_id)
+{
+    pskgw_envelope_t e = sample();
+    pskgw_msg_t *a = NULL;
+    pskgw_msg_t *b = NULL;
+    pskgw_msg_t *ref = NULL;
+    const char *ja;
+    const char *jr;
+    size_t la;
+    size_t lr;
+
+    cr_assert_eq(pskgw_msg_new_fresh(NULL, &e, &a), 0);
+    cr_assert_eq(pskgw_msg_new_fresh(NULL, &e, &b), 0);
+    cr_assert(pskgw_envelope_id_valid(a->id));
+    cr_assert_eq(strlen(a->id), PSKGW_MESSAGE_ID_LEN);
+    cr_assert_str_neq(a->id, b->id);
+    cr_assert_eq(pskgw_msg_new(&e, a->id, &ref), 0);
+    cr_assert_eq(pskgw_msg_json(a, &ja, &la), 0);
+    cr_assert_eq(pskgw_msg_json(ref, &jr, &lr), 0);
+    cr_assert_eq(la, lr);
+    cr_assert_str_eq(ja, jr);
+    e.payload = NULL; /* payload_len without a payload: refused before any id is drawn */
+    {
+        pskgw_msg_t *bad = NULL;
+        cr_assert_eq(pskgw_msg_new_fresh(NULL, &e, &bad), PSKGW_EINVAL);
+        cr_assert_null(bad);
+    }
+    pskgw_msg_unref(a);
+    pskgw_msg_unref(b);
+    pskgw_msg_unref(ref);
+}
+
 Test(backoff, doubles_capped_jittered)
 {
     for (unsigned a = 1; a < 40; a++) {
