@@ -88,7 +88,7 @@ void pskgw_envelope_measure(const pskgw_envelope_t *env, pskgw_envelope_lens_t *
 /* pskgw_envelope_json_max() and pskgw_envelope_json_into() with the lengths measured already
  * (lens must be env's: pskgw_envelope_measure(env) or the same strings' lengths). For a sink
  * message's envelope: message_id must be valid (pskgw_envelope_id_valid) and is not checked again
- * here, as pskgw_msg_new* checked it when the message was built. */
+ * here, as pskgw_msg_new/_new_from checked it when the message was built (or _new_fresh drew it). */
 size_t pskgw_envelope_json_max_lens(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens);
 int pskgw_envelope_json_into_lens(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens,
                                   const char *message_id, char *out, size_t cap, size_t *out_len);
