@@ -31,6 +31,7 @@ struct msg {
     const char *peer;
     const char *identity;
     const char *uid;
+    size_t peer_len, identity_len, uid_len;
     char buf[];
 };
 
@@ -159,6 +160,7 @@ static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
     struct lctx *lc = m->lc;
     pskgw_domain_t *d = lc->d;
     pskgw_envelope_e2e_t e2e;
+    pskgw_envelope_lens_t lens;
     pskgw_envelope_t env;
     int replay = 0;
     int rc;
@@ -178,6 +180,13 @@ static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
         return;
     }
     memset(&env, 0, sizeof(env));
+    lens.len[0] = lc->domain_len;
+    lens.len[1] = lc->name_len;
+    lens.len[2] = lc->udp ? 4 : 3;
+    lens.len[3] = m->peer_len;
+    lens.len[4] = m->identity_len;
+    lens.len[5] = m->uid_len;
+    env.lens = &lens;
     env.domain = d->cfg->name;
     env.listener = lc->name;
     env.transport = lc->udp ? "dtls" : "tls";
@@ -196,6 +205,9 @@ static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
         e2e.rot_public_uid = r->e2e->rot_uid;
         e2e.replay = replay;
         env.e2e = &e2e;
+        lens.len[6] = strlen(e2e.key_identity);
+        lens.len[7] = e2e.cipher_suite ? strlen(e2e.cipher_suite) : 0;
+        lens.len[8] = m->uid_len; /* bind_e2e: the parameters' ROTPublicUID is the session's */
     }
     rc = pskgw_sinkset_submit(d->sinks, &env, lc->ack ? sink_done_ack : sink_done,
                               lc->ack ? (void *)m : (void *)d, NULL);
@@ -250,6 +262,9 @@ void pskgw_domain_on_message(void *arg, const pskgw_msg_meta_t *meta, const uint
     m->peer = m->buf;
     m->identity = m->buf + lp;
     m->uid = m->buf + lp + li;
+    m->peer_len = lp - 1;
+    m->identity_len = li - 1;
+    m->uid_len = lu - 1;
     rc = pskgw_e2e_process(d->e2e, d->mode, data, len, e2e_done, m, NULL);
     if (rc < 0) {
         d->c.submit_failed++;
@@ -285,6 +300,8 @@ struct lctx *pskgw_domain_lctx_new(pskgw_domain_t *d, const pskgw_config_listene
         free(lc);
         return NULL;
     }
+    lc->name_len = strlen(lc->name);
+    lc->domain_len = strlen(d->cfg->name);
     lc->d = d;
     lc->cfg = cfg;
     lc->udp = cfg->proto == PSKGW_CONFIG_PROTO_UDP;

@@ -21,6 +21,7 @@ struct lctx {
     pskgw_listener_t *l;                /* NULL once its close started */
     const pskgw_config_listener_t *cfg; /* the config in force; NULL once removed by a reload */
     char *name;                         /* copied: messages outlive a reloaded config */
+    size_t name_len, domain_len;        /* strlen(name), strlen(d->cfg->name): per message */
     int udp;
     int ack;
     size_t refs;

@@ -164,6 +164,37 @@ static const struct field domain_fields[] = {
     DF(acks_undelivered, "acknowledgements whose session had ended"),
 };
 
+/* snprintf(out, cap, "%s%s%s%s", a, b, c, d) without printf (the snapshot writes thousands of
+ * labels a second); NULL parts are left out. */
+static void cat(char *out, size_t cap, const char *a, const char *b, const char *c, const char *d)
+{
+    const char *parts[4] = { a, b, c, d };
+    size_t o = 0;
+
+    if (!cap)
+        return;
+    for (int i = 0; i < 4; i++) {
+        size_t n = parts[i] ? strlen(parts[i]) : 0;
+
+        if (n > cap - 1 - o)
+            n = cap - 1 - o;
+        memcpy(out + o, parts[i] ? parts[i] : "", n);
+        o += n;
+    }
+    out[o] = '\0';
+}
+
+/* ",le=\"<bound in seconds>\"" of a histogram's n buckets and ",le=\"+Inf\"" at [n], formatted
+ * once per snapshot (not once per series); *done set. */
+#define LE_TEXT 32
+static void le_texts(char out[][LE_TEXT], const uint32_t *bounds_ms, int n, int *done)
+{
+    for (int b = 0; b < n; b++)
+        snprintf(out[b], LE_TEXT, ",le=\"%g\"", bounds_ms[b] / 1000.0);
+    snprintf(out[n], LE_TEXT, ",le=\"+Inf\"");
+    *done = 1;
+}
+
 static uint64_t field_at(const void *base, size_t off)
 {
     uint64_t v;
@@ -176,8 +207,8 @@ static void family(pskgw_metrics_t *m, const struct field *f, int total)
 {
     char name[128];
 
-    snprintf(name, sizeof(name), "%s%s", f->name,
-             total && strcmp(f->type, "counter") == 0 ? "_total" : "");
+    cat(name, sizeof(name), f->name, total && strcmp(f->type, "counter") == 0 ? "_total" : "", NULL,
+        NULL);
     pskgw_metrics_family(m, name, f->type, f->help);
 }
 
@@ -186,8 +217,8 @@ static void sample(pskgw_metrics_t *m, const struct field *f, int total, const c
 {
     char name[128];
 
-    snprintf(name, sizeof(name), "%s%s", f->name,
-             total && strcmp(f->type, "counter") == 0 ? "_total" : "");
+    cat(name, sizeof(name), f->name, total && strcmp(f->type, "counter") == 0 ? "_total" : "", NULL,
+        NULL);
     pskgw_metrics_sample(m, name, labels, v);
 }
 
@@ -199,11 +230,11 @@ static void labels2(char *out, size_t cap, const char *k1, const char *v1, const
 
     pskgw_metrics_label(a, sizeof(a), k1, v1);
     if (!k2) {
-        snprintf(out, cap, "%s", a);
+        cat(out, cap, a, NULL, NULL, NULL);
         return;
     }
     pskgw_metrics_label(b, sizeof(b), k2, v2);
-    snprintf(out, cap, "%s,%s", a, b);
+    cat(out, cap, a, ",", b, NULL);
 }
 
 static void listener_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
@@ -229,6 +260,8 @@ static void listener_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_
 static void forward_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
 {
     static const char *const H = "pskgw_forward_first_byte_seconds";
+    char le[PSKGW_FWD_LAT_BUCKETS + 1][LE_TEXT];
+    int le_done = 0;
 
     for (size_t f = 0; f <= sizeof(forward_fields) / sizeof(forward_fields[0]) + 1; f++) {
         size_t nf = sizeof(forward_fields) / sizeof(forward_fields[0]);
@@ -256,19 +289,16 @@ static void forward_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t
                 }
                 if (f == nf) {
                     for (int r = 0; r < PSKGW_FWD_FAIL_REASONS; r++) {
-                        snprintf(lab, sizeof(lab), "%s,reason=\"%s\"", a,
-                                 pskgw_fwd_fail_reasons[r]);
+                        cat(lab, sizeof(lab), a, ",reason=\"", pskgw_fwd_fail_reasons[r], "\"");
                         pskgw_metrics_sample(m, "pskgw_forward_connect_failures_total", lab,
                                              c->connect_failed[r]);
                     }
                     continue;
                 }
+                if (!le_done)
+                    le_texts(le, pskgw_fwd_latency_bounds_ms, PSKGW_FWD_LAT_BUCKETS, &le_done);
                 for (int b = 0; b <= PSKGW_FWD_LAT_BUCKETS; b++) {
-                    if (b < PSKGW_FWD_LAT_BUCKETS)
-                        snprintf(lab, sizeof(lab), "%s,le=\"%g\"", a,
-                                 pskgw_fwd_latency_bounds_ms[b] / 1000.0);
-                    else
-                        snprintf(lab, sizeof(lab), "%s,le=\"+Inf\"", a);
+                    cat(lab, sizeof(lab), a, le[b], NULL, NULL);
                     pskgw_metrics_sample(m, "pskgw_forward_first_byte_seconds_bucket", lab,
                                          c->latency_le[b]);
                 }
@@ -339,6 +369,9 @@ static void sink_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m
 
 static void upstream_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
 {
+    char le[PSKGW_UPSTREAM_LAT_BUCKETS + 1][LE_TEXT];
+    int le_done = 0;
+
     pskgw_metrics_family(m, "pskgw_upstream_requests_total", "counter",
                          "security-service requests by operation and outcome");
     for (size_t i = 0; i < n; i++) {
@@ -354,8 +387,8 @@ static void upstream_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_
 
                 labels2(a, sizeof(a), "domain", ds[i]->cfg->name, "op",
                         pskgw_upstream_op_name((pskgw_upstream_op_t)op));
-                snprintf(lab, sizeof(lab), "%s,outcome=\"%s\"", a,
-                         pskgw_upstream_outcome_name((pskgw_upstream_outcome_t)o));
+                cat(lab, sizeof(lab), a, ",outcome=\"",
+                    pskgw_upstream_outcome_name((pskgw_upstream_outcome_t)o), "\"");
                 pskgw_metrics_sample(m, "pskgw_upstream_requests_total", lab, st.outcomes[op][o]);
             }
         }
@@ -376,12 +409,11 @@ static void upstream_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_
 
             labels2(a, sizeof(a), "domain", ds[i]->cfg->name, "op",
                     pskgw_upstream_op_name((pskgw_upstream_op_t)op));
+            if (!le_done)
+                le_texts(le, pskgw_upstream_latency_bounds_ms, PSKGW_UPSTREAM_LAT_BUCKETS,
+                         &le_done);
             for (int b = 0; b <= PSKGW_UPSTREAM_LAT_BUCKETS; b++) {
-                if (b < PSKGW_UPSTREAM_LAT_BUCKETS)
-                    snprintf(lab, sizeof(lab), "%s,le=\"%g\"", a,
-                             pskgw_upstream_latency_bounds_ms[b] / 1000.0);
-                else
-                    snprintf(lab, sizeof(lab), "%s,le=\"+Inf\"", a);
+                cat(lab, sizeof(lab), a, le[b], NULL, NULL);
                 pskgw_metrics_sample(m, "pskgw_upstream_latency_seconds_bucket", lab,
                                      st.latency_le[op][b]);
             }
@@ -438,21 +470,21 @@ static void e2e_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
             continue;
         pskgw_e2e_counters(ds[i]->e2e, &c);
         pskgw_metrics_label(a, sizeof(a), "domain", ds[i]->cfg->name);
-        snprintf(lab, sizeof(lab), "%s,outcome=\"plain\"", a);
+        cat(lab, sizeof(lab), a, ",outcome=\"plain\"", NULL, NULL);
         pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, c.plain);
-        snprintf(lab, sizeof(lab), "%s,outcome=\"decrypted\"", a);
+        cat(lab, sizeof(lab), a, ",outcome=\"decrypted\"", NULL, NULL);
         pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, c.decrypted);
         for (int r = PSKGW_E2E_REASON_NOT_E2E; r < PSKGW_E2E_REASON_COUNT_; r++) {
             if (r == PSKGW_E2E_REASON_CANCELED)
                 continue;
-            snprintf(lab, sizeof(lab), "%s,outcome=\"rejected\",reason=\"%s\"", a,
-                     pskgw_e2e_reason_name((pskgw_e2e_reason_t)r));
+            cat(lab, sizeof(lab), a, ",outcome=\"rejected\",reason=\"",
+                pskgw_e2e_reason_name((pskgw_e2e_reason_t)r), "\"");
             pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, c.rejected_by[r]);
         }
         /* rejected by the gateway after decryption (also counted as decrypted above) */
-        snprintf(lab, sizeof(lab), "%s,outcome=\"rejected\",reason=\"uid_mismatch\"", a);
+        cat(lab, sizeof(lab), a, ",outcome=\"rejected\",reason=\"uid_mismatch\"", NULL, NULL);
         pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, ds[i]->c.e2e_uid_mismatch);
-        snprintf(lab, sizeof(lab), "%s,outcome=\"rejected\",reason=\"replay\"", a);
+        cat(lab, sizeof(lab), a, ",outcome=\"rejected\",reason=\"replay\"", NULL, NULL);
         pskgw_metrics_sample(m, "pskgw_e2e_payloads_total", lab, ds[i]->c.e2e_replay_rejected);
     }
 }
@@ -467,12 +499,12 @@ static void identity_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_
 
         pskgw_metrics_label(a, sizeof(a), "domain", ds[i]->cfg->name);
         for (int r = PSKGW_PSK_ID_LENGTH; r < PSKGW_PSK_ID_REASON_COUNT_; r++) {
-            snprintf(lab, sizeof(lab), "%s,reason=\"%s\"", a,
-                     pskgw_psk_id_reason_name((pskgw_psk_id_reason_t)r));
+            cat(lab, sizeof(lab), a, ",reason=\"",
+                pskgw_psk_id_reason_name((pskgw_psk_id_reason_t)r), "\"");
             pskgw_metrics_sample(m, "pskgw_domain_identities_refused_total", lab,
                                  ds[i]->c.identities_refused[r]);
         }
-        snprintf(lab, sizeof(lab), "%s,reason=\"denied\"", a);
+        cat(lab, sizeof(lab), a, ",reason=\"denied\"", NULL, NULL);
         pskgw_metrics_sample(m, "pskgw_domain_identities_refused_total", lab,
                              ds[i]->c.identities_denied);
     }

@@ -66,17 +66,96 @@ static void append(pskgw_metrics_t *m, const char *fmt, ...)
     }
 }
 
+/* The printf-free writers of the families and samples (the loop renders every series once a
+ * second: vsnprintf was most of that snapshot's cost). Same growth and NUL as append(). */
+static int reserve(pskgw_metrics_t *m, size_t n)
+{
+    size_t ncap;
+    char *t;
+
+    if (m->failed)
+        return -1;
+    if (m->len + n < m->cap)
+        return 0;
+    ncap = m->cap ? m->cap * 2 : 4096;
+    while (ncap < m->len + n + 1)
+        ncap *= 2;
+    t = realloc(m->text, ncap);
+    if (!t) {
+        m->failed = 1;
+        return -1;
+    }
+    m->text = t;
+    m->cap = ncap;
+    return 0;
+}
+
+static void put(pskgw_metrics_t *m, const char *s, size_t n)
+{
+    memcpy(m->text + m->len, s, n);
+    m->len += n;
+}
+
+static size_t u64_digits(uint64_t v, char out[20])
+{
+    char tmp[20];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 void pskgw_metrics_family(pskgw_metrics_t *m, const char *name, const char *type, const char *help)
 {
-    append(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    size_t ln = strlen(name);
+    size_t lt = strlen(type);
+    size_t lh = strlen(help);
+
+    if (reserve(m, 7 + ln + 1 + lh + 8 + ln + 1 + lt + 1) < 0)
+        return;
+    put(m, "# HELP ", 7);
+    put(m, name, ln);
+    put(m, " ", 1);
+    put(m, help, lh);
+    put(m, "\n# TYPE ", 8);
+    put(m, name, ln);
+    put(m, " ", 1);
+    put(m, type, lt);
+    put(m, "\n", 1);
+    m->text[m->len] = '\0';
+}
+
+/* name{labels} <value text>\n (the braces only with labels). */
+static void sample_text(pskgw_metrics_t *m, const char *name, const char *labels, const char *v,
+                        size_t lv)
+{
+    size_t ln = strlen(name);
+    size_t ll = labels && *labels ? strlen(labels) : 0;
+
+    if (reserve(m, ln + (ll ? ll + 2 : 0) + 1 + lv + 1) < 0)
+        return;
+    put(m, name, ln);
+    if (ll) {
+        put(m, "{", 1);
+        put(m, labels, ll);
+        put(m, "}", 1);
+    }
+    put(m, " ", 1);
+    put(m, v, lv);
+    put(m, "\n", 1);
+    m->text[m->len] = '\0';
 }
 
 void pskgw_metrics_sample(pskgw_metrics_t *m, const char *name, const char *labels, uint64_t value)
 {
-    if (labels && *labels)
-        append(m, "%s{%s} %" PRIu64 "\n", name, labels, value);
-    else
-        append(m, "%s %" PRIu64 "\n", name, value);
+    char v[20];
+
+    sample_text(m, name, labels, v, u64_digits(value, v));
 }
 
 void pskgw_metrics_sample_f(pskgw_metrics_t *m, const char *name, const char *labels, double value)
@@ -89,15 +168,18 @@ void pskgw_metrics_sample_f(pskgw_metrics_t *m, const char *name, const char *la
 
 void pskgw_metrics_label(char *out, size_t cap, const char *key, const char *value)
 {
+    size_t lk = strlen(key);
     size_t o;
-    int n = snprintf(out, cap, "%s=\"", key);
 
-    if (n < 0 || (size_t)n + 2 > cap) { /* room for the closing quote and the NUL */
+    if (lk + 2 + 2 > cap) { /* key=", the closing quote and the NUL */
         if (cap)
             out[0] = '\0';
         return;
     }
-    o = (size_t)n;
+    memcpy(out, key, lk);
+    out[lk] = '=';
+    out[lk + 1] = '"';
+    o = lk + 2;
     for (const char *p = value; *p && o + 3 < cap; p++) {
         if (*p == '\\' || *p == '"') {
             out[o++] = '\\';
@@ -116,13 +198,15 @@ void pskgw_metrics_label(char *out, size_t cap, const char *key, const char *val
 void pskgw_metrics_sample_milli(pskgw_metrics_t *m, const char *name, const char *labels,
                                 uint64_t thousandths)
 {
-    uint64_t whole = thousandths / 1000;
+    char v[24];
+    size_t n = u64_digits(thousandths / 1000, v);
     unsigned frac = (unsigned)(thousandths % 1000);
 
-    if (labels && *labels)
-        append(m, "%s{%s} %" PRIu64 ".%03u\n", name, labels, whole, frac);
-    else
-        append(m, "%s %" PRIu64 ".%03u\n", name, whole, frac);
+    v[n++] = '.';
+    v[n++] = (char)('0' + frac / 100);
+    v[n++] = (char)('0' + frac / 10 % 10);
+    v[n++] = (char)('0' + frac % 10);
+    sample_text(m, name, labels, v, n);
 }
 
 /* /proc/self/stat fields 22 (starttime, clock ticks after boot) and 23 (vsize, bytes), 24 (rss,

@@ -50,6 +50,10 @@ typedef struct {
     const uint8_t *payload;  /* cleartext (after E2E decryption) */
     size_t payload_len;
     const pskgw_envelope_e2e_t *e2e; /* NULL when the payload was not E2E protected */
+    /* NULL, or the strings' lengths (struct pskgw_envelope_lens below, in its order) as the
+     * caller measured them once per session: pskgw_sinkset_submit() then reads no string's
+     * length. Each must be the string's strlen (NULL: 0); the renderers ignore it. */
+    const struct pskgw_envelope_lens *lens;
 } pskgw_envelope_t;
 
 /* Render env as the one-line JSON object above (no trailing newline) with the given message id
@@ -76,7 +80,7 @@ int pskgw_envelope_json_into(const pskgw_envelope_t *env, const char *message_id
  * (pskgw_envelope_measure) and handed to the renderers below: a sink message keeps them, so
  * rendering it reads no string's length again. */
 #define PSKGW_ENVELOPE_NSTR 9
-typedef struct {
+typedef struct pskgw_envelope_lens {
     size_t len[PSKGW_ENVELOPE_NSTR];
 } pskgw_envelope_lens_t;
 
@@ -84,7 +88,7 @@ void pskgw_envelope_measure(const pskgw_envelope_t *env, pskgw_envelope_lens_t *
 /* pskgw_envelope_json_max() and pskgw_envelope_json_into() with the lengths measured already
  * (lens must be env's: pskgw_envelope_measure(env) or the same strings' lengths). For a sink
  * message's envelope: message_id must be valid (pskgw_envelope_id_valid) and is not checked again
- * here, as pskgw_msg_new* checked it when the message was built. */
+ * here, as pskgw_msg_new/_new_from checked it when the message was built (or _new_fresh drew it). */
 size_t pskgw_envelope_json_max_lens(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens);
 int pskgw_envelope_json_into_lens(const pskgw_envelope_t *env, const pskgw_envelope_lens_t *lens,
                                   const char *message_id, char *out, size_t cap, size_t *out_len);

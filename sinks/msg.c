@@ -120,9 +120,10 @@ static const char *const *env_strs(const pskgw_envelope_t *e, const char *out[NS
     return out;
 }
 
-static int str_ok(const char *s, size_t *len)
+/* known: the caller's length of s (env->lens), else NULL: s is measured here. */
+static int str_ok(const char *s, const size_t *known, size_t *len)
 {
-    *len = s ? strlen(s) : 0;
+    *len = known ? *known : s ? strlen(s) : 0;
     return *len <= 0xffff;
 }
 
@@ -223,28 +224,54 @@ int pskgw_msg_new(const pskgw_envelope_t *env, const char *id, pskgw_msg_t **out
     return pskgw_msg_new_from(NULL, env, id, out);
 }
 
+/* env's strings and their lengths (env->lens, else measured), checked. 0 or PSKGW_EINVAL. */
+static int env_parts(const pskgw_envelope_t *env, const char *strs[NSTR], size_t lens[NSTR],
+                     e2e_strs_t *x)
+{
+    if (!env || (env->payload_len && !env->payload) || env->payload_len > 0xffffffffu)
+        return PSKGW_EINVAL;
+    env_strs(env, strs);
+    for (int i = 0; i < NSTR; i++)
+        if (!str_ok(strs[i], env->lens ? &env->lens->len[i] : NULL, &lens[i]))
+            return PSKGW_EINVAL;
+    if (env->e2e) {
+        x->s[0] = env->e2e->key_identity;
+        x->s[1] = env->e2e->cipher_suite;
+        x->s[2] = env->e2e->rot_public_uid;
+        for (int i = 0; i < NE2E; i++)
+            if (!str_ok(x->s[i], env->lens ? &env->lens->len[NSTR + i] : NULL, &x->len[i]))
+                return PSKGW_EINVAL;
+    }
+    return 0;
+}
+
 int pskgw_msg_new_from(pskgw_msg_pool_t *pool, const pskgw_envelope_t *env, const char *id,
                        pskgw_msg_t **out)
 {
     const char *strs[NSTR];
     size_t lens[NSTR];
     e2e_strs_t x = { { NULL, NULL, NULL }, { 0, 0, 0 } };
+    int rc;
 
-    if (!env || !id || !pskgw_envelope_id_valid(id) || (env->payload_len && !env->payload) ||
-        env->payload_len > 0xffffffffu)
+    if (!id || !pskgw_envelope_id_valid(id))
         return PSKGW_EINVAL;
-    env_strs(env, strs);
-    for (int i = 0; i < NSTR; i++)
-        if (!str_ok(strs[i], &lens[i]))
-            return PSKGW_EINVAL;
-    if (env->e2e) {
-        x.s[0] = env->e2e->key_identity;
-        x.s[1] = env->e2e->cipher_suite;
-        x.s[2] = env->e2e->rot_public_uid;
-        for (int i = 0; i < NE2E; i++)
-            if (!str_ok(x.s[i], &x.len[i]))
-                return PSKGW_EINVAL;
-    }
+    if ((rc = env_parts(env, strs, lens, &x)) < 0)
+        return rc;
+    return msg_build(pool, id, strs, lens, env, &x, out);
+}
+
+int pskgw_msg_new_fresh(pskgw_msg_pool_t *pool, const pskgw_envelope_t *env, pskgw_msg_t **out)
+{
+    char id[PSKGW_MESSAGE_ID_LEN + 1];
+    const char *strs[NSTR];
+    size_t lens[NSTR];
+    e2e_strs_t x = { { NULL, NULL, NULL }, { 0, 0, 0 } };
+    int rc;
+
+    if ((rc = env_parts(env, strs, lens, &x)) < 0)
+        return rc;
+    if ((rc = pskgw_envelope_new_id(id)) < 0)
+        return rc;
     return msg_build(pool, id, strs, lens, env, &x, out);
 }
 

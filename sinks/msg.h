@@ -43,7 +43,8 @@ typedef struct pskgw_msg {
     uint8_t blob[];
 } pskgw_msg_t;
 
-/* Copy env with the given id (PSKGW_MESSAGE_ID_LEN hex chars). refs = 1.
+/* Copy env with the given id (PSKGW_MESSAGE_ID_LEN hex chars). refs = 1. The strings' lengths
+ * are env->lens when given (not measured again: the per-message path), else strlen.
  * 0, PSKGW_EINVAL (bad id, a string too long or with a NUL), PSKGW_ENOMEM. */
 int pskgw_msg_new(const pskgw_envelope_t *env, const char *id, pskgw_msg_t **out);
 
@@ -58,6 +59,10 @@ void pskgw_msg_pool_free(pskgw_msg_pool_t *pool);
 /* pskgw_msg_new() from pool (NULL: plain allocation). */
 int pskgw_msg_new_from(pskgw_msg_pool_t *pool, const pskgw_envelope_t *env, const char *id,
                        pskgw_msg_t **out);
+/* pskgw_msg_new_from() with a fresh message id (pskgw_envelope_new_id) in m->id: the id is
+ * valid by construction and not checked again (the sink set's per-message path). 0,
+ * PSKGW_EINVAL (a string too long), PSKGW_EIO (no random bytes), PSKGW_ENOMEM. */
+int pskgw_msg_new_fresh(pskgw_msg_pool_t *pool, const pskgw_envelope_t *env, pskgw_msg_t **out);
 pskgw_msg_t *pskgw_msg_ref(pskgw_msg_t *m);
 /* Drops a reference; at zero the message is wiped and freed, or returned to its pool. NULL
  * accepted. */

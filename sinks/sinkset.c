@@ -140,16 +140,13 @@ fail:
 int pskgw_sinkset_submit(pskgw_sinkset_t *set, const pskgw_envelope_t *env,
                          pskgw_sinkset_done_cb done_cb, void *arg, char *out_id)
 {
-    char id[PSKGW_MESSAGE_ID_LEN + 1];
     pskgw_msg_t *m;
     pskgw_sub_t *sub;
     int rc;
 
     if (set->closing)
         return PSKGW_ECLOSED;
-    if ((rc = pskgw_envelope_new_id(id)) < 0)
-        return rc;
-    if ((rc = pskgw_msg_new_from(set->msgs, env, id, &m)) < 0)
+    if ((rc = pskgw_msg_new_fresh(set->msgs, env, &m)) < 0)
         return rc;
     if (set->free_subs) {
         sub = set->free_subs;
@@ -167,10 +164,10 @@ int pskgw_sinkset_submit(pskgw_sinkset_t *set, const pskgw_envelope_t *env,
     set->live_subs++;
     for (size_t i = 0; i < set->n; i++)
         pskgw_sink_submit(set->sinks[i], m, sub);
+    if (out_id)
+        memcpy(out_id, m->id, PSKGW_MESSAGE_ID_LEN + 1);
     pskgw_sub_done(sub, 0);
     pskgw_msg_unref(m);
-    if (out_id)
-        memcpy(out_id, id, sizeof(id));
     return 0;
 }
 

@@ -2,6 +2,8 @@
 #include "gateway/metrics.h"
 
 #include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +63,39 @@ Test(metrics, family_and_samples)
     for (int i = 0; i < 10000; i++)
         pskgw_metrics_sample(&m, "a_long_metric_name_to_grow_the_buffer", "k=\"v\"", (uint64_t)i);
     cr_assert_not(m.failed);
+    cr_assert_eq(m.len, strlen(m.text));
+    pskgw_metrics_deinit(&m);
+}
+
+/* The samples are written without printf: the same text as printf's for every kind of value
+ * (0, powers of ten around each digit count, the largest u64), thousandths, an empty label set,
+ * and mixed with the printf-written floating-point samples. */
+Test(metrics, samples_match_printf)
+{
+    pskgw_metrics_t m;
+    char want[128];
+    size_t at = 0;
+    uint64_t v = 1;
+
+    pskgw_metrics_init(&m);
+    for (int i = 0; i < 40; i++, v = v * 10 - (i & 1)) {
+        uint64_t x = i == 39 ? UINT64_MAX : i == 0 ? 0 : v;
+
+        pskgw_metrics_sample(&m, "n", i & 1 ? "k=\"v\"" : "", x);
+        snprintf(want, sizeof(want), i & 1 ? "n{k=\"v\"} %" PRIu64 "\n" : "n %" PRIu64 "\n", x);
+        cr_assert_eq(strncmp(m.text + at, want, strlen(want)), 0, "%s", m.text + at);
+        at += strlen(want);
+        pskgw_metrics_sample_milli(&m, "s", "k=\"v\"", x);
+        snprintf(want, sizeof(want), "s{k=\"v\"} %" PRIu64 ".%03u\n", x / 1000,
+                 (unsigned)(x % 1000));
+        cr_assert_eq(strncmp(m.text + at, want, strlen(want)), 0, "%s", m.text + at);
+        at += strlen(want);
+        pskgw_metrics_sample_f(&m, "f", NULL, 0.25);
+        cr_assert_eq(strncmp(m.text + at, "f 0.25\n", 7), 0, "%s", m.text + at);
+        at += 7;
+    }
+    cr_assert_not(m.failed);
+    cr_assert_eq(m.len, at);
     cr_assert_eq(m.len, strlen(m.text));
     pskgw_metrics_deinit(&m);
 }

@@ -182,6 +182,90 @@ Test(msg, rejects_embedded_nul)
     pskgw_msg_unref(m);
 }
 
+/* The lengths a caller measured once per session (env.lens) are the ones the message is built
+ * with: the same message as when measured here, and no string is measured again (a shorter
+ * length given is a shorter string kept, which measuring would not do). */
+Test(msg, given_lengths_are_used)
+{
+    pskgw_envelope_t e = sample();
+    pskgw_envelope_e2e_t x = { 1, "00ff", "AES_128_CCM", "0123456789ABCDEF", 0 };
+    pskgw_envelope_lens_t lens;
+    pskgw_msg_t *measured = NULL;
+    pskgw_msg_t *given = NULL;
+    pskgw_msg_t *shorter = NULL;
+    const char *j1;
+    const char *j2;
+    size_t l1;
+    size_t l2;
+
+    e.e2e = &x;
+    pskgw_envelope_measure(&e, &lens);
+    cr_assert_eq(pskgw_msg_new(&e, ID, &measured), 0);
+    e.lens = &lens;
+    cr_assert_eq(pskgw_msg_new(&e, ID, &given), 0);
+    cr_assert_eq(memcmp(&given->lens, &measured->lens, sizeof(lens)), 0);
+    cr_assert_eq(given->dev_len, measured->dev_len);
+    cr_assert_eq(given->dev_hash, measured->dev_hash);
+    cr_assert_eq(pskgw_msg_json(measured, &j1, &l1), 0);
+    cr_assert_eq(pskgw_msg_json(given, &j2, &l2), 0);
+    cr_assert_eq(l1, l2);
+    cr_assert_str_eq(j1, j2);
+
+    lens.len[0] = 2; /* domain "ac" */
+    lens.len[3] = 9; /* peer "192.0.2.7" */
+    lens.len[6] = 2; /* key identity "00" */
+    cr_assert_eq(pskgw_msg_new(&e, ID, &shorter), 0);
+    cr_assert_str_eq(shorter->env.domain, "ac");
+    cr_assert_str_eq(shorter->env.peer, "192.0.2.7");
+    cr_assert_str_eq(shorter->e2e.key_identity, "00");
+    cr_assert_str_eq(shorter->env.listener, "udp5684");
+    cr_assert_eq(shorter->lens.len[0], 2);
+
+    lens.len[4] = 0x10000; /* too long for a spool record: refused as when measured */
+    {
+        pskgw_msg_t *bad = NULL;
+        cr_assert_eq(pskgw_msg_new(&e, ID, &bad), PSKGW_EINVAL);
+        cr_assert_null(bad);
+    }
+    pskgw_msg_unref(measured);
+    pskgw_msg_unref(given);
+    pskgw_msg_unref(shorter);
+}
+
+/* The sink set's per-message path: the message draws its own id (valid, a new one each time,
+ * not checked again) and is otherwise what pskgw_msg_new() makes of the envelope. */
+Test(msg, new_fresh_draws_a_valid_id)
+{
+    pskgw_envelope_t e = sample();
+    pskgw_msg_t *a = NULL;
+    pskgw_msg_t *b = NULL;
+    pskgw_msg_t *ref = NULL;
+    const char *ja;
+    const char *jr;
+    size_t la;
+    size_t lr;
+
+    cr_assert_eq(pskgw_msg_new_fresh(NULL, &e, &a), 0);
+    cr_assert_eq(pskgw_msg_new_fresh(NULL, &e, &b), 0);
+    cr_assert(pskgw_envelope_id_valid(a->id));
+    cr_assert_eq(strlen(a->id), PSKGW_MESSAGE_ID_LEN);
+    cr_assert_str_neq(a->id, b->id);
+    cr_assert_eq(pskgw_msg_new(&e, a->id, &ref), 0);
+    cr_assert_eq(pskgw_msg_json(a, &ja, &la), 0);
+    cr_assert_eq(pskgw_msg_json(ref, &jr, &lr), 0);
+    cr_assert_eq(la, lr);
+    cr_assert_str_eq(ja, jr);
+    e.payload = NULL; /* payload_len without a payload: refused before any id is drawn */
+    {
+        pskgw_msg_t *bad = NULL;
+        cr_assert_eq(pskgw_msg_new_fresh(NULL, &e, &bad), PSKGW_EINVAL);
+        cr_assert_null(bad);
+    }
+    pskgw_msg_unref(a);
+    pskgw_msg_unref(b);
+    pskgw_msg_unref(ref);
+}
+
 Test(backoff, doubles_capped_jittered)
 {
     for (unsigned a = 1; a < 40; a++) {
