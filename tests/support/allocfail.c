@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* pthread_getattr_np */
 #endif
 #include "allocfail.h"
+#include "allocwrap.h"
 
 #include <criterion/abort.h>
 #include <criterion/criterion.h>
@@ -15,16 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t nmemb, size_t n);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-char *__real_strndup(const char *s, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t nmemb, size_t n);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-char *__wrap_strndup(const char *s, size_t n);
 void __real_criterion_abort_test(void) __attribute__((noreturn));
 void __wrap_criterion_abort_test(void) __attribute__((noreturn));
 
@@ -132,7 +123,8 @@ static void af_site(const void *caller, char *buf, size_t cap)
                    (unsigned long)((uintptr_t)caller - (uintptr_t)info.dli_fbase));
 }
 
-static bool af_fail(const char *fn, size_t n, const void *caller)
+/* The wrapped allocations of our code (allocwrap.c) come here. */
+bool pskgw_allocwrap_fail(const char *fn, size_t n, const void *caller)
 {
     char line[600], site[200];
     long k;
@@ -176,32 +168,6 @@ long pskgw_allocfail_thread_calls(void)
 long pskgw_allocfail_calls(void)
 {
     return atomic_load(&calls);
-}
-
-void *__wrap_malloc(size_t n)
-{
-    return af_fail("malloc", n, __builtin_return_address(0)) ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t nmemb, size_t n)
-{
-    return af_fail("calloc", nmemb * n, __builtin_return_address(0)) ? NULL
-                                                                     : __real_calloc(nmemb, n);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-    return af_fail("realloc", n, __builtin_return_address(0)) ? NULL : __real_realloc(p, n);
-}
-
-char *__wrap_strdup(const char *s)
-{
-    return af_fail("strdup", strlen(s) + 1, __builtin_return_address(0)) ? NULL : __real_strdup(s);
-}
-
-char *__wrap_strndup(const char *s, size_t n)
-{
-    return af_fail("strndup", n, __builtin_return_address(0)) ? NULL : __real_strndup(s, n);
 }
 
 /* The live stack at the failed assertion of an aborted test, kept until the process exits. */

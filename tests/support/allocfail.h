@@ -3,7 +3,7 @@
  * Every unit test binary (pskgw_add_unit_test) is linked with
  *   -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
  * so that the calls made by the objects linked statically into it (our modules, the test's own
- * code) go through the wrappers below. Shared libraries (libuv, curl, jansson, hiredis, Criterion)
+ * code) go through the wrappers of allocwrap.c. Shared libraries (libuv, curl, jansson, hiredis, Criterion)
  * keep calling libc directly; wolfSSL is a static archive, so its allocator is pointed back at
  * libc (wolfSSL_SetAllocators) when the binary contains it: only our code is counted.
  *

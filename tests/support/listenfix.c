@@ -38,6 +38,13 @@ void lfix_teardown(void)
     wolfSSL_Cleanup();
 }
 
+void lfix_resolver_knows_h_id(void)
+{
+    hres_init(&res, &loop, 0);
+    res.sync_hits = true;
+    hres_add(&res, H_ID, H_PSK);
+}
+
 void lfix_start(pskgw_listener_opts_t *o)
 {
     const char *why = NULL;

@@ -24,6 +24,8 @@ void lfix_setup(void);
 void lfix_teardown(void);
 /* A listener close callback: sets *(bool *)arg (pass &closed_cb_ran). */
 void lfix_on_closed(pskgw_listener_t *l, void *arg);
+/* res answers at once (sync_hits) and knows the harness's device, H_ID with H_PSK. */
+void lfix_resolver_knows_h_id(void);
 /* Starts the listener with o on the loop (domain "acme", name "devices", address 127.0.0.1
  * unless o says otherwise), answering through res and collecting into msgs; its port is > 0. */
 void lfix_start(pskgw_listener_opts_t *o);

@@ -29,6 +29,8 @@ typedef struct {
 /* A message of device (i % ndev) with seq i and a payload derived from i. */
 void st_envelope(int i, int ndev, uint8_t *pl, size_t *pl_len, char *dev, size_t dev_cap,
                  pskgw_envelope_t *out);
+/* Zero *c, initialise c->loop and make c->set a one-sink set of *o on it; asserts. */
+void st_open(st_ctx_t *c, const pskgw_sink_options_t *o);
 /* Submit messages [first, first + n) to c->set; asserts success. */
 void st_submit(st_ctx_t *c, int first, int n, int ndev);
 /* Run the loop until pred(arg) or timeout_ms (asserting on timeout). pred is re-checked after
@@ -49,6 +51,14 @@ void st_wait_delivered(st_ctx_t *c, uint64_t want, int timeout_ms);
  * receivers on their own threads and shared libraries are not counted). c->done_total is the
  * number of messages submitted, [first, first + c->done_total). */
 long st_steady_allocs(st_ctx_t *c, int first, int burst, int warm, int count, int ndev);
+/* Issue 13's test, for every network sink: st_open(c, o), st_steady_allocs(c, 0, 32, 8, 24, 6)
+ * (at least 8 bursts of 32 messages of 6 devices to warm up, then 768 counted), asserts that
+ * they allocated nothing, runs the loop until arrived(c) (NULL: until sink 0 counted every
+ * message delivered) or timeout_ms, then closes the set and the loop. Returns the number of
+ * messages submitted, [0, total) of 6 devices, for the test to check what its server received
+ * (st_expect_envelopes). */
+int st_steady_state_no_allocs(st_ctx_t *c, const pskgw_sink_options_t *o, bool (*arrived)(void *c),
+                              int timeout_ms);
 /* Close c->set and run the loop until closed; then uv_loop_close must be 0. */
 void st_close(st_ctx_t *c);
 void st_loop_fini(st_ctx_t *c);
@@ -63,6 +73,14 @@ typedef struct {
 /* Each message [0, nmsg) of c (submitted by st_submit with ndev devices) stands exactly once,
  * as its exact envelope JSON, among raw[0..n). Asserts. */
 void st_expect_exact_envelopes(const st_ctx_t *c, int nmsg, int ndev, char *const *raw, int n);
+/* Whether received message j is `want` (wl bytes, the envelope JSON of a message of device dev);
+ * it may assert on j's other fields (topic, key, ...) when it is. */
+typedef bool (*st_match_t)(void *arg, int j, const char *want, size_t wl, const char *dev);
+/* Each message [0, nmsg) of c (submitted with ndev devices) matches exactly one of the n
+ * received ones. Asserts. */
+void st_expect_envelopes(const st_ctx_t *c, int nmsg, int ndev, int n, st_match_t match, void *arg);
+/* free() raw[0..n) and raw. */
+void st_free_raw(char **raw, int n);
 /* The spool-limit scenario every sink has: a new set of *o on c->loop (initialised here), whose
  * target fails or is down and whose spool holds o->spool.max_bytes, takes 300 messages of 3
  * devices and runs until all but 4 got their callback; asserts that more than 200 were refused

@@ -73,9 +73,7 @@ static void start_one(uint32_t idle_timeout_s)
 {
     pskgw_listener_opts_t o = { 0 };
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.hibernate_after_s = 1;
     o.idle_timeout_s = idle_timeout_s;
     lfix_start(&o);
@@ -156,9 +154,7 @@ Test(hibernated, once_the_template_is_learned_a_frozen_session_holds_352_bytes)
     pskgw_listener_opts_t o = { 0 };
     size_t small = 0, n = 0;
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.hibernate_after_s = 1;
     o.idle_timeout_s = 300;
     lfix_start(&o);

@@ -118,9 +118,7 @@ Test(hostile, wrong_keys_from_one_source_never_lock_a_device_out)
     speer_t *y = &cli[121];
     speer_t *x2 = &cli[122];
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     hres_add(&res, ID_Y, PSK_Y);
     start(&o); /* default failure limits: 5 per identity and source, 50 per source, 300 s */
     for (int batch = 0; batch < 5; batch++) {
@@ -161,9 +159,7 @@ Test(hostile, a_source_failing_with_many_identities_is_throttled_alone)
     pskgw_listener_opts_t o = { 0 };
     char id[8][32];
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.identity_failure_max = 2;
     o.source_failure_max = 6;
     start(&o);
@@ -197,9 +193,7 @@ Test(hostile, a_replayed_client_hello_does_not_end_the_live_session)
     uint16_t local;
     uint64_t sid;
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.half_open_timeout_ms = 500;
     start(&o);
     speer_start(&cli[0], &loop, "127.0.0.4", 0, port(), H_ID, H_PSK, "one");
@@ -249,9 +243,7 @@ Test(hostile, a_few_sources_cannot_fill_the_session_table)
     char src[16];
     int devices = 6;
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.max_sessions = 40;
     o.half_open_per_source = 8;
     o.handshake_timeout_ms = 60000; /* the half-open handshakes outlive the test */
@@ -288,9 +280,7 @@ Test(hostile, a_handshake_without_key_exchange_ends_at_the_half_open_deadline)
 {
     pskgw_listener_opts_t o = { 0 };
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.half_open_per_source = 1;
     o.half_open_timeout_ms = 300;
     o.handshake_timeout_ms = 600000;

@@ -90,9 +90,7 @@ Test(udp, every_default_suite_with_wolfssl_metadata_and_reply)
     int n = 4;
     char text[4][64];
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     start(&o);
     msgs.reply = true;
     for (int i = 0; i < n; i++) {
@@ -169,9 +167,7 @@ Test(udp, reuseport_lets_worker_processes_share_the_port)
     const char *why = NULL;
     int one = 1;
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.reuseport = true;
     start(&o);
     o.port = pskgw_listener_port(lst);
@@ -366,9 +362,7 @@ Test(udp, repeated_bad_keys_block_the_identity)
 {
     pskgw_listener_opts_t o = { 0 };
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.identity_failure_max = 2;
     o.identity_block_s = 60;
     start(&o);
@@ -419,38 +413,87 @@ static bool flood_answered(void *arg)
     return hvr_seen >= *(int *)arg;
 }
 
-Test(udp, client_hello_flood_garbage_and_truncation_create_no_session)
-{
-    pskgw_listener_opts_t o = { 0 };
-    static uv_udp_t socks[100];
-    struct sockaddr_in to;
-    struct sockaddr_in any;
-    int n = 100;
-    uv_buf_t b;
+/* The raw-socket tests' clients: raw_n UDP sockets, and the listener's address. */
+#define RAW_MAX 100
+static uv_udp_t raw_socks[RAW_MAX];
+static int raw_n;
+static struct sockaddr_in raw_to;
 
+/* A listener with default options whose resolver knows no device, hvr_seen 0, and n raw sockets
+ * bound to 127.0.0.1 (a port each), counting the HelloVerifyRequests they receive in hvr_seen
+ * when `listen`. */
+static void raw_start(int n, bool listen)
+{
+    static pskgw_listener_opts_t o;
+    struct sockaddr_in any;
+
+    cr_assert_leq(n, RAW_MAX);
+    memset(&o, 0, sizeof(o));
     hres_init(&res, &loop, 0);
     start(&o);
     hvr_seen = 0;
-    cr_assert_eq(uv_ip4_addr("127.0.0.1", pskgw_listener_port(lst), &to), 0);
+    raw_n = n;
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", pskgw_listener_port(lst), &raw_to), 0);
     cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &any), 0);
     for (int i = 0; i < n; i++) {
-        cr_assert_eq(uv_udp_init(&loop, &socks[i]), 0);
-        cr_assert_eq(uv_udp_bind(&socks[i], (const struct sockaddr *)&any, 0), 0);
-        cr_assert_eq(uv_udp_recv_start(&socks[i], raw_alloc, raw_recv), 0);
-        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
-        cr_assert_eq(uv_udp_try_send(&socks[i], &b, 1, (const struct sockaddr *)&to),
+        cr_assert_eq(uv_udp_init(&loop, &raw_socks[i]), 0);
+        cr_assert_eq(uv_udp_bind(&raw_socks[i], (const struct sockaddr *)&any, 0), 0);
+        if (listen)
+            cr_assert_eq(uv_udp_recv_start(&raw_socks[i], raw_alloc, raw_recv), 0);
+    }
+}
+
+/* The ClientHello from raw_socks[first .. first + n) each (all of it sent at once). */
+static void raw_hellos(int first, int n)
+{
+    for (int i = first; i < first + n; i++) {
+        uv_buf_t b = uv_buf_init((char *)client_hello, sizeof(client_hello));
+
+        cr_assert_eq(uv_udp_try_send(&raw_socks[i], &b, 1, (const struct sockaddr *)&raw_to),
                      (int)sizeof(client_hello));
     }
-    cr_assert(hrun_until(&loop, flood_answered, &n, 5000));
+}
+
+/* Run until hvr_seen reaches `answered`. */
+static void raw_answered(int answered)
+{
+    cr_assert(hrun_until(&loop, flood_answered, &answered, 5000), "%d of %d answered", hvr_seen,
+              answered);
+}
+
+/* raw_hellos(first, n), then raw_answered(answered). */
+static void raw_hellos_answered(int first, int n, int answered)
+{
+    raw_hellos(first, n);
+    raw_answered(answered);
+}
+
+/* d[0..len) from raw_socks[i], whatever becomes of it. */
+static void raw_send(int i, const void *d, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)d, (unsigned)len);
+
+    (void)uv_udp_try_send(&raw_socks[i], &b, 1, (const struct sockaddr *)&raw_to);
+}
+
+static void raw_close(void)
+{
+    for (int i = 0; i < raw_n; i++)
+        uv_close((uv_handle_t *)&raw_socks[i], NULL);
+}
+
+Test(udp, client_hello_flood_garbage_and_truncation_create_no_session)
+{
+    uint8_t forged[sizeof(client_hello) + 32];
+
+    raw_start(100, true);
+    raw_hellos_answered(0, 100, 100);
     cr_assert_eq(ctr()->cookies_sent, 100);
     cr_assert_eq(ctr()->sessions_active, 0);
     cr_assert_eq(ctr()->handshakes_started, 0);
     /* garbage, truncated ClientHello, a forged cookie */
-    b = uv_buf_init("garbage!", 8);
-    (void)uv_udp_try_send(&socks[0], &b, 1, (const struct sockaddr *)&to);
-    b = uv_buf_init((char *)client_hello, sizeof(client_hello) - 5);
-    (void)uv_udp_try_send(&socks[1], &b, 1, (const struct sockaddr *)&to);
-    uint8_t forged[sizeof(client_hello) + 32];
+    raw_send(0, "garbage!", 8);
+    raw_send(1, client_hello, sizeof(client_hello) - 5);
     memcpy(forged, client_hello, sizeof(client_hello));
     /* set cookie length 32 (zeros) right after the session id */
     memmove(forged + 60 + 33, forged + 60 + 1, sizeof(client_hello) - 61);
@@ -459,56 +502,33 @@ Test(udp, client_hello_flood_garbage_and_truncation_create_no_session)
     forged[12] += 32;
     forged[16] += 32;
     forged[24] += 32;
-    b = uv_buf_init((char *)forged, sizeof(forged));
-    (void)uv_udp_try_send(&socks[2], &b, 1, (const struct sockaddr *)&to);
-    int want = 101;
-    cr_assert(hrun_until(&loop, flood_answered, &want, 5000), "forged cookie answered with HVR");
+    raw_send(2, forged, sizeof(forged));
+    /* the forged cookie is answered with a HelloVerifyRequest */
+    raw_answered(101);
     for (int k = 0; k < 20; k++)
         (void)uv_run(&loop, UV_RUN_NOWAIT);
     cr_assert_eq(ctr()->bad_datagrams, 2);
     cr_assert_eq(ctr()->sessions_active, 0);
     cr_assert_eq(ctr()->handshakes_started, 0);
-    for (int i = 0; i < n; i++)
-        uv_close((uv_handle_t *)&socks[i], NULL);
+    raw_close();
 }
 
 /* Twenty ClientHellos waiting in the socket before the loop turns: read by recvmmsg in one
  * batch, their twenty HelloVerifyRequests go out together (sendmmsg), each to its sender. */
 Test(udp, hello_verify_requests_of_one_receive_batch_go_out_in_one_sendmmsg)
 {
-    pskgw_listener_opts_t o = { 0 };
-    static uv_udp_t socks[20];
-    struct sockaddr_in to;
-    struct sockaddr_in any;
     uint64_t flushes = 0;
     uint64_t batched = 0;
-    int n = 20;
-    uv_buf_t b;
 
-    hres_init(&res, &loop, 0);
-    start(&o);
-    hvr_seen = 0;
-    cr_assert_eq(uv_ip4_addr("127.0.0.1", pskgw_listener_port(lst), &to), 0);
-    cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &any), 0);
-    for (int i = 0; i < n; i++) {
-        cr_assert_eq(uv_udp_init(&loop, &socks[i]), 0);
-        cr_assert_eq(uv_udp_bind(&socks[i], (const struct sockaddr *)&any, 0), 0);
-        cr_assert_eq(uv_udp_recv_start(&socks[i], raw_alloc, raw_recv), 0);
-    }
-    for (int i = 0; i < n; i++) {
-        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
-        cr_assert_eq(uv_udp_try_send(&socks[i], &b, 1, (const struct sockaddr *)&to),
-                     (int)sizeof(client_hello));
-    }
-    cr_assert(hrun_until(&loop, flood_answered, &n, 5000));
+    raw_start(20, true);
+    raw_hellos_answered(0, 20, 20);
     cr_assert_eq(ctr()->datagrams_in, 20);
     cr_assert_eq(ctr()->cookies_sent, 20);
     cr_assert_eq(ctr()->datagrams_out, 20);
     pskgw_udp_tx_stats(lst, &flushes, &batched);
     cr_assert_eq(batched, 20, "every HelloVerifyRequest went through a batch");
     cr_assert_lt(flushes, 20, "%llu sendmmsg calls for 20 datagrams", (unsigned long long)flushes);
-    for (int i = 0; i < n; i++)
-        uv_close((uv_handle_t *)&socks[i], NULL);
+    raw_close();
 }
 
 /* One ClientHello per wake-up, ten times: each wake-up reads its datagram with one recvmmsg
@@ -517,48 +537,23 @@ Test(udp, hello_verify_requests_of_one_receive_batch_go_out_in_one_sendmmsg)
  * are answered. Before the listener ended the loop: 20 reads, 10 of them empty. */
 Test(udp, a_wake_up_that_empties_the_socket_makes_no_empty_recvmmsg)
 {
-    pskgw_listener_opts_t o = { 0 };
-    static uv_udp_t socks[21];
-    struct sockaddr_in to;
-    struct sockaddr_in any;
     uint64_t reads = 0;
     uint64_t empty = 0;
     uint64_t spared = 0;
-    uv_buf_t b;
 
-    hres_init(&res, &loop, 0);
-    start(&o);
-    hvr_seen = 0;
-    cr_assert_eq(uv_ip4_addr("127.0.0.1", pskgw_listener_port(lst), &to), 0);
-    cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &any), 0);
-    for (int i = 0; i < 21; i++) {
-        cr_assert_eq(uv_udp_init(&loop, &socks[i]), 0);
-        cr_assert_eq(uv_udp_bind(&socks[i], (const struct sockaddr *)&any, 0), 0);
-        cr_assert_eq(uv_udp_recv_start(&socks[i], raw_alloc, raw_recv), 0);
-    }
-    for (int i = 1; i <= 10; i++) {
-        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
-        cr_assert_eq(uv_udp_try_send(&socks[0], &b, 1, (const struct sockaddr *)&to),
-                     (int)sizeof(client_hello));
-        cr_assert(hrun_until(&loop, flood_answered, &i, 5000));
-    }
+    raw_start(21, true);
+    for (int i = 1; i <= 10; i++)
+        raw_hellos_answered(0, 1, i);
     pskgw_udp_rx_stats(lst, &reads, &empty, &spared);
     cr_assert_eq(ctr()->datagrams_in, 10);
     cr_assert_eq(reads, 10, "%llu recvmmsg calls for 10 datagrams, %llu empty",
                  (unsigned long long)reads, (unsigned long long)empty);
     cr_assert_eq(empty, 0);
     cr_assert_eq(spared, 10);
-    for (int i = 1; i <= 20; i++) {
-        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
-        cr_assert_eq(uv_udp_try_send(&socks[i], &b, 1, (const struct sockaddr *)&to),
-                     (int)sizeof(client_hello));
-    }
-    int want = 30;
-    cr_assert(hrun_until(&loop, flood_answered, &want, 5000), "every ClientHello answered");
+    raw_hellos_answered(1, 20, 30); /* every ClientHello answered */
     cr_assert_eq(ctr()->datagrams_in, 30);
     cr_assert_eq(ctr()->cookies_sent, 30);
-    for (int i = 0; i < 21; i++)
-        uv_close((uv_handle_t *)&socks[i], NULL);
+    raw_close();
 }
 
 /* The send seam: this binary is linked with --wrap=sendmmsg (CMakeLists.txt), so the listener's
@@ -637,9 +632,8 @@ Test(udp, each_server_flight_is_one_datagram)
     int ccs = -1;
 
     memset(&tx, 0, sizeof(tx));
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true; /* the whole handshake inside receive batches: every send via sendmmsg */
-    hres_add(&res, H_ID, H_PSK);
+    /* sync hits: the whole handshake inside receive batches, every send via sendmmsg */
+    lfix_resolver_knows_h_id();
     start(&o);
     hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, suites[0][0], H_ID, H_PSK, NULL);
     cr_assert(hrun_until(&loop, handshake_done, NULL, 10000));
@@ -669,48 +663,26 @@ static bool batch_settled(void *arg)
  * more meet a socket refusing each one on its own (EPERM): send_dropped says 18. */
 Test(udp, datagrams_lost_by_a_batched_send_are_counted)
 {
-    pskgw_listener_opts_t o = { 0 };
-    static uv_udp_t socks[23];
-    struct sockaddr_in to;
-    struct sockaddr_in any;
     uint64_t want = 20;
-    int n = 23;
-    uv_buf_t b;
 
     memset(&tx, 0, sizeof(tx));
-    hres_init(&res, &loop, 0);
-    start(&o);
-    cr_assert_eq(uv_ip4_addr("127.0.0.1", pskgw_listener_port(lst), &to), 0);
-    cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &any), 0);
-    for (int i = 0; i < n; i++) {
-        cr_assert_eq(uv_udp_init(&loop, &socks[i]), 0);
-        cr_assert_eq(uv_udp_bind(&socks[i], (const struct sockaddr *)&any, 0), 0);
-    }
+    raw_start(23, false);
     tx.armed = true;
     tx.budget = 5;
     tx.err = EAGAIN;
-    for (int i = 0; i < 20; i++) {
-        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
-        cr_assert_eq(uv_udp_try_send(&socks[i], &b, 1, (const struct sockaddr *)&to),
-                     (int)sizeof(client_hello));
-    }
+    raw_hellos(0, 20);
     cr_assert(hrun_until(&loop, batch_settled, &want, 5000));
     cr_assert_eq(ctr()->cookies_sent, 20);
     cr_assert_eq(ctr()->datagrams_out, 5);
     cr_assert_eq(ctr()->send_dropped, 15);
     tx.err = EPERM; /* budget 0: every call fails, one datagram at a time */
     want = 23;
-    for (int i = 20; i < n; i++) {
-        b = uv_buf_init((char *)client_hello, sizeof(client_hello));
-        cr_assert_eq(uv_udp_try_send(&socks[i], &b, 1, (const struct sockaddr *)&to),
-                     (int)sizeof(client_hello));
-    }
+    raw_hellos(20, 3);
     cr_assert(hrun_until(&loop, batch_settled, &want, 5000));
     cr_assert_eq(ctr()->datagrams_out, 5);
     cr_assert_eq(ctr()->send_dropped, 18);
     tx.armed = false;
-    for (int i = 0; i < n; i++)
-        uv_close((uv_handle_t *)&socks[i], NULL);
+    raw_close();
 }
 
 static bool idle_closed(void *arg)
@@ -723,9 +695,7 @@ Test(udp, idle_timeout_sends_close_notify)
 {
     pskgw_listener_opts_t o = { 0 };
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.idle_timeout_s = 1;
     start(&o);
     hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
@@ -749,9 +719,7 @@ Test(udp, max_sessions_refuses_new_handshakes)
     pskgw_listener_opts_t o = { 0 };
     int n = 2;
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.max_sessions = 2;
     start(&o);
     hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
@@ -797,9 +765,7 @@ Test(udp, a_device_restarting_on_the_same_port_gets_a_new_session)
     pskgw_listener_opts_t o = { 0 };
     uint16_t local;
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     start(&o);
     hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
                "before");
@@ -831,9 +797,7 @@ Test(udp, per_ip_handshake_rate)
 {
     pskgw_listener_opts_t o = { 0 };
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.handshakes_per_ip = 2;
     start(&o);
     for (int i = 0; i < 4; i++)
@@ -858,9 +822,7 @@ Test(udp, per_ip_handshake_burst_larger_than_the_rate)
 {
     pskgw_listener_opts_t o = { 0 };
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.handshakes_per_ip = 1;
     o.handshakes_per_ip_burst = 4;
     start(&o);
@@ -1041,9 +1003,7 @@ Test(udp, a_late_duplicate_of_the_cookie_client_hello_keeps_the_session)
     uv_buf_t b;
     uint64_t sid;
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     start(&o);
     hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
                "before");
@@ -1074,9 +1034,7 @@ Test(udp, an_established_session_keeps_no_handshake_state)
     pskgw_listener_opts_t o = { 0 };
     pskgw_lsess_t *s;
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     start(&o);
     hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,
                "first");
@@ -1107,9 +1065,7 @@ Test(udp, a_device_restarting_mid_handshake_gets_a_new_session)
     pskgw_listener_opts_t o = { 0 };
     uint16_t local;
 
-    hres_init(&res, &loop, 0);
-    res.sync_hits = true;
-    hres_add(&res, H_ID, H_PSK);
+    lfix_resolver_knows_h_id();
     o.handshake_timeout_ms = 30000;
     start(&o);
     hcli_start(&cli[0], &loop, pskgw_listener_port(lst), false, "PSK-AES128-CCM-8", H_ID, H_PSK,

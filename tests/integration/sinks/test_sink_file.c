@@ -178,9 +178,7 @@ Test(sink_file, outage_then_recovery_keeps_order_loses_nothing)
     uv_timer_t later;
     int n;
 
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     /* the directory appears after 700 ms: until then every attempt fails */
     uv_timer_init(&c.loop, &later);
     uv_timer_start(&later, mkdir_cb, 700, 0);
@@ -275,9 +273,7 @@ Test(sink_file, torn_write_then_retry_keeps_every_line_parseable)
     o.spool.path = NULL;
     o.retry_max_ms = 100;
     cr_assert_eq(mkdir(outdir, 0700), 0);
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 1, 1);
     st_run_until(&c.loop, st_all_done, &c, 10000);
     cr_assert_eq(stat(outpath, &sb), 0);

@@ -144,9 +144,7 @@ Test(sink_http, delivers_exact_bodies_with_headers)
     pskgw_sink_stats_t st;
     int n;
 
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 200, 6);
     st_run_until(&c.loop, st_all_done, &c, 20000);
     cr_assert_eq(c.done_ok, 200);
@@ -398,9 +396,7 @@ Test(sink_http, dead_letter_write_failure_keeps_the_spool_record)
 
     /* next start: the directory exists, the record is replayed and dead-lettered */
     cr_assert_eq(mkdir(dlqdir, 0700), 0);
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     /* the replayed poison record is dead-lettered (a lost one never is: the guard fails) */
     st_run_until(&c.loop, one_dead, &c, 20000);
     cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
@@ -635,25 +631,13 @@ Test(sink_http, steady_state_allocates_nothing_per_message)
     static st_ctx_t c;
     pskgw_sink_options_t o = http_opts(512, url);
     char **raw = calloc(ST_MAX * 2, sizeof(*raw));
-    long allocs;
     int total;
     int n;
 
     cr_assert_not_null(raw);
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    allocs = st_steady_allocs(&c, 0, 32, 8, 24, 6);
-    total = c.done_total; /* the warm-up may take more bursts on a loaded machine */
-    cr_assert_eq(allocs, 0, "%ld allocations for 768 messages (%.3f per message)", allocs,
-                 (double)allocs / 768.0);
-    st_wait_delivered(&c, total, 20000);
-    st_close(&c);
-    st_loop_fini(&c);
+    total = st_steady_state_no_allocs(&c, &o, NULL, 20000);
     n = httprx_get(rx, got, raw, ST_MAX * 2);
     cr_assert_eq(n, total);
     st_expect_exact_envelopes(&c, total, 6, raw, n);
-    for (int j = 0; j < n; j++)
-        free(raw[j]);
-    free(raw);
+    st_free_raw(raw, n);
 }

@@ -186,6 +186,16 @@ static int consume(int want, int timeout_ms, bool raw)
     return n;
 }
 
+/* A message of device dev consumed as want, keyed by dev. */
+static bool keyed_match(void *arg, int j, const char *want, size_t wl, const char *dev)
+{
+    (void)arg;
+    if (km[j].len != wl || memcmp(km[j].value, want, wl) != 0)
+        return false;
+    cr_assert_str_eq(km[j].key, dev);
+    return true;
+}
+
 Test(sink_kafka, delivers_exact_envelopes_keyed_by_device)
 {
     static st_ctx_t c;
@@ -193,9 +203,7 @@ Test(sink_kafka, delivers_exact_envelopes_keyed_by_device)
     pskgw_sink_stats_t st;
     int n;
 
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 200, 6);
     st_run_until(&c.loop, st_all_done, &c, 30000);
     cr_assert_eq(c.done_ok, 200);
@@ -207,25 +215,7 @@ Test(sink_kafka, delivers_exact_envelopes_keyed_by_device)
     st_loop_fini(&c);
     n = consume(200, 20000, false);
     cr_assert_eq(n, 200);
-    for (int i = 0; i < 200; i++) {
-        pskgw_envelope_t env;
-        uint8_t pl[24];
-        size_t pl_len;
-        char dev[32];
-        char *want = NULL;
-        size_t wl;
-        int found = 0;
-
-        st_envelope(i, 6, pl, &pl_len, dev, sizeof(dev), &env);
-        cr_assert_eq(pskgw_envelope_json(&env, c.ids[i], &want, &wl), 0);
-        for (int j = 0; j < n; j++)
-            if (km[j].len == wl && memcmp(km[j].value, want, wl) == 0) {
-                found++;
-                cr_assert_str_eq(km[j].key, dev);
-            }
-        cr_assert_eq(found, 1, "message %d consumed %d times", i, found);
-        free(want);
-    }
+    st_expect_envelopes(&c, 200, 6, n, keyed_match, NULL);
     cr_assert_eq(st_check_delivery(got, n, c.ids, 200), 200);
     free_km(n);
 }
@@ -237,9 +227,7 @@ Test(sink_kafka, raw_value_with_headers)
     int n;
 
     o.payload = PSKGW_SINK_PAYLOAD_RAW;
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 30, 3);
     st_run_until(&c.loop, st_all_done, &c, 30000);
     st_wait_delivered(&c, 30, 30000);
@@ -327,9 +315,7 @@ Test(sink_kafka, poison_too_large_dead_lettered_queue_goes_on)
     poison_t pd = { 0, -1 };
     int n;
 
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 10, 2);
     st_envelope(0, 2, pl, &pl_len, dev, sizeof(dev), &env); /* device ROT0000 */
     memset(big, 'x', sizeof(big));
@@ -401,9 +387,7 @@ Test(sink_kafka, spool_replayed_after_kill9)
     nacked = st_fork_kill9(st_child_spool, &ca, acked, ST_MAX, 20000);
     cr_assert_geq(nacked, 92, "acknowledged %d", nacked);
 
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_wait_delivered(&c, (uint64_t)nacked, 30000);
     st_close(&c);
     st_loop_fini(&c);
@@ -596,40 +580,12 @@ Test(sink_kafka, steady_state_allocates_nothing_per_message)
 {
     static st_ctx_t c;
     pskgw_sink_options_t o = kafka_opts(512, boot);
-    long allocs;
     int total;
     int n;
 
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    allocs = st_steady_allocs(&c, 0, 32, 8, 24, 6);
-    total = c.done_total; /* the warm-up may take more bursts on a loaded machine */
-    cr_assert_eq(allocs, 0, "%ld allocations for 768 messages (%.3f per message)", allocs,
-                 (double)allocs / 768.0);
-    st_wait_delivered(&c, total, 30000);
-    st_close(&c);
-    st_loop_fini(&c);
+    total = st_steady_state_no_allocs(&c, &o, NULL, 30000);
     n = consume(total, 30000, false);
     cr_assert_eq(n, total);
-    for (int i = 0; i < total; i++) {
-        pskgw_envelope_t env;
-        uint8_t pl[24];
-        size_t pl_len;
-        char dev[32];
-        char *want = NULL;
-        size_t wl;
-        int found = 0;
-
-        st_envelope(i, 6, pl, &pl_len, dev, sizeof(dev), &env);
-        cr_assert_eq(pskgw_envelope_json(&env, c.ids[i], &want, &wl), 0);
-        for (int j = 0; j < n; j++)
-            if (km[j].len == wl && memcmp(km[j].value, want, wl) == 0) {
-                found++;
-                cr_assert_str_eq(km[j].key, dev);
-            }
-        cr_assert_eq(found, 1, "message %d consumed %d times", i, found);
-        free(want);
-    }
+    st_expect_envelopes(&c, total, 6, n, keyed_match, NULL);
     free_km(n);
 }

@@ -149,6 +149,30 @@ static bool sub_has_all(void *arg)
     return all;
 }
 
+/* A message of device dev received as want on topic gw/acme/<dev>/up (arg: non-NULL, also with
+ * content type application/json). */
+static bool topic_match(void *arg, int j, const char *want, size_t wl, const char *dev)
+{
+    char topic[128];
+
+    if (msgs[j].len != wl || memcmp(msgs[j].payload, want, wl) != 0)
+        return false;
+    snprintf(topic, sizeof(topic), "gw/acme/%s/up", dev);
+    cr_assert_str_eq(msgs[j].topic, topic);
+    if (arg != NULL)
+        cr_assert_str_eq(msgs[j].content_type, "application/json");
+    return true;
+}
+
+/* The subscriber has every message submitted to the st_ctx_t arg. */
+static bool sub_has_every(void *arg)
+{
+    st_ctx_t *c = arg;
+    mwait_t w = { c->done_total, c->ids, false };
+
+    return sub_has_all(&w);
+}
+
 static bool done_or_looked_up(void *arg)
 {
     return gai_slow_loop_thread_lookups() > 0 || st_all_done(arg);
@@ -203,9 +227,7 @@ Test(sink_mqtt, delivers_exact_envelopes_on_templated_topics)
 
     start_broker();
     o = mqtt_opts(256, port, "gw/{domain}/{rot_public_uid}/up");
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 150, 5);
     st_run_until(&c.loop, st_all_done, &c, 20000);
     cr_assert_eq(c.done_ok, 150);
@@ -219,28 +241,7 @@ Test(sink_mqtt, delivers_exact_envelopes_on_templated_topics)
     st_close(&c);
     st_loop_fini(&c);
     n = received(false);
-    for (int i = 0; i < 150; i++) {
-        pskgw_envelope_t env;
-        uint8_t pl[24];
-        size_t pl_len;
-        char dev[32];
-        char topic[128];
-        char *want = NULL;
-        size_t wl;
-        int found = 0;
-
-        st_envelope(i, 5, pl, &pl_len, dev, sizeof(dev), &env);
-        snprintf(topic, sizeof(topic), "gw/acme/%s/up", dev);
-        cr_assert_eq(pskgw_envelope_json(&env, c.ids[i], &want, &wl), 0);
-        for (int j = 0; j < n; j++)
-            if (msgs[j].len == wl && memcmp(msgs[j].payload, want, wl) == 0) {
-                found++;
-                cr_assert_str_eq(msgs[j].topic, topic);
-                cr_assert_str_eq(msgs[j].content_type, "application/json");
-            }
-        cr_assert_eq(found, 1, "message %d received %d times", i, found);
-        free(want);
-    }
+    st_expect_envelopes(&c, 150, 5, n, topic_match, "content type");
     cr_assert_eq(st_check_delivery(got, n, c.ids, 150), 150);
     mqttrx_free_msgs(msgs, n);
 }
@@ -254,9 +255,7 @@ Test(sink_mqtt, raw_payload_with_user_properties)
     start_broker();
     o = mqtt_opts(64, port, "raw/{psk_identity}");
     o.payload = PSKGW_SINK_PAYLOAD_RAW;
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 30, 3);
     st_run_until(&c.loop, st_all_done, &c, 20000);
     {
@@ -300,9 +299,7 @@ Test(sink_mqtt, broker_down_then_up_loses_nothing)
 
     reserve_port();
     o = mqtt_opts(16, port, "gw/{rot_public_uid}");
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 120, 4);
     /* the broker is down until the sink has taken every message (spooled or queued) */
     st_run_until(&c.loop, all_taken, &c, 30000);
@@ -344,9 +341,7 @@ Test(sink_mqtt, reconnects_after_broker_restart)
     reserve_port();
     start_broker_on_reserved_port();
     o = mqtt_opts(16, port, "gw/{rot_public_uid}");
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 40, 4);
     {
         mwait_t w = { 40, c.ids, false };
@@ -405,9 +400,7 @@ Test(sink_mqtt, poison_topic_dead_lettered_queue_goes_on)
 
     start_broker();
     o = mqtt_opts(64, port, "up/{psk_identity}");
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 10, 2);
     /* a device whose identity makes an invalid topic ("up/bad+id") */
     st_envelope(999, 1, pl, &pl_len, dev, sizeof(dev), &env);
@@ -465,9 +458,7 @@ Test(sink_mqtt, spool_replayed_after_kill9)
 
     start_broker();
     o = mqtt_opts(16, port, "gw/{rot_public_uid}");
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     {
         mwait_t w = { nacked, acked, false };
         st_run_until(&c.loop, sub_has_all, &w, 30000);
@@ -499,9 +490,7 @@ Test(sink_mqtt, hung_broker_times_out_then_resumes)
     start_broker();
     o = mqtt_opts(32, port, "gw/{rot_public_uid}");
     o.mqtt.timeout_ms = 300;
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 10, 2);
     st_wait_delivered(&c, 10, 10000);
     cr_assert_eq(kill(broker.pid, SIGSTOP), 0);
@@ -532,9 +521,7 @@ Test(sink_mqtt, close_in_flight_then_restart_delivers)
     start_broker();
     o = mqtt_opts(64, port, "gw/{rot_public_uid}");
     o.close_timeout_ms = 50;
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 1, 1);
     st_wait_delivered(&c, 1, 10000);
     cr_assert_eq(kill(broker.pid, SIGSTOP), 0);
@@ -572,46 +559,13 @@ Test(sink_mqtt, steady_state_allocates_nothing_per_message)
 {
     static st_ctx_t c;
     pskgw_sink_options_t o;
-    long allocs;
     int total;
     int n;
 
     start_broker();
     o = mqtt_opts(512, port, "gw/{domain}/{rot_public_uid}/up");
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    allocs = st_steady_allocs(&c, 0, 32, 8, 24, 6);
-    total = c.done_total; /* the warm-up may take more bursts on a loaded machine */
-    cr_assert_eq(allocs, 0, "%ld allocations for 768 messages (%.3f per message)", allocs,
-                 (double)allocs / 768.0);
-    {
-        mwait_t w = { total, c.ids, false };
-        st_run_until(&c.loop, sub_has_all, &w, 20000);
-    }
-    st_close(&c);
-    st_loop_fini(&c);
+    total = st_steady_state_no_allocs(&c, &o, sub_has_every, 20000);
     n = received(false);
-    for (int i = 0; i < total; i++) {
-        pskgw_envelope_t env;
-        uint8_t pl[24];
-        size_t pl_len;
-        char dev[32];
-        char topic[128];
-        char *want = NULL;
-        size_t wl;
-        int found = 0;
-
-        st_envelope(i, 6, pl, &pl_len, dev, sizeof(dev), &env);
-        snprintf(topic, sizeof(topic), "gw/acme/%s/up", dev);
-        cr_assert_eq(pskgw_envelope_json(&env, c.ids[i], &want, &wl), 0);
-        for (int j = 0; j < n; j++)
-            if (msgs[j].len == wl && memcmp(msgs[j].payload, want, wl) == 0) {
-                found++;
-                cr_assert_str_eq(msgs[j].topic, topic);
-            }
-        cr_assert_eq(found, 1, "message %d received %d times", i, found);
-        free(want);
-    }
+    st_expect_envelopes(&c, total, 6, n, topic_match, NULL);
     mqttrx_free_msgs(msgs, n);
 }

@@ -225,9 +225,7 @@ Test(sink_redis, delivers_exact_envelopes)
 
     start_redis();
     o = redis_opts(256, url, "pskgw:{domain}");
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 200, 6);
     st_run_until(&c.loop, st_all_done, &c, 20000);
     cr_assert_eq(c.done_ok, 200);
@@ -258,9 +256,7 @@ Test(sink_redis, raw_fields_and_maxlen)
     o = redis_opts(1024, url, "raw:{rot_public_uid}");
     o.payload = PSKGW_SINK_PAYLOAD_RAW;
     o.redis.maxlen = 50;
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 800, 1); /* one device: one stream */
     st_run_until(&c.loop, st_all_done, &c, 20000);
     st_wait_delivered(&c, 800, 20000);
@@ -328,9 +324,7 @@ Test(sink_redis, down_then_up_loses_nothing)
     reserve_port(ps, sizeof(ps));
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
     o = redis_opts(16, url, "pskgw:{domain}");
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 150, 5);
     /* redis is down until the sink has taken every message (spooled or queued) */
     st_run_until(&c.loop, all_taken, &c, 30000);
@@ -376,9 +370,7 @@ Test(sink_redis, poison_wrongtype_dead_lettered)
     freeReplyObject(r);
     redisFree(rc);
     o = redis_opts(64, url, "dev:{rot_public_uid}");
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 60, 3); /* device 1 (20 messages) is poison */
     st_run_until(&c.loop, st_all_done, &c, 20000);
     st_wait_delivered(&c, 40, 20000);
@@ -525,9 +517,7 @@ Test(sink_redis, spool_replayed_after_kill9)
 
     start_redis();
     o = redis_opts(16, url, "pskgw:{domain}");
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     {
         rwait_t w = { "pskgw:acme", nacked, acked };
         st_run_until(&c.loop, stream_has_all, &w, 30000);
@@ -559,9 +549,7 @@ Test(sink_redis, hung_server_times_out_then_resumes)
     start_redis();
     o = redis_opts(32, url, "pskgw:{domain}");
     o.redis.timeout_ms = 300;
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 10, 2);
     st_wait_delivered(&c, 10, 10000);
     paused = true;
@@ -631,9 +619,7 @@ Test(sink_redis, failed_select_delivers_nothing_to_another_database)
     o = redis_opts(64, url, "sel");
     o.spool.path = NULL;
     o.close_timeout_ms = 100;
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 4, 2);
     /* two connections met the failed SELECT: each had its chance to write */
     st_run_until(&c.loop, selects_failed_twice, NULL, 20000);
@@ -737,9 +723,7 @@ Test(sink_redis, close_in_flight_then_restart_delivers)
     start_redis();
     o = redis_opts(64, url, "pskgw:{domain}");
     o.close_timeout_ms = 50;
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    st_open(&c, &o);
     st_submit(&c, 0, 1, 1);
     st_wait_delivered(&c, 1, 10000);
     paused = true;
@@ -779,27 +763,15 @@ Test(sink_redis, steady_state_allocates_nothing_per_message)
     static st_ctx_t c;
     pskgw_sink_options_t o;
     char **raw = calloc(ST_MAX, sizeof(*raw));
-    long allocs;
     int total;
     int n;
 
     cr_assert_not_null(raw);
     start_redis();
     o = redis_opts(512, url, "pskgw:{domain}");
-    memset(&c, 0, sizeof(c));
-    cr_assert_eq(uv_loop_init(&c.loop), 0);
-    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
-    allocs = st_steady_allocs(&c, 0, 32, 8, 24, 6);
-    total = c.done_total; /* the warm-up may take more bursts on a loaded machine */
-    cr_assert_eq(allocs, 0, "%ld allocations for 768 messages (%.3f per message)", allocs,
-                 (double)allocs / 768.0);
-    st_wait_delivered(&c, total, 20000);
-    st_close(&c);
-    st_loop_fini(&c);
+    total = st_steady_state_no_allocs(&c, &o, NULL, 20000);
     n = read_stream("pskgw:acme", got, raw, ST_MAX);
     cr_assert_eq(n, total);
     st_expect_exact_envelopes(&c, total, 6, raw, n);
-    for (int j = 0; j < n; j++)
-        free(raw[j]);
-    free(raw);
+    st_free_raw(raw, n);
 }
