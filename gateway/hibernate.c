@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/wipe.h"
+#include "dtls/slab.h"
 #include "gateway/handover.h"
 #include "gateway/listen_internal.h"
 #include "gateway/listen_limits.h"
@@ -59,7 +60,7 @@ static void freeze(pskgw_lsess_t *s)
         /* What a frozen session does without: the handshake's state (ds, which borrowed
          * s->hs->res, is gone) and the peer's name (pskgw_lsess_ds formats it again). */
         pskgw_lsess_hs_drop(s);
-        free(s->peer);
+        pskgw_slab_release(s->peer);
         s->peer = NULL;
     }
 }
@@ -77,7 +78,8 @@ pskgw_dtls_session_t *pskgw_lsess_ds(pskgw_lsess_t *s)
     if (s->peer == NULL) {
         char peer[PSKGW_PEER_STR_CAP];
 
-        s->peer = strdup(pskgw_lsess_peer(s, peer)); /* once per thaw, not per message */
+        /* once per thaw, not per message */
+        s->peer = pskgw_slab_strdup(PSKGW_SLAB_AWAKE, pskgw_lsess_peer(s, peer));
     }
     if (s->peer == NULL ||
         pskgw_dtls_session_unfreeze(s->dctx, &s->l->resolver, &pskgw_listen_session_cbs, s,
