@@ -99,7 +99,7 @@ int pskgw_dtls_session_unfreeze(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_
     n = blob_part(f);
     s->blob = malloc(n);
     if (s->blob == NULL) {
-        free(s);
+        pskgw_slab_release(s);
         return PSKGW_ENOMEM;
     }
     memcpy(s->blob, f->data, n);

@@ -676,7 +676,7 @@ int pskgw_dtls_session_shell(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *
     if (ctx == NULL || resolver == NULL || cbs == NULL || cbs->send == NULL ||
         cbs->message == NULL || !ctx->opt.dtls)
         return PSKGW_EINVAL;
-    s = calloc(1, sizeof(*s));
+    s = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, sizeof(*s));
     if (s == NULL)
         return PSKGW_ENOMEM;
     s->ctx = ctx;
@@ -740,7 +740,7 @@ int pskgw_dtls_session_import(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t 
         pskgw_dtls_session_drop_blob(s);
         free(s->identity);
         free(s->uid);
-        free(s);
+        pskgw_slab_release(s);
         return rc;
     }
     s->hibernated = true;

@@ -3,6 +3,7 @@
 
 #include "dtls/internal.h"
 #include "dtls/parse.h"
+#include "dtls/slab.h"
 
 #include "common/err.h"
 #include "common/log.h"
@@ -72,7 +73,7 @@ static void free_hs(pskgw_dtls_session_t *s)
         return;
     free(s->hs->park);
     pskgw_wipe(s->hs, sizeof(*s->hs));
-    free(s->hs);
+    pskgw_slab_release(s->hs);
     s->hs = NULL;
 }
 
@@ -263,7 +264,7 @@ static bool hs_ensure(pskgw_dtls_session_t *s)
 {
     if (s->hs != NULL)
         return true;
-    s->hs = calloc(1, sizeof(*s->hs));
+    s->hs = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, sizeof(*s->hs));
     if (s->hs == NULL) {
         pskgw_dtls_end_session(s, PSKGW_ENOMEM);
         return false;
@@ -423,7 +424,7 @@ int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *re
         cbs == NULL || cbs->send == NULL || cbs->message == NULL || out == NULL ||
         (ctx->opt.dtls && (peer == NULL || peer_len == 0)))
         return PSKGW_EINVAL;
-    s = calloc(1, sizeof(*s));
+    s = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, sizeof(*s));
     if (s == NULL)
         return PSKGW_ENOMEM;
     s->ctx = ctx;
@@ -436,7 +437,7 @@ int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *re
     s->ho_deadline = now + ctx->opt.half_open_timeout_ms;
     s->rtx_deadline = UINT64_MAX;
     s->announced = UINT64_MAX;
-    s->hs = calloc(1, sizeof(*s->hs));
+    s->hs = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, sizeof(*s->hs));
     if (s->hs == NULL)
         goto fail;
     rc = PSKGW_ETLS;
@@ -462,8 +463,8 @@ int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *re
 fail:
     if (s->ssl != NULL)
         wolfSSL_free(s->ssl);
-    free(s->hs);
-    free(s);
+    pskgw_slab_release(s->hs);
+    pskgw_slab_release(s);
     return rc;
 }
 
@@ -478,7 +479,7 @@ static void do_free(pskgw_dtls_session_t *s)
     free(s->identity);
     free(s->uid);
     free(s->fbuf);
-    free(s);
+    pskgw_slab_release(s);
 }
 
 void pskgw_dtls_session_free(pskgw_dtls_session_t *s)

@@ -12,6 +12,7 @@
 #include "dtls/slab.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -253,7 +254,7 @@ void pskgw_slab_free(void *p)
     size = class_size(pm->cls);
     SLAB_UNPOISON(p, size);
     if (pm->zone != PSKGW_SLAB_WOLFSSL)
-        explicit_bzero(p, size); /* frozen sessions: key material */
+        explicit_bzero(p, size); /* key material; wolfSSL wipes its own secrets */
     memcpy(p, &pm->free, sizeof(uint32_t));
     pm->free = (uint32_t)off + 1;
     SLAB_POISON(p, size);
@@ -271,4 +272,40 @@ void pskgw_slab_stats(pskgw_slab_zone_t zone, pskgw_slab_stats_t *out)
     pthread_mutex_lock(&lock);
     *out = zones[zone].st;
     pthread_mutex_unlock(&lock);
+}
+
+void *pskgw_slab_calloc(pskgw_slab_zone_t zone, size_t n)
+{
+#ifndef SLAB_ASAN
+    void *p = pskgw_slab_alloc(zone, n);
+
+    if (p != NULL) {
+        memset(p, 0, n > 0 ? n : 1);
+        return p;
+    }
+#else
+    (void)zone;
+#endif
+    return calloc(1, n > 0 ? n : 1);
+}
+
+char *pskgw_slab_strdup(pskgw_slab_zone_t zone, const char *str)
+{
+    size_t n;
+    char *p;
+
+    if (str == NULL)
+        return NULL;
+    n = strlen(str) + 1;
+    if ((p = pskgw_slab_calloc(zone, n)) != NULL)
+        memcpy(p, str, n);
+    return p;
+}
+
+void pskgw_slab_release(void *p)
+{
+    if (pskgw_slab_owns(p))
+        pskgw_slab_free(p);
+    else
+        free(p);
 }

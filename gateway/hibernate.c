@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/wipe.h"
+#include "dtls/slab.h"
 #include "gateway/handover.h"
 #include "gateway/listen_internal.h"
 #include "gateway/listen_limits.h"
@@ -59,7 +60,7 @@ static void freeze(pskgw_lsess_t *s)
         /* What a frozen session does without: the handshake's state (ds, which borrowed
          * s->hs->res, is gone) and the peer's name (pskgw_lsess_ds formats it again). */
         pskgw_lsess_hs_drop(s);
-        free(s->peer);
+        pskgw_slab_release(s->peer);
         s->peer = NULL;
     }
 }
@@ -77,7 +78,8 @@ pskgw_dtls_session_t *pskgw_lsess_ds(pskgw_lsess_t *s)
     if (s->peer == NULL) {
         char peer[PSKGW_PEER_STR_CAP];
 
-        s->peer = strdup(pskgw_lsess_peer(s, peer)); /* once per thaw, not per message */
+        /* once per thaw, not per message */
+        s->peer = pskgw_slab_strdup(PSKGW_SLAB_AWAKE, pskgw_lsess_peer(s, peer));
     }
     if (s->peer == NULL ||
         pskgw_dtls_session_unfreeze(s->dctx, &s->l->resolver, &pskgw_listen_session_cbs, s,
@@ -318,14 +320,12 @@ int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t l
 {
     struct sockaddr_in6 addr;
     uint8_t key[PSKGW_PEER_KEY_MAX];
-    uint8_t key_len = 0, src[PSKGW_SOURCE_MAX];
+    uint8_t key_len = 0;
     char peer[PSKGW_PEER_STR_CAP];
-    pskgw_halfopen_ticket_t none;
     pskgw_lsess_t *s = NULL;
-    size_t alen, src_len;
+    size_t alen;
     int rc;
 
-    memset(&none, 0, sizeof(none));
     memset(&addr, 0, sizeof(addr));
     if (len < 1 || (alen = rec[0]) > sizeof(addr) || len < 1 + alen ||
         alen < sizeof(struct sockaddr_in))
@@ -341,10 +341,11 @@ int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t l
         return PSKGW_EEXISTS;
     if ((rc = pskgw_lsess_new(l, key, key_len, peer, &s)) < 0)
         return rc;
-    src_len = pskgw_source_of(key, key_len, l->opt.ipv6_source_prefix, src);
-    pskgw_lsess_set_source(s, src, src_len, &none);
+    /* It runs no handshake: no handshake state (lsess_new's goes), and the listener's resolver
+     * for its dtls session, as a thawed session has (pskgw_lsess_ds). */
+    pskgw_lsess_hs_drop(s);
     memcpy(&s->u.udp.addr, &addr, alen);
-    rc = pskgw_dtls_session_import(l->dctx, &s->hs->res, &pskgw_listen_session_cbs, s,
+    rc = pskgw_dtls_session_import(l->dctx, &l->resolver, &pskgw_listen_session_cbs, s,
                                    rec + 1 + alen, len - 1 - alen, now, &s->ds);
     if (rc == 0 && !cid_fits(l, s))
         rc = PSKGW_EPARSE; /* unusable here */

@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/wipe.h"
+#include "dtls/slab.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -171,13 +172,13 @@ static int lsess_new(pskgw_listener_t *l, const uint8_t *key, size_t key_len, co
      * then copies the peer's sockaddr over it (the same key). */
     if (key_len > 0 && pskgw_listen_peer_addr(key, key_len, &addr) < 0)
         return PSKGW_EINVAL;
-    s = calloc(1, sizeof(*s));
+    s = pskgw_slab_calloc(PSKGW_SLAB_LSESS, sizeof(*s));
     if (s == NULL)
         return PSKGW_ENOMEM;
     s->l = l;
-    s->timer = malloc(sizeof(*s->timer));
-    s->hs = calloc(1, sizeof(*s->hs));
-    s->peer = strdup(peer);
+    s->timer = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, sizeof(*s->timer));
+    s->hs = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, sizeof(*s->hs));
+    s->peer = pskgw_slab_strdup(PSKGW_SLAB_AWAKE, peer);
     if (s->timer == NULL || s->hs == NULL || s->peer == NULL ||
         (l->opt.proto == PSKGW_LISTEN_TCP && (s->u.tcp = calloc(1, sizeof(*s->u.tcp))) == NULL))
         goto fail;

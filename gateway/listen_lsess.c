@@ -5,6 +5,7 @@
 
 #include "common/err.h"
 #include "dtls/ctx.h"
+#include "dtls/slab.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +16,14 @@ void pskgw_lsess_free_struct(pskgw_lsess_t *s)
 {
     if (s->hs != NULL) {
         pskgw_halfopen_release(&s->l->half_open, &s->hs->half_open); /* lsess_new's error path */
-        free(s->hs); /* areq: given back by pskgw_lsess_end (pskgw_listen_on_unpark) */
+        /* areq: given back by pskgw_lsess_end (pskgw_listen_on_unpark) */
+        pskgw_slab_release(s->hs);
     }
-    free(s->peer);
+    pskgw_slab_release(s->peer);
     if (s->l->opt.proto == PSKGW_LISTEN_TCP)
         free(s->u.tcp);
-    free(s->timer); /* NULL but on lsess_new's error path: it is freed in its close callback */
-    free(s);
+    pskgw_slab_release(s->timer); /* NULL but on lsess_new's error path: see timer_closed */
+    pskgw_slab_release(s);
 }
 
 /* The struct of an ended session whose handles are all closed. */
@@ -51,7 +53,7 @@ static void timer_closed(uv_handle_t *h)
 {
     pskgw_lsess_t *s = h->data;
 
-    free(h);
+    pskgw_slab_release(h);
     lsess_closed_one(s);
 }
 
@@ -72,7 +74,7 @@ uv_timer_t *pskgw_lsess_timer(pskgw_lsess_t *s)
 {
     if (s->timer != NULL)
         return s->timer;
-    s->timer = malloc(sizeof(*s->timer));
+    s->timer = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, sizeof(*s->timer));
     if (s->timer == NULL)
         return NULL;
     (void)uv_timer_init(s->l->loop, s->timer);
@@ -135,7 +137,7 @@ void pskgw_lsess_hs_drop(pskgw_lsess_t *s)
         return;
     pskgw_listen_on_unpark(s, uv_now(s->l->loop)); /* an admission resolve() never took */
     pskgw_halfopen_release(&s->l->half_open, &s->hs->half_open);
-    free(s->hs);
+    pskgw_slab_release(s->hs);
     s->hs = NULL;
 }
 
@@ -152,11 +154,11 @@ const char *pskgw_lsess_peer(const pskgw_lsess_t *s, char buf[PSKGW_PEER_STR_CAP
 
 int pskgw_lsess_set_peer(pskgw_lsess_t *s, const char *peer)
 {
-    char *p = strdup(peer);
+    char *p = pskgw_slab_strdup(PSKGW_SLAB_AWAKE, peer);
 
     if (p == NULL)
         return PSKGW_ENOMEM; /* the old name stays */
-    free(s->peer);
+    pskgw_slab_release(s->peer);
     s->peer = p;
     return 0;
 }

@@ -9,10 +9,12 @@
 #include "gateway/listen_internal.h"
 
 #include "common/err.h"
+#include "common/wipe.h"
 #include "dtls/slab.h"
 
 #include <criterion/criterion.h>
 #include <malloc.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The listener struct and the frozen form, in bytes of memory they take: the struct's malloc
@@ -209,4 +211,35 @@ Test(hibernated, the_idle_timeout_ends_a_frozen_session)
     cr_assert_eq(lfix_ctr()->hibernated, 0);
     cr_assert_eq(pskgw_listener_send(lst, msgs.meta[0].session_id, (const uint8_t *)"x", 1),
                  PSKGW_ENOTFOUND);
+}
+
+/* A session taken over (a hand-over or the Redis store: pskgw_listen_import_record) runs no
+ * handshake: it keeps no handshake state from its import on (it kept lsess_new's until its first
+ * freeze), its struct packs with the others (the slab's listener-session zone, but under ASan),
+ * and the device's next record reaches it without a handshake. */
+Test(hibernated, an_imported_session_keeps_no_handshake_state)
+{
+    pskgw_lsess_t *s = NULL;
+    uint8_t *rec = NULL;
+    size_t len = 0;
+
+    start_one(300);
+    s = frozen_session();
+    cr_assert_eq(pskgw_listen_export_record(lst, s, uv_now(&loop), &rec, &len), 0);
+    pskgw_lsess_end(s); /* as the exporting process's sessions end */
+    s = NULL;
+    cr_assert_eq(pskgw_listen_import_record(lst, rec, len, uv_now(&loop), &s), 0);
+    pskgw_wipe(rec, len);
+    free(rec);
+    cr_assert_not_null(s);
+    cr_assert(s->hibernated);
+    cr_assert_not_null(s->ds);
+    cr_assert_null(s->hs, "an imported session keeps no handshake state");
+    cr_assert_leq(taken(s), 208, "its struct: %zu bytes", taken(s));
+    cr_assert_gt(dcli_write(&cli, "again"), 0);
+    want_msgs = 2;
+    cr_assert(hrun_until(&loop, have_msgs, NULL, 5000));
+    cr_assert_str_eq(msgs.data[1], "again");
+    cr_assert_eq(lfix_ctr()->handshakes_completed, 1, "no new handshake");
+    cr_assert_eq(lfix_ctr()->thaw_failures, 0);
 }

@@ -97,6 +97,86 @@ Test(slab, empty_pages_go_back_to_the_kernel_but_one_spare)
     pskgw_slab_free(p[0]);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/* A fleet that goes quiet at once (issue 12): each session has a long-lived struct (listener
+ * session, 200 B) and what only an awake one holds (the dtls session struct, the handshake
+ * state, the timer, the peer's name), allocated in turn as sessions arrive. When they all
+ * freeze, the awake allocations go and their pages go back to the kernel but one spare per
+ * class, while the long-lived structs stay packed in pages of their own. Under ASan both come
+ * from calloc (ASan checks them as heap blocks). */
+Test(slab, a_frozen_fleet_gives_its_awake_pages_back_and_keeps_its_structs_packed)
+{
+    enum { N = 3000 };
+    static void *lsess[N], *awake[N][4];
+    pskgw_slab_stats_t ls0, aw0, ls, aw;
+
+    pskgw_slab_stats(PSKGW_SLAB_LSESS, &ls0);
+    pskgw_slab_stats(PSKGW_SLAB_AWAKE, &aw0);
+    for (size_t i = 0; i < N; i++) {
+        lsess[i] = pskgw_slab_calloc(PSKGW_SLAB_LSESS, 200);
+        awake[i][0] = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, 248);
+        awake[i][1] = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, 120);
+        awake[i][2] = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, 152);
+        awake[i][3] = pskgw_slab_strdup(PSKGW_SLAB_AWAKE, "203.0.113.254:65535");
+        cr_assert_not_null(lsess[i]);
+        for (size_t k = 0; k < 4; k++)
+            cr_assert_not_null(awake[i][k]);
+        cr_assert_str_eq(awake[i][3], "203.0.113.254:65535");
+        cr_assert_eq(((const uint8_t *)lsess[i])[199], 0, "zeroed");
+        memset(awake[i][0], 0xA5, 248);
+    }
+    pskgw_slab_stats(PSKGW_SLAB_LSESS, &ls);
+    pskgw_slab_stats(PSKGW_SLAB_AWAKE, &aw);
+#ifdef UNDER_ASAN
+    cr_assert(!pskgw_slab_owns(lsess[0]) && !pskgw_slab_owns(awake[0][0]), "calloc's");
+    cr_assert_eq(ls.slots, ls0.slots);
+    cr_assert_eq(aw.slots, aw0.slots);
+#else
+    cr_assert(pskgw_slab_owns(lsess[N - 1]) && pskgw_slab_owns(awake[N - 1][3]));
+    cr_assert_eq(ls.slots - ls0.slots, N);
+    cr_assert_eq(aw.slots - aw0.slots, 4 * N);
+    cr_assert_geq(aw.pages - aw0.pages, 4 * N * 128 / PSKGW_SLAB_PAGE);
+#endif
+    for (size_t i = 0; i < N; i++)
+        for (size_t k = 0; k < 4; k++)
+            pskgw_slab_release(awake[i][k]);
+    pskgw_slab_stats(PSKGW_SLAB_AWAKE, &aw);
+    cr_assert_eq(aw.slots, aw0.slots);
+#ifndef UNDER_ASAN
+    /* 4 classes (256, 128, 160, 32 B): a spare page each at most. */
+    cr_assert_leq(aw.pages, 4, "%zu pages of a frozen fleet's awake zone kept", aw.pages);
+    cr_assert_eq(resident_pages(awake[N / 2][0]), 0, "given back to the kernel");
+    /* The structs: 208-byte slots, 315 a page, in pages of their own. */
+    pskgw_slab_stats(PSKGW_SLAB_LSESS, &ls);
+    cr_assert_eq(ls.pages - ls0.pages, (N + 314) / 315, "%zu pages", ls.pages - ls0.pages);
+#endif
+    for (size_t i = 0; i < N; i++)
+        pskgw_slab_release(lsess[i]);
+    pskgw_slab_release(NULL);
+}
+
+/* pskgw_slab_calloc zeroes a slot of the wolfSSL zone (not wiped when freed). */
+Test(slab, calloc_zeroes_a_reused_slot)
+{
+    uint8_t *a = pskgw_slab_alloc(PSKGW_SLAB_WOLFSSL, 100), *b;
+
+    cr_assert_not_null(a);
+    memset(a, 0xA5, 100);
+    pskgw_slab_free(a);
+    b = pskgw_slab_calloc(PSKGW_SLAB_WOLFSSL, 100);
+    cr_assert_not_null(b);
+    for (size_t i = 0; i < 100; i++)
+        cr_assert_eq(b[i], 0, "byte %zu", i);
+    pskgw_slab_release(b);
+}
+
 /* The test zone wipes like the frozen sessions' zone: a freed slot holds nothing of what was
  * written but the free list's 4-byte link. */
 Test(slab, a_freed_slot_of_a_wiping_zone_is_wiped)
