@@ -667,14 +667,13 @@ static int parse_record(const uint8_t *rec, size_t len, rec_fields_t *f)
     return 0;
 }
 
-int pskgw_dtls_session_shell(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+int pskgw_dtls_session_blank(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
                              const pskgw_dtls_session_cbs_t *cbs, void *arg, uint64_t now,
                              pskgw_dtls_session_t **out)
 {
     pskgw_dtls_session_t *s;
 
-    if (ctx == NULL || resolver == NULL || cbs == NULL || cbs->send == NULL ||
-        cbs->message == NULL || !ctx->opt.dtls)
+    if (ctx == NULL || resolver == NULL || cbs == NULL || cbs->send == NULL || cbs->message == NULL)
         return PSKGW_EINVAL;
     s = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, sizeof(*s));
     if (s == NULL)
@@ -683,10 +682,25 @@ int pskgw_dtls_session_shell(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *
     s->resolver = resolver;
     s->cbs = cbs;
     s->arg = arg;
-    s->dtls = true;
+    s->dtls = ctx->opt.dtls;
     s->now = now;
     s->rtx_deadline = UINT64_MAX;
     s->announced = UINT64_MAX;
+    *out = s;
+    return 0;
+}
+
+int pskgw_dtls_session_shell(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+                             const pskgw_dtls_session_cbs_t *cbs, void *arg, uint64_t now,
+                             pskgw_dtls_session_t **out)
+{
+    pskgw_dtls_session_t *s;
+    int rc;
+
+    if (ctx == NULL || !ctx->opt.dtls)
+        return PSKGW_EINVAL;
+    if ((rc = pskgw_dtls_session_blank(ctx, resolver, cbs, arg, now, &s)) < 0)
+        return rc;
     s->key = KEY_READY;
     s->established = true;
     s->fed_once = true;

@@ -190,6 +190,12 @@ int pskgw_dtls_session_thaw(pskgw_dtls_session_t *s);
  * none (export writes an empty one, import ignores it). */
 int pskgw_dtls_io_get_peer(WOLFSSL *ssl, char *ip, int *ip_sz, unsigned short *port, int *fam);
 int pskgw_dtls_io_set_peer(WOLFSSL *ssl, char *ip, int ip_sz, unsigned short port, int fam);
+/* A new session's common fields (hibernate.c), for pskgw_dtls_session_new and the shell below:
+ * from the awake zone, zeroed, with its context, resolver, callbacks, arg and time, no deadline
+ * yet. 0, PSKGW_EINVAL (a missing argument or callback) or PSKGW_ENOMEM. */
+int pskgw_dtls_session_blank(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *resolver,
+                             const pskgw_dtls_session_cbs_t *cbs, void *arg, uint64_t now,
+                             pskgw_dtls_session_t **out);
 /* A hibernated session's shell (hibernate.c), for an import and an unfreeze: an established
  * DTLS session with a key, no wolfSSL object and no blob yet (the caller fills them and sets
  * hibernated). 0, PSKGW_EINVAL (a missing argument or callback, a TLS context) or

@@ -418,25 +418,17 @@ int pskgw_dtls_session_new(pskgw_dtls_ctx_t *ctx, const pskgw_psk_resolver_t *re
                            size_t peer_len, uint64_t now, pskgw_dtls_session_t **out)
 {
     pskgw_dtls_session_t *s;
-    int rc = PSKGW_ENOMEM;
+    int rc;
 
     if (ctx == NULL || resolver == NULL || resolver->resolve == NULL || resolver->cancel == NULL ||
         cbs == NULL || cbs->send == NULL || cbs->message == NULL || out == NULL ||
         (ctx->opt.dtls && (peer == NULL || peer_len == 0)))
         return PSKGW_EINVAL;
-    s = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, sizeof(*s));
-    if (s == NULL)
-        return PSKGW_ENOMEM;
-    s->ctx = ctx;
-    s->resolver = resolver;
-    s->cbs = cbs;
-    s->arg = arg;
-    s->dtls = ctx->opt.dtls;
-    s->now = now;
+    if ((rc = pskgw_dtls_session_blank(ctx, resolver, cbs, arg, now, &s)) < 0)
+        return rc;
+    rc = PSKGW_ENOMEM;
     s->hs_deadline = now + ctx->opt.handshake_timeout_ms;
     s->ho_deadline = now + ctx->opt.half_open_timeout_ms;
-    s->rtx_deadline = UINT64_MAX;
-    s->announced = UINT64_MAX;
     s->hs = pskgw_slab_calloc(PSKGW_SLAB_AWAKE, sizeof(*s->hs));
     if (s->hs == NULL)
         goto fail;
