@@ -191,34 +191,47 @@ static int port_inodes(const char *table, int port, int tcp, unsigned long *ino,
     return n;
 }
 
-/* How many of the n socket inodes are open in process pid. */
-static int owned_by(pid_t pid, const unsigned long *ino, int n)
+/* How many of a process's sockets owned_by and owned_port look at. */
+#define OWN_SOCKETS 1024
+
+/* The inodes of process pid's sockets (at most cap): the number found. */
+static int socket_inodes(pid_t pid, unsigned long *ino, int cap)
 {
     char dir[64];
     DIR *d;
     struct dirent *e;
-    int owned = 0;
+    int n = 0;
 
     snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
     d = opendir(dir);
     if (d == NULL)
         return 0;
-    while ((e = readdir(d)) != NULL) {
+    while (n < cap && (e = readdir(d)) != NULL) {
         char path[320], link[64];
         ssize_t k;
-        unsigned long inode;
 
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         k = readlink(path, link, sizeof(link) - 1);
         if (k <= 0)
             continue;
         link[k] = '\0';
-        if (sscanf(link, "socket:[%lu]", &inode) != 1)
-            continue;
-        for (int i = 0; i < n; i++)
-            owned += ino[i] == inode;
+        if (sscanf(link, "socket:[%lu]", &ino[n]) == 1)
+            n++;
     }
     closedir(d);
+    return n;
+}
+
+/* How many of the n socket inodes are open in process pid (among its first OWN_SOCKETS). */
+static int owned_by(pid_t pid, const unsigned long *ino, int n)
+{
+    unsigned long mine[OWN_SOCKETS];
+    int nmine = socket_inodes(pid, mine, OWN_SOCKETS);
+    int owned = 0;
+
+    for (int j = 0; j < nmine; j++)
+        for (int i = 0; i < n; i++)
+            owned += ino[i] == mine[j];
     return owned;
 }
 
@@ -266,41 +279,13 @@ int pskgw_test_wait_own_port(pid_t pid, int port, int udp, int timeout_ms)
     return -1;
 }
 
-/* The inodes of process pid's sockets (at most cap): the number found. */
-static int socket_inodes(pid_t pid, unsigned long *ino, int cap)
-{
-    char dir[64];
-    DIR *d;
-    struct dirent *e;
-    int n = 0;
-
-    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-    d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    while (n < cap && (e = readdir(d)) != NULL) {
-        char path[320], link[64];
-        ssize_t k;
-
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        k = readlink(path, link, sizeof(link) - 1);
-        if (k <= 0)
-            continue;
-        link[k] = '\0';
-        if (sscanf(link, "socket:[%lu]", &ino[n]) == 1)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
-
 /* The port of a socket of process pid in one /proc/net table (TCP: listening), 0 if none. The
  * process's sockets are read once, then the table: a machine with 100k sockets of other
  * processes (a bench's fleet) made a pass over /proc/PID/fd per table line outlast the guard. */
 static int owned_port(pid_t pid, const char *table, int tcp)
 {
-    unsigned long mine[256];
-    int nmine = socket_inodes(pid, mine, 256);
+    unsigned long mine[OWN_SOCKETS];
+    int nmine = socket_inodes(pid, mine, OWN_SOCKETS);
     FILE *f;
     char line[512];
     int port = 0;
