@@ -24,13 +24,6 @@ track "pskgw rl (notify socket)" "$GW_PID" "$WORK/rl.stdout" "$WORK/rl.log"
 read_gateway_ports "$WORK/rl.log"
 check "sd_notify: READY=1" wait_line "$WORK/notify.txt" 'READY=1'
 hs='pskgw_listener_handshakes_completed_total{domain="rl",listener="dtls"}'
-reloads() { grep -c 'reload done\|reload refused' "$WORK/rl.log" || true; }
-hup() { # waits for the reload's end in the log (done or refused)
-  local n
-  n=$(reloads)
-  kill -HUP "$GW_PID"
-  wait_until bash -c "[ \$(grep -c 'reload done\|reload refused' '$WORK/rl.log') -gt $n ]"
-}
 
 # One long-lived session: each line written to the fifo is one E2E record of device 1.
 mkfifo "$WORK/cmd"
@@ -43,7 +36,7 @@ check "message 1 in the first file" wait_until count_is "$WORK/rl.jsonl" '"seq":
 check "one handshake" wait_metric "$hs" -eq 1
 
 sed -i "s|$WORK/rl.jsonl|$WORK/rl-b.jsonl|" "$WORK/rl.conf"
-hup
+reload_gateway "$GW_PID" "$WORK/rl.log"
 check "reload logged the sink change" grep -q 'sink "file-0" changed: replaced' "$WORK/rl.log"
 check "sd_notify: RELOADING=1 with MONOTONIC_USEC, then READY=1" awk '
   / READY=1$/ { if (!r) first = NR; else if (NR > r) ready = 1 }
@@ -61,7 +54,7 @@ check "no new handshake" metric_is "$hs" -eq 1
 cp "$WORK/rl.conf" "$WORK/rl.good"
 printf 'sinks = ( { type = "file"; path = 5; } );\n' >>"$WORK/rl.conf"
 line=$(wc -l <"$WORK/rl.conf")
-hup
+reload_gateway "$GW_PID" "$WORK/rl.log"
 check "invalid file at reload: file:line logged" grep -q "$WORK/rl.conf:$line:" "$WORK/rl.log"
 check "invalid file at reload: refused, running configuration kept" \
   grep -q 'reload refused' "$WORK/rl.log"
@@ -74,7 +67,7 @@ cp "$WORK/rl.good" "$WORK/rl.conf"
 # A listener added, the tls listener removed.
 sed -i 's|^ *{ name = "tls";.*$|  { name = "dtls2"; proto = "udp"; address = "127.0.0.1"; port = 0; } );|' \
   "$WORK/rl.conf"
-hup
+reload_gateway "$GW_PID" "$WORK/rl.log"
 port2=$(wait_for "$WORK/rl.log" 'listener "dtls2" on udp 127\.0\.0\.1:[0-9]+' | grep -Eo '[0-9]+$')
 "$BIN/pskgw-devsim" --target "127.0.0.1:$port2" --seed it --devices 2 --messages 1 --rate 20 \
   --duration 30 --verify-file "$WORK/rl-b.jsonl" --quiet >"$WORK/dtls2.txt" 2>&1 && rc=0 || rc=$?
@@ -92,7 +85,7 @@ check "still one handshake on the kept listener" metric_is "$hs" -eq 1
 
 # api and cache settings: a new client and caches; the old ones finish what they had and close.
 sed -i 's/timeout_ms = 2000;/timeout_ms = 3000;/; s/entries = 1000;/entries = 500;/' "$WORK/rl.conf"
-hup
+reload_gateway "$GW_PID" "$WORK/rl.log"
 check "api/cache change applied with a new client and caches" \
   grep -q 'domain "rl": api or cache settings changed: new security-service client' "$WORK/rl.log"
 check "the previous client and caches close once idle" \
@@ -114,7 +107,7 @@ check "still one handshake on the kept listener" metric_is "$hs" -eq 1
 mkdir "$WORK/spool"
 sed -i 's|^sinks = ( \(.*\) );$|sinks = ( \1, { name = "spooled"; type = "file"; path = "'"$WORK"'/down/sp.jsonl"; queue_size = 2; spool = { path = "'"$WORK"'/spool"; }; } );|' \
   "$WORK/rl.conf"
-hup
+reload_gateway "$GW_PID" "$WORK/rl.log"
 check "a sink with a spool added at reload" grep -q 'sink "spooled" added' "$WORK/rl.log"
 n0=$(wc -l <"$WORK/rl-b.jsonl")
 "$CLIENT" "$port2" it 2 2:1 2:2 2:3 2:4 2:5 2:6 >"$WORK/dev2.out" 2>&1 && rc=0 || rc=$?
@@ -125,7 +118,7 @@ sp_metric() { echo "pskgw_sink_$1_total{domain=\"rl\",sink=\"spooled\"}"; }
 check "the sink whose target is down spooled what its queue could not hold" \
   wait_metric "$(sp_metric spooled)" -ge 4
 sed -i "s|$WORK/down/sp.jsonl|$WORK/sp.jsonl|" "$WORK/rl.conf"
-hup
+reload_gateway "$GW_PID" "$WORK/rl.log"
 echo 1:6 >&3 # arrives while the new sink waits for the spool
 check "a spooled sink changed under its name: replaced" \
   grep -q 'sink "spooled" changed: replaced' "$WORK/rl.log"
@@ -145,7 +138,7 @@ check "still one handshake on the kept listener" metric_is "$hs" -eq 1
 # ack changed on the kept listener: applied in place, the session goes on and gets acks.
 sed -i 's/ queue_size = 2;//; s/name = "dtls"; proto = "udp"; address = "127.0.0.1"; port = 0;/& ack = "accepted";/' \
   "$WORK/rl.conf"
-hup
+reload_gateway "$GW_PID" "$WORK/rl.log"
 last_reload_ok() { # the last reload was applied to every domain
   awk '/SIGHUP: reloading/ { bad = 0; done = 0 } /reload failed|reload refused/ { bad = 1 }
        /reload done/ { done = 1 } END { exit !(done && !bad) }' "$WORK/rl.log"
@@ -159,7 +152,7 @@ check "still one handshake on the kept listener" metric_is "$hs" -eq 1
 # limits.max_sessions lowered to 1: the running listener refuses a second session at once; the
 # established one goes on.
 echo 'limits = { max_sessions = 1; };' >>"$WORK/rl.conf"
-hup
+reload_gateway "$GW_PID" "$WORK/rl.log"
 check "max_sessions change: reload applied" last_reload_ok
 "$BIN/pskgw-devsim" --target "127.0.0.1:$GW_UDP" --seed it --devices 1 --messages 1 --rate 20 \
   --duration 15 --quiet >"$WORK/full.txt" 2>&1 && rc=0 || rc=$?
@@ -171,7 +164,7 @@ check "message 8 (the established session) still delivered" \
 
 # The log group applies to the running process: format json, then level warning.
 echo 'log = { format = "json"; };' >>"$WORK/rl.conf"
-hup
+reload_gateway "$GW_PID" "$WORK/rl.log"
 check "log.format change: reload applied" last_reload_ok
 check "  the change is logged" grep -q 'log format now .*json' "$WORK/rl.log"
 check "  and the reload's last line is JSON" \

@@ -24,13 +24,6 @@ start_gateway_args rd
 FWD=$(wait_for "$WORK/rd.log" 'listener "fwd" on udp 127\.0\.0\.1:[0-9]+' | grep -Eo '[0-9]+$')
 hs='pskgw_listener_handshakes_completed_total{domain="rd",listener="dtls"}'
 idle='pskgw_listener_idle_closes_total{domain="rd",listener="dtls"}'
-reloads() { grep -c 'reload done\|reload refused' "$WORK/rd.log" || true; }
-hup() { # waits for the reload's end in the log (done or refused)
-  local n
-  n=$(reloads)
-  kill -HUP "$GW_PID"
-  wait_until bash -c "[ \$(grep -c 'reload done\|reload refused' '$WORK/rd.log') -gt $n ]"
-}
 device() { # N -> ID and PSK of simulated device N
   "$BIN/pskgw-sim" --seed it --show-device "$1" >"$WORK/dev$1.json"
   ID=$(jq -r .identity "$WORK/dev$1.json")
@@ -64,7 +57,7 @@ echo 'ciphers = "PSK-AES128-GCM-SHA256";' >>"$WORK/rd.conf"
 sed -i 's|forward = "udp://127.0.0.1:'"$ECHO"'";|& max_message_bytes = 500;|' "$WORK/rd.conf"
 sed -i 's/name = "dtls"; proto = "udp"; address = "127.0.0.1"; port = 0;/& cookie_rotate_s = 60; max_message_bytes = 2048; hibernate_after_s = 600;/' \
   "$WORK/rd.conf"
-hup
+reload_gateway "$GW_PID" "$WORK/rd.log"
 check "reload 1 applied" bash -c "! grep -q 'reload failed\|reload refused' '$WORK/rd.log'"
 check "the new DTLS settings are logged for the running listener" grep -q \
   'listener "dtls": ciphers "PSK-AES128-GCM-SHA256", max_message_bytes 2048, .*cookie period 60 s' \
@@ -122,7 +115,7 @@ check "still two handshakes" metric_is "$hs" -eq 2
 echo 'limits = { idle_timeout_s = 1; };' >>"$WORK/rd.conf"
 sed -i 's/hibernate_after_s = 600;/& cid_length = 12;/; s/framing = "len16";/framing = "newline";/' \
   "$WORK/rd.conf"
-hup
+reload_gateway "$GW_PID" "$WORK/rd.log"
 check "reload 2 applied" bash -c "! grep -q 'reload failed\|reload refused' '$WORK/rd.log'"
 check "a cid_length the running listener cannot take is named in the log" grep -q \
   'listener "dtls": cid_length 12 not applied: its Connection IDs are routed by 8 bytes' "$WORK/rd.log"

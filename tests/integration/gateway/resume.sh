@@ -94,19 +94,13 @@ fi
 
 # ---- rotation on B -----------------------------------------------------------------------------
 GW_PID=$B_PID
-hup() { # waits for the reload's end in B's log
-  local n
-  n=$(grep -c 'reload done\|reload refused' "$WORK/b.log" || true)
-  kill -HUP "$B_PID"
-  wait_until bash -c "[ \$(grep -c 'reload done\|reload refused' '$WORK/b.log') -gt $n ]"
-}
 printf '%s\n%s\n' "$NEW" "$OLD" >"$WORK/tickets.key"
-hup
+reload_gateway "$B_PID" "$WORK/b.log"
 check "rotation: reload applied" grep -q 'resumption: session tickets under 2 secrets' "$WORK/b.log"
 sc r1 dtls1_2 "$B_UDP" -sess_in "$WORK/d.sess"
 check "rotation: the old ticket still resumes with the previous secret kept" grep -q '^Reused, ' "$WORK/r1.out"
 printf '%s\n' "$NEW" >"$WORK/tickets.key"
-hup
+reload_gateway "$B_PID" "$WORK/b.log"
 sc r2 dtls1_2 "$B_UDP" -sess_in "$WORK/d.sess"
 check "rotation: after the old secret is removed the old ticket does not resume" grep -q '^New, ' "$WORK/r2.out"
 check "rotation: refused as unknown_key" \
