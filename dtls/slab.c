@@ -11,6 +11,7 @@
 #define _DEFAULT_SOURCE
 #include "dtls/slab.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -57,6 +58,7 @@ static page_meta_t *meta;  /* NPAGES entries */
 static uint32_t top;       /* pages [0, top) have been used */
 static uint32_t free_head; /* released pages: index + 1 */
 static bool init_failed;
+static int init_errno; /* why the reservation failed */
 static zone_t zones[PSKGW_SLAB_ZONES];
 
 /* 16..512 by 16 (classes 0..31), then 640..4096 by quarters of a power of two (32..43), then
@@ -93,11 +95,14 @@ static bool reserve(void)
     init_failed = true;
     p = mmap(NULL, PSKGW_SLAB_REGION + PSKGW_SLAB_PAGE, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
+    if (p == MAP_FAILED) {
+        init_errno = errno;
         return false;
+    }
     m = mmap(NULL, (size_t)NPAGES * sizeof(page_meta_t), PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED || madvise(p, PSKGW_SLAB_REGION + PSKGW_SLAB_PAGE, MADV_DONTDUMP) != 0) {
+        init_errno = errno;
         munmap(p, PSKGW_SLAB_REGION + PSKGW_SLAB_PAGE);
         if (m != MAP_FAILED)
             munmap(m, (size_t)NPAGES * sizeof(page_meta_t));
@@ -272,6 +277,25 @@ void pskgw_slab_stats(pskgw_slab_zone_t zone, pskgw_slab_stats_t *out)
     pthread_mutex_lock(&lock);
     *out = zones[zone].st;
     pthread_mutex_unlock(&lock);
+}
+
+void pskgw_slab_mode(pskgw_slab_mode_t *out)
+{
+    bool reserved;
+
+    pthread_mutex_lock(&lock);
+    reserved = reserve();
+    out->err = reserved ? 0 : init_errno;
+    pthread_mutex_unlock(&lock);
+#ifdef SLAB_ASAN
+    if (reserved) {
+        out->active = false;
+        out->why = "an AddressSanitizer build (calloc's blocks, checked as heap blocks)";
+        return;
+    }
+#endif
+    out->active = reserved;
+    out->why = reserved ? "" : "the address range could not be reserved";
 }
 
 void *pskgw_slab_calloc(pskgw_slab_zone_t zone, size_t n)

@@ -70,4 +70,18 @@ void pskgw_slab_release(void *p);
 /* A zone's figures. */
 void pskgw_slab_stats(pskgw_slab_zone_t zone, pskgw_slab_stats_t *out);
 
+/* Which memory the slab hands out, for the owner to say at start (dtls/ does no I/O). */
+typedef struct {
+    bool active;     /* slots from the reserved range: every zone's pages go back to the kernel */
+    const char *why; /* when not active: a static lower-case reason; "" when active */
+    int err;         /* the errno of the failed reservation, 0 otherwise */
+} pskgw_slab_mode_t;
+
+/* The slab's mode, reserving the range now if nothing has yet (so that the answer holds for
+ * the process's life: the range is reserved once or never). Not active: the range could not be
+ * reserved (vm.overcommit_memory = 2, a LimitAS= below PSKGW_SLAB_REGION: err says), every
+ * zone is malloc's; or an AddressSanitizer build, where pskgw_slab_calloc is calloc and
+ * wolfSSL's blocks come from the heap. */
+void pskgw_slab_mode(pskgw_slab_mode_t *out);
+
 #endif

@@ -3,6 +3,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "dtls/slab.h"
 #include "gateway/admin.h"
 #include "gateway/admin_routes.h"
 #include "gateway/domain.h"
@@ -541,6 +542,23 @@ static int start_admin(app_t *app, int worker)
     return rc;
 }
 
+/* Which memory the slab hands out, said once at start (dtls/ does no I/O; the metric
+ * pskgw_slab_active says it on every scrape): where the range cannot be reserved, the memory
+ * figures of docs/OPERATIONS.md do not hold. */
+static void log_slab_mode(void)
+{
+    pskgw_slab_mode_t m;
+
+    pskgw_slab_mode(&m);
+    if (m.active)
+        PSKGW_INFO("slab: active, sessions' memory from a reserved range (%zu GiB of address "
+                   "space, MAP_NORESERVE)",
+                   PSKGW_SLAB_REGION >> 30);
+    else
+        PSKGW_INFO("slab: not active, sessions' memory from malloc: %s%s%s%s", m.why,
+                   m.err ? " (\"" : "", m.err ? strerror(m.err) : "", m.err ? "\")" : "");
+}
+
 int pskgw_app_run(pskgw_config_t *cfg, const pskgw_app_opts_t *opts)
 {
     app_t app;
@@ -564,6 +582,7 @@ int pskgw_app_run(pskgw_config_t *cfg, const pskgw_app_opts_t *opts)
         gen_unref(app.cur);
         return PSKGW_EIO;
     }
+    log_slab_mode();
     rc = start_handles(&app);
     if (rc == 0 && cfg->ndomains > 0)
         (void)pskgw_handover_init(cfg->domains[0].state_dir,

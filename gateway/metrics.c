@@ -1,5 +1,7 @@
 #include "gateway/metrics.h"
 
+#include "dtls/slab.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -277,10 +279,16 @@ void pskgw_metrics_process(pskgw_metrics_t *m, const char *version)
     long fds = open_fds();
     long tck = sysconf(_SC_CLK_TCK);
     long page = sysconf(_SC_PAGESIZE);
+    pskgw_slab_mode_t slab;
 
     pskgw_metrics_family(m, "pskgw_build_info", "gauge", "always 1; labelled with the version");
     pskgw_metrics_label(lab, sizeof(lab), "version", version);
     pskgw_metrics_sample(m, "pskgw_build_info", lab, 1);
+    pskgw_slab_mode(&slab);
+    pskgw_metrics_family(m, "pskgw_slab_active", "gauge",
+                         "1 when sessions' memory comes from the slab's reserved range, 0 when "
+                         "from malloc (the start-up log line says why)");
+    pskgw_metrics_sample(m, "pskgw_slab_active", NULL, slab.active ? 1 : 0);
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
         double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
                      ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -667,4 +668,23 @@ int pskgw_test_spawn_on_reserved(pskgw_test_proc_t *p, char *const argv[], int f
     if (rc < 0 && p->pid > 0)
         pskgw_test_stop(p, SIGKILL, 5000);
     return rc;
+}
+
+int pskgw_test_limit_address_space(size_t headroom, struct rlimit *old)
+{
+    unsigned long long pages = 0;
+    struct rlimit rl;
+    FILE *f = fopen("/proc/self/statm", "r");
+    int n;
+
+    if (f == NULL)
+        return -1;
+    n = fscanf(f, "%llu", &pages);
+    fclose(f);
+    if (n != 1 || getrlimit(RLIMIT_AS, &rl) != 0)
+        return -1;
+    if (old != NULL)
+        *old = rl;
+    rl.rlim_cur = (rlim_t)(pages * (unsigned long long)sysconf(_SC_PAGESIZE) + headroom);
+    return setrlimit(RLIMIT_AS, &rl) == 0 ? 0 : -1;
 }

@@ -7,6 +7,7 @@
 #define PSKGW_TEST_PROC_H
 
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 typedef struct {
@@ -64,6 +65,11 @@ int pskgw_test_mosquitto_start(pskgw_test_proc_t *p, int *port);
 int pskgw_test_tmpdir(char *buf, size_t cap);
 /* rm -rf a directory made by pskgw_test_tmpdir. */
 void pskgw_test_rmtree(const char *dir);
+/* Lower this process's soft address-space limit (RLIMIT_AS) to what it maps now and headroom
+ * bytes more: a mapping larger than that fails with ENOMEM from then on, as under a LimitAS= or
+ * vm.overcommit_memory = 2 (the slab's 16 GiB range). The previous soft limit into *old (NULL:
+ * not wanted), for setrlimit to restore. 0 or -1. */
+int pskgw_test_limit_address_space(size_t headroom, struct rlimit *old);
 
 /* Our own programs (pskgw, pskgw-sim, pskgw-devsim) run with their stderr captured, so that a
  * test can wait on what they log and judge how they ended (issue 17: every process a test starts

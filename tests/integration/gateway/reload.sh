@@ -149,6 +149,14 @@ check "ack change: the kept session's message acknowledged" \
   wait_metric 'pskgw_domain_acks_sent_total{domain="rl"}' -eq 1
 check "still one handshake on the kept listener" metric_is "$hs" -eq 1
 
+# The slab's mode (dtls/slab.h) is said once, at start, not again at each reload; /metrics says
+# the same.
+check "the slab's mode logged once over the reloads" \
+  count_is "$WORK/rl.log" 'slab: (active|not active), ' -eq 1
+slab=0
+grep -q 'slab: active, ' "$WORK/rl.log" && slab=1
+check "metrics: pskgw_slab_active says the logged mode ($slab)" metric_is pskgw_slab_active -eq "$slab"
+
 # limits.max_sessions lowered to 1: the running listener refuses a second session at once; the
 # established one goes on.
 echo 'limits = { max_sessions = 1; };' >>"$WORK/rl.conf"

@@ -5,14 +5,17 @@
 #include "dtls/slab.h"
 
 #include "peek.h"
+#include "proc.h"
 
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* Resident 4 KiB pages of the slab page holding p (mincore). */
@@ -97,26 +100,20 @@ Test(slab, empty_pages_go_back_to_the_kernel_but_one_spare)
     pskgw_slab_free(p[0]);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 /* A fleet that goes quiet at once (issue 12): each session has a long-lived struct (listener
  * session, 200 B) and what only an awake one holds (the dtls session struct, the handshake
  * state, the timer, the peer's name), allocated in turn as sessions arrive. When they all
  * freeze, the awake allocations go and their pages go back to the kernel but one spare per
- * class, while the long-lived structs stay packed in pages of their own. Under ASan both come
- * from calloc (ASan checks them as heap blocks). */
+ * class, while the long-lived structs stay packed in pages of their own. When the slab is not
+ * active (under ASan) both come from calloc (ASan checks them as heap blocks). */
 Test(slab, a_frozen_fleet_gives_its_awake_pages_back_and_keeps_its_structs_packed)
 {
     enum { N = 3000 };
     static void *lsess[N], *awake[N][4];
     pskgw_slab_stats_t ls0, aw0, ls, aw;
+    pskgw_slab_mode_t mode;
 
+    pskgw_slab_mode(&mode);
     pskgw_slab_stats(PSKGW_SLAB_LSESS, &ls0);
     pskgw_slab_stats(PSKGW_SLAB_AWAKE, &aw0);
     for (size_t i = 0; i < N; i++) {
@@ -134,29 +131,29 @@ Test(slab, a_frozen_fleet_gives_its_awake_pages_back_and_keeps_its_structs_packe
     }
     pskgw_slab_stats(PSKGW_SLAB_LSESS, &ls);
     pskgw_slab_stats(PSKGW_SLAB_AWAKE, &aw);
-#ifdef UNDER_ASAN
-    cr_assert(!pskgw_slab_owns(lsess[0]) && !pskgw_slab_owns(awake[0][0]), "calloc's");
-    cr_assert_eq(ls.slots, ls0.slots);
-    cr_assert_eq(aw.slots, aw0.slots);
-#else
-    cr_assert(pskgw_slab_owns(lsess[N - 1]) && pskgw_slab_owns(awake[N - 1][3]));
-    cr_assert_eq(ls.slots - ls0.slots, N);
-    cr_assert_eq(aw.slots - aw0.slots, 4 * N);
-    cr_assert_geq(aw.pages - aw0.pages, 4 * N * 128 / PSKGW_SLAB_PAGE);
-#endif
+    if (!mode.active) {
+        cr_assert(!pskgw_slab_owns(lsess[0]) && !pskgw_slab_owns(awake[0][0]), "calloc's");
+        cr_assert_eq(ls.slots, ls0.slots);
+        cr_assert_eq(aw.slots, aw0.slots);
+    } else {
+        cr_assert(pskgw_slab_owns(lsess[N - 1]) && pskgw_slab_owns(awake[N - 1][3]));
+        cr_assert_eq(ls.slots - ls0.slots, N);
+        cr_assert_eq(aw.slots - aw0.slots, 4 * N);
+        cr_assert_geq(aw.pages - aw0.pages, 4 * N * 128 / PSKGW_SLAB_PAGE);
+    }
     for (size_t i = 0; i < N; i++)
         for (size_t k = 0; k < 4; k++)
             pskgw_slab_release(awake[i][k]);
     pskgw_slab_stats(PSKGW_SLAB_AWAKE, &aw);
     cr_assert_eq(aw.slots, aw0.slots);
-#ifndef UNDER_ASAN
-    /* 4 classes (256, 128, 160, 32 B): a spare page each at most. */
-    cr_assert_leq(aw.pages, 4, "%zu pages of a frozen fleet's awake zone kept", aw.pages);
-    cr_assert_eq(resident_pages(awake[N / 2][0]), 0, "given back to the kernel");
-    /* The structs: 208-byte slots, 315 a page, in pages of their own. */
-    pskgw_slab_stats(PSKGW_SLAB_LSESS, &ls);
-    cr_assert_eq(ls.pages - ls0.pages, (N + 314) / 315, "%zu pages", ls.pages - ls0.pages);
-#endif
+    if (mode.active) {
+        /* 4 classes (256, 128, 160, 32 B): a spare page each at most. */
+        cr_assert_leq(aw.pages, 4, "%zu pages of a frozen fleet's awake zone kept", aw.pages);
+        cr_assert_eq(resident_pages(awake[N / 2][0]), 0, "given back to the kernel");
+        /* The structs: 208-byte slots, 315 a page, in pages of their own. */
+        pskgw_slab_stats(PSKGW_SLAB_LSESS, &ls);
+        cr_assert_eq(ls.pages - ls0.pages, (N + 314) / 315, "%zu pages", ls.pages - ls0.pages);
+    }
     for (size_t i = 0; i < N; i++)
         pskgw_slab_release(lsess[i]);
     pskgw_slab_release(NULL);
@@ -216,4 +213,54 @@ Test(slab, its_pages_are_kept_out_of_core_dumps)
     cr_assert(found);
     cr_assert(dd, "MADV_DONTDUMP");
     pskgw_slab_free(p);
+}
+
+/* The mode the gateway reports at start (log line, pskgw_slab_active): in a build without ASan
+ * pskgw_slab_calloc hands out slots and the mode is active; under ASan it hands out calloc's
+ * blocks and the mode says so, with the reason. */
+Test(slab, mode_says_whether_slots_or_heap_blocks_are_handed_out)
+{
+    pskgw_slab_mode_t m;
+    void *p;
+
+    pskgw_slab_mode(&m);
+    p = pskgw_slab_calloc(PSKGW_SLAB_TEST, 64);
+    cr_assert_not_null(p);
+    cr_assert_eq(pskgw_slab_owns(p), m.active);
+    cr_assert_eq(m.err, 0, "the range is reserved");
+#ifdef PSKGW_TEST_ASAN
+    cr_assert(!m.active);
+    cr_assert_not_null(strstr(m.why, "AddressSanitizer"), "%s", m.why);
+#else
+    cr_assert(m.active);
+    cr_assert_str_eq(m.why, "");
+#endif
+    pskgw_slab_release(p);
+}
+
+/* What vm.overcommit_memory = 2 or a LimitAS= below the range does: the 16 GiB range cannot be
+ * reserved, the slab hands out malloc's blocks, and its mode says so with the errno, for the
+ * process's life. (Each Criterion test runs in a process of its own that has not used the slab
+ * before.) */
+Test(slab, mode_says_malloc_when_the_range_cannot_be_reserved)
+{
+    struct rlimit old;
+    pskgw_slab_mode_t m;
+    void *p;
+
+    cr_assert_eq(pskgw_test_limit_address_space((size_t)256 << 20, &old), 0);
+    pskgw_slab_mode(&m);
+    cr_assert(!m.active);
+    cr_assert_eq(m.err, ENOMEM, "errno %d", m.err);
+    cr_assert_not_null(strstr(m.why, "could not be reserved"), "%s", m.why);
+    p = pskgw_slab_calloc(PSKGW_SLAB_TEST, 64);
+    cr_assert_not_null(p);
+    cr_assert(!pskgw_slab_owns(p), "malloc's block");
+    pskgw_slab_release(p);
+    cr_assert_null(pskgw_slab_alloc(PSKGW_SLAB_TEST, 64));
+    /* the range is not tried again: the answer holds */
+    cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+    pskgw_slab_mode(&m);
+    cr_assert(!m.active);
+    cr_assert_eq(m.err, ENOMEM);
 }

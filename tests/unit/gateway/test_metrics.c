@@ -1,5 +1,10 @@
-/* The Prometheus text builder: label escaping and truncation, samples, families. */
+/* The Prometheus text builder: label escaping and truncation, samples, families; the
+ * process-wide families. */
 #include "gateway/metrics.h"
+
+#include "dtls/slab.h"
+#include "peek.h" /* PSKGW_TEST_ASAN */
+#include "proc.h"
 
 #include <criterion/criterion.h>
 #include <inttypes.h>
@@ -98,4 +103,38 @@ Test(metrics, samples_match_printf)
     cr_assert_eq(m.len, at);
     cr_assert_eq(m.len, strlen(m.text));
     pskgw_metrics_deinit(&m);
+}
+
+/* pskgw_slab_active{} in the process families: the slab's mode as dtls/slab.h tells it. */
+static void expect_slab_active(const char *value)
+{
+    pskgw_metrics_t m;
+    char want[64];
+
+    pskgw_metrics_init(&m);
+    pskgw_metrics_process(&m, "9.9.9");
+    cr_assert_not(m.failed);
+    cr_assert_not_null(strstr(m.text, "# TYPE pskgw_slab_active gauge\n"), "%s", m.text);
+    snprintf(want, sizeof(want), "\npskgw_slab_active %s\n", value);
+    cr_assert_not_null(strstr(m.text, want), "want%s in %s", want, m.text);
+    pskgw_metrics_deinit(&m);
+}
+
+/* 1 where the slab serves from its reserved range (a build without ASan on this machine); 0
+ * under ASan, where pskgw_slab_calloc hands out calloc's blocks. */
+Test(metrics, slab_active_gauge_says_the_slab_serves)
+{
+#ifdef PSKGW_TEST_ASAN
+    expect_slab_active("0");
+#else
+    expect_slab_active("1");
+#endif
+}
+
+/* 0 where the range cannot be reserved (here: an address-space limit below it, as a LimitAS=
+ * would set; this test's process has not used the slab before). */
+Test(metrics, slab_active_gauge_is_0_when_the_range_cannot_be_reserved)
+{
+    cr_assert_eq(pskgw_test_limit_address_space((size_t)256 << 20, NULL), 0);
+    expect_slab_active("0");
 }
