@@ -202,6 +202,17 @@ static void psk_body(char *buf, size_t cap, const char *keyid, const char *extra
     snprintf(buf, cap, "{\"KeyID\":\"%s\"%s}", keyid, extra ? extra : "");
 }
 
+/* The wall clock's second as the simulator reads it (clock_gettime(CLOCK_REALTIME)): time(NULL)
+ * reads the kernel's coarse clock, which lags it by up to a tick after a second begins, so a
+ * token issued in the first milliseconds of a second could carry an iat above a time(NULL) read
+ * after the answer. */
+static long long wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec;
+}
+
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -247,7 +258,7 @@ Test(sim, authenticate_ok_and_wrong_secret)
 {
     resp_t r;
     start_sim("--token-ttl", "120");
-    time_t before = time(NULL);
+    long long before = wall_s();
     post("/v1/authenticate", NULL, "{\"APIKey\":\"" KEY "\",\"APISecret\":\"" SECRET "\"}", &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_str_eq(r.content_type, "application/json");
@@ -274,8 +285,8 @@ Test(sim, authenticate_ok_and_wrong_secret)
     cr_assert(exp_ms >= exp * 1000 && exp_ms < exp * 1000 + 1000, "exp_ms %lld exp %lld",
               (long long)exp_ms, (long long)exp);
     /* issued during the request */
-    cr_assert(iat >= (json_int_t)before && iat <= (json_int_t)time(NULL), "iat %lld, asked at %lld",
-              (long long)iat, (long long)before);
+    cr_assert(iat >= (json_int_t)before && iat <= (json_int_t)wall_s(), "iat %lld, asked at %lld",
+              (long long)iat, before);
     json_decref(p);
     json_decref(j);
 
