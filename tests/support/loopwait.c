@@ -28,6 +28,16 @@ bool hrun_until(uv_loop_t *loop, hpred_t pred, void *arg, uint32_t timeout_ms)
     return ok;
 }
 
+void hwait_until(uv_loop_t *loop, hpred_t pred, void *arg, const char *what)
+{
+    uint64_t deadline = uv_hrtime() / 1000000 + H_GUARD_MS;
+
+    while (!pred(arg)) {
+        cr_assert(uv_hrtime() / 1000000 < deadline, "timed out waiting for %s", what);
+        (void)uv_run(loop, UV_RUN_ONCE);
+    }
+}
+
 typedef struct {
     int n;
     char types[512];

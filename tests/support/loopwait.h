@@ -15,6 +15,11 @@ typedef bool (*hpred_t)(void *arg);
  * something does not happen within a time. */
 #define H_GUARD_MS 60000
 bool hrun_until(uv_loop_t *loop, hpred_t pred, void *arg, uint32_t timeout_ms);
+/* Runs the loop, one UV_RUN_ONCE at a time, until pred(arg); fails the test naming what it
+ * waited for when H_GUARD_MS pass first (a guard against hanging only). Unlike hrun_until it adds
+ * no handle to the loop and runs nothing once pred holds, so the test sees the state the moment
+ * it holds; a loop with nothing left to wake it blocks in uv_run until the test's timeout. */
+void hwait_until(uv_loop_t *loop, hpred_t pred, void *arg, const char *what);
 /* Runs the loop until it has nothing left to do, then returns uv_loop_close(). A handle still
  * open at that point (neither closed by the test nor by the code under test) fails the test,
  * named by type ("2 handle(s) left open ...: udp, timer"); it is closed first so that the loop

@@ -7,6 +7,7 @@
 #include "fake_backend.h"
 #include "gai_slow.h"
 #include "keycache/keycache.h"
+#include "loopwait.h"
 #include "proc.h"
 
 #include <criterion/criterion.h>
@@ -61,15 +62,10 @@ static uint64_t mono_ms(void)
     return uv_hrtime() / 1000000;
 }
 
-/* Run the loop until cond(arg); the 60 s deadline is a guard against hanging only. */
+/* Run the loop until cond(arg) (loopwait.h). */
 static void run_until(bool (*cond)(void *), void *arg, const char *what)
 {
-    uint64_t deadline = mono_ms() + 60000;
-
-    while (!cond(arg)) {
-        cr_assert(mono_ms() < deadline, "timed out waiting for %s", what);
-        uv_run(&loop, UV_RUN_ONCE);
-    }
+    hwait_until(&loop, cond, arg, what);
 }
 
 static pskgw_keycache_stats_t st(pskgw_keycache_t *kc)

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "common/err.h"
 #include "gai_slow.h"
+#include "loopwait.h"
 #include "proc.h"
 #include "redistest.h"
 #include "redisconn/redisconn.h"
@@ -87,20 +88,10 @@ static void teardown(void)
 
 TestSuite(redisconn, .init = setup, .fini = teardown, .timeout = 100);
 
-static uint64_t mono_ms(void)
-{
-    return uv_hrtime() / 1000000;
-}
-
-/* Run the loop until cond(arg); the 60 s deadline is a guard against hanging only. */
+/* Run the loop until cond(arg) (loopwait.h). */
 static void run_until(bool (*cond)(void *), void *arg, const char *what)
 {
-    uint64_t deadline = mono_ms() + 60000;
-
-    while (!cond(arg)) {
-        cr_assert(mono_ms() < deadline, "timed out waiting for %s", what);
-        uv_run(&loop, UV_RUN_ONCE);
-    }
+    hwait_until(&loop, cond, arg, what);
 }
 
 static uint64_t loop_now(void)
