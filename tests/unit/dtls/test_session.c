@@ -11,6 +11,7 @@
 #include "dtls/wolfmem.h"
 
 #include <criterion/criterion.h>
+#include <wolfssl/wolfcrypt/hmac.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,6 +368,60 @@ Test(session, a_rotation_between_the_cookie_check_and_the_session_picks_the_prev
     tq_push(&p.to_server, buf, n);
     tpair_pump(&p);
     cr_assert(p.cli_done, "client error %d", p.cli_error);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+/* The seam of this binary's --wrap=wc_HmacSetKey (CMakeLists.txt): HMACs keyed with the bytes
+ * of `cookie_key`, i.e. cookies computed under that secret by anyone but dtls/ctx.c (which keys
+ * its SHA-256 pads itself). */
+static const uint8_t *cookie_key;
+static int cookie_key_hmacs;
+int __real_wc_HmacSetKey(Hmac *hmac, int type, const byte *key, word32 length);
+int __wrap_wc_HmacSetKey(Hmac *hmac, int type, const byte *key, word32 length);
+
+int __wrap_wc_HmacSetKey(Hmac *hmac, int type, const byte *key, word32 length)
+{
+    if (cookie_key != NULL && key != NULL && length == PSKGW_COOKIE_SECRET_LEN &&
+        memcmp(key, cookie_key, length) == 0)
+        cookie_key_hmacs++;
+    return __real_wc_HmacSetKey(hmac, type, key, length);
+}
+
+/* Issue 13: the cookie of the ClientHello that starts a session is computed by the context's
+ * check (pskgw_dtls_ctx_check_hello) and not again by wolfSSL, which took it statelessly a
+ * second time (CreateDtls12Cookie: an HMAC-SHA256 keyed with the secret) before. The session
+ * still answers as a good cookie of wolfSSL's own made it: the handshake completes (the
+ * ServerHello continues the ClientHello's message_seq, or the client would drop it), and the
+ * first ClientHello sent again afterwards (older record number) is a replay: no answer. */
+Test(session, the_cookie_checked_by_the_context_is_not_computed_again_by_wolfssl)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    uint8_t hello[TQ_MAX];
+    size_t hn;
+    int sends;
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    cr_assert_neq(wolfSSL_connect(p.cli), WOLFSSL_SUCCESS);
+    hn = tq_pop(&p.to_server, hello, sizeof(hello)); /* ClientHello, no cookie */
+    tq_push(&p.to_server, hello, hn);
+    cookie_key = c->secret[0];
+    cookie_key_hmacs = 0;
+    tpair_pump(&p);
+    cookie_key = NULL;
+    cr_assert(p.cli_done, "client error %d", p.cli_error);
+    cr_assert_eq(p.hvr_sent, 1);
+    cr_assert_eq(p.established, 1);
+    cr_assert_eq(cookie_key_hmacs, 0, "wolfSSL computed the cookie again %d time(s)",
+                 cookie_key_hmacs);
+    sends = p.server_sends;
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, hello, hn, p.now), 0);
+    cr_assert_eq(p.server_sends, sends, "a replayed first ClientHello was answered");
+    cr_assert_eq(p.closed_calls, 0);
     tpair_deinit(&p);
     pskgw_dtls_ctx_free(c);
 }
