@@ -426,6 +426,77 @@ Test(session, the_cookie_checked_by_the_context_is_not_computed_again_by_wolfssl
     pskgw_dtls_ctx_free(c);
 }
 
+/* The seam of this binary's --wrap=wc_RNG_GenerateBlock (CMakeLists.txt): calls on `rng_watch`,
+ * a context's own DRBG (wolfSSL's handshakes draw from the WOLFSSL_CTX's). */
+static const WC_RNG *rng_watch;
+static int rng_watch_calls;
+int __real_wc_RNG_GenerateBlock(WC_RNG *rng, byte *out, word32 sz);
+int __wrap_wc_RNG_GenerateBlock(WC_RNG *rng, byte *out, word32 sz);
+
+int __wrap_wc_RNG_GenerateBlock(WC_RNG *rng, byte *out, word32 sz)
+{
+    if (rng_watch != NULL && rng == rng_watch)
+        rng_watch_calls++;
+    return __real_wc_RNG_GenerateBlock(rng, out, sz);
+}
+
+static int quiet_send(void *arg, const uint8_t *data, size_t len)
+{
+    (void)arg;
+    (void)data;
+    return (int)len;
+}
+
+static void quiet_message(void *arg, uint64_t seq, const uint8_t *data, size_t len)
+{
+    (void)arg;
+    (void)seq;
+    (void)data;
+    (void)len;
+}
+
+/* Issue 13: each session offering a Connection ID drew its 7 random bytes with a DRBG call of
+ * its own (8,250 instructions, as much as 256 bytes cost); the context draws ahead and hands
+ * small requests out of its pool (dtls/ctx.c). 32 sessions' CIDs take one call now (32 before),
+ * and every CID is still its own. */
+Test(session, cids_of_many_sessions_share_one_drbg_call)
+{
+    static const pskgw_dtls_session_cbs_t cbs = { .send = quiet_send, .message = quiet_message };
+    pskgw_dtls_options_t o = { 0 };
+    pskgw_dtls_ctx_t *c = NULL;
+    pskgw_dtls_session_t *ss[32];
+    const char *why = NULL;
+    tres_t r;
+
+    o.dtls = true;
+    o.idle_timeout_s = 30;
+    o.cid_len = 8;
+    o.cid_worker = 3;
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
+    tres_init(&r);
+    rng_watch = &c->rng;
+    rng_watch_calls = 0;
+    for (int i = 0; i < 32; i++) {
+        uint8_t peer[7] = { 4, 0x12, 0x34, 10, 0, 0, (uint8_t)i };
+
+        cr_assert_eq(
+            pskgw_dtls_session_new(c, &r.iface, &cbs, NULL, peer, sizeof(peer), 1000, &ss[i]), 0);
+    }
+    rng_watch = NULL;
+    cr_assert_eq(rng_watch_calls, 1, "%d DRBG calls for 32 CIDs", rng_watch_calls);
+    for (int i = 0; i < 32; i++) {
+        /* The CID offered (the one the peer learns once a client asks). */
+        cr_assert_eq(ss[i]->cid_len, 8);
+        cr_assert_eq(ss[i]->cid[0], 3);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(memcmp(ss[i]->cid, ss[j]->cid, 8), 0, "sessions %d and %d offer one CID",
+                          j, i);
+    }
+    for (int i = 0; i < 32; i++)
+        pskgw_dtls_session_free(ss[i]);
+    pskgw_dtls_ctx_free(c);
+}
+
 /* Issue 16 section 5: a captured ClientHello could be replayed with its cookie for up to twice
  * the rotation period after the secret's last rotation (2 h with the old default). A cookie now
  * lives in the period it was made (30 s by default) and the next one: made at 1 s, accepted at
