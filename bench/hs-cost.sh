@@ -11,7 +11,10 @@
 #   perfstat  system calls, context switches (wake-ups) and CPU time at speed (perf stat -p);
 #   callgrind instructions executed by pskgw (valgrind --tool=callgrind, collection switched on
 #             for the N handshakes only): deterministic, unlike CPU time on a shared machine.
-# Every figure is divided by the handshakes the hammer completed. One more run, not part of all:
+# Every figure is divided by the handshakes the hammer completed. Two more runs, not part of all:
+#   pair      the ceiling's side of docs/ARCHITECTURE.md "What one handshake costs": instructions
+#             per handshake of pskgw-wolfpair's server (callgrind collecting in its server_new,
+#             wolfSSL_accept and server_free only: N handshakes in memory, no client, no kernel);
 #   messages  instructions per message of established sessions (issue 13, the receive path):
 #             pskgw-devsim, CONCURRENCY devices each sending 64-byte records (MSG_E2E=none|v1,
 #             default none) at 100 a second for N/CONCURRENCY messages; callgrind collects
@@ -20,7 +23,7 @@
 #             pskgw_domain_on_message, counted by callgrind itself). The gateway under valgrind
 #             is slower than the fleet: its receive batches are fuller than at speed.
 # Usage:
-#   bench/hs-cost.sh [BIN_DIR (build)] [N (2000)] [CONCURRENCY (32)] [what: all|counters|strace|perfstat|callgrind|messages]
+#   bench/hs-cost.sh [BIN_DIR (build)] [N (2000)] [CONCURRENCY (32)] [what: all|counters|strace|perfstat|callgrind|pair|messages]
 # Prints one JSON line per run and keeps callgrind's output in $HS_COST_OUT (default: a temporary
 # directory, printed).
 set -euo pipefail
@@ -51,6 +54,20 @@ wait_for() { # file regex [tries of 0.1 s]: first match
 metric() { # admin-url family -> the listener's value
   curl -fsS "$1" | awk -v f="$2" '$1 ~ "^"f"[{ ]" || $1 == f { s += $NF } END { printf "%d\n", s }'
 }
+
+per() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.2f", (n > 0 ? a / n : 0) }'; }
+
+if [ "$WHAT" = pair ]; then
+  # wolfpair's other handshakes (the memory measurement's, one session) are a few in N.
+  valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*server_new' \
+    --toggle-collect=wolfSSL_accept --toggle-collect='*server_free' \
+    --callgrind-out-file="$OUT/callgrind-pair.out" "$BIN/pskgw-wolfpair" --handshakes "$N" \
+    --records 1 --sessions 1 >"$WORK/pair.out" 2>"$WORK/pair.err"
+  ir=$(callgrind_annotate "$OUT/callgrind-pair.out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+  printf '{"run":"pair","handshakes":%s,"instructions":%s,"file":"%s"}\n' "$N" "$(per "$ir" "$N")" \
+    "$OUT/callgrind-pair.out"
+  exit 0
+fi
 
 "$BIN/pskgw-sim" --listen 127.0.0.1:0 --api-key k --api-secret s --seed hscost --devices "$([ "$WHAT" = messages ] && echo "$CONC" || echo 1)" \
   >"$WORK/sim.out" 2>"$WORK/sim.err" &
@@ -86,7 +103,6 @@ hammer() { # handshakes -> ok count
     2>"$WORK/h.err" >/dev/null || true
   jq '.ok' "$WORK/h.json"
 }
-per() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.2f", (n > 0 ? a / n : 0) }'; }
 
 if [ "$WHAT" = all ] || [ "$WHAT" = counters ]; then
   start_gw env LD_PRELOAD="$BIN/libpskgw-malloccount.so" PSKGW_MALLOCCOUNT_FILE="$WORK/mc"

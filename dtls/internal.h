@@ -19,6 +19,8 @@
 #define PSKGW_COOKIE_MEMO_PEER  32  /* peer bytes remembered (the listener uses 7 or 19) */
 #define PSKGW_COOKIE_MEMO_DGRAM 512 /* a longer ClientHello is checked again, not remembered */
 #define PSKGW_TLS_SCRATCH       4096
+#define PSKGW_RNG_POOL          256
+#define PSKGW_RNG_TAKE_MAX      32
 #define PSKGW_READ_BUF          16384
 #define PSKGW_PEER_CID_MAX      255 /* the peer's CID: a u8-length vector (RFC 9146) */
 
@@ -29,6 +31,12 @@ struct pskgw_dtls_ctx {
     WOLFSSL_CTX *wctx;
     WC_RNG rng;
     bool rng_ok;
+    /* Random bytes drawn ahead from rng, PSKGW_RNG_POOL at a time, for requests up to
+     * PSKGW_RNG_TAKE_MAX bytes (a CID, a cookie secret, an IV): one DRBG call serves many, each
+     * byte is handed out once and wiped as it goes (pskgw_dtls_ctx_random). The rng_left bytes at
+     * the end of rng_pool are the unused ones. */
+    uint8_t rng_pool[PSKGW_RNG_POOL];
+    size_t rng_left;
     bool inited;                                /* wolfSSL_Init done */
     uint8_t secret[2][PSKGW_COOKIE_SECRET_LEN]; /* [0] current, [1] previous */
     bool have_prev;
@@ -74,7 +82,8 @@ void pskgw_ticket_note_established(pskgw_dtls_session_t *s);
 int pskgw_sid_new_cb(WOLFSSL *ssl, WOLFSSL_SESSION *sess);
 WOLFSSL_SESSION *pskgw_sid_get_cb(WOLFSSL *ssl, const unsigned char *id, int len, int *copy);
 
-/* Fill buf with random bytes from the context's DRBG. */
+/* Fill buf with random bytes from the context's DRBG; up to PSKGW_RNG_TAKE_MAX bytes come from
+ * its pool (drawn ahead, each byte once). 0 or PSKGW_ECRYPTO. */
 int pskgw_dtls_ctx_random(pskgw_dtls_ctx_t *ctx, uint8_t *buf, size_t len);
 
 /* ---- the session (session.c, wolfio.c, framing.c) ---- */

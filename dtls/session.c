@@ -487,6 +487,27 @@ void pskgw_dtls_session_free(pskgw_dtls_session_t *s)
     do_free(s);
 }
 
+/* The first datagram of a DTLS session: a ClientHello whose cookie the listener checked
+ * (pskgw_dtls_ctx_check_hello). Which secret made it (current or previous, so a rotation between
+ * HelloVerifyRequest and ClientHello does not fail it) comes from the context's memory of that
+ * check; wolfSSL is told the cookie is good (scripts/wolfssl: no second cookie HMAC, issue 13) or,
+ * should that be refused, given the secret to check it again itself. Any other first datagram
+ * leaves wolfSSL stateless: it answers a HelloVerifyRequest under its own random secret. */
+static void cookie_checked(pskgw_dtls_session_t *s, const uint8_t *data, size_t len)
+{
+    pskgw_dtls_client_hello_t ch;
+    uint64_t rseq = 0;
+    uint16_t mseq = 0;
+    int idx = pskgw_dtls_ctx_cookie_index(s->ctx, s->hs->peer, s->hs->peer_len, data, len);
+
+    if (idx < 0)
+        return;
+    if (pskgw_dtls_find_client_hello(data, len, &rseq, &mseq, &ch) == 0 &&
+        pskgw_wolfSSL_dtls12_cookie_checked(s->ssl, rseq, mseq) == WOLFSSL_SUCCESS)
+        return;
+    (void)wolfSSL_DTLS_SetCookieSecret(s->ssl, s->ctx->secret[idx], PSKGW_COOKIE_SECRET_LEN);
+}
+
 int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t len, uint64_t now)
 {
     if (s == NULL || (data == NULL && len > 0))
@@ -495,15 +516,8 @@ int pskgw_dtls_session_feed(pskgw_dtls_session_t *s, const uint8_t *data, size_t
         return PSKGW_ECLOSED;
     pskgw_dtls_session_enter(s, now);
     s->sent = false;
-    if (s->dtls && !s->fed_once && s->hs != NULL) {
-        /* The secret (current or previous) that made this ClientHello's cookie, so a rotation
-         * between HelloVerifyRequest and ClientHello does not fail it. */
-        int idx = pskgw_dtls_ctx_cookie_index(s->ctx, s->hs->peer, s->hs->peer_len, data, len);
-
-        if (idx >= 0)
-            (void)wolfSSL_DTLS_SetCookieSecret(s->ssl, s->ctx->secret[idx],
-                                               PSKGW_COOKIE_SECRET_LEN);
-    }
+    if (s->dtls && !s->fed_once && s->hs != NULL)
+        cookie_checked(s, data, len);
     s->fed_once = true;
     if (pskgw_dtls_session_wake(s)) {
         pskgw_dtls_session_process(s, data, len);

@@ -18,6 +18,17 @@ extern "C" {
  * done: nothing freed); WOLFSSL_NOT_IMPLEMENTED in a build that renegotiates. */
 WOLFSSL_API int pskgw_wolfSSL_FreeRenegotiationInfo(WOLFSSL *ssl);
 
+/* A DTLS 1.2 server session whose first ClientHello's cookie the caller has checked itself
+ * (pskgw's stateless HelloVerifyRequest, dtls/ctx.c) goes stateful before that ClientHello is
+ * fed: wolfSSL does not compute the cookie HMAC again (nor needs the secret), and answers with
+ * what a good cookie of its own would give: record sequence numbers continuing record_seq (the
+ * ClientHello's, 48 bits), handshake messages continuing message_seq (its message_seq), records
+ * numbered below record_seq dropped as replays. Call it after wolfSSL_new and before the first
+ * wolfSSL_accept only. WOLFSSL_SUCCESS, BAD_FUNC_ARG (NULL, a client, TLS, already stateful or
+ * accepting, record_seq over 48 bits: nothing changed), WOLFSSL_NOT_IMPLEMENTED without DTLS. */
+WOLFSSL_API int pskgw_wolfSSL_dtls12_cookie_checked(WOLFSSL *ssl, unsigned long long record_seq,
+                                                    unsigned short message_seq);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@
 #include "dtls/wolfmem.h"
 
 #include <criterion/criterion.h>
+#include <wolfssl/wolfcrypt/hmac.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,6 +369,131 @@ Test(session, a_rotation_between_the_cookie_check_and_the_session_picks_the_prev
     tpair_pump(&p);
     cr_assert(p.cli_done, "client error %d", p.cli_error);
     tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+/* The seam of this binary's --wrap=wc_HmacSetKey (CMakeLists.txt): HMACs keyed with the bytes
+ * of `cookie_key`, i.e. cookies computed under that secret by anyone but dtls/ctx.c (which keys
+ * its SHA-256 pads itself). */
+static const uint8_t *cookie_key;
+static int cookie_key_hmacs;
+int __real_wc_HmacSetKey(Hmac *hmac, int type, const byte *key, word32 length);
+int __wrap_wc_HmacSetKey(Hmac *hmac, int type, const byte *key, word32 length);
+
+int __wrap_wc_HmacSetKey(Hmac *hmac, int type, const byte *key, word32 length)
+{
+    if (cookie_key != NULL && key != NULL && length == PSKGW_COOKIE_SECRET_LEN &&
+        memcmp(key, cookie_key, length) == 0)
+        cookie_key_hmacs++;
+    return __real_wc_HmacSetKey(hmac, type, key, length);
+}
+
+/* Issue 13: the cookie of the ClientHello that starts a session is computed by the context's
+ * check (pskgw_dtls_ctx_check_hello) and not again by wolfSSL, which took it statelessly a
+ * second time (CreateDtls12Cookie: an HMAC-SHA256 keyed with the secret) before. The session
+ * still answers as a good cookie of wolfSSL's own made it: the handshake completes (the
+ * ServerHello continues the ClientHello's message_seq, or the client would drop it), and the
+ * first ClientHello sent again afterwards (older record number) is a replay: no answer. */
+Test(session, the_cookie_checked_by_the_context_is_not_computed_again_by_wolfssl)
+{
+    tres_t r;
+    tpair_t p;
+    pskgw_dtls_ctx_t *c = mkctx(true, PSKGW_FRAMING_RECORD, 0);
+    uint8_t hello[TQ_MAX];
+    size_t hn;
+    int sends;
+
+    tres_init(&r);
+    tres_add(&r, ID, PSK, UID);
+    tpair_init(&p, c, &r, true, "PSK-AES128-CCM-8", ID, PSK);
+    cr_assert_neq(wolfSSL_connect(p.cli), WOLFSSL_SUCCESS);
+    hn = tq_pop(&p.to_server, hello, sizeof(hello)); /* ClientHello, no cookie */
+    tq_push(&p.to_server, hello, hn);
+    cookie_key = c->secret[0];
+    cookie_key_hmacs = 0;
+    tpair_pump(&p);
+    cookie_key = NULL;
+    cr_assert(p.cli_done, "client error %d", p.cli_error);
+    cr_assert_eq(p.hvr_sent, 1);
+    cr_assert_eq(p.established, 1);
+    cr_assert_eq(cookie_key_hmacs, 0, "wolfSSL computed the cookie again %d time(s)",
+                 cookie_key_hmacs);
+    sends = p.server_sends;
+    cr_assert_eq(pskgw_dtls_session_feed(p.srv, hello, hn, p.now), 0);
+    cr_assert_eq(p.server_sends, sends, "a replayed first ClientHello was answered");
+    cr_assert_eq(p.closed_calls, 0);
+    tpair_deinit(&p);
+    pskgw_dtls_ctx_free(c);
+}
+
+/* The seam of this binary's --wrap=wc_RNG_GenerateBlock (CMakeLists.txt): calls on `rng_watch`,
+ * a context's own DRBG (wolfSSL's handshakes draw from the WOLFSSL_CTX's). */
+static const WC_RNG *rng_watch;
+static int rng_watch_calls;
+int __real_wc_RNG_GenerateBlock(WC_RNG *rng, byte *out, word32 sz);
+int __wrap_wc_RNG_GenerateBlock(WC_RNG *rng, byte *out, word32 sz);
+
+int __wrap_wc_RNG_GenerateBlock(WC_RNG *rng, byte *out, word32 sz)
+{
+    if (rng_watch != NULL && rng == rng_watch)
+        rng_watch_calls++;
+    return __real_wc_RNG_GenerateBlock(rng, out, sz);
+}
+
+static int quiet_send(void *arg, const uint8_t *data, size_t len)
+{
+    (void)arg;
+    (void)data;
+    return (int)len;
+}
+
+static void quiet_message(void *arg, uint64_t seq, const uint8_t *data, size_t len)
+{
+    (void)arg;
+    (void)seq;
+    (void)data;
+    (void)len;
+}
+
+/* Issue 13: each session offering a Connection ID drew its 7 random bytes with a DRBG call of
+ * its own (8,250 instructions, as much as 256 bytes cost); the context draws ahead and hands
+ * small requests out of its pool (dtls/ctx.c). 32 sessions' CIDs take one call now (32 before),
+ * and every CID is still its own. */
+Test(session, cids_of_many_sessions_share_one_drbg_call)
+{
+    static const pskgw_dtls_session_cbs_t cbs = { .send = quiet_send, .message = quiet_message };
+    pskgw_dtls_options_t o = { 0 };
+    pskgw_dtls_ctx_t *c = NULL;
+    pskgw_dtls_session_t *ss[32];
+    const char *why = NULL;
+    tres_t r;
+
+    o.dtls = true;
+    o.idle_timeout_s = 30;
+    o.cid_len = 8;
+    o.cid_worker = 3;
+    cr_assert_eq(pskgw_dtls_ctx_new(&o, &c, &why), 0, "%s", why ? why : "");
+    tres_init(&r);
+    rng_watch = &c->rng;
+    rng_watch_calls = 0;
+    for (int i = 0; i < 32; i++) {
+        uint8_t peer[7] = { 4, 0x12, 0x34, 10, 0, 0, (uint8_t)i };
+
+        cr_assert_eq(
+            pskgw_dtls_session_new(c, &r.iface, &cbs, NULL, peer, sizeof(peer), 1000, &ss[i]), 0);
+    }
+    rng_watch = NULL;
+    cr_assert_eq(rng_watch_calls, 1, "%d DRBG calls for 32 CIDs", rng_watch_calls);
+    for (int i = 0; i < 32; i++) {
+        /* The CID offered (the one the peer learns once a client asks). */
+        cr_assert_eq(ss[i]->cid_len, 8);
+        cr_assert_eq(ss[i]->cid[0], 3);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(memcmp(ss[i]->cid, ss[j]->cid, 8), 0, "sessions %d and %d offer one CID",
+                          j, i);
+    }
+    for (int i = 0; i < 32; i++)
+        pskgw_dtls_session_free(ss[i]);
     pskgw_dtls_ctx_free(c);
 }
 
