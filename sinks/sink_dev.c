@@ -43,6 +43,7 @@ device_t *pskgw_sink_dev_get(pskgw_sink_t *s, const char *key, size_t len, uint3
             return NULL;
     }
     memset(d, 0, sizeof(*d));
+    pskgw_list_init(&d->held);
     memcpy(d->key, key, len);
     d->key[len] = '\0';
     d->key_len = len;
