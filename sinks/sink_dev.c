@@ -1,5 +1,5 @@
 /* The sink core's device table: the devices with messages queued, in flight or spooled, by key
- * (the FNV-1a hash each message carries: pskgw_msg_t.dev_hash; chained, doubling). The contract is in sinks/sink_core.h. */
+ * (the hash each message carries: pskgw_msg_t.dev_hash; chained, doubling). The contract is in sinks/sink_core.h. */
 #include "sinks/sink_core.h"
 
 #include <stdlib.h>
