@@ -22,8 +22,11 @@
 #             instructions are divided by the messages delivered meanwhile (calls of
 #             pskgw_domain_on_message, counted by callgrind itself). The gateway under valgrind
 #             is slower than the fleet: its receive batches are fuller than at speed.
+#   msgperf   the messages pattern at speed (MSG_RATE a second per device, default 100): system
+#             calls by kind, context switches and task clock per message delivered (perf stat
+#             -p from the last handshake to the fleet's end; the task clock depends on the load).
 # Usage:
-#   bench/hs-cost.sh [BIN_DIR (build)] [N (2000)] [CONCURRENCY (32)] [what: all|counters|strace|perfstat|callgrind|pair|messages]
+#   bench/hs-cost.sh [BIN_DIR (build)] [N (2000)] [CONCURRENCY (32)] [what: all|counters|strace|perfstat|callgrind|pair|messages|msgperf]
 # Prints one JSON line per run and keeps callgrind's output in $HS_COST_OUT (default: a temporary
 # directory, printed).
 set -euo pipefail
@@ -69,7 +72,7 @@ if [ "$WHAT" = pair ]; then
   exit 0
 fi
 
-"$BIN/pskgw-sim" --listen 127.0.0.1:0 --api-key k --api-secret s --seed hscost --devices "$([ "$WHAT" = messages ] && echo "$CONC" || echo 1)" \
+"$BIN/pskgw-sim" --listen 127.0.0.1:0 --api-key k --api-secret s --seed hscost --devices "$(case $WHAT in messages | msgperf) echo "$CONC" ;; *) echo 1 ;; esac)" \
   >"$WORK/sim.out" 2>"$WORK/sim.err" &
 PIDS+=($!)
 SIM_URL=$(wait_for "$WORK/sim.out" '^https?://[0-9.]+:[0-9]+')
@@ -185,6 +188,46 @@ if [ "$WHAT" = all ] || [ "$WHAT" = callgrind ]; then
   ir=$(callgrind_annotate "$OUT/callgrind.out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
   printf '{"run":"callgrind","handshakes":%s,"instructions":%s,"file":"%s"}\n' "$ok" "$(per "$ir" "$ok")" \
     "$OUT/callgrind.out"
+fi
+
+if [ "$WHAT" = msgperf ]; then
+  # The messages pattern at speed (no valgrind): system calls by kind, context switches and
+  # the gateway's CPU per message delivered (perf stat -p from the last handshake to the
+  # fleet's end). MSG_RATE (default 100) is each device's rate.
+  start_gw
+  per_dev=$(((N + CONC - 1) / CONC))
+  "$BIN/pskgw-devsim" --target "127.0.0.1:$PORT" --seed hscost --devices "$CONC" --ramp 0 \
+    --messages "$per_dev" --rate "${MSG_RATE:-100}" --size 64 --e2e "${MSG_E2E:-none}" --e2e-fixed-ki \
+    --handshake-timeout 60 --duration 600 --quiet >"$WORK/d.out" 2>"$WORK/d.err" &
+  DS=$!
+  PIDS+=("$DS")
+  for ((i = 0; i < 1200; i++)); do
+    [ "$(metric "$ADMIN" pskgw_listener_handshakes_completed_total)" -ge "$CONC" ] && break
+    sleep 0.05
+  done
+  sleep 1.2 # the metrics snapshot is renewed once a second
+  f0=$(metric "$ADMIN" pskgw_domain_forwarded_total)
+  i0=$(metric "$ADMIN" pskgw_listener_datagrams_in_total)
+  perf stat -x, -e raw_syscalls:sys_enter,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_futex,context-switches,task-clock -p "$GW" -o "$WORK/perf.txt" &
+  PS=$!
+  wait "$DS" 2>/dev/null || true
+  kill -INT "$PS"
+  wait "$PS" 2>/dev/null || true
+  sleep 1.2
+  f1=$(metric "$ADMIN" pskgw_domain_forwarded_total)
+  i1=$(metric "$ADMIN" pskgw_listener_datagrams_in_total)
+  stop_gw
+  cp "$WORK/perf.txt" "$OUT/perfstat-msg.txt"
+  ev() { awk -F, -v e="$1" '$3 == e { print $1 }' "$WORK/perf.txt"; }
+  m=$((f1 - f0))
+  printf '{"run":"msgperf","e2e":"%s","rate":%s,"messages":%s,"datagrams_in":%s,"syscalls":%s,"recvmmsg":%s,"datagrams_per_recvmmsg":%s,"sendmmsg":%s,"epoll_wait":%s,"write":%s,"futex":%s,"context_switches":%s,"task_clock_us":%s}\n' \
+    "${MSG_E2E:-none}" "${MSG_RATE:-100}" "$m" "$((i1 - i0))" "$(per "$(ev raw_syscalls:sys_enter)" "$m")" \
+    "$(per "$(ev syscalls:sys_enter_recvmmsg)" "$m")" "$(per "$((i1 - i0))" "$(ev syscalls:sys_enter_recvmmsg)")" \
+    "$(per "$(ev syscalls:sys_enter_sendmmsg)" "$m")" \
+    "$(per "$(($(ev syscalls:sys_enter_epoll_wait) + $(ev syscalls:sys_enter_epoll_pwait)))" "$m")" \
+    "$(per "$(($(ev syscalls:sys_enter_write) + $(ev syscalls:sys_enter_writev)))" "$m")" \
+    "$(per "$(ev syscalls:sys_enter_futex)" "$m")" "$(per "$(ev context-switches)" "$m")" \
+    "$(awk -F, -v m="$m" '$3 == "task-clock" { printf "%.2f", (m > 0 ? $1 * 1000 / m : 0) }' "$WORK/perf.txt")"
 fi
 
 if [ "$WHAT" = messages ]; then

@@ -35,7 +35,7 @@ typedef struct pskgw_msg {
     pskgw_envelope_e2e_t e2e;
     pskgw_envelope_lens_t lens; /* env's string lengths, for the renderers' *_lens calls */
     size_t dev_len;             /* strlen(pskgw_msg_device(m)) */
-    uint32_t dev_hash;          /* its FNV-1a hash: the sinks' device tables key on it */
+    uint32_t dev_hash;          /* its hash (msg.c): the sinks' device tables key on it */
     const char *json;           /* cached rendering (in jbuf), NULL until pskgw_msg_json() */
     size_t json_len;
     pskgw_msg_json_buf_t *jbuf; /* holds json: from the pool's freelists when m is pooled */

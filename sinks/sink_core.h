@@ -19,6 +19,8 @@
 #define DEV_KEY_POOLED  96    /* devices with keys up to this long are recycled (freelist) */
 #define FREE_KEEP       4096u /* entries / devices kept on the freelists per sink */
 
+typedef struct entry entry_t;
+
 typedef struct dev {
     struct dev *hnext; /* also the freelist link */
     uint32_t hash;
@@ -27,6 +29,11 @@ typedef struct dev {
     unsigned spooled; /* records appended by this run and not read back */
     bool busy;
     unsigned gen;
+    /* The device's entries not in flight: the oldest (first) in s->waiting, unless the device
+     * is busy, and the rest behind it here, in queue order (entry_t.wlink), so a dispatch
+     * walks one entry per device, not every message queued behind a device's first. */
+    entry_t *first;    /* its entry in s->waiting, NULL when none */
+    pskgw_list_t held; /* entry_t (wlink) waiting behind first or the one in flight */
     char key[];
 } device_t;
 
@@ -38,9 +45,9 @@ typedef struct mark {
 
 typedef struct dlq_ctx dlq_ctx_t;
 
-typedef struct entry {
+struct entry {
     pskgw_list_t link;       /* s->queue */
-    pskgw_list_t wlink;      /* s->waiting while not in flight (linked = waiting) */
+    pskgw_list_t wlink;      /* not in flight: s->waiting (dev->first) or dev->held */
     struct entry *next_free; /* s->free_entries: a stack, singly linked on purpose */
     pskgw_msg_t *msg;
     pskgw_sub_t *sub; /* NULL for replayed records */
@@ -53,7 +60,7 @@ typedef struct entry {
     int dead_status;   /* why */
     unsigned dl_tries; /* failed dead-letter writes */
     dlq_ctx_t *dlq;    /* the dead-letter write in progress */
-} entry_t;
+};
 
 /* A dead-letter write in progress; e is NULL once close took the entry back (detached). */
 struct dlq_ctx {
@@ -80,7 +87,7 @@ struct pskgw_sink {
     uint64_t close_timeout_ms;
 
     pskgw_list_t queue;   /* entry_t, in arrival order */
-    pskgw_list_t waiting; /* entry_t not in flight (wlink): what dispatch() walks */
+    pskgw_list_t waiting; /* devices' first entries not in flight (wlink): dispatch() walks it */
     size_t qlen;
     unsigned inflight;
 

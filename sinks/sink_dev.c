@@ -1,5 +1,5 @@
 /* The sink core's device table: the devices with messages queued, in flight or spooled, by key
- * (the FNV-1a hash each message carries: pskgw_msg_t.dev_hash; chained, doubling). The contract is in sinks/sink_core.h. */
+ * (the hash each message carries: pskgw_msg_t.dev_hash; chained, doubling). The contract is in sinks/sink_core.h. */
 #include "sinks/sink_core.h"
 
 #include <stdlib.h>
@@ -43,6 +43,7 @@ device_t *pskgw_sink_dev_get(pskgw_sink_t *s, const char *key, size_t len, uint3
             return NULL;
     }
     memset(d, 0, sizeof(*d));
+    pskgw_list_init(&d->held);
     memcpy(d->key, key, len);
     d->key[len] = '\0';
     d->key_len = len;

@@ -129,6 +129,9 @@ typedef struct {
     uint64_t dead_lettered; /* permanent failures */
     uint64_t queue_depth;   /* now: messages in memory (queued + in flight) */
     uint64_t spool_bytes;   /* now: spool file size + pending appends */
+    /* queued entries the dispatches looked at: their cost (one per ready device per dispatch,
+     * not one per queued message) */
+    uint64_t dispatch_visits;
     bool connected; /* now: the client is connected, or (file, http) no attempt failed since the
                      * last success or the start */
 } pskgw_sink_stats_t;
