@@ -285,6 +285,15 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
             goto fail;
         }
     }
+    if (o->preencrypt) {
+        rc = fleet_replay_new(f);
+        if (rc < 0) {
+            pskgw_devsim_hostile_free(f->hostile);
+            f->hostile = NULL;
+            uv_loop_close(&f->loop);
+            goto fail;
+        }
+    }
     raise_fd_limit(o->devices +
                    (o->attack.kind != PSKGW_DEVSIM_ATTACK_NONE
                         ? (o->attack.kind == PSKGW_DEVSIM_ATTACK_REPLAY ? 1 : o->attack.concurrency)
@@ -338,6 +347,7 @@ fail:
         }
     }
     pskgw_devsim_hostile_free(f->hostile);
+    fleet_replay_free(f);
     pskgw_devsim_client_ctx_free(f->ctx);
     free(f->dev);
     free(f);
