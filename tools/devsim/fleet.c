@@ -251,6 +251,26 @@ static void raise_fd_limit(uint32_t want)
                 (unsigned long long)rl.rlim_cur, want);
 }
 
+/* Every device's index, kind and idleness, counted. */
+static void init_devices(fleet_t *f)
+{
+    const pskgw_devsim_opts_t *o = f->o;
+    pskgw_devsim_stats_t *stats = f->s;
+    stats->devices = o->devices;
+    for (uint32_t i = 0; i < o->devices; i++) {
+        device_t *d = &f->dev[i];
+        d->f = f;
+        d->index = i;
+        d->kind = (uint8_t)pskgw_devsim_kind_of(i, o->unknown_share, o->wrong_psk_share);
+        d->idle = o->idle_interval > 0 && fleet_share_hit(i, o->idle_share);
+        stats->good += d->kind == PSKGW_DEVSIM_GOOD;
+        stats->unknown += d->kind == PSKGW_DEVSIM_UNKNOWN;
+        stats->wrong_psk += d->kind == PSKGW_DEVSIM_WRONG_PSK;
+        stats->idle += d->idle;
+    }
+    stats->messages_planned = (uint64_t)stats->good * o->messages;
+}
+
 int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
                            pskgw_devsim_stats_t *stats)
 {
@@ -298,19 +318,7 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
                    (o->attack.kind != PSKGW_DEVSIM_ATTACK_NONE
                         ? (o->attack.kind == PSKGW_DEVSIM_ATTACK_REPLAY ? 1 : o->attack.concurrency)
                         : 0));
-    stats->devices = o->devices;
-    for (uint32_t i = 0; i < o->devices; i++) {
-        device_t *d = &f->dev[i];
-        d->f = f;
-        d->index = i;
-        d->kind = (uint8_t)pskgw_devsim_kind_of(i, o->unknown_share, o->wrong_psk_share);
-        d->idle = o->idle_interval > 0 && fleet_share_hit(i, o->idle_share);
-        stats->good += d->kind == PSKGW_DEVSIM_GOOD;
-        stats->unknown += d->kind == PSKGW_DEVSIM_UNKNOWN;
-        stats->wrong_psk += d->kind == PSKGW_DEVSIM_WRONG_PSK;
-        stats->idle += d->idle;
-    }
-    stats->messages_planned = (uint64_t)stats->good * o->messages;
+    init_devices(f);
     uv_update_time(&f->loop);
     f->t0_ns = uv_hrtime();
     uv_timer_init(&f->loop, &f->ramp_timer);
