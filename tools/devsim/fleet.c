@@ -251,6 +251,26 @@ static void raise_fd_limit(uint32_t want)
                 (unsigned long long)rl.rlim_cur, want);
 }
 
+/* Every device's index, kind and idleness, counted. */
+static void init_devices(fleet_t *f)
+{
+    const pskgw_devsim_opts_t *o = f->o;
+    pskgw_devsim_stats_t *stats = f->s;
+    stats->devices = o->devices;
+    for (uint32_t i = 0; i < o->devices; i++) {
+        device_t *d = &f->dev[i];
+        d->f = f;
+        d->index = i;
+        d->kind = (uint8_t)pskgw_devsim_kind_of(i, o->unknown_share, o->wrong_psk_share);
+        d->idle = o->idle_interval > 0 && fleet_share_hit(i, o->idle_share);
+        stats->good += d->kind == PSKGW_DEVSIM_GOOD;
+        stats->unknown += d->kind == PSKGW_DEVSIM_UNKNOWN;
+        stats->wrong_psk += d->kind == PSKGW_DEVSIM_WRONG_PSK;
+        stats->idle += d->idle;
+    }
+    stats->messages_planned = (uint64_t)stats->good * o->messages;
+}
+
 int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
                            pskgw_devsim_stats_t *stats)
 {
@@ -285,23 +305,20 @@ int pskgw_devsim_fleet_run(const pskgw_devsim_opts_t *o, uint32_t run_id,
             goto fail;
         }
     }
+    if (o->preencrypt) {
+        rc = fleet_replay_new(f);
+        if (rc < 0) {
+            pskgw_devsim_hostile_free(f->hostile);
+            f->hostile = NULL;
+            uv_loop_close(&f->loop);
+            goto fail;
+        }
+    }
     raise_fd_limit(o->devices +
                    (o->attack.kind != PSKGW_DEVSIM_ATTACK_NONE
                         ? (o->attack.kind == PSKGW_DEVSIM_ATTACK_REPLAY ? 1 : o->attack.concurrency)
                         : 0));
-    stats->devices = o->devices;
-    for (uint32_t i = 0; i < o->devices; i++) {
-        device_t *d = &f->dev[i];
-        d->f = f;
-        d->index = i;
-        d->kind = (uint8_t)pskgw_devsim_kind_of(i, o->unknown_share, o->wrong_psk_share);
-        d->idle = o->idle_interval > 0 && fleet_share_hit(i, o->idle_share);
-        stats->good += d->kind == PSKGW_DEVSIM_GOOD;
-        stats->unknown += d->kind == PSKGW_DEVSIM_UNKNOWN;
-        stats->wrong_psk += d->kind == PSKGW_DEVSIM_WRONG_PSK;
-        stats->idle += d->idle;
-    }
-    stats->messages_planned = (uint64_t)stats->good * o->messages;
+    init_devices(f);
     uv_update_time(&f->loop);
     f->t0_ns = uv_hrtime();
     uv_timer_init(&f->loop, &f->ramp_timer);
@@ -338,6 +355,7 @@ fail:
         }
     }
     pskgw_devsim_hostile_free(f->hostile);
+    fleet_replay_free(f);
     pskgw_devsim_client_ctx_free(f->ctx);
     free(f->dev);
     free(f);

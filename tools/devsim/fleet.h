@@ -53,6 +53,22 @@ typedef struct {
     uint64_t msg_p50_us, msg_p99_us; /* with --expect-ack */
 } pskgw_devsim_sample_t;
 
+/* --preencrypt: what making the records and sending them cost this process. */
+typedef struct {
+    bool on;
+    uint32_t devices_ready; /* devices whose records were all made */
+    uint64_t records;       /* records made (one per message) */
+    uint64_t record_bytes;  /* their bytes on the wire (DTLS headers included) */
+    uint64_t damaged;       /* --replay-damage: records damaged before sending (0 or 1) */
+    double prepare_cpu_s;   /* CPU spent making them (E2E, DTLS; CLOCK_PROCESS_CPUTIME_ID) */
+    double wait_s;          /* from ready (the ready file) to the start (the start file) */
+    double send_s;          /* wall time from the start to the last record sent */
+    double send_cpu_s;      /* this process's CPU meanwhile (/proc/self/task/N/schedstat) */
+    uint64_t sent;          /* records sent */
+    uint64_t syscalls;      /* sendmmsg calls */
+    uint64_t eagain;        /* sendmmsg calls the kernel refused for now (sent again later) */
+} pskgw_devsim_replay_stats_t;
+
 typedef struct {
     uint32_t devices, good, unknown, wrong_psk, idle;
     uint32_t started;
@@ -94,6 +110,7 @@ typedef struct {
     /* For --verify-file: messages sent by each good device (index -> count), owned. */
     uint32_t *sent_by_device;
     pskgw_devsim_attack_stats_t attack; /* --attack: what the hostile scenario did */
+    pskgw_devsim_replay_stats_t replay; /* --preencrypt */
 } pskgw_devsim_stats_t;
 
 /* Run the whole scenario on a fresh loop; fills *stats (deinit it afterwards). With --attack the

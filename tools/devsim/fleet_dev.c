@@ -223,11 +223,10 @@ static void finish_end(device_t *d)
 
 static void after_send(device_t *d);
 
-static void send_message(device_t *d)
+int fleet_message_build(device_t *d, uint32_t n, size_t *wlen)
 {
     fleet_t *f = d->f;
     const pskgw_devsim_opts_t *o = f->o;
-    uint32_t n = d->sent;
     const uint8_t *msg = f->pt;
     size_t len = o->size;
     int rc = pskgw_devsim_payload_make(f->run_id, d->index, n, o->size, f->pt, sizeof(f->pt));
@@ -241,27 +240,36 @@ static void send_message(device_t *d)
                                       &len);
         msg = f->e2e;
     }
-    size_t wlen = 0;
-    if (rc == 0) {
-        switch (o->framing) {
-        case PSKGW_DEVSIM_FRAMING_LEN16:
-            f->wire[0] = (uint8_t)(len >> 8);
-            f->wire[1] = (uint8_t)len;
-            memcpy(f->wire + 2, msg, len);
-            wlen = len + 2;
-            break;
-        case PSKGW_DEVSIM_FRAMING_NEWLINE:
-            memcpy(f->wire, msg, len);
-            f->wire[len] = '\n';
-            wlen = len + 1;
-            break;
-        default:
-            memcpy(f->wire, msg, len);
-            wlen = len;
-            break;
-        }
-        rc = pskgw_devsim_client_write(d->c, f->wire, wlen);
+    if (rc < 0)
+        return rc;
+    switch (o->framing) {
+    case PSKGW_DEVSIM_FRAMING_LEN16:
+        f->wire[0] = (uint8_t)(len >> 8);
+        f->wire[1] = (uint8_t)len;
+        memcpy(f->wire + 2, msg, len);
+        *wlen = len + 2;
+        break;
+    case PSKGW_DEVSIM_FRAMING_NEWLINE:
+        memcpy(f->wire, msg, len);
+        f->wire[len] = '\n';
+        *wlen = len + 1;
+        break;
+    default:
+        memcpy(f->wire, msg, len);
+        *wlen = len;
+        break;
     }
+    return 0;
+}
+
+static void send_message(device_t *d)
+{
+    fleet_t *f = d->f;
+    const pskgw_devsim_opts_t *o = f->o;
+    size_t wlen = 0;
+    int rc = fleet_message_build(d, d->sent, &wlen);
+    if (rc == 0)
+        rc = pskgw_devsim_client_write(d->c, f->wire, wlen);
     if (rc < 0) {
         fleet_count_error(d, PSKGW_DEVSIM_ERR_SEND, 1);
         fleet_dev_end(d);
@@ -355,9 +363,19 @@ static void on_established(device_t *d)
         finish(d);
         return;
     }
+    if (f->o->preencrypt) { /* every message encrypted now, sent when the whole run is ready */
+        fleet_replay_prepare(d);
+        return;
+    }
     /* The first message goes at once; later ones were already due when the session was
      * (re)started, so they go at once too. */
     send_message(d);
+}
+
+void fleet_dev_sent_all(device_t *d)
+{
+    d->state = D_ESTABLISHED;
+    finish(d);
 }
 
 /* --expect-echo: messages whose last byte came back; those pushed out of the ring are counted
@@ -433,6 +451,7 @@ void fleet_peer_closed(device_t *d)
     switch (d->state) {
     case D_ESTABLISHED:
     case D_PROBING:
+    case D_REPLAY:
         if (d->idle) { /* an idle device handshakes again when it next has data */
             d->new_socket = o->transport == PSKGW_DEVSIM_TLS;
             d->state = D_NOSESSION;
@@ -644,6 +663,8 @@ void fleet_dev_end(device_t *d)
     fleet_sock_retire(d, 1);
     fleet_t *f = d->f;
     f->s->ended++;
+    if (f->o->preencrypt)
+        fleet_replay_on_end(d);
     fleet_maybe_finish(f);
 }
 

@@ -32,6 +32,7 @@ enum dstate {
     D_NOSESSION,   /* between sessions: the next session starts when the next message is due */
     D_DRAINING,    /* waiting for the acks of what was sent before finishing or closing */
     D_HOLDING,     /* all done, session kept open (--hold) */
+    D_REPLAY,      /* --preencrypt: every message encrypted, waiting for the start or sending */
     D_ENDED,
 };
 
@@ -77,7 +78,15 @@ typedef struct {
     uint64_t ends[ACK_RING];
     uint64_t lost_end;
     uint32_t lost_n;
+    /* --preencrypt (fleet_replay.c): the device's records back to back, where each one ends,
+     * the bytes of one message before encryption; rp_ready once they are all made. */
+    uint8_t *rp_buf;
+    uint32_t *rp_end;
+    uint32_t rp_wlen;
+    bool rp_ready;
 } device_t;
+
+typedef struct fleet_replay fleet_replay_t;
 
 struct fleet {
     const pskgw_devsim_opts_t *o;
@@ -91,6 +100,7 @@ struct fleet {
     uv_timer_t ramp_timer, tick_timer, stop_timer;
     uv_signal_t sigint, sigterm;
     pskgw_devsim_hostile_t *hostile; /* --attack, or NULL */
+    fleet_replay_t *replay;          /* --preencrypt, or NULL */
     uint64_t t0_ns;
     bool finishing;
     bool tty;
@@ -126,6 +136,24 @@ void fleet_deliver(device_t *d, const uint8_t *data, size_t len);
 void fleet_peer_closed(device_t *d);
 void fleet_hs_failed(device_t *d, int rc);
 void fleet_on_io_timer(uv_timer_t *t);
+
+/* Message n of the device (payload, E2E, framing) into f->wire; *wlen its length. 0 or the
+ * payload or E2E error. */
+int fleet_message_build(device_t *d, uint32_t n, size_t *wlen);
+/* --preencrypt: every message is out (fleet_replay.c): finish as after the last message. */
+void fleet_dev_sent_all(device_t *d);
+
+/* ---- fleet_replay.c: --preencrypt ---- */
+/* The replay of the run (its timers on f's loop): 0, PSKGW_ENOMEM or PSKGW_EINTERNAL. */
+int fleet_replay_new(fleet_t *f);
+/* Free what fleet_replay_new and the devices' preparation allocated (after the loop closed). */
+void fleet_replay_free(fleet_t *f);
+/* The device is established: encrypt every message it has left into records kept in memory
+ * (an encryption error ends the device, counted as `send`); once every device of the run is
+ * ready or ended, the run's ready file is written and sending starts (after the start file). */
+void fleet_replay_prepare(device_t *d);
+/* The device ended (any state): the start may wait for it no longer. */
+void fleet_replay_on_end(device_t *d);
 
 /* ---- fleet_sock.c: the device's sockets ---- */
 /* Open socket slot (UDP bound to the device's source address, or TCP connecting: the session

@@ -4,8 +4,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +60,10 @@ enum {
     O_PROGRESS,
     O_RUN_ID,
     O_QUIET,
+    O_PREENCRYPT,
+    O_READY_FILE,
+    O_START_FILE,
+    O_REPLAY_DAMAGE,
     O_HELP,
     O_VERSION,
     O_ATTACK, /* the attack options: keep O_ATTACK first, O_ATTACK_IDS last */
@@ -119,6 +125,10 @@ static const struct option long_opts[] = {
     { "progress-interval", required_argument, NULL, O_PROGRESS },
     { "run-id", required_argument, NULL, O_RUN_ID },
     { "quiet", no_argument, NULL, O_QUIET },
+    { "preencrypt", no_argument, NULL, O_PREENCRYPT },
+    { "ready-file", required_argument, NULL, O_READY_FILE },
+    { "start-file", required_argument, NULL, O_START_FILE },
+    { "replay-damage", required_argument, NULL, O_REPLAY_DAMAGE },
     { "help", no_argument, NULL, O_HELP },
     { "version", no_argument, NULL, O_VERSION },
     { "attack", required_argument, NULL, O_ATTACK },
@@ -637,9 +647,49 @@ static int parse_run_opt(int c, const char *a, pskgw_devsim_opts_t *o, char *err
     case O_QUIET:
         o->quiet = true;
         return 0;
+    case O_PREENCRYPT:
+        o->preencrypt = true;
+        return 0;
+    case O_READY_FILE:
+        o->ready_file = a;
+        return 0;
+    case O_START_FILE:
+        o->start_file = a;
+        return 0;
+    case O_REPLAY_DAMAGE: {
+        char tail = 0;
+        if (sscanf(a, "%" SCNu32 ":%" SCNu32 "%c", &o->damage_device, &o->damage_message, &tail) !=
+                2 ||
+            a[0] == '-' || strchr(a, '-') != NULL)
+            return fail(err, cap, "--replay-damage must be DEVICE:MESSAGE (indexes from 0)", a);
+        o->damage = true;
+        return 0;
+    }
     default:
         return NOT_MINE;
     }
+}
+
+/* --preencrypt: one session per device, nothing to wait for between messages. 0 or an error. */
+static int check_replay(const pskgw_devsim_opts_t *o, char *err, size_t cap)
+{
+    if ((o->ready_file != NULL || o->start_file != NULL || o->damage) && !o->preencrypt)
+        return fail(err, cap, "--ready-file, --start-file and --replay-damage go with --preencrypt",
+                    "");
+    if (!o->preencrypt)
+        return 0;
+    if (o->transport != PSKGW_DEVSIM_DTLS || o->expect_ack || o->reconnect_every != 0 ||
+        o->nat_rebind_every != 0 || o->rebind_every_s > 0 || o->failover_after != 0 ||
+        o->idle_interval > 0 || o->attack.kind != PSKGW_DEVSIM_ATTACK_NONE)
+        return fail(err, cap,
+                    "--preencrypt is for DTLS devices with one session each: not with --tcp, "
+                    "acks or echoes, reconnects, rebinding, failover, idle devices or --attack",
+                    "");
+    if ((uint64_t)o->devices * o->messages > 50000000u)
+        return fail(err, cap, "--preencrypt keeps every record in memory: at most 50,000,000", "");
+    if (o->damage && (o->damage_device >= o->devices || o->damage_message >= o->messages))
+        return fail(err, cap, "--replay-damage names a device or message outside the run", "");
+    return 0;
 }
 
 /* The options that depend on each other, once all are read (framing defaults filled in). 0 or
@@ -741,6 +791,8 @@ int pskgw_devsim_opts_parse(int argc, char **argv, pskgw_devsim_opts_t *out, cha
     if (!st.have_target)
         return fail(err, err_cap, "one of --target or --tcp is required", "");
     rc = check_combination(&o, st.framing_given, err, err_cap);
+    if (rc == 0)
+        rc = check_replay(&o, err, err_cap);
     if (rc == 0)
         rc = check_attack(&o, st.devices_given, err, err_cap);
     if (rc < 0)

@@ -123,6 +123,16 @@ typedef struct {
     bool run_id_set;
     bool quiet;
     pskgw_devsim_attack_opts_t attack;
+    /* --preencrypt: after its handshake each device encrypts all its messages into memory;
+     * when every device is ready, ready_file (if any) is written, and once start_file (if any)
+     * exists they are sent (sendmmsg, devices in turn, paced by --rate). damage_device and
+     * damage_message (--replay-damage D:N, for tests): that record gets one bit flipped in its
+     * authentication tag before it is sent. */
+    bool preencrypt;
+    const char *ready_file;
+    const char *start_file;
+    bool damage;
+    uint32_t damage_device, damage_message;
 } pskgw_devsim_opts_t;
 
 /* Parse argv. Returns 0 (run), 1 (--help given), 2 (--version given), or

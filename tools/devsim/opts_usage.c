@@ -88,6 +88,18 @@ static const char *const usage_sections[] = {
     "  --ack-timeout S           wait this long for the last acks (default 5)\n"
     "  --hold S                  keep each session open S seconds after its last message\n"
     "\n",
+    "Replay (a load above the gateway's capacity; DTLS, one session per device):\n"
+    "  --preencrypt              after its handshake each device encrypts all its messages\n"
+    "                            (E2E and DTLS records) into memory; when every device is\n"
+    "                            ready they are sent with sendmmsg, devices in turn, at\n"
+    "                            --rate per device (staggered); JSON `replay`: the CPU of\n"
+    "                            making and of sending them\n"
+    "  --ready-file FILE         written when every device is ready (a barrier for several\n"
+    "                            processes)\n"
+    "  --start-file FILE         send only once FILE exists (checked every millisecond)\n"
+    "  --replay-damage D:N       flip a bit of device D's message N's record before sending\n"
+    "                            (tests: the gateway must drop it, --verify-file count it)\n"
+    "\n",
     "Bounds:\n"
     "  --duration S              hard cap on the run (default 300, at most 86400)\n"
     "  --handshake-timeout S     a handshake not finished by then fails (default 10)\n"

@@ -187,6 +187,16 @@ void pskgw_devsim_report_table(FILE *out, const pskgw_devsim_opts_t *o, uint32_t
                 "failovers", (unsigned long long)s->failovers, o->failover_text,
                 (unsigned long long)s->failovers_followed, (unsigned long long)s->sessions_lost,
                 (unsigned long long)s->rehandshakes);
+    if (s->replay.on)
+        fprintf(out,
+                "  %-20s %llu records made (%.2f s cpu), %llu sent in %.2f s (%.0f/s), cpu %.2f s "
+                "= %.2f us per message (%llu sendmmsg, %llu refused for now)\n",
+                "replay", (unsigned long long)s->replay.records, s->replay.prepare_cpu_s,
+                (unsigned long long)s->replay.sent, s->replay.send_s,
+                s->replay.send_s > 0 ? (double)s->replay.sent / s->replay.send_s : 0.0,
+                s->replay.send_cpu_s,
+                s->replay.sent ? s->replay.send_cpu_s * 1e6 / (double)s->replay.sent : 0.0,
+                (unsigned long long)s->replay.syscalls, (unsigned long long)s->replay.eagain);
     fprintf(out, "  %-20s cpu %.2f s user + %.2f s sys, peak rss %.1f MB\n", "simulator",
             s->cpu_user_s, s->cpu_sys_s, (double)s->max_rss_kb / 1024.0);
     fprintf(out, "  %-20s %llu\n", "errors", (unsigned long long)pskgw_devsim_stats_errors(s));
@@ -229,6 +239,25 @@ static int set(json_t *o, const char *k, json_t *v)
 }
 
 /* "attack": the options and the counts (null without --attack). */
+/* --preencrypt: what making and sending the records cost (null without it). */
+static json_t *replay_json(const pskgw_devsim_stats_t *s)
+{
+    const pskgw_devsim_replay_stats_t *r = &s->replay;
+    if (!r->on)
+        return json_null();
+    double sent = (double)r->sent, made = (double)r->records;
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:f, s:o, s:f, s:f, s:f, s:I, s:o, s:o, s:I, s:I}", "devices_ready",
+        (json_int_t)r->devices_ready, "records", (json_int_t)r->records, "record_bytes",
+        (json_int_t)r->record_bytes, "damaged", (json_int_t)r->damaged, "prepare_cpu_s",
+        r->prepare_cpu_s, "prepare_cpu_us_per_message",
+        made > 0 ? json_real(r->prepare_cpu_s * 1e6 / made) : json_null(), "wait_s", r->wait_s,
+        "send_s", r->send_s, "send_cpu_s", r->send_cpu_s, "sent", (json_int_t)r->sent, "per_s",
+        r->send_s > 0 ? json_real(sent / r->send_s) : json_null(), "cpu_us_per_message",
+        sent > 0 ? json_real(r->send_cpu_s * 1e6 / sent) : json_null(), "syscalls",
+        (json_int_t)r->syscalls, "eagain", (json_int_t)r->eagain);
+}
+
 static json_t *attack_json(const pskgw_devsim_opts_t *o, const pskgw_devsim_stats_t *s)
 {
     const pskgw_devsim_attack_opts_t *a = &o->attack;
@@ -397,6 +426,7 @@ int pskgw_devsim_report_json(const char *path, const pskgw_devsim_opts_t *o, uin
                          (json_int_t)pskgw_devsim_stats_hs_failures(s), "per_s",
                          per_s(s->handshakes_ok, s->elapsed_s), "latency_us", lat_json(&s->hs)));
     bad |= set(root, "attack", attack_json(o, s));
+    bad |= set(root, "replay", replay_json(s));
     bad |=
         set(root, "messages",
             json_pack("{s:I, s:I, s:I, s:f, s:I, s:o}", "planned", (json_int_t)s->messages_planned,

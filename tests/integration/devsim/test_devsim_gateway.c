@@ -8,6 +8,7 @@
  * process is judged by how it ended: exit status 0 and no sanitizer report in its stderr.
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -188,4 +189,115 @@ Test(devsim_gateway, first_device_shifts_identity_keys_and_source)
         }
     }
     cr_assert_eq(seen, 7u, "devices 7..9 not all in the sink (seen %#x)", seen);
+}
+
+static void devsim_spawn(pskgw_test_proc_t *p, ...)
+{
+    va_list ap;
+
+    va_start(ap, p);
+    chain_devsim_spawn(p, ch.devsim_err, ap);
+    va_end(ap);
+}
+
+/* Whether process pid has exited (a zombie not yet reaped, or gone). */
+static bool exited(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return true;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren == NULL || paren[1] == '\0' || paren[2] == 'Z' || paren[2] == 'X';
+}
+
+/* Waits until path exists (the devsim writes it whole, by rename); false when the process
+ * ended without it, or at the guard (against hanging only). */
+static bool wait_file(const char *path, const pskgw_test_proc_t *p)
+{
+    for (int i = 0; i < GUARD_MS / 10; i++) {
+        if (access(path, F_OK) == 0)
+            return true;
+        if (exited(p->pid))
+            return access(path, F_OK) == 0;
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* --preencrypt: every device handshakes, makes its 40 E2E V1 records ahead of time and waits
+ * for the start file; nothing reaches the gateway before it; then every record is delivered
+ * once and unchanged (the gateway decrypted them as any other), and the JSON says what making
+ * and sending them cost. */
+Test(devsim_gateway, preencrypt_records_wait_for_the_start_and_are_delivered_once)
+{
+    char tgt[64], out[8192], ready[600], start[600];
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
+    snprintf(ready, sizeof(ready), "%s/ready", ch.dir);
+    snprintf(start, sizeof(start), "%s/start", ch.dir);
+    pskgw_test_proc_t p;
+    devsim_spawn(&p, "--target", tgt, "--devices", "12", "--messages", "40", "--rate", "2000",
+                 "--seed", SEED, "--e2e", "v1", "--size", "64", "--preencrypt", "--ready-file",
+                 ready, "--start-file", start, "--duration", "40", "--verify-file", ch.sink,
+                 "--json", ch.json_path, "--quiet", NULL);
+    cr_assert(wait_file(ready, &p), "no ready file");
+    /* Ready: every device has its session (the sink sees nothing of a handshake) and all its
+     * records; none was sent. */
+    cr_assert_eq(file_size(ch.sink), 0, "records sent before the start file");
+    FILE *f = fopen(start, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    int rc = chain_devsim_finish(&p, ch.devsim_err, out, sizeof(out), GUARD_MS, 0);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_error_t e;
+    json_t *j = json_load_file(ch.json_path, 0, &e);
+    cr_assert_not_null(j);
+    cr_assert_eq(jint(j, "handshakes", "ok"), 12);
+    cr_assert_eq(jint(j, "replay", "devices_ready"), 12);
+    cr_assert_eq(jint(j, "replay", "records"), 480);
+    cr_assert_eq(jint(j, "replay", "sent"), 480);
+    cr_assert_eq(jint(j, "replay", "damaged"), 0);
+    cr_assert_eq(jint(j, "messages", "sent"), 480);
+    cr_assert_eq(jint(j, "verify", "delivered"), 480);
+    cr_assert_eq(jint(j, "verify", "duplicated"), 0);
+    cr_assert_eq(jint(j, "verify", "corrupted"), 0);
+    cr_assert_eq(jint(j, "verify", "e2e_mismatch"), 0);
+    json_t *cpu = json_object_get(json_object_get(j, "replay"), "cpu_us_per_message");
+    cr_assert(json_is_number(cpu) && json_number_value(cpu) > 0, "replay.cpu_us_per_message");
+    json_decref(j);
+    chain_stop(&ch);
+}
+
+/* One record damaged in flight (a bit of its tag flipped after encryption): the gateway drops
+ * it, the verifier counts it missing and the run fails; the other records are delivered. */
+Test(devsim_gateway, preencrypt_damaged_record_is_an_error_not_delivered)
+{
+    char tgt[64], out[8192];
+    snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ch.udp_port);
+    int rc = devsim(out, sizeof(out), "--target", tgt, "--devices", "5", "--messages", "20",
+                    "--rate", "500", "--seed", SEED, "--preencrypt", "--replay-damage", "3:7",
+                    "--duration", "40", "--verify-file", ch.sink, "--verify-timeout", "3", "--json",
+                    ch.json_path, "--quiet", NULL);
+    cr_assert_eq(rc, 1, "%s", out);
+    json_error_t e;
+    json_t *j = json_load_file(ch.json_path, 0, &e);
+    cr_assert_not_null(j);
+    cr_assert_eq(jint(j, "replay", "damaged"), 1);
+    cr_assert_eq(jint(j, "replay", "sent"), 100);
+    cr_assert_eq(jint(j, "verify", "missing"), 1);
+    cr_assert_eq(jint(j, "verify", "delivered"), 99);
+    cr_assert_eq(jint(j, "verify", "corrupted"), 0);
+    json_decref(j);
+    chain_stop(&ch);
 }

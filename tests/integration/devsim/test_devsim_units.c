@@ -424,3 +424,41 @@ Test(devsim_opts, failover)
                        "127.0.0.12:2", "--failover-after", "0"),
                  PSKGW_EINVAL);
 }
+
+/* --preencrypt: DTLS devices with one session each; its barrier files and the damage hook need
+ * it; --replay-damage names a device and message of the run. */
+Test(devsim_opts, preencrypt)
+{
+    pskgw_devsim_opts_t o;
+    char err[256];
+    cr_assert_eq(parse(&o, err, 14, "--target", "127.0.0.1:1", "--preencrypt", "--ready-file",
+                       "/tmp/r", "--start-file", "/tmp/s", "--devices", "4", "--messages", "9",
+                       "--replay-damage", "3:8"),
+                 0, "%s", err);
+    cr_assert(o.preencrypt && o.damage);
+    cr_assert_str_eq(o.ready_file, "/tmp/r");
+    cr_assert_str_eq(o.start_file, "/tmp/s");
+    cr_assert_eq(o.damage_device, 3);
+    cr_assert_eq(o.damage_message, 8);
+    cr_assert_eq(parse(&o, err, 8, "--target", "127.0.0.1:1", "--preencrypt", "--devices", "4",
+                       "--replay-damage", "4:0"),
+                 PSKGW_EINVAL, "device outside the run");
+    cr_assert_eq(
+        parse(&o, err, 6, "--target", "127.0.0.1:1", "--preencrypt", "--replay-damage", "0:-1"),
+        PSKGW_EINVAL);
+    cr_assert_eq(
+        parse(&o, err, 6, "--target", "127.0.0.1:1", "--preencrypt", "--replay-damage", "1:2x"),
+        PSKGW_EINVAL);
+    cr_assert_eq(parse(&o, err, 5, "--target", "127.0.0.1:1", "--start-file", "/tmp/s"),
+                 PSKGW_EINVAL, "needs --preencrypt");
+    cr_assert(strstr(err, "--preencrypt") != NULL, "%s", err);
+    cr_assert_eq(parse(&o, err, 4, "--tcp", "127.0.0.1:1", "--preencrypt"), PSKGW_EINVAL);
+    cr_assert_eq(parse(&o, err, 5, "--target", "127.0.0.1:1", "--preencrypt", "--expect-ack"),
+                 PSKGW_EINVAL);
+    cr_assert_eq(
+        parse(&o, err, 6, "--target", "127.0.0.1:1", "--preencrypt", "--reconnect-every", "2"),
+        PSKGW_EINVAL);
+    cr_assert_eq(parse(&o, err, 8, "--target", "127.0.0.1:1", "--preencrypt", "--devices",
+                       "1000000", "--messages", "1000"),
+                 PSKGW_EINVAL, "every record in memory: bounded");
+}
