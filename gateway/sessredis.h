@@ -49,6 +49,8 @@
 #define PSKGW_SESSREDIS_IN_FLIGHT 1024
 #define PSKGW_SESSREDIS_HELD      16384
 #define PSKGW_SESSREDIS_RESERVE   1024 /* held places stores leave to the other commands */
+/* A stored value's first bytes (its random IV): what a claim compares (below, "Claims"). */
+#define PSKGW_SESSREDIS_STAMP_LEN 8
 
 typedef struct pskgw_sessredis pskgw_sessredis_t;
 typedef struct pskgw_sessredis_req pskgw_sessredis_req_t;
@@ -81,6 +83,10 @@ typedef struct {
     uint64_t errors;        /* lookups failed: no connection, error reply, lost connection */
     uint64_t leases;        /* leases taken (SET NX answered OK) */
     uint64_t connected;     /* gauge: 1 while the Redis connection is up */
+    uint64_t claims_won;    /* claims (pskgw_sessredis_claim) that took the session */
+    uint64_t claims_held;   /* claims refused: the lease is another node's */
+    uint64_t claims_gone;   /* claims refused: the record gone or another one */
+    uint64_t claims_errors; /* claims not answered: no connection, error reply, canceled */
     uint64_t cmd_dropped;   /* other commands (lookups, leases, DELs) refused at the bound of held
                                commands once the reserve was used up (redisconn's dropped) */
 } pskgw_sessredis_stats_t;
@@ -91,14 +97,16 @@ int pskgw_sessredis_new(uv_loop_t *loop, const pskgw_sessredis_opts_t *opts,
                         pskgw_sessredis_t **out);
 
 /* Stores rec (len bytes, borrowed; the listener's record) sealed under listener and peer, and
- * under cid (cid_len bytes, NULL/0: none) too, for ttl_ms (>= 1). Nothing calls back: the
+ * under cid (cid_len bytes, NULL/0: none) too, for ttl_ms (>= 1). On 0, stamp (optional) gets
+ * the first PSKGW_SESSREDIS_STAMP_LEN bytes of the value stored under peer: what this node's
+ * claim of the session compares (pskgw_sessredis_claim). Nothing calls back: the
  * outcome is counted (stores, store_errors). 0, PSKGW_EUNAVAIL (not connected: counted as a
  * store error), PSKGW_EBUSY (the bound of held commands: nothing stored, counted as a store
  * error and in store_dropped), PSKGW_EINVAL (a name too long, empty rec, ttl_ms 0),
  * PSKGW_ENOMEM, PSKGW_ECRYPTO. */
 int pskgw_sessredis_store(pskgw_sessredis_t *r, const char *listener, const char *peer,
                           const uint8_t *cid, size_t cid_len, const uint8_t *rec, size_t len,
-                          uint64_t ttl_ms);
+                          uint64_t ttl_ms, uint8_t stamp[PSKGW_SESSREDIS_STAMP_LEN]);
 
 /* The node goes on with a session it stored (it thawed here): its stored record must not be
  * imported elsewhere any more (both would jump the write sequence from the same point), so its
@@ -124,6 +132,26 @@ int pskgw_sessredis_lookup(pskgw_sessredis_t *r, const char *listener, const cha
                            pskgw_sessredis_cb cb, void *arg, pskgw_sessredis_req_t **out);
 /* cb fires now with PSKGW_ECANCELED; a lease already asked for is not given back (it expires). */
 void pskgw_sessredis_cancel(pskgw_sessredis_req_t *req);
+
+/* Claims the session this node stored under listener and peer (and cid: cid_len bytes, NULL/0:
+ * none) before it thaws it here ("Claims" above): in one atomic step in Redis, the value under
+ * peer must still begin with stamp (NULL: any value, for a session whose stamp is not known), no
+ * other node may hold its lease, and then the lease is taken in this node's name and both keys
+ * DELeted. 0: cb fires exactly once, later, with status 0 (this node holds the session: it may
+ * thaw it), PSKGW_EBUSY (the lease is another node's), PSKGW_ENOTFOUND (the value is gone or
+ * another one: another node took the record, or stored its own since), PSKGW_EUNAVAIL (no
+ * answer: error reply, lost connection, watchdog) or PSKGW_ECANCELED; rec is NULL. Counted in
+ * claims_*. Fails at once without calling cb: PSKGW_EUNAVAIL (not connected: counted as an
+ * error), PSKGW_EINVAL, PSKGW_ENOMEM. Cancelled with pskgw_sessredis_cancel. */
+int pskgw_sessredis_claim(pskgw_sessredis_t *r, const char *listener, const char *peer,
+                          const uint8_t *cid, size_t cid_len,
+                          const uint8_t stamp[PSKGW_SESSREDIS_STAMP_LEN], pskgw_sessredis_cb cb,
+                          void *arg, pskgw_sessredis_req_t **out);
+/* What a claim's reply means (pure; exposed for tests): status is the command's (0, or
+ * PSKGW_ECANCELED / another error), reply_type hiredis' REDIS_REPLY_* and v its integer. 0 (won:
+ * v >= 1, the DEL's count), PSKGW_EBUSY (v == -1), PSKGW_ENOTFOUND (v == 0 or below -1),
+ * PSKGW_ECANCELED, PSKGW_EUNAVAIL (an error, or a reply that is not an integer). */
+int pskgw_sessredis_claim_result(int status, int reply_type, long long v);
 
 /* "cid:<lower-case hex>" into out (cap >= 4 + 2 * len + 1). The length, or PSKGW_EINVAL. */
 int pskgw_sessredis_cid_name(const uint8_t *cid, size_t len, char *out, size_t cap);
@@ -159,7 +187,8 @@ void pskgw_sessredis_plain_free(uint8_t *plain, size_t len);
  *   pskgw_sessions_redis_stores_total, _store_errors_total (dropped stores included),
  *   pskgw_sessions_redis_dropped_total{command="store|other"}: stores refused at the bound
  *     (store_dropped: sessions not stored) and other commands refused at it (cmd_dropped),
- *   pskgw_sessions_redis_lookups_total{result}, _leases_total, gauge _connected. */
+ *   pskgw_sessions_redis_lookups_total{result}, _leases_total, gauge _connected,
+ *   pskgw_sessions_redis_claims_total{result="won|held|gone|error"}. */
 void pskgw_sessredis_metrics_families(pskgw_metrics_t *m);
 void pskgw_sessredis_metrics_sample(const pskgw_sessredis_t *r, const char *domain,
                                     pskgw_metrics_t *m);

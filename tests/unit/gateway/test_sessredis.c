@@ -196,7 +196,7 @@ Test(sessredis_store, found_once_then_leased_and_refused_to_another_node, .init 
     cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
     cr_assert(hrun_until(&loop, sessfix_connected, b, 10000));
     cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", CID, sizeof(CID), REC,
-                                       sizeof(REC), 50000),
+                                       sizeof(REC), 50000, NULL),
                  0);
     cr_assert(sessfix_wait_stores(&loop, a, 2));
     pskgw_sessredis_stats(a, &st);
@@ -224,7 +224,8 @@ Test(sessredis_store, found_once_then_leased_and_refused_to_another_node, .init 
     cr_assert(hrun_until_count(&loop, &r2.calls, 1));
     cr_expect_eq(r2.status, PSKGW_ENOTFOUND);
     cr_assert_eq(
-        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000), 0);
+        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000, NULL),
+        0);
     cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.1:4000", on_res, &r3, NULL), 0);
     cr_assert(hrun_until_count(&loop, &r3.calls, 1));
     cr_expect_eq(r3.status, PSKGW_EBUSY);
@@ -261,7 +262,7 @@ Test(sessredis_store, forget_after_a_cid_move_deletes_the_old_address_key, .init
 
     cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
     cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", CID, sizeof(CID), REC,
-                                       sizeof(REC), 50000),
+                                       sizeof(REC), 50000, NULL),
                  0);
     cr_assert(sessfix_wait_stores(&loop, a, 2));
     cr_assert_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.1:4000"), 1);
@@ -321,18 +322,18 @@ Test(sessredis_store, stores_past_the_bound_are_dropped_and_counted, .init = sta
     cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
     /* One store answered: past the connection's gate (everything is held until it), so that the
      * next SET goes out and the counts below do not depend on when Redis answered the gate. */
-    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.9:9", NULL, 0, REC, sizeof(REC), 50000),
-                 0);
+    cr_assert_eq(
+        pskgw_sessredis_store(a, "dtls", "127.1.0.9:9", NULL, 0, REC, sizeof(REC), 50000, NULL), 0);
     cr_assert(sessfix_wait_stores(&loop, a, 1));
     cr_assert_eq(kill(redis.pid, SIGSTOP), 0); /* no reply: one SET in flight, the rest held */
-    cr_assert_eq(
-        pskgw_sessredis_store(a, "dtls", "127.1.0.1:1", CID, sizeof(CID), REC, sizeof(REC), 50000),
-        0);
+    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:1", CID, sizeof(CID), REC, sizeof(REC),
+                                       50000, NULL),
+                 0);
     cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.2:2", cid2, sizeof(cid2), REC,
-                                       sizeof(REC), 50000),
+                                       sizeof(REC), 50000, NULL),
                  0);
     cr_expect_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.3:3", cid3, sizeof(cid3), REC,
-                                       sizeof(REC), 50000),
+                                       sizeof(REC), 50000, NULL),
                  PSKGW_EBUSY, "held: 3 of 4, a store with a CID needs 2");
     cr_expect_eq(pskgw_sessredis_forget(a, "dtls", "127.1.0.50:1", NULL, 0), 0,
                  "a DEL goes into the reserve");
@@ -375,9 +376,11 @@ Test(sessredis_store, a_value_under_another_key_does_not_open, .init = start_red
 
     cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
     cr_assert_eq(
-        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000), 0);
+        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000, NULL),
+        0);
     cr_assert_eq(
-        pskgw_sessredis_store(a, "dtls", "127.1.0.2:4000", NULL, 0, REC, sizeof(REC), 50000), 0);
+        pskgw_sessredis_store(a, "dtls", "127.1.0.2:4000", NULL, 0, REC, sizeof(REC), 50000, NULL),
+        0);
     cr_assert(sessfix_wait_stores(&loop, a, 2));
     /* Someone with write access to Redis copies one session's value under another address. */
     c = pskgw_test_redis_connect(port, NULL, 0);
@@ -429,7 +432,7 @@ Test(sessredis_store, without_a_connection_nothing_is_done, .timeout = 60)
     cr_assert(fd >= 0);
     a = sessfix_node(&loop, "node-a", p, KEY);
     cr_expect_eq(
-        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 1000),
+        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 1000, NULL),
         PSKGW_EUNAVAIL);
     cr_expect_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.1:4000", on_res, &r1, NULL),
                  PSKGW_EUNAVAIL);
