@@ -12,11 +12,49 @@
  * a node that takes the session by one of them removes both.
  *
  * A node that receives a record for a session it does not hold looks it up (asynchronously):
- * GET; a value that opens is taken under a lease, SET pskgw:lease:<domain>:<listener>:<peer>
- * <node_id> NX PX lease_ms, and only the node that got the lease imports it; it then DELetes
- * the stored keys, so that no other node can import the same record later (two importers of one
- * record would both jump the write sequence from the same point: the same AES-CCM nonces). A
- * lease held by another node is a refusal (the device handshakes again).
+ * GET; a value that opens is taken by the claim below, comparing the value read (its IV), and
+ * only the node whose claim won imports it. Two importers of one record would both jump the
+ * write sequence from the same point: the same AES-CCM nonces. A claim refused is a refusal
+ * (the device handshakes again, or goes on with the node that holds it).
+ *
+ * Claims. One session is held by one node at a time: a node that stored a session (in_redis)
+ * does not thaw it on a record either (listen_sessredis.c holds the datagram) until it has
+ * claimed it: one Lua script (EVAL: atomic in Redis, one round trip) with
+ *   KEYS lease  = pskgw:lease:<domain>:<listener>:<peer>
+ *        value  = the key compared (the owner's claim: its address key; a take: the name read)
+ *        others = the session's other key (address or CID)
+ *   ARGV node_id, lease_ms, stamp
+ *   1. GET value: none, or one that does not begin with stamp -> 0 (gone)
+ *   2. GET lease: another node's -> -1 (held)
+ *   3. SET lease node_id PX lease_ms; DEL value others -> the count (>= 1: won)
+ * The stamp is the first PSKGW_SESSREDIS_STAMP_LEN bytes of the value: its random IV, unique
+ * per store. The owner keeps the stamp of the value it stored (pskgw_sessredis_store); a taker
+ * uses the IV of the value its GET read. A claim wins only if the very value it means is still
+ * there, and removes it in the same step: of all claims of one stored value at most one wins,
+ * whatever their order, whatever the leases' ages. Every interleaving of node A (the owner:
+ * CLAIM_A) and node B (a taker: GET_B, then CLAIM_B), one value V stored by A:
+ *   CLAIM_A, GET_B             B reads nothing: a miss. A alone.
+ *   CLAIM_A, GET_B, CLAIM_B    impossible: GET_B found nothing after CLAIM_A.
+ *   GET_B, CLAIM_A, CLAIM_B    A wins (V was there); CLAIM_B finds V gone: 0. A alone.
+ *   GET_B, CLAIM_B, CLAIM_A    B wins; CLAIM_A finds V gone: 0, A's copy ends unsent. B alone.
+ *   GET_B, CLAIM_A, (A hibernates, stores V', lease expired), CLAIM_B
+ *                              V' does not begin with V's IV: 0. A alone (the lease alone,
+ *                              expired, let B take the stale V here: why the stamp).
+ *   GET_B, CLAIM_B, (B hibernates, stores V'' under its own stamp), CLAIM_A
+ *                              A's stamp is V's, not V'': 0. B alone (A's stale copy would
+ *                              otherwise DEL B's record and go on from V: why the stamp again).
+ *   Two takers B and C: both GET V; the first CLAIM wins and deletes V, the second finds it gone.
+ *   An expired lease changes none of these: step 1 decides; the lease keeps other versions'
+ *   takers out (they checked only SET NX) and tells operators who holds a session.
+ * A node that loses ends its copy without sending a datagram (no alert, no close_notify): the
+ * other node may be writing under the same keys. No answer (no connection, error reply, the
+ * watchdog): the owner keeps its copy hibernated and unclaimed, drops the datagram, and claims
+ * again on the device's next record. Not "end it": a Redis outage would then cost every woken
+ * device a handshake although no other node can take a session while Redis is down; a claim
+ * that ran but whose reply was lost took the value with it, so the next claim finds it gone
+ * and ends the copy then. Nothing is sent either way before a claim won. Leases and stamps
+ * of a value stored by an earlier version: the owner (a state file without the stamp) claims
+ * with none (step 1 takes any value).
  *
  * The connection is a pskgw_redisconn (redisconn/redisconn.h): host or Redis Sentinel, AUTH,
  * SELECT, backoff, watchdog. While it is not connected, stores and lookups fail at once
