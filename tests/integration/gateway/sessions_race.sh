@@ -6,7 +6,10 @@
 # hibernates on A and is stored in Redis. With the redis-server stopped (SIGSTOP), a copy of the
 # device's next record reaches node B and the record node A (RACE_ORDER=ba, the default), or A
 # first and then B (RACE_ORDER=ab), each from the device's own address and port; then Redis
-# goes on (SIGCONT). RACE_ORDER=taken: Redis running, B takes the session over before the record
+# goes on (SIGCONT). RACE_ORDER=restart: node A restarts (SIGTERM, the state file) before the
+# record reaches it; the session, still stored, is claimed by the new process; restart_awake:
+# the same with a session awake at the stop (not in Redis): it thaws with no claim and no
+# handshake. RACE_ORDER=taken: Redis running, B takes the session over before the record
 # reaches A, whose claim then finds it gone: A's copy ends without a datagram. Exactly one node may send anything to the device afterwards (A and B would
 # both write from the same jump of the stored write sequence: AES-CCM nonces used twice), and
 # the message is delivered once to the sink both nodes share.
@@ -19,12 +22,16 @@ head -c 32 /dev/urandom >"$WORK/kek"
 printf 'it-secret' >"$WORK/it.secret"
 start_sim --devices 4
 
+HIB=1
+case $ORDER in restart_awake) HIB=600 ;; esac # awake at the stop: not stored in Redis
 conf() { # name address
+  mkdir -p "$WORK/state-$1"
   cat >"$WORK/$1.conf" <<CONF
 domain = "race";
+state_dir = "$WORK/state-$1";
 api = { url = "$SIM_URL"; key_id = "it-key"; secret_file = "it.secret"; timeout_ms = 30000; deadline_ms = 60000; };
 listeners = ( { name = "dtls"; proto = "udp"; address = "$2"; port = 0;
-                hibernate_after_s = 1; ack = "accepted"; } );
+                hibernate_after_s = $HIB; ack = "accepted"; } );
 cache = { entries = 100; ttl_s = 600; redis = "redis://127.0.0.1:$rport/0"; kek_file = "kek"; };
 # (a long reply watchdog: the redis-server is stopped for as long as the test takes)
 sessions = { redis = "redis://127.0.0.1:$rport/0"; node_id = "$1"; redis_timeout_ms = 60000; };
@@ -74,10 +81,12 @@ track devsim "$DEV" "$WORK/dev.txt"
 check "node A: the first message acknowledged" \
   wait_metric "pskgw_domain_acks_sent_total$D" -ge 1 "${NODE_ADMIN[a]}"
 check "the device's next record held by the relay" wait_line "$WORK/relay.out" '^held$' "$RELAY"
-check "node A: the session hibernated and stored in Redis" \
-  wait_metric "pskgw_sessions_redis_stores_total$D" -ge 1 "${NODE_ADMIN[a]}"
-check "its record in Redis" \
-  [ "$(redis-cli -p "$rport" --scan --pattern 'pskgw:sess:race:dtls:*' | wc -l)" -eq 1 ]
+if [ "$ORDER" != restart_awake ]; then
+  check "node A: the session hibernated and stored in Redis" \
+    wait_metric "pskgw_sessions_redis_stores_total$D" -ge 1 "${NODE_ADMIN[a]}"
+  check "its record in Redis" \
+    [ "$(redis-cli -p "$rport" --scan --pattern 'pskgw:sess:race:dtls:*' | wc -l)" -eq 1 ]
+fi
 
 send() { # node: the held record to it, once it is there (its datagram counter)
   local before
@@ -88,7 +97,17 @@ send() { # node: the held record to it, once it is there (its datagram counter)
 }
 first=${ORDER:0:1}
 second=${ORDER:1:1}
-if [ "$ORDER" = taken ]; then
+if [ "${ORDER%_awake}" = restart ]; then
+  # Node A restarts (SIGTERM: its session goes to the state file) on the same port; the next
+  # process takes the session back, still stored in Redis (restart) or not (restart_awake).
+  stop_proc "${NODE_PID[a]}" >/dev/null
+  sed -i "s/port = 0;/port = ${NODE_UDP[a]};/" "$WORK/a.conf"
+  mv "$WORK/a.log" "$WORK/a-1.log"
+  node a 127.0.0.11
+  check "node A: the session taken back from the state file" \
+    grep -q "1 session taken over without a handshake" "$WORK/a.log"
+  check "the record reached the restarted node A" send a
+elif [ "$ORDER" = taken ]; then
   # B took the session over before A got the record: A's claim finds it gone.
   check "the record's copy reached node B" send b
   check "node B took the session over" \
@@ -115,9 +134,13 @@ decided() {
   for r in hit miss refused; do n=$((n + $(m b "$looked\"$r\"}"))); done
   [ "$n" -ge 1 ]
 }
-check "node B's lookup ended" wait_until decided
+[ "${ORDER%_awake}" = restart ] || check "node B's lookup ended" wait_until decided
 check "the message delivered" wait_until count_is "$WORK/all.jsonl" '"payload"' -ge 2
-acked() { [ "$(sum "pskgw_domain_acks_sent_total$D")" -ge "$(grep -c '"payload"' "$WORK/all.jsonl")" ]; }
+gone_acks=0 # acknowledgements sent by a process that is gone (restart: the first message's)
+[ "${ORDER%_awake}" != restart ] || gone_acks=1
+acked() {
+  [ $(($(sum "pskgw_domain_acks_sent_total$D") + gone_acks)) -ge "$(grep -c '"payload"' "$WORK/all.jsonl")" ]
+}
 check "every delivered message acknowledged" wait_until acked
 wait "$DEV" && rc=0 || rc=$?
 forget "$DEV"
@@ -134,9 +157,22 @@ won=$(m a 'pskgw_sessions_redis_claims_total{domain="race",result="won"}')
 lost=$(($(m a 'pskgw_sessions_redis_claims_total{domain="race",result="held"}') +
   $(m a 'pskgw_sessions_redis_claims_total{domain="race",result="gone"}')))
 echo "node A's claim: won $won, lost $lost; node B's lookup: $hits taken"
-check "one claim or take won: A's claim $won + B's take $hits = 1" [ $((won + hits)) -eq 1 ]
-check "node A's claim decided once (won $won, lost $lost)" [ $((won + lost)) -eq 1 ]
-if [ "$won" -eq 1 ]; then
+if [ "$ORDER" != restart_awake ]; then
+  check "one claim or take won: A's claim $won + B's take $hits = 1" [ $((won + hits)) -eq 1 ]
+  check "node A's claim decided once (won $won, lost $lost)" [ $((won + lost)) -eq 1 ]
+fi
+if [ "${ORDER%_awake}" = restart ]; then
+  check "the restarted node A: no handshake" \
+    metric_is "pskgw_listener_handshakes_completed_total$L" -eq 0 "${NODE_ADMIN[a]}"
+  check "the restarted node A thawed it" \
+    metric_is "pskgw_listener_thaws_total$L" -eq 1 "${NODE_ADMIN[a]}"
+  if [ "$ORDER" = restart ]; then
+    check "still stored in Redis after the restart: claimed ($won)" [ "$won" -eq 1 ]
+  else
+    check "not stored in Redis: thawed with no claim" bash -c '[ "$1" -eq 0 ] && [ "$2" -eq 0 ]' _ \
+      "$won" "$lost"
+  fi
+elif [ "$won" -eq 1 ]; then
   check "the node that won (A) sent" [ "$senders" = "a " ]
   check "node A thawed it" metric_is "pskgw_listener_thaws_total$L" -ge 1 "${NODE_ADMIN[a]}"
   check "node B's lookup refused or missed, nothing imported" \
