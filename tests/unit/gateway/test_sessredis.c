@@ -139,7 +139,7 @@ static void on_res(void *arg, int status, const uint8_t *rec, size_t len)
 
     r->calls++;
     r->status = status;
-    if (status == 0 && len <= sizeof(r->rec)) {
+    if (status == 0 && rec != NULL && len <= sizeof(r->rec)) { /* a claim: no record */
         memcpy(r->rec, rec, len);
         r->len = len;
     }
