@@ -244,6 +244,16 @@ static bool is_hello(const uint8_t *d, size_t len)
            d[4] == 0 && d[PSKGW_DTLS_RECORD_HEADER_LEN] == 1;
 }
 
+/* A record of the new handshake that runs beside s (its successor): it goes there and thaws
+ * nothing of s (udp_listener.c, for_successor: epoch 0, handshake and ChangeCipherSpec). */
+static bool for_new_handshake(const pskgw_lsess_t *s, const uint8_t *d, size_t len)
+{
+    return s->successor != NULL && s->successor->ds != NULL &&
+           len >= PSKGW_DTLS_RECORD_HEADER_LEN &&
+           ((d[3] == 0 && d[4] == 0) || d[0] == PSKGW_CT_HANDSHAKE ||
+            d[0] == PSKGW_CT_CHANGE_CIPHER_SPEC);
+}
+
 static bool stamp_known(const pskgw_lsess_t *s)
 {
     for (size_t i = 0; i < sizeof(s->redis_stamp); i++)
@@ -307,7 +317,7 @@ bool pskgw_listen_sessredis_claim(pskgw_lsess_t *s, const struct sockaddr *from,
     bool refused;
     park_t *p;
 
-    if (!s->in_redis || is_hello(data, len))
+    if (!s->in_redis || is_hello(data, len) || for_new_handshake(s, data, len))
         return false;
     if (l->closing)
         return true;

@@ -9,7 +9,8 @@
 # goes on (SIGCONT). RACE_ORDER=restart: node A restarts (SIGTERM, the state file) before the
 # record reaches it; the session, still stored, is claimed by the new process; restart_awake:
 # the same with a session awake at the stop (not in Redis): it thaws with no claim and no
-# handshake. RACE_ORDER=taken: Redis running, B takes the session over before the record
+# handshake. RACE_ORDER=rehello: the device handshakes again from the same address while its
+# old session is stored (nothing of it claimed). RACE_ORDER=taken: Redis running, B takes the session over before the record
 # reaches A, whose claim then finds it gone: A's copy ends without a datagram. Exactly one node may send anything to the device afterwards (A and B would
 # both write from the same jump of the stored write sequence: AES-CCM nonces used twice), and
 # the message is delivered once to the sink both nodes share.
@@ -65,8 +66,11 @@ done
 # The relay: its socket is the device's address and port for both nodes; the test steers it
 # through a FIFO.
 mkfifo "$WORK/relay.ctl"
+RMODE=()
+DFLAGS=()
+if [ "$ORDER" = rehello ]; then RMODE=(reconnect) DFLAGS=(--reconnect-every 1); fi
 python3 "$LIB_DIR/racerelay.py" 127.0.0.21 "127.0.0.11:${NODE_UDP[a]}" "127.0.0.12:${NODE_UDP[b]}" \
-  <"$WORK/relay.ctl" >"$WORK/relay.out" 2>"$WORK/relay.err" &
+  ${RMODE[@]+"${RMODE[@]}"} <"$WORK/relay.ctl" >"$WORK/relay.out" 2>"$WORK/relay.err" &
 RELAY=$!
 track relay "$RELAY" "$WORK/relay.out" "$WORK/relay.err"
 exec 3>"$WORK/relay.ctl"
@@ -74,13 +78,14 @@ rp=$(WAIT_PID=$RELAY wait_for "$WORK/relay.out" '^relay [0-9]+' | grep -Eo '[0-9
 
 "$BIN/pskgw-devsim" --target "127.0.0.21:$rp" --seed it --devices 1 --messages 2 --rate 1 \
   --expect-ack --ack-timeout 120 --duration 300 --json "$WORK/dev.json" --quiet \
-  >"$WORK/dev.txt" 2>&1 &
+  ${DFLAGS[@]+"${DFLAGS[@]}"} >"$WORK/dev.txt" 2>&1 &
 DEV=$!
 track devsim "$DEV" "$WORK/dev.txt"
 
 check "node A: the first message acknowledged" \
   wait_metric "pskgw_domain_acks_sent_total$D" -ge 1 "${NODE_ADMIN[a]}"
-check "the device's next record held by the relay" wait_line "$WORK/relay.out" '^held$' "$RELAY"
+[ "$ORDER" = rehello ] ||
+  check "the device's next record held by the relay" wait_line "$WORK/relay.out" '^held$' "$RELAY"
 if [ "$ORDER" != restart_awake ]; then
   check "node A: the session hibernated and stored in Redis" \
     wait_metric "pskgw_sessions_redis_stores_total$D" -ge 1 "${NODE_ADMIN[a]}"
@@ -88,6 +93,33 @@ if [ "$ORDER" != restart_awake ]; then
     [ "$(redis-cli -p "$rport" --scan --pattern 'pskgw:sess:race:dtls:*' | wc -l)" -eq 1 ]
 fi
 
+if [ "$ORDER" = rehello ]; then
+  # The device handshakes again from the same address while its old session is hibernated and
+  # stored: the new handshake's records go to the new session, and claim nothing.
+  echo "release a" >&3
+  check "the device's new handshake released to node A" \
+    wait_line "$WORK/relay.out" '^released [0-9]+$' "$RELAY"
+  wait "$DEV" && rc=0 || rc=$?
+  forget "$DEV"
+  cat "$WORK/dev.txt"
+  check "devsim: both messages acknowledged, each on its own handshake (exit $rc)" [ "$rc" -eq 0 ]
+  # (the metrics are a snapshot: read once it shows the second handshake, which came after
+  # anything of the old session)
+  check "node A: two handshakes" \
+    wait_metric "pskgw_listener_handshakes_completed_total$L" -ge 2 "${NODE_ADMIN[a]}"
+  check "node A: the new session replaced the old one" \
+    metric_is "pskgw_listener_rehandshakes_total$L" -eq 1 "${NODE_ADMIN[a]}"
+  claims=0
+  for r in won held gone error; do
+    claims=$((claims + $(m a "pskgw_sessions_redis_claims_total{domain=\"race\",result=\"$r\"}")))
+  done
+  check "no claim: nothing of the new handshake was held for the old session ($claims)" \
+    [ "$claims" -eq 0 ]
+  check "both messages delivered once" count_is "$WORK/all.jsonl" '"payload"' -eq 2
+  exec 3>&-
+  finish
+  exit
+fi
 send() { # node: the held record to it, once it is there (its datagram counter)
   local before
   before=$(m "$1" "pskgw_listener_datagrams_in_total$L")
