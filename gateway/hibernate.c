@@ -242,7 +242,7 @@ int pskgw_listen_export_record(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t n
     rc = pskgw_dtls_session_export(s->ds, now, &rec, &rlen);
     if (rc < 0)
         return rc;
-    slen = s->in_redis ? sizeof(s->redis_stamp) : 0;
+    slen = s->in_redis ? sizeof(s->u.udp.redis_stamp) : 0;
     wrap = malloc(1 + alen + slen + rlen);
     if (wrap == NULL) {
         rc = PSKGW_ENOMEM;
@@ -251,7 +251,7 @@ int pskgw_listen_export_record(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t n
          * thaws in the next process too. */
         wrap[0] = (uint8_t)(alen | PSKGW_LREC_FLAGGED | (slen > 0 ? PSKGW_LREC_IN_REDIS : 0));
         memcpy(wrap + 1, &s->u.udp.addr, alen);
-        memcpy(wrap + 1 + alen, s->redis_stamp, slen);
+        memcpy(wrap + 1 + alen, s->u.udp.redis_stamp, slen);
         memcpy(wrap + 1 + alen + slen, rec, rlen);
         *out = wrap;
         *len = 1 + alen + slen + rlen;
@@ -327,7 +327,7 @@ int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t l
     uint8_t key_len = 0;
     char peer[PSKGW_PEER_STR_CAP];
     pskgw_lsess_t *s = NULL;
-    uint8_t stamp[sizeof(s->redis_stamp)];
+    uint8_t stamp[sizeof(s->u.udp.redis_stamp)];
     size_t alen, slen, off;
     bool flagged, in_redis;
     int rc;
@@ -373,7 +373,7 @@ int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t l
     s->hibernated = true;
     /* Stored there: claimed before it thaws (its caller clears it when it took it from there). */
     s->in_redis = in_redis && l->opt.sessions != NULL;
-    memcpy(s->redis_stamp, stamp, sizeof(stamp));
+    memcpy(s->u.udp.redis_stamp, stamp, sizeof(stamp));
     l->counters.hibernated++;
     pskgw_dtls_session_timeout(s->ds, now); /* announces its idle deadline */
     *out = s;

@@ -84,16 +84,18 @@ struct pskgw_lsess {
     uint64_t last_ms;      /* uv_now() of the last message in or out (or the creation) */
     uint64_t bytes_in;     /* message bytes received */
     uint64_t bytes_out;    /* message bytes sent (pskgw_listener_send) */
-    /* With in_redis: the first bytes of the value stored under its address (sessredis.h,
-     * PSKGW_SESSREDIS_STAMP_LEN), which its claim compares; all zero: not known (a state file
-     * of an earlier version), the claim then takes any value. */
-    uint8_t redis_stamp[8];
-    pskgw_fwd_t *fwd; /* forwarding listeners: the backend flow (forward_internal.h) */
+    pskgw_fwd_t *fwd;      /* forwarding listeners: the backend flow (forward_internal.h) */
     union {
         struct {
             /* The peer (sockaddr_in or sockaddr_in6); its peer-table key is not stored but
              * derived from it (pskgw_lsess_key); lsess_new sets it from the key it is given. */
             struct sockaddr_in6 addr;
+            /* With in_redis: the first bytes of the value stored under its address
+             * (sessredis.h, PSKGW_SESSREDIS_STAMP_LEN), which its claim compares; all zero: not
+             * known (a state file of an earlier version), the claim then takes any value. In
+             * the union's padding (the TCP pointer's 8 bytes against the address's 28): the
+             * struct keeps its 200 bytes. */
+            uint8_t redis_stamp[4];
         } udp;
         /* TCP: the connection in an allocation of its own (lsess_new, freed with the struct),
          * so that UDP sessions do not carry a uv_tcp_t. */
@@ -197,8 +199,8 @@ void pskgw_listen_handover_export(pskgw_listener_t *l);
 void pskgw_listen_handover_import(pskgw_listener_t *l);
 /* A listener's record of an established session (u8: the sockaddr's length, with
  * PSKGW_LREC_FLAGGED, and PSKGW_LREC_IN_REDIS when the session is in Redis; the peer's sockaddr;
- * with PSKGW_LREC_IN_REDIS its redis_stamp (8 bytes); the dtls session's record: pskgw_dtls_session_export, so the session is hibernated after it);
- * *out malloc'ed, to be wiped and freed. And a session back from such a record, hibernated, in
+ * with PSKGW_LREC_IN_REDIS its redis_stamp (4 bytes); the dtls session's record:
+ * pskgw_dtls_session_export, so the session is hibernated after it); *out malloc'ed, to be wiped and freed. And a session back from such a record, hibernated, in
  * the tables: 0, PSKGW_ETIMEOUT (idle past idle_timeout_s), PSKGW_EEXISTS (a session at that
  * address already), PSKGW_EPARSE, PSKGW_ENOMEM (nothing left behind on error). */
 #define PSKGW_LREC_FLAGGED  0x80 /* a record of this version: the next bit says in_redis */

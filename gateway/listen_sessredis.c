@@ -17,7 +17,7 @@
 #define PARK_PER_SOURCE 4
 #define PARK_TOTAL      1024
 
-_Static_assert(sizeof(((pskgw_lsess_t *)0)->redis_stamp) == PSKGW_SESSREDIS_STAMP_LEN,
+_Static_assert(sizeof(((pskgw_lsess_t *)0)->u.udp.redis_stamp) == PSKGW_SESSREDIS_STAMP_LEN,
                "the session keeps its value's stamp whole");
 
 /* One datagram held while its session is looked up, or claimed (sid: the session's id). */
@@ -52,7 +52,7 @@ void pskgw_listen_sessredis_store(pskgw_lsess_t *s, uint64_t now)
     /* A session with a Connection ID is stored under it too (found from any address). */
     cid = pskgw_dtls_session_cid(s->ds, &cid_len);
     if (pskgw_sessredis_store(l->opt.sessions, l->name, s->peer, cid, cid != NULL ? cid_len : 0,
-                              rec, len, life - idle, s->redis_stamp) == 0) {
+                              rec, len, life - idle, s->u.udp.redis_stamp) == 0) {
         s->in_redis = true;
         l->counters.redis_stored++;
     }
@@ -256,8 +256,8 @@ static bool for_new_handshake(const pskgw_lsess_t *s, const uint8_t *d, size_t l
 
 static bool stamp_known(const pskgw_lsess_t *s)
 {
-    for (size_t i = 0; i < sizeof(s->redis_stamp); i++)
-        if (s->redis_stamp[i] != 0)
+    for (size_t i = 0; i < sizeof(s->u.udp.redis_stamp); i++)
+        if (s->u.udp.redis_stamp[i] != 0)
             return true;
     return false;
 }
@@ -268,7 +268,7 @@ static void feed_claimed(park_t *p, pskgw_lsess_t *s)
     pskgw_listener_t *l = p->l;
 
     s->in_redis = false;
-    memset(s->redis_stamp, 0, sizeof(s->redis_stamp));
+    memset(s->u.udp.redis_stamp, 0, sizeof(s->u.udp.redis_stamp));
     l->counters.redis_forgotten++; /* its stored record is gone (the claim deleted it) */
     if (p->by_cid)
         pskgw_listen_cid_recv(l, (const struct sockaddr *)&p->from, p->key, p->key_len, p->peer,
@@ -329,7 +329,8 @@ bool pskgw_listen_sessredis_claim(pskgw_lsess_t *s, const struct sockaddr *from,
     p->sid = s->id;
     cid = pskgw_lsess_cid(s, &cid_len);
     if (pskgw_sessredis_claim(l->opt.sessions, l->name, name, cid, cid != NULL ? cid_len : 0,
-                              stamp_known(s) ? s->redis_stamp : NULL, on_claimed, p, &p->req) < 0) {
+                              stamp_known(s) ? s->u.udp.redis_stamp : NULL, on_claimed, p,
+                              &p->req) < 0) {
         park_discard(p); /* Redis down: never thawed without a claim; kept hibernated */
         return true;
     }

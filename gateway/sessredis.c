@@ -541,7 +541,7 @@ static void get_done(void *arg, int status, const redisReply *reply)
     }
     /* Taken only if the value is still the one read (its IV: not stored again since, not
      * taken by another node), under the lease, and deleted in the same step. */
-    if (send_claim(q, (const uint8_t *)reply->str, PSKGW_SESSREDIS_STAMP_LEN) < 0) {
+    if (send_claim(q, (const uint8_t *)reply->str, IV_LEN) < 0) {
         r->st.errors++;
         req_end(q, PSKGW_EUNAVAIL);
     }

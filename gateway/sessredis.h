@@ -27,9 +27,11 @@
  *   1. GET value: none, or one that does not begin with stamp -> 0 (gone)
  *   2. GET lease: another node's -> -1 (held)
  *   3. SET lease node_id PX lease_ms; DEL value others -> the count (>= 1: won)
- * The stamp is the first PSKGW_SESSREDIS_STAMP_LEN bytes of the value: its random IV, unique
- * per store. The owner keeps the stamp of the value it stored (pskgw_sessredis_store); a taker
- * uses the IV of the value its GET read. A claim wins only if the very value it means is still
+ * The stamp is the first bytes of the value: its random IV, unique per store. The owner keeps
+ * PSKGW_SESSREDIS_STAMP_LEN (4) bytes of the value it stored (pskgw_sessredis_store: in the
+ * session struct's padding, no byte more per session); a taker compares the whole 12-byte IV of
+ * the value its GET read. A stale owner's claim therefore meets another node's value with the
+ * same first 4 bytes with a chance of 2^-32 (the only case the 4 bytes decide). A claim wins only if the very value it means is still
  * there, and removes it in the same step: of all claims of one stored value at most one wins,
  * whatever their order, whatever the leases' ages. Every interleaving of node A (the owner:
  * CLAIM_A) and node B (a taker: GET_B, then CLAIM_B), one value V stored by A:
@@ -87,8 +89,9 @@
 #define PSKGW_SESSREDIS_IN_FLIGHT 1024
 #define PSKGW_SESSREDIS_HELD      16384
 #define PSKGW_SESSREDIS_RESERVE   1024 /* held places stores leave to the other commands */
-/* A stored value's first bytes (its random IV): what a claim compares (below, "Claims"). */
-#define PSKGW_SESSREDIS_STAMP_LEN 8
+/* A stored value's first bytes (of its random IV): what the owner's claim compares (below,
+ * "Claims"); a taker compares the whole IV of the value it read. */
+#define PSKGW_SESSREDIS_STAMP_LEN 4
 
 typedef struct pskgw_sessredis pskgw_sessredis_t;
 typedef struct pskgw_sessredis_req pskgw_sessredis_req_t;
