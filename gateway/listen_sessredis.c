@@ -340,7 +340,7 @@ bool pskgw_listen_sessredis_claim(pskgw_lsess_t *s, const struct sockaddr *from,
 
 void pskgw_listen_sessredis_stop(pskgw_listener_t *l)
 {
-    /* Each cancel calls on_found at once (PSKGW_ECANCELED), which frees its entry. */
+    /* Each cancel calls on_found or on_claimed at once (PSKGW_ECANCELED), which frees its entry. */
     while (!pskgw_list_empty(&l->sr_parked))
         pskgw_sessredis_cancel(pskgw_container_of(l->sr_parked.next, park_t, link)->req);
 }
