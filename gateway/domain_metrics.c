@@ -68,13 +68,15 @@ static const struct field listener_fields[] = {
     LF(hibernated, "gauge", "hibernated sessions now"),
     LF(redis_stored, "counter", "hibernations also handed to the sessions' Redis store"),
     LF(redis_parked, "counter",
-       "datagrams of sessions not held here, held while the session was looked up in Redis"),
+       "datagrams held while their session was looked up in Redis (not held here) or claimed there "
+       "(stored by this node)"),
     LF(redis_park_refused, "counter",
        "such datagrams dropped: a per-source or listener bound reached, or a lookup for that "
        "session already in flight"),
     LF(redis_imported, "counter", "sessions taken over from Redis, continued with no handshake"),
     LF(redis_forgotten, "counter",
-       "stored sessions that woke here: their copy in Redis deleted (no other node may take it)"),
+       "stored sessions that woke here: claimed, their copy in Redis deleted (no other node may "
+       "take it)"),
 };
 
 #define FF(f, t, h)                                                      \

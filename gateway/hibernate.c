@@ -231,7 +231,7 @@ int pskgw_listen_export_record(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t n
                                size_t *len)
 {
     uint8_t *rec = NULL, *wrap;
-    size_t rlen = 0, alen;
+    size_t rlen = 0, alen, slen;
     int rc;
 
     (void)l;
@@ -242,15 +242,19 @@ int pskgw_listen_export_record(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t n
     rc = pskgw_dtls_session_export(s->ds, now, &rec, &rlen);
     if (rc < 0)
         return rc;
-    wrap = malloc(1 + alen + rlen);
+    slen = s->in_redis ? sizeof(s->u.udp.redis_stamp) : 0;
+    wrap = malloc(1 + alen + slen + rlen);
     if (wrap == NULL) {
         rc = PSKGW_ENOMEM;
     } else {
-        wrap[0] = (uint8_t)alen;
+        /* Whether it is in Redis goes with it: a session stored there is claimed before it
+         * thaws in the next process too. */
+        wrap[0] = (uint8_t)(alen | PSKGW_LREC_FLAGGED | (slen > 0 ? PSKGW_LREC_IN_REDIS : 0));
         memcpy(wrap + 1, &s->u.udp.addr, alen);
-        memcpy(wrap + 1 + alen, rec, rlen);
+        memcpy(wrap + 1 + alen, s->u.udp.redis_stamp, slen);
+        memcpy(wrap + 1 + alen + slen, rec, rlen);
         *out = wrap;
-        *len = 1 + alen + rlen;
+        *len = 1 + alen + slen + rlen;
     }
     pskgw_wipe(rec, rlen);
     free(rec);
@@ -323,15 +327,26 @@ int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t l
     uint8_t key_len = 0;
     char peer[PSKGW_PEER_STR_CAP];
     pskgw_lsess_t *s = NULL;
-    size_t alen;
+    uint8_t stamp[sizeof(s->u.udp.redis_stamp)];
+    size_t alen, slen, off;
+    bool flagged, in_redis;
     int rc;
 
     memset(&addr, 0, sizeof(addr));
-    if (len < 1 || (alen = rec[0]) > sizeof(addr) || len < 1 + alen ||
-        alen < sizeof(struct sockaddr_in))
+    if (len < 1)
+        return PSKGW_EPARSE;
+    /* An earlier version's record says nothing of Redis: in_redis as before, any value. */
+    flagged = (rec[0] & PSKGW_LREC_FLAGGED) != 0;
+    in_redis = flagged ? (rec[0] & PSKGW_LREC_IN_REDIS) != 0 : l->opt.sessions != NULL;
+    alen = rec[0] & ~(PSKGW_LREC_FLAGGED | PSKGW_LREC_IN_REDIS) & 0xff;
+    slen = flagged && in_redis ? sizeof(stamp) : 0;
+    if (alen > sizeof(addr) || len < 1 + alen + slen || alen < sizeof(struct sockaddr_in))
         return PSKGW_EPARSE;
     memcpy(&addr, rec + 1, alen);
-    if (pskgw_dtls_session_record_idle_ms(rec + 1 + alen, len - 1 - alen) >=
+    memset(stamp, 0, sizeof(stamp));
+    memcpy(stamp, rec + 1 + alen, slen);
+    off = 1 + alen + slen; /* the dtls record */
+    if (pskgw_dtls_session_record_idle_ms(rec + off, len - off) >=
         (uint64_t)l->opt.idle_timeout_s * 1000)
         return PSKGW_ETIMEOUT;
     if (pskgw_listen_peer_name((const struct sockaddr *)&addr, peer, sizeof(peer), key, &key_len) <
@@ -345,8 +360,8 @@ int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t l
      * for its dtls session, as a thawed session has (pskgw_lsess_ds). */
     pskgw_lsess_hs_drop(s);
     memcpy(&s->u.udp.addr, &addr, alen);
-    rc = pskgw_dtls_session_import(l->dctx, &l->resolver, &pskgw_listen_session_cbs, s,
-                                   rec + 1 + alen, len - 1 - alen, now, &s->ds);
+    rc = pskgw_dtls_session_import(l->dctx, &l->resolver, &pskgw_listen_session_cbs, s, rec + off,
+                                   len - off, now, &s->ds);
     if (rc == 0 && !cid_fits(l, s))
         rc = PSKGW_EPARSE; /* unusable here */
     if (rc < 0) {
@@ -356,7 +371,9 @@ int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t l
     s->established = true;
     pskgw_listen_cid_established(s); /* its records find it by CID from any address */
     s->hibernated = true;
-    s->in_redis = l->opt.sessions != NULL; /* a copy may be there: not to be imported elsewhere */
+    /* Stored there: claimed before it thaws (its caller clears it when it took it from there). */
+    s->in_redis = in_redis && l->opt.sessions != NULL;
+    memcpy(s->u.udp.redis_stamp, stamp, sizeof(stamp));
     l->counters.hibernated++;
     pskgw_dtls_session_timeout(s->ds, now); /* announces its idle deadline */
     *out = s;

@@ -778,6 +778,8 @@ int pskgw_listener_send(pskgw_listener_t *l, uint64_t session_id, const uint8_t 
     if (l->closing)
         return PSKGW_ECLOSED;
     s = pskgw_ltable_find_id(&l->by_id, session_id);
+    if (s != NULL && s->in_redis)
+        return PSKGW_EBUSY; /* not to be thawed before a record claims it (listen_sessredis.c) */
     if (s == NULL || pskgw_lsess_ds(s) == NULL)
         return PSKGW_ENOTFOUND;
     rc = pskgw_dtls_session_write(s->ds, data, len);
@@ -803,7 +805,8 @@ void pskgw_listener_close(pskgw_listener_t *l, pskgw_listener_close_cb cb, void 
         pskgw_lsess_t *s;
 
         while ((s = l->by_id.b[i]) != NULL) {
-            if (s->established && pskgw_lsess_ds(s) != NULL)
+            /* one in Redis ends unsent: it may be another node's now (listen_sessredis.c) */
+            if (s->established && !s->in_redis && pskgw_lsess_ds(s) != NULL)
                 pskgw_dtls_session_close_notify(s->ds); /* ends it via cb_closed */
             pskgw_lsess_end(s);
         }

@@ -243,6 +243,8 @@ const pskgw_forward_counters_t *pskgw_listener_forward_counters(const pskgw_list
 
 /* Encrypt and send one message to the device of session_id (DTLS: one record; TLS: framed).
  * 0, PSKGW_ENOTFOUND (no such session, or it ended), PSKGW_EAGAIN (handshake not finished),
+ * PSKGW_EBUSY (hibernated and stored in Redis: it sends nothing before a record of its device
+ * claims it there, docs/SECURITY.md "Sessions in Redis"),
  * PSKGW_ETOOBIG (above max_message), PSKGW_ECLOSED (listener closing), PSKGW_ETLS, PSKGW_EIO
  * (not sent: the socket refused it (DTLS, the session goes on) or the connection failed).
  * UDP, called while the listener handles a receive batch (from a message callback): 0 means

@@ -106,6 +106,9 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
         s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
         if (s != NULL && (s->ds != NULL || s->frozen != NULL) &&
             (!s->established || (!s->cid.linked && pskgw_lsess_cid(s, NULL) != NULL))) {
+            if (s->in_redis &&
+                pskgw_listen_sessredis_claim(s, from, key, key_len, peer, true, data, len))
+                return; /* stored in Redis: thawed only once claimed there */
             if (pskgw_lsess_ds(s) != NULL)
                 (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));
             return;
@@ -119,6 +122,8 @@ void pskgw_listen_cid_recv(pskgw_listener_t *l, const struct sockaddr *from, con
         return;
     }
     s = lsess_of(e);
+    if (s->in_redis && pskgw_listen_sessredis_claim(s, from, key, key_len, peer, true, data, len))
+        return; /* stored in Redis: thawed only once claimed there (listen_sessredis.c) */
     if (pskgw_lsess_ds(s) == NULL) /* a frozen session gets its dtls session back */
         return;
     if (pskgw_lsess_key(s, k) == key_len && memcmp(k, key, key_len) == 0) {

@@ -61,7 +61,9 @@ struct pskgw_lsess {
     bool blocked;
     bool in_peer_table;
     bool hibernated; /* counted in counters.hibernated (hibernate.c) */
-    bool in_redis;   /* its record may be in the Redis store: deleted there when it thaws here */
+    /* Its record may be in the Redis store: it thaws here only once claimed there
+     * (pskgw_listen_sessredis_claim), and nothing is sent to its peer until then. */
+    bool in_redis;
     /* What only a handshake uses (pskgw_lsess_hs_t): made with the struct, freed when the
      * handshake completes (the dtls session lets go of hs->res then: dtls/session.h), when the
      * session freezes or with the struct. NULL after; a thawed session's dtls session gets the
@@ -88,6 +90,12 @@ struct pskgw_lsess {
             /* The peer (sockaddr_in or sockaddr_in6); its peer-table key is not stored but
              * derived from it (pskgw_lsess_key); lsess_new sets it from the key it is given. */
             struct sockaddr_in6 addr;
+            /* With in_redis: the first bytes of the value stored under its address
+             * (sessredis.h, PSKGW_SESSREDIS_STAMP_LEN), which its claim compares; all zero: not
+             * known (a state file of an earlier version), the claim then takes any value. In
+             * the union's padding (the TCP pointer's 8 bytes against the address's 28): the
+             * struct keeps its 200 bytes. */
+            uint8_t redis_stamp[4];
         } udp;
         /* TCP: the connection in an allocation of its own (lsess_new, freed with the struct),
          * so that UDP sessions do not carry a uv_tcp_t. */
@@ -189,11 +197,14 @@ uint64_t pskgw_lsess_last_rx(const pskgw_lsess_t *s);
  * idle past idle_timeout_s. */
 void pskgw_listen_handover_export(pskgw_listener_t *l);
 void pskgw_listen_handover_import(pskgw_listener_t *l);
-/* A listener's record of an established session (u8 sockaddr length, the peer's sockaddr, the
- * dtls session's record: pskgw_dtls_session_export, so the session is hibernated after it);
- * *out malloc'ed, to be wiped and freed. And a session back from such a record, hibernated, in
+/* A listener's record of an established session (u8: the sockaddr's length, with
+ * PSKGW_LREC_FLAGGED, and PSKGW_LREC_IN_REDIS when the session is in Redis; the peer's sockaddr;
+ * with PSKGW_LREC_IN_REDIS its redis_stamp (4 bytes); the dtls session's record:
+ * pskgw_dtls_session_export, so the session is hibernated after it); *out malloc'ed, to be wiped and freed. And a session back from such a record, hibernated, in
  * the tables: 0, PSKGW_ETIMEOUT (idle past idle_timeout_s), PSKGW_EEXISTS (a session at that
  * address already), PSKGW_EPARSE, PSKGW_ENOMEM (nothing left behind on error). */
+#define PSKGW_LREC_FLAGGED  0x80 /* a record of this version: the next bit says in_redis */
+#define PSKGW_LREC_IN_REDIS 0x40 /* in Redis: the stamp follows the sockaddr */
 int pskgw_listen_export_record(pskgw_listener_t *l, pskgw_lsess_t *s, uint64_t now, uint8_t **out,
                                size_t *len);
 int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t len, uint64_t now,
@@ -201,7 +212,8 @@ int pskgw_listen_import_record(pskgw_listener_t *l, const uint8_t *rec, size_t l
 
 /* Sessions shared through Redis (listen_sessredis.c; listeners with opt.sessions). store: a
  * session that just hibernated goes to the store too. thawed: a session that may be stored woke
- * here: its stored record is deleted. park: a datagram for no session of this listener (by
+ * here without a claim (a backstop: every thaw of such a session is claimed first): its
+ * stored record is deleted. park: a datagram for no session of this listener (by
  * address, or cid_name for an unknown Connection ID, else NULL): true when it is held while
  * its session is looked up (then fed to it, or dropped), false when the caller goes on as
  * without Redis. stop: the listener closes: every lookup is cancelled, datagrams dropped. */
@@ -210,6 +222,15 @@ void pskgw_listen_sessredis_thawed(pskgw_lsess_t *s);
 bool pskgw_listen_sessredis_park(pskgw_listener_t *l, const struct sockaddr *from,
                                  const uint8_t *key, uint8_t key_len, const char *peer,
                                  const char *cid_name, const uint8_t *data, size_t len);
+/* claim: a datagram from the peer of s, a session with in_redis (by its address, or by_cid from
+ * from, named peer; NULL: the session's own address): false when it goes on as today (a ClientHello: it thaws nothing); else true, the
+ * datagram taken: held while the session is claimed in Redis (one claim per session, bounded
+ * as park's datagrams) and fed to it only if the claim is won; a claim lost ends the session
+ * without a datagram sent; one Redis could not answer leaves it hibernated, the datagram
+ * dropped (sessredis.h, "Claims"). */
+bool pskgw_listen_sessredis_claim(pskgw_lsess_t *s, const struct sockaddr *from, const uint8_t *key,
+                                  uint8_t key_len, const char *peer, bool by_cid,
+                                  const uint8_t *data, size_t len);
 void pskgw_listen_sessredis_stop(pskgw_listener_t *l);
 
 /* Session tables. */

@@ -67,7 +67,8 @@ int pskgw_listener_close_identity(pskgw_listener_t *l, const char *identity)
 
         if (s == NULL || s->ended)
             continue;
-        if (s->established && pskgw_lsess_ds(s) != NULL)
+        /* one in Redis ends unsent: it may be another node's now (listen_sessredis.c) */
+        if (s->established && !s->in_redis && pskgw_lsess_ds(s) != NULL)
             pskgw_dtls_session_close_notify(s->ds); /* ends it via cb_closed */
         pskgw_lsess_end(s);
         ended++;

@@ -42,6 +42,7 @@ struct pskgw_sessredis_req {
     pskgw_redisconn_cmd_t *cmd; /* the command in flight */
     pskgw_sessredis_cb cb;
     void *arg;
+    bool claim; /* a claim (pskgw_sessredis_claim), not a lookup */
     char listener[AAD_MAX];
     char name[PSKGW_SESSREDIS_NAME_MAX + 1];
     /* After the GET: the opened value, until the lease answers. */
@@ -279,7 +280,8 @@ static int set_px(pskgw_sessredis_t *r, const char *key, size_t key_len, const u
 
 /* One name of the session: sealed under that name, stored under its key. */
 static int store_one(pskgw_sessredis_t *r, const char *listener, const char *name, const char *peer,
-                     const char *cid_name, const uint8_t *rec, size_t len, uint64_t ttl_ms)
+                     const char *cid_name, const uint8_t *rec, size_t len, uint64_t ttl_ms,
+                     uint8_t *stamp)
 {
     char key[KEY_CAP];
     uint8_t *sealed = NULL;
@@ -290,6 +292,8 @@ static int store_one(pskgw_sessredis_t *r, const char *listener, const char *nam
                                            len, &sealed, &slen);
 
     if (rc == 0) {
+        if (stamp != NULL) /* the value's first bytes: its random IV */
+            memcpy(stamp, sealed, PSKGW_SESSREDIS_STAMP_LEN);
         rc = set_px(r, key, (size_t)kl, sealed, slen, ttl_ms);
         pskgw_wipe(sealed, slen);
         free(sealed);
@@ -301,7 +305,7 @@ static int store_one(pskgw_sessredis_t *r, const char *listener, const char *nam
 
 int pskgw_sessredis_store(pskgw_sessredis_t *r, const char *listener, const char *peer,
                           const uint8_t *cid, size_t cid_len, const uint8_t *rec, size_t len,
-                          uint64_t ttl_ms)
+                          uint64_t ttl_ms, uint8_t stamp[PSKGW_SESSREDIS_STAMP_LEN])
 {
     char cname[PSKGW_SESSREDIS_NAME_MAX + 1];
     int rc;
@@ -322,9 +326,9 @@ int pskgw_sessredis_store(pskgw_sessredis_t *r, const char *listener, const char
         r->st.store_dropped++;
         return PSKGW_EBUSY;
     }
-    rc = store_one(r, listener, peer, peer, cid_len > 0 ? cname : NULL, rec, len, ttl_ms);
+    rc = store_one(r, listener, peer, peer, cid_len > 0 ? cname : NULL, rec, len, ttl_ms, stamp);
     if (rc == 0 && cid != NULL && cid_len > 0)
-        rc = store_one(r, listener, cname, peer, cname, rec, len, ttl_ms);
+        rc = store_one(r, listener, cname, peer, cname, rec, len, ttl_ms, NULL);
     return rc;
 }
 
@@ -428,40 +432,86 @@ static void req_end(pskgw_sessredis_req_t *q, int status)
     free(q);
 }
 
-static void lease_done(void *arg, int status, const redisReply *reply)
+/* The claim (sessredis.h, "Claims"), atomic in Redis: KEYS[1] the lease, KEYS[2] the key whose
+ * value must still be the one the caller knows (its first #ARGV[3] bytes: the stamp; none: any
+ * value), KEYS[2..] the session's keys; ARGV[1] the node, ARGV[2] the lease's PX. 0: the value
+ * is gone or another one (another node took the record, or stored its own since); -1: the lease
+ * is another node's; else the DEL's count (>= 1): this node holds the session. */
+static const char CLAIM_LUA[] =
+    "local v = redis.call('GET', KEYS[2]) "
+    "if not v or string.sub(v, 1, #ARGV[3]) ~= ARGV[3] then return 0 end "
+    "local h = redis.call('GET', KEYS[1]) "
+    "if h and h ~= ARGV[1] then return -1 end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "return redis.call('DEL', unpack(KEYS, 2))";
+
+/* What a claim's reply means (pure: sessredis.h). */
+int pskgw_sessredis_claim_result(int status, int reply_type, long long v)
+{
+    if (status == PSKGW_ECANCELED)
+        return PSKGW_ECANCELED;
+    if (status != 0 || reply_type != REDIS_REPLY_INTEGER)
+        return PSKGW_EUNAVAIL;
+    if (v >= 1)
+        return 0;
+    return v == -1 ? PSKGW_EBUSY : PSKGW_ENOTFOUND;
+}
+
+static void claim_done(void *arg, int status, const redisReply *reply)
 {
     pskgw_sessredis_req_t *q = arg;
     pskgw_sessredis_t *r = q->r;
+    int rc = pskgw_sessredis_claim_result(status, status == 0 ? reply->type : 0,
+                                          status == 0 ? reply->integer : 0);
 
     q->cmd = NULL;
-    if (status == 0 && reply->type == REDIS_REPLY_STATUS) {
+    if (rc == 0)
         r->st.leases++;
-        r->st.hits++;
-        /* Both keys of a taken record go: no other node can take the same record later. */
-        (void)del_names(r, q->listener, q->peer, q->cid_name);
-        req_end(q, 0);
-    } else if (status == 0 && reply->type == REDIS_REPLY_NIL) {
-        r->st.refused++;
-        req_end(q, PSKGW_EBUSY);
+    if (q->claim) {
+        r->st.claims_won += rc == 0;
+        r->st.claims_held += rc == PSKGW_EBUSY;
+        r->st.claims_gone += rc == PSKGW_ENOTFOUND;
+        r->st.claims_errors += rc == PSKGW_EUNAVAIL || rc == PSKGW_ECANCELED;
     } else {
-        r->st.errors++;
-        req_end(q, status == PSKGW_ECANCELED ? PSKGW_ECANCELED : PSKGW_EUNAVAIL);
+        r->st.hits += rc == 0;
+        /* gone since the GET: another node took it first, as good as leased */
+        r->st.refused += rc == PSKGW_EBUSY || rc == PSKGW_ENOTFOUND;
+        r->st.errors += rc == PSKGW_EUNAVAIL || rc == PSKGW_ECANCELED;
+        if (rc == PSKGW_ENOTFOUND)
+            rc = PSKGW_EBUSY;
     }
+    req_end(q, rc);
 }
 
-/* A value that opened: the lease, on the session's first name (its address when stored). */
-static int ask_lease(pskgw_sessredis_req_t *q)
+/* Sends the claim of q's session (q->peer, q->cid_name), the value under q->name compared. */
+static int send_claim(pskgw_sessredis_req_t *q, const uint8_t *stamp, size_t stamp_len)
 {
     pskgw_sessredis_t *r = q->r;
-    char key[KEY_CAP], px[LEASE_PX];
-    int kl = key_of(key, sizeof(key), "lease", r, q->listener, q->peer);
+    char lease[KEY_CAP], k1[KEY_CAP], k2[KEY_CAP], px[LEASE_PX];
+    const char *other = q->cid_name == NULL             ? NULL
+                        : strcmp(q->name, q->peer) == 0 ? q->cid_name
+                                                        : q->peer;
+    int ll = key_of(lease, sizeof(lease), "lease", r, q->listener, q->peer);
+    int l1 = key_of(k1, sizeof(k1), "sess", r, q->listener, q->name);
+    int l2 = other != NULL ? key_of(k2, sizeof(k2), "sess", r, q->listener, other) : 0;
     int n = snprintf(px, sizeof(px), "%u", (unsigned)r->lease_ms);
-    const char *argv[6] = { "SET", key, r->node_id, "NX", "PX", px };
-    size_t lens[6] = { 3, (size_t)kl, strlen(r->node_id), 2, 2, (size_t)n };
+    const char *argv[9] = { "EVAL", CLAIM_LUA, other != NULL ? "3" : "2", lease, k1 };
+    size_t lens[9] = { 4, sizeof(CLAIM_LUA) - 1, 1, (size_t)ll, (size_t)l1 };
+    int argc = 5;
 
-    if (kl < 0)
-        return kl;
-    return pskgw_redisconn_command(r->conn, 6, argv, lens, lease_done, q, &q->cmd);
+    if (ll < 0 || l1 < 0 || l2 < 0)
+        return PSKGW_EINVAL;
+    if (other != NULL) {
+        argv[argc] = k2;
+        lens[argc++] = (size_t)l2;
+    }
+    argv[argc] = r->node_id;
+    lens[argc++] = strlen(r->node_id);
+    argv[argc] = px;
+    lens[argc++] = (size_t)n;
+    argv[argc] = stamp != NULL ? (const char *)stamp : "";
+    lens[argc++] = stamp != NULL ? stamp_len : 0;
+    return pskgw_redisconn_command(r->conn, argc, argv, lens, claim_done, q, &q->cmd);
 }
 
 static void get_done(void *arg, int status, const redisReply *reply)
@@ -489,10 +539,67 @@ static void get_done(void *arg, int status, const redisReply *reply)
         req_end(q, rc == PSKGW_ENOMEM ? PSKGW_EUNAVAIL : PSKGW_EPARSE);
         return;
     }
-    if (ask_lease(q) < 0) {
+    /* Taken only if the value is still the one read (its IV: not stored again since, not
+     * taken by another node), under the lease, and deleted in the same step. */
+    if (send_claim(q, (const uint8_t *)reply->str, IV_LEN) < 0) {
         r->st.errors++;
         req_end(q, PSKGW_EUNAVAIL);
     }
+}
+
+static pskgw_sessredis_req_t *req_new(pskgw_sessredis_t *r, const char *listener, const char *name,
+                                      pskgw_sessredis_cb cb, void *arg)
+{
+    pskgw_sessredis_req_t *q = calloc(1, sizeof(*q));
+
+    if (q == NULL)
+        return NULL;
+    q->r = r;
+    q->cb = cb;
+    q->arg = arg;
+    memcpy(q->listener, listener, strlen(listener) + 1);
+    memcpy(q->name, name, strlen(name) + 1);
+    return q;
+}
+
+int pskgw_sessredis_claim(pskgw_sessredis_t *r, const char *listener, const char *peer,
+                          const uint8_t *cid, size_t cid_len,
+                          const uint8_t stamp[PSKGW_SESSREDIS_STAMP_LEN], pskgw_sessredis_cb cb,
+                          void *arg, pskgw_sessredis_req_t **out)
+{
+    char cname[PSKGW_SESSREDIS_NAME_MAX + 1];
+    pskgw_sessredis_req_t *q;
+    size_t pl;
+    int rc;
+
+    if (r == NULL || r->closing || listener == NULL || peer == NULL || cb == NULL ||
+        strlen(listener) >= AAD_MAX || (pl = strlen(peer)) == 0 || pl > PSKGW_SESSREDIS_NAME_MAX ||
+        (cid != NULL && cid_len > 0 &&
+         pskgw_sessredis_cid_name(cid, cid_len, cname, sizeof(cname)) < 0))
+        return PSKGW_EINVAL;
+    if (!pskgw_redisconn_connected(r->conn)) {
+        r->st.claims_errors++;
+        return PSKGW_EUNAVAIL;
+    }
+    if ((q = req_new(r, listener, peer, cb, arg)) == NULL)
+        return PSKGW_ENOMEM;
+    q->claim = true;
+    memcpy(q->names, peer, pl + 1);
+    q->peer = q->names;
+    if (cid != NULL && cid_len > 0) {
+        memcpy(q->names + pl + 1, cname, strlen(cname) + 1);
+        q->cid_name = q->names + pl + 1;
+    }
+    rc = send_claim(q, stamp, PSKGW_SESSREDIS_STAMP_LEN);
+    if (rc < 0) {
+        r->st.claims_errors++;
+        free(q);
+        return rc;
+    }
+    pskgw_list_insert_tail(&r->reqs, &q->link);
+    if (out != NULL)
+        *out = q;
+    return 0;
 }
 
 int pskgw_sessredis_lookup(pskgw_sessredis_t *r, const char *listener, const char *name,
@@ -513,14 +620,9 @@ int pskgw_sessredis_lookup(pskgw_sessredis_t *r, const char *listener, const cha
         r->st.errors++;
         return PSKGW_EUNAVAIL;
     }
-    q = calloc(1, sizeof(*q));
+    q = req_new(r, listener, name, cb, arg);
     if (q == NULL)
         return PSKGW_ENOMEM;
-    q->r = r;
-    q->cb = cb;
-    q->arg = arg;
-    memcpy(q->listener, listener, strlen(listener) + 1);
-    memcpy(q->name, name, strlen(name) + 1);
     lens[1] = (size_t)kl;
     rc = pskgw_redisconn_command(r->conn, 2, argv, lens, get_done, q, &q->cmd);
     if (rc < 0) {
@@ -558,6 +660,7 @@ static const char M_DR[] = "pskgw_sessions_redis_dropped_total";
 static const char M_LK[] = "pskgw_sessions_redis_lookups_total";
 static const char M_LE[] = "pskgw_sessions_redis_leases_total";
 static const char M_CO[] = "pskgw_sessions_redis_connected";
+static const char M_CL[] = "pskgw_sessions_redis_claims_total";
 
 void pskgw_sessredis_metrics_families(pskgw_metrics_t *m)
 {
@@ -575,6 +678,10 @@ void pskgw_sessredis_metrics_families(pskgw_metrics_t *m)
                          "open; error: no connection)");
     pskgw_metrics_family(m, M_LE, "counter", "leases taken on sessions taken over from Redis");
     pskgw_metrics_family(m, M_CO, "gauge", "1 while the sessions' Redis connection is up");
+    pskgw_metrics_family(m, M_CL, "counter",
+                         "claims of stored sessions woken here, by result (won: thawed here; "
+                         "held: leased by another node, gone: taken by another node, both ended "
+                         "without a datagram; error: no answer, kept hibernated)");
 }
 
 void pskgw_sessredis_metrics_sample(const pskgw_sessredis_t *r, const char *domain,
@@ -604,6 +711,13 @@ void pskgw_sessredis_metrics_sample(const pskgw_sessredis_t *r, const char *doma
     }
     pskgw_metrics_sample(m, M_LE, a, st.leases);
     pskgw_metrics_sample(m, M_CO, a, st.connected);
+    for (size_t k = 0; k < 4; k++) {
+        static const char *const cres[] = { "won", "held", "gone", "error" };
+        const uint64_t cby[] = { st.claims_won, st.claims_held, st.claims_gone, st.claims_errors };
+
+        (void)snprintf(lab, sizeof(lab), "%s,result=\"%s\"", a, cres[k]);
+        pskgw_metrics_sample(m, M_CL, lab, cby[k]);
+    }
 }
 
 static void conn_closed(void *arg)

@@ -12,11 +12,51 @@
  * a node that takes the session by one of them removes both.
  *
  * A node that receives a record for a session it does not hold looks it up (asynchronously):
- * GET; a value that opens is taken under a lease, SET pskgw:lease:<domain>:<listener>:<peer>
- * <node_id> NX PX lease_ms, and only the node that got the lease imports it; it then DELetes
- * the stored keys, so that no other node can import the same record later (two importers of one
- * record would both jump the write sequence from the same point: the same AES-CCM nonces). A
- * lease held by another node is a refusal (the device handshakes again).
+ * GET; a value that opens is taken by the claim below, comparing the value read (its IV), and
+ * only the node whose claim won imports it. Two importers of one record would both jump the
+ * write sequence from the same point: the same AES-CCM nonces. A claim refused is a refusal
+ * (the device handshakes again, or goes on with the node that holds it).
+ *
+ * Claims. One session is held by one node at a time: a node that stored a session (in_redis)
+ * does not thaw it on a record either (listen_sessredis.c holds the datagram) until it has
+ * claimed it: one Lua script (EVAL: atomic in Redis, one round trip) with
+ *   KEYS lease  = pskgw:lease:<domain>:<listener>:<peer>
+ *        value  = the key compared (the owner's claim: its address key; a take: the name read)
+ *        others = the session's other key (address or CID)
+ *   ARGV node_id, lease_ms, stamp
+ *   1. GET value: none, or one that does not begin with stamp -> 0 (gone)
+ *   2. GET lease: another node's -> -1 (held)
+ *   3. SET lease node_id PX lease_ms; DEL value others -> the count (>= 1: won)
+ * The stamp is the first bytes of the value: its random IV, unique per store. The owner keeps
+ * PSKGW_SESSREDIS_STAMP_LEN (4) bytes of the value it stored (pskgw_sessredis_store: in the
+ * session struct's padding, no byte more per session); a taker compares the whole 12-byte IV of
+ * the value its GET read. A stale owner's claim therefore meets another node's value with the
+ * same first 4 bytes with a chance of 2^-32 (the only case the 4 bytes decide). A claim wins only if the very value it means is still
+ * there, and removes it in the same step: of all claims of one stored value at most one wins,
+ * whatever their order, whatever the leases' ages. Every interleaving of node A (the owner:
+ * CLAIM_A) and node B (a taker: GET_B, then CLAIM_B), one value V stored by A:
+ *   CLAIM_A, GET_B             B reads nothing: a miss. A alone.
+ *   CLAIM_A, GET_B, CLAIM_B    impossible: GET_B found nothing after CLAIM_A.
+ *   GET_B, CLAIM_A, CLAIM_B    A wins (V was there); CLAIM_B finds V gone: 0. A alone.
+ *   GET_B, CLAIM_B, CLAIM_A    B wins; CLAIM_A finds V gone: 0, A's copy ends unsent. B alone.
+ *   GET_B, CLAIM_A, (A hibernates, stores V', lease expired), CLAIM_B
+ *                              V' does not begin with V's IV: 0. A alone (the lease alone,
+ *                              expired, let B take the stale V here: why the stamp).
+ *   GET_B, CLAIM_B, (B hibernates, stores V'' under its own stamp), CLAIM_A
+ *                              A's stamp is V's, not V'': 0. B alone (A's stale copy would
+ *                              otherwise DEL B's record and go on from V: why the stamp again).
+ *   Two takers B and C: both GET V; the first CLAIM wins and deletes V, the second finds it gone.
+ *   An expired lease changes none of these: step 1 decides; the lease keeps other versions'
+ *   takers out (they checked only SET NX) and tells operators who holds a session.
+ * A node that loses ends its copy without sending a datagram (no alert, no close_notify): the
+ * other node may be writing under the same keys. No answer (no connection, error reply, the
+ * watchdog): the owner keeps its copy hibernated and unclaimed, drops the datagram, and claims
+ * again on the device's next record. Not "end it": a Redis outage would then cost every woken
+ * device a handshake although no other node can take a session while Redis is down; a claim
+ * that ran but whose reply was lost took the value with it, so the next claim finds it gone
+ * and ends the copy then. Nothing is sent either way before a claim won. Leases and stamps
+ * of a value stored by an earlier version: the owner (a state file without the stamp) claims
+ * with none (step 1 takes any value).
  *
  * The connection is a pskgw_redisconn (redisconn/redisconn.h): host or Redis Sentinel, AUTH,
  * SELECT, backoff, watchdog. While it is not connected, stores and lookups fail at once
@@ -49,6 +89,9 @@
 #define PSKGW_SESSREDIS_IN_FLIGHT 1024
 #define PSKGW_SESSREDIS_HELD      16384
 #define PSKGW_SESSREDIS_RESERVE   1024 /* held places stores leave to the other commands */
+/* A stored value's first bytes (of its random IV): what the owner's claim compares (below,
+ * "Claims"); a taker compares the whole IV of the value it read. */
+#define PSKGW_SESSREDIS_STAMP_LEN 4
 
 typedef struct pskgw_sessredis pskgw_sessredis_t;
 typedef struct pskgw_sessredis_req pskgw_sessredis_req_t;
@@ -81,6 +124,10 @@ typedef struct {
     uint64_t errors;        /* lookups failed: no connection, error reply, lost connection */
     uint64_t leases;        /* leases taken (SET NX answered OK) */
     uint64_t connected;     /* gauge: 1 while the Redis connection is up */
+    uint64_t claims_won;    /* claims (pskgw_sessredis_claim) that took the session */
+    uint64_t claims_held;   /* claims refused: the lease is another node's */
+    uint64_t claims_gone;   /* claims refused: the record gone or another one */
+    uint64_t claims_errors; /* claims not answered: no connection, error reply, canceled */
     uint64_t cmd_dropped;   /* other commands (lookups, leases, DELs) refused at the bound of held
                                commands once the reserve was used up (redisconn's dropped) */
 } pskgw_sessredis_stats_t;
@@ -91,14 +138,16 @@ int pskgw_sessredis_new(uv_loop_t *loop, const pskgw_sessredis_opts_t *opts,
                         pskgw_sessredis_t **out);
 
 /* Stores rec (len bytes, borrowed; the listener's record) sealed under listener and peer, and
- * under cid (cid_len bytes, NULL/0: none) too, for ttl_ms (>= 1). Nothing calls back: the
+ * under cid (cid_len bytes, NULL/0: none) too, for ttl_ms (>= 1). On 0, stamp (optional) gets
+ * the first PSKGW_SESSREDIS_STAMP_LEN bytes of the value stored under peer: what this node's
+ * claim of the session compares (pskgw_sessredis_claim). Nothing calls back: the
  * outcome is counted (stores, store_errors). 0, PSKGW_EUNAVAIL (not connected: counted as a
  * store error), PSKGW_EBUSY (the bound of held commands: nothing stored, counted as a store
  * error and in store_dropped), PSKGW_EINVAL (a name too long, empty rec, ttl_ms 0),
  * PSKGW_ENOMEM, PSKGW_ECRYPTO. */
 int pskgw_sessredis_store(pskgw_sessredis_t *r, const char *listener, const char *peer,
                           const uint8_t *cid, size_t cid_len, const uint8_t *rec, size_t len,
-                          uint64_t ttl_ms);
+                          uint64_t ttl_ms, uint8_t stamp[PSKGW_SESSREDIS_STAMP_LEN]);
 
 /* The node goes on with a session it stored (it thawed here): its stored record must not be
  * imported elsewhere any more (both would jump the write sequence from the same point), so its
@@ -124,6 +173,26 @@ int pskgw_sessredis_lookup(pskgw_sessredis_t *r, const char *listener, const cha
                            pskgw_sessredis_cb cb, void *arg, pskgw_sessredis_req_t **out);
 /* cb fires now with PSKGW_ECANCELED; a lease already asked for is not given back (it expires). */
 void pskgw_sessredis_cancel(pskgw_sessredis_req_t *req);
+
+/* Claims the session this node stored under listener and peer (and cid: cid_len bytes, NULL/0:
+ * none) before it thaws it here ("Claims" above): in one atomic step in Redis, the value under
+ * peer must still begin with stamp (NULL: any value, for a session whose stamp is not known), no
+ * other node may hold its lease, and then the lease is taken in this node's name and both keys
+ * DELeted. 0: cb fires exactly once, later, with status 0 (this node holds the session: it may
+ * thaw it), PSKGW_EBUSY (the lease is another node's), PSKGW_ENOTFOUND (the value is gone or
+ * another one: another node took the record, or stored its own since), PSKGW_EUNAVAIL (no
+ * answer: error reply, lost connection, watchdog) or PSKGW_ECANCELED; rec is NULL. Counted in
+ * claims_*. Fails at once without calling cb: PSKGW_EUNAVAIL (not connected: counted as an
+ * error), PSKGW_EINVAL, PSKGW_ENOMEM. Cancelled with pskgw_sessredis_cancel. */
+int pskgw_sessredis_claim(pskgw_sessredis_t *r, const char *listener, const char *peer,
+                          const uint8_t *cid, size_t cid_len,
+                          const uint8_t stamp[PSKGW_SESSREDIS_STAMP_LEN], pskgw_sessredis_cb cb,
+                          void *arg, pskgw_sessredis_req_t **out);
+/* What a claim's reply means (pure; exposed for tests): status is the command's (0, or
+ * PSKGW_ECANCELED / another error), reply_type hiredis' REDIS_REPLY_* and v its integer. 0 (won:
+ * v >= 1, the DEL's count), PSKGW_EBUSY (v == -1), PSKGW_ENOTFOUND (v == 0 or below -1),
+ * PSKGW_ECANCELED, PSKGW_EUNAVAIL (an error, or a reply that is not an integer). */
+int pskgw_sessredis_claim_result(int status, int reply_type, long long v);
 
 /* "cid:<lower-case hex>" into out (cap >= 4 + 2 * len + 1). The length, or PSKGW_EINVAL. */
 int pskgw_sessredis_cid_name(const uint8_t *cid, size_t len, char *out, size_t cap);
@@ -159,7 +228,8 @@ void pskgw_sessredis_plain_free(uint8_t *plain, size_t len);
  *   pskgw_sessions_redis_stores_total, _store_errors_total (dropped stores included),
  *   pskgw_sessions_redis_dropped_total{command="store|other"}: stores refused at the bound
  *     (store_dropped: sessions not stored) and other commands refused at it (cmd_dropped),
- *   pskgw_sessions_redis_lookups_total{result}, _leases_total, gauge _connected. */
+ *   pskgw_sessions_redis_lookups_total{result}, _leases_total, gauge _connected,
+ *   pskgw_sessions_redis_claims_total{result="won|held|gone|error"}. */
 void pskgw_sessredis_metrics_families(pskgw_metrics_t *m);
 void pskgw_sessredis_metrics_sample(const pskgw_sessredis_t *r, const char *domain,
                                     pskgw_metrics_t *m);

@@ -363,6 +363,10 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     if (l->opt.cid_len == 0 || data[0] != PSKGW_CT_TLS12_CID) {
         s = pskgw_ltable_find_peer(&l->by_peer, key, key_len);
+        /* stored in Redis: thawed only once claimed there (listen_sessredis.c) */
+        if (s != NULL && s->in_redis &&
+            pskgw_listen_sessredis_claim(s, from, key, key_len, NULL, false, data, (size_t)nread))
+            return;
         /* a frozen session gets its dtls session back (pskgw_lsess_ds) */
         if (s != NULL && pskgw_lsess_ds(s) != NULL) {
             on_peer_datagram(l, s, from, key, key_len, data, (size_t)nread);

@@ -139,7 +139,7 @@ static void on_res(void *arg, int status, const uint8_t *rec, size_t len)
 
     r->calls++;
     r->status = status;
-    if (status == 0 && len <= sizeof(r->rec)) {
+    if (status == 0 && rec != NULL && len <= sizeof(r->rec)) { /* a claim: no record */
         memcpy(r->rec, rec, len);
         r->len = len;
     }
@@ -196,7 +196,7 @@ Test(sessredis_store, found_once_then_leased_and_refused_to_another_node, .init 
     cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
     cr_assert(hrun_until(&loop, sessfix_connected, b, 10000));
     cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", CID, sizeof(CID), REC,
-                                       sizeof(REC), 50000),
+                                       sizeof(REC), 50000, NULL),
                  0);
     cr_assert(sessfix_wait_stores(&loop, a, 2));
     pskgw_sessredis_stats(a, &st);
@@ -224,7 +224,8 @@ Test(sessredis_store, found_once_then_leased_and_refused_to_another_node, .init 
     cr_assert(hrun_until_count(&loop, &r2.calls, 1));
     cr_expect_eq(r2.status, PSKGW_ENOTFOUND);
     cr_assert_eq(
-        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000), 0);
+        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000, NULL),
+        0);
     cr_assert_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.1:4000", on_res, &r3, NULL), 0);
     cr_assert(hrun_until_count(&loop, &r3.calls, 1));
     cr_expect_eq(r3.status, PSKGW_EBUSY);
@@ -261,7 +262,7 @@ Test(sessredis_store, forget_after_a_cid_move_deletes_the_old_address_key, .init
 
     cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
     cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", CID, sizeof(CID), REC,
-                                       sizeof(REC), 50000),
+                                       sizeof(REC), 50000, NULL),
                  0);
     cr_assert(sessfix_wait_stores(&loop, a, 2));
     cr_assert_eq(redis_int("EXISTS", "pskgw:sess:acme:dtls:127.1.0.1:4000"), 1);
@@ -321,18 +322,18 @@ Test(sessredis_store, stores_past_the_bound_are_dropped_and_counted, .init = sta
     cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
     /* One store answered: past the connection's gate (everything is held until it), so that the
      * next SET goes out and the counts below do not depend on when Redis answered the gate. */
-    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.9:9", NULL, 0, REC, sizeof(REC), 50000),
-                 0);
+    cr_assert_eq(
+        pskgw_sessredis_store(a, "dtls", "127.1.0.9:9", NULL, 0, REC, sizeof(REC), 50000, NULL), 0);
     cr_assert(sessfix_wait_stores(&loop, a, 1));
     cr_assert_eq(kill(redis.pid, SIGSTOP), 0); /* no reply: one SET in flight, the rest held */
-    cr_assert_eq(
-        pskgw_sessredis_store(a, "dtls", "127.1.0.1:1", CID, sizeof(CID), REC, sizeof(REC), 50000),
-        0);
+    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:1", CID, sizeof(CID), REC, sizeof(REC),
+                                       50000, NULL),
+                 0);
     cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.2:2", cid2, sizeof(cid2), REC,
-                                       sizeof(REC), 50000),
+                                       sizeof(REC), 50000, NULL),
                  0);
     cr_expect_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.3:3", cid3, sizeof(cid3), REC,
-                                       sizeof(REC), 50000),
+                                       sizeof(REC), 50000, NULL),
                  PSKGW_EBUSY, "held: 3 of 4, a store with a CID needs 2");
     cr_expect_eq(pskgw_sessredis_forget(a, "dtls", "127.1.0.50:1", NULL, 0), 0,
                  "a DEL goes into the reserve");
@@ -375,9 +376,11 @@ Test(sessredis_store, a_value_under_another_key_does_not_open, .init = start_red
 
     cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
     cr_assert_eq(
-        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000), 0);
+        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000, NULL),
+        0);
     cr_assert_eq(
-        pskgw_sessredis_store(a, "dtls", "127.1.0.2:4000", NULL, 0, REC, sizeof(REC), 50000), 0);
+        pskgw_sessredis_store(a, "dtls", "127.1.0.2:4000", NULL, 0, REC, sizeof(REC), 50000, NULL),
+        0);
     cr_assert(sessfix_wait_stores(&loop, a, 2));
     /* Someone with write access to Redis copies one session's value under another address. */
     c = pskgw_test_redis_connect(port, NULL, 0);
@@ -429,7 +432,7 @@ Test(sessredis_store, without_a_connection_nothing_is_done, .timeout = 60)
     cr_assert(fd >= 0);
     a = sessfix_node(&loop, "node-a", p, KEY);
     cr_expect_eq(
-        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 1000),
+        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 1000, NULL),
         PSKGW_EUNAVAIL);
     cr_expect_eq(pskgw_sessredis_lookup(a, "dtls", "127.1.0.1:4000", on_res, &r1, NULL),
                  PSKGW_EUNAVAIL);
@@ -440,4 +443,144 @@ Test(sessredis_store, without_a_connection_nothing_is_done, .timeout = 60)
     pskgw_sessredis_close(a, NULL, NULL);
     cr_expect_eq(hloop_finish(&loop), 0);
     close(fd);
+}
+
+/* ---- claims: a node that stored a session claims it before it thaws it ---------------------- */
+
+/* What a claim's reply means: the script's integer, else unavailable. */
+Test(sessredis_claim, reply_results)
+{
+    cr_expect_eq(pskgw_sessredis_claim_result(0, REDIS_REPLY_INTEGER, 1), 0);
+    cr_expect_eq(pskgw_sessredis_claim_result(0, REDIS_REPLY_INTEGER, 2), 0, "both keys");
+    cr_expect_eq(pskgw_sessredis_claim_result(0, REDIS_REPLY_INTEGER, 0), PSKGW_ENOTFOUND);
+    cr_expect_eq(pskgw_sessredis_claim_result(0, REDIS_REPLY_INTEGER, -1), PSKGW_EBUSY);
+    cr_expect_eq(pskgw_sessredis_claim_result(0, REDIS_REPLY_INTEGER, -7), PSKGW_ENOTFOUND);
+    cr_expect_eq(pskgw_sessredis_claim_result(0, REDIS_REPLY_NIL, 0), PSKGW_EUNAVAIL);
+    cr_expect_eq(pskgw_sessredis_claim_result(0, REDIS_REPLY_ERROR, 1), PSKGW_EUNAVAIL);
+    cr_expect_eq(pskgw_sessredis_claim_result(0, REDIS_REPLY_STATUS, 1), PSKGW_EUNAVAIL);
+    cr_expect_eq(pskgw_sessredis_claim_result(PSKGW_EUNAVAIL, 0, 0), PSKGW_EUNAVAIL);
+    cr_expect_eq(pskgw_sessredis_claim_result(PSKGW_ECANCELED, 0, 0), PSKGW_ECANCELED);
+}
+
+static void set_str(const char *key, const char *value)
+{
+    redisContext *c = pskgw_test_redis_connect(port, NULL, 0);
+    redisReply *r = redisCommand(c, "SET %s %s", key, value);
+
+    cr_assert_not_null(r);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static int claim(pskgw_sessredis_t *n, const uint8_t *cid, size_t cid_len, const uint8_t *stamp)
+{
+    res_t r = { 0 };
+
+    cr_assert_eq(
+        pskgw_sessredis_claim(n, "dtls", "127.1.0.1:4000", cid, cid_len, stamp, on_res, &r, NULL),
+        0);
+    cr_assert(hrun_until_count(&loop, &r.calls, 1));
+    return r.status;
+}
+
+#define ADDR_KEY  "pskgw:sess:acme:dtls:127.1.0.1:4000"
+#define CID_KEY   "pskgw:sess:acme:dtls:cid:00abcdef"
+#define LEASE_KEY "pskgw:lease:acme:dtls:127.1.0.1:4000"
+
+/* The claim takes the session only while the value under its address is the one this node
+ * stored (its stamp) and no other node holds the lease; it then holds the lease and both keys
+ * are gone. Taken by another node first, or replaced by another node's value since (that node
+ * took it and hibernated it again, its lease perhaps expired): refused, nothing deleted. */
+Test(sessredis_claim, won_only_on_the_value_this_node_stored, .init = start_redis, .fini = stop_all,
+     .timeout = 60)
+{
+    pskgw_sessredis_t *a = sessfix_node(&loop, "node-a", port, KEY),
+                      *b = sessfix_node(&loop, "node-b", port, KEY);
+    uint8_t s1[PSKGW_SESSREDIS_STAMP_LEN], s2[PSKGW_SESSREDIS_STAMP_LEN],
+        sb[PSKGW_SESSREDIS_STAMP_LEN];
+    pskgw_sessredis_stats_t st;
+    res_t r1 = { 0 };
+    char holder[64];
+
+    cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
+    cr_assert(hrun_until(&loop, sessfix_connected, b, 10000));
+    /* Stored, claimed: won, both keys gone, the lease a's. */
+    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", CID, sizeof(CID), REC,
+                                       sizeof(REC), 50000, s1),
+                 0);
+    cr_assert(sessfix_wait_stores(&loop, a, 2));
+    cr_expect_eq(claim(a, CID, sizeof(CID), s1), 0);
+    cr_expect_eq(redis_int("EXISTS", ADDR_KEY), 0);
+    cr_expect_eq(redis_int("EXISTS", CID_KEY), 0);
+    get_str(LEASE_KEY, holder, sizeof(holder));
+    cr_expect_str_eq(holder, "node-a");
+    /* Claimed again: nothing there any more (the first claim took it). */
+    cr_expect_eq(claim(a, CID, sizeof(CID), s1), PSKGW_ENOTFOUND);
+
+    /* Stored again (a new IV, its own lease still on it), taken by b: a's claim finds it gone. */
+    cr_assert_eq(redis_int("DEL", LEASE_KEY), 1);
+    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", CID, sizeof(CID), REC,
+                                       sizeof(REC), 50000, s2),
+                 0);
+    cr_assert(sessfix_wait_stores(&loop, a, 4));
+    cr_expect_neq(memcmp(s1, s2, sizeof(s1)), 0, "each store its own random IV");
+    cr_assert_eq(pskgw_sessredis_lookup(b, "dtls", "cid:00abcdef", on_res, &r1, NULL), 0);
+    cr_assert(hrun_until_count(&loop, &r1.calls, 1));
+    cr_assert_eq(r1.status, 0, "%s", pskgw_strerror(r1.status));
+    cr_expect_eq(claim(a, CID, sizeof(CID), s2), PSKGW_ENOTFOUND);
+
+    /* b hibernated it and stored its own record, its lease gone: a's stale copy's claim
+     * compares its own stamp and is refused (a claim on "any value" would have taken b's). */
+    cr_assert_eq(redis_int("DEL", LEASE_KEY), 1);
+    cr_assert_eq(pskgw_sessredis_store(b, "dtls", "127.1.0.1:4000", CID, sizeof(CID), REC,
+                                       sizeof(REC), 50000, sb),
+                 0);
+    cr_assert(sessfix_wait_stores(&loop, b, 2));
+    cr_expect_eq(claim(a, CID, sizeof(CID), s2), PSKGW_ENOTFOUND);
+    cr_expect_eq(redis_int("EXISTS", ADDR_KEY), 1, "b's record stays");
+    cr_expect_eq(redis_int("EXISTS", CID_KEY), 1);
+    cr_expect_eq(redis_int("EXISTS", LEASE_KEY), 0, "a lost: no lease taken");
+
+    /* A lease another node holds: refused, nothing deleted; b's own claim then wins. */
+    set_str(LEASE_KEY, "node-c");
+    cr_expect_eq(claim(b, CID, sizeof(CID), sb), PSKGW_EBUSY);
+    cr_expect_eq(redis_int("EXISTS", ADDR_KEY), 1);
+    cr_assert_eq(redis_int("DEL", LEASE_KEY), 1);
+    cr_expect_eq(claim(b, CID, sizeof(CID), sb), 0);
+    cr_expect_eq(redis_int("EXISTS", ADDR_KEY), 0);
+    cr_expect_eq(redis_int("EXISTS", CID_KEY), 0);
+
+    pskgw_sessredis_stats(a, &st);
+    cr_expect_eq(st.claims_won, 1);
+    cr_expect_eq(st.claims_gone, 3);
+    cr_expect_eq(st.claims_held, 0);
+    pskgw_sessredis_stats(b, &st);
+    cr_expect_eq(st.claims_won, 1);
+    cr_expect_eq(st.claims_held, 1);
+    cr_expect_eq(st.hits, 1);
+    expect_metric(a, "pskgw_sessions_redis_claims_total{domain=\"acme\",result=\"gone\"} 3");
+    expect_metric(b, "pskgw_sessions_redis_claims_total{domain=\"acme\",result=\"held\"} 1");
+    pskgw_sessredis_close(a, on_closed, NULL);
+    pskgw_sessredis_close(b, on_closed, NULL);
+    cr_expect_eq(hloop_finish(&loop), 0);
+    cr_expect_eq(closed, 2);
+}
+
+/* A stamp not known (a state file of an earlier version): any value of the session is taken. */
+Test(sessredis_claim, without_a_stamp_any_value_is_taken, .init = start_redis, .fini = stop_all,
+     .timeout = 60)
+{
+    pskgw_sessredis_t *a = sessfix_node(&loop, "node-a", port, KEY);
+
+    cr_assert(hrun_until(&loop, sessfix_connected, a, 10000));
+    cr_assert_eq(
+        pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, REC, sizeof(REC), 50000, NULL),
+        0);
+    cr_assert(sessfix_wait_stores(&loop, a, 1));
+    cr_expect_eq(claim(a, NULL, 0, NULL), 0);
+    cr_expect_eq(redis_int("EXISTS", ADDR_KEY), 0);
+    cr_expect_eq(claim(a, NULL, 0, NULL), PSKGW_ENOTFOUND);
+    pskgw_sessredis_close(a, on_closed, NULL);
+    cr_expect_eq(hloop_finish(&loop), 0);
+    cr_expect_eq(closed, 1);
 }

@@ -115,7 +115,8 @@ Test(sessredis_import, a_session_taken_over_jumps_its_write_sequence, .init = st
      * again, its own thaw would have jumped from the same record: that is why a node deletes
      * the stored copy of a session that thaws where it is, pskgw_listen_sessredis_thawed.) */
     cr_assert_eq(pskgw_dtls_session_export(p.srv, p.now, &rec, &len), 0);
-    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, rec, len, 30000), 0);
+    cr_assert_eq(pskgw_sessredis_store(a, "dtls", "127.1.0.1:4000", NULL, 0, rec, len, 30000, NULL),
+                 0);
     pskgw_wipe(rec, len);
     free(rec);
     cr_assert(sessfix_wait_stores(&loop, a, 1));
