@@ -1,5 +1,5 @@
-/* SipHash-2-4: see siphash.h. Reference structure of the paper. */
-#define _DEFAULT_SOURCE /* le64toh */
+/* SipHash-2-4, 64- and 128-bit outputs: see siphash.h. Reference structure of the paper. */
+#define _DEFAULT_SOURCE /* le64toh, htole64 */
 #include "common/siphash.h"
 
 #include <endian.h>
@@ -34,7 +34,16 @@ static uint64_t le64(const uint8_t *p)
     return le64toh(v);
 }
 
-uint64_t pskgw_siphash24(const uint8_t key[16], const uint8_t *data, size_t len)
+typedef struct {
+    uint64_t v0, v1, v2, v3;
+} sip_t;
+
+/* Initialisation and compression of every message word and of the last (length) word: all
+ * but the finalisation, shared by the 64- and the 128-bit outputs. wide: the 128-bit variant's
+ * 0xee in v1. Always inlined: called, it and sip_final cost the 64-bit hash of the address and
+ * key-cache tables 23 more instructions a call (callgrind). */
+__attribute__((always_inline)) static inline sip_t
+sip_absorb(const uint8_t key[16], const uint8_t *data, size_t len, int wide)
 {
     uint64_t k0 = le64(key), k1 = le64(key + 8);
     uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
@@ -42,6 +51,8 @@ uint64_t pskgw_siphash24(const uint8_t key[16], const uint8_t *data, size_t len)
     uint64_t b = (uint64_t)len << 56;
     size_t end = len - (len % 8);
 
+    if (wide)
+        v1 ^= 0xee;
     for (size_t i = 0; i < end; i += 8) {
         uint64_t m = le64(data + i);
 
@@ -56,10 +67,42 @@ uint64_t pskgw_siphash24(const uint8_t key[16], const uint8_t *data, size_t len)
     SIPROUND;
     SIPROUND;
     v0 ^= b;
-    v2 ^= 0xff;
+    return (sip_t){ v0, v1, v2, v3 };
+}
+
+/* v2 ^= x, then the four finalisation rounds. */
+__attribute__((always_inline)) static inline void sip_final(sip_t *s, uint64_t x)
+{
+    uint64_t v0 = s->v0, v1 = s->v1, v2 = s->v2 ^ x, v3 = s->v3;
+
     SIPROUND;
     SIPROUND;
     SIPROUND;
     SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
+    *s = (sip_t){ v0, v1, v2, v3 };
+}
+
+uint64_t pskgw_siphash24(const uint8_t key[16], const uint8_t *data, size_t len)
+{
+    sip_t s = sip_absorb(key, data, len, 0);
+
+    sip_final(&s, 0xff);
+    return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    v = htole64(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+void pskgw_siphash24_128(const uint8_t key[16], const uint8_t *data, size_t len, uint8_t out[16])
+{
+    sip_t s = sip_absorb(key, data, len, 1);
+
+    sip_final(&s, 0xee);
+    put_le64(out, s.v0 ^ s.v1 ^ s.v2 ^ s.v3);
+    s.v1 ^= 0xdd;
+    sip_final(&s, 0);
+    put_le64(out + 8, s.v0 ^ s.v1 ^ s.v2 ^ s.v3);
 }

@@ -27,15 +27,15 @@ struct pskgw_e2e_replay {
     uint32_t *buckets;
     size_t mask;
     uint64_t window;
-    /* the two SipHash-2-4 keys of a fingerprint's halves: SHA-256 of the seed, computed once */
-    uint8_t key[2][16];
+    /* the fingerprints' SipHash-2-4 key: the first half of the seed's SHA-256, computed once */
+    uint8_t key[16];
 };
 
 /* device, a 0 byte and the KI: a real pair is at most a ROTPublicUID (64 characters) and a KI's
  * hex (32); longer ones are refused */
 #define PAIR_MAX 160
 
-static int derive_keys(pskgw_e2e_replay_t *r, const uint8_t seed[16])
+static int derive_key(pskgw_e2e_replay_t *r, const uint8_t seed[16])
 {
     uint8_t d[WC_SHA256_DIGEST_SIZE];
     int rc = wc_Sha256Hash(seed, 16, d) == 0 ? 0 : PSKGW_ECRYPTO;
@@ -69,7 +69,7 @@ int pskgw_e2e_replay_new(size_t max_entries, uint64_t window_ms, const uint8_t s
     r->cap = max_entries;
     r->mask = nb - 1;
     r->window = window_ms;
-    if (derive_keys(r, seed) < 0) {
+    if (derive_key(r, seed) < 0) {
         pskgw_e2e_replay_free(r);
         return PSKGW_ECRYPTO;
     }
@@ -110,24 +110,22 @@ static void drop_head(pskgw_e2e_replay_t *r)
     r->count--;
 }
 
-/* 128 bits: SipHash-2-4 of "device \0 ki" under each of the two keys (a keyed PRF: nobody
- * without the seed can make two pairs collide or aim them at one bucket). */
+/* 128 bits: SipHash-2-4's 128-bit output of "device \0 ki" under the key (a keyed PRF: nobody
+ * without the seed can make two pairs collide or aim them at one bucket), one pass over the pair
+ * (two 64-bit SipHashes under two keys took two). */
 static int fingerprint(const pskgw_e2e_replay_t *r, const char *device, const char *ki,
                        uint8_t fp[16])
 {
     uint8_t pair[PAIR_MAX];
     size_t dl = strlen(device);
     size_t kl = strlen(ki);
-    uint64_t h[2];
 
     if (dl + 1 + kl > sizeof(pair))
         return PSKGW_EINVAL;
     memcpy(pair, device, dl);
     pair[dl] = 0;
     memcpy(pair + dl + 1, ki, kl);
-    h[0] = pskgw_siphash24(r->key[0], pair, dl + 1 + kl);
-    h[1] = pskgw_siphash24(r->key[1], pair, dl + 1 + kl);
-    memcpy(fp, h, 16);
+    pskgw_siphash24_128(r->key, pair, dl + 1 + kl, fp);
     return 0;
 }
 

@@ -7,10 +7,10 @@
  * Bounded in both directions: a pair is remembered for window_ms after it was first seen, and at
  * most max_entries pairs are kept (the oldest is forgotten first, so under a flood of fresh KIs a
  * replay older than the last max_entries payloads goes unnoticed: the window shrinks, memory does
- * not grow). Pairs are kept as 128-bit fingerprints (two SipHash-2-4 of the device, a 0 byte
- * and the KI, under two keys derived once from a random 16-byte seed with SHA-256), never as
- * strings; the table's buckets come from the same keyed fingerprint, so a peer cannot aim many
- * pairs at one bucket. A fingerprint costs two short SipHashes, not a SHA-256 per payload.
+ * not grow). Pairs are kept as 128-bit fingerprints (SipHash-2-4's 128-bit output of the device,
+ * a 0 byte and the KI, under a key derived once from a random 16-byte seed with SHA-256), never
+ * as strings; the table's buckets come from the same keyed fingerprint, so a peer cannot aim many
+ * pairs at one bucket. A fingerprint costs one short SipHash pass, not a SHA-256 per payload.
  *
  * Pure: no I/O, no clock (the caller passes `now`, monotonic ms, never decreasing); single-threaded.
  */
