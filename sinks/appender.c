@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include "sinks/appender.h"
 
 #include "common/err.h"
@@ -7,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,8 +59,9 @@ static void next_op(pskgw_appender_t *a);
 #define BATCH_KEEP_WAITERS 16384u
 
 /* Loop-thread writes: batches up to LOOP_WRITE_MAX bytes; a write that took longer than
- * LOOP_WRITE_SLOW_NS (the disk is slow or throttled) sends the next LOOP_WRITE_BACKOFF_MS of
- * writes through the thread pool again; at most LOOP_WRITES_PER_TURN writes per loop turn. */
+ * LOOP_WRITE_SLOW_NS and slept (the disk is slow or throttled) sends the next
+ * LOOP_WRITE_BACKOFF_MS of writes through the thread pool again; at most LOOP_WRITES_PER_TURN
+ * writes per loop turn. */
 #define LOOP_WRITE_MAX        (256u * 1024u)
 #define LOOP_WRITE_SLOW_NS    1000000u
 #define LOOP_WRITE_BACKOFF_MS 10000u
@@ -220,10 +223,20 @@ static bool loop_write_ok(const pskgw_appender_t *a)
            a->cur.len - a->cur_done <= LOOP_WRITE_MAX && uv_now(a->loop) >= a->loop_after;
 }
 
-/* One write(2) of the current batch's rest on the loop thread, timed: a slow one sends the next
- * writes through the thread pool for a while. */
+/* This thread's voluntary context switches so far (it slept: disk, lock, page reclaim). */
+static long slept(void)
+{
+    struct rusage ru;
+
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : 0;
+}
+
+/* One write(2) of the current batch's rest on the loop thread, timed: a slow one that slept in
+ * the kernel (a disk, not the scheduler: a preempted loop is no better off with the pool) sends
+ * the next writes through the thread pool for a while. */
 static void loop_write(pskgw_appender_t *a)
 {
+    long sw0 = slept();
     uint64_t t0 = uv_hrtime();
     uint64_t dt;
     ssize_t r;
@@ -234,7 +247,7 @@ static void loop_write(pskgw_appender_t *a)
     if (r < 0)
         r = uv_translate_sys_error(errno);
     dt = uv_hrtime() - t0;
-    if (dt > LOOP_WRITE_SLOW_NS) {
+    if (dt > LOOP_WRITE_SLOW_NS && slept() != sw0) {
         a->loop_after = uv_now(a->loop) + LOOP_WRITE_BACKOFF_MS;
         PSKGW_LOG_RL(PSKGW_LOG_WARNING, a->path,
                      "file \"%s\": a write of %zu bytes took %llu us on the event loop: the "

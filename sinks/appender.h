@@ -6,8 +6,9 @@
  * goes out in one write(2) at the start of the next turn (an idle handle: the loop's poll does not
  * wait meanwhile), a page-cache append of a few KiB that takes microseconds, where the thread
  * pool's hand-off and wake-up cost a loop turn or more (issue 13). Each such write is timed: one
- * that takes over 1 ms (a slow or throttled disk) sends the writes of the next 10 s through the
- * thread pool (logged, rate-limited), and so do batches over 256 KiB. Anything else (stdout, a
+ * that takes over 1 ms and slept in the kernel (a slow or throttled disk; not a preemption, which
+ * the pool would not spare the loop) sends the writes of the next 10 s through the thread pool
+ * (logged, rate-limited), and so do batches over 256 KiB. Anything else (stdout, a
  * FIFO, a device) is written through uv_fs (thread pool). Callbacks never fire inside a call.
  * The file is opened lazily (O_APPEND|O_CREAT, 0640); if it cannot be
  * opened or written, the writes of that batch fail with PSKGW_EIO and the next write tries to
