@@ -1,7 +1,7 @@
 /* pskgw-linelat: message latency at a file sink, from the gateway's own time stamp to the line
  * being in the file (a report, not a test).
  *
- *   pskgw-linelat --file PATH [--json FILE] [--idle S] [--count N]
+ *   pskgw-linelat --file PATH [--json FILE] [--idle S] [--count N] [--series FILE]
  *
  * Follows PATH (inotify; lines already in it when it starts are skipped, a file that does not
  * exist yet is waited for) and, for every complete envelope line, takes the wall clock when it
@@ -12,7 +12,9 @@
  * (default 10) without a new line once lines have come, or on SIGTERM/SIGINT; then writes
  *   {"count":..,"p50_us":..,"p90_us":..,"p99_us":..,"p999_us":..,"max_us":..,"mean_us":..,
  *    "resolution_us":1000,"bad_lines":..}
- * Both clocks are CLOCK_REALTIME on the same machine. */
+ * Both clocks are CLOCK_REALTIME on the same machine. --series FILE also writes one line per
+ * envelope, "<received_at - the first line's received_at, ms> <latency, us>", in file order: where
+ * in the run the slow lines were (the fleets' handshakes at its start, a burst). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -106,6 +108,9 @@ int main(int argc, char **argv)
 {
     const char *path = NULL;
     const char *json = NULL;
+    const char *series_path = NULL;
+    FILE *series = NULL;
+    int64_t first_ms = -1;
     double idle_s = 10;
     unsigned long want = 0;
     int64_t *lat = NULL;
@@ -128,11 +133,16 @@ int main(int argc, char **argv)
             idle_s = atof(argv[i + 1]);
         else if (strcmp(argv[i], "--count") == 0)
             want = strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--series") == 0)
+            series_path = argv[i + 1];
     }
     if (!path || argc % 2 == 0) {
-        fprintf(stderr, "usage: pskgw-linelat --file PATH [--json FILE] [--idle S] [--count N]\n");
+        fprintf(stderr, "usage: pskgw-linelat --file PATH [--json FILE] [--idle S] [--count N] "
+                        "[--series FILE]\n");
         return 2;
     }
+    if (series_path && !(series = fopen(series_path, "w")))
+        return 1;
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     in = inotify_init1(IN_CLOEXEC);
@@ -177,6 +187,12 @@ int main(int argc, char **argv)
                         return 1;
                 }
                 lat[n++] = t - ms * 1000;
+                if (series) {
+                    if (first_ms < 0)
+                        first_ms = ms;
+                    fprintf(series, "%lld %lld\n", (long long)(ms - first_ms),
+                            (long long)lat[n - 1]);
+                }
                 last_line_us = t;
             }
         }
@@ -187,6 +203,8 @@ int main(int argc, char **argv)
             (void)!read(in, ev, sizeof(ev));
         }
     }
+    if (series)
+        fclose(series);
     qsort(lat, n, sizeof(*lat), cmp_i64);
     for (size_t i = 0; i < n; i++)
         sum += (double)lat[i];

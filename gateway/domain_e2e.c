@@ -28,6 +28,7 @@ struct msg {
     uint64_t session_id;
     uint64_t seq;
     uint64_t received_at_ms;
+    uint64_t decrypted_ns; /* uv_hrtime(): the sinks' latency histogram starts here */
     const char *peer;
     const char *identity;
     const char *uid;
@@ -196,6 +197,7 @@ static void e2e_done(void *arg, const pskgw_e2e_result_t *r)
     env.session_id = m->session_id;
     env.seq = m->seq;
     env.received_at_ms = m->received_at_ms;
+    env.decrypted_ns = m->decrypted_ns;
     env.payload = r->data;
     env.payload_len = r->len;
     if (r->kind == PSKGW_E2E_DECRYPTED && r->e2e) {
@@ -256,6 +258,7 @@ void pskgw_domain_on_message(void *arg, const pskgw_msg_meta_t *meta, const uint
     m->session_id = meta->session_id;
     m->seq = meta->seq;
     m->received_at_ms = wall_ms();
+    m->decrypted_ns = uv_hrtime();
     memcpy(m->buf, meta->peer, lp);
     memcpy(m->buf + lp, meta->identity, li);
     memcpy(m->buf + lp + li, uid, lu);

@@ -369,6 +369,41 @@ static void sink_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m
     }
 }
 
+/* pskgw_sink_latency_seconds: one histogram per sink, its bounds (microseconds) formatted once
+ * per snapshot. */
+static void sink_latency_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
+{
+    static const char *const H = "pskgw_sink_latency_seconds";
+    char le[PSKGW_SINK_LAT_BUCKETS + 1][LE_TEXT];
+
+    for (int b = 0; b < PSKGW_SINK_LAT_BUCKETS; b++)
+        snprintf(le[b], LE_TEXT, ",le=\"%g\"", pskgw_sink_latency_bounds_us[b] / 1e6);
+    snprintf(le[PSKGW_SINK_LAT_BUCKETS], LE_TEXT, ",le=\"+Inf\"");
+    pskgw_metrics_family(m, H, "histogram",
+                         "message latency, record decrypted to delivered by the sink");
+    for (size_t i = 0; i < n; i++) {
+        size_t count = ds[i]->sinks ? pskgw_sinkset_count(ds[i]->sinks) : 0;
+
+        for (size_t s = 0; s < count; s++) {
+            pskgw_sink_stats_t st;
+            const char *name = NULL;
+            char a[600], lab[700];
+
+            if (pskgw_sinkset_stats(ds[i]->sinks, s, &name, &st) < 0)
+                continue;
+            if (s < ds[i]->cfg->nsinks)
+                name = ds[i]->cfg->sinks[s].name; /* as in sink_metrics() */
+            labels2(a, sizeof(a), "domain", ds[i]->cfg->name, "sink", name);
+            for (int b = 0; b <= PSKGW_SINK_LAT_BUCKETS; b++) {
+                cat(lab, sizeof(lab), a, le[b], NULL, NULL);
+                pskgw_metrics_sample(m, "pskgw_sink_latency_seconds_bucket", lab, st.latency_le[b]);
+            }
+            pskgw_metrics_sample_micro(m, "pskgw_sink_latency_seconds_sum", a, st.latency_sum_us);
+            pskgw_metrics_sample(m, "pskgw_sink_latency_seconds_count", a, st.latency_count);
+        }
+    }
+}
+
 static void upstream_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *m)
 {
     char le[PSKGW_UPSTREAM_LAT_BUCKETS + 1][LE_TEXT];
@@ -532,6 +567,7 @@ void pskgw_domain_metrics(pskgw_domain_t *const *ds, size_t n, pskgw_metrics_t *
     identity_metrics(ds, n, m);
     e2e_metrics(ds, n, m);
     sink_metrics(ds, n, m);
+    sink_latency_metrics(ds, n, m);
     pskgw_resume_metrics(ds, n, m);
     pskgw_domain_sessions_metrics(ds, n, m);
 }

@@ -197,18 +197,33 @@ void pskgw_metrics_label(char *out, size_t cap, const char *key, const char *val
     out[o] = '\0';
 }
 
+/* value / 10^digits written exactly, with digits decimals */
+static void sample_scaled(pskgw_metrics_t *m, const char *name, const char *labels, uint64_t value,
+                          unsigned digits)
+{
+    char v[32];
+    uint64_t div = 1;
+    size_t n;
+
+    for (unsigned i = 0; i < digits; i++)
+        div *= 10;
+    n = u64_digits(value / div, v);
+    v[n++] = '.';
+    for (uint64_t frac = value % div, d = div / 10; d > 0; d /= 10)
+        v[n++] = (char)('0' + frac / d % 10);
+    sample_text(m, name, labels, v, n);
+}
+
 void pskgw_metrics_sample_milli(pskgw_metrics_t *m, const char *name, const char *labels,
                                 uint64_t thousandths)
 {
-    char v[24];
-    size_t n = u64_digits(thousandths / 1000, v);
-    unsigned frac = (unsigned)(thousandths % 1000);
+    sample_scaled(m, name, labels, thousandths, 3);
+}
 
-    v[n++] = '.';
-    v[n++] = (char)('0' + frac / 100);
-    v[n++] = (char)('0' + frac / 10 % 10);
-    v[n++] = (char)('0' + frac % 10);
-    sample_text(m, name, labels, v, n);
+void pskgw_metrics_sample_micro(pskgw_metrics_t *m, const char *name, const char *labels,
+                                uint64_t millionths)
+{
+    sample_scaled(m, name, labels, millionths, 6);
 }
 
 /* /proc/self/stat fields 22 (starttime, clock ticks after boot) and 23 (vsize, bytes), 24 (rss,

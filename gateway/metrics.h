@@ -27,6 +27,9 @@ void pskgw_metrics_sample_f(pskgw_metrics_t *m, const char *name, const char *la
  * counted by a module, exposed in seconds. */
 void pskgw_metrics_sample_milli(pskgw_metrics_t *m, const char *name, const char *labels,
                                 uint64_t thousandths);
+/* The same in millionths ("12.345678"): microseconds exposed in seconds. */
+void pskgw_metrics_sample_micro(pskgw_metrics_t *m, const char *name, const char *labels,
+                                uint64_t millionths);
 /* The process-wide families every scrape starts with: pskgw_build_info{version} (always 1),
  * pskgw_slab_active (1: the slab serves from its reserved range, 0: malloc; dtls/slab.h) and
  * the standard process_* families (CPU seconds, resident and virtual memory, open and maximum

@@ -1,11 +1,15 @@
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include "sinks/appender.h"
 
 #include "common/err.h"
 #include "common/log.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
@@ -38,6 +42,11 @@ struct pskgw_appender {
     batch_t cur;
     size_t cur_done;
     uv_buf_t iov;
+    /* Writing on the loop thread (see appender.h): the file is a regular file (fstat after the
+     * open), and no write on the loop took longer than LOOP_WRITE_SLOW_NS since loop_after. */
+    uv_idle_t flush;     /* active while a batch waits for a write on the loop */
+    bool regular;        /* the open file is a regular file */
+    uint64_t loop_after; /* uv_now() before which writes go through the thread pool */
     void (*close_cb)(void *);
     void *close_arg;
 };
@@ -48,6 +57,15 @@ static void next_op(pskgw_appender_t *a);
  * a burst made them larger than this. */
 #define BATCH_KEEP_BYTES   (1024u * 1024u)
 #define BATCH_KEEP_WAITERS 16384u
+
+/* Loop-thread writes: batches up to LOOP_WRITE_MAX bytes; a write that took longer than
+ * LOOP_WRITE_SLOW_NS and slept (the disk is slow or throttled) sends the next
+ * LOOP_WRITE_BACKOFF_MS of writes through the thread pool again; at most LOOP_WRITES_PER_TURN
+ * writes per loop turn. */
+#define LOOP_WRITE_MAX        (256u * 1024u)
+#define LOOP_WRITE_SLOW_NS    1000000u
+#define LOOP_WRITE_BACKOFF_MS 10000u
+#define LOOP_WRITES_PER_TURN  16
 
 /* Callbacks may write or even close: a->depth keeps next_op() from freeing under us (or from
  * moving the pending batch into b, whose waiter array is still being walked); every caller calls
@@ -83,8 +101,9 @@ static void batch_free(batch_t *b)
     memset(b, 0, sizeof(*b));
 }
 
-static void free_appender(pskgw_appender_t *a)
+static void flush_closed(uv_handle_t *h)
 {
+    pskgw_appender_t *a = h->data;
     void (*cb)(void *) = a->close_cb;
     void *arg = a->close_arg;
 
@@ -94,6 +113,12 @@ static void free_appender(pskgw_appender_t *a)
     free(a);
     if (cb)
         cb(arg);
+}
+
+static void free_appender(pskgw_appender_t *a)
+{
+    if (!uv_is_closing((uv_handle_t *)&a->flush))
+        uv_close((uv_handle_t *)&a->flush, flush_closed);
 }
 
 static void close_cb(uv_fs_t *req)
@@ -106,18 +131,14 @@ static void close_cb(uv_fs_t *req)
     next_op(a);
 }
 
-static void write_cb(uv_fs_t *req)
+/* A write of the batch in progress returned r (bytes or a negative libuv error); the caller
+ * calls next_op() after it. */
+static void write_result(pskgw_appender_t *a, ssize_t r)
 {
-    pskgw_appender_t *a = req->data;
-    ssize_t r = req->result;
-
-    uv_fs_req_cleanup(req);
-    a->busy = false;
     if (a->writing_nl) {
         a->writing_nl = false;
         if (r == 1) {
             a->torn = false;
-            next_op(a);
             return;
         }
         if (r >= 0)
@@ -138,6 +159,26 @@ static void write_cb(uv_fs_t *req)
         if (a->cur_done >= a->cur.len)
             batch_finish(a, &a->cur, 0);
     }
+}
+
+static void write_cb(uv_fs_t *req)
+{
+    pskgw_appender_t *a = req->data;
+    ssize_t r = req->result;
+
+    uv_fs_req_cleanup(req);
+    a->busy = false;
+    write_result(a, r);
+    next_op(a);
+}
+
+static void fstat_cb(uv_fs_t *req)
+{
+    pskgw_appender_t *a = req->data;
+
+    a->regular = req->result == 0 && S_ISREG(req->statbuf.st_mode);
+    uv_fs_req_cleanup(req);
+    a->busy = false;
     next_op(a);
 }
 
@@ -152,8 +193,83 @@ static void open_cb(uv_fs_t *req)
         PSKGW_LOG_RL(PSKGW_LOG_ERR, a->path, "file \"%s\": cannot open: %s", a->path,
                      uv_strerror((int)r));
         batch_finish(a, &a->cur, PSKGW_EIO);
-    } else {
-        a->fd = (uv_file)r;
+        next_op(a);
+        return;
+    }
+    a->fd = (uv_file)r;
+    a->regular = false;
+    a->busy = true;
+    if (uv_fs_fstat(a->loop, &a->req, a->fd, fstat_cb) == 0)
+        return; /* a->req.data is still a */
+    a->busy = false;
+    next_op(a);
+}
+
+/* The pending batch becomes the current one once the current one is done. */
+static void take_pending(pskgw_appender_t *a)
+{
+    if (a->cur.len == 0 && a->cur.wn == 0 && (a->pend.len > 0 || a->pend.wn > 0)) {
+        batch_t spare = a->cur; /* empty, its buffers kept: the next pending batch */
+        a->cur = a->pend;
+        a->pend = spare;
+        a->cur_done = 0;
+    }
+}
+
+/* The rest of the current batch may be written on the loop thread. */
+static bool loop_write_ok(const pskgw_appender_t *a)
+{
+    return a->regular && a->fd >= 0 && !a->torn && !a->want_reopen &&
+           a->cur.len - a->cur_done <= LOOP_WRITE_MAX && uv_now(a->loop) >= a->loop_after;
+}
+
+/* This thread's voluntary context switches so far (it slept: disk, lock, page reclaim). */
+static long slept(void)
+{
+    struct rusage ru;
+
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : 0;
+}
+
+/* One write(2) of the current batch's rest on the loop thread, timed: a slow one that slept in
+ * the kernel (a disk, not the scheduler: a preempted loop is no better off with the pool) sends
+ * the next writes through the thread pool for a while. */
+static void loop_write(pskgw_appender_t *a)
+{
+    long sw0 = slept();
+    uint64_t t0 = uv_hrtime();
+    uint64_t dt;
+    ssize_t r;
+
+    do
+        r = write(a->fd, a->cur.buf + a->cur_done, a->cur.len - a->cur_done);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        r = uv_translate_sys_error(errno);
+    dt = uv_hrtime() - t0;
+    if (dt > LOOP_WRITE_SLOW_NS && slept() != sw0) {
+        a->loop_after = uv_now(a->loop) + LOOP_WRITE_BACKOFF_MS;
+        PSKGW_LOG_RL(PSKGW_LOG_WARNING, a->path,
+                     "file \"%s\": a write of %zu bytes took %llu us on the event loop: the "
+                     "thread pool writes for the next %u s",
+                     a->path, a->cur.len - a->cur_done, (unsigned long long)(dt / 1000u),
+                     LOOP_WRITE_BACKOFF_MS / 1000u);
+    }
+    write_result(a, r);
+}
+
+/* What the last loop turn appended, written at the start of the next one (the idle phase: its
+ * poll does not wait while this is pending); callbacks fire here, never inside a commit. */
+static void flush_cb(uv_idle_t *h)
+{
+    pskgw_appender_t *a = h->data;
+
+    uv_idle_stop(h);
+    for (int i = 0; i < LOOP_WRITES_PER_TURN && !a->busy && a->depth == 0; i++) {
+        take_pending(a);
+        if (a->cur_done >= a->cur.len || !loop_write_ok(a))
+            break;
+        loop_write(a);
     }
     next_op(a);
 }
@@ -162,14 +278,9 @@ static void next_op(pskgw_appender_t *a)
 {
     int rc;
 
-    if (a->busy || a->depth > 0)
+    if (a->busy || a->depth > 0 || uv_is_closing((uv_handle_t *)&a->flush))
         return;
-    if (a->cur.len == 0 && a->cur.wn == 0 && (a->pend.len > 0 || a->pend.wn > 0)) {
-        batch_t spare = a->cur; /* empty, its buffers kept: the next pending batch */
-        a->cur = a->pend;
-        a->pend = spare;
-        a->cur_done = 0;
-    }
+    take_pending(a);
     a->req.data = a;
     if ((a->want_reopen || (a->closing && a->cur.wn == 0)) && a->fd >= 0 && !a->is_stdout) {
         a->want_reopen = false;
@@ -208,6 +319,10 @@ static void next_op(pskgw_appender_t *a)
             return;
         }
         if (a->cur_done < a->cur.len) {
+            if (loop_write_ok(a)) {
+                uv_idle_start(&a->flush, flush_cb);
+                return;
+            }
             a->iov = uv_buf_init(a->cur.buf + a->cur_done, (unsigned)(a->cur.len - a->cur_done));
             a->busy = true;
             rc = uv_fs_write(a->loop, &a->req, a->fd, &a->iov, 1, -1, write_cb);
@@ -243,6 +358,8 @@ int pskgw_appender_new(uv_loop_t *loop, const char *path, pskgw_appender_t **out
     }
     a->loop = loop;
     a->fd = -1;
+    uv_idle_init(loop, &a->flush);
+    a->flush.data = a;
     if (strcmp(path, "-") == 0) {
         a->is_stdout = true;
         a->fd = STDOUT_FILENO;
@@ -330,13 +447,5 @@ void pskgw_appender_close(pskgw_appender_t *a, void (*cb)(void *arg), void *arg)
     a->closing = true;
     a->close_cb = cb;
     a->close_arg = arg;
-    if (!a->busy && a->cur.wn == 0 && a->pend.wn == 0 && (a->fd < 0 || a->is_stdout)) {
-        /* nothing to do, but never call back from inside close */
-        a->busy = true;
-        a->req.data = a;
-        if (uv_fs_stat(a->loop, &a->req, ".", close_cb) == 0)
-            return;
-        a->busy = false;
-    }
-    next_op(a);
+    next_op(a); /* cb comes from the idle handle's close callback: never from inside close */
 }

@@ -1,8 +1,16 @@
-/* pskgw_appender_t: appends byte strings to a file (or stdout) without blocking the loop
- * (module-internal; used by the file sink and for dead-letter files).
+/* pskgw_appender_t: appends byte strings to a file (or stdout), the loop waiting at most for a short
+ * page-cache write (module-internal; used by the file sink and for dead-letter files).
  *
- * Writes go through uv_fs (thread pool), one at a time; what is written while one is in progress
- * is batched into the next. The file is opened lazily (O_APPEND|O_CREAT, 0640); if it cannot be
+ * One write at a time; what is written while one is in progress is batched into the next. A
+ * regular file (fstat after the open) is written on the loop thread: what one loop turn appended
+ * goes out in one write(2) at the start of the next turn (an idle handle: the loop's poll does not
+ * wait meanwhile), a page-cache append of a few KiB that takes microseconds, where the thread
+ * pool's hand-off and wake-up cost a loop turn or more (issue 13). Each such write is timed: one
+ * that takes over 1 ms and slept in the kernel (a slow or throttled disk; not a preemption, which
+ * the pool would not spare the loop) sends the writes of the next 10 s through the thread pool
+ * (logged, rate-limited), and so do batches over 256 KiB. Anything else (stdout, a
+ * FIFO, a device) is written through uv_fs (thread pool). Callbacks never fire inside a call.
+ * The file is opened lazily (O_APPEND|O_CREAT, 0640); if it cannot be
  * opened or written, the writes of that batch fail with PSKGW_EIO and the next write tries to
  * open it again. A batch that failed after part of it was written (a disk filling up) may leave
  * a partial line at the end of the file: the next batch then starts with "\n", so the lines

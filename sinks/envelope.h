@@ -54,6 +54,10 @@ typedef struct {
      * caller measured them once per session: pskgw_sinkset_submit() then reads no string's
      * length. Each must be the string's strlen (NULL: 0); the renderers ignore it. */
     const struct pskgw_envelope_lens *lens;
+    /* Monotonic time (uv_hrtime(), ns) when the record's cleartext reached the domain, or 0
+     * (unknown: spool replays, tests). Neither rendered nor spooled: the sinks observe it in
+     * their latency histogram (pskgw_sink_stats_t) when they deliver the message. */
+    uint64_t decrypted_ns;
 } pskgw_envelope_t;
 
 /* Render env as the one-line JSON object above (no trailing newline) with the given message id

@@ -202,6 +202,7 @@ static int msg_build(pskgw_msg_pool_t *pool, const char *id, const char *strs[NS
     m->env.session_id = env->session_id;
     m->env.seq = env->seq;
     m->env.received_at_ms = env->received_at_ms;
+    m->env.decrypted_ns = env->decrypted_ns;
     dst[0] = (char **)&m->env.domain;
     dst[1] = (char **)&m->env.listener;
     dst[2] = (char **)&m->env.transport;

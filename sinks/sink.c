@@ -281,6 +281,23 @@ static void attempt_failed(pskgw_sink_t *s, entry_t *e, int status)
                  s->name, e->attempts, e->msg->id, pskgw_strerror(status));
 }
 
+const uint32_t pskgw_sink_latency_bounds_us[PSKGW_SINK_LAT_BUCKETS] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+};
+
+/* Decrypted -> delivered, into the cumulative histogram (one clock read per delivery). */
+static void latency_observe(pskgw_sink_stats_t *st, uint64_t decrypted_ns)
+{
+    uint64_t now = uv_hrtime();
+    uint64_t us = now > decrypted_ns ? (now - decrypted_ns) / 1000u : 0;
+
+    for (int b = PSKGW_SINK_LAT_BUCKETS - 1; b >= 0 && us <= pskgw_sink_latency_bounds_us[b]; b--)
+        st->latency_le[b]++;
+    st->latency_le[PSKGW_SINK_LAT_BUCKETS]++;
+    st->latency_sum_us += us;
+    st->latency_count++;
+}
+
 void pskgw_sink_result(pskgw_sink_t *s, void *token, int status)
 {
     entry_t *e = token;
@@ -290,6 +307,8 @@ void pskgw_sink_result(pskgw_sink_t *s, void *token, int status)
     if (status == 0) {
         e->inflight = false;
         s->st.delivered++;
+        if (e->msg->env.decrypted_ns)
+            latency_observe(&s->st, e->msg->env.decrypted_ns);
         s->st.connected = true;
         s->failing = false;
         pskgw_sink_finish(s, e, 0);

@@ -119,6 +119,11 @@ typedef struct {
     } kafka;
 } pskgw_sink_options_t;
 
+/* The sinks' latency histogram: from the record decrypted (pskgw_envelope_t.decrypted_ns) to
+ * the sink's delivery (the file sink: write(2) returned), upper bounds in microseconds. */
+#define PSKGW_SINK_LAT_BUCKETS 13
+extern const uint32_t pskgw_sink_latency_bounds_us[PSKGW_SINK_LAT_BUCKETS];
+
 typedef struct {
     uint64_t queued;        /* messages that entered the in-memory queue from a submit */
     uint64_t delivered;     /* acknowledged by the target system */
@@ -134,6 +139,11 @@ typedef struct {
     uint64_t dispatch_visits;
     bool connected; /* now: the client is connected, or (file, http) no attempt failed since the
                      * last success or the start */
+    /* delivered messages with a decrypted_ns (not spool replays): latency_le[b] counts those
+     * at or under pskgw_sink_latency_bounds_us[b] (cumulative, Prometheus' le), [BUCKETS] all */
+    uint64_t latency_le[PSKGW_SINK_LAT_BUCKETS + 1];
+    uint64_t latency_sum_us;
+    uint64_t latency_count;
 } pskgw_sink_stats_t;
 
 typedef struct pskgw_sinkset pskgw_sinkset_t;

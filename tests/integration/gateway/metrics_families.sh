@@ -35,7 +35,7 @@ for f in pskgw_e2e_payloads_total pskgw_upstream_latency_seconds pskgw_upstream_
   pskgw_forward_bytes_to_backend_total pskgw_forward_datagrams_from_backend_total \
   pskgw_forward_connect_failures_total pskgw_forward_first_byte_seconds pskgw_forward_buffered_bytes \
   pskgw_listener_cid_sessions pskgw_listener_cid_address_changes_total \
-  pskgw_listener_cid_unknown_records_total; do
+  pskgw_listener_cid_unknown_records_total pskgw_sink_latency_seconds; do
   check "family $f exported" grep -q "^# TYPE $f " "$WORK/start.metrics"
 done
 
@@ -45,6 +45,8 @@ check "token: valid" [ "$(M pskgw_upstream_token_valid)" = 1 ]
 check "latency: no get_psk observed before any device" \
   [ "$(M pskgw_upstream_latency_seconds_count ',op="get_psk"')" = 0 ]
 check "e2e: nothing decrypted before any device" [ "$(M pskgw_e2e_payloads_total ',outcome="decrypted"')" = 0 ]
+check "sink latency: nothing observed before any device" \
+  [ "$(M pskgw_sink_latency_seconds_count ',sink="out"')" = 0 ]
 
 # E2E outcomes and upstream latency: 3 devices with E2E, 2 plain
 fleet 3 --e2e v1
@@ -59,6 +61,16 @@ check "latency: the +Inf bucket equals the count" \
   [ "$(M pskgw_upstream_latency_seconds_bucket ',op="get_psk",le="+Inf"')" = "$lat" ]
 check "latency: e2e parameters observed too" [ "$(M pskgw_upstream_latency_seconds_count ',op="e2e_params"')" -ge 1 ]
 check "retries: none while the service answers" [ "$(M pskgw_upstream_retries_total)" = 0 ]
+# sink latency: each message the file sink wrote is observed once, decrypted -> written
+check "sink latency: out observed its 5 messages" \
+  [ "$(wait_metric 'pskgw_sink_latency_seconds_count{domain="mf",sink="out"}' -eq 5)" = 5 ]
+check "sink latency: out's +Inf bucket equals the count" \
+  [ "$(M pskgw_sink_latency_seconds_bucket ',sink="out",le="+Inf"')" = 5 ]
+check "sink latency: as many as out delivered" [ "$(M pskgw_sink_delivered_total ',sink="out"')" = 5 ]
+check "sink latency: a sum above 0" \
+  awk -v s="$(M pskgw_sink_latency_seconds_sum ',sink="out"')" 'BEGIN { exit !(s > 0) }'
+check "sink latency: web (nothing delivered) observed nothing" \
+  [ "$(M pskgw_sink_latency_seconds_count ',sink="web"')" = 0 ]
 
 # sink connected and spool bytes
 check "sink out (file): connected" [ "$(M pskgw_sink_connected ',sink="out"')" = 1 ]

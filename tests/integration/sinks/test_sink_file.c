@@ -2,6 +2,7 @@
  * reopen (log rotation). The "outage" of a file sink is a directory that does not exist yet. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,54 @@ Test(sink_file, dispatch_visits_one_entry_per_ready_device)
     n = read_lines(outpath, rxbuf, ST_MAX, NULL);
     cr_assert_eq(n, 2000);
     cr_assert_eq(st_check_delivery(rxbuf, n, c.ids, 2000), 2000);
+}
+
+/* pskgw_sink_latency_seconds: a delivered message with a decryption time is observed once,
+ * decrypted -> write(2) returned, in the buckets at or above its latency; a message without one
+ * (a spool replay) is not. Lower bounds only (time only moves forward): messages decrypted 2 s
+ * before the submit stand above every bound, 300 ms before above 250 ms. */
+Test(sink_file, latency_histogram_observes_each_delivered_message_once)
+{
+    static st_ctx_t c;
+    pskgw_sink_options_t o = file_opts(64);
+    pskgw_sink_stats_t st;
+    uint64_t now;
+
+    o.spool.path = NULL; /* a spool still opening takes the first messages (replayed: no time) */
+    memset(&c, 0, sizeof(c));
+    mkdir(outdir, 0700);
+    cr_assert_eq(uv_loop_init(&c.loop), 0);
+    cr_assert_eq(pskgw_sinkset_new(&c.loop, &o, 1, &c.set), 0);
+    now = uv_hrtime();
+    for (int i = 0; i < 15; i++) {
+        pskgw_envelope_t env;
+        uint8_t pl[24];
+        size_t pl_len;
+        char dev[32];
+
+        st_envelope(i, 3, pl, &pl_len, dev, sizeof(dev), &env);
+        env.decrypted_ns = i < 10 ? now - 2000000000u : i < 12 ? now - 300000000u : 0;
+        cr_assert_eq(pskgw_sinkset_submit(c.set, &env, NULL, NULL, NULL), 0);
+    }
+    st_wait_delivered(&c, 15, 20000);
+    cr_assert_eq(pskgw_sinkset_stats(c.set, 0, NULL, &st), 0);
+    cr_assert_eq(st.latency_count, 12, "observed %" PRIu64, st.latency_count);
+    cr_assert_eq(st.latency_le[PSKGW_SINK_LAT_BUCKETS], 12);
+    for (int b = 0; b < PSKGW_SINK_LAT_BUCKETS; b++) {
+        cr_assert_leq(st.latency_le[b], st.latency_le[b + 1], "cumulative at %d", b);
+        if (pskgw_sink_latency_bounds_us[b] < 300000)
+            cr_assert_eq(st.latency_le[b], 0, "bucket %d", b);
+    }
+    cr_assert_leq(st.latency_le[PSKGW_SINK_LAT_BUCKETS - 1], 2, "2 s stands above 1 s");
+    cr_assert_geq(st.latency_sum_us, 10u * 2000000u + 2u * 300000u);
+    st_close(&c);
+    st_loop_fini(&c);
+}
+
+static void mkdir_cb(uv_timer_t *t)
+{
+    mkdir(outdir, 0700);
+    uv_close((uv_handle_t *)t, NULL);
 }
 
 static void mkdir_cb(uv_timer_t *t)

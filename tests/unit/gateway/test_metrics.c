@@ -73,8 +73,8 @@ Test(metrics, family_and_samples)
 }
 
 /* The samples are written without printf: the same text as printf's for every kind of value
- * (0, powers of ten around each digit count, the largest u64), thousandths, an empty label set,
- * and mixed with the printf-written floating-point samples. */
+ * (0, powers of ten around each digit count, the largest u64), thousandths, millionths, an empty
+ * label set, and mixed with the printf-written floating-point samples. */
 Test(metrics, samples_match_printf)
 {
     pskgw_metrics_t m;
@@ -93,6 +93,10 @@ Test(metrics, samples_match_printf)
         pskgw_metrics_sample_milli(&m, "s", "k=\"v\"", x);
         snprintf(want, sizeof(want), "s{k=\"v\"} %" PRIu64 ".%03u\n", x / 1000,
                  (unsigned)(x % 1000));
+        cr_assert_eq(strncmp(m.text + at, want, strlen(want)), 0, "%s", m.text + at);
+        at += strlen(want);
+        pskgw_metrics_sample_micro(&m, "u", NULL, x);
+        snprintf(want, sizeof(want), "u %" PRIu64 ".%06u\n", x / 1000000, (unsigned)(x % 1000000));
         cr_assert_eq(strncmp(m.text + at, want, strlen(want)), 0, "%s", m.text + at);
         at += strlen(want);
         pskgw_metrics_sample_f(&m, "f", NULL, 0.25);
