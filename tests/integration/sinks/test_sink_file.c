@@ -245,12 +245,6 @@ static void mkdir_cb(uv_timer_t *t)
     uv_close((uv_handle_t *)t, NULL);
 }
 
-static void mkdir_cb(uv_timer_t *t)
-{
-    mkdir(outdir, 0700);
-    uv_close((uv_handle_t *)t, NULL);
-}
-
 Test(sink_file, outage_then_recovery_keeps_order_loses_nothing)
 {
     static st_ctx_t c;
