@@ -279,6 +279,17 @@ wait_metric() { # name{labels} test value [admin url]: until the metric satisfie
   wait_until metric_is "$@"
 }
 
+# Several gateways in one test (nodes of a domain sharing Redis): $WORK/NAME.conf written by
+# the test, NAME's log in $WORK/NAME.log.
+declare -A NODE_PID=() NODE_UDP=() NODE_ADMIN=()
+node() { # name address: starts it; sets NODE_PID[name], NODE_UDP[name], NODE_ADMIN[name]
+  local re=${2//./\\.}
+  "$BIN/pskgw" --config "$WORK/$1.conf" >"$WORK/$1.stdout" 2>"$WORK/$1.log" &
+  NODE_PID[$1]=$!
+  track "pskgw $1" "$!" "$WORK/$1.stdout" "$WORK/$1.log"
+  NODE_UDP[$1]=$(WAIT_PID=${NODE_PID[$1]} wait_for "$WORK/$1.log" "on udp $re:[0-9]+" | grep -Eo '[0-9]+$')
+  NODE_ADMIN[$1]=$(WAIT_PID=${NODE_PID[$1]} wait_for "$WORK/$1.log" 'http://127\.0\.0\.1:[0-9]+/metrics')
+}
 reload_gateway() { # pid log: SIGHUP, then until its log says the reload ended (done or refused)
   local n
   n=$(grep -c 'reload done\|reload refused' "$2" || true)

@@ -42,15 +42,6 @@ sinks = ( { type = "file"; name = "own"; path = "$WORK/$1.jsonl"; },
 admin = { address = "127.0.0.1"; port = 0; };
 CONF
 }
-node() { # name address: starts it; sets NODE_PID[name], NODE_UDP[name], NODE_ADMIN[name]
-  local re=${2//./\\.}
-  "$BIN/pskgw" --config "$WORK/$1.conf" >"$WORK/$1.stdout" 2>"$WORK/$1.log" &
-  NODE_PID[$1]=$!
-  track "pskgw $1" "$!" "$WORK/$1.stdout" "$WORK/$1.log"
-  NODE_UDP[$1]=$(WAIT_PID=${NODE_PID[$1]} wait_for "$WORK/$1.log" "on udp $re:[0-9]+" | grep -Eo '[0-9]+$')
-  NODE_ADMIN[$1]=$(WAIT_PID=${NODE_PID[$1]} wait_for "$WORK/$1.log" 'http://127\.0\.0\.1:[0-9]+/metrics')
-}
-declare -A NODE_PID=() NODE_UDP=() NODE_ADMIN=()
 L='{domain="fo",listener="dtls"}'
 D='{domain="fo"}'
 m() { metric "$2" "${NODE_ADMIN[$1]}"; } # node metric
