@@ -109,7 +109,11 @@ stop_gateway_checked hocid
 stop_gateway_checked ho
 cp "$WORK/keep.state" "$WORK/state/sessions.state"
 size=$(stat -c %s "$WORK/state/sessions.state")
-printf '\xff' | dd of="$WORK/state/sessions.state" bs=1 seek=$((size - 30)) conv=notrunc status=none
+# The byte's bits all flipped (writing a fixed 0xff did nothing when the byte was 0xff already:
+# one run in 256 imported the "damaged" file).
+byte=$(od -An -tu1 -j $((size - 30)) -N1 "$WORK/state/sessions.state" | tr -d ' ')
+printf "\\x$(printf %02x $((byte ^ 0xff)))" |
+  dd of="$WORK/state/sessions.state" bs=1 seek=$((size - 30)) conv=notrunc status=none
 mv "$WORK/ho.log" "$WORK/ho-2.log"
 start_gateway_args ho
 check "a damaged state file is refused with a clear line" \
