@@ -222,6 +222,10 @@ void pskgw_listen_sessredis_thawed(pskgw_lsess_t *s);
 bool pskgw_listen_sessredis_park(pskgw_listener_t *l, const struct sockaddr *from,
                                  const uint8_t *key, uint8_t key_len, const char *peer,
                                  const char *cid_name, const uint8_t *data, size_t len);
+/* While a peer's new handshake runs beside its established session: whether a record belongs
+ * to the new one (anything in epoch 0, handshake and ChangeCipherSpec records) rather than to
+ * the established session (udp_listener.c). */
+bool pskgw_listen_for_successor(const uint8_t *d, size_t len);
 /* claim: a datagram from the peer of s, a session with in_redis (by its address, or by_cid from
  * from, named peer; NULL: the session's own address): false when it goes on as today (a ClientHello: it thaws nothing); else true, the
  * datagram taken: held while the session is claimed in Redis (one claim per session, bounded

@@ -245,13 +245,10 @@ static bool is_hello(const uint8_t *d, size_t len)
 }
 
 /* A record of the new handshake that runs beside s (its successor): it goes there and thaws
- * nothing of s (udp_listener.c, for_successor: epoch 0, handshake and ChangeCipherSpec). */
+ * nothing of s. */
 static bool for_new_handshake(const pskgw_lsess_t *s, const uint8_t *d, size_t len)
 {
-    return s->successor != NULL && s->successor->ds != NULL &&
-           len >= PSKGW_DTLS_RECORD_HEADER_LEN &&
-           ((d[3] == 0 && d[4] == 0) || d[0] == PSKGW_CT_HANDSHAKE ||
-            d[0] == PSKGW_CT_CHANGE_CIPHER_SPEC);
+    return s->successor != NULL && s->successor->ds != NULL && pskgw_listen_for_successor(d, len);
 }
 
 static bool stamp_known(const pskgw_lsess_t *s)

@@ -262,7 +262,7 @@ static bool is_new_client_hello(const pskgw_lsess_t *s, const uint8_t *d, size_t
  * ChangeCipherSpec records and anything in epoch 0 belong to the new handshake; application
  * data and alerts in later epochs to the established session (the device's new handshake sends
  * none before it completes; if the device did not restart, they are its old session's). */
-static bool for_successor(const uint8_t *d, size_t len)
+bool pskgw_listen_for_successor(const uint8_t *d, size_t len)
 {
     if (len < PSKGW_DTLS_RECORD_HEADER_LEN)
         return false;
@@ -283,7 +283,7 @@ static void on_peer_datagram(pskgw_listener_t *l, pskgw_lsess_t *s, const struct
 
     if (!is_new_client_hello(s, data, len)) {
         if (next != NULL && next->ds != NULL && !is_client_hello(data, len) &&
-            for_successor(data, len))
+            pskgw_listen_for_successor(data, len))
             s = next;
         (void)pskgw_dtls_session_feed(s->ds, data, len, uv_now(l->loop));
         return;
